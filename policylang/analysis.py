@@ -1,0 +1,312 @@
+"""Analysis: checks that evaluate the compiled policy over its whole input domain.
+
+Decision tables and conditions range over finite enumerations (hospital level,
+person type, flags) and numeric thresholds, so the domain that matters is small:
+every combination of the enumerated fields a section reads, and for each numeric
+field the values on either side of each threshold it is compared with.  Over
+that domain we prove that every input gets exactly one ratio, that ratios stay
+within 0..100% after every uplift, that credit rules do not overlap, and that a
+city policy meets every requirement of the policies it implements.
+"""
+
+from __future__ import annotations
+
+import itertools
+from decimal import Decimal
+
+from . import ir
+from . import vocab as V
+from .backends.scalar import MissingValue, _CompiledPooling, compile_cond
+from .diagnostics import Diagnostic, Related
+from .runtime import percent
+
+MAX_PROFILES = 20000
+BASE_FIELDS = {"pooling": ("hosp_lv", "psn_type", "flxempe_flag"),
+               "crediting": ("psn_type", "flxempe_flag", "contribution_years_met"),
+               "account_use": ()}
+
+
+# ---- the input domain -------------------------------------------------------------
+
+def _walk_cond(c, out_fields: dict, thresholds: dict):
+    if isinstance(c, ir.Cmp):
+        for side, other in ((c.left, c.right), (c.right, c.left)):
+            if isinstance(side, ir.Field):
+                out_fields[side.name] = side.type
+                if isinstance(other, ir.Const) and side.type in (V.MONEY, V.NUMBER, V.DATE):
+                    thresholds.setdefault(side.name, set()).add(other.value)
+    elif isinstance(c, ir.InSet):
+        if isinstance(c.operand, ir.Field):
+            out_fields[c.operand.name] = c.operand.type
+    elif isinstance(c, (ir.AllOf, ir.AnyOf)):
+        for x in c.items:
+            _walk_cond(x, out_fields, thresholds)
+    elif isinstance(c, ir.Negate):
+        _walk_cond(c.item, out_fields, thresholds)
+
+
+def _conds_of(rules) -> list:
+    out = []
+    if isinstance(rules, ir.PoolingRules):
+        for v in [rules.ratio, *(a.amount for a in rules.deductibles + rules.caps)]:
+            if isinstance(v, ir.Decide):
+                out.extend(a.when for a in v.arms)
+        out.extend(a.when for a in rules.adjustments)
+        out.extend(a.when for a in rules.deductibles + rules.caps)
+    elif isinstance(rules, ir.CreditingRules):
+        out.extend(r.when for r in rules.rules)
+    return out
+
+
+def _values_for(t: str, points: set | None):
+    if t in V.ENUMS:
+        return list(V.ENUMS[t])
+    if t == V.BOOL:
+        return [False, True]
+    if points:
+        one = Decimal(1) if t != V.DATE else None
+        vals = set()
+        for p in points:
+            vals.add(p)
+            if one is not None:
+                vals.update({p - one, p + one})
+            else:
+                import datetime as dt
+                vals.update({p - dt.timedelta(days=1), p + dt.timedelta(days=1)})
+        return sorted(vals)
+    return [None]
+
+
+def domain(kind: str, extra_conds: list, policy: ir.Policy, rules=None) -> list[dict]:
+    fields: dict[str, str] = {}
+    thresholds: dict[str, set] = {}
+    ctx = {**V.CONTEXT_FIELDS[kind], **{k: t for k, (t, _) in policy.inputs.items()}}
+    for f in BASE_FIELDS[kind]:
+        fields[f] = ctx[f]
+    for c in (_conds_of(rules) if rules is not None else []) + extra_conds:
+        _walk_cond(c, fields, thresholds)
+    names = sorted(fields, key=lambda f: (f not in BASE_FIELDS[kind], f))
+    choices = [_values_for(fields[f], thresholds.get(f)) for f in names]
+    out = []
+    for combo in itertools.product(*choices):
+        out.append(dict(zip(names, combo)))
+        if len(out) >= MAX_PROFILES:
+            break
+    return out
+
+
+def describe(profile: dict) -> str:
+    def show(v):
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        return str(v)
+    return ", ".join(f"{k}={show(v)}" for k, v in profile.items() if v is not None)
+
+
+# ---- passes -----------------------------------------------------------------------
+
+class Analyzer:
+    def __init__(self, policy: ir.Policy, own_sections: set[str]):
+        self.policy = policy
+        self.own = own_sections
+        self.diags: list[Diagnostic] = []
+        self.params = {}
+
+    def run(self) -> list[Diagnostic]:
+        for kind in self.own:
+            section = self.policy.sections.get(kind)
+            if section is None:
+                continue
+            for version in section.versions:
+                if kind == "pooling":
+                    self.pooling_version(version)
+                elif kind == "crediting":
+                    self.crediting_version(version)
+        self.requirements()
+        return self.diags
+
+    def _env(self, profile: dict) -> dict:
+        return {**profile, "$params": self.params}
+
+    def pooling_version(self, version: ir.Version):
+        rules: ir.PoolingRules = version.rules
+        compiled = _CompiledPooling(rules)
+        profiles = domain("pooling", [], self.policy, rules)
+        if isinstance(rules.ratio, ir.Decide):
+            arms = [(compile_cond(a.when), a) for a in rules.ratio.arms]
+            gap_reported = False
+            overlaps = set()
+            for prof in profiles:
+                env = self._env(prof)
+                try:
+                    hits = [a for f, a in arms if f(env)]
+                except MissingValue:
+                    continue
+                if not hits and not gap_reported:
+                    gap_reported = True
+                    self.diags.append(Diagnostic("C401", rules.ratio_prov.span, {
+                        "what": "the ratio table", "what_zh": "支付比例表", "example": describe(prof)}))
+                if len(hits) > 1:
+                    first, second = hits[0], hits[1]
+                    key = (id(first), id(second))
+                    if key in overlaps:
+                        continue
+                    overlaps.add(key)
+                    if first.value == second.value:
+                        self.diags.append(Diagnostic("C405", second.prov.span, {
+                            "what": f"the ratio for {describe(prof)}", "what_zh": f"{describe(prof)} 的支付比例",
+                            "first": str(first.prov.span)}))
+                    else:
+                        self.diags.append(Diagnostic("C402", second.prov.span, {
+                            "what": "the ratio table", "what_zh": "支付比例表", "example": describe(prof),
+                            "first": percent(first.value.value), "second": percent(second.value.value)},
+                            (Related(first.prov.span, "the other row"),)))
+        # ratios after uplifts, and uplifts that never apply
+        reported = False
+        fired = set()
+        for prof in profiles:
+            env = self._env(prof)
+            try:
+                value, steps = compiled.effective_ratio(env)
+                for cond, adj in compiled.adjustments:
+                    if cond(env):
+                        fired.add(id(adj))
+            except MissingValue:
+                continue
+            if value is not None and not (0 <= value <= 1) and not reported:
+                reported = True
+                span = rules.adjustments[-1].prov.span if rules.adjustments else rules.ratio_prov.span
+                self.diags.append(Diagnostic("R301", span, {
+                    "value": percent(value), "context": f" for {describe(prof)} after uplifts",
+                    "context_zh": f"({describe(prof)},含上浮)"}))
+        for adj in rules.adjustments:
+            if id(adj) not in fired:
+                self.diags.append(Diagnostic("C406", adj.prov.span, {
+                    "what": "this uplift", "what_zh": "该上浮", "why": "no input satisfies its condition",
+                    "why_zh": "没有任何输入满足其条件"}))
+
+    def crediting_version(self, version: ir.Version):
+        rules: ir.CreditingRules = version.rules
+        compiled = [(compile_cond(r.when), r) for r in rules.rules]
+        profiles = domain("crediting", [], self.policy, rules)
+        seen_pairs = set()
+        fired = set()
+        for prof in profiles:
+            env = self._env(prof)
+            hits = []
+            for f, r in compiled:
+                try:
+                    if f(env):
+                        hits.append(r)
+                except MissingValue:
+                    continue
+            for r in hits:
+                fired.add(r.name)
+            if len(hits) > 1 and (hits[0].name, hits[1].name) not in seen_pairs:
+                seen_pairs.add((hits[0].name, hits[1].name))
+                self.diags.append(Diagnostic("C409", hits[1].prov.span, {
+                    "first": hits[0].name, "second": hits[1].name, "example": describe(prof)},
+                    (Related(hits[0].prov.span, f"rule {hits[0].name}"),)))
+        for _, r in compiled:
+            if r.name not in fired:
+                self.diags.append(Diagnostic("C406", r.prov.span, {
+                    "what": f"credit rule {r.name!r}", "what_zh": f"计入规则 {r.name!r}",
+                    "why": "no person satisfies its condition", "why_zh": "没有任何人员满足其条件"}))
+
+    # ---- requirements of the policies this one implements
+    def requirements(self):
+        section = self.policy.sections.get("pooling")
+        if section is None or "pooling" not in self.own:
+            return
+        ancestor = self.policy.parent
+        while ancestor is not None:
+            for req in ancestor.requirements:
+                for version in section.versions:
+                    self.check_requirement(ancestor, req, version)
+            ancestor = ancestor.parent
+
+    def _measure(self, compiled: _CompiledPooling, quantity: str, env) -> tuple[Decimal | None, ir.Prov | None]:
+        if quantity == "ratio":
+            base, row = compiled.ratio(env)
+            value, steps = compiled.effective_ratio(env)
+            adj = [s for s in steps[1:]]
+            prov = row or compiled.rules.ratio_prov
+            if adj:
+                prov = next((a.prov for c, a in reversed(compiled.adjustments) if c(env)), prov)
+            return value, prov
+        accs = compiled.deductibles if quantity == "deductible" else compiled.caps
+        for amount_fn, cond, acc in accs:
+            if cond(env):
+                value, row = amount_fn(env)
+                return value, row or acc.prov
+        return None, None
+
+    def check_requirement(self, owner: ir.Policy, req: ir.Requirement, version: ir.Version):
+        compiled = _CompiledPooling(version.rules)
+        sides = [s for s in (req.left, req.right) if isinstance(s, ir.Measure)]
+        varied: dict[str, str] = {}
+        for s in sides:
+            _walk_cond(s.where, varied, {})
+        profiles = domain("pooling", [s.where for s in sides], self.policy, version.rules)
+        conds = [compile_cond(s.where) if isinstance(s, ir.Measure) else None for s in (req.left, req.right)]
+        op = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
+              "<": lambda a, b: a < b, "=": lambda a, b: a == b, "!=": lambda a, b: a != b}[req.op]
+
+        def values(i, prof):
+            side = (req.left, req.right)[i]
+            if not isinstance(side, ir.Measure):
+                return side, None
+            env = self._env(prof)
+            if not conds[i](env):
+                return None, None
+            return self._measure(compiled, side.quantity, env)
+
+        for prof in profiles:
+            try:
+                lv, lprov = values(0, prof)
+            except MissingValue:
+                continue
+            if lv is None:
+                continue
+            if isinstance(req.right, ir.Measure):
+                fixed = {k: v for k, v in prof.items() if k not in varied}
+                partners = [p for p in profiles if all(p.get(k) == v for k, v in fixed.items())]
+            else:
+                partners = [prof]
+            for other in partners:
+                try:
+                    rv, rprov = values(1, other)
+                except MissingValue:
+                    continue
+                if rv is None:
+                    continue
+                if not op(lv, rv):
+                    self.report(owner, req, version, prof, lv, lprov, other, rv, rprov)
+                    return
+
+    def report(self, owner, req, version, lprof, lv, lprov, rprof, rv, rprov):
+        def show(v, q):
+            return percent(v) if q == "ratio" else f"{v} yuan"
+        lq = req.left.quantity if isinstance(req.left, ir.Measure) else None
+        rq = req.right.quantity if isinstance(req.right, ir.Measure) else lq
+        if isinstance(req.right, ir.Measure):
+            detail = (f"{lq} {show(lv, lq)} for {describe(lprof)} is not {req.op} "
+                      f"{show(rv, rq)} for {describe(rprof)}")
+            detail_zh = f"{describe(lprof)} 的{lq} {show(lv, lq)} 不满足 {req.op} {describe(rprof)} 的 {show(rv, rq)}"
+        else:
+            detail = f"{lq} {show(lv, lq)} for {describe(lprof)} (from {version.start})"
+            detail_zh = f"{describe(lprof)} 的{lq} {show(lv, lq)}(自 {version.start})"
+        span = (lprov.span if lprov else None) or (rprov.span if rprov else None)
+        where = f"{req.prov.span}" if req.prov.span else owner.id
+        quote = f' "{req.prov.quote}"' if req.prov.quote else ""
+        clause = f" ({req.prov.clause})" if req.prov.clause else ""
+        related = [Related(req.prov.span, f"{owner.id} requires {req.text}{clause}")]
+        if rprov is not None and rprov.span is not None and rprov.span != span:
+            related.append(Related(rprov.span, "the value it is compared with"))
+        self.diags.append(Diagnostic("H501", span, {
+            "detail": detail, "detail_zh": detail_zh, "policy": owner.id, "name": req.name,
+            "requirement": req.text + clause, "where": where, "quote": quote}, tuple(related)))
+
+
+def analyze(policy: ir.Policy, own_sections: set[str]) -> list[Diagnostic]:
+    return Analyzer(policy, own_sections).run()

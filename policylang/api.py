@@ -1,0 +1,143 @@
+"""The public Python API: load and check policies, then evaluate them.
+
+    >>> import policylang
+    >>> policy = policylang.load("policies/guiyang-2022.pol")
+    >>> [r.hifp_pay for r in policy.settle([{...visit...}])]
+
+The pipeline, one module per stage: ``source`` (text hygiene) -> ``parser``
+(Lark -> AST ``nodes``) -> ``resolve`` (implements, scope) -> ``check`` (AST
+passes) -> ``compiler`` (lower to ``ir``) -> ``analysis`` (IR passes) ->
+``backends.scalar`` (evaluation) -> ``runtime`` (results with traces).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable
+
+import attrs
+
+from . import ir
+from . import nodes as n
+from .analysis import analyze
+from .backends.scalar import ScalarEvaluator
+from .check import check
+from .compiler import lower
+from .diagnostics import Diagnostic, PolicyError, has_errors, sort_diagnostics
+from .inputs import validate_params, validate_persons, validate_requests, validate_visits
+from .resolve import Unit, Workspace, resolve
+from .runtime import CreditResult, MayPayResult, VisitResult
+
+
+@attrs.define
+class CheckResult:
+    file: str
+    policy_id: str | None
+    diagnostics: list[Diagnostic]
+    ir: ir.Policy | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not has_errors(self.diagnostics)
+
+
+def check_unit(unit: Unit, ws: Workspace) -> CheckResult:
+    """Run every stage up to the IR and collect all diagnostics of the unit."""
+    diags = list(unit.diagnostics)
+    if unit.policy is None:
+        return CheckResult(unit.file, None, sort_diagnostics(diags))
+    scope, rdiags = resolve(unit, ws)
+    diags += rdiags
+    diags += check(scope)
+    # The parent's own problems are reported when the parent is checked; here a
+    # broken parent only stops lowering.
+    parent_broken = False
+    s = scope.parent
+    while s is not None:
+        punit = ws.units.get(s.file)
+        if punit is not None and has_errors(check_unit_shallow(punit, ws)):
+            parent_broken = True
+        s = s.parent
+    policy_ir = None
+    if not has_errors(diags) and not parent_broken and not rdiags:
+        policy_ir = lower(scope)
+        own = {d.kind for d in unit.policy.decls if isinstance(d, n.Section)}
+        diags += analyze(policy_ir, own)
+    diags = sort_diagnostics(diags)
+    return CheckResult(unit.file, unit.policy.name.value, diags, policy_ir if not has_errors(diags) else None)
+
+
+def check_unit_shallow(unit: Unit, ws: Workspace) -> list[Diagnostic]:
+    if unit.policy is None:
+        return unit.diagnostics
+    scope, rdiags = resolve(unit, ws)
+    return [*unit.diagnostics, *rdiags, *check(scope)]
+
+
+def policy_files(paths: Iterable[str | Path]) -> list[Path]:
+    out = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            out.extend(sorted(p.rglob("*.pol")))
+        else:
+            out.append(p)
+    return out
+
+
+def check_paths(paths: Iterable[str | Path]) -> tuple[list[CheckResult], Workspace]:
+    ws = Workspace()
+    files = policy_files(paths)
+    units = [ws.add_file(f) for f in files]
+    return [check_unit(u, ws) for u in units], ws
+
+
+class CompiledPolicy:
+    """A checked policy, compiled for the scalar backend."""
+
+    def __init__(self, policy: ir.Policy):
+        self.ir = policy
+        self._eval = ScalarEvaluator(policy)
+
+    @property
+    def id(self) -> str:
+        return self.ir.id
+
+    def _params(self, params: dict[str, Any] | None) -> dict[str, Any]:
+        return validate_params(params or {}, self.ir)
+
+    def settle(self, visits: list[dict], params: dict[str, Any] | None = None) -> list[VisitResult]:
+        """Settle visits (any persons, any order); one result per visit, in input order."""
+        rows = validate_visits(visits, self.ir)
+        return self._eval.settle(rows, self._params(params))
+
+    def credit(self, persons: list[dict], params: dict[str, Any] | None = None) -> list[CreditResult]:
+        rows = validate_persons(persons, self.ir)
+        return self._eval.credit(rows, self._params(params))
+
+    def may_pay(self, requests: list[dict], params: dict[str, Any] | None = None) -> list[MayPayResult]:
+        rows = validate_requests(requests, self.ir)
+        return self._eval.may_pay(rows, self._params(params))
+
+
+def _compile(unit: Unit, ws: Workspace) -> CompiledPolicy:
+    result = check_unit(unit, ws)
+    if not result.ok:
+        raise PolicyError(result.diagnostics, ws.sources)
+    return CompiledPolicy(result.ir)
+
+
+def load(path: str | Path) -> CompiledPolicy:
+    """Parse, check and compile the policy at ``path``; parents it implements are
+    looked up among the ``.pol`` files in the same folder.  Raises ``PolicyError``
+    carrying every diagnostic when the policy has errors."""
+    ws = Workspace()
+    return _compile(ws.add_file(path), ws)
+
+
+def loads(text: str, file: str = "<string>", search: Iterable[str | Path] = ()) -> CompiledPolicy:
+    """Like ``load`` for source text; ``search`` lists policy files or folders for ``implements``."""
+    ws = Workspace()
+    for f in policy_files(search):
+        ws.add_file(f)
+    return _compile(ws.add_text(text, file), ws)

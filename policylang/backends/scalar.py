@@ -1,0 +1,397 @@
+"""The scalar backend: evaluates the IR one record at a time, exactly (Decimal),
+recording a trace step for every number it produces.
+
+IR expressions are compiled once into Python closures, so evaluating a visit
+does not walk the IR."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any, Callable
+
+from .. import ir
+from .. import vocab as V
+from ..inputs import InputError, InputProblem, missing_param
+from ..runtime import (
+    ZERO, CreditResult, Ledger, MayPayResult, TraceStep, VisitResult, money, percent, period_bucket, round_money,
+)
+
+Env = dict
+
+
+class MissingValue(Exception):
+    def __init__(self, name: str, is_param: bool):
+        self.name, self.is_param = name, is_param
+
+
+def _get_field(name):
+    def get(env):
+        v = env.get(name)
+        if v is None:
+            raise MissingValue(name, False)
+        return v
+    return get
+
+
+def _get_param(name):
+    def get(env):
+        v = env["$params"].get(name)
+        if v is None:
+            raise MissingValue(name, True)
+        return v
+    return get
+
+
+_CMP = {
+    "=": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
+}
+
+
+def compile_expr(e: ir.Expr) -> Callable[[Env], Any]:
+    if isinstance(e, ir.Const):
+        v = e.value
+        return lambda env: v
+    if isinstance(e, ir.Field):
+        return _get_field(e.name)
+    if isinstance(e, ir.Param):
+        return _get_param(e.name)
+    if isinstance(e, ir.Arith):
+        lf, rf = compile_expr(e.left), compile_expr(e.right)
+        if e.op == "+":
+            return lambda env: lf(env) + rf(env)
+        if e.op == "-":
+            return lambda env: lf(env) - rf(env)
+        return lambda env: lf(env) * rf(env)
+    raise TypeError(e)
+
+
+def compile_cond(c: ir.Cond) -> Callable[[Env], bool]:
+    if isinstance(c, ir.Cmp):
+        lf, rf, op = compile_expr(c.left), compile_expr(c.right), _CMP[c.op]
+        return lambda env: op(lf(env), rf(env))
+    if isinstance(c, ir.InSet):
+        f, values = compile_expr(c.operand), c.values
+        return lambda env: f(env) in values
+    if isinstance(c, ir.AllOf):
+        parts = [compile_cond(x) for x in c.items]
+        if not parts:
+            return lambda env: True
+        return lambda env: all(p(env) for p in parts)
+    if isinstance(c, ir.AnyOf):
+        parts = [compile_cond(x) for x in c.items]
+        return lambda env: any(p(env) for p in parts)
+    if isinstance(c, ir.Negate):
+        inner = compile_cond(c.item)
+        return lambda env: not inner(env)
+    raise TypeError(c)
+
+
+def compile_value(v: ir.Value) -> Callable[[Env], tuple[Any, ir.Prov | None]]:
+    """A value with the provenance of the decision-table row that produced it."""
+    if isinstance(v, ir.Decide):
+        arms = [(compile_cond(a.when), a.value.value, a.prov) for a in v.arms]
+
+        def decide(env):
+            for cond, value, prov in arms:
+                if cond(env):
+                    return value, prov
+            return None, None
+        return decide
+    f = compile_expr(v)
+    return lambda env: (f(env), None)
+
+
+def in_force(version: ir.Version, when: dt.date, params: dict) -> bool:
+    start = version.start if isinstance(version.start, dt.date) else params.get(version.start)
+    until = version.until if version.until is None or isinstance(version.until, dt.date) else params.get(version.until)
+    if start is None:
+        raise MissingValue(version.start, True)
+    return start <= when and (until is None or when <= until)
+
+
+def version_at(section: ir.Section | None, when: dt.date, params: dict) -> ir.Version | None:
+    if section is None:
+        return None
+    for v in section.versions:
+        if in_force(v, when, params):
+            return v
+    return None
+
+
+def _date(d) -> dt.date:
+    return d.date() if isinstance(d, dt.datetime) else d
+
+
+class _CompiledPooling:
+    def __init__(self, rules: ir.PoolingRules):
+        self.rules = rules
+        self.ratio = compile_value(rules.ratio)
+        self.adjustments = [(compile_cond(a.when), a) for a in rules.adjustments]
+        self.deductibles = [(compile_value(a.amount), compile_cond(a.when), a) for a in rules.deductibles]
+        self.caps = [(compile_value(a.amount), compile_cond(a.when), a) for a in rules.caps]
+
+    def effective_ratio(self, env) -> tuple[Decimal | None, list[TraceStep]]:
+        base, row_prov = self.ratio(env)
+        steps = []
+        if base is None:
+            return None, steps
+        steps.append(TraceStep.of("ratio", percent(base), row_prov or self.rules.ratio_prov,
+                                  hosp_lv=env.get("hosp_lv"), psn_type=env.get("psn_type")))
+        value = base
+        for cond, adj in self.adjustments:
+            if cond(env):
+                value = value + adj.points
+                steps.append(TraceStep.of("ratio", percent(value), adj.prov, base=percent(value - adj.points),
+                                          points=str(adj.points * 100)))
+        return value, steps
+
+
+class ScalarEvaluator:
+    """Evaluates one compiled policy.  Stateless between calls: ``settle`` starts a
+    new ledger each time, so the result does not depend on earlier calls."""
+
+    def __init__(self, policy: ir.Policy):
+        self.policy = policy
+        self.pooling = policy.sections.get("pooling")
+        self.crediting = policy.sections.get("crediting")
+        self.account = policy.sections.get("account_use")
+        self._pool = {id(v): _CompiledPooling(v.rules) for v in (self.pooling.versions if self.pooling else ())}
+        self._credit = {id(v): [(compile_cond(r.when), compile_expr(r.amount), r) for r in v.rules.rules]
+                        for v in (self.crediting.versions if self.crediting else ())}
+        covers = policy.settings.get("account_covers")
+        self.account_covers = covers[0] if covers else None
+        self.account_covers_prov = covers[1] if covers else None
+
+    def _round(self, amount: Decimal) -> Decimal:
+        return round_money(amount, self.policy.rounding)
+
+    # ---- settlement ------------------------------------------------------------
+    def settle(self, visits: list[dict], params: dict) -> list[VisitResult]:
+        order = sorted(range(len(visits)), key=lambda i: (_sort_key(visits[i]["setl_time"]), i))
+        ledger = Ledger()
+        results: list[VisitResult | None] = [None] * len(visits)
+        problems = []
+        for i in order:
+            try:
+                results[i] = self._settle_one(visits[i], i, ledger, params)
+            except MissingValue as e:
+                problems.append(self._missing(e, i, visits[i].get("psn_no")))
+        if problems:
+            raise InputError(problems)
+        return results
+
+    def _missing(self, e: MissingValue, i: int, psn_no) -> InputProblem:
+        if e.is_param:  # the same for every record: report it once, at once
+            raise missing_param(e.name, self.policy)
+        return InputProblem(i + 1, e.name, "is required by the rule that applies to this record", psn_no)
+
+    def _settle_one(self, v: dict, index: int, ledger: Ledger, params: dict) -> VisitResult:
+        when = _date(v["setl_time"])
+        psn = v["psn_no"]
+        total = v["medfee_sumamt"]
+        trace: list[TraceStep] = []
+        inscp = total - v["fulamt_ownpay_amt"] - v["overlmt_selfpay"] - v["preselfpay_amt"]
+        trace.append(TraceStep("inscp_scp_amt", money(inscp), "bill split", None, None,
+                               "in-policy amount = total - fully self-paid - over price limit - category-B co-pay",
+                               {"medfee_sumamt": money(total), "fulamt_ownpay_amt": money(v["fulamt_ownpay_amt"]),
+                                "overlmt_selfpay": money(v["overlmt_selfpay"]),
+                                "preselfpay_amt": money(v["preselfpay_amt"])}))
+        dedc = fund = ZERO
+        ratio_value = None
+        reason = None
+        message = ""
+        version = version_at(self.pooling, when, params)
+        env = {**v, "$params": params}
+        if version is None:
+            reason = "not_in_force"
+            message = f"general outpatient pooling is not in force on {when.isoformat()}"
+            trace.append(TraceStep("hifp_pay", money(ZERO), "not in force", None, None, None,
+                                   {"setl_time": when.isoformat()}))
+        else:
+            rules: _CompiledPooling = self._pool[id(version)]
+            r = rules.rules
+            category_ok = v["psn_type"] in r.covers and (not v["flxempe_flag"] or "flexible" in r.covers)
+            if not category_ok:
+                reason = "not_covered"
+                message = "this person's category is not covered by general outpatient pooling"
+                trace.append(TraceStep.of("hifp_pay", money(ZERO), r.covers_prov, psn_type=v["psn_type"],
+                                          flxempe_flag=v["flxempe_flag"]))
+            elif r.designated_only is not None and not v["designated"]:
+                reason = "not_designated"
+                message = "the fund pays only at designated institutions"
+                trace.append(TraceStep.of("hifp_pay", money(ZERO), r.designated_only, designated=False))
+            else:
+                remaining = inscp
+                for amount_fn, cond, acc in rules.deductibles:
+                    if not cond(env):
+                        continue
+                    amount, row = amount_fn(env)
+                    key = (psn, "deductible", acc.index, period_bucket(acc.period, when, index),
+                           env.get(acc.each) if acc.each else None)
+                    before = ledger.used(key)
+                    take = max(ZERO, min(remaining, amount - before))
+                    ledger.add(key, take)
+                    remaining -= take
+                    dedc += take
+                    trace.append(TraceStep.of("act_pay_dedc", money(take), row or acc.prov, deductible=money(amount),
+                                              consumed_before=money(before), in_policy=money(inscp)))
+                ratio_value, steps = rules.effective_ratio(env)
+                trace.extend(steps)
+                raw = self._round(remaining * ratio_value)
+                trace.append(TraceStep.of("hifp_pay", money(raw), self.policy.rounding.prov,
+                                          base=money(remaining), ratio=percent(ratio_value),
+                                          exact=str(remaining * ratio_value)))
+                fund = raw
+                for amount_fn, cond, acc in rules.caps:
+                    if not cond(env):
+                        continue
+                    amount, row = amount_fn(env)
+                    key = (psn, "cap", acc.index, period_bucket(acc.period, when, index),
+                           env.get(acc.each) if acc.each else None)
+                    before = ledger.used(key)
+                    room = max(ZERO, amount - before)
+                    if fund > room:
+                        fund = room
+                        trace.append(TraceStep.of("hifp_pay", money(fund), row or acc.prov, cap=money(amount),
+                                                  paid_before=money(before), uncapped=money(raw)))
+                for amount_fn, cond, acc in rules.caps:
+                    if cond(env):
+                        key = (psn, "cap", acc.index, period_bucket(acc.period, when, index),
+                               env.get(acc.each) if acc.each else None)
+                        ledger.add(key, fund)
+                if fund == ZERO:
+                    if inscp == ZERO:
+                        reason, message = "no_in_policy_amount", "nothing in this bill is within the policy scope"
+                    elif remaining == ZERO:
+                        reason, message = "within_deductible", "the in-policy amount went to the annual deductible"
+                    elif raw > ZERO:
+                        reason, message = "cap_reached", "the annual cap has been reached"
+                    else:
+                        reason, message = "zero_ratio", "the ratio that applies is 0%"
+                else:
+                    message = f"the fund pays {percent(ratio_value)} of {money(remaining)}"
+                    if fund < raw:
+                        message += " up to the cap"
+        part = total - fund
+        acct, balance = self._account(v, when, part, fund, ledger, params, trace)
+        cash = part - acct
+        trace.append(TraceStep("psn_cash_pay", money(cash), "computed", None, None, None,
+                               {"psn_part_amt": money(part), "acct_pay": money(acct)}))
+        return VisitResult(psn, _iso(v["setl_time"]), total, inscp, dedc, ratio_value, fund, fund, part, acct, cash,
+                           balance, reason, message, tuple(trace))
+
+    def _account(self, v, when, part, fund, ledger: Ledger, params, trace) -> tuple[Decimal, Decimal | None]:
+        psn = v["psn_no"]
+        if v.get("acct_balc") is not None:
+            ledger.balances[psn] = v["acct_balc"]
+        balance = ledger.balances.get(psn)
+        if balance is None:
+            return ZERO, None
+        venue = "designated_institution" if v["designated"] else "non_designated"
+        decision = self._may_pay_one({"relation": "self", "venue": venue, "item": "medical_service", "on": when,
+                                      "networked": True}, params)
+        if not decision.allowed or self.account_covers is None:
+            trace.append(TraceStep("acct_pay", money(ZERO), f"account may not pay: {decision.reason}",
+                                   decision.clause, None, None, {"venue": venue, "balance": money(balance)}))
+            return ZERO, balance
+        payable = part if self.account_covers == "person_share" else part - v["fulamt_ownpay_amt"] - v["overlmt_selfpay"]
+        pay = min(balance, max(ZERO, payable))
+        balance = balance - pay
+        ledger.balances[psn] = balance
+        trace.append(TraceStep.of("acct_pay", money(pay), self.account_covers_prov, balance_before=money(pay + balance),
+                                  payable=money(payable)))
+        return pay, balance
+
+    # ---- crediting -------------------------------------------------------------
+    def credit(self, persons: list[dict], params: dict) -> list[CreditResult]:
+        out, problems = [], []
+        for i, p in enumerate(persons):
+            try:
+                out.append(self._credit_one(p, params))
+            except MissingValue as e:
+                problems.append(self._missing(e, i, p.get("psn_no")))
+        if problems:
+            raise InputError(problems)
+        return out
+
+    def _credit_one(self, p: dict, params: dict) -> CreditResult:
+        on = p["on"]
+        version = version_at(self.crediting, on, params)
+        if version is None:
+            return CreditResult(p["psn_no"], on.isoformat(), None, "not_in_force", None, None,
+                                f"no crediting rule of this policy is in force on {on.isoformat()}")
+        env = {**p, "$params": params}
+        for cond, amount_fn, rule in self._credit[id(version)]:
+            if cond(env):
+                exact = amount_fn(env)
+                value = self._round(exact)
+                trace = (TraceStep.of("credit", money(value), rule.prov, exact=str(exact)),)
+                return CreditResult(p["psn_no"], on.isoformat(), value, "credited", rule.name, rule.prov.clause,
+                                    f"credited by rule {rule.name}", trace)
+        return CreditResult(p["psn_no"], on.isoformat(), None, "no_rule", None, None,
+                            "no crediting rule of this policy applies to this person")
+
+    # ---- account use -----------------------------------------------------------
+    def may_pay(self, requests: list[dict], params: dict) -> list[MayPayResult]:
+        out, problems = [], []
+        for i, r in enumerate(requests):
+            try:
+                out.append(self._may_pay_one(r, params))
+            except MissingValue as e:
+                problems.append(self._missing(e, i, r.get("psn_no")))
+        if problems:
+            raise InputError(problems)
+        return out
+
+    def _may_pay_one(self, r: dict, params: dict) -> MayPayResult:
+        on, relation, item, venue = r["on"], r["relation"], r["item"], r.get("venue")
+
+        def result(allowed, reason, prov: ir.Prov | None, message, channel=None):
+            step = TraceStep.of("allowed", "true" if allowed else "false", prov, relation=relation, item=item,
+                                venue=venue, on=on)
+            return MayPayResult(relation, item, venue, on.isoformat(), allowed, reason, channel,
+                                prov.clause if prov else None, message, (step,))
+
+        version = version_at(self.account, on, params)
+        if version is None:
+            return result(False, "not_in_force", None, f"no account-use rule of this policy is in force on {on}")
+        rules: ir.AccountRules = version.rules
+        if item in rules.excludes:
+            return result(False, "excluded", rules.excludes_prov, f"the personal account may never pay for {item}")
+        if relation not in rules.relations:
+            return result(False, "relation_not_eligible", rules.relations_prov,
+                          f"{relation} is not among the eligible relations ({', '.join(sorted(rules.relations))})")
+        for perm in rules.planned:
+            if item in perm.items and (perm.relations is None or relation in perm.relations) \
+                    and (perm.venues is None or venue in perm.venues):
+                return result(False, "planned", perm.prov,
+                              f"{item} for {relation} is only to be explored (逐步探索), not yet in force")
+        if item not in V.CONTRIBUTION_ITEMS and venue == "non_designated":
+            return result(False, "not_designated", rules.relations_prov,
+                          "the personal account pays only at designated institutions and pharmacies")
+        for perm in rules.allows:
+            if item in perm.items and (perm.venues is None or venue in perm.venues) \
+                    and (perm.relations is None or relation in perm.relations):
+                channels = dict(rules.channels)
+                want = "direct" if r.get("networked", True) else "reimbursement"
+                if channels and want not in channels:
+                    return result(False, "no_channel", perm.prov,
+                                  f"this policy provides no {want} settlement for this use")
+                return result(True, "permitted", perm.prov, f"the personal account may pay for {item}"
+                              + (f" at {venue}" if venue else "") + f" for {relation}",
+                              channel=want)
+        where = f" at {venue}" if venue else ""
+        return result(False, "item_not_allowed", rules.relations_prov,
+                      f"this policy does not let the account pay for {item}{where} for {relation}")
+
+
+def _sort_key(t):
+    if isinstance(t, dt.datetime):
+        return (t.date(), t.time())
+    return (t, dt.time.min)
+
+
+def _iso(t) -> str:
+    return t.isoformat(sep=" ") if isinstance(t, dt.datetime) else t.isoformat()

@@ -1,0 +1,527 @@
+"""Check: the AST-level passes.
+
+Each pass walks the resolved policy and adds diagnostics; none stops at the
+first problem.  Passes here need only the AST and the scope (names, types and
+units, ranges of literals, structure, citations).  Passes that need to evaluate
+the policy over its whole input domain (gaps and overlaps of decision tables,
+ratios after uplifts, the parent's constraints) run on the IR in ``analysis``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from . import nodes as n
+from . import vocab as V
+from .diagnostics import Diagnostic
+from .resolve import Scope, suggest
+
+STMT_NAMES = {
+    n.Covers: ("'covers'", "覆盖范围"),
+    n.DesignatedOnly: ("'designated_only'", "仅限定点"),
+    n.Deductible: ("the deductible", "起付标准"),
+    n.Cap: ("the cap", "最高支付限额"),
+    n.Ratio: ("the payment ratio", "支付比例"),
+    n.Uplift: ("the uplift", "提高比例"),
+    n.CreditRule: ("the credit rule", "计入规则"),
+    n.Relations: ("'relations'", "共济亲属"),
+    n.Allow: ("'allow'", "允许"),
+    n.Planned: ("'planned'", "逐步探索"),
+    n.Exclude: ("'exclude'", "不得用于"),
+    n.Channel: ("'channel'", "结算方式"),
+    n.Version: ("the version", "版本"),
+    n.ParamDecl: ("the parameter", "参数"),
+    n.InputDecl: ("the input", "输入"),
+    n.TierDecl: ("the tier", "档次"),
+    n.RoundingDecl: ("the rounding rule", "舍入规则"),
+    n.SettingDecl: ("the setting", "设置"),
+    n.Diseases: ("the disease catalogue", "慢特病目录"),
+    n.Requirement: ("the requirement", "要求"),
+}
+
+ALLOWED_IN = {
+    "pooling": (n.Covers, n.DesignatedOnly, n.Deductible, n.Cap, n.Ratio, n.Uplift),
+    "crediting": (n.CreditRule,),
+    "account_use": (n.Relations, n.Allow, n.Planned, n.Exclude, n.Channel),
+}
+SECTION_OF = {cls: kind for kind, classes in ALLOWED_IN.items() for cls in classes}
+SECTION_EN = {"pooling": "pooling", "crediting": "crediting", "account_use": "account_use"}
+
+TYPE_DESC = {**V.TYPE_NAMES_EN}
+TYPE_DESC_ZH = {**V.TYPE_NAMES_ZH}
+
+
+def _tdesc(t: str, zh: bool = False) -> str:
+    if zh:
+        return TYPE_DESC_ZH.get(t, t)
+    return TYPE_DESC.get(t, f"a {t} value" if t in V.ENUMS else t)
+
+
+def _what(node) -> tuple[str, str]:
+    return STMT_NAMES.get(type(node), (type(node).__name__, type(node).__name__))
+
+
+class Checker:
+    def __init__(self, scope: Scope):
+        self.scope = scope
+        self.diags: list[Diagnostic] = []
+        self.used_params: set[str] = set()
+
+    # -- helpers
+    def emit(self, code, span, **args):
+        self.diags.append(Diagnostic(code, span, args))
+
+    def unknown(self, name: n.Name, kind: str, kind_zh: str, candidates, hint="", hint_zh=""):
+        s = suggest(name.value, candidates)
+        self.emit("N101", name.span, name=name.value, kind=kind, kind_zh=kind_zh,
+                  suggestion=f"; did you mean {s!r}?" if s else "",
+                  suggestion_zh=f";是否应为 {s!r}?" if s else "", hint=hint, hint_zh=hint_zh)
+
+    def enum_value(self, name: n.Name, enum: str, allow_tiers: bool = False) -> bool:
+        values = set(V.ENUMS[enum])
+        if allow_tiers:
+            values |= set(self.scope.tiers)
+        if name.value in values:
+            return True
+        s = suggest(name.value, values)
+        self.emit("N106", name.span, value=name.value, what=enum, what_zh=enum,
+                  suggestion=f"; did you mean {s!r}?" if s else "",
+                  suggestion_zh=f";是否应为 {s!r}?" if s else "",
+                  known=", ".join(sorted(values)))
+        return False
+
+    def need_cite(self, node, cite):
+        if cite is None:
+            what, what_zh = _what(node)
+            self.emit("S601", node.span, what=what, what_zh=what_zh)
+
+    # -- entry point
+    def run(self) -> list[Diagnostic]:
+        p = self.scope.policy
+        self.check_decls(p)
+        for d in p.decls:
+            if isinstance(d, n.Section):
+                self.check_section(d)
+            elif isinstance(d, n.Diseases):
+                self.check_diseases(d)
+            elif isinstance(d, n.Constraints):
+                self.check_constraints(d)
+        self.check_required(p)
+        for name, decl in self.scope.params.items():
+            if decl in p.decls and name not in self.used_params:
+                self.emit("N107", decl.name.span, name=name)
+        return self.diags
+
+    # -- policy-level declarations
+    def check_decls(self, p: n.Policy):
+        singles: dict[type, n.Node] = {}
+        named: dict[tuple[str, str], n.Node] = {}
+        sections: dict[str, n.Section] = {}
+        for d in p.decls:
+            if isinstance(d, (n.LevelDecl, n.JurisdictionDecl, n.DocumentDecl, n.ImplementsDecl, n.RoundingDecl)):
+                if type(d) in singles:
+                    what, what_zh = _what(d)
+                    self.emit("S604", d.span, what=what, what_zh=what_zh, first=str(singles[type(d)].span))
+                else:
+                    singles[type(d)] = d
+            if isinstance(d, n.Section):
+                if d.kind in sections:
+                    self.emit("S604", d.span, what=f"the {d.kind} section", what_zh=V.SECTION_NAMES_ZH[d.kind],
+                              first=str(sections[d.kind].span))
+                else:
+                    sections[d.kind] = d
+            if isinstance(d, (n.ParamDecl, n.InputDecl, n.TierDecl, n.Diseases)):
+                kind = type(d).__name__
+                key = ("name", d.name.value)
+                if key in named:
+                    what, what_zh = _what(d)
+                    self.diags.append(Diagnostic("N102", d.name.span, {
+                        "kind": what.removeprefix("the "), "kind_zh": what_zh, "name": d.name.value,
+                        "first": str(named[key].span)}))
+                else:
+                    named[key] = d
+                del kind
+            if isinstance(d, n.LevelDecl):
+                self.enum_value(d.level, "level")
+            elif isinstance(d, n.ParamDecl):
+                self.check_type_ref(d.type)
+                self.need_cite(d, d.cite)
+            elif isinstance(d, n.InputDecl):
+                self.check_type_ref(d.type)
+                if d.name.value in V.VISIT_FIELDS or d.name.value in V.PERSON_FIELDS or d.name.value in V.REQUEST_FIELDS:
+                    self.emit("N102", d.name.span, kind="input", kind_zh="输入", name=d.name.value,
+                              first="the built-in fields")
+                if d.default is not None:
+                    t = self.literal_type(d.default)
+                    want = V.TYPE_ALIASES.get(d.type.value, d.type.value)
+                    if t != want and want in V.SCALAR_TYPES:
+                        self.type_error(d.default, "the default", "默认值", want, t)
+                self.need_cite(d, d.cite)
+            elif isinstance(d, n.TierDecl):
+                if d.name.value in V.ENUMS["hosp_lv"]:
+                    self.emit("N102", d.name.span, kind="tier", kind_zh="档次", name=d.name.value,
+                              first="the hospital levels")
+                for m in d.members:
+                    self.enum_value(m, "hosp_lv")
+                self.need_cite(d, d.cite)
+            elif isinstance(d, n.RoundingDecl):
+                self.enum_value(d.mode, "rounding_mode")
+                if not isinstance(d.unit, n.MoneyLit):
+                    self.type_error(d.unit, "the rounding unit", "舍入单位", V.MONEY, self.literal_type(d.unit))
+                elif d.unit.amount <= 0:
+                    self.emit("R304", d.unit.span, value=str(d.unit.amount))
+                self.need_cite(d, d.cite)
+            elif isinstance(d, n.SettingDecl):
+                if d.name.value not in V.SETTINGS:
+                    s = suggest(d.name.value, V.SETTINGS)
+                    self.emit("N105", d.name.span, name=d.name.value, known=", ".join(V.SETTINGS),
+                              suggestion=f"; did you mean {s!r}?" if s else "",
+                              suggestion_zh=f";是否应为 {s!r}?" if s else "")
+                else:
+                    self.enum_value(d.value, V.SETTINGS[d.name.value])
+                self.need_cite(d, d.cite)
+
+    def check_type_ref(self, t: n.Name):
+        v = V.TYPE_ALIASES.get(t.value, t.value)
+        if v not in V.SCALAR_TYPES and v not in V.ENUMS:
+            self.unknown(t, "type", "类型", [*V.SCALAR_TYPES, *V.ENUMS])
+
+    def check_required(self, p: n.Policy):
+        kinds = set(self.scope.sections)
+        own = {d.kind for d in p.decls if isinstance(d, n.Section)}
+        if kinds & {"pooling", "crediting"} and self.scope.rounding is None:
+            self.emit("S603", p.name.span, where="this policy", where_zh="本政策", what="a rounding rule",
+                      what_zh="舍入规则",
+                      hint="money results must be rounded by a declared rule: rounding half_up to 0.01 yuan",
+                      hint_zh="金额结果须按声明的规则舍入:舍入 四舍五入 精确到 0.01 元")
+        if {"pooling", "account_use"} <= kinds and (own & {"pooling", "account_use"}) and "account_covers" not in self.scope.settings:
+            self.emit("S603", p.name.span, where="this policy", where_zh="本政策", what="the setting account_covers",
+                      what_zh="设置 account_covers",
+                      hint="say what the personal account may pay in a settlement: setting account_covers = person_share",
+                      hint_zh="请声明个人账户在结算中可支付的范围:设置 account_covers = person_share")
+
+    # -- sections and versions
+    def check_section(self, s: n.Section):
+        fields = {**V.CONTEXT_FIELDS[s.kind], **{k: V.TYPE_ALIASES.get(d.type.value, d.type.value)
+                                                for k, d in self.scope.inputs.items()}}
+        spans = []
+        for v in s.versions:
+            self.check_version(s, v, fields)
+            spans.append(v)
+        self.check_version_dates(s)
+
+    def version_bounds(self, v: n.Version):
+        start = v.start.value if isinstance(v.start, n.DateLit) else None
+        until = v.until.value if isinstance(v.until, n.DateLit) else None
+        return start, until
+
+    def check_version_dates(self, s: n.Section):
+        dated = []
+        for v in s.versions:
+            for point in (v.start, v.until):
+                if isinstance(point, n.Name):
+                    self.used_params.add(point.value)
+                    decl = self.scope.params.get(point.value)
+                    if decl is None:
+                        self.unknown(point, "date parameter", "日期参数", self.scope.params)
+                    elif V.TYPE_ALIASES.get(decl.type.value, decl.type.value) != V.DATE:
+                        self.type_error(point, "a version's start or end", "版本起止", V.DATE,
+                                        V.TYPE_ALIASES.get(decl.type.value, decl.type.value))
+            start, until = self.version_bounds(v)
+            if start and until and until < start:
+                self.emit("C408", v.until.span, start=str(start), until=str(until))
+            elif start:
+                dated.append((start, until, v))
+        dated.sort(key=lambda t: t[0])
+        sec_en = f"the {s.kind} section"
+        sec_zh = V.SECTION_NAMES_ZH[s.kind]
+        for (a_start, a_until, a), (b_start, b_until, b) in zip(dated, dated[1:]):
+            if a_until is None or a_until >= b_start:
+                self.diags.append(Diagnostic("C403", b.span, {"section": sec_en, "section_zh": sec_zh,
+                                                               "date": str(b_start)}))
+            elif a_until + dt.timedelta(days=1) < b_start:
+                self.diags.append(Diagnostic("C404", b.span, {
+                    "section": sec_en, "section_zh": sec_zh,
+                    "start": str(a_until + dt.timedelta(days=1)), "end": str(b_start - dt.timedelta(days=1))}))
+
+    def check_version(self, s: n.Section, v: n.Version, fields: dict):
+        self.need_cite(v, v.cite)
+        seen: dict[type, n.Node] = {}
+        rule_names: dict[str, n.CreditRule] = {}
+        for st in v.body:
+            what, what_zh = _what(st)
+            if not isinstance(st, ALLOWED_IN[s.kind]):
+                home = SECTION_OF.get(type(st))
+                self.emit("S602", st.span, what=what, what_zh=what_zh, section=s.kind,
+                          section_zh=V.SECTION_NAMES_ZH[s.kind], allowed=home or "?")
+                continue
+            self.need_cite(st, st.cite)
+            if isinstance(st, (n.Covers, n.DesignatedOnly, n.Ratio, n.Relations, n.Exclude)):
+                if type(st) in seen:
+                    self.emit("C405", st.span, what=what, what_zh=what_zh, first=str(seen[type(st)].span))
+                else:
+                    seen[type(st)] = st
+            if isinstance(st, n.Covers):
+                for c in st.categories:
+                    self.enum_value(c, "category")
+            elif isinstance(st, (n.Deductible, n.Cap)):
+                self.check_quantity(st.amount, V.MONEY, what, what_zh, fields)
+                self.enum_value(st.period, "period")
+                if st.each is not None:
+                    self.check_field(st.each, fields, enum_only=True)
+                if st.when is not None:
+                    self.check_cond(st.when, fields)
+            elif isinstance(st, n.Ratio):
+                self.check_quantity(st.amount, V.PERCENT, what, what_zh, fields)
+            elif isinstance(st, n.Uplift):
+                t = self.literal_type(st.points)
+                if t != V.POINTS:
+                    self.type_error(st.points, "an uplift", "提高幅度", V.POINTS, t)
+                self.check_cond(st.when, fields)
+            elif isinstance(st, n.CreditRule):
+                if st.name.value in rule_names:
+                    self.emit("N102", st.name.span, kind="credit rule", kind_zh="计入规则", name=st.name.value,
+                              first=str(rule_names[st.name.value].span))
+                rule_names[st.name.value] = st
+                self.check_cond(st.when, fields)
+                t = self.expr_type(st.amount, fields)
+                if t is not None and t != V.MONEY:
+                    self.type_error(st.amount, "a credit", "计入金额", V.MONEY, t)
+            elif isinstance(st, n.Relations):
+                for r in st.relations:
+                    self.enum_value(r, "relation")
+            elif isinstance(st, (n.Allow, n.Planned)):
+                for i in st.items:
+                    self.enum_value(i, "item")
+                for x in st.venues or ():
+                    self.enum_value(x, "venue")
+                for x in st.relations or ():
+                    self.enum_value(x, "relation")
+            elif isinstance(st, n.Exclude):
+                for i in st.items:
+                    self.enum_value(i, "item")
+            elif isinstance(st, n.Channel):
+                for c in st.channels:
+                    self.enum_value(c, "channel")
+        if s.kind == "pooling":
+            for cls, what, what_zh in ((n.Covers, "who is covered ('covers')", "覆盖范围"),
+                                       (n.Ratio, "a payment ratio", "支付比例")):
+                if not any(isinstance(st, cls) for st in v.body):
+                    self.emit("S603", v.span, where="this version of the pooling section", where_zh="该统筹版本",
+                              what=what, what_zh=what_zh, hint="", hint_zh="")
+        if s.kind == "account_use" and not any(isinstance(st, n.Relations) for st in v.body):
+            self.emit("S603", v.span, where="this version of the account_use section", where_zh="该账户使用版本",
+                      what="the eligible relations ('relations')", what_zh="共济亲属", hint="", hint_zh="")
+
+    # -- quantities, expressions, conditions
+    def check_quantity(self, q, want: str, what: str, what_zh: str, fields: dict):
+        if isinstance(q, n.Table):
+            key_types = [self.check_field(k, fields, enum_only=True) for k in q.keys]
+            for row in q.rows:
+                if len(row.patterns) != len(q.keys):
+                    self.emit("T201", row.span, what="this row", what_zh="该行",
+                              expected=f"{len(q.keys)} value(s) before ':'", expected_zh=f"冒号前 {len(q.keys)} 个值",
+                              found=f"{len(row.patterns)}", found_zh=f"{len(row.patterns)} 个", hint="", hint_zh="")
+                    continue
+                for pat, kt in zip(row.patterns, key_types):
+                    if pat is None or kt is None:
+                        continue
+                    if kt == V.BOOL:
+                        if pat.value not in ("true", "false", "是", "否"):
+                            self.emit("N106", pat.span, value=pat.value, what="true/false", what_zh="是/否",
+                                      known="true, false")
+                    else:
+                        self.enum_value(pat, kt, allow_tiers=(kt == "hosp_lv"))
+                self.check_literal(row.value, want, what, what_zh)
+        else:
+            self.check_literal(q, want, what, what_zh)
+
+    def check_literal(self, lit, want: str, what: str, what_zh: str):
+        t = self.literal_type(lit)
+        if t != want:
+            self.type_error(lit, what, what_zh, want, t)
+            return
+        if isinstance(lit, n.PercentLit) and not (0 <= lit.value <= 100):
+            self.emit("R301", lit.span, value=f"{lit.value}%", context="", context_zh="")
+        if isinstance(lit, n.MoneyLit) and lit.amount < 0:
+            self.emit("R302", lit.span, what=what, what_zh=what_zh, value=f"{lit.amount} yuan")
+
+    def type_error(self, node, what, what_zh, want, found):
+        code = "T202" if {want, found} == {V.PERCENT, V.POINTS} else "T201"
+        hint = ""
+        hint_zh = ""
+        if want == V.PERCENT and found == V.NUMBER:
+            hint, hint_zh = "write a percentage with %, e.g. 75%", "百分比请带 %,例如 75%"
+        elif want == V.MONEY and found == V.NUMBER:
+            hint, hint_zh = "write the unit, e.g. 150 yuan (150 元)", "请写明单位,例如 150 元"
+        elif want == V.POINTS and found == V.NUMBER:
+            hint, hint_zh = "write 5 points (5 个百分点)", "请写作 5 个百分点"
+        self.emit(code, node.span, what=what, what_zh=what_zh, expected=_tdesc(want), expected_zh=_tdesc(want, True),
+                  found=_tdesc(found) if found else "something else", found_zh=_tdesc(found, True) if found else "其他",
+                  hint=hint, hint_zh=hint_zh)
+
+    @staticmethod
+    def literal_type(lit) -> str | None:
+        return {n.MoneyLit: V.MONEY, n.PercentLit: V.PERCENT, n.PointsLit: V.POINTS, n.NumberLit: V.NUMBER,
+                n.DateLit: V.DATE, n.TextLit: V.TEXT, n.BoolLit: V.BOOL}.get(type(lit))
+
+    def check_field(self, name: n.Name, fields: dict, enum_only=False) -> str | None:
+        if name.value in fields:
+            t = fields[name.value]
+            if enum_only and t not in V.ENUMS and t != V.BOOL:
+                self.emit("T201", name.span, what=f"'{name.value}'", what_zh=f"'{name.value}'",
+                          expected="a field with a fixed set of values (such as hosp_lv)",
+                          expected_zh="取值有限的字段(如 hosp_lv)", found=_tdesc(t), found_zh=_tdesc(t, True),
+                          hint="", hint_zh="")
+                return None
+            return t
+        self.unknown(name, "field", "字段", fields,
+                     hint="fields here: " + ", ".join(sorted(fields)), hint_zh="可用字段:" + ", ".join(sorted(fields)))
+        return None
+
+    def ref_type(self, name: n.Name, fields: dict) -> str | None:
+        v = name.value
+        if v in fields:
+            return fields[v]
+        if v in self.scope.params:
+            self.used_params.add(v)
+            d = self.scope.params[v]
+            return V.TYPE_ALIASES.get(d.type.value, d.type.value)
+        self.unknown(name, "name", "名称", [*fields, *self.scope.params])
+        return None
+
+    def expr_type(self, e, fields: dict) -> str | None:
+        if isinstance(e, n.Ref):
+            return self.ref_type(e.name, fields)
+        if isinstance(e, n.BinOp):
+            lt, rt = self.expr_type(e.left, fields), self.expr_type(e.right, fields)
+            if lt is None or rt is None:
+                return None
+            if e.op == "*":
+                if {lt, rt} == {V.MONEY, V.PERCENT}:
+                    return V.MONEY
+                if {lt, rt} == {V.MONEY, V.NUMBER}:
+                    return V.MONEY
+                if lt == rt == V.NUMBER:
+                    return V.NUMBER
+            elif lt == rt and lt in (V.MONEY, V.NUMBER, V.POINTS):
+                return lt
+            elif {lt, rt} == {V.PERCENT, V.POINTS}:
+                return V.PERCENT
+            op = {"*": "multiply", "+": "add", "-": "subtract"}[e.op]
+            op_zh = {"*": "乘法", "+": "加法", "-": "减法"}[e.op]
+            self.emit("T203", e.span, op=op, op_zh=op_zh, left=_tdesc(lt), right=_tdesc(rt),
+                      left_zh=_tdesc(lt, True), right_zh=_tdesc(rt, True),
+                      hint="a credit is an amount times a percentage: contribution_base × 2%",
+                      hint_zh="计入金额为金额乘以百分比:contribution_base × 2%")
+            return None
+        return self.literal_type(e)
+
+    def check_cond(self, c, fields: dict):
+        if isinstance(c, (n.And, n.Or)):
+            self.check_cond(c.left, fields)
+            self.check_cond(c.right, fields)
+        elif isinstance(c, n.Not):
+            self.check_cond(c.operand, fields)
+        elif isinstance(c, n.Flag):
+            t = self.ref_type(c.name, fields)
+            if t is not None and t != V.BOOL:
+                self.emit("T201", c.span, what=f"'{c.name.value}' used as a condition",
+                          what_zh=f"作为条件的 '{c.name.value}'", expected=_tdesc(V.BOOL),
+                          expected_zh=_tdesc(V.BOOL, True), found=_tdesc(t), found_zh=_tdesc(t, True),
+                          hint="compare it: psn_type = retiree", hint_zh="请写成比较:psn_type = retiree")
+        elif isinstance(c, n.Member):
+            t = self.expr_type(c.operand, fields)
+            if t in V.ENUMS:
+                for v in c.values:
+                    self.enum_value(v, t, allow_tiers=(t == "hosp_lv"))
+            elif t is not None:
+                self.emit("T201", c.operand.span, what="'in'", what_zh="'属于'", expected="a field with a fixed set of values",
+                          expected_zh="取值有限的字段", found=_tdesc(t), found_zh=_tdesc(t, True), hint="", hint_zh="")
+        elif isinstance(c, n.MemberOf):
+            t = self.expr_type(c.operand, fields)
+            if c.group.value not in self.scope.tiers:
+                self.unknown(c.group, "tier", "档次", self.scope.tiers)
+            elif t is not None and t != "hosp_lv":
+                self.emit("T201", c.operand.span, what="a tier test", what_zh="档次判断", expected="hosp_lv",
+                          expected_zh="hosp_lv", found=_tdesc(t), found_zh=_tdesc(t, True), hint="", hint_zh="")
+        elif isinstance(c, n.Compare):
+            self.check_compare(c, fields)
+
+    def check_compare(self, c: n.Compare, fields: dict):
+        left, right = c.left, c.right
+        # `field = value` where value is an enumeration value
+        if isinstance(left, n.Ref) and isinstance(right, n.Ref) and right.name.value not in fields \
+                and right.name.value not in self.scope.params:
+            t = self.ref_type(left.name, fields)
+            if t in V.ENUMS:
+                if c.op not in ("=", "!="):
+                    self.emit("T203", c.span, op=c.op, op_zh=c.op, left=t, right=t, left_zh=t, right_zh=t,
+                              hint="use = or != with named values", hint_zh="取值名称只能用 = 或 != 比较")
+                self.enum_value(right.name, t, allow_tiers=(t == "hosp_lv"))
+            elif t == V.BOOL:
+                if right.name.value not in ("true", "false"):
+                    self.emit("N106", right.name.span, value=right.name.value, what="true/false", what_zh="是/否",
+                              known="true, false")
+            elif t is not None:
+                self.ref_type(right.name, fields)
+            return
+        lt, rt = self.expr_type(left, fields), self.expr_type(right, fields)
+        if lt is None or rt is None:
+            return
+        if lt != rt:
+            self.emit("T203", c.span, op="compare", op_zh="比较", left=_tdesc(lt), right=_tdesc(rt),
+                      left_zh=_tdesc(lt, True), right_zh=_tdesc(rt, True), hint="", hint_zh="")
+        elif lt in V.ENUMS or lt in (V.BOOL, V.TEXT):
+            if c.op not in ("=", "!="):
+                self.emit("T203", c.span, op=c.op, op_zh=c.op, left=_tdesc(lt), right=_tdesc(rt),
+                          left_zh=_tdesc(lt, True), right_zh=_tdesc(rt, True), hint="", hint_zh="")
+
+    # -- diseases and constraints
+    def check_diseases(self, d: n.Diseases):
+        if d.cite is None and d.total_cite is None:
+            self.need_cite(d, None)
+        counts = []
+        for part in d.parts:
+            counts.append(self.check_count(part.count))
+        total = self.check_count(d.total) if d.total is not None else None
+        if total is not None and d.parts and all(c is not None for c in counts) and sum(counts) != total:
+            self.emit("C407", d.total.span, sum=str(sum(counts)), total=str(total))
+
+    def check_count(self, lit: n.NumberLit) -> int | None:
+        if lit.value != lit.value.to_integral_value() or lit.value < 0:
+            self.emit("R303", lit.span, what="a count", what_zh="数量", value=str(lit.value))
+            return None
+        return int(lit.value)
+
+    def check_constraints(self, c: n.Constraints):
+        fields = {**V.VISIT_FIELDS, **{k: V.TYPE_ALIASES.get(d.type.value, d.type.value)
+                                       for k, d in self.scope.inputs.items()}}
+        for r in c.requirements:
+            self.need_cite(r, r.cite)
+            types = []
+            for side in (r.left, r.right):
+                if isinstance(side, n.Measure):
+                    if side.quantity.value not in V.MEASURES:
+                        self.unknown(side.quantity, "quantity", "指标", V.MEASURES)
+                        types.append(None)
+                    else:
+                        types.append(V.MEASURES[side.quantity.value])
+                    if side.where is not None:
+                        self.check_cond(side.where, fields)
+                else:
+                    types.append(self.literal_type(side.value))
+            lt, rt = types
+            if lt and rt and lt != rt:
+                bad = r.right if isinstance(r.right, n.Bound) else r.left
+                self.type_error(bad, "the other side of the requirement", "要求的另一侧", lt if bad is r.right else rt,
+                                rt if bad is r.right else lt)
+
+
+def check(scope: Scope) -> list[Diagnostic]:
+    return Checker(scope).run()
+
+
+def _unused(_: Decimal) -> None:  # keep Decimal import for type readers
+    return None

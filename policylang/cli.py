@@ -1,0 +1,266 @@
+"""The ``policylang`` command line.
+
+Exit codes: 0 success; 1 errors in a policy or in the input (reported, nothing
+else printed on standard output); 2 usage errors (click's own).  No Python
+traceback ever reaches the user: unexpected failures are reported in one line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import unicodedata
+from decimal import Decimal
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .api import CompiledPolicy, check_paths, check_unit
+from .diagnostics import ERROR, WARNING, render, to_json
+from .formatter import format_policy
+from .inputs import InputError, InputProblem
+from .parser import detect_language
+from .resolve import Workspace
+
+FORMAT = click.option("--format", "fmt", type=click.Choice(["json", "table"]), default="json", show_default=True,
+                      help="json for programs (every number with its trace), table for people.")
+PARAMS = click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
+                      help="A value the notice does not give, declared by the policy with `param` (repeatable).")
+NO_TRACE = click.option("--no-trace", is_flag=True, help="Leave the trace out of JSON output.")
+
+
+class Failure(Exception):
+    """A reported failure: message already formatted; exit code 1."""
+
+
+def _lang(option: str | None, texts: list[str]) -> str:
+    if option:
+        return option
+    if texts:
+        return detect_language("\n".join(texts))
+    loc = os.environ.get("LC_ALL") or os.environ.get("LC_MESSAGES") or os.environ.get("LANG") or ""
+    return "zh" if loc.lower().startswith("zh") else "en"
+
+
+def _read_json(path: str):
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise Failure(f"{path}: not UTF-8 text") from None
+    except OSError as e:
+        raise Failure(f"{path}: {e.strerror}") from None
+    try:
+        return json.loads(text, parse_float=Decimal)
+    except json.JSONDecodeError as e:
+        raise Failure(f"{path}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}") from None
+
+
+def _parse_params(items) -> dict[str, str]:
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise click.BadParameter(f"{item!r} is not NAME=VALUE", param_hint="--param")
+        k, v = item.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+def _load(policy_path: str, lang: str | None) -> CompiledPolicy:
+    ws = Workspace()
+    unit = ws.add_file(policy_path)
+    result = check_unit(unit, ws)
+    if not result.ok:
+        lang = _lang(lang, [unit.text])
+        errors = [d for d in result.diagnostics if d.severity == ERROR]
+        raise Failure("\n".join(render(d, ws.sources, lang) for d in errors)
+                      + f"\n{policy_path}: the policy has {len(errors)} error(s); nothing was evaluated")
+    return CompiledPolicy(result.ir)
+
+
+def _input_failure(e: InputError, source: str) -> Failure:
+    lines = []
+    for p in e.problems:
+        if p.source is None:
+            p = InputProblem(p.record, p.field, p.message, p.psn_no, source)
+        lines.append(str(p))
+    lines.append(f"{len(e.problems)} problem(s) in the input; nothing was evaluated")
+    return Failure("\n".join(lines))
+
+
+def _width(s: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in s)
+
+
+def _table(rows: list[dict], columns: list[str]) -> str:
+    cells = [[("" if r.get(c) is None else str(r.get(c)).lower() if isinstance(r.get(c), bool) else str(r.get(c)))
+              for c in columns] for r in rows]
+    widths = [max([_width(c)] + [_width(row[i]) for row in cells]) for i, c in enumerate(columns)]
+
+    def line(values):
+        return "  ".join(v + " " * (w - _width(v)) for v, w in zip(values, widths)).rstrip()
+    out = [line(columns), line(["-" * w for w in widths])]
+    out.extend(line(row) for row in cells)
+    return "\n".join(out)
+
+
+def _emit(results, fmt: str, columns: list[str], no_trace: bool):
+    data = [r.to_json(trace=not no_trace) for r in results]
+    if fmt == "json":
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        click.echo(_table(data, columns))
+
+
+class _Group(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except Failure as e:
+            click.echo(str(e), err=True)
+            ctx.exit(1)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+        except Exception as e:  # noqa: BLE001 - never a traceback at the CLI
+            click.echo(f"policylang: internal error: {type(e).__name__}: {e}\n"
+                       "This is a bug in policylang, not in your input; please report it with the files used.",
+                       err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="policylang")
+def main():
+    """Check and evaluate employee medical-insurance outpatient mutual-aid
+    policies (职工医保门诊共济保障) written as .pol files.
+
+    \b
+    Examples:
+      policylang check policies/
+      policylang settle policies/guiyang-2022.pol examples/guiyang-visits.json --format table
+      policylang credit policies/guiyang-2022.pol examples/guiyang-persons.json \\
+          --param guizhou_avg_pension_2022=3125.50
+      policylang may-pay policies/guiyang-2022.pol examples/guiyang-requests.json
+
+    Exit codes: 0 ok, 1 errors in a policy or the input, 2 usage errors.
+    """
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text for people, json for editors and CI.")
+@click.option("--lang", type=click.Choice(["en", "zh"]), default=None,
+              help="Language of the messages (default: the file's keywords, else the locale).")
+@click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+def check(paths, fmt, lang, strict):
+    """Parse and check policies (files or folders of .pol files).
+
+    Every problem is reported, as file:line:col with the source line, a stable
+    code (see docs/diagnostics.md) and a hint.  Policies they implement are found
+    among the .pol files beside them."""
+    results, ws = check_paths(paths)
+    if not results:
+        raise Failure("no .pol files found in " + ", ".join(paths))
+    diags = [d for r in results for d in r.diagnostics]
+    lang = _lang(lang, [ws.units[r.file].text for r in results])
+    errors = sum(1 for d in diags if d.severity == ERROR)
+    warnings = sum(1 for d in diags if d.severity == WARNING)
+    if fmt == "json":
+        click.echo(to_json(diags, lang))
+    else:
+        for d in diags:
+            click.echo(render(d, ws.sources, lang), err=True)
+            click.echo("", err=True)
+        if lang == "zh":
+            click.echo(f"已检查 {len(results)} 个文件:{errors} 个错误,{warnings} 个警告", err=True)
+        else:
+            click.echo(f"{len(results)} file(s) checked: {errors} error(s), {warnings} warning(s)", err=True)
+    if errors or (strict and warnings):
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("policy", type=click.Path(exists=True, dir_okay=False))
+@click.argument("visits", type=click.Path(exists=True, dir_okay=False))
+@FORMAT
+@PARAMS
+@NO_TRACE
+def settle(policy, visits, fmt, params, no_trace):
+    """Settle general-outpatient VISITS (a JSON array) under POLICY.
+
+    Visits of several persons may be mixed and in any order; each person's
+    visits are applied in setl_time order, and one result is printed per visit
+    in input order."""
+    compiled = _load(policy, None)
+    data = _read_json(visits)
+    try:
+        results = compiled.settle(data, _parse_params(params))
+    except InputError as e:
+        raise _input_failure(e, visits) from None
+    _emit(results, fmt, ["psn_no", "setl_time", "medfee_sumamt", "inscp_scp_amt", "act_pay_dedc",
+                         "pool_prop_selfpay", "hifp_pay", "psn_part_amt", "acct_pay", "psn_cash_pay", "balc",
+                         "reason"], no_trace)
+
+
+@main.command()
+@click.argument("policy", type=click.Path(exists=True, dir_okay=False))
+@click.argument("persons", type=click.Path(exists=True, dir_okay=False))
+@FORMAT
+@PARAMS
+@NO_TRACE
+def credit(policy, persons, fmt, params, no_trace):
+    """Compute the personal-account credit of PERSONS (a JSON array) under POLICY."""
+    compiled = _load(policy, None)
+    data = _read_json(persons)
+    try:
+        results = compiled.credit(data, _parse_params(params))
+    except InputError as e:
+        raise _input_failure(e, persons) from None
+    _emit(results, fmt, ["psn_no", "on", "credit", "reason", "rule", "clause"], no_trace)
+
+
+@main.command("may-pay")
+@click.argument("policy", type=click.Path(exists=True, dir_okay=False))
+@click.argument("requests", type=click.Path(exists=True, dir_okay=False))
+@FORMAT
+@PARAMS
+@NO_TRACE
+def may_pay(policy, requests, fmt, params, no_trace):
+    """Decide whether the personal account may pay each of REQUESTS (a JSON array)."""
+    compiled = _load(policy, None)
+    data = _read_json(requests)
+    try:
+        results = compiled.may_pay(data, _parse_params(params))
+    except InputError as e:
+        raise _input_failure(e, requests) from None
+    _emit(results, fmt, ["relation", "item", "venue", "on", "allowed", "reason", "channel", "clause"], no_trace)
+
+
+@main.command("fmt")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True,
+              help="Write the keywords in English or Chinese.")
+@click.option("--write", is_flag=True, help="Rewrite the files in place (comments are not kept).")
+def fmt_cmd(paths, lang, write):
+    """Print policies in canonical layout (or rewrite them with --write)."""
+    from .parser import parse
+
+    for path in paths:
+        text = Path(path).read_text(encoding="utf-8")
+        policy, diags = parse(text, path)
+        if policy is None or any(d.severity == ERROR for d in diags):
+            raise Failure("\n".join(render(d, {path: text}) for d in diags if d.severity == ERROR))
+        out = format_policy(policy, lang)
+        if write:
+            Path(path).write_text(out, encoding="utf-8")
+        else:
+            click.echo(out, nl=False)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

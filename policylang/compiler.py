@@ -1,0 +1,258 @@
+"""Lower a checked, resolved policy (AST + scope) into the IR.
+
+Only called on policies the checker passed: names are known and types agree.
+Enumeration aliases were canonicalised by the parser; tiers are expanded here
+into the hospital levels they group; tables become unique-hit decisions.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from . import ir
+from . import nodes as n
+from . import vocab as V
+from .resolve import Scope
+
+HUNDRED = Decimal(100)
+
+
+def prov(rule: str, cite, policy: str | None = None, span=None) -> ir.Prov:
+    if isinstance(cite, n.Citation):
+        return ir.Prov(rule, cite.clause, cite.quote, None, policy, span=span or cite.span)
+    if isinstance(cite, n.Unstated):
+        return ir.Prov(rule, None, None, cite.reason, policy, span=span or cite.span)
+    return ir.Prov(rule, None, None, None, policy, span=span)
+
+
+def literal_value(lit) -> tuple[object, str]:
+    if isinstance(lit, n.MoneyLit):
+        return lit.amount, V.MONEY
+    if isinstance(lit, n.PercentLit):
+        return lit.value / HUNDRED, V.PERCENT
+    if isinstance(lit, n.PointsLit):
+        return lit.value / HUNDRED, V.POINTS
+    if isinstance(lit, n.NumberLit):
+        return lit.value, V.NUMBER
+    if isinstance(lit, n.DateLit):
+        return lit.value, V.DATE
+    if isinstance(lit, n.TextLit):
+        return lit.value, V.TEXT
+    if isinstance(lit, n.BoolLit):
+        return lit.value, V.BOOL
+    raise TypeError(lit)
+
+
+class Lowering:
+    def __init__(self, scope: Scope):
+        self.scope = scope
+        self.fields: dict[str, str] = {}
+
+    def type_of(self, t: n.Name) -> str:
+        return V.TYPE_ALIASES.get(t.value, t.value)
+
+    def tier_values(self, name: str) -> frozenset:
+        if name in self.scope.tiers:
+            return frozenset(m.value for m in self.scope.tiers[name].members)
+        return frozenset({name})
+
+    # -- expressions
+    def expr(self, e) -> ir.Expr:
+        if isinstance(e, n.Ref):
+            name = e.name.value
+            if name in self.fields:
+                return ir.Field(name, self.fields[name])
+            d = self.scope.params[name]
+            return ir.Param(name, self.type_of(d.type))
+        if isinstance(e, n.BinOp):
+            left, right = self.expr(e.left), self.expr(e.right)
+            types = {left.type, right.type}
+            if e.op == "*":
+                t = V.MONEY if V.MONEY in types else V.NUMBER
+            elif V.PERCENT in types:
+                t = V.PERCENT
+            else:
+                t = left.type
+            return ir.Arith(e.op, left, right, t)
+        value, t = literal_value(e)
+        return ir.Const(value, t)
+
+    def cond(self, c) -> ir.Cond:
+        if c is None:
+            return ir.TRUE
+        if isinstance(c, n.And):
+            return ir.AllOf((self.cond(c.left), self.cond(c.right)))
+        if isinstance(c, n.Or):
+            return ir.AnyOf((self.cond(c.left), self.cond(c.right)))
+        if isinstance(c, n.Not):
+            return ir.Negate(self.cond(c.operand))
+        if isinstance(c, n.Flag):
+            return ir.Cmp("=", self.expr(n.Ref(name=c.name)), ir.Const(True, V.BOOL))
+        if isinstance(c, n.Member):
+            values = frozenset().union(*(self.tier_values(v.value) for v in c.values))
+            return ir.InSet(self.expr(c.operand), values)
+        if isinstance(c, n.MemberOf):
+            return ir.InSet(self.expr(c.operand), self.tier_values(c.group.value))
+        if isinstance(c, n.Compare):
+            left = self.expr(c.left)
+            if isinstance(c.right, n.Ref) and c.right.name.value not in self.fields \
+                    and c.right.name.value not in self.scope.params:
+                value = c.right.name.value
+                if left.type == V.BOOL:
+                    right = ir.Const(value == "true", V.BOOL)
+                elif left.type == "hosp_lv" and value in self.scope.tiers:
+                    s = ir.InSet(left, self.tier_values(value))
+                    return s if c.op == "=" else ir.Negate(s)
+                else:
+                    right = ir.Const(value, left.type)
+            else:
+                right = self.expr(c.right)
+            return ir.Cmp(c.op, left, right)
+        raise TypeError(c)
+
+    def quantity(self, q, rule: str, cite, policy: str) -> ir.Value:
+        if not isinstance(q, n.Table):
+            value, t = literal_value(q)
+            return ir.Const(value, t)
+        arms = []
+        t = None
+        for row in q.rows:
+            conds = []
+            for key, pat in zip(q.keys, row.patterns):
+                if pat is None:
+                    continue
+                ktype = self.fields[key.value]
+                if ktype == V.BOOL:
+                    conds.append(ir.Cmp("=", ir.Field(key.value, V.BOOL), ir.Const(pat.value in ("true", "是"), V.BOOL)))
+                else:
+                    conds.append(ir.InSet(ir.Field(key.value, ktype), self.tier_values(pat.value)))
+            value, t = literal_value(row.value)
+            label = ", ".join("*" if p is None else p.value for p in row.patterns)
+            arms.append(ir.Arm(ir.AllOf(tuple(conds)), ir.Const(value, t),
+                               prov(f"{rule} [{label}]", row.cite or cite, policy, row.span)))
+        return ir.Decide(tuple(arms), t or V.PERCENT)
+
+    # -- sections
+    def section(self, s: n.Section, owner: Scope) -> ir.Section:
+        saved = self.scope
+        self.scope = owner if owner is not None else self.scope
+        self.fields = {**V.CONTEXT_FIELDS[s.kind], **{k: self.type_of(d.type) for k, d in self.scope.inputs.items()}}
+        versions = []
+        for v in s.versions:
+            start = v.start.value if isinstance(v.start, n.DateLit) else v.start.value
+            until = None if v.until is None else (v.until.value if isinstance(v.until, n.DateLit) else v.until.value)
+            rules = getattr(self, f"rules_{s.kind}")(v.body, owner.id)
+            versions.append(ir.Version(start, until, prov(f"{s.kind} from {start}", v.cite, owner.id, v.span), rules))
+        self.scope = saved
+        return ir.Section(s.kind, s.title, owner.id, tuple(versions))
+
+    def rules_pooling(self, body, pid) -> ir.PoolingRules:
+        covers, covers_prov = frozenset(), prov("covers", None, pid)
+        designated = None
+        deductibles, caps, adjustments = [], [], []
+        ratio, ratio_prov = ir.Const(Decimal(0), V.PERCENT), prov("ratio", None, pid)
+        for st in body:
+            if isinstance(st, n.Covers):
+                covers = frozenset(c.value for c in st.categories)
+                covers_prov = prov("covers", st.cite, pid, st.span)
+            elif isinstance(st, n.DesignatedOnly):
+                designated = prov("designated_only", st.cite, pid, st.span)
+            elif isinstance(st, (n.Deductible, n.Cap)):
+                kind = "deductible" if isinstance(st, n.Deductible) else "cap"
+                target = deductibles if kind == "deductible" else caps
+                label = f"{kind} per {st.period.value}" + (f" each {st.each.value}" if st.each else "")
+                target.append(ir.Accumulate(kind, len(target), self.quantity(st.amount, kind, st.cite, pid),
+                                            st.period.value, st.each.value if st.each else None,
+                                            self.cond(st.when), prov(label, st.cite, pid, st.span)))
+            elif isinstance(st, n.Ratio):
+                ratio = self.quantity(st.amount, "ratio", st.cite, pid)
+                ratio_prov = prov("ratio", st.cite, pid, st.span)
+            elif isinstance(st, n.Uplift):
+                value, _ = literal_value(st.points)
+                adjustments.append(ir.Adjust(value, self.cond(st.when), prov("uplift", st.cite, pid, st.span)))
+        return ir.PoolingRules(covers, covers_prov, designated, tuple(deductibles), tuple(caps), ratio, ratio_prov,
+                               tuple(adjustments))
+
+    def rules_crediting(self, body, pid) -> ir.CreditingRules:
+        rules = []
+        for st in body:
+            if isinstance(st, n.CreditRule):
+                rules.append(ir.CreditRule(st.name.value, self.cond(st.when), self.expr(st.amount),
+                                           prov(st.name.value, st.cite, pid, st.span)))
+        return ir.CreditingRules(tuple(rules))
+
+    def rules_account_use(self, body, pid) -> ir.AccountRules:
+        relations, relations_prov = frozenset(), None
+        allows, planned = [], []
+        excludes, excludes_prov = frozenset(), None
+        channels = []
+        for st in body:
+            if isinstance(st, n.Relations):
+                relations = frozenset(r.value for r in st.relations)
+                relations_prov = prov("relations", st.cite, pid, st.span)
+            elif isinstance(st, (n.Allow, n.Planned)):
+                perm = ir.Permission(
+                    frozenset(i.value for i in st.items),
+                    None if st.venues is None else frozenset(v.value for v in st.venues),
+                    None if st.relations is None else frozenset(r.value for r in st.relations),
+                    prov("allow" if isinstance(st, n.Allow) else "planned", st.cite, pid, st.span))
+                (allows if isinstance(st, n.Allow) else planned).append(perm)
+            elif isinstance(st, n.Exclude):
+                excludes = frozenset(i.value for i in st.items)
+                excludes_prov = prov("exclude", st.cite, pid, st.span)
+            elif isinstance(st, n.Channel):
+                for c in st.channels:
+                    channels.append((c.value, prov(f"channel {c.value}", st.cite, pid, st.span)))
+        return ir.AccountRules(relations, relations_prov, tuple(allows), tuple(planned), excludes, excludes_prov,
+                               tuple(channels))
+
+    # -- the whole policy
+    def policy(self) -> ir.Policy:
+        scope = self.scope
+        p = scope.policy
+        level = p.first(n.LevelDecl)
+        doc = p.first(n.DocumentDecl)
+        rounding = None
+        if scope.rounding is not None:
+            r = scope.rounding
+            rounding = ir.Rounding(r.mode.value, r.unit.amount, prov("rounding", r.cite, scope.id, r.span))
+        settings = {k: (d.value.value, prov(f"setting {k}", d.cite, scope.id, d.span)) for k, d in scope.settings.items()}
+        sections = {kind: self.section(sec, owner) for kind, (sec, owner) in scope.sections.items()}
+        self.scope = scope
+        self.fields = {**V.VISIT_FIELDS, **{k: self.type_of(d.type) for k, d in scope.inputs.items()}}
+        diseases = []
+        reqs = []
+        for d in p.decls:
+            if isinstance(d, n.Diseases):
+                diseases.append(ir.DiseaseCatalogue(
+                    d.name.value, d.title, int(d.total.value) if d.total is not None else None,
+                    tuple((pt.name.value, int(pt.count.value), pt.catalogue) for pt in d.parts),
+                    prov(d.name.value, d.cite or d.total_cite, scope.id, d.span)))
+            elif isinstance(d, n.Constraints):
+                for r in d.requirements:
+                    reqs.append(ir.Requirement(r.name.value, self.side(r.left), r.op, self.side(r.right),
+                                               prov(r.name.value, r.cite, scope.id, r.span), self.req_text(r)))
+        parent = Lowering(scope.parent).policy() if scope.parent is not None else None
+        return ir.Policy(
+            id=scope.id, title=p.title, level=level.level.value if level else None,
+            document=doc.number if doc else None, document_date=doc.dated.value if doc else None,
+            file=scope.file,
+            params={k: self.type_of(d.type) for k, d in scope.params.items()},
+            inputs={k: (self.type_of(d.type), literal_value(d.default)[0] if d.default is not None else None)
+                    for k, d in scope.inputs.items()},
+            rounding=rounding, settings=settings, sections=sections, diseases=tuple(diseases),
+            requirements=tuple(reqs), parent=parent)
+
+    def side(self, side):
+        if isinstance(side, n.Bound):
+            return literal_value(side.value)[0]
+        return ir.Measure(side.quantity.value, self.cond(side.where))
+
+    def req_text(self, r: n.Requirement) -> str:
+        from .formatter import format_requirement
+
+        return format_requirement(r)
+
+
+def lower(scope: Scope) -> ir.Policy:
+    return Lowering(scope).policy()

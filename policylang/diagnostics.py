@@ -1,0 +1,325 @@
+"""Diagnostics: stable codes, severities, bilingual messages, and rendering.
+
+A diagnostic stores its code and the arguments of its message, not the text, so
+it can be rendered in English or Chinese.  The catalogue below is the single
+source of truth for every code; ``docs/diagnostics.md`` is generated from it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable
+
+import attrs
+
+from .nodes import Span
+
+ERROR = "error"
+WARNING = "warning"
+
+
+@attrs.frozen
+class Entry:
+    severity: str
+    title: str
+    en: str
+    zh: str
+    hint_en: str = ""
+    hint_zh: str = ""
+
+
+# code -> catalogue entry.  Prefixes: P source & syntax, N names, T types & units,
+# R ranges, C completeness & conflicts, H hierarchy, S structure & citations.
+CATALOGUE: dict[str, Entry] = {
+    # ---- P: source text and syntax
+    "P001": Entry(ERROR, "unexpected character",
+                  "unexpected character {char!r}{context}",
+                  "无法识别的字符 {char!r}{context}",
+                  "{hint}", "{hint}"),
+    "P002": Entry(ERROR, "unexpected word or symbol",
+                  "unexpected {found}; expected {expected}",
+                  "此处不应出现 {found};应为 {expected}",
+                  "{hint}", "{hint}"),
+    "P003": Entry(ERROR, "unexpected end of file",
+                  "the file ends too early; expected {expected}",
+                  "文件意外结束;应为 {expected}",
+                  "a '{{' may be missing its '}}'", "可能缺少与 '{{' 配对的 '}}'"),
+    "P004": Entry(ERROR, "unterminated string",
+                  "this string is not closed before the end of the line",
+                  "字符串在行尾之前没有闭合",
+                  "close it with the same kind of quote that opened it", "请用相同的引号闭合"),
+    "P010": Entry(ERROR, "invisible character",
+                  "invisible character U+{code} ({name}) in the source",
+                  "源文件中有不可见字符 U+{code}({name})",
+                  "it usually comes from copying out of Word or a web page; delete it",
+                  "通常是从 Word 或网页复制带入的,请删除"),
+    "P011": Entry(ERROR, "bidirectional control character",
+                  "bidirectional control character U+{code} ({name}) can make the text display differently from how it reads",
+                  "双向控制字符 U+{code}({name})会使显示顺序与实际内容不一致",
+                  "delete it", "请删除"),
+    "P012": Entry(ERROR, "confusable character",
+                  "{char!r} (U+{code}, {name}) looks like {looks_like!r} but is a different character",
+                  "{char!r}(U+{code},{name})看起来像 {looks_like!r},但不是同一个字符",
+                  "type {looks_like!r} instead", "请改为 {looks_like!r}"),
+    "P013": Entry(ERROR, "Chinese punctuation inside a number",
+                  "{char!r} inside a number is ambiguous",
+                  "数字中的 {char!r} 含义不明确",
+                  "write the decimal point as '.' and no thousands separator, e.g. 1500.50",
+                  "小数点请写作 '.',不要使用千位分隔符,例如 1500.50"),
+    "P014": Entry(ERROR, "date that does not exist",
+                  "{text} is not a real date",
+                  "{text} 不是有效日期",
+                  "check the month and day", "请检查月份和日期"),
+    # ---- N: names
+    "N101": Entry(ERROR, "unknown name",
+                  "unknown {kind} {name!r}{suggestion}",
+                  "未知的{kind_zh} {name!r}{suggestion_zh}",
+                  "{hint}", "{hint_zh}"),
+    "N102": Entry(ERROR, "duplicate definition",
+                  "{kind} {name!r} is defined more than once",
+                  "{kind_zh} {name!r} 重复定义",
+                  "the first definition is at {first}", "第一次定义在 {first}"),
+    "N103": Entry(ERROR, "missing parent policy",
+                  "this policy implements {name!r}, but no policy with that id was found{suggestion}",
+                  "本政策实施 {name!r},但找不到该编号的政策{suggestion_zh}",
+                  "put the parent's .pol file in the same folder or pass it to the command",
+                  "请把上位政策的 .pol 文件放在同一目录或一并传给命令"),
+    "N104": Entry(ERROR, "circular implements",
+                  "policies implement each other in a circle: {cycle}",
+                  "政策之间循环实施:{cycle}",
+                  "a policy can only implement a higher-level policy", "政策只能实施上级政策"),
+    "N105": Entry(ERROR, "unknown setting",
+                  "unknown setting {name!r}{suggestion}",
+                  "未知设置 {name!r}{suggestion_zh}",
+                  "known settings: {known}", "可用设置:{known}"),
+    "N106": Entry(ERROR, "value not allowed here",
+                  "{value!r} is not a valid {what}{suggestion}",
+                  "{value!r} 不是有效的{what_zh}{suggestion_zh}",
+                  "valid values: {known}", "可用值:{known}"),
+    "N107": Entry(WARNING, "parameter never used",
+                  "parameter {name!r} is declared but never used",
+                  "参数 {name!r} 已声明但从未使用",
+                  "remove it, or use it in a rule", "请删除,或在规则中使用"),
+    # ---- T: types and units
+    "T201": Entry(ERROR, "wrong kind of value",
+                  "{what} must be {expected}, but this is {found}",
+                  "{what_zh}应为{expected_zh},此处是{found_zh}",
+                  "{hint}", "{hint_zh}"),
+    "T202": Entry(ERROR, "percentage and percentage points mixed",
+                  "{what} must be {expected}, but this is {found}",
+                  "{what_zh}应为{expected_zh},此处是{found_zh}",
+                  "a ratio is written 75%; an adjustment on top of it is written 5 points (5 个百分点)",
+                  "比例写作 75%;在比例之上的调整写作 5 个百分点"),
+    "T203": Entry(ERROR, "operation on incompatible values",
+                  "cannot {op} {left} and {right}",
+                  "不能对{left_zh}和{right_zh}进行{op_zh}",
+                  "{hint}", "{hint_zh}"),
+    # ---- R: ranges
+    "R301": Entry(ERROR, "ratio out of range",
+                  "ratio {value} is outside 0%..100%{context}",
+                  "支付比例 {value} 超出 0%..100%{context_zh}",
+                  "check the table and the uplifts on top of it", "请检查比例表及其上浮"),
+    "R302": Entry(ERROR, "negative amount",
+                  "{what} cannot be negative ({value})",
+                  "{what_zh}不能为负数({value})",
+                  "", ""),
+    "R303": Entry(ERROR, "count is not a whole number",
+                  "{what} must be a whole number, not {value}",
+                  "{what_zh}必须是整数,而不是 {value}",
+                  "", ""),
+    "R304": Entry(ERROR, "rounding unit",
+                  "rounding unit must be a positive amount such as 0.01 yuan, not {value}",
+                  "舍入单位必须是正数金额,例如 0.01 元,而不是 {value}",
+                  "", ""),
+    # ---- C: completeness and conflicts
+    "C401": Entry(ERROR, "gap in a decision table",
+                  "{what} gives no value for {example}",
+                  "{what_zh}对 {example} 没有给出取值",
+                  "add a row for it, or a row with * to cover the rest", "请为其增加一行,或用 * 覆盖其余情况"),
+    "C402": Entry(ERROR, "overlap in a decision table",
+                  "{what} gives two values for {example}: {first} and {second}",
+                  "{what_zh}对 {example} 给出两个取值:{first} 和 {second}",
+                  "each input must match exactly one row", "每种输入只能匹配一行"),
+    "C403": Entry(ERROR, "overlapping versions",
+                  "versions of {section} overlap on {date}",
+                  "{section_zh}的版本在 {date} 重叠",
+                  "end the earlier version the day before the later one starts (until ...)",
+                  "请让前一版本在后一版本开始前一天结束(至 ...)"),
+    "C404": Entry(WARNING, "gap between versions",
+                  "no version of {section} is in force from {start} to {end}",
+                  "{section_zh}在 {start} 至 {end} 期间没有有效版本",
+                  "if intended, nothing is paid in that period", "如属有意,则该期间不予支付"),
+    "C405": Entry(ERROR, "duplicate rule",
+                  "{what} is stated more than once in the same version",
+                  "{what_zh}在同一版本中重复出现",
+                  "the first one is at {first}", "第一次出现在 {first}"),
+    "C406": Entry(WARNING, "rule can never apply",
+                  "{what} can never apply: {why}",
+                  "{what_zh}永远不会适用:{why_zh}",
+                  "", ""),
+    "C407": Entry(ERROR, "disease counts do not add up",
+                  "the parts add up to {sum}, but the total is {total}",
+                  "各部分合计 {sum},与总数 {total} 不符",
+                  "check the numbers against the notice", "请与通知原文核对"),
+    "C408": Entry(ERROR, "version ends before it starts",
+                  "this version ends on {until}, before it starts on {start}",
+                  "该版本结束日期 {until} 早于开始日期 {start}",
+                  "", ""),
+    "C409": Entry(ERROR, "credit rules overlap",
+                  "credit rules {first!r} and {second!r} both apply to {example}",
+                  "计入规则 {first!r} 和 {second!r} 同时适用于 {example}",
+                  "make their conditions exclusive", "请使条件互斥"),
+    # ---- H: hierarchy
+    "H501": Entry(ERROR, "violates a constraint of the parent policy",
+                  "{detail} violates {policy}'s requirement {name!r}: {requirement}",
+                  "{detail_zh} 违反了 {policy} 的要求 {name!r}:{requirement}",
+                  "the requirement is stated at {where}{quote}", "该要求见 {where}{quote}"),
+    # ---- S: structure and citations
+    "S601": Entry(ERROR, "missing citation",
+                  "{what} has no citation",
+                  "{what_zh}缺少依据",
+                  "add `cite <clause> \"quoted sentence\"`, or `unstated \"why\"` where the notice is silent",
+                  "请添加 `依据 <条款> \"原文\"`;通知未规定的,写 `未规定 \"理由\"`"),
+    "S602": Entry(ERROR, "statement in the wrong section",
+                  "{what} does not belong in a {section} section",
+                  "{what_zh}不属于{section_zh}",
+                  "it belongs in: {allowed}", "应放在:{allowed}"),
+    "S603": Entry(ERROR, "missing statement",
+                  "{where} has no {what}",
+                  "{where_zh}缺少{what_zh}",
+                  "{hint}", "{hint_zh}"),
+    "S604": Entry(ERROR, "duplicate section",
+                  "{what} is declared more than once",
+                  "{what_zh}重复声明",
+                  "the first one is at {first}", "第一次出现在 {first}"),
+}
+
+
+@attrs.frozen
+class Related:
+    span: Span | None
+    message: str
+
+
+@attrs.frozen
+class Diagnostic:
+    code: str
+    span: Span | None
+    args: dict[str, Any] = attrs.field(factory=dict)
+    related: tuple[Related, ...] = ()
+
+    @property
+    def severity(self) -> str:
+        return CATALOGUE[self.code].severity
+
+    def message(self, lang: str = "en") -> str:
+        entry = CATALOGUE[self.code]
+        return _fmt(entry.zh if lang == "zh" else entry.en, self.args)
+
+    def hint(self, lang: str = "en") -> str:
+        entry = CATALOGUE[self.code]
+        return _fmt(entry.hint_zh if lang == "zh" else entry.hint_en, self.args)
+
+    def sort_key(self):
+        s = self.span
+        return (s.file if s else "", s.line if s else 0, s.col if s else 0, self.code)
+
+    def to_json(self, lang: str = "en") -> dict:
+        s = self.span
+        return {
+            "code": self.code,
+            "severity": self.severity,
+            "file": s.file if s else None,
+            "line": s.line if s else None,
+            "col": s.col if s else None,
+            "end_line": s.end_line if s else None,
+            "end_col": s.end_col if s else None,
+            "message": self.message(lang),
+            "hint": self.hint(lang) or None,
+            "related": [
+                {"file": r.span.file if r.span else None, "line": r.span.line if r.span else None,
+                 "col": r.span.col if r.span else None, "message": r.message}
+                for r in self.related
+            ],
+        }
+
+
+class _Default(dict):
+    def __missing__(self, key):
+        return ""
+
+
+def _fmt(template: str, args: dict) -> str:
+    try:
+        return template.format_map(_Default(args))
+    except (IndexError, ValueError, KeyError):  # pragma: no cover - catalogue bug
+        return template
+
+
+def sort_diagnostics(diags: Iterable[Diagnostic]) -> list[Diagnostic]:
+    seen = set()
+    out = []
+    for d in sorted(diags, key=Diagnostic.sort_key):
+        key = (d.code, d.span, tuple(sorted((k, str(v)) for k, v in d.args.items())))
+        if key not in seen:
+            seen.add(key)
+            out.append(d)
+    return out
+
+
+def has_errors(diags: Iterable[Diagnostic]) -> bool:
+    return any(d.severity == ERROR for d in diags)
+
+
+def render(d: Diagnostic, sources: dict[str, str] | None = None, lang: str = "en") -> str:
+    """``file:line:col: error[CODE]: message``, the source line with the span underlined, and a hint."""
+    s = d.span
+    where = f"{s.file}:{s.line}:{s.col}: " if s else ""
+    sev = d.severity if lang != "zh" else {"error": "错误", "warning": "警告"}[d.severity]
+    lines = [f"{where}{sev}[{d.code}]: {d.message(lang)}"]
+    text = (sources or {}).get(s.file) if s else None
+    if text is not None and s.line >= 1:
+        src_lines = text.splitlines()
+        if s.line <= len(src_lines):
+            line = src_lines[s.line - 1]
+            end_col = s.end_col if s.end_line == s.line and s.end_col > s.col else len(line) + 1
+            width = max(1, end_col - s.col)
+            gutter = f"{s.line:>4} | "
+            lines.append(gutter + line)
+            lines.append(" " * (len(gutter) - 2) + "| " + _pad(line, s.col - 1) + "^" * _display_width(line[s.col - 1:s.col - 1 + width]))
+    hint = d.hint(lang)
+    if hint:
+        lines.append(("  提示: " if lang == "zh" else "  hint: ") + hint)
+    for r in d.related:
+        loc = f"{r.span.file}:{r.span.line}:{r.span.col}: " if r.span else ""
+        lines.append(f"  {'参见' if lang == 'zh' else 'see'} {loc}{r.message}")
+    return "\n".join(lines)
+
+
+def _display_width(text: str) -> int:
+    import unicodedata
+
+    return max(1, sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text))
+
+
+def _pad(line: str, n: int) -> str:
+    import unicodedata
+
+    return "".join(("\t" if c == "\t" else ("  " if unicodedata.east_asian_width(c) in "WF" else " ")) for c in line[:n])
+
+
+def render_all(diags: list[Diagnostic], sources: dict[str, str], lang: str = "en") -> str:
+    return "\n".join(render(d, sources, lang) for d in diags)
+
+
+def to_json(diags: list[Diagnostic], lang: str = "en") -> str:
+    return json.dumps([d.to_json(lang) for d in diags], ensure_ascii=False, indent=2)
+
+
+class PolicyError(Exception):
+    """Raised by the API when a policy does not compile; carries every diagnostic."""
+
+    def __init__(self, diagnostics: list[Diagnostic], sources: dict[str, str] | None = None):
+        self.diagnostics = diagnostics
+        self.sources = sources or {}
+        super().__init__(render_all(diagnostics, self.sources))

@@ -1,0 +1,229 @@
+"""Format an AST back into canonical policy source.
+
+``format_policy(parse(src))`` parses to an AST equal to ``parse(src)``, and
+formatting is idempotent; the test corpus checks both for every shipped policy
+and every fixture.  ``lang="zh"`` writes the Chinese keyword spellings.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from . import nodes as n
+from .parser import keyword_pairs
+
+INDENT = "  "
+
+
+class Formatter:
+    def __init__(self, lang: str = "en"):
+        self.zh = lang == "zh"
+        self.kw_map = keyword_pairs()
+
+    def kw(self, name: str) -> str:
+        en, zh = self.kw_map[name]
+        return zh if self.zh else en
+
+    # -- small pieces
+    @staticmethod
+    def string(s: str) -> str:
+        return json.dumps(s, ensure_ascii=False)
+
+    @staticmethod
+    def num(d: Decimal) -> str:
+        text = format(d, "f")
+        return text
+
+    def literal(self, lit) -> str:
+        if isinstance(lit, n.MoneyLit):
+            return f"{self.num(lit.amount)} {self.kw('yuan')}"
+        if isinstance(lit, n.PercentLit):
+            return f"{self.num(lit.value)}%"
+        if isinstance(lit, n.PointsLit):
+            return f"{self.num(lit.value)} {self.kw('points')}"
+        if isinstance(lit, n.NumberLit):
+            return self.num(lit.value)
+        if isinstance(lit, n.DateLit):
+            return lit.value.isoformat()
+        if isinstance(lit, n.TextLit):
+            return self.string(lit.value)
+        if isinstance(lit, n.BoolLit):
+            return self.kw("true") if lit.value else self.kw("false")
+        raise TypeError(lit)
+
+    def cite(self, c) -> str:
+        if c is None:
+            return ""
+        if isinstance(c, n.Unstated):
+            return f" {self.kw('unstated')} {self.string(c.reason)}"
+        quote = f" {self.string(c.quote)}" if c.quote is not None else ""
+        return f" {self.kw('cite')} {c.clause}{quote}"
+
+    @staticmethod
+    def names(items) -> str:
+        return ", ".join(x.value for x in items)
+
+    def expr(self, e, parent_prec: int = 0) -> str:
+        if isinstance(e, n.Ref):
+            return e.name.value
+        if isinstance(e, n.BinOp):
+            prec = 2 if e.op == "*" else 1
+            op = "×" if e.op == "*" else e.op
+            right_prec = prec + 1
+            text = f"{self.expr(e.left, prec)} {op} {self.expr(e.right, right_prec)}"
+            return f"({text})" if prec < parent_prec else text
+        return self.literal(e)
+
+    def cond(self, c, parent_prec: int = 0) -> str:
+        if isinstance(c, n.Or):
+            text = f"{self.cond(c.left, 1)} {self.kw('or')} {self.cond(c.right, 2)}"
+            return f"({text})" if parent_prec > 1 else text
+        if isinstance(c, n.And):
+            text = f"{self.cond(c.left, 2)} {self.kw('and')} {self.cond(c.right, 3)}"
+            return f"({text})" if parent_prec > 2 else text
+        if isinstance(c, n.Not):
+            return f"{self.kw('not')} {self.cond(c.operand, 3)}"
+        if isinstance(c, n.Flag):
+            return c.name.value
+        if isinstance(c, n.Compare):
+            return f"{self.expr(c.left)} {c.op} {self.expr(c.right)}"
+        if isinstance(c, n.Member):
+            return f"{self.expr(c.operand)} {self.kw('in')} {{{self.names(c.values)}}}"
+        if isinstance(c, n.MemberOf):
+            return f"{self.expr(c.operand)} {self.kw('in')} {c.group.value}"
+        raise TypeError(c)
+
+    def quantity(self, q, indent: str) -> str:
+        if not isinstance(q, n.Table):
+            return self.literal(q)
+        lines = [f"{self.kw('by')} {self.names(q.keys)} {{"]
+        for row in q.rows:
+            pats = ", ".join("*" if p is None else p.value for p in row.patterns)
+            lines.append(f"{indent}{INDENT}{pats}: {self.literal(row.value)}{self.cite(row.cite)}")
+        lines.append(f"{indent}}}")
+        return "\n".join(lines)
+
+    # -- statements
+    def stmt(self, st, ind: str) -> str:
+        k = self.kw
+        if isinstance(st, n.Covers):
+            return f"{ind}{k('covers')} {self.names(st.categories)}{self.cite(st.cite)}"
+        if isinstance(st, n.DesignatedOnly):
+            return f"{ind}{k('designated_only')}{self.cite(st.cite)}"
+        if isinstance(st, (n.Deductible, n.Cap)):
+            word = k("deductible") if isinstance(st, n.Deductible) else k("cap")
+            text = f"{ind}{word} {self.quantity(st.amount, ind)} {k('per')} {st.period.value}"
+            if st.each is not None:
+                text += f" {k('each')} {st.each.value}"
+            if st.when is not None:
+                text += f" {k('when')} {self.cond(st.when)}"
+            return text + self.cite(st.cite)
+        if isinstance(st, n.Ratio):
+            return f"{ind}{k('ratio')} {self.quantity(st.amount, ind)}{self.cite(st.cite)}"
+        if isinstance(st, n.Uplift):
+            return f"{ind}{k('uplift')} {self.literal(st.points)} {k('when')} {self.cond(st.when)}{self.cite(st.cite)}"
+        if isinstance(st, n.CreditRule):
+            return (f"{ind}{k('rule')} {st.name.value} {k('when')} {self.cond(st.when)}:\n"
+                    f"{ind}{INDENT}{k('credit')} {self.expr(st.amount)}{self.cite(st.cite)}")
+        if isinstance(st, n.Relations):
+            return f"{ind}{k('relations')} {self.names(st.relations)}{self.cite(st.cite)}"
+        if isinstance(st, (n.Allow, n.Planned)):
+            word = k("allow") if isinstance(st, n.Allow) else k("planned")
+            text = f"{ind}{word} {self.names(st.items)}"
+            if st.venues is not None:
+                text += f" {k('at')} {self.names(st.venues)}"
+            if st.relations is not None:
+                text += f" {k('for')} {self.names(st.relations)}"
+            return text + self.cite(st.cite)
+        if isinstance(st, n.Exclude):
+            return f"{ind}{k('exclude')} {self.names(st.items)}{self.cite(st.cite)}"
+        if isinstance(st, n.Channel):
+            return f"{ind}{k('channel')} {self.names(st.channels)}{self.cite(st.cite)}"
+        raise TypeError(st)
+
+    def point(self, p) -> str:
+        return p.value.isoformat() if isinstance(p, n.DateLit) else p.value
+
+    def version(self, v: n.Version, ind: str) -> str:
+        head = f"{ind}{self.kw('from')} {self.point(v.start)}"
+        if v.until is not None:
+            head += f" {self.kw('until')} {self.point(v.until)}"
+        head += self.cite(v.cite) + " {"
+        body = [self.stmt(st, ind + INDENT) for st in v.body]
+        return "\n".join([head, *body, f"{ind}}}"])
+
+    def requirement(self, r: n.Requirement) -> str:
+        def side(s):
+            if isinstance(s, n.Bound):
+                return self.literal(s.value)
+            return s.quantity.value + (f"[{self.cond(s.where)}]" if s.where is not None else "")
+        return f"{self.kw('require')} {r.name.value}: {side(r.left)} {r.op} {side(r.right)}"
+
+    def decl(self, d, ind: str) -> str:
+        k = self.kw
+        title = lambda t: f" {self.string(t)}" if t is not None else ""  # noqa: E731
+        if isinstance(d, n.LevelDecl):
+            return f"{ind}{k('level')} {d.level.value}{self.cite(d.cite)}"
+        if isinstance(d, n.JurisdictionDecl):
+            return f"{ind}{k('jurisdiction')} {self.string(d.text)}{self.cite(d.cite)}"
+        if isinstance(d, n.DocumentDecl):
+            return f"{ind}{k('document')} {self.string(d.number)} {k('dated')} {d.dated.value.isoformat()}{self.cite(d.cite)}"
+        if isinstance(d, n.BasisDecl):
+            dated = f" {k('dated')} {d.dated.value.isoformat()}" if d.dated is not None else ""
+            return f"{ind}{k('basis')} {self.string(d.text)}{dated}{self.cite(d.cite)}"
+        if isinstance(d, n.ImplementsDecl):
+            return f"{ind}{k('implements')} {d.parent.value}{self.cite(d.cite)}"
+        if isinstance(d, n.ParamDecl):
+            return f"{ind}{k('param')} {d.name.value}: {d.type.value}{title(d.label)}{self.cite(d.cite)}"
+        if isinstance(d, n.InputDecl):
+            default = f" {k('default')} {self.literal(d.default)}" if d.default is not None else ""
+            return f"{ind}{k('input')} {d.name.value}: {d.type.value}{default}{title(d.label)}{self.cite(d.cite)}"
+        if isinstance(d, n.TierDecl):
+            return f"{ind}{k('tier')} {d.name.value}{title(d.label)} = {self.names(d.members)}{self.cite(d.cite)}"
+        if isinstance(d, n.RoundingDecl):
+            return f"{ind}{k('rounding')} {d.mode.value} {k('to')} {self.literal(d.unit)}{self.cite(d.cite)}"
+        if isinstance(d, n.SettingDecl):
+            return f"{ind}{k('setting')} {d.name.value} = {d.value.value}{self.cite(d.cite)}"
+        if isinstance(d, n.Section):
+            word = k(d.kind)
+            head = f"{ind}{word}{title(d.title)} {{"
+            return "\n".join([head, *(self.version(v, ind + INDENT) for v in d.versions), f"{ind}}}"])
+        if isinstance(d, n.Diseases):
+            head = f"{ind}{k('diseases')} {d.name.value}{title(d.title)}{self.cite(d.cite)} {{"
+            lines = [head]
+            if d.total is not None:
+                lines.append(f"{ind}{INDENT}{k('total')} {self.num(d.total.value)}{self.cite(d.total_cite)}")
+            for p in d.parts:
+                cat = f" {k('catalogue')} {self.string(p.catalogue)}" if p.catalogue is not None else ""
+                lines.append(f"{ind}{INDENT}{k('part')} {p.name.value} {self.num(p.count.value)}{cat}{self.cite(p.cite)}")
+            lines.append(f"{ind}}}")
+            return "\n".join(lines)
+        if isinstance(d, n.Constraints):
+            lines = [f"{ind}{k('constraints')}{title(d.title)} {{"]
+            for r in d.requirements:
+                lines.append(f"{ind}{INDENT}{self.requirement(r)}{self.cite(r.cite)}")
+            lines.append(f"{ind}}}")
+            return "\n".join(lines)
+        raise TypeError(d)
+
+    def policy(self, p: n.Policy) -> str:
+        title = f" {self.string(p.title)}" if p.title is not None else ""
+        lines = [f"{self.kw('policy')} {p.name.value}{title} {{"]
+        prev = None
+        for d in p.decls:
+            block = isinstance(d, (n.Section, n.Diseases, n.Constraints))
+            if prev is not None and (block or prev):
+                lines.append("")
+            lines.append(self.decl(d, INDENT))
+            prev = block
+        lines.append("}")
+        return "\n".join(lines) + "\n"
+
+
+def format_policy(policy: n.Policy, lang: str = "en") -> str:
+    return Formatter(lang).policy(policy)
+
+
+def format_requirement(r: n.Requirement, lang: str = "en") -> str:
+    return Formatter(lang).requirement(r)

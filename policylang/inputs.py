@@ -1,0 +1,278 @@
+"""Validate evaluation input (visits, persons, account-use requests, parameters).
+
+Every problem in every record is collected; nothing is evaluated while any
+remains.  Each error names the record (its position and psn_no) and the field.
+Field names are those of the national platform (see docs/json-contract.md).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import attrs
+
+from . import ir
+from . import vocab as V
+from .resolve import suggest
+
+
+@attrs.frozen
+class InputProblem:
+    record: int | None  # 1-based; None for parameters
+    field: str
+    message: str
+    psn_no: str | None = None
+    source: str | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.source}: " if self.source else ""
+        if self.record is not None:
+            who = f" (psn_no {self.psn_no})" if self.psn_no else ""
+            where += f"record {self.record}{who}: "
+        return f"{where}field '{self.field}': {self.message}"
+
+    def to_json(self) -> dict:
+        return {"source": self.source, "record": self.record, "psn_no": self.psn_no, "field": self.field,
+                "message": self.message}
+
+
+class InputError(Exception):
+    """Bad evaluation input; carries every problem found."""
+
+    def __init__(self, problems: list[InputProblem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+@attrs.frozen
+class FieldSpec:
+    type: str  # a scalar type or an enumeration name
+    required: bool = True
+    default: Any = None
+    nonnegative: bool = True
+
+
+VISIT_SPEC = {
+    "psn_no": FieldSpec(V.TEXT),
+    "psn_type": FieldSpec("psn_type"),
+    "flxempe_flag": FieldSpec(V.BOOL),
+    "setl_time": FieldSpec("datetime"),
+    "hosp_lv": FieldSpec("hosp_lv"),
+    "designated": FieldSpec(V.BOOL, False, True),
+    "medfee_sumamt": FieldSpec(V.MONEY),
+    "fulamt_ownpay_amt": FieldSpec(V.MONEY, False, Decimal("0.00")),
+    "overlmt_selfpay": FieldSpec(V.MONEY, False, Decimal("0.00")),
+    "preselfpay_amt": FieldSpec(V.MONEY, False, Decimal("0.00")),
+    "acct_balc": FieldSpec(V.MONEY, False, None),
+}
+PERSON_SPEC = {
+    "psn_no": FieldSpec(V.TEXT),
+    "psn_type": FieldSpec("psn_type"),
+    "flxempe_flag": FieldSpec(V.BOOL),
+    "on": FieldSpec(V.DATE),
+    "contribution_years_met": FieldSpec(V.BOOL, False, None),
+    "contribution_base": FieldSpec(V.MONEY, False, None),
+}
+REQUEST_SPEC = {
+    "relation": FieldSpec("relation"),
+    "venue": FieldSpec("venue", False, None),
+    "item": FieldSpec("item"),
+    "on": FieldSpec(V.DATE),
+    "networked": FieldSpec(V.BOOL, False, True),
+    "psn_no": FieldSpec(V.TEXT, False, None),
+}
+ENUM_WORDS = {"hosp_lv": "hospital level", "psn_type": "person type", "relation": "relation", "venue": "venue",
+              "item": "item"}
+
+
+class _Bad(Exception):
+    pass
+
+
+def parse_money(value: Any) -> Decimal:
+    if isinstance(value, bool) or value is None:
+        raise _Bad(f"expected an amount such as \"230.00\", got {value!r}")
+    if isinstance(value, (int, Decimal)):
+        d = Decimal(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        if not re.fullmatch(r"[+-]?\d+(\.\d+)?", text):
+            raise _Bad(f"expected an amount such as \"230.00\", got {value!r}")
+        d = Decimal(text)
+    elif type(value).__name__ == "float":
+        # JSON readers should use parse_float=Decimal; a float from Python code is
+        # taken by its shortest decimal spelling, never computed with.
+        d = Decimal(repr(value))
+    else:
+        raise _Bad(f"expected an amount such as \"230.00\", got {value!r}")
+    if not d.is_finite():
+        raise _Bad(f"expected a finite amount, got {value!r}")
+    if d != d.quantize(Decimal("0.01"), rounding="ROUND_DOWN"):
+        raise _Bad(f"{value} has more than two decimal places (amounts are in fen)")
+    return d.quantize(Decimal("0.01"))
+
+
+def parse_date(value: Any, with_time: bool = False):
+    if not isinstance(value, str):
+        raise _Bad(f"expected a date such as \"2023-03-01\", got {value!r}")
+    text = value.strip()
+    try:
+        if with_time and len(text) > 10:
+            return dt.datetime.fromisoformat(text.replace(" ", "T", 1))
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            raise ValueError
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise _Bad(f"expected a date such as \"2023-03-01\", got {value!r}") from None
+
+
+def parse_value(spec_type: str, value: Any, nonnegative: bool = True):
+    if spec_type == V.MONEY:
+        d = parse_money(value)
+        if nonnegative and d < 0:
+            raise _Bad(f"amount cannot be negative ({value})")
+        return d
+    if spec_type in (V.NUMBER, V.PERCENT, V.POINTS):
+        if isinstance(value, bool):
+            raise _Bad(f"expected a number, got {value!r}")
+        try:
+            d = Decimal(str(value).strip().rstrip("%")) if not isinstance(value, (int, Decimal)) else Decimal(value)
+        except (InvalidOperation, ValueError):
+            raise _Bad(f"expected a number, got {value!r}") from None
+        if spec_type != V.NUMBER and isinstance(value, str) and value.strip().endswith("%"):
+            d = d / 100
+        return d
+    if spec_type == V.DATE:
+        return parse_date(value)
+    if spec_type == "datetime":
+        return parse_date(value, with_time=True)
+    if spec_type == V.BOOL:
+        if not isinstance(value, bool):
+            raise _Bad(f"expected true or false, got {value!r}")
+        return value
+    if spec_type == V.TEXT:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        if not isinstance(value, str) or not value.strip():
+            raise _Bad(f"expected a non-empty text, got {value!r}")
+        return value
+    if spec_type in V.ENUMS:
+        known = V.ENUMS[spec_type]
+        if isinstance(value, str) and V.canonical(value) in known:
+            return V.canonical(value)
+        s = suggest(str(value), known) if isinstance(value, str) else None
+        word = ENUM_WORDS.get(spec_type, spec_type)
+        did = f"; did you mean {s!r}?" if s else ""
+        raise _Bad(f"unknown {word} {value!r}{did} (expected one of: {', '.join(known)})")
+    raise _Bad(f"unsupported type {spec_type}")  # pragma: no cover
+
+
+def _records(data: Any, what: str, source: str | None) -> list:
+    if not isinstance(data, list):
+        raise InputError([InputProblem(None, "(top level)", f"expected a JSON array of {what}", source=source)])
+    return data
+
+
+def _validate(data, spec: dict, what: str, source: str | None, extra: dict | None = None) -> list[dict]:
+    spec = dict(spec)
+    for name, (t, default) in (extra or {}).items():
+        spec[name] = FieldSpec(t, default is None, default, nonnegative=False)
+    problems: list[InputProblem] = []
+    out = []
+    for i, rec in enumerate(_records(data, what, source), start=1):
+        if not isinstance(rec, dict):
+            problems.append(InputProblem(i, "(record)", f"expected an object, got {type(rec).__name__}", source=source))
+            continue
+        psn = rec.get("psn_no") if isinstance(rec.get("psn_no"), (str, int)) else None
+        row: dict[str, Any] = {}
+        for key in rec:
+            if key not in spec:
+                s = suggest(key, spec)
+                did = f"; did you mean {s!r}?" if s else ""
+                problems.append(InputProblem(i, key, f"unknown field{did}", psn, source))
+        for name, fs in spec.items():
+            if name not in rec or rec[name] is None:
+                if fs.required:
+                    problems.append(InputProblem(i, name, "is required but missing", psn, source))
+                else:
+                    row[name] = fs.default
+                continue
+            try:
+                row[name] = parse_value(fs.type, rec[name], fs.nonnegative)
+            except _Bad as e:
+                problems.append(InputProblem(i, name, str(e), psn, source))
+        out.append(row)
+    if problems:
+        raise InputError(problems)
+    return out
+
+
+def _extra_inputs(policy: ir.Policy) -> dict:
+    return dict(policy.inputs)
+
+
+def validate_visits(data, policy: ir.Policy, source: str | None = None) -> list[dict]:
+    rows = _validate(data, VISIT_SPEC, "visits", source, _extra_inputs(policy))
+    problems = []
+    for i, r in enumerate(rows, start=1):
+        parts = r["fulamt_ownpay_amt"] + r["overlmt_selfpay"] + r["preselfpay_amt"]
+        if parts > r["medfee_sumamt"]:
+            problems.append(InputProblem(
+                i, "medfee_sumamt",
+                f"the self-paid parts (fulamt_ownpay_amt + overlmt_selfpay + preselfpay_amt = {parts}) "
+                f"exceed the total {r['medfee_sumamt']}", r["psn_no"], source))
+    if problems:
+        raise InputError(problems)
+    return rows
+
+
+def validate_persons(data, policy: ir.Policy, source: str | None = None) -> list[dict]:
+    return _validate(data, PERSON_SPEC, "persons", source, _extra_inputs(policy))
+
+
+def validate_requests(data, policy: ir.Policy, source: str | None = None) -> list[dict]:
+    rows = _validate(data, REQUEST_SPEC, "requests", source, _extra_inputs(policy))
+    problems = []
+    for i, r in enumerate(rows, start=1):
+        contribution = r["item"] in V.CONTRIBUTION_ITEMS
+        if contribution and r["venue"] is not None:
+            problems.append(InputProblem(i, "venue", f"a contribution ({r['item']}) has no venue; leave it out",
+                                         r.get("psn_no"), source))
+        if not contribution and r["venue"] is None:
+            problems.append(InputProblem(i, "venue", f"is required for {r['item']}", r.get("psn_no"), source))
+    if problems:
+        raise InputError(problems)
+    return rows
+
+
+def validate_params(values: dict[str, Any], policy: ir.Policy, source: str | None = "--param") -> dict[str, Any]:
+    """Parameters the policy declares, typed by their declaration; every one is required."""
+    problems = []
+    out = {}
+    for name in values:
+        if name not in policy.params:
+            s = suggest(name, policy.params)
+            did = f"; did you mean {s!r}?" if s else ""
+            known = ", ".join(policy.params) or "none"
+            problems.append(InputProblem(None, name, f"this policy declares no such parameter{did} (declared: {known})",
+                                         source=source))
+    for name, t in policy.params.items():
+        if name not in values:
+            continue
+        try:
+            out[name] = parse_value(t, values[name], nonnegative=True)
+        except _Bad as e:
+            problems.append(InputProblem(None, name, str(e), source=source))
+    if problems:
+        raise InputError(problems)
+    return out
+
+
+def missing_param(name: str, policy: ir.Policy) -> InputError:
+    t = policy.params.get(name, "value")
+    return InputError([InputProblem(None, name, f"this policy needs the parameter {name} ({t}), which the notice "
+                                                f"does not give; supply it, e.g. --param {name}=...",
+                                    source="--param")])

@@ -1,0 +1,262 @@
+"""The backend-neutral intermediate representation.
+
+The IR is what every backend consumes: the scalar evaluator today, the columnar,
+SQL and generated-Python backends on the roadmap.  It is fully resolved (no
+names left to look up but fields and parameters), typed, and carries the
+provenance (rule, clause, quoted sentence) of every value so that any backend
+can explain its numbers.  Percentages and percentage points are stored as
+fractions (75% -> 0.75, 5 points -> 0.05).  Nodes are frozen attrs classes;
+backends pattern-match on them and never see the AST.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Union
+
+import attrs
+
+from .nodes import Span
+
+
+@attrs.frozen
+class Prov:
+    """Where a value comes from: the rule, the clause of the notice, its sentence."""
+
+    rule: str
+    clause: str | None = None
+    quote: str | None = None
+    unstated: str | None = None
+    policy: str | None = None
+    span: Span | None = attrs.field(default=None, eq=False, hash=False, repr=False)
+
+    def to_json(self) -> dict:
+        out = {"rule": self.rule, "clause": self.clause}
+        if self.quote:
+            out["quote"] = self.quote
+        if self.unstated:
+            out["unstated"] = self.unstated
+        if self.policy:
+            out["policy"] = self.policy
+        return out
+
+
+# ---- expressions ------------------------------------------------------------------
+
+
+@attrs.frozen
+class Const:
+    value: object  # Decimal | str | bool | date
+    type: str
+
+
+@attrs.frozen
+class Field:
+    name: str
+    type: str
+
+
+@attrs.frozen
+class Param:
+    name: str
+    type: str
+
+
+@attrs.frozen
+class Arith:
+    op: str  # + - *
+    left: "Expr"
+    right: "Expr"
+    type: str
+
+
+Expr = Union[Const, Field, Param, Arith]
+
+
+@attrs.frozen
+class Cmp:
+    op: str  # = != < <= > >=
+    left: Expr
+    right: Expr
+
+
+@attrs.frozen
+class InSet:
+    operand: Expr
+    values: frozenset
+
+
+@attrs.frozen
+class AllOf:
+    items: tuple["Cond", ...]
+
+
+@attrs.frozen
+class AnyOf:
+    items: tuple["Cond", ...]
+
+
+@attrs.frozen
+class Negate:
+    item: "Cond"
+
+
+TRUE = AllOf(())
+
+Cond = Union[Cmp, InSet, AllOf, AnyOf, Negate]
+
+
+@attrs.frozen
+class Arm:
+    when: Cond
+    value: Expr
+    prov: Prov
+
+
+@attrs.frozen
+class Decide:
+    """A decision table with the unique hit policy: exactly one arm matches
+    (the checker proves it over the whole input domain)."""
+
+    arms: tuple[Arm, ...]
+    type: str
+
+
+Value = Union[Expr, Decide]
+
+# ---- rules ------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Accumulate:
+    """A deductible or a cap: an amount per period (year, month, day, visit),
+    optionally counted separately for each value of a field."""
+
+    kind: str  # deductible | cap
+    index: int
+    amount: Value
+    period: str
+    each: str | None
+    when: Cond
+    prov: Prov
+
+
+@attrs.frozen
+class Adjust:
+    points: Decimal  # fraction: 5 points -> 0.05
+    when: Cond
+    prov: Prov
+
+
+@attrs.frozen
+class PoolingRules:
+    covers: frozenset  # of active | retiree | flexible
+    covers_prov: Prov
+    designated_only: Prov | None
+    deductibles: tuple[Accumulate, ...]
+    caps: tuple[Accumulate, ...]
+    ratio: Value
+    ratio_prov: Prov
+    adjustments: tuple[Adjust, ...]
+
+
+@attrs.frozen
+class CreditRule:
+    name: str
+    when: Cond
+    amount: Expr
+    prov: Prov
+
+
+@attrs.frozen
+class CreditingRules:
+    rules: tuple[CreditRule, ...]
+
+
+@attrs.frozen
+class Permission:
+    items: frozenset
+    venues: frozenset | None  # None: any venue (contributions have none)
+    relations: frozenset | None  # None: every eligible relation
+    prov: Prov
+
+
+@attrs.frozen
+class AccountRules:
+    relations: frozenset
+    relations_prov: Prov | None
+    allows: tuple[Permission, ...]
+    planned: tuple[Permission, ...]
+    excludes: frozenset
+    excludes_prov: Prov | None
+    channels: tuple[tuple[str, Prov], ...]
+
+
+Rules = Union[PoolingRules, CreditingRules, AccountRules]
+
+
+@attrs.frozen
+class Version:
+    start: dt.date | str  # a date, or the name of a date parameter
+    until: dt.date | str | None  # inclusive
+    prov: Prov | None
+    rules: Rules
+
+
+@attrs.frozen
+class Section:
+    kind: str
+    title: str | None
+    policy: str  # the id of the policy that states it (a parent's, when inherited)
+    versions: tuple[Version, ...]
+
+
+@attrs.frozen
+class Rounding:
+    mode: str  # half_up | half_even | down | up
+    quantum: Decimal
+    prov: Prov
+
+
+@attrs.frozen
+class Requirement:
+    name: str
+    left: "Measure | Decimal"
+    op: str
+    right: "Measure | Decimal"
+    prov: Prov
+    text: str
+
+
+@attrs.frozen
+class Measure:
+    quantity: str  # ratio | deductible | cap
+    where: Cond
+
+
+@attrs.frozen
+class DiseaseCatalogue:
+    name: str
+    title: str | None
+    total: int | None
+    parts: tuple[tuple[str, int, str | None], ...]
+    prov: Prov
+
+
+@attrs.frozen
+class Policy:
+    id: str
+    title: str | None
+    level: str | None
+    document: str | None
+    document_date: dt.date | None
+    file: str
+    params: dict  # name -> type
+    inputs: dict  # name -> (type, default)
+    rounding: Rounding | None
+    settings: dict  # name -> (value, Prov)
+    sections: dict  # kind -> Section
+    diseases: tuple[DiseaseCatalogue, ...]
+    requirements: tuple[Requirement, ...]
+    parent: "Policy | None" = None

@@ -1,0 +1,443 @@
+"""The abstract syntax tree: frozen attrs nodes.
+
+Every node carries a ``span`` (where it came from in the source).  Spans do not
+take part in equality or hashing, so two parses of the same policy written with
+English or Chinese keywords, or laid out differently, compare equal.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from decimal import Decimal
+from typing import Union
+
+import attrs
+
+
+@attrs.frozen
+class Span:
+    file: str
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+    start: int = 0
+    end: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+def _span():
+    return attrs.field(default=None, eq=False, hash=False, repr=False, kw_only=True)
+
+
+@attrs.frozen
+class Node:
+    span: Span | None = _span()
+
+
+# ---- names and citations ----------------------------------------------------------
+
+
+@attrs.frozen
+class Name(Node):
+    value: str = ""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@attrs.frozen
+class Citation(Node):
+    """``cite 二(一) "quoted sentence"`` — the clause of the notice a rule comes from."""
+
+    clause: str = ""
+    quote: str | None = None
+
+
+@attrs.frozen
+class Unstated(Node):
+    """``unstated "why"`` — the notice is silent; the choice is the policy author's, declared."""
+
+    reason: str = ""
+
+
+Cite = Union[Citation, Unstated, None]
+
+# ---- literals ---------------------------------------------------------------------
+
+
+@attrs.frozen
+class MoneyLit(Node):
+    amount: Decimal = Decimal(0)
+
+
+@attrs.frozen
+class PercentLit(Node):
+    """A percentage such as 75% (stored as written: 75)."""
+
+    value: Decimal = Decimal(0)
+
+
+@attrs.frozen
+class PointsLit(Node):
+    """A percentage-point adjustment such as +5 points (stored as written: 5)."""
+
+    value: Decimal = Decimal(0)
+
+
+@attrs.frozen
+class NumberLit(Node):
+    value: Decimal = Decimal(0)
+
+
+@attrs.frozen
+class DateLit(Node):
+    value: _dt.date = _dt.date(1970, 1, 1)
+
+
+@attrs.frozen
+class TextLit(Node):
+    value: str = ""
+
+
+@attrs.frozen
+class BoolLit(Node):
+    value: bool = False
+
+
+Literal = Union[MoneyLit, PercentLit, PointsLit, NumberLit, DateLit, TextLit, BoolLit]
+
+# ---- expressions and conditions ---------------------------------------------------
+
+
+@attrs.frozen
+class Ref(Node):
+    name: Name = Name()
+
+
+@attrs.frozen
+class BinOp(Node):
+    op: str = "+"  # + - *
+    left: "Expr" = None
+    right: "Expr" = None
+
+
+@attrs.frozen
+class Compare(Node):
+    op: str = "="  # = != < <= > >=
+    left: "Expr" = None
+    right: "Expr" = None
+
+
+@attrs.frozen
+class Member(Node):
+    operand: "Expr" = None
+    values: tuple[Name, ...] = ()
+
+
+@attrs.frozen
+class MemberOf(Node):
+    """``hosp_lv in primary`` where ``primary`` is a declared tier."""
+
+    operand: "Expr" = None
+    group: Name = Name()
+
+
+@attrs.frozen
+class Flag(Node):
+    name: Name = Name()
+
+
+@attrs.frozen
+class And(Node):
+    left: "Cond" = None
+    right: "Cond" = None
+
+
+@attrs.frozen
+class Or(Node):
+    left: "Cond" = None
+    right: "Cond" = None
+
+
+@attrs.frozen
+class Not(Node):
+    operand: "Cond" = None
+
+
+Expr = Union[Literal, Ref, BinOp]
+Cond = Union[Compare, Member, MemberOf, Flag, And, Or, Not]
+
+# ---- decision tables --------------------------------------------------------------
+
+
+@attrs.frozen
+class Row(Node):
+    patterns: tuple[Name | None, ...] = ()  # None is the wildcard `*`
+    value: Literal = None
+    cite: Cite = None
+
+
+@attrs.frozen
+class Table(Node):
+    keys: tuple[Name, ...] = ()
+    rows: tuple[Row, ...] = ()
+
+
+Quantity = Union[Literal, Table]
+
+# ---- statements inside a dated version --------------------------------------------
+
+
+@attrs.frozen
+class Covers(Node):
+    categories: tuple[Name, ...] = ()
+    cite: Cite = None
+
+
+@attrs.frozen
+class DesignatedOnly(Node):
+    cite: Cite = None
+
+
+@attrs.frozen
+class Deductible(Node):
+    amount: Quantity = None
+    period: Name = Name()
+    each: Name | None = None
+    when: Cond | None = None
+    cite: Cite = None
+
+
+@attrs.frozen
+class Cap(Node):
+    amount: Quantity = None
+    period: Name = Name()
+    each: Name | None = None
+    when: Cond | None = None
+    cite: Cite = None
+
+
+@attrs.frozen
+class Ratio(Node):
+    amount: Quantity = None
+    cite: Cite = None
+
+
+@attrs.frozen
+class Uplift(Node):
+    points: Literal = None
+    when: Cond = None
+    cite: Cite = None
+
+
+@attrs.frozen
+class CreditRule(Node):
+    name: Name = Name()
+    when: Cond = None
+    amount: Expr = None
+    cite: Cite = None
+
+
+@attrs.frozen
+class Relations(Node):
+    relations: tuple[Name, ...] = ()
+    cite: Cite = None
+
+
+@attrs.frozen
+class Allow(Node):
+    items: tuple[Name, ...] = ()
+    venues: tuple[Name, ...] | None = None
+    relations: tuple[Name, ...] | None = None
+    cite: Cite = None
+
+
+@attrs.frozen
+class Planned(Node):
+    items: tuple[Name, ...] = ()
+    venues: tuple[Name, ...] | None = None
+    relations: tuple[Name, ...] | None = None
+    cite: Cite = None
+
+
+@attrs.frozen
+class Exclude(Node):
+    items: tuple[Name, ...] = ()
+    cite: Cite = None
+
+
+@attrs.frozen
+class Channel(Node):
+    channels: tuple[Name, ...] = ()
+    cite: Cite = None
+
+
+Stmt = Union[
+    Covers, DesignatedOnly, Deductible, Cap, Ratio, Uplift, CreditRule,
+    Relations, Allow, Planned, Exclude, Channel,
+]
+
+
+@attrs.frozen
+class Version(Node):
+    start: DateLit | Name = None  # a date, or the name of a date parameter
+    until: DateLit | Name | None = None  # last day in force (inclusive)
+    cite: Cite = None
+    body: tuple[Stmt, ...] = ()
+
+
+@attrs.frozen
+class Section(Node):
+    kind: str = ""  # pooling | crediting | account_use
+    title: str | None = None
+    versions: tuple[Version, ...] = ()
+
+
+# ---- chronic diseases and constraints ---------------------------------------------
+
+
+@attrs.frozen
+class DiseasePart(Node):
+    name: Name = Name()
+    count: NumberLit = None
+    catalogue: str | None = None
+    cite: Cite = None
+
+
+@attrs.frozen
+class Diseases(Node):
+    name: Name = Name()
+    title: str | None = None
+    cite: Cite = None
+    total: NumberLit | None = None
+    total_cite: Cite = None
+    parts: tuple[DiseasePart, ...] = ()
+
+
+@attrs.frozen
+class Measure(Node):
+    quantity: Name = Name()
+    where: Cond | None = None
+
+
+@attrs.frozen
+class Bound(Node):
+    value: Literal = None
+
+
+@attrs.frozen
+class Requirement(Node):
+    name: Name = Name()
+    left: Measure | Bound = None
+    op: str = ">="
+    right: Measure | Bound = None
+    cite: Cite = None
+
+
+@attrs.frozen
+class Constraints(Node):
+    title: str | None = None
+    requirements: tuple[Requirement, ...] = ()
+
+
+# ---- policy-level declarations ----------------------------------------------------
+
+
+@attrs.frozen
+class LevelDecl(Node):
+    level: Name = Name()
+    cite: Cite = None
+
+
+@attrs.frozen
+class JurisdictionDecl(Node):
+    text: str = ""
+    cite: Cite = None
+
+
+@attrs.frozen
+class DocumentDecl(Node):
+    number: str = ""
+    dated: DateLit = None
+    cite: Cite = None
+
+
+@attrs.frozen
+class BasisDecl(Node):
+    text: str = ""
+    dated: DateLit | None = None
+    cite: Cite = None
+
+
+@attrs.frozen
+class ImplementsDecl(Node):
+    parent: Name = Name()
+    cite: Cite = None
+
+
+@attrs.frozen
+class ParamDecl(Node):
+    name: Name = Name()
+    type: Name = Name()
+    label: str | None = None
+    cite: Cite = None
+
+
+@attrs.frozen
+class InputDecl(Node):
+    name: Name = Name()
+    type: Name = Name()
+    default: Literal | None = None
+    label: str | None = None
+    cite: Cite = None
+
+
+@attrs.frozen
+class TierDecl(Node):
+    name: Name = Name()
+    label: str | None = None
+    members: tuple[Name, ...] = ()
+    cite: Cite = None
+
+
+@attrs.frozen
+class RoundingDecl(Node):
+    mode: Name = Name()
+    unit: Literal = None
+    cite: Cite = None
+
+
+@attrs.frozen
+class SettingDecl(Node):
+    name: Name = Name()
+    value: Name = Name()
+    cite: Cite = None
+
+
+Decl = Union[
+    LevelDecl, JurisdictionDecl, DocumentDecl, BasisDecl, ImplementsDecl, ParamDecl,
+    InputDecl, TierDecl, RoundingDecl, SettingDecl, Section, Diseases, Constraints,
+]
+
+
+@attrs.frozen
+class Policy(Node):
+    name: Name = Name()
+    title: str | None = None
+    decls: tuple[Decl, ...] = ()
+
+    def find(self, cls) -> list:
+        return [d for d in self.decls if isinstance(d, cls)]
+
+    def first(self, cls):
+        found = self.find(cls)
+        return found[0] if found else None
+
+    def section(self, kind: str) -> Section | None:
+        for d in self.decls:
+            if isinstance(d, Section) and d.kind == kind:
+                return d
+        return None

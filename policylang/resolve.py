@@ -1,0 +1,156 @@
+"""Resolve: find the policies a policy implements and build its scope.
+
+A ``Workspace`` knows every policy file it was given and the ``.pol`` files beside
+them, indexed by policy id, so ``implements shanxi_2022`` finds ``shanxi-2022.pol``.
+``resolve`` turns a parsed policy into a ``Scope``: its tiers, parameters, inputs,
+settings and the sections in force for it — its own, or inherited from the policy
+it implements when it does not state them (a city plan inherits the provincial
+rules and overrides a few).
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+import attrs
+
+from . import nodes as n
+from .diagnostics import Diagnostic
+from .parser import parse
+
+
+@attrs.define
+class Unit:
+    file: str
+    text: str
+    policy: n.Policy | None
+    diagnostics: list[Diagnostic]
+
+
+class Workspace:
+    """Policy sources by file and by policy id; files are read and parsed once."""
+
+    def __init__(self):
+        self.units: dict[str, Unit] = {}
+        self._dirs: set[Path] = set()
+
+    def add_file(self, path: str | Path) -> Unit:
+        path = Path(path)
+        key = str(path)
+        if key not in self.units:
+            try:
+                text = path.read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                text = path.read_bytes().decode("utf-8", errors="replace")
+            policy, diags = parse(text, key)
+            self.units[key] = Unit(key, text, policy, diags)
+        self._dirs.add(path.resolve().parent)
+        return self.units[key]
+
+    def add_text(self, text: str, file: str = "<string>") -> Unit:
+        policy, diags = parse(text, file)
+        self.units[file] = Unit(file, text, policy, diags)
+        return self.units[file]
+
+    def _scan_dirs(self):
+        for d in list(self._dirs):
+            for p in sorted(d.glob("*.pol")):
+                if str(p) not in self.units and not any(Path(k).resolve() == p.resolve() for k in self.units):
+                    self.add_file(p)
+
+    def by_id(self, policy_id: str) -> Unit | None:
+        for unit in self.units.values():
+            if unit.policy is not None and unit.policy.name.value == policy_id:
+                return unit
+        self._scan_dirs()
+        for unit in self.units.values():
+            if unit.policy is not None and unit.policy.name.value == policy_id:
+                return unit
+        return None
+
+    def known_ids(self) -> list[str]:
+        self._scan_dirs()
+        return sorted(u.policy.name.value for u in self.units.values() if u.policy is not None)
+
+    @property
+    def sources(self) -> dict[str, str]:
+        return {u.file: u.text for u in self.units.values()}
+
+
+@attrs.define
+class Scope:
+    policy: n.Policy
+    file: str
+    parent: "Scope | None" = None
+    tiers: dict[str, n.TierDecl] = attrs.Factory(dict)
+    params: dict[str, n.ParamDecl] = attrs.Factory(dict)
+    inputs: dict[str, n.InputDecl] = attrs.Factory(dict)
+    settings: dict[str, n.SettingDecl] = attrs.Factory(dict)
+    rounding: n.RoundingDecl | None = None
+    sections: dict[str, tuple[n.Section, "Scope"]] = attrs.Factory(dict)
+
+    @property
+    def id(self) -> str:
+        return self.policy.name.value
+
+    def chain(self) -> list["Scope"]:
+        out, s = [], self
+        while s is not None:
+            out.append(s)
+            s = s.parent
+        return out
+
+
+def suggest(name: str, candidates) -> str | None:
+    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def resolve(unit: Unit, ws: Workspace, _stack: tuple[str, ...] = ()) -> tuple[Scope | None, list[Diagnostic]]:
+    """Build the scope of ``unit``'s policy, loading the policies it implements."""
+    policy = unit.policy
+    if policy is None:
+        return None, []
+    diags: list[Diagnostic] = []
+    parent_scope = None
+    impl = policy.first(n.ImplementsDecl)
+    if impl is not None:
+        pid = impl.parent.value
+        if pid in _stack or pid == policy.name.value:
+            cycle = " -> ".join((*_stack, policy.name.value, pid))
+            diags.append(Diagnostic("N104", impl.span, {"cycle": cycle}))
+        else:
+            parent_unit = ws.by_id(pid)
+            if parent_unit is None:
+                s = suggest(pid, ws.known_ids())
+                diags.append(Diagnostic("N103", impl.parent.span, {
+                    "name": pid,
+                    "suggestion": f"; did you mean {s!r}?" if s else "",
+                    "suggestion_zh": f";是否应为 {s!r}?" if s else ""}))
+            else:
+                parent_scope, _ = resolve(parent_unit, ws, (*_stack, policy.name.value))
+    scope = Scope(policy=policy, file=unit.file, parent=parent_scope)
+    if parent_scope is not None:
+        scope.tiers.update(parent_scope.tiers)
+        scope.params.update(parent_scope.params)
+        scope.inputs.update(parent_scope.inputs)
+        scope.settings.update(parent_scope.settings)
+        scope.rounding = parent_scope.rounding
+        scope.sections.update(parent_scope.sections)
+    own_sections = {}
+    for d in policy.decls:
+        if isinstance(d, n.TierDecl):
+            scope.tiers[d.name.value] = d
+        elif isinstance(d, n.ParamDecl):
+            scope.params[d.name.value] = d
+        elif isinstance(d, n.InputDecl):
+            scope.inputs[d.name.value] = d
+        elif isinstance(d, n.SettingDecl):
+            scope.settings[d.name.value] = d
+        elif isinstance(d, n.RoundingDecl):
+            scope.rounding = d
+        elif isinstance(d, n.Section) and d.kind not in own_sections:
+            own_sections[d.kind] = d
+            scope.sections[d.kind] = (d, scope)
+    return scope, diags

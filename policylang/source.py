@@ -1,0 +1,105 @@
+"""Source text hygiene, applied before lexing.
+
+Policies are often pasted from Word documents and web pages.  Every character
+that could be misread is either given a defined meaning (full-width digits and
+ASCII symbols mean their ASCII twins; the ideographic space is white space; the
+enumeration comma 、 separates list items) or reported.  Replacement is one
+character for one character, so every line and column still points at the
+original text.  Text inside string literals and comments is left as written.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+from .diagnostics import Diagnostic
+from .nodes import Span
+
+# Invisible characters that change nothing visible but break lexing or comparison.
+INVISIBLE = {
+    "\u200b": "ZERO WIDTH SPACE",
+    "\u200c": "ZERO WIDTH NON-JOINER",
+    "\u200d": "ZERO WIDTH JOINER",
+    "\u2060": "WORD JOINER",
+    "\ufeff": "ZERO WIDTH NO-BREAK SPACE",
+    "\u00ad": "SOFT HYPHEN",
+    "\u180e": "MONGOLIAN VOWEL SEPARATOR",
+}
+BIDI = {c: unicodedata.name(c) for c in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"}
+
+# Characters that look like ASCII but are not (checked outside strings and comments).
+CONFUSABLE = {
+    "\u0430": "a", "\u0435": "e", "\u043e": "o", "\u0440": "p", "\u0441": "c", "\u0445": "x",
+    "\u0443": "y", "\u0456": "i", "\u0410": "A", "\u0415": "E", "\u041e": "O", "\u0420": "P",
+    "\u0421": "C", "\u0425": "X", "\u03bf": "o", "\u039f": "O", "\u03b1": "a",
+    "\u2212": "-", "\u2013": "-", "\u2014": "-", "\u2010": "-", "\u2011": "-",
+    "\u3007": "0",  # 〇 (ideographic number zero) where a digit is expected
+    "\u00b4": "'", "\u2018": "'", "\u2019": "'",
+}
+
+# Defined meanings (outside strings and comments).
+_MAP = {chr(c): chr(c - 0xFEE0) for c in range(0xFF01, 0xFF5F)}  # full-width ASCII forms
+_MAP.update({"\u3000": " ", "\u00a0": " ", "、": ",", "【": "[", "】": "]", "〔": "(", "〕": ")"})
+# A full-width quote would open a string: keep those out of the map.
+_MAP.pop("\uff02", None)
+# Characters that are errors inside a number (1,500 or 150。5).
+_NUMBER_PUNCT = {"。", "，", "．"}
+
+
+def normalize(text: str, file: str) -> tuple[str, list[Diagnostic]]:
+    diags: list[Diagnostic] = []
+    out = []
+    line, col = 1, 1
+    in_string: str | None = None
+    in_comment = False
+    n = len(text)
+    for i, ch in enumerate(text):
+        span = Span(file, line, col, line, col + 1, i, i + 1)
+        repl = ch
+        if ch in BIDI:
+            diags.append(Diagnostic("P011", span, {"code": f"{ord(ch):04X}", "name": BIDI[ch]}))
+            repl = " "
+        elif ch in INVISIBLE:
+            diags.append(Diagnostic("P010", span, {"code": f"{ord(ch):04X}", "name": INVISIBLE[ch]}))
+            repl = " "
+        elif in_comment:
+            pass
+        elif in_string:
+            if ch == "\n" or (in_string == '"' and ch == '"' and _unescaped(text, i)) or (in_string == "“" and ch == "”"):
+                in_string = None
+        elif ch == '"' or ch == "“":
+            in_string = ch
+        elif ch == "#" or (ch == "/" and i + 1 < n and text[i + 1] == "/"):
+            in_comment = True
+        elif ch in _NUMBER_PUNCT and i > 0 and _is_digit(text[i - 1]) and i + 1 < n and _is_digit(text[i + 1]):
+            diags.append(Diagnostic("P013", span, {"char": ch}))
+        elif ch == "," and i > 0 and _is_digit(text[i - 1]) and i + 3 < n and text[i + 1:i + 4].isdigit() and (i + 4 >= n or not _is_digit(text[i + 4])):
+            diags.append(Diagnostic("P013", span, {"char": ch}))
+        elif ch in CONFUSABLE:
+            diags.append(Diagnostic("P012", span, {
+                "char": ch, "code": f"{ord(ch):04X}", "name": unicodedata.name(ch, "?"),
+                "looks_like": CONFUSABLE[ch]}))
+            repl = CONFUSABLE[ch]
+        elif ch in _MAP:
+            repl = _MAP[ch]
+        if ch == "\n":
+            in_comment = False
+            line += 1
+            col = 1
+        else:
+            col += 1
+        out.append(repl)
+    return "".join(out), diags
+
+
+def _unescaped(text: str, i: int) -> bool:
+    k = i - 1
+    backslashes = 0
+    while k >= 0 and text[k] == "\\":
+        backslashes += 1
+        k -= 1
+    return backslashes % 2 == 0
+
+
+def _is_digit(ch: str) -> bool:
+    return "0" <= ch <= "9" or "\uff10" <= ch <= "\uff19"

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from syrupy.extensions.json import JSONSnapshotExtension
+
+ROOT = Path(__file__).resolve().parent.parent
+POLICIES = ROOT / "policies"
+EXAMPLES = Path(__file__).resolve().parent / "examples"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture
+def snapshot_json(snapshot):
+    return snapshot.use_extension(JSONSnapshotExtension)
+
+
+def read_json(path: Path):
+    return json.loads(path.read_text(encoding="utf-8"), parse_float=Decimal)
+
+
+@pytest.fixture(scope="session")
+def guiyang():
+    import policylang
+
+    return policylang.load(POLICIES / "guiyang-2022.pol")
+
+
+@pytest.fixture(scope="session")
+def shanxi():
+    import policylang
+
+    return policylang.load(POLICIES / "shanxi-2022.pol")
