@@ -85,7 +85,8 @@ def domain(kind: str, extra_conds: list, policy: ir.Policy, rules=None) -> list[
         fields[f] = ctx[f]
     for c in (_conds_of(rules) if rules is not None else []) + extra_conds:
         _walk_cond(c, fields, thresholds)
-    names = sorted(fields, key=lambda f: (f not in BASE_FIELDS[kind], f))
+    base = BASE_FIELDS[kind]
+    names = sorted(fields, key=lambda f: (base.index(f) if f in base else len(base), f))
     choices = [_values_for(fields[f], thresholds.get(f)) for f in names]
     out = []
     for combo in itertools.product(*choices):
@@ -160,7 +161,7 @@ class Analyzer:
                         self.diags.append(Diagnostic("C402", second.prov.span, {
                             "what": "the ratio table", "what_zh": "支付比例表", "example": describe(prof),
                             "first": percent(first.value.value), "second": percent(second.value.value)},
-                            (Related(first.prov.span, "the other row"),)))
+                            (Related(first.prov.span, "the other row", "另一行"),)))
         # ratios after uplifts, and uplifts that never apply
         reported = False
         fired = set()
@@ -206,7 +207,7 @@ class Analyzer:
                 seen_pairs.add((hits[0].name, hits[1].name))
                 self.diags.append(Diagnostic("C409", hits[1].prov.span, {
                     "first": hits[0].name, "second": hits[1].name, "example": describe(prof)},
-                    (Related(hits[0].prov.span, f"rule {hits[0].name}"),)))
+                    (Related(hits[0].prov.span, f"rule {hits[0].name}", f"规则 {hits[0].name}"),)))
         for _, r in compiled:
             if r.name not in fired:
                 self.diags.append(Diagnostic("C406", r.prov.span, {
@@ -285,27 +286,31 @@ class Analyzer:
                     return
 
     def report(self, owner, req, version, lprof, lv, lprov, rprof, rv, rprov):
+        zh_q = {"ratio": "支付比例", "deductible": "起付标准", "cap": "最高支付限额"}
+
         def show(v, q):
             return percent(v) if q == "ratio" else f"{v} yuan"
         lq = req.left.quantity if isinstance(req.left, ir.Measure) else None
         rq = req.right.quantity if isinstance(req.right, ir.Measure) else lq
+        since = f" (version from {version.start})"
         if isinstance(req.right, ir.Measure):
             detail = (f"{lq} {show(lv, lq)} for {describe(lprof)} is not {req.op} "
-                      f"{show(rv, rq)} for {describe(rprof)}")
-            detail_zh = f"{describe(lprof)} 的{lq} {show(lv, lq)} 不满足 {req.op} {describe(rprof)} 的 {show(rv, rq)}"
+                      f"{show(rv, rq)} for {describe(rprof)}{since}")
+            detail_zh = (f"{describe(lprof)} 的{zh_q.get(lq, lq)} {show(lv, lq)} 不满足 {req.op} "
+                         f"{describe(rprof)} 的 {show(rv, rq)}(自 {version.start} 的版本)")
         else:
-            detail = f"{lq} {show(lv, lq)} for {describe(lprof)} (from {version.start})"
-            detail_zh = f"{describe(lprof)} 的{lq} {show(lv, lq)}(自 {version.start})"
+            detail = f"{lq} {show(lv, lq)} for {describe(lprof)}{since}"
+            detail_zh = f"{describe(lprof)} 的{zh_q.get(lq, lq)} {show(lv, lq)}(自 {version.start} 的版本)"
         span = (lprov.span if lprov else None) or (rprov.span if rprov else None)
-        where = f"{req.prov.span}" if req.prov.span else owner.id
-        quote = f' "{req.prov.quote}"' if req.prov.quote else ""
-        clause = f" ({req.prov.clause})" if req.prov.clause else ""
-        related = [Related(req.prov.span, f"{owner.id} requires {req.text}{clause}")]
+        clause = req.prov.clause or ""
+        quote = f'"{req.prov.quote}"' if req.prov.quote else req.text
+        related = [Related(req.prov.span, f"{owner.id} requires {req.text}" + (f" ({clause})" if clause else ""),
+                           f"{owner.id} 要求 {req.text}" + (f"({clause})" if clause else ""))]
         if rprov is not None and rprov.span is not None and rprov.span != span:
-            related.append(Related(rprov.span, "the value it is compared with"))
+            related.append(Related(rprov.span, "the value it is compared with", "与之比较的取值"))
         self.diags.append(Diagnostic("H501", span, {
             "detail": detail, "detail_zh": detail_zh, "policy": owner.id, "name": req.name,
-            "requirement": req.text + clause, "where": where, "quote": quote}, tuple(related)))
+            "requirement": req.text, "clause": clause, "quote": quote}, tuple(related)))
 
 
 def analyze(policy: ir.Policy, own_sections: set[str]) -> list[Diagnostic]:

@@ -334,6 +334,10 @@ class Checker:
                     else:
                         self.enum_value(pat, kt, allow_tiers=(kt == "hosp_lv"))
                 self.check_literal(row.value, want, what, what_zh)
+        elif isinstance(q, n.Ref):
+            t = self.ref_type(q.name, fields)
+            if t is not None and t != want:
+                self.type_error(q, what, what_zh, want, t)
         else:
             self.check_literal(q, want, what, what_zh)
 

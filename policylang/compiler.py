@@ -111,6 +111,8 @@ class Lowering:
         raise TypeError(c)
 
     def quantity(self, q, rule: str, cite, policy: str) -> ir.Value:
+        if isinstance(q, n.Ref):
+            return self.expr(q)
         if not isinstance(q, n.Table):
             value, t = literal_value(q)
             return ir.Const(value, t)
@@ -251,7 +253,7 @@ class Lowering:
     def req_text(self, r: n.Requirement) -> str:
         from .formatter import format_requirement
 
-        return format_requirement(r)
+        return format_requirement(r).split(": ", 1)[1]
 
 
 def lower(scope: Scope) -> ir.Policy:

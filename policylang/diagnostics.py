@@ -173,7 +173,7 @@ CATALOGUE: dict[str, Entry] = {
     "H501": Entry(ERROR, "violates a constraint of the parent policy",
                   "{detail} violates {policy}'s requirement {name!r}: {requirement}",
                   "{detail_zh} 违反了 {policy} 的要求 {name!r}:{requirement}",
-                  "the requirement is stated at {where}{quote}", "该要求见 {where}{quote}"),
+                  "{policy} {clause} says: {quote}", "{policy} {clause}原文:{quote}"),
     # ---- S: structure and citations
     "S601": Entry(ERROR, "missing citation",
                   "{what} has no citation",
@@ -199,6 +199,10 @@ CATALOGUE: dict[str, Entry] = {
 class Related:
     span: Span | None
     message: str
+    message_zh: str | None = None
+
+    def text(self, lang: str) -> str:
+        return self.message_zh if lang == "zh" and self.message_zh else self.message
 
 
 @attrs.frozen
@@ -225,7 +229,7 @@ class Diagnostic:
         return (s.file if s else "", s.line if s else 0, s.col if s else 0, self.code)
 
     def to_json(self, lang: str = "en") -> dict:
-        s = self.span
+        s = self.span  # noqa: F841
         return {
             "code": self.code,
             "severity": self.severity,
@@ -238,7 +242,7 @@ class Diagnostic:
             "hint": self.hint(lang) or None,
             "related": [
                 {"file": r.span.file if r.span else None, "line": r.span.line if r.span else None,
-                 "col": r.span.col if r.span else None, "message": r.message}
+                 "col": r.span.col if r.span else None, "message": r.text(lang)}
                 for r in self.related
             ],
         }
@@ -292,7 +296,7 @@ def render(d: Diagnostic, sources: dict[str, str] | None = None, lang: str = "en
         lines.append(("  提示: " if lang == "zh" else "  hint: ") + hint)
     for r in d.related:
         loc = f"{r.span.file}:{r.span.line}:{r.span.col}: " if r.span else ""
-        lines.append(f"  {'参见' if lang == 'zh' else 'see'} {loc}{r.message}")
+        lines.append(f"  {'参见' if lang == 'zh' else 'see'} {loc}{r.text(lang)}")
     return "\n".join(lines)
 
 

@@ -12,6 +12,10 @@ from decimal import Decimal
 
 from . import nodes as n
 from .parser import keyword_pairs
+from .vocab import ENUMS
+
+# canonical enumeration value -> its Chinese alias (for ``lang="zh"``)
+_ZH_VALUES = {canon: zh for values in ENUMS.values() for canon, zh in values.items()}
 
 INDENT = "  "
 
@@ -60,13 +64,17 @@ class Formatter:
         quote = f" {self.string(c.quote)}" if c.quote is not None else ""
         return f" {self.kw('cite')} {c.clause}{quote}"
 
-    @staticmethod
-    def names(items) -> str:
-        return ", ".join(x.value for x in items)
+    def nm(self, name) -> str:
+        """A name as written: enumeration values take their Chinese alias in zh."""
+        value = name.value if hasattr(name, "value") else name
+        return _ZH_VALUES.get(value, value) if self.zh else value
+
+    def names(self, items) -> str:
+        return ", ".join(self.nm(x) for x in items)
 
     def expr(self, e, parent_prec: int = 0) -> str:
         if isinstance(e, n.Ref):
-            return e.name.value
+            return self.nm(e.name)
         if isinstance(e, n.BinOp):
             prec = 2 if e.op == "*" else 1
             op = "×" if e.op == "*" else e.op
@@ -95,11 +103,13 @@ class Formatter:
         raise TypeError(c)
 
     def quantity(self, q, indent: str) -> str:
+        if isinstance(q, n.Ref):
+            return q.name.value
         if not isinstance(q, n.Table):
             return self.literal(q)
         lines = [f"{self.kw('by')} {self.names(q.keys)} {{"]
         for row in q.rows:
-            pats = ", ".join("*" if p is None else p.value for p in row.patterns)
+            pats = ", ".join("*" if p is None else self.nm(p) for p in row.patterns)
             lines.append(f"{indent}{INDENT}{pats}: {self.literal(row.value)}{self.cite(row.cite)}")
         lines.append(f"{indent}}}")
         return "\n".join(lines)
@@ -113,7 +123,7 @@ class Formatter:
             return f"{ind}{k('designated_only')}{self.cite(st.cite)}"
         if isinstance(st, (n.Deductible, n.Cap)):
             word = k("deductible") if isinstance(st, n.Deductible) else k("cap")
-            text = f"{ind}{word} {self.quantity(st.amount, ind)} {k('per')} {st.period.value}"
+            text = f"{ind}{word} {self.quantity(st.amount, ind)} {k('per')} {self.nm(st.period)}"
             if st.each is not None:
                 text += f" {k('each')} {st.each.value}"
             if st.when is not None:
@@ -164,7 +174,7 @@ class Formatter:
         k = self.kw
         title = lambda t: f" {self.string(t)}" if t is not None else ""  # noqa: E731
         if isinstance(d, n.LevelDecl):
-            return f"{ind}{k('level')} {d.level.value}{self.cite(d.cite)}"
+            return f"{ind}{k('level')} {self.nm(d.level)}{self.cite(d.cite)}"
         if isinstance(d, n.JurisdictionDecl):
             return f"{ind}{k('jurisdiction')} {self.string(d.text)}{self.cite(d.cite)}"
         if isinstance(d, n.DocumentDecl):
@@ -182,9 +192,9 @@ class Formatter:
         if isinstance(d, n.TierDecl):
             return f"{ind}{k('tier')} {d.name.value}{title(d.label)} = {self.names(d.members)}{self.cite(d.cite)}"
         if isinstance(d, n.RoundingDecl):
-            return f"{ind}{k('rounding')} {d.mode.value} {k('to')} {self.literal(d.unit)}{self.cite(d.cite)}"
+            return f"{ind}{k('rounding')} {self.nm(d.mode)} {k('to')} {self.literal(d.unit)}{self.cite(d.cite)}"
         if isinstance(d, n.SettingDecl):
-            return f"{ind}{k('setting')} {d.name.value} = {d.value.value}{self.cite(d.cite)}"
+            return f"{ind}{k('setting')} {d.name.value} = {self.nm(d.value)}{self.cite(d.cite)}"
         if isinstance(d, n.Section):
             word = k(d.kind)
             head = f"{ind}{word}{title(d.title)} {{"

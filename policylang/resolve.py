@@ -45,7 +45,7 @@ class Workspace:
                 text = path.read_bytes().decode("utf-8", errors="replace")
             policy, diags = parse(text, key)
             self.units[key] = Unit(key, text, policy, diags)
-        self._dirs.add(path.resolve().parent)
+        self._dirs.add(path.parent)
         return self.units[key]
 
     def add_text(self, text: str, file: str = "<string>") -> Unit:

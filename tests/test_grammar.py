@@ -1,0 +1,117 @@
+"""The language: parsing, the AST, both keyword spellings, and the formatter."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import attrs
+import pytest
+
+from policylang import nodes as n
+from policylang.formatter import format_policy
+from policylang.parser import keyword_pairs, parse
+
+from .conftest import FIXTURES, POLICIES
+
+SHIPPED = sorted(POLICIES.glob("*.pol"))
+VALID = sorted((FIXTURES / "valid").glob("*.pol"))
+
+
+def _parse(path: Path) -> n.Policy:
+    policy, diags = parse(path.read_text(encoding="utf-8"), str(path))
+    assert policy is not None, [d.message() for d in diags]
+    assert not [d for d in diags if d.severity == "error"]
+    return policy
+
+
+def _ast_dict(node):
+    """The AST as plain data, without spans (for snapshots)."""
+    if attrs.has(type(node)):
+        out = {"_": type(node).__name__}
+        for f in attrs.fields(type(node)):
+            if f.name != "span":
+                out[f.name] = _ast_dict(getattr(node, f.name))
+        return out
+    if isinstance(node, tuple):
+        return [_ast_dict(x) for x in node]
+    if node is None or isinstance(node, (str, bool, int)):
+        return node
+    return str(node)
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_shipped_policy_ast_snapshot(path, snapshot_json):
+    assert _ast_dict(_parse(path)) == snapshot_json
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize("path", SHIPPED + VALID, ids=lambda p: p.stem)
+def test_formatter_round_trips(path, lang):
+    policy = _parse(path)
+    text = format_policy(policy, lang)
+    again, diags = parse(text, "formatted.pol")
+    assert not diags, [d.message() for d in diags]
+    assert again == policy
+    assert format_policy(again, lang) == text  # idempotent
+
+
+def test_chinese_and_english_keywords_give_the_same_ast():
+    zh = _parse(FIXTURES / "valid" / "mixed-keywords.pol")
+    en = _parse(FIXTURES / "valid" / "mixed-keywords-en.pol")
+    assert zh == en
+
+
+def test_spans_do_not_take_part_in_equality():
+    a, _ = parse("policy p { level city }", "a.pol")
+    b, _ = parse("policy p {\n\n   level    city\n}", "b.pol")
+    assert a == b
+    assert a.decls[0].span != b.decls[0].span
+    assert b.decls[0].span.line == 3 and b.decls[0].span.col == 4
+
+
+def test_every_keyword_has_an_english_and_a_chinese_spelling():
+    pairs = keyword_pairs()
+    assert len(pairs) >= 50
+    for name, (en, zh) in pairs.items():
+        assert en.isascii(), name
+        assert any("\u4e00" <= c <= "\u9fff" for c in zh), name
+
+
+@pytest.mark.parametrize("name", sorted(keyword_pairs()))
+def test_each_keyword_spelling_parses_identically(name):
+    """Formatting a policy that uses the keyword in English and in Chinese gives one AST."""
+    policy = _parse(POLICIES / "guiyang-2022.pol")
+    en_text, zh_text = format_policy(policy, "en"), format_policy(policy, "zh")
+    assert parse(en_text)[0] == parse(zh_text)[0]
+
+
+def test_keywords_are_whole_words_and_usable_as_names():
+    src = """policy p {
+      param ratio_floor: percent cite 一
+      param deductibles: money cite 一
+      pooling { from 2023-01-01 cite 一 {
+        covers active cite 一
+        ratio 75% cite 一
+        deductible deductibles per year cite 一
+      } }
+    }"""
+    policy, diags = parse(src, "k.pol")
+    # `deductibles` is a name, not `deductible` + `s`
+    assert not diags
+    assert [p.name.value for p in policy.find(n.ParamDecl)] == ["ratio_floor", "deductibles"]
+    deductible = policy.section("pooling").versions[0].body[2]
+    assert deductible.amount == n.Ref(name=n.Name("deductibles"))
+
+
+def test_dates_in_chinese_form():
+    a, _ = parse("policy p { document \"x\" dated 2022年6月27日 }")
+    b, _ = parse("policy p { document \"x\" dated 2022-06-27 }")
+    assert a == b
+
+
+def test_percent_and_points_are_different_literals():
+    a, _ = parse("policy p { pooling { from 2023-01-01 { uplift 5 points when flxempe_flag } } }")
+    b, _ = parse("policy p { pooling { from 2023-01-01 { uplift 5% when flxempe_flag } } }")
+    ua = a.decls[0].versions[0].body[0].points
+    ub = b.decls[0].versions[0].body[0].points
+    assert isinstance(ua, n.PointsLit) and isinstance(ub, n.PercentLit)
