@@ -229,7 +229,7 @@ class Diagnostic:
         return (s.file if s else "", s.line if s else 0, s.col if s else 0, self.code)
 
     def to_json(self, lang: str = "en") -> dict:
-        s = self.span  # noqa: F841
+        s = self.span
         return {
             "code": self.code,
             "severity": self.severity,
