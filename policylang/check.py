@@ -320,19 +320,24 @@ class Checker:
             key_types = [self.check_field(k, fields, enum_only=True) for k in q.keys]
             for row in q.rows:
                 if len(row.patterns) != len(q.keys):
+                    keys = ", ".join(k.value for k in q.keys)
                     self.emit("T201", row.span, what="this row", what_zh="该行",
-                              expected=f"{len(q.keys)} value(s) before ':'", expected_zh=f"冒号前 {len(q.keys)} 个值",
-                              found=f"{len(row.patterns)}", found_zh=f"{len(row.patterns)} 个", hint="", hint_zh="")
+                              expected=f"one value per key ({keys}) before ':'",
+                              expected_zh=f"冒号前每个键({keys})各一个值",
+                              found=f"{len(row.patterns)} values", found_zh=f"{len(row.patterns)} 个值",
+                              hint="list alternatives for one key with |, e.g. unrated | level1: 75%",
+                              hint_zh="同一键的多个取值用 | 分隔,例如 unrated | level1: 75%")
                     continue
-                for pat, kt in zip(row.patterns, key_types):
-                    if pat is None or kt is None:
+                for alts, kt in zip(row.patterns, key_types):
+                    if alts is None or kt is None:
                         continue
-                    if kt == V.BOOL:
-                        if pat.value not in ("true", "false", "是", "否"):
-                            self.emit("N106", pat.span, value=pat.value, what="true/false", what_zh="是/否",
-                                      known="true, false")
-                    else:
-                        self.enum_value(pat, kt, allow_tiers=(kt == "hosp_lv"))
+                    for pat in alts:
+                        if kt == V.BOOL:
+                            if pat.value not in ("true", "false", "是", "否"):
+                                self.emit("N106", pat.span, value=pat.value, what="true/false", what_zh="是/否",
+                                          known="true, false")
+                        else:
+                            self.enum_value(pat, kt, allow_tiers=(kt == "hosp_lv"))
                 self.check_literal(row.value, want, what, what_zh)
         elif isinstance(q, n.Ref):
             t = self.ref_type(q.name, fields)

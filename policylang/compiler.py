@@ -120,16 +120,17 @@ class Lowering:
         t = None
         for row in q.rows:
             conds = []
-            for key, pat in zip(q.keys, row.patterns):
-                if pat is None:
+            for key, alts in zip(q.keys, row.patterns):
+                if alts is None:
                     continue
                 ktype = self.fields[key.value]
                 if ktype == V.BOOL:
-                    conds.append(ir.Cmp("=", ir.Field(key.value, V.BOOL), ir.Const(pat.value in ("true", "是"), V.BOOL)))
+                    values = frozenset(p.value in ("true", "是") for p in alts)
                 else:
-                    conds.append(ir.InSet(ir.Field(key.value, ktype), self.tier_values(pat.value)))
+                    values = frozenset().union(*(self.tier_values(p.value) for p in alts))
+                conds.append(ir.InSet(ir.Field(key.value, ktype), values))
             value, t = literal_value(row.value)
-            label = ", ".join("*" if p is None else p.value for p in row.patterns)
+            label = ", ".join("*" if p is None else " | ".join(x.value for x in p) for p in row.patterns)
             arms.append(ir.Arm(ir.AllOf(tuple(conds)), ir.Const(value, t),
                                prov(f"{rule} [{label}]", row.cite or cite, policy, row.span)))
         return ir.Decide(tuple(arms), t or V.PERCENT)

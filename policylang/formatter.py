@@ -109,7 +109,7 @@ class Formatter:
             return self.literal(q)
         lines = [f"{self.kw('by')} {self.names(q.keys)} {{"]
         for row in q.rows:
-            pats = ", ".join("*" if p is None else self.nm(p) for p in row.patterns)
+            pats = ", ".join("*" if p is None else " | ".join(self.nm(x) for x in p) for p in row.patterns)
             lines.append(f"{indent}{INDENT}{pats}: {self.literal(row.value)}{self.cite(row.cite)}")
         lines.append(f"{indent}}}")
         return "\n".join(lines)

@@ -175,7 +175,7 @@ Cond = Union[Compare, Member, MemberOf, Flag, And, Or, Not]
 
 @attrs.frozen
 class Row(Node):
-    patterns: tuple[Name | None, ...] = ()  # None is the wildcard `*`
+    patterns: tuple[tuple[Name, ...] | None, ...] = ()  # per key: alternatives (a | b), or None for `*`
     value: Literal = None
     cite: Cite = None
 

@@ -306,7 +306,7 @@ class _Builder(Transformer):
         return n.Row(patterns=tuple(c[:-1]), value=c[-1], cite=cite, span=self._s(meta))
 
     def pattern(self, meta, children):
-        return children[0]
+        return tuple(children)
 
     def wildcard(self, meta, children):
         return None
