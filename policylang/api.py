@@ -98,6 +98,10 @@ class CompiledPolicy:
     def __init__(self, policy: ir.Policy):
         self.ir = policy
         self._eval = ScalarEvaluator(policy)
+        self._fast = ScalarEvaluator(policy, tracing=False)
+
+    def _evaluator(self, trace: bool) -> ScalarEvaluator:
+        return self._eval if trace else self._fast
 
     @property
     def id(self) -> str:
@@ -106,18 +110,24 @@ class CompiledPolicy:
     def _params(self, params: dict[str, Any] | None) -> dict[str, Any]:
         return validate_params(params or {}, self.ir)
 
-    def settle(self, visits: list[dict], params: dict[str, Any] | None = None) -> list[VisitResult]:
-        """Settle visits (any persons, any order); one result per visit, in input order."""
+    def settle(self, visits: list[dict], params: dict[str, Any] | None = None, trace: bool = True
+               ) -> list[VisitResult]:
+        """Settle visits (any persons, any order); one result per visit, in input order.
+        ``trace=False`` leaves out the explanation, for speed over many claims."""
         rows = validate_visits(visits, self.ir)
-        return self._eval.settle(rows, self._params(params))
+        return self._evaluator(trace).settle(rows, self._params(params))
 
-    def credit(self, persons: list[dict], params: dict[str, Any] | None = None) -> list[CreditResult]:
+    def credit(self, persons: list[dict], params: dict[str, Any] | None = None, trace: bool = True
+               ) -> list[CreditResult]:
+        """Personal-account credit per person; ``credit`` is None where no rule applies."""
         rows = validate_persons(persons, self.ir)
-        return self._eval.credit(rows, self._params(params))
+        return self._evaluator(trace).credit(rows, self._params(params))
 
-    def may_pay(self, requests: list[dict], params: dict[str, Any] | None = None) -> list[MayPayResult]:
+    def may_pay(self, requests: list[dict], params: dict[str, Any] | None = None, trace: bool = True
+                ) -> list[MayPayResult]:
+        """Whether the personal account may pay each request, with the reason and clause."""
         rows = validate_requests(requests, self.ir)
-        return self._eval.may_pay(rows, self._params(params))
+        return self._evaluator(trace).may_pay(rows, self._params(params))
 
 
 def _compile(unit: Unit, ws: Workspace) -> CompiledPolicy:

@@ -199,7 +199,7 @@ def settle(policy, visits, fmt, params, no_trace):
     compiled = _load(policy, None)
     data = _read_json(visits)
     try:
-        results = compiled.settle(data, _parse_params(params))
+        results = compiled.settle(data, _parse_params(params), trace=not no_trace)
     except InputError as e:
         raise _input_failure(e, visits) from None
     _emit(results, fmt, ["psn_no", "setl_time", "medfee_sumamt", "inscp_scp_amt", "act_pay_dedc",
@@ -218,7 +218,7 @@ def credit(policy, persons, fmt, params, no_trace):
     compiled = _load(policy, None)
     data = _read_json(persons)
     try:
-        results = compiled.credit(data, _parse_params(params))
+        results = compiled.credit(data, _parse_params(params), trace=not no_trace)
     except InputError as e:
         raise _input_failure(e, persons) from None
     _emit(results, fmt, ["psn_no", "on", "credit", "reason", "rule", "clause"], no_trace)
@@ -235,7 +235,7 @@ def may_pay(policy, requests, fmt, params, no_trace):
     compiled = _load(policy, None)
     data = _read_json(requests)
     try:
-        results = compiled.may_pay(data, _parse_params(params))
+        results = compiled.may_pay(data, _parse_params(params), trace=not no_trace)
     except InputError as e:
         raise _input_failure(e, requests) from None
     _emit(results, fmt, ["relation", "item", "venue", "on", "allowed", "reason", "channel", "clause"], no_trace)

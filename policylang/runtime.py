@@ -85,6 +85,7 @@ class TraceStep:
     quote: str | None = None
     unstated: str | None = None
     inputs: dict[str, Any] = attrs.Factory(dict)
+    formula: str | None = None
 
     @classmethod
     def of(cls, field: str, value, prov: ir.Prov | None, **inputs) -> "TraceStep":
@@ -99,6 +100,8 @@ class TraceStep:
             out["quote"] = self.quote
         if self.unstated:
             out["unstated"] = self.unstated
+        if self.formula:
+            out["formula"] = self.formula
         out["inputs"] = self.inputs
         return out
 

@@ -132,19 +132,21 @@ class _CompiledPooling:
         self.deductibles = [(compile_value(a.amount), compile_cond(a.when), a) for a in rules.deductibles]
         self.caps = [(compile_value(a.amount), compile_cond(a.when), a) for a in rules.caps]
 
-    def effective_ratio(self, env) -> tuple[Decimal | None, list[TraceStep]]:
+    def effective_ratio(self, env, tracing: bool = True) -> tuple[Decimal | None, list[TraceStep]]:
         base, row_prov = self.ratio(env)
         steps = []
         if base is None:
             return None, steps
-        steps.append(TraceStep.of("ratio", percent(base), row_prov or self.rules.ratio_prov,
-                                  hosp_lv=env.get("hosp_lv"), psn_type=env.get("psn_type")))
+        if tracing:
+            steps.append(TraceStep.of("ratio", percent(base), row_prov or self.rules.ratio_prov,
+                                      hosp_lv=env.get("hosp_lv"), psn_type=env.get("psn_type")))
         value = base
         for cond, adj in self.adjustments:
             if cond(env):
                 value = value + adj.points
-                steps.append(TraceStep.of("ratio", percent(value), adj.prov, base=percent(value - adj.points),
-                                          points=str(adj.points * 100)))
+                if tracing:
+                    steps.append(TraceStep.of("ratio", percent(value), adj.prov, base=percent(value - adj.points),
+                                              points=format((adj.points * 100).normalize(), "f")))
         return value, steps
 
 
@@ -152,8 +154,9 @@ class ScalarEvaluator:
     """Evaluates one compiled policy.  Stateless between calls: ``settle`` starts a
     new ledger each time, so the result does not depend on earlier calls."""
 
-    def __init__(self, policy: ir.Policy):
+    def __init__(self, policy: ir.Policy, tracing: bool = True):
         self.policy = policy
+        self.tracing = tracing
         self.pooling = policy.sections.get("pooling")
         self.crediting = policy.sections.get("crediting")
         self.account = policy.sections.get("account_use")
@@ -191,13 +194,15 @@ class ScalarEvaluator:
         when = _date(v["setl_time"])
         psn = v["psn_no"]
         total = v["medfee_sumamt"]
-        trace: list[TraceStep] = []
+        trace: list[TraceStep] | None = [] if self.tracing else None
         inscp = total - v["fulamt_ownpay_amt"] - v["overlmt_selfpay"] - v["preselfpay_amt"]
-        trace.append(TraceStep("inscp_scp_amt", money(inscp), "bill split", None, None,
-                               "in-policy amount = total - fully self-paid - over price limit - category-B co-pay",
-                               {"medfee_sumamt": money(total), "fulamt_ownpay_amt": money(v["fulamt_ownpay_amt"]),
-                                "overlmt_selfpay": money(v["overlmt_selfpay"]),
-                                "preselfpay_amt": money(v["preselfpay_amt"])}))
+        if trace is not None:
+            trace.append(TraceStep(
+                "inscp_scp_amt", money(inscp), "bill split",
+                formula="medfee_sumamt - fulamt_ownpay_amt - overlmt_selfpay - preselfpay_amt",
+                inputs={"medfee_sumamt": money(total), "fulamt_ownpay_amt": money(v["fulamt_ownpay_amt"]),
+                        "overlmt_selfpay": money(v["overlmt_selfpay"]),
+                        "preselfpay_amt": money(v["preselfpay_amt"])}))
         dedc = fund = ZERO
         ratio_value = None
         reason = None
@@ -207,8 +212,9 @@ class ScalarEvaluator:
         if version is None:
             reason = "not_in_force"
             message = f"general outpatient pooling is not in force on {when.isoformat()}"
-            trace.append(TraceStep("hifp_pay", money(ZERO), "not in force", None, None, None,
-                                   {"setl_time": when.isoformat()}))
+            if trace is not None:
+                trace.append(TraceStep("hifp_pay", money(ZERO), "not in force",
+                                       inputs={"setl_time": when.isoformat()}))
         else:
             rules: _CompiledPooling = self._pool[id(version)]
             r = rules.rules
@@ -216,12 +222,14 @@ class ScalarEvaluator:
             if not category_ok:
                 reason = "not_covered"
                 message = "this person's category is not covered by general outpatient pooling"
-                trace.append(TraceStep.of("hifp_pay", money(ZERO), r.covers_prov, psn_type=v["psn_type"],
-                                          flxempe_flag=v["flxempe_flag"]))
+                if trace is not None:
+                    trace.append(TraceStep.of("hifp_pay", money(ZERO), r.covers_prov, psn_type=v["psn_type"],
+                                              flxempe_flag=v["flxempe_flag"]))
             elif r.designated_only is not None and not v["designated"]:
                 reason = "not_designated"
                 message = "the fund pays only at designated institutions"
-                trace.append(TraceStep.of("hifp_pay", money(ZERO), r.designated_only, designated=False))
+                if trace is not None:
+                    trace.append(TraceStep.of("hifp_pay", money(ZERO), r.designated_only, designated=False))
             else:
                 remaining = inscp
                 for amount_fn, cond, acc in rules.deductibles:
@@ -235,14 +243,17 @@ class ScalarEvaluator:
                     ledger.add(key, take)
                     remaining -= take
                     dedc += take
-                    trace.append(TraceStep.of("act_pay_dedc", money(take), row or acc.prov, deductible=money(amount),
-                                              consumed_before=money(before), in_policy=money(inscp)))
-                ratio_value, steps = rules.effective_ratio(env)
-                trace.extend(steps)
+                    if trace is not None:
+                        trace.append(TraceStep.of("act_pay_dedc", money(take), row or acc.prov, deductible=money(amount),
+                                                  consumed_before=money(before), in_policy=money(inscp)))
+                ratio_value, steps = rules.effective_ratio(env, trace is not None)
+                if trace is not None:
+                    trace.extend(steps)
                 raw = self._round(remaining * ratio_value)
-                trace.append(TraceStep.of("hifp_pay", money(raw), self.policy.rounding.prov,
-                                          base=money(remaining), ratio=percent(ratio_value),
-                                          exact=str(remaining * ratio_value)))
+                if trace is not None:
+                    trace.append(TraceStep.of("hifp_pay", money(raw), self.policy.rounding.prov,
+                                              base=money(remaining), ratio=percent(ratio_value),
+                                              exact=str(remaining * ratio_value)))
                 fund = raw
                 for amount_fn, cond, acc in rules.caps:
                     if not cond(env):
@@ -254,8 +265,9 @@ class ScalarEvaluator:
                     room = max(ZERO, amount - before)
                     if fund > room:
                         fund = room
-                        trace.append(TraceStep.of("hifp_pay", money(fund), row or acc.prov, cap=money(amount),
-                                                  paid_before=money(before), uncapped=money(raw)))
+                        if trace is not None:
+                            trace.append(TraceStep.of("hifp_pay", money(fund), row or acc.prov, cap=money(amount),
+                                                      paid_before=money(before), uncapped=money(raw)))
                 for amount_fn, cond, acc in rules.caps:
                     if cond(env):
                         key = (psn, "cap", acc.index, period_bucket(acc.period, when, index),
@@ -277,10 +289,11 @@ class ScalarEvaluator:
         part = total - fund
         acct, balance = self._account(v, when, part, fund, ledger, params, trace)
         cash = part - acct
-        trace.append(TraceStep("psn_cash_pay", money(cash), "computed", None, None, None,
-                               {"psn_part_amt": money(part), "acct_pay": money(acct)}))
+        if trace is not None:
+            trace.append(TraceStep("psn_cash_pay", money(cash), "computed", formula="psn_part_amt - acct_pay",
+                                   inputs={"psn_part_amt": money(part), "acct_pay": money(acct)}))
         return VisitResult(psn, _iso(v["setl_time"]), total, inscp, dedc, ratio_value, fund, fund, part, acct, cash,
-                           balance, reason, message, tuple(trace))
+                           balance, reason, message, tuple(trace or ()))
 
     def _account(self, v, when, part, fund, ledger: Ledger, params, trace) -> tuple[Decimal, Decimal | None]:
         psn = v["psn_no"]
@@ -293,15 +306,17 @@ class ScalarEvaluator:
         decision = self._may_pay_one({"relation": "self", "venue": venue, "item": "medical_service", "on": when,
                                       "networked": True}, params)
         if not decision.allowed or self.account_covers is None:
-            trace.append(TraceStep("acct_pay", money(ZERO), f"account may not pay: {decision.reason}",
-                                   decision.clause, None, None, {"venue": venue, "balance": money(balance)}))
+            if trace is not None:
+                trace.append(TraceStep("acct_pay", money(ZERO), f"account may not pay: {decision.reason}",
+                                       clause=decision.clause, inputs={"venue": venue, "balance": money(balance)}))
             return ZERO, balance
         payable = part if self.account_covers == "person_share" else part - v["fulamt_ownpay_amt"] - v["overlmt_selfpay"]
         pay = min(balance, max(ZERO, payable))
         balance = balance - pay
         ledger.balances[psn] = balance
-        trace.append(TraceStep.of("acct_pay", money(pay), self.account_covers_prov, balance_before=money(pay + balance),
-                                  payable=money(payable)))
+        if trace is not None:
+            trace.append(TraceStep.of("acct_pay", money(pay), self.account_covers_prov, balance_before=money(pay + balance),
+                                      payable=money(payable)))
         return pay, balance
 
     # ---- crediting -------------------------------------------------------------
@@ -327,7 +342,7 @@ class ScalarEvaluator:
             if cond(env):
                 exact = amount_fn(env)
                 value = self._round(exact)
-                trace = (TraceStep.of("credit", money(value), rule.prov, exact=str(exact)),)
+                trace = (TraceStep.of("credit", money(value), rule.prov, exact=str(exact)),) if self.tracing else ()
                 return CreditResult(p["psn_no"], on.isoformat(), value, "credited", rule.name, rule.prov.clause,
                                     f"credited by rule {rule.name}", trace)
         return CreditResult(p["psn_no"], on.isoformat(), None, "no_rule", None, None,
@@ -349,10 +364,10 @@ class ScalarEvaluator:
         on, relation, item, venue = r["on"], r["relation"], r["item"], r.get("venue")
 
         def result(allowed, reason, prov: ir.Prov | None, message, channel=None):
-            step = TraceStep.of("allowed", "true" if allowed else "false", prov, relation=relation, item=item,
+            step = self.tracing and TraceStep.of("allowed", "true" if allowed else "false", prov, relation=relation, item=item,
                                 venue=venue, on=on)
             return MayPayResult(relation, item, venue, on.isoformat(), allowed, reason, channel,
-                                prov.clause if prov else None, message, (step,))
+                                prov.clause if prov else None, message, (step,) if step else ())
 
         version = version_at(self.account, on, params)
         if version is None:
