@@ -43,7 +43,7 @@ CATALOGUE: dict[str, Entry] = {
     "P003": Entry(ERROR, "unexpected end of file",
                   "the file ends too early; expected {expected}",
                   "文件意外结束;应为 {expected}",
-                  "a '{{' may be missing its '}}'", "可能缺少与 '{{' 配对的 '}}'"),
+                  "{hint}", "{hint_zh}"),
     "P004": Entry(ERROR, "unterminated string",
                   "this string is not closed before the end of the line",
                   "字符串在行尾之前没有闭合",

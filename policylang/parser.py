@@ -511,6 +511,18 @@ def _describe_token(tok: lark.Token) -> str:
     return f"{kind} '{tok}'" if kind else f"'{tok}'"
 
 
+def _eof_args(err) -> dict:
+    expected = set(err.expected)
+    if any(_lark().get_terminal(t).pattern.value in ("policy", "政策") for t in expected
+           if t in {x.name for x in _lark().terminals} and _lark().get_terminal(t).pattern.type == "str"):
+        hint = 'a policy file holds one policy: policy <id> "title" { ... }'
+        hint_zh = '政策文件包含一个政策:政策 <编号> "标题" { ... }'
+    else:
+        hint = "a '{' may be missing its '}'"
+        hint_zh = "可能缺少与 '{' 配对的 '}'"
+    return {"expected": _describe_expected(expected), "hint": hint, "hint_zh": hint_zh}
+
+
 def _syntax_diagnostic(err: lark.UnexpectedInput, text: str, file: str) -> Diagnostic:
     label = None
     try:
@@ -529,13 +541,13 @@ def _syntax_diagnostic(err: lark.UnexpectedInput, text: str, file: str) -> Diagn
     if isinstance(err, lark.UnexpectedEOF):
         lines = text.splitlines() or [""]
         span = n.Span(file, len(lines), len(lines[-1]) + 1, len(lines), len(lines[-1]) + 2, len(text), len(text))
-        return Diagnostic("P003", span, {"expected": _describe_expected(set(err.expected))})
+        return Diagnostic("P003", span, _eof_args(err))
     assert isinstance(err, lark.UnexpectedToken)
     tok = err.token
     if tok.type == "$END":
         lines = text.splitlines() or [""]
         span = n.Span(file, len(lines), len(lines[-1]) + 1, len(lines), len(lines[-1]) + 2, len(text), len(text))
-        return Diagnostic("P003", span, {"expected": _describe_expected(set(err.expected))})
+        return Diagnostic("P003", span, _eof_args(err))
     span = _span(tok, file)
     return Diagnostic("P002", span, {"found": _describe_token(tok), "expected": _describe_expected(set(err.expected)),
                                      "hint": hint})
@@ -570,6 +582,7 @@ def parse_or_raise(text: str, file: str = "<string>") -> n.Policy:
 def detect_language(text: str) -> str:
     """'zh' when the file is written mostly with Chinese keywords, else 'en'."""
     en = zh = 0
+    text = re.sub(r'"(?:[^"\\\n]|\\.)*"|“[^”\n]*”|#[^\n]*|//[^\n]*', " ", text)
     for e, z in keyword_pairs().values():
         en += len(re.findall(rf"(?<![\w]){re.escape(e)}(?![\w])", text))
         zh += text.count(z)
