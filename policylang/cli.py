@@ -241,6 +241,18 @@ def may_pay(policy, requests, fmt, params, no_trace):
     _emit(results, fmt, ["relation", "item", "venue", "on", "allowed", "reason", "channel", "clause"], no_trace)
 
 
+@main.command()
+@click.argument("code")
+def explain(code):
+    """Explain a diagnostic code, such as H501."""
+    from .diagnostics import CATALOGUE, explain as explain_code
+
+    text = explain_code(code)
+    if text is None:
+        raise Failure(f"unknown diagnostic code {code!r}; codes: {', '.join(CATALOGUE)}")
+    click.echo(text)
+
+
 @main.command("fmt")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True,

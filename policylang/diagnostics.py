@@ -327,3 +327,47 @@ class PolicyError(Exception):
         self.diagnostics = diagnostics
         self.sources = sources or {}
         super().__init__(render_all(diagnostics, self.sources))
+
+
+CATEGORY = {"P": ("Source text and syntax", "源文本与语法"), "N": ("Names", "名称"),
+            "T": ("Types and units", "类型与单位"), "R": ("Ranges", "取值范围"),
+            "C": ("Completeness and conflicts", "完整性与冲突"), "H": ("Hierarchy", "上下级政策"),
+            "S": ("Structure and citations", "结构与依据")}
+
+
+def _plain(template: str) -> str:
+    """A catalogue template with its placeholders shown as <name>."""
+    import re
+
+    return re.sub(r"\{(\w+)(![rs])?\}", r"<\1>", template).replace("{{", "{").replace("}}", "}")
+
+
+def explain(code: str) -> str | None:
+    entry = CATALOGUE.get(code.upper())
+    if entry is None:
+        return None
+    lines = [f"{code.upper()} ({entry.severity}): {entry.title}", "",
+             f"  en: {_plain(entry.en)}", f"  zh: {_plain(entry.zh)}"]
+    if entry.hint_en and entry.hint_en != "{hint}":
+        lines += ["", f"  hint: {_plain(entry.hint_en)}", f"  提示: {_plain(entry.hint_zh)}"]
+    return "\n".join(lines)
+
+
+def catalogue_markdown() -> str:
+    """docs/diagnostics.md, generated from the catalogue (a test keeps them equal)."""
+    out = ["# Diagnostics", "",
+           "Every problem `policylang check` reports has a stable code, a severity, a location",
+           "(`file:line:col`), the source line with the span underlined, and usually a hint, in English",
+           "or Chinese (`--lang en|zh`).  `policylang explain CODE` prints one entry.  Errors make",
+           "`check` exit 1; warnings do not (unless `--strict`).  This file is generated from",
+           "`policylang/diagnostics.py` (`python scripts/gen_docs.py`); each code has a broken policy",
+           "in `tests/fixtures/invalid/` that must produce it.", ""]
+    for prefix, (title, title_zh) in CATEGORY.items():
+        out += [f"## {prefix} — {title} / {title_zh}", "", "| code | severity | what | message (en) | message (zh) |",
+                "|---|---|---|---|---|"]
+        for code, e in CATALOGUE.items():
+            if code.startswith(prefix):
+                cell = lambda s: _plain(s).replace("|", "\\|")  # noqa: E731
+                out.append(f"| {code} | {e.severity} | {e.title} | {cell(e.en)} | {cell(e.zh)} |")
+        out.append("")
+    return "\n".join(out)

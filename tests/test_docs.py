@@ -1,0 +1,46 @@
+"""Documentation that cannot drift: generated tables, runnable examples, the README's commands."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from policylang.diagnostics import CATALOGUE, catalogue_markdown, explain
+
+from .conftest import ROOT
+
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def test_diagnostics_doc_is_generated_from_the_catalogue():
+    assert (ROOT / "docs" / "diagnostics.md").read_text(encoding="utf-8") == catalogue_markdown(), \
+        "run: python scripts/gen_docs.py"
+
+
+@pytest.mark.parametrize("code", sorted(CATALOGUE))
+def test_every_code_can_be_explained(code):
+    text = explain(code)
+    assert text.startswith(code) and CATALOGUE[code].title in text
+
+
+def _python_blocks():
+    for doc in DOCS:
+        for i, m in enumerate(re.finditer(r"```python\n(.*?)```", doc.read_text(encoding="utf-8"), re.S)):
+            yield pytest.param(m.group(1), id=f"{doc.name}-{i}")
+
+
+@pytest.mark.parametrize("code", list(_python_blocks()))
+def test_python_examples_in_docs_run(code, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    exec(compile(code, "<doc>", "exec"), {})
+
+
+def test_readme_shows_exactly_two_setup_commands():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    setup = readme.split("## Set up", 1)[1].split("\n## ", 1)[0]
+    commands = re.findall(r"```sh\n(.*?)```", setup, re.S)
+    assert len(commands) == 2
+    assert "policylang settle" in commands[0] and "pytest" in commands[1]
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert "README.md" in ci
