@@ -55,8 +55,13 @@ def check_unit(unit: Unit, ws: Workspace) -> CheckResult:
     s = scope.parent
     while s is not None:
         punit = ws.units.get(s.file)
-        if punit is not None and has_errors(check_unit_shallow(punit, ws)):
+        perrors = [d for d in check_unit_shallow(punit, ws) if d.severity == "error"] if punit else []
+        if perrors:
             parent_broken = True
+            impl = unit.policy.first(n.ImplementsDecl)
+            diags.append(Diagnostic("N108", impl.span if impl else unit.policy.span,
+                                    {"name": s.id, "count": len(perrors), "file": s.file}))
+            break
         s = s.parent
     policy_ir = None
     if not has_errors(diags) and not parent_broken and not rdiags:

@@ -100,6 +100,10 @@ CATALOGUE: dict[str, Entry] = {
                   "parameter {name!r} is declared but never used",
                   "参数 {name!r} 已声明但从未使用",
                   "remove it, or use it in a rule", "请删除,或在规则中使用"),
+    "N108": Entry(ERROR, "parent policy has errors",
+                  "the policy this one implements ({name}) has {count} error(s), so this policy cannot be checked against it",
+                  "本政策实施的上位政策({name})有 {count} 个错误,无法据其检查本政策",
+                  "run: policylang check {file}", "请运行:policylang check {file}"),
     # ---- T: types and units
     "T201": Entry(ERROR, "wrong kind of value",
                   "{what} must be {expected}, but this is {found}",

@@ -61,7 +61,8 @@ def test_worked_example(path, snapshot_json):
             assert part == total - fund == Decimal(have["acct_pay"]) + Decimal(have["psn_cash_pay"])
             # every number in the result is explained by a trace step
             traced = {step["field"] for step in have["trace"]}
-            assert {"inscp_scp_amt", "psn_cash_pay"} <= traced
+            assert {"inscp_scp_amt", "act_pay_dedc", "hifp_pay", "fund_pay_sumamt", "psn_part_amt", "acct_pay",
+                    "psn_cash_pay"} <= traced
             if Decimal(have["hifp_pay"]) > 0:
                 assert {"ratio", "hifp_pay"} <= traced
                 assert any(s["clause"] for s in have["trace"] if s["field"] == "ratio")

@@ -211,7 +211,10 @@ class ScalarEvaluator:
         env = {**v, "$params": params}
         if version is None:
             reason = "not_in_force"
-            message = f"general outpatient pooling is not in force on {when.isoformat()}"
+            if self.pooling is None:
+                message = f"policy {self.policy.id} states no general outpatient pooling"
+            else:
+                message = f"general outpatient pooling is not in force on {when.isoformat()}"
             if trace is not None:
                 trace.append(TraceStep("hifp_pay", money(ZERO), "not in force",
                                        inputs={"setl_time": when.isoformat()}))
@@ -287,6 +290,13 @@ class ScalarEvaluator:
                     if fund < raw:
                         message += " up to the cap"
         part = total - fund
+        if trace is not None:
+            if not any(t.field == "act_pay_dedc" for t in trace):
+                trace.append(TraceStep("act_pay_dedc", money(ZERO), f"no deductible applies ({reason})"))
+            trace.append(TraceStep("fund_pay_sumamt", money(fund), "computed", formula="hifp_pay",
+                                   inputs={"hifp_pay": money(fund)}))
+            trace.append(TraceStep("psn_part_amt", money(part), "computed", formula="medfee_sumamt - fund_pay_sumamt",
+                                   inputs={"medfee_sumamt": money(total), "fund_pay_sumamt": money(fund)}))
         acct, balance = self._account(v, when, part, fund, ledger, params, trace)
         cash = part - acct
         if trace is not None:
@@ -301,6 +311,8 @@ class ScalarEvaluator:
             ledger.balances[psn] = v["acct_balc"]
         balance = ledger.balances.get(psn)
         if balance is None:
+            if trace is not None:
+                trace.append(TraceStep("acct_pay", money(ZERO), "no account balance given (acct_balc)"))
             return ZERO, None
         venue = "designated_institution" if v["designated"] else "non_designated"
         decision = self._may_pay_one({"relation": "self", "venue": venue, "item": "medical_service", "on": when,
