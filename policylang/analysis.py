@@ -16,7 +16,7 @@ from decimal import Decimal
 
 from . import ir
 from . import vocab as V
-from .backends.scalar import MissingValue, _CompiledPooling, compile_cond
+from .backends.scalar import MissingValue, NoRow, _CompiledPooling, compile_cond
 from .diagnostics import Diagnostic, Related
 from .runtime import percent
 
@@ -77,7 +77,8 @@ def _values_for(t: str, points: set | None):
     return [None]
 
 
-def domain(kind: str, extra_conds: list, policy: ir.Policy, rules=None) -> list[dict]:
+def domain(kind: str, extra_conds: list, policy: ir.Policy, rules=None) -> tuple[list[dict], bool]:
+    """The profiles to evaluate, and whether the domain had to be cut short."""
     fields: dict[str, str] = {}
     thresholds: dict[str, set] = {}
     ctx = {**V.CONTEXT_FIELDS[kind], **{k: t for k, (t, _) in policy.inputs.items()}}
@@ -92,16 +93,32 @@ def domain(kind: str, extra_conds: list, policy: ir.Policy, rules=None) -> list[
     for combo in itertools.product(*choices):
         out.append(dict(zip(names, combo)))
         if len(out) >= MAX_PROFILES:
-            break
-    return out
+            return out, True
+    return out, False
 
 
-def describe(profile: dict) -> str:
+def fields_of(conds) -> set[str]:
+    found: dict[str, str] = {}
+    for c in conds:
+        _walk_cond(c, found, {})
+    return set(found)
+
+
+_ZH_VALUE = {canon: zh for values in V.ENUMS.values() for canon, zh in values.items()}
+
+
+def describe(profile: dict, only: set[str] | None = None, lang: str = "en") -> str:
+    """``hosp_lv=level3, psn_type=active`` — only the fields that matter, when known."""
     def show(v):
         if isinstance(v, bool):
-            return "true" if v else "false"
+            return ("是" if v else "否") if lang == "zh" else ("true" if v else "false")
+        if lang == "zh" and isinstance(v, str):
+            return _ZH_VALUE.get(v, v)
         return str(v)
-    return ", ".join(f"{k}={show(v)}" for k, v in profile.items() if v is not None)
+    items = [(k, v) for k, v in profile.items() if v is not None and (only is None or k in only)]
+    if not items:
+        return "every input" if lang == "en" else "任何输入"
+    return ", ".join(f"{k}={show(v)}" for k, v in items)
 
 
 # ---- passes -----------------------------------------------------------------------
@@ -112,6 +129,7 @@ class Analyzer:
         self.own = own_sections
         self.diags: list[Diagnostic] = []
         self.params = {}
+        self._truncated: set = set()
 
     def run(self) -> list[Diagnostic]:
         for kind in self.own:
@@ -129,69 +147,109 @@ class Analyzer:
     def _env(self, profile: dict) -> dict:
         return {**profile, "$params": self.params}
 
-    def pooling_version(self, version: ir.Version):
-        rules: ir.PoolingRules = version.rules
-        compiled = _CompiledPooling(rules)
-        profiles = domain("pooling", [], self.policy, rules)
-        if isinstance(rules.ratio, ir.Decide):
-            arms = [(compile_cond(a.when), a) for a in rules.ratio.arms]
-            gap_reported = False
-            overlaps = set()
-            for prof in profiles:
-                env = self._env(prof)
-                try:
-                    hits = [a for f, a in arms if f(env)]
-                except MissingValue:
-                    continue
-                if not hits and not gap_reported:
-                    gap_reported = True
-                    self.diags.append(Diagnostic("C401", rules.ratio_prov.span, {
-                        "what": "the ratio table", "what_zh": "支付比例表", "example": describe(prof)}))
-                if len(hits) > 1:
-                    first, second = hits[0], hits[1]
-                    key = (id(first), id(second))
-                    if key in overlaps:
-                        continue
-                    overlaps.add(key)
-                    if first.value == second.value:
-                        self.diags.append(Diagnostic("C405", second.prov.span, {
-                            "what": f"the ratio for {describe(prof)}", "what_zh": f"{describe(prof)} 的支付比例",
-                            "first": str(first.prov.span)}))
-                    else:
-                        self.diags.append(Diagnostic("C402", second.prov.span, {
-                            "what": "the ratio table", "what_zh": "支付比例表", "example": describe(prof),
-                            "first": percent(first.value.value), "second": percent(second.value.value)},
-                            (Related(first.prov.span, "the other row", "另一行"),)))
-        # ratios after uplifts, and uplifts that never apply
-        reported = False
-        fired = set()
+    def _domain(self, kind, extra, rules, span):
+        profiles, truncated = domain(kind, extra, self.policy, rules)
+        if truncated and span not in self._truncated:
+            self._truncated.add(span)
+            self.diags.append(Diagnostic("C410", span, {"count": MAX_PROFILES}))
+        return profiles
+
+    def check_decide(self, decide: ir.Decide, when: ir.Cond, prov: ir.Prov, profiles, what: str, what_zh: str):
+        """Unique hit: every input the statement applies to matches exactly one row."""
+        arms = [(compile_cond(a.when), a) for a in decide.arms]
+        applies = compile_cond(when)
+        relevant = fields_of([a.when for a in decide.arms])
+        gap_reported = False
+        overlaps = set()
         for prof in profiles:
             env = self._env(prof)
             try:
-                value, steps = compiled.effective_ratio(env)
-                for cond, adj in compiled.adjustments:
+                if not applies(env):
+                    continue
+                hits = [a for f, a in arms if f(env)]
+            except (MissingValue, NoRow):
+                continue
+            if not hits and not gap_reported:
+                gap_reported = True
+                self.diags.append(Diagnostic("C401", prov.span, {
+                    "what": what, "what_zh": what_zh, "example": describe(prof, relevant),
+                    "example_zh": describe(prof, relevant, "zh")}))
+            if len(hits) > 1:
+                first, second = hits[0], hits[1]
+                key = (id(first), id(second))
+                if key in overlaps:
+                    continue
+                overlaps.add(key)
+                if first.value == second.value:
+                    self.diags.append(Diagnostic("C405", second.prov.span, {
+                        "what": f"the row for {describe(prof, relevant)}",
+                        "what_zh": f"{describe(prof, relevant, 'zh')} 的行",
+                        "first": str(first.prov.span)}))
+                else:
+                    show = percent if decide.type == V.PERCENT else (lambda v: f"{v} yuan")
+                    self.diags.append(Diagnostic("C402", second.prov.span, {
+                        "what": what, "what_zh": what_zh, "example": describe(prof, relevant),
+                        "example_zh": describe(prof, relevant, "zh"),
+                        "first": show(first.value.value), "second": show(second.value.value)},
+                        (Related(first.prov.span, "the other row", "另一行"),)))
+
+    def pooling_version(self, version: ir.Version):
+        rules: ir.PoolingRules = version.rules
+        compiled = _CompiledPooling(rules)
+        profiles = self._domain("pooling", [], rules, version.prov.span)
+        if isinstance(rules.ratio, ir.Decide):
+            self.check_decide(rules.ratio, ir.TRUE, rules.ratio_prov, profiles, "the ratio table", "支付比例表")
+        for acc in rules.deductibles + rules.caps:
+            if isinstance(acc.amount, ir.Decide):
+                what = "the deductible table" if acc.kind == "deductible" else "the cap table"
+                what_zh = "起付标准表" if acc.kind == "deductible" else "最高支付限额表"
+                self.check_decide(acc.amount, acc.when, acc.prov, profiles, what, what_zh)
+        # ratios after uplifts, and uplifts that never apply
+        relevant = fields_of(_conds_of(rules))
+        reported = False
+        fired = set()
+        unevaluable = False
+        for prof in profiles:
+            env = self._env(prof)
+            applied = []
+            for cond, adj in compiled.adjustments:
+                try:
                     if cond(env):
                         fired.add(id(adj))
-            except MissingValue:
+                        applied.append(adj)
+                except MissingValue:
+                    unevaluable = True
+            try:
+                base, _ = compiled.ratio(env)
+            except (MissingValue, NoRow):
                 continue
-            if value is not None and not (0 <= value <= 1) and not reported:
+            value, culprit = base, None
+            if not (0 <= value <= 1):
+                culprit = rules.ratio_prov
+            for adj in applied:
+                value = value + adj.points
+                if culprit is None and not (0 <= value <= 1):
+                    culprit = adj.prov
+            if culprit is not None and not reported:
                 reported = True
-                span = rules.adjustments[-1].prov.span if rules.adjustments else rules.ratio_prov.span
-                self.diags.append(Diagnostic("R301", span, {
-                    "value": percent(value), "context": f" for {describe(prof)} after uplifts",
-                    "context_zh": f"({describe(prof)},含上浮)"}))
-        for adj in rules.adjustments:
-            if id(adj) not in fired:
-                self.diags.append(Diagnostic("C406", adj.prov.span, {
-                    "what": "this uplift", "what_zh": "该上浮", "why": "no input satisfies its condition",
-                    "why_zh": "没有任何输入满足其条件"}))
+                self.diags.append(Diagnostic("R301", culprit.span, {
+                    "value": percent(value), "context": f" for {describe(prof, relevant)} after uplifts",
+                    "context_zh": f"({describe(prof, relevant, 'zh')},含上浮)"}))
+        if not unevaluable:
+            for adj in rules.adjustments:
+                if id(adj) not in fired:
+                    self.diags.append(Diagnostic("C406", adj.prov.span, {
+                        "what": "this uplift", "what_zh": "该上浮", "why": "no input satisfies its condition",
+                        "why_zh": "没有任何输入满足其条件"}))
 
     def crediting_version(self, version: ir.Version):
         rules: ir.CreditingRules = version.rules
         compiled = [(compile_cond(r.when), r) for r in rules.rules]
-        profiles = domain("crediting", [], self.policy, rules)
+        profiles = self._domain("crediting", [], rules, version.prov.span)
+        relevant = fields_of([r.when for r in rules.rules])
         seen_pairs = set()
         fired = set()
+        unevaluable = False
         for prof in profiles:
             env = self._env(prof)
             hits = []
@@ -199,20 +257,23 @@ class Analyzer:
                 try:
                     if f(env):
                         hits.append(r)
-                except MissingValue:
+                except (MissingValue, NoRow):
+                    unevaluable = True
                     continue
             for r in hits:
                 fired.add(r.name)
             if len(hits) > 1 and (hits[0].name, hits[1].name) not in seen_pairs:
                 seen_pairs.add((hits[0].name, hits[1].name))
                 self.diags.append(Diagnostic("C409", hits[1].prov.span, {
-                    "first": hits[0].name, "second": hits[1].name, "example": describe(prof)},
+                    "first": hits[0].name, "second": hits[1].name, "example": describe(prof, relevant),
+                    "example_zh": describe(prof, relevant, "zh")},
                     (Related(hits[0].prov.span, f"rule {hits[0].name}", f"规则 {hits[0].name}"),)))
-        for _, r in compiled:
-            if r.name not in fired:
-                self.diags.append(Diagnostic("C406", r.prov.span, {
-                    "what": f"credit rule {r.name!r}", "what_zh": f"计入规则 {r.name!r}",
-                    "why": "no person satisfies its condition", "why_zh": "没有任何人员满足其条件"}))
+        if not unevaluable:
+            for _, r in compiled:
+                if r.name not in fired:
+                    self.diags.append(Diagnostic("C406", r.prov.span, {
+                        "what": f"credit rule {r.name!r}", "what_zh": f"计入规则 {r.name!r}",
+                        "why": "no person satisfies its condition", "why_zh": "没有任何人员满足其条件"}))
 
     # ---- requirements of the policies this one implements
     def requirements(self):
@@ -248,7 +309,7 @@ class Analyzer:
         varied: dict[str, str] = {}
         for s in sides:
             _walk_cond(s.where, varied, {})
-        profiles = domain("pooling", [s.where for s in sides], self.policy, version.rules)
+        profiles = self._domain("pooling", [s.where for s in sides], version.rules, version.prov.span)
         conds = [compile_cond(s.where) if isinstance(s, ir.Measure) else None for s in (req.left, req.right)]
         op = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
               "<": lambda a, b: a < b, "=": lambda a, b: a == b, "!=": lambda a, b: a != b}[req.op]
@@ -265,7 +326,7 @@ class Analyzer:
         for prof in profiles:
             try:
                 lv, lprov = values(0, prof)
-            except MissingValue:
+            except (MissingValue, NoRow):
                 continue
             if lv is None:
                 continue
@@ -277,7 +338,7 @@ class Analyzer:
             for other in partners:
                 try:
                     rv, rprov = values(1, other)
-                except MissingValue:
+                except (MissingValue, NoRow):
                     continue
                 if rv is None:
                     continue
@@ -287,20 +348,24 @@ class Analyzer:
 
     def report(self, owner, req, version, lprof, lv, lprov, rprof, rv, rprov):
         zh_q = {"ratio": "支付比例", "deductible": "起付标准", "cap": "最高支付限额"}
+        rules = version.rules
+        relevant = fields_of(_conds_of(rules)) | fields_of(
+            [s.where for s in (req.left, req.right) if isinstance(s, ir.Measure)])
 
-        def show(v, q):
-            return percent(v) if q == "ratio" else f"{v} yuan"
+        def show(v, q, lang="en"):
+            return percent(v) if q == "ratio" else (f"{v} 元" if lang == "zh" else f"{v} yuan")
         lq = req.left.quantity if isinstance(req.left, ir.Measure) else None
         rq = req.right.quantity if isinstance(req.right, ir.Measure) else lq
-        since = f" (version from {version.start})"
+        ld, ld_zh = describe(lprof, relevant), describe(lprof, relevant, "zh")
         if isinstance(req.right, ir.Measure):
-            detail = (f"{lq} {show(lv, lq)} for {describe(lprof)} is not {req.op} "
-                      f"{show(rv, rq)} for {describe(rprof)}{since}")
-            detail_zh = (f"{describe(lprof)} 的{zh_q.get(lq, lq)} {show(lv, lq)} 不满足 {req.op} "
-                         f"{describe(rprof)} 的 {show(rv, rq)}(自 {version.start} 的版本)")
+            rd, rd_zh = describe(rprof, relevant), describe(rprof, relevant, "zh")
+            detail = f"the {lq} is {show(lv, lq)} for {ld} and {show(rv, rq)} for {rd}"
+            detail_zh = f"{ld_zh} 的{zh_q.get(lq, lq)}为 {show(lv, lq, 'zh')},{rd_zh} 的为 {show(rv, rq, 'zh')}"
         else:
-            detail = f"{lq} {show(lv, lq)} for {describe(lprof)}{since}"
-            detail_zh = f"{describe(lprof)} 的{zh_q.get(lq, lq)} {show(lv, lq)}(自 {version.start} 的版本)"
+            detail = f"the {lq} is {show(lv, lq)} for {ld}"
+            detail_zh = f"{ld_zh} 的{zh_q.get(lq, lq)}为 {show(lv, lq, 'zh')}"
+        detail += f" (version from {version.start})"
+        detail_zh += f"(自 {version.start} 起的版本)"
         span = (lprov.span if lprov else None) or (rprov.span if rprov else None)
         clause = req.prov.clause or ""
         quote = f'"{req.prov.quote}"' if req.prov.quote else req.text

@@ -38,6 +38,11 @@ STMT_NAMES = {
     n.SettingDecl: ("the setting", "设置"),
     n.Diseases: ("the disease catalogue", "慢特病目录"),
     n.Requirement: ("the requirement", "要求"),
+    n.LevelDecl: ("the level", "层级"),
+    n.JurisdictionDecl: ("the jurisdiction", "辖区"),
+    n.DocumentDecl: ("the document number", "文号"),
+    n.BasisDecl: ("the basis", "上位文件"),
+    n.ImplementsDecl: ("'implements'", "实施"),
 }
 
 ALLOWED_IN = {
@@ -79,16 +84,19 @@ class Checker:
                   suggestion_zh=f";是否应为 {s!r}?" if s else "", hint=hint, hint_zh=hint_zh)
 
     def enum_value(self, name: n.Name, enum: str, allow_tiers: bool = False) -> bool:
-        values = set(V.ENUMS[enum])
+        values = list(V.ENUMS[enum])
         if allow_tiers:
-            values |= set(self.scope.tiers)
+            values += list(self.scope.tiers)
         if name.value in values:
             return True
+        zh = V.ENUMS[enum]
         s = suggest(name.value, values)
-        self.emit("N106", name.span, value=name.value, what=enum, what_zh=enum,
+        s_zh = suggest(name.value, [z for z in zh.values()]) or (zh.get(s) if s else None)
+        self.emit("N106", name.span, value=name.value, what=f"{enum} value", what_zh=V.ENUM_NAMES_ZH.get(enum, enum),
                   suggestion=f"; did you mean {s!r}?" if s else "",
-                  suggestion_zh=f";是否应为 {s!r}?" if s else "",
-                  known=", ".join(sorted(values)))
+                  suggestion_zh=f";是否应为 {s_zh!r}?" if s_zh else "",
+                  known=", ".join(values),
+                  known_zh="、".join(f"{zh[v]}({v})" if v in zh else v for v in values))
         return False
 
     def need_cite(self, node, cite):
@@ -144,14 +152,15 @@ class Checker:
                 del kind
             if isinstance(d, n.LevelDecl):
                 self.enum_value(d.level, "level")
+                self.check_parent_level(d)
             elif isinstance(d, n.ParamDecl):
                 self.check_type_ref(d.type)
                 self.need_cite(d, d.cite)
             elif isinstance(d, n.InputDecl):
                 self.check_type_ref(d.type)
                 if d.name.value in V.VISIT_FIELDS or d.name.value in V.PERSON_FIELDS or d.name.value in V.REQUEST_FIELDS:
-                    self.emit("N102", d.name.span, kind="input", kind_zh="输入", name=d.name.value,
-                              first="the built-in fields")
+                    self.emit("N110", d.name.span, name=d.name.value, taken="a built-in input field",
+                              taken_zh="内置输入字段")
                 if d.default is not None:
                     t = self.literal_type(d.default)
                     want = V.TYPE_ALIASES.get(d.type.value, d.type.value)
@@ -160,8 +169,8 @@ class Checker:
                 self.need_cite(d, d.cite)
             elif isinstance(d, n.TierDecl):
                 if d.name.value in V.ENUMS["hosp_lv"]:
-                    self.emit("N102", d.name.span, kind="tier", kind_zh="档次", name=d.name.value,
-                              first="the hospital levels")
+                    self.emit("N110", d.name.span, name=d.name.value, taken="a hospital level",
+                              taken_zh="医疗机构级别")
                 for m in d.members:
                     self.enum_value(m, "hosp_lv")
                 self.need_cite(d, d.cite)
@@ -182,6 +191,18 @@ class Checker:
                     self.enum_value(d.value, V.SETTINGS[d.name.value])
                 self.need_cite(d, d.cite)
 
+    def check_parent_level(self, d: n.LevelDecl):
+        parent = self.scope.parent
+        if parent is None:
+            return
+        plevel = parent.policy.first(n.LevelDecl)
+        mine, theirs = V.LEVEL_RANK.get(d.level.value), V.LEVEL_RANK.get(plevel.level.value) if plevel else None
+        if mine and theirs and theirs <= mine:
+            impl = self.scope.policy.first(n.ImplementsDecl)
+            zh = V.ENUMS["level"]
+            self.emit("N109", impl.span if impl else d.span, level=d.level.value, name=parent.id,
+                      parent_level=plevel.level.value, level_zh=zh[d.level.value], parent_level_zh=zh[plevel.level.value])
+
     def check_type_ref(self, t: n.Name):
         v = V.TYPE_ALIASES.get(t.value, t.value)
         if v not in V.SCALAR_TYPES and v not in V.ENUMS:
@@ -195,7 +216,9 @@ class Checker:
                       what_zh="舍入规则",
                       hint="money results must be rounded by a declared rule: rounding half_up to 0.01 yuan",
                       hint_zh="金额结果须按声明的规则舍入:舍入 四舍五入 精确到 0.01 元")
-        if {"pooling", "account_use"} <= kinds and (own & {"pooling", "account_use"}) and "account_covers" not in self.scope.settings:
+        misspelt = any(isinstance(d, n.SettingDecl) and d.name.value not in V.SETTINGS for d in p.decls)
+        if {"pooling", "account_use"} <= kinds and (own & {"pooling", "account_use"}) \
+                and "account_covers" not in self.scope.settings and not misspelt:
             self.emit("S603", p.name.span, where="this policy", where_zh="本政策", what="the setting account_covers",
                       what_zh="设置 account_covers",
                       hint="say what the personal account may pay in a settlement: setting account_covers = person_share",
@@ -231,12 +254,16 @@ class Checker:
             start, until = self.version_bounds(v)
             if start and until and until < start:
                 self.emit("C408", v.until.span, start=str(start), until=str(until))
-            elif start:
+            elif start and not isinstance(v.until, n.Name):
                 dated.append((start, until, v))
+            elif start:
+                dated.append((start, "unknown", v))
         dated.sort(key=lambda t: t[0])
         sec_en = f"the {s.kind} section"
         sec_zh = V.SECTION_NAMES_ZH[s.kind]
         for (a_start, a_until, a), (b_start, b_until, b) in zip(dated, dated[1:]):
+            if a_until == "unknown":
+                continue  # ends on a date parameter: known only at evaluation time
             if a_until is None or a_until >= b_start:
                 self.diags.append(Diagnostic("C403", b.span, {"section": sec_en, "section_zh": sec_zh,
                                                                "date": str(b_start)}))
@@ -254,7 +281,8 @@ class Checker:
             if not isinstance(st, ALLOWED_IN[s.kind]):
                 home = SECTION_OF.get(type(st))
                 self.emit("S602", st.span, what=what, what_zh=what_zh, section=s.kind,
-                          section_zh=V.SECTION_NAMES_ZH[s.kind], allowed=home or "?")
+                          section_zh=V.SECTION_NAMES_ZH[s.kind], allowed=home or "?",
+                          allowed_zh=V.SECTION_NAMES_ZH.get(home, "?"))
                 continue
             self.need_cite(st, st.cite)
             if isinstance(st, (n.Covers, n.DesignatedOnly, n.Ratio, n.Relations, n.Exclude)):
@@ -305,14 +333,24 @@ class Checker:
                 for c in st.channels:
                     self.enum_value(c, "channel")
         if s.kind == "pooling":
-            for cls, what, what_zh in ((n.Covers, "who is covered ('covers')", "覆盖范围"),
+            for cls, what, what_zh in ((n.Covers, "a 'covers' statement (who is covered)", "覆盖范围"),
                                        (n.Ratio, "a payment ratio", "支付比例")):
                 if not any(isinstance(st, cls) for st in v.body):
                     self.emit("S603", v.span, where="this version of the pooling section", where_zh="该统筹版本",
                               what=what, what_zh=what_zh, hint="", hint_zh="")
+        if s.kind == "account_use":
+            excluded = {i.value for st in v.body if isinstance(st, n.Exclude) for i in st.items}
+            for st in v.body:
+                if isinstance(st, (n.Allow, n.Planned)):
+                    for i in st.items:
+                        if i.value in excluded:
+                            what, what_zh = _what(st)
+                            self.emit("C406", i.span, what=f"{what} {i.value}", what_zh=f"{what_zh} {i.value}",
+                                      why=f"{i.value} is excluded in the same version",
+                                      why_zh=f"{i.value} 在同一版本中被列为不得用于")
         if s.kind == "account_use" and not any(isinstance(st, n.Relations) for st in v.body):
             self.emit("S603", v.span, where="this version of the account_use section", where_zh="该账户使用版本",
-                      what="the eligible relations ('relations')", what_zh="共济亲属", hint="", hint_zh="")
+                      what="a 'relations' statement (the eligible relations)", what_zh="共济亲属", hint="", hint_zh="")
 
     # -- quantities, expressions, conditions
     def check_quantity(self, q, want: str, what: str, what_zh: str, fields: dict):
@@ -321,12 +359,7 @@ class Checker:
             for row in q.rows:
                 if len(row.patterns) != len(q.keys):
                     keys = ", ".join(k.value for k in q.keys)
-                    self.emit("T201", row.span, what="this row", what_zh="该行",
-                              expected=f"one value per key ({keys}) before ':'",
-                              expected_zh=f"冒号前每个键({keys})各一个值",
-                              found=f"{len(row.patterns)} values", found_zh=f"{len(row.patterns)} 个值",
-                              hint="list alternatives for one key with |, e.g. unrated | level1: 75%",
-                              hint_zh="同一键的多个取值用 | 分隔,例如 unrated | level1: 75%")
+                    self.emit("T205", row.span, found=len(row.patterns), count=len(q.keys), keys=keys)
                     continue
                 for alts, kt in zip(row.patterns, key_types):
                     if alts is None or kt is None:
@@ -354,7 +387,8 @@ class Checker:
         if isinstance(lit, n.PercentLit) and not (0 <= lit.value <= 100):
             self.emit("R301", lit.span, value=f"{lit.value}%", context="", context_zh="")
         if isinstance(lit, n.MoneyLit) and lit.amount < 0:
-            self.emit("R302", lit.span, what=what, what_zh=what_zh, value=f"{lit.amount} yuan")
+            self.emit("R302", lit.span, what=what, what_zh=what_zh, value=f"{lit.amount} yuan",
+                      value_zh=f"{lit.amount} 元")
 
     def type_error(self, node, what, what_zh, want, found):
         code = "T202" if {want, found} == {V.PERCENT, V.POINTS} else "T201"
@@ -466,8 +500,7 @@ class Checker:
             t = self.ref_type(left.name, fields)
             if t in V.ENUMS:
                 if c.op not in ("=", "!="):
-                    self.emit("T203", c.span, op=c.op, op_zh=c.op, left=t, right=t, left_zh=t, right_zh=t,
-                              hint="use = or != with named values", hint_zh="取值名称只能用 = 或 != 比较")
+                    self.emit("T204", c.span, field=left.name.value, op=c.op)
                 self.enum_value(right.name, t, allow_tiers=(t == "hosp_lv"))
             elif t == V.BOOL:
                 if right.name.value not in ("true", "false"):
@@ -484,16 +517,20 @@ class Checker:
                       left_zh=_tdesc(lt, True), right_zh=_tdesc(rt, True), hint="", hint_zh="")
         elif lt in V.ENUMS or lt in (V.BOOL, V.TEXT):
             if c.op not in ("=", "!="):
-                self.emit("T203", c.span, op=c.op, op_zh=c.op, left=_tdesc(lt), right=_tdesc(rt),
-                          left_zh=_tdesc(lt, True), right_zh=_tdesc(rt, True), hint="", hint_zh="")
+                self.emit("T204", c.span, field=_tdesc(lt), op=c.op)
 
     # -- diseases and constraints
     def check_diseases(self, d: n.Diseases):
         if d.cite is None and d.total_cite is None:
             self.need_cite(d, None)
         counts = []
+        seen: dict[str, n.DiseasePart] = {}
         for part in d.parts:
             counts.append(self.check_count(part.count))
+            if part.name.value in seen:
+                self.emit("N102", part.name.span, kind="disease part", kind_zh="病种部分", name=part.name.value,
+                          first=str(seen[part.name.value].span))
+            seen.setdefault(part.name.value, part)
         total = self.check_count(d.total) if d.total is not None else None
         if total is not None and d.parts and all(c is not None for c in counts) and sum(counts) != total:
             self.emit("C407", d.total.span, sum=str(sum(counts)), total=str(total))

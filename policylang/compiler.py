@@ -153,6 +153,7 @@ class Lowering:
         covers, covers_prov = frozenset(), prov("covers", None, pid)
         designated = None
         deductibles, caps, adjustments = [], [], []
+        ordinals: dict[tuple, int] = {}
         ratio, ratio_prov = ir.Const(Decimal(0), V.PERCENT), prov("ratio", None, pid)
         for st in body:
             if isinstance(st, n.Covers):
@@ -164,7 +165,9 @@ class Lowering:
                 kind = "deductible" if isinstance(st, n.Deductible) else "cap"
                 target = deductibles if kind == "deductible" else caps
                 label = f"{kind} per {st.period.value}" + (f" each {st.each.value}" if st.each else "")
-                target.append(ir.Accumulate(kind, len(target), self.quantity(st.amount, kind, st.cite, pid),
+                slot = (kind, st.period.value, st.each.value if st.each else None)
+                ordinals[slot] = ordinals.get(slot, -1) + 1
+                target.append(ir.Accumulate(kind, ordinals[slot], self.quantity(st.amount, kind, st.cite, pid),
                                             st.period.value, st.each.value if st.each else None,
                                             self.cond(st.when), prov(label, st.cite, pid, st.span)))
             elif isinstance(st, n.Ratio):

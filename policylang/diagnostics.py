@@ -33,16 +33,16 @@ class Entry:
 CATALOGUE: dict[str, Entry] = {
     # ---- P: source text and syntax
     "P001": Entry(ERROR, "unexpected character",
-                  "unexpected character {char!r}{context}",
-                  "无法识别的字符 {char!r}{context}",
-                  "{hint}", "{hint}"),
+                  "unexpected character {char!r} ({name}){context}",
+                  "无法识别的字符 {char!r}({name}){context_zh}",
+                  "{hint}", "{hint_zh}"),
     "P002": Entry(ERROR, "unexpected word or symbol",
                   "unexpected {found}; expected {expected}",
-                  "此处不应出现 {found};应为 {expected}",
-                  "{hint}", "{hint}"),
+                  "此处不应出现 {found_zh};应为 {expected_zh}",
+                  "{hint}", "{hint_zh}"),
     "P003": Entry(ERROR, "unexpected end of file",
                   "the file ends too early; expected {expected}",
-                  "文件意外结束;应为 {expected}",
+                  "文件意外结束;应为 {expected_zh}",
                   "{hint}", "{hint_zh}"),
     "P004": Entry(ERROR, "unterminated string",
                   "this string is not closed before the end of the line",
@@ -95,11 +95,19 @@ CATALOGUE: dict[str, Entry] = {
     "N106": Entry(ERROR, "value not allowed here",
                   "{value!r} is not a valid {what}{suggestion}",
                   "{value!r} 不是有效的{what_zh}{suggestion_zh}",
-                  "valid values: {known}", "可用值:{known}"),
+                  "valid values: {known}", "可用值:{known_zh}"),
     "N107": Entry(WARNING, "parameter never used",
                   "parameter {name!r} is declared but never used",
                   "参数 {name!r} 已声明但从未使用",
                   "remove it, or use it in a rule", "请删除,或在规则中使用"),
+    "N109": Entry(ERROR, "implements a policy of the same or a lower level",
+                  "a {level} policy cannot implement {name!r}, which is a {parent_level} policy",
+                  "{level_zh}级政策不能实施{parent_level_zh}级政策 {name!r}",
+                  "a city implements a province, a province the nation", "市实施省的政策,省实施国家的政策"),
+    "N110": Entry(ERROR, "name already taken",
+                  "{name!r} is already {taken}; choose another name",
+                  "{name!r} 已是{taken_zh},请另取名称",
+                  "", ""),
     "N108": Entry(ERROR, "parent policy has errors",
                   "the policy this one implements ({name}) has {count} error(s), so this policy cannot be checked against it",
                   "本政策实施的上位政策({name})有 {count} 个错误,无法据其检查本政策",
@@ -118,6 +126,15 @@ CATALOGUE: dict[str, Entry] = {
                   "cannot {op} {left} and {right}",
                   "不能对{left_zh}和{right_zh}进行{op_zh}",
                   "{hint}", "{hint_zh}"),
+    "T204": Entry(ERROR, "values without an order",
+                  "{field} values have no order, so '{op}' cannot compare them",
+                  "{field} 的取值没有大小顺序,不能用 '{op}' 比较",
+                  "use =, != or in: hosp_lv in {{level2, level3}}", "请使用 =、!= 或 属于:hosp_lv 属于 {{level2, level3}}"),
+    "T205": Entry(ERROR, "row does not match the table's keys",
+                  "this row has {found} value(s) before ':', but the table is keyed by {count}: {keys}",
+                  "该行冒号前有 {found} 个值,但该表按 {count} 个键取值:{keys}",
+                  "give one value per key; list alternatives for one key with |, e.g. unrated | level1: 75%",
+                  "每个键各给一个值;同一键的多个取值用 | 分隔,例如 unrated | level1: 75%"),
     # ---- R: ranges
     "R301": Entry(ERROR, "ratio out of range",
                   "ratio {value} is outside 0%..100%{context}",
@@ -125,7 +142,7 @@ CATALOGUE: dict[str, Entry] = {
                   "check the table and the uplifts on top of it", "请检查比例表及其上浮"),
     "R302": Entry(ERROR, "negative amount",
                   "{what} cannot be negative ({value})",
-                  "{what_zh}不能为负数({value})",
+                  "{what_zh}不能为负数({value_zh})",
                   "", ""),
     "R303": Entry(ERROR, "count is not a whole number",
                   "{what} must be a whole number, not {value}",
@@ -138,11 +155,12 @@ CATALOGUE: dict[str, Entry] = {
     # ---- C: completeness and conflicts
     "C401": Entry(ERROR, "gap in a decision table",
                   "{what} gives no value for {example}",
-                  "{what_zh}对 {example} 没有给出取值",
-                  "add a row for it, or a row with * to cover the rest", "请为其增加一行,或用 * 覆盖其余情况"),
+                  "{what_zh}对 {example_zh} 没有给出取值",
+                  "add a row for it: each input must match exactly one row (* means any value)",
+                  "请为其增加一行:每种输入必须恰好匹配一行(* 表示任意取值)"),
     "C402": Entry(ERROR, "overlap in a decision table",
                   "{what} gives two values for {example}: {first} and {second}",
-                  "{what_zh}对 {example} 给出两个取值:{first} 和 {second}",
+                  "{what_zh}对 {example_zh} 给出两个取值:{first} 和 {second}",
                   "each input must match exactly one row", "每种输入只能匹配一行"),
     "C403": Entry(ERROR, "overlapping versions",
                   "versions of {section} overlap on {date}",
@@ -171,12 +189,17 @@ CATALOGUE: dict[str, Entry] = {
                   "", ""),
     "C409": Entry(ERROR, "credit rules overlap",
                   "credit rules {first!r} and {second!r} both apply to {example}",
-                  "计入规则 {first!r} 和 {second!r} 同时适用于 {example}",
+                  "计入规则 {first!r} 和 {second!r} 同时适用于 {example_zh}",
                   "make their conditions exclusive", "请使条件互斥"),
+    "C410": Entry(WARNING, "analysis cut short",
+                  "this version reads so many inputs that only the first {count} combinations were analysed",
+                  "该版本涉及的输入组合过多,仅分析了前 {count} 种",
+                  "gaps, overlaps and the parent's requirements may be missed beyond them",
+                  "超出部分的缺漏、重叠和上位政策要求可能未被发现"),
     # ---- H: hierarchy
     "H501": Entry(ERROR, "violates a constraint of the parent policy",
-                  "{detail} violates {policy}'s requirement {name!r}: {requirement}",
-                  "{detail_zh} 违反了 {policy} 的要求 {name!r}:{requirement}",
+                  "{policy} requires {requirement} ({name}), but {detail}",
+                  "{policy} 要求 {requirement}({name}),但{detail_zh}",
                   "{policy} {clause} says: {quote}", "{policy} {clause}原文:{quote}"),
     # ---- S: structure and citations
     "S601": Entry(ERROR, "missing citation",
@@ -187,9 +210,9 @@ CATALOGUE: dict[str, Entry] = {
     "S602": Entry(ERROR, "statement in the wrong section",
                   "{what} does not belong in a {section} section",
                   "{what_zh}不属于{section_zh}",
-                  "it belongs in: {allowed}", "应放在:{allowed}"),
+                  "it belongs in: {allowed}", "应放在:{allowed_zh}"),
     "S603": Entry(ERROR, "missing statement",
-                  "{where} has no {what}",
+                  "{where} lacks {what}",
                   "{where_zh}缺少{what_zh}",
                   "{hint}", "{hint_zh}"),
     "S604": Entry(ERROR, "duplicate section",
@@ -287,7 +310,7 @@ def render(d: Diagnostic, sources: dict[str, str] | None = None, lang: str = "en
     lines = [f"{where}{sev}[{d.code}]: {d.message(lang)}"]
     text = (sources or {}).get(s.file) if s else None
     if text is not None and s.line >= 1:
-        src_lines = text.splitlines()
+        src_lines = [_visible(x.rstrip("\r")) for x in text.split("\n")]
         if s.line <= len(src_lines):
             line = src_lines[s.line - 1]
             end_col = s.end_col if s.end_line == s.line and s.end_col > s.col else len(line) + 1
@@ -302,6 +325,14 @@ def render(d: Diagnostic, sources: dict[str, str] | None = None, lang: str = "en
         loc = f"{r.span.file}:{r.span.line}:{r.span.col}: " if r.span else ""
         lines.append(f"  {'参见' if lang == 'zh' else 'see'} {loc}{r.text(lang)}")
     return "\n".join(lines)
+
+
+def _visible(line: str) -> str:
+    """The line as shown under a diagnostic: invisible and direction-changing characters
+    would hide or reorder it, so each shows as one replacement character."""
+    from .source import BIDI, INVISIBLE
+
+    return "".join("\ufffd" if (c in BIDI or c in INVISIBLE) else c for c in line)
 
 
 def _display_width(text: str) -> int:

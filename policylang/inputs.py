@@ -129,27 +129,44 @@ def parse_date(value: Any, with_time: bool = False):
         raise _Bad(f"expected a date such as \"2023-03-01\", got {value!r}") from None
 
 
-def parse_value(spec_type: str, value: Any, nonnegative: bool = True):
+def parse_value(spec_type: str, value: Any, nonnegative: bool = True, from_text: bool = False):
+    """``from_text``: the value was typed on a command line (``--param flag=true``)."""
     if spec_type == V.MONEY:
         d = parse_money(value)
         if nonnegative and d < 0:
             raise _Bad(f"amount cannot be negative ({value})")
         return d
-    if spec_type in (V.NUMBER, V.PERCENT, V.POINTS):
+    if spec_type == V.PERCENT:
+        # a percentage is written with its sign ("60%"); a bare 60 or 0.6 is ambiguous
+        if not isinstance(value, str) or not re.fullmatch(r"\s*\d+(\.\d+)?\s*%\s*", value):
+            raise _Bad(f"expected a percentage such as \"60%\", got {value!r}")
+        return Decimal(value.strip().rstrip("%").strip()) / 100
+    if spec_type == V.POINTS:
+        # percentage points, written as the number of points ("5" for 5 points)
+        try:
+            d = Decimal(str(value).strip()) if not isinstance(value, (bool, float)) else None
+        except (InvalidOperation, ValueError):
+            d = None
+        if d is None or not d.is_finite():
+            raise _Bad(f"expected a number of percentage points such as \"5\", got {value!r}")
+        return d / 100
+    if spec_type == V.NUMBER:
         if isinstance(value, bool):
             raise _Bad(f"expected a number, got {value!r}")
         try:
-            d = Decimal(str(value).strip().rstrip("%")) if not isinstance(value, (int, Decimal)) else Decimal(value)
+            d = Decimal(value) if isinstance(value, (int, Decimal)) else Decimal(str(value).strip())
         except (InvalidOperation, ValueError):
             raise _Bad(f"expected a number, got {value!r}") from None
-        if spec_type != V.NUMBER and isinstance(value, str) and value.strip().endswith("%"):
-            d = d / 100
+        if not d.is_finite():
+            raise _Bad(f"expected a number, got {value!r}")
         return d
     if spec_type == V.DATE:
         return parse_date(value)
     if spec_type == "datetime":
         return parse_date(value, with_time=True)
     if spec_type == V.BOOL:
+        if isinstance(value, str) and from_text and value.strip().lower() in ("true", "false", "是", "否"):
+            return value.strip().lower() in ("true", "是")
         if not isinstance(value, bool):
             raise _Bad(f"expected true or false, got {value!r}")
         return value
@@ -176,7 +193,10 @@ def _records(data: Any, what: str, source: str | None) -> list:
     return data
 
 
-def _validate(data, spec: dict, what: str, source: str | None, extra: dict | None = None) -> list[dict]:
+def _validate(data, spec: dict, what: str, source: str | None, extra: dict | None = None,
+              record_check=None) -> list[dict]:
+    """Validate every record; ``record_check(row)`` returns (field, message) pairs for
+    problems across fields, checked on every record whose fields it reads are valid."""
     spec = dict(spec)
     for name, (t, default) in (extra or {}).items():
         spec[name] = FieldSpec(t, default is None, default, nonnegative=False)
@@ -204,6 +224,9 @@ def _validate(data, spec: dict, what: str, source: str | None, extra: dict | Non
                 row[name] = parse_value(fs.type, rec[name], fs.nonnegative)
             except _Bad as e:
                 problems.append(InputProblem(i, name, str(e), psn, source))
+        if record_check is not None:
+            for field, message in record_check(row):
+                problems.append(InputProblem(i, field, message, psn, source))
         out.append(row)
     if problems:
         raise InputError(problems)
@@ -214,19 +237,28 @@ def _extra_inputs(policy: ir.Policy) -> dict:
     return dict(policy.inputs)
 
 
-def validate_visits(data, policy: ir.Policy, source: str | None = None) -> list[dict]:
-    rows = _validate(data, VISIT_SPEC, "visits", source, _extra_inputs(policy))
-    problems = []
-    for i, r in enumerate(rows, start=1):
+def _bill_split(r: dict):
+    amounts = ("medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt")
+    if all(isinstance(r.get(k), Decimal) for k in amounts):
         parts = r["fulamt_ownpay_amt"] + r["overlmt_selfpay"] + r["preselfpay_amt"]
         if parts > r["medfee_sumamt"]:
-            problems.append(InputProblem(
-                i, "medfee_sumamt",
-                f"the self-paid parts (fulamt_ownpay_amt + overlmt_selfpay + preselfpay_amt = {parts}) "
-                f"exceed the total {r['medfee_sumamt']}", r["psn_no"], source))
-    if problems:
-        raise InputError(problems)
-    return rows
+            yield ("medfee_sumamt", f"the self-paid parts (fulamt_ownpay_amt + overlmt_selfpay + preselfpay_amt "
+                                    f"= {parts}) exceed the total {r['medfee_sumamt']}")
+
+
+def _venue_rule(r: dict):
+    item = r.get("item")
+    if item is None:
+        return
+    contribution = item in V.CONTRIBUTION_ITEMS
+    if contribution and r.get("venue") is not None:
+        yield ("venue", f"a contribution ({item}) has no venue; leave it out")
+    if not contribution and r.get("venue") is None and "venue" in r:
+        yield ("venue", f"is required for {item}")
+
+
+def validate_visits(data, policy: ir.Policy, source: str | None = None) -> list[dict]:
+    return _validate(data, VISIT_SPEC, "visits", source, _extra_inputs(policy), _bill_split)
 
 
 def validate_persons(data, policy: ir.Policy, source: str | None = None) -> list[dict]:
@@ -234,18 +266,7 @@ def validate_persons(data, policy: ir.Policy, source: str | None = None) -> list
 
 
 def validate_requests(data, policy: ir.Policy, source: str | None = None) -> list[dict]:
-    rows = _validate(data, REQUEST_SPEC, "requests", source, _extra_inputs(policy))
-    problems = []
-    for i, r in enumerate(rows, start=1):
-        contribution = r["item"] in V.CONTRIBUTION_ITEMS
-        if contribution and r["venue"] is not None:
-            problems.append(InputProblem(i, "venue", f"a contribution ({r['item']}) has no venue; leave it out",
-                                         r.get("psn_no"), source))
-        if not contribution and r["venue"] is None:
-            problems.append(InputProblem(i, "venue", f"is required for {r['item']}", r.get("psn_no"), source))
-    if problems:
-        raise InputError(problems)
-    return rows
+    return _validate(data, REQUEST_SPEC, "requests", source, _extra_inputs(policy), _venue_rule)
 
 
 def validate_params(values: dict[str, Any], policy: ir.Policy, source: str | None = "--param") -> dict[str, Any]:
@@ -263,7 +284,7 @@ def validate_params(values: dict[str, Any], policy: ir.Policy, source: str | Non
         if name not in values:
             continue
         try:
-            out[name] = parse_value(t, values[name], nonnegative=True)
+            out[name] = parse_value(t, values[name], nonnegative=True, from_text=True)
         except _Bad as e:
             problems.append(InputProblem(None, name, str(e), source=source))
     if problems:

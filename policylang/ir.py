@@ -134,6 +134,9 @@ class Accumulate:
     optionally counted separately for each value of a field."""
 
     kind: str  # deductible | cap
+    # n-th accumulator of this kind, period and separation in its version.  With
+    # the period it names what a person has used, so a later version of the same
+    # section (an amendment from 1 July) continues counting the same deductible.
     index: int
     amount: Value
     period: str

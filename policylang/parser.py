@@ -22,6 +22,7 @@ from lark import Transformer, v_args
 from . import nodes as n
 from .diagnostics import Diagnostic, PolicyError
 from .source import normalize
+from . import vocab as V
 from .vocab import canonical
 
 GRAMMAR_FILE = "policy.lark"
@@ -351,7 +352,9 @@ class _Builder(Transformer):
         return n.Requirement(name=c[0], left=c[1], op=c[2], right=c[3], cite=cite, span=self._s(meta))
 
     def measure(self, meta, children):
-        return n.Measure(quantity=children[0], where=children[1] if len(children) > 1 else None, span=self._s(meta))
+        q = children[0]
+        q = n.Name(V.MEASURE_ALIASES.get(q.value, q.value), span=q.span)
+        return n.Measure(quantity=q, where=children[1] if len(children) > 1 else None, span=self._s(meta))
 
     def bound(self, meta, children):
         return n.Bound(value=children[0], span=self._s(meta))
@@ -432,26 +435,20 @@ class _Num:
 
 # ---- syntax errors in plain words ---------------------------------------------------
 
-# Terminal -> how to describe it to a policy officer.
+# Terminal -> how to describe it to a policy officer (en, zh).
 _TERMINAL_WORDS = {
-    "NAME": "a name", "NUMBER": "a number", "DATE": "a date such as 2023-01-01", "STRING": 'a quoted text "..."',
-    "CLAUSE": "a clause reference such as 二(一)", "CMP": "a comparison (>=, <=, =, ...)", "MUL": "'×'",
-    "LBRACE": "'{'", "RBRACE": "'}'", "COLON": "':'", "COMMA": "','", "LPAR": "'('", "RPAR": "')'",
-    "PERCENT": "'%'", "EQUAL": "'='", "LSQB": "'['", "RSQB": "']'", "STAR": "'*'", "PLUS": "'+'", "MINUS": "'-'",
-    "$END": "the end of the file",
+    "NAME": ("a name", "名称"), "NUMBER": ("a number", "数字"),
+    "DATE": ("a date such as 2023-01-01", "日期(如 2023-01-01)"),
+    "STRING": ('a quoted text "..."', '带引号的文字 "..."'),
+    "CLAUSE": ("a clause reference such as 二(一)", "条款编号(如 二(一))"),
+    "CMP": ("a comparison (>=, <=, =, ...)", "比较符(>=、<=、= 等)"), "MUL": ("'×'", "'×'"),
+    "$END": ("the end of the file", "文件结尾"),
 }
+_SYMBOLS = {"RBRACE": "}", "LBRACE": "{", "COLON": ":", "COMMA": ",", "LPAR": "(", "RPAR": ")", "PERCENT": "%",
+            "EQUAL": "=", "LSQB": "[", "RSQB": "]", "STAR": "*", "PLUS": "+", "MINUS": "-", "VBAR": "|"}
 
-# Known mistakes, recognised with UnexpectedInput.match_examples.
+# Known mistakes, recognised with UnexpectedInput.match_examples (exact parser states) ...
 _EXAMPLES = {
-    "ratio_needs_percent": [
-        "policy p { pooling { from 2023-01-01 { ratio 75 } } }",
-        "policy p { pooling { from 2023-01-01 { ratio 0.75 } } }",
-        "policy p { pooling { from 2023-01-01 { ratio yuan } } }",
-    ],
-    "amount_needs_unit": [
-        "policy p { pooling { from 2023-01-01 { deductible 150 per year } } }",
-        "policy p { pooling { from 2023-01-01 { cap 2000 per year } } }",
-    ],
     "per_period": [
         "policy p { pooling { from 2023-01-01 { deductible 150 yuan } } }",
         "policy p { pooling { from 2023-01-01 { cap 2000 yuan } } }",
@@ -471,86 +468,168 @@ _EXAMPLES = {
         'policy p { pooling { from 2023-01-01 { deductible 150 yuan per year cite } } }',
     ],
 }
-
-_EXAMPLE_MESSAGES = {
-    "ratio_needs_percent": "expected a percentage such as 75% after 'ratio' (支付比例)",
-    "amount_needs_unit": "expected an amount with its unit, such as 150 yuan (150 元)",
-    "per_period": "expected the period after the amount, such as 'per year' (每 年)",
-    "uplift_needs_when": "an uplift needs a condition: 'uplift 5 points when psn_type = retiree'",
-    "version_needs_from": "rules go inside a dated version: 'from 2023-01-01 { ... }' (自 2023-01-01 { ... })",
-    "cite_needs_clause": "expected the clause after 'cite', such as cite 二(一) \"quoted sentence\"",
+# ... and, where the state differs (a title, earlier statements), by what was expected.
+_HINTS = {
+    "per_period": ("expected the period after the amount, such as 'per year' (每 年)",
+                   "金额之后应写期间,例如 '每 年'(per year)"),
+    "uplift_needs_when": ("an uplift needs a condition: 'uplift 5 points when psn_type = retiree'",
+                          "提高比例需要条件:'提高 5 个百分点 当 psn_type = 退休'"),
+    "rule_needs_when": ("a credit rule needs a condition: 'rule name when psn_type = active: credit ...'",
+                        "计入规则需要条件:'规则 名称 当 psn_type = 在职: 计入 ...'"),
+    "version_needs_from": ("rules go inside a dated version: 'from 2023-01-01 { ... }' (自 2023-01-01 { ... })",
+                           "规则须写在带日期的版本内:'自 2023-01-01 { ... }'"),
+    "cite_needs_clause": ("expected the clause after 'cite', such as cite 二(一) \"quoted sentence\"",
+                          "'依据' 之后应写条款,例如 依据 二(一) \"原文\""),
+    "statement_needs_section": ("rules go inside a section and a dated version: pooling { from 2023-01-01 { ... } }",
+                                "规则须写在章节及带日期的版本内:普通门诊统筹 { 自 2023-01-01 { ... } }"),
+    "missing_brace": ("a '}' may be missing before this line", "此行之前可能缺少 '}'"),
+    "currency_sign": ("write amounts with their unit after the number: 2000 yuan (2000 元)",
+                      "金额请把单位写在数字之后:2000 元"),
 }
+_STATEMENT_WORDS = {"covers", "designated_only", "deductible", "cap", "ratio", "uplift", "rule", "relations",
+                    "allow", "planned", "exclude", "channel"}
+_SECTION_WORDS = {"pooling", "crediting", "account_use", "diseases", "constraints", "param", "input", "tier",
+                  "rounding", "setting", "level", "jurisdiction", "document", "basis", "implements"}
 
 
-def _describe_expected(expected: set[str]) -> str:
-    parser = _lark()
-    by_name = {t.name: t for t in parser.terminals}
-    words = []
-    zh_to_en = {zh: en for en, zh in keyword_pairs().values()}
-    for name in sorted(expected):
-        if name in _TERMINAL_WORDS:
-            words.append(_TERMINAL_WORDS[name])
-            continue
-        term = by_name.get(name)
-        if term is not None and term.pattern.type == "str":
-            value = term.pattern.value
-            value = zh_to_en.get(value, value)
-            words.append(f"'{value}'")
+def _expected_words(expected: set[str]) -> tuple[list[str], list[str], set[str]]:
+    """(English words, Chinese words, English keyword spellings) for a set of terminal names."""
+    by_name = {t.name: t for t in _lark().terminals}
+    zh_of = {en: zh for en, zh in keyword_pairs().values()}
+    en_of = {zh: en for en, zh in keyword_pairs().values()}
+    symbols, keywords, others, kw_en = [], [], [], set()
+    for name in expected:
+        if name in _SYMBOLS:
+            symbols.append((f"'{_SYMBOLS[name]}'",) * 2)
+        elif name in _TERMINAL_WORDS:
+            others.append(_TERMINAL_WORDS[name])
         else:
-            words.append(name.lower())
-    words = sorted(set(words), key=lambda w: (not w.startswith("'"), w))
-    if len(words) > 8:
-        words = words[:8] + ["..."]
-    return ", ".join(words) if words else "something else"
+            term = by_name.get(name)
+            if term is not None and term.pattern.type == "str":
+                value = term.pattern.value
+                en = en_of.get(value, value)
+                kw_en.add(en)
+                keywords.append((f"'{en}'", f"'{zh_of.get(en, en)}'"))
+                continue
+            if term is not None and term.pattern.type == "str" or name.isupper() and term is not None:
+                symbols.append((f"'{term.pattern.value}'",) * 2)
+            else:
+                others.append((name.lower(), name.lower()))
+    symbols.sort(key=lambda w: (w[0] != "'}'", w))
+    words = symbols + sorted(set(keywords)) + sorted(set(others))
+    if len(words) > 10:
+        words = words[:10] + [("...", "……")]
+    return [w[0] for w in words], [w[1] for w in words], kw_en
 
 
-def _describe_token(tok: lark.Token) -> str:
+def _describe_token(tok: lark.Token, lang: str = "en") -> str:
     if tok.type == "$END":
-        return "the end of the file"
-    kind = {"NAME": "name", "NUMBER": "number", "STRING": "text", "DATE": "date"}.get(tok.type)
-    return f"{kind} '{tok}'" if kind else f"'{tok}'"
+        return "the end of the file" if lang == "en" else "文件结尾"
+    kinds = {"NAME": ("name", "名称"), "NUMBER": ("number", "数字"), "STRING": ("text", "文字"),
+             "DATE": ("date", "日期")}
+    kind = kinds.get(tok.type)
+    if kind:
+        return f"{kind[0 if lang == 'en' else 1]} '{tok}'"
+    return f"'{tok}'"
+
+
+def _previous_words(text: str, pos: int, n: int = 6) -> list[str]:
+    line_start = text.rfind("\n", 0, pos) + 1
+    return re.findall(r"[^\W\d]\w*", text[line_start:pos])[-n:]
+
+
+def _heuristic_hint(expected_kw: set[str], expected: set[str], tok: lark.Token, text: str) -> str | None:
+    before = {canonical_keyword(w) for w in _previous_words(text, tok.start_pos if tok.type != "$END" else len(text))}
+    word = canonical_keyword(str(tok)) if tok.type != "$END" else None
+    if expected == {"CLAUSE"}:
+        return "cite_needs_clause"
+    if expected_kw == {"per"} or ("per" in expected_kw and len(expected_kw) <= 2 and word in (None, "year", "visit")):
+        return "per_period"
+    if "when" in expected_kw and expected_kw <= {"when"} | {"points", "yuan"}:
+        return "uplift_needs_when" if "uplift" in before else ("rule_needs_when" if "rule" in before else None)
+    if word in _STATEMENT_WORDS and "from" in expected_kw:
+        return "version_needs_from"
+    if word in _STATEMENT_WORDS and "pooling" in expected_kw:
+        return "statement_needs_section"
+    if word in _SECTION_WORDS | {"from"} and "RBRACE" in expected:
+        return "missing_brace"
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def _keyword_canon() -> dict[str, str]:
+    out = {}
+    for en, zh in keyword_pairs().values():
+        out[en] = en
+        out[zh] = en
+    return out
+
+
+def canonical_keyword(word: str) -> str:
+    return _keyword_canon().get(word, word)
+
+
+def _char_name(ch: str) -> str:
+    import unicodedata
+
+    return unicodedata.name(ch, f"U+{ord(ch):04X}")
 
 
 def _eof_args(err) -> dict:
     expected = set(err.expected)
-    if any(_lark().get_terminal(t).pattern.value in ("policy", "政策") for t in expected
-           if t in {x.name for x in _lark().terminals} and _lark().get_terminal(t).pattern.type == "str"):
+    en, zh, kw = _expected_words(expected)
+    if "policy" in kw:
         hint = 'a policy file holds one policy: policy <id> "title" { ... }'
         hint_zh = '政策文件包含一个政策:政策 <编号> "标题" { ... }'
     else:
-        hint = "a '{' may be missing its '}'"
-        hint_zh = "可能缺少与 '{' 配对的 '}'"
-    return {"expected": _describe_expected(expected), "hint": hint, "hint_zh": hint_zh}
+        hint, hint_zh = "a '{' may be missing its '}'", "可能缺少与 '{' 配对的 '}'"
+    return {"expected": ", ".join(en), "expected_zh": "、".join(zh), "hint": hint, "hint_zh": hint_zh}
+
+
+def _eof_span(text: str, file: str) -> n.Span:
+    lines = text.split("\n")
+    return n.Span(file, len(lines), len(lines[-1]) + 1, len(lines), len(lines[-1]) + 2, len(text), len(text))
+
+
+def _unexpected_char(file: str, text: str, pos: int, line: int, col: int, expected: set[str]) -> Diagnostic:
+    span = n.Span(file, line, col, line, col + 1, pos, pos + 1)
+    ch = text[pos] if pos < len(text) else ""
+    if ch in ('"', "“"):
+        return Diagnostic("P004", span)
+    en, zh, _ = _expected_words(expected) if expected else ([], [], set())
+    hint = hint_zh = ""
+    if ch in "¥￥$":
+        hint, hint_zh = _HINTS["currency_sign"]
+    return Diagnostic("P001", span, {
+        "char": ch, "name": _char_name(ch), "context": f"; expected {', '.join(en)}" if en else "",
+        "context_zh": f";应为 {'、'.join(zh)}" if zh else "", "hint": hint, "hint_zh": hint_zh})
 
 
 def _syntax_diagnostic(err: lark.UnexpectedInput, text: str, file: str) -> Diagnostic:
-    label = None
+    if isinstance(err, lark.UnexpectedCharacters):
+        return _unexpected_char(file, text, err.pos_in_stream, err.line, err.column,
+                                set(getattr(err, "allowed", None) or ()))
+    if isinstance(err, lark.UnexpectedEOF):
+        return Diagnostic("P003", _eof_span(text, file), _eof_args(err))
+    assert isinstance(err, lark.UnexpectedToken)
+    tok = err.token
+    if tok.type == "$END":
+        return Diagnostic("P003", _eof_span(text, file), _eof_args(err))
+    expected = set(err.expected)
+    if tok.type == "CLAUSE" and "CLAUSE" not in expected:
+        # The contextual lexer found nothing it expected here; the catch-all clause
+        # terminal swallowed the run: report its first character.
+        return _unexpected_char(file, text, tok.start_pos, tok.line, tok.column, expected)
     try:
         label = err.match_examples(_lark().parse, _EXAMPLES, use_accepts=True)
     except Exception:  # noqa: BLE001 - matching is a nicety; never let it hide the real error
         label = None
-    hint = _EXAMPLE_MESSAGES.get(label, "") if label else ""
-    if isinstance(err, lark.UnexpectedCharacters):
-        span = n.Span(file, err.line, err.column, err.line, err.column + 1, err.pos_in_stream, err.pos_in_stream + 1)
-        ch = text[err.pos_in_stream] if err.pos_in_stream < len(text) else ""
-        if ch in ('"', "“"):
-            return Diagnostic("P004", span)
-        allowed = getattr(err, "allowed", None) or set()
-        ctx = f"; expected {_describe_expected(allowed)}" if allowed else ""
-        return Diagnostic("P001", span, {"char": ch, "context": ctx, "hint": hint})
-    if isinstance(err, lark.UnexpectedEOF):
-        lines = text.splitlines() or [""]
-        span = n.Span(file, len(lines), len(lines[-1]) + 1, len(lines), len(lines[-1]) + 2, len(text), len(text))
-        return Diagnostic("P003", span, _eof_args(err))
-    assert isinstance(err, lark.UnexpectedToken)
-    tok = err.token
-    if tok.type == "$END":
-        lines = text.splitlines() or [""]
-        span = n.Span(file, len(lines), len(lines[-1]) + 1, len(lines), len(lines[-1]) + 2, len(text), len(text))
-        return Diagnostic("P003", span, _eof_args(err))
-    span = _span(tok, file)
-    return Diagnostic("P002", span, {"found": _describe_token(tok), "expected": _describe_expected(set(err.expected)),
-                                     "hint": hint})
+    en, zh, kw = _expected_words(expected)
+    label = label or _heuristic_hint(kw, expected, tok, text)
+    hint, hint_zh = _HINTS.get(label, ("", ""))
+    return Diagnostic("P002", _span(tok, file), {
+        "found": _describe_token(tok), "found_zh": _describe_token(tok, "zh"),
+        "expected": ", ".join(en), "expected_zh": "、".join(zh), "hint": hint, "hint_zh": hint_zh})
 
 
 def parse(text: str, file: str = "<string>") -> tuple[n.Policy | None, list[Diagnostic]]:
@@ -560,7 +639,11 @@ def parse(text: str, file: str = "<string>") -> tuple[n.Policy | None, list[Diag
     try:
         tree = _lark().parse(clean)
     except lark.UnexpectedInput as err:
-        diags.append(_syntax_diagnostic(err, clean, file))
+        syntax = _syntax_diagnostic(err, clean, file)
+        # A character already reported by the hygiene pass (1,500 or 150。5) is not reported twice.
+        if not any(d.span and syntax.span and d.span.line == syntax.span.line
+                   and 0 <= syntax.span.col - d.span.col <= 1 for d in diags):
+            diags.append(syntax)
         return None, diags
     builder = _Builder(file)
     try:

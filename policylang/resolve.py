@@ -129,7 +129,11 @@ def resolve(unit: Unit, ws: Workspace, _stack: tuple[str, ...] = ()) -> tuple[Sc
                     "suggestion": f"; did you mean {s!r}?" if s else "",
                     "suggestion_zh": f";是否应为 {s!r}?" if s else ""}))
             else:
-                parent_scope, _ = resolve(parent_unit, ws, (*_stack, policy.name.value))
+                parent_scope, pdiags = resolve(parent_unit, ws, (*_stack, policy.name.value))
+                for d in pdiags:
+                    if d.code == "N104":  # a circle through the parent runs through this policy too
+                        diags.append(Diagnostic("N104", impl.span, d.args))
+                        parent_scope = None
     scope = Scope(policy=policy, file=unit.file, parent=parent_scope)
     if parent_scope is not None:
         scope.tiers.update(parent_scope.tiers)
@@ -139,7 +143,14 @@ def resolve(unit: Unit, ws: Workspace, _stack: tuple[str, ...] = ()) -> tuple[Sc
         scope.rounding = parent_scope.rounding
         scope.sections.update(parent_scope.sections)
     own_sections = {}
+    own_names: set[tuple[str, str]] = set()
     for d in policy.decls:
+        # the first of two declarations of one name is the one used (the second is reported)
+        if isinstance(d, (n.TierDecl, n.ParamDecl, n.InputDecl)):
+            key = (type(d).__name__, d.name.value)
+            if key in own_names:
+                continue
+            own_names.add(key)
         if isinstance(d, n.TierDecl):
             scope.tiers[d.name.value] = d
         elif isinstance(d, n.ParamDecl):

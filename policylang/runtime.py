@@ -139,6 +139,8 @@ class VisitResult:
             "act_pay_dedc": money(self.act_pay_dedc), "pool_prop_selfpay": ratio(self.pool_prop_selfpay),
             "hifp_pay": money(self.hifp_pay), "fund_pay_sumamt": money(self.fund_pay_sumamt),
             "psn_part_amt": money(self.psn_part_amt), "acct_pay": money(self.acct_pay),
+            # paying from a relative's account at the counter is not modelled: always 0
+            "acct_mulaid_pay": money(ZERO),
             "psn_cash_pay": money(self.psn_cash_pay), "balc": money(self.balc),
             "reason": self.reason, "message": self.message,
         }
@@ -168,6 +170,7 @@ class CreditResult:
 
 @attrs.frozen
 class MayPayResult:
+    psn_no: str | None
     relation: str
     item: str
     venue: str | None
@@ -180,7 +183,7 @@ class MayPayResult:
     trace: tuple[TraceStep, ...] = ()
 
     def to_json(self, trace: bool = True) -> dict:
-        out = {"relation": self.relation, "item": self.item, "venue": self.venue, "on": self.on,
+        out = {"psn_no": self.psn_no, "relation": self.relation, "item": self.item, "venue": self.venue, "on": self.on,
                "allowed": self.allowed, "reason": self.reason, "channel": self.channel, "clause": self.clause,
                "message": self.message}
         if trace:

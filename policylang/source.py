@@ -5,7 +5,7 @@ that could be misread is either given a defined meaning (full-width digits and
 ASCII symbols mean their ASCII twins; the ideographic space is white space; the
 enumeration comma 、 separates list items) or reported.  Replacement is one
 character for one character, so every line and column still points at the
-original text.  Text inside string literals and comments is left as written.
+original text.  Lines end at "\n" only; any other line break is reported.  Text inside string literals and comments is left as written.
 """
 
 from __future__ import annotations
@@ -24,6 +24,13 @@ INVISIBLE = {
     "\ufeff": "ZERO WIDTH NO-BREAK SPACE",
     "\u00ad": "SOFT HYPHEN",
     "\u180e": "MONGOLIAN VOWEL SEPARATOR",
+    # line breaks other than \n: editors and lexers disagree on them, so lines would not match
+    "\u2028": "LINE SEPARATOR",
+    "\u2029": "PARAGRAPH SEPARATOR",
+    "\u0085": "NEXT LINE",
+    "\u000b": "LINE TABULATION",
+    "\u000c": "FORM FEED",
+    "\u0000": "NULL",
 }
 BIDI = {c: unicodedata.name(c) for c in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"}
 
@@ -40,6 +47,9 @@ CONFUSABLE = {
 # Defined meanings (outside strings and comments).
 _MAP = {chr(c): chr(c - 0xFEE0) for c in range(0xFF01, 0xFF5F)}  # full-width ASCII forms
 _MAP.update({"\u3000": " ", "\u00a0": " ", "、": ",", "【": "[", "】": "]", "〔": "(", "〕": ")"})
+# Other spaces (thin, narrow, figure ...) from word processors are white space.
+_MAP.update({chr(c): " " for c in range(0x2000, 0x200B)})
+_MAP.update({"\u202f": " ", "\u205f": " "})
 # A full-width quote would open a string: keep those out of the map.
 _MAP.pop("\uff02", None)
 # Characters that are errors inside a number (1,500 or 150。5).
@@ -56,7 +66,9 @@ def normalize(text: str, file: str) -> tuple[str, list[Diagnostic]]:
     for i, ch in enumerate(text):
         span = Span(file, line, col, line, col + 1, i, i + 1)
         repl = ch
-        if ch in BIDI:
+        if ch == "\ufeff" and i == 0:
+            repl = " "  # a byte-order mark that some Windows editors write first: accepted
+        elif ch in BIDI:
             diags.append(Diagnostic("P011", span, {"code": f"{ord(ch):04X}", "name": BIDI[ch]}))
             repl = " "
         elif ch in INVISIBLE:

@@ -49,7 +49,7 @@ for _values in ENUMS.values():
 # Scalar types.
 MONEY, PERCENT, POINTS, NUMBER, DATE, BOOL, TEXT = "money", "percent", "points", "number", "date", "bool", "text"
 SCALAR_TYPES = (MONEY, PERCENT, POINTS, NUMBER, DATE, BOOL, TEXT)
-TYPE_ALIASES = {"金额": MONEY, "比例": PERCENT, "百分点": POINTS, "数值": NUMBER, "日期": DATE,
+TYPE_ALIASES = {"金额": MONEY, "比例": PERCENT, "百分比": PERCENT, "百分点": POINTS, "数值": NUMBER, "日期": DATE,
                 "布尔": BOOL, "文本": TEXT, "count": NUMBER}
 TYPE_NAMES_ZH = {MONEY: "金额", PERCENT: "百分比", POINTS: "百分点", NUMBER: "数值", DATE: "日期",
                  BOOL: "是/否", TEXT: "文本"}
@@ -79,6 +79,13 @@ SETTINGS = {"account_covers": "account_covers"}
 
 # Quantities a requirement may measure in the policies that implement it.
 MEASURES = {"ratio": PERCENT, "deductible": MONEY, "cap": MONEY}
+MEASURE_ALIASES = {"支付比例": "ratio", "起付标准": "deductible", "最高支付限额": "cap"}
+
+# Enumerations as a Chinese reader knows them (for messages).
+ENUM_NAMES_ZH = {"hosp_lv": "医疗机构级别", "psn_type": "人员类别", "category": "参保人员类别", "relation": "亲属关系",
+                 "venue": "场所", "item": "支付项目", "period": "期间", "level": "政策层级", "channel": "结算方式",
+                 "rounding_mode": "舍入方式", "account_covers": "账户支付范围"}
+LEVEL_RANK = {"national": 3, "province": 2, "city": 1}
 
 
 def canonical(value: str) -> str:

@@ -20,6 +20,11 @@ from ..runtime import (
 Env = dict
 
 
+class NoRow(Exception):
+    """No row of a decision table matched (the checker proves this cannot happen
+    for the inputs it can enumerate; a parameter-dependent table may still miss)."""
+
+
 class MissingValue(Exception):
     def __init__(self, name: str, is_param: bool):
         self.name, self.is_param = name, is_param
@@ -97,7 +102,7 @@ def compile_value(v: ir.Value) -> Callable[[Env], tuple[Any, ir.Prov | None]]:
             for cond, value, prov in arms:
                 if cond(env):
                     return value, prov
-            return None, None
+            raise NoRow()
         return decide
     f = compile_expr(v)
     return lambda env: (f(env), None)
@@ -181,6 +186,9 @@ class ScalarEvaluator:
                 results[i] = self._settle_one(visits[i], i, ledger, params)
             except MissingValue as e:
                 problems.append(self._missing(e, i, visits[i].get("psn_no")))
+            except NoRow:
+                problems.append(InputProblem(i + 1, "(record)", "no row of a decision table of the policy applies "
+                                             "to this record", visits[i].get("psn_no")))
         if problems:
             raise InputError(problems)
         return results
@@ -208,7 +216,7 @@ class ScalarEvaluator:
         reason = None
         message = ""
         version = version_at(self.pooling, when, params)
-        env = {**v, "$params": params}
+        env = {**v, "setl_time": when, "$params": params}
         if version is None:
             reason = "not_in_force"
             if self.pooling is None:
@@ -239,7 +247,7 @@ class ScalarEvaluator:
                     if not cond(env):
                         continue
                     amount, row = amount_fn(env)
-                    key = (psn, "deductible", acc.index, period_bucket(acc.period, when, index),
+                    key = (psn, "deductible", acc.index, acc.period, period_bucket(acc.period, when, index),
                            env.get(acc.each) if acc.each else None)
                     before = ledger.used(key)
                     take = max(ZERO, min(remaining, amount - before))
@@ -262,7 +270,7 @@ class ScalarEvaluator:
                     if not cond(env):
                         continue
                     amount, row = amount_fn(env)
-                    key = (psn, "cap", acc.index, period_bucket(acc.period, when, index),
+                    key = (psn, "cap", acc.index, acc.period, period_bucket(acc.period, when, index),
                            env.get(acc.each) if acc.each else None)
                     before = ledger.used(key)
                     room = max(ZERO, amount - before)
@@ -273,7 +281,7 @@ class ScalarEvaluator:
                                                       paid_before=money(before), uncapped=money(raw)))
                 for amount_fn, cond, acc in rules.caps:
                     if cond(env):
-                        key = (psn, "cap", acc.index, period_bucket(acc.period, when, index),
+                        key = (psn, "cap", acc.index, acc.period, period_bucket(acc.period, when, index),
                                env.get(acc.each) if acc.each else None)
                         ledger.add(key, fund)
                 if fund == ZERO:
@@ -283,8 +291,10 @@ class ScalarEvaluator:
                         reason, message = "within_deductible", "the in-policy amount went to the annual deductible"
                     elif raw > ZERO:
                         reason, message = "cap_reached", "the annual cap has been reached"
-                    else:
+                    elif ratio_value == 0:
                         reason, message = "zero_ratio", "the ratio that applies is 0%"
+                    else:
+                        reason, message = "rounds_to_zero", "the fund's share rounds to less than the rounding unit"
                 else:
                     message = f"the fund pays {percent(ratio_value)} of {money(remaining)}"
                     if fund < raw:
@@ -292,7 +302,8 @@ class ScalarEvaluator:
         part = total - fund
         if trace is not None:
             if not any(t.field == "act_pay_dedc" for t in trace):
-                trace.append(TraceStep("act_pay_dedc", money(ZERO), f"no deductible applies ({reason})"))
+                why = f"no deductible applies ({reason})" if reason else "this version states no deductible"
+                trace.insert(1, TraceStep("act_pay_dedc", money(ZERO), why))
             trace.append(TraceStep("fund_pay_sumamt", money(fund), "computed", formula="hifp_pay",
                                    inputs={"hifp_pay": money(fund)}))
             trace.append(TraceStep("psn_part_amt", money(part), "computed", formula="medfee_sumamt - fund_pay_sumamt",
@@ -378,7 +389,7 @@ class ScalarEvaluator:
         def result(allowed, reason, prov: ir.Prov | None, message, channel=None):
             step = self.tracing and TraceStep.of("allowed", "true" if allowed else "false", prov, relation=relation, item=item,
                                 venue=venue, on=on)
-            return MayPayResult(relation, item, venue, on.isoformat(), allowed, reason, channel,
+            return MayPayResult(r.get("psn_no"), relation, item, venue, on.isoformat(), allowed, reason, channel,
                                 prov.clause if prov else None, message, (step,) if step else ())
 
         version = version_at(self.account, on, params)
@@ -395,8 +406,9 @@ class ScalarEvaluator:
                     and (perm.venues is None or venue in perm.venues):
                 return result(False, "planned", perm.prov,
                               f"{item} for {relation} is only to be explored (逐步探索), not yet in force")
+        venue_prov = next((p.prov for p in rules.allows if p.venues), rules.relations_prov)
         if item not in V.CONTRIBUTION_ITEMS and venue == "non_designated":
-            return result(False, "not_designated", rules.relations_prov,
+            return result(False, "not_designated", venue_prov,
                           "the personal account pays only at designated institutions and pharmacies")
         for perm in rules.allows:
             if item in perm.items and (perm.venues is None or venue in perm.venues) \
@@ -410,7 +422,8 @@ class ScalarEvaluator:
                               + (f" at {venue}" if venue else "") + f" for {relation}",
                               channel=want)
         where = f" at {venue}" if venue else ""
-        return result(False, "item_not_allowed", rules.relations_prov,
+        at_venue = next((p.prov for p in rules.allows if p.venues and venue in p.venues), venue_prov)
+        return result(False, "item_not_allowed", at_venue if venue else rules.relations_prov,
                       f"this policy does not let the account pay for {item}{where} for {relation}")
 
 
