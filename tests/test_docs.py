@@ -44,3 +44,23 @@ def test_readme_shows_exactly_two_setup_commands():
     assert "policylang settle" in commands[0] and "pytest" in commands[1]
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert "README.md" in ci
+
+
+def test_readme_shows_the_checker_output_as_it_is():
+    from click.testing import CliRunner
+
+    from policylang.cli import main
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```console\n\$ policylang (check [^\n]+)\n(.*?)```", readme, re.S)
+    assert block, "README must show a checker run"
+    import os
+
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        result = CliRunner().invoke(main, block.group(1).split())
+    finally:
+        os.chdir(cwd)
+    assert result.exit_code == 1
+    assert result.output.strip() == block.group(2).strip()
