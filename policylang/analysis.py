@@ -199,6 +199,9 @@ class Analyzer:
         profiles = self._domain("pooling", [], rules, version.prov.span)
         if isinstance(rules.ratio, ir.Decide):
             self.check_decide(rules.ratio, ir.TRUE, rules.ratio_prov, profiles, "the ratio table", "支付比例表")
+        if isinstance(rules.ratio, ir.Bands):
+            self.check_band_ranges(compiled, rules, profiles)
+            return
         for acc in rules.deductibles + rules.caps:
             if isinstance(acc.amount, ir.Decide):
                 what = "the deductible table" if acc.kind == "deductible" else "the cap table"
@@ -235,6 +238,31 @@ class Analyzer:
                 self.diags.append(Diagnostic("R301", culprit.span, {
                     "value": percent(value), "context": f" for {describe(prof, relevant)} after uplifts",
                     "context_zh": f"({describe(prof, relevant, 'zh')},含上浮)"}))
+        if not unevaluable:
+            for adj in rules.adjustments:
+                if id(adj) not in fired:
+                    self.diags.append(Diagnostic("C406", adj.prov.span, {
+                        "what": "this uplift", "what_zh": "该上浮", "why": "no input satisfies its condition",
+                        "why_zh": "没有任何输入满足其条件"}))
+
+    def check_band_ranges(self, compiled: _CompiledPooling, rules: ir.PoolingRules, profiles):
+        relevant = fields_of(_conds_of(rules))
+        fired, unevaluable = set(), False
+        for prof in profiles:
+            env = self._env(prof)
+            try:
+                points, applied = compiled.uplift(env)
+            except MissingValue:
+                unevaluable = True
+                continue
+            fired.update(id(a) for a in applied)
+            for value, prov in zip(rules.ratio.values, rules.ratio.provs):
+                if not (0 <= value + points <= 1):
+                    culprit = applied[-1].prov if applied else prov
+                    self.diags.append(Diagnostic("R301", culprit.span, {
+                        "value": percent(value + points), "context": f" for {describe(prof, relevant)} after uplifts",
+                        "context_zh": f"({describe(prof, relevant, 'zh')},含上浮)"}))
+                    return
         if not unevaluable:
             for adj in rules.adjustments:
                 if id(adj) not in fired:
@@ -288,6 +316,8 @@ class Analyzer:
             ancestor = ancestor.parent
 
     def _measure(self, compiled: _CompiledPooling, quantity: str, env) -> tuple[Decimal | None, ir.Prov | None]:
+        if quantity == "ratio" and compiled.bands is not None:
+            return compiled.band_ratios(env), compiled.rules.ratio.provs
         if quantity == "ratio":
             base, row = compiled.ratio(env)
             value, steps = compiled.effective_ratio(env)
@@ -342,9 +372,13 @@ class Analyzer:
                     continue
                 if rv is None:
                     continue
-                if not op(lv, rv):
-                    self.report(owner, req, version, prof, lv, lprov, other, rv, rprov)
-                    return
+                left, right = _pairs(lv, lprov), _pairs(rv, rprov)
+                # banded ratios compare band by band
+                combos = zip(left, right) if len(left) == len(right) else itertools.product(left, right)
+                for (a, ap), (b, bp) in combos:
+                    if not op(a, b):
+                        self.report(owner, req, version, prof, a, ap, other, b, bp)
+                        return
 
     def report(self, owner, req, version, lprof, lv, lprov, rprof, rv, rprov):
         zh_q = {"ratio": "支付比例", "deductible": "起付标准", "cap": "最高支付限额"}
@@ -376,6 +410,12 @@ class Analyzer:
         self.diags.append(Diagnostic("H501", span, {
             "detail": detail, "detail_zh": detail_zh, "policy": owner.id, "name": req.name,
             "requirement": req.text, "clause": clause, "quote": quote}, tuple(related)))
+
+
+def _pairs(value, prov) -> list[tuple]:
+    if isinstance(value, list):
+        return list(zip(value, prov))
+    return [(value, prov)]
 
 
 def analyze(policy: ir.Policy, own_sections: set[str]) -> list[Diagnostic]:

@@ -353,8 +353,38 @@ class Checker:
                       what="a 'relations' statement (the eligible relations)", what_zh="共济亲属", hint="", hint_zh="")
 
     # -- quantities, expressions, conditions
+    def check_bands(self, q: n.Bands, want: str, what: str, what_zh: str, fields: dict):
+        if want != V.PERCENT:
+            self.emit("T201", q.span, what=what, what_zh=what_zh, expected=_tdesc(want), expected_zh=_tdesc(want, True),
+                      found="bands of ratios", found_zh="分段比例", hint="bands are for the payment ratio",
+                      hint_zh="累计分段只用于支付比例")
+            return
+        self.enum_value(q.period, "period")
+        if q.each is not None:
+            self.check_field(q.each, fields, enum_only=True)
+        previous = None
+        for i, band in enumerate(q.bands):
+            self.check_literal(band.value, V.PERCENT, what, what_zh)
+            if band.limit is None:
+                for later in q.bands[i + 1:]:
+                    self.emit("C406", later.span, what="this band", what_zh="该分段",
+                              why="an earlier band already covers everything beyond",
+                              why_zh="前面的 '以上' 分段已覆盖其余全部金额")
+                break
+            self.check_literal(band.limit, V.MONEY, "a band limit", "分段上限")
+            if isinstance(band.limit, n.MoneyLit):
+                if previous is not None and band.limit.amount <= previous:
+                    self.emit("C411", band.limit.span, value=f"{band.limit.amount}", previous=f"{previous}")
+                previous = band.limit.amount
+        if not q.bands or q.bands[-1].limit is not None:
+            last = q.bands[-1].limit.amount if q.bands and isinstance(q.bands[-1].limit, n.MoneyLit) else 0
+            self.emit("C401", q.span, what="the list of bands", what_zh="累计分段", example=f"amounts beyond {last} yuan",
+                      example_zh=f"超过 {last} 元的金额")
+
     def check_quantity(self, q, want: str, what: str, what_zh: str, fields: dict):
-        if isinstance(q, n.Table):
+        if isinstance(q, n.Bands):
+            self.check_bands(q, want, what, what_zh, fields)
+        elif isinstance(q, n.Table):
             key_types = [self.check_field(k, fields, enum_only=True) for k in q.keys]
             for row in q.rows:
                 if len(row.patterns) != len(q.keys):

@@ -113,6 +113,12 @@ class Lowering:
     def quantity(self, q, rule: str, cite, policy: str) -> ir.Value:
         if isinstance(q, n.Ref):
             return self.expr(q)
+        if isinstance(q, n.Bands):
+            limits = tuple(None if b.limit is None else literal_value(b.limit)[0] for b in q.bands)
+            values = tuple(literal_value(b.value)[0] for b in q.bands)
+            provs = tuple(prov(f"{rule} band " + ("beyond" if b.limit is None else f"until {b.limit.amount}"),
+                               b.cite or cite, policy, b.span) for b in q.bands)
+            return ir.Bands(q.period.value, q.each.value if q.each else None, limits, values, provs)
         if not isinstance(q, n.Table):
             value, t = literal_value(q)
             return ir.Const(value, t)

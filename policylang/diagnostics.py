@@ -196,6 +196,11 @@ CATALOGUE: dict[str, Entry] = {
                   "该版本涉及的输入组合过多,仅分析了前 {count} 种",
                   "gaps, overlaps and the parent's requirements may be missed beyond them",
                   "超出部分的缺漏、重叠和上位政策要求可能未被发现"),
+    "C411": Entry(ERROR, "band limits out of order",
+                  "band limit {value} yuan does not exceed the previous one ({previous} yuan)",
+                  "分段上限 {value} 元不大于前一个上限({previous} 元)",
+                  "list the bands from the lowest limit up, ending with 'beyond'",
+                  "请按上限从低到高列出各段,最后一段写 '以上'"),
     # ---- H: hierarchy
     "H501": Entry(ERROR, "violates a constraint of the parent policy",
                   "{policy} requires {requirement} ({name}), but {detail}",

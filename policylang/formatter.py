@@ -105,6 +105,14 @@ class Formatter:
     def quantity(self, q, indent: str) -> str:
         if isinstance(q, n.Ref):
             return q.name.value
+        if isinstance(q, n.Bands):
+            each = f" {self.kw('each')} {q.each.value}" if q.each is not None else ""
+            lines = [f"{self.kw('bands')} {self.kw('per')} {self.nm(q.period)}{each} {{"]
+            for b in q.bands:
+                head = f"{self.kw('until')} {self.literal(b.limit)}" if b.limit is not None else self.kw("beyond")
+                lines.append(f"{indent}{INDENT}{head}: {self.literal(b.value)}{self.cite(b.cite)}")
+            lines.append(f"{indent}}}")
+            return "\n".join(lines)
         if not isinstance(q, n.Table):
             return self.literal(q)
         lines = [f"{self.kw('by')} {self.names(q.keys)} {{"]

@@ -125,6 +125,20 @@ class Decide:
 
 Value = Union[Expr, Decide]
 
+
+@attrs.frozen
+class Bands:
+    """A ratio banded by the amount the ratio applies to (in-policy amount above
+    the deductible), accumulated per period: the part of a visit that falls in
+    each band gets that band's ratio."""
+
+    period: str
+    each: str | None
+    limits: tuple  # upper limit of each band (Decimal, cumulative); None for the last, unbounded one
+    values: tuple  # ratio of each band (fractions)
+    provs: tuple  # Prov of each band
+    type: str = "percent"
+
 # ---- rules ------------------------------------------------------------------------
 
 
@@ -159,7 +173,7 @@ class PoolingRules:
     designated_only: Prov | None
     deductibles: tuple[Accumulate, ...]
     caps: tuple[Accumulate, ...]
-    ratio: Value
+    ratio: "Value | Bands"
     ratio_prov: Prov
     adjustments: tuple[Adjust, ...]
 

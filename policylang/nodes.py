@@ -186,7 +186,25 @@ class Table(Node):
     rows: tuple[Row, ...] = ()
 
 
-Quantity = Union[Literal, Table]
+@attrs.frozen
+class Band(Node):
+    """One band: ``until 1000 yuan: 70%``; the last is ``beyond: 80%`` (limit None)."""
+
+    limit: Literal | None = None
+    value: Literal = None
+    cite: Cite = None
+
+
+@attrs.frozen
+class Bands(Node):
+    """A ratio banded by the amount accumulated in the period (per year, ...)."""
+
+    period: Name = Name()
+    each: Name | None = None
+    bands: tuple[Band, ...] = ()
+
+
+Quantity = Union[Literal, Table, Bands]
 
 # ---- statements inside a dated version --------------------------------------------
 

@@ -306,6 +306,20 @@ class _Builder(Transformer):
         c, cite = self._split(children)
         return n.Row(patterns=tuple(c[:-1]), value=c[-1], cite=cite, span=self._s(meta))
 
+    def bands(self, meta, children):
+        period = children[0]
+        rest = list(children[1:])
+        each = rest.pop(0) if rest and isinstance(rest[0], n.Name) else None
+        return n.Bands(period=period, each=each, bands=tuple(rest), span=self._s(meta))
+
+    def band(self, meta, children):
+        c, cite = self._split(children)
+        return n.Band(limit=c[0], value=c[1], cite=cite, span=self._s(meta))
+
+    def band_rest(self, meta, children):
+        c, cite = self._split(children)
+        return n.Band(limit=None, value=c[0], cite=cite, span=self._s(meta))
+
     def pattern(self, meta, children):
         return tuple(children)
 

@@ -64,3 +64,29 @@ def test_readme_shows_the_checker_output_as_it_is():
         os.chdir(cwd)
     assert result.exit_code == 1
     assert result.output.strip() == block.group(2).strip()
+
+
+def test_language_reference_lists_every_keyword():
+    from policylang.parser import keyword_pairs
+
+    text = (ROOT / "docs" / "language.md").read_text(encoding="utf-8")
+    for en, zh in keyword_pairs().values():
+        assert f"| `{en}` | `{zh}` |" in text, en
+
+
+def _pol_blocks():
+    for doc in DOCS:
+        for i, m in enumerate(re.finditer(r"```pol\n(.*?)```", doc.read_text(encoding="utf-8"), re.S)):
+            if re.match(r"\s*(#[^\n]*\n\s*)*(policy|政策)\s", m.group(1)):
+                yield pytest.param(m.group(1), id=f"{doc.name}-{i}")
+
+
+@pytest.mark.parametrize("source", list(_pol_blocks()))
+def test_whole_policies_in_docs_check_clean(source):
+    import policylang
+
+    ws = policylang.api.Workspace()
+    for p in [*(ROOT / "policies").glob("*.pol"), ROOT / "tests" / "fixtures" / "variations" / "province.pol"]:
+        ws.add_file(p)
+    result = policylang.api.check_unit(ws.add_text(source, "doc.pol"), ws)
+    assert not [d for d in result.diagnostics if d.severity == "error"], [d.message() for d in result.diagnostics]

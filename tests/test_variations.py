@@ -77,3 +77,25 @@ def test_province_floor_applies_after_uplifts():
         policylang.loads(text, "city-15.pol", search=[FOLDER / "province.pol"])
     [d] = e.value.diagnostics
     assert d.code == "H501" and "45%" in d.message()
+
+
+def test_banded_ratios_by_cumulative_spending():
+    """Bands 60% to 1000 yuan, 70% to 3000 yuan, 80% beyond, of the in-policy amount above the
+    deductible accumulated in the year; retirees +5 points on every band."""
+    policy = policylang.load(FIXTURES / "valid" / "banded-ratios.pol")
+    visits = [
+        # base 900 - 100 = 800, all in the first band: 800 x 60% = 480.00
+        {"setl_time": "2023-02-01", "psn_type": "active", "medfee_sumamt": "900.00"},
+        # base 500 on top of 800: 200 x 60% + 300 x 70% = 120 + 210 = 330.00
+        {"setl_time": "2023-03-01", "psn_type": "active", "medfee_sumamt": "500.00"},
+        # base 2000 on top of 1300 (retiree): 1700 x 75% + 300 x 85% = 1275 + 255 = 1530.00
+        {"setl_time": "2023-04-01", "psn_type": "retiree", "medfee_sumamt": "2000.00"},
+        # a new year starts again in the first band: (300 - 100) x 60% = 120.00
+        {"setl_time": "2024-01-05", "psn_type": "active", "medfee_sumamt": "300.00"},
+    ]
+    base = {"psn_no": "A", "flxempe_flag": False, "hosp_lv": "level1"}
+    r = policy.settle([{**base, **v} for v in visits])
+    assert [x.hifp_pay for x in r] == [D("480.00"), D("330.00"), D("1530.00"), D("120.00")]
+    assert [x.pool_prop_selfpay for x in r] == [D("0.60"), D("0.70"), D("0.85"), D("0.60")]
+    bands = [s.rule for s in r[1].trace if s.field == "ratio"]
+    assert bands == ["ratio band until 1000", "ratio band until 3000"]

@@ -129,13 +129,39 @@ def _date(d) -> dt.date:
     return d.date() if isinstance(d, dt.datetime) else d
 
 
+def split_bands(bands: ir.Bands, prior: Decimal, amount: Decimal) -> list[tuple[int, Decimal]]:
+    """The parts of ``amount`` (accumulated on top of ``prior``) in each band."""
+    parts = []
+    low = ZERO
+    end = prior + amount
+    for i, limit in enumerate(bands.limits):
+        high = end if limit is None else min(limit, end)
+        part = high - max(low, prior)
+        if part > 0:
+            parts.append((i, part))
+        if limit is None or limit >= end:
+            break
+        low = limit
+    return parts
+
+
 class _CompiledPooling:
     def __init__(self, rules: ir.PoolingRules):
         self.rules = rules
-        self.ratio = compile_value(rules.ratio)
+        self.bands = rules.ratio if isinstance(rules.ratio, ir.Bands) else None
+        self.ratio = compile_value(rules.ratio) if self.bands is None else None
         self.adjustments = [(compile_cond(a.when), a) for a in rules.adjustments]
         self.deductibles = [(compile_value(a.amount), compile_cond(a.when), a) for a in rules.deductibles]
         self.caps = [(compile_value(a.amount), compile_cond(a.when), a) for a in rules.caps]
+
+    def uplift(self, env) -> tuple[Decimal, list[ir.Adjust]]:
+        applied = [adj for cond, adj in self.adjustments if cond(env)]
+        return sum((a.points for a in applied), ZERO), applied
+
+    def band_ratios(self, env) -> list[Decimal]:
+        """Each band's ratio with the uplifts that apply (for analysis)."""
+        points, _ = self.uplift(env)
+        return [v + points for v in self.bands.values]
 
     def effective_ratio(self, env, tracing: bool = True) -> tuple[Decimal | None, list[TraceStep]]:
         base, row_prov = self.ratio(env)
@@ -257,14 +283,17 @@ class ScalarEvaluator:
                     if trace is not None:
                         trace.append(TraceStep.of("act_pay_dedc", money(take), row or acc.prov, deductible=money(amount),
                                                   consumed_before=money(before), in_policy=money(inscp)))
-                ratio_value, steps = rules.effective_ratio(env, trace is not None)
-                if trace is not None:
-                    trace.extend(steps)
-                raw = self._round(remaining * ratio_value)
+                if rules.bands is None:
+                    ratio_value, steps = rules.effective_ratio(env, trace is not None)
+                    if trace is not None:
+                        trace.extend(steps)
+                    exact = remaining * ratio_value
+                else:
+                    ratio_value, exact = self._banded(rules, env, psn, when, index, remaining, ledger, trace)
+                raw = self._round(exact)
                 if trace is not None:
                     trace.append(TraceStep.of("hifp_pay", money(raw), self.policy.rounding.prov,
-                                              base=money(remaining), ratio=percent(ratio_value),
-                                              exact=str(remaining * ratio_value)))
+                                              base=money(remaining), ratio=percent(ratio_value), exact=str(exact)))
                 fund = raw
                 for amount_fn, cond, acc in rules.caps:
                     if not cond(env):
@@ -315,6 +344,30 @@ class ScalarEvaluator:
                                    inputs={"psn_part_amt": money(part), "acct_pay": money(acct)}))
         return VisitResult(psn, _iso(v["setl_time"]), total, inscp, dedc, ratio_value, fund, fund, part, acct, cash,
                            balance, reason, message, tuple(trace or ()))
+
+    def _banded(self, rules: _CompiledPooling, env, psn, when, index, remaining, ledger: Ledger, trace):
+        """The fund's exact share of ``remaining`` under banded ratios; returns the
+        ratio of the band the visit ends in (reported as pool_prop_selfpay)."""
+        bands = rules.bands
+        key = (psn, "bands", bands.period, period_bucket(bands.period, when, index),
+               env.get(bands.each) if bands.each else None)
+        prior = ledger.used(key)
+        points, applied = rules.uplift(env)
+        exact = ZERO
+        last = bands.values[0] + points
+        for i, part in split_bands(bands, prior, remaining):
+            ratio = bands.values[i] + points
+            exact += part * ratio
+            last = ratio
+            if trace is not None:
+                trace.append(TraceStep.of("ratio", percent(ratio), bands.provs[i], band_part=money(part),
+                                          accumulated_before=money(prior),
+                                          uplift=format((points * 100).normalize(), "f")))
+        if trace is not None:
+            for adj in applied:
+                trace.append(TraceStep.of("ratio", format((adj.points * 100).normalize(), "f") + " points", adj.prov))
+        ledger.add(key, remaining)
+        return last, exact
 
     def _account(self, v, when, part, fund, ledger: Ledger, params, trace) -> tuple[Decimal, Decimal | None]:
         psn = v["psn_no"]
