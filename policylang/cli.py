@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import unicodedata
 from decimal import Decimal
@@ -257,7 +258,8 @@ def explain(code):
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True,
               help="Write the keywords in English or Chinese.")
-@click.option("--write", is_flag=True, help="Rewrite the files in place (comments are not kept).")
+@click.option("--write", is_flag=True,
+              help="Rewrite the files in place (refused for files with comments, which are not kept yet).")
 def fmt_cmd(paths, lang, write):
     """Print policies in canonical layout (or rewrite them with --write)."""
     from .parser import parse
@@ -269,6 +271,11 @@ def fmt_cmd(paths, lang, write):
             raise Failure("\n".join(render(d, {path: text}) for d in diags if d.severity == ERROR))
         out = format_policy(policy, lang)
         if write:
+            comments = [i for i, line in enumerate(text.split("\n"), 1) if re.match(r"\s*(#|//)", line)]
+            if comments:
+                raise Failure(f"{path}: not rewritten: the formatter does not keep comments yet, and this file has "
+                              f"{len(comments)} comment line(s) (first at line {comments[0]}); "
+                              "run without --write to see the formatted text")
             Path(path).write_text(out, encoding="utf-8")
         else:
             click.echo(out, nl=False)
