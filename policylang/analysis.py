@@ -349,15 +349,15 @@ class Analyzer:
             if not isinstance(side, ir.Measure):
                 return side, None
             env = self._env(prof)
-            if not conds[i](env):
+            try:
+                if not conds[i](env):
+                    return None, None
+                return self._measure(compiled, side.quantity, env)
+            except (MissingValue, NoRow):  # depends on a parameter: not analysable
                 return None, None
-            return self._measure(compiled, side.quantity, env)
 
         for prof in profiles:
-            try:
-                lv, lprov = values(0, prof)
-            except (MissingValue, NoRow):
-                continue
+            lv, lprov = values(0, prof)
             if lv is None:
                 continue
             if isinstance(req.right, ir.Measure):
@@ -366,10 +366,7 @@ class Analyzer:
             else:
                 partners = [prof]
             for other in partners:
-                try:
-                    rv, rprov = values(1, other)
-                except (MissingValue, NoRow):
-                    continue
+                rv, rprov = values(1, other)
                 if rv is None:
                     continue
                 left, right = _pairs(lv, lprov), _pairs(rv, rprov)

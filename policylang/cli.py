@@ -185,6 +185,17 @@ def check(paths, fmt, lang, strict):
         sys.exit(1)
 
 
+def _evaluate(method: str, policy: str, records: str, fmt: str, params, no_trace: bool, columns: list[str]):
+    """Load POLICY, read the JSON array RECORDS, evaluate, print; errors leave stdout empty."""
+    compiled = _load(policy, None)
+    data = _read_json(records)
+    try:
+        results = getattr(compiled, method)(data, _parse_params(params), trace=not no_trace)
+    except InputError as e:
+        raise _input_failure(e, records) from None
+    _emit(results, fmt, columns, no_trace)
+
+
 @main.command()
 @click.argument("policy", type=click.Path(exists=True, dir_okay=False))
 @click.argument("visits", type=click.Path(exists=True, dir_okay=False))
@@ -197,15 +208,9 @@ def settle(policy, visits, fmt, params, no_trace):
     Visits of several persons may be mixed and in any order; each person's
     visits are applied in setl_time order, and one result is printed per visit
     in input order."""
-    compiled = _load(policy, None)
-    data = _read_json(visits)
-    try:
-        results = compiled.settle(data, _parse_params(params), trace=not no_trace)
-    except InputError as e:
-        raise _input_failure(e, visits) from None
-    _emit(results, fmt, ["psn_no", "setl_time", "medfee_sumamt", "inscp_scp_amt", "act_pay_dedc",
-                         "pool_prop_selfpay", "hifp_pay", "psn_part_amt", "acct_pay", "psn_cash_pay", "balc",
-                         "reason"], no_trace)
+    _evaluate("settle", policy, visits, fmt, params, no_trace,
+              ["psn_no", "setl_time", "medfee_sumamt", "inscp_scp_amt", "act_pay_dedc", "pool_prop_selfpay",
+               "hifp_pay", "psn_part_amt", "acct_pay", "psn_cash_pay", "balc", "reason"])
 
 
 @main.command()
@@ -216,13 +221,7 @@ def settle(policy, visits, fmt, params, no_trace):
 @NO_TRACE
 def credit(policy, persons, fmt, params, no_trace):
     """Compute the personal-account credit of PERSONS (a JSON array) under POLICY."""
-    compiled = _load(policy, None)
-    data = _read_json(persons)
-    try:
-        results = compiled.credit(data, _parse_params(params), trace=not no_trace)
-    except InputError as e:
-        raise _input_failure(e, persons) from None
-    _emit(results, fmt, ["psn_no", "on", "credit", "reason", "rule", "clause"], no_trace)
+    _evaluate("credit", policy, persons, fmt, params, no_trace, ["psn_no", "on", "credit", "reason", "rule", "clause"])
 
 
 @main.command("may-pay")
@@ -233,13 +232,8 @@ def credit(policy, persons, fmt, params, no_trace):
 @NO_TRACE
 def may_pay(policy, requests, fmt, params, no_trace):
     """Decide whether the personal account may pay each of REQUESTS (a JSON array)."""
-    compiled = _load(policy, None)
-    data = _read_json(requests)
-    try:
-        results = compiled.may_pay(data, _parse_params(params), trace=not no_trace)
-    except InputError as e:
-        raise _input_failure(e, requests) from None
-    _emit(results, fmt, ["relation", "item", "venue", "on", "allowed", "reason", "channel", "clause"], no_trace)
+    _evaluate("may_pay", policy, requests, fmt, params, no_trace,
+              ["psn_no", "relation", "item", "venue", "on", "allowed", "reason", "channel", "clause"])
 
 
 @main.command()

@@ -396,16 +396,20 @@ class ScalarEvaluator:
         return pay, balance
 
     # ---- crediting -------------------------------------------------------------
-    def credit(self, persons: list[dict], params: dict) -> list[CreditResult]:
+    def _each(self, records: list[dict], one, params: dict) -> list:
+        """``one(record, params)`` for every record, collecting missing values as input problems."""
         out, problems = [], []
-        for i, p in enumerate(persons):
+        for i, rec in enumerate(records):
             try:
-                out.append(self._credit_one(p, params))
+                out.append(one(rec, params))
             except MissingValue as e:
-                problems.append(self._missing(e, i, p.get("psn_no")))
+                problems.append(self._missing(e, i, rec.get("psn_no")))
         if problems:
             raise InputError(problems)
         return out
+
+    def credit(self, persons: list[dict], params: dict) -> list[CreditResult]:
+        return self._each(persons, self._credit_one, params)
 
     def _credit_one(self, p: dict, params: dict) -> CreditResult:
         on = p["on"]
@@ -426,15 +430,7 @@ class ScalarEvaluator:
 
     # ---- account use -----------------------------------------------------------
     def may_pay(self, requests: list[dict], params: dict) -> list[MayPayResult]:
-        out, problems = [], []
-        for i, r in enumerate(requests):
-            try:
-                out.append(self._may_pay_one(r, params))
-            except MissingValue as e:
-                problems.append(self._missing(e, i, r.get("psn_no")))
-        if problems:
-            raise InputError(problems)
-        return out
+        return self._each(requests, self._may_pay_one, params)
 
     def _may_pay_one(self, r: dict, params: dict) -> MayPayResult:
         on, relation, item, venue = r["on"], r["relation"], r["item"], r.get("venue")
