@@ -11,6 +11,7 @@ city policy meets every requirement of the policies it implements.
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 from decimal import Decimal
 
@@ -71,7 +72,6 @@ def _values_for(t: str, points: set | None):
             if one is not None:
                 vals.update({p - one, p + one})
             else:
-                import datetime as dt
                 vals.update({p - dt.timedelta(days=1), p + dt.timedelta(days=1)})
         return sorted(vals)
     return [None]
@@ -311,11 +311,34 @@ class Analyzer:
         ancestor = self.policy.parent
         while ancestor is not None:
             for req in ancestor.requirements:
+                if any(isinstance(s, ir.Measure) and s.quantity == "start" for s in (req.left, req.right)):
+                    self.check_start(ancestor, req, section)
+                    continue
                 for version in section.versions:
                     self.check_requirement(ancestor, req, version)
             ancestor = ancestor.parent
 
+    def check_start(self, owner: ir.Policy, req: ir.Requirement, section: ir.Section):
+        """``start``: the first day this policy's pooling is in force (literal dates only)."""
+        dated = [v for v in section.versions if isinstance(v.start, dt.date)]
+        if not dated:
+            return
+        first = min(dated, key=lambda v: v.start)
+        sides = [first.start if isinstance(s, ir.Measure) else s for s in (req.left, req.right)]
+        if not _OPS[req.op](sides[0], sides[1]):
+            clause = req.prov.clause or ""
+            self.diags.append(Diagnostic("H501", first.prov.span, {
+                "detail": f"pooling starts on {first.start}", "detail_zh": f"普通门诊统筹自 {first.start} 起实施",
+                "policy": owner.id, "name": req.name, "requirement": req.text, "clause": clause,
+                "quote": f'"{req.prov.quote}"' if req.prov.quote else req.text},
+                (Related(req.prov.span, f"{owner.id} requires {req.text}" + (f" ({clause})" if clause else ""),
+                         f"{owner.id} 要求 {req.text}" + (f"({clause})" if clause else "")),)))
+
     def _measure(self, compiled: _CompiledPooling, quantity: str, env) -> tuple[Decimal | None, ir.Prov | None]:
+        if quantity == "covered":
+            r = compiled.rules
+            covered = env["psn_type"] in r.covers and (not env.get("flxempe_flag") or "flexible" in r.covers)
+            return covered, r.covers_prov
         if quantity == "ratio" and compiled.bands is not None:
             return compiled.band_ratios(env), compiled.rules.ratio.provs
         if quantity == "ratio":
@@ -341,8 +364,7 @@ class Analyzer:
             _walk_cond(s.where, varied, {})
         profiles = self._domain("pooling", [s.where for s in sides], version.rules, version.prov.span)
         conds = [compile_cond(s.where) if isinstance(s, ir.Measure) else None for s in (req.left, req.right)]
-        op = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
-              "<": lambda a, b: a < b, "=": lambda a, b: a == b, "!=": lambda a, b: a != b}[req.op]
+        op = _OPS[req.op]
 
         def values(i, prof):
             side = (req.left, req.right)[i]
@@ -378,17 +400,23 @@ class Analyzer:
                         return
 
     def report(self, owner, req, version, lprof, lv, lprov, rprof, rv, rprov):
-        zh_q = {"ratio": "支付比例", "deductible": "起付标准", "cap": "最高支付限额"}
+        zh_q = {"ratio": "支付比例", "deductible": "起付标准", "cap": "最高支付限额", "covered": "是否纳入统筹"}
         rules = version.rules
         relevant = fields_of(_conds_of(rules)) | fields_of(
             [s.where for s in (req.left, req.right) if isinstance(s, ir.Measure)])
 
         def show(v, q, lang="en"):
+            if isinstance(v, bool):
+                return ("是" if v else "否") if lang == "zh" else ("true" if v else "false")
             return percent(v) if q == "ratio" else (f"{v} 元" if lang == "zh" else f"{v} yuan")
         lq = req.left.quantity if isinstance(req.left, ir.Measure) else None
         rq = req.right.quantity if isinstance(req.right, ir.Measure) else lq
+        if lq == "covered":
+            relevant = {"psn_type", "flxempe_flag"}
         ld, ld_zh = describe(lprof, relevant), describe(lprof, relevant, "zh")
-        if isinstance(req.right, ir.Measure):
+        if lq == "covered" and not isinstance(req.right, ir.Measure):
+            detail, detail_zh = f"visits with {ld} are not covered", f"{ld_zh} 的就诊未纳入统筹"
+        elif isinstance(req.right, ir.Measure):
             rd, rd_zh = describe(rprof, relevant), describe(rprof, relevant, "zh")
             detail = f"the {lq} is {show(lv, lq)} for {ld} and {show(rv, rq)} for {rd}"
             detail_zh = f"{ld_zh} 的{zh_q.get(lq, lq)}为 {show(lv, lq, 'zh')},{rd_zh} 的为 {show(rv, rq, 'zh')}"
@@ -407,6 +435,10 @@ class Analyzer:
         self.diags.append(Diagnostic("H501", span, {
             "detail": detail, "detail_zh": detail_zh, "policy": owner.id, "name": req.name,
             "requirement": req.text, "clause": clause, "quote": quote}, tuple(related)))
+
+
+_OPS = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
+        "<": lambda a, b: a < b, "=": lambda a, b: a == b, "!=": lambda a, b: a != b}
 
 
 def _pairs(value, prov) -> list[tuple]:

@@ -589,6 +589,8 @@ class Checker:
                 else:
                     types.append(self.literal_type(side.value))
             lt, rt = types
+            if (lt == V.BOOL or rt == V.BOOL) and r.op not in ("=", "!="):
+                self.emit("T204", r.span, field="true/false", op=r.op)
             if lt and rt and lt != rt:
                 bad = r.right if isinstance(r.right, n.Bound) else r.left
                 self.type_error(bad, "the other side of the requirement", "要求的另一侧", lt if bad is r.right else rt,
@@ -599,5 +601,4 @@ def check(scope: Scope) -> list[Diagnostic]:
     return Checker(scope).run()
 
 
-def _unused(_: Decimal) -> None:  # keep Decimal import for type readers
-    return None
+

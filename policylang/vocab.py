@@ -78,8 +78,10 @@ SECTION_NAMES_ZH = {"pooling": "普通门诊统筹", "crediting": "个人账户�
 SETTINGS = {"account_covers": "account_covers"}
 
 # Quantities a requirement may measure in the policies that implement it.
-MEASURES = {"ratio": PERCENT, "deductible": MONEY, "cap": MONEY}
-MEASURE_ALIASES = {"支付比例": "ratio", "起付标准": "deductible", "最高支付限额": "cap"}
+# ``covered``: whether a kind of visit is covered at all; ``start``: the first day pooling is in force.
+MEASURES = {"ratio": PERCENT, "deductible": MONEY, "cap": MONEY, "covered": BOOL, "start": DATE}
+MEASURE_ALIASES = {"支付比例": "ratio", "起付标准": "deductible", "最高支付限额": "cap", "纳入统筹": "covered",
+                   "实施日期": "start"}
 
 # Enumerations as a Chinese reader knows them (for messages).
 ENUM_NAMES_ZH = {"hosp_lv": "医疗机构级别", "psn_type": "人员类别", "category": "参保人员类别", "relation": "亲属关系",
