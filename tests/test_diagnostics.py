@@ -215,3 +215,9 @@ def test_cli_check_text_on_the_whole_corpus(monkeypatch):
     for path in BROKEN:
         if path.stem not in KNOWN_PROBLEMS["expected_codes"]:
             assert f"tests/fixtures/invalid/{path.name}:" in r.stderr, path.name
+
+
+def test_parent_fixture_is_the_shipped_shanxi_policy():
+    """The copy beside the city fixtures must not drift from policies/shanxi-2022.pol."""
+    copy = (INVALID / "parent-shanxi-2022.pol").read_text(encoding="utf-8").split("\n", 1)[1]
+    assert copy == (ROOT / "policies" / "shanxi-2022.pol").read_text(encoding="utf-8")
