@@ -118,7 +118,7 @@ def describe(profile: dict, only: set[str] | None = None, lang: str = "en") -> s
     items = [(k, v) for k, v in profile.items() if v is not None and (only is None or k in only)]
     if not items:
         return "every input" if lang == "en" else "任何输入"
-    return ", ".join(f"{k}={show(v)}" for k, v in items)
+    return ("," if lang == "zh" else ", ").join(f"{k}={show(v)}" for k, v in items)
 
 
 # ---- passes -----------------------------------------------------------------------
@@ -196,7 +196,10 @@ class Analyzer:
     def pooling_version(self, version: ir.Version):
         rules: ir.PoolingRules = version.rules
         compiled = _CompiledPooling(rules)
-        profiles = self._domain("pooling", [], rules, version.prov.span)
+        everyone = self._domain("pooling", [], rules, version.prov.span)
+        # what matters is what the fund pays: visits it does not cover or pay at all are left out
+        profiles = [p for p in everyone if _paid(rules, p)]
+        self.unpaid_uplifts(compiled, rules, everyone, profiles)
         if isinstance(rules.ratio, ir.Decide):
             self.check_decide(rules.ratio, ir.TRUE, rules.ratio_prov, profiles, "the ratio table", "支付比例表")
         if isinstance(rules.ratio, ir.Bands):
@@ -240,10 +243,27 @@ class Analyzer:
                     "context_zh": f"({describe(prof, relevant, 'zh')},含上浮)"}))
         if not unevaluable:
             for adj in rules.adjustments:
-                if id(adj) not in fired:
+                if id(adj) not in fired and id(adj) not in self._unpaid_only:
                     self.diags.append(Diagnostic("C406", adj.prov.span, {
                         "what": "this uplift", "what_zh": "该上浮", "why": "no input satisfies its condition",
                         "why_zh": "没有任何输入满足其条件"}))
+
+    def unpaid_uplifts(self, compiled: _CompiledPooling, rules: ir.PoolingRules, everyone, paid):
+        """Uplifts that hold only for visits the fund never pays (C406), which the
+        never-applies check over paid visits would otherwise report less clearly."""
+        self._unpaid_only = set()
+        for cond, adj in compiled.adjustments:
+            try:
+                on_paid = any(cond(self._env(p)) for p in paid)
+                on_any = any(cond(self._env(p)) for p in everyone)
+            except MissingValue:
+                continue
+            if on_any and not on_paid:
+                self._unpaid_only.add(id(adj))
+                self.diags.append(Diagnostic("C406", adj.prov.span, {
+                    "what": "this uplift", "what_zh": "该上浮",
+                    "why": "it holds only for visits the fund does not pay (see covers and designated_only)",
+                    "why_zh": "其条件只对统筹基金不支付的就诊成立(见覆盖范围与仅限定点)"}))
 
     def check_band_ranges(self, compiled: _CompiledPooling, rules: ir.PoolingRules, profiles):
         relevant = fields_of(_conds_of(rules))
@@ -265,7 +285,7 @@ class Analyzer:
                     return
         if not unevaluable:
             for adj in rules.adjustments:
-                if id(adj) not in fired:
+                if id(adj) not in fired and id(adj) not in self._unpaid_only:
                     self.diags.append(Diagnostic("C406", adj.prov.span, {
                         "what": "this uplift", "what_zh": "该上浮", "why": "no input satisfies its condition",
                         "why_zh": "没有任何输入满足其条件"}))
@@ -363,6 +383,8 @@ class Analyzer:
         for s in sides:
             _walk_cond(s.where, varied, {})
         profiles = self._domain("pooling", [s.where for s in sides], version.rules, version.prov.span)
+        if not any(s.quantity == "covered" for s in sides):
+            profiles = [p for p in profiles if _paid(version.rules, p)]
         conds = [compile_cond(s.where) if isinstance(s, ir.Measure) else None for s in (req.left, req.right)]
         op = _OPS[req.op]
 
@@ -439,6 +461,15 @@ class Analyzer:
 
 _OPS = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
         "<": lambda a, b: a < b, "=": lambda a, b: a == b, "!=": lambda a, b: a != b}
+
+
+def _paid(rules: ir.PoolingRules, prof: dict) -> bool:
+    """Whether the fund pays anything at all for visits like ``prof``."""
+    if prof.get("psn_type") is not None and prof["psn_type"] not in rules.covers:
+        return False
+    if prof.get("flxempe_flag") and "flexible" not in rules.covers:
+        return False
+    return not (rules.designated_only is not None and prof.get("designated") is False)
 
 
 def _pairs(value, prov) -> list[tuple]:

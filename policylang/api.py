@@ -46,6 +46,18 @@ def check_unit(unit: Unit, ws: Workspace) -> CheckResult:
     diags = list(unit.diagnostics)
     if unit.policy is None:
         return CheckResult(unit.file, None, sort_diagnostics(diags))
+    try:
+        return _check_unit(unit, ws, diags)
+    except RecursionError:
+        diags.append(Diagnostic("P005", unit.policy.span, {}))
+        return CheckResult(unit.file, unit.policy.name.value, sort_diagnostics(diags))
+
+
+def _check_unit(unit: Unit, ws: Workspace, diags: list) -> CheckResult:
+    others = [u for u in ws.with_id(unit.policy.name.value) if u is not unit] if unit.on_disk else []
+    if others:
+        diags.append(Diagnostic("N111", unit.policy.name.span, {"name": unit.policy.name.value,
+                                                                 "other": others[0].file}))
     scope, rdiags = resolve(unit, ws)
     diags += rdiags
     diags += check(scope)
@@ -113,7 +125,7 @@ class CompiledPolicy:
         return self.ir.id
 
     def _params(self, params: dict[str, Any] | None) -> dict[str, Any]:
-        return validate_params(params or {}, self.ir)
+        return validate_params(params or {}, self.ir, source="params")
 
     def settle(self, visits: list[dict], params: dict[str, Any] | None = None, trace: bool = True
                ) -> list[VisitResult]:
@@ -142,11 +154,13 @@ def _compile(unit: Unit, ws: Workspace) -> CompiledPolicy:
     return CompiledPolicy(result.ir)
 
 
-def load(path: str | Path) -> CompiledPolicy:
-    """Parse, check and compile the policy at ``path``; parents it implements are
-    looked up among the ``.pol`` files in the same folder.  Raises ``PolicyError``
-    carrying every diagnostic when the policy has errors."""
+def load(path: str | Path, search: Iterable[str | Path] = ()) -> CompiledPolicy:
+    """Parse, check and compile the policy at ``path``; the policy it implements is
+    looked up among the ``.pol`` files in the same folder and in ``search`` (files or
+    folders).  Raises ``PolicyError`` carrying every diagnostic when the policy has errors."""
     ws = Workspace()
+    for f in policy_files(search):
+        ws.add_file(f)
     return _compile(ws.add_file(path), ws)
 
 

@@ -10,11 +10,12 @@ ratios after uplifts, the parent's constraints) run on the IR in ``analysis``.
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
+
+import attrs
 
 from . import nodes as n
 from . import vocab as V
-from .diagnostics import Diagnostic
+from .diagnostics import Diagnostic, Related
 from .resolve import Scope, suggest
 
 STMT_NAMES = {
@@ -116,8 +117,9 @@ class Checker:
             elif isinstance(d, n.Constraints):
                 self.check_constraints(d)
         self.check_required(p)
+        inherited = _names_in([sec for kind, (sec, owner) in self.scope.sections.items() if owner is not self.scope])
         for name, decl in self.scope.params.items():
-            if decl in p.decls and name not in self.used_params:
+            if decl in p.decls and name not in self.used_params and name not in inherited:
                 self.emit("N107", decl.name.span, name=name)
         return self.diags
 
@@ -266,7 +268,8 @@ class Checker:
                 continue  # ends on a date parameter: known only at evaluation time
             if a_until is None or a_until >= b_start:
                 self.diags.append(Diagnostic("C403", b.span, {"section": sec_en, "section_zh": sec_zh,
-                                                               "date": str(b_start)}))
+                                                               "date": str(b_start)},
+                                             (Related(a.span, "the earlier version", "前一版本"),)))
             elif a_until + dt.timedelta(days=1) < b_start:
                 self.diags.append(Diagnostic("C404", b.span, {
                     "section": sec_en, "section_zh": sec_zh,
@@ -595,6 +598,21 @@ class Checker:
                 bad = r.right if isinstance(r.right, n.Bound) else r.left
                 self.type_error(bad, "the other side of the requirement", "要求的另一侧", lt if bad is r.right else rt,
                                 rt if bad is r.right else lt)
+
+
+def _names_in(node) -> set[str]:
+    """Every name used anywhere inside ``node`` (AST nodes, tuples, lists)."""
+    out: set[str] = set()
+    stack = [node]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, n.Name):
+            out.add(x.value)
+        elif isinstance(x, (list, tuple)):
+            stack.extend(x)
+        elif isinstance(x, n.Node):
+            stack.extend(getattr(x, f.name) for f in attrs.fields(type(x)) if f.name != "span")
+    return out
 
 
 def check(scope: Scope) -> list[Diagnostic]:

@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .api import CompiledPolicy, check_paths, check_unit
+from .api import CompiledPolicy, check_paths, check_unit, policy_files
 from .diagnostics import ERROR, WARNING, render, to_json
 from .formatter import format_policy
 from .inputs import InputError, InputProblem
@@ -30,6 +30,9 @@ FORMAT = click.option("--format", "fmt", type=click.Choice(["json", "table"]), d
 PARAMS = click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
                       help="A value the notice does not give, declared by the policy with `param` (repeatable).")
 NO_TRACE = click.option("--no-trace", is_flag=True, help="Leave the trace out of JSON output.")
+SEARCH = click.option("--path", "search", multiple=True, type=click.Path(exists=True), metavar="FILE|DIR",
+                      help="More .pol files (or folders) where the policy a policy implements is looked for "
+                           "(repeatable; the policy's own folder is always searched).")
 
 
 class Failure(Exception):
@@ -45,17 +48,31 @@ def _lang(option: str | None, texts: list[str]) -> str:
     return "zh" if loc.lower().startswith("zh") else "en"
 
 
+def _no_duplicate_keys(pairs):
+    out = {}
+    for k, v in pairs:
+        if k in out:
+            raise Failure(f"the key {k!r} appears twice in one object")
+        out[k] = v
+    return out
+
+
 def _read_json(path: str):
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        raw = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+        text = raw.decode("utf-8-sig")  # a byte-order mark from Windows tools is fine
     except UnicodeDecodeError:
         raise Failure(f"{path}: not UTF-8 text") from None
     except OSError as e:
         raise Failure(f"{path}: {e.strerror}") from None
     try:
-        return json.loads(text, parse_float=Decimal)
+        return json.loads(text, parse_float=Decimal, object_pairs_hook=_no_duplicate_keys)
     except json.JSONDecodeError as e:
         raise Failure(f"{path}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}") from None
+    except Failure as e:
+        raise Failure(f"{path}: invalid input: {e}") from None
+    except RecursionError:
+        raise Failure(f"{path}: the JSON is nested too deeply") from None
 
 
 def _parse_params(items) -> dict[str, str]:
@@ -64,19 +81,24 @@ def _parse_params(items) -> dict[str, str]:
         if "=" not in item:
             raise click.BadParameter(f"{item!r} is not NAME=VALUE", param_hint="--param")
         k, v = item.split("=", 1)
+        if k.strip() in out:
+            raise click.BadParameter(f"{k.strip()} is given twice", param_hint="--param")
         out[k.strip()] = v.strip()
     return out
 
 
-def _load(policy_path: str, lang: str | None) -> CompiledPolicy:
+def _load(policy_path: str, search) -> CompiledPolicy:
     ws = Workspace()
+    for f in policy_files(search):
+        ws.add_file(f)
     unit = ws.add_file(policy_path)
     result = check_unit(unit, ws)
     if not result.ok:
-        lang = _lang(lang, [unit.text])
+        lang = _lang(None, [unit.text])
         errors = [d for d in result.diagnostics if d.severity == ERROR]
-        raise Failure("\n".join(render(d, ws.sources, lang) for d in errors)
-                      + f"\n{policy_path}: the policy has {len(errors)} error(s); nothing was evaluated")
+        summary = (f"{policy_path}: 政策有 {len(errors)} 个错误,未进行计算" if lang == "zh"
+                   else f"{policy_path}: the policy has {len(errors)} error(s); nothing was evaluated")
+        raise Failure("\n".join(render(d, ws.sources, lang) for d in errors) + "\n" + summary)
     return CompiledPolicy(result.ir)
 
 
@@ -107,11 +129,15 @@ def _table(rows: list[dict], columns: list[str]) -> str:
 
 
 def _emit(results, fmt: str, columns: list[str], no_trace: bool):
-    data = [r.to_json(trace=not no_trace) for r in results]
-    if fmt == "json":
-        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    if fmt == "json":  # one record at a time: a year of claims need not sit in memory twice
+        out = sys.stdout
+        out.write("[")
+        for i, r in enumerate(results):
+            out.write(("\n  " if i == 0 else ",\n  ")
+                      + json.dumps(r.to_json(trace=not no_trace), ensure_ascii=False, indent=2).replace("\n", "\n  "))
+        out.write("\n]\n" if results else "]\n")
     else:
-        click.echo(_table(data, columns))
+        click.echo(_table([r.to_json(trace=False) for r in results], columns))
 
 
 class _Group(click.Group):
@@ -185,9 +211,10 @@ def check(paths, fmt, lang, strict):
         sys.exit(1)
 
 
-def _evaluate(method: str, policy: str, records: str, fmt: str, params, no_trace: bool, columns: list[str]):
+def _evaluate(method: str, policy: str, records: str, fmt: str, params, no_trace: bool, columns: list[str],
+              search=()):
     """Load POLICY, read the JSON array RECORDS, evaluate, print; errors leave stdout empty."""
-    compiled = _load(policy, None)
+    compiled = _load(policy, search)
     data = _read_json(records)
     try:
         results = getattr(compiled, method)(data, _parse_params(params), trace=not no_trace)
@@ -198,11 +225,12 @@ def _evaluate(method: str, policy: str, records: str, fmt: str, params, no_trace
 
 @main.command()
 @click.argument("policy", type=click.Path(exists=True, dir_okay=False))
-@click.argument("visits", type=click.Path(exists=True, dir_okay=False))
+@click.argument("visits", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @FORMAT
 @PARAMS
 @NO_TRACE
-def settle(policy, visits, fmt, params, no_trace):
+@SEARCH
+def settle(policy, visits, fmt, params, no_trace, search):
     """Settle general-outpatient VISITS (a JSON array) under POLICY.
 
     Visits of several persons may be mixed and in any order; each person's
@@ -210,30 +238,33 @@ def settle(policy, visits, fmt, params, no_trace):
     in input order."""
     _evaluate("settle", policy, visits, fmt, params, no_trace,
               ["psn_no", "setl_time", "medfee_sumamt", "inscp_scp_amt", "act_pay_dedc", "pool_prop_selfpay",
-               "hifp_pay", "psn_part_amt", "acct_pay", "psn_cash_pay", "balc", "reason"])
+               "hifp_pay", "psn_part_amt", "acct_pay", "psn_cash_pay", "balc", "reason"], search)
 
 
 @main.command()
 @click.argument("policy", type=click.Path(exists=True, dir_okay=False))
-@click.argument("persons", type=click.Path(exists=True, dir_okay=False))
+@click.argument("persons", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @FORMAT
 @PARAMS
 @NO_TRACE
-def credit(policy, persons, fmt, params, no_trace):
+@SEARCH
+def credit(policy, persons, fmt, params, no_trace, search):
     """Compute the personal-account credit of PERSONS (a JSON array) under POLICY."""
-    _evaluate("credit", policy, persons, fmt, params, no_trace, ["psn_no", "on", "credit", "reason", "rule", "clause"])
+    _evaluate("credit", policy, persons, fmt, params, no_trace, ["psn_no", "on", "credit", "reason", "rule", "clause"],
+              search)
 
 
 @main.command("may-pay")
 @click.argument("policy", type=click.Path(exists=True, dir_okay=False))
-@click.argument("requests", type=click.Path(exists=True, dir_okay=False))
+@click.argument("requests", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @FORMAT
 @PARAMS
 @NO_TRACE
-def may_pay(policy, requests, fmt, params, no_trace):
+@SEARCH
+def may_pay(policy, requests, fmt, params, no_trace, search):
     """Decide whether the personal account may pay each of REQUESTS (a JSON array)."""
     _evaluate("may_pay", policy, requests, fmt, params, no_trace,
-              ["psn_no", "relation", "item", "venue", "on", "allowed", "reason", "channel", "clause"])
+              ["psn_no", "relation", "item", "venue", "on", "allowed", "reason", "channel", "clause"], search)
 
 
 @main.command()
@@ -244,14 +275,14 @@ def explain(code):
 
     text = explain_code(code)
     if text is None:
-        raise Failure(f"unknown diagnostic code {code!r}; codes: {', '.join(CATALOGUE)}")
+        raise Failure(f"unknown diagnostic code {code!r}; codes: {', '.join(sorted(CATALOGUE))}")
     click.echo(text)
 
 
 @main.command("fmt")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True,
-              help="Write the keywords in English or Chinese.")
+@click.option("--lang", type=click.Choice(["en", "zh"]), default=None,
+              help="Write the keywords in English or Chinese (default: as the file mostly does).")
 @click.option("--write", is_flag=True,
               help="Rewrite the files in place (refused for files with comments, which are not kept yet).")
 def fmt_cmd(paths, lang, write):
@@ -263,7 +294,7 @@ def fmt_cmd(paths, lang, write):
         policy, diags = parse(text, path)
         if policy is None or any(d.severity == ERROR for d in diags):
             raise Failure("\n".join(render(d, {path: text}) for d in diags if d.severity == ERROR))
-        out = format_policy(policy, lang)
+        out = format_policy(policy, lang or detect_language(text))
         if write:
             comments = [i for i, line in enumerate(text.split("\n"), 1) if re.match(r"\s*(#|//)", line)]
             if comments:

@@ -92,6 +92,9 @@ class _Bad(Exception):
     pass
 
 
+MAX_DIGITS = 15  # a trillion yuan; keeps every sum exact within Decimal's 28 digits
+
+
 def parse_money(value: Any) -> Decimal:
     if isinstance(value, bool) or value is None:
         raise _Bad(f"expected an amount such as \"230.00\", got {value!r}")
@@ -110,18 +113,29 @@ def parse_money(value: Any) -> Decimal:
         raise _Bad(f"expected an amount such as \"230.00\", got {value!r}")
     if not d.is_finite():
         raise _Bad(f"expected a finite amount, got {value!r}")
+    if d.adjusted() >= MAX_DIGITS:
+        raise _Bad(f"{value} is too large for an amount (at most {MAX_DIGITS} digits before the decimal point)")
     if d != d.quantize(Decimal("0.01"), rounding="ROUND_DOWN"):
         raise _Bad(f"{value} has more than two decimal places (amounts are in fen)")
-    return d.quantize(Decimal("0.01"))
+    d = d.quantize(Decimal("0.01"))
+    return d.copy_abs() if d.is_zero() else d  # no "-0.00"
 
 
 def parse_date(value: Any, with_time: bool = False):
-    if not isinstance(value, str):
+    if isinstance(value, dt.datetime) and with_time:
+        text = value.isoformat()
+    elif isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    elif not isinstance(value, str):
         raise _Bad(f"expected a date such as \"2023-03-01\", got {value!r}")
-    text = value.strip()
+    else:
+        text = value.strip()
     try:
         if with_time and len(text) > 10:
-            return dt.datetime.fromisoformat(text.replace(" ", "T", 1))
+            moment = dt.datetime.fromisoformat(text.replace(" ", "T", 1))
+            if moment.tzinfo is not None:
+                raise _Bad(f"{value!r} has a UTC offset; give the local settlement time without one")
+            return moment
         if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
             raise ValueError
         return dt.date.fromisoformat(text)
@@ -178,9 +192,9 @@ def parse_value(spec_type: str, value: Any, nonnegative: bool = True, from_text:
         return value
     if spec_type in V.ENUMS:
         known = V.ENUMS[spec_type]
-        if isinstance(value, str) and V.canonical(value) in known:
-            return V.canonical(value)
-        s = suggest(str(value), known) if isinstance(value, str) else None
+        if isinstance(value, str) and V.canonical(value.strip()) in known:
+            return V.canonical(value.strip())
+        s = suggest(str(value), [*known, *known.values()]) if isinstance(value, str) else None
         word = ENUM_WORDS.get(spec_type, spec_type)
         did = f"; did you mean {s!r}?" if s else ""
         raise _Bad(f"unknown {word} {value!r}{did} (expected one of: {', '.join(known)})")
@@ -188,9 +202,10 @@ def parse_value(spec_type: str, value: Any, nonnegative: bool = True, from_text:
 
 
 def _records(data: Any, what: str, source: str | None) -> list:
-    if not isinstance(data, list):
+    """A list of records: a JSON array, or from Python any sequence or iterable of dicts."""
+    if isinstance(data, (str, bytes, dict)) or not hasattr(data, "__iter__"):
         raise InputError([InputProblem(None, "(top level)", f"expected a JSON array of {what}", source=source)])
-    return data
+    return list(data)
 
 
 def _validate(data, spec: dict, what: str, source: str | None, extra: dict | None = None,
@@ -222,6 +237,8 @@ def _validate(data, spec: dict, what: str, source: str | None, extra: dict | Non
                 continue
             try:
                 row[name] = parse_value(fs.type, rec[name], fs.nonnegative)
+                if fs.type == "datetime" and isinstance(rec[name], str):
+                    row["$setl_time_text"] = rec[name].strip()  # echoed as given
             except _Bad as e:
                 problems.append(InputProblem(i, name, str(e), psn, source))
         if record_check is not None:
@@ -295,5 +312,6 @@ def validate_params(values: dict[str, Any], policy: ir.Policy, source: str | Non
 def missing_param(name: str, policy: ir.Policy) -> InputError:
     t = policy.params.get(name, "value")
     return InputError([InputProblem(None, name, f"this policy needs the parameter {name} ({t}), which the notice "
-                                                f"does not give; supply it, e.g. --param {name}=...",
-                                    source="--param")])
+                                                f"does not give; supply it (command line: --param {name}=...; "
+                                                f"Python: params={{'{name}': ...}})",
+                                    source="parameters")])

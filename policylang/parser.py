@@ -20,7 +20,7 @@ import lark
 from lark import Transformer, v_args
 
 from . import nodes as n
-from .diagnostics import Diagnostic, PolicyError
+from .diagnostics import Diagnostic, PolicyError, Related
 from .source import normalize
 from . import vocab as V
 from .vocab import canonical
@@ -50,7 +50,7 @@ def _lark() -> lark.Lark:
 def keyword_pairs() -> dict[str, tuple[str, str]]:
     """keyword rule name -> (English spelling, Chinese spelling), read from the grammar."""
     pairs = {}
-    for m in re.finditer(r'^_kw_(\w+): "([^"]+)" \| "([^"]+)"', grammar_text(), re.M):
+    for m in re.finditer(r'^_kw_(\w+): "([^"]+)" \| "([^"]+)"', grammar_text(), re.M):  # first two spellings
         pairs[m.group(1)] = (m.group(2), m.group(3))
     return pairs
 
@@ -97,6 +97,9 @@ class _Builder(Transformer):
 
     def STRING(self, tok):
         return _Str(_unquote(str(tok)), _span(tok, self.file))
+
+    def PER_PERIOD(self, tok):
+        return n.Name(canonical(str(tok)[1:]), span=_span(tok, self.file))
 
     def CLAUSE(self, tok):
         return _Str(str(tok), _span(tok, self.file))
@@ -457,6 +460,7 @@ _TERMINAL_WORDS = {
     "CLAUSE": ("a clause reference such as 二(一)", "条款编号(如 二(一))"),
     "CMP": ("a comparison (>=, <=, =, ...)", "比较符(>=、<=、= 等)"), "MUL": ("'×'", "'×'"),
     "$END": ("the end of the file", "文件结尾"),
+    "PER_PERIOD": ("'每年', '每月', '每日' or '每次'", "'每年'、'每月'、'每日' 或 '每次'"),
 }
 _SYMBOLS = {"RBRACE": "}", "LBRACE": "{", "COLON": ":", "COMMA": ",", "LPAR": "(", "RPAR": ")", "PERCENT": "%",
             "EQUAL": "=", "LSQB": "[", "RSQB": "]", "STAR": "*", "PLUS": "+", "MINUS": "-", "VBAR": "|"}
@@ -543,8 +547,8 @@ def _describe_token(tok: lark.Token, lang: str = "en") -> str:
              "DATE": ("date", "日期")}
     kind = kinds.get(tok.type)
     if kind:
-        return f"{kind[0 if lang == 'en' else 1]} '{tok}'"
-    return f"'{tok}'"
+        return f"{kind[0]} '{tok}'" if lang == "en" else f"{kind[1]}“{tok}”"
+    return f"'{tok}'" if lang == "en" else f"“{tok}”"
 
 
 def _previous_words(text: str, pos: int, n: int = 6) -> list[str]:
@@ -583,6 +587,19 @@ def canonical_keyword(word: str) -> str:
     return _keyword_canon().get(word, word)
 
 
+def _close_keyword(word: str, expected_en: set[str]) -> tuple[str, str] | None:
+    """The expected keyword (en, zh) a misspelt word is closest to."""
+    import difflib
+
+    zh_of = {en: zh for en, zh in keyword_pairs().values()}
+    spellings = {s: en for en in expected_en if en in zh_of for s in (en, zh_of[en])}
+    close = difflib.get_close_matches(word, list(spellings), n=1, cutoff=0.6)
+    if not close:
+        return None
+    en = spellings[close[0]]
+    return en, zh_of[en]
+
+
 def _char_name(ch: str) -> str:
     import unicodedata
 
@@ -600,6 +617,48 @@ def _eof_args(err) -> dict:
     return {"expected": ", ".join(en), "expected_zh": "、".join(zh), "hint": hint, "hint_zh": hint_zh}
 
 
+def _unclosed_brace(text: str, file: str) -> n.Span | None:
+    """The '{' most likely left open (outside strings and comments).
+
+    Braces alone cannot tell which block lacks its '}', as each '}' closes the
+    innermost open block; layout can: a '}' less indented than the line of the
+    '{' it closes shows that that '{' was left open."""
+    stack: list[tuple[n.Span, int]] = []
+    suspect = None
+    line, col, i, size = 1, 1, 0, len(text)
+    line_start = 0
+    while i < size:
+        ch = text[i]
+        if ch in ('"', "“"):
+            close = '"' if ch == '"' else "”"
+            j = i + 1
+            while j < size and text[j] != close and text[j] != "\n":
+                j += 2 if (text[j] == "\\" and close == '"') else 1
+            col += j - i
+            i = j
+        elif ch == "#" or text.startswith("//", i):
+            j = text.find("\n", i)
+            j = size if j == -1 else j
+            col += j - i
+            i = j
+            continue
+        elif ch == "{":
+            indent = len(text[line_start:i]) - len(text[line_start:i].lstrip())
+            stack.append((n.Span(file, line, col, line, col + 1, i, i + 1), indent))
+        elif ch == "}" and stack:
+            opener, indent = stack.pop()
+            before = text[line_start:i]
+            if suspect is None and not before.strip() and len(before) < indent:
+                suspect = opener
+        if i < size and text[i] == "\n":
+            line, col = line + 1, 1
+            line_start = i + 1
+        else:
+            col += 1
+        i += 1
+    return suspect or (stack[-1][0] if stack else None)
+
+
 def _eof_span(text: str, file: str) -> n.Span:
     lines = text.split("\n")
     return n.Span(file, len(lines), len(lines[-1]) + 1, len(lines), len(lines[-1]) + 2, len(text), len(text))
@@ -614,6 +673,8 @@ def _unexpected_char(file: str, text: str, pos: int, line: int, col: int, expect
     hint = hint_zh = ""
     if ch in "¥￥$":
         hint, hint_zh = _HINTS["currency_sign"]
+    elif ch in "\uff02＂":
+        hint, hint_zh = ('quote text with " or “…”', '文字请用 " 或 “…” 括起')
     return Diagnostic("P001", span, {
         "char": ch, "name": _char_name(ch), "context": f"; expected {', '.join(en)}" if en else "",
         "context_zh": f";应为 {'、'.join(zh)}" if zh else "", "hint": hint, "hint_zh": hint_zh})
@@ -623,17 +684,22 @@ def _syntax_diagnostic(err: lark.UnexpectedInput, text: str, file: str) -> Diagn
     if isinstance(err, lark.UnexpectedCharacters):
         return _unexpected_char(file, text, err.pos_in_stream, err.line, err.column,
                                 set(getattr(err, "allowed", None) or ()))
-    if isinstance(err, lark.UnexpectedEOF):
-        return Diagnostic("P003", _eof_span(text, file), _eof_args(err))
+    if isinstance(err, lark.UnexpectedEOF) or err.token.type == "$END":
+        opened = _unclosed_brace(text, file)
+        related = (Related(opened, "the '{' that is probably not closed", "可能未闭合的 '{'"),) if opened else ()
+        return Diagnostic("P003", _eof_span(text, file), _eof_args(err), related)
     assert isinstance(err, lark.UnexpectedToken)
     tok = err.token
-    if tok.type == "$END":
-        return Diagnostic("P003", _eof_span(text, file), _eof_args(err))
     expected = set(err.expected)
     if tok.type == "CLAUSE" and "CLAUSE" not in expected:
-        # The contextual lexer found nothing it expected here; the catch-all clause
-        # terminal swallowed the run: report its first character.
-        return _unexpected_char(file, text, tok.start_pos, tok.line, tok.column, expected)
+        # The contextual lexer found nothing it expected here and the catch-all clause
+        # terminal swallowed the run: see whether it starts with a word or a number.
+        rest = text[tok.start_pos:]
+        m = re.match(r"[^\W\d]\w*", rest) or re.match(r"\d+(\.\d+)?", rest)
+        if not m:
+            return _unexpected_char(file, text, tok.start_pos, tok.line, tok.column, expected)
+        tok = lark.Token("NAME" if not m.group()[0].isdigit() else "NUMBER", m.group(), tok.start_pos, tok.line,
+                         tok.column, tok.line, tok.column + len(m.group()), tok.start_pos + len(m.group()))
     try:
         label = err.match_examples(_lark().parse, _EXAMPLES, use_accepts=True)
     except Exception:  # noqa: BLE001 - matching is a nicety; never let it hide the real error
@@ -641,9 +707,17 @@ def _syntax_diagnostic(err: lark.UnexpectedInput, text: str, file: str) -> Diagn
     en, zh, kw = _expected_words(expected)
     label = label or _heuristic_hint(kw, expected, tok, text)
     hint, hint_zh = _HINTS.get(label, ("", ""))
+    if tok.type == "NAME" and not hint:
+        close = _close_keyword(str(tok), kw)
+        if close:
+            hint, hint_zh = f"did you mean '{close[0]}'?", f"是否应为 '{close[1]}'?"
+    related = ()
+    if label == "missing_brace":
+        opened = _unclosed_brace(text[:tok.start_pos], file)
+        related = (Related(opened, "the '{' that is probably not closed", "可能未闭合的 '{'"),) if opened else ()
     return Diagnostic("P002", _span(tok, file), {
         "found": _describe_token(tok), "found_zh": _describe_token(tok, "zh"),
-        "expected": ", ".join(en), "expected_zh": "、".join(zh), "hint": hint, "hint_zh": hint_zh})
+        "expected": ", ".join(en), "expected_zh": "、".join(zh), "hint": hint, "hint_zh": hint_zh}, related)
 
 
 def parse(text: str, file: str = "<string>") -> tuple[n.Policy | None, list[Diagnostic]]:
@@ -662,8 +736,18 @@ def parse(text: str, file: str = "<string>") -> tuple[n.Policy | None, list[Diag
     builder = _Builder(file)
     try:
         policy = builder.transform(tree)
-    except lark.exceptions.VisitError as err:  # pragma: no cover - a builder bug, not user input
-        raise err.orig_exc from None
+    except RecursionError:
+        m = re.search(r"(policy|政策)\b", clean)
+        pos = m.start() if m else 0
+        line = clean.count("\n", 0, pos) + 1
+        col = pos - (clean.rfind("\n", 0, pos) + 1) + 1
+        diags.append(Diagnostic("P005", n.Span(file, line, col, line, col + 6, pos, pos + 6)))
+        return None, diags
+    except lark.exceptions.VisitError as err:
+        if isinstance(err.orig_exc, RecursionError):
+            diags.append(Diagnostic("P005", n.Span(file, 1, 1, 1, 2, 0, 1)))
+            return None, diags
+        raise err.orig_exc from None  # pragma: no cover - a builder bug, not user input
     for tok in builder.bad_dates:
         diags.append(Diagnostic("P014", _span(tok, file), {"text": str(tok)}))
     return policy, diags

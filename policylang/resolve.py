@@ -11,6 +11,7 @@ rules and overrides a few).
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 
 import attrs
@@ -26,23 +27,30 @@ class Unit:
     text: str
     policy: n.Policy | None
     diagnostics: list[Diagnostic]
+    on_disk: bool = True  # False for source text handed over directly (``loads``)
+
+
+_QUICK_ID = re.compile(r"(?m)^[ \t\ufeff]*(?:policy|政策)[ \t\u3000]+([^\W\d]\w*)")
 
 
 class Workspace:
-    """Policy sources by file and by policy id; files are read and parsed once."""
+    """Policy sources by file and by policy id.
+
+    Files beside the given ones are read only when a policy id is looked up, and
+    parsed only when their header names that id, so checking one file in a large
+    folder does not parse the whole folder."""
 
     def __init__(self):
         self.units: dict[str, Unit] = {}
         self._dirs: set[Path] = set()
+        self._pending: dict[str, tuple[str, str | None]] = {}  # path -> (text, id from the header)
 
     def add_file(self, path: str | Path) -> Unit:
         path = Path(path)
         key = str(path)
         if key not in self.units:
-            try:
-                text = path.read_text(encoding="utf-8")
-            except UnicodeDecodeError:
-                text = path.read_bytes().decode("utf-8", errors="replace")
+            pending = self._pending.pop(key, None)
+            text = pending[0] if pending else _read(path)
             policy, diags = parse(text, key)
             self.units[key] = Unit(key, text, policy, diags)
         self._dirs.add(path.parent)
@@ -50,32 +58,47 @@ class Workspace:
 
     def add_text(self, text: str, file: str = "<string>") -> Unit:
         policy, diags = parse(text, file)
-        self.units[file] = Unit(file, text, policy, diags)
+        self.units[file] = Unit(file, text, policy, diags, on_disk=False)
         return self.units[file]
 
     def _scan_dirs(self):
+        known = {Path(k).resolve() for k in [*self.units, *self._pending]}
         for d in list(self._dirs):
             for p in sorted(d.glob("*.pol")):
-                if str(p) not in self.units and not any(Path(k).resolve() == p.resolve() for k in self.units):
-                    self.add_file(p)
+                if p.resolve() not in known:
+                    text = _read(p)
+                    m = _QUICK_ID.search(text)
+                    self._pending[str(p)] = (text, m.group(1) if m else None)
+
+    def with_id(self, policy_id: str) -> list[Unit]:
+        """Every known file that declares ``policy_id`` (more than one is an error)."""
+        self._scan_dirs()
+        for key, (_, quick) in list(self._pending.items()):
+            if quick in (policy_id, None):
+                self.add_file(key)
+        return [u for u in self.units.values()
+                if u.policy is not None and u.policy.name.value == policy_id and u.on_disk]
 
     def by_id(self, policy_id: str) -> Unit | None:
-        for unit in self.units.values():
-            if unit.policy is not None and unit.policy.name.value == policy_id:
-                return unit
-        self._scan_dirs()
-        for unit in self.units.values():
-            if unit.policy is not None and unit.policy.name.value == policy_id:
-                return unit
-        return None
+        found = self.with_id(policy_id)
+        return found[0] if found else None
 
     def known_ids(self) -> list[str]:
         self._scan_dirs()
-        return sorted(u.policy.name.value for u in self.units.values() if u.policy is not None)
+        ids = {u.policy.name.value for u in self.units.values() if u.policy is not None}
+        ids |= {q for _, q in self._pending.values() if q}
+        return sorted(ids)
 
     @property
     def sources(self) -> dict[str, str]:
         return {u.file: u.text for u in self.units.values()}
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        return path.read_bytes().decode("utf-8", errors="replace")
 
 
 @attrs.define
@@ -121,9 +144,13 @@ def resolve(unit: Unit, ws: Workspace, _stack: tuple[str, ...] = ()) -> tuple[Sc
             cycle = " -> ".join((*_stack, policy.name.value, pid))
             diags.append(Diagnostic("N104", impl.span, {"cycle": cycle}))
         else:
-            parent_unit = ws.by_id(pid)
-            if parent_unit is None:
-                s = suggest(pid, ws.known_ids())
+            candidates = ws.with_id(pid)
+            parent_unit = candidates[0] if len(candidates) == 1 else None
+            if len(candidates) > 1:
+                diags.append(Diagnostic("N111", impl.parent.span, {
+                    "name": pid, "other": " and ".join(u.file for u in candidates)}))
+            elif parent_unit is None:
+                s = suggest(pid, [i for i in ws.known_ids() if i != policy.name.value])
                 diags.append(Diagnostic("N103", impl.parent.span, {
                     "name": pid,
                     "suggestion": f"; did you mean {s!r}?" if s else "",

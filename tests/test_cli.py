@@ -224,3 +224,71 @@ def test_fmt_write_rewrites_a_file_without_comments(tmp_path):
     r = run("fmt", path, "--write")
     assert r.exit_code == 0
     assert path.read_text(encoding="utf-8") == "policy p {\n  level city\n}\n"
+
+
+# ---- input edge cases found in review ------------------------------------------------
+
+def test_date_only_visit_comes_before_a_visit_at_midnight(tmp_path):
+    """A visit with a date only sorts before every visit with a time that day, whatever the input order."""
+    a = {**VISIT, "setl_time": "2023-02-01 00:00:00", "medfee_sumamt": "200.00"}
+    b = {**VISIT, "setl_time": "2023-02-01", "hosp_lv": "level3", "medfee_sumamt": "200.00"}
+    out1 = json.loads(run("settle", GUIYANG, write(tmp_path, "v1.json", [a, b]), "--no-trace").stdout)
+    out2 = json.loads(run("settle", GUIYANG, write(tmp_path, "v2.json", [b, a]), "--no-trace").stdout)
+    assert out1[1]["act_pay_dedc"] == out2[0]["act_pay_dedc"] == "150.00"  # the date-only visit pays the deductible
+    assert out1[1] == out2[0] and out1[0] == out2[1]
+    assert out1[0]["setl_time"] == "2023-02-01 00:00:00"  # echoed as given
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"medfee_sumamt": "1" + "0" * 30}, "too large"),
+    ({"setl_time": "2023-01-01T00:10:00-05:00"}, "UTC offset"),
+])
+def test_more_bad_values(tmp_path, change, words):
+    r = run("settle", GUIYANG, write(tmp_path, "v.json", [{**VISIT, **change}]))
+    assert r.exit_code == 1 and words in r.stderr and "internal error" not in r.stderr
+
+
+def test_negative_zero_is_plain_zero(tmp_path):
+    r = run("settle", GUIYANG, write(tmp_path, "v.json", [{**VISIT, "medfee_sumamt": "-0.00", "acct_balc": "-0"}]),
+            "--no-trace")
+    assert r.exit_code == 0
+    assert "\"-0" not in r.stdout
+
+
+def test_duplicate_keys_and_parameters_are_refused(tmp_path):
+    path = write(tmp_path, "v.json", '[{"psn_no": "A", "psn_no": "B"}]')
+    r = run("settle", GUIYANG, path)
+    assert r.exit_code == 1 and "'psn_no' appears twice" in r.stderr
+    r = run("credit", GUIYANG, ROOT / "examples" / "guiyang-persons.json",
+            "--param", "guizhou_avg_pension_2022=3125.5", "--param", "guizhou_avg_pension_2022=1000")
+    assert r.exit_code == 2 and "given twice" in r.output
+
+
+def test_byte_order_mark_and_standard_input(tmp_path):
+    path = tmp_path / "v.json"
+    path.write_bytes("\ufeff".encode() + json.dumps([VISIT]).encode())
+    assert run("settle", GUIYANG, path, "--no-trace").exit_code == 0
+    r = run("settle", GUIYANG, "-", "--no-trace", input=json.dumps([VISIT]))
+    assert r.exit_code == 0 and json.loads(r.stdout)[0]["hifp_pay"] == "150.00"
+
+
+def test_deeply_nested_json(tmp_path):
+    r = run("settle", GUIYANG, write(tmp_path, "v.json", "[" * 100000))
+    assert r.exit_code == 1 and "internal error" not in r.stderr
+
+
+def test_parent_found_with_path_option(tmp_path):
+    city = write(tmp_path, "taiyuan.pol", CITY_45.replace("level3, active: 45%", "level3, active: 55%"))
+    visits = write(tmp_path, "v.json", [VISIT])
+    r = run("settle", city, visits, "--no-trace")
+    assert r.exit_code == 1 and "N103" in r.stderr
+    r = run("settle", city, visits, "--no-trace", "--path", POLICIES)
+    assert r.exit_code == 0, r.output
+
+
+def test_two_files_with_one_id_are_an_error(tmp_path):
+    shutil.copy(SHANXI, tmp_path / "shanxi-2022.pol")
+    shutil.copy(SHANXI, tmp_path / "a-shanxi-old.pol")
+    city = write(tmp_path, "taiyuan.pol", CITY_45.replace("level3, active: 45%", "level3, active: 55%"))
+    r = run("check", city)
+    assert r.exit_code == 1 and "N111" in r.output and "a-shanxi-old.pol" in r.output

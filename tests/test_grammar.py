@@ -115,3 +115,15 @@ def test_percent_and_points_are_different_literals():
     ua = a.decls[0].versions[0].body[0].points
     ub = b.decls[0].versions[0].body[0].points
     assert isinstance(ua, n.PointsLit) and isinstance(ub, n.PercentLit)
+
+
+def test_period_written_together_and_points_without_ge():
+    a, _ = parse("policy p { pooling { from 2023-01-01 { deductible 150 元 每年 uplift 5 百分点 when flxempe_flag } } }")
+    b, _ = parse("policy p { pooling { from 2023-01-01 { deductible 150 yuan per year uplift 5 points when flxempe_flag } } }")
+    assert a == b
+
+
+def test_misspelt_keyword_gets_a_suggestion():
+    _, diags = parse("policy p { pooling { from 2023-01-01 { deductable 150 yuan per year } } }")
+    assert diags[0].code == "P002" and "did you mean 'deductible'?" in diags[0].hint()
+    assert "起付标准" in diags[0].hint("zh")

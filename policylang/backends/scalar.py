@@ -293,7 +293,9 @@ class ScalarEvaluator:
                 raw = self._round(exact)
                 if trace is not None:
                     trace.append(TraceStep.of("hifp_pay", money(raw), self.policy.rounding.prov,
-                                              base=money(remaining), ratio=percent(ratio_value), exact=str(exact)))
+                                              base=money(remaining),
+                                              ratio=percent(ratio_value) if rules.bands is None else "by bands",
+                                              exact=str(exact)))
                 fund = raw
                 for amount_fn, cond, acc in rules.caps:
                     if not cond(env):
@@ -325,7 +327,8 @@ class ScalarEvaluator:
                     else:
                         reason, message = "rounds_to_zero", "the fund's share rounds to less than the rounding unit"
                 else:
-                    message = f"the fund pays {percent(ratio_value)} of {money(remaining)}"
+                    message = (f"the fund pays {percent(ratio_value)} of {money(remaining)}" if rules.bands is None
+                               else f"the fund pays {money(raw)} of {money(remaining)} by bands")
                     if fund < raw:
                         message += " up to the cap"
         part = total - fund
@@ -342,7 +345,7 @@ class ScalarEvaluator:
         if trace is not None:
             trace.append(TraceStep("psn_cash_pay", money(cash), "computed", formula="psn_part_amt - acct_pay",
                                    inputs={"psn_part_amt": money(part), "acct_pay": money(acct)}))
-        return VisitResult(psn, _iso(v["setl_time"]), total, inscp, dedc, ratio_value, fund, fund, part, acct, cash,
+        return VisitResult(psn, v.get("$setl_time_text") or _iso(v["setl_time"]), total, inscp, dedc, ratio_value, fund, fund, part, acct, cash,
                            balance, reason, message, tuple(trace or ()))
 
     def _banded(self, rules: _CompiledPooling, env, psn, when, index, remaining, ledger: Ledger, trace):
@@ -477,9 +480,10 @@ class ScalarEvaluator:
 
 
 def _sort_key(t):
+    """A visit with a date only comes before every visit with a time on that day."""
     if isinstance(t, dt.datetime):
-        return (t.date(), t.time())
-    return (t, dt.time.min)
+        return (t.date(), 1, t.time())
+    return (t, 0, dt.time.min)
 
 
 def _iso(t) -> str:
