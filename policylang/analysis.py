@@ -199,96 +199,61 @@ class Analyzer:
         everyone = self._domain("pooling", [], rules, version.prov.span)
         # what matters is what the fund pays: visits it does not cover or pay at all are left out
         profiles = [p for p in everyone if _paid(rules, p)]
-        self.unpaid_uplifts(compiled, rules, everyone, profiles)
         if isinstance(rules.ratio, ir.Decide):
             self.check_decide(rules.ratio, ir.TRUE, rules.ratio_prov, profiles, "the ratio table", "支付比例表")
-        if isinstance(rules.ratio, ir.Bands):
-            self.check_band_ranges(compiled, rules, profiles)
-            return
         for acc in rules.deductibles + rules.caps:
             if isinstance(acc.amount, ir.Decide):
                 what = "the deductible table" if acc.kind == "deductible" else "the cap table"
                 what_zh = "起付标准表" if acc.kind == "deductible" else "最高支付限额表"
                 self.check_decide(acc.amount, acc.when, acc.prov, profiles, what, what_zh)
-        # ratios after uplifts, and uplifts that never apply
-        relevant = fields_of(_conds_of(rules))
-        reported = False
-        fired = set()
-        unevaluable = False
-        for prof in profiles:
-            env = self._env(prof)
-            applied = []
-            for cond, adj in compiled.adjustments:
-                try:
-                    if cond(env):
-                        fired.add(id(adj))
-                        applied.append(adj)
-                except MissingValue:
-                    unevaluable = True
-            try:
-                base, _ = compiled.ratio(env)
-            except (MissingValue, NoRow):
-                continue
-            value, culprit = base, None
-            if not (0 <= value <= 1):
-                culprit = rules.ratio_prov
-            for adj in applied:
-                value = value + adj.points
-                if culprit is None and not (0 <= value <= 1):
-                    culprit = adj.prov
-            if culprit is not None and not reported:
-                reported = True
-                self.diags.append(Diagnostic("R301", culprit.span, {
-                    "value": percent(value), "context": f" for {describe(prof, relevant)} after uplifts",
-                    "context_zh": f"({describe(prof, relevant, 'zh')},含上浮)"}))
-        if not unevaluable:
-            for adj in rules.adjustments:
-                if id(adj) not in fired and id(adj) not in self._unpaid_only:
-                    self.diags.append(Diagnostic("C406", adj.prov.span, {
-                        "what": "this uplift", "what_zh": "该上浮", "why": "no input satisfies its condition",
-                        "why_zh": "没有任何输入满足其条件"}))
+        self.check_uplifts_apply(compiled, everyone, profiles)
+        self.check_ratio_ranges(compiled, profiles)
 
-    def unpaid_uplifts(self, compiled: _CompiledPooling, rules: ir.PoolingRules, everyone, paid):
-        """Uplifts that hold only for visits the fund never pays (C406), which the
-        never-applies check over paid visits would otherwise report less clearly."""
-        self._unpaid_only = set()
+    def check_uplifts_apply(self, compiled: _CompiledPooling, everyone, paid):
+        """C406 for an uplift no paid visit gets: none at all, or only visits the fund never pays."""
         for cond, adj in compiled.adjustments:
             try:
-                on_paid = any(cond(self._env(p)) for p in paid)
-                on_any = any(cond(self._env(p)) for p in everyone)
-            except MissingValue:
+                if any(cond(self._env(p)) for p in paid):
+                    continue
+                unpaid_only = any(cond(self._env(p)) for p in everyone)
+            except MissingValue:  # depends on a parameter: not analysable
                 continue
-            if on_any and not on_paid:
-                self._unpaid_only.add(id(adj))
-                self.diags.append(Diagnostic("C406", adj.prov.span, {
-                    "what": "this uplift", "what_zh": "该上浮",
-                    "why": "it holds only for visits the fund does not pay (see covers and designated_only)",
-                    "why_zh": "其条件只对统筹基金不支付的就诊成立(见覆盖范围与仅限定点)"}))
+            if unpaid_only:
+                why = "it holds only for visits the fund does not pay (see covers and designated_only)"
+                why_zh = "其条件只对统筹基金不支付的就诊成立(见覆盖范围与仅限定点)"
+            else:
+                why, why_zh = "no input satisfies its condition", "没有任何输入满足其条件"
+            self.diags.append(Diagnostic("C406", adj.prov.span, {
+                "what": "this uplift", "what_zh": "该上浮", "why": why, "why_zh": why_zh}))
 
-    def check_band_ranges(self, compiled: _CompiledPooling, rules: ir.PoolingRules, profiles):
+    def check_ratio_ranges(self, compiled: _CompiledPooling, profiles):
+        """R301: every ratio (each band's, for banded ratios) stays within 0..100% after the
+        uplifts; reported once, at the statement that takes it out of range."""
+        rules = compiled.rules
         relevant = fields_of(_conds_of(rules))
-        fired, unevaluable = set(), False
         for prof in profiles:
             env = self._env(prof)
             try:
-                points, applied = compiled.uplift(env)
-            except MissingValue:
-                unevaluable = True
+                _, applied = compiled.uplift(env)
+                if compiled.bands is not None:
+                    bases = list(zip(rules.ratio.values, rules.ratio.provs))
+                else:
+                    base, row = compiled.ratio(env)
+                    bases = [(base, row or rules.ratio_prov)]
+            except (MissingValue, NoRow):
                 continue
-            fired.update(id(a) for a in applied)
-            for value, prov in zip(rules.ratio.values, rules.ratio.provs):
-                if not (0 <= value + points <= 1):
-                    culprit = applied[-1].prov if applied else prov
+            for value, culprit in bases:
+                if 0 <= value <= 1:
+                    culprit = None
+                for adj in applied:
+                    value += adj.points
+                    if culprit is None and not (0 <= value <= 1):
+                        culprit = adj.prov
+                if culprit is not None:
                     self.diags.append(Diagnostic("R301", culprit.span, {
-                        "value": percent(value + points), "context": f" for {describe(prof, relevant)} after uplifts",
+                        "value": percent(value), "context": f" for {describe(prof, relevant)} after uplifts",
                         "context_zh": f"({describe(prof, relevant, 'zh')},含上浮)"}))
                     return
-        if not unevaluable:
-            for adj in rules.adjustments:
-                if id(adj) not in fired and id(adj) not in self._unpaid_only:
-                    self.diags.append(Diagnostic("C406", adj.prov.span, {
-                        "what": "this uplift", "what_zh": "该上浮", "why": "no input satisfies its condition",
-                        "why_zh": "没有任何输入满足其条件"}))
 
     def crediting_version(self, version: ir.Version):
         rules: ir.CreditingRules = version.rules
