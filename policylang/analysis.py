@@ -60,21 +60,27 @@ def _conds_of(rules) -> list:
 
 
 def _values_for(t: str, points: set | None):
+    """Representative values: every enumeration value; for numbers and dates, each
+    threshold, one step beyond the outermost ones, and a value between neighbours."""
     if t in V.ENUMS:
         return list(V.ENUMS[t])
     if t == V.BOOL:
         return [False, True]
-    if points:
-        one = Decimal(1) if t != V.DATE else None
-        vals = set()
-        for p in points:
-            vals.add(p)
-            if one is not None:
-                vals.update({p - one, p + one})
-            else:
-                vals.update({p - dt.timedelta(days=1), p + dt.timedelta(days=1)})
-        return sorted(vals)
-    return [None]
+    if not points:
+        return [None]
+    ordered = sorted(points)
+    vals = set(ordered)
+    if t == V.DATE:
+        day = dt.timedelta(days=1)
+        if ordered[0] > dt.date.min:
+            vals.add(ordered[0] - day)
+        if ordered[-1] < dt.date.max:
+            vals.add(ordered[-1] + day)
+        vals.update(a + (b - a) / 2 for a, b in zip(ordered, ordered[1:]) if (b - a).days > 1)
+    else:
+        vals.update({ordered[0] - 1, ordered[-1] + 1})
+        vals.update((a + b) / 2 for a, b in zip(ordered, ordered[1:]))
+    return sorted(vals)
 
 
 def domain(kind: str, extra_conds: list, policy: ir.Policy, rules=None) -> tuple[list[dict], bool]:
@@ -365,13 +371,15 @@ class Analyzer:
             except (MissingValue, NoRow):  # depends on a parameter: not analysable
                 return None, None
 
+        groups: dict[tuple, list[dict]] = {}
+        for p in profiles:  # inputs that agree on every field the requirement does not vary
+            groups.setdefault(tuple((k, v) for k, v in p.items() if k not in varied), []).append(p)
         for prof in profiles:
             lv, lprov = values(0, prof)
             if lv is None:
                 continue
             if isinstance(req.right, ir.Measure):
-                fixed = {k: v for k, v in prof.items() if k not in varied}
-                partners = [p for p in profiles if all(p.get(k) == v for k, v in fixed.items())]
+                partners = groups[tuple((k, v) for k, v in prof.items() if k not in varied)]
             else:
                 partners = [prof]
             for other in partners:

@@ -10,12 +10,14 @@ ratios after uplifts, the parent's constraints) run on the IR in ``analysis``.
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import attrs
 
 from . import nodes as n
 from . import vocab as V
 from .diagnostics import Diagnostic, Related
+from .inputs import MAX_DIGITS
 from .resolve import Scope, suggest
 
 STMT_NAMES = {
@@ -141,6 +143,17 @@ class Checker:
                               first=str(sections[d.kind].span))
                 else:
                     sections[d.kind] = d
+            if isinstance(d, (n.ParamDecl, n.InputDecl)) and d.name.value in _ENUM_VALUES:
+                enum = _ENUM_VALUES[d.name.value]
+                self.emit("N110", d.name.span, name=d.name.value, taken=f"a value of {enum}",
+                          taken_zh=f"{V.ENUM_NAMES_ZH.get(enum, enum)}的取值")
+            if isinstance(d, n.SettingDecl):
+                key = ("setting", d.name.value)
+                if key in named:
+                    self.diags.append(Diagnostic("N102", d.name.span, {
+                        "kind": "setting", "kind_zh": "设置", "name": d.name.value, "first": str(named[key].span)}))
+                else:
+                    named[key] = d
             if isinstance(d, (n.ParamDecl, n.InputDecl, n.TierDecl, n.Diseases)):
                 kind = type(d).__name__
                 key = ("name", d.name.value)
@@ -166,7 +179,12 @@ class Checker:
                 if d.default is not None:
                     t = self.literal_type(d.default)
                     want = V.TYPE_ALIASES.get(d.type.value, d.type.value)
-                    if t != want and want in V.SCALAR_TYPES:
+                    if want in V.ENUMS:  # an enumeration's default is written as text: "level1" or "一级"
+                        if not isinstance(d.default, n.TextLit):
+                            self.type_error(d.default, "the default", "默认值", want, t)
+                        elif V.canonical(d.default.value) not in V.ENUMS[want]:
+                            self.enum_value(n.Name(d.default.value, span=d.default.span), want)
+                    elif t != want and want in V.SCALAR_TYPES:
                         self.type_error(d.default, "the default", "默认值", want, t)
                 self.need_cite(d, d.cite)
             elif isinstance(d, n.TierDecl):
@@ -180,7 +198,7 @@ class Checker:
                 self.enum_value(d.mode, "rounding_mode")
                 if not isinstance(d.unit, n.MoneyLit):
                     self.type_error(d.unit, "the rounding unit", "舍入单位", V.MONEY, self.literal_type(d.unit))
-                elif d.unit.amount <= 0:
+                elif d.unit.amount <= 0 or d.unit.amount % Decimal("0.01") != 0:
                     self.emit("R304", d.unit.span, value=str(d.unit.amount))
                 self.need_cite(d, d.cite)
             elif isinstance(d, n.SettingDecl):
@@ -401,7 +419,7 @@ class Checker:
                         if kt == V.BOOL:
                             if pat.value not in ("true", "false", "是", "否"):
                                 self.emit("N106", pat.span, value=pat.value, what="true/false", what_zh="是/否",
-                                          known="true, false")
+                                          known="true, false", known_zh="是(true)、否(false)")
                         else:
                             self.enum_value(pat, kt, allow_tiers=(kt == "hosp_lv"))
                 self.check_literal(row.value, want, what, what_zh)
@@ -422,6 +440,9 @@ class Checker:
         if isinstance(lit, n.MoneyLit) and lit.amount < 0:
             self.emit("R302", lit.span, what=what, what_zh=what_zh, value=f"{lit.amount} yuan",
                       value_zh=f"{lit.amount} 元")
+        if isinstance(lit, n.MoneyLit) and (lit.amount % Decimal("0.01") != 0
+                                            or (lit.amount and lit.amount.adjusted() >= MAX_DIGITS)):
+            self.emit("R305", lit.span, value=str(lit.amount), digits=MAX_DIGITS)
 
     def type_error(self, node, what, what_zh, want, found):
         code = "T202" if {want, found} == {V.PERCENT, V.POINTS} else "T201"
@@ -538,7 +559,7 @@ class Checker:
             elif t == V.BOOL:
                 if right.name.value not in ("true", "false"):
                     self.emit("N106", right.name.span, value=right.name.value, what="true/false", what_zh="是/否",
-                              known="true, false")
+                              known="true, false", known_zh="是(true)、否(false)")
             elif t is not None:
                 self.ref_type(right.name, fields)
             return
@@ -598,6 +619,11 @@ class Checker:
                 bad = r.right if isinstance(r.right, n.Bound) else r.left
                 self.type_error(bad, "the other side of the requirement", "要求的另一侧", lt if bad is r.right else rt,
                                 rt if bad is r.right else lt)
+
+
+# enumeration value -> the enumeration it belongs to (names a param or input must not take)
+_ENUM_VALUES = {v: e for e in ("hosp_lv", "psn_type", "category", "relation", "venue", "item", "channel")
+                for v in V.ENUMS[e]}
 
 
 def _names_in(node) -> set[str]:

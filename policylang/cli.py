@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 import unicodedata
 from decimal import Decimal
@@ -24,6 +23,7 @@ from .formatter import format_policy
 from .inputs import InputError, InputProblem
 from .parser import detect_language
 from .resolve import Workspace
+from .source import comment_lines
 
 FORMAT = click.option("--format", "fmt", type=click.Choice(["json", "table"]), default="json", show_default=True,
                       help="json for programs (every number with its trace), table for people.")
@@ -296,7 +296,7 @@ def fmt_cmd(paths, lang, write):
             raise Failure("\n".join(render(d, {path: text}) for d in diags if d.severity == ERROR))
         out = format_policy(policy, lang or detect_language(text))
         if write:
-            comments = [i for i, line in enumerate(text.split("\n"), 1) if re.match(r"\s*(#|//)", line)]
+            comments = comment_lines(text)
             if comments:
                 raise Failure(f"{path}: not rewritten: the formatter does not keep comments yet, and this file has "
                               f"{len(comments)} comment line(s) (first at line {comments[0]}); "

@@ -250,10 +250,15 @@ class Lowering:
             document=doc.number if doc else None, document_date=doc.dated.value if doc else None,
             file=scope.file,
             params={k: self.type_of(d.type) for k, d in scope.params.items()},
-            inputs={k: (self.type_of(d.type), literal_value(d.default)[0] if d.default is not None else None)
-                    for k, d in scope.inputs.items()},
+            inputs={k: (self.type_of(d.type), self.default_of(d)) for k, d in scope.inputs.items()},
             rounding=rounding, settings=settings, sections=sections, diseases=tuple(diseases),
             requirements=tuple(reqs), parent=parent)
+
+    def default_of(self, d: n.InputDecl):
+        if d.default is None:
+            return None
+        value = literal_value(d.default)[0]
+        return V.canonical(value) if self.type_of(d.type) in V.ENUMS else value
 
     def side(self, side):
         if isinstance(side, n.Bound):

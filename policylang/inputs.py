@@ -92,7 +92,7 @@ class _Bad(Exception):
     pass
 
 
-MAX_DIGITS = 15  # a trillion yuan; keeps every sum exact within Decimal's 28 digits
+MAX_DIGITS = 15  # up to 10**15 yuan; keeps every sum exact within Decimal's 28 digits
 
 
 def parse_money(value: Any) -> Decimal:
@@ -152,17 +152,20 @@ def parse_value(spec_type: str, value: Any, nonnegative: bool = True, from_text:
         return d
     if spec_type == V.PERCENT:
         # a percentage is written with its sign ("60%"); a bare 60 or 0.6 is ambiguous
-        if not isinstance(value, str) or not re.fullmatch(r"\s*\d+(\.\d+)?\s*%\s*", value):
+        if not isinstance(value, str) or not re.fullmatch(r"\s*\d{1,3}(\.\d{1,6})?\s*%\s*", value):
             raise _Bad(f"expected a percentage such as \"60%\", got {value!r}")
-        return Decimal(value.strip().rstrip("%").strip()) / 100
+        d = Decimal(value.strip().rstrip("%").strip())
+        if d > 100:
+            raise _Bad(f"a percentage must be within 0%..100%, got {value!r}")
+        return d / 100
     if spec_type == V.POINTS:
         # percentage points, written as the number of points ("5" for 5 points)
         try:
             d = Decimal(str(value).strip()) if not isinstance(value, (bool, float)) else None
         except (InvalidOperation, ValueError):
             d = None
-        if d is None or not d.is_finite():
-            raise _Bad(f"expected a number of percentage points such as \"5\", got {value!r}")
+        if d is None or not d.is_finite() or abs(d) > 100:
+            raise _Bad(f"expected a number of percentage points within -100..100 such as \"5\", got {value!r}")
         return d / 100
     if spec_type == V.NUMBER:
         if isinstance(value, bool):
@@ -171,8 +174,8 @@ def parse_value(spec_type: str, value: Any, nonnegative: bool = True, from_text:
             d = Decimal(value) if isinstance(value, (int, Decimal)) else Decimal(str(value).strip())
         except (InvalidOperation, ValueError):
             raise _Bad(f"expected a number, got {value!r}") from None
-        if not d.is_finite():
-            raise _Bad(f"expected a number, got {value!r}")
+        if not d.is_finite() or (d and d.adjusted() >= MAX_DIGITS):
+            raise _Bad(f"expected a number with at most {MAX_DIGITS} digits before the decimal point, got {value!r}")
         return d
     if spec_type == V.DATE:
         return parse_date(value)
@@ -214,7 +217,8 @@ def _validate(data, spec: dict, what: str, source: str | None, extra: dict | Non
     problems across fields, checked on every record whose fields it reads are valid."""
     spec = dict(spec)
     for name, (t, default) in (extra or {}).items():
-        spec[name] = FieldSpec(t, default is None, default, nonnegative=False)
+        # optional here: a rule that reads it and finds none says so, naming the record
+        spec[name] = FieldSpec(t, False, default, nonnegative=False)
     problems: list[InputProblem] = []
     out = []
     for i, rec in enumerate(_records(data, what, source), start=1):

@@ -741,12 +741,10 @@ def parse(text: str, file: str = "<string>") -> tuple[n.Policy | None, list[Diag
         pos = m.start() if m else 0
         line = clean.count("\n", 0, pos) + 1
         col = pos - (clean.rfind("\n", 0, pos) + 1) + 1
-        diags.append(Diagnostic("P005", n.Span(file, line, col, line, col + 6, pos, pos + 6)))
+        width = len(m.group(1)) if m else 1
+        diags.append(Diagnostic("P005", n.Span(file, line, col, line, col + width, pos, pos + width)))
         return None, diags
     except lark.exceptions.VisitError as err:
-        if isinstance(err.orig_exc, RecursionError):
-            diags.append(Diagnostic("P005", n.Span(file, 1, 1, 1, 2, 0, 1)))
-            return None, diags
         raise err.orig_exc from None  # pragma: no cover - a builder bug, not user input
     for tok in builder.bad_dates:
         diags.append(Diagnostic("P014", _span(tok, file), {"text": str(tok)}))

@@ -44,17 +44,21 @@ class Workspace:
         self.units: dict[str, Unit] = {}
         self._dirs: set[Path] = set()
         self._pending: dict[str, tuple[str, str | None]] = {}  # path -> (text, id from the header)
+        self._by_real: dict[str, Unit] = {}  # resolved path -> unit
 
     def add_file(self, path: str | Path) -> Unit:
+        """One file, however it is spelt (relative, absolute, via a link): the first
+        spelling given is the one diagnostics show."""
         path = Path(path)
-        key = str(path)
-        if key not in self.units:
+        real = str(path.resolve())
+        if real not in self._by_real:
+            key = str(path)
             pending = self._pending.pop(key, None)
             text = pending[0] if pending else _read(path)
             policy, diags = parse(text, key)
-            self.units[key] = Unit(key, text, policy, diags)
+            self.units[key] = self._by_real[real] = Unit(key, text, policy, diags)
         self._dirs.add(path.parent)
-        return self.units[key]
+        return self._by_real[real]
 
     def add_text(self, text: str, file: str = "<string>") -> Unit:
         policy, diags = parse(text, file)
@@ -62,7 +66,7 @@ class Workspace:
         return self.units[file]
 
     def _scan_dirs(self):
-        known = {Path(k).resolve() for k in [*self.units, *self._pending]}
+        known = {Path(k).resolve() for k in [*self._by_real, *self._pending]}
         for d in list(self._dirs):
             for p in sorted(d.glob("*.pol")):
                 if p.resolve() not in known:
@@ -78,10 +82,6 @@ class Workspace:
                 self.add_file(key)
         return [u for u in self.units.values()
                 if u.policy is not None and u.policy.name.value == policy_id and u.on_disk]
-
-    def by_id(self, policy_id: str) -> Unit | None:
-        found = self.with_id(policy_id)
-        return found[0] if found else None
 
     def known_ids(self) -> list[str]:
         self._scan_dirs()
@@ -116,13 +116,6 @@ class Scope:
     @property
     def id(self) -> str:
         return self.policy.name.value
-
-    def chain(self) -> list["Scope"]:
-        out, s = [], self
-        while s is not None:
-            out.append(s)
-            s = s.parent
-        return out
 
 
 def suggest(name: str, candidates) -> str | None:

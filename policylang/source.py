@@ -66,7 +66,11 @@ def normalize(text: str, file: str) -> tuple[str, list[Diagnostic]]:
     for i, ch in enumerate(text):
         span = Span(file, line, col, line, col + 1, i, i + 1)
         repl = ch
-        if ch == "\ufeff" and i == 0:
+        if ch == "\r" and not (i + 1 < n and text[i + 1] == "\n"):
+            # a lone carriage return (old Mac line ends): \r\n is fine
+            diags.append(Diagnostic("P010", span, {"code": "000D", "name": "CARRIAGE RETURN without LINE FEED"}))
+            repl = " "
+        elif ch == "\ufeff" and i == 0:
             repl = " "  # a byte-order mark that some Windows editors write first: accepted
         elif ch in BIDI:
             diags.append(Diagnostic("P011", span, {"code": f"{ord(ch):04X}", "name": BIDI[ch]}))
@@ -102,6 +106,30 @@ def normalize(text: str, file: str) -> tuple[str, list[Diagnostic]]:
             col += 1
         out.append(repl)
     return "".join(out), diags
+
+
+def comment_lines(text: str) -> list[int]:
+    """Lines (1-based) that hold a comment, found as the lexer finds them (not inside strings)."""
+    lines, line, in_string = [], 1, None
+    i, size = 0, len(text)
+    while i < size:
+        ch = text[i]
+        if in_string:
+            if ch == "\n" or (in_string == '"' and ch == '"' and _unescaped(text, i)) or (in_string == "“" and ch == "”"):
+                in_string = None
+        elif ch in ('"', "“"):
+            in_string = ch
+        elif ch == "#" or text.startswith("//", i):
+            lines.append(line)
+            j = text.find("\n", i)
+            if j == -1:
+                break
+            i = j
+            continue
+        if ch == "\n":
+            line += 1
+        i += 1
+    return lines
 
 
 def _unescaped(text: str, i: int) -> bool:

@@ -7,7 +7,7 @@ does not walk the IR."""
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
+from decimal import Decimal, DecimalException
 from typing import Any, Callable
 
 from .. import ir
@@ -18,6 +18,10 @@ from ..runtime import (
 )
 
 Env = dict
+
+
+class BadValue(Exception):
+    """A parameter made a computed value impossible (a ratio above 100%, an amount too large)."""
 
 
 class NoRow(Exception):
@@ -113,6 +117,8 @@ def in_force(version: ir.Version, when: dt.date, params: dict) -> bool:
     until = version.until if version.until is None or isinstance(version.until, dt.date) else params.get(version.until)
     if start is None:
         raise MissingValue(version.start, True)
+    if version.until is not None and until is None:
+        raise MissingValue(version.until, True)
     return start <= when and (until is None or when <= until)
 
 
@@ -215,6 +221,10 @@ class ScalarEvaluator:
             except NoRow:
                 problems.append(InputProblem(i + 1, "(record)", "no row of a decision table of the policy applies "
                                              "to this record", visits[i].get("psn_no")))
+            except (BadValue, DecimalException) as e:
+                problems.append(InputProblem(i + 1, "(record)", str(e) if isinstance(e, BadValue) else
+                                             "a value is too large to compute exactly; check the amounts and "
+                                             "parameters", visits[i].get("psn_no")))
         if problems:
             raise InputError(problems)
         return results
@@ -273,8 +283,7 @@ class ScalarEvaluator:
                     if not cond(env):
                         continue
                     amount, row = amount_fn(env)
-                    key = (psn, "deductible", acc.index, acc.period, period_bucket(acc.period, when, index),
-                           env.get(acc.each) if acc.each else None)
+                    key = _counter(psn, acc, when, index, env)
                     before = ledger.used(key)
                     take = max(ZERO, min(remaining, amount - before))
                     ledger.add(key, take)
@@ -290,6 +299,9 @@ class ScalarEvaluator:
                     exact = remaining * ratio_value
                 else:
                     ratio_value, exact = self._banded(rules, env, psn, when, index, remaining, ledger, trace)
+                if not (0 <= ratio_value <= 1):  # only a parameter can do this: the checker proves literals
+                    raise BadValue(f"the ratio that applies comes to {percent(ratio_value)}, outside 0%..100%; "
+                                   "check the parameters")
                 raw = self._round(exact)
                 if trace is not None:
                     trace.append(TraceStep.of("hifp_pay", money(raw), self.policy.rounding.prov,
@@ -301,8 +313,7 @@ class ScalarEvaluator:
                     if not cond(env):
                         continue
                     amount, row = amount_fn(env)
-                    key = (psn, "cap", acc.index, acc.period, period_bucket(acc.period, when, index),
-                           env.get(acc.each) if acc.each else None)
+                    key = _counter(psn, acc, when, index, env)
                     before = ledger.used(key)
                     room = max(ZERO, amount - before)
                     if fund > room:
@@ -312,16 +323,15 @@ class ScalarEvaluator:
                                                       paid_before=money(before), uncapped=money(raw)))
                 for amount_fn, cond, acc in rules.caps:
                     if cond(env):
-                        key = (psn, "cap", acc.index, acc.period, period_bucket(acc.period, when, index),
-                               env.get(acc.each) if acc.each else None)
+                        key = _counter(psn, acc, when, index, env)
                         ledger.add(key, fund)
                 if fund == ZERO:
                     if inscp == ZERO:
                         reason, message = "no_in_policy_amount", "nothing in this bill is within the policy scope"
                     elif remaining == ZERO:
-                        reason, message = "within_deductible", "the in-policy amount went to the annual deductible"
+                        reason, message = "within_deductible", "the in-policy amount went to the deductible"
                     elif raw > ZERO:
-                        reason, message = "cap_reached", "the annual cap has been reached"
+                        reason, message = "cap_reached", "the cap has been reached"
                     elif ratio_value == 0:
                         reason, message = "zero_ratio", "the ratio that applies is 0%"
                     else:
@@ -352,7 +362,7 @@ class ScalarEvaluator:
         """The fund's exact share of ``remaining`` under banded ratios; returns the
         ratio of the band the visit ends in (reported as pool_prop_selfpay)."""
         bands = rules.bands
-        key = (psn, "bands", bands.period, period_bucket(bands.period, when, index),
+        key = (psn, "bands", bands.period, period_bucket(bands.period, when, index), bands.each,
                env.get(bands.each) if bands.each else None)
         prior = ledger.used(key)
         points, applied = rules.uplift(env)
@@ -385,8 +395,9 @@ class ScalarEvaluator:
         decision = self._may_pay_one({"relation": "self", "venue": venue, "item": "medical_service", "on": when,
                                       "networked": True}, params)
         if not decision.allowed or self.account_covers is None:
+            why = decision.reason if not decision.allowed else "the policy declares no account_covers setting"
             if trace is not None:
-                trace.append(TraceStep("acct_pay", money(ZERO), f"account may not pay: {decision.reason}",
+                trace.append(TraceStep("acct_pay", money(ZERO), f"account may not pay: {why}",
                                        clause=decision.clause, inputs={"venue": venue, "balance": money(balance)}))
             return ZERO, balance
         payable = part if self.account_covers == "person_share" else part - v["fulamt_ownpay_amt"] - v["overlmt_selfpay"]
@@ -407,6 +418,9 @@ class ScalarEvaluator:
                 out.append(one(rec, params))
             except MissingValue as e:
                 problems.append(self._missing(e, i, rec.get("psn_no")))
+            except DecimalException:
+                problems.append(InputProblem(i + 1, "(record)", "a value is too large to compute exactly; check the "
+                                             "amounts and parameters", rec.get("psn_no")))
         if problems:
             raise InputError(problems)
         return out
@@ -477,6 +491,12 @@ class ScalarEvaluator:
         at_venue = next((p.prov for p in rules.allows if p.venues and venue in p.venues), venue_prov)
         return result(False, "item_not_allowed", at_venue if venue else rules.relations_prov,
                       f"this policy does not let the account pay for {item}{where} for {relation}")
+
+
+def _counter(psn: str, acc: ir.Accumulate, when: dt.date, index: int, env: dict) -> tuple:
+    """What one person has used of one deductible or cap in the current period (see ir.Accumulate)."""
+    return (psn, acc.kind, acc.index, acc.period, period_bucket(acc.period, when, index), acc.each,
+            env.get(acc.each) if acc.each else None)
 
 
 def _sort_key(t):

@@ -1,0 +1,124 @@
+"""Edge cases found in code review, each pinned by a test."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+import pytest
+from click.testing import CliRunner
+
+import policylang
+from policylang.cli import main
+
+from .conftest import POLICIES
+
+HEAD = 'policy p {\n  level city\n  rounding half_up to 0.01 yuan unstated "t"\n'
+VISIT = {"psn_no": "A", "psn_type": "active", "flxempe_flag": True, "setl_time": "2023-03-01",
+         "hosp_lv": "level1", "medfee_sumamt": "300.00"}
+
+
+def pooling(body: str, extra: str = "") -> str:
+    return (HEAD + extra + '  pooling {\n    from 2023-01-01 unstated "t" {\n'
+            '      covers active, retiree, flexible unstated "t"\n' + body + "\n    }\n  }\n}\n")
+
+
+def codes(text: str) -> list[str]:
+    ws = policylang.api.Workspace()
+    return [d.code for d in policylang.api.check_unit(ws.add_text(text, "t.pol"), ws).diagnostics]
+
+
+def test_separate_deductibles_on_different_fields_count_separately():
+    policy = policylang.loads(pooling('      deductible 100 yuan per year each flxempe_flag unstated "t"\n'
+                                      '      deductible 50 yuan per year each designated unstated "t"\n'
+                                      '      ratio 50% unstated "t"'))
+    [r] = policy.settle([VISIT])
+    assert r.act_pay_dedc == D("150.00") and r.hifp_pay == D("75.00")
+
+
+def test_a_ratio_parameter_cannot_make_the_fund_pay_more_than_the_bill():
+    policy = policylang.loads(pooling('      ratio r unstated "t"\n      uplift 60 points when flxempe_flag unstated "t"',
+                                      '  param r: percent unstated "t"\n'))
+    with pytest.raises(policylang.InputError) as e:
+        policy.settle([VISIT], {"r": "50%"})
+    assert "outside 0%..100%" in str(e.value)
+    with pytest.raises(policylang.InputError):
+        policy.settle([VISIT], {"r": "150%"})
+
+
+def test_values_between_close_thresholds_are_analysed():
+    text = pooling('      ratio 70% unstated "t"\n'
+                   '      uplift 40 points when score > 1 and score < 2 unstated "t"',
+                   '  input score: number default 0 unstated "t"\n')
+    assert "R301" in codes(text)
+    near = pooling('      ratio 70% unstated "t"\n'
+                   '      uplift 5 points when medfee_sumamt > 100 yuan and medfee_sumamt < 100.5 yuan unstated "t"')
+    assert "C406" not in codes(near)
+
+
+def test_a_version_ending_on_a_missing_parameter_is_an_input_error():
+    text = (HEAD + '  param switch: date unstated "t"\n  pooling {\n'
+            '    from 2023-01-01 until switch unstated "t" {\n      covers active, retiree, flexible unstated "t"\n'
+            '      ratio 70% unstated "t"\n    }\n'
+            '    from 2024-01-01 unstated "t" {\n      covers active, retiree, flexible unstated "t"\n'
+            '      ratio 90% unstated "t"\n    }\n  }\n}\n')
+    policy = policylang.loads(text)
+    with pytest.raises(policylang.InputError) as e:
+        policy.settle([{**VISIT, "setl_time": "2024-03-01"}])
+    assert "switch" in str(e.value)
+    assert policy.settle([{**VISIT, "setl_time": "2024-03-01"}], {"switch": "2023-12-31"})[0].pool_prop_selfpay \
+        == D("0.90")
+
+
+def test_enumeration_input_defaults_are_checked_and_canonical():
+    body = '      ratio 70% unstated "t"\n      uplift 5 points when lvl = level1 unstated "t"'
+    ok = pooling(body, '  input lvl: hosp_lv default "一级" unstated "t"\n')
+    assert policylang.loads(ok).settle([VISIT])[0].pool_prop_selfpay == D("0.75")
+    assert "N106" in codes(pooling(body, '  input lvl: hosp_lv default "garbage" unstated "t"\n'))
+    assert "T201" in codes(pooling(body, '  input lvl: hosp_lv default 5 yuan unstated "t"\n'))
+
+
+@pytest.mark.parametrize("unit, ok", [("0.01", True), ("0.10", True), ("0.001", False), ("0.005", False)])
+def test_rounding_unit_is_a_whole_number_of_fen(unit, ok):
+    text = pooling('      ratio 70% unstated "t"').replace("to 0.01 yuan", f"to {unit} yuan")
+    assert ("R304" in codes(text)) != ok
+
+
+def test_money_literals_are_whole_fen():
+    assert "R305" in codes(pooling('      cap 10.005 yuan per year unstated "t"\n      ratio 70% unstated "t"'))
+    assert "R305" in codes(pooling('      cap 1' + "0" * 20 + ' yuan per year unstated "t"\n      ratio 70% unstated "t"'))
+
+
+def test_duplicate_setting_and_names_taken_by_values():
+    text = pooling('      ratio 70% unstated "t"',
+                   '  setting account_covers = person_share unstated "t"\n'
+                   '  setting account_covers = in_policy_selfpay unstated "t"\n')
+    assert "N102" in codes(text)
+    assert "N110" in codes(pooling('      ratio 70% unstated "t"\n      uplift 5 points when retiree unstated "t"',
+                                   '  input retiree: bool default false unstated "t"\n'))
+
+
+def test_inputs_are_required_only_where_a_rule_reads_them(tmp_path):
+    text = (POLICIES / "guiyang-2022.pol").read_text(encoding="utf-8").replace(
+        '  rounding half_up', '  input dept: bool unstated "t"\n  rounding half_up', 1)
+    policy = policylang.loads(text)
+    [c] = policy.credit([{"psn_no": "A", "psn_type": "active", "flxempe_flag": False, "on": "2023-02-01",
+                          "contribution_base": "1000.00"}], {"guizhou_avg_pension_2022": "3000"})
+    assert c.credit == D("20.00")
+
+
+def test_one_file_given_under_two_spellings_is_one_policy(monkeypatch):
+    monkeypatch.chdir(POLICIES.parent)
+    r = CliRunner().invoke(main, ["check", "policies/guiyang-2022.pol", str(POLICIES / "guiyang-2022.pol")])
+    assert r.exit_code == 0, r.output
+
+
+def test_fmt_write_sees_trailing_comments(tmp_path):
+    path = tmp_path / "p.pol"
+    path.write_text('policy p { level city  # keep me\n}\n', encoding="utf-8")
+    r = CliRunner().invoke(main, ["fmt", str(path), "--write"])
+    assert r.exit_code == 1 and "keep me" in path.read_text(encoding="utf-8")
+
+
+def test_lone_carriage_return_is_reported():
+    assert "P010" in codes('policy p {\r  level city\r}\n')
+    assert codes('policy p {\r\n  level city\r\n}\r\n') == []
