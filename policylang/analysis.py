@@ -110,7 +110,6 @@ def fields_of(conds) -> set[str]:
     return set(found)
 
 
-_ZH_VALUE = {canon: zh for values in V.ENUMS.values() for canon, zh in values.items()}
 
 
 def describe(profile: dict, only: set[str] | None = None, lang: str = "en") -> str:
@@ -119,7 +118,7 @@ def describe(profile: dict, only: set[str] | None = None, lang: str = "en") -> s
         if isinstance(v, bool):
             return ("是" if v else "否") if lang == "zh" else ("true" if v else "false")
         if lang == "zh" and isinstance(v, str):
-            return _ZH_VALUE.get(v, v)
+            return V.ZH_OF_VALUE.get(v, v)
         return str(v)
     items = [(k, v) for k, v in profile.items() if v is not None and (only is None or k in only)]
     if not items:
@@ -332,14 +331,10 @@ class Analyzer:
             return covered, r.covers_prov
         if quantity == "ratio" and compiled.bands is not None:
             return compiled.band_ratios(env), compiled.rules.ratio.provs
-        if quantity == "ratio":
+        if quantity == "ratio":  # the ratio after uplifts, blamed on the last uplift that applies, else the row
             base, row = compiled.ratio(env)
-            value, steps = compiled.effective_ratio(env)
-            adj = [s for s in steps[1:]]
-            prov = row or compiled.rules.ratio_prov
-            if adj:
-                prov = next((a.prov for c, a in reversed(compiled.adjustments) if c(env)), prov)
-            return value, prov
+            points, applied = compiled.uplift(env)
+            return base + points, (applied[-1].prov if applied else row or compiled.rules.ratio_prov)
         accs = compiled.deductibles if quantity == "deductible" else compiled.caps
         for amount_fn, cond, acc in accs:
             if cond(env):

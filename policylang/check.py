@@ -54,16 +54,13 @@ ALLOWED_IN = {
     "account_use": (n.Relations, n.Allow, n.Planned, n.Exclude, n.Channel),
 }
 SECTION_OF = {cls: kind for kind, classes in ALLOWED_IN.items() for cls in classes}
-SECTION_EN = {"pooling": "pooling", "crediting": "crediting", "account_use": "account_use"}
 
-TYPE_DESC = {**V.TYPE_NAMES_EN}
-TYPE_DESC_ZH = {**V.TYPE_NAMES_ZH}
 
 
 def _tdesc(t: str, zh: bool = False) -> str:
     if zh:
-        return TYPE_DESC_ZH.get(t, t)
-    return TYPE_DESC.get(t, f"a {t} value" if t in V.ENUMS else t)
+        return V.TYPE_NAMES_ZH.get(t, t)
+    return V.TYPE_NAMES_EN.get(t, f"a {t} value" if t in V.ENUMS else t)
 
 
 def _what(node) -> tuple[str, str]:
@@ -155,7 +152,6 @@ class Checker:
                 else:
                     named[key] = d
             if isinstance(d, (n.ParamDecl, n.InputDecl, n.TierDecl, n.Diseases)):
-                kind = type(d).__name__
                 key = ("name", d.name.value)
                 if key in named:
                     what, what_zh = _what(d)
@@ -164,7 +160,6 @@ class Checker:
                         "first": str(named[key].span)}))
                 else:
                     named[key] = d
-                del kind
             if isinstance(d, n.LevelDecl):
                 self.enum_value(d.level, "level")
                 self.check_parent_level(d)
@@ -248,10 +243,8 @@ class Checker:
     def check_section(self, s: n.Section):
         fields = {**V.CONTEXT_FIELDS[s.kind], **{k: V.TYPE_ALIASES.get(d.type.value, d.type.value)
                                                 for k, d in self.scope.inputs.items()}}
-        spans = []
         for v in s.versions:
             self.check_version(s, v, fields)
-            spans.append(v)
         self.check_version_dates(s)
 
     def version_bounds(self, v: n.Version):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import unicodedata
 from decimal import Decimal
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import click
 
 from . import __version__
 from .api import CompiledPolicy, check_paths, check_unit, policy_files
-from .diagnostics import ERROR, WARNING, render, to_json
+from .diagnostics import ERROR, WARNING, display_width, render, to_json
 from .formatter import format_policy
 from .inputs import InputError, InputProblem
 from .parser import detect_language
@@ -113,7 +112,7 @@ def _input_failure(e: InputError, source: str) -> Failure:
 
 
 def _width(s: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in s)
+    return display_width(s) if s else 0
 
 
 def _table(rows: list[dict], columns: list[str]) -> str:

@@ -144,11 +144,11 @@ class Lowering:
     # -- sections
     def section(self, s: n.Section, owner: Scope) -> ir.Section:
         saved = self.scope
-        self.scope = owner if owner is not None else self.scope
+        self.scope = owner
         self.fields = {**V.CONTEXT_FIELDS[s.kind], **{k: self.type_of(d.type) for k, d in self.scope.inputs.items()}}
         versions = []
         for v in s.versions:
-            start = v.start.value if isinstance(v.start, n.DateLit) else v.start.value
+            start = v.start.value  # a date, or the name of a date parameter
             until = None if v.until is None else (v.until.value if isinstance(v.until, n.DateLit) else v.until.value)
             rules = getattr(self, f"rules_{s.kind}")(v.body, owner.id)
             versions.append(ir.Version(start, until, prov(f"{s.kind} from {start}", v.cite, owner.id, v.span), rules))

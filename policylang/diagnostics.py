@@ -335,7 +335,7 @@ def render(d: Diagnostic, sources: dict[str, str] | None = None, lang: str = "en
             width = max(1, end_col - s.col)
             gutter = f"{s.line:>4} | "
             lines.append(gutter + line)
-            lines.append(" " * (len(gutter) - 2) + "| " + _pad(line, s.col - 1) + "^" * _display_width(line[s.col - 1:s.col - 1 + width]))
+            lines.append(" " * (len(gutter) - 2) + "| " + _pad(line, s.col - 1) + "^" * display_width(line[s.col - 1:s.col - 1 + width]))
     hint = d.hint(lang)
     if hint:
         lines.append(("  提示: " if lang == "zh" else "  hint: ") + hint)
@@ -353,7 +353,7 @@ def _visible(line: str) -> str:
     return "".join("\ufffd" if (c in BIDI or c in INVISIBLE) else c for c in line)
 
 
-def _display_width(text: str) -> int:
+def display_width(text: str) -> int:
     import unicodedata
 
     return max(1, sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text))

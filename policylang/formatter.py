@@ -12,10 +12,7 @@ from decimal import Decimal
 
 from . import nodes as n
 from .parser import keyword_pairs
-from .vocab import ENUMS
-
-# canonical enumeration value -> its Chinese alias (for ``lang="zh"``)
-_ZH_VALUES = {canon: zh for values in ENUMS.values() for canon, zh in values.items()}
+from .vocab import ZH_OF_VALUE as _ZH_VALUES
 
 INDENT = "  "
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 
@@ -132,7 +132,7 @@ class _Builder(Transformer):
         return list(children), None
 
     @staticmethod
-    def _opt_str(children, cls=None):
+    def _opt_str(children):
         for c in children:
             if isinstance(c, _Str):
                 return c.value
@@ -529,7 +529,7 @@ def _expected_words(expected: set[str]) -> tuple[list[str], list[str], set[str]]
                 kw_en.add(en)
                 keywords.append((f"'{en}'", f"'{zh_of.get(en, en)}'"))
                 continue
-            if term is not None and term.pattern.type == "str" or name.isupper() and term is not None:
+            if term is not None:
                 symbols.append((f"'{term.pattern.value}'",) * 2)
             else:
                 others.append((name.lower(), name.lower()))
@@ -749,13 +749,6 @@ def parse(text: str, file: str = "<string>") -> tuple[n.Policy | None, list[Diag
     for tok in builder.bad_dates:
         diags.append(Diagnostic("P014", _span(tok, file), {"text": str(tok)}))
     return policy, diags
-
-
-def parse_or_raise(text: str, file: str = "<string>") -> n.Policy:
-    policy, diags = parse(text, file)
-    if policy is None or any(d.severity == "error" for d in diags):
-        raise PolicyError(diags, {file: text})
-    return policy
 
 
 def detect_language(text: str) -> str:

@@ -42,6 +42,8 @@ CONTRIBUTION_ITEMS = frozenset(i for i in ENUMS["item"] if i.endswith("_contribu
 
 # Chinese alias -> canonical value (aliases are unique across enumerations or agree).
 ALIASES: dict[str, str] = {}
+# canonical value -> its Chinese alias
+ZH_OF_VALUE: dict[str, str] = {canon: zh for values in ENUMS.values() for canon, zh in values.items()}
 for _values in ENUMS.values():
     for _canon, _zh in _values.items():
         ALIASES[_zh] = _canon
