@@ -5,7 +5,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from syrupy.extensions.json import JSONSnapshotExtension
+
+# Tests stay deterministic: hypothesis explores the same examples on every run and machine
+# (scripts/fuzz.py is the place for open-ended exploration).
+settings.register_profile("deterministic", derandomize=True, deadline=None, database=None)
+settings.load_profile("deterministic")
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICIES = ROOT / "policies"
