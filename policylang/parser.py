@@ -720,6 +720,56 @@ def _syntax_diagnostic(err: lark.UnexpectedInput, text: str, file: str) -> Diagn
         "expected": ", ".join(en), "expected_zh": "、".join(zh), "hint": hint, "hint_zh": hint_zh}, related)
 
 
+def _syntax_errors(first: lark.UnexpectedInput, text: str, file: str, limit: int = 10) -> list[Diagnostic]:
+    """The first syntax error, and further ones found by blanking out the statement
+    that failed (from its line to the next line that starts a statement) and parsing
+    again.  Blanking keeps every position; a region with unbalanced braces is never
+    blanked, and an error right after a blanked region is not reported (it would
+    likely be a consequence of the first), so what is reported stands on its own."""
+    found = [_syntax_diagnostic(first, text, file)]
+    starts = _statement_starts()
+    err = first
+    current = text
+    while len(found) < limit:
+        line = getattr(err, "line", None)
+        if not isinstance(line, int) or line < 1:
+            break
+        lines = current.split("\n")
+        end = line  # 0-based index of the first line after the statement
+        while end < len(lines) and not starts.match(lines[end]):
+            end += 1
+        if end >= len(lines):
+            break
+        region = "\n".join(lines[line - 1:end])
+        if _brace_balance(region) != 0:
+            break
+        lines[line - 1:end] = [" " * len(x) for x in lines[line - 1:end]]
+        current = "\n".join(lines)
+        try:
+            _lark().parse(current)
+            break
+        except lark.UnexpectedInput as again:
+            if getattr(again, "line", 0) <= end + 1:  # right after the blanked part: a consequence
+                break
+            err = again
+            found.append(_syntax_diagnostic(again, current, file))
+    return found
+
+
+@functools.lru_cache(maxsize=1)
+def _statement_starts() -> re.Pattern:
+    names = ("covers", "designated_only", "deductible", "cap", "ratio", "uplift", "rule", "relations", "allow",
+             "planned", "exclude", "channel", "level", "jurisdiction", "document", "basis", "implements", "param",
+             "input", "tier", "rounding", "setting", "require", "total", "part")
+    words = sorted({w for name, pair in keyword_pairs().items() if name in names for w in pair}, key=len, reverse=True)
+    return re.compile(r"\s*(?:" + "|".join(re.escape(w) for w in words) + r")(?!\w)")
+
+
+def _brace_balance(region: str) -> int:
+    region = re.sub(r'"(?:[^"\\\n]|\\.)*"|“[^”\n]*”|#[^\n]*|//[^\n]*', "", region)
+    return region.count("{") - region.count("}")
+
+
 def parse(text: str, file: str = "<string>") -> tuple[n.Policy | None, list[Diagnostic]]:
     """Parse one policy.  Returns the AST (None when the text does not parse) and
     the diagnostics found so far (text hygiene and syntax)."""
@@ -727,11 +777,11 @@ def parse(text: str, file: str = "<string>") -> tuple[n.Policy | None, list[Diag
     try:
         tree = _lark().parse(clean)
     except lark.UnexpectedInput as err:
-        syntax = _syntax_diagnostic(err, clean, file)
-        # A character already reported by the hygiene pass (1,500 or 150。5) is not reported twice.
-        if not any(d.span and syntax.span and d.span.line == syntax.span.line
-                   and 0 <= syntax.span.col - d.span.col <= 1 for d in diags):
-            diags.append(syntax)
+        for syntax in _syntax_errors(err, clean, file):
+            # A character already reported by the hygiene pass (1,500 or 150。5) is not reported twice.
+            if not any(d.span and syntax.span and d.span.line == syntax.span.line
+                       and 0 <= syntax.span.col - d.span.col <= 1 for d in diags):
+                diags.append(syntax)
         return None, diags
     builder = _Builder(file)
     try:

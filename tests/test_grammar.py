@@ -127,3 +127,18 @@ def test_misspelt_keyword_gets_a_suggestion():
     _, diags = parse("policy p { pooling { from 2023-01-01 { deductable 150 yuan per year } } }")
     assert diags[0].code == "P002" and "did you mean 'deductible'?" in diags[0].hint()
     assert "起付标准" in diags[0].hint("zh")
+
+
+def test_independent_syntax_errors_are_all_reported():
+    text = (FIXTURES / "invalid" / "P002-two-independent-syntax-errors.pol").read_text(encoding="utf-8")
+    policy, diags = parse(text, "two.pol")
+    assert policy is None
+    assert [(d.code, d.span.line) for d in diags] == [("P002", 9), ("P002", 12)]
+
+
+def test_an_error_inside_a_table_is_reported_alone():
+    """Blanking a statement would unbalance the braces: no guessing, one error."""
+    src = ("policy p {\n  pooling {\n    from 2023-01-01 {\n      ratio by hosp_lv {\n"
+           "        level1 75%\n        level2: 70%\n      }\n      cap 2000 yuan cite 一\n    }\n  }\n}\n")
+    _, diags = parse(src)
+    assert len(diags) == 1 and diags[0].span.line == 5
