@@ -395,15 +395,48 @@ def _plain(template: str) -> str:
     return re.sub(r"\{(\w+)(![rs])?\}", r"<\1>", template).replace("{{", "{").replace("}}", "}")
 
 
+# A small wrong -> right example for the codes policy officers meet most.
+EXAMPLES: dict[str, tuple[str, str]] = {
+    "P002": ("deductible 150 yuan cite 二(一)", "deductible 150 yuan per year cite 二(一)"),
+    "P013": ("cap 2,000 yuan per year", "cap 2000 yuan per year"),
+    "N101": ("uplift 5 points when psn_typ = retiree", "uplift 5 points when psn_type = retiree"),
+    "N103": ("implements shanxi_2021", "implements shanxi_2022   # the id in the parent's `policy` line"),
+    "N106": ("covers active, retired", "covers active, retiree"),
+    "T201": ("ratio 75 cite 二(一)", "ratio 75% cite 二(一)"),
+    "T202": ("uplift 5% when psn_type = retiree", "uplift 5 points when psn_type = retiree"),
+    "T205": ("ratio by hosp_lv { unrated, level1: 75% ... }", "ratio by hosp_lv { unrated | level1: 75% ... }"),
+    "R301": ("ratio 98% cite 二(一)  uplift 5 points when psn_type = retiree cite 二(一)",
+             "ratio 93% cite 二(一)  uplift 5 points when psn_type = retiree cite 二(一)"),
+    "C401": ("ratio by hosp_lv { primary: 75%  level2: 70% } cite 二(一)",
+             "ratio by hosp_lv { primary: 75%  level2: 70%  level3: 65% } cite 二(一)"),
+    "C402": ("ratio by hosp_lv { primary: 75%  level1: 70% ... }   # level1 is in primary",
+             "ratio by hosp_lv { primary: 75%  level2: 70% ... }"),
+    "C403": ("from 2023-01-01 { ... }  from 2024-01-01 { ... }   # both in force in 2024",
+             "from 2023-01-01 until 2023-12-31 { ... }  from 2024-01-01 { ... }"),
+    "C407": ("total 37  part provincial 31  part local 5", "total 37  part provincial 31  part local 6"),
+    "H501": ("level3: 45%   # the province requires ratio >= 50%", "level3: 50%"),
+    "S601": ("cap 2000 yuan per year", 'cap 2000 yuan per year cite 二(一) "年度最高支付限额为2000元"'),
+    "S603": ("(no rounding rule)", 'rounding half_up to 0.01 yuan unstated "the notice gives no rounding rule"'),
+}
+
+
 def explain(code: str) -> str | None:
-    entry = CATALOGUE.get(code.upper())
+    code = code.upper()
+    entry = CATALOGUE.get(code)
     if entry is None:
         return None
-    lines = [f"{code.upper()} ({entry.severity}): {entry.title}", "",
+    lines = [f"{code} ({entry.severity}): {entry.title}", "",
              f"  en: {_plain(entry.en)}", f"  zh: {_plain(entry.zh)}"]
     if entry.hint_en and entry.hint_en != "{hint}":
         lines += ["", f"  hint: {_plain(entry.hint_en)}", f"  提示: {_plain(entry.hint_zh)}"]
+    if code in EXAMPLES:
+        wrong, right = EXAMPLES[code]
+        lines += ["", f"  wrong: {wrong}", f"  right: {right}"]
     return "\n".join(lines)
+
+
+def _esc(text: str) -> str:
+    return text.replace("|", "\\|")
 
 
 def catalogue_markdown() -> str:
@@ -423,4 +456,8 @@ def catalogue_markdown() -> str:
                 cell = lambda s: _plain(s).replace("|", "\\|")  # noqa: E731
                 out.append(f"| {code} | {e.severity} | {e.title} | {cell(e.en)} | {cell(e.zh)} |")
         out.append("")
+    out += ["## Examples", "", "| code | wrong | right |", "|---|---|---|"]
+    for code, (wrong, right) in EXAMPLES.items():
+        out.append(f"| {code} | `{_esc(wrong)}` | `{_esc(right)}` |")
+    out.append("")
     return "\n".join(out)

@@ -93,3 +93,23 @@ def test_whole_policies_in_docs_check_clean(source):
         ws.add_file(p)
     result = policylang.api.check_unit(ws.add_text(source, "doc.pol"), ws)
     assert not [d for d in result.diagnostics if d.severity == "error"], [d.message() for d in result.diagnostics]
+
+
+@pytest.mark.parametrize("code", ["P002", "P013", "N101", "N106", "T201", "T202", "R301", "S601", "C401"])
+def test_explain_examples_are_true(code):
+    """The wrong example of `policylang explain CODE` produces CODE; the right one does not."""
+    import policylang
+    from policylang.diagnostics import EXAMPLES
+
+    def codes(statements: str) -> set[str]:
+        ratio = "" if "ratio" in statements else "      ratio 70% cite 一\n"
+        text = ("policy t {\n  level city\n  tier primary = unrated, level1 cite 一\n"
+                '  rounding half_up to 0.01 yuan unstated "t"\n  pooling {\n    from 2023-01-01 cite 一 {\n'
+                "      covers active, retiree, flexible cite 一\n" + ratio + "      " + statements
+                + "\n    }\n  }\n}\n")
+        ws = policylang.api.Workspace()
+        return {d.code for d in policylang.api.check_unit(ws.add_text(text, "t.pol"), ws).diagnostics}
+
+    wrong, right = EXAMPLES[code]
+    assert code in codes(wrong)
+    assert code not in codes(right)
