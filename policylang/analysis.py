@@ -327,7 +327,7 @@ class Analyzer:
     def _measure(self, compiled: _CompiledPooling, quantity: str, env) -> tuple[Decimal | None, ir.Prov | None]:
         if quantity == "covered":
             r = compiled.rules
-            covered = env["psn_type"] in r.covers and (not env.get("flxempe_flag") or "flexible" in r.covers)
+            covered = r.covered(env["psn_type"], env.get("flxempe_flag"))
             return covered, r.covers_prov
         if quantity == "ratio" and compiled.bands is not None:
             return compiled.band_ratios(env), compiled.rules.ratio.provs
@@ -433,9 +433,7 @@ _OPS = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, ">": lambda a, b: 
 
 def _paid(rules: ir.PoolingRules, prof: dict) -> bool:
     """Whether the fund pays anything at all for visits like ``prof``."""
-    if prof.get("psn_type") is not None and prof["psn_type"] not in rules.covers:
-        return False
-    if prof.get("flxempe_flag") and "flexible" not in rules.covers:
+    if not rules.covered(prof.get("psn_type"), prof.get("flxempe_flag")):
         return False
     return not (rules.designated_only is not None and prof.get("designated") is False)
 

@@ -177,6 +177,12 @@ class PoolingRules:
     ratio_prov: Prov
     adjustments: tuple[Adjust, ...]
 
+    def covered(self, psn_type: str | None, flexible: bool | None) -> bool:
+        """Whether pooling covers this kind of person (None: not known, not excluded)."""
+        if psn_type is not None and psn_type not in self.covers:
+            return False
+        return not flexible or "flexible" in self.covers
+
 
 @attrs.frozen
 class CreditRule:

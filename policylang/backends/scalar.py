@@ -265,7 +265,7 @@ class ScalarEvaluator:
         else:
             rules: _CompiledPooling = self._pool[id(version)]
             r = rules.rules
-            category_ok = v["psn_type"] in r.covers and (not v["flxempe_flag"] or "flexible" in r.covers)
+            category_ok = r.covered(v["psn_type"], v["flxempe_flag"])
             if not category_ok:
                 reason = "not_covered"
                 message = "this person's category is not covered by general outpatient pooling"
