@@ -17,8 +17,9 @@ from decimal import Decimal
 
 from . import ir
 from . import vocab as V
-from .backends.scalar import MissingValue, NoRow, _CompiledPooling, compile_cond
 from .diagnostics import Diagnostic, Related
+from .ir import evaluate as E
+from .ir.evaluate import MissingValue, NoRow
 from .runtime import percent
 
 MAX_PROFILES = 20000
@@ -124,6 +125,38 @@ def describe(profile: dict, only: set[str] | None = None, lang: str = "en") -> s
     if not items:
         return "every input" if lang == "en" else "任何输入"
     return ("," if lang == "zh" else ", ").join(f"{k}={show(v)}" for k, v in items)
+
+
+# ---- the pooling rules of one version, read through the IR's semantics ---------------
+
+def compile_cond(c: ir.Cond):
+    """``env -> bool``: ``env`` holds the profile's fields and, under ``$params``, the parameters."""
+    return lambda env: E.cond(c, env, env.get("$params", {}))
+
+
+class _CompiledPooling:
+    def __init__(self, rules: ir.PoolingRules):
+        self.rules = rules
+        self.bands = rules.ratio if isinstance(rules.ratio, ir.Bands) else None
+        self.adjustments = [(compile_cond(a.when), a) for a in rules.adjustments]
+        self.deductibles = [(self._value(a.amount), compile_cond(a.when), a) for a in rules.deductibles]
+        self.caps = [(self._value(a.amount), compile_cond(a.when), a) for a in rules.caps]
+
+    @staticmethod
+    def _value(v):
+        return lambda env: E.value(v, env, env.get("$params", {}))
+
+    def ratio(self, env):
+        return E.value(self.rules.ratio, env, env.get("$params", {}))
+
+    def uplift(self, env) -> tuple[Decimal, list[ir.Adjust]]:
+        applied = [adj for cond, adj in self.adjustments if cond(env)]
+        return E.points(applied), applied
+
+    def band_ratios(self, env) -> list[Decimal]:
+        """Each band's ratio with the uplifts that apply."""
+        points, _ = self.uplift(env)
+        return [v + points for v in self.bands.values]
 
 
 # ---- passes -----------------------------------------------------------------------

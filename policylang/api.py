@@ -20,7 +20,7 @@ import attrs
 from . import ir
 from . import nodes as n
 from .analysis import analyze
-from .backends.scalar import ScalarEvaluator
+from .backends import backend
 from .check import check
 from .compiler import lower
 from .diagnostics import Diagnostic, PolicyError, has_errors, sort_diagnostics
@@ -112,12 +112,13 @@ def check_paths(paths: Iterable[str | Path]) -> tuple[list[CheckResult], Workspa
 class CompiledPolicy:
     """A checked policy, compiled for the scalar backend."""
 
-    def __init__(self, policy: ir.Policy):
+    def __init__(self, policy: ir.Policy, engine: str = "scalar"):
         self.ir = policy
-        self._eval = ScalarEvaluator(policy)
-        self._fast = ScalarEvaluator(policy, tracing=False)
+        cls = backend(engine)
+        self._eval = cls(policy)
+        self._fast = cls(policy, tracing=False)
 
-    def _evaluator(self, trace: bool) -> ScalarEvaluator:
+    def _evaluator(self, trace: bool):
         return self._eval if trace else self._fast
 
     @property

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import attrs
+
 from . import ir
 from . import nodes as n
 from . import vocab as V
@@ -159,7 +161,6 @@ class Lowering:
         covers, covers_prov = frozenset(), prov("covers", None, pid)
         designated = None
         deductibles, caps, adjustments = [], [], []
-        ordinals: dict[tuple, int] = {}
         ratio, ratio_prov = ir.Const(Decimal(0), V.PERCENT), prov("ratio", None, pid)
         for st in body:
             if isinstance(st, n.Covers):
@@ -171,11 +172,11 @@ class Lowering:
                 kind = "deductible" if isinstance(st, n.Deductible) else "cap"
                 target = deductibles if kind == "deductible" else caps
                 label = f"{kind} per {st.period.value}" + (f" each {st.each.value}" if st.each else "")
-                slot = (kind, st.period.value, st.each.value if st.each else None)
-                ordinals[slot] = ordinals.get(slot, -1) + 1
-                target.append(ir.Accumulate(kind, ordinals[slot], self.quantity(st.amount, kind, st.cite, pid),
+                name = getattr(st, "name", None)
+                target.append(ir.Accumulate(kind, self.quantity(st.amount, kind, st.cite, pid),
                                             st.period.value, st.each.value if st.each else None,
-                                            self.cond(st.when), prov(label, st.cite, pid, st.span)))
+                                            self.cond(st.when), prov(label, st.cite, pid, st.span),
+                                            name.value if name is not None else None))
             elif isinstance(st, n.Ratio):
                 ratio = self.quantity(st.amount, "ratio", st.cite, pid)
                 ratio_prov = prov("ratio", st.cite, pid, st.span)
@@ -272,4 +273,9 @@ class Lowering:
 
 
 def lower(scope: Scope) -> ir.Policy:
-    return Lowering(scope).policy()
+    """The IR of a checked policy: its rules (``ir.core``) and, built from them, the
+    program of each kind of evaluation (``ir.program``)."""
+    from .ir.build import build
+
+    policy = Lowering(scope).policy()
+    return attrs.evolve(policy, programs=build(policy))

@@ -14,26 +14,33 @@ import attrs
 
 from . import ir
 
+from .ir.evaluate import CTX
+
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
+ONE = Decimal(1)
 ROUNDING_MODES = {"half_up": ROUND_HALF_UP, "half_even": ROUND_HALF_EVEN, "down": ROUND_DOWN, "up": ROUND_UP}
 
 
 def round_money(amount: Decimal, rounding: ir.Rounding) -> Decimal:
-    """Round to the policy's declared unit with its declared mode; always shown to the fen."""
+    """Round to the policy's declared unit with its declared mode; always shown to the
+    fen.  Computed in the IR's private context: the caller's never matters."""
     q = rounding.quantum
-    rounded = (amount / q).quantize(Decimal(1), rounding=ROUNDING_MODES[rounding.mode]) * q
-    return rounded.quantize(CENT)
+    units = CTX.divide(amount, q).quantize(ONE, rounding=ROUNDING_MODES[rounding.mode], context=CTX)
+    return CTX.multiply(units, q).quantize(CENT, context=CTX)
 
 
 def money(amount: Decimal | None) -> str | None:
-    return None if amount is None else str(amount.quantize(CENT))
+    if amount is None:
+        return None
+    text = str(amount.quantize(CENT, context=CTX))
+    return text[1:] if text == "-0.00" else text
 
 
 def ratio(value: Decimal | None) -> str | None:
     if value is None:
         return None
-    text = format(value.normalize(), "f")
+    text = format(value.normalize(CTX), "f")
     if "." not in text:
         text += ".00"
     elif len(text.split(".")[1]) < 2:
@@ -42,8 +49,15 @@ def ratio(value: Decimal | None) -> str | None:
 
 
 def percent(value: Decimal) -> str:
-    text = format((value * 100).normalize(), "f")
-    return text + "%"
+    return format(CTX.multiply(value, HUNDRED).normalize(CTX), "f") + "%"
+
+
+def points_text(value: Decimal) -> str:
+    """0.05 -> "5" (percentage points)."""
+    return format(CTX.multiply(value, HUNDRED).normalize(CTX), "f")
+
+
+HUNDRED = Decimal(100)
 
 
 class Ledger:
@@ -189,3 +203,144 @@ class MayPayResult:
         if trace:
             out["trace"] = [t.to_json() for t in self.trace]
         return out
+
+
+def exact_text(value: Decimal) -> str:
+    """An unrounded amount: every decimal it has, but at least two (212.5125, 7.05)."""
+    d = value.normalize(CTX)
+    if d.as_tuple().exponent > -2:  # type: ignore[operator]
+        d = d.quantize(CENT, context=CTX)
+    return format(d, "f")
+
+
+# ---- trace entries: one builder per step, shared by every backend --------------------
+# A backend calls these with exact Decimal values (money in yuan, ratios as fractions),
+# so the same settlement gives the same trace whichever backend computed it.
+
+def tr_let(var: str, value: Decimal, prov: ir.Prov, formula: str | None, inputs: dict) -> TraceStep:
+    return TraceStep(var, money(value), prov.rule, prov.clause, prov.quote, prov.unstated,
+                     {k: money(v) for k, v in inputs.items()}, formula)
+
+
+def tr_stopped(reason: str | None, prov: ir.Prov | None, inputs: dict) -> list[TraceStep]:
+    """The fund pays nothing: no deductible applies, and why (a gate, or no version)."""
+    steps = [TraceStep("act_pay_dedc", money(ZERO), f"no deductible applies ({reason})")]
+    if prov is None:
+        steps.append(TraceStep("hifp_pay", money(ZERO), "not in force", inputs={k: _s(v) for k, v in inputs.items()}))
+    else:
+        steps.append(TraceStep.of("hifp_pay", money(ZERO), prov, **inputs))
+    return steps
+
+
+def tr_no_deductible() -> TraceStep:
+    return TraceStep("act_pay_dedc", money(ZERO), "no deductible applies to this visit")
+
+
+def tr_consume(take: Decimal, prov: ir.Prov, amount: Decimal, before: Decimal, in_policy: Decimal) -> TraceStep:
+    return TraceStep.of("act_pay_dedc", money(take), prov, deductible=money(amount), consumed_before=money(before),
+                        in_policy=money(in_policy))
+
+
+def tr_ratio(value: Decimal, prov: ir.Prov, reads: dict) -> TraceStep:
+    return TraceStep.of("ratio", percent(value), prov, **reads)
+
+
+def tr_adjust(value: Decimal, adj: ir.Adjust, reads: dict) -> TraceStep:
+    return TraceStep.of("ratio", percent(value), adj.prov, base=percent(CTX.subtract(value, adj.points)),
+                        points=points_text(adj.points), **reads)
+
+
+def tr_band(ratio_value: Decimal, prov: ir.Prov, part: Decimal, prior: Decimal, pts: Decimal) -> TraceStep:
+    return TraceStep.of("ratio", percent(ratio_value), prov, band_part=money(part), accumulated_before=money(prior),
+                        uplift=points_text(pts))
+
+
+def tr_band_adjust(adj: ir.Adjust) -> TraceStep:
+    return TraceStep.of("ratio", points_text(adj.points) + " points", adj.prov)
+
+
+def tr_share(raw: Decimal, prov: ir.Prov, base: Decimal, ratio_value: Decimal | None, exact: Decimal) -> TraceStep:
+    return TraceStep.of("hifp_pay", money(raw), prov, base=money(base),
+                        ratio=percent(ratio_value) if ratio_value is not None else "by bands", exact=exact_text(exact))
+
+
+def tr_cap(fund: Decimal, prov: ir.Prov, amount: Decimal, before: Decimal, raw: Decimal) -> TraceStep:
+    return TraceStep.of("hifp_pay", money(fund), prov, cap=money(amount), paid_before=money(before),
+                        uncapped=money(raw))
+
+
+def tr_account_unknown() -> TraceStep:
+    return TraceStep("acct_pay", money(ZERO), "no account balance given (acct_balc)")
+
+
+def tr_account_refused(why: str, clause: str | None, venue: str, balance: Decimal) -> TraceStep:
+    return TraceStep("acct_pay", money(ZERO), f"account may not pay: {why}", clause=clause,
+                     inputs={"venue": venue, "balance": money(balance)})
+
+
+def tr_account_pay(pay: Decimal, prov: ir.Prov, before: Decimal, payable: Decimal) -> TraceStep:
+    return TraceStep.of("acct_pay", money(pay), prov, balance_before=money(before), payable=money(payable))
+
+
+def tr_credit(value: Decimal, prov: ir.Prov, exact: Decimal) -> TraceStep:
+    return TraceStep.of("credit", money(value), prov, exact=exact_text(exact))
+
+
+def tr_allowed(allowed: bool, prov: ir.Prov | None, request: dict) -> TraceStep:
+    return TraceStep.of("allowed", "true" if allowed else "false", prov, relation=request["relation"],
+                        item=request["item"], venue=request.get("venue"), on=request["on"])
+
+
+# ---- messages: from the reason and the values, the same for every backend -------------
+
+SETTLE_REASONS = {
+    "no_in_policy_amount": "nothing in this bill is within the policy scope",
+    "within_deductible": "the in-policy amount went to the deductible",
+    "cap_reached": "the cap has been reached",
+    "zero_ratio": "the ratio that applies is 0%",
+    "rounds_to_zero": "the fund's share rounds to less than the rounding unit",
+    "not_covered": "this person's category is not covered by general outpatient pooling",
+    "not_designated": "the fund pays only at designated institutions",
+}
+
+
+def settle_message(reason: str | None, policy_id: str, has_pooling: bool, when: dt.date, ratio_value,
+                   remaining: Decimal, raw: Decimal, fund: Decimal, banded: bool) -> str:
+    if reason == "not_in_force":
+        if not has_pooling:
+            return f"policy {policy_id} states no general outpatient pooling"
+        return f"general outpatient pooling is not in force on {when.isoformat()}"
+    if reason is not None:
+        return SETTLE_REASONS[reason]
+    text = (f"the fund pays {money(raw)} of {money(remaining)} by bands" if banded
+            else f"the fund pays {percent(ratio_value)} of {money(remaining)}")
+    return text + (" up to the cap" if fund < raw else "")
+
+
+def may_pay_message(reason: str, request: dict, args: dict, channel: str | None) -> str:
+    item, relation, venue, on = request["item"], request["relation"], request.get("venue"), request["on"]
+    at = f" at {venue}" if venue else ""
+    return {
+        "not_in_force": lambda: f"no account-use rule of this policy is in force on {on}",
+        "excluded": lambda: f"the personal account may never pay for {item}",
+        "relation_not_eligible": lambda: f"{relation} is not among the eligible relations ({args.get('relations')})",
+        "planned": lambda: f"{item} for {relation} is only to be explored (逐步探索), not yet in force",
+        "not_designated": lambda: "the personal account pays only at designated institutions and pharmacies",
+        "no_channel": lambda: f"this policy provides no {args.get('channel')} settlement for this use",
+        "permitted": lambda: f"the personal account may pay for {item}{at} for {relation}",
+        "item_not_allowed": lambda: f"this policy does not let the account pay for {item}{at} for {relation}",
+    }[reason]()
+
+
+def credit_message(reason: str, on: dt.date, rule: str | None) -> str:
+    if reason == "credited":
+        return f"credited by rule {rule}"
+    if reason == "not_in_force":
+        return f"no crediting rule of this policy is in force on {on.isoformat()}"
+    return "no crediting rule of this policy applies to this person"
+
+
+def finish_settle_trace(trace: list[TraceStep]) -> None:
+    """Every settlement's trace explains act_pay_dedc, right after the bill split."""
+    if not any(t.field == "act_pay_dedc" for t in trace):
+        trace.insert(1, tr_no_deductible())

@@ -1,3 +1,20 @@
-"""Backends turn the IR into something that evaluates.  ``scalar`` evaluates one
-record at a time in Python; a columnar, SQL or generated-Python backend is a new
-module here consuming the same ``policylang.ir`` and must give identical results."""
+"""Ways to execute an IR program.  Each backend is one module with a class taking
+``(ir.Policy, tracing)`` and offering ``settle``, ``credit`` and ``may_pay`` over
+validated records; ``BACKENDS`` lists them all, and the differential tests run
+every one against ``reference`` (the oracle).  A new backend joins by adding
+itself here."""
+
+from __future__ import annotations
+
+import importlib
+
+# name -> "module:Class"; imported on first use so that the optional engines stay optional
+BACKENDS = {
+    "reference": "policylang.backends.reference:Reference",
+    "scalar": "policylang.backends.reference:Reference",  # until the generated backend lands
+}
+
+
+def backend(name: str):
+    module, cls = BACKENDS[name].split(":")
+    return getattr(importlib.import_module(module), cls)

@@ -17,7 +17,7 @@ from typing import Union
 
 import attrs
 
-from .nodes import Span
+from ..nodes import Span
 
 
 @attrs.frozen
@@ -148,15 +148,14 @@ class Accumulate:
     optionally counted separately for each value of a field."""
 
     kind: str  # deductible | cap
-    # n-th accumulator of this kind, period and separation in its version.  With
-    # the period it names what a person has used, so a later version of the same
-    # section (an amendment from 1 July) continues counting the same deductible.
-    index: int
     amount: Value
     period: str
     each: str | None
     when: Cond
     prov: Prov
+    # the name the policy gives the counter (``named``); by default the counter is
+    # identified by section, fund, kind, period, each field and condition (ir.build)
+    name: str | None = None
 
 
 @attrs.frozen
@@ -283,3 +282,5 @@ class Policy:
     diseases: tuple[DiseaseCatalogue, ...]
     requirements: tuple[Requirement, ...]
     parent: "Policy | None" = None
+    # kind (settle | credit | may_pay) -> ir.program.Program, built from the sections
+    programs: dict = attrs.field(factory=dict, eq=False, hash=False, repr=False)

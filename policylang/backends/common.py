@@ -1,0 +1,61 @@
+"""What every backend shares about executing a program: the order records are
+executed in, which block is in force, and the period bucket of a counter.
+These are part of the program's meaning (see ``ir.program.Program``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from .. import ir
+from ..ir.evaluate import MissingValue
+
+
+class BadValue(Exception):
+    """A parameter made a computed value impossible (a ratio above 100%, a negative credit)."""
+
+
+def visit_date(t) -> dt.date:
+    return t.date() if isinstance(t, dt.datetime) else t
+
+
+def time_key(t) -> tuple:
+    """A visit with a date only comes before every visit with a time on that day."""
+    if isinstance(t, dt.datetime):
+        return (t.date(), 1, t.time())
+    return (t, 0, dt.time.min)
+
+
+def settle_order(visits: list[dict]) -> list[int]:
+    """Indexes of ``visits`` in execution order: by ``setl_time``, then input row."""
+    return sorted(range(len(visits)), key=lambda i: (time_key(visits[i]["setl_time"]), i))
+
+
+def _point(value, params: dict):
+    if value is None or isinstance(value, dt.date):
+        return value
+    got = params.get(value)
+    if got is None:
+        raise MissingValue(value, True)
+    return got
+
+
+def block_at(program: ir.Program, when, params: dict) -> ir.Block | None:
+    """The block in force on ``when``: among those whose dates contain it, the one with
+    the latest start (ties: the later in the program)."""
+    when = visit_date(when)
+    found, found_start = None, None
+    for block in program.blocks:
+        start, until = _point(block.start, params), _point(block.until, params)
+        if start <= when and (until is None or when <= until) and (found_start is None or start >= found_start):
+            found, found_start = block, start
+    return found
+
+
+def bucket(period: str, when: dt.date, visit_index: int):
+    if period == "year":
+        return when.year
+    if period == "month":
+        return (when.year, when.month)
+    if period == "day":
+        return when
+    return ("visit", visit_index)

@@ -1,0 +1,368 @@
+"""The reference interpreter: executes an IR program one step at a time.
+
+Small and plainly correct; speed is no concern.  It is the oracle every other
+backend is tested against (tests/test_backends.py).  Money is ``Decimal`` yuan,
+ratios ``Decimal`` fractions; all arithmetic is in the IR's private context
+(``ir.evaluate.CTX``).  One handler per step type, in ``HANDLERS``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal, DecimalException
+from typing import Any, Callable
+
+from .. import ir
+from ..inputs import InputError, InputProblem, missing_param
+from ..ir import evaluate as E
+from ..ir.demands import fields_read
+from ..ir.evaluate import CTX, MissingValue, NoRow
+from ..runtime import (
+    ZERO, CreditResult, MayPayResult, TraceStep, VisitResult, credit_message, finish_settle_trace, may_pay_message,
+    money, percent, round_money, settle_message, tr_account_pay, tr_account_refused, tr_account_unknown, tr_adjust,
+    tr_allowed, tr_band, tr_band_adjust, tr_cap, tr_consume, tr_credit, tr_let, tr_ratio, tr_share, tr_stopped,
+)
+from .common import BadValue, block_at, bucket, settle_order, visit_date
+
+STOP = object()  # a handler's result that ends the block (a gate that failed)
+
+
+class State:
+    """What one record's execution reads and writes."""
+
+    def __init__(self, program: ir.Program, record: dict, index: int, params: dict, ledger: "Ledger",
+                 tracing: bool):
+        self.env: dict[str, Any] = {name: init for name, _, init in program.variables}
+        self.env.update(record)
+        for name in program.optional:
+            if self.env.get(name) is None:
+                self.env[name] = E.ABSENT
+        self.index, self.params, self.ledger = index, params, ledger
+        self.trace: list[TraceStep] | None = [] if tracing else None
+        self.reason: str | None = None
+        self.extra: dict[str, Any] = {}
+
+    def note(self, *steps: TraceStep) -> None:
+        if self.trace is not None:
+            self.trace.extend(steps)
+
+
+class Ledger:
+    """Amounts used per counter key, and each person's known account balance."""
+
+    def __init__(self) -> None:
+        self.used: dict[tuple, Decimal] = {}
+        self.balances: dict[str, Decimal] = {}
+
+
+def _key(state: State, counter: ir.Counter) -> tuple:
+    env = state.env
+    return (env["psn_no"], counter.id, bucket(counter.period, env["setl_time"], state.index),
+            env.get(counter.each) if counter.each else None)
+
+
+class Reference:
+    name = "reference"
+
+    def __init__(self, policy: ir.Policy, tracing: bool = True):
+        self.policy = policy
+        self.tracing = tracing
+        self.programs: dict[str, ir.Program] = policy.programs
+        self.counters = {c.id: c for c in self.programs["settle"].counters}
+
+    # ---- running a program over one record --------------------------------------------
+    def run(self, program: ir.Program, state: State) -> None:
+        for step in program.prelude:
+            HANDLERS[type(step)](self, step, state)
+        block = block_at(program, state.env[program.date_field], state.params)
+        if block is None:
+            for step in program.otherwise:
+                HANDLERS[type(step)](self, step, state)
+            state.reason = "not_in_force"
+        else:
+            state.extra["block"] = block
+            for step in block.steps:
+                if HANDLERS[type(step)](self, step, state) is STOP:
+                    break
+        for step in program.postlude:
+            HANDLERS[type(step)](self, step, state)
+
+    # ---- settle ---------------------------------------------------------------------
+    def settle(self, visits: list[dict], params: dict) -> list[VisitResult]:
+        program = self.programs["settle"]
+        ledger = Ledger()
+        results: list[Any] = [None] * len(visits)
+        problems = []
+        for i in settle_order(visits):
+            v = visits[i]
+            try:
+                results[i] = self._settle_one(program, v, i, params, ledger)
+            except MissingValue as e:
+                problems.append(self._missing(e, i, v.get("psn_no")))
+            except NoRow:
+                problems.append(InputProblem(i + 1, "(record)", "no row of a decision table of the policy applies "
+                                             "to this record", v.get("psn_no")))
+            except BadValue as e:
+                problems.append(InputProblem(i + 1, "(record)", str(e), v.get("psn_no")))
+            except DecimalException:
+                problems.append(InputProblem(i + 1, "(record)", "a value is too large to compute exactly; check the "
+                                             "amounts and parameters", v.get("psn_no")))
+        if problems:
+            raise InputError(problems)
+        return results
+
+    def _settle_one(self, program: ir.Program, v: dict, index: int, params: dict, ledger: Ledger) -> VisitResult:
+        when = visit_date(v["setl_time"])
+        state = State(program, {**v, "setl_time": when}, index, params, ledger, self.tracing)
+        self.run(program, state)
+        env = state.env
+        if state.trace is not None:
+            finish_settle_trace(state.trace)
+        banded = env.get("exact") is not None and any(
+            isinstance(s, ir.BandShare) for s in state.extra.get("block", ir.Block(None, None, None, ())).steps)
+        message = settle_message(state.reason, self.policy.id, program.section is not None, when, env["ratio"],
+                                 env["remaining"], env["hifp_raw"], env["hifp_pay"], banded)
+        return VisitResult(
+            v["psn_no"], v.get("$setl_time_text") or _iso(v["setl_time"]), v["medfee_sumamt"], env["inscp_scp_amt"],
+            env["act_pay_dedc"], env["ratio"], env["hifp_pay"], env["fund_pay_sumamt"], env["psn_part_amt"],
+            env["acct_pay"], env["psn_cash_pay"], env["balc"], state.reason, message, tuple(state.trace or ()))
+
+    def _missing(self, e: MissingValue, i: int, psn_no) -> InputProblem:
+        if e.is_param:  # the same for every record: report it once, at once
+            raise missing_param(e.name, self.policy)
+        return InputProblem(i + 1, e.name, "is required by the rule that applies to this record", psn_no)
+
+    # ---- step handlers ----------------------------------------------------------------
+    def let(self, step: ir.Let, s: State) -> None:
+        value = E.expr(step.expr, s.env, s.params)
+        s.env[step.var] = value
+        if step.prov is not None and s.trace is not None:
+            s.trace.append(tr_let(step.var, value, step.prov, step.formula,
+                                  {n: s.env[n] for n in _names(step.expr)}))
+
+    def gate(self, step: ir.Gate, s: State):
+        if E.cond(step.cond, s.env, s.params):
+            return None
+        s.reason = step.reason
+        s.note(*tr_stopped(step.reason, step.prov, {f: s.env.get(f) for f in step.reads}))
+        return STOP
+
+    def consume(self, step: ir.Consume, s: State) -> None:
+        if not E.cond(step.when, s.env, s.params):
+            return
+        amount, row = E.value(step.amount, s.env, s.params)
+        key = _key(s, self.counters[step.counter])
+        before = s.ledger.used.get(key, ZERO)
+        base = s.env[step.base]
+        take = max(ZERO, min(base, CTX.subtract(amount, before)))
+        s.ledger.used[key] = CTX.add(before, take)
+        s.env[step.base] = CTX.subtract(base, take)
+        s.env[step.out] = CTX.add(s.env[step.out], take)
+        s.note(tr_consume(take, row or step.prov, amount, before, s.env["inscp_scp_amt"]))
+
+    def ratio(self, step: ir.Ratio, s: State) -> None:
+        base, row = E.value(step.value, s.env, s.params)
+        s.note(tr_ratio(base, row or step.prov, {f: s.env.get(f) for f in step.reads}))
+        value = base
+        for adj in E.adjustments(step.adjustments, s.env, s.params):
+            value = CTX.add(value, adj.points)
+            s.note(tr_adjust(value, adj, {f: s.env.get(f) for f in fields_read(adj.when)}))
+        _check_ratio(value)
+        s.env[step.out] = value
+
+    def band_share(self, step: ir.BandShare, s: State) -> None:
+        bands = step.bands
+        key = _key(s, self.counters[step.counter])
+        prior = s.ledger.used.get(key, ZERO)
+        applied = E.adjustments(step.adjustments, s.env, s.params)
+        pts = E.points(applied)
+        remaining = s.env[step.base]
+        exact = ZERO
+        last = CTX.add(bands.values[0], pts)
+        for i, part in split_bands(bands.limits, prior, remaining):
+            r = CTX.add(bands.values[i], pts)
+            _check_ratio(r)
+            exact = CTX.add(exact, CTX.multiply(part, r))
+            last = r
+            s.note(tr_band(r, bands.provs[i], part, prior, pts))
+        for adj in applied:
+            s.note(tr_band_adjust(adj))
+        _check_ratio(last)
+        s.ledger.used[key] = CTX.add(prior, remaining)
+        s.env[step.exact], s.env[step.ratio] = exact, last
+
+    def share(self, step: ir.Share, s: State) -> None:
+        base = s.env[step.base]
+        exact = s.env[step.exact] if step.exact else CTX.multiply(base, s.env[step.ratio])
+        raw = round_money(exact, step.rounding)
+        s.env[step.out] = raw
+        s.note(tr_share(raw, step.rounding.prov, base, None if step.exact else s.env[step.ratio], exact))
+
+    def limit(self, step: ir.Limit, s: State) -> None:
+        raw = fund = s.env[step.value]
+        applying = []
+        for cap in step.caps:
+            if not E.cond(cap.when, s.env, s.params):
+                continue
+            amount, row = E.value(cap.amount, s.env, s.params)
+            key = _key(s, self.counters[cap.counter])
+            before = s.ledger.used.get(key, ZERO)
+            room = max(ZERO, CTX.subtract(amount, before))
+            applying.append(key)
+            if fund > room:
+                fund = room
+                s.note(tr_cap(fund, row or cap.prov, amount, before, raw))
+        for key in applying:
+            s.ledger.used[key] = CTX.add(s.ledger.used.get(key, ZERO), fund)
+        s.env[step.out] = fund
+
+    def outcome(self, step: ir.Outcome, s: State) -> None:
+        if s.env[step.fund] != 0:
+            return
+        for reason, cond in step.reasons:
+            if E.cond(cond, s.env, s.params):
+                s.reason = reason
+                return
+
+    def account_pay(self, step: ir.AccountPay, s: State) -> None:
+        env, psn = s.env, s.env["psn_no"]
+        if env.get("acct_balc") is not None:
+            s.ledger.balances[psn] = env["acct_balc"]
+        balance = s.ledger.balances.get(psn)
+        env[step.out], env[step.balance] = ZERO, balance
+        if balance is None:
+            s.note(tr_account_unknown())
+            return
+        request = {name: E.value(v, env, s.params)[0] for name, v in step.request}
+        request["on"] = env["setl_time"]
+        decision = self._may_pay_one(request, s.params)
+        if not decision.allowed or step.payable is None:
+            why = decision.reason if not decision.allowed else "the policy declares no account_covers setting"
+            s.note(tr_account_refused(why, decision.clause, request["venue"], balance))
+            return
+        payable = E.expr(step.payable, env, s.params)
+        pay = min(balance, max(ZERO, payable))
+        s.ledger.balances[psn] = env[step.balance] = CTX.subtract(balance, pay)
+        env[step.out] = pay
+        s.note(tr_account_pay(pay, step.prov, balance, payable))
+
+    # ---- credit -------------------------------------------------------------------------
+    def credit(self, persons: list[dict], params: dict) -> list[CreditResult]:
+        return self._each(persons, self._credit_one, params)
+
+    def _credit_one(self, person: dict, params: dict) -> CreditResult:
+        state = State(self.programs["credit"], person, 0, params, Ledger(), self.tracing)
+        self.run(self.programs["credit"], state)
+        x = state.extra
+        on = person["on"]
+        return CreditResult(person["psn_no"], on.isoformat(), x.get("credit"), state.reason or "no_rule",
+                            x.get("rule"), x.get("clause"), credit_message(state.reason or "no_rule", on, x.get("rule")),
+                            tuple(state.trace or ()))
+
+    def credit_rules(self, step: ir.CreditRules, s: State) -> None:
+        for rule in step.rules:
+            if E.cond(rule.when, s.env, s.params):
+                exact = E.expr(rule.amount, s.env, s.params)
+                value = round_money(exact, step.rounding)
+                if value < 0:
+                    raise BadValue(f"credit rule {rule.name} gives a negative credit ({money(value)}); "
+                                   "check the parameters and inputs")
+                s.reason = "credited"
+                s.extra.update(credit=value, rule=rule.name, clause=rule.prov.clause)
+                s.note(tr_credit(value, rule.prov, exact))
+                return
+
+    # ---- may-pay ------------------------------------------------------------------------
+    def may_pay(self, requests: list[dict], params: dict) -> list[MayPayResult]:
+        return self._each(requests, self._may_pay_one, params)
+
+    def _may_pay_one(self, request: dict, params: dict) -> MayPayResult:
+        state = State(self.programs["may_pay"], request, 0, params, Ledger(), self.tracing)
+        self.run(self.programs["may_pay"], state)
+        x = state.extra
+        verdict: ir.Verdict | None = x.get("verdict")
+        reason = state.reason or "item_not_allowed"
+        allowed = verdict.allowed if verdict else False
+        prov = verdict.prov if verdict else None
+        channel = x.get("channel")
+        message = may_pay_message(reason, request, dict(verdict.args) if verdict else {}, channel)
+        trace = (tr_allowed(allowed, prov, request),) if self.tracing else ()
+        return MayPayResult(request.get("psn_no"), request["relation"], request["item"], request.get("venue"),
+                            request["on"].isoformat(), allowed, reason, channel, prov.clause if prov else None,
+                            message, trace)
+
+    def decision(self, step: ir.Decision, s: State) -> None:
+        for verdict in step.verdicts:
+            if E.cond(verdict.when, s.env, s.params):
+                s.reason = verdict.reason
+                s.extra["verdict"] = verdict
+                if verdict.channel is not None:
+                    s.extra["channel"] = E.value(verdict.channel, s.env, s.params)[0]
+                return
+
+    def _each(self, records: list[dict], one: Callable, params: dict) -> list:
+        out, problems = [], []
+        for i, rec in enumerate(records):
+            try:
+                out.append(one(rec, params))
+            except MissingValue as e:
+                problems.append(self._missing(e, i, rec.get("psn_no")))
+            except NoRow:
+                problems.append(InputProblem(i + 1, "(record)", "no row of a decision table of the policy applies "
+                                             "to this record", rec.get("psn_no")))
+            except BadValue as e:
+                problems.append(InputProblem(i + 1, "(record)", str(e), rec.get("psn_no")))
+            except DecimalException:
+                problems.append(InputProblem(i + 1, "(record)", "a value is too large to compute exactly; check the "
+                                             "amounts and parameters", rec.get("psn_no")))
+        if problems:
+            raise InputError(problems)
+        return out
+
+
+HANDLERS: dict[type, Callable[[Reference, Any, State], Any]] = {
+    ir.Let: Reference.let,
+    ir.Gate: Reference.gate,
+    ir.Consume: Reference.consume,
+    ir.Ratio: Reference.ratio,
+    ir.BandShare: Reference.band_share,
+    ir.Share: Reference.share,
+    ir.Limit: Reference.limit,
+    ir.Outcome: Reference.outcome,
+    ir.AccountPay: Reference.account_pay,
+    ir.CreditRules: Reference.credit_rules,
+    ir.Decision: Reference.decision,
+}
+
+
+def split_bands(limits, prior: Decimal, amount: Decimal) -> list[tuple[int, Decimal]]:
+    """The parts of ``amount`` (accumulated on top of ``prior``) in each band."""
+    parts = []
+    low = ZERO
+    end = CTX.add(prior, amount)
+    for i, limit in enumerate(limits):
+        high = end if limit is None else min(limit, end)
+        part = CTX.subtract(high, max(low, prior))
+        if part > 0:
+            parts.append((i, part))
+        if limit is None or limit >= end:
+            break
+        low = limit
+    return parts
+
+
+def _check_ratio(value: Decimal) -> None:
+    if not (0 <= value <= 1):  # only a parameter can do this: the checker proves literals
+        raise BadValue(f"the ratio that applies comes to {percent(value)}, outside 0%..100%; check the parameters")
+
+
+def _names(e) -> list[str]:
+    if isinstance(e, ir.Arith):
+        return _names(e.left) + [n for n in _names(e.right) if n not in _names(e.left)]
+    if isinstance(e, (ir.Field, ir.Var)):
+        return [e.name]
+    return []
+
+
+def _iso(t) -> str:
+    return t.isoformat(sep=" ") if isinstance(t, dt.datetime) else t.isoformat()
