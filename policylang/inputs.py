@@ -16,7 +16,11 @@ import attrs
 
 from . import ir
 from . import vocab as V
+from .ir.evaluate import CTX
 from .resolve import suggest
+
+CENT = Decimal("0.01")
+HUNDRED = Decimal(100)
 
 
 @attrs.frozen
@@ -92,6 +96,12 @@ class _Bad(Exception):
     pass
 
 
+def _short(value: Any, limit: int = 40) -> str:
+    """A value quoted in a message: escaped, and cut to a short prefix."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 MAX_DIGITS = 15  # up to 10**15 yuan; keeps every sum exact within Decimal's 28 digits
 
 
@@ -115,9 +125,9 @@ def parse_money(value: Any) -> Decimal:
         raise _Bad(f"expected a finite amount, got {value!r}")
     if d.adjusted() >= MAX_DIGITS:
         raise _Bad(f"{value} is too large for an amount (at most {MAX_DIGITS} digits before the decimal point)")
-    if d != d.quantize(Decimal("0.01"), rounding="ROUND_DOWN"):
+    if d != d.quantize(CENT, rounding="ROUND_DOWN", context=CTX):
         raise _Bad(f"{value} has more than two decimal places (amounts are in fen)")
-    d = d.quantize(Decimal("0.01"))
+    d = d.quantize(CENT, context=CTX)
     return d.copy_abs() if d.is_zero() else d  # no "-0.00"
 
 
@@ -152,21 +162,23 @@ def parse_value(spec_type: str, value: Any, nonnegative: bool = True, from_text:
         return d
     if spec_type == V.PERCENT:
         # a percentage is written with its sign ("60%"); a bare 60 or 0.6 is ambiguous
-        if not isinstance(value, str) or not re.fullmatch(r"\s*\d{1,3}(\.\d{1,6})?\s*%\s*", value):
-            raise _Bad(f"expected a percentage such as \"60%\", got {value!r}")
+        if not isinstance(value, str) or not re.fullmatch(r"\s*\d{1,3}(\.\d{1,2})?\s*%\s*", value):
+            raise _Bad(f"expected a percentage such as \"60%\" (at most two decimals: 4 as a fraction), got "
+                       f"{_short(value)}")
         d = Decimal(value.strip().rstrip("%").strip())
         if d > 100:
             raise _Bad(f"a percentage must be within 0%..100%, got {value!r}")
-        return d / 100
+        return CTX.divide(d, HUNDRED)
     if spec_type == V.POINTS:
         # percentage points, written as the number of points ("5" for 5 points)
         try:
             d = Decimal(str(value).strip()) if not isinstance(value, (bool, float)) else None
         except (InvalidOperation, ValueError):
             d = None
-        if d is None or not d.is_finite() or abs(d) > 100:
-            raise _Bad(f"expected a number of percentage points within -100..100 such as \"5\", got {value!r}")
-        return d / 100
+        if d is None or not d.is_finite() or abs(d) > 100 or d.as_tuple().exponent < -2:
+            raise _Bad("expected a number of percentage points within -100..100 with at most two decimals such as "
+                       f"\"5\", got {_short(value)}")
+        return CTX.divide(d, HUNDRED)
     if spec_type == V.NUMBER:
         if isinstance(value, bool):
             raise _Bad(f"expected a number, got {value!r}")

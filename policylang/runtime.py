@@ -128,39 +128,108 @@ def _s(v):
     return v
 
 
-@attrs.frozen
+MONEY_FIELDS = ("medfee_sumamt", "inscp_scp_amt", "act_pay_dedc", "hifp_pay", "fund_pay_sumamt", "psn_part_amt",
+                "acct_pay", "psn_cash_pay")
+
+
+def fen(amount: Decimal) -> int:
+    """Exact yuan (at most two decimals) -> integer fen."""
+    return int(amount.scaleb(2, CTX))
+
+
+def yuan(f: int) -> Decimal:
+    """Integer fen -> Decimal yuan with two places (context-free)."""
+    return Decimal(f).scaleb(-2, CTX)
+
+
+def fen_text(f: int) -> str:
+    if f < 0:
+        return "-" + fen_text(-f)
+    return f"{f // 100}.{f % 100:02d}"
+
+
 class VisitResult:
-    psn_no: str
-    setl_time: str
-    medfee_sumamt: Decimal
-    inscp_scp_amt: Decimal
-    act_pay_dedc: Decimal
-    pool_prop_selfpay: Decimal | None
-    hifp_pay: Decimal
-    fund_pay_sumamt: Decimal
-    psn_part_amt: Decimal
-    acct_pay: Decimal
-    psn_cash_pay: Decimal
-    balc: Decimal | None
-    reason: str | None
-    message: str
-    trace: tuple[TraceStep, ...] = ()
+    """One settled visit.  Amounts are held as integer fen and read as ``Decimal``
+    yuan; the message and the trace are built when first read, so a bulk run that
+    never reads them does not pay for them.  Immutable."""
+
+    __slots__ = ("psn_no", "setl_time", "_fen", "_balc", "_ratio", "reason", "_message", "_trace")
+
+    def __init__(self, psn_no: str, setl_time: str, amounts: tuple[int, ...], balc: int | None, ratio_e4: int | None,
+                 reason: str | None, message, trace=()):
+        """``amounts``: fen of MONEY_FIELDS in order; ``ratio_e4``: the ratio in 1/10000;
+        ``message``: text or a zero-argument function; ``trace``: steps or such a function."""
+        setattr_ = object.__setattr__
+        setattr_(self, "psn_no", psn_no)
+        setattr_(self, "setl_time", setl_time)
+        setattr_(self, "_fen", amounts)
+        setattr_(self, "_balc", balc)
+        setattr_(self, "_ratio", ratio_e4)
+        setattr_(self, "reason", reason)
+        setattr_(self, "_message", message)
+        setattr_(self, "_trace", trace)
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"VisitResult is immutable (cannot set {name})")
+
+    @property
+    def message(self) -> str:
+        m = self._message
+        if not isinstance(m, str):
+            m = m()
+            object.__setattr__(self, "_message", m)
+        return m
+
+    @property
+    def trace(self) -> tuple[TraceStep, ...]:
+        t = self._trace
+        if not isinstance(t, tuple):
+            t = tuple(t())
+            object.__setattr__(self, "_trace", t)
+        return t
+
+    @property
+    def balc(self) -> Decimal | None:
+        return None if self._balc is None else yuan(self._balc)
+
+    @property
+    def pool_prop_selfpay(self) -> Decimal | None:
+        return None if self._ratio is None else Decimal(self._ratio).scaleb(-4, CTX).normalize(CTX)
+
+    def __eq__(self, other):
+        if not isinstance(other, VisitResult):
+            return NotImplemented
+        return self.to_json() == other.to_json()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"VisitResult({self.to_json(trace=False)!r})"
 
     def to_json(self, trace: bool = True) -> dict:
+        a = self._fen
         out = {
             "psn_no": self.psn_no, "setl_time": self.setl_time,
-            "medfee_sumamt": money(self.medfee_sumamt), "inscp_scp_amt": money(self.inscp_scp_amt),
-            "act_pay_dedc": money(self.act_pay_dedc), "pool_prop_selfpay": ratio(self.pool_prop_selfpay),
-            "hifp_pay": money(self.hifp_pay), "fund_pay_sumamt": money(self.fund_pay_sumamt),
-            "psn_part_amt": money(self.psn_part_amt), "acct_pay": money(self.acct_pay),
+            "medfee_sumamt": fen_text(a[0]), "inscp_scp_amt": fen_text(a[1]), "act_pay_dedc": fen_text(a[2]),
+            "pool_prop_selfpay": ratio(self.pool_prop_selfpay),
+            "hifp_pay": fen_text(a[3]), "fund_pay_sumamt": fen_text(a[4]), "psn_part_amt": fen_text(a[5]),
+            "acct_pay": fen_text(a[6]),
             # paying from a relative's account at the counter is not modelled: always 0
-            "acct_mulaid_pay": money(ZERO),
-            "psn_cash_pay": money(self.psn_cash_pay), "balc": money(self.balc),
+            "acct_mulaid_pay": "0.00",
+            "psn_cash_pay": fen_text(a[7]), "balc": None if self._balc is None else fen_text(self._balc),
             "reason": self.reason, "message": self.message,
         }
         if trace:
             out["trace"] = [t.to_json() for t in self.trace]
         return out
+
+
+def _money_property(i: int):
+    return property(lambda self: yuan(self._fen[i]), doc=f"{MONEY_FIELDS[i]} in yuan")
+
+
+for _i, _name in enumerate(MONEY_FIELDS):
+    setattr(VisitResult, _name, _money_property(_i))
 
 
 @attrs.frozen

@@ -18,7 +18,7 @@ from ..ir import evaluate as E
 from ..ir.demands import fields_read
 from ..ir.evaluate import CTX, MissingValue, NoRow
 from ..runtime import (
-    ZERO, CreditResult, MayPayResult, TraceStep, VisitResult, credit_message, finish_settle_trace, may_pay_message,
+    ZERO, CreditResult, fen, MayPayResult, TraceStep, VisitResult, credit_message, finish_settle_trace, may_pay_message,
     money, percent, round_money, settle_message, tr_account_pay, tr_account_refused, tr_account_unknown, tr_adjust,
     tr_allowed, tr_band, tr_band_adjust, tr_cap, tr_consume, tr_credit, tr_let, tr_ratio, tr_share, tr_stopped,
 )
@@ -122,10 +122,13 @@ class Reference:
             isinstance(s, ir.BandShare) for s in state.extra.get("block", ir.Block(None, None, None, ())).steps)
         message = settle_message(state.reason, self.policy.id, program.section is not None, when, env["ratio"],
                                  env["remaining"], env["hifp_raw"], env["hifp_pay"], banded)
-        return VisitResult(
-            v["psn_no"], v.get("$setl_time_text") or _iso(v["setl_time"]), v["medfee_sumamt"], env["inscp_scp_amt"],
-            env["act_pay_dedc"], env["ratio"], env["hifp_pay"], env["fund_pay_sumamt"], env["psn_part_amt"],
-            env["acct_pay"], env["psn_cash_pay"], env["balc"], state.reason, message, tuple(state.trace or ()))
+        amounts = tuple(fen(env[f]) for f in ("inscp_scp_amt", "act_pay_dedc", "hifp_pay", "fund_pay_sumamt",
+                                                 "psn_part_amt", "acct_pay", "psn_cash_pay"))
+        ratio_e4 = None if env["ratio"] is None else int(env["ratio"].scaleb(4, CTX))
+        balc = None if env["balc"] is None else fen(env["balc"])
+        return VisitResult(v["psn_no"], v.get("$setl_time_text") or _iso(v["setl_time"]),
+                           (fen(v["medfee_sumamt"]), *amounts), balc, ratio_e4, state.reason, message,
+                           tuple(state.trace or ()))
 
     def _missing(self, e: MissingValue, i: int, psn_no) -> InputProblem:
         if e.is_param:  # the same for every record: report it once, at once
