@@ -24,7 +24,8 @@ from .backends import backend
 from .check import check
 from .compiler import lower
 from .diagnostics import Diagnostic, PolicyError, has_errors, sort_diagnostics
-from .inputs import validate_params, validate_persons, validate_requests, validate_visits
+from .inputs import missing_param, validate_params
+from .ir.demands import demands
 from .resolve import Unit, Workspace, resolve
 from .runtime import CreditResult, MayPayResult, VisitResult
 
@@ -132,20 +133,40 @@ class CompiledPolicy:
                ) -> list[VisitResult]:
         """Settle visits (any persons, any order); one result per visit, in input order.
         ``trace=False`` leaves out the explanation, for speed over many claims."""
-        rows = validate_visits(visits, self.ir)
-        return self._evaluator(trace).settle(rows, self._params(params))
+        values = self._params(params)
+        self._need_params("settle", values, visits)
+        return self._evaluator(trace).settle(visits, values)
 
     def credit(self, persons: list[dict], params: dict[str, Any] | None = None, trace: bool = True
                ) -> list[CreditResult]:
         """Personal-account credit per person; ``credit`` is None where no rule applies."""
-        rows = validate_persons(persons, self.ir)
-        return self._evaluator(trace).credit(rows, self._params(params))
+        values = self._params(params)
+        self._need_params("credit", values)
+        return self._evaluator(trace).credit(persons, values)
 
     def may_pay(self, requests: list[dict], params: dict[str, Any] | None = None, trace: bool = True
                 ) -> list[MayPayResult]:
         """Whether the personal account may pay each request, with the reason and clause."""
-        rows = validate_requests(requests, self.ir)
-        return self._evaluator(trace).may_pay(rows, self._params(params))
+        values = self._params(params)
+        self._need_params("may_pay", values)
+        return self._evaluator(trace).may_pay(requests, values)
+
+    def _need_params(self, kind: str, values: dict, visits=None) -> None:
+        """Every parameter the program reads must be given, before anything is evaluated.
+        Settling consults the account-use rules only for a visit whose balance is known."""
+        wanted = list(demands(self.ir.programs[kind]).params)
+        if kind == "settle" and _any_balance(visits):
+            wanted += demands(self.ir.programs["may_pay"]).params
+        for name in wanted:
+            if values.get(name) is None:
+                raise missing_param(name, self.ir)
+
+
+def _any_balance(visits) -> bool:
+    try:
+        return any(isinstance(v, dict) and v.get("acct_balc") is not None for v in visits)
+    except TypeError:  # not iterable: validation reports it
+        return False
 
 
 def _compile(unit: Unit, ws: Workspace) -> CompiledPolicy:

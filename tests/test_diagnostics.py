@@ -183,7 +183,8 @@ def test_fullwidth_numbers_mean_their_ascii_twins():
                               "setl_time": "2023-03-01", "hosp_lv": "level1", "medfee_sumamt": "400.00"}])
     assert visit.hifp_pay == Decimal("200.00")  # (400 − １５０) × (７５％ + ５ 个百分点)
     [credit] = policy.credit([{"psn_no": "B", "psn_type": "active", "flxempe_flag": False, "on": "2023-03-01",
-                               "contribution_years_met": True, "contribution_base": "5000.00"}])
+                               "contribution_years_met": True, "contribution_base": "5000.00"}],
+                             {"guizhou_avg_pension_2022": "3000.00"})
     assert credit.credit == Decimal("100.00")  # 5000 × ２％
 
 

@@ -11,7 +11,7 @@ import importlib
 # name -> "module:Class"; imported on first use so that the optional engines stay optional
 BACKENDS = {
     "reference": "policylang.backends.reference:Reference",
-    "scalar": "policylang.backends.reference:Reference",  # until the generated backend lands
+    "scalar": "policylang.backends.scalar:Scalar",
 }
 
 

@@ -13,7 +13,7 @@ from decimal import Decimal, DecimalException
 from typing import Any, Callable
 
 from .. import ir
-from ..inputs import InputError, InputProblem, missing_param
+from ..inputs import InputError, InputProblem, missing_param, validate_persons, validate_requests, validate_visits
 from ..ir import evaluate as E
 from ..ir.demands import fields_read
 from ..ir.evaluate import CTX, MissingValue, NoRow
@@ -88,7 +88,8 @@ class Reference:
             HANDLERS[type(step)](self, step, state)
 
     # ---- settle ---------------------------------------------------------------------
-    def settle(self, visits: list[dict], params: dict) -> list[VisitResult]:
+    def settle(self, records, params: dict) -> list[VisitResult]:
+        visits = validate_visits(records, self.policy)
         program = self.programs["settle"]
         ledger = Ledger()
         results: list[Any] = [None] * len(visits)
@@ -250,8 +251,8 @@ class Reference:
         s.note(tr_account_pay(pay, step.prov, balance, payable))
 
     # ---- credit -------------------------------------------------------------------------
-    def credit(self, persons: list[dict], params: dict) -> list[CreditResult]:
-        return self._each(persons, self._credit_one, params)
+    def credit(self, records, params: dict) -> list[CreditResult]:
+        return self._each(validate_persons(records, self.policy), self._credit_one, params)
 
     def _credit_one(self, person: dict, params: dict) -> CreditResult:
         state = State(self.programs["credit"], person, 0, params, Ledger(), self.tracing)
@@ -276,8 +277,8 @@ class Reference:
                 return
 
     # ---- may-pay ------------------------------------------------------------------------
-    def may_pay(self, requests: list[dict], params: dict) -> list[MayPayResult]:
-        return self._each(requests, self._may_pay_one, params)
+    def may_pay(self, records, params: dict) -> list[MayPayResult]:
+        return self._each(validate_requests(records, self.policy), self._may_pay_one, params)
 
     def _may_pay_one(self, request: dict, params: dict) -> MayPayResult:
         state = State(self.programs["may_pay"], request, 0, params, Ledger(), self.tracing)

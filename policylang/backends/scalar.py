@@ -1,0 +1,984 @@
+"""The fast scalar backend: Python source generated from the IR program.
+
+Each program becomes one Python function, specialised to the policy (constants
+inlined, decision tables on one field turned into dictionary look-ups, one
+``if`` per step), compiled once per policy and tracing mode -- as Jinja2 turns
+a template into Python.  Arithmetic is on integers: money in fen, ratios and
+points in 1/10000, products at the sum of the scales, rounded by the policy's
+rule; so no decimal context is involved.  Traces are recorded as the raw numbers
+of each step and turned into ``TraceStep``s when first read.
+
+Records are validated by a fast path that accepts only the canonical forms
+(``"450.00"``, ``"2023-03-01"``, ``"level2"``...); anything else falls back to
+``inputs.validate_visits``, which reports every problem or returns the typed
+records.  The reference interpreter (``backends/reference.py``) keeps this
+backend honest: tests/test_backends.py runs both on generated visits.
+
+``Scalar.source(kind)`` returns the generated source, for reading.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal
+from typing import Any, Callable
+
+from .. import ir
+from .. import vocab as V
+from ..inputs import VISIT_SPEC, InputError, InputProblem, missing_param, validate_persons, validate_requests, \
+    validate_visits
+from ..ir.demands import fields_read
+from ..ir.evaluate import CTX, MissingValue
+from ..runtime import (
+    CreditResult, MayPayResult, VisitResult, credit_message, finish_settle_trace, may_pay_message, percent,
+    settle_message, tr_account_pay, tr_account_refused, tr_account_unknown, tr_adjust, tr_allowed, tr_band,
+    tr_band_adjust, tr_cap, tr_consume, tr_credit, tr_let, tr_ratio, tr_share, tr_stopped, yuan,
+)
+from .common import BadValue, time_key
+
+SCALE = {V.MONEY: 2, V.PERCENT: 4, V.POINTS: 4, V.NUMBER: 6}
+MODES = ("half_up", "half_even", "down", "up")
+
+
+class NoRowError(Exception):
+    pass
+
+
+class _Slow(Exception):
+    """The fast input path met something it does not handle: use the general one."""
+
+
+# ---- integer arithmetic helpers used by generated code ---------------------------------
+
+def round_units(x: int, unit: int, mode: str) -> int:
+    """``x`` rounded to a multiple of ``unit`` (> 0), as a count of units."""
+    neg = x < 0
+    n, r = divmod(-x if neg else x, unit)
+    if mode == "half_up":
+        n += 2 * r >= unit
+    elif mode == "half_even":
+        n += 2 * r > unit or (2 * r == unit and n % 2 == 1)
+    elif mode == "up":
+        n += r > 0
+    return -n if neg else n
+
+
+def scaled(d, scale: int, what: str) -> int:
+    """An exact Decimal as an integer count of 10**-scale; more decimals is an error."""
+    if d is None:
+        return None  # type: ignore[return-value]
+    v = d.scaleb(scale, CTX)
+    if v != v.to_integral_value(context=CTX):
+        raise BadValue(f"{what} has more than {scale} decimals")
+    return int(v)
+
+
+def D(x: int, scale: int) -> Decimal:
+    return Decimal(x).scaleb(-scale, CTX)
+
+
+def split_bands(limits: tuple, prior: int, amount: int) -> list[tuple[int, int]]:
+    parts = []
+    low = 0
+    end = prior + amount
+    for i, limit in enumerate(limits):
+        high = end if limit is None else min(limit, end)
+        part = high - max(low, prior)
+        if part > 0:
+            parts.append((i, part))
+        if limit is None or limit >= end:
+            break
+        low = limit
+    return parts
+
+
+# ---- the code generator -----------------------------------------------------------------
+
+class Gen:
+    """Emits Python source for one program; constants go into the namespace ``ns``."""
+
+    def __init__(self, policy: ir.Policy, program: ir.Program, tracing: bool):
+        self.policy, self.program, self.tracing = policy, program, tracing
+        self.lines: list[str] = []
+        self.depth = 0
+        self.ns: dict[str, Any] = {}
+        self._consts: dict[Any, str] = {}
+        self.counter_index = {c.id: i for i, c in enumerate(program.counters)}
+        self.counters = {c.id: c for c in program.counters}
+        self.var_types = {name: t for name, t, _ in program.variables}
+        self._tmp = 0
+
+    # -- output
+    def emit(self, line: str) -> None:
+        self.lines.append("    " * self.depth + line)
+
+    def const(self, value, hint: str = "k") -> str:
+        key = (type(value).__name__, repr(value)) if not isinstance(value, (ir.Prov, ir.Adjust, ir.Verdict)) \
+            else id(value)
+        if key not in self._consts:
+            name = f"_{hint}{len(self._consts)}"
+            self._consts[key] = name
+            self.ns[name] = value
+        return self._consts[key]
+
+    def tmp(self, hint: str = "t") -> str:
+        self._tmp += 1
+        return f"{hint}{self._tmp}"
+
+    def trace(self, builder: Callable, *args: str) -> None:
+        """Record a trace entry: ``builder(*values)`` is called when the trace is read."""
+        if self.tracing:
+            packed = f"({', '.join(args)},)" if args else "()"
+            self.emit(f"tr.append(({self.const(builder, 'T')}, {packed}))")
+        else:
+            self.emit("pass")
+
+    # -- expressions: (code, scale) with integers for numbers
+    def expr(self, e) -> tuple[str, int | None]:
+        t = type(e)
+        if t is ir.Const:
+            scale = SCALE.get(e.type)
+            if scale is not None:
+                if e.type == V.NUMBER:
+                    scale = max(0, -e.value.as_tuple().exponent)
+                return str(int(e.value.scaleb(scale, CTX))), scale
+            return self.const(e.value), None
+        if t is ir.Field:
+            return f"f_{e.name}", SCALE.get(e.type)
+        if t is ir.Var:
+            return f"v_{e.name}", SCALE.get(e.type)
+        if t is ir.Param:
+            return f"P[{e.name!r}]", SCALE.get(e.type)
+        if t is ir.Arith:
+            (lc, ls), (rc, rs) = self.expr(e.left), self.expr(e.right)
+            if e.op == "*":
+                return f"({lc} * {rc})", (ls or 0) + (rs or 0)
+            lc, rc, s = _align(lc, ls, rc, rs)
+            return f"({lc} {e.op} {rc})", s
+        raise TypeError(e)
+
+    def cond(self, x) -> str:
+        t = type(x)
+        if t is ir.Cmp:
+            (lc, ls), (rc, rs) = self.expr(x.left), self.expr(x.right)
+            if ls is not None or rs is not None:
+                lc, rc, _ = _align(lc, ls, rc, rs)
+            op = "==" if x.op == "=" else x.op
+            return f"({lc} {op} {rc})"
+        if t is ir.InSet:
+            code, _ = self.expr(x.operand)
+            return f"({code} in {self.const(frozenset(x.values), 's')})"
+        if t is ir.AllOf:
+            return "True" if not x.items else "(" + " and ".join(self.cond(i) for i in x.items) + ")"
+        if t is ir.AnyOf:
+            return "False" if not x.items else "(" + " or ".join(self.cond(i) for i in x.items) + ")"
+        if t is ir.Negate:
+            return f"(not {self.cond(x.item)})"
+        raise TypeError(x)
+
+    def value(self, v, target: str, prov_target: str | None, scale: int | None) -> None:
+        """Emit ``target = value`` (at ``scale``) and ``prov_target =`` the row's provenance."""
+        if type(v) is not ir.Decide:
+            code, s = self.expr(v)
+            self.emit(f"{target} = {_rescale(code, s, scale)}")
+            if prov_target:
+                self.emit(f"{prov_target} = None")
+            return
+        table = _single_field_table(v)
+        if table is not None:
+            field, mapping = table
+            consts = {}
+            for key, arm in mapping.items():
+                code, s = self.expr(arm.value)
+                consts[key] = (eval(_rescale(code, s, scale), dict(self.ns)), arm.prov)  # literal ints/consts
+            d = self.const(consts, "tbl")
+            self.emit(f"{target}, {prov_target or '_'} = {d}[{self.expr(field)[0]}]")
+            return
+        first = True
+        for arm in v.arms:
+            cond = self.cond(arm.when)
+            self.emit(f"{'if' if first else 'elif'} {cond}:")
+            first = False
+            self.depth += 1
+            code, s = self.expr(arm.value)
+            self.emit(f"{target} = {_rescale(code, s, scale)}")
+            if prov_target:
+                self.emit(f"{prov_target} = {self.const(arm.prov, 'prov')}")
+            self.depth -= 1
+        self.emit("else:")
+        self.emit("    raise NoRowError()")
+
+    # -- steps
+    def steps(self, steps) -> None:
+        """Emit steps; a Gate opens an ``else`` that holds the rest of the block."""
+        opened = 0
+        for step in steps:
+            if STEP_EMITTERS[type(step)](self, step):
+                opened += 1
+        if opened:
+            self.emit("pass")
+        self.depth -= opened
+
+    def let(self, s: ir.Let) -> None:
+        code, sc = self.expr(s.expr)
+        self.emit(f"v_{s.var} = {_rescale(code, sc, SCALE.get(self.var_types.get(s.var, V.MONEY)))}")
+        if s.prov is not None:
+            names = fields_read(s.expr) + tuple(n for n in _vars_read(s.expr))
+            self.trace(_let_tracer(s, names), f"v_{s.var}", *(self._name_code(n) for n in names))
+
+    def _name_code(self, name: str) -> str:
+        return f"v_{name}" if name in self.var_types else f"f_{name}"
+
+    def gate(self, s: ir.Gate) -> bool:
+        self.emit(f"if not {self.cond(s.cond)}:")
+        self.depth += 1
+        self.emit(f"reason = {s.reason!r}")
+        self.trace(_gate_tracer(s), *(f"f_{f}" for f in s.reads))
+        self.depth -= 1
+        self.emit("else:")
+        self.depth += 1
+        return True
+
+    def key(self, counter_id: str) -> str:
+        c = self.counters[counter_id]
+        bucket = {"year": "d.year", "month": "(d.year, d.month)", "day": "d", "visit": "('visit', i)"}[c.period]
+        each = f", f_{c.each}" if c.each else ""
+        return f"(psn, {self.counter_index[counter_id]}, {bucket}{each})"
+
+    def consume(self, s: ir.Consume) -> None:
+        self.emit(f"if {self.cond(s.when)}:")
+        self.depth += 1
+        self.value(s.amount, "amt", "rp", 2)
+        self.emit(f"k = {self.key(s.counter)}")
+        self.emit("before = used.get(k, 0)")
+        self.emit("take = amt - before")
+        self.emit(f"if take > v_{s.base}: take = v_{s.base}")
+        self.emit("if take < 0: take = 0")
+        self.emit("used[k] = before + take")
+        self.emit(f"v_{s.base} -= take")
+        self.emit(f"v_{s.out} += take")
+        self.trace(_consume_tracer(s), "take", "rp", "amt", "before", "v_inscp_scp_amt")
+        self.depth -= 1
+
+    def ratio(self, s: ir.Ratio) -> None:
+        self.value(s.value, f"v_{s.out}", "rp", 4)
+        self.trace(_ratio_tracer(s), f"v_{s.out}", "rp", *(f"f_{f}" for f in s.reads))
+        for adj in s.adjustments:
+            self.emit(f"if {self.cond(adj.when)}:")
+            self.depth += 1
+            self.emit(f"v_{s.out} += {int(adj.points.scaleb(4, CTX))}")
+            reads = fields_read(adj.when)
+            self.trace(_adjust_tracer(adj, reads), f"v_{s.out}", *(f"f_{f}" for f in reads))
+            self.depth -= 1
+        self.emit(f"if not 0 <= v_{s.out} <= 10000: raise BadValue(_ratio_msg(v_{s.out}))")
+
+    def band_share(self, s: ir.BandShare) -> None:
+        b = s.bands
+        limits = tuple(None if x is None else int(x.scaleb(2, CTX)) for x in b.limits)
+        values = tuple(int(x.scaleb(4, CTX)) for x in b.values)
+        self.emit(f"k = {self.key(s.counter)}")
+        self.emit("prior = used.get(k, 0)")
+        self.emit("pts = 0")
+        for adj in s.adjustments:
+            self.emit(f"if {self.cond(adj.when)}: pts += {int(adj.points.scaleb(4, CTX))}")
+        self.emit(f"v_{s.exact}, v_{s.ratio}, parts = _bands({self.const(limits)}, {self.const(values)}, pts, prior, "
+                  f"v_{s.base})")
+        self.emit(f"used[k] = prior + v_{s.base}")
+        self.trace(_bands_tracer(s), "parts", "prior", "pts", *(f"({self.cond(a.when)})" for a in s.adjustments))
+
+    def share(self, s: ir.Share) -> None:
+        q = s.rounding.quantum.scaleb(2, CTX)
+        if q != q.to_integral_value() or q <= 0:
+            raise NotImplementedError("rounding to less than a fen")
+        qf = int(q)
+        unit = qf * 10 ** 4  # exact is at scale 6 (fen x 1/10000)
+        exact = f"v_{s.exact}" if s.exact else f"v_{s.base} * v_{s.ratio}"
+        self.emit(f"x = {exact}")
+        if s.rounding.mode == "half_up":
+            self.emit(f"v_{s.out} = ((x + {unit // 2}) // {unit}) * {qf} if x >= 0 else "
+                      f"-(((-x + {unit // 2}) // {unit}) * {qf})")
+        else:
+            self.emit(f"v_{s.out} = _round(x, {unit}, {s.rounding.mode!r}) * {qf}")
+        self.trace(_share_tracer(s), f"v_{s.out}", f"v_{s.base}", "None" if s.exact else f"v_{s.ratio}", "x")
+
+    def limit(self, s: ir.Limit) -> None:
+        self.emit(f"fund = v_{s.value}")
+        for j, cap in enumerate(s.caps):
+            self.emit(f"a{j} = {self.cond(cap.when)}")
+            self.emit(f"if a{j}:")
+            self.depth += 1
+            self.value(cap.amount, "amt", "rp", 2)
+            self.emit(f"k{j} = {self.key(cap.counter)}")
+            self.emit(f"b{j} = used.get(k{j}, 0)")
+            self.emit(f"room = amt - b{j}")
+            self.emit("if room < 0: room = 0")
+            self.emit("if fund > room:")
+            self.depth += 1
+            self.emit("fund = room")
+            self.trace(_cap_tracer(cap), "fund", "rp", "amt", f"b{j}", f"v_{s.value}")
+            self.depth -= 2
+        for j, _ in enumerate(s.caps):
+            self.emit(f"if a{j}: used[k{j}] = b{j} + fund")
+        self.emit(f"v_{s.out} = fund")
+
+    def outcome(self, s: ir.Outcome) -> None:
+        self.emit(f"if v_{s.fund} == 0:")
+        self.depth += 1
+        first = True
+        for reason, cond in s.reasons:
+            if cond == ir.TRUE:
+                self.emit("else:" if not first else "if True:")
+            else:
+                self.emit(f"{'if' if first else 'elif'} {self.cond(cond)}:")
+            self.emit(f"    reason = {reason!r}")
+            first = False
+        self.depth -= 1
+
+    def account_pay(self, s: ir.AccountPay) -> None:
+        self.emit("if f_acct_balc is not None: balances[psn] = f_acct_balc")
+        self.emit("bal = balances.get(psn)")
+        self.emit(f"v_{s.out} = 0")
+        self.emit(f"v_{s.balance} = bal")
+        self.emit("if bal is None:")
+        self.trace_indented(_account_unknown_tracer)
+        self.emit("else:")
+        self.depth += 1
+        request = dict(s.request)
+        args = []
+        for name in ("relation", "item", "venue", "networked"):
+            self.value(request[name], f"q_{name}", None, None)
+            args.append(f"q_{name}")
+        self.emit(f"dk = ({', '.join(args)}, d)")
+        self.emit("dec = decided.get(dk)")
+        self.emit("if dec is None:")
+        self.emit(f"    dec = decided[dk] = MAYPAY({', '.join(args)}, d)")
+        if s.payable is None:
+            self.emit("allowed = False")
+            self.emit("why = dec[1] if not dec[0] else 'the policy declares no account_covers setting'")
+        else:
+            self.emit("allowed = dec[0]")
+            self.emit("why = dec[1]")
+        self.emit("if not allowed:")
+        self.depth += 1
+        self.trace(_account_refused_tracer, "why", "dec[2]", "q_venue", "bal")
+        self.depth -= 1
+        if s.payable is not None:
+            self.emit("else:")
+            self.depth += 1
+            code, sc = self.expr(s.payable)
+            self.emit(f"payable = {_rescale(code, sc, 2)}")
+            self.emit(f"v_{s.out} = pay = min(bal, payable if payable > 0 else 0)")
+            self.emit(f"balances[psn] = v_{s.balance} = bal - pay")
+            self.trace(_account_pay_tracer(s), "pay", "bal", "payable")
+            self.depth -= 1
+        self.depth -= 1
+
+    def trace_indented(self, builder) -> None:
+        self.depth += 1
+        self.trace(builder)
+        self.depth -= 1
+
+    def credit_rules(self, s: ir.CreditRules) -> None:
+        q = s.rounding.quantum.scaleb(2, CTX)
+        qf = int(q)
+        first = True
+        for rule in s.rules:
+            self.emit(f"{'if' if first else 'elif'} {self.cond(rule.when)}:")
+            first = False
+            self.depth += 1
+            code, sc = self.expr(rule.amount)
+            sc = sc or 0
+            self.emit(f"x = {code}")
+            if sc >= 2:
+                unit = qf * 10 ** (sc - 2)
+                self.emit(f"credit = _round(x, {unit}, {s.rounding.mode!r}) * {qf}")
+            else:
+                self.emit(f"credit = x * {10 ** (2 - sc)}")
+            self.emit(f"reason, rule = 'credited', {self.const(rule, 'rule')}")
+            self.emit(f"exact = D(x, {sc})")
+            self.depth -= 1
+
+    def decision(self, s: ir.Decision) -> None:
+        first = True
+        for verdict in s.verdicts:
+            cond = self.cond(verdict.when)
+            if cond == "True":
+                self.emit("else:" if not first else "if True:")
+            else:
+                self.emit(f"{'if' if first else 'elif'} {cond}:")
+            first = False
+            self.depth += 1
+            self.emit(f"verdict = {self.const(verdict, 'verdict')}")
+            if verdict.channel is not None:
+                self.value(verdict.channel, "channel", None, None)
+            self.depth -= 1
+
+
+STEP_EMITTERS: dict[type, Callable[[Gen, Any], Any]] = {
+    ir.Let: Gen.let,
+    ir.Gate: Gen.gate,
+    ir.Consume: Gen.consume,
+    ir.Ratio: Gen.ratio,
+    ir.BandShare: Gen.band_share,
+    ir.Share: Gen.share,
+    ir.Limit: Gen.limit,
+    ir.Outcome: Gen.outcome,
+    ir.AccountPay: Gen.account_pay,
+    ir.CreditRules: Gen.credit_rules,
+    ir.Decision: Gen.decision,
+}
+
+
+def _align(lc: str, ls, rc: str, rs):
+    ls, rs = ls or 0, rs or 0
+    if ls < rs:
+        return f"({lc} * {10 ** (rs - ls)})", rc, rs
+    if rs < ls:
+        return lc, f"({rc} * {10 ** (ls - rs)})", ls
+    return lc, rc, ls
+
+
+def _rescale(code: str, have, want) -> str:
+    if have is None or want is None or have == want:
+        return code
+    if have < want:
+        return f"({code} * {10 ** (want - have)})"
+    raise NotImplementedError(f"narrowing a value from scale {have} to {want}")
+
+
+def _single_field_table(v: ir.Decide):
+    """A table whose every row is ``FIELD in {...}`` on one field with a literal value,
+    disjoint rows: a dictionary look-up.  None otherwise."""
+    field = None
+    mapping: dict = {}
+    for arm in v.arms:
+        w = arm.when
+        if type(w) is ir.AllOf and len(w.items) == 1:
+            w = w.items[0]
+        if type(w) is not ir.InSet or type(w.operand) is not ir.Field or type(arm.value) is not ir.Const:
+            return None
+        if field is None:
+            field = w.operand
+        elif w.operand != field:
+            return None
+        for value in w.values:
+            if value in mapping:
+                return None
+            mapping[value] = arm
+    return field, mapping
+
+
+def _vars_read(e) -> list[str]:
+    if isinstance(e, ir.Arith):
+        return _vars_read(e.left) + [n for n in _vars_read(e.right) if n not in _vars_read(e.left)]
+    return [e.name] if isinstance(e, ir.Var) else []
+
+
+# ---- trace builders: raw numbers of a step -> TraceStep (called when a trace is read) ----
+
+def _m(x):
+    return None if x is None else yuan(x)
+
+
+def _r(x):
+    return None if x is None else D(x, 4)
+
+
+def _let_tracer(s: ir.Let, names):
+    def build(value, *values):
+        return tr_let(s.var, yuan(value), s.prov, s.formula, {n: yuan(v) for n, v in zip(names, values)})
+    return build
+
+
+def _gate_tracer(s: ir.Gate):
+    def build(*values):
+        return tr_stopped(s.reason, s.prov, dict(zip(s.reads, values)))
+    return build
+
+
+def _consume_tracer(s: ir.Consume):
+    def build(take, row, amount, before, in_policy):
+        return tr_consume(yuan(take), row or s.prov, yuan(amount), yuan(before), yuan(in_policy))
+    return build
+
+
+def _ratio_tracer(s: ir.Ratio):
+    def build(value, row, *reads):
+        return tr_ratio(D(value, 4), row or s.prov, dict(zip(s.reads, reads)))
+    return build
+
+
+def _adjust_tracer(adj: ir.Adjust, reads):
+    def build(value, *values):
+        return tr_adjust(D(value, 4), adj, dict(zip(reads, values)))
+    return build
+
+
+def _bands_tracer(s: ir.BandShare):
+    def build(parts, prior, pts, *applied):
+        out = [tr_band(D(s_ratio, 4), s.bands.provs[i], yuan(part), yuan(prior), D(pts, 4))
+               for i, part, s_ratio in parts]
+        out += [tr_band_adjust(a) for a, on in zip(s.adjustments, applied) if on]
+        return out
+    return build
+
+
+def _share_tracer(s: ir.Share):
+    def build(raw, base, ratio_e4, exact):
+        return tr_share(yuan(raw), s.rounding.prov, yuan(base), None if ratio_e4 is None else D(ratio_e4, 4),
+                        D(exact, 6))
+    return build
+
+
+def _cap_tracer(cap: ir.CapUse):
+    def build(fund, row, amount, before, raw):
+        return tr_cap(yuan(fund), row or cap.prov, yuan(amount), yuan(before), yuan(raw))
+    return build
+
+
+def _account_unknown_tracer():
+    return tr_account_unknown()
+
+
+def _account_refused_tracer(why, clause, venue, balance):
+    return tr_account_refused(why, clause, venue, yuan(balance))
+
+
+def _account_pay_tracer(s: ir.AccountPay):
+    def build(pay, before, payable):
+        return tr_account_pay(yuan(pay), s.prov, yuan(before), yuan(payable))
+    return build
+
+
+def _bands(limits, values, pts, prior, amount):
+    exact = 0
+    last = values[0] + pts
+    parts = []
+    for i, part in split_bands(limits, prior, amount):
+        r = values[i] + pts
+        if not 0 <= r <= 10000:
+            raise BadValue(_ratio_msg(r))
+        exact += part * r
+        last = r
+        parts.append((i, part, r))
+    if not 0 <= last <= 10000:
+        raise BadValue(_ratio_msg(last))
+    return exact, last, parts
+
+
+def _ratio_msg(r: int) -> str:
+    return f"the ratio that applies comes to {percent(D(r, 4))}, outside 0%..100%; check the parameters"
+
+
+def _flatten_trace(tr: list) -> list:
+    out = []
+    for build, args in tr:
+        got = build(*args)
+        if isinstance(got, list):
+            out.extend(got)
+        else:
+            out.append(got)
+    finish_settle_trace(out)
+    return out
+
+
+BASE_NS = {
+    "BadValue": BadValue, "NoRowError": NoRowError, "_round": round_units, "_bands": _bands, "D": D,
+    "_ratio_msg": _ratio_msg,
+}
+
+
+# ---- the settle function ------------------------------------------------------------------
+
+SETTLE_VARS = ("inscp_scp_amt", "act_pay_dedc", "hifp_pay", "fund_pay_sumamt", "psn_part_amt", "acct_pay",
+               "psn_cash_pay")
+
+
+def settle_source(policy: ir.Policy, tracing: bool) -> tuple[str, dict]:
+    prog = policy.programs["settle"]
+    g = Gen(policy, prog, tracing)
+    fields = list(VISIT_SPEC) + [k for k in policy.inputs if k not in VISIT_SPEC]
+    g.emit("def settle(rows, order, P, used, balances, MAYPAY, out, problems):")
+    g.depth = 1
+    g.emit("decided = {}")
+    g.emit("for i in order:")
+    g.depth = 2
+    g.emit("row = rows[i]")
+    g.emit(f"({', '.join('f_' + f for f in fields)}, d, text) = row")
+    g.emit("psn = f_psn_no")
+    g.emit("try:")
+    g.depth = 3
+    if tracing:
+        g.emit("tr = []")
+    g.emit("reason = None")
+    for name, t, init in prog.variables:
+        g.emit(f"v_{name} = {'None' if init is None else 0}")
+    g.steps(prog.prelude)
+    blocks = prog.blocks
+    g.emit("blk = -1")
+    g.emit("for start, until, b in BLOCKS:")
+    g.emit("    if start <= d and (until is None or d <= until):")
+    g.emit("        blk = b")
+    g.emit("        break")
+    for b_index, block in enumerate(blocks):
+        g.emit(f"{'if' if b_index == 0 else 'elif'} blk == {b_index}:")
+        g.depth += 1
+        g.steps(block.steps)
+        g.emit("pass")
+        g.depth -= 1
+    g.emit("else:" if blocks else "if True:")
+    g.depth += 1
+    g.steps(prog.otherwise)
+    g.emit("reason = 'not_in_force'")
+    g.depth -= 1
+    g.steps(prog.postlude)
+    banded = {b_index for b_index, b in enumerate(blocks) if any(isinstance(s, ir.BandShare) for s in b.steps)}
+    g.emit(f"msg = (reason, d, v_ratio, v_remaining, v_hifp_raw, v_hifp_pay, blk in {g.const(frozenset(banded))})")
+    trace = "(lambda tr=tr: _flatten_trace(tr))" if tracing else "()"
+    g.emit(f"out[i] = VisitResult(psn, text, (f_medfee_sumamt, {', '.join('v_' + v for v in SETTLE_VARS)}), "
+           f"v_balc, v_ratio, reason, _message(msg), {trace})")
+    g.depth = 2
+    for exc, what in (("MissingValue", "missing"), ("NoRowError", "norow"), ("BadValue", "bad")):
+        g.emit(f"except {exc} as e:")
+        g.emit(f"    problems.append((i, {what!r}, e))")
+    g.ns.update(BASE_NS)
+    g.ns.update(VisitResult=VisitResult, _flatten_trace=_flatten_trace, MissingValue=MissingValue)
+    pid, has_pooling = policy.id, prog.section is not None
+
+    def _message(args):
+        def render():
+            reason, d, ratio_e4, remaining, raw, fund, banded_ = args
+            return settle_message(reason, pid, has_pooling, d, _r(ratio_e4), yuan(remaining), yuan(raw), yuan(fund),
+                                  banded_)
+        return render
+    g.ns["_message"] = _message
+    return "\n".join(g.lines) + "\n", g.ns
+
+
+def maypay_source(policy: ir.Policy) -> tuple[str, dict]:
+    prog = policy.programs["may_pay"]
+    g = Gen(policy, prog, False)
+    g.emit("def decide(f_relation, f_item, f_venue, f_networked, f_on, P, BLOCKS):")
+    g.depth = 1
+    g.emit("if f_venue is None: f_venue = ABSENT")
+    g.emit("verdict = channel = None")
+    g.emit("blk = -1")
+    g.emit("for start, until, b in BLOCKS:")
+    g.emit("    if start <= f_on and (until is None or f_on <= until):")
+    g.emit("        blk = b")
+    g.emit("        break")
+    for b_index, block in enumerate(prog.blocks):
+        g.emit(f"{'if' if b_index == 0 else 'elif'} blk == {b_index}:")
+        g.depth += 1
+        g.steps(block.steps)
+        g.emit("pass")
+        g.depth -= 1
+    g.emit("return verdict, channel")
+    from ..ir.evaluate import ABSENT
+    g.ns.update(BASE_NS)
+    g.ns["ABSENT"] = ABSENT
+    return "\n".join(g.lines) + "\n", g.ns
+
+
+def credit_source(policy: ir.Policy) -> tuple[str, dict]:
+    prog = policy.programs["credit"]
+    g = Gen(policy, prog, False)
+    fields = list(V.PERSON_FIELDS) + [k for k in policy.inputs if k not in V.PERSON_FIELDS]
+    g.emit("def credit(row, P, BLOCKS):")
+    g.depth = 1
+    for f in fields:
+        g.emit(f"f_{f} = row.get({f!r})")
+    g.emit("reason = credit = rule = exact = None")
+    g.emit("blk = -1")
+    g.emit("for start, until, b in BLOCKS:")
+    g.emit("    if start <= f_on and (until is None or f_on <= until):")
+    g.emit("        blk = b")
+    g.emit("        break")
+    for b_index, block in enumerate(prog.blocks):
+        g.emit(f"{'if' if b_index == 0 else 'elif'} blk == {b_index}:")
+        g.depth += 1
+        g.steps(block.steps)
+        g.emit("pass")
+        g.depth -= 1
+    g.emit("else:")
+    g.emit("    reason = 'not_in_force'")
+    g.emit("return reason, credit, rule, exact")
+    g.ns.update(BASE_NS)
+    return "\n".join(g.lines) + "\n", g.ns
+
+
+def _compile(source: str, ns: dict, name: str, filename: str):
+    code = compile(source, filename, "exec")
+    exec(code, ns)  # noqa: S102 - our own generated source, built from the IR only
+    return ns[name]
+
+
+# ---- fast input path ---------------------------------------------------------------------
+
+_MONEY = re.compile(r"(\d{1,15})(?:\.(\d{1,2}))?")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(?::\d{2})?")
+
+
+def _fen(v) -> int:
+    if type(v) is str:
+        m = _MONEY.fullmatch(v)
+        if m is None:
+            raise _Slow
+        whole, frac = m.groups()
+        return int(whole) * 100 + (int(frac) * (10 if len(frac) == 1 else 1) if frac else 0)
+    if type(v) is int and 0 <= v < 10 ** 15:
+        return v * 100
+    raise _Slow
+
+
+def _enum_map(name: str) -> dict:
+    return {**{k: k for k in V.ENUMS[name]}, **{zh: k for k, zh in V.ENUMS[name].items()}}
+
+
+class _FastVisits:
+    """Validate visits on the canonical forms only; ``_Slow`` for anything else."""
+
+    def __init__(self, policy: ir.Policy):
+        self.extra = {k: t for k, (t, _) in policy.inputs.items() if k not in VISIT_SPEC}
+        self.defaults = {k: d for k, (_, d) in policy.inputs.items()}
+        self.known = frozenset(VISIT_SPEC) | frozenset(self.extra)
+        self.psn_type = _enum_map("psn_type")
+        self.hosp_lv = _enum_map("hosp_lv")
+        self.times: dict[str, Any] = {}
+
+    def when(self, v):
+        got = self.times.get(v)
+        if got is None:
+            if type(v) is not str:
+                raise _Slow
+            try:
+                if len(v) == 10 and _DATE.fullmatch(v):
+                    t = dt.date.fromisoformat(v)
+                    got = (t, t, (t, 0, dt.time.min))
+                elif _DATETIME.fullmatch(v):
+                    t = dt.datetime.fromisoformat(v)
+                    got = (t, t.date(), (t.date(), 1, t.time()))
+                else:
+                    raise _Slow
+            except ValueError:
+                raise _Slow from None
+            self.times[v] = got
+        return got
+
+    def rows(self, records) -> tuple[list, list]:
+        if isinstance(records, (str, bytes, dict)) or not isinstance(records, (list, tuple)):
+            raise _Slow
+        rows, keys = [], []
+        known, psn_types, levels, extra = self.known, self.psn_type, self.hosp_lv, self.extra
+        for i, r in enumerate(records):
+            if type(r) is not dict or not r.keys() <= known:
+                raise _Slow
+            try:
+                psn = r["psn_no"]
+                psn_type = psn_types[r["psn_type"]]
+                flx = r["flxempe_flag"]
+                setl, d, key = self.when(r["setl_time"])
+                hosp = levels[r["hosp_lv"]]
+                medfee = _fen(r["medfee_sumamt"])
+            except (KeyError, TypeError):
+                raise _Slow from None
+            if type(psn) is not str or not psn or psn.strip() != psn or type(flx) is not bool:
+                raise _Slow
+            designated = r.get("designated")
+            if designated is None:
+                designated = True
+            elif type(designated) is not bool:
+                raise _Slow
+            own = r.get("fulamt_ownpay_amt")
+            own = 0 if own is None else _fen(own)
+            over = r.get("overlmt_selfpay")
+            over = 0 if over is None else _fen(over)
+            pre = r.get("preselfpay_amt")
+            pre = 0 if pre is None else _fen(pre)
+            if own + over + pre > medfee:
+                raise _Slow
+            balc = r.get("acct_balc")
+            if balc is not None:
+                balc = _fen(balc)
+            values = [psn, psn_type, flx, setl, hosp, designated, medfee, own, over, pre, balc]
+            for name, t in extra.items():
+                values.append(self.extra_value(r, name, t))
+            values.append(d)
+            values.append(r["setl_time"])
+            rows.append(tuple(values))
+            keys.append(key)
+        return rows, keys
+
+    def extra_value(self, r: dict, name: str, t: str):
+        from ..inputs import _Bad, parse_value
+
+        v = r.get(name)
+        if v is None:
+            return _internal(self.defaults.get(name), t)
+        try:
+            return _internal(parse_value(t, v, False), t)
+        except _Bad:
+            raise _Slow from None
+
+
+def _internal(value, t: str):
+    """A typed value (Decimal money/ratio...) as generated code holds it."""
+    if value is None or t not in SCALE:
+        return value
+    return scaled(value, SCALE[t], "a value")
+
+
+def _from_general(row: dict, policy: ir.Policy) -> tuple[tuple, tuple]:
+    """A record typed by ``inputs.validate_visits`` in the generated code's form."""
+    extra = [k for k in policy.inputs if k not in VISIT_SPEC]
+    t = row["setl_time"]
+    d = t.date() if isinstance(t, dt.datetime) else t
+    values = [row["psn_no"], row["psn_type"], row["flxempe_flag"], t, row["hosp_lv"], row["designated"],
+              scaled(row["medfee_sumamt"], 2, "medfee_sumamt"), scaled(row["fulamt_ownpay_amt"], 2, ""),
+              scaled(row["overlmt_selfpay"], 2, ""), scaled(row["preselfpay_amt"], 2, ""),
+              scaled(row["acct_balc"], 2, "") if row["acct_balc"] is not None else None]
+    for name in extra:
+        values.append(_internal(row.get(name), policy.inputs[name][0]))
+    text = row.get("$setl_time_text") or (t.isoformat(sep=" ") if isinstance(t, dt.datetime) else t.isoformat())
+    values += [d, text]
+    return tuple(values), time_key(t)
+
+
+# ---- the backend ---------------------------------------------------------------------------
+
+class Scalar:
+    name = "scalar"
+
+    def __init__(self, policy: ir.Policy, tracing: bool = True):
+        self.policy = policy
+        self.tracing = tracing
+        self.settle_src, ns = settle_source(policy, tracing)
+        self._settle = _compile(self.settle_src, ns, "settle", f"<policylang settle {policy.id}>")
+        self.maypay_src, ns = maypay_source(policy)
+        self._decide = _compile(self.maypay_src, ns, "decide", f"<policylang may_pay {policy.id}>")
+        self.credit_src, ns = credit_source(policy)
+        self._credit = _compile(self.credit_src, ns, "credit", f"<policylang credit {policy.id}>")
+        self._fast = _FastVisits(policy)
+
+    def source(self, kind: str = "settle") -> str:
+        return {"settle": self.settle_src, "may_pay": self.maypay_src, "credit": self.credit_src}[kind]
+
+    def __getstate__(self):
+        return {"policy": self.policy, "tracing": self.tracing}
+
+    def __setstate__(self, state):
+        self.__init__(state["policy"], state["tracing"])
+
+    # -- parameters and blocks
+    def _params(self, params: dict) -> dict:
+        out = {}
+        for name, value in params.items():
+            t = self.policy.params.get(name)
+            out[name] = scaled(value, SCALE[t], f"parameter {name}") if t in SCALE and value is not None else value
+        return out
+
+    def _blocks(self, program: ir.Program, params: dict) -> list:
+        """(start, until, index) of each block, latest start first (the one in force wins)."""
+        out = []
+        for index, block in enumerate(program.blocks):
+            points = []
+            for point in (block.start, block.until):
+                if point is None or isinstance(point, dt.date):
+                    points.append(point)
+                elif params.get(point) is None:
+                    raise missing_param(point, self.policy)
+                else:
+                    points.append(params[point])
+            out.append((points[0], points[1], index))
+        out.sort(key=lambda x: (x[0], x[2]), reverse=True)
+        return out
+
+    # -- settle
+    def settle(self, visits, params: dict) -> list[VisitResult]:
+        try:
+            rows, keys = self._fast.rows(visits)
+        except _Slow:
+            general = validate_visits(visits, self.policy)  # raises InputError with every problem
+            pairs = [_from_general(r, self.policy) for r in general]
+            rows, keys = [p[0] for p in pairs], [p[1] for p in pairs]
+        order = sorted(range(len(rows)), key=keys.__getitem__)  # stable: input row breaks ties
+        P = self._params(params)
+        ns = self._settle.__globals__
+        ns["BLOCKS"] = self._blocks(self.policy.programs["settle"], params)
+        may_blocks = None
+
+        def maypay(relation, item, venue, networked, on):
+            nonlocal may_blocks
+            if may_blocks is None:
+                may_blocks = self._blocks(self.policy.programs["may_pay"], params)
+            verdict, channel = self._decide(relation, item, venue, networked, on, P, may_blocks)
+            if verdict is None:
+                return (False, "not_in_force", None)
+            return (verdict.allowed, verdict.reason, verdict.prov.clause if verdict.prov else None)
+
+        out: list[Any] = [None] * len(rows)
+        problems: list = []
+        self._settle(rows, order, P, {}, {}, maypay, out, problems)
+        if problems:
+            raise InputError([self._problem(i, kind, e, rows[i][0]) for i, kind, e in sorted(problems,
+                                                                                               key=lambda p: p[0])])
+        return out
+
+    def _problem(self, i: int, kind: str, e: Exception, psn) -> InputProblem:
+        if kind == "missing":
+            if e.is_param:  # type: ignore[attr-defined]
+                raise missing_param(e.name, self.policy)  # type: ignore[attr-defined]
+            return InputProblem(i + 1, e.name, "is required by the rule that applies to this record", psn)  # type: ignore[attr-defined]
+        if kind == "norow":
+            return InputProblem(i + 1, "(record)", "no row of a decision table of the policy applies to this record",
+                                psn)
+        return InputProblem(i + 1, "(record)", str(e), psn)
+
+    # -- may-pay
+    def may_pay(self, requests, params: dict) -> list[MayPayResult]:
+        rows = validate_requests(requests, self.policy)
+        P = self._params(params)
+        blocks = self._blocks(self.policy.programs["may_pay"], params)
+        out = []
+        for r in rows:
+            verdict, channel = self._decide(r["relation"], r["item"], r.get("venue"), r["networked"], r["on"], P,
+                                            blocks)
+            reason = verdict.reason if verdict else "not_in_force"
+            allowed = verdict.allowed if verdict else False
+            prov = verdict.prov if verdict else None
+            message = may_pay_message(reason, r, dict(verdict.args) if verdict else {}, channel)
+            trace = (tr_allowed(allowed, prov, r),) if self.tracing else ()
+            out.append(MayPayResult(r.get("psn_no"), r["relation"], r["item"], r.get("venue"), r["on"].isoformat(),
+                                    allowed, reason, channel, prov.clause if prov else None, message, trace))
+        return out
+
+    # -- credit
+    def credit(self, persons, params: dict) -> list[CreditResult]:
+        rows = validate_persons(persons, self.policy)
+        P = self._params(params)
+        blocks = self._blocks(self.policy.programs["credit"], params)
+        out, problems = [], []
+        for i, r in enumerate(rows):
+            typed = {k: _internal(v, V.PERSON_FIELDS.get(k) or self.policy.inputs.get(k, (None,))[0])
+                     for k, v in r.items()}
+            try:
+                reason, credit, rule, exact = self._credit(typed, P, blocks)
+            except MissingValue as e:
+                problems.append(self._problem(i, "missing", e, r.get("psn_no")))
+                continue
+            on = r["on"]
+            reason = reason or "no_rule"
+            value = None if credit is None else yuan(credit)
+            if value is not None and value < 0:
+                problems.append(InputProblem(i + 1, "(record)", f"credit rule {rule.name} gives a negative credit "
+                                             f"({value}); check the parameters and inputs", r.get("psn_no")))
+                continue
+            trace = (tr_credit(value, rule.prov, exact),) if self.tracing and rule is not None else ()
+            out.append(CreditResult(r["psn_no"], on.isoformat(), value, reason, rule.name if rule else None,
+                                    rule.prov.clause if rule else None,
+                                    credit_message(reason, on, rule.name if rule else None), trace))
+        if problems:
+            raise InputError(problems)
+        return out
