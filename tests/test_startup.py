@@ -8,6 +8,8 @@ import sys
 
 import policylang
 
+from .conftest import FIXTURES, POLICIES
+
 
 def _python(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, *args], capture_output=True, text=True)
@@ -42,3 +44,14 @@ def test_public_names_are_there_on_first_use():
         assert getattr(policylang, name).__name__ == name
     assert set(policylang.__all__) <= set(dir(policylang))
     from policylang import CompiledPolicy, load  # noqa: F401
+
+
+def test_python_dash_m_policylang_runs_the_command_line():
+    r = _python("-m", "policylang", "--help")
+    assert r.returncode == 0, r.stderr
+    assert "settle" in r.stdout
+    r = _python("-m", "policylang", "check", str(POLICIES / "guiyang-2022.pol"))
+    assert r.returncode == 0, r.stderr
+    assert "1 file(s) checked: 0 error(s)" in r.stderr
+    r = _python("-m", "policylang", "check", str(FIXTURES / "invalid" / "P002-cap-without-period.pol"))
+    assert r.returncode == 1 and "error[P002]" in r.stderr
