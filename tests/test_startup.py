@@ -8,7 +8,7 @@ import sys
 
 import policylang
 
-from .conftest import FIXTURES, POLICIES
+from .conftest import FIXTURES
 
 
 def _python(*args: str) -> subprocess.CompletedProcess:
@@ -50,8 +50,5 @@ def test_python_dash_m_policylang_runs_the_command_line():
     r = _python("-m", "policylang", "--help")
     assert r.returncode == 0, r.stderr
     assert "settle" in r.stdout
-    r = _python("-m", "policylang", "check", str(POLICIES / "guiyang-2022.pol"))
-    assert r.returncode == 0, r.stderr
-    assert "1 file(s) checked: 0 error(s)" in r.stderr
     r = _python("-m", "policylang", "check", str(FIXTURES / "invalid" / "P002-cap-without-period.pol"))
-    assert r.returncode == 1 and "error[P002]" in r.stderr
+    assert r.returncode == 1 and "error[P002]" in r.stderr  # the exit code comes through
