@@ -7,11 +7,34 @@ Write a notice as a ``.pol`` file, check it, and evaluate it exactly to the fen:
     results = guiyang.settle(visits)
 """
 
-from .api import CheckResult, CompiledPolicy, check_paths, load, loads
-from .diagnostics import Diagnostic, PolicyError
-from .inputs import InputError
-from .parser import parse
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .api import CheckResult, CompiledPolicy, check_paths, load, loads
+    from .diagnostics import Diagnostic, PolicyError
+    from .inputs import InputError
+    from .parser import parse
 
 __all__ = ["CheckResult", "CompiledPolicy", "Diagnostic", "InputError", "PolicyError", "check_paths", "load",
            "loads", "parse"]
 __version__ = "0.1.0"
+
+# The public names are imported on first use, so that `import policylang` (and the
+# command line's --help) does not pay for lark and the parser.
+_HOME = {"CheckResult": "api", "CompiledPolicy": "api", "check_paths": "api", "load": "api", "loads": "api",
+         "Diagnostic": "diagnostics", "PolicyError": "diagnostics", "InputError": "inputs", "parse": "parser"}
+
+
+def __getattr__(name: str):
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_HOME[name]}", __name__), name)
+    globals()[name] = value  # later look-ups do not come here
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

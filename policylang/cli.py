@@ -3,6 +3,9 @@
 Exit codes: 0 success; 1 errors in a policy or in the input (reported, nothing
 else printed on standard output); 2 usage errors (click's own).  No Python
 traceback ever reaches the user: unexpected failures are reported in one line.
+
+Only click is imported up front: the rest of policylang (and lark) is imported
+inside the commands, so that ``policylang --help`` starts quickly.
 """
 
 from __future__ import annotations
@@ -12,17 +15,15 @@ import os
 import sys
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from . import __version__
-from .api import CompiledPolicy, check_paths, check_unit, policy_files
-from .diagnostics import ERROR, WARNING, display_width, render, to_json
-from .formatter import format_policy
-from .inputs import InputError, InputProblem
-from .parser import detect_language
-from .resolve import Workspace
-from .source import comment_lines
+
+if TYPE_CHECKING:
+    from .api import CompiledPolicy
+    from .inputs import InputError
 
 FORMAT = click.option("--format", "fmt", type=click.Choice(["json", "table"]), default="json", show_default=True,
                       help="json for programs (every number with its trace), table for people.")
@@ -42,6 +43,8 @@ def _lang(option: str | None, texts: list[str]) -> str:
     if option:
         return option
     if texts:
+        from .parser import detect_language
+
         return detect_language("\n".join(texts))
     loc = os.environ.get("LC_ALL") or os.environ.get("LC_MESSAGES") or os.environ.get("LANG") or ""
     return "zh" if loc.lower().startswith("zh") else "en"
@@ -87,6 +90,10 @@ def _parse_params(items) -> dict[str, str]:
 
 
 def _load(policy_path: str, search) -> CompiledPolicy:
+    from .api import CompiledPolicy, check_unit, policy_files
+    from .diagnostics import ERROR, render
+    from .resolve import Workspace
+
     ws = Workspace()
     for f in policy_files(search):
         ws.add_file(f)
@@ -102,6 +109,8 @@ def _load(policy_path: str, search) -> CompiledPolicy:
 
 
 def _input_failure(e: InputError, source: str) -> Failure:
+    from .inputs import InputProblem
+
     lines = []
     for p in e.problems:
         if p.source is None:
@@ -112,6 +121,8 @@ def _input_failure(e: InputError, source: str) -> Failure:
 
 
 def _width(s: str) -> int:
+    from .diagnostics import display_width
+
     return display_width(s) if s else 0
 
 
@@ -189,6 +200,9 @@ def check(paths, fmt, lang, strict):
     Every problem is reported, as file:line:col with the source line, a stable
     code (see docs/diagnostics.md) and a hint.  Policies they implement are found
     among the .pol files beside them."""
+    from .api import check_paths
+    from .diagnostics import ERROR, WARNING, render, to_json
+
     results, ws = check_paths(paths)
     if not results:
         raise Failure("no .pol files found in " + ", ".join(paths))
@@ -213,6 +227,8 @@ def check(paths, fmt, lang, strict):
 def _evaluate(method: str, policy: str, records: str, fmt: str, params, no_trace: bool, columns: list[str],
               search=()):
     """Load POLICY, read the JSON array RECORDS, evaluate, print; errors leave stdout empty."""
+    from .inputs import InputError
+
     compiled = _load(policy, search)
     data = _read_json(records)
     try:
@@ -286,7 +302,10 @@ def explain(code):
               help="Rewrite the files in place (refused for files with comments, which are not kept yet).")
 def fmt_cmd(paths, lang, write):
     """Print policies in canonical layout (or rewrite them with --write)."""
-    from .parser import parse
+    from .diagnostics import ERROR, render
+    from .formatter import format_policy
+    from .parser import detect_language, parse
+    from .source import comment_lines
 
     for path in paths:
         text = Path(path).read_text(encoding="utf-8")

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from decimal import Decimal
 from pathlib import Path
 
@@ -12,6 +14,11 @@ from syrupy.extensions.json import JSONSnapshotExtension
 # (scripts/fuzz.py is the place for open-ended exploration).
 settings.register_profile("deterministic", derandomize=True, deadline=None, database=None)
 settings.load_profile("deterministic")
+
+# The parser cache goes to a folder of the run's own (subprocesses inherit it), not the user's
+# ~/.cache/policylang; it is removed when the run ends.
+_PARSER_CACHE = tempfile.TemporaryDirectory(prefix="policylang-test-cache-")
+os.environ["POLICYLANG_CACHE_DIR"] = _PARSER_CACHE.name
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICIES = ROOT / "policies"
