@@ -55,6 +55,54 @@ ALLOWED_IN = {
 }
 SECTION_OF = {cls: kind for kind, classes in ALLOWED_IN.items() for cls in classes}
 
+# Declared bounds of numeric literals: (digits before the point, decimal places).  Nothing
+# beyond them is ever rounded: money is kept in fen; a ratio is kept to 4 decimals as a
+# fraction (the platform's pool_prop_selfpay is decimal(5,4)), so 2 as a percentage, and so
+# are percentage points.  Within these bounds every literal, and every fraction made from it,
+# is exact in Decimal's 28 digits.
+MONEY_BOUNDS = (MAX_DIGITS, 2)
+BOUNDS = {
+    n.PercentLit: (MAX_DIGITS, 2, "a percentage", "百分比"),
+    n.PointsLit: (MAX_DIGITS, 2, "percentage points", "百分点"),
+    n.NumberLit: (MAX_DIGITS, 6, "a number", "数值"),
+}
+
+
+def digits_of(d: Decimal) -> tuple[int, int]:
+    """(digits before the point, decimal places) of the value of ``d``, trailing zeros
+    after the point not counted (2000.50 -> (4, 1)).  Read from the digits themselves:
+    exact, and independent of the decimal context."""
+    _, digits, exp = d.as_tuple()
+    if not isinstance(exp, int):  # NaN or infinity: never written in a policy
+        return (MAX_DIGITS + 1, 0)
+    end = len(digits)
+    while end > 0 and exp < 0 and digits[end - 1] == 0:
+        end -= 1
+        exp += 1
+    if end == 0 or not any(digits[:end]):
+        return (0, 0)
+    return (max(0, end + exp), max(0, -exp))
+
+
+def within_bounds(lit) -> bool:
+    """Whether a numeric literal is within its declared bounds (other literals always are)."""
+    if isinstance(lit, n.MoneyLit):
+        whole, places = MONEY_BOUNDS
+        value = lit.amount
+    elif type(lit) in BOUNDS:
+        whole, places = BOUNDS[type(lit)][:2]
+        value = lit.value
+    else:
+        return True
+    w, p = digits_of(value)
+    return w <= whole and p <= places
+
+
+def shown(d: Decimal) -> str:
+    """A number as written, shortened when it is too long to read in a message."""
+    text = format(d, "f")
+    return text if len(text) <= 24 else f"{text[:12]}…{text[-4:]}"
+
 
 
 def _tdesc(t: str, zh: bool = False) -> str:
@@ -107,6 +155,7 @@ class Checker:
     # -- entry point
     def run(self) -> list[Diagnostic]:
         p = self.scope.policy
+        self.check_numbers(p)
         self.check_decls(p)
         for d in p.decls:
             if isinstance(d, n.Section):
@@ -121,6 +170,25 @@ class Checker:
             if decl in p.decls and name not in self.used_params and name not in inherited:
                 self.emit("N107", decl.name.span, name=name)
         return self.diags
+
+    # -- numbers
+    def check_numbers(self, p: n.Policy):
+        """Every numeric literal of the policy, wherever it is written, is within its bounds.
+        The other passes leave a literal outside them alone, so a huge or over-precise
+        number gives this one diagnostic and nothing is computed with it."""
+        units = {id(d.unit) for d in p.decls if isinstance(d, n.RoundingDecl)}  # R304 says more
+        for lit in _numeric_literals(p):
+            if within_bounds(lit) or id(lit) in units:
+                continue
+            if isinstance(lit, n.MoneyLit):
+                self.emit("R305", lit.span, value=shown(lit.amount), digits=MONEY_BOUNDS[0])
+            else:
+                whole, places, what, what_zh = BOUNDS[type(lit)]
+                text = {n.PercentLit: "{}%", n.PointsLit: "{} points", n.NumberLit: "{}"}[type(lit)]
+                text_zh = {n.PercentLit: "{}%", n.PointsLit: "{} 个百分点", n.NumberLit: "{}"}[type(lit)]
+                self.emit("R306", lit.span, value=text.format(shown(lit.value)),
+                          value_zh=text_zh.format(shown(lit.value)), what=what, what_zh=what_zh,
+                          digits=whole, places=places)
 
     # -- policy-level declarations
     def check_decls(self, p: n.Policy):
@@ -193,8 +261,10 @@ class Checker:
                 self.enum_value(d.mode, "rounding_mode")
                 if not isinstance(d.unit, n.MoneyLit):
                     self.type_error(d.unit, "the rounding unit", "舍入单位", V.MONEY, self.literal_type(d.unit))
-                elif d.unit.amount <= 0 or d.unit.amount % Decimal("0.01") != 0:
-                    self.emit("R304", d.unit.span, value=str(d.unit.amount))
+                elif digits_of(d.unit.amount)[0] > MONEY_BOUNDS[0]:
+                    self.emit("R305", d.unit.span, value=shown(d.unit.amount), digits=MONEY_BOUNDS[0])
+                elif d.unit.amount <= 0 or digits_of(d.unit.amount)[1] > MONEY_BOUNDS[1]:
+                    self.emit("R304", d.unit.span, value=shown(d.unit.amount))
                 self.need_cite(d, d.cite)
             elif isinstance(d, n.SettingDecl):
                 if d.name.value not in V.SETTINGS:
@@ -386,7 +456,7 @@ class Checker:
                               why_zh="前面的 '以上' 分段已覆盖其余全部金额")
                 break
             self.check_literal(band.limit, V.MONEY, "a band limit", "分段上限")
-            if isinstance(band.limit, n.MoneyLit):
+            if isinstance(band.limit, n.MoneyLit) and within_bounds(band.limit):
                 if previous is not None and band.limit.amount <= previous:
                     self.emit("C411", band.limit.span, value=f"{band.limit.amount}", previous=f"{previous}")
                 previous = band.limit.amount
@@ -428,14 +498,13 @@ class Checker:
         if t != want:
             self.type_error(lit, what, what_zh, want, t)
             return
+        if not within_bounds(lit):
+            return  # reported once, by check_numbers
         if isinstance(lit, n.PercentLit) and not (0 <= lit.value <= 100):
             self.emit("R301", lit.span, value=f"{lit.value}%", context="", context_zh="")
         if isinstance(lit, n.MoneyLit) and lit.amount < 0:
             self.emit("R302", lit.span, what=what, what_zh=what_zh, value=f"{lit.amount} yuan",
                       value_zh=f"{lit.amount} 元")
-        if isinstance(lit, n.MoneyLit) and (lit.amount % Decimal("0.01") != 0
-                                            or (lit.amount and lit.amount.adjusted() >= MAX_DIGITS)):
-            self.emit("R305", lit.span, value=str(lit.amount), digits=MAX_DIGITS)
 
     def type_error(self, node, what, what_zh, want, found):
         code = "T202" if {want, found} == {V.PERCENT, V.POINTS} else "T201"
@@ -583,7 +652,9 @@ class Checker:
             self.emit("C407", d.total.span, sum=str(sum(counts)), total=str(total))
 
     def check_count(self, lit: n.NumberLit) -> int | None:
-        if lit.value != lit.value.to_integral_value() or lit.value < 0:
+        if not within_bounds(lit):
+            return None  # reported by check_numbers
+        if digits_of(lit.value)[1] or lit.value < 0:
             self.emit("R303", lit.span, what="a count", what_zh="数量", value=str(lit.value))
             return None
         return int(lit.value)
@@ -617,6 +688,19 @@ class Checker:
 # enumeration value -> the enumeration it belongs to (names a param or input must not take)
 _ENUM_VALUES = {v: e for e in ("hosp_lv", "psn_type", "category", "relation", "venue", "item", "channel")
                 for v in V.ENUMS[e]}
+
+
+def _numeric_literals(node):
+    """Every money, percent, points and number literal inside ``node``, in no set order."""
+    stack = [node]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, (n.MoneyLit, n.PercentLit, n.PointsLit, n.NumberLit)):
+            yield x
+        elif isinstance(x, (list, tuple)):
+            stack.extend(x)
+        elif isinstance(x, n.Node):
+            stack.extend(getattr(x, f.name) for f in attrs.fields(type(x)) if f.name != "span")
 
 
 def _names_in(node) -> set[str]:

@@ -161,10 +161,20 @@ CATALOGUE: dict[str, Entry] = {
                   "rounding unit must be a positive whole number of fen such as 0.01 yuan, not {value}",
                   "舍入单位必须是整分的正数金额,例如 0.01 元,而不是 {value}",
                   "", ""),
-    "R305": Entry(ERROR, "amount not in fen",
-                  "{value} yuan is not a whole number of fen, or has more than {digits} digits",
-                  "{value} 元不是整分金额,或超过 {digits} 位整数",
-                  "amounts are written to the fen: 150 yuan, 0.50 yuan", "金额精确到分:150 元、0.50 元"),
+    "R305": Entry(ERROR, "amount not in fen, or too large",
+                  "{value} yuan is not a whole number of fen, or has more than {digits} digits before the point",
+                  "{value} 元不是整分金额,或小数点前超过 {digits} 位",
+                  "an amount has at most 15 digits before the point and 2 after it (whole fen), and is never "
+                  "rounded: 150 yuan, 0.50 yuan",
+                  "金额小数点前最多 15 位、小数点后最多 2 位(精确到分),且从不舍入:150 元、0.50 元"),
+    "R306": Entry(ERROR, "number beyond its bounds",
+                  "{value} is beyond the bounds of {what}: at most {digits} digits before the point and "
+                  "{places} after it",
+                  "{value_zh} 超出{what_zh}的范围:小数点前最多 {digits} 位,小数点后最多 {places} 位",
+                  "numbers are never rounded: a percentage or percentage points have at most 2 decimals "
+                  "(a ratio is kept to 4 decimals as a fraction, e.g. 49.99%), a plain number at most 6",
+                  "数字从不舍入:百分比和百分点最多 2 位小数(比例按小数保留 4 位,例如 49.99%),"
+                  "普通数值最多 6 位小数"),
     # ---- C: completeness and conflicts
     "C401": Entry(ERROR, "gap in a decision table",
                   "{what} gives no value for {example}",
@@ -407,6 +417,7 @@ EXAMPLES: dict[str, tuple[str, str]] = {
     "T205": ("ratio by hosp_lv { unrated, level1: 75% ... }", "ratio by hosp_lv { unrated | level1: 75% ... }"),
     "R301": ("ratio 98% cite 二(一)  uplift 5 points when psn_type = retiree cite 二(一)",
              "ratio 93% cite 二(一)  uplift 5 points when psn_type = retiree cite 二(一)"),
+    "R306": ("ratio 49.9999% cite 二(一)", "ratio 50% cite 二(一)"),
     "C401": ("ratio by hosp_lv { primary: 75%  level2: 70% } cite 二(一)",
              "ratio by hosp_lv { primary: 75%  level2: 70%  level3: 65% } cite 二(一)"),
     "C402": ("ratio by hosp_lv { primary: 75%  level1: 70% ... }   # level1 is in primary",
