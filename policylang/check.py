@@ -341,20 +341,35 @@ class Checker:
                 dated.append((start, until, v))
             elif start:
                 dated.append((start, "unknown", v))
+        # Versions are in force by their dates, whatever their order in the file.  A version
+        # that can never be in force either ends before it starts (C408) or overlaps another
+        # (C403): on a shared start date at least one of the two is never used.
         dated.sort(key=lambda t: t[0])
         sec_en = f"the {s.kind} section"
         sec_zh = V.SECTION_NAMES_ZH[s.kind]
         for (a_start, a_until, a), (b_start, b_until, b) in zip(dated, dated[1:]):
-            if a_until == "unknown":
+            if a_until == "unknown" and a_start != b_start:
                 continue  # ends on a date parameter: known only at evaluation time
-            if a_until is None or a_until >= b_start:
+            if a_until in (None, "unknown") or a_until >= b_start:
                 self.diags.append(Diagnostic("C403", b.span, {"section": sec_en, "section_zh": sec_zh,
                                                                "date": str(b_start)},
-                                             (Related(a.span, "the earlier version", "前一版本"),)))
+                                             (Related(a.span, "the earlier version", "前一版本") if a_start != b_start
+                                              else Related(a.span, "the other version starting then",
+                                                           "同日开始的另一版本"),)))
             elif a_until + dt.timedelta(days=1) < b_start:
                 self.diags.append(Diagnostic("C404", b.span, {
                     "section": sec_en, "section_zh": sec_zh,
                     "start": str(a_until + dt.timedelta(days=1)), "end": str(b_start - dt.timedelta(days=1))}))
+        # Two versions that start on the same date parameter overlap on that date, whatever it is.
+        on_param: dict[str, n.Version] = {}
+        for v in s.versions:
+            if isinstance(v.start, n.Name):
+                first = on_param.setdefault(v.start.value, v)
+                if first is not v:
+                    self.diags.append(Diagnostic("C403", v.span, {"section": sec_en, "section_zh": sec_zh,
+                                                                   "date": v.start.value},
+                                                 (Related(first.span, "the other version starting then",
+                                                          "同日开始的另一版本"),)))
 
     def check_version(self, s: n.Section, v: n.Version, fields: dict):
         self.need_cite(v, v.cite)

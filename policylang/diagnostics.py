@@ -188,8 +188,9 @@ CATALOGUE: dict[str, Entry] = {
     "C403": Entry(ERROR, "overlapping versions",
                   "versions of {section} overlap on {date}",
                   "{section_zh}的版本在 {date} 重叠",
-                  "end the earlier version the day before the later one starts (until ...)",
-                  "请让前一版本在后一版本开始前一天结束(至 ...)"),
+                  "end the earlier version the day before the later one starts (until ...); "
+                  "no two versions start on the same day",
+                  "请让前一版本在后一版本开始前一天结束(至 ...);两个版本不能在同一天开始"),
     "C404": Entry(WARNING, "gap between versions",
                   "no version of {section} is in force from {start} to {end}",
                   "{section_zh}在 {start} 至 {end} 期间没有有效版本",

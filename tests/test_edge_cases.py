@@ -192,3 +192,35 @@ def test_a_ratio_of_31_nines_does_not_pass_a_50_percent_floor(monkeypatch):
     monkeypatch.chdir(ROOT)
     [result], _ = policylang.check_paths(["tests/fixtures/invalid/R306-ratio-with-31-nines.pol"])
     assert [d.code for d in result.diagnostics] == ["R306"] and not result.ok
+
+
+# ---- a version that can never be in force ------------------------------------------------
+
+def _versions(*heads: str) -> str:
+    body = "".join(f'    {h} unstated "t" {{\n      covers active unstated "t"\n      ratio 70% unstated "t"\n    }}\n'
+                   for h in heads)
+    return (HEAD + '  param P: date unstated "t"\n  param Q: date unstated "t"\n  pooling {\n' + body + "  }\n}\n")
+
+
+@pytest.mark.parametrize("heads, expected", [
+    # Versions are in force by their dates, whatever their order in the file: a later version
+    # written first is legal.
+    (["from 2024-01-01", "from 2023-01-01 until 2023-12-31"], []),
+    (["from 2025-01-01", "from 2023-01-01 until 2023-12-31", "from 2024-01-01 until 2024-12-31"], []),
+    (["from 2023-01-01 until 2023-01-01", "from 2023-01-02"], []),  # a one-day version
+    (["from 2023-01-01 until P", "from 2024-01-01"], []),  # ends on a parameter: known at evaluation
+    # Every way a version can never be in force is reported.
+    (["from 2023-06-01 until 2023-01-01", "from 2024-01-01"], ["C408"]),  # ends before it starts
+    (["from 2023-01-01", "from 2023-01-01"], ["C403"]),  # the same start date
+    (["from 2023-01-01 until 2023-06-30", "from 2023-01-01 until 2023-12-31"], ["C403"]),
+    (["from 2024-01-01 until 2024-12-31", "from 2023-01-01"], ["C403"]),  # covered by an open-ended version
+    (["from 2023-01-01 until 2023-12-31", "from 2023-03-01 until 2023-04-30"], ["C403"]),  # inside another
+    # ... also when one of them ends on a parameter (in either order in the file) ...
+    (["from 2023-01-01 until P", "from 2023-01-01 until 2023-12-31"], ["C403"]),
+    (["from 2023-01-01 until 2023-12-31", "from 2023-01-01 until P"], ["C403"]),
+    # ... or both start on the same date parameter, whatever its value.
+    (["from P", "from P"], ["C403"]),
+    (["from P until Q", "from P"], ["C403"]),
+])
+def test_a_version_that_can_never_be_in_force_is_reported(heads, expected):
+    assert [c for c in codes(_versions(*heads)) if c != "N107"] == expected
