@@ -315,7 +315,46 @@ class Checker:
                                                 for k, d in self.scope.inputs.items()}}
         for v in s.versions:
             self.check_version(s, v, fields)
+            self.check_counters(v)
+        self.check_counter_names(s)
         self.check_version_dates(s)
+
+    # -- counters: deductibles and caps carry what was used across versions by identity
+    def check_counters(self, v: n.Version):
+        """Within one version, every deductible and cap needs its own counter: two with the
+        same default identity (kind, period, each field, condition) need names (C412), and
+        no two may take the same name (N102)."""
+        counters = [st for st in v.body if isinstance(st, (n.Deductible, n.Cap))]
+        named: dict[str, n.Node] = {}
+        for i, st in enumerate(counters):
+            if st.name is not None:
+                first = named.setdefault(st.name.value, st)
+                if first is not st:
+                    self.emit("N102", st.name.span, kind="counter", kind_zh="累计计数器", name=st.name.value,
+                              first=str(first.name.span))
+                continue
+            twin = next((o for o in counters[:i] if o.name is None and _same_counter(o, st)), None)
+            if twin is not None:
+                period = st.period.value
+                self.diags.append(Diagnostic("C412", st.span, {
+                    "kinds": "deductibles" if isinstance(st, n.Deductible) else "caps",
+                    "kinds_zh": "起付标准" if isinstance(st, n.Deductible) else "最高支付限额",
+                    "period": period, "period_zh": V.ENUMS["period"].get(period, period)},
+                    (Related(twin.span, "the other one", "另一条"),)))
+
+    def check_counter_names(self, s: n.Section):
+        """A counter's name stands for one kind of counter in every version of the section."""
+        kinds: dict[str, tuple[n.Node, n.Version]] = {}
+        for v in s.versions:
+            for st in v.body:
+                if isinstance(st, (n.Deductible, n.Cap)) and st.name is not None:
+                    first, where = kinds.setdefault(st.name.value, (st, v))
+                    if type(first) is not type(st) and where is not v:  # in one version: N102
+                        self.diags.append(Diagnostic("N112", st.name.span, {
+                            "name": st.name.value, "kind": _what(st)[0], "kind_zh": _what(st)[1],
+                            "other": _what(first)[0], "other_zh": _what(first)[1]},
+                            (Related(first.name.span, f"{st.name.value!r} names {_what(first)[0]} here",
+                                     f"此处 {st.name.value!r} 是{_what(first)[1]}的名称"),)))
 
     def version_bounds(self, v: n.Version):
         start = v.start.value if isinstance(v.start, n.DateLit) else None
@@ -703,6 +742,11 @@ class Checker:
 # enumeration value -> the enumeration it belongs to (names a param or input must not take)
 _ENUM_VALUES = {v: e for e in ("hosp_lv", "psn_type", "category", "relation", "venue", "item", "channel")
                 for v in V.ENUMS[e]}
+
+
+def _same_counter(a, b) -> bool:
+    """Whether two deductibles or caps have the same default identity (AST equality ignores spans)."""
+    return type(a) is type(b) and a.period == b.period and a.each == b.each and a.when == b.when
 
 
 def _numeric_literals(node):

@@ -117,6 +117,12 @@ CATALOGUE: dict[str, Entry] = {
                   "多个文件声明了同一政策编号 {name!r}({other})",
                   "give each policy its own id, or move the old copy out of the folder",
                   "请为每个政策使用不同编号,或把旧副本移出该目录"),
+    "N112": Entry(ERROR, "one counter name for a deductible and a cap",
+                  "{name!r} names {kind} here but {other} in another version",
+                  "{name!r} 在此是{kind_zh}的名称,在另一版本中却是{other_zh}的名称",
+                  "a name given with `named` is one counter in every version: give the deductible and the cap "
+                  "different names",
+                  "用 `名为` 给出的名称在各版本中指同一个累计计数器:请为起付标准和最高支付限额取不同的名称"),
     "N108": Entry(ERROR, "parent policy has errors",
                   "the policy this one implements ({name}) has {count} error(s), so this policy cannot be checked against it",
                   "本政策实施的上位政策({name})有 {count} 个错误,无法据其检查本政策",
@@ -225,6 +231,13 @@ CATALOGUE: dict[str, Entry] = {
                   "分段上限 {value} 元不大于前一个上限({previous} 元)",
                   "list the bands from the lowest limit up, ending with 'beyond'",
                   "请按上限从低到高列出各段,最后一段写 '以上'"),
+    "C412": Entry(ERROR, "two counters with one identity",
+                  "two {kinds} per {period} in this version would share one counter; give each a name "
+                  "with `named NAME`",
+                  "该版本中有两条每{period_zh}的{kinds_zh}会共用一个累计计数器;请用 `名为 名称` 分别命名",
+                  "what was used in the period is counted by identity: the name given with `named`, or else "
+                  "kind, period, each field and condition",
+                  "期间内已使用的金额按身份累计:`名为` 给出的名称,否则按种类、期间、分别按的字段和条件"),
     # ---- H: hierarchy
     "H501": Entry(ERROR, "violates a constraint of the parent policy",
                   "{policy} requires {requirement} ({name}), but {detail}",
@@ -425,6 +438,8 @@ EXAMPLES: dict[str, tuple[str, str]] = {
              "ratio by hosp_lv { primary: 75%  level2: 70% ... }"),
     "C403": ("from 2023-01-01 { ... }  from 2024-01-01 { ... }   # both in force in 2024",
              "from 2023-01-01 until 2023-12-31 { ... }  from 2024-01-01 { ... }"),
+    "C412": ("cap 2000 yuan per year cite 二(一)  cap 500 yuan per year cite 二(一)",
+             "cap 2000 yuan per year named general cite 二(一)  cap 500 yuan per year named extra cite 二(一)"),
     "C407": ("total 37  part provincial 31  part local 5", "total 37  part provincial 31  part local 6"),
     "H501": ("level3: 45%   # the province requires ratio >= 50%", "level3: 50%"),
     "S601": ("cap 2000 yuan per year", 'cap 2000 yuan per year cite 二(一) "年度最高支付限额为2000元"'),

@@ -224,3 +224,66 @@ def _versions(*heads: str) -> str:
 ])
 def test_a_version_that_can_never_be_in_force_is_reported(heads, expected):
     assert [c for c in codes(_versions(*heads)) if c != "N107"] == expected
+
+
+# ---- counter names: deductibles and caps carry what was used by identity ---------------------
+
+def _two_versions(first: str, second: str) -> str:
+    def version(head, body):
+        return (f'    {head} unstated "t" {{\n      covers active, retiree, flexible unstated "t"\n'
+                f'      ratio 70% unstated "t"\n{body}\n    }}\n')
+    return (HEAD + "  pooling {\n" + version("from 2023-01-01 until 2023-12-31", first)
+            + version("from 2024-01-01", second) + "  }\n}\n")
+
+
+U = 'unstated "t"'
+
+
+@pytest.mark.parametrize("body, expected", [
+    # the same default identity (kind, period, each field, condition), neither named: one counter
+    (f"cap 2000 yuan per year {U}\ncap 500 yuan per year {U}", ["C412"]),
+    (f"deductible 100 yuan per year {U}\ndeductible 50 yuan per year {U}", ["C412"]),
+    (f"cap 10 yuan per visit each hosp_lv when psn_type = retiree {U}\n"
+     f"cap 20 yuan per visit each hosp_lv when psn_type=retiree {U}", ["C412"]),  # layout does not matter
+    # a name, or any part of the identity that differs, gives each its own counter
+    (f"cap 2000 yuan per year named general {U}\ncap 500 yuan per year named extra {U}", []),
+    (f"cap 2000 yuan per year {U}\ncap 500 yuan per year named extra {U}", []),
+    (f"cap 2000 yuan per year {U}\ncap 500 yuan per month {U}", []),
+    (f"cap 2000 yuan per year {U}\ncap 500 yuan per year each hosp_lv {U}", []),
+    (f"cap 2000 yuan per year {U}\ncap 500 yuan per year when psn_type = retiree {U}", []),
+    (f"cap 2000 yuan per year {U}\ndeductible 500 yuan per year {U}", []),
+    # two counters of one version cannot take one name, whatever their kinds
+    (f"cap 2000 yuan per year named a {U}\ncap 500 yuan per month named a {U}", ["N102"]),
+    (f"deductible 100 yuan per year named a {U}\ncap 500 yuan per year named a {U}", ["N102"]),
+])
+def test_counters_of_one_version(body, expected):
+    assert codes(pooling(body + f"\nratio 70% {U}")) == expected
+
+
+@pytest.mark.parametrize("first, second, expected", [
+    (f"cap 2000 yuan per year named a {U}", f"cap 3000 yuan per year named a {U}", []),  # carries on
+    (f"cap 2000 yuan per year {U}", f"cap 3000 yuan per year {U}", []),
+    (f"deductible 100 yuan per year named a {U}", f"deductible 50 yuan per month named a {U}", []),
+    (f"deductible 100 yuan per year named a {U}", f"cap 3000 yuan per year named a {U}", ["N112"]),
+    (f"cap 3000 yuan per year named a {U}", f"deductible 100 yuan per year named a {U}", ["N112"]),
+])
+def test_counter_names_across_versions(first, second, expected):
+    assert codes(_two_versions(first, second)) == expected
+
+
+def test_counter_name_syntax_in_both_languages():
+    from policylang import nodes as n
+    from policylang.formatter import format_policy
+    from policylang.parser import parse
+
+    en = parse(pooling(f"cap 2000 yuan per year each hosp_lv when psn_type = retiree named retiree_cap {U}"))[0]
+    zh = parse(pooling(f"最高支付限额 2000 元 每年 分别按 hosp_lv 当 psn_type = 退休 名为 retiree_cap {U}"))[0]
+    assert en == zh
+    cap = en.section("pooling").versions[0].body[1]
+    assert isinstance(cap, n.Cap) and cap.name == n.Name("retiree_cap") and cap.each == n.Name("hosp_lv")
+    for lang in ("en", "zh"):
+        assert parse(format_policy(en, lang))[0] == en
+    unnamed = parse(pooling(f"deductible 150 yuan per year {U}"))[0].section("pooling").versions[0].body[1]
+    assert unnamed.name is None
+    # the name comes after `each` and `when`, before the citation
+    assert parse(pooling(f"cap 2000 yuan per year named a when psn_type = retiree {U}"))[0] is None
