@@ -55,6 +55,54 @@ ALLOWED_IN = {
 }
 SECTION_OF = {cls: kind for kind, classes in ALLOWED_IN.items() for cls in classes}
 
+# Declared bounds of numeric literals: (digits before the point, decimal places).  Nothing
+# beyond them is ever rounded: money is kept in fen; a ratio is kept to 4 decimals as a
+# fraction (the platform's pool_prop_selfpay is decimal(5,4)), so 2 as a percentage, and so
+# are percentage points.  Within these bounds every literal, and every fraction made from it,
+# is exact in Decimal's 28 digits.
+MONEY_BOUNDS = (MAX_DIGITS, 2)
+BOUNDS = {
+    n.PercentLit: (MAX_DIGITS, 2, "a percentage", "百分比"),
+    n.PointsLit: (MAX_DIGITS, 2, "percentage points", "百分点"),
+    n.NumberLit: (MAX_DIGITS, 6, "a number", "数值"),
+}
+
+
+def digits_of(d: Decimal) -> tuple[int, int]:
+    """(digits before the point, decimal places) of the value of ``d``, trailing zeros
+    after the point not counted (2000.50 -> (4, 1)).  Read from the digits themselves:
+    exact, and independent of the decimal context."""
+    _, digits, exp = d.as_tuple()
+    if not isinstance(exp, int):  # NaN or infinity: never written in a policy
+        return (MAX_DIGITS + 1, 0)
+    end = len(digits)
+    while end > 0 and exp < 0 and digits[end - 1] == 0:
+        end -= 1
+        exp += 1
+    if end == 0 or not any(digits[:end]):
+        return (0, 0)
+    return (max(0, end + exp), max(0, -exp))
+
+
+def within_bounds(lit) -> bool:
+    """Whether a numeric literal is within its declared bounds (other literals always are)."""
+    if isinstance(lit, n.MoneyLit):
+        whole, places = MONEY_BOUNDS
+        value = lit.amount
+    elif type(lit) in BOUNDS:
+        whole, places = BOUNDS[type(lit)][:2]
+        value = lit.value
+    else:
+        return True
+    w, p = digits_of(value)
+    return w <= whole and p <= places
+
+
+def shown(d: Decimal) -> str:
+    """A number as written, shortened when it is too long to read in a message."""
+    text = format(d, "f")
+    return text if len(text) <= 24 else f"{text[:12]}…{text[-4:]}"
+
 
 
 def _tdesc(t: str, zh: bool = False) -> str:
@@ -107,6 +155,7 @@ class Checker:
     # -- entry point
     def run(self) -> list[Diagnostic]:
         p = self.scope.policy
+        self.check_numbers(p)
         self.check_decls(p)
         for d in p.decls:
             if isinstance(d, n.Section):
@@ -121,6 +170,25 @@ class Checker:
             if decl in p.decls and name not in self.used_params and name not in inherited:
                 self.emit("N107", decl.name.span, name=name)
         return self.diags
+
+    # -- numbers
+    def check_numbers(self, p: n.Policy):
+        """Every numeric literal of the policy, wherever it is written, is within its bounds.
+        The other passes leave a literal outside them alone, so a huge or over-precise
+        number gives this one diagnostic and nothing is computed with it."""
+        units = {id(d.unit) for d in p.decls if isinstance(d, n.RoundingDecl)}  # R304 says more
+        for lit in _numeric_literals(p):
+            if within_bounds(lit) or id(lit) in units:
+                continue
+            if isinstance(lit, n.MoneyLit):
+                self.emit("R305", lit.span, value=shown(lit.amount), digits=MONEY_BOUNDS[0])
+            else:
+                whole, places, what, what_zh = BOUNDS[type(lit)]
+                text = {n.PercentLit: "{}%", n.PointsLit: "{} points", n.NumberLit: "{}"}[type(lit)]
+                text_zh = {n.PercentLit: "{}%", n.PointsLit: "{} 个百分点", n.NumberLit: "{}"}[type(lit)]
+                self.emit("R306", lit.span, value=text.format(shown(lit.value)),
+                          value_zh=text_zh.format(shown(lit.value)), what=what, what_zh=what_zh,
+                          digits=whole, places=places)
 
     # -- policy-level declarations
     def check_decls(self, p: n.Policy):
@@ -193,8 +261,10 @@ class Checker:
                 self.enum_value(d.mode, "rounding_mode")
                 if not isinstance(d.unit, n.MoneyLit):
                     self.type_error(d.unit, "the rounding unit", "舍入单位", V.MONEY, self.literal_type(d.unit))
-                elif d.unit.amount <= 0 or d.unit.amount % Decimal("0.01") != 0:
-                    self.emit("R304", d.unit.span, value=str(d.unit.amount))
+                elif digits_of(d.unit.amount)[0] > MONEY_BOUNDS[0]:
+                    self.emit("R305", d.unit.span, value=shown(d.unit.amount), digits=MONEY_BOUNDS[0])
+                elif d.unit.amount <= 0 or digits_of(d.unit.amount)[1] > MONEY_BOUNDS[1]:
+                    self.emit("R304", d.unit.span, value=shown(d.unit.amount))
                 self.need_cite(d, d.cite)
             elif isinstance(d, n.SettingDecl):
                 if d.name.value not in V.SETTINGS:
@@ -245,7 +315,46 @@ class Checker:
                                                 for k, d in self.scope.inputs.items()}}
         for v in s.versions:
             self.check_version(s, v, fields)
+            self.check_counters(v)
+        self.check_counter_names(s)
         self.check_version_dates(s)
+
+    # -- counters: deductibles and caps carry what was used across versions by identity
+    def check_counters(self, v: n.Version):
+        """Within one version, every deductible and cap needs its own counter: two with the
+        same default identity (kind, period, each field, condition) need names (C412), and
+        no two may take the same name (N102)."""
+        counters = [st for st in v.body if isinstance(st, (n.Deductible, n.Cap))]
+        named: dict[str, n.Node] = {}
+        for i, st in enumerate(counters):
+            if st.name is not None:
+                first = named.setdefault(st.name.value, st)
+                if first is not st:
+                    self.emit("N102", st.name.span, kind="counter", kind_zh="累计计数器", name=st.name.value,
+                              first=str(first.name.span))
+                continue
+            twin = next((o for o in counters[:i] if o.name is None and _same_counter(o, st)), None)
+            if twin is not None:
+                period = st.period.value
+                self.diags.append(Diagnostic("C412", st.span, {
+                    "kinds": "deductibles" if isinstance(st, n.Deductible) else "caps",
+                    "kinds_zh": "起付标准" if isinstance(st, n.Deductible) else "最高支付限额",
+                    "period": period, "period_zh": V.ENUMS["period"].get(period, period)},
+                    (Related(twin.span, "the other one", "另一条"),)))
+
+    def check_counter_names(self, s: n.Section):
+        """A counter's name stands for one kind of counter in every version of the section."""
+        kinds: dict[str, tuple[n.Node, n.Version]] = {}
+        for v in s.versions:
+            for st in v.body:
+                if isinstance(st, (n.Deductible, n.Cap)) and st.name is not None:
+                    first, where = kinds.setdefault(st.name.value, (st, v))
+                    if type(first) is not type(st) and where is not v:  # in one version: N102
+                        self.diags.append(Diagnostic("N112", st.name.span, {
+                            "name": st.name.value, "kind": _what(st)[0], "kind_zh": _what(st)[1],
+                            "other": _what(first)[0], "other_zh": _what(first)[1]},
+                            (Related(first.name.span, f"{st.name.value!r} names {_what(first)[0]} here",
+                                     f"此处 {st.name.value!r} 是{_what(first)[1]}的名称"),)))
 
     def version_bounds(self, v: n.Version):
         start = v.start.value if isinstance(v.start, n.DateLit) else None
@@ -271,20 +380,35 @@ class Checker:
                 dated.append((start, until, v))
             elif start:
                 dated.append((start, "unknown", v))
+        # Versions are in force by their dates, whatever their order in the file.  A version
+        # that can never be in force either ends before it starts (C408) or overlaps another
+        # (C403): on a shared start date at least one of the two is never used.
         dated.sort(key=lambda t: t[0])
         sec_en = f"the {s.kind} section"
         sec_zh = V.SECTION_NAMES_ZH[s.kind]
         for (a_start, a_until, a), (b_start, b_until, b) in zip(dated, dated[1:]):
-            if a_until == "unknown":
+            if a_until == "unknown" and a_start != b_start:
                 continue  # ends on a date parameter: known only at evaluation time
-            if a_until is None or a_until >= b_start:
+            if a_until in (None, "unknown") or a_until >= b_start:
                 self.diags.append(Diagnostic("C403", b.span, {"section": sec_en, "section_zh": sec_zh,
                                                                "date": str(b_start)},
-                                             (Related(a.span, "the earlier version", "前一版本"),)))
+                                             (Related(a.span, "the earlier version", "前一版本") if a_start != b_start
+                                              else Related(a.span, "the other version starting then",
+                                                           "同日开始的另一版本"),)))
             elif a_until + dt.timedelta(days=1) < b_start:
                 self.diags.append(Diagnostic("C404", b.span, {
                     "section": sec_en, "section_zh": sec_zh,
                     "start": str(a_until + dt.timedelta(days=1)), "end": str(b_start - dt.timedelta(days=1))}))
+        # Two versions that start on the same date parameter overlap on that date, whatever it is.
+        on_param: dict[str, n.Version] = {}
+        for v in s.versions:
+            if isinstance(v.start, n.Name):
+                first = on_param.setdefault(v.start.value, v)
+                if first is not v:
+                    self.diags.append(Diagnostic("C403", v.span, {"section": sec_en, "section_zh": sec_zh,
+                                                                   "date": v.start.value},
+                                                 (Related(first.span, "the other version starting then",
+                                                          "同日开始的另一版本"),)))
 
     def check_version(self, s: n.Section, v: n.Version, fields: dict):
         self.need_cite(v, v.cite)
@@ -386,7 +510,7 @@ class Checker:
                               why_zh="前面的 '以上' 分段已覆盖其余全部金额")
                 break
             self.check_literal(band.limit, V.MONEY, "a band limit", "分段上限")
-            if isinstance(band.limit, n.MoneyLit):
+            if isinstance(band.limit, n.MoneyLit) and within_bounds(band.limit):
                 if previous is not None and band.limit.amount <= previous:
                     self.emit("C411", band.limit.span, value=f"{band.limit.amount}", previous=f"{previous}")
                 previous = band.limit.amount
@@ -428,14 +552,13 @@ class Checker:
         if t != want:
             self.type_error(lit, what, what_zh, want, t)
             return
+        if not within_bounds(lit):
+            return  # reported once, by check_numbers
         if isinstance(lit, n.PercentLit) and not (0 <= lit.value <= 100):
             self.emit("R301", lit.span, value=f"{lit.value}%", context="", context_zh="")
         if isinstance(lit, n.MoneyLit) and lit.amount < 0:
             self.emit("R302", lit.span, what=what, what_zh=what_zh, value=f"{lit.amount} yuan",
                       value_zh=f"{lit.amount} 元")
-        if isinstance(lit, n.MoneyLit) and (lit.amount % Decimal("0.01") != 0
-                                            or (lit.amount and lit.amount.adjusted() >= MAX_DIGITS)):
-            self.emit("R305", lit.span, value=str(lit.amount), digits=MAX_DIGITS)
 
     def type_error(self, node, what, what_zh, want, found):
         code = "T202" if {want, found} == {V.PERCENT, V.POINTS} else "T201"
@@ -583,7 +706,9 @@ class Checker:
             self.emit("C407", d.total.span, sum=str(sum(counts)), total=str(total))
 
     def check_count(self, lit: n.NumberLit) -> int | None:
-        if lit.value != lit.value.to_integral_value() or lit.value < 0:
+        if not within_bounds(lit):
+            return None  # reported by check_numbers
+        if digits_of(lit.value)[1] or lit.value < 0:
             self.emit("R303", lit.span, what="a count", what_zh="数量", value=str(lit.value))
             return None
         return int(lit.value)
@@ -617,6 +742,24 @@ class Checker:
 # enumeration value -> the enumeration it belongs to (names a param or input must not take)
 _ENUM_VALUES = {v: e for e in ("hosp_lv", "psn_type", "category", "relation", "venue", "item", "channel")
                 for v in V.ENUMS[e]}
+
+
+def _same_counter(a, b) -> bool:
+    """Whether two deductibles or caps have the same default identity (AST equality ignores spans)."""
+    return type(a) is type(b) and a.period == b.period and a.each == b.each and a.when == b.when
+
+
+def _numeric_literals(node):
+    """Every money, percent, points and number literal inside ``node``, in no set order."""
+    stack = [node]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, (n.MoneyLit, n.PercentLit, n.PointsLit, n.NumberLit)):
+            yield x
+        elif isinstance(x, (list, tuple)):
+            stack.extend(x)
+        elif isinstance(x, n.Node):
+            stack.extend(getattr(x, f.name) for f in attrs.fields(type(x)) if f.name != "span")
 
 
 def _names_in(node) -> set[str]:

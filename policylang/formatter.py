@@ -133,6 +133,8 @@ class Formatter:
                 text += f" {k('each')} {st.each.value}"
             if st.when is not None:
                 text += f" {k('when')} {self.cond(st.when)}"
+            if st.name is not None:
+                text += f" {k('named')} {st.name.value}"
             return text + self.cite(st.cite)
         if isinstance(st, n.Ratio):
             return f"{ind}{k('ratio')} {self.quantity(st.amount, ind)}{self.cite(st.cite)}"

@@ -226,6 +226,7 @@ class Deductible(Node):
     period: Name = Name()
     each: Name | None = None
     when: Cond | None = None
+    name: Name | None = None  # `named NAME`: the counter's identity across versions
     cite: Cite = None
 
 
@@ -235,6 +236,7 @@ class Cap(Node):
     period: Name = Name()
     each: Name | None = None
     when: Cond | None = None
+    name: Name | None = None  # `named NAME`: the counter's identity across versions
     cite: Cite = None
 
 

@@ -304,13 +304,18 @@ class _Builder(Transformer):
     def _accumulator(self, cls, meta, children):
         c, cite = self._split(children)
         amount, period = c[0], c[1]
-        each = when = None
+        each = when = name = None
         for x in c[2:]:
-            if isinstance(x, n.Name) and each is None and when is None:
+            if isinstance(x, _Named):
+                name = x.name
+            elif isinstance(x, n.Name) and each is None and when is None:
                 each = x
             else:
                 when = x
-        return cls(amount=amount, period=period, each=each, when=when, cite=cite, span=self._s(meta))
+        return cls(amount=amount, period=period, each=each, when=when, name=name, cite=cite, span=self._s(meta))
+
+    def counter_name(self, meta, children):
+        return _Named(children[0])
 
     def deductible(self, meta, children):
         return self._accumulator(n.Deductible, meta, children)
@@ -498,6 +503,13 @@ class _Str:
 
     def __init__(self, value, span):
         self.value, self.span = value, span
+
+
+class _Named:
+    __slots__ = ("name",)
+
+    def __init__(self, name):
+        self.name = name
 
 
 class _Num:

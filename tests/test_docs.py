@@ -95,7 +95,7 @@ def test_whole_policies_in_docs_check_clean(source):
     assert not [d for d in result.diagnostics if d.severity == "error"], [d.message() for d in result.diagnostics]
 
 
-@pytest.mark.parametrize("code", ["P002", "P013", "N101", "N106", "T201", "T202", "R301", "S601", "C401"])
+@pytest.mark.parametrize("code", ["P002", "P013", "N101", "N106", "T201", "T202", "R301", "R306", "S601", "C401", "C412"])
 def test_explain_examples_are_true(code):
     """The wrong example of `policylang explain CODE` produces CODE; the right one does not."""
     import policylang
