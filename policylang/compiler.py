@@ -7,6 +7,7 @@ into the hospital levels they group; tables become unique-hit decisions.
 
 from __future__ import annotations
 
+import decimal
 from decimal import Decimal
 
 import attrs
@@ -14,6 +15,7 @@ import attrs
 from . import ir
 from . import nodes as n
 from . import vocab as V
+from .ir.evaluate import CTX
 from .resolve import Scope
 
 HUNDRED = Decimal(100)
@@ -277,5 +279,6 @@ def lower(scope: Scope) -> ir.Policy:
     program of each kind of evaluation (``ir.program``)."""
     from .ir.build import build
 
-    policy = Lowering(scope).policy()
-    return attrs.evolve(policy, programs=build(policy))
+    with decimal.localcontext(CTX):  # the caller's decimal context never changes a value
+        policy = Lowering(scope).policy()
+        return attrs.evolve(policy, programs=build(policy))
