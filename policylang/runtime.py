@@ -121,8 +121,8 @@ class TraceStep:
 
 
 def _s(v):
-    if isinstance(v, Decimal):
-        return str(v)
+    if isinstance(v, Decimal):  # a number read from the record, shown as written without trailing zeros
+        return format(v.normalize(CTX), "f")
     if isinstance(v, (dt.date, dt.datetime)):
         return v.isoformat()
     return v

@@ -107,6 +107,12 @@ class Gen:
         self.counter_index = {c.id: i for i, c in enumerate(program.counters)}
         self.counters = {c.id: c for c in program.counters}
         self.var_types = {name: t for name, t, _ in program.variables}
+        fields = {**V.VISIT_FIELDS, **V.PERSON_FIELDS, **V.REQUEST_FIELDS, **{k: t for k, (t, _) in policy.inputs.items()}}
+        self.field_scale = {k: SCALE.get(t) for k, t in fields.items()}
+        from ..inputs import PERSON_SPEC, REQUEST_SPEC
+        self.nullable = {k for spec in (VISIT_SPEC, PERSON_SPEC, REQUEST_SPEC) for k, fs in spec.items()
+                         if not fs.required and fs.default is None and k != "venue"}
+        self.nullable |= {k for k, (_, default) in policy.inputs.items() if default is None}
         self._tmp = 0
 
     # -- output
@@ -145,6 +151,8 @@ class Gen:
                 return str(int(e.value.scaleb(scale, CTX))), scale
             return self.const(e.value), None
         if t is ir.Field:
+            if e.name in self.nullable:  # absent in some records: reading it then is an error in the record
+                return f"_need(f_{e.name}, {e.name!r})", SCALE.get(e.type)
             return f"f_{e.name}", SCALE.get(e.type)
         if t is ir.Var:
             return f"v_{e.name}", SCALE.get(e.type)
@@ -227,6 +235,9 @@ class Gen:
             names = fields_read(s.expr) + tuple(n for n in _vars_read(s.expr))
             self.trace(_let_tracer(s, names), f"v_{s.var}", *(self._name_code(n) for n in names))
 
+    def scales(self, fields) -> tuple:
+        return tuple(self.field_scale.get(f) for f in fields)
+
     def _name_code(self, name: str) -> str:
         return f"v_{name}" if name in self.var_types else f"f_{name}"
 
@@ -234,7 +245,7 @@ class Gen:
         self.emit(f"if not {self.cond(s.cond)}:")
         self.depth += 1
         self.emit(f"reason = {s.reason!r}")
-        self.trace(_gate_tracer(s), *(f"f_{f}" for f in s.reads))
+        self.trace(_gate_tracer(s, self.scales(s.reads)), *(f"f_{f}" for f in s.reads))
         self.depth -= 1
         self.emit("else:")
         self.depth += 1
@@ -263,13 +274,13 @@ class Gen:
 
     def ratio(self, s: ir.Ratio) -> None:
         self.value(s.value, f"v_{s.out}", "rp", 4)
-        self.trace(_ratio_tracer(s), f"v_{s.out}", "rp", *(f"f_{f}" for f in s.reads))
+        self.trace(_ratio_tracer(s, self.scales(s.reads)), f"v_{s.out}", "rp", *(f"f_{f}" for f in s.reads))
         for adj in s.adjustments:
             self.emit(f"if {self.cond(adj.when)}:")
             self.depth += 1
             self.emit(f"v_{s.out} += {int(adj.points.scaleb(4, CTX))}")
             reads = fields_read(adj.when)
-            self.trace(_adjust_tracer(adj, reads), f"v_{s.out}", *(f"f_{f}" for f in reads))
+            self.trace(_adjust_tracer(adj, reads, self.scales(reads)), f"v_{s.out}", *(f"f_{f}" for f in reads))
             self.depth -= 1
         self.emit(f"if not 0 <= v_{s.out} <= 10000: raise BadValue(_ratio_msg(v_{s.out}))")
 
@@ -491,9 +502,13 @@ def _let_tracer(s: ir.Let, names):
     return build
 
 
-def _gate_tracer(s: ir.Gate):
+def _unscale(values, scales) -> list:
+    return [D(v, sc) if sc is not None and type(v) is int else v for v, sc in zip(values, scales)]
+
+
+def _gate_tracer(s: ir.Gate, scales):
     def build(*values):
-        return tr_stopped(s.reason, s.prov, dict(zip(s.reads, values)))
+        return tr_stopped(s.reason, s.prov, dict(zip(s.reads, _unscale(values, scales))))
     return build
 
 
@@ -503,15 +518,15 @@ def _consume_tracer(s: ir.Consume):
     return build
 
 
-def _ratio_tracer(s: ir.Ratio):
+def _ratio_tracer(s: ir.Ratio, scales):
     def build(value, row, *reads):
-        return tr_ratio(D(value, 4), row or s.prov, dict(zip(s.reads, reads)))
+        return tr_ratio(D(value, 4), row or s.prov, dict(zip(s.reads, _unscale(reads, scales))))
     return build
 
 
-def _adjust_tracer(adj: ir.Adjust, reads):
+def _adjust_tracer(adj: ir.Adjust, reads, scales):
     def build(value, *values):
-        return tr_adjust(D(value, 4), adj, dict(zip(reads, values)))
+        return tr_adjust(D(value, 4), adj, dict(zip(reads, _unscale(values, scales))))
     return build
 
 
@@ -583,7 +598,14 @@ def _flatten_trace(tr: list) -> list:
     return out
 
 
+def _need(value, name: str):
+    if value is None:
+        raise MissingValue(name, False)
+    return value
+
+
 BASE_NS = {
+    "_need": _need,
     "BadValue": BadValue, "NoRowError": NoRowError, "_round": round_units, "_bands": _bands, "D": D,
     "_ratio_msg": _ratio_msg,
 }
@@ -607,6 +629,7 @@ def settle_source(policy: ir.Policy, tracing: bool) -> tuple[str, dict]:
     g.emit("row = rows[i]")
     g.emit(f"({', '.join('f_' + f for f in fields)}, d, text) = row")
     g.emit("psn = f_psn_no")
+    g.emit("f_setl_time = d  # conditions see the date")
     g.emit("try:")
     g.depth = 3
     if tracing:
