@@ -1,0 +1,406 @@
+"""Settlement speed and memory: policylang against a plain hand-written reference,
+both measured in the same run.
+
+    python benchmarks/run.py            # 100,000 visits, best of 3
+    python benchmarks/run.py --quick    # 100,000 visits, best of 2, well under 2 minutes
+    python benchmarks/run.py --visits 20000 --check
+
+The target (issue tracker): on 100k visits, validation included, ``settle(...,
+trace=False)`` within 1.2x of a plain Python function doing the same work, and the
+traced ``settle`` (with every trace step read) within 3x.  The plain reference is
+``benchmarks/plain.py``: the same checks on the raw JSON records and the same result
+fields, written by hand for the Guiyang policy.
+
+Before anything is timed, policylang and the reference must agree on every result
+field of every visit, and must reject the same fields of the same bad records;
+otherwise the run stops and shows the first difference.  Peak memory is measured
+per configuration in a fresh subprocess.  The exit status is 0 whatever the ratios
+(this is a report); ``--check`` makes it 1 when a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gc
+import json
+import os
+import platform
+import random
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(1, str(ROOT))
+
+import plain  # noqa: E402
+import policylang  # noqa: E402
+
+POLICY = ROOT / "policies" / "guiyang-2022.pol"
+TARGETS = {"untraced": 1.2, "traced": 3.0}
+LABELS = {
+    "plain": "plain reference",
+    "untraced": "policylang settle(trace=False)",
+    "traced": "policylang settle() + read traces",
+}
+
+
+# ---- data ----------------------------------------------------------------------------
+
+def _yuan(fen: int) -> str:
+    return f"{fen // 100}.{fen % 100:02d}"
+
+
+def make_visits(n: int, seed: int = 7) -> list[dict]:
+    """``n`` raw JSON visit records, about 20 per person, dated 2022-10-01..2024-03-31:
+    before pooling starts (not in force, account only), across the change of year, and
+    with bills below, at and above the deductible and large enough to reach the cap."""
+    rnd = random.Random(seed)
+    persons = []
+    for p in range(max(1, n // 20)):
+        retiree = rnd.random() < 0.3
+        psn_type = ("退休" if retiree else "在职") if rnd.random() < 0.03 else ("retiree" if retiree else "active")
+        persons.append((f"P{p:06d}", psn_type, rnd.random() < 0.1))
+    levels = ["unrated", "level1", "level2", "level3"]
+    aliases = {"unrated": "未定级", "level1": "一级", "level2": "二级", "level3": "三级"}
+    start = dt.date(2022, 10, 1)
+    span = (dt.date(2024, 3, 31) - start).days
+    out = []
+    for _ in range(n):
+        psn_no, psn_type, flexible = rnd.choice(persons)
+        day = start + dt.timedelta(days=rnd.randint(0, span))
+        shape = rnd.random()
+        if shape < 0.5:
+            setl_time = day.isoformat()
+        elif shape < 0.8:
+            setl_time = f"{day} {rnd.randint(7, 20):02d}:{rnd.randint(0, 59):02d}:{rnd.randint(0, 59):02d}"
+        else:
+            setl_time = f"{day}T{rnd.randint(7, 20):02d}:{rnd.randint(0, 59):02d}"
+        size = rnd.random()
+        if size < 0.03:
+            total = rnd.choice([0, 1, 15000, 15001])       # nothing, a fen, at the deductible
+        elif size < 0.25:
+            total = rnd.randint(1, 15_000)                 # within the deductible
+        elif size < 0.90:
+            total = rnd.randint(15_000, 60_000)
+        else:
+            total = rnd.randint(60_000, 400_000)           # brings the cap near
+        hosp_lv = rnd.choice(levels)
+        v = {
+            "psn_no": psn_no,
+            "psn_type": psn_type,
+            "flxempe_flag": flexible,
+            "setl_time": setl_time,
+            "hosp_lv": aliases[hosp_lv] if rnd.random() < 0.03 else hosp_lv,
+            "medfee_sumamt": _yuan(total),
+        }
+        left = total
+        for field, share in (("fulamt_ownpay_amt", 0.3), ("overlmt_selfpay", 0.1), ("preselfpay_amt", 0.2)):
+            if rnd.random() < share:
+                part = rnd.randint(0, left // 3)
+                left -= part
+                v[field] = _yuan(part)
+        if rnd.random() < 0.01 and left == total:
+            v["fulamt_ownpay_amt"] = _yuan(total)           # all self-paid: no in-policy amount
+        r = rnd.random()
+        if r < 0.05:
+            v["designated"] = False
+        elif r < 0.35:
+            v["designated"] = True
+        if rnd.random() < 0.15:
+            v["acct_balc"] = _yuan(rnd.randint(0, 300_000))
+        out.append(v)
+    return out
+
+
+# ---- agreement -------------------------------------------------------------------------
+
+class Disagreement(Exception):
+    pass
+
+
+def check_agreement(plain_results: list[dict], lib_results: list, records: list[dict], what: str) -> None:
+    """Every result field (as the JSON contract writes it) must be the same; ``message`` and
+    ``trace`` are policylang's alone.  The fields the issue names (hifp_pay, act_pay_dedc,
+    acct_pay, balc, reason) are among them."""
+    if len(plain_results) != len(lib_results):
+        raise Disagreement(f"{what}: {len(lib_results)} results from policylang, {len(plain_results)} from the "
+                           f"plain reference")
+    for i, (p, r) in enumerate(zip(plain_results, lib_results)):
+        mine = plain.to_json(p)
+        theirs = r.to_json(trace=False)
+        diff = [f for f in plain.RESULT_FIELDS if mine[f] != theirs.get(f)]
+        if diff:
+            lines = [f"{what}: policylang and the plain reference disagree on record {i + 1} "
+                     f"(fields: {', '.join(diff)})",
+                     f"  input:      {json.dumps(records[i], ensure_ascii=False)}"]
+            lines += [f"  {f}: plain {mine[f]!r}, policylang {theirs.get(f)!r}" for f in diff]
+            raise Disagreement("\n".join(lines))
+
+
+# Records both must reject, each for the field named; and records both must accept.
+BAD = [
+    ({"hosp_level": "level1"}, "hosp_level"),
+    ({"medfee_sumamt": None}, "medfee_sumamt"),
+    ({"psn_type": "boss"}, "psn_type"),
+    ({"psn_type": 1}, "psn_type"),
+    ({"hosp_lv": "level4"}, "hosp_lv"),
+    ({"setl_time": "2023-13-01"}, "setl_time"),
+    ({"setl_time": "2023/03/01"}, "setl_time"),
+    ({"setl_time": "20230301"}, "setl_time"),
+    ({"setl_time": "2023-03-01T10:30+08:00"}, "setl_time"),
+    ({"setl_time": 20230301}, "setl_time"),
+    ({"medfee_sumamt": "12.345"}, "medfee_sumamt"),
+    ({"medfee_sumamt": "1000000000000000.00"}, "medfee_sumamt"),
+    ({"medfee_sumamt": "-5.00"}, "medfee_sumamt"),
+    ({"medfee_sumamt": "12,00"}, "medfee_sumamt"),
+    ({"medfee_sumamt": "1e3"}, "medfee_sumamt"),
+    ({"medfee_sumamt": True}, "medfee_sumamt"),
+    ({"acct_balc": "-0.01"}, "acct_balc"),
+    ({"flxempe_flag": "true"}, "flxempe_flag"),
+    ({"designated": 1}, "designated"),
+    ({"psn_no": ""}, "psn_no"),
+    ({"psn_no": "  "}, "psn_no"),
+    ({"medfee_sumamt": "10.00", "fulamt_ownpay_amt": "6.00", "preselfpay_amt": "4.01"}, "medfee_sumamt"),
+]
+GOOD = [  # each its own person, but for the last four: the order within a day, and a balance carried on
+    {"medfee_sumamt": "12.340"}, {"medfee_sumamt": "+5"}, {"medfee_sumamt": " 7.5 "}, {"medfee_sumamt": 300},
+    {"medfee_sumamt": "999999999999999.99"}, {"medfee_sumamt": "000000000000000000001.00"},
+    {"fulamt_ownpay_amt": "-0.00"}, {"psn_no": 7}, {"psn_type": "退休", "hosp_lv": "三级", "designated": True},
+    {"acct_balc": None, "designated": None},
+    {"medfee_sumamt": "10.00", "fulamt_ownpay_amt": "6.00", "preselfpay_amt": "4.00", "acct_balc": "1.00"},
+    {"psn_no": "DAY", "setl_time": "2023-03-01T10:30"}, {"psn_no": "DAY", "setl_time": " 2023-03-01 "},
+    {"psn_no": "DAY", "setl_time": "2023-03-01 00:00:00", "acct_balc": "500.00"},
+    {"psn_no": "DAY", "setl_time": "2023-03-01", "acct_balc": "20.00"},
+]
+_BASE = {"psn_no": "E1", "psn_type": "active", "flxempe_flag": False, "setl_time": "2023-02-01",
+         "hosp_lv": "level2", "medfee_sumamt": "400.00"}
+
+
+def check_edge_cases(policy) -> None:
+    """The reference validates exactly like the library on edge cases: the same fields of
+    the same records rejected, and the same results for the unusual but valid spellings."""
+    bad = [{**_BASE, **change} for change, _ in BAD] + [["not", "an", "object"]]
+    expected = {(i, field) for i, (_, field) in enumerate(BAD, start=1)} | {(len(bad), "(record)")}
+    try:
+        policy.settle(bad, trace=False)
+        raise Disagreement("validation: policylang accepted records it should reject")
+    except policylang.InputError as e:
+        lib = {(p.record, p.field) for p in e.problems}
+    try:
+        plain.plain_settle(bad)
+        raise Disagreement("validation: the plain reference accepted records it should reject")
+    except plain.PlainInputError as e:
+        ref = {(r, f) for r, f, _ in e.problems}
+    if lib != ref or lib != expected:
+        raise Disagreement("validation: the rejected (record, field) pairs differ\n"
+                           f"  only by policylang:               {sorted(lib - ref)}\n"
+                           f"  only by the plain reference:      {sorted(ref - lib)}\n"
+                           f"  expected but missed by either:    {sorted(expected - (lib & ref))}")
+    good = [{**_BASE, "psn_no": f"G{i}", **change} for i, change in enumerate(GOOD, start=1)]
+    check_agreement(plain.plain_settle(good), policy.settle(good, trace=False), good, "edge cases")
+
+
+# ---- the measured configurations --------------------------------------------------------
+
+def run_plain(policy, records):
+    return plain.plain_settle(records)
+
+
+def run_untraced(policy, records):
+    return policy.settle(records, trace=False)
+
+
+def run_traced(policy, records):
+    results = policy.settle(records)
+    for r in results:          # traces may be built lazily: reading them is part of the cost
+        for step in r.trace:
+            step.value
+    return results
+
+
+CONFIGS = {"plain": run_plain, "untraced": run_untraced, "traced": run_traced}
+
+
+def time_all(policy, records, repeats: int, collect: bool = True) -> dict[str, float]:
+    """Best time of each configuration; the repeats go round the configurations in turn so
+    that a slow patch of the machine does not land on one of them only.  ``collect=False``
+    times with the cyclic garbage collector off (a diagnostic; the targets are with it on)."""
+    best = {name: float("inf") for name in CONFIGS}
+    for _ in range(repeats):
+        for name, fn in CONFIGS.items():
+            gc.collect()
+            if not collect:
+                gc.disable()
+            t0 = time.perf_counter()
+            result = fn(policy, records)
+            elapsed = time.perf_counter() - t0
+            gc.enable()
+            del result
+            best[name] = min(best[name], elapsed)
+    return best
+
+
+def _maxrss_kb() -> int:
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kb // 1024 if sys.platform == "darwin" else kb  # macOS reports bytes
+
+
+def memory_child(name: str, n: int, seed: int) -> None:
+    """In a fresh interpreter: the peak RSS one configuration adds to the baseline after
+    imports, policy loading and data generation.  Prints one JSON line."""
+    policy = policylang.load(POLICY)
+    records = make_visits(n, seed)
+    gc.collect()
+    baseline = _maxrss_kb()
+    result = CONFIGS[name](policy, records)
+    peak = _maxrss_kb()
+    print(json.dumps({"config": name, "baseline_kb": baseline, "peak_kb": peak, "results": len(result)}))
+
+
+def measure_memory(n: int, seed: int) -> dict[str, float | None]:
+    """MB per configuration.  Must run while this process is still small: Linux carries the
+    parent's peak RSS over into a child's ru_maxrss across fork+exec, so a child started
+    by a large parent reports the parent's peak (checked below)."""
+    out = {}
+    for name in CONFIGS:
+        parent_peak = _maxrss_kb()
+        proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--memory-child", name,
+                               "--visits", str(n), "--seed", str(seed)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            print(f"memory measurement of {name} failed:\n{proc.stderr}", file=sys.stderr)
+            out[name] = None
+            continue
+        m = json.loads(proc.stdout.strip().splitlines()[-1])
+        if m["baseline_kb"] <= parent_peak:
+            print(f"warning: the {name} child's baseline may be the parent's peak; its memory figure is unreliable",
+                  file=sys.stderr)
+        out[name] = (m["peak_kb"] - m["baseline_kb"]) / 1024
+    return out
+
+
+# ---- report ----------------------------------------------------------------------------------
+
+def _source() -> str:
+    """Which policylang is measured: the commit of this checkout, and whether it is modified."""
+    where = Path(policylang.__file__).resolve().parent
+    if where != ROOT / "policylang":
+        return f"from {where}"
+    try:
+        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, timeout=5).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "policylang"],
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "at an unknown commit"
+    return f"at commit {commit or '?'}" + (" with uncommitted changes" if dirty else "")
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _load() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "?"
+
+
+def machine_facts() -> str:
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return (f"machine: {os.cpu_count()} cores ({usable} usable), {_cpu_model()}, {platform.system()} "
+            f"{platform.release()}, load average {_load()}\npython:  {platform.python_implementation()} {platform.python_version()}, "
+            f"policylang {getattr(policylang, '__version__', '?')} {_source()}")
+
+
+def reason_mix(results: list[dict]) -> str:
+    counts: dict[str, int] = {}
+    for r in results:
+        key = r["reason"] or "paid"
+        counts[key] = counts.get(key, 0) + 1
+    paid_acct = sum(1 for r in results if r["acct_pay"])
+    parts = [f"{k} {v / len(results):.0%}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])]
+    return ", ".join(parts) + f"; account paid on {paid_acct / len(results):.0%}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="best of 2 instead of 3 (same 100k visits)")
+    ap.add_argument("--visits", type=int, default=100_000, help="number of visits (default 100000)")
+    ap.add_argument("--repeat", type=int, default=None, help="repeats per configuration (best is kept)")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
+    ap.add_argument("--no-gc", action="store_true",
+                    help="time with the cyclic garbage collector off (to see its share; targets assume it on)")
+    ap.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    ap.add_argument("--memory-child", choices=list(CONFIGS), help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    n = args.visits
+    if n < 1:
+        ap.error("--visits must be at least 1")
+    if args.memory_child:
+        memory_child(args.memory_child, n, args.seed)
+        return 0
+    repeats = args.repeat or (2 if args.quick else 3)
+
+    print("policylang settlement benchmark: policies/guiyang-2022.pol against benchmarks/plain.py")
+    print(machine_facts())
+    sys.stdout.flush()
+
+    # first, while this process is small (see measure_memory)
+    memory = {name: None for name in CONFIGS} if args.no_memory else measure_memory(n, args.seed)
+
+    policy = policylang.load(POLICY)
+    records = make_visits(n, args.seed)
+    try:
+        check_edge_cases(policy)
+        ref = plain.plain_settle(records)
+        check_agreement(ref, policy.settle(records, trace=False), records, "untraced")
+        check_agreement(ref, policy.settle(records), records, "traced")
+    except Disagreement as e:
+        print(f"ABORT: {e}", file=sys.stderr)
+        return 2
+    persons = len({r["psn_no"] for r in ref})
+    print(f"data:    {n:,} visits of {persons:,} persons, seed {args.seed}: {reason_mix(ref)}")
+    print(f"agreement: all {len(plain.RESULT_FIELDS)} result fields of every visit, untraced and traced; "
+          f"{len(BAD) + 1} bad and {len(GOOD)} unusual records validated alike")
+    del ref
+    print(f"timing:  best of {repeats}{' (--quick)' if args.quick else ''}, garbage collector "
+          f"{'OFF (--no-gc)' if args.no_gc else 'on'}, validation included")
+    sys.stdout.flush()
+
+    best = time_all(policy, records, repeats, collect=not args.no_gc)
+    base = best["plain"]
+    print()
+    print(f"{'configuration':<36}{'visits':>9}{'seconds':>10}{'visits/s':>11}{'vs plain':>10}{'peak MB':>10}")
+    for name in CONFIGS:
+        t = best[name]
+        mb = "n/a" if memory[name] is None else f"{memory[name]:.1f}"
+        print(f"{LABELS[name]:<36}{n:>9,}{t:>10.3f}{n / t:>11,.0f}{t / base:>9.2f}x{mb:>10}")
+    if not args.no_memory:
+        print("peak MB: growth of peak RSS (ru_maxrss) over the baseline after imports, policy loading and data "
+              "generation, one fresh subprocess per configuration, results kept alive")
+    print()
+    ratios = {name: best[name] / base for name in TARGETS}
+    print("  ".join(f"{name} {ratios[name]:.2f}x (target <= {TARGETS[name]:g}x)" for name in TARGETS))
+    missed = [name for name in TARGETS if ratios[name] > TARGETS[name]]
+    if args.check and missed:
+        print(f"target missed: {', '.join(missed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

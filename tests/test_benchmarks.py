@@ -1,0 +1,66 @@
+"""The benchmark's plain reference stays honest: it must settle like policylang on
+generated visits and validate like it on edge cases, or benchmarks/run.py measures
+the library against a function that does different work.  No timing here."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from decimal import Decimal, getcontext, localcontext
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    sys.path.insert(0, str(BENCH))  # run.py imports its sibling plain.py
+    try:
+        spec = importlib.util.spec_from_file_location("policylang_benchmark_run", BENCH / "run.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+def test_plain_reference_agrees_with_policylang(bench, guiyang):
+    records = bench.make_visits(300, seed=11)
+    bench.check_agreement(bench.plain.plain_settle(records), guiyang.settle(records, trace=False), records,
+                          "untraced")
+    bench.check_agreement(bench.plain.plain_settle(records), guiyang.settle(records), records, "traced")
+
+
+def test_plain_reference_validates_like_policylang(bench, guiyang):
+    bench.check_edge_cases(guiyang)
+
+
+def test_generated_visits_reach_every_case(bench):
+    reasons = {r["reason"] for r in bench.plain.plain_settle(bench.make_visits(300, seed=11))}
+    assert {None, "not_in_force", "not_designated", "within_deductible", "cap_reached"} <= reasons
+
+
+def test_plain_reference_leaves_the_decimal_context_alone(bench):
+    records = bench.make_visits(50, seed=3)
+    with localcontext() as ctx:
+        ctx.prec = 3  # a caller's odd context must neither change the results nor be changed
+        results = bench.plain.plain_settle(records)
+        assert getcontext().prec == 3
+    assert results == bench.plain.plain_settle(records)
+    assert all(isinstance(r["hifp_pay"], Decimal) for r in results)
+
+
+def test_a_difference_stops_the_benchmark(bench, guiyang, monkeypatch):
+    records = bench.make_visits(300, seed=11)
+    monkeypatch.setattr(bench.plain, "DEDUCTIBLE", Decimal("100.00"))
+    with pytest.raises(bench.Disagreement, match=r"disagree on record \d+ \(fields: .*act_pay_dedc"):
+        bench.check_agreement(bench.plain.plain_settle(records), guiyang.settle(records, trace=False), records,
+                              "untraced")
+
+
+def test_the_report_runs(bench, capsys):
+    assert bench.main(["--visits", "200", "--repeat", "1", "--no-memory"]) == 0
+    out = capsys.readouterr().out
+    assert "plain reference" in out and "(target <= 1.2x)" in out and "(target <= 3x)" in out
