@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, ROUND_UP, Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 
@@ -30,9 +30,12 @@ def round_money(amount: Decimal, rounding: ir.Rounding) -> Decimal:
     return CTX.multiply(units, q).quantize(CENT, context=CTX)
 
 
-def money(amount: Decimal | None) -> str | None:
+def money(amount: Decimal | int | None) -> str | None:
+    """Two decimals; an ``int`` is a count of fen (the generated backend's unit)."""
     if amount is None:
         return None
+    if type(amount) is int:
+        return fen_text(amount)
     text = str(amount.quantize(CENT, context=CTX))
     return text[1:] if text == "-0.00" else text
 
@@ -88,9 +91,12 @@ def period_bucket(period: str, when: dt.date, visit_index: int):
     return ("visit", visit_index)
 
 
-@attrs.frozen
-class TraceStep:
-    """One number and where it came from."""
+_NO_INPUTS: dict[str, Any] = {}
+
+
+class TraceStep(NamedTuple):
+    """One number and where it came from.  A named tuple: cheap to build, immutable
+    (treat ``inputs`` as read-only)."""
 
     field: str
     value: str | None
@@ -98,15 +104,15 @@ class TraceStep:
     clause: str | None = None
     quote: str | None = None
     unstated: str | None = None
-    inputs: dict[str, Any] = attrs.Factory(dict)
+    inputs: dict[str, Any] = _NO_INPUTS
     formula: str | None = None
 
     @classmethod
     def of(cls, field: str, value, prov: ir.Prov | None, **inputs) -> "TraceStep":
+        shown = {k: _s(v) for k, v in inputs.items()}
         if prov is None:
-            return cls(field, value, "computed", inputs={k: _s(v) for k, v in inputs.items()})
-        return cls(field, value, prov.rule, prov.clause, prov.quote, prov.unstated,
-                   {k: _s(v) for k, v in inputs.items()})
+            return cls(field, value, "computed", None, None, None, shown)
+        return cls(field, value, prov.rule, prov.clause, prov.quote, prov.unstated, shown)
 
     def to_json(self) -> dict:
         out = {"field": self.field, "value": self.value, "rule": self.rule, "clause": self.clause}
@@ -145,7 +151,32 @@ def yuan(f: int) -> Decimal:
 def fen_text(f: int) -> str:
     if f < 0:
         return "-" + fen_text(-f)
-    return f"{f // 100}.{f % 100:02d}"
+    return "%d.%02d" % divmod(f, 100)
+
+
+_fen_text = fen_text
+_FEN_TEXTS: dict[int, str] = {}  # amounts recur (deductibles, caps, zero): each is formatted once
+
+
+def fen_text(f: int) -> str:  # noqa: F811 - the cached form of the one above
+    """Integer fen as yuan text with two decimals (-1 -> "-0.01")."""
+    got = _FEN_TEXTS.get(f)
+    if got is None:
+        got = _fen_text(f)
+        if len(_FEN_TEXTS) < 200_000:
+            _FEN_TEXTS[f] = got
+    return got
+
+
+_TRACE_BUILDERS: list = []
+
+
+def register_trace_builder(build) -> int:
+    """A backend that records traces as numbers registers how to build them; results
+    carry ``(id, recorded)``.  Entries stay for the life of the process (one per
+    compiled program)."""
+    _TRACE_BUILDERS.append(build)
+    return len(_TRACE_BUILDERS) - 1
 
 
 class VisitResult:
@@ -183,9 +214,8 @@ class VisitResult:
     @property
     def trace(self) -> tuple[TraceStep, ...]:
         t = self._trace
-        if not isinstance(t, tuple):
-            t = tuple(t())
-            object.__setattr__(self, "_trace", t)
+        if t and type(t[0]) is int:  # recorded numbers: built on each read, nothing more kept
+            return tuple(_TRACE_BUILDERS[t[0]](t[1]))
         return t
 
     @property
@@ -291,6 +321,12 @@ def tr_let(var: str, value: Decimal, prov: ir.Prov, formula: str | None, inputs:
                      {k: money(v) for k, v in inputs.items()}, formula)
 
 
+def tr_let_fen(var: str, value: int, prov: ir.Prov, formula: str | None, names, values) -> TraceStep:
+    """``tr_let`` for amounts in fen (the generated backend): the same step, fewer conversions."""
+    return TraceStep(var, fen_text(value), prov.rule, prov.clause, prov.quote, prov.unstated,
+                     dict(zip(names, map(fen_text, values))), formula)
+
+
 def tr_stopped(reason: str | None, prov: ir.Prov | None, inputs: dict) -> list[TraceStep]:
     """The fund pays nothing: no deductible applies, and why (a gate, or no version)."""
     steps = [TraceStep("act_pay_dedc", money(ZERO), f"no deductible applies ({reason})")]
@@ -306,12 +342,16 @@ def tr_no_deductible() -> TraceStep:
 
 
 def tr_consume(take: Decimal, prov: ir.Prov, amount: Decimal, before: Decimal, in_policy: Decimal) -> TraceStep:
-    return TraceStep.of("act_pay_dedc", money(take), prov, deductible=money(amount), consumed_before=money(before),
-                        in_policy=money(in_policy))
+    return TraceStep("act_pay_dedc", money(take), prov.rule, prov.clause, prov.quote, prov.unstated,
+                     {"deductible": money(amount), "consumed_before": money(before), "in_policy": money(in_policy)})
+
+
+def _step(field: str, value, prov: ir.Prov, inputs: dict) -> TraceStep:
+    return TraceStep(field, value, prov.rule, prov.clause, prov.quote, prov.unstated, inputs)
 
 
 def tr_ratio(value: Decimal, prov: ir.Prov, reads: dict) -> TraceStep:
-    return TraceStep.of("ratio", percent(value), prov, **reads)
+    return _step("ratio", percent(value), prov, {k: _s(v) for k, v in reads.items()})
 
 
 def tr_adjust(value: Decimal, adj: ir.Adjust, reads: dict) -> TraceStep:
@@ -329,13 +369,14 @@ def tr_band_adjust(adj: ir.Adjust) -> TraceStep:
 
 
 def tr_share(raw: Decimal, prov: ir.Prov, base: Decimal, ratio_value: Decimal | None, exact: Decimal) -> TraceStep:
-    return TraceStep.of("hifp_pay", money(raw), prov, base=money(base),
-                        ratio=percent(ratio_value) if ratio_value is not None else "by bands", exact=exact_text(exact))
+    return _step("hifp_pay", money(raw), prov, {
+        "base": money(base), "ratio": percent(ratio_value) if ratio_value is not None else "by bands",
+        "exact": exact_text(exact)})
 
 
 def tr_cap(fund: Decimal, prov: ir.Prov, amount: Decimal, before: Decimal, raw: Decimal) -> TraceStep:
-    return TraceStep.of("hifp_pay", money(fund), prov, cap=money(amount), paid_before=money(before),
-                        uncapped=money(raw))
+    return _step("hifp_pay", money(fund), prov, {"cap": money(amount), "paid_before": money(before),
+                                                 "uncapped": money(raw)})
 
 
 def tr_account_unknown() -> TraceStep:
@@ -348,7 +389,7 @@ def tr_account_refused(why: str, clause: str | None, venue: str, balance: Decima
 
 
 def tr_account_pay(pay: Decimal, prov: ir.Prov, before: Decimal, payable: Decimal) -> TraceStep:
-    return TraceStep.of("acct_pay", money(pay), prov, balance_before=money(before), payable=money(payable))
+    return _step("acct_pay", money(pay), prov, {"balance_before": money(before), "payable": money(payable)})
 
 
 def tr_credit(value: Decimal, prov: ir.Prov, exact: Decimal) -> TraceStep:

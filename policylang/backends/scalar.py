@@ -19,7 +19,9 @@ backend honest: tests/test_backends.py runs both on generated visits.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import gc
 import re
 from decimal import Decimal
 from typing import Any, Callable
@@ -32,7 +34,7 @@ from ..ir.demands import fields_read
 from ..ir.evaluate import CTX, MissingValue
 from ..runtime import (
     CreditResult, MayPayResult, VisitResult, credit_message, finish_settle_trace, may_pay_message, percent,
-    settle_message, tr_account_pay, tr_account_refused, tr_account_unknown, tr_adjust, tr_allowed, tr_band,
+    settle_message, tr_account_pay, tr_let_fen, register_trace_builder, tr_account_refused, tr_account_unknown, tr_adjust, tr_allowed, tr_band,
     tr_band_adjust, tr_cap, tr_consume, tr_credit, tr_let, tr_ratio, tr_share, tr_stopped, yuan,
 )
 from .common import BadValue, time_key
@@ -104,6 +106,8 @@ class Gen:
         self.depth = 0
         self.ns: dict[str, Any] = {}
         self._consts: dict[Any, str] = {}
+        self.provs: list[ir.Prov] = []
+        self.builders: list[Callable] = []
         self.counter_index = {c.id: i for i, c in enumerate(program.counters)}
         self.counters = {c.id: c for c in program.counters}
         self.var_types = {name: t for name, t, _ in program.variables}
@@ -132,11 +136,21 @@ class Gen:
         self._tmp += 1
         return f"{hint}{self._tmp}"
 
+    def prov_index(self, prov: ir.Prov) -> int:
+        """Provenance travels through generated code as an index into ``self.provs``."""
+        for i, known in enumerate(self.provs):
+            if known is prov:
+                return i
+        self.provs.append(prov)
+        return len(self.provs) - 1
+
     def trace(self, builder: Callable, *args: str) -> None:
-        """Record a trace entry: ``builder(*values)`` is called when the trace is read."""
+        """Record a trace entry: ``builder(provs, *values)`` is called when the trace is read.
+        The record is a plain tuple of numbers and texts, so the garbage collector stops
+        tracking it after one look, however many results are kept."""
         if self.tracing:
-            packed = f"({', '.join(args)},)" if args else "()"
-            self.emit(f"tr.append(({self.const(builder, 'T')}, {packed}))")
+            self.builders.append(builder)
+            self.emit(f"tr.append(({', '.join([str(len(self.builders) - 1), *args])},))")
         else:
             self.emit("pass")
 
@@ -199,7 +213,7 @@ class Gen:
             consts = {}
             for key, arm in mapping.items():
                 code, s = self.expr(arm.value)
-                consts[key] = (eval(_rescale(code, s, scale), dict(self.ns)), arm.prov)  # literal ints/consts
+                consts[key] = (eval(_rescale(code, s, scale), dict(self.ns)), self.prov_index(arm.prov))
             d = self.const(consts, "tbl")
             self.emit(f"{target}, {prov_target or '_'} = {d}[{self.expr(field)[0]}]")
             return
@@ -212,7 +226,7 @@ class Gen:
             code, s = self.expr(arm.value)
             self.emit(f"{target} = {_rescale(code, s, scale)}")
             if prov_target:
-                self.emit(f"{prov_target} = {self.const(arm.prov, 'prov')}")
+                self.emit(f"{prov_target} = {self.prov_index(arm.prov)}")
             self.depth -= 1
         self.emit("else:")
         self.emit("    raise NoRowError()")
@@ -497,8 +511,10 @@ def _r(x):
 
 
 def _let_tracer(s: ir.Let, names):
-    def build(value, *values):
-        return tr_let(s.var, yuan(value), s.prov, s.formula, {n: yuan(v) for n, v in zip(names, values)})
+    var, prov, formula = s.var, s.prov, s.formula
+
+    def build(provs, value, *values):
+        return tr_let_fen(var, value, prov, formula, names, values)
     return build
 
 
@@ -507,32 +523,32 @@ def _unscale(values, scales) -> list:
 
 
 def _gate_tracer(s: ir.Gate, scales):
-    def build(*values):
+    def build(provs, *values):
         return tr_stopped(s.reason, s.prov, dict(zip(s.reads, _unscale(values, scales))))
     return build
 
 
 def _consume_tracer(s: ir.Consume):
-    def build(take, row, amount, before, in_policy):
-        return tr_consume(yuan(take), row or s.prov, yuan(amount), yuan(before), yuan(in_policy))
+    def build(provs, take, row, amount, before, in_policy):
+        return tr_consume(take, s.prov if row is None else provs[row], amount, before, in_policy)
     return build
 
 
 def _ratio_tracer(s: ir.Ratio, scales):
-    def build(value, row, *reads):
-        return tr_ratio(D(value, 4), row or s.prov, dict(zip(s.reads, _unscale(reads, scales))))
+    def build(provs, value, row, *reads):
+        return tr_ratio(D(value, 4), s.prov if row is None else provs[row], dict(zip(s.reads, _unscale(reads, scales))))
     return build
 
 
 def _adjust_tracer(adj: ir.Adjust, reads, scales):
-    def build(value, *values):
+    def build(provs, value, *values):
         return tr_adjust(D(value, 4), adj, dict(zip(reads, _unscale(values, scales))))
     return build
 
 
 def _bands_tracer(s: ir.BandShare):
-    def build(parts, prior, pts, *applied):
-        out = [tr_band(D(s_ratio, 4), s.bands.provs[i], yuan(part), yuan(prior), D(pts, 4))
+    def build(provs, parts, prior, pts, *applied):
+        out = [tr_band(D(s_ratio, 4), s.bands.provs[i], part, prior, D(pts, 4))
                for i, part, s_ratio in parts]
         out += [tr_band_adjust(a) for a, on in zip(s.adjustments, applied) if on]
         return out
@@ -540,29 +556,29 @@ def _bands_tracer(s: ir.BandShare):
 
 
 def _share_tracer(s: ir.Share):
-    def build(raw, base, ratio_e4, exact):
-        return tr_share(yuan(raw), s.rounding.prov, yuan(base), None if ratio_e4 is None else D(ratio_e4, 4),
+    def build(provs, raw, base, ratio_e4, exact):
+        return tr_share(raw, s.rounding.prov, base, None if ratio_e4 is None else D(ratio_e4, 4),
                         D(exact, 6))
     return build
 
 
 def _cap_tracer(cap: ir.CapUse):
-    def build(fund, row, amount, before, raw):
-        return tr_cap(yuan(fund), row or cap.prov, yuan(amount), yuan(before), yuan(raw))
+    def build(provs, fund, row, amount, before, raw):
+        return tr_cap(fund, cap.prov if row is None else provs[row], amount, before, raw)
     return build
 
 
-def _account_unknown_tracer():
+def _account_unknown_tracer(provs):
     return tr_account_unknown()
 
 
-def _account_refused_tracer(why, clause, venue, balance):
-    return tr_account_refused(why, clause, venue, yuan(balance))
+def _account_refused_tracer(provs, why, clause, venue, balance):
+    return tr_account_refused(why, clause, venue, balance)
 
 
 def _account_pay_tracer(s: ir.AccountPay):
-    def build(pay, before, payable):
-        return tr_account_pay(yuan(pay), s.prov, yuan(before), yuan(payable))
+    def build(provs, pay, before, payable):
+        return tr_account_pay(pay, s.prov, before, payable)
     return build
 
 
@@ -586,16 +602,21 @@ def _ratio_msg(r: int) -> str:
     return f"the ratio that applies comes to {percent(D(r, 4))}, outside 0%..100%; check the parameters"
 
 
-def _flatten_trace(tr: list) -> list:
-    out = []
-    for build, args in tr:
-        got = build(*args)
-        if isinstance(got, list):
-            out.extend(got)
-        else:
-            out.append(got)
-    finish_settle_trace(out)
-    return out
+def _materializer(builders: list, provs: list):
+    """``recorded -> [TraceStep]`` for one generated program."""
+    builders, provs = tuple(builders), tuple(provs)
+
+    def materialize(recorded) -> list:
+        out = []
+        for entry in recorded:
+            got = builders[entry[0]](provs, *entry[1:])
+            if type(got) is list:
+                out.extend(got)
+            else:
+                out.append(got)
+        finish_settle_trace(out)
+        return out
+    return materialize
 
 
 def _need(value, name: str):
@@ -658,7 +679,7 @@ def settle_source(policy: ir.Policy, tracing: bool) -> tuple[str, dict]:
     g.steps(prog.postlude)
     banded = {b_index for b_index, b in enumerate(blocks) if any(isinstance(s, ir.BandShare) for s in b.steps)}
     g.emit(f"msg = (reason, d, v_ratio, v_remaining, v_hifp_raw, v_hifp_pay, blk in {g.const(frozenset(banded))})")
-    trace = "(lambda tr=tr: _flatten_trace(tr))" if tracing else "()"
+    trace = "(TRACE_ID, tuple(tr))" if tracing else "()"
     g.emit(f"out[i] = VisitResult(psn, text, (f_medfee_sumamt, {', '.join('v_' + v for v in SETTLE_VARS)}), "
            f"v_balc, v_ratio, reason, _message(msg), {trace})")
     g.depth = 2
@@ -666,7 +687,8 @@ def settle_source(policy: ir.Policy, tracing: bool) -> tuple[str, dict]:
         g.emit(f"except {exc} as e:")
         g.emit(f"    problems.append((i, {what!r}, e))")
     g.ns.update(BASE_NS)
-    g.ns.update(VisitResult=VisitResult, _flatten_trace=_flatten_trace, MissingValue=MissingValue)
+    g.ns.update(VisitResult=VisitResult, MissingValue=MissingValue,
+                TRACE_ID=register_trace_builder(_materializer(g.builders, g.provs)) if tracing else None)
     pid, has_pooling = policy.id, prog.section is not None
 
     def _message(args):
@@ -871,6 +893,20 @@ def _from_general(row: dict, policy: ir.Policy) -> tuple[tuple, tuple]:
 
 # ---- the backend ---------------------------------------------------------------------------
 
+@contextlib.contextmanager
+def _gc_paused():
+    """A settlement run allocates many small objects that all stay alive (the results):
+    the cyclic collector would scan them again and again and find nothing to free (no
+    cycles are made).  Paused for the run, as it was before afterwards."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 class Scalar:
     name = "scalar"
 
@@ -943,7 +979,8 @@ class Scalar:
 
         out: list[Any] = [None] * len(rows)
         problems: list = []
-        self._settle(rows, order, P, {}, {}, maypay, out, problems)
+        with _gc_paused():
+            self._settle(rows, order, P, {}, {}, maypay, out, problems)
         if problems:
             raise InputError([self._problem(i, kind, e, rows[i][0]) for i, kind, e in sorted(problems,
                                                                                                key=lambda p: p[0])])
