@@ -13,7 +13,7 @@ passes) -> ``compiler`` (lower to ``ir``) -> ``analysis`` (IR passes) ->
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import attrs
 
@@ -24,8 +24,10 @@ from .backends import backend
 from .check import check
 from .compiler import lower
 from .diagnostics import Diagnostic, PolicyError, has_errors, sort_diagnostics
-from .inputs import missing_param, validate_params
+from .inputs import InputError, missing_param, validate_params
+from .backends.common import time_order_key
 from .ir.demands import demands
+from .ir.serial import content_hash, to_json as ir_to_json
 from .resolve import Unit, Workspace, resolve
 from .runtime import CreditResult, MayPayResult, VisitResult
 
@@ -115,6 +117,7 @@ class CompiledPolicy:
 
     def __init__(self, policy: ir.Policy, engine: str = "scalar"):
         self.ir = policy
+        self._hash: str | None = None
         cls = backend(engine)
         self._eval = cls(policy)
         self._fast = cls(policy, tracing=False)
@@ -126,6 +129,18 @@ class CompiledPolicy:
     def id(self) -> str:
         return self.ir.id
 
+    @property
+    def hash(self) -> str:
+        """The content hash of the IR (``sha256:…``): unchanged by layout, keyword language
+        or the file's place; changed by any change of meaning."""
+        if self._hash is None:
+            self._hash = content_hash(self.ir)
+        return self._hash
+
+    def ir_json(self) -> str:
+        """The IR as JSON (``policylang compile POLICY --emit ir``)."""
+        return ir_to_json(self.ir)
+
     def _params(self, params: dict[str, Any] | None) -> dict[str, Any]:
         return validate_params(params or {}, self.ir, source="params")
 
@@ -136,6 +151,45 @@ class CompiledPolicy:
         values = self._params(params)
         self._need_params("settle", values, visits)
         return self._evaluator(trace).settle(visits, values)
+
+    def settle_stream(self, chunks: Callable[[], Iterable[list[dict]]], params: dict[str, Any] | None = None,
+                      trace: bool = True) -> Iterator[VisitResult]:
+        """Settle visits read in chunks, yielding each result as soon as it is final, in input
+        order.  ``chunks()`` is called twice: the first pass validates and settles without
+        keeping results, so every problem is reported (``InputError``, record numbers
+        counted across chunks) before the first result is yielded; the second yields.
+        When the visits are in ``setl_time`` order, memory holds one chunk and the
+        amounts used per person; otherwise all visits are settled at once."""
+        values = self._params(params)
+        self._need_params("settle", values, [])
+        problems: list = []
+        ordered, offset, last = True, 0, None
+        dry = self._fast.new_state()
+        any_balance = False
+        for chunk in chunks():
+            chunk = list(chunk)
+            any_balance = any_balance or _any_balance(chunk)
+            try:
+                results = self._fast.settle(chunk, values, dry)
+            except InputError as e:
+                problems += [attrs.evolve(p, record=p.record + offset) if p.record is not None else p
+                             for p in e.problems]
+                results = []
+            for r in results:
+                key = time_order_key(r.setl_time)
+                ordered = ordered and (last is None or key >= last)
+                last = key
+            offset += len(chunk)
+        if problems:
+            raise InputError(problems)
+        self._need_params("settle", values, [{"acct_balc": 1}] if any_balance else [])
+        engine = self._evaluator(trace)
+        if ordered:
+            state = engine.new_state()
+            for chunk in chunks():
+                yield from engine.settle(list(chunk), values, state)
+        else:
+            yield from engine.settle([v for chunk in chunks() for v in chunk], values)
 
     def credit(self, persons: list[dict], params: dict[str, Any] | None = None, trace: bool = True
                ) -> list[CreditResult]:

@@ -25,8 +25,10 @@ if TYPE_CHECKING:
     from .api import CompiledPolicy
     from .inputs import InputError
 
-FORMAT = click.option("--format", "fmt", type=click.Choice(["json", "table"]), default="json", show_default=True,
-                      help="json for programs (every number with its trace), table for people.")
+FORMAT = click.option("--format", "fmt", type=click.Choice(["json", "jsonl", "table"]), default="json",
+                      show_default=True,
+                      help="json for programs (every number with its trace); jsonl: one result per line, each "
+                           "written as soon as it is final; table for people.")
 PARAMS = click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
                       help="A value the notice does not give, declared by the policy with `param` (repeatable).")
 NO_TRACE = click.option("--no-trace", is_flag=True, help="Leave the trace out of JSON output.")
@@ -139,6 +141,11 @@ def _table(rows: list[dict], columns: list[str]) -> str:
 
 
 def _emit(results, fmt: str, columns: list[str], no_trace: bool):
+    if fmt == "jsonl":
+        from .jsonl import write_lines
+
+        write_lines(results, sys.stdout, not no_trace)
+        return
     if fmt == "json":  # one record at a time: a year of claims need not sit in memory twice
         out = sys.stdout
         out.write("[")
@@ -230,12 +237,60 @@ def _evaluate(method: str, policy: str, records: str, fmt: str, params, no_trace
     from .inputs import InputError
 
     compiled = _load(policy, search)
-    data = _read_json(records)
+    spooled = None
     try:
-        results = getattr(compiled, method)(data, _parse_params(params), trace=not no_trace)
+        if records == "-" and method == "settle":  # read twice when it is JSON Lines
+            spooled = records_path = _spool()
+        else:
+            records_path = records
+        if method == "settle" and records_path != "-" and _is_jsonl(records_path, records):
+            _settle_lines(compiled, records_path, records, fmt, params, no_trace, columns)
+            return
+        data = _read_json(records_path if spooled else records)
+        try:
+            results = getattr(compiled, method)(data, _parse_params(params), trace=not no_trace)
+        except InputError as e:
+            raise _input_failure(e, records) from None
+        _emit(results, fmt, columns, no_trace)
+    finally:
+        if spooled:
+            os.unlink(spooled)
+
+
+def _spool() -> str:
+    from .jsonl import spool_stdin
+
+    return spool_stdin()
+
+
+def _is_jsonl(path: str, shown: str) -> bool:
+    from .jsonl import is_jsonl
+
+    try:
+        return is_jsonl(path)
+    except OSError as e:
+        raise Failure(f"{shown}: {e.strerror}") from None
+
+
+def _settle_lines(compiled, path: str, shown: str, fmt: str, params, no_trace: bool, columns: list[str]):
+    """JSON Lines input: checked in full first, then settled and written chunk by chunk."""
+    from .inputs import InputError
+    from .jsonl import JsonlError, read_chunks, write_lines
+
+    stream = compiled.settle_stream(lambda: read_chunks(path), _parse_params(params), trace=not no_trace)
+    try:
+        first = next(stream, None)  # the whole input is checked before this returns
     except InputError as e:
-        raise _input_failure(e, records) from None
-    _emit(results, fmt, columns, no_trace)
+        raise _input_failure(e, shown) from None
+    except JsonlError as e:
+        raise Failure(str(e).replace(path, shown)) from None
+    import itertools
+
+    results = itertools.chain([first] if first is not None else [], stream)
+    if fmt == "jsonl":
+        write_lines(results, sys.stdout, not no_trace)
+    else:
+        _emit(list(results), fmt, columns, no_trace)
 
 
 @main.command()
@@ -292,6 +347,21 @@ def explain(code):
     if text is None:
         raise Failure(f"unknown diagnostic code {code!r}; codes: {', '.join(sorted(CATALOGUE))}")
     click.echo(text)
+
+
+@main.command("compile")
+@click.argument("policy", type=click.Path(exists=True, dir_okay=False))
+@click.option("--emit", type=click.Choice(["ir"]), default="ir", show_default=True,
+              help="ir: the IR program as JSON (byte-stable; spans relative to the policy's folder).")
+@SEARCH
+def compile_cmd(policy, emit, search):
+    """Compile POLICY and print what it compiles to.
+
+    The IR holds every rule of settlement as steps over declared counters, each
+    with its clause and source span; its "hash" excludes spans, so formatting or
+    translating the policy leaves it unchanged."""
+    compiled = _load(policy, search)
+    click.echo(compiled.ir_json(), nl=False)
 
 
 @main.command("fmt")

@@ -25,6 +25,14 @@ def time_key(t) -> tuple:
     return (t, 0, dt.time.min)
 
 
+def time_order_key(text: str) -> tuple:
+    """The order of an echoed ``setl_time`` ("2023-03-01" or "2023-03-01 10:30:00", or as given)."""
+    day = dt.date.fromisoformat(text[:10])
+    if len(text) <= 10:
+        return (day, 0, dt.time.min)
+    return (day, 1, dt.time.fromisoformat(text[11:]))
+
+
 def settle_order(visits: list[dict]) -> list[int]:
     """Indexes of ``visits`` in execution order: by ``setl_time``, then input row."""
     return sorted(range(len(visits)), key=lambda i: (time_key(visits[i]["setl_time"]), i))

@@ -88,10 +88,13 @@ class Reference:
             HANDLERS[type(step)](self, step, state)
 
     # ---- settle ---------------------------------------------------------------------
-    def settle(self, records, params: dict) -> list[VisitResult]:
+    def new_state(self) -> Ledger:
+        return Ledger()
+
+    def settle(self, records, params: dict, state: Ledger | None = None) -> list[VisitResult]:
         visits = validate_visits(records, self.policy)
         program = self.programs["settle"]
-        ledger = Ledger()
+        ledger = Ledger() if state is None else state
         results: list[Any] = [None] * len(visits)
         problems = []
         for i in settle_order(visits):

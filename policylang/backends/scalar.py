@@ -955,7 +955,13 @@ class Scalar:
         return out
 
     # -- settle
-    def settle(self, visits, params: dict) -> list[VisitResult]:
+    def new_state(self) -> dict:
+        """What settling carries from one visit to the next: amounts used per counter key,
+        balances per person.  Pass the same state to successive ``settle`` calls to
+        continue a run (records in time order across calls)."""
+        return {"used": {}, "balances": {}}
+
+    def settle(self, visits, params: dict, state: dict | None = None) -> list[VisitResult]:
         try:
             rows, keys = self._fast.rows(visits)
         except _Slow:
@@ -979,8 +985,9 @@ class Scalar:
 
         out: list[Any] = [None] * len(rows)
         problems: list = []
+        state = self.new_state() if state is None else state
         with _gc_paused():
-            self._settle(rows, order, P, {}, {}, maypay, out, problems)
+            self._settle(rows, order, P, state["used"], state["balances"], maypay, out, problems)
         if problems:
             raise InputError([self._problem(i, kind, e, rows[i][0]) for i, kind, e in sorted(problems,
                                                                                                key=lambda p: p[0])])

@@ -273,7 +273,7 @@ class Policy:
     level: str | None
     document: str | None
     document_date: dt.date | None
-    file: str
+    file: str = attrs.field(eq=False)  # where it was read: not part of its meaning
     params: dict  # name -> type
     inputs: dict  # name -> (type, default)
     rounding: Rounding | None
