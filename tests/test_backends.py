@@ -31,10 +31,13 @@ def _engine(name: str, policy_name: str, tracing: bool):
 
 
 def _outcome(engine, visits, params):
+    """Results, the state left for the next call, and the journal of counter charges."""
+    state, journal = engine.new_state(), []
     try:
-        return [r.to_json(trace=engine.tracing) for r in engine.settle(visits, params)]
+        results = [r.to_json(trace=engine.tracing) for r in engine.settle(visits, params, state, journal)]
     except InputError as e:
         return ("error", [str(p) for p in e.problems])
+    return results, state, sorted(journal, key=repr)
 
 
 # 8 policies x 90 examples x ~150 visits on average: over 100k visits per backend in CI

@@ -18,7 +18,7 @@ from ..ir import evaluate as E
 from ..ir.demands import fields_read
 from ..ir.evaluate import CTX, MissingValue, NoRow
 from ..runtime import (
-    ZERO, CreditResult, fen, MayPayResult, TraceStep, VisitResult, credit_message, finish_settle_trace, may_pay_message,
+    ZERO, CreditResult, fen, yuan, MayPayResult, TraceStep, VisitResult, credit_message, finish_settle_trace, may_pay_message,
     money, percent, round_money, settle_message, tr_account_pay, tr_account_refused, tr_account_unknown, tr_adjust,
     tr_allowed, tr_band, tr_band_adjust, tr_cap, tr_consume, tr_credit, tr_let, tr_ratio, tr_share, tr_stopped,
 )
@@ -48,17 +48,34 @@ class State:
 
 
 class Ledger:
-    """Amounts used per counter key, and each person's known account balance."""
+    """The state one settle call leaves for the next (the same for every backend):
+    ``used`` maps a ledger key ``(psn_no, counter id, period bucket, each value)`` to the
+    fen used; ``balances`` maps a person to the fen left in the account."""
 
     def __init__(self) -> None:
-        self.used: dict[tuple, Decimal] = {}
-        self.balances: dict[str, Decimal] = {}
+        self.used: dict[tuple, int] = {}
+        self.balances: dict[str, int] = {}
+        self.journal: list | None = None
+        self.visit_used: dict[tuple, Decimal] = {}  # counters per visit: never kept
+
+    def get(self, key: tuple) -> Decimal:
+        if key[2] == "visit":
+            return self.visit_used.get(key, ZERO)
+        return yuan(self.used.get(key, 0))
+
+    def charge(self, key: tuple, before: Decimal, amount: Decimal, index: int) -> None:
+        if key[2] == "visit":
+            self.visit_used[key] = CTX.add(before, amount)
+            return
+        self.used[key] = fen(CTX.add(before, amount))
+        if self.journal is not None:
+            self.journal.append((index, key, fen(amount)))
 
 
 def _key(state: State, counter: ir.Counter) -> tuple:
     env = state.env
-    return (env["psn_no"], counter.id, bucket(counter.period, env["setl_time"], state.index),
-            env.get(counter.each) if counter.each else None)
+    period = "visit" if counter.period == "visit" else bucket(counter.period, env["setl_time"], state.index)
+    return (env["psn_no"], counter.id, period, env.get(counter.each) if counter.each else None)
 
 
 class Reference:
@@ -88,13 +105,17 @@ class Reference:
             HANDLERS[type(step)](self, step, state)
 
     # ---- settle ---------------------------------------------------------------------
-    def new_state(self) -> Ledger:
-        return Ledger()
+    def new_state(self) -> dict:
+        return {"used": {}, "balances": {}}
 
-    def settle(self, records, params: dict, state: Ledger | None = None) -> list[VisitResult]:
+    def settle(self, records, params: dict, state: dict | None = None, journal: list | None = None
+               ) -> list[VisitResult]:
         visits = validate_visits(records, self.policy)
         program = self.programs["settle"]
-        ledger = Ledger() if state is None else state
+        ledger = Ledger()
+        if state is not None:
+            ledger.used, ledger.balances = state["used"], state["balances"]
+        ledger.journal = journal
         results: list[Any] = [None] * len(visits)
         problems = []
         for i in settle_order(visits):
@@ -117,6 +138,7 @@ class Reference:
 
     def _settle_one(self, program: ir.Program, v: dict, index: int, params: dict, ledger: Ledger) -> VisitResult:
         when = visit_date(v["setl_time"])
+        ledger.visit_used = {}  # counters per visit start afresh
         state = State(program, {**v, "setl_time": when}, index, params, ledger, self.tracing)
         self.run(program, state)
         env = state.env
@@ -159,10 +181,10 @@ class Reference:
             return
         amount, row = E.value(step.amount, s.env, s.params)
         key = _key(s, self.counters[step.counter])
-        before = s.ledger.used.get(key, ZERO)
+        before = s.ledger.get(key)
         base = s.env[step.base]
         take = max(ZERO, min(base, CTX.subtract(amount, before)))
-        s.ledger.used[key] = CTX.add(before, take)
+        s.ledger.charge(key, before, take, s.index)
         s.env[step.base] = CTX.subtract(base, take)
         s.env[step.out] = CTX.add(s.env[step.out], take)
         s.note(tr_consume(take, row or step.prov, amount, before, s.env["inscp_scp_amt"]))
@@ -180,7 +202,7 @@ class Reference:
     def band_share(self, step: ir.BandShare, s: State) -> None:
         bands = step.bands
         key = _key(s, self.counters[step.counter])
-        prior = s.ledger.used.get(key, ZERO)
+        prior = s.ledger.get(key)
         applied = E.adjustments(step.adjustments, s.env, s.params)
         pts = E.points(applied)
         remaining = s.env[step.base]
@@ -195,7 +217,7 @@ class Reference:
         for adj in applied:
             s.note(tr_band_adjust(adj))
         _check_ratio(last)
-        s.ledger.used[key] = CTX.add(prior, remaining)
+        s.ledger.charge(key, prior, remaining, s.index)
         s.env[step.exact], s.env[step.ratio] = exact, last
 
     def share(self, step: ir.Share, s: State) -> None:
@@ -213,14 +235,14 @@ class Reference:
                 continue
             amount, row = E.value(cap.amount, s.env, s.params)
             key = _key(s, self.counters[cap.counter])
-            before = s.ledger.used.get(key, ZERO)
+            before = s.ledger.get(key)
             room = max(ZERO, CTX.subtract(amount, before))
-            applying.append(key)
+            applying.append((key, before))
             if fund > room:
                 fund = room
                 s.note(tr_cap(fund, row or cap.prov, amount, before, raw))
-        for key in applying:
-            s.ledger.used[key] = CTX.add(s.ledger.used.get(key, ZERO), fund)
+        for key, before in applying:
+            s.ledger.charge(key, before, fund, s.index)
         s.env[step.out] = fund
 
     def outcome(self, step: ir.Outcome, s: State) -> None:
@@ -234,8 +256,9 @@ class Reference:
     def account_pay(self, step: ir.AccountPay, s: State) -> None:
         env, psn = s.env, s.env["psn_no"]
         if env.get("acct_balc") is not None:
-            s.ledger.balances[psn] = env["acct_balc"]
-        balance = s.ledger.balances.get(psn)
+            s.ledger.balances[psn] = fen(env["acct_balc"])
+        known = s.ledger.balances.get(psn)
+        balance = None if known is None else yuan(known)
         env[step.out], env[step.balance] = ZERO, balance
         if balance is None:
             s.note(tr_account_unknown())
@@ -249,7 +272,8 @@ class Reference:
             return
         payable = E.expr(step.payable, env, s.params)
         pay = min(balance, max(ZERO, payable))
-        s.ledger.balances[psn] = env[step.balance] = CTX.subtract(balance, pay)
+        env[step.balance] = CTX.subtract(balance, pay)
+        s.ledger.balances[psn] = fen(env[step.balance])
         env[step.out] = pay
         s.note(tr_account_pay(pay, step.prov, balance, payable))
 

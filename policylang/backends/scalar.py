@@ -265,22 +265,41 @@ class Gen:
         self.depth += 1
         return True
 
-    def key(self, counter_id: str) -> str:
+    def key(self, counter_id: str) -> str | None:
+        """The ledger key of a counter for this visit, ``(psn, id, bucket, each value)``;
+        None for a counter per visit, which starts at 0 and is never kept."""
         c = self.counters[counter_id]
-        bucket = {"year": "d.year", "month": "(d.year, d.month)", "day": "d", "visit": "('visit', i)"}[c.period]
-        each = f", f_{c.each}" if c.each else ""
-        return f"(psn, {self.counter_index[counter_id]}, {bucket}{each})"
+        if c.period == "visit":
+            return None
+        bucket = {"year": "d.year", "month": "(d.year, d.month)", "day": "d"}[c.period]
+        each = f"f_{c.each}" if c.each else "None"
+        return f"(psn, {counter_id!r}, {bucket}, {each})"
+
+    def read(self, counter_id: str, key_var: str, before_var: str) -> None:
+        key = self.key(counter_id)
+        if key is None:
+            self.emit(f"{key_var} = None")
+            self.emit(f"{before_var} = 0")
+        else:
+            self.emit(f"{key_var} = {key}")
+            self.emit(f"{before_var} = used.get({key_var}, 0)")
+
+    def charge(self, counter_id: str, key_var: str, before_var: str, amount: str) -> None:
+        """``used[key] = before + amount``, journaled for the ledger when asked."""
+        if self.key(counter_id) is None:
+            return
+        self.emit(f"used[{key_var}] = {before_var} + {amount}")
+        self.emit(f"if J is not None: J.append((i, {key_var}, {amount}))")
 
     def consume(self, s: ir.Consume) -> None:
         self.emit(f"if {self.cond(s.when)}:")
         self.depth += 1
         self.value(s.amount, "amt", "rp", 2)
-        self.emit(f"k = {self.key(s.counter)}")
-        self.emit("before = used.get(k, 0)")
+        self.read(s.counter, "k", "before")
         self.emit("take = amt - before")
         self.emit(f"if take > v_{s.base}: take = v_{s.base}")
         self.emit("if take < 0: take = 0")
-        self.emit("used[k] = before + take")
+        self.charge(s.counter, "k", "before", "take")
         self.emit(f"v_{s.base} -= take")
         self.emit(f"v_{s.out} += take")
         self.trace(_consume_tracer(s), "take", "rp", "amt", "before", "v_inscp_scp_amt")
@@ -302,14 +321,13 @@ class Gen:
         b = s.bands
         limits = tuple(None if x is None else int(x.scaleb(2, CTX)) for x in b.limits)
         values = tuple(int(x.scaleb(4, CTX)) for x in b.values)
-        self.emit(f"k = {self.key(s.counter)}")
-        self.emit("prior = used.get(k, 0)")
+        self.read(s.counter, "k", "prior")
         self.emit("pts = 0")
         for adj in s.adjustments:
             self.emit(f"if {self.cond(adj.when)}: pts += {int(adj.points.scaleb(4, CTX))}")
         self.emit(f"v_{s.exact}, v_{s.ratio}, parts = _bands({self.const(limits)}, {self.const(values)}, pts, prior, "
                   f"v_{s.base})")
-        self.emit(f"used[k] = prior + v_{s.base}")
+        self.charge(s.counter, "k", "prior", f"v_{s.base}")
         self.trace(_bands_tracer(s), "parts", "prior", "pts", *(f"({self.cond(a.when)})" for a in s.adjustments))
 
     def share(self, s: ir.Share) -> None:
@@ -334,8 +352,7 @@ class Gen:
             self.emit(f"if a{j}:")
             self.depth += 1
             self.value(cap.amount, "amt", "rp", 2)
-            self.emit(f"k{j} = {self.key(cap.counter)}")
-            self.emit(f"b{j} = used.get(k{j}, 0)")
+            self.read(cap.counter, f"k{j}", f"b{j}")
             self.emit(f"room = amt - b{j}")
             self.emit("if room < 0: room = 0")
             self.emit("if fund > room:")
@@ -343,8 +360,12 @@ class Gen:
             self.emit("fund = room")
             self.trace(_cap_tracer(cap), "fund", "rp", "amt", f"b{j}", f"v_{s.value}")
             self.depth -= 2
-        for j, _ in enumerate(s.caps):
-            self.emit(f"if a{j}: used[k{j}] = b{j} + fund")
+        for j, cap in enumerate(s.caps):
+            if self.key(cap.counter) is not None:
+                self.emit(f"if a{j}:")
+                self.depth += 1
+                self.charge(cap.counter, f"k{j}", f"b{j}", "fund")
+                self.depth -= 1
         self.emit(f"v_{s.out} = fund")
 
     def outcome(self, s: ir.Outcome) -> None:
@@ -642,7 +663,7 @@ def settle_source(policy: ir.Policy, tracing: bool) -> tuple[str, dict]:
     prog = policy.programs["settle"]
     g = Gen(policy, prog, tracing)
     fields = list(VISIT_SPEC) + [k for k in policy.inputs if k not in VISIT_SPEC]
-    g.emit("def settle(rows, order, P, used, balances, MAYPAY, out, problems):")
+    g.emit("def settle(rows, order, P, used, balances, MAYPAY, out, problems, J):")
     g.depth = 1
     g.emit("decided = {}")
     g.emit("for i in order:")
@@ -961,7 +982,10 @@ class Scalar:
         continue a run (records in time order across calls)."""
         return {"used": {}, "balances": {}}
 
-    def settle(self, visits, params: dict, state: dict | None = None) -> list[VisitResult]:
+    def settle(self, visits, params: dict, state: dict | None = None, journal: list | None = None
+               ) -> list[VisitResult]:
+        """``journal``, when given, receives ``(index, ledger key, fen)`` for every amount a
+        counter is charged (index: the record's position in ``visits``)."""
         try:
             rows, keys = self._fast.rows(visits)
         except _Slow:
@@ -987,7 +1011,7 @@ class Scalar:
         problems: list = []
         state = self.new_state() if state is None else state
         with _gc_paused():
-            self._settle(rows, order, P, state["used"], state["balances"], maypay, out, problems)
+            self._settle(rows, order, P, state["used"], state["balances"], maypay, out, problems, journal)
         if problems:
             raise InputError([self._problem(i, kind, e, rows[i][0]) for i, kind, e in sorted(problems,
                                                                                                key=lambda p: p[0])])
