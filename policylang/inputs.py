@@ -71,7 +71,20 @@ VISIT_SPEC = {
     "overlmt_selfpay": FieldSpec(V.MONEY, False, Decimal("0.00")),
     "preselfpay_amt": FieldSpec(V.MONEY, False, Decimal("0.00")),
     "acct_balc": FieldSpec(V.MONEY, False, None),
+    # the national platform's settlement (2207) fields: echoed (setl_id, mdtrt_id) or applied
+    # (insutype, med_type, acct_used_flag); codes are text ("310", "11", "0"/"1")
+    "setl_id": FieldSpec(V.TEXT, False, None),
+    "mdtrt_id": FieldSpec(V.TEXT, False, None),
+    "insutype": FieldSpec(V.TEXT, False, None),
+    "med_type": FieldSpec(V.TEXT, False, None),
+    "acct_used_flag": FieldSpec(V.TEXT, False, None),
+    "mdtrt_cert_type": FieldSpec(V.TEXT, False, None),
+    "chrg_bchno": FieldSpec(V.TEXT, False, None),
+    "psn_setlway": FieldSpec(V.TEXT, False, None),
 }
+# the fields of VISIT_SPEC that are plain optional codes and identifiers
+PLATFORM_FIELDS = ("setl_id", "mdtrt_id", "insutype", "med_type", "acct_used_flag", "mdtrt_cert_type", "chrg_bchno",
+                   "psn_setlway")
 PERSON_SPEC = {
     "psn_no": FieldSpec(V.TEXT),
     "psn_type": FieldSpec("psn_type"),
@@ -270,6 +283,13 @@ def _extra_inputs(policy: ir.Policy) -> dict:
     return dict(policy.inputs)
 
 
+def _visit_rules(r: dict):
+    yield from _bill_split(r)
+    if r.get("acct_used_flag") not in (None, "0", "1"):
+        yield ("acct_used_flag", f"expected \"0\" (the account is not to be used) or \"1\", got "
+                                 f"{_short(r['acct_used_flag'])}")
+
+
 def _bill_split(r: dict):
     amounts = ("medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt")
     if all(isinstance(r.get(k), Decimal) for k in amounts):
@@ -291,7 +311,7 @@ def _venue_rule(r: dict):
 
 
 def validate_visits(data, policy: ir.Policy, source: str | None = None) -> list[dict]:
-    return _validate(data, VISIT_SPEC, "visits", source, _extra_inputs(policy), _bill_split)
+    return _validate(data, VISIT_SPEC, "visits", source, _extra_inputs(policy), _visit_rules)
 
 
 def validate_persons(data, policy: ir.Policy, source: str | None = None) -> list[dict]:

@@ -383,6 +383,11 @@ def tr_account_unknown() -> TraceStep:
     return TraceStep("acct_pay", money(ZERO), "no account balance given (acct_balc)")
 
 
+def tr_account_not_used() -> TraceStep:
+    return TraceStep("acct_pay", money(ZERO), "the record asks not to use the account (acct_used_flag 0)",
+                     inputs={"acct_used_flag": "0"})
+
+
 def tr_account_refused(why: str, clause: str | None, venue: str, balance: Decimal) -> TraceStep:
     return TraceStep("acct_pay", money(ZERO), f"account may not pay: {why}", clause=clause,
                      inputs={"venue": venue, "balance": money(balance)})
@@ -411,6 +416,8 @@ SETTLE_REASONS = {
     "rounds_to_zero": "the fund's share rounds to less than the rounding unit",
     "not_covered": "this person's category is not covered by general outpatient pooling",
     "not_designated": "the fund pays only at designated institutions",
+    "other_scheme": "the visit is settled under another insurance scheme (insutype), not this policy's",
+    "other_med_type": "general outpatient pooling does not cover this medical category (med_type)",
 }
 
 

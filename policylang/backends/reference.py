@@ -19,7 +19,7 @@ from ..ir.demands import fields_read
 from ..ir.evaluate import CTX, MissingValue, NoRow
 from ..runtime import (
     ZERO, CreditResult, fen, yuan, MayPayResult, TraceStep, VisitResult, credit_message, finish_settle_trace, may_pay_message,
-    money, percent, round_money, settle_message, tr_account_pay, tr_account_refused, tr_account_unknown, tr_adjust,
+    money, percent, round_money, settle_message, tr_account_not_used, tr_account_pay, tr_account_refused, tr_account_unknown, tr_adjust,
     tr_allowed, tr_band, tr_band_adjust, tr_cap, tr_consume, tr_credit, tr_let, tr_ratio, tr_share, tr_stopped,
 )
 from .common import BadValue, block_at, bucket, settle_order, visit_date
@@ -262,6 +262,9 @@ class Reference:
         env[step.out], env[step.balance] = ZERO, balance
         if balance is None:
             s.note(tr_account_unknown())
+            return
+        if not E.cond(step.used, env, s.params):
+            s.note(tr_account_not_used())
             return
         request = {name: E.value(v, env, s.params)[0] for name, v in step.request}
         request["on"] = env["setl_time"]

@@ -28,13 +28,13 @@ from typing import Any, Callable
 
 from .. import ir
 from .. import vocab as V
-from ..inputs import VISIT_SPEC, InputError, InputProblem, missing_param, validate_persons, validate_requests, \
+from ..inputs import PLATFORM_FIELDS, VISIT_SPEC, InputError, InputProblem, missing_param, validate_persons, validate_requests, \
     validate_visits
 from ..ir.demands import fields_read
 from ..ir.evaluate import CTX, MissingValue
 from ..runtime import (
     CreditResult, MayPayResult, VisitResult, credit_message, finish_settle_trace, may_pay_message, percent,
-    settle_message, tr_account_pay, tr_let_fen, register_trace_builder, tr_account_refused, tr_account_unknown, tr_adjust, tr_allowed, tr_band,
+    settle_message, tr_account_pay, tr_let_fen, register_trace_builder, tr_account_not_used, tr_account_refused, tr_account_unknown, tr_adjust, tr_allowed, tr_band,
     tr_band_adjust, tr_cap, tr_consume, tr_credit, tr_let, tr_ratio, tr_share, tr_stopped, yuan,
 )
 from .common import BadValue, time_key
@@ -197,6 +197,8 @@ class Gen:
             return "False" if not x.items else "(" + " or ".join(self.cond(i) for i in x.items) + ")"
         if t is ir.Negate:
             return f"(not {self.cond(x.item)})"
+        if t is ir.Present:
+            return f"(f_{x.field} is not None)"
         raise TypeError(x)
 
     def value(self, v, target: str, prov_target: str | None, scale: int | None) -> None:
@@ -388,6 +390,8 @@ class Gen:
         self.emit(f"v_{s.balance} = bal")
         self.emit("if bal is None:")
         self.trace_indented(_account_unknown_tracer)
+        self.emit(f"elif not {self.cond(s.used)}:")
+        self.trace_indented(_account_not_used_tracer)
         self.emit("else:")
         self.depth += 1
         request = dict(s.request)
@@ -591,6 +595,10 @@ def _cap_tracer(cap: ir.CapUse):
 
 def _account_unknown_tracer(provs):
     return tr_account_unknown()
+
+
+def _account_not_used_tracer(provs):
+    return tr_account_not_used()
 
 
 def _account_refused_tracer(provs, why, clause, venue, balance):
@@ -869,6 +877,13 @@ class _FastVisits:
             if balc is not None:
                 balc = _fen(balc)
             values = [psn, psn_type, flx, setl, hosp, designated, medfee, own, over, pre, balc]
+            for name in PLATFORM_FIELDS:  # optional codes and identifiers, canonical text only
+                v = r.get(name)
+                if v is not None and (type(v) is not str or not v or v.strip() != v):
+                    raise _Slow
+                values.append(v)
+            if r.get("acct_used_flag") not in (None, "0", "1"):
+                raise _Slow
             for name, t in extra.items():
                 values.append(self.extra_value(r, name, t))
             values.append(d)
@@ -905,6 +920,7 @@ def _from_general(row: dict, policy: ir.Policy) -> tuple[tuple, tuple]:
               scaled(row["medfee_sumamt"], 2, "medfee_sumamt"), scaled(row["fulamt_ownpay_amt"], 2, ""),
               scaled(row["overlmt_selfpay"], 2, ""), scaled(row["preselfpay_amt"], 2, ""),
               scaled(row["acct_balc"], 2, "") if row["acct_balc"] is not None else None]
+    values += [row[name] for name in PLATFORM_FIELDS]
     for name in extra:
         values.append(_internal(row.get(name), policy.inputs[name][0]))
     text = row.get("$setl_time_text") or (t.isoformat(sep=" ") if isinstance(t, dt.datetime) else t.isoformat())
