@@ -184,13 +184,18 @@ class VisitResult:
     yuan; the message and the trace are built when first read, so a bulk run that
     never reads them does not pay for them.  Immutable."""
 
-    __slots__ = ("psn_no", "setl_time", "_fen", "_balc", "_ratio", "reason", "_message", "_trace")
+    __slots__ = ("psn_no", "setl_time", "_fen", "_balc", "_ratio", "reason", "_message", "_trace", "_meta", "_stamp")
 
     def __init__(self, psn_no: str, setl_time: str, amounts: tuple[int, ...], balc: int | None, ratio_e4: int | None,
-                 reason: str | None, message, trace=()):
+                 reason: str | None, message, trace=(), meta: tuple = (None, None, None, "settle"),
+                 stamp: tuple = (None, None)):
         """``amounts``: fen of MONEY_FIELDS in order; ``ratio_e4``: the ratio in 1/10000;
-        ``message``: text or a zero-argument function; ``trace``: steps or such a function."""
+        ``message``: text or a zero-argument function; ``trace``: steps, or ``(builder id,
+        recorded numbers)``; ``meta``: (setl_id, mdtrt_id, seq, op); ``stamp``: (policy id,
+        IR hash) — what an auditor needs to trace and replay the settlement."""
         setattr_ = object.__setattr__
+        setattr_(self, "_meta", meta)
+        setattr_(self, "_stamp", stamp)
         setattr_(self, "psn_no", psn_no)
         setattr_(self, "setl_time", setl_time)
         setattr_(self, "_fen", amounts)
@@ -217,6 +222,19 @@ class VisitResult:
         if t and type(t[0]) is int:  # recorded numbers: built on each read, nothing more kept
             return tuple(_TRACE_BUILDERS[t[0]](t[1]))
         return t
+
+    setl_id = property(lambda self: self._meta[0], doc="the settlement id (given, or assigned by the ledger)")
+    mdtrt_id = property(lambda self: self._meta[1], doc="the visit id (就诊ID), echoed")
+    seq = property(lambda self: self._meta[2], doc="the person's operation sequence in the ledger")
+    op = property(lambda self: self._meta[3], doc="settle, or reverse for a reversal")
+    policy = property(lambda self: self._stamp[0], doc="the id of the policy that settled it")
+    ir_hash = property(lambda self: self._stamp[1], doc="the content hash of the IR that settled it")
+
+    def with_meta(self, **changes) -> "VisitResult":
+        """A copy with other audit fields (setl_id, mdtrt_id, seq, op)."""
+        meta = dict(zip(("setl_id", "mdtrt_id", "seq", "op"), self._meta), **changes)
+        return VisitResult(self.psn_no, self.setl_time, self._fen, self._balc, self._ratio, self.reason, self._message,
+                           self._trace, (meta["setl_id"], meta["mdtrt_id"], meta["seq"], meta["op"]), self._stamp)
 
     @property
     def balc(self) -> Decimal | None:
@@ -248,6 +266,8 @@ class VisitResult:
             "acct_mulaid_pay": "0.00",
             "psn_cash_pay": fen_text(a[7]), "balc": None if self._balc is None else fen_text(self._balc),
             "reason": self.reason, "message": self.message,
+            "setl_id": self._meta[0], "mdtrt_id": self._meta[1], "op": self._meta[3], "seq": self._meta[2],
+            "policy": self._stamp[0], "ir_hash": self._stamp[1],
         }
         if trace:
             out["trace"] = [t.to_json() for t in self.trace]

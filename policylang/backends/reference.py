@@ -16,6 +16,7 @@ from .. import ir
 from ..inputs import InputError, InputProblem, missing_param, validate_persons, validate_requests, validate_visits
 from ..ir import evaluate as E
 from ..ir.demands import fields_read
+from ..ir.serial import content_hash
 from ..ir.evaluate import CTX, MissingValue, NoRow
 from ..runtime import (
     ZERO, CreditResult, fen, yuan, MayPayResult, TraceStep, VisitResult, credit_message, finish_settle_trace, may_pay_message,
@@ -55,6 +56,7 @@ class Ledger:
     def __init__(self) -> None:
         self.used: dict[tuple, int] = {}
         self.balances: dict[str, int] = {}
+        self.seq: dict[str, int] = {}
         self.journal: list | None = None
         self.visit_used: dict[tuple, Decimal] = {}  # counters per visit: never kept
 
@@ -86,6 +88,7 @@ class Reference:
         self.tracing = tracing
         self.programs: dict[str, ir.Program] = policy.programs
         self.counters = {c.id: c for c in self.programs["settle"].counters}
+        self.stamp = (policy.id, content_hash(policy))
 
     # ---- running a program over one record --------------------------------------------
     def run(self, program: ir.Program, state: State) -> None:
@@ -106,7 +109,7 @@ class Reference:
 
     # ---- settle ---------------------------------------------------------------------
     def new_state(self) -> dict:
-        return {"used": {}, "balances": {}}
+        return {"used": {}, "balances": {}, "seq": {}}
 
     def settle(self, records, params: dict, state: dict | None = None, journal: list | None = None
                ) -> list[VisitResult]:
@@ -114,7 +117,7 @@ class Reference:
         program = self.programs["settle"]
         ledger = Ledger()
         if state is not None:
-            ledger.used, ledger.balances = state["used"], state["balances"]
+            ledger.used, ledger.balances, ledger.seq = state["used"], state["balances"], state["seq"]
         ledger.journal = journal
         results: list[Any] = [None] * len(visits)
         problems = []
@@ -152,9 +155,10 @@ class Reference:
                                                  "psn_part_amt", "acct_pay", "psn_cash_pay"))
         ratio_e4 = None if env["ratio"] is None else int(env["ratio"].scaleb(4, CTX))
         balc = None if env["balc"] is None else fen(env["balc"])
+        seq = ledger.seq[v["psn_no"]] = ledger.seq.get(v["psn_no"], 0) + 1
         return VisitResult(v["psn_no"], v.get("$setl_time_text") or _iso(v["setl_time"]),
                            (fen(v["medfee_sumamt"]), *amounts), balc, ratio_e4, state.reason, message,
-                           tuple(state.trace or ()))
+                           tuple(state.trace or ()), (v.get("setl_id"), v.get("mdtrt_id"), seq, "settle"), self.stamp)
 
     def _missing(self, e: MissingValue, i: int, psn_no) -> InputProblem:
         if e.is_param:  # the same for every record: report it once, at once

@@ -31,6 +31,7 @@ from .. import vocab as V
 from ..inputs import PLATFORM_FIELDS, VISIT_SPEC, InputError, InputProblem, missing_param, validate_persons, validate_requests, \
     validate_visits
 from ..ir.demands import fields_read
+from ..ir.serial import content_hash
 from ..ir.evaluate import CTX, MissingValue
 from ..runtime import (
     CreditResult, MayPayResult, VisitResult, credit_message, finish_settle_trace, may_pay_message, percent,
@@ -671,7 +672,7 @@ def settle_source(policy: ir.Policy, tracing: bool) -> tuple[str, dict]:
     prog = policy.programs["settle"]
     g = Gen(policy, prog, tracing)
     fields = list(VISIT_SPEC) + [k for k in policy.inputs if k not in VISIT_SPEC]
-    g.emit("def settle(rows, order, P, used, balances, MAYPAY, out, problems, J):")
+    g.emit("def settle(rows, order, P, used, balances, seqs, MAYPAY, out, problems, J):")
     g.depth = 1
     g.emit("decided = {}")
     g.emit("for i in order:")
@@ -680,6 +681,7 @@ def settle_source(policy: ir.Policy, tracing: bool) -> tuple[str, dict]:
     g.emit(f"({', '.join('f_' + f for f in fields)}, d, text) = row")
     g.emit("psn = f_psn_no")
     g.emit("f_setl_time = d  # conditions see the date")
+    g.emit("seq = seqs[psn] = seqs.get(psn, 0) + 1")
     g.emit("try:")
     g.depth = 3
     if tracing:
@@ -710,7 +712,7 @@ def settle_source(policy: ir.Policy, tracing: bool) -> tuple[str, dict]:
     g.emit(f"msg = (reason, d, v_ratio, v_remaining, v_hifp_raw, v_hifp_pay, blk in {g.const(frozenset(banded))})")
     trace = "(TRACE_ID, tuple(tr))" if tracing else "()"
     g.emit(f"out[i] = VisitResult(psn, text, (f_medfee_sumamt, {', '.join('v_' + v for v in SETTLE_VARS)}), "
-           f"v_balc, v_ratio, reason, _message(msg), {trace})")
+           f"v_balc, v_ratio, reason, _message(msg), {trace}, (f_setl_id, f_mdtrt_id, seq, 'settle'), STAMP)")
     g.depth = 2
     for exc, what in (("MissingValue", "missing"), ("NoRowError", "norow"), ("BadValue", "bad")):
         g.emit(f"except {exc} as e:")
@@ -951,6 +953,7 @@ class Scalar:
         self.policy = policy
         self.tracing = tracing
         self.settle_src, ns = settle_source(policy, tracing)
+        ns["STAMP"] = (policy.id, content_hash(policy))
         self._settle = _compile(self.settle_src, ns, "settle", f"<policylang settle {policy.id}>")
         self.maypay_src, ns = maypay_source(policy)
         self._decide = _compile(self.maypay_src, ns, "decide", f"<policylang may_pay {policy.id}>")
@@ -996,7 +999,7 @@ class Scalar:
         """What settling carries from one visit to the next: amounts used per counter key,
         balances per person.  Pass the same state to successive ``settle`` calls to
         continue a run (records in time order across calls)."""
-        return {"used": {}, "balances": {}}
+        return {"used": {}, "balances": {}, "seq": {}}
 
     def settle(self, visits, params: dict, state: dict | None = None, journal: list | None = None
                ) -> list[VisitResult]:
@@ -1027,7 +1030,8 @@ class Scalar:
         problems: list = []
         state = self.new_state() if state is None else state
         with _gc_paused():
-            self._settle(rows, order, P, state["used"], state["balances"], maypay, out, problems, journal)
+            self._settle(rows, order, P, state["used"], state["balances"], state["seq"], maypay, out, problems,
+                         journal)
         if problems:
             raise InputError([self._problem(i, kind, e, rows[i][0]) for i, kind, e in sorted(problems,
                                                                                                key=lambda p: p[0])])
