@@ -12,6 +12,7 @@ passes) -> ``compiler`` (lower to ``ir``) -> ``analysis`` (IR passes) ->
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
@@ -27,6 +28,7 @@ from .diagnostics import Diagnostic, PolicyError, has_errors, sort_diagnostics
 from .inputs import InputError, missing_param, validate_params
 from .backends.common import time_order_key
 from .ir.demands import demands
+from .ledger import Ledger, ResettleOutcome, apply as apply_to_ledger, resettle as resettle_ledger
 from .ir.serial import content_hash, to_json as ir_to_json
 from .resolve import Unit, Workspace, resolve
 from .runtime import CreditResult, MayPayResult, VisitResult
@@ -144,13 +146,38 @@ class CompiledPolicy:
     def _params(self, params: dict[str, Any] | None) -> dict[str, Any]:
         return validate_params(params or {}, self.ir, source="params")
 
-    def settle(self, visits: list[dict], params: dict[str, Any] | None = None, trace: bool = True
-               ) -> list[VisitResult]:
+    def settle(self, visits: list[dict], params: dict[str, Any] | None = None, trace: bool = True,
+               ledger: Ledger | None = None):
         """Settle visits (any persons, any order); one result per visit, in input order.
-        ``trace=False`` leaves out the explanation, for speed over many claims."""
+        ``trace=False`` leaves out the explanation, for speed over many claims.
+
+        With ``ledger`` (see ``new_ledger`` / ``read_ledger``), the visits continue from what
+        the ledger records, records may be reversals (``{"op": "reverse", ...}``), and the
+        return value is a ``SettleOutcome`` with ``.results`` and ``.ledger`` (the ledger
+        after them; the one passed in is unchanged)."""
         values = self._params(params)
-        self._need_params("settle", values, visits)
-        return self._evaluator(trace).settle(visits, values)
+        self._need_params("settle", values, visits, ledger)
+        if ledger is None and not _has_ops(visits):
+            return self._evaluator(trace).settle(visits, values)
+        outcome = apply_to_ledger(self, visits, values, trace, ledger if ledger is not None else self.new_ledger())
+        return outcome if ledger is not None else outcome.results
+
+    def new_ledger(self) -> Ledger:
+        """An empty ledger for this policy."""
+        return Ledger.new(self)
+
+    def read_ledger(self, path: str | Path) -> Ledger:
+        """A ledger file written by ``Ledger.write`` (or ``settle --ledger-out``)."""
+        return Ledger.read(str(path), self)
+
+    def resettle(self, ledger: Ledger, corrections: list[dict] | None = None, params: dict[str, Any] | None = None,
+                 trace: bool = True, start=None, end=None) -> ResettleOutcome:
+        """Re-settle recorded visits under this policy (an amendment) or with corrected
+        inputs (``corrections``, matched by ``setl_id``), or all visits settled from
+        ``start`` to ``end`` (dates); returns the adjustments and the updated ledger."""
+        values = self._params(params)
+        self._need_params("settle", values, corrections or [], ledger)
+        return resettle_ledger(self, corrections, values, trace, ledger, _date_or_none(start), _date_or_none(end))
 
     def settle_stream(self, chunks: Callable[[], Iterable[list[dict]]], params: dict[str, Any] | None = None,
                       trace: bool = True) -> Iterator[VisitResult]:
@@ -205,15 +232,30 @@ class CompiledPolicy:
         self._need_params("may_pay", values)
         return self._evaluator(trace).may_pay(requests, values)
 
-    def _need_params(self, kind: str, values: dict, visits=None) -> None:
+    def _need_params(self, kind: str, values: dict, visits=None, ledger: Ledger | None = None) -> None:
         """Every parameter the program reads must be given, before anything is evaluated.
         Settling consults the account-use rules only for a visit whose balance is known."""
         wanted = list(demands(self.ir.programs[kind]).params)
-        if kind == "settle" and _any_balance(visits):
+        if kind == "settle" and (_any_balance(visits) or (ledger is not None and ledger.balances)):
             wanted += demands(self.ir.programs["may_pay"]).params
         for name in wanted:
             if values.get(name) is None:
                 raise missing_param(name, self.ir)
+
+
+def _has_ops(visits) -> bool:
+    try:
+        return any(isinstance(v, dict) and "op" in v for v in visits)
+    except TypeError:
+        return False
+
+
+def _date_or_none(value):
+    if value is None or isinstance(value, dt.date):
+        return value
+    from .inputs import parse_date
+
+    return parse_date(str(value))
 
 
 def _any_balance(visits) -> bool:

@@ -293,6 +293,10 @@ def _settle_lines(compiled, path: str, shown: str, fmt: str, params, no_trace: b
         _emit(list(results), fmt, columns, no_trace)
 
 
+SETTLE_COLUMNS = ["psn_no", "setl_time", "medfee_sumamt", "inscp_scp_amt", "act_pay_dedc", "pool_prop_selfpay",
+                  "hifp_pay", "psn_part_amt", "acct_pay", "psn_cash_pay", "balc", "reason"]
+
+
 @main.command()
 @click.argument("policy", type=click.Path(exists=True, dir_okay=False))
 @click.argument("visits", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
@@ -300,15 +304,102 @@ def _settle_lines(compiled, path: str, shown: str, fmt: str, params, no_trace: b
 @PARAMS
 @NO_TRACE
 @SEARCH
-def settle(policy, visits, fmt, params, no_trace, search):
-    """Settle general-outpatient VISITS (a JSON array) under POLICY.
+@click.option("--ledger", "ledger_in", type=click.Path(dir_okay=False), metavar="IN.json",
+              help="Continue from this ledger: what each person has used, balances, settlements that can be "
+                   "reversed.  Records may then also be reversals ({\"op\": \"reverse\", ...}).")
+@click.option("--ledger-out", "ledger_out", type=click.Path(dir_okay=False), metavar="OUT.json",
+              help="Write the ledger after these visits (atomically: OUT may be IN).  Without --ledger, a new "
+                   "ledger starts.")
+def settle(policy, visits, fmt, params, no_trace, search, ledger_in, ledger_out):
+    """Settle general-outpatient VISITS (a JSON array, or JSON Lines) under POLICY.
 
     Visits of several persons may be mixed and in any order; each person's
-    visits are applied in setl_time order, and one result is printed per visit
-    in input order."""
-    _evaluate("settle", policy, visits, fmt, params, no_trace,
-              ["psn_no", "setl_time", "medfee_sumamt", "inscp_scp_amt", "act_pay_dedc", "pool_prop_selfpay",
-               "hifp_pay", "psn_part_amt", "acct_pay", "psn_cash_pay", "balc", "reason"], search)
+    visits are applied in setl_time order (visits at the same time in the order
+    given), and one result is printed per visit in input order."""
+    if ledger_in is None and ledger_out is None:
+        _evaluate("settle", policy, visits, fmt, params, no_trace, SETTLE_COLUMNS, search)
+        return
+    from .inputs import InputError
+    from .ledger import LedgerError
+
+    compiled = _load(policy, search)
+    try:
+        ledger = compiled.read_ledger(ledger_in) if ledger_in else compiled.new_ledger()
+    except LedgerError as e:
+        raise Failure(str(e)) from None
+    data = _read_json(visits)
+    try:
+        outcome = compiled.settle(data, _parse_params(params), trace=not no_trace, ledger=ledger)
+    except InputError as e:
+        raise _input_failure(e, visits) from None
+    if ledger.dropped:
+        click.echo(f"{ledger_in}: written under another version of {compiled.id}; counters it no longer declares "
+                   f"were dropped: {', '.join(ledger.dropped)}", err=True)
+    if ledger_out:
+        _write_ledger(outcome.ledger, ledger_out)
+    _emit(outcome.results, fmt, SETTLE_COLUMNS, no_trace)
+
+
+def _write_ledger(ledger, path: str) -> None:
+    try:
+        ledger.write(path)
+    except OSError as e:
+        raise Failure(f"cannot write {path}: {e.strerror}") from None
+
+
+@main.command()
+@click.argument("policy", type=click.Path(exists=True, dir_okay=False))
+@click.argument("corrections", required=False, type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.option("--ledger", "ledger_in", required=True, type=click.Path(exists=True, dir_okay=False),
+              metavar="IN.json", help="The ledger the visits were settled into.")
+@click.option("--ledger-out", "ledger_out", type=click.Path(dir_okay=False), metavar="OUT.json",
+              help="Write the updated ledger (atomically: OUT may be IN).")
+@click.option("--from", "start", metavar="DATE", help="Re-settle every visit settled on or after this date.")
+@click.option("--until", "end", metavar="DATE", help="...and on or before this date.")
+@click.option("--format", "fmt", type=click.Choice(["json", "table"]), default="json", show_default=True)
+@PARAMS
+@SEARCH
+def resettle(policy, corrections, ledger_in, ledger_out, start, end, fmt, params, search):
+    """Re-settle recorded visits (补退) under POLICY — an amended version of the
+    ledger's policy, or the same one with CORRECTIONS (a JSON array of visits
+    carrying the setl_id of a recorded settlement and the corrected fields).
+
+    With --from/--until, every visit settled in that period is re-settled; a
+    person's later visits are always re-settled too.  Prints one adjustment per
+    re-settled visit: old and new amounts and the difference each party pays or
+    gets back."""
+    from .inputs import InputError, parse_date
+    from .ledger import LedgerError
+
+    compiled = _load(policy, search)
+    try:
+        ledger = compiled.read_ledger(ledger_in)
+    except LedgerError as e:
+        raise Failure(str(e)) from None
+    if corrections is None and start is None and end is None:
+        raise click.UsageError("give CORRECTIONS, or a period with --from/--until")
+    dates = []
+    for opt, value in (("--from", start), ("--until", end)):
+        try:
+            dates.append(None if value is None else parse_date(value))
+        except Exception:  # noqa: BLE001
+            raise click.BadParameter(f"expected a date such as 2024-01-01, got {value!r}", param_hint=opt) from None
+    data = _read_json(corrections) if corrections else []
+    try:
+        outcome = compiled.resettle(ledger, data, _parse_params(params), start=dates[0], end=dates[1])
+    except InputError as e:
+        raise _input_failure(e, corrections or "ledger") from None
+    if ledger_out:
+        _write_ledger(outcome.ledger, ledger_out)
+    rows = [a.to_json() for a in outcome.adjustments]
+    if fmt == "json":
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+    else:
+        flat = [{"setl_id": r["setl_id"], "psn_no": r["psn_no"], "setl_time": r["setl_time"],
+                 "old_hifp_pay": r["old"]["hifp_pay"], "new_hifp_pay": r["new"]["hifp_pay"],
+                 "fund_difference": r["difference"]["fund_pay_sumamt"],
+                 "cash_difference": r["difference"]["psn_cash_pay"]} for r in rows]
+        click.echo(_table(flat, list(flat[0]) if flat else ["setl_id"]))
 
 
 @main.command()
