@@ -12,6 +12,7 @@ from typing import Any, Iterable
 
 import attrs
 
+from .errors import PolicylangError
 from .nodes import Span
 
 ERROR = "error"
@@ -397,7 +398,7 @@ def to_json(diags: list[Diagnostic], lang: str = "en") -> str:
     return json.dumps([d.to_json(lang) for d in diags], ensure_ascii=False, indent=2)
 
 
-class PolicyError(Exception):
+class PolicyError(PolicylangError):
     """Raised by the API when a policy does not compile; carries every diagnostic."""
 
     def __init__(self, diagnostics: list[Diagnostic], sources: dict[str, str] | None = None):

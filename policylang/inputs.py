@@ -14,6 +14,7 @@ from typing import Any
 
 import attrs
 
+from .errors import PolicylangError
 from . import ir
 from . import vocab as V
 from .ir.evaluate import CTX
@@ -43,7 +44,7 @@ class InputProblem:
                 "message": self.message}
 
 
-class InputError(Exception):
+class InputError(PolicylangError):
     """Bad evaluation input; carries every problem found."""
 
     def __init__(self, problems: list[InputProblem]):

@@ -15,10 +15,12 @@ import tempfile
 from decimal import Decimal
 from typing import IO, Iterator
 
+from .errors import PolicylangError
+
 CHUNK = 10_000
 
 
-class JsonlError(Exception):
+class JsonlError(PolicylangError):
     pass
 
 

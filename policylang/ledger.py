@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from .errors import PolicylangError
 from .backends.common import time_key
 from .inputs import InputError, InputProblem, parse_date
 from .runtime import MONEY_FIELDS, TraceStep, VisitResult, fen_text
@@ -38,7 +39,7 @@ MAX_FEN = 10 ** 17  # 15 integer digits and 2 decimals: integer fen never overfl
 RESULT_FIELDS = MONEY_FIELDS + ("pool_prop_selfpay", "balc", "reason")
 
 
-class LedgerError(Exception):
+class LedgerError(PolicylangError):
     """A ledger that cannot be used with this policy, or a file that is not a ledger."""
 
 

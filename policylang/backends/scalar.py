@@ -672,7 +672,7 @@ def settle_source(policy: ir.Policy, tracing: bool) -> tuple[str, dict]:
     prog = policy.programs["settle"]
     g = Gen(policy, prog, tracing)
     fields = list(VISIT_SPEC) + [k for k in policy.inputs if k not in VISIT_SPEC]
-    g.emit("def settle(rows, order, P, used, balances, seqs, MAYPAY, out, problems, J):")
+    g.emit("def settle(rows, order, P, BLOCKS, used, balances, seqs, MAYPAY, out, problems, J):")
     g.depth = 1
     g.emit("decided = {}")
     g.emit("for i in order:")
@@ -1013,8 +1013,7 @@ class Scalar:
             rows, keys = [p[0] for p in pairs], [p[1] for p in pairs]
         order = sorted(range(len(rows)), key=keys.__getitem__)  # stable: input row breaks ties
         P = self._params(params)
-        ns = self._settle.__globals__
-        ns["BLOCKS"] = self._blocks(self.policy.programs["settle"], params)
+        blocks = self._blocks(self.policy.programs["settle"], params)
         may_blocks = None
 
         def maypay(relation, item, venue, networked, on):
@@ -1030,8 +1029,8 @@ class Scalar:
         problems: list = []
         state = self.new_state() if state is None else state
         with _gc_paused():
-            self._settle(rows, order, P, state["used"], state["balances"], state["seq"], maypay, out, problems,
-                         journal)
+            self._settle(rows, order, P, blocks, state["used"], state["balances"], state["seq"], maypay, out,
+                         problems, journal)
         if problems:
             raise InputError([self._problem(i, kind, e, rows[i][0]) for i, kind, e in sorted(problems,
                                                                                                key=lambda p: p[0])])
