@@ -347,6 +347,48 @@ def _write_ledger(ledger, path: str) -> None:
         raise Failure(f"cannot write {path}: {e.strerror}") from None
 
 
+@main.command("ledger")
+@click.argument("policy", type=click.Path(exists=True, dir_okay=False))
+@click.argument("ledger_path", metavar="LEDGER", type=click.Path(exists=True, dir_okay=False))
+@click.option("--psn", "psn_no", metavar="PSN_NO", help="Only this person.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@SEARCH
+def ledger_cmd(policy, ledger_path, psn_no, fmt, search):
+    """Show what each person has used according to LEDGER: every counter by period,
+    the balance, and the settlements that can still be reversed."""
+    from .ledger import LedgerError
+
+    compiled = _load(policy, search)
+    try:
+        ledger = compiled.read_ledger(ledger_path)
+    except LedgerError as e:
+        raise Failure(str(e)) from None
+    persons = sorted({p for p, *_ in ledger.used} | set(ledger.balances) | set(ledger.seq))
+    if psn_no is not None:
+        persons = [p for p in persons if p == psn_no]
+    rows = []
+    for p in persons:
+        for c in ledger.counters(p):
+            rows.append({"psn_no": p, "counter": c["counter"], "period": c["period"], "each": c["each"],
+                         "used": c["used"]})
+    live = sorted((e for e in ledger.entries.values() if e.reversed_seq is None and e.psn_no in persons),
+                  key=lambda e: (e.psn_no, e.seq))
+    if fmt == "json":
+        click.echo(json.dumps({"counters": rows, "balances": {p: _fen_or_none(ledger.balances.get(p)) for p in persons},
+                               "reversible": [e.setl_id for e in live]}, ensure_ascii=False, indent=2))
+        return
+    click.echo(_table(rows, ["psn_no", "counter", "period", "each", "used"]) if rows else "(no counters used)")
+    for p in persons:
+        click.echo(f"{p}: balance {_fen_or_none(ledger.balances.get(p)) or 'unknown'}, seq {ledger.seq.get(p, 0)}, "
+                   f"reversible: {', '.join(e.setl_id for e in live if e.psn_no == p) or 'none'}")
+
+
+def _fen_or_none(f):
+    from .runtime import fen_text
+
+    return None if f is None else fen_text(f)
+
+
 @main.command()
 @click.argument("policy", type=click.Path(exists=True, dir_okay=False))
 @click.argument("corrections", required=False, type=click.Path(exists=True, dir_okay=False, allow_dash=True))

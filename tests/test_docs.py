@@ -113,3 +113,26 @@ def test_explain_examples_are_true(code):
     wrong, right = EXAMPLES[code]
     assert code in codes(wrong)
     assert code not in codes(right)
+
+
+def test_readme_live_settlement_walkthrough_is_real(tmp_path, monkeypatch):
+    """The README's live-settlement commands, run in order on copies of the files, print
+    exactly what the README shows."""
+    import shutil
+
+    from click.testing import CliRunner
+
+    from policylang.cli import main
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Live settlement", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```console\n(.*?)```", section, re.S).group(1)
+    for folder in ("policies", "examples"):
+        shutil.copytree(ROOT / folder, tmp_path / folder)
+    monkeypatch.chdir(tmp_path)
+    steps = re.findall(r"^\$ policylang (.*)\n((?:(?!\$ ).*\n)*)", block, re.M)
+    assert len(steps) >= 6
+    for command, shown in steps:
+        result = CliRunner().invoke(main, command.split())
+        assert result.exit_code == 0, (command, result.output)
+        assert result.stdout == shown, command
