@@ -63,34 +63,6 @@ def points_text(value: Decimal) -> str:
 HUNDRED = Decimal(100)
 
 
-class Ledger:
-    """What each person has consumed of each deductible and cap, per period.
-
-    Keys are (person, kind, index, period bucket, separate-by value); buckets are
-    the calendar year, month or day, or the visit itself, so the deductible and
-    the cap reset on 1 January with no special case."""
-
-    def __init__(self):
-        self._used: dict[tuple, Decimal] = {}
-        self.balances: dict[str, Decimal] = {}
-
-    def used(self, key: tuple) -> Decimal:
-        return self._used.get(key, ZERO)
-
-    def add(self, key: tuple, amount: Decimal) -> None:
-        self._used[key] = self._used.get(key, ZERO) + amount
-
-
-def period_bucket(period: str, when: dt.date, visit_index: int):
-    if period == "year":
-        return when.year
-    if period == "month":
-        return (when.year, when.month)
-    if period == "day":
-        return when
-    return ("visit", visit_index)
-
-
 _NO_INPUTS: dict[str, Any] = {}
 
 

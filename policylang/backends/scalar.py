@@ -38,7 +38,7 @@ from ..runtime import (
     settle_message, tr_account_pay, tr_let_fen, register_trace_builder, tr_account_not_used, tr_account_refused, tr_account_unknown, tr_adjust, tr_allowed, tr_band,
     tr_band_adjust, tr_cap, tr_consume, tr_credit, tr_let, tr_ratio, tr_share, tr_stopped, yuan,
 )
-from .common import BadValue, time_key
+from .common import BadValue, split_bands, time_key
 
 SCALE = {V.MONEY: 2, V.PERCENT: 4, V.POINTS: 4, V.NUMBER: 6}
 MODES = ("half_up", "half_even", "down", "up")
@@ -79,21 +79,6 @@ def scaled(d, scale: int, what: str) -> int:
 
 def D(x: int, scale: int) -> Decimal:
     return Decimal(x).scaleb(-scale, CTX)
-
-
-def split_bands(limits: tuple, prior: int, amount: int) -> list[tuple[int, int]]:
-    parts = []
-    low = 0
-    end = prior + amount
-    for i, limit in enumerate(limits):
-        high = end if limit is None else min(limit, end)
-        part = high - max(low, prior)
-        if part > 0:
-            parts.append((i, part))
-        if limit is None or limit >= end:
-            break
-        low = limit
-    return parts
 
 
 # ---- the code generator -----------------------------------------------------------------
@@ -235,6 +220,26 @@ class Gen:
         self.emit("    raise NoRowError()")
 
     # -- steps
+    def blocks(self, date_var: str, when_none: Callable[[], None] | None = None) -> None:
+        """Choose the block in force on ``date_var`` (BLOCKS: latest start first) and emit
+        each block's steps; ``when_none`` emits what happens when no block is in force."""
+        self.emit("blk = -1")
+        self.emit("for start, until, b in BLOCKS:")
+        self.emit(f"    if start <= {date_var} and (until is None or {date_var} <= until):")
+        self.emit("        blk = b")
+        self.emit("        break")
+        for b_index, block in enumerate(self.program.blocks):
+            self.emit(f"{'if' if b_index == 0 else 'elif'} blk == {b_index}:")
+            self.depth += 1
+            self.steps(block.steps)
+            self.emit("pass")
+            self.depth -= 1
+        if when_none is not None:
+            self.emit("else:" if self.program.blocks else "if True:")
+            self.depth += 1
+            when_none()
+            self.depth -= 1
+
     def steps(self, steps) -> None:
         """Emit steps; a Gate opens an ``else`` that holds the rest of the block."""
         opened = 0
@@ -616,7 +621,7 @@ def _bands(limits, values, pts, prior, amount):
     exact = 0
     last = values[0] + pts
     parts = []
-    for i, part in split_bands(limits, prior, amount):
+    for i, part in split_bands(limits, prior, amount, int.__add__, int.__sub__, 0):
         r = values[i] + pts
         if not 0 <= r <= 10000:
             raise BadValue(_ratio_msg(r))
@@ -691,22 +696,11 @@ def settle_source(policy: ir.Policy, tracing: bool) -> tuple[str, dict]:
         g.emit(f"v_{name} = {'None' if init is None else 0}")
     g.steps(prog.prelude)
     blocks = prog.blocks
-    g.emit("blk = -1")
-    g.emit("for start, until, b in BLOCKS:")
-    g.emit("    if start <= d and (until is None or d <= until):")
-    g.emit("        blk = b")
-    g.emit("        break")
-    for b_index, block in enumerate(blocks):
-        g.emit(f"{'if' if b_index == 0 else 'elif'} blk == {b_index}:")
-        g.depth += 1
-        g.steps(block.steps)
-        g.emit("pass")
-        g.depth -= 1
-    g.emit("else:" if blocks else "if True:")
-    g.depth += 1
-    g.steps(prog.otherwise)
-    g.emit("reason = 'not_in_force'")
-    g.depth -= 1
+
+    def not_in_force():
+        g.steps(prog.otherwise)
+        g.emit("reason = 'not_in_force'")
+    g.blocks("d", not_in_force)
     g.steps(prog.postlude)
     banded = {b_index for b_index, b in enumerate(blocks) if any(isinstance(s, ir.BandShare) for s in b.steps)}
     g.emit(f"msg = (reason, d, v_ratio, v_remaining, v_hifp_raw, v_hifp_pay, blk in {g.const(frozenset(banded))})")
@@ -739,17 +733,7 @@ def maypay_source(policy: ir.Policy) -> tuple[str, dict]:
     g.depth = 1
     g.emit("if f_venue is None: f_venue = ABSENT")
     g.emit("verdict = channel = None")
-    g.emit("blk = -1")
-    g.emit("for start, until, b in BLOCKS:")
-    g.emit("    if start <= f_on and (until is None or f_on <= until):")
-    g.emit("        blk = b")
-    g.emit("        break")
-    for b_index, block in enumerate(prog.blocks):
-        g.emit(f"{'if' if b_index == 0 else 'elif'} blk == {b_index}:")
-        g.depth += 1
-        g.steps(block.steps)
-        g.emit("pass")
-        g.depth -= 1
+    g.blocks("f_on")
     g.emit("return verdict, channel")
     from ..ir.evaluate import ABSENT
     g.ns.update(BASE_NS)
@@ -766,19 +750,7 @@ def credit_source(policy: ir.Policy) -> tuple[str, dict]:
     for f in fields:
         g.emit(f"f_{f} = row.get({f!r})")
     g.emit("reason = credit = rule = exact = None")
-    g.emit("blk = -1")
-    g.emit("for start, until, b in BLOCKS:")
-    g.emit("    if start <= f_on and (until is None or f_on <= until):")
-    g.emit("        blk = b")
-    g.emit("        break")
-    for b_index, block in enumerate(prog.blocks):
-        g.emit(f"{'if' if b_index == 0 else 'elif'} blk == {b_index}:")
-        g.depth += 1
-        g.steps(block.steps)
-        g.emit("pass")
-        g.depth -= 1
-    g.emit("else:")
-    g.emit("    reason = 'not_in_force'")
+    g.blocks("f_on", lambda: g.emit("reason = 'not_in_force'"))
     g.emit("return reason, credit, rule, exact")
     g.ns.update(BASE_NS)
     return "\n".join(g.lines) + "\n", g.ns
