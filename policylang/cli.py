@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -50,31 +49,21 @@ def _lang(option: str | None, texts: list[str]) -> str:
     return "zh" if loc.lower().startswith("zh") else "en"
 
 
-def _no_duplicate_keys(pairs):
-    out = {}
-    for k, v in pairs:
-        if k in out:
-            raise Failure(f"the key {k!r} appears twice in one object")
-        out[k] = v
-    return out
-
-
 def _read_json(path: str):
+    """The records file (or standard input) through the one strict JSON reader."""
+    from .inputs import InputError
+    from .jsonread import JSONSyntaxError, read_json
+
     try:
         raw = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
-        text = raw.decode("utf-8-sig")  # a byte-order mark from Windows tools is fine
-    except UnicodeDecodeError:
-        raise Failure(f"{path}: not UTF-8 text") from None
     except OSError as e:
-        raise Failure(f"{path}: {e.strerror}") from None
+        raise Failure(f"{path}: {e.strerror or e}") from None
     try:
-        return json.loads(text, parse_float=Decimal, object_pairs_hook=_no_duplicate_keys)
-    except json.JSONDecodeError as e:
-        raise Failure(f"{path}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}") from None
-    except Failure as e:
-        raise Failure(f"{path}: invalid input: {e}") from None
-    except RecursionError:
-        raise Failure(f"{path}: the JSON is nested too deeply") from None
+        return read_json(raw, path)
+    except JSONSyntaxError as e:
+        raise Failure(str(e)) from None
+    except InputError as e:
+        raise _input_failure(e, path) from None
 
 
 def _parse_params(items) -> dict[str, str]:

@@ -32,11 +32,13 @@ class InputProblem:
     source: str | None = None
 
     def __str__(self) -> str:
+        """One line: every value from the input is escaped (a line break cannot forge a
+        line) and cut short (a huge value is not echoed whole)."""
         where = f"{self.source}: " if self.source else ""
         if self.record is not None:
-            who = f" (psn_no {self.psn_no})" if self.psn_no else ""
+            who = f" (psn_no {short(self.psn_no, raw=True)})" if self.psn_no else ""
             where += f"record {self.record}{who}: "
-        return f"{where}field '{self.field}': {self.message}"
+        return f"{where}field '{short(self.field, 60, raw=True)}': {escape(self.message)}"
 
     def to_json(self) -> dict:
         return {"source": self.source, "record": self.record, "psn_no": self.psn_no, "field": self.field,
@@ -96,10 +98,52 @@ class _Bad(Exception):
     pass
 
 
-def _short(value: Any, limit: int = 40) -> str:
-    """A value quoted in a message: escaped, and cut to a short prefix."""
-    text = repr(value)
+def escape(text: str) -> str:
+    """``text`` with every character that is not printable (line breaks, controls, bidi
+    marks, lone surrogates) written as a Python escape, so it shows on one line as it is."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+_JSON_NAMES = {dict: "an object", list: "an array", tuple: "an array"}
+
+
+def short(value: Any, limit: int = 40, raw: bool = False) -> str:
+    """A value quoted in a message: escaped, and cut to a short prefix.  Text is quoted
+    (``'abc'``, unless ``raw``); numbers are written as numbers (never ``Decimal('1.5')``);
+    ``True``/``None`` as JSON spells them; anything else by its kind (``an object``)."""
+    if isinstance(value, str):
+        cut = escape(value[:limit])
+        more = "…" if len(value) > limit else ""
+        return cut + more if raw else "'" + cut.replace("'", "\\'") + "'" + more
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    if isinstance(value, int):
+        if value.bit_length() > 3.33 * limit:  # str() of a huge int is slow, even refused
+            return f"an integer of about {int(value.bit_length() / 3.3219)} digits"
+        text = str(value)
+    elif isinstance(value, Decimal):
+        text = str(value)
+    elif type(value).__name__ == "float":
+        text = repr(value)
+    elif isinstance(value, (dt.date, dt.datetime)):
+        text = value.isoformat()
+    else:
+        return _JSON_NAMES.get(type(value)) or f"a {type(value).__name__}"
     return text if len(text) <= limit else text[:limit] + "…"
+
+
+_short = short
+
+
+def psn_shown(psn: Any) -> str | None:
+    """The ``psn_no`` named in messages: a text or an integer, trimmed; None otherwise."""
+    if isinstance(psn, str):
+        return psn.strip() or None
+    if isinstance(psn, int) and not isinstance(psn, bool):
+        return short(psn)
+    return None
 
 
 MAX_DIGITS = 15  # up to 10**15 yuan; keeps every sum exact within Decimal's 28 digits

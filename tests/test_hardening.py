@@ -1,0 +1,102 @@
+"""Hostile and unusual input, as found in the hardening review: every one is refused
+(or accepted) with a clear message naming the file:line:col or the record and field,
+never with a traceback, and nothing half-written on standard output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from policylang.cli import main
+
+from .conftest import POLICIES
+
+GUIYANG = str(POLICIES / "guiyang-2022.pol")
+VISIT = {"psn_no": "A", "psn_type": "active", "flxempe_flag": False, "setl_time": "2023-03-01",
+         "hosp_lv": "level1", "medfee_sumamt": "350.00"}
+VISIT_JSON = json.dumps(VISIT)
+
+
+def run(*args, input=None):
+    return CliRunner().invoke(main, [str(a) for a in args], input=input)
+
+
+def write(tmp_path: Path, name: str, data) -> Path:
+    p = tmp_path / name
+    p.write_text(data if isinstance(data, str) else json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    return p
+
+
+def refused(r, *words):
+    """Exit 1, nothing on stdout, no internal error, and every word on stderr."""
+    assert r.exit_code == 1, (r.exit_code, r.stdout, r.stderr)
+    assert r.stdout == "", r.stdout
+    assert "internal error" not in r.stderr and "Traceback" not in r.stderr, r.stderr
+    for w in words:
+        assert w in r.stderr, (w, r.stderr)
+    return r.stderr
+
+
+# ---- 1. one strict JSON reader -----------------------------------------------------------
+
+def _with(field_text: str) -> str:
+    """Two visits; the second has ``field_text`` spliced in as raw JSON."""
+    return "[" + VISIT_JSON + ",\n" + VISIT_JSON[:-1] + ", " + field_text + "}]"
+
+
+@pytest.mark.parametrize("raw, field, words", [
+    (r'"acct_balc": "\ud800"', "acct_balc", "surrogate"),
+    (r'"x\udfff": 1', "x\\udfff", "surrogate"),
+    ('"acct_balc": ' + "9" * 5000, "acct_balc", "more than 20 digits"),
+    ('"acct_balc": 1' + "0" * 30 + ".5", "acct_balc", "more than 20 digits"),
+    ('"acct_balc": 1e-400', "acct_balc", "more than 20 digits"),
+    ('"acct_balc": 1e400', "acct_balc", "more than 20 digits"),
+    ('"acct_balc": NaN', "acct_balc", "NaN"),
+    ('"acct_balc": -Infinity', "acct_balc", "-Infinity"),
+    ('"acct_balc": {"a": Infinity}', "acct_balc", "Infinity"),
+    ('"hosp_lv": "level2"', "hosp_lv", "appears twice"),
+    ('"acct_balc": [{"a": 1, "a": 2}]', "acct_balc", "appears twice"),
+])
+def test_strict_json_names_the_record_and_field(tmp_path, raw, field, words):
+    r = run("settle", GUIYANG, write(tmp_path, "v.json", _with(raw)))
+    err = refused(r, f"v.json: record 2 (psn_no A): field '{field}': ", words,
+                  "1 problem(s) in the input; nothing was evaluated")
+    assert err.count("\n") == 2, err
+    assert len(err) < 400, err  # the 5000 digits are not echoed
+
+
+def test_strict_json_outside_a_record(tmp_path):
+    r = run("settle", GUIYANG, write(tmp_path, "v.json", '{"a": NaN, "a": 1}'))
+    refused(r, "field '(top level)'", "NaN", "appears twice")
+    r = run("settle", GUIYANG, write(tmp_path, "v.json", '[1' + "0" * 5000 + ']'))
+    refused(r, "record 1: field '(record)'", "more than 20 digits")
+
+
+def test_lone_surrogate_in_psn_no_is_refused_not_echoed(tmp_path):
+    r = run("settle", GUIYANG, write(tmp_path, "v.json", '[' + VISIT_JSON.replace('"A"', r'"\ud800"') + ']'))
+    refused(r, "record 1: field 'psn_no'", "surrogate")
+
+
+def test_surrogate_pairs_and_ordinary_numbers_stay_accepted(tmp_path):
+    r = run("settle", GUIYANG, write(tmp_path, "v.json", '[' + VISIT_JSON.replace('"A"', r'"\ud83d\ude00"')
+                                    .replace('"350.00"', "350.5") + ']'), "--no-trace")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out[0]["psn_no"] == "\U0001F600" and out[0]["medfee_sumamt"] == "350.50"
+
+
+def test_every_json_problem_is_reported_at_once(tmp_path):
+    text = "[" + VISIT_JSON[:-1] + ', "acct_balc": NaN}, ' + VISIT_JSON[:-1] + ', "designated": true, ' \
+           '"designated": false}]'
+    r = run("settle", GUIYANG, write(tmp_path, "v.json", text))
+    refused(r, "record 1 (psn_no A): field 'acct_balc'", "record 2 (psn_no A): field 'designated'",
+            "2 problem(s) in the input")
+
+
+def test_invalid_utf8_input_names_the_position(tmp_path):
+    p = tmp_path / "v.json"
+    p.write_bytes(b'[{"psn_no": "\xd5\xc5"}]')
+    refused(run("settle", GUIYANG, p), "v.json:1:14: not UTF-8 text")
