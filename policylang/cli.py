@@ -98,12 +98,12 @@ def _load(policy_path: str, search) -> CompiledPolicy:
 
 
 def _input_failure(e: InputError, source: str) -> Failure:
-    from .inputs import InputProblem
+    from .inputs import PARAMS, InputProblem
 
     lines = []
     for p in e.problems:
-        if p.source is None:
-            p = InputProblem(p.record, p.field, p.message, p.psn_no, source)
+        if p.source is None or p.source == PARAMS:
+            p = InputProblem(p.record, p.field, p.message, p.psn_no, "--param" if p.source == PARAMS else source)
         lines.append(str(p))
     lines.append(f"{len(e.problems)} problem(s) in the input; nothing was evaluated")
     return Failure("\n".join(lines))

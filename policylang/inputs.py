@@ -21,6 +21,7 @@ from .resolve import suggest
 
 CENT = Decimal("0.01")
 HUNDRED = Decimal(100)
+PARAMS = "params"  # the source of a problem with a parameter (the command line says --param)
 
 
 @attrs.frozen
@@ -147,30 +148,34 @@ def psn_shown(psn: Any) -> str | None:
 
 
 MAX_DIGITS = 15  # up to 10**15 yuan; keeps every sum exact within Decimal's 28 digits
+MAX_TEXT = 40  # a number or date written longer than this is refused before it is parsed
+MAX_INT_TEXT = 10 ** 20  # an integer given for a text field (psn_no: 7) has at most 20 digits
+_AMOUNT = 'expected an amount such as "230.00"'
 
 
 def parse_money(value: Any) -> Decimal:
     if isinstance(value, bool) or value is None:
-        raise _Bad(f"expected an amount such as \"230.00\", got {value!r}")
+        raise _Bad(f"{_AMOUNT}, got {short(value)}")
     if isinstance(value, (int, Decimal)):
         d = Decimal(value)
     elif isinstance(value, str):
         text = value.strip()
-        if not re.fullmatch(r"[+-]?\d+(\.\d+)?", text):
-            raise _Bad(f"expected an amount such as \"230.00\", got {value!r}")
+        if len(text) > MAX_TEXT or not re.fullmatch(r"[+-]?\d+(\.\d+)?", text):
+            raise _Bad(f"{_AMOUNT}, got {short(value)}")
         d = Decimal(text)
     elif type(value).__name__ == "float":
         # JSON readers should use parse_float=Decimal; a float from Python code is
         # taken by its shortest decimal spelling, never computed with.
         d = Decimal(repr(value))
     else:
-        raise _Bad(f"expected an amount such as \"230.00\", got {value!r}")
+        raise _Bad(f"{_AMOUNT}, got {short(value)}")
     if not d.is_finite():
-        raise _Bad(f"expected a finite amount, got {value!r}")
+        raise _Bad(f"expected a finite amount, got {short(value)}")
     if d.adjusted() >= MAX_DIGITS:
-        raise _Bad(f"{value} is too large for an amount (at most {MAX_DIGITS} digits before the decimal point)")
+        raise _Bad(f"{short(value, raw=True)} is too large for an amount (at most {MAX_DIGITS} digits before the "
+                   "decimal point)")
     if d != d.quantize(CENT, rounding="ROUND_DOWN", context=CTX):
-        raise _Bad(f"{value} has more than two decimal places (amounts are in fen)")
+        raise _Bad(f"{short(value, raw=True)} has more than two decimal places (amounts are in fen)")
     d = d.quantize(CENT, context=CTX)
     return d.copy_abs() if d.is_zero() else d  # no "-0.00"
 
@@ -181,20 +186,37 @@ def parse_date(value: Any, with_time: bool = False):
     elif isinstance(value, dt.date) and not isinstance(value, dt.datetime):
         return value
     elif not isinstance(value, str):
-        raise _Bad(f"expected a date such as \"2023-03-01\", got {value!r}")
+        raise _Bad(f"expected a date such as \"2023-03-01\", got {short(value)}")
     else:
         text = value.strip()
     try:
+        if len(text) > MAX_TEXT:
+            raise ValueError
         if with_time and len(text) > 10:
             moment = dt.datetime.fromisoformat(text.replace(" ", "T", 1))
             if moment.tzinfo is not None:
-                raise _Bad(f"{value!r} has a UTC offset; give the local settlement time without one")
+                raise _Bad(f"{short(value)} has a UTC offset; give the local settlement time without one")
             return moment
         if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
             raise ValueError
         return dt.date.fromisoformat(text)
     except ValueError:
-        raise _Bad(f"expected a date such as \"2023-03-01\", got {value!r}") from None
+        raise _Bad(f"expected a date such as \"2023-03-01\", got {short(value)}") from None
+
+
+def _number(value: Any) -> Decimal | None:
+    """A number given as a JSON number or as text; None when it is neither."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, Decimal)):
+        return Decimal(value)
+    if type(value).__name__ == "float":
+        return Decimal(repr(value))
+    if isinstance(value, str):
+        text = value.strip()
+        if len(text) <= MAX_TEXT and re.fullmatch(r"[+-]?\d+(\.\d+)?", text):
+            return Decimal(text)
+    return None
 
 
 def parse_value(spec_type: str, value: Any, nonnegative: bool = True, from_text: bool = False):
@@ -202,36 +224,32 @@ def parse_value(spec_type: str, value: Any, nonnegative: bool = True, from_text:
     if spec_type == V.MONEY:
         d = parse_money(value)
         if nonnegative and d < 0:
-            raise _Bad(f"amount cannot be negative ({value})")
+            raise _Bad(f"amount cannot be negative ({short(value, raw=True)})")
         return d
     if spec_type == V.PERCENT:
         # a percentage is written with its sign ("60%"); a bare 60 or 0.6 is ambiguous
-        if not isinstance(value, str) or not re.fullmatch(r"\s*\d{1,3}(\.\d{1,2})?\s*%\s*", value):
+        if not isinstance(value, str) or len(value) > MAX_TEXT \
+                or not re.fullmatch(r"\s*\d{1,3}(\.\d{1,2})?\s*%\s*", value):
             raise _Bad(f"expected a percentage such as \"60%\" (at most two decimals: 4 as a fraction), got "
-                       f"{_short(value)}")
+                       f"{short(value)}")
         d = Decimal(value.strip().rstrip("%").strip())
         if d > 100:
-            raise _Bad(f"a percentage must be within 0%..100%, got {value!r}")
+            raise _Bad(f"a percentage must be within 0%..100%, got {short(value)}")
         return CTX.divide(d, HUNDRED)
     if spec_type == V.POINTS:
         # percentage points, written as the number of points ("5" for 5 points)
-        try:
-            d = Decimal(str(value).strip()) if not isinstance(value, (bool, float)) else None
-        except (InvalidOperation, ValueError):
-            d = None
+        d = _number(value) if type(value).__name__ != "float" else None
         if d is None or not d.is_finite() or abs(d) > 100 or d.as_tuple().exponent < -2:
             raise _Bad("expected a number of percentage points within -100..100 with at most two decimals such as "
-                       f"\"5\", got {_short(value)}")
+                       f"\"5\", got {short(value)}")
         return CTX.divide(d, HUNDRED)
     if spec_type == V.NUMBER:
-        if isinstance(value, bool):
-            raise _Bad(f"expected a number, got {value!r}")
-        try:
-            d = Decimal(value) if isinstance(value, (int, Decimal)) else Decimal(str(value).strip())
-        except (InvalidOperation, ValueError):
-            raise _Bad(f"expected a number, got {value!r}") from None
+        d = _number(value)
+        if d is None:
+            raise _Bad(f"expected a number, got {short(value)}")
         if not d.is_finite() or (d and d.adjusted() >= MAX_DIGITS):
-            raise _Bad(f"expected a number with at most {MAX_DIGITS} digits before the decimal point, got {value!r}")
+            raise _Bad(f"expected a number with at most {MAX_DIGITS} digits before the decimal point, got "
+                       f"{short(value)}")
         return d
     if spec_type == V.DATE:
         return parse_date(value)
@@ -241,22 +259,22 @@ def parse_value(spec_type: str, value: Any, nonnegative: bool = True, from_text:
         if isinstance(value, str) and from_text and value.strip().lower() in ("true", "false", "是", "否"):
             return value.strip().lower() in ("true", "是")
         if not isinstance(value, bool):
-            raise _Bad(f"expected true or false, got {value!r}")
+            raise _Bad(f"expected true or false, got {short(value)}")
         return value
     if spec_type == V.TEXT:
-        if isinstance(value, int) and not isinstance(value, bool):
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) < MAX_INT_TEXT:
             return str(value)
         if not isinstance(value, str) or not value.strip():
-            raise _Bad(f"expected a non-empty text, got {value!r}")
+            raise _Bad(f"expected a non-empty text, got {short(value)}")
         return value
     if spec_type in V.ENUMS:
         known = V.ENUMS[spec_type]
         if isinstance(value, str) and V.canonical(value.strip()) in known:
             return V.canonical(value.strip())
-        s = suggest(str(value), [*known, *known.values()]) if isinstance(value, str) else None
+        s = suggest(value, [*known, *known.values()]) if isinstance(value, str) else None
         word = ENUM_WORDS.get(spec_type, spec_type)
         did = f"; did you mean {s!r}?" if s else ""
-        raise _Bad(f"unknown {word} {value!r}{did} (expected one of: {', '.join(known)})")
+        raise _Bad(f"unknown {word} {short(value)}{did} (expected one of: {', '.join(known)})")
     raise _Bad(f"unsupported type {spec_type}")  # pragma: no cover
 
 
@@ -279,9 +297,9 @@ def _validate(data, spec: dict, what: str, source: str | None, extra: dict | Non
     out = []
     for i, rec in enumerate(_records(data, what, source), start=1):
         if not isinstance(rec, dict):
-            problems.append(InputProblem(i, "(record)", f"expected an object, got {type(rec).__name__}", source=source))
+            problems.append(InputProblem(i, "(record)", f"expected an object, got {short(rec)}", source=source))
             continue
-        psn = rec.get("psn_no") if isinstance(rec.get("psn_no"), (str, int)) else None
+        psn = psn_shown(rec.get("psn_no"))
         row: dict[str, Any] = {}
         for key in rec:
             if key not in spec:
@@ -346,7 +364,7 @@ def validate_requests(data, policy: ir.Policy, source: str | None = None) -> lis
     return _validate(data, REQUEST_SPEC, "requests", source, _extra_inputs(policy), _venue_rule)
 
 
-def validate_params(values: dict[str, Any], policy: ir.Policy, source: str | None = "--param") -> dict[str, Any]:
+def validate_params(values: dict[str, Any], policy: ir.Policy, source: str | None = PARAMS) -> dict[str, Any]:
     """Parameters the policy declares, typed by their declaration; every one is required."""
     problems = []
     out = {}
@@ -374,4 +392,4 @@ def missing_param(name: str, policy: ir.Policy) -> InputError:
     return InputError([InputProblem(None, name, f"this policy needs the parameter {name} ({t}), which the notice "
                                                 f"does not give; supply it (command line: --param {name}=...; "
                                                 f"Python: params={{'{name}': ...}})",
-                                    source="parameters")])
+                                    source=PARAMS)])

@@ -119,6 +119,8 @@ class Scope:
 
 
 def suggest(name: str, candidates) -> str | None:
+    if not isinstance(name, str) or len(name) > 100:  # no name is that long; difflib would take long to say so
+        return None
     close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
     return close[0] if close else None
 

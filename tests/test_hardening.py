@@ -100,3 +100,83 @@ def test_invalid_utf8_input_names_the_position(tmp_path):
     p = tmp_path / "v.json"
     p.write_bytes(b'[{"psn_no": "\xd5\xc5"}]')
     refused(run("settle", GUIYANG, p), "v.json:1:14: not UTF-8 text")
+
+
+# ---- 3. numbers and messages -------------------------------------------------------------
+
+@pytest.mark.parametrize("field", ["psn_no", "psn_type", "flxempe_flag", "setl_time", "hosp_lv", "medfee_sumamt",
+                                   "designated"])
+@pytest.mark.parametrize("value", [1.5, "1.5", [1], {"a": 1}, 10 ** 30, "Decimal"])
+def test_no_python_reprs_in_messages(tmp_path, field, value):
+    if value == "Decimal":  # read as Decimal('1.50001')
+        text = "[" + json.dumps({k: v for k, v in VISIT.items() if k != field})[:-1] + f', "{field}": 1.50001}}]'
+    else:
+        text = json.dumps([{**VISIT, field: value}])
+    r = run("settle", GUIYANG, write(tmp_path, "v.json", text))
+    if r.exit_code == 0:
+        assert (field, value) in (("medfee_sumamt", 1.5), ("medfee_sumamt", "1.5"), ("psn_no", "1.5"))
+        return
+    err = refused(r)
+    assert "Decimal(" not in err and "[1]" not in err and "{'a'" not in err, err
+
+
+@pytest.mark.parametrize("field", ["psn_no", "psn_type", "flxempe_flag", "setl_time", "hosp_lv", "medfee_sumamt",
+                                   "designated", "acct_balc", "unknown_field"])
+def test_a_huge_value_is_not_echoed_whole(field, guiyang):
+    import policylang
+
+    huge = "9" * 50_000_000
+    with pytest.raises(policylang.InputError) as e:
+        guiyang.settle([{**VISIT, field: " " + huge if field != "psn_no" else 10 ** 5000}])
+    text = str(e.value)
+    assert len(text) < 500, text[:1000]
+
+
+def test_a_huge_unknown_field_name_is_cut_short(guiyang):
+    import policylang
+
+    with pytest.raises(policylang.InputError) as e:
+        guiyang.settle([{**VISIT, "x" * 10_000_000: 1}])
+    assert len(str(e.value)) < 500
+
+
+@pytest.mark.parametrize("field, value", [
+    ("hosp_lv", "level9\nvisits.json: record 9 (psn_no Z): field 'x': forged"),
+    ("setl_time", "2023-13-01\r\nforged"),
+    ("psn_type", "\u2028forged"),
+    ("medfee_sumamt", "1\x1b[31m"),
+    ("unknown\nforged", 1),
+])
+def test_a_line_break_in_a_value_cannot_forge_a_line(tmp_path, field, value):
+    r = run("settle", GUIYANG, write(tmp_path, "v.json", [{**VISIT, "psn_no": "A\nB", field: value}]))
+    err = refused(r)
+    assert err.count("\n") == 2, err
+    assert "\x1b" not in err and "\u2028" not in err and "\r" not in err
+    assert "(psn_no A\\nB)" in err
+
+
+def test_trailing_zeros_in_money_stay_accepted(guiyang):
+    [r] = guiyang.settle([{**VISIT, "medfee_sumamt": "1.500"}], trace=False)
+    assert str(r.medfee_sumamt) == "1.50"
+
+
+def test_parameter_problems_are_prefixed_by_the_option(tmp_path):
+    persons = POLICIES.parent / "examples" / "guiyang-persons.json"
+    r = run("credit", GUIYANG, persons)  # missing
+    err = refused(r, "--param: field 'guizhou_avg_pension_2022': ")
+    assert "parameters:" not in err and "params:" not in err
+    r = run("credit", GUIYANG, persons, "--param", "guizhou_avg_pension_2022=abc\nforged")
+    err = refused(r, "--param: field 'guizhou_avg_pension_2022': ", "abc\\nforged")
+    assert err.count("\n") == 2
+    r = run("credit", GUIYANG, persons, "--param", "nosuch=1")
+    refused(r, "--param: field 'nosuch': ")
+
+
+def test_parameter_problems_from_python_name_params(guiyang):
+    import policylang
+
+    person = {"psn_no": "B", "psn_type": "retiree", "flxempe_flag": False, "on": "2023-01-31"}
+    for params in ({}, {"guizhou_avg_pension_2022": "abc"}, {"nosuch": 1}):
+        with pytest.raises(policylang.InputError) as e:
+            guiyang.credit([person], params=params)
+        assert {p.source for p in e.value.problems} == {"params"}, e.value.problems
