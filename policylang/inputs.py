@@ -205,18 +205,22 @@ def parse_date(value: Any, with_time: bool = False):
 
 
 def _number(value: Any) -> Decimal | None:
-    """A number given as a JSON number or as text; None when it is neither."""
+    """A number given as a JSON number or as text; None when it is neither.  A negative
+    zero is zero (it would otherwise be shown as "-0")."""
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, Decimal)):
-        return Decimal(value)
-    if type(value).__name__ == "float":
-        return Decimal(repr(value))
-    if isinstance(value, str):
+        d = Decimal(value)
+    elif type(value).__name__ == "float":
+        d = Decimal(repr(value))
+    elif isinstance(value, str):
         text = value.strip()
-        if len(text) <= MAX_TEXT and re.fullmatch(r"[+-]?\d+(\.\d+)?", text):
-            return Decimal(text)
-    return None
+        if len(text) > MAX_TEXT or not re.fullmatch(r"[+-]?\d+(\.\d+)?", text):
+            return None
+        d = Decimal(text)
+    else:
+        return None
+    return d.copy_abs() if d.is_zero() else d
 
 
 def parse_value(spec_type: str, value: Any, nonnegative: bool = True, from_text: bool = False):

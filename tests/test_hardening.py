@@ -180,3 +180,23 @@ def test_parameter_problems_from_python_name_params(guiyang):
         with pytest.raises(policylang.InputError) as e:
             guiyang.credit([person], params=params)
         assert {p.source for p in e.value.problems} == {"params"}, e.value.problems
+
+
+@pytest.mark.parametrize("engine", ["scalar", "reference"])
+@pytest.mark.parametrize("age", ["-0", "-0.0", "-0.000"])
+def test_negative_zero_is_never_printed(engine, age):
+    """A negative zero read from a number input used to reach the trace as "-0"."""
+    import re
+
+    import policylang
+    from policylang.api import CompiledPolicy
+
+    variations = POLICIES.parent / "tests" / "fixtures" / "variations"
+    text = (variations / "city.pol").read_text(encoding="utf-8").replace("age >= 70", "age <= 0")
+    policy = CompiledPolicy(policylang.loads(text, str(variations / "c.pol"), search=[variations]).ir, engine)
+    visit = {**VISIT, "hosp_lv": "level2", "medfee_sumamt": "-0.00", "acct_balc": "-0", "age": age}
+    from decimal import Decimal
+    for v in (visit, {**visit, "age": Decimal(age)}, {**visit, "age": Decimal("-0E+3")},
+              {**visit, "medfee_sumamt": "450.00"}):
+        out = json.dumps([r.to_json() for r in policy.settle([v])])
+        assert not re.search(r'"-0(\.0*)?%?"', out), out
