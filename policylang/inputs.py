@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -148,9 +149,29 @@ def psn_shown(psn: Any) -> str | None:
 
 
 MAX_DIGITS = 15  # up to 10**15 yuan; keeps every sum exact within Decimal's 28 digits
+NUMBER_PLACES = 6  # a number has at most six decimals (the evaluators compute numbers in millionths)
+NUMBER_UNIT = Decimal(1).scaleb(-NUMBER_PLACES)
 MAX_TEXT = 40  # a number or date written longer than this is refused before it is parsed
 MAX_INT_TEXT = 10 ** 20  # an integer given for a text field (psn_no: 7) has at most 20 digits
 _AMOUNT = 'expected an amount such as "230.00"'
+
+
+_MONEY_TEXT = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
+_DATE_TEXT = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+_SETL_TEXT = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[ T]([0-9]{2}):([0-9]{2})(?::([0-9]{2}))?)?")
+_OFFSET = re.compile(r"(?:[ T][0-9:.]+)(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)$", re.I)
+_FRACTION = re.compile(r"[ T][0-9]{2}:[0-9]{2}:[0-9]{2}[.,][0-9]+$")
+
+
+def plain_text(value: str) -> str:
+    """Text that is parsed as a number, amount or date: trimmed, with full-width digits and
+    punctuation (and the other compatibility forms) read as ASCII (Unicode NFKC).  A
+    superscript, circled or fraction digit (category No) is not a digit: such text is left
+    as it is, to be refused."""
+    if not value.isascii() and len(value) <= 4 * MAX_TEXT \
+            and not any(unicodedata.category(c) == "No" for c in value):
+        value = unicodedata.normalize("NFKC", value)
+    return value.strip()
 
 
 def parse_money(value: Any) -> Decimal:
@@ -159,8 +180,8 @@ def parse_money(value: Any) -> Decimal:
     if isinstance(value, (int, Decimal)):
         d = Decimal(value)
     elif isinstance(value, str):
-        text = value.strip()
-        if len(text) > MAX_TEXT or not re.fullmatch(r"[+-]?\d+(\.\d+)?", text):
+        text = plain_text(value)
+        if len(text) > MAX_TEXT or not _MONEY_TEXT.fullmatch(text):
             raise _Bad(f"{_AMOUNT}, got {short(value)}")
         d = Decimal(text)
     elif type(value).__name__ == "float":
@@ -180,28 +201,55 @@ def parse_money(value: Any) -> Decimal:
     return d.copy_abs() if d.is_zero() else d  # no "-0.00"
 
 
+def setl_time_of(text: str) -> dt.date | dt.datetime:
+    """``YYYY-MM-DD``, or that with `` HH:MM``, `` HH:MM:SS`` (or ``T`` for the space), exactly:
+    a date or a datetime.  ValueError for any other text (the caller trims and normalises);
+    shared by every input path, so that they all accept the same texts with the same values."""
+    m = _SETL_TEXT.fullmatch(text)
+    if m is None:
+        raise ValueError("form")
+    y, mo, d, h, mi, sec = m.groups()
+    if h is None:
+        return dt.date(int(y), int(mo), int(d))
+    return dt.datetime(int(y), int(mo), int(d), int(h), int(mi), int(sec or 0))
+
+
+def setl_time_text(t: dt.date | dt.datetime) -> str:
+    """The normalised spelling echoed in results: "2023-03-01" or "2023-03-01 10:30:00"."""
+    return t.isoformat(sep=" ") if isinstance(t, dt.datetime) else t.isoformat()
+
+
+_DATE_EXAMPLE = 'expected a date such as "2023-03-01"'
+_TIME_EXAMPLE = ('expected a date such as "2023-03-01" or a date and time such as "2023-03-01 10:30:00" '
+                 '(or "2023-03-01T10:30")')
+
+
 def parse_date(value: Any, with_time: bool = False):
-    if isinstance(value, dt.datetime) and with_time:
-        text = value.isoformat()
-    elif isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-        return value
-    elif not isinstance(value, str):
-        raise _Bad(f"expected a date such as \"2023-03-01\", got {short(value)}")
-    else:
-        text = value.strip()
+    example = _TIME_EXAMPLE if with_time else _DATE_EXAMPLE
+    if isinstance(value, dt.datetime):
+        if not with_time:
+            raise _Bad(f"{example}, got the date and time {short(value)}")
+        if value.tzinfo is not None:
+            raise _Bad(f"{short(value)} has a UTC offset; give the local settlement time without one")
+        if value.microsecond:
+            raise _Bad(f"{short(value)} has fractional seconds; give the time to the second")
+        return dt.datetime(value.year, value.month, value.day, value.hour, value.minute, value.second)
+    if isinstance(value, dt.date):
+        return dt.date(value.year, value.month, value.day)
+    if not isinstance(value, str):
+        raise _Bad(f"{example}, got {short(value)}")
+    text = plain_text(value)
+    if len(text) > MAX_TEXT or not (_SETL_TEXT if with_time else _DATE_TEXT).fullmatch(text):
+        if with_time and len(text) <= MAX_TEXT and _OFFSET.search(text) and text[:10].count("-") == 2:
+            raise _Bad(f"{short(value)} has a UTC offset; give the local settlement time without one")
+        if with_time and len(text) <= MAX_TEXT and _FRACTION.search(text):
+            raise _Bad(f"{short(value)} has fractional seconds; give the time to the second")
+        raise _Bad(f"{example}, got {short(value)}")
     try:
-        if len(text) > MAX_TEXT:
-            raise ValueError
-        if with_time and len(text) > 10:
-            moment = dt.datetime.fromisoformat(text.replace(" ", "T", 1))
-            if moment.tzinfo is not None:
-                raise _Bad(f"{short(value)} has a UTC offset; give the local settlement time without one")
-            return moment
-        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-            raise ValueError
-        return dt.date.fromisoformat(text)
+        return setl_time_of(text)
     except ValueError:
-        raise _Bad(f"expected a date such as \"2023-03-01\", got {short(value)}") from None
+        what = "date and time" if len(text) > 10 else "date"
+        raise _Bad(f"{example}, got {short(value)}, which is not a real {what}") from None
 
 
 def _number(value: Any) -> Decimal | None:
@@ -214,8 +262,8 @@ def _number(value: Any) -> Decimal | None:
     elif type(value).__name__ == "float":
         d = Decimal(repr(value))
     elif isinstance(value, str):
-        text = value.strip()
-        if len(text) > MAX_TEXT or not re.fullmatch(r"[+-]?\d+(\.\d+)?", text):
+        text = plain_text(value)
+        if len(text) > MAX_TEXT or not _MONEY_TEXT.fullmatch(text):
             return None
         d = Decimal(text)
     else:
@@ -232,11 +280,11 @@ def parse_value(spec_type: str, value: Any, nonnegative: bool = True, from_text:
         return d
     if spec_type == V.PERCENT:
         # a percentage is written with its sign ("60%"); a bare 60 or 0.6 is ambiguous
-        if not isinstance(value, str) or len(value) > MAX_TEXT \
-                or not re.fullmatch(r"\s*\d{1,3}(\.\d{1,2})?\s*%\s*", value):
+        text = plain_text(value) if isinstance(value, str) else ""
+        if len(text) > MAX_TEXT or not re.fullmatch(r"[0-9]{1,3}(\.[0-9]{1,2})?\s*%", text):
             raise _Bad(f"expected a percentage such as \"60%\" (at most two decimals: 4 as a fraction), got "
                        f"{short(value)}")
-        d = Decimal(value.strip().rstrip("%").strip())
+        d = Decimal(text.rstrip("%").strip())
         if d > 100:
             raise _Bad(f"a percentage must be within 0%..100%, got {short(value)}")
         return CTX.divide(d, HUNDRED)
@@ -251,17 +299,18 @@ def parse_value(spec_type: str, value: Any, nonnegative: bool = True, from_text:
         d = _number(value)
         if d is None:
             raise _Bad(f"expected a number, got {short(value)}")
-        if not d.is_finite() or (d and d.adjusted() >= MAX_DIGITS):
-            raise _Bad(f"expected a number with at most {MAX_DIGITS} digits before the decimal point, got "
-                       f"{short(value)}")
+        if not d.is_finite() or (d and d.adjusted() >= MAX_DIGITS) \
+                or d != d.quantize(NUMBER_UNIT, rounding="ROUND_DOWN", context=CTX):
+            raise _Bad(f"expected a number with at most {MAX_DIGITS} digits before the decimal point and "
+                       f"{NUMBER_PLACES} after it, got {short(value)}")
         return d
     if spec_type == V.DATE:
         return parse_date(value)
     if spec_type == "datetime":
         return parse_date(value, with_time=True)
     if spec_type == V.BOOL:
-        if isinstance(value, str) and from_text and value.strip().lower() in ("true", "false", "是", "否"):
-            return value.strip().lower() in ("true", "是")
+        if isinstance(value, str) and from_text and plain_text(value).lower() in ("true", "false", "是", "否"):
+            return plain_text(value).lower() in ("true", "是")
         if not isinstance(value, bool):
             raise _Bad(f"expected true or false, got {short(value)}")
         return value
@@ -270,7 +319,7 @@ def parse_value(spec_type: str, value: Any, nonnegative: bool = True, from_text:
             return str(value)
         if not isinstance(value, str) or not value.strip():
             raise _Bad(f"expected a non-empty text, got {short(value)}")
-        return value
+        return value.strip()  # "A " and "A" are one person
     if spec_type in V.ENUMS:
         known = V.ENUMS[spec_type]
         if isinstance(value, str) and V.canonical(value.strip()) in known:
@@ -319,8 +368,6 @@ def _validate(data, spec: dict, what: str, source: str | None, extra: dict | Non
                 continue
             try:
                 row[name] = parse_value(fs.type, rec[name], fs.nonnegative)
-                if fs.type == "datetime" and isinstance(rec[name], str):
-                    row["$setl_time_text"] = rec[name].strip()  # echoed as given
             except _Bad as e:
                 problems.append(InputProblem(i, name, str(e), psn, source))
         if record_check is not None:

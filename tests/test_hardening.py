@@ -200,3 +200,139 @@ def test_negative_zero_is_never_printed(engine, age):
               {**visit, "medfee_sumamt": "450.00"}):
         out = json.dumps([r.to_json() for r in policy.settle([v])])
         assert not re.search(r'"-0(\.0*)?%?"', out), out
+
+
+# ---- 2. setl_time, full-width digits, trimmed identifiers ----------------------------------
+
+ENGINES = ["reference", "scalar"]
+
+
+def _settle(engine: str, visits, tracing=False, policy=None):
+    import policylang
+    from policylang.backends import backend
+
+    policy = policy or policylang.load(GUIYANG).ir
+    return backend(engine)(policy, tracing=tracing).settle(visits, {})
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("given, echoed", [
+    ("2023-03-01", "2023-03-01"),
+    (" 2023-03-01\t", "2023-03-01"),
+    ("2023-03-01 10:30:00", "2023-03-01 10:30:00"),
+    ("2023-03-01T10:30:00", "2023-03-01 10:30:00"),
+    ("2023-03-01 10:30", "2023-03-01 10:30:00"),
+    ("2023-03-01T10:30", "2023-03-01 10:30:00"),
+    ("２０２３-０３-０１", "2023-03-01"),
+    ("２０２３－０３－０１Ｔ１０：３０", "2023-03-01 10:30:00"),
+    ("\u30002023-03-01 23:59:59\u3000", "2023-03-01 23:59:59"),
+])
+def test_setl_time_forms_are_echoed_normalised(engine, given, echoed):
+    for tracing in (False, True):
+        [r] = _settle(engine, [{**VISIT, "setl_time": given}], tracing)
+        assert r.setl_time == echoed and r.to_json()["setl_time"] == echoed
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_setl_time_from_python_objects(engine):
+    import datetime as dt
+
+    [a, b] = _settle(engine, [{**VISIT, "setl_time": dt.date(2023, 3, 1)},
+                              {**VISIT, "setl_time": dt.datetime(2023, 3, 1, 10, 30)}])
+    assert (a.setl_time, b.setl_time) == ("2023-03-01", "2023-03-01 10:30:00")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("given, words", [
+    ("20230301T1030", "expected a date"),
+    ("20230301", "expected a date"),
+    ("2023-03-01T10", "expected a date"),
+    ("2023-03-01T1030", "expected a date"),
+    ("2023-03-01T10:30:00.5", "fractional seconds"),
+    ("2023-03-01 10:30:00.000000", "fractional seconds"),
+    ("2023-03-01T10:30:00+08:00", "UTC offset"),
+    ("2023-03-01T10:30:00Z", "UTC offset"),
+    ("2023-03-01T10:30+0800", "UTC offset"),
+    ("2023-3-1", "expected a date"),
+    ("2023-03-01  10:30", "expected a date"),
+    ("2023-03-01t10:30", "expected a date"),
+    ("2023-W09-3", "expected a date"),
+    ("2023-060", "expected a date"),
+    ("2023-03-01T24:00", "not a real"),
+    ("2023-03-01 10:30:60", "not a real"),
+    ("2023-02-29", "not a real"),
+    ("٢٠٢٣-٠٣-٠١", "expected a date"),
+    ("2023-03-0¹", "expected a date"),
+    ("2023年3月1日", "expected a date"),
+])
+def test_other_setl_time_forms_are_refused(engine, given, words):
+    import policylang
+
+    with pytest.raises(policylang.InputError) as e:
+        _settle(engine, [{**VISIT, "setl_time": given}])
+    [p] = e.value.problems
+    assert p.field == "setl_time" and words in p.message, p.message
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_python_datetimes_with_fractions_or_offsets_are_refused(engine):
+    import datetime as dt
+
+    import policylang
+
+    for t in (dt.datetime(2023, 3, 1, 10, 30, 0, 5), dt.datetime(2023, 3, 1, tzinfo=dt.timezone.utc)):
+        with pytest.raises(policylang.InputError):
+            _settle(engine, [{**VISIT, "setl_time": t}])
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("given, yuan", [
+    ("４５０.００", "450.00"), ("４５０．００", "450.00"), ("\u3000450\u3000", "450.00"), ("1.500", "1.50"),
+    ("+450", "450.00"),
+])
+def test_full_width_money_is_read(engine, given, yuan):
+    [r] = _settle(engine, [{**VISIT, "medfee_sumamt": given}])
+    assert str(r.medfee_sumamt) == yuan
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("given", ["45⁰", "①", "٤٥٠", "450。00", "450,00", "1_000", "1e3", "4 50", "４５０ ００"])
+def test_other_digits_in_money_are_refused(engine, given):
+    import policylang
+
+    with pytest.raises(policylang.InputError) as e:
+        _settle(engine, [{**VISIT, "medfee_sumamt": given}])
+    assert e.value.problems[0].field == "medfee_sumamt"
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_full_width_numbers_in_declared_inputs(engine):
+    import policylang
+
+    variations = POLICIES.parent / "tests" / "fixtures" / "variations"
+    policy = policylang.load(variations / "city.pol").ir
+    [old, young] = _settle(engine, [{**VISIT, "age": "７０"}, {**VISIT, "age": "６９"}], policy=policy)
+    assert old.pool_prop_selfpay > young.pool_prop_selfpay
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_psn_no_is_trimmed(engine):
+    visits = [{**VISIT, "psn_no": "A "}, {**VISIT, "psn_no": "\u3000A", "setl_time": "2023-03-02"},
+              {**VISIT, "psn_no": "A", "setl_time": "2023-03-03"}]
+    results = _settle(engine, visits)
+    assert [r.psn_no for r in results] == ["A", "A", "A"]
+    assert [str(r.act_pay_dedc) for r in results] == ["150.00", "0.00", "0.00"]  # one person, one deductible
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_enumerations_are_trimmed(engine):
+    [r] = _settle(engine, [{**VISIT, "hosp_lv": " level2\t", "psn_type": "\u3000退休 "}])
+    assert r.to_json()["pool_prop_selfpay"] == "0.75"
+
+
+def test_setl_time_is_echoed_normalised_on_the_command_line(tmp_path):
+    r = run("settle", GUIYANG, write(tmp_path, "v.json", [{**VISIT, "setl_time": "2023-03-01T10:30"},
+                                                           {**VISIT, "setl_time": "２０２３-０３-０２"}]),
+            "--format", "table")
+    assert r.exit_code == 0, r.output
+    assert "2023-03-01 10:30:00" in r.stdout and "2023-03-02 " in r.stdout and "T10" not in r.stdout
