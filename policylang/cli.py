@@ -38,6 +38,76 @@ class Failure(Exception):
     """A reported failure: message already formatted; exit code 1."""
 
 
+class _WriteFailed(Exception):
+    """Standard output could not be written (a closed pipe, a full disk, an encoding that
+    cannot show the text)."""
+
+    def __init__(self, error: OSError | UnicodeEncodeError):
+        self.error = error
+
+    def reason(self) -> str:
+        e = self.error
+        if isinstance(e, UnicodeEncodeError):
+            return (f"its encoding ({e.encoding}) cannot show {e.object[e.start:e.start + 1]!r}; "
+                    "set PYTHONIOENCODING=utf-8")
+        return e.strerror or str(e)
+
+
+class _Output:
+    """Everything a command prints on standard output.  Held in memory up to ``LIMIT``
+    characters, so that an error found while printing leaves standard output empty; a
+    longer output (a year of claims) is streamed once it passes the limit, so it never
+    sits in memory whole.  Any failure to write is a ``_WriteFailed``."""
+
+    LIMIT = 16 << 20
+
+    def __init__(self):
+        self.parts: list[str] = []
+        self.size = 0
+        self.streaming = False
+
+    def write(self, text: str) -> None:
+        self.parts.append(text)
+        self.size += len(text)
+        if self.size > self.LIMIT:
+            self.streaming = True
+            self._drain()
+
+    def _drain(self) -> None:
+        try:
+            sys.stdout.write("".join(self.parts))
+        except (OSError, UnicodeEncodeError) as e:
+            raise _WriteFailed(e) from None
+        finally:
+            self.parts, self.size = [], 0
+
+    def finish(self) -> None:
+        if self.parts:
+            self._drain()
+        try:
+            sys.stdout.flush()
+        except OSError as e:
+            raise _WriteFailed(e) from None
+
+
+_output = _Output()
+
+
+def _print(text: str = "", nl: bool = True) -> None:
+    _output.write(text + "\n" if nl else text)
+
+
+def _stdout_gone() -> None:
+    """Point file descriptor 1 at the null device, so that the interpreter's own last
+    flush of standard output cannot fail again and print a traceback on the way out."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (a test runner's capture)
+        pass
+
+
 def _lang(option: str | None, texts: list[str]) -> str:
     if option:
         return option
@@ -129,24 +199,38 @@ def _table(rows: list[dict], columns: list[str]) -> str:
 
 def _emit(results, fmt: str, columns: list[str], no_trace: bool):
     if fmt == "json":  # one record at a time: a year of claims need not sit in memory twice
-        out = sys.stdout
+        out = _output
         out.write("[")
         for i, r in enumerate(results):
             out.write(("\n  " if i == 0 else ",\n  ")
                       + json.dumps(r.to_json(trace=not no_trace), ensure_ascii=False, indent=2).replace("\n", "\n  "))
         out.write("\n]\n" if results else "]\n")
     else:
-        click.echo(_table([r.to_json(trace=False) for r in results], columns))
+        _print(_table([r.to_json(trace=False) for r in results], columns))
 
 
 class _Group(click.Group):
     def invoke(self, ctx):
+        global _output
+        _output = _Output()
         try:
-            return super().invoke(ctx)
+            try:
+                result = super().invoke(ctx)
+            except (SystemExit, click.exceptions.Exit):
+                _output.finish()  # a command that prints and then exits 1 (check --format json)
+                raise
+            _output.finish()
+            return result
+        except _WriteFailed as e:
+            _stdout_gone()
+            if isinstance(e.error, BrokenPipeError):
+                ctx.exit(141)  # the reader left (`| head`): quietly, as a tool killed by SIGPIPE
+            click.echo(f"cannot write <stdout>: {e.reason()}", err=True)
+            ctx.exit(1)
         except Failure as e:
             click.echo(str(e), err=True)
             ctx.exit(1)
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
             raise
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
@@ -200,7 +284,7 @@ def check(paths, fmt, lang, strict):
     errors = sum(1 for d in diags if d.severity == ERROR)
     warnings = sum(1 for d in diags if d.severity == WARNING)
     if fmt == "json":
-        click.echo(to_json(diags, lang))
+        _print(to_json(diags, lang))
     else:
         for d in diags:
             click.echo(render(d, ws.sources, lang), err=True)
@@ -280,7 +364,7 @@ def explain(code):
     text = explain_code(code)
     if text is None:
         raise Failure(f"unknown diagnostic code {code!r}; codes: {', '.join(sorted(CATALOGUE))}")
-    click.echo(text)
+    _print(text)
 
 
 @main.command("fmt")
@@ -310,7 +394,7 @@ def fmt_cmd(paths, lang, write):
                               "run without --write to see the formatted text")
             Path(path).write_text(out, encoding="utf-8")
         else:
-            click.echo(out, nl=False)
+            _print(out, nl=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

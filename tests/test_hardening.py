@@ -336,3 +336,76 @@ def test_setl_time_is_echoed_normalised_on_the_command_line(tmp_path):
             "--format", "table")
     assert r.exit_code == 0, r.output
     assert "2023-03-01 10:30:00" in r.stdout and "2023-03-02 " in r.stdout and "T10" not in r.stdout
+
+
+def test_a_number_input_with_more_decimals_than_the_evaluators_keep_is_an_input_error():
+    import policylang
+
+    policy = policylang.load(POLICIES.parent / "tests" / "fixtures" / "variations" / "city.pol")
+    with pytest.raises(policylang.InputError) as e:
+        policy.settle([{**VISIT, "age": "70.0000001"}])
+    assert e.value.problems[0].field == "age" and "6 after it" in e.value.problems[0].message
+    [r] = policy.settle([{**VISIT, "age": "70.000000"}], trace=False)
+    assert r.pool_prop_selfpay == policy.settle([{**VISIT, "age": 70}], trace=False)[0].pool_prop_selfpay
+
+
+# ---- 4. output ---------------------------------------------------------------------------
+
+def _cli(*args, **kwargs):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "policylang", *map(str, args)], **kwargs)
+
+
+def _many_visits(tmp_path, n=3000) -> Path:
+    return write(tmp_path, "many.json", [{**VISIT, "psn_no": f"P{i}"} for i in range(n)])
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path):
+    import subprocess
+    import sys
+
+    visits = _many_visits(tmp_path)  # far more output than a pipe holds
+    p = subprocess.Popen([sys.executable, "-m", "policylang", "settle", GUIYANG, str(visits)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert p.stdout.read(1) == b"["
+    p.stdout.close()  # like `| head -c 1`
+    err = p.stderr.read().decode()
+    code = p.wait(timeout=60)
+    assert code in (0, 141), (code, err)
+    assert err == "", err
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("args", [
+    ("settle", GUIYANG, "VISITS"),
+    ("settle", GUIYANG, "VISITS", "--format", "table"),
+    ("check", "--format", "json", GUIYANG),
+    ("fmt", GUIYANG),
+    ("explain", "H501"),
+])
+def test_a_failed_write_is_reported(tmp_path, args):
+    visits = _many_visits(tmp_path, 10)
+    args = [visits if a == "VISITS" else a for a in args]
+    with open("/dev/full", "w") as full:
+        r = _cli(*args, stdout=full, stderr=-1, timeout=60)
+    assert r.returncode == 1
+    assert r.stderr.decode() == "cannot write <stdout>: No space left on device\n"
+
+
+def test_an_error_while_printing_leaves_stdout_empty(tmp_path, monkeypatch):
+    from policylang import runtime
+
+    real = runtime.VisitResult.to_json
+    calls = []
+
+    def flaky(self, trace=True):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("boom")
+        return real(self, trace)
+
+    monkeypatch.setattr(runtime.VisitResult, "to_json", flaky)
+    r = run("settle", GUIYANG, _many_visits(tmp_path, 5))
+    assert r.exit_code == 1 and r.stdout == "" and "internal error: RuntimeError: boom" in r.stderr
