@@ -17,15 +17,17 @@ if TYPE_CHECKING:
     from .diagnostics import Diagnostic, PolicyError
     from .inputs import InputError
     from .parser import parse
+    from .resolve import SourceError
 
-__all__ = ["CheckResult", "CompiledPolicy", "Diagnostic", "InputError", "PolicyError", "check_paths", "load",
-           "loads", "parse"]
+__all__ = ["CheckResult", "CompiledPolicy", "Diagnostic", "InputError", "PolicyError", "SourceError", "check_paths",
+           "load", "loads", "parse"]
 __version__ = "0.1.0"
 
 # The public names are imported on first use, so that `import policylang` (and the
 # command line's --help) does not pay for lark and the parser.
 _HOME = {"CheckResult": "api", "CompiledPolicy": "api", "check_paths": "api", "load": "api", "loads": "api",
-         "Diagnostic": "diagnostics", "PolicyError": "diagnostics", "InputError": "inputs", "parse": "parser"}
+         "Diagnostic": "diagnostics", "PolicyError": "diagnostics", "InputError": "inputs", "parse": "parser",
+         "SourceError": "resolve"}
 
 
 def __getattr__(name: str):

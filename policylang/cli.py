@@ -158,6 +158,7 @@ def _load(policy_path: str, search) -> CompiledPolicy:
         ws.add_file(f)
     unit = ws.add_file(policy_path)
     result = check_unit(unit, ws)
+    _warn_skipped(ws)
     if not result.ok:
         lang = _lang(None, [unit.text])
         errors = [d for d in result.diagnostics if d.severity == ERROR]
@@ -165,6 +166,11 @@ def _load(policy_path: str, search) -> CompiledPolicy:
                    else f"{policy_path}: the policy has {len(errors)} error(s); nothing was evaluated")
         raise Failure("\n".join(render(d, ws.sources, lang) for d in errors) + "\n" + summary)
     return CompiledPolicy(result.ir)
+
+
+def _warn_skipped(ws) -> None:
+    for file, reason in ws.skipped:
+        click.echo(f"warning: {file}: skipped: {reason}", err=True)
 
 
 def _input_failure(e: InputError, source: str) -> Failure:
@@ -236,6 +242,9 @@ class _Group(click.Group):
             click.echo("interrupted", err=True)
             ctx.exit(130)
         except Exception as e:  # noqa: BLE001 - never a traceback at the CLI
+            if type(e).__name__ == "SourceError":  # a policy file named that cannot be read (resolve.SourceError)
+                click.echo(str(e), err=True)
+                ctx.exit(1)
             click.echo(f"policylang: internal error: {type(e).__name__}: {e}\n"
                        "This is a bug in policylang, not in your input; please report it with the files used.",
                        err=True)
@@ -277,6 +286,7 @@ def check(paths, fmt, lang, strict):
     from .diagnostics import ERROR, WARNING, render, to_json
 
     results, ws = check_paths(paths)
+    _warn_skipped(ws)
     if not results:
         raise Failure("no .pol files found in " + ", ".join(paths))
     diags = [d for r in results for d in r.diagnostics]
@@ -378,10 +388,17 @@ def fmt_cmd(paths, lang, write):
     from .diagnostics import ERROR, render
     from .formatter import format_policy
     from .parser import detect_language, parse
+    from .resolve import decode, read_bytes
     from .source import comment_lines
 
     for path in paths:
-        text = Path(path).read_text(encoding="utf-8")
+        try:
+            raw = read_bytes(Path(path))
+        except OSError as e:
+            raise Failure(f"{path}: {e.strerror or e}") from None
+        text, diags = decode(raw, path)
+        if diags:
+            raise Failure("\n".join(render(d, {path: text}) for d in diags))
         policy, diags = parse(text, path)
         if policy is None or any(d.severity == ERROR for d in diags):
             raise Failure("\n".join(render(d, {path: text}) for d in diags if d.severity == ERROR))

@@ -409,3 +409,188 @@ def test_an_error_while_printing_leaves_stdout_empty(tmp_path, monkeypatch):
     monkeypatch.setattr(runtime.VisitResult, "to_json", flaky)
     r = run("settle", GUIYANG, _many_visits(tmp_path, 5))
     assert r.exit_code == 1 and r.stdout == "" and "internal error: RuntimeError: boom" in r.stderr
+
+
+# ---- 5. policy files ---------------------------------------------------------------------
+
+SHANXI = POLICIES / "shanxi-2022.pol"
+CITY = (POLICIES.parent / "tests" / "fixtures" / "invalid" / "N108-city-implements-broken-province.pol")
+CITY_TEXT = """policy taiyuan_demo "太原市(示例)" {
+  level city
+  implements shanxi_2022
+}
+"""
+
+
+def _folder(tmp_path: Path) -> Path:
+    d = tmp_path / "pols"
+    d.mkdir()
+    (d / "shanxi-2022.pol").write_bytes(SHANXI.read_bytes())
+    (d / "taiyuan.pol").write_text(CITY_TEXT, encoding="utf-8")
+    return d
+
+
+def test_a_gbk_policy_is_reported_at_its_first_bad_byte(tmp_path):
+    p = tmp_path / "gbk.pol"
+    p.write_bytes('# 注释\npolicy gbk_demo "贵阳" {\n  level city\n}\n'.encode("gbk"))
+    r = run("check", p)
+    assert r.exit_code == 1 and "internal error" not in r.output
+    first = r.stderr.split("\n")[0]
+    # 注 (D7 A2) happens to be valid UTF-8 (it reads as a Hebrew letter); 释 (CA CD) is not
+    assert first.startswith(f"{p}:1:4: error[P015]: ") and "UTF-8" in first and "0xCA" in first, r.stderr
+    assert "\u05e2" not in r.stderr  # no mojibake: the Hebrew letter is not shown
+    r = run("settle", p, write(tmp_path, "v.json", [VISIT]))
+    refused(r, f"{p}:1:4: error[P015]")
+    r = run("fmt", p)
+    refused(r, f"{p}:1:4: error[P015]")
+    import policylang
+
+    with pytest.raises(policylang.PolicyError) as e:
+        policylang.load(p)
+    assert [d.code for d in e.value.diagnostics] == ["P015"]
+
+
+def test_a_gbk_parent_makes_the_child_name_it(tmp_path):
+    d = _folder(tmp_path)
+    (d / "shanxi-2022.pol").write_bytes(SHANXI.read_text(encoding="utf-8").encode("gb18030"))
+    r = run("check", d / "taiyuan.pol")
+    assert r.exit_code == 1 and "N108" in r.stderr and "shanxi-2022.pol" in r.stderr
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="needs FIFOs")
+def test_a_fifo_is_never_opened(tmp_path):
+    import os
+
+    d = _folder(tmp_path)
+    os.mkfifo(d / "zz-pipe.pol")
+    (d / "dir.pol").mkdir()
+    (d / "dir.pol" / "inner.pol").write_text(CITY_TEXT.replace("taiyuan_demo", "inner_demo"), encoding="utf-8")
+    for args in (("check", d / "taiyuan.pol"), ("check", d), ("settle", d / "taiyuan.pol", "VISITS")):
+        args = [write(tmp_path, "v.json", [VISIT]) if a == "VISITS" else a for a in args]
+        r = _cli(*args, stdout=-1, stderr=-1, timeout=30)  # a read of the FIFO would hang here
+        err = r.stderr.decode()
+        assert "internal error" not in err and "zz-pipe" not in err, err
+        assert r.returncode == 0, err
+    r = _cli("check", d / "zz-pipe.pol", stdout=-1, stderr=-1, timeout=30)
+    assert r.returncode == 1 and r.stderr.decode() == f"{d / 'zz-pipe.pol'}: not a regular file (a FIFO)\n"
+    r = _cli("settle", d / "zz-pipe.pol", write(tmp_path, "v.json", [VISIT]), stdout=-1, stderr=-1, timeout=30)
+    assert r.returncode == 1 and r.stdout == b"" and b"not a regular file (a FIFO)" in r.stderr
+
+
+def test_links_in_a_folder_are_not_followed(tmp_path):
+    d = _folder(tmp_path)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("root:x:0:0:TOP-SECRET-LINE\n", encoding="utf-8")
+    (d / "evil.pol").symlink_to(secret)
+    (d / "dangling.pol").symlink_to(tmp_path / "nowhere.pol")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "other.pol").write_text("policy other { TOP-SECRET-LINE }", encoding="utf-8")
+    (d / "linked-dir").symlink_to(outside)
+    for args in (("check", d), ("check", d / "taiyuan.pol"), ("check", "--format", "json", d)):
+        r = run(*args)
+        assert "TOP-SECRET" not in r.output and "evil.pol" not in r.output and "dangling" not in r.output, r.output
+        assert "internal error" not in r.output and r.exit_code == 0, r.output
+    assert "2 file(s) checked" in run("check", d).stderr
+
+
+def test_a_parent_reached_only_through_a_link_is_not_found(tmp_path):
+    d = _folder(tmp_path)
+    real = tmp_path / "real-shanxi.pol"
+    (d / "shanxi-2022.pol").rename(real)
+    (d / "shanxi-2022.pol").symlink_to(real)
+    r = run("check", d / "taiyuan.pol")
+    assert r.exit_code == 1 and "N103" in r.stderr
+    assert run("check", d / "taiyuan.pol", ).exit_code == 1
+    r = run("settle", d / "taiyuan.pol", write(tmp_path, "v.json", [VISIT]), "--path", real)
+    assert "N103" not in r.stderr
+
+
+def test_a_named_link_is_followed(tmp_path):
+    d = _folder(tmp_path)
+    (tmp_path / "link.pol").symlink_to(d / "taiyuan.pol")
+    r = run("check", tmp_path / "link.pol")
+    assert r.exit_code == 1 and "N103" in r.stderr  # its parent is looked for beside the link
+
+
+def test_an_unreadable_candidate_is_skipped_with_a_warning(tmp_path, monkeypatch):
+    import os
+
+    d = _folder(tmp_path)
+    (d / "locked.pol").write_text("policy locked { TOP-SECRET }", encoding="utf-8")
+    real_open = os.open
+
+    def guarded(path, *a, **k):
+        if str(path).endswith("locked.pol"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *a, **k)
+
+    monkeypatch.setattr(os, "open", guarded)
+    r = run("check", d / "taiyuan.pol")
+    assert r.exit_code == 0, r.output
+    assert f"warning: {d / 'locked.pol'}: skipped: Permission denied" in r.stderr
+    assert "TOP-SECRET" not in r.output
+    r = run("settle", d / "taiyuan.pol", write(tmp_path, "v.json", [VISIT]), "--no-trace")
+    assert r.exit_code == 0 and json.loads(r.stdout)[0]["psn_no"] == "A"
+    assert "locked.pol: skipped: Permission denied" in r.stderr
+
+
+def test_a_copy_of_the_policy_beside_it_does_not_block_it(tmp_path):
+    import shutil
+
+    d = _folder(tmp_path)
+    shutil.copy(d / "taiyuan.pol", d / "taiyuan-copy.pol")
+    (d / "taiyuan-draft.pol").write_text(CITY_TEXT.replace("level city", "level city\n  document \"草稿\" dated 2022-06-01"),
+                                         encoding="utf-8")
+    for args in (("check", d / "taiyuan.pol"), ("check", d),
+                 ("settle", d / "taiyuan.pol", write(tmp_path, "v.json", [VISIT]))):
+        r = run(*args)
+        assert r.exit_code == 0 and "N111" not in r.output, r.output
+
+
+def test_two_candidate_parents_with_one_id_name_both(tmp_path):
+    import shutil
+
+    d = _folder(tmp_path)
+    shutil.copy(d / "shanxi-2022.pol", d / "shanxi-old.pol")
+    r = run("check", d / "taiyuan.pol")
+    assert r.exit_code == 1 and "N111" in r.stderr
+    assert "shanxi-2022.pol" in r.stderr and "shanxi-old.pol" in r.stderr
+
+
+def test_an_unreadable_file_in_a_folder_checked_is_skipped_with_a_warning(tmp_path, monkeypatch):
+    import os
+
+    d = _folder(tmp_path)
+    (d / "locked.pol").write_text("policy locked { TOP-SECRET }", encoding="utf-8")
+    real_open = os.open
+
+    def guarded(path, *a, **k):
+        if str(path).endswith("locked.pol"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *a, **k)
+
+    monkeypatch.setattr(os, "open", guarded)
+    r = run("check", d)
+    assert r.exit_code == 0 and "2 file(s) checked" in r.stderr, r.output
+    assert f"warning: {d / 'locked.pol'}: skipped: Permission denied" in r.stderr
+    r = run("check", d / "locked.pol")
+    assert r.exit_code == 1 and r.stderr == f"{d / 'locked.pol'}: Permission denied\n"
+
+
+def test_from_python_a_skipped_file_is_a_warning_and_a_fifo_a_source_error(tmp_path, monkeypatch):
+    import os
+
+    import policylang
+
+    d = _folder(tmp_path)
+    (d / "locked.pol").write_text("policy locked {}", encoding="utf-8")
+    real_open = os.open
+    monkeypatch.setattr(os, "open", lambda path, *a, **k: (_ for _ in ()).throw(PermissionError(13, "Permission denied"))
+                        if str(path).endswith("locked.pol") else real_open(path, *a, **k))
+    with pytest.warns(UserWarning, match="locked.pol: skipped: Permission denied"):
+        policylang.load(d / "taiyuan.pol")
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(d / "pipe.pol")
+        with pytest.raises(policylang.SourceError, match=r"pipe.pol: not a regular file \(a FIFO\)"):
+            policylang.load(d / "pipe.pol")
