@@ -355,7 +355,10 @@ def _validate(data, spec: dict, what: str, source: str | None, extra: dict | Non
         psn = psn_shown(rec.get("psn_no"))
         row: dict[str, Any] = {}
         for key in rec:
-            if key not in spec:
+            if not isinstance(key, str):  # only from Python: JSON keys are text
+                problems.append(InputProblem(i, short(key), f"a field name must be text, got {short(key)}", psn,
+                                             source))
+            elif key not in spec:
                 s = suggest(key, spec)
                 did = f"; did you mean {s!r}?" if s else ""
                 problems.append(InputProblem(i, key, f"unknown field{did}", psn, source))
