@@ -105,11 +105,10 @@ def policy_files(paths: Iterable[str | Path]) -> list[Path]:
     return out
 
 
-def check_paths(paths: Iterable[str | Path]) -> tuple[list[CheckResult], Workspace]:
-    """Check the files named and the ``.pol`` files of the folders named.  A file named that
+def add_paths(ws: Workspace, paths: Iterable[str | Path]) -> list[Unit]:
+    """Add the files named and the ``.pol`` files of the folders named.  A file named that
     cannot be read raises ``SourceError``; one found in a folder is skipped, and listed in
     ``Workspace.skipped``."""
-    ws = Workspace()
     units = []
     for p in paths:
         named = not Path(p).is_dir()
@@ -120,6 +119,13 @@ def check_paths(paths: Iterable[str | Path]) -> tuple[list[CheckResult], Workspa
                 if named:
                     raise
                 ws.skipped.append((str(f), e.reason))
+    return units
+
+
+def check_paths(paths: Iterable[str | Path]) -> tuple[list[CheckResult], Workspace]:
+    """Check the files named and the ``.pol`` files of the folders named (see ``add_paths``)."""
+    ws = Workspace()
+    units = add_paths(ws, paths)
     return [check_unit(u, ws) for u in units], ws
 
 
@@ -198,14 +204,12 @@ def load(path: str | Path, search: Iterable[str | Path] = ()) -> CompiledPolicy:
     ``SourceError`` when a file named cannot be read; a file beside it that cannot be read
     is skipped with a warning (``warnings.warn``)."""
     ws = Workspace()
-    for f in policy_files(search):
-        ws.add_file(f)
+    add_paths(ws, search)
     return _compile(ws.add_file(path), ws)
 
 
 def loads(text: str, file: str = "<string>", search: Iterable[str | Path] = ()) -> CompiledPolicy:
     """Like ``load`` for source text; ``search`` lists policy files or folders for ``implements``."""
     ws = Workspace()
-    for f in policy_files(search):
-        ws.add_file(f)
+    add_paths(ws, search)
     return _compile(ws.add_text(text, file), ws)

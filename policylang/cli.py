@@ -137,25 +137,26 @@ def _read_json(path: str):
 
 
 def _parse_params(items) -> dict[str, str]:
+    from .inputs import short
+
     out = {}
     for item in items:
         if "=" not in item:
-            raise click.BadParameter(f"{item!r} is not NAME=VALUE", param_hint="--param")
+            raise click.BadParameter(f"{short(item)} is not NAME=VALUE", param_hint="--param")
         k, v = item.split("=", 1)
         if k.strip() in out:
-            raise click.BadParameter(f"{k.strip()} is given twice", param_hint="--param")
+            raise click.BadParameter(f"{short(k.strip(), raw=True)} is given twice", param_hint="--param")
         out[k.strip()] = v.strip()
     return out
 
 
 def _load(policy_path: str, search) -> CompiledPolicy:
-    from .api import CompiledPolicy, check_unit, policy_files
+    from .api import CompiledPolicy, add_paths, check_unit
     from .diagnostics import ERROR, render
     from .resolve import Workspace
 
     ws = Workspace()
-    for f in policy_files(search):
-        ws.add_file(f)
+    add_paths(ws, search)
     unit = ws.add_file(policy_path)
     result = check_unit(unit, ws)
     _warn_skipped(ws)
@@ -371,9 +372,11 @@ def explain(code):
     """Explain a diagnostic code, such as H501."""
     from .diagnostics import CATALOGUE, explain as explain_code
 
+    from .inputs import short
+
     text = explain_code(code)
     if text is None:
-        raise Failure(f"unknown diagnostic code {code!r}; codes: {', '.join(sorted(CATALOGUE))}")
+        raise Failure(f"unknown diagnostic code {short(code)}; codes: {', '.join(sorted(CATALOGUE))}")
     _print(text)
 
 

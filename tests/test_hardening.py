@@ -624,3 +624,27 @@ def test_p005_points_at_the_policy_not_at_a_word_in_a_comment():
         [d] = [d for d in diags if d.code == "P005"]
         keyword_line = next(i for i, line in enumerate(text.split("\n"), 1) if line.startswith("policy "))
         assert (d.span.line, d.span.col) == (keyword_line, 1), (first, d.span)
+
+
+def test_an_unreadable_file_in_a_search_folder_is_skipped_with_a_warning(tmp_path, monkeypatch):
+    import os
+
+    d = _folder(tmp_path)
+    city = tmp_path / "city"
+    city.mkdir()
+    (d / "taiyuan.pol").rename(city / "taiyuan.pol")
+    (d / "locked.pol").write_text("policy locked {}", encoding="utf-8")
+    real_open = os.open
+    monkeypatch.setattr(os, "open", lambda path, *a, **k: (_ for _ in ()).throw(PermissionError(13, "Permission denied"))
+                        if str(path).endswith("locked.pol") else real_open(path, *a, **k))
+    r = run("settle", city / "taiyuan.pol", write(tmp_path, "v.json", [VISIT]), "--path", d, "--no-trace")
+    assert r.exit_code == 0, r.output
+    assert f"warning: {d / 'locked.pol'}: skipped: Permission denied" in r.stderr
+
+
+def test_usage_errors_do_not_forge_lines():
+    r = run("credit", GUIYANG, POLICIES.parent / "examples" / "guiyang-persons.json",
+            "--param", "a\nforged=1", "--param", "a\nforged=2")
+    assert r.exit_code == 2 and "\nforged" not in r.output
+    r = run("explain", "H501\nforged")
+    assert r.exit_code == 1 and "\nforged" not in r.output
