@@ -648,3 +648,41 @@ def test_usage_errors_do_not_forge_lines():
     assert r.exit_code == 2 and "\nforged" not in r.output
     r = run("explain", "H501\nforged")
     assert r.exit_code == 1 and "\nforged" not in r.output
+
+
+# ---- never a traceback ---------------------------------------------------------------------
+
+def _json_values():
+    from hypothesis import strategies as st
+
+    scalars = st.one_of(st.none(), st.booleans(), st.integers(-10 ** 30, 10 ** 30), st.text(max_size=12),
+                        st.decimals(allow_nan=False, allow_infinity=False, places=3),
+                        st.sampled_from(["2023-03-01", "level2", "退休", "450.00", "２０２３-０３-０１", "\ud800x"]))
+    return st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                         st.dictionaries(st.text(max_size=8), inner, max_size=3)),
+                        max_leaves=8)
+
+
+@pytest.mark.parametrize("command", ["settle", "credit", "may-pay"])
+def test_any_json_input_gives_results_or_a_clear_error(tmp_path, command):
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    keys = {"settle": list(VISIT), "credit": ["psn_no", "psn_type", "flxempe_flag", "on", "contribution_base"],
+            "may-pay": ["relation", "item", "venue", "on", "networked", "psn_no"]}[command]
+    path = tmp_path / "in.json"
+
+    @settings(max_examples=60, deadline=None)
+    @given(records=st.lists(st.one_of(st.dictionaries(st.sampled_from(keys), _json_values(), max_size=6),
+                                      _json_values()), max_size=3))
+    def check(records):
+        text = json.dumps(records, ensure_ascii=True, default=str)  # a lone surrogate as the escape \ud800
+        path.write_text(text, encoding="utf-8")
+        r = run(command, GUIYANG, path, "--param", "guizhou_avg_pension_2022=3125.50")
+        assert r.exit_code in (0, 1), r.output
+        assert "internal error" not in r.stderr and "Traceback" not in r.output, r.stderr
+        if r.exit_code == 1:
+            assert r.stdout == ""
+            assert r.stderr.rstrip("\n").split("\n")[-1].endswith("nothing was evaluated"), r.stderr
+
+    check()
