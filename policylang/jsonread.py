@@ -66,6 +66,30 @@ def read_json(raw: bytes, source: str) -> Any:
         line, col = _position(raw, e.start)
         raise JSONSyntaxError(f"{source}:{line}:{col}: not UTF-8 text (byte 0x{raw[e.start]:02X}); "
                               "save the file as UTF-8") from None
+    data, marked = _loads(text, source, 0)
+    surrogates = _SURROGATE_ESCAPE.search(text) is not None
+    if marked or surrogates:
+        problems = _problems(data, source, surrogates)
+        if problems:
+            raise InputError(problems)
+    return data
+
+
+def read_json_line(text: str, source: str, record: int, line: int) -> Any:
+    """One record of a JSON Lines file (``text`` is line ``line``, already decoded): the same
+    rules, its problems named as record ``record``."""
+    data, marked = _loads(text, source, line - 1)
+    surrogates = _SURROGATE_ESCAPE.search(text) is not None
+    if marked or surrogates:
+        problems: list[InputProblem] = []
+        _record_problems(data, record, source, surrogates, problems)
+        if problems:
+            raise InputError(problems)
+    return data
+
+
+def _loads(text: str, source: str, line_offset: int) -> tuple[Any, bool]:
+    """``json.loads`` with hooks that leave marks instead of failing; (value, any mark left)."""
     marked = False
 
     def mark(message: str) -> _Mark:
@@ -106,15 +130,10 @@ def read_json(raw: bytes, source: str) -> Any:
         data = json.loads(text, parse_int=parse_int, parse_float=parse_float, parse_constant=parse_constant,
                           object_pairs_hook=pairs_hook)
     except json.JSONDecodeError as e:
-        raise JSONSyntaxError(f"{source}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}") from None
+        raise JSONSyntaxError(f"{source}:{e.lineno + line_offset}:{e.colno}: invalid JSON: {e.msg}") from None
     except RecursionError:
         raise JSONSyntaxError(f"{source}: the JSON is nested too deeply") from None
-    surrogates = _SURROGATE_ESCAPE.search(text) is not None
-    if marked or surrogates:
-        problems = _problems(data, source, surrogates)
-        if problems:
-            raise InputError(problems)
-    return data
+    return data, marked
 
 
 def _position(raw: bytes, offset: int) -> tuple[int, int]:
@@ -127,48 +146,54 @@ def _position(raw: bytes, offset: int) -> tuple[int, int]:
 
 def _problems(data: Any, source: str, surrogates: bool) -> list[InputProblem]:
     problems: list[InputProblem] = []
-
-    def scan(value: Any, record: int | None, field: str, psn) -> None:
-        stack = [value]
-        while stack:
-            v = stack.pop()
-            if isinstance(v, _Mark):
-                problems.append(InputProblem(record, field, v.message, psn, source))
-            elif isinstance(v, str):
-                if surrogates and _LONE_SURROGATE.search(v):
-                    problems.append(InputProblem(record, field, _surrogate(v), psn, source))
-            elif isinstance(v, dict):
-                if isinstance(v, _DupDict):
-                    for k in v.dups:
-                        problems.append(InputProblem(record, field, f"the key {short(k)} appears twice in one object",
-                                                     psn, source))
-                for k, item in v.items():
-                    if surrogates and _LONE_SURROGATE.search(k):
-                        problems.append(InputProblem(record, field, "a key " + _surrogate(k), psn, source))
-                    stack.append(item)
-            elif isinstance(v, list):
-                stack.extend(reversed(v))
-
     if not isinstance(data, list):
-        scan(data, None, "(top level)", None)
+        _scan(data, None, "(top level)", None, source, surrogates, problems)
         return problems
     for i, rec in enumerate(data, start=1):
-        if not isinstance(rec, dict):
-            scan(rec, i, "(record)", None)
-            continue
-        psn = rec.get("psn_no")
-        psn = psn if isinstance(psn, (str, int)) and not isinstance(psn, bool) and not (
-            isinstance(psn, str) and surrogates and _LONE_SURROGATE.search(psn)) else None
-        psn = psn_shown(psn)
-        if isinstance(rec, _DupDict):
-            for k in rec.dups:
-                problems.append(InputProblem(i, k, f"the key {short(k)} appears twice in one object", psn, source))
-        for k, v in rec.items():
-            if surrogates and _LONE_SURROGATE.search(k):
-                problems.append(InputProblem(i, k, "the field name " + _surrogate(k), psn, source))
-                continue
-            scan(v, i, k, psn)
+        _record_problems(rec, i, source, surrogates, problems)
     return problems
+
+
+def _record_problems(rec: Any, i: int, source: str, surrogates: bool, problems: list[InputProblem]) -> None:
+    if not isinstance(rec, dict):
+        _scan(rec, i, "(record)", None, source, surrogates, problems)
+        return
+    psn = rec.get("psn_no")
+    psn = psn if isinstance(psn, (str, int)) and not isinstance(psn, bool) and not (
+        isinstance(psn, str) and surrogates and _LONE_SURROGATE.search(psn)) else None
+    psn = psn_shown(psn)
+    if isinstance(rec, _DupDict):
+        for k in rec.dups:
+            problems.append(InputProblem(i, k, f"the key {short(k)} appears twice in one object", psn, source))
+    for k, v in rec.items():
+        if surrogates and _LONE_SURROGATE.search(k):
+            problems.append(InputProblem(i, k, "the field name " + _surrogate(k), psn, source))
+            continue
+        _scan(v, i, k, psn, source, surrogates, problems)
+
+
+def _scan(value: Any, record: int | None, field: str, psn, source: str, surrogates: bool,
+          problems: list[InputProblem]) -> None:
+    """Every mark, lone surrogate and repeated key within ``value`` (iteratively: no depth limit)."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, _Mark):
+            problems.append(InputProblem(record, field, v.message, psn, source))
+        elif isinstance(v, str):
+            if surrogates and _LONE_SURROGATE.search(v):
+                problems.append(InputProblem(record, field, _surrogate(v), psn, source))
+        elif isinstance(v, dict):
+            if isinstance(v, _DupDict):
+                for k in v.dups:
+                    problems.append(InputProblem(record, field, f"the key {short(k)} appears twice in one object",
+                                                 psn, source))
+            for k, item in v.items():
+                if surrogates and _LONE_SURROGATE.search(k):
+                    problems.append(InputProblem(record, field, "a key " + _surrogate(k), psn, source))
+                stack.append(item)
+        elif isinstance(v, list):
+            stack.extend(reversed(v))
 
 
 def _surrogate(text: str) -> str:

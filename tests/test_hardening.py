@@ -686,3 +686,18 @@ def test_any_json_input_gives_results_or_a_clear_error(tmp_path, command):
             assert r.stderr.rstrip("\n").split("\n")[-1].endswith("nothing was evaluated"), r.stderr
 
     check()
+
+
+def test_one_json_lines_record_is_read_by_the_same_rules():
+    import policylang
+    from policylang.jsonread import JSONSyntaxError, read_json_line
+
+    assert read_json_line('{"psn_no": "A", "medfee_sumamt": 1.50}', "v.jsonl", 7, 9)["medfee_sumamt"] == \
+        __import__("decimal").Decimal("1.50")
+    with pytest.raises(policylang.InputError) as e:
+        read_json_line('{"psn_no": "A", "acct_balc": NaN, "psn_no": "B"}', "v.jsonl", 7, 9)
+    assert sorted(str(p) for p in e.value.problems) == [
+        "v.jsonl: record 7 (psn_no A): field 'acct_balc': NaN is not a number that JSON allows",
+        "v.jsonl: record 7 (psn_no A): field 'psn_no': the key 'psn_no' appears twice in one object"]
+    with pytest.raises(JSONSyntaxError, match=r"^v.jsonl:9:2: invalid JSON: Unterminated string"):
+        read_json_line('{"', "v.jsonl", 7, 9)
