@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,6 +40,76 @@ class Failure(Exception):
     """A reported failure: message already formatted; exit code 1."""
 
 
+class _WriteFailed(Exception):
+    """Standard output could not be written (a closed pipe, a full disk, an encoding that
+    cannot show the text)."""
+
+    def __init__(self, error: OSError | UnicodeEncodeError):
+        self.error = error
+
+    def reason(self) -> str:
+        e = self.error
+        if isinstance(e, UnicodeEncodeError):
+            return (f"its encoding ({e.encoding}) cannot show {e.object[e.start:e.start + 1]!r}; "
+                    "set PYTHONIOENCODING=utf-8")
+        return e.strerror or str(e)
+
+
+class _Output:
+    """Everything a command prints on standard output.  Held in memory up to ``LIMIT``
+    characters, so that an error found while printing leaves standard output empty; a
+    longer output (a year of claims) is streamed once it passes the limit, so it never
+    sits in memory whole.  Any failure to write is a ``_WriteFailed``."""
+
+    LIMIT = 16 << 20
+
+    def __init__(self):
+        self.parts: list[str] = []
+        self.size = 0
+        self.streaming = False
+
+    def write(self, text: str) -> None:
+        self.parts.append(text)
+        self.size += len(text)
+        if self.streaming or self.size > self.LIMIT:
+            self.streaming = True
+            self._drain()
+
+    def _drain(self) -> None:
+        try:
+            sys.stdout.write("".join(self.parts))
+        except (OSError, UnicodeEncodeError) as e:
+            raise _WriteFailed(e) from None
+        finally:
+            self.parts, self.size = [], 0
+
+    def finish(self) -> None:
+        if self.parts:
+            self._drain()
+        try:
+            sys.stdout.flush()
+        except OSError as e:
+            raise _WriteFailed(e) from None
+
+
+_output = _Output()
+
+
+def _print(text: str = "", nl: bool = True) -> None:
+    _output.write(text + "\n" if nl else text)
+
+
+def _stdout_gone() -> None:
+    """Point file descriptor 1 at the null device, so that the interpreter's own last
+    flush of standard output cannot fail again and print a traceback on the way out."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (a test runner's capture)
+        pass
+
+
 def _lang(option: str | None, texts: list[str]) -> str:
     if option:
         return option
@@ -52,55 +121,47 @@ def _lang(option: str | None, texts: list[str]) -> str:
     return "zh" if loc.lower().startswith("zh") else "en"
 
 
-def _no_duplicate_keys(pairs):
-    out = {}
-    for k, v in pairs:
-        if k in out:
-            raise Failure(f"the key {k!r} appears twice in one object")
-        out[k] = v
-    return out
-
-
 def _read_json(path: str):
+    """The records file (or standard input) through the one strict JSON reader."""
+    from .inputs import InputError
+    from .jsonread import JSONSyntaxError, read_json
+
     try:
         raw = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
-        text = raw.decode("utf-8-sig")  # a byte-order mark from Windows tools is fine
-    except UnicodeDecodeError:
-        raise Failure(f"{path}: not UTF-8 text") from None
     except OSError as e:
-        raise Failure(f"{path}: {e.strerror}") from None
+        raise Failure(f"{path}: {e.strerror or e}") from None
     try:
-        return json.loads(text, parse_float=Decimal, object_pairs_hook=_no_duplicate_keys)
-    except json.JSONDecodeError as e:
-        raise Failure(f"{path}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}") from None
-    except Failure as e:
-        raise Failure(f"{path}: invalid input: {e}") from None
-    except RecursionError:
-        raise Failure(f"{path}: the JSON is nested too deeply") from None
+        return read_json(raw, path)
+    except JSONSyntaxError as e:
+        raise Failure(str(e)) from None
+    except InputError as e:
+        raise _input_failure(e, path) from None
 
 
 def _parse_params(items) -> dict[str, str]:
+    from .inputs import short
+
     out = {}
     for item in items:
         if "=" not in item:
-            raise click.BadParameter(f"{item!r} is not NAME=VALUE", param_hint="--param")
+            raise click.BadParameter(f"{short(item)} is not NAME=VALUE", param_hint="--param")
         k, v = item.split("=", 1)
         if k.strip() in out:
-            raise click.BadParameter(f"{k.strip()} is given twice", param_hint="--param")
+            raise click.BadParameter(f"{short(k.strip(), raw=True)} is given twice", param_hint="--param")
         out[k.strip()] = v.strip()
     return out
 
 
 def _load(policy_path: str, search) -> CompiledPolicy:
-    from .api import CompiledPolicy, check_unit, policy_files
+    from .api import CompiledPolicy, add_paths, check_unit
     from .diagnostics import ERROR, render
     from .resolve import Workspace
 
     ws = Workspace()
-    for f in policy_files(search):
-        ws.add_file(f)
+    add_paths(ws, search)
     unit = ws.add_file(policy_path)
     result = check_unit(unit, ws)
+    _warn_skipped(ws)
     if not result.ok:
         lang = _lang(None, [unit.text])
         errors = [d for d in result.diagnostics if d.severity == ERROR]
@@ -110,13 +171,18 @@ def _load(policy_path: str, search) -> CompiledPolicy:
     return CompiledPolicy(result.ir)
 
 
+def _warn_skipped(ws) -> None:
+    for file, reason in ws.skipped:
+        click.echo(f"warning: {file}: skipped: {reason}", err=True)
+
+
 def _input_failure(e: InputError, source: str) -> Failure:
-    from .inputs import InputProblem
+    from .inputs import PARAMS, InputProblem
 
     lines = []
     for p in e.problems:
-        if p.source is None:
-            p = InputProblem(p.record, p.field, p.message, p.psn_no, source)
+        if p.source is None or p.source == PARAMS:
+            p = InputProblem(p.record, p.field, p.message, p.psn_no, "--param" if p.source == PARAMS else source)
         lines.append(str(p))
     lines.append(f"{len(e.problems)} problem(s) in the input; nothing was evaluated")
     return Failure("\n".join(lines))
@@ -141,35 +207,54 @@ def _table(rows: list[dict], columns: list[str]) -> str:
 
 
 def _emit(results, fmt: str, columns: list[str], no_trace: bool):
-    if fmt == "jsonl":
+    if fmt == "jsonl":  # the input was checked in full: each line goes out as soon as it is final
         from .jsonl import write_lines
 
-        write_lines(results, sys.stdout, not no_trace)
+        _output.streaming = True
+        write_lines(results, _output, not no_trace)
+        _output.finish()
         return
     if fmt == "json":  # one record at a time: a year of claims need not sit in memory twice
-        out = sys.stdout
+        out = _output
         out.write("[")
         for i, r in enumerate(results):
             out.write(("\n  " if i == 0 else ",\n  ")
                       + json.dumps(r.to_json(trace=not no_trace), ensure_ascii=False, indent=2).replace("\n", "\n  "))
         out.write("\n]\n" if results else "]\n")
     else:
-        click.echo(_table([r.to_json(trace=False) for r in results], columns))
+        _print(_table([r.to_json(trace=False) for r in results], columns))
 
 
 class _Group(click.Group):
     def invoke(self, ctx):
+        global _output
+        _output = _Output()
         try:
-            return super().invoke(ctx)
+            try:
+                result = super().invoke(ctx)
+            except (SystemExit, click.exceptions.Exit):
+                _output.finish()  # a command that prints and then exits 1 (check --format json)
+                raise
+            _output.finish()
+            return result
+        except _WriteFailed as e:
+            _stdout_gone()
+            if isinstance(e.error, BrokenPipeError):
+                ctx.exit(141)  # the reader left (`| head`): quietly, as a tool killed by SIGPIPE
+            click.echo(f"cannot write <stdout>: {e.reason()}", err=True)
+            ctx.exit(1)
         except Failure as e:
             click.echo(str(e), err=True)
             ctx.exit(1)
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
             raise
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(130)
         except Exception as e:  # noqa: BLE001 - never a traceback at the CLI
+            if type(e).__name__ == "SourceError":  # a policy file named that cannot be read (resolve.SourceError)
+                click.echo(str(e), err=True)
+                ctx.exit(1)
             click.echo(f"policylang: internal error: {type(e).__name__}: {e}\n"
                        "This is a bug in policylang, not in your input; please report it with the files used.",
                        err=True)
@@ -211,6 +296,7 @@ def check(paths, fmt, lang, strict):
     from .diagnostics import ERROR, WARNING, render, to_json
 
     results, ws = check_paths(paths)
+    _warn_skipped(ws)
     if not results:
         raise Failure("no .pol files found in " + ", ".join(paths))
     diags = [d for r in results for d in r.diagnostics]
@@ -218,7 +304,7 @@ def check(paths, fmt, lang, strict):
     errors = sum(1 for d in diags if d.severity == ERROR)
     warnings = sum(1 for d in diags if d.severity == WARNING)
     if fmt == "json":
-        click.echo(to_json(diags, lang))
+        _print(to_json(diags, lang))
     else:
         for d in diags:
             click.echo(render(d, ws.sources, lang), err=True)
@@ -288,7 +374,8 @@ def _settle_lines(compiled, path: str, shown: str, fmt: str, params, no_trace: b
 
     results = itertools.chain([first] if first is not None else [], stream)
     if fmt == "jsonl":
-        write_lines(results, sys.stdout, not no_trace)
+        _output.streaming = True
+        write_lines(results, _output, not no_trace)
     else:
         _emit(list(results), fmt, columns, no_trace)
 
@@ -374,12 +461,12 @@ def ledger_cmd(policy, ledger_path, psn_no, fmt, search):
     live = sorted((e for e in ledger.entries.values() if e.reversed_seq is None and e.psn_no in persons),
                   key=lambda e: (e.psn_no, e.seq))
     if fmt == "json":
-        click.echo(json.dumps({"counters": rows, "balances": {p: _fen_or_none(ledger.balances.get(p)) for p in persons},
+        _print(json.dumps({"counters": rows, "balances": {p: _fen_or_none(ledger.balances.get(p)) for p in persons},
                                "reversible": [e.setl_id for e in live]}, ensure_ascii=False, indent=2))
         return
-    click.echo(_table(rows, ["psn_no", "counter", "period", "each", "used"]) if rows else "(no counters used)")
+    _print(_table(rows, ["psn_no", "counter", "period", "each", "used"]) if rows else "(no counters used)")
     for p in persons:
-        click.echo(f"{p}: balance {_fen_or_none(ledger.balances.get(p)) or 'unknown'}, seq {ledger.seq.get(p, 0)}, "
+        _print(f"{p}: balance {_fen_or_none(ledger.balances.get(p)) or 'unknown'}, seq {ledger.seq.get(p, 0)}, "
                    f"reversible: {', '.join(e.setl_id for e in live if e.psn_no == p) or 'none'}")
 
 
@@ -435,13 +522,13 @@ def resettle(policy, corrections, ledger_in, ledger_out, start, end, fmt, params
         _write_ledger(outcome.ledger, ledger_out)
     rows = [a.to_json() for a in outcome.adjustments]
     if fmt == "json":
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        _print(json.dumps(rows, ensure_ascii=False, indent=2))
     else:
         flat = [{"setl_id": r["setl_id"], "psn_no": r["psn_no"], "setl_time": r["setl_time"],
                  "old_hifp_pay": r["old"]["hifp_pay"], "new_hifp_pay": r["new"]["hifp_pay"],
                  "fund_difference": r["difference"]["fund_pay_sumamt"],
                  "cash_difference": r["difference"]["psn_cash_pay"]} for r in rows]
-        click.echo(_table(flat, list(flat[0]) if flat else ["setl_id"]))
+        _print(_table(flat, list(flat[0]) if flat else ["setl_id"]))
 
 
 @main.command()
@@ -476,10 +563,12 @@ def explain(code):
     """Explain a diagnostic code, such as H501."""
     from .diagnostics import CATALOGUE, explain as explain_code
 
+    from .inputs import short
+
     text = explain_code(code)
     if text is None:
-        raise Failure(f"unknown diagnostic code {code!r}; codes: {', '.join(sorted(CATALOGUE))}")
-    click.echo(text)
+        raise Failure(f"unknown diagnostic code {short(code)}; codes: {', '.join(sorted(CATALOGUE))}")
+    _print(text)
 
 
 @main.command("compile")
@@ -494,7 +583,7 @@ def compile_cmd(policy, emit, search):
     with its clause and source span; its "hash" excludes spans, so formatting or
     translating the policy leaves it unchanged."""
     compiled = _load(policy, search)
-    click.echo(compiled.ir_json(), nl=False)
+    _print(compiled.ir_json(), nl=False)
 
 
 @main.command("fmt")
@@ -508,10 +597,17 @@ def fmt_cmd(paths, lang, write):
     from .diagnostics import ERROR, render
     from .formatter import format_policy
     from .parser import detect_language, parse
+    from .resolve import decode, read_bytes
     from .source import comment_lines
 
     for path in paths:
-        text = Path(path).read_text(encoding="utf-8")
+        try:
+            raw = read_bytes(Path(path))
+        except OSError as e:
+            raise Failure(f"{path}: {e.strerror or e}") from None
+        text, diags = decode(raw, path)
+        if diags:
+            raise Failure("\n".join(render(d, {path: text}) for d in diags))
         policy, diags = parse(text, path)
         if policy is None or any(d.severity == ERROR for d in diags):
             raise Failure("\n".join(render(d, {path: text}) for d in diags if d.severity == ERROR))
@@ -524,7 +620,7 @@ def fmt_cmd(paths, lang, write):
                               "run without --write to see the formatted text")
             Path(path).write_text(out, encoding="utf-8")
         else:
-            click.echo(out, nl=False)
+            _print(out, nl=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

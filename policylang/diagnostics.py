@@ -75,6 +75,12 @@ CATALOGUE: dict[str, Entry] = {
                   "{text} is not a real date",
                   "{text} 不是有效日期",
                   "check the month and day", "请检查月份和日期"),
+    "P015": Entry(ERROR, "not UTF-8 text",
+                  "the file is not UTF-8 text: byte 0x{byte} cannot be read here (policy files are read as UTF-8 only)",
+                  "文件不是 UTF-8 文本:此处的字节 0x{byte} 无法读取(政策文件只按 UTF-8 读取)",
+                  "save the file as UTF-8; a GBK or GB18030 file can be converted with "
+                  "`iconv -f GB18030 -t UTF-8 OLD.pol > NEW.pol`",
+                  "请把文件另存为 UTF-8 编码;GBK 或 GB18030 文件可用 `iconv -f GB18030 -t UTF-8 旧.pol > 新.pol` 转换"),
     # ---- N: names
     "N101": Entry(ERROR, "unknown name",
                   "unknown {kind} {name!r}{suggestion}",

@@ -856,11 +856,14 @@ def parse(text: str, file: str = "<string>") -> tuple[n.Policy | None, list[Diag
     try:
         policy = builder.transform(tree)
     except RecursionError:
-        m = re.search(r"(policy|政策)\b", clean)
-        pos = m.start() if m else 0
-        line = clean.count("\n", 0, pos) + 1
-        col = pos - (clean.rfind("\n", 0, pos) + 1) + 1
-        width = len(m.group(1)) if m else 1
+        # Point at the policy's own keyword, where the parse tree says it starts (a search of
+        # the text for the word found it in a comment or string above).
+        policy_tree = tree.children[0] if tree.children else tree
+        meta = policy_tree.meta if not getattr(policy_tree.meta, "empty", True) else tree.meta
+        pos = getattr(meta, "start_pos", 0)
+        line, col = getattr(meta, "line", 1), getattr(meta, "column", 1)
+        m = re.match(r"policy|政策", clean[pos:])
+        width = len(m.group()) if m else 1
         diags.append(Diagnostic("P005", n.Span(file, line, col, line, col + width, pos, pos + width)))
         return None, diags
     except lark.exceptions.VisitError as err:

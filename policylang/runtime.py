@@ -40,10 +40,16 @@ def money(amount: Decimal | int | None) -> str | None:
     return text[1:] if text == "-0.00" else text
 
 
+def _plain(value: Decimal) -> Decimal:
+    """Normalised, and a negative zero made zero: "-0" is never shown."""
+    value = value.normalize(CTX)
+    return value.copy_abs() if value.is_zero() else value
+
+
 def ratio(value: Decimal | None) -> str | None:
     if value is None:
         return None
-    text = format(value.normalize(CTX), "f")
+    text = format(_plain(value), "f")
     if "." not in text:
         text += ".00"
     elif len(text.split(".")[1]) < 2:
@@ -52,12 +58,12 @@ def ratio(value: Decimal | None) -> str | None:
 
 
 def percent(value: Decimal) -> str:
-    return format(CTX.multiply(value, HUNDRED).normalize(CTX), "f") + "%"
+    return format(_plain(CTX.multiply(value, HUNDRED)), "f") + "%"
 
 
 def points_text(value: Decimal) -> str:
     """0.05 -> "5" (percentage points)."""
-    return format(CTX.multiply(value, HUNDRED).normalize(CTX), "f")
+    return format(_plain(CTX.multiply(value, HUNDRED)), "f")
 
 
 HUNDRED = Decimal(100)
@@ -100,7 +106,7 @@ class TraceStep(NamedTuple):
 
 def _s(v):
     if isinstance(v, Decimal):  # a number read from the record, shown as written without trailing zeros
-        return format(v.normalize(CTX), "f")
+        return format(_plain(v), "f")
     if isinstance(v, (dt.date, dt.datetime)):
         return v.isoformat()
     return v
@@ -298,7 +304,7 @@ class MayPayResult:
 
 def exact_text(value: Decimal) -> str:
     """An unrounded amount: every decimal it has, but at least two (212.5125, 7.05)."""
-    d = value.normalize(CTX)
+    d = _plain(value)
     if d.as_tuple().exponent > -2:  # type: ignore[operator]
         d = d.quantize(CENT, context=CTX)
     return format(d, "f")

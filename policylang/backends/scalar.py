@@ -28,8 +28,8 @@ from typing import Any, Callable
 
 from .. import ir
 from .. import vocab as V
-from ..inputs import PLATFORM_FIELDS, VISIT_SPEC, InputError, InputProblem, missing_param, validate_persons, validate_requests, \
-    validate_visits
+from ..inputs import PLATFORM_FIELDS, VISIT_SPEC, InputError, InputProblem, missing_param, setl_time_of, \
+    setl_time_text, validate_persons, validate_requests, validate_visits
 from ..ir.demands import fields_read
 from ..ir.serial import content_hash
 from ..ir.evaluate import CTX, MissingValue
@@ -764,9 +764,7 @@ def _compile(source: str, ns: dict, name: str, filename: str):
 
 # ---- fast input path ---------------------------------------------------------------------
 
-_MONEY = re.compile(r"(\d{1,15})(?:\.(\d{1,2}))?")
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(?::\d{2})?")
+_MONEY = re.compile(r"([0-9]{1,15})(?:\.([0-9]{1,2}))?")  # ASCII digits only: others go the general way
 
 
 def _fen(v) -> int:
@@ -797,21 +795,18 @@ class _FastVisits:
         self.times: dict[str, Any] = {}
 
     def when(self, v):
+        """(value, date, order key, echoed text) of a setl_time given exactly in one of the
+        documented forms (the same parser as the general path: the same values)."""
         got = self.times.get(v)
         if got is None:
-            if type(v) is not str:
+            if type(v) is not str or not v.isascii():
                 raise _Slow
             try:
-                if len(v) == 10 and _DATE.fullmatch(v):
-                    t = dt.date.fromisoformat(v)
-                    got = (t, t, (t, 0, dt.time.min))
-                elif _DATETIME.fullmatch(v):
-                    t = dt.datetime.fromisoformat(v)
-                    got = (t, t.date(), (t.date(), 1, t.time()))
-                else:
-                    raise _Slow
+                t = setl_time_of(v)  # no trimming: text with spaces around goes the general way
             except ValueError:
                 raise _Slow from None
+            got = (t, t, (t, 0, dt.time.min), v) if type(t) is dt.date else \
+                (t, t.date(), (t.date(), 1, t.time()), setl_time_text(t))
             self.times[v] = got
         return got
 
@@ -827,7 +822,7 @@ class _FastVisits:
                 psn = r["psn_no"]
                 psn_type = psn_types[r["psn_type"]]
                 flx = r["flxempe_flag"]
-                setl, d, key = self.when(r["setl_time"])
+                setl, d, key, setl_text = self.when(r["setl_time"])
                 hosp = levels[r["hosp_lv"]]
                 medfee = _fen(r["medfee_sumamt"])
             except (KeyError, TypeError):
@@ -861,7 +856,7 @@ class _FastVisits:
             for name, t in extra.items():
                 values.append(self.extra_value(r, name, t))
             values.append(d)
-            values.append(r["setl_time"])
+            values.append(setl_text)
             rows.append(tuple(values))
             keys.append(key)
         return rows, keys
@@ -897,8 +892,7 @@ def _from_general(row: dict, policy: ir.Policy) -> tuple[tuple, tuple]:
     values += [row[name] for name in PLATFORM_FIELDS]
     for name in extra:
         values.append(_internal(row.get(name), policy.inputs[name][0]))
-    text = row.get("$setl_time_text") or (t.isoformat(sep=" ") if isinstance(t, dt.datetime) else t.isoformat())
-    values += [d, text]
+    values += [d, setl_time_text(t)]
     return tuple(values), time_key(t)
 
 
