@@ -48,8 +48,7 @@ def _lang(option: str | None, texts: list[str]) -> str:
         from .parser import detect_language
 
         return detect_language("\n".join(texts))
-    loc = os.environ.get("LC_ALL") or os.environ.get("LC_MESSAGES") or os.environ.get("LANG") or ""
-    return "zh" if loc.lower().startswith("zh") else "en"
+    return _locale_lang()
 
 
 def _no_duplicate_keys(pairs):
@@ -94,6 +93,7 @@ def _parse_params(items) -> dict[str, str]:
 def _load(policy_path: str, search) -> CompiledPolicy:
     from .api import CompiledPolicy, check_unit, policy_files
     from .diagnostics import ERROR, render
+    from .messages import text
     from .resolve import Workspace
 
     ws = Workspace()
@@ -104,22 +104,45 @@ def _load(policy_path: str, search) -> CompiledPolicy:
     if not result.ok:
         lang = _lang(None, [unit.text])
         errors = [d for d in result.diagnostics if d.severity == ERROR]
-        summary = (f"{policy_path}: 政策有 {len(errors)} 个错误,未进行计算" if lang == "zh"
-                   else f"{policy_path}: the policy has {len(errors)} error(s); nothing was evaluated")
+        summary = text("cli.policy_errors", lang, path=policy_path, count=len(errors))
         raise Failure("\n".join(render(d, ws.sources, lang) for d in errors) + "\n" + summary)
     return CompiledPolicy(result.ir)
 
 
 def _input_failure(e: InputError, source: str) -> Failure:
     from .inputs import InputProblem
+    from .messages import text
 
     lines = []
     for p in e.problems:
         if p.source is None:
             p = InputProblem(p.record, p.field, p.message, p.psn_no, source)
         lines.append(str(p))
-    lines.append(f"{len(e.problems)} problem(s) in the input; nothing was evaluated")
+    lines.append(text("cli.input_problems", "en", count=len(e.problems)))
     return Failure("\n".join(lines))
+
+
+LANG = click.option("--lang", type=click.Choice(["en", "zh"]), default=None,
+                    help="Language of the messages and table headers (default: English, or Chinese where the "
+                         "locale is zh; JSON's message stays English unless --lang zh is given).")
+
+# The columns of each command's table; money columns are right-aligned and summed in a
+# totals row.  Headers and reasons come from the message catalogue.
+COLUMNS = {
+    "settle": ["psn_no", "setl_time", "medfee_sumamt", "inscp_scp_amt", "act_pay_dedc", "pool_prop_selfpay",
+               "hifp_pay", "psn_part_amt", "acct_pay", "psn_cash_pay", "balc", "reason"],
+    "credit": ["psn_no", "on", "credit", "reason", "rule", "clause"],
+    "may_pay": ["psn_no", "relation", "item", "venue", "on", "allowed", "reason", "channel", "clause"],
+}
+SUMMED = {"medfee_sumamt", "inscp_scp_amt", "act_pay_dedc", "hifp_pay", "psn_part_amt", "acct_pay", "psn_cash_pay",
+          "credit"}
+RIGHT = SUMMED | {"pool_prop_selfpay", "balc"}
+ENUM_COLUMNS = {"relation", "item", "venue", "channel"}
+
+
+def _locale_lang() -> str:
+    loc = os.environ.get("LC_ALL") or os.environ.get("LC_MESSAGES") or os.environ.get("LANG") or ""
+    return "zh" if loc.lower().startswith("zh") else "en"
 
 
 def _width(s: str) -> int:
@@ -128,33 +151,87 @@ def _width(s: str) -> int:
     return display_width(s) if s else 0
 
 
-def _table(rows: list[dict], columns: list[str]) -> str:
-    cells = [[("" if r.get(c) is None else str(r.get(c)).lower() if isinstance(r.get(c), bool) else str(r.get(c)))
-              for c in columns] for r in rows]
-    widths = [max([_width(c)] + [_width(row[i]) for row in cells]) for i, c in enumerate(columns)]
+def text_table(header: list[str], rows: list[list[str]], right: set[int] = frozenset(),
+               total: list[str] | None = None) -> str:
+    """Columns padded by display width (a Chinese character takes two), numbers
+    right-aligned, an optional totals row under a rule."""
+    body = rows + ([total] if total else [])
+    widths = [max([_width(h)] + [_width(row[i]) for row in body]) for i, h in enumerate(header)]
 
     def line(values):
-        return "  ".join(v + " " * (w - _width(v)) for v, w in zip(values, widths)).rstrip()
-    out = [line(columns), line(["-" * w for w in widths])]
-    out.extend(line(row) for row in cells)
+        cells = [(" " * (w - _width(v)) + v) if i in right else (v + " " * (w - _width(v)))
+                 for i, (v, w) in enumerate(zip(values, widths))]
+        return "  ".join(cells).rstrip()
+    rule = line(["-" * w for w in widths])
+    out = [line(header), rule]
+    out.extend(line(row) for row in rows)
+    if total:
+        out += [rule, line(total)]
     return "\n".join(out)
 
 
-def _emit(results, fmt: str, columns: list[str], no_trace: bool):
+def _table(rows: list[dict], columns: list[str]) -> str:
+    """A table of records under their field names (the ledger's and resettle's)."""
+    cells = [[("" if r.get(c) is None else str(r.get(c)).lower() if isinstance(r.get(c), bool) else str(r.get(c)))
+              for c in columns] for r in rows]
+    return text_table(columns, cells)
+
+
+def _cell(column: str, value, lang: str) -> str:
+    from .messages import reason, value as shown
+
+    if column == "reason":
+        return reason(value, lang)
+    if value is None:
+        return ""
+    if column == "pool_prop_selfpay":
+        from .runtime import percent
+
+        return percent(Decimal(value))
+    if isinstance(value, bool) or column in ENUM_COLUMNS:
+        return shown(value, lang)
+    return str(value)
+
+
+def results_table(results, method: str, lang: str) -> str:
+    """The table of ``settle``, ``credit`` or ``may-pay``: readable headers, reasons in
+    words, and for money a totals row."""
+    from .messages import text
+
+    columns = COLUMNS[method]
+    records = [r.to_json(trace=False) for r in results]
+    rows = [[text("reason.reversal", lang) if c == "reason" and rec.get("op") == "reverse" else _cell(c, rec.get(c), lang)
+             for c in columns] for rec in records]
+    right = {i for i, c in enumerate(columns) if c in RIGHT}
+    total = None
+    summed = [c for c in columns if c in SUMMED]
+    if summed and records:
+        from .runtime import fen, fen_text
+
+        total = [""] * len(columns)
+        total[0] = text("table.total", lang)
+        for i, c in enumerate(columns):
+            if c in SUMMED:
+                total[i] = fen_text(sum(fen(Decimal(rec[c])) for rec in records if rec.get(c) is not None))
+    return text_table([text(f"col.{c}", lang) for c in columns], rows, right, total)
+
+
+def _emit(results, fmt: str, method: str, no_trace: bool, lang: str | None):
     if fmt == "jsonl":
         from .jsonl import write_lines
 
-        write_lines(results, sys.stdout, not no_trace)
+        write_lines(results, sys.stdout, not no_trace, lang or "en")
         return
     if fmt == "json":  # one record at a time: a year of claims need not sit in memory twice
         out = sys.stdout
         out.write("[")
         for i, r in enumerate(results):
             out.write(("\n  " if i == 0 else ",\n  ")
-                      + json.dumps(r.to_json(trace=not no_trace), ensure_ascii=False, indent=2).replace("\n", "\n  "))
+                      + json.dumps(r.to_json(trace=not no_trace, lang=lang or "en"), ensure_ascii=False,
+                                   indent=2).replace("\n", "\n  "))
         out.write("\n]\n" if results else "]\n")
     else:
-        click.echo(_table([r.to_json(trace=False) for r in results], columns))
+        click.echo(results_table(results, method, lang or _locale_lang()))
 
 
 class _Group(click.Group):
@@ -209,6 +286,7 @@ def check(paths, fmt, lang, strict):
     among the .pol files beside them."""
     from .api import check_paths
     from .diagnostics import ERROR, WARNING, render, to_json
+    from .messages import text
 
     results, ws = check_paths(paths)
     if not results:
@@ -223,15 +301,12 @@ def check(paths, fmt, lang, strict):
         for d in diags:
             click.echo(render(d, ws.sources, lang), err=True)
             click.echo("", err=True)
-        if lang == "zh":
-            click.echo(f"已检查 {len(results)} 个文件:{errors} 个错误,{warnings} 个警告", err=True)
-        else:
-            click.echo(f"{len(results)} file(s) checked: {errors} error(s), {warnings} warning(s)", err=True)
+        click.echo(text("cli.checked", lang, files=len(results), errors=errors, warnings=warnings), err=True)
     if errors or (strict and warnings):
         sys.exit(1)
 
 
-def _evaluate(method: str, policy: str, records: str, fmt: str, params, no_trace: bool, columns: list[str],
+def _evaluate(method: str, policy: str, records: str, fmt: str, params, no_trace: bool, lang: str | None,
               search=()):
     """Load POLICY, read the JSON array RECORDS, evaluate, print; errors leave stdout empty."""
     from .inputs import InputError
@@ -244,14 +319,14 @@ def _evaluate(method: str, policy: str, records: str, fmt: str, params, no_trace
         else:
             records_path = records
         if method == "settle" and records_path != "-" and _is_jsonl(records_path, records):
-            _settle_lines(compiled, records_path, records, fmt, params, no_trace, columns)
+            _settle_lines(compiled, records_path, records, fmt, params, no_trace, lang)
             return
         data = _read_json(records_path if spooled else records)
         try:
             results = getattr(compiled, method)(data, _parse_params(params), trace=not no_trace)
         except InputError as e:
             raise _input_failure(e, records) from None
-        _emit(results, fmt, columns, no_trace)
+        _emit(results, fmt, method, no_trace, lang)
     finally:
         if spooled:
             os.unlink(spooled)
@@ -272,7 +347,7 @@ def _is_jsonl(path: str, shown: str) -> bool:
         raise Failure(f"{shown}: {e.strerror}") from None
 
 
-def _settle_lines(compiled, path: str, shown: str, fmt: str, params, no_trace: bool, columns: list[str]):
+def _settle_lines(compiled, path: str, shown: str, fmt: str, params, no_trace: bool, lang: str | None):
     """JSON Lines input: checked in full first, then settled and written chunk by chunk."""
     from .inputs import InputError
     from .jsonl import JsonlError, read_chunks, write_lines
@@ -288,13 +363,9 @@ def _settle_lines(compiled, path: str, shown: str, fmt: str, params, no_trace: b
 
     results = itertools.chain([first] if first is not None else [], stream)
     if fmt == "jsonl":
-        write_lines(results, sys.stdout, not no_trace)
+        write_lines(results, sys.stdout, not no_trace, lang or "en")
     else:
-        _emit(list(results), fmt, columns, no_trace)
-
-
-SETTLE_COLUMNS = ["psn_no", "setl_time", "medfee_sumamt", "inscp_scp_amt", "act_pay_dedc", "pool_prop_selfpay",
-                  "hifp_pay", "psn_part_amt", "acct_pay", "psn_cash_pay", "balc", "reason"]
+        _emit(list(results), fmt, "settle", no_trace, lang)
 
 
 @main.command()
@@ -310,14 +381,16 @@ SETTLE_COLUMNS = ["psn_no", "setl_time", "medfee_sumamt", "inscp_scp_amt", "act_
 @click.option("--ledger-out", "ledger_out", type=click.Path(dir_okay=False), metavar="OUT.json",
               help="Write the ledger after these visits (atomically: OUT may be IN).  Without --ledger, a new "
                    "ledger starts.")
-def settle(policy, visits, fmt, params, no_trace, search, ledger_in, ledger_out):
+@LANG
+def settle(policy, visits, fmt, params, no_trace, search, ledger_in, ledger_out, lang):
     """Settle general-outpatient VISITS (a JSON array, or JSON Lines) under POLICY.
 
     Visits of several persons may be mixed and in any order; each person's
     visits are applied in setl_time order (visits at the same time in the order
-    given), and one result is printed per visit in input order."""
+    given), and one result is printed per visit in input order.  The table ends
+    with the totals of its money columns."""
     if ledger_in is None and ledger_out is None:
-        _evaluate("settle", policy, visits, fmt, params, no_trace, SETTLE_COLUMNS, search)
+        _evaluate("settle", policy, visits, fmt, params, no_trace, lang, search)
         return
     from .inputs import InputError
     from .ledger import LedgerError
@@ -337,7 +410,7 @@ def settle(policy, visits, fmt, params, no_trace, search, ledger_in, ledger_out)
                    f"were dropped: {', '.join(ledger.dropped)}", err=True)
     if ledger_out:
         _write_ledger(outcome.ledger, ledger_out)
-    _emit(outcome.results, fmt, SETTLE_COLUMNS, no_trace)
+    _emit(outcome.results, fmt, "settle", no_trace, lang)
 
 
 def _write_ledger(ledger, path: str) -> None:
@@ -451,10 +524,10 @@ def resettle(policy, corrections, ledger_in, ledger_out, start, end, fmt, params
 @PARAMS
 @NO_TRACE
 @SEARCH
-def credit(policy, persons, fmt, params, no_trace, search):
+@LANG
+def credit(policy, persons, fmt, params, no_trace, search, lang):
     """Compute the personal-account credit of PERSONS (a JSON array) under POLICY."""
-    _evaluate("credit", policy, persons, fmt, params, no_trace, ["psn_no", "on", "credit", "reason", "rule", "clause"],
-              search)
+    _evaluate("credit", policy, persons, fmt, params, no_trace, lang, search)
 
 
 @main.command("may-pay")
@@ -464,10 +537,10 @@ def credit(policy, persons, fmt, params, no_trace, search):
 @PARAMS
 @NO_TRACE
 @SEARCH
-def may_pay(policy, requests, fmt, params, no_trace, search):
+@LANG
+def may_pay(policy, requests, fmt, params, no_trace, search, lang):
     """Decide whether the personal account may pay each of REQUESTS (a JSON array)."""
-    _evaluate("may_pay", policy, requests, fmt, params, no_trace,
-              ["psn_no", "relation", "item", "venue", "on", "allowed", "reason", "channel", "clause"], search)
+    _evaluate("may_pay", policy, requests, fmt, params, no_trace, lang, search)
 
 
 @main.command()
