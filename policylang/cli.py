@@ -570,6 +570,25 @@ def compile_cmd(policy, emit, search):
     click.echo(compiled.ir_json(), nl=False)
 
 
+@main.command("render")
+@click.argument("policy", type=click.Path(exists=True, dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["md", "html"]), default="md", show_default=True,
+              help="md: Markdown; html: one self-contained page (inline CSS, nothing fetched).")
+@LANG
+@SEARCH
+def render_cmd(policy, fmt, lang, search):
+    """Summarise POLICY for holding against its notice.
+
+    Deductibles, caps, the ratio of every hospital level and person category
+    (uplifts applied), crediting rules and who may pay for what from the personal
+    account, for each dated version, each row with its clause and the quoted
+    sentence as a note."""
+    from .render import render
+
+    compiled = _load(policy, search)
+    click.echo(render(compiled.ir, fmt, lang or _locale_lang()), nl=False)
+
+
 @main.command("fmt")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--lang", type=click.Choice(["en", "zh"]), default=None,
