@@ -145,33 +145,10 @@ def _locale_lang() -> str:
     return "zh" if loc.lower().startswith("zh") else "en"
 
 
-def _width(s: str) -> int:
-    from .diagnostics import display_width
-
-    return display_width(s) if s else 0
-
-
-def text_table(header: list[str], rows: list[list[str]], right: set[int] = frozenset(),
-               total: list[str] | None = None) -> str:
-    """Columns padded by display width (a Chinese character takes two), numbers
-    right-aligned, an optional totals row under a rule."""
-    body = rows + ([total] if total else [])
-    widths = [max([_width(h)] + [_width(row[i]) for row in body]) for i, h in enumerate(header)]
-
-    def line(values):
-        cells = [(" " * (w - _width(v)) + v) if i in right else (v + " " * (w - _width(v)))
-                 for i, (v, w) in enumerate(zip(values, widths))]
-        return "  ".join(cells).rstrip()
-    rule = line(["-" * w for w in widths])
-    out = [line(header), rule]
-    out.extend(line(row) for row in rows)
-    if total:
-        out += [rule, line(total)]
-    return "\n".join(out)
-
-
 def _table(rows: list[dict], columns: list[str]) -> str:
     """A table of records under their field names (the ledger's and resettle's)."""
+    from .tables import text_table
+
     cells = [[("" if r.get(c) is None else str(r.get(c)).lower() if isinstance(r.get(c), bool) else str(r.get(c)))
               for c in columns] for r in rows]
     return text_table(columns, cells)
@@ -197,6 +174,7 @@ def results_table(results, method: str, lang: str) -> str:
     """The table of ``settle``, ``credit`` or ``may-pay``: readable headers, reasons in
     words, and for money a totals row."""
     from .messages import text
+    from .tables import text_table
 
     columns = COLUMNS[method]
     records = [r.to_json(trace=False) for r in results]
@@ -587,6 +565,84 @@ def render_cmd(policy, fmt, lang, search):
 
     compiled = _load(policy, search)
     click.echo(render(compiled.ir, fmt, lang or _locale_lang()), nl=False)
+
+
+def _load_alone(policy_path: str, search) -> CompiledPolicy:
+    """Load one policy for ``diff``: OLD and NEW are often two versions of one policy, with
+    one id, in one folder, so each is read on its own (its folder and --path are searched
+    only for the policy it implements)."""
+    from .api import loads
+    from .diagnostics import ERROR, PolicyError, render
+    from .messages import text as words
+
+    try:
+        source = Path(policy_path).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as e:
+        raise Failure(f"{policy_path}: {getattr(e, 'strerror', None) or 'not UTF-8 text'}") from None
+    try:
+        here = Path(policy_path)
+        beside = [p for p in sorted(here.parent.glob("*.pol")) if p.resolve() != here.resolve()]
+        return loads(source, file=policy_path, search=[*beside, *search])
+    except PolicyError as e:
+        lang = _lang(None, [source])
+        errors = [d for d in e.diagnostics if d.severity == ERROR]
+        raise Failure("\n".join(render(d, e.sources, lang) for d in errors) + "\n"
+                      + words("cli.policy_errors", lang, path=policy_path, count=len(errors))) from None
+
+
+class DiffTrouble(click.ClickException):
+    """diff's errors exit 2 (like GNU diff's), with nothing on standard output."""
+
+    exit_code = 2
+
+    def show(self, file=None):
+        click.echo(self.message, err=True)
+
+
+@main.command("diff")
+@click.argument("old", type=click.Path(exists=True, dir_okay=False))
+@click.argument("new", type=click.Path(exists=True, dir_okay=False))
+@PARAMS
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text for people; json: {\"values\": [...], \"visits\": [...], ...}.")
+@LANG
+@click.option("--all", "every", is_flag=True,
+              help="List every differing visit found, not one per kind of person and version.")
+@SEARCH
+def diff_cmd(old, new, params, fmt, lang, every, search):
+    """What changed in meaning from OLD to NEW: changed values with their dates, and
+    concrete visits that settle differently.
+
+    Visits are explored on the boundaries the two policies distinguish (version
+    dates, hospital levels, person categories, deductible and cap thresholds,
+    declared inputs) and settled under both.  A parameter not given with --param
+    gets the same stand-in value in both (the report says which).
+
+    Exit codes, like GNU diff: 0 no visit settles differently, 1 some do, 2 trouble."""
+    from . import semdiff
+
+    try:
+        given = _parse_params(params)
+        before, after = _load_alone(old, search), _load_alone(new, search)
+        shown = lang or ("en" if fmt == "json" else _locale_lang())
+        report = semdiff.compare(before, after, old, new, given, shown, every)
+    except Failure as e:
+        raise DiffTrouble(str(e)) from None
+    except click.BadParameter as e:
+        raise DiffTrouble(f"--param: {e.format_message()}") from None
+    except semdiff.UnknownParam as e:
+        raise DiffTrouble(f"--param: neither policy declares {e}") from None
+    except Exception as e:  # noqa: BLE001 - an input problem from a parameter's value, or a bug
+        from .inputs import InputError
+
+        if isinstance(e, InputError):
+            raise DiffTrouble(str(e)) from None
+        raise DiffTrouble(f"policylang: internal error: {type(e).__name__}: {e}") from None
+    if fmt == "json":
+        click.echo(json.dumps(semdiff.to_json(report, shown), ensure_ascii=False, indent=2))
+    else:
+        click.echo(semdiff.to_text(report, shown), nl=False)
+    sys.exit(0 if report.identical else 1)
 
 
 @main.command("fmt")

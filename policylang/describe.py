@@ -138,19 +138,26 @@ def value_words(v, lang: str) -> str:
     return expr_words(v, lang)
 
 
-def accumulate_words(acc: ir.Accumulate, lang: str) -> str:
-    """``150 yuan per year``, with its separation, condition and name."""
-    parts = [value_words(acc.amount, lang),
-             text("word.per", lang, period=text(f"period.{acc.period}", lang))]
+def accumulate_terms(acc: ir.Accumulate, lang: str) -> str:
+    """What a deductible or cap applies to, without its amount: ``per year, when ...``."""
+    parts = [text("word.per", lang, period=text(f"period.{acc.period}", lang))]
     if acc.each:
         parts.append(text("word.each", lang, field=field_name(acc.each, lang)))
     if acc.when != ir.TRUE:
         parts.append(text("word.when", lang, cond=cond_words(acc.when, lang)))
     if acc.name:
         parts.append(text("word.named", lang, name=acc.name))
+    return ("," if lang == "zh" else ", ").join(parts)
+
+
+def accumulate_words(acc: ir.Accumulate, lang: str) -> str:
+    """``150 yuan per year``, with its separation, condition and name."""
+    amount, terms = value_words(acc.amount, lang), accumulate_terms(acc, lang)
     if lang == "zh":  # 每年 150 元,按医疗机构级别分别计算
-        return " ".join((parts[1], parts[0])) + "".join("," + p for p in parts[2:])
-    return " ".join(parts[:2]) + "".join(", " + p for p in parts[2:])
+        head, _, rest = terms.partition(",")
+        return f"{head} {amount}" + (f",{rest}" if rest else "")
+    head, _, rest = terms.partition(", ")
+    return f"{amount} {head}" + (f", {rest}" if rest else "")
 
 
 def date_words(d, lang: str) -> str:
