@@ -184,3 +184,15 @@ def test_diff_snapshot(folder, lang, fmt, snapshot):
     r = run("guiyang-2022.pol", "guiyang-2024.pol", "--lang", lang, "--format", fmt)
     assert r.exit_code == 1
     assert r.stdout == snapshot
+
+
+def test_readme_shows_the_diff_output_as_it_is(monkeypatch):
+    from .conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```console\n\$ policylang (diff [^\n]+)\n(.*?)```", readme, re.S)
+    assert block, "README must show a diff run"
+    monkeypatch.chdir(ROOT)
+    r = CliRunner().invoke(main, block.group(1).split())
+    assert r.exit_code == 1
+    assert r.stdout == block.group(2)

@@ -164,3 +164,12 @@ def test_html_renders_its_tables_in_chromium(tmp_path, guiyang, lang):
     header = pixels.count(bytes.fromhex("e8eef6"))
     border = pixels.count(bytes.fromhex("9aa5b1"))
     assert header > 2000 and border > 1000, (header, border)
+
+
+def test_readme_shows_render_output_as_it_is():
+    from .conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    excerpt = readme.split("An excerpt of `policylang render policies/guiyang-2022.pol --lang en`:", 1)[1]
+    excerpt = excerpt.split("```markdown\n", 1)[1].split("```", 1)[0]
+    assert excerpt.count("\n") > 10 and excerpt in _render(ROOT / "policies" / "guiyang-2022.pol", "md", "en")
