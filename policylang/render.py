@@ -24,7 +24,7 @@ from . import ir
 from . import vocab as V
 from .describe import (
     LEVELS, account_matrix, accumulate_words, block_of, category_name, cond_words, conditional_adjustments,
-    expr_words, ratio_matrix, span_words, value_words,
+    expr_words, ratio_matrix, span_words, value_words, yuan,
 )
 from .messages import text, value as shown, values as shown_all
 from .runtime import percent, points_text
@@ -233,17 +233,9 @@ def _signed_points(points, lang: str) -> str:
 def _bands(b: ir.Bands, notes: Notes, lang: str) -> list[Block]:
     per = text("word.per", lang, period=text(f"period.{b.period}", lang))
     rows = []
-    low = None
     for limit, ratio, prov in zip(b.limits, b.values, b.provs):
-        if limit is None:
-            what = text("word.beyond", lang)
-        else:
-            from .describe import yuan
-
-            what = text("word.until_band", lang, limit=yuan(limit, lang))
+        what = text("word.beyond", lang) if limit is None else text("word.until_band", lang, limit=yuan(limit, lang))
         rows.append((Cell(what), Cell(percent(ratio), number=True), _clause(prov, notes)))
-        low = limit
-    del low
     return [Para(text("render.bands_heading", lang, per=per)),
             Table((text("render.band", lang), text("render.ratio", lang), text("render.clause", lang)), tuple(rows))]
 

@@ -135,3 +135,19 @@ def test_summaries_come_from_the_catalogue():
     assert "file(s) checked" not in cli and "已检查" not in cli
     runtime = (ROOT / "policylang" / "runtime.py").read_text(encoding="utf-8")
     assert "the fund pays" not in runtime and "may never pay" not in runtime
+
+
+def test_every_message_is_used():
+    """The catalogue holds only what the code shows: each id is named in the code, as a
+    literal or as the prefix of an f-string (``f"reason.{code}"``)."""
+    sources = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "policylang").rglob("*.py"))
+    sources = re.sub(r'\n    "[\w.]+": \(', "\n", sources)  # not the catalogue's own keys
+    unused = []
+    for msg_id in M.MESSAGES:
+        prefix = msg_id.rsplit(".", 1)[0] + "."
+        if re.search(rf"""["']{re.escape(msg_id)}["']""", sources):
+            continue
+        if re.search(rf"""f["']{re.escape(prefix)}\{{""", sources):
+            continue
+        unused.append(msg_id)
+    assert not unused

@@ -173,3 +173,18 @@ def test_readme_shows_render_output_as_it_is():
     excerpt = readme.split("An excerpt of `policylang render policies/guiyang-2022.pol --lang en`:", 1)[1]
     excerpt = excerpt.split("```markdown\n", 1)[1].split("```", 1)[0]
     assert excerpt.count("\n") > 10 and excerpt in _render(ROOT / "policies" / "guiyang-2022.pol", "md", "en")
+
+
+def test_help_of_the_new_commands_does_not_import_lark():
+    import sys
+
+    r = subprocess.run([sys.executable, "-c",
+                        "import sys; from policylang.cli import main\n"
+                        "for cmd in ('render', 'diff'):\n"
+                        "    try:\n"
+                        "        main([cmd, '--help'], standalone_mode=False)\n"
+                        "    except SystemExit:\n"
+                        "        pass\n"
+                        "assert 'lark' not in sys.modules, 'lark imported'"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "--format [md|html]" in r.stdout and "GNU diff" in r.stdout
