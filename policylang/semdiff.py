@@ -53,8 +53,10 @@ from .messages import text, value as shown, values as shown_all
 
 DAY = dt.timedelta(days=1)
 CENT = Decimal("0.01")
-COMPARED = ("inscp_scp_amt", "act_pay_dedc", "pool_prop_selfpay", "hifp_pay", "fund_pay_sumamt", "psn_part_amt",
-            "acct_pay", "psn_cash_pay", "balc", "reason")
+# a visit settles differently when an amount or the reason differs (a ratio that differs where
+# the fund pays nothing anyway, within the deductible, is shown beside a difference, not one)
+COMPARED = ("inscp_scp_amt", "act_pay_dedc", "hifp_pay", "fund_pay_sumamt", "psn_part_amt", "acct_pay",
+            "psn_cash_pay", "balc", "reason")
 MAX_SEQUENCES = 200_000
 BALANCE = "100000.00"  # a balance the account never runs out of: account payments show, not the balance's end
 
@@ -128,9 +130,68 @@ def _account_facts(policy: ir.Policy, v: ir.Version, lang: str) -> dict[tuple, F
             words = ("、" if lang == "zh" else ", ").join(text(f"venue.{x}", lang) for x in got) or \
                 text("account.yes", lang)
         else:
-            words = text(f"account.{got}", lang)
-        out[("may_pay", item, relation)] = Fact(text("fact.allow", lang, where=f"{shown(item, lang)} / "
-                                                                                 f"{shown(relation, lang)}"), words)
+            from .messages import reason
+
+            words = reason(got, lang)
+        out[("may_pay", item, relation)] = Fact(text("fact.may_pay", lang, item=shown(item, lang),
+                                                     relations=shown(relation, lang)), words)
+    return out
+
+
+def _merge_cells(changes: list[Change], lang: str) -> list[Change]:
+    """Ratio cells that change the same way on the same dates: one row naming the levels
+    and person categories."""
+    out: list[Change] = []
+    groups: dict[tuple, list[Change]] = {}
+    for ch in changes:
+        if ch.key[0] != "ratio" or len(ch.key) != 3:
+            out.append(ch)
+            continue
+        group = (ch.section, ch.start, ch.until, ch.before, ch.after)
+        if group not in groups:
+            groups[group] = []
+            out.append(ch)  # its place; replaced below
+        groups[group].append(ch)
+    merged = []
+    for ch in out:
+        group = (ch.section, ch.start, ch.until, ch.before, ch.after)
+        if ch.key[0] != "ratio" or len(ch.key) != 3:
+            merged.append(ch)
+            continue
+        cells = groups[group]
+        levels = [lv for lv in LEVELS if any(c.key[1] == lv for c in cells)]
+        cats = [cat for cat, _ in CATEGORIES if any(c.key[2] == cat for c in cells)]
+        names = []
+        for psn in ("active", "retiree"):
+            have = {flex for (p, flex) in cats if p == psn}
+            if have == {False, True}:
+                names.append(text("diff.either_flexible", lang, person=category_name((psn, False), lang)))
+            elif have:
+                names.append(category_name((psn, have.pop()), lang))
+        label = text("fact.ratio_cell", lang, level=shown_all(levels, lang, LEVELS),
+                     category=("、" if lang == "zh" else "; ").join(names))
+        merged.append(attrs.evolve(ch, key=("ratio", tuple(levels), tuple(cats)), label=label))
+    return merged
+
+
+def _merge_relations(changes: list[Change], lang: str) -> list[Change]:
+    """Account-use changes of one item that are the same for several relations: one row."""
+    out: list[Change] = []
+    index: dict[tuple, int] = {}
+    for ch in _merge_cells(changes, lang):
+        if ch.key[0] != "may_pay":
+            out.append(ch)
+            continue
+        group = (ch.section, ch.start, ch.until, ch.key[1], ch.before, ch.after)
+        if group in index:
+            first = out[index[group]]
+            relations = (*first.key[2:], ch.key[2])
+            out[index[group]] = attrs.evolve(first, key=("may_pay", ch.key[1], *relations), label=text(
+                "fact.may_pay", lang, item=shown(ch.key[1], lang),
+                relations=shown_all(relations, lang, V.ENUMS["relation"])))
+        else:
+            index[group] = len(out)
+            out.append(ch)
     return out
 
 
@@ -193,9 +254,18 @@ class Change:
         def when(d):
             return d.isoformat() if isinstance(d, dt.date) else d
         return {"section": self.section, "from": when(self.start), "until": when(self.until),
-                "key": [str(k) if not isinstance(k, tuple) else "/".join(map(str, k)) for k in self.key],
+                "key": _plain_json(self.key),
                 "what": self.label, "before": self.before, "after": self.after,
                 "before_clause": _clause_json(self.before_prov), "after_clause": _clause_json(self.after_prov)}
+
+
+def _plain_json(x):
+    """Tuples as lists, dates as text: a key as JSON."""
+    if isinstance(x, (tuple, list)):
+        return [_plain_json(i) for i in x]
+    if isinstance(x, dt.date):
+        return x.isoformat()
+    return x
 
 
 def _clause_json(prov: ir.Prov | None):
@@ -245,7 +315,7 @@ def value_changes(old: ir.Policy, new: ir.Policy, lang: str = "en", params: dict
         vo = so.versions if so else ()
         vn = sn.versions if sn else ()
         changes += _section_changes(old, new, kind, vo, vn, lang, params)
-    return changes
+    return _merge_relations(changes, lang)
 
 
 def _section_changes(old, new, kind, vo, vn, lang, params) -> list[Change]:
@@ -541,7 +611,7 @@ def _version_key(p: ir.Policy, day: dt.date, typed: dict):
 
 def _visit(profile: dict, day: dt.date, amount: Decimal) -> dict:
     v = {"psn_type": profile["psn_type"], "flxempe_flag": profile["flxempe_flag"], "setl_time": day.isoformat(),
-         "hosp_lv": profile["hosp_lv"], "medfee_sumamt": format(amount, "f")}
+         "hosp_lv": profile["hosp_lv"], "medfee_sumamt": format(amount.quantize(CENT, context=CTX), "f")}
     for k, val in profile.items():
         if k not in v:
             v[k] = format(val, "f") if isinstance(val, Decimal) else val

@@ -196,3 +196,33 @@ def test_readme_shows_the_diff_output_as_it_is(monkeypatch):
     r = CliRunner().invoke(main, block.group(1).split())
     assert r.exit_code == 1
     assert r.stdout == block.group(2)
+
+
+def test_values_of_every_section_read_as_rows(tmp_path):
+    changed = (GUIYANG_TEXT.replace("level2: 70% cite", "level2: 72% cite")
+               .replace("deductible 150 yuan per year", "deductible 200 yuan per year")
+               .replace("credit contribution_base × 2%", "credit contribution_base × 2.5%")
+               .replace("exclude public_health, fitness, wellness", "exclude public_health, fitness"))
+    (tmp_path / "new.pol").write_text(changed, encoding="utf-8")
+    r = run(POLICIES / "guiyang-2022.pol", tmp_path / "new.pol", "--format", "json",
+            "--param", "guizhou_avg_pension_2022=3125.50")
+    assert r.exit_code == 1
+    data = json.loads(r.stdout)
+    rows = {(c["section"], c["what"], c["before"], c["after"]) for c in data["values"]}
+    assert rows == {
+        ("pooling", "deductible per year", "150 yuan", "200 yuan"),
+        # the flexible-employment cells change with their person type's: one row each
+        ("pooling", "ratio, level2, in-service employee, flexible or not", "70%", "72%"),
+        ("pooling", "ratio, level2, retiree, flexible or not", "75%", "77%"),
+        ("crediting", "credit rule active_employee",
+         "person type = active and not flexible employment: contribution base × 2%",
+         "person type = active and not flexible employment: contribution base × 2.5%"),
+        ("account_use", "the account pays for wellness for self, spouse, parent, child", "excluded",
+         "item not allowed"),
+        ("account_use", "the account pays for wellness for sibling, grandparent, grandchild", "excluded",
+         "relation not eligible"),
+    }
+    assert data["params"] == [{"name": "guizhou_avg_pension_2022", "value": "3125.50", "assumed": False}]
+    # the fund pays nothing within the deductible whatever the ratio: that alone is no difference
+    assert all(v["before"]["hifp_pay"] != v["after"]["hifp_pay"] or v["before"]["reason"] != v["after"]["reason"]
+               or v["before"]["act_pay_dedc"] != v["after"]["act_pay_dedc"] for v in data["visits"])
