@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -117,8 +118,7 @@ def _lang(option: str | None, texts: list[str]) -> str:
         from .parser import detect_language
 
         return detect_language("\n".join(texts))
-    loc = os.environ.get("LC_ALL") or os.environ.get("LC_MESSAGES") or os.environ.get("LANG") or ""
-    return "zh" if loc.lower().startswith("zh") else "en"
+    return _locale_lang()
 
 
 def _read_json(path: str):
@@ -155,6 +155,7 @@ def _parse_params(items) -> dict[str, str]:
 def _load(policy_path: str, search) -> CompiledPolicy:
     from .api import CompiledPolicy, add_paths, check_unit
     from .diagnostics import ERROR, render
+    from .messages import text
     from .resolve import Workspace
 
     ws = Workspace()
@@ -165,8 +166,7 @@ def _load(policy_path: str, search) -> CompiledPolicy:
     if not result.ok:
         lang = _lang(None, [unit.text])
         errors = [d for d in result.diagnostics if d.severity == ERROR]
-        summary = (f"{policy_path}: 政策有 {len(errors)} 个错误,未进行计算" if lang == "zh"
-                   else f"{policy_path}: the policy has {len(errors)} error(s); nothing was evaluated")
+        summary = text("cli.policy_errors", lang, path=policy_path, count=len(errors))
         raise Failure("\n".join(render(d, ws.sources, lang) for d in errors) + "\n" + summary)
     return CompiledPolicy(result.ir)
 
@@ -178,40 +178,95 @@ def _warn_skipped(ws) -> None:
 
 def _input_failure(e: InputError, source: str) -> Failure:
     from .inputs import PARAMS, InputProblem
+    from .messages import text
 
     lines = []
     for p in e.problems:
         if p.source is None or p.source == PARAMS:
             p = InputProblem(p.record, p.field, p.message, p.psn_no, "--param" if p.source == PARAMS else source)
         lines.append(str(p))
-    lines.append(f"{len(e.problems)} problem(s) in the input; nothing was evaluated")
+    lines.append(text("cli.input_problems", "en", count=len(e.problems)))
     return Failure("\n".join(lines))
 
 
-def _width(s: str) -> int:
-    from .diagnostics import display_width
+LANG = click.option("--lang", type=click.Choice(["en", "zh"]), default=None,
+                    help="Language of the messages and table headers (default: English, or Chinese where the "
+                         "locale is zh; JSON's message stays English unless --lang zh is given).")
 
-    return display_width(s) if s else 0
+# The columns of each command's table; money columns are right-aligned and summed in a
+# totals row.  Headers and reasons come from the message catalogue.
+COLUMNS = {
+    "settle": ["psn_no", "setl_time", "medfee_sumamt", "inscp_scp_amt", "act_pay_dedc", "pool_prop_selfpay",
+               "hifp_pay", "psn_part_amt", "acct_pay", "psn_cash_pay", "balc", "reason"],
+    "credit": ["psn_no", "on", "credit", "reason", "rule", "clause"],
+    "may_pay": ["psn_no", "relation", "item", "venue", "on", "allowed", "reason", "channel", "clause"],
+}
+SUMMED = {"medfee_sumamt", "inscp_scp_amt", "act_pay_dedc", "hifp_pay", "psn_part_amt", "acct_pay", "psn_cash_pay",
+          "credit"}
+RIGHT = SUMMED | {"pool_prop_selfpay", "balc"}
+ENUM_COLUMNS = {"relation", "item", "venue", "channel"}
+
+
+def _locale_lang() -> str:
+    loc = os.environ.get("LC_ALL") or os.environ.get("LC_MESSAGES") or os.environ.get("LANG") or ""
+    return "zh" if loc.lower().startswith("zh") else "en"
 
 
 def _table(rows: list[dict], columns: list[str]) -> str:
+    """A table of records under their field names (the ledger's and resettle's)."""
+    from .tables import text_table
+
     cells = [[("" if r.get(c) is None else str(r.get(c)).lower() if isinstance(r.get(c), bool) else str(r.get(c)))
               for c in columns] for r in rows]
-    widths = [max([_width(c)] + [_width(row[i]) for row in cells]) for i, c in enumerate(columns)]
-
-    def line(values):
-        return "  ".join(v + " " * (w - _width(v)) for v, w in zip(values, widths)).rstrip()
-    out = [line(columns), line(["-" * w for w in widths])]
-    out.extend(line(row) for row in cells)
-    return "\n".join(out)
+    return text_table(columns, cells)
 
 
-def _emit(results, fmt: str, columns: list[str], no_trace: bool):
-    if fmt == "jsonl":  # the input was checked in full: each line goes out as soon as it is final
+def _cell(column: str, value, lang: str) -> str:
+    from .messages import reason, value as shown
+
+    if column == "reason":
+        return reason(value, lang)
+    if value is None:
+        return ""
+    if column == "pool_prop_selfpay":
+        from .runtime import percent
+
+        return percent(Decimal(value))
+    if isinstance(value, bool) or column in ENUM_COLUMNS:
+        return shown(value, lang)
+    return str(value)
+
+
+def results_table(results, method: str, lang: str) -> str:
+    """The table of ``settle``, ``credit`` or ``may-pay``: readable headers, reasons in
+    words, and for money a totals row."""
+    from .messages import text
+    from .tables import text_table
+
+    columns = COLUMNS[method]
+    records = [r.to_json(trace=False) for r in results]
+    rows = [[text("reason.reversal", lang) if c == "reason" and rec.get("op") == "reverse" else _cell(c, rec.get(c), lang)
+             for c in columns] for rec in records]
+    right = {i for i, c in enumerate(columns) if c in RIGHT}
+    total = None
+    summed = [c for c in columns if c in SUMMED]
+    if summed and records:
+        from .runtime import fen, fen_text
+
+        total = [""] * len(columns)
+        total[0] = text("table.total", lang)
+        for i, c in enumerate(columns):
+            if c in SUMMED:
+                total[i] = fen_text(sum(fen(Decimal(rec[c])) for rec in records if rec.get(c) is not None))
+    return text_table([text(f"col.{c}", lang) for c in columns], rows, right, total)
+
+
+def _emit(results, fmt: str, method: str, no_trace: bool, lang: str | None):
+    if fmt == "jsonl":
         from .jsonl import write_lines
 
-        _output.streaming = True
-        write_lines(results, _output, not no_trace)
+        _output.streaming = True  # the input was checked in full: each line goes out as soon as it is final
+        write_lines(results, _output, not no_trace, lang or "en")
         _output.finish()
         return
     if fmt == "json":  # one record at a time: a year of claims need not sit in memory twice
@@ -219,10 +274,11 @@ def _emit(results, fmt: str, columns: list[str], no_trace: bool):
         out.write("[")
         for i, r in enumerate(results):
             out.write(("\n  " if i == 0 else ",\n  ")
-                      + json.dumps(r.to_json(trace=not no_trace), ensure_ascii=False, indent=2).replace("\n", "\n  "))
+                      + json.dumps(r.to_json(trace=not no_trace, lang=lang or "en"), ensure_ascii=False,
+                                   indent=2).replace("\n", "\n  "))
         out.write("\n]\n" if results else "]\n")
     else:
-        _print(_table([r.to_json(trace=False) for r in results], columns))
+        _print(results_table(results, method, lang or _locale_lang()))
 
 
 class _Group(click.Group):
@@ -294,6 +350,7 @@ def check(paths, fmt, lang, strict):
     among the .pol files beside them."""
     from .api import check_paths
     from .diagnostics import ERROR, WARNING, render, to_json
+    from .messages import text
 
     results, ws = check_paths(paths)
     _warn_skipped(ws)
@@ -309,15 +366,12 @@ def check(paths, fmt, lang, strict):
         for d in diags:
             click.echo(render(d, ws.sources, lang), err=True)
             click.echo("", err=True)
-        if lang == "zh":
-            click.echo(f"已检查 {len(results)} 个文件:{errors} 个错误,{warnings} 个警告", err=True)
-        else:
-            click.echo(f"{len(results)} file(s) checked: {errors} error(s), {warnings} warning(s)", err=True)
+        click.echo(text("cli.checked", lang, files=len(results), errors=errors, warnings=warnings), err=True)
     if errors or (strict and warnings):
         sys.exit(1)
 
 
-def _evaluate(method: str, policy: str, records: str, fmt: str, params, no_trace: bool, columns: list[str],
+def _evaluate(method: str, policy: str, records: str, fmt: str, params, no_trace: bool, lang: str | None,
               search=()):
     """Load POLICY, read the JSON array RECORDS, evaluate, print; errors leave stdout empty."""
     from .inputs import InputError
@@ -330,14 +384,14 @@ def _evaluate(method: str, policy: str, records: str, fmt: str, params, no_trace
         else:
             records_path = records
         if method == "settle" and records_path != "-" and _is_jsonl(records_path, records):
-            _settle_lines(compiled, records_path, records, fmt, params, no_trace, columns)
+            _settle_lines(compiled, records_path, records, fmt, params, no_trace, lang)
             return
         data = _read_json(records_path if spooled else records)
         try:
             results = getattr(compiled, method)(data, _parse_params(params), trace=not no_trace)
         except InputError as e:
             raise _input_failure(e, records) from None
-        _emit(results, fmt, columns, no_trace)
+        _emit(results, fmt, method, no_trace, lang)
     finally:
         if spooled:
             os.unlink(spooled)
@@ -358,7 +412,7 @@ def _is_jsonl(path: str, shown: str) -> bool:
         raise Failure(f"{shown}: {e.strerror}") from None
 
 
-def _settle_lines(compiled, path: str, shown: str, fmt: str, params, no_trace: bool, columns: list[str]):
+def _settle_lines(compiled, path: str, shown: str, fmt: str, params, no_trace: bool, lang: str | None):
     """JSON Lines input: checked in full first, then settled and written chunk by chunk."""
     from .inputs import InputError
     from .jsonl import JsonlError, read_chunks, write_lines
@@ -375,13 +429,9 @@ def _settle_lines(compiled, path: str, shown: str, fmt: str, params, no_trace: b
     results = itertools.chain([first] if first is not None else [], stream)
     if fmt == "jsonl":
         _output.streaming = True
-        write_lines(results, _output, not no_trace)
+        write_lines(results, _output, not no_trace, lang or "en")
     else:
-        _emit(list(results), fmt, columns, no_trace)
-
-
-SETTLE_COLUMNS = ["psn_no", "setl_time", "medfee_sumamt", "inscp_scp_amt", "act_pay_dedc", "pool_prop_selfpay",
-                  "hifp_pay", "psn_part_amt", "acct_pay", "psn_cash_pay", "balc", "reason"]
+        _emit(list(results), fmt, "settle", no_trace, lang)
 
 
 @main.command()
@@ -397,14 +447,16 @@ SETTLE_COLUMNS = ["psn_no", "setl_time", "medfee_sumamt", "inscp_scp_amt", "act_
 @click.option("--ledger-out", "ledger_out", type=click.Path(dir_okay=False), metavar="OUT.json",
               help="Write the ledger after these visits (atomically: OUT may be IN).  Without --ledger, a new "
                    "ledger starts.")
-def settle(policy, visits, fmt, params, no_trace, search, ledger_in, ledger_out):
+@LANG
+def settle(policy, visits, fmt, params, no_trace, search, ledger_in, ledger_out, lang):
     """Settle general-outpatient VISITS (a JSON array, or JSON Lines) under POLICY.
 
     Visits of several persons may be mixed and in any order; each person's
     visits are applied in setl_time order (visits at the same time in the order
-    given), and one result is printed per visit in input order."""
+    given), and one result is printed per visit in input order.  The table ends
+    with the totals of its money columns."""
     if ledger_in is None and ledger_out is None:
-        _evaluate("settle", policy, visits, fmt, params, no_trace, SETTLE_COLUMNS, search)
+        _evaluate("settle", policy, visits, fmt, params, no_trace, lang, search)
         return
     from .inputs import InputError
     from .ledger import LedgerError
@@ -424,7 +476,7 @@ def settle(policy, visits, fmt, params, no_trace, search, ledger_in, ledger_out)
                    f"were dropped: {', '.join(ledger.dropped)}", err=True)
     if ledger_out:
         _write_ledger(outcome.ledger, ledger_out)
-    _emit(outcome.results, fmt, SETTLE_COLUMNS, no_trace)
+    _emit(outcome.results, fmt, "settle", no_trace, lang)
 
 
 def _write_ledger(ledger, path: str) -> None:
@@ -538,10 +590,10 @@ def resettle(policy, corrections, ledger_in, ledger_out, start, end, fmt, params
 @PARAMS
 @NO_TRACE
 @SEARCH
-def credit(policy, persons, fmt, params, no_trace, search):
+@LANG
+def credit(policy, persons, fmt, params, no_trace, search, lang):
     """Compute the personal-account credit of PERSONS (a JSON array) under POLICY."""
-    _evaluate("credit", policy, persons, fmt, params, no_trace, ["psn_no", "on", "credit", "reason", "rule", "clause"],
-              search)
+    _evaluate("credit", policy, persons, fmt, params, no_trace, lang, search)
 
 
 @main.command("may-pay")
@@ -551,10 +603,10 @@ def credit(policy, persons, fmt, params, no_trace, search):
 @PARAMS
 @NO_TRACE
 @SEARCH
-def may_pay(policy, requests, fmt, params, no_trace, search):
+@LANG
+def may_pay(policy, requests, fmt, params, no_trace, search, lang):
     """Decide whether the personal account may pay each of REQUESTS (a JSON array)."""
-    _evaluate("may_pay", policy, requests, fmt, params, no_trace,
-              ["psn_no", "relation", "item", "venue", "on", "allowed", "reason", "channel", "clause"], search)
+    _evaluate("may_pay", policy, requests, fmt, params, no_trace, lang, search)
 
 
 @main.command()
@@ -584,6 +636,103 @@ def compile_cmd(policy, emit, search):
     translating the policy leaves it unchanged."""
     compiled = _load(policy, search)
     _print(compiled.ir_json(), nl=False)
+
+
+@main.command("render")
+@click.argument("policy", type=click.Path(exists=True, dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["md", "html"]), default="md", show_default=True,
+              help="md: Markdown; html: one self-contained page (inline CSS, nothing fetched).")
+@LANG
+@SEARCH
+def render_cmd(policy, fmt, lang, search):
+    """Summarise POLICY for holding against its notice.
+
+    Deductibles, caps, the ratio of every hospital level and person category
+    (uplifts applied), crediting rules and who may pay for what from the personal
+    account, for each dated version, each row with its clause and the quoted
+    sentence as a note."""
+    from .render import render
+
+    compiled = _load(policy, search)
+    _print(render(compiled.ir, fmt, lang or _locale_lang()), nl=False)
+
+
+def _load_alone(policy_path: str, search) -> CompiledPolicy:
+    """Load one policy for ``diff``: OLD and NEW are often two versions of one policy, with
+    one id, in one folder, so each is read on its own (its folder and --path are searched
+    only for the policy it implements)."""
+    from .api import loads
+    from .diagnostics import ERROR, PolicyError, render
+    from .messages import text as words
+
+    try:
+        source = Path(policy_path).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as e:
+        raise Failure(f"{policy_path}: {getattr(e, 'strerror', None) or 'not UTF-8 text'}") from None
+    try:
+        here = Path(policy_path)
+        beside = [p for p in sorted(here.parent.glob("*.pol")) if p.resolve() != here.resolve()]
+        return loads(source, file=policy_path, search=[*beside, *search])
+    except PolicyError as e:
+        lang = _lang(None, [source])
+        errors = [d for d in e.diagnostics if d.severity == ERROR]
+        raise Failure("\n".join(render(d, e.sources, lang) for d in errors) + "\n"
+                      + words("cli.policy_errors", lang, path=policy_path, count=len(errors))) from None
+
+
+class DiffTrouble(click.ClickException):
+    """diff's errors exit 2 (like GNU diff's), with nothing on standard output."""
+
+    exit_code = 2
+
+    def show(self, file=None):
+        click.echo(self.message, err=True)
+
+
+@main.command("diff")
+@click.argument("old", type=click.Path(exists=True, dir_okay=False))
+@click.argument("new", type=click.Path(exists=True, dir_okay=False))
+@PARAMS
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text for people; json: {\"values\": [...], \"visits\": [...], ...}.")
+@LANG
+@click.option("--all", "every", is_flag=True,
+              help="List every differing visit found, not one per kind of person and version.")
+@SEARCH
+def diff_cmd(old, new, params, fmt, lang, every, search):
+    """What changed in meaning from OLD to NEW: changed values with their dates, and
+    concrete visits that settle differently.
+
+    Visits are explored on the boundaries the two policies distinguish (version
+    dates, hospital levels, person categories, deductible and cap thresholds,
+    declared inputs) and settled under both.  A parameter not given with --param
+    gets the same stand-in value in both (the report says which).
+
+    Exit codes, like GNU diff: 0 no visit settles differently, 1 some do, 2 trouble."""
+    from . import semdiff
+
+    try:
+        given = _parse_params(params)
+        before, after = _load_alone(old, search), _load_alone(new, search)
+        shown = lang or ("en" if fmt == "json" else _locale_lang())
+        report = semdiff.compare(before, after, old, new, given, shown, every)
+    except Failure as e:
+        raise DiffTrouble(str(e)) from None
+    except click.BadParameter as e:
+        raise DiffTrouble(f"--param: {e.format_message()}") from None
+    except semdiff.UnknownParam as e:
+        raise DiffTrouble(f"--param: neither policy declares {e}") from None
+    except Exception as e:  # noqa: BLE001 - an input problem from a parameter's value, or a bug
+        from .inputs import InputError
+
+        if isinstance(e, InputError):
+            raise DiffTrouble(str(e)) from None
+        raise DiffTrouble(f"policylang: internal error: {type(e).__name__}: {e}") from None
+    if fmt == "json":
+        _print(json.dumps(semdiff.to_json(report, shown), ensure_ascii=False, indent=2))
+    else:
+        _print(semdiff.to_text(report, shown), nl=False)
+    sys.exit(0 if report.identical else 1)
 
 
 @main.command("fmt")

@@ -79,7 +79,7 @@ def read_chunks(path: str, size: int | None = None) -> Iterator[list]:
         yield chunk
 
 
-def write_lines(results, out: IO[str], trace: bool) -> None:
+def write_lines(results, out: IO[str], trace: bool, lang: str = "en") -> None:
     for r in results:
-        out.write(json.dumps(r.to_json(trace=trace), ensure_ascii=False, separators=(",", ":")))
+        out.write(json.dumps(r.to_json(trace=trace, lang=lang), ensure_ascii=False, separators=(",", ":")))
         out.write("\n")

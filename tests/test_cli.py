@@ -93,11 +93,13 @@ def test_settle_json_output():
 
 
 def test_settle_table_output():
-    r = run("settle", GUIYANG, ROOT / "examples" / "guiyang-visits.json", "--format", "table")
+    r = run("settle", GUIYANG, ROOT / "examples" / "guiyang-visits.json", "--format", "table", "--lang", "en")
     assert r.exit_code == 0
     lines = r.stdout.splitlines()
-    assert lines[0].split()[:3] == ["psn_no", "setl_time", "medfee_sumamt"]
-    assert len(lines) == 2 + 5
+    assert lines[0].split()[:3] == ["Person", "Date", "Bill"]
+    assert len(lines) == 2 + 5 + 2  # header, rule, five visits, rule, totals
+    assert lines[-1].split()[:4] == ["Total", "1700.00", "1600.00", "300.00"]
+    assert "within the deductible" in lines[2]
 
 
 @pytest.mark.parametrize("change, field, words", [
@@ -171,9 +173,9 @@ def test_credit_requires_declared_parameter():
 
 def test_credit_with_parameter():
     r = run("credit", GUIYANG, ROOT / "examples" / "guiyang-persons.json", "--format", "table",
-            "--param", "guizhou_avg_pension_2022=3125.50")
+            "--param", "guizhou_avg_pension_2022=3125.50", "--lang", "en")
     assert r.exit_code == 0, r.output
-    assert "93.77" in r.stdout and "no_rule" in r.stdout
+    assert "93.77" in r.stdout and "no rule applies" in r.stdout
 
 
 def test_unknown_parameter_is_an_error():

@@ -130,6 +130,9 @@ def test_readme_live_settlement_walkthrough_is_real(tmp_path, monkeypatch):
     for folder in ("policies", "examples"):
         shutil.copytree(ROOT / folder, tmp_path / folder)
     monkeypatch.chdir(tmp_path)
+    for name in ("LC_ALL", "LC_MESSAGES"):  # tables follow the locale: the README shows English
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANG", "C.UTF-8")
     steps = re.findall(r"^\$ policylang (.*)\n((?:(?!\$ ).*\n)*)", block, re.M)
     assert len(steps) >= 6
     for command, shown in steps:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal, DecimalException
+from functools import partial
 from typing import Any, Callable
 
 from .. import ir
@@ -133,8 +134,8 @@ class Reference:
             finish_settle_trace(state.trace)
         banded = env.get("exact") is not None and any(
             isinstance(s, ir.BandShare) for s in state.extra.get("block", ir.Block(None, None, None, ())).steps)
-        message = settle_message(state.reason, self.policy.id, program.section is not None, when, env["ratio"],
-                                 env["remaining"], env["hifp_raw"], env["hifp_pay"], banded)
+        message = partial(settle_message, state.reason, self.policy.id, program.section is not None, when,
+                          env["ratio"], env["remaining"], env["hifp_raw"], env["hifp_pay"], banded)
         amounts = tuple(fen(env[f]) for f in ("inscp_scp_amt", "act_pay_dedc", "hifp_pay", "fund_pay_sumamt",
                                                  "psn_part_amt", "acct_pay", "psn_cash_pay"))
         ratio_e4 = None if env["ratio"] is None else int(env["ratio"].scaleb(4, CTX))
@@ -278,9 +279,9 @@ class Reference:
         self.run(self.programs["credit"], state)
         x = state.extra
         on = person["on"]
+        words = partial(credit_message, state.reason or "no_rule", on, x.get("rule"))
         return CreditResult(person["psn_no"], on.isoformat(), x.get("credit"), state.reason or "no_rule",
-                            x.get("rule"), x.get("clause"), credit_message(state.reason or "no_rule", on, x.get("rule")),
-                            tuple(state.trace or ()))
+                            x.get("rule"), x.get("clause"), words(), tuple(state.trace or ()), words)
 
     def credit_rules(self, step: ir.CreditRules, s: State) -> None:
         for rule in step.rules:
@@ -309,11 +310,11 @@ class Reference:
         allowed = verdict.allowed if verdict else False
         prov = verdict.prov if verdict else None
         channel = x.get("channel")
-        message = may_pay_message(reason, request, dict(verdict.args) if verdict else {}, channel)
+        words = partial(may_pay_message, reason, request, dict(verdict.args) if verdict else {}, channel)
         trace = (tr_allowed(allowed, prov, request),) if self.tracing else ()
         return MayPayResult(request.get("psn_no"), request["relation"], request["item"], request.get("venue"),
                             request["on"].isoformat(), allowed, reason, channel, prov.clause if prov else None,
-                            message, trace)
+                            words(), trace, words)
 
     def decision(self, step: ir.Decision, s: State) -> None:
         for verdict in step.verdicts:

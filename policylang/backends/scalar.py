@@ -24,6 +24,7 @@ import datetime as dt
 import gc
 import re
 from decimal import Decimal
+from functools import partial
 from typing import Any, Callable
 
 from .. import ir
@@ -717,10 +718,10 @@ def settle_source(policy: ir.Policy, tracing: bool) -> tuple[str, dict]:
     pid, has_pooling = policy.id, prog.section is not None
 
     def _message(args):
-        def render():
+        def render(lang="en"):
             reason, d, ratio_e4, remaining, raw, fund, banded_ = args
             return settle_message(reason, pid, has_pooling, d, _r(ratio_e4), yuan(remaining), yuan(raw), yuan(fund),
-                                  banded_)
+                                  banded_, lang)
         return render
     g.ns["_message"] = _message
     return "\n".join(g.lines) + "\n", g.ns
@@ -1024,10 +1025,10 @@ class Scalar:
             reason = verdict.reason if verdict else "not_in_force"
             allowed = verdict.allowed if verdict else False
             prov = verdict.prov if verdict else None
-            message = may_pay_message(reason, r, dict(verdict.args) if verdict else {}, channel)
+            words = partial(may_pay_message, reason, r, dict(verdict.args) if verdict else {}, channel)
             trace = (tr_allowed(allowed, prov, r),) if self.tracing else ()
             out.append(MayPayResult(r.get("psn_no"), r["relation"], r["item"], r.get("venue"), r["on"].isoformat(),
-                                    allowed, reason, channel, prov.clause if prov else None, message, trace))
+                                    allowed, reason, channel, prov.clause if prov else None, words(), trace, words))
         return out
 
     # -- credit
@@ -1052,9 +1053,10 @@ class Scalar:
                                              f"({value}); check the parameters and inputs", r.get("psn_no")))
                 continue
             trace = (tr_credit(value, rule.prov, exact),) if self.tracing and rule is not None else ()
+            words = partial(credit_message, reason, on, rule.name if rule else None)
             out.append(CreditResult(r["psn_no"], on.isoformat(), value, reason, rule.name if rule else None,
                                     rule.prov.clause if rule else None,
-                                    credit_message(reason, on, rule.name if rule else None), trace))
+                                    words(), trace, words))
         if problems:
             raise InputError(problems)
         return out
