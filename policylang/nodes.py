@@ -33,6 +33,19 @@ def _span():
 
 
 @attrs.frozen
+class Comment:
+    """A comment (``# ...`` or ``// ...``, to the end of the line, trailing white space
+    removed).  Not part of the AST: ``parser.parse_with_comments`` returns them beside it."""
+
+    text: str
+    span: Span
+
+    @property
+    def pos(self) -> int:
+        return self.span.start
+
+
+@attrs.frozen
 class Node:
     span: Span | None = _span()
 

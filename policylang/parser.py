@@ -9,6 +9,7 @@ for a policy officer ("expected a percentage such as 75% ..."), using
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import functools
 import hashlib
@@ -46,6 +47,21 @@ def grammar_text() -> str:
 
 _LARK_OPTIONS = dict(parser="lalr", lexer="contextual", propagate_positions=True, maybe_placeholders=False)
 
+# Comments are ignored by the grammar; the lexer hands each one to this callback, which
+# keeps it when a parse asked for them (``parse_with_comments``).  The callback is not part
+# of the cached parser file: it is given again each time the parser is built or loaded.
+_COMMENT_SINK: contextvars.ContextVar[list | None] = contextvars.ContextVar("policylang_comments", default=None)
+
+
+def _on_comment(tok: lark.Token) -> lark.Token:
+    sink = _COMMENT_SINK.get()
+    if sink is not None:
+        sink.append(tok)
+    return tok
+
+
+_CALLBACKS = {"COMMENT": _on_comment}
+
 
 def _cache_file(grammar: str) -> Path:
     """Where the built parser is kept: $POLICYLANG_CACHE_DIR, else $XDG_CACHE_HOME/policylang,
@@ -66,7 +82,7 @@ def _save_atomically(parser: lark.Lark, path: Path) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            parser.save(f)
+            parser.save(f, exclude_options=("lexer_callbacks",))
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -91,10 +107,12 @@ def _lark() -> lark.Lark:
     if path is not None:
         try:
             with open(path, "rb") as f:
-                return lark.Lark.load(f)
+                # Lark.load with options that are not stored in the file (what Lark's own
+                # cache= does): the comment callback.
+                return lark.Lark.__new__(lark.Lark)._load(f, lexer_callbacks=_CALLBACKS)
         except Exception:  # noqa: BLE001 - missing, unreadable or corrupt: build it
             pass
-    parser = lark.Lark(grammar, **_LARK_OPTIONS)
+    parser = lark.Lark(grammar, lexer_callbacks=_CALLBACKS, **_LARK_OPTIONS)
     if path is not None:
         try:
             _save_atomically(parser, path)
@@ -238,7 +256,8 @@ class _Builder(Transformer):
         return n.ImplementsDecl(parent=c[0], cite=cite, span=self._s(meta))
 
     def type_ref(self, meta, children):
-        return children[0]
+        name = children[0]  # 金额, 比例, count ... are the type they name
+        return n.Name(V.TYPE_ALIASES.get(name.value, name.value), span=name.span)
 
     def param_decl(self, meta, children):
         c, cite = self._split(children)
@@ -842,16 +861,32 @@ def _brace_balance(region: str) -> int:
 def parse(text: str, file: str = "<string>") -> tuple[n.Policy | None, list[Diagnostic]]:
     """Parse one policy.  Returns the AST (None when the text does not parse) and
     the diagnostics found so far (text hygiene and syntax)."""
+    policy, diags, _ = parse_with_comments(text, file)
+    return policy, diags
+
+
+def parse_with_comments(text: str, file: str = "<string>") -> tuple[n.Policy | None, list[Diagnostic],
+                                                                     list[n.Comment]]:
+    """``parse``, and the comments of the text in order (as the lexer found them: never
+    inside a string)."""
     clean, diags = normalize(text, file)
+    sink: list[lark.Token] = []
+    reset = _COMMENT_SINK.set(sink)
     try:
         tree = _lark().parse(clean)
     except lark.UnexpectedInput as err:
+        _COMMENT_SINK.reset(reset)
+        reset = None
         for syntax in _syntax_errors(err, clean, file):
             # A character already reported by the hygiene pass (1,500 or 150。5) is not reported twice.
             if not any(d.span and syntax.span and d.span.line == syntax.span.line
                        and 0 <= syntax.span.col - d.span.col <= 1 for d in diags):
                 diags.append(syntax)
-        return None, diags
+        return None, diags, []
+    finally:
+        if reset is not None:
+            _COMMENT_SINK.reset(reset)
+    comments = [n.Comment(str(t).rstrip(), _span(t, file)) for t in sink]
     builder = _Builder(file)
     try:
         policy = builder.transform(tree)
@@ -862,12 +897,12 @@ def parse(text: str, file: str = "<string>") -> tuple[n.Policy | None, list[Diag
         col = pos - (clean.rfind("\n", 0, pos) + 1) + 1
         width = len(m.group(1)) if m else 1
         diags.append(Diagnostic("P005", n.Span(file, line, col, line, col + width, pos, pos + width)))
-        return None, diags
+        return None, diags, comments
     except lark.exceptions.VisitError as err:
         raise err.orig_exc from None  # pragma: no cover - a builder bug, not user input
     for tok in builder.bad_dates:
         diags.append(Diagnostic("P014", _span(tok, file), {"text": str(tok)}))
-    return policy, diags
+    return policy, diags, comments
 
 
 def detect_language(text: str) -> str:
