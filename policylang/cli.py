@@ -38,7 +38,11 @@ SEARCH = click.option("--path", "search", multiple=True, type=click.Path(exists=
 
 
 class Failure(Exception):
-    """A reported failure: message already formatted; exit code 1."""
+    """A reported failure: message already formatted; exit code 1 (or ``code``)."""
+
+    def __init__(self, message: str, code: int = 1):
+        super().__init__(message)
+        self.code = code
 
 
 def _lang(option: str | None, texts: list[str]) -> str:
@@ -162,8 +166,9 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except Failure as e:
-            click.echo(str(e), err=True)
-            ctx.exit(1)
+            if str(e):
+                click.echo(str(e), err=True)
+            ctx.exit(e.code)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except KeyboardInterrupt:
@@ -365,33 +370,94 @@ def compile_cmd(policy, emit, search):
 
 
 @main.command("fmt")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, allow_dash=True))
 @click.option("--lang", type=click.Choice(["en", "zh"]), default=None,
-              help="Write the keywords in English or Chinese (default: as the file mostly does).")
-@click.option("--write", is_flag=True,
-              help="Rewrite the files in place (refused for files with comments, which are not kept yet).")
-def fmt_cmd(paths, lang, write):
-    """Print policies in canonical layout (or rewrite them with --write)."""
-    from .diagnostics import ERROR, render
-    from .formatter import format_policy
-    from .parser import detect_language, parse
-    from .source import comment_lines
+              help="Write every keyword, type name and enumeration value in English or Chinese "
+                   "(default: as each file mostly does).")
+@click.option("--write", is_flag=True, help="Rewrite the files in place (atomically; unchanged files are not touched).")
+@click.option("--check", is_flag=True, help="Write nothing; list the files that are not formatted and exit 1 if any.")
+@click.option("--diff", "show_diff", is_flag=True,
+              help="Write nothing; show what formatting would change as a unified diff, and exit 1 if anything.")
+def fmt_cmd(paths, lang, write, check, show_diff):
+    """Print policies in canonical layout, keeping their comments.
 
-    for path in paths:
-        text = Path(path).read_text(encoding="utf-8")
-        policy, diags = parse(text, path)
-        if policy is None or any(d.severity == ERROR for d in diags):
-            raise Failure("\n".join(render(d, {path: text}) for d in diags if d.severity == ERROR))
-        out = format_policy(policy, lang or detect_language(text))
-        if write:
-            comments = comment_lines(text)
-            if comments:
-                raise Failure(f"{path}: not rewritten: the formatter does not keep comments yet, and this file has "
-                              f"{len(comments)} comment line(s) (first at line {comments[0]}); "
-                              "run without --write to see the formatted text")
-            Path(path).write_text(out, encoding="utf-8")
+    PATH is a .pol file, a folder (every .pol file under it) or - (standard
+    input).  The text is printed to standard output unless --write, --check or
+    --diff is given.
+
+    \b
+    Exit codes (like diff): 0 formatted (or printed, or rewritten), 1 some file is
+    not formatted (--check, --diff), 2 errors: a file that does not parse, or usage."""
+    from .formatter import FormatProblem, format_file
+
+    if write and (check or show_diff):
+        raise click.UsageError("--write cannot be combined with --check or --diff")
+    if write and "-" in paths:
+        raise click.UsageError("--write needs files: standard input (-) cannot be rewritten")
+    files = _policy_paths(paths)
+    if not files:
+        raise Failure("no .pol files found in " + ", ".join(paths), 2)
+    errors = changed = 0
+    for path in files:
+        try:
+            old, new = format_file(path, lang)
+        except FormatProblem as e:
+            click.echo(str(e), err=True)
+            errors += 1
+            continue
+        if check or show_diff:
+            if old != new:
+                changed += 1
+                if show_diff:
+                    import difflib
+
+                    name = "<stdin>" if path == "-" else path
+                    click.echo("".join(difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
+                                                            f"{name}", f"{name} (formatted)")), nl=False)
+                else:
+                    click.echo(path)
+        elif write:
+            if old != new:
+                _write_atomically(Path(path), new)
+                click.echo(f"formatted {path}", err=True)
         else:
-            click.echo(out, nl=False)
+            click.echo(new, nl=False)
+    if errors:
+        raise Failure("", 2)
+    if changed:
+        if check:
+            click.echo(f"{changed} of {len(files)} file(s) not formatted; run: policylang fmt --write PATH", err=True)
+        raise Failure("", 1)
+
+
+def _policy_paths(paths) -> list[str]:
+    """Files as given; folders as every .pol file under them, in order."""
+    out = []
+    for p in paths:
+        if p != "-" and Path(p).is_dir():
+            out.extend(str(f) for f in sorted(Path(p).rglob("*.pol")))
+        else:
+            out.append(p)
+    return out
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write beside the file and rename over it, keeping its permissions: a reader (or a
+    crash) never sees half a file."""
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+        os.chmod(tmp, path.stat().st_mode & 0o7777)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 if __name__ == "__main__":  # pragma: no cover

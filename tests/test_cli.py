@@ -202,30 +202,6 @@ def test_help_lists_commands():
         assert cmd in r.output
 
 
-def test_fmt_prints_canonical_source():
-    r = run("fmt", GUIYANG, "--lang", "zh")
-    assert r.exit_code == 0
-    assert r.stdout.startswith("政策 guiyang_2022")
-    assert "起付标准 150 元 每 年" in r.stdout
-
-
-def test_fmt_write_refuses_to_drop_comments(tmp_path):
-    path = tmp_path / "g.pol"
-    shutil.copy(GUIYANG, path)
-    before = path.read_text(encoding="utf-8")
-    r = run("fmt", path, "--write")
-    assert r.exit_code == 1 and "comment" in r.stderr
-    assert path.read_text(encoding="utf-8") == before
-
-
-def test_fmt_write_rewrites_a_file_without_comments(tmp_path):
-    path = tmp_path / "p.pol"
-    path.write_text('policy p {   level    city }', encoding="utf-8")
-    r = run("fmt", path, "--write")
-    assert r.exit_code == 0
-    assert path.read_text(encoding="utf-8") == "policy p {\n  level city\n}\n"
-
-
 # ---- input edge cases found in review ------------------------------------------------
 
 def test_date_only_visit_comes_before_a_visit_at_midnight(tmp_path):
