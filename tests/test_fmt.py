@@ -159,6 +159,12 @@ def test_fmt_usage_errors(tmp_path):
     assert r.exit_code == 2 and "looks like JSON input, not a policy" in r.stderr
 
 
+def test_shipped_policies_are_formatted():
+    """CI runs this too (.ci/run): `policylang fmt --check policies/`."""
+    r = run("fmt", "--check", POLICIES)
+    assert r.exit_code == 0, r.output
+
+
 def test_fmt_of_a_copy_in_chinese_checks_the_same(tmp_path):
     path = tmp_path / "guiyang-2022.pol"
     shutil.copy(POLICIES / "guiyang-2022.pol", path)
