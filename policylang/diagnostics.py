@@ -261,6 +261,12 @@ CATALOGUE: dict[str, Entry] = {
                   "{what} is declared more than once",
                   "{what_zh}重复声明",
                   "the first one is at {first}", "第一次出现在 {first}"),
+    "S605": Entry(ERROR, "records of two kinds in one example",
+                  "a {kind} record cannot be in an example whose records are {first} records",
+                  "{first} 示例中不能有 {kind} 记录",
+                  "an example evaluates its records together, in one call: give the {kind} records an example "
+                  "of their own",
+                  "示例中的记录在一次计算中一并求值:请把 {kind} 记录放在单独的示例中"),
 }
 
 

@@ -172,8 +172,8 @@ class _ItemWalker:
             self.block(d, self.disease_item, _disease_items(d))
         elif isinstance(d, n.Constraints):
             self.block(d, self.simple, d.requirements)
-        elif _is_example(d):
-            self.block(d, self.simple, d.records)
+        elif isinstance(d, n.Example):
+            self.block(d, self.simple, d.items)
         else:
             self.simple(d)
 
@@ -203,10 +203,6 @@ def _disease_items(d: n.Diseases) -> list:
     if all(x.span is not None for x in items):
         items.sort(key=lambda x: x.span.start)
     return items
-
-
-def _is_example(d) -> bool:
-    return type(d).__name__ == "Example"
 
 
 def attach_comments(policy: n.Policy, text: str, comments: list[n.Comment]) -> Comments:
@@ -569,11 +565,39 @@ class Formatter:
                 head = f"{k('require')} {r.name.value}: {self.side(r.left)}"
                 self.simple(r, ind + INDENT, [Seg([head, f"{r.op} {self.side(r.right)}"]), *self.cite_seg(r.cite)])
             return self.close(d, ind)
+        if isinstance(d, n.Example):
+            self.open(d, ind, [Seg([k("example"), self.string(d.title)]), *cite])
+            inner = ind + INDENT
+            for x in d.items:
+                if isinstance(x, n.ExampleParam):
+                    self.simple(x, inner, [Seg([k("param"), x.name.value, "=", self.literal(x.value)])])
+                    continue
+                lines = self.fields(inner, k(x.kind), x.fields)
+                if x.expect is not None:
+                    lines += self.fields(inner, k("expect"), x.expect)
+                self.put(("item", id(x)), inner, lines)
+            return self.close(d, ind)
         raise TypeError(d)
+
+    def field_value(self, v) -> str:
+        if isinstance(v, n.NoneLit):
+            return self.kw("none")
+        if isinstance(v, n.Name):
+            return self.nm(v)
+        return self.literal(v)
+
+    def fields(self, ind: str, word: str, fields) -> list[str]:
+        """``word { name: value, ... }`` on one line, or its fields filled into lines below it."""
+        atoms = [f"{f.name.value}: {self.field_value(f.value)}" for f in fields]
+        one = f"{ind}{word} {{ {', '.join(atoms)} }}" if atoms else f"{ind}{word} {{}}"
+        if cell_width(one) <= WIDTH:
+            return [one]
+        items = [a + "," for a in atoms[:-1]] + atoms[-1:]
+        return [f"{ind}{word} {{", *self.wrap(ind + INDENT, items, ind + INDENT), f"{ind}}}"]
 
     @staticmethod
     def is_block(d) -> bool:
-        return isinstance(d, (n.Section, n.Diseases, n.Constraints)) or _is_example(d)
+        return isinstance(d, (n.Section, n.Diseases, n.Constraints, n.Example))
 
     def policy(self, p: n.Policy) -> str:
         self.open(p, "", [Seg([self.kw("policy"), p.name.value, *self.title(p.title)])])

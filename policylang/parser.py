@@ -457,6 +457,42 @@ class _Builder(Transformer):
     def bound(self, meta, children):
         return n.Bound(value=children[0], span=self._s(meta))
 
+    # -- worked examples
+    def example(self, meta, children):
+        title = children[0].value
+        rest = list(children[1:])
+        cite = rest.pop(0) if rest and isinstance(rest[0], (n.Citation, n.Unstated)) else None
+        return n.Example(title=title, cite=cite, items=tuple(rest), span=self._s(meta))
+
+    def example_param(self, meta, children):
+        return n.ExampleParam(name=children[0], value=children[1], span=self._s(meta))
+
+    def example_record(self, meta, children):
+        kind, fields = children[0], children[1]
+        expect = children[2] if len(children) > 2 else None
+        return n.ExampleRecord(kind=kind, fields=fields, expect=expect, span=self._s(meta))
+
+    def settle_kind(self, meta, children):
+        return "settle"
+
+    def credit_kind(self, meta, children):
+        return "credit"
+
+    def may_pay_kind(self, meta, children):
+        return "may_pay"
+
+    def record_fields(self, meta, children):
+        return tuple(children)
+
+    def record_field(self, meta, children):
+        return n.ExampleField(name=children[0], value=children[1], span=self._s(meta))
+
+    def enum_value(self, meta, children):
+        return children[0]
+
+    def none_value(self, meta, children):
+        return n.NoneLit(span=self._s(meta))
+
     # -- expressions
     def ref(self, meta, children):
         return n.Ref(name=children[0], span=self._s(meta))
@@ -595,7 +631,7 @@ _HINTS = {
 _STATEMENT_WORDS = {"covers", "designated_only", "deductible", "cap", "ratio", "uplift", "rule", "relations",
                     "allow", "planned", "exclude", "channel"}
 _SECTION_WORDS = {"pooling", "crediting", "account_use", "diseases", "constraints", "param", "input", "tier",
-                  "rounding", "setting", "level", "jurisdiction", "document", "basis", "implements"}
+                  "rounding", "setting", "level", "jurisdiction", "document", "basis", "implements", "example"}
 
 
 def _expected_words(expected: set[str]) -> tuple[list[str], list[str], set[str]]:
@@ -848,7 +884,7 @@ def _syntax_errors(first: lark.UnexpectedInput, text: str, file: str, limit: int
 def _statement_starts() -> re.Pattern:
     names = ("covers", "designated_only", "deductible", "cap", "ratio", "uplift", "rule", "relations", "allow",
              "planned", "exclude", "channel", "level", "jurisdiction", "document", "basis", "implements", "param",
-             "input", "tier", "rounding", "setting", "require", "total", "part")
+             "input", "tier", "rounding", "setting", "require", "total", "part", "example")
     words = sorted({w for name, pair in keyword_pairs().items() if name in names for w in pair}, key=len, reverse=True)
     return re.compile(r"\s*(?:" + "|".join(re.escape(w) for w in words) + r")(?!\w)")
 
