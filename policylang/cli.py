@@ -369,6 +369,32 @@ def compile_cmd(policy, emit, search):
     click.echo(compiled.ir_json(), nl=False)
 
 
+@main.command("test")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+@SEARCH
+def test_cmd(paths, search):
+    """Run the worked examples: those written in policies (example "..." { ... })
+    and JSON example files (input + expected, as in tests/examples/).
+
+    PATH is a .pol file, a JSON example file or a folder (searched for both;
+    default: the current folder).  Each example prints PASS or FAIL; a failure
+    shows each differing field, expected and actual, and the trace steps that
+    computed the actual number.
+
+    \b
+    Exit codes: 0 every example passed, 1 some example failed, 2 some example
+    could not run (a policy with errors, an input problem, no policy found)."""
+    from .examples import collect_and_run, exit_code, report
+
+    outcomes = collect_and_run(list(paths) or ["."], search)
+    if not outcomes:
+        raise Failure("no examples found in " + ", ".join(paths or ["."]), 2)
+    click.echo(report(outcomes))
+    code = exit_code(outcomes)
+    if code:
+        raise Failure("", code)
+
+
 @main.command("fmt")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, allow_dash=True))
 @click.option("--lang", type=click.Choice(["en", "zh"]), default=None,
