@@ -95,6 +95,31 @@ def _parse_params(items) -> dict[str, str]:
     return out
 
 
+def _looks_like_json(path: str) -> bool:
+    if path.endswith((".json", ".jsonl")):
+        return True
+    if path == "-" or path.endswith(".pol"):
+        return False
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64).decode("utf-8-sig", errors="replace").lstrip()
+    except OSError:
+        return False
+    return head[:1] in ("[", "{")
+
+
+def _not_swapped(policy: str, records: str | None, records_name: str) -> None:
+    """A JSON file where the policy goes, or a policy where the records go, is a usage
+    error that says so (the commonest one: ``settle VISITS POLICY``)."""
+    if _looks_like_json(policy):
+        if records is not None and records.endswith(".pol"):
+            raise click.UsageError(f"the arguments are the wrong way round: {policy} is {records_name} and {records} "
+                                   f"is the policy; the policy comes first: ... {records} {policy}")
+        raise click.UsageError(f"{policy} looks like JSON input, not a policy: give the policy (.pol) file first")
+    if records is not None and records.endswith(".pol"):
+        raise click.UsageError(f"{records} is a policy, but {records_name} should be a JSON file of records")
+
+
 def _load(policy_path: str, search) -> CompiledPolicy:
     from .api import CompiledPolicy, check_unit, policy_files
     from .diagnostics import ERROR, render
@@ -241,6 +266,7 @@ def _evaluate(method: str, policy: str, records: str, fmt: str, params, no_trace
     """Load POLICY, read the JSON array RECORDS, evaluate, print; errors leave stdout empty."""
     from .inputs import InputError
 
+    _not_swapped(policy, records, {"settle": "VISITS", "credit": "PERSONS", "may_pay": "REQUESTS"}[method])
     compiled = _load(policy, search)
     spooled = None
     try:
@@ -365,8 +391,82 @@ def compile_cmd(policy, emit, search):
     The IR holds every rule of settlement as steps over declared counters, each
     with its clause and source span; its "hash" excludes spans, so formatting or
     translating the policy leaves it unchanged."""
+    _not_swapped(policy, None, "")
     compiled = _load(policy, search)
     click.echo(compiled.ir_json(), nl=False)
+
+
+@main.command("why")
+@click.argument("policy", type=click.Path(exists=True, dir_okay=False))
+@click.argument("records", metavar="INPUT", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.option("--record", "record", type=click.IntRange(min=1), metavar="N",
+              help="Explain the N-th record of INPUT (counted from 1).")
+@click.option("--psn", "psn", metavar="NO", help="Explain every record of the person with this psn_no.")
+@click.option("--kind", type=click.Choice(["settle", "credit", "may-pay"]), default=None,
+              help="What INPUT holds (default: told by its fields).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text for people, json for programs.")
+@PARAMS
+@SEARCH
+def why_cmd(policy, records, record, psn, kind, fmt, params, search):
+    """Explain a result step by step: the version in force, the deductible used,
+    the ratio and why (table row, uplifts), the cap and what is left of it, the
+    rounding and the personal account; each step with its clause, the sentence
+    of the notice and the values it read.
+
+    INPUT holds visits (settle), persons (credit) or requests (may-pay), as for
+    those commands, or is a worked example file (its input and params); all of
+    them are evaluated (a visit's deductible and cap depend on the person's
+    earlier visits) and the records chosen by --record or --psn (default: all)
+    are explained."""
+    from .inputs import InputError
+    from . import why
+
+    if record is not None and psn is not None:
+        raise click.UsageError("give --record or --psn, not both")
+    _not_swapped(policy, records, "INPUT")
+    compiled = _load(policy, search)
+    data = _read_records(records)
+    given = _parse_params(params)
+    if isinstance(data, dict) and isinstance(data.get("input"), list):  # a worked example file: its records
+        given = {**{str(k): str(v) for k, v in (data.get("params") or {}).items()}, **given}
+        data = data["input"]
+    if not isinstance(data, list):
+        raise Failure(f"{records}: invalid input: expected a JSON array of records")
+    kind = {"may-pay": "may_pay"}.get(kind, kind) or why.detect_kind(data)
+    if kind is None:
+        raise click.UsageError(f"cannot tell whether {records} holds visits, persons or requests: give --kind")
+    if record is not None:
+        if record > len(data):
+            raise click.BadParameter(f"{records} has {len(data)} record(s)", param_hint="--record")
+        selected = [record - 1]
+    elif psn is not None:
+        selected = [i for i, r in enumerate(data) if isinstance(r, dict) and str(r.get("psn_no")) == psn]
+        if not selected:
+            raise click.BadParameter(f"no record of {records} has psn_no {psn}", param_hint="--psn")
+    else:
+        selected = list(range(len(data)))
+    try:
+        explanations = why.explain(compiled, data, given, kind, selected)
+    except InputError as e:
+        raise _input_failure(e, records) from None
+    if fmt == "json":
+        click.echo(json.dumps(why.to_json(compiled.id, policy, compiled.hash, explanations), ensure_ascii=False,
+                              indent=2))
+    else:
+        click.echo(why.render_text(compiled.id, policy, explanations), nl=False)
+
+
+def _read_records(path: str):
+    """A JSON array, or JSON Lines (read whole)."""
+    if path != "-" and _is_jsonl(path, path):
+        from .jsonl import JsonlError, read_chunks
+
+        try:
+            return [r for chunk in read_chunks(path) for r in chunk]
+        except JsonlError as e:
+            raise Failure(str(e)) from None
+    return _read_json(path)
 
 
 @main.command("test")
