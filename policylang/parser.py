@@ -628,6 +628,27 @@ _HINTS = {
     "currency_sign": ("write amounts with their unit after the number: 2000 yuan (2000 元)",
                       "金额请把单位写在数字之后:2000 元"),
 }
+# Words officers write for a keyword (from notices and other systems) -> the keyword.
+_SYNONYMS = {"起付线": "deductible", "起付金额": "deductible", "门槛费": "deductible", "threshold": "deductible",
+             "封顶线": "cap", "最高限额": "cap", "支付限额": "cap", "ceiling": "cap", "limit": "cap",
+             "报销比例": "ratio", "统筹支付比例": "ratio", "rate": "ratio"}
+
+
+def _common_mistake(tok: lark.Token, expected: set[str], kw: set[str], text: str) -> tuple[str, str] | None:
+    """A hint for a mistake officers often make: == for =, commas between table rows, a
+    synonym of a keyword (起付线 for 起付标准)."""
+    value = str(tok) if tok.type != "$END" else ""
+    if value == "=" and text[:tok.start_pos].rstrip().endswith("="):
+        return ("compare with a single '=': psn_type = retiree", "比较请用一个 '=':psn_type = 退休")
+    if value in (",", "，") and "RBRACE" in expected and ("STAR" in expected or {"until", "beyond"} & kw):
+        return ("rows of a table (and bands) are separated by line breaks, not commas: put each row on its own line",
+                "表格各行(及各分段)之间不用逗号分隔:每行单独写一行")
+    if tok.type in ("NAME", "CLAUSE") and value in _SYNONYMS and _SYNONYMS[value] in kw:
+        en, zh = keyword_pairs()[_SYNONYMS[value]]
+        return (f"'{value}' is written '{en}' (or '{zh}') in a policy", f"'{value}' 在政策中写作 '{zh}'(或 '{en}')")
+    return None
+
+
 _STATEMENT_WORDS = {"covers", "designated_only", "deductible", "cap", "ratio", "uplift", "rule", "relations",
                     "allow", "planned", "exclude", "channel"}
 _SECTION_WORDS = {"pooling", "crediting", "account_use", "diseases", "constraints", "param", "input", "tier",
@@ -734,8 +755,8 @@ def _eof_args(err) -> dict:
     expected = set(err.expected)
     en, zh, kw = _expected_words(expected)
     if "policy" in kw:
-        hint = 'a policy file holds one policy: policy <id> "title" { ... }'
-        hint_zh = '政策文件包含一个政策:政策 <编号> "标题" { ... }'
+        hint = 'a policy file holds one policy: policy ID "title" { ... }'
+        hint_zh = '政策文件包含一个政策:政策 编号 "标题" { ... }'
     else:
         hint, hint_zh = "a '{' may be missing its '}'", "可能缺少与 '{' 配对的 '}'"
     return {"expected": ", ".join(en), "expected_zh": "、".join(zh), "hint": hint, "hint_zh": hint_zh}
@@ -831,6 +852,9 @@ def _syntax_diagnostic(err: lark.UnexpectedInput, text: str, file: str) -> Diagn
     en, zh, kw = _expected_words(expected)
     label = label or _heuristic_hint(kw, expected, tok, text)
     hint, hint_zh = _HINTS.get(label, ("", ""))
+    mistake = _common_mistake(tok, expected, kw, text)
+    if mistake:
+        hint, hint_zh = mistake
     if tok.type == "NAME" and not hint:
         close = _close_keyword(str(tok), kw)
         if close:

@@ -268,3 +268,14 @@ def test_two_files_with_one_id_are_an_error(tmp_path):
     city = write(tmp_path, "taiyuan.pol", CITY_45.replace("level3, active: 45%", "level3, active: 55%"))
     r = run("check", city)
     assert r.exit_code == 1 and "N111" in r.output and "a-shanxi-old.pol" in r.output
+
+
+@pytest.mark.parametrize("command, records", [("settle", "guiyang-visits.json"), ("credit", "guiyang-persons.json"),
+                                              ("may-pay", "guiyang-requests.json")])
+def test_arguments_given_the_wrong_way_round_are_named(command, records):
+    r = run(command, ROOT / "examples" / records, GUIYANG)
+    assert r.exit_code == 2 and "the wrong way round" in r.output and "the policy comes first" in r.output
+    r = run(command, GUIYANG, SHANXI)
+    assert r.exit_code == 2 and "is a policy, but" in r.output
+    r = run("compile", ROOT / "examples" / records)
+    assert r.exit_code == 2 and "looks like JSON input, not a policy" in r.output

@@ -22,6 +22,19 @@ def test_diagnostics_doc_is_generated_from_the_catalogue():
 def test_every_code_can_be_explained(code):
     text = explain(code)
     assert text.startswith(code) and CATALOGUE[code].title in text
+    # shown on a real occurrence: no raw <placeholder> or {placeholder} of the templates
+    assert "For example, in tests/fixtures/invalid/" in text
+    assert not re.search(r"<\w+>|\{\w+(![rs])?\}", text), text
+
+
+def test_explain_samples_are_generated_from_the_fixtures():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gen_docs", ROOT / "scripts" / "gen_docs.py")
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    assert (ROOT / "policylang" / "explain_samples.py").read_text(encoding="utf-8") == gen.explain_samples_text(), \
+        "run: python scripts/gen_docs.py"
 
 
 def _python_blocks():
