@@ -59,24 +59,34 @@ def test_readme_shows_exactly_two_setup_commands():
     assert "README.md" in ci
 
 
-def test_readme_shows_the_checker_output_as_it_is():
+def _console_runs():
+    """Each `$ policylang ...` of the README's console blocks, with the output shown under it."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for block in re.findall(r"```console\n(.*?)```", readme, re.S):
+        for run in re.split(r"^(?=\$ )", block, flags=re.M):
+            if run.strip():
+                command, _, output = run.partition("\n")
+                yield pytest.param(command[2:], output, id=command[2:][:60])
+
+
+@pytest.mark.parametrize("command, shown", list(_console_runs()))
+def test_readme_shows_each_command_with_its_real_output(command, shown, monkeypatch):
+    import shlex
+
     from click.testing import CliRunner
 
     from policylang.cli import main
 
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    block = re.search(r"```console\n\$ policylang (check [^\n]+)\n(.*?)```", readme, re.S)
-    assert block, "README must show a checker run"
-    import os
+    assert command.startswith("policylang ")
+    monkeypatch.chdir(ROOT)
+    result = CliRunner().invoke(main, shlex.split(command)[1:])
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.output.rstrip("\n") == shown.rstrip("\n")
 
-    cwd = os.getcwd()
-    os.chdir(ROOT)
-    try:
-        result = CliRunner().invoke(main, block.group(1).split())
-    finally:
-        os.chdir(cwd)
-    assert result.exit_code == 1
-    assert result.output.strip() == block.group(2).strip()
+
+def test_readme_shows_the_commands_of_the_toolbox():
+    commands = {p.values[0].split()[1] for p in _console_runs()}
+    assert {"check", "settle", "why", "test", "fmt", "explain"} <= commands
 
 
 def test_language_reference_lists_every_keyword():
