@@ -102,11 +102,16 @@ class Comments:
     trailer: list[_Attached] = attrs.Factory(list)
 
 
-def _skip_to_brace(text: str, pos: int, brace: str = "{") -> int:
-    """The position of the first ``brace`` at or after ``pos`` outside strings and comments."""
+def _skip_to_brace(text: str, pos: int, comments: dict[int, int]) -> int:
+    """The position of the first ``{`` at or after ``pos`` outside strings and comments.
+    ``comments`` maps where each comment starts to where it ends, as the lexer found them (a
+    ``#`` inside a clause such as ``二#1`` is no comment)."""
     i, size = pos, len(text)
     while i < size:
         ch = text[i]
+        if i in comments:
+            i = comments[i]
+            continue
         if ch == '"':
             i += 1
             while i < size and text[i] not in '"\n':
@@ -115,14 +120,10 @@ def _skip_to_brace(text: str, pos: int, brace: str = "{") -> int:
             i = text.find("”", i + 1)
             if i == -1:
                 break
-        elif ch == "#" or text.startswith("//", i):
-            i = text.find("\n", i)
-            if i == -1:
-                break
-        elif ch == brace:
+        elif ch == "{":
             return i
         i += 1
-    raise ValueError(f"no {brace!r} after offset {pos}")  # pragma: no cover - the text parsed
+    raise ValueError(f"no '{{' after offset {pos}")  # pragma: no cover - the text parsed
 
 
 def _word_before(text: str, pos: int) -> int:
@@ -138,8 +139,9 @@ def _word_before(text: str, pos: int) -> int:
 class _ItemWalker:
     """The layout items of a parsed policy in source order, with their extents."""
 
-    def __init__(self, text: str):
+    def __init__(self, text: str, comments: list[n.Comment] = ()):
         self.text = text
+        self.comments = {c.span.start: c.span.end for c in comments}
         self.items: list[_Item] = []
         self._newlines = [i for i, c in enumerate(text) if c == "\n"]
 
@@ -155,7 +157,7 @@ class _ItemWalker:
     def block(self, node, inner, children, opener_from: int | None = None, closer: int | None = None):
         """``node`` opens a block at its first ``{`` (from ``opener_from``) and closes it at
         ``closer`` (default: its last character); ``children`` are walked in between."""
-        brace = _skip_to_brace(self.text, node.span.start if opener_from is None else opener_from)
+        brace = _skip_to_brace(self.text, node.span.start if opener_from is None else opener_from, self.comments)
         self.add(("open", id(node)), node.span.start, brace + 1)
         for child in children:
             inner(child)
@@ -210,7 +212,7 @@ def attach_comments(policy: n.Policy, text: str, comments: list[n.Comment]) -> C
     out = Comments()
     if not comments:
         return out
-    walker = _ItemWalker(text)
+    walker = _ItemWalker(text, comments)
     walker.policy(policy)
     items = sorted(walker.items, key=lambda it: it.start)
     starts = [it.start for it in items]

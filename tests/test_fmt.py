@@ -172,3 +172,10 @@ def test_fmt_of_a_copy_in_chinese_checks_the_same(tmp_path):
     import policylang
 
     assert policylang.load(path).hash == policylang.load(POLICIES / "guiyang-2022.pol").hash
+
+
+def test_a_hash_inside_a_clause_is_no_comment():
+    text = "policy p { # a\n  pooling { from 2023-01-01 cite 二#1 { # b\n    covers active cite 二#2 # c\n  } }\n}\n"
+    out = format_source(text, "p.pol")
+    assert out == ("policy p {  # a\n  pooling {\n    from 2023-01-01 cite 二#1 {  # b\n"
+                   "      covers active cite 二#2  # c\n    }\n  }\n}\n")
