@@ -38,7 +38,11 @@ SEARCH = click.option("--path", "search", multiple=True, type=click.Path(exists=
 
 
 class Failure(Exception):
-    """A reported failure: message already formatted; exit code 1."""
+    """A reported failure: message already formatted; exit code 1 (or ``code``)."""
+
+    def __init__(self, message: str, code: int = 1):
+        super().__init__(message)
+        self.code = code
 
 
 class _WriteFailed(Exception):
@@ -150,6 +154,31 @@ def _parse_params(items) -> dict[str, str]:
             raise click.BadParameter(f"{short(k.strip(), raw=True)} is given twice", param_hint="--param")
         out[k.strip()] = v.strip()
     return out
+
+
+def _looks_like_json(path: str) -> bool:
+    if path.endswith((".json", ".jsonl")):
+        return True
+    if path == "-" or path.endswith(".pol"):
+        return False
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64).decode("utf-8-sig", errors="replace").lstrip()
+    except OSError:
+        return False
+    return head[:1] in ("[", "{")
+
+
+def _not_swapped(policy: str, records: str | None, records_name: str) -> None:
+    """A JSON file where the policy goes, or a policy where the records go, is a usage
+    error that says so (the commonest one: ``settle VISITS POLICY``)."""
+    if _looks_like_json(policy):
+        if records is not None and records.endswith(".pol"):
+            raise click.UsageError(f"the arguments are the wrong way round: {policy} is {records_name} and {records} "
+                                   f"is the policy; the policy comes first: ... {records} {policy}")
+        raise click.UsageError(f"{policy} looks like JSON input, not a policy: give the policy (.pol) file first")
+    if records is not None and records.endswith(".pol"):
+        raise click.UsageError(f"{records} is a policy, but {records_name} should be a JSON file of records")
 
 
 def _load(policy_path: str, search) -> CompiledPolicy:
@@ -300,8 +329,9 @@ class _Group(click.Group):
             click.echo(f"cannot write <stdout>: {e.reason()}", err=True)
             ctx.exit(1)
         except Failure as e:
-            click.echo(str(e), err=True)
-            ctx.exit(1)
+            if str(e):
+                click.echo(str(e), err=True)
+            ctx.exit(e.code)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
             raise
         except KeyboardInterrupt:
@@ -376,6 +406,7 @@ def _evaluate(method: str, policy: str, records: str, fmt: str, params, no_trace
     """Load POLICY, read the JSON array RECORDS, evaluate, print; errors leave stdout empty."""
     from .inputs import InputError
 
+    _not_swapped(policy, records, {"settle": "VISITS", "credit": "PERSONS", "may_pay": "REQUESTS"}[method])
     compiled = _load(policy, search)
     spooled = None
     try:
@@ -634,6 +665,7 @@ def compile_cmd(policy, emit, search):
     The IR holds every rule of settlement as steps over declared counters, each
     with its clause and source span; its "hash" excludes spans, so formatting or
     translating the policy leaves it unchanged."""
+    _not_swapped(policy, None, "")
     compiled = _load(policy, search)
     _print(compiled.ir_json(), nl=False)
 
@@ -735,41 +767,194 @@ def diff_cmd(old, new, params, fmt, lang, every, search):
     sys.exit(0 if report.identical else 1)
 
 
-@main.command("fmt")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--lang", type=click.Choice(["en", "zh"]), default=None,
-              help="Write the keywords in English or Chinese (default: as the file mostly does).")
-@click.option("--write", is_flag=True,
-              help="Rewrite the files in place (refused for files with comments, which are not kept yet).")
-def fmt_cmd(paths, lang, write):
-    """Print policies in canonical layout (or rewrite them with --write)."""
-    from .diagnostics import ERROR, render
-    from .formatter import format_policy
-    from .parser import detect_language, parse
-    from .resolve import decode, read_bytes
-    from .source import comment_lines
+@main.command("why")
+@click.argument("policy", type=click.Path(exists=True, dir_okay=False))
+@click.argument("records", metavar="INPUT", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.option("--record", "record", type=click.IntRange(min=1), metavar="N",
+              help="Explain the N-th record of INPUT (counted from 1).")
+@click.option("--psn", "psn", metavar="NO", help="Explain every record of the person with this psn_no.")
+@click.option("--kind", type=click.Choice(["settle", "credit", "may-pay"]), default=None,
+              help="What INPUT holds (default: told by its fields).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text for people, json for programs.")
+@PARAMS
+@SEARCH
+def why_cmd(policy, records, record, psn, kind, fmt, params, search):
+    """Explain a result step by step: the version in force, the deductible used,
+    the ratio and why (table row, uplifts), the cap and what is left of it, the
+    rounding and the personal account; each step with its clause, the sentence
+    of the notice and the values it read.
 
-    for path in paths:
+    INPUT holds visits (settle), persons (credit) or requests (may-pay), as for
+    those commands, or is a worked example file (its input and params); all of
+    them are evaluated (a visit's deductible and cap depend on the person's
+    earlier visits) and the records chosen by --record or --psn (default: all)
+    are explained."""
+    from .inputs import InputError
+    from . import why
+
+    if record is not None and psn is not None:
+        raise click.UsageError("give --record or --psn, not both")
+    _not_swapped(policy, records, "INPUT")
+    compiled = _load(policy, search)
+    data = _read_records(records)
+    given = _parse_params(params)
+    if isinstance(data, dict) and isinstance(data.get("input"), list):  # a worked example file: its records
+        given = {**{str(k): str(v) for k, v in (data.get("params") or {}).items()}, **given}
+        data = data["input"]
+    if not isinstance(data, list):
+        raise Failure(f"{records}: invalid input: expected a JSON array of records")
+    kind = {"may-pay": "may_pay"}.get(kind, kind) or why.detect_kind(data)
+    if kind is None:
+        raise click.UsageError(f"cannot tell whether {records} holds visits, persons or requests: give --kind")
+    if record is not None:
+        if record > len(data):
+            raise click.BadParameter(f"{records} has {len(data)} record(s)", param_hint="--record")
+        selected = [record - 1]
+    elif psn is not None:
+        selected = [i for i, r in enumerate(data) if isinstance(r, dict) and str(r.get("psn_no")) == psn]
+        if not selected:
+            raise click.BadParameter(f"no record of {records} has psn_no {psn}", param_hint="--psn")
+    else:
+        selected = list(range(len(data)))
+    try:
+        explanations = why.explain(compiled, data, given, kind, selected)
+    except InputError as e:
+        raise _input_failure(e, records) from None
+    if fmt == "json":
+        _print(json.dumps(why.to_json(compiled.id, policy, compiled.hash, explanations), ensure_ascii=False,
+                              indent=2))
+    else:
+        _print(why.render_text(compiled.id, policy, explanations), nl=False)
+
+
+def _read_records(path: str):
+    """A JSON array, or JSON Lines (read whole)."""
+    if path != "-" and _is_jsonl(path, path):
+        from .jsonl import JsonlError, read_chunks
+
         try:
-            raw = read_bytes(Path(path))
-        except OSError as e:
-            raise Failure(f"{path}: {e.strerror or e}") from None
-        text, diags = decode(raw, path)
-        if diags:
-            raise Failure("\n".join(render(d, {path: text}) for d in diags))
-        policy, diags = parse(text, path)
-        if policy is None or any(d.severity == ERROR for d in diags):
-            raise Failure("\n".join(render(d, {path: text}) for d in diags if d.severity == ERROR))
-        out = format_policy(policy, lang or detect_language(text))
-        if write:
-            comments = comment_lines(text)
-            if comments:
-                raise Failure(f"{path}: not rewritten: the formatter does not keep comments yet, and this file has "
-                              f"{len(comments)} comment line(s) (first at line {comments[0]}); "
-                              "run without --write to see the formatted text")
-            Path(path).write_text(out, encoding="utf-8")
+            return [r for chunk in read_chunks(path) for r in chunk]
+        except JsonlError as e:
+            raise Failure(str(e)) from None
+    return _read_json(path)
+
+
+@main.command("test")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+@SEARCH
+def test_cmd(paths, search):
+    """Run the worked examples: those written in policies (example "..." { ... })
+    and JSON example files (input + expected, as in tests/examples/).
+
+    PATH is a .pol file, a JSON example file or a folder (searched for both;
+    default: the current folder).  Each example prints PASS or FAIL; a failure
+    shows each differing field, expected and actual, and the trace steps that
+    computed the actual number.
+
+    \b
+    Exit codes: 0 every example passed, 1 some example failed, 2 some example
+    could not run (a policy with errors, an input problem, no policy found)."""
+    from .examples import collect_and_run, exit_code, report
+
+    outcomes = collect_and_run(list(paths) or ["."], search)
+    if not outcomes:
+        raise Failure("no examples found in " + ", ".join(paths or ["."]), 2)
+    _print(report(outcomes))
+    code = exit_code(outcomes)
+    if code:
+        sys.exit(code)  # the report stands: it says which failed
+
+
+@main.command("fmt")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, allow_dash=True))
+@click.option("--lang", type=click.Choice(["en", "zh"]), default=None,
+              help="Write every keyword, type name and enumeration value in English or Chinese "
+                   "(default: as each file mostly does).")
+@click.option("--write", is_flag=True, help="Rewrite the files in place (atomically; unchanged files are not touched).")
+@click.option("--check", is_flag=True, help="Write nothing; list the files that are not formatted and exit 1 if any.")
+@click.option("--diff", "show_diff", is_flag=True,
+              help="Write nothing; show what formatting would change as a unified diff, and exit 1 if anything.")
+def fmt_cmd(paths, lang, write, check, show_diff):
+    """Print policies in canonical layout, keeping their comments.
+
+    PATH is a .pol file, a folder (every .pol file under it) or - (standard
+    input).  The text is printed to standard output unless --write, --check or
+    --diff is given.
+
+    \b
+    Exit codes (like diff): 0 formatted (or printed, or rewritten), 1 some file is
+    not formatted (--check, --diff), 2 errors: a file that does not parse, or usage."""
+    from .formatter import FormatProblem, format_file
+
+    if write and (check or show_diff):
+        raise click.UsageError("--write cannot be combined with --check or --diff")
+    if write and "-" in paths:
+        raise click.UsageError("--write needs files: standard input (-) cannot be rewritten")
+    files = _policy_paths(paths)
+    if not files:
+        raise Failure("no .pol files found in " + ", ".join(paths), 2)
+    errors = changed = 0
+    for path in files:
+        try:
+            old, new = format_file(path, lang)
+        except FormatProblem as e:
+            click.echo(str(e), err=True)
+            errors += 1
+            continue
+        if check or show_diff:
+            if old != new:
+                changed += 1
+                if show_diff:
+                    import difflib
+
+                    name = "<stdin>" if path == "-" else path
+                    _print("".join(difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
+                                                        f"{name}", f"{name} (formatted)")), nl=False)
+                else:
+                    _print(path)
+        elif write:
+            if old != new:
+                _write_atomically(Path(path), new)
+                click.echo(f"formatted {path}", err=True)
         else:
-            _print(out, nl=False)
+            _print(new, nl=False)
+    if errors:
+        sys.exit(2)  # what was printed for the other files stands
+    if changed:
+        if check:
+            click.echo(f"{changed} of {len(files)} file(s) not formatted; run: policylang fmt --write PATH", err=True)
+        sys.exit(1)
+
+
+def _policy_paths(paths) -> list[str]:
+    """Files as given; folders as every .pol file under them, in order."""
+    out = []
+    for p in paths:
+        if p != "-" and Path(p).is_dir():
+            out.extend(str(f) for f in sorted(Path(p).rglob("*.pol")))
+        else:
+            out.append(p)
+    return out
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write beside the file and rename over it, keeping its permissions: a reader (or a
+    crash) never sees half a file."""
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+        os.chmod(tmp, path.stat().st_mode & 0o7777)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 if __name__ == "__main__":  # pragma: no cover

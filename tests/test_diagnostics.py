@@ -22,7 +22,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
 import policylang
 from policylang.cli import main
@@ -81,18 +80,6 @@ def _check(path: Path, monkeypatch) -> tuple[policylang.CheckResult, dict[str, s
     results, ws = policylang.check_paths([rel])
     assert len(results) == 1 and results[0].file == rel
     return results[0], ws.sources, rel
-
-
-class TextSnapshot(SingleFileSnapshotExtension):
-    """One plain-text file per snapshot, so the messages can be read as they are shown."""
-
-    _write_mode = WriteMode.TEXT
-    file_extension = "txt"
-
-
-@pytest.fixture
-def snapshot_text(snapshot):
-    return snapshot.use_extension(TextSnapshot)
 
 
 # ---- the corpus itself ---------------------------------------------------------------

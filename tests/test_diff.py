@@ -23,13 +23,13 @@ GUIYANG_TEXT = (POLICIES / "guiyang-2022.pol").read_text(encoding="utf-8")
 def _two_versions(text: str, cap_from: str, cap: str) -> str:
     """Guiyang with its pooling split on ``cap_from``: the old cap until the day before,
     ``cap`` from that day."""
-    start = text.index("    from 2023-01-01 cite 二(一)")
+    start = text.index("    from 2023-01-01\n      cite 二(一)")
     end = text.index("\n    }\n", start) + len("\n    }\n")
     block = text[start:end]
     import datetime as dt
 
     last = (dt.date.fromisoformat(cap_from) - dt.timedelta(days=1)).isoformat()
-    first = block.replace("from 2023-01-01 cite", f"from 2023-01-01 until {last} cite", 1)
+    first = block.replace("from 2023-01-01\n", f"from 2023-01-01 until {last}\n", 1)
     head = block.split("{", 1)[0]
     second = block.replace(head, f'    from {cap_from} unstated "an amendment (test)" ', 1) \
         .replace("cap 2000 yuan per year", f"cap {cap} yuan per year")
