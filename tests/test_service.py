@@ -125,6 +125,16 @@ def test_a_retry_with_the_same_content_returns_the_first_result(service):
     assert s.post("/settle", {**visit(), "setl_id": " S-1 ", "op": "settle"}).json() == first.json()
 
 
+def test_a_retry_gets_the_first_answer_with_or_without_the_trace(service):
+    s = service()
+    first = s.post("/settle?trace=false", visit()).json()
+    assert "trace" not in first
+    assert s.post("/settle", visit()).json() == first  # as first answered: no trace was built
+    traced = s.post("/settle", visit("B", "S-2")).json()
+    assert traced["trace"]
+    assert s.post("/settle?trace=false", visit("B", "S-2")).json() == {k: v for k, v in traced.items() if k != "trace"}
+
+
 def test_a_retry_with_other_content_is_a_conflict_and_changes_nothing(service):
     s = service()
     s.post("/settle", visit())

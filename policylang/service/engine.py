@@ -8,8 +8,9 @@ persons' locks.
 
 Idempotency: a settlement or reversal is keyed by (operation, setl_id).  The key is looked
 up under the persons' locks; a record already applied with the same content returns the
-first result (stored with the operation), one with other content is a conflict (409), and
-nothing of the request is applied.  A settlement without ``setl_id`` is assigned one by the
+first result as it was answered (stored with the operation; with its trace only if the
+first request asked for it, and without it when a retry asks ``trace=false``), one with
+other content is a conflict (409), and nothing of the request is applied.  A settlement without ``setl_id`` is assigned one by the
 library (``PSN-SEQ``), and stored under it.
 """
 
@@ -172,7 +173,7 @@ class Engine:
         psns = sorted({it.psn_no for it in items if it.psn_no is not None})
         if dry:
             rows = self.store.read(sp.id, psns)
-            outcome = self._settle(sp, items, self._ledger(sp, rows), "presettle")
+            outcome = self._settle(sp, items, self._ledger(sp, rows), "presettle", trace)
             results = [r.to_json(trace=trace) for r in outcome.results]
             for r in results:
                 self._audit(sp, r["op"] if r["op"] == "reverse" else "presettle", "presettled", r)
@@ -180,7 +181,7 @@ class Engine:
         for _ in range(MAX_ATTEMPTS):
             try:
                 with self.store.write(sp.id, psns) as tx:
-                    out, fresh = self._apply(sp, tx, items)
+                    out, fresh = self._apply(sp, tx, items, trace)
                 break
             except Retry:
                 continue
@@ -214,15 +215,15 @@ class Engine:
             records = out
         return [Item(i, r) for i, r in enumerate(records)]
 
-    def _settle(self, sp: ServicePolicy, items: list[Item], ledger, op: str):
+    def _settle(self, sp: ServicePolicy, items: list[Item], ledger, op: str, trace: bool):
         try:
-            return sp.policy.settle([it.record for it in items], sp.params, trace=True, ledger=ledger)
+            return sp.policy.settle([it.record for it in items], sp.params, trace=trace, ledger=ledger)
         except policylang.InputError as e:
             self._rejected(sp, [it.record for it in items], op)
             raise policylang.InputError([policylang.InputProblem(items[p.record - 1].index + 1 if p.record is not None else None,
                                            p.field, p.message, p.psn_no, p.source) for p in e.problems]) from None
 
-    def _apply(self, sp: ServicePolicy, tx, items: list[Item]) -> tuple[list[dict], set[int]]:
+    def _apply(self, sp: ServicePolicy, tx, items: list[Item], trace: bool) -> tuple[list[dict], set[int]]:
         keyed = [it for it in items if it.key is not None]
         seen = tx.operations(sp.id, [it.key for it in keyed]) if keyed else {}
         out: list[Any] = [None] * len(items)
@@ -245,11 +246,11 @@ class Engine:
             raise Conflict(conflicts)
         fresh = [it for it in items if out[it.index] is None]
         if fresh:
-            outcome = self._settle(sp, fresh, self._ledger(sp, tx.rows), "settle")
+            outcome = self._settle(sp, fresh, self._ledger(sp, tx.rows), "settle", trace)
             self._write_back(sp, tx, outcome.ledger)
             ops = []
             for it, result in zip(fresh, outcome.results):
-                data = result.to_json(trace=True)
+                data = result.to_json(trace=trace)  # stored as answered: a retry gets this again
                 sid = data["setl_id"]
                 digest = it.hash if it.key is not None else content_hash({**it.norm, "setl_id": sid})
                 ops.append(Operation(data["op"], sid, data["psn_no"], digest, dumps(data)))
