@@ -119,7 +119,7 @@ def test_a_retry_with_the_same_content_returns_the_first_result(service):
     s.post("/settle", visit("A", "S-2", "2024-01-06"))  # the ledger moves on
     again = s.post("/settle", visit())
     assert again.status_code == 200 and again.headers["idempotent-replayed"] == "true"
-    assert again.json() == first.json()
+    assert again.text == first.text  # the same bytes
     assert json.loads(s.ledger("A").text)["persons"]["A"]["seq"] == 2
     # the same record written differently is the same content
     assert s.post("/settle", {**visit(), "setl_id": " S-1 ", "op": "settle"}).json() == first.json()

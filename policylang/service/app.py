@@ -46,7 +46,7 @@ class Unauthorized(Exception):
 
 
 def _json(data: Any, status: int = 200, headers: dict | None = None) -> Response:
-    return Response(json.dumps(data, ensure_ascii=False), status_code=status, media_type="application/json",
+    return Response(json.dumps(data, ensure_ascii=False) + "\n", status_code=status, media_type="application/json",
                     headers=headers)
 
 

@@ -55,6 +55,11 @@ def dumps(value) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=_plain)
 
 
+def answer_text(value) -> str:
+    """An answer as stored for retries: its fields in the order first given."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_plain)
+
+
 def _plain(value):
     if isinstance(value, Decimal):
         return format(value, "f")
@@ -253,7 +258,7 @@ class Engine:
                 data = result.to_json(trace=trace)  # stored as answered: a retry gets this again
                 sid = data["setl_id"]
                 digest = it.hash if it.key is not None else content_hash({**it.norm, "setl_id": sid})
-                ops.append(Operation(data["op"], sid, data["psn_no"], digest, dumps(data)))
+                ops.append(Operation(data["op"], sid, data["psn_no"], digest, answer_text(data)))
                 out[it.index] = data
             tx.put_operations(sp.id, ops)
         return out, {it.index for it in fresh}
@@ -318,7 +323,7 @@ class Engine:
         self._write_back(sp, tx, outcome.ledger)
         rows = [a.to_json() for a in outcome.adjustments]
         if rid is not None:
-            tx.put_operations(sp.id, [Operation("resettle", rid, "", digest, dumps(rows))])
+            tx.put_operations(sp.id, [Operation("resettle", rid, "", digest, answer_text(rows))])
         return rows, False
 
     def _resettle_body(self, body):
