@@ -95,3 +95,42 @@ def test_a_kill_between_commit_and_answer_is_answered_on_retry(load_test, db_url
         assert outcome.results[0].to_json(trace=False)["hifp_pay"] == answers[v["setl_id"]]["hifp_pay"]
         ledger = outcome.ledger
     assert served == ledger.to_json()
+
+
+def test_the_readmes_curl_session_is_real(load_test, tmp_path):
+    """The README's session with the service, run with curl against a server started as the
+    README starts it, prints exactly what the README shows."""
+    import os
+    import re
+    import shutil
+    import subprocess
+
+    if not shutil.which("curl"):
+        pytest.skip("the README's session needs curl (apt-get install curl)")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Settlement service", 1)[1].split("\n## ", 1)[0]
+    start = re.search(r"```sh\n(.*?)```", section, re.S).group(1)
+    assert "policylang serve policies/guiyang-2022.pol --db sqlite:///ledger.sqlite3 --token-file token" in start
+    block = re.search(r"```console\n(.*?)```", section, re.S).group(1)
+    steps = re.findall(r"^\$ (.*)\n((?:(?!\$ ).*\n)*)", block, re.M)
+    assert steps[0][0] == "export TOKEN=$(cat token)" and len(steps) >= 8
+    for folder in ("policies", "examples"):
+        shutil.copytree(ROOT / folder, tmp_path / folder)
+    server = load_test.Server("sqlite:///ledger.sqlite3", str(tmp_path),
+                              policies=["policies/guiyang-2022.pol"]).start()  # writes tmp_path/token
+    env = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
+    try:
+        for command, shown in steps:
+            command = command.replace("127.0.0.1:8000", f"127.0.0.1:{server.port}")
+            if command.startswith("export "):
+                command += " && env"  # the token the next commands use
+                env["TOKEN"] = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True,
+                                              text=True, check=True).stdout.split("TOKEN=", 1)[1].split("\n")[0]
+                assert env["TOKEN"] == server.token
+                continue
+            r = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True,
+                               timeout=60)
+            assert r.returncode == 0, (command, r.stderr)
+            assert r.stdout == shown, command
+    finally:
+        server.stop()
