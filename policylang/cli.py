@@ -558,8 +558,21 @@ def serve(policies, db_url, host, port, token_file, no_auth, audit_log, pool_siz
     for name in values:
         if not any(name in d for d in declared.values()):
             raise click.BadParameter(f"no policy given declares the parameter {name}", param_hint="--param")
-    service_policies = [ServicePolicy(c, {k: v for k, v in values.items() if k in declared[c.id]})
-                        for c, _ in compiled]
+    from .inputs import InputError
+
+    service_policies = []
+    for c, path in compiled:
+        mine = {k: v for k, v in values.items() if k in declared[c.id]}
+        try:  # a bad or missing parameter is said now, not in every answer
+            c.settle([], mine)
+        except InputError as e:
+            raise _input_failure(e, "--param") from None
+        try:
+            c.may_pay([], mine)
+        except InputError as e:
+            click.echo(f"warning: {path}: visits with acct_balc will be refused: "
+                       f"{'; '.join(p.message for p in e.problems)}", err=True)
+        service_policies.append(ServicePolicy(c, mine))
     from .service.serve import run
 
     try:

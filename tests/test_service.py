@@ -479,6 +479,8 @@ def test_serve_refuses_a_policy_given_twice_and_an_unknown_param(tmp_path):
     assert r.exit_code == 1 and "given twice" in r.output
     r = _serve("--no-auth", "--param", "nope=1")
     assert r.exit_code == 2 and "declares the parameter nope" in r.output
+    r = _serve("--no-auth", "--param", "guizhou_avg_pension_2022=lots")
+    assert r.exit_code == 1 and "field 'guizhou_avg_pension_2022'" in r.output
 
 
 def test_help_imports_neither_fastapi_nor_lark():
