@@ -22,7 +22,7 @@ from fastapi import FastAPI, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from starlette.concurrency import run_in_threadpool
+import anyio.to_thread
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import policylang
@@ -197,7 +197,7 @@ def _responses(ok: dict, *codes: int) -> dict:
 
 # ---- the application ---------------------------------------------------------------------
 
-def create_app(engine: Engine, token: str | None, max_body: int = MAX_BODY) -> FastAPI:
+def create_app(engine: Engine, token: str | None, max_body: int = MAX_BODY, workers: int | None = None) -> FastAPI:
     """The service's ASGI application.  ``token``: the bearer token every request except
     /health and the docs must carry; None only when the operator chose --no-auth."""
     app = FastAPI(title="policylang settlement service", version=policylang.__version__,
@@ -213,6 +213,13 @@ def create_app(engine: Engine, token: str | None, max_body: int = MAX_BODY) -> F
         if not hmac.compare_digest(given, token.encode("utf-8")):
             raise Unauthorized()
     guarded = [Security(authorized)] if token is not None else []
+    # Requests do their work (the database, the settlement) in at most `workers` threads at a
+    # time; the rest wait their turn without competing for the interpreter: with one writer at
+    # a time (SQLite), more threads only slow the one holding the lock.
+    slots = anyio.CapacityLimiter(workers or engine.store.workers)
+
+    async def in_thread(func, *args):
+        return await anyio.to_thread.run_sync(func, *args, limiter=slots)
 
     @app.exception_handler(policylang.InputError)
     async def _input(request, e):
@@ -253,7 +260,7 @@ def create_app(engine: Engine, token: str | None, max_body: int = MAX_BODY) -> F
     async def records_call(request: Request, policy: str | None, trace: bool, kind: str, dry: bool = False):
         sp = engine.policy(policy)
         body = await read_body(request, max_body)
-        results, replayed = await run_in_threadpool(engine.settle, sp, body, trace, kind, dry)
+        results, replayed = await in_thread(engine.settle, sp, body, trace, kind, dry)
         headers = {"Idempotent-Replayed": "true"} if replayed else None
         return _json(results[0] if isinstance(body, dict) else results, headers=headers)
 
@@ -294,7 +301,7 @@ def create_app(engine: Engine, token: str | None, max_body: int = MAX_BODY) -> F
         Returns one adjustment per re-settled visit. resettle_id makes a retry return the first answer."""
         sp = engine.policy(policy)
         body = await read_body(request, max_body)
-        rows, replayed = await run_in_threadpool(engine.resettle, sp, body)
+        rows, replayed = await in_thread(engine.resettle, sp, body)
         return _json(rows, headers={"Idempotent-Replayed": "true"} if replayed else None)
 
     def _ledger_response(text: str | None) -> Response:
@@ -307,7 +314,7 @@ def create_app(engine: Engine, token: str | None, max_body: int = MAX_BODY) -> F
     async def ledger_of(psn_no: str, policy: str | None = policy_q):
         """The person's part of the ledger, as canonical ledger JSON (docs/json-contract.md, The ledger)."""
         sp = engine.policy(policy)
-        return _ledger_response(await run_in_threadpool(engine.ledger_json, sp, psn_no))
+        return _ledger_response(await in_thread(engine.ledger_json, sp, psn_no))
 
     @app.get("/ledger", dependencies=guarded, summary="The whole ledger (export)",
              responses=_responses({"type": "object", "title": "Ledger"}, 401, 404, 503))
@@ -315,14 +322,14 @@ def create_app(engine: Engine, token: str | None, max_body: int = MAX_BODY) -> F
         """Every person's ledger as one canonical ledger file (what `policylang settle --ledger-out` writes);
         it is built in memory."""
         sp = engine.policy(policy)
-        return _ledger_response(await run_in_threadpool(engine.ledger_json, sp, None))
+        return _ledger_response(await in_thread(engine.ledger_json, sp, None))
 
     @app.get("/health", summary="Liveness and the database")
     async def health():
         """No token needed; tells the policies (id and IR hash) and whether the database answers."""
         policies = [{"id": p.id, "ir_hash": p.hash} for p in engine.policies.values()]
         try:
-            await run_in_threadpool(engine.store.ping)
+            await anyio.to_thread.run_sync(engine.store.ping)  # not queued behind the work
         except Exception:  # noqa: BLE001
             return _json({"status": "unavailable", "database": engine.store.dialect, "policies": policies}, 503)
         return _json({"status": "ok", "database": engine.store.dialect, "policies": policies})

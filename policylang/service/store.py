@@ -90,6 +90,7 @@ class Store:
 
     dialect = "?"
     url_shown = "?"
+    workers = 4  # requests worked on at once
 
     def migrate(self) -> int:
         """Create or upgrade the schema; returns the version.  Refuses a newer one."""

@@ -66,7 +66,7 @@ class PostgresStore(Store):
         scheme, rest = url.split("://", 1)
         self.url = "postgresql://" + rest  # postgresql+psycopg:// and postgres:// too
         self.url_shown = shown_url(url)
-        self.size = max(1, pool_size)
+        self.size = self.workers = max(1, pool_size)
         self._idle: queue.LifoQueue = queue.LifoQueue()
         self._count = 0
         self._lock = threading.Lock()

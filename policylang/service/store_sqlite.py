@@ -80,6 +80,7 @@ class _Tx(WriteTx):
 
 class SQLiteStore(Store):
     dialect = "sqlite"
+    workers = 4  # one writer at a time: more threads only compete with it for the interpreter
 
     def __init__(self, url: str):
         self.path, self.synchronous = sqlite_path(url)
