@@ -278,9 +278,15 @@ def retry_unacked(server: Server, tally: Tally) -> None:
 def replay(policy, tally: Tally):
     """The ledger the library computes from the acknowledged requests, in the order the server
     applied them (per person, by the results' seq)."""
+    import policylang
+
     ops = sorted(tally.acked.values(), key=lambda a: (a["result"]["psn_no"], a["result"]["seq"]))
+    persons: dict = {}  # each person replayed on a ledger of their own (a settle call copies its ledger)
     ledger = policy.new_ledger()
-    for a in ops:
+    for n, a in enumerate(ops):
+        if n and a["result"]["psn_no"] != ops[n - 1]["result"]["psn_no"]:
+            persons.update(ledger.to_data()["persons"])
+            ledger = policy.new_ledger()
         body = a["body"] if a["result"]["op"] == "settle" else {**a["body"], "op": "reverse"}
         outcome = policy.settle([body], trace=False, ledger=ledger)
         [mine] = outcome.results
@@ -291,7 +297,9 @@ def replay(policy, tally: Tally):
                 raise AssertionError(f"{theirs['setl_id']}: {field} is {theirs[field]!r} from the service, "
                                      f"{got!r} from the library")
         ledger = outcome.ledger
-    return ledger
+    persons.update(ledger.to_data()["persons"])
+    whole = {**policy.new_ledger().to_data(), "persons": persons}
+    return policylang.Ledger.from_json(json.dumps(whole), policy)
 
 
 def check(server: Server, policy, tally: Tally) -> dict:
