@@ -337,10 +337,16 @@ def percentile(values: list[float], q: float) -> float:
 
 def postgres_url(folder: str) -> tuple[str, object]:
     """A fresh database on a PostgreSQL started by pgserver (removed at exit)."""
-    import pgserver
+    import warnings
+
     import psycopg
 
-    srv = pgserver.get_server(os.path.join(tempfile.mkdtemp(prefix="policylang-pg-"), "data"), cleanup_mode="delete")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs: XDG_RUNTIME_DIR is not set
+        import pgserver
+
+        srv = pgserver.get_server(os.path.join(tempfile.mkdtemp(prefix="policylang-pg-"), "data"),
+                                  cleanup_mode="delete")
     name = "load_" + secrets.token_hex(4)
     with psycopg.connect(srv.get_uri(), autocommit=True) as c:
         c.execute(f"CREATE DATABASE {name}")
@@ -395,6 +401,7 @@ def main(argv=None) -> int:
                 t0 = time.perf_counter()
                 run_clients(server, load, clients, tally=tally)
                 wall = time.perf_counter() - t0
+                visits, sent = sum(1 for k in tally.acked if k[0] == "settle"), tally.requests  # before any retry
                 stop.set()
                 if args.kill_after is not None:
                     server.kill()
@@ -404,12 +411,10 @@ def main(argv=None) -> int:
                 result = check(server, policy, tally)
             finally:
                 server.stop()
-            visits = sum(1 for k in tally.acked if k[0] == "settle")
-            sent = tally.requests
             verdict = (f"{result['lost']} lost, {result['double']} double-counted, ledger "
                        f"{'identical to' if result['same'] else 'DIFFERENT from'} the library's replay")
             if args.kill_after is not None:
-                verdict += f" (killed after {sent} answers; {pending} requests retried after the restart)"
+                verdict += f" (killed after {sent} answered requests; {pending} sent again after the restart)"
             if tally.errors:
                 verdict += f"; {len(tally.errors)} ERRORS, first: {tally.errors[0]}"
             if result["lost"] or result["double"] or not result["same"] or tally.errors:
