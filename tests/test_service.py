@@ -448,7 +448,7 @@ def test_sqlite_urls(tmp_path):
                 f"sqlite:///{tmp_path}/no/such/folder/x.db"):
         with pytest.raises(StoreError):
             open_store(url)
-    open_store(f"sqlite:///{tmp_path}/x.db?synchronous=full").close()
+    open_store(f"sqlite:///{tmp_path}/x.db?synchronous=normal").close()
 
 
 # ---- the command ------------------------------------------------------------------------------
