@@ -278,7 +278,10 @@ def test_requests_need_the_token(service):
     assert s.ledger().text.count('"persons": {}') == 1  # nothing was settled
     bare = TestClient(s.client.app)
     assert bare.get("/health").json()["status"] == "ok"
-    assert "/settle" in bare.get("/openapi.json").json()["paths"]
+    paths = bare.get("/openapi.json").json()["paths"]
+    assert {"/settle", "/reverse", "/presettle", "/resettle", "/ledger/{psn_no}", "/ledger", "/health"} <= set(paths)
+    assert paths["/settle"]["post"]["requestBody"]["content"]["application/json"]["schema"]["oneOf"]
+    assert bare.get("/docs").status_code == 200
 
 
 def test_no_auth_needs_no_token(service):
