@@ -335,8 +335,9 @@ def percentile(values: list[float], q: float) -> float:
 
 # ---- databases ----------------------------------------------------------------------------
 
-def postgres_url(folder: str) -> tuple[str, object]:
-    """A fresh database on a PostgreSQL started by pgserver (removed at exit)."""
+def postgres_url(folder: str):
+    """A fresh database on a PostgreSQL started by pgserver, and the function that stops it
+    and removes its files."""
     import warnings
 
     import psycopg
@@ -345,12 +346,17 @@ def postgres_url(folder: str) -> tuple[str, object]:
         warnings.simplefilter("ignore")  # platformdirs: XDG_RUNTIME_DIR is not set
         import pgserver
 
-        srv = pgserver.get_server(os.path.join(tempfile.mkdtemp(prefix="policylang-pg-"), "data"),
-                                  cleanup_mode="delete")
+        parent = tempfile.mkdtemp(prefix="policylang-pg-")
+        srv = pgserver.get_server(os.path.join(parent, "data"), cleanup_mode="delete")
+    import shutil
+
+    def stop():
+        srv.cleanup()
+        shutil.rmtree(parent, ignore_errors=True)
     name = "load_" + secrets.token_hex(4)
     with psycopg.connect(srv.get_uri(), autocommit=True) as c:
         c.execute(f"CREATE DATABASE {name}")
-    return srv.get_uri(name), srv
+    return srv.get_uri(name), stop
 
 
 def main(argv=None) -> int:
@@ -379,11 +385,11 @@ def main(argv=None) -> int:
     status = 0
     for clients in [int(c) for c in args.clients.split(",")]:
         with tempfile.TemporaryDirectory(prefix="policylang-load-") as folder:
-            srv = None
+            stop_db = None
             if args.db == "sqlite":
                 url = f"sqlite:///{os.path.join(folder, 'ledger.sqlite3')}"
             elif args.db == "postgresql":
-                url, srv = postgres_url(folder)
+                url, stop_db = postgres_url(folder)
             else:
                 url = args.db
             server = Server(url, folder).start()
@@ -411,6 +417,8 @@ def main(argv=None) -> int:
                 result = check(server, policy, tally)
             finally:
                 server.stop()
+                if stop_db:
+                    stop_db()
             verdict = (f"{result['lost']} lost, {result['double']} double-counted, ledger "
                        f"{'identical to' if result['same'] else 'DIFFERENT from'} the library's replay")
             if args.kill_after is not None:
@@ -422,7 +430,6 @@ def main(argv=None) -> int:
             print(f"{clients:>7}  {visits / wall:>8.0f}  {sent / wall:>10.0f}  {percentile(tally.latencies, .5) * 1e3:>6.1f}"
                   f"  {percentile(tally.latencies, .99) * 1e3:>6.1f}  {tally.replays:>7}  {tally.conflicts:>4}  {verdict}",
                   flush=True)
-            del srv
     return status
 
 
