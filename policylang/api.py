@@ -142,6 +142,7 @@ class CompiledPolicy:
         cls = backend(engine)
         self._eval = cls(policy)
         self._fast = cls(policy, tracing=False)
+        self._demanded: dict[str, tuple[str, ...]] = {}  # program -> the parameters it reads
 
     def _evaluator(self, trace: bool):
         return self._eval if trace else self._fast
@@ -254,12 +255,21 @@ class CompiledPolicy:
     def _need_params(self, kind: str, values: dict, visits=None, ledger: Ledger | None = None) -> None:
         """Every parameter the program reads must be given, before anything is evaluated.
         Settling consults the account-use rules only for a visit whose balance is known."""
-        wanted = list(demands(self.ir.programs[kind]).params)
+        wanted = list(self._params_of(kind))
         if kind == "settle" and (_any_balance(visits) or (ledger is not None and ledger.balances)):
-            wanted += demands(self.ir.programs["may_pay"]).params
+            wanted += self._params_of("may_pay")
         for name in wanted:
             if values.get(name) is None:
                 raise missing_param(name, self.ir)
+
+
+    def _params_of(self, kind: str) -> tuple[str, ...]:
+        """Walking the program costs milliseconds: once per program, not once per call (a
+        live settlement system calls settle for every visit)."""
+        found = self._demanded.get(kind)
+        if found is None:
+            found = self._demanded[kind] = tuple(demands(self.ir.programs[kind]).params)
+        return found
 
 
 def _has_ops(visits) -> bool:
