@@ -884,13 +884,14 @@ def diff_cmd(old, new, params, fmt, lang, every, search):
 @click.option("--record", "record", type=click.IntRange(min=1), metavar="N",
               help="Explain the N-th record of INPUT (counted from 1).")
 @click.option("--psn", "psn", metavar="NO", help="Explain every record of the person with this psn_no.")
+@click.option("--setl-id", "setl_id", metavar="ID", help="Explain the visit with this setl_id (结算ID).")
 @click.option("--kind", type=click.Choice(["settle", "credit", "may-pay"]), default=None,
               help="What INPUT holds (default: told by its fields).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="text for people, json for programs.")
 @PARAMS
 @SEARCH
-def why_cmd(policy, records, record, psn, kind, fmt, params, search):
+def why_cmd(policy, records, record, psn, setl_id, kind, fmt, params, search):
     """Explain a result step by step: the version in force, the deductible used,
     the ratio and why (table row, uplifts), the cap and what is left of it, the
     rounding and the personal account; each step with its clause, the sentence
@@ -904,8 +905,8 @@ def why_cmd(policy, records, record, psn, kind, fmt, params, search):
     from .inputs import InputError
     from . import why
 
-    if record is not None and psn is not None:
-        raise click.UsageError("give --record or --psn, not both")
+    if sum(x is not None for x in (record, psn, setl_id)) > 1:
+        raise click.UsageError("give one of --record, --psn and --setl-id")
     _not_swapped(policy, records, "INPUT")
     compiled = _load(policy, search)
     data = _read_records(records)
@@ -926,6 +927,10 @@ def why_cmd(policy, records, record, psn, kind, fmt, params, search):
         selected = [i for i, r in enumerate(data) if isinstance(r, dict) and str(r.get("psn_no")) == psn]
         if not selected:
             raise click.BadParameter(f"no record of {records} has psn_no {psn}", param_hint="--psn")
+    elif setl_id is not None:
+        selected = [i for i, r in enumerate(data) if isinstance(r, dict) and str(r.get("setl_id", "")).strip() == setl_id]
+        if not selected:
+            raise click.BadParameter(f"no record of {records} has setl_id {setl_id}", param_hint="--setl-id")
     else:
         selected = list(range(len(data)))
     try:
