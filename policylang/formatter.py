@@ -11,16 +11,22 @@ import json
 from decimal import Decimal
 
 from . import nodes as n
-from .parser import keyword_pairs
-from .vocab import ZH_OF_VALUE as _ZH_VALUES
+from . import vocab as V
+from .parser import keyword_pairs, own_aliases
 
 INDENT = "  "
 
 
 class Formatter:
-    def __init__(self, lang: str = "en"):
+    def __init__(self, lang: str = "en", root=None):
         self.zh = lang == "zh"
         self.kw_map = keyword_pairs()
+        # Chinese names of values: the built-in ones, and those the file declares itself
+        # (which the parser reads back as their values)
+        self.zh_values = dict(V.ZH_OF_VALUE)
+        if root is not None:
+            for alias, value in own_aliases(root).items():
+                self.zh_values.setdefault(value, alias)
 
     def kw(self, name: str) -> str:
         en, zh = self.kw_map[name]
@@ -64,7 +70,7 @@ class Formatter:
     def nm(self, name) -> str:
         """A name as written: enumeration values take their Chinese alias in zh."""
         value = name.value if hasattr(name, "value") else name
-        return _ZH_VALUES.get(value, value) if self.zh else value
+        return self.zh_values.get(value, value) if self.zh else value
 
     def names(self, items) -> str:
         return ", ".join(self.nm(x) for x in items)
@@ -222,14 +228,57 @@ class Formatter:
                 lines.append(f"{ind}{INDENT}{self.requirement(r)}{self.cite(r.cite)}")
             lines.append(f"{ind}}}")
             return "\n".join(lines)
+        if isinstance(d, n.EnumDecl):
+            fixed = f" {k('fixed')}" if d.fixed else ""
+            lines = [f"{ind}{k('enum')} {d.name.value}{title(d.label)}{fixed}{self.cite(d.cite)} {{"]
+            lines += [f"{ind}{INDENT}{self.enum_item(item)}" for item in d.items]
+            lines.append(f"{ind}}}")
+            return "\n".join(lines)
+        if isinstance(d, n.CodeList):
+            lines = [f"{ind}{k('code_list')} {d.name.value}{title(d.label)}{self.cite(d.cite)} {{"]
+            for item in d.items:
+                pooled = f" {k('pooled')}" if item.pooled else ""
+                lines.append(f"{ind}{INDENT}{k('code')} {self.string(item.code.value)}{title(item.label)}{pooled}"
+                             f"{self.cite(item.cite)}")
+            lines.append(f"{ind}}}")
+            return "\n".join(lines)
+        if isinstance(d, n.ImportDecl):
+            src = d.source.value if isinstance(d.source, n.Name) else self.string(d.source.value)
+            return f"{ind}{k('import')} {k('vocabulary')} {src}{self.cite(d.cite)}"
         raise TypeError(d)
+
+    def enum_item(self, item) -> str:
+        k = self.kw
+        if isinstance(item, n.EnumValue):
+            text = item.name.value + "".join(f" {self.string(a)}" for a in item.aliases)
+            if item.codes:
+                text += f" {k('codes')} " + ", ".join(self.string(c.value) for c in item.codes)
+            if item.counts_as is not None:
+                text += f" {k('counts_as')} {self.nm(item.counts_as)}"
+            return text + self.cite(item.cite)
+        text = f"{k('code')} {self.string(item.code.value)} {k('means')} {self.nm(item.means)}"
+        if item.implies:
+            text += f" {k('with')} " + ", ".join(f"{imp.field.value} = {self.expr(imp.value)}" for imp in item.implies)
+        if item.label is not None:
+            text += f" {self.string(item.label)}"
+        return text + self.cite(item.cite)
+
+    def vocabulary(self, v: n.Vocabulary) -> str:
+        title = f" {self.string(v.title)}" if v.title is not None else ""
+        lines = [f"{self.kw('vocabulary')} {v.name.value}{title} {{"]
+        for i, d in enumerate(v.decls):
+            if i:
+                lines.append("")
+            lines.append(self.decl(d, INDENT))
+        lines.append("}")
+        return "\n".join(lines) + "\n"
 
     def policy(self, p: n.Policy) -> str:
         title = f" {self.string(p.title)}" if p.title is not None else ""
         lines = [f"{self.kw('policy')} {p.name.value}{title} {{"]
         prev = None
         for d in p.decls:
-            block = isinstance(d, (n.Section, n.Diseases, n.Constraints))
+            block = isinstance(d, (n.Section, n.Diseases, n.Constraints, n.EnumDecl, n.CodeList))
             if prev is not None and (block or prev):
                 lines.append("")
             lines.append(self.decl(d, INDENT))
@@ -238,8 +287,11 @@ class Formatter:
         return "\n".join(lines) + "\n"
 
 
-def format_policy(policy: n.Policy, lang: str = "en") -> str:
-    return Formatter(lang).policy(policy)
+def format_policy(policy: n.Policy | n.Vocabulary, lang: str = "en") -> str:
+    """A policy, or a vocabulary file, in canonical layout."""
+    if isinstance(policy, n.Vocabulary):
+        return Formatter(lang, policy).vocabulary(policy)
+    return Formatter(lang, policy).policy(policy)
 
 
 def format_requirement(r: n.Requirement, lang: str = "en") -> str:
