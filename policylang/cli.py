@@ -107,6 +107,10 @@ def _load(policy_path: str, search) -> CompiledPolicy:
         summary = (f"{policy_path}: 政策有 {len(errors)} 个错误,未进行计算" if lang == "zh"
                    else f"{policy_path}: the policy has {len(errors)} error(s); nothing was evaluated")
         raise Failure("\n".join(render(d, ws.sources, lang) for d in errors) + "\n" + summary)
+    if result.ir is None:
+        from .api import NotAPolicy
+
+        raise Failure(str(NotAPolicy(policy_path)))
     return CompiledPolicy(result.ir)
 
 

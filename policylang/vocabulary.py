@@ -160,8 +160,8 @@ class Merger:
         return Vocabulary({k: e.freeze() for k, e in self.enums.items()},
                           {k: CodeList(k, label, codes) for k, (label, codes) in self.lists.items()})
 
-    def emit(self, code: str, span, related=(), **args):
-        self.diags.append(Diagnostic(code, span, args, tuple(related)))
+    def emit(self, which: str, span, related=(), **args):
+        self.diags.append(Diagnostic(which, span, args, tuple(related)))
 
     # -- global look-ups (aliases are read wherever a name is, so they are global)
     def _alias_owner(self, alias: str) -> str | None:
@@ -233,13 +233,16 @@ class Merger:
         base = None
         if item.counts_as is not None:
             b = item.counts_as.value
-            known_before = e.values if new else [x for x in e.values if x != v]
-            if b == v or b not in known_before:
-                self.emit("N113", item.counts_as.span, base=b, value=v, enum=e.name,
-                          known=", ".join(x for x in e.values if x != v))
+            others = [x for x in e.values if x != v]
+            known = ", ".join(others)
+            known_zh = "、".join(f"{e.names_zh[x]}({x})" if x in e.names_zh else x for x in others)
+            if b not in others:
+                self.emit("N113", item.counts_as.span, base=b, value=v, enum=e.name, known=known, known_zh=known_zh,
+                          why=f"that is not another value of {e.name}", why_zh=f"它不是 {e.name} 的另一个取值")
             elif not new and e.counts_as.get(v) != b:
-                self.emit("N113", item.counts_as.span, base=b, value=v, enum=e.name,
-                          known=f"(counts_as is given where {v} is first declared)")
+                self.emit("N113", item.counts_as.span, base=b, value=v, enum=e.name, known=known, known_zh=known_zh,
+                          why=f"{v} is declared before without it (counts_as goes where a value is first declared)",
+                          why_zh=f"{v} 此前已声明且未视同(视同 应写在首次声明该取值处)")
             else:
                 base = b
         if new:

@@ -89,3 +89,176 @@ def test_retired_cadres_code_13_has_no_value_nationally():
 def test_only_the_enumerations_the_language_gives_meaning_to_are_fixed():
     fixed = {name for name, e in VB.shipped().enums.items() if e.fixed}
     assert fixed == {"category", "period", "level", "channel", "rounding_mode", "account_covers"}
+
+
+# ---- what a policy declares, imports and inherits ------------------------------------------
+
+import policylang  # noqa: E402
+from policylang.api import Workspace, check_unit  # noqa: E402
+
+from .conftest import ROOT  # noqa: E402
+
+PROVINCE = """policy demo_prov {
+  level province
+  constraints {
+    require floor: ratio >= 50% cite 一
+    require tilt: ratio[psn_type = retiree] >= ratio[psn_type = active] cite 一
+    require all: covered = true cite 一
+  }
+}
+"""
+
+
+def city(ratio_rows: str, covers: str = "active, retiree, veteran, flexible", counts_as: str = " counts_as retiree",
+         head: str = "") -> str:
+    return f"""policy demo_city {{
+  level city
+  implements demo_prov
+  {head}
+  enum psn_type cite 三 {{
+    veteran "离休" codes "13"{counts_as}
+  }}
+  rounding half_up to 0.01 yuan unstated "x"
+  pooling {{
+    from 2023-01-01 cite 一 {{
+      covers {covers} cite 一
+      ratio by psn_type {{ {ratio_rows} }} cite 一
+    }}
+  }}
+}}
+"""
+
+
+def codes(text: str, tmp_path, files: dict | None = None) -> list[str]:
+    (tmp_path / "prov.pol").write_text(PROVINCE, encoding="utf-8")
+    for name, content in (files or {}).items():
+        (tmp_path / name).write_text(content, encoding="utf-8")
+    (tmp_path / "city.pol").write_text(text, encoding="utf-8")
+    results, _ = policylang.check_paths([tmp_path / "city.pol"])
+    return [d.code for d in results[0].diagnostics]
+
+
+def test_the_shipped_vocabulary_files_check_clean():
+    results, _ = policylang.check_paths([ROOT / "policylang" / "vocabularies"])
+    assert [r.file.rsplit("/", 1)[-1] for r in results] == ["builtin.pol", "national.pol"]
+    assert all(r.diagnostics == [] for r in results)
+
+
+def test_a_declared_category_is_a_member_of_psn_type(tmp_path):
+    assert codes(city("active: 70%  retiree: 80%  离休: 90%"), tmp_path) == []
+
+
+def test_a_table_over_psn_type_must_cover_the_declared_category(tmp_path):
+    assert codes(city("active: 70%  retiree: 80%"), tmp_path) == ["C401"]
+
+
+def test_a_category_counting_as_retiree_meets_the_provinces_retiree_requirements(tmp_path):
+    # veterans below active employees: the province's tilt towards retirees is broken
+    assert codes(city("active: 70%  retiree: 80%  veteran: 60%"), tmp_path) == ["H501"]
+    # without counts_as a veteran is no retiree to the province: only its floor applies
+    assert codes(city("active: 70%  retiree: 80%  veteran: 60%", counts_as=""), tmp_path) == []
+    assert codes(city("active: 70%  retiree: 80%  veteran: 40%", counts_as=""), tmp_path) == ["H501"]
+
+
+def test_a_declared_category_the_policy_does_not_cover_breaks_covered_everyone(tmp_path):
+    assert codes(city("active: 70%  retiree: 80%  veteran: 90%", covers="active, retiree, flexible"),
+                 tmp_path) == ["H501"]
+
+
+def test_the_h501_message_says_what_counts_as_what(tmp_path):
+    (tmp_path / "prov.pol").write_text(PROVINCE, encoding="utf-8")
+    (tmp_path / "city.pol").write_text(city("active: 70%  retiree: 80%  veteran: 60%"), encoding="utf-8")
+    [d] = policylang.check_paths([tmp_path / "city.pol"])[0][0].diagnostics
+    assert "(veteran counts as retiree)" in d.message() and "(离休 视同 退休)" in d.message("zh")
+
+
+VOCAB_FILE = """vocabulary city_codes "示例市代码" {
+  enum psn_type {
+    veteran "离休" codes "13" counts_as retiree
+  }
+  code_list med_type {
+    code "9901" "家庭医生签约门诊" pooled
+  }
+}
+"""
+
+
+def test_an_imported_vocabulary_file_and_its_aliases(tmp_path):
+    text = city("active: 70%  retiree: 80%  离休: 90%", head='import vocabulary "codes.pol"').replace(
+        '  enum psn_type cite 三 {\n    veteran "离休" codes "13" counts_as retiree\n  }\n', "")
+    assert "enum" not in text
+    assert codes(text, tmp_path, {"codes.pol": VOCAB_FILE}) == []
+    assert codes(text.replace("codes.pol", "nowhere.pol"), tmp_path) [:1] == ["N117"]
+
+
+def test_an_imported_vocabulary_that_cannot_be_applied(tmp_path):
+    broken = VOCAB_FILE.replace('codes "13"', 'codes "13", "11"')  # 11 is active's
+    text = city("active: 70%  retiree: 80%  veteran: 90%", head='import vocabulary "codes.pol"')
+    (tmp_path / "prov.pol").write_text(PROVINCE, encoding="utf-8")
+    (tmp_path / "codes.pol").write_text(broken, encoding="utf-8")
+    (tmp_path / "city.pol").write_text(text, encoding="utf-8")
+    results, ws = policylang.check_paths([tmp_path / "city.pol", tmp_path / "codes.pol"])
+    city_diags, vocab_diags = results[0].diagnostics, results[1].diagnostics
+    assert [d.code for d in vocab_diags] == ["N114"]  # checked on its own, the file says where
+    [n118] = [d for d in city_diags if d.code == "N118"]  # imported, the import says it cannot be used
+    assert n118.related[0].span.file.endswith("codes.pol") and "'11'" in n118.related[0].message
+
+
+def test_shipped_vocabularies_import_by_name(tmp_path):
+    ok = city("active: 70%  retiree: 80%  veteran: 90%", head="import vocabulary national")
+    assert codes(ok, tmp_path) == []
+    assert codes(ok.replace("import vocabulary national", "import vocabulary nationl"), tmp_path) == ["N117"]
+
+
+def test_a_child_inherits_its_parents_vocabulary(tmp_path):
+    province = PROVINCE.replace("  constraints {", '  enum psn_type cite 三 {\n    veteran "离休" codes "13" counts_as '
+                                                   'retiree\n  }\n  constraints {')
+    child = city("active: 70%  retiree: 80%", counts_as="").replace(
+        '  enum psn_type cite 三 {\n    veteran "离休" codes "13"\n  }\n', "")
+    (tmp_path / "prov.pol").write_text(province, encoding="utf-8")
+    (tmp_path / "city.pol").write_text(child, encoding="utf-8")
+    results, _ = policylang.check_paths([tmp_path / "city.pol"])
+    assert [d.code for d in results[0].diagnostics] == ["C401"]  # the province's veterans need a row
+
+
+@pytest.mark.parametrize("decl, code", [
+    ('enum period cite 一 {\n    fortnight "两周"\n  }', "N116"),  # the language gives each period a meaning
+    ('enum category cite 一 {\n    student "学生"\n  }', "N116"),  # categories follow psn_type
+    ('enum psn_type {\n    student "学生"\n  }', "S601"),  # a category a policy adds is a rule: cite it
+    ('enum psn_type cite 一 {\n    code "1301" means student\n  }', "N106"),
+    ('enum psn_type cite 一 {\n    code "1301" means active with flxempe = true\n  }', "N101"),
+    ('enum psn_type cite 一 {\n    code "1301" means active with flxempe_flag = 3\n  }', "T201"),
+    ('enum psn_type cite 一 {\n    student "学生" codes "21", "21"\n  }', "N114"),
+    ('enum psn_type cite 一 {\n    student "学生" counts_as student\n  }', "N113"),
+    ('enum psn_type cite 一 {\n    student "level1"\n  }', "N115"),
+    ('code_list med_types cite 一 {\n    code "9901"\n  }', "N116"),
+    ('code_list med_type cite 一 {\n    code "14" "门诊慢特病" pooled\n  }', "N114"),  # 14 is listed, not pooled
+])
+def test_misuse_of_the_vocabulary(decl, code):
+    text = ("policy p {\n  level city\n  " + decl + '\n  rounding half_up to 0.01 yuan unstated "x"\n'
+            "  pooling {\n    from 2023-01-01 cite 一 {\n      covers active, retiree cite 一\n      ratio 70% cite 一\n"
+            "    }\n  }\n}\n")
+    ws = Workspace()
+    found = [d.code for d in check_unit(ws.add_text(text, "p.pol"), ws).diagnostics]
+    assert code in found, found
+
+
+def test_a_vocabulary_file_is_not_a_policy(tmp_path):
+    (tmp_path / "codes.pol").write_text(VOCAB_FILE, encoding="utf-8")
+    with pytest.raises(policylang.PolicylangError, match="holds a vocabulary, not a policy"):
+        policylang.load(tmp_path / "codes.pol")
+
+
+def test_the_ir_carries_a_vocabulary_only_when_the_policy_extends_it(tmp_path):
+    import json
+
+    plain = policylang.load(ROOT / "policies" / "guiyang-2022.pol")
+    assert "vocabulary" not in json.loads(plain.ir_json())
+    (tmp_path / "prov.pol").write_text(PROVINCE, encoding="utf-8")
+    (tmp_path / "city.pol").write_text(city("active: 70%  retiree: 80%  veteran: 90%"), encoding="utf-8")
+    extended = policylang.load(tmp_path / "city.pol")
+    data = json.loads(extended.ir_json())
+    assert data["vocabulary"]["enums"]["psn_type"]["values"] == ["active", "retiree", "veteran"]
+    (tmp_path / "city.pol").write_text(city("active: 70%  retiree: 80%  veteran: 90%").replace('"13"', '"1301"'),
+                                       encoding="utf-8")
+    assert policylang.load(tmp_path / "city.pol").hash != extended.hash  # a code is part of the meaning
