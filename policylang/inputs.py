@@ -167,8 +167,34 @@ def parse_date(value: Any, with_time: bool = False):
         raise _Bad(f"expected a date such as \"2023-03-01\", got {value!r}") from None
 
 
-def parse_value(spec_type: str, value: Any, nonnegative: bool = True, from_text: bool = False):
-    """``from_text``: the value was typed on a command line (``--param flag=true``)."""
+def _shipped_vocab():
+    from .vocabulary import shipped
+
+    return shipped()
+
+
+def parse_enum(enum, value: Any):
+    """(canonical value, the code's meaning or None) for a value, an alias or a code of
+    the enumeration ``enum`` (a ``vocabulary.Enumeration``)."""
+    if isinstance(value, str):
+        found = enum.lookup(value.strip())
+        if found is not None:
+            return found
+    word = ENUM_WORDS.get(enum.name, enum.name)
+    expected = ", ".join(enum.values)
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        code = value.strip()
+        raise _Bad(f"unknown {word} {value!r}: no vocabulary maps this code to a {enum.name} value (a policy can: "
+                   f"enum {enum.name} {{ NAME \"名称\" codes \"{code}\" }}); expected one of: {expected}, or a "
+                   f"code such as {', '.join(repr(c) for c in list(enum.codes)[:3]) or 'none'}")
+    s = suggest(str(value), [*enum.values, *enum.names_zh.values()]) if isinstance(value, str) else None
+    did = f"; did you mean {s!r}?" if s else ""
+    raise _Bad(f"unknown {word} {value!r}{did} (expected one of: {expected})")
+
+
+def parse_value(spec_type: str, value: Any, nonnegative: bool = True, from_text: bool = False, vocab=None):
+    """``from_text``: the value was typed on a command line (``--param flag=true``).
+    ``vocab``: the vocabulary in force (``ir.Policy.vocab``; by default the shipped one)."""
     if spec_type == V.MONEY:
         d = parse_money(value)
         if nonnegative and d < 0:
@@ -219,14 +245,9 @@ def parse_value(spec_type: str, value: Any, nonnegative: bool = True, from_text:
         if not isinstance(value, str) or not value.strip():
             raise _Bad(f"expected a non-empty text, got {value!r}")
         return value
-    if spec_type in V.ENUMS:
-        known = V.ENUMS[spec_type]
-        if isinstance(value, str) and V.canonical(value.strip()) in known:
-            return V.canonical(value.strip())
-        s = suggest(str(value), [*known, *known.values()]) if isinstance(value, str) else None
-        word = ENUM_WORDS.get(spec_type, spec_type)
-        did = f"; did you mean {s!r}?" if s else ""
-        raise _Bad(f"unknown {word} {value!r}{did} (expected one of: {', '.join(known)})")
+    vocab = vocab if vocab is not None else _shipped_vocab()
+    if spec_type in vocab.enums:
+        return parse_enum(vocab.enums[spec_type], value)[0]
     raise _Bad(f"unsupported type {spec_type}")  # pragma: no cover
 
 
@@ -238,9 +259,15 @@ def _records(data: Any, what: str, source: str | None) -> list:
 
 
 def _validate(data, spec: dict, what: str, source: str | None, extra: dict | None = None,
-              record_check=None) -> list[dict]:
+              record_check=None, vocab=None) -> list[dict]:
     """Validate every record; ``record_check(row)`` returns (field, message) pairs for
-    problems across fields, checked on every record whose fields it reads are valid."""
+    problems across fields, checked on every record whose fields it reads are valid.
+
+    An enumeration field may hold a platform code (``"psn_type": "1103"``); a code that
+    implies another field's value (``flxempe_flag`` true) supplies it when the record
+    does not, and contradicting it is a problem of that field."""
+    vocab = vocab if vocab is not None else _shipped_vocab()
+    enums = vocab.enums
     spec = dict(spec)
     for name, (t, default) in (extra or {}).items():
         # optional here: a rule that reads it and finds none says so, naming the record
@@ -258,19 +285,42 @@ def _validate(data, spec: dict, what: str, source: str | None, extra: dict | Non
                 s = suggest(key, spec)
                 did = f"; did you mean {s!r}?" if s else ""
                 problems.append(InputProblem(i, key, f"unknown field{did}", psn, source))
+        missing: dict[str, InputProblem] = {}
+        bad: set[str] = set()
+        coded = []
         for name, fs in spec.items():
             if name not in rec or rec[name] is None:
                 if fs.required:
-                    problems.append(InputProblem(i, name, "is required but missing", psn, source))
+                    missing[name] = InputProblem(i, name, "is required but missing", psn, source)
+                    problems.append(missing[name])
                 else:
                     row[name] = fs.default
                 continue
             try:
-                row[name] = parse_value(fs.type, rec[name], fs.nonnegative)
+                if fs.type in enums:
+                    row[name], code = parse_enum(enums[fs.type], rec[name])
+                    if code is not None and code.implies:
+                        coded.append((name, code))
+                else:
+                    row[name] = parse_value(fs.type, rec[name], fs.nonnegative, vocab=vocab)
                 if fs.type == "datetime" and isinstance(rec[name], str):
                     row["$setl_time_text"] = rec[name].strip()  # echoed as given
             except _Bad as e:
+                bad.add(name)
                 problems.append(InputProblem(i, name, str(e), psn, source))
+        for name, code in coded:
+            for field, want in code.implies:
+                if field not in spec or field in bad:
+                    continue
+                if field in missing:  # the code says it
+                    problems.remove(missing.pop(field))
+                    row[field] = want
+                elif field in rec and rec[field] is not None and row.get(field) != want:
+                    said = rec[name].strip() if isinstance(rec[name], str) else rec[name]
+                    label = f" ({code.label})" if code.label else ""
+                    problems.append(InputProblem(i, field, f"{_short(rec[field])} contradicts {name} {said!r}{label}, "
+                                                           f"which means {code.value} with {field} = "
+                                                           f"{_json_word(want)}", psn, source))
         if record_check is not None:
             for field, message in record_check(row):
                 problems.append(InputProblem(i, field, message, psn, source))
@@ -282,6 +332,10 @@ def _validate(data, spec: dict, what: str, source: str | None, extra: dict | Non
 
 def _extra_inputs(policy: ir.Policy) -> dict:
     return dict(policy.inputs)
+
+
+def _json_word(v) -> str:
+    return "true" if v is True else "false" if v is False else str(v)
 
 
 def _visit_rules(r: dict):
@@ -304,7 +358,7 @@ def _venue_rule(r: dict):
     item = r.get("item")
     if item is None:
         return
-    contribution = item in V.CONTRIBUTION_ITEMS
+    contribution = item.endswith("_contribution")  # the vocabulary's rule: builtin.pol, enum item
     if contribution and r.get("venue") is not None:
         yield ("venue", f"a contribution ({item}) has no venue; leave it out")
     if not contribution and r.get("venue") is None and "venue" in r:
@@ -312,15 +366,15 @@ def _venue_rule(r: dict):
 
 
 def validate_visits(data, policy: ir.Policy, source: str | None = None) -> list[dict]:
-    return _validate(data, VISIT_SPEC, "visits", source, _extra_inputs(policy), _visit_rules)
+    return _validate(data, VISIT_SPEC, "visits", source, _extra_inputs(policy), _visit_rules, policy.vocab)
 
 
 def validate_persons(data, policy: ir.Policy, source: str | None = None) -> list[dict]:
-    return _validate(data, PERSON_SPEC, "persons", source, _extra_inputs(policy))
+    return _validate(data, PERSON_SPEC, "persons", source, _extra_inputs(policy), vocab=policy.vocab)
 
 
 def validate_requests(data, policy: ir.Policy, source: str | None = None) -> list[dict]:
-    return _validate(data, REQUEST_SPEC, "requests", source, _extra_inputs(policy), _venue_rule)
+    return _validate(data, REQUEST_SPEC, "requests", source, _extra_inputs(policy), _venue_rule, policy.vocab)
 
 
 def validate_params(values: dict[str, Any], policy: ir.Policy, source: str | None = "--param") -> dict[str, Any]:
@@ -338,7 +392,7 @@ def validate_params(values: dict[str, Any], policy: ir.Policy, source: str | Non
         if name not in values:
             continue
         try:
-            out[name] = parse_value(t, values[name], nonnegative=True, from_text=True)
+            out[name] = parse_value(t, values[name], nonnegative=True, from_text=True, vocab=policy.vocab)
         except _Bad as e:
             problems.append(InputProblem(None, name, str(e), source=source))
     if problems:

@@ -49,7 +49,7 @@ def test_backend_agrees_with_reference(other, policy_name, seed, size, tracing):
     policy = _POLICIES[policy_name]
     rnd = random.Random(seed)
     params = policylang.inputs.validate_params(make_params(policy, rnd), policy)
-    visits = make_visits(policy, rnd, size, {k: str(v) for k, v in params.items()})
+    visits = make_visits(policy, rnd, size, {k: str(v) for k, v in params.items()}, refused=0.03)
     want = _outcome(_engine("reference", policy_name, tracing), visits, params)
     got = _outcome(_engine(other, policy_name, tracing), visits, params)
     assert got == want

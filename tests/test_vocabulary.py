@@ -262,3 +262,98 @@ def test_the_ir_carries_a_vocabulary_only_when_the_policy_extends_it(tmp_path):
     (tmp_path / "city.pol").write_text(city("active: 70%  retiree: 80%  veteran: 90%").replace('"13"', '"1301"'),
                                        encoding="utf-8")
     assert policylang.load(tmp_path / "city.pol").hash != extended.hash  # a code is part of the meaning
+
+
+# ---- codes in records ---------------------------------------------------------------------
+
+from policylang.backends import BACKENDS, backend  # noqa: E402
+from policylang.inputs import InputError  # noqa: E402
+
+GUIYANG = ROOT / "policies" / "guiyang-2022.pol"
+
+
+def _visit(**fields) -> dict:
+    return {"psn_no": "A", "psn_type": "active", "flxempe_flag": False, "setl_time": "2023-03-01",
+            "hosp_lv": "level2", "medfee_sumamt": "400.00", **fields}
+
+
+def _settle(policy_ir, visits, engine):
+    try:
+        return [r.to_json() for r in backend(engine)(policy_ir).settle(visits, {})]
+    except InputError as e:
+        return [str(p) for p in e.problems]
+
+
+@pytest.mark.parametrize("engine", sorted(BACKENDS))
+@pytest.mark.parametrize("code, flag, same_as", [
+    ("11", False, ("active", False)), ("1101", False, ("active", False)), ("1102", True, ("active", True)),
+    ("1103", True, ("active", True)), ("1103", None, ("active", True)),  # the code supplies the flag
+    ("12", False, ("retiree", False)), ("1201", False, ("retiree", False)), ("1203", None, ("retiree", True)),
+])
+def test_a_platform_code_settles_as_its_category(engine, code, flag, same_as):
+    policy = policylang.load(GUIYANG).ir
+    coded = _visit(psn_type=code, flxempe_flag=flag)
+    if flag is None:
+        del coded["flxempe_flag"]
+    named = _visit(psn_type=same_as[0], flxempe_flag=same_as[1])
+    assert _settle(policy, [coded], engine) == _settle(policy, [named], engine)
+
+
+@pytest.mark.parametrize("engine", sorted(BACKENDS))
+def test_a_code_contradicting_the_record_is_an_input_error(engine):
+    policy = policylang.load(GUIYANG).ir
+    problems = _settle(policy, [_visit(), _visit(psn_no="B", psn_type="1103", flxempe_flag=False)], engine)
+    assert problems == ["record 2 (psn_no B): field 'flxempe_flag': False contradicts psn_type '1103' (灵活就业在职), "
+                        "which means active with flxempe_flag = true"]
+
+
+@pytest.mark.parametrize("engine", sorted(BACKENDS))
+def test_code_13_is_refused_unless_a_vocabulary_maps_it(engine, tmp_path):
+    [problem] = _settle(policylang.load(GUIYANG).ir, [_visit(psn_type="13")], engine)
+    assert problem.startswith("record 1 (psn_no A): field 'psn_type': unknown person type '13': no vocabulary maps "
+                              "this code to a psn_type value")
+    (tmp_path / "prov.pol").write_text(PROVINCE, encoding="utf-8")
+    (tmp_path / "city.pol").write_text(city("active: 70%  retiree: 80%  veteran: 90%"), encoding="utf-8")
+    mapped = policylang.load(tmp_path / "city.pol").ir
+    assert _settle(mapped, [_visit(psn_type="13")], engine) == _settle(mapped, [_visit(psn_type="veteran")], engine)
+    assert _settle(mapped, [_visit(psn_type="离休")], engine) == _settle(mapped, [_visit(psn_type="veteran")], engine)
+    [r] = _settle(mapped, [_visit(psn_type="13")], engine)
+    assert r["pool_prop_selfpay"] == "0.90"
+
+
+def test_codes_in_persons_and_inputs_of_the_policy():
+    guiyang = policylang.load(GUIYANG)
+    person = {"psn_no": "P", "flxempe_flag": True, "on": "2023-03-01", "contribution_years_met": True}
+    coded = guiyang.credit([{**person, "psn_type": "1203"}], {"guizhou_avg_pension_2022": "3000.00"})
+    named = guiyang.credit([{**person, "psn_type": "retiree"}], {"guizhou_avg_pension_2022": "3000.00"})
+    assert [r.to_json() for r in coded] == [r.to_json() for r in named]
+    with pytest.raises(InputError, match="field 'flxempe_flag': False contradicts psn_type '1203'"):
+        guiyang.credit([{**person, "psn_type": "1203", "flxempe_flag": False}], {"guizhou_avg_pension_2022": "1"})
+
+
+def test_a_city_code_list_adds_a_med_type_pooling_settles(tmp_path):
+    (tmp_path / "prov.pol").write_text(PROVINCE, encoding="utf-8")
+    (tmp_path / "codes.pol").write_text(VOCAB_FILE, encoding="utf-8")
+    text = city("active: 70%  retiree: 80%  veteran: 90%", head='import vocabulary "codes.pol"').replace(
+        '  enum psn_type cite 三 {\n    veteran "离休" codes "13" counts_as retiree\n  }\n', "")
+    (tmp_path / "city.pol").write_text(text, encoding="utf-8")
+    policy = policylang.load(tmp_path / "city.pol")
+    local, inpatient = policy.settle([_visit(med_type="9901"), _visit(psn_no="B", med_type="21")])
+    assert local.reason is None and str(local.hifp_pay) == "280.00"
+    assert inpatient.reason == "other_med_type"
+
+
+def test_the_fast_input_path_accepts_nothing_the_general_one_reads_differently():
+    """Every key of the scalar backend's fast maps gives the same value through the general path."""
+    from policylang.backends.scalar import Scalar
+    from policylang.inputs import validate_visits
+
+    policy = policylang.load(GUIYANG).ir
+    fast = Scalar(policy)._fast
+    for key, value in fast.psn_type.items():
+        [row] = validate_visits([_visit(psn_type=key)], policy)
+        assert row["psn_type"] == value, key
+    for key, (value, flag) in fast.psn_flagged.items():
+        [row] = validate_visits([_visit(psn_type=key, flxempe_flag=flag)], policy)
+        assert (row["psn_type"], row["flxempe_flag"]) == (value, flag), key
+    assert set(fast.psn_flagged) == {"1103", "1203"}
