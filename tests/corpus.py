@@ -20,7 +20,8 @@ from policylang import vocab as V
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = sorted([*(ROOT / "policies").glob("*.pol"), *(ROOT / "tests" / "fixtures" / "valid").glob("*.pol"),
-                 ROOT / "tests" / "fixtures" / "variations" / "city.pol"])
+                 ROOT / "tests" / "fixtures" / "variations" / "city.pol",
+                 ROOT / "examples" / "three-categories" / "lanshan-2024.pol"])  # a declared category, code 13
 
 
 def _money_constants(node, out: set) -> None:

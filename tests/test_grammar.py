@@ -15,6 +15,9 @@ from .conftest import FIXTURES, POLICIES
 
 SHIPPED = sorted(POLICIES.glob("*.pol"))
 VALID = sorted((FIXTURES / "valid").glob("*.pol"))
+# the shipped vocabularies, and the example that declares a category and imports a vocabulary
+VOCABULARIES = sorted([*(POLICIES.parent / "policylang" / "vocabularies").glob("*.pol"),
+                       *(POLICIES.parent / "examples" / "three-categories").glob("*.pol")])
 
 
 def _parse(path: Path) -> n.Policy:
@@ -204,3 +207,15 @@ def test_a_files_own_aliases_read_as_their_values():
     assert policy == written
     ratio = policy.section("pooling").versions[0].body[1]
     assert [row.patterns[0][0].value for row in ratio.amount.rows] == ["active", "retiree", "veteran"]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize("path", VOCABULARIES, ids=lambda p: p.stem)
+def test_formatter_round_trips_vocabularies(path, lang):
+    """The same as test_formatter_round_trips, over vocabulary files and a policy using them."""
+    tree = _parse(path)
+    text = format_policy(tree, lang)
+    again, diags = parse(text, "formatted.pol")
+    assert not diags, [d.message() for d in diags]
+    assert again == tree
+    assert format_policy(again, lang) == text
