@@ -318,7 +318,8 @@ def _validate(data, spec: dict, what: str, source: str | None, extra: dict | Non
                 elif field in rec and rec[field] is not None and row.get(field) != want:
                     said = rec[name].strip() if isinstance(rec[name], str) else rec[name]
                     label = f" ({code.label})" if code.label else ""
-                    problems.append(InputProblem(i, field, f"{_short(rec[field])} contradicts {name} {said!r}{label}, "
+                    given = _json_word(rec[field]) if isinstance(rec[field], bool) else _short(rec[field])
+                    problems.append(InputProblem(i, field, f"{given} contradicts {name} {said!r}{label}, "
                                                            f"which means {code.value} with {field} = "
                                                            f"{_json_word(want)}", psn, source))
         if record_check is not None:

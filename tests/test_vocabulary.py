@@ -303,7 +303,7 @@ def test_a_platform_code_settles_as_its_category(engine, code, flag, same_as):
 def test_a_code_contradicting_the_record_is_an_input_error(engine):
     policy = policylang.load(GUIYANG).ir
     problems = _settle(policy, [_visit(), _visit(psn_no="B", psn_type="1103", flxempe_flag=False)], engine)
-    assert problems == ["record 2 (psn_no B): field 'flxempe_flag': False contradicts psn_type '1103' (灵活就业在职), "
+    assert problems == ["record 2 (psn_no B): field 'flxempe_flag': false contradicts psn_type '1103' (灵活就业在职), "
                         "which means active with flxempe_flag = true"]
 
 
@@ -327,7 +327,7 @@ def test_codes_in_persons_and_inputs_of_the_policy():
     coded = guiyang.credit([{**person, "psn_type": "1203"}], {"guizhou_avg_pension_2022": "3000.00"})
     named = guiyang.credit([{**person, "psn_type": "retiree"}], {"guizhou_avg_pension_2022": "3000.00"})
     assert [r.to_json() for r in coded] == [r.to_json() for r in named]
-    with pytest.raises(InputError, match="field 'flxempe_flag': False contradicts psn_type '1203'"):
+    with pytest.raises(InputError, match="field 'flxempe_flag': false contradicts psn_type '1203'"):
         guiyang.credit([{**person, "psn_type": "1203", "flxempe_flag": False}], {"guizhou_avg_pension_2022": "1"})
 
 
@@ -357,3 +357,55 @@ def test_the_fast_input_path_accepts_nothing_the_general_one_reads_differently()
         [row] = validate_visits([_visit(psn_type=key, flxempe_flag=flag)], policy)
         assert (row["psn_type"], row["flxempe_flag"]) == (value, flag), key
     assert set(fast.psn_flagged) == {"1103", "1203"}
+
+
+def test_a_new_enumeration_from_a_vocabulary_file_types_an_input(tmp_path):
+    (tmp_path / "kinds.pol").write_text('''vocabulary clinic_kinds "诊所类别" {
+  enum clinic_kind "诊所类别" {
+    community "社区卫生服务中心" codes "C1"
+    township "乡镇卫生院" codes "T1"
+    private "民营诊所"
+  }
+}
+''', encoding="utf-8")
+    (tmp_path / "p.pol").write_text('''policy kinds_city {
+  level city
+  import vocabulary "kinds.pol"
+  input clinic: clinic_kind default "社区卫生服务中心" unstated "x"
+  rounding half_up to 0.01 yuan unstated "x"
+  pooling {
+    from 2024-01-01 unstated "x" {
+      covers active, retiree, flexible unstated "x"
+      ratio by clinic { community | township: 80%  private: 60% } unstated "x"
+      uplift 5 points when clinic = 乡镇卫生院 unstated "x"
+    }
+  }
+}
+''', encoding="utf-8")
+    policy = policylang.load(tmp_path / "p.pol")
+    visits = [_visit(psn_no=str(i), setl_time="2024-02-01", hosp_lv="level1", medfee_sumamt="100.00",
+                     **({"clinic": c} if c else {}))
+              for i, c in enumerate([None, "T1", "private", "民营诊所"])]
+    for engine in sorted(BACKENDS):
+        results = backend(engine)(policy.ir).settle(visits, {})
+        assert [str(r.hifp_pay) for r in results] == ["80.00", "85.00", "60.00", "60.00"], engine
+    # the table over the new enumeration must cover it, as any other
+    text = (tmp_path / "p.pol").read_text(encoding="utf-8").replace("  private: 60%", "")
+    (tmp_path / "p.pol").write_text(text, encoding="utf-8")
+    assert [d.code for d in policylang.check_paths([tmp_path / "p.pol"])[0][0].diagnostics] == ["C401"]
+
+
+def test_vocabulary_blocks_in_the_docs_parse_and_apply():
+    import re
+
+    from policylang.resolve import check_vocabulary
+
+    blocks = [m.group(1) for doc in (ROOT / "docs").glob("*.md")
+              for m in re.finditer(r"```pol\n(.*?)```", doc.read_text(encoding="utf-8"), re.S)
+              if m.group(1).lstrip().startswith("vocabulary")]
+    assert blocks
+    for text in blocks:
+        ws = Workspace()
+        unit = ws.add_text(text, "doc.pol")
+        assert unit.vocabulary is not None and not unit.diagnostics, [d.message() for d in unit.diagnostics]
+        assert check_vocabulary(unit) == []
