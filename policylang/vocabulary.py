@@ -223,10 +223,14 @@ class Merger:
                 self.emit("N115", item.name.span, alias=v, value=v, other=owner, what="value", what_zh="取值")
                 return
         aliases = []
+        fields = {f for fs in _record_fields().values() for f in fs}
         for alias in item.aliases:
             owner = self._alias_owner(alias)
             if (owner is not None and owner != v) or (alias != v and self._is_value(alias)):
                 self.emit("N115", item.name.span, alias=alias, value=v, other=owner or alias, what="alias",
+                          what_zh="别名")
+            elif alias in fields:  # read as the value wherever a name is, it would hide the field
+                self.emit("N115", item.name.span, alias=alias, value=v, other=f"the field {alias}", what="alias",
                           what_zh="别名")
             else:
                 aliases.append(alias)
@@ -272,6 +276,10 @@ class Merger:
 
     def _add_code(self, e: _Enum, lit: n.TextLit, meaning: Code, origin: str) -> None:
         code = lit.value
+        if not code or code != code.strip():  # a record's value is read without spaces around it
+            self.emit("T201", lit.span, what="a code", what_zh="代码", expected="text without spaces around it",
+                      expected_zh="首尾无空格的文字", found=repr(code), found_zh=repr(code), hint="", hint_zh="")
+            return
         known = e.codes.get(code)
         key = (e.name, code)
         if known is not None:

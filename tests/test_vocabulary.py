@@ -231,6 +231,8 @@ def test_a_child_inherits_its_parents_vocabulary(tmp_path):
     ('enum psn_type cite 一 {\n    student "学生" codes "21", "21"\n  }', "N114"),
     ('enum psn_type cite 一 {\n    student "学生" counts_as student\n  }', "N113"),
     ('enum psn_type cite 一 {\n    student "level1"\n  }', "N115"),
+    ('enum psn_type cite 一 {\n    student "hosp_lv"\n  }', "N115"),  # it would hide the field
+    ('enum psn_type cite 一 {\n    student "学生" codes " 21"\n  }', "T201"),
     ('code_list med_types cite 一 {\n    code "9901"\n  }', "N116"),
     ('code_list med_type cite 一 {\n    code "14" "门诊慢特病" pooled\n  }', "N114"),  # 14 is listed, not pooled
 ])
