@@ -1,6 +1,10 @@
 """The built-in vocabulary: enumerations, their Chinese aliases, and the fields
 each kind of evaluation reads.  Names here are the ones the national platform and
-the JSON contract use; a policy may declare further inputs with ``input``."""
+the JSON contract use; a policy may declare further inputs with ``input``.
+
+The enumerations themselves are data (``vocabularies/builtin.pol``, ``national.pol``);
+the names below that show them are read from those files on first use.  A policy's
+own vocabulary (what it declares or imports) is ``Scope.vocab`` / ``ir.Policy.vocab``."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ from typing import Any
 import attrs
 
 from . import nodes as n
-from .diagnostics import Diagnostic, Related
+from .diagnostics import Diagnostic
 
 # An enumeration whose values follow another's: every psn_type value is a category
 # `covers` may list (with `flexible`, which is no psn_type).
@@ -147,8 +147,9 @@ class _Enum:
 
 class Merger:
     """Applies vocabulary declarations onto a vocabulary.  ``origin`` names where a
-    declaration comes from (a file): a code or alias restated with the same meaning by
-    another vocabulary is no conflict; restated within one is."""
+    declaration comes from (a file): a code restated with the same meaning by another
+    vocabulary is no conflict; restated within one is (N114).  An alias restated for the
+    same value is never one."""
 
     def __init__(self, base: Vocabulary = EMPTY):
         self.enums = {k: _Enum(e) for k, e in base.enums.items()}
@@ -419,7 +420,3 @@ def base_for(path: str | None) -> Vocabulary:
             if real == shipped_path(name):
                 return EMPTY if i == 0 else shipped(SHIPPED[i - 1])
     return shipped()
-
-
-def related_to(d: Diagnostic, note: str, note_zh: str) -> Related:
-    return Related(d.span, f"{note}: {d.message()}", f"{note_zh}:{d.message('zh')}")
