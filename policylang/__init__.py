@@ -19,11 +19,12 @@ if TYPE_CHECKING:
     from .inputs import InputError, InputProblem
     from .ledger import Adjustment, Ledger, LedgerError, ResettleOutcome, SettleOutcome
     from .parser import parse
+    from .resolve import SourceError
     from .runtime import CreditResult, MayPayResult, TraceStep, VisitResult
 
 __all__ = ["Adjustment", "CheckResult", "CompiledPolicy", "CreditResult", "Diagnostic", "InputError", "InputProblem",
            "Ledger", "LedgerError", "MayPayResult", "PolicyError", "PolicylangError", "ResettleOutcome",
-           "SettleOutcome", "TraceStep", "VisitResult", "check_paths", "load", "loads", "parse"]
+           "SettleOutcome", "SourceError", "TraceStep", "VisitResult", "check_paths", "load", "loads", "parse"]
 __version__ = "0.1.0"
 
 # The public names are imported on first use, so that `import policylang` (and the
@@ -32,7 +33,8 @@ _HOME = {"CheckResult": "api", "CompiledPolicy": "api", "check_paths": "api", "l
          "Diagnostic": "diagnostics", "PolicyError": "diagnostics", "InputError": "inputs", "InputProblem": "inputs",
          "parse": "parser", "PolicylangError": "errors", "Adjustment": "ledger", "Ledger": "ledger",
          "LedgerError": "ledger", "ResettleOutcome": "ledger", "SettleOutcome": "ledger", "CreditResult": "runtime",
-         "MayPayResult": "runtime", "TraceStep": "runtime", "VisitResult": "runtime"}
+         "MayPayResult": "runtime", "TraceStep": "runtime", "VisitResult": "runtime",
+         "SourceError": "resolve"}
 
 
 def __getattr__(name: str):

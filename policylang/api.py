@@ -13,6 +13,7 @@ passes) -> ``compiler`` (lower to ``ir``) -> ``analysis`` (IR passes) ->
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
@@ -29,9 +30,9 @@ from .errors import PolicylangError
 from .inputs import InputError, missing_param, validate_params
 from .backends.common import time_order_key
 from .ir.demands import demands
-from .ledger import Ledger, ResettleOutcome, apply as apply_to_ledger, resettle as resettle_ledger
 from .ir.serial import content_hash, to_json as ir_to_json
-from .resolve import Unit, Workspace, check_vocabulary, resolve
+from .ledger import Ledger, ResettleOutcome, apply as apply_to_ledger, resettle as resettle_ledger
+from .resolve import SourceError, Unit, Workspace, check_vocabulary, list_policy_files, resolve
 from .runtime import CreditResult, MayPayResult, VisitResult
 
 
@@ -62,10 +63,9 @@ def check_unit(unit: Unit, ws: Workspace) -> CheckResult:
 
 
 def _check_unit(unit: Unit, ws: Workspace, diags: list) -> CheckResult:
-    others = [u for u in ws.with_id(unit.policy.name.value) if u is not unit] if unit.on_disk else []
-    if others:
-        diags.append(Diagnostic("N111", unit.policy.name.span, {"name": unit.policy.name.value,
-                                                                 "other": others[0].file}))
+    # Another file with this policy's id (an old copy beside it) does not matter here: the
+    # file named is the one checked.  Two files with one id are an error (N111) only when a
+    # policy implements that id, for it is then unclear which is meant.
     scope, rdiags = resolve(unit, ws)
     diags += rdiags
     diags += check(scope)
@@ -100,20 +100,39 @@ def check_unit_shallow(unit: Unit, ws: Workspace) -> list[Diagnostic]:
 
 
 def policy_files(paths: Iterable[str | Path]) -> list[Path]:
+    """The files named, and the ``*.pol`` regular files in the folders named and their
+    subfolders (symbolic links inside a folder are not followed; see ``list_policy_files``)."""
     out = []
     for p in paths:
         p = Path(p)
         if p.is_dir():
-            out.extend(sorted(p.rglob("*.pol")))
+            out.extend(list_policy_files(p, recursive=True))
         else:
             out.append(p)
     return out
 
 
+def add_paths(ws: Workspace, paths: Iterable[str | Path]) -> list[Unit]:
+    """Add the files named and the ``.pol`` files of the folders named.  A file named that
+    cannot be read raises ``SourceError``; one found in a folder is skipped, and listed in
+    ``Workspace.skipped``."""
+    units = []
+    for p in paths:
+        named = not Path(p).is_dir()
+        for f in policy_files([p]):
+            try:
+                units.append(ws.add_file(f))
+            except SourceError as e:
+                if named:
+                    raise
+                ws.skipped.append((str(f), e.reason))
+    return units
+
+
 def check_paths(paths: Iterable[str | Path]) -> tuple[list[CheckResult], Workspace]:
+    """Check the files named and the ``.pol`` files of the folders named (see ``add_paths``)."""
     ws = Workspace()
-    files = policy_files(paths)
-    units = [ws.add_file(f) for f in files]
+    units = add_paths(ws, paths)
     return [check_unit(u, ws) for u in units], ws
 
 
@@ -270,6 +289,8 @@ def _any_balance(visits) -> bool:
 
 def _compile(unit: Unit, ws: Workspace) -> CompiledPolicy:
     result = check_unit(unit, ws)
+    for file, reason in ws.skipped:
+        warnings.warn(f"{file}: skipped: {reason}", stacklevel=3)
     if not result.ok:
         raise PolicyError(result.diagnostics, ws.sources)
     if result.ir is None:
@@ -289,16 +310,16 @@ class NotAPolicy(PolicylangError):
 def load(path: str | Path, search: Iterable[str | Path] = ()) -> CompiledPolicy:
     """Parse, check and compile the policy at ``path``; the policy it implements is
     looked up among the ``.pol`` files in the same folder and in ``search`` (files or
-    folders).  Raises ``PolicyError`` carrying every diagnostic when the policy has errors."""
+    folders).  Raises ``PolicyError`` carrying every diagnostic when the policy has errors,
+    ``SourceError`` when a file named cannot be read; a file beside it that cannot be read
+    is skipped with a warning (``warnings.warn``)."""
     ws = Workspace()
-    for f in policy_files(search):
-        ws.add_file(f)
+    add_paths(ws, search)
     return _compile(ws.add_file(path), ws)
 
 
 def loads(text: str, file: str = "<string>", search: Iterable[str | Path] = ()) -> CompiledPolicy:
     """Like ``load`` for source text; ``search`` lists policy files or folders for ``implements``."""
     ws = Workspace()
-    for f in policy_files(search):
-        ws.add_file(f)
+    add_paths(ws, search)
     return _compile(ws.add_text(text, file), ws)

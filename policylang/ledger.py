@@ -149,10 +149,14 @@ class Ledger:
         """Read a ledger for ``policy``.  One written under another policy is refused; one
         written under an amended version of the same policy keeps the counters whose
         identity is unchanged and reports the others in ``dropped``."""
+        from .jsonread import JSONSyntaxError, read_json
+
         try:
-            data = json.loads(text, parse_float=Decimal)
-        except (ValueError, RecursionError) as e:
-            raise LedgerError(f"{source}: not a ledger (invalid JSON: {e})") from None
+            data = read_json(text.encode("utf-8", "surrogatepass"), source)
+        except (JSONSyntaxError, InputError) as e:
+            raise LedgerError(f"{source}: not a ledger ({str(e).splitlines()[0]})") from None
+        except RecursionError:
+            raise LedgerError(f"{source}: not a ledger (nested too deeply)") from None
         if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
             raise LedgerError(f"{source}: not a ledger of schema version {SCHEMA_VERSION}")
         if data.get("policy") != policy.id:
@@ -189,9 +193,12 @@ class Ledger:
     @classmethod
     def read(cls, path: str, policy: "CompiledPolicy") -> "Ledger":
         try:
-            text = open(path, encoding="utf-8").read()
+            with open(path, "rb") as f:
+                raw = f.read()
         except OSError as e:
             raise LedgerError(f"{path}: {e.strerror}") from None
+        try:
+            text = raw.decode("utf-8")
         except UnicodeDecodeError:
             raise LedgerError(f"{path}: not UTF-8 text") from None
         return cls.from_json(text, policy, path)

@@ -2,6 +2,10 @@
 
 A ``Workspace`` knows every policy file it was given and the ``.pol`` files beside
 them, indexed by policy id, so ``implements shanxi_2022`` finds ``shanxi-2022.pol``.
+Files beside are read only to resolve ``implements``, and only regular files that
+are no symbolic links (``list_policy_files``); a file named to a command is read
+however it is reached, but it too must be a regular file.  Policy files are UTF-8:
+a byte that is not is reported (P015) at its line and column.
 ``resolve`` turns a parsed policy into a ``Scope``: its tiers, parameters, inputs,
 settings and the sections in force for it — its own, or inherited from the policy
 it implements when it does not state them (a city plan inherits the provincial
@@ -11,11 +15,14 @@ rules and overrides a few).
 from __future__ import annotations
 
 import difflib
+import os
 import re
+import stat
 from pathlib import Path
 
 import attrs
 
+from .errors import PolicylangError
 from . import nodes as n
 from . import vocabulary as VB
 from .diagnostics import Diagnostic, Related
@@ -29,6 +36,7 @@ class Unit:
     policy: n.Policy | None
     diagnostics: list[Diagnostic]
     on_disk: bool = True  # False for source text handed over directly (``loads``)
+    quick_id: str | None = None  # the id in the header of a file that is not UTF-8 (not parsed)
     vocabulary: n.Vocabulary | None = None  # a vocabulary file (then ``policy`` is None)
 
 
@@ -39,7 +47,102 @@ def _unit(file: str, text: str, on_disk: bool = True) -> Unit:
     return Unit(file, text, root, diags, on_disk)
 
 
+def _unit_of_bytes(file: str, raw: bytes) -> Unit:
+    """The unit of a file's bytes: parsed when they are UTF-8; otherwise not parsed, with
+    P015, and the id in its header kept, to say why it cannot be a parent."""
+    text, diags = decode(raw, file)
+    if diags:
+        m = _QUICK_ID.search(text)
+        return Unit(file, text, None, diags, quick_id=m.group(1) if m else None)
+    return _unit(file, text)
+
+
 _QUICK_ID = re.compile(r"(?m)^[ \t\ufeff]*(?:policy|政策)[ \t\u3000]+([^\W\d]\w*)")
+
+
+class SourceError(PolicylangError):
+    """A policy file named to a command cannot be read (missing, not a regular file,
+    not permitted); the message names the file and the reason."""
+
+    def __init__(self, message: str, reason: str = ""):
+        super().__init__(message)
+        self.reason = reason or message
+
+
+_KINDS = [(stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISLNK, "a symbolic link")]
+
+
+class NotRegular(OSError):
+    def __init__(self, mode: int):
+        kind = next((name for test, name in _KINDS if test(mode)), "a special file")
+        super().__init__(f"not a regular file ({kind})")
+        self.strerror = f"not a regular file ({kind})"
+
+
+def read_bytes(path: Path, follow: bool = True) -> bytes:
+    """The bytes of a regular file; OSError otherwise.  Checked with stat before it is
+    opened (opening a FIFO would wait for a writer), and again once open (the file may
+    have been replaced in between: O_NONBLOCK keeps even that open from waiting).
+    ``follow=False``: a symbolic link is refused, not followed."""
+    st = os.stat(path) if follow else os.lstat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise NotRegular(st.st_mode)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    if not follow:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags)
+    with os.fdopen(fd, "rb") as f:
+        mode = os.fstat(f.fileno()).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotRegular(mode)
+        return f.read()
+
+
+def _reason(e: OSError) -> str:
+    return e.strerror or str(e)
+
+
+def decode(raw: bytes, file: str) -> tuple[str, list[Diagnostic]]:
+    """UTF-8 text, or (when a byte is not UTF-8) the text with U+FFFD for the bad bytes,
+    only to show the line, and P015 at the first bad byte."""
+    try:
+        return raw.decode("utf-8"), []
+    except UnicodeDecodeError as e:
+        start = raw.rfind(b"\n", 0, e.start) + 1
+        line = raw.count(b"\n", 0, e.start) + 1
+        col = len(raw[start:e.start].decode("utf-8", errors="replace")) + 1
+        span = n.Span(file, line, col, line, col + 1, e.start, e.start + 1)
+        # Shown only as the line under the diagnostic: what is not ASCII there may be
+        # another encoding's bytes read as UTF-8 (mojibake), so it shows as U+FFFD.
+        text = "".join(c if c.isascii() else "\ufffd" for c in raw.decode("utf-8", errors="replace"))
+        return text, [Diagnostic("P015", span, {"byte": f"{raw[e.start]:02X}"})]
+
+
+def list_policy_files(folder: Path, recursive: bool = False) -> list[Path]:
+    """The ``*.pol`` regular files of ``folder`` (and of its subfolders when ``recursive``),
+    sorted.  Symbolic links are not followed, to files or to folders, dangling or not; a
+    FIFO, device or folder named ``x.pol`` is skipped without being opened."""
+    out: list[Path] = []
+    pending = [folder]
+    while pending:
+        d = pending.pop()
+        try:
+            entries = list(os.scandir(d))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.is_symlink():
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    if recursive:
+                        pending.append(Path(entry.path))
+                elif entry.name.endswith(".pol") and entry.is_file(follow_symlinks=False):
+                    out.append(Path(entry.path))
+            except OSError:
+                continue
+    return sorted(out)
 
 
 class Workspace:
@@ -47,24 +150,32 @@ class Workspace:
 
     Files beside the given ones are read only when a policy id is looked up, and
     parsed only when their header names that id, so checking one file in a large
-    folder does not parse the whole folder."""
+    folder does not parse the whole folder.  One that cannot be read is skipped and
+    listed in ``skipped`` as (file, reason)."""
 
     def __init__(self):
         self.units: dict[str, Unit] = {}
         self._dirs: set[Path] = set()
-        self._pending: dict[str, tuple[str, str | None]] = {}  # path -> (text, id from the header)
+        self._pending: dict[str, tuple[bytes, str | None]] = {}  # path -> (bytes, id from the header)
         self._by_real: dict[str, Unit] = {}  # resolved path -> unit
+        self.skipped: list[tuple[str, str]] = []
 
     def add_file(self, path: str | Path) -> Unit:
         """One file, however it is spelt (relative, absolute, via a link): the first
-        spelling given is the one diagnostics show."""
+        spelling given is the one diagnostics show.  ``SourceError`` if it cannot be read."""
         path = Path(path)
         real = str(path.resolve())
         if real not in self._by_real:
             key = str(path)
             pending = self._pending.pop(key, None)
-            text = pending[0] if pending else _read(path)
-            self.units[key] = self._by_real[real] = _unit(key, text)
+            if pending is not None:
+                raw = pending[0]
+            else:
+                try:
+                    raw = read_bytes(path)
+                except OSError as e:
+                    raise SourceError(f"{key}: {_reason(e)}", _reason(e)) from None
+            self.units[key] = self._by_real[real] = _unit_of_bytes(key, raw)
         self._dirs.add(path.parent)
         return self._by_real[real]
 
@@ -72,33 +183,43 @@ class Workspace:
         self.units[file] = _unit(file, text, on_disk=False)
         return self.units[file]
 
-    def vocabulary_file(self, path: Path) -> Unit | None:
-        """The unit of a vocabulary file a policy imports (None when there is no such file)."""
-        try:
-            if not path.is_file():
-                return None
-        except OSError:
-            return None
-        return self.add_file_quietly(path)
-
-    def add_file_quietly(self, path: Path) -> Unit:
-        """Like ``add_file``, without making the file's folder one where parents are looked for."""
+    def vocabulary_file(self, path: Path) -> tuple[Unit | None, str]:
+        """The unit of a vocabulary file a policy imports, or None and the reason it cannot be
+        read (no such file, not a regular file, not permitted).  Read as a file named to a
+        command is: however its name reaches it, but only a regular file, and UTF-8 (P015)."""
         real = str(path.resolve())
         if real not in self._by_real:
             key = str(path)
             pending = self._pending.pop(key, None)
-            text = pending[0] if pending else _read(path)
-            self.units[key] = self._by_real[real] = _unit(key, text)
-        return self._by_real[real]
+            if pending is not None:
+                raw = pending[0]
+            else:
+                try:
+                    raw = read_bytes(path)
+                except FileNotFoundError:
+                    return None, "there is no such file"
+                except OSError as e:
+                    return None, _reason(e)
+            # not add_file: the file's folder does not become one where parents are looked for
+            self.units[key] = self._by_real[real] = _unit_of_bytes(key, raw)
+        return self._by_real[real], ""
 
     def _scan_dirs(self):
         known = {Path(k).resolve() for k in [*self._by_real, *self._pending]}
+        skipped = {f for f, _ in self.skipped}
         for d in list(self._dirs):
-            for p in sorted(d.glob("*.pol")):
-                if p.resolve() not in known:
-                    text = _read(p)
-                    m = _QUICK_ID.search(text)
-                    self._pending[str(p)] = (text, m.group(1) if m else None)
+            for p in list_policy_files(d):
+                if p.resolve() in known or str(p) in skipped:
+                    continue
+                try:
+                    raw = read_bytes(p, follow=False)
+                except OSError as e:
+                    self.skipped.append((str(p), _reason(e)))
+                    skipped.add(str(p))
+                    continue
+                m = _QUICK_ID.search(raw.decode("utf-8", errors="replace"))
+                self._pending[str(p)] = (raw, m.group(1) if m else None)
+                known.add(p.resolve())
 
     def with_id(self, policy_id: str) -> list[Unit]:
         """Every known file that declares ``policy_id`` (more than one is an error)."""
@@ -109,6 +230,10 @@ class Workspace:
         return [u for u in self.units.values()
                 if u.policy is not None and u.policy.name.value == policy_id and u.on_disk]
 
+    def undecodable_with_id(self, policy_id: str) -> list[Unit]:
+        """Files whose header declares ``policy_id`` but which are not UTF-8 (P015)."""
+        return [u for u in self.units.values() if u.policy is None and u.quick_id == policy_id and u.on_disk]
+
     def known_ids(self) -> list[str]:
         self._scan_dirs()
         ids = {u.policy.name.value for u in self.units.values() if u.policy is not None}
@@ -118,13 +243,6 @@ class Workspace:
     @property
     def sources(self) -> dict[str, str]:
         return {u.file: u.text for u in self.units.values()}
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        return path.read_bytes().decode("utf-8", errors="replace")
 
 
 @attrs.define
@@ -148,6 +266,8 @@ class Scope:
 
 
 def suggest(name: str, candidates) -> str | None:
+    if not isinstance(name, str) or len(name) > 100:  # no name is that long; difflib would take long to say so
+        return None
     close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
     return close[0] if close else None
 
@@ -171,6 +291,10 @@ def resolve(unit: Unit, ws: Workspace, _stack: tuple[str, ...] = ()) -> tuple[Sc
             if len(candidates) > 1:
                 diags.append(Diagnostic("N111", impl.parent.span, {
                     "name": pid, "other": " and ".join(u.file for u in candidates)}))
+            elif parent_unit is None and ws.undecodable_with_id(pid):
+                broken = ws.undecodable_with_id(pid)[0]
+                diags.append(Diagnostic("N108", impl.span, {"name": pid, "count": len(broken.diagnostics),
+                                                            "file": broken.file}))
             elif parent_unit is None:
                 s = suggest(pid, [i for i in ws.known_ids() if i != policy.name.value])
                 diags.append(Diagnostic("N103", impl.parent.span, {
@@ -253,11 +377,14 @@ def _import(d: n.ImportDecl, file: str, ws: Workspace, vocab: VB.Vocabulary, dia
     path = Path(d.source.value)
     if not path.is_absolute():
         path = Path(file).parent / path
-    vunit = ws.vocabulary_file(path)
+    vunit, reason = ws.vocabulary_file(path)
     if vunit is None:
+        if reason == "there is no such file":
+            why, why_zh = f"there is no file {path}", f"没有文件 {path}"
+        else:
+            why, why_zh = f"{path} cannot be read: {reason}", f"无法读取文件 {path}:{reason}"
         diags.append(Diagnostic("N117", d.source.span, {
-            "name": d.source.value, "shipped": shipped, "why": f"there is no file {path}",
-            "why_zh": f"没有文件 {path}"}))
+            "name": d.source.value, "shipped": shipped, "why": why, "why_zh": why_zh}))
         return vocab
     errors = [x for x in vunit.diagnostics if x.severity == "error"]
     if vunit.vocabulary is None or errors:
@@ -265,6 +392,9 @@ def _import(d: n.ImportDecl, file: str, ws: Workspace, vocab: VB.Vocabulary, dia
             why, why_zh = f"it holds the policy {vunit.policy.name.value}", f"它是政策 {vunit.policy.name.value}"
             hint = "a vocabulary file starts with: vocabulary NAME \"title\" { enum ... }"
             hint_zh = "词表文件以此开头:词表 名称 \"标题\" { 枚举 ... }"
+        elif any(x.code == "P015" for x in errors):
+            why, why_zh = "it is not UTF-8 text", "它不是 UTF-8 文本"
+            hint, hint_zh = f"save {vunit.file} as UTF-8", f"请将 {vunit.file} 另存为 UTF-8 编码"
         else:
             why, why_zh = f"it does not parse ({len(errors)} error(s))", f"无法解析({len(errors)} 个错误)"
             hint, hint_zh = f"run: policylang check {vunit.file}", f"请运行:policylang check {vunit.file}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal, DecimalException
+from functools import partial
 from typing import Any, Callable
 
 from .. import ir
@@ -23,7 +24,7 @@ from ..runtime import (
     money, percent, round_money, settle_message, tr_account_not_used, tr_account_pay, tr_account_refused, tr_account_unknown, tr_adjust,
     tr_allowed, tr_band, tr_band_adjust, tr_cap, tr_consume, tr_credit, tr_let, tr_ratio, tr_share, tr_stopped,
 )
-from .common import BadValue, block_at, bucket, settle_order, visit_date
+from .common import BadValue, block_at, bucket, settle_order, split_bands, visit_date
 
 STOP = object()  # a handler's result that ends the block (a gate that failed)
 
@@ -120,23 +121,7 @@ class Reference:
             ledger.used, ledger.balances, ledger.seq = state["used"], state["balances"], state["seq"]
         ledger.journal = journal
         results: list[Any] = [None] * len(visits)
-        problems = []
-        for i in settle_order(visits):
-            v = visits[i]
-            try:
-                results[i] = self._settle_one(program, v, i, params, ledger)
-            except MissingValue as e:
-                problems.append(self._missing(e, i, v.get("psn_no")))
-            except NoRow:
-                problems.append(InputProblem(i + 1, "(record)", "no row of a decision table of the policy applies "
-                                             "to this record", v.get("psn_no")))
-            except BadValue as e:
-                problems.append(InputProblem(i + 1, "(record)", str(e), v.get("psn_no")))
-            except DecimalException:
-                problems.append(InputProblem(i + 1, "(record)", "a value is too large to compute exactly; check the "
-                                             "amounts and parameters", v.get("psn_no")))
-        if problems:
-            raise InputError(problems)
+        self._each(visits, lambda v, i: self._settle_one(program, v, i, params, ledger), settle_order(visits), results)
         return results
 
     def _settle_one(self, program: ir.Program, v: dict, index: int, params: dict, ledger: Ledger) -> VisitResult:
@@ -149,8 +134,8 @@ class Reference:
             finish_settle_trace(state.trace)
         banded = env.get("exact") is not None and any(
             isinstance(s, ir.BandShare) for s in state.extra.get("block", ir.Block(None, None, None, ())).steps)
-        message = settle_message(state.reason, self.policy.id, program.section is not None, when, env["ratio"],
-                                 env["remaining"], env["hifp_raw"], env["hifp_pay"], banded)
+        message = partial(settle_message, state.reason, self.policy.id, program.section is not None, when,
+                          env["ratio"], env["remaining"], env["hifp_raw"], env["hifp_pay"], banded)
         amounts = tuple(fen(env[f]) for f in ("inscp_scp_amt", "act_pay_dedc", "hifp_pay", "fund_pay_sumamt",
                                                  "psn_part_amt", "acct_pay", "psn_cash_pay"))
         ratio_e4 = None if env["ratio"] is None else int(env["ratio"].scaleb(4, CTX))
@@ -212,7 +197,7 @@ class Reference:
         remaining = s.env[step.base]
         exact = ZERO
         last = CTX.add(bands.values[0], pts)
-        for i, part in split_bands(bands.limits, prior, remaining):
+        for i, part in split_bands(bands.limits, prior, remaining, CTX.add, CTX.subtract, ZERO):
             r = CTX.add(bands.values[i], pts)
             _check_ratio(r)
             exact = CTX.add(exact, CTX.multiply(part, r))
@@ -286,16 +271,17 @@ class Reference:
 
     # ---- credit -------------------------------------------------------------------------
     def credit(self, records, params: dict) -> list[CreditResult]:
-        return self._each(validate_persons(records, self.policy), self._credit_one, params)
+        rows = validate_persons(records, self.policy)
+        return self._each(rows, lambda r, i: self._credit_one(r, params), range(len(rows)), [None] * len(rows))
 
     def _credit_one(self, person: dict, params: dict) -> CreditResult:
         state = State(self.programs["credit"], person, 0, params, Ledger(), self.tracing)
         self.run(self.programs["credit"], state)
         x = state.extra
         on = person["on"]
+        words = partial(credit_message, state.reason or "no_rule", on, x.get("rule"))
         return CreditResult(person["psn_no"], on.isoformat(), x.get("credit"), state.reason or "no_rule",
-                            x.get("rule"), x.get("clause"), credit_message(state.reason or "no_rule", on, x.get("rule")),
-                            tuple(state.trace or ()))
+                            x.get("rule"), x.get("clause"), words(), tuple(state.trace or ()), words)
 
     def credit_rules(self, step: ir.CreditRules, s: State) -> None:
         for rule in step.rules:
@@ -312,7 +298,8 @@ class Reference:
 
     # ---- may-pay ------------------------------------------------------------------------
     def may_pay(self, records, params: dict) -> list[MayPayResult]:
-        return self._each(validate_requests(records, self.policy), self._may_pay_one, params)
+        rows = validate_requests(records, self.policy)
+        return self._each(rows, lambda r, i: self._may_pay_one(r, params), range(len(rows)), [None] * len(rows))
 
     def _may_pay_one(self, request: dict, params: dict) -> MayPayResult:
         state = State(self.programs["may_pay"], request, 0, params, Ledger(), self.tracing)
@@ -323,11 +310,11 @@ class Reference:
         allowed = verdict.allowed if verdict else False
         prov = verdict.prov if verdict else None
         channel = x.get("channel")
-        message = may_pay_message(reason, request, dict(verdict.args) if verdict else {}, channel)
+        words = partial(may_pay_message, reason, request, dict(verdict.args) if verdict else {}, channel)
         trace = (tr_allowed(allowed, prov, request),) if self.tracing else ()
         return MayPayResult(request.get("psn_no"), request["relation"], request["item"], request.get("venue"),
                             request["on"].isoformat(), allowed, reason, channel, prov.clause if prov else None,
-                            message, trace)
+                            words(), trace, words)
 
     def decision(self, step: ir.Decision, s: State) -> None:
         for verdict in step.verdicts:
@@ -338,11 +325,14 @@ class Reference:
                     s.extra["channel"] = E.value(verdict.channel, s.env, s.params)[0]
                 return
 
-    def _each(self, records: list[dict], one: Callable, params: dict) -> list:
-        out, problems = [], []
-        for i, rec in enumerate(records):
+    def _each(self, records: list[dict], one: Callable[[dict, int], Any], order, out: list) -> list:
+        """``out[i] = one(records[i], i)`` in ``order``; every problem in every record is
+        collected and raised together."""
+        problems = []
+        for i in order:
+            rec = records[i]
             try:
-                out.append(one(rec, params))
+                out[i] = one(rec, i)
             except MissingValue as e:
                 problems.append(self._missing(e, i, rec.get("psn_no")))
             except NoRow:
@@ -354,7 +344,7 @@ class Reference:
                 problems.append(InputProblem(i + 1, "(record)", "a value is too large to compute exactly; check the "
                                              "amounts and parameters", rec.get("psn_no")))
         if problems:
-            raise InputError(problems)
+            raise InputError(sorted(problems, key=lambda p: p.record or 0))
         return out
 
 
@@ -371,22 +361,6 @@ HANDLERS: dict[type, Callable[[Reference, Any, State], Any]] = {
     ir.CreditRules: Reference.credit_rules,
     ir.Decision: Reference.decision,
 }
-
-
-def split_bands(limits, prior: Decimal, amount: Decimal) -> list[tuple[int, Decimal]]:
-    """The parts of ``amount`` (accumulated on top of ``prior``) in each band."""
-    parts = []
-    low = ZERO
-    end = CTX.add(prior, amount)
-    for i, limit in enumerate(limits):
-        high = end if limit is None else min(limit, end)
-        part = CTX.subtract(high, max(low, prior))
-        if part > 0:
-            parts.append((i, part))
-        if limit is None or limit >= end:
-            break
-        low = limit
-    return parts
 
 
 def _check_ratio(value: Decimal) -> None:

@@ -25,12 +25,13 @@ import datetime as dt
 import gc
 import re
 from decimal import Decimal
+from functools import partial
 from typing import Any, Callable
 
 from .. import ir
 from .. import vocab as V
-from ..inputs import PLATFORM_FIELDS, VISIT_SPEC, InputError, InputProblem, missing_param, validate_persons, validate_requests, \
-    validate_visits
+from ..inputs import PLATFORM_FIELDS, VISIT_SPEC, InputError, InputProblem, missing_param, setl_time_of, \
+    setl_time_text, validate_persons, validate_requests, validate_visits
 from ..ir.demands import fields_read
 from ..ir.serial import content_hash
 from ..ir.evaluate import CTX, MissingValue
@@ -39,7 +40,7 @@ from ..runtime import (
     settle_message, tr_account_pay, tr_let_fen, register_trace_builder, tr_account_not_used, tr_account_refused, tr_account_unknown, tr_adjust, tr_allowed, tr_band,
     tr_band_adjust, tr_cap, tr_consume, tr_credit, tr_let, tr_ratio, tr_share, tr_stopped, yuan,
 )
-from .common import BadValue, time_key
+from .common import BadValue, split_bands, time_key
 
 SCALE = {V.MONEY: 2, V.PERCENT: 4, V.POINTS: 4, V.NUMBER: 6}
 MODES = ("half_up", "half_even", "down", "up")
@@ -80,21 +81,6 @@ def scaled(d, scale: int, what: str) -> int:
 
 def D(x: int, scale: int) -> Decimal:
     return Decimal(x).scaleb(-scale, CTX)
-
-
-def split_bands(limits: tuple, prior: int, amount: int) -> list[tuple[int, int]]:
-    parts = []
-    low = 0
-    end = prior + amount
-    for i, limit in enumerate(limits):
-        high = end if limit is None else min(limit, end)
-        part = high - max(low, prior)
-        if part > 0:
-            parts.append((i, part))
-        if limit is None or limit >= end:
-            break
-        low = limit
-    return parts
 
 
 # ---- the code generator -----------------------------------------------------------------
@@ -236,6 +222,26 @@ class Gen:
         self.emit("    raise NoRowError()")
 
     # -- steps
+    def blocks(self, date_var: str, when_none: Callable[[], None] | None = None) -> None:
+        """Choose the block in force on ``date_var`` (BLOCKS: latest start first) and emit
+        each block's steps; ``when_none`` emits what happens when no block is in force."""
+        self.emit("blk = -1")
+        self.emit("for start, until, b in BLOCKS:")
+        self.emit(f"    if start <= {date_var} and (until is None or {date_var} <= until):")
+        self.emit("        blk = b")
+        self.emit("        break")
+        for b_index, block in enumerate(self.program.blocks):
+            self.emit(f"{'if' if b_index == 0 else 'elif'} blk == {b_index}:")
+            self.depth += 1
+            self.steps(block.steps)
+            self.emit("pass")
+            self.depth -= 1
+        if when_none is not None:
+            self.emit("else:" if self.program.blocks else "if True:")
+            self.depth += 1
+            when_none()
+            self.depth -= 1
+
     def steps(self, steps) -> None:
         """Emit steps; a Gate opens an ``else`` that holds the rest of the block."""
         opened = 0
@@ -617,7 +623,7 @@ def _bands(limits, values, pts, prior, amount):
     exact = 0
     last = values[0] + pts
     parts = []
-    for i, part in split_bands(limits, prior, amount):
+    for i, part in split_bands(limits, prior, amount, int.__add__, int.__sub__, 0):
         r = values[i] + pts
         if not 0 <= r <= 10000:
             raise BadValue(_ratio_msg(r))
@@ -692,22 +698,11 @@ def settle_source(policy: ir.Policy, tracing: bool) -> tuple[str, dict]:
         g.emit(f"v_{name} = {'None' if init is None else 0}")
     g.steps(prog.prelude)
     blocks = prog.blocks
-    g.emit("blk = -1")
-    g.emit("for start, until, b in BLOCKS:")
-    g.emit("    if start <= d and (until is None or d <= until):")
-    g.emit("        blk = b")
-    g.emit("        break")
-    for b_index, block in enumerate(blocks):
-        g.emit(f"{'if' if b_index == 0 else 'elif'} blk == {b_index}:")
-        g.depth += 1
-        g.steps(block.steps)
-        g.emit("pass")
-        g.depth -= 1
-    g.emit("else:" if blocks else "if True:")
-    g.depth += 1
-    g.steps(prog.otherwise)
-    g.emit("reason = 'not_in_force'")
-    g.depth -= 1
+
+    def not_in_force():
+        g.steps(prog.otherwise)
+        g.emit("reason = 'not_in_force'")
+    g.blocks("d", not_in_force)
     g.steps(prog.postlude)
     banded = {b_index for b_index, b in enumerate(blocks) if any(isinstance(s, ir.BandShare) for s in b.steps)}
     g.emit(f"msg = (reason, d, v_ratio, v_remaining, v_hifp_raw, v_hifp_pay, blk in {g.const(frozenset(banded))})")
@@ -724,10 +719,10 @@ def settle_source(policy: ir.Policy, tracing: bool) -> tuple[str, dict]:
     pid, has_pooling = policy.id, prog.section is not None
 
     def _message(args):
-        def render():
+        def render(lang="en"):
             reason, d, ratio_e4, remaining, raw, fund, banded_ = args
             return settle_message(reason, pid, has_pooling, d, _r(ratio_e4), yuan(remaining), yuan(raw), yuan(fund),
-                                  banded_)
+                                  banded_, lang)
         return render
     g.ns["_message"] = _message
     return "\n".join(g.lines) + "\n", g.ns
@@ -740,17 +735,7 @@ def maypay_source(policy: ir.Policy) -> tuple[str, dict]:
     g.depth = 1
     g.emit("if f_venue is None: f_venue = ABSENT")
     g.emit("verdict = channel = None")
-    g.emit("blk = -1")
-    g.emit("for start, until, b in BLOCKS:")
-    g.emit("    if start <= f_on and (until is None or f_on <= until):")
-    g.emit("        blk = b")
-    g.emit("        break")
-    for b_index, block in enumerate(prog.blocks):
-        g.emit(f"{'if' if b_index == 0 else 'elif'} blk == {b_index}:")
-        g.depth += 1
-        g.steps(block.steps)
-        g.emit("pass")
-        g.depth -= 1
+    g.blocks("f_on")
     g.emit("return verdict, channel")
     from ..ir.evaluate import ABSENT
     g.ns.update(BASE_NS)
@@ -767,19 +752,7 @@ def credit_source(policy: ir.Policy) -> tuple[str, dict]:
     for f in fields:
         g.emit(f"f_{f} = row.get({f!r})")
     g.emit("reason = credit = rule = exact = None")
-    g.emit("blk = -1")
-    g.emit("for start, until, b in BLOCKS:")
-    g.emit("    if start <= f_on and (until is None or f_on <= until):")
-    g.emit("        blk = b")
-    g.emit("        break")
-    for b_index, block in enumerate(prog.blocks):
-        g.emit(f"{'if' if b_index == 0 else 'elif'} blk == {b_index}:")
-        g.depth += 1
-        g.steps(block.steps)
-        g.emit("pass")
-        g.depth -= 1
-    g.emit("else:")
-    g.emit("    reason = 'not_in_force'")
+    g.blocks("f_on", lambda: g.emit("reason = 'not_in_force'"))
     g.emit("return reason, credit, rule, exact")
     g.ns.update(BASE_NS)
     return "\n".join(g.lines) + "\n", g.ns
@@ -793,9 +766,7 @@ def _compile(source: str, ns: dict, name: str, filename: str):
 
 # ---- fast input path ---------------------------------------------------------------------
 
-_MONEY = re.compile(r"(\d{1,15})(?:\.(\d{1,2}))?")
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(?::\d{2})?")
+_MONEY = re.compile(r"([0-9]{1,15})(?:\.([0-9]{1,2}))?")  # ASCII digits only: others go the general way
 
 
 def _fen(v) -> int:
@@ -844,21 +815,18 @@ class _FastVisits:
         self.times: dict[str, Any] = {}
 
     def when(self, v):
+        """(value, date, order key, echoed text) of a setl_time given exactly in one of the
+        documented forms (the same parser as the general path: the same values)."""
         got = self.times.get(v)
         if got is None:
-            if type(v) is not str:
+            if type(v) is not str or not v.isascii():
                 raise _Slow
             try:
-                if len(v) == 10 and _DATE.fullmatch(v):
-                    t = dt.date.fromisoformat(v)
-                    got = (t, t, (t, 0, dt.time.min))
-                elif _DATETIME.fullmatch(v):
-                    t = dt.datetime.fromisoformat(v)
-                    got = (t, t.date(), (t.date(), 1, t.time()))
-                else:
-                    raise _Slow
+                t = setl_time_of(v)  # no trimming: text with spaces around goes the general way
             except ValueError:
                 raise _Slow from None
+            got = (t, t, (t, 0, dt.time.min), v) if type(t) is dt.date else \
+                (t, t.date(), (t.date(), 1, t.time()), setl_time_text(t))
             self.times[v] = got
         return got
 
@@ -880,7 +848,7 @@ class _FastVisits:
                     psn_type, implied = flagged[raw]
                     if flx is not implied:
                         raise _Slow
-                setl, d, key = self.when(r["setl_time"])
+                setl, d, key, setl_text = self.when(r["setl_time"])
                 hosp = levels[r["hosp_lv"]]
                 medfee = _fen(r["medfee_sumamt"])
             except (KeyError, TypeError):
@@ -914,18 +882,23 @@ class _FastVisits:
             for name, t in extra.items():
                 values.append(self.extra_value(r, name, t))
             values.append(d)
-            values.append(r["setl_time"])
+            values.append(setl_text)
             rows.append(tuple(values))
             keys.append(key)
         return rows, keys
 
     def extra_value(self, r: dict, name: str, t: str):
-        from ..inputs import _Bad, parse_value
+        from ..inputs import _Bad, parse_enum, parse_value
 
         v = r.get(name)
         if v is None:
             return _internal(self.defaults.get(name), t)
         try:
+            if t in self.vocab.enums:
+                value, code = parse_enum(self.vocab.enums[t], v)
+                if code is not None and code.implies:  # what it implies is checked the general way
+                    raise _Slow
+                return value
             return _internal(parse_value(t, v, False, vocab=self.vocab), t)
         except _Bad:
             raise _Slow from None
@@ -950,8 +923,7 @@ def _from_general(row: dict, policy: ir.Policy) -> tuple[tuple, tuple]:
     values += [row[name] for name in PLATFORM_FIELDS]
     for name in extra:
         values.append(_internal(row.get(name), policy.inputs[name][0]))
-    text = row.get("$setl_time_text") or (t.isoformat(sep=" ") if isinstance(t, dt.datetime) else t.isoformat())
-    values += [d, text]
+    values += [d, setl_time_text(t)]
     return tuple(values), time_key(t)
 
 
@@ -1083,10 +1055,10 @@ class Scalar:
             reason = verdict.reason if verdict else "not_in_force"
             allowed = verdict.allowed if verdict else False
             prov = verdict.prov if verdict else None
-            message = may_pay_message(reason, r, dict(verdict.args) if verdict else {}, channel)
+            words = partial(may_pay_message, reason, r, dict(verdict.args) if verdict else {}, channel)
             trace = (tr_allowed(allowed, prov, r),) if self.tracing else ()
             out.append(MayPayResult(r.get("psn_no"), r["relation"], r["item"], r.get("venue"), r["on"].isoformat(),
-                                    allowed, reason, channel, prov.clause if prov else None, message, trace))
+                                    allowed, reason, channel, prov.clause if prov else None, words(), trace, words))
         return out
 
     # -- credit
@@ -1111,9 +1083,10 @@ class Scalar:
                                              f"({value}); check the parameters and inputs", r.get("psn_no")))
                 continue
             trace = (tr_credit(value, rule.prov, exact),) if self.tracing and rule is not None else ()
+            words = partial(credit_message, reason, on, rule.name if rule else None)
             out.append(CreditResult(r["psn_no"], on.isoformat(), value, reason, rule.name if rule else None,
                                     rule.prov.clause if rule else None,
-                                    credit_message(reason, on, rule.name if rule else None), trace))
+                                    words(), trace, words))
         if problems:
             raise InputError(problems)
         return out
