@@ -794,8 +794,8 @@ class Checker:
                 self.unknown(prm.name, "parameter", "参数", self.scope.params)
                 continue
             want = V.TYPE_ALIASES.get(decl.type.value, decl.type.value)
-            if want in V.ENUMS:
-                if not isinstance(prm.value, n.TextLit) or V.canonical(prm.value.value) not in V.ENUMS[want]:
+            if want in self.enums:
+                if not isinstance(prm.value, n.TextLit) or self.enums[want].lookup(prm.value.value.strip()) is None:
                     self.type_error(prm.value, f"the parameter {prm.name.value}", f"参数 {prm.name.value}", want,
                                     literal_type(prm.value))
             elif literal_type(prm.value) != want:
@@ -809,7 +809,7 @@ class Checker:
                 spec[name] = (spec[name][0], False)
             word = KIND_WORDS[r.kind]
             given = self.check_example_fields(r.fields, {k: (t, False) for k, (t, _) in spec.items()},
-                                              f"field of a {word} record", f"{word} 记录的字段")
+                                              f"field of a {word} record", f"{word} 记录的字段", record=True)
             for name, (_, required) in spec.items():
                 if required and name not in given:
                     self.emit("S603", r.span, where=f"this {word} record", where_zh=f"该 {word} 记录",
@@ -822,8 +822,11 @@ class Checker:
                 self.check_example_fields(r.expect, results, f"result field of {word}", f"{word} 结果字段",
                                           reasons=REASONS[r.kind])
 
-    def check_example_fields(self, fields, spec: dict, kind: str, kind_zh: str, reasons=None) -> set[str]:
-        """Names and types of the fields of a record or an expectation; the names given."""
+    def check_example_fields(self, fields, spec: dict, kind: str, kind_zh: str, reasons=None,
+                             record: bool = False) -> set[str]:
+        """Names and types of the fields of a record or an expectation; the names given.  In
+        a record, an enumeration field may also be given as the text a JSON record would
+        carry: a platform code of the vocabulary in force (``psn_type: "1103"``)."""
         from .examples import fits, literal_type, spec_example
 
         seen: dict[str, n.ExampleField] = {}
@@ -845,16 +848,19 @@ class Checker:
                     self.emit("T201", f.value.span, what=what, what_zh=what_zh, expected=_example_type(want),
                               expected_zh=_example_type(want, True), found="none", found_zh="无", hint="",
                               hint_zh="")
-            elif not fits(want, f.value):
+            elif record and want in self.enums and isinstance(f.value, n.TextLit):
+                if self.enums[want].lookup(f.value.value.strip()) is None:
+                    self.enum_value(n.Name(f.value.value, span=f.value.span), want)
+            elif not fits(want, f.value, self.enums):
                 if want in V.SCALAR_TYPES and got in V.SCALAR_TYPES:
                     self.type_error(f.value, what, what_zh, want, got)
                 else:
                     self.emit("T201", f.value.span, what=what, what_zh=what_zh, expected=_example_type(want),
                               expected_zh=_example_type(want, True), found=_example_type(got),
                               found_zh=_example_type(got, True),
-                              hint=f'write a name such as {spec_example(want)}' if got != "name" else "",
-                              hint_zh=f'请写名称,例如 {spec_example(want)}' if got != "name" else "")
-            elif want in V.ENUMS:
+                              hint=f'write a name such as {spec_example(want, self.enums)}' if got != "name" else "",
+                              hint_zh=f'请写名称,例如 {spec_example(want, self.enums)}' if got != "name" else "")
+            elif want in self.enums:
                 self.enum_value(f.value, want)
             elif want == "reason" and reasons is not None and f.value.value not in reasons[2]:
                 what_r, what_r_zh, known = reasons
