@@ -426,7 +426,10 @@ def _evaluate(method: str, policy: str, records: str, fmt: str, params, no_trace
             results = getattr(compiled, method)(data, _parse_params(params), trace=not no_trace)
         except InputError as e:
             raise _input_failure(e, records) from None
-        _emit(results, fmt, method, no_trace, lang)
+        from .messages import vocabulary_names
+
+        with vocabulary_names(compiled.ir.vocab):  # a relation or item the policy's vocabulary adds, in Chinese
+            _emit(results, fmt, method, no_trace, lang)
     finally:
         if spooled:
             os.unlink(spooled)
