@@ -14,9 +14,11 @@ lines indented two more; the citation always starts its own line; a quoted
 sentence that does not fit after its clause goes on a line of its own (a string
 is never split, so that line may be longer than ``WIDTH``).  A clause that is
 too long by itself wraps between its items, indented four more.  Tables, bands,
-disease parts, requirements and example records have one entry per line.  A
-blank line sets off each section, disease catalogue, constraints block and
-example from what is around it.
+disease parts, requirements, example records and the values and codes of an
+``enum`` or ``code_list`` have one entry per line.  A blank line sets off each
+section, disease catalogue, constraints block, example, ``enum`` and ``code_list``
+from what is around it.  A vocabulary file (``vocabulary NAME { enum ... }``) is
+laid out and keeps its comments the same way.
 
 **Comments** are attached to the layout items of the file -- a declaration or
 statement, a table row, a band, a block's opening line (``pooling {``), a
@@ -30,7 +32,7 @@ block's closing line (``} cite ...``) -- and printed with their item:
 - a comment inside an item (between two of its tokens: in the middle of a
   statement that spans several lines, or inside an example record) goes above
   that item;
-- comments after the policy's closing ``}`` stay at the end of the file;
+- comments after the policy's (or vocabulary's) closing ``}`` stay at the end of the file;
 - a blank line right after a comment is kept (one at most); the text of a
   comment is kept as written, without trailing white space.
 """

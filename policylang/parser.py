@@ -720,7 +720,8 @@ def _common_mistake(tok: lark.Token, expected: set[str], kw: set[str], text: str
 _STATEMENT_WORDS = {"covers", "designated_only", "deductible", "cap", "ratio", "uplift", "rule", "relations",
                     "allow", "planned", "exclude", "channel"}
 _SECTION_WORDS = {"pooling", "crediting", "account_use", "diseases", "constraints", "param", "input", "tier",
-                  "rounding", "setting", "level", "jurisdiction", "document", "basis", "implements", "example"}
+                  "rounding", "setting", "level", "jurisdiction", "document", "basis", "implements", "example",
+                  "enum", "code_list", "import"}
 
 
 def _expected_words(expected: set[str]) -> tuple[list[str], list[str], set[str]]:
@@ -976,7 +977,8 @@ def _syntax_errors(first: lark.UnexpectedInput, text: str, file: str, limit: int
 def _statement_starts() -> re.Pattern:
     names = ("covers", "designated_only", "deductible", "cap", "ratio", "uplift", "rule", "relations", "allow",
              "planned", "exclude", "channel", "level", "jurisdiction", "document", "basis", "implements", "param",
-             "input", "tier", "rounding", "setting", "require", "total", "part", "example")
+             "input", "tier", "rounding", "setting", "require", "total", "part", "example", "enum", "code_list",
+             "import", "code")
     words = sorted({w for name, pair in keyword_pairs().items() if name in names for w in pair}, key=len, reverse=True)
     return re.compile(r"\s*(?:" + "|".join(re.escape(w) for w in words) + r")(?!\w)")
 

@@ -411,3 +411,162 @@ def test_vocabulary_blocks_in_the_docs_parse_and_apply():
         unit = ws.add_text(text, "doc.pol")
         assert unit.vocabulary is not None and not unit.diagnostics, [d.message() for d in unit.diagnostics]
         assert check_vocabulary(unit) == []
+
+
+# ---- vocabularies with the hardened reader and the officer's toolbox ------------------------------
+
+import os  # noqa: E402
+import sys  # noqa: E402
+
+
+def test_an_imported_vocabulary_is_read_as_policy_files_are(tmp_path):
+    """UTF-8 only (P015 when the file itself is checked, N118 at the import), a regular file
+    only (N117 says why not)."""
+    text = city("active: 70%  retiree: 80%  离休: 90%", head='import vocabulary "codes.pol"').replace(
+        '  enum psn_type cite 三 {\n    veteran "离休" codes "13" counts_as retiree\n  }\n', "")
+    (tmp_path / "prov.pol").write_text(PROVINCE, encoding="utf-8")
+    (tmp_path / "city.pol").write_text(text, encoding="utf-8")
+    (tmp_path / "codes.pol").write_bytes(VOCAB_FILE.encode("gb18030"))
+    results, _ = policylang.check_paths([tmp_path / "city.pol", tmp_path / "codes.pol"])
+    n118 = [d for d in results[0].diagnostics if d.code == "N118"]
+    assert n118 and "not UTF-8 text" in n118[0].message() and "UTF-8" in n118[0].hint()
+    assert [d.code for d in results[1].diagnostics] == ["P015"]
+    (tmp_path / "codes.pol").unlink()
+    (tmp_path / "codes.pol").mkdir()
+    [n117] = [d for d in policylang.check_paths([tmp_path / "city.pol"])[0][0].diagnostics if d.code == "N117"]
+    assert "not a regular file (a directory)" in n117.message()
+    (tmp_path / "codes.pol").rmdir()
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(tmp_path / "codes.pol")  # opening it would wait for a writer: it is never opened
+        [n117] = [d for d in policylang.check_paths([tmp_path / "city.pol"])[0][0].diagnostics if d.code == "N117"]
+        assert "not a regular file (a FIFO)" in n117.message()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="symbolic links")
+def test_a_vocabulary_named_by_an_import_is_read_through_a_link(tmp_path):
+    """An import names its file, as a command names a policy: a link to it is followed.  A
+    link beside a policy is still never listed when a parent is looked for."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "codes.pol").write_text(VOCAB_FILE, encoding="utf-8")
+    (tmp_path / "codes.pol").symlink_to(shared / "codes.pol")
+    text = city("active: 70%  retiree: 80%  离休: 90%", head='import vocabulary "codes.pol"').replace(
+        '  enum psn_type cite 三 {\n    veteran "离休" codes "13" counts_as retiree\n  }\n', "")
+    assert codes(text, tmp_path) == []
+    from policylang.resolve import list_policy_files
+
+    assert tmp_path / "codes.pol" not in list_policy_files(tmp_path)
+
+
+@pytest.mark.parametrize("engine", sorted(BACKENDS))
+def test_codes_with_full_width_digits_and_spaces(engine, tmp_path):
+    """Like amounts and dates, a code may come with full-width digits and spaces around it;
+    the fast input path leaves such text to the general one, which reads the same value."""
+    (tmp_path / "prov.pol").write_text(PROVINCE, encoding="utf-8")
+    (tmp_path / "city.pol").write_text(city("active: 70%  retiree: 80%  veteran: 90%"), encoding="utf-8")
+    mapped = policylang.load(tmp_path / "city.pol").ir
+    plain = _settle(mapped, [_visit(psn_type="13"), _visit(psn_no="B", psn_type="1201")], engine)
+    assert _settle(mapped, [_visit(psn_type="１３"), _visit(psn_no="B", psn_type=" １２０１\u3000")], engine) == plain
+    assert plain[0]["pool_prop_selfpay"] == "0.90"
+    [problem] = _settle(mapped, [_visit(psn_type="１４")], engine)
+    assert "no vocabulary maps this code" in problem and "'１４'" in problem
+
+
+@pytest.mark.parametrize("engine", sorted(BACKENDS))
+def test_a_declared_input_of_an_enumeration_reads_codes_and_what_they_imply_alike(engine, tmp_path):
+    """An input typed psn_type may hold 1103, which implies flxempe_flag true for the record: the
+    scalar backend's fast path leaves it to the general one, so both backends agree."""
+    (tmp_path / "p.pol").write_text('''policy input_codes {
+  level city
+  input holder: psn_type default "active" unstated "x"
+  rounding half_up to 0.01 yuan unstated "x"
+  pooling {
+    from 2023-01-01 unstated "x" {
+      covers active, retiree, flexible unstated "x"
+      ratio by holder { active: 70%  retiree: 80% } unstated "x"
+    }
+  }
+}
+''', encoding="utf-8")
+    policy = policylang.load(tmp_path / "p.pol").ir
+    agrees = _settle(policy, [_visit(holder="1203", flxempe_flag=True)], engine)
+    assert agrees[0]["pool_prop_selfpay"] == "0.80"
+    [problem] = _settle(policy, [_visit(holder="1203")], engine)
+    assert "field 'flxempe_flag': false contradicts holder '1203'" in problem
+    assert _settle(policy, [_visit(holder="1201")], engine)[0]["pool_prop_selfpay"] == "0.80"
+
+
+def test_example_records_may_give_codes(tmp_path):
+    """In an in-file example, an enumeration field of a record may be written as the text a JSON
+    record carries: a code of the vocabulary in force.  A code that implies flxempe_flag
+    overrides the example's default (false); a code nobody maps is an error of the example."""
+    from policylang.examples import collect_and_run
+
+    body = ('  example "codes" cite 一 {\n'
+            '    settle { psn_type: "13", setl_time: 2023-03-01, hosp_lv: level2, medfee_sumamt: 100 yuan }\n'
+            '    expect { pool_prop_selfpay: 90%, hifp_pay: 90 yuan }\n'
+            '    settle { psn_no: "B", psn_type: "1103", setl_time: 2023-03-01, hosp_lv: level2,\n'
+            '             medfee_sumamt: 100 yuan }\n'
+            '    expect { pool_prop_selfpay: 70%, hifp_pay: 70 yuan }\n'
+            '  }\n')
+    text = city("active: 70%  retiree: 80%  veteran: 90%")
+    text = text[:text.rstrip().rindex("}")] + body + "}\n"
+    assert codes(text, tmp_path) == []
+    outcomes = collect_and_run([str(tmp_path / "city.pol")])
+    assert [o.status for o in outcomes] == ["PASS"], [o.error or o.mismatches for o in outcomes]
+    assert codes(text.replace('psn_type: "13"', 'psn_type: "14"'), tmp_path) == ["N106"]
+    assert codes(text.replace('psn_type: "13"', "psn_type: 13"), tmp_path) == ["T201"]
+
+
+def test_the_three_categories_example_runs_under_policylang_test():
+    from click.testing import CliRunner
+
+    from policylang.cli import main
+
+    result = CliRunner().invoke(main, ["test", str(ROOT / "examples" / "three-categories")])
+    assert result.exit_code == 0, result.output
+    assert "3 example(s): 3 passed, 0 failed" in result.output
+
+
+def test_a_vocabulary_named_to_policylang_test_is_no_policy():
+    from policylang.examples import collect_and_run
+
+    [outcome] = collect_and_run([str(ROOT / "examples" / "three-categories" / "lanshan-codes.pol")])
+    assert outcome.status == "ERROR" and "holds a vocabulary, not a policy" in outcome.error
+
+
+@pytest.mark.parametrize("lang, header, name", [
+    ("en", "| Hospital level | in-service employee | retiree | veteran | Clause |", "veteran: 50 yuan"),
+    ("zh", "| 医疗机构级别 | 在职职工 | 退休人员 | 离休 | 条款 |", "离休: 50 元"),
+])
+def test_render_shows_a_declared_category(lang, header, name):
+    """A category the policy declares has its column in the ratio table and its name in Chinese."""
+    from policylang.render import render
+
+    text = render(policylang.load(ROOT / "examples" / "three-categories" / "lanshan-2024.pol").ir, "md", lang)
+    assert header in text and name in text
+    assert "| 未定级、一级 | 70% | 80% | 90% |" in text or "| unrated, level1 | 70% | 80% | 90% |" in text
+
+
+def test_diff_goes_through_the_categories_of_both_vocabularies(tmp_path):
+    import shutil
+
+    from policylang import semdiff
+
+    folder = ROOT / "examples" / "three-categories"
+    for f in folder.glob("*.pol"):
+        shutil.copy(f, tmp_path)
+    changed = tmp_path / "lanshan-2024.pol"
+    changed.write_text(changed.read_text(encoding="utf-8").replace("primary, veteran: 90%", "primary, veteran: 95%"),
+                       encoding="utf-8")
+    old, new = policylang.load(folder / "lanshan-2024.pol"), policylang.load(changed)
+    report = semdiff.compare(old, new, "old.pol", "new.pol", {}, "zh")
+    [change] = report.values
+    assert "离休(含灵活就业)" in change.label and (change.before, change.after) == ("90%", "95%")
+    assert report.visits and {d.visit["psn_type"] for d in report.visits} == {"veteran"}
+    assert "离休(含灵活就业)" in semdiff.to_text(report, "zh")
+    # against a policy that does not know veterans: their cells were not covered; no visit can
+    # carry the category under both, so none is settled with it
+    other = semdiff.compare(policylang.load(ROOT / "policies" / "guiyang-2022.pol"), old, "a.pol", "b.pol", {}, "en")
+    assert any("veteran" in ch.label and ch.before == "not covered" for ch in other.values)
+    assert all(d.visit["psn_type"] != "veteran" for d in other.visits)
