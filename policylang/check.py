@@ -185,8 +185,9 @@ class Checker:
                 self.check_example(d)
         self.check_required(p)
         inherited = _names_in([sec for kind, (sec, owner) in self.scope.sections.items() if owner is not self.scope])
+        own = {id(d) for d in p.decls}  # identity: comparing nodes by value would be quadratic
         for name, decl in self.scope.params.items():
-            if decl in p.decls and name not in self.used_params and name not in inherited:
+            if id(decl) in own and name not in self.used_params and name not in inherited:
                 self.emit("N107", decl.name.span, name=name)
         return self.diags
 

@@ -33,6 +33,7 @@ from .. import vocab as V
 from ..inputs import PLATFORM_FIELDS, VISIT_SPEC, InputError, InputProblem, missing_param, setl_time_of, \
     setl_time_text, validate_persons, validate_requests, validate_visits
 from ..ir.demands import fields_read
+from ..ir.index import TableIndex
 from ..ir.serial import content_hash
 from ..ir.evaluate import CTX, MissingValue
 from ..runtime import (
@@ -43,6 +44,7 @@ from ..runtime import (
 from .common import BadValue, split_bands, time_key
 
 SCALE = {V.MONEY: 2, V.PERCENT: 4, V.POINTS: 4, V.NUMBER: 6}
+BIG_TABLE = 32  # rows beyond which a table is looked up by field (ir.index) instead of row by row
 MODES = ("half_up", "half_even", "down", "up")
 
 
@@ -206,6 +208,20 @@ class Gen:
                 consts[key] = (eval(_rescale(code, s, scale), dict(self.ns)), self.prov_index(arm.prov))
             d = self.const(consts, "tbl")
             self.emit(f"{target}, {prov_target or '_'} = {d}[{self.expr(field)[0]}]")
+            return
+        index = TableIndex.of(v) if len(v.arms) > BIG_TABLE else None
+        if index is not None:  # a long if/elif chain would be slow, and too deep for Python's compiler
+            values = []
+            for arm in v.arms:
+                code, s_ = self.expr(arm.value)
+                values.append(eval(_rescale(code, s_, scale), dict(self.ns)))
+            table = self.const((index, tuple(values), tuple(self.prov_index(a.prov) for a in v.arms)), "big")
+            fields = ", ".join(f"{f!r}: {self.expr(ir.Field(f, V.TEXT))[0]}" for f in index.fields)
+            self.emit(f"t_ = {table}[0].first_index({{{fields}}})")
+            self.emit("if t_ is None: raise NoRowError()")
+            self.emit(f"{target} = {table}[1][t_]")
+            if prov_target:
+                self.emit(f"{prov_target} = {table}[2][t_]")
             return
         first = True
         for arm in v.arms:
