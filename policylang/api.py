@@ -26,12 +26,13 @@ from .backends import backend
 from .check import check
 from .compiler import lower
 from .diagnostics import Diagnostic, PolicyError, has_errors, sort_diagnostics
+from .errors import PolicylangError
 from .inputs import InputError, missing_param, validate_params
 from .backends.common import time_order_key
 from .ir.demands import demands
 from .ir.serial import content_hash, to_json as ir_to_json
 from .ledger import Ledger, ResettleOutcome, apply as apply_to_ledger, resettle as resettle_ledger
-from .resolve import SourceError, Unit, Workspace, list_policy_files, resolve
+from .resolve import SourceError, Unit, Workspace, check_vocabulary, list_policy_files, resolve
 from .runtime import CreditResult, MayPayResult, VisitResult
 
 
@@ -50,6 +51,8 @@ class CheckResult:
 def check_unit(unit: Unit, ws: Workspace) -> CheckResult:
     """Run every stage up to the IR and collect all diagnostics of the unit."""
     diags = list(unit.diagnostics)
+    if unit.vocabulary is not None:  # a vocabulary file: its declarations, on the vocabularies before it
+        return CheckResult(unit.file, None, sort_diagnostics(diags + check_vocabulary(unit)))
     if unit.policy is None:
         return CheckResult(unit.file, None, sort_diagnostics(diags))
     try:
@@ -300,7 +303,18 @@ def _compile(unit: Unit, ws: Workspace) -> CompiledPolicy:
         warnings.warn(f"{file}: skipped: {reason}", stacklevel=3)
     if not result.ok:
         raise PolicyError(result.diagnostics, ws.sources)
+    if result.ir is None:
+        raise NotAPolicy(unit.file)
     return CompiledPolicy(result.ir)
+
+
+class NotAPolicy(PolicylangError):
+    """The file is a vocabulary (enumerations and codes), not a policy: import it from one."""
+
+    def __init__(self, file: str):
+        self.file = file
+        super().__init__(f"{file} holds a vocabulary, not a policy: a policy imports it with "
+                         f"import vocabulary \"{Path(file).name}\"")
 
 
 def load(path: str | Path, search: Iterable[str | Path] = ()) -> CompiledPolicy:

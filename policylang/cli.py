@@ -197,6 +197,10 @@ def _load(policy_path: str, search) -> CompiledPolicy:
         errors = [d for d in result.diagnostics if d.severity == ERROR]
         summary = text("cli.policy_errors", lang, path=policy_path, count=len(errors))
         raise Failure("\n".join(render(d, ws.sources, lang) for d in errors) + "\n" + summary)
+    if result.ir is None:
+        from .api import NotAPolicy
+
+        raise Failure(str(NotAPolicy(policy_path)))
     return CompiledPolicy(result.ir)
 
 
@@ -422,7 +426,10 @@ def _evaluate(method: str, policy: str, records: str, fmt: str, params, no_trace
             results = getattr(compiled, method)(data, _parse_params(params), trace=not no_trace)
         except InputError as e:
             raise _input_failure(e, records) from None
-        _emit(results, fmt, method, no_trace, lang)
+        from .messages import vocabulary_names
+
+        with vocabulary_names(compiled.ir.vocab):  # a relation or item the policy's vocabulary adds, in Chinese
+            _emit(results, fmt, method, no_trace, lang)
     finally:
         if spooled:
             os.unlink(spooled)
