@@ -487,12 +487,16 @@ def _err_chain(items, stop_when: bool):
 # ---- the dialect --------------------------------------------------------------------------
 
 def to_sql(tree: exp.Expression, dialect: str, pretty: bool = True) -> str:
+    """The tree as SQL text.  Spark has no HUGEINT (DECIMAL(38, 0) instead) and its
+    SUM(BIGINT) is a BIGINT that may wrap: its running sums are taken in DECIMAL(38, 0)."""
     if dialect not in DIALECTS:
         raise ValueError(f"unknown dialect {dialect!r} (known: {', '.join(DIALECTS)})")
     if dialect == "spark":
         def fix(node):
             if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.INT128:
                 return exp.DataType.build("DECIMAL(38, 0)")
+            if isinstance(node, exp.Sum):
+                return exp.Sum(this=exp.Cast(this=node.this.copy(), to=exp.DataType.build("DECIMAL(38, 0)")))
             return node
         tree = tree.transform(fix)
     return tree.sql(dialect=dialect, pretty=pretty)
@@ -1175,7 +1179,7 @@ class SettleLowering(Lowering):
                             parent[find(other)] = find(cid) if cid in parent else other
                             parent.setdefault(cid, find(other))
             if whys:
-                seq[cid] = "; ".join(dict.fromkeys(whys))
+                seq[cid] = whys
                 parent.setdefault(cid, cid)
             else:
                 self._group(kind, [cid], set(blocks))
@@ -1198,7 +1202,7 @@ class SettleLowering(Lowering):
                 raise NotSupported(f"the counters {', '.join(members)} are charged by two steps of one version")
             g = self._group("seq", members, set(steps_per_block))
             g.mode = "consume" if kinds == {"consume"} else "limit"
-            g.why = "; ".join(dict.fromkeys(seq.get(c, "") for c in members if seq.get(c)))
+            g.why = "; ".join(dict.fromkeys(w for c in members for w in seq.get(c, ())))
 
     def _group(self, kind: str, counters: list, blocks: set) -> Group:
         g = Group(f"g{len(self.groups)}_{kind}", kind, counters, blocks)
@@ -1584,9 +1588,8 @@ class SettleLowering(Lowering):
 
     # -- assembling the stages
     def _assemble(self, env: Env) -> Plan:
-        outputs: dict[str, Val] = {name: env.vars[name] for name in MONEY_OUTPUTS}
-        outputs["pool_prop_selfpay"] = env.vars["ratio"]
-        outputs["reason"] = env.reason
+        values = {**env.vars, "pool_prop_selfpay": env.vars["ratio"], "reason": env.reason}
+        outputs: dict[str, Val] = {name: values[name] for name in SETTLE_OUTPUTS}  # the documented order
         for k in MONEY_OUTPUTS:
             if outputs[k].scale is not None:
                 outputs[k] = narrow(rescale(outputs[k], 2, k))
@@ -1847,3 +1850,30 @@ def _placeholders(*parts) -> tuple:
         tree = p.select if isinstance(p, Stage) else p
         found |= {x.name for x in tree.find_all(exp.Placeholder)}
     return tuple(sorted(found))
+
+
+# ---- the query as text, with its contract ---------------------------------------------------
+
+UNITS = {V.MONEY: "fen", V.PERCENT: "1/10000", V.POINTS: "1/10000", V.NUMBER: "1/1000000"}
+
+
+def settle_sql(policy: ir.Policy, dialect: str = "duckdb", source: str = "visits", ir_hash: str | None = None) -> str:
+    """The settle program as one query in ``dialect``, after a comment that states what it
+    reads and returns (``compile --emit sql``).  ``NotSupported`` when a step has no closed
+    form there (the message names it)."""
+    lowering = SettleLowering(policy, source=source, extras=False)
+    query = lowering.plan.sql(dialect)
+    marker = "$" if dialect == "duckdb" else ":"
+    lines = [f"-- policylang: the settle program of policy {policy.id}"
+             + (f" ({ir_hash})" if ir_hash else "") + f", as one {dialect} query",
+             f"-- reads {source}, one row per visit:"]
+    for name, t, sql in visit_columns(policy):
+        note = {"row_no": "the input row: settlement order's tiebreak",
+                "setl_date": "the day of setl_time", "setl_time": "the moment; NULL when only a date is given",
+                "acct_balc": "fen; NULL: no balance given"}.get(name, UNITS.get(t, ""))
+        lines.append(f"--   {name} {sql}" + (f"  ({note})" if note else ""))
+    for name in lowering.plan.params:
+        t = policy.params[name]
+        lines.append(f"-- parameter {marker}{name}: {t}" + (f" in {UNITS[t]}" if t in UNITS else ""))
+    lines.append("-- returns row_no, " + ", ".join(SETTLE_OUTPUTS) + " (money in fen, pool_prop_selfpay in 1/10000)")
+    return "\n".join(lines) + "\n" + query + "\n"

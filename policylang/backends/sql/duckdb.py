@@ -26,7 +26,7 @@ from ...ir.evaluate import CTX
 from ...runtime import (
     CreditResult, MayPayResult, VisitResult, credit_message, may_pay_message, percent, settle_message, yuan,
 )
-from ..common import BackendUnavailable, NotSupported, settle_order
+from ..common import BackendUnavailable, settle_order
 
 INSTALL = "pip install 'policylang[sql]'"
 SMALL = 20_000  # below this many rows one thread plans and runs a query sooner than several
@@ -89,6 +89,18 @@ class DuckDB:
 
         lowering = base.SettleLowering(policy, params, source=source, extras=extras, decimal_columns=decimal_columns)
         return lowering.plan.sql(dialect, pretty=False)
+
+    @classmethod
+    def table_query(cls, policy: ir.Policy, con, table: str, params: dict | None = None, extras: bool = False) -> str:
+        """The settle query over ``table`` of connection ``con`` (columns as
+        ``base.visit_columns``): money columns typed DECIMAL are yuan and become fen
+        exactly (times a power of ten; a value finer than a fen is an ``err``, with
+        ``extras``).  ``params``: typed values to inline (``inputs.validate_params``)."""
+        decimals = {}
+        for name, col_type, *_ in con.sql(f'DESCRIBE "{table}"').fetchall():
+            if col_type.upper().startswith("DECIMAL"):
+                decimals[name] = int(col_type.rstrip(")").split(",")[1])
+        return cls.query_for(policy, table, params, decimals, extras)
 
     # ---- settle -------------------------------------------------------------------------
     def new_state(self) -> dict:
