@@ -862,18 +862,18 @@ class Plan:
     def kernels(self) -> tuple:
         return tuple(s.kernel for s in self.stages if s.kind == "kernel")
 
-    def tree(self) -> exp.Select:
-        """The whole program as one query (WITH ... SELECT ... ORDER BY row_no); refused
-        (``NotSupported``) when a step needs the sequential step."""
+    def tree(self, ordered: bool = True) -> exp.Select:
+        """The whole program as one query (WITH ... SELECT ..., ORDER BY row_no when
+        ``ordered``); refused (``NotSupported``) when a step needs the sequential step."""
         if self.kernels:
             raise NotSupported(self.kernels[0].why)
         query = self.final.copy()
         for st in self.stages:
             query = query.with_(st.name, as_=st.select.copy())
-        return query.order_by(column("row_no"))
+        return query.order_by(column("row_no")) if ordered else query
 
-    def sql(self, dialect: str = "duckdb", pretty: bool = True) -> str:
-        return to_sql(self.tree(), dialect, pretty)
+    def sql(self, dialect: str = "duckdb", pretty: bool = True, ordered: bool = True) -> str:
+        return to_sql(self.tree(ordered), dialect, pretty)
 
 
 @attrs.define

@@ -80,18 +80,20 @@ class DuckDB:
 
     @staticmethod
     def query_for(policy: ir.Policy, source: str = "visits", params: dict | None = None,
-                  decimal_columns: dict | None = None, extras: bool = False, dialect: str = "duckdb") -> str:
+                  decimal_columns: dict | None = None, extras: bool = False, dialect: str = "duckdb",
+                  ordered: bool = True) -> str:
         """The settle query over ``source`` (a table with ``base.visit_columns``), parameters
-        inlined when given (else ``$name`` placeholders); ``NotSupported`` when the program
-        has no closed form."""
+        inlined when given (else ``$name`` placeholders), rows in ``row_no`` order when
+        ``ordered``; ``NotSupported`` when the program has no closed form."""
         _engine()
         from . import base
 
         lowering = base.SettleLowering(policy, params, source=source, extras=extras, decimal_columns=decimal_columns)
-        return lowering.plan.sql(dialect, pretty=False)
+        return lowering.plan.sql(dialect, pretty=False, ordered=ordered)
 
     @classmethod
-    def table_query(cls, policy: ir.Policy, con, table: str, params: dict | None = None, extras: bool = False) -> str:
+    def table_query(cls, policy: ir.Policy, con, table: str, params: dict | None = None, extras: bool = False,
+                    ordered: bool = True) -> str:
         """The settle query over ``table`` of connection ``con`` (columns as
         ``base.visit_columns``): money columns typed DECIMAL are yuan and become fen
         exactly (times a power of ten; a value finer than a fen is an ``err``, with
@@ -100,7 +102,7 @@ class DuckDB:
         for name, col_type, *_ in con.sql(f'DESCRIBE "{table}"').fetchall():
             if col_type.upper().startswith("DECIMAL"):
                 decimals[name] = int(col_type.rstrip(")").split(",")[1])
-        return cls.query_for(policy, table, params, decimals, extras)
+        return cls.query_for(policy, table, params, decimals, extras, ordered=ordered)
 
     # ---- settle -------------------------------------------------------------------------
     def new_state(self) -> dict:
