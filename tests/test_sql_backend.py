@@ -355,3 +355,69 @@ def test_parentheses_follow_the_tree():
     assert base.arith("-", base.Val(base.column("x"), scale=2, lo=0, hi=10),
                       base.arith("-", base.Val(base.column("y"), scale=2, lo=0, hi=10),
                                  base.Val(base.column("z"), scale=2, lo=0, hi=10))).sql().sql() == "x - (y - z)"
+
+
+# ---- what the corpus does not have -----------------------------------------------------------
+
+MIXED = """
+policy mixed "a deductible by level shared across levels, monthly counters, bands" {
+  level city
+  rounding half_even to 0.05 yuan unstated "test"
+  setting account_covers = in_policy_selfpay unstated "test"
+  pooling {
+    from 2023-01-01 unstated "test" {
+      covers active, retiree unstated "test"
+      deductible by hosp_lv {
+        unrated | level1: 50 yuan
+        level2: 100 yuan
+        level3: 200 yuan
+      } per year unstated "test"
+      deductible 30 yuan per month when psn_type = retiree unstated "test"
+      cap 500 yuan per month unstated "test"
+      ratio bands per year {
+        until 300 yuan: 50%
+        beyond: 90%
+      } unstated "test"
+      uplift 5 points when psn_type = retiree unstated "test"
+    }
+  }
+}
+"""
+
+
+def test_a_deductible_whose_amount_varies_within_its_key_runs_in_sequence():
+    """One yearly deductible whose amount depends on the level of each visit (not kept apart
+    by ``each hosp_lv``): the sequential step; with monthly counters, a conditional
+    deductible, bands, half-even rounding to 0.05 yuan and the in-policy account rule."""
+    policy = policylang.loads(MIXED)
+    db = DuckDB(policy.ir)
+    assert [(k.mode, k.counters) for k in db.plan.kernels] == [("consume", ("pooling.hifp.deductible.year",))]
+    for seed in range(6):
+        rnd = random.Random(seed)
+        got, want = _both(policy, make_visits(policy.ir, rnd, rnd.randint(50, 300), {}))
+        assert got == want
+
+
+@pytest.mark.parametrize("mode", ["half_up", "half_even", "down", "up"])
+def test_credit_rounds_like_the_reference_in_every_mode(mode):
+    text = f"""
+policy c "credit" {{
+  level city
+  param pension: money "p" unstated "test"
+  rounding {mode} to 0.05 yuan unstated "test"
+  crediting {{
+    from 2023-01-01 unstated "test" {{
+      rule active when psn_type = active: credit contribution_base unstated "test"
+      rule retiree when psn_type = retiree: credit pension × 3% unstated "test"
+    }}
+  }}
+}}
+"""
+    policy = policylang.loads(text)
+    persons = [{"psn_no": f"P{i}", "psn_type": t, "flxempe_flag": False, "on": "2023-05-01",
+                "contribution_base": f"{b}.{c:02d}"} for i, (t, b, c) in enumerate(
+                    [(t, b, c) for t in ("active", "retiree") for b in (0, 7, 100) for c in (0, 2, 3, 5, 7, 8)])]
+    params = validate_params({"pension": "3125.57"}, policy.ir)
+    want = [r.to_json(trace=False) for r in backend("reference")(policy.ir, tracing=False).credit(persons, params)]
+    got = [r.to_json(trace=False) for r in DuckDB(policy.ir).credit(persons, params)]
+    assert got == want

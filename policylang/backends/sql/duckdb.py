@@ -113,7 +113,7 @@ class DuckDB:
         visits = validate_visits(records, self.policy)
         if not visits:
             return []
-        self._need_params(visits, state)
+        wanted = self._settle_params(visits, state)
         plan = self._lowering.plan
         if state is not None:
             if self._stateful is None:
@@ -121,7 +121,7 @@ class DuckDB:
                                                            decimal_columns=self._number_inputs)
             plan = self._stateful.plan
         table = self._visits_table(visits)
-        binds = self._binds(params)
+        binds = self._binds(params, wanted)
         registered = ["pl_visits"]
         self.con.register("pl_visits", table)
         try:
@@ -164,21 +164,23 @@ class DuckDB:
             self._keep_state(state, visits, cols, index, plan)
         return out
 
-    def _need_params(self, visits: list[dict], state: dict | None) -> None:
-        """The settle program's parameters before anything runs; the account-use rules' only
-        when some visit's balance is known (as the reference reads them)."""
+    def _settle_params(self, visits: list[dict], state: dict | None) -> list[str]:
+        """The parameters settling needs: the settle program's, and the account-use rules'
+        when some visit's balance is known (the reference reads them only then)."""
         wanted = list(demands(self._settle_program).params)
         known = any(v.get("acct_balc") is not None for v in visits) or bool(state and state.get("balances"))
         if known:
             wanted += demands(self.policy.programs["may_pay"]).params
-        self._wanted = wanted
+        return wanted
 
-    def _binds(self, params: dict) -> dict:
+    def _binds(self, params: dict, wanted: list[str]) -> dict:
+        """Every parameter in its unit (fen, 1/10000, ...); a missing one that is ``wanted``
+        is reported before anything runs, any other is bound as NULL (never read)."""
         out = {}
         for name, t in self.policy.params.items():
             value = params.get(name)
             if value is None:
-                if name in self._wanted:
+                if name in wanted:
                     raise missing_param(name, self.policy)
                 out[name] = None
             elif t in self._base.SCALE:
@@ -289,13 +291,6 @@ class DuckDB:
                 self.con.execute(f'DROP TABLE IF EXISTS "{t}"')
         raise AssertionError("a plan ends with its query")
 
-    def _execute(self, tree, binds: dict):
-        from sqlglot import exp
-
-        sql = self._base.to_sql(tree, "duckdb", pretty=False)
-        used = {p.name for p in tree.find_all(exp.Placeholder)}
-        return self.con.sql(sql, params={k: v for k, v in binds.items() if k in used} or None)
-
     def _kernel(self, st, registered: list, state: dict | None) -> None:
         from . import sequential
 
@@ -351,10 +346,10 @@ class DuckDB:
             "venue": pa.array([r.get("venue") for r in requests], pa.string()),
             "networked": pa.array([r["networked"] for r in requests], pa.bool_()),
             "on": pa.array([r["on"] for r in requests], pa.date32())})
-        self._wanted = list(demands(self.policy.programs["may_pay"]).params)
         if self._may_pay is None:
             self._may_pay = self._base.MayPayLowering(self.policy)
-        cols = self._query(self._may_pay.plan, "pl_requests", table, self._binds(params))
+        binds = self._binds(params, list(demands(self.policy.programs["may_pay"]).params))
+        cols = self._query(self._may_pay.plan, "pl_requests", table, binds)
         verdicts = self._may_pay.verdicts
         out = []
         for i, r in enumerate(requests):
@@ -387,10 +382,10 @@ class DuckDB:
                 values = [None if x is None else int(x.scaleb(scale, CTX)) for x in values]
             data[name] = pa.array(values, {"BIGINT": pa.int64(), "VARCHAR": pa.string(), "BOOLEAN": pa.bool_(),
                                            "DATE": pa.date32(), "HUGEINT": pa.decimal128(38, 6)}[sql])
-        self._wanted = list(demands(self.policy.programs["credit"]).params)
         if self._credit_plan is None:
             self._credit_plan = self._base.CreditLowering(self.policy)
-        cols = self._query(self._credit_plan.plan, "pl_persons", pa.table(data), self._binds(params))
+        binds = self._binds(params, list(demands(self.policy.programs["credit"]).params))
+        cols = self._query(self._credit_plan.plan, "pl_persons", pa.table(data), binds)
         rules = self._credit_plan.rules
         problems, out = [], []
         for i, p in enumerate(persons):
