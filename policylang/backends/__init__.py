@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import importlib
 
-from .common import BackendUnavailable, NotSupported  # noqa: F401 - part of the backend contract
+from .common import BackendUnavailable, NotSupported
+
+__all__ = ["BACKENDS", "backend", "BackendUnavailable", "NotSupported"]
 
 # name -> "module:Class"; imported on first use so that the optional engines stay optional
 BACKENDS = {
