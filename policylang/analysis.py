@@ -21,6 +21,7 @@ from . import vocab as V
 from .diagnostics import Diagnostic, Related
 from .ir import evaluate as E
 from .ir.evaluate import MissingValue, NoRow
+from .ir.index import TableIndex
 from .runtime import percent
 
 MAX_PROFILES = 20000
@@ -145,10 +146,23 @@ class _CompiledPooling:
 
     @staticmethod
     def _value(v):
-        return lambda env: E.value(v, env, env.get("$params", {}))
+        index = TableIndex.of(v) if isinstance(v, ir.Decide) else None
+        if index is None:
+            return lambda env: E.value(v, env, env.get("$params", {}))
+
+        def looked_up(env):
+            arm = index.first(env)
+            if arm is None:
+                raise NoRow()
+            return E.expr(arm.value, env, env.get("$params", {})), arm.prov
+        return looked_up
 
     def ratio(self, env):
-        return E.value(self.rules.ratio, env, env.get("$params", {}))
+        if self._ratio is None:
+            self._ratio = self._value(self.rules.ratio)
+        return self._ratio(env)
+
+    _ratio = None
 
     def uplift(self, env) -> tuple[Decimal, list[ir.Adjust]]:
         applied = [adj for cond, adj in self.adjustments if cond(env)]
@@ -195,6 +209,7 @@ class Analyzer:
 
     def check_decide(self, decide: ir.Decide, when: ir.Cond, prov: ir.Prov, profiles, what: str, what_zh: str):
         """Unique hit: every input the statement applies to matches exactly one row."""
+        index = TableIndex.of(decide)
         arms = [(compile_cond(a.when), a) for a in decide.arms]
         applies = compile_cond(when)
         relevant = fields_of([a.when for a in decide.arms])
@@ -205,7 +220,7 @@ class Analyzer:
             try:
                 if not applies(env):
                     continue
-                hits = [a for f, a in arms if f(env)]
+                hits = index.matches(env) if index is not None else [a for f, a in arms if f(env)]
             except (MissingValue, NoRow):
                 continue
             if not hits and not gap_reported:

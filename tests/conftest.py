@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 from syrupy.extensions.json import JSONSnapshotExtension
+from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
 # Tests stay deterministic: hypothesis explores the same examples on every run and machine
 # (scripts/fuzz.py is the place for open-ended exploration).
@@ -29,6 +30,18 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 @pytest.fixture
 def snapshot_json(snapshot):
     return snapshot.use_extension(JSONSnapshotExtension)
+
+
+class TextSnapshot(SingleFileSnapshotExtension):
+    """One plain-text file per snapshot, so that output can be read as it is shown."""
+
+    _write_mode = WriteMode.TEXT
+    file_extension = "txt"
+
+
+@pytest.fixture
+def snapshot_text(snapshot):
+    return snapshot.use_extension(TextSnapshot)
 
 
 def read_json(path: Path):
@@ -61,3 +74,31 @@ def make_backend(name: str, policy, tracing: bool = True):
         pytest.skip(str(e))
     except NotSupported as e:
         pytest.skip(f"the {name} backend does not run policy {policy.id}: {e}")
+# ---- the settlement service's databases -------------------------------------------------
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A PostgreSQL server the tests start (tests/service_support.py); skipped, with what to
+    install, where none can be started."""
+    from .service_support import Unavailable, start_postgres
+
+    try:
+        pg = start_postgres()
+    except Unavailable as e:
+        if os.environ.get("POLICYLANG_REQUIRE_POSTGRES"):  # CI: .ci/run installs it, so none is skipped
+            pytest.fail(f"PostgreSQL unavailable: {e}")
+        pytest.skip(f"PostgreSQL unavailable: {e}")
+    yield pg
+    pg.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """A fresh, empty database of each kind the service supports."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+        return
+    pg = request.getfixturevalue("postgres")
+    url = pg.new_database()
+    yield url
+    pg.drop_database(url)
