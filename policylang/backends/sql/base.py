@@ -53,7 +53,7 @@ from sqlglot import exp
 
 from ... import ir
 from ... import vocab as V
-from ...inputs import VISIT_SPEC, PERSON_SPEC, REQUEST_SPEC
+from ...inputs import PLATFORM_FIELDS, VISIT_SPEC, PERSON_SPEC, REQUEST_SPEC
 from ...ir import evaluate as E
 from ...ir.demands import fields_read, params_read
 from ...ir.evaluate import CTX
@@ -631,6 +631,11 @@ class Lowering:
         if t is ir.Negate:
             v, e = self.cond(c.item, env)
             return not_(v), e
+        if t is ir.Present:  # the record has a value for an optional field: IS NOT NULL
+            ref = env.fields.get(c.field)
+            if ref is None:
+                raise NotSupported(f"the SQL backend does not read the field {c.field}")
+            return not_(is_null(ref.val)), None
         raise TypeError(c)
 
     def value(self, v, env) -> tuple[Val, Any]:
@@ -1029,13 +1034,16 @@ def sql_type(t: str) -> str:
 def visit_columns(policy: ir.Policy) -> list[tuple[str, str, str]]:
     """(column, IR type, SQL type) of the visits table the settle query reads.  Money in
     fen; ``setl_date`` the day and ``setl_time`` the moment (NULL: a date only);
-    ``row_no`` the input row (the tiebreak of the settlement order); then the policy's
-    declared inputs (numbers in millionths)."""
+    ``row_no`` the input row (the tiebreak of the settlement order); the platform's
+    optional codes and identifiers (``inputs.PLATFORM_FIELDS``, NULL: not given); then
+    the policy's declared inputs (numbers in millionths)."""
     out = [("row_no", "row", "BIGINT"), ("psn_no", V.TEXT, "VARCHAR"), ("psn_type", "psn_type", "VARCHAR"),
            ("flxempe_flag", V.BOOL, "BOOLEAN"), ("setl_date", V.DATE, "DATE"), ("setl_time", "time", "TIMESTAMP"),
            ("hosp_lv", "hosp_lv", "VARCHAR"), ("designated", V.BOOL, "BOOLEAN")]
     for f in ("medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "acct_balc"):
         out.append((f, V.MONEY, "BIGINT"))
+    for f in PLATFORM_FIELDS:
+        out.append((f, V.TEXT, "VARCHAR"))
     for name, (t, _) in policy.inputs.items():
         if name not in VISIT_SPEC:
             out.append((name, t, sql_type(t)))
@@ -1233,7 +1241,10 @@ class SettleLowering(Lowering):
             nullable = name == "acct_balc" or (name in self.policy.inputs and name not in VISIT_SPEC
                                                and self.policy.inputs[name][1] is None)
             domain = tuple(V.ENUMS[t]) if t in V.ENUMS else None
-            fields[name] = FieldRef(Val(column(name), None, SCALE.get(t), lo, hi, domain=domain), nullable)
+            # a platform code not given is absent: it equals nothing (the program asks Present first)
+            absent = name in PLATFORM_FIELDS
+            fields[name] = FieldRef(Val(column(name), None, SCALE.get(t), lo, hi, absent=absent, domain=domain),
+                                    nullable)
         fields["setl_time"] = fields["setl_date"]  # conditions see the day
         self.fields = fields
         self.blk = self.col(self.block_choice(program, fields["setl_date"].val), "blk")
@@ -1429,11 +1440,15 @@ class SettleLowering(Lowering):
 
     def account_pay(self, step: ir.AccountPay, env: Env):
         """A given acct_balc starts a segment of the person's visits; within it the balance
-        after a visit is GREATEST(0, B - S), S the running sum of what the account may pay."""
+        after a visit is GREATEST(0, B - S), S the running sum of what the account may pay
+        (0 where the record asks not to use the account: ``step.used`` false)."""
         given = self.fields["acct_balc"].val
         day = self.fields["setl_date"].val
         seg = self.col(Val(running(exp.Count(this=given.sql()), [column("psn_no")]), None, 0, 0, None), "acct_seg")
-        if step.payable is None:
+        used, ue = self.cond(step.used, env)
+        if ue is not None:
+            raise NotSupported("whether the account is used reads a field that may be absent")
+        if step.payable is None or (used.is_const and not used.const):
             may = K(0, 2)
         else:
             request = {}
@@ -1448,7 +1463,8 @@ class SettleLowering(Lowering):
             payable, e = self.expr(step.payable, env)
             if e is not None:
                 raise NotSupported("the account's payable amount reads a field that may be absent")
-            may = case([(allowed, greatest(K(0, 2), rescale(payable, 2, "the payable amount")))], K(0, 2))
+            may = case([(and_(used, allowed), greatest(K(0, 2), rescale(payable, 2, "the payable amount")))],
+                       K(0, 2))
         may = self.col(narrow(may), "acct_may")
         segment = [column("psn_no"), seg.sql()]
         total = self.col(Val(running(exp.Sum(this=may.sql()), segment), None, 2, 0, None, True), "acct_sum")
