@@ -16,17 +16,21 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from ... import ir
 from ... import vocab as V
-from ...inputs import InputError, InputProblem, missing_param, validate_persons, validate_requests, validate_visits
+from ...inputs import (
+    InputError, InputProblem, missing_param, setl_time_text, validate_persons, validate_requests, validate_visits,
+)
 from ...ir.demands import demands
+from ...ir.serial import content_hash
 from ...ir.evaluate import CTX
 from ...runtime import (
     CreditResult, MayPayResult, VisitResult, credit_message, may_pay_message, percent, settle_message, yuan,
 )
-from ..common import BackendUnavailable, settle_order
+from ..common import BackendUnavailable, bucket, settle_order
 
 INSTALL = "pip install 'policylang[sql]'"
 SMALL = 20_000  # below this many rows one thread plans and runs a query sooner than several
@@ -66,6 +70,8 @@ class DuckDB:
         self._settle_program = policy.programs["settle"]
         self._banded = frozenset(b for b, block in enumerate(self._settle_program.blocks)
                                  if any(isinstance(s, ir.BandShare) for s in block.steps))
+        self._counters = {c.id: c for c in self._settle_program.counters}
+        self.stamp = (policy.id, content_hash(policy))
 
     def __getstate__(self):
         return {"policy": self.policy, "tracing": self.tracing}
@@ -106,16 +112,26 @@ class DuckDB:
 
     # ---- settle -------------------------------------------------------------------------
     def new_state(self) -> dict:
-        """What settling leaves for the next call: amounts used per counter key, balances."""
-        return {"used": {}, "balances": {}}
+        """What settling leaves for the next call, as every backend keeps it: ``used`` maps a
+        ledger key ``(psn_no, counter id, period bucket, each value)`` to the fen used,
+        ``balances`` a person to the fen left in the account, ``seq`` a person to the
+        number of operations settled."""
+        return {"used": {}, "balances": {}, "seq": {}}
 
-    def settle(self, records, params: dict, state: dict | None = None) -> list[VisitResult]:
+    def settle(self, records, params: dict, state: dict | None = None, journal: list | None = None
+               ) -> list[VisitResult]:
+        """Results in input order; ``state`` (``new_state``) is read and updated; when
+        ``journal`` is a list, ``(index, ledger key, fen)`` is appended for every amount a
+        counter is charged (index: the visit's position in ``records``)."""
         visits = validate_visits(records, self.policy)
         if not visits:
             return []
         wanted = self._settle_params(visits, state)
         plan = self._lowering.plan
-        if state is not None:
+        keeping = state is not None or journal is not None
+        if keeping:  # the plan that reads what earlier calls used and outputs what each visit uses
+            if state is None:
+                state = self.new_state()
             if self._stateful is None:
                 self._stateful = self._base.SettleLowering(self.policy, source="pl_visits", state=True,
                                                            decimal_columns=self._number_inputs)
@@ -125,7 +141,7 @@ class DuckDB:
         registered = ["pl_visits"]
         self.con.register("pl_visits", table)
         try:
-            if state is not None:
+            if keeping:
                 self._register_state(state, registered)
             cols = self._run(plan, binds, registered, state, len(visits))
         finally:
@@ -135,14 +151,16 @@ class DuckDB:
         index = [0] * n
         for pos, row_no in enumerate(cols["row_no"]):
             index[row_no] = pos
+        order = settle_order(visits)
         errors = cols.get("err")
         if errors is not None and any(e is not None for e in errors):
             problems = []
-            for i in settle_order(visits):
+            for i in range(n):  # in record order, as the reference reports them
                 code = errors[index[i]]
                 if code is not None:
                     problems.append(_problem(code, i, visits[i].get("psn_no")))
             raise InputError(problems)
+        seqs = self._sequence(visits, order, state)
         out = []
         pid, has_pooling = self.policy.id, self._settle_program.section is not None
         money = [cols[k] for k in ("inscp_scp_amt", "act_pay_dedc", "hifp_pay", "fund_pay_sumamt", "psn_part_amt",
@@ -153,24 +171,41 @@ class DuckDB:
             balc = cols["balc"][p]
             ratio = cols["pool_prop_selfpay"][p]
             reason = cols["reason"][p]
-            when = v["setl_time"].date() if isinstance(v["setl_time"], dt.datetime) else v["setl_time"]
+            when = _day(v["setl_time"])
             message = _message(reason, pid, has_pooling, when, ratio, cols["remaining"][p], cols["hifp_raw"][p],
                                amounts[3], cols["blk"][p] in self._banded)
-            text = v.get("$setl_time_text") or (when.isoformat() if not isinstance(v["setl_time"], dt.datetime)
-                                                else v["setl_time"].isoformat(sep=" "))
-            out.append(VisitResult(v["psn_no"], text, amounts, None if balc is None else int(balc),
-                                   None if ratio is None else int(ratio), reason, message, ()))
-        if state is not None:
-            self._keep_state(state, visits, cols, index, plan)
+            out.append(VisitResult(v["psn_no"], setl_time_text(v["setl_time"]), amounts,
+                                   None if balc is None else int(balc), None if ratio is None else int(ratio),
+                                   reason, message, (), (v.get("setl_id"), v.get("mdtrt_id"), seqs[i], "settle"),
+                                   self.stamp))
+        if keeping:
+            self._keep_state(state, journal, visits, order, cols, index, plan)
         return out
+
+    @staticmethod
+    def _sequence(visits: list[dict], order: list[int], state: dict | None) -> list[int]:
+        """Each visit's operation number for its person (``seq``): one more than the person's
+        last, in settlement order; ``state["seq"]`` is updated."""
+        counts = state["seq"] if state is not None else {}
+        seqs = [0] * len(visits)
+        for i in order:
+            psn = visits[i]["psn_no"]
+            seqs[i] = counts[psn] = counts.get(psn, 0) + 1
+        return seqs
 
     def _settle_params(self, visits: list[dict], state: dict | None) -> list[str]:
         """The parameters settling needs: the settle program's, and the account-use rules'
-        when some visit's balance is known (the reference reads them only then)."""
+        when some visit uses an account whose balance is known (the reference reads them
+        only then)."""
         wanted = list(demands(self._settle_program).params)
-        known = any(v.get("acct_balc") is not None for v in visits) or bool(state and state.get("balances"))
-        if known:
-            wanted += demands(self.policy.programs["may_pay"]).params
+        known = set(state["balances"]) if state else set()
+        for i in settle_order(visits):
+            v = visits[i]
+            if v.get("acct_balc") is not None:
+                known.add(v["psn_no"])
+            if v["psn_no"] in known and v.get("acct_used_flag") != "0":
+                wanted += demands(self.policy.programs["may_pay"]).params
+                break
         return wanted
 
     def _binds(self, params: dict, wanted: list[str]) -> dict:
@@ -233,7 +268,8 @@ class DuckDB:
                     values.append(None if x is None else x.quantize(Decimal("0.000001"), context=CTX))
                 data[name] = pa.array(values, pa.decimal128(38, 6))
             else:
-                data[name] = pa.array([v.get(name) for v in visits], arrow_types[sql])
+                values = [v.get(name) for v in visits]
+                data[name] = pa.array(_sql_texts(values) if sql == "VARCHAR" else values, arrow_types[sql])
         if problems:
             raise InputError(problems)
         return pa.table(data)
@@ -298,7 +334,10 @@ class DuckDB:
         cols = ", ".join(f'"{c}"' for c in ("row_no", "psn_no", *k.inputs))
         rows = self.con.sql(f'SELECT {cols} FROM "{st.reads}" ORDER BY psn_no, setl_date, setl_time NULLS FIRST, '
                             "row_no").fetchall()
-        seed = state["used"] if state is not None else None
+        seed = None
+        if state is not None:  # the keys as the SQL has them
+            seed = {(_sql_text(k[0]), k[1], _bucket_int(k[2]), _sql_text(_each_text(k[3]))): v
+                    for k, v in state["used"].items() if k[2] != "visit"}
         result = sequential.run(k.mode, k.counters, rows, seed, keep=len(k.outputs) > 1)
         pa = self._pa
         data = {"row_no": pa.array([r[0] for r in result], pa.int64())}
@@ -308,28 +347,45 @@ class DuckDB:
         registered.append(k.name)
 
     # ---- state between calls -------------------------------------------------------------------
+    # The SQL computes a counter's period bucket as an integer (the year, year*100+month,
+    # year*10000+month*100+day) and its ``each`` value as text; the state holds the keys
+    # every backend uses (a year, a (year, month) tuple, a date; the field's value).
     def _register_state(self, state: dict, registered: list) -> None:
         pa = self._pa
-        used = [(k, v) for k, v in state["used"].items()]
+        used = [(k, v) for k, v in state["used"].items() if k[2] != "visit"]
         self.con.register("pl_state", pa.table({
-            "psn_no": pa.array([k[0] for k, _ in used], pa.string()),
+            "psn_no": pa.array(_sql_texts([k[0] for k, _ in used]), pa.string()),
             "counter": pa.array([k[1] for k, _ in used], pa.string()),
-            "bucket": pa.array([k[2] for k, _ in used], pa.int64()),
-            "each_v": pa.array([k[3] for k, _ in used], pa.string()),
+            "bucket": pa.array([_bucket_int(k[2]) for k, _ in used], pa.int64()),
+            "each_v": pa.array(_sql_texts([_each_text(k[3]) for k, _ in used]), pa.string()),
             "used": pa.array([v for _, v in used], pa.int64())}))
         balances = list(state["balances"].items())
         self.con.register("pl_balances", pa.table({
-            "psn_no": pa.array([k for k, _ in balances], pa.string()),
+            "psn_no": pa.array(_sql_texts([k for k, _ in balances]), pa.string()),
             "balc": pa.array([v for _, v in balances], pa.int64())}))
         registered += ["pl_state", "pl_balances"]
 
-    def _keep_state(self, state: dict, visits: list, cols: dict, index: list, plan) -> None:
-        for i in settle_order(visits):
+    def _keep_state(self, state: dict, journal: list | None, visits: list, order: list, cols: dict, index: list,
+                    plan) -> None:
+        """What each visit used of each counter that applies to it, in settlement order: the
+        state after the call, and the charges (the difference from what the key held)."""
+        used = state["used"]
+        counters = self._counters
+        for i in order:
             p = index[i]
-            psn = visits[i]["psn_no"]
-            for cid, used, bucket, each in plan.state_counters:
-                if cols[used][p] is not None:
-                    state["used"][(psn, cid, int(cols[bucket][p]), cols[each][p])] = int(cols[used][p])
+            v = visits[i]
+            psn = v["psn_no"]
+            when = _day(v["setl_time"])
+            for cid, after_col, _bucket_col, _each_col in plan.state_counters:
+                after = cols[after_col][p]
+                if after is None:
+                    continue
+                counter = counters[cid]
+                key = (psn, cid, bucket(counter.period, when, i), v.get(counter.each) if counter.each else None)
+                after = int(after)
+                if journal is not None:
+                    journal.append((i, key, after - used.get(key, 0)))
+                used[key] = after
             if cols["balc"][p] is not None:
                 state["balances"][psn] = int(cols["balc"][p])
 
@@ -343,7 +399,7 @@ class DuckDB:
             "row_no": pa.array(range(len(requests)), pa.int64()),
             "relation": pa.array([r["relation"] for r in requests], pa.string()),
             "item": pa.array([r["item"] for r in requests], pa.string()),
-            "venue": pa.array([r.get("venue") for r in requests], pa.string()),
+            "venue": pa.array(_sql_texts([r.get("venue") for r in requests]), pa.string()),
             "networked": pa.array([r["networked"] for r in requests], pa.bool_()),
             "on": pa.array([r["on"] for r in requests], pa.date32())})
         if self._may_pay is None:
@@ -358,9 +414,9 @@ class DuckDB:
             reason = "not_in_force" if code == -2 else verdict.reason if verdict else "item_not_allowed"
             allowed = verdict.allowed if verdict else False
             prov = verdict.prov if verdict else None
-            message = may_pay_message(reason, r, dict(verdict.args) if verdict else {}, channel)
+            words = partial(may_pay_message, reason, r, dict(verdict.args) if verdict else {}, channel)
             out.append(MayPayResult(r.get("psn_no"), r["relation"], r["item"], r.get("venue"), r["on"].isoformat(),
-                                    allowed, reason, channel, prov.clause if prov else None, message, ()))
+                                    allowed, reason, channel, prov.clause if prov else None, words(), (), words))
         return out
 
     def credit(self, records, params: dict) -> list[CreditResult]:
@@ -380,6 +436,8 @@ class DuckDB:
                                            for x in values], pa.decimal128(38, 6))
                     continue
                 values = [None if x is None else int(x.scaleb(scale, CTX)) for x in values]
+            if sql == "VARCHAR":
+                values = _sql_texts(values)
             data[name] = pa.array(values, {"BIGINT": pa.int64(), "VARCHAR": pa.string(), "BOOLEAN": pa.bool_(),
                                            "DATE": pa.date32(), "HUGEINT": pa.decimal128(38, 6)}[sql])
         if self._credit_plan is None:
@@ -398,9 +456,9 @@ class DuckDB:
             reason = "credited" if rule else "not_in_force" if code == -2 else "no_rule"
             value = None if rule is None else yuan(int(cols["credit"][i]))
             on = p["on"]
+            words = partial(credit_message, reason, on, rule.name if rule else None)
             out.append(CreditResult(p["psn_no"], on.isoformat(), value, reason, rule.name if rule else None,
-                                    rule.prov.clause if rule else None,
-                                    credit_message(reason, on, rule.name if rule else None), ()))
+                                    rule.prov.clause if rule else None, words(), (), words))
         if problems:
             raise InputError(problems)
         return out
@@ -422,11 +480,50 @@ def _fen(amount: Decimal) -> int:
 
 
 def _message(reason, pid, has_pooling, when, ratio_e4, remaining, raw, fund, banded):
-    def render():
+    """The message as a function of the language, built when first read (as the others do)."""
+    def render(lang: str = "en"):
         ratio = None if ratio_e4 is None else Decimal(int(ratio_e4)).scaleb(-4, CTX)
         return settle_message(reason, pid, has_pooling, when, ratio, yuan(int(remaining)), yuan(int(raw)), yuan(fund),
-                              banded)
+                              banded, lang)
     return render
+
+
+def _sql_text(value):
+    """Text as DuckDB can hold it: valid text is itself, and text it cannot hold (a lone
+    surrogate, which the inputs accept in an identifier) is written as NUL and the hex of its
+    bytes, as is text that begins with NUL, so that no two values meet (the results take the
+    text from the records, never from the query)."""
+    if not isinstance(value, str) or (value.isascii() and not value.startswith("\0")):
+        return value
+    try:
+        value.encode("utf-8")
+        if not value.startswith("\0"):
+            return value
+    except UnicodeEncodeError:
+        pass
+    return "\0" + value.encode("utf-8", "surrogatepass").hex()
+
+
+def _sql_texts(values: list) -> list:
+    return [_sql_text(v) for v in values]
+
+
+def _bucket_int(b) -> int:
+    """A ledger key's period bucket as the SQL computes it."""
+    if isinstance(b, tuple):
+        return b[0] * 100 + b[1]
+    if isinstance(b, dt.date):
+        return b.year * 10000 + b.month * 100 + b.day
+    return int(b)
+
+
+def _each_text(value) -> str | None:
+    """A ledger key's ``each`` value as the SQL's cast to VARCHAR gives it."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def _problem(code: str, i: int, psn) -> InputProblem:
