@@ -19,7 +19,7 @@ import policylang
 from policylang.backends import NotSupported, backend
 from policylang.backends.common import time_key
 from policylang.cli import main
-from policylang.inputs import InputError, parse_date, validate_params, validate_visits
+from policylang.inputs import PLATFORM_FIELDS, InputError, parse_date, validate_params, validate_visits
 
 from .conftest import POLICIES
 from .corpus import CORPUS, make_params, make_visits
@@ -175,6 +175,7 @@ def _load_table(con, name: str, visits: list[dict], policy, money_type: str) -> 
         for f in ("medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "acct_balc"):
             x = v[f]
             row.append(None if x is None else x if money_type.startswith("DECIMAL") else int(x * 100))
+        row += [v.get(f) for f in PLATFORM_FIELDS]
         rows.append(row)
     con.executemany(f"INSERT INTO {name} VALUES (" + ", ".join("?" * len(cols)) + ")", rows)
 
@@ -295,7 +296,7 @@ def _errors(engine, policy, visits, params=None):
 
 def test_errors_in_records_are_the_references_in_its_order():
     """A ratio pushed past 100% by a parameter, an input a rule reads but the record lacks:
-    the same problems as the reference, in its (settlement) order."""
+    the same problems as the reference, in its order (by record)."""
     policy = _policy('ratio r unstated "t"\n      uplift 10 points when age >= 70 unstated "t"',
                      'param r: percent "ratio" unstated "t"\n  input age: number "age" unstated "t"')
     visits = [_visit("2023-03-02", "100.00", age="71"), _visit("2023-03-01", "100.00"),
@@ -305,9 +306,9 @@ def test_errors_in_records_are_the_references_in_its_order():
         assert _errors(DuckDB(policy.ir), policy, visits, {"r": r}) == want
     assert want == ["record 2 (psn_no A): field 'age': is required by the rule that applies to this record"]
     assert _errors(DuckDB(policy.ir), policy, visits, {"r": "95%"}) == [
-        "record 2 (psn_no A): field 'age': is required by the rule that applies to this record",
         "record 1 (psn_no A): field '(record)': the ratio that applies comes to 105%, outside 0%..100%; "
-        "check the parameters"]
+        "check the parameters",
+        "record 2 (psn_no A): field 'age': is required by the rule that applies to this record"]
 
 
 # ---- state between calls, messages -----------------------------------------------------------
@@ -328,16 +329,50 @@ def test_settling_in_chunks_with_state_equals_one_call(path):
     assert state["used"] and state["balances"]
 
 
+def _handover_policies():
+    for path in CORPUS:
+        if path.name in ("guiyang-2022.pol", "city.pol", "banded-ratios.pol"):
+            yield pytest.param(policylang.loads(path.read_text(encoding="utf-8"), str(path),
+                                                search=[path.parent]).ir, id=path.name)
+    yield pytest.param(_policy(TWO_CAPS).ir, id="two-caps")  # the sequential step, seeded
+    yield pytest.param(_policy('deductible 50 yuan per month unstated "t"\n      cap 400 yuan per day unstated "t"\n'
+                               '      ratio 80% unstated "t"').ir, id="month-and-day")
+
+
+@pytest.mark.parametrize("policy", list(_handover_policies()))
+def test_state_and_journal_are_every_backends(policy):
+    """The state is the one every backend keeps (buckets a year, a (year, month), a date):
+    calls alternating between the reference and DuckDB on one state give the reference's
+    results, state and journal."""
+    rnd = random.Random(9)
+    params = validate_params(make_params(policy, rnd), policy)
+    visits = make_visits(policy, rnd, 240, {k: str(v) for k, v in params.items()})
+    visits.sort(key=lambda v: time_key(parse_date(v["setl_time"].strip(), with_time=True)))
+    ref, db = backend("reference")(policy, tracing=False), DuckDB(policy)
+    want_state, want_journal, want = ref.new_state(), [], []
+    got_state, got_journal, got = db.new_state(), [], []
+    for n, i in enumerate(range(0, len(visits), 40)):
+        chunk = visits[i:i + 40]
+        want += [r.to_json(trace=False) for r in ref.settle(chunk, params, want_state, want_journal)]
+        engine = (ref, db)[n % 2]
+        got += [r.to_json(trace=False) for r in engine.settle(chunk, params, got_state, got_journal)]
+        assert got_state == want_state
+    assert got == want
+    assert got_journal == want_journal
+    assert want_state["used"] and want_state["seq"]
+
+
 def test_messages_are_the_references():
-    """test_backends.py leaves messages out for a backend without traces; they are built
-    from the values by the shared runtime, so they agree all the same."""
+    """Messages are built from the values by the shared runtime, so they agree with the
+    reference's, in English and in Chinese."""
     for path in CORPUS:
         policy = policylang.loads(path.read_text(encoding="utf-8"), str(path), search=[path.parent]).ir
         rnd = random.Random(6)
         params = validate_params(make_params(policy, rnd), policy)
         visits = make_visits(policy, rnd, 150, {k: str(v) for k, v in params.items()})
-        want = [r.message for r in backend("reference")(policy, tracing=False).settle(visits, params)]
-        assert [r.message for r in DuckDB(policy).settle(visits, params)] == want, path.name
+        want = [(r.message, r.message_in("zh")) for r in backend("reference")(policy, tracing=False).settle(visits,
+                                                                                                          params)]
+        assert [(r.message, r.message_in("zh")) for r in DuckDB(policy).settle(visits, params)] == want, path.name
 
 
 def test_the_compiled_policy_can_settle_with_duckdb():
