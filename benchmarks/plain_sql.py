@@ -12,10 +12,13 @@ Money is integer fen, as the generated query has it.
 ``policylang.backends.sql.base.visit_columns``) in DuckDB itself, from ``range()`` and
 hashes of the row number, so that ten million visits cost no Python: about 20 visits
 per person over 2022-10-01..2024-03-31, half with a time of day, bills below, at and
-above the deductible and large enough to reach the cap, a few balances.
+above the deductible and large enough to reach the cap, a few balances; the platform's
+optional codes are not given (NULL).
 """
 
 from __future__ import annotations
+
+from policylang.inputs import PLATFORM_FIELDS
 
 
 def generate_sql(n: int, seed: int = 7, table: str = "visits") -> str:
@@ -51,9 +54,15 @@ SELECT
   CAST(CASE WHEN h6 % 10 < 3 THEN (h6 // 10) % (total // 3 + 1) ELSE 0 END AS BIGINT) AS fulamt_ownpay_amt,
   CAST(CASE WHEN h7 % 10 < 1 THEN (h7 // 10) % (total // 3 + 1) ELSE 0 END AS BIGINT) AS overlmt_selfpay,
   CAST(CASE WHEN h8 % 10 < 2 THEN (h8 // 10) % (total // 3 + 1) ELSE 0 END AS BIGINT) AS preselfpay_amt,
-  CAST(CASE WHEN (h3 // 2) % 100 < 15 THEN (h2 // 1000) % 300001 END AS BIGINT) AS acct_balc
+  CAST(CASE WHEN (h3 // 2) % 100 < 15 THEN (h2 // 1000) % 300001 END AS BIGINT) AS acct_balc,
+  {_PLATFORM}
 FROM s
 """
+
+
+# the platform's optional codes and identifiers (inputs.PLATFORM_FIELDS): not given, so every
+# visit is the scheme's own (insutype 310, med_type 11) and may use the account, as HAND_SQL assumes
+_PLATFORM = ",\n  ".join(f"CAST(NULL AS VARCHAR) AS {f}" for f in PLATFORM_FIELDS)
 
 
 _ORDER = "ORDER BY setl_date, setl_time NULLS FIRST, row_no ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"
