@@ -1886,7 +1886,8 @@ def settle_sql(policy: ir.Policy, dialect: str = "duckdb", source: str = "visits
     for name, t, sql in visit_columns(policy):
         note = {"row_no": "the input row: settlement order's tiebreak",
                 "setl_date": "the day of setl_time", "setl_time": "the moment; NULL when only a date is given",
-                "acct_balc": "fen; NULL: no balance given"}.get(name, UNITS.get(t, ""))
+                "acct_balc": "fen; NULL: no balance given"}.get(
+            name, "NULL: not given" if name in PLATFORM_FIELDS else UNITS.get(t, ""))
         lines.append(f"--   {name} {sql}" + (f"  ({note})" if note else ""))
     for name in lowering.plan.params:
         t = policy.params[name]
