@@ -62,6 +62,18 @@ def shanxi():
     return policylang.load(POLICIES / "shanxi-2022.pol")
 
 
+def make_backend(name: str, policy, tracing: bool = True):
+    """A backend for ``policy``, or a skip that says why: its engine is not installed (the
+    message names what to install), or it cannot run this policy (``NotSupported``: the
+    step and why)."""
+    from policylang.backends import BackendUnavailable, NotSupported, backend
+
+    try:
+        return backend(name)(policy, tracing=tracing)
+    except BackendUnavailable as e:
+        pytest.skip(str(e))
+    except NotSupported as e:
+        pytest.skip(f"the {name} backend does not run policy {policy.id}: {e}")
 # ---- the settlement service's databases -------------------------------------------------
 
 @pytest.fixture(scope="session")

@@ -64,3 +64,23 @@ def test_the_report_runs(bench, capsys):
     assert bench.main(["--visits", "200", "--repeat", "1", "--no-memory"]) == 0
     out = capsys.readouterr().out
     assert "plain reference" in out and "(target <= 1.2x)" in out and "(target <= 3x)" in out
+
+
+def test_the_sql_section_checks_and_reports(bench, capsys):
+    """The hand-written DuckDB query agrees with the generated one and with policylang before
+    anything is timed (benchmarks/plain_sql.py), and the report runs."""
+    pytest.importorskip("duckdb", reason="the SQL section needs DuckDB: pip install 'policylang[sql]'")
+    pytest.importorskip("sqlglot", reason="the SQL section needs sqlglot: pip install 'policylang[sql]'")
+    assert bench.main(["--sql", "--sql-visits", "20000", "--repeat", "1", "--no-memory"]) == 0
+    out = capsys.readouterr().out
+    assert "every result column of every visit" in out and "(target <= 1.5x)" in out
+
+
+def test_a_difference_stops_the_sql_section(bench, monkeypatch):
+    pytest.importorskip("duckdb", reason="the SQL section needs DuckDB: pip install 'policylang[sql]'")
+    import plain_sql  # on the path while the bench fixture is
+
+    con = bench._sql_setup(5000, 7)
+    monkeypatch.setattr(plain_sql, "HAND_SQL", plain_sql.HAND_SQL.replace("LEAST(15000", "LEAST(10000"))
+    with pytest.raises(bench.Disagreement, match="generated and the hand-written query disagree"):
+        bench.sql_check(con)

@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import importlib
 
+from .common import BackendUnavailable, NotSupported
+
+__all__ = ["BACKENDS", "backend", "BackendUnavailable", "NotSupported"]
+
 # name -> "module:Class"; imported on first use so that the optional engines stay optional
 BACKENDS = {
     "reference": "policylang.backends.reference:Reference",
     "scalar": "policylang.backends.scalar:Scalar",
+    "duckdb": "policylang.backends.sql.duckdb:DuckDB",  # pip install 'policylang[sql]'
 }
 
 
 def backend(name: str):
+    """The backend class.  Importing it needs nothing optional; building one raises
+    ``BackendUnavailable`` (saying what to install) when its engine is missing, and
+    ``NotSupported`` (naming the step) when it cannot run the policy."""
     module, cls = BACKENDS[name].split(":")
     return getattr(importlib.import_module(module), cls)

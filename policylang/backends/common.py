@@ -14,6 +14,16 @@ class BadValue(Exception):
     """A parameter made a computed value impossible (a ratio above 100%, a negative credit)."""
 
 
+class NotSupported(Exception):
+    """A backend cannot execute this program: the message names the step (or the input) and
+    why.  Raised when the backend is built for a policy, never half-way through a batch, so
+    a caller can fall back to another backend."""
+
+
+class BackendUnavailable(ImportError):
+    """A backend's optional engine is not installed; the message says what to install."""
+
+
 def visit_date(t) -> dt.date:
     return t.date() if isinstance(t, dt.datetime) else t
 

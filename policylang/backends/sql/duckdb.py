@@ -1,0 +1,552 @@
+"""The DuckDB backend: settles visits with the SQL the lowering (``base``) generates.
+
+``settle`` validates the records (``inputs.validate_visits``), loads them into an
+in-process DuckDB through Arrow (money as integer fen), runs the plan and turns each
+row into a ``runtime.VisitResult``.  A plan with a sequential step (``sequential``)
+runs as SQL up to it (a temporary table), the step in Python over each person's
+visits in settlement order, and SQL again from its result; every other plan is one
+query.  ``credit`` and ``may_pay`` are one query each.  Results carry no trace
+(``settle_traces = False``); messages are built from the values, as every backend builds them.
+
+``DuckDB.query_for(...)`` gives the settle plan for a table already in DuckDB (the
+benchmark runs it on ten million generated visits); ``compile --emit sql`` prints it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from functools import partial
+from typing import Any
+
+from ... import ir
+from ... import vocab as V
+from ...inputs import (
+    InputError, InputProblem, missing_param, setl_time_text, validate_persons, validate_requests, validate_visits,
+)
+from ...ir.demands import demands
+from ...ir.serial import content_hash
+from ...ir.evaluate import CTX
+from ...runtime import (
+    CreditResult, MayPayResult, VisitResult, credit_message, may_pay_message, percent, settle_message, yuan,
+)
+from ..common import BackendUnavailable, bucket, settle_order
+
+INSTALL = "pip install 'policylang[sql]'"
+SMALL = 20_000  # below this many rows one thread plans and runs a query sooner than several
+
+
+def _engine():
+    try:
+        import duckdb
+        import pyarrow
+        import sqlglot  # noqa: F401
+    except ImportError as e:
+        raise BackendUnavailable(f"the duckdb backend needs DuckDB, sqlglot and pyarrow ({e.name} is missing): "
+                                 f"{INSTALL}") from None
+    return duckdb, pyarrow
+
+
+class DuckDB:
+    name = "duckdb"
+    settle_traces = False  # settlement results carry no trace; tests/test_backends.py compares the rest
+
+    def __init__(self, policy: ir.Policy, tracing: bool = True):
+        duckdb, self._pa = _engine()
+        from . import base
+
+        self._base = base
+        self.policy = policy
+        self.tracing = tracing  # accepted for the common signature; no trace is built
+        self._number_inputs = {k: 6 for k, (t, _) in policy.inputs.items() if t == V.NUMBER}
+        # NotSupported here, at construction, names the step; nothing half-runs later
+        self._lowering = base.SettleLowering(policy, source="pl_visits", decimal_columns=self._number_inputs)
+        self._stateful = None  # the plan that reads and writes the ledger, built when first needed
+        self._may_pay = None  # credit and may-pay plans, built when first used
+        self._credit_plan = None
+        self.con = duckdb.connect(":memory:")
+        self._threads = self.con.sql("SELECT current_setting('threads')").fetchall()[0][0]
+        self._scripts: dict = {}
+        self._settle_program = policy.programs["settle"]
+        self._banded = frozenset(b for b, block in enumerate(self._settle_program.blocks)
+                                 if any(isinstance(s, ir.BandShare) for s in block.steps))
+        self._counters = {c.id: c for c in self._settle_program.counters}
+        self.stamp = (policy.id, content_hash(policy))
+
+    def __getstate__(self):
+        return {"policy": self.policy, "tracing": self.tracing}
+
+    def __setstate__(self, state):
+        self.__init__(state["policy"], state["tracing"])
+
+    @property
+    def plan(self):
+        """The settle plan (``plan.sql("duckdb")`` when it is one query)."""
+        return self._lowering.plan
+
+    @staticmethod
+    def query_for(policy: ir.Policy, source: str = "visits", params: dict | None = None,
+                  decimal_columns: dict | None = None, extras: bool = False, dialect: str = "duckdb",
+                  ordered: bool = True) -> str:
+        """The settle query over ``source`` (a table with ``base.visit_columns``), parameters
+        inlined when given (else ``$name`` placeholders), rows in ``row_no`` order when
+        ``ordered``; ``NotSupported`` when the program has no closed form."""
+        _engine()
+        from . import base
+
+        lowering = base.SettleLowering(policy, params, source=source, extras=extras, decimal_columns=decimal_columns)
+        return lowering.plan.sql(dialect, pretty=False, ordered=ordered)
+
+    @classmethod
+    def table_query(cls, policy: ir.Policy, con, table: str, params: dict | None = None, extras: bool = False,
+                    ordered: bool = True) -> str:
+        """The settle query over ``table`` of connection ``con`` (columns as
+        ``base.visit_columns``): money columns typed DECIMAL are yuan and become fen
+        exactly (times a power of ten; a value finer than a fen is an ``err``, with
+        ``extras``).  ``params``: typed values to inline (``inputs.validate_params``)."""
+        decimals = {}
+        for name, col_type, *_ in con.sql(f'DESCRIBE "{table}"').fetchall():
+            if col_type.upper().startswith("DECIMAL"):
+                decimals[name] = int(col_type.rstrip(")").split(",")[1])
+        return cls.query_for(policy, table, params, decimals, extras, ordered=ordered)
+
+    # ---- settle -------------------------------------------------------------------------
+    def new_state(self) -> dict:
+        """What settling leaves for the next call, as every backend keeps it: ``used`` maps a
+        ledger key ``(psn_no, counter id, period bucket, each value)`` to the fen used,
+        ``balances`` a person to the fen left in the account, ``seq`` a person to the
+        number of operations settled."""
+        return {"used": {}, "balances": {}, "seq": {}}
+
+    def settle(self, records, params: dict, state: dict | None = None, journal: list | None = None
+               ) -> list[VisitResult]:
+        """Results in input order; ``state`` (``new_state``) is read and updated; when
+        ``journal`` is a list, ``(index, ledger key, fen)`` is appended for every amount a
+        counter is charged (index: the visit's position in ``records``)."""
+        visits = validate_visits(records, self.policy)
+        if not visits:
+            return []
+        wanted = self._settle_params(visits, state)
+        plan = self._lowering.plan
+        keeping = state is not None or journal is not None
+        if keeping:  # the plan that reads what earlier calls used and outputs what each visit uses
+            if state is None:
+                state = self.new_state()
+            if self._stateful is None:
+                self._stateful = self._base.SettleLowering(self.policy, source="pl_visits", state=True,
+                                                           decimal_columns=self._number_inputs)
+            plan = self._stateful.plan
+        table = self._visits_table(visits)
+        binds = self._binds(params, wanted)
+        registered = ["pl_visits"]
+        self.con.register("pl_visits", table)
+        try:
+            if keeping:
+                self._register_state(state, registered)
+            cols = self._run(plan, binds, registered, state, len(visits))
+        finally:
+            for name in registered:
+                self.con.unregister(name)
+        n = len(visits)
+        index = [0] * n
+        for pos, row_no in enumerate(cols["row_no"]):
+            index[row_no] = pos
+        order = settle_order(visits)
+        errors = cols.get("err")
+        if errors is not None and any(e is not None for e in errors):
+            problems = []
+            for i in range(n):  # in record order, as the reference reports them
+                code = errors[index[i]]
+                if code is not None:
+                    problems.append(_problem(code, i, visits[i].get("psn_no")))
+            raise InputError(problems)
+        seqs = self._sequence(visits, order, state)
+        out = []
+        pid, has_pooling = self.policy.id, self._settle_program.section is not None
+        money = [cols[k] for k in ("inscp_scp_amt", "act_pay_dedc", "hifp_pay", "fund_pay_sumamt", "psn_part_amt",
+                                   "acct_pay", "psn_cash_pay")]
+        for i, v in enumerate(visits):
+            p = index[i]
+            amounts = (_fen(v["medfee_sumamt"]), *(int(c[p]) for c in money))
+            balc = cols["balc"][p]
+            ratio = cols["pool_prop_selfpay"][p]
+            reason = cols["reason"][p]
+            when = _day(v["setl_time"])
+            message = _message(reason, pid, has_pooling, when, ratio, cols["remaining"][p], cols["hifp_raw"][p],
+                               amounts[3], cols["blk"][p] in self._banded)
+            out.append(VisitResult(v["psn_no"], setl_time_text(v["setl_time"]), amounts,
+                                   None if balc is None else int(balc), None if ratio is None else int(ratio),
+                                   reason, message, (), (v.get("setl_id"), v.get("mdtrt_id"), seqs[i], "settle"),
+                                   self.stamp))
+        if keeping:
+            self._keep_state(state, journal, visits, order, cols, index, plan)
+        return out
+
+    @staticmethod
+    def _sequence(visits: list[dict], order: list[int], state: dict | None) -> list[int]:
+        """Each visit's operation number for its person (``seq``): one more than the person's
+        last, in settlement order; ``state["seq"]`` is updated."""
+        counts = state["seq"] if state is not None else {}
+        seqs = [0] * len(visits)
+        for i in order:
+            psn = visits[i]["psn_no"]
+            seqs[i] = counts[psn] = counts.get(psn, 0) + 1
+        return seqs
+
+    def _settle_params(self, visits: list[dict], state: dict | None) -> list[str]:
+        """The parameters settling needs: the settle program's, and the account-use rules'
+        when some visit uses an account whose balance is known (the reference reads them
+        only then)."""
+        wanted = list(demands(self._settle_program).params)
+        known = set(state["balances"]) if state else set()
+        for i in settle_order(visits):
+            v = visits[i]
+            if v.get("acct_balc") is not None:
+                known.add(v["psn_no"])
+            if v["psn_no"] in known and v.get("acct_used_flag") != "0":
+                wanted += demands(self.policy.programs["may_pay"]).params
+                break
+        return wanted
+
+    def _binds(self, params: dict, wanted: list[str]) -> dict:
+        """Every parameter in its unit (fen, 1/10000, ...); a missing one that is ``wanted``
+        is reported before anything runs, any other is bound as NULL (never read)."""
+        out = {}
+        for name, t in self.policy.params.items():
+            value = params.get(name)
+            if value is None:
+                if name in wanted:
+                    raise missing_param(name, self.policy)
+                out[name] = None
+            elif t in self._base.SCALE:
+                x = value.scaleb(self._base.SCALE[t], CTX)
+                if x != x.to_integral_value(context=CTX):
+                    raise InputError([InputProblem(None, name, f"has more decimals than the duckdb backend keeps "
+                                                               f"({self._base.SCALE[t]})", source="parameters")])
+                out[name] = int(x)
+            else:
+                out[name] = value
+        return out
+
+    def _visits_table(self, visits: list[dict]):
+        pa = self._pa
+        columns = self._base.visit_columns(self.policy)
+        data: dict[str, Any] = {}
+        arrow_types = {"BIGINT": pa.int64(), "VARCHAR": pa.string(), "BOOLEAN": pa.bool_(), "DATE": pa.date32(),
+                       "TIMESTAMP": pa.timestamp("us"), "HUGEINT": pa.decimal128(38, 6)}
+        problems = []
+        for name, t, sql in columns:
+            if name == "row_no":
+                data[name] = pa.array(range(len(visits)), pa.int64())
+            elif name == "setl_date":
+                data[name] = pa.array([_day(v["setl_time"]) for v in visits], pa.date32())
+            elif name == "setl_time":
+                data[name] = pa.array([v["setl_time"] if isinstance(v["setl_time"], dt.datetime) else None
+                                       for v in visits], pa.timestamp("us"))
+            elif t in (V.MONEY, V.PERCENT, V.POINTS):
+                scale = self._base.SCALE[t]
+                values = []
+                for i, v in enumerate(visits):
+                    x = v.get(name)
+                    if x is None:
+                        values.append(None)
+                        continue
+                    y = x.scaleb(scale, CTX)
+                    if y != y.to_integral_value(context=CTX):
+                        problems.append(InputProblem(i + 1, name, f"has more than {scale} decimals", v.get("psn_no")))
+                        y = Decimal(0)
+                    values.append(int(y))
+                data[name] = pa.array(values, pa.int64())
+            elif t == V.NUMBER:
+                values = []
+                for i, v in enumerate(visits):
+                    x = v.get(name)
+                    if x is not None and x != x.quantize(Decimal("0.000001"), context=CTX):
+                        problems.append(InputProblem(i + 1, name, "has more than 6 decimals, which the duckdb backend "
+                                                                  "does not keep", v.get("psn_no")))
+                        x = None
+                    values.append(None if x is None else x.quantize(Decimal("0.000001"), context=CTX))
+                data[name] = pa.array(values, pa.decimal128(38, 6))
+            else:
+                values = [v.get(name) for v in visits]
+                data[name] = pa.array(_sql_texts(values) if sql == "VARCHAR" else values, arrow_types[sql])
+        if problems:
+            raise InputError(problems)
+        return pa.table(data)
+
+    # ---- running a plan -------------------------------------------------------------------
+    def _script(self, plan) -> list[tuple]:
+        """The statements that run ``plan``, generated once: ("create", table, sql, params)
+        materialises the SQL stages before a sequential step, ("kernel", stage) runs it,
+        ("query", sql, params) gives the result (row order is restored by ``row_no``)."""
+        got = self._scripts.get(id(plan))
+        if got is not None and got[0] is plan:
+            return got[1]
+        from sqlglot import exp
+
+        def text(tree):
+            return (self._base.to_sql(tree, "duckdb", pretty=False),
+                    frozenset(p.name for p in tree.find_all(exp.Placeholder)))
+        script, pending = [], []
+        for st in plan.stages:
+            if st.kind == "sql":
+                pending.append(st)
+                continue
+            if pending:
+                query = exp.select(exp.Star()).from_(pending[-1].name)
+                for p in pending:
+                    query = query.with_(p.name, as_=p.select.copy())
+                create = exp.Create(this=exp.to_table(pending[-1].name), kind="TABLE", expression=query,
+                                    properties=exp.Properties(expressions=[exp.TemporaryProperty()]))
+                script.append(("create", pending[-1].name, *text(create)))
+                pending = []
+            script.append(("kernel", st))
+        query = plan.final.copy()
+        for p in pending:
+            query = query.with_(p.name, as_=p.select.copy())
+        script.append(("query", *text(query)))
+        self._scripts[id(plan)] = (plan, script)
+        return script
+
+    def _run(self, plan, binds: dict, registered: list, state: dict | None, rows: int) -> dict:
+        """Run ``plan``: one query, or SQL / sequential step / SQL; the result's columns."""
+        self.con.execute(f"SET threads = {1 if rows < SMALL else self._threads}")
+        temps: list[str] = []
+        try:
+            for step in self._script(plan):
+                if step[0] == "create":
+                    self.con.execute(step[2], {k: v for k, v in binds.items() if k in step[3]} or None)
+                    temps.append(step[1])
+                elif step[0] == "kernel":
+                    self._kernel(step[1], registered, state)
+                else:
+                    return self.con.sql(step[1], params={k: v for k, v in binds.items() if k in step[2]} or None
+                                        ).to_arrow_table().to_pydict()
+        finally:
+            for t in temps:
+                self.con.execute(f'DROP TABLE IF EXISTS "{t}"')
+        raise AssertionError("a plan ends with its query")
+
+    def _kernel(self, st, registered: list, state: dict | None) -> None:
+        from . import sequential
+
+        k = st.kernel
+        cols = ", ".join(f'"{c}"' for c in ("row_no", "psn_no", *k.inputs))
+        rows = self.con.sql(f'SELECT {cols} FROM "{st.reads}" ORDER BY psn_no, setl_date, setl_time NULLS FIRST, '
+                            "row_no").fetchall()
+        seed = None
+        if state is not None:  # the keys as the SQL has them
+            seed = {(_sql_text(k[0]), k[1], _bucket_int(k[2]), _sql_text(_each_text(k[3]))): v
+                    for k, v in state["used"].items() if k[2] != "visit"}
+        result = sequential.run(k.mode, k.counters, rows, seed, keep=len(k.outputs) > 1)
+        pa = self._pa
+        data = {"row_no": pa.array([r[0] for r in result], pa.int64())}
+        for j, name in enumerate(k.outputs):
+            data[name] = pa.array([r[1 + j] for r in result], pa.int64())
+        self.con.register(k.name, pa.table(data))
+        registered.append(k.name)
+
+    # ---- state between calls -------------------------------------------------------------------
+    # The SQL computes a counter's period bucket as an integer (the year, year*100+month,
+    # year*10000+month*100+day) and its ``each`` value as text; the state holds the keys
+    # every backend uses (a year, a (year, month) tuple, a date; the field's value).
+    def _register_state(self, state: dict, registered: list) -> None:
+        pa = self._pa
+        used = [(k, v) for k, v in state["used"].items() if k[2] != "visit"]
+        self.con.register("pl_state", pa.table({
+            "psn_no": pa.array(_sql_texts([k[0] for k, _ in used]), pa.string()),
+            "counter": pa.array([k[1] for k, _ in used], pa.string()),
+            "bucket": pa.array([_bucket_int(k[2]) for k, _ in used], pa.int64()),
+            "each_v": pa.array(_sql_texts([_each_text(k[3]) for k, _ in used]), pa.string()),
+            "used": pa.array([v for _, v in used], pa.int64())}))
+        balances = list(state["balances"].items())
+        self.con.register("pl_balances", pa.table({
+            "psn_no": pa.array(_sql_texts([k for k, _ in balances]), pa.string()),
+            "balc": pa.array([v for _, v in balances], pa.int64())}))
+        registered += ["pl_state", "pl_balances"]
+
+    def _keep_state(self, state: dict, journal: list | None, visits: list, order: list, cols: dict, index: list,
+                    plan) -> None:
+        """What each visit used of each counter that applies to it, in settlement order: the
+        state after the call, and the charges (the difference from what the key held)."""
+        used = state["used"]
+        counters = self._counters
+        for i in order:
+            p = index[i]
+            v = visits[i]
+            psn = v["psn_no"]
+            when = _day(v["setl_time"])
+            for cid, after_col, _bucket_col, _each_col in plan.state_counters:
+                after = cols[after_col][p]
+                if after is None:
+                    continue
+                counter = counters[cid]
+                key = (psn, cid, bucket(counter.period, when, i), v.get(counter.each) if counter.each else None)
+                after = int(after)
+                if journal is not None:
+                    journal.append((i, key, after - used.get(key, 0)))
+                used[key] = after
+            if cols["balc"][p] is not None:
+                state["balances"][psn] = int(cols["balc"][p])
+
+    # ---- credit and may-pay ---------------------------------------------------------------------
+    def may_pay(self, records, params: dict) -> list[MayPayResult]:
+        requests = validate_requests(records, self.policy)
+        if not requests:
+            return []
+        pa = self._pa
+        table = pa.table({
+            "row_no": pa.array(range(len(requests)), pa.int64()),
+            "relation": pa.array([r["relation"] for r in requests], pa.string()),
+            "item": pa.array([r["item"] for r in requests], pa.string()),
+            "venue": pa.array(_sql_texts([r.get("venue") for r in requests]), pa.string()),
+            "networked": pa.array([r["networked"] for r in requests], pa.bool_()),
+            "on": pa.array([r["on"] for r in requests], pa.date32())})
+        if self._may_pay is None:
+            self._may_pay = self._base.MayPayLowering(self.policy)
+        binds = self._binds(params, list(demands(self.policy.programs["may_pay"]).params))
+        cols = self._query(self._may_pay.plan, "pl_requests", table, binds)
+        verdicts = self._may_pay.verdicts
+        out = []
+        for i, r in enumerate(requests):
+            code, channel = cols["verdict"][i], cols["channel"][i]
+            verdict = verdicts[code] if code >= 0 else None
+            reason = "not_in_force" if code == -2 else verdict.reason if verdict else "item_not_allowed"
+            allowed = verdict.allowed if verdict else False
+            prov = verdict.prov if verdict else None
+            words = partial(may_pay_message, reason, r, dict(verdict.args) if verdict else {}, channel)
+            out.append(MayPayResult(r.get("psn_no"), r["relation"], r["item"], r.get("venue"), r["on"].isoformat(),
+                                    allowed, reason, channel, prov.clause if prov else None, words(), (), words))
+        return out
+
+    def credit(self, records, params: dict) -> list[CreditResult]:
+        persons = validate_persons(records, self.policy)
+        if not persons:
+            return []
+        pa = self._pa
+        data: dict[str, Any] = {"row_no": pa.array(range(len(persons)), pa.int64())}
+        for name, t, sql in self._base.person_columns(self.policy):
+            if name == "row_no":
+                continue
+            values = [p.get(name) for p in persons]
+            if t in self._base.SCALE:
+                scale = self._base.SCALE[t]
+                if t == V.NUMBER:
+                    data[name] = pa.array([None if x is None else x.quantize(Decimal("0.000001"), context=CTX)
+                                           for x in values], pa.decimal128(38, 6))
+                    continue
+                values = [None if x is None else int(x.scaleb(scale, CTX)) for x in values]
+            if sql == "VARCHAR":
+                values = _sql_texts(values)
+            data[name] = pa.array(values, {"BIGINT": pa.int64(), "VARCHAR": pa.string(), "BOOLEAN": pa.bool_(),
+                                           "DATE": pa.date32(), "HUGEINT": pa.decimal128(38, 6)}[sql])
+        if self._credit_plan is None:
+            self._credit_plan = self._base.CreditLowering(self.policy)
+        binds = self._binds(params, list(demands(self.policy.programs["credit"]).params))
+        cols = self._query(self._credit_plan.plan, "pl_persons", pa.table(data), binds)
+        rules = self._credit_plan.rules
+        problems, out = [], []
+        for i, p in enumerate(persons):
+            err = cols["err"][i]
+            if err is not None:
+                problems.append(_credit_problem(err, i, p.get("psn_no"), rules))
+                continue
+            code = cols["rule"][i]
+            rule = rules[code] if code >= 0 else None
+            reason = "credited" if rule else "not_in_force" if code == -2 else "no_rule"
+            value = None if rule is None else yuan(int(cols["credit"][i]))
+            on = p["on"]
+            words = partial(credit_message, reason, on, rule.name if rule else None)
+            out.append(CreditResult(p["psn_no"], on.isoformat(), value, reason, rule.name if rule else None,
+                                    rule.prov.clause if rule else None, words(), (), words))
+        if problems:
+            raise InputError(problems)
+        return out
+
+    def _query(self, plan, source: str, table, binds: dict) -> dict:
+        self.con.register(source, table)
+        try:
+            return self._run(plan, binds, [], None, table.num_rows)
+        finally:
+            self.con.unregister(source)
+
+
+def _day(t) -> dt.date:
+    return t.date() if isinstance(t, dt.datetime) else t
+
+
+def _fen(amount: Decimal) -> int:
+    return int(amount.scaleb(2, CTX))
+
+
+def _message(reason, pid, has_pooling, when, ratio_e4, remaining, raw, fund, banded):
+    """The message as a function of the language, built when first read (as the others do)."""
+    def render(lang: str = "en"):
+        ratio = None if ratio_e4 is None else Decimal(int(ratio_e4)).scaleb(-4, CTX)
+        return settle_message(reason, pid, has_pooling, when, ratio, yuan(int(remaining)), yuan(int(raw)), yuan(fund),
+                              banded, lang)
+    return render
+
+
+def _sql_text(value):
+    """Text as DuckDB can hold it: valid text is itself, and text it cannot hold (a lone
+    surrogate, which the inputs accept in an identifier) is written as NUL and the hex of its
+    bytes, as is text that begins with NUL, so that no two values meet (the results take the
+    text from the records, never from the query)."""
+    if not isinstance(value, str) or (value.isascii() and not value.startswith("\0")):
+        return value
+    try:
+        value.encode("utf-8")
+        if not value.startswith("\0"):
+            return value
+    except UnicodeEncodeError:
+        pass
+    return "\0" + value.encode("utf-8", "surrogatepass").hex()
+
+
+def _sql_texts(values: list) -> list:
+    return [_sql_text(v) for v in values]
+
+
+def _bucket_int(b) -> int:
+    """A ledger key's period bucket as the SQL computes it."""
+    if isinstance(b, tuple):
+        return b[0] * 100 + b[1]
+    if isinstance(b, dt.date):
+        return b.year * 10000 + b.month * 100 + b.day
+    return int(b)
+
+
+def _each_text(value) -> str | None:
+    """A ledger key's ``each`` value as the SQL's cast to VARCHAR gives it."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _problem(code: str, i: int, psn) -> InputProblem:
+    kind, _, arg = code.partition(":")
+    if kind == "M":
+        return InputProblem(i + 1, arg, "is required by the rule that applies to this record", psn)
+    if kind == "N":
+        return InputProblem(i + 1, "(record)", "no row of a decision table of the policy applies to this record", psn)
+    if kind == "R":
+        value = Decimal(int(arg)).scaleb(-4, CTX)
+        return InputProblem(i + 1, "(record)", f"the ratio that applies comes to {percent(value)}, outside 0%..100%; "
+                                               "check the parameters", psn)
+    if kind == "F":
+        return InputProblem(i + 1, arg, "has more than two decimal places (amounts are in fen)", psn)
+    return InputProblem(i + 1, "(record)", f"cannot be settled ({code})", psn)
+
+
+def _credit_problem(code: str, i: int, psn, rules) -> InputProblem:
+    kind, _, arg = code.partition(":")
+    if kind == "C":
+        index, _, fen = arg.partition(":")
+        from ...runtime import money
+
+        return InputProblem(i + 1, "(record)", f"credit rule {rules[int(index)].name} gives a negative credit "
+                                               f"({money(yuan(int(fen)))}); check the parameters and inputs", psn)
+    return _problem(code, i, psn)
