@@ -16,11 +16,11 @@ import pytest
 from click.testing import CliRunner
 
 import policylang
-from policylang.backends import BACKENDS, backend
+from policylang.backends import BACKENDS
 from policylang.cli import main
 from policylang.inputs import InputError
 
-from .conftest import POLICIES, ROOT
+from .conftest import POLICIES, ROOT, load_backend
 from .corpus import make_visits
 
 GUIYANG = POLICIES / "guiyang-2022.pol"
@@ -82,7 +82,7 @@ def test_hash_ignores_layout_translation_and_place_but_not_meaning(tmp_path):
 @pytest.mark.parametrize("engine", sorted(BACKENDS))
 def test_reordering_visits_that_do_not_share_a_time_changes_nothing(engine):
     policy = policylang.load(GUIYANG).ir
-    run = backend(engine)(policy, tracing=True)
+    run = load_backend(engine)(policy, tracing=True)
     rnd = random.Random(11)
     visits = make_visits(policy, rnd, 300, {})
     base = [r.to_json() for r in run.settle(visits, {})]
@@ -110,7 +110,7 @@ def test_reordering_visits_that_do_not_share_a_time_changes_nothing(engine):
 
 @pytest.mark.parametrize("engine", sorted(BACKENDS))
 def test_same_time_visits_settle_in_the_order_given(engine):
-    run = backend(engine)(policylang.load(GUIYANG).ir, tracing=False)
+    run = load_backend(engine)(policylang.load(GUIYANG).ir, tracing=False)
     a = _visit(setl_time="2023-03-01 10:00:00", medfee_sumamt="100.00")
     b = _visit(setl_time="2023-03-01 10:00:00", medfee_sumamt="300.00")
     first, second = run.settle([a, b], {})
@@ -131,7 +131,7 @@ def test_a_six_digit_round_floor_context_changes_nothing(engine):
 
     def run():
         policy = policylang.load(GUIYANG)
-        policy._eval = backend(engine)(policy.ir, tracing=True)
+        policy._eval = load_backend(engine)(policy.ir, tracing=True)
         return ([r.to_json() for r in policy.settle(visits, params)],
                 [r.to_json() for r in policy.credit(persons, params)])
 
@@ -171,7 +171,7 @@ policy amended "mid-year amendment" {
 def test_a_mid_year_version_change_keeps_one_deductible_and_one_cap(engine):
     policy = policylang.loads(AMENDED)
     assert [b.start.isoformat() for b in policy.ir.programs["settle"].blocks] == ["2023-01-01", "2023-07-01"]
-    run = backend(engine)(policy.ir, tracing=False)
+    run = load_backend(engine)(policy.ir, tracing=False)
     r = run.settle([
         _visit(setl_time="2023-03-01", medfee_sumamt="4150.00"),   # 150 deductible, 4000 x 50% = 2000: cap 2000
         _visit(setl_time="2023-08-01", medfee_sumamt="2000.00"),   # no deductible again; 1000, cap 2500 - 2000 = 500

@@ -12,6 +12,7 @@ import importlib
 BACKENDS = {
     "reference": "policylang.backends.reference:Reference",
     "scalar": "policylang.backends.scalar:Scalar",
+    "columnar": "policylang.backends.columnar:Columnar",  # needs numpy and pyarrow (the columnar extra)
 }
 
 
