@@ -344,37 +344,80 @@ def _times(arr: pa.Array, problems: _Problems, name: str):
     return day, tod, null, bad, texts
 
 
-def _unique(arr: pa.Array, t: str, nonneg: bool) -> tuple[np.ndarray, list, dict, np.ndarray]:
-    """Any column, one distinct value at a time through ``inputs.parse_value``:
-    (codes into values, typed values, code -> message, raw values)."""
+def _unique(arr: pa.Array, t: str, nonneg: bool) -> tuple[np.ndarray, list, dict, list, bool]:
+    """Any column, one distinct value at a time through ``inputs.parse_value``: (codes into
+    values, typed values, code -> message, raw values, whether the typed values are distinct)."""
+    distinct = True
     try:
         enc = arr if pa.types.is_dictionary(arr.type) else arr.dictionary_encode()
         codes = _np(enc.indices.cast(pa.int32()), -1).astype(np.int32)
-        raws = enc.dictionary.to_pylist()
+        dictionary = enc.dictionary
+        raws = dictionary.to_pylist()
     except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError):
+        dictionary = None
         raws = arr.to_pylist()
         codes = np.arange(len(raws), dtype=np.int32)
-    codes = np.where(_nulls(arr), -1, codes).astype(np.int32)
+        distinct = False
+    if arr.null_count:
+        codes = np.where(_nulls(arr), -1, codes).astype(np.int32)
+    if t == V.TEXT and dictionary is not None and _stringy(dictionary.type):
+        # a text is valid unless it is all whitespace (Python's str.strip): only a text whose
+        # first character is whitespace, or an empty one, can be all whitespace
+        first = pc.utf8_slice_codeunits(dictionary, 0, 1)
+        spaces = [c for c in pc.unique(first).to_pylist() if c is not None and (c == "" or c.isspace())]
+        suspect = np.flatnonzero(pc.is_in(first, value_set=pa.array(spaces, pa.string())).to_numpy(
+            zero_copy_only=False)) if spaces else []
+        values, bad = list(raws), {}
+        for k in suspect:
+            if not raws[k].strip():
+                values[k] = None
+                bad[int(k)] = str(_bad_message(t, raws[k], nonneg))
+        return codes, values, bad, raws, distinct
     values, bad = [], {}
+    quick = _quick(t)
     for k, raw in enumerate(raws):
+        if raw is None:
+            values.append(None)
+            continue
+        got = quick(raw) if quick is not None else None
+        if got is not None:
+            values.append(got)
+            continue
         try:
-            values.append(None if raw is None else parse_value(t, raw, nonneg))
+            values.append(parse_value(t, raw, nonneg))
         except _Bad as e:
             values.append(None)
             bad[k] = str(e)
-    return codes, values, bad, raws
+    return codes, values, bad, raws, distinct and t == V.TEXT
 
 
-def _typed(t: str, codes: np.ndarray, values: list) -> Col:
-    """A column from codes into distinct typed values (-1: absent)."""
-    if t in V.ENUMS:
-        cats = tuple(V.ENUMS[t])
-        lut = np.array([-1 if v is None else cats.index(v) for v in values] + [-1], dtype=np.int32)
-        out = lut[codes]
-        return Col("cat", out, cats=cats, null=out < 0)
+def _bad_message(t: str, raw, nonneg: bool) -> str:
+    try:
+        parse_value(t, raw, nonneg)
+    except _Bad as e:
+        return str(e)
+    raise AssertionError(f"{raw!r} is a valid {t}")  # pragma: no cover
+
+
+def _quick(t: str):
+    """The canonical spellings of a type, read without ``parse_value`` (None: ask it)."""
     if t == V.TEXT:
-        cats = tuple(dict.fromkeys(v for v in values if v is not None))
-        lut = np.array([-1 if v is None else cats.index(v) for v in values] + [-1], dtype=np.int32)
+        return lambda raw: raw if type(raw) is str and raw.strip() else None
+    if t in V.ENUMS:
+        known = {**{k: k for k in V.ENUMS[t]}, **{zh: k for k, zh in V.ENUMS[t].items()}}
+        return lambda raw: known.get(raw) if type(raw) is str else None
+    return None
+
+
+def _typed(t: str, codes: np.ndarray, values: list, distinct: bool = False) -> Col:
+    """A column from codes into typed values (-1: absent); ``distinct``: no two are equal."""
+    if t == V.TEXT and distinct and None not in values:
+        null = codes < 0
+        return Col("cat", codes, cats=tuple(values), null=null if null.any() else None)
+    if t in V.ENUMS or t == V.TEXT:
+        cats = tuple(V.ENUMS[t]) if t in V.ENUMS else tuple(dict.fromkeys(v for v in values if v is not None))
+        index = {c: i for i, c in enumerate(cats)}
+        lut = np.array([-1 if v is None else index[v] for v in values] + [-1], dtype=np.int32)
         out = lut[codes]
         return Col("cat", out, cats=cats, null=out < 0)
     col = col_from_values(t, [*values, None])
@@ -480,8 +523,8 @@ def visits_from_table(table: "pa.Table", policy: ir.Policy) -> tuple[Visits, "pa
             null = _nulls(arr)
             col = Col("bool", _np(arr.cast(pa.bool_()), False).astype(bool), null=null if null.any() else None)
         else:
-            codes, values, bad, raws = _unique(arr, t, nonneg)
-            col = _typed(t, codes, values)
+            codes, values, bad, raws, distinct = _unique(arr, t, nonneg)
+            col = _typed(t, codes, values, distinct)
             row_bad[name] = {i: bad[c] for c in bad for i in np.flatnonzero(codes == c).tolist()}
             if name == "psn_no":
                 psn_codes = codes.astype(np.int64)

@@ -753,13 +753,37 @@ def _tarjan(n: int, edges: dict[int, set]) -> list[list[int]]:
 
 # ---- one settle run ---------------------------------------------------------------------------
 
+def execution_order(psn: np.ndarray, day: np.ndarray, tod: np.ndarray) -> np.ndarray:
+    """Row indexes sorted by (person, day, a date alone before any time that day, time of day),
+    ties in input order: ``common.settle_order`` for every person at once.  One stable sort on
+    a combined key when it fits in 62 bits (the usual case), else a lexsort."""
+    n = len(psn)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    dmin, dmax = int(day.min()), int(day.max())
+    width = int(tod.max()) + 2  # tod + 1 is in [0, width)
+    span = (dmax - dmin + 1) * width
+    persons = int(psn.max()) + 1
+    if span * persons < LIMIT:
+        key = psn.astype(np.int64) * span + ((day - dmin) * width + (tod + 1))
+        return np.argsort(key, kind="stable")
+    if span < LIMIT:
+        return np.lexsort(((day - dmin) * width + (tod + 1), psn))
+    return np.lexsort((tod, day, psn))
+
+
 def _bucket(period: str, days: np.ndarray) -> np.ndarray:
-    d = days.astype("datetime64[D]")
+    """The period bucket of each day (year; months since 1970-01; the day), through a table of
+    the days spanned (a datetime64 cast per row is much slower)."""
+    if period == "day" or not len(days):
+        return days
+    lo, hi = int(days.min()), int(days.max())
+    span = np.arange(lo, hi + 1).astype("datetime64[D]")
     if period == "year":
-        return d.astype("datetime64[Y]").astype(np.int64) + 1970
-    if period == "month":
-        return d.astype("datetime64[M]").astype(np.int64)
-    return days
+        lut = span.astype("datetime64[Y]").astype(np.int64) + 1970
+    else:
+        lut = span.astype("datetime64[M]").astype(np.int64)
+    return lut[days - lo]
 
 
 def _bucket_out(period: str, b: int):
@@ -818,7 +842,7 @@ class _Run:
         self.plan: _Plan = eng._plan
         prog = self.program = self.plan.program
         n = self.n = vis.n
-        self.order = np.lexsort((vis.tod, vis.day, vis.psn)) if n else np.zeros(0, dtype=np.int64)
+        self.order = execution_order(vis.psn, vis.day, vis.tod)
         self.P = vis.psn[self.order]
         self.D = vis.day[self.order]
         self.all = np.arange(n)
@@ -838,6 +862,8 @@ class _Run:
         self.keep = state is not None or self.plan.joint
         self.used: dict[str, dict] = {}
         self.balances: dict[int, int] = {}
+        self._buckets: dict[str, np.ndarray] = {}
+        self._groups: dict[tuple, tuple] = {}
         if state is not None:
             self._load(state)
         self.ev = _Eval(self._field, self._var, params, self.policy.params, self.errors)
@@ -857,6 +883,8 @@ class _Run:
         if v is None:
             return None
         data, scale, null = v
+        if len(rows) == self.n:  # every row (in order): the array itself, never written in place
+            return Col("num", data, scale, null=null)
         return Col("num", data[rows], scale, null=None if null is None else null[rows])
 
     def _store(self, name: str, rows, values, scale: int) -> None:
@@ -864,6 +892,11 @@ class _Run:
         if scale > v[1]:
             raise NotImplementedError(f"columnar: {name} would need more than {v[1]} decimals")
         values = _up(values, v[1] - scale)
+        if len(rows) == self.n:  # every row: a fresh array, so no variable shares another's
+            v[0] = np.array(values, dtype=object if isinstance(values, np.ndarray) and values.dtype == object
+                            else np.int64)
+            v[2] = None if v[2] is None else np.zeros(self.n, dtype=bool)
+            return
         if isinstance(values, np.ndarray) and values.dtype == object and v[0].dtype != object:
             v[0] = v[0].astype(object)
         v[0][rows] = values
@@ -871,7 +904,8 @@ class _Run:
             v[2][rows] = False
 
     def _vdata(self, name: str, rows):
-        return self.vars[name][0][rows]
+        data = self.vars[name][0]
+        return data if len(rows) == self.n else data[rows]
 
     # -- problems and rows still running
     def _fail(self, rows, err):
@@ -1019,8 +1053,11 @@ class _Run:
 
     # -- counters
     def _keys(self, counter: ir.Counter, rows):
+        buckets = self._buckets.get(counter.period)
+        if buckets is None:
+            buckets = self._buckets[counter.period] = _bucket(counter.period, self.D)
         P = self.P[rows]
-        B = _bucket(counter.period, self.D[rows])
+        B = buckets[rows]
         if counter.each is None:
             return P, B, None
         col = self._field(counter.each, rows)
@@ -1042,20 +1079,30 @@ class _Run:
     def _group(self, cid: str, rows, x):
         """Rows (ascending) put so that each counter key is contiguous, in execution order within
         it: (perm or None, x permuted, key columns, segment starts, first row of each key, the
-        segment of each row, what each key used before the call or None)."""
-        P, B, E = self._keys(self.plan.counters[cid], rows)
-        perm = None
-        if E is not None:  # P and B already ascend in execution order; an each field does not
-            perm = np.lexsort((E, B, P))
-            P, B, E, x = P[perm], B[perm], E[perm], x[perm]
-        starts = np.ones(len(P), dtype=bool)
-        if len(P) > 1:
-            starts[1:] = (P[1:] != P[:-1]) | (B[1:] != B[:-1])
-            if E is not None:
-                starts[1:] |= E[1:] != E[:-1]
-        first = np.flatnonzero(starts)
+        segment of each row, what each key used before the call or None).  Counters with the
+        same period and separation over the same rows (a deductible and a cap) share it."""
+        counter = self.plan.counters[cid]
+        cache_key = (id(rows), counter.period, counter.each)
+        got = self._groups.get(cache_key)
+        if got is None or got[0] is not rows:
+            P, B, E = self._keys(counter, rows)
+            perm = None
+            if E is not None:  # P and B already ascend in execution order; an each field does not
+                perm = np.lexsort((E, B, P))
+                P, B, E = P[perm], B[perm], E[perm]
+            starts = np.ones(len(P), dtype=bool)
+            if len(P) > 1:
+                starts[1:] = (P[1:] != P[:-1]) | (B[1:] != B[:-1])
+                if E is not None:
+                    starts[1:] |= E[1:] != E[:-1]
+            first = np.flatnonzero(starts)
+            got = self._groups[cache_key] = (rows, perm, (P, B, E), starts, first, np.cumsum(starts) - 1)
+        _, perm, keys, starts, first, seg = got
+        if perm is not None:
+            x = x[perm]
+        P, B, E = keys
         prior = self._prior(cid, P[first], B[first], None if E is None else E[first])
-        return perm, x, (P, B, E), starts, first, np.cumsum(starts) - 1, prior
+        return perm, x, keys, starts, first, seg, prior
 
     def _remember(self, cid: str, keys, at, values) -> None:
         P, B, E = keys
@@ -1139,7 +1186,8 @@ class _Run:
             step: ir.Consume = self.program.blocks[b].steps[k]
             c, err = self.ev.cond(step.when, rows)
             ok = self._fail(rows, err)
-            ra = rows[c if ok is None else c & ok]
+            sel = c if ok is None else c & ok
+            ra = rows if sel.all() else rows[sel]
             amount, err = self.ev.value(step.amount, ra)
             amount = self._money(amount, len(ra))
             ok = self._fail(ra, err)
@@ -1272,8 +1320,12 @@ class _Run:
                 if counters[cap.counter].period == "visit":
                     fund = np.where(applies, np.minimum(fund, np.maximum(amt, 0)), fund)
                 else:
-                    slots.append((len(chunks), cap.counter, applies[keep], amt[keep]))
-            if keep.any():
+                    slots.append((len(chunks), cap.counter, applies if ok is None else applies[keep],
+                                  amt if ok is None else amt[keep]))
+            if keep.all():
+                chunks.append((rows, fund))
+                steps.append(step)
+            elif keep.any():
                 chunks.append((rows[keep], fund[keep]))
                 steps.append(step)
         if not chunks:
@@ -1294,14 +1346,16 @@ class _Run:
             for a, amt in zip(applies, amounts):
                 on |= a
                 cap_amt = np.where(a, amt, cap_amt)
-            at = np.flatnonzero(on)
-            x = fund[at]
+            every = on.all()
+            at = None if every else np.flatnonzero(on)
+            x = fund if every else fund[at]
             if not len(x) or x.min() >= 0:
-                fund = fund.copy() if fund.dtype != object else fund
-                got = self._closed(ids[0], rows[at], x, cap_amt[at])
-                if got.dtype == object and fund.dtype != object:
-                    fund = fund.astype(object)
-                fund[at] = got
+                got = self._closed(ids[0], rows if every else rows[at], x, cap_amt if every else cap_amt[at])
+                if every:
+                    fund = got
+                else:
+                    fund = fund.astype(object) if got.dtype == object else fund.copy()
+                    fund[at] = got
             else:
                 fund = self._seq_limit(rows, fund, ids, applies, amounts)
         elif m:
