@@ -207,8 +207,9 @@ _PY = {"=": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a 
 
 def _objects(col: Col, n: int) -> list:
     """The column as the Python values ``ir.evaluate`` would compare (None: absent)."""
-    return [col.python(i) if isinstance(col.data, np.ndarray) or col.null is not None else
-            (None if col.kind == "cat" and col.data is None else _const_value(col)) for i in range(n)]
+    if isinstance(col.data, np.ndarray):
+        return [col.python(i) for i in range(n)]
+    return [_const_value(col)] * n
 
 
 def _const_value(col: Col):
@@ -804,6 +805,60 @@ def _bucket_in(period: str, value) -> int | None:
     return None
 
 
+class _Var:
+    """A program variable over every row (sorted order), allocated when first written: until
+    then every row holds the initial value (0, or absent for a variable starting as None)."""
+
+    __slots__ = ("n", "scale", "data", "null", "nullable")
+
+    def __init__(self, n: int, scale: int, nullable: bool):
+        self.n, self.scale, self.nullable = n, scale, nullable
+        self.data = None  # None: 0 everywhere
+        self.null = None  # None: absent everywhere if nullable, else nowhere
+
+    def values(self, rows):
+        """The values at ``rows`` (every row: the array itself; never write into it)."""
+        if self.data is None:
+            return np.zeros(len(rows), dtype=np.int64)
+        return self.data if len(rows) == self.n else self.data[rows]
+
+    def nulls(self, rows):
+        if not self.nullable:
+            return None
+        if self.null is None:
+            return np.ones(len(rows), dtype=bool)
+        return self.null if len(rows) == self.n else self.null[rows]
+
+    def everywhere(self):
+        """(values, absent or None) over every row."""
+        data = self.data if self.data is not None else np.zeros(self.n, dtype=np.int64)
+        if not self.nullable:
+            return data, None
+        return data, self.null if self.null is not None else np.ones(self.n, dtype=bool)
+
+    def store(self, rows, values, owned: bool) -> None:
+        """``owned``: ``values`` is a fresh array no other variable holds (it is kept as is)."""
+        wide = isinstance(values, np.ndarray) and values.dtype == object
+        if len(rows) == self.n:  # every row
+            if not isinstance(values, np.ndarray):
+                values = np.full(self.n, values, dtype=object if wide else np.int64)
+            elif not owned or (values.dtype != np.int64 and not wide):
+                values = np.array(values, dtype=object if wide else np.int64)
+            self.data = values
+            if self.nullable:
+                self.null = np.zeros(self.n, dtype=bool)
+            return
+        if self.data is None:
+            self.data = np.zeros(self.n, dtype=object if wide else np.int64)
+        elif wide and self.data.dtype != object:
+            self.data = self.data.astype(object)
+        self.data[rows] = values
+        if self.nullable:
+            if self.null is None:
+                self.null = np.ones(self.n, dtype=bool)
+            self.null[rows] = False
+
+
 def block_index(prog: ir.Program, days: np.ndarray, params: dict, policy: ir.Policy) -> np.ndarray:
     """The block in force per row (-1: none), as ``common.block_at``: among the blocks whose
     dates contain the day, the one with the latest start (ties: the later in the program)."""
@@ -853,11 +908,11 @@ class _Run:
         self.gated = np.zeros(n, dtype=bool)
         self.reason = np.full(n, -1, dtype=np.int8)
         self._active: dict[int, np.ndarray] = {}
-        self.vars: dict[str, list] = {}
+        self.vars: dict[str, _Var] = {}
         bands_exact = {s.exact for b in prog.blocks for s in b.steps if isinstance(s, ir.BandShare)}
         for name, t, init in prog.variables:
             scale = 6 if name in bands_exact else (4 if t in (V.PERCENT, V.POINTS) else 2)
-            self.vars[name] = [np.zeros(n, dtype=np.int64), scale, np.ones(n, dtype=bool) if init is None else None]
+            self.vars[name] = _Var(n, scale, init is None)
         self.state = state
         self.keep = state is not None or self.plan.joint
         self.used: dict[str, dict] = {}
@@ -882,30 +937,21 @@ class _Run:
         v = self.vars.get(name)
         if v is None:
             return None
-        data, scale, null = v
-        if len(rows) == self.n:  # every row (in order): the array itself, never written in place
-            return Col("num", data, scale, null=null)
-        return Col("num", data[rows], scale, null=None if null is None else null[rows])
+        return Col("num", v.values(rows), v.scale, null=v.nulls(rows))
 
     def _store(self, name: str, rows, values, scale: int) -> None:
         v = self.vars[name]
-        if scale > v[1]:
-            raise NotImplementedError(f"columnar: {name} would need more than {v[1]} decimals")
-        values = _up(values, v[1] - scale)
-        if len(rows) == self.n:  # every row: a fresh array, so no variable shares another's
-            v[0] = np.array(values, dtype=object if isinstance(values, np.ndarray) and values.dtype == object
-                            else np.int64)
-            v[2] = None if v[2] is None else np.zeros(self.n, dtype=bool)
-            return
-        if isinstance(values, np.ndarray) and values.dtype == object and v[0].dtype != object:
-            v[0] = v[0].astype(object)
-        v[0][rows] = values
-        if v[2] is not None:
-            v[2][rows] = False
+        if scale > v.scale:
+            raise NotImplementedError(f"columnar: {name} would need more than {v.scale} decimals")
+        scaled_up = _up(values, v.scale - scale)
+        # a full-row value is kept as it is unless another variable or a field column holds it
+        # (a Let copying one): variables are written in place later
+        owned = scaled_up is not values or not (any(values is w.data for w in self.vars.values()) or
+                                                any(values is c.data for c in self._sorted.values()))
+        v.store(rows, scaled_up, owned)
 
     def _vdata(self, name: str, rows):
-        data = self.vars[name][0]
-        return data if len(rows) == self.n else data[rows]
+        return self.vars[name].values(rows)
 
     # -- problems and rows still running
     def _fail(self, rows, err):
@@ -1016,15 +1062,16 @@ class _Run:
     def _share(self, step: ir.Share, rows) -> None:
         qf = int(step.rounding.quantum.scaleb(2, CTX))
         if step.exact:
-            x, sx = self._vdata(step.exact, rows), self.vars[step.exact][1]
+            x, sx = self._vdata(step.exact, rows), self.vars[step.exact].scale
         else:
             ratio = self.vars[step.ratio]
-            if ratio[2] is not None and ratio[2][rows].any():
-                err = np.where(ratio[2][rows], self.errors.code("field", step.ratio), -1).astype(np.int32)
+            absent = ratio.nulls(rows)
+            if absent is not None and absent.any():
+                err = np.where(absent, self.errors.code("field", step.ratio), -1).astype(np.int32)
                 ok = self._fail(rows, err)
                 rows = rows[ok]
             base = self.vars[step.base]
-            x, sx = _mul(base[0][rows], ratio[0][rows]), base[1] + ratio[1]
+            x, sx = _mul(base.values(rows), ratio.values(rows)), base.scale + ratio.scale
         if sx < 2:
             x, sx = _up(x, 2 - sx), 2
         unit = qf * 10 ** (sx - 2)
@@ -1605,8 +1652,8 @@ class Columnar:
         names, days = vis.names, vis.day.tolist()
         banded = self._plan.banded
         blk = run.unsorted(run.blk)[0].tolist()
-        remaining = run.unsorted(run.vars["remaining"][0])[0].tolist()
-        raw = run.unsorted(run.vars["hifp_raw"][0])[0].tolist()
+        remaining = run.unsorted(run.vars["remaining"].everywhere()[0])[0].tolist()
+        raw = run.unsorted(run.vars["hifp_raw"].everywhere()[0])[0].tolist()
         out = []
         medfee = vis.cols["medfee_sumamt"].data.tolist()
         amounts = zip(medfee, *(cols[f].tolist() for f in MONEY_OUT))
@@ -1625,12 +1672,20 @@ class Columnar:
         ``CompiledPolicy.settle_table``)."""
         vis, psn_text, echo_time = visits_from_table(table, self.policy)
         run = self._run(vis, params, state)
-        cols = _results(run)
         n = vis.n
-        money = {f: decimal_array(cols[f], 2, 18) for f in MONEY_OUT}
-        reason_codes = cols["reason"]
+        money: dict = {}
+        for f in MONEY_OUT:  # a variable equal to one already written shares its column
+            data = run.vars[f].everywhere()[0]
+            same = next((g for g in money if run.vars[g].everywhere()[0] is data or
+                         np.array_equal(run.vars[g].everywhere()[0], data)), None)
+            money[f] = money[same] if same else _decimal_unsorted(run, data, None, 2, 18)
+        reason_codes = np.empty(n, dtype=np.int8)
+        reason_codes[run.order] = run.reason
         reason = pc.take(pa.array(REASONS, pa.string()),
                          pa.array(reason_codes.astype(np.int32), mask=reason_codes < 0))
+        ratio, ratio_null = run.vars["ratio"].everywhere()
+        balc, balc_null = run.vars["balc"].everywhere()
+        zeros = np.zeros((n, 2), dtype=np.int64)  # untouched pages: the kernel's zero page
         out = {
             "row": pa.array(np.arange(n, dtype=np.int64)),
             "psn_no": psn_text,
@@ -1638,22 +1693,23 @@ class Columnar:
             "medfee_sumamt": decimal_array(vis.cols["medfee_sumamt"].data, 2, 18),
             "inscp_scp_amt": money["inscp_scp_amt"],
             "act_pay_dedc": money["act_pay_dedc"],
-            "pool_prop_selfpay": decimal_array(cols["ratio"], 4, 5, cols["ratio_null"]),
+            "pool_prop_selfpay": _decimal_unsorted(run, ratio, ratio_null, 4, 5),
             "hifp_pay": money["hifp_pay"],
             "fund_pay_sumamt": money["fund_pay_sumamt"],
             "psn_part_amt": money["psn_part_amt"],
             "acct_pay": money["acct_pay"],
-            "acct_mulaid_pay": decimal_array(np.zeros(n, dtype=np.int64), 2, 18),
+            "acct_mulaid_pay": pa.Array.from_buffers(pa.decimal128(18, 2), n, [None, pa.py_buffer(zeros)]),
             "psn_cash_pay": money["psn_cash_pay"],
-            "balc": decimal_array(cols["balc"], 2, 18, cols["balc_null"]),
+            "balc": _decimal_unsorted(run, balc, balc_null, 2, 18),
             "reason": reason,
         }
         if messages:
             pid, has_pooling = self.policy.id, run.program.section is not None
             banded = self._plan.banded
             blk = run.unsorted(run.blk)[0].tolist()
-            remaining = run.unsorted(run.vars["remaining"][0])[0].tolist()
-            raw = run.unsorted(run.vars["hifp_raw"][0])[0].tolist()
+            remaining = run.unsorted(run.vars["remaining"].everywhere()[0])[0].tolist()
+            raw = run.unsorted(run.vars["hifp_raw"].everywhere()[0])[0].tolist()
+            cols = _results(run)
             ratio = [None if m else v for v, m in zip(cols["ratio"].tolist(), cols["ratio_null"].tolist())]
             days, fund = vis.day.tolist(), cols["hifp_pay"].tolist()
             codes = reason_codes.tolist()
@@ -1814,12 +1870,30 @@ def _one_value(eng: Columnar, v, fields: dict, i: int, params: dict):
                                                                                col.cats).python(0)
 
 
+def _decimal_unsorted(run: _Run, values, null, scale: int, precision: int) -> "pa.Array":
+    """Values in execution order as a decimal128 column in input order, scattered straight into
+    the column's buffer (every result fits in int64)."""
+    n = run.n
+    values = np.asarray(values, dtype=np.int64) if values.dtype == object else values
+    words = np.zeros((n, 2), dtype=np.int64)
+    words[run.order, 0] = values
+    if len(values) and values.min() < 0:
+        words[:, 1] = words[:, 0] >> 63
+    validity, nulls = None, 0
+    if null is not None and null.any():
+        back = np.empty(n, dtype=bool)
+        back[run.order] = null
+        validity, nulls = pa.array(~back).buffers()[1], int(null.sum())
+    return pa.Array.from_buffers(pa.decimal128(precision, scale), n, [validity, pa.py_buffer(words)],
+                                 null_count=nulls)
+
+
 def _results(run: _Run) -> dict:
     out = {}
     for name in MONEY_OUT:
-        out[name] = run.unsorted(run.vars[name][0])[0]
-    out["balc"], out["balc_null"] = run.unsorted(run.vars["balc"][0], run.vars["balc"][2])
-    out["ratio"], out["ratio_null"] = run.unsorted(run.vars["ratio"][0], run.vars["ratio"][2])
+        out[name] = run.unsorted(run.vars[name].everywhere()[0])[0]
+    out["balc"], out["balc_null"] = run.unsorted(*run.vars["balc"].everywhere())
+    out["ratio"], out["ratio_null"] = run.unsorted(*run.vars["ratio"].everywhere())
     back = np.empty(run.n, dtype=np.int8)
     back[run.order] = run.reason
     out["reason"] = back
