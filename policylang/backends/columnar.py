@@ -981,7 +981,7 @@ class _Run:
 
     # -- the run
     def run(self) -> None:
-        prog, n = self.program, self.n
+        prog = self.program
         self.blk = block_index(prog, self.D, self.params, self.policy)
         self.block_rows = [np.flatnonzero(self.blk == b) for b in range(len(prog.blocks))]
         for step in prog.prelude:
