@@ -525,7 +525,8 @@ def visits_from_table(table: "pa.Table", policy: ir.Policy) -> tuple[Visits, "pa
         else:
             codes, values, bad, raws, distinct = _unique(arr, t, nonneg)
             col = _typed(t, codes, values, distinct)
-            row_bad[name] = {i: bad[c] for c in bad for i in np.flatnonzero(codes == c).tolist()}
+            at = np.flatnonzero(np.isin(codes, list(bad))) if bad else []
+            row_bad[name] = {i: bad[int(codes[i])] for i in at.tolist()} if bad else {}
             if name == "psn_no":
                 psn_codes = codes.astype(np.int64)
                 names = values
