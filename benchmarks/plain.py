@@ -30,6 +30,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import re
+import unicodedata
 from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
 
 CENT = Decimal("0.01")
@@ -48,8 +49,8 @@ HOSP_LVS = {"unrated": "unrated", "未定级": "unrated", "level1": "level1", "�
             "level2": "level2", "二级": "level2", "level3": "level3", "三级": "level3"}
 
 MAX_DIGITS = 15
-MONEY_RE = re.compile(r"([+-]?)(\d+)(?:\.(\d+))?")
-DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+MONEY_RE = re.compile(r"([+-]?)([0-9]+)(?:\.([0-9]+))?")
+SETL_RE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[ T]([0-9]{2}):([0-9]{2})(?::([0-9]{2}))?)?")
 
 _CONTEXT = Context(prec=28)  # ample: amounts have at most 15 + 2 digits
 
@@ -66,7 +67,7 @@ class PlainInputError(ValueError):
 
 def parse_text(value):
     if isinstance(value, str) and value.strip():
-        return value
+        return value.strip()
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     raise ValueError(f"expected a non-empty text, got {value!r}")
@@ -94,10 +95,19 @@ parse_psn_type = _enum(PSN_TYPES, "person type")
 parse_hosp_lv = _enum(HOSP_LVS, "hospital level")
 
 
+def _plain_text(value: str) -> str:
+    """Full-width digits and punctuation read as ASCII (NFKC), but not superscript or circled ones."""
+    if not value.isascii() and len(value) <= 160 and not any(unicodedata.category(c) == "No" for c in value):
+        value = unicodedata.normalize("NFKC", value)
+    return value.strip()
+
+
 def parse_money(value):
     """A non-negative amount in yuan as Decimal with two places."""
     if isinstance(value, str):
-        text = value.strip()
+        text = _plain_text(value)
+        if len(text) > 40:
+            raise ValueError(f"expected an amount such as \"230.00\", got {value[:40]!r}")
     elif isinstance(value, int) and not isinstance(value, bool):
         text = str(value)
     elif isinstance(value, Decimal):   # JSON read with parse_float=Decimal
@@ -125,25 +135,23 @@ def parse_money(value):
 
 
 def parse_setl_time(value):
-    """(sort key, date, the text as given): a date-only time sorts before any time that day."""
+    """(sort key, date, the normalised text): a date-only time sorts before any time that day.
+    Exactly YYYY-MM-DD, optionally with " HH:MM" or " HH:MM:SS" (or "T" for the space)."""
     if not isinstance(value, str):
         raise ValueError(f"expected a date such as \"2023-03-01\", got {value!r}")
-    text = value.strip()
+    text = _plain_text(value)
+    m = SETL_RE.fullmatch(text)
+    if m is None:
+        raise ValueError(f"expected a date such as \"2023-03-01\", got {value[:40]!r}")
+    y, mo, d, h, mi, sec = m.groups()
     try:
-        if len(text) > 10:
-            moment = dt.datetime.fromisoformat(text.replace(" ", "T", 1))
-        else:
-            moment = None
-            if DATE_RE.fullmatch(text) is None:
-                raise ValueError
-            day = dt.date.fromisoformat(text)
+        if h is None:
+            day = dt.date(int(y), int(mo), int(d))
+            return (dt.datetime(day.year, day.month, day.day), 0), day, day.isoformat()
+        moment = dt.datetime(int(y), int(mo), int(d), int(h), int(mi), int(sec or 0))
     except ValueError:
-        raise ValueError(f"expected a date such as \"2023-03-01\", got {value!r}") from None
-    if moment is None:
-        return (dt.datetime(day.year, day.month, day.day), 0), day, text
-    if moment.tzinfo is not None:
-        raise ValueError(f"{value!r} has a UTC offset; give the local settlement time without one")
-    return (moment, 1), moment.date(), text
+        raise ValueError(f"{value!r} is not a real date") from None
+    return (moment, 1), moment.date(), moment.isoformat(sep=" ")
 
 
 # field -> (parser, required, default)

@@ -14,6 +14,8 @@ passes) -> ``compiler`` (lower to ``ir``) -> ``analysis`` (IR passes) ->
 
 from __future__ import annotations
 
+import datetime as dt
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
@@ -30,7 +32,8 @@ from .inputs import InputError, missing_param, validate_params
 from .backends.common import time_order_key
 from .ir.demands import demands
 from .ir.serial import content_hash, to_json as ir_to_json
-from .resolve import Unit, Workspace, resolve
+from .ledger import Ledger, ResettleOutcome, apply as apply_to_ledger, resettle as resettle_ledger
+from .resolve import SourceError, Unit, Workspace, list_policy_files, resolve
 from .runtime import CreditResult, MayPayResult, VisitResult
 
 
@@ -59,10 +62,9 @@ def check_unit(unit: Unit, ws: Workspace) -> CheckResult:
 
 
 def _check_unit(unit: Unit, ws: Workspace, diags: list) -> CheckResult:
-    others = [u for u in ws.with_id(unit.policy.name.value) if u is not unit] if unit.on_disk else []
-    if others:
-        diags.append(Diagnostic("N111", unit.policy.name.span, {"name": unit.policy.name.value,
-                                                                 "other": others[0].file}))
+    # Another file with this policy's id (an old copy beside it) does not matter here: the
+    # file named is the one checked.  Two files with one id are an error (N111) only when a
+    # policy implements that id, for it is then unclear which is meant.
     scope, rdiags = resolve(unit, ws)
     diags += rdiags
     diags += check(scope)
@@ -97,20 +99,39 @@ def check_unit_shallow(unit: Unit, ws: Workspace) -> list[Diagnostic]:
 
 
 def policy_files(paths: Iterable[str | Path]) -> list[Path]:
+    """The files named, and the ``*.pol`` regular files in the folders named and their
+    subfolders (symbolic links inside a folder are not followed; see ``list_policy_files``)."""
     out = []
     for p in paths:
         p = Path(p)
         if p.is_dir():
-            out.extend(sorted(p.rglob("*.pol")))
+            out.extend(list_policy_files(p, recursive=True))
         else:
             out.append(p)
     return out
 
 
+def add_paths(ws: Workspace, paths: Iterable[str | Path]) -> list[Unit]:
+    """Add the files named and the ``.pol`` files of the folders named.  A file named that
+    cannot be read raises ``SourceError``; one found in a folder is skipped, and listed in
+    ``Workspace.skipped``."""
+    units = []
+    for p in paths:
+        named = not Path(p).is_dir()
+        for f in policy_files([p]):
+            try:
+                units.append(ws.add_file(f))
+            except SourceError as e:
+                if named:
+                    raise
+                ws.skipped.append((str(f), e.reason))
+    return units
+
+
 def check_paths(paths: Iterable[str | Path]) -> tuple[list[CheckResult], Workspace]:
+    """Check the files named and the ``.pol`` files of the folders named (see ``add_paths``)."""
     ws = Workspace()
-    files = policy_files(paths)
-    units = [ws.add_file(f) for f in files]
+    units = add_paths(ws, paths)
     return [check_unit(u, ws) for u in units], ws
 
 
@@ -148,13 +169,38 @@ class CompiledPolicy:
     def _params(self, params: dict[str, Any] | None) -> dict[str, Any]:
         return validate_params(params or {}, self.ir, source="params")
 
-    def settle(self, visits: list[dict], params: dict[str, Any] | None = None, trace: bool = True
-               ) -> list[VisitResult]:
+    def settle(self, visits: list[dict], params: dict[str, Any] | None = None, trace: bool = True,
+               ledger: Ledger | None = None):
         """Settle visits (any persons, any order); one result per visit, in input order.
-        ``trace=False`` leaves out the explanation, for speed over many claims."""
+        ``trace=False`` leaves out the explanation, for speed over many claims.
+
+        With ``ledger`` (see ``new_ledger`` / ``read_ledger``), the visits continue from what
+        the ledger records, records may be reversals (``{"op": "reverse", ...}``), and the
+        return value is a ``SettleOutcome`` with ``.results`` and ``.ledger`` (the ledger
+        after them; the one passed in is unchanged)."""
         values = self._params(params)
-        self._need_params("settle", values, visits)
-        return self._evaluator(trace).settle(visits, values)
+        self._need_params("settle", values, visits, ledger)
+        if ledger is None and not _has_ops(visits):
+            return self._evaluator(trace).settle(visits, values)
+        outcome = apply_to_ledger(self, visits, values, trace, ledger if ledger is not None else self.new_ledger())
+        return outcome if ledger is not None else outcome.results
+
+    def new_ledger(self) -> Ledger:
+        """An empty ledger for this policy."""
+        return Ledger.new(self)
+
+    def read_ledger(self, path: str | Path) -> Ledger:
+        """A ledger file written by ``Ledger.write`` (or ``settle --ledger-out``)."""
+        return Ledger.read(str(path), self)
+
+    def resettle(self, ledger: Ledger, corrections: list[dict] | None = None, params: dict[str, Any] | None = None,
+                 trace: bool = True, start=None, end=None) -> ResettleOutcome:
+        """Re-settle recorded visits under this policy (an amendment) or with corrected
+        inputs (``corrections``, matched by ``setl_id``), or all visits settled from
+        ``start`` to ``end`` (dates); returns the adjustments and the updated ledger."""
+        values = self._params(params)
+        self._need_params("settle", values, corrections or [], ledger)
+        return resettle_ledger(self, corrections, values, trace, ledger, _date_or_none(start), _date_or_none(end))
 
     def settle_stream(self, chunks: Callable[[], Iterable[list[dict]]], params: dict[str, Any] | None = None,
                       trace: bool = True) -> Iterator[VisitResult]:
@@ -235,15 +281,30 @@ class CompiledPolicy:
         self._need_params("may_pay", values)
         return self._evaluator(trace).may_pay(requests, values)
 
-    def _need_params(self, kind: str, values: dict, visits=None) -> None:
+    def _need_params(self, kind: str, values: dict, visits=None, ledger: Ledger | None = None) -> None:
         """Every parameter the program reads must be given, before anything is evaluated.
         Settling consults the account-use rules only for a visit whose balance is known."""
         wanted = list(demands(self.ir.programs[kind]).params)
-        if kind == "settle" and _any_balance(visits):
+        if kind == "settle" and (_any_balance(visits) or (ledger is not None and ledger.balances)):
             wanted += demands(self.ir.programs["may_pay"]).params
         for name in wanted:
             if values.get(name) is None:
                 raise missing_param(name, self.ir)
+
+
+def _has_ops(visits) -> bool:
+    try:
+        return any(isinstance(v, dict) and "op" in v for v in visits)
+    except TypeError:
+        return False
+
+
+def _date_or_none(value):
+    if value is None or isinstance(value, dt.date):
+        return value
+    from .inputs import parse_date
+
+    return parse_date(str(value))
 
 
 def _any_balance(visits) -> bool:
@@ -263,6 +324,8 @@ def _table_has_balance(table) -> bool:
 
 def _compile(unit: Unit, ws: Workspace) -> CompiledPolicy:
     result = check_unit(unit, ws)
+    for file, reason in ws.skipped:
+        warnings.warn(f"{file}: skipped: {reason}", stacklevel=3)
     if not result.ok:
         raise PolicyError(result.diagnostics, ws.sources)
     return CompiledPolicy(result.ir)
@@ -271,16 +334,16 @@ def _compile(unit: Unit, ws: Workspace) -> CompiledPolicy:
 def load(path: str | Path, search: Iterable[str | Path] = ()) -> CompiledPolicy:
     """Parse, check and compile the policy at ``path``; the policy it implements is
     looked up among the ``.pol`` files in the same folder and in ``search`` (files or
-    folders).  Raises ``PolicyError`` carrying every diagnostic when the policy has errors."""
+    folders).  Raises ``PolicyError`` carrying every diagnostic when the policy has errors,
+    ``SourceError`` when a file named cannot be read; a file beside it that cannot be read
+    is skipped with a warning (``warnings.warn``)."""
     ws = Workspace()
-    for f in policy_files(search):
-        ws.add_file(f)
+    add_paths(ws, search)
     return _compile(ws.add_file(path), ws)
 
 
 def loads(text: str, file: str = "<string>", search: Iterable[str | Path] = ()) -> CompiledPolicy:
     """Like ``load`` for source text; ``search`` lists policy files or folders for ``implements``."""
     ws = Workspace()
-    for f in policy_files(search):
-        ws.add_file(f)
+    add_paths(ws, search)
     return _compile(ws.add_text(text, file), ws)

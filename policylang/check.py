@@ -46,6 +46,7 @@ STMT_NAMES = {
     n.DocumentDecl: ("the document number", "文号"),
     n.BasisDecl: ("the basis", "上位文件"),
     n.ImplementsDecl: ("'implements'", "实施"),
+    n.Example: ("the example", "示例"),
 }
 
 ALLOWED_IN = {
@@ -164,6 +165,8 @@ class Checker:
                 self.check_diseases(d)
             elif isinstance(d, n.Constraints):
                 self.check_constraints(d)
+            elif isinstance(d, n.Example):
+                self.check_example(d)
         self.check_required(p)
         inherited = _names_in([sec for kind, (sec, owner) in self.scope.sections.items() if owner is not self.scope])
         for name, decl in self.scope.params.items():
@@ -737,6 +740,126 @@ class Checker:
                 bad = r.right if isinstance(r.right, n.Bound) else r.left
                 self.type_error(bad, "the other side of the requirement", "要求的另一侧", lt if bad is r.right else rt,
                                 rt if bad is r.right else lt)
+
+    # -- worked examples (read by `policylang test`, never compiled)
+    def check_example(self, ex: n.Example):
+        from .examples import EXAMPLE_DEFAULTS, INPUT_SPECS, KIND_WORDS, REASONS, RESULT_FIELDS, literal_type
+
+        self.need_cite(ex, ex.cite)
+        records = ex.records
+        if not records:
+            self.emit("S603", ex.span, where="this example", where_zh="该示例",
+                      what="a record: settle { ... }, credit { ... } or may_pay { ... }",
+                      what_zh="记录:结算 { ... }、计入 { ... } 或 可否支付 { ... }",
+                      hint="an example gives the records of the notice's case and what it expects of them",
+                      hint_zh="示例给出通知中案例的记录及其预期结果")
+        elif all(r.expect is None for r in records):
+            self.emit("S603", ex.span, where="this example", where_zh="该示例", what="an expect { ... }",
+                      what_zh="预期 { ... }",
+                      hint="after a record, write what the notice says its result is: expect { hifp_pay: 187.50 yuan }",
+                      hint_zh="请在记录之后写出通知所述的结果:预期 { hifp_pay: 187.50 元 }")
+        first_kind = records[0] if records else None
+        for r in records[1:]:
+            if r.kind != first_kind.kind:
+                self.diags.append(Diagnostic("S605", r.span, {"kind": KIND_WORDS[r.kind],
+                                                               "first": KIND_WORDS[first_kind.kind]},
+                                             (Related(first_kind.span, "the example's first record", "示例的第一条记录"),)))
+        seen: dict[str, n.ExampleParam] = {}
+        for prm in ex.params:
+            if prm.name.value in seen:
+                self.emit("N102", prm.name.span, kind="parameter", kind_zh="参数", name=prm.name.value,
+                          first=str(seen[prm.name.value].name.span))
+                continue
+            seen[prm.name.value] = prm
+            decl = self.scope.params.get(prm.name.value)
+            if decl is None:
+                self.unknown(prm.name, "parameter", "参数", self.scope.params)
+                continue
+            want = V.TYPE_ALIASES.get(decl.type.value, decl.type.value)
+            if want in V.ENUMS:
+                if not isinstance(prm.value, n.TextLit) or V.canonical(prm.value.value) not in V.ENUMS[want]:
+                    self.type_error(prm.value, f"the parameter {prm.name.value}", f"参数 {prm.name.value}", want,
+                                    literal_type(prm.value))
+            elif literal_type(prm.value) != want:
+                self.type_error(prm.value, f"the parameter {prm.name.value}", f"参数 {prm.name.value}", want,
+                                literal_type(prm.value))
+        inputs = {k: V.TYPE_ALIASES.get(d.type.value, d.type.value) for k, d in self.scope.inputs.items()}
+        for r in records:
+            spec = {name: (fs.type, fs.required) for name, fs in INPUT_SPECS[r.kind].items()}
+            spec.update({name: (t, False) for name, t in inputs.items()})
+            for name in EXAMPLE_DEFAULTS[r.kind]:
+                spec[name] = (spec[name][0], False)
+            word = KIND_WORDS[r.kind]
+            given = self.check_example_fields(r.fields, {k: (t, False) for k, (t, _) in spec.items()},
+                                              f"field of a {word} record", f"{word} 记录的字段")
+            for name, (_, required) in spec.items():
+                if required and name not in given:
+                    self.emit("S603", r.span, where=f"this {word} record", where_zh=f"该 {word} 记录",
+                              what=f"the field {name}", what_zh=f"字段 {name}",
+                              hint=f"the fields a {word} record needs: "
+                                   + ", ".join(k for k, (_, req) in spec.items() if req),
+                              hint_zh=f"{word} 记录必需的字段:" + "、".join(k for k, (_, req) in spec.items() if req))
+            if r.expect is not None:
+                results = RESULT_FIELDS[r.kind]
+                self.check_example_fields(r.expect, results, f"result field of {word}", f"{word} 结果字段",
+                                          reasons=REASONS[r.kind])
+
+    def check_example_fields(self, fields, spec: dict, kind: str, kind_zh: str, reasons=None) -> set[str]:
+        """Names and types of the fields of a record or an expectation; the names given."""
+        from .examples import fits, literal_type, spec_example
+
+        seen: dict[str, n.ExampleField] = {}
+        for f in fields:
+            name = f.name.value
+            if name in seen:
+                self.emit("N102", f.name.span, kind="field", kind_zh="字段", name=name, first=str(seen[name].name.span))
+                continue
+            seen[name] = f
+            if name not in spec:
+                self.unknown(f.name, kind, kind_zh, spec, hint="fields here: " + ", ".join(spec),
+                             hint_zh="可用字段:" + ", ".join(spec))
+                continue
+            want, nullable = spec[name]
+            got = literal_type(f.value)
+            what, what_zh = f"the field {name}", f"字段 {name}"
+            if got == "none":
+                if not nullable:
+                    self.emit("T201", f.value.span, what=what, what_zh=what_zh, expected=_example_type(want),
+                              expected_zh=_example_type(want, True), found="none", found_zh="无", hint="",
+                              hint_zh="")
+            elif not fits(want, f.value):
+                if want in V.SCALAR_TYPES and got in V.SCALAR_TYPES:
+                    self.type_error(f.value, what, what_zh, want, got)
+                else:
+                    self.emit("T201", f.value.span, what=what, what_zh=what_zh, expected=_example_type(want),
+                              expected_zh=_example_type(want, True), found=_example_type(got),
+                              found_zh=_example_type(got, True),
+                              hint=f'write a name such as {spec_example(want)}' if got != "name" else "",
+                              hint_zh=f'请写名称,例如 {spec_example(want)}' if got != "name" else "")
+            elif want in V.ENUMS:
+                self.enum_value(f.value, want)
+            elif want == "reason" and reasons is not None and f.value.value not in reasons[2]:
+                what_r, what_r_zh, known = reasons
+                s = suggest(f.value.value, known)
+                self.emit("N106", f.value.span, value=f.value.value, what=what_r, what_zh=what_r_zh,
+                          suggestion=f"; did you mean {s!r}?" if s else "",
+                          suggestion_zh=f";是否应为 {s!r}?" if s else "",
+                          known=", ".join(known), known_zh="、".join(known))
+        return set(seen)
+
+
+def _example_type(t: str, zh: bool = False) -> str:
+    if t == "datetime":
+        return "日期(或带时间的文字)" if zh else "a date (or a text with a time)"
+    if t == "reason":
+        return "原因代码" if zh else "a reason code"
+    if t == "name":
+        return "名称" if zh else "a name"
+    if t == "none":
+        return "无" if zh else "none"
+    if t is None:
+        return "其他" if zh else "something else"
+    return _tdesc(t, zh)
 
 
 # enumeration value -> the enumeration it belongs to (names a param or input must not take)

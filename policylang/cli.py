@@ -38,7 +38,81 @@ SEARCH = click.option("--path", "search", multiple=True, type=click.Path(exists=
 
 
 class Failure(Exception):
-    """A reported failure: message already formatted; exit code 1."""
+    """A reported failure: message already formatted; exit code 1 (or ``code``)."""
+
+    def __init__(self, message: str, code: int = 1):
+        super().__init__(message)
+        self.code = code
+
+
+class _WriteFailed(Exception):
+    """Standard output could not be written (a closed pipe, a full disk, an encoding that
+    cannot show the text)."""
+
+    def __init__(self, error: OSError | UnicodeEncodeError):
+        self.error = error
+
+    def reason(self) -> str:
+        e = self.error
+        if isinstance(e, UnicodeEncodeError):
+            return (f"its encoding ({e.encoding}) cannot show {e.object[e.start:e.start + 1]!r}; "
+                    "set PYTHONIOENCODING=utf-8")
+        return e.strerror or str(e)
+
+
+class _Output:
+    """Everything a command prints on standard output.  Held in memory up to ``LIMIT``
+    characters, so that an error found while printing leaves standard output empty; a
+    longer output (a year of claims) is streamed once it passes the limit, so it never
+    sits in memory whole.  Any failure to write is a ``_WriteFailed``."""
+
+    LIMIT = 16 << 20
+
+    def __init__(self):
+        self.parts: list[str] = []
+        self.size = 0
+        self.streaming = False
+
+    def write(self, text: str) -> None:
+        self.parts.append(text)
+        self.size += len(text)
+        if self.streaming or self.size > self.LIMIT:
+            self.streaming = True
+            self._drain()
+
+    def _drain(self) -> None:
+        try:
+            sys.stdout.write("".join(self.parts))
+        except (OSError, UnicodeEncodeError) as e:
+            raise _WriteFailed(e) from None
+        finally:
+            self.parts, self.size = [], 0
+
+    def finish(self) -> None:
+        if self.parts:
+            self._drain()
+        try:
+            sys.stdout.flush()
+        except OSError as e:
+            raise _WriteFailed(e) from None
+
+
+_output = _Output()
+
+
+def _print(text: str = "", nl: bool = True) -> None:
+    _output.write(text + "\n" if nl else text)
+
+
+def _stdout_gone() -> None:
+    """Point file descriptor 1 at the null device, so that the interpreter's own last
+    flush of standard output cannot fail again and print a traceback on the way out."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (a test runner's capture)
+        pass
 
 
 def _lang(option: str | None, texts: list[str]) -> str:
@@ -48,128 +122,225 @@ def _lang(option: str | None, texts: list[str]) -> str:
         from .parser import detect_language
 
         return detect_language("\n".join(texts))
-    loc = os.environ.get("LC_ALL") or os.environ.get("LC_MESSAGES") or os.environ.get("LANG") or ""
-    return "zh" if loc.lower().startswith("zh") else "en"
-
-
-def _no_duplicate_keys(pairs):
-    out = {}
-    for k, v in pairs:
-        if k in out:
-            raise Failure(f"the key {k!r} appears twice in one object")
-        out[k] = v
-    return out
+    return _locale_lang()
 
 
 def _read_json(path: str):
+    """The records file (or standard input) through the one strict JSON reader."""
+    from .inputs import InputError
+    from .jsonread import JSONSyntaxError, read_json
+
     try:
         raw = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
-        text = raw.decode("utf-8-sig")  # a byte-order mark from Windows tools is fine
-    except UnicodeDecodeError:
-        raise Failure(f"{path}: not UTF-8 text") from None
     except OSError as e:
-        raise Failure(f"{path}: {e.strerror}") from None
+        raise Failure(f"{path}: {e.strerror or e}") from None
     try:
-        return json.loads(text, parse_float=Decimal, object_pairs_hook=_no_duplicate_keys)
-    except json.JSONDecodeError as e:
-        raise Failure(f"{path}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}") from None
-    except Failure as e:
-        raise Failure(f"{path}: invalid input: {e}") from None
-    except RecursionError:
-        raise Failure(f"{path}: the JSON is nested too deeply") from None
+        return read_json(raw, path)
+    except JSONSyntaxError as e:
+        raise Failure(str(e)) from None
+    except InputError as e:
+        raise _input_failure(e, path) from None
 
 
 def _parse_params(items) -> dict[str, str]:
+    from .inputs import short
+
     out = {}
     for item in items:
         if "=" not in item:
-            raise click.BadParameter(f"{item!r} is not NAME=VALUE", param_hint="--param")
+            raise click.BadParameter(f"{short(item)} is not NAME=VALUE", param_hint="--param")
         k, v = item.split("=", 1)
         if k.strip() in out:
-            raise click.BadParameter(f"{k.strip()} is given twice", param_hint="--param")
+            raise click.BadParameter(f"{short(k.strip(), raw=True)} is given twice", param_hint="--param")
         out[k.strip()] = v.strip()
     return out
 
 
+def _looks_like_json(path: str) -> bool:
+    if path.endswith((".json", ".jsonl")):
+        return True
+    if path == "-" or path.endswith(".pol"):
+        return False
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64).decode("utf-8-sig", errors="replace").lstrip()
+    except OSError:
+        return False
+    return head[:1] in ("[", "{")
+
+
+def _not_swapped(policy: str, records: str | None, records_name: str) -> None:
+    """A JSON file where the policy goes, or a policy where the records go, is a usage
+    error that says so (the commonest one: ``settle VISITS POLICY``)."""
+    if _looks_like_json(policy):
+        if records is not None and records.endswith(".pol"):
+            raise click.UsageError(f"the arguments are the wrong way round: {policy} is {records_name} and {records} "
+                                   f"is the policy; the policy comes first: ... {records} {policy}")
+        raise click.UsageError(f"{policy} looks like JSON input, not a policy: give the policy (.pol) file first")
+    if records is not None and records.endswith(".pol"):
+        raise click.UsageError(f"{records} is a policy, but {records_name} should be a JSON file of records")
+
+
 def _load(policy_path: str, search) -> CompiledPolicy:
-    from .api import CompiledPolicy, check_unit, policy_files
+    from .api import CompiledPolicy, add_paths, check_unit
     from .diagnostics import ERROR, render
+    from .messages import text
     from .resolve import Workspace
 
     ws = Workspace()
-    for f in policy_files(search):
-        ws.add_file(f)
+    add_paths(ws, search)
     unit = ws.add_file(policy_path)
     result = check_unit(unit, ws)
+    _warn_skipped(ws)
     if not result.ok:
         lang = _lang(None, [unit.text])
         errors = [d for d in result.diagnostics if d.severity == ERROR]
-        summary = (f"{policy_path}: 政策有 {len(errors)} 个错误,未进行计算" if lang == "zh"
-                   else f"{policy_path}: the policy has {len(errors)} error(s); nothing was evaluated")
+        summary = text("cli.policy_errors", lang, path=policy_path, count=len(errors))
         raise Failure("\n".join(render(d, ws.sources, lang) for d in errors) + "\n" + summary)
     return CompiledPolicy(result.ir)
 
 
+def _warn_skipped(ws) -> None:
+    for file, reason in ws.skipped:
+        click.echo(f"warning: {file}: skipped: {reason}", err=True)
+
+
 def _input_failure(e: InputError, source: str) -> Failure:
-    from .inputs import InputProblem
+    from .inputs import PARAMS, InputProblem
+    from .messages import text
 
     lines = []
     for p in e.problems:
-        if p.source is None:
-            p = InputProblem(p.record, p.field, p.message, p.psn_no, source)
+        if p.source is None or p.source == PARAMS:
+            p = InputProblem(p.record, p.field, p.message, p.psn_no, "--param" if p.source == PARAMS else source)
         lines.append(str(p))
-    lines.append(f"{len(e.problems)} problem(s) in the input; nothing was evaluated")
+    lines.append(text("cli.input_problems", "en", count=len(e.problems)))
     return Failure("\n".join(lines))
 
 
-def _width(s: str) -> int:
-    from .diagnostics import display_width
+LANG = click.option("--lang", type=click.Choice(["en", "zh"]), default=None,
+                    help="Language of the messages and table headers (default: English, or Chinese where the "
+                         "locale is zh; JSON's message stays English unless --lang zh is given).")
 
-    return display_width(s) if s else 0
+# The columns of each command's table; money columns are right-aligned and summed in a
+# totals row.  Headers and reasons come from the message catalogue.
+COLUMNS = {
+    "settle": ["psn_no", "setl_time", "medfee_sumamt", "inscp_scp_amt", "act_pay_dedc", "pool_prop_selfpay",
+               "hifp_pay", "psn_part_amt", "acct_pay", "psn_cash_pay", "balc", "reason"],
+    "credit": ["psn_no", "on", "credit", "reason", "rule", "clause"],
+    "may_pay": ["psn_no", "relation", "item", "venue", "on", "allowed", "reason", "channel", "clause"],
+}
+SUMMED = {"medfee_sumamt", "inscp_scp_amt", "act_pay_dedc", "hifp_pay", "psn_part_amt", "acct_pay", "psn_cash_pay",
+          "credit"}
+RIGHT = SUMMED | {"pool_prop_selfpay", "balc"}
+ENUM_COLUMNS = {"relation", "item", "venue", "channel"}
+
+
+def _locale_lang() -> str:
+    loc = os.environ.get("LC_ALL") or os.environ.get("LC_MESSAGES") or os.environ.get("LANG") or ""
+    return "zh" if loc.lower().startswith("zh") else "en"
 
 
 def _table(rows: list[dict], columns: list[str]) -> str:
+    """A table of records under their field names (the ledger's and resettle's)."""
+    from .tables import text_table
+
     cells = [[("" if r.get(c) is None else str(r.get(c)).lower() if isinstance(r.get(c), bool) else str(r.get(c)))
               for c in columns] for r in rows]
-    widths = [max([_width(c)] + [_width(row[i]) for row in cells]) for i, c in enumerate(columns)]
-
-    def line(values):
-        return "  ".join(v + " " * (w - _width(v)) for v, w in zip(values, widths)).rstrip()
-    out = [line(columns), line(["-" * w for w in widths])]
-    out.extend(line(row) for row in cells)
-    return "\n".join(out)
+    return text_table(columns, cells)
 
 
-def _emit(results, fmt: str, columns: list[str], no_trace: bool):
+def _cell(column: str, value, lang: str) -> str:
+    from .messages import reason, value as shown
+
+    if column == "reason":
+        return reason(value, lang)
+    if value is None:
+        return ""
+    if column == "pool_prop_selfpay":
+        from .runtime import percent
+
+        return percent(Decimal(value))
+    if isinstance(value, bool) or column in ENUM_COLUMNS:
+        return shown(value, lang)
+    return str(value)
+
+
+def results_table(results, method: str, lang: str) -> str:
+    """The table of ``settle``, ``credit`` or ``may-pay``: readable headers, reasons in
+    words, and for money a totals row."""
+    from .messages import text
+    from .tables import text_table
+
+    columns = COLUMNS[method]
+    records = [r.to_json(trace=False) for r in results]
+    rows = [[text("reason.reversal", lang) if c == "reason" and rec.get("op") == "reverse" else _cell(c, rec.get(c), lang)
+             for c in columns] for rec in records]
+    right = {i for i, c in enumerate(columns) if c in RIGHT}
+    total = None
+    summed = [c for c in columns if c in SUMMED]
+    if summed and records:
+        from .runtime import fen, fen_text
+
+        total = [""] * len(columns)
+        total[0] = text("table.total", lang)
+        for i, c in enumerate(columns):
+            if c in SUMMED:
+                total[i] = fen_text(sum(fen(Decimal(rec[c])) for rec in records if rec.get(c) is not None))
+    return text_table([text(f"col.{c}", lang) for c in columns], rows, right, total)
+
+
+def _emit(results, fmt: str, method: str, no_trace: bool, lang: str | None):
     if fmt == "jsonl":
         from .jsonl import write_lines
 
-        write_lines(results, sys.stdout, not no_trace)
+        _output.streaming = True  # the input was checked in full: each line goes out as soon as it is final
+        write_lines(results, _output, not no_trace, lang or "en")
+        _output.finish()
         return
     if fmt == "json":  # one record at a time: a year of claims need not sit in memory twice
-        out = sys.stdout
+        out = _output
         out.write("[")
         for i, r in enumerate(results):
             out.write(("\n  " if i == 0 else ",\n  ")
-                      + json.dumps(r.to_json(trace=not no_trace), ensure_ascii=False, indent=2).replace("\n", "\n  "))
+                      + json.dumps(r.to_json(trace=not no_trace, lang=lang or "en"), ensure_ascii=False,
+                                   indent=2).replace("\n", "\n  "))
         out.write("\n]\n" if results else "]\n")
     else:
-        click.echo(_table([r.to_json(trace=False) for r in results], columns))
+        _print(results_table(results, method, lang or _locale_lang()))
 
 
 class _Group(click.Group):
     def invoke(self, ctx):
+        global _output
+        _output = _Output()
         try:
-            return super().invoke(ctx)
-        except Failure as e:
-            click.echo(str(e), err=True)
+            try:
+                result = super().invoke(ctx)
+            except (SystemExit, click.exceptions.Exit):
+                _output.finish()  # a command that prints and then exits 1 (check --format json)
+                raise
+            _output.finish()
+            return result
+        except _WriteFailed as e:
+            _stdout_gone()
+            if isinstance(e.error, BrokenPipeError):
+                ctx.exit(141)  # the reader left (`| head`): quietly, as a tool killed by SIGPIPE
+            click.echo(f"cannot write <stdout>: {e.reason()}", err=True)
             ctx.exit(1)
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+        except Failure as e:
+            if str(e):
+                click.echo(str(e), err=True)
+            ctx.exit(e.code)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
             raise
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(130)
         except Exception as e:  # noqa: BLE001 - never a traceback at the CLI
+            if type(e).__name__ == "SourceError":  # a policy file named that cannot be read (resolve.SourceError)
+                click.echo(str(e), err=True)
+                ctx.exit(1)
             click.echo(f"policylang: internal error: {type(e).__name__}: {e}\n"
                        "This is a bug in policylang, not in your input; please report it with the files used.",
                        err=True)
@@ -209,8 +380,10 @@ def check(paths, fmt, lang, strict):
     among the .pol files beside them."""
     from .api import check_paths
     from .diagnostics import ERROR, WARNING, render, to_json
+    from .messages import text
 
     results, ws = check_paths(paths)
+    _warn_skipped(ws)
     if not results:
         raise Failure("no .pol files found in " + ", ".join(paths))
     diags = [d for r in results for d in r.diagnostics]
@@ -218,24 +391,22 @@ def check(paths, fmt, lang, strict):
     errors = sum(1 for d in diags if d.severity == ERROR)
     warnings = sum(1 for d in diags if d.severity == WARNING)
     if fmt == "json":
-        click.echo(to_json(diags, lang))
+        _print(to_json(diags, lang))
     else:
         for d in diags:
             click.echo(render(d, ws.sources, lang), err=True)
             click.echo("", err=True)
-        if lang == "zh":
-            click.echo(f"已检查 {len(results)} 个文件:{errors} 个错误,{warnings} 个警告", err=True)
-        else:
-            click.echo(f"{len(results)} file(s) checked: {errors} error(s), {warnings} warning(s)", err=True)
+        click.echo(text("cli.checked", lang, files=len(results), errors=errors, warnings=warnings), err=True)
     if errors or (strict and warnings):
         sys.exit(1)
 
 
-def _evaluate(method: str, policy: str, records: str, fmt: str, params, no_trace: bool, columns: list[str],
+def _evaluate(method: str, policy: str, records: str, fmt: str, params, no_trace: bool, lang: str | None,
               search=()):
     """Load POLICY, read the JSON array RECORDS, evaluate, print; errors leave stdout empty."""
     from .inputs import InputError
 
+    _not_swapped(policy, records, {"settle": "VISITS", "credit": "PERSONS", "may_pay": "REQUESTS"}[method])
     compiled = _load(policy, search)
     spooled = None
     try:
@@ -244,14 +415,14 @@ def _evaluate(method: str, policy: str, records: str, fmt: str, params, no_trace
         else:
             records_path = records
         if method == "settle" and records_path != "-" and _is_jsonl(records_path, records):
-            _settle_lines(compiled, records_path, records, fmt, params, no_trace, columns)
+            _settle_lines(compiled, records_path, records, fmt, params, no_trace, lang)
             return
         data = _read_json(records_path if spooled else records)
         try:
             results = getattr(compiled, method)(data, _parse_params(params), trace=not no_trace)
         except InputError as e:
             raise _input_failure(e, records) from None
-        _emit(results, fmt, columns, no_trace)
+        _emit(results, fmt, method, no_trace, lang)
     finally:
         if spooled:
             os.unlink(spooled)
@@ -272,7 +443,7 @@ def _is_jsonl(path: str, shown: str) -> bool:
         raise Failure(f"{shown}: {e.strerror}") from None
 
 
-def _settle_lines(compiled, path: str, shown: str, fmt: str, params, no_trace: bool, columns: list[str]):
+def _settle_lines(compiled, path: str, shown: str, fmt: str, params, no_trace: bool, lang: str | None):
     """JSON Lines input: checked in full first, then settled and written chunk by chunk."""
     from .inputs import InputError
     from .jsonl import JsonlError, read_chunks, write_lines
@@ -288,9 +459,10 @@ def _settle_lines(compiled, path: str, shown: str, fmt: str, params, no_trace: b
 
     results = itertools.chain([first] if first is not None else [], stream)
     if fmt == "jsonl":
-        write_lines(results, sys.stdout, not no_trace)
+        _output.streaming = True
+        write_lines(results, _output, not no_trace, lang or "en")
     else:
-        _emit(list(results), fmt, columns, no_trace)
+        _emit(list(results), fmt, "settle", no_trace, lang)
 
 
 @main.command()
@@ -300,15 +472,146 @@ def _settle_lines(compiled, path: str, shown: str, fmt: str, params, no_trace: b
 @PARAMS
 @NO_TRACE
 @SEARCH
-def settle(policy, visits, fmt, params, no_trace, search):
-    """Settle general-outpatient VISITS (a JSON array) under POLICY.
+@click.option("--ledger", "ledger_in", type=click.Path(dir_okay=False), metavar="IN.json",
+              help="Continue from this ledger: what each person has used, balances, settlements that can be "
+                   "reversed.  Records may then also be reversals ({\"op\": \"reverse\", ...}).")
+@click.option("--ledger-out", "ledger_out", type=click.Path(dir_okay=False), metavar="OUT.json",
+              help="Write the ledger after these visits (atomically: OUT may be IN).  Without --ledger, a new "
+                   "ledger starts.")
+@LANG
+def settle(policy, visits, fmt, params, no_trace, search, ledger_in, ledger_out, lang):
+    """Settle general-outpatient VISITS (a JSON array, or JSON Lines) under POLICY.
 
     Visits of several persons may be mixed and in any order; each person's
-    visits are applied in setl_time order, and one result is printed per visit
-    in input order."""
-    _evaluate("settle", policy, visits, fmt, params, no_trace,
-              ["psn_no", "setl_time", "medfee_sumamt", "inscp_scp_amt", "act_pay_dedc", "pool_prop_selfpay",
-               "hifp_pay", "psn_part_amt", "acct_pay", "psn_cash_pay", "balc", "reason"], search)
+    visits are applied in setl_time order (visits at the same time in the order
+    given), and one result is printed per visit in input order.  The table ends
+    with the totals of its money columns."""
+    if ledger_in is None and ledger_out is None:
+        _evaluate("settle", policy, visits, fmt, params, no_trace, lang, search)
+        return
+    from .inputs import InputError
+    from .ledger import LedgerError
+
+    compiled = _load(policy, search)
+    try:
+        ledger = compiled.read_ledger(ledger_in) if ledger_in else compiled.new_ledger()
+    except LedgerError as e:
+        raise Failure(str(e)) from None
+    data = _read_json(visits)
+    try:
+        outcome = compiled.settle(data, _parse_params(params), trace=not no_trace, ledger=ledger)
+    except InputError as e:
+        raise _input_failure(e, visits) from None
+    if ledger.dropped:
+        click.echo(f"{ledger_in}: written under another version of {compiled.id}; counters it no longer declares "
+                   f"were dropped: {', '.join(ledger.dropped)}", err=True)
+    if ledger_out:
+        _write_ledger(outcome.ledger, ledger_out)
+    _emit(outcome.results, fmt, "settle", no_trace, lang)
+
+
+def _write_ledger(ledger, path: str) -> None:
+    try:
+        ledger.write(path)
+    except OSError as e:
+        raise Failure(f"cannot write {path}: {e.strerror}") from None
+
+
+@main.command("ledger")
+@click.argument("policy", type=click.Path(exists=True, dir_okay=False))
+@click.argument("ledger_path", metavar="LEDGER", type=click.Path(exists=True, dir_okay=False))
+@click.option("--psn", "psn_no", metavar="PSN_NO", help="Only this person.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@SEARCH
+def ledger_cmd(policy, ledger_path, psn_no, fmt, search):
+    """Show what each person has used according to LEDGER: every counter by period,
+    the balance, and the settlements that can still be reversed."""
+    from .ledger import LedgerError
+
+    compiled = _load(policy, search)
+    try:
+        ledger = compiled.read_ledger(ledger_path)
+    except LedgerError as e:
+        raise Failure(str(e)) from None
+    persons = sorted({p for p, *_ in ledger.used} | set(ledger.balances) | set(ledger.seq))
+    if psn_no is not None:
+        persons = [p for p in persons if p == psn_no]
+    rows = []
+    for p in persons:
+        for c in ledger.counters(p):
+            rows.append({"psn_no": p, "counter": c["counter"], "period": c["period"], "each": c["each"],
+                         "used": c["used"]})
+    live = sorted((e for e in ledger.entries.values() if e.reversed_seq is None and e.psn_no in persons),
+                  key=lambda e: (e.psn_no, e.seq))
+    if fmt == "json":
+        _print(json.dumps({"counters": rows, "balances": {p: _fen_or_none(ledger.balances.get(p)) for p in persons},
+                               "reversible": [e.setl_id for e in live]}, ensure_ascii=False, indent=2))
+        return
+    _print(_table(rows, ["psn_no", "counter", "period", "each", "used"]) if rows else "(no counters used)")
+    for p in persons:
+        _print(f"{p}: balance {_fen_or_none(ledger.balances.get(p)) or 'unknown'}, seq {ledger.seq.get(p, 0)}, "
+                   f"reversible: {', '.join(e.setl_id for e in live if e.psn_no == p) or 'none'}")
+
+
+def _fen_or_none(f):
+    from .runtime import fen_text
+
+    return None if f is None else fen_text(f)
+
+
+@main.command()
+@click.argument("policy", type=click.Path(exists=True, dir_okay=False))
+@click.argument("corrections", required=False, type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.option("--ledger", "ledger_in", required=True, type=click.Path(exists=True, dir_okay=False),
+              metavar="IN.json", help="The ledger the visits were settled into.")
+@click.option("--ledger-out", "ledger_out", type=click.Path(dir_okay=False), metavar="OUT.json",
+              help="Write the updated ledger (atomically: OUT may be IN).")
+@click.option("--from", "start", metavar="DATE", help="Re-settle every visit settled on or after this date.")
+@click.option("--until", "end", metavar="DATE", help="...and on or before this date.")
+@click.option("--format", "fmt", type=click.Choice(["json", "table"]), default="json", show_default=True)
+@PARAMS
+@SEARCH
+def resettle(policy, corrections, ledger_in, ledger_out, start, end, fmt, params, search):
+    """Re-settle recorded visits (补退) under POLICY — an amended version of the
+    ledger's policy, or the same one with CORRECTIONS (a JSON array of visits
+    carrying the setl_id of a recorded settlement and the corrected fields).
+
+    With --from/--until, every visit settled in that period is re-settled; a
+    person's later visits are always re-settled too.  Prints one adjustment per
+    re-settled visit: old and new amounts and the difference each party pays or
+    gets back."""
+    from .inputs import InputError, parse_date
+    from .ledger import LedgerError
+
+    compiled = _load(policy, search)
+    try:
+        ledger = compiled.read_ledger(ledger_in)
+    except LedgerError as e:
+        raise Failure(str(e)) from None
+    if corrections is None and start is None and end is None:
+        raise click.UsageError("give CORRECTIONS, or a period with --from/--until")
+    dates = []
+    for opt, value in (("--from", start), ("--until", end)):
+        try:
+            dates.append(None if value is None else parse_date(value))
+        except Exception:  # noqa: BLE001
+            raise click.BadParameter(f"expected a date such as 2024-01-01, got {value!r}", param_hint=opt) from None
+    data = _read_json(corrections) if corrections else []
+    try:
+        outcome = compiled.resettle(ledger, data, _parse_params(params), start=dates[0], end=dates[1])
+    except InputError as e:
+        raise _input_failure(e, corrections or "ledger") from None
+    if ledger_out:
+        _write_ledger(outcome.ledger, ledger_out)
+    rows = [a.to_json() for a in outcome.adjustments]
+    if fmt == "json":
+        _print(json.dumps(rows, ensure_ascii=False, indent=2))
+    else:
+        flat = [{"setl_id": r["setl_id"], "psn_no": r["psn_no"], "setl_time": r["setl_time"],
+                 "old_hifp_pay": r["old"]["hifp_pay"], "new_hifp_pay": r["new"]["hifp_pay"],
+                 "fund_difference": r["difference"]["fund_pay_sumamt"],
+                 "cash_difference": r["difference"]["psn_cash_pay"]} for r in rows]
+        _print(_table(flat, list(flat[0]) if flat else ["setl_id"]))
 
 
 @main.command()
@@ -318,10 +621,10 @@ def settle(policy, visits, fmt, params, no_trace, search):
 @PARAMS
 @NO_TRACE
 @SEARCH
-def credit(policy, persons, fmt, params, no_trace, search):
+@LANG
+def credit(policy, persons, fmt, params, no_trace, search, lang):
     """Compute the personal-account credit of PERSONS (a JSON array) under POLICY."""
-    _evaluate("credit", policy, persons, fmt, params, no_trace, ["psn_no", "on", "credit", "reason", "rule", "clause"],
-              search)
+    _evaluate("credit", policy, persons, fmt, params, no_trace, lang, search)
 
 
 @main.command("may-pay")
@@ -331,10 +634,10 @@ def credit(policy, persons, fmt, params, no_trace, search):
 @PARAMS
 @NO_TRACE
 @SEARCH
-def may_pay(policy, requests, fmt, params, no_trace, search):
+@LANG
+def may_pay(policy, requests, fmt, params, no_trace, search, lang):
     """Decide whether the personal account may pay each of REQUESTS (a JSON array)."""
-    _evaluate("may_pay", policy, requests, fmt, params, no_trace,
-              ["psn_no", "relation", "item", "venue", "on", "allowed", "reason", "channel", "clause"], search)
+    _evaluate("may_pay", policy, requests, fmt, params, no_trace, lang, search)
 
 
 @main.command()
@@ -343,10 +646,12 @@ def explain(code):
     """Explain a diagnostic code, such as H501."""
     from .diagnostics import CATALOGUE, explain as explain_code
 
+    from .inputs import short
+
     text = explain_code(code)
     if text is None:
-        raise Failure(f"unknown diagnostic code {code!r}; codes: {', '.join(sorted(CATALOGUE))}")
-    click.echo(text)
+        raise Failure(f"unknown diagnostic code {short(code)}; codes: {', '.join(sorted(CATALOGUE))}")
+    _print(text)
 
 
 @main.command("compile")
@@ -360,38 +665,296 @@ def compile_cmd(policy, emit, search):
     The IR holds every rule of settlement as steps over declared counters, each
     with its clause and source span; its "hash" excludes spans, so formatting or
     translating the policy leaves it unchanged."""
+    _not_swapped(policy, None, "")
     compiled = _load(policy, search)
-    click.echo(compiled.ir_json(), nl=False)
+    _print(compiled.ir_json(), nl=False)
+
+
+@main.command("render")
+@click.argument("policy", type=click.Path(exists=True, dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["md", "html"]), default="md", show_default=True,
+              help="md: Markdown; html: one self-contained page (inline CSS, nothing fetched).")
+@LANG
+@SEARCH
+def render_cmd(policy, fmt, lang, search):
+    """Summarise POLICY for holding against its notice.
+
+    Deductibles, caps, the ratio of every hospital level and person category
+    (uplifts applied), crediting rules and who may pay for what from the personal
+    account, for each dated version, each row with its clause and the quoted
+    sentence as a note."""
+    from .render import render
+
+    compiled = _load(policy, search)
+    _print(render(compiled.ir, fmt, lang or _locale_lang()), nl=False)
+
+
+def _load_alone(policy_path: str, search) -> CompiledPolicy:
+    """Load one policy for ``diff``: OLD and NEW are often two versions of one policy, with
+    one id, in one folder, so each is read on its own (its folder and --path are searched
+    only for the policy it implements)."""
+    from .api import loads
+    from .diagnostics import ERROR, PolicyError, render
+    from .messages import text as words
+
+    try:
+        source = Path(policy_path).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as e:
+        raise Failure(f"{policy_path}: {getattr(e, 'strerror', None) or 'not UTF-8 text'}") from None
+    try:
+        here = Path(policy_path)
+        beside = [p for p in sorted(here.parent.glob("*.pol")) if p.resolve() != here.resolve()]
+        return loads(source, file=policy_path, search=[*beside, *search])
+    except PolicyError as e:
+        lang = _lang(None, [source])
+        errors = [d for d in e.diagnostics if d.severity == ERROR]
+        raise Failure("\n".join(render(d, e.sources, lang) for d in errors) + "\n"
+                      + words("cli.policy_errors", lang, path=policy_path, count=len(errors))) from None
+
+
+class DiffTrouble(click.ClickException):
+    """diff's errors exit 2 (like GNU diff's), with nothing on standard output."""
+
+    exit_code = 2
+
+    def show(self, file=None):
+        click.echo(self.message, err=True)
+
+
+@main.command("diff")
+@click.argument("old", type=click.Path(exists=True, dir_okay=False))
+@click.argument("new", type=click.Path(exists=True, dir_okay=False))
+@PARAMS
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text for people; json: {\"values\": [...], \"visits\": [...], ...}.")
+@LANG
+@click.option("--all", "every", is_flag=True,
+              help="List every differing visit found, not one per kind of person and version.")
+@SEARCH
+def diff_cmd(old, new, params, fmt, lang, every, search):
+    """What changed in meaning from OLD to NEW: changed values with their dates, and
+    concrete visits that settle differently.
+
+    Visits are explored on the boundaries the two policies distinguish (version
+    dates, hospital levels, person categories, deductible and cap thresholds,
+    declared inputs) and settled under both.  A parameter not given with --param
+    gets the same stand-in value in both (the report says which).
+
+    Exit codes, like GNU diff: 0 no visit settles differently, 1 some do, 2 trouble."""
+    from . import semdiff
+
+    try:
+        given = _parse_params(params)
+        before, after = _load_alone(old, search), _load_alone(new, search)
+        shown = lang or ("en" if fmt == "json" else _locale_lang())
+        report = semdiff.compare(before, after, old, new, given, shown, every)
+    except Failure as e:
+        raise DiffTrouble(str(e)) from None
+    except click.BadParameter as e:
+        raise DiffTrouble(f"--param: {e.format_message()}") from None
+    except semdiff.UnknownParam as e:
+        raise DiffTrouble(f"--param: neither policy declares {e}") from None
+    except Exception as e:  # noqa: BLE001 - an input problem from a parameter's value, or a bug
+        from .inputs import InputError
+
+        if isinstance(e, InputError):
+            raise DiffTrouble(str(e)) from None
+        raise DiffTrouble(f"policylang: internal error: {type(e).__name__}: {e}") from None
+    if fmt == "json":
+        _print(json.dumps(semdiff.to_json(report, shown), ensure_ascii=False, indent=2))
+    else:
+        _print(semdiff.to_text(report, shown), nl=False)
+    sys.exit(0 if report.identical else 1)
+
+
+@main.command("why")
+@click.argument("policy", type=click.Path(exists=True, dir_okay=False))
+@click.argument("records", metavar="INPUT", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.option("--record", "record", type=click.IntRange(min=1), metavar="N",
+              help="Explain the N-th record of INPUT (counted from 1).")
+@click.option("--psn", "psn", metavar="NO", help="Explain every record of the person with this psn_no.")
+@click.option("--kind", type=click.Choice(["settle", "credit", "may-pay"]), default=None,
+              help="What INPUT holds (default: told by its fields).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text for people, json for programs.")
+@PARAMS
+@SEARCH
+def why_cmd(policy, records, record, psn, kind, fmt, params, search):
+    """Explain a result step by step: the version in force, the deductible used,
+    the ratio and why (table row, uplifts), the cap and what is left of it, the
+    rounding and the personal account; each step with its clause, the sentence
+    of the notice and the values it read.
+
+    INPUT holds visits (settle), persons (credit) or requests (may-pay), as for
+    those commands, or is a worked example file (its input and params); all of
+    them are evaluated (a visit's deductible and cap depend on the person's
+    earlier visits) and the records chosen by --record or --psn (default: all)
+    are explained."""
+    from .inputs import InputError
+    from . import why
+
+    if record is not None and psn is not None:
+        raise click.UsageError("give --record or --psn, not both")
+    _not_swapped(policy, records, "INPUT")
+    compiled = _load(policy, search)
+    data = _read_records(records)
+    given = _parse_params(params)
+    if isinstance(data, dict) and isinstance(data.get("input"), list):  # a worked example file: its records
+        given = {**{str(k): str(v) for k, v in (data.get("params") or {}).items()}, **given}
+        data = data["input"]
+    if not isinstance(data, list):
+        raise Failure(f"{records}: invalid input: expected a JSON array of records")
+    kind = {"may-pay": "may_pay"}.get(kind, kind) or why.detect_kind(data)
+    if kind is None:
+        raise click.UsageError(f"cannot tell whether {records} holds visits, persons or requests: give --kind")
+    if record is not None:
+        if record > len(data):
+            raise click.BadParameter(f"{records} has {len(data)} record(s)", param_hint="--record")
+        selected = [record - 1]
+    elif psn is not None:
+        selected = [i for i, r in enumerate(data) if isinstance(r, dict) and str(r.get("psn_no")) == psn]
+        if not selected:
+            raise click.BadParameter(f"no record of {records} has psn_no {psn}", param_hint="--psn")
+    else:
+        selected = list(range(len(data)))
+    try:
+        explanations = why.explain(compiled, data, given, kind, selected)
+    except InputError as e:
+        raise _input_failure(e, records) from None
+    if fmt == "json":
+        _print(json.dumps(why.to_json(compiled.id, policy, compiled.hash, explanations), ensure_ascii=False,
+                              indent=2))
+    else:
+        _print(why.render_text(compiled.id, policy, explanations), nl=False)
+
+
+def _read_records(path: str):
+    """A JSON array, or JSON Lines (read whole)."""
+    if path != "-" and _is_jsonl(path, path):
+        from .jsonl import JsonlError, read_chunks
+
+        try:
+            return [r for chunk in read_chunks(path) for r in chunk]
+        except JsonlError as e:
+            raise Failure(str(e)) from None
+    return _read_json(path)
+
+
+@main.command("test")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+@SEARCH
+def test_cmd(paths, search):
+    """Run the worked examples: those written in policies (example "..." { ... })
+    and JSON example files (input + expected, as in tests/examples/).
+
+    PATH is a .pol file, a JSON example file or a folder (searched for both;
+    default: the current folder).  Each example prints PASS or FAIL; a failure
+    shows each differing field, expected and actual, and the trace steps that
+    computed the actual number.
+
+    \b
+    Exit codes: 0 every example passed, 1 some example failed, 2 some example
+    could not run (a policy with errors, an input problem, no policy found)."""
+    from .examples import collect_and_run, exit_code, report
+
+    outcomes = collect_and_run(list(paths) or ["."], search)
+    if not outcomes:
+        raise Failure("no examples found in " + ", ".join(paths or ["."]), 2)
+    _print(report(outcomes))
+    code = exit_code(outcomes)
+    if code:
+        sys.exit(code)  # the report stands: it says which failed
 
 
 @main.command("fmt")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, allow_dash=True))
 @click.option("--lang", type=click.Choice(["en", "zh"]), default=None,
-              help="Write the keywords in English or Chinese (default: as the file mostly does).")
-@click.option("--write", is_flag=True,
-              help="Rewrite the files in place (refused for files with comments, which are not kept yet).")
-def fmt_cmd(paths, lang, write):
-    """Print policies in canonical layout (or rewrite them with --write)."""
-    from .diagnostics import ERROR, render
-    from .formatter import format_policy
-    from .parser import detect_language, parse
-    from .source import comment_lines
+              help="Write every keyword, type name and enumeration value in English or Chinese "
+                   "(default: as each file mostly does).")
+@click.option("--write", is_flag=True, help="Rewrite the files in place (atomically; unchanged files are not touched).")
+@click.option("--check", is_flag=True, help="Write nothing; list the files that are not formatted and exit 1 if any.")
+@click.option("--diff", "show_diff", is_flag=True,
+              help="Write nothing; show what formatting would change as a unified diff, and exit 1 if anything.")
+def fmt_cmd(paths, lang, write, check, show_diff):
+    """Print policies in canonical layout, keeping their comments.
 
-    for path in paths:
-        text = Path(path).read_text(encoding="utf-8")
-        policy, diags = parse(text, path)
-        if policy is None or any(d.severity == ERROR for d in diags):
-            raise Failure("\n".join(render(d, {path: text}) for d in diags if d.severity == ERROR))
-        out = format_policy(policy, lang or detect_language(text))
-        if write:
-            comments = comment_lines(text)
-            if comments:
-                raise Failure(f"{path}: not rewritten: the formatter does not keep comments yet, and this file has "
-                              f"{len(comments)} comment line(s) (first at line {comments[0]}); "
-                              "run without --write to see the formatted text")
-            Path(path).write_text(out, encoding="utf-8")
+    PATH is a .pol file, a folder (every .pol file under it) or - (standard
+    input).  The text is printed to standard output unless --write, --check or
+    --diff is given.
+
+    \b
+    Exit codes (like diff): 0 formatted (or printed, or rewritten), 1 some file is
+    not formatted (--check, --diff), 2 errors: a file that does not parse, or usage."""
+    from .formatter import FormatProblem, format_file
+
+    if write and (check or show_diff):
+        raise click.UsageError("--write cannot be combined with --check or --diff")
+    if write and "-" in paths:
+        raise click.UsageError("--write needs files: standard input (-) cannot be rewritten")
+    files = _policy_paths(paths)
+    if not files:
+        raise Failure("no .pol files found in " + ", ".join(paths), 2)
+    errors = changed = 0
+    for path in files:
+        try:
+            old, new = format_file(path, lang)
+        except FormatProblem as e:
+            click.echo(str(e), err=True)
+            errors += 1
+            continue
+        if check or show_diff:
+            if old != new:
+                changed += 1
+                if show_diff:
+                    import difflib
+
+                    name = "<stdin>" if path == "-" else path
+                    _print("".join(difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
+                                                        f"{name}", f"{name} (formatted)")), nl=False)
+                else:
+                    _print(path)
+        elif write:
+            if old != new:
+                _write_atomically(Path(path), new)
+                click.echo(f"formatted {path}", err=True)
         else:
-            click.echo(out, nl=False)
+            _print(new, nl=False)
+    if errors:
+        sys.exit(2)  # what was printed for the other files stands
+    if changed:
+        if check:
+            click.echo(f"{changed} of {len(files)} file(s) not formatted; run: policylang fmt --write PATH", err=True)
+        sys.exit(1)
+
+
+def _policy_paths(paths) -> list[str]:
+    """Files as given; folders as every .pol file under them, in order."""
+    out = []
+    for p in paths:
+        if p != "-" and Path(p).is_dir():
+            out.extend(str(f) for f in sorted(Path(p).rglob("*.pol")))
+        else:
+            out.append(p)
+    return out
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write beside the file and rename over it, keeping its permissions: a reader (or a
+    crash) never sees half a file."""
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+        os.chmod(tmp, path.stat().st_mode & 0o7777)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,6 +12,7 @@ from typing import Any, Iterable
 
 import attrs
 
+from .errors import PolicylangError
 from .nodes import Span
 
 ERROR = "error"
@@ -74,6 +75,12 @@ CATALOGUE: dict[str, Entry] = {
                   "{text} is not a real date",
                   "{text} 不是有效日期",
                   "check the month and day", "请检查月份和日期"),
+    "P015": Entry(ERROR, "not UTF-8 text",
+                  "the file is not UTF-8 text: byte 0x{byte} cannot be read here (policy files are read as UTF-8 only)",
+                  "文件不是 UTF-8 文本:此处的字节 0x{byte} 无法读取(政策文件只按 UTF-8 读取)",
+                  "save the file as UTF-8; a GBK or GB18030 file can be converted with "
+                  "`iconv -f GB18030 -t UTF-8 OLD.pol > NEW.pol`",
+                  "请把文件另存为 UTF-8 编码;GBK 或 GB18030 文件可用 `iconv -f GB18030 -t UTF-8 旧.pol > 新.pol` 转换"),
     # ---- N: names
     "N101": Entry(ERROR, "unknown name",
                   "unknown {kind} {name!r}{suggestion}",
@@ -247,8 +254,9 @@ CATALOGUE: dict[str, Entry] = {
     "S601": Entry(ERROR, "missing citation",
                   "{what} has no citation",
                   "{what_zh}缺少依据",
-                  "add `cite <clause> \"quoted sentence\"`, or `unstated \"why\"` where the notice is silent",
-                  "请添加 `依据 <条款> \"原文\"`;通知未规定的,写 `未规定 \"理由\"`"),
+                  "add the clause and the sentence, such as `cite 二(一) \"年度最高支付限额为2000元\"`, or "
+                  "`unstated \"why\"` where the notice is silent",
+                  "请添加条款和原文,例如 `依据 二(一) \"年度最高支付限额为2000元\"`;通知未规定的,写 `未规定 \"理由\"`"),
     "S602": Entry(ERROR, "statement in the wrong section",
                   "{what} does not belong in a {section} section",
                   "{what_zh}不属于{section_zh}",
@@ -261,6 +269,12 @@ CATALOGUE: dict[str, Entry] = {
                   "{what} is declared more than once",
                   "{what_zh}重复声明",
                   "the first one is at {first}", "第一次出现在 {first}"),
+    "S605": Entry(ERROR, "records of two kinds in one example",
+                  "a {kind} record cannot be in an example whose records are {first} records",
+                  "{first} 示例中不能有 {kind} 记录",
+                  "an example evaluates its records together, in one call: give the {kind} records an example "
+                  "of their own",
+                  "示例中的记录在一次计算中一并求值:请把 {kind} 记录放在单独的示例中"),
 }
 
 
@@ -397,7 +411,7 @@ def to_json(diags: list[Diagnostic], lang: str = "en") -> str:
     return json.dumps([d.to_json(lang) for d in diags], ensure_ascii=False, indent=2)
 
 
-class PolicyError(Exception):
+class PolicyError(PolicylangError):
     """Raised by the API when a policy does not compile; carries every diagnostic."""
 
     def __init__(self, diagnostics: list[Diagnostic], sources: dict[str, str] | None = None):
@@ -448,18 +462,38 @@ EXAMPLES: dict[str, tuple[str, str]] = {
 
 
 def explain(code: str) -> str | None:
+    """What a code means, shown on a real occurrence (from tests/fixtures/invalid/, kept in
+    ``explain_samples``), with a small wrong -> right example where there is one."""
+    from .explain_samples import SAMPLES
+
     code = code.upper()
     entry = CATALOGUE.get(code)
     if entry is None:
         return None
-    lines = [f"{code} ({entry.severity}): {entry.title}", "",
-             f"  en: {_plain(entry.en)}", f"  zh: {_plain(entry.zh)}"]
-    if entry.hint_en and entry.hint_en != "{hint}":
-        lines += ["", f"  hint: {_plain(entry.hint_en)}", f"  提示: {_plain(entry.hint_zh)}"]
+    lines = [f"{code} ({entry.severity}): {entry.title}", ""]
+    sample = SAMPLES.get(code)
+    if sample is not None:
+        d = Diagnostic(code, None, sample["args"])
+        lines += [f"  For example, in {sample['file']}:", f"  {sample['line']:>4} | {sample['source']}", "",
+                  f"  en: {d.message('en')}", f"  zh: {d.message('zh')}"]
+        if d.hint("en"):
+            lines += ["", f"  hint: {d.hint('en')}", f"  提示: {d.hint('zh')}"]
+    else:  # a code without a sample yet: its templates, each variable part named in words
+        lines += [f"  en: {_worded(entry.en)}", f"  zh: {_worded(entry.zh)}"]
+        if entry.hint_en and entry.hint_en != "{hint}":
+            lines += ["", f"  hint: {_worded(entry.hint_en)}", f"  提示: {_worded(entry.hint_zh)}"]
     if code in EXAMPLES:
         wrong, right = EXAMPLES[code]
         lines += ["", f"  wrong: {wrong}", f"  right: {right}"]
     return "\n".join(lines)
+
+
+def _worded(template: str) -> str:
+    """A template with each placeholder as the words it stands for: {name} -> (name)."""
+    import re
+
+    return re.sub(r"\{(\w+?)(?:_zh)?(![rs])?\}", lambda m: "…" + m.group(1).replace("_", " ") + "…",
+                  template).replace("{{", "{").replace("}}", "}")
 
 
 def _esc(text: str) -> str:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import attrs
 
+from .errors import PolicylangError
 from . import ir
 from . import vocab as V
 from .ir.evaluate import CTX
@@ -21,6 +23,7 @@ from .resolve import suggest
 
 CENT = Decimal("0.01")
 HUNDRED = Decimal(100)
+PARAMS = "params"  # the source of a problem with a parameter (the command line says --param)
 
 
 @attrs.frozen
@@ -32,18 +35,20 @@ class InputProblem:
     source: str | None = None
 
     def __str__(self) -> str:
+        """One line: every value from the input is escaped (a line break cannot forge a
+        line) and cut short (a huge value is not echoed whole)."""
         where = f"{self.source}: " if self.source else ""
         if self.record is not None:
-            who = f" (psn_no {self.psn_no})" if self.psn_no else ""
+            who = f" (psn_no {short(self.psn_no, raw=True)})" if self.psn_no else ""
             where += f"record {self.record}{who}: "
-        return f"{where}field '{self.field}': {self.message}"
+        return f"{where}field '{short(self.field, 60, raw=True)}': {escape(self.message)}"
 
     def to_json(self) -> dict:
         return {"source": self.source, "record": self.record, "psn_no": self.psn_no, "field": self.field,
                 "message": self.message}
 
 
-class InputError(Exception):
+class InputError(PolicylangError):
     """Bad evaluation input; carries every problem found."""
 
     def __init__(self, problems: list[InputProblem]):
@@ -71,7 +76,20 @@ VISIT_SPEC = {
     "overlmt_selfpay": FieldSpec(V.MONEY, False, Decimal("0.00")),
     "preselfpay_amt": FieldSpec(V.MONEY, False, Decimal("0.00")),
     "acct_balc": FieldSpec(V.MONEY, False, None),
+    # the national platform's settlement (2207) fields: echoed (setl_id, mdtrt_id) or applied
+    # (insutype, med_type, acct_used_flag); codes are text ("310", "11", "0"/"1")
+    "setl_id": FieldSpec(V.TEXT, False, None),
+    "mdtrt_id": FieldSpec(V.TEXT, False, None),
+    "insutype": FieldSpec(V.TEXT, False, None),
+    "med_type": FieldSpec(V.TEXT, False, None),
+    "acct_used_flag": FieldSpec(V.TEXT, False, None),
+    "mdtrt_cert_type": FieldSpec(V.TEXT, False, None),
+    "chrg_bchno": FieldSpec(V.TEXT, False, None),
+    "psn_setlway": FieldSpec(V.TEXT, False, None),
 }
+# the fields of VISIT_SPEC that are plain optional codes and identifiers
+PLATFORM_FIELDS = ("setl_id", "mdtrt_id", "insutype", "med_type", "acct_used_flag", "mdtrt_cert_type", "chrg_bchno",
+                   "psn_setlway")
 PERSON_SPEC = {
     "psn_no": FieldSpec(V.TEXT),
     "psn_type": FieldSpec("psn_type"),
@@ -96,61 +114,175 @@ class _Bad(Exception):
     pass
 
 
-def _short(value: Any, limit: int = 40) -> str:
-    """A value quoted in a message: escaped, and cut to a short prefix."""
-    text = repr(value)
+def escape(text: str) -> str:
+    """``text`` with every character that is not printable (line breaks, controls, bidi
+    marks, lone surrogates) written as a Python escape, so it shows on one line as it is."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+_JSON_NAMES = {dict: "an object", list: "an array", tuple: "an array"}
+
+
+def short(value: Any, limit: int = 40, raw: bool = False) -> str:
+    """A value quoted in a message: escaped, and cut to a short prefix.  Text is quoted
+    (``'abc'``, unless ``raw``); numbers are written as numbers (never ``Decimal('1.5')``);
+    ``True``/``None`` as JSON spells them; anything else by its kind (``an object``)."""
+    if isinstance(value, str):
+        cut = escape(value[:limit])
+        more = "…" if len(value) > limit else ""
+        return cut + more if raw else "'" + cut.replace("'", "\\'") + "'" + more
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    if isinstance(value, int):
+        if value.bit_length() > 3.33 * limit:  # str() of a huge int is slow, even refused
+            return f"an integer of about {int(value.bit_length() / 3.3219)} digits"
+        text = str(value)
+    elif isinstance(value, Decimal):
+        text = str(value)
+    elif type(value).__name__ == "float":
+        text = repr(value)
+    elif isinstance(value, (dt.date, dt.datetime)):
+        text = value.isoformat()
+    else:
+        return _JSON_NAMES.get(type(value)) or f"a {type(value).__name__}"
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+_short = short
+
+
+def psn_shown(psn: Any) -> str | None:
+    """The ``psn_no`` named in messages: a text or an integer, trimmed; None otherwise."""
+    if isinstance(psn, str):
+        return psn.strip() or None
+    if isinstance(psn, int) and not isinstance(psn, bool):
+        return short(psn)
+    return None
+
+
 MAX_DIGITS = 15  # up to 10**15 yuan; keeps every sum exact within Decimal's 28 digits
+NUMBER_PLACES = 6  # a number has at most six decimals (the evaluators compute numbers in millionths)
+NUMBER_UNIT = Decimal(1).scaleb(-NUMBER_PLACES)
+MAX_TEXT = 40  # a number or date written longer than this is refused before it is parsed
+MAX_INT_TEXT = 10 ** 20  # an integer given for a text field (psn_no: 7) has at most 20 digits
+_AMOUNT = 'expected an amount such as "230.00"'
+
+
+_MONEY_TEXT = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
+_DATE_TEXT = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+_SETL_TEXT = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[ T]([0-9]{2}):([0-9]{2})(?::([0-9]{2}))?)?")
+_OFFSET = re.compile(r"(?:[ T][0-9:.]+)(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)$", re.I)
+_FRACTION = re.compile(r"[ T][0-9]{2}:[0-9]{2}:[0-9]{2}[.,][0-9]+$")
+
+
+def plain_text(value: str) -> str:
+    """Text that is parsed as a number, amount or date: trimmed, with full-width digits and
+    punctuation (and the other compatibility forms) read as ASCII (Unicode NFKC).  A
+    superscript, circled or fraction digit (category No) is not a digit: such text is left
+    as it is, to be refused."""
+    if not value.isascii() and len(value) <= 4 * MAX_TEXT \
+            and not any(unicodedata.category(c) == "No" for c in value):
+        value = unicodedata.normalize("NFKC", value)
+    return value.strip()
 
 
 def parse_money(value: Any) -> Decimal:
     if isinstance(value, bool) or value is None:
-        raise _Bad(f"expected an amount such as \"230.00\", got {value!r}")
+        raise _Bad(f"{_AMOUNT}, got {short(value)}")
     if isinstance(value, (int, Decimal)):
         d = Decimal(value)
     elif isinstance(value, str):
-        text = value.strip()
-        if not re.fullmatch(r"[+-]?\d+(\.\d+)?", text):
-            raise _Bad(f"expected an amount such as \"230.00\", got {value!r}")
+        text = plain_text(value)
+        if len(text) > MAX_TEXT or not _MONEY_TEXT.fullmatch(text):
+            raise _Bad(f"{_AMOUNT}, got {short(value)}")
         d = Decimal(text)
     elif type(value).__name__ == "float":
         # JSON readers should use parse_float=Decimal; a float from Python code is
         # taken by its shortest decimal spelling, never computed with.
         d = Decimal(repr(value))
     else:
-        raise _Bad(f"expected an amount such as \"230.00\", got {value!r}")
+        raise _Bad(f"{_AMOUNT}, got {short(value)}")
     if not d.is_finite():
-        raise _Bad(f"expected a finite amount, got {value!r}")
+        raise _Bad(f"expected a finite amount, got {short(value)}")
     if d.adjusted() >= MAX_DIGITS:
-        raise _Bad(f"{value} is too large for an amount (at most {MAX_DIGITS} digits before the decimal point)")
+        raise _Bad(f"{short(value, raw=True)} is too large for an amount (at most {MAX_DIGITS} digits before the "
+                   "decimal point)")
     if d != d.quantize(CENT, rounding="ROUND_DOWN", context=CTX):
-        raise _Bad(f"{value} has more than two decimal places (amounts are in fen)")
+        raise _Bad(f"{short(value, raw=True)} has more than two decimal places (amounts are in fen)")
     d = d.quantize(CENT, context=CTX)
     return d.copy_abs() if d.is_zero() else d  # no "-0.00"
 
 
+def setl_time_of(text: str) -> dt.date | dt.datetime:
+    """``YYYY-MM-DD``, or that with `` HH:MM``, `` HH:MM:SS`` (or ``T`` for the space), exactly:
+    a date or a datetime.  ValueError for any other text (the caller trims and normalises);
+    shared by every input path, so that they all accept the same texts with the same values."""
+    m = _SETL_TEXT.fullmatch(text)
+    if m is None:
+        raise ValueError("form")
+    y, mo, d, h, mi, sec = m.groups()
+    if h is None:
+        return dt.date(int(y), int(mo), int(d))
+    return dt.datetime(int(y), int(mo), int(d), int(h), int(mi), int(sec or 0))
+
+
+def setl_time_text(t: dt.date | dt.datetime) -> str:
+    """The normalised spelling echoed in results: "2023-03-01" or "2023-03-01 10:30:00"."""
+    return t.isoformat(sep=" ") if isinstance(t, dt.datetime) else t.isoformat()
+
+
+_DATE_EXAMPLE = 'expected a date such as "2023-03-01"'
+_TIME_EXAMPLE = ('expected a date such as "2023-03-01" or a date and time such as "2023-03-01 10:30:00" '
+                 '(or "2023-03-01T10:30")')
+
+
 def parse_date(value: Any, with_time: bool = False):
-    if isinstance(value, dt.datetime) and with_time:
-        text = value.isoformat()
-    elif isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-        return value
-    elif not isinstance(value, str):
-        raise _Bad(f"expected a date such as \"2023-03-01\", got {value!r}")
-    else:
-        text = value.strip()
+    example = _TIME_EXAMPLE if with_time else _DATE_EXAMPLE
+    if isinstance(value, dt.datetime):
+        if not with_time:
+            raise _Bad(f"{example}, got the date and time {short(value)}")
+        if value.tzinfo is not None:
+            raise _Bad(f"{short(value)} has a UTC offset; give the local settlement time without one")
+        if value.microsecond:
+            raise _Bad(f"{short(value)} has fractional seconds; give the time to the second")
+        return dt.datetime(value.year, value.month, value.day, value.hour, value.minute, value.second)
+    if isinstance(value, dt.date):
+        return dt.date(value.year, value.month, value.day)
+    if not isinstance(value, str):
+        raise _Bad(f"{example}, got {short(value)}")
+    text = plain_text(value)
+    if len(text) > MAX_TEXT or not (_SETL_TEXT if with_time else _DATE_TEXT).fullmatch(text):
+        if with_time and len(text) <= MAX_TEXT and _OFFSET.search(text) and text[:10].count("-") == 2:
+            raise _Bad(f"{short(value)} has a UTC offset; give the local settlement time without one")
+        if with_time and len(text) <= MAX_TEXT and _FRACTION.search(text):
+            raise _Bad(f"{short(value)} has fractional seconds; give the time to the second")
+        raise _Bad(f"{example}, got {short(value)}")
     try:
-        if with_time and len(text) > 10:
-            moment = dt.datetime.fromisoformat(text.replace(" ", "T", 1))
-            if moment.tzinfo is not None:
-                raise _Bad(f"{value!r} has a UTC offset; give the local settlement time without one")
-            return moment
-        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-            raise ValueError
-        return dt.date.fromisoformat(text)
+        return setl_time_of(text)
     except ValueError:
-        raise _Bad(f"expected a date such as \"2023-03-01\", got {value!r}") from None
+        what = "date and time" if len(text) > 10 else "date"
+        raise _Bad(f"{example}, got {short(value)}, which is not a real {what}") from None
+
+
+def _number(value: Any) -> Decimal | None:
+    """A number given as a JSON number or as text; None when it is neither.  A negative
+    zero is zero (it would otherwise be shown as "-0")."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, Decimal)):
+        d = Decimal(value)
+    elif type(value).__name__ == "float":
+        d = Decimal(repr(value))
+    elif isinstance(value, str):
+        text = plain_text(value)
+        if len(text) > MAX_TEXT or not _MONEY_TEXT.fullmatch(text):
+            return None
+        d = Decimal(text)
+    else:
+        return None
+    return d.copy_abs() if d.is_zero() else d
 
 
 def parse_value(spec_type: str, value: Any, nonnegative: bool = True, from_text: bool = False):
@@ -158,61 +290,58 @@ def parse_value(spec_type: str, value: Any, nonnegative: bool = True, from_text:
     if spec_type == V.MONEY:
         d = parse_money(value)
         if nonnegative and d < 0:
-            raise _Bad(f"amount cannot be negative ({value})")
+            raise _Bad(f"amount cannot be negative ({short(value, raw=True)})")
         return d
     if spec_type == V.PERCENT:
         # a percentage is written with its sign ("60%"); a bare 60 or 0.6 is ambiguous
-        if not isinstance(value, str) or not re.fullmatch(r"\s*\d{1,3}(\.\d{1,2})?\s*%\s*", value):
+        text = plain_text(value) if isinstance(value, str) else ""
+        if len(text) > MAX_TEXT or not re.fullmatch(r"[0-9]{1,3}(\.[0-9]{1,2})?\s*%", text):
             raise _Bad(f"expected a percentage such as \"60%\" (at most two decimals: 4 as a fraction), got "
-                       f"{_short(value)}")
-        d = Decimal(value.strip().rstrip("%").strip())
+                       f"{short(value)}")
+        d = Decimal(text.rstrip("%").strip())
         if d > 100:
-            raise _Bad(f"a percentage must be within 0%..100%, got {value!r}")
+            raise _Bad(f"a percentage must be within 0%..100%, got {short(value)}")
         return CTX.divide(d, HUNDRED)
     if spec_type == V.POINTS:
         # percentage points, written as the number of points ("5" for 5 points)
-        try:
-            d = Decimal(str(value).strip()) if not isinstance(value, (bool, float)) else None
-        except (InvalidOperation, ValueError):
-            d = None
+        d = _number(value) if type(value).__name__ != "float" else None
         if d is None or not d.is_finite() or abs(d) > 100 or d.as_tuple().exponent < -2:
             raise _Bad("expected a number of percentage points within -100..100 with at most two decimals such as "
-                       f"\"5\", got {_short(value)}")
+                       f"\"5\", got {short(value)}")
         return CTX.divide(d, HUNDRED)
     if spec_type == V.NUMBER:
-        if isinstance(value, bool):
-            raise _Bad(f"expected a number, got {value!r}")
-        try:
-            d = Decimal(value) if isinstance(value, (int, Decimal)) else Decimal(str(value).strip())
-        except (InvalidOperation, ValueError):
-            raise _Bad(f"expected a number, got {value!r}") from None
-        if not d.is_finite() or (d and d.adjusted() >= MAX_DIGITS):
-            raise _Bad(f"expected a number with at most {MAX_DIGITS} digits before the decimal point, got {value!r}")
+        d = _number(value)
+        if d is None:
+            raise _Bad(f"expected a number, got {short(value)}")
+        if not d.is_finite() or (d and d.adjusted() >= MAX_DIGITS) \
+                or d != d.quantize(NUMBER_UNIT, rounding="ROUND_DOWN", context=CTX):
+            raise _Bad(f"expected a number with at most {MAX_DIGITS} digits before the decimal point and "
+                       f"{NUMBER_PLACES} after it, got {short(value)}")
         return d
     if spec_type == V.DATE:
         return parse_date(value)
     if spec_type == "datetime":
         return parse_date(value, with_time=True)
     if spec_type == V.BOOL:
-        if isinstance(value, str) and from_text and value.strip().lower() in ("true", "false", "是", "否"):
-            return value.strip().lower() in ("true", "是")
+        if isinstance(value, str) and from_text and plain_text(value).lower() in ("true", "false", "是", "否"):
+            return plain_text(value).lower() in ("true", "是")
         if not isinstance(value, bool):
-            raise _Bad(f"expected true or false, got {value!r}")
+            raise _Bad(f"expected true or false, got {short(value)}")
         return value
     if spec_type == V.TEXT:
-        if isinstance(value, int) and not isinstance(value, bool):
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) < MAX_INT_TEXT:
             return str(value)
         if not isinstance(value, str) or not value.strip():
-            raise _Bad(f"expected a non-empty text, got {value!r}")
-        return value
+            raise _Bad(f"expected a non-empty text, got {short(value)}")
+        return value.strip()  # "A " and "A" are one person
     if spec_type in V.ENUMS:
         known = V.ENUMS[spec_type]
         if isinstance(value, str) and V.canonical(value.strip()) in known:
             return V.canonical(value.strip())
-        s = suggest(str(value), [*known, *known.values()]) if isinstance(value, str) else None
+        s = suggest(value, [*known, *known.values()]) if isinstance(value, str) else None
         word = ENUM_WORDS.get(spec_type, spec_type)
         did = f"; did you mean {s!r}?" if s else ""
-        raise _Bad(f"unknown {word} {value!r}{did} (expected one of: {', '.join(known)})")
+        raise _Bad(f"unknown {word} {short(value)}{did} (expected one of: {', '.join(known)})")
     raise _Bad(f"unsupported type {spec_type}")  # pragma: no cover
 
 
@@ -235,12 +364,15 @@ def _validate(data, spec: dict, what: str, source: str | None, extra: dict | Non
     out = []
     for i, rec in enumerate(_records(data, what, source), start=1):
         if not isinstance(rec, dict):
-            problems.append(InputProblem(i, "(record)", f"expected an object, got {type(rec).__name__}", source=source))
+            problems.append(InputProblem(i, "(record)", f"expected an object, got {short(rec)}", source=source))
             continue
-        psn = rec.get("psn_no") if isinstance(rec.get("psn_no"), (str, int)) else None
+        psn = psn_shown(rec.get("psn_no"))
         row: dict[str, Any] = {}
         for key in rec:
-            if key not in spec:
+            if not isinstance(key, str):  # only from Python: JSON keys are text
+                problems.append(InputProblem(i, short(key), f"a field name must be text, got {short(key)}", psn,
+                                             source))
+            elif key not in spec:
                 s = suggest(key, spec)
                 did = f"; did you mean {s!r}?" if s else ""
                 problems.append(InputProblem(i, key, f"unknown field{did}", psn, source))
@@ -253,8 +385,6 @@ def _validate(data, spec: dict, what: str, source: str | None, extra: dict | Non
                 continue
             try:
                 row[name] = parse_value(fs.type, rec[name], fs.nonnegative)
-                if fs.type == "datetime" and isinstance(rec[name], str):
-                    row["$setl_time_text"] = rec[name].strip()  # echoed as given
             except _Bad as e:
                 problems.append(InputProblem(i, name, str(e), psn, source))
         if record_check is not None:
@@ -268,6 +398,13 @@ def _validate(data, spec: dict, what: str, source: str | None, extra: dict | Non
 
 def _extra_inputs(policy: ir.Policy) -> dict:
     return dict(policy.inputs)
+
+
+def _visit_rules(r: dict):
+    yield from _bill_split(r)
+    if r.get("acct_used_flag") not in (None, "0", "1"):
+        yield ("acct_used_flag", f"expected \"0\" (the account is not to be used) or \"1\", got "
+                                 f"{_short(r['acct_used_flag'])}")
 
 
 def _bill_split(r: dict):
@@ -291,7 +428,7 @@ def _venue_rule(r: dict):
 
 
 def validate_visits(data, policy: ir.Policy, source: str | None = None) -> list[dict]:
-    return _validate(data, VISIT_SPEC, "visits", source, _extra_inputs(policy), _bill_split)
+    return _validate(data, VISIT_SPEC, "visits", source, _extra_inputs(policy), _visit_rules)
 
 
 def validate_persons(data, policy: ir.Policy, source: str | None = None) -> list[dict]:
@@ -302,7 +439,7 @@ def validate_requests(data, policy: ir.Policy, source: str | None = None) -> lis
     return _validate(data, REQUEST_SPEC, "requests", source, _extra_inputs(policy), _venue_rule)
 
 
-def validate_params(values: dict[str, Any], policy: ir.Policy, source: str | None = "--param") -> dict[str, Any]:
+def validate_params(values: dict[str, Any], policy: ir.Policy, source: str | None = PARAMS) -> dict[str, Any]:
     """Parameters the policy declares, typed by their declaration; every one is required."""
     problems = []
     out = {}
@@ -330,4 +467,4 @@ def missing_param(name: str, policy: ir.Policy) -> InputError:
     return InputError([InputProblem(None, name, f"this policy needs the parameter {name} ({t}), which the notice "
                                                 f"does not give; supply it (command line: --param {name}=...; "
                                                 f"Python: params={{'{name}': ...}})",
-                                    source="parameters")])
+                                    source=PARAMS)])

@@ -12,23 +12,15 @@ import os
 import shutil
 import sys
 import tempfile
-from decimal import Decimal
 from typing import IO, Iterator
+
+from .errors import PolicylangError
 
 CHUNK = 10_000
 
 
-class JsonlError(Exception):
+class JsonlError(PolicylangError):
     pass
-
-
-def _no_duplicate_keys(pairs):
-    out = {}
-    for k, v in pairs:
-        if k in out:
-            raise JsonlError(f"the key {k!r} appears twice in one object")
-        out[k] = v
-    return out
 
 
 def is_jsonl(path: str) -> bool:
@@ -57,26 +49,29 @@ def spool_stdin() -> str:
     return name
 
 
-def read_chunks(path: str, size: int = CHUNK) -> Iterator[list]:
-    """Records of a JSON Lines file, ``size`` at a time; blank lines are skipped."""
+def read_chunks(path: str, size: int | None = None) -> Iterator[list]:
+    """Records of a JSON Lines file, ``size`` at a time; blank lines are skipped.  Each
+    line goes through the strict reader (``jsonread``): its problems name the record."""
+    from .jsonread import JSONSyntaxError, read_json_line
+
+    size = size or CHUNK
     chunk: list = []
+    record = 0
     with open(path, "rb") as f:
         for lineno, raw in enumerate(f, start=1):
             if lineno == 1:
                 raw = raw.removeprefix(b"\xef\xbb\xbf")
             if not raw.strip():
                 continue
+            record += 1
             try:
                 text = raw.decode("utf-8")
-                chunk.append(json.loads(text, parse_float=Decimal, object_pairs_hook=_no_duplicate_keys))
-            except UnicodeDecodeError:
-                raise JsonlError(f"{path}:{lineno}: not UTF-8 text") from None
-            except json.JSONDecodeError as e:
-                raise JsonlError(f"{path}:{lineno}:{e.colno}: invalid JSON: {e.msg}") from None
-            except RecursionError:
-                raise JsonlError(f"{path}:{lineno}: the JSON is nested too deeply") from None
-            except JsonlError as e:
-                raise JsonlError(f"{path}:{lineno}: invalid input: {e}") from None
+            except UnicodeDecodeError as e:
+                raise JsonlError(f"{path}:{lineno}:{e.start + 1}: not UTF-8 text; save the file as UTF-8") from None
+            try:
+                chunk.append(read_json_line(text, path, record, lineno))
+            except JSONSyntaxError as e:
+                raise JsonlError(str(e)) from None
             if len(chunk) >= size:
                 yield chunk
                 chunk = []
@@ -84,7 +79,7 @@ def read_chunks(path: str, size: int = CHUNK) -> Iterator[list]:
         yield chunk
 
 
-def write_lines(results, out: IO[str], trace: bool) -> None:
+def write_lines(results, out: IO[str], trace: bool, lang: str = "en") -> None:
     for r in results:
-        out.write(json.dumps(r.to_json(trace=trace), ensure_ascii=False, separators=(",", ":")))
+        out.write(json.dumps(r.to_json(trace=trace, lang=lang), ensure_ascii=False, separators=(",", ":")))
         out.write("\n")

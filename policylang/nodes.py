@@ -33,6 +33,19 @@ def _span():
 
 
 @attrs.frozen
+class Comment:
+    """A comment (``# ...`` or ``// ...``, to the end of the line, trailing white space
+    removed).  Not part of the AST: ``parser.parse_with_comments`` returns them beside it."""
+
+    text: str
+    span: Span
+
+    @property
+    def pos(self) -> int:
+        return self.span.start
+
+
+@attrs.frozen
 class Node:
     span: Span | None = _span()
 
@@ -363,6 +376,59 @@ class Constraints(Node):
     requirements: tuple[Requirement, ...] = ()
 
 
+# ---- worked examples ----------------------------------------------------------------
+# Examples are read by `policylang test` and the checker, never by the compiler: they
+# take no part in the IR or its hash.
+
+
+@attrs.frozen
+class NoneLit(Node):
+    """``none`` (无): an expected field that has no value (``reason: none``)."""
+
+
+@attrs.frozen
+class ExampleField(Node):
+    """``name: value`` in a record or an expectation; the value is a literal, a name (an
+    enumeration value, a rule name) or ``none``."""
+
+    name: Name = Name()
+    value: "Literal | Name | NoneLit" = None
+
+
+@attrs.frozen
+class ExampleRecord(Node):
+    """``settle { ... }`` (or ``credit``, ``may_pay``) and what is expected of its result."""
+
+    kind: str = "settle"  # settle | credit | may_pay
+    fields: tuple[ExampleField, ...] = ()
+    expect: tuple[ExampleField, ...] | None = None
+
+
+@attrs.frozen
+class ExampleParam(Node):
+    """``param NAME = VALUE``: a parameter the example's records are evaluated with."""
+
+    name: Name = Name()
+    value: Literal = None
+
+
+@attrs.frozen
+class Example(Node):
+    """``example "title" cite ... { ... }``: records evaluated together, in one call."""
+
+    title: str = ""
+    cite: Cite = None
+    items: tuple[ExampleParam | ExampleRecord, ...] = ()
+
+    @property
+    def params(self) -> tuple[ExampleParam, ...]:
+        return tuple(x for x in self.items if isinstance(x, ExampleParam))
+
+    @property
+    def records(self) -> tuple[ExampleRecord, ...]:
+        return tuple(x for x in self.items if isinstance(x, ExampleRecord))
+
+
 # ---- policy-level declarations ----------------------------------------------------
 
 
@@ -439,7 +505,7 @@ class SettingDecl(Node):
 
 Decl = Union[
     LevelDecl, JurisdictionDecl, DocumentDecl, BasisDecl, ImplementsDecl, ParamDecl,
-    InputDecl, TierDecl, RoundingDecl, SettingDecl, Section, Diseases, Constraints,
+    InputDecl, TierDecl, RoundingDecl, SettingDecl, Section, Diseases, Constraints, Example,
 ]
 
 

@@ -9,6 +9,7 @@ for a policy officer ("expected a percentage such as 75% ..."), using
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import functools
 import hashlib
@@ -46,6 +47,21 @@ def grammar_text() -> str:
 
 _LARK_OPTIONS = dict(parser="lalr", lexer="contextual", propagate_positions=True, maybe_placeholders=False)
 
+# Comments are ignored by the grammar; the lexer hands each one to this callback, which
+# keeps it when a parse asked for them (``parse_with_comments``).  The callback is not part
+# of the cached parser file: it is given again each time the parser is built or loaded.
+_COMMENT_SINK: contextvars.ContextVar[list | None] = contextvars.ContextVar("policylang_comments", default=None)
+
+
+def _on_comment(tok: lark.Token) -> lark.Token:
+    sink = _COMMENT_SINK.get()
+    if sink is not None:
+        sink.append(tok)
+    return tok
+
+
+_CALLBACKS = {"COMMENT": _on_comment}
+
 
 def _cache_file(grammar: str) -> Path:
     """Where the built parser is kept: $POLICYLANG_CACHE_DIR, else $XDG_CACHE_HOME/policylang,
@@ -66,7 +82,7 @@ def _save_atomically(parser: lark.Lark, path: Path) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            parser.save(f)
+            parser.save(f, exclude_options=("lexer_callbacks",))
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -91,10 +107,12 @@ def _lark() -> lark.Lark:
     if path is not None:
         try:
             with open(path, "rb") as f:
-                return lark.Lark.load(f)
+                # Lark.load with options that are not stored in the file (what Lark's own
+                # cache= does): the comment callback.
+                return lark.Lark.__new__(lark.Lark)._load(f, lexer_callbacks=_CALLBACKS)
         except Exception:  # noqa: BLE001 - missing, unreadable or corrupt: build it
             pass
-    parser = lark.Lark(grammar, **_LARK_OPTIONS)
+    parser = lark.Lark(grammar, lexer_callbacks=_CALLBACKS, **_LARK_OPTIONS)
     if path is not None:
         try:
             _save_atomically(parser, path)
@@ -238,7 +256,8 @@ class _Builder(Transformer):
         return n.ImplementsDecl(parent=c[0], cite=cite, span=self._s(meta))
 
     def type_ref(self, meta, children):
-        return children[0]
+        name = children[0]  # 金额, 比例, count ... are the type they name
+        return n.Name(V.TYPE_ALIASES.get(name.value, name.value), span=name.span)
 
     def param_decl(self, meta, children):
         c, cite = self._split(children)
@@ -438,6 +457,42 @@ class _Builder(Transformer):
     def bound(self, meta, children):
         return n.Bound(value=children[0], span=self._s(meta))
 
+    # -- worked examples
+    def example(self, meta, children):
+        title = children[0].value
+        rest = list(children[1:])
+        cite = rest.pop(0) if rest and isinstance(rest[0], (n.Citation, n.Unstated)) else None
+        return n.Example(title=title, cite=cite, items=tuple(rest), span=self._s(meta))
+
+    def example_param(self, meta, children):
+        return n.ExampleParam(name=children[0], value=children[1], span=self._s(meta))
+
+    def example_record(self, meta, children):
+        kind, fields = children[0], children[1]
+        expect = children[2] if len(children) > 2 else None
+        return n.ExampleRecord(kind=kind, fields=fields, expect=expect, span=self._s(meta))
+
+    def settle_kind(self, meta, children):
+        return "settle"
+
+    def credit_kind(self, meta, children):
+        return "credit"
+
+    def may_pay_kind(self, meta, children):
+        return "may_pay"
+
+    def record_fields(self, meta, children):
+        return tuple(children)
+
+    def record_field(self, meta, children):
+        return n.ExampleField(name=children[0], value=children[1], span=self._s(meta))
+
+    def enum_value(self, meta, children):
+        return children[0]
+
+    def none_value(self, meta, children):
+        return n.NoneLit(span=self._s(meta))
+
     # -- expressions
     def ref(self, meta, children):
         return n.Ref(name=children[0], span=self._s(meta))
@@ -573,10 +628,31 @@ _HINTS = {
     "currency_sign": ("write amounts with their unit after the number: 2000 yuan (2000 元)",
                       "金额请把单位写在数字之后:2000 元"),
 }
+# Words officers write for a keyword (from notices and other systems) -> the keyword.
+_SYNONYMS = {"起付线": "deductible", "起付金额": "deductible", "门槛费": "deductible", "threshold": "deductible",
+             "封顶线": "cap", "最高限额": "cap", "支付限额": "cap", "ceiling": "cap", "limit": "cap",
+             "报销比例": "ratio", "统筹支付比例": "ratio", "rate": "ratio"}
+
+
+def _common_mistake(tok: lark.Token, expected: set[str], kw: set[str], text: str) -> tuple[str, str] | None:
+    """A hint for a mistake officers often make: == for =, commas between table rows, a
+    synonym of a keyword (起付线 for 起付标准)."""
+    value = str(tok) if tok.type != "$END" else ""
+    if value == "=" and text[:tok.start_pos].rstrip().endswith("="):
+        return ("compare with a single '=': psn_type = retiree", "比较请用一个 '=':psn_type = 退休")
+    if value in (",", "，") and "RBRACE" in expected and ("STAR" in expected or {"until", "beyond"} & kw):
+        return ("rows of a table (and bands) are separated by line breaks, not commas: put each row on its own line",
+                "表格各行(及各分段)之间不用逗号分隔:每行单独写一行")
+    if tok.type in ("NAME", "CLAUSE") and value in _SYNONYMS and _SYNONYMS[value] in kw:
+        en, zh = keyword_pairs()[_SYNONYMS[value]]
+        return (f"'{value}' is written '{en}' (or '{zh}') in a policy", f"'{value}' 在政策中写作 '{zh}'(或 '{en}')")
+    return None
+
+
 _STATEMENT_WORDS = {"covers", "designated_only", "deductible", "cap", "ratio", "uplift", "rule", "relations",
                     "allow", "planned", "exclude", "channel"}
 _SECTION_WORDS = {"pooling", "crediting", "account_use", "diseases", "constraints", "param", "input", "tier",
-                  "rounding", "setting", "level", "jurisdiction", "document", "basis", "implements"}
+                  "rounding", "setting", "level", "jurisdiction", "document", "basis", "implements", "example"}
 
 
 def _expected_words(expected: set[str]) -> tuple[list[str], list[str], set[str]]:
@@ -679,8 +755,8 @@ def _eof_args(err) -> dict:
     expected = set(err.expected)
     en, zh, kw = _expected_words(expected)
     if "policy" in kw:
-        hint = 'a policy file holds one policy: policy <id> "title" { ... }'
-        hint_zh = '政策文件包含一个政策:政策 <编号> "标题" { ... }'
+        hint = 'a policy file holds one policy: policy ID "title" { ... }'
+        hint_zh = '政策文件包含一个政策:政策 编号 "标题" { ... }'
     else:
         hint, hint_zh = "a '{' may be missing its '}'", "可能缺少与 '{' 配对的 '}'"
     return {"expected": ", ".join(en), "expected_zh": "、".join(zh), "hint": hint, "hint_zh": hint_zh}
@@ -776,6 +852,9 @@ def _syntax_diagnostic(err: lark.UnexpectedInput, text: str, file: str) -> Diagn
     en, zh, kw = _expected_words(expected)
     label = label or _heuristic_hint(kw, expected, tok, text)
     hint, hint_zh = _HINTS.get(label, ("", ""))
+    mistake = _common_mistake(tok, expected, kw, text)
+    if mistake:
+        hint, hint_zh = mistake
     if tok.type == "NAME" and not hint:
         close = _close_keyword(str(tok), kw)
         if close:
@@ -829,7 +908,7 @@ def _syntax_errors(first: lark.UnexpectedInput, text: str, file: str, limit: int
 def _statement_starts() -> re.Pattern:
     names = ("covers", "designated_only", "deductible", "cap", "ratio", "uplift", "rule", "relations", "allow",
              "planned", "exclude", "channel", "level", "jurisdiction", "document", "basis", "implements", "param",
-             "input", "tier", "rounding", "setting", "require", "total", "part")
+             "input", "tier", "rounding", "setting", "require", "total", "part", "example")
     words = sorted({w for name, pair in keyword_pairs().items() if name in names for w in pair}, key=len, reverse=True)
     return re.compile(r"\s*(?:" + "|".join(re.escape(w) for w in words) + r")(?!\w)")
 
@@ -842,32 +921,51 @@ def _brace_balance(region: str) -> int:
 def parse(text: str, file: str = "<string>") -> tuple[n.Policy | None, list[Diagnostic]]:
     """Parse one policy.  Returns the AST (None when the text does not parse) and
     the diagnostics found so far (text hygiene and syntax)."""
+    policy, diags, _ = parse_with_comments(text, file)
+    return policy, diags
+
+
+def parse_with_comments(text: str, file: str = "<string>") -> tuple[n.Policy | None, list[Diagnostic],
+                                                                     list[n.Comment]]:
+    """``parse``, and the comments of the text in order (as the lexer found them: never
+    inside a string)."""
     clean, diags = normalize(text, file)
+    sink: list[lark.Token] = []
+    reset = _COMMENT_SINK.set(sink)
     try:
         tree = _lark().parse(clean)
     except lark.UnexpectedInput as err:
+        _COMMENT_SINK.reset(reset)
+        reset = None
         for syntax in _syntax_errors(err, clean, file):
             # A character already reported by the hygiene pass (1,500 or 150。5) is not reported twice.
             if not any(d.span and syntax.span and d.span.line == syntax.span.line
                        and 0 <= syntax.span.col - d.span.col <= 1 for d in diags):
                 diags.append(syntax)
-        return None, diags
+        return None, diags, []
+    finally:
+        if reset is not None:
+            _COMMENT_SINK.reset(reset)
+    comments = [n.Comment(str(t).rstrip(), _span(t, file)) for t in sink]
     builder = _Builder(file)
     try:
         policy = builder.transform(tree)
     except RecursionError:
-        m = re.search(r"(policy|政策)\b", clean)
-        pos = m.start() if m else 0
-        line = clean.count("\n", 0, pos) + 1
-        col = pos - (clean.rfind("\n", 0, pos) + 1) + 1
-        width = len(m.group(1)) if m else 1
+        # Point at the policy's own keyword, where the parse tree says it starts (a search of
+        # the text for the word found it in a comment or string above).
+        policy_tree = tree.children[0] if tree.children else tree
+        meta = policy_tree.meta if not getattr(policy_tree.meta, "empty", True) else tree.meta
+        pos = getattr(meta, "start_pos", 0)
+        line, col = getattr(meta, "line", 1), getattr(meta, "column", 1)
+        m = re.match(r"policy|政策", clean[pos:])
+        width = len(m.group()) if m else 1
         diags.append(Diagnostic("P005", n.Span(file, line, col, line, col + width, pos, pos + width)))
-        return None, diags
+        return None, diags, comments
     except lark.exceptions.VisitError as err:
         raise err.orig_exc from None  # pragma: no cover - a builder bug, not user input
     for tok in builder.bad_dates:
         diags.append(Diagnostic("P014", _span(tok, file), {"text": str(tok)}))
-    return policy, diags
+    return policy, diags, comments
 
 
 def detect_language(text: str) -> str:

@@ -2,6 +2,10 @@
 
 A ``Workspace`` knows every policy file it was given and the ``.pol`` files beside
 them, indexed by policy id, so ``implements shanxi_2022`` finds ``shanxi-2022.pol``.
+Files beside are read only to resolve ``implements``, and only regular files that
+are no symbolic links (``list_policy_files``); a file named to a command is read
+however it is reached, but it too must be a regular file.  Policy files are UTF-8:
+a byte that is not is reported (P015) at its line and column.
 ``resolve`` turns a parsed policy into a ``Scope``: its tiers, parameters, inputs,
 settings and the sections in force for it — its own, or inherited from the policy
 it implements when it does not state them (a city plan inherits the provincial
@@ -11,11 +15,14 @@ rules and overrides a few).
 from __future__ import annotations
 
 import difflib
+import os
 import re
+import stat
 from pathlib import Path
 
 import attrs
 
+from .errors import PolicylangError
 from . import nodes as n
 from .diagnostics import Diagnostic
 from .parser import parse
@@ -28,9 +35,95 @@ class Unit:
     policy: n.Policy | None
     diagnostics: list[Diagnostic]
     on_disk: bool = True  # False for source text handed over directly (``loads``)
+    quick_id: str | None = None  # the id in the header of a file that is not UTF-8 (not parsed)
 
 
 _QUICK_ID = re.compile(r"(?m)^[ \t\ufeff]*(?:policy|政策)[ \t\u3000]+([^\W\d]\w*)")
+
+
+class SourceError(PolicylangError):
+    """A policy file named to a command cannot be read (missing, not a regular file,
+    not permitted); the message names the file and the reason."""
+
+    def __init__(self, message: str, reason: str = ""):
+        super().__init__(message)
+        self.reason = reason or message
+
+
+_KINDS = [(stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISLNK, "a symbolic link")]
+
+
+class NotRegular(OSError):
+    def __init__(self, mode: int):
+        kind = next((name for test, name in _KINDS if test(mode)), "a special file")
+        super().__init__(f"not a regular file ({kind})")
+        self.strerror = f"not a regular file ({kind})"
+
+
+def read_bytes(path: Path, follow: bool = True) -> bytes:
+    """The bytes of a regular file; OSError otherwise.  Checked with stat before it is
+    opened (opening a FIFO would wait for a writer), and again once open (the file may
+    have been replaced in between: O_NONBLOCK keeps even that open from waiting).
+    ``follow=False``: a symbolic link is refused, not followed."""
+    st = os.stat(path) if follow else os.lstat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise NotRegular(st.st_mode)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    if not follow:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags)
+    with os.fdopen(fd, "rb") as f:
+        mode = os.fstat(f.fileno()).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotRegular(mode)
+        return f.read()
+
+
+def _reason(e: OSError) -> str:
+    return e.strerror or str(e)
+
+
+def decode(raw: bytes, file: str) -> tuple[str, list[Diagnostic]]:
+    """UTF-8 text, or (when a byte is not UTF-8) the text with U+FFFD for the bad bytes,
+    only to show the line, and P015 at the first bad byte."""
+    try:
+        return raw.decode("utf-8"), []
+    except UnicodeDecodeError as e:
+        start = raw.rfind(b"\n", 0, e.start) + 1
+        line = raw.count(b"\n", 0, e.start) + 1
+        col = len(raw[start:e.start].decode("utf-8", errors="replace")) + 1
+        span = n.Span(file, line, col, line, col + 1, e.start, e.start + 1)
+        # Shown only as the line under the diagnostic: what is not ASCII there may be
+        # another encoding's bytes read as UTF-8 (mojibake), so it shows as U+FFFD.
+        text = "".join(c if c.isascii() else "\ufffd" for c in raw.decode("utf-8", errors="replace"))
+        return text, [Diagnostic("P015", span, {"byte": f"{raw[e.start]:02X}"})]
+
+
+def list_policy_files(folder: Path, recursive: bool = False) -> list[Path]:
+    """The ``*.pol`` regular files of ``folder`` (and of its subfolders when ``recursive``),
+    sorted.  Symbolic links are not followed, to files or to folders, dangling or not; a
+    FIFO, device or folder named ``x.pol`` is skipped without being opened."""
+    out: list[Path] = []
+    pending = [folder]
+    while pending:
+        d = pending.pop()
+        try:
+            entries = list(os.scandir(d))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.is_symlink():
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    if recursive:
+                        pending.append(Path(entry.path))
+                elif entry.name.endswith(".pol") and entry.is_file(follow_symlinks=False):
+                    out.append(Path(entry.path))
+            except OSError:
+                continue
+    return sorted(out)
 
 
 class Workspace:
@@ -38,25 +131,39 @@ class Workspace:
 
     Files beside the given ones are read only when a policy id is looked up, and
     parsed only when their header names that id, so checking one file in a large
-    folder does not parse the whole folder."""
+    folder does not parse the whole folder.  One that cannot be read is skipped and
+    listed in ``skipped`` as (file, reason)."""
 
     def __init__(self):
         self.units: dict[str, Unit] = {}
         self._dirs: set[Path] = set()
-        self._pending: dict[str, tuple[str, str | None]] = {}  # path -> (text, id from the header)
+        self._pending: dict[str, tuple[bytes, str | None]] = {}  # path -> (bytes, id from the header)
         self._by_real: dict[str, Unit] = {}  # resolved path -> unit
+        self.skipped: list[tuple[str, str]] = []
 
     def add_file(self, path: str | Path) -> Unit:
         """One file, however it is spelt (relative, absolute, via a link): the first
-        spelling given is the one diagnostics show."""
+        spelling given is the one diagnostics show.  ``SourceError`` if it cannot be read."""
         path = Path(path)
         real = str(path.resolve())
         if real not in self._by_real:
             key = str(path)
             pending = self._pending.pop(key, None)
-            text = pending[0] if pending else _read(path)
-            policy, diags = parse(text, key)
-            self.units[key] = self._by_real[real] = Unit(key, text, policy, diags)
+            if pending is not None:
+                raw = pending[0]
+            else:
+                try:
+                    raw = read_bytes(path)
+                except OSError as e:
+                    raise SourceError(f"{key}: {_reason(e)}", _reason(e)) from None
+            text, diags = decode(raw, key)
+            if diags:  # not parsed; the id in its header is kept, to say why it cannot be a parent
+                m = _QUICK_ID.search(text)
+                unit = Unit(key, text, None, diags, quick_id=m.group(1) if m else None)
+            else:
+                policy, diags = parse(text, key)
+                unit = Unit(key, text, policy, diags)
+            self.units[key] = self._by_real[real] = unit
         self._dirs.add(path.parent)
         return self._by_real[real]
 
@@ -67,12 +174,20 @@ class Workspace:
 
     def _scan_dirs(self):
         known = {Path(k).resolve() for k in [*self._by_real, *self._pending]}
+        skipped = {f for f, _ in self.skipped}
         for d in list(self._dirs):
-            for p in sorted(d.glob("*.pol")):
-                if p.resolve() not in known:
-                    text = _read(p)
-                    m = _QUICK_ID.search(text)
-                    self._pending[str(p)] = (text, m.group(1) if m else None)
+            for p in list_policy_files(d):
+                if p.resolve() in known or str(p) in skipped:
+                    continue
+                try:
+                    raw = read_bytes(p, follow=False)
+                except OSError as e:
+                    self.skipped.append((str(p), _reason(e)))
+                    skipped.add(str(p))
+                    continue
+                m = _QUICK_ID.search(raw.decode("utf-8", errors="replace"))
+                self._pending[str(p)] = (raw, m.group(1) if m else None)
+                known.add(p.resolve())
 
     def with_id(self, policy_id: str) -> list[Unit]:
         """Every known file that declares ``policy_id`` (more than one is an error)."""
@@ -83,6 +198,10 @@ class Workspace:
         return [u for u in self.units.values()
                 if u.policy is not None and u.policy.name.value == policy_id and u.on_disk]
 
+    def undecodable_with_id(self, policy_id: str) -> list[Unit]:
+        """Files whose header declares ``policy_id`` but which are not UTF-8 (P015)."""
+        return [u for u in self.units.values() if u.policy is None and u.quick_id == policy_id and u.on_disk]
+
     def known_ids(self) -> list[str]:
         self._scan_dirs()
         ids = {u.policy.name.value for u in self.units.values() if u.policy is not None}
@@ -92,13 +211,6 @@ class Workspace:
     @property
     def sources(self) -> dict[str, str]:
         return {u.file: u.text for u in self.units.values()}
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        return path.read_bytes().decode("utf-8", errors="replace")
 
 
 @attrs.define
@@ -119,6 +231,8 @@ class Scope:
 
 
 def suggest(name: str, candidates) -> str | None:
+    if not isinstance(name, str) or len(name) > 100:  # no name is that long; difflib would take long to say so
+        return None
     close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
     return close[0] if close else None
 
@@ -142,6 +256,10 @@ def resolve(unit: Unit, ws: Workspace, _stack: tuple[str, ...] = ()) -> tuple[Sc
             if len(candidates) > 1:
                 diags.append(Diagnostic("N111", impl.parent.span, {
                     "name": pid, "other": " and ".join(u.file for u in candidates)}))
+            elif parent_unit is None and ws.undecodable_with_id(pid):
+                broken = ws.undecodable_with_id(pid)[0]
+                diags.append(Diagnostic("N108", impl.span, {"name": pid, "count": len(broken.diagnostics),
+                                                            "file": broken.file}))
             elif parent_unit is None:
                 s = suggest(pid, [i for i in ws.known_ids() if i != policy.name.value])
                 diags.append(Diagnostic("N103", impl.parent.span, {

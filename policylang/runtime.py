@@ -15,6 +15,7 @@ import attrs
 from . import ir
 
 from .ir.evaluate import CTX
+from .messages import text as _msg
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -40,10 +41,16 @@ def money(amount: Decimal | int | None) -> str | None:
     return text[1:] if text == "-0.00" else text
 
 
+def _plain(value: Decimal) -> Decimal:
+    """Normalised, and a negative zero made zero: "-0" is never shown."""
+    value = value.normalize(CTX)
+    return value.copy_abs() if value.is_zero() else value
+
+
 def ratio(value: Decimal | None) -> str | None:
     if value is None:
         return None
-    text = format(value.normalize(CTX), "f")
+    text = format(_plain(value), "f")
     if "." not in text:
         text += ".00"
     elif len(text.split(".")[1]) < 2:
@@ -52,43 +59,15 @@ def ratio(value: Decimal | None) -> str | None:
 
 
 def percent(value: Decimal) -> str:
-    return format(CTX.multiply(value, HUNDRED).normalize(CTX), "f") + "%"
+    return format(_plain(CTX.multiply(value, HUNDRED)), "f") + "%"
 
 
 def points_text(value: Decimal) -> str:
     """0.05 -> "5" (percentage points)."""
-    return format(CTX.multiply(value, HUNDRED).normalize(CTX), "f")
+    return format(_plain(CTX.multiply(value, HUNDRED)), "f")
 
 
 HUNDRED = Decimal(100)
-
-
-class Ledger:
-    """What each person has consumed of each deductible and cap, per period.
-
-    Keys are (person, kind, index, period bucket, separate-by value); buckets are
-    the calendar year, month or day, or the visit itself, so the deductible and
-    the cap reset on 1 January with no special case."""
-
-    def __init__(self):
-        self._used: dict[tuple, Decimal] = {}
-        self.balances: dict[str, Decimal] = {}
-
-    def used(self, key: tuple) -> Decimal:
-        return self._used.get(key, ZERO)
-
-    def add(self, key: tuple, amount: Decimal) -> None:
-        self._used[key] = self._used.get(key, ZERO) + amount
-
-
-def period_bucket(period: str, when: dt.date, visit_index: int):
-    if period == "year":
-        return when.year
-    if period == "month":
-        return (when.year, when.month)
-    if period == "day":
-        return when
-    return ("visit", visit_index)
 
 
 _NO_INPUTS: dict[str, Any] = {}
@@ -128,7 +107,7 @@ class TraceStep(NamedTuple):
 
 def _s(v):
     if isinstance(v, Decimal):  # a number read from the record, shown as written without trailing zeros
-        return format(v.normalize(CTX), "f")
+        return format(_plain(v), "f")
     if isinstance(v, (dt.date, dt.datetime)):
         return v.isoformat()
     return v
@@ -184,13 +163,20 @@ class VisitResult:
     yuan; the message and the trace are built when first read, so a bulk run that
     never reads them does not pay for them.  Immutable."""
 
-    __slots__ = ("psn_no", "setl_time", "_fen", "_balc", "_ratio", "reason", "_message", "_trace")
+    __slots__ = ("psn_no", "setl_time", "_fen", "_balc", "_ratio", "reason", "_message", "_text", "_trace", "_meta",
+                 "_stamp")
 
     def __init__(self, psn_no: str, setl_time: str, amounts: tuple[int, ...], balc: int | None, ratio_e4: int | None,
-                 reason: str | None, message, trace=()):
+                 reason: str | None, message, trace=(), meta: tuple = (None, None, None, "settle"),
+                 stamp: tuple = (None, None)):
         """``amounts``: fen of MONEY_FIELDS in order; ``ratio_e4``: the ratio in 1/10000;
-        ``message``: text or a zero-argument function; ``trace``: steps or such a function."""
+        ``message``: English text, or a function of the language (``"en"``, ``"zh"``) giving
+        it; ``trace``: steps, or ``(builder id, recorded numbers)``; ``meta``: (setl_id,
+        mdtrt_id, seq, op); ``stamp``: (policy id, IR hash) — what an auditor needs to trace
+        and replay the settlement."""
         setattr_ = object.__setattr__
+        setattr_(self, "_meta", meta)
+        setattr_(self, "_stamp", stamp)
         setattr_(self, "psn_no", psn_no)
         setattr_(self, "setl_time", setl_time)
         setattr_(self, "_fen", amounts)
@@ -198,6 +184,7 @@ class VisitResult:
         setattr_(self, "_ratio", ratio_e4)
         setattr_(self, "reason", reason)
         setattr_(self, "_message", message)
+        setattr_(self, "_text", message if isinstance(message, str) else None)
         setattr_(self, "_trace", trace)
 
     def __setattr__(self, name, value):
@@ -205,11 +192,18 @@ class VisitResult:
 
     @property
     def message(self) -> str:
-        m = self._message
-        if not isinstance(m, str):
-            m = m()
-            object.__setattr__(self, "_message", m)
+        """The message in English (the JSON contract's ``message``)."""
+        m = self._text
+        if m is None:
+            m = self._message("en")
+            object.__setattr__(self, "_text", m)
         return m
+
+    def message_in(self, lang: str = "en") -> str:
+        """The message in ``lang`` (en or zh), from the message catalogue."""
+        if lang == "en" or isinstance(self._message, str):
+            return self.message
+        return self._message(lang)
 
     @property
     def trace(self) -> tuple[TraceStep, ...]:
@@ -217,6 +211,19 @@ class VisitResult:
         if t and type(t[0]) is int:  # recorded numbers: built on each read, nothing more kept
             return tuple(_TRACE_BUILDERS[t[0]](t[1]))
         return t
+
+    setl_id = property(lambda self: self._meta[0], doc="the settlement id (given, or assigned by the ledger)")
+    mdtrt_id = property(lambda self: self._meta[1], doc="the visit id (就诊ID), echoed")
+    seq = property(lambda self: self._meta[2], doc="the person's operation sequence in the ledger")
+    op = property(lambda self: self._meta[3], doc="settle, or reverse for a reversal")
+    policy = property(lambda self: self._stamp[0], doc="the id of the policy that settled it")
+    ir_hash = property(lambda self: self._stamp[1], doc="the content hash of the IR that settled it")
+
+    def with_meta(self, **changes) -> "VisitResult":
+        """A copy with other audit fields (setl_id, mdtrt_id, seq, op)."""
+        meta = dict(zip(("setl_id", "mdtrt_id", "seq", "op"), self._meta), **changes)
+        return VisitResult(self.psn_no, self.setl_time, self._fen, self._balc, self._ratio, self.reason, self._message,
+                           self._trace, (meta["setl_id"], meta["mdtrt_id"], meta["seq"], meta["op"]), self._stamp)
 
     @property
     def balc(self) -> Decimal | None:
@@ -236,7 +243,8 @@ class VisitResult:
     def __repr__(self) -> str:
         return f"VisitResult({self.to_json(trace=False)!r})"
 
-    def to_json(self, trace: bool = True) -> dict:
+    def to_json(self, trace: bool = True, lang: str = "en") -> dict:
+        """The JSON contract's record; ``lang="zh"`` gives the message in Chinese."""
         a = self._fen
         out = {
             "psn_no": self.psn_no, "setl_time": self.setl_time,
@@ -247,7 +255,9 @@ class VisitResult:
             # paying from a relative's account at the counter is not modelled: always 0
             "acct_mulaid_pay": "0.00",
             "psn_cash_pay": fen_text(a[7]), "balc": None if self._balc is None else fen_text(self._balc),
-            "reason": self.reason, "message": self.message,
+            "reason": self.reason, "message": self.message_in(lang),
+            "setl_id": self._meta[0], "mdtrt_id": self._meta[1], "op": self._meta[3], "seq": self._meta[2],
+            "policy": self._stamp[0], "ir_hash": self._stamp[1],
         }
         if trace:
             out["trace"] = [t.to_json() for t in self.trace]
@@ -272,10 +282,15 @@ class CreditResult:
     clause: str | None
     message: str
     trace: tuple[TraceStep, ...] = ()
+    # the message in another language: a function of the language (not part of the value)
+    render: Any = attrs.field(default=None, eq=False, repr=False)
 
-    def to_json(self, trace: bool = True) -> dict:
+    def message_in(self, lang: str = "en") -> str:
+        return self.message if lang == "en" or self.render is None else self.render(lang)
+
+    def to_json(self, trace: bool = True, lang: str = "en") -> dict:
         out = {"psn_no": self.psn_no, "on": self.on, "credit": money(self.credit), "reason": self.reason,
-               "rule": self.rule, "clause": self.clause, "message": self.message}
+               "rule": self.rule, "clause": self.clause, "message": self.message_in(lang)}
         if trace:
             out["trace"] = [t.to_json() for t in self.trace]
         return out
@@ -294,11 +309,15 @@ class MayPayResult:
     clause: str | None
     message: str
     trace: tuple[TraceStep, ...] = ()
+    render: Any = attrs.field(default=None, eq=False, repr=False)  # as in CreditResult
 
-    def to_json(self, trace: bool = True) -> dict:
+    def message_in(self, lang: str = "en") -> str:
+        return self.message if lang == "en" or self.render is None else self.render(lang)
+
+    def to_json(self, trace: bool = True, lang: str = "en") -> dict:
         out = {"psn_no": self.psn_no, "relation": self.relation, "item": self.item, "venue": self.venue, "on": self.on,
                "allowed": self.allowed, "reason": self.reason, "channel": self.channel, "clause": self.clause,
-               "message": self.message}
+               "message": self.message_in(lang)}
         if trace:
             out["trace"] = [t.to_json() for t in self.trace]
         return out
@@ -306,7 +325,7 @@ class MayPayResult:
 
 def exact_text(value: Decimal) -> str:
     """An unrounded amount: every decimal it has, but at least two (212.5125, 7.05)."""
-    d = value.normalize(CTX)
+    d = _plain(value)
     if d.as_tuple().exponent > -2:  # type: ignore[operator]
         d = d.quantize(CENT, context=CTX)
     return format(d, "f")
@@ -383,6 +402,11 @@ def tr_account_unknown() -> TraceStep:
     return TraceStep("acct_pay", money(ZERO), "no account balance given (acct_balc)")
 
 
+def tr_account_not_used() -> TraceStep:
+    return TraceStep("acct_pay", money(ZERO), "the record asks not to use the account (acct_used_flag 0)",
+                     inputs={"acct_used_flag": "0"})
+
+
 def tr_account_refused(why: str, clause: str | None, venue: str, balance: Decimal) -> TraceStep:
     return TraceStep("acct_pay", money(ZERO), f"account may not pay: {why}", clause=clause,
                      inputs={"venue": venue, "balance": money(balance)})
@@ -402,52 +426,47 @@ def tr_allowed(allowed: bool, prov: ir.Prov | None, request: dict) -> TraceStep:
 
 
 # ---- messages: from the reason and the values, the same for every backend -------------
+# The texts are in the message catalogue (``messages``), in English and Chinese; a
+# result's ``message`` is the English one, ``message_in(lang)`` either.
 
-SETTLE_REASONS = {
-    "no_in_policy_amount": "nothing in this bill is within the policy scope",
-    "within_deductible": "the in-policy amount went to the deductible",
-    "cap_reached": "the cap has been reached",
-    "zero_ratio": "the ratio that applies is 0%",
-    "rounds_to_zero": "the fund's share rounds to less than the rounding unit",
-    "not_covered": "this person's category is not covered by general outpatient pooling",
-    "not_designated": "the fund pays only at designated institutions",
-}
+SETTLE_REASONS = ("no_in_policy_amount", "within_deductible", "cap_reached", "zero_ratio", "rounds_to_zero",
+                  "not_covered", "not_designated", "other_scheme", "other_med_type")
 
 
 def settle_message(reason: str | None, policy_id: str, has_pooling: bool, when: dt.date, ratio_value,
-                   remaining: Decimal, raw: Decimal, fund: Decimal, banded: bool) -> str:
+                   remaining: Decimal, raw: Decimal, fund: Decimal, banded: bool, lang: str = "en") -> str:
     if reason == "not_in_force":
         if not has_pooling:
-            return f"policy {policy_id} states no general outpatient pooling"
-        return f"general outpatient pooling is not in force on {when.isoformat()}"
+            return _msg("settle.no_pooling", lang, policy=policy_id)
+        return _msg("settle.not_in_force", lang, date=when.isoformat())
     if reason is not None:
-        return SETTLE_REASONS[reason]
-    text = (f"the fund pays {money(raw)} of {money(remaining)} by bands" if banded
-            else f"the fund pays {percent(ratio_value)} of {money(remaining)}")
-    return text + (" up to the cap" if fund < raw else "")
+        return _msg(f"settle.{reason}", lang)
+    text = (_msg("settle.paid_bands", lang, raw=money(raw), base=money(remaining)) if banded
+            else _msg("settle.paid", lang, ratio=percent(ratio_value), base=money(remaining)))
+    return text + (_msg("settle.up_to_cap", lang) if fund < raw else "")
 
 
-def may_pay_message(reason: str, request: dict, args: dict, channel: str | None) -> str:
+def may_pay_message(reason: str, request: dict, args: dict, channel: str | None, lang: str = "en") -> str:
+    from .messages import value as shown
+
     item, relation, venue, on = request["item"], request["relation"], request.get("venue"), request["on"]
-    at = f" at {venue}" if venue else ""
-    return {
-        "not_in_force": lambda: f"no account-use rule of this policy is in force on {on}",
-        "excluded": lambda: f"the personal account may never pay for {item}",
-        "relation_not_eligible": lambda: f"{relation} is not among the eligible relations ({args.get('relations')})",
-        "planned": lambda: f"{item} for {relation} is only to be explored (逐步探索), not yet in force",
-        "not_designated": lambda: "the personal account pays only at designated institutions and pharmacies",
-        "no_channel": lambda: f"this policy provides no {args.get('channel')} settlement for this use",
-        "permitted": lambda: f"the personal account may pay for {item}{at} for {relation}",
-        "item_not_allowed": lambda: f"this policy does not let the account pay for {item}{at} for {relation}",
-    }[reason]()
+    at = _msg("may_pay.at", lang, venue=shown(venue, lang)) if venue else ""
+    fill = {"item": shown(item, lang), "relation": shown(relation, lang), "at": at,
+            "date": on.isoformat() if hasattr(on, "isoformat") else on}
+    if reason == "relation_not_eligible":
+        names = [x for x in str(args.get("relations", "")).split(", ") if x]
+        fill["relations"] = ("、" if lang == "zh" else ", ").join(shown(x, lang) for x in names)
+    elif reason == "no_channel":
+        fill["channel"] = shown(args.get("channel"), lang)
+    return _msg(f"may_pay.{reason}", lang, **fill)
 
 
-def credit_message(reason: str, on: dt.date, rule: str | None) -> str:
+def credit_message(reason: str, on: dt.date, rule: str | None, lang: str = "en") -> str:
     if reason == "credited":
-        return f"credited by rule {rule}"
+        return _msg("credit.credited", lang, rule=rule)
     if reason == "not_in_force":
-        return f"no crediting rule of this policy is in force on {on.isoformat()}"
-    return "no crediting rule of this policy applies to this person"
+        return _msg("credit.not_in_force", lang, date=on.isoformat())
+    return _msg("credit.no_rule", lang)
 
 
 def finish_settle_trace(trace: list[TraceStep]) -> None:

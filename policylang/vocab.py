@@ -64,6 +64,8 @@ VISIT_FIELDS = {
     "hosp_lv": "hosp_lv", "designated": BOOL, "medfee_sumamt": MONEY,
     "fulamt_ownpay_amt": MONEY, "overlmt_selfpay": MONEY, "preselfpay_amt": MONEY,
     "acct_balc": MONEY,
+    "setl_id": TEXT, "mdtrt_id": TEXT, "insutype": TEXT, "med_type": TEXT, "acct_used_flag": TEXT,
+    "mdtrt_cert_type": TEXT, "chrg_bchno": TEXT, "psn_setlway": TEXT,
 }
 PERSON_FIELDS = {
     "psn_no": TEXT, "psn_type": "psn_type", "flxempe_flag": BOOL, "on": DATE,
@@ -73,6 +75,12 @@ REQUEST_FIELDS = {
     "relation": "relation", "venue": "venue", "item": "item", "on": DATE, "networked": BOOL,
 }
 CONTEXT_FIELDS = {"pooling": VISIT_FIELDS, "crediting": PERSON_FIELDS, "account_use": REQUEST_FIELDS}
+
+# What the national platform's codes mean for general outpatient pooling.
+PLATFORM = {
+    "pooling_insutypes": ("310",),  # 职工基本医疗保险
+    "pooling_med_types": ("11",),  # 普通门诊
+}
 
 SECTION_NAMES_ZH = {"pooling": "普通门诊统筹", "crediting": "个人账户计入", "account_use": "个人账户使用"}
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 from syrupy.extensions.json import JSONSnapshotExtension
+from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
 # Tests stay deterministic: hypothesis explores the same examples on every run and machine
 # (scripts/fuzz.py is the place for open-ended exploration).
@@ -29,6 +30,18 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 @pytest.fixture
 def snapshot_json(snapshot):
     return snapshot.use_extension(JSONSnapshotExtension)
+
+
+class TextSnapshot(SingleFileSnapshotExtension):
+    """One plain-text file per snapshot, so that output can be read as it is shown."""
+
+    _write_mode = WriteMode.TEXT
+    file_extension = "txt"
+
+
+@pytest.fixture
+def snapshot_text(snapshot):
+    return snapshot.use_extension(TextSnapshot)
 
 
 def load_backend(name: str):

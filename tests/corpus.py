@@ -102,6 +102,10 @@ def make_visits(policy: ir.Policy, rnd: random.Random, n: int, params: dict) -> 
                 v[field] = f"{part / 100:.2f}"
         if rnd.random() < 0.25:
             v["acct_balc"] = f"{rnd.randint(0, 100000) / 100:.2f}"
+        for field, codes in (("insutype", ["310", "310", "390"]), ("med_type", ["11", "11", "14"]),
+                             ("acct_used_flag", ["1", "0"]), ("mdtrt_id", [f"M{rnd.randint(0, 9999)}"])):
+            if rnd.random() < 0.2:
+                v[field] = rnd.choice(codes)
         for name, (t, _default) in policy.inputs.items():
             if rnd.random() < 0.3:
                 continue  # the default applies

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
 import policylang
 from policylang.cli import main
@@ -36,8 +35,14 @@ PARENT_MARK = "# parent fixture: checks clean"
 EXPECT = re.compile(r"^# expect: ((?:[A-Z]\d{3})(?: [A-Z]\d{3})*)\s*$")
 
 
+def _lines(path: Path) -> list[str]:
+    """The first lines (the expectation and what is wrong): ASCII or UTF-8 even in a fixture
+    that is otherwise not UTF-8 (P015)."""
+    return [line.decode("utf-8") for line in path.read_bytes().split(b"\n", 2)[:2]]
+
+
 def _first_line(path: Path) -> str:
-    return path.read_text(encoding="utf-8").split("\n", 1)[0]
+    return _lines(path)[0]
 
 
 ALL_FIXTURES = sorted(INVALID.glob("*.pol"))
@@ -77,18 +82,6 @@ def _check(path: Path, monkeypatch) -> tuple[policylang.CheckResult, dict[str, s
     return results[0], ws.sources, rel
 
 
-class TextSnapshot(SingleFileSnapshotExtension):
-    """One plain-text file per snapshot, so the messages can be read as they are shown."""
-
-    _write_mode = WriteMode.TEXT
-    file_extension = "txt"
-
-
-@pytest.fixture
-def snapshot_text(snapshot):
-    return snapshot.use_extension(TextSnapshot)
-
-
 # ---- the corpus itself ---------------------------------------------------------------
 
 def test_corpus_is_large_enough_and_well_formed():
@@ -98,7 +91,7 @@ def test_corpus_is_large_enough_and_well_formed():
         codes = expected_codes(path)
         assert path.name.split("-", 1)[0] == codes[0], f"{path.name}: the name must start with its first code"
         assert set(codes) <= set(CATALOGUE), f"{path.name}: unknown code in {codes}"
-        second = path.read_text(encoding="utf-8").split("\n")[1]
+        second = _lines(path)[1]
         assert second.startswith("# ") and len(second) > 20, f"{path.name}: line 2 must say what is wrong"
 
 

@@ -22,6 +22,19 @@ def test_diagnostics_doc_is_generated_from_the_catalogue():
 def test_every_code_can_be_explained(code):
     text = explain(code)
     assert text.startswith(code) and CATALOGUE[code].title in text
+    # shown on a real occurrence: no raw <placeholder> or {placeholder} of the templates
+    assert "For example, in tests/fixtures/invalid/" in text
+    assert not re.search(r"<\w+>|\{\w+(![rs])?\}", text), text
+
+
+def test_explain_samples_are_generated_from_the_fixtures():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gen_docs", ROOT / "scripts" / "gen_docs.py")
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    assert (ROOT / "policylang" / "explain_samples.py").read_text(encoding="utf-8") == gen.explain_samples_text(), \
+        "run: python scripts/gen_docs.py"
 
 
 def _python_blocks():
@@ -48,24 +61,37 @@ def test_readme_shows_exactly_two_setup_commands():
     assert "README.md" in ci
 
 
-def test_readme_shows_the_checker_output_as_it_is():
+def _console_runs():
+    """Each `$ policylang ...` of the README's console blocks, with the output shown under it
+    (the live-settlement walk-through writes a ledger: it has its own test, in a copy)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    live = readme.split("## Live settlement", 1)[1].split("\n## ", 1)[0]
+    readme = readme.replace(live, "")
+    for block in re.findall(r"```console\n(.*?)```", readme, re.S):
+        for run in re.split(r"^(?=\$ )", block, flags=re.M):
+            if run.strip():
+                command, _, output = run.partition("\n")
+                yield pytest.param(command[2:], output, id=command[2:][:60])
+
+
+@pytest.mark.parametrize("command, shown", list(_console_runs()))
+def test_readme_shows_each_command_with_its_real_output(command, shown, monkeypatch):
+    import shlex
+
     from click.testing import CliRunner
 
     from policylang.cli import main
 
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    block = re.search(r"```console\n\$ policylang (check [^\n]+)\n(.*?)```", readme, re.S)
-    assert block, "README must show a checker run"
-    import os
+    assert command.startswith("policylang ")
+    monkeypatch.chdir(ROOT)
+    result = CliRunner().invoke(main, shlex.split(command)[1:])
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.output.rstrip("\n") == shown.rstrip("\n")
 
-    cwd = os.getcwd()
-    os.chdir(ROOT)
-    try:
-        result = CliRunner().invoke(main, block.group(1).split())
-    finally:
-        os.chdir(cwd)
-    assert result.exit_code == 1
-    assert result.output.strip() == block.group(2).strip()
+
+def test_readme_shows_the_commands_of_the_toolbox():
+    commands = {p.values[0].split()[1] for p in _console_runs()}
+    assert {"check", "settle", "why", "test", "fmt", "explain"} <= commands
 
 
 def test_language_reference_lists_every_keyword():
@@ -115,3 +141,29 @@ def test_explain_examples_are_true(code):
     wrong, right = EXAMPLES[code]
     assert code in codes(wrong)
     assert code not in codes(right)
+
+
+def test_readme_live_settlement_walkthrough_is_real(tmp_path, monkeypatch):
+    """The README's live-settlement commands, run in order on copies of the files, print
+    exactly what the README shows."""
+    import shutil
+
+    from click.testing import CliRunner
+
+    from policylang.cli import main
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Live settlement", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```console\n(.*?)```", section, re.S).group(1)
+    for folder in ("policies", "examples"):
+        shutil.copytree(ROOT / folder, tmp_path / folder)
+    monkeypatch.chdir(tmp_path)
+    for name in ("LC_ALL", "LC_MESSAGES"):  # tables follow the locale: the README shows English
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    steps = re.findall(r"^\$ policylang (.*)\n((?:(?!\$ ).*\n)*)", block, re.M)
+    assert len(steps) >= 6
+    for command, shown in steps:
+        result = CliRunner().invoke(main, command.split())
+        assert result.exit_code == 0, (command, result.output)
+        assert result.stdout == shown, command

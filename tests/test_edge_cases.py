@@ -112,13 +112,6 @@ def test_one_file_given_under_two_spellings_is_one_policy(monkeypatch):
     assert r.exit_code == 0, r.output
 
 
-def test_fmt_write_sees_trailing_comments(tmp_path):
-    path = tmp_path / "p.pol"
-    path.write_text('policy p { level city  # keep me\n}\n', encoding="utf-8")
-    r = CliRunner().invoke(main, ["fmt", str(path), "--write"])
-    assert r.exit_code == 1 and "keep me" in path.read_text(encoding="utf-8")
-
-
 def test_lone_carriage_return_is_reported():
     assert "P010" in codes('policy p {\r  level city\r}\n')
     assert codes('policy p {\r\n  level city\r\n}\r\n') == []

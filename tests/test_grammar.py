@@ -142,3 +142,24 @@ def test_an_error_inside_a_table_is_reported_alone():
            "        level1 75%\n        level2: 70%\n      }\n      cap 2000 yuan cite 一\n    }\n  }\n}\n")
     _, diags = parse(src)
     assert len(diags) == 1 and diags[0].span.line == 5
+
+
+@pytest.mark.parametrize("source, hint", [
+    ("policy p { pooling { from 2023-01-01 { uplift 5 points when psn_type == retiree } } }",
+     "compare with a single '='"),
+    ("policy p { pooling { from 2023-01-01 { ratio by hosp_lv { unrated: 75%, level1: 70% } } } }",
+     "separated by line breaks, not commas"),
+    ("policy p { pooling { from 2023-01-01 { ratio bands per year { until 1000 yuan: 60%, beyond: 70% } } } }",
+     "separated by line breaks, not commas"),
+    ("政策 p { 普通门诊统筹 { 自 2023-01-01 { 起付线 150 元 每 年 } } }", "'起付线' is written 'deductible'"),
+    ("policy p { pooling { from 2023-01-01 { ceiling 2000 yuan per year } } }", "'ceiling' is written 'cap'"),
+])
+def test_common_mistakes_get_a_hint(source, hint):
+    _, diags = parse(source)
+    assert diags[0].code == "P002" and hint in diags[0].hint(), diags[0].hint()
+    assert diags[0].hint("zh")
+
+
+def test_records_of_an_example_take_commas():
+    policy, diags = parse('policy p { example "x" cite 一 { settle { psn_type: retiree, hosp_lv: level2, } } }')
+    assert policy is not None and not diags

@@ -90,3 +90,13 @@ def test_the_cache_folder_follows_xdg_then_home(tmp_path, monkeypatch):
     assert P._cache_file("g").parent == tmp_path / "home" / ".cache" / "policylang"
     monkeypatch.delenv("XDG_CACHE_HOME")
     assert P._cache_file("g").parent == tmp_path / "home" / ".cache" / "policylang"
+
+
+def test_comments_are_collected_by_a_parser_loaded_from_the_cache(cache_dir, monkeypatch):
+    text = "# a\npolicy p { level city // b\n}\n"
+    assert [c.text for c in P.parse_with_comments(text)[2]] == ["# a", "// b"]  # built
+    monkeypatch.setattr(lark.Lark, "__init__", lambda *a, **k: (_ for _ in ()).throw(AssertionError("built")))
+    P._lark.cache_clear()
+    comments = P.parse_with_comments(text)[2]  # loaded
+    assert [(c.text, c.span.line, c.span.col) for c in comments] == [("# a", 1, 1), ("// b", 2, 23)]
+    assert P.parse_with_comments("policy p {")[2] == []  # a text that does not parse

@@ -1,6 +1,6 @@
 """The columnar backend: the settle program executed over whole columns.
 
-Visits come in as typed NumPy columns (``policylang.tables``: from a
+Visits come in as typed NumPy columns (``policylang.columns``: from a
 ``pyarrow.Table`` with vectorised validation, or from records validated by
 ``inputs``); money is int64 fen, ratios int64 in 1/10000, products at the sum of
 the scales, rounded by the policy's rule with integer floor division.  No float
@@ -69,7 +69,7 @@ from ..runtime import (
     CreditResult, MayPayResult, VisitResult, credit_message, fen_text, may_pay_message, percent, settle_message,
     tr_allowed, tr_credit, yuan,
 )
-from ..tables import (
+from ..columns import (
     DEFAULT_SCALE, EPOCH, LIMIT, Col, Visits, col_from_values, decimal_array, np, pa, pc, scaled,
     visits_from_records, visits_from_table,
 )

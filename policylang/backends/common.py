@@ -67,3 +67,21 @@ def bucket(period: str, when: dt.date, visit_index: int):
     if period == "day":
         return when
     return ("visit", visit_index)
+
+
+def split_bands(limits, prior, amount, add, sub, zero) -> list:
+    """The parts of ``amount`` (accumulated on top of ``prior``) that fall in each band
+    (``limits``: each band's cumulative upper limit, None for the last), as ``(band, part)``.
+    ``add``/``sub`` do the arithmetic (exact ``Decimal`` in a private context, or ``int``)."""
+    parts = []
+    low = zero
+    end = add(prior, amount)
+    for i, limit in enumerate(limits):
+        high = end if limit is None else min(limit, end)
+        part = sub(high, max(low, prior))
+        if part > zero:
+            parts.append((i, part))
+        if limit is None or limit >= end:
+            break
+        low = limit
+    return parts

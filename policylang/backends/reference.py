@@ -10,19 +10,21 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal, DecimalException
+from functools import partial
 from typing import Any, Callable
 
 from .. import ir
 from ..inputs import InputError, InputProblem, missing_param, validate_persons, validate_requests, validate_visits
 from ..ir import evaluate as E
 from ..ir.demands import fields_read
+from ..ir.serial import content_hash
 from ..ir.evaluate import CTX, MissingValue, NoRow
 from ..runtime import (
-    ZERO, CreditResult, fen, MayPayResult, TraceStep, VisitResult, credit_message, finish_settle_trace, may_pay_message,
-    money, percent, round_money, settle_message, tr_account_pay, tr_account_refused, tr_account_unknown, tr_adjust,
+    ZERO, CreditResult, fen, yuan, MayPayResult, TraceStep, VisitResult, credit_message, finish_settle_trace, may_pay_message,
+    money, percent, round_money, settle_message, tr_account_not_used, tr_account_pay, tr_account_refused, tr_account_unknown, tr_adjust,
     tr_allowed, tr_band, tr_band_adjust, tr_cap, tr_consume, tr_credit, tr_let, tr_ratio, tr_share, tr_stopped,
 )
-from .common import BadValue, block_at, bucket, settle_order, visit_date
+from .common import BadValue, block_at, bucket, settle_order, split_bands, visit_date
 
 STOP = object()  # a handler's result that ends the block (a gate that failed)
 
@@ -48,17 +50,35 @@ class State:
 
 
 class Ledger:
-    """Amounts used per counter key, and each person's known account balance."""
+    """The state one settle call leaves for the next (the same for every backend):
+    ``used`` maps a ledger key ``(psn_no, counter id, period bucket, each value)`` to the
+    fen used; ``balances`` maps a person to the fen left in the account."""
 
     def __init__(self) -> None:
-        self.used: dict[tuple, Decimal] = {}
-        self.balances: dict[str, Decimal] = {}
+        self.used: dict[tuple, int] = {}
+        self.balances: dict[str, int] = {}
+        self.seq: dict[str, int] = {}
+        self.journal: list | None = None
+        self.visit_used: dict[tuple, Decimal] = {}  # counters per visit: never kept
+
+    def get(self, key: tuple) -> Decimal:
+        if key[2] == "visit":
+            return self.visit_used.get(key, ZERO)
+        return yuan(self.used.get(key, 0))
+
+    def charge(self, key: tuple, before: Decimal, amount: Decimal, index: int) -> None:
+        if key[2] == "visit":
+            self.visit_used[key] = CTX.add(before, amount)
+            return
+        self.used[key] = fen(CTX.add(before, amount))
+        if self.journal is not None:
+            self.journal.append((index, key, fen(amount)))
 
 
 def _key(state: State, counter: ir.Counter) -> tuple:
     env = state.env
-    return (env["psn_no"], counter.id, bucket(counter.period, env["setl_time"], state.index),
-            env.get(counter.each) if counter.each else None)
+    period = "visit" if counter.period == "visit" else bucket(counter.period, env["setl_time"], state.index)
+    return (env["psn_no"], counter.id, period, env.get(counter.each) if counter.each else None)
 
 
 class Reference:
@@ -69,6 +89,7 @@ class Reference:
         self.tracing = tracing
         self.programs: dict[str, ir.Program] = policy.programs
         self.counters = {c.id: c for c in self.programs["settle"].counters}
+        self.stamp = (policy.id, content_hash(policy))
 
     # ---- running a program over one record --------------------------------------------
     def run(self, program: ir.Program, state: State) -> None:
@@ -88,35 +109,24 @@ class Reference:
             HANDLERS[type(step)](self, step, state)
 
     # ---- settle ---------------------------------------------------------------------
-    def new_state(self) -> Ledger:
-        return Ledger()
+    def new_state(self) -> dict:
+        return {"used": {}, "balances": {}, "seq": {}}
 
-    def settle(self, records, params: dict, state: Ledger | None = None) -> list[VisitResult]:
+    def settle(self, records, params: dict, state: dict | None = None, journal: list | None = None
+               ) -> list[VisitResult]:
         visits = validate_visits(records, self.policy)
         program = self.programs["settle"]
-        ledger = Ledger() if state is None else state
+        ledger = Ledger()
+        if state is not None:
+            ledger.used, ledger.balances, ledger.seq = state["used"], state["balances"], state["seq"]
+        ledger.journal = journal
         results: list[Any] = [None] * len(visits)
-        problems = []
-        for i in settle_order(visits):
-            v = visits[i]
-            try:
-                results[i] = self._settle_one(program, v, i, params, ledger)
-            except MissingValue as e:
-                problems.append(self._missing(e, i, v.get("psn_no")))
-            except NoRow:
-                problems.append(InputProblem(i + 1, "(record)", "no row of a decision table of the policy applies "
-                                             "to this record", v.get("psn_no")))
-            except BadValue as e:
-                problems.append(InputProblem(i + 1, "(record)", str(e), v.get("psn_no")))
-            except DecimalException:
-                problems.append(InputProblem(i + 1, "(record)", "a value is too large to compute exactly; check the "
-                                             "amounts and parameters", v.get("psn_no")))
-        if problems:
-            raise InputError(problems)
+        self._each(visits, lambda v, i: self._settle_one(program, v, i, params, ledger), settle_order(visits), results)
         return results
 
     def _settle_one(self, program: ir.Program, v: dict, index: int, params: dict, ledger: Ledger) -> VisitResult:
         when = visit_date(v["setl_time"])
+        ledger.visit_used = {}  # counters per visit start afresh
         state = State(program, {**v, "setl_time": when}, index, params, ledger, self.tracing)
         self.run(program, state)
         env = state.env
@@ -124,15 +134,16 @@ class Reference:
             finish_settle_trace(state.trace)
         banded = env.get("exact") is not None and any(
             isinstance(s, ir.BandShare) for s in state.extra.get("block", ir.Block(None, None, None, ())).steps)
-        message = settle_message(state.reason, self.policy.id, program.section is not None, when, env["ratio"],
-                                 env["remaining"], env["hifp_raw"], env["hifp_pay"], banded)
+        message = partial(settle_message, state.reason, self.policy.id, program.section is not None, when,
+                          env["ratio"], env["remaining"], env["hifp_raw"], env["hifp_pay"], banded)
         amounts = tuple(fen(env[f]) for f in ("inscp_scp_amt", "act_pay_dedc", "hifp_pay", "fund_pay_sumamt",
                                                  "psn_part_amt", "acct_pay", "psn_cash_pay"))
         ratio_e4 = None if env["ratio"] is None else int(env["ratio"].scaleb(4, CTX))
         balc = None if env["balc"] is None else fen(env["balc"])
+        seq = ledger.seq[v["psn_no"]] = ledger.seq.get(v["psn_no"], 0) + 1
         return VisitResult(v["psn_no"], v.get("$setl_time_text") or _iso(v["setl_time"]),
                            (fen(v["medfee_sumamt"]), *amounts), balc, ratio_e4, state.reason, message,
-                           tuple(state.trace or ()))
+                           tuple(state.trace or ()), (v.get("setl_id"), v.get("mdtrt_id"), seq, "settle"), self.stamp)
 
     def _missing(self, e: MissingValue, i: int, psn_no) -> InputProblem:
         if e.is_param:  # the same for every record: report it once, at once
@@ -159,10 +170,10 @@ class Reference:
             return
         amount, row = E.value(step.amount, s.env, s.params)
         key = _key(s, self.counters[step.counter])
-        before = s.ledger.used.get(key, ZERO)
+        before = s.ledger.get(key)
         base = s.env[step.base]
         take = max(ZERO, min(base, CTX.subtract(amount, before)))
-        s.ledger.used[key] = CTX.add(before, take)
+        s.ledger.charge(key, before, take, s.index)
         s.env[step.base] = CTX.subtract(base, take)
         s.env[step.out] = CTX.add(s.env[step.out], take)
         s.note(tr_consume(take, row or step.prov, amount, before, s.env["inscp_scp_amt"]))
@@ -180,13 +191,13 @@ class Reference:
     def band_share(self, step: ir.BandShare, s: State) -> None:
         bands = step.bands
         key = _key(s, self.counters[step.counter])
-        prior = s.ledger.used.get(key, ZERO)
+        prior = s.ledger.get(key)
         applied = E.adjustments(step.adjustments, s.env, s.params)
         pts = E.points(applied)
         remaining = s.env[step.base]
         exact = ZERO
         last = CTX.add(bands.values[0], pts)
-        for i, part in split_bands(bands.limits, prior, remaining):
+        for i, part in split_bands(bands.limits, prior, remaining, CTX.add, CTX.subtract, ZERO):
             r = CTX.add(bands.values[i], pts)
             _check_ratio(r)
             exact = CTX.add(exact, CTX.multiply(part, r))
@@ -195,7 +206,7 @@ class Reference:
         for adj in applied:
             s.note(tr_band_adjust(adj))
         _check_ratio(last)
-        s.ledger.used[key] = CTX.add(prior, remaining)
+        s.ledger.charge(key, prior, remaining, s.index)
         s.env[step.exact], s.env[step.ratio] = exact, last
 
     def share(self, step: ir.Share, s: State) -> None:
@@ -213,14 +224,14 @@ class Reference:
                 continue
             amount, row = E.value(cap.amount, s.env, s.params)
             key = _key(s, self.counters[cap.counter])
-            before = s.ledger.used.get(key, ZERO)
+            before = s.ledger.get(key)
             room = max(ZERO, CTX.subtract(amount, before))
-            applying.append(key)
+            applying.append((key, before))
             if fund > room:
                 fund = room
                 s.note(tr_cap(fund, row or cap.prov, amount, before, raw))
-        for key in applying:
-            s.ledger.used[key] = CTX.add(s.ledger.used.get(key, ZERO), fund)
+        for key, before in applying:
+            s.ledger.charge(key, before, fund, s.index)
         s.env[step.out] = fund
 
     def outcome(self, step: ir.Outcome, s: State) -> None:
@@ -234,11 +245,15 @@ class Reference:
     def account_pay(self, step: ir.AccountPay, s: State) -> None:
         env, psn = s.env, s.env["psn_no"]
         if env.get("acct_balc") is not None:
-            s.ledger.balances[psn] = env["acct_balc"]
-        balance = s.ledger.balances.get(psn)
+            s.ledger.balances[psn] = fen(env["acct_balc"])
+        known = s.ledger.balances.get(psn)
+        balance = None if known is None else yuan(known)
         env[step.out], env[step.balance] = ZERO, balance
         if balance is None:
             s.note(tr_account_unknown())
+            return
+        if not E.cond(step.used, env, s.params):
+            s.note(tr_account_not_used())
             return
         request = {name: E.value(v, env, s.params)[0] for name, v in step.request}
         request["on"] = env["setl_time"]
@@ -249,22 +264,24 @@ class Reference:
             return
         payable = E.expr(step.payable, env, s.params)
         pay = min(balance, max(ZERO, payable))
-        s.ledger.balances[psn] = env[step.balance] = CTX.subtract(balance, pay)
+        env[step.balance] = CTX.subtract(balance, pay)
+        s.ledger.balances[psn] = fen(env[step.balance])
         env[step.out] = pay
         s.note(tr_account_pay(pay, step.prov, balance, payable))
 
     # ---- credit -------------------------------------------------------------------------
     def credit(self, records, params: dict) -> list[CreditResult]:
-        return self._each(validate_persons(records, self.policy), self._credit_one, params)
+        rows = validate_persons(records, self.policy)
+        return self._each(rows, lambda r, i: self._credit_one(r, params), range(len(rows)), [None] * len(rows))
 
     def _credit_one(self, person: dict, params: dict) -> CreditResult:
         state = State(self.programs["credit"], person, 0, params, Ledger(), self.tracing)
         self.run(self.programs["credit"], state)
         x = state.extra
         on = person["on"]
+        words = partial(credit_message, state.reason or "no_rule", on, x.get("rule"))
         return CreditResult(person["psn_no"], on.isoformat(), x.get("credit"), state.reason or "no_rule",
-                            x.get("rule"), x.get("clause"), credit_message(state.reason or "no_rule", on, x.get("rule")),
-                            tuple(state.trace or ()))
+                            x.get("rule"), x.get("clause"), words(), tuple(state.trace or ()), words)
 
     def credit_rules(self, step: ir.CreditRules, s: State) -> None:
         for rule in step.rules:
@@ -281,7 +298,8 @@ class Reference:
 
     # ---- may-pay ------------------------------------------------------------------------
     def may_pay(self, records, params: dict) -> list[MayPayResult]:
-        return self._each(validate_requests(records, self.policy), self._may_pay_one, params)
+        rows = validate_requests(records, self.policy)
+        return self._each(rows, lambda r, i: self._may_pay_one(r, params), range(len(rows)), [None] * len(rows))
 
     def _may_pay_one(self, request: dict, params: dict) -> MayPayResult:
         state = State(self.programs["may_pay"], request, 0, params, Ledger(), self.tracing)
@@ -292,11 +310,11 @@ class Reference:
         allowed = verdict.allowed if verdict else False
         prov = verdict.prov if verdict else None
         channel = x.get("channel")
-        message = may_pay_message(reason, request, dict(verdict.args) if verdict else {}, channel)
+        words = partial(may_pay_message, reason, request, dict(verdict.args) if verdict else {}, channel)
         trace = (tr_allowed(allowed, prov, request),) if self.tracing else ()
         return MayPayResult(request.get("psn_no"), request["relation"], request["item"], request.get("venue"),
                             request["on"].isoformat(), allowed, reason, channel, prov.clause if prov else None,
-                            message, trace)
+                            words(), trace, words)
 
     def decision(self, step: ir.Decision, s: State) -> None:
         for verdict in step.verdicts:
@@ -307,11 +325,14 @@ class Reference:
                     s.extra["channel"] = E.value(verdict.channel, s.env, s.params)[0]
                 return
 
-    def _each(self, records: list[dict], one: Callable, params: dict) -> list:
-        out, problems = [], []
-        for i, rec in enumerate(records):
+    def _each(self, records: list[dict], one: Callable[[dict, int], Any], order, out: list) -> list:
+        """``out[i] = one(records[i], i)`` in ``order``; every problem in every record is
+        collected and raised together."""
+        problems = []
+        for i in order:
+            rec = records[i]
             try:
-                out.append(one(rec, params))
+                out[i] = one(rec, i)
             except MissingValue as e:
                 problems.append(self._missing(e, i, rec.get("psn_no")))
             except NoRow:
@@ -323,7 +344,7 @@ class Reference:
                 problems.append(InputProblem(i + 1, "(record)", "a value is too large to compute exactly; check the "
                                              "amounts and parameters", rec.get("psn_no")))
         if problems:
-            raise InputError(problems)
+            raise InputError(sorted(problems, key=lambda p: p.record or 0))
         return out
 
 
@@ -340,22 +361,6 @@ HANDLERS: dict[type, Callable[[Reference, Any, State], Any]] = {
     ir.CreditRules: Reference.credit_rules,
     ir.Decision: Reference.decision,
 }
-
-
-def split_bands(limits, prior: Decimal, amount: Decimal) -> list[tuple[int, Decimal]]:
-    """The parts of ``amount`` (accumulated on top of ``prior``) in each band."""
-    parts = []
-    low = ZERO
-    end = CTX.add(prior, amount)
-    for i, limit in enumerate(limits):
-        high = end if limit is None else min(limit, end)
-        part = CTX.subtract(high, max(low, prior))
-        if part > 0:
-            parts.append((i, part))
-        if limit is None or limit >= end:
-            break
-        low = limit
-    return parts
 
 
 def _check_ratio(value: Decimal) -> None:

@@ -24,20 +24,22 @@ import datetime as dt
 import gc
 import re
 from decimal import Decimal
+from functools import partial
 from typing import Any, Callable
 
 from .. import ir
 from .. import vocab as V
-from ..inputs import VISIT_SPEC, InputError, InputProblem, missing_param, validate_persons, validate_requests, \
-    validate_visits
+from ..inputs import PLATFORM_FIELDS, VISIT_SPEC, InputError, InputProblem, missing_param, setl_time_of, \
+    setl_time_text, validate_persons, validate_requests, validate_visits
 from ..ir.demands import fields_read
+from ..ir.serial import content_hash
 from ..ir.evaluate import CTX, MissingValue
 from ..runtime import (
     CreditResult, MayPayResult, VisitResult, credit_message, finish_settle_trace, may_pay_message, percent,
-    settle_message, tr_account_pay, tr_let_fen, register_trace_builder, tr_account_refused, tr_account_unknown, tr_adjust, tr_allowed, tr_band,
+    settle_message, tr_account_pay, tr_let_fen, register_trace_builder, tr_account_not_used, tr_account_refused, tr_account_unknown, tr_adjust, tr_allowed, tr_band,
     tr_band_adjust, tr_cap, tr_consume, tr_credit, tr_let, tr_ratio, tr_share, tr_stopped, yuan,
 )
-from .common import BadValue, time_key
+from .common import BadValue, split_bands, time_key
 
 SCALE = {V.MONEY: 2, V.PERCENT: 4, V.POINTS: 4, V.NUMBER: 6}
 MODES = ("half_up", "half_even", "down", "up")
@@ -78,21 +80,6 @@ def scaled(d, scale: int, what: str) -> int:
 
 def D(x: int, scale: int) -> Decimal:
     return Decimal(x).scaleb(-scale, CTX)
-
-
-def split_bands(limits: tuple, prior: int, amount: int) -> list[tuple[int, int]]:
-    parts = []
-    low = 0
-    end = prior + amount
-    for i, limit in enumerate(limits):
-        high = end if limit is None else min(limit, end)
-        part = high - max(low, prior)
-        if part > 0:
-            parts.append((i, part))
-        if limit is None or limit >= end:
-            break
-        low = limit
-    return parts
 
 
 # ---- the code generator -----------------------------------------------------------------
@@ -197,6 +184,8 @@ class Gen:
             return "False" if not x.items else "(" + " or ".join(self.cond(i) for i in x.items) + ")"
         if t is ir.Negate:
             return f"(not {self.cond(x.item)})"
+        if t is ir.Present:
+            return f"(f_{x.field} is not None)"
         raise TypeError(x)
 
     def value(self, v, target: str, prov_target: str | None, scale: int | None) -> None:
@@ -232,6 +221,26 @@ class Gen:
         self.emit("    raise NoRowError()")
 
     # -- steps
+    def blocks(self, date_var: str, when_none: Callable[[], None] | None = None) -> None:
+        """Choose the block in force on ``date_var`` (BLOCKS: latest start first) and emit
+        each block's steps; ``when_none`` emits what happens when no block is in force."""
+        self.emit("blk = -1")
+        self.emit("for start, until, b in BLOCKS:")
+        self.emit(f"    if start <= {date_var} and (until is None or {date_var} <= until):")
+        self.emit("        blk = b")
+        self.emit("        break")
+        for b_index, block in enumerate(self.program.blocks):
+            self.emit(f"{'if' if b_index == 0 else 'elif'} blk == {b_index}:")
+            self.depth += 1
+            self.steps(block.steps)
+            self.emit("pass")
+            self.depth -= 1
+        if when_none is not None:
+            self.emit("else:" if self.program.blocks else "if True:")
+            self.depth += 1
+            when_none()
+            self.depth -= 1
+
     def steps(self, steps) -> None:
         """Emit steps; a Gate opens an ``else`` that holds the rest of the block."""
         opened = 0
@@ -265,22 +274,41 @@ class Gen:
         self.depth += 1
         return True
 
-    def key(self, counter_id: str) -> str:
+    def key(self, counter_id: str) -> str | None:
+        """The ledger key of a counter for this visit, ``(psn, id, bucket, each value)``;
+        None for a counter per visit, which starts at 0 and is never kept."""
         c = self.counters[counter_id]
-        bucket = {"year": "d.year", "month": "(d.year, d.month)", "day": "d", "visit": "('visit', i)"}[c.period]
-        each = f", f_{c.each}" if c.each else ""
-        return f"(psn, {self.counter_index[counter_id]}, {bucket}{each})"
+        if c.period == "visit":
+            return None
+        bucket = {"year": "d.year", "month": "(d.year, d.month)", "day": "d"}[c.period]
+        each = f"f_{c.each}" if c.each else "None"
+        return f"(psn, {counter_id!r}, {bucket}, {each})"
+
+    def read(self, counter_id: str, key_var: str, before_var: str) -> None:
+        key = self.key(counter_id)
+        if key is None:
+            self.emit(f"{key_var} = None")
+            self.emit(f"{before_var} = 0")
+        else:
+            self.emit(f"{key_var} = {key}")
+            self.emit(f"{before_var} = used.get({key_var}, 0)")
+
+    def charge(self, counter_id: str, key_var: str, before_var: str, amount: str) -> None:
+        """``used[key] = before + amount``, journaled for the ledger when asked."""
+        if self.key(counter_id) is None:
+            return
+        self.emit(f"used[{key_var}] = {before_var} + {amount}")
+        self.emit(f"if J is not None: J.append((i, {key_var}, {amount}))")
 
     def consume(self, s: ir.Consume) -> None:
         self.emit(f"if {self.cond(s.when)}:")
         self.depth += 1
         self.value(s.amount, "amt", "rp", 2)
-        self.emit(f"k = {self.key(s.counter)}")
-        self.emit("before = used.get(k, 0)")
+        self.read(s.counter, "k", "before")
         self.emit("take = amt - before")
         self.emit(f"if take > v_{s.base}: take = v_{s.base}")
         self.emit("if take < 0: take = 0")
-        self.emit("used[k] = before + take")
+        self.charge(s.counter, "k", "before", "take")
         self.emit(f"v_{s.base} -= take")
         self.emit(f"v_{s.out} += take")
         self.trace(_consume_tracer(s), "take", "rp", "amt", "before", "v_inscp_scp_amt")
@@ -302,14 +330,13 @@ class Gen:
         b = s.bands
         limits = tuple(None if x is None else int(x.scaleb(2, CTX)) for x in b.limits)
         values = tuple(int(x.scaleb(4, CTX)) for x in b.values)
-        self.emit(f"k = {self.key(s.counter)}")
-        self.emit("prior = used.get(k, 0)")
+        self.read(s.counter, "k", "prior")
         self.emit("pts = 0")
         for adj in s.adjustments:
             self.emit(f"if {self.cond(adj.when)}: pts += {int(adj.points.scaleb(4, CTX))}")
         self.emit(f"v_{s.exact}, v_{s.ratio}, parts = _bands({self.const(limits)}, {self.const(values)}, pts, prior, "
                   f"v_{s.base})")
-        self.emit(f"used[k] = prior + v_{s.base}")
+        self.charge(s.counter, "k", "prior", f"v_{s.base}")
         self.trace(_bands_tracer(s), "parts", "prior", "pts", *(f"({self.cond(a.when)})" for a in s.adjustments))
 
     def share(self, s: ir.Share) -> None:
@@ -334,8 +361,7 @@ class Gen:
             self.emit(f"if a{j}:")
             self.depth += 1
             self.value(cap.amount, "amt", "rp", 2)
-            self.emit(f"k{j} = {self.key(cap.counter)}")
-            self.emit(f"b{j} = used.get(k{j}, 0)")
+            self.read(cap.counter, f"k{j}", f"b{j}")
             self.emit(f"room = amt - b{j}")
             self.emit("if room < 0: room = 0")
             self.emit("if fund > room:")
@@ -343,8 +369,12 @@ class Gen:
             self.emit("fund = room")
             self.trace(_cap_tracer(cap), "fund", "rp", "amt", f"b{j}", f"v_{s.value}")
             self.depth -= 2
-        for j, _ in enumerate(s.caps):
-            self.emit(f"if a{j}: used[k{j}] = b{j} + fund")
+        for j, cap in enumerate(s.caps):
+            if self.key(cap.counter) is not None:
+                self.emit(f"if a{j}:")
+                self.depth += 1
+                self.charge(cap.counter, f"k{j}", f"b{j}", "fund")
+                self.depth -= 1
         self.emit(f"v_{s.out} = fund")
 
     def outcome(self, s: ir.Outcome) -> None:
@@ -367,6 +397,8 @@ class Gen:
         self.emit(f"v_{s.balance} = bal")
         self.emit("if bal is None:")
         self.trace_indented(_account_unknown_tracer)
+        self.emit(f"elif not {self.cond(s.used)}:")
+        self.trace_indented(_account_not_used_tracer)
         self.emit("else:")
         self.depth += 1
         request = dict(s.request)
@@ -572,6 +604,10 @@ def _account_unknown_tracer(provs):
     return tr_account_unknown()
 
 
+def _account_not_used_tracer(provs):
+    return tr_account_not_used()
+
+
 def _account_refused_tracer(provs, why, clause, venue, balance):
     return tr_account_refused(why, clause, venue, balance)
 
@@ -586,7 +622,7 @@ def _bands(limits, values, pts, prior, amount):
     exact = 0
     last = values[0] + pts
     parts = []
-    for i, part in split_bands(limits, prior, amount):
+    for i, part in split_bands(limits, prior, amount, int.__add__, int.__sub__, 0):
         r = values[i] + pts
         if not 0 <= r <= 10000:
             raise BadValue(_ratio_msg(r))
@@ -642,7 +678,7 @@ def settle_source(policy: ir.Policy, tracing: bool) -> tuple[str, dict]:
     prog = policy.programs["settle"]
     g = Gen(policy, prog, tracing)
     fields = list(VISIT_SPEC) + [k for k in policy.inputs if k not in VISIT_SPEC]
-    g.emit("def settle(rows, order, P, used, balances, MAYPAY, out, problems):")
+    g.emit("def settle(rows, order, P, BLOCKS, used, balances, seqs, MAYPAY, out, problems, J):")
     g.depth = 1
     g.emit("decided = {}")
     g.emit("for i in order:")
@@ -651,6 +687,7 @@ def settle_source(policy: ir.Policy, tracing: bool) -> tuple[str, dict]:
     g.emit(f"({', '.join('f_' + f for f in fields)}, d, text) = row")
     g.emit("psn = f_psn_no")
     g.emit("f_setl_time = d  # conditions see the date")
+    g.emit("seq = seqs[psn] = seqs.get(psn, 0) + 1")
     g.emit("try:")
     g.depth = 3
     if tracing:
@@ -660,28 +697,17 @@ def settle_source(policy: ir.Policy, tracing: bool) -> tuple[str, dict]:
         g.emit(f"v_{name} = {'None' if init is None else 0}")
     g.steps(prog.prelude)
     blocks = prog.blocks
-    g.emit("blk = -1")
-    g.emit("for start, until, b in BLOCKS:")
-    g.emit("    if start <= d and (until is None or d <= until):")
-    g.emit("        blk = b")
-    g.emit("        break")
-    for b_index, block in enumerate(blocks):
-        g.emit(f"{'if' if b_index == 0 else 'elif'} blk == {b_index}:")
-        g.depth += 1
-        g.steps(block.steps)
-        g.emit("pass")
-        g.depth -= 1
-    g.emit("else:" if blocks else "if True:")
-    g.depth += 1
-    g.steps(prog.otherwise)
-    g.emit("reason = 'not_in_force'")
-    g.depth -= 1
+
+    def not_in_force():
+        g.steps(prog.otherwise)
+        g.emit("reason = 'not_in_force'")
+    g.blocks("d", not_in_force)
     g.steps(prog.postlude)
     banded = {b_index for b_index, b in enumerate(blocks) if any(isinstance(s, ir.BandShare) for s in b.steps)}
     g.emit(f"msg = (reason, d, v_ratio, v_remaining, v_hifp_raw, v_hifp_pay, blk in {g.const(frozenset(banded))})")
     trace = "(TRACE_ID, tuple(tr))" if tracing else "()"
     g.emit(f"out[i] = VisitResult(psn, text, (f_medfee_sumamt, {', '.join('v_' + v for v in SETTLE_VARS)}), "
-           f"v_balc, v_ratio, reason, _message(msg), {trace})")
+           f"v_balc, v_ratio, reason, _message(msg), {trace}, (f_setl_id, f_mdtrt_id, seq, 'settle'), STAMP)")
     g.depth = 2
     for exc, what in (("MissingValue", "missing"), ("NoRowError", "norow"), ("BadValue", "bad")):
         g.emit(f"except {exc} as e:")
@@ -692,10 +718,10 @@ def settle_source(policy: ir.Policy, tracing: bool) -> tuple[str, dict]:
     pid, has_pooling = policy.id, prog.section is not None
 
     def _message(args):
-        def render():
+        def render(lang="en"):
             reason, d, ratio_e4, remaining, raw, fund, banded_ = args
             return settle_message(reason, pid, has_pooling, d, _r(ratio_e4), yuan(remaining), yuan(raw), yuan(fund),
-                                  banded_)
+                                  banded_, lang)
         return render
     g.ns["_message"] = _message
     return "\n".join(g.lines) + "\n", g.ns
@@ -708,17 +734,7 @@ def maypay_source(policy: ir.Policy) -> tuple[str, dict]:
     g.depth = 1
     g.emit("if f_venue is None: f_venue = ABSENT")
     g.emit("verdict = channel = None")
-    g.emit("blk = -1")
-    g.emit("for start, until, b in BLOCKS:")
-    g.emit("    if start <= f_on and (until is None or f_on <= until):")
-    g.emit("        blk = b")
-    g.emit("        break")
-    for b_index, block in enumerate(prog.blocks):
-        g.emit(f"{'if' if b_index == 0 else 'elif'} blk == {b_index}:")
-        g.depth += 1
-        g.steps(block.steps)
-        g.emit("pass")
-        g.depth -= 1
+    g.blocks("f_on")
     g.emit("return verdict, channel")
     from ..ir.evaluate import ABSENT
     g.ns.update(BASE_NS)
@@ -735,19 +751,7 @@ def credit_source(policy: ir.Policy) -> tuple[str, dict]:
     for f in fields:
         g.emit(f"f_{f} = row.get({f!r})")
     g.emit("reason = credit = rule = exact = None")
-    g.emit("blk = -1")
-    g.emit("for start, until, b in BLOCKS:")
-    g.emit("    if start <= f_on and (until is None or f_on <= until):")
-    g.emit("        blk = b")
-    g.emit("        break")
-    for b_index, block in enumerate(prog.blocks):
-        g.emit(f"{'if' if b_index == 0 else 'elif'} blk == {b_index}:")
-        g.depth += 1
-        g.steps(block.steps)
-        g.emit("pass")
-        g.depth -= 1
-    g.emit("else:")
-    g.emit("    reason = 'not_in_force'")
+    g.blocks("f_on", lambda: g.emit("reason = 'not_in_force'"))
     g.emit("return reason, credit, rule, exact")
     g.ns.update(BASE_NS)
     return "\n".join(g.lines) + "\n", g.ns
@@ -761,9 +765,7 @@ def _compile(source: str, ns: dict, name: str, filename: str):
 
 # ---- fast input path ---------------------------------------------------------------------
 
-_MONEY = re.compile(r"(\d{1,15})(?:\.(\d{1,2}))?")
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(?::\d{2})?")
+_MONEY = re.compile(r"([0-9]{1,15})(?:\.([0-9]{1,2}))?")  # ASCII digits only: others go the general way
 
 
 def _fen(v) -> int:
@@ -794,21 +796,18 @@ class _FastVisits:
         self.times: dict[str, Any] = {}
 
     def when(self, v):
+        """(value, date, order key, echoed text) of a setl_time given exactly in one of the
+        documented forms (the same parser as the general path: the same values)."""
         got = self.times.get(v)
         if got is None:
-            if type(v) is not str:
+            if type(v) is not str or not v.isascii():
                 raise _Slow
             try:
-                if len(v) == 10 and _DATE.fullmatch(v):
-                    t = dt.date.fromisoformat(v)
-                    got = (t, t, (t, 0, dt.time.min))
-                elif _DATETIME.fullmatch(v):
-                    t = dt.datetime.fromisoformat(v)
-                    got = (t, t.date(), (t.date(), 1, t.time()))
-                else:
-                    raise _Slow
+                t = setl_time_of(v)  # no trimming: text with spaces around goes the general way
             except ValueError:
                 raise _Slow from None
+            got = (t, t, (t, 0, dt.time.min), v) if type(t) is dt.date else \
+                (t, t.date(), (t.date(), 1, t.time()), setl_time_text(t))
             self.times[v] = got
         return got
 
@@ -824,7 +823,7 @@ class _FastVisits:
                 psn = r["psn_no"]
                 psn_type = psn_types[r["psn_type"]]
                 flx = r["flxempe_flag"]
-                setl, d, key = self.when(r["setl_time"])
+                setl, d, key, setl_text = self.when(r["setl_time"])
                 hosp = levels[r["hosp_lv"]]
                 medfee = _fen(r["medfee_sumamt"])
             except (KeyError, TypeError):
@@ -848,10 +847,17 @@ class _FastVisits:
             if balc is not None:
                 balc = _fen(balc)
             values = [psn, psn_type, flx, setl, hosp, designated, medfee, own, over, pre, balc]
+            for name in PLATFORM_FIELDS:  # optional codes and identifiers, canonical text only
+                v = r.get(name)
+                if v is not None and (type(v) is not str or not v or v.strip() != v):
+                    raise _Slow
+                values.append(v)
+            if r.get("acct_used_flag") not in (None, "0", "1"):
+                raise _Slow
             for name, t in extra.items():
                 values.append(self.extra_value(r, name, t))
             values.append(d)
-            values.append(r["setl_time"])
+            values.append(setl_text)
             rows.append(tuple(values))
             keys.append(key)
         return rows, keys
@@ -884,10 +890,10 @@ def _from_general(row: dict, policy: ir.Policy) -> tuple[tuple, tuple]:
               scaled(row["medfee_sumamt"], 2, "medfee_sumamt"), scaled(row["fulamt_ownpay_amt"], 2, ""),
               scaled(row["overlmt_selfpay"], 2, ""), scaled(row["preselfpay_amt"], 2, ""),
               scaled(row["acct_balc"], 2, "") if row["acct_balc"] is not None else None]
+    values += [row[name] for name in PLATFORM_FIELDS]
     for name in extra:
         values.append(_internal(row.get(name), policy.inputs[name][0]))
-    text = row.get("$setl_time_text") or (t.isoformat(sep=" ") if isinstance(t, dt.datetime) else t.isoformat())
-    values += [d, text]
+    values += [d, setl_time_text(t)]
     return tuple(values), time_key(t)
 
 
@@ -914,6 +920,7 @@ class Scalar:
         self.policy = policy
         self.tracing = tracing
         self.settle_src, ns = settle_source(policy, tracing)
+        ns["STAMP"] = (policy.id, content_hash(policy))
         self._settle = _compile(self.settle_src, ns, "settle", f"<policylang settle {policy.id}>")
         self.maypay_src, ns = maypay_source(policy)
         self._decide = _compile(self.maypay_src, ns, "decide", f"<policylang may_pay {policy.id}>")
@@ -959,9 +966,12 @@ class Scalar:
         """What settling carries from one visit to the next: amounts used per counter key,
         balances per person.  Pass the same state to successive ``settle`` calls to
         continue a run (records in time order across calls)."""
-        return {"used": {}, "balances": {}}
+        return {"used": {}, "balances": {}, "seq": {}}
 
-    def settle(self, visits, params: dict, state: dict | None = None) -> list[VisitResult]:
+    def settle(self, visits, params: dict, state: dict | None = None, journal: list | None = None
+               ) -> list[VisitResult]:
+        """``journal``, when given, receives ``(index, ledger key, fen)`` for every amount a
+        counter is charged (index: the record's position in ``visits``)."""
         try:
             rows, keys = self._fast.rows(visits)
         except _Slow:
@@ -970,8 +980,7 @@ class Scalar:
             rows, keys = [p[0] for p in pairs], [p[1] for p in pairs]
         order = sorted(range(len(rows)), key=keys.__getitem__)  # stable: input row breaks ties
         P = self._params(params)
-        ns = self._settle.__globals__
-        ns["BLOCKS"] = self._blocks(self.policy.programs["settle"], params)
+        blocks = self._blocks(self.policy.programs["settle"], params)
         may_blocks = None
 
         def maypay(relation, item, venue, networked, on):
@@ -987,7 +996,8 @@ class Scalar:
         problems: list = []
         state = self.new_state() if state is None else state
         with _gc_paused():
-            self._settle(rows, order, P, state["used"], state["balances"], maypay, out, problems)
+            self._settle(rows, order, P, blocks, state["used"], state["balances"], state["seq"], maypay, out,
+                         problems, journal)
         if problems:
             raise InputError([self._problem(i, kind, e, rows[i][0]) for i, kind, e in sorted(problems,
                                                                                                key=lambda p: p[0])])
@@ -1015,10 +1025,10 @@ class Scalar:
             reason = verdict.reason if verdict else "not_in_force"
             allowed = verdict.allowed if verdict else False
             prov = verdict.prov if verdict else None
-            message = may_pay_message(reason, r, dict(verdict.args) if verdict else {}, channel)
+            words = partial(may_pay_message, reason, r, dict(verdict.args) if verdict else {}, channel)
             trace = (tr_allowed(allowed, prov, r),) if self.tracing else ()
             out.append(MayPayResult(r.get("psn_no"), r["relation"], r["item"], r.get("venue"), r["on"].isoformat(),
-                                    allowed, reason, channel, prov.clause if prov else None, message, trace))
+                                    allowed, reason, channel, prov.clause if prov else None, words(), trace, words))
         return out
 
     # -- credit
@@ -1043,9 +1053,10 @@ class Scalar:
                                              f"({value}); check the parameters and inputs", r.get("psn_no")))
                 continue
             trace = (tr_credit(value, rule.prov, exact),) if self.tracing and rule is not None else ()
+            words = partial(credit_message, reason, on, rule.name if rule else None)
             out.append(CreditResult(r["psn_no"], on.isoformat(), value, reason, rule.name if rule else None,
                                     rule.prov.clause if rule else None,
-                                    credit_message(reason, on, rule.name if rule else None), trace))
+                                    words(), trace, words))
         if problems:
             raise InputError(problems)
         return out

@@ -68,6 +68,19 @@ def _ordered(blocks: list[p.Block]) -> tuple[p.Block, ...]:
     return tuple(sorted(blocks, key=_start_key))  # stable: equal dates keep the file's order
 
 
+def _code_is(field: str, codes) -> c.Cond:
+    """An absent code is taken as the scheme's own (a record that does not say)."""
+    return c.AnyOf((c.Negate(c.Present(field)), c.InSet(c.Field(field, V.TEXT), frozenset(codes))))
+
+
+INSUTYPE_PROV = c.Prov("insutype", unstated="general outpatient pooling settles the employees' basic medical "
+                                            "insurance (insutype 310) only")
+MED_TYPE_PROV = c.Prov("med_type", unstated="general outpatient pooling applies to general outpatient visits "
+                                            "(med_type 11)")
+ACCOUNT_USED = c.AnyOf((c.Negate(c.Present("acct_used_flag")),
+                        c.Cmp("!=", c.Field("acct_used_flag", V.TEXT), c.Const("0", V.TEXT))))
+
+
 def coverage_cond(r: c.PoolingRules) -> c.Cond:
     """``psn_type`` is covered, and a flexible-employment participant only when
     ``flexible`` is covered too."""
@@ -82,7 +95,11 @@ def coverage_cond(r: c.PoolingRules) -> c.Cond:
 def _pooling_block(v: c.Version) -> tuple[p.Block, list[p.Counter]]:
     r: c.PoolingRules = v.rules
     counters: list[p.Counter] = []
-    steps: list = [p.Gate("not_covered", coverage_cond(r), r.covers_prov, ("psn_type", "flxempe_flag"))]
+    steps: list = [
+        p.Gate("other_scheme", _code_is("insutype", V.PLATFORM["pooling_insutypes"]), INSUTYPE_PROV, ("insutype",)),
+        p.Gate("other_med_type", _code_is("med_type", V.PLATFORM["pooling_med_types"]), MED_TYPE_PROV, ("med_type",)),
+        p.Gate("not_covered", coverage_cond(r), r.covers_prov, ("psn_type", "flxempe_flag")),
+    ]
     if r.designated_only is not None:
         steps.append(p.Gate("not_designated", c.Cmp("=", c.Field("designated", V.BOOL), c.Const(True, V.BOOL)),
                             r.designated_only, ("designated",)))
@@ -155,7 +172,7 @@ def settle_program(policy: c.Policy) -> p.Program:
         p.Let("fund_pay_sumamt", _var(FUND), c.Prov("computed"), FUND),
         p.Let("psn_part_amt", c.Arith("-", c.Field("medfee_sumamt", MONEY), _var("fund_pay_sumamt"), MONEY),
               c.Prov("computed"), "medfee_sumamt - fund_pay_sumamt"),
-        p.AccountPay("acct_pay", "balc", payable, (
+        p.AccountPay("acct_pay", "balc", payable, ACCOUNT_USED, (
             ("relation", c.Const("self", "relation")),
             ("item", c.Const("medical_service", "item")),
             ("venue", VENUE_OF_VISIT),

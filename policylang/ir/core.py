@@ -102,9 +102,16 @@ class Negate:
     item: "Cond"
 
 
+@attrs.frozen
+class Present:
+    """The record has a value for this (optional) field."""
+
+    field: str
+
+
 TRUE = AllOf(())
 
-Cond = Union[Cmp, InSet, AllOf, AnyOf, Negate]
+Cond = Union[Cmp, InSet, AllOf, AnyOf, Negate, Present]
 
 
 @attrs.frozen

@@ -94,6 +94,9 @@ def cond(x, env: dict, params: dict) -> bool:
         return any(cond(i, env, params) for i in x.items)
     if t is c.Negate:
         return not cond(x.item, env, params)
+    if t is c.Present:
+        v = env.get(x.field)
+        return v is not None and v is not ABSENT
     raise TypeError(x)
 
 

@@ -174,6 +174,7 @@ class AccountPay:
     out: str
     balance: str
     payable: Expr | None
+    used: Cond  # the record lets the account be used (acct_used_flag is not "0")
     request: tuple[tuple[str, Value], ...]  # relation, item, venue, networked
     prov: Prov | None
 

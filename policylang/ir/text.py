@@ -38,6 +38,8 @@ def cond_text(x) -> str:
         return " or ".join(_paren(i) for i in x.items)
     if isinstance(x, c.Negate):
         return f"not {_paren(x.item)}"
+    if isinstance(x, c.Present):
+        return f"{x.field} given"
     raise TypeError(x)
 
 

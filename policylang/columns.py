@@ -1,0 +1,600 @@
+"""Typed columns of visits, from a ``pyarrow.Table`` or from validated records: the
+columnar twin of ``inputs``.
+
+``visits_from_table`` validates a table with the same rules as the JSON path
+(``inputs.validate_visits``): types, enumerations and their Chinese aliases,
+non-negative amounts with at most two decimals and 15 integer digits, dates and
+date-times without a UTC offset, the self-paid parts not above the total.  The
+common forms are checked with vectorised NumPy/Arrow operations (``decimal128`` or
+integer money, ``"450.00"`` strings, timestamps, ``"2023-03-01"`` and
+``"2023-03-01 10:30:00"`` strings); every other value of a column is handed, one
+distinct value at a time, to ``inputs.parse_value``, which accepts or rejects it
+exactly as the JSON path does and writes the message.  Nothing is coerced: a
+floating-point column of amounts is refused outright, a timestamp with a time zone
+too.
+
+Problems name the record (``row + 1``) and the field, like the JSON path's.  A
+problem of a whole column (an unknown column, a required column that is absent, a
+float column of amounts, a time-zone-aware timestamp) is reported once, with no
+record number.
+
+The typed columns are ``Col`` values: exact integers at a decimal scale (money in
+fen), bools, categorical codes (enumerations, text), days since 1970-01-01.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+try:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+except ImportError as e:  # pragma: no cover - exercised by the skip in tests/test_backends.py
+    raise ImportError(f"columnar settlement needs numpy and pyarrow ({e.name} is missing): "
+                      "pip install 'policylang[columnar]'") from e
+
+from . import ir
+from . import vocab as V
+from .ir.evaluate import CTX
+from .inputs import VISIT_SPEC, InputError, InputProblem, _Bad, parse_value
+from .resolve import suggest
+from .runtime import fen_text
+
+LIMIT = 1 << 62  # int64 arithmetic is used only while every magnitude stays below this
+EPOCH = dt.date(1970, 1, 1).toordinal()
+DEFAULT_SCALE = {V.MONEY: 2, V.PERCENT: 4, V.POINTS: 4, V.NUMBER: 0}
+US_PER_DAY = 86_400_000_000
+
+
+class Col:
+    """A typed column (or a constant, when ``data`` is a Python scalar).
+
+    ``kind``: ``num`` (exact integers, the value is ``data / 10**scale``; int64, or
+    object holding Python ints when a magnitude could pass 2**62), ``bool``, ``cat``
+    (int32 codes into ``cats``, -1 where absent; a constant holds the text itself),
+    ``date`` (days since 1970-01-01).  ``null`` marks absent values (None)."""
+
+    __slots__ = ("kind", "data", "scale", "cats", "null")
+
+    def __init__(self, kind: str, data, scale: int = 0, cats: tuple | None = None, null=None):
+        self.kind, self.data, self.scale, self.cats, self.null = kind, data, scale, cats, null
+
+    def take(self, rows) -> "Col":
+        data = self.data[rows] if isinstance(self.data, np.ndarray) else self.data
+        return Col(self.kind, data, self.scale, self.cats, None if self.null is None else self.null[rows])
+
+    def python(self, i: int):
+        """Row ``i`` as the JSON path holds it (Decimal, bool, str, date, None)."""
+        if self.null is not None and self.null[i]:
+            return None
+        x = self.data[i] if isinstance(self.data, np.ndarray) else self.data
+        if self.kind == "num":
+            return Decimal(int(x)).scaleb(-self.scale, CTX)
+        if self.kind == "bool":
+            return bool(x)
+        if self.kind == "cat":
+            return None if x < 0 else self.cats[x]
+        return dt.date.fromordinal(int(x) + EPOCH)
+
+
+class Visits:
+    """Typed visit columns in input order.  ``psn``: person codes into ``names``;
+    ``day``: days since 1970-01-01; ``tod``: the time of day (-1 for a date alone;
+    one unit per column, so only the order within a call matters); ``cols``: every
+    field the policy may read, typed; ``text``: each ``setl_time`` as echoed (the
+    records path)."""
+
+    __slots__ = ("n", "psn", "names", "day", "tod", "cols", "text")
+
+    def __init__(self, n, psn, names, day, tod, cols, text=None):
+        self.n, self.psn, self.names, self.day, self.tod, self.cols = n, psn, names, day, tod, cols
+        self.text = text
+
+
+def field_types(policy: ir.Policy) -> dict[str, str]:
+    out = {name: ("datetime" if name == "setl_time" else fs.type) for name, fs in VISIT_SPEC.items()}
+    for name, (t, _default) in policy.inputs.items():
+        out.setdefault(name, t)
+    return out
+
+
+def _defaults(policy: ir.Policy) -> dict[str, tuple[bool, Any]]:
+    """field -> (required, default)."""
+    out = {name: (fs.required, fs.default) for name, fs in VISIT_SPEC.items()}
+    for name, (_t, default) in policy.inputs.items():
+        out.setdefault(name, (False, default))
+    return out
+
+
+# ---- typed columns from Python values ------------------------------------------------------
+
+def scaled(d: Decimal) -> tuple[int, int]:
+    """An exact Decimal as (integer, scale)."""
+    exp = d.as_tuple().exponent
+    scale = max(0, -exp)  # type: ignore[operator]
+    return int(d.scaleb(scale, CTX)), scale
+
+
+def int_array(values: list) -> np.ndarray:
+    """int64 when every magnitude is below 2**62, else an object array of Python ints."""
+    if values and max(abs(v) for v in values) >= LIMIT:
+        return np.array(values, dtype=object)
+    return np.array(values, dtype=np.int64)
+
+
+def col_from_values(t: str, values: list) -> Col:
+    """A column of typed values (as ``inputs.parse_value`` returns them; None = absent)."""
+    null = np.fromiter((v is None for v in values), dtype=bool, count=len(values))
+    anynull = bool(null.any())
+    if t in DEFAULT_SCALE:
+        scale = DEFAULT_SCALE[t]
+        pairs = [None if v is None else scaled(v) for v in values]
+        scale = max([scale, *(p[1] for p in pairs if p is not None)])
+        ints = [0 if p is None else p[0] * 10 ** (scale - p[1]) for p in pairs]
+        return Col("num", int_array(ints), scale, null=null if anynull else None)
+    if t == V.BOOL:
+        return Col("bool", np.array([bool(v) for v in values], dtype=bool), null=null if anynull else None)
+    if t in (V.DATE, "datetime"):
+        days = [0 if v is None else (v.date() if isinstance(v, dt.datetime) else v).toordinal() - EPOCH
+                for v in values]
+        return Col("date", np.array(days, dtype=np.int64), null=null if anynull else None)
+    if t in V.ENUMS:
+        cats = tuple(V.ENUMS[t])
+    else:  # text: its distinct values
+        cats = tuple(dict.fromkeys(v for v in values if v is not None))
+    index = {c: i for i, c in enumerate(cats)}
+    codes = np.array([-1 if v is None else index[v] for v in values], dtype=np.int32)
+    return Col("cat", codes, cats=cats, null=null if anynull else None)
+
+
+def visits_from_records(rows: list[dict], policy: ir.Policy) -> Visits:
+    """Typed columns of records validated by ``inputs.validate_visits``."""
+    n = len(rows)
+    index: dict[str, int] = {}
+    psn = np.fromiter((index.setdefault(r["psn_no"], len(index)) for r in rows), dtype=np.int64, count=n)
+    times = [r["setl_time"] for r in rows]
+    day = np.fromiter(((t.date() if isinstance(t, dt.datetime) else t).toordinal() - EPOCH for t in times),
+                      dtype=np.int64, count=n)
+    tod = np.fromiter(((t.hour * 3600 + t.minute * 60 + t.second) * 1_000_000 + t.microsecond
+                       if isinstance(t, dt.datetime) else -1 for t in times), dtype=np.int64, count=n)
+    text = [r.get("$setl_time_text") or (t.isoformat(sep=" ") if isinstance(t, dt.datetime) else t.isoformat())
+            for r, t in zip(rows, times)]
+    cols = {}
+    for name, t in field_types(policy).items():
+        if name == "psn_no":
+            cols[name] = Col("cat", psn.astype(np.int32), cats=tuple(index))
+        elif name == "setl_time":
+            cols[name] = Col("date", day)
+        else:
+            cols[name] = col_from_values(t, [r.get(name) for r in rows])
+    return Visits(n, psn, list(index), day, tod, cols, text)
+
+
+# ---- Arrow ----------------------------------------------------------------------------------
+
+_MONEY_RE = r"^\d{1,15}(\.\d{1,2})?$"
+_DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
+_DATETIME_RE = r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?$"
+
+
+class _Problems:
+    def __init__(self):
+        self.column: list[InputProblem] = []
+        self.rows: list[tuple[int, int, str, str]] = []  # (row, field order, field, message)
+
+
+def _np(arr: pa.Array, fill) -> np.ndarray:
+    if arr.null_count:
+        arr = arr.fill_null(fill)
+    return arr.to_numpy(zero_copy_only=False)
+
+
+def _nulls(arr: pa.Array) -> np.ndarray:
+    if arr.null_count == 0:
+        return np.zeros(len(arr), dtype=bool)
+    return arr.is_null().to_numpy(zero_copy_only=False)
+
+
+def _stringy(t) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t)
+
+
+def _decimal_words(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """The low and high 64-bit words of each decimal128 value (two's complement)."""
+    words = np.frombuffer(arr.buffers()[1], dtype=np.int64, count=2 * len(arr), offset=arr.offset * 16)
+    words = words.reshape(-1, 2)
+    return words[:, 0], words[:, 1]
+
+
+def _slow(arr: pa.Array, rows: np.ndarray, convert) -> tuple[dict, dict]:
+    """``convert(python value)`` for each row listed: (row -> value, row -> message)."""
+    good, bad = {}, {}
+    for i in rows.tolist():
+        value = arr[i].as_py()
+        try:
+            good[i] = convert(value)
+        except _Bad as e:
+            bad[i] = str(e)
+    return good, bad
+
+
+def _money(arr: pa.Array, nonneg: bool) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(fen int64, null, row -> message) of an amount column."""
+    t = arr.type
+    n = len(arr)
+    null = _nulls(arr)
+    fen = np.zeros(n, dtype=np.int64)
+    ok = np.zeros(n, dtype=bool)
+    if pa.types.is_decimal(t) and t.bit_width == 128:
+        lo, hi = _decimal_words(arr)
+        s = t.scale
+        fits = (hi == (lo >> 63)) & (lo != np.iinfo(np.int64).min) & ~null
+        v = np.where(fits, lo, 0)
+        small = np.abs(v) < 10 ** (15 + s) if 15 + s < 19 else np.ones(n, dtype=bool)
+        if s <= 2:
+            ok = fits & small
+            fen = np.where(ok, v, 0) * 10 ** (2 - s)
+        else:
+            d = 10 ** (s - 2)
+            ok = fits & small & (v % d == 0) if d < LIMIT else fits & (v == 0)
+            fen = np.where(ok, v, 0) // d if d < LIMIT else np.zeros(n, dtype=np.int64)
+    elif pa.types.is_integer(t):
+        v = _np(arr, 0)
+        if pa.types.is_unsigned_integer(t):
+            ok = ~null & (v < 10 ** 15)
+            fen = np.where(ok, v, 0).astype(np.int64) * 100
+        else:
+            v = v.astype(np.int64)
+            ok = ~null & (v > -10 ** 15) & (v < 10 ** 15)
+            fen = np.where(ok, v, 0) * 100
+    elif _stringy(t):
+        canon = pc.match_substring_regex(arr, _MONEY_RE).fill_null(False).to_numpy(zero_copy_only=False)
+        if canon.any():
+            idx = np.flatnonzero(canon)
+            cast = pc.cast(arr.take(pa.array(idx)), pa.decimal128(17, 2))
+            lo, _hi = _decimal_words(cast)
+            fen[idx] = lo
+            ok = canon
+    elif pa.types.is_null(t):
+        pass
+    if nonneg:
+        ok &= fen >= 0
+    rest = np.flatnonzero(~ok & ~null)
+    bad: dict = {}
+    if len(rest):
+        good, bad = _slow(arr, rest, lambda x: parse_value(V.MONEY, x, nonneg))
+        for i, d in good.items():
+            fen[i] = int(d.scaleb(2, CTX))
+    return fen, null, bad
+
+
+def _days_of(y: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """Days since 1970-01-01 of the first of month ``m`` of year ``y``."""
+    months = (y.astype(np.int64) - 1970) * 12 + (m.astype(np.int64) - 1)
+    return months.astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
+
+
+def _times(arr: pa.Array, problems: _Problems, name: str):
+    """(day, time of day or -1, null, row -> message, row -> echoed text) of ``setl_time``."""
+    t = arr.type
+    n = len(arr)
+    null = _nulls(arr)
+    day = np.zeros(n, dtype=np.int64)
+    tod = np.full(n, -1, dtype=np.int64)
+    bad: dict = {}
+    texts: dict = {}
+    if pa.types.is_timestamp(t):
+        if t.tz is not None:
+            problems.column.append(InputProblem(None, name, f"is a timestamp with time zone {t.tz}; give the local "
+                                                            "settlement time without one"))
+            return day, tod, null, bad, texts
+        per_day = {"s": 86_400, "ms": 86_400_000, "us": US_PER_DAY, "ns": US_PER_DAY * 1000}[t.unit]
+        ticks = _np(arr.cast(pa.int64()), 0)
+        day = ticks // per_day
+        tod = ticks - day * per_day
+        return day, tod, null, bad, texts
+    if pa.types.is_date32(t):
+        return _np(arr.cast(pa.int32()), 0).astype(np.int64), tod, null, bad, texts
+    if pa.types.is_date64(t):
+        return _np(arr.cast(pa.int64()), 0) // 86_400_000, tod, null, bad, texts
+    ok = np.zeros(n, dtype=bool)
+    if _stringy(t):
+        is_date = pc.match_substring_regex(arr, _DATE_RE).fill_null(False).to_numpy(zero_copy_only=False)
+        is_dt = pc.match_substring_regex(arr, _DATETIME_RE).fill_null(False).to_numpy(zero_copy_only=False)
+        for idx, timed in ((np.flatnonzero(is_date), False), (np.flatnonzero(is_dt), True)):
+            if not len(idx):
+                continue
+            sub = arr.take(pa.array(idx))
+
+            def part(a, b, strings=sub):
+                return pc.utf8_slice_codeunits(strings, a, b).cast(pa.int32()).to_numpy(zero_copy_only=False)
+            y, m, d = part(0, 4), part(5, 7), part(8, 10)
+            valid = (y >= 1) & (m >= 1) & (m <= 12) & (d >= 1)
+            if timed:
+                hh, mm = part(11, 13), part(14, 16)
+                long = pc.equal(pc.utf8_length(sub), 19)
+                ss = pc.if_else(long, pc.utf8_slice_codeunits(sub, 17, 19), "0").cast(pa.int32()).to_numpy(
+                        zero_copy_only=False)
+                valid &= (hh <= 23) & (mm <= 59) & (ss <= 59)
+                clock = (hh.astype(np.int64) * 3600 + mm * 60 + ss) * 1_000_000
+            else:
+                clock = np.full(len(idx), -1, dtype=np.int64)
+            first = _days_of(np.where(valid, y, 1970), np.where(valid, m, 1))
+            nxt = _days_of(np.where(valid, y + (m == 12), 1970), np.where(valid, m % 12 + 1, 2))
+            valid &= d <= nxt - first
+            good = idx[valid]
+            day[good] = (first + d - 1)[valid]
+            tod[good] = clock[valid]
+            ok[good] = True
+    rest = np.flatnonzero(~ok & ~null)
+    if len(rest):
+        good_rows, bad = _slow(arr, rest, lambda x: parse_value("datetime", x))
+        for i, when in good_rows.items():
+            if isinstance(when, dt.datetime):
+                day[i] = when.date().toordinal() - EPOCH
+                tod[i] = (when.hour * 3600 + when.minute * 60 + when.second) * 1_000_000 + when.microsecond
+            else:
+                day[i] = when.toordinal() - EPOCH
+            raw = arr[i].as_py()
+            if isinstance(raw, str) and raw.strip() != raw:
+                texts[i] = raw.strip()
+    return day, tod, null, bad, texts
+
+
+def _unique(arr: pa.Array, t: str, nonneg: bool) -> tuple[np.ndarray, list, dict, list, bool]:
+    """Any column, one distinct value at a time through ``inputs.parse_value``: (codes into
+    values, typed values, code -> message, raw values, whether the typed values are distinct)."""
+    distinct = True
+    try:
+        enc = arr if pa.types.is_dictionary(arr.type) else arr.dictionary_encode()
+        codes = _np(enc.indices.cast(pa.int32()), -1).astype(np.int32)
+        dictionary = enc.dictionary
+        raws = dictionary.to_pylist()
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError):
+        dictionary = None
+        raws = arr.to_pylist()
+        codes = np.arange(len(raws), dtype=np.int32)
+        distinct = False
+    if arr.null_count:
+        codes = np.where(_nulls(arr), -1, codes).astype(np.int32)
+    if t == V.TEXT and dictionary is not None and _stringy(dictionary.type):
+        # a text is valid unless it is all whitespace (Python's str.strip): only a text whose
+        # first character is whitespace, or an empty one, can be all whitespace
+        first = pc.utf8_slice_codeunits(dictionary, 0, 1)
+        spaces = [c for c in pc.unique(first).to_pylist() if c is not None and (c == "" or c.isspace())]
+        suspect = np.flatnonzero(pc.is_in(first, value_set=pa.array(spaces, pa.string())).to_numpy(
+            zero_copy_only=False)) if spaces else []
+        values, bad = list(raws), {}
+        for k in suspect:
+            if not raws[k].strip():
+                values[k] = None
+                bad[int(k)] = str(_bad_message(t, raws[k], nonneg))
+        return codes, values, bad, raws, distinct
+    values, bad = [], {}
+    quick = _quick(t)
+    for k, raw in enumerate(raws):
+        if raw is None:
+            values.append(None)
+            continue
+        got = quick(raw) if quick is not None else None
+        if got is not None:
+            values.append(got)
+            continue
+        try:
+            values.append(parse_value(t, raw, nonneg))
+        except _Bad as e:
+            values.append(None)
+            bad[k] = str(e)
+    return codes, values, bad, raws, distinct and t == V.TEXT
+
+
+def _bad_message(t: str, raw, nonneg: bool) -> str:
+    try:
+        parse_value(t, raw, nonneg)
+    except _Bad as e:
+        return str(e)
+    raise AssertionError(f"{raw!r} is a valid {t}")  # pragma: no cover
+
+
+def _quick(t: str):
+    """The canonical spellings of a type, read without ``parse_value`` (None: ask it)."""
+    if t == V.TEXT:
+        return lambda raw: raw if type(raw) is str and raw.strip() else None
+    if t in V.ENUMS:
+        known = {**{k: k for k in V.ENUMS[t]}, **{zh: k for k, zh in V.ENUMS[t].items()}}
+        return lambda raw: known.get(raw) if type(raw) is str else None
+    return None
+
+
+def _typed(t: str, codes: np.ndarray, values: list, distinct: bool = False) -> Col:
+    """A column from codes into typed values (-1: absent); ``distinct``: no two are equal."""
+    if t == V.TEXT and distinct and None not in values:
+        null = codes < 0
+        return Col("cat", codes, cats=tuple(values), null=null if null.any() else None)
+    if t in V.ENUMS or t == V.TEXT:
+        cats = tuple(V.ENUMS[t]) if t in V.ENUMS else tuple(dict.fromkeys(v for v in values if v is not None))
+        index = {c: i for i, c in enumerate(cats)}
+        lut = np.array([-1 if v is None else index[v] for v in values] + [-1], dtype=np.int32)
+        out = lut[codes]
+        return Col("cat", out, cats=cats, null=out < 0)
+    col = col_from_values(t, [*values, None])
+    data = col.data[codes] if isinstance(col.data, np.ndarray) else col.data
+    null = (col.null if col.null is not None else np.zeros(len(values) + 1, dtype=bool))[codes]
+    return Col(col.kind, data, col.scale, col.cats, null)
+
+
+def _fill(col: Col, t: str, default) -> Col:
+    """Absent values take the field's default (None: stay absent)."""
+    if col.null is None or default is None or not col.null.any():
+        return col
+    fill = col_from_values(t, [default])
+    data = col.data
+    if col.kind == "num":
+        s = max(col.scale, fill.scale)
+        data = data * 10 ** (s - col.scale) if s != col.scale else data.copy()
+        value = int(fill.data[0]) * 10 ** (s - fill.scale)
+        data[col.null] = value
+        return Col("num", data, s)
+    if col.kind == "cat":
+        data = data.copy()
+        cats = col.cats
+        if fill.cats[fill.data[0]] not in cats:
+            cats = (*cats, fill.cats[fill.data[0]])
+        data[col.null] = cats.index(fill.cats[fill.data[0]])
+        return Col("cat", data, cats=cats)
+    data = data.copy()
+    data[col.null] = fill.data[0]
+    return Col(col.kind, data)
+
+
+def visits_from_table(table: "pa.Table", policy: ir.Policy) -> tuple[Visits, "pa.Array", "pa.Array"]:
+    """Validate a table of visits; (typed visits, psn_no as strings, setl_time as echoed).
+    Raises ``InputError`` with every problem."""
+    if not isinstance(table, pa.Table):
+        if isinstance(table, pa.RecordBatch):
+            table = pa.Table.from_batches([table])
+        else:
+            raise InputError([InputProblem(None, "(top level)", "expected a pyarrow.Table of visits")])
+    types = field_types(policy)
+    order = {name: i for i, name in enumerate(types)}
+    defaults = _defaults(policy)
+    problems = _Problems()
+    n = table.num_rows
+    for name in table.column_names:
+        if name not in types:
+            s = suggest(name, types)
+            did = f"; did you mean {s!r}?" if s else ""
+            problems.column.append(InputProblem(None, name, f"unknown field (column){did}"))
+    if len(set(table.column_names)) != len(table.column_names):
+        for name in sorted({c for c in table.column_names if table.column_names.count(c) > 1}):
+            problems.column.append(InputProblem(None, name, "is given by more than one column"))
+
+    def column(name):
+        got = table.column(name) if name in table.column_names and table.column_names.count(name) == 1 else None
+        if got is None:
+            return None
+        arr = got.combine_chunks() if got.num_chunks != 1 else got.chunk(0)
+        if pa.types.is_dictionary(arr.type) and (_stringy(arr.type.value_type)
+                                                 or pa.types.is_integer(arr.type.value_type)):
+            arr = arr.dictionary_decode()
+        if pa.types.is_large_string(arr.type):
+            arr = arr.cast(pa.string())
+        return arr
+
+    cols: dict[str, Col] = {}
+    row_bad: dict[str, dict] = {}
+    raw_psn = None
+    psn_codes = np.zeros(n, dtype=np.int64)
+    names: list = []
+    day = np.zeros(n, dtype=np.int64)
+    tod = np.full(n, -1, dtype=np.int64)
+    echo_time = None
+    for name, t in types.items():
+        required, default = defaults[name]
+        arr = column(name)
+        if arr is None:
+            if required:
+                problems.column.append(InputProblem(None, name, "is required but missing"))
+                continue
+            arr = pa.nulls(n)
+        nonneg = name in VISIT_SPEC
+        if t in (V.MONEY, V.NUMBER) and pa.types.is_floating(arr.type):
+            problems.column.append(InputProblem(None, name, f"is a floating-point column ({arr.type}); give "
+                                                            "amounts as decimal128, integers or strings (a float "
+                                                            "is not exact)"))
+            continue
+        if name == "setl_time":
+            day, tod, null, bad, texts = _times(arr, problems, name)
+            col = Col("date", day, null=null if null.any() else None)
+            row_bad[name] = bad
+            echo_time = arr
+            if texts:
+                mask = np.zeros(n, dtype=bool)
+                mask[list(texts)] = True
+                echo_time = pc.replace_with_mask(arr, pa.array(mask), pa.array([texts[i] for i in sorted(texts)]))
+        elif t == V.MONEY:
+            fen, null, bad = _money(arr, nonneg)
+            col = Col("num", fen, 2, null=null if null.any() else None)
+            row_bad[name] = bad
+        elif t == V.BOOL and (pa.types.is_boolean(arr.type) or pa.types.is_null(arr.type)):
+            null = _nulls(arr)
+            col = Col("bool", _np(arr.cast(pa.bool_()), False).astype(bool), null=null if null.any() else None)
+        else:
+            codes, values, bad, raws, distinct = _unique(arr, t, nonneg)
+            col = _typed(t, codes, values, distinct)
+            at = np.flatnonzero(np.isin(codes, list(bad))) if bad else []
+            row_bad[name] = {i: bad[int(codes[i])] for i in at.tolist()} if bad else {}
+            if name == "psn_no":
+                psn_codes = codes.astype(np.int64)
+                names = values
+                raw_psn = (codes, raws)
+        if col.null is not None and required:
+            missing = col.null.copy()
+            missing[list(row_bad.get(name, {}))] = False
+            row_bad.setdefault(name, {}).update({i: "is required but missing" for i in np.flatnonzero(missing).tolist()})
+        else:
+            col = _fill(col, t, default)
+        cols[name] = col
+    for name, bad in row_bad.items():
+        for i, message in bad.items():
+            problems.rows.append((i, order[name], name, message))
+    amounts = ("medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt")
+    if all(a in cols for a in amounts):
+        valid = np.ones(n, dtype=bool)
+        for a in amounts:
+            bad_rows = list(row_bad.get(a, {}))
+            if bad_rows:
+                valid[bad_rows] = False
+            if cols[a].null is not None:
+                valid &= ~cols[a].null
+        parts = cols["fulamt_ownpay_amt"].data + cols["overlmt_selfpay"].data + cols["preselfpay_amt"].data
+        total = cols["medfee_sumamt"].data
+        for i in np.flatnonzero(valid & (parts > total)).tolist():
+            problems.rows.append((i, len(order), "medfee_sumamt",
+                                  "the self-paid parts (fulamt_ownpay_amt + overlmt_selfpay + preselfpay_amt = "
+                                  f"{fen_text(int(parts[i]))}) exceed the total {fen_text(int(total[i]))}"))
+    if problems.column or problems.rows:
+        psn_of = _psn_reader(raw_psn)
+        found = list(problems.column)
+        found += [InputProblem(i + 1, name, message, psn_of(i)) for i, _, name, message in sorted(problems.rows)]
+        raise InputError(found)
+    cols["psn_no"] = Col("cat", psn_codes.astype(np.int32), cats=tuple(names))
+    psn_text = table.column("psn_no").combine_chunks()
+    if pa.types.is_dictionary(psn_text.type):
+        psn_text = psn_text.dictionary_decode()
+    if not _stringy(psn_text.type):
+        psn_text = pc.take(pa.array(names, pa.string()), pa.array(psn_codes))
+    return Visits(n, psn_codes, list(names), day, tod, cols), psn_text, echo_time
+
+
+def _psn_reader(raw_psn):
+    if raw_psn is None:
+        return lambda i: None
+    codes, raws = raw_psn
+
+    def psn_of(i):
+        c = codes[i]
+        value = raws[c] if c >= 0 else None
+        return value if isinstance(value, (str, int)) and not isinstance(value, bool) else None
+    return psn_of
+
+
+# ---- Arrow output ----------------------------------------------------------------------------
+
+def decimal_array(values: np.ndarray, scale: int, precision: int, null: np.ndarray | None = None) -> "pa.Array":
+    """int64 values at ``scale`` as a decimal128(precision, scale) array, without a Python loop."""
+    values = np.asarray(values, dtype=np.int64)
+    words = np.empty((len(values), 2), dtype=np.int64)
+    words[:, 0] = values
+    words[:, 1] = values >> 63
+    validity = None
+    null_count = 0
+    if null is not None and null.any():
+        validity = pa.array(~null).buffers()[1]
+        null_count = int(null.sum())
+    return pa.Array.from_buffers(pa.decimal128(precision, scale), len(values), [validity, pa.py_buffer(words)],
+                                 null_count=null_count)
+

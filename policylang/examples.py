@@ -1,0 +1,458 @@
+"""Worked examples: records and the results a notice says they must get.
+
+Two sources, one runner (``policylang test``):
+
+- **in a policy**: ``example "title" cite CLAUSE { settle { ... } expect { ... } ... }``
+  (see docs/language.md, Examples).  The checker validates the records (fields, types)
+  with the rest of the policy; the compiler never sees them, so they take no part in
+  the IR or its hash.
+- **JSON files** in the layout of ``tests/examples/``: ``{"title", "params", "input",
+  "expected"}``, the kind (settle, credit, may-pay) from the folder or a ``"kind"`` key,
+  the policy from a ``"policy"`` key or the folder ``<name>/<kind>/`` (a policy whose id
+  is ``<name>`` or starts with ``<name>_``).
+
+An example's records are evaluated together, in one call, so a deductible or a cap used by
+one visit carries to the next visit of the same person.  Only the fields an ``expect``
+names are compared.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from . import nodes as n
+from . import vocab as V
+from .inputs import PERSON_SPEC, REQUEST_SPEC, VISIT_SPEC
+from .ir.evaluate import CTX
+from .runtime import SETTLE_REASONS, ratio
+
+KINDS = ("settle", "credit", "may_pay")
+KIND_WORDS = {"settle": "settle", "credit": "credit", "may_pay": "may-pay"}  # as the commands are named
+INPUT_SPECS = {"settle": VISIT_SPEC, "credit": PERSON_SPEC, "may_pay": REQUEST_SPEC}
+# In an example, a settle or credit record that does not say psn_no is person "A" (so the
+# records of one example are one person's unless they say otherwise), and one that does not
+# say flxempe_flag is not a flexible-employment participant.  (The JSON input requires both.)
+EXAMPLE_DEFAULTS = {"settle": {"psn_no": "A", "flxempe_flag": False},
+                    "credit": {"psn_no": "A", "flxempe_flag": False}, "may_pay": {}}
+
+REASONS = {  # kind -> (what it is called, in Chinese, the reason codes)
+    "settle": ("settle reason", "结算原因代码", sorted({*SETTLE_REASONS, "not_in_force"})),
+    "credit": ("credit reason", "计入原因代码", ["credited", "no_rule", "not_in_force"]),
+    "may_pay": ("may-pay reason", "账户支付原因代码", ["not_in_force", "excluded", "relation_not_eligible", "planned",
+                                              "not_designated", "permitted", "no_channel", "item_not_allowed"]),
+}
+MONEY_RESULTS = ("medfee_sumamt", "inscp_scp_amt", "act_pay_dedc", "hifp_pay", "fund_pay_sumamt", "psn_part_amt",
+                 "acct_pay", "acct_mulaid_pay", "psn_cash_pay", "balc")
+# result field -> (type, may it be none)
+RESULT_FIELDS: dict[str, dict[str, tuple[str, bool]]] = {
+    "settle": {"psn_no": (V.TEXT, False), "setl_time": ("datetime", False),
+               **{f: (V.MONEY, f == "balc") for f in MONEY_RESULTS},
+               "pool_prop_selfpay": (V.PERCENT, True), "reason": ("reason", True), "message": (V.TEXT, False)},
+    "credit": {"psn_no": (V.TEXT, False), "on": (V.DATE, False), "credit": (V.MONEY, True), "reason": ("reason", False),
+               "rule": ("name", True), "clause": (V.TEXT, True), "message": (V.TEXT, False)},
+    "may_pay": {"psn_no": (V.TEXT, True), "relation": ("relation", False), "item": ("item", False),
+                "venue": ("venue", True), "on": (V.DATE, False), "allowed": (V.BOOL, False), "reason": ("reason", False),
+                "channel": ("channel", True), "clause": (V.TEXT, True), "message": (V.TEXT, False)},
+}
+# The trace field that explains a result field.
+TRACE_FIELD = {"pool_prop_selfpay": "ratio"}
+
+_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2})?)?")
+
+
+def literal_type(v) -> str | None:
+    """The type of an example value: a scalar type, ``name`` or ``none``."""
+    if isinstance(v, n.Name):
+        return "name"
+    if isinstance(v, n.NoneLit):
+        return "none"
+    return {n.MoneyLit: V.MONEY, n.PercentLit: V.PERCENT, n.PointsLit: V.POINTS, n.NumberLit: V.NUMBER,
+            n.DateLit: V.DATE, n.TextLit: V.TEXT, n.BoolLit: V.BOOL}.get(type(v))
+
+
+def fits(want: str, v) -> bool:
+    """Whether the value ``v`` is of type ``want`` (enumeration values are checked apart)."""
+    got = literal_type(v)
+    if want in V.ENUMS or want in ("reason", "name"):
+        return got == "name"
+    if want == "datetime":
+        return got == V.DATE or (got == V.TEXT and bool(_DATETIME.fullmatch(v.value.strip())))
+    return got == want
+
+
+def spec_example(want: str) -> str:
+    """A value of an enumeration (or reason, or name) to show in a hint."""
+    if want in V.ENUMS:
+        return next(iter(V.ENUMS[want]))
+    return {"reason": "within_deductible", "name": "active_employee"}.get(want, want)
+
+
+# ---- AST -> records and expectations -------------------------------------------------
+
+
+def input_value(v) -> Any:
+    """An example value as the JSON input would give it."""
+    if isinstance(v, n.MoneyLit):
+        return format(v.amount, "f")
+    if isinstance(v, n.PercentLit):
+        return f"{format(v.value, 'f')}%"
+    if isinstance(v, (n.PointsLit, n.NumberLit)):
+        return format(v.value, "f")
+    if isinstance(v, n.DateLit):
+        return v.value.isoformat()
+    if isinstance(v, (n.TextLit, n.Name)):
+        return v.value
+    if isinstance(v, n.BoolLit):
+        return v.value
+    return None
+
+
+def expected_value(v) -> Any:
+    """An expected value as the result's JSON gives it (money with two decimals, a ratio as
+    a fraction); compared with ``same``."""
+    if isinstance(v, n.MoneyLit):
+        return f"{v.amount:.2f}"
+    if isinstance(v, n.PercentLit):
+        return ratio(CTX.divide(v.value, Decimal(100)))  # "0.75", as pool_prop_selfpay is written
+    return input_value(v)
+
+
+def param_value(v) -> str:
+    """An example's parameter as it is typed on the command line (``--param NAME=VALUE``)."""
+    value = input_value(v)
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+def same(field: str, want: Any, got: Any) -> bool:
+    """Whether a result field has the expected value: amounts and ratios by value."""
+    if want is None or got is None or isinstance(want, bool) or isinstance(got, bool):
+        return want is got or want == got and type(want) is type(got)
+    if field in MONEY_RESULTS or field in ("credit", "pool_prop_selfpay"):
+        try:
+            return Decimal(str(want)) == Decimal(str(got))
+        except InvalidOperation:
+            return False
+    return str(want) == str(got)
+
+
+# ---- cases -----------------------------------------------------------------------------
+
+
+@attrs.define
+class Case:
+    """One example to run: records of one kind, evaluated together under a policy."""
+
+    source: str  # the file it was written in
+    line: int | None  # its line in a policy, None for a JSON file
+    title: str
+    kind: str  # settle | credit | may_pay
+    policy: str | None  # the policy's file (None: not found; ``problem`` says why)
+    params: dict[str, str]
+    records: list[dict]
+    expected: list[dict | None]  # per record: field -> expected value; None: nothing expected
+    clause: str | None = None
+    problem: str | None = None  # why the case cannot run (an error)
+
+    @property
+    def where(self) -> str:
+        return f"{self.source}:{self.line}" if self.line else self.source
+
+
+def cases_in_policy(policy: n.Policy, file: str) -> list[Case]:
+    out = []
+    for ex in policy.find(n.Example):
+        records = ex.records
+        kind = records[0].kind if records else "settle"
+        params = {p.name.value: param_value(p.value) for p in ex.params}
+        rows, expected = [], []
+        for r in records:
+            row = dict(EXAMPLE_DEFAULTS.get(r.kind, {}))
+            row.update({f.name.value: input_value(f.value) for f in r.fields})
+            rows.append(row)
+            expected.append(None if r.expect is None else {f.name.value: expected_value(f.value) for f in r.expect})
+        clause = ex.cite.clause if isinstance(ex.cite, n.Citation) else None
+        out.append(Case(file, ex.span.line if ex.span else None, ex.title, kind, file, params, rows, expected, clause))
+    return out
+
+
+def json_case(path: Path, data: dict, find_policy) -> Case:
+    """A case from a JSON example file; ``find_policy(name, path)`` returns the policy file
+    for the folder name (or an error message as ``(None, message)``)."""
+    title = str(data.get("title") or path.stem)
+    kind = data.get("kind") or path.parent.name
+    kind = {"may-pay": "may_pay"}.get(kind, kind)
+    clauses = data.get("clauses")
+    clause = clauses[0] if isinstance(clauses, list) and clauses and isinstance(clauses[0], str) else None
+    params = {str(k): str(v) if not isinstance(v, bool) else ("true" if v else "false")
+              for k, v in (data.get("params") or {}).items()}
+    records, expected = data.get("input"), data.get("expected")
+    case = Case(str(path), None, title, kind, None, params, records if isinstance(records, list) else [],
+                expected if isinstance(expected, list) else [], clause)
+    if kind not in KINDS:
+        case.problem = (f"cannot tell the kind of example: put the file in a settle/, credit/ or may-pay/ folder, "
+                        f"or give \"kind\"")
+    elif not isinstance(records, list) or not isinstance(expected, list) or len(records) != len(expected):
+        case.problem = "\"input\" and \"expected\" must be arrays of the same length"
+    else:
+        name = data.get("policy") or path.parent.parent.name
+        case.policy, problem = find_policy(str(name), path)
+        case.problem = problem
+    return case
+
+
+def is_example_json(data: Any) -> bool:
+    return isinstance(data, dict) and "input" in data and "expected" in data
+
+
+# ---- running ------------------------------------------------------------------------------
+
+
+@attrs.define
+class Mismatch:
+    record: int  # 1-based
+    field: str
+    expected: Any
+    actual: Any
+    trace: list = attrs.Factory(list)  # the TraceSteps that explain the actual value
+
+
+@attrs.define
+class Outcome:
+    case: Case
+    status: str  # PASS | FAIL | ERROR
+    mismatches: list[Mismatch] = attrs.Factory(list)
+    error: str | None = None
+    who: dict[int, str] = attrs.Factory(dict)  # record -> "psn_no A, 2023-03-01"
+
+
+def run_case(case: Case, compiled) -> Outcome:
+    """Evaluate the case's records under ``compiled`` (a ``CompiledPolicy``) and compare."""
+    from .inputs import InputError
+
+    method = {"settle": compiled.settle, "credit": compiled.credit, "may_pay": compiled.may_pay}[case.kind]
+    try:
+        results = method(case.records, case.params)
+    except InputError as e:
+        return Outcome(case, "ERROR", error="\n".join(str(p) for p in e.problems))
+    out = Outcome(case, "PASS")
+    for i, (want, result) in enumerate(zip(case.expected, results), start=1):
+        if not want:
+            continue
+        got = result.to_json(trace=False)
+        out.who[i] = _who(case.kind, got)
+        for field, value in want.items():
+            if field not in got:
+                out.mismatches.append(Mismatch(i, field, value, "(no such field)"))
+            elif not same(field, value, got[field]):
+                steps = [s for s in result.trace if s.field == TRACE_FIELD.get(field, field)]
+                out.mismatches.append(Mismatch(i, field, value, got[field], steps))
+    if out.mismatches:
+        out.status = "FAIL"
+    return out
+
+
+def _who(kind: str, got: dict) -> str:
+    parts = []
+    if got.get("psn_no") is not None:
+        parts.append(f"psn_no {got['psn_no']}")
+    if kind == "settle":
+        parts.append(str(got.get("setl_time")))
+    elif kind == "credit":
+        parts.append(str(got.get("on")))
+    else:
+        parts.append(" ".join(str(got[k]) for k in ("relation", "item", "venue", "on") if got.get(k) is not None))
+    return ", ".join(parts)
+
+
+# ---- the report ------------------------------------------------------------------------------
+
+
+def shown(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def step_text(step) -> str:
+    """One trace step on one line: value, rule, clause, and the inputs it read."""
+    text = f"{step.field} = {step.value}  by {step.rule}"
+    if step.clause:
+        text += f" ({step.clause})"
+    if step.inputs:
+        text += "  from " + ", ".join(f"{k} {shown(v)}" for k, v in step.inputs.items())
+    if step.formula:
+        text += f"  [{step.formula}]"
+    return text
+
+
+def report(outcomes: list[Outcome]) -> str:
+    lines = []
+    for o in outcomes:
+        c = o.case
+        head = f"{o.status:<5} {c.where}  {c.title}"
+        if c.clause:
+            head += f" ({c.clause})"
+        lines.append(head)
+        if o.status == "ERROR":
+            lines += ["      " + x for x in (o.error or "").split("\n")]
+        for record in sorted({m.record for m in o.mismatches}):
+            ms = [m for m in o.mismatches if m.record == record]
+            who = o.who.get(record)
+            lines.append(f"      record {record}" + (f" ({who})" if who else ""))
+            width = max(len("field"), *(len(m.field) for m in ms))
+            ew = max(len("expected"), *(len(shown(m.expected)) for m in ms))
+            lines.append(f"        {'field':<{width}}  {'expected':<{ew}}  actual")
+            for m in ms:
+                lines.append(f"        {m.field:<{width}}  {shown(m.expected):<{ew}}  {shown(m.actual)}")
+            for m in ms:
+                if m.trace:
+                    lines.append(f"        how {m.field} came to {shown(m.actual)}:")
+                    lines += [f"          {step_text(s)}" for s in m.trace]
+    passed = sum(o.status == "PASS" for o in outcomes)
+    failed = sum(o.status == "FAIL" for o in outcomes)
+    errors = sum(o.status == "ERROR" for o in outcomes)
+    summary = f"{len(outcomes)} example(s): {passed} passed, {failed} failed"
+    if errors:
+        summary += f", {errors} could not run"
+    lines += ["", summary]
+    return "\n".join(lines)
+
+
+def exit_code(outcomes: list[Outcome]) -> int:
+    if any(o.status == "ERROR" for o in outcomes):
+        return 2
+    return 1 if any(o.status == "FAIL" for o in outcomes) else 0
+
+
+# ---- finding and running everything ----------------------------------------------------------
+
+_SKIP_DIRS = {"node_modules", "__pycache__", "venv", "build", "dist"}
+
+
+def _walk(folder: Path):
+    for p in sorted(folder.iterdir()):
+        if p.is_dir():
+            if not p.name.startswith(".") and p.name not in _SKIP_DIRS:
+                yield from _walk(p)
+        elif p.suffix in (".pol", ".json"):
+            yield p
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8-sig"), parse_float=Decimal)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return None
+
+
+def collect_and_run(paths: list[str], search: tuple = ()) -> list[Outcome]:
+    """Every example in ``paths`` (files or folders; .pol files and JSON example files),
+    run.  A file named on the command line that holds no example is an error; files found
+    in folders are looked at only for examples."""
+    from .api import CompiledPolicy, check_unit, policy_files
+    from .resolve import Workspace
+
+    ws = Workspace()
+    for f in policy_files(search):
+        ws.add_file(f)
+    outcomes: list[Outcome] = []
+    pol_files: list[tuple[Path, bool]] = []
+    json_files: list[tuple[Path, Any]] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            for f in _walk(p):
+                if f.suffix == ".pol":
+                    pol_files.append((f, False))
+                else:
+                    data = _read_json(f)
+                    if is_example_json(data):
+                        json_files.append((f, data))
+        elif p.suffix == ".json" or raw.endswith(".jsonl"):
+            data = _read_json(p)
+            if not is_example_json(data):
+                outcomes.append(Outcome(Case(raw, None, "(not an example file)", "settle", None, {}, [], []),
+                                        "ERROR", error='an example file is a JSON object with "input" and "expected"'))
+                continue
+            json_files.append((p, data))
+        else:
+            pol_files.append((p, True))
+    units = {}
+    for f, named in pol_files:
+        unit = ws.add_file(f)
+        units[str(f)] = unit
+        if unit.policy is None and named:
+            outcomes.append(Outcome(Case(str(f), None, "(the policy does not parse)", "settle", str(f), {}, [], []),
+                                    "ERROR", error=_errors_text(unit.diagnostics, ws)))
+    compiled: dict[str, Any] = {}
+
+    def compile_policy(file: str):
+        """As ``settle POLICY`` compiles it: its parents looked for beside it and in ``search``."""
+        if file not in compiled:
+            own = Workspace()
+            for f in policy_files(search):
+                own.add_file(f)
+            result = check_unit(own.add_file(file), own)
+            compiled[file] = CompiledPolicy(result.ir) if result.ok else _errors_text(result.diagnostics, own)
+        return compiled[file]
+
+    cases: list[Case] = []
+    for f, _ in pol_files:
+        unit = units[str(f)]
+        if unit.policy is not None:
+            cases += cases_in_policy(unit.policy, unit.file)
+
+    def find_policy(name: str, path: Path):
+        """The policy of a JSON example: a .pol path, or a policy id or the folder name
+        looked up in turn among the policies named on the command line, the nearest
+        policies/ folder above the file, and the other policies found; in each, an exact
+        id before ids that start with NAME_."""
+        if name.endswith(".pol"):
+            given = path.parent / name
+            return (str(given), None) if given.is_file() else (None, f"no policy file {given}")
+        named = [units[str(f)] for f, explicit in pol_files if explicit]
+        nearest = []
+        for parent in path.resolve().parents:
+            folder = parent / "policies"
+            if folder.is_dir():
+                nearest = [ws.add_file(pf) for pf in sorted(folder.glob("*.pol"))]
+                break
+        found_in_folders = [units[str(f)] for f, explicit in pol_files if not explicit]
+        for pool in (named, nearest, found_in_folders):
+            ids = {u.file: u.policy.name.value for u in pool if u.policy is not None}
+            for match in (lambda i: i == name, lambda i: i.startswith(name + "_")):
+                files = sorted({f for f, i in ids.items() if match(i)})
+                if len(files) == 1:
+                    return files[0], None
+                if len(files) > 1:
+                    shown_files = ", ".join(files[:3]) + (", ..." if len(files) > 3 else "")
+                    return None, f"several policies match {name!r}: {shown_files}; give a \"policy\" key"
+        return None, (f"no policy for {name!r}: name the policy file too, or give a \"policy\" key "
+                      "(a .pol path relative to this file, or a policy id)")
+
+    for f, data in json_files:
+        cases.append(json_case(f, data, find_policy))
+    for case in cases:
+        if case.problem:
+            outcomes.append(Outcome(case, "ERROR", error=case.problem))
+            continue
+        policy = compile_policy(case.policy)
+        if isinstance(policy, str):
+            outcomes.append(Outcome(case, "ERROR", error=f"the policy {case.policy} has errors:\n{policy}"))
+        else:
+            outcomes.append(run_case(case, policy))
+    return outcomes
+
+
+def _errors_text(diags, ws) -> str:
+    from .diagnostics import ERROR, render
+
+    return "\n".join(render(d, ws.sources) for d in diags if d.severity == ERROR)

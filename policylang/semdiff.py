@@ -1,0 +1,897 @@
+"""``policylang diff OLD NEW``: what changed in meaning between two policies.
+
+Two parts, both read from the compiled policies, never from their text:
+
+**Values.**  Each section's rules are reduced to *facts* that carry meaning -- who is
+covered, each deductible and cap by its counter identity, the effective ratio of
+every hospital level and person category (table and uplifts evaluated), the
+uplifts that depend on other inputs, ratio bands, each crediting rule, and for
+account use the answer for every item and relation -- and compared date by date:
+the dates where either policy starts or ends a version cut the calendar into
+spans, and in each span the version in force in OLD is compared with the one in
+force in NEW.  Neighbouring spans with the same change are reported as one.
+Layout, keyword language, citations and how a rule is split into versions do not
+count; a changed number does, with the dates it changes on.
+
+**Visits.**  Candidate visits are built on the boundaries the two policies
+distinguish: every version date (±1 day), every hospital level and person
+category, the flexible flag, designated or not when a policy asks, the values of
+declared inputs and the thresholds their conditions compare with, amounts just
+below, at and above each deductible and each cap's threshold (the bill at which
+the fund's share reaches it, at the ratio each policy gives), and pairs of visits
+in one year where the first reaches a deductible or a cap.  Each candidate is one
+person; all are settled in one batch by each policy through the public API
+(``CompiledPolicy.settle``) and those whose settlement differs are reported.
+
+**Parameters.**  A parameter the user does not give is the *same unknown* on both
+sides: where a policy reads it, both policies get the same stand-in value and the
+report says so.  A difference found is therefore real for that value; one that
+only shows for other values of an unsupplied parameter can be missed (give
+``--param`` to explore it).  In the values part, a parameter stays a name.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from decimal import ROUND_CEILING, Decimal
+from typing import Any
+
+import attrs
+
+from . import ir
+from . import vocab as V
+from .describe import (
+    CATEGORIES, LEVELS, account_matrix, accumulate_terms, block_of, category_name, cond_words, conditional_adjustments,
+    expr_words, field_name, ratio_cell, span_words, value_words, yuan,
+)
+from .ir import evaluate as E
+from .ir.build import counter_id
+from .ir.demands import demands
+from .ir.evaluate import CTX, MissingValue, NoRow
+from .messages import text, value as shown, values as shown_all
+
+DAY = dt.timedelta(days=1)
+CENT = Decimal("0.01")
+# a visit settles differently when an amount or the reason differs (a ratio that differs where
+# the fund pays nothing anyway, within the deductible, is shown beside a difference, not one)
+COMPARED = ("inscp_scp_amt", "act_pay_dedc", "hifp_pay", "fund_pay_sumamt", "psn_part_amt", "acct_pay",
+            "psn_cash_pay", "balc", "reason")
+MAX_SEQUENCES = 200_000
+BALANCE = "100000.00"  # a balance the account never runs out of: account payments show, not the balance's end
+
+
+# ---- facts: the meaning of a version, key -> words -----------------------------------------
+
+@attrs.frozen
+class Fact:
+    label: str
+    value: str
+    prov: ir.Prov | None = None
+
+
+def _pooling_facts(r: ir.PoolingRules, lang: str) -> dict[tuple, Fact]:
+    out: dict[tuple, Fact] = {
+        ("covers",): Fact(text("fact.covers", lang), shown_all(r.covers, lang, V.ENUMS["category"]), r.covers_prov),
+        ("designated_only",): Fact(text("fact.designated_only", lang),
+                                   text("fact.yes" if r.designated_only else "fact.no", lang), r.designated_only),
+    }
+    for kind, accs in (("deductible", r.deductibles), ("cap", r.caps)):
+        for acc in accs:
+            out[(kind, counter_id(acc))] = Fact(text(f"fact.{kind}", lang, what=accumulate_terms(acc, lang)),
+                                               value_words(acc.amount, lang), acc.prov)
+    for lv in LEVELS:
+        for cat, _ in CATEGORIES:
+            cell = ratio_cell(r, lv, cat, lang=lang)
+            out[("ratio", lv, cat)] = Fact(text("fact.ratio_cell", lang, level=shown(lv, lang),
+                                                category=category_name(cat, lang)),
+                                           cell.words(lang), cell.arm)
+    for a in conditional_adjustments(r):
+        out[("uplift", cond_words(a.when, "en"))] = Fact(text("fact.uplift", lang, cond=cond_words(a.when, lang)),
+                                                         text("word.points", lang, points=_points(a.points)), a.prov)
+    if isinstance(r.ratio, ir.Bands):
+        for i, (limit, value, prov) in enumerate(zip(r.ratio.limits, r.ratio.values, r.ratio.provs), start=1):
+            bound = text("word.beyond", lang) if limit is None else text("word.until_band", lang, limit=yuan(limit, lang))
+            out[("band", i)] = Fact(text("fact.band", lang, n=i), f"{bound}: {_pct(value)}", prov)
+    return out
+
+
+def _points(p: Decimal) -> str:
+    from .runtime import points_text
+
+    return points_text(p)
+
+
+def _pct(p: Decimal) -> str:
+    from .runtime import percent
+
+    return percent(p)
+
+
+def _crediting_facts(r: ir.CreditingRules, lang: str) -> dict[tuple, Fact]:
+    return {("credit_rule", rule.name): Fact(text("fact.credit_rule", lang, name=rule.name),
+                                             f"{cond_words(rule.when, lang)}: {expr_words(rule.amount, lang)}",
+                                             rule.prov)
+            for rule in r.rules}
+
+
+def _account_facts(policy: ir.Policy, v: ir.Version, lang: str) -> dict[tuple, Fact]:
+    r: ir.AccountRules = v.rules
+    out: dict[tuple, Fact] = {
+        ("channels",): Fact(text("fact.channels", lang), shown_all([c for c, _ in r.channels], lang) or
+                            text("word.any", lang)),
+    }
+    program = policy.programs["may_pay"]
+    block = block_of(program, v)
+    if block is None:
+        return out
+    for (item, relation), got in account_matrix(program, block).items():
+        if isinstance(got, list):
+            words = ("、" if lang == "zh" else ", ").join(text(f"venue.{x}", lang) for x in got) or \
+                text("account.yes", lang)
+        else:
+            from .messages import reason
+
+            words = reason(got, lang)
+        out[("may_pay", item, relation)] = Fact(text("fact.may_pay", lang, item=shown(item, lang),
+                                                     relations=shown(relation, lang)), words)
+    return out
+
+
+def _merge_cells(changes: list[Change], lang: str) -> list[Change]:
+    """Ratio cells that change the same way on the same dates: one row naming the levels
+    and person categories."""
+    out: list[Change] = []
+    groups: dict[tuple, list[Change]] = {}
+    for ch in changes:
+        if ch.key[0] != "ratio" or len(ch.key) != 3:
+            out.append(ch)
+            continue
+        group = (ch.section, ch.start, ch.until, ch.before, ch.after)
+        if group not in groups:
+            groups[group] = []
+            out.append(ch)  # its place; replaced below
+        groups[group].append(ch)
+    merged = []
+    for ch in out:
+        group = (ch.section, ch.start, ch.until, ch.before, ch.after)
+        if ch.key[0] != "ratio" or len(ch.key) != 3:
+            merged.append(ch)
+            continue
+        cells = groups[group]
+        levels = [lv for lv in LEVELS if any(c.key[1] == lv for c in cells)]
+        cats = [cat for cat, _ in CATEGORIES if any(c.key[2] == cat for c in cells)]
+        names = []
+        for psn in ("active", "retiree"):
+            have = {flex for (p, flex) in cats if p == psn}
+            if have == {False, True}:
+                names.append(text("diff.either_flexible", lang, person=category_name((psn, False), lang)))
+            elif have:
+                names.append(category_name((psn, have.pop()), lang))
+        label = text("fact.ratio_cell", lang, level=shown_all(levels, lang, LEVELS),
+                     category=("、" if lang == "zh" else "; ").join(names))
+        merged.append(attrs.evolve(ch, key=("ratio", tuple(levels), tuple(cats)), label=label))
+    return merged
+
+
+def _merge_relations(changes: list[Change], lang: str) -> list[Change]:
+    """Account-use changes of one item that are the same for several relations: one row."""
+    out: list[Change] = []
+    index: dict[tuple, int] = {}
+    for ch in _merge_cells(changes, lang):
+        if ch.key[0] != "may_pay":
+            out.append(ch)
+            continue
+        group = (ch.section, ch.start, ch.until, ch.key[1], ch.before, ch.after)
+        if group in index:
+            first = out[index[group]]
+            relations = (*first.key[2:], ch.key[2])
+            out[index[group]] = attrs.evolve(first, key=("may_pay", ch.key[1], *relations), label=text(
+                "fact.may_pay", lang, item=shown(ch.key[1], lang),
+                relations=shown_all(relations, lang, V.ENUMS["relation"])))
+        else:
+            index[group] = len(out)
+            out.append(ch)
+    return out
+
+
+def _facts(policy: ir.Policy, kind: str, v: ir.Version, lang: str) -> dict[tuple, Fact]:
+    if kind == "pooling":
+        return _pooling_facts(v.rules, lang)
+    if kind == "crediting":
+        return _crediting_facts(v.rules, lang)
+    return _account_facts(policy, v, lang)
+
+
+def _policy_facts(p: ir.Policy, lang: str) -> dict[tuple, Fact]:
+    out: dict[tuple, Fact] = {}
+    if p.title:
+        out[("title",)] = Fact(text("fact.title", lang), p.title)
+    if p.level:
+        out[("level",)] = Fact(text("fact.level", lang), text(f"level.{p.level}", lang))
+    if p.document:
+        out[("document",)] = Fact(text("fact.document", lang),
+                                  p.document + (f" ({p.document_date.isoformat()})" if p.document_date else ""))
+    if p.parent is not None:
+        out[("parent",)] = Fact(text("fact.parent", lang), p.parent.id)
+    if p.rounding is not None:
+        out[("rounding",)] = Fact(text("fact.rounding", lang), text(
+            "render.rounding_value", lang, mode=shown(p.rounding.mode, lang),
+            unit=format(p.rounding.quantum.normalize(), "f")), p.rounding.prov)
+    for name, (val, prov) in p.settings.items():
+        out[("setting", name)] = Fact(text("fact.setting", lang, name=name), shown(val, lang), prov)
+    for name, t in p.params.items():
+        out[("param", name)] = Fact(text("fact.param", lang, name=name), text(f"type.{t}", lang)
+                                    if f"type.{t}" in _MESSAGES else t)
+    for name, (t, default) in p.inputs.items():
+        out[("input", name)] = Fact(text("fact.input", lang, name=name),
+                                    f"{t}" + ("" if default is None else f" = {shown(default, lang)}"))
+    for d in p.diseases:
+        parts = ", ".join(f"{catalogue or name} {count}" for name, count, catalogue in d.parts)
+        out[("diseases", d.name)] = Fact(text("fact.diseases", lang, name=d.name),
+                                         f"{d.total}" + (f" ({parts})" if parts else ""), d.prov)
+    for q in p.requirements:
+        out[("requirement", q.name)] = Fact(text("fact.requirement", lang, name=q.name), q.text, q.prov)
+    return out
+
+
+from .messages import MESSAGES as _MESSAGES  # noqa: E402
+
+
+@attrs.frozen
+class Change:
+    section: str | None  # None: the policy as a whole
+    start: Any  # the first day the change holds (a date, a parameter's name) or None: every date
+    until: Any  # the last day, or None: open
+    key: tuple
+    label: str
+    before: str | None  # None: absent
+    after: str | None
+    before_prov: ir.Prov | None = None
+    after_prov: ir.Prov | None = None
+
+    def to_json(self, lang: str) -> dict:
+        def when(d):
+            return d.isoformat() if isinstance(d, dt.date) else d
+        return {"section": self.section, "from": when(self.start), "until": when(self.until),
+                "key": _plain_json(self.key),
+                "what": self.label, "before": self.before, "after": self.after,
+                "before_clause": _clause_json(self.before_prov), "after_clause": _clause_json(self.after_prov)}
+
+
+def _plain_json(x):
+    """Tuples as lists, dates as text: a key as JSON."""
+    if isinstance(x, (tuple, list)):
+        return [_plain_json(i) for i in x]
+    if isinstance(x, dt.date):
+        return x.isoformat()
+    return x
+
+
+def _clause_json(prov: ir.Prov | None):
+    if prov is None:
+        return None
+    return {k: v for k, v in (("clause", prov.clause), ("quote", prov.quote), ("unstated", prov.unstated)) if v}
+
+
+def _compare(a: dict[tuple, Fact], b: dict[tuple, Fact], a_en: dict, b_en: dict, section, start, until
+             ) -> list[Change]:
+    out = []
+    for key in list(dict.fromkeys([*a_en, *b_en])):
+        x, y = a_en.get(key), b_en.get(key)
+        if (x.value if x else None) == (y.value if y else None):
+            continue
+        fa, fb = a.get(key), b.get(key)
+        out.append(Change(section, start, until, key, (fa or fb).label, fa.value if fa else None,
+                          fb.value if fb else None, fa.prov if fa else None, fb.prov if fb else None))
+    return out
+
+
+def _literal(d, params: dict):
+    if d is None or isinstance(d, dt.date):
+        return d
+    return params.get(d)
+
+
+def _in_force(versions, day: dt.date, params: dict):
+    found, found_start = None, None
+    for v in versions:
+        start, until = _literal(v.start, params), _literal(v.until, params)
+        if start is None or (v.until is not None and until is None):
+            continue
+        if start <= day and (until is None or day <= until) and (found_start is None or start >= found_start):
+            found, found_start = v, start
+    return found
+
+
+def value_changes(old: ir.Policy, new: ir.Policy, lang: str = "en", params: dict | None = None) -> list[Change]:
+    """The facts that differ, with the dates they differ on.  ``params``: the date
+    parameters the user gave (others stay names, compared version by version)."""
+    params = params or {}
+    changes = _compare(_policy_facts(old, lang), _policy_facts(new, lang), _policy_facts(old, "en"),
+                       _policy_facts(new, "en"), None, None, None)
+    for kind in ("pooling", "crediting", "account_use"):
+        so, sn = old.sections.get(kind), new.sections.get(kind)
+        vo = so.versions if so else ()
+        vn = sn.versions if sn else ()
+        changes += _section_changes(old, new, kind, vo, vn, lang, params)
+    return _merge_relations(changes, lang)
+
+
+def _section_changes(old, new, kind, vo, vn, lang, params) -> list[Change]:
+    def dated(vs):
+        return [v for v in vs if _literal(v.start, params) is not None
+                and (v.until is None or _literal(v.until, params) is not None)]
+    points = set()
+    for v in (*dated(vo), *dated(vn)):
+        points.add(_literal(v.start, params))
+        if v.until is not None:
+            points.add(_literal(v.until, params) + DAY)
+    points = sorted(points)
+    spans: list[list[Change]] = []
+    for i, p in enumerate(points):
+        end = points[i + 1] - DAY if i + 1 < len(points) else None
+        a, b = _in_force(vo, p, params), _in_force(vn, p, params)
+        if a is None and b is None:
+            spans.append([])
+            continue
+        if a is None or b is None:
+            have = a or b
+            words = text("render.version", lang, span=span_words(have.start, have.until, lang))
+            spans.append([Change(kind, p, end, ("in_force",), text("diff.versions", lang),
+                                 words if a else None, words if b else None, a.prov if a else None,
+                                 b.prov if b else None)])
+            continue
+        spans.append(_compare(_facts(old, kind, a, lang), _facts(new, kind, b, lang), _facts(old, kind, a, "en"),
+                              _facts(new, kind, b, "en"), kind, p, end))
+    merged: list[Change] = []
+    for i, span in enumerate(spans):
+        for ch in span:
+            last = next((m for m in reversed(merged) if m.key == ch.key and m.section == kind), None)
+            if last is not None and last.until is not None and last.until + DAY == ch.start \
+                    and (last.before, last.after) == (ch.before, ch.after):
+                merged[merged.index(last)] = attrs.evolve(last, until=ch.until)
+            else:
+                merged.append(ch)
+    # versions on a parameter the user did not give: compared by their dates' names
+    undated_o = {(v.start, v.until): v for v in vo if v not in dated(vo)}
+    undated_n = {(v.start, v.until): v for v in vn if v not in dated(vn)}
+    for key in dict.fromkeys([*undated_o, *undated_n]):
+        a, b = undated_o.get(key), undated_n.get(key)
+        if a is None or b is None:
+            have = a or b
+            words = text("render.version", lang, span=span_words(have.start, have.until, lang))
+            merged.append(Change(kind, key[0], key[1], ("in_force",), text("diff.versions", lang),
+                                 words if a else None, words if b else None))
+        else:
+            merged += _compare(_facts(old, kind, a, lang), _facts(new, kind, b, lang), _facts(old, kind, a, "en"),
+                               _facts(new, kind, b, "en"), kind, key[0], key[1])
+    return merged
+
+
+# ---- parameters: the same value on both sides --------------------------------------------------
+
+def stand_in(t: str, policies: list[ir.Policy]) -> str:
+    """The value used for a parameter nobody gave (the same for both policies)."""
+    if t == V.DATE:
+        starts = [v.start for p in policies for s in p.sections.values() for v in s.versions
+                  if isinstance(v.start, dt.date)]
+        return min(starts).isoformat() if starts else "2023-01-01"
+    return {V.MONEY: "1000.00", V.PERCENT: "50%", V.POINTS: "0", V.NUMBER: "0", V.BOOL: "false",
+            V.TEXT: "x"}.get(t, next(iter(V.ENUMS.get(t, {"x": ""}))))
+
+
+@attrs.frozen
+class Param:
+    name: str
+    value: str
+    assumed: bool
+
+
+def choose_params(old, new, given: dict[str, str], with_balance: bool) -> list[Param]:
+    """Every parameter either policy's settlement reads: the user's value, or a stand-in."""
+    wanted: list[str] = []
+    for c in (old, new):
+        wanted += demands(c.ir.programs["settle"]).params
+        if with_balance:
+            wanted += demands(c.ir.programs["may_pay"]).params
+    out = []
+    for name in dict.fromkeys([*given, *wanted]):
+        if name in given:
+            out.append(Param(name, given[name], False))
+        else:
+            t = old.ir.params.get(name) or new.ir.params.get(name)
+            out.append(Param(name, stand_in(t, [old.ir, new.ir]), True))
+    return out
+
+
+class UnknownParam(Exception):
+    pass
+
+
+def _typed(compiled, params: list[Param]) -> dict:
+    from .inputs import validate_params
+
+    mine = {p.name: p.value for p in params if p.name in compiled.ir.params}
+    return validate_params(mine, compiled.ir)
+
+
+# ---- candidate visits ------------------------------------------------------------------------
+
+def _walk(c, fields: dict, thresholds: dict) -> None:
+    if isinstance(c, ir.Cmp):
+        for side, other in ((c.left, c.right), (c.right, c.left)):
+            if isinstance(side, ir.Field):
+                fields[side.name] = side.type
+                if isinstance(other, ir.Const) and side.type in (V.MONEY, V.NUMBER, V.DATE):
+                    thresholds.setdefault(side.name, set()).add(other.value)
+    elif isinstance(c, ir.InSet) and isinstance(c.operand, ir.Field):
+        fields[c.operand.name] = c.operand.type
+    elif isinstance(c, (ir.AllOf, ir.AnyOf)):
+        for x in c.items:
+            _walk(x, fields, thresholds)
+    elif isinstance(c, ir.Negate):
+        _walk(c.item, fields, thresholds)
+
+
+def _pooling_conds(r: ir.PoolingRules) -> list:
+    out = []
+    for v in [r.ratio, *(a.amount for a in r.deductibles + r.caps)]:
+        if isinstance(v, ir.Decide):
+            out.extend(a.when for a in v.arms)
+    out += [a.when for a in r.adjustments] + [a.when for a in r.deductibles + r.caps]
+    return out
+
+
+def _date_points(policies: list[ir.Policy], params: list[dict]) -> list[dt.date]:
+    out: set[dt.date] = set()
+    for p, typed in zip(policies, params):
+        for kind in ("pooling", "account_use"):
+            section = p.sections.get(kind)
+            for v in (section.versions if section else ()):
+                for b in (_literal(v.start, typed), (_literal(v.until, typed) + DAY) if v.until is not None
+                          and _literal(v.until, typed) else None):
+                    if b is not None:
+                        out.update({b - DAY, b, b + DAY})
+    return sorted(out)
+
+
+def _profiles(policies: list[ir.Policy]) -> list[dict]:
+    """Every hospital level and person category, designated or not where a policy asks,
+    and the values of the inputs and fields the pooling conditions read."""
+    fields: dict[str, str] = {}
+    thresholds: dict[str, set] = {}
+    designated = False
+    for p in policies:
+        section = p.sections.get("pooling")
+        for v in (section.versions if section else ()):
+            for c in _pooling_conds(v.rules):
+                _walk(c, fields, thresholds)
+            designated = designated or v.rules.designated_only is not None
+    if designated:
+        fields["designated"] = V.BOOL
+    choices: dict[str, list] = {}
+    for name, t in sorted(fields.items()):
+        if name in ("hosp_lv", "psn_type", "flxempe_flag", "setl_time") or (
+                name in V.VISIT_FIELDS and V.VISIT_FIELDS[name] == V.MONEY):
+            continue  # the profile's own axes, dates and amounts are explored on their own
+        if t in V.ENUMS:
+            choices[name] = list(V.ENUMS[t])
+        elif t == V.BOOL:
+            choices[name] = [True, False]
+        elif name in thresholds:
+            pts = sorted(thresholds[name])
+            choices[name] = sorted({x for p_ in pts for x in (p_ - 1, p_, p_ + 1)})
+    names = list(choices)
+    out = []
+    for lv in LEVELS:
+        for cat, _ in CATEGORIES:
+            for combo in itertools.product(*(choices[n] for n in names)):
+                out.append({"hosp_lv": lv, "psn_type": cat[0], "flxempe_flag": cat[1], **dict(zip(names, combo))})
+    return out
+
+
+def _ceil_cent(x: Decimal) -> Decimal:
+    return x.quantize(CENT, rounding=ROUND_CEILING, context=CTX)
+
+
+def _thresholds(policy: ir.Policy, profile: dict, day: dt.date, params: dict) -> tuple[set, set]:
+    """Bills at which this policy's deductibles are used up and its caps reached, for
+    the profile on that day: (deductible points, cap points)."""
+    section = policy.sections.get("pooling")
+    v = _in_force(section.versions, day, params) if section else None
+    if v is None:
+        return set(), set()
+    r: ir.PoolingRules = v.rules
+    env = {**{k: val for k, val in profile.items()}, "setl_time": day, "designated": profile.get("designated", True),
+           "medfee_sumamt": Decimal(0), "inscp_scp_amt": Decimal(0)}
+    deductibles, total = set(), Decimal(0)
+    for acc in r.deductibles:
+        try:
+            if not E.cond(acc.when, env, params):
+                continue
+            amount, _ = E.value(acc.amount, env, params)
+        except (MissingValue, NoRow):
+            continue
+        total = CTX.add(total, amount)
+        deductibles.add(amount)
+        deductibles.add(total)
+    caps = set()
+    try:
+        if isinstance(r.ratio, ir.Bands):
+            ratio = max(r.ratio.values)
+        else:
+            ratio, _ = E.value(r.ratio, env, params)
+        ratio = CTX.add(ratio, E.points(a for a in r.adjustments if _holds(a.when, env, params)))
+    except (MissingValue, NoRow):
+        ratio = None
+    for acc in r.caps:
+        try:
+            amount, _ = E.value(acc.amount, env, params)
+        except (MissingValue, NoRow):
+            continue
+        if ratio and ratio > 0:
+            caps.add(_ceil_cent(CTX.add(total, CTX.divide(amount, ratio))))
+    return deductibles, caps
+
+
+def _holds(cond, env, params) -> bool:
+    try:
+        return E.cond(cond, env, params)
+    except MissingValue:
+        return False
+
+
+@attrs.frozen
+class Candidate:
+    visits: tuple[dict, ...]
+
+
+def candidates(old, new, typed_old: dict, typed_new: dict) -> list[Candidate]:
+    policies = [old.ir, new.ir]
+    days = _date_points(policies, [typed_old, typed_new])
+    if not days:
+        return []
+    profiles = _profiles(policies)
+    money_points: set[Decimal] = set()
+    for p in policies:
+        section = p.sections.get("pooling")
+        for v in (section.versions if section else ()):
+            th: dict = {}
+            for c in _pooling_conds(v.rules):
+                _walk(c, {}, th)
+            for name, pts in th.items():
+                if V.VISIT_FIELDS.get(name) == V.MONEY:
+                    money_points |= {x for x in pts}
+    segment = {day: tuple(_version_key(p, day, typed) for p, typed in ((old.ir, typed_old), (new.ir, typed_new)))
+               for day in days}
+    out: list[Candidate] = []
+    for prof in profiles:
+        per_day: dict[dt.date, tuple[list[Decimal], list[Decimal]]] = {}
+        for day in days:
+            ded, cap = set(), set()
+            for pol, typed in ((old.ir, typed_old), (new.ir, typed_new)):
+                d, c = _thresholds(pol, prof, day, typed)
+                ded |= d
+                cap |= c
+            amounts = {Decimal("0.00"), Decimal("100.00")}
+            for x in ded | cap | money_points:
+                amounts |= {x - CENT, x, x + CENT}
+            if cap:
+                amounts.add(_ceil_cent(max(cap) * 2))
+            amounts = sorted(a for a in amounts if a >= 0)
+            per_day[day] = (sorted(ded), sorted(cap))
+            for a in amounts:
+                out.append(Candidate((_visit(prof, day, a),)))
+        # pairs in one year: the first visit uses up a deductible or reaches a cap, on the
+        # same day or under other versions than the second (what carries across them)
+        for d1, d2 in itertools.combinations_with_replacement(days, 2):
+            if d1.year != d2.year or (d1 != d2 and segment[d1] == segment[d2]):
+                continue
+            ded, cap = per_day[d1]
+            firsts = sorted(set(ded) | set(cap))
+            seconds = sorted({Decimal("100.00"), *(x + CENT for x in per_day[d2][0][-1:]),
+                              *(_ceil_cent(x * 2) for x in per_day[d2][1][-1:])})
+            for a1 in firsts:
+                for a2 in seconds:
+                    out.append(Candidate((_visit(prof, d1, a1), _visit(prof, d2, a2))))
+        if len(out) > MAX_SEQUENCES:
+            break
+    return out
+
+
+def _version_key(p: ir.Policy, day: dt.date, typed: dict):
+    versions = []
+    for kind in ("pooling", "account_use"):
+        s = p.sections.get(kind)
+        v = _in_force(s.versions, day, typed) if s else None
+        versions.append(None if v is None else (str(v.start), str(v.until)))
+    return tuple(versions)
+
+
+def _visit(profile: dict, day: dt.date, amount: Decimal) -> dict:
+    v = {"psn_type": profile["psn_type"], "flxempe_flag": profile["flxempe_flag"], "setl_time": day.isoformat(),
+         "hosp_lv": profile["hosp_lv"], "medfee_sumamt": format(amount.quantize(CENT, context=CTX), "f")}
+    for k, val in profile.items():
+        if k not in v:
+            v[k] = format(val, "f") if isinstance(val, Decimal) else val
+    return v
+
+
+# ---- settling both sides ----------------------------------------------------------------------
+
+@attrs.frozen
+class VisitDiff:
+    visit: dict
+    earlier: tuple[dict, ...]
+    before: dict
+    after: dict
+    # the (hosp_lv, flxempe_flag) of every visit that settles the same way (the visit's own first)
+    same_for: tuple[tuple[str, bool], ...] = ()
+
+    @property
+    def fund_difference(self) -> Decimal:
+        return Decimal(self.after["hifp_pay"]) - Decimal(self.before["hifp_pay"])
+
+
+def _known_fields(compiled) -> set[str]:
+    return set(V.VISIT_FIELDS) | set(compiled.ir.inputs)
+
+
+def settle_both(old, new, cands: list[Candidate], typed_old: dict, typed_new: dict, with_balance: bool,
+                lang: str = "en") -> list[VisitDiff]:
+    """Settle every candidate under both policies (one person each, one batch per
+    policy) and keep those whose settlement differs, at their first differing visit."""
+    rows_old, rows_new, where = [], [], []
+    keep_old, keep_new = _known_fields(old), _known_fields(new)
+    for n, cand in enumerate(cands):
+        for i, v in enumerate(cand.visits):
+            v = {"psn_no": f"D{n}", **v}
+            if with_balance and i == 0:
+                v["acct_balc"] = BALANCE
+            rows_old.append({k: x for k, x in v.items() if k in keep_old})
+            rows_new.append({k: x for k, x in v.items() if k in keep_new})
+            where.append((n, i))
+    before = old.settle(rows_old, typed_old, trace=False)
+    after = new.settle(rows_new, typed_new, trace=False)
+    out: list[VisitDiff] = []
+    seen: set[int] = set()
+    for (n, i), b, a in zip(where, before, after):
+        if n in seen:
+            continue
+        if any(getattr(b, f) != getattr(a, f) for f in COMPARED):
+            seen.add(n)
+            visit = _plain(cands[n].visits[i], with_balance and i == 0)
+            earlier = tuple(_plain(cands[n].visits[j], with_balance and j == 0) for j in range(i))
+            out.append(VisitDiff(visit, earlier, _shown_result(b.to_json(trace=False, lang=lang)),
+                                 _shown_result(a.to_json(trace=False, lang=lang))))
+    return out
+
+
+def _plain(v: dict, balance: bool) -> dict:
+    return {**v, "acct_balc": BALANCE} if balance else dict(v)
+
+
+def _shown_result(j: dict) -> dict:
+    return {k: j[k] for k in ("setl_time", "medfee_sumamt", "inscp_scp_amt", "act_pay_dedc", "pool_prop_selfpay",
+                              "hifp_pay", "fund_pay_sumamt", "psn_part_amt", "acct_pay", "psn_cash_pay", "reason",
+                              "message")}
+
+
+def _group_key(d: VisitDiff, old: ir.Policy, new: ir.Policy, typed_old: dict, typed_new: dict) -> tuple:
+    """Visits that tell the same story: the same versions in force, the same kind of
+    person and visit, the same reasons before and after."""
+    day = dt.date.fromisoformat(d.visit["setl_time"][:10])
+
+    def version(p: ir.Policy, typed):
+        s = p.sections.get("pooling")
+        v = _in_force(s.versions, day, typed) if s else None
+        return None if v is None else (str(v.start), str(v.until))
+    profile = tuple(sorted((k, str(x)) for k, x in d.visit.items()
+                           if k not in ("setl_time", "medfee_sumamt", "acct_balc")))
+    return (version(old, typed_old), version(new, typed_new), profile, d.before["reason"], d.after["reason"])
+
+
+def _rank(d: VisitDiff) -> tuple:
+    # one visit before two; the largest change of the fund; the smallest bill; the earliest date
+    return (len(d.earlier), -abs(d.fund_difference), Decimal(d.visit["medfee_sumamt"]), d.visit["setl_time"])
+
+
+def pick(diffs: list[VisitDiff], old, new, typed_old, typed_new) -> list[VisitDiff]:
+    """One visit per story (``_group_key``), then visits that differ only in hospital
+    level or the flexible flag, with the same amounts before and after, shown once."""
+    best: dict[tuple, VisitDiff] = {}
+    for d in diffs:
+        key = _group_key(d, old, new, typed_old, typed_new)
+        if key not in best or _rank(d) < _rank(best[key]):
+            best[key] = d
+    return fold(sorted(best.values(), key=_order))
+
+
+def fold(diffs: list[VisitDiff]) -> list[VisitDiff]:
+    folded: dict[tuple, VisitDiff] = {}
+    for d in diffs:
+        key = (tuple(sorted((k, str(x)) for k, x in d.visit.items() if k not in ("hosp_lv", "flxempe_flag", "acct_balc"))),
+               tuple(tuple(sorted((k, str(x)) for k, x in e.items() if k not in ("hosp_lv", "flxempe_flag")))
+                     for e in d.earlier),
+               tuple(sorted((k, str(x)) for k, x in d.before.items() if k != "message")),
+               tuple(sorted((k, str(x)) for k, x in d.after.items() if k != "message")))
+        if key in folded:
+            first = folded[key]
+            folded[key] = attrs.evolve(first, same_for=(*first.same_for, (d.visit["hosp_lv"], d.visit["flxempe_flag"])))
+        else:
+            folded[key] = attrs.evolve(d, same_for=((d.visit["hosp_lv"], d.visit["flxempe_flag"]),))
+    return list(folded.values())
+
+
+def _order(d: VisitDiff):
+    return (d.visit["setl_time"], len(d.earlier), LEVELS.index(d.visit["hosp_lv"]),
+            [c for c, _ in CATEGORIES].index((d.visit["psn_type"], d.visit["flxempe_flag"])),
+            sorted((k, str(v)) for k, v in d.visit.items()), Decimal(d.visit["medfee_sumamt"]))
+
+
+# ---- the whole comparison -------------------------------------------------------------------------
+
+@attrs.frozen
+class Report:
+    old_path: str
+    new_path: str
+    params: tuple[Param, ...]
+    values: tuple[Change, ...]
+    visits: tuple[VisitDiff, ...]  # shown
+    differing: int  # all differing sequences
+    tried_sequences: int
+    tried_visits: int
+
+    @property
+    def identical(self) -> bool:
+        return self.differing == 0
+
+
+def compare(old, new, old_path: str, new_path: str, given: dict[str, str], lang: str = "en",
+            every: bool = False) -> Report:
+    """``old``, ``new``: compiled policies (``policylang.load``); ``given``: --param values."""
+    unknown = [n for n in given if n not in old.ir.params and n not in new.ir.params]
+    if unknown:
+        raise UnknownParam(", ".join(unknown))
+    with_balance = any("account_use" in c.ir.sections for c in (old, new))
+    params = choose_params(old, new, given, with_balance)
+    typed_old, typed_new = _typed(old, params), _typed(new, params)
+    given_dates = {k: v for k, v in {**typed_old, **typed_new}.items() if isinstance(v, dt.date) and k in given}
+    values = value_changes(old.ir, new.ir, lang, given_dates)
+    cands = candidates(old, new, typed_old, typed_new)
+    diffs = settle_both(old, new, cands, typed_old, typed_new, with_balance, lang) if cands else []
+    shown_ = sorted(diffs, key=_order) if every else pick(diffs, old.ir, new.ir, typed_old, typed_new)
+    used = [p for p in params if p.name in given or any(
+        p.name in demands(c.ir.programs["settle"]).params or
+        (with_balance and p.name in demands(c.ir.programs["may_pay"]).params) for c in (old, new))]
+    return Report(old_path, new_path, tuple(used), tuple(values), tuple(shown_), len(diffs), len(cands),
+                  sum(len(c.visits) for c in cands))
+
+
+# ---- output ---------------------------------------------------------------------------------------
+
+def _when(ch: Change, lang: str) -> str:
+    if ch.start is None:
+        return text("diff.always", lang)
+    if ch.until is None:
+        return text("render.from", lang, start=_date_text(ch.start, lang))
+    return text("render.from_until", lang, start=_date_text(ch.start, lang), until=_date_text(ch.until, lang))
+
+
+def _date_text(d, lang):
+    return d.isoformat() if isinstance(d, dt.date) else text("word.param", lang, name=d)
+
+
+def _with_clause(value: str | None, prov: ir.Prov | None, lang: str) -> str:
+    if value is None:
+        return text("diff.absent", lang)
+    if prov is not None and prov.clause:
+        return f"{value} [{prov.clause}]"
+    return value
+
+
+def _sign(d: Decimal) -> str:
+    from .runtime import money
+
+    return ("+" if d > 0 else "") + money(d)
+
+
+def _levels(d: VisitDiff, lang: str) -> str:
+    levels = [lv for lv in LEVELS if any(x == lv for x, _ in d.same_for)] or [d.visit["hosp_lv"]]
+    return shown_all(levels, lang, LEVELS)
+
+
+def _person(d: VisitDiff, lang: str) -> str:
+    v = d.visit
+    flags = {f for _, f in d.same_for} or {v["flxempe_flag"]}
+    if flags == {True, False}:
+        words = text("diff.either_flexible", lang, person=category_name((v["psn_type"], False), lang))
+    else:
+        words = category_name((v["psn_type"], v["flxempe_flag"]), lang)
+    extra = []
+    for k, x in v.items():
+        if k in ("psn_type", "flxempe_flag", "setl_time", "hosp_lv", "medfee_sumamt", "acct_balc"):
+            continue
+        if k == "designated":
+            if x is False:
+                extra.append(text("diff.not_designated", lang))
+            continue
+        extra.append(f"{field_name(k, lang)}={shown(x, lang) if isinstance(x, (bool, str)) else x}")
+    return words + (f" ({', '.join(extra)})" if extra else "")
+
+
+def to_text(report: Report, lang: str = "en") -> str:
+    from .tables import text_table
+
+    out = [f"--- {report.old_path}", f"+++ {report.new_path}", ""]
+    for p in report.params:
+        key = "diff.param_assumed" if p.assumed else "diff.param_given"
+        out.append(text(key, lang, name=p.name, value=p.value))
+    if report.params:
+        out.append("")
+    out.append(text("diff.values", lang))
+    if report.values:
+        rows = []
+        for ch in report.values:
+            section = text(f"section.{ch.section}", lang) if ch.section else text("diff.metadata", lang)
+            rows.append([_when(ch, lang), f"{section}{':' if lang == 'zh' else ': '}{ch.label}", _with_clause(ch.before, ch.before_prov, lang),
+                         _with_clause(ch.after, ch.after_prov, lang)])
+        out.append(_indent(text_table([text("diff.when", lang), text("diff.what", lang), text("diff.before", lang),
+                                       text("diff.after", lang)], rows)))
+    else:
+        out.append("  " + text("diff.no_values", lang))
+    out += ["", text("diff.visits", lang)]
+    if not report.visits:
+        out.append("  " + text("diff.no_visits", lang, count=report.tried_visits, sequences=report.tried_sequences))
+        return "\n".join(out) + "\n"
+    rows = []
+    for d in report.visits:
+        earlier = "; ".join(f"{e['setl_time']} {e['medfee_sumamt']}" for e in d.earlier)
+        also = []
+        if d.before["reason"] != d.after["reason"]:
+            from .messages import reason
+
+            also.append(f"{reason(d.before['reason'], lang)} → {reason(d.after['reason'], lang)}")
+        fields = ["act_pay_dedc", "pool_prop_selfpay"] + (["acct_pay"] if not d.fund_difference else [])
+        also += [f"{text('col.' + f, lang)}: {_fmt(d.before[f], f)} → {_fmt(d.after[f], f)}"
+                 for f in fields if d.before[f] != d.after[f]]
+        rows.append([d.visit["setl_time"], _levels(d, lang), _person(d, lang), d.visit["medfee_sumamt"], earlier,
+                     d.before["hifp_pay"], d.after["hifp_pay"], _sign(d.fund_difference), "; ".join(also)])
+    header = [text("diff.visit", lang), text("diff.level", lang), text("diff.profile", lang), text("diff.bill", lang),
+              text("diff.earlier_col", lang), text("diff.fund_before", lang), text("diff.fund_after", lang),
+              text("diff.fund_difference", lang), text("diff.other_fields", lang)]
+    keep = [i for i in range(len(header)) if i not in (4, 8) or any(r[i] for r in rows)]
+    out.append(_indent(text_table([header[i] for i in keep], [[r[i] for i in keep] for r in rows],
+                                  {keep.index(i) for i in (3, 5, 6, 7)})))
+    key = "diff.visits_all" if len(report.visits) == report.differing else "diff.visits_found"
+    out.append("  " + text(key, lang, shown=len(report.visits), found=report.differing, count=report.tried_visits,
+                           sequences=report.tried_sequences))
+    return "\n".join(out) + "\n"
+
+
+def _fmt(value, field: str) -> str:
+    if value is None:
+        return "—"
+    if field == "pool_prop_selfpay":
+        return _pct(Decimal(value))
+    return str(value)
+
+
+def _indent(block: str) -> str:
+    return "\n".join("  " + line if line else line for line in block.split("\n"))
+
+
+def to_json(report: Report, lang: str = "en") -> dict:
+    return {
+        "old": report.old_path, "new": report.new_path,
+        "params": [{"name": p.name, "value": p.value, "assumed": p.assumed} for p in report.params],
+        "values": [ch.to_json(lang) for ch in report.values],
+        "visits": [{"visit": d.visit, "earlier": list(d.earlier),
+                    "same_for": [{"hosp_lv": lv, "flxempe_flag": f} for lv, f in d.same_for],
+                    "before": d.before, "after": d.after,
+                    "fund_difference": _sign(d.fund_difference)} for d in report.visits],
+        "differing": report.differing,
+        "explored": {"sequences": report.tried_sequences, "visits": report.tried_visits},
+    }
+
