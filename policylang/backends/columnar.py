@@ -43,6 +43,14 @@ decided once per program (``Columnar(policy).plan``):
 * ``row_by_row`` -- versions that charge counters in different orders (a cycle
   between steps): each visit runs those steps in turn before the next visit.
 
+**State and journal.**  ``state`` is every backend's: ``used`` by ledger key ``(psn_no,
+counter id, bucket, each value)`` in fen (counters per visit never kept), ``balances`` and
+``seq`` by person.  A call reads the keys of its persons into its counters (a closed form
+starts each key at what it used before, U above) and writes them back; ``seq`` numbers each
+person's visits in execution order after what the state held.  ``journal`` receives
+``(index, ledger key, fen)`` for every charge, in the reference interpreter's order.  Results
+carry the audit fields (setl_id, mdtrt_id, seq, op; policy id and IR hash) as the others do.
+
 **No trace.**  Settlement results carry no trace (``settle_traces = False``): an
 explanation is per visit and per step, which is what the scalar backend is for.
 The message is computed from the reason and the amounts (``runtime.settle_message``,
@@ -56,6 +64,8 @@ from __future__ import annotations
 import datetime as dt
 import heapq
 from decimal import Decimal
+import functools
+from functools import partial
 from itertools import repeat
 
 import attrs
@@ -65,6 +75,7 @@ from .. import vocab as V
 from ..inputs import InputError, InputProblem, missing_param, validate_persons, validate_requests, validate_visits
 from ..ir.demands import fields_read
 from ..ir.evaluate import CTX
+from ..ir.serial import content_hash
 from ..runtime import (
     CreditResult, MayPayResult, VisitResult, credit_message, fen_text, may_pay_message, percent, settle_message,
     tr_allowed, tr_credit, yuan,
@@ -75,7 +86,8 @@ from ..columns import (
 )
 
 REASONS = ("not_in_force", "not_covered", "not_designated", "no_in_policy_amount", "within_deductible",
-           "cap_reached", "zero_ratio", "rounds_to_zero")
+           "cap_reached", "zero_ratio", "rounds_to_zero", "other_scheme", "other_med_type")
+_STEP = 64  # a charge's order within a visit: step index * _STEP + cap index
 MONEY_OUT = ("inscp_scp_amt", "act_pay_dedc", "hifp_pay", "fund_pay_sumamt", "psn_part_amt", "acct_pay",
              "psn_cash_pay")
 
@@ -350,6 +362,13 @@ class _Eval:
         if t is ir.Negate:
             r, e = self.cond(x.item, rows)
             return ~r, e
+        if t is ir.Present:  # the record has a value for this (optional) field; never a problem
+            col = self.field(x.field, rows)
+            if col is None:
+                return np.zeros(n, dtype=bool), None
+            if col.null is None:
+                return np.ones(n, dtype=bool), None
+            return ~col.null, None
         raise TypeError(x)
 
     def value(self, v, rows):
@@ -891,7 +910,7 @@ def block_index(prog: ir.Program, days: np.ndarray, params: dict, policy: ir.Pol
 class _Run:
     """Settles one batch: rows sorted into execution order, steps run over columns."""
 
-    def __init__(self, eng: "Columnar", vis: Visits, params: dict, state: dict | None):
+    def __init__(self, eng: "Columnar", vis: Visits, params: dict, state: dict | None, journal: list | None = None):
         self.eng, self.vis, self.params = eng, vis, params
         self.policy = eng.policy
         self.plan: _Plan = eng._plan
@@ -914,6 +933,8 @@ class _Run:
             scale = 6 if name in bands_exact else (4 if t in (V.PERCENT, V.POINTS) else 2)
             self.vars[name] = _Var(n, scale, init is None)
         self.state = state
+        self.journal = journal
+        self._charges: list | None = [] if journal is not None else None  # (counter id, rows, fen, step key)
         self.keep = state is not None or self.plan.joint
         self.used: dict[str, dict] = {}
         self.balances: dict[int, int] = {}
@@ -1009,6 +1030,69 @@ class _Run:
             rows = rows[~self.failed[rows]]
         if self.state is not None:
             self._save(self.state)
+
+    @functools.cached_property
+    def seq(self) -> np.ndarray:
+        """Each visit's place in its person's operations (sorted order): what the person had
+        done before the call (``state["seq"]``) plus its place among the person's visits here."""
+        n = self.n
+        if not n:
+            return np.zeros(0, dtype=np.int64)
+        starts = np.ones(n, dtype=bool)
+        starts[1:] = self.P[1:] != self.P[:-1]
+        first = np.flatnonzero(starts)
+        seg = np.cumsum(starts) - 1
+        seq = np.arange(1, n + 1, dtype=np.int64) - first[seg]
+        if self.state is not None and self.state["seq"]:
+            names, before = self.vis.names, self.state["seq"]
+            prior = np.array([before.get(names[p], 0) for p in self.P[first].tolist()], dtype=np.int64)
+            seq += prior[seg]
+        return seq
+
+    # -- the journal of counter charges
+    def _charge(self, cid: str, rows, amounts, step_key) -> None:
+        """The counter ``cid`` is charged ``amounts`` at ``rows`` (sorted positions), for the
+        journal; ``step_key`` orders charges within a visit (the step, then the cap)."""
+        if self._charges is None or not len(rows) or self.plan.counters[cid].period == "visit":
+            return
+        self._charges.append((cid, rows, amounts, step_key))
+
+    def write_journal(self) -> None:
+        """``(index, ledger key, fen)`` of every charge, in the order the reference interpreter
+        appends them: visits by ``setl_time`` then input row (``common.settle_order``; persons
+        are independent, so this backend's order by person gives the same amounts), and
+        within a visit the order of the steps."""
+        if not self._charges:
+            return
+        names, order = self.vis.names, self.order.tolist()
+        vis = self.vis
+        by_time = np.lexsort((np.arange(self.n), vis.tod, vis.day))
+        rank = np.empty(self.n, dtype=np.int64)
+        rank[by_time] = np.arange(self.n)
+        rank_of = rank[self.order].tolist()  # sorted position -> place in time order
+        entries = []
+        for cid, rows, amounts, step_key in self._charges:
+            counter = self.plan.counters[cid]
+            P, B, E = self._keys(counter, rows)
+            each = self._each_value(counter)
+            keys = step_key.tolist() if isinstance(step_key, np.ndarray) else repeat(step_key)
+            es = E.tolist() if E is not None else repeat(-1)
+            for pos, p, b, e, f, k in zip(rows.tolist(), P.tolist(), B.tolist(), es, np.asarray(amounts).tolist(),
+                                          keys):
+                entries.append((rank_of[pos], k, (order[pos], (names[p], cid, _bucket_out(counter.period, b),
+                                                                each(e)), int(f))))
+        entries.sort(key=lambda x: (x[0], x[1]))
+        self.journal.extend(x[2] for x in entries)
+
+    def _each_value(self, counter: ir.Counter):
+        """Code of the ``each`` field (-1: absent) -> the value a ledger key holds."""
+        col = self.vis.cols.get(counter.each) if counter.each else None
+        if col is None:
+            return lambda e: None
+        if col.kind == "cat":
+            cats = col.cats
+            return lambda e: None if e < 0 else cats[e]
+        return lambda e: None if e < 0 else bool(e)
 
     # -- steps without counters
     def _simple(self, step, rows) -> None:
@@ -1228,7 +1312,7 @@ class _Run:
         return _up(_full(col.data, n), 2 - col.scale)
 
     def _consume(self, node: _Node, parts) -> None:
-        chunks, steps = [], []
+        chunks, steps, ks = [], [], []
         for b, k, rows in parts:
             step: ir.Consume = self.program.blocks[b].steps[k]
             c, err = self.ev.cond(step.when, rows)
@@ -1243,6 +1327,7 @@ class _Run:
             if len(ra):
                 chunks.append((ra, self._vdata(step.base, ra), amount))
                 steps.append(step)
+                ks.append(k)
         if not chunks:
             return
         rows, which, base, amount = self._concat(chunks)
@@ -1253,6 +1338,8 @@ class _Run:
             take = self._closed(cid, rows, base, amount)
         else:
             take = self._seq_consume(cid, rows, base, amount)
+        if cid is not None:
+            self._charge(cid, rows, take, _step_keys(ks, which))
         for i, step in enumerate(steps):
             m = which == i
             r, t = rows[m], take[m]
@@ -1277,7 +1364,7 @@ class _Run:
         return _int_list(out)
 
     def _bands(self, node: _Node, parts) -> None:
-        chunks, steps = [], []
+        chunks, steps, ks = [], [], []
         for b, k, rows in parts:
             step: ir.BandShare = self.program.blocks[b].steps[k]
             pts, err = self.ev.points(step.adjustments, rows)
@@ -1287,6 +1374,7 @@ class _Run:
             if len(rows):
                 chunks.append((rows, self._vdata(step.base, rows), pts))
                 steps.append(step)
+                ks.append(k)
         if not chunks:
             return
         rows, which, base, pts = self._concat(chunks)
@@ -1297,6 +1385,8 @@ class _Run:
         for i, step in enumerate(steps):
             m = which == i
             self._band_parts(step, rows[m], base[m], pts[m], prior[m])
+        if node.counters:  # the key is charged the whole amount
+            self._charge(node.counters[0], rows, base, _step_keys(ks, which))
 
     def _band_parts(self, step: ir.BandShare, rows, base, pts, prior) -> None:
         bands = step.bands
@@ -1333,14 +1423,14 @@ class _Run:
     def _limit(self, node: _Node, parts) -> None:
         counters = self.plan.counters
         chunks, steps = [], []
-        slots: list[tuple] = []  # (part index, cap counter id, applies, amount)
+        slots: list[tuple] = []  # (part index, cap counter id, applies, amount, step key)
         for b, k, rows in parts:
             step: ir.Limit = self.program.blocks[b].steps[k]
             n = len(rows)
             fund = self._vdata(step.value, rows)
             err = None
             caps = []
-            for cap in step.caps:
+            for j, cap in enumerate(step.caps):
                 live = np.ones(n, dtype=bool) if err is None else err < 0
                 c, e = self.ev.cond(cap.when, rows)
                 if e is not None:
@@ -1359,16 +1449,18 @@ class _Run:
                     full[at] = e
                     err = _first(err, full)
                     applies &= full < 0
-                caps.append((cap, applies, amt))
+                caps.append((cap, applies, amt, _STEP * k + j))
             ok = self._fail(rows, err)
             keep = np.ones(n, dtype=bool) if ok is None else ok
-            for cap, applies, amt in caps:
+            if not keep.any():
+                continue
+            for cap, applies, amt, key in caps:
                 applies &= keep
                 if counters[cap.counter].period == "visit":
                     fund = np.where(applies, np.minimum(fund, np.maximum(amt, 0)), fund)
                 else:
                     slots.append((len(chunks), cap.counter, applies if ok is None else applies[keep],
-                                  amt if ok is None else amt[keep]))
+                                  amt if ok is None else amt[keep], key))
             if keep.all():
                 chunks.append((rows, fund))
                 steps.append(step)
@@ -1410,6 +1502,8 @@ class _Run:
         for i, step in enumerate(steps):
             sel = which == i
             self._store(step.out, rows[sel], fund[sel], 2)
+        for (_, cid, _, _, key), on in zip(slots, applies):  # every cap that applies is charged the payment
+            self._charge(cid, rows[on], fund[on], key)
 
     def _seq_limit(self, rows, fund, ids, applies, amounts):
         keys = [self._keys(self.plan.counters[cid], rows) for cid in ids]
@@ -1478,16 +1572,27 @@ class _Run:
         pay = np.zeros(len(kr), dtype=np.int64)
         after = B[seg[known]] if len(kr) else np.zeros(0, dtype=np.int64)
         if len(kr):
-            allowed = self._may_pay(step, kr) if step.payable is not None else np.zeros(len(kr), dtype=bool)
-            if step.payable is not None:
-                payable, err = self.ev.expr(step.payable, kr)
-                ok = self._fail(kr, err)
-                payable = self._money(payable, len(kr))
-                if ok is not None:
-                    allowed &= ok
-            else:
-                payable = np.zeros(len(kr), dtype=np.int64)
-            p = np.where(allowed, np.maximum(payable, 0), 0)
+            # the record may keep the account out (acct_used_flag "0"); otherwise the account-use
+            # rules decide (evaluated even when the policy declares no account_covers, as the
+            # reference does: a problem there is a problem of the record)
+            used, err = self.ev.cond(step.used, kr)
+            ok = self._fail(kr, err)
+            if ok is not None:
+                used &= ok
+            ur = kr[used]
+            p = np.zeros(len(kr), dtype=np.int64)
+            if len(ur):
+                allowed = self._may_pay(step, ur)
+                if step.payable is not None:
+                    payable, err = self.ev.expr(step.payable, ur)
+                    ok = self._fail(ur, err)
+                    payable = self._money(payable, len(ur))
+                    if ok is not None:
+                        allowed &= ok
+                    got = np.where(allowed, np.maximum(payable, 0), 0)
+                    if got.dtype == object:
+                        p = p.astype(object)
+                    p[used] = got
             Bk = B[seg[known]]
             kstarts = starts[known]
             if Bk.min() >= 0:
@@ -1563,19 +1668,17 @@ class _Run:
         names = self.vis.names
         for cid, book in self.used.items():
             counter = self.plan.counters[cid]
-            col = self.vis.cols.get(counter.each) if counter.each else None
+            each = self._each_value(counter)
             for (p, b, e), value in book.items():
-                if counter.each is None:
-                    each = None
-                elif e == -1 or col is None:
-                    each = None
-                elif col.kind == "cat":
-                    each = col.cats[e]
-                else:
-                    each = bool(e)
-                state["used"][(names[p], cid, _bucket_out(counter.period, b), each)] = value
+                state["used"][(names[p], cid, _bucket_out(counter.period, b), None if e is None else each(e))] = value
         for p, value in self.balances.items():
             state["balances"][names[p]] = value
+        if self.n:  # self.seq reads state["seq"] as it was before the call: computed here first
+            seq = self.seq
+            last = np.ones(self.n, dtype=bool)
+            last[:-1] = self.P[1:] != self.P[:-1]
+            for p, k in zip(self.P[last].tolist(), seq[last].tolist()):
+                state["seq"][names[p]] = k
 
     # -- results
     def problems(self) -> list[InputProblem]:
@@ -1605,6 +1708,11 @@ class _Run:
         return out, back
 
 
+def _step_keys(ks: list[int], which):
+    """The journal's order within a visit of each row's step (``which``: index into ``ks``)."""
+    return _STEP * ks[0] if len(ks) == 1 else _STEP * np.array(ks, dtype=np.int64)[which]
+
+
 def _ratio_msg(r: int) -> str:
     return (f"the ratio that applies comes to {percent(Decimal(r).scaleb(-4, CTX))}, outside 0%..100%; "
             "check the parameters")
@@ -1621,6 +1729,7 @@ class Columnar:
     def __init__(self, policy: ir.Policy, tracing: bool = True):
         self.policy = policy
         self.tracing = tracing
+        self.stamp = (policy.id, content_hash(policy))
         self._plan = _Plan(policy)
         self.plan: tuple[PlanStep, ...] = self._plan.steps()
         self._verdicts: list[ir.Verdict] = [v for b in policy.programs["may_pay"].blocks for s in b.steps
@@ -1630,23 +1739,29 @@ class Columnar:
         return "\n".join(str(s) for s in self.plan)
 
     def new_state(self) -> dict:
-        """What one settle call leaves for the next: amounts used per counter key (fen) and
-        each person's balance (fen)."""
-        return {"used": {}, "balances": {}}
+        """What one settle call leaves for the next, the same for every backend: ``used``,
+        ledger key ``(psn_no, counter id, bucket, each value)`` -> fen (counters per visit are
+        never kept); ``balances``, person -> fen; ``seq``, person -> operations so far."""
+        return {"used": {}, "balances": {}, "seq": {}}
 
     # -- settle
-    def _run(self, vis: Visits, params: dict, state: dict | None) -> _Run:
-        run = _Run(self, vis, params, state)
+    def _run(self, vis: Visits, params: dict, state: dict | None, journal: list | None = None) -> _Run:
+        run = _Run(self, vis, params, state, journal)
         run.run()
         problems = run.problems()
         if problems:
             raise InputError(problems)
+        run.write_journal()
         return run
 
-    def settle(self, records, params: dict, state: dict | None = None) -> list[VisitResult]:
+    def settle(self, records, params: dict, state: dict | None = None, journal: list | None = None
+               ) -> list[VisitResult]:
+        """Pass the same ``state`` to successive calls to continue a run (records in time order
+        across calls); ``journal``, when given, receives ``(index, ledger key, fen)`` for every
+        amount a counter is charged (index: the record's position in ``records``)."""
         visits = validate_visits(records, self.policy)
         vis = visits_from_records(visits, self.policy)
-        run = self._run(vis, params, state)
+        run = self._run(vis, params, state, journal)
         cols = _results(run)
         pid, has_pooling = self.policy.id, run.program.section is not None
         names, days = vis.names, vis.day.tolist()
@@ -1661,10 +1776,14 @@ class Columnar:
         ratio = [None if m else v for v, m in zip(cols["ratio"].tolist(), cols["ratio_null"].tolist())]
         reasons = [None if c < 0 else REASONS[c] for c in cols["reason"].tolist()]
         fund = cols["hifp_pay"].tolist()
+        seq = run.unsorted(run.seq)[0].tolist()
+        stamp = self.stamp
         for i, a in enumerate(amounts):
             msg = (reasons[i], days[i], ratio[i], remaining[i], raw[i], fund[i], blk[i] in banded)
+            v = visits[i]
             out.append(VisitResult(names[vis.psn[i]], vis.text[i], a, balc[i], ratio[i], reasons[i],
-                                   _message(msg, pid, has_pooling)))
+                                   _message(msg, pid, has_pooling), (),
+                                   (v["setl_id"], v["mdtrt_id"], seq[i], "settle"), stamp))
         return out
 
     def settle_table(self, table, params: dict, state: dict | None = None, messages: bool = False):
@@ -1770,10 +1889,10 @@ class Columnar:
             channel = None
             if verdict is not None and verdict.channel is not None:
                 channel = _one_value(self, verdict.channel, fields, i, params)
-            message = may_pay_message(reason, r, dict(verdict.args) if verdict else {}, channel)
+            words = partial(may_pay_message, reason, r, dict(verdict.args) if verdict else {}, channel)
             trace = (tr_allowed(allowed, prov, r),) if self.tracing else ()
             out.append(MayPayResult(r.get("psn_no"), r["relation"], r["item"], r.get("venue"), r["on"].isoformat(),
-                                    allowed, reason, channel, prov.clause if prov else None, message, trace))
+                                    allowed, reason, channel, prov.clause if prov else None, words(), trace, words))
         return out
 
     def _decisions_checked(self, fields, days, params, rows):
@@ -1854,9 +1973,9 @@ class Columnar:
             reason = "not_in_force" if blk[i] < 0 else ("credited" if rule is not None else "no_rule")
             credit = None if rule is None else yuan(value[i])
             trace = (tr_credit(credit, rule.prov, exact[i]),) if self.tracing and rule is not None else ()
+            words = partial(credit_message, reason, on, rule.name if rule else None)
             out.append(CreditResult(r["psn_no"], on.isoformat(), credit, reason, rule.name if rule else None,
-                                    rule.prov.clause if rule else None,
-                                    credit_message(reason, on, rule.name if rule else None), trace))
+                                    rule.prov.clause if rule else None, words(), trace, words))
         if problems:
             raise InputError(problems)
         return out
@@ -1901,10 +2020,11 @@ def _results(run: _Run) -> dict:
 
 
 def _message(args: tuple, pid: str, has_pooling: bool):
-    def render() -> str:
+    """The message as a function of the language (``VisitResult`` calls it when read)."""
+    def render(lang: str = "en") -> str:
         reason, day, ratio_e4, remaining, raw, fund, banded = args
         return settle_message(reason, pid, has_pooling, dt.date.fromordinal(day + EPOCH),
                               None if ratio_e4 is None else Decimal(ratio_e4).scaleb(-4, CTX), yuan(remaining), yuan(raw),
-                              yuan(fund), banded)
+                              yuan(fund), banded, lang)
     return render
 
