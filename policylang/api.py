@@ -246,19 +246,21 @@ class CompiledPolicy:
         results, one row per visit in input row order.
 
         Input columns are the JSON contract's fields (docs/json-contract.md) and the policy's
-        declared inputs: ``setl_time`` as a timestamp (no time zone), a date, or ISO text;
-        money as decimal128, integers (yuan) or text; enumerations as text (Chinese aliases
-        accepted); bools as bool.  Absent optional columns and nulls take the field's default.
+        declared inputs: ``setl_time`` as a timestamp (no time zone, whole seconds), a date, or
+        text as in JSON; money as decimal128, integers (yuan) or text; enumerations as text
+        (Chinese aliases accepted); ``psn_no`` and the other text fields as text (trimmed) or
+        integers; bools as bool.  Absent optional columns and nulls take the field's default.
         The table is validated like the JSON path -- types, enumerations, non-negative
         amounts with at most two decimals and 15 integer digits, the self-paid parts not
         above the total -- and every problem is raised as ``InputError`` naming the record
         (row + 1) and the field; a float column of amounts is refused, never rounded.
 
-        Output columns: ``row`` (the input row, from 0), ``psn_no``, ``setl_time`` (as given;
-        text without surrounding spaces), the money fields as decimal128(18, 2),
+        Output columns: ``row`` (the input row, from 0), ``psn_no``, ``setl_time`` (a typed
+        column as given; text normalised as JSON echoes it), the money fields as decimal128(18, 2),
         ``pool_prop_selfpay`` as decimal128(5, 4) or null, ``acct_mulaid_pay`` (0.00),
         ``balc`` (null while no balance is known), ``reason`` (null when the fund paid).
-        There is no trace; ``message`` is added, computed from the reason and the amounts,
+        There is no trace and there are no audit fields (``row`` names the input row, which holds
+        ``setl_id`` and ``mdtrt_id``); ``message`` is added, computed from the reason and the amounts,
         only with ``messages=True`` (it is per-row Python formatting).  Numbers equal
         ``settle``'s exactly: same order of execution, same integer rounding."""
         values = self._params(params)

@@ -39,7 +39,7 @@ except ImportError as e:  # pragma: no cover - exercised by the skip in tests/te
 from . import ir
 from . import vocab as V
 from .ir.evaluate import CTX
-from .inputs import VISIT_SPEC, InputError, InputProblem, _Bad, parse_value
+from .inputs import VISIT_SPEC, InputError, InputProblem, _Bad, _visit_rules, parse_value, psn_shown, setl_time_text
 from .resolve import suggest
 from .runtime import fen_text
 
@@ -160,8 +160,7 @@ def visits_from_records(rows: list[dict], policy: ir.Policy) -> Visits:
                       dtype=np.int64, count=n)
     tod = np.fromiter(((t.hour * 3600 + t.minute * 60 + t.second) * 1_000_000 + t.microsecond
                        if isinstance(t, dt.datetime) else -1 for t in times), dtype=np.int64, count=n)
-    text = [r.get("$setl_time_text") or (t.isoformat(sep=" ") if isinstance(t, dt.datetime) else t.isoformat())
-            for r, t in zip(rows, times)]
+    text = [setl_time_text(t) for t in times]
     cols = {}
     for name, t in field_types(policy).items():
         if name == "psn_no":
@@ -178,6 +177,7 @@ def visits_from_records(rows: list[dict], policy: ir.Policy) -> Visits:
 _MONEY_RE = r"^\d{1,15}(\.\d{1,2})?$"
 _DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
 _DATETIME_RE = r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?$"
+_ECHO_RE = r"^\d{4}-\d{2}-\d{2}( \d{2}:\d{2}:\d{2})?$"  # the normalised spellings, echoed as they are
 
 
 class _Problems:
@@ -278,28 +278,33 @@ def _days_of(y: np.ndarray, m: np.ndarray) -> np.ndarray:
 
 
 def _times(arr: pa.Array, problems: _Problems, name: str):
-    """(day, time of day or -1, null, row -> message, row -> echoed text) of ``setl_time``."""
+    """(day, time of day or -1, null, row -> message, rows whose text is not echoed as given)
+    of ``setl_time``.  Text is echoed normalised, as the JSON path echoes it
+    (``inputs.setl_time_text``): the last is None for a typed column, else the rows whose
+    text is not already "YYYY-MM-DD" or "YYYY-MM-DD HH:MM:SS"."""
     t = arr.type
     n = len(arr)
     null = _nulls(arr)
     day = np.zeros(n, dtype=np.int64)
     tod = np.full(n, -1, dtype=np.int64)
     bad: dict = {}
-    texts: dict = {}
     if pa.types.is_timestamp(t):
         if t.tz is not None:
             problems.column.append(InputProblem(None, name, f"is a timestamp with time zone {t.tz}; give the local "
                                                             "settlement time without one"))
-            return day, tod, null, bad, texts
-        per_day = {"s": 86_400, "ms": 86_400_000, "us": US_PER_DAY, "ns": US_PER_DAY * 1000}[t.unit]
+            return day, tod, null, bad, None
+        per_second = {"s": 1, "ms": 1000, "us": 1_000_000, "ns": 1_000_000_000}[t.unit]
         ticks = _np(arr.cast(pa.int64()), 0)
-        day = ticks // per_day
-        tod = ticks - day * per_day
-        return day, tod, null, bad, texts
+        day = ticks // (86_400 * per_second)
+        tod = ticks - day * (86_400 * per_second)
+        if per_second > 1:  # the JSON path refuses fractional seconds: so does this one
+            for i in np.flatnonzero((tod % per_second != 0) & ~null).tolist():
+                bad[i] = _fraction_message(arr, i, int(ticks[i]), per_second)
+        return day, tod, null, bad, None
     if pa.types.is_date32(t):
-        return _np(arr.cast(pa.int32()), 0).astype(np.int64), tod, null, bad, texts
+        return _np(arr.cast(pa.int32()), 0).astype(np.int64), tod, null, bad, None
     if pa.types.is_date64(t):
-        return _np(arr.cast(pa.int64()), 0) // 86_400_000, tod, null, bad, texts
+        return _np(arr.cast(pa.int64()), 0) // 86_400_000, tod, null, bad, None
     ok = np.zeros(n, dtype=bool)
     if _stringy(t):
         is_date = pc.match_substring_regex(arr, _DATE_RE).fill_null(False).to_numpy(zero_copy_only=False)
@@ -338,10 +343,37 @@ def _times(arr: pa.Array, problems: _Problems, name: str):
                 tod[i] = (when.hour * 3600 + when.minute * 60 + when.second) * 1_000_000 + when.microsecond
             else:
                 day[i] = when.toordinal() - EPOCH
-            raw = arr[i].as_py()
-            if isinstance(raw, str) and raw.strip() != raw:
-                texts[i] = raw.strip()
-    return day, tod, null, bad, texts
+    renormal = None
+    if _stringy(t):
+        canonical = pc.match_substring_regex(arr, _ECHO_RE).fill_null(False).to_numpy(zero_copy_only=False)
+        renormal = ~canonical & ~null
+    return day, tod, null, bad, renormal
+
+
+def _fraction_message(arr: pa.Array, i: int, ticks: int, per_second: int) -> str:
+    """What the JSON path says of a time with fractional seconds."""
+    try:
+        value = arr[i].as_py()  # a datetime with microseconds: parse_value words it
+    except ValueError:  # nanoseconds a datetime cannot hold
+        value = None
+    if isinstance(value, dt.datetime) and value.microsecond:
+        return _bad_message("datetime", value, True)
+    seconds, frac = divmod(ticks, per_second)
+    whole = dt.datetime(1970, 1, 1) + dt.timedelta(seconds=seconds)
+    digits = len(str(per_second)) - 1
+    return f"{whole.isoformat()}.{frac:0{digits}d} has fractional seconds; give the time to the second"
+
+
+def _echo_times(arr: pa.Array, day: np.ndarray, tod: np.ndarray, renormal: np.ndarray | None) -> pa.Array:
+    """``setl_time`` as echoed: a typed column as it is; text normalised (``inputs.setl_time_text``)."""
+    if renormal is None or not renormal.any():
+        return arr
+    at = np.flatnonzero(renormal)
+    d, clock = day[at], tod[at]
+    dates = pa.array(d.astype(np.int32), pa.date32()).cast(pa.string())
+    stamps = pa.array(d * 86_400 + np.maximum(clock, 0) // 1_000_000, pa.timestamp("s")).cast(pa.string())
+    texts = pc.if_else(pa.array(clock < 0), dates, stamps)
+    return pc.replace_with_mask(arr, pa.array(renormal), texts)
 
 
 def _unique(arr: pa.Array, t: str, nonneg: bool) -> tuple[np.ndarray, list, dict, list, bool]:
@@ -361,18 +393,25 @@ def _unique(arr: pa.Array, t: str, nonneg: bool) -> tuple[np.ndarray, list, dict
     if arr.null_count:
         codes = np.where(_nulls(arr), -1, codes).astype(np.int32)
     if t == V.TEXT and dictionary is not None and _stringy(dictionary.type):
-        # a text is valid unless it is all whitespace (Python's str.strip): only a text whose
-        # first character is whitespace, or an empty one, can be all whitespace
-        first = pc.utf8_slice_codeunits(dictionary, 0, 1)
-        spaces = [c for c in pc.unique(first).to_pylist() if c is not None and (c == "" or c.isspace())]
-        suspect = np.flatnonzero(pc.is_in(first, value_set=pa.array(spaces, pa.string())).to_numpy(
-            zero_copy_only=False)) if spaces else []
+        # a text is read trimmed (Python's str.strip), and is valid unless nothing is left: only
+        # a text that starts or ends with whitespace, or an empty one, changes
         values, bad = list(raws), {}
-        for k in suspect:
-            if not raws[k].strip():
+        suspect = set()
+        for start, stop in ((0, 1), (-1, 2 ** 31 - 1)):  # the first character, the last
+            edge = pc.utf8_slice_codeunits(dictionary, start, stop)
+            spaces = [c for c in pc.unique(edge).to_pylist() if c is not None and (c == "" or c.isspace())]
+            if spaces:
+                suspect.update(np.flatnonzero(pc.is_in(edge, value_set=pa.array(spaces, pa.string())).to_numpy(
+                    zero_copy_only=False)).tolist())
+        for k in sorted(suspect):
+            trimmed = raws[k].strip()
+            if trimmed:
+                values[k] = trimmed
+            else:
                 values[k] = None
                 bad[int(k)] = str(_bad_message(t, raws[k], nonneg))
-        return codes, values, bad, raws, distinct
+        # trimming may make two values one: then the codes are not of distinct texts
+        return codes, values, bad, raws, distinct and not any(values[k] != raws[k] for k in suspect)
     values, bad = [], {}
     quick = _quick(t)
     for k, raw in enumerate(raws):
@@ -402,7 +441,7 @@ def _bad_message(t: str, raw, nonneg: bool) -> str:
 def _quick(t: str):
     """The canonical spellings of a type, read without ``parse_value`` (None: ask it)."""
     if t == V.TEXT:
-        return lambda raw: raw if type(raw) is str and raw.strip() else None
+        return lambda raw: (raw.strip() or None) if type(raw) is str else None
     if t in V.ENUMS:
         known = {**{k: k for k in V.ENUMS[t]}, **{zh: k for k, zh in V.ENUMS[t].items()}}
         return lambda raw: known.get(raw) if type(raw) is str else None
@@ -487,11 +526,12 @@ def visits_from_table(table: "pa.Table", policy: ir.Policy) -> tuple[Visits, "pa
     cols: dict[str, Col] = {}
     row_bad: dict[str, dict] = {}
     raw_psn = None
+    psn_as_given = False
     psn_codes = np.zeros(n, dtype=np.int64)
     names: list = []
     day = np.zeros(n, dtype=np.int64)
     tod = np.full(n, -1, dtype=np.int64)
-    echo_time = None
+    echo_time, renormal = None, None
     for name, t in types.items():
         required, default = defaults[name]
         arr = column(name)
@@ -507,14 +547,10 @@ def visits_from_table(table: "pa.Table", policy: ir.Policy) -> tuple[Visits, "pa
                                                             "is not exact)"))
             continue
         if name == "setl_time":
-            day, tod, null, bad, texts = _times(arr, problems, name)
+            day, tod, null, bad, renormal = _times(arr, problems, name)
             col = Col("date", day, null=null if null.any() else None)
             row_bad[name] = bad
             echo_time = arr
-            if texts:
-                mask = np.zeros(n, dtype=bool)
-                mask[list(texts)] = True
-                echo_time = pc.replace_with_mask(arr, pa.array(mask), pa.array([texts[i] for i in sorted(texts)]))
         elif t == V.MONEY:
             fen, null, bad = _money(arr, nonneg)
             col = Col("num", fen, 2, null=null if null.any() else None)
@@ -527,9 +563,10 @@ def visits_from_table(table: "pa.Table", policy: ir.Policy) -> tuple[Visits, "pa
             col = _typed(t, codes, values, distinct)
             at = np.flatnonzero(np.isin(codes, list(bad))) if bad else []
             row_bad[name] = {i: bad[int(codes[i])] for i in at.tolist()} if bad else {}
-            if name == "psn_no":
-                psn_codes = codes.astype(np.int64)
-                names = values
+            if name == "psn_no":  # persons by their trimmed text: "A " and "A" are one person
+                psn_codes = col.data.astype(np.int64)
+                names = list(col.cats)
+                psn_as_given = distinct
                 raw_psn = (codes, raws)
         if col.null is not None and required:
             missing = col.null.copy()
@@ -556,18 +593,23 @@ def visits_from_table(table: "pa.Table", policy: ir.Policy) -> tuple[Visits, "pa
             problems.rows.append((i, len(order), "medfee_sumamt",
                                   "the self-paid parts (fulamt_ownpay_amt + overlmt_selfpay + preselfpay_amt = "
                                   f"{fen_text(int(parts[i]))}) exceed the total {fen_text(int(total[i]))}"))
+    flag = cols.get("acct_used_flag")
+    if flag is not None and flag.kind == "cat":  # inputs._visit_rules: "0" or "1" when given
+        wrong = [k for k, c in enumerate(flag.cats) if c not in ("0", "1")]
+        if wrong:
+            words = {k: dict(_visit_rules({"acct_used_flag": flag.cats[k]}))["acct_used_flag"] for k in wrong}
+            for i in np.flatnonzero(np.isin(flag.data, wrong)).tolist():
+                problems.rows.append((i, len(order) + 1, "acct_used_flag", words[int(flag.data[i])]))
     if problems.column or problems.rows:
         psn_of = _psn_reader(raw_psn)
         found = list(problems.column)
         found += [InputProblem(i + 1, name, message, psn_of(i)) for i, _, name, message in sorted(problems.rows)]
         raise InputError(found)
     cols["psn_no"] = Col("cat", psn_codes.astype(np.int32), cats=tuple(names))
-    psn_text = table.column("psn_no").combine_chunks()
-    if pa.types.is_dictionary(psn_text.type):
-        psn_text = psn_text.dictionary_decode()
-    if not _stringy(psn_text.type):
+    psn_text = column("psn_no")
+    if not (_stringy(psn_text.type) and psn_as_given):  # an integer, or text with spaces around: as read
         psn_text = pc.take(pa.array(names, pa.string()), pa.array(psn_codes))
-    return Visits(n, psn_codes, list(names), day, tod, cols), psn_text, echo_time
+    return Visits(n, psn_codes, list(names), day, tod, cols), psn_text, _echo_times(echo_time, day, tod, renormal)
 
 
 def _psn_reader(raw_psn):
@@ -575,10 +617,9 @@ def _psn_reader(raw_psn):
         return lambda i: None
     codes, raws = raw_psn
 
-    def psn_of(i):
+    def psn_of(i):  # as the JSON path names the person of a record
         c = codes[i]
-        value = raws[c] if c >= 0 else None
-        return value if isinstance(value, (str, int)) and not isinstance(value, bool) else None
+        return psn_shown(raws[c]) if c >= 0 else None
     return psn_of
 
 

@@ -363,7 +363,8 @@ def test_types_read_as_the_json_path_reads_them():
     })
     got = policy.settle_table(table)
     assert got.column("psn_no").to_pylist() == ["7", "7", "8"]
-    assert got.column("setl_time").to_pylist() == ["2023-03-01", "2023-03-01T10:30", "2023-03-02 08:00:00"]
+    # echoed normalised, as the JSON path echoes it
+    assert got.column("setl_time").to_pylist() == ["2023-03-01", "2023-03-01 10:30:00", "2023-03-02 08:00:00"]
     records = [dict(zip(table.column_names, row)) for row in zip(*(c.to_pylist() for c in table.columns))]
     assert _rows(got) == _expected(policy.ir, records, {})
 
@@ -456,6 +457,117 @@ def test_settle_table_of_the_shipped_example_matches_settle():
     got = policy.settle_table(_table(visits, policy.ir), messages=True)
     want = [_contract(r.to_json(trace=False)) for r in policy.settle(visits, trace=False)]
     assert [{**r, "message": m} for r, m in zip(_rows(got), got.column("message").to_pylist())] == want
+
+
+# ---- what the table path accepts is what the JSON path accepts ---------------------------------
+
+_TEXT_COLUMNS = {  # (usual values, unusual but valid ones, bad ones), every one text or absent
+    "psn_no": (["A", "B", "甲"], [" A", "A ", "\u3000A"], ["", "  ", None]),
+    "psn_type": (["active", "retiree", "在职", "退休"], [" active", "退休 "], ["Active", "boss", None]),
+    "setl_time": (["2023-03-01", "2023-03-01 10:30:00", "2023-03-02 09:00", "2024-01-05T08:15"],
+                  [" 2023-03-01 ", "２０２３－０３－０１", "2023-03-01T10:30:00", "2023-03-01\u300009:00"],
+                  ["2023-02-29", "2023/03/01", "2023-03-01T10:30+08:00", "2023-03-01 10:30:00.5", "", None]),
+    "hosp_lv": (["level1", "level2", "level3", "三级"], [" level1"], ["level4", None]),
+    "medfee_sumamt": (["400.00", "120.5", "0", "1000"], ["+5", " 7.5 ", "１２３.４", "12.340"],
+                      ["12.345", "-5", "1e3", "", "9" * 16, None]),
+    "fulamt_ownpay_amt": (["0", "10.00", None], ["-0.00", " 1"], ["abc", "500.00"]),
+    "acct_balc": (["100.00", "0.00", None], [" 50", "０"], ["-1"]),
+    "insutype": (["310", None], [" 310 ", "390"], ["", "\u3000"]),
+    "med_type": (["11", None], ["14", "11\u3000"], ["  "]),
+    "acct_used_flag": (["1", None], ["0", " 0"], ["2", ""]),
+    "setl_id": (["S1", None], [" S2 ", "s-3"], [""]),
+    "mdtrt_id": (["M1", None], ["M 2 "], [" "]),
+}
+
+
+def _table_records():
+    from hypothesis import strategies as st
+
+    def value(name):  # mostly usual, often unusual, now and then bad
+        usual, odd, bad = _TEXT_COLUMNS[name]
+        return st.integers(0, 99).flatmap(lambda k: st.sampled_from(usual if k < 70 else odd if k < 98 else bad))
+
+    record = st.fixed_dictionaries({
+        **{name: value(name) for name in _TEXT_COLUMNS},
+        "flxempe_flag": st.sampled_from([False] * 12 + [True] * 6 + [None]),
+        "designated": st.sampled_from([True, False, None]),
+    })
+    return st.lists(record, min_size=1, max_size=6)
+
+
+def _table_outcome(policy, records):
+    table = pa.table({k: pa.array([r[k] for r in records], pa.bool_() if k in ("flxempe_flag", "designated")
+                                   else pa.string()) for k in records[0]})
+    try:
+        got = policy.settle_table(table)
+    except InputError as e:
+        return [(p.record, p.field, p.message, p.psn_no) for p in e.problems]
+    return _rows(got)
+
+
+def _json_outcome(policy, records):
+    try:
+        got = policy.settle(records, trace=False)
+    except InputError as e:
+        return [(p.record, p.field, p.message, p.psn_no) for p in e.problems]
+    return [{k: v for k, v in _contract(r.to_json(trace=False)).items() if k != "message"} for r in got]
+
+
+def test_the_table_path_accepts_what_the_json_path_accepts():
+    """Text columns in every spelling the JSON path reads (trimmed, full-width digits, the
+    platform's codes) and in bad ones: the same results, or the same problems."""
+    from hypothesis import given, settings
+
+    policy = policylang.load(GUIYANG)
+
+    @settings(max_examples=300, deadline=None)
+    @given(records=_table_records())
+    def check(records):
+        assert _table_outcome(policy, records) == _json_outcome(policy, records)
+    check()
+
+
+def test_platform_fields_in_a_table():
+    """insutype and med_type other than the scheme's stop the fund; acct_used_flag "0" keeps
+    the account out; the codes are read trimmed, integers as text; " A" is the person "A"."""
+    policy = policylang.load(GUIYANG)
+    base = dict(psn_type="active", flxempe_flag=False, hosp_lv="level2", medfee_sumamt="400.00", acct_balc="50.00")
+    records = [dict(base, psn_no="A", setl_time="2023-03-01", insutype=" 310"),
+               dict(base, psn_no=" A", setl_time="2023-03-02", insutype="390"),
+               dict(base, psn_no="A", setl_time="2023-03-03", med_type="14"),
+               dict(base, psn_no="A", setl_time="2023-03-04", acct_used_flag="0")]
+    got = policy.settle_table(_table(records, policy.ir))
+    assert got.column("reason").to_pylist() == [None, "other_scheme", "other_med_type", None]
+    assert got.column("psn_no").to_pylist() == ["A"] * 4
+    assert got.column("acct_pay").to_pylist()[3] == D("0.00")
+    assert _rows(got) == _expected(policy.ir, records, {})
+    ints = pa.table({**{k: [v] * 2 for k, v in base.items() if k != "acct_balc"}, "psn_no": [7, 7],
+                     "setl_time": ["2023-03-01", "2023-03-02"], "insutype": [310, 390], "acct_used_flag": [1, 0]})
+    assert ints.schema.field("insutype").type == pa.int64()
+    got = policy.settle_table(ints)
+    assert got.column("reason").to_pylist() == [None, "other_scheme"]
+    assert _rows(got) == _expected(policy.ir, [dict(zip(ints.column_names, row)) for row in
+                                               zip(*(c.to_pylist() for c in ints.columns))], {})
+
+
+def test_a_timestamp_with_fractional_seconds_is_refused_as_in_json():
+    policy = policylang.load(GUIYANG)
+    visits = [_visit(setl_time=dt.datetime(2023, 3, 1, 10, 30, s, 500_000 * (s == 2)), medfee_sumamt="400.00")
+              for s in range(4)]
+    for unit in ("ms", "us"):
+        with pytest.raises(InputError) as table_error:
+            policy.settle_table(_table(visits, policy.ir, setl_time=pa.timestamp(unit)))
+        with pytest.raises(InputError) as json_error:
+            validate_visits(visits, policy.ir)
+        assert [(p.record, p.field, p.message) for p in table_error.value.problems] == \
+            [(p.record, p.field, p.message) for p in json_error.value.problems] == \
+            [(3, "setl_time", "2023-03-01T10:30:02.500000 has fractional seconds; give the time to the second")]
+    table = _table(visits[:1], policy.ir, setl_time=pa.timestamp("s"))
+    ns = pa.array([1_677_666_600_000_000_001], pa.timestamp("ns"))  # nanoseconds: no datetime holds them
+    with pytest.raises(InputError) as e:
+        policy.settle_table(table.set_column(table.column_names.index("setl_time"), "setl_time", ns))
+    assert [(p.record, p.message) for p in e.value.problems] == \
+        [(1, "2023-03-01T10:30:00.000000001 has fractional seconds; give the time to the second")]
 
 
 @pytest.mark.parametrize("path", CORPUS, ids=[p.name for p in CORPUS])
