@@ -85,13 +85,30 @@ class Visits:
     ``day``: days since 1970-01-01; ``tod``: the time of day (-1 for a date alone;
     one unit per column, so only the order within a call matters); ``cols``: every
     field the policy may read, typed; ``text``: each ``setl_time`` as echoed (the
-    records path)."""
+    records path); ``absent``: the fields no visit has (their columns are all null)."""
 
-    __slots__ = ("n", "psn", "names", "day", "tod", "cols", "text")
+    __slots__ = ("n", "psn", "names", "day", "tod", "cols", "text", "absent")
 
     def __init__(self, n, psn, names, day, tod, cols, text=None):
         self.n, self.psn, self.names, self.day, self.tod, self.cols = n, psn, names, day, tod, cols
         self.text = text
+        self.absent = frozenset(name for name, col in cols.items()
+                                if n and isinstance(col.null, np.ndarray) and col.null.all())
+
+
+def absent_col(t: str, n: int) -> Col:
+    """A column of ``n`` values of type ``t`` that are all absent: read-only views of one
+    value each, so that a field no visit has takes no memory (nothing writes into a Col)."""
+    def same(value, dtype):
+        return np.broadcast_to(np.array(value, dtype=dtype), (n,))
+    null = same(True, bool)
+    if t in DEFAULT_SCALE:
+        return Col("num", same(0, np.int64), DEFAULT_SCALE[t], null=null)
+    if t == V.BOOL:
+        return Col("bool", same(False, bool), null=null)
+    if t in (V.DATE, "datetime"):
+        return Col("date", same(0, np.int64), null=null)
+    return Col("cat", same(-1, np.int32), cats=tuple(V.ENUMS[t]) if t in V.ENUMS else (), null=null)
 
 
 def field_types(policy: ir.Policy) -> dict[str, str]:
@@ -538,6 +555,9 @@ def visits_from_table(table: "pa.Table", policy: ir.Policy) -> tuple[Visits, "pa
         if arr is None:
             if required:
                 problems.column.append(InputProblem(None, name, "is required but missing"))
+                continue
+            if default is None:  # an optional field no visit has (the platform's codes, usually)
+                cols[name] = absent_col(t, n)
                 continue
             arr = pa.nulls(n)
         nonneg = name in VISIT_SPEC

@@ -81,8 +81,8 @@ from ..runtime import (
     tr_allowed, tr_credit, yuan,
 )
 from ..columns import (
-    DEFAULT_SCALE, EPOCH, LIMIT, Col, Visits, col_from_values, decimal_array, np, pa, pc, scaled,
-    visits_from_records, visits_from_table,
+    DEFAULT_SCALE, EPOCH, LIMIT, Col, Visits, absent_col, col_from_values, decimal_array, field_types, np, pa, pc,
+    scaled, visits_from_records, visits_from_table,
 )
 
 REASONS = ("not_in_force", "not_covered", "not_designated", "no_in_policy_amount", "within_deductible",
@@ -351,6 +351,8 @@ class _Eval:
             res = np.full(n, every)
             err = None
             for item in x.items:
+                if n and (not res.any() if every else res.all()):
+                    break  # every row is decided: the rest can neither change it nor be a problem
                 r, e = self.cond(item, rows)
                 if e is not None:
                     live = res if every else ~res
@@ -942,10 +944,13 @@ class _Run:
         self._groups: dict[tuple, tuple] = {}
         if state is not None:
             self._load(state)
+        self.types = field_types(self.policy)
         self.ev = _Eval(self._field, self._var, params, self.policy.params, self.errors)
 
     # -- columns
     def _field(self, name: str, rows) -> Col | None:
+        if name in self.vis.absent:  # no visit has it: nothing to sort or select
+            return absent_col(self.types[name], len(rows))
         col = self._sorted.get(name)
         if col is None:
             raw = self.vis.cols.get(name)
