@@ -21,6 +21,7 @@ from . import vocab as V
 from .diagnostics import Diagnostic, Related
 from .ir import evaluate as E
 from .ir.evaluate import MissingValue, NoRow
+from .ir.index import TableIndex
 from .runtime import percent
 
 MAX_PROFILES = 20000
@@ -61,11 +62,12 @@ def _conds_of(rules) -> list:
     return out
 
 
-def _values_for(t: str, points: set | None):
-    """Representative values: every enumeration value; for numbers and dates, each
-    threshold, one step beyond the outermost ones, and a value between neighbours."""
-    if t in V.ENUMS:
-        return list(V.ENUMS[t])
+def _values_for(t: str, points: set | None, vocab):
+    """Representative values: every enumeration value (those the policy's vocabulary adds
+    included); for numbers and dates, each threshold, one step beyond the outermost ones,
+    and a value between neighbours."""
+    if t in vocab.enums:
+        return list(vocab.values(t))
     if t == V.BOOL:
         return [False, True]
     if not points:
@@ -96,7 +98,7 @@ def domain(kind: str, extra_conds: list, policy: ir.Policy, rules=None) -> tuple
         _walk_cond(c, fields, thresholds)
     base = BASE_FIELDS[kind]
     names = sorted(fields, key=lambda f: (base.index(f) if f in base else len(base), f))
-    choices = [_values_for(fields[f], thresholds.get(f)) for f in names]
+    choices = [_values_for(fields[f], thresholds.get(f), policy.vocab) for f in names]
     out = []
     for combo in itertools.product(*choices):
         out.append(dict(zip(names, combo)))
@@ -114,13 +116,15 @@ def fields_of(conds) -> set[str]:
 
 
 
-def describe(profile: dict, only: set[str] | None = None, lang: str = "en") -> str:
+def describe(profile: dict, only: set[str] | None = None, lang: str = "en", names_zh: dict | None = None) -> str:
     """``hosp_lv=level3, psn_type=active`` — only the fields that matter, when known."""
+    names_zh = V.ZH_OF_VALUE if names_zh is None else names_zh
+
     def show(v):
         if isinstance(v, bool):
             return ("是" if v else "否") if lang == "zh" else ("true" if v else "false")
         if lang == "zh" and isinstance(v, str):
-            return V.ZH_OF_VALUE.get(v, v)
+            return names_zh.get(v, v)
         return str(v)
     items = [(k, v) for k, v in profile.items() if v is not None and (only is None or k in only)]
     if not items:
@@ -145,10 +149,23 @@ class _CompiledPooling:
 
     @staticmethod
     def _value(v):
-        return lambda env: E.value(v, env, env.get("$params", {}))
+        index = TableIndex.of(v) if isinstance(v, ir.Decide) else None
+        if index is None:
+            return lambda env: E.value(v, env, env.get("$params", {}))
+
+        def looked_up(env):
+            arm = index.first(env)
+            if arm is None:
+                raise NoRow()
+            return E.expr(arm.value, env, env.get("$params", {})), arm.prov
+        return looked_up
 
     def ratio(self, env):
-        return E.value(self.rules.ratio, env, env.get("$params", {}))
+        if self._ratio is None:
+            self._ratio = self._value(self.rules.ratio)
+        return self._ratio(env)
+
+    _ratio = None
 
     def uplift(self, env) -> tuple[Decimal, list[ir.Adjust]]:
         applied = [adj for cond, adj in self.adjustments if cond(env)]
@@ -169,6 +186,37 @@ class Analyzer:
         self.diags: list[Diagnostic] = []
         self.params = {}
         self._truncated: set = set()
+
+    def describe(self, profile: dict, only: set[str] | None = None, lang: str = "en") -> str:
+        return describe(profile, only, lang, self.policy.vocab.names_zh())
+
+    def view_for(self, owner: ir.Policy):
+        """``profile -> profile`` as ``owner`` (an ancestor) reads it: a value of an
+        enumeration that ``owner``'s vocabulary does not have is read as the value it
+        counts as (``veteran counts_as retiree`` makes a veteran a retiree to a province
+        that requires ``ratio[psn_type = retiree] >= ...``)."""
+        mine, theirs = self.policy.vocab, owner.vocab
+        types = {**V.VISIT_FIELDS, **{k: t for k, (t, _) in self.policy.inputs.items()}}
+        mapped = {}
+        for field, t in types.items():
+            enum = mine.enums.get(t)
+            if enum is None or not enum.counts_as:
+                continue
+            known = set(theirs.values(t)) if t in theirs.enums else set()
+            table = {v: enum.base(v, known) for v in enum.values if v not in known}
+            if any(a != b for a, b in table.items()):
+                mapped[field] = table
+        if not mapped:
+            return lambda prof: prof
+
+        def view(prof: dict) -> dict:
+            out = dict(prof)
+            for field, table in mapped.items():
+                v = out.get(field)
+                if v in table:
+                    out[field] = table[v]
+            return out
+        return view
 
     def run(self) -> list[Diagnostic]:
         for kind in self.own:
@@ -195,6 +243,7 @@ class Analyzer:
 
     def check_decide(self, decide: ir.Decide, when: ir.Cond, prov: ir.Prov, profiles, what: str, what_zh: str):
         """Unique hit: every input the statement applies to matches exactly one row."""
+        index = TableIndex.of(decide)
         arms = [(compile_cond(a.when), a) for a in decide.arms]
         applies = compile_cond(when)
         relevant = fields_of([a.when for a in decide.arms])
@@ -205,14 +254,14 @@ class Analyzer:
             try:
                 if not applies(env):
                     continue
-                hits = [a for f, a in arms if f(env)]
+                hits = index.matches(env) if index is not None else [a for f, a in arms if f(env)]
             except (MissingValue, NoRow):
                 continue
             if not hits and not gap_reported:
                 gap_reported = True
                 self.diags.append(Diagnostic("C401", prov.span, {
                     "what": what, "what_zh": what_zh, "example": describe(prof, relevant),
-                    "example_zh": describe(prof, relevant, "zh")}))
+                    "example_zh": self.describe(prof, relevant, "zh")}))
             if len(hits) > 1:
                 first, second = hits[0], hits[1]
                 key = (id(first), id(second))
@@ -222,13 +271,13 @@ class Analyzer:
                 if first.value == second.value:
                     self.diags.append(Diagnostic("C405", second.prov.span, {
                         "what": f"the row for {describe(prof, relevant)}",
-                        "what_zh": f"{describe(prof, relevant, 'zh')} 的行",
+                        "what_zh": f"{self.describe(prof, relevant, 'zh')} 的行",
                         "first": str(first.prov.span)}))
                 else:
                     show = percent if decide.type == V.PERCENT else (lambda v: f"{v} yuan")
                     self.diags.append(Diagnostic("C402", second.prov.span, {
                         "what": what, "what_zh": what_zh, "example": describe(prof, relevant),
-                        "example_zh": describe(prof, relevant, "zh"),
+                        "example_zh": self.describe(prof, relevant, "zh"),
                         "first": show(first.value.value), "second": show(second.value.value)},
                         (Related(first.prov.span, "the other row", "另一行"),)))
 
@@ -291,7 +340,7 @@ class Analyzer:
                 if culprit is not None:
                     self.diags.append(Diagnostic("R301", culprit.span, {
                         "value": percent(value), "context": f" for {describe(prof, relevant)} after uplifts",
-                        "context_zh": f"({describe(prof, relevant, 'zh')},含上浮)"}))
+                        "context_zh": f"({self.describe(prof, relevant, 'zh')},含上浮)"}))
                     return
 
     def crediting_version(self, version: ir.Version):
@@ -318,7 +367,7 @@ class Analyzer:
                 seen_pairs.add((hits[0].name, hits[1].name))
                 self.diags.append(Diagnostic("C409", hits[1].prov.span, {
                     "first": hits[0].name, "second": hits[1].name, "example": describe(prof, relevant),
-                    "example_zh": describe(prof, relevant, "zh")},
+                    "example_zh": self.describe(prof, relevant, "zh")},
                     (Related(hits[0].prov.span, f"rule {hits[0].name}", f"规则 {hits[0].name}"),)))
         if not unevaluable:
             for _, r in compiled:
@@ -387,6 +436,7 @@ class Analyzer:
             profiles = [p for p in profiles if _paid(version.rules, p)]
         conds = [compile_cond(s.where) if isinstance(s, ir.Measure) else None for s in (req.left, req.right)]
         op = _OPS[req.op]
+        seen_as = self.view_for(owner)  # the requirement's conditions read the profile as owner knows it
 
         def values(i, prof):
             side = (req.left, req.right)[i]
@@ -394,7 +444,7 @@ class Analyzer:
                 return side, None
             env = self._env(prof)
             try:
-                if not conds[i](env):
+                if not conds[i](self._env(seen_as(prof))):
                     return None, None
                 return self._measure(compiled, side.quantity, env)
             except (MissingValue, NoRow):  # depends on a parameter: not analysable
@@ -437,16 +487,24 @@ class Analyzer:
         rq = req.right.quantity if isinstance(req.right, ir.Measure) else lq
         if lq == "covered":
             relevant = {"psn_type", "flxempe_flag"}
-        ld, ld_zh = describe(lprof, relevant), describe(lprof, relevant, "zh")
+        ld, ld_zh = describe(lprof, relevant), self.describe(lprof, relevant, "zh")
         if lq == "covered" and not isinstance(req.right, ir.Measure):
             detail, detail_zh = f"visits with {ld} are not covered", f"{ld_zh} 的就诊未纳入统筹"
         elif isinstance(req.right, ir.Measure):
-            rd, rd_zh = describe(rprof, relevant), describe(rprof, relevant, "zh")
+            rd, rd_zh = describe(rprof, relevant), self.describe(rprof, relevant, "zh")
             detail = f"the {lq} is {show(lv, lq)} for {ld} and {show(rv, rq)} for {rd}"
             detail_zh = f"{ld_zh} 的{zh_q.get(lq, lq)}为 {show(lv, lq, 'zh')},{rd_zh} 的为 {show(rv, rq, 'zh')}"
         else:
             detail = f"the {lq} is {show(lv, lq)} for {ld}"
             detail_zh = f"{ld_zh} 的{zh_q.get(lq, lq)}为 {show(lv, lq, 'zh')}"
+        seen_as = self.view_for(owner)
+        names_zh = self.policy.vocab.names_zh()
+        for prof in (lprof, rprof) if isinstance(req.right, ir.Measure) else (lprof,):
+            for field, value in prof.items():
+                base = seen_as(prof).get(field)
+                if base != value and f"{value} counts as {base}" not in detail:
+                    detail += f" ({value} counts as {base})"
+                    detail_zh += f"({names_zh.get(value, value)} 视同 {names_zh.get(base, base)})"
         detail += f" (version from {version.start})"
         detail_zh += f"(自 {version.start} 起的版本)"
         span = (lprov.span if lprov else None) or (rprov.span if rprov else None)

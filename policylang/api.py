@@ -28,12 +28,13 @@ from .backends import backend
 from .check import check
 from .compiler import lower
 from .diagnostics import Diagnostic, PolicyError, has_errors, sort_diagnostics
+from .errors import PolicylangError
 from .inputs import InputError, missing_param, validate_params
 from .backends.common import time_order_key
 from .ir.demands import demands
 from .ir.serial import content_hash, to_json as ir_to_json
 from .ledger import Ledger, ResettleOutcome, apply as apply_to_ledger, resettle as resettle_ledger
-from .resolve import SourceError, Unit, Workspace, list_policy_files, resolve
+from .resolve import SourceError, Unit, Workspace, check_vocabulary, list_policy_files, resolve
 from .runtime import CreditResult, MayPayResult, VisitResult
 
 
@@ -52,6 +53,8 @@ class CheckResult:
 def check_unit(unit: Unit, ws: Workspace) -> CheckResult:
     """Run every stage up to the IR and collect all diagnostics of the unit."""
     diags = list(unit.diagnostics)
+    if unit.vocabulary is not None:  # a vocabulary file: its declarations, on the vocabularies before it
+        return CheckResult(unit.file, None, sort_diagnostics(diags + check_vocabulary(unit)))
     if unit.policy is None:
         return CheckResult(unit.file, None, sort_diagnostics(diags))
     try:
@@ -146,6 +149,7 @@ class CompiledPolicy:
         self._eval = cls(policy)
         self._fast = cls(policy, tracing=False)
         self._columnar = None  # built on first use: it needs the columnar extra (numpy, pyarrow)
+        self._demanded: dict[str, tuple[str, ...]] = {}  # program -> the parameters it reads
 
     def _evaluator(self, trace: bool):
         return self._eval if trace else self._fast
@@ -286,12 +290,21 @@ class CompiledPolicy:
     def _need_params(self, kind: str, values: dict, visits=None, ledger: Ledger | None = None) -> None:
         """Every parameter the program reads must be given, before anything is evaluated.
         Settling consults the account-use rules only for a visit whose balance is known."""
-        wanted = list(demands(self.ir.programs[kind]).params)
+        wanted = list(self._params_of(kind))
         if kind == "settle" and (_any_balance(visits) or (ledger is not None and ledger.balances)):
-            wanted += demands(self.ir.programs["may_pay"]).params
+            wanted += self._params_of("may_pay")
         for name in wanted:
             if values.get(name) is None:
                 raise missing_param(name, self.ir)
+
+
+    def _params_of(self, kind: str) -> tuple[str, ...]:
+        """Walking the program costs milliseconds: once per program, not once per call (a
+        live settlement system calls settle for every visit)."""
+        found = self._demanded.get(kind)
+        if found is None:
+            found = self._demanded[kind] = tuple(demands(self.ir.programs[kind]).params)
+        return found
 
 
 def _has_ops(visits) -> bool:
@@ -330,7 +343,18 @@ def _compile(unit: Unit, ws: Workspace) -> CompiledPolicy:
         warnings.warn(f"{file}: skipped: {reason}", stacklevel=3)
     if not result.ok:
         raise PolicyError(result.diagnostics, ws.sources)
+    if result.ir is None:
+        raise NotAPolicy(unit.file)
     return CompiledPolicy(result.ir)
+
+
+class NotAPolicy(PolicylangError):
+    """The file is a vocabulary (enumerations and codes), not a policy: import it from one."""
+
+    def __init__(self, file: str):
+        self.file = file
+        super().__init__(f"{file} holds a vocabulary, not a policy: a policy imports it with "
+                         f"import vocabulary \"{Path(file).name}\"")
 
 
 def load(path: str | Path, search: Iterable[str | Path] = ()) -> CompiledPolicy:

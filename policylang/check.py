@@ -47,6 +47,9 @@ STMT_NAMES = {
     n.BasisDecl: ("the basis", "上位文件"),
     n.ImplementsDecl: ("'implements'", "实施"),
     n.Example: ("the example", "示例"),
+    n.EnumDecl: ("the enumeration", "枚举"),
+    n.CodeList: ("the code list", "代码目录"),
+    n.ImportDecl: ("the import", "引用"),
 }
 
 ALLOWED_IN = {
@@ -109,7 +112,7 @@ def shown(d: Decimal) -> str:
 def _tdesc(t: str, zh: bool = False) -> str:
     if zh:
         return V.TYPE_NAMES_ZH.get(t, t)
-    return V.TYPE_NAMES_EN.get(t, f"a {t} value" if t in V.ENUMS else t)
+    return V.TYPE_NAMES_EN.get(t, f"a {t} value" if t else t)  # not a scalar type: an enumeration
 
 
 def _what(node) -> tuple[str, str]:
@@ -119,6 +122,8 @@ def _what(node) -> tuple[str, str]:
 class Checker:
     def __init__(self, scope: Scope):
         self.scope = scope
+        self.vocab = scope.vocab
+        self.enums = scope.vocab.enums  # the enumerations in force for this policy
         self.diags: list[Diagnostic] = []
         self.used_params: set[str] = set()
 
@@ -133,20 +138,31 @@ class Checker:
                   suggestion_zh=f";是否应为 {s!r}?" if s else "", hint=hint, hint_zh=hint_zh)
 
     def enum_value(self, name: n.Name, enum: str, allow_tiers: bool = False) -> bool:
-        values = list(V.ENUMS[enum])
+        values = list(self.enums[enum].values)
         if allow_tiers:
             values += list(self.scope.tiers)
         if name.value in values:
             return True
-        zh = V.ENUMS[enum]
+        zh = self.enums[enum].names_zh
         s = suggest(name.value, values)
         s_zh = suggest(name.value, [z for z in zh.values()]) or (zh.get(s) if s else None)
-        self.emit("N106", name.span, value=name.value, what=f"{enum} value", what_zh=V.ENUM_NAMES_ZH.get(enum, enum),
+        self.emit("N106", name.span, value=name.value, what=f"{enum} value",
+                  what_zh=self.enums[enum].label or enum,
                   suggestion=f"; did you mean {s!r}?" if s else "",
                   suggestion_zh=f";是否应为 {s_zh!r}?" if s_zh else "",
                   known=", ".join(values),
                   known_zh="、".join(f"{zh[v]}({v})" if v in zh else v for v in values))
         return False
+
+    def enum_values(self) -> dict[str, str]:
+        """Enumeration value -> its enumeration: the names a parameter or input must not take
+        (the enumerations whose values are written in conditions and tables)."""
+        if not hasattr(self, "_enum_values"):
+            order = ("hosp_lv", "psn_type", "category", "relation", "venue", "item", "channel")
+            skip = ("period", "level", "rounding_mode", "account_covers")
+            names = [k for k in self.enums if k not in order and k not in skip] + list(order)
+            self._enum_values = {v: name for name in names for v in self.enums[name].values}
+        return self._enum_values
 
     def need_cite(self, node, cite):
         if cite is None:
@@ -169,8 +185,9 @@ class Checker:
                 self.check_example(d)
         self.check_required(p)
         inherited = _names_in([sec for kind, (sec, owner) in self.scope.sections.items() if owner is not self.scope])
+        own = {id(d) for d in p.decls}  # identity: comparing nodes by value would be quadratic
         for name, decl in self.scope.params.items():
-            if decl in p.decls and name not in self.used_params and name not in inherited:
+            if id(decl) in own and name not in self.used_params and name not in inherited:
                 self.emit("N107", decl.name.span, name=name)
         return self.diags
 
@@ -211,10 +228,10 @@ class Checker:
                               first=str(sections[d.kind].span))
                 else:
                     sections[d.kind] = d
-            if isinstance(d, (n.ParamDecl, n.InputDecl)) and d.name.value in _ENUM_VALUES:
-                enum = _ENUM_VALUES[d.name.value]
+            if isinstance(d, (n.ParamDecl, n.InputDecl)) and d.name.value in self.enum_values():
+                enum = self.enum_values()[d.name.value]
                 self.emit("N110", d.name.span, name=d.name.value, taken=f"a value of {enum}",
-                          taken_zh=f"{V.ENUM_NAMES_ZH.get(enum, enum)}的取值")
+                          taken_zh=f"{self.enums[enum].label or enum}的取值")
             if isinstance(d, n.SettingDecl):
                 key = ("setting", d.name.value)
                 if key in named:
@@ -245,16 +262,16 @@ class Checker:
                 if d.default is not None:
                     t = self.literal_type(d.default)
                     want = V.TYPE_ALIASES.get(d.type.value, d.type.value)
-                    if want in V.ENUMS:  # an enumeration's default is written as text: "level1" or "一级"
+                    if want in self.enums:  # an enumeration's default is written as text: "level1" or "一级"
                         if not isinstance(d.default, n.TextLit):
                             self.type_error(d.default, "the default", "默认值", want, t)
-                        elif V.canonical(d.default.value) not in V.ENUMS[want]:
+                        elif self.enums[want].lookup(d.default.value) is None:
                             self.enum_value(n.Name(d.default.value, span=d.default.span), want)
                     elif t != want and want in V.SCALAR_TYPES:
                         self.type_error(d.default, "the default", "默认值", want, t)
                 self.need_cite(d, d.cite)
             elif isinstance(d, n.TierDecl):
-                if d.name.value in V.ENUMS["hosp_lv"]:
+                if d.name.value in self.enums["hosp_lv"].values:
                     self.emit("N110", d.name.span, name=d.name.value, taken="a hospital level",
                               taken_zh="医疗机构级别")
                 for m in d.members:
@@ -269,6 +286,8 @@ class Checker:
                 elif d.unit.amount <= 0 or digits_of(d.unit.amount)[1] > MONEY_BOUNDS[1]:
                     self.emit("R304", d.unit.span, value=shown(d.unit.amount))
                 self.need_cite(d, d.cite)
+            elif isinstance(d, (n.EnumDecl, n.CodeList)):
+                self.need_cite(d, d.cite)  # a category or a code a policy adds is a rule of the notice
             elif isinstance(d, n.SettingDecl):
                 if d.name.value not in V.SETTINGS:
                     s = suggest(d.name.value, V.SETTINGS)
@@ -293,8 +312,8 @@ class Checker:
 
     def check_type_ref(self, t: n.Name):
         v = V.TYPE_ALIASES.get(t.value, t.value)
-        if v not in V.SCALAR_TYPES and v not in V.ENUMS:
-            self.unknown(t, "type", "类型", [*V.SCALAR_TYPES, *V.ENUMS])
+        if v not in V.SCALAR_TYPES and v not in self.enums:
+            self.unknown(t, "type", "类型", [*V.SCALAR_TYPES, *self.enums])
 
     def check_required(self, p: n.Policy):
         kinds = set(self.scope.sections)
@@ -585,7 +604,7 @@ class Checker:
     def check_field(self, name: n.Name, fields: dict, enum_only=False) -> str | None:
         if name.value in fields:
             t = fields[name.value]
-            if enum_only and t not in V.ENUMS and t != V.BOOL:
+            if enum_only and t not in self.enums and t != V.BOOL:
                 self.emit("T201", name.span, what=f"'{name.value}'", what_zh=f"'{name.value}'",
                           expected="a field with a fixed set of values (such as hosp_lv)",
                           expected_zh="取值有限的字段(如 hosp_lv)", found=_tdesc(t), found_zh=_tdesc(t, True),
@@ -649,7 +668,7 @@ class Checker:
                           hint="compare it: psn_type = retiree", hint_zh="请写成比较:psn_type = retiree")
         elif isinstance(c, n.Member):
             t = self.expr_type(c.operand, fields)
-            if t in V.ENUMS:
+            if t in self.enums:
                 for v in c.values:
                     self.enum_value(v, t, allow_tiers=(t == "hosp_lv"))
             elif t is not None:
@@ -671,7 +690,7 @@ class Checker:
         if isinstance(left, n.Ref) and isinstance(right, n.Ref) and right.name.value not in fields \
                 and right.name.value not in self.scope.params:
             t = self.ref_type(left.name, fields)
-            if t in V.ENUMS:
+            if t in self.enums:
                 if c.op not in ("=", "!="):
                     self.emit("T204", c.span, field=left.name.value, op=c.op)
                 self.enum_value(right.name, t, allow_tiers=(t == "hosp_lv"))
@@ -688,7 +707,7 @@ class Checker:
         if lt != rt:
             self.emit("T203", c.span, op="compare", op_zh="比较", left=_tdesc(lt), right=_tdesc(rt),
                       left_zh=_tdesc(lt, True), right_zh=_tdesc(rt, True), hint="", hint_zh="")
-        elif lt in V.ENUMS or lt in (V.BOOL, V.TEXT):
+        elif lt in self.enums or lt in (V.BOOL, V.TEXT):
             if c.op not in ("=", "!="):
                 self.emit("T204", c.span, field=_tdesc(lt), op=c.op)
 
@@ -776,8 +795,8 @@ class Checker:
                 self.unknown(prm.name, "parameter", "参数", self.scope.params)
                 continue
             want = V.TYPE_ALIASES.get(decl.type.value, decl.type.value)
-            if want in V.ENUMS:
-                if not isinstance(prm.value, n.TextLit) or V.canonical(prm.value.value) not in V.ENUMS[want]:
+            if want in self.enums:
+                if not isinstance(prm.value, n.TextLit) or self.enums[want].lookup(prm.value.value.strip()) is None:
                     self.type_error(prm.value, f"the parameter {prm.name.value}", f"参数 {prm.name.value}", want,
                                     literal_type(prm.value))
             elif literal_type(prm.value) != want:
@@ -791,7 +810,7 @@ class Checker:
                 spec[name] = (spec[name][0], False)
             word = KIND_WORDS[r.kind]
             given = self.check_example_fields(r.fields, {k: (t, False) for k, (t, _) in spec.items()},
-                                              f"field of a {word} record", f"{word} 记录的字段")
+                                              f"field of a {word} record", f"{word} 记录的字段", record=True)
             for name, (_, required) in spec.items():
                 if required and name not in given:
                     self.emit("S603", r.span, where=f"this {word} record", where_zh=f"该 {word} 记录",
@@ -804,8 +823,11 @@ class Checker:
                 self.check_example_fields(r.expect, results, f"result field of {word}", f"{word} 结果字段",
                                           reasons=REASONS[r.kind])
 
-    def check_example_fields(self, fields, spec: dict, kind: str, kind_zh: str, reasons=None) -> set[str]:
-        """Names and types of the fields of a record or an expectation; the names given."""
+    def check_example_fields(self, fields, spec: dict, kind: str, kind_zh: str, reasons=None,
+                             record: bool = False) -> set[str]:
+        """Names and types of the fields of a record or an expectation; the names given.  In
+        a record, an enumeration field may also be given as the text a JSON record would
+        carry: a platform code of the vocabulary in force (``psn_type: "1103"``)."""
         from .examples import fits, literal_type, spec_example
 
         seen: dict[str, n.ExampleField] = {}
@@ -827,16 +849,19 @@ class Checker:
                     self.emit("T201", f.value.span, what=what, what_zh=what_zh, expected=_example_type(want),
                               expected_zh=_example_type(want, True), found="none", found_zh="无", hint="",
                               hint_zh="")
-            elif not fits(want, f.value):
+            elif record and want in self.enums and isinstance(f.value, n.TextLit):
+                if self.enums[want].lookup(f.value.value.strip()) is None:
+                    self.enum_value(n.Name(f.value.value, span=f.value.span), want)
+            elif not fits(want, f.value, self.enums):
                 if want in V.SCALAR_TYPES and got in V.SCALAR_TYPES:
                     self.type_error(f.value, what, what_zh, want, got)
                 else:
                     self.emit("T201", f.value.span, what=what, what_zh=what_zh, expected=_example_type(want),
                               expected_zh=_example_type(want, True), found=_example_type(got),
                               found_zh=_example_type(got, True),
-                              hint=f'write a name such as {spec_example(want)}' if got != "name" else "",
-                              hint_zh=f'请写名称,例如 {spec_example(want)}' if got != "name" else "")
-            elif want in V.ENUMS:
+                              hint=f'write a name such as {spec_example(want, self.enums)}' if got != "name" else "",
+                              hint_zh=f'请写名称,例如 {spec_example(want, self.enums)}' if got != "name" else "")
+            elif want in self.enums:
                 self.enum_value(f.value, want)
             elif want == "reason" and reasons is not None and f.value.value not in reasons[2]:
                 what_r, what_r_zh, known = reasons
@@ -862,9 +887,6 @@ def _example_type(t: str, zh: bool = False) -> str:
     return _tdesc(t, zh)
 
 
-# enumeration value -> the enumeration it belongs to (names a param or input must not take)
-_ENUM_VALUES = {v: e for e in ("hosp_lv", "psn_type", "category", "relation", "venue", "item", "channel")
-                for v in V.ENUMS[e]}
 
 
 def _same_counter(a, b) -> bool:

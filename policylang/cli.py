@@ -197,6 +197,10 @@ def _load(policy_path: str, search) -> CompiledPolicy:
         errors = [d for d in result.diagnostics if d.severity == ERROR]
         summary = text("cli.policy_errors", lang, path=policy_path, count=len(errors))
         raise Failure("\n".join(render(d, ws.sources, lang) for d in errors) + "\n" + summary)
+    if result.ir is None:
+        from .api import NotAPolicy
+
+        raise Failure(str(NotAPolicy(policy_path)))
     return CompiledPolicy(result.ir)
 
 
@@ -422,7 +426,10 @@ def _evaluate(method: str, policy: str, records: str, fmt: str, params, no_trace
             results = getattr(compiled, method)(data, _parse_params(params), trace=not no_trace)
         except InputError as e:
             raise _input_failure(e, records) from None
-        _emit(results, fmt, method, no_trace, lang)
+        from .messages import vocabulary_names
+
+        with vocabulary_names(compiled.ir.vocab):  # a relation or item the policy's vocabulary adds, in Chinese
+            _emit(results, fmt, method, no_trace, lang)
     finally:
         if spooled:
             os.unlink(spooled)
@@ -640,6 +647,117 @@ def may_pay(policy, requests, fmt, params, no_trace, search, lang):
     _evaluate("may_pay", policy, requests, fmt, params, no_trace, lang, search)
 
 
+TOKEN_ENV = "POLICYLANG_TOKEN"
+MIN_TOKEN = 16
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _service_token(token_file: str | None, no_auth: bool) -> str | None:
+    env = os.environ.get(TOKEN_ENV)
+    if no_auth:
+        if token_file or env:
+            raise click.UsageError(f"--no-auth, but a token is given ({'--token-file' if token_file else TOKEN_ENV}); "
+                                   "choose one")
+        return None
+    if token_file:
+        try:
+            token = Path(token_file).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as e:
+            raise click.BadParameter(f"cannot read {token_file}: {e}", param_hint="--token-file") from None
+        if os.name == "posix" and os.stat(token_file).st_mode & 0o077:
+            click.echo(f"warning: {token_file} can be read by other users (chmod 600 it)", err=True)
+    elif env is not None:
+        token = env.strip()
+    else:
+        raise click.UsageError(f"refusing to start without a token: give --token-file FILE or set {TOKEN_ENV} "
+                               "(requests then need 'Authorization: Bearer TOKEN'), or --no-auth explicitly")
+    if len(token) < MIN_TOKEN or any(c.isspace() for c in token):
+        raise click.UsageError(f"the token must be at least {MIN_TOKEN} characters without spaces, e.g. "
+                               "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'")
+    return token
+
+
+@main.command()
+@click.argument("policies", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--db", "db_url", default="sqlite:///policylang.sqlite3", show_default=True, metavar="URL",
+              help="Where the ledgers are kept: sqlite:///PATH (sqlite:////ABSOLUTE/PATH) or "
+                   "postgresql://USER:PASSWORD@HOST:PORT/DBNAME.  The schema is created and migrated.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on.  Put a TLS proxy in front of anything but loopback.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--token-file", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
+              help=f"The bearer token requests must carry (else ${TOKEN_ENV}).")
+@click.option("--no-auth", is_flag=True, help="Accept requests without a token (loopback addresses only).")
+@click.option("--audit-log", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Append the audit lines (one JSON line per settlement) to FILE instead of standard error.")
+@click.option("--pool-size", default=8, show_default=True, type=click.IntRange(1, 256),
+              help="PostgreSQL connections (concurrent requests in the database).")
+@PARAMS
+@SEARCH
+def serve(policies, db_url, host, port, token_file, no_auth, audit_log, pool_size, params, search):
+    """Settle visits over HTTP, keeping each person's ledger in a database.
+
+    POST /settle, /reverse, /presettle, /resettle and GET /ledger/PSN_NO take and give
+    the JSON of `settle` (docs/json-contract.md); OpenAPI docs at /docs.  With several
+    POLICY files, a request names one with ?policy=ID; each has its own ledger.  A
+    settlement is idempotent by setl_id.  Needs the service extra:
+    pip install 'policylang[service]'."""
+    token = _service_token(token_file, no_auth)
+    if no_auth and not _is_loopback(host):
+        raise click.UsageError(f"--no-auth is allowed on a loopback address only, not {host}")
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError:
+        raise Failure("policylang serve needs the service extra: pip install 'policylang[service]'") from None
+    from .service.engine import ServicePolicy
+    from .service.store import StoreError
+
+    compiled = []
+    for path in policies:
+        c = _load(path, search)
+        same = [p for p, _ in compiled if p.id == c.id]
+        if same:
+            raise Failure(f"{path}: policy {c.id} is given twice; each policy has one ledger")
+        compiled.append((c, path))
+    values = _parse_params(params)
+    declared = {c.id: json.loads(c.ir_json()).get("params", {}) for c, _ in compiled}
+    for name in values:
+        if not any(name in d for d in declared.values()):
+            raise click.BadParameter(f"no policy given declares the parameter {name}", param_hint="--param")
+    from .inputs import InputError
+
+    service_policies = []
+    for c, path in compiled:
+        mine = {k: v for k, v in values.items() if k in declared[c.id]}
+        try:  # a bad or missing parameter is said now, not in every answer
+            c.settle([], mine)
+        except InputError as e:
+            raise _input_failure(e, "--param") from None
+        try:
+            c.may_pay([], mine)
+        except InputError as e:
+            click.echo(f"warning: {path}: visits with acct_balc will be refused: "
+                       f"{'; '.join(p.message for p in e.problems)}", err=True)
+        service_policies.append(ServicePolicy(c, mine))
+    from .service.serve import run
+
+    try:
+        run(service_policies, db_url, host, port, token, audit_log, pool_size)
+    except StoreError as e:
+        raise Failure(f"policylang serve: {e}") from None
+
+
 @main.command()
 @click.argument("code")
 def explain(code):
@@ -773,13 +891,14 @@ def diff_cmd(old, new, params, fmt, lang, every, search):
 @click.option("--record", "record", type=click.IntRange(min=1), metavar="N",
               help="Explain the N-th record of INPUT (counted from 1).")
 @click.option("--psn", "psn", metavar="NO", help="Explain every record of the person with this psn_no.")
+@click.option("--setl-id", "setl_id", metavar="ID", help="Explain the visit with this setl_id (结算ID).")
 @click.option("--kind", type=click.Choice(["settle", "credit", "may-pay"]), default=None,
               help="What INPUT holds (default: told by its fields).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="text for people, json for programs.")
 @PARAMS
 @SEARCH
-def why_cmd(policy, records, record, psn, kind, fmt, params, search):
+def why_cmd(policy, records, record, psn, setl_id, kind, fmt, params, search):
     """Explain a result step by step: the version in force, the deductible used,
     the ratio and why (table row, uplifts), the cap and what is left of it, the
     rounding and the personal account; each step with its clause, the sentence
@@ -793,8 +912,8 @@ def why_cmd(policy, records, record, psn, kind, fmt, params, search):
     from .inputs import InputError
     from . import why
 
-    if record is not None and psn is not None:
-        raise click.UsageError("give --record or --psn, not both")
+    if sum(x is not None for x in (record, psn, setl_id)) > 1:
+        raise click.UsageError("give one of --record, --psn and --setl-id")
     _not_swapped(policy, records, "INPUT")
     compiled = _load(policy, search)
     data = _read_records(records)
@@ -815,6 +934,10 @@ def why_cmd(policy, records, record, psn, kind, fmt, params, search):
         selected = [i for i, r in enumerate(data) if isinstance(r, dict) and str(r.get("psn_no")) == psn]
         if not selected:
             raise click.BadParameter(f"no record of {records} has psn_no {psn}", param_hint="--psn")
+    elif setl_id is not None:
+        selected = [i for i, r in enumerate(data) if isinstance(r, dict) and str(r.get("setl_id", "")).strip() == setl_id]
+        if not selected:
+            raise click.BadParameter(f"no record of {records} has setl_id {setl_id}", param_hint="--setl-id")
     else:
         selected = list(range(len(data)))
     try:

@@ -255,13 +255,14 @@ class Lowering:
             params={k: self.type_of(d.type) for k, d in scope.params.items()},
             inputs={k: (self.type_of(d.type), self.default_of(d)) for k, d in scope.inputs.items()},
             rounding=rounding, settings=settings, sections=sections, diseases=tuple(diseases),
-            requirements=tuple(reqs), parent=parent)
+            requirements=tuple(reqs), parent=parent, vocabulary=scope.vocab)
 
     def default_of(self, d: n.InputDecl):
         if d.default is None:
             return None
         value = literal_value(d.default)[0]
-        return V.canonical(value) if self.type_of(d.type) in V.ENUMS else value
+        enum = self.scope.vocab.enums.get(self.type_of(d.type))
+        return enum.lookup(value)[0] if enum is not None else value
 
     def side(self, side):
         if isinstance(side, n.Bound):

@@ -19,11 +19,57 @@ from .ir.evaluate import CTX, MissingValue, NoRow
 from .messages import text, value as shown, values as shown_all
 from .runtime import percent, points_text
 
-LEVELS = tuple(V.ENUMS["hosp_lv"])  # unrated, level1, level2, level3
+LEVELS = tuple(V.ENUMS["hosp_lv"])  # unrated, level1, level2, level3 (the shipped vocabulary's)
 # person categories of pooling: (psn_type, flxempe_flag) and the catalogue id of its name
 CATEGORIES = ((("active", False), "cat.active"), (("retiree", False), "cat.retiree"),
               (("active", True), "cat.flexible_active"), (("retiree", True), "cat.flexible_retiree"))
 PROFILE_FIELDS = ("hosp_lv", "psn_type", "flxempe_flag")
+
+
+@attrs.frozen
+class Axes:
+    """The values render and diff go through, in the vocabulary's order: hospital levels,
+    psn_type values (each a person category, and again in flexible employment), the
+    categories ``covers`` lists, and the account's items, relations and venues.  A policy's
+    vocabulary may add to them (``enum psn_type { veteran "离休" ... }``)."""
+
+    levels: tuple[str, ...]
+    psn_types: tuple[str, ...]
+    covers: tuple[str, ...]
+    items: tuple[str, ...]
+    relations: tuple[str, ...]
+    venues: tuple[str, ...]
+
+    @classmethod
+    def of(cls, vocab=None) -> "Axes":
+        """The axes of a vocabulary (``ir.Policy.vocab``; None: the shipped one)."""
+        if vocab is None:
+            from .vocabulary import shipped
+
+            vocab = shipped()
+        values = {name: vocab.enums[name].values for name in ("hosp_lv", "psn_type", "category", "item", "relation",
+                                                              "venue")}
+        return cls(values["hosp_lv"], values["psn_type"], values["category"], values["item"], values["relation"],
+                   values["venue"])
+
+    @property
+    def categories(self) -> tuple[tuple[str, bool], ...]:
+        """(psn_type, flxempe_flag): every psn_type value, then each in flexible employment."""
+        return tuple((p, False) for p in self.psn_types) + tuple((p, True) for p in self.psn_types)
+
+    def union(self, other: "Axes") -> "Axes":
+        """Both policies' values (what a diff of their meaning goes through)."""
+        return Axes(*(tuple(dict.fromkeys(a + b)) for a, b in zip(attrs.astuple(self, recurse=False),
+                                                                     attrs.astuple(other, recurse=False))))
+
+    def common(self, other: "Axes") -> "Axes":
+        """The values both policies know (what a visit settled under both may carry)."""
+        return Axes(*(tuple(x for x in a if x in b) for a, b in zip(attrs.astuple(self, recurse=False),
+                                                                   attrs.astuple(other, recurse=False))))
+
+
+def axes_of(policy: ir.Policy) -> Axes:
+    return Axes.of(policy.vocab)
 
 
 # ---- words for values, expressions and conditions ------------------------------------
@@ -100,7 +146,7 @@ def cond_words(x, lang: str) -> str:
         [only] = x.values
         return f"{expr_words(x.operand, lang)} = {shown(only, lang)}"
     if isinstance(x, ir.InSet):
-        order = V.ENUMS.get(getattr(x.operand, "type", ""), None)
+        order = V.ENUMS.get(getattr(x.operand, "type", ""), None)  # values a vocabulary adds go last
         return f"{expr_words(x.operand, lang)} {text('word.in', lang)} {{{shown_all(x.values, lang, order)}}}"
     if isinstance(x, (ir.AllOf, ir.AnyOf)):
         if not x.items:
@@ -171,7 +217,13 @@ def span_words(start, until, lang: str) -> str:
 
 
 def category_name(key: tuple[str, bool], lang: str) -> str:
-    return text(dict(CATEGORIES)[key], lang)
+    """A person category as a column or a row names it: the catalogue's words for the
+    shipped ones, the value's name (its Chinese name in zh) for one a vocabulary adds."""
+    known = dict(CATEGORIES)
+    if key in known:
+        return text(known[key], lang)
+    person = shown(key[0], lang)
+    return text("cat.flexible_other", lang, person=person) if key[1] else person
 
 
 # ---- the effective ratio of each kind of visit -----------------------------------------
@@ -234,26 +286,33 @@ def _decided(cond, env: dict, params: dict) -> bool | None:
         return None
 
 
-def conditional_adjustments(rules: ir.PoolingRules, params: dict | None = None) -> list[ir.Adjust]:
+def conditional_adjustments(rules: ir.PoolingRules, params: dict | None = None,
+                            axes: Axes | None = None) -> list[ir.Adjust]:
     """Uplifts that some profile cannot decide without other inputs or parameters."""
     params = params or {}
+    axes = axes or Axes.of()
     out = []
     for a in rules.adjustments:
-        if any(_decided(a.when, profile_env(lv, cat), params) is None for lv in LEVELS for cat, _ in CATEGORIES):
+        if any(_decided(a.when, profile_env(lv, cat), params) is None for lv in axes.levels
+               for cat in axes.categories):
             out.append(a)
     return out
 
 
-def ratio_matrix(rules: ir.PoolingRules, params: dict | None = None, lang: str = "en"
+def ratio_matrix(rules: ir.PoolingRules, params: dict | None = None, lang: str = "en", axes: Axes | None = None
                  ) -> tuple[list[tuple[str, bool]], list[tuple[list[str], list[Cell]]], bool]:
     """Columns (person categories), rows (hospital levels merged where every cell is
     the same) and whether flexible-employment columns were folded into their person
-    type's (they are the same for every level)."""
-    full = {lv: [ratio_cell(rules, lv, cat, params, lang) for cat, _ in CATEGORIES] for lv in LEVELS}
-    folded = all(cells[0] == cells[2] and cells[1] == cells[3] for cells in full.values())
-    columns = [cat for cat, _ in CATEGORIES][: 2 if folded else 4]
+    type's (they are the same for every level).  ``axes``: the levels and categories of
+    the policy's vocabulary (None: the shipped one)."""
+    axes = axes or Axes.of()
+    categories = axes.categories
+    half = len(axes.psn_types)
+    full = {lv: [ratio_cell(rules, lv, cat, params, lang) for cat in categories] for lv in axes.levels}
+    folded = all(cells[:half] == cells[half:] for cells in full.values())
+    columns = list(categories[:half] if folded else categories)
     rows: list[tuple[list[str], list[Cell]]] = []
-    for lv in LEVELS:
+    for lv in axes.levels:
         cells = full[lv][: len(columns)]
         if rows and rows[-1][1] == cells:
             rows[-1][0].append(lv)
@@ -262,14 +321,17 @@ def ratio_matrix(rules: ir.PoolingRules, params: dict | None = None, lang: str =
     return columns, rows, folded
 
 
-def account_matrix(program: ir.Program, block: ir.Block) -> dict[tuple[str, str], list[str] | str]:
+def account_matrix(program: ir.Program, block: ir.Block, axes: Axes | None = None
+                   ) -> dict[tuple[str, str], list[str] | str]:
     """For each (item, relation): the venues where the account may pay, or the reason
     it may not (``planned``, ``excluded``, ...), by evaluating the block's decision."""
+    axes = axes or Axes.of()
     decision = next(s for s in block.steps if isinstance(s, ir.Decision))
     out: dict[tuple[str, str], Any] = {}
-    for item in V.ENUMS["item"]:
-        for relation in V.ENUMS["relation"]:
-            venues = [E.ABSENT] if item in V.CONTRIBUTION_ITEMS else list(V.ENUMS["venue"])
+    for item in axes.items:
+        for relation in axes.relations:
+            # a contribution has no venue (the vocabulary's rule: its name ends in _contribution)
+            venues = [E.ABSENT] if item.endswith("_contribution") else list(axes.venues)
             permitted, refusals = [], []
             for venue in venues:
                 env = {"item": item, "relation": relation, "venue": venue, "networked": True, "on": block.start}
@@ -300,6 +362,14 @@ def _strongest(reasons: list[str]) -> str:
         if r in reasons:
             return r
     return "item_not_allowed"
+
+
+def venue_name(venue: str, lang: str) -> str:
+    """A venue where the account may pay, in a cell: the catalogue's short word, or the
+    name of a venue a vocabulary adds."""
+    from .messages import MESSAGES
+
+    return text(f"venue.{venue}", lang) if f"venue.{venue}" in MESSAGES else shown(venue, lang)
 
 
 def block_of(program: ir.Program, version: ir.Version) -> ir.Block | None:

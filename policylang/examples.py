@@ -76,18 +76,21 @@ def literal_type(v) -> str | None:
             n.DateLit: V.DATE, n.TextLit: V.TEXT, n.BoolLit: V.BOOL}.get(type(v))
 
 
-def fits(want: str, v) -> bool:
-    """Whether the value ``v`` is of type ``want`` (enumeration values are checked apart)."""
+def fits(want: str, v, enums=None) -> bool:
+    """Whether the value ``v`` is of type ``want`` (enumeration values are checked apart;
+    ``enums``: the enumerations in force, by default the shipped ones)."""
     got = literal_type(v)
-    if want in V.ENUMS or want in ("reason", "name"):
+    if want in (V.ENUMS if enums is None else enums) or want in ("reason", "name"):
         return got == "name"
     if want == "datetime":
         return got == V.DATE or (got == V.TEXT and bool(_DATETIME.fullmatch(v.value.strip())))
     return got == want
 
 
-def spec_example(want: str) -> str:
+def spec_example(want: str, enums=None) -> str:
     """A value of an enumeration (or reason, or name) to show in a hint."""
+    if enums is not None and want in enums:
+        return enums[want].values[0]
     if want in V.ENUMS:
         return next(iter(V.ENUMS[want]))
     return {"reason": "within_deductible", "name": "active_employee"}.get(want, want)
@@ -158,6 +161,9 @@ class Case:
     expected: list[dict | None]  # per record: field -> expected value; None: nothing expected
     clause: str | None = None
     problem: str | None = None  # why the case cannot run (an error)
+    # per record: the fields the example's defaults supplied (EXAMPLE_DEFAULTS), which give
+    # way to what a platform code in the record implies (psn_type: "1103": flxempe_flag true)
+    defaulted: list[frozenset] = attrs.Factory(list)
 
     @property
     def where(self) -> str:
@@ -170,14 +176,17 @@ def cases_in_policy(policy: n.Policy, file: str) -> list[Case]:
         records = ex.records
         kind = records[0].kind if records else "settle"
         params = {p.name.value: param_value(p.value) for p in ex.params}
-        rows, expected = [], []
+        rows, expected, defaulted = [], [], []
         for r in records:
             row = dict(EXAMPLE_DEFAULTS.get(r.kind, {}))
-            row.update({f.name.value: input_value(f.value) for f in r.fields})
+            given = {f.name.value: input_value(f.value) for f in r.fields}
+            defaulted.append(frozenset(row) - frozenset(given))
+            row.update(given)
             rows.append(row)
             expected.append(None if r.expect is None else {f.name.value: expected_value(f.value) for f in r.expect})
         clause = ex.cite.clause if isinstance(ex.cite, n.Citation) else None
-        out.append(Case(file, ex.span.line if ex.span else None, ex.title, kind, file, params, rows, expected, clause))
+        out.append(Case(file, ex.span.line if ex.span else None, ex.title, kind, file, params, rows, expected, clause,
+                        defaulted=defaulted))
     return out
 
 
@@ -237,7 +246,7 @@ def run_case(case: Case, compiled) -> Outcome:
 
     method = {"settle": compiled.settle, "credit": compiled.credit, "may_pay": compiled.may_pay}[case.kind]
     try:
-        results = method(case.records, case.params)
+        results = method(_records(case, compiled.ir), case.params)
     except InputError as e:
         return Outcome(case, "ERROR", error="\n".join(str(p) for p in e.problems))
     out = Outcome(case, "PASS")
@@ -254,6 +263,28 @@ def run_case(case: Case, compiled) -> Outcome:
                 out.mismatches.append(Mismatch(i, field, value, got[field], steps))
     if out.mismatches:
         out.status = "FAIL"
+    return out
+
+
+def _records(case: Case, policy) -> list[dict]:
+    """The case's records, without a default that a platform code in the record overrides:
+    ``psn_type: "1103"`` says flxempe_flag is true, so the example's default (false) is not
+    given.  Which codes imply what is the policy's vocabulary's (``ir.Policy.vocab``)."""
+    if not any(case.defaulted):
+        return case.records
+    enums = policy.vocab.enums
+    spec = {name: fs.type for name, fs in INPUT_SPECS[case.kind].items()}
+    spec.update({name: t for name, (t, _) in policy.inputs.items()})
+    out = []
+    for row, defaulted in zip(case.records, [*case.defaulted, *[frozenset()] * len(case.records)]):
+        implied: set[str] = set()
+        for name, value in row.items():
+            t = spec.get(name)
+            if t in enums and isinstance(value, str):
+                found = enums[t].lookup(value.strip())
+                if found is not None and found[1] is not None:
+                    implied.update(field for field, _ in found[1].implies)
+        out.append({k: v for k, v in row.items() if not (k in defaulted and k in implied)})
     return out
 
 
@@ -389,7 +420,11 @@ def collect_and_run(paths: list[str], search: tuple = ()) -> list[Outcome]:
     for f, named in pol_files:
         unit = ws.add_file(f)
         units[str(f)] = unit
-        if unit.policy is None and named:
+        if unit.vocabulary is not None and named:
+            outcomes.append(Outcome(Case(str(f), None, "(a vocabulary file)", "settle", str(f), {}, [], []),
+                                    "ERROR", error=f"{f} holds a vocabulary, not a policy: it has no examples; "
+                                                   "test the policies that import it"))
+        elif unit.policy is None and named:
             outcomes.append(Outcome(Case(str(f), None, "(the policy does not parse)", "settle", str(f), {}, [], []),
                                     "ERROR", error=_errors_text(unit.diagnostics, ws)))
     compiled: dict[str, Any] = {}

@@ -14,9 +14,11 @@ lines indented two more; the citation always starts its own line; a quoted
 sentence that does not fit after its clause goes on a line of its own (a string
 is never split, so that line may be longer than ``WIDTH``).  A clause that is
 too long by itself wraps between its items, indented four more.  Tables, bands,
-disease parts, requirements and example records have one entry per line.  A
-blank line sets off each section, disease catalogue, constraints block and
-example from what is around it.
+disease parts, requirements, example records and the values and codes of an
+``enum`` or ``code_list`` have one entry per line.  A blank line sets off each
+section, disease catalogue, constraints block, example, ``enum`` and ``code_list``
+from what is around it.  A vocabulary file (``vocabulary NAME { enum ... }``) is
+laid out and keeps its comments the same way.
 
 **Comments** are attached to the layout items of the file -- a declaration or
 statement, a table row, a band, a block's opening line (``pooling {``), a
@@ -30,7 +32,7 @@ block's closing line (``} cite ...``) -- and printed with their item:
 - a comment inside an item (between two of its tokens: in the middle of a
   statement that spans several lines, or inside an example record) goes above
   that item;
-- comments after the policy's closing ``}`` stay at the end of the file;
+- comments after the policy's (or vocabulary's) closing ``}`` stay at the end of the file;
 - a blank line right after a comment is kept (one at most); the text of a
   comment is kept as written, without trailing white space.
 """
@@ -46,8 +48,7 @@ import attrs
 
 from . import nodes as n
 from . import vocab as V
-from .parser import keyword_pairs
-from .vocab import ZH_OF_VALUE as _ZH_VALUES
+from .parser import keyword_pairs, own_aliases
 
 INDENT = "  "
 WIDTH = 100
@@ -164,7 +165,7 @@ class _ItemWalker:
         close = node.span.end - 1 if closer is None else closer
         self.add(("close", id(node)), close, node.span.end)
 
-    def policy(self, p: n.Policy):
+    def policy(self, p: n.Policy | n.Vocabulary):
         self.block(p, self.decl, p.decls)
 
     def decl(self, d):
@@ -175,6 +176,8 @@ class _ItemWalker:
         elif isinstance(d, n.Constraints):
             self.block(d, self.simple, d.requirements)
         elif isinstance(d, n.Example):
+            self.block(d, self.simple, d.items)
+        elif isinstance(d, (n.EnumDecl, n.CodeList)):
             self.block(d, self.simple, d.items)
         else:
             self.simple(d)
@@ -240,11 +243,17 @@ def attach_comments(policy: n.Policy, text: str, comments: list[n.Comment]) -> C
 
 
 class Formatter:
-    def __init__(self, lang: str = "en", comments: Comments | None = None):
+    def __init__(self, lang: str = "en", comments: Comments | None = None, root=None):
         self.zh = lang == "zh"
         self.kw_map = keyword_pairs()
         self.comments = comments or Comments()
         self.lines: list[str] = []
+        # Chinese names of values: the built-in ones, and those the file declares itself
+        # (which the parser reads back as their values)
+        self.zh_values = dict(V.ZH_OF_VALUE)
+        if root is not None:
+            for alias, value in own_aliases(root).items():
+                self.zh_values.setdefault(value, alias)
 
     def kw(self, name: str) -> str:
         en, zh = self.kw_map[name]
@@ -291,7 +300,7 @@ class Formatter:
     def nm(self, name) -> str:
         """A name as written: enumeration values take their Chinese alias in zh."""
         value = name.value if hasattr(name, "value") else name
-        return _ZH_VALUES.get(value, value) if self.zh else value
+        return self.zh_values.get(value, value) if self.zh else value
 
     def type_name(self, t: n.Name) -> str:
         return TYPE_ZH.get(t.value, t.value) if self.zh else t.value
@@ -579,7 +588,43 @@ class Formatter:
                     lines += self.fields(inner, k("expect"), x.expect)
                 self.put(("item", id(x)), inner, lines)
             return self.close(d, ind)
+        if isinstance(d, n.EnumDecl):
+            head = [k("enum"), d.name.value, *self.title(d.label)] + ([k("fixed")] if d.fixed else [])
+            self.open(d, ind, [Seg(head), *cite])
+            for item in d.items:
+                self.simple(item, ind + INDENT, self.enum_item(item))
+            return self.close(d, ind)
+        if isinstance(d, n.CodeList):
+            self.open(d, ind, [Seg([k("code_list"), d.name.value, *self.title(d.label)]), *cite])
+            for item in d.items:
+                words = [k("code"), self.string(item.code.value), *self.title(item.label)]
+                self.simple(item, ind + INDENT, [Seg(words + ([k("pooled")] if item.pooled else [])),
+                                                 *self.cite_seg(item.cite)])
+            return self.close(d, ind)
+        if isinstance(d, n.ImportDecl):
+            src = d.source.value if isinstance(d.source, n.Name) else self.string(d.source.value)
+            return self.simple(d, ind, [Seg([k("import"), k("vocabulary"), src]), *cite])
         raise TypeError(d)
+
+    def enum_item(self, item) -> list[Seg]:
+        """A value of an enumeration (``veteran "离休" codes "13" counts_as retiree``) or a
+        code (``code "1103" means active with flxempe_flag = true "灵活就业在职"``)."""
+        k = self.kw
+        if isinstance(item, n.EnumValue):
+            segs = [Seg([item.name.value, *(self.string(a) for a in item.aliases)])]
+            if item.codes:
+                codes = [self.string(c.value) for c in item.codes]
+                segs.append(Seg([k("codes"), *(c + "," for c in codes[:-1]), codes[-1]]))
+            if item.counts_as is not None:
+                segs.append(Seg([k("counts_as"), self.nm(item.counts_as)]))
+            return segs + self.cite_seg(item.cite)
+        segs = [Seg([k("code"), self.string(item.code.value), k("means"), self.nm(item.means)])]
+        if item.implies:
+            parts = [f"{imp.field.value} = {self.expr(imp.value)}" for imp in item.implies]
+            segs.append(Seg([k("with"), *(x + "," for x in parts[:-1]), parts[-1]]))
+        if item.label is not None:
+            segs.append(Seg([self.string(item.label)]))
+        return segs + self.cite_seg(item.cite)
 
     def field_value(self, v) -> str:
         if isinstance(v, n.NoneLit):
@@ -599,7 +644,16 @@ class Formatter:
 
     @staticmethod
     def is_block(d) -> bool:
-        return isinstance(d, (n.Section, n.Diseases, n.Constraints, n.Example))
+        return isinstance(d, (n.Section, n.Diseases, n.Constraints, n.Example, n.EnumDecl, n.CodeList))
+
+    def vocabulary(self, v: n.Vocabulary) -> str:
+        """A vocabulary file: its enumerations and code lists, a blank line between them."""
+        self.open(v, "", [Seg([self.kw("vocabulary"), v.name.value, *self.title(v.title)])])
+        for i, d in enumerate(v.decls):
+            if i:
+                self.lines.append("")
+            self.decl(d, INDENT)
+        return self.finish(v)
 
     def policy(self, p: n.Policy) -> str:
         self.open(p, "", [Seg([self.kw("policy"), p.name.value, *self.title(p.title)])])
@@ -610,7 +664,11 @@ class Formatter:
                 self.lines.append("")
             self.decl(d, INDENT)
             prev = block
-        self.close(p, "")
+        return self.finish(p)
+
+    def finish(self, root) -> str:
+        """The root's closing line and the comments after it: the text."""
+        self.close(root, "")
         for a in self.comments.trailer:
             self.lines.append(a.comment.text)
             if a.blank_after:
@@ -620,11 +678,13 @@ class Formatter:
         return "\n".join(self.lines) + "\n"
 
 
-def format_policy(policy: n.Policy, lang: str = "en", comments: list[n.Comment] = (), text: str | None = None) -> str:
-    """Canonical source of ``policy``.  To keep comments, give them with the ``text`` they
-    were parsed from (``parser.parse_with_comments``)."""
+def format_policy(policy: n.Policy | n.Vocabulary, lang: str = "en", comments: list[n.Comment] = (),
+                  text: str | None = None) -> str:
+    """Canonical source of ``policy`` (or of a vocabulary file).  To keep comments, give
+    them with the ``text`` they were parsed from (``parser.parse_with_comments``)."""
     attached = attach_comments(policy, text, list(comments)) if comments and text is not None else None
-    return Formatter(lang, attached).policy(policy)
+    f = Formatter(lang, attached, policy)
+    return f.vocabulary(policy) if isinstance(policy, n.Vocabulary) else f.policy(policy)
 
 
 class FormatProblem(Exception):
@@ -633,10 +693,10 @@ class FormatProblem(Exception):
 
 
 def format_source(text: str, file: str = "<string>", lang: str | None = None) -> str:
-    """Parse ``text`` and format it with its comments (``lang`` None: the language the file
-    mostly uses).  Raises ``FormatProblem`` when the text does not parse, and when the
-    result would not parse to the same policy with the same comments (which would be a
-    bug in the formatter: nothing is written then)."""
+    """Parse ``text`` (a policy or a vocabulary file) and format it with its comments
+    (``lang`` None: the language the file mostly uses).  Raises ``FormatProblem`` when the
+    text does not parse, and when the result would not parse to the same policy with the
+    same comments (which would be a bug in the formatter: nothing is written then)."""
     from .diagnostics import ERROR, render
     from .parser import detect_language, parse_with_comments
 

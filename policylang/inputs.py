@@ -285,8 +285,39 @@ def _number(value: Any) -> Decimal | None:
     return d.copy_abs() if d.is_zero() else d
 
 
-def parse_value(spec_type: str, value: Any, nonnegative: bool = True, from_text: bool = False):
-    """``from_text``: the value was typed on a command line (``--param flag=true``)."""
+def _shipped_vocab():
+    from .vocabulary import shipped
+
+    return shipped()
+
+
+def parse_enum(enum, value: Any):
+    """(canonical value, the code's meaning or None) for a value, an alias or a code of
+    the enumeration ``enum`` (a ``vocabulary.Enumeration``).  Text is trimmed; a code
+    may be written with full-width digits (``"１１０３"``), as numbers may."""
+    if isinstance(value, str):
+        text = value.strip()
+        found = enum.lookup(text)
+        if found is not None:
+            return found
+        digits = plain_text(text)
+        if digits != text and digits in enum.codes:
+            return enum.lookup(digits)
+    word = ENUM_WORDS.get(enum.name, enum.name)
+    expected = ", ".join(enum.values)
+    if isinstance(value, str) and plain_text(value).isascii() and plain_text(value).isdigit():
+        code = short(plain_text(value), raw=True)
+        raise _Bad(f"unknown {word} {short(value)}: no vocabulary maps this code to a {enum.name} value (a policy "
+                   f"can: enum {enum.name} {{ NAME \"名称\" codes \"{code}\" }}); expected one of: {expected}, or "
+                   f"a code such as {', '.join(repr(c) for c in list(enum.codes)[:3]) or 'none'}")
+    s = suggest(value, [*enum.values, *enum.names_zh.values()]) if isinstance(value, str) else None
+    did = f"; did you mean {s!r}?" if s else ""
+    raise _Bad(f"unknown {word} {short(value)}{did} (expected one of: {expected})")
+
+
+def parse_value(spec_type: str, value: Any, nonnegative: bool = True, from_text: bool = False, vocab=None):
+    """``from_text``: the value was typed on a command line (``--param flag=true``).
+    ``vocab``: the vocabulary in force (``ir.Policy.vocab``; by default the shipped one)."""
     if spec_type == V.MONEY:
         d = parse_money(value)
         if nonnegative and d < 0:
@@ -334,14 +365,9 @@ def parse_value(spec_type: str, value: Any, nonnegative: bool = True, from_text:
         if not isinstance(value, str) or not value.strip():
             raise _Bad(f"expected a non-empty text, got {short(value)}")
         return value.strip()  # "A " and "A" are one person
-    if spec_type in V.ENUMS:
-        known = V.ENUMS[spec_type]
-        if isinstance(value, str) and V.canonical(value.strip()) in known:
-            return V.canonical(value.strip())
-        s = suggest(value, [*known, *known.values()]) if isinstance(value, str) else None
-        word = ENUM_WORDS.get(spec_type, spec_type)
-        did = f"; did you mean {s!r}?" if s else ""
-        raise _Bad(f"unknown {word} {short(value)}{did} (expected one of: {', '.join(known)})")
+    vocab = vocab if vocab is not None else _shipped_vocab()
+    if spec_type in vocab.enums:
+        return parse_enum(vocab.enums[spec_type], value)[0]
     raise _Bad(f"unsupported type {spec_type}")  # pragma: no cover
 
 
@@ -353,9 +379,15 @@ def _records(data: Any, what: str, source: str | None) -> list:
 
 
 def _validate(data, spec: dict, what: str, source: str | None, extra: dict | None = None,
-              record_check=None) -> list[dict]:
+              record_check=None, vocab=None) -> list[dict]:
     """Validate every record; ``record_check(row)`` returns (field, message) pairs for
-    problems across fields, checked on every record whose fields it reads are valid."""
+    problems across fields, checked on every record whose fields it reads are valid.
+
+    An enumeration field may hold a platform code (``"psn_type": "1103"``); a code that
+    implies another field's value (``flxempe_flag`` true) supplies it when the record
+    does not, and contradicting it is a problem of that field."""
+    vocab = vocab if vocab is not None else _shipped_vocab()
+    enums = vocab.enums
     spec = dict(spec)
     for name, (t, default) in (extra or {}).items():
         # optional here: a rule that reads it and finds none says so, naming the record
@@ -376,17 +408,41 @@ def _validate(data, spec: dict, what: str, source: str | None, extra: dict | Non
                 s = suggest(key, spec)
                 did = f"; did you mean {s!r}?" if s else ""
                 problems.append(InputProblem(i, key, f"unknown field{did}", psn, source))
+        missing: dict[str, InputProblem] = {}
+        bad: set[str] = set()
+        coded = []
         for name, fs in spec.items():
             if name not in rec or rec[name] is None:
                 if fs.required:
-                    problems.append(InputProblem(i, name, "is required but missing", psn, source))
+                    missing[name] = InputProblem(i, name, "is required but missing", psn, source)
+                    problems.append(missing[name])
                 else:
                     row[name] = fs.default
                 continue
             try:
-                row[name] = parse_value(fs.type, rec[name], fs.nonnegative)
+                if fs.type in enums:
+                    row[name], code = parse_enum(enums[fs.type], rec[name])
+                    if code is not None and code.implies:
+                        coded.append((name, code))
+                else:
+                    row[name] = parse_value(fs.type, rec[name], fs.nonnegative, vocab=vocab)
             except _Bad as e:
+                bad.add(name)
                 problems.append(InputProblem(i, name, str(e), psn, source))
+        for name, code in coded:
+            for field, want in code.implies:
+                if field not in spec or field in bad:
+                    continue
+                if field in missing:  # the code says it
+                    problems.remove(missing.pop(field))
+                    row[field] = want
+                elif field in rec and rec[field] is not None and row.get(field) != want:
+                    said = rec[name].strip() if isinstance(rec[name], str) else rec[name]
+                    label = f" ({code.label})" if code.label else ""
+                    given = _json_word(rec[field]) if isinstance(rec[field], bool) else _short(rec[field])
+                    problems.append(InputProblem(i, field, f"{given} contradicts {name} {short(said)}{label}, "
+                                                           f"which means {code.value} with {field} = "
+                                                           f"{_json_word(want)}", psn, source))
         if record_check is not None:
             for field, message in record_check(row):
                 problems.append(InputProblem(i, field, message, psn, source))
@@ -398,6 +454,10 @@ def _validate(data, spec: dict, what: str, source: str | None, extra: dict | Non
 
 def _extra_inputs(policy: ir.Policy) -> dict:
     return dict(policy.inputs)
+
+
+def _json_word(v) -> str:
+    return "true" if v is True else "false" if v is False else str(v)
 
 
 def _visit_rules(r: dict):
@@ -420,7 +480,7 @@ def _venue_rule(r: dict):
     item = r.get("item")
     if item is None:
         return
-    contribution = item in V.CONTRIBUTION_ITEMS
+    contribution = item.endswith("_contribution")  # the vocabulary's rule: builtin.pol, enum item
     if contribution and r.get("venue") is not None:
         yield ("venue", f"a contribution ({item}) has no venue; leave it out")
     if not contribution and r.get("venue") is None and "venue" in r:
@@ -428,15 +488,15 @@ def _venue_rule(r: dict):
 
 
 def validate_visits(data, policy: ir.Policy, source: str | None = None) -> list[dict]:
-    return _validate(data, VISIT_SPEC, "visits", source, _extra_inputs(policy), _visit_rules)
+    return _validate(data, VISIT_SPEC, "visits", source, _extra_inputs(policy), _visit_rules, policy.vocab)
 
 
 def validate_persons(data, policy: ir.Policy, source: str | None = None) -> list[dict]:
-    return _validate(data, PERSON_SPEC, "persons", source, _extra_inputs(policy))
+    return _validate(data, PERSON_SPEC, "persons", source, _extra_inputs(policy), vocab=policy.vocab)
 
 
 def validate_requests(data, policy: ir.Policy, source: str | None = None) -> list[dict]:
-    return _validate(data, REQUEST_SPEC, "requests", source, _extra_inputs(policy), _venue_rule)
+    return _validate(data, REQUEST_SPEC, "requests", source, _extra_inputs(policy), _venue_rule, policy.vocab)
 
 
 def validate_params(values: dict[str, Any], policy: ir.Policy, source: str | None = PARAMS) -> dict[str, Any]:
@@ -454,7 +514,7 @@ def validate_params(values: dict[str, Any], policy: ir.Policy, source: str | Non
         if name not in values:
             continue
         try:
-            out[name] = parse_value(t, values[name], nonnegative=True, from_text=True)
+            out[name] = parse_value(t, values[name], nonnegative=True, from_text=True, vocab=policy.vocab)
         except _Bad as e:
             problems.append(InputProblem(None, name, str(e), source=source))
     if problems:

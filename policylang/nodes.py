@@ -527,3 +527,117 @@ class Policy(Node):
             if isinstance(d, Section) and d.kind == kind:
                 return d
         return None
+
+
+# ---- vocabularies: enumerations and code lists --------------------------------------
+#
+# A vocabulary file holds a ``Vocabulary``; a policy may carry ``EnumDecl`` and
+# ``CodeList`` declarations (extending the vocabulary in force) and ``ImportDecl``s.
+
+
+@attrs.frozen
+class EnumValue(Node):
+    """``veteran "离休" codes "13" counts_as retiree``: a value, its Chinese aliases (the
+    first is its Chinese name), the platform codes that mean it, and the value it counts
+    as where a policy that does not know it is checked."""
+
+    name: Name = Name()
+    aliases: tuple[str, ...] = ()
+    codes: tuple[TextLit, ...] = ()
+    counts_as: Name | None = None
+    cite: Cite = None
+
+
+@attrs.frozen
+class Implication(Node):
+    """``flxempe_flag = true`` in ``code "1103" means active with flxempe_flag = true``."""
+
+    field: Name = Name()
+    value: "Expr" = None
+
+
+@attrs.frozen
+class EnumCode(Node):
+    """``code "1103" means active with flxempe_flag = true "灵活就业在职"``."""
+
+    code: TextLit = None
+    means: Name = Name()
+    implies: tuple[Implication, ...] = ()
+    label: str | None = None
+    cite: Cite = None
+
+
+@attrs.frozen
+class EnumDecl(Node):
+    name: Name = Name()
+    label: str | None = None
+    fixed: bool = False  # the language gives each value a meaning: no value can be added
+    cite: Cite = None
+    items: tuple[Union[EnumValue, EnumCode], ...] = ()
+
+
+@attrs.frozen
+class CodeItem(Node):
+    """``code "310" "职工基本医疗保险" pooled``: one code of a text field's code list."""
+
+    code: TextLit = None
+    label: str | None = None
+    pooled: bool = False  # general outpatient pooling settles visits with this code
+    cite: Cite = None
+
+
+@attrs.frozen
+class CodeList(Node):
+    name: Name = Name()  # the record field the codes are for (insutype, med_type)
+    label: str | None = None
+    cite: Cite = None
+    items: tuple[CodeItem, ...] = ()
+
+
+@attrs.frozen
+class ImportDecl(Node):
+    """``import vocabulary "city-codes.pol"`` (a file, beside the policy) or
+    ``import vocabulary national`` (a shipped vocabulary, by name)."""
+
+    source: Union[TextLit, Name] = None
+    cite: Cite = None
+
+
+VocabDecl = Union[EnumDecl, CodeList]
+
+
+@attrs.frozen
+class Vocabulary(Node):
+    """A vocabulary file: enumerations and code lists, no rules."""
+
+    name: Name = Name()
+    title: str | None = None
+    decls: tuple[VocabDecl, ...] = ()
+
+    def find(self, cls) -> list:
+        return [d for d in self.decls if isinstance(d, cls)]
+
+
+def replace_names(node, mapping: dict[str, str]):
+    """``node`` with every ``Name`` whose value is a key of ``mapping`` replaced by one
+    with the mapped value (and the same span): the aliases of a vocabulary, applied
+    the way the parser applies the built-in ones.  Unchanged parts are shared."""
+    if not mapping:
+        return node
+    if isinstance(node, Name):
+        value = mapping.get(node.value)
+        return node if value is None else Name(value, span=node.span)
+    if isinstance(node, tuple):
+        items = tuple(replace_names(x, mapping) for x in node)
+        return node if all(a is b for a, b in zip(items, node)) else items
+    if isinstance(node, Node):
+        changes = {}
+        for f in attrs.fields(type(node)):
+            if f.name == "span":
+                continue
+            old = getattr(node, f.name)
+            new = replace_names(old, mapping)
+            if new is not old:
+                changes[f.name] = new
+        return attrs.evolve(node, **changes) if changes else node
+    return node

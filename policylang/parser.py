@@ -161,20 +161,21 @@ def _parse_date(tok: lark.Token) -> dt.date:
 
 @v_args(meta=True)
 class _Builder(Transformer):
-    def __init__(self, file: str):
+    def __init__(self, file: str, canon=canonical):
         super().__init__(visit_tokens=True)
         self.file = file
+        self.canon = canon
         self.bad_dates: list[lark.Token] = []
 
     # -- tokens
     def NAME(self, tok):
-        return n.Name(canonical(str(tok)), span=_span(tok, self.file))
+        return n.Name(self.canon(str(tok)), span=_span(tok, self.file))
 
     def STRING(self, tok):
         return _Str(_unquote(str(tok)), _span(tok, self.file))
 
     def PER_PERIOD(self, tok):
-        return n.Name(canonical(str(tok)[1:]), span=_span(tok, self.file))
+        return n.Name(self.canon(str(tok)[1:]), span=_span(tok, self.file))
 
     def CLAUSE(self, tok):
         return _Str(str(tok), _span(tok, self.file))
@@ -487,7 +488,7 @@ class _Builder(Transformer):
     def record_field(self, meta, children):
         return n.ExampleField(name=children[0], value=children[1], span=self._s(meta))
 
-    def enum_value(self, meta, children):
+    def name_value(self, meta, children):
         return children[0]
 
     def none_value(self, meta, children):
@@ -551,6 +552,73 @@ class _Builder(Transformer):
 
     def false(self, meta, c):
         return n.BoolLit(value=False, span=self._s(meta))
+
+    # -- vocabularies
+    def vocabulary(self, meta, children):
+        name, rest = children[0], list(children[1:])
+        title = rest.pop(0).value if rest and isinstance(rest[0], _Str) else None
+        return n.Vocabulary(name=name, title=title, decls=tuple(rest), span=self._s(meta))
+
+    def enum_decl(self, meta, children):
+        name, rest = children[0], list(children[1:])
+        label = rest.pop(0).value if rest and isinstance(rest[0], _Str) else None
+        fixed = bool(rest) and rest[0] == "fixed"
+        if fixed:
+            rest.pop(0)
+        cite = rest.pop(0) if rest and isinstance(rest[0], (n.Citation, n.Unstated)) else None
+        return n.EnumDecl(name=name, label=label, fixed=fixed, cite=cite, items=tuple(rest), span=self._s(meta))
+
+    def enum_fixed(self, meta, children):
+        return "fixed"
+
+    def enum_value(self, meta, children):
+        c, cite = self._split(children)
+        aliases = tuple(x.value for x in c[1:] if isinstance(x, _Str))
+        opts = dict(x for x in c[1:] if isinstance(x, tuple))
+        return n.EnumValue(name=c[0], aliases=aliases, codes=opts.get("codes", ()), counts_as=opts.get("base"),
+                           cite=cite, span=self._s(meta))
+
+    def enum_codes(self, meta, children):
+        return ("codes", tuple(n.TextLit(value=x.value, span=x.span) for x in children))
+
+    def enum_base(self, meta, children):
+        return ("base", children[0])
+
+    def enum_code(self, meta, children):
+        c, cite = self._split(children)
+        code, means, rest = c[0], c[1], c[2:]
+        implies = next((x for x in rest if isinstance(x, tuple)), ())
+        label = next((x.value for x in rest if isinstance(x, _Str)), None)
+        return n.EnumCode(code=n.TextLit(value=code.value, span=code.span), means=means, implies=implies,
+                          label=label, cite=cite, span=self._s(meta))
+
+    def enum_implies(self, meta, children):
+        return tuple(children)
+
+    def implication(self, meta, children):
+        return n.Implication(field=children[0], value=children[1], span=self._s(meta))
+
+    def code_list(self, meta, children):
+        name, rest = children[0], list(children[1:])
+        label = rest.pop(0).value if rest and isinstance(rest[0], _Str) else None
+        cite = rest.pop(0) if rest and isinstance(rest[0], (n.Citation, n.Unstated)) else None
+        return n.CodeList(name=name, label=label, cite=cite, items=tuple(rest), span=self._s(meta))
+
+    def code_item(self, meta, children):
+        c, cite = self._split(children)
+        label = c[1].value if len(c) > 1 and isinstance(c[1], _Str) else None
+        return n.CodeItem(code=n.TextLit(value=c[0].value, span=c[0].span), label=label,
+                          pooled=any(x == "pooled" for x in c[1:]), cite=cite, span=self._s(meta))
+
+    def code_pooled(self, meta, children):
+        return "pooled"
+
+    def import_decl(self, meta, children):
+        c, cite = self._split(children)
+        source = c[0]
+        if isinstance(source, _Str):
+            source = n.TextLit(value=source.value, span=source.span)
+        return n.ImportDecl(source=source, cite=cite, span=self._s(meta))
 
 
 class _Str:
@@ -652,7 +720,8 @@ def _common_mistake(tok: lark.Token, expected: set[str], kw: set[str], text: str
 _STATEMENT_WORDS = {"covers", "designated_only", "deductible", "cap", "ratio", "uplift", "rule", "relations",
                     "allow", "planned", "exclude", "channel"}
 _SECTION_WORDS = {"pooling", "crediting", "account_use", "diseases", "constraints", "param", "input", "tier",
-                  "rounding", "setting", "level", "jurisdiction", "document", "basis", "implements", "example"}
+                  "rounding", "setting", "level", "jurisdiction", "document", "basis", "implements", "example",
+                  "enum", "code_list", "import"}
 
 
 def _expected_words(expected: set[str]) -> tuple[list[str], list[str], set[str]]:
@@ -908,7 +977,8 @@ def _syntax_errors(first: lark.UnexpectedInput, text: str, file: str, limit: int
 def _statement_starts() -> re.Pattern:
     names = ("covers", "designated_only", "deductible", "cap", "ratio", "uplift", "rule", "relations", "allow",
              "planned", "exclude", "channel", "level", "jurisdiction", "document", "basis", "implements", "param",
-             "input", "tier", "rounding", "setting", "require", "total", "part", "example")
+             "input", "tier", "rounding", "setting", "require", "total", "part", "example", "enum", "code_list",
+             "import", "code")
     words = sorted({w for name, pair in keyword_pairs().items() if name in names for w in pair}, key=len, reverse=True)
     return re.compile(r"\s*(?:" + "|".join(re.escape(w) for w in words) + r")(?!\w)")
 
@@ -918,15 +988,21 @@ def _brace_balance(region: str) -> int:
     return region.count("{") - region.count("}")
 
 
-def parse(text: str, file: str = "<string>") -> tuple[n.Policy | None, list[Diagnostic]]:
-    """Parse one policy.  Returns the AST (None when the text does not parse) and
-    the diagnostics found so far (text hygiene and syntax)."""
-    policy, diags, _ = parse_with_comments(text, file)
+def parse(text: str, file: str = "<string>", canonicalise: bool = True
+          ) -> tuple[n.Policy | n.Vocabulary | None, list[Diagnostic]]:
+    """Parse one policy (or a vocabulary file).  Returns the AST (None when the text
+    does not parse) and the diagnostics found so far (text hygiene and syntax).
+
+    Enumeration aliases are read as their canonical values: the built-in ones, and
+    those the file declares itself (``veteran "离休"`` makes ``离休`` read ``veteran``).
+    ``canonicalise=False`` reads every name as written (the shipped vocabularies are
+    read so, before the built-in aliases are known)."""
+    policy, diags, _ = parse_with_comments(text, file, canonicalise)
     return policy, diags
 
 
-def parse_with_comments(text: str, file: str = "<string>") -> tuple[n.Policy | None, list[Diagnostic],
-                                                                     list[n.Comment]]:
+def parse_with_comments(text: str, file: str = "<string>", canonicalise: bool = True
+                        ) -> tuple[n.Policy | n.Vocabulary | None, list[Diagnostic], list[n.Comment]]:
     """``parse``, and the comments of the text in order (as the lexer found them: never
     inside a string)."""
     clean, diags = normalize(text, file)
@@ -947,9 +1023,11 @@ def parse_with_comments(text: str, file: str = "<string>") -> tuple[n.Policy | N
         if reset is not None:
             _COMMENT_SINK.reset(reset)
     comments = [n.Comment(str(t).rstrip(), _span(t, file)) for t in sink]
-    builder = _Builder(file)
+    builder = _Builder(file) if canonicalise else _Builder(file, str)
     try:
         policy = builder.transform(tree)
+        if canonicalise:
+            policy = n.replace_names(policy, own_aliases(policy))
     except RecursionError:
         # Point at the policy's own keyword, where the parse tree says it starts (a search of
         # the text for the word found it in a comment or string above).
@@ -957,7 +1035,7 @@ def parse_with_comments(text: str, file: str = "<string>") -> tuple[n.Policy | N
         meta = policy_tree.meta if not getattr(policy_tree.meta, "empty", True) else tree.meta
         pos = getattr(meta, "start_pos", 0)
         line, col = getattr(meta, "line", 1), getattr(meta, "column", 1)
-        m = re.match(r"policy|政策", clean[pos:])
+        m = re.match(r"policy|政策|vocabulary|词表", clean[pos:])
         width = len(m.group()) if m else 1
         diags.append(Diagnostic("P005", n.Span(file, line, col, line, col + width, pos, pos + width)))
         return None, diags, comments
@@ -966,6 +1044,20 @@ def parse_with_comments(text: str, file: str = "<string>") -> tuple[n.Policy | N
     for tok in builder.bad_dates:
         diags.append(Diagnostic("P014", _span(tok, file), {"text": str(tok)}))
     return policy, diags, comments
+
+
+def own_aliases(root) -> dict[str, str]:
+    """Alias -> value for the values a file's own ``enum`` declarations name, beyond the
+    built-in aliases (which the parser applies as it reads each name)."""
+    out: dict[str, str] = {}
+    for d in root.decls:
+        if isinstance(d, n.EnumDecl):
+            for item in d.items:
+                if isinstance(item, n.EnumValue):
+                    for alias in item.aliases:
+                        if alias not in V.ALIASES and alias != item.name.value:
+                            out.setdefault(alias, item.name.value)
+    return out
 
 
 def detect_language(text: str) -> str:

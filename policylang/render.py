@@ -21,12 +21,11 @@ from typing import Union
 import attrs
 
 from . import ir
-from . import vocab as V
 from .describe import (
-    LEVELS, account_matrix, accumulate_words, block_of, category_name, cond_words, conditional_adjustments,
-    expr_words, ratio_matrix, span_words, value_words, yuan,
+    Axes, account_matrix, accumulate_words, axes_of, block_of, category_name, cond_words, conditional_adjustments,
+    expr_words, ratio_matrix, span_words, value_words, venue_name, yuan,
 )
-from .messages import text, value as shown, values as shown_all
+from .messages import text, value as shown, values as shown_all, vocabulary_names
 from .runtime import percent, points_text
 
 # ---- the document ---------------------------------------------------------------------
@@ -108,6 +107,13 @@ def _clause(prov: ir.Prov | None, notes: Notes) -> Cell:
 
 
 def summarise(policy: ir.Policy, lang: str = "en") -> tuple[list[Block], Notes]:
+    """The summary's blocks: the values of the policy's vocabulary (a category it declares)
+    are named as it names them, and the ratio table has a column for each of its categories."""
+    with vocabulary_names(policy.vocab):
+        return _summarise(policy, lang)
+
+
+def _summarise(policy: ir.Policy, lang: str) -> tuple[list[Block], Notes]:
     notes = Notes(policy.id, lang)
     out: list[Block] = [Heading(1, policy.title or policy.id), Para(text("render.summary", lang, id=policy.id)),
                         Para(text("render.generated", lang))]
@@ -191,7 +197,7 @@ def _section(policy: ir.Policy, section: ir.Section, notes: Notes, lang: str) ->
         clause = _clause(v.prov, notes)
         out.append(Para(text("render.clause_line", lang, clause=clause.text) if clause.text else "", clause.notes))
         if isinstance(v.rules, ir.PoolingRules):
-            out += _pooling(v.rules, notes, lang)
+            out += _pooling(v.rules, notes, lang, axes_of(policy))
         elif isinstance(v.rules, ir.CreditingRules):
             out += _crediting(v.rules, notes, lang)
         else:
@@ -199,8 +205,8 @@ def _section(policy: ir.Policy, section: ir.Section, notes: Notes, lang: str) ->
     return out
 
 
-def _pooling(r: ir.PoolingRules, notes: Notes, lang: str) -> list[Block]:
-    rows = [_row(text("render.covers", lang), shown_all(r.covers, lang, V.ENUMS["category"]), r.covers_prov, notes)]
+def _pooling(r: ir.PoolingRules, notes: Notes, lang: str, axes: Axes) -> list[Block]:
+    rows = [_row(text("render.covers", lang), shown_all(r.covers, lang, axes.covers), r.covers_prov, notes)]
     if r.designated_only is not None:
         rows.append(_row(text("render.designated_only", lang), text("render.designated_only_value", lang),
                          r.designated_only, notes))
@@ -221,7 +227,7 @@ def _pooling(r: ir.PoolingRules, notes: Notes, lang: str) -> list[Block]:
                               tuple(rows))]
     if isinstance(r.ratio, ir.Bands):
         out += _bands(r.ratio, notes, lang)
-    out += _ratios(r, notes, lang)
+    out += _ratios(r, notes, lang, axes)
     return out
 
 
@@ -240,8 +246,8 @@ def _bands(b: ir.Bands, notes: Notes, lang: str) -> list[Block]:
             Table((text("render.band", lang), text("render.ratio", lang), text("render.clause", lang)), tuple(rows))]
 
 
-def _ratios(r: ir.PoolingRules, notes: Notes, lang: str) -> list[Block]:
-    columns, rows, folded = ratio_matrix(r, lang=lang)
+def _ratios(r: ir.PoolingRules, notes: Notes, lang: str, axes: Axes) -> list[Block]:
+    columns, rows, folded = ratio_matrix(r, lang=lang, axes=axes)
     header = (text("render.level_col", lang), *(category_name(c, lang) for c in columns), text("render.clause", lang))
     body = []
     for levels, cells in rows:
@@ -257,11 +263,11 @@ def _ratios(r: ir.PoolingRules, notes: Notes, lang: str) -> list[Block]:
         clause = Cell(", ".join(dict.fromkeys(c.text for c in clause_cells if c.text)),
                       tuple(n for c in clause_cells for n in c.notes),
                       tip=" / ".join(c.tip for c in clause_cells if c.tip) or None)
-        body.append((Cell(shown_all(levels, lang, LEVELS)), *shown_cells, clause))
+        body.append((Cell(shown_all(levels, lang, axes.levels)), *shown_cells, clause))
     out: list[Block] = [Heading(4, text("render.ratios_heading", lang)), Table(header, tuple(body))]
     if folded:
         out.append(Para(text("render.flexible_same", lang)))
-    conditional = conditional_adjustments(r)
+    conditional = conditional_adjustments(r, axes=axes)
     if conditional:
         listed = "; ".join(text("render.uplift_value", lang, points=_signed_points(a.points, lang),
                                 cond=cond_words(a.when, lang)) for a in conditional)
@@ -283,24 +289,25 @@ def _crediting(r: ir.CreditingRules, notes: Notes, lang: str) -> list[Block]:
                    text("render.credit_amount", lang), text("render.clause", lang)), rows)]
 
 
-def _permission_words(perm: ir.Permission, lang: str) -> str:
-    at = text("render.at", lang, venues=shown_all(perm.venues, lang, V.ENUMS["venue"])) if perm.venues else ""
-    for_ = (text("render.for", lang, relations=shown_all(perm.relations, lang, V.ENUMS["relation"]))
+def _permission_words(perm: ir.Permission, lang: str, axes: Axes) -> str:
+    at = text("render.at", lang, venues=shown_all(perm.venues, lang, axes.venues)) if perm.venues else ""
+    for_ = (text("render.for", lang, relations=shown_all(perm.relations, lang, axes.relations))
             if perm.relations else "")
-    items = shown_all(perm.items, lang, V.ENUMS["item"])
+    items = shown_all(perm.items, lang, axes.items)
     return text("render.items_at_for", lang, items=items, at=at, for_=for_) if at or for_ else items
 
 
 def _account(policy: ir.Policy, v: ir.Version, notes: Notes, lang: str) -> list[Block]:
     r: ir.AccountRules = v.rules
-    rows = [_row(text("render.relations", lang), shown_all(r.relations, lang, V.ENUMS["relation"]),
+    axes = axes_of(policy)
+    rows = [_row(text("render.relations", lang), shown_all(r.relations, lang, axes.relations),
                  r.relations_prov, notes)]
     for perm in r.allows:
-        rows.append(_row(text("render.allow", lang), _permission_words(perm, lang), perm.prov, notes))
+        rows.append(_row(text("render.allow", lang), _permission_words(perm, lang, axes), perm.prov, notes))
     for perm in r.planned:
-        rows.append(_row(text("render.planned", lang), _permission_words(perm, lang), perm.prov, notes))
+        rows.append(_row(text("render.planned", lang), _permission_words(perm, lang, axes), perm.prov, notes))
     if r.excludes:
-        rows.append(_row(text("render.exclude", lang), shown_all(r.excludes, lang, V.ENUMS["item"]),
+        rows.append(_row(text("render.exclude", lang), shown_all(r.excludes, lang, axes.items),
                          r.excludes_prov, notes))
     for name, prov in r.channels:
         rows.append(_row(text("render.channel", lang), shown(name, lang), prov, notes))
@@ -309,16 +316,16 @@ def _account(policy: ir.Policy, v: ir.Version, notes: Notes, lang: str) -> list[
     program = policy.programs.get("may_pay")
     block = block_of(program, v) if program is not None else None
     if block is not None:
-        matrix = account_matrix(program, block)
-        relations = [rel for rel in V.ENUMS["relation"]]
+        matrix = account_matrix(program, block, axes)
+        relations = list(axes.relations)
         body = []
-        for item in V.ENUMS["item"]:
+        for item in axes.items:
             cells = []
             for rel in relations:
                 got = matrix[(item, rel)]
                 if isinstance(got, list):
                     cells.append(Cell(("、" if lang == "zh" else ", ").join(
-                        text(f"venue.{x}", lang) for x in got) if got else text("account.yes", lang)))
+                        venue_name(x, lang) for x in got) if got else text("account.yes", lang)))
                 else:
                     cells.append(Cell(text(f"account.{got}", lang)))
             body.append((Cell(shown(item, lang)), *cells))

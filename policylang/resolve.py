@@ -24,7 +24,8 @@ import attrs
 
 from .errors import PolicylangError
 from . import nodes as n
-from .diagnostics import Diagnostic
+from . import vocabulary as VB
+from .diagnostics import Diagnostic, Related
 from .parser import parse
 
 
@@ -36,6 +37,24 @@ class Unit:
     diagnostics: list[Diagnostic]
     on_disk: bool = True  # False for source text handed over directly (``loads``)
     quick_id: str | None = None  # the id in the header of a file that is not UTF-8 (not parsed)
+    vocabulary: n.Vocabulary | None = None  # a vocabulary file (then ``policy`` is None)
+
+
+def _unit(file: str, text: str, on_disk: bool = True) -> Unit:
+    root, diags = parse(text, file)
+    if isinstance(root, n.Vocabulary):
+        return Unit(file, text, None, diags, on_disk, vocabulary=root)
+    return Unit(file, text, root, diags, on_disk)
+
+
+def _unit_of_bytes(file: str, raw: bytes) -> Unit:
+    """The unit of a file's bytes: parsed when they are UTF-8; otherwise not parsed, with
+    P015, and the id in its header kept, to say why it cannot be a parent."""
+    text, diags = decode(raw, file)
+    if diags:
+        m = _QUICK_ID.search(text)
+        return Unit(file, text, None, diags, quick_id=m.group(1) if m else None)
+    return _unit(file, text)
 
 
 _QUICK_ID = re.compile(r"(?m)^[ \t\ufeff]*(?:policy|政策)[ \t\u3000]+([^\W\d]\w*)")
@@ -156,21 +175,34 @@ class Workspace:
                     raw = read_bytes(path)
                 except OSError as e:
                     raise SourceError(f"{key}: {_reason(e)}", _reason(e)) from None
-            text, diags = decode(raw, key)
-            if diags:  # not parsed; the id in its header is kept, to say why it cannot be a parent
-                m = _QUICK_ID.search(text)
-                unit = Unit(key, text, None, diags, quick_id=m.group(1) if m else None)
-            else:
-                policy, diags = parse(text, key)
-                unit = Unit(key, text, policy, diags)
-            self.units[key] = self._by_real[real] = unit
+            self.units[key] = self._by_real[real] = _unit_of_bytes(key, raw)
         self._dirs.add(path.parent)
         return self._by_real[real]
 
     def add_text(self, text: str, file: str = "<string>") -> Unit:
-        policy, diags = parse(text, file)
-        self.units[file] = Unit(file, text, policy, diags, on_disk=False)
+        self.units[file] = _unit(file, text, on_disk=False)
         return self.units[file]
+
+    def vocabulary_file(self, path: Path) -> tuple[Unit | None, str]:
+        """The unit of a vocabulary file a policy imports, or None and the reason it cannot be
+        read (no such file, not a regular file, not permitted).  Read as a file named to a
+        command is: however its name reaches it, but only a regular file, and UTF-8 (P015)."""
+        real = str(path.resolve())
+        if real not in self._by_real:
+            key = str(path)
+            pending = self._pending.pop(key, None)
+            if pending is not None:
+                raw = pending[0]
+            else:
+                try:
+                    raw = read_bytes(path)
+                except FileNotFoundError:
+                    return None, "there is no such file"
+                except OSError as e:
+                    return None, _reason(e)
+            # not add_file: the file's folder does not become one where parents are looked for
+            self.units[key] = self._by_real[real] = _unit_of_bytes(key, raw)
+        return self._by_real[real], ""
 
     def _scan_dirs(self):
         known = {Path(k).resolve() for k in [*self._by_real, *self._pending]}
@@ -224,6 +256,9 @@ class Scope:
     settings: dict[str, n.SettingDecl] = attrs.Factory(dict)
     rounding: n.RoundingDecl | None = None
     sections: dict[str, tuple[n.Section, "Scope"]] = attrs.Factory(dict)
+    # the enumerations and code lists in force: the shipped vocabularies, the parent's,
+    # the imported ones and the policy's own declarations
+    vocab: VB.Vocabulary = attrs.field(factory=VB.shipped)
 
     @property
     def id(self) -> str:
@@ -272,7 +307,13 @@ def resolve(unit: Unit, ws: Workspace, _stack: tuple[str, ...] = ()) -> tuple[Sc
                     if d.code == "N104":  # a circle through the parent runs through this policy too
                         diags.append(Diagnostic("N104", impl.span, d.args))
                         parent_scope = None
-    scope = Scope(policy=policy, file=unit.file, parent=parent_scope)
+    vocab, vdiags = vocabulary_of(policy, unit.file, ws, parent_scope.vocab if parent_scope else VB.shipped())
+    diags += vdiags
+    # aliases the parser could not know (imported, inherited) are read as their values too
+    from .vocab import canonical
+
+    policy = n.replace_names(policy, {a: v for a, v in vocab.aliases().items() if canonical(a) != v})
+    scope = Scope(policy=policy, file=unit.file, parent=parent_scope, vocab=vocab)
     if parent_scope is not None:
         scope.tiers.update(parent_scope.tiers)
         scope.params.update(parent_scope.params)
@@ -303,3 +344,78 @@ def resolve(unit: Unit, ws: Workspace, _stack: tuple[str, ...] = ()) -> tuple[Sc
             own_sections[d.kind] = d
             scope.sections[d.kind] = (d, scope)
     return scope, diags
+
+
+# ---- vocabularies ----------------------------------------------------------------------------
+
+def vocabulary_of(policy: n.Policy, file: str, ws: Workspace, base: VB.Vocabulary
+                  ) -> tuple[VB.Vocabulary, list[Diagnostic]]:
+    """``base`` (the shipped vocabularies, or the parent's) with the policy's imports and
+    its own ``enum`` and ``code_list`` declarations applied, in that order."""
+    diags: list[Diagnostic] = []
+    vocab = base
+    for d in policy.decls:
+        if isinstance(d, n.ImportDecl):
+            vocab = _import(d, file, ws, vocab, diags)
+    own = [d for d in policy.decls if isinstance(d, (n.EnumDecl, n.CodeList))]
+    if own:
+        vocab, problems = VB.merge(vocab, own, file, in_policy=True)
+        diags += problems
+    return vocab, diags
+
+
+def _import(d: n.ImportDecl, file: str, ws: Workspace, vocab: VB.Vocabulary, diags: list) -> VB.Vocabulary:
+    shipped = ", ".join(VB.SHIPPED)
+    if isinstance(d.source, n.Name):
+        if d.source.value not in VB.SHIPPED:
+            s = suggest(d.source.value, VB.SHIPPED)
+            diags.append(Diagnostic("N117", d.source.span, {
+                "name": d.source.value, "shipped": shipped,
+                "why": "no vocabulary ships with policylang under this name" + (f"; did you mean {s!r}?" if s else ""),
+                "why_zh": "policylang 没有这个名称的内置词表" + (f";是否应为 {s!r}?" if s else "")}))
+        return vocab  # the shipped vocabularies are always in force
+    path = Path(d.source.value)
+    if not path.is_absolute():
+        path = Path(file).parent / path
+    vunit, reason = ws.vocabulary_file(path)
+    if vunit is None:
+        if reason == "there is no such file":
+            why, why_zh = f"there is no file {path}", f"没有文件 {path}"
+        else:
+            why, why_zh = f"{path} cannot be read: {reason}", f"无法读取文件 {path}:{reason}"
+        diags.append(Diagnostic("N117", d.source.span, {
+            "name": d.source.value, "shipped": shipped, "why": why, "why_zh": why_zh}))
+        return vocab
+    errors = [x for x in vunit.diagnostics if x.severity == "error"]
+    if vunit.vocabulary is None or errors:
+        if vunit.policy is not None:
+            why, why_zh = f"it holds the policy {vunit.policy.name.value}", f"它是政策 {vunit.policy.name.value}"
+            hint = "a vocabulary file starts with: vocabulary NAME \"title\" { enum ... }"
+            hint_zh = "词表文件以此开头:词表 名称 \"标题\" { 枚举 ... }"
+        elif any(x.code == "P015" for x in errors):
+            why, why_zh = "it is not UTF-8 text", "它不是 UTF-8 文本"
+            hint, hint_zh = f"save {vunit.file} as UTF-8", f"请将 {vunit.file} 另存为 UTF-8 编码"
+        else:
+            why, why_zh = f"it does not parse ({len(errors)} error(s))", f"无法解析({len(errors)} 个错误)"
+            hint, hint_zh = f"run: policylang check {vunit.file}", f"请运行:policylang check {vunit.file}"
+        diags.append(Diagnostic("N118", d.source.span, {
+            "file": d.source.value, "why": why, "why_zh": why_zh, "hint": hint, "hint_zh": hint_zh}))
+        return vocab
+    merged, problems = VB.merge(vocab, vunit.vocabulary.decls, vunit.file, in_policy=False)
+    if problems:
+        diags.append(Diagnostic("N118", d.source.span, {
+            "file": d.source.value, "why": f"{len(problems)} of its declarations cannot be applied",
+            "why_zh": f"其中 {len(problems)} 项声明无法应用", "hint": f"run: policylang check {vunit.file}",
+            "hint_zh": f"请运行:policylang check {vunit.file}"},
+            tuple(Related(p.span, p.message(), p.message("zh")) for p in problems)))
+    return merged
+
+
+def check_vocabulary(unit: Unit) -> list[Diagnostic]:
+    """The problems of a vocabulary file, merged onto the vocabularies before it (nothing
+    for the built-in file, the built-in one for the national file, both for any other)."""
+    if unit.vocabulary is None:
+        return []
+    _, problems = VB.merge(VB.base_for(unit.file if unit.on_disk else None), unit.vocabulary.decls, unit.file,
+                           in_policy=False)
+    return problems

@@ -42,14 +42,14 @@ import attrs
 from . import ir
 from . import vocab as V
 from .describe import (
-    CATEGORIES, LEVELS, account_matrix, accumulate_terms, block_of, category_name, cond_words, conditional_adjustments,
-    expr_words, field_name, ratio_cell, span_words, value_words, yuan,
+    Axes, account_matrix, accumulate_terms, axes_of, block_of, category_name, cond_words, conditional_adjustments,
+    expr_words, field_name, ratio_cell, span_words, value_words, venue_name, yuan,
 )
 from .ir import evaluate as E
 from .ir.build import counter_id
 from .ir.demands import demands
 from .ir.evaluate import CTX, MissingValue, NoRow
-from .messages import text, value as shown, values as shown_all
+from .messages import text, value as shown, values as shown_all, vocabulary_names
 
 DAY = dt.timedelta(days=1)
 CENT = Decimal("0.01")
@@ -70,9 +70,9 @@ class Fact:
     prov: ir.Prov | None = None
 
 
-def _pooling_facts(r: ir.PoolingRules, lang: str) -> dict[tuple, Fact]:
+def _pooling_facts(r: ir.PoolingRules, lang: str, axes: Axes) -> dict[tuple, Fact]:
     out: dict[tuple, Fact] = {
-        ("covers",): Fact(text("fact.covers", lang), shown_all(r.covers, lang, V.ENUMS["category"]), r.covers_prov),
+        ("covers",): Fact(text("fact.covers", lang), shown_all(r.covers, lang, axes.covers), r.covers_prov),
         ("designated_only",): Fact(text("fact.designated_only", lang),
                                    text("fact.yes" if r.designated_only else "fact.no", lang), r.designated_only),
     }
@@ -80,13 +80,13 @@ def _pooling_facts(r: ir.PoolingRules, lang: str) -> dict[tuple, Fact]:
         for acc in accs:
             out[(kind, counter_id(acc))] = Fact(text(f"fact.{kind}", lang, what=accumulate_terms(acc, lang)),
                                                value_words(acc.amount, lang), acc.prov)
-    for lv in LEVELS:
-        for cat, _ in CATEGORIES:
+    for lv in axes.levels:
+        for cat in axes.categories:
             cell = ratio_cell(r, lv, cat, lang=lang)
             out[("ratio", lv, cat)] = Fact(text("fact.ratio_cell", lang, level=shown(lv, lang),
                                                 category=category_name(cat, lang)),
                                            cell.words(lang), cell.arm)
-    for a in conditional_adjustments(r):
+    for a in conditional_adjustments(r, axes=axes):
         out[("uplift", cond_words(a.when, "en"))] = Fact(text("fact.uplift", lang, cond=cond_words(a.when, lang)),
                                                          text("word.points", lang, points=_points(a.points)), a.prov)
     if isinstance(r.ratio, ir.Bands):
@@ -115,7 +115,7 @@ def _crediting_facts(r: ir.CreditingRules, lang: str) -> dict[tuple, Fact]:
             for rule in r.rules}
 
 
-def _account_facts(policy: ir.Policy, v: ir.Version, lang: str) -> dict[tuple, Fact]:
+def _account_facts(policy: ir.Policy, v: ir.Version, lang: str, axes: Axes) -> dict[tuple, Fact]:
     r: ir.AccountRules = v.rules
     out: dict[tuple, Fact] = {
         ("channels",): Fact(text("fact.channels", lang), shown_all([c for c, _ in r.channels], lang) or
@@ -125,9 +125,9 @@ def _account_facts(policy: ir.Policy, v: ir.Version, lang: str) -> dict[tuple, F
     block = block_of(program, v)
     if block is None:
         return out
-    for (item, relation), got in account_matrix(program, block).items():
+    for (item, relation), got in account_matrix(program, block, axes).items():
         if isinstance(got, list):
-            words = ("、" if lang == "zh" else ", ").join(text(f"venue.{x}", lang) for x in got) or \
+            words = ("、" if lang == "zh" else ", ").join(venue_name(x, lang) for x in got) or \
                 text("account.yes", lang)
         else:
             from .messages import reason
@@ -138,7 +138,7 @@ def _account_facts(policy: ir.Policy, v: ir.Version, lang: str) -> dict[tuple, F
     return out
 
 
-def _merge_cells(changes: list[Change], lang: str) -> list[Change]:
+def _merge_cells(changes: list[Change], lang: str, axes: Axes) -> list[Change]:
     """Ratio cells that change the same way on the same dates: one row naming the levels
     and person categories."""
     out: list[Change] = []
@@ -159,26 +159,26 @@ def _merge_cells(changes: list[Change], lang: str) -> list[Change]:
             merged.append(ch)
             continue
         cells = groups[group]
-        levels = [lv for lv in LEVELS if any(c.key[1] == lv for c in cells)]
-        cats = [cat for cat, _ in CATEGORIES if any(c.key[2] == cat for c in cells)]
+        levels = [lv for lv in axes.levels if any(c.key[1] == lv for c in cells)]
+        cats = [cat for cat in axes.categories if any(c.key[2] == cat for c in cells)]
         names = []
-        for psn in ("active", "retiree"):
+        for psn in axes.psn_types:
             have = {flex for (p, flex) in cats if p == psn}
             if have == {False, True}:
                 names.append(text("diff.either_flexible", lang, person=category_name((psn, False), lang)))
             elif have:
                 names.append(category_name((psn, have.pop()), lang))
-        label = text("fact.ratio_cell", lang, level=shown_all(levels, lang, LEVELS),
+        label = text("fact.ratio_cell", lang, level=shown_all(levels, lang, axes.levels),
                      category=("、" if lang == "zh" else "; ").join(names))
         merged.append(attrs.evolve(ch, key=("ratio", tuple(levels), tuple(cats)), label=label))
     return merged
 
 
-def _merge_relations(changes: list[Change], lang: str) -> list[Change]:
+def _merge_relations(changes: list[Change], lang: str, axes: Axes) -> list[Change]:
     """Account-use changes of one item that are the same for several relations: one row."""
     out: list[Change] = []
     index: dict[tuple, int] = {}
-    for ch in _merge_cells(changes, lang):
+    for ch in _merge_cells(changes, lang, axes):
         if ch.key[0] != "may_pay":
             out.append(ch)
             continue
@@ -188,19 +188,19 @@ def _merge_relations(changes: list[Change], lang: str) -> list[Change]:
             relations = (*first.key[2:], ch.key[2])
             out[index[group]] = attrs.evolve(first, key=("may_pay", ch.key[1], *relations), label=text(
                 "fact.may_pay", lang, item=shown(ch.key[1], lang),
-                relations=shown_all(relations, lang, V.ENUMS["relation"])))
+                relations=shown_all(relations, lang, axes.relations)))
         else:
             index[group] = len(out)
             out.append(ch)
     return out
 
 
-def _facts(policy: ir.Policy, kind: str, v: ir.Version, lang: str) -> dict[tuple, Fact]:
+def _facts(policy: ir.Policy, kind: str, v: ir.Version, lang: str, axes: Axes) -> dict[tuple, Fact]:
     if kind == "pooling":
-        return _pooling_facts(v.rules, lang)
+        return _pooling_facts(v.rules, lang, axes)
     if kind == "crediting":
         return _crediting_facts(v.rules, lang)
-    return _account_facts(policy, v, lang)
+    return _account_facts(policy, v, lang, axes)
 
 
 def _policy_facts(p: ir.Policy, lang: str) -> dict[tuple, Fact]:
@@ -306,19 +306,23 @@ def _in_force(versions, day: dt.date, params: dict):
 
 def value_changes(old: ir.Policy, new: ir.Policy, lang: str = "en", params: dict | None = None) -> list[Change]:
     """The facts that differ, with the dates they differ on.  ``params``: the date
-    parameters the user gave (others stay names, compared version by version)."""
+    parameters the user gave (others stay names, compared version by version).  The ratio
+    cells and the account's items go through the values of both policies' vocabularies (a
+    category only one of them knows is not covered by the other)."""
     params = params or {}
-    changes = _compare(_policy_facts(old, lang), _policy_facts(new, lang), _policy_facts(old, "en"),
-                       _policy_facts(new, "en"), None, None, None)
-    for kind in ("pooling", "crediting", "account_use"):
-        so, sn = old.sections.get(kind), new.sections.get(kind)
-        vo = so.versions if so else ()
-        vn = sn.versions if sn else ()
-        changes += _section_changes(old, new, kind, vo, vn, lang, params)
-    return _merge_relations(changes, lang)
+    axes = axes_of(old).union(axes_of(new))
+    with vocabulary_names(old.vocab, new.vocab):
+        changes = _compare(_policy_facts(old, lang), _policy_facts(new, lang), _policy_facts(old, "en"),
+                           _policy_facts(new, "en"), None, None, None)
+        for kind in ("pooling", "crediting", "account_use"):
+            so, sn = old.sections.get(kind), new.sections.get(kind)
+            vo = so.versions if so else ()
+            vn = sn.versions if sn else ()
+            changes += _section_changes(old, new, kind, vo, vn, lang, params, axes)
+        return _merge_relations(changes, lang, axes)
 
 
-def _section_changes(old, new, kind, vo, vn, lang, params) -> list[Change]:
+def _section_changes(old, new, kind, vo, vn, lang, params, axes: Axes) -> list[Change]:
     def dated(vs):
         return [v for v in vs if _literal(v.start, params) is not None
                 and (v.until is None or _literal(v.until, params) is not None)]
@@ -342,8 +346,8 @@ def _section_changes(old, new, kind, vo, vn, lang, params) -> list[Change]:
                                  words if a else None, words if b else None, a.prov if a else None,
                                  b.prov if b else None)])
             continue
-        spans.append(_compare(_facts(old, kind, a, lang), _facts(new, kind, b, lang), _facts(old, kind, a, "en"),
-                              _facts(new, kind, b, "en"), kind, p, end))
+        spans.append(_compare(_facts(old, kind, a, lang, axes), _facts(new, kind, b, lang, axes),
+                              _facts(old, kind, a, "en", axes), _facts(new, kind, b, "en", axes), kind, p, end))
     merged: list[Change] = []
     for i, span in enumerate(spans):
         for ch in span:
@@ -364,8 +368,9 @@ def _section_changes(old, new, kind, vo, vn, lang, params) -> list[Change]:
             merged.append(Change(kind, key[0], key[1], ("in_force",), text("diff.versions", lang),
                                  words if a else None, words if b else None))
         else:
-            merged += _compare(_facts(old, kind, a, lang), _facts(new, kind, b, lang), _facts(old, kind, a, "en"),
-                               _facts(new, kind, b, "en"), kind, key[0], key[1])
+            merged += _compare(_facts(old, kind, a, lang, axes), _facts(new, kind, b, lang, axes),
+                               _facts(old, kind, a, "en", axes), _facts(new, kind, b, "en", axes), kind, key[0],
+                               key[1])
     return merged
 
 
@@ -377,8 +382,12 @@ def stand_in(t: str, policies: list[ir.Policy]) -> str:
         starts = [v.start for p in policies for s in p.sections.values() for v in s.versions
                   if isinstance(v.start, dt.date)]
         return min(starts).isoformat() if starts else "2023-01-01"
-    return {V.MONEY: "1000.00", V.PERCENT: "50%", V.POINTS: "0", V.NUMBER: "0", V.BOOL: "false",
-            V.TEXT: "x"}.get(t, next(iter(V.ENUMS.get(t, {"x": ""}))))
+    scalar = {V.MONEY: "1000.00", V.PERCENT: "50%", V.POINTS: "0", V.NUMBER: "0", V.BOOL: "false", V.TEXT: "x"}
+    if t in scalar:
+        return scalar[t]
+    known = [p.vocab.enums[t].values for p in policies if t in p.vocab.enums]  # an enumeration
+    both = [x for x in known[0] if all(x in k for k in known)] if known else []
+    return both[0] if both else "x"
 
 
 @attrs.frozen
@@ -458,7 +467,8 @@ def _date_points(policies: list[ir.Policy], params: list[dict]) -> list[dt.date]
 
 def _profiles(policies: list[ir.Policy]) -> list[dict]:
     """Every hospital level and person category, designated or not where a policy asks,
-    and the values of the inputs and fields the pooling conditions read."""
+    and the values of the inputs and fields the pooling conditions read: the values every
+    policy's vocabulary knows (a visit is settled under each)."""
     fields: dict[str, str] = {}
     thresholds: dict[str, set] = {}
     designated = False
@@ -475,17 +485,21 @@ def _profiles(policies: list[ir.Policy]) -> list[dict]:
         if name in ("hosp_lv", "psn_type", "flxempe_flag", "setl_time") or (
                 name in V.VISIT_FIELDS and V.VISIT_FIELDS[name] == V.MONEY):
             continue  # the profile's own axes, dates and amounts are explored on their own
-        if t in V.ENUMS:
-            choices[name] = list(V.ENUMS[t])
+        if all(t in p.vocab.enums for p in policies):
+            choices[name] = [x for x in policies[0].vocab.enums[t].values
+                             if all(x in p.vocab.enums[t].values for p in policies)]
         elif t == V.BOOL:
             choices[name] = [True, False]
         elif name in thresholds:
             pts = sorted(thresholds[name])
             choices[name] = sorted({x for p_ in pts for x in (p_ - 1, p_, p_ + 1)})
     names = list(choices)
+    axes = axes_of(policies[0])
+    for p in policies[1:]:
+        axes = axes.common(axes_of(p))
     out = []
-    for lv in LEVELS:
-        for cat, _ in CATEGORIES:
+    for lv in axes.levels:
+        for cat in axes.categories:
             for combo in itertools.product(*(choices[n] for n in names)):
                 out.append({"hosp_lv": lv, "psn_type": cat[0], "flxempe_flag": cat[1], **dict(zip(names, combo))})
     return out
@@ -705,7 +719,7 @@ def pick(diffs: list[VisitDiff], old, new, typed_old, typed_new) -> list[VisitDi
         key = _group_key(d, old, new, typed_old, typed_new)
         if key not in best or _rank(d) < _rank(best[key]):
             best[key] = d
-    return fold(sorted(best.values(), key=_order))
+    return fold(sorted(best.values(), key=_order_in(axes_of(old).union(axes_of(new)))))
 
 
 def fold(diffs: list[VisitDiff]) -> list[VisitDiff]:
@@ -724,10 +738,16 @@ def fold(diffs: list[VisitDiff]) -> list[VisitDiff]:
     return list(folded.values())
 
 
-def _order(d: VisitDiff):
-    return (d.visit["setl_time"], len(d.earlier), LEVELS.index(d.visit["hosp_lv"]),
-            [c for c, _ in CATEGORIES].index((d.visit["psn_type"], d.visit["flxempe_flag"])),
-            sorted((k, str(v)) for k, v in d.visit.items()), Decimal(d.visit["medfee_sumamt"]))
+def _order_in(axes: Axes):
+    """The order visits are shown in: by date, then level and category as the vocabularies
+    list them."""
+    levels, categories = list(axes.levels), list(axes.categories)
+
+    def key(d: VisitDiff):
+        return (d.visit["setl_time"], len(d.earlier), levels.index(d.visit["hosp_lv"]),
+                categories.index((d.visit["psn_type"], d.visit["flxempe_flag"])),
+                sorted((k, str(v)) for k, v in d.visit.items()), Decimal(d.visit["medfee_sumamt"]))
+    return key
 
 
 # ---- the whole comparison -------------------------------------------------------------------------
@@ -742,6 +762,10 @@ class Report:
     differing: int  # all differing sequences
     tried_sequences: int
     tried_visits: int
+    # the levels and categories of both policies' vocabularies, and the vocabularies (whose
+    # names the report shows in Chinese)
+    axes: Axes = attrs.field(factory=Axes.of, repr=False, eq=False)
+    vocabularies: tuple = attrs.field(default=(), repr=False, eq=False)
 
     @property
     def identical(self) -> bool:
@@ -761,12 +785,13 @@ def compare(old, new, old_path: str, new_path: str, given: dict[str, str], lang:
     values = value_changes(old.ir, new.ir, lang, given_dates)
     cands = candidates(old, new, typed_old, typed_new)
     diffs = settle_both(old, new, cands, typed_old, typed_new, with_balance, lang) if cands else []
-    shown_ = sorted(diffs, key=_order) if every else pick(diffs, old.ir, new.ir, typed_old, typed_new)
+    axes = axes_of(old.ir).union(axes_of(new.ir))
+    shown_ = sorted(diffs, key=_order_in(axes)) if every else pick(diffs, old.ir, new.ir, typed_old, typed_new)
     used = [p for p in params if p.name in given or any(
         p.name in demands(c.ir.programs["settle"]).params or
         (with_balance and p.name in demands(c.ir.programs["may_pay"]).params) for c in (old, new))]
     return Report(old_path, new_path, tuple(used), tuple(values), tuple(shown_), len(diffs), len(cands),
-                  sum(len(c.visits) for c in cands))
+                  sum(len(c.visits) for c in cands), axes, (old.ir.vocab, new.ir.vocab))
 
 
 # ---- output ---------------------------------------------------------------------------------------
@@ -797,9 +822,9 @@ def _sign(d: Decimal) -> str:
     return ("+" if d > 0 else "") + money(d)
 
 
-def _levels(d: VisitDiff, lang: str) -> str:
-    levels = [lv for lv in LEVELS if any(x == lv for x, _ in d.same_for)] or [d.visit["hosp_lv"]]
-    return shown_all(levels, lang, LEVELS)
+def _levels(d: VisitDiff, lang: str, axes: Axes) -> str:
+    levels = [lv for lv in axes.levels if any(x == lv for x, _ in d.same_for)] or [d.visit["hosp_lv"]]
+    return shown_all(levels, lang, axes.levels)
 
 
 def _person(d: VisitDiff, lang: str) -> str:
@@ -822,6 +847,11 @@ def _person(d: VisitDiff, lang: str) -> str:
 
 
 def to_text(report: Report, lang: str = "en") -> str:
+    with vocabulary_names(*report.vocabularies):
+        return _to_text(report, lang)
+
+
+def _to_text(report: Report, lang: str) -> str:
     from .tables import text_table
 
     out = [f"--- {report.old_path}", f"+++ {report.new_path}", ""]
@@ -856,7 +886,7 @@ def to_text(report: Report, lang: str = "en") -> str:
         fields = ["act_pay_dedc", "pool_prop_selfpay"] + (["acct_pay"] if not d.fund_difference else [])
         also += [f"{text('col.' + f, lang)}: {_fmt(d.before[f], f)} → {_fmt(d.after[f], f)}"
                  for f in fields if d.before[f] != d.after[f]]
-        rows.append([d.visit["setl_time"], _levels(d, lang), _person(d, lang), d.visit["medfee_sumamt"], earlier,
+        rows.append([d.visit["setl_time"], _levels(d, lang, report.axes), _person(d, lang), d.visit["medfee_sumamt"], earlier,
                      d.before["hifp_pay"], d.after["hifp_pay"], _sign(d.fund_difference), "; ".join(also)])
     header = [text("diff.visit", lang), text("diff.level", lang), text("diff.profile", lang), text("diff.bill", lang),
               text("diff.earlier_col", lang), text("diff.fund_before", lang), text("diff.fund_after", lang),

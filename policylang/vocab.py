@@ -1,52 +1,54 @@
 """The built-in vocabulary: enumerations, their Chinese aliases, and the fields
 each kind of evaluation reads.  Names here are the ones the national platform and
-the JSON contract use; a policy may declare further inputs with ``input``."""
+the JSON contract use; a policy may declare further inputs with ``input``.
+
+The enumerations themselves are data (``vocabularies/builtin.pol``, ``national.pol``);
+the names below that show them are read from those files on first use.  A policy's
+own vocabulary (what it declares or imports) is ``Scope.vocab`` / ``ir.Policy.vocab``."""
 
 from __future__ import annotations
 
-# enumeration -> {canonical value: Chinese alias}
-ENUMS: dict[str, dict[str, str]] = {
-    "hosp_lv": {"unrated": "未定级", "level1": "一级", "level2": "二级", "level3": "三级"},
-    "psn_type": {"active": "在职", "retiree": "退休"},
-    "category": {"active": "在职", "retiree": "退休", "flexible": "灵活就业"},
-    "relation": {
-        "self": "本人", "spouse": "配偶", "parent": "父母", "child": "子女",
-        "sibling": "兄弟姐妹", "grandparent": "祖父母", "grandchild": "孙子女",
-    },
-    "venue": {
-        "designated_institution": "定点医疗机构",
-        "designated_pharmacy": "定点零售药店",
-        "non_designated": "非定点机构",
-    },
-    "item": {
-        "medical_service": "医疗服务",
-        "drug": "药品",
-        "medical_device": "医疗器械",
-        "medical_consumable": "医用耗材",
-        "public_health": "公共卫生费用",
-        "fitness": "体育健身",
-        "wellness": "养生保健",
-        "resident_insurance_contribution": "城乡居民医保缴费",
-        "large_expense_subsidy_contribution": "大额医疗费用补助缴费",
-        "ltc_insurance_contribution": "长期护理保险缴费",
-        "commercial_health_insurance_contribution": "普惠商业健康保险缴费",
-    },
-    "period": {"year": "年", "month": "月", "day": "日", "visit": "次"},
-    "level": {"national": "国家", "province": "省", "city": "市"},
-    "channel": {"direct": "直接结算", "reimbursement": "凭票报销"},
-    "rounding_mode": {"half_up": "四舍五入", "half_even": "银行家舍入", "down": "舍去", "up": "进一"},
-    "account_covers": {"person_share": "个人负担", "in_policy_selfpay": "政策范围内自付"},
-}
+import functools
 
-CONTRIBUTION_ITEMS = frozenset(i for i in ENUMS["item"] if i.endswith("_contribution"))
+# The enumerations are data: policylang/vocabularies/builtin.pol (and national.pol for
+# the platform's codes), read once on first use -- see policylang/vocabulary.py.  The
+# names below are kept for the code that reads them:
+#   ENUMS            enumeration -> {canonical value: Chinese alias}   (builtin.pol)
+#   ALIASES          Chinese alias -> canonical value (aliases are unique across enumerations or agree)
+#   ZH_OF_VALUE      canonical value -> its Chinese alias
+#   ENUM_NAMES_ZH    enumeration -> its Chinese name
+#   CONTRIBUTION_ITEMS  the items that are contributions (their names end in _contribution)
+#   PLATFORM         which insutype / med_type codes general outpatient pooling settles (national.pol)
+_LAZY = ("ENUMS", "ALIASES", "ZH_OF_VALUE", "ENUM_NAMES_ZH", "CONTRIBUTION_ITEMS", "PLATFORM")
 
-# Chinese alias -> canonical value (aliases are unique across enumerations or agree).
-ALIASES: dict[str, str] = {}
-# canonical value -> its Chinese alias
-ZH_OF_VALUE: dict[str, str] = {canon: zh for values in ENUMS.values() for canon, zh in values.items()}
-for _values in ENUMS.values():
-    for _canon, _zh in _values.items():
-        ALIASES[_zh] = _canon
+
+@functools.lru_cache(maxsize=1)
+def _tables() -> dict:
+    from .vocabulary import shipped
+
+    builtin, national = shipped("builtin"), shipped("national")
+    enums = {name: dict(e.names_zh) for name, e in builtin.enums.items()}
+    aliases: dict[str, str] = {}
+    for e in builtin.enums.values():
+        for alias, value in e.aliases.items():
+            aliases.setdefault(alias, value)
+    return {
+        "ENUMS": enums,
+        "ALIASES": aliases,
+        "ZH_OF_VALUE": {canon: zh for values in enums.values() for canon, zh in values.items()},
+        "ENUM_NAMES_ZH": {name: e.label for name, e in builtin.enums.items()},
+        "CONTRIBUTION_ITEMS": frozenset(i for i in enums["item"] if i.endswith("_contribution")),
+        "PLATFORM": {"pooling_insutypes": national.pooled("insutype"),  # 职工基本医疗保险
+                     "pooling_med_types": national.pooled("med_type")},  # 普通门诊
+        "_CANONICAL": national.aliases(),
+    }
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return _tables()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # Scalar types.
 MONEY, PERCENT, POINTS, NUMBER, DATE, BOOL, TEXT = "money", "percent", "points", "number", "date", "bool", "text"
@@ -76,12 +78,6 @@ REQUEST_FIELDS = {
 }
 CONTEXT_FIELDS = {"pooling": VISIT_FIELDS, "crediting": PERSON_FIELDS, "account_use": REQUEST_FIELDS}
 
-# What the national platform's codes mean for general outpatient pooling.
-PLATFORM = {
-    "pooling_insutypes": ("310",),  # 职工基本医疗保险
-    "pooling_med_types": ("11",),  # 普通门诊
-}
-
 SECTION_NAMES_ZH = {"pooling": "普通门诊统筹", "crediting": "个人账户计入", "account_use": "个人账户使用"}
 
 # Settings a policy may declare, with their value enumeration.
@@ -93,12 +89,10 @@ MEASURES = {"ratio": PERCENT, "deductible": MONEY, "cap": MONEY, "covered": BOOL
 MEASURE_ALIASES = {"支付比例": "ratio", "起付标准": "deductible", "最高支付限额": "cap", "纳入统筹": "covered",
                    "实施日期": "start"}
 
-# Enumerations as a Chinese reader knows them (for messages).
-ENUM_NAMES_ZH = {"hosp_lv": "医疗机构级别", "psn_type": "人员类别", "category": "参保人员类别", "relation": "亲属关系",
-                 "venue": "场所", "item": "支付项目", "period": "期间", "level": "政策层级", "channel": "结算方式",
-                 "rounding_mode": "舍入方式", "account_covers": "账户支付范围"}
 LEVEL_RANK = {"national": 3, "province": 2, "city": 1}
 
 
 def canonical(value: str) -> str:
-    return ALIASES.get(value, value)
+    """The canonical value an alias stands for (the vocabularies every policy starts
+    from); any other name as it is."""
+    return _tables()["_CANONICAL"].get(value, value)

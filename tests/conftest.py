@@ -71,3 +71,33 @@ def shanxi():
     import policylang
 
     return policylang.load(POLICIES / "shanxi-2022.pol")
+
+
+# ---- the settlement service's databases -------------------------------------------------
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A PostgreSQL server the tests start (tests/service_support.py); skipped, with what to
+    install, where none can be started."""
+    from .service_support import Unavailable, start_postgres
+
+    try:
+        pg = start_postgres()
+    except Unavailable as e:
+        if os.environ.get("POLICYLANG_REQUIRE_POSTGRES"):  # CI: .ci/run installs it, so none is skipped
+            pytest.fail(f"PostgreSQL unavailable: {e}")
+        pytest.skip(f"PostgreSQL unavailable: {e}")
+    yield pg
+    pg.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """A fresh, empty database of each kind the service supports."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+        return
+    pg = request.getfixturevalue("postgres")
+    url = pg.new_database()
+    yield url
+    pg.drop_database(url)

@@ -20,7 +20,8 @@ from policylang import vocab as V
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = sorted([*(ROOT / "policies").glob("*.pol"), *(ROOT / "tests" / "fixtures" / "valid").glob("*.pol"),
-                 ROOT / "tests" / "fixtures" / "variations" / "city.pol"])
+                 ROOT / "tests" / "fixtures" / "variations" / "city.pol",
+                 ROOT / "examples" / "three-categories" / "lanshan-2024.pol"])  # a declared category, code 13
 
 
 def _money_constants(node, out: set) -> None:
@@ -64,7 +65,9 @@ def make_params(policy: ir.Policy, rnd: random.Random) -> dict:
     return out
 
 
-def make_visits(policy: ir.Policy, rnd: random.Random, n: int, params: dict) -> list[dict]:
+def make_visits(policy: ir.Policy, rnd: random.Random, n: int, params: dict, refused: float = 0.0) -> list[dict]:
+    """``refused``: the chance that one visit of the batch is one the input checks refuse
+    (a code contradicting the record's flag, or a code no vocabulary maps)."""
     program = policy.programs["settle"]
     consts: set = set()
     _money_constants(program, consts)
@@ -72,6 +75,9 @@ def make_visits(policy: ir.Policy, rnd: random.Random, n: int, params: dict) -> 
     boundaries = sorted(consts)
     dates = _dates(program, params)
     persons = [f"P{i}" for i in range(rnd.randint(1, 6))]
+    psn_type = policy.vocab.enums["psn_type"]
+    plain_types = [*psn_type.values, *psn_type.aliases]
+    psn_codes = sorted(psn_type.codes.items())
     out = []
     for _ in range(n):
         day = rnd.choice(dates) if rnd.random() < 0.5 else dt.date(2022, 6, 1) + dt.timedelta(days=rnd.randint(0, 1300))
@@ -89,12 +95,21 @@ def make_visits(policy: ir.Policy, rnd: random.Random, n: int, params: dict) -> 
         pre = rnd.randint(0, fen - own - over) if rnd.random() < 0.2 else 0
         v = {
             "psn_no": rnd.choice(persons),
-            "psn_type": rnd.choice(["active", "retiree", "在职", "退休"]),
+            "psn_type": rnd.choice(plain_types),
             "flxempe_flag": rnd.random() < 0.2,
             "setl_time": when,
             "hosp_lv": rnd.choice([*V.ENUMS["hosp_lv"], "二级"]),
             "medfee_sumamt": f"{total:.2f}",
         }
+        if psn_codes and rnd.random() < 0.3:  # a platform code: "11", "1201", "1103" (flexible employment)...
+            code, meaning = rnd.choice(psn_codes)
+            v["psn_type"] = code
+            implied = dict(meaning.implies).get("flxempe_flag")
+            if implied is not None:
+                if rnd.random() < 0.2:
+                    del v["flxempe_flag"]  # the code says it
+                else:
+                    v["flxempe_flag"] = implied
         if rnd.random() < 0.15:
             v["designated"] = rnd.random() < 0.5
         for field, part in (("fulamt_ownpay_amt", own), ("overlmt_selfpay", over), ("preselfpay_amt", pre)):
@@ -120,6 +135,12 @@ def make_visits(policy: ir.Policy, rnd: random.Random, n: int, params: dict) -> 
         if rnd.random() < 0.05:  # a form the fast input path leaves to the general one
             v["medfee_sumamt"] = " " + v["medfee_sumamt"]
         out.append(v)
+    if out and rnd.random() < refused:
+        bad = rnd.choice(out)
+        if rnd.random() < 0.5:
+            bad.update({"psn_type": "1103", "flxempe_flag": False})  # the code says flexible employment
+        else:
+            bad["psn_type"] = "13"  # 离休: mapped only where a policy maps it
     return out
 
 
@@ -130,8 +151,11 @@ def _day(rnd: random.Random) -> str:
 def make_persons(policy: ir.Policy, rnd: random.Random, n: int) -> list[dict]:
     out = []
     for i in range(n):
-        p = {"psn_no": f"P{i}", "psn_type": rnd.choice(["active", "retiree"]), "flxempe_flag": rnd.random() < 0.3,
-             "on": _day(rnd)}
+        p = {"psn_no": f"P{i}", "psn_type": rnd.choice(["active", "retiree", "11", "1201", "在职"]),
+             "flxempe_flag": rnd.random() < 0.3, "on": _day(rnd)}
+        if rnd.random() < 0.1:
+            p["psn_type"] = rnd.choice(["1103", "1203"])
+            p["flxempe_flag"] = True
         if rnd.random() < 0.8:
             p["contribution_years_met"] = rnd.random() < 0.5
         if rnd.random() < 0.8:

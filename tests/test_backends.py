@@ -58,7 +58,7 @@ def test_backend_agrees_with_reference(other, policy_name, seed, size, tracing):
     policy = _POLICIES[policy_name]
     rnd = random.Random(seed)
     params = policylang.inputs.validate_params(make_params(policy, rnd), policy)
-    visits = make_visits(policy, rnd, size, {k: str(v) for k, v in params.items()})
+    visits = make_visits(policy, rnd, size, {k: str(v) for k, v in params.items()}, refused=0.03)
     engine = _engine(other, policy_name, tracing)
     trace = _trace(engine)  # compare traces where the backend has them
     want = _outcome(_engine("reference", policy_name, tracing), visits, params, trace)
@@ -152,8 +152,11 @@ def _visit_records(policy):
     fields = {
         "psn_no": (st.sampled_from(["A", "A ", " A", "\u3000A", "B", 7, "甲"]),
                    st.sampled_from(["", "  ", 10 ** 25, True, None, 1.5, "A\nB", "\ud800", "x" * 100])),
-        "psn_type": (st.sampled_from(["active", "retiree", "在职", "退休", " active"]),
-                     st.sampled_from(["Active", "boss", 1, None, "x\n"])),
+        # names, aliases and the platform's codes (1103 implies flxempe_flag: the record may agree,
+        # contradict it or leave the flag out; 13 is mapped only by lanshan-2024.pol)
+        "psn_type": (st.sampled_from(["active", "retiree", "在职", "退休", " active", "11", "1201", " 1101",
+                                      "１２０２", "1103", "1203", "13", "离休", "veteran"]),
+                     st.sampled_from(["Active", "boss", 1, None, "x\n", "1 1", "99", 1101, "14"])),
         "flxempe_flag": (st.booleans(), st.sampled_from(["true", 0, None])),
         "setl_time": _times(),
         "hosp_lv": (st.sampled_from(["unrated", "level1", "level2", "level3", "三级", " level2"]),
@@ -197,7 +200,7 @@ def _settle_outcome(engine, visits, trace: bool):
 
 
 @pytest.mark.parametrize("other", OTHERS)
-@pytest.mark.parametrize("policy_name", ["guiyang-2022.pol", "city.pol"])
+@pytest.mark.parametrize("policy_name", ["guiyang-2022.pol", "city.pol", "lanshan-2024.pol"])
 @settings(max_examples=300, deadline=None)
 @given(data=st.data(), tracing=st.booleans())
 def test_hostile_records_are_validated_alike(other, policy_name, data, tracing):

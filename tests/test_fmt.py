@@ -1,7 +1,7 @@
 """`policylang fmt`: canonical layout that keeps every comment.
 
-The soundness check (after Cedar's formatter): for every policy in the repository
-that parses, the formatted text parses to the same AST, keeps every comment (same
+The soundness check (after Cedar's formatter): for every policy and vocabulary file
+in the repository that parses, the formatted text parses to the same AST, keeps every comment (same
 text, same order), is a fixed point, and English -> Chinese -> English gives the
 English formatting of the original."""
 
@@ -19,7 +19,10 @@ from policylang.parser import parse_with_comments
 
 from .conftest import FIXTURES, POLICIES, ROOT
 
-CORPUS = sorted({*POLICIES.glob("*.pol"), *(ROOT / "examples").rglob("*.pol"), *FIXTURES.rglob("*.pol")})
+# the policies, the examples, the fixtures and the shipped vocabulary files
+VOCABULARIES = ROOT / "policylang" / "vocabularies"
+CORPUS = sorted({*POLICIES.glob("*.pol"), *(ROOT / "examples").rglob("*.pol"), *FIXTURES.rglob("*.pol"),
+                 *VOCABULARIES.glob("*.pol")})
 TORTURE = FIXTURES / "format" / "comments-everywhere.pol"
 
 
@@ -42,6 +45,8 @@ def run(*args, input=None):
 def test_the_corpus_is_the_whole_repository():
     assert len(PARSING) >= 80  # the invalid fixtures whose errors are the checker's parse too
     assert POLICIES / "guiyang-2022.pol" in PARSING and TORTURE in PARSING
+    assert {VOCABULARIES / "builtin.pol", VOCABULARIES / "national.pol",
+            ROOT / "examples" / "three-categories" / "lanshan-codes.pol"} <= set(PARSING)
 
 
 @pytest.mark.parametrize("path", PARSING, ids=lambda p: str(p.relative_to(ROOT)))
@@ -183,3 +188,41 @@ def test_a_hash_inside_a_clause_is_no_comment():
     out = format_source(text, "p.pol")
     assert out == ("policy p {  # a\n  pooling {\n    from 2023-01-01 cite 二#1 {  # b\n"
                    "      covers active cite 二#2  # c\n    }\n  }\n}\n")
+
+
+VOCABULARY_WITH_COMMENTS = '''# header comment
+
+vocabulary city "市代码" {
+  # the categories
+  enum psn_type { veteran "离休" codes "13", "1301" counts_as retiree   # cadres
+    // a code with a flag
+    code "1303" means veteran with flxempe_flag = true "灵活就业离休" cite 三 "离休人员以灵活就业人员身份参保的,人员类别代码为1303,待遇按离休人员执行并适当提高支付比例"
+  }
+  code_list med_type cite 四 { code "9901" "家庭医生签约门诊" pooled   # family doctors
+    code "9902"
+  # before the brace
+  }
+}
+# trailer
+'''
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_vocabulary_file_keeps_its_comments_and_wraps(lang):
+    out = format_source(VOCABULARY_WITH_COMMENTS, "v.pol", lang)
+    k = {"en": ("enum", "code", "means", "veteran", "cite"), "zh": ("枚举", "代码", "表示", "离休", "依据")}[lang]
+    lines = out.splitlines()
+    assert lines[:4] == ["# header comment", "", lines[2], "  # the categories"]
+    assert lines[4] == f"  {k[0]} psn_type {{" and lines[5].endswith('"1301" ' + lines[5].split('"1301" ')[1])
+    assert lines[5].endswith("  # cadres") and lines[6] == "    // a code with a flag"
+    assert lines[7].startswith(f'    {k[1]} "1303" {k[2]} {k[3]} ') and lines[8] == f"      {k[4]} 三"
+    assert lines[9].startswith('        "离休人员以灵活就业人员身份参保的')  # a quote never split
+    assert lines[-4:] == ["    # before the brace", "  }", "}", "# trailer"]
+    assert format_source(out, "v.pol", lang) == out
+    assert format_source(out, "v.pol", "en" if lang == "zh" else "zh") == \
+        format_source(VOCABULARY_WITH_COMMENTS, "v.pol", "en" if lang == "zh" else "zh")
+
+
+def test_fmt_check_takes_the_shipped_vocabularies():
+    result = run("fmt", "--check", ROOT / "policylang" / "vocabularies", ROOT / "examples" / "three-categories")
+    assert result.exit_code == 0, result.output

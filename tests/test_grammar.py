@@ -15,6 +15,9 @@ from .conftest import FIXTURES, POLICIES
 
 SHIPPED = sorted(POLICIES.glob("*.pol"))
 VALID = sorted((FIXTURES / "valid").glob("*.pol"))
+# the shipped vocabularies, and the example that declares a category and imports a vocabulary
+VOCABULARIES = sorted([*(POLICIES.parent / "policylang" / "vocabularies").glob("*.pol"),
+                       *(POLICIES.parent / "examples" / "three-categories").glob("*.pol")])
 
 
 def _parse(path: Path) -> n.Policy:
@@ -142,6 +145,80 @@ def test_an_error_inside_a_table_is_reported_alone():
            "        level1 75%\n        level2: 70%\n      }\n      cap 2000 yuan cite 一\n    }\n  }\n}\n")
     _, diags = parse(src)
     assert len(diags) == 1 and diags[0].span.line == 5
+
+
+# ---- vocabularies: enumerations and code lists -------------------------------------------
+
+VOCABULARY_SOURCE = '''vocabulary city_codes "示例市代码" {
+  enum psn_type "人员类别" {
+    veteran "离休" codes "13", "1301" counts_as retiree cite 三
+    code "1303" means veteran with flxempe_flag = true "灵活就业离休"
+  }
+  code_list med_type "医疗类别" cite 四 {
+    code "9901" "家庭医生签约门诊" pooled
+    code "9902"
+  }
+}
+'''
+
+POLICY_WITH_ENUM = '''policy p {
+  import vocabulary "codes.pol" cite 一
+  import vocabulary national
+  enum psn_type cite 三 "离休人员单列" {
+    veteran "离休" codes "13" counts_as retiree
+  }
+  pooling { from 2023-01-01 cite 一 {
+    covers active, retiree, 离休 cite 一
+    ratio by psn_type { active: 70%  退休: 80%  离休: 90% } cite 一
+  } }
+}
+'''
+
+
+@pytest.mark.parametrize("source", [VOCABULARY_SOURCE, POLICY_WITH_ENUM], ids=["vocabulary", "policy"])
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_vocabulary_syntax_round_trips(source, lang):
+    tree, diags = parse(source, "v.pol")
+    assert tree is not None and not diags, [d.message() for d in diags]
+    text = format_policy(tree, lang)
+    again, diags = parse(text, "formatted.pol")
+    assert not diags, [d.message() for d in diags]
+    assert again == tree
+    assert format_policy(again, lang) == text
+
+
+def test_vocabulary_file_parses_to_a_vocabulary():
+    vocab, _ = parse(VOCABULARY_SOURCE)
+    assert isinstance(vocab, n.Vocabulary) and vocab.name.value == "city_codes"
+    enum, codes = vocab.decls
+    veteran, code = enum.items
+    assert veteran == n.EnumValue(name=n.Name("veteran"), aliases=("离休",),
+                                  codes=(n.TextLit(value="13"), n.TextLit(value="1301")),
+                                  counts_as=n.Name("retiree"), cite=n.Citation(clause="三"))
+    assert code.means == n.Name("veteran") and code.label == "灵活就业离休"
+    assert [(i.field.value, i.value) for i in code.implies] == [("flxempe_flag", n.BoolLit(value=True))]
+    assert [(i.code.value, i.pooled) for i in codes.items] == [("9901", True), ("9902", False)]
+
+
+def test_a_files_own_aliases_read_as_their_values():
+    """Like the built-in ones: `离休` is `veteran` wherever a name is written."""
+    policy, _ = parse(POLICY_WITH_ENUM)
+    written = parse(POLICY_WITH_ENUM.replace("离休: 90%", "veteran: 90%").replace("retiree, 离休", "retiree, veteran"))[0]
+    assert policy == written
+    ratio = policy.section("pooling").versions[0].body[1]
+    assert [row.patterns[0][0].value for row in ratio.amount.rows] == ["active", "retiree", "veteran"]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize("path", VOCABULARIES, ids=lambda p: p.stem)
+def test_formatter_round_trips_vocabularies(path, lang):
+    """The same as test_formatter_round_trips, over vocabulary files and a policy using them."""
+    tree = _parse(path)
+    text = format_policy(tree, lang)
+    again, diags = parse(text, "formatted.pol")
+    assert not diags, [d.message() for d in diags]
+    assert again == tree
+    assert format_policy(again, lang) == text
 
 
 @pytest.mark.parametrize("source, hint", [

@@ -124,3 +124,19 @@ def test_the_room_under_each_cap_agrees_with_the_ledger(path):
                     {(amount, before) for _, amount, before in rooms}
                 checked += 1
     assert checked or "cap" not in path.read_text(encoding="utf-8")
+
+
+def test_why_selects_a_visit_by_its_setl_id(monkeypatch):
+    from click.testing import CliRunner
+
+    from policylang.cli import main
+
+    monkeypatch.chdir(ROOT)
+    by_id = CliRunner().invoke(main, ["why", "policies/guiyang-2022.pol", "examples/live/visit-1.json", "--setl-id",
+                                      "S-0105-1"])
+    by_record = CliRunner().invoke(main, ["why", "policies/guiyang-2022.pol", "examples/live/visit-1.json",
+                                          "--record", "1"])
+    assert by_id.exit_code == 0 and by_id.stdout == by_record.stdout
+    missing = CliRunner().invoke(main, ["why", "policies/guiyang-2022.pol", "examples/live/visit-1.json",
+                                        "--setl-id", "NOPE"])
+    assert missing.exit_code == 2 and "no record" in missing.output

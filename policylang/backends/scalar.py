@@ -9,7 +9,8 @@ rule; so no decimal context is involved.  Traces are recorded as the raw numbers
 of each step and turned into ``TraceStep``s when first read.
 
 Records are validated by a fast path that accepts only the canonical forms
-(``"450.00"``, ``"2023-03-01"``, ``"level2"``...); anything else falls back to
+(``"450.00"``, ``"2023-03-01"``, ``"level2"``, an alias or a platform code of the
+policy's vocabulary such as ``"二级"`` or ``"1201"``...); anything else falls back to
 ``inputs.validate_visits``, which reports every problem or returns the typed
 records.  The reference interpreter (``backends/reference.py``) keeps this
 backend honest: tests/test_backends.py runs both on generated visits.
@@ -32,6 +33,7 @@ from .. import vocab as V
 from ..inputs import PLATFORM_FIELDS, VISIT_SPEC, InputError, InputProblem, missing_param, setl_time_of, \
     setl_time_text, validate_persons, validate_requests, validate_visits
 from ..ir.demands import fields_read
+from ..ir.index import TableIndex
 from ..ir.serial import content_hash
 from ..ir.evaluate import CTX, MissingValue
 from ..runtime import (
@@ -42,6 +44,7 @@ from ..runtime import (
 from .common import BadValue, split_bands, time_key
 
 SCALE = {V.MONEY: 2, V.PERCENT: 4, V.POINTS: 4, V.NUMBER: 6}
+BIG_TABLE = 32  # rows beyond which a table is looked up by field (ir.index) instead of row by row
 MODES = ("half_up", "half_even", "down", "up")
 
 
@@ -205,6 +208,20 @@ class Gen:
                 consts[key] = (eval(_rescale(code, s, scale), dict(self.ns)), self.prov_index(arm.prov))
             d = self.const(consts, "tbl")
             self.emit(f"{target}, {prov_target or '_'} = {d}[{self.expr(field)[0]}]")
+            return
+        index = TableIndex.of(v) if len(v.arms) > BIG_TABLE else None
+        if index is not None:  # a long if/elif chain would be slow, and too deep for Python's compiler
+            values = []
+            for arm in v.arms:
+                code, s_ = self.expr(arm.value)
+                values.append(eval(_rescale(code, s_, scale), dict(self.ns)))
+            table = self.const((index, tuple(values), tuple(self.prov_index(a.prov) for a in v.arms)), "big")
+            fields = ", ".join(f"{f!r}: {self.expr(ir.Field(f, V.TEXT))[0]}" for f in index.fields)
+            self.emit(f"t_ = {table}[0].first_index({{{fields}}})")
+            self.emit("if t_ is None: raise NoRowError()")
+            self.emit(f"{target} = {table}[1][t_]")
+            if prov_target:
+                self.emit(f"{prov_target} = {table}[2][t_]")
             return
         first = True
         for arm in v.arms:
@@ -780,19 +797,37 @@ def _fen(v) -> int:
     raise _Slow
 
 
-def _enum_map(name: str) -> dict:
-    return {**{k: k for k in V.ENUMS[name]}, **{zh: k for k, zh in V.ENUMS[name].items()}}
+def _enum_map(policy: ir.Policy, name: str) -> tuple[dict, dict]:
+    """What the fast path reads for an enumeration field: text -> canonical value for the
+    values, aliases and codes that imply nothing (exactly what ``Enumeration.lookup``
+    accepts), and code -> (value, implied flxempe_flag) for the codes that imply only that
+    flag.  Anything else (a code implying more, text with spaces around it) is not in
+    either: the general path takes it."""
+    enum = policy.vocab.enums[name]
+    plain = {**{k: k for k in enum.values}, **dict(enum.aliases)}
+    flagged = {}
+    for code, meaning in enum.codes.items():
+        if code in plain:
+            continue
+        if not meaning.implies:
+            plain[code] = meaning.value
+        elif len(meaning.implies) == 1 and meaning.implies[0][0] == "flxempe_flag":
+            flagged[code] = (meaning.value, meaning.implies[0][1])
+    return plain, flagged
 
 
 class _FastVisits:
-    """Validate visits on the canonical forms only; ``_Slow`` for anything else."""
+    """Validate visits on the canonical forms only; ``_Slow`` for anything else.  What it
+    accepts, ``inputs.validate_visits`` accepts with identical values (a test checks
+    every key of its enumeration maps)."""
 
     def __init__(self, policy: ir.Policy):
         self.extra = {k: t for k, (t, _) in policy.inputs.items() if k not in VISIT_SPEC}
         self.defaults = {k: d for k, (_, d) in policy.inputs.items()}
         self.known = frozenset(VISIT_SPEC) | frozenset(self.extra)
-        self.psn_type = _enum_map("psn_type")
-        self.hosp_lv = _enum_map("hosp_lv")
+        self.vocab = policy.vocab
+        self.psn_type, self.psn_flagged = _enum_map(policy, "psn_type")
+        self.hosp_lv, _ = _enum_map(policy, "hosp_lv")  # a code implying a field: general path
         self.times: dict[str, Any] = {}
 
     def when(self, v):
@@ -816,13 +851,19 @@ class _FastVisits:
             raise _Slow
         rows, keys = [], []
         known, psn_types, levels, extra = self.known, self.psn_type, self.hosp_lv, self.extra
+        flagged = self.psn_flagged
         for i, r in enumerate(records):
             if type(r) is not dict or not r.keys() <= known:
                 raise _Slow
             try:
                 psn = r["psn_no"]
-                psn_type = psn_types[r["psn_type"]]
+                raw = r["psn_type"]
+                psn_type = psn_types.get(raw)
                 flx = r["flxempe_flag"]
+                if psn_type is None:  # a code that implies the flag: it must agree with the record
+                    psn_type, implied = flagged[raw]
+                    if flx is not implied:
+                        raise _Slow
                 setl, d, key, setl_text = self.when(r["setl_time"])
                 hosp = levels[r["hosp_lv"]]
                 medfee = _fen(r["medfee_sumamt"])
@@ -863,13 +904,18 @@ class _FastVisits:
         return rows, keys
 
     def extra_value(self, r: dict, name: str, t: str):
-        from ..inputs import _Bad, parse_value
+        from ..inputs import _Bad, parse_enum, parse_value
 
         v = r.get(name)
         if v is None:
             return _internal(self.defaults.get(name), t)
         try:
-            return _internal(parse_value(t, v, False), t)
+            if t in self.vocab.enums:
+                value, code = parse_enum(self.vocab.enums[t], v)
+                if code is not None and code.implies:  # what it implies is checked the general way
+                    raise _Slow
+                return value
+            return _internal(parse_value(t, v, False, vocab=self.vocab), t)
         except _Bad:
             raise _Slow from None
 

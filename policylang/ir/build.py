@@ -73,18 +73,24 @@ def _code_is(field: str, codes) -> c.Cond:
     return c.AnyOf((c.Negate(c.Present(field)), c.InSet(c.Field(field, V.TEXT), frozenset(codes))))
 
 
-INSUTYPE_PROV = c.Prov("insutype", unstated="general outpatient pooling settles the employees' basic medical "
-                                            "insurance (insutype 310) only")
-MED_TYPE_PROV = c.Prov("med_type", unstated="general outpatient pooling applies to general outpatient visits "
-                                            "(med_type 11)")
+def _insutype_prov(codes) -> c.Prov:
+    return c.Prov("insutype", unstated="general outpatient pooling settles the employees' basic medical "
+                                       f"insurance (insutype {', '.join(codes)}) only")
+
+
+def _med_type_prov(codes) -> c.Prov:
+    return c.Prov("med_type", unstated="general outpatient pooling applies to general outpatient visits "
+                                       f"(med_type {', '.join(codes)})")
+
+
 ACCOUNT_USED = c.AnyOf((c.Negate(c.Present("acct_used_flag")),
                         c.Cmp("!=", c.Field("acct_used_flag", V.TEXT), c.Const("0", V.TEXT))))
 
 
-def coverage_cond(r: c.PoolingRules) -> c.Cond:
+def coverage_cond(r: c.PoolingRules, vocab) -> c.Cond:
     """``psn_type`` is covered, and a flexible-employment participant only when
     ``flexible`` is covered too."""
-    psn = c.InSet(c.Field("psn_type", "psn_type"), frozenset(r.covers & set(V.ENUMS["psn_type"])))
+    psn = c.InSet(c.Field("psn_type", "psn_type"), frozenset(r.covers & set(vocab.values("psn_type"))))
     if "flexible" in r.covers:
         return psn
     return c.AllOf((psn, c.Negate(c.Cmp("=", c.Field("flxempe_flag", V.BOOL), c.Const(True, V.BOOL)))))
@@ -92,13 +98,15 @@ def coverage_cond(r: c.PoolingRules) -> c.Cond:
 
 # ---- settle -----------------------------------------------------------------------
 
-def _pooling_block(v: c.Version) -> tuple[p.Block, list[p.Counter]]:
+def _pooling_block(v: c.Version, vocab) -> tuple[p.Block, list[p.Counter]]:
     r: c.PoolingRules = v.rules
     counters: list[p.Counter] = []
+    # which insutype and med_type codes pooling settles: the code lists marked `pooled`
+    insutypes, med_types = vocab.pooled("insutype"), vocab.pooled("med_type")
     steps: list = [
-        p.Gate("other_scheme", _code_is("insutype", V.PLATFORM["pooling_insutypes"]), INSUTYPE_PROV, ("insutype",)),
-        p.Gate("other_med_type", _code_is("med_type", V.PLATFORM["pooling_med_types"]), MED_TYPE_PROV, ("med_type",)),
-        p.Gate("not_covered", coverage_cond(r), r.covers_prov, ("psn_type", "flxempe_flag")),
+        p.Gate("other_scheme", _code_is("insutype", insutypes), _insutype_prov(insutypes), ("insutype",)),
+        p.Gate("other_med_type", _code_is("med_type", med_types), _med_type_prov(med_types), ("med_type",)),
+        p.Gate("not_covered", coverage_cond(r, vocab), r.covers_prov, ("psn_type", "flxempe_flag")),
     ]
     if r.designated_only is not None:
         steps.append(p.Gate("not_designated", c.Cmp("=", c.Field("designated", V.BOOL), c.Const(True, V.BOOL)),
@@ -154,7 +162,7 @@ def settle_program(policy: c.Policy) -> p.Program:
     blocks, counters = [], []
     seen: dict[str, p.Counter] = {}
     for v in (section.versions if section else ()):
-        block, cs = _pooling_block(v)
+        block, cs = _pooling_block(v, policy.vocab)
         blocks.append(p.Block(block.start, block.until, block.prov, _with_rounding(block.steps, rounding)))
         for ctr in cs:
             seen.setdefault(ctr.id, ctr)
@@ -230,7 +238,7 @@ CHANNEL = c.Decide((
 ), "channel")
 
 
-def _account_verdicts(r: c.AccountRules) -> tuple[p.Verdict, ...]:
+def _account_verdicts(r: c.AccountRules, vocab) -> tuple[p.Verdict, ...]:
     out = [
         p.Verdict(_in("item", r.excludes, "item"), False, "excluded", r.excludes_prov),
         p.Verdict(c.Negate(_in("relation", r.relations, "relation")), False, "relation_not_eligible",
@@ -239,7 +247,8 @@ def _account_verdicts(r: c.AccountRules) -> tuple[p.Verdict, ...]:
     for perm in r.planned:
         out.append(p.Verdict(_permission_cond(perm), False, "planned", perm.prov))
     venue_prov = next((a.prov for a in r.allows if a.venues), r.relations_prov)
-    out.append(p.Verdict(c.AllOf((c.Negate(_in("item", V.CONTRIBUTION_ITEMS, "item")),
+    contributions = frozenset(i for i in vocab.values("item") if i.endswith("_contribution"))
+    out.append(p.Verdict(c.AllOf((c.Negate(_in("item", contributions, "item")),
                                   c.Cmp("=", c.Field("venue", "venue"), c.Const("non_designated", "venue")))),
                          False, "not_designated", venue_prov))
     channels = {name for name, _ in r.channels}
@@ -252,7 +261,7 @@ def _account_verdicts(r: c.AccountRules) -> tuple[p.Verdict, ...]:
                                          args=(("channel", want),)))
         out.append(p.Verdict(cond, True, "permitted", perm.prov, CHANNEL))
     # nothing allows it: blame the allow statement for that venue, if any
-    for venue in V.ENUMS["venue"]:
+    for venue in vocab.values("venue"):
         at = next((a.prov for a in r.allows if a.venues and venue in a.venues), venue_prov)
         out.append(p.Verdict(c.Cmp("=", c.Field("venue", "venue"), c.Const(venue, "venue")), False,
                              "item_not_allowed", at))
@@ -262,7 +271,7 @@ def _account_verdicts(r: c.AccountRules) -> tuple[p.Verdict, ...]:
 
 def may_pay_program(policy: c.Policy) -> p.Program:
     section = policy.sections.get("account_use")
-    blocks = [p.Block(v.start, v.until, v.prov, (p.Decision(_account_verdicts(v.rules)),))
+    blocks = [p.Block(v.start, v.until, v.prov, (p.Decision(_account_verdicts(v.rules, policy.vocab)),))
               for v in (section.versions if section else ())]
     return p.Program("may_pay", "account_use" if section else None, (), (), (), _ordered(blocks), (), (), "on",
                      optional=("venue",))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Union
+from typing import Any, Union
 
 import attrs
 
@@ -291,3 +291,15 @@ class Policy:
     parent: "Policy | None" = None
     # kind (settle | credit | may_pay) -> ir.program.Program, built from the sections
     programs: dict = attrs.field(factory=dict, eq=False, hash=False, repr=False)
+    # the enumerations and code lists in force (policylang.vocabulary.Vocabulary); None: the
+    # shipped ones (builtin and national) alone
+    vocabulary: Any = attrs.field(default=None, repr=False)
+
+    @property
+    def vocab(self):
+        """The vocabulary in force: what records may say, what tables range over."""
+        if self.vocabulary is None:
+            from ..vocabulary import shipped
+
+            return shipped()
+        return self.vocabulary

@@ -67,6 +67,16 @@ class _Writer:
         return str(v)
 
     def policy(self, p: c.Policy) -> dict:
+        out = self._policy(p)
+        vocab = p.vocabulary
+        if vocab is not None:
+            from ..vocabulary import shipped
+
+            if vocab != shipped():  # what the policy declares or imports is part of its meaning
+                out["vocabulary"] = self.value(vocab)
+        return out
+
+    def _policy(self, p: c.Policy) -> dict:
         return {
             "schema": SCHEMA,
             "policy": p.id,

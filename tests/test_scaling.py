@@ -1,0 +1,81 @@
+"""The checker's cost grows with the policy, not with its square: these tests count
+work (table look-ups, node comparisons), never seconds.  benchmarks/checker.py times
+the large cases."""
+
+from __future__ import annotations
+
+import itertools
+
+import policylang
+from policylang import nodes as n
+from policylang.ir.index import TableIndex
+
+
+def big_table_policy(flags: int) -> str:
+    """A ratio table by hosp_lv, psn_type and ``flags`` declared booleans: 6 x 2^flags rows."""
+    inputs = "\n".join(f'  input f{i}: bool default false unstated "t"' for i in range(flags))
+    keys = ", ".join(f"f{i}" for i in range(flags))
+    rows = [f"        {lv}, {pt}, {', '.join(combo)}: 60% unstated \"r\""
+            for lv in ("unrated | level1", "level2", "level3") for pt in ("active", "retiree")
+            for combo in itertools.product(["true", "false"], repeat=flags)]
+    return f'''policy big "big" {{
+  level city
+{inputs}
+  rounding half_up to 0.01 yuan unstated "t"
+  pooling {{
+    from 2023-01-01 unstated "t" {{
+      covers active, retiree, flexible unstated "t"
+      ratio by hosp_lv, psn_type, {keys} {{
+{chr(10).join(rows)}
+      }} unstated "t"
+    }}
+  }}
+}}
+'''
+
+
+def _work_per_lookup(flags: int, monkeypatch) -> float:
+    done = []
+    real = TableIndex.mask
+
+    def counting(self, env):
+        before = self.work
+        m = real(self, env)
+        done.append(self.work - before)
+        return m
+    monkeypatch.setattr(TableIndex, "mask", counting)
+    policylang.loads(big_table_policy(flags))
+    return max(done)
+
+
+def test_a_table_is_looked_up_per_field_not_per_row(monkeypatch):
+    # 96 rows and 768 rows: the work of one look-up is bounded by the fields, not the rows
+    small, large = _work_per_lookup(4, monkeypatch), _work_per_lookup(7, monkeypatch)
+    assert small <= 2 + 4 and large <= 2 + 7
+
+
+def test_a_big_table_checks_and_settles(monkeypatch):
+    policy = policylang.loads(big_table_policy(9))  # 3072 rows
+    [r] = policy.settle([{"psn_no": "A", "psn_type": "active", "flxempe_flag": False, "setl_time": "2023-03-01",
+                          "hosp_lv": "level2", "medfee_sumamt": "100.00", "f3": True}])
+    assert str(r.hifp_pay) == "60.00"
+
+
+def test_checking_many_declarations_compares_each_a_bounded_number_of_times(monkeypatch):
+    calls = [0]
+    real = n.ParamDecl.__eq__
+
+    def counting(self, other):
+        calls[0] += 1
+        return real(self, other)
+    monkeypatch.setattr(n.ParamDecl, "__eq__", counting)
+    count = 3000
+    params = "\n".join(f'  param p{i}: money "p" unstated "t"' for i in range(count))
+    policylang.check_paths  # noqa: B018 - imported before timing-free counting starts
+    from policylang.api import check_unit
+    from policylang.resolve import Workspace
+
+    ws = Workspace()
+    unit = ws.add_text(f'policy big "big" {{\n  level city\n{params}\n}}\n', "big.pol")
+    check_unit(unit, ws)
+    assert calls[0] <= 4 * count  # was count squared / 2
