@@ -2,21 +2,24 @@
 columnar twin of ``inputs``.
 
 ``visits_from_table`` validates a table with the same rules as the JSON path
-(``inputs.validate_visits``): types, enumerations and their Chinese aliases,
-non-negative amounts with at most two decimals and 15 integer digits, dates and
-date-times without a UTC offset, the self-paid parts not above the total.  The
-common forms are checked with vectorised NumPy/Arrow operations (``decimal128`` or
-integer money, ``"450.00"`` strings, timestamps, ``"2023-03-01"`` and
+(``inputs.validate_visits``): types; enumerations as the policy's vocabulary has them
+(values, aliases, platform codes, and what a code implies: ``"1103"`` supplies a missing
+``flxempe_flag`` and contradicts a false one); text trimmed; non-negative amounts with at
+most two decimals and 15 integer digits; dates and date-times without a UTC offset or
+fractional seconds; the self-paid parts not above the total; ``acct_used_flag`` "0" or
+"1".  The common forms are checked with vectorised NumPy/Arrow operations (``decimal128``
+or integer money, ``"450.00"`` strings, timestamps, ``"2023-03-01"`` and
 ``"2023-03-01 10:30:00"`` strings); every other value of a column is handed, one
-distinct value at a time, to ``inputs.parse_value``, which accepts or rejects it
-exactly as the JSON path does and writes the message.  Nothing is coerced: a
+distinct value at a time, to ``inputs.parse_value`` (or ``parse_enum``), which accepts or
+rejects it exactly as the JSON path does and writes the message.  Nothing is coerced: a
 floating-point column of amounts is refused outright, a timestamp with a time zone
 too.
 
 Problems name the record (``row + 1``) and the field, like the JSON path's.  A
 problem of a whole column (an unknown column, a required column that is absent, a
 float column of amounts, a time-zone-aware timestamp) is reported once, with no
-record number.
+record number; a required column a platform code can supply (``flxempe_flag``) is
+missing per record instead, as in JSON.
 
 The typed columns are ``Col`` values: exact integers at a decimal scale (money in
 fen), bools, categorical codes (enumerations, text), days since 1970-01-01.
@@ -39,7 +42,10 @@ except ImportError as e:  # pragma: no cover - exercised by the skip in tests/te
 from . import ir
 from . import vocab as V
 from .ir.evaluate import CTX
-from .inputs import VISIT_SPEC, InputError, InputProblem, _Bad, _visit_rules, parse_value, psn_shown, setl_time_text
+from .inputs import (
+    VISIT_SPEC, InputError, InputProblem, _Bad, _visit_rules, contradiction, parse_enum, parse_value, psn_shown,
+    setl_time_text,
+)
 from .resolve import suggest
 from .runtime import fen_text
 
@@ -96,7 +102,14 @@ class Visits:
                                 if n and isinstance(col.null, np.ndarray) and col.null.all())
 
 
-def absent_col(t: str, n: int) -> Col:
+def enum_values(t: str, vocab) -> tuple[str, ...] | None:
+    """The values of the enumeration ``t`` in the vocabulary in force (``ir.Policy.vocab``),
+    the categories of its columns; None when ``t`` is no enumeration."""
+    e = vocab.enums.get(t)
+    return None if e is None else tuple(e.values)
+
+
+def absent_col(t: str, n: int, vocab) -> Col:
     """A column of ``n`` values of type ``t`` that are all absent: read-only views of one
     value each, so that a field no visit has takes no memory (nothing writes into a Col)."""
     def same(value, dtype):
@@ -108,7 +121,7 @@ def absent_col(t: str, n: int) -> Col:
         return Col("bool", same(False, bool), null=null)
     if t in (V.DATE, "datetime"):
         return Col("date", same(0, np.int64), null=null)
-    return Col("cat", same(-1, np.int32), cats=tuple(V.ENUMS[t]) if t in V.ENUMS else (), null=null)
+    return Col("cat", same(-1, np.int32), cats=enum_values(t, vocab) or (), null=null)
 
 
 def field_types(policy: ir.Policy) -> dict[str, str]:
@@ -142,8 +155,9 @@ def int_array(values: list) -> np.ndarray:
     return np.array(values, dtype=np.int64)
 
 
-def col_from_values(t: str, values: list) -> Col:
-    """A column of typed values (as ``inputs.parse_value`` returns them; None = absent)."""
+def col_from_values(t: str, values: list, vocab) -> Col:
+    """A column of typed values (as ``inputs.parse_value`` returns them; None = absent);
+    ``vocab``: the vocabulary in force, whose enumerations give the categories."""
     null = np.fromiter((v is None for v in values), dtype=bool, count=len(values))
     anynull = bool(null.any())
     if t in DEFAULT_SCALE:
@@ -158,9 +172,8 @@ def col_from_values(t: str, values: list) -> Col:
         days = [0 if v is None else (v.date() if isinstance(v, dt.datetime) else v).toordinal() - EPOCH
                 for v in values]
         return Col("date", np.array(days, dtype=np.int64), null=null if anynull else None)
-    if t in V.ENUMS:
-        cats = tuple(V.ENUMS[t])
-    else:  # text: its distinct values
+    cats = enum_values(t, vocab)
+    if cats is None:  # text: its distinct values
         cats = tuple(dict.fromkeys(v for v in values if v is not None))
     index = {c: i for i, c in enumerate(cats)}
     codes = np.array([-1 if v is None else index[v] for v in values], dtype=np.int32)
@@ -185,7 +198,7 @@ def visits_from_records(rows: list[dict], policy: ir.Policy) -> Visits:
         elif name == "setl_time":
             cols[name] = Col("date", day)
         else:
-            cols[name] = col_from_values(t, [r.get(name) for r in rows])
+            cols[name] = col_from_values(t, [r.get(name) for r in rows], policy.vocab)
     return Visits(n, psn, list(index), day, tod, cols, text)
 
 
@@ -393,9 +406,13 @@ def _echo_times(arr: pa.Array, day: np.ndarray, tod: np.ndarray, renormal: np.nd
     return pc.replace_with_mask(arr, pa.array(renormal), texts)
 
 
-def _unique(arr: pa.Array, t: str, nonneg: bool) -> tuple[np.ndarray, list, dict, list, bool]:
-    """Any column, one distinct value at a time through ``inputs.parse_value``: (codes into
-    values, typed values, code -> message, raw values, whether the typed values are distinct)."""
+def _unique(arr: pa.Array, t: str, nonneg: bool, vocab, meanings: list | None = None
+            ) -> tuple[np.ndarray, list, dict, list, bool]:
+    """Any column, one distinct value at a time through ``inputs.parse_value`` (an
+    enumeration's through ``inputs.parse_enum``, with its vocabulary's values, aliases and
+    codes): (codes into values, typed values, code -> message, raw values, whether the typed
+    values are distinct).  ``meanings``, when given, receives each distinct value's platform
+    code meaning (``vocabulary.Code``) or None."""
     distinct = True
     try:
         enc = arr if pa.types.is_dictionary(arr.type) else arr.dictionary_encode()
@@ -430,6 +447,19 @@ def _unique(arr: pa.Array, t: str, nonneg: bool) -> tuple[np.ndarray, list, dict
         # trimming may make two values one: then the codes are not of distinct texts
         return codes, values, bad, raws, distinct and not any(values[k] != raws[k] for k in suspect)
     values, bad = [], {}
+    enum = vocab.enums.get(t)
+    if enum is not None:  # few distinct values: each exactly as the JSON path reads it
+        for k, raw in enumerate(raws):
+            value, meaning = None, None
+            if raw is not None:
+                try:
+                    value, meaning = parse_enum(enum, raw)
+                except _Bad as e:
+                    bad[k] = str(e)
+            values.append(value)
+            if meanings is not None:
+                meanings.append(meaning)
+        return codes, values, bad, raws, False
     quick = _quick(t)
     for k, raw in enumerate(raws):
         if raw is None:
@@ -440,7 +470,7 @@ def _unique(arr: pa.Array, t: str, nonneg: bool) -> tuple[np.ndarray, list, dict
             values.append(got)
             continue
         try:
-            values.append(parse_value(t, raw, nonneg))
+            values.append(parse_value(t, raw, nonneg, vocab=vocab))
         except _Bad as e:
             values.append(None)
             bad[k] = str(e)
@@ -459,34 +489,32 @@ def _quick(t: str):
     """The canonical spellings of a type, read without ``parse_value`` (None: ask it)."""
     if t == V.TEXT:
         return lambda raw: (raw.strip() or None) if type(raw) is str else None
-    if t in V.ENUMS:
-        known = {**{k: k for k in V.ENUMS[t]}, **{zh: k for k, zh in V.ENUMS[t].items()}}
-        return lambda raw: known.get(raw) if type(raw) is str else None
     return None
 
 
-def _typed(t: str, codes: np.ndarray, values: list, distinct: bool = False) -> Col:
+def _typed(t: str, codes: np.ndarray, values: list, vocab, distinct: bool = False) -> Col:
     """A column from codes into typed values (-1: absent); ``distinct``: no two are equal."""
     if t == V.TEXT and distinct and None not in values:
         null = codes < 0
         return Col("cat", codes, cats=tuple(values), null=null if null.any() else None)
-    if t in V.ENUMS or t == V.TEXT:
-        cats = tuple(V.ENUMS[t]) if t in V.ENUMS else tuple(dict.fromkeys(v for v in values if v is not None))
+    enum = enum_values(t, vocab)
+    if enum is not None or t == V.TEXT:
+        cats = enum if enum is not None else tuple(dict.fromkeys(v for v in values if v is not None))
         index = {c: i for i, c in enumerate(cats)}
         lut = np.array([-1 if v is None else index[v] for v in values] + [-1], dtype=np.int32)
         out = lut[codes]
         return Col("cat", out, cats=cats, null=out < 0)
-    col = col_from_values(t, [*values, None])
+    col = col_from_values(t, [*values, None], vocab)
     data = col.data[codes] if isinstance(col.data, np.ndarray) else col.data
     null = (col.null if col.null is not None else np.zeros(len(values) + 1, dtype=bool))[codes]
     return Col(col.kind, data, col.scale, col.cats, null)
 
 
-def _fill(col: Col, t: str, default) -> Col:
+def _fill(col: Col, t: str, default, vocab) -> Col:
     """Absent values take the field's default (None: stay absent)."""
     if col.null is None or default is None or not col.null.any():
         return col
-    fill = col_from_values(t, [default])
+    fill = col_from_values(t, [default], vocab)
     data = col.data
     if col.kind == "num":
         s = max(col.scale, fill.scale)
@@ -517,6 +545,10 @@ def visits_from_table(table: "pa.Table", policy: ir.Policy) -> tuple[Visits, "pa
     types = field_types(policy)
     order = {name: i for i, name in enumerate(types)}
     defaults = _defaults(policy)
+    vocab = policy.vocab
+    # fields a platform code may supply (psn_type "1103" says flxempe_flag): a required one the
+    # table lacks is missing per record, as in JSON, where a code can still supply it
+    implied = {f for e in vocab.enums.values() for c in e.codes.values() for f, _ in c.implies}
     problems = _Problems()
     n = table.num_rows
     for name in table.column_names:
@@ -549,17 +581,20 @@ def visits_from_table(table: "pa.Table", policy: ir.Policy) -> tuple[Visits, "pa
     day = np.zeros(n, dtype=np.int64)
     tod = np.full(n, -1, dtype=np.int64)
     echo_time, renormal = None, None
+    given: dict[str, pa.Array] = {}  # the columns as read, for what a problem quotes
+    coded: dict[str, tuple] = {}  # enumeration field -> (codes, meaning of each distinct value, raws)
     for name, t in types.items():
         required, default = defaults[name]
         arr = column(name)
         if arr is None:
-            if required:
+            if required and name not in implied:
                 problems.column.append(InputProblem(None, name, "is required but missing"))
                 continue
-            if default is None:  # an optional field no visit has (the platform's codes, usually)
-                cols[name] = absent_col(t, n)
+            if default is None and not required:  # an optional field no visit has (the platform's codes)
+                cols[name] = absent_col(t, n, vocab)
                 continue
             arr = pa.nulls(n)
+        given[name] = arr
         nonneg = name in VISIT_SPEC
         if t in (V.MONEY, V.NUMBER) and pa.types.is_floating(arr.type):
             problems.column.append(InputProblem(None, name, f"is a floating-point column ({arr.type}); give "
@@ -579,8 +614,11 @@ def visits_from_table(table: "pa.Table", policy: ir.Policy) -> tuple[Visits, "pa
             null = _nulls(arr)
             col = Col("bool", _np(arr.cast(pa.bool_()), False).astype(bool), null=null if null.any() else None)
         else:
-            codes, values, bad, raws, distinct = _unique(arr, t, nonneg)
-            col = _typed(t, codes, values, distinct)
+            meanings: list = []
+            codes, values, bad, raws, distinct = _unique(arr, t, nonneg, vocab, meanings)
+            col = _typed(t, codes, values, vocab, distinct)
+            if any(m is not None and m.implies for m in meanings):
+                coded[name] = (codes, meanings, raws)
             at = np.flatnonzero(np.isin(codes, list(bad))) if bad else []
             row_bad[name] = {i: bad[int(codes[i])] for i in at.tolist()} if bad else {}
             if name == "psn_no":  # persons by their trimmed text: "A " and "A" are one person
@@ -593,8 +631,9 @@ def visits_from_table(table: "pa.Table", policy: ir.Policy) -> tuple[Visits, "pa
             missing[list(row_bad.get(name, {}))] = False
             row_bad.setdefault(name, {}).update({i: "is required but missing" for i in np.flatnonzero(missing).tolist()})
         else:
-            col = _fill(col, t, default)
+            col = _fill(col, t, default, vocab)
         cols[name] = col
+    problems.rows += _implied(coded, cols, row_bad, given, types, vocab, len(order))
     for name, bad in row_bad.items():
         for i, message in bad.items():
             problems.rows.append((i, order[name], name, message))
@@ -610,7 +649,7 @@ def visits_from_table(table: "pa.Table", policy: ir.Policy) -> tuple[Visits, "pa
         parts = cols["fulamt_ownpay_amt"].data + cols["overlmt_selfpay"].data + cols["preselfpay_amt"].data
         total = cols["medfee_sumamt"].data
         for i in np.flatnonzero(valid & (parts > total)).tolist():
-            problems.rows.append((i, len(order), "medfee_sumamt",
+            problems.rows.append((i, len(order) + 1, "medfee_sumamt",
                                   "the self-paid parts (fulamt_ownpay_amt + overlmt_selfpay + preselfpay_amt = "
                                   f"{fen_text(int(parts[i]))}) exceed the total {fen_text(int(total[i]))}"))
     flag = cols.get("acct_used_flag")
@@ -619,7 +658,7 @@ def visits_from_table(table: "pa.Table", policy: ir.Policy) -> tuple[Visits, "pa
         if wrong:
             words = {k: dict(_visit_rules({"acct_used_flag": flag.cats[k]}))["acct_used_flag"] for k in wrong}
             for i in np.flatnonzero(np.isin(flag.data, wrong)).tolist():
-                problems.rows.append((i, len(order) + 1, "acct_used_flag", words[int(flag.data[i])]))
+                problems.rows.append((i, len(order) + 2, "acct_used_flag", words[int(flag.data[i])]))
     if problems.column or problems.rows:
         psn_of = _psn_reader(raw_psn)
         found = list(problems.column)
@@ -630,6 +669,51 @@ def visits_from_table(table: "pa.Table", policy: ir.Policy) -> tuple[Visits, "pa
     if not (_stringy(psn_text.type) and psn_as_given):  # an integer, or text with spaces around: as read
         psn_text = pc.take(pa.array(names, pa.string()), pa.array(psn_codes))
     return Visits(n, psn_codes, list(names), day, tod, cols), psn_text, _echo_times(echo_time, day, tod, renormal)
+
+
+_MISSING = "is required but missing"
+
+
+def _implied(coded: dict, cols: dict, row_bad: dict, given: dict, types: dict, vocab, last: int) -> list:
+    """What platform codes imply, as ``inputs._validate`` applies it: a code whose meaning sets
+    another field (``1103``: flxempe_flag true) supplies that field where the record lacks it
+    (a required field: its "missing" problem goes) and contradicts a record that says
+    otherwise (a problem of that field, after the record's field problems).  A field that is
+    itself bad is left alone.  Returns the contradictions as problem rows."""
+    out = []
+    for j, (name, (codes, meanings, raws)) in enumerate(coded.items()):
+        for k, meaning in enumerate(meanings):
+            if meaning is None or not meaning.implies:
+                continue
+            at = np.flatnonzero(codes == k).tolist()
+            for m, (field, want) in enumerate(meaning.implies):
+                col = cols.get(field)
+                if col is None:
+                    continue
+                bad = row_bad.get(field, {})
+                for i in at:
+                    problem = bad.get(i)
+                    if problem == _MISSING:  # the code says it
+                        del bad[i]
+                        _put(col, i, want, types[field], vocab)
+                    elif problem is None and not (col.null is not None and col.null[i]) and col.python(i) != want:
+                        message = contradiction(name, raws[k], meaning, field, given[field][i].as_py(), want)
+                        out.append((i, last + (j * 1000 + m) / 1e6, field, message))
+    return out
+
+
+def _put(col: Col, i: int, value, t: str, vocab) -> None:
+    """Row ``i`` of ``col`` (absent until now) holds ``value``."""
+    one = col_from_values(t, [value], vocab)
+    if col.kind == "cat":
+        if value not in col.cats:
+            col.cats = (*col.cats, value)
+        col.data[i] = col.cats.index(value)
+    else:
+        if col.kind == "num" and one.scale != col.scale:
+            raise NotImplementedError(f"columnar: a code implying {value} at another scale")  # pragma: no cover
+        col.data[i] = one.data[0]
+    col.null[i] = False
 
 
 def _psn_reader(raw_psn):

@@ -463,17 +463,20 @@ def test_settle_table_of_the_shipped_example_matches_settle():
 
 _TEXT_COLUMNS = {  # (usual values, unusual but valid ones, bad ones), every one text or absent
     "psn_no": (["A", "B", "甲"], [" A", "A ", "\u3000A"], ["", "  ", None]),
-    "psn_type": (["active", "retiree", "在职", "退休"], [" active", "退休 "], ["Active", "boss", None]),
+    # names, aliases and platform codes (1103 and 1203 imply flxempe_flag true: the record may agree,
+    # contradict it or leave it out); 13 and 离休 only where the policy maps them (lanshan-2024.pol)
+    "psn_type": (["active", "retiree", "在职", "退休", "11", "1201"],
+                 [" active", "退休 ", "1103", "1203", "１２０２", " 1101", "13", "离休"], ["Active", "boss", "99", None]),
     "setl_time": (["2023-03-01", "2023-03-01 10:30:00", "2023-03-02 09:00", "2024-01-05T08:15"],
                   [" 2023-03-01 ", "２０２３－０３－０１", "2023-03-01T10:30:00", "2023-03-01\u300009:00"],
                   ["2023-02-29", "2023/03/01", "2023-03-01T10:30+08:00", "2023-03-01 10:30:00.5", "", None]),
     "hosp_lv": (["level1", "level2", "level3", "三级"], [" level1"], ["level4", None]),
-    "medfee_sumamt": (["400.00", "120.5", "0", "1000"], ["+5", " 7.5 ", "１２３.４", "12.340"],
+    "medfee_sumamt": (["400.00", "120.5", "1000"], ["0", "+5", " 7.5 ", "１２３.４", "12.340"],
                       ["12.345", "-5", "1e3", "", "9" * 16, None]),
     "fulamt_ownpay_amt": (["0", "10.00", None], ["-0.00", " 1"], ["abc", "500.00"]),
     "acct_balc": (["100.00", "0.00", None], [" 50", "０"], ["-1"]),
     "insutype": (["310", None], [" 310 ", "390"], ["", "\u3000"]),
-    "med_type": (["11", None], ["14", "11\u3000"], ["  "]),
+    "med_type": (["11", None], ["14", "11\u3000", "9901"], ["  "]),
     "acct_used_flag": (["1", None], ["0", " 0"], ["2", ""]),
     "setl_id": (["S1", None], [" S2 ", "s-3"], [""]),
     "mdtrt_id": (["M1", None], ["M 2 "], [" "]),
@@ -496,8 +499,9 @@ def _table_records():
 
 
 def _table_outcome(policy, records):
-    table = pa.table({k: pa.array([r[k] for r in records], pa.bool_() if k in ("flxempe_flag", "designated")
-                                   else pa.string()) for k in records[0]})
+    names = list(dict.fromkeys(k for r in records for k in r))
+    table = pa.table({k: pa.array([r.get(k) for r in records], pa.bool_() if k in ("flxempe_flag", "designated")
+                                   else pa.string()) for k in names})
     try:
         got = policy.settle_table(table)
     except InputError as e:
@@ -513,18 +517,45 @@ def _json_outcome(policy, records):
     return [{k: v for k, v in _contract(r.to_json(trace=False)).items() if k != "message"} for r in got]
 
 
-def test_the_table_path_accepts_what_the_json_path_accepts():
+LANSHAN = POLICIES.parent / "examples" / "three-categories" / "lanshan-2024.pol"
+
+
+@pytest.mark.parametrize("path", [GUIYANG, LANSHAN], ids=["guiyang", "lanshan"])
+def test_the_table_path_accepts_what_the_json_path_accepts(path):
     """Text columns in every spelling the JSON path reads (trimmed, full-width digits, the
-    platform's codes) and in bad ones: the same results, or the same problems."""
+    platform's codes and the policy's own vocabulary) and in bad ones: the same results, or
+    the same problems."""
     from hypothesis import given, settings
 
-    policy = policylang.load(GUIYANG)
+    policy = policylang.load(path)
 
     @settings(max_examples=300, deadline=None)
     @given(records=_table_records())
     def check(records):
         assert _table_outcome(policy, records) == _json_outcome(policy, records)
     check()
+
+
+def test_a_code_supplies_the_flag_a_table_lacks():
+    """psn_type 1103 means active with flxempe_flag true: a table without the flxempe_flag
+    column is complete where every visit gives such a code, and each other visit lacks the
+    flag, as in JSON; a flag that contradicts the code is that field's problem."""
+    policy = policylang.load(GUIYANG)
+    base = dict(setl_time="2023-03-01", hosp_lv="level2", medfee_sumamt="400.00")
+    coded = [dict(base, psn_no="A", psn_type="1103"), dict(base, psn_no="B", psn_type=" 1203 ")]
+    table = _table(coded, policy.ir)
+    assert "flxempe_flag" not in table.column_names
+    assert _table_outcome(policy, coded) == _json_outcome(policy, coded)
+    assert _rows(policy.settle_table(table)) == _expected(policy.ir, coded, {})
+    mixed = [*coded, dict(base, psn_no="C", psn_type="11")]
+    with pytest.raises(InputError) as e:
+        policy.settle_table(_table(mixed, policy.ir))
+    assert [(p.record, p.field, p.message) for p in e.value.problems] == \
+        [(3, "flxempe_flag", "is required but missing")]
+    said = [dict(coded[0], flxempe_flag=False), dict(coded[1], flxempe_flag=True)]
+    assert _table_outcome(policy, said) == _json_outcome(policy, said) == \
+        [(1, "flxempe_flag", "false contradicts psn_type '1103' (灵活就业在职), which means active with "
+                             "flxempe_flag = true", "A")]
 
 
 def test_platform_fields_in_a_table():

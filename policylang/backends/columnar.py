@@ -541,7 +541,7 @@ class _Plan:
         self.counters = counters
         types = {**V.VISIT_FIELDS, **{k: t for k, (t, _) in policy.inputs.items()}}
         for c in prog.counters:
-            if c.each is not None and not (types.get(c.each) in V.ENUMS or types.get(c.each) == V.BOOL):
+            if c.each is not None and not (types.get(c.each) in policy.vocab.enums or types.get(c.each) == V.BOOL):
                 raise NotImplementedError(f"columnar: counter {c.id} is kept per {c.each}, which is neither an "
                                           "enumeration nor a bool")
         for where, steps in (("prelude", prog.prelude), ("otherwise", prog.otherwise), ("postlude", prog.postlude)):
@@ -950,7 +950,7 @@ class _Run:
     # -- columns
     def _field(self, name: str, rows) -> Col | None:
         if name in self.vis.absent:  # no visit has it: nothing to sort or select
-            return absent_col(self.types[name], len(rows))
+            return absent_col(self.types[name], len(rows), self.policy.vocab)
         col = self._sorted.get(name)
         if col is None:
             raw = self.vis.cols.get(name)
@@ -1881,7 +1881,7 @@ class Columnar:
         rows = validate_requests(records, self.policy)
         n = len(rows)
         types = {**V.REQUEST_FIELDS, **{k: t for k, (t, _) in self.policy.inputs.items()}}
-        fields = {name: col_from_values(t, [r.get(name) for r in rows]) for name, t in types.items()}
+        fields = {name: col_from_values(t, [r.get(name) for r in rows], self.policy.vocab) for name, t in types.items()}
         days = fields["on"].data if n else np.zeros(0, dtype=np.int64)
         verdicts, err = self._decisions_checked(fields, days, params, rows)
         out = []
@@ -1914,7 +1914,7 @@ class Columnar:
         n = len(rows)
         prog = self.policy.programs["credit"]
         types = {**V.PERSON_FIELDS, **{k: t for k, (t, _) in self.policy.inputs.items()}}
-        fields = {name: col_from_values(t, [r.get(name) for r in rows]) for name, t in types.items()}
+        fields = {name: col_from_values(t, [r.get(name) for r in rows], self.policy.vocab) for name, t in types.items()}
         errors = _Errors()
         ev = _Eval(lambda name, rs: fields[name].take(rs) if name in fields else None, lambda *_: None, params,
                    self.policy.params, errors)
