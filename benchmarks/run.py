@@ -1,8 +1,8 @@
 """Settlement speed and memory: policylang against a plain hand-written reference,
 both measured in the same run.
 
-    python benchmarks/run.py            # 100,000 visits, best of 3
-    python benchmarks/run.py --quick    # 100,000 visits, best of 2, well under 2 minutes
+    python benchmarks/run.py            # 100,000 visits, best of 3; columnar: 1,000,000
+    python benchmarks/run.py --quick    # best of 2, columnar on 300,000; under 2 minutes
     python benchmarks/run.py --visits 20000 --check
 
     python benchmarks/run.py --sql      # the SQL section: DuckDB, 10,000,000 visits
@@ -19,6 +19,14 @@ field of every visit, and must reject the same fields of the same bad records;
 otherwise the run stops and shows the first difference.  Peak memory is measured
 per configuration in a fresh subprocess.  The exit status is 0 whatever the ratios
 (this is a report); ``--check`` makes it 1 when a target is missed.
+
+**Columnar.**  A second section times ``CompiledPolicy.settle_table`` on an Arrow table
+of visits held in memory (1,000,000 by default, ``--columnar-visits``) against a
+hand-tuned NumPy settlement of the same rules (``benchmarks/plain_numpy.py``: integer
+fen, one sort, running sums and closed forms), target within 1.3x.  The two result
+tables must be equal column for column, and a sample of persons must settle alike
+through ``settle`` (the JSON path), before anything is timed.  It needs the columnar
+extra (numpy, pyarrow) and is skipped, saying so, without it; ``--no-columnar`` skips it.
 """
 
 from __future__ import annotations
@@ -47,6 +55,7 @@ import policylang  # noqa: E402
 
 POLICY = ROOT / "policies" / "guiyang-2022.pol"
 TARGETS = {"untraced": 1.2, "traced": 3.0}
+COLUMNAR_TARGET = 1.3
 LABELS = {
     "plain": "plain reference",
     "untraced": "policylang settle(trace=False)",
@@ -264,20 +273,27 @@ def memory_child(name: str, n: int, seed: int) -> None:
     """In a fresh interpreter: the peak RSS one configuration adds to the baseline after
     imports, policy loading and data generation.  Prints one JSON line."""
     policy = policylang.load(POLICY)
-    records = make_visits(n, seed)
+    if name in COLUMNAR_CONFIGS:
+        import plain_numpy
+
+        data = plain_numpy.make_table(n, seed)
+        run = COLUMNAR_CONFIGS[name]
+    else:
+        data = make_visits(n, seed)
+        run = CONFIGS[name]
     gc.collect()
     baseline = _maxrss_kb()
-    result = CONFIGS[name](policy, records)
+    result = run(policy, data)
     peak = _maxrss_kb()
     print(json.dumps({"config": name, "baseline_kb": baseline, "peak_kb": peak, "results": len(result)}))
 
 
-def measure_memory(n: int, seed: int) -> dict[str, float | None]:
+def measure_memory(n: int, seed: int, configs=None) -> dict[str, float | None]:
     """MB per configuration.  Must run while this process is still small: Linux carries the
     parent's peak RSS over into a child's ru_maxrss across fork+exec, so a child started
     by a large parent reports the parent's peak (checked below)."""
     out = {}
-    for name in CONFIGS:
+    for name in configs or CONFIGS:
         parent_peak = _maxrss_kb()
         proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--memory-child", name,
                                "--visits", str(n), "--seed", str(seed)], capture_output=True, text=True)
@@ -291,6 +307,110 @@ def measure_memory(n: int, seed: int) -> dict[str, float | None]:
                   file=sys.stderr)
         out[name] = (m["peak_kb"] - m["baseline_kb"]) / 1024
     return out
+
+
+# ---- columnar: settle_table against a hand-tuned NumPy settlement -------------------------------
+
+def run_numpy(policy, table):
+    import plain_numpy
+
+    return plain_numpy.numpy_settle(table)
+
+
+def run_columnar(policy, table):
+    return policy.settle_table(table)
+
+
+COLUMNAR_CONFIGS = {"numpy": run_numpy, "columnar": run_columnar}
+COLUMNAR_LABELS = {"numpy": "hand-tuned NumPy reference", "columnar": "policylang settle_table()"}
+
+
+def check_columnar_agreement(want, got, what: str = "columnar") -> None:
+    """The two result tables must be equal: the same columns, types and values."""
+    if want.column_names != got.column_names:
+        raise Disagreement(f"{what}: columns differ\n  NumPy:      {want.column_names}\n"
+                           f"  policylang: {got.column_names}")
+    for name in want.column_names:
+        a, b = want.column(name), got.column(name)
+        if a.type != b.type:
+            raise Disagreement(f"{what}: column {name} is {b.type} from policylang, {a.type} from NumPy")
+        if not a.equals(b):
+            row = next(i for i, (x, y) in enumerate(zip(a.to_pylist(), b.to_pylist())) if x != y)
+            raise Disagreement(f"{what}: policylang and the NumPy reference disagree on row {row} (column "
+                               f"{name}): NumPy {a[row].as_py()!r}, policylang {b[row].as_py()!r}")
+
+
+def check_columnar_against_settle(policy, table, persons: int = 300) -> int:
+    """The visits of some persons, through settle (the JSON path, records from the table):
+    the same numbers as settle_table.  Keeps both columnar implementations honest."""
+    import pyarrow.compute as pc
+
+    names = pc.unique(table.column("psn_no")).slice(0, persons)
+    sample = table.filter(pc.is_in(table.column("psn_no"), value_set=names))
+    records = [{k: v for k, v in row.items() if v is not None} for row in sample.to_pylist()]
+    got = policy.settle_table(sample)
+    want = policy.settle(records, trace=False)
+    for i, (row, r) in enumerate(zip(got.to_pylist(), want)):
+        j = r.to_json(trace=False)
+        mine = {k: (None if row[k] is None else str(row[k])) for k in ("hifp_pay", "act_pay_dedc", "acct_pay", "balc",
+                                                                       "psn_cash_pay")}
+        if mine != {k: j[k] for k in mine} or row["reason"] != j["reason"]:
+            raise Disagreement(f"columnar: settle_table and settle disagree on sampled row {i}: {mine}, "
+                               f"{row['reason']!r} against {j}")
+    return len(records)
+
+
+def columnar_section(args, n: int, repeats: int, memory: dict) -> list[str]:
+    """Print the columnar comparison; returns the names of missed targets."""
+    import plain_numpy
+
+    policy = policylang.load(POLICY)
+    table = plain_numpy.make_table(n, args.seed)
+    try:
+        want = plain_numpy.numpy_settle(table)
+        check_columnar_agreement(want, policy.settle_table(table))
+        sampled = check_columnar_against_settle(policy, table)
+    except Disagreement as e:
+        print(f"ABORT: {e}", file=sys.stderr)
+        return ["columnar (disagreement)"]
+    reasons = dict(zip(*[x.to_pylist() for x in want.column("reason").value_counts().flatten()]))
+    columns = want.num_columns
+    del want
+    mix = ", ".join(f"{k or 'paid'} {v / n:.0%}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1]))
+    print()
+    print(f"columnar: {n:,} visits in an Arrow table (timestamps, decimal128, text), seed {args.seed}: {mix}")
+    print(f"agreement: all {columns} result columns equal, and {sampled:,} visits of sampled persons "
+          "equal settle()")
+    print(f"timing:  best of {repeats}, validation of the table included, results as an Arrow table")
+    sys.stdout.flush()
+    best = {name: float("inf") for name in COLUMNAR_CONFIGS}
+    for _ in range(repeats):
+        for name, fn in COLUMNAR_CONFIGS.items():
+            gc.collect()
+            t0 = time.perf_counter()
+            result = fn(policy, table)
+            best[name] = min(best[name], time.perf_counter() - t0)
+            del result
+    base = best["numpy"]
+    print()
+    print(f"{'configuration':<36}{'visits':>10}{'seconds':>10}{'visits/s':>12}{'vs NumPy':>10}{'peak MB':>10}")
+    for name in COLUMNAR_CONFIGS:
+        t = best[name]
+        mb = "n/a" if memory.get(name) is None else f"{memory[name]:.1f}"
+        print(f"{COLUMNAR_LABELS[name]:<36}{n:>10,}{t:>10.3f}{n / t:>12,.0f}{t / base:>9.2f}x{mb:>10}")
+    ratio = best["columnar"] / base
+    print()
+    print(f"columnar {ratio:.2f}x (target <= {COLUMNAR_TARGET:g}x)")
+    return ["columnar"] if ratio > COLUMNAR_TARGET else []
+
+
+def _columnar_available() -> str | None:
+    try:
+        import numpy  # noqa: F401
+        import pyarrow  # noqa: F401
+    except ImportError as e:
+        return f"{e.name} is missing: pip install 'policylang[columnar]'"
+    return None
 
 
 # ---- report ----------------------------------------------------------------------------------
@@ -354,12 +474,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-gc", action="store_true",
                     help="time with the cyclic garbage collector off (to see its share; targets assume it on)")
     ap.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
-    ap.add_argument("--memory-child", choices=list(CONFIGS), help=argparse.SUPPRESS)
     ap.add_argument("--sql", action="store_true",
                     help="run the SQL section instead: the DuckDB backend's query against hand-written SQL")
     ap.add_argument("--sql-visits", type=int, default=None,
                     help="visits for the SQL section (default 10,000,000; 1,000,000 with --quick)")
     ap.add_argument("--sql-memory-child", choices=list(SQL_CONFIGS), help=argparse.SUPPRESS)
+    ap.add_argument("--columnar-visits", type=int, default=None,
+                    help="visits in the columnar comparison (default 1000000; 300000 with --quick)")
+    ap.add_argument("--no-columnar", action="store_true", help="skip the columnar comparison")
+    ap.add_argument("--memory-child", choices=[*CONFIGS, *COLUMNAR_CONFIGS], help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.sql or args.sql_memory_child:
         return sql_section(args)
@@ -370,6 +493,11 @@ def main(argv: list[str] | None = None) -> int:
         memory_child(args.memory_child, n, args.seed)
         return 0
     repeats = args.repeat or (2 if args.quick else 3)
+    columnar_n = args.columnar_visits or (300_000 if args.quick else 1_000_000)
+    if columnar_n < 1:
+        ap.error("--columnar-visits must be at least 1")
+    missing = None if args.no_columnar else _columnar_available()
+    columnar = not args.no_columnar and missing is None
 
     print("policylang settlement benchmark: policies/guiyang-2022.pol against benchmarks/plain.py")
     print(machine_facts())
@@ -377,6 +505,9 @@ def main(argv: list[str] | None = None) -> int:
 
     # first, while this process is small (see measure_memory)
     memory = {name: None for name in CONFIGS} if args.no_memory else measure_memory(n, args.seed)
+    columnar_memory: dict = {}
+    if columnar and not args.no_memory:
+        columnar_memory = measure_memory(columnar_n, args.seed, COLUMNAR_CONFIGS)
 
     policy = policylang.load(POLICY)
     records = make_visits(n, args.seed)
@@ -412,6 +543,15 @@ def main(argv: list[str] | None = None) -> int:
     ratios = {name: best[name] / base for name in TARGETS}
     print("  ".join(f"{name} {ratios[name]:.2f}x (target <= {TARGETS[name]:g}x)" for name in TARGETS))
     missed = [name for name in TARGETS if ratios[name] > TARGETS[name]]
+    del records
+    if columnar:
+        missed += columnar_section(args, columnar_n, repeats, columnar_memory)
+        if "columnar (disagreement)" in missed:
+            return 2
+    elif args.no_columnar:
+        print("\ncolumnar: skipped (--no-columnar)")
+    else:
+        print(f"\ncolumnar: skipped ({missing})")
     if args.check and missed:
         print(f"target missed: {', '.join(missed)}", file=sys.stderr)
         return 1

@@ -437,12 +437,8 @@ def _validate(data, spec: dict, what: str, source: str | None, extra: dict | Non
                     problems.remove(missing.pop(field))
                     row[field] = want
                 elif field in rec and rec[field] is not None and row.get(field) != want:
-                    said = rec[name].strip() if isinstance(rec[name], str) else rec[name]
-                    label = f" ({code.label})" if code.label else ""
-                    given = _json_word(rec[field]) if isinstance(rec[field], bool) else _short(rec[field])
-                    problems.append(InputProblem(i, field, f"{given} contradicts {name} {short(said)}{label}, "
-                                                           f"which means {code.value} with {field} = "
-                                                           f"{_json_word(want)}", psn, source))
+                    problems.append(InputProblem(i, field, contradiction(name, rec[name], code, field, rec[field],
+                                                                         want), psn, source))
         if record_check is not None:
             for field, message in record_check(row):
                 problems.append(InputProblem(i, field, message, psn, source))
@@ -458,6 +454,16 @@ def _extra_inputs(policy: ir.Policy) -> dict:
 
 def _json_word(v) -> str:
     return "true" if v is True else "false" if v is False else str(v)
+
+
+def contradiction(name: str, said: Any, code, field: str, given: Any, want: Any) -> str:
+    """What is wrong with a record whose ``field`` (as given) contradicts the platform code
+    ``said`` in ``name`` (``code``: its meaning), which implies ``field`` = ``want``."""
+    said = said.strip() if isinstance(said, str) else said
+    label = f" ({code.label})" if code.label else ""
+    given = _json_word(given) if isinstance(given, bool) else _short(given)
+    return (f"{given} contradicts {name} {short(said)}{label}, which means {code.value} with {field} = "
+            f"{_json_word(want)}")
 
 
 def _visit_rules(r: dict):

@@ -44,6 +44,17 @@ def snapshot_text(snapshot):
     return snapshot.use_extension(TextSnapshot)
 
 
+def load_backend(name: str):
+    """The backend class, or a skip naming what to install when an optional engine's
+    dependencies are missing (the columnar backend needs numpy and pyarrow)."""
+    from policylang.backends import backend
+
+    try:
+        return backend(name)
+    except ImportError as e:
+        pytest.skip(f"backend {name} is not available: {e}")
+
+
 def read_json(path: Path):
     return json.loads(path.read_text(encoding="utf-8"), parse_float=Decimal)
 

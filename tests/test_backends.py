@@ -24,6 +24,7 @@ import policylang
 from policylang.backends import BACKENDS, BackendUnavailable, NotSupported, backend
 from policylang.inputs import InputError
 
+from .conftest import load_backend
 from .corpus import CORPUS, make_params, make_persons, make_requests, make_visits
 
 OTHERS = [name for name in BACKENDS if name != "reference"]

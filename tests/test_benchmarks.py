@@ -61,9 +61,13 @@ def test_a_difference_stops_the_benchmark(bench, guiyang, monkeypatch):
 
 
 def test_the_report_runs(bench, capsys):
-    assert bench.main(["--visits", "200", "--repeat", "1", "--no-memory"]) == 0
+    assert bench.main(["--visits", "200", "--repeat", "1", "--no-memory", "--columnar-visits", "3000"]) == 0
     out = capsys.readouterr().out
     assert "plain reference" in out and "(target <= 1.2x)" in out and "(target <= 3x)" in out
+    if bench._columnar_available() is None:
+        assert "hand-tuned NumPy reference" in out and "(target <= 1.3x)" in out
+    else:  # without numpy and pyarrow the section says what to install
+        assert "columnar: skipped" in out and "pip install 'policylang[columnar]'" in out
 
 
 def test_the_sql_section_checks_and_reports(bench, capsys):
@@ -84,3 +88,47 @@ def test_a_difference_stops_the_sql_section(bench, monkeypatch):
     monkeypatch.setattr(plain_sql, "HAND_SQL", plain_sql.HAND_SQL.replace("LEAST(15000", "LEAST(10000"))
     with pytest.raises(bench.Disagreement, match="generated and the hand-written query disagree"):
         bench.sql_check(con)
+
+
+# ---- the columnar comparison ----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def numpy_bench(bench):
+    pytest.importorskip("pyarrow", reason="the columnar comparison needs pip install 'policylang[columnar]'")
+    sys.path.insert(0, str(BENCH))
+    try:
+        import plain_numpy
+    finally:
+        sys.path.remove(str(BENCH))
+    return plain_numpy
+
+
+def test_numpy_reference_agrees_with_settle_table_and_settle(bench, numpy_bench, guiyang):
+    table = numpy_bench.make_table(4000, seed=11)
+    bench.check_columnar_agreement(numpy_bench.numpy_settle(table), guiyang.settle_table(table))
+    assert bench.check_columnar_against_settle(guiyang, table, persons=60) > 500
+
+
+def test_the_generated_table_reaches_every_case(numpy_bench):
+    reasons = set(numpy_bench.numpy_settle(numpy_bench.make_table(4000, seed=11)).column("reason").to_pylist())
+    assert {None, "not_in_force", "not_designated", "within_deductible", "cap_reached"} <= reasons
+
+
+def test_a_columnar_difference_stops_the_benchmark(bench, numpy_bench, guiyang, monkeypatch):
+    table = numpy_bench.make_table(4000, seed=11)
+    monkeypatch.setattr(numpy_bench, "CAP", 190_000)
+    with pytest.raises(bench.Disagreement, match=r"disagree on row \d+ \(column (hifp_pay|act_pay_dedc)"):
+        bench.check_columnar_agreement(numpy_bench.numpy_settle(table), guiyang.settle_table(table))
+
+
+def test_the_numpy_reference_validates(numpy_bench):
+    table = numpy_bench.make_table(50, seed=3)
+    bad = table.set_column(table.column_names.index("hosp_lv"), "hosp_lv", pa_array(["level9"] * 50))
+    with pytest.raises(numpy_bench.PlainInputError):
+        numpy_bench.numpy_settle(bad)
+
+
+def pa_array(values):
+    import pyarrow as pa
+
+    return pa.array(values)

@@ -45,6 +45,8 @@ def _python_blocks():
 
 @pytest.mark.parametrize("code", list(_python_blocks()))
 def test_python_examples_in_docs_run(code, monkeypatch):
+    if "import pyarrow" in code:  # the columnar example needs the columnar extra
+        pytest.importorskip("pyarrow", reason="pip install 'policylang[columnar]' to run the columnar example")
     monkeypatch.chdir(ROOT)
     exec(compile(code, "<doc>", "exec"), {})
 

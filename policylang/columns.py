@@ -1,0 +1,745 @@
+"""Typed columns of visits, from a ``pyarrow.Table`` or from validated records: the
+columnar twin of ``inputs``.
+
+``visits_from_table`` validates a table with the same rules as the JSON path
+(``inputs.validate_visits``): types; enumerations as the policy's vocabulary has them
+(values, aliases, platform codes, and what a code implies: ``"1103"`` supplies a missing
+``flxempe_flag`` and contradicts a false one); text trimmed; non-negative amounts with at
+most two decimals and 15 integer digits; dates and date-times without a UTC offset or
+fractional seconds; the self-paid parts not above the total; ``acct_used_flag`` "0" or
+"1".  The common forms are checked with vectorised NumPy/Arrow operations (``decimal128``
+or integer money, ``"450.00"`` strings, timestamps, ``"2023-03-01"`` and
+``"2023-03-01 10:30:00"`` strings); every other value of a column is handed, one
+distinct value at a time, to ``inputs.parse_value`` (or ``parse_enum``), which accepts or
+rejects it exactly as the JSON path does and writes the message.  Nothing is coerced: a
+floating-point column of amounts is refused outright, a timestamp with a time zone
+too.
+
+Problems name the record (``row + 1``) and the field, like the JSON path's.  A
+problem of a whole column (an unknown column, a required column that is absent, a
+float column of amounts, a time-zone-aware timestamp) is reported once, with no
+record number; a required column a platform code can supply (``flxempe_flag``) is
+missing per record instead, as in JSON.
+
+The typed columns are ``Col`` values: exact integers at a decimal scale (money in
+fen), bools, categorical codes (enumerations, text), days since 1970-01-01.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+try:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+except ImportError as e:  # pragma: no cover - exercised by the skip in tests/test_backends.py
+    raise ImportError(f"columnar settlement needs numpy and pyarrow ({e.name} is missing): "
+                      "pip install 'policylang[columnar]'") from e
+
+from . import ir
+from . import vocab as V
+from .ir.evaluate import CTX
+from .inputs import (
+    VISIT_SPEC, InputError, InputProblem, _Bad, _visit_rules, contradiction, parse_enum, parse_value, psn_shown,
+    setl_time_text,
+)
+from .resolve import suggest
+from .runtime import fen_text
+
+LIMIT = 1 << 62  # int64 arithmetic is used only while every magnitude stays below this
+EPOCH = dt.date(1970, 1, 1).toordinal()
+DEFAULT_SCALE = {V.MONEY: 2, V.PERCENT: 4, V.POINTS: 4, V.NUMBER: 0}
+US_PER_DAY = 86_400_000_000
+
+
+class Col:
+    """A typed column (or a constant, when ``data`` is a Python scalar).
+
+    ``kind``: ``num`` (exact integers, the value is ``data / 10**scale``; int64, or
+    object holding Python ints when a magnitude could pass 2**62), ``bool``, ``cat``
+    (int32 codes into ``cats``, -1 where absent; a constant holds the text itself),
+    ``date`` (days since 1970-01-01).  ``null`` marks absent values (None)."""
+
+    __slots__ = ("kind", "data", "scale", "cats", "null")
+
+    def __init__(self, kind: str, data, scale: int = 0, cats: tuple | None = None, null=None):
+        self.kind, self.data, self.scale, self.cats, self.null = kind, data, scale, cats, null
+
+    def take(self, rows) -> "Col":
+        data = self.data[rows] if isinstance(self.data, np.ndarray) else self.data
+        return Col(self.kind, data, self.scale, self.cats, None if self.null is None else self.null[rows])
+
+    def python(self, i: int):
+        """Row ``i`` as the JSON path holds it (Decimal, bool, str, date, None)."""
+        if self.null is not None and self.null[i]:
+            return None
+        x = self.data[i] if isinstance(self.data, np.ndarray) else self.data
+        if self.kind == "num":
+            return Decimal(int(x)).scaleb(-self.scale, CTX)
+        if self.kind == "bool":
+            return bool(x)
+        if self.kind == "cat":
+            return None if x < 0 else self.cats[x]
+        return dt.date.fromordinal(int(x) + EPOCH)
+
+
+class Visits:
+    """Typed visit columns in input order.  ``psn``: person codes into ``names``;
+    ``day``: days since 1970-01-01; ``tod``: the time of day (-1 for a date alone;
+    one unit per column, so only the order within a call matters); ``cols``: every
+    field the policy may read, typed; ``text``: each ``setl_time`` as echoed (the
+    records path); ``absent``: the fields no visit has (their columns are all null)."""
+
+    __slots__ = ("n", "psn", "names", "day", "tod", "cols", "text", "absent")
+
+    def __init__(self, n, psn, names, day, tod, cols, text=None):
+        self.n, self.psn, self.names, self.day, self.tod, self.cols = n, psn, names, day, tod, cols
+        self.text = text
+        self.absent = frozenset(name for name, col in cols.items()
+                                if n and isinstance(col.null, np.ndarray) and col.null.all())
+
+
+def enum_values(t: str, vocab) -> tuple[str, ...] | None:
+    """The values of the enumeration ``t`` in the vocabulary in force (``ir.Policy.vocab``),
+    the categories of its columns; None when ``t`` is no enumeration."""
+    e = vocab.enums.get(t)
+    return None if e is None else tuple(e.values)
+
+
+def absent_col(t: str, n: int, vocab) -> Col:
+    """A column of ``n`` values of type ``t`` that are all absent: read-only views of one
+    value each, so that a field no visit has takes no memory (nothing writes into a Col)."""
+    def same(value, dtype):
+        return np.broadcast_to(np.array(value, dtype=dtype), (n,))
+    null = same(True, bool)
+    if t in DEFAULT_SCALE:
+        return Col("num", same(0, np.int64), DEFAULT_SCALE[t], null=null)
+    if t == V.BOOL:
+        return Col("bool", same(False, bool), null=null)
+    if t in (V.DATE, "datetime"):
+        return Col("date", same(0, np.int64), null=null)
+    return Col("cat", same(-1, np.int32), cats=enum_values(t, vocab) or (), null=null)
+
+
+def field_types(policy: ir.Policy) -> dict[str, str]:
+    out = {name: ("datetime" if name == "setl_time" else fs.type) for name, fs in VISIT_SPEC.items()}
+    for name, (t, _default) in policy.inputs.items():
+        out.setdefault(name, t)
+    return out
+
+
+def _defaults(policy: ir.Policy) -> dict[str, tuple[bool, Any]]:
+    """field -> (required, default)."""
+    out = {name: (fs.required, fs.default) for name, fs in VISIT_SPEC.items()}
+    for name, (_t, default) in policy.inputs.items():
+        out.setdefault(name, (False, default))
+    return out
+
+
+# ---- typed columns from Python values ------------------------------------------------------
+
+def scaled(d: Decimal) -> tuple[int, int]:
+    """An exact Decimal as (integer, scale)."""
+    exp = d.as_tuple().exponent
+    scale = max(0, -exp)  # type: ignore[operator]
+    return int(d.scaleb(scale, CTX)), scale
+
+
+def int_array(values: list) -> np.ndarray:
+    """int64 when every magnitude is below 2**62, else an object array of Python ints."""
+    if values and max(abs(v) for v in values) >= LIMIT:
+        return np.array(values, dtype=object)
+    return np.array(values, dtype=np.int64)
+
+
+def col_from_values(t: str, values: list, vocab) -> Col:
+    """A column of typed values (as ``inputs.parse_value`` returns them; None = absent);
+    ``vocab``: the vocabulary in force, whose enumerations give the categories."""
+    null = np.fromiter((v is None for v in values), dtype=bool, count=len(values))
+    anynull = bool(null.any())
+    if t in DEFAULT_SCALE:
+        scale = DEFAULT_SCALE[t]
+        pairs = [None if v is None else scaled(v) for v in values]
+        scale = max([scale, *(p[1] for p in pairs if p is not None)])
+        ints = [0 if p is None else p[0] * 10 ** (scale - p[1]) for p in pairs]
+        return Col("num", int_array(ints), scale, null=null if anynull else None)
+    if t == V.BOOL:
+        return Col("bool", np.array([bool(v) for v in values], dtype=bool), null=null if anynull else None)
+    if t in (V.DATE, "datetime"):
+        days = [0 if v is None else (v.date() if isinstance(v, dt.datetime) else v).toordinal() - EPOCH
+                for v in values]
+        return Col("date", np.array(days, dtype=np.int64), null=null if anynull else None)
+    cats = enum_values(t, vocab)
+    if cats is None:  # text: its distinct values
+        cats = tuple(dict.fromkeys(v for v in values if v is not None))
+    index = {c: i for i, c in enumerate(cats)}
+    codes = np.array([-1 if v is None else index[v] for v in values], dtype=np.int32)
+    return Col("cat", codes, cats=cats, null=null if anynull else None)
+
+
+def visits_from_records(rows: list[dict], policy: ir.Policy) -> Visits:
+    """Typed columns of records validated by ``inputs.validate_visits``."""
+    n = len(rows)
+    index: dict[str, int] = {}
+    psn = np.fromiter((index.setdefault(r["psn_no"], len(index)) for r in rows), dtype=np.int64, count=n)
+    times = [r["setl_time"] for r in rows]
+    day = np.fromiter(((t.date() if isinstance(t, dt.datetime) else t).toordinal() - EPOCH for t in times),
+                      dtype=np.int64, count=n)
+    tod = np.fromiter(((t.hour * 3600 + t.minute * 60 + t.second) * 1_000_000 + t.microsecond
+                       if isinstance(t, dt.datetime) else -1 for t in times), dtype=np.int64, count=n)
+    text = [setl_time_text(t) for t in times]
+    cols = {}
+    for name, t in field_types(policy).items():
+        if name == "psn_no":
+            cols[name] = Col("cat", psn.astype(np.int32), cats=tuple(index))
+        elif name == "setl_time":
+            cols[name] = Col("date", day)
+        else:
+            cols[name] = col_from_values(t, [r.get(name) for r in rows], policy.vocab)
+    return Visits(n, psn, list(index), day, tod, cols, text)
+
+
+# ---- Arrow ----------------------------------------------------------------------------------
+
+_MONEY_RE = r"^\d{1,15}(\.\d{1,2})?$"
+_DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
+_DATETIME_RE = r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?$"
+_ECHO_RE = r"^\d{4}-\d{2}-\d{2}( \d{2}:\d{2}:\d{2})?$"  # the normalised spellings, echoed as they are
+
+
+class _Problems:
+    def __init__(self):
+        self.column: list[InputProblem] = []
+        self.rows: list[tuple[int, int, str, str]] = []  # (row, field order, field, message)
+
+
+def _np(arr: pa.Array, fill) -> np.ndarray:
+    if arr.null_count:
+        arr = arr.fill_null(fill)
+    return arr.to_numpy(zero_copy_only=False)
+
+
+def _nulls(arr: pa.Array) -> np.ndarray:
+    if arr.null_count == 0:
+        return np.zeros(len(arr), dtype=bool)
+    return arr.is_null().to_numpy(zero_copy_only=False)
+
+
+def _stringy(t) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t)
+
+
+def _decimal_words(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """The low and high 64-bit words of each decimal128 value (two's complement)."""
+    words = np.frombuffer(arr.buffers()[1], dtype=np.int64, count=2 * len(arr), offset=arr.offset * 16)
+    words = words.reshape(-1, 2)
+    return words[:, 0], words[:, 1]
+
+
+def _slow(arr: pa.Array, rows: np.ndarray, convert) -> tuple[dict, dict]:
+    """``convert(python value)`` for each row listed: (row -> value, row -> message)."""
+    good, bad = {}, {}
+    for i in rows.tolist():
+        value = arr[i].as_py()
+        try:
+            good[i] = convert(value)
+        except _Bad as e:
+            bad[i] = str(e)
+    return good, bad
+
+
+def _money(arr: pa.Array, nonneg: bool) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(fen int64, null, row -> message) of an amount column."""
+    t = arr.type
+    n = len(arr)
+    null = _nulls(arr)
+    fen = np.zeros(n, dtype=np.int64)
+    ok = np.zeros(n, dtype=bool)
+    if pa.types.is_decimal(t) and t.bit_width == 128:
+        lo, hi = _decimal_words(arr)
+        s = t.scale
+        fits = (hi == (lo >> 63)) & (lo != np.iinfo(np.int64).min) & ~null
+        v = np.where(fits, lo, 0)
+        small = np.abs(v) < 10 ** (15 + s) if 15 + s < 19 else np.ones(n, dtype=bool)
+        if s <= 2:
+            ok = fits & small
+            fen = np.where(ok, v, 0) * 10 ** (2 - s)
+        else:
+            d = 10 ** (s - 2)
+            ok = fits & small & (v % d == 0) if d < LIMIT else fits & (v == 0)
+            fen = np.where(ok, v, 0) // d if d < LIMIT else np.zeros(n, dtype=np.int64)
+    elif pa.types.is_integer(t):
+        v = _np(arr, 0)
+        if pa.types.is_unsigned_integer(t):
+            ok = ~null & (v < 10 ** 15)
+            fen = np.where(ok, v, 0).astype(np.int64) * 100
+        else:
+            v = v.astype(np.int64)
+            ok = ~null & (v > -10 ** 15) & (v < 10 ** 15)
+            fen = np.where(ok, v, 0) * 100
+    elif _stringy(t):
+        canon = pc.match_substring_regex(arr, _MONEY_RE).fill_null(False).to_numpy(zero_copy_only=False)
+        if canon.any():
+            idx = np.flatnonzero(canon)
+            cast = pc.cast(arr.take(pa.array(idx)), pa.decimal128(17, 2))
+            lo, _hi = _decimal_words(cast)
+            fen[idx] = lo
+            ok = canon
+    elif pa.types.is_null(t):
+        pass
+    if nonneg:
+        ok &= fen >= 0
+    rest = np.flatnonzero(~ok & ~null)
+    bad: dict = {}
+    if len(rest):
+        good, bad = _slow(arr, rest, lambda x: parse_value(V.MONEY, x, nonneg))
+        for i, d in good.items():
+            fen[i] = int(d.scaleb(2, CTX))
+    return fen, null, bad
+
+
+def _days_of(y: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """Days since 1970-01-01 of the first of month ``m`` of year ``y``."""
+    months = (y.astype(np.int64) - 1970) * 12 + (m.astype(np.int64) - 1)
+    return months.astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
+
+
+def _times(arr: pa.Array, problems: _Problems, name: str):
+    """(day, time of day or -1, null, row -> message, rows whose text is not echoed as given)
+    of ``setl_time``.  Text is echoed normalised, as the JSON path echoes it
+    (``inputs.setl_time_text``): the last is None for a typed column, else the rows whose
+    text is not already "YYYY-MM-DD" or "YYYY-MM-DD HH:MM:SS"."""
+    t = arr.type
+    n = len(arr)
+    null = _nulls(arr)
+    day = np.zeros(n, dtype=np.int64)
+    tod = np.full(n, -1, dtype=np.int64)
+    bad: dict = {}
+    if pa.types.is_timestamp(t):
+        if t.tz is not None:
+            problems.column.append(InputProblem(None, name, f"is a timestamp with time zone {t.tz}; give the local "
+                                                            "settlement time without one"))
+            return day, tod, null, bad, None
+        per_second = {"s": 1, "ms": 1000, "us": 1_000_000, "ns": 1_000_000_000}[t.unit]
+        ticks = _np(arr.cast(pa.int64()), 0)
+        day = ticks // (86_400 * per_second)
+        tod = ticks - day * (86_400 * per_second)
+        if per_second > 1:  # the JSON path refuses fractional seconds: so does this one
+            for i in np.flatnonzero((tod % per_second != 0) & ~null).tolist():
+                bad[i] = _fraction_message(arr, i, int(ticks[i]), per_second)
+        return day, tod, null, bad, None
+    if pa.types.is_date32(t):
+        return _np(arr.cast(pa.int32()), 0).astype(np.int64), tod, null, bad, None
+    if pa.types.is_date64(t):
+        return _np(arr.cast(pa.int64()), 0) // 86_400_000, tod, null, bad, None
+    ok = np.zeros(n, dtype=bool)
+    if _stringy(t):
+        is_date = pc.match_substring_regex(arr, _DATE_RE).fill_null(False).to_numpy(zero_copy_only=False)
+        is_dt = pc.match_substring_regex(arr, _DATETIME_RE).fill_null(False).to_numpy(zero_copy_only=False)
+        for idx, timed in ((np.flatnonzero(is_date), False), (np.flatnonzero(is_dt), True)):
+            if not len(idx):
+                continue
+            sub = arr.take(pa.array(idx))
+
+            def part(a, b, strings=sub):
+                return pc.utf8_slice_codeunits(strings, a, b).cast(pa.int32()).to_numpy(zero_copy_only=False)
+            y, m, d = part(0, 4), part(5, 7), part(8, 10)
+            valid = (y >= 1) & (m >= 1) & (m <= 12) & (d >= 1)
+            if timed:
+                hh, mm = part(11, 13), part(14, 16)
+                long = pc.equal(pc.utf8_length(sub), 19)
+                ss = pc.if_else(long, pc.utf8_slice_codeunits(sub, 17, 19), "0").cast(pa.int32()).to_numpy(
+                        zero_copy_only=False)
+                valid &= (hh <= 23) & (mm <= 59) & (ss <= 59)
+                clock = (hh.astype(np.int64) * 3600 + mm * 60 + ss) * 1_000_000
+            else:
+                clock = np.full(len(idx), -1, dtype=np.int64)
+            first = _days_of(np.where(valid, y, 1970), np.where(valid, m, 1))
+            nxt = _days_of(np.where(valid, y + (m == 12), 1970), np.where(valid, m % 12 + 1, 2))
+            valid &= d <= nxt - first
+            good = idx[valid]
+            day[good] = (first + d - 1)[valid]
+            tod[good] = clock[valid]
+            ok[good] = True
+    rest = np.flatnonzero(~ok & ~null)
+    if len(rest):
+        good_rows, bad = _slow(arr, rest, lambda x: parse_value("datetime", x))
+        for i, when in good_rows.items():
+            if isinstance(when, dt.datetime):
+                day[i] = when.date().toordinal() - EPOCH
+                tod[i] = (when.hour * 3600 + when.minute * 60 + when.second) * 1_000_000 + when.microsecond
+            else:
+                day[i] = when.toordinal() - EPOCH
+    renormal = None
+    if _stringy(t):
+        canonical = pc.match_substring_regex(arr, _ECHO_RE).fill_null(False).to_numpy(zero_copy_only=False)
+        renormal = ~canonical & ~null
+    return day, tod, null, bad, renormal
+
+
+def _fraction_message(arr: pa.Array, i: int, ticks: int, per_second: int) -> str:
+    """What the JSON path says of a time with fractional seconds."""
+    try:
+        value = arr[i].as_py()  # a datetime with microseconds: parse_value words it
+    except ValueError:  # nanoseconds a datetime cannot hold
+        value = None
+    if isinstance(value, dt.datetime) and value.microsecond:
+        return _bad_message("datetime", value, True)
+    seconds, frac = divmod(ticks, per_second)
+    whole = dt.datetime(1970, 1, 1) + dt.timedelta(seconds=seconds)
+    digits = len(str(per_second)) - 1
+    return f"{whole.isoformat()}.{frac:0{digits}d} has fractional seconds; give the time to the second"
+
+
+def _echo_times(arr: pa.Array, day: np.ndarray, tod: np.ndarray, renormal: np.ndarray | None) -> pa.Array:
+    """``setl_time`` as echoed: a typed column as it is; text normalised (``inputs.setl_time_text``)."""
+    if renormal is None or not renormal.any():
+        return arr
+    at = np.flatnonzero(renormal)
+    d, clock = day[at], tod[at]
+    dates = pa.array(d.astype(np.int32), pa.date32()).cast(pa.string())
+    stamps = pa.array(d * 86_400 + np.maximum(clock, 0) // 1_000_000, pa.timestamp("s")).cast(pa.string())
+    texts = pc.if_else(pa.array(clock < 0), dates, stamps)
+    return pc.replace_with_mask(arr, pa.array(renormal), texts)
+
+
+def _unique(arr: pa.Array, t: str, nonneg: bool, vocab, meanings: list | None = None
+            ) -> tuple[np.ndarray, list, dict, list, bool]:
+    """Any column, one distinct value at a time through ``inputs.parse_value`` (an
+    enumeration's through ``inputs.parse_enum``, with its vocabulary's values, aliases and
+    codes): (codes into values, typed values, code -> message, raw values, whether the typed
+    values are distinct).  ``meanings``, when given, receives each distinct value's platform
+    code meaning (``vocabulary.Code``) or None."""
+    distinct = True
+    try:
+        enc = arr if pa.types.is_dictionary(arr.type) else arr.dictionary_encode()
+        codes = _np(enc.indices.cast(pa.int32()), -1).astype(np.int32)
+        dictionary = enc.dictionary
+        raws = dictionary.to_pylist()
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError):
+        dictionary = None
+        raws = arr.to_pylist()
+        codes = np.arange(len(raws), dtype=np.int32)
+        distinct = False
+    if arr.null_count:
+        codes = np.where(_nulls(arr), -1, codes).astype(np.int32)
+    if t == V.TEXT and dictionary is not None and _stringy(dictionary.type):
+        # a text is read trimmed (Python's str.strip), and is valid unless nothing is left: only
+        # a text that starts or ends with whitespace, or an empty one, changes
+        values, bad = list(raws), {}
+        suspect = set()
+        for start, stop in ((0, 1), (-1, 2 ** 31 - 1)):  # the first character, the last
+            edge = pc.utf8_slice_codeunits(dictionary, start, stop)
+            spaces = [c for c in pc.unique(edge).to_pylist() if c is not None and (c == "" or c.isspace())]
+            if spaces:
+                suspect.update(np.flatnonzero(pc.is_in(edge, value_set=pa.array(spaces, pa.string())).to_numpy(
+                    zero_copy_only=False)).tolist())
+        for k in sorted(suspect):
+            trimmed = raws[k].strip()
+            if trimmed:
+                values[k] = trimmed
+            else:
+                values[k] = None
+                bad[int(k)] = str(_bad_message(t, raws[k], nonneg))
+        # trimming may make two values one: then the codes are not of distinct texts
+        return codes, values, bad, raws, distinct and not any(values[k] != raws[k] for k in suspect)
+    values, bad = [], {}
+    enum = vocab.enums.get(t)
+    if enum is not None:  # few distinct values: each exactly as the JSON path reads it
+        for k, raw in enumerate(raws):
+            value, meaning = None, None
+            if raw is not None:
+                try:
+                    value, meaning = parse_enum(enum, raw)
+                except _Bad as e:
+                    bad[k] = str(e)
+            values.append(value)
+            if meanings is not None:
+                meanings.append(meaning)
+        return codes, values, bad, raws, False
+    quick = _quick(t)
+    for k, raw in enumerate(raws):
+        if raw is None:
+            values.append(None)
+            continue
+        got = quick(raw) if quick is not None else None
+        if got is not None:
+            values.append(got)
+            continue
+        try:
+            values.append(parse_value(t, raw, nonneg, vocab=vocab))
+        except _Bad as e:
+            values.append(None)
+            bad[k] = str(e)
+    return codes, values, bad, raws, distinct and t == V.TEXT
+
+
+def _bad_message(t: str, raw, nonneg: bool) -> str:
+    try:
+        parse_value(t, raw, nonneg)
+    except _Bad as e:
+        return str(e)
+    raise AssertionError(f"{raw!r} is a valid {t}")  # pragma: no cover
+
+
+def _quick(t: str):
+    """The canonical spellings of a type, read without ``parse_value`` (None: ask it)."""
+    if t == V.TEXT:
+        return lambda raw: (raw.strip() or None) if type(raw) is str else None
+    return None
+
+
+def _typed(t: str, codes: np.ndarray, values: list, vocab, distinct: bool = False) -> Col:
+    """A column from codes into typed values (-1: absent); ``distinct``: no two are equal."""
+    if t == V.TEXT and distinct and None not in values:
+        null = codes < 0
+        return Col("cat", codes, cats=tuple(values), null=null if null.any() else None)
+    enum = enum_values(t, vocab)
+    if enum is not None or t == V.TEXT:
+        cats = enum if enum is not None else tuple(dict.fromkeys(v for v in values if v is not None))
+        index = {c: i for i, c in enumerate(cats)}
+        lut = np.array([-1 if v is None else index[v] for v in values] + [-1], dtype=np.int32)
+        out = lut[codes]
+        return Col("cat", out, cats=cats, null=out < 0)
+    col = col_from_values(t, [*values, None], vocab)
+    data = col.data[codes] if isinstance(col.data, np.ndarray) else col.data
+    null = (col.null if col.null is not None else np.zeros(len(values) + 1, dtype=bool))[codes]
+    return Col(col.kind, data, col.scale, col.cats, null)
+
+
+def _fill(col: Col, t: str, default, vocab) -> Col:
+    """Absent values take the field's default (None: stay absent)."""
+    if col.null is None or default is None or not col.null.any():
+        return col
+    fill = col_from_values(t, [default], vocab)
+    data = col.data
+    if col.kind == "num":
+        s = max(col.scale, fill.scale)
+        data = data * 10 ** (s - col.scale) if s != col.scale else data.copy()
+        value = int(fill.data[0]) * 10 ** (s - fill.scale)
+        data[col.null] = value
+        return Col("num", data, s)
+    if col.kind == "cat":
+        data = data.copy()
+        cats = col.cats
+        if fill.cats[fill.data[0]] not in cats:
+            cats = (*cats, fill.cats[fill.data[0]])
+        data[col.null] = cats.index(fill.cats[fill.data[0]])
+        return Col("cat", data, cats=cats)
+    data = data.copy()
+    data[col.null] = fill.data[0]
+    return Col(col.kind, data)
+
+
+def visits_from_table(table: "pa.Table", policy: ir.Policy) -> tuple[Visits, "pa.Array", "pa.Array"]:
+    """Validate a table of visits; (typed visits, psn_no as strings, setl_time as echoed).
+    Raises ``InputError`` with every problem."""
+    if not isinstance(table, pa.Table):
+        if isinstance(table, pa.RecordBatch):
+            table = pa.Table.from_batches([table])
+        else:
+            raise InputError([InputProblem(None, "(top level)", "expected a pyarrow.Table of visits")])
+    types = field_types(policy)
+    order = {name: i for i, name in enumerate(types)}
+    defaults = _defaults(policy)
+    vocab = policy.vocab
+    # fields a platform code may supply (psn_type "1103" says flxempe_flag): a required one the
+    # table lacks is missing per record, as in JSON, where a code can still supply it
+    implied = {f for e in vocab.enums.values() for c in e.codes.values() for f, _ in c.implies}
+    problems = _Problems()
+    n = table.num_rows
+    for name in table.column_names:
+        if name not in types:
+            s = suggest(name, types)
+            did = f"; did you mean {s!r}?" if s else ""
+            problems.column.append(InputProblem(None, name, f"unknown field (column){did}"))
+    if len(set(table.column_names)) != len(table.column_names):
+        for name in sorted({c for c in table.column_names if table.column_names.count(c) > 1}):
+            problems.column.append(InputProblem(None, name, "is given by more than one column"))
+
+    def column(name):
+        got = table.column(name) if name in table.column_names and table.column_names.count(name) == 1 else None
+        if got is None:
+            return None
+        arr = got.combine_chunks() if got.num_chunks != 1 else got.chunk(0)
+        if pa.types.is_dictionary(arr.type) and (_stringy(arr.type.value_type)
+                                                 or pa.types.is_integer(arr.type.value_type)):
+            arr = arr.dictionary_decode()
+        if pa.types.is_large_string(arr.type):
+            arr = arr.cast(pa.string())
+        return arr
+
+    cols: dict[str, Col] = {}
+    row_bad: dict[str, dict] = {}
+    raw_psn = None
+    psn_as_given = False
+    psn_codes = np.zeros(n, dtype=np.int64)
+    names: list = []
+    day = np.zeros(n, dtype=np.int64)
+    tod = np.full(n, -1, dtype=np.int64)
+    echo_time, renormal = None, None
+    given: dict[str, pa.Array] = {}  # the columns as read, for what a problem quotes
+    coded: dict[str, tuple] = {}  # enumeration field -> (codes, meaning of each distinct value, raws)
+    for name, t in types.items():
+        required, default = defaults[name]
+        arr = column(name)
+        if arr is None:
+            if required and name not in implied:
+                problems.column.append(InputProblem(None, name, "is required but missing"))
+                continue
+            if default is None and not required:  # an optional field no visit has (the platform's codes)
+                cols[name] = absent_col(t, n, vocab)
+                continue
+            arr = pa.nulls(n)
+        given[name] = arr
+        nonneg = name in VISIT_SPEC
+        if t in (V.MONEY, V.NUMBER) and pa.types.is_floating(arr.type):
+            problems.column.append(InputProblem(None, name, f"is a floating-point column ({arr.type}); give "
+                                                            "amounts as decimal128, integers or strings (a float "
+                                                            "is not exact)"))
+            continue
+        if name == "setl_time":
+            day, tod, null, bad, renormal = _times(arr, problems, name)
+            col = Col("date", day, null=null if null.any() else None)
+            row_bad[name] = bad
+            echo_time = arr
+        elif t == V.MONEY:
+            fen, null, bad = _money(arr, nonneg)
+            col = Col("num", fen, 2, null=null if null.any() else None)
+            row_bad[name] = bad
+        elif t == V.BOOL and (pa.types.is_boolean(arr.type) or pa.types.is_null(arr.type)):
+            null = _nulls(arr)
+            col = Col("bool", _np(arr.cast(pa.bool_()), False).astype(bool), null=null if null.any() else None)
+        else:
+            meanings: list = []
+            codes, values, bad, raws, distinct = _unique(arr, t, nonneg, vocab, meanings)
+            col = _typed(t, codes, values, vocab, distinct)
+            if any(m is not None and m.implies for m in meanings):
+                coded[name] = (codes, meanings, raws)
+            at = np.flatnonzero(np.isin(codes, list(bad))) if bad else []
+            row_bad[name] = {i: bad[int(codes[i])] for i in at.tolist()} if bad else {}
+            if name == "psn_no":  # persons by their trimmed text: "A " and "A" are one person
+                psn_codes = col.data.astype(np.int64)
+                names = list(col.cats)
+                psn_as_given = distinct
+                raw_psn = (codes, raws)
+        if col.null is not None and required:
+            missing = col.null.copy()
+            missing[list(row_bad.get(name, {}))] = False
+            row_bad.setdefault(name, {}).update({i: "is required but missing" for i in np.flatnonzero(missing).tolist()})
+        else:
+            col = _fill(col, t, default, vocab)
+        cols[name] = col
+    problems.rows += _implied(coded, cols, row_bad, given, types, vocab, len(order))
+    for name, bad in row_bad.items():
+        for i, message in bad.items():
+            problems.rows.append((i, order[name], name, message))
+    amounts = ("medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt")
+    if all(a in cols for a in amounts):
+        valid = np.ones(n, dtype=bool)
+        for a in amounts:
+            bad_rows = list(row_bad.get(a, {}))
+            if bad_rows:
+                valid[bad_rows] = False
+            if cols[a].null is not None:
+                valid &= ~cols[a].null
+        parts = cols["fulamt_ownpay_amt"].data + cols["overlmt_selfpay"].data + cols["preselfpay_amt"].data
+        total = cols["medfee_sumamt"].data
+        for i in np.flatnonzero(valid & (parts > total)).tolist():
+            problems.rows.append((i, len(order) + 1, "medfee_sumamt",
+                                  "the self-paid parts (fulamt_ownpay_amt + overlmt_selfpay + preselfpay_amt = "
+                                  f"{fen_text(int(parts[i]))}) exceed the total {fen_text(int(total[i]))}"))
+    flag = cols.get("acct_used_flag")
+    if flag is not None and flag.kind == "cat":  # inputs._visit_rules: "0" or "1" when given
+        wrong = [k for k, c in enumerate(flag.cats) if c not in ("0", "1")]
+        if wrong:
+            words = {k: dict(_visit_rules({"acct_used_flag": flag.cats[k]}))["acct_used_flag"] for k in wrong}
+            for i in np.flatnonzero(np.isin(flag.data, wrong)).tolist():
+                problems.rows.append((i, len(order) + 2, "acct_used_flag", words[int(flag.data[i])]))
+    if problems.column or problems.rows:
+        psn_of = _psn_reader(raw_psn)
+        found = list(problems.column)
+        found += [InputProblem(i + 1, name, message, psn_of(i)) for i, _, name, message in sorted(problems.rows)]
+        raise InputError(found)
+    cols["psn_no"] = Col("cat", psn_codes.astype(np.int32), cats=tuple(names))
+    psn_text = column("psn_no")
+    if not (_stringy(psn_text.type) and psn_as_given):  # an integer, or text with spaces around: as read
+        psn_text = pc.take(pa.array(names, pa.string()), pa.array(psn_codes))
+    return Visits(n, psn_codes, list(names), day, tod, cols), psn_text, _echo_times(echo_time, day, tod, renormal)
+
+
+_MISSING = "is required but missing"
+
+
+def _implied(coded: dict, cols: dict, row_bad: dict, given: dict, types: dict, vocab, last: int) -> list:
+    """What platform codes imply, as ``inputs._validate`` applies it: a code whose meaning sets
+    another field (``1103``: flxempe_flag true) supplies that field where the record lacks it
+    (a required field: its "missing" problem goes) and contradicts a record that says
+    otherwise (a problem of that field, after the record's field problems).  A field that is
+    itself bad is left alone.  Returns the contradictions as problem rows."""
+    out = []
+    for j, (name, (codes, meanings, raws)) in enumerate(coded.items()):
+        for k, meaning in enumerate(meanings):
+            if meaning is None or not meaning.implies:
+                continue
+            at = np.flatnonzero(codes == k).tolist()
+            for m, (field, want) in enumerate(meaning.implies):
+                col = cols.get(field)
+                if col is None:
+                    continue
+                bad = row_bad.get(field, {})
+                for i in at:
+                    problem = bad.get(i)
+                    if problem == _MISSING:  # the code says it
+                        del bad[i]
+                        _put(col, i, want, types[field], vocab)
+                    elif problem is None and not (col.null is not None and col.null[i]) and col.python(i) != want:
+                        message = contradiction(name, raws[k], meaning, field, given[field][i].as_py(), want)
+                        out.append((i, last + (j * 1000 + m) / 1e6, field, message))
+    return out
+
+
+def _put(col: Col, i: int, value, t: str, vocab) -> None:
+    """Row ``i`` of ``col`` (absent until now) holds ``value``."""
+    one = col_from_values(t, [value], vocab)
+    if col.kind == "cat":
+        if value not in col.cats:
+            col.cats = (*col.cats, value)
+        col.data[i] = col.cats.index(value)
+    else:
+        if col.kind == "num" and one.scale != col.scale:
+            raise NotImplementedError(f"columnar: a code implying {value} at another scale")  # pragma: no cover
+        col.data[i] = one.data[0]
+    col.null[i] = False
+
+
+def _psn_reader(raw_psn):
+    if raw_psn is None:
+        return lambda i: None
+    codes, raws = raw_psn
+
+    def psn_of(i):  # as the JSON path names the person of a record
+        c = codes[i]
+        return psn_shown(raws[c]) if c >= 0 else None
+    return psn_of
+
+
+# ---- Arrow output ----------------------------------------------------------------------------
+
+def decimal_array(values: np.ndarray, scale: int, precision: int, null: np.ndarray | None = None) -> "pa.Array":
+    """int64 values at ``scale`` as a decimal128(precision, scale) array, without a Python loop."""
+    values = np.asarray(values, dtype=np.int64)
+    words = np.empty((len(values), 2), dtype=np.int64)
+    words[:, 0] = values
+    words[:, 1] = values >> 63
+    validity = None
+    null_count = 0
+    if null is not None and null.any():
+        validity = pa.array(~null).buffers()[1]
+        null_count = int(null.sum())
+    return pa.Array.from_buffers(pa.decimal128(precision, scale), len(values), [validity, pa.py_buffer(words)],
+                                 null_count=null_count)
+
