@@ -233,3 +233,16 @@ def test_hostile_records_are_validated_alike(other, policy_name, data, tracing):
     want = _settle_outcome(_engine("reference", policy_name, tracing), visits, traced)
     got = _settle_outcome(engine, visits, traced)
     assert got == want
+
+
+def test_every_step_has_a_handler_in_the_dispatching_backends():
+    """Adding a step to ir.program means one handler per backend: the dispatch tables say
+    which steps each backend knows, so a forgotten one fails here, not on some policy."""
+    from policylang import ir
+    from policylang.backends import reference, scalar
+    from policylang.backends.sql import base as sql_base
+
+    for table in (reference.HANDLERS, scalar.STEP_EMITTERS):
+        assert set(ir.STEP_TYPES) <= set(table), set(ir.STEP_TYPES) - set(table)
+    settle_steps = set(ir.STEP_TYPES) - {ir.CreditRules, ir.Decision}  # SQL lowers those separately
+    assert settle_steps <= set(sql_base.HANDLERS), settle_steps - set(sql_base.HANDLERS)
