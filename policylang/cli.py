@@ -1084,22 +1084,10 @@ def _policy_paths(paths) -> list[str]:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    """Write beside the file and rename over it, keeping its permissions: a reader (or a
-    crash) never sees half a file."""
-    import tempfile
+    """Rewrite a file keeping its permissions; a reader or a crash never sees half of it."""
+    from .atomic import replace_file
 
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.chmod(tmp, path.stat().st_mode & 0o7777)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    replace_file(path, lambda f: f.write(text), keep_mode=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

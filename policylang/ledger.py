@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import tempfile
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -131,18 +129,9 @@ class Ledger:
 
     def write(self, path: str) -> None:
         """Write atomically: the file is either the old ledger or the new one, never half."""
-        folder = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(prefix=".ledger-", suffix=".tmp", dir=folder)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(self.to_json())
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        from .atomic import replace_file
+
+        replace_file(path, lambda f: f.write(self.to_json()), sync=True)
 
     @classmethod
     def from_json(cls, text: str, policy: "CompiledPolicy", source: str = "ledger") -> "Ledger":

@@ -16,7 +16,6 @@ import hashlib
 import os
 import re
 import sys
-import tempfile
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
@@ -25,7 +24,7 @@ import lark
 from lark import Transformer, v_args
 
 from . import nodes as n
-from .diagnostics import Diagnostic, PolicyError, Related
+from .diagnostics import Diagnostic, Related
 from .source import normalize
 from . import vocab as V
 from .vocab import canonical
@@ -78,18 +77,10 @@ def _cache_file(grammar: str) -> Path:
 def _save_atomically(parser: lark.Lark, path: Path) -> None:
     """Write to a temporary file beside ``path`` and rename it into place, so that a
     process reading the cache never sees a half-written file."""
+    from .atomic import replace_file
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            parser.save(f, exclude_options=("lexer_callbacks",))
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    replace_file(path, lambda f: parser.save(f, exclude_options=("lexer_callbacks",)), binary=True)
 
 
 @functools.lru_cache(maxsize=1)
