@@ -167,17 +167,19 @@ class Workspace:
         real = str(path.resolve())
         if real not in self._by_real:
             key = str(path)
-            pending = self._pending.pop(key, None)
-            if pending is not None:
-                raw = pending[0]
-            else:
-                try:
-                    raw = read_bytes(path)
-                except OSError as e:
-                    raise SourceError(f"{key}: {_reason(e)}", _reason(e)) from None
+            try:
+                raw = self._bytes(path)
+            except OSError as e:
+                raise SourceError(f"{key}: {_reason(e)}", _reason(e)) from None
             self.units[key] = self._by_real[real] = _unit_of_bytes(key, raw)
         self._dirs.add(path.parent)
         return self._by_real[real]
+
+    def _bytes(self, path: Path) -> bytes:
+        """The file's bytes: those already read while listing its folder, or read now (a
+        regular file only; OSError otherwise)."""
+        pending = self._pending.pop(str(path), None)
+        return pending[0] if pending is not None else read_bytes(path)
 
     def add_text(self, text: str, file: str = "<string>") -> Unit:
         self.units[file] = _unit(file, text, on_disk=False)
@@ -190,16 +192,12 @@ class Workspace:
         real = str(path.resolve())
         if real not in self._by_real:
             key = str(path)
-            pending = self._pending.pop(key, None)
-            if pending is not None:
-                raw = pending[0]
-            else:
-                try:
-                    raw = read_bytes(path)
-                except FileNotFoundError:
-                    return None, "there is no such file"
-                except OSError as e:
-                    return None, _reason(e)
+            try:
+                raw = self._bytes(path)
+            except FileNotFoundError:
+                return None, "there is no such file"
+            except OSError as e:
+                return None, _reason(e)
             # not add_file: the file's folder does not become one where parents are looked for
             self.units[key] = self._by_real[real] = _unit_of_bytes(key, raw)
         return self._by_real[real], ""
