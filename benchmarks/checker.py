@@ -20,17 +20,24 @@ import policylang  # noqa: E402
 
 def table_policy(rows_wanted: int) -> tuple[str, int]:
     flags = 0
-    while 6 * 2 ** flags < rows_wanted:
+    while 6 * 2**flags < rows_wanted:
         flags += 1
     inputs = "\n".join(f'  input f{i}: bool default false unstated "t"' for i in range(flags))
     keys = "".join(f", f{i}" for i in range(flags))
-    rows = [f"        {lv}, {pt}{''.join(', ' + c for c in combo)}: 60% unstated \"r\""
-            for lv in ("unrated | level1", "level2", "level3") for pt in ("active", "retiree")
-            for combo in itertools.product(["true", "false"], repeat=flags)]
-    return (f'policy big "big" {{\n  level city\n{inputs}\n  rounding half_up to 0.01 yuan unstated "t"\n'
-            f'  pooling {{\n    from 2023-01-01 unstated "t" {{\n      covers active, retiree, flexible unstated "t"\n'
-            f'      ratio by hosp_lv, psn_type{keys} {{\n' + "\n".join(rows) +
-            '\n      } unstated "t"\n    }\n  }\n}\n', len(rows))
+    rows = [
+        f'        {lv}, {pt}{"".join(", " + c for c in combo)}: 60% unstated "r"'
+        for lv in ("unrated | level1", "level2", "level3")
+        for pt in ("active", "retiree")
+        for combo in itertools.product(["true", "false"], repeat=flags)
+    ]
+    return (
+        f'policy big "big" {{\n  level city\n{inputs}\n  rounding half_up to 0.01 yuan unstated "t"\n'
+        f'  pooling {{\n    from 2023-01-01 unstated "t" {{\n      covers active, retiree, flexible unstated "t"\n'
+        f"      ratio by hosp_lv, psn_type{keys} {{\n"
+        + "\n".join(rows)
+        + '\n      } unstated "t"\n    }\n  }\n}\n',
+        len(rows),
+    )
 
 
 def params_policy(count: int) -> str:
@@ -42,7 +49,9 @@ def timed(label: str, text: str, target: float) -> None:
     start = time.perf_counter()
     policylang.loads(text)
     took = time.perf_counter() - start
-    print(f"{label:<42} {took:7.2f} s   (target < {target:g} s){'' if took < target else '  MISSED'}")
+    print(
+        f"{label:<42} {took:7.2f} s   (target < {target:g} s){'' if took < target else '  MISSED'}"
+    )
 
 
 def main() -> None:

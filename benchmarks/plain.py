@@ -36,21 +36,35 @@ from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
 
-POOLING_FROM = dt.date(2023, 1, 1)   # 二(一)
-ACCOUNT_FROM = dt.date(2022, 9, 1)   # 二(三)
-DEDUCTIBLE = Decimal("150.00")       # per person per calendar year
-CAP = Decimal("2000.00")             # per person per calendar year
-RATIO = {"unrated": Decimal("0.75"), "level1": Decimal("0.75"), "level2": Decimal("0.70"),
-         "level3": Decimal("0.65")}
+POOLING_FROM = dt.date(2023, 1, 1)  # 二(一)
+ACCOUNT_FROM = dt.date(2022, 9, 1)  # 二(三)
+DEDUCTIBLE = Decimal("150.00")  # per person per calendar year
+CAP = Decimal("2000.00")  # per person per calendar year
+RATIO = {
+    "unrated": Decimal("0.75"),
+    "level1": Decimal("0.75"),
+    "level2": Decimal("0.70"),
+    "level3": Decimal("0.65"),
+}
 RETIREE_UPLIFT = Decimal("0.05")
 
 PSN_TYPES = {"active": "active", "在职": "active", "retiree": "retiree", "退休": "retiree"}
-HOSP_LVS = {"unrated": "unrated", "未定级": "unrated", "level1": "level1", "一级": "level1",
-            "level2": "level2", "二级": "level2", "level3": "level3", "三级": "level3"}
+HOSP_LVS = {
+    "unrated": "unrated",
+    "未定级": "unrated",
+    "level1": "level1",
+    "一级": "level1",
+    "level2": "level2",
+    "二级": "level2",
+    "level3": "level3",
+    "三级": "level3",
+}
 
 MAX_DIGITS = 15
 MONEY_RE = re.compile(r"([+-]?)([0-9]+)(?:\.([0-9]+))?")
-SETL_RE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[ T]([0-9]{2}):([0-9]{2})(?::([0-9]{2}))?)?")
+SETL_RE = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[ T]([0-9]{2}):([0-9]{2})(?::([0-9]{2}))?)?"
+)
 
 _CONTEXT = Context(prec=28)  # ample: amounts have at most 15 + 2 digits
 
@@ -64,6 +78,7 @@ class PlainInputError(ValueError):
 
 
 # ---- parsing one value (raises ValueError with the message) ------------------------
+
 
 def parse_text(value):
     if isinstance(value, str) and value.strip():
@@ -88,6 +103,7 @@ def _enum(table: dict, word: str):
             if found is not None:
                 return found
         raise ValueError(f"unknown {word} {value!r} (expected one of: {canonical})")
+
     return parse
 
 
@@ -97,7 +113,11 @@ parse_hosp_lv = _enum(HOSP_LVS, "hospital level")
 
 def _plain_text(value: str) -> str:
     """Full-width digits and punctuation read as ASCII (NFKC), but not superscript or circled ones."""
-    if not value.isascii() and len(value) <= 160 and not any(unicodedata.category(c) == "No" for c in value):
+    if (
+        not value.isascii()
+        and len(value) <= 160
+        and not any(unicodedata.category(c) == "No" for c in value)
+    ):
         value = unicodedata.normalize("NFKC", value)
     return value.strip()
 
@@ -107,21 +127,23 @@ def parse_money(value):
     if isinstance(value, str):
         text = _plain_text(value)
         if len(text) > 40:
-            raise ValueError(f"expected an amount such as \"230.00\", got {value[:40]!r}")
+            raise ValueError(f'expected an amount such as "230.00", got {value[:40]!r}')
     elif isinstance(value, int) and not isinstance(value, bool):
         text = str(value)
-    elif isinstance(value, Decimal):   # JSON read with parse_float=Decimal
+    elif isinstance(value, Decimal):  # JSON read with parse_float=Decimal
         text = format(value, "f")
-    elif isinstance(value, float):     # JSON read with plain json.loads: its shortest spelling
+    elif isinstance(value, float):  # JSON read with plain json.loads: its shortest spelling
         text = repr(value)
     else:
-        raise ValueError(f"expected an amount such as \"230.00\", got {value!r}")
+        raise ValueError(f'expected an amount such as "230.00", got {value!r}')
     m = MONEY_RE.fullmatch(text)
     if m is None:
-        raise ValueError(f"expected an amount such as \"230.00\", got {value!r}")
+        raise ValueError(f'expected an amount such as "230.00", got {value!r}')
     sign, whole, frac = m.groups()
     if len(whole.lstrip("0")) > MAX_DIGITS:
-        raise ValueError(f"{value} is too large for an amount (at most {MAX_DIGITS} digits before the decimal point)")
+        raise ValueError(
+            f"{value} is too large for an amount (at most {MAX_DIGITS} digits before the decimal point)"
+        )
     if frac is not None and len(frac.rstrip("0")) > 2:
         raise ValueError(f"{value} has more than two decimal places (amounts are in fen)")
     amount = Decimal(text)
@@ -138,11 +160,11 @@ def parse_setl_time(value):
     """(sort key, date, the normalised text): a date-only time sorts before any time that day.
     Exactly YYYY-MM-DD, optionally with " HH:MM" or " HH:MM:SS" (or "T" for the space)."""
     if not isinstance(value, str):
-        raise ValueError(f"expected a date such as \"2023-03-01\", got {value!r}")
+        raise ValueError(f'expected a date such as "2023-03-01", got {value!r}')
     text = _plain_text(value)
     m = SETL_RE.fullmatch(text)
     if m is None:
-        raise ValueError(f"expected a date such as \"2023-03-01\", got {value[:40]!r}")
+        raise ValueError(f'expected a date such as "2023-03-01", got {value[:40]!r}')
     y, mo, d, h, mi, sec = m.groups()
     try:
         if h is None:
@@ -184,7 +206,13 @@ def validate(records) -> list[dict]:
         for key in rec:
             if key not in FIELDS:
                 near = difflib.get_close_matches(key, FIELDS, n=1)
-                problems.append((number, key, "unknown field" + (f"; did you mean {near[0]!r}?" if near else "")))
+                problems.append(
+                    (
+                        number,
+                        key,
+                        "unknown field" + (f"; did you mean {near[0]!r}?" if near else ""),
+                    )
+                )
         row = {}
         ok = True
         for name, (parse, required, default) in FIELDS.items():
@@ -204,8 +232,13 @@ def validate(records) -> list[dict]:
         if all(k in row for k in AMOUNTS):
             parts = row["fulamt_ownpay_amt"] + row["overlmt_selfpay"] + row["preselfpay_amt"]
             if parts > row["medfee_sumamt"]:
-                problems.append((number, "medfee_sumamt", f"the self-paid parts ({parts}) exceed the total "
-                                                          f"{row['medfee_sumamt']}"))
+                problems.append(
+                    (
+                        number,
+                        "medfee_sumamt",
+                        f"the self-paid parts ({parts}) exceed the total {row['medfee_sumamt']}",
+                    )
+                )
                 ok = False
         if ok:
             rows.append(row)
@@ -216,12 +249,15 @@ def validate(records) -> list[dict]:
 
 # ---- settlement ------------------------------------------------------------------
 
+
 def settle_rows(rows: list[dict]) -> list[dict]:
     """Settle validated rows; one result per row, in input order."""
-    order = sorted(range(len(rows)), key=lambda i: rows[i]["setl_time"][0])  # stable: ties keep input order
-    dedc_used: dict[tuple, Decimal] = {}   # (psn_no, year) -> deductible consumed
-    fund_used: dict[tuple, Decimal] = {}   # (psn_no, year) -> paid toward the cap
-    balances: dict[str, Decimal] = {}      # psn_no -> account balance after the last visit
+    order = sorted(
+        range(len(rows)), key=lambda i: rows[i]["setl_time"][0]
+    )  # stable: ties keep input order
+    dedc_used: dict[tuple, Decimal] = {}  # (psn_no, year) -> deductible consumed
+    fund_used: dict[tuple, Decimal] = {}  # (psn_no, year) -> paid toward the cap
+    balances: dict[str, Decimal] = {}  # psn_no -> account balance after the last visit
     out: list[dict | None] = [None] * len(rows)
     for i in order:
         v = rows[i]
@@ -268,10 +304,20 @@ def settle_rows(rows: list[dict]) -> list[dict]:
                 balc -= acct
             balances[psn] = balc
         out[i] = {
-            "psn_no": psn, "setl_time": text, "medfee_sumamt": total, "inscp_scp_amt": inscp,
-            "act_pay_dedc": dedc, "pool_prop_selfpay": ratio, "hifp_pay": fund, "fund_pay_sumamt": fund,
-            "psn_part_amt": part, "acct_pay": acct, "acct_mulaid_pay": ZERO, "psn_cash_pay": part - acct,
-            "balc": balc, "reason": reason,
+            "psn_no": psn,
+            "setl_time": text,
+            "medfee_sumamt": total,
+            "inscp_scp_amt": inscp,
+            "act_pay_dedc": dedc,
+            "pool_prop_selfpay": ratio,
+            "hifp_pay": fund,
+            "fund_pay_sumamt": fund,
+            "psn_part_amt": part,
+            "acct_pay": acct,
+            "acct_mulaid_pay": ZERO,
+            "psn_cash_pay": part - acct,
+            "balc": balc,
+            "reason": reason,
         }
     return out
 
@@ -282,9 +328,22 @@ def plain_settle(records: list[dict]) -> list[dict]:
         return settle_rows(validate(records))
 
 
-RESULT_FIELDS = ("psn_no", "setl_time", "medfee_sumamt", "inscp_scp_amt", "act_pay_dedc", "pool_prop_selfpay",
-                 "hifp_pay", "fund_pay_sumamt", "psn_part_amt", "acct_pay", "acct_mulaid_pay", "psn_cash_pay",
-                 "balc", "reason")
+RESULT_FIELDS = (
+    "psn_no",
+    "setl_time",
+    "medfee_sumamt",
+    "inscp_scp_amt",
+    "act_pay_dedc",
+    "pool_prop_selfpay",
+    "hifp_pay",
+    "fund_pay_sumamt",
+    "psn_part_amt",
+    "acct_pay",
+    "acct_mulaid_pay",
+    "psn_cash_pay",
+    "balc",
+    "reason",
+)
 
 
 def to_json(result: dict) -> dict:

@@ -32,16 +32,30 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 EPOCH = dt.date(1970, 1, 1).toordinal()
-POOLING_FROM = dt.date(2023, 1, 1).toordinal() - EPOCH   # 二(一)
-ACCOUNT_FROM = dt.date(2022, 9, 1).toordinal() - EPOCH   # 二(三)
-DEDUCTIBLE = 15_000                                       # fen, per person per calendar year
-CAP = 200_000                                             # fen, per person per calendar year
-LEVELS = {"unrated": 7500, "未定级": 7500, "level1": 7500, "一级": 7500, "level2": 7000, "二级": 7000,
-          "level3": 6500, "三级": 6500}                  # ratio in 1/10000
+POOLING_FROM = dt.date(2023, 1, 1).toordinal() - EPOCH  # 二(一)
+ACCOUNT_FROM = dt.date(2022, 9, 1).toordinal() - EPOCH  # 二(三)
+DEDUCTIBLE = 15_000  # fen, per person per calendar year
+CAP = 200_000  # fen, per person per calendar year
+LEVELS = {
+    "unrated": 7500,
+    "未定级": 7500,
+    "level1": 7500,
+    "一级": 7500,
+    "level2": 7000,
+    "二级": 7000,
+    "level3": 6500,
+    "三级": 6500,
+}  # ratio in 1/10000
 RETIREE = {"active": False, "在职": False, "retiree": True, "退休": True}
 UPLIFT = 500
-REASONS = ("not_in_force", "no_in_policy_amount", "within_deductible", "cap_reached", "rounds_to_zero",
-           "not_designated")
+REASONS = (
+    "not_in_force",
+    "no_in_policy_amount",
+    "within_deductible",
+    "cap_reached",
+    "rounds_to_zero",
+    "not_designated",
+)
 US_PER_DAY = 86_400_000_000
 
 
@@ -53,6 +67,7 @@ class PlainInputError(ValueError):
 
 # ---- data ----------------------------------------------------------------------------------
 
+
 def make_table(n: int, seed: int = 7) -> pa.Table:
     """``n`` visits as an Arrow table, about 20 per person, 2022-10-01..2024-03-31 (before
     pooling starts, across the change of year), bills below, at and above the deductible and
@@ -63,7 +78,9 @@ def make_table(n: int, seed: int = 7) -> pa.Table:
     retiree = rnd.random(persons) < 0.3
     flexible = rnd.random(persons) < 0.1
     alias = rnd.random(n) < 0.03
-    psn_type = np.where(retiree[person], np.where(alias, "退休", "retiree"), np.where(alias, "在职", "active"))
+    psn_type = np.where(
+        retiree[person], np.where(alias, "退休", "retiree"), np.where(alias, "在职", "active")
+    )
     start = np.datetime64("2022-10-01T00:00:00", "s")
     span = int((np.datetime64("2024-04-01T00:00:00", "s") - start) / np.timedelta64(1, "s"))
     seconds = rnd.integers(0, span // 86_400, n) * 86_400 + rnd.integers(7 * 3600, 21 * 3600, n)
@@ -74,11 +91,20 @@ def make_table(n: int, seed: int = 7) -> pa.Table:
     size = rnd.random(n)
     total = np.select(
         [size < 0.03, size < 0.25, size < 0.90],
-        [rnd.choice([0, 1, 15_000, 15_001], n), rnd.integers(1, 15_001, n), rnd.integers(15_000, 60_001, n)],
-        rnd.integers(60_000, 400_001, n))
+        [
+            rnd.choice([0, 1, 15_000, 15_001], n),
+            rnd.integers(1, 15_001, n),
+            rnd.integers(15_000, 60_001, n),
+        ],
+        rnd.integers(60_000, 400_001, n),
+    )
     left = total.copy()
     parts = {}
-    for field, share in (("fulamt_ownpay_amt", 0.3), ("overlmt_selfpay", 0.1), ("preselfpay_amt", 0.2)):
+    for field, share in (
+        ("fulamt_ownpay_amt", 0.3),
+        ("overlmt_selfpay", 0.1),
+        ("preselfpay_amt", 0.2),
+    ):
         has = rnd.random(n) < share
         part = (rnd.random(n) * (left // 3 + 1)).astype(np.int64)
         part = np.where(has, part, 0)
@@ -93,18 +119,22 @@ def make_table(n: int, seed: int = 7) -> pa.Table:
     def money(fen, valid=None):
         return _decimal(fen, None if valid is None else ~valid, precision=12)
 
-    return pa.table({
-        "psn_no": psn_no,
-        "psn_type": pa.array(psn_type),
-        "flxempe_flag": pa.array(flexible[person]),
-        "setl_time": pa.array((start + seconds.astype("timedelta64[s]")).astype("datetime64[s]"),
-                              pa.timestamp("s")),
-        "hosp_lv": pa.array(hosp_lv),
-        "designated": designated,
-        "medfee_sumamt": money(total),
-        **{field: money(part, has) for field, (part, has) in parts.items()},
-        "acct_balc": money(balc, has_balc),
-    })
+    return pa.table(
+        {
+            "psn_no": psn_no,
+            "psn_type": pa.array(psn_type),
+            "flxempe_flag": pa.array(flexible[person]),
+            "setl_time": pa.array(
+                (start + seconds.astype("timedelta64[s]")).astype("datetime64[s]"),
+                pa.timestamp("s"),
+            ),
+            "hosp_lv": pa.array(hosp_lv),
+            "designated": designated,
+            "medfee_sumamt": money(total),
+            **{field: money(part, has) for field, (part, has) in parts.items()},
+            "acct_balc": money(balc, has_balc),
+        }
+    )
 
 
 def _decimal(fen: np.ndarray, null: np.ndarray | None, precision: int = 18) -> pa.Array:
@@ -116,11 +146,13 @@ def _decimal(fen: np.ndarray, null: np.ndarray | None, precision: int = 18) -> p
     if null is not None and null.any():
         validity = pa.array(~null).buffers()[1]
         nulls = int(null.sum())
-    return pa.Array.from_buffers(pa.decimal128(precision, 2), len(fen), [validity, pa.py_buffer(words)],
-                                 null_count=nulls)
+    return pa.Array.from_buffers(
+        pa.decimal128(precision, 2), len(fen), [validity, pa.py_buffer(words)], null_count=nulls
+    )
 
 
 # ---- reading the columns ---------------------------------------------------------------------
+
 
 def _col(table: pa.Table, name: str) -> pa.Array | None:
     if name not in table.column_names:
@@ -130,10 +162,14 @@ def _col(table: pa.Table, name: str) -> pa.Array | None:
 
 
 def _null(a: pa.Array) -> np.ndarray:
-    return a.is_null().to_numpy(zero_copy_only=False) if a.null_count else np.zeros(len(a), dtype=bool)
+    return (
+        a.is_null().to_numpy(zero_copy_only=False) if a.null_count else np.zeros(len(a), dtype=bool)
+    )
 
 
-def _fen(a: pa.Array | None, n: int, problems: list, name: str, required: bool) -> tuple[np.ndarray, np.ndarray]:
+def _fen(
+    a: pa.Array | None, n: int, problems: list, name: str, required: bool
+) -> tuple[np.ndarray, np.ndarray]:
     if a is None:
         if required:
             problems.append((None, name))
@@ -142,9 +178,11 @@ def _fen(a: pa.Array | None, n: int, problems: list, name: str, required: bool) 
     if not (pa.types.is_decimal128(a.type) and a.type.scale == 2):
         problems.append((None, name))
         return np.zeros(n, dtype=np.int64), null
-    words = np.frombuffer(a.buffers()[1], dtype=np.int64, count=2 * n, offset=a.offset * 16).reshape(-1, 2)
+    words = np.frombuffer(
+        a.buffers()[1], dtype=np.int64, count=2 * n, offset=a.offset * 16
+    ).reshape(-1, 2)
     lo, hi = words[:, 0], words[:, 1]
-    bad = ~null & ((hi != (lo >> 63)) | (lo < 0) | (lo >= 10 ** 17))
+    bad = ~null & ((hi != (lo >> 63)) | (lo < 0) | (lo >= 10**17))
     if required:
         bad |= null
     problems.extend((int(i) + 1, name) for i in np.flatnonzero(bad))
@@ -156,8 +194,11 @@ def _enum(a: pa.Array | None, table: dict, n: int, problems: list, name: str) ->
         problems.append((None, name))
         return np.zeros(n, dtype=np.int64)
     enc = a.dictionary_encode()
-    lut = np.array([table.get(v.strip() if isinstance(v, str) else v, -1) for v in enc.dictionary.to_pylist()]
-                   + [-1], dtype=np.int64)
+    lut = np.array(
+        [table.get(v.strip() if isinstance(v, str) else v, -1) for v in enc.dictionary.to_pylist()]
+        + [-1],
+        dtype=np.int64,
+    )
     codes = lut[enc.indices.fill_null(-1).to_numpy(zero_copy_only=False)]
     problems.extend((int(i) + 1, name) for i in np.flatnonzero(codes < 0))
     return codes
@@ -174,17 +215,30 @@ def numpy_settle(table: pa.Table) -> pa.Table:
     psn = enc.indices.to_numpy(zero_copy_only=False)
     if any(not isinstance(v, str) or not v.strip() for v in enc.dictionary.to_pylist()):
         problems.append((None, "psn_no"))
-    retiree = _enum(_col(table, "psn_type"), {k: int(v) for k, v in RETIREE.items()}, n, problems, "psn_type")
+    retiree = _enum(
+        _col(table, "psn_type"), {k: int(v) for k, v in RETIREE.items()}, n, problems, "psn_type"
+    )
     ratio = _enum(_col(table, "hosp_lv"), LEVELS, n, problems, "hosp_lv")
     flx = _col(table, "flxempe_flag")
     if flx is None or not pa.types.is_boolean(flx.type) or flx.null_count:
         problems.append((None, "flxempe_flag"))
     des = _col(table, "designated")
-    designated = np.ones(n, dtype=bool) if des is None else des.fill_null(True).to_numpy(zero_copy_only=False)
+    designated = (
+        np.ones(n, dtype=bool)
+        if des is None
+        else des.fill_null(True).to_numpy(zero_copy_only=False)
+    )
     when = _col(table, "setl_time")
-    if when is None or not pa.types.is_timestamp(when.type) or when.type.tz is not None or when.null_count:
+    if (
+        when is None
+        or not pa.types.is_timestamp(when.type)
+        or when.type.tz is not None
+        or when.null_count
+    ):
         raise PlainInputError(problems + [(None, "setl_time")])
-    per_day = {"s": 86_400, "ms": 86_400_000, "us": US_PER_DAY, "ns": US_PER_DAY * 1000}[when.type.unit]
+    per_day = {"s": 86_400, "ms": 86_400_000, "us": US_PER_DAY, "ns": US_PER_DAY * 1000}[
+        when.type.unit
+    ]
     ticks = when.cast(pa.int64()).to_numpy(zero_copy_only=False)
     total, _ = _fen(_col(table, "medfee_sumamt"), n, problems, "medfee_sumamt", True)
     own, _ = _fen(_col(table, "fulamt_ownpay_amt"), n, problems, "fulamt_ownpay_amt", False)
@@ -255,23 +309,27 @@ def numpy_settle(table: pa.Table) -> pa.Table:
     fund_o, part_o, acct_o = back(fund_s), back(part_s), back(acct_s)
     no_ratio = back(~pooled)
     reason_o = back(reason_s)
-    return pa.table({
-        "row": pa.array(np.arange(n, dtype=np.int64)),
-        "psn_no": psn_col,
-        "setl_time": when,
-        "medfee_sumamt": _decimal(total, None),
-        "inscp_scp_amt": _decimal(inscp, None),
-        "act_pay_dedc": _decimal(back(dedc_s), None),
-        "pool_prop_selfpay": _ratio(back(ratio_s), no_ratio),
-        "hifp_pay": _decimal(fund_o, None),
-        "fund_pay_sumamt": _decimal(fund_o, None),
-        "psn_part_amt": _decimal(part_o, None),
-        "acct_pay": _decimal(acct_o, None),
-        "acct_mulaid_pay": _decimal(np.zeros(n, dtype=np.int64), None),
-        "psn_cash_pay": _decimal(part_o - acct_o, None),
-        "balc": _decimal(back(balc_s), ~back(known)),
-        "reason": pc.take(pa.array(REASONS), pa.array(reason_o.astype(np.int32), mask=reason_o < 0)),
-    })
+    return pa.table(
+        {
+            "row": pa.array(np.arange(n, dtype=np.int64)),
+            "psn_no": psn_col,
+            "setl_time": when,
+            "medfee_sumamt": _decimal(total, None),
+            "inscp_scp_amt": _decimal(inscp, None),
+            "act_pay_dedc": _decimal(back(dedc_s), None),
+            "pool_prop_selfpay": _ratio(back(ratio_s), no_ratio),
+            "hifp_pay": _decimal(fund_o, None),
+            "fund_pay_sumamt": _decimal(fund_o, None),
+            "psn_part_amt": _decimal(part_o, None),
+            "acct_pay": _decimal(acct_o, None),
+            "acct_mulaid_pay": _decimal(np.zeros(n, dtype=np.int64), None),
+            "psn_cash_pay": _decimal(part_o - acct_o, None),
+            "balc": _decimal(back(balc_s), ~back(known)),
+            "reason": pc.take(
+                pa.array(REASONS), pa.array(reason_o.astype(np.int32), mask=reason_o < 0)
+            ),
+        }
+    )
 
 
 def _ratio(e4: np.ndarray, null: np.ndarray) -> pa.Array:
@@ -279,5 +337,6 @@ def _ratio(e4: np.ndarray, null: np.ndarray) -> pa.Array:
     words[:, 0] = e4
     words[:, 1] = 0
     validity = pa.array(~null).buffers()[1] if null.any() else None
-    return pa.Array.from_buffers(pa.decimal128(5, 4), len(e4), [validity, pa.py_buffer(words)],
-                                 null_count=int(null.sum()))
+    return pa.Array.from_buffers(
+        pa.decimal128(5, 4), len(e4), [validity, pa.py_buffer(words)], null_count=int(null.sum())
+    )

@@ -26,6 +26,7 @@ def generate_sql(n: int, seed: int = 7, table: str = "visits") -> str:
 
     def h(k: int) -> str:  # a pseudo-random UBIGINT per row, one stream per k
         return f"hash(i, {seed}, {k})"
+
     return f"""
 CREATE OR REPLACE TABLE {table} AS
 WITH r AS (
@@ -126,5 +127,15 @@ SELECT row_no,
 FROM p
 """
 
-RESULT_COLUMNS = ("inscp_scp_amt", "act_pay_dedc", "pool_prop_selfpay", "hifp_pay", "fund_pay_sumamt", "psn_part_amt",
-                  "acct_pay", "psn_cash_pay", "balc", "reason")
+RESULT_COLUMNS = (
+    "inscp_scp_amt",
+    "act_pay_dedc",
+    "pool_prop_selfpay",
+    "hifp_pay",
+    "fund_pay_sumamt",
+    "psn_part_amt",
+    "acct_pay",
+    "psn_cash_pay",
+    "balc",
+    "reason",
+)

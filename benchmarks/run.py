@@ -65,6 +65,7 @@ LABELS = {
 
 # ---- data ----------------------------------------------------------------------------
 
+
 def _yuan(fen: int) -> str:
     return f"{fen // 100}.{fen % 100:02d}"
 
@@ -77,7 +78,11 @@ def make_visits(n: int, seed: int = 7) -> list[dict]:
     persons = []
     for p in range(max(1, n // 20)):
         retiree = rnd.random() < 0.3
-        psn_type = ("退休" if retiree else "在职") if rnd.random() < 0.03 else ("retiree" if retiree else "active")
+        psn_type = (
+            ("退休" if retiree else "在职")
+            if rnd.random() < 0.03
+            else ("retiree" if retiree else "active")
+        )
         persons.append((f"P{p:06d}", psn_type, rnd.random() < 0.1))
     levels = ["unrated", "level1", "level2", "level3"]
     aliases = {"unrated": "未定级", "level1": "一级", "level2": "二级", "level3": "三级"}
@@ -91,18 +96,20 @@ def make_visits(n: int, seed: int = 7) -> list[dict]:
         if shape < 0.5:
             setl_time = day.isoformat()
         elif shape < 0.8:
-            setl_time = f"{day} {rnd.randint(7, 20):02d}:{rnd.randint(0, 59):02d}:{rnd.randint(0, 59):02d}"
+            setl_time = (
+                f"{day} {rnd.randint(7, 20):02d}:{rnd.randint(0, 59):02d}:{rnd.randint(0, 59):02d}"
+            )
         else:
             setl_time = f"{day}T{rnd.randint(7, 20):02d}:{rnd.randint(0, 59):02d}"
         size = rnd.random()
         if size < 0.03:
-            total = rnd.choice([0, 1, 15000, 15001])       # nothing, a fen, at the deductible
+            total = rnd.choice([0, 1, 15000, 15001])  # nothing, a fen, at the deductible
         elif size < 0.25:
-            total = rnd.randint(1, 15_000)                 # within the deductible
+            total = rnd.randint(1, 15_000)  # within the deductible
         elif size < 0.90:
             total = rnd.randint(15_000, 60_000)
         else:
-            total = rnd.randint(60_000, 400_000)           # brings the cap near
+            total = rnd.randint(60_000, 400_000)  # brings the cap near
         hosp_lv = rnd.choice(levels)
         v = {
             "psn_no": psn_no,
@@ -113,13 +120,17 @@ def make_visits(n: int, seed: int = 7) -> list[dict]:
             "medfee_sumamt": _yuan(total),
         }
         left = total
-        for field, share in (("fulamt_ownpay_amt", 0.3), ("overlmt_selfpay", 0.1), ("preselfpay_amt", 0.2)):
+        for field, share in (
+            ("fulamt_ownpay_amt", 0.3),
+            ("overlmt_selfpay", 0.1),
+            ("preselfpay_amt", 0.2),
+        ):
             if rnd.random() < share:
                 part = rnd.randint(0, left // 3)
                 left -= part
                 v[field] = _yuan(part)
         if rnd.random() < 0.01 and left == total:
-            v["fulamt_ownpay_amt"] = _yuan(total)           # all self-paid: no in-policy amount
+            v["fulamt_ownpay_amt"] = _yuan(total)  # all self-paid: no in-policy amount
         r = rnd.random()
         if r < 0.05:
             v["designated"] = False
@@ -133,25 +144,32 @@ def make_visits(n: int, seed: int = 7) -> list[dict]:
 
 # ---- agreement -------------------------------------------------------------------------
 
+
 class Disagreement(Exception):
     pass
 
 
-def check_agreement(plain_results: list[dict], lib_results: list, records: list[dict], what: str) -> None:
+def check_agreement(
+    plain_results: list[dict], lib_results: list, records: list[dict], what: str
+) -> None:
     """Every result field (as the JSON contract writes it) must be the same; ``message`` and
     ``trace`` are policylang's alone.  The fields the issue names (hifp_pay, act_pay_dedc,
     acct_pay, balc, reason) are among them."""
     if len(plain_results) != len(lib_results):
-        raise Disagreement(f"{what}: {len(lib_results)} results from policylang, {len(plain_results)} from the "
-                           f"plain reference")
+        raise Disagreement(
+            f"{what}: {len(lib_results)} results from policylang, {len(plain_results)} from the "
+            f"plain reference"
+        )
     for i, (p, r) in enumerate(zip(plain_results, lib_results)):
         mine = plain.to_json(p)
         theirs = r.to_json(trace=False)
         diff = [f for f in plain.RESULT_FIELDS if mine[f] != theirs.get(f)]
         if diff:
-            lines = [f"{what}: policylang and the plain reference disagree on record {i + 1} "
-                     f"(fields: {', '.join(diff)})",
-                     f"  input:      {json.dumps(records[i], ensure_ascii=False)}"]
+            lines = [
+                f"{what}: policylang and the plain reference disagree on record {i + 1} "
+                f"(fields: {', '.join(diff)})",
+                f"  input:      {json.dumps(records[i], ensure_ascii=False)}",
+            ]
             lines += [f"  {f}: plain {mine[f]!r}, policylang {theirs.get(f)!r}" for f in diff]
             raise Disagreement("\n".join(lines))
 
@@ -183,21 +201,43 @@ BAD = [
     ({"designated": 1}, "designated"),
     ({"psn_no": ""}, "psn_no"),
     ({"psn_no": "  "}, "psn_no"),
-    ({"medfee_sumamt": "10.00", "fulamt_ownpay_amt": "6.00", "preselfpay_amt": "4.01"}, "medfee_sumamt"),
+    (
+        {"medfee_sumamt": "10.00", "fulamt_ownpay_amt": "6.00", "preselfpay_amt": "4.01"},
+        "medfee_sumamt",
+    ),
 ]
 GOOD = [  # each its own person, but for the last four: the order within a day, and a balance carried on
-    {"medfee_sumamt": "12.340"}, {"medfee_sumamt": "+5"}, {"medfee_sumamt": " 7.5 "}, {"medfee_sumamt": 300},
-    {"medfee_sumamt": "999999999999999.99"}, {"medfee_sumamt": "000000000000000000001.00"},
-    {"fulamt_ownpay_amt": "-0.00"}, {"psn_no": 7}, {"psn_type": "退休", "hosp_lv": "三级", "designated": True},
-    {"acct_balc": None, "designated": None}, {"medfee_sumamt": "\uff14\uff15\uff10\uff0e\uff10\uff10"},
+    {"medfee_sumamt": "12.340"},
+    {"medfee_sumamt": "+5"},
+    {"medfee_sumamt": " 7.5 "},
+    {"medfee_sumamt": 300},
+    {"medfee_sumamt": "999999999999999.99"},
+    {"medfee_sumamt": "000000000000000000001.00"},
+    {"fulamt_ownpay_amt": "-0.00"},
+    {"psn_no": 7},
+    {"psn_type": "退休", "hosp_lv": "三级", "designated": True},
+    {"acct_balc": None, "designated": None},
+    {"medfee_sumamt": "\uff14\uff15\uff10\uff0e\uff10\uff10"},
     {"setl_time": "\uff12\uff10\uff12\uff13-\uff10\uff13-\uff10\uff11 10:30"},
-    {"medfee_sumamt": "10.00", "fulamt_ownpay_amt": "6.00", "preselfpay_amt": "4.00", "acct_balc": "1.00"},
-    {"psn_no": "DAY", "setl_time": "2023-03-01T10:30"}, {"psn_no": "DAY", "setl_time": " 2023-03-01 "},
+    {
+        "medfee_sumamt": "10.00",
+        "fulamt_ownpay_amt": "6.00",
+        "preselfpay_amt": "4.00",
+        "acct_balc": "1.00",
+    },
+    {"psn_no": "DAY", "setl_time": "2023-03-01T10:30"},
+    {"psn_no": "DAY", "setl_time": " 2023-03-01 "},
     {"psn_no": "DAY", "setl_time": "2023-03-01 00:00:00", "acct_balc": "500.00"},
     {"psn_no": "DAY", "setl_time": "2023-03-01", "acct_balc": "20.00"},
 ]
-_BASE = {"psn_no": "E1", "psn_type": "active", "flxempe_flag": False, "setl_time": "2023-02-01",
-         "hosp_lv": "level2", "medfee_sumamt": "400.00"}
+_BASE = {
+    "psn_no": "E1",
+    "psn_type": "active",
+    "flxempe_flag": False,
+    "setl_time": "2023-02-01",
+    "hosp_lv": "level2",
+    "medfee_sumamt": "400.00",
+}
 
 
 def check_edge_cases(policy) -> None:
@@ -216,15 +256,18 @@ def check_edge_cases(policy) -> None:
     except plain.PlainInputError as e:
         ref = {(r, f) for r, f, _ in e.problems}
     if lib != ref or lib != expected:
-        raise Disagreement("validation: the rejected (record, field) pairs differ\n"
-                           f"  only by policylang:               {sorted(lib - ref)}\n"
-                           f"  only by the plain reference:      {sorted(ref - lib)}\n"
-                           f"  expected but missed by either:    {sorted(expected - (lib & ref))}")
+        raise Disagreement(
+            "validation: the rejected (record, field) pairs differ\n"
+            f"  only by policylang:               {sorted(lib - ref)}\n"
+            f"  only by the plain reference:      {sorted(ref - lib)}\n"
+            f"  expected but missed by either:    {sorted(expected - (lib & ref))}"
+        )
     good = [{**_BASE, "psn_no": f"G{i}", **change} for i, change in enumerate(GOOD, start=1)]
     check_agreement(plain.plain_settle(good), policy.settle(good, trace=False), good, "edge cases")
 
 
 # ---- the measured configurations --------------------------------------------------------
+
 
 def run_plain(policy, records):
     return plain.plain_settle(records)
@@ -236,7 +279,7 @@ def run_untraced(policy, records):
 
 def run_traced(policy, records):
     results = policy.settle(records)
-    for r in results:          # traces may be built lazily: reading them is part of the cost
+    for r in results:  # traces may be built lazily: reading them is part of the cost
         for step in r.trace:
             step.value
     return results
@@ -285,7 +328,11 @@ def memory_child(name: str, n: int, seed: int) -> None:
     baseline = _maxrss_kb()
     result = run(policy, data)
     peak = _maxrss_kb()
-    print(json.dumps({"config": name, "baseline_kb": baseline, "peak_kb": peak, "results": len(result)}))
+    print(
+        json.dumps(
+            {"config": name, "baseline_kb": baseline, "peak_kb": peak, "results": len(result)}
+        )
+    )
 
 
 def measure_memory(n: int, seed: int, configs=None) -> dict[str, float | None]:
@@ -295,21 +342,36 @@ def measure_memory(n: int, seed: int, configs=None) -> dict[str, float | None]:
     out = {}
     for name in configs or CONFIGS:
         parent_peak = _maxrss_kb()
-        proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--memory-child", name,
-                               "--visits", str(n), "--seed", str(seed)], capture_output=True, text=True)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--memory-child",
+                name,
+                "--visits",
+                str(n),
+                "--seed",
+                str(seed),
+            ],
+            capture_output=True,
+            text=True,
+        )
         if proc.returncode != 0:
             print(f"memory measurement of {name} failed:\n{proc.stderr}", file=sys.stderr)
             out[name] = None
             continue
         m = json.loads(proc.stdout.strip().splitlines()[-1])
         if m["baseline_kb"] <= parent_peak:
-            print(f"warning: the {name} child's baseline may be the parent's peak; its memory figure is unreliable",
-                  file=sys.stderr)
+            print(
+                f"warning: the {name} child's baseline may be the parent's peak; its memory figure is unreliable",
+                file=sys.stderr,
+            )
         out[name] = (m["peak_kb"] - m["baseline_kb"]) / 1024
     return out
 
 
 # ---- columnar: settle_table against a hand-tuned NumPy settlement -------------------------------
+
 
 def run_numpy(policy, table):
     import plain_numpy
@@ -328,16 +390,22 @@ COLUMNAR_LABELS = {"numpy": "hand-tuned NumPy reference", "columnar": "policylan
 def check_columnar_agreement(want, got, what: str = "columnar") -> None:
     """The two result tables must be equal: the same columns, types and values."""
     if want.column_names != got.column_names:
-        raise Disagreement(f"{what}: columns differ\n  NumPy:      {want.column_names}\n"
-                           f"  policylang: {got.column_names}")
+        raise Disagreement(
+            f"{what}: columns differ\n  NumPy:      {want.column_names}\n"
+            f"  policylang: {got.column_names}"
+        )
     for name in want.column_names:
         a, b = want.column(name), got.column(name)
         if a.type != b.type:
-            raise Disagreement(f"{what}: column {name} is {b.type} from policylang, {a.type} from NumPy")
+            raise Disagreement(
+                f"{what}: column {name} is {b.type} from policylang, {a.type} from NumPy"
+            )
         if not a.equals(b):
             row = next(i for i, (x, y) in enumerate(zip(a.to_pylist(), b.to_pylist())) if x != y)
-            raise Disagreement(f"{what}: policylang and the NumPy reference disagree on row {row} (column "
-                               f"{name}): NumPy {a[row].as_py()!r}, policylang {b[row].as_py()!r}")
+            raise Disagreement(
+                f"{what}: policylang and the NumPy reference disagree on row {row} (column "
+                f"{name}): NumPy {a[row].as_py()!r}, policylang {b[row].as_py()!r}"
+            )
 
 
 def check_columnar_against_settle(policy, table, persons: int = 300) -> int:
@@ -352,11 +420,15 @@ def check_columnar_against_settle(policy, table, persons: int = 300) -> int:
     want = policy.settle(records, trace=False)
     for i, (row, r) in enumerate(zip(got.to_pylist(), want)):
         j = r.to_json(trace=False)
-        mine = {k: (None if row[k] is None else str(row[k])) for k in ("hifp_pay", "act_pay_dedc", "acct_pay", "balc",
-                                                                       "psn_cash_pay")}
+        mine = {
+            k: (None if row[k] is None else str(row[k]))
+            for k in ("hifp_pay", "act_pay_dedc", "acct_pay", "balc", "psn_cash_pay")
+        }
         if mine != {k: j[k] for k in mine} or row["reason"] != j["reason"]:
-            raise Disagreement(f"columnar: settle_table and settle disagree on sampled row {i}: {mine}, "
-                               f"{row['reason']!r} against {j}")
+            raise Disagreement(
+                f"columnar: settle_table and settle disagree on sampled row {i}: {mine}, "
+                f"{row['reason']!r} against {j}"
+            )
     return len(records)
 
 
@@ -376,12 +448,20 @@ def columnar_section(args, n: int, repeats: int, memory: dict) -> list[str]:
     reasons = dict(zip(*[x.to_pylist() for x in want.column("reason").value_counts().flatten()]))
     columns = want.num_columns
     del want
-    mix = ", ".join(f"{k or 'paid'} {v / n:.0%}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1]))
+    mix = ", ".join(
+        f"{k or 'paid'} {v / n:.0%}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1])
+    )
     print()
-    print(f"columnar: {n:,} visits in an Arrow table (timestamps, decimal128, text), seed {args.seed}: {mix}")
-    print(f"agreement: all {columns} result columns equal, and {sampled:,} visits of sampled persons "
-          "equal settle()")
-    print(f"timing:  best of {repeats}, validation of the table included, results as an Arrow table")
+    print(
+        f"columnar: {n:,} visits in an Arrow table (timestamps, decimal128, text), seed {args.seed}: {mix}"
+    )
+    print(
+        f"agreement: all {columns} result columns equal, and {sampled:,} visits of sampled persons "
+        "equal settle()"
+    )
+    print(
+        f"timing:  best of {repeats}, validation of the table included, results as an Arrow table"
+    )
     sys.stdout.flush()
     best = {name: float("inf") for name in COLUMNAR_CONFIGS}
     for _ in range(repeats):
@@ -393,11 +473,15 @@ def columnar_section(args, n: int, repeats: int, memory: dict) -> list[str]:
             del result
     base = best["numpy"]
     print()
-    print(f"{'configuration':<36}{'visits':>10}{'seconds':>10}{'visits/s':>12}{'vs NumPy':>10}{'peak MB':>10}")
+    print(
+        f"{'configuration':<36}{'visits':>10}{'seconds':>10}{'visits/s':>12}{'vs NumPy':>10}{'peak MB':>10}"
+    )
     for name in COLUMNAR_CONFIGS:
         t = best[name]
         mb = "n/a" if memory.get(name) is None else f"{memory[name]:.1f}"
-        print(f"{COLUMNAR_LABELS[name]:<36}{n:>10,}{t:>10.3f}{n / t:>12,.0f}{t / base:>9.2f}x{mb:>10}")
+        print(
+            f"{COLUMNAR_LABELS[name]:<36}{n:>10,}{t:>10.3f}{n / t:>12,.0f}{t / base:>9.2f}x{mb:>10}"
+        )
     ratio = best["columnar"] / base
     print()
     print(f"columnar {ratio:.2f}x (target <= {COLUMNAR_TARGET:g}x)")
@@ -415,16 +499,25 @@ def _columnar_available() -> str | None:
 
 # ---- report ----------------------------------------------------------------------------------
 
+
 def _source() -> str:
     """Which policylang is measured: the commit of this checkout, and whether it is modified."""
     where = Path(policylang.__file__).resolve().parent
     if where != ROOT / "policylang":
         return f"from {where}"
     try:
-        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, timeout=5).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "policylang"],
-                               capture_output=True, text=True, timeout=5).stdout.strip()
+        commit = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "policylang"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "at an unknown commit"
     return f"at commit {commit or '?'}" + (" with uncommitted changes" if dirty else "")
@@ -449,9 +542,11 @@ def _load() -> str:
 
 def machine_facts() -> str:
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return (f"machine: {os.cpu_count()} cores ({usable} usable), {_cpu_model()}, {platform.system()} "
-            f"{platform.release()}, load average {_load()}\npython:  {platform.python_implementation()} {platform.python_version()}, "
-            f"policylang {getattr(policylang, '__version__', '?')} {_source()}")
+    return (
+        f"machine: {os.cpu_count()} cores ({usable} usable), {_cpu_model()}, {platform.system()} "
+        f"{platform.release()}, load average {_load()}\npython:  {platform.python_implementation()} {platform.python_version()}, "
+        f"policylang {getattr(policylang, '__version__', '?')} {_source()}"
+    )
 
 
 def reason_mix(results: list[dict]) -> str:
@@ -460,27 +555,47 @@ def reason_mix(results: list[dict]) -> str:
         key = r["reason"] or "paid"
         counts[key] = counts.get(key, 0) + 1
     paid_acct = sum(1 for r in results if r["acct_pay"])
-    parts = [f"{k} {v / len(results):.0%}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])]
+    parts = [
+        f"{k} {v / len(results):.0%}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])
+    ]
     return ", ".join(parts) + f"; account paid on {paid_acct / len(results):.0%}"
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="best of 2 instead of 3 (same 100k visits)")
+    ap.add_argument(
+        "--quick", action="store_true", help="best of 2 instead of 3 (same 100k visits)"
+    )
     ap.add_argument("--visits", type=int, default=100_000, help="number of visits (default 100000)")
-    ap.add_argument("--repeat", type=int, default=None, help="repeats per configuration (best is kept)")
+    ap.add_argument(
+        "--repeat", type=int, default=None, help="repeats per configuration (best is kept)"
+    )
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
-    ap.add_argument("--no-gc", action="store_true",
-                    help="time with the cyclic garbage collector off (to see its share; targets assume it on)")
+    ap.add_argument(
+        "--no-gc",
+        action="store_true",
+        help="time with the cyclic garbage collector off (to see its share; targets assume it on)",
+    )
     ap.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
-    ap.add_argument("--sql", action="store_true",
-                    help="run the SQL section instead: the DuckDB backend's query against hand-written SQL")
-    ap.add_argument("--sql-visits", type=int, default=None,
-                    help="visits for the SQL section (default 10,000,000; 1,000,000 with --quick)")
+    ap.add_argument(
+        "--sql",
+        action="store_true",
+        help="run the SQL section instead: the DuckDB backend's query against hand-written SQL",
+    )
+    ap.add_argument(
+        "--sql-visits",
+        type=int,
+        default=None,
+        help="visits for the SQL section (default 10,000,000; 1,000,000 with --quick)",
+    )
     ap.add_argument("--sql-memory-child", choices=list(SQL_CONFIGS), help=argparse.SUPPRESS)
-    ap.add_argument("--columnar-visits", type=int, default=None,
-                    help="visits in the columnar comparison (default 1000000; 300000 with --quick)")
+    ap.add_argument(
+        "--columnar-visits",
+        type=int,
+        default=None,
+        help="visits in the columnar comparison (default 1000000; 300000 with --quick)",
+    )
     ap.add_argument("--no-columnar", action="store_true", help="skip the columnar comparison")
     ap.add_argument("--memory-child", choices=[*CONFIGS, *COLUMNAR_CONFIGS], help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -521,27 +636,37 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     persons = len({r["psn_no"] for r in ref})
     print(f"data:    {n:,} visits of {persons:,} persons, seed {args.seed}: {reason_mix(ref)}")
-    print(f"agreement: all {len(plain.RESULT_FIELDS)} result fields of every visit, untraced and traced; "
-          f"{len(BAD) + 1} bad and {len(GOOD)} unusual records validated alike")
+    print(
+        f"agreement: all {len(plain.RESULT_FIELDS)} result fields of every visit, untraced and traced; "
+        f"{len(BAD) + 1} bad and {len(GOOD)} unusual records validated alike"
+    )
     del ref
-    print(f"timing:  best of {repeats}{' (--quick)' if args.quick else ''}, garbage collector "
-          f"{'OFF (--no-gc)' if args.no_gc else 'on'}, validation included")
+    print(
+        f"timing:  best of {repeats}{' (--quick)' if args.quick else ''}, garbage collector "
+        f"{'OFF (--no-gc)' if args.no_gc else 'on'}, validation included"
+    )
     sys.stdout.flush()
 
     best = time_all(policy, records, repeats, collect=not args.no_gc)
     base = best["plain"]
     print()
-    print(f"{'configuration':<36}{'visits':>9}{'seconds':>10}{'visits/s':>11}{'vs plain':>10}{'peak MB':>10}")
+    print(
+        f"{'configuration':<36}{'visits':>9}{'seconds':>10}{'visits/s':>11}{'vs plain':>10}{'peak MB':>10}"
+    )
     for name in CONFIGS:
         t = best[name]
         mb = "n/a" if memory[name] is None else f"{memory[name]:.1f}"
         print(f"{LABELS[name]:<36}{n:>9,}{t:>10.3f}{n / t:>11,.0f}{t / base:>9.2f}x{mb:>10}")
     if not args.no_memory:
-        print("peak MB: growth of peak RSS (ru_maxrss) over the baseline after imports, policy loading and data "
-              "generation, one fresh subprocess per configuration, results kept alive")
+        print(
+            "peak MB: growth of peak RSS (ru_maxrss) over the baseline after imports, policy loading and data "
+            "generation, one fresh subprocess per configuration, results kept alive"
+        )
     print()
     ratios = {name: best[name] / base for name in TARGETS}
-    print("  ".join(f"{name} {ratios[name]:.2f}x (target <= {TARGETS[name]:g}x)" for name in TARGETS))
+    print(
+        "  ".join(f"{name} {ratios[name]:.2f}x (target <= {TARGETS[name]:g}x)" for name in TARGETS)
+    )
     missed = [name for name in TARGETS if ratios[name] > TARGETS[name]]
     del records
     if columnar:
@@ -563,7 +688,10 @@ def main(argv: list[str] | None = None) -> int:
 # configurations and targets, selected with --sql.
 
 SQL_TARGET = 1.5
-SQL_CONFIGS = {"generated": "DuckDB backend (generated query)", "hand": "hand-written DuckDB window SQL"}
+SQL_CONFIGS = {
+    "generated": "DuckDB backend (generated query)",
+    "hand": "hand-written DuckDB window SQL",
+}
 
 
 def _sql_queries(con) -> dict[str, str]:
@@ -572,7 +700,10 @@ def _sql_queries(con) -> dict[str, str]:
 
     policy = policylang.load(POLICY).ir
     # ordered=False: both write their rows to a table in whatever order; neither sorts by row_no
-    return {"generated": DuckDB.table_query(policy, con, "visits", ordered=False), "hand": plain_sql.HAND_SQL}
+    return {
+        "generated": DuckDB.table_query(policy, con, "visits", ordered=False),
+        "hand": plain_sql.HAND_SQL,
+    }
 
 
 def _sql_setup(n: int, seed: int):
@@ -595,32 +726,45 @@ def sql_check(con, sample_persons: int = 2000) -> str:
         con.execute(f"CREATE OR REPLACE TEMP TABLE out_{name} AS {sql}")
     cols = plain_sql.RESULT_COLUMNS
     differ = " OR ".join(f"g.{c} IS DISTINCT FROM h.{c}" for c in cols)
-    counts = con.sql("SELECT (SELECT COUNT(*) FROM visits), (SELECT COUNT(*) FROM out_generated), "
-                     "(SELECT COUNT(*) FROM out_hand)").fetchall()[0]
+    counts = con.sql(
+        "SELECT (SELECT COUNT(*) FROM visits), (SELECT COUNT(*) FROM out_generated), "
+        "(SELECT COUNT(*) FROM out_hand)"
+    ).fetchall()[0]
     if len(set(counts)) != 1:
-        raise Disagreement(f"sql: {counts[0]} visits, {counts[1]} generated rows, {counts[2]} hand-written rows")
-    bad = con.sql(f"SELECT g.*, h.* FROM out_generated g JOIN out_hand h USING (row_no) WHERE {differ} "
-                  "ORDER BY row_no LIMIT 1").fetchall()
+        raise Disagreement(
+            f"sql: {counts[0]} visits, {counts[1]} generated rows, {counts[2]} hand-written rows"
+        )
+    bad = con.sql(
+        f"SELECT g.*, h.* FROM out_generated g JOIN out_hand h USING (row_no) WHERE {differ} "
+        "ORDER BY row_no LIMIT 1"
+    ).fetchall()
     if bad:
         raise Disagreement(f"sql: the generated and the hand-written query disagree: {bad[0]}")
     # the generated query against the library on every visit of a sample of persons
-    rows = con.sql(f"""SELECT v.*, {', '.join('g.' + c for c in cols)} FROM visits v JOIN out_generated g USING (row_no)
+    rows = con.sql(f"""SELECT v.*, {", ".join("g." + c for c in cols)} FROM visits v JOIN out_generated g USING (row_no)
                       WHERE v.psn_no IN (SELECT DISTINCT psn_no FROM visits ORDER BY psn_no LIMIT {sample_persons})
                       ORDER BY row_no""").fetchall()
     names = [d[0] for d in con.sql("SELECT * FROM visits LIMIT 0").description]
     records, expected = [], []
     for row in rows:
-        v = dict(zip(names, row[:len(names)]))
-        record = {"psn_no": v["psn_no"], "psn_type": v["psn_type"], "flxempe_flag": v["flxempe_flag"],
-                  "setl_time": (v["setl_time"].isoformat(sep=" ") if v["setl_time"] else v["setl_date"].isoformat()),
-                  "hosp_lv": v["hosp_lv"], "medfee_sumamt": _yuan(v["medfee_sumamt"])}
+        v = dict(zip(names, row[: len(names)]))
+        record = {
+            "psn_no": v["psn_no"],
+            "psn_type": v["psn_type"],
+            "flxempe_flag": v["flxempe_flag"],
+            "setl_time": (
+                v["setl_time"].isoformat(sep=" ") if v["setl_time"] else v["setl_date"].isoformat()
+            ),
+            "hosp_lv": v["hosp_lv"],
+            "medfee_sumamt": _yuan(v["medfee_sumamt"]),
+        }
         for f in ("fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "acct_balc"):
             if v[f] is not None:
                 record[f] = _yuan(v[f])
         if v["designated"] is not None:
             record["designated"] = v["designated"]
         records.append(record)
-        expected.append(dict(zip(cols, row[len(names):])))
+        expected.append(dict(zip(cols, row[len(names) :])))
     results = policylang.load(POLICY).settle(records, trace=False)
     for i, (r, e) in enumerate(zip(results, expected)):
         j = r.to_json(trace=False)
@@ -634,15 +778,23 @@ def sql_check(con, sample_persons: int = 2000) -> str:
             else:
                 theirs = None if e[c] is None else _yuan(e[c])
             if mine != theirs:
-                raise Disagreement(f"sql: the generated query and policylang disagree on {c} of "
-                                   f"{json.dumps(records[i], ensure_ascii=False)}: {theirs!r} against {mine!r}")
-    mix = con.sql("SELECT COALESCE(reason, 'paid'), COUNT(*) FROM out_generated GROUP BY 1 ORDER BY 2 DESC").fetchall()
-    paid_acct = con.sql("SELECT AVG(CASE WHEN acct_pay > 0 THEN 1 ELSE 0 END) FROM out_generated").fetchall()[0][0]
+                raise Disagreement(
+                    f"sql: the generated query and policylang disagree on {c} of "
+                    f"{json.dumps(records[i], ensure_ascii=False)}: {theirs!r} against {mine!r}"
+                )
+    mix = con.sql(
+        "SELECT COALESCE(reason, 'paid'), COUNT(*) FROM out_generated GROUP BY 1 ORDER BY 2 DESC"
+    ).fetchall()
+    paid_acct = con.sql(
+        "SELECT AVG(CASE WHEN acct_pay > 0 THEN 1 ELSE 0 END) FROM out_generated"
+    ).fetchall()[0][0]
     for name in queries:
         con.execute(f"DROP TABLE out_{name}")
     total = sum(c for _, c in mix)
-    return (", ".join(f"{k} {c / total:.0%}" for k, c in mix) + f"; account paid on {paid_acct:.0%}",
-            len(records))
+    return (
+        ", ".join(f"{k} {c / total:.0%}" for k, c in mix) + f"; account paid on {paid_acct:.0%}",
+        len(records),
+    )
 
 
 def sql_time(con, repeats: int) -> dict[str, float]:
@@ -673,8 +825,20 @@ def sql_memory(n: int, seed: int) -> dict[str, float | None]:
     process each (DuckDB runs in the process, so its memory is in ru_maxrss)."""
     out: dict[str, float | None] = {}
     for name in SQL_CONFIGS:
-        proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--sql-memory-child", name,
-                               "--sql-visits", str(n), "--seed", str(seed)], capture_output=True, text=True)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--sql-memory-child",
+                name,
+                "--sql-visits",
+                str(n),
+                "--seed",
+                str(seed),
+            ],
+            capture_output=True,
+            text=True,
+        )
         if proc.returncode != 0:
             print(f"memory measurement of {name} failed:\n{proc.stderr}", file=sys.stderr)
             out[name] = None
@@ -692,16 +856,21 @@ def sql_section(args) -> int:
         import duckdb
         import plain_sql  # noqa: F401
     except ImportError as e:
-        print(f"the SQL section needs DuckDB, sqlglot and pyarrow ({e.name} is missing): pip install "
-              "'policylang[sql]'", file=sys.stderr)
+        print(
+            f"the SQL section needs DuckDB, sqlglot and pyarrow ({e.name} is missing): pip install "
+            "'policylang[sql]'",
+            file=sys.stderr,
+        )
         return 2
     n = args.sql_visits or (1_000_000 if args.quick else 10_000_000)
     if args.sql_memory_child:
         sql_memory_child(args.sql_memory_child, n, args.seed)
         return 0
     repeats = args.repeat or (2 if args.quick else 3)
-    print("policylang SQL benchmark: policies/guiyang-2022.pol, the DuckDB backend's query against "
-          "benchmarks/plain_sql.py")
+    print(
+        "policylang SQL benchmark: policies/guiyang-2022.pol, the DuckDB backend's query against "
+        "benchmarks/plain_sql.py"
+    )
     print(machine_facts() + f", duckdb {duckdb.__version__}")
     sys.stdout.flush()
     memory = {name: None for name in SQL_CONFIGS} if args.no_memory else sql_memory(n, args.seed)
@@ -714,24 +883,34 @@ def sql_section(args) -> int:
         print(f"ABORT: {e}", file=sys.stderr)
         return 2
     persons = con.sql("SELECT COUNT(DISTINCT psn_no) FROM visits").fetchall()[0][0]
-    print(f"data:    {n:,} visits of {persons:,} persons generated in DuckDB ({made:.1f} s), seed {args.seed}: {mix}")
-    print(f"agreement: every result column of every visit, generated against hand-written; and against "
-          f"policylang's Python settle on all {sampled:,} visits of 2,000 persons")
+    print(
+        f"data:    {n:,} visits of {persons:,} persons generated in DuckDB ({made:.1f} s), seed {args.seed}: {mix}"
+    )
+    print(
+        f"agreement: every result column of every visit, generated against hand-written; and against "
+        f"policylang's Python settle on all {sampled:,} visits of 2,000 persons"
+    )
     threads = con.sql("SELECT current_setting('threads')").fetchall()[0][0]
-    print(f"timing:  best of {repeats}{' (--quick)' if args.quick else ''}, each query writes its result to a "
-          f"temporary table; DuckDB threads {threads}")
+    print(
+        f"timing:  best of {repeats}{' (--quick)' if args.quick else ''}, each query writes its result to a "
+        f"temporary table; DuckDB threads {threads}"
+    )
     sys.stdout.flush()
     best = sql_time(con, repeats)
     base = best["hand"]
     print()
-    print(f"{'configuration':<36}{'visits':>12}{'seconds':>10}{'visits/s':>12}{'vs hand':>10}{'peak MB':>10}")
+    print(
+        f"{'configuration':<36}{'visits':>12}{'seconds':>10}{'visits/s':>12}{'vs hand':>10}{'peak MB':>10}"
+    )
     for name, label in SQL_CONFIGS.items():
         t = best[name]
         mb = "n/a" if memory[name] is None else f"{memory[name]:.0f}"
         print(f"{label:<36}{n:>12,}{t:>10.2f}{n / t:>12,.0f}{t / base:>9.2f}x{mb:>10}")
     if not args.no_memory:
-        print("peak MB: growth of peak RSS (ru_maxrss) over the baseline after generating the table, one fresh "
-              "subprocess per configuration")
+        print(
+            "peak MB: growth of peak RSS (ru_maxrss) over the baseline after generating the table, one fresh "
+            "subprocess per configuration"
+        )
     ratio = best["generated"] / base
     print()
     print(f"generated {ratio:.2f}x the hand-written query (target <= {SQL_TARGET:g}x)")

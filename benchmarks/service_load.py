@@ -34,7 +34,6 @@ import sys
 import tempfile
 import threading
 import time
-from decimal import Decimal
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,6 +42,7 @@ REQUEST_TIMEOUT_S = 30.0
 
 
 # ---- the server ---------------------------------------------------------------------------
+
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -53,8 +53,14 @@ def free_port() -> int:
 class Server:
     """`policylang serve` in a subprocess on 127.0.0.1."""
 
-    def __init__(self, db_url: str, folder: str, policies=(POLICY,), launcher: list[str] | None = None,
-                 env: dict | None = None):
+    def __init__(
+        self,
+        db_url: str,
+        folder: str,
+        policies=(POLICY,),
+        launcher: list[str] | None = None,
+        env: dict | None = None,
+    ):
         self.db_url, self.folder = db_url, folder
         self.policies = [str(p) for p in policies]
         self.token = secrets.token_urlsafe(32)
@@ -77,14 +83,31 @@ class Server:
 
         self.port = free_port()
         self.log = open(os.path.join(self.folder, f"server-{self.port}.log"), "w")
-        self.proc = subprocess.Popen([*self.launcher, "serve", *self.policies, "--db", self.db_url, "--port",
-                                      str(self.port), "--token-file", self.token_file, "--audit-log", self.audit_log],
-                                     stdout=self.log, stderr=subprocess.STDOUT, cwd=self.folder,
-                                     env={**os.environ, **(self.env or {})})
+        self.proc = subprocess.Popen(
+            [
+                *self.launcher,
+                "serve",
+                *self.policies,
+                "--db",
+                self.db_url,
+                "--port",
+                str(self.port),
+                "--token-file",
+                self.token_file,
+                "--audit-log",
+                self.audit_log,
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            cwd=self.folder,
+            env={**os.environ, **(self.env or {})},
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"the server exited with {self.proc.returncode}:\n{self.output()}")
+                raise RuntimeError(
+                    f"the server exited with {self.proc.returncode}:\n{self.output()}"
+                )
             try:
                 if httpx.get(self.url + "/health", timeout=2).status_code == 200:
                     return self
@@ -119,15 +142,28 @@ class Server:
 
 # ---- the load -----------------------------------------------------------------------------
 
+
 def make_persons(n: int, seed: int) -> list[dict]:
     rng = random.Random(seed)
-    return [{"psn_no": f"P{i:05d}", "psn_type": rng.choice(["active", "active", "retiree"]),
-             "flxempe_flag": rng.random() < 0.1, "acct_balc": f"{rng.randint(0, 2000)}.00"
-             if rng.random() < 0.5 else None} for i in range(n)]
+    return [
+        {
+            "psn_no": f"P{i:05d}",
+            "psn_type": rng.choice(["active", "active", "retiree"]),
+            "flxempe_flag": rng.random() < 0.1,
+            "acct_balc": f"{rng.randint(0, 2000)}.00" if rng.random() < 0.5 else None,
+        }
+        for i in range(n)
+    ]
 
 
-def make_load(n_visits: int, n_persons: int, seed: int = 7, reverse_every: int = 20, retry_every: int = 25,
-              conflict_every: int = 200) -> list[list[dict]]:
+def make_load(
+    n_visits: int,
+    n_persons: int,
+    seed: int = 7,
+    reverse_every: int = 20,
+    retry_every: int = 25,
+    conflict_every: int = 200,
+) -> list[list[dict]]:
     """Each person's operations, in time order.  An operation is {"kind": "settle"|"reverse",
     "body": record, "retry": bool, "conflict": bool}."""
     rng = random.Random(seed)
@@ -143,23 +179,42 @@ def make_load(n_visits: int, n_persons: int, seed: int = 7, reverse_every: int =
         day, rest = divmod(minute, 24 * 60)
         when = f"2024-{1 + min(day // 28, 11):02d}-{1 + day % 28:02d} {rest // 60:02d}:{rest % 60:02d}:00"
         sid = f"S{k:07d}"
-        visit = {"psn_no": p["psn_no"], "psn_type": p["psn_type"], "flxempe_flag": p["flxempe_flag"],
-                 "setl_time": when, "hosp_lv": rng.choice(["unrated", "level1", "level2", "level3"]),
-                 "medfee_sumamt": f"{rng.randint(20, 3000)}.{rng.randint(0, 99):02d}", "setl_id": sid,
-                 "mdtrt_id": f"M{k:07d}"}
+        visit = {
+            "psn_no": p["psn_no"],
+            "psn_type": p["psn_type"],
+            "flxempe_flag": p["flxempe_flag"],
+            "setl_time": when,
+            "hosp_lv": rng.choice(["unrated", "level1", "level2", "level3"]),
+            "medfee_sumamt": f"{rng.randint(20, 3000)}.{rng.randint(0, 99):02d}",
+            "setl_id": sid,
+            "mdtrt_id": f"M{k:07d}",
+        }
         if p["acct_balc"] is not None and not settled[i]:
-            visit["acct_balc"] = p["acct_balc"]  # the platform's balance on the first visit; the ledger's after
-        per_person[i].append({"kind": "settle", "body": visit, "retry": rng.randrange(retry_every) == 0,
-                              "conflict": rng.randrange(conflict_every) == 0})
+            visit["acct_balc"] = p[
+                "acct_balc"
+            ]  # the platform's balance on the first visit; the ledger's after
+        per_person[i].append(
+            {
+                "kind": "settle",
+                "body": visit,
+                "retry": rng.randrange(retry_every) == 0,
+                "conflict": rng.randrange(conflict_every) == 0,
+            }
+        )
         settled[i].append(sid)
         if reverse_every and rng.randrange(reverse_every) == 0:
             target = settled[i].pop(rng.randrange(len(settled[i])))
             clock[i] += 5
             day, rest = divmod(clock[i], 24 * 60)
             when = f"2024-{1 + min(day // 28, 11):02d}-{1 + day % 28:02d} {rest // 60:02d}:{rest % 60:02d}:00"
-            per_person[i].append({"kind": "reverse", "body": {"psn_no": p["psn_no"], "setl_id": target,
-                                                               "setl_time": when},
-                                  "retry": rng.randrange(4) == 0, "conflict": False})
+            per_person[i].append(
+                {
+                    "kind": "reverse",
+                    "body": {"psn_no": p["psn_no"], "setl_id": target, "setl_time": when},
+                    "retry": rng.randrange(4) == 0,
+                    "conflict": False,
+                }
+            )
     return [ops for ops in per_person if ops]
 
 
@@ -175,12 +230,21 @@ class Tally:
 
 def _send(client, server: Server, op: dict) -> "httpx.Response":
     path = "/settle" if op["kind"] == "settle" else "/reverse"
-    return client.post(server.url + path + "?trace=false", json=op["body"], headers=server.headers(),
-                       timeout=REQUEST_TIMEOUT_S)
+    return client.post(
+        server.url + path + "?trace=false",
+        json=op["body"],
+        headers=server.headers(),
+        timeout=REQUEST_TIMEOUT_S,
+    )
 
 
-def run_clients(server: Server, load: list[list[dict]], clients: int, stop: threading.Event | None = None,
-                tally: Tally | None = None) -> Tally:
+def run_clients(
+    server: Server,
+    load: list[list[dict]],
+    clients: int,
+    stop: threading.Event | None = None,
+    tally: Tally | None = None,
+) -> Tally:
     """Send every person's operations, each person from one client, the clients in parallel.
     A client stops at its first request without an answer (the server is gone) and keeps
     that request and its later ones in ``tally.unacked``."""
@@ -208,13 +272,18 @@ def run_clients(server: Server, load: list[list[dict]], clients: int, stop: thre
                 dt = time.perf_counter() - t0
                 if r.status_code != 200:
                     with tally.lock:
-                        tally.errors.append(f"{op['kind']} {op['body'].get('setl_id')}: {r.status_code} {r.text[:300]}")
+                        tally.errors.append(
+                            f"{op['kind']} {op['body'].get('setl_id')}: {r.status_code} {r.text[:300]}"
+                        )
                     continue
                 result = r.json()
                 with tally.lock:
                     tally.requests += 1
                     tally.latencies.append(dt)
-                    tally.acked[(op["kind"], op["body"]["setl_id"])] = {"body": op["body"], "result": result}
+                    tally.acked[(op["kind"], op["body"]["setl_id"])] = {
+                        "body": op["body"],
+                        "result": result,
+                    }
                 try:
                     extra(client, op, result)
                 except httpx.HTTPError:
@@ -223,14 +292,18 @@ def run_clients(server: Server, load: list[list[dict]], clients: int, stop: thre
     def extra(client, op: dict, result: dict):
         if op.get("retry"):
             again = _send(client, server, op)
-            ok = again.status_code == 200 and again.json() == result \
+            ok = (
+                again.status_code == 200
+                and again.json() == result
                 and again.headers.get("idempotent-replayed") == "true"
+            )
             with tally.lock:
                 tally.replays += 1
                 tally.requests += 1
                 if not ok:
-                    tally.errors.append(f"retry of {op['body']['setl_id']}: {again.status_code} "
-                                        f"{again.text[:300]}")
+                    tally.errors.append(
+                        f"retry of {op['body']['setl_id']}: {again.status_code} {again.text[:300]}"
+                    )
         if op.get("conflict"):
             other = {**op, "body": {**op["body"], "medfee_sumamt": "1.00"}}
             c = _send(client, server, other)
@@ -238,7 +311,10 @@ def run_clients(server: Server, load: list[list[dict]], clients: int, stop: thre
                 tally.conflicts += 1
                 tally.requests += 1
                 if c.status_code != 409:
-                    tally.errors.append(f"conflicting retry of {op['body']['setl_id']}: {c.status_code}")
+                    tally.errors.append(
+                        f"conflicting retry of {op['body']['setl_id']}: {c.status_code}"
+                    )
+
     threads = [threading.Thread(target=client_loop, args=(s,), daemon=True) for s in shares]
     for t in threads:
         t.start()
@@ -267,13 +343,19 @@ def retry_unacked(server: Server, tally: Tally) -> None:
         for op in pending:
             r = _send(client, server, op)
             if r.status_code != 200:
-                tally.errors.append(f"retry after restart of {op['kind']} {op['body']['setl_id']}: {r.status_code} "
-                                    f"{r.text[:300]}")
+                tally.errors.append(
+                    f"retry after restart of {op['kind']} {op['body']['setl_id']}: {r.status_code} "
+                    f"{r.text[:300]}"
+                )
                 continue
-            tally.acked[(op["kind"], op["body"]["setl_id"])] = {"body": op["body"], "result": r.json()}
+            tally.acked[(op["kind"], op["body"]["setl_id"])] = {
+                "body": op["body"],
+                "result": r.json(),
+            }
 
 
 # ---- the check ----------------------------------------------------------------------------
+
 
 def replay(policy, tally: Tally):
     """The ledger the library computes from the acknowledged requests, in the order the server
@@ -294,8 +376,10 @@ def replay(policy, tally: Tally):
         for field in ("hifp_pay", "acct_pay", "psn_cash_pay", "balc", "seq", "setl_id"):
             got = mine.to_json(trace=False)[field]
             if got != theirs[field]:
-                raise AssertionError(f"{theirs['setl_id']}: {field} is {theirs[field]!r} from the service, "
-                                     f"{got!r} from the library")
+                raise AssertionError(
+                    f"{theirs['setl_id']}: {field} is {theirs[field]!r} from the service, "
+                    f"{got!r} from the library"
+                )
         ledger = outcome.ledger
     persons.update(ledger.to_data()["persons"])
     whole = {**policy.new_ledger().to_data(), "persons": persons}
@@ -322,8 +406,13 @@ def check(server: Server, policy, tally: Tally) -> dict:
         s = recorded.get(sid)
         if s is None or (kind == "reverse" and s["reversed_at_seq"] is None):
             lost += 1
-    return {"lost": lost, "double": double, "same": text == expected.to_json(), "persons": len(served["persons"]),
-            "operations": len(tally.acked)}
+    return {
+        "lost": lost,
+        "double": double,
+        "same": text == expected.to_json(),
+        "persons": len(served["persons"]),
+        "operations": len(tally.acked),
+    }
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -334,6 +423,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 # ---- databases ----------------------------------------------------------------------------
+
 
 def postgres_url(folder: str):
     """A fresh database on a PostgreSQL started by pgserver, and the function that stops it
@@ -353,6 +443,7 @@ def postgres_url(folder: str):
     def stop():
         srv.cleanup()
         shutil.rmtree(parent, ignore_errors=True)
+
     name = "load_" + secrets.token_hex(4)
     with psycopg.connect(srv.get_uri(), autocommit=True) as c:
         c.execute(f"CREATE DATABASE {name}")
@@ -364,10 +455,17 @@ def main(argv=None) -> int:
     ap.add_argument("--clients", default="4,16", help="comma-separated client counts, one run each")
     ap.add_argument("--visits", type=int, default=10_000)
     ap.add_argument("--persons", type=int, default=1_000)
-    ap.add_argument("--db", default="sqlite", help="sqlite, postgresql (started by pgserver) or a database URL")
+    ap.add_argument(
+        "--db", default="sqlite", help="sqlite, postgresql (started by pgserver) or a database URL"
+    )
     ap.add_argument("--quick", action="store_true", help="2,000 visits over 200 persons")
-    ap.add_argument("--kill-after", type=float, default=None, metavar="FRACTION",
-                    help="SIGKILL the server after this fraction of the requests, restart it, retry the rest")
+    ap.add_argument(
+        "--kill-after",
+        type=float,
+        default=None,
+        metavar="FRACTION",
+        help="SIGKILL the server after this fraction of the requests, restart it, retry the rest",
+    )
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args(argv)
     if args.quick:
@@ -378,10 +476,14 @@ def main(argv=None) -> int:
     policy = policylang.load(POLICY)
     load = make_load(args.visits, args.persons, args.seed)
     n_ops = sum(len(ops) for ops in load)
-    print(f"{args.visits} visits over {args.persons} persons ({n_ops} requests with the reversals, plus retries); "
-          f"database {args.db}; {os.cpu_count()} cores, server and clients on this machine")
-    print(f"{'clients':>7}  {'visits/s':>8}  {'requests/s':>10}  {'p50 ms':>6}  {'p99 ms':>6}  {'retries':>7}  "
-          f"{'409s':>4}  result")
+    print(
+        f"{args.visits} visits over {args.persons} persons ({n_ops} requests with the reversals, plus retries); "
+        f"database {args.db}; {os.cpu_count()} cores, server and clients on this machine"
+    )
+    print(
+        f"{'clients':>7}  {'visits/s':>8}  {'requests/s':>10}  {'p50 ms':>6}  {'p99 ms':>6}  {'retries':>7}  "
+        f"{'409s':>4}  result"
+    )
     status = 0
     for clients in [int(c) for c in args.clients.split(",")]:
         with tempfile.TemporaryDirectory(prefix="policylang-load-") as folder:
@@ -403,11 +505,15 @@ def main(argv=None) -> int:
                         while len(tally.acked) < target and not stop.is_set():
                             time.sleep(0.005)
                         server.kill()
+
                     threading.Thread(target=killer, daemon=True).start()
                 t0 = time.perf_counter()
                 run_clients(server, load, clients, tally=tally)
                 wall = time.perf_counter() - t0
-                visits, sent = sum(1 for k in tally.acked if k[0] == "settle"), tally.requests  # before any retry
+                visits, sent = (
+                    sum(1 for k in tally.acked if k[0] == "settle"),
+                    tally.requests,
+                )  # before any retry
                 stop.set()
                 if args.kill_after is not None:
                     server.kill()
@@ -419,17 +525,21 @@ def main(argv=None) -> int:
                 server.stop()
                 if stop_db:
                     stop_db()
-            verdict = (f"{result['lost']} lost, {result['double']} double-counted, ledger "
-                       f"{'identical to' if result['same'] else 'DIFFERENT from'} the library's replay")
+            verdict = (
+                f"{result['lost']} lost, {result['double']} double-counted, ledger "
+                f"{'identical to' if result['same'] else 'DIFFERENT from'} the library's replay"
+            )
             if args.kill_after is not None:
                 verdict += f" (killed after {sent} answered requests; {pending} sent again after the restart)"
             if tally.errors:
                 verdict += f"; {len(tally.errors)} ERRORS, first: {tally.errors[0]}"
             if result["lost"] or result["double"] or not result["same"] or tally.errors:
                 status = 1
-            print(f"{clients:>7}  {visits / wall:>8.0f}  {sent / wall:>10.0f}  {percentile(tally.latencies, .5) * 1e3:>6.1f}"
-                  f"  {percentile(tally.latencies, .99) * 1e3:>6.1f}  {tally.replays:>7}  {tally.conflicts:>4}  {verdict}",
-                  flush=True)
+            print(
+                f"{clients:>7}  {visits / wall:>8.0f}  {sent / wall:>10.0f}  {percentile(tally.latencies, 0.5) * 1e3:>6.1f}"
+                f"  {percentile(tally.latencies, 0.99) * 1e3:>6.1f}  {tally.replays:>7}  {tally.conflicts:>4}  {verdict}",
+                flush=True,
+            )
     return status
 
 

@@ -26,8 +26,14 @@ def median_ms(args: list[str], runs: int, env: dict[str, str], before=lambda: No
     for _ in range(runs):
         before()
         start = time.perf_counter()
-        subprocess.run([sys.executable, *args], env=env, cwd=ROOT, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, *args],
+            env=env,
+            cwd=ROOT,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         times.append(time.perf_counter() - start)
     return statistics.median(times) * 1000
 
@@ -51,7 +57,10 @@ def main(runs: int) -> None:
         os.environ["POLICYLANG_CACHE_DIR"] = cache
         from policylang.parser import _lark
 
-        for label, before in (("parser, cold cache", empty_cache), ("parser, warm cache", lambda: None)):
+        for label, before in (
+            ("parser, cold cache", empty_cache),
+            ("parser, warm cache", lambda: None),
+        ):
             times = []
             for _ in range(runs):
                 before()

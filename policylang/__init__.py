@@ -22,19 +22,56 @@ if TYPE_CHECKING:
     from .resolve import SourceError
     from .runtime import CreditResult, MayPayResult, TraceStep, VisitResult
 
-__all__ = ["Adjustment", "CheckResult", "CompiledPolicy", "CreditResult", "Diagnostic", "InputError", "InputProblem",
-           "Ledger", "LedgerError", "MayPayResult", "PolicyError", "PolicylangError", "ResettleOutcome",
-           "SettleOutcome", "SourceError", "TraceStep", "VisitResult", "check_paths", "load", "loads", "parse"]
+__all__ = [
+    "Adjustment",
+    "CheckResult",
+    "CompiledPolicy",
+    "CreditResult",
+    "Diagnostic",
+    "InputError",
+    "InputProblem",
+    "Ledger",
+    "LedgerError",
+    "MayPayResult",
+    "PolicyError",
+    "PolicylangError",
+    "ResettleOutcome",
+    "SettleOutcome",
+    "SourceError",
+    "TraceStep",
+    "VisitResult",
+    "check_paths",
+    "load",
+    "loads",
+    "parse",
+]
 __version__ = "0.1.0"
 
 # The public names are imported on first use, so that `import policylang` (and the
 # command line's --help) does not pay for lark and the parser.
-_HOME = {"CheckResult": "api", "CompiledPolicy": "api", "check_paths": "api", "load": "api", "loads": "api",
-         "Diagnostic": "diagnostics", "PolicyError": "diagnostics", "InputError": "inputs", "InputProblem": "inputs",
-         "parse": "parser", "PolicylangError": "errors", "Adjustment": "ledger", "Ledger": "ledger",
-         "LedgerError": "ledger", "ResettleOutcome": "ledger", "SettleOutcome": "ledger", "CreditResult": "runtime",
-         "MayPayResult": "runtime", "TraceStep": "runtime", "VisitResult": "runtime",
-         "SourceError": "resolve"}
+_HOME = {
+    "CheckResult": "api",
+    "CompiledPolicy": "api",
+    "check_paths": "api",
+    "load": "api",
+    "loads": "api",
+    "Diagnostic": "diagnostics",
+    "PolicyError": "diagnostics",
+    "InputError": "inputs",
+    "InputProblem": "inputs",
+    "parse": "parser",
+    "PolicylangError": "errors",
+    "Adjustment": "ledger",
+    "Ledger": "ledger",
+    "LedgerError": "ledger",
+    "ResettleOutcome": "ledger",
+    "SettleOutcome": "ledger",
+    "CreditResult": "runtime",
+    "MayPayResult": "runtime",
+    "TraceStep": "runtime",
+    "VisitResult": "runtime",
+    "SourceError": "resolve",
+}
 
 
 def __getattr__(name: str):

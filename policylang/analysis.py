@@ -25,12 +25,15 @@ from .ir.index import TableIndex
 from .runtime import percent
 
 MAX_PROFILES = 20000
-BASE_FIELDS = {"pooling": ("hosp_lv", "psn_type", "flxempe_flag"),
-               "crediting": ("psn_type", "flxempe_flag", "contribution_years_met"),
-               "account_use": ()}
+BASE_FIELDS = {
+    "pooling": ("hosp_lv", "psn_type", "flxempe_flag"),
+    "crediting": ("psn_type", "flxempe_flag", "contribution_years_met"),
+    "account_use": (),
+}
 
 
 # ---- the input domain -------------------------------------------------------------
+
 
 def _walk_cond(c, out_fields: dict, thresholds: dict):
     if isinstance(c, ir.Cmp):
@@ -114,9 +117,9 @@ def fields_of(conds) -> set[str]:
     return set(found)
 
 
-
-
-def describe(profile: dict, only: set[str] | None = None, lang: str = "en", names_zh: dict | None = None) -> str:
+def describe(
+    profile: dict, only: set[str] | None = None, lang: str = "en", names_zh: dict | None = None
+) -> str:
     """``hosp_lv=level3, psn_type=active`` — only the fields that matter, when known."""
     names_zh = V.ZH_OF_VALUE if names_zh is None else names_zh
 
@@ -126,6 +129,7 @@ def describe(profile: dict, only: set[str] | None = None, lang: str = "en", name
         if lang == "zh" and isinstance(v, str):
             return names_zh.get(v, v)
         return str(v)
+
     items = [(k, v) for k, v in profile.items() if v is not None and (only is None or k in only)]
     if not items:
         return "every input" if lang == "en" else "任何输入"
@@ -133,6 +137,7 @@ def describe(profile: dict, only: set[str] | None = None, lang: str = "en", name
 
 
 # ---- the pooling rules of one version, read through the IR's semantics ---------------
+
 
 def compile_cond(c: ir.Cond):
     """``env -> bool``: ``env`` holds the profile's fields and, under ``$params``, the parameters."""
@@ -144,7 +149,9 @@ class _CompiledPooling:
         self.rules = rules
         self.bands = rules.ratio if isinstance(rules.ratio, ir.Bands) else None
         self.adjustments = [(compile_cond(a.when), a) for a in rules.adjustments]
-        self.deductibles = [(self._value(a.amount), compile_cond(a.when), a) for a in rules.deductibles]
+        self.deductibles = [
+            (self._value(a.amount), compile_cond(a.when), a) for a in rules.deductibles
+        ]
         self.caps = [(self._value(a.amount), compile_cond(a.when), a) for a in rules.caps]
 
     @staticmethod
@@ -158,6 +165,7 @@ class _CompiledPooling:
             if arm is None:
                 raise NoRow()
             return E.expr(arm.value, env, env.get("$params", {})), arm.prov
+
         return looked_up
 
     def ratio(self, env):
@@ -178,6 +186,7 @@ class _CompiledPooling:
 
 
 # ---- passes -----------------------------------------------------------------------
+
 
 class Analyzer:
     def __init__(self, policy: ir.Policy, own_sections: set[str]):
@@ -216,6 +225,7 @@ class Analyzer:
                 if v in table:
                     out[field] = table[v]
             return out
+
         return view
 
     def run(self) -> list[Diagnostic]:
@@ -241,7 +251,9 @@ class Analyzer:
             self.diags.append(Diagnostic("C410", span, {"count": MAX_PROFILES}))
         return profiles
 
-    def check_decide(self, decide: ir.Decide, when: ir.Cond, prov: ir.Prov, profiles, what: str, what_zh: str):
+    def check_decide(
+        self, decide: ir.Decide, when: ir.Cond, prov: ir.Prov, profiles, what: str, what_zh: str
+    ):
         """Unique hit: every input the statement applies to matches exactly one row."""
         index = TableIndex.of(decide)
         arms = [(compile_cond(a.when), a) for a in decide.arms]
@@ -259,9 +271,18 @@ class Analyzer:
                 continue
             if not hits and not gap_reported:
                 gap_reported = True
-                self.diags.append(Diagnostic("C401", prov.span, {
-                    "what": what, "what_zh": what_zh, "example": describe(prof, relevant),
-                    "example_zh": self.describe(prof, relevant, "zh")}))
+                self.diags.append(
+                    Diagnostic(
+                        "C401",
+                        prov.span,
+                        {
+                            "what": what,
+                            "what_zh": what_zh,
+                            "example": describe(prof, relevant),
+                            "example_zh": self.describe(prof, relevant, "zh"),
+                        },
+                    )
+                )
             if len(hits) > 1:
                 first, second = hits[0], hits[1]
                 key = (id(first), id(second))
@@ -269,17 +290,34 @@ class Analyzer:
                     continue
                 overlaps.add(key)
                 if first.value == second.value:
-                    self.diags.append(Diagnostic("C405", second.prov.span, {
-                        "what": f"the row for {describe(prof, relevant)}",
-                        "what_zh": f"{self.describe(prof, relevant, 'zh')} 的行",
-                        "first": str(first.prov.span)}))
+                    self.diags.append(
+                        Diagnostic(
+                            "C405",
+                            second.prov.span,
+                            {
+                                "what": f"the row for {describe(prof, relevant)}",
+                                "what_zh": f"{self.describe(prof, relevant, 'zh')} 的行",
+                                "first": str(first.prov.span),
+                            },
+                        )
+                    )
                 else:
                     show = percent if decide.type == V.PERCENT else (lambda v: f"{v} yuan")
-                    self.diags.append(Diagnostic("C402", second.prov.span, {
-                        "what": what, "what_zh": what_zh, "example": describe(prof, relevant),
-                        "example_zh": self.describe(prof, relevant, "zh"),
-                        "first": show(first.value.value), "second": show(second.value.value)},
-                        (Related(first.prov.span, "the other row", "另一行"),)))
+                    self.diags.append(
+                        Diagnostic(
+                            "C402",
+                            second.prov.span,
+                            {
+                                "what": what,
+                                "what_zh": what_zh,
+                                "example": describe(prof, relevant),
+                                "example_zh": self.describe(prof, relevant, "zh"),
+                                "first": show(first.value.value),
+                                "second": show(second.value.value),
+                            },
+                            (Related(first.prov.span, "the other row", "另一行"),),
+                        )
+                    )
 
     def pooling_version(self, version: ir.Version):
         rules: ir.PoolingRules = version.rules
@@ -288,7 +326,9 @@ class Analyzer:
         # what matters is what the fund pays: visits it does not cover or pay at all are left out
         profiles = [p for p in everyone if _paid(rules, p)]
         if isinstance(rules.ratio, ir.Decide):
-            self.check_decide(rules.ratio, ir.TRUE, rules.ratio_prov, profiles, "the ratio table", "支付比例表")
+            self.check_decide(
+                rules.ratio, ir.TRUE, rules.ratio_prov, profiles, "the ratio table", "支付比例表"
+            )
         for acc in rules.deductibles + rules.caps:
             if isinstance(acc.amount, ir.Decide):
                 what = "the deductible table" if acc.kind == "deductible" else "the cap table"
@@ -311,8 +351,13 @@ class Analyzer:
                 why_zh = "其条件只对统筹基金不支付的就诊成立(见覆盖范围与仅限定点)"
             else:
                 why, why_zh = "no input satisfies its condition", "没有任何输入满足其条件"
-            self.diags.append(Diagnostic("C406", adj.prov.span, {
-                "what": "this uplift", "what_zh": "该上浮", "why": why, "why_zh": why_zh}))
+            self.diags.append(
+                Diagnostic(
+                    "C406",
+                    adj.prov.span,
+                    {"what": "this uplift", "what_zh": "该上浮", "why": why, "why_zh": why_zh},
+                )
+            )
 
     def check_ratio_ranges(self, compiled: _CompiledPooling, profiles):
         """R301: every ratio (each band's, for banded ratios) stays within 0..100% after the
@@ -338,9 +383,17 @@ class Analyzer:
                     if culprit is None and not (0 <= value <= 1):
                         culprit = adj.prov
                 if culprit is not None:
-                    self.diags.append(Diagnostic("R301", culprit.span, {
-                        "value": percent(value), "context": f" for {describe(prof, relevant)} after uplifts",
-                        "context_zh": f"({self.describe(prof, relevant, 'zh')},含上浮)"}))
+                    self.diags.append(
+                        Diagnostic(
+                            "R301",
+                            culprit.span,
+                            {
+                                "value": percent(value),
+                                "context": f" for {describe(prof, relevant)} after uplifts",
+                                "context_zh": f"({self.describe(prof, relevant, 'zh')},含上浮)",
+                            },
+                        )
+                    )
                     return
 
     def crediting_version(self, version: ir.Version):
@@ -365,16 +418,38 @@ class Analyzer:
                 fired.add(r.name)
             if len(hits) > 1 and (hits[0].name, hits[1].name) not in seen_pairs:
                 seen_pairs.add((hits[0].name, hits[1].name))
-                self.diags.append(Diagnostic("C409", hits[1].prov.span, {
-                    "first": hits[0].name, "second": hits[1].name, "example": describe(prof, relevant),
-                    "example_zh": self.describe(prof, relevant, "zh")},
-                    (Related(hits[0].prov.span, f"rule {hits[0].name}", f"规则 {hits[0].name}"),)))
+                self.diags.append(
+                    Diagnostic(
+                        "C409",
+                        hits[1].prov.span,
+                        {
+                            "first": hits[0].name,
+                            "second": hits[1].name,
+                            "example": describe(prof, relevant),
+                            "example_zh": self.describe(prof, relevant, "zh"),
+                        },
+                        (
+                            Related(
+                                hits[0].prov.span, f"rule {hits[0].name}", f"规则 {hits[0].name}"
+                            ),
+                        ),
+                    )
+                )
         if not unevaluable:
             for _, r in compiled:
                 if r.name not in fired:
-                    self.diags.append(Diagnostic("C406", r.prov.span, {
-                        "what": f"credit rule {r.name!r}", "what_zh": f"计入规则 {r.name!r}",
-                        "why": "no person satisfies its condition", "why_zh": "没有任何人员满足其条件"}))
+                    self.diags.append(
+                        Diagnostic(
+                            "C406",
+                            r.prov.span,
+                            {
+                                "what": f"credit rule {r.name!r}",
+                                "what_zh": f"计入规则 {r.name!r}",
+                                "why": "no person satisfies its condition",
+                                "why_zh": "没有任何人员满足其条件",
+                            },
+                        )
+                    )
 
     # ---- requirements of the policies this one implements
     def requirements(self):
@@ -384,7 +459,10 @@ class Analyzer:
         ancestor = self.policy.parent
         while ancestor is not None:
             for req in ancestor.requirements:
-                if any(isinstance(s, ir.Measure) and s.quantity == "start" for s in (req.left, req.right)):
+                if any(
+                    isinstance(s, ir.Measure) and s.quantity == "start"
+                    for s in (req.left, req.right)
+                ):
                     self.check_start(ancestor, req, section)
                     continue
                 for version in section.versions:
@@ -400,24 +478,46 @@ class Analyzer:
         sides = [first.start if isinstance(s, ir.Measure) else s for s in (req.left, req.right)]
         if not _OPS[req.op](sides[0], sides[1]):
             clause = req.prov.clause or ""
-            self.diags.append(Diagnostic("H501", first.prov.span, {
-                "detail": f"pooling starts on {first.start}", "detail_zh": f"普通门诊统筹自 {first.start} 起实施",
-                "policy": owner.id, "name": req.name, "requirement": req.text, "clause": clause,
-                "quote": f'"{req.prov.quote}"' if req.prov.quote else req.text},
-                (Related(req.prov.span, f"{owner.id} requires {req.text}" + (f" ({clause})" if clause else ""),
-                         f"{owner.id} 要求 {req.text}" + (f"({clause})" if clause else "")),)))
+            self.diags.append(
+                Diagnostic(
+                    "H501",
+                    first.prov.span,
+                    {
+                        "detail": f"pooling starts on {first.start}",
+                        "detail_zh": f"普通门诊统筹自 {first.start} 起实施",
+                        "policy": owner.id,
+                        "name": req.name,
+                        "requirement": req.text,
+                        "clause": clause,
+                        "quote": f'"{req.prov.quote}"' if req.prov.quote else req.text,
+                    },
+                    (
+                        Related(
+                            req.prov.span,
+                            f"{owner.id} requires {req.text}" + (f" ({clause})" if clause else ""),
+                            f"{owner.id} 要求 {req.text}" + (f"({clause})" if clause else ""),
+                        ),
+                    ),
+                )
+            )
 
-    def _measure(self, compiled: _CompiledPooling, quantity: str, env) -> tuple[Decimal | None, ir.Prov | None]:
+    def _measure(
+        self, compiled: _CompiledPooling, quantity: str, env
+    ) -> tuple[Decimal | None, ir.Prov | None]:
         if quantity == "covered":
             r = compiled.rules
             covered = r.covered(env["psn_type"], env.get("flxempe_flag"))
             return covered, r.covers_prov
         if quantity == "ratio" and compiled.bands is not None:
             return compiled.band_ratios(env), compiled.rules.ratio.provs
-        if quantity == "ratio":  # the ratio after uplifts, blamed on the last uplift that applies, else the row
+        if (
+            quantity == "ratio"
+        ):  # the ratio after uplifts, blamed on the last uplift that applies, else the row
             base, row = compiled.ratio(env)
             points, applied = compiled.uplift(env)
-            return base + points, (applied[-1].prov if applied else row or compiled.rules.ratio_prov)
+            return base + points, (
+                applied[-1].prov if applied else row or compiled.rules.ratio_prov
+            )
         accs = compiled.deductibles if quantity == "deductible" else compiled.caps
         for amount_fn, cond, acc in accs:
             if cond(env):
@@ -431,12 +531,19 @@ class Analyzer:
         varied: dict[str, str] = {}
         for s in sides:
             _walk_cond(s.where, varied, {})
-        profiles = self._domain("pooling", [s.where for s in sides], version.rules, version.prov.span)
+        profiles = self._domain(
+            "pooling", [s.where for s in sides], version.rules, version.prov.span
+        )
         if not any(s.quantity == "covered" for s in sides):
             profiles = [p for p in profiles if _paid(version.rules, p)]
-        conds = [compile_cond(s.where) if isinstance(s, ir.Measure) else None for s in (req.left, req.right)]
+        conds = [
+            compile_cond(s.where) if isinstance(s, ir.Measure) else None
+            for s in (req.left, req.right)
+        ]
         op = _OPS[req.op]
-        seen_as = self.view_for(owner)  # the requirement's conditions read the profile as owner knows it
+        seen_as = self.view_for(
+            owner
+        )  # the requirement's conditions read the profile as owner knows it
 
         def values(i, prof):
             side = (req.left, req.right)[i]
@@ -467,22 +574,31 @@ class Analyzer:
                     continue
                 left, right = _pairs(lv, lprov), _pairs(rv, rprov)
                 # banded ratios compare band by band
-                combos = zip(left, right) if len(left) == len(right) else itertools.product(left, right)
+                combos = (
+                    zip(left, right) if len(left) == len(right) else itertools.product(left, right)
+                )
                 for (a, ap), (b, bp) in combos:
                     if not op(a, b):
                         self.report(owner, req, version, prof, a, ap, other, b, bp)
                         return
 
     def report(self, owner, req, version, lprof, lv, lprov, rprof, rv, rprov):
-        zh_q = {"ratio": "支付比例", "deductible": "起付标准", "cap": "最高支付限额", "covered": "是否纳入统筹"}
+        zh_q = {
+            "ratio": "支付比例",
+            "deductible": "起付标准",
+            "cap": "最高支付限额",
+            "covered": "是否纳入统筹",
+        }
         rules = version.rules
         relevant = fields_of(_conds_of(rules)) | fields_of(
-            [s.where for s in (req.left, req.right) if isinstance(s, ir.Measure)])
+            [s.where for s in (req.left, req.right) if isinstance(s, ir.Measure)]
+        )
 
         def show(v, q, lang="en"):
             if isinstance(v, bool):
                 return ("是" if v else "否") if lang == "zh" else ("true" if v else "false")
             return percent(v) if q == "ratio" else (f"{v} 元" if lang == "zh" else f"{v} yuan")
+
         lq = req.left.quantity if isinstance(req.left, ir.Measure) else None
         rq = req.right.quantity if isinstance(req.right, ir.Measure) else lq
         if lq == "covered":
@@ -510,17 +626,41 @@ class Analyzer:
         span = (lprov.span if lprov else None) or (rprov.span if rprov else None)
         clause = req.prov.clause or ""
         quote = f'"{req.prov.quote}"' if req.prov.quote else req.text
-        related = [Related(req.prov.span, f"{owner.id} requires {req.text}" + (f" ({clause})" if clause else ""),
-                           f"{owner.id} 要求 {req.text}" + (f"({clause})" if clause else ""))]
+        related = [
+            Related(
+                req.prov.span,
+                f"{owner.id} requires {req.text}" + (f" ({clause})" if clause else ""),
+                f"{owner.id} 要求 {req.text}" + (f"({clause})" if clause else ""),
+            )
+        ]
         if rprov is not None and rprov.span is not None and rprov.span != span:
             related.append(Related(rprov.span, "the value it is compared with", "与之比较的取值"))
-        self.diags.append(Diagnostic("H501", span, {
-            "detail": detail, "detail_zh": detail_zh, "policy": owner.id, "name": req.name,
-            "requirement": req.text, "clause": clause, "quote": quote}, tuple(related)))
+        self.diags.append(
+            Diagnostic(
+                "H501",
+                span,
+                {
+                    "detail": detail,
+                    "detail_zh": detail_zh,
+                    "policy": owner.id,
+                    "name": req.name,
+                    "requirement": req.text,
+                    "clause": clause,
+                    "quote": quote,
+                },
+                tuple(related),
+            )
+        )
 
 
-_OPS = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
-        "<": lambda a, b: a < b, "=": lambda a, b: a == b, "!=": lambda a, b: a != b}
+_OPS = {
+    ">=": lambda a, b: a >= b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    "<": lambda a, b: a < b,
+    "=": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+}
 
 
 def _paid(rules: ir.PoolingRules, prof: dict) -> bool:

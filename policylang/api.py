@@ -53,7 +53,9 @@ class CheckResult:
 def check_unit(unit: Unit, ws: Workspace) -> CheckResult:
     """Run every stage up to the IR and collect all diagnostics of the unit."""
     diags = list(unit.diagnostics)
-    if unit.vocabulary is not None:  # a vocabulary file: its declarations, on the vocabularies before it
+    if (
+        unit.vocabulary is not None
+    ):  # a vocabulary file: its declarations, on the vocabularies before it
         return CheckResult(unit.file, None, sort_diagnostics(diags + check_vocabulary(unit)))
     if unit.policy is None:
         return CheckResult(unit.file, None, sort_diagnostics(diags))
@@ -77,12 +79,19 @@ def _check_unit(unit: Unit, ws: Workspace, diags: list) -> CheckResult:
     s = scope.parent
     while s is not None:
         punit = ws.units.get(s.file)
-        perrors = [d for d in check_unit_shallow(punit, ws) if d.severity == "error"] if punit else []
+        perrors = (
+            [d for d in check_unit_shallow(punit, ws) if d.severity == "error"] if punit else []
+        )
         if perrors:
             parent_broken = True
             impl = unit.policy.first(n.ImplementsDecl)
-            diags.append(Diagnostic("N108", impl.span if impl else unit.policy.span,
-                                    {"name": s.id, "count": len(perrors), "file": s.file}))
+            diags.append(
+                Diagnostic(
+                    "N108",
+                    impl.span if impl else unit.policy.span,
+                    {"name": s.id, "count": len(perrors), "file": s.file},
+                )
+            )
             break
         s = s.parent
     policy_ir = None
@@ -91,7 +100,9 @@ def _check_unit(unit: Unit, ws: Workspace, diags: list) -> CheckResult:
         own = {d.kind for d in unit.policy.decls if isinstance(d, n.Section)}
         diags += analyze(policy_ir, own)
     diags = sort_diagnostics(diags)
-    return CheckResult(unit.file, unit.policy.name.value, diags, policy_ir if not has_errors(diags) else None)
+    return CheckResult(
+        unit.file, unit.policy.name.value, diags, policy_ir if not has_errors(diags) else None
+    )
 
 
 def check_unit_shallow(unit: Unit, ws: Workspace) -> list[Diagnostic]:
@@ -173,8 +184,13 @@ class CompiledPolicy:
     def _params(self, params: dict[str, Any] | None) -> dict[str, Any]:
         return validate_params(params or {}, self.ir, source="params")
 
-    def settle(self, visits: list[dict], params: dict[str, Any] | None = None, trace: bool = True,
-               ledger: Ledger | None = None):
+    def settle(
+        self,
+        visits: list[dict],
+        params: dict[str, Any] | None = None,
+        trace: bool = True,
+        ledger: Ledger | None = None,
+    ):
         """Settle visits (any persons, any order); one result per visit, in input order.
         ``trace=False`` leaves out the explanation, for speed over many claims.
 
@@ -186,7 +202,9 @@ class CompiledPolicy:
         self._need_params("settle", values, visits, ledger)
         if ledger is None and not _has_ops(visits):
             return self._evaluator(trace).settle(visits, values)
-        outcome = apply_to_ledger(self, visits, values, trace, ledger if ledger is not None else self.new_ledger())
+        outcome = apply_to_ledger(
+            self, visits, values, trace, ledger if ledger is not None else self.new_ledger()
+        )
         return outcome if ledger is not None else outcome.results
 
     def new_ledger(self) -> Ledger:
@@ -197,17 +215,30 @@ class CompiledPolicy:
         """A ledger file written by ``Ledger.write`` (or ``settle --ledger-out``)."""
         return Ledger.read(str(path), self)
 
-    def resettle(self, ledger: Ledger, corrections: list[dict] | None = None, params: dict[str, Any] | None = None,
-                 trace: bool = True, start=None, end=None) -> ResettleOutcome:
+    def resettle(
+        self,
+        ledger: Ledger,
+        corrections: list[dict] | None = None,
+        params: dict[str, Any] | None = None,
+        trace: bool = True,
+        start=None,
+        end=None,
+    ) -> ResettleOutcome:
         """Re-settle recorded visits under this policy (an amendment) or with corrected
         inputs (``corrections``, matched by ``setl_id``), or all visits settled from
         ``start`` to ``end`` (dates); returns the adjustments and the updated ledger."""
         values = self._params(params)
         self._need_params("settle", values, corrections or [], ledger)
-        return resettle_ledger(self, corrections, values, trace, ledger, _date_or_none(start), _date_or_none(end))
+        return resettle_ledger(
+            self, corrections, values, trace, ledger, _date_or_none(start), _date_or_none(end)
+        )
 
-    def settle_stream(self, chunks: Callable[[], Iterable[list[dict]]], params: dict[str, Any] | None = None,
-                      trace: bool = True) -> Iterator[VisitResult]:
+    def settle_stream(
+        self,
+        chunks: Callable[[], Iterable[list[dict]]],
+        params: dict[str, Any] | None = None,
+        trace: bool = True,
+    ) -> Iterator[VisitResult]:
         """Settle visits read in chunks, yielding each result as soon as it is final, in input
         order.  ``chunks()`` is called twice: the first pass validates and settles without
         keeping results, so every problem is reported (``InputError``, record numbers
@@ -226,8 +257,10 @@ class CompiledPolicy:
             try:
                 results = self._fast.settle(chunk, values, dry)
             except InputError as e:
-                problems += [attrs.evolve(p, record=p.record + offset) if p.record is not None else p
-                             for p in e.problems]
+                problems += [
+                    attrs.evolve(p, record=p.record + offset) if p.record is not None else p
+                    for p in e.problems
+                ]
                 results = []
             for r in results:
                 key = time_order_key(r.setl_time)
@@ -273,21 +306,25 @@ class CompiledPolicy:
             self._columnar = backend("columnar")(self.ir, tracing=False)
         return self._columnar.settle_table(table, values, messages=messages)
 
-    def credit(self, persons: list[dict], params: dict[str, Any] | None = None, trace: bool = True
-               ) -> list[CreditResult]:
+    def credit(
+        self, persons: list[dict], params: dict[str, Any] | None = None, trace: bool = True
+    ) -> list[CreditResult]:
         """Personal-account credit per person; ``credit`` is None where no rule applies."""
         values = self._params(params)
         self._need_params("credit", values)
         return self._evaluator(trace).credit(persons, values)
 
-    def may_pay(self, requests: list[dict], params: dict[str, Any] | None = None, trace: bool = True
-                ) -> list[MayPayResult]:
+    def may_pay(
+        self, requests: list[dict], params: dict[str, Any] | None = None, trace: bool = True
+    ) -> list[MayPayResult]:
         """Whether the personal account may pay each request, with the reason and clause."""
         values = self._params(params)
         self._need_params("may_pay", values)
         return self._evaluator(trace).may_pay(requests, values)
 
-    def _need_params(self, kind: str, values: dict, visits=None, ledger: Ledger | None = None) -> None:
+    def _need_params(
+        self, kind: str, values: dict, visits=None, ledger: Ledger | None = None
+    ) -> None:
         """Every parameter the program reads must be given, before anything is evaluated.
         Settling consults the account-use rules only for a visit whose balance is known."""
         wanted = list(self._params_of(kind))
@@ -296,7 +333,6 @@ class CompiledPolicy:
         for name in wanted:
             if values.get(name) is None:
                 raise missing_param(name, self.ir)
-
 
     def _params_of(self, kind: str) -> tuple[str, ...]:
         """Walking the program costs milliseconds: once per program, not once per call (a
@@ -353,8 +389,10 @@ class NotAPolicy(PolicylangError):
 
     def __init__(self, file: str):
         self.file = file
-        super().__init__(f"{file} holds a vocabulary, not a policy: a policy imports it with "
-                         f"import vocabulary \"{Path(file).name}\"")
+        super().__init__(
+            f"{file} holds a vocabulary, not a policy: a policy imports it with "
+            f'import vocabulary "{Path(file).name}"'
+        )
 
 
 def load(path: str | Path, search: Iterable[str | Path] = ()) -> CompiledPolicy:

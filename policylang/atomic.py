@@ -8,17 +8,26 @@ from pathlib import Path
 from typing import IO, Callable
 
 
-def replace_file(path: str | Path, write: Callable[[IO], None], binary: bool = False, sync: bool = False,
-                 keep_mode: bool = False) -> None:
+def replace_file(
+    path: str | Path,
+    write: Callable[[IO], None],
+    binary: bool = False,
+    sync: bool = False,
+    keep_mode: bool = False,
+) -> None:
     """``write(f)`` into a temporary file beside ``path``, then rename it over ``path``.
     ``sync``: flush it to the disk first (a ledger); ``keep_mode``: keep the permissions of
     the file it replaces (a policy rewritten by fmt)."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.",
-                               suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(
+        dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.", suffix=".tmp"
+    )
     try:
-        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8",
-                                                                            "newline": "\n"})) as f:
+        with os.fdopen(
+            fd,
+            "wb" if binary else "w",
+            **({} if binary else {"encoding": "utf-8", "newline": "\n"}),
+        ) as f:
             write(f)
             if sync:
                 f.flush()

@@ -108,7 +108,6 @@ def shown(d: Decimal) -> str:
     return text if len(text) <= 24 else f"{text[:12]}…{text[-4:]}"
 
 
-
 def _tdesc(t: str, zh: bool = False) -> str:
     if zh:
         return V.TYPE_NAMES_ZH.get(t, t)
@@ -133,9 +132,17 @@ class Checker:
 
     def unknown(self, name: n.Name, kind: str, kind_zh: str, candidates, hint="", hint_zh=""):
         s = suggest(name.value, candidates)
-        self.emit("N101", name.span, name=name.value, kind=kind, kind_zh=kind_zh,
-                  suggestion=f"; did you mean {s!r}?" if s else "",
-                  suggestion_zh=f";是否应为 {s!r}?" if s else "", hint=hint, hint_zh=hint_zh)
+        self.emit(
+            "N101",
+            name.span,
+            name=name.value,
+            kind=kind,
+            kind_zh=kind_zh,
+            suggestion=f"; did you mean {s!r}?" if s else "",
+            suggestion_zh=f";是否应为 {s!r}?" if s else "",
+            hint=hint,
+            hint_zh=hint_zh,
+        )
 
     def enum_value(self, name: n.Name, enum: str, allow_tiers: bool = False) -> bool:
         values = list(self.enums[enum].values)
@@ -146,12 +153,17 @@ class Checker:
         zh = self.enums[enum].names_zh
         s = suggest(name.value, values)
         s_zh = suggest(name.value, [z for z in zh.values()]) or (zh.get(s) if s else None)
-        self.emit("N106", name.span, value=name.value, what=f"{enum} value",
-                  what_zh=self.enums[enum].label or enum,
-                  suggestion=f"; did you mean {s!r}?" if s else "",
-                  suggestion_zh=f";是否应为 {s_zh!r}?" if s_zh else "",
-                  known=", ".join(values),
-                  known_zh="、".join(f"{zh[v]}({v})" if v in zh else v for v in values))
+        self.emit(
+            "N106",
+            name.span,
+            value=name.value,
+            what=f"{enum} value",
+            what_zh=self.enums[enum].label or enum,
+            suggestion=f"; did you mean {s!r}?" if s else "",
+            suggestion_zh=f";是否应为 {s_zh!r}?" if s_zh else "",
+            known=", ".join(values),
+            known_zh="、".join(f"{zh[v]}({v})" if v in zh else v for v in values),
+        )
         return False
 
     def enum_values(self) -> dict[str, str]:
@@ -184,7 +196,9 @@ class Checker:
             elif isinstance(d, n.Example):
                 self.check_example(d)
         self.check_required(p)
-        inherited = _names_in([sec for kind, (sec, owner) in self.scope.sections.items() if owner is not self.scope])
+        inherited = _names_in(
+            [sec for kind, (sec, owner) in self.scope.sections.items() if owner is not self.scope]
+        )
         own = {id(d) for d in p.decls}  # identity: comparing nodes by value would be quadratic
         for name, decl in self.scope.params.items():
             if id(decl) in own and name not in self.used_params and name not in inherited:
@@ -205,10 +219,19 @@ class Checker:
             else:
                 whole, places, what, what_zh = BOUNDS[type(lit)]
                 text = {n.PercentLit: "{}%", n.PointsLit: "{} points", n.NumberLit: "{}"}[type(lit)]
-                text_zh = {n.PercentLit: "{}%", n.PointsLit: "{} 个百分点", n.NumberLit: "{}"}[type(lit)]
-                self.emit("R306", lit.span, value=text.format(shown(lit.value)),
-                          value_zh=text_zh.format(shown(lit.value)), what=what, what_zh=what_zh,
-                          digits=whole, places=places)
+                text_zh = {n.PercentLit: "{}%", n.PointsLit: "{} 个百分点", n.NumberLit: "{}"}[
+                    type(lit)
+                ]
+                self.emit(
+                    "R306",
+                    lit.span,
+                    value=text.format(shown(lit.value)),
+                    value_zh=text_zh.format(shown(lit.value)),
+                    what=what,
+                    what_zh=what_zh,
+                    digits=whole,
+                    places=places,
+                )
 
     # -- policy-level declarations
     def check_decls(self, p: n.Policy):
@@ -216,36 +239,70 @@ class Checker:
         named: dict[tuple[str, str], n.Node] = {}
         sections: dict[str, n.Section] = {}
         for d in p.decls:
-            if isinstance(d, (n.LevelDecl, n.JurisdictionDecl, n.DocumentDecl, n.ImplementsDecl, n.RoundingDecl)):
+            if isinstance(
+                d,
+                (n.LevelDecl, n.JurisdictionDecl, n.DocumentDecl, n.ImplementsDecl, n.RoundingDecl),
+            ):
                 if type(d) in singles:
                     what, what_zh = _what(d)
-                    self.emit("S604", d.span, what=what, what_zh=what_zh, first=str(singles[type(d)].span))
+                    self.emit(
+                        "S604", d.span, what=what, what_zh=what_zh, first=str(singles[type(d)].span)
+                    )
                 else:
                     singles[type(d)] = d
             if isinstance(d, n.Section):
                 if d.kind in sections:
-                    self.emit("S604", d.span, what=f"the {d.kind} section", what_zh=V.SECTION_NAMES_ZH[d.kind],
-                              first=str(sections[d.kind].span))
+                    self.emit(
+                        "S604",
+                        d.span,
+                        what=f"the {d.kind} section",
+                        what_zh=V.SECTION_NAMES_ZH[d.kind],
+                        first=str(sections[d.kind].span),
+                    )
                 else:
                     sections[d.kind] = d
             if isinstance(d, (n.ParamDecl, n.InputDecl)) and d.name.value in self.enum_values():
                 enum = self.enum_values()[d.name.value]
-                self.emit("N110", d.name.span, name=d.name.value, taken=f"a value of {enum}",
-                          taken_zh=f"{self.enums[enum].label or enum}的取值")
+                self.emit(
+                    "N110",
+                    d.name.span,
+                    name=d.name.value,
+                    taken=f"a value of {enum}",
+                    taken_zh=f"{self.enums[enum].label or enum}的取值",
+                )
             if isinstance(d, n.SettingDecl):
                 key = ("setting", d.name.value)
                 if key in named:
-                    self.diags.append(Diagnostic("N102", d.name.span, {
-                        "kind": "setting", "kind_zh": "设置", "name": d.name.value, "first": str(named[key].span)}))
+                    self.diags.append(
+                        Diagnostic(
+                            "N102",
+                            d.name.span,
+                            {
+                                "kind": "setting",
+                                "kind_zh": "设置",
+                                "name": d.name.value,
+                                "first": str(named[key].span),
+                            },
+                        )
+                    )
                 else:
                     named[key] = d
             if isinstance(d, (n.ParamDecl, n.InputDecl, n.TierDecl, n.Diseases)):
                 key = ("name", d.name.value)
                 if key in named:
                     what, what_zh = _what(d)
-                    self.diags.append(Diagnostic("N102", d.name.span, {
-                        "kind": what.removeprefix("the "), "kind_zh": what_zh, "name": d.name.value,
-                        "first": str(named[key].span)}))
+                    self.diags.append(
+                        Diagnostic(
+                            "N102",
+                            d.name.span,
+                            {
+                                "kind": what.removeprefix("the "),
+                                "kind_zh": what_zh,
+                                "name": d.name.value,
+                                "first": str(named[key].span),
+                            },
+                        )
+                    )
                 else:
                     named[key] = d
             if isinstance(d, n.LevelDecl):
@@ -256,13 +313,24 @@ class Checker:
                 self.need_cite(d, d.cite)
             elif isinstance(d, n.InputDecl):
                 self.check_type_ref(d.type)
-                if d.name.value in V.VISIT_FIELDS or d.name.value in V.PERSON_FIELDS or d.name.value in V.REQUEST_FIELDS:
-                    self.emit("N110", d.name.span, name=d.name.value, taken="a built-in input field",
-                              taken_zh="内置输入字段")
+                if (
+                    d.name.value in V.VISIT_FIELDS
+                    or d.name.value in V.PERSON_FIELDS
+                    or d.name.value in V.REQUEST_FIELDS
+                ):
+                    self.emit(
+                        "N110",
+                        d.name.span,
+                        name=d.name.value,
+                        taken="a built-in input field",
+                        taken_zh="内置输入字段",
+                    )
                 if d.default is not None:
                     t = self.literal_type(d.default)
                     want = V.TYPE_ALIASES.get(d.type.value, d.type.value)
-                    if want in self.enums:  # an enumeration's default is written as text: "level1" or "一级"
+                    if (
+                        want in self.enums
+                    ):  # an enumeration's default is written as text: "level1" or "一级"
                         if not isinstance(d.default, n.TextLit):
                             self.type_error(d.default, "the default", "默认值", want, t)
                         elif self.enums[want].lookup(d.default.value) is None:
@@ -272,28 +340,44 @@ class Checker:
                 self.need_cite(d, d.cite)
             elif isinstance(d, n.TierDecl):
                 if d.name.value in self.enums["hosp_lv"].values:
-                    self.emit("N110", d.name.span, name=d.name.value, taken="a hospital level",
-                              taken_zh="医疗机构级别")
+                    self.emit(
+                        "N110",
+                        d.name.span,
+                        name=d.name.value,
+                        taken="a hospital level",
+                        taken_zh="医疗机构级别",
+                    )
                 for m in d.members:
                     self.enum_value(m, "hosp_lv")
                 self.need_cite(d, d.cite)
             elif isinstance(d, n.RoundingDecl):
                 self.enum_value(d.mode, "rounding_mode")
                 if not isinstance(d.unit, n.MoneyLit):
-                    self.type_error(d.unit, "the rounding unit", "舍入单位", V.MONEY, self.literal_type(d.unit))
+                    self.type_error(
+                        d.unit, "the rounding unit", "舍入单位", V.MONEY, self.literal_type(d.unit)
+                    )
                 elif digits_of(d.unit.amount)[0] > MONEY_BOUNDS[0]:
-                    self.emit("R305", d.unit.span, value=shown(d.unit.amount), digits=MONEY_BOUNDS[0])
+                    self.emit(
+                        "R305", d.unit.span, value=shown(d.unit.amount), digits=MONEY_BOUNDS[0]
+                    )
                 elif d.unit.amount <= 0 or digits_of(d.unit.amount)[1] > MONEY_BOUNDS[1]:
                     self.emit("R304", d.unit.span, value=shown(d.unit.amount))
                 self.need_cite(d, d.cite)
             elif isinstance(d, (n.EnumDecl, n.CodeList)):
-                self.need_cite(d, d.cite)  # a category or a code a policy adds is a rule of the notice
+                self.need_cite(
+                    d, d.cite
+                )  # a category or a code a policy adds is a rule of the notice
             elif isinstance(d, n.SettingDecl):
                 if d.name.value not in V.SETTINGS:
                     s = suggest(d.name.value, V.SETTINGS)
-                    self.emit("N105", d.name.span, name=d.name.value, known=", ".join(V.SETTINGS),
-                              suggestion=f"; did you mean {s!r}?" if s else "",
-                              suggestion_zh=f";是否应为 {s!r}?" if s else "")
+                    self.emit(
+                        "N105",
+                        d.name.span,
+                        name=d.name.value,
+                        known=", ".join(V.SETTINGS),
+                        suggestion=f"; did you mean {s!r}?" if s else "",
+                        suggestion_zh=f";是否应为 {s!r}?" if s else "",
+                    )
                 else:
                     self.enum_value(d.value, V.SETTINGS[d.name.value])
                 self.need_cite(d, d.cite)
@@ -303,12 +387,22 @@ class Checker:
         if parent is None:
             return
         plevel = parent.policy.first(n.LevelDecl)
-        mine, theirs = V.LEVEL_RANK.get(d.level.value), V.LEVEL_RANK.get(plevel.level.value) if plevel else None
+        mine, theirs = (
+            V.LEVEL_RANK.get(d.level.value),
+            V.LEVEL_RANK.get(plevel.level.value) if plevel else None,
+        )
         if mine and theirs and theirs <= mine:
             impl = self.scope.policy.first(n.ImplementsDecl)
             zh = V.ENUMS["level"]
-            self.emit("N109", impl.span if impl else d.span, level=d.level.value, name=parent.id,
-                      parent_level=plevel.level.value, level_zh=zh[d.level.value], parent_level_zh=zh[plevel.level.value])
+            self.emit(
+                "N109",
+                impl.span if impl else d.span,
+                level=d.level.value,
+                name=parent.id,
+                parent_level=plevel.level.value,
+                level_zh=zh[d.level.value],
+                parent_level_zh=zh[plevel.level.value],
+            )
 
     def check_type_ref(self, t: n.Name):
         v = V.TYPE_ALIASES.get(t.value, t.value)
@@ -319,22 +413,45 @@ class Checker:
         kinds = set(self.scope.sections)
         own = {d.kind for d in p.decls if isinstance(d, n.Section)}
         if kinds & {"pooling", "crediting"} and self.scope.rounding is None:
-            self.emit("S603", p.name.span, where="this policy", where_zh="本政策", what="a rounding rule",
-                      what_zh="舍入规则",
-                      hint="money results must be rounded by a declared rule: rounding half_up to 0.01 yuan",
-                      hint_zh="金额结果须按声明的规则舍入:舍入 四舍五入 精确到 0.01 元")
-        misspelt = any(isinstance(d, n.SettingDecl) and d.name.value not in V.SETTINGS for d in p.decls)
-        if {"pooling", "account_use"} <= kinds and (own & {"pooling", "account_use"}) \
-                and "account_covers" not in self.scope.settings and not misspelt:
-            self.emit("S603", p.name.span, where="this policy", where_zh="本政策", what="the setting account_covers",
-                      what_zh="设置 account_covers",
-                      hint="say what the personal account may pay in a settlement: setting account_covers = person_share",
-                      hint_zh="请声明个人账户在结算中可支付的范围:设置 account_covers = person_share")
+            self.emit(
+                "S603",
+                p.name.span,
+                where="this policy",
+                where_zh="本政策",
+                what="a rounding rule",
+                what_zh="舍入规则",
+                hint="money results must be rounded by a declared rule: rounding half_up to 0.01 yuan",
+                hint_zh="金额结果须按声明的规则舍入:舍入 四舍五入 精确到 0.01 元",
+            )
+        misspelt = any(
+            isinstance(d, n.SettingDecl) and d.name.value not in V.SETTINGS for d in p.decls
+        )
+        if (
+            {"pooling", "account_use"} <= kinds
+            and (own & {"pooling", "account_use"})
+            and "account_covers" not in self.scope.settings
+            and not misspelt
+        ):
+            self.emit(
+                "S603",
+                p.name.span,
+                where="this policy",
+                where_zh="本政策",
+                what="the setting account_covers",
+                what_zh="设置 account_covers",
+                hint="say what the personal account may pay in a settlement: setting account_covers = person_share",
+                hint_zh="请声明个人账户在结算中可支付的范围:设置 account_covers = person_share",
+            )
 
     # -- sections and versions
     def check_section(self, s: n.Section):
-        fields = {**V.CONTEXT_FIELDS[s.kind], **{k: V.TYPE_ALIASES.get(d.type.value, d.type.value)
-                                                for k, d in self.scope.inputs.items()}}
+        fields = {
+            **V.CONTEXT_FIELDS[s.kind],
+            **{
+                k: V.TYPE_ALIASES.get(d.type.value, d.type.value)
+                for k, d in self.scope.inputs.items()
+            },
+        }
         for v in s.versions:
             self.check_version(s, v, fields)
             self.check_counters(v)
@@ -352,17 +469,33 @@ class Checker:
             if st.name is not None:
                 first = named.setdefault(st.name.value, st)
                 if first is not st:
-                    self.emit("N102", st.name.span, kind="counter", kind_zh="累计计数器", name=st.name.value,
-                              first=str(first.name.span))
+                    self.emit(
+                        "N102",
+                        st.name.span,
+                        kind="counter",
+                        kind_zh="累计计数器",
+                        name=st.name.value,
+                        first=str(first.name.span),
+                    )
                 continue
             twin = next((o for o in counters[:i] if o.name is None and _same_counter(o, st)), None)
             if twin is not None:
                 period = st.period.value
-                self.diags.append(Diagnostic("C412", st.span, {
-                    "kinds": "deductibles" if isinstance(st, n.Deductible) else "caps",
-                    "kinds_zh": "起付标准" if isinstance(st, n.Deductible) else "最高支付限额",
-                    "period": period, "period_zh": V.ENUMS["period"].get(period, period)},
-                    (Related(twin.span, "the other one", "另一条"),)))
+                self.diags.append(
+                    Diagnostic(
+                        "C412",
+                        st.span,
+                        {
+                            "kinds": "deductibles" if isinstance(st, n.Deductible) else "caps",
+                            "kinds_zh": "起付标准"
+                            if isinstance(st, n.Deductible)
+                            else "最高支付限额",
+                            "period": period,
+                            "period_zh": V.ENUMS["period"].get(period, period),
+                        },
+                        (Related(twin.span, "the other one", "另一条"),),
+                    )
+                )
 
     def check_counter_names(self, s: n.Section):
         """A counter's name stands for one kind of counter in every version of the section."""
@@ -372,11 +505,26 @@ class Checker:
                 if isinstance(st, (n.Deductible, n.Cap)) and st.name is not None:
                     first, where = kinds.setdefault(st.name.value, (st, v))
                     if type(first) is not type(st) and where is not v:  # in one version: N102
-                        self.diags.append(Diagnostic("N112", st.name.span, {
-                            "name": st.name.value, "kind": _what(st)[0], "kind_zh": _what(st)[1],
-                            "other": _what(first)[0], "other_zh": _what(first)[1]},
-                            (Related(first.name.span, f"{st.name.value!r} names {_what(first)[0]} here",
-                                     f"此处 {st.name.value!r} 是{_what(first)[1]}的名称"),)))
+                        self.diags.append(
+                            Diagnostic(
+                                "N112",
+                                st.name.span,
+                                {
+                                    "name": st.name.value,
+                                    "kind": _what(st)[0],
+                                    "kind_zh": _what(st)[1],
+                                    "other": _what(first)[0],
+                                    "other_zh": _what(first)[1],
+                                },
+                                (
+                                    Related(
+                                        first.name.span,
+                                        f"{st.name.value!r} names {_what(first)[0]} here",
+                                        f"此处 {st.name.value!r} 是{_what(first)[1]}的名称",
+                                    ),
+                                ),
+                            )
+                        )
 
     def version_bounds(self, v: n.Version):
         start = v.start.value if isinstance(v.start, n.DateLit) else None
@@ -393,8 +541,13 @@ class Checker:
                     if decl is None:
                         self.unknown(point, "date parameter", "日期参数", self.scope.params)
                     elif V.TYPE_ALIASES.get(decl.type.value, decl.type.value) != V.DATE:
-                        self.type_error(point, "a version's start or end", "版本起止", V.DATE,
-                                        V.TYPE_ALIASES.get(decl.type.value, decl.type.value))
+                        self.type_error(
+                            point,
+                            "a version's start or end",
+                            "版本起止",
+                            V.DATE,
+                            V.TYPE_ALIASES.get(decl.type.value, decl.type.value),
+                        )
             start, until = self.version_bounds(v)
             if start and until and until < start:
                 self.emit("C408", v.until.span, start=str(start), until=str(until))
@@ -412,25 +565,53 @@ class Checker:
             if a_until == "unknown" and a_start != b_start:
                 continue  # ends on a date parameter: known only at evaluation time
             if a_until in (None, "unknown") or a_until >= b_start:
-                self.diags.append(Diagnostic("C403", b.span, {"section": sec_en, "section_zh": sec_zh,
-                                                               "date": str(b_start)},
-                                             (Related(a.span, "the earlier version", "前一版本") if a_start != b_start
-                                              else Related(a.span, "the other version starting then",
-                                                           "同日开始的另一版本"),)))
+                self.diags.append(
+                    Diagnostic(
+                        "C403",
+                        b.span,
+                        {"section": sec_en, "section_zh": sec_zh, "date": str(b_start)},
+                        (
+                            Related(a.span, "the earlier version", "前一版本")
+                            if a_start != b_start
+                            else Related(
+                                a.span, "the other version starting then", "同日开始的另一版本"
+                            ),
+                        ),
+                    )
+                )
             elif a_until + dt.timedelta(days=1) < b_start:
-                self.diags.append(Diagnostic("C404", b.span, {
-                    "section": sec_en, "section_zh": sec_zh,
-                    "start": str(a_until + dt.timedelta(days=1)), "end": str(b_start - dt.timedelta(days=1))}))
+                self.diags.append(
+                    Diagnostic(
+                        "C404",
+                        b.span,
+                        {
+                            "section": sec_en,
+                            "section_zh": sec_zh,
+                            "start": str(a_until + dt.timedelta(days=1)),
+                            "end": str(b_start - dt.timedelta(days=1)),
+                        },
+                    )
+                )
         # Two versions that start on the same date parameter overlap on that date, whatever it is.
         on_param: dict[str, n.Version] = {}
         for v in s.versions:
             if isinstance(v.start, n.Name):
                 first = on_param.setdefault(v.start.value, v)
                 if first is not v:
-                    self.diags.append(Diagnostic("C403", v.span, {"section": sec_en, "section_zh": sec_zh,
-                                                                   "date": v.start.value},
-                                                 (Related(first.span, "the other version starting then",
-                                                          "同日开始的另一版本"),)))
+                    self.diags.append(
+                        Diagnostic(
+                            "C403",
+                            v.span,
+                            {"section": sec_en, "section_zh": sec_zh, "date": v.start.value},
+                            (
+                                Related(
+                                    first.span,
+                                    "the other version starting then",
+                                    "同日开始的另一版本",
+                                ),
+                            ),
+                        )
+                    )
 
     def check_version(self, s: n.Section, v: n.Version, fields: dict):
         self.need_cite(v, v.cite)
@@ -440,14 +621,23 @@ class Checker:
             what, what_zh = _what(st)
             if not isinstance(st, ALLOWED_IN[s.kind]):
                 home = SECTION_OF.get(type(st))
-                self.emit("S602", st.span, what=what, what_zh=what_zh, section=s.kind,
-                          section_zh=V.SECTION_NAMES_ZH[s.kind], allowed=home or "?",
-                          allowed_zh=V.SECTION_NAMES_ZH.get(home, "?"))
+                self.emit(
+                    "S602",
+                    st.span,
+                    what=what,
+                    what_zh=what_zh,
+                    section=s.kind,
+                    section_zh=V.SECTION_NAMES_ZH[s.kind],
+                    allowed=home or "?",
+                    allowed_zh=V.SECTION_NAMES_ZH.get(home, "?"),
+                )
                 continue
             self.need_cite(st, st.cite)
             if isinstance(st, (n.Covers, n.DesignatedOnly, n.Ratio, n.Relations, n.Exclude)):
                 if type(st) in seen:
-                    self.emit("C405", st.span, what=what, what_zh=what_zh, first=str(seen[type(st)].span))
+                    self.emit(
+                        "C405", st.span, what=what, what_zh=what_zh, first=str(seen[type(st)].span)
+                    )
                 else:
                     seen[type(st)] = st
             if isinstance(st, n.Covers):
@@ -469,8 +659,14 @@ class Checker:
                 self.check_cond(st.when, fields)
             elif isinstance(st, n.CreditRule):
                 if st.name.value in rule_names:
-                    self.emit("N102", st.name.span, kind="credit rule", kind_zh="计入规则", name=st.name.value,
-                              first=str(rule_names[st.name.value].span))
+                    self.emit(
+                        "N102",
+                        st.name.span,
+                        kind="credit rule",
+                        kind_zh="计入规则",
+                        name=st.name.value,
+                        first=str(rule_names[st.name.value].span),
+                    )
                 rule_names[st.name.value] = st
                 self.check_cond(st.when, fields)
                 t = self.expr_type(st.amount, fields)
@@ -493,11 +689,21 @@ class Checker:
                 for c in st.channels:
                     self.enum_value(c, "channel")
         if s.kind == "pooling":
-            for cls, what, what_zh in ((n.Covers, "a 'covers' statement (who is covered)", "覆盖范围"),
-                                       (n.Ratio, "a payment ratio", "支付比例")):
+            for cls, what, what_zh in (
+                (n.Covers, "a 'covers' statement (who is covered)", "覆盖范围"),
+                (n.Ratio, "a payment ratio", "支付比例"),
+            ):
                 if not any(isinstance(st, cls) for st in v.body):
-                    self.emit("S603", v.span, where="this version of the pooling section", where_zh="该统筹版本",
-                              what=what, what_zh=what_zh, hint="", hint_zh="")
+                    self.emit(
+                        "S603",
+                        v.span,
+                        where="this version of the pooling section",
+                        where_zh="该统筹版本",
+                        what=what,
+                        what_zh=what_zh,
+                        hint="",
+                        hint_zh="",
+                    )
         if s.kind == "account_use":
             excluded = {i.value for st in v.body if isinstance(st, n.Exclude) for i in st.items}
             for st in v.body:
@@ -505,19 +711,41 @@ class Checker:
                     for i in st.items:
                         if i.value in excluded:
                             what, what_zh = _what(st)
-                            self.emit("C406", i.span, what=f"{what} {i.value}", what_zh=f"{what_zh} {i.value}",
-                                      why=f"{i.value} is excluded in the same version",
-                                      why_zh=f"{i.value} 在同一版本中被列为不得用于")
+                            self.emit(
+                                "C406",
+                                i.span,
+                                what=f"{what} {i.value}",
+                                what_zh=f"{what_zh} {i.value}",
+                                why=f"{i.value} is excluded in the same version",
+                                why_zh=f"{i.value} 在同一版本中被列为不得用于",
+                            )
         if s.kind == "account_use" and not any(isinstance(st, n.Relations) for st in v.body):
-            self.emit("S603", v.span, where="this version of the account_use section", where_zh="该账户使用版本",
-                      what="a 'relations' statement (the eligible relations)", what_zh="共济亲属", hint="", hint_zh="")
+            self.emit(
+                "S603",
+                v.span,
+                where="this version of the account_use section",
+                where_zh="该账户使用版本",
+                what="a 'relations' statement (the eligible relations)",
+                what_zh="共济亲属",
+                hint="",
+                hint_zh="",
+            )
 
     # -- quantities, expressions, conditions
     def check_bands(self, q: n.Bands, want: str, what: str, what_zh: str, fields: dict):
         if want != V.PERCENT:
-            self.emit("T201", q.span, what=what, what_zh=what_zh, expected=_tdesc(want), expected_zh=_tdesc(want, True),
-                      found="bands of ratios", found_zh="分段比例", hint="bands are for the payment ratio",
-                      hint_zh="累计分段只用于支付比例")
+            self.emit(
+                "T201",
+                q.span,
+                what=what,
+                what_zh=what_zh,
+                expected=_tdesc(want),
+                expected_zh=_tdesc(want, True),
+                found="bands of ratios",
+                found_zh="分段比例",
+                hint="bands are for the payment ratio",
+                hint_zh="累计分段只用于支付比例",
+            )
             return
         self.enum_value(q.period, "period")
         if q.each is not None:
@@ -526,20 +754,40 @@ class Checker:
         for i, band in enumerate(q.bands):
             self.check_literal(band.value, V.PERCENT, what, what_zh)
             if band.limit is None:
-                for later in q.bands[i + 1:]:
-                    self.emit("C406", later.span, what="this band", what_zh="该分段",
-                              why="an earlier band already covers everything beyond",
-                              why_zh="前面的 '以上' 分段已覆盖其余全部金额")
+                for later in q.bands[i + 1 :]:
+                    self.emit(
+                        "C406",
+                        later.span,
+                        what="this band",
+                        what_zh="该分段",
+                        why="an earlier band already covers everything beyond",
+                        why_zh="前面的 '以上' 分段已覆盖其余全部金额",
+                    )
                 break
             self.check_literal(band.limit, V.MONEY, "a band limit", "分段上限")
             if isinstance(band.limit, n.MoneyLit) and within_bounds(band.limit):
                 if previous is not None and band.limit.amount <= previous:
-                    self.emit("C411", band.limit.span, value=f"{band.limit.amount}", previous=f"{previous}")
+                    self.emit(
+                        "C411",
+                        band.limit.span,
+                        value=f"{band.limit.amount}",
+                        previous=f"{previous}",
+                    )
                 previous = band.limit.amount
         if not q.bands or q.bands[-1].limit is not None:
-            last = q.bands[-1].limit.amount if q.bands and isinstance(q.bands[-1].limit, n.MoneyLit) else 0
-            self.emit("C401", q.span, what="the list of bands", what_zh="累计分段", example=f"amounts beyond {last} yuan",
-                      example_zh=f"超过 {last} 元的金额")
+            last = (
+                q.bands[-1].limit.amount
+                if q.bands and isinstance(q.bands[-1].limit, n.MoneyLit)
+                else 0
+            )
+            self.emit(
+                "C401",
+                q.span,
+                what="the list of bands",
+                what_zh="累计分段",
+                example=f"amounts beyond {last} yuan",
+                example_zh=f"超过 {last} 元的金额",
+            )
 
     def check_quantity(self, q, want: str, what: str, what_zh: str, fields: dict):
         if isinstance(q, n.Bands):
@@ -549,7 +797,9 @@ class Checker:
             for row in q.rows:
                 if len(row.patterns) != len(q.keys):
                     keys = ", ".join(k.value for k in q.keys)
-                    self.emit("T205", row.span, found=len(row.patterns), count=len(q.keys), keys=keys)
+                    self.emit(
+                        "T205", row.span, found=len(row.patterns), count=len(q.keys), keys=keys
+                    )
                     continue
                 for alts, kt in zip(row.patterns, key_types):
                     if alts is None or kt is None:
@@ -557,8 +807,15 @@ class Checker:
                     for pat in alts:
                         if kt == V.BOOL:
                             if pat.value not in ("true", "false", "是", "否"):
-                                self.emit("N106", pat.span, value=pat.value, what="true/false", what_zh="是/否",
-                                          known="true, false", known_zh="是(true)、否(false)")
+                                self.emit(
+                                    "N106",
+                                    pat.span,
+                                    value=pat.value,
+                                    what="true/false",
+                                    what_zh="是/否",
+                                    known="true, false",
+                                    known_zh="是(true)、否(false)",
+                                )
                         else:
                             self.enum_value(pat, kt, allow_tiers=(kt == "hosp_lv"))
                 self.check_literal(row.value, want, what, what_zh)
@@ -579,8 +836,14 @@ class Checker:
         if isinstance(lit, n.PercentLit) and not (0 <= lit.value <= 100):
             self.emit("R301", lit.span, value=f"{lit.value}%", context="", context_zh="")
         if isinstance(lit, n.MoneyLit) and lit.amount < 0:
-            self.emit("R302", lit.span, what=what, what_zh=what_zh, value=f"{lit.amount} yuan",
-                      value_zh=f"{lit.amount} 元")
+            self.emit(
+                "R302",
+                lit.span,
+                what=what,
+                what_zh=what_zh,
+                value=f"{lit.amount} yuan",
+                value_zh=f"{lit.amount} 元",
+            )
 
     def type_error(self, node, what, what_zh, want, found):
         code = "T202" if {want, found} == {V.PERCENT, V.POINTS} else "T201"
@@ -592,27 +855,57 @@ class Checker:
             hint, hint_zh = "write the unit, e.g. 150 yuan (150 元)", "请写明单位,例如 150 元"
         elif want == V.POINTS and found == V.NUMBER:
             hint, hint_zh = "write 5 points (5 个百分点)", "请写作 5 个百分点"
-        self.emit(code, node.span, what=what, what_zh=what_zh, expected=_tdesc(want), expected_zh=_tdesc(want, True),
-                  found=_tdesc(found) if found else "something else", found_zh=_tdesc(found, True) if found else "其他",
-                  hint=hint, hint_zh=hint_zh)
+        self.emit(
+            code,
+            node.span,
+            what=what,
+            what_zh=what_zh,
+            expected=_tdesc(want),
+            expected_zh=_tdesc(want, True),
+            found=_tdesc(found) if found else "something else",
+            found_zh=_tdesc(found, True) if found else "其他",
+            hint=hint,
+            hint_zh=hint_zh,
+        )
 
     @staticmethod
     def literal_type(lit) -> str | None:
-        return {n.MoneyLit: V.MONEY, n.PercentLit: V.PERCENT, n.PointsLit: V.POINTS, n.NumberLit: V.NUMBER,
-                n.DateLit: V.DATE, n.TextLit: V.TEXT, n.BoolLit: V.BOOL}.get(type(lit))
+        return {
+            n.MoneyLit: V.MONEY,
+            n.PercentLit: V.PERCENT,
+            n.PointsLit: V.POINTS,
+            n.NumberLit: V.NUMBER,
+            n.DateLit: V.DATE,
+            n.TextLit: V.TEXT,
+            n.BoolLit: V.BOOL,
+        }.get(type(lit))
 
     def check_field(self, name: n.Name, fields: dict, enum_only=False) -> str | None:
         if name.value in fields:
             t = fields[name.value]
             if enum_only and t not in self.enums and t != V.BOOL:
-                self.emit("T201", name.span, what=f"'{name.value}'", what_zh=f"'{name.value}'",
-                          expected="a field with a fixed set of values (such as hosp_lv)",
-                          expected_zh="取值有限的字段(如 hosp_lv)", found=_tdesc(t), found_zh=_tdesc(t, True),
-                          hint="", hint_zh="")
+                self.emit(
+                    "T201",
+                    name.span,
+                    what=f"'{name.value}'",
+                    what_zh=f"'{name.value}'",
+                    expected="a field with a fixed set of values (such as hosp_lv)",
+                    expected_zh="取值有限的字段(如 hosp_lv)",
+                    found=_tdesc(t),
+                    found_zh=_tdesc(t, True),
+                    hint="",
+                    hint_zh="",
+                )
                 return None
             return t
-        self.unknown(name, "field", "字段", fields,
-                     hint="fields here: " + ", ".join(sorted(fields)), hint_zh="可用字段:" + ", ".join(sorted(fields)))
+        self.unknown(
+            name,
+            "field",
+            "字段",
+            fields,
+            hint="fields here: " + ", ".join(sorted(fields)),
+            hint_zh="可用字段:" + ", ".join(sorted(fields)),
+        )
         return None
 
     def ref_type(self, name: n.Name, fields: dict) -> str | None:
@@ -646,10 +939,18 @@ class Checker:
                 return V.PERCENT
             op = {"*": "multiply", "+": "add", "-": "subtract"}[e.op]
             op_zh = {"*": "乘法", "+": "加法", "-": "减法"}[e.op]
-            self.emit("T203", e.span, op=op, op_zh=op_zh, left=_tdesc(lt), right=_tdesc(rt),
-                      left_zh=_tdesc(lt, True), right_zh=_tdesc(rt, True),
-                      hint="a credit is an amount times a percentage: contribution_base × 2%",
-                      hint_zh="计入金额为金额乘以百分比:contribution_base × 2%")
+            self.emit(
+                "T203",
+                e.span,
+                op=op,
+                op_zh=op_zh,
+                left=_tdesc(lt),
+                right=_tdesc(rt),
+                left_zh=_tdesc(lt, True),
+                right_zh=_tdesc(rt, True),
+                hint="a credit is an amount times a percentage: contribution_base × 2%",
+                hint_zh="计入金额为金额乘以百分比:contribution_base × 2%",
+            )
             return None
         return self.literal_type(e)
 
@@ -662,33 +963,65 @@ class Checker:
         elif isinstance(c, n.Flag):
             t = self.ref_type(c.name, fields)
             if t is not None and t != V.BOOL:
-                self.emit("T201", c.span, what=f"'{c.name.value}' used as a condition",
-                          what_zh=f"作为条件的 '{c.name.value}'", expected=_tdesc(V.BOOL),
-                          expected_zh=_tdesc(V.BOOL, True), found=_tdesc(t), found_zh=_tdesc(t, True),
-                          hint="compare it: psn_type = retiree", hint_zh="请写成比较:psn_type = retiree")
+                self.emit(
+                    "T201",
+                    c.span,
+                    what=f"'{c.name.value}' used as a condition",
+                    what_zh=f"作为条件的 '{c.name.value}'",
+                    expected=_tdesc(V.BOOL),
+                    expected_zh=_tdesc(V.BOOL, True),
+                    found=_tdesc(t),
+                    found_zh=_tdesc(t, True),
+                    hint="compare it: psn_type = retiree",
+                    hint_zh="请写成比较:psn_type = retiree",
+                )
         elif isinstance(c, n.Member):
             t = self.expr_type(c.operand, fields)
             if t in self.enums:
                 for v in c.values:
                     self.enum_value(v, t, allow_tiers=(t == "hosp_lv"))
             elif t is not None:
-                self.emit("T201", c.operand.span, what="'in'", what_zh="'属于'", expected="a field with a fixed set of values",
-                          expected_zh="取值有限的字段", found=_tdesc(t), found_zh=_tdesc(t, True), hint="", hint_zh="")
+                self.emit(
+                    "T201",
+                    c.operand.span,
+                    what="'in'",
+                    what_zh="'属于'",
+                    expected="a field with a fixed set of values",
+                    expected_zh="取值有限的字段",
+                    found=_tdesc(t),
+                    found_zh=_tdesc(t, True),
+                    hint="",
+                    hint_zh="",
+                )
         elif isinstance(c, n.MemberOf):
             t = self.expr_type(c.operand, fields)
             if c.group.value not in self.scope.tiers:
                 self.unknown(c.group, "tier", "档次", self.scope.tiers)
             elif t is not None and t != "hosp_lv":
-                self.emit("T201", c.operand.span, what="a tier test", what_zh="档次判断", expected="hosp_lv",
-                          expected_zh="hosp_lv", found=_tdesc(t), found_zh=_tdesc(t, True), hint="", hint_zh="")
+                self.emit(
+                    "T201",
+                    c.operand.span,
+                    what="a tier test",
+                    what_zh="档次判断",
+                    expected="hosp_lv",
+                    expected_zh="hosp_lv",
+                    found=_tdesc(t),
+                    found_zh=_tdesc(t, True),
+                    hint="",
+                    hint_zh="",
+                )
         elif isinstance(c, n.Compare):
             self.check_compare(c, fields)
 
     def check_compare(self, c: n.Compare, fields: dict):
         left, right = c.left, c.right
         # `field = value` where value is an enumeration value
-        if isinstance(left, n.Ref) and isinstance(right, n.Ref) and right.name.value not in fields \
-                and right.name.value not in self.scope.params:
+        if (
+            isinstance(left, n.Ref)
+            and isinstance(right, n.Ref)
+            and right.name.value not in fields
+            and right.name.value not in self.scope.params
+        ):
             t = self.ref_type(left.name, fields)
             if t in self.enums:
                 if c.op not in ("=", "!="):
@@ -696,8 +1029,15 @@ class Checker:
                 self.enum_value(right.name, t, allow_tiers=(t == "hosp_lv"))
             elif t == V.BOOL:
                 if right.name.value not in ("true", "false"):
-                    self.emit("N106", right.name.span, value=right.name.value, what="true/false", what_zh="是/否",
-                              known="true, false", known_zh="是(true)、否(false)")
+                    self.emit(
+                        "N106",
+                        right.name.span,
+                        value=right.name.value,
+                        what="true/false",
+                        what_zh="是/否",
+                        known="true, false",
+                        known_zh="是(true)、否(false)",
+                    )
             elif t is not None:
                 self.ref_type(right.name, fields)
             return
@@ -705,8 +1045,18 @@ class Checker:
         if lt is None or rt is None:
             return
         if lt != rt:
-            self.emit("T203", c.span, op="compare", op_zh="比较", left=_tdesc(lt), right=_tdesc(rt),
-                      left_zh=_tdesc(lt, True), right_zh=_tdesc(rt, True), hint="", hint_zh="")
+            self.emit(
+                "T203",
+                c.span,
+                op="compare",
+                op_zh="比较",
+                left=_tdesc(lt),
+                right=_tdesc(rt),
+                left_zh=_tdesc(lt, True),
+                right_zh=_tdesc(rt, True),
+                hint="",
+                hint_zh="",
+            )
         elif lt in self.enums or lt in (V.BOOL, V.TEXT):
             if c.op not in ("=", "!="):
                 self.emit("T204", c.span, field=_tdesc(lt), op=c.op)
@@ -720,11 +1070,22 @@ class Checker:
         for part in d.parts:
             counts.append(self.check_count(part.count))
             if part.name.value in seen:
-                self.emit("N102", part.name.span, kind="disease part", kind_zh="病种部分", name=part.name.value,
-                          first=str(seen[part.name.value].span))
+                self.emit(
+                    "N102",
+                    part.name.span,
+                    kind="disease part",
+                    kind_zh="病种部分",
+                    name=part.name.value,
+                    first=str(seen[part.name.value].span),
+                )
             seen.setdefault(part.name.value, part)
         total = self.check_count(d.total) if d.total is not None else None
-        if total is not None and d.parts and all(c is not None for c in counts) and sum(counts) != total:
+        if (
+            total is not None
+            and d.parts
+            and all(c is not None for c in counts)
+            and sum(counts) != total
+        ):
             self.emit("C407", d.total.span, sum=str(sum(counts)), total=str(total))
 
     def check_count(self, lit: n.NumberLit) -> int | None:
@@ -736,8 +1097,13 @@ class Checker:
         return int(lit.value)
 
     def check_constraints(self, c: n.Constraints):
-        fields = {**V.VISIT_FIELDS, **{k: V.TYPE_ALIASES.get(d.type.value, d.type.value)
-                                       for k, d in self.scope.inputs.items()}}
+        fields = {
+            **V.VISIT_FIELDS,
+            **{
+                k: V.TYPE_ALIASES.get(d.type.value, d.type.value)
+                for k, d in self.scope.inputs.items()
+            },
+        }
         for r in c.requirements:
             self.need_cite(r, r.cite)
             types = []
@@ -757,37 +1123,75 @@ class Checker:
                 self.emit("T204", r.span, field="true/false", op=r.op)
             if lt and rt and lt != rt:
                 bad = r.right if isinstance(r.right, n.Bound) else r.left
-                self.type_error(bad, "the other side of the requirement", "要求的另一侧", lt if bad is r.right else rt,
-                                rt if bad is r.right else lt)
+                self.type_error(
+                    bad,
+                    "the other side of the requirement",
+                    "要求的另一侧",
+                    lt if bad is r.right else rt,
+                    rt if bad is r.right else lt,
+                )
 
     # -- worked examples (read by `policylang test`, never compiled)
     def check_example(self, ex: n.Example):
-        from .examples import EXAMPLE_DEFAULTS, INPUT_SPECS, KIND_WORDS, REASONS, RESULT_FIELDS, literal_type
+        from .examples import (
+            EXAMPLE_DEFAULTS,
+            INPUT_SPECS,
+            KIND_WORDS,
+            REASONS,
+            RESULT_FIELDS,
+            literal_type,
+        )
 
         self.need_cite(ex, ex.cite)
         records = ex.records
         if not records:
-            self.emit("S603", ex.span, where="this example", where_zh="该示例",
-                      what="a record: settle { ... }, credit { ... } or may_pay { ... }",
-                      what_zh="记录:结算 { ... }、计入 { ... } 或 可否支付 { ... }",
-                      hint="an example gives the records of the notice's case and what it expects of them",
-                      hint_zh="示例给出通知中案例的记录及其预期结果")
+            self.emit(
+                "S603",
+                ex.span,
+                where="this example",
+                where_zh="该示例",
+                what="a record: settle { ... }, credit { ... } or may_pay { ... }",
+                what_zh="记录:结算 { ... }、计入 { ... } 或 可否支付 { ... }",
+                hint="an example gives the records of the notice's case and what it expects of them",
+                hint_zh="示例给出通知中案例的记录及其预期结果",
+            )
         elif all(r.expect is None for r in records):
-            self.emit("S603", ex.span, where="this example", where_zh="该示例", what="an expect { ... }",
-                      what_zh="预期 { ... }",
-                      hint="after a record, write what the notice says its result is: expect { hifp_pay: 187.50 yuan }",
-                      hint_zh="请在记录之后写出通知所述的结果:预期 { hifp_pay: 187.50 元 }")
+            self.emit(
+                "S603",
+                ex.span,
+                where="this example",
+                where_zh="该示例",
+                what="an expect { ... }",
+                what_zh="预期 { ... }",
+                hint="after a record, write what the notice says its result is: expect { hifp_pay: 187.50 yuan }",
+                hint_zh="请在记录之后写出通知所述的结果:预期 { hifp_pay: 187.50 元 }",
+            )
         first_kind = records[0] if records else None
         for r in records[1:]:
             if r.kind != first_kind.kind:
-                self.diags.append(Diagnostic("S605", r.span, {"kind": KIND_WORDS[r.kind],
-                                                               "first": KIND_WORDS[first_kind.kind]},
-                                             (Related(first_kind.span, "the example's first record", "示例的第一条记录"),)))
+                self.diags.append(
+                    Diagnostic(
+                        "S605",
+                        r.span,
+                        {"kind": KIND_WORDS[r.kind], "first": KIND_WORDS[first_kind.kind]},
+                        (
+                            Related(
+                                first_kind.span, "the example's first record", "示例的第一条记录"
+                            ),
+                        ),
+                    )
+                )
         seen: dict[str, n.ExampleParam] = {}
         for prm in ex.params:
             if prm.name.value in seen:
-                self.emit("N102", prm.name.span, kind="parameter", kind_zh="参数", name=prm.name.value,
-                          first=str(seen[prm.name.value].name.span))
+                self.emit(
+                    "N102",
+                    prm.name.span,
+                    kind="parameter",
+                    kind_zh="参数",
+                    name=prm.name.value,
+                    first=str(seen[prm.name.value].name.span),
+                )
                 continue
             seen[prm.name.value] = prm
             decl = self.scope.params.get(prm.name.value)
@@ -796,35 +1200,68 @@ class Checker:
                 continue
             want = V.TYPE_ALIASES.get(decl.type.value, decl.type.value)
             if want in self.enums:
-                if not isinstance(prm.value, n.TextLit) or self.enums[want].lookup(prm.value.value.strip()) is None:
-                    self.type_error(prm.value, f"the parameter {prm.name.value}", f"参数 {prm.name.value}", want,
-                                    literal_type(prm.value))
+                if (
+                    not isinstance(prm.value, n.TextLit)
+                    or self.enums[want].lookup(prm.value.value.strip()) is None
+                ):
+                    self.type_error(
+                        prm.value,
+                        f"the parameter {prm.name.value}",
+                        f"参数 {prm.name.value}",
+                        want,
+                        literal_type(prm.value),
+                    )
             elif literal_type(prm.value) != want:
-                self.type_error(prm.value, f"the parameter {prm.name.value}", f"参数 {prm.name.value}", want,
-                                literal_type(prm.value))
-        inputs = {k: V.TYPE_ALIASES.get(d.type.value, d.type.value) for k, d in self.scope.inputs.items()}
+                self.type_error(
+                    prm.value,
+                    f"the parameter {prm.name.value}",
+                    f"参数 {prm.name.value}",
+                    want,
+                    literal_type(prm.value),
+                )
+        inputs = {
+            k: V.TYPE_ALIASES.get(d.type.value, d.type.value) for k, d in self.scope.inputs.items()
+        }
         for r in records:
             spec = {name: (fs.type, fs.required) for name, fs in INPUT_SPECS[r.kind].items()}
             spec.update({name: (t, False) for name, t in inputs.items()})
             for name in EXAMPLE_DEFAULTS[r.kind]:
                 spec[name] = (spec[name][0], False)
             word = KIND_WORDS[r.kind]
-            given = self.check_example_fields(r.fields, {k: (t, False) for k, (t, _) in spec.items()},
-                                              f"field of a {word} record", f"{word} 记录的字段", record=True)
+            given = self.check_example_fields(
+                r.fields,
+                {k: (t, False) for k, (t, _) in spec.items()},
+                f"field of a {word} record",
+                f"{word} 记录的字段",
+                record=True,
+            )
             for name, (_, required) in spec.items():
                 if required and name not in given:
-                    self.emit("S603", r.span, where=f"this {word} record", where_zh=f"该 {word} 记录",
-                              what=f"the field {name}", what_zh=f"字段 {name}",
-                              hint=f"the fields a {word} record needs: "
-                                   + ", ".join(k for k, (_, req) in spec.items() if req),
-                              hint_zh=f"{word} 记录必需的字段:" + "、".join(k for k, (_, req) in spec.items() if req))
+                    self.emit(
+                        "S603",
+                        r.span,
+                        where=f"this {word} record",
+                        where_zh=f"该 {word} 记录",
+                        what=f"the field {name}",
+                        what_zh=f"字段 {name}",
+                        hint=f"the fields a {word} record needs: "
+                        + ", ".join(k for k, (_, req) in spec.items() if req),
+                        hint_zh=f"{word} 记录必需的字段:"
+                        + "、".join(k for k, (_, req) in spec.items() if req),
+                    )
             if r.expect is not None:
                 results = RESULT_FIELDS[r.kind]
-                self.check_example_fields(r.expect, results, f"result field of {word}", f"{word} 结果字段",
-                                          reasons=REASONS[r.kind])
+                self.check_example_fields(
+                    r.expect,
+                    results,
+                    f"result field of {word}",
+                    f"{word} 结果字段",
+                    reasons=REASONS[r.kind],
+                )
 
-    def check_example_fields(self, fields, spec: dict, kind: str, kind_zh: str, reasons=None,
-                             record: bool = False) -> set[str]:
+    def check_example_fields(
+        self, fields, spec: dict, kind: str, kind_zh: str, reasons=None, record: bool = False
+    ) -> set[str]:
         """Names and types of the fields of a record or an expectation; the names given.  In
         a record, an enumeration field may also be given as the text a JSON record would
         carry: a platform code of the vocabulary in force (``psn_type: "1103"``)."""
@@ -834,21 +1271,43 @@ class Checker:
         for f in fields:
             name = f.name.value
             if name in seen:
-                self.emit("N102", f.name.span, kind="field", kind_zh="字段", name=name, first=str(seen[name].name.span))
+                self.emit(
+                    "N102",
+                    f.name.span,
+                    kind="field",
+                    kind_zh="字段",
+                    name=name,
+                    first=str(seen[name].name.span),
+                )
                 continue
             seen[name] = f
             if name not in spec:
-                self.unknown(f.name, kind, kind_zh, spec, hint="fields here: " + ", ".join(spec),
-                             hint_zh="可用字段:" + ", ".join(spec))
+                self.unknown(
+                    f.name,
+                    kind,
+                    kind_zh,
+                    spec,
+                    hint="fields here: " + ", ".join(spec),
+                    hint_zh="可用字段:" + ", ".join(spec),
+                )
                 continue
             want, nullable = spec[name]
             got = literal_type(f.value)
             what, what_zh = f"the field {name}", f"字段 {name}"
             if got == "none":
                 if not nullable:
-                    self.emit("T201", f.value.span, what=what, what_zh=what_zh, expected=_example_type(want),
-                              expected_zh=_example_type(want, True), found="none", found_zh="无", hint="",
-                              hint_zh="")
+                    self.emit(
+                        "T201",
+                        f.value.span,
+                        what=what,
+                        what_zh=what_zh,
+                        expected=_example_type(want),
+                        expected_zh=_example_type(want, True),
+                        found="none",
+                        found_zh="无",
+                        hint="",
+                        hint_zh="",
+                    )
             elif record and want in self.enums and isinstance(f.value, n.TextLit):
                 if self.enums[want].lookup(f.value.value.strip()) is None:
                     self.enum_value(n.Name(f.value.value, span=f.value.span), want)
@@ -856,20 +1315,38 @@ class Checker:
                 if want in V.SCALAR_TYPES and got in V.SCALAR_TYPES:
                     self.type_error(f.value, what, what_zh, want, got)
                 else:
-                    self.emit("T201", f.value.span, what=what, what_zh=what_zh, expected=_example_type(want),
-                              expected_zh=_example_type(want, True), found=_example_type(got),
-                              found_zh=_example_type(got, True),
-                              hint=f'write a name such as {spec_example(want, self.enums)}' if got != "name" else "",
-                              hint_zh=f'请写名称,例如 {spec_example(want, self.enums)}' if got != "name" else "")
+                    self.emit(
+                        "T201",
+                        f.value.span,
+                        what=what,
+                        what_zh=what_zh,
+                        expected=_example_type(want),
+                        expected_zh=_example_type(want, True),
+                        found=_example_type(got),
+                        found_zh=_example_type(got, True),
+                        hint=f"write a name such as {spec_example(want, self.enums)}"
+                        if got != "name"
+                        else "",
+                        hint_zh=f"请写名称,例如 {spec_example(want, self.enums)}"
+                        if got != "name"
+                        else "",
+                    )
             elif want in self.enums:
                 self.enum_value(f.value, want)
             elif want == "reason" and reasons is not None and f.value.value not in reasons[2]:
                 what_r, what_r_zh, known = reasons
                 s = suggest(f.value.value, known)
-                self.emit("N106", f.value.span, value=f.value.value, what=what_r, what_zh=what_r_zh,
-                          suggestion=f"; did you mean {s!r}?" if s else "",
-                          suggestion_zh=f";是否应为 {s!r}?" if s else "",
-                          known=", ".join(known), known_zh="、".join(known))
+                self.emit(
+                    "N106",
+                    f.value.span,
+                    value=f.value.value,
+                    what=what_r,
+                    what_zh=what_r_zh,
+                    suggestion=f"; did you mean {s!r}?" if s else "",
+                    suggestion_zh=f";是否应为 {s!r}?" if s else "",
+                    known=", ".join(known),
+                    known_zh="、".join(known),
+                )
         return set(seen)
 
 
@@ -885,8 +1362,6 @@ def _example_type(t: str, zh: bool = False) -> str:
     if t is None:
         return "其他" if zh else "something else"
     return _tdesc(t, zh)
-
-
 
 
 def _same_counter(a, b) -> bool:
@@ -924,6 +1399,3 @@ def _names_in(node) -> set[str]:
 
 def check(scope: Scope) -> list[Diagnostic]:
     return Checker(scope).run()
-
-
-

@@ -25,16 +25,32 @@ if TYPE_CHECKING:
     from .api import CompiledPolicy
     from .inputs import InputError
 
-FORMAT = click.option("--format", "fmt", type=click.Choice(["json", "jsonl", "table"]), default="json",
-                      show_default=True,
-                      help="json for programs (every number with its trace); jsonl: one result per line, each "
-                           "written as soon as it is final; table for people.")
-PARAMS = click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
-                      help="A value the notice does not give, declared by the policy with `param` (repeatable).")
+FORMAT = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "jsonl", "table"]),
+    default="json",
+    show_default=True,
+    help="json for programs (every number with its trace); jsonl: one result per line, each "
+    "written as soon as it is final; table for people.",
+)
+PARAMS = click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A value the notice does not give, declared by the policy with `param` (repeatable).",
+)
 NO_TRACE = click.option("--no-trace", is_flag=True, help="Leave the trace out of JSON output.")
-SEARCH = click.option("--path", "search", multiple=True, type=click.Path(exists=True), metavar="FILE|DIR",
-                      help="More .pol files (or folders) where the policy a policy implements is looked for "
-                           "(repeatable; the policy's own folder is always searched).")
+SEARCH = click.option(
+    "--path",
+    "search",
+    multiple=True,
+    type=click.Path(exists=True),
+    metavar="FILE|DIR",
+    help="More .pol files (or folders) where the policy a policy implements is looked for "
+    "(repeatable; the policy's own folder is always searched).",
+)
 
 
 class Failure(Exception):
@@ -55,8 +71,10 @@ class _WriteFailed(Exception):
     def reason(self) -> str:
         e = self.error
         if isinstance(e, UnicodeEncodeError):
-            return (f"its encoding ({e.encoding}) cannot show {e.object[e.start:e.start + 1]!r}; "
-                    "set PYTHONIOENCODING=utf-8")
+            return (
+                f"its encoding ({e.encoding}) cannot show {e.object[e.start : e.start + 1]!r}; "
+                "set PYTHONIOENCODING=utf-8"
+            )
         return e.strerror or str(e)
 
 
@@ -111,7 +129,11 @@ def _stdout_gone() -> None:
         null = os.open(os.devnull, os.O_WRONLY)
         os.dup2(null, sys.stdout.fileno())
         os.close(null)
-    except (OSError, ValueError, AttributeError):  # no real file descriptor (a test runner's capture)
+    except (
+        OSError,
+        ValueError,
+        AttributeError,
+    ):  # no real file descriptor (a test runner's capture)
         pass
 
 
@@ -151,7 +173,9 @@ def _parse_params(items) -> dict[str, str]:
             raise click.BadParameter(f"{short(item)} is not NAME=VALUE", param_hint="--param")
         k, v = item.split("=", 1)
         if k.strip() in out:
-            raise click.BadParameter(f"{short(k.strip(), raw=True)} is given twice", param_hint="--param")
+            raise click.BadParameter(
+                f"{short(k.strip(), raw=True)} is given twice", param_hint="--param"
+            )
         out[k.strip()] = v.strip()
     return out
 
@@ -174,11 +198,17 @@ def _not_swapped(policy: str, records: str | None, records_name: str) -> None:
     error that says so (the commonest one: ``settle VISITS POLICY``)."""
     if _looks_like_json(policy):
         if records is not None and records.endswith(".pol"):
-            raise click.UsageError(f"the arguments are the wrong way round: {policy} is {records_name} and {records} "
-                                   f"is the policy; the policy comes first: ... {records} {policy}")
-        raise click.UsageError(f"{policy} looks like JSON input, not a policy: give the policy (.pol) file first")
+            raise click.UsageError(
+                f"the arguments are the wrong way round: {policy} is {records_name} and {records} "
+                f"is the policy; the policy comes first: ... {records} {policy}"
+            )
+        raise click.UsageError(
+            f"{policy} looks like JSON input, not a policy: give the policy (.pol) file first"
+        )
     if records is not None and records.endswith(".pol"):
-        raise click.UsageError(f"{records} is a policy, but {records_name} should be a JSON file of records")
+        raise click.UsageError(
+            f"{records} is a policy, but {records_name} should be a JSON file of records"
+        )
 
 
 def _load(policy_path: str, search) -> CompiledPolicy:
@@ -216,26 +246,62 @@ def _input_failure(e: InputError, source: str) -> Failure:
     lines = []
     for p in e.problems:
         if p.source is None or p.source == PARAMS:
-            p = InputProblem(p.record, p.field, p.message, p.psn_no, "--param" if p.source == PARAMS else source)
+            p = InputProblem(
+                p.record, p.field, p.message, p.psn_no, "--param" if p.source == PARAMS else source
+            )
         lines.append(str(p))
     lines.append(text("cli.input_problems", "en", count=len(e.problems)))
     return Failure("\n".join(lines))
 
 
-LANG = click.option("--lang", type=click.Choice(["en", "zh"]), default=None,
-                    help="Language of the messages and table headers (default: English, or Chinese where the "
-                         "locale is zh; JSON's message stays English unless --lang zh is given).")
+LANG = click.option(
+    "--lang",
+    type=click.Choice(["en", "zh"]),
+    default=None,
+    help="Language of the messages and table headers (default: English, or Chinese where the "
+    "locale is zh; JSON's message stays English unless --lang zh is given).",
+)
 
 # The columns of each command's table; money columns are right-aligned and summed in a
 # totals row.  Headers and reasons come from the message catalogue.
 COLUMNS = {
-    "settle": ["psn_no", "setl_time", "medfee_sumamt", "inscp_scp_amt", "act_pay_dedc", "pool_prop_selfpay",
-               "hifp_pay", "psn_part_amt", "acct_pay", "psn_cash_pay", "balc", "reason"],
+    "settle": [
+        "psn_no",
+        "setl_time",
+        "medfee_sumamt",
+        "inscp_scp_amt",
+        "act_pay_dedc",
+        "pool_prop_selfpay",
+        "hifp_pay",
+        "psn_part_amt",
+        "acct_pay",
+        "psn_cash_pay",
+        "balc",
+        "reason",
+    ],
     "credit": ["psn_no", "on", "credit", "reason", "rule", "clause"],
-    "may_pay": ["psn_no", "relation", "item", "venue", "on", "allowed", "reason", "channel", "clause"],
+    "may_pay": [
+        "psn_no",
+        "relation",
+        "item",
+        "venue",
+        "on",
+        "allowed",
+        "reason",
+        "channel",
+        "clause",
+    ],
 }
-SUMMED = {"medfee_sumamt", "inscp_scp_amt", "act_pay_dedc", "hifp_pay", "psn_part_amt", "acct_pay", "psn_cash_pay",
-          "credit"}
+SUMMED = {
+    "medfee_sumamt",
+    "inscp_scp_amt",
+    "act_pay_dedc",
+    "hifp_pay",
+    "psn_part_amt",
+    "acct_pay",
+    "psn_cash_pay",
+    "credit",
+}
 RIGHT = SUMMED | {"pool_prop_selfpay", "balc"}
 ENUM_COLUMNS = {"relation", "item", "venue", "channel"}
 
@@ -249,8 +315,19 @@ def _table(rows: list[dict], columns: list[str]) -> str:
     """A table of records under their field names (the ledger's and resettle's)."""
     from .tables import text_table
 
-    cells = [[("" if r.get(c) is None else str(r.get(c)).lower() if isinstance(r.get(c), bool) else str(r.get(c)))
-              for c in columns] for r in rows]
+    cells = [
+        [
+            (
+                ""
+                if r.get(c) is None
+                else str(r.get(c)).lower()
+                if isinstance(r.get(c), bool)
+                else str(r.get(c))
+            )
+            for c in columns
+        ]
+        for r in rows
+    ]
     return text_table(columns, cells)
 
 
@@ -278,8 +355,15 @@ def results_table(results, method: str, lang: str) -> str:
 
     columns = COLUMNS[method]
     records = [r.to_json(trace=False) for r in results]
-    rows = [[text("reason.reversal", lang) if c == "reason" and rec.get("op") == "reverse" else _cell(c, rec.get(c), lang)
-             for c in columns] for rec in records]
+    rows = [
+        [
+            text("reason.reversal", lang)
+            if c == "reason" and rec.get("op") == "reverse"
+            else _cell(c, rec.get(c), lang)
+            for c in columns
+        ]
+        for rec in records
+    ]
     right = {i for i, c in enumerate(columns) if c in RIGHT}
     total = None
     summed = [c for c in columns if c in SUMMED]
@@ -290,7 +374,9 @@ def results_table(results, method: str, lang: str) -> str:
         total[0] = text("table.total", lang)
         for i, c in enumerate(columns):
             if c in SUMMED:
-                total[i] = fen_text(sum(fen(Decimal(rec[c])) for rec in records if rec.get(c) is not None))
+                total[i] = fen_text(
+                    sum(fen(Decimal(rec[c])) for rec in records if rec.get(c) is not None)
+                )
     return text_table([text(f"col.{c}", lang) for c in columns], rows, right, total)
 
 
@@ -298,7 +384,9 @@ def _emit(results, fmt: str, method: str, no_trace: bool, lang: str | None):
     if fmt == "jsonl":
         from .jsonl import write_lines
 
-        _output.streaming = True  # the input was checked in full: each line goes out as soon as it is final
+        _output.streaming = (
+            True  # the input was checked in full: each line goes out as soon as it is final
+        )
         write_lines(results, _output, not no_trace, lang or "en")
         _output.finish()
         return
@@ -306,9 +394,12 @@ def _emit(results, fmt: str, method: str, no_trace: bool, lang: str | None):
         out = _output
         out.write("[")
         for i, r in enumerate(results):
-            out.write(("\n  " if i == 0 else ",\n  ")
-                      + json.dumps(r.to_json(trace=not no_trace, lang=lang or "en"), ensure_ascii=False,
-                                   indent=2).replace("\n", "\n  "))
+            out.write(
+                ("\n  " if i == 0 else ",\n  ")
+                + json.dumps(
+                    r.to_json(trace=not no_trace, lang=lang or "en"), ensure_ascii=False, indent=2
+                ).replace("\n", "\n  ")
+            )
         out.write("\n]\n" if results else "]\n")
     else:
         _print(results_table(results, method, lang or _locale_lang()))
@@ -342,12 +433,16 @@ class _Group(click.Group):
             click.echo("interrupted", err=True)
             ctx.exit(130)
         except Exception as e:  # noqa: BLE001 - never a traceback at the CLI
-            if type(e).__name__ == "SourceError":  # a policy file named that cannot be read (resolve.SourceError)
+            if (
+                type(e).__name__ == "SourceError"
+            ):  # a policy file named that cannot be read (resolve.SourceError)
                 click.echo(str(e), err=True)
                 ctx.exit(1)
-            click.echo(f"policylang: internal error: {type(e).__name__}: {e}\n"
-                       "This is a bug in policylang, not in your input; please report it with the files used.",
-                       err=True)
+            click.echo(
+                f"policylang: internal error: {type(e).__name__}: {e}\n"
+                "This is a bug in policylang, not in your input; please report it with the files used.",
+                err=True,
+            )
             ctx.exit(1)
 
 
@@ -371,10 +466,20 @@ def main():
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="text for people, json for editors and CI.")
-@click.option("--lang", type=click.Choice(["en", "zh"]), default=None,
-              help="Language of the messages (default: the file's keywords, else the locale).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text for people, json for editors and CI.",
+)
+@click.option(
+    "--lang",
+    type=click.Choice(["en", "zh"]),
+    default=None,
+    help="Language of the messages (default: the file's keywords, else the locale).",
+)
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
 def check(paths, fmt, lang, strict):
     """Parse and check policies (files or folders of .pol files).
@@ -400,17 +505,30 @@ def check(paths, fmt, lang, strict):
         for d in diags:
             click.echo(render(d, ws.sources, lang), err=True)
             click.echo("", err=True)
-        click.echo(text("cli.checked", lang, files=len(results), errors=errors, warnings=warnings), err=True)
+        click.echo(
+            text("cli.checked", lang, files=len(results), errors=errors, warnings=warnings),
+            err=True,
+        )
     if errors or (strict and warnings):
         sys.exit(1)
 
 
-def _evaluate(method: str, policy: str, records: str, fmt: str, params, no_trace: bool, lang: str | None,
-              search=()):
+def _evaluate(
+    method: str,
+    policy: str,
+    records: str,
+    fmt: str,
+    params,
+    no_trace: bool,
+    lang: str | None,
+    search=(),
+):
     """Load POLICY, read the JSON array RECORDS, evaluate, print; errors leave stdout empty."""
     from .inputs import InputError
 
-    _not_swapped(policy, records, {"settle": "VISITS", "credit": "PERSONS", "may_pay": "REQUESTS"}[method])
+    _not_swapped(
+        policy, records, {"settle": "VISITS", "credit": "PERSONS", "may_pay": "REQUESTS"}[method]
+    )
     compiled = _load(policy, search)
     spooled = None
     try:
@@ -428,7 +546,9 @@ def _evaluate(method: str, policy: str, records: str, fmt: str, params, no_trace
             raise _input_failure(e, records) from None
         from .messages import vocabulary_names
 
-        with vocabulary_names(compiled.ir.vocab):  # a relation or item the policy's vocabulary adds, in Chinese
+        with vocabulary_names(
+            compiled.ir.vocab
+        ):  # a relation or item the policy's vocabulary adds, in Chinese
             _emit(results, fmt, method, no_trace, lang)
     finally:
         if spooled:
@@ -450,12 +570,16 @@ def _is_jsonl(path: str, shown: str) -> bool:
         raise Failure(f"{shown}: {e.strerror}") from None
 
 
-def _settle_lines(compiled, path: str, shown: str, fmt: str, params, no_trace: bool, lang: str | None):
+def _settle_lines(
+    compiled, path: str, shown: str, fmt: str, params, no_trace: bool, lang: str | None
+):
     """JSON Lines input: checked in full first, then settled and written chunk by chunk."""
     from .inputs import InputError
     from .jsonl import JsonlError, read_chunks, write_lines
 
-    stream = compiled.settle_stream(lambda: read_chunks(path), _parse_params(params), trace=not no_trace)
+    stream = compiled.settle_stream(
+        lambda: read_chunks(path), _parse_params(params), trace=not no_trace
+    )
     try:
         first = next(stream, None)  # the whole input is checked before this returns
     except InputError as e:
@@ -479,12 +603,22 @@ def _settle_lines(compiled, path: str, shown: str, fmt: str, params, no_trace: b
 @PARAMS
 @NO_TRACE
 @SEARCH
-@click.option("--ledger", "ledger_in", type=click.Path(dir_okay=False), metavar="IN.json",
-              help="Continue from this ledger: what each person has used, balances, settlements that can be "
-                   "reversed.  Records may then also be reversals ({\"op\": \"reverse\", ...}).")
-@click.option("--ledger-out", "ledger_out", type=click.Path(dir_okay=False), metavar="OUT.json",
-              help="Write the ledger after these visits (atomically: OUT may be IN).  Without --ledger, a new "
-                   "ledger starts.")
+@click.option(
+    "--ledger",
+    "ledger_in",
+    type=click.Path(dir_okay=False),
+    metavar="IN.json",
+    help="Continue from this ledger: what each person has used, balances, settlements that can be "
+    'reversed.  Records may then also be reversals ({"op": "reverse", ...}).',
+)
+@click.option(
+    "--ledger-out",
+    "ledger_out",
+    type=click.Path(dir_okay=False),
+    metavar="OUT.json",
+    help="Write the ledger after these visits (atomically: OUT may be IN).  Without --ledger, a new "
+    "ledger starts.",
+)
 @LANG
 def settle(policy, visits, fmt, params, no_trace, search, ledger_in, ledger_out, lang):
     """Settle general-outpatient VISITS (a JSON array, or JSON Lines) under POLICY.
@@ -510,8 +644,11 @@ def settle(policy, visits, fmt, params, no_trace, search, ledger_in, ledger_out,
     except InputError as e:
         raise _input_failure(e, visits) from None
     if ledger.dropped:
-        click.echo(f"{ledger_in}: written under another version of {compiled.id}; counters it no longer declares "
-                   f"were dropped: {', '.join(ledger.dropped)}", err=True)
+        click.echo(
+            f"{ledger_in}: written under another version of {compiled.id}; counters it no longer declares "
+            f"were dropped: {', '.join(ledger.dropped)}",
+            err=True,
+        )
     if ledger_out:
         _write_ledger(outcome.ledger, ledger_out)
     _emit(outcome.results, fmt, "settle", no_trace, lang)
@@ -528,7 +665,9 @@ def _write_ledger(ledger, path: str) -> None:
 @click.argument("policy", type=click.Path(exists=True, dir_okay=False))
 @click.argument("ledger_path", metavar="LEDGER", type=click.Path(exists=True, dir_okay=False))
 @click.option("--psn", "psn_no", metavar="PSN_NO", help="Only this person.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
 @SEARCH
 def ledger_cmd(policy, ledger_path, psn_no, fmt, search):
     """Show what each person has used according to LEDGER: every counter by period,
@@ -546,18 +685,42 @@ def ledger_cmd(policy, ledger_path, psn_no, fmt, search):
     rows = []
     for p in persons:
         for c in ledger.counters(p):
-            rows.append({"psn_no": p, "counter": c["counter"], "period": c["period"], "each": c["each"],
-                         "used": c["used"]})
-    live = sorted((e for e in ledger.entries.values() if e.reversed_seq is None and e.psn_no in persons),
-                  key=lambda e: (e.psn_no, e.seq))
+            rows.append(
+                {
+                    "psn_no": p,
+                    "counter": c["counter"],
+                    "period": c["period"],
+                    "each": c["each"],
+                    "used": c["used"],
+                }
+            )
+    live = sorted(
+        (e for e in ledger.entries.values() if e.reversed_seq is None and e.psn_no in persons),
+        key=lambda e: (e.psn_no, e.seq),
+    )
     if fmt == "json":
-        _print(json.dumps({"counters": rows, "balances": {p: _fen_or_none(ledger.balances.get(p)) for p in persons},
-                               "reversible": [e.setl_id for e in live]}, ensure_ascii=False, indent=2))
+        _print(
+            json.dumps(
+                {
+                    "counters": rows,
+                    "balances": {p: _fen_or_none(ledger.balances.get(p)) for p in persons},
+                    "reversible": [e.setl_id for e in live],
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
         return
-    _print(_table(rows, ["psn_no", "counter", "period", "each", "used"]) if rows else "(no counters used)")
+    _print(
+        _table(rows, ["psn_no", "counter", "period", "each", "used"])
+        if rows
+        else "(no counters used)"
+    )
     for p in persons:
-        _print(f"{p}: balance {_fen_or_none(ledger.balances.get(p)) or 'unknown'}, seq {ledger.seq.get(p, 0)}, "
-                   f"reversible: {', '.join(e.setl_id for e in live if e.psn_no == p) or 'none'}")
+        _print(
+            f"{p}: balance {_fen_or_none(ledger.balances.get(p)) or 'unknown'}, seq {ledger.seq.get(p, 0)}, "
+            f"reversible: {', '.join(e.setl_id for e in live if e.psn_no == p) or 'none'}"
+        )
 
 
 def _fen_or_none(f):
@@ -568,14 +731,31 @@ def _fen_or_none(f):
 
 @main.command()
 @click.argument("policy", type=click.Path(exists=True, dir_okay=False))
-@click.argument("corrections", required=False, type=click.Path(exists=True, dir_okay=False, allow_dash=True))
-@click.option("--ledger", "ledger_in", required=True, type=click.Path(exists=True, dir_okay=False),
-              metavar="IN.json", help="The ledger the visits were settled into.")
-@click.option("--ledger-out", "ledger_out", type=click.Path(dir_okay=False), metavar="OUT.json",
-              help="Write the updated ledger (atomically: OUT may be IN).")
-@click.option("--from", "start", metavar="DATE", help="Re-settle every visit settled on or after this date.")
+@click.argument(
+    "corrections", required=False, type=click.Path(exists=True, dir_okay=False, allow_dash=True)
+)
+@click.option(
+    "--ledger",
+    "ledger_in",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    metavar="IN.json",
+    help="The ledger the visits were settled into.",
+)
+@click.option(
+    "--ledger-out",
+    "ledger_out",
+    type=click.Path(dir_okay=False),
+    metavar="OUT.json",
+    help="Write the updated ledger (atomically: OUT may be IN).",
+)
+@click.option(
+    "--from", "start", metavar="DATE", help="Re-settle every visit settled on or after this date."
+)
 @click.option("--until", "end", metavar="DATE", help="...and on or before this date.")
-@click.option("--format", "fmt", type=click.Choice(["json", "table"]), default="json", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["json", "table"]), default="json", show_default=True
+)
 @PARAMS
 @SEARCH
 def resettle(policy, corrections, ledger_in, ledger_out, start, end, fmt, params, search):
@@ -602,10 +782,14 @@ def resettle(policy, corrections, ledger_in, ledger_out, start, end, fmt, params
         try:
             dates.append(None if value is None else parse_date(value))
         except Exception:  # noqa: BLE001
-            raise click.BadParameter(f"expected a date such as 2024-01-01, got {value!r}", param_hint=opt) from None
+            raise click.BadParameter(
+                f"expected a date such as 2024-01-01, got {value!r}", param_hint=opt
+            ) from None
     data = _read_json(corrections) if corrections else []
     try:
-        outcome = compiled.resettle(ledger, data, _parse_params(params), start=dates[0], end=dates[1])
+        outcome = compiled.resettle(
+            ledger, data, _parse_params(params), start=dates[0], end=dates[1]
+        )
     except InputError as e:
         raise _input_failure(e, corrections or "ledger") from None
     if ledger_out:
@@ -614,10 +798,18 @@ def resettle(policy, corrections, ledger_in, ledger_out, start, end, fmt, params
     if fmt == "json":
         _print(json.dumps(rows, ensure_ascii=False, indent=2))
     else:
-        flat = [{"setl_id": r["setl_id"], "psn_no": r["psn_no"], "setl_time": r["setl_time"],
-                 "old_hifp_pay": r["old"]["hifp_pay"], "new_hifp_pay": r["new"]["hifp_pay"],
-                 "fund_difference": r["difference"]["fund_pay_sumamt"],
-                 "cash_difference": r["difference"]["psn_cash_pay"]} for r in rows]
+        flat = [
+            {
+                "setl_id": r["setl_id"],
+                "psn_no": r["psn_no"],
+                "setl_time": r["setl_time"],
+                "old_hifp_pay": r["old"]["hifp_pay"],
+                "new_hifp_pay": r["new"]["hifp_pay"],
+                "fund_difference": r["difference"]["fund_pay_sumamt"],
+                "cash_difference": r["difference"]["psn_cash_pay"],
+            }
+            for r in rows
+        ]
         _print(_table(flat, list(flat[0]) if flat else ["setl_id"]))
 
 
@@ -666,42 +858,75 @@ def _service_token(token_file: str | None, no_auth: bool) -> str | None:
     env = os.environ.get(TOKEN_ENV)
     if no_auth:
         if token_file or env:
-            raise click.UsageError(f"--no-auth, but a token is given ({'--token-file' if token_file else TOKEN_ENV}); "
-                                   "choose one")
+            raise click.UsageError(
+                f"--no-auth, but a token is given ({'--token-file' if token_file else TOKEN_ENV}); "
+                "choose one"
+            )
         return None
     if token_file:
         try:
             token = Path(token_file).read_text(encoding="utf-8").strip()
         except (OSError, UnicodeDecodeError) as e:
-            raise click.BadParameter(f"cannot read {token_file}: {e}", param_hint="--token-file") from None
+            raise click.BadParameter(
+                f"cannot read {token_file}: {e}", param_hint="--token-file"
+            ) from None
         if os.name == "posix" and os.stat(token_file).st_mode & 0o077:
             click.echo(f"warning: {token_file} can be read by other users (chmod 600 it)", err=True)
     elif env is not None:
         token = env.strip()
     else:
-        raise click.UsageError(f"refusing to start without a token: give --token-file FILE or set {TOKEN_ENV} "
-                               "(requests then need 'Authorization: Bearer TOKEN'), or --no-auth explicitly")
+        raise click.UsageError(
+            f"refusing to start without a token: give --token-file FILE or set {TOKEN_ENV} "
+            "(requests then need 'Authorization: Bearer TOKEN'), or --no-auth explicitly"
+        )
     if len(token) < MIN_TOKEN or any(c.isspace() for c in token):
-        raise click.UsageError(f"the token must be at least {MIN_TOKEN} characters without spaces, e.g. "
-                               "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'")
+        raise click.UsageError(
+            f"the token must be at least {MIN_TOKEN} characters without spaces, e.g. "
+            "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
     return token
 
 
 @main.command()
 @click.argument("policies", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--db", "db_url", default="sqlite:///policylang.sqlite3", show_default=True, metavar="URL",
-              help="Where the ledgers are kept: sqlite:///PATH (sqlite:////ABSOLUTE/PATH) or "
-                   "postgresql://USER:PASSWORD@HOST:PORT/DBNAME.  The schema is created and migrated.")
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on.  Put a TLS proxy in front of anything but loopback.")
+@click.option(
+    "--db",
+    "db_url",
+    default="sqlite:///policylang.sqlite3",
+    show_default=True,
+    metavar="URL",
+    help="Where the ledgers are kept: sqlite:///PATH (sqlite:////ABSOLUTE/PATH) or "
+    "postgresql://USER:PASSWORD@HOST:PORT/DBNAME.  The schema is created and migrated.",
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on.  Put a TLS proxy in front of anything but loopback.",
+)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--token-file", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
-              help=f"The bearer token requests must carry (else ${TOKEN_ENV}).")
-@click.option("--no-auth", is_flag=True, help="Accept requests without a token (loopback addresses only).")
-@click.option("--audit-log", type=click.Path(dir_okay=False), metavar="FILE",
-              help="Append the audit lines (one JSON line per settlement) to FILE instead of standard error.")
-@click.option("--pool-size", default=8, show_default=True, type=click.IntRange(1, 256),
-              help="PostgreSQL connections (concurrent requests in the database).")
+@click.option(
+    "--token-file",
+    type=click.Path(exists=True, dir_okay=False),
+    metavar="FILE",
+    help=f"The bearer token requests must carry (else ${TOKEN_ENV}).",
+)
+@click.option(
+    "--no-auth", is_flag=True, help="Accept requests without a token (loopback addresses only)."
+)
+@click.option(
+    "--audit-log",
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="Append the audit lines (one JSON line per settlement) to FILE instead of standard error.",
+)
+@click.option(
+    "--pool-size",
+    default=8,
+    show_default=True,
+    type=click.IntRange(1, 256),
+    help="PostgreSQL connections (concurrent requests in the database).",
+)
 @PARAMS
 @SEARCH
 def serve(policies, db_url, host, port, token_file, no_auth, audit_log, pool_size, params, search):
@@ -719,7 +944,9 @@ def serve(policies, db_url, host, port, token_file, no_auth, audit_log, pool_siz
         import fastapi  # noqa: F401
         import uvicorn  # noqa: F401
     except ImportError:
-        raise Failure("policylang serve needs the service extra: pip install 'policylang[service]'") from None
+        raise Failure(
+            "policylang serve needs the service extra: pip install 'policylang[service]'"
+        ) from None
     from .service.engine import ServicePolicy
     from .service.store import StoreError
 
@@ -734,7 +961,9 @@ def serve(policies, db_url, host, port, token_file, no_auth, audit_log, pool_siz
     declared = {c.id: json.loads(c.ir_json()).get("params", {}) for c, _ in compiled}
     for name in values:
         if not any(name in d for d in declared.values()):
-            raise click.BadParameter(f"no policy given declares the parameter {name}", param_hint="--param")
+            raise click.BadParameter(
+                f"no policy given declares the parameter {name}", param_hint="--param"
+            )
     from .inputs import InputError
 
     service_policies = []
@@ -747,8 +976,11 @@ def serve(policies, db_url, host, port, token_file, no_auth, audit_log, pool_siz
         try:
             c.may_pay([], mine)
         except InputError as e:
-            click.echo(f"warning: {path}: visits with acct_balc will be refused: "
-                       f"{'; '.join(p.message for p in e.problems)}", err=True)
+            click.echo(
+                f"warning: {path}: visits with acct_balc will be refused: "
+                f"{'; '.join(p.message for p in e.problems)}",
+                err=True,
+            )
         service_policies.append(ServicePolicy(c, mine))
     from .service.serve import run
 
@@ -768,17 +1000,29 @@ def explain(code):
 
     text = explain_code(code)
     if text is None:
-        raise Failure(f"unknown diagnostic code {short(code)}; codes: {', '.join(sorted(CATALOGUE))}")
+        raise Failure(
+            f"unknown diagnostic code {short(code)}; codes: {', '.join(sorted(CATALOGUE))}"
+        )
     _print(text)
 
 
 @main.command("compile")
 @click.argument("policy", type=click.Path(exists=True, dir_okay=False))
-@click.option("--emit", type=click.Choice(["ir", "sql"]), default="ir", show_default=True,
-              help="ir: the IR program as JSON (byte-stable; spans relative to the policy's folder); "
-                   "sql: the settle program as one SQL query.")
-@click.option("--dialect", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True,
-              help="The SQL dialect (with --emit sql).")
+@click.option(
+    "--emit",
+    type=click.Choice(["ir", "sql"]),
+    default="ir",
+    show_default=True,
+    help="ir: the IR program as JSON (byte-stable; spans relative to the policy's folder); "
+    "sql: the settle program as one SQL query.",
+)
+@click.option(
+    "--dialect",
+    type=click.Choice(["duckdb", "spark"]),
+    default="duckdb",
+    show_default=True,
+    help="The SQL dialect (with --emit sql).",
+)
 @SEARCH
 def compile_cmd(policy, emit, dialect, search):
     """Compile POLICY and print what it compiles to.
@@ -800,7 +1044,9 @@ def compile_cmd(policy, emit, dialect, search):
     try:
         from .backends.sql import base
     except ImportError as e:
-        raise Failure(f"--emit sql needs sqlglot ({e.name} is missing): pip install 'policylang[sql]'") from None
+        raise Failure(
+            f"--emit sql needs sqlglot ({e.name} is missing): pip install 'policylang[sql]'"
+        ) from None
     from .backends.common import NotSupported
 
     try:
@@ -812,8 +1058,14 @@ def compile_cmd(policy, emit, dialect, search):
 
 @main.command("render")
 @click.argument("policy", type=click.Path(exists=True, dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["md", "html"]), default="md", show_default=True,
-              help="md: Markdown; html: one self-contained page (inline CSS, nothing fetched).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["md", "html"]),
+    default="md",
+    show_default=True,
+    help="md: Markdown; html: one self-contained page (inline CSS, nothing fetched).",
+)
 @LANG
 @SEARCH
 def render_cmd(policy, fmt, lang, search):
@@ -840,7 +1092,9 @@ def _load_alone(policy_path: str, search) -> CompiledPolicy:
     try:
         source = Path(policy_path).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as e:
-        raise Failure(f"{policy_path}: {getattr(e, 'strerror', None) or 'not UTF-8 text'}") from None
+        raise Failure(
+            f"{policy_path}: {getattr(e, 'strerror', None) or 'not UTF-8 text'}"
+        ) from None
     try:
         here = Path(policy_path)
         beside = [p for p in sorted(here.parent.glob("*.pol")) if p.resolve() != here.resolve()]
@@ -848,8 +1102,11 @@ def _load_alone(policy_path: str, search) -> CompiledPolicy:
     except PolicyError as e:
         lang = _lang(None, [source])
         errors = [d for d in e.diagnostics if d.severity == ERROR]
-        raise Failure("\n".join(render(d, e.sources, lang) for d in errors) + "\n"
-                      + words("cli.policy_errors", lang, path=policy_path, count=len(errors))) from None
+        raise Failure(
+            "\n".join(render(d, e.sources, lang) for d in errors)
+            + "\n"
+            + words("cli.policy_errors", lang, path=policy_path, count=len(errors))
+        ) from None
 
 
 class DiffTrouble(click.ClickException):
@@ -865,11 +1122,21 @@ class DiffTrouble(click.ClickException):
 @click.argument("old", type=click.Path(exists=True, dir_okay=False))
 @click.argument("new", type=click.Path(exists=True, dir_okay=False))
 @PARAMS
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="text for people; json: {\"values\": [...], \"visits\": [...], ...}.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help='text for people; json: {"values": [...], "visits": [...], ...}.',
+)
 @LANG
-@click.option("--all", "every", is_flag=True,
-              help="List every differing visit found, not one per kind of person and version.")
+@click.option(
+    "--all",
+    "every",
+    is_flag=True,
+    help="List every differing visit found, not one per kind of person and version.",
+)
 @SEARCH
 def diff_cmd(old, new, params, fmt, lang, every, search):
     """What changed in meaning from OLD to NEW: changed values with their dates, and
@@ -909,15 +1176,36 @@ def diff_cmd(old, new, params, fmt, lang, every, search):
 
 @main.command("why")
 @click.argument("policy", type=click.Path(exists=True, dir_okay=False))
-@click.argument("records", metavar="INPUT", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
-@click.option("--record", "record", type=click.IntRange(min=1), metavar="N",
-              help="Explain the N-th record of INPUT (counted from 1).")
-@click.option("--psn", "psn", metavar="NO", help="Explain every record of the person with this psn_no.")
-@click.option("--setl-id", "setl_id", metavar="ID", help="Explain the visit with this setl_id (结算ID).")
-@click.option("--kind", type=click.Choice(["settle", "credit", "may-pay"]), default=None,
-              help="What INPUT holds (default: told by its fields).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="text for people, json for programs.")
+@click.argument(
+    "records", metavar="INPUT", type=click.Path(exists=True, dir_okay=False, allow_dash=True)
+)
+@click.option(
+    "--record",
+    "record",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Explain the N-th record of INPUT (counted from 1).",
+)
+@click.option(
+    "--psn", "psn", metavar="NO", help="Explain every record of the person with this psn_no."
+)
+@click.option(
+    "--setl-id", "setl_id", metavar="ID", help="Explain the visit with this setl_id (结算ID)."
+)
+@click.option(
+    "--kind",
+    type=click.Choice(["settle", "credit", "may-pay"]),
+    default=None,
+    help="What INPUT holds (default: told by its fields).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text for people, json for programs.",
+)
 @PARAMS
 @SEARCH
 def why_cmd(policy, records, record, psn, setl_id, kind, fmt, params, search):
@@ -940,26 +1228,38 @@ def why_cmd(policy, records, record, psn, setl_id, kind, fmt, params, search):
     compiled = _load(policy, search)
     data = _read_records(records)
     given = _parse_params(params)
-    if isinstance(data, dict) and isinstance(data.get("input"), list):  # a worked example file: its records
+    if isinstance(data, dict) and isinstance(
+        data.get("input"), list
+    ):  # a worked example file: its records
         given = {**{str(k): str(v) for k, v in (data.get("params") or {}).items()}, **given}
         data = data["input"]
     if not isinstance(data, list):
         raise Failure(f"{records}: invalid input: expected a JSON array of records")
     kind = {"may-pay": "may_pay"}.get(kind, kind) or why.detect_kind(data)
     if kind is None:
-        raise click.UsageError(f"cannot tell whether {records} holds visits, persons or requests: give --kind")
+        raise click.UsageError(
+            f"cannot tell whether {records} holds visits, persons or requests: give --kind"
+        )
     if record is not None:
         if record > len(data):
             raise click.BadParameter(f"{records} has {len(data)} record(s)", param_hint="--record")
         selected = [record - 1]
     elif psn is not None:
-        selected = [i for i, r in enumerate(data) if isinstance(r, dict) and str(r.get("psn_no")) == psn]
+        selected = [
+            i for i, r in enumerate(data) if isinstance(r, dict) and str(r.get("psn_no")) == psn
+        ]
         if not selected:
             raise click.BadParameter(f"no record of {records} has psn_no {psn}", param_hint="--psn")
     elif setl_id is not None:
-        selected = [i for i, r in enumerate(data) if isinstance(r, dict) and str(r.get("setl_id", "")).strip() == setl_id]
+        selected = [
+            i
+            for i, r in enumerate(data)
+            if isinstance(r, dict) and str(r.get("setl_id", "")).strip() == setl_id
+        ]
         if not selected:
-            raise click.BadParameter(f"no record of {records} has setl_id {setl_id}", param_hint="--setl-id")
+            raise click.BadParameter(
+                f"no record of {records} has setl_id {setl_id}", param_hint="--setl-id"
+            )
     else:
         selected = list(range(len(data)))
     try:
@@ -967,8 +1267,13 @@ def why_cmd(policy, records, record, psn, setl_id, kind, fmt, params, search):
     except InputError as e:
         raise _input_failure(e, records) from None
     if fmt == "json":
-        _print(json.dumps(why.to_json(compiled.id, policy, compiled.hash, explanations), ensure_ascii=False,
-                              indent=2))
+        _print(
+            json.dumps(
+                why.to_json(compiled.id, policy, compiled.hash, explanations),
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
     else:
         _print(why.render_text(compiled.id, policy, explanations), nl=False)
 
@@ -1013,13 +1318,29 @@ def test_cmd(paths, search):
 
 @main.command("fmt")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, allow_dash=True))
-@click.option("--lang", type=click.Choice(["en", "zh"]), default=None,
-              help="Write every keyword, type name and enumeration value in English or Chinese "
-                   "(default: as each file mostly does).")
-@click.option("--write", is_flag=True, help="Rewrite the files in place (atomically; unchanged files are not touched).")
-@click.option("--check", is_flag=True, help="Write nothing; list the files that are not formatted and exit 1 if any.")
-@click.option("--diff", "show_diff", is_flag=True,
-              help="Write nothing; show what formatting would change as a unified diff, and exit 1 if anything.")
+@click.option(
+    "--lang",
+    type=click.Choice(["en", "zh"]),
+    default=None,
+    help="Write every keyword, type name and enumeration value in English or Chinese "
+    "(default: as each file mostly does).",
+)
+@click.option(
+    "--write",
+    is_flag=True,
+    help="Rewrite the files in place (atomically; unchanged files are not touched).",
+)
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Write nothing; list the files that are not formatted and exit 1 if any.",
+)
+@click.option(
+    "--diff",
+    "show_diff",
+    is_flag=True,
+    help="Write nothing; show what formatting would change as a unified diff, and exit 1 if anything.",
+)
 def fmt_cmd(paths, lang, write, check, show_diff):
     """Print policies in canonical layout, keeping their comments.
 
@@ -1054,8 +1375,17 @@ def fmt_cmd(paths, lang, write, check, show_diff):
                     import difflib
 
                     name = "<stdin>" if path == "-" else path
-                    _print("".join(difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
-                                                        f"{name}", f"{name} (formatted)")), nl=False)
+                    _print(
+                        "".join(
+                            difflib.unified_diff(
+                                old.splitlines(keepends=True),
+                                new.splitlines(keepends=True),
+                                f"{name}",
+                                f"{name} (formatted)",
+                            )
+                        ),
+                        nl=False,
+                    )
                 else:
                     _print(path)
         elif write:
@@ -1068,7 +1398,10 @@ def fmt_cmd(paths, lang, write, check, show_diff):
         sys.exit(2)  # what was printed for the other files stands
     if changed:
         if check:
-            click.echo(f"{changed} of {len(files)} file(s) not formatted; run: policylang fmt --write PATH", err=True)
+            click.echo(
+                f"{changed} of {len(files)} file(s) not formatted; run: policylang fmt --write PATH",
+                err=True,
+            )
         sys.exit(1)
 
 

@@ -36,14 +36,24 @@ try:
     import pyarrow as pa
     import pyarrow.compute as pc
 except ImportError as e:  # pragma: no cover - exercised by the skip in tests/test_backends.py
-    raise ImportError(f"columnar settlement needs numpy and pyarrow ({e.name} is missing): "
-                      "pip install 'policylang[columnar]'") from e
+    raise ImportError(
+        f"columnar settlement needs numpy and pyarrow ({e.name} is missing): "
+        "pip install 'policylang[columnar]'"
+    ) from e
 
 from . import ir
 from . import vocab as V
 from .ir.evaluate import CTX
 from .inputs import (
-    VISIT_SPEC, InputError, InputProblem, _Bad, _visit_rules, contradiction, parse_enum, parse_value, psn_shown,
+    VISIT_SPEC,
+    InputError,
+    InputProblem,
+    _Bad,
+    _visit_rules,
+    contradiction,
+    parse_enum,
+    parse_value,
+    psn_shown,
     setl_time_text,
 )
 from .resolve import suggest
@@ -70,7 +80,9 @@ class Col:
 
     def take(self, rows) -> "Col":
         data = self.data[rows] if isinstance(self.data, np.ndarray) else self.data
-        return Col(self.kind, data, self.scale, self.cats, None if self.null is None else self.null[rows])
+        return Col(
+            self.kind, data, self.scale, self.cats, None if self.null is None else self.null[rows]
+        )
 
     def python(self, i: int):
         """Row ``i`` as the JSON path holds it (Decimal, bool, str, date, None)."""
@@ -98,8 +110,11 @@ class Visits:
     def __init__(self, n, psn, names, day, tod, cols, text=None):
         self.n, self.psn, self.names, self.day, self.tod, self.cols = n, psn, names, day, tod, cols
         self.text = text
-        self.absent = frozenset(name for name, col in cols.items()
-                                if n and isinstance(col.null, np.ndarray) and col.null.all())
+        self.absent = frozenset(
+            name
+            for name, col in cols.items()
+            if n and isinstance(col.null, np.ndarray) and col.null.all()
+        )
 
 
 def enum_values(t: str, vocab) -> tuple[str, ...] | None:
@@ -112,8 +127,10 @@ def enum_values(t: str, vocab) -> tuple[str, ...] | None:
 def absent_col(t: str, n: int, vocab) -> Col:
     """A column of ``n`` values of type ``t`` that are all absent: read-only views of one
     value each, so that a field no visit has takes no memory (nothing writes into a Col)."""
+
     def same(value, dtype):
         return np.broadcast_to(np.array(value, dtype=dtype), (n,))
+
     null = same(True, bool)
     if t in DEFAULT_SCALE:
         return Col("num", same(0, np.int64), DEFAULT_SCALE[t], null=null)
@@ -125,7 +142,9 @@ def absent_col(t: str, n: int, vocab) -> Col:
 
 
 def field_types(policy: ir.Policy) -> dict[str, str]:
-    out = {name: ("datetime" if name == "setl_time" else fs.type) for name, fs in VISIT_SPEC.items()}
+    out = {
+        name: ("datetime" if name == "setl_time" else fs.type) for name, fs in VISIT_SPEC.items()
+    }
     for name, (t, _default) in policy.inputs.items():
         out.setdefault(name, t)
     return out
@@ -140,6 +159,7 @@ def _defaults(policy: ir.Policy) -> dict[str, tuple[bool, Any]]:
 
 
 # ---- typed columns from Python values ------------------------------------------------------
+
 
 def scaled(d: Decimal) -> tuple[int, int]:
     """An exact Decimal as (integer, scale)."""
@@ -167,10 +187,14 @@ def col_from_values(t: str, values: list, vocab) -> Col:
         ints = [0 if p is None else p[0] * 10 ** (scale - p[1]) for p in pairs]
         return Col("num", int_array(ints), scale, null=null if anynull else None)
     if t == V.BOOL:
-        return Col("bool", np.array([bool(v) for v in values], dtype=bool), null=null if anynull else None)
+        return Col(
+            "bool", np.array([bool(v) for v in values], dtype=bool), null=null if anynull else None
+        )
     if t in (V.DATE, "datetime"):
-        days = [0 if v is None else (v.date() if isinstance(v, dt.datetime) else v).toordinal() - EPOCH
-                for v in values]
+        days = [
+            0 if v is None else (v.date() if isinstance(v, dt.datetime) else v).toordinal() - EPOCH
+            for v in values
+        ]
         return Col("date", np.array(days, dtype=np.int64), null=null if anynull else None)
     cats = enum_values(t, vocab)
     if cats is None:  # text: its distinct values
@@ -184,12 +208,25 @@ def visits_from_records(rows: list[dict], policy: ir.Policy) -> Visits:
     """Typed columns of records validated by ``inputs.validate_visits``."""
     n = len(rows)
     index: dict[str, int] = {}
-    psn = np.fromiter((index.setdefault(r["psn_no"], len(index)) for r in rows), dtype=np.int64, count=n)
+    psn = np.fromiter(
+        (index.setdefault(r["psn_no"], len(index)) for r in rows), dtype=np.int64, count=n
+    )
     times = [r["setl_time"] for r in rows]
-    day = np.fromiter(((t.date() if isinstance(t, dt.datetime) else t).toordinal() - EPOCH for t in times),
-                      dtype=np.int64, count=n)
-    tod = np.fromiter(((t.hour * 3600 + t.minute * 60 + t.second) * 1_000_000 + t.microsecond
-                       if isinstance(t, dt.datetime) else -1 for t in times), dtype=np.int64, count=n)
+    day = np.fromiter(
+        ((t.date() if isinstance(t, dt.datetime) else t).toordinal() - EPOCH for t in times),
+        dtype=np.int64,
+        count=n,
+    )
+    tod = np.fromiter(
+        (
+            (t.hour * 3600 + t.minute * 60 + t.second) * 1_000_000 + t.microsecond
+            if isinstance(t, dt.datetime)
+            else -1
+            for t in times
+        ),
+        dtype=np.int64,
+        count=n,
+    )
     text = [setl_time_text(t) for t in times]
     cols = {}
     for name, t in field_types(policy).items():
@@ -207,7 +244,9 @@ def visits_from_records(rows: list[dict], policy: ir.Policy) -> Visits:
 _MONEY_RE = r"^\d{1,15}(\.\d{1,2})?$"
 _DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
 _DATETIME_RE = r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?$"
-_ECHO_RE = r"^\d{4}-\d{2}-\d{2}( \d{2}:\d{2}:\d{2})?$"  # the normalised spellings, echoed as they are
+_ECHO_RE = (
+    r"^\d{4}-\d{2}-\d{2}( \d{2}:\d{2}:\d{2})?$"  # the normalised spellings, echoed as they are
+)
 
 
 class _Problems:
@@ -234,7 +273,9 @@ def _stringy(t) -> bool:
 
 def _decimal_words(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """The low and high 64-bit words of each decimal128 value (two's complement)."""
-    words = np.frombuffer(arr.buffers()[1], dtype=np.int64, count=2 * len(arr), offset=arr.offset * 16)
+    words = np.frombuffer(
+        arr.buffers()[1], dtype=np.int64, count=2 * len(arr), offset=arr.offset * 16
+    )
     words = words.reshape(-1, 2)
     return words[:, 0], words[:, 1]
 
@@ -274,14 +315,16 @@ def _money(arr: pa.Array, nonneg: bool) -> tuple[np.ndarray, np.ndarray, dict]:
     elif pa.types.is_integer(t):
         v = _np(arr, 0)
         if pa.types.is_unsigned_integer(t):
-            ok = ~null & (v < 10 ** 15)
+            ok = ~null & (v < 10**15)
             fen = np.where(ok, v, 0).astype(np.int64) * 100
         else:
             v = v.astype(np.int64)
-            ok = ~null & (v > -10 ** 15) & (v < 10 ** 15)
+            ok = ~null & (v > -(10**15)) & (v < 10**15)
             fen = np.where(ok, v, 0) * 100
     elif _stringy(t):
-        canon = pc.match_substring_regex(arr, _MONEY_RE).fill_null(False).to_numpy(zero_copy_only=False)
+        canon = (
+            pc.match_substring_regex(arr, _MONEY_RE).fill_null(False).to_numpy(zero_copy_only=False)
+        )
         if canon.any():
             idx = np.flatnonzero(canon)
             cast = pc.cast(arr.take(pa.array(idx)), pa.decimal128(17, 2))
@@ -320,8 +363,14 @@ def _times(arr: pa.Array, problems: _Problems, name: str):
     bad: dict = {}
     if pa.types.is_timestamp(t):
         if t.tz is not None:
-            problems.column.append(InputProblem(None, name, f"is a timestamp with time zone {t.tz}; give the local "
-                                                            "settlement time without one"))
+            problems.column.append(
+                InputProblem(
+                    None,
+                    name,
+                    f"is a timestamp with time zone {t.tz}; give the local "
+                    "settlement time without one",
+                )
+            )
             return day, tod, null, bad, None
         per_second = {"s": 1, "ms": 1000, "us": 1_000_000, "ns": 1_000_000_000}[t.unit]
         ticks = _np(arr.cast(pa.int64()), 0)
@@ -337,22 +386,36 @@ def _times(arr: pa.Array, problems: _Problems, name: str):
         return _np(arr.cast(pa.int64()), 0) // 86_400_000, tod, null, bad, None
     ok = np.zeros(n, dtype=bool)
     if _stringy(t):
-        is_date = pc.match_substring_regex(arr, _DATE_RE).fill_null(False).to_numpy(zero_copy_only=False)
-        is_dt = pc.match_substring_regex(arr, _DATETIME_RE).fill_null(False).to_numpy(zero_copy_only=False)
+        is_date = (
+            pc.match_substring_regex(arr, _DATE_RE).fill_null(False).to_numpy(zero_copy_only=False)
+        )
+        is_dt = (
+            pc.match_substring_regex(arr, _DATETIME_RE)
+            .fill_null(False)
+            .to_numpy(zero_copy_only=False)
+        )
         for idx, timed in ((np.flatnonzero(is_date), False), (np.flatnonzero(is_dt), True)):
             if not len(idx):
                 continue
             sub = arr.take(pa.array(idx))
 
             def part(a, b, strings=sub):
-                return pc.utf8_slice_codeunits(strings, a, b).cast(pa.int32()).to_numpy(zero_copy_only=False)
+                return (
+                    pc.utf8_slice_codeunits(strings, a, b)
+                    .cast(pa.int32())
+                    .to_numpy(zero_copy_only=False)
+                )
+
             y, m, d = part(0, 4), part(5, 7), part(8, 10)
             valid = (y >= 1) & (m >= 1) & (m <= 12) & (d >= 1)
             if timed:
                 hh, mm = part(11, 13), part(14, 16)
                 long = pc.equal(pc.utf8_length(sub), 19)
-                ss = pc.if_else(long, pc.utf8_slice_codeunits(sub, 17, 19), "0").cast(pa.int32()).to_numpy(
-                        zero_copy_only=False)
+                ss = (
+                    pc.if_else(long, pc.utf8_slice_codeunits(sub, 17, 19), "0")
+                    .cast(pa.int32())
+                    .to_numpy(zero_copy_only=False)
+                )
                 valid &= (hh <= 23) & (mm <= 59) & (ss <= 59)
                 clock = (hh.astype(np.int64) * 3600 + mm * 60 + ss) * 1_000_000
             else:
@@ -370,12 +433,16 @@ def _times(arr: pa.Array, problems: _Problems, name: str):
         for i, when in good_rows.items():
             if isinstance(when, dt.datetime):
                 day[i] = when.date().toordinal() - EPOCH
-                tod[i] = (when.hour * 3600 + when.minute * 60 + when.second) * 1_000_000 + when.microsecond
+                tod[i] = (
+                    when.hour * 3600 + when.minute * 60 + when.second
+                ) * 1_000_000 + when.microsecond
             else:
                 day[i] = when.toordinal() - EPOCH
     renormal = None
     if _stringy(t):
-        canonical = pc.match_substring_regex(arr, _ECHO_RE).fill_null(False).to_numpy(zero_copy_only=False)
+        canonical = (
+            pc.match_substring_regex(arr, _ECHO_RE).fill_null(False).to_numpy(zero_copy_only=False)
+        )
         renormal = ~canonical & ~null
     return day, tod, null, bad, renormal
 
@@ -391,23 +458,30 @@ def _fraction_message(arr: pa.Array, i: int, ticks: int, per_second: int) -> str
     seconds, frac = divmod(ticks, per_second)
     whole = dt.datetime(1970, 1, 1) + dt.timedelta(seconds=seconds)
     digits = len(str(per_second)) - 1
-    return f"{whole.isoformat()}.{frac:0{digits}d} has fractional seconds; give the time to the second"
+    return (
+        f"{whole.isoformat()}.{frac:0{digits}d} has fractional seconds; give the time to the second"
+    )
 
 
-def _echo_times(arr: pa.Array, day: np.ndarray, tod: np.ndarray, renormal: np.ndarray | None) -> pa.Array:
+def _echo_times(
+    arr: pa.Array, day: np.ndarray, tod: np.ndarray, renormal: np.ndarray | None
+) -> pa.Array:
     """``setl_time`` as echoed: a typed column as it is; text normalised (``inputs.setl_time_text``)."""
     if renormal is None or not renormal.any():
         return arr
     at = np.flatnonzero(renormal)
     d, clock = day[at], tod[at]
     dates = pa.array(d.astype(np.int32), pa.date32()).cast(pa.string())
-    stamps = pa.array(d * 86_400 + np.maximum(clock, 0) // 1_000_000, pa.timestamp("s")).cast(pa.string())
+    stamps = pa.array(d * 86_400 + np.maximum(clock, 0) // 1_000_000, pa.timestamp("s")).cast(
+        pa.string()
+    )
     texts = pc.if_else(pa.array(clock < 0), dates, stamps)
     return pc.replace_with_mask(arr, pa.array(renormal), texts)
 
 
-def _unique(arr: pa.Array, t: str, nonneg: bool, vocab, meanings: list | None = None
-            ) -> tuple[np.ndarray, list, dict, list, bool]:
+def _unique(
+    arr: pa.Array, t: str, nonneg: bool, vocab, meanings: list | None = None
+) -> tuple[np.ndarray, list, dict, list, bool]:
     """Any column, one distinct value at a time through ``inputs.parse_value`` (an
     enumeration's through ``inputs.parse_enum``, with its vocabulary's values, aliases and
     codes): (codes into values, typed values, code -> message, raw values, whether the typed
@@ -431,12 +505,19 @@ def _unique(arr: pa.Array, t: str, nonneg: bool, vocab, meanings: list | None = 
         # a text that starts or ends with whitespace, or an empty one, changes
         values, bad = list(raws), {}
         suspect = set()
-        for start, stop in ((0, 1), (-1, 2 ** 31 - 1)):  # the first character, the last
+        for start, stop in ((0, 1), (-1, 2**31 - 1)):  # the first character, the last
             edge = pc.utf8_slice_codeunits(dictionary, start, stop)
-            spaces = [c for c in pc.unique(edge).to_pylist() if c is not None and (c == "" or c.isspace())]
+            spaces = [
+                c for c in pc.unique(edge).to_pylist() if c is not None and (c == "" or c.isspace())
+            ]
             if spaces:
-                suspect.update(np.flatnonzero(pc.is_in(edge, value_set=pa.array(spaces, pa.string())).to_numpy(
-                    zero_copy_only=False)).tolist())
+                suspect.update(
+                    np.flatnonzero(
+                        pc.is_in(edge, value_set=pa.array(spaces, pa.string())).to_numpy(
+                            zero_copy_only=False
+                        )
+                    ).tolist()
+                )
         for k in sorted(suspect):
             trimmed = raws[k].strip()
             if trimmed:
@@ -499,7 +580,9 @@ def _typed(t: str, codes: np.ndarray, values: list, vocab, distinct: bool = Fals
         return Col("cat", codes, cats=tuple(values), null=null if null.any() else None)
     enum = enum_values(t, vocab)
     if enum is not None or t == V.TEXT:
-        cats = enum if enum is not None else tuple(dict.fromkeys(v for v in values if v is not None))
+        cats = (
+            enum if enum is not None else tuple(dict.fromkeys(v for v in values if v is not None))
+        )
         index = {c: i for i, c in enumerate(cats)}
         lut = np.array([-1 if v is None else index[v] for v in values] + [-1], dtype=np.int32)
         out = lut[codes]
@@ -534,14 +617,18 @@ def _fill(col: Col, t: str, default, vocab) -> Col:
     return Col(col.kind, data)
 
 
-def visits_from_table(table: "pa.Table", policy: ir.Policy) -> tuple[Visits, "pa.Array", "pa.Array"]:
+def visits_from_table(
+    table: "pa.Table", policy: ir.Policy
+) -> tuple[Visits, "pa.Array", "pa.Array"]:
     """Validate a table of visits; (typed visits, psn_no as strings, setl_time as echoed).
     Raises ``InputError`` with every problem."""
     if not isinstance(table, pa.Table):
         if isinstance(table, pa.RecordBatch):
             table = pa.Table.from_batches([table])
         else:
-            raise InputError([InputProblem(None, "(top level)", "expected a pyarrow.Table of visits")])
+            raise InputError(
+                [InputProblem(None, "(top level)", "expected a pyarrow.Table of visits")]
+            )
     types = field_types(policy)
     order = {name: i for i, name in enumerate(types)}
     defaults = _defaults(policy)
@@ -561,12 +648,17 @@ def visits_from_table(table: "pa.Table", policy: ir.Policy) -> tuple[Visits, "pa
             problems.column.append(InputProblem(None, name, "is given by more than one column"))
 
     def column(name):
-        got = table.column(name) if name in table.column_names and table.column_names.count(name) == 1 else None
+        got = (
+            table.column(name)
+            if name in table.column_names and table.column_names.count(name) == 1
+            else None
+        )
         if got is None:
             return None
         arr = got.combine_chunks() if got.num_chunks != 1 else got.chunk(0)
-        if pa.types.is_dictionary(arr.type) and (_stringy(arr.type.value_type)
-                                                 or pa.types.is_integer(arr.type.value_type)):
+        if pa.types.is_dictionary(arr.type) and (
+            _stringy(arr.type.value_type) or pa.types.is_integer(arr.type.value_type)
+        ):
             arr = arr.dictionary_decode()
         if pa.types.is_large_string(arr.type):
             arr = arr.cast(pa.string())
@@ -582,7 +674,9 @@ def visits_from_table(table: "pa.Table", policy: ir.Policy) -> tuple[Visits, "pa
     tod = np.full(n, -1, dtype=np.int64)
     echo_time, renormal = None, None
     given: dict[str, pa.Array] = {}  # the columns as read, for what a problem quotes
-    coded: dict[str, tuple] = {}  # enumeration field -> (codes, meaning of each distinct value, raws)
+    coded: dict[
+        str, tuple
+    ] = {}  # enumeration field -> (codes, meaning of each distinct value, raws)
     for name, t in types.items():
         required, default = defaults[name]
         arr = column(name)
@@ -590,16 +684,24 @@ def visits_from_table(table: "pa.Table", policy: ir.Policy) -> tuple[Visits, "pa
             if required and name not in implied:
                 problems.column.append(InputProblem(None, name, "is required but missing"))
                 continue
-            if default is None and not required:  # an optional field no visit has (the platform's codes)
+            if (
+                default is None and not required
+            ):  # an optional field no visit has (the platform's codes)
                 cols[name] = absent_col(t, n, vocab)
                 continue
             arr = pa.nulls(n)
         given[name] = arr
         nonneg = name in VISIT_SPEC
         if t in (V.MONEY, V.NUMBER) and pa.types.is_floating(arr.type):
-            problems.column.append(InputProblem(None, name, f"is a floating-point column ({arr.type}); give "
-                                                            "amounts as decimal128, integers or strings (a float "
-                                                            "is not exact)"))
+            problems.column.append(
+                InputProblem(
+                    None,
+                    name,
+                    f"is a floating-point column ({arr.type}); give "
+                    "amounts as decimal128, integers or strings (a float "
+                    "is not exact)",
+                )
+            )
             continue
         if name == "setl_time":
             day, tod, null, bad, renormal = _times(arr, problems, name)
@@ -612,7 +714,11 @@ def visits_from_table(table: "pa.Table", policy: ir.Policy) -> tuple[Visits, "pa
             row_bad[name] = bad
         elif t == V.BOOL and (pa.types.is_boolean(arr.type) or pa.types.is_null(arr.type)):
             null = _nulls(arr)
-            col = Col("bool", _np(arr.cast(pa.bool_()), False).astype(bool), null=null if null.any() else None)
+            col = Col(
+                "bool",
+                _np(arr.cast(pa.bool_()), False).astype(bool),
+                null=null if null.any() else None,
+            )
         else:
             meanings: list = []
             codes, values, bad, raws, distinct = _unique(arr, t, nonneg, vocab, meanings)
@@ -629,7 +735,9 @@ def visits_from_table(table: "pa.Table", policy: ir.Policy) -> tuple[Visits, "pa
         if col.null is not None and required:
             missing = col.null.copy()
             missing[list(row_bad.get(name, {}))] = False
-            row_bad.setdefault(name, {}).update({i: "is required but missing" for i in np.flatnonzero(missing).tolist()})
+            row_bad.setdefault(name, {}).update(
+                {i: "is required but missing" for i in np.flatnonzero(missing).tolist()}
+            )
         else:
             col = _fill(col, t, default, vocab)
         cols[name] = col
@@ -646,35 +754,61 @@ def visits_from_table(table: "pa.Table", policy: ir.Policy) -> tuple[Visits, "pa
                 valid[bad_rows] = False
             if cols[a].null is not None:
                 valid &= ~cols[a].null
-        parts = cols["fulamt_ownpay_amt"].data + cols["overlmt_selfpay"].data + cols["preselfpay_amt"].data
+        parts = (
+            cols["fulamt_ownpay_amt"].data
+            + cols["overlmt_selfpay"].data
+            + cols["preselfpay_amt"].data
+        )
         total = cols["medfee_sumamt"].data
         for i in np.flatnonzero(valid & (parts > total)).tolist():
-            problems.rows.append((i, len(order) + 1, "medfee_sumamt",
-                                  "the self-paid parts (fulamt_ownpay_amt + overlmt_selfpay + preselfpay_amt = "
-                                  f"{fen_text(int(parts[i]))}) exceed the total {fen_text(int(total[i]))}"))
+            problems.rows.append(
+                (
+                    i,
+                    len(order) + 1,
+                    "medfee_sumamt",
+                    "the self-paid parts (fulamt_ownpay_amt + overlmt_selfpay + preselfpay_amt = "
+                    f"{fen_text(int(parts[i]))}) exceed the total {fen_text(int(total[i]))}",
+                )
+            )
     flag = cols.get("acct_used_flag")
     if flag is not None and flag.kind == "cat":  # inputs._visit_rules: "0" or "1" when given
         wrong = [k for k, c in enumerate(flag.cats) if c not in ("0", "1")]
         if wrong:
-            words = {k: dict(_visit_rules({"acct_used_flag": flag.cats[k]}))["acct_used_flag"] for k in wrong}
+            words = {
+                k: dict(_visit_rules({"acct_used_flag": flag.cats[k]}))["acct_used_flag"]
+                for k in wrong
+            }
             for i in np.flatnonzero(np.isin(flag.data, wrong)).tolist():
-                problems.rows.append((i, len(order) + 2, "acct_used_flag", words[int(flag.data[i])]))
+                problems.rows.append(
+                    (i, len(order) + 2, "acct_used_flag", words[int(flag.data[i])])
+                )
     if problems.column or problems.rows:
         psn_of = _psn_reader(raw_psn)
         found = list(problems.column)
-        found += [InputProblem(i + 1, name, message, psn_of(i)) for i, _, name, message in sorted(problems.rows)]
+        found += [
+            InputProblem(i + 1, name, message, psn_of(i))
+            for i, _, name, message in sorted(problems.rows)
+        ]
         raise InputError(found)
     cols["psn_no"] = Col("cat", psn_codes.astype(np.int32), cats=tuple(names))
     psn_text = column("psn_no")
-    if not (_stringy(psn_text.type) and psn_as_given):  # an integer, or text with spaces around: as read
+    if not (
+        _stringy(psn_text.type) and psn_as_given
+    ):  # an integer, or text with spaces around: as read
         psn_text = pc.take(pa.array(names, pa.string()), pa.array(psn_codes))
-    return Visits(n, psn_codes, list(names), day, tod, cols), psn_text, _echo_times(echo_time, day, tod, renormal)
+    return (
+        Visits(n, psn_codes, list(names), day, tod, cols),
+        psn_text,
+        _echo_times(echo_time, day, tod, renormal),
+    )
 
 
 _MISSING = "is required but missing"
 
 
-def _implied(coded: dict, cols: dict, row_bad: dict, given: dict, types: dict, vocab, last: int) -> list:
+def _implied(
+    coded: dict, cols: dict, row_bad: dict, given: dict, types: dict, vocab, last: int
+) -> list:
     """What platform codes imply, as ``inputs._validate`` applies it: a code whose meaning sets
     another field (``1103``: flxempe_flag true) supplies that field where the record lacks it
     (a required field: its "missing" problem goes) and contradicts a record that says
@@ -696,8 +830,14 @@ def _implied(coded: dict, cols: dict, row_bad: dict, given: dict, types: dict, v
                     if problem == _MISSING:  # the code says it
                         del bad[i]
                         _put(col, i, want, types[field], vocab)
-                    elif problem is None and not (col.null is not None and col.null[i]) and col.python(i) != want:
-                        message = contradiction(name, raws[k], meaning, field, given[field][i].as_py(), want)
+                    elif (
+                        problem is None
+                        and not (col.null is not None and col.null[i])
+                        and col.python(i) != want
+                    ):
+                        message = contradiction(
+                            name, raws[k], meaning, field, given[field][i].as_py(), want
+                        )
                         out.append((i, last + (j * 1000 + m) / 1e6, field, message))
     return out
 
@@ -711,7 +851,9 @@ def _put(col: Col, i: int, value, t: str, vocab) -> None:
         col.data[i] = col.cats.index(value)
     else:
         if col.kind == "num" and one.scale != col.scale:
-            raise NotImplementedError(f"columnar: a code implying {value} at another scale")  # pragma: no cover
+            raise NotImplementedError(
+                f"columnar: a code implying {value} at another scale"
+            )  # pragma: no cover
         col.data[i] = one.data[0]
     col.null[i] = False
 
@@ -724,12 +866,16 @@ def _psn_reader(raw_psn):
     def psn_of(i):  # as the JSON path names the person of a record
         c = codes[i]
         return psn_shown(raws[c]) if c >= 0 else None
+
     return psn_of
 
 
 # ---- Arrow output ----------------------------------------------------------------------------
 
-def decimal_array(values: np.ndarray, scale: int, precision: int, null: np.ndarray | None = None) -> "pa.Array":
+
+def decimal_array(
+    values: np.ndarray, scale: int, precision: int, null: np.ndarray | None = None
+) -> "pa.Array":
     """int64 values at ``scale`` as a decimal128(precision, scale) array, without a Python loop."""
     values = np.asarray(values, dtype=np.int64)
     words = np.empty((len(values), 2), dtype=np.int64)
@@ -740,6 +886,9 @@ def decimal_array(values: np.ndarray, scale: int, precision: int, null: np.ndarr
     if null is not None and null.any():
         validity = pa.array(~null).buffers()[1]
         null_count = int(null.sum())
-    return pa.Array.from_buffers(pa.decimal128(precision, scale), len(values), [validity, pa.py_buffer(words)],
-                                 null_count=null_count)
-
+    return pa.Array.from_buffers(
+        pa.decimal128(precision, scale),
+        len(values),
+        [validity, pa.py_buffer(words)],
+        null_count=null_count,
+    )

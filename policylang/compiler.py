@@ -99,8 +99,11 @@ class Lowering:
             return ir.InSet(self.expr(c.operand), self.tier_values(c.group.value))
         if isinstance(c, n.Compare):
             left = self.expr(c.left)
-            if isinstance(c.right, n.Ref) and c.right.name.value not in self.fields \
-                    and c.right.name.value not in self.scope.params:
+            if (
+                isinstance(c.right, n.Ref)
+                and c.right.name.value not in self.fields
+                and c.right.name.value not in self.scope.params
+            ):
                 value = c.right.name.value
                 if left.type == V.BOOL:
                     right = ir.Const(value == "true", V.BOOL)
@@ -120,8 +123,15 @@ class Lowering:
         if isinstance(q, n.Bands):
             limits = tuple(None if b.limit is None else literal_value(b.limit)[0] for b in q.bands)
             values = tuple(literal_value(b.value)[0] for b in q.bands)
-            provs = tuple(prov(f"{rule} band " + ("beyond" if b.limit is None else f"until {b.limit.amount}"),
-                               b.cite or cite, policy, b.span) for b in q.bands)
+            provs = tuple(
+                prov(
+                    f"{rule} band " + ("beyond" if b.limit is None else f"until {b.limit.amount}"),
+                    b.cite or cite,
+                    policy,
+                    b.span,
+                )
+                for b in q.bands
+            )
             return ir.Bands(q.period.value, q.each.value if q.each else None, limits, values, provs)
         if not isinstance(q, n.Table):
             value, t = literal_value(q)
@@ -140,22 +150,40 @@ class Lowering:
                     values = frozenset().union(*(self.tier_values(p.value) for p in alts))
                 conds.append(ir.InSet(ir.Field(key.value, ktype), values))
             value, t = literal_value(row.value)
-            label = ", ".join("*" if p is None else " | ".join(x.value for x in p) for p in row.patterns)
-            arms.append(ir.Arm(ir.AllOf(tuple(conds)), ir.Const(value, t),
-                               prov(f"{rule} [{label}]", row.cite or cite, policy, row.span)))
+            label = ", ".join(
+                "*" if p is None else " | ".join(x.value for x in p) for p in row.patterns
+            )
+            arms.append(
+                ir.Arm(
+                    ir.AllOf(tuple(conds)),
+                    ir.Const(value, t),
+                    prov(f"{rule} [{label}]", row.cite or cite, policy, row.span),
+                )
+            )
         return ir.Decide(tuple(arms), t or V.PERCENT)
 
     # -- sections
     def section(self, s: n.Section, owner: Scope) -> ir.Section:
         saved = self.scope
         self.scope = owner
-        self.fields = {**V.CONTEXT_FIELDS[s.kind], **{k: self.type_of(d.type) for k, d in self.scope.inputs.items()}}
+        self.fields = {
+            **V.CONTEXT_FIELDS[s.kind],
+            **{k: self.type_of(d.type) for k, d in self.scope.inputs.items()},
+        }
         versions = []
         for v in s.versions:
             start = v.start.value  # a date, or the name of a date parameter
-            until = None if v.until is None else (v.until.value if isinstance(v.until, n.DateLit) else v.until.value)
+            until = (
+                None
+                if v.until is None
+                else (v.until.value if isinstance(v.until, n.DateLit) else v.until.value)
+            )
             rules = getattr(self, f"rules_{s.kind}")(v.body, owner.id)
-            versions.append(ir.Version(start, until, prov(f"{s.kind} from {start}", v.cite, owner.id, v.span), rules))
+            versions.append(
+                ir.Version(
+                    start, until, prov(f"{s.kind} from {start}", v.cite, owner.id, v.span), rules
+                )
+            )
         self.scope = saved
         return ir.Section(s.kind, s.title, owner.id, tuple(versions))
 
@@ -173,27 +201,52 @@ class Lowering:
             elif isinstance(st, (n.Deductible, n.Cap)):
                 kind = "deductible" if isinstance(st, n.Deductible) else "cap"
                 target = deductibles if kind == "deductible" else caps
-                label = f"{kind} per {st.period.value}" + (f" each {st.each.value}" if st.each else "")
+                label = f"{kind} per {st.period.value}" + (
+                    f" each {st.each.value}" if st.each else ""
+                )
                 name = getattr(st, "name", None)
-                target.append(ir.Accumulate(kind, self.quantity(st.amount, kind, st.cite, pid),
-                                            st.period.value, st.each.value if st.each else None,
-                                            self.cond(st.when), prov(label, st.cite, pid, st.span),
-                                            name.value if name is not None else None))
+                target.append(
+                    ir.Accumulate(
+                        kind,
+                        self.quantity(st.amount, kind, st.cite, pid),
+                        st.period.value,
+                        st.each.value if st.each else None,
+                        self.cond(st.when),
+                        prov(label, st.cite, pid, st.span),
+                        name.value if name is not None else None,
+                    )
+                )
             elif isinstance(st, n.Ratio):
                 ratio = self.quantity(st.amount, "ratio", st.cite, pid)
                 ratio_prov = prov("ratio", st.cite, pid, st.span)
             elif isinstance(st, n.Uplift):
                 value, _ = literal_value(st.points)
-                adjustments.append(ir.Adjust(value, self.cond(st.when), prov("uplift", st.cite, pid, st.span)))
-        return ir.PoolingRules(covers, covers_prov, designated, tuple(deductibles), tuple(caps), ratio, ratio_prov,
-                               tuple(adjustments))
+                adjustments.append(
+                    ir.Adjust(value, self.cond(st.when), prov("uplift", st.cite, pid, st.span))
+                )
+        return ir.PoolingRules(
+            covers,
+            covers_prov,
+            designated,
+            tuple(deductibles),
+            tuple(caps),
+            ratio,
+            ratio_prov,
+            tuple(adjustments),
+        )
 
     def rules_crediting(self, body, pid) -> ir.CreditingRules:
         rules = []
         for st in body:
             if isinstance(st, n.CreditRule):
-                rules.append(ir.CreditRule(st.name.value, self.cond(st.when), self.expr(st.amount),
-                                           prov(st.name.value, st.cite, pid, st.span)))
+                rules.append(
+                    ir.CreditRule(
+                        st.name.value,
+                        self.cond(st.when),
+                        self.expr(st.amount),
+                        prov(st.name.value, st.cite, pid, st.span),
+                    )
+                )
         return ir.CreditingRules(tuple(rules))
 
     def rules_account_use(self, body, pid) -> ir.AccountRules:
@@ -210,7 +263,8 @@ class Lowering:
                     frozenset(i.value for i in st.items),
                     None if st.venues is None else frozenset(v.value for v in st.venues),
                     None if st.relations is None else frozenset(r.value for r in st.relations),
-                    prov("allow" if isinstance(st, n.Allow) else "planned", st.cite, pid, st.span))
+                    prov("allow" if isinstance(st, n.Allow) else "planned", st.cite, pid, st.span),
+                )
                 (allows if isinstance(st, n.Allow) else planned).append(perm)
             elif isinstance(st, n.Exclude):
                 excludes = frozenset(i.value for i in st.items)
@@ -218,8 +272,15 @@ class Lowering:
             elif isinstance(st, n.Channel):
                 for c in st.channels:
                     channels.append((c.value, prov(f"channel {c.value}", st.cite, pid, st.span)))
-        return ir.AccountRules(relations, relations_prov, tuple(allows), tuple(planned), excludes, excludes_prov,
-                               tuple(channels))
+        return ir.AccountRules(
+            relations,
+            relations_prov,
+            tuple(allows),
+            tuple(planned),
+            excludes,
+            excludes_prov,
+            tuple(channels),
+        )
 
     # -- the whole policy
     def policy(self) -> ir.Policy:
@@ -230,32 +291,62 @@ class Lowering:
         rounding = None
         if scope.rounding is not None:
             r = scope.rounding
-            rounding = ir.Rounding(r.mode.value, r.unit.amount, prov("rounding", r.cite, scope.id, r.span))
-        settings = {k: (d.value.value, prov(f"setting {k}", d.cite, scope.id, d.span)) for k, d in scope.settings.items()}
+            rounding = ir.Rounding(
+                r.mode.value, r.unit.amount, prov("rounding", r.cite, scope.id, r.span)
+            )
+        settings = {
+            k: (d.value.value, prov(f"setting {k}", d.cite, scope.id, d.span))
+            for k, d in scope.settings.items()
+        }
         sections = {kind: self.section(sec, owner) for kind, (sec, owner) in scope.sections.items()}
         self.scope = scope
-        self.fields = {**V.VISIT_FIELDS, **{k: self.type_of(d.type) for k, d in scope.inputs.items()}}
+        self.fields = {
+            **V.VISIT_FIELDS,
+            **{k: self.type_of(d.type) for k, d in scope.inputs.items()},
+        }
         diseases = []
         reqs = []
         for d in p.decls:
             if isinstance(d, n.Diseases):
-                diseases.append(ir.DiseaseCatalogue(
-                    d.name.value, d.title, int(d.total.value) if d.total is not None else None,
-                    tuple((pt.name.value, int(pt.count.value), pt.catalogue) for pt in d.parts),
-                    prov(d.name.value, d.cite or d.total_cite, scope.id, d.span)))
+                diseases.append(
+                    ir.DiseaseCatalogue(
+                        d.name.value,
+                        d.title,
+                        int(d.total.value) if d.total is not None else None,
+                        tuple((pt.name.value, int(pt.count.value), pt.catalogue) for pt in d.parts),
+                        prov(d.name.value, d.cite or d.total_cite, scope.id, d.span),
+                    )
+                )
             elif isinstance(d, n.Constraints):
                 for r in d.requirements:
-                    reqs.append(ir.Requirement(r.name.value, self.side(r.left), r.op, self.side(r.right),
-                                               prov(r.name.value, r.cite, scope.id, r.span), self.req_text(r)))
+                    reqs.append(
+                        ir.Requirement(
+                            r.name.value,
+                            self.side(r.left),
+                            r.op,
+                            self.side(r.right),
+                            prov(r.name.value, r.cite, scope.id, r.span),
+                            self.req_text(r),
+                        )
+                    )
         parent = Lowering(scope.parent).policy() if scope.parent is not None else None
         return ir.Policy(
-            id=scope.id, title=p.title, level=level.level.value if level else None,
-            document=doc.number if doc else None, document_date=doc.dated.value if doc else None,
+            id=scope.id,
+            title=p.title,
+            level=level.level.value if level else None,
+            document=doc.number if doc else None,
+            document_date=doc.dated.value if doc else None,
             file=scope.file,
             params={k: self.type_of(d.type) for k, d in scope.params.items()},
             inputs={k: (self.type_of(d.type), self.default_of(d)) for k, d in scope.inputs.items()},
-            rounding=rounding, settings=settings, sections=sections, diseases=tuple(diseases),
-            requirements=tuple(reqs), parent=parent, vocabulary=scope.vocab)
+            rounding=rounding,
+            settings=settings,
+            sections=sections,
+            diseases=tuple(diseases),
+            requirements=tuple(reqs),
+            parent=parent,
+            vocabulary=scope.vocab,
+        )
 
     def default_of(self, d: n.InputDecl):
         if d.default is None:

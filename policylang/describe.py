@@ -21,8 +21,12 @@ from .runtime import percent, points_text
 
 LEVELS = tuple(V.ENUMS["hosp_lv"])  # unrated, level1, level2, level3 (the shipped vocabulary's)
 # person categories of pooling: (psn_type, flxempe_flag) and the catalogue id of its name
-CATEGORIES = ((("active", False), "cat.active"), (("retiree", False), "cat.retiree"),
-              (("active", True), "cat.flexible_active"), (("retiree", True), "cat.flexible_retiree"))
+CATEGORIES = (
+    (("active", False), "cat.active"),
+    (("retiree", False), "cat.retiree"),
+    (("active", True), "cat.flexible_active"),
+    (("retiree", True), "cat.flexible_retiree"),
+)
 PROFILE_FIELDS = ("hosp_lv", "psn_type", "flxempe_flag")
 
 
@@ -47,10 +51,18 @@ class Axes:
             from .vocabulary import shipped
 
             vocab = shipped()
-        values = {name: vocab.enums[name].values for name in ("hosp_lv", "psn_type", "category", "item", "relation",
-                                                              "venue")}
-        return cls(values["hosp_lv"], values["psn_type"], values["category"], values["item"], values["relation"],
-                   values["venue"])
+        values = {
+            name: vocab.enums[name].values
+            for name in ("hosp_lv", "psn_type", "category", "item", "relation", "venue")
+        }
+        return cls(
+            values["hosp_lv"],
+            values["psn_type"],
+            values["category"],
+            values["item"],
+            values["relation"],
+            values["venue"],
+        )
 
     @property
     def categories(self) -> tuple[tuple[str, bool], ...]:
@@ -59,13 +71,25 @@ class Axes:
 
     def union(self, other: "Axes") -> "Axes":
         """Both policies' values (what a diff of their meaning goes through)."""
-        return Axes(*(tuple(dict.fromkeys(a + b)) for a, b in zip(attrs.astuple(self, recurse=False),
-                                                                     attrs.astuple(other, recurse=False))))
+        return Axes(
+            *(
+                tuple(dict.fromkeys(a + b))
+                for a, b in zip(
+                    attrs.astuple(self, recurse=False), attrs.astuple(other, recurse=False)
+                )
+            )
+        )
 
     def common(self, other: "Axes") -> "Axes":
         """The values both policies know (what a visit settled under both may carry)."""
-        return Axes(*(tuple(x for x in a if x in b) for a, b in zip(attrs.astuple(self, recurse=False),
-                                                                   attrs.astuple(other, recurse=False))))
+        return Axes(
+            *(
+                tuple(x for x in a if x in b)
+                for a, b in zip(
+                    attrs.astuple(self, recurse=False), attrs.astuple(other, recurse=False)
+                )
+            )
+        )
 
 
 def axes_of(policy: ir.Policy) -> Axes:
@@ -73,6 +97,7 @@ def axes_of(policy: ir.Policy) -> Axes:
 
 
 # ---- words for values, expressions and conditions ------------------------------------
+
 
 def yuan(amount: Decimal, lang: str) -> str:
     """150 -> "150 yuan" / "150 元"; 0.5 -> "0.50 yuan"."""
@@ -126,8 +151,14 @@ def _operand(e, op: str, lang: str) -> str:
 
 def _is_bool_test(x) -> tuple[str, bool] | None:
     """``flag = true`` / ``flag = false`` on a bool field: (field, value)."""
-    if isinstance(x, ir.Cmp) and x.op in ("=", "!=") and isinstance(x.left, ir.Field) and x.left.type == V.BOOL \
-            and isinstance(x.right, ir.Const) and isinstance(x.right.value, bool):
+    if (
+        isinstance(x, ir.Cmp)
+        and x.op in ("=", "!=")
+        and isinstance(x.left, ir.Field)
+        and x.left.type == V.BOOL
+        and isinstance(x.right, ir.Const)
+        and isinstance(x.right.value, bool)
+    ):
         return x.left.name, (x.right.value if x.op == "=" else not x.right.value)
     return None
 
@@ -137,16 +168,25 @@ def cond_words(x, lang: str) -> str:
     flag = _is_bool_test(x)
     if flag is not None:
         name, holds = flag
-        return field_name(name, lang) if holds else f"{text('word.not', lang)} {field_name(name, lang)}"
+        return (
+            field_name(name, lang)
+            if holds
+            else f"{text('word.not', lang)} {field_name(name, lang)}"
+        )
     if isinstance(x, ir.Cmp):
-        right = (const_words(x.right.value, x.right.type, lang) if isinstance(x.right, ir.Const)
-                 else expr_words(x.right, lang))
+        right = (
+            const_words(x.right.value, x.right.type, lang)
+            if isinstance(x.right, ir.Const)
+            else expr_words(x.right, lang)
+        )
         return f"{expr_words(x.left, lang)} {x.op} {right}"
     if isinstance(x, ir.InSet) and len(x.values) == 1:
         [only] = x.values
         return f"{expr_words(x.operand, lang)} = {shown(only, lang)}"
     if isinstance(x, ir.InSet):
-        order = V.ENUMS.get(getattr(x.operand, "type", ""), None)  # values a vocabulary adds go last
+        order = V.ENUMS.get(
+            getattr(x.operand, "type", ""), None
+        )  # values a vocabulary adds go last
         return f"{expr_words(x.operand, lang)} {text('word.in', lang)} {{{shown_all(x.values, lang, order)}}}"
     if isinstance(x, (ir.AllOf, ir.AnyOf)):
         if not x.items:
@@ -157,7 +197,9 @@ def cond_words(x, lang: str) -> str:
         inner = x.item
         if _is_bool_test(inner) is not None:
             name, holds = _is_bool_test(inner)
-            return cond_words(ir.Cmp("=", ir.Field(name, V.BOOL), ir.Const(not holds, V.BOOL)), lang)
+            return cond_words(
+                ir.Cmp("=", ir.Field(name, V.BOOL), ir.Const(not holds, V.BOOL)), lang
+            )
         return f"{text('word.not', lang)} {_paren(inner, lang)}"
     raise TypeError(x)
 
@@ -213,7 +255,9 @@ def date_words(d, lang: str) -> str:
 def span_words(start, until, lang: str) -> str:
     if until is None:
         return text("render.from", lang, start=date_words(start, lang))
-    return text("render.from_until", lang, start=date_words(start, lang), until=date_words(until, lang))
+    return text(
+        "render.from_until", lang, start=date_words(start, lang), until=date_words(until, lang)
+    )
 
 
 def category_name(key: tuple[str, bool], lang: str) -> str:
@@ -228,12 +272,15 @@ def category_name(key: tuple[str, bool], lang: str) -> str:
 
 # ---- the effective ratio of each kind of visit -----------------------------------------
 
+
 @attrs.frozen
 class Cell:
     """The ratio for one hospital level and person category, uplifts applied."""
 
     covered: bool
-    ratio: Decimal | None  # None: not a number without more inputs (a parameter, another field, bands)
+    ratio: (
+        Decimal | None
+    )  # None: not a number without more inputs (a parameter, another field, bands)
     base: str  # the ratio in words when ``ratio`` is None
     arm: ir.Prov | None  # the table row that gave the ratio
     applied: tuple[ir.Adjust, ...]  # the uplifts included
@@ -254,8 +301,13 @@ def profile_env(level: str, category: tuple[str, bool]) -> dict:
     return {"hosp_lv": level, "psn_type": category[0], "flxempe_flag": category[1]}
 
 
-def ratio_cell(rules: ir.PoolingRules, level: str, category: tuple[str, bool], params: dict | None = None,
-               lang: str = "en") -> Cell:
+def ratio_cell(
+    rules: ir.PoolingRules,
+    level: str,
+    category: tuple[str, bool],
+    params: dict | None = None,
+    lang: str = "en",
+) -> Cell:
     """Evaluate the version's ratio (table, literal or parameter) and every uplift whose
     condition the profile decides; uplifts that need other inputs are left out
     (``conditional_adjustments`` lists them)."""
@@ -266,12 +318,22 @@ def ratio_cell(rules: ir.PoolingRules, level: str, category: tuple[str, bool], p
     applied = tuple(a for a in rules.adjustments if _decided(a.when, env, params) is True)
     points = E.points(applied)
     if isinstance(rules.ratio, ir.Bands):
-        return Cell(True, None, text("render.bands_cell", lang, points="").strip(), rules.ratio_prov, applied, points)
+        return Cell(
+            True,
+            None,
+            text("render.bands_cell", lang, points="").strip(),
+            rules.ratio_prov,
+            applied,
+            points,
+        )
     try:
         base, arm = E.value(rules.ratio, env, params)
     except MissingValue as e:
-        base_words = (text("word.param", lang, name=e.name) if e.is_param
-                      else text("render.cell_depends", lang, names=field_name(e.name, lang)))
+        base_words = (
+            text("word.param", lang, name=e.name)
+            if e.is_param
+            else text("render.cell_depends", lang, names=field_name(e.name, lang))
+        )
         return Cell(True, None, base_words, None, applied, points)
     except NoRow:
         return Cell(True, None, "?", None, applied, points)
@@ -286,21 +348,26 @@ def _decided(cond, env: dict, params: dict) -> bool | None:
         return None
 
 
-def conditional_adjustments(rules: ir.PoolingRules, params: dict | None = None,
-                            axes: Axes | None = None) -> list[ir.Adjust]:
+def conditional_adjustments(
+    rules: ir.PoolingRules, params: dict | None = None, axes: Axes | None = None
+) -> list[ir.Adjust]:
     """Uplifts that some profile cannot decide without other inputs or parameters."""
     params = params or {}
     axes = axes or Axes.of()
     out = []
     for a in rules.adjustments:
-        if any(_decided(a.when, profile_env(lv, cat), params) is None for lv in axes.levels
-               for cat in axes.categories):
+        if any(
+            _decided(a.when, profile_env(lv, cat), params) is None
+            for lv in axes.levels
+            for cat in axes.categories
+        ):
             out.append(a)
     return out
 
 
-def ratio_matrix(rules: ir.PoolingRules, params: dict | None = None, lang: str = "en", axes: Axes | None = None
-                 ) -> tuple[list[tuple[str, bool]], list[tuple[list[str], list[Cell]]], bool]:
+def ratio_matrix(
+    rules: ir.PoolingRules, params: dict | None = None, lang: str = "en", axes: Axes | None = None
+) -> tuple[list[tuple[str, bool]], list[tuple[list[str], list[Cell]]], bool]:
     """Columns (person categories), rows (hospital levels merged where every cell is
     the same) and whether flexible-employment columns were folded into their person
     type's (they are the same for every level).  ``axes``: the levels and categories of
@@ -308,7 +375,9 @@ def ratio_matrix(rules: ir.PoolingRules, params: dict | None = None, lang: str =
     axes = axes or Axes.of()
     categories = axes.categories
     half = len(axes.psn_types)
-    full = {lv: [ratio_cell(rules, lv, cat, params, lang) for cat in categories] for lv in axes.levels}
+    full = {
+        lv: [ratio_cell(rules, lv, cat, params, lang) for cat in categories] for lv in axes.levels
+    }
     folded = all(cells[:half] == cells[half:] for cells in full.values())
     columns = list(categories[:half] if folded else categories)
     rows: list[tuple[list[str], list[Cell]]] = []
@@ -321,8 +390,9 @@ def ratio_matrix(rules: ir.PoolingRules, params: dict | None = None, lang: str =
     return columns, rows, folded
 
 
-def account_matrix(program: ir.Program, block: ir.Block, axes: Axes | None = None
-                   ) -> dict[tuple[str, str], list[str] | str]:
+def account_matrix(
+    program: ir.Program, block: ir.Block, axes: Axes | None = None
+) -> dict[tuple[str, str], list[str] | str]:
     """For each (item, relation): the venues where the account may pay, or the reason
     it may not (``planned``, ``excluded``, ...), by evaluating the block's decision."""
     axes = axes or Axes.of()
@@ -334,7 +404,13 @@ def account_matrix(program: ir.Program, block: ir.Block, axes: Axes | None = Non
             venues = [E.ABSENT] if item.endswith("_contribution") else list(axes.venues)
             permitted, refusals = [], []
             for venue in venues:
-                env = {"item": item, "relation": relation, "venue": venue, "networked": True, "on": block.start}
+                env = {
+                    "item": item,
+                    "relation": relation,
+                    "venue": venue,
+                    "networked": True,
+                    "on": block.start,
+                }
                 verdict = _first(decision, env)
                 if verdict is not None and verdict.allowed:
                     permitted.append(venue)
@@ -358,7 +434,14 @@ def _first(decision: ir.Decision, env: dict):
 
 
 def _strongest(reasons: list[str]) -> str:
-    for r in ("excluded", "relation_not_eligible", "planned", "no_channel", "item_not_allowed", "not_designated"):
+    for r in (
+        "excluded",
+        "relation_not_eligible",
+        "planned",
+        "no_channel",
+        "item_not_allowed",
+        "not_designated",
+    ):
         if r in reasons:
             return r
     return "item_not_allowed"
@@ -373,4 +456,6 @@ def venue_name(venue: str, lang: str) -> str:
 
 
 def block_of(program: ir.Program, version: ir.Version) -> ir.Block | None:
-    return next((b for b in program.blocks if b.start == version.start and b.until == version.until), None)
+    return next(
+        (b for b in program.blocks if b.start == version.start and b.until == version.until), None
+    )

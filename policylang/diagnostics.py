@@ -33,281 +33,491 @@ class Entry:
 # R ranges, C completeness & conflicts, H hierarchy, S structure & citations.
 CATALOGUE: dict[str, Entry] = {
     # ---- P: source text and syntax
-    "P001": Entry(ERROR, "unexpected character",
-                  "unexpected character {char!r} ({name}){context}",
-                  "无法识别的字符 {char!r}({name}){context_zh}",
-                  "{hint}", "{hint_zh}"),
-    "P002": Entry(ERROR, "unexpected word or symbol",
-                  "unexpected {found}; expected {expected}",
-                  "此处不应出现 {found_zh};应为 {expected_zh}",
-                  "{hint}", "{hint_zh}"),
-    "P003": Entry(ERROR, "unexpected end of file",
-                  "the file ends too early; expected {expected}",
-                  "文件意外结束;应为 {expected_zh}",
-                  "{hint}", "{hint_zh}"),
-    "P004": Entry(ERROR, "unterminated string",
-                  "this string is not closed before the end of the line",
-                  "字符串在行尾之前没有闭合",
-                  "close it with the same kind of quote that opened it", "请用相同的引号闭合"),
-    "P005": Entry(ERROR, "nested too deeply",
-                  "this policy nests conditions or expressions too deeply to check",
-                  "本政策的条件或表达式嵌套过深,无法检查",
-                  "split long conditions into several rules", "请把过长的条件拆成几条规则"),
-    "P010": Entry(ERROR, "invisible character",
-                  "invisible character U+{code} ({name}) in the source",
-                  "源文件中有不可见字符 U+{code}({name})",
-                  "it usually comes from copying out of Word or a web page; delete it",
-                  "通常是从 Word 或网页复制带入的,请删除"),
-    "P011": Entry(ERROR, "bidirectional control character",
-                  "bidirectional control character U+{code} ({name}) can make the text display differently from how it reads",
-                  "双向控制字符 U+{code}({name})会使显示顺序与实际内容不一致",
-                  "delete it", "请删除"),
-    "P012": Entry(ERROR, "confusable character",
-                  "{char!r} (U+{code}, {name}) looks like {looks_like!r} but is a different character",
-                  "{char!r}(U+{code},{name})看起来像 {looks_like!r},但不是同一个字符",
-                  "type {looks_like!r} instead", "请改为 {looks_like!r}"),
-    "P013": Entry(ERROR, "Chinese punctuation inside a number",
-                  "{char!r} inside a number is ambiguous",
-                  "数字中的 {char!r} 含义不明确",
-                  "write the decimal point as '.' and no thousands separator, e.g. 1500.50",
-                  "小数点请写作 '.',不要使用千位分隔符,例如 1500.50"),
-    "P014": Entry(ERROR, "date that does not exist",
-                  "{text} is not a real date",
-                  "{text} 不是有效日期",
-                  "check the month and day", "请检查月份和日期"),
-    "P015": Entry(ERROR, "not UTF-8 text",
-                  "the file is not UTF-8 text: byte 0x{byte} cannot be read here (policy files are read as UTF-8 only)",
-                  "文件不是 UTF-8 文本:此处的字节 0x{byte} 无法读取(政策文件只按 UTF-8 读取)",
-                  "save the file as UTF-8; a GBK or GB18030 file can be converted with "
-                  "`iconv -f GB18030 -t UTF-8 OLD.pol > NEW.pol`",
-                  "请把文件另存为 UTF-8 编码;GBK 或 GB18030 文件可用 `iconv -f GB18030 -t UTF-8 旧.pol > 新.pol` 转换"),
+    "P001": Entry(
+        ERROR,
+        "unexpected character",
+        "unexpected character {char!r} ({name}){context}",
+        "无法识别的字符 {char!r}({name}){context_zh}",
+        "{hint}",
+        "{hint_zh}",
+    ),
+    "P002": Entry(
+        ERROR,
+        "unexpected word or symbol",
+        "unexpected {found}; expected {expected}",
+        "此处不应出现 {found_zh};应为 {expected_zh}",
+        "{hint}",
+        "{hint_zh}",
+    ),
+    "P003": Entry(
+        ERROR,
+        "unexpected end of file",
+        "the file ends too early; expected {expected}",
+        "文件意外结束;应为 {expected_zh}",
+        "{hint}",
+        "{hint_zh}",
+    ),
+    "P004": Entry(
+        ERROR,
+        "unterminated string",
+        "this string is not closed before the end of the line",
+        "字符串在行尾之前没有闭合",
+        "close it with the same kind of quote that opened it",
+        "请用相同的引号闭合",
+    ),
+    "P005": Entry(
+        ERROR,
+        "nested too deeply",
+        "this policy nests conditions or expressions too deeply to check",
+        "本政策的条件或表达式嵌套过深,无法检查",
+        "split long conditions into several rules",
+        "请把过长的条件拆成几条规则",
+    ),
+    "P010": Entry(
+        ERROR,
+        "invisible character",
+        "invisible character U+{code} ({name}) in the source",
+        "源文件中有不可见字符 U+{code}({name})",
+        "it usually comes from copying out of Word or a web page; delete it",
+        "通常是从 Word 或网页复制带入的,请删除",
+    ),
+    "P011": Entry(
+        ERROR,
+        "bidirectional control character",
+        "bidirectional control character U+{code} ({name}) can make the text display differently from how it reads",
+        "双向控制字符 U+{code}({name})会使显示顺序与实际内容不一致",
+        "delete it",
+        "请删除",
+    ),
+    "P012": Entry(
+        ERROR,
+        "confusable character",
+        "{char!r} (U+{code}, {name}) looks like {looks_like!r} but is a different character",
+        "{char!r}(U+{code},{name})看起来像 {looks_like!r},但不是同一个字符",
+        "type {looks_like!r} instead",
+        "请改为 {looks_like!r}",
+    ),
+    "P013": Entry(
+        ERROR,
+        "Chinese punctuation inside a number",
+        "{char!r} inside a number is ambiguous",
+        "数字中的 {char!r} 含义不明确",
+        "write the decimal point as '.' and no thousands separator, e.g. 1500.50",
+        "小数点请写作 '.',不要使用千位分隔符,例如 1500.50",
+    ),
+    "P014": Entry(
+        ERROR,
+        "date that does not exist",
+        "{text} is not a real date",
+        "{text} 不是有效日期",
+        "check the month and day",
+        "请检查月份和日期",
+    ),
+    "P015": Entry(
+        ERROR,
+        "not UTF-8 text",
+        "the file is not UTF-8 text: byte 0x{byte} cannot be read here (policy files are read as UTF-8 only)",
+        "文件不是 UTF-8 文本:此处的字节 0x{byte} 无法读取(政策文件只按 UTF-8 读取)",
+        "save the file as UTF-8; a GBK or GB18030 file can be converted with "
+        "`iconv -f GB18030 -t UTF-8 OLD.pol > NEW.pol`",
+        "请把文件另存为 UTF-8 编码;GBK 或 GB18030 文件可用 `iconv -f GB18030 -t UTF-8 旧.pol > 新.pol` 转换",
+    ),
     # ---- N: names
-    "N101": Entry(ERROR, "unknown name",
-                  "unknown {kind} {name!r}{suggestion}",
-                  "未知的{kind_zh} {name!r}{suggestion_zh}",
-                  "{hint}", "{hint_zh}"),
-    "N102": Entry(ERROR, "duplicate definition",
-                  "{kind} {name!r} is defined more than once",
-                  "{kind_zh} {name!r} 重复定义",
-                  "the first definition is at {first}", "第一次定义在 {first}"),
-    "N103": Entry(ERROR, "missing parent policy",
-                  "this policy implements {name!r}, but no policy with that id was found{suggestion}",
-                  "本政策实施 {name!r},但找不到该编号的政策{suggestion_zh}",
-                  "put the parent's .pol file in the same folder or pass it to the command",
-                  "请把上位政策的 .pol 文件放在同一目录或一并传给命令"),
-    "N104": Entry(ERROR, "circular implements",
-                  "policies implement each other in a circle: {cycle}",
-                  "政策之间循环实施:{cycle}",
-                  "a policy can only implement a higher-level policy", "政策只能实施上级政策"),
-    "N105": Entry(ERROR, "unknown setting",
-                  "unknown setting {name!r}{suggestion}",
-                  "未知设置 {name!r}{suggestion_zh}",
-                  "known settings: {known}", "可用设置:{known}"),
-    "N106": Entry(ERROR, "value not allowed here",
-                  "{value!r} is not a valid {what}{suggestion}",
-                  "{value!r} 不是有效的{what_zh}{suggestion_zh}",
-                  "valid values: {known}", "可用值:{known_zh}"),
-    "N107": Entry(WARNING, "parameter never used",
-                  "parameter {name!r} is declared but never used",
-                  "参数 {name!r} 已声明但从未使用",
-                  "remove it, or use it in a rule", "请删除,或在规则中使用"),
-    "N109": Entry(ERROR, "implements a policy of the same or a lower level",
-                  "a {level} policy cannot implement {name!r}, which is a {parent_level} policy",
-                  "{level_zh}级政策不能实施{parent_level_zh}级政策 {name!r}",
-                  "a city implements a province, a province the nation", "市实施省的政策,省实施国家的政策"),
-    "N110": Entry(ERROR, "name already taken",
-                  "{name!r} is already {taken}; choose another name",
-                  "{name!r} 已是{taken_zh},请另取名称",
-                  "", ""),
-    "N111": Entry(ERROR, "two policies with one id",
-                  "more than one file declares the policy id {name!r} ({other})",
-                  "多个文件声明了同一政策编号 {name!r}({other})",
-                  "give each policy its own id, or move the old copy out of the folder",
-                  "请为每个政策使用不同编号,或把旧副本移出该目录"),
-    "N112": Entry(ERROR, "one counter name for a deductible and a cap",
-                  "{name!r} names {kind} here but {other} in another version",
-                  "{name!r} 在此是{kind_zh}的名称,在另一版本中却是{other_zh}的名称",
-                  "a name given with `named` is one counter in every version: give the deductible and the cap "
-                  "different names",
-                  "用 `名为` 给出的名称在各版本中指同一个累计计数器:请为起付标准和最高支付限额取不同的名称"),
-    "N108": Entry(ERROR, "parent policy has errors",
-                  "the policy this one implements ({name}) has {count} error(s), so this policy cannot be checked against it",
-                  "本政策实施的上位政策({name})有 {count} 个错误,无法据其检查本政策",
-                  "run: policylang check {file}", "请运行:policylang check {file}"),
-    "N113": Entry(ERROR, "counts_as names no other value",
-                  "{value} cannot count as {base!r}: {why}",
-                  "{value} 不能视同 {base!r}:{why_zh}",
-                  "counts_as names the value this one counts as where a policy that does not know it is checked "
-                  "(values of {enum}: {known})",
-                  "视同 指明该取值在不认识它的上级政策检查时视同哪个取值({enum} 的取值:{known_zh})"),
-    "N114": Entry(ERROR, "code mapped twice",
-                  "code {code!r} of {enum} already means {value}{implies}",
-                  "{enum} 的代码 {code!r} 已表示 {value}{implies}",
-                  "a code means one thing in a record: remove this mapping, or give the value a code of its own",
-                  "记录中的一个代码只能有一个含义:请删除此对应关系,或为该取值另设代码"),
-    "N115": Entry(ERROR, "alias already means another value",
-                  "the {what} {alias!r} given to {value} already means {other}",
-                  "给 {value} 的{what_zh} {alias!r} 已表示 {other}",
-                  "an alias is read as its value wherever a name is written, so it can mean only one value: choose "
-                  "another",
-                  "别名在任何写名称的地方都读作其取值,只能表示一个取值:请另选别名"),
-    "N116": Entry(ERROR, "enumeration cannot be extended",
-                  "cannot extend {name!r}: {why}{suggestion}",
-                  "无法扩展 {name!r}:{why_zh}{suggestion_zh}",
-                  "a policy adds values, aliases and codes to the enumerations of the vocabularies in force "
-                  "(builtin, national, imported)",
-                  "政策可以为现行词表(内置、国家、引用的词表)中的枚举增加取值、别名和代码"),
-    "N117": Entry(ERROR, "vocabulary not found",
-                  "no vocabulary {name!r}: {why}",
-                  "找不到词表 {name!r}:{why_zh}",
-                  "give the file's path relative to the policy's folder, or the name of a shipped vocabulary "
-                  "({shipped})",
-                  "请写相对于政策所在目录的文件路径,或内置词表的名称({shipped})"),
-    "N118": Entry(ERROR, "not a usable vocabulary",
-                  "{file} cannot be imported as a vocabulary: {why}",
-                  "{file} 不能作为词表引用:{why_zh}",
-                  "{hint}", "{hint_zh}"),
+    "N101": Entry(
+        ERROR,
+        "unknown name",
+        "unknown {kind} {name!r}{suggestion}",
+        "未知的{kind_zh} {name!r}{suggestion_zh}",
+        "{hint}",
+        "{hint_zh}",
+    ),
+    "N102": Entry(
+        ERROR,
+        "duplicate definition",
+        "{kind} {name!r} is defined more than once",
+        "{kind_zh} {name!r} 重复定义",
+        "the first definition is at {first}",
+        "第一次定义在 {first}",
+    ),
+    "N103": Entry(
+        ERROR,
+        "missing parent policy",
+        "this policy implements {name!r}, but no policy with that id was found{suggestion}",
+        "本政策实施 {name!r},但找不到该编号的政策{suggestion_zh}",
+        "put the parent's .pol file in the same folder or pass it to the command",
+        "请把上位政策的 .pol 文件放在同一目录或一并传给命令",
+    ),
+    "N104": Entry(
+        ERROR,
+        "circular implements",
+        "policies implement each other in a circle: {cycle}",
+        "政策之间循环实施:{cycle}",
+        "a policy can only implement a higher-level policy",
+        "政策只能实施上级政策",
+    ),
+    "N105": Entry(
+        ERROR,
+        "unknown setting",
+        "unknown setting {name!r}{suggestion}",
+        "未知设置 {name!r}{suggestion_zh}",
+        "known settings: {known}",
+        "可用设置:{known}",
+    ),
+    "N106": Entry(
+        ERROR,
+        "value not allowed here",
+        "{value!r} is not a valid {what}{suggestion}",
+        "{value!r} 不是有效的{what_zh}{suggestion_zh}",
+        "valid values: {known}",
+        "可用值:{known_zh}",
+    ),
+    "N107": Entry(
+        WARNING,
+        "parameter never used",
+        "parameter {name!r} is declared but never used",
+        "参数 {name!r} 已声明但从未使用",
+        "remove it, or use it in a rule",
+        "请删除,或在规则中使用",
+    ),
+    "N109": Entry(
+        ERROR,
+        "implements a policy of the same or a lower level",
+        "a {level} policy cannot implement {name!r}, which is a {parent_level} policy",
+        "{level_zh}级政策不能实施{parent_level_zh}级政策 {name!r}",
+        "a city implements a province, a province the nation",
+        "市实施省的政策,省实施国家的政策",
+    ),
+    "N110": Entry(
+        ERROR,
+        "name already taken",
+        "{name!r} is already {taken}; choose another name",
+        "{name!r} 已是{taken_zh},请另取名称",
+        "",
+        "",
+    ),
+    "N111": Entry(
+        ERROR,
+        "two policies with one id",
+        "more than one file declares the policy id {name!r} ({other})",
+        "多个文件声明了同一政策编号 {name!r}({other})",
+        "give each policy its own id, or move the old copy out of the folder",
+        "请为每个政策使用不同编号,或把旧副本移出该目录",
+    ),
+    "N112": Entry(
+        ERROR,
+        "one counter name for a deductible and a cap",
+        "{name!r} names {kind} here but {other} in another version",
+        "{name!r} 在此是{kind_zh}的名称,在另一版本中却是{other_zh}的名称",
+        "a name given with `named` is one counter in every version: give the deductible and the cap "
+        "different names",
+        "用 `名为` 给出的名称在各版本中指同一个累计计数器:请为起付标准和最高支付限额取不同的名称",
+    ),
+    "N108": Entry(
+        ERROR,
+        "parent policy has errors",
+        "the policy this one implements ({name}) has {count} error(s), so this policy cannot be checked against it",
+        "本政策实施的上位政策({name})有 {count} 个错误,无法据其检查本政策",
+        "run: policylang check {file}",
+        "请运行:policylang check {file}",
+    ),
+    "N113": Entry(
+        ERROR,
+        "counts_as names no other value",
+        "{value} cannot count as {base!r}: {why}",
+        "{value} 不能视同 {base!r}:{why_zh}",
+        "counts_as names the value this one counts as where a policy that does not know it is checked "
+        "(values of {enum}: {known})",
+        "视同 指明该取值在不认识它的上级政策检查时视同哪个取值({enum} 的取值:{known_zh})",
+    ),
+    "N114": Entry(
+        ERROR,
+        "code mapped twice",
+        "code {code!r} of {enum} already means {value}{implies}",
+        "{enum} 的代码 {code!r} 已表示 {value}{implies}",
+        "a code means one thing in a record: remove this mapping, or give the value a code of its own",
+        "记录中的一个代码只能有一个含义:请删除此对应关系,或为该取值另设代码",
+    ),
+    "N115": Entry(
+        ERROR,
+        "alias already means another value",
+        "the {what} {alias!r} given to {value} already means {other}",
+        "给 {value} 的{what_zh} {alias!r} 已表示 {other}",
+        "an alias is read as its value wherever a name is written, so it can mean only one value: choose "
+        "another",
+        "别名在任何写名称的地方都读作其取值,只能表示一个取值:请另选别名",
+    ),
+    "N116": Entry(
+        ERROR,
+        "enumeration cannot be extended",
+        "cannot extend {name!r}: {why}{suggestion}",
+        "无法扩展 {name!r}:{why_zh}{suggestion_zh}",
+        "a policy adds values, aliases and codes to the enumerations of the vocabularies in force "
+        "(builtin, national, imported)",
+        "政策可以为现行词表(内置、国家、引用的词表)中的枚举增加取值、别名和代码",
+    ),
+    "N117": Entry(
+        ERROR,
+        "vocabulary not found",
+        "no vocabulary {name!r}: {why}",
+        "找不到词表 {name!r}:{why_zh}",
+        "give the file's path relative to the policy's folder, or the name of a shipped vocabulary "
+        "({shipped})",
+        "请写相对于政策所在目录的文件路径,或内置词表的名称({shipped})",
+    ),
+    "N118": Entry(
+        ERROR,
+        "not a usable vocabulary",
+        "{file} cannot be imported as a vocabulary: {why}",
+        "{file} 不能作为词表引用:{why_zh}",
+        "{hint}",
+        "{hint_zh}",
+    ),
     # ---- T: types and units
-    "T201": Entry(ERROR, "wrong kind of value",
-                  "{what} must be {expected}, but this is {found}",
-                  "{what_zh}应为{expected_zh},此处是{found_zh}",
-                  "{hint}", "{hint_zh}"),
-    "T202": Entry(ERROR, "percentage and percentage points mixed",
-                  "{what} must be {expected}, but this is {found}",
-                  "{what_zh}应为{expected_zh},此处是{found_zh}",
-                  "a ratio is written 75%; an adjustment on top of it is written 5 points (5 个百分点)",
-                  "比例写作 75%;在比例之上的调整写作 5 个百分点"),
-    "T203": Entry(ERROR, "operation on incompatible values",
-                  "cannot {op} {left} and {right}",
-                  "不能对{left_zh}和{right_zh}进行{op_zh}",
-                  "{hint}", "{hint_zh}"),
-    "T204": Entry(ERROR, "values without an order",
-                  "{field} values have no order, so '{op}' cannot compare them",
-                  "{field} 的取值没有大小顺序,不能用 '{op}' 比较",
-                  "use =, != or in: hosp_lv in {{level2, level3}}", "请使用 =、!= 或 属于:hosp_lv 属于 {{level2, level3}}"),
-    "T205": Entry(ERROR, "row does not match the table's keys",
-                  "this row has {found} value(s) before ':', but the table is keyed by {count}: {keys}",
-                  "该行冒号前有 {found} 个值,但该表按 {count} 个键取值:{keys}",
-                  "give one value per key; list alternatives for one key with |, e.g. unrated | level1: 75%",
-                  "每个键各给一个值;同一键的多个取值用 | 分隔,例如 unrated | level1: 75%"),
+    "T201": Entry(
+        ERROR,
+        "wrong kind of value",
+        "{what} must be {expected}, but this is {found}",
+        "{what_zh}应为{expected_zh},此处是{found_zh}",
+        "{hint}",
+        "{hint_zh}",
+    ),
+    "T202": Entry(
+        ERROR,
+        "percentage and percentage points mixed",
+        "{what} must be {expected}, but this is {found}",
+        "{what_zh}应为{expected_zh},此处是{found_zh}",
+        "a ratio is written 75%; an adjustment on top of it is written 5 points (5 个百分点)",
+        "比例写作 75%;在比例之上的调整写作 5 个百分点",
+    ),
+    "T203": Entry(
+        ERROR,
+        "operation on incompatible values",
+        "cannot {op} {left} and {right}",
+        "不能对{left_zh}和{right_zh}进行{op_zh}",
+        "{hint}",
+        "{hint_zh}",
+    ),
+    "T204": Entry(
+        ERROR,
+        "values without an order",
+        "{field} values have no order, so '{op}' cannot compare them",
+        "{field} 的取值没有大小顺序,不能用 '{op}' 比较",
+        "use =, != or in: hosp_lv in {{level2, level3}}",
+        "请使用 =、!= 或 属于:hosp_lv 属于 {{level2, level3}}",
+    ),
+    "T205": Entry(
+        ERROR,
+        "row does not match the table's keys",
+        "this row has {found} value(s) before ':', but the table is keyed by {count}: {keys}",
+        "该行冒号前有 {found} 个值,但该表按 {count} 个键取值:{keys}",
+        "give one value per key; list alternatives for one key with |, e.g. unrated | level1: 75%",
+        "每个键各给一个值;同一键的多个取值用 | 分隔,例如 unrated | level1: 75%",
+    ),
     # ---- R: ranges
-    "R301": Entry(ERROR, "ratio out of range",
-                  "ratio {value} is outside 0%..100%{context}",
-                  "支付比例 {value} 超出 0%..100%{context_zh}",
-                  "check the table and the uplifts on top of it", "请检查比例表及其上浮"),
-    "R302": Entry(ERROR, "negative amount",
-                  "{what} cannot be negative ({value})",
-                  "{what_zh}不能为负数({value_zh})",
-                  "", ""),
-    "R303": Entry(ERROR, "count is not a whole number",
-                  "{what} must be a whole number, not {value}",
-                  "{what_zh}必须是整数,而不是 {value}",
-                  "", ""),
-    "R304": Entry(ERROR, "rounding unit",
-                  "rounding unit must be a positive whole number of fen such as 0.01 yuan, not {value}",
-                  "舍入单位必须是整分的正数金额,例如 0.01 元,而不是 {value}",
-                  "", ""),
-    "R305": Entry(ERROR, "amount not in fen, or too large",
-                  "{value} yuan is not a whole number of fen, or has more than {digits} digits before the point",
-                  "{value} 元不是整分金额,或小数点前超过 {digits} 位",
-                  "an amount has at most 15 digits before the point and 2 after it (whole fen), and is never "
-                  "rounded: 150 yuan, 0.50 yuan",
-                  "金额小数点前最多 15 位、小数点后最多 2 位(精确到分),且从不舍入:150 元、0.50 元"),
-    "R306": Entry(ERROR, "number beyond its bounds",
-                  "{value} is beyond the bounds of {what}: at most {digits} digits before the point and "
-                  "{places} after it",
-                  "{value_zh} 超出{what_zh}的范围:小数点前最多 {digits} 位,小数点后最多 {places} 位",
-                  "numbers are never rounded: a percentage or percentage points have at most 2 decimals "
-                  "(a ratio is kept to 4 decimals as a fraction, e.g. 49.99%), a plain number at most 6",
-                  "数字从不舍入:百分比和百分点最多 2 位小数(比例按小数保留 4 位,例如 49.99%),"
-                  "普通数值最多 6 位小数"),
+    "R301": Entry(
+        ERROR,
+        "ratio out of range",
+        "ratio {value} is outside 0%..100%{context}",
+        "支付比例 {value} 超出 0%..100%{context_zh}",
+        "check the table and the uplifts on top of it",
+        "请检查比例表及其上浮",
+    ),
+    "R302": Entry(
+        ERROR,
+        "negative amount",
+        "{what} cannot be negative ({value})",
+        "{what_zh}不能为负数({value_zh})",
+        "",
+        "",
+    ),
+    "R303": Entry(
+        ERROR,
+        "count is not a whole number",
+        "{what} must be a whole number, not {value}",
+        "{what_zh}必须是整数,而不是 {value}",
+        "",
+        "",
+    ),
+    "R304": Entry(
+        ERROR,
+        "rounding unit",
+        "rounding unit must be a positive whole number of fen such as 0.01 yuan, not {value}",
+        "舍入单位必须是整分的正数金额,例如 0.01 元,而不是 {value}",
+        "",
+        "",
+    ),
+    "R305": Entry(
+        ERROR,
+        "amount not in fen, or too large",
+        "{value} yuan is not a whole number of fen, or has more than {digits} digits before the point",
+        "{value} 元不是整分金额,或小数点前超过 {digits} 位",
+        "an amount has at most 15 digits before the point and 2 after it (whole fen), and is never "
+        "rounded: 150 yuan, 0.50 yuan",
+        "金额小数点前最多 15 位、小数点后最多 2 位(精确到分),且从不舍入:150 元、0.50 元",
+    ),
+    "R306": Entry(
+        ERROR,
+        "number beyond its bounds",
+        "{value} is beyond the bounds of {what}: at most {digits} digits before the point and "
+        "{places} after it",
+        "{value_zh} 超出{what_zh}的范围:小数点前最多 {digits} 位,小数点后最多 {places} 位",
+        "numbers are never rounded: a percentage or percentage points have at most 2 decimals "
+        "(a ratio is kept to 4 decimals as a fraction, e.g. 49.99%), a plain number at most 6",
+        "数字从不舍入:百分比和百分点最多 2 位小数(比例按小数保留 4 位,例如 49.99%),"
+        "普通数值最多 6 位小数",
+    ),
     # ---- C: completeness and conflicts
-    "C401": Entry(ERROR, "gap in a decision table",
-                  "{what} gives no value for {example}",
-                  "{what_zh}对 {example_zh} 没有给出取值",
-                  "add a row for it: each input must match exactly one row",
-                  "请为其增加一行:每种输入必须恰好匹配一行"),
-    "C402": Entry(ERROR, "overlap in a decision table",
-                  "{what} gives two values for {example}: {first} and {second}",
-                  "{what_zh}对 {example_zh} 给出两个取值:{first} 和 {second}",
-                  "each input must match exactly one row", "每种输入只能匹配一行"),
-    "C403": Entry(ERROR, "overlapping versions",
-                  "versions of {section} overlap on {date}",
-                  "{section_zh}的版本在 {date} 重叠",
-                  "end the earlier version the day before the later one starts (until ...); "
-                  "no two versions start on the same day",
-                  "请让前一版本在后一版本开始前一天结束(至 ...);两个版本不能在同一天开始"),
-    "C404": Entry(WARNING, "gap between versions",
-                  "no version of {section} is in force from {start} to {end}",
-                  "{section_zh}在 {start} 至 {end} 期间没有有效版本",
-                  "if intended, nothing is paid in that period", "如属有意,则该期间不予支付"),
-    "C405": Entry(ERROR, "duplicate rule",
-                  "{what} is stated more than once in the same version",
-                  "{what_zh}在同一版本中重复出现",
-                  "the first one is at {first}", "第一次出现在 {first}"),
-    "C406": Entry(WARNING, "rule can never apply",
-                  "{what} can never apply: {why}",
-                  "{what_zh}永远不会适用:{why_zh}",
-                  "", ""),
-    "C407": Entry(ERROR, "disease counts do not add up",
-                  "the parts add up to {sum}, but the total is {total}",
-                  "各部分合计 {sum},与总数 {total} 不符",
-                  "check the numbers against the notice", "请与通知原文核对"),
-    "C408": Entry(ERROR, "version ends before it starts",
-                  "this version ends on {until}, before it starts on {start}",
-                  "该版本结束日期 {until} 早于开始日期 {start}",
-                  "", ""),
-    "C409": Entry(ERROR, "credit rules overlap",
-                  "credit rules {first!r} and {second!r} both apply to {example}",
-                  "计入规则 {first!r} 和 {second!r} 同时适用于 {example_zh}",
-                  "make their conditions exclusive", "请使条件互斥"),
-    "C410": Entry(WARNING, "analysis cut short",
-                  "this version reads so many inputs that only the first {count} combinations were analysed",
-                  "该版本涉及的输入组合过多,仅分析了前 {count} 种",
-                  "gaps, overlaps and the parent's requirements may be missed beyond them",
-                  "超出部分的缺漏、重叠和上位政策要求可能未被发现"),
-    "C411": Entry(ERROR, "band limits out of order",
-                  "band limit {value} yuan does not exceed the previous one ({previous} yuan)",
-                  "分段上限 {value} 元不大于前一个上限({previous} 元)",
-                  "list the bands from the lowest limit up, ending with 'beyond'",
-                  "请按上限从低到高列出各段,最后一段写 '以上'"),
-    "C412": Entry(ERROR, "two counters with one identity",
-                  "two {kinds} per {period} in this version would share one counter; give each a name "
-                  "with `named NAME`",
-                  "该版本中有两条每{period_zh}的{kinds_zh}会共用一个累计计数器;请用 `名为 名称` 分别命名",
-                  "what was used in the period is counted by identity: the name given with `named`, or else "
-                  "kind, period, each field and condition",
-                  "期间内已使用的金额按身份累计:`名为` 给出的名称,否则按种类、期间、分别按的字段和条件"),
+    "C401": Entry(
+        ERROR,
+        "gap in a decision table",
+        "{what} gives no value for {example}",
+        "{what_zh}对 {example_zh} 没有给出取值",
+        "add a row for it: each input must match exactly one row",
+        "请为其增加一行:每种输入必须恰好匹配一行",
+    ),
+    "C402": Entry(
+        ERROR,
+        "overlap in a decision table",
+        "{what} gives two values for {example}: {first} and {second}",
+        "{what_zh}对 {example_zh} 给出两个取值:{first} 和 {second}",
+        "each input must match exactly one row",
+        "每种输入只能匹配一行",
+    ),
+    "C403": Entry(
+        ERROR,
+        "overlapping versions",
+        "versions of {section} overlap on {date}",
+        "{section_zh}的版本在 {date} 重叠",
+        "end the earlier version the day before the later one starts (until ...); "
+        "no two versions start on the same day",
+        "请让前一版本在后一版本开始前一天结束(至 ...);两个版本不能在同一天开始",
+    ),
+    "C404": Entry(
+        WARNING,
+        "gap between versions",
+        "no version of {section} is in force from {start} to {end}",
+        "{section_zh}在 {start} 至 {end} 期间没有有效版本",
+        "if intended, nothing is paid in that period",
+        "如属有意,则该期间不予支付",
+    ),
+    "C405": Entry(
+        ERROR,
+        "duplicate rule",
+        "{what} is stated more than once in the same version",
+        "{what_zh}在同一版本中重复出现",
+        "the first one is at {first}",
+        "第一次出现在 {first}",
+    ),
+    "C406": Entry(
+        WARNING,
+        "rule can never apply",
+        "{what} can never apply: {why}",
+        "{what_zh}永远不会适用:{why_zh}",
+        "",
+        "",
+    ),
+    "C407": Entry(
+        ERROR,
+        "disease counts do not add up",
+        "the parts add up to {sum}, but the total is {total}",
+        "各部分合计 {sum},与总数 {total} 不符",
+        "check the numbers against the notice",
+        "请与通知原文核对",
+    ),
+    "C408": Entry(
+        ERROR,
+        "version ends before it starts",
+        "this version ends on {until}, before it starts on {start}",
+        "该版本结束日期 {until} 早于开始日期 {start}",
+        "",
+        "",
+    ),
+    "C409": Entry(
+        ERROR,
+        "credit rules overlap",
+        "credit rules {first!r} and {second!r} both apply to {example}",
+        "计入规则 {first!r} 和 {second!r} 同时适用于 {example_zh}",
+        "make their conditions exclusive",
+        "请使条件互斥",
+    ),
+    "C410": Entry(
+        WARNING,
+        "analysis cut short",
+        "this version reads so many inputs that only the first {count} combinations were analysed",
+        "该版本涉及的输入组合过多,仅分析了前 {count} 种",
+        "gaps, overlaps and the parent's requirements may be missed beyond them",
+        "超出部分的缺漏、重叠和上位政策要求可能未被发现",
+    ),
+    "C411": Entry(
+        ERROR,
+        "band limits out of order",
+        "band limit {value} yuan does not exceed the previous one ({previous} yuan)",
+        "分段上限 {value} 元不大于前一个上限({previous} 元)",
+        "list the bands from the lowest limit up, ending with 'beyond'",
+        "请按上限从低到高列出各段,最后一段写 '以上'",
+    ),
+    "C412": Entry(
+        ERROR,
+        "two counters with one identity",
+        "two {kinds} per {period} in this version would share one counter; give each a name "
+        "with `named NAME`",
+        "该版本中有两条每{period_zh}的{kinds_zh}会共用一个累计计数器;请用 `名为 名称` 分别命名",
+        "what was used in the period is counted by identity: the name given with `named`, or else "
+        "kind, period, each field and condition",
+        "期间内已使用的金额按身份累计:`名为` 给出的名称,否则按种类、期间、分别按的字段和条件",
+    ),
     # ---- H: hierarchy
-    "H501": Entry(ERROR, "violates a constraint of the parent policy",
-                  "{policy} requires {requirement} ({name}), but {detail}",
-                  "{policy} 要求 {requirement}({name}),但 {detail_zh}",
-                  "{policy} {clause} says: {quote}", "{policy} {clause}原文:{quote}"),
+    "H501": Entry(
+        ERROR,
+        "violates a constraint of the parent policy",
+        "{policy} requires {requirement} ({name}), but {detail}",
+        "{policy} 要求 {requirement}({name}),但 {detail_zh}",
+        "{policy} {clause} says: {quote}",
+        "{policy} {clause}原文:{quote}",
+    ),
     # ---- S: structure and citations
-    "S601": Entry(ERROR, "missing citation",
-                  "{what} has no citation",
-                  "{what_zh}缺少依据",
-                  "add the clause and the sentence, such as `cite 二(一) \"年度最高支付限额为2000元\"`, or "
-                  "`unstated \"why\"` where the notice is silent",
-                  "请添加条款和原文,例如 `依据 二(一) \"年度最高支付限额为2000元\"`;通知未规定的,写 `未规定 \"理由\"`"),
-    "S602": Entry(ERROR, "statement in the wrong section",
-                  "{what} does not belong in a {section} section",
-                  "{what_zh}不属于{section_zh}",
-                  "it belongs in: {allowed}", "应放在:{allowed_zh}"),
-    "S603": Entry(ERROR, "missing statement",
-                  "{where} lacks {what}",
-                  "{where_zh}缺少{what_zh}",
-                  "{hint}", "{hint_zh}"),
-    "S604": Entry(ERROR, "duplicate section",
-                  "{what} is declared more than once",
-                  "{what_zh}重复声明",
-                  "the first one is at {first}", "第一次出现在 {first}"),
-    "S605": Entry(ERROR, "records of two kinds in one example",
-                  "a {kind} record cannot be in an example whose records are {first} records",
-                  "{first} 示例中不能有 {kind} 记录",
-                  "an example evaluates its records together, in one call: give the {kind} records an example "
-                  "of their own",
-                  "示例中的记录在一次计算中一并求值:请把 {kind} 记录放在单独的示例中"),
+    "S601": Entry(
+        ERROR,
+        "missing citation",
+        "{what} has no citation",
+        "{what_zh}缺少依据",
+        'add the clause and the sentence, such as `cite 二(一) "年度最高支付限额为2000元"`, or '
+        '`unstated "why"` where the notice is silent',
+        '请添加条款和原文,例如 `依据 二(一) "年度最高支付限额为2000元"`;通知未规定的,写 `未规定 "理由"`',
+    ),
+    "S602": Entry(
+        ERROR,
+        "statement in the wrong section",
+        "{what} does not belong in a {section} section",
+        "{what_zh}不属于{section_zh}",
+        "it belongs in: {allowed}",
+        "应放在:{allowed_zh}",
+    ),
+    "S603": Entry(
+        ERROR,
+        "missing statement",
+        "{where} lacks {what}",
+        "{where_zh}缺少{what_zh}",
+        "{hint}",
+        "{hint_zh}",
+    ),
+    "S604": Entry(
+        ERROR,
+        "duplicate section",
+        "{what} is declared more than once",
+        "{what_zh}重复声明",
+        "the first one is at {first}",
+        "第一次出现在 {first}",
+    ),
+    "S605": Entry(
+        ERROR,
+        "records of two kinds in one example",
+        "a {kind} record cannot be in an example whose records are {first} records",
+        "{first} 示例中不能有 {kind} 记录",
+        "an example evaluates its records together, in one call: give the {kind} records an example "
+        "of their own",
+        "示例中的记录在一次计算中一并求值:请把 {kind} 记录放在单独的示例中",
+    ),
 }
 
 
@@ -357,8 +567,12 @@ class Diagnostic:
             "message": self.message(lang),
             "hint": self.hint(lang) or None,
             "related": [
-                {"file": r.span.file if r.span else None, "line": r.span.line if r.span else None,
-                 "col": r.span.col if r.span else None, "message": r.text(lang)}
+                {
+                    "file": r.span.file if r.span else None,
+                    "line": r.span.line if r.span else None,
+                    "col": r.span.col if r.span else None,
+                    "message": r.text(lang),
+                }
                 for r in self.related
             ],
         }
@@ -406,7 +620,12 @@ def render(d: Diagnostic, sources: dict[str, str] | None = None, lang: str = "en
             width = max(1, end_col - s.col)
             gutter = f"{s.line:>4} | "
             lines.append(gutter + line)
-            lines.append(" " * (len(gutter) - 2) + "| " + _pad(line, s.col - 1) + "^" * display_width(line[s.col - 1:s.col - 1 + width]))
+            lines.append(
+                " " * (len(gutter) - 2)
+                + "| "
+                + _pad(line, s.col - 1)
+                + "^" * display_width(line[s.col - 1 : s.col - 1 + width])
+            )
     hint = d.hint(lang)
     if hint:
         lines.append(("  提示: " if lang == "zh" else "  hint: ") + hint)
@@ -433,7 +652,10 @@ def display_width(text: str) -> int:
 def _pad(line: str, n: int) -> str:
     import unicodedata
 
-    return "".join(("\t" if c == "\t" else ("  " if unicodedata.east_asian_width(c) in "WF" else " ")) for c in line[:n])
+    return "".join(
+        ("\t" if c == "\t" else ("  " if unicodedata.east_asian_width(c) in "WF" else " "))
+        for c in line[:n]
+    )
 
 
 def render_all(diags: list[Diagnostic], sources: dict[str, str], lang: str = "en") -> str:
@@ -453,10 +675,15 @@ class PolicyError(PolicylangError):
         super().__init__(render_all(diagnostics, self.sources))
 
 
-CATEGORY = {"P": ("Source text and syntax", "源文本与语法"), "N": ("Names", "名称"),
-            "T": ("Types and units", "类型与单位"), "R": ("Ranges", "取值范围"),
-            "C": ("Completeness and conflicts", "完整性与冲突"), "H": ("Hierarchy", "上下级政策"),
-            "S": ("Structure and citations", "结构与依据")}
+CATEGORY = {
+    "P": ("Source text and syntax", "源文本与语法"),
+    "N": ("Names", "名称"),
+    "T": ("Types and units", "类型与单位"),
+    "R": ("Ranges", "取值范围"),
+    "C": ("Completeness and conflicts", "完整性与冲突"),
+    "H": ("Hierarchy", "上下级政策"),
+    "S": ("Structure and citations", "结构与依据"),
+}
 
 
 def _plain(template: str) -> str:
@@ -471,26 +698,51 @@ EXAMPLES: dict[str, tuple[str, str]] = {
     "P002": ("deductible 150 yuan cite 二(一)", "deductible 150 yuan per year cite 二(一)"),
     "P013": ("cap 2,000 yuan per year", "cap 2000 yuan per year"),
     "N101": ("uplift 5 points when psn_typ = retiree", "uplift 5 points when psn_type = retiree"),
-    "N103": ("implements shanxi_2021", "implements shanxi_2022   # the id in the parent's `policy` line"),
+    "N103": (
+        "implements shanxi_2021",
+        "implements shanxi_2022   # the id in the parent's `policy` line",
+    ),
     "N106": ("covers active, retired", "covers active, retiree"),
     "T201": ("ratio 75 cite 二(一)", "ratio 75% cite 二(一)"),
     "T202": ("uplift 5% when psn_type = retiree", "uplift 5 points when psn_type = retiree"),
-    "T205": ("ratio by hosp_lv { unrated, level1: 75% ... }", "ratio by hosp_lv { unrated | level1: 75% ... }"),
-    "R301": ("ratio 98% cite 二(一)  uplift 5 points when psn_type = retiree cite 二(一)",
-             "ratio 93% cite 二(一)  uplift 5 points when psn_type = retiree cite 二(一)"),
+    "T205": (
+        "ratio by hosp_lv { unrated, level1: 75% ... }",
+        "ratio by hosp_lv { unrated | level1: 75% ... }",
+    ),
+    "R301": (
+        "ratio 98% cite 二(一)  uplift 5 points when psn_type = retiree cite 二(一)",
+        "ratio 93% cite 二(一)  uplift 5 points when psn_type = retiree cite 二(一)",
+    ),
     "R306": ("ratio 49.9999% cite 二(一)", "ratio 50% cite 二(一)"),
-    "C401": ("ratio by hosp_lv { primary: 75%  level2: 70% } cite 二(一)",
-             "ratio by hosp_lv { primary: 75%  level2: 70%  level3: 65% } cite 二(一)"),
-    "C402": ("ratio by hosp_lv { primary: 75%  level1: 70% ... }   # level1 is in primary",
-             "ratio by hosp_lv { primary: 75%  level2: 70% ... }"),
-    "C403": ("from 2023-01-01 { ... }  from 2024-01-01 { ... }   # both in force in 2024",
-             "from 2023-01-01 until 2023-12-31 { ... }  from 2024-01-01 { ... }"),
-    "C412": ("cap 2000 yuan per year cite 二(一)  cap 500 yuan per year cite 二(一)",
-             "cap 2000 yuan per year named general cite 二(一)  cap 500 yuan per year named extra cite 二(一)"),
-    "C407": ("total 37  part provincial 31  part local 5", "total 37  part provincial 31  part local 6"),
+    "C401": (
+        "ratio by hosp_lv { primary: 75%  level2: 70% } cite 二(一)",
+        "ratio by hosp_lv { primary: 75%  level2: 70%  level3: 65% } cite 二(一)",
+    ),
+    "C402": (
+        "ratio by hosp_lv { primary: 75%  level1: 70% ... }   # level1 is in primary",
+        "ratio by hosp_lv { primary: 75%  level2: 70% ... }",
+    ),
+    "C403": (
+        "from 2023-01-01 { ... }  from 2024-01-01 { ... }   # both in force in 2024",
+        "from 2023-01-01 until 2023-12-31 { ... }  from 2024-01-01 { ... }",
+    ),
+    "C412": (
+        "cap 2000 yuan per year cite 二(一)  cap 500 yuan per year cite 二(一)",
+        "cap 2000 yuan per year named general cite 二(一)  cap 500 yuan per year named extra cite 二(一)",
+    ),
+    "C407": (
+        "total 37  part provincial 31  part local 5",
+        "total 37  part provincial 31  part local 6",
+    ),
     "H501": ("level3: 45%   # the province requires ratio >= 50%", "level3: 50%"),
-    "S601": ("cap 2000 yuan per year", 'cap 2000 yuan per year cite 二(一) "年度最高支付限额为2000元"'),
-    "S603": ("(no rounding rule)", 'rounding half_up to 0.01 yuan unstated "the notice gives no rounding rule"'),
+    "S601": (
+        "cap 2000 yuan per year",
+        'cap 2000 yuan per year cite 二(一) "年度最高支付限额为2000元"',
+    ),
+    "S603": (
+        "(no rounding rule)",
+        'rounding half_up to 0.01 yuan unstated "the notice gives no rounding rule"',
+    ),
 }
 
 
@@ -507,8 +759,13 @@ def explain(code: str) -> str | None:
     sample = SAMPLES.get(code)
     if sample is not None:
         d = Diagnostic(code, None, sample["args"])
-        lines += [f"  For example, in {sample['file']}:", f"  {sample['line']:>4} | {sample['source']}", "",
-                  f"  en: {d.message('en')}", f"  zh: {d.message('zh')}"]
+        lines += [
+            f"  For example, in {sample['file']}:",
+            f"  {sample['line']:>4} | {sample['source']}",
+            "",
+            f"  en: {d.message('en')}",
+            f"  zh: {d.message('zh')}",
+        ]
         if d.hint("en"):
             lines += ["", f"  hint: {d.hint('en')}", f"  提示: {d.hint('zh')}"]
     else:  # a code without a sample yet: its templates, each variable part named in words
@@ -525,8 +782,15 @@ def _worded(template: str) -> str:
     """A template with each placeholder as the words it stands for: {name} -> (name)."""
     import re
 
-    return re.sub(r"\{(\w+?)(?:_zh)?(![rs])?\}", lambda m: "…" + m.group(1).replace("_", " ") + "…",
-                  template).replace("{{", "{").replace("}}", "}")
+    return (
+        re.sub(
+            r"\{(\w+?)(?:_zh)?(![rs])?\}",
+            lambda m: "…" + m.group(1).replace("_", " ") + "…",
+            template,
+        )
+        .replace("{{", "{")
+        .replace("}}", "}")
+    )
 
 
 def _esc(text: str) -> str:
@@ -535,16 +799,24 @@ def _esc(text: str) -> str:
 
 def catalogue_markdown() -> str:
     """docs/diagnostics.md, generated from the catalogue (a test keeps them equal)."""
-    out = ["# Diagnostics", "",
-           "Every problem `policylang check` reports has a stable code, a severity, a location",
-           "(`file:line:col`), the source line with the span underlined, and usually a hint, in English",
-           "or Chinese (`--lang en|zh`).  `policylang explain CODE` prints one entry.  Errors make",
-           "`check` exit 1; warnings do not (unless `--strict`).  This file is generated from",
-           "`policylang/diagnostics.py` (`python scripts/gen_docs.py`); each code has a broken policy",
-           "in `tests/fixtures/invalid/` that must produce it.", ""]
+    out = [
+        "# Diagnostics",
+        "",
+        "Every problem `policylang check` reports has a stable code, a severity, a location",
+        "(`file:line:col`), the source line with the span underlined, and usually a hint, in English",
+        "or Chinese (`--lang en|zh`).  `policylang explain CODE` prints one entry.  Errors make",
+        "`check` exit 1; warnings do not (unless `--strict`).  This file is generated from",
+        "`policylang/diagnostics.py` (`python scripts/gen_docs.py`); each code has a broken policy",
+        "in `tests/fixtures/invalid/` that must produce it.",
+        "",
+    ]
     for prefix, (title, title_zh) in CATEGORY.items():
-        out += [f"## {prefix} — {title} / {title_zh}", "", "| code | severity | what | message (en) | message (zh) |",
-                "|---|---|---|---|---|"]
+        out += [
+            f"## {prefix} — {title} / {title_zh}",
+            "",
+            "| code | severity | what | message (en) | message (zh) |",
+            "|---|---|---|---|---|",
+        ]
         for code, e in CATALOGUE.items():
             if code.startswith(prefix):
                 cell = lambda s: _plain(s).replace("|", "\\|")  # noqa: E731

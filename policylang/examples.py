@@ -33,32 +33,82 @@ from .ir.evaluate import CTX
 from .runtime import SETTLE_REASONS, ratio
 
 KINDS = ("settle", "credit", "may_pay")
-KIND_WORDS = {"settle": "settle", "credit": "credit", "may_pay": "may-pay"}  # as the commands are named
+KIND_WORDS = {
+    "settle": "settle",
+    "credit": "credit",
+    "may_pay": "may-pay",
+}  # as the commands are named
 INPUT_SPECS = {"settle": VISIT_SPEC, "credit": PERSON_SPEC, "may_pay": REQUEST_SPEC}
 # In an example, a settle or credit record that does not say psn_no is person "A" (so the
 # records of one example are one person's unless they say otherwise), and one that does not
 # say flxempe_flag is not a flexible-employment participant.  (The JSON input requires both.)
-EXAMPLE_DEFAULTS = {"settle": {"psn_no": "A", "flxempe_flag": False},
-                    "credit": {"psn_no": "A", "flxempe_flag": False}, "may_pay": {}}
+EXAMPLE_DEFAULTS = {
+    "settle": {"psn_no": "A", "flxempe_flag": False},
+    "credit": {"psn_no": "A", "flxempe_flag": False},
+    "may_pay": {},
+}
 
 REASONS = {  # kind -> (what it is called, in Chinese, the reason codes)
     "settle": ("settle reason", "结算原因代码", sorted({*SETTLE_REASONS, "not_in_force"})),
     "credit": ("credit reason", "计入原因代码", ["credited", "no_rule", "not_in_force"]),
-    "may_pay": ("may-pay reason", "账户支付原因代码", ["not_in_force", "excluded", "relation_not_eligible", "planned",
-                                              "not_designated", "permitted", "no_channel", "item_not_allowed"]),
+    "may_pay": (
+        "may-pay reason",
+        "账户支付原因代码",
+        [
+            "not_in_force",
+            "excluded",
+            "relation_not_eligible",
+            "planned",
+            "not_designated",
+            "permitted",
+            "no_channel",
+            "item_not_allowed",
+        ],
+    ),
 }
-MONEY_RESULTS = ("medfee_sumamt", "inscp_scp_amt", "act_pay_dedc", "hifp_pay", "fund_pay_sumamt", "psn_part_amt",
-                 "acct_pay", "acct_mulaid_pay", "psn_cash_pay", "balc")
+MONEY_RESULTS = (
+    "medfee_sumamt",
+    "inscp_scp_amt",
+    "act_pay_dedc",
+    "hifp_pay",
+    "fund_pay_sumamt",
+    "psn_part_amt",
+    "acct_pay",
+    "acct_mulaid_pay",
+    "psn_cash_pay",
+    "balc",
+)
 # result field -> (type, may it be none)
 RESULT_FIELDS: dict[str, dict[str, tuple[str, bool]]] = {
-    "settle": {"psn_no": (V.TEXT, False), "setl_time": ("datetime", False),
-               **{f: (V.MONEY, f == "balc") for f in MONEY_RESULTS},
-               "pool_prop_selfpay": (V.PERCENT, True), "reason": ("reason", True), "message": (V.TEXT, False)},
-    "credit": {"psn_no": (V.TEXT, False), "on": (V.DATE, False), "credit": (V.MONEY, True), "reason": ("reason", False),
-               "rule": ("name", True), "clause": (V.TEXT, True), "message": (V.TEXT, False)},
-    "may_pay": {"psn_no": (V.TEXT, True), "relation": ("relation", False), "item": ("item", False),
-                "venue": ("venue", True), "on": (V.DATE, False), "allowed": (V.BOOL, False), "reason": ("reason", False),
-                "channel": ("channel", True), "clause": (V.TEXT, True), "message": (V.TEXT, False)},
+    "settle": {
+        "psn_no": (V.TEXT, False),
+        "setl_time": ("datetime", False),
+        **{f: (V.MONEY, f == "balc") for f in MONEY_RESULTS},
+        "pool_prop_selfpay": (V.PERCENT, True),
+        "reason": ("reason", True),
+        "message": (V.TEXT, False),
+    },
+    "credit": {
+        "psn_no": (V.TEXT, False),
+        "on": (V.DATE, False),
+        "credit": (V.MONEY, True),
+        "reason": ("reason", False),
+        "rule": ("name", True),
+        "clause": (V.TEXT, True),
+        "message": (V.TEXT, False),
+    },
+    "may_pay": {
+        "psn_no": (V.TEXT, True),
+        "relation": ("relation", False),
+        "item": ("item", False),
+        "venue": ("venue", True),
+        "on": (V.DATE, False),
+        "allowed": (V.BOOL, False),
+        "reason": ("reason", False),
+        "channel": ("channel", True),
+        "clause": (V.TEXT, True),
+        "message": (V.TEXT, False),
+    },
 }
 # The trace field that explains a result field.
 TRACE_FIELD = {"pool_prop_selfpay": "ratio"}
@@ -72,8 +122,15 @@ def literal_type(v) -> str | None:
         return "name"
     if isinstance(v, n.NoneLit):
         return "none"
-    return {n.MoneyLit: V.MONEY, n.PercentLit: V.PERCENT, n.PointsLit: V.POINTS, n.NumberLit: V.NUMBER,
-            n.DateLit: V.DATE, n.TextLit: V.TEXT, n.BoolLit: V.BOOL}.get(type(v))
+    return {
+        n.MoneyLit: V.MONEY,
+        n.PercentLit: V.PERCENT,
+        n.PointsLit: V.POINTS,
+        n.NumberLit: V.NUMBER,
+        n.DateLit: V.DATE,
+        n.TextLit: V.TEXT,
+        n.BoolLit: V.BOOL,
+    }.get(type(v))
 
 
 def fits(want: str, v, enums=None) -> bool:
@@ -183,10 +240,26 @@ def cases_in_policy(policy: n.Policy, file: str) -> list[Case]:
             defaulted.append(frozenset(row) - frozenset(given))
             row.update(given)
             rows.append(row)
-            expected.append(None if r.expect is None else {f.name.value: expected_value(f.value) for f in r.expect})
+            expected.append(
+                None
+                if r.expect is None
+                else {f.name.value: expected_value(f.value) for f in r.expect}
+            )
         clause = ex.cite.clause if isinstance(ex.cite, n.Citation) else None
-        out.append(Case(file, ex.span.line if ex.span else None, ex.title, kind, file, params, rows, expected, clause,
-                        defaulted=defaulted))
+        out.append(
+            Case(
+                file,
+                ex.span.line if ex.span else None,
+                ex.title,
+                kind,
+                file,
+                params,
+                rows,
+                expected,
+                clause,
+                defaulted=defaulted,
+            )
+        )
     return out
 
 
@@ -197,17 +270,38 @@ def json_case(path: Path, data: dict, find_policy) -> Case:
     kind = data.get("kind") or path.parent.name
     kind = {"may-pay": "may_pay"}.get(kind, kind)
     clauses = data.get("clauses")
-    clause = clauses[0] if isinstance(clauses, list) and clauses and isinstance(clauses[0], str) else None
-    params = {str(k): str(v) if not isinstance(v, bool) else ("true" if v else "false")
-              for k, v in (data.get("params") or {}).items()}
+    clause = (
+        clauses[0]
+        if isinstance(clauses, list) and clauses and isinstance(clauses[0], str)
+        else None
+    )
+    params = {
+        str(k): str(v) if not isinstance(v, bool) else ("true" if v else "false")
+        for k, v in (data.get("params") or {}).items()
+    }
     records, expected = data.get("input"), data.get("expected")
-    case = Case(str(path), None, title, kind, None, params, records if isinstance(records, list) else [],
-                expected if isinstance(expected, list) else [], clause)
+    case = Case(
+        str(path),
+        None,
+        title,
+        kind,
+        None,
+        params,
+        records if isinstance(records, list) else [],
+        expected if isinstance(expected, list) else [],
+        clause,
+    )
     if kind not in KINDS:
-        case.problem = (f"cannot tell the kind of example: put the file in a settle/, credit/ or may-pay/ folder, "
-                        f"or give \"kind\"")
-    elif not isinstance(records, list) or not isinstance(expected, list) or len(records) != len(expected):
-        case.problem = "\"input\" and \"expected\" must be arrays of the same length"
+        case.problem = (
+            "cannot tell the kind of example: put the file in a settle/, credit/ or may-pay/ folder, "
+            'or give "kind"'
+        )
+    elif (
+        not isinstance(records, list)
+        or not isinstance(expected, list)
+        or len(records) != len(expected)
+    ):
+        case.problem = '"input" and "expected" must be arrays of the same length'
     else:
         name = data.get("policy") or path.parent.parent.name
         case.policy, problem = find_policy(str(name), path)
@@ -244,7 +338,9 @@ def run_case(case: Case, compiled) -> Outcome:
     """Evaluate the case's records under ``compiled`` (a ``CompiledPolicy``) and compare."""
     from .inputs import InputError
 
-    method = {"settle": compiled.settle, "credit": compiled.credit, "may_pay": compiled.may_pay}[case.kind]
+    method = {"settle": compiled.settle, "credit": compiled.credit, "may_pay": compiled.may_pay}[
+        case.kind
+    ]
     try:
         results = method(_records(case, compiled.ir), case.params)
     except InputError as e:
@@ -297,7 +393,11 @@ def _who(kind: str, got: dict) -> str:
     elif kind == "credit":
         parts.append(str(got.get("on")))
     else:
-        parts.append(" ".join(str(got[k]) for k in ("relation", "item", "venue", "on") if got.get(k) is not None))
+        parts.append(
+            " ".join(
+                str(got[k]) for k in ("relation", "item", "venue", "on") if got.get(k) is not None
+            )
+        )
     return ", ".join(parts)
 
 
@@ -342,7 +442,9 @@ def report(outcomes: list[Outcome]) -> str:
             ew = max(len("expected"), *(len(shown(m.expected)) for m in ms))
             lines.append(f"        {'field':<{width}}  {'expected':<{ew}}  actual")
             for m in ms:
-                lines.append(f"        {m.field:<{width}}  {shown(m.expected):<{ew}}  {shown(m.actual)}")
+                lines.append(
+                    f"        {m.field:<{width}}  {shown(m.expected):<{ew}}  {shown(m.actual)}"
+                )
             for m in ms:
                 if m.trace:
                     lines.append(f"        how {m.field} came to {shown(m.actual)}:")
@@ -410,8 +512,13 @@ def collect_and_run(paths: list[str], search: tuple = ()) -> list[Outcome]:
         elif p.suffix == ".json" or raw.endswith(".jsonl"):
             data = _read_json(p)
             if not is_example_json(data):
-                outcomes.append(Outcome(Case(raw, None, "(not an example file)", "settle", None, {}, [], []),
-                                        "ERROR", error='an example file is a JSON object with "input" and "expected"'))
+                outcomes.append(
+                    Outcome(
+                        Case(raw, None, "(not an example file)", "settle", None, {}, [], []),
+                        "ERROR",
+                        error='an example file is a JSON object with "input" and "expected"',
+                    )
+                )
                 continue
             json_files.append((p, data))
         else:
@@ -421,12 +528,22 @@ def collect_and_run(paths: list[str], search: tuple = ()) -> list[Outcome]:
         unit = ws.add_file(f)
         units[str(f)] = unit
         if unit.vocabulary is not None and named:
-            outcomes.append(Outcome(Case(str(f), None, "(a vocabulary file)", "settle", str(f), {}, [], []),
-                                    "ERROR", error=f"{f} holds a vocabulary, not a policy: it has no examples; "
-                                                   "test the policies that import it"))
+            outcomes.append(
+                Outcome(
+                    Case(str(f), None, "(a vocabulary file)", "settle", str(f), {}, [], []),
+                    "ERROR",
+                    error=f"{f} holds a vocabulary, not a policy: it has no examples; "
+                    "test the policies that import it",
+                )
+            )
         elif unit.policy is None and named:
-            outcomes.append(Outcome(Case(str(f), None, "(the policy does not parse)", "settle", str(f), {}, [], []),
-                                    "ERROR", error=_errors_text(unit.diagnostics, ws)))
+            outcomes.append(
+                Outcome(
+                    Case(str(f), None, "(the policy does not parse)", "settle", str(f), {}, [], []),
+                    "ERROR",
+                    error=_errors_text(unit.diagnostics, ws),
+                )
+            )
     compiled: dict[str, Any] = {}
 
     def compile_policy(file: str):
@@ -436,7 +553,9 @@ def collect_and_run(paths: list[str], search: tuple = ()) -> list[Outcome]:
             for f in policy_files(search):
                 own.add_file(f)
             result = check_unit(own.add_file(file), own)
-            compiled[file] = CompiledPolicy(result.ir) if result.ok else _errors_text(result.diagnostics, own)
+            compiled[file] = (
+                CompiledPolicy(result.ir) if result.ok else _errors_text(result.diagnostics, own)
+            )
         return compiled[file]
 
     cases: list[Case] = []
@@ -469,9 +588,14 @@ def collect_and_run(paths: list[str], search: tuple = ()) -> list[Outcome]:
                     return files[0], None
                 if len(files) > 1:
                     shown_files = ", ".join(files[:3]) + (", ..." if len(files) > 3 else "")
-                    return None, f"several policies match {name!r}: {shown_files}; give a \"policy\" key"
-        return None, (f"no policy for {name!r}: name the policy file too, or give a \"policy\" key "
-                      "(a .pol path relative to this file, or a policy id)")
+                    return (
+                        None,
+                        f'several policies match {name!r}: {shown_files}; give a "policy" key',
+                    )
+        return None, (
+            f'no policy for {name!r}: name the policy file too, or give a "policy" key '
+            "(a .pol path relative to this file, or a policy id)"
+        )
 
     for f, data in json_files:
         cases.append(json_case(f, data, find_policy))
@@ -481,7 +605,9 @@ def collect_and_run(paths: list[str], search: tuple = ()) -> list[Outcome]:
             continue
         policy = compile_policy(case.policy)
         if isinstance(policy, str):
-            outcomes.append(Outcome(case, "ERROR", error=f"the policy {case.policy} has errors:\n{policy}"))
+            outcomes.append(
+                Outcome(case, "ERROR", error=f"the policy {case.policy} has errors:\n{policy}")
+            )
         else:
             outcomes.append(run_case(case, policy))
     return outcomes

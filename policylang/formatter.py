@@ -55,8 +55,15 @@ WIDTH = 100
 
 # How a type name is written in Chinese (the parser reads each of these, and the
 # other aliases of vocab.TYPE_ALIASES, as the English name).
-TYPE_ZH = {V.MONEY: "金额", V.PERCENT: "比例", V.POINTS: "百分点", V.NUMBER: "数值", V.DATE: "日期", V.BOOL: "布尔",
-           V.TEXT: "文本"}
+TYPE_ZH = {
+    V.MONEY: "金额",
+    V.PERCENT: "比例",
+    V.POINTS: "百分点",
+    V.NUMBER: "数值",
+    V.DATE: "日期",
+    V.BOOL: "布尔",
+    V.TEXT: "文本",
+}
 MEASURE_ZH = {en: zh for zh, en in V.MEASURE_ALIASES.items()}
 
 
@@ -72,7 +79,9 @@ class Seg:
 
     atoms: list[str]
     own_line: bool = False  # when the statement breaks, this clause starts a line
-    quote: str | None = None  # a citation's quoted sentence: on a line of its own when it does not fit
+    quote: str | None = (
+        None  # a citation's quoted sentence: on a line of its own when it does not fit
+    )
 
     def text(self) -> str:
         return " ".join(self.atoms + ([self.quote] if self.quote is not None else []))
@@ -150,15 +159,21 @@ class _ItemWalker:
         return bisect.bisect_right(self._newlines, pos - 1) + 1
 
     def add(self, key, start: int, end: int):
-        self.items.append(_Item(key, start, end, self.line_of(start), self.line_of(max(start, end - 1))))
+        self.items.append(
+            _Item(key, start, end, self.line_of(start), self.line_of(max(start, end - 1)))
+        )
 
     def simple(self, node, start: int | None = None):
         self.add(("item", id(node)), node.span.start if start is None else start, node.span.end)
 
-    def block(self, node, inner, children, opener_from: int | None = None, closer: int | None = None):
+    def block(
+        self, node, inner, children, opener_from: int | None = None, closer: int | None = None
+    ):
         """``node`` opens a block at its first ``{`` (from ``opener_from``) and closes it at
         ``closer`` (default: its last character); ``children`` are walked in between."""
-        brace = _skip_to_brace(self.text, node.span.start if opener_from is None else opener_from, self.comments)
+        brace = _skip_to_brace(
+            self.text, node.span.start if opener_from is None else opener_from, self.comments
+        )
         self.add(("open", id(node)), node.span.start, brace + 1)
         for child in children:
             inner(child)
@@ -194,9 +209,21 @@ class _ItemWalker:
     def stmt(self, st):
         amount = getattr(st, "amount", None)
         if isinstance(amount, n.Table):
-            self.block(st, self.simple, amount.rows, opener_from=amount.span.start, closer=amount.span.end - 1)
+            self.block(
+                st,
+                self.simple,
+                amount.rows,
+                opener_from=amount.span.start,
+                closer=amount.span.end - 1,
+            )
         elif isinstance(amount, n.Bands):
-            self.block(st, self.simple, amount.bands, opener_from=amount.span.start, closer=amount.span.end - 1)
+            self.block(
+                st,
+                self.simple,
+                amount.bands,
+                opener_from=amount.span.start,
+                closer=amount.span.end - 1,
+            )
         else:
             self.simple(st)
 
@@ -222,10 +249,12 @@ def attach_comments(policy: n.Policy, text: str, comments: list[n.Comment]) -> C
     lines = text.split("\n")
     for c in comments:
         pos, line = c.span.start, c.span.line
-        own_line = not text[pos - (c.span.col - 1):pos].strip()
+        own_line = not text[pos - (c.span.col - 1) : pos].strip()
         i = bisect.bisect_left(starts, pos) - 1  # the last item starting before the comment
         prev = items[i] if i >= 0 else None
-        blank_after = line < len(lines) and not lines[line].strip() and any(x.strip() for x in lines[line:])
+        blank_after = (
+            line < len(lines) and not lines[line].strip() and any(x.strip() for x in lines[line:])
+        )
         attached = _Attached(c, blank_after)
         if prev is not None and pos < prev.end:
             out.leading.setdefault(prev.key, []).append(attached)
@@ -290,8 +319,13 @@ class Formatter:
             return []
         if isinstance(c, n.Unstated):
             return [Seg([self.kw("unstated")], own_line=True, quote=self.string(c.reason))]
-        return [Seg([self.kw("cite"), c.clause], own_line=True,
-                    quote=self.string(c.quote) if c.quote is not None else None)]
+        return [
+            Seg(
+                [self.kw("cite"), c.clause],
+                own_line=True,
+                quote=self.string(c.quote) if c.quote is not None else None,
+            )
+        ]
 
     def cite(self, c) -> str:
         """A citation on one line (as part of a one-line text)."""
@@ -350,7 +384,9 @@ class Formatter:
         raise TypeError(c)
 
     # -- layout
-    def layout(self, ind: str, segs: list[Seg], opener: bool = False, cont: str | None = None) -> list[str]:
+    def layout(
+        self, ind: str, segs: list[Seg], opener: bool = False, cont: str | None = None
+    ) -> list[str]:
         """The lines of one statement: its clauses on one line when they fit, else broken
         (later clauses at ``cont``, by default indented two more)."""
         suffix = " {" if opener else ""
@@ -359,7 +395,9 @@ class Formatter:
             return [one]
         cont = ind + INDENT if cont is None else cont
         lines = self.wrap(ind, segs[0].atoms, ind + INDENT * 2)
-        joinable = len(lines) == 1  # a clause may join the line before it, unless that line is a wrapped first clause
+        joinable = (
+            len(lines) == 1
+        )  # a clause may join the line before it, unless that line is a wrapped first clause
         for seg in segs[1:]:
             if seg.quote is not None:
                 head = " ".join(seg.atoms)
@@ -429,7 +467,11 @@ class Formatter:
     def statement(self, st, ind: str) -> None:
         k = self.kw
         if isinstance(st, n.Covers):
-            return self.simple(st, ind, [Seg([k("covers"), *self.name_atoms(st.categories)]), *self.cite_seg(st.cite)])
+            return self.simple(
+                st,
+                ind,
+                [Seg([k("covers"), *self.name_atoms(st.categories)]), *self.cite_seg(st.cite)],
+            )
         if isinstance(st, n.DesignatedOnly):
             return self.simple(st, ind, [Seg([k("designated_only")]), *self.cite_seg(st.cite)])
         if isinstance(st, (n.Deductible, n.Cap)):
@@ -447,20 +489,34 @@ class Formatter:
             return self.quantity_statement(st, ind, k("ratio"), st.amount, self.cite_seg(st.cite))
         if isinstance(st, n.Uplift):
             atoms = self.cond_atoms(st.when)
-            return self.simple(st, ind, [Seg([k("uplift"), self.literal(st.points)]),
-                                         Seg([f"{k('when')} {atoms[0]}", *atoms[1:]]), *self.cite_seg(st.cite)])
+            return self.simple(
+                st,
+                ind,
+                [
+                    Seg([k("uplift"), self.literal(st.points)]),
+                    Seg([f"{k('when')} {atoms[0]}", *atoms[1:]]),
+                    *self.cite_seg(st.cite),
+                ],
+            )
         if isinstance(st, n.CreditRule):
             atoms = self.cond_atoms(st.when)
             atoms[-1] += ":"
-            segs = [Seg([k("rule"), st.name.value]), Seg([f"{k('when')} {atoms[0]}", *atoms[1:]]),
-                    Seg([k("credit"), self.expr(st.amount)], own_line=True), *self.cite_seg(st.cite)]
+            segs = [
+                Seg([k("rule"), st.name.value]),
+                Seg([f"{k('when')} {atoms[0]}", *atoms[1:]]),
+                Seg([k("credit"), self.expr(st.amount)], own_line=True),
+                *self.cite_seg(st.cite),
+            ]
             # the credit always starts a line of its own, below its rule's condition
             head = self.layout(ind, segs[:2])
             rest = self.layout(ind + INDENT, segs[2:], cont=ind + INDENT)
             return self.put(("item", id(st)), ind, head + rest)
         if isinstance(st, n.Relations):
-            return self.simple(st, ind, [Seg([k("relations"), *self.name_atoms(st.relations)]),
-                                         *self.cite_seg(st.cite)])
+            return self.simple(
+                st,
+                ind,
+                [Seg([k("relations"), *self.name_atoms(st.relations)]), *self.cite_seg(st.cite)],
+            )
         if isinstance(st, (n.Allow, n.Planned)):
             word = k("allow") if isinstance(st, n.Allow) else k("planned")
             segs = [Seg([word, *self.name_atoms(st.items)])]
@@ -470,10 +526,15 @@ class Formatter:
                 segs.append(Seg([k("for"), *self.name_atoms(st.relations)]))
             return self.simple(st, ind, segs + self.cite_seg(st.cite))
         if isinstance(st, n.Exclude):
-            return self.simple(st, ind, [Seg([k("exclude"), *self.name_atoms(st.items)]), *self.cite_seg(st.cite)])
+            return self.simple(
+                st, ind, [Seg([k("exclude"), *self.name_atoms(st.items)]), *self.cite_seg(st.cite)]
+            )
         if isinstance(st, n.Channel):
-            return self.simple(st, ind, [Seg([k("channel"), *self.name_atoms(st.channels)]),
-                                         *self.cite_seg(st.cite)])
+            return self.simple(
+                st,
+                ind,
+                [Seg([k("channel"), *self.name_atoms(st.channels)]), *self.cite_seg(st.cite)],
+            )
         raise TypeError(st)
 
     def quantity_statement(self, st, ind: str, word: str, q, tail: list[Seg]) -> None:
@@ -482,8 +543,14 @@ class Formatter:
         if isinstance(q, n.Table):
             self.open(st, ind, [Seg([word, self.kw("by"), *self.name_atoms(q.keys)])])
             for row in q.rows:
-                pats = ", ".join("*" if p is None else " | ".join(self.nm(x) for x in p) for p in row.patterns)
-                self.simple(row, ind + INDENT, [Seg([f"{pats}: {self.literal(row.value)}"]), *self.cite_seg(row.cite)])
+                pats = ", ".join(
+                    "*" if p is None else " | ".join(self.nm(x) for x in p) for p in row.patterns
+                )
+                self.simple(
+                    row,
+                    ind + INDENT,
+                    [Seg([f"{pats}: {self.literal(row.value)}"]), *self.cite_seg(row.cite)],
+                )
             return self.close(st, ind, tail)
         if isinstance(q, n.Bands):
             head = [word, self.kw("bands"), self.kw("per"), self.nm(q.period)]
@@ -491,8 +558,16 @@ class Formatter:
                 head += [self.kw("each"), q.each.value]
             self.open(st, ind, [Seg(head)])
             for b in q.bands:
-                limit = f"{self.kw('until')} {self.literal(b.limit)}" if b.limit is not None else self.kw("beyond")
-                self.simple(b, ind + INDENT, [Seg([f"{limit}: {self.literal(b.value)}"]), *self.cite_seg(b.cite)])
+                limit = (
+                    f"{self.kw('until')} {self.literal(b.limit)}"
+                    if b.limit is not None
+                    else self.kw("beyond")
+                )
+                self.simple(
+                    b,
+                    ind + INDENT,
+                    [Seg([f"{limit}: {self.literal(b.value)}"]), *self.cite_seg(b.cite)],
+                )
             return self.close(st, ind, tail)
         amount = q.name.value if isinstance(q, n.Ref) else self.literal(q)
         self.simple(st, ind, [Seg([word, amount]), *tail])
@@ -517,7 +592,9 @@ class Formatter:
         return q + (f"[{self.cond(s.where)}]" if s.where is not None else "")
 
     def requirement(self, r: n.Requirement) -> str:
-        return f"{self.kw('require')} {r.name.value}: {self.side(r.left)} {r.op} {self.side(r.right)}"
+        return (
+            f"{self.kw('require')} {r.name.value}: {self.side(r.left)} {r.op} {self.side(r.right)}"
+        )
 
     def title(self, t: str | None) -> list[str]:
         return [self.string(t)] if t is not None else []
@@ -530,16 +607,30 @@ class Formatter:
         if isinstance(d, n.JurisdictionDecl):
             return self.simple(d, ind, [Seg([k("jurisdiction"), self.string(d.text)]), *cite])
         if isinstance(d, n.DocumentDecl):
-            return self.simple(d, ind, [Seg([k("document"), self.string(d.number)]),
-                                        Seg([k("dated"), d.dated.value.isoformat()]), *cite])
+            return self.simple(
+                d,
+                ind,
+                [
+                    Seg([k("document"), self.string(d.number)]),
+                    Seg([k("dated"), d.dated.value.isoformat()]),
+                    *cite,
+                ],
+            )
         if isinstance(d, n.BasisDecl):
             dated = [Seg([k("dated"), d.dated.value.isoformat()])] if d.dated is not None else []
             return self.simple(d, ind, [Seg([k("basis"), self.string(d.text)]), *dated, *cite])
         if isinstance(d, n.ImplementsDecl):
             return self.simple(d, ind, [Seg([k("implements"), d.parent.value]), *cite])
         if isinstance(d, n.ParamDecl):
-            return self.simple(d, ind, [Seg([k("param"), f"{d.name.value}: {self.type_name(d.type)}"]),
-                                        *([Seg(self.title(d.label))] if d.label is not None else []), *cite])
+            return self.simple(
+                d,
+                ind,
+                [
+                    Seg([k("param"), f"{d.name.value}: {self.type_name(d.type)}"]),
+                    *([Seg(self.title(d.label))] if d.label is not None else []),
+                    *cite,
+                ],
+            )
         if isinstance(d, n.InputDecl):
             segs = [Seg([k("input"), f"{d.name.value}: {self.type_name(d.type)}"])]
             if d.default is not None:
@@ -548,12 +639,32 @@ class Formatter:
                 segs.append(Seg(self.title(d.label)))
             return self.simple(d, ind, segs + cite)
         if isinstance(d, n.TierDecl):
-            return self.simple(d, ind, [Seg([k("tier"), d.name.value, *self.title(d.label), "=",
-                                             *self.name_atoms(d.members)]), *cite])
+            return self.simple(
+                d,
+                ind,
+                [
+                    Seg(
+                        [
+                            k("tier"),
+                            d.name.value,
+                            *self.title(d.label),
+                            "=",
+                            *self.name_atoms(d.members),
+                        ]
+                    ),
+                    *cite,
+                ],
+            )
         if isinstance(d, n.RoundingDecl):
-            return self.simple(d, ind, [Seg([k("rounding"), self.nm(d.mode), k("to"), self.literal(d.unit)]), *cite])
+            return self.simple(
+                d,
+                ind,
+                [Seg([k("rounding"), self.nm(d.mode), k("to"), self.literal(d.unit)]), *cite],
+            )
         if isinstance(d, n.SettingDecl):
-            return self.simple(d, ind, [Seg([k("setting"), d.name.value, "=", self.nm(d.value)]), *cite])
+            return self.simple(
+                d, ind, [Seg([k("setting"), d.name.value, "=", self.nm(d.value)]), *cite]
+            )
         if isinstance(d, n.Section):
             self.open(d, ind, [Seg([k(d.kind), *self.title(d.title)])])
             for v in d.versions:
@@ -564,24 +675,45 @@ class Formatter:
             inner = ind + INDENT
             for p in _disease_items(d):
                 if p is d.total:
-                    self.simple(p, inner, [Seg([k("total"), self.num(p.value)]), *self.cite_seg(d.total_cite)])
+                    self.simple(
+                        p,
+                        inner,
+                        [Seg([k("total"), self.num(p.value)]), *self.cite_seg(d.total_cite)],
+                    )
                     continue
-                cat = [Seg([k("catalogue"), self.string(p.catalogue)])] if p.catalogue is not None else []
-                self.simple(p, inner, [Seg([k("part"), p.name.value, self.num(p.count.value)]), *cat,
-                                       *self.cite_seg(p.cite)])
+                cat = (
+                    [Seg([k("catalogue"), self.string(p.catalogue)])]
+                    if p.catalogue is not None
+                    else []
+                )
+                self.simple(
+                    p,
+                    inner,
+                    [
+                        Seg([k("part"), p.name.value, self.num(p.count.value)]),
+                        *cat,
+                        *self.cite_seg(p.cite),
+                    ],
+                )
             return self.close(d, ind)
         if isinstance(d, n.Constraints):
             self.open(d, ind, [Seg([k("constraints"), *self.title(d.title)])])
             for r in d.requirements:
                 head = f"{k('require')} {r.name.value}: {self.side(r.left)}"
-                self.simple(r, ind + INDENT, [Seg([head, f"{r.op} {self.side(r.right)}"]), *self.cite_seg(r.cite)])
+                self.simple(
+                    r,
+                    ind + INDENT,
+                    [Seg([head, f"{r.op} {self.side(r.right)}"]), *self.cite_seg(r.cite)],
+                )
             return self.close(d, ind)
         if isinstance(d, n.Example):
             self.open(d, ind, [Seg([k("example"), self.string(d.title)]), *cite])
             inner = ind + INDENT
             for x in d.items:
                 if isinstance(x, n.ExampleParam):
-                    self.simple(x, inner, [Seg([k("param"), x.name.value, "=", self.literal(x.value)])])
+                    self.simple(
+                        x, inner, [Seg([k("param"), x.name.value, "=", self.literal(x.value)])]
+                    )
                     continue
                 lines = self.fields(inner, k(x.kind), x.fields)
                 if x.expect is not None:
@@ -589,7 +721,9 @@ class Formatter:
                 self.put(("item", id(x)), inner, lines)
             return self.close(d, ind)
         if isinstance(d, n.EnumDecl):
-            head = [k("enum"), d.name.value, *self.title(d.label)] + ([k("fixed")] if d.fixed else [])
+            head = [k("enum"), d.name.value, *self.title(d.label)] + (
+                [k("fixed")] if d.fixed else []
+            )
             self.open(d, ind, [Seg(head), *cite])
             for item in d.items:
                 self.simple(item, ind + INDENT, self.enum_item(item))
@@ -598,8 +732,14 @@ class Formatter:
             self.open(d, ind, [Seg([k("code_list"), d.name.value, *self.title(d.label)]), *cite])
             for item in d.items:
                 words = [k("code"), self.string(item.code.value), *self.title(item.label)]
-                self.simple(item, ind + INDENT, [Seg(words + ([k("pooled")] if item.pooled else [])),
-                                                 *self.cite_seg(item.cite)])
+                self.simple(
+                    item,
+                    ind + INDENT,
+                    [
+                        Seg(words + ([k("pooled")] if item.pooled else [])),
+                        *self.cite_seg(item.cite),
+                    ],
+                )
             return self.close(d, ind)
         if isinstance(d, n.ImportDecl):
             src = d.source.value if isinstance(d.source, n.Name) else self.string(d.source.value)
@@ -644,7 +784,9 @@ class Formatter:
 
     @staticmethod
     def is_block(d) -> bool:
-        return isinstance(d, (n.Section, n.Diseases, n.Constraints, n.Example, n.EnumDecl, n.CodeList))
+        return isinstance(
+            d, (n.Section, n.Diseases, n.Constraints, n.Example, n.EnumDecl, n.CodeList)
+        )
 
     def vocabulary(self, v: n.Vocabulary) -> str:
         """A vocabulary file: its enumerations and code lists, a blank line between them."""
@@ -678,11 +820,17 @@ class Formatter:
         return "\n".join(self.lines) + "\n"
 
 
-def format_policy(policy: n.Policy | n.Vocabulary, lang: str = "en", comments: list[n.Comment] = (),
-                  text: str | None = None) -> str:
+def format_policy(
+    policy: n.Policy | n.Vocabulary,
+    lang: str = "en",
+    comments: list[n.Comment] = (),
+    text: str | None = None,
+) -> str:
     """Canonical source of ``policy`` (or of a vocabulary file).  To keep comments, give
     them with the ``text`` they were parsed from (``parser.parse_with_comments``)."""
-    attached = attach_comments(policy, text, list(comments)) if comments and text is not None else None
+    attached = (
+        attach_comments(policy, text, list(comments)) if comments and text is not None else None
+    )
     f = Formatter(lang, attached, policy)
     return f.vocabulary(policy) if isinstance(policy, n.Vocabulary) else f.policy(policy)
 
@@ -709,8 +857,10 @@ def format_source(text: str, file: str = "<string>", lang: str | None = None) ->
     out = format_policy(policy, lang or detect_language(text), comments, _clean(text, file))
     again, diags, kept = parse_with_comments(out, file)
     if again != policy or [c.text for c in kept] != [c.text for c in comments] or diags:
-        raise FormatProblem(f"{file}: not formatted: the formatted text would not say the same as the file "
-                            "(a bug in policylang's formatter; please report it with the file)")
+        raise FormatProblem(
+            f"{file}: not formatted: the formatted text would not say the same as the file "
+            "(a bug in policylang's formatter; please report it with the file)"
+        )
     return out
 
 
@@ -725,7 +875,9 @@ def format_file(path: str, lang: str | None = None) -> tuple[str, str]:
 
     name = "<stdin>" if path == "-" else path
     try:
-        raw = sys.stdin.buffer.read() if path == "-" else read_bytes(Path(path))  # regular files only
+        raw = (
+            sys.stdin.buffer.read() if path == "-" else read_bytes(Path(path))
+        )  # regular files only
     except OSError as e:
         raise FormatProblem(f"{name}: {e.strerror or e}") from None
     text, problems = decode(raw.removeprefix(b"\xef\xbb\xbf"), name)

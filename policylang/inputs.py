@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import attrs
@@ -44,8 +44,13 @@ class InputProblem:
         return f"{where}field '{short(self.field, 60, raw=True)}': {escape(self.message)}"
 
     def to_json(self) -> dict:
-        return {"source": self.source, "record": self.record, "psn_no": self.psn_no, "field": self.field,
-                "message": self.message}
+        return {
+            "source": self.source,
+            "record": self.record,
+            "psn_no": self.psn_no,
+            "field": self.field,
+            "message": self.message,
+        }
 
 
 class InputError(PolicylangError):
@@ -88,8 +93,16 @@ VISIT_SPEC = {
     "psn_setlway": FieldSpec(V.TEXT, False, None),
 }
 # the fields of VISIT_SPEC that are plain optional codes and identifiers
-PLATFORM_FIELDS = ("setl_id", "mdtrt_id", "insutype", "med_type", "acct_used_flag", "mdtrt_cert_type", "chrg_bchno",
-                   "psn_setlway")
+PLATFORM_FIELDS = (
+    "setl_id",
+    "mdtrt_id",
+    "insutype",
+    "med_type",
+    "acct_used_flag",
+    "mdtrt_cert_type",
+    "chrg_bchno",
+    "psn_setlway",
+)
 PERSON_SPEC = {
     "psn_no": FieldSpec(V.TEXT),
     "psn_type": FieldSpec("psn_type"),
@@ -106,8 +119,13 @@ REQUEST_SPEC = {
     "networked": FieldSpec(V.BOOL, False, True),
     "psn_no": FieldSpec(V.TEXT, False, None),
 }
-ENUM_WORDS = {"hosp_lv": "hospital level", "psn_type": "person type", "relation": "relation", "venue": "venue",
-              "item": "item"}
+ENUM_WORDS = {
+    "hosp_lv": "hospital level",
+    "psn_type": "person type",
+    "relation": "relation",
+    "venue": "venue",
+    "item": "item",
+}
 
 
 class _Bad(Exception):
@@ -163,16 +181,20 @@ def psn_shown(psn: Any) -> str | None:
 
 
 MAX_DIGITS = 15  # up to 10**15 yuan; keeps every sum exact within Decimal's 28 digits
-NUMBER_PLACES = 6  # a number has at most six decimals (the evaluators compute numbers in millionths)
+NUMBER_PLACES = (
+    6  # a number has at most six decimals (the evaluators compute numbers in millionths)
+)
 NUMBER_UNIT = Decimal(1).scaleb(-NUMBER_PLACES)
 MAX_TEXT = 40  # a number or date written longer than this is refused before it is parsed
-MAX_INT_TEXT = 10 ** 20  # an integer given for a text field (psn_no: 7) has at most 20 digits
+MAX_INT_TEXT = 10**20  # an integer given for a text field (psn_no: 7) has at most 20 digits
 _AMOUNT = 'expected an amount such as "230.00"'
 
 
 _MONEY_TEXT = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
 _DATE_TEXT = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
-_SETL_TEXT = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[ T]([0-9]{2}):([0-9]{2})(?::([0-9]{2}))?)?")
+_SETL_TEXT = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[ T]([0-9]{2}):([0-9]{2})(?::([0-9]{2}))?)?"
+)
 _OFFSET = re.compile(r"(?:[ T][0-9:.]+)(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)$", re.I)
 _FRACTION = re.compile(r"[ T][0-9]{2}:[0-9]{2}:[0-9]{2}[.,][0-9]+$")
 
@@ -182,8 +204,11 @@ def plain_text(value: str) -> str:
     punctuation (and the other compatibility forms) read as ASCII (Unicode NFKC).  A
     superscript, circled or fraction digit (category No) is not a digit: such text is left
     as it is, to be refused."""
-    if not value.isascii() and len(value) <= 4 * MAX_TEXT \
-            and not any(unicodedata.category(c) == "No" for c in value):
+    if (
+        not value.isascii()
+        and len(value) <= 4 * MAX_TEXT
+        and not any(unicodedata.category(c) == "No" for c in value)
+    ):
         value = unicodedata.normalize("NFKC", value)
     return value.strip()
 
@@ -207,10 +232,14 @@ def parse_money(value: Any) -> Decimal:
     if not d.is_finite():
         raise _Bad(f"expected a finite amount, got {short(value)}")
     if d.adjusted() >= MAX_DIGITS:
-        raise _Bad(f"{short(value, raw=True)} is too large for an amount (at most {MAX_DIGITS} digits before the "
-                   "decimal point)")
+        raise _Bad(
+            f"{short(value, raw=True)} is too large for an amount (at most {MAX_DIGITS} digits before the "
+            "decimal point)"
+        )
     if d != d.quantize(CENT, rounding="ROUND_DOWN", context=CTX):
-        raise _Bad(f"{short(value, raw=True)} has more than two decimal places (amounts are in fen)")
+        raise _Bad(
+            f"{short(value, raw=True)} has more than two decimal places (amounts are in fen)"
+        )
     d = d.quantize(CENT, context=CTX)
     return d.copy_abs() if d.is_zero() else d  # no "-0.00"
 
@@ -234,8 +263,10 @@ def setl_time_text(t: dt.date | dt.datetime) -> str:
 
 
 _DATE_EXAMPLE = 'expected a date such as "2023-03-01"'
-_TIME_EXAMPLE = ('expected a date such as "2023-03-01" or a date and time such as "2023-03-01 10:30:00" '
-                 '(or "2023-03-01T10:30")')
+_TIME_EXAMPLE = (
+    'expected a date such as "2023-03-01" or a date and time such as "2023-03-01 10:30:00" '
+    '(or "2023-03-01T10:30")'
+)
 
 
 def parse_date(value: Any, with_time: bool = False):
@@ -244,18 +275,29 @@ def parse_date(value: Any, with_time: bool = False):
         if not with_time:
             raise _Bad(f"{example}, got the date and time {short(value)}")
         if value.tzinfo is not None:
-            raise _Bad(f"{short(value)} has a UTC offset; give the local settlement time without one")
+            raise _Bad(
+                f"{short(value)} has a UTC offset; give the local settlement time without one"
+            )
         if value.microsecond:
             raise _Bad(f"{short(value)} has fractional seconds; give the time to the second")
-        return dt.datetime(value.year, value.month, value.day, value.hour, value.minute, value.second)
+        return dt.datetime(
+            value.year, value.month, value.day, value.hour, value.minute, value.second
+        )
     if isinstance(value, dt.date):
         return dt.date(value.year, value.month, value.day)
     if not isinstance(value, str):
         raise _Bad(f"{example}, got {short(value)}")
     text = plain_text(value)
     if len(text) > MAX_TEXT or not (_SETL_TEXT if with_time else _DATE_TEXT).fullmatch(text):
-        if with_time and len(text) <= MAX_TEXT and _OFFSET.search(text) and text[:10].count("-") == 2:
-            raise _Bad(f"{short(value)} has a UTC offset; give the local settlement time without one")
+        if (
+            with_time
+            and len(text) <= MAX_TEXT
+            and _OFFSET.search(text)
+            and text[:10].count("-") == 2
+        ):
+            raise _Bad(
+                f"{short(value)} has a UTC offset; give the local settlement time without one"
+            )
         if with_time and len(text) <= MAX_TEXT and _FRACTION.search(text):
             raise _Bad(f"{short(value)} has fractional seconds; give the time to the second")
         raise _Bad(f"{example}, got {short(value)}")
@@ -307,15 +349,19 @@ def parse_enum(enum, value: Any):
     expected = ", ".join(enum.values)
     if isinstance(value, str) and plain_text(value).isascii() and plain_text(value).isdigit():
         code = short(plain_text(value), raw=True)
-        raise _Bad(f"unknown {word} {short(value)}: no vocabulary maps this code to a {enum.name} value (a policy "
-                   f"can: enum {enum.name} {{ NAME \"名称\" codes \"{code}\" }}); expected one of: {expected}, or "
-                   f"a code such as {', '.join(repr(c) for c in list(enum.codes)[:3]) or 'none'}")
+        raise _Bad(
+            f"unknown {word} {short(value)}: no vocabulary maps this code to a {enum.name} value (a policy "
+            f'can: enum {enum.name} {{ NAME "名称" codes "{code}" }}); expected one of: {expected}, or '
+            f"a code such as {', '.join(repr(c) for c in list(enum.codes)[:3]) or 'none'}"
+        )
     s = suggest(value, [*enum.values, *enum.names_zh.values()]) if isinstance(value, str) else None
     did = f"; did you mean {s!r}?" if s else ""
     raise _Bad(f"unknown {word} {short(value)}{did} (expected one of: {expected})")
 
 
-def parse_value(spec_type: str, value: Any, nonnegative: bool = True, from_text: bool = False, vocab=None):
+def parse_value(
+    spec_type: str, value: Any, nonnegative: bool = True, from_text: bool = False, vocab=None
+):
     """``from_text``: the value was typed on a command line (``--param flag=true``).
     ``vocab``: the vocabulary in force (``ir.Policy.vocab``; by default the shipped one)."""
     if spec_type == V.MONEY:
@@ -327,8 +373,10 @@ def parse_value(spec_type: str, value: Any, nonnegative: bool = True, from_text:
         # a percentage is written with its sign ("60%"); a bare 60 or 0.6 is ambiguous
         text = plain_text(value) if isinstance(value, str) else ""
         if len(text) > MAX_TEXT or not re.fullmatch(r"[0-9]{1,3}(\.[0-9]{1,2})?\s*%", text):
-            raise _Bad(f"expected a percentage such as \"60%\" (at most two decimals: 4 as a fraction), got "
-                       f"{short(value)}")
+            raise _Bad(
+                f'expected a percentage such as "60%" (at most two decimals: 4 as a fraction), got '
+                f"{short(value)}"
+            )
         d = Decimal(text.rstrip("%").strip())
         if d > 100:
             raise _Bad(f"a percentage must be within 0%..100%, got {short(value)}")
@@ -337,24 +385,35 @@ def parse_value(spec_type: str, value: Any, nonnegative: bool = True, from_text:
         # percentage points, written as the number of points ("5" for 5 points)
         d = _number(value) if type(value).__name__ != "float" else None
         if d is None or not d.is_finite() or abs(d) > 100 or d.as_tuple().exponent < -2:
-            raise _Bad("expected a number of percentage points within -100..100 with at most two decimals such as "
-                       f"\"5\", got {short(value)}")
+            raise _Bad(
+                "expected a number of percentage points within -100..100 with at most two decimals such as "
+                f'"5", got {short(value)}'
+            )
         return CTX.divide(d, HUNDRED)
     if spec_type == V.NUMBER:
         d = _number(value)
         if d is None:
             raise _Bad(f"expected a number, got {short(value)}")
-        if not d.is_finite() or (d and d.adjusted() >= MAX_DIGITS) \
-                or d != d.quantize(NUMBER_UNIT, rounding="ROUND_DOWN", context=CTX):
-            raise _Bad(f"expected a number with at most {MAX_DIGITS} digits before the decimal point and "
-                       f"{NUMBER_PLACES} after it, got {short(value)}")
+        if (
+            not d.is_finite()
+            or (d and d.adjusted() >= MAX_DIGITS)
+            or d != d.quantize(NUMBER_UNIT, rounding="ROUND_DOWN", context=CTX)
+        ):
+            raise _Bad(
+                f"expected a number with at most {MAX_DIGITS} digits before the decimal point and "
+                f"{NUMBER_PLACES} after it, got {short(value)}"
+            )
         return d
     if spec_type == V.DATE:
         return parse_date(value)
     if spec_type == "datetime":
         return parse_date(value, with_time=True)
     if spec_type == V.BOOL:
-        if isinstance(value, str) and from_text and plain_text(value).lower() in ("true", "false", "是", "否"):
+        if (
+            isinstance(value, str)
+            and from_text
+            and plain_text(value).lower() in ("true", "false", "是", "否")
+        ):
             return plain_text(value).lower() in ("true", "是")
         if not isinstance(value, bool):
             raise _Bad(f"expected true or false, got {short(value)}")
@@ -374,12 +433,21 @@ def parse_value(spec_type: str, value: Any, nonnegative: bool = True, from_text:
 def _records(data: Any, what: str, source: str | None) -> list:
     """A list of records: a JSON array, or from Python any sequence or iterable of dicts."""
     if isinstance(data, (str, bytes, dict)) or not hasattr(data, "__iter__"):
-        raise InputError([InputProblem(None, "(top level)", f"expected a JSON array of {what}", source=source)])
+        raise InputError(
+            [InputProblem(None, "(top level)", f"expected a JSON array of {what}", source=source)]
+        )
     return list(data)
 
 
-def _validate(data, spec: dict, what: str, source: str | None, extra: dict | None = None,
-              record_check=None, vocab=None) -> list[dict]:
+def _validate(
+    data,
+    spec: dict,
+    what: str,
+    source: str | None,
+    extra: dict | None = None,
+    record_check=None,
+    vocab=None,
+) -> list[dict]:
     """Validate every record; ``record_check(row)`` returns (field, message) pairs for
     problems across fields, checked on every record whose fields it reads are valid.
 
@@ -396,14 +464,19 @@ def _validate(data, spec: dict, what: str, source: str | None, extra: dict | Non
     out = []
     for i, rec in enumerate(_records(data, what, source), start=1):
         if not isinstance(rec, dict):
-            problems.append(InputProblem(i, "(record)", f"expected an object, got {short(rec)}", source=source))
+            problems.append(
+                InputProblem(i, "(record)", f"expected an object, got {short(rec)}", source=source)
+            )
             continue
         psn = psn_shown(rec.get("psn_no"))
         row: dict[str, Any] = {}
         for key in rec:
             if not isinstance(key, str):  # only from Python: JSON keys are text
-                problems.append(InputProblem(i, short(key), f"a field name must be text, got {short(key)}", psn,
-                                             source))
+                problems.append(
+                    InputProblem(
+                        i, short(key), f"a field name must be text, got {short(key)}", psn, source
+                    )
+                )
             elif key not in spec:
                 s = suggest(key, spec)
                 did = f"; did you mean {s!r}?" if s else ""
@@ -437,8 +510,15 @@ def _validate(data, spec: dict, what: str, source: str | None, extra: dict | Non
                     problems.remove(missing.pop(field))
                     row[field] = want
                 elif field in rec and rec[field] is not None and row.get(field) != want:
-                    problems.append(InputProblem(i, field, contradiction(name, rec[name], code, field, rec[field],
-                                                                         want), psn, source))
+                    problems.append(
+                        InputProblem(
+                            i,
+                            field,
+                            contradiction(name, rec[name], code, field, rec[field], want),
+                            psn,
+                            source,
+                        )
+                    )
         if record_check is not None:
             for field, message in record_check(row):
                 problems.append(InputProblem(i, field, message, psn, source))
@@ -462,15 +542,20 @@ def contradiction(name: str, said: Any, code, field: str, given: Any, want: Any)
     said = said.strip() if isinstance(said, str) else said
     label = f" ({code.label})" if code.label else ""
     given = _json_word(given) if isinstance(given, bool) else _short(given)
-    return (f"{given} contradicts {name} {short(said)}{label}, which means {code.value} with {field} = "
-            f"{_json_word(want)}")
+    return (
+        f"{given} contradicts {name} {short(said)}{label}, which means {code.value} with {field} = "
+        f"{_json_word(want)}"
+    )
 
 
 def _visit_rules(r: dict):
     yield from _bill_split(r)
     if r.get("acct_used_flag") not in (None, "0", "1"):
-        yield ("acct_used_flag", f"expected \"0\" (the account is not to be used) or \"1\", got "
-                                 f"{_short(r['acct_used_flag'])}")
+        yield (
+            "acct_used_flag",
+            f'expected "0" (the account is not to be used) or "1", got '
+            f"{_short(r['acct_used_flag'])}",
+        )
 
 
 def _bill_split(r: dict):
@@ -478,8 +563,11 @@ def _bill_split(r: dict):
     if all(isinstance(r.get(k), Decimal) for k in amounts):
         parts = r["fulamt_ownpay_amt"] + r["overlmt_selfpay"] + r["preselfpay_amt"]
         if parts > r["medfee_sumamt"]:
-            yield ("medfee_sumamt", f"the self-paid parts (fulamt_ownpay_amt + overlmt_selfpay + preselfpay_amt "
-                                    f"= {parts}) exceed the total {r['medfee_sumamt']}")
+            yield (
+                "medfee_sumamt",
+                f"the self-paid parts (fulamt_ownpay_amt + overlmt_selfpay + preselfpay_amt "
+                f"= {parts}) exceed the total {r['medfee_sumamt']}",
+            )
 
 
 def _venue_rule(r: dict):
@@ -494,18 +582,26 @@ def _venue_rule(r: dict):
 
 
 def validate_visits(data, policy: ir.Policy, source: str | None = None) -> list[dict]:
-    return _validate(data, VISIT_SPEC, "visits", source, _extra_inputs(policy), _visit_rules, policy.vocab)
+    return _validate(
+        data, VISIT_SPEC, "visits", source, _extra_inputs(policy), _visit_rules, policy.vocab
+    )
 
 
 def validate_persons(data, policy: ir.Policy, source: str | None = None) -> list[dict]:
-    return _validate(data, PERSON_SPEC, "persons", source, _extra_inputs(policy), vocab=policy.vocab)
+    return _validate(
+        data, PERSON_SPEC, "persons", source, _extra_inputs(policy), vocab=policy.vocab
+    )
 
 
 def validate_requests(data, policy: ir.Policy, source: str | None = None) -> list[dict]:
-    return _validate(data, REQUEST_SPEC, "requests", source, _extra_inputs(policy), _venue_rule, policy.vocab)
+    return _validate(
+        data, REQUEST_SPEC, "requests", source, _extra_inputs(policy), _venue_rule, policy.vocab
+    )
 
 
-def validate_params(values: dict[str, Any], policy: ir.Policy, source: str | None = PARAMS) -> dict[str, Any]:
+def validate_params(
+    values: dict[str, Any], policy: ir.Policy, source: str | None = PARAMS
+) -> dict[str, Any]:
     """Parameters the policy declares, typed by their declaration; every one is required."""
     problems = []
     out = {}
@@ -514,13 +610,21 @@ def validate_params(values: dict[str, Any], policy: ir.Policy, source: str | Non
             s = suggest(name, policy.params)
             did = f"; did you mean {s!r}?" if s else ""
             known = ", ".join(policy.params) or "none"
-            problems.append(InputProblem(None, name, f"this policy declares no such parameter{did} (declared: {known})",
-                                         source=source))
+            problems.append(
+                InputProblem(
+                    None,
+                    name,
+                    f"this policy declares no such parameter{did} (declared: {known})",
+                    source=source,
+                )
+            )
     for name, t in policy.params.items():
         if name not in values:
             continue
         try:
-            out[name] = parse_value(t, values[name], nonnegative=True, from_text=True, vocab=policy.vocab)
+            out[name] = parse_value(
+                t, values[name], nonnegative=True, from_text=True, vocab=policy.vocab
+            )
         except _Bad as e:
             problems.append(InputProblem(None, name, str(e), source=source))
     if problems:
@@ -530,7 +634,15 @@ def validate_params(values: dict[str, Any], policy: ir.Policy, source: str | Non
 
 def missing_param(name: str, policy: ir.Policy) -> InputError:
     t = policy.params.get(name, "value")
-    return InputError([InputProblem(None, name, f"this policy needs the parameter {name} ({t}), which the notice "
-                                                f"does not give; supply it (command line: --param {name}=...; "
-                                                f"Python: params={{'{name}': ...}})",
-                                    source=PARAMS)])
+    return InputError(
+        [
+            InputProblem(
+                None,
+                name,
+                f"this policy needs the parameter {name} ({t}), which the notice "
+                f"does not give; supply it (command line: --param {name}=...; "
+                f"Python: params={{'{name}': ...}})",
+                source=PARAMS,
+            )
+        ]
+    )

@@ -67,7 +67,9 @@ def read_chunks(path: str, size: int | None = None) -> Iterator[list]:
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as e:
-                raise JsonlError(f"{path}:{lineno}:{e.start + 1}: not UTF-8 text; save the file as UTF-8") from None
+                raise JsonlError(
+                    f"{path}:{lineno}:{e.start + 1}: not UTF-8 text; save the file as UTF-8"
+                ) from None
             try:
                 chunk.append(read_json_line(text, path, record, lineno))
             except JSONSyntaxError as e:
@@ -81,5 +83,7 @@ def read_chunks(path: str, size: int | None = None) -> Iterator[list]:
 
 def write_lines(results, out: IO[str], trace: bool, lang: str = "en") -> None:
     for r in results:
-        out.write(json.dumps(r.to_json(trace=trace, lang=lang), ensure_ascii=False, separators=(",", ":")))
+        out.write(
+            json.dumps(r.to_json(trace=trace, lang=lang), ensure_ascii=False, separators=(",", ":"))
+        )
         out.write("\n")

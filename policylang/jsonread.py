@@ -64,8 +64,10 @@ def read_json(raw: bytes, source: str) -> Any:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         line, col = _position(raw, e.start)
-        raise JSONSyntaxError(f"{source}:{line}:{col}: not UTF-8 text (byte 0x{raw[e.start]:02X}); "
-                              "save the file as UTF-8") from None
+        raise JSONSyntaxError(
+            f"{source}:{line}:{col}: not UTF-8 text (byte 0x{raw[e.start]:02X}); "
+            "save the file as UTF-8"
+        ) from None
     data, marked = _loads(text, source, 0)
     surrogates = _SURROGATE_ESCAPE.search(text) is not None
     if marked or surrogates:
@@ -107,7 +109,9 @@ def _loads(text: str, source: str, line_offset: int) -> tuple[Any, bool]:
             return mark(f"the number {short(s, raw=True)} has more than {MAX_DIGITS} digits")
         d = Decimal(s)
         if _digits_in_full(d) > MAX_DIGITS:
-            return mark(f"the number {short(s, raw=True)} has more than {MAX_DIGITS} digits written out in full")
+            return mark(
+                f"the number {short(s, raw=True)} has more than {MAX_DIGITS} digits written out in full"
+            )
         return d
 
     def parse_constant(s: str):
@@ -127,10 +131,17 @@ def _loads(text: str, source: str, line_offset: int) -> tuple[Any, bool]:
         return out
 
     try:
-        data = json.loads(text, parse_int=parse_int, parse_float=parse_float, parse_constant=parse_constant,
-                          object_pairs_hook=pairs_hook)
+        data = json.loads(
+            text,
+            parse_int=parse_int,
+            parse_float=parse_float,
+            parse_constant=parse_constant,
+            object_pairs_hook=pairs_hook,
+        )
     except json.JSONDecodeError as e:
-        raise JSONSyntaxError(f"{source}:{e.lineno + line_offset}:{e.colno}: invalid JSON: {e.msg}") from None
+        raise JSONSyntaxError(
+            f"{source}:{e.lineno + line_offset}:{e.colno}: invalid JSON: {e.msg}"
+        ) from None
     except RecursionError:
         raise JSONSyntaxError(f"{source}: the JSON is nested too deeply") from None
     return data, marked
@@ -140,7 +151,14 @@ def _position(raw: bytes, offset: int) -> tuple[int, int]:
     """1-based line and column (in characters) of byte ``offset``."""
     line_start = raw.rfind(b"\n", 0, offset) + 1
     line = raw.count(b"\n", 0, offset) + 1
-    col = len(raw[line_start:offset].decode("utf-8-sig" if line_start == 0 else "utf-8", errors="replace")) + 1
+    col = (
+        len(
+            raw[line_start:offset].decode(
+                "utf-8-sig" if line_start == 0 else "utf-8", errors="replace"
+            )
+        )
+        + 1
+    )
     return line, col
 
 
@@ -154,17 +172,26 @@ def _problems(data: Any, source: str, surrogates: bool) -> list[InputProblem]:
     return problems
 
 
-def _record_problems(rec: Any, i: int, source: str, surrogates: bool, problems: list[InputProblem]) -> None:
+def _record_problems(
+    rec: Any, i: int, source: str, surrogates: bool, problems: list[InputProblem]
+) -> None:
     if not isinstance(rec, dict):
         _scan(rec, i, "(record)", None, source, surrogates, problems)
         return
     psn = rec.get("psn_no")
-    psn = psn if isinstance(psn, (str, int)) and not isinstance(psn, bool) and not (
-        isinstance(psn, str) and surrogates and _LONE_SURROGATE.search(psn)) else None
+    psn = (
+        psn
+        if isinstance(psn, (str, int))
+        and not isinstance(psn, bool)
+        and not (isinstance(psn, str) and surrogates and _LONE_SURROGATE.search(psn))
+        else None
+    )
     psn = psn_shown(psn)
     if isinstance(rec, _DupDict):
         for k in rec.dups:
-            problems.append(InputProblem(i, k, f"the key {short(k)} appears twice in one object", psn, source))
+            problems.append(
+                InputProblem(i, k, f"the key {short(k)} appears twice in one object", psn, source)
+            )
     for k, v in rec.items():
         if surrogates and _LONE_SURROGATE.search(k):
             problems.append(InputProblem(i, k, "the field name " + _surrogate(k), psn, source))
@@ -172,8 +199,15 @@ def _record_problems(rec: Any, i: int, source: str, surrogates: bool, problems: 
         _scan(v, i, k, psn, source, surrogates, problems)
 
 
-def _scan(value: Any, record: int | None, field: str, psn, source: str, surrogates: bool,
-          problems: list[InputProblem]) -> None:
+def _scan(
+    value: Any,
+    record: int | None,
+    field: str,
+    psn,
+    source: str,
+    surrogates: bool,
+    problems: list[InputProblem],
+) -> None:
     """Every mark, lone surrogate and repeated key within ``value`` (iteratively: no depth limit)."""
     stack = [value]
     while stack:
@@ -186,11 +220,20 @@ def _scan(value: Any, record: int | None, field: str, psn, source: str, surrogat
         elif isinstance(v, dict):
             if isinstance(v, _DupDict):
                 for k in v.dups:
-                    problems.append(InputProblem(record, field, f"the key {short(k)} appears twice in one object",
-                                                 psn, source))
+                    problems.append(
+                        InputProblem(
+                            record,
+                            field,
+                            f"the key {short(k)} appears twice in one object",
+                            psn,
+                            source,
+                        )
+                    )
             for k, item in v.items():
                 if surrogates and _LONE_SURROGATE.search(k):
-                    problems.append(InputProblem(record, field, "a key " + _surrogate(k), psn, source))
+                    problems.append(
+                        InputProblem(record, field, "a key " + _surrogate(k), psn, source)
+                    )
                 stack.append(item)
         elif isinstance(v, list):
             stack.extend(reversed(v))
@@ -199,5 +242,7 @@ def _scan(value: Any, record: int | None, field: str, psn, source: str, surrogat
 def _surrogate(text: str) -> str:
     m = _LONE_SURROGATE.search(text)
     assert m is not None
-    return (f"contains a lone UTF-16 surrogate ({escape(m.group())}), which is no character; "
-            "pair it or remove it")
+    return (
+        f"contains a lone UTF-16 surrogate ({escape(m.group())}), which is no character; "
+        "pair it or remove it"
+    )

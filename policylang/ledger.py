@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from .api import CompiledPolicy
 
 SCHEMA_VERSION = 1
-MAX_FEN = 10 ** 17  # 15 integer digits and 2 decimals: integer fen never overflows a BIGINT
+MAX_FEN = 10**17  # 15 integer digits and 2 decimals: integer fen never overflows a BIGINT
 RESULT_FIELDS = MONEY_FIELDS + ("pool_prop_selfpay", "balc", "reason")
 
 
@@ -56,10 +56,19 @@ class Entry:
     reversed_seq: int | None = None
 
     def to_json(self) -> dict:
-        return {"setl_id": self.setl_id, "seq": self.seq, "setl_time": self.setl_time, "mdtrt_id": self.mdtrt_id,
-                "consumed": [{"counter": c, "period": _bucket_text(b), "each": e, "amount": fen_text(f)}
-                             for c, b, e, f in sorted(self.consumed, key=repr)],
-                "result": self.result, "input": self.record, "reversed_at_seq": self.reversed_seq}
+        return {
+            "setl_id": self.setl_id,
+            "seq": self.seq,
+            "setl_time": self.setl_time,
+            "mdtrt_id": self.mdtrt_id,
+            "consumed": [
+                {"counter": c, "period": _bucket_text(b), "each": e, "amount": fen_text(f)}
+                for c, b, e, f in sorted(self.consumed, key=repr)
+            ],
+            "result": self.result,
+            "input": self.record,
+            "reversed_at_seq": self.reversed_seq,
+        }
 
 
 class Ledger:
@@ -72,7 +81,9 @@ class Ledger:
         self.balances: dict[str, int] = {}
         self.seq: dict[str, int] = {}
         self.entries: dict[str, Entry] = {}
-        self.dropped: list[str] = []  # counters a loaded ledger had that this policy no longer declares
+        self.dropped: list[
+            str
+        ] = []  # counters a loaded ledger had that this policy no longer declares
 
     @classmethod
     def new(cls, policy: "CompiledPolicy") -> "Ledger":
@@ -85,20 +96,29 @@ class Ledger:
     def copy(self) -> "Ledger":
         out = Ledger(self.policy, self.ir_hash, dict(self.periods))
         out.used, out.balances, out.seq = dict(self.used), dict(self.balances), dict(self.seq)
-        out.entries = {k: attrs.evolve(e, consumed=list(e.consumed)) for k, e in self.entries.items()}
+        out.entries = {
+            k: attrs.evolve(e, consumed=list(e.consumed)) for k, e in self.entries.items()
+        }
         out.dropped = list(self.dropped)
         return out
 
     # ---- reading what a person has used -------------------------------------------------
     def counters(self, psn_no: str) -> list[dict]:
         """What ``psn_no`` has used, per counter, period and ``each`` value."""
-        return [{"counter": c, "period": _bucket_text(b), "each": e, "used": fen_text(f)}
-                for (p, c, b, e), f in sorted(self.used.items(), key=repr) if p == psn_no]
+        return [
+            {"counter": c, "period": _bucket_text(b), "each": e, "used": fen_text(f)}
+            for (p, c, b, e), f in sorted(self.used.items(), key=repr)
+            if p == psn_no
+        ]
 
     def prune(self, before: dt.date) -> int:
         """Forget the records of settlements before ``before``: they can no longer be
         reversed or re-settled (the counters are kept).  Returns how many were dropped."""
-        gone = [k for k, e in self.entries.items() if time_key(parse_date(e.setl_time, True))[0] < before]
+        gone = [
+            k
+            for k, e in self.entries.items()
+            if time_key(parse_date(e.setl_time, True))[0] < before
+        ]
         for k in gone:
             del self.entries[k]
         return len(gone)
@@ -108,10 +128,15 @@ class Ledger:
         persons: dict[str, dict] = {}
 
         def person(p: str) -> dict:
-            return persons.setdefault(p, {"seq": 0, "balance": None, "counters": [], "settlements": []})
+            return persons.setdefault(
+                p, {"seq": 0, "balance": None, "counters": [], "settlements": []}
+            )
+
         for (p, c, b, e), f in self.used.items():
             if f:
-                person(p)["counters"].append({"counter": c, "period": _bucket_text(b), "each": e, "used": fen_text(f)})
+                person(p)["counters"].append(
+                    {"counter": c, "period": _bucket_text(b), "each": e, "used": fen_text(f)}
+                )
         for p, f in self.balances.items():
             person(p)["balance"] = fen_text(f)
         for p, n in self.seq.items():
@@ -121,8 +146,12 @@ class Ledger:
         for data in persons.values():
             data["counters"].sort(key=lambda x: (x["counter"], x["period"], json.dumps(x["each"])))
             data["settlements"].sort(key=lambda x: x["seq"])
-        return {"schema_version": SCHEMA_VERSION, "policy": self.policy, "ir_hash": self.ir_hash,
-                "persons": persons}
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "policy": self.policy,
+            "ir_hash": self.ir_hash,
+            "persons": persons,
+        }
 
     def to_json(self) -> str:
         return json.dumps(self.to_data(), ensure_ascii=False, sort_keys=True, indent=1) + "\n"
@@ -149,8 +178,10 @@ class Ledger:
         if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
             raise LedgerError(f"{source}: not a ledger of schema version {SCHEMA_VERSION}")
         if data.get("policy") != policy.id:
-            raise LedgerError(f"{source}: written under policy {data.get('policy')!r}, not {policy.id!r}; "
-                              "a ledger belongs to one policy")
+            raise LedgerError(
+                f"{source}: written under policy {data.get('policy')!r}, not {policy.id!r}; "
+                "a ledger belongs to one policy"
+            )
         out = cls.new(policy)
         dropped: set[str] = set()
         try:
@@ -172,8 +203,17 @@ class Ledger:
                         bucket = _bucket_value(c["period"], period) if period else None
                         if bucket is not None:
                             consumed.append([c["counter"], bucket, c["each"], _fen(c["amount"])])
-                    out.entries[s["setl_id"]] = Entry(s["setl_id"], psn, int(s["seq"]), s["setl_time"], s["mdtrt_id"],
-                                                      consumed, s["result"], s["input"], s["reversed_at_seq"])
+                    out.entries[s["setl_id"]] = Entry(
+                        s["setl_id"],
+                        psn,
+                        int(s["seq"]),
+                        s["setl_time"],
+                        s["mdtrt_id"],
+                        consumed,
+                        s["result"],
+                        s["input"],
+                        s["reversed_at_seq"],
+                    )
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise LedgerError(f"{source}: not a valid ledger ({type(e).__name__}: {e})") from None
         out.dropped = sorted(dropped)
@@ -225,6 +265,7 @@ def _bucket_value(text: str, period: str):
 
 # ---- applying operations ----------------------------------------------------------------
 
+
 @attrs.frozen
 class SettleOutcome:
     """What ``settle(..., ledger=L)`` returns: one result per record (settlements and
@@ -251,8 +292,14 @@ class Adjustment:
         return {f: fen_text(_fen(self.new[f]) - _fen(self.old[f])) for f in MONEY_FIELDS}
 
     def to_json(self) -> dict:
-        return {"setl_id": self.setl_id, "psn_no": self.psn_no, "setl_time": self.setl_time, "old": self.old,
-                "new": self.new, "difference": self.difference()}
+        return {
+            "setl_id": self.setl_id,
+            "psn_no": self.psn_no,
+            "setl_time": self.setl_time,
+            "old": self.old,
+            "new": self.new,
+            "difference": self.difference(),
+        }
 
 
 @attrs.frozen
@@ -281,7 +328,9 @@ def _order_key(value) -> tuple:
         return (dt.date.max, 2, dt.time.max)
 
 
-def apply(policy: "CompiledPolicy", records, values: dict, trace: bool, ledger: Ledger) -> SettleOutcome:
+def apply(
+    policy: "CompiledPolicy", records, values: dict, trace: bool, ledger: Ledger
+) -> SettleOutcome:
     """Settle and reverse ``records`` in time order against a copy of ``ledger``."""
     if ledger.policy != policy.id:
         raise LedgerError(f"the ledger belongs to policy {ledger.policy!r}, not {policy.id!r}")
@@ -299,20 +348,42 @@ def apply(policy: "CompiledPolicy", records, values: dict, trace: bool, ledger: 
         if op == "reverse":
             for key in rec:
                 if key not in REVERSE_FIELDS:
-                    problems.append(InputProblem(i + 1, str(key), "unknown field for a reversal (expected: "
-                                                 + ", ".join(sorted(REVERSE_FIELDS)) + ")", _psn(rec)))
+                    problems.append(
+                        InputProblem(
+                            i + 1,
+                            str(key),
+                            "unknown field for a reversal (expected: "
+                            + ", ".join(sorted(REVERSE_FIELDS))
+                            + ")",
+                            _psn(rec),
+                        )
+                    )
             for key in ("psn_no", "setl_id", "setl_time"):
                 if not isinstance(rec.get(key), (str, int)) or isinstance(rec.get(key), bool):
-                    problems.append(InputProblem(i + 1, key, "is required for a reversal", _psn(rec)))
+                    problems.append(
+                        InputProblem(i + 1, key, "is required for a reversal", _psn(rec))
+                    )
             ops.append((_order_key(rec.get("setl_time")), i, "reverse", rec))
         elif op == "settle":
             body = {k: v for k, v in rec.items() if k != "op"} if isinstance(rec, dict) else rec
-            ops.append((_order_key(rec.get("setl_time") if isinstance(rec, dict) else None), i, "settle", body))
+            ops.append(
+                (
+                    _order_key(rec.get("setl_time") if isinstance(rec, dict) else None),
+                    i,
+                    "settle",
+                    body,
+                )
+            )
         else:
-            problems.append(InputProblem(i + 1, "op", f"expected \"settle\" or \"reverse\", got {op!r}", _psn(rec)))
+            problems.append(
+                InputProblem(i + 1, "op", f'expected "settle" or "reverse", got {op!r}', _psn(rec))
+            )
     # a reversal comes after the settlement it names when their times are equal
-    settled_at = {str(r["setl_id"]).strip(): (k, i) for k, i, kind, r in ops
-                  if kind == "settle" and isinstance(r, dict) and r.get("setl_id") is not None}
+    settled_at = {
+        str(r["setl_id"]).strip(): (k, i)
+        for k, i, kind, r in ops
+        if kind == "settle" and isinstance(r, dict) and r.get("setl_id") is not None
+    }
     ordered = []
     for k, i, kind, r in ops:
         tie = i
@@ -329,6 +400,7 @@ def apply(policy: "CompiledPolicy", records, values: dict, trace: bool, ledger: 
         if run:
             _settle_run(policy, engine, run, values, out, results, problems, stamp)
             run.clear()
+
     for _, _, i, kind, r in ordered:
         if kind == "settle":
             run.append((i, r))
@@ -338,10 +410,16 @@ def apply(policy: "CompiledPolicy", records, values: dict, trace: bool, ledger: 
     flush()
     for (p, c, b, e), f in out.used.items():
         if f >= MAX_FEN:
-            problems.append(InputProblem(None, "(ledger)", f"person {p} has used {fen_text(f)} of {c} in "
-                                         f"{_bucket_text(b)}: beyond the money bound (15 integer digits)"))
+            problems.append(
+                InputProblem(
+                    None,
+                    "(ledger)",
+                    f"person {p} has used {fen_text(f)} of {c} in "
+                    f"{_bucket_text(b)}: beyond the money bound (15 integer digits)",
+                )
+            )
     if problems:
-        raise InputError(sorted(problems, key=lambda p: (p.record or 0)))
+        raise InputError(sorted(problems, key=lambda p: p.record or 0))
     return SettleOutcome(results, out)
 
 
@@ -357,15 +435,24 @@ def _settle_run(policy, engine, run, values, out: Ledger, results, problems, sta
         if sid is not None:
             sid = str(sid).strip()
             if sid in out.entries or sid in seen:
-                problems.append(InputProblem(i + 1, "setl_id", f"{sid!r} is already settled; a settled visit is never "
-                                             "settled again (reverse it, or re-settle it)", _psn(r)))
+                problems.append(
+                    InputProblem(
+                        i + 1,
+                        "setl_id",
+                        f"{sid!r} is already settled; a settled visit is never "
+                        "settled again (reverse it, or re-settle it)",
+                        _psn(r),
+                    )
+                )
             seen.add(sid)
     journal: list = []
     try:
         got = engine.settle([r for _, r in run], values, out.state(), journal)
     except InputError as e:
         for p in e.problems:
-            problems.append(attrs.evolve(p, record=run[p.record - 1][0] + 1) if p.record is not None else p)
+            problems.append(
+                attrs.evolve(p, record=run[p.record - 1][0] + 1) if p.record is not None else p
+            )
         return
     consumed: dict[int, list] = {}
     for j, (psn, cid, bucket, each), f in journal:
@@ -378,9 +465,16 @@ def _settle_run(policy, engine, run, values, out: Ledger, results, problems, sta
                 sid += "+"
             result = result.with_meta(setl_id=sid)
         data = result.to_json(trace=False)
-        out.entries[sid] = Entry(sid, result.psn_no, result.seq, result.setl_time, result.mdtrt_id,
-                                 consumed.get(j, []), {f: data[f] for f in RESULT_FIELDS},
-                                 {k: _plain(v) for k, v in r.items()})
+        out.entries[sid] = Entry(
+            sid,
+            result.psn_no,
+            result.seq,
+            result.setl_time,
+            result.mdtrt_id,
+            consumed.get(j, []),
+            {f: data[f] for f in RESULT_FIELDS},
+            {k: _plain(v) for k, v in r.items()},
+        )
         results[i] = result
 
 
@@ -390,15 +484,29 @@ def _reverse(out: Ledger, i: int, r: dict, results, problems, stamp, trace: bool
     sid, psn = str(r.get("setl_id")).strip(), str(r.get("psn_no")).strip()
     entry = out.entries.get(sid)
     if entry is None:
-        problems.append(InputProblem(i + 1, "setl_id", f"no settlement {sid!r} is recorded in the ledger or earlier "
-                                     "in this input", psn))
+        problems.append(
+            InputProblem(
+                i + 1,
+                "setl_id",
+                f"no settlement {sid!r} is recorded in the ledger or earlier in this input",
+                psn,
+            )
+        )
         return
     if entry.psn_no != psn:
-        problems.append(InputProblem(i + 1, "setl_id", f"settlement {sid!r} belongs to another person", psn))
+        problems.append(
+            InputProblem(i + 1, "setl_id", f"settlement {sid!r} belongs to another person", psn)
+        )
         return
     if entry.reversed_seq is not None:
-        problems.append(InputProblem(i + 1, "setl_id", f"settlement {sid!r} was already reversed "
-                                     f"(seq {entry.reversed_seq})", psn))
+        problems.append(
+            InputProblem(
+                i + 1,
+                "setl_id",
+                f"settlement {sid!r} was already reversed (seq {entry.reversed_seq})",
+                psn,
+            )
+        )
         return
     for cid, bucket, each, f in entry.consumed:
         key = (psn, cid, bucket, each)
@@ -417,18 +525,48 @@ def _reverse(out: Ledger, i: int, r: dict, results, problems, stamp, trace: bool
     ratio = old["pool_prop_selfpay"]
     ratio_e4 = None if ratio is None else int(Decimal(ratio).scaleb(4))
     text = r["setl_time"].strip() if isinstance(r["setl_time"], str) else str(r["setl_time"])
-    steps = (TraceStep("reversal", sid, f"reversal of settlement {sid} (seq {entry.seq})",
-                       inputs={"counters_returned": str(len(entry.consumed)), "acct_pay_returned": fen_text(acct)}),)
-    results[i] = VisitResult(psn, text, amounts, out.balances.get(psn), ratio_e4, old["reason"],
-                             f"reversal of settlement {sid} (seq {entry.seq})", steps if trace else (),
-                             (sid, _plain(r.get("mdtrt_id")) if r.get("mdtrt_id") is not None else entry.mdtrt_id,
-                              seq, "reverse"), stamp)
+    steps = (
+        TraceStep(
+            "reversal",
+            sid,
+            f"reversal of settlement {sid} (seq {entry.seq})",
+            inputs={
+                "counters_returned": str(len(entry.consumed)),
+                "acct_pay_returned": fen_text(acct),
+            },
+        ),
+    )
+    results[i] = VisitResult(
+        psn,
+        text,
+        amounts,
+        out.balances.get(psn),
+        ratio_e4,
+        old["reason"],
+        f"reversal of settlement {sid} (seq {entry.seq})",
+        steps if trace else (),
+        (
+            sid,
+            _plain(r.get("mdtrt_id")) if r.get("mdtrt_id") is not None else entry.mdtrt_id,
+            seq,
+            "reverse",
+        ),
+        stamp,
+    )
 
 
 # ---- re-settlement ------------------------------------------------------------------------
 
-def resettle(policy: "CompiledPolicy", corrections, values: dict, trace: bool, ledger: Ledger,
-             start: dt.date | None = None, end: dt.date | None = None) -> ResettleOutcome:
+
+def resettle(
+    policy: "CompiledPolicy",
+    corrections,
+    values: dict,
+    trace: bool,
+    ledger: Ledger,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+) -> ResettleOutcome:
     """Re-settle recorded visits: those named in ``corrections`` (records with the
     ``setl_id`` of a recorded settlement, carrying the corrected fields) and those
     settled from ``start`` to ``end``; for each person, every later recorded visit is
@@ -442,12 +580,23 @@ def resettle(policy: "CompiledPolicy", corrections, values: dict, trace: bool, l
         sid = rec.get("setl_id") if isinstance(rec, dict) else None
         entry = work.entries.get(str(sid).strip()) if sid is not None else None
         if entry is None or entry.reversed_seq is not None:
-            problems.append(InputProblem(i + 1, "setl_id", "names no recorded settlement that can be re-settled"
-                                         if sid is not None else "is required to re-settle a visit",
-                                         _psn(rec)))
+            problems.append(
+                InputProblem(
+                    i + 1,
+                    "setl_id",
+                    "names no recorded settlement that can be re-settled"
+                    if sid is not None
+                    else "is required to re-settle a visit",
+                    _psn(rec),
+                )
+            )
             continue
         if str(rec.get("psn_no", entry.psn_no)).strip() != entry.psn_no:
-            problems.append(InputProblem(i + 1, "psn_no", f"settlement {sid!r} belongs to {entry.psn_no}", _psn(rec)))
+            problems.append(
+                InputProblem(
+                    i + 1, "psn_no", f"settlement {sid!r} belongs to {entry.psn_no}", _psn(rec)
+                )
+            )
             continue
         fixes[entry.setl_id] = {k: v for k, v in rec.items() if k != "op"}
     if problems:
@@ -457,12 +606,17 @@ def resettle(policy: "CompiledPolicy", corrections, values: dict, trace: bool, l
     for e in live:
         k = _order_key(e.setl_time)
         day = k[0]
-        if e.setl_id in fixes or ((start is None or day >= start) and (end is None or day <= end)
-                                  and (start is not None or end is not None)):
+        if e.setl_id in fixes or (
+            (start is None or day >= start)
+            and (end is None or day <= end)
+            and (start is not None or end is not None)
+        ):
             if e.psn_no not in first or k < first[e.psn_no]:
                 first[e.psn_no] = k
-    redo = sorted((e for e in live if e.psn_no in first and _order_key(e.setl_time) >= first[e.psn_no]),
-                  key=lambda e: (_order_key(e.setl_time), e.seq))
+    redo = sorted(
+        (e for e in live if e.psn_no in first and _order_key(e.setl_time) >= first[e.psn_no]),
+        key=lambda e: (_order_key(e.setl_time), e.seq),
+    )
     old = {e.setl_id: e.result for e in redo}
     for e in redo:  # take back what they consumed
         for cid, bucket, each, f in e.consumed:
@@ -477,8 +631,14 @@ def resettle(policy: "CompiledPolicy", corrections, values: dict, trace: bool, l
         del work.entries[e.setl_id]
     records = [{**e.record, **fixes.get(e.setl_id, {}), "setl_id": e.setl_id} for e in redo]
     outcome = apply(policy, records, values, trace, work)
-    adjustments = [Adjustment(r.setl_id, r.psn_no, r.setl_time, old[r.setl_id],
-                              {f: v for f, v in r.to_json(trace=False).items() if f in RESULT_FIELDS})
-                   for r in outcome.results]
+    adjustments = [
+        Adjustment(
+            r.setl_id,
+            r.psn_no,
+            r.setl_time,
+            old[r.setl_id],
+            {f: v for f, v in r.to_json(trace=False).items() if f in RESULT_FIELDS},
+        )
+        for r in outcome.results
+    ]
     return ResettleOutcome(adjustments, outcome.results, outcome.ledger)
-

@@ -37,50 +37,90 @@ LANGS = ("en", "zh")
 # the same ones.
 MESSAGES: dict[str, tuple[str, str]] = {
     # ---- settle: the result's message ------------------------------------------------
-    "settle.no_pooling": ("policy {policy} states no general outpatient pooling",
-                          "政策 {policy} 未规定普通门诊统筹"),
-    "settle.not_in_force": ("general outpatient pooling is not in force on {date}",
-                            "{date} 不在普通门诊统筹的施行期内"),
-    "settle.no_in_policy_amount": ("nothing in this bill is within the policy scope",
-                                   "本次费用中没有政策范围内金额"),
-    "settle.within_deductible": ("the in-policy amount went to the deductible",
-                                 "政策范围内金额全部计入起付标准"),
+    "settle.no_pooling": (
+        "policy {policy} states no general outpatient pooling",
+        "政策 {policy} 未规定普通门诊统筹",
+    ),
+    "settle.not_in_force": (
+        "general outpatient pooling is not in force on {date}",
+        "{date} 不在普通门诊统筹的施行期内",
+    ),
+    "settle.no_in_policy_amount": (
+        "nothing in this bill is within the policy scope",
+        "本次费用中没有政策范围内金额",
+    ),
+    "settle.within_deductible": (
+        "the in-policy amount went to the deductible",
+        "政策范围内金额全部计入起付标准",
+    ),
     "settle.cap_reached": ("the cap has been reached", "已达到最高支付限额"),
     "settle.zero_ratio": ("the ratio that applies is 0%", "适用的支付比例为 0%"),
-    "settle.rounds_to_zero": ("the fund's share rounds to less than the rounding unit",
-                              "统筹基金支付额舍入后不足一个舍入单位"),
-    "settle.not_covered": ("this person's category is not covered by general outpatient pooling",
-                           "该人员类别不在普通门诊统筹覆盖范围内"),
-    "settle.not_designated": ("the fund pays only at designated institutions", "统筹基金仅在定点医疗机构支付"),
-    "settle.other_scheme": ("the visit is settled under another insurance scheme (insutype), not this policy's",
-                            "该就诊按其他险种(insutype)结算,不适用本政策"),
-    "settle.other_med_type": ("general outpatient pooling does not cover this medical category (med_type)",
-                              "普通门诊统筹不覆盖该医疗类别(med_type)"),
+    "settle.rounds_to_zero": (
+        "the fund's share rounds to less than the rounding unit",
+        "统筹基金支付额舍入后不足一个舍入单位",
+    ),
+    "settle.not_covered": (
+        "this person's category is not covered by general outpatient pooling",
+        "该人员类别不在普通门诊统筹覆盖范围内",
+    ),
+    "settle.not_designated": (
+        "the fund pays only at designated institutions",
+        "统筹基金仅在定点医疗机构支付",
+    ),
+    "settle.other_scheme": (
+        "the visit is settled under another insurance scheme (insutype), not this policy's",
+        "该就诊按其他险种(insutype)结算,不适用本政策",
+    ),
+    "settle.other_med_type": (
+        "general outpatient pooling does not cover this medical category (med_type)",
+        "普通门诊统筹不覆盖该医疗类别(med_type)",
+    ),
     "settle.paid": ("the fund pays {ratio} of {base}", "统筹基金按 {ratio} 支付 {base}"),
-    "settle.paid_bands": ("the fund pays {raw} of {base} by bands", "统筹基金按分段比例支付 {base} 中的 {raw}"),
+    "settle.paid_bands": (
+        "the fund pays {raw} of {base} by bands",
+        "统筹基金按分段比例支付 {base} 中的 {raw}",
+    ),
     "settle.up_to_cap": (" up to the cap", ",以最高支付限额为限"),
     # ---- credit: the result's message ------------------------------------------------
     "credit.credited": ("credited by rule {rule}", "按规则 {rule} 计入"),
-    "credit.not_in_force": ("no crediting rule of this policy is in force on {date}",
-                            "本政策在 {date} 没有施行中的个人账户计入规则"),
-    "credit.no_rule": ("no crediting rule of this policy applies to this person",
-                       "本政策没有适用于该人员的个人账户计入规则"),
+    "credit.not_in_force": (
+        "no crediting rule of this policy is in force on {date}",
+        "本政策在 {date} 没有施行中的个人账户计入规则",
+    ),
+    "credit.no_rule": (
+        "no crediting rule of this policy applies to this person",
+        "本政策没有适用于该人员的个人账户计入规则",
+    ),
     # ---- may-pay: the result's message -----------------------------------------------
-    "may_pay.not_in_force": ("no account-use rule of this policy is in force on {date}",
-                             "本政策在 {date} 没有施行中的个人账户使用规则"),
+    "may_pay.not_in_force": (
+        "no account-use rule of this policy is in force on {date}",
+        "本政策在 {date} 没有施行中的个人账户使用规则",
+    ),
     "may_pay.excluded": ("the personal account may never pay for {item}", "个人账户不得用于{item}"),
-    "may_pay.relation_not_eligible": ("{relation} is not among the eligible relations ({relations})",
-                                      "{relation}不在可共济使用的亲属范围内({relations})"),
-    "may_pay.planned": ("{item} for {relation} is only to be explored (逐步探索), not yet in force",
-                        "为{relation}支付{item}仅为逐步探索,尚未实施"),
-    "may_pay.not_designated": ("the personal account pays only at designated institutions and pharmacies",
-                               "个人账户仅在定点医疗机构和定点零售药店支付"),
-    "may_pay.no_channel": ("this policy provides no {channel} settlement for this use",
-                           "本政策未为该用途提供{channel}"),
-    "may_pay.permitted": ("the personal account may pay for {item}{at} for {relation}",
-                          "个人账户可以支付{relation}{at}的{item}"),
-    "may_pay.item_not_allowed": ("this policy does not let the account pay for {item}{at} for {relation}",
-                                 "本政策不允许个人账户支付{relation}{at}的{item}"),
+    "may_pay.relation_not_eligible": (
+        "{relation} is not among the eligible relations ({relations})",
+        "{relation}不在可共济使用的亲属范围内({relations})",
+    ),
+    "may_pay.planned": (
+        "{item} for {relation} is only to be explored (逐步探索), not yet in force",
+        "为{relation}支付{item}仅为逐步探索,尚未实施",
+    ),
+    "may_pay.not_designated": (
+        "the personal account pays only at designated institutions and pharmacies",
+        "个人账户仅在定点医疗机构和定点零售药店支付",
+    ),
+    "may_pay.no_channel": (
+        "this policy provides no {channel} settlement for this use",
+        "本政策未为该用途提供{channel}",
+    ),
+    "may_pay.permitted": (
+        "the personal account may pay for {item}{at} for {relation}",
+        "个人账户可以支付{relation}{at}的{item}",
+    ),
+    "may_pay.item_not_allowed": (
+        "this policy does not let the account pay for {item}{at} for {relation}",
+        "本政策不允许个人账户支付{relation}{at}的{item}",
+    ),
     "may_pay.at": (" at {venue}", "在{venue}"),
     # ---- reasons in a few words (tables, render, diff) --------------------------------
     "reason.paid": ("paid", "已支付"),
@@ -130,12 +170,18 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "value.true": ("yes", "是"),
     "value.false": ("no", "否"),
     # ---- command-line summaries -----------------------------------------------------
-    "cli.checked": ("{files} file(s) checked: {errors} error(s), {warnings} warning(s)",
-                    "已检查 {files} 个文件:{errors} 个错误,{warnings} 个警告"),
-    "cli.policy_errors": ("{path}: the policy has {count} error(s); nothing was evaluated",
-                          "{path}: 政策有 {count} 个错误,未进行计算"),
-    "cli.input_problems": ("{count} problem(s) in the input; nothing was evaluated",
-                           "输入中有 {count} 个问题,未进行计算"),
+    "cli.checked": (
+        "{files} file(s) checked: {errors} error(s), {warnings} warning(s)",
+        "已检查 {files} 个文件:{errors} 个错误,{warnings} 个警告",
+    ),
+    "cli.policy_errors": (
+        "{path}: the policy has {count} error(s); nothing was evaluated",
+        "{path}: 政策有 {count} 个错误,未进行计算",
+    ),
+    "cli.input_problems": (
+        "{count} problem(s) in the input; nothing was evaluated",
+        "输入中有 {count} 个问题,未进行计算",
+    ),
     # ---- fields, as a person calls them (render, diff) -----------------------------------
     "field.hosp_lv": ("hospital level", "医疗机构级别"),
     "field.psn_type": ("person type", "人员类别"),
@@ -181,10 +227,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "cat.flexible_other": ("flexible employment, {person}", "灵活就业({person})"),
     # ---- render ---------------------------------------------------------------------
     "render.summary": ("Summary of policy {id}", "政策 {id} 摘要"),
-    "render.generated": ("Generated by policylang render from the compiled policy; hold it against the notice. "
-                         "Every number cites its clause; the quoted sentences are in the notes.",
-                         "由 policylang render 根据编译后的政策生成,可与通知原文逐条对照。每个数字都注明条款,"
-                         "原文摘录见注释。"),
+    "render.generated": (
+        "Generated by policylang render from the compiled policy; hold it against the notice. "
+        "Every number cites its clause; the quoted sentences are in the notes.",
+        "由 policylang render 根据编译后的政策生成,可与通知原文逐条对照。每个数字都注明条款,"
+        "原文摘录见注释。",
+    ),
     "render.level": ("Level", "层级"),
     "render.document": ("Document", "文号"),
     "render.dated": ("{document}, dated {date}", "{document}({date})"),
@@ -195,7 +243,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "render.param_type": ("{name} ({type})", "{name}({type})"),
     "render.inputs": ("Extra inputs of each record", "每条记录的附加输入"),
     "render.input_default": ("{name} ({type}, default {default})", "{name}({type},默认 {default})"),
-    "render.input_required": ("{name} ({type}, required where read)", "{name}({type},规则读取时必填)"),
+    "render.input_required": (
+        "{name} ({type}, required where read)",
+        "{name}({type},规则读取时必填)",
+    ),
     "render.setting": ("Setting {name}", "设置 {name}"),
     "render.what": ("What", "项目"),
     "render.value": ("Value", "内容"),
@@ -210,26 +261,40 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "render.no_versions": ("No version is stated.", "未规定任何版本。"),
     "render.covers": ("Covered", "覆盖人员"),
     "render.designated_only": ("Designated institutions only", "仅限定点医疗机构"),
-    "render.designated_only_value": ("the fund pays nothing elsewhere", "非定点机构统筹基金不予支付"),
+    "render.designated_only_value": (
+        "the fund pays nothing elsewhere",
+        "非定点机构统筹基金不予支付",
+    ),
     "render.deductible": ("Deductible", "起付标准"),
     "render.cap": ("Cap", "最高支付限额"),
     "render.ratio": ("Ratio", "支付比例"),
     "render.uplift": ("Uplift", "提高"),
     "render.uplift_value": ("{points} when {cond}", "当 {cond} 时 {points}"),
-    "render.ratios_heading": ("Ratios by hospital level and person category (uplifts applied)",
-                              "按医疗机构级别和人员类别的支付比例(已计入提高)"),
+    "render.ratios_heading": (
+        "Ratios by hospital level and person category (uplifts applied)",
+        "按医疗机构级别和人员类别的支付比例(已计入提高)",
+    ),
     "render.level_col": ("Hospital level", "医疗机构级别"),
     "render.not_covered": ("not covered", "不覆盖"),
-    "render.flexible_same": ("Flexible-employment participants get the ratio of their person type.",
-                             "灵活就业人员按其人员类别适用相同的支付比例。"),
-    "render.conditional_uplifts": ("Not in the table (they depend on other inputs or on parameters): {list}.",
-                                   "未计入上表(取决于其他输入或参数):{list}。"),
+    "render.flexible_same": (
+        "Flexible-employment participants get the ratio of their person type.",
+        "灵活就业人员按其人员类别适用相同的支付比例。",
+    ),
+    "render.conditional_uplifts": (
+        "Not in the table (they depend on other inputs or on parameters): {list}.",
+        "未计入上表(取决于其他输入或参数):{list}。",
+    ),
     "render.cell_depends": ("depends on {names}", "取决于 {names}"),
-    "render.bands_heading": ("Ratio bands (measured on the in-policy amount above the deductible, {per})",
-                             "累计分段支付比例(按起付标准以上的政策范围内金额{per}累计)"),
+    "render.bands_heading": (
+        "Ratio bands (measured on the in-policy amount above the deductible, {per})",
+        "累计分段支付比例(按起付标准以上的政策范围内金额{per}累计)",
+    ),
     "render.band": ("Band", "分段"),
     "render.bands_cell": ("bands {points}", "分段比例 {points}"),
-    "render.credit_heading": ("Crediting rules (the first that applies)", "计入规则(按顺序取第一条适用的规则)"),
+    "render.credit_heading": (
+        "Crediting rules (the first that applies)",
+        "计入规则(按顺序取第一条适用的规则)",
+    ),
     "render.credit_rule": ("Rule", "规则"),
     "render.credit_when": ("Who", "适用人员"),
     "render.credit_amount": ("Credit", "计入金额"),
@@ -244,9 +309,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "render.at": (" at {venues}", "在{venues}"),
     "render.for": (" for {relations}", "为{relations}"),
     "render.item_col": ("Item", "支付项目"),
-    "render.account_note": ("Each cell: where the account may pay for the item for that relation (or yes for a "
-                            "contribution, which has no venue); otherwise why not.",
-                            "每格为个人账户可为该亲属支付该项目的场所(缴费类项目无场所,写“可以”);否则为不能支付的原因。"),
+    "render.account_note": (
+        "Each cell: where the account may pay for the item for that relation (or yes for a "
+        "contribution, which has no venue); otherwise why not.",
+        "每格为个人账户可为该亲属支付该项目的场所(缴费类项目无场所,写“可以”);否则为不能支付的原因。",
+    ),
     "venue.designated_institution": ("institution", "定点医疗机构"),
     "venue.designated_pharmacy": ("pharmacy", "定点零售药店"),
     "venue.non_designated": ("non-designated", "非定点机构"),
@@ -260,8 +327,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "render.diseases": ("Chronic and special diseases", "慢特病"),
     "render.diseases_total": ("{total} in all", "共 {total} 种"),
     "render.diseases_part": ("{name}: {count}", "{name}:{count} 种"),
-    "render.requirements": ("Requirements on the policies that implement this one",
-                            "对实施本政策的下级政策的要求"),
+    "render.requirements": (
+        "Requirements on the policies that implement this one",
+        "对实施本政策的下级政策的要求",
+    ),
     "render.requirement": ("Requirement", "要求"),
     "section.pooling": ("General outpatient pooling", "普通门诊统筹"),
     "section.crediting": ("Personal account crediting", "个人账户计入"),
@@ -280,18 +349,29 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "diff.values": ("Changed values", "变化的规定"),
     "diff.no_values": ("No rule changed its meaning.", "规定的含义没有变化。"),
     "diff.visits": ("Visits that settle differently", "结算结果不同的就诊"),
-    "diff.no_visits": ("No visit settles differently ({count} visits in {sequences} sequences tried).",
-                       "没有结算结果不同的就诊(共试算 {sequences} 组、{count} 次就诊)。"),
-    "diff.visits_found": ("{shown} shown of {found} differing sequences ({count} visits in {sequences} "
-                          "sequences tried; --all shows every one).",
-                          "共 {found} 组结果不同,此处列出 {shown} 组(共试算 {sequences} 组、{count} 次就诊;"
-                          "--all 列出全部)。"),
-    "diff.visits_all": ("{found} differing sequences ({count} visits in {sequences} sequences tried).",
-                        "共 {found} 组结果不同(共试算 {sequences} 组、{count} 次就诊)。"),
-    "diff.param_assumed": ("parameter {name} was not given: the same value {value} was used for both policies "
-                           "(give --param {name}=VALUE to choose)",
-                           "未提供参数 {name}:两个政策都按同一个值 {value} 计算(可用 --param {name}=值 指定)"),
-    "diff.param_given": ("parameter {name} = {value} for both policies", "参数 {name} = {value}(两个政策相同)"),
+    "diff.no_visits": (
+        "No visit settles differently ({count} visits in {sequences} sequences tried).",
+        "没有结算结果不同的就诊(共试算 {sequences} 组、{count} 次就诊)。",
+    ),
+    "diff.visits_found": (
+        "{shown} shown of {found} differing sequences ({count} visits in {sequences} "
+        "sequences tried; --all shows every one).",
+        "共 {found} 组结果不同,此处列出 {shown} 组(共试算 {sequences} 组、{count} 次就诊;"
+        "--all 列出全部)。",
+    ),
+    "diff.visits_all": (
+        "{found} differing sequences ({count} visits in {sequences} sequences tried).",
+        "共 {found} 组结果不同(共试算 {sequences} 组、{count} 次就诊)。",
+    ),
+    "diff.param_assumed": (
+        "parameter {name} was not given: the same value {value} was used for both policies "
+        "(give --param {name}=VALUE to choose)",
+        "未提供参数 {name}:两个政策都按同一个值 {value} 计算(可用 --param {name}=值 指定)",
+    ),
+    "diff.param_given": (
+        "parameter {name} = {value} for both policies",
+        "参数 {name} = {value}(两个政策相同)",
+    ),
     "diff.when": ("When", "期间"),
     "diff.always": ("every date", "所有日期"),
     "diff.what": ("What", "项目"),
@@ -329,7 +409,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "fact.band": ("ratio band {n}", "第 {n} 段支付比例"),
     "fact.credit_rule": ("credit rule {name}", "计入规则 {name}"),
     "fact.relations": ("eligible relations", "可共济使用的亲属"),
-    "fact.may_pay": ("the account pays for {item} for {relations}", "个人账户为{relations}支付{item}"),
+    "fact.may_pay": (
+        "the account pays for {item} for {relations}",
+        "个人账户为{relations}支付{item}",
+    ),
     "fact.channels": ("settlement channels", "结算方式"),
     "fact.diseases": ("diseases {name}", "慢特病 {name}"),
     "fact.requirement": ("requirement {name}", "要求 {name}"),
@@ -356,7 +439,9 @@ def placeholders(template: str) -> set[str]:
 
 # The Chinese names of the values a policy's vocabulary adds (``veteran`` -> 离休), while
 # its results or summary are being written (``vocabulary_names``).
-_NAMES: contextvars.ContextVar[dict | None] = contextvars.ContextVar("policylang_value_names", default=None)
+_NAMES: contextvars.ContextVar[dict | None] = contextvars.ContextVar(
+    "policylang_value_names", default=None
+)
 
 
 @contextlib.contextmanager

@@ -188,7 +188,9 @@ Cond = Union[Compare, Member, MemberOf, Flag, And, Or, Not]
 
 @attrs.frozen
 class Row(Node):
-    patterns: tuple[tuple[Name, ...] | None, ...] = ()  # per key: alternatives (a | b), or None for `*`
+    patterns: tuple[
+        tuple[Name, ...] | None, ...
+    ] = ()  # per key: alternatives (a | b), or None for `*`
     value: Literal = None
     cite: Cite = None
 
@@ -309,8 +311,18 @@ class Channel(Node):
 
 
 Stmt = Union[
-    Covers, DesignatedOnly, Deductible, Cap, Ratio, Uplift, CreditRule,
-    Relations, Allow, Planned, Exclude, Channel,
+    Covers,
+    DesignatedOnly,
+    Deductible,
+    Cap,
+    Ratio,
+    Uplift,
+    CreditRule,
+    Relations,
+    Allow,
+    Planned,
+    Exclude,
+    Channel,
 ]
 
 
@@ -504,8 +516,20 @@ class SettingDecl(Node):
 
 
 Decl = Union[
-    LevelDecl, JurisdictionDecl, DocumentDecl, BasisDecl, ImplementsDecl, ParamDecl,
-    InputDecl, TierDecl, RoundingDecl, SettingDecl, Section, Diseases, Constraints, Example,
+    LevelDecl,
+    JurisdictionDecl,
+    DocumentDecl,
+    BasisDecl,
+    ImplementsDecl,
+    ParamDecl,
+    InputDecl,
+    TierDecl,
+    RoundingDecl,
+    SettingDecl,
+    Section,
+    Diseases,
+    Constraints,
+    Example,
 ]
 
 

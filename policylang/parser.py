@@ -41,15 +41,21 @@ def grammar_text() -> str:
             return res.read_text(encoding="utf-8")
     except (FileNotFoundError, ModuleNotFoundError):  # pragma: no cover
         pass
-    return (Path(__file__).resolve().parent.parent / "grammar" / GRAMMAR_FILE).read_text(encoding="utf-8")
+    return (Path(__file__).resolve().parent.parent / "grammar" / GRAMMAR_FILE).read_text(
+        encoding="utf-8"
+    )
 
 
-_LARK_OPTIONS = dict(parser="lalr", lexer="contextual", propagate_positions=True, maybe_placeholders=False)
+_LARK_OPTIONS = dict(
+    parser="lalr", lexer="contextual", propagate_positions=True, maybe_placeholders=False
+)
 
 # Comments are ignored by the grammar; the lexer hands each one to this callback, which
 # keeps it when a parse asked for them (``parse_with_comments``).  The callback is not part
 # of the cached parser file: it is given again each time the parser is built or loaded.
-_COMMENT_SINK: contextvars.ContextVar[list | None] = contextvars.ContextVar("policylang_comments", default=None)
+_COMMENT_SINK: contextvars.ContextVar[list | None] = contextvars.ContextVar(
+    "policylang_comments", default=None
+)
 
 
 def _on_comment(tok: lark.Token) -> lark.Token:
@@ -70,7 +76,14 @@ def _cache_file(grammar: str) -> Path:
     if not folder:
         xdg = os.environ.get("XDG_CACHE_HOME", "")
         folder = Path(xdg if os.path.isabs(xdg) else Path.home() / ".cache") / "policylang"
-    key = "\0".join([grammar, lark.__version__, repr(sorted(_LARK_OPTIONS.items())), "%d.%d" % sys.version_info[:2]])
+    key = "\0".join(
+        [
+            grammar,
+            lark.__version__,
+            repr(sorted(_LARK_OPTIONS.items())),
+            "%d.%d" % sys.version_info[:2],
+        ]
+    )
     return Path(folder) / f"parser-{hashlib.sha256(key.encode()).hexdigest()[:20]}.pickle"
 
 
@@ -116,7 +129,9 @@ def _lark() -> lark.Lark:
 def keyword_pairs() -> dict[str, tuple[str, str]]:
     """keyword rule name -> (English spelling, Chinese spelling), read from the grammar."""
     pairs = {}
-    for m in re.finditer(r'^_kw_(\w+): "([^"]+)" \| "([^"]+)"', grammar_text(), re.M):  # first two spellings
+    for m in re.finditer(
+        r'^_kw_(\w+): "([^"]+)" \| "([^"]+)"', grammar_text(), re.M
+    ):  # first two spellings
         pairs[m.group(1)] = (m.group(2), m.group(3))
     return pairs
 
@@ -134,7 +149,7 @@ def _unquote(tok: str) -> str:
     if tok.startswith("“"):
         return tok[1:-1]
     body = tok[1:-1]
-    return re.sub(r'\\(.)', lambda m: {"n": "\n", "t": "\t"}.get(m.group(1), m.group(1)), body)
+    return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t"}.get(m.group(1), m.group(1)), body)
 
 
 class _DateError(Exception):
@@ -241,7 +256,9 @@ class _Builder(Transformer):
 
     def basis_decl(self, meta, children):
         c, cite = self._split(children)
-        return n.BasisDecl(text=c[0].value, dated=c[1] if len(c) > 1 else None, cite=cite, span=self._s(meta))
+        return n.BasisDecl(
+            text=c[0].value, dated=c[1] if len(c) > 1 else None, cite=cite, span=self._s(meta)
+        )
 
     def implements_decl(self, meta, children):
         c, cite = self._split(children)
@@ -253,13 +270,17 @@ class _Builder(Transformer):
 
     def param_decl(self, meta, children):
         c, cite = self._split(children)
-        return n.ParamDecl(name=c[0], type=c[1], label=self._opt_str(c[2:]), cite=cite, span=self._s(meta))
+        return n.ParamDecl(
+            name=c[0], type=c[1], label=self._opt_str(c[2:]), cite=cite, span=self._s(meta)
+        )
 
     def input_decl(self, meta, children):
         c, cite = self._split(children)
         default = next((x for x in c[2:] if not isinstance(x, _Str)), None)
         label = c[-1].value if len(c) > 2 and isinstance(c[-1], _Str) else None
-        return n.InputDecl(name=c[0], type=c[1], default=default, label=label, cite=cite, span=self._s(meta))
+        return n.InputDecl(
+            name=c[0], type=c[1], default=default, label=label, cite=cite, span=self._s(meta)
+        )
 
     def tier_decl(self, meta, children):
         c, cite = self._split(children)
@@ -302,7 +323,9 @@ class _Builder(Transformer):
         if i < len(children) and isinstance(children[i], (n.Citation, n.Unstated)):
             cite = children[i]
             i += 1
-        return n.Version(start=start, until=until, cite=cite, body=tuple(children[i:]), span=self._s(meta))
+        return n.Version(
+            start=start, until=until, cite=cite, body=tuple(children[i:]), span=self._s(meta)
+        )
 
     def covers(self, meta, children):
         c, cite = self._split(children)
@@ -323,7 +346,15 @@ class _Builder(Transformer):
                 each = x
             else:
                 when = x
-        return cls(amount=amount, period=period, each=each, when=when, name=name, cite=cite, span=self._s(meta))
+        return cls(
+            amount=amount,
+            period=period,
+            each=each,
+            when=when,
+            name=name,
+            cite=cite,
+            span=self._s(meta),
+        )
 
     def counter_name(self, meta, children):
         return _Named(children[0])
@@ -359,7 +390,13 @@ class _Builder(Transformer):
     def _permission(self, cls, meta, children):
         c, cite = self._split(children)
         opts = dict(x for x in c[1:])
-        return cls(items=c[0], venues=opts.get("at"), relations=opts.get("for"), cite=cite, span=self._s(meta))
+        return cls(
+            items=c[0],
+            venues=opts.get("at"),
+            relations=opts.get("for"),
+            cite=cite,
+            span=self._s(meta),
+        )
 
     def allow(self, meta, children):
         return self._permission(n.Allow, meta, children)
@@ -418,8 +455,15 @@ class _Builder(Transformer):
                 total, total_cite = x
             else:
                 parts.append(x)
-        return n.Diseases(name=name, title=title, cite=cite, total=total, total_cite=total_cite,
-                          parts=tuple(parts), span=self._s(meta))
+        return n.Diseases(
+            name=name,
+            title=title,
+            cite=cite,
+            total=total,
+            total_cite=total_cite,
+            parts=tuple(parts),
+            span=self._s(meta),
+        )
 
     def disease_total(self, meta, children):
         c, cite = self._split(children)
@@ -427,8 +471,13 @@ class _Builder(Transformer):
 
     def disease_part(self, meta, children):
         c, cite = self._split(children)
-        return n.DiseasePart(name=c[0], count=n.NumberLit(c[1].value, span=c[1].span),
-                             catalogue=c[2].value if len(c) > 2 else None, cite=cite, span=self._s(meta))
+        return n.DiseasePart(
+            name=c[0],
+            count=n.NumberLit(c[1].value, span=c[1].span),
+            catalogue=c[2].value if len(c) > 2 else None,
+            cite=cite,
+            span=self._s(meta),
+        )
 
     def constraints(self, meta, children):
         title = None
@@ -439,12 +488,16 @@ class _Builder(Transformer):
 
     def requirement(self, meta, children):
         c, cite = self._split(children)
-        return n.Requirement(name=c[0], left=c[1], op=c[2], right=c[3], cite=cite, span=self._s(meta))
+        return n.Requirement(
+            name=c[0], left=c[1], op=c[2], right=c[3], cite=cite, span=self._s(meta)
+        )
 
     def measure(self, meta, children):
         q = children[0]
         q = n.Name(V.MEASURE_ALIASES.get(q.value, q.value), span=q.span)
-        return n.Measure(quantity=q, where=children[1] if len(children) > 1 else None, span=self._s(meta))
+        return n.Measure(
+            quantity=q, where=children[1] if len(children) > 1 else None, span=self._s(meta)
+        )
 
     def bound(self, meta, children):
         return n.Bound(value=children[0], span=self._s(meta))
@@ -557,7 +610,9 @@ class _Builder(Transformer):
         if fixed:
             rest.pop(0)
         cite = rest.pop(0) if rest and isinstance(rest[0], (n.Citation, n.Unstated)) else None
-        return n.EnumDecl(name=name, label=label, fixed=fixed, cite=cite, items=tuple(rest), span=self._s(meta))
+        return n.EnumDecl(
+            name=name, label=label, fixed=fixed, cite=cite, items=tuple(rest), span=self._s(meta)
+        )
 
     def enum_fixed(self, meta, children):
         return "fixed"
@@ -566,8 +621,14 @@ class _Builder(Transformer):
         c, cite = self._split(children)
         aliases = tuple(x.value for x in c[1:] if isinstance(x, _Str))
         opts = dict(x for x in c[1:] if isinstance(x, tuple))
-        return n.EnumValue(name=c[0], aliases=aliases, codes=opts.get("codes", ()), counts_as=opts.get("base"),
-                           cite=cite, span=self._s(meta))
+        return n.EnumValue(
+            name=c[0],
+            aliases=aliases,
+            codes=opts.get("codes", ()),
+            counts_as=opts.get("base"),
+            cite=cite,
+            span=self._s(meta),
+        )
 
     def enum_codes(self, meta, children):
         return ("codes", tuple(n.TextLit(value=x.value, span=x.span) for x in children))
@@ -580,8 +641,14 @@ class _Builder(Transformer):
         code, means, rest = c[0], c[1], c[2:]
         implies = next((x for x in rest if isinstance(x, tuple)), ())
         label = next((x.value for x in rest if isinstance(x, _Str)), None)
-        return n.EnumCode(code=n.TextLit(value=code.value, span=code.span), means=means, implies=implies,
-                          label=label, cite=cite, span=self._s(meta))
+        return n.EnumCode(
+            code=n.TextLit(value=code.value, span=code.span),
+            means=means,
+            implies=implies,
+            label=label,
+            cite=cite,
+            span=self._s(meta),
+        )
 
     def enum_implies(self, meta, children):
         return tuple(children)
@@ -598,8 +665,13 @@ class _Builder(Transformer):
     def code_item(self, meta, children):
         c, cite = self._split(children)
         label = c[1].value if len(c) > 1 and isinstance(c[1], _Str) else None
-        return n.CodeItem(code=n.TextLit(value=c[0].value, span=c[0].span), label=label,
-                          pooled=any(x == "pooled" for x in c[1:]), cite=cite, span=self._s(meta))
+        return n.CodeItem(
+            code=n.TextLit(value=c[0].value, span=c[0].span),
+            label=label,
+            pooled=any(x == "pooled" for x in c[1:]),
+            cite=cite,
+            span=self._s(meta),
+        )
 
     def code_pooled(self, meta, children):
         return "pooled"
@@ -637,16 +709,32 @@ class _Num:
 
 # Terminal -> how to describe it to a policy officer (en, zh).
 _TERMINAL_WORDS = {
-    "NAME": ("a name", "名称"), "NUMBER": ("a number", "数字"),
+    "NAME": ("a name", "名称"),
+    "NUMBER": ("a number", "数字"),
     "DATE": ("a date such as 2023-01-01", "日期(如 2023-01-01)"),
     "STRING": ('a quoted text "..."', '带引号的文字 "..."'),
     "CLAUSE": ("a clause reference such as 二(一)", "条款编号(如 二(一))"),
-    "CMP": ("a comparison (>=, <=, =, ...)", "比较符(>=、<=、= 等)"), "MUL": ("'×'", "'×'"),
+    "CMP": ("a comparison (>=, <=, =, ...)", "比较符(>=、<=、= 等)"),
+    "MUL": ("'×'", "'×'"),
     "$END": ("the end of the file", "文件结尾"),
     "PER_PERIOD": ("'每年', '每月', '每日' or '每次'", "'每年'、'每月'、'每日' 或 '每次'"),
 }
-_SYMBOLS = {"RBRACE": "}", "LBRACE": "{", "COLON": ":", "COMMA": ",", "LPAR": "(", "RPAR": ")", "PERCENT": "%",
-            "EQUAL": "=", "LSQB": "[", "RSQB": "]", "STAR": "*", "PLUS": "+", "MINUS": "-", "VBAR": "|"}
+_SYMBOLS = {
+    "RBRACE": "}",
+    "LBRACE": "{",
+    "COLON": ":",
+    "COMMA": ",",
+    "LPAR": "(",
+    "RPAR": ")",
+    "PERCENT": "%",
+    "EQUAL": "=",
+    "LSQB": "[",
+    "RSQB": "]",
+    "STAR": "*",
+    "PLUS": "+",
+    "MINUS": "-",
+    "VBAR": "|",
+}
 
 # Known mistakes, recognised with UnexpectedInput.match_examples (exact parser states) ...
 _EXAMPLES = {
@@ -666,53 +754,119 @@ _EXAMPLES = {
     ],
     "cite_needs_clause": [
         'policy p { level city cite "quote" }',
-        'policy p { pooling { from 2023-01-01 { deductible 150 yuan per year cite } } }',
+        "policy p { pooling { from 2023-01-01 { deductible 150 yuan per year cite } } }",
     ],
 }
 # ... and, where the state differs (a title, earlier statements), by what was expected.
 _HINTS = {
-    "per_period": ("expected the period after the amount, such as 'per year' (每 年)",
-                   "金额之后应写期间,例如 '每 年'(per year)"),
-    "uplift_needs_when": ("an uplift needs a condition: 'uplift 5 points when psn_type = retiree'",
-                          "提高比例需要条件:'提高 5 个百分点 当 psn_type = 退休'"),
-    "rule_needs_when": ("a credit rule needs a condition: 'rule name when psn_type = active: credit ...'",
-                        "计入规则需要条件:'规则 名称 当 psn_type = 在职: 计入 ...'"),
-    "version_needs_from": ("rules go inside a dated version: 'from 2023-01-01 { ... }' (自 2023-01-01 { ... })",
-                           "规则须写在带日期的版本内:'自 2023-01-01 { ... }'"),
-    "cite_needs_clause": ("expected the clause after 'cite', such as cite 二(一) \"quoted sentence\"",
-                          "'依据' 之后应写条款,例如 依据 二(一) \"原文\""),
-    "statement_needs_section": ("rules go inside a section and a dated version: pooling { from 2023-01-01 { ... } }",
-                                "规则须写在章节及带日期的版本内:普通门诊统筹 { 自 2023-01-01 { ... } }"),
+    "per_period": (
+        "expected the period after the amount, such as 'per year' (每 年)",
+        "金额之后应写期间,例如 '每 年'(per year)",
+    ),
+    "uplift_needs_when": (
+        "an uplift needs a condition: 'uplift 5 points when psn_type = retiree'",
+        "提高比例需要条件:'提高 5 个百分点 当 psn_type = 退休'",
+    ),
+    "rule_needs_when": (
+        "a credit rule needs a condition: 'rule name when psn_type = active: credit ...'",
+        "计入规则需要条件:'规则 名称 当 psn_type = 在职: 计入 ...'",
+    ),
+    "version_needs_from": (
+        "rules go inside a dated version: 'from 2023-01-01 { ... }' (自 2023-01-01 { ... })",
+        "规则须写在带日期的版本内:'自 2023-01-01 { ... }'",
+    ),
+    "cite_needs_clause": (
+        "expected the clause after 'cite', such as cite 二(一) \"quoted sentence\"",
+        "'依据' 之后应写条款,例如 依据 二(一) \"原文\"",
+    ),
+    "statement_needs_section": (
+        "rules go inside a section and a dated version: pooling { from 2023-01-01 { ... } }",
+        "规则须写在章节及带日期的版本内:普通门诊统筹 { 自 2023-01-01 { ... } }",
+    ),
     "missing_brace": ("a '}' may be missing before this line", "此行之前可能缺少 '}'"),
-    "currency_sign": ("write amounts with their unit after the number: 2000 yuan (2000 元)",
-                      "金额请把单位写在数字之后:2000 元"),
+    "currency_sign": (
+        "write amounts with their unit after the number: 2000 yuan (2000 元)",
+        "金额请把单位写在数字之后:2000 元",
+    ),
 }
 # Words officers write for a keyword (from notices and other systems) -> the keyword.
-_SYNONYMS = {"起付线": "deductible", "起付金额": "deductible", "门槛费": "deductible", "threshold": "deductible",
-             "封顶线": "cap", "最高限额": "cap", "支付限额": "cap", "ceiling": "cap", "limit": "cap",
-             "报销比例": "ratio", "统筹支付比例": "ratio", "rate": "ratio"}
+_SYNONYMS = {
+    "起付线": "deductible",
+    "起付金额": "deductible",
+    "门槛费": "deductible",
+    "threshold": "deductible",
+    "封顶线": "cap",
+    "最高限额": "cap",
+    "支付限额": "cap",
+    "ceiling": "cap",
+    "limit": "cap",
+    "报销比例": "ratio",
+    "统筹支付比例": "ratio",
+    "rate": "ratio",
+}
 
 
-def _common_mistake(tok: lark.Token, expected: set[str], kw: set[str], text: str) -> tuple[str, str] | None:
+def _common_mistake(
+    tok: lark.Token, expected: set[str], kw: set[str], text: str
+) -> tuple[str, str] | None:
     """A hint for a mistake officers often make: == for =, commas between table rows, a
     synonym of a keyword (起付线 for 起付标准)."""
     value = str(tok) if tok.type != "$END" else ""
-    if value == "=" and text[:tok.start_pos].rstrip().endswith("="):
+    if value == "=" and text[: tok.start_pos].rstrip().endswith("="):
         return ("compare with a single '=': psn_type = retiree", "比较请用一个 '=':psn_type = 退休")
-    if value in (",", "，") and "RBRACE" in expected and ("STAR" in expected or {"until", "beyond"} & kw):
-        return ("rows of a table (and bands) are separated by line breaks, not commas: put each row on its own line",
-                "表格各行(及各分段)之间不用逗号分隔:每行单独写一行")
+    if (
+        value in (",", "，")
+        and "RBRACE" in expected
+        and ("STAR" in expected or {"until", "beyond"} & kw)
+    ):
+        return (
+            "rows of a table (and bands) are separated by line breaks, not commas: put each row on its own line",
+            "表格各行(及各分段)之间不用逗号分隔:每行单独写一行",
+        )
     if tok.type in ("NAME", "CLAUSE") and value in _SYNONYMS and _SYNONYMS[value] in kw:
         en, zh = keyword_pairs()[_SYNONYMS[value]]
-        return (f"'{value}' is written '{en}' (or '{zh}') in a policy", f"'{value}' 在政策中写作 '{zh}'(或 '{en}')")
+        return (
+            f"'{value}' is written '{en}' (or '{zh}') in a policy",
+            f"'{value}' 在政策中写作 '{zh}'(或 '{en}')",
+        )
     return None
 
 
-_STATEMENT_WORDS = {"covers", "designated_only", "deductible", "cap", "ratio", "uplift", "rule", "relations",
-                    "allow", "planned", "exclude", "channel"}
-_SECTION_WORDS = {"pooling", "crediting", "account_use", "diseases", "constraints", "param", "input", "tier",
-                  "rounding", "setting", "level", "jurisdiction", "document", "basis", "implements", "example",
-                  "enum", "code_list", "import"}
+_STATEMENT_WORDS = {
+    "covers",
+    "designated_only",
+    "deductible",
+    "cap",
+    "ratio",
+    "uplift",
+    "rule",
+    "relations",
+    "allow",
+    "planned",
+    "exclude",
+    "channel",
+}
+_SECTION_WORDS = {
+    "pooling",
+    "crediting",
+    "account_use",
+    "diseases",
+    "constraints",
+    "param",
+    "input",
+    "tier",
+    "rounding",
+    "setting",
+    "level",
+    "jurisdiction",
+    "document",
+    "basis",
+    "implements",
+    "example",
+    "enum",
+    "code_list",
+    "import",
+}
 
 
 def _expected_words(expected: set[str]) -> tuple[list[str], list[str], set[str]]:
@@ -748,8 +902,12 @@ def _expected_words(expected: set[str]) -> tuple[list[str], list[str], set[str]]
 def _describe_token(tok: lark.Token, lang: str = "en") -> str:
     if tok.type == "$END":
         return "the end of the file" if lang == "en" else "文件结尾"
-    kinds = {"NAME": ("name", "名称"), "NUMBER": ("number", "数字"), "STRING": ("text", "文字"),
-             "DATE": ("date", "日期")}
+    kinds = {
+        "NAME": ("name", "名称"),
+        "NUMBER": ("number", "数字"),
+        "STRING": ("text", "文字"),
+        "DATE": ("date", "日期"),
+    }
     kind = kinds.get(tok.type)
     if kind:
         return f"{kind[0]} '{tok}'" if lang == "en" else f"{kind[1]}“{tok}”"
@@ -761,15 +919,26 @@ def _previous_words(text: str, pos: int, n: int = 6) -> list[str]:
     return re.findall(r"[^\W\d]\w*", text[line_start:pos])[-n:]
 
 
-def _heuristic_hint(expected_kw: set[str], expected: set[str], tok: lark.Token, text: str) -> str | None:
-    before = {canonical_keyword(w) for w in _previous_words(text, tok.start_pos if tok.type != "$END" else len(text))}
+def _heuristic_hint(
+    expected_kw: set[str], expected: set[str], tok: lark.Token, text: str
+) -> str | None:
+    before = {
+        canonical_keyword(w)
+        for w in _previous_words(text, tok.start_pos if tok.type != "$END" else len(text))
+    }
     word = canonical_keyword(str(tok)) if tok.type != "$END" else None
     if expected == {"CLAUSE"}:
         return "cite_needs_clause"
-    if expected_kw == {"per"} or ("per" in expected_kw and len(expected_kw) <= 2 and word in (None, "year", "visit")):
+    if expected_kw == {"per"} or (
+        "per" in expected_kw and len(expected_kw) <= 2 and word in (None, "year", "visit")
+    ):
         return "per_period"
     if "when" in expected_kw and expected_kw <= {"when"} | {"points", "yuan"}:
-        return "uplift_needs_when" if "uplift" in before else ("rule_needs_when" if "rule" in before else None)
+        return (
+            "uplift_needs_when"
+            if "uplift" in before
+            else ("rule_needs_when" if "rule" in before else None)
+        )
     if word in _STATEMENT_WORDS and "from" in expected_kw:
         return "version_needs_from"
     if word in _STATEMENT_WORDS and "pooling" in expected_kw:
@@ -819,7 +988,12 @@ def _eof_args(err) -> dict:
         hint_zh = '政策文件包含一个政策:政策 编号 "标题" { ... }'
     else:
         hint, hint_zh = "a '{' may be missing its '}'", "可能缺少与 '{' 配对的 '}'"
-    return {"expected": ", ".join(en), "expected_zh": "、".join(zh), "hint": hint, "hint_zh": hint_zh}
+    return {
+        "expected": ", ".join(en),
+        "expected_zh": "、".join(zh),
+        "hint": hint,
+        "hint_zh": hint_zh,
+    }
 
 
 def _unclosed_brace(text: str, file: str) -> n.Span | None:
@@ -866,10 +1040,14 @@ def _unclosed_brace(text: str, file: str) -> n.Span | None:
 
 def _eof_span(text: str, file: str) -> n.Span:
     lines = text.split("\n")
-    return n.Span(file, len(lines), len(lines[-1]) + 1, len(lines), len(lines[-1]) + 2, len(text), len(text))
+    return n.Span(
+        file, len(lines), len(lines[-1]) + 1, len(lines), len(lines[-1]) + 2, len(text), len(text)
+    )
 
 
-def _unexpected_char(file: str, text: str, pos: int, line: int, col: int, expected: set[str]) -> Diagnostic:
+def _unexpected_char(
+    file: str, text: str, pos: int, line: int, col: int, expected: set[str]
+) -> Diagnostic:
     span = n.Span(file, line, col, line, col + 1, pos, pos + 1)
     ch = text[pos] if pos < len(text) else ""
     if ch in ('"', "“"):
@@ -880,18 +1058,37 @@ def _unexpected_char(file: str, text: str, pos: int, line: int, col: int, expect
         hint, hint_zh = _HINTS["currency_sign"]
     elif ch in "\uff02＂":
         hint, hint_zh = ('quote text with " or “…”', '文字请用 " 或 “…” 括起')
-    return Diagnostic("P001", span, {
-        "char": ch, "name": _char_name(ch), "context": f"; expected {', '.join(en)}" if en else "",
-        "context_zh": f";应为 {'、'.join(zh)}" if zh else "", "hint": hint, "hint_zh": hint_zh})
+    return Diagnostic(
+        "P001",
+        span,
+        {
+            "char": ch,
+            "name": _char_name(ch),
+            "context": f"; expected {', '.join(en)}" if en else "",
+            "context_zh": f";应为 {'、'.join(zh)}" if zh else "",
+            "hint": hint,
+            "hint_zh": hint_zh,
+        },
+    )
 
 
 def _syntax_diagnostic(err: lark.UnexpectedInput, text: str, file: str) -> Diagnostic:
     if isinstance(err, lark.UnexpectedCharacters):
-        return _unexpected_char(file, text, err.pos_in_stream, err.line, err.column,
-                                set(getattr(err, "allowed", None) or ()))
+        return _unexpected_char(
+            file,
+            text,
+            err.pos_in_stream,
+            err.line,
+            err.column,
+            set(getattr(err, "allowed", None) or ()),
+        )
     if isinstance(err, lark.UnexpectedEOF) or err.token.type == "$END":
         opened = _unclosed_brace(text, file)
-        related = (Related(opened, "the '{' that is probably not closed", "可能未闭合的 '{'"),) if opened else ()
+        related = (
+            (Related(opened, "the '{' that is probably not closed", "可能未闭合的 '{'"),)
+            if opened
+            else ()
+        )
         return Diagnostic("P003", _eof_span(text, file), _eof_args(err), related)
     assert isinstance(err, lark.UnexpectedToken)
     tok = err.token
@@ -899,12 +1096,20 @@ def _syntax_diagnostic(err: lark.UnexpectedInput, text: str, file: str) -> Diagn
     if tok.type == "CLAUSE" and "CLAUSE" not in expected:
         # The contextual lexer found nothing it expected here and the catch-all clause
         # terminal swallowed the run: see whether it starts with a word or a number.
-        rest = text[tok.start_pos:]
+        rest = text[tok.start_pos :]
         m = re.match(r"[^\W\d]\w*", rest) or re.match(r"\d+(\.\d+)?", rest)
         if not m:
             return _unexpected_char(file, text, tok.start_pos, tok.line, tok.column, expected)
-        tok = lark.Token("NAME" if not m.group()[0].isdigit() else "NUMBER", m.group(), tok.start_pos, tok.line,
-                         tok.column, tok.line, tok.column + len(m.group()), tok.start_pos + len(m.group()))
+        tok = lark.Token(
+            "NAME" if not m.group()[0].isdigit() else "NUMBER",
+            m.group(),
+            tok.start_pos,
+            tok.line,
+            tok.column,
+            tok.line,
+            tok.column + len(m.group()),
+            tok.start_pos + len(m.group()),
+        )
     try:
         label = err.match_examples(_lark().parse, _EXAMPLES, use_accepts=True)
     except Exception:  # noqa: BLE001 - matching is a nicety; never let it hide the real error
@@ -921,14 +1126,30 @@ def _syntax_diagnostic(err: lark.UnexpectedInput, text: str, file: str) -> Diagn
             hint, hint_zh = f"did you mean '{close[0]}'?", f"是否应为 '{close[1]}'?"
     related = ()
     if label == "missing_brace":
-        opened = _unclosed_brace(text[:tok.start_pos], file)
-        related = (Related(opened, "the '{' that is probably not closed", "可能未闭合的 '{'"),) if opened else ()
-    return Diagnostic("P002", _span(tok, file), {
-        "found": _describe_token(tok), "found_zh": _describe_token(tok, "zh"),
-        "expected": ", ".join(en), "expected_zh": "、".join(zh), "hint": hint, "hint_zh": hint_zh}, related)
+        opened = _unclosed_brace(text[: tok.start_pos], file)
+        related = (
+            (Related(opened, "the '{' that is probably not closed", "可能未闭合的 '{'"),)
+            if opened
+            else ()
+        )
+    return Diagnostic(
+        "P002",
+        _span(tok, file),
+        {
+            "found": _describe_token(tok),
+            "found_zh": _describe_token(tok, "zh"),
+            "expected": ", ".join(en),
+            "expected_zh": "、".join(zh),
+            "hint": hint,
+            "hint_zh": hint_zh,
+        },
+        related,
+    )
 
 
-def _syntax_errors(first: lark.UnexpectedInput, text: str, file: str, limit: int = 10) -> list[Diagnostic]:
+def _syntax_errors(
+    first: lark.UnexpectedInput, text: str, file: str, limit: int = 10
+) -> list[Diagnostic]:
     """The first syntax error, and further ones found by blanking out the statement
     that failed (from its line to the next line that starts a statement) and parsing
     again.  Blanking keeps every position; a region with unbalanced braces is never
@@ -948,10 +1169,10 @@ def _syntax_errors(first: lark.UnexpectedInput, text: str, file: str, limit: int
             end += 1
         if end >= len(lines):
             break
-        region = "\n".join(lines[line - 1:end])
+        region = "\n".join(lines[line - 1 : end])
         if _brace_balance(region) != 0:
             break
-        lines[line - 1:end] = [" " * len(x) for x in lines[line - 1:end]]
+        lines[line - 1 : end] = [" " * len(x) for x in lines[line - 1 : end]]
         current = "\n".join(lines)
         try:
             _lark().parse(current)
@@ -966,11 +1187,43 @@ def _syntax_errors(first: lark.UnexpectedInput, text: str, file: str, limit: int
 
 @functools.lru_cache(maxsize=1)
 def _statement_starts() -> re.Pattern:
-    names = ("covers", "designated_only", "deductible", "cap", "ratio", "uplift", "rule", "relations", "allow",
-             "planned", "exclude", "channel", "level", "jurisdiction", "document", "basis", "implements", "param",
-             "input", "tier", "rounding", "setting", "require", "total", "part", "example", "enum", "code_list",
-             "import", "code")
-    words = sorted({w for name, pair in keyword_pairs().items() if name in names for w in pair}, key=len, reverse=True)
+    names = (
+        "covers",
+        "designated_only",
+        "deductible",
+        "cap",
+        "ratio",
+        "uplift",
+        "rule",
+        "relations",
+        "allow",
+        "planned",
+        "exclude",
+        "channel",
+        "level",
+        "jurisdiction",
+        "document",
+        "basis",
+        "implements",
+        "param",
+        "input",
+        "tier",
+        "rounding",
+        "setting",
+        "require",
+        "total",
+        "part",
+        "example",
+        "enum",
+        "code_list",
+        "import",
+        "code",
+    )
+    words = sorted(
+        {w for name, pair in keyword_pairs().items() if name in names for w in pair},
+        key=len,
+        reverse=True,
+    )
     return re.compile(r"\s*(?:" + "|".join(re.escape(w) for w in words) + r")(?!\w)")
 
 
@@ -979,8 +1232,9 @@ def _brace_balance(region: str) -> int:
     return region.count("{") - region.count("}")
 
 
-def parse(text: str, file: str = "<string>", canonicalise: bool = True
-          ) -> tuple[n.Policy | n.Vocabulary | None, list[Diagnostic]]:
+def parse(
+    text: str, file: str = "<string>", canonicalise: bool = True
+) -> tuple[n.Policy | n.Vocabulary | None, list[Diagnostic]]:
     """Parse one policy (or a vocabulary file).  Returns the AST (None when the text
     does not parse) and the diagnostics found so far (text hygiene and syntax).
 
@@ -992,8 +1246,9 @@ def parse(text: str, file: str = "<string>", canonicalise: bool = True
     return policy, diags
 
 
-def parse_with_comments(text: str, file: str = "<string>", canonicalise: bool = True
-                        ) -> tuple[n.Policy | n.Vocabulary | None, list[Diagnostic], list[n.Comment]]:
+def parse_with_comments(
+    text: str, file: str = "<string>", canonicalise: bool = True
+) -> tuple[n.Policy | n.Vocabulary | None, list[Diagnostic], list[n.Comment]]:
     """``parse``, and the comments of the text in order (as the lexer found them: never
     inside a string)."""
     clean, diags = normalize(text, file)
@@ -1006,8 +1261,13 @@ def parse_with_comments(text: str, file: str = "<string>", canonicalise: bool = 
         reset = None
         for syntax in _syntax_errors(err, clean, file):
             # A character already reported by the hygiene pass (1,500 or 150。5) is not reported twice.
-            if not any(d.span and syntax.span and d.span.line == syntax.span.line
-                       and 0 <= syntax.span.col - d.span.col <= 1 for d in diags):
+            if not any(
+                d.span
+                and syntax.span
+                and d.span.line == syntax.span.line
+                and 0 <= syntax.span.col - d.span.col <= 1
+                for d in diags
+            ):
                 diags.append(syntax)
         return None, diags, []
     finally:
@@ -1028,7 +1288,9 @@ def parse_with_comments(text: str, file: str = "<string>", canonicalise: bool = 
         line, col = getattr(meta, "line", 1), getattr(meta, "column", 1)
         m = re.match(r"policy|政策|vocabulary|词表", clean[pos:])
         width = len(m.group()) if m else 1
-        diags.append(Diagnostic("P005", n.Span(file, line, col, line, col + width, pos, pos + width)))
+        diags.append(
+            Diagnostic("P005", n.Span(file, line, col, line, col + width, pos, pos + width))
+        )
         return None, diags, comments
     except lark.exceptions.VisitError as err:
         raise err.orig_exc from None  # pragma: no cover - a builder bug, not user input

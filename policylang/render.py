@@ -22,8 +22,20 @@ import attrs
 
 from . import ir
 from .describe import (
-    Axes, account_matrix, accumulate_words, axes_of, block_of, category_name, cond_words, conditional_adjustments,
-    expr_words, ratio_matrix, span_words, value_words, venue_name, yuan,
+    Axes,
+    account_matrix,
+    accumulate_words,
+    axes_of,
+    block_of,
+    category_name,
+    cond_words,
+    conditional_adjustments,
+    expr_words,
+    ratio_matrix,
+    span_words,
+    value_words,
+    venue_name,
+    yuan,
 )
 from .messages import text, value as shown, values as shown_all, vocabulary_names
 from .runtime import percent, points_text
@@ -115,8 +127,11 @@ def summarise(policy: ir.Policy, lang: str = "en") -> tuple[list[Block], Notes]:
 
 def _summarise(policy: ir.Policy, lang: str) -> tuple[list[Block], Notes]:
     notes = Notes(policy.id, lang)
-    out: list[Block] = [Heading(1, policy.title or policy.id), Para(text("render.summary", lang, id=policy.id)),
-                        Para(text("render.generated", lang))]
+    out: list[Block] = [
+        Heading(1, policy.title or policy.id),
+        Para(text("render.summary", lang, id=policy.id)),
+        Para(text("render.generated", lang)),
+    ]
     out.append(_header(policy, notes, lang))
     for kind in ("pooling", "crediting", "account_use"):
         section = policy.sections.get(kind)
@@ -136,25 +151,49 @@ def _row(what: str, value: str, prov: ir.Prov | None, notes: Notes) -> tuple[Cel
 def _header(policy: ir.Policy, notes: Notes, lang: str) -> Table:
     rows = []
     if policy.level:
-        rows.append(_row(text("render.level", lang), text(f"level.{policy.level}", lang), None, notes))
+        rows.append(
+            _row(text("render.level", lang), text(f"level.{policy.level}", lang), None, notes)
+        )
     if policy.document:
-        doc = (text("render.dated", lang, document=policy.document, date=policy.document_date.isoformat())
-               if policy.document_date else policy.document)
+        doc = (
+            text(
+                "render.dated",
+                lang,
+                document=policy.document,
+                date=policy.document_date.isoformat(),
+            )
+            if policy.document_date
+            else policy.document
+        )
         rows.append(_row(text("render.document", lang), doc, None, notes))
     if policy.parent is not None:
-        rows.append(_row(text("render.implements", lang),
-                         f"{policy.parent.id}" + (f" ({policy.parent.title})" if policy.parent.title else ""),
-                         None, notes))
+        rows.append(
+            _row(
+                text("render.implements", lang),
+                f"{policy.parent.id}"
+                + (f" ({policy.parent.title})" if policy.parent.title else ""),
+                None,
+                notes,
+            )
+        )
     if policy.rounding is not None:
         r = policy.rounding
         unit = format(r.quantum.normalize(), "f")
-        rows.append(_row(text("render.rounding", lang),
-                         text("render.rounding_value", lang, mode=shown(r.mode, lang), unit=unit), r.prov, notes))
+        rows.append(
+            _row(
+                text("render.rounding", lang),
+                text("render.rounding_value", lang, mode=shown(r.mode, lang), unit=unit),
+                r.prov,
+                notes,
+            )
+        )
     for name, (val, prov) in sorted(policy.settings.items()):
         rows.append(_row(text("render.setting", lang, name=name), shown(val, lang), prov, notes))
     if policy.params:
-        listed = ", ".join(text("render.param_type", lang, name=n, type=_type_name(t, lang))
-                           for n, t in sorted(policy.params.items()))
+        listed = ", ".join(
+            text("render.param_type", lang, name=n, type=_type_name(t, lang))
+            for n, t in sorted(policy.params.items())
+        )
         rows.append(_row(text("render.params", lang), listed, None, notes))
     if policy.inputs:
         items = []
@@ -162,10 +201,20 @@ def _header(policy: ir.Policy, notes: Notes, lang: str) -> Table:
             if default is None:
                 items.append(text("render.input_required", lang, name=n, type=_type_name(t, lang)))
             else:
-                items.append(text("render.input_default", lang, name=n, type=_type_name(t, lang),
-                                  default=_literal(default, lang)))
+                items.append(
+                    text(
+                        "render.input_default",
+                        lang,
+                        name=n,
+                        type=_type_name(t, lang),
+                        default=_literal(default, lang),
+                    )
+                )
         rows.append(_row(text("render.inputs", lang), ", ".join(items), None, notes))
-    return Table((text("render.what", lang), text("render.value", lang), text("render.clause", lang)), tuple(rows))
+    return Table(
+        (text("render.what", lang), text("render.value", lang), text("render.clause", lang)),
+        tuple(rows),
+    )
 
 
 def _type_name(t: str, lang: str) -> str:
@@ -191,11 +240,20 @@ def _section(policy: ir.Policy, section: ir.Section, notes: Notes, lang: str) ->
         out.append(Para(text("render.inherited", lang, policy=section.policy)))
     if not section.versions:
         out.append(Para(text("render.no_versions", lang)))
-    versions = sorted(section.versions, key=lambda v: (not hasattr(v.start, "isoformat"), str(v.start)))
+    versions = sorted(
+        section.versions, key=lambda v: (not hasattr(v.start, "isoformat"), str(v.start))
+    )
     for v in versions:
-        out.append(Heading(3, text("render.version", lang, span=span_words(v.start, v.until, lang))))
+        out.append(
+            Heading(3, text("render.version", lang, span=span_words(v.start, v.until, lang)))
+        )
         clause = _clause(v.prov, notes)
-        out.append(Para(text("render.clause_line", lang, clause=clause.text) if clause.text else "", clause.notes))
+        out.append(
+            Para(
+                text("render.clause_line", lang, clause=clause.text) if clause.text else "",
+                clause.notes,
+            )
+        )
         if isinstance(v.rules, ir.PoolingRules):
             out += _pooling(v.rules, notes, lang, axes_of(policy))
         elif isinstance(v.rules, ir.CreditingRules):
@@ -206,25 +264,62 @@ def _section(policy: ir.Policy, section: ir.Section, notes: Notes, lang: str) ->
 
 
 def _pooling(r: ir.PoolingRules, notes: Notes, lang: str, axes: Axes) -> list[Block]:
-    rows = [_row(text("render.covers", lang), shown_all(r.covers, lang, axes.covers), r.covers_prov, notes)]
+    rows = [
+        _row(
+            text("render.covers", lang),
+            shown_all(r.covers, lang, axes.covers),
+            r.covers_prov,
+            notes,
+        )
+    ]
     if r.designated_only is not None:
-        rows.append(_row(text("render.designated_only", lang), text("render.designated_only_value", lang),
-                         r.designated_only, notes))
+        rows.append(
+            _row(
+                text("render.designated_only", lang),
+                text("render.designated_only_value", lang),
+                r.designated_only,
+                notes,
+            )
+        )
     for acc in r.deductibles:
-        rows.append(_row(text("render.deductible", lang), accumulate_words(acc, lang), acc.prov, notes))
+        rows.append(
+            _row(text("render.deductible", lang), accumulate_words(acc, lang), acc.prov, notes)
+        )
     for acc in r.caps:
         rows.append(_row(text("render.cap", lang), accumulate_words(acc, lang), acc.prov, notes))
     if isinstance(r.ratio, ir.Bands):
-        rows.append(_row(text("render.ratio", lang), text("render.bands_cell", lang, points="").strip(),
-                         r.ratio_prov, notes))
+        rows.append(
+            _row(
+                text("render.ratio", lang),
+                text("render.bands_cell", lang, points="").strip(),
+                r.ratio_prov,
+                notes,
+            )
+        )
     elif not isinstance(r.ratio, ir.Decide):
-        rows.append(_row(text("render.ratio", lang), value_words(r.ratio, lang), r.ratio_prov, notes))
+        rows.append(
+            _row(text("render.ratio", lang), value_words(r.ratio, lang), r.ratio_prov, notes)
+        )
     for a in r.adjustments:
-        rows.append(_row(text("render.uplift", lang),
-                         text("render.uplift_value", lang, points=_signed_points(a.points, lang),
-                              cond=cond_words(a.when, lang)), a.prov, notes))
-    out: list[Block] = [Table((text("render.what", lang), text("render.value", lang), text("render.clause", lang)),
-                              tuple(rows))]
+        rows.append(
+            _row(
+                text("render.uplift", lang),
+                text(
+                    "render.uplift_value",
+                    lang,
+                    points=_signed_points(a.points, lang),
+                    cond=cond_words(a.when, lang),
+                ),
+                a.prov,
+                notes,
+            )
+        )
+    out: list[Block] = [
+        Table(
+            (text("render.what", lang), text("render.value", lang), text("render.clause", lang)),
+            tuple(rows),
+        )
+    ]
     if isinstance(r.ratio, ir.Bands):
         out += _bands(r.ratio, notes, lang)
     out += _ratios(r, notes, lang, axes)
@@ -240,15 +335,28 @@ def _bands(b: ir.Bands, notes: Notes, lang: str) -> list[Block]:
     per = text("word.per", lang, period=text(f"period.{b.period}", lang))
     rows = []
     for limit, ratio, prov in zip(b.limits, b.values, b.provs):
-        what = text("word.beyond", lang) if limit is None else text("word.until_band", lang, limit=yuan(limit, lang))
+        what = (
+            text("word.beyond", lang)
+            if limit is None
+            else text("word.until_band", lang, limit=yuan(limit, lang))
+        )
         rows.append((Cell(what), Cell(percent(ratio), number=True), _clause(prov, notes)))
-    return [Para(text("render.bands_heading", lang, per=per)),
-            Table((text("render.band", lang), text("render.ratio", lang), text("render.clause", lang)), tuple(rows))]
+    return [
+        Para(text("render.bands_heading", lang, per=per)),
+        Table(
+            (text("render.band", lang), text("render.ratio", lang), text("render.clause", lang)),
+            tuple(rows),
+        ),
+    ]
 
 
 def _ratios(r: ir.PoolingRules, notes: Notes, lang: str, axes: Axes) -> list[Block]:
     columns, rows, folded = ratio_matrix(r, lang=lang, axes=axes)
-    header = (text("render.level_col", lang), *(category_name(c, lang) for c in columns), text("render.clause", lang))
+    header = (
+        text("render.level_col", lang),
+        *(category_name(c, lang) for c in columns),
+        text("render.clause", lang),
+    )
     body = []
     for levels, cells in rows:
         shown_cells = []
@@ -260,39 +368,93 @@ def _ratios(r: ir.PoolingRules, notes: Notes, lang: str, axes: Axes) -> list[Blo
             if cell.covered and cell.arm is not None and cell.arm not in arms:
                 arms.append(cell.arm)
         clause_cells = [_clause(p, notes) for p in arms]
-        clause = Cell(", ".join(dict.fromkeys(c.text for c in clause_cells if c.text)),
-                      tuple(n for c in clause_cells for n in c.notes),
-                      tip=" / ".join(c.tip for c in clause_cells if c.tip) or None)
+        clause = Cell(
+            ", ".join(dict.fromkeys(c.text for c in clause_cells if c.text)),
+            tuple(n for c in clause_cells for n in c.notes),
+            tip=" / ".join(c.tip for c in clause_cells if c.tip) or None,
+        )
         body.append((Cell(shown_all(levels, lang, axes.levels)), *shown_cells, clause))
     out: list[Block] = [Heading(4, text("render.ratios_heading", lang)), Table(header, tuple(body))]
     if folded:
         out.append(Para(text("render.flexible_same", lang)))
     conditional = conditional_adjustments(r, axes=axes)
     if conditional:
-        listed = "; ".join(text("render.uplift_value", lang, points=_signed_points(a.points, lang),
-                                cond=cond_words(a.when, lang)) for a in conditional)
-        out.append(Para(text("render.conditional_uplifts", lang, list=listed),
-                        tuple(n for a in conditional for n in notes.of(a.prov))))
-    if isinstance(r.ratio, ir.Decide) and any(c.ratio is None and c.covered and not isinstance(r.ratio, ir.Bands)
-                                              for _, cells in rows for c in cells):
-        arms = tuple((Cell(cond_words(a.when, lang)), Cell(expr_words(a.value, lang), number=True),
-                      _clause(a.prov, notes)) for a in r.ratio.arms)
-        out.append(Table((text("render.what", lang), text("render.ratio", lang), text("render.clause", lang)), arms))
+        listed = "; ".join(
+            text(
+                "render.uplift_value",
+                lang,
+                points=_signed_points(a.points, lang),
+                cond=cond_words(a.when, lang),
+            )
+            for a in conditional
+        )
+        out.append(
+            Para(
+                text("render.conditional_uplifts", lang, list=listed),
+                tuple(n for a in conditional for n in notes.of(a.prov)),
+            )
+        )
+    if isinstance(r.ratio, ir.Decide) and any(
+        c.ratio is None and c.covered and not isinstance(r.ratio, ir.Bands)
+        for _, cells in rows
+        for c in cells
+    ):
+        arms = tuple(
+            (
+                Cell(cond_words(a.when, lang)),
+                Cell(expr_words(a.value, lang), number=True),
+                _clause(a.prov, notes),
+            )
+            for a in r.ratio.arms
+        )
+        out.append(
+            Table(
+                (
+                    text("render.what", lang),
+                    text("render.ratio", lang),
+                    text("render.clause", lang),
+                ),
+                arms,
+            )
+        )
     return out
 
 
 def _crediting(r: ir.CreditingRules, notes: Notes, lang: str) -> list[Block]:
-    rows = tuple((Cell(rule.name), Cell(cond_words(rule.when, lang)), Cell(expr_words(rule.amount, lang)),
-                  _clause(rule.prov, notes)) for rule in r.rules)
-    return [Heading(4, text("render.credit_heading", lang)),
-            Table((text("render.credit_rule", lang), text("render.credit_when", lang),
-                   text("render.credit_amount", lang), text("render.clause", lang)), rows)]
+    rows = tuple(
+        (
+            Cell(rule.name),
+            Cell(cond_words(rule.when, lang)),
+            Cell(expr_words(rule.amount, lang)),
+            _clause(rule.prov, notes),
+        )
+        for rule in r.rules
+    )
+    return [
+        Heading(4, text("render.credit_heading", lang)),
+        Table(
+            (
+                text("render.credit_rule", lang),
+                text("render.credit_when", lang),
+                text("render.credit_amount", lang),
+                text("render.clause", lang),
+            ),
+            rows,
+        ),
+    ]
 
 
 def _permission_words(perm: ir.Permission, lang: str, axes: Axes) -> str:
-    at = text("render.at", lang, venues=shown_all(perm.venues, lang, axes.venues)) if perm.venues else ""
-    for_ = (text("render.for", lang, relations=shown_all(perm.relations, lang, axes.relations))
-            if perm.relations else "")
+    at = (
+        text("render.at", lang, venues=shown_all(perm.venues, lang, axes.venues))
+        if perm.venues
+        else ""
+    )
+    for_ = (
+        text("render.for", lang, relations=shown_all(perm.relations, lang, axes.relations))
+        if perm.relations
+        else ""
+    )
     items = shown_all(perm.items, lang, axes.items)
     return text("render.items_at_for", lang, items=items, at=at, for_=for_) if at or for_ else items
 
@@ -300,19 +462,41 @@ def _permission_words(perm: ir.Permission, lang: str, axes: Axes) -> str:
 def _account(policy: ir.Policy, v: ir.Version, notes: Notes, lang: str) -> list[Block]:
     r: ir.AccountRules = v.rules
     axes = axes_of(policy)
-    rows = [_row(text("render.relations", lang), shown_all(r.relations, lang, axes.relations),
-                 r.relations_prov, notes)]
+    rows = [
+        _row(
+            text("render.relations", lang),
+            shown_all(r.relations, lang, axes.relations),
+            r.relations_prov,
+            notes,
+        )
+    ]
     for perm in r.allows:
-        rows.append(_row(text("render.allow", lang), _permission_words(perm, lang, axes), perm.prov, notes))
+        rows.append(
+            _row(text("render.allow", lang), _permission_words(perm, lang, axes), perm.prov, notes)
+        )
     for perm in r.planned:
-        rows.append(_row(text("render.planned", lang), _permission_words(perm, lang, axes), perm.prov, notes))
+        rows.append(
+            _row(
+                text("render.planned", lang), _permission_words(perm, lang, axes), perm.prov, notes
+            )
+        )
     if r.excludes:
-        rows.append(_row(text("render.exclude", lang), shown_all(r.excludes, lang, axes.items),
-                         r.excludes_prov, notes))
+        rows.append(
+            _row(
+                text("render.exclude", lang),
+                shown_all(r.excludes, lang, axes.items),
+                r.excludes_prov,
+                notes,
+            )
+        )
     for name, prov in r.channels:
         rows.append(_row(text("render.channel", lang), shown(name, lang), prov, notes))
-    out: list[Block] = [Table((text("render.what", lang), text("render.value", lang), text("render.clause", lang)),
-                              tuple(rows))]
+    out: list[Block] = [
+        Table(
+            (text("render.what", lang), text("render.value", lang), text("render.clause", lang)),
+            tuple(rows),
+        )
+    ]
     program = policy.programs.get("may_pay")
     block = block_of(program, v) if program is not None else None
     if block is not None:
@@ -324,32 +508,65 @@ def _account(policy: ir.Policy, v: ir.Version, notes: Notes, lang: str) -> list[
             for rel in relations:
                 got = matrix[(item, rel)]
                 if isinstance(got, list):
-                    cells.append(Cell(("、" if lang == "zh" else ", ").join(
-                        venue_name(x, lang) for x in got) if got else text("account.yes", lang)))
+                    cells.append(
+                        Cell(
+                            ("、" if lang == "zh" else ", ").join(venue_name(x, lang) for x in got)
+                            if got
+                            else text("account.yes", lang)
+                        )
+                    )
                 else:
                     cells.append(Cell(text(f"account.{got}", lang)))
             body.append((Cell(shown(item, lang)), *cells))
-        out += [Heading(4, text("render.account_heading", lang)),
-                Table((text("render.item_col", lang), *(shown(rel, lang) for rel in relations)), tuple(body)),
-                Para(text("render.account_note", lang))]
+        out += [
+            Heading(4, text("render.account_heading", lang)),
+            Table(
+                (text("render.item_col", lang), *(shown(rel, lang) for rel in relations)),
+                tuple(body),
+            ),
+            Para(text("render.account_note", lang)),
+        ]
     return out
 
 
 def _diseases(policy: ir.Policy, notes: Notes, lang: str) -> list[Block]:
     rows = []
     for d in policy.diseases:
-        rows.append(_row(d.title or d.name, text("render.diseases_total", lang, total=d.total), d.prov, notes))
+        rows.append(
+            _row(
+                d.title or d.name, text("render.diseases_total", lang, total=d.total), d.prov, notes
+            )
+        )
         for name, count, catalogue in d.parts:
-            rows.append((Cell(""), Cell(text("render.diseases_part", lang, name=catalogue or name, count=count)),
-                         Cell("")))
-    return [Heading(2, text("render.diseases", lang)),
-            Table((text("render.what", lang), text("render.value", lang), text("render.clause", lang)), tuple(rows))]
+            rows.append(
+                (
+                    Cell(""),
+                    Cell(text("render.diseases_part", lang, name=catalogue or name, count=count)),
+                    Cell(""),
+                )
+            )
+    return [
+        Heading(2, text("render.diseases", lang)),
+        Table(
+            (text("render.what", lang), text("render.value", lang), text("render.clause", lang)),
+            tuple(rows),
+        ),
+    ]
 
 
 def _requirements(policy: ir.Policy, notes: Notes, lang: str) -> list[Block]:
     rows = tuple((Cell(q.name), Cell(q.text), _clause(q.prov, notes)) for q in policy.requirements)
-    return [Heading(2, text("render.requirements", lang)),
-            Table((text("render.requirement", lang), text("render.value", lang), text("render.clause", lang)), rows)]
+    return [
+        Heading(2, text("render.requirements", lang)),
+        Table(
+            (
+                text("render.requirement", lang),
+                text("render.value", lang),
+                text("render.clause", lang),
+            ),
+            rows,
+        ),
+    ]
 
 
 # ---- Markdown -----------------------------------------------------------------------------
@@ -374,7 +591,9 @@ def to_markdown(policy: ir.Policy, lang: str = "en") -> str:
                 out += [_md(b.text) + "".join(f"[^{n}]" for n in b.notes), ""]
         else:
             out.append("| " + " | ".join(_md(h) for h in b.header) + " |")
-            aligns = ["---:" if any(r[i].number for r in b.rows) else "---" for i in range(len(b.header))]
+            aligns = [
+                "---:" if any(r[i].number for r in b.rows) else "---" for i in range(len(b.header))
+            ]
             out.append("|" + "|".join(aligns) + "|")
             for row in b.rows:
                 out.append("| " + " | ".join(_md_cell(c) for c in row) + " |")
@@ -427,9 +646,17 @@ def _html_cell(c: Cell, tag: str = "td") -> str:
 def to_html(policy: ir.Policy, lang: str = "en") -> str:
     blocks, notes = summarise(policy, lang)
     title = policy.title or policy.id
-    out = ["<!DOCTYPE html>", f'<html lang="{"zh-CN" if lang == "zh" else "en"}">', "<head>", '<meta charset="utf-8">',
-           '<meta name="viewport" content="width=device-width, initial-scale=1">', f"<title>{_h(title)}</title>",
-           f"<style>\n{CSS}\n</style>", "</head>", "<body>"]
+    out = [
+        "<!DOCTYPE html>",
+        f'<html lang="{"zh-CN" if lang == "zh" else "en"}">',
+        "<head>",
+        '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{_h(title)}</title>",
+        f"<style>\n{CSS}\n</style>",
+        "</head>",
+        "<body>",
+    ]
     first_para = True
     for b in blocks:
         if isinstance(b, Heading):
@@ -441,7 +668,11 @@ def to_html(policy: ir.Policy, lang: str = "en") -> str:
                 first_para = False
         else:
             out.append("<table>")
-            out.append("<thead><tr>" + "".join(_html_cell(Cell(h), "th") for h in b.header) + "</tr></thead>")
+            out.append(
+                "<thead><tr>"
+                + "".join(_html_cell(Cell(h), "th") for h in b.header)
+                + "</tr></thead>"
+            )
             out.append("<tbody>")
             for row in b.rows:
                 out.append("<tr>" + "".join(_html_cell(c) for c in row) + "</tr>")

@@ -69,8 +69,14 @@ class SourceError(PolicylangError):
         self.reason = reason or message
 
 
-_KINDS = [(stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
-          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISLNK, "a symbolic link")]
+_KINDS = [
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISLNK, "a symbolic link"),
+]
 
 
 class NotRegular(OSError):
@@ -111,11 +117,13 @@ def decode(raw: bytes, file: str) -> tuple[str, list[Diagnostic]]:
     except UnicodeDecodeError as e:
         start = raw.rfind(b"\n", 0, e.start) + 1
         line = raw.count(b"\n", 0, e.start) + 1
-        col = len(raw[start:e.start].decode("utf-8", errors="replace")) + 1
+        col = len(raw[start : e.start].decode("utf-8", errors="replace")) + 1
         span = n.Span(file, line, col, line, col + 1, e.start, e.start + 1)
         # Shown only as the line under the diagnostic: what is not ASCII there may be
         # another encoding's bytes read as UTF-8 (mojibake), so it shows as U+FFFD.
-        text = "".join(c if c.isascii() else "\ufffd" for c in raw.decode("utf-8", errors="replace"))
+        text = "".join(
+            c if c.isascii() else "\ufffd" for c in raw.decode("utf-8", errors="replace")
+        )
         return text, [Diagnostic("P015", span, {"byte": f"{raw[e.start]:02X}"})]
 
 
@@ -156,7 +164,9 @@ class Workspace:
     def __init__(self):
         self.units: dict[str, Unit] = {}
         self._dirs: set[Path] = set()
-        self._pending: dict[str, tuple[bytes, str | None]] = {}  # path -> (bytes, id from the header)
+        self._pending: dict[
+            str, tuple[bytes, str | None]
+        ] = {}  # path -> (bytes, id from the header)
         self._by_real: dict[str, Unit] = {}  # resolved path -> unit
         self.skipped: list[tuple[str, str]] = []
 
@@ -225,12 +235,19 @@ class Workspace:
         for key, (_, quick) in list(self._pending.items()):
             if quick in (policy_id, None):
                 self.add_file(key)
-        return [u for u in self.units.values()
-                if u.policy is not None and u.policy.name.value == policy_id and u.on_disk]
+        return [
+            u
+            for u in self.units.values()
+            if u.policy is not None and u.policy.name.value == policy_id and u.on_disk
+        ]
 
     def undecodable_with_id(self, policy_id: str) -> list[Unit]:
         """Files whose header declares ``policy_id`` but which are not UTF-8 (P015)."""
-        return [u for u in self.units.values() if u.policy is None and u.quick_id == policy_id and u.on_disk]
+        return [
+            u
+            for u in self.units.values()
+            if u.policy is None and u.quick_id == policy_id and u.on_disk
+        ]
 
     def known_ids(self) -> list[str]:
         self._scan_dirs()
@@ -264,13 +281,17 @@ class Scope:
 
 
 def suggest(name: str, candidates) -> str | None:
-    if not isinstance(name, str) or len(name) > 100:  # no name is that long; difflib would take long to say so
+    if (
+        not isinstance(name, str) or len(name) > 100
+    ):  # no name is that long; difflib would take long to say so
         return None
     close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
     return close[0] if close else None
 
 
-def resolve(unit: Unit, ws: Workspace, _stack: tuple[str, ...] = ()) -> tuple[Scope | None, list[Diagnostic]]:
+def resolve(
+    unit: Unit, ws: Workspace, _stack: tuple[str, ...] = ()
+) -> tuple[Scope | None, list[Diagnostic]]:
     """Build the scope of ``unit``'s policy, loading the policies it implements."""
     policy = unit.policy
     if policy is None:
@@ -287,30 +308,51 @@ def resolve(unit: Unit, ws: Workspace, _stack: tuple[str, ...] = ()) -> tuple[Sc
             candidates = ws.with_id(pid)
             parent_unit = candidates[0] if len(candidates) == 1 else None
             if len(candidates) > 1:
-                diags.append(Diagnostic("N111", impl.parent.span, {
-                    "name": pid, "other": " and ".join(u.file for u in candidates)}))
+                diags.append(
+                    Diagnostic(
+                        "N111",
+                        impl.parent.span,
+                        {"name": pid, "other": " and ".join(u.file for u in candidates)},
+                    )
+                )
             elif parent_unit is None and ws.undecodable_with_id(pid):
                 broken = ws.undecodable_with_id(pid)[0]
-                diags.append(Diagnostic("N108", impl.span, {"name": pid, "count": len(broken.diagnostics),
-                                                            "file": broken.file}))
+                diags.append(
+                    Diagnostic(
+                        "N108",
+                        impl.span,
+                        {"name": pid, "count": len(broken.diagnostics), "file": broken.file},
+                    )
+                )
             elif parent_unit is None:
                 s = suggest(pid, [i for i in ws.known_ids() if i != policy.name.value])
-                diags.append(Diagnostic("N103", impl.parent.span, {
-                    "name": pid,
-                    "suggestion": f"; did you mean {s!r}?" if s else "",
-                    "suggestion_zh": f";是否应为 {s!r}?" if s else ""}))
+                diags.append(
+                    Diagnostic(
+                        "N103",
+                        impl.parent.span,
+                        {
+                            "name": pid,
+                            "suggestion": f"; did you mean {s!r}?" if s else "",
+                            "suggestion_zh": f";是否应为 {s!r}?" if s else "",
+                        },
+                    )
+                )
             else:
                 parent_scope, pdiags = resolve(parent_unit, ws, (*_stack, policy.name.value))
                 for d in pdiags:
                     if d.code == "N104":  # a circle through the parent runs through this policy too
                         diags.append(Diagnostic("N104", impl.span, d.args))
                         parent_scope = None
-    vocab, vdiags = vocabulary_of(policy, unit.file, ws, parent_scope.vocab if parent_scope else VB.shipped())
+    vocab, vdiags = vocabulary_of(
+        policy, unit.file, ws, parent_scope.vocab if parent_scope else VB.shipped()
+    )
     diags += vdiags
     # aliases the parser could not know (imported, inherited) are read as their values too
     from .vocab import canonical
 
-    policy = n.replace_names(policy, {a: v for a, v in vocab.aliases().items() if canonical(a) != v})
+    policy = n.replace_names(
+        policy, {a: v for a, v in vocab.aliases().items() if canonical(a) != v}
+    )
     scope = Scope(policy=policy, file=unit.file, parent=parent_scope, vocab=vocab)
     if parent_scope is not None:
         scope.tiers.update(parent_scope.tiers)
@@ -346,8 +388,10 @@ def resolve(unit: Unit, ws: Workspace, _stack: tuple[str, ...] = ()) -> tuple[Sc
 
 # ---- vocabularies ----------------------------------------------------------------------------
 
-def vocabulary_of(policy: n.Policy, file: str, ws: Workspace, base: VB.Vocabulary
-                  ) -> tuple[VB.Vocabulary, list[Diagnostic]]:
+
+def vocabulary_of(
+    policy: n.Policy, file: str, ws: Workspace, base: VB.Vocabulary
+) -> tuple[VB.Vocabulary, list[Diagnostic]]:
     """``base`` (the shipped vocabularies, or the parent's) with the policy's imports and
     its own ``enum`` and ``code_list`` declarations applied, in that order."""
     diags: list[Diagnostic] = []
@@ -362,15 +406,27 @@ def vocabulary_of(policy: n.Policy, file: str, ws: Workspace, base: VB.Vocabular
     return vocab, diags
 
 
-def _import(d: n.ImportDecl, file: str, ws: Workspace, vocab: VB.Vocabulary, diags: list) -> VB.Vocabulary:
+def _import(
+    d: n.ImportDecl, file: str, ws: Workspace, vocab: VB.Vocabulary, diags: list
+) -> VB.Vocabulary:
     shipped = ", ".join(VB.SHIPPED)
     if isinstance(d.source, n.Name):
         if d.source.value not in VB.SHIPPED:
             s = suggest(d.source.value, VB.SHIPPED)
-            diags.append(Diagnostic("N117", d.source.span, {
-                "name": d.source.value, "shipped": shipped,
-                "why": "no vocabulary ships with policylang under this name" + (f"; did you mean {s!r}?" if s else ""),
-                "why_zh": "policylang 没有这个名称的内置词表" + (f";是否应为 {s!r}?" if s else "")}))
+            diags.append(
+                Diagnostic(
+                    "N117",
+                    d.source.span,
+                    {
+                        "name": d.source.value,
+                        "shipped": shipped,
+                        "why": "no vocabulary ships with policylang under this name"
+                        + (f"; did you mean {s!r}?" if s else ""),
+                        "why_zh": "policylang 没有这个名称的内置词表"
+                        + (f";是否应为 {s!r}?" if s else ""),
+                    },
+                )
+            )
         return vocab  # the shipped vocabularies are always in force
     path = Path(d.source.value)
     if not path.is_absolute():
@@ -381,31 +437,65 @@ def _import(d: n.ImportDecl, file: str, ws: Workspace, vocab: VB.Vocabulary, dia
             why, why_zh = f"there is no file {path}", f"没有文件 {path}"
         else:
             why, why_zh = f"{path} cannot be read: {reason}", f"无法读取文件 {path}:{reason}"
-        diags.append(Diagnostic("N117", d.source.span, {
-            "name": d.source.value, "shipped": shipped, "why": why, "why_zh": why_zh}))
+        diags.append(
+            Diagnostic(
+                "N117",
+                d.source.span,
+                {"name": d.source.value, "shipped": shipped, "why": why, "why_zh": why_zh},
+            )
+        )
         return vocab
     errors = [x for x in vunit.diagnostics if x.severity == "error"]
     if vunit.vocabulary is None or errors:
         if vunit.policy is not None:
-            why, why_zh = f"it holds the policy {vunit.policy.name.value}", f"它是政策 {vunit.policy.name.value}"
-            hint = "a vocabulary file starts with: vocabulary NAME \"title\" { enum ... }"
-            hint_zh = "词表文件以此开头:词表 名称 \"标题\" { 枚举 ... }"
+            why, why_zh = (
+                f"it holds the policy {vunit.policy.name.value}",
+                f"它是政策 {vunit.policy.name.value}",
+            )
+            hint = 'a vocabulary file starts with: vocabulary NAME "title" { enum ... }'
+            hint_zh = '词表文件以此开头:词表 名称 "标题" { 枚举 ... }'
         elif any(x.code == "P015" for x in errors):
             why, why_zh = "it is not UTF-8 text", "它不是 UTF-8 文本"
             hint, hint_zh = f"save {vunit.file} as UTF-8", f"请将 {vunit.file} 另存为 UTF-8 编码"
         else:
-            why, why_zh = f"it does not parse ({len(errors)} error(s))", f"无法解析({len(errors)} 个错误)"
-            hint, hint_zh = f"run: policylang check {vunit.file}", f"请运行:policylang check {vunit.file}"
-        diags.append(Diagnostic("N118", d.source.span, {
-            "file": d.source.value, "why": why, "why_zh": why_zh, "hint": hint, "hint_zh": hint_zh}))
+            why, why_zh = (
+                f"it does not parse ({len(errors)} error(s))",
+                f"无法解析({len(errors)} 个错误)",
+            )
+            hint, hint_zh = (
+                f"run: policylang check {vunit.file}",
+                f"请运行:policylang check {vunit.file}",
+            )
+        diags.append(
+            Diagnostic(
+                "N118",
+                d.source.span,
+                {
+                    "file": d.source.value,
+                    "why": why,
+                    "why_zh": why_zh,
+                    "hint": hint,
+                    "hint_zh": hint_zh,
+                },
+            )
+        )
         return vocab
     merged, problems = VB.merge(vocab, vunit.vocabulary.decls, vunit.file, in_policy=False)
     if problems:
-        diags.append(Diagnostic("N118", d.source.span, {
-            "file": d.source.value, "why": f"{len(problems)} of its declarations cannot be applied",
-            "why_zh": f"其中 {len(problems)} 项声明无法应用", "hint": f"run: policylang check {vunit.file}",
-            "hint_zh": f"请运行:policylang check {vunit.file}"},
-            tuple(Related(p.span, p.message(), p.message("zh")) for p in problems)))
+        diags.append(
+            Diagnostic(
+                "N118",
+                d.source.span,
+                {
+                    "file": d.source.value,
+                    "why": f"{len(problems)} of its declarations cannot be applied",
+                    "why_zh": f"其中 {len(problems)} 项声明无法应用",
+                    "hint": f"run: policylang check {vunit.file}",
+                    "hint_zh": f"请运行:policylang check {vunit.file}",
+                },
+                tuple(Related(p.span, p.message(), p.message("zh")) for p in problems),
+            )
+        )
     return merged
 
 
@@ -414,6 +504,10 @@ def check_vocabulary(unit: Unit) -> list[Diagnostic]:
     for the built-in file, the built-in one for the national file, both for any other)."""
     if unit.vocabulary is None:
         return []
-    _, problems = VB.merge(VB.base_for(unit.file if unit.on_disk else None), unit.vocabulary.decls, unit.file,
-                           in_policy=False)
+    _, problems = VB.merge(
+        VB.base_for(unit.file if unit.on_disk else None),
+        unit.vocabulary.decls,
+        unit.file,
+        in_policy=False,
+    )
     return problems

@@ -20,7 +20,12 @@ from .messages import text as _msg
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
 ONE = Decimal(1)
-ROUNDING_MODES = {"half_up": ROUND_HALF_UP, "half_even": ROUND_HALF_EVEN, "down": ROUND_DOWN, "up": ROUND_UP}
+ROUNDING_MODES = {
+    "half_up": ROUND_HALF_UP,
+    "half_even": ROUND_HALF_EVEN,
+    "down": ROUND_DOWN,
+    "up": ROUND_UP,
+}
 
 
 def round_money(amount: Decimal, rounding: ir.Rounding) -> Decimal:
@@ -106,15 +111,25 @@ class TraceStep(NamedTuple):
 
 
 def _s(v):
-    if isinstance(v, Decimal):  # a number read from the record, shown as written without trailing zeros
+    if isinstance(
+        v, Decimal
+    ):  # a number read from the record, shown as written without trailing zeros
         return format(_plain(v), "f")
     if isinstance(v, (dt.date, dt.datetime)):
         return v.isoformat()
     return v
 
 
-MONEY_FIELDS = ("medfee_sumamt", "inscp_scp_amt", "act_pay_dedc", "hifp_pay", "fund_pay_sumamt", "psn_part_amt",
-                "acct_pay", "psn_cash_pay")
+MONEY_FIELDS = (
+    "medfee_sumamt",
+    "inscp_scp_amt",
+    "act_pay_dedc",
+    "hifp_pay",
+    "fund_pay_sumamt",
+    "psn_part_amt",
+    "acct_pay",
+    "psn_cash_pay",
+)
 
 
 def fen(amount: Decimal) -> int:
@@ -163,12 +178,33 @@ class VisitResult:
     yuan; the message and the trace are built when first read, so a bulk run that
     never reads them does not pay for them.  Immutable."""
 
-    __slots__ = ("psn_no", "setl_time", "_fen", "_balc", "_ratio", "reason", "_message", "_text", "_trace", "_meta",
-                 "_stamp")
+    __slots__ = (
+        "psn_no",
+        "setl_time",
+        "_fen",
+        "_balc",
+        "_ratio",
+        "reason",
+        "_message",
+        "_text",
+        "_trace",
+        "_meta",
+        "_stamp",
+    )
 
-    def __init__(self, psn_no: str, setl_time: str, amounts: tuple[int, ...], balc: int | None, ratio_e4: int | None,
-                 reason: str | None, message, trace=(), meta: tuple = (None, None, None, "settle"),
-                 stamp: tuple = (None, None)):
+    def __init__(
+        self,
+        psn_no: str,
+        setl_time: str,
+        amounts: tuple[int, ...],
+        balc: int | None,
+        ratio_e4: int | None,
+        reason: str | None,
+        message,
+        trace=(),
+        meta: tuple = (None, None, None, "settle"),
+        stamp: tuple = (None, None),
+    ):
         """``amounts``: fen of MONEY_FIELDS in order; ``ratio_e4``: the ratio in 1/10000;
         ``message``: English text, or a function of the language (``"en"``, ``"zh"``) giving
         it; ``trace``: steps, or ``(builder id, recorded numbers)``; ``meta``: (setl_id,
@@ -212,18 +248,32 @@ class VisitResult:
             return tuple(_TRACE_BUILDERS[t[0]](t[1]))
         return t
 
-    setl_id = property(lambda self: self._meta[0], doc="the settlement id (given, or assigned by the ledger)")
+    setl_id = property(
+        lambda self: self._meta[0], doc="the settlement id (given, or assigned by the ledger)"
+    )
     mdtrt_id = property(lambda self: self._meta[1], doc="the visit id (就诊ID), echoed")
     seq = property(lambda self: self._meta[2], doc="the person's operation sequence in the ledger")
     op = property(lambda self: self._meta[3], doc="settle, or reverse for a reversal")
     policy = property(lambda self: self._stamp[0], doc="the id of the policy that settled it")
-    ir_hash = property(lambda self: self._stamp[1], doc="the content hash of the IR that settled it")
+    ir_hash = property(
+        lambda self: self._stamp[1], doc="the content hash of the IR that settled it"
+    )
 
     def with_meta(self, **changes) -> "VisitResult":
         """A copy with other audit fields (setl_id, mdtrt_id, seq, op)."""
         meta = dict(zip(("setl_id", "mdtrt_id", "seq", "op"), self._meta), **changes)
-        return VisitResult(self.psn_no, self.setl_time, self._fen, self._balc, self._ratio, self.reason, self._message,
-                           self._trace, (meta["setl_id"], meta["mdtrt_id"], meta["seq"], meta["op"]), self._stamp)
+        return VisitResult(
+            self.psn_no,
+            self.setl_time,
+            self._fen,
+            self._balc,
+            self._ratio,
+            self.reason,
+            self._message,
+            self._trace,
+            (meta["setl_id"], meta["mdtrt_id"], meta["seq"], meta["op"]),
+            self._stamp,
+        )
 
     @property
     def balc(self) -> Decimal | None:
@@ -247,17 +297,28 @@ class VisitResult:
         """The JSON contract's record; ``lang="zh"`` gives the message in Chinese."""
         a = self._fen
         out = {
-            "psn_no": self.psn_no, "setl_time": self.setl_time,
-            "medfee_sumamt": fen_text(a[0]), "inscp_scp_amt": fen_text(a[1]), "act_pay_dedc": fen_text(a[2]),
+            "psn_no": self.psn_no,
+            "setl_time": self.setl_time,
+            "medfee_sumamt": fen_text(a[0]),
+            "inscp_scp_amt": fen_text(a[1]),
+            "act_pay_dedc": fen_text(a[2]),
             "pool_prop_selfpay": ratio(self.pool_prop_selfpay),
-            "hifp_pay": fen_text(a[3]), "fund_pay_sumamt": fen_text(a[4]), "psn_part_amt": fen_text(a[5]),
+            "hifp_pay": fen_text(a[3]),
+            "fund_pay_sumamt": fen_text(a[4]),
+            "psn_part_amt": fen_text(a[5]),
             "acct_pay": fen_text(a[6]),
             # paying from a relative's account at the counter is not modelled: always 0
             "acct_mulaid_pay": "0.00",
-            "psn_cash_pay": fen_text(a[7]), "balc": None if self._balc is None else fen_text(self._balc),
-            "reason": self.reason, "message": self.message_in(lang),
-            "setl_id": self._meta[0], "mdtrt_id": self._meta[1], "op": self._meta[3], "seq": self._meta[2],
-            "policy": self._stamp[0], "ir_hash": self._stamp[1],
+            "psn_cash_pay": fen_text(a[7]),
+            "balc": None if self._balc is None else fen_text(self._balc),
+            "reason": self.reason,
+            "message": self.message_in(lang),
+            "setl_id": self._meta[0],
+            "mdtrt_id": self._meta[1],
+            "op": self._meta[3],
+            "seq": self._meta[2],
+            "policy": self._stamp[0],
+            "ir_hash": self._stamp[1],
         }
         if trace:
             out["trace"] = [t.to_json() for t in self.trace]
@@ -289,8 +350,15 @@ class CreditResult:
         return self.message if lang == "en" or self.render is None else self.render(lang)
 
     def to_json(self, trace: bool = True, lang: str = "en") -> dict:
-        out = {"psn_no": self.psn_no, "on": self.on, "credit": money(self.credit), "reason": self.reason,
-               "rule": self.rule, "clause": self.clause, "message": self.message_in(lang)}
+        out = {
+            "psn_no": self.psn_no,
+            "on": self.on,
+            "credit": money(self.credit),
+            "reason": self.reason,
+            "rule": self.rule,
+            "clause": self.clause,
+            "message": self.message_in(lang),
+        }
         if trace:
             out["trace"] = [t.to_json() for t in self.trace]
         return out
@@ -315,9 +383,18 @@ class MayPayResult:
         return self.message if lang == "en" or self.render is None else self.render(lang)
 
     def to_json(self, trace: bool = True, lang: str = "en") -> dict:
-        out = {"psn_no": self.psn_no, "relation": self.relation, "item": self.item, "venue": self.venue, "on": self.on,
-               "allowed": self.allowed, "reason": self.reason, "channel": self.channel, "clause": self.clause,
-               "message": self.message_in(lang)}
+        out = {
+            "psn_no": self.psn_no,
+            "relation": self.relation,
+            "item": self.item,
+            "venue": self.venue,
+            "on": self.on,
+            "allowed": self.allowed,
+            "reason": self.reason,
+            "channel": self.channel,
+            "clause": self.clause,
+            "message": self.message_in(lang),
+        }
         if trace:
             out["trace"] = [t.to_json() for t in self.trace]
         return out
@@ -335,22 +412,48 @@ def exact_text(value: Decimal) -> str:
 # A backend calls these with exact Decimal values (money in yuan, ratios as fractions),
 # so the same settlement gives the same trace whichever backend computed it.
 
+
 def tr_let(var: str, value: Decimal, prov: ir.Prov, formula: str | None, inputs: dict) -> TraceStep:
-    return TraceStep(var, money(value), prov.rule, prov.clause, prov.quote, prov.unstated,
-                     {k: money(v) for k, v in inputs.items()}, formula)
+    return TraceStep(
+        var,
+        money(value),
+        prov.rule,
+        prov.clause,
+        prov.quote,
+        prov.unstated,
+        {k: money(v) for k, v in inputs.items()},
+        formula,
+    )
 
 
-def tr_let_fen(var: str, value: int, prov: ir.Prov, formula: str | None, names, values) -> TraceStep:
+def tr_let_fen(
+    var: str, value: int, prov: ir.Prov, formula: str | None, names, values
+) -> TraceStep:
     """``tr_let`` for amounts in fen (the generated backend): the same step, fewer conversions."""
-    return TraceStep(var, fen_text(value), prov.rule, prov.clause, prov.quote, prov.unstated,
-                     dict(zip(names, map(fen_text, values))), formula)
+    return TraceStep(
+        var,
+        fen_text(value),
+        prov.rule,
+        prov.clause,
+        prov.quote,
+        prov.unstated,
+        dict(zip(names, map(fen_text, values))),
+        formula,
+    )
 
 
 def tr_stopped(reason: str | None, prov: ir.Prov | None, inputs: dict) -> list[TraceStep]:
     """The fund pays nothing: no deductible applies, and why (a gate, or no version)."""
     steps = [TraceStep("act_pay_dedc", money(ZERO), f"no deductible applies ({reason})")]
     if prov is None:
-        steps.append(TraceStep("hifp_pay", money(ZERO), "not in force", inputs={k: _s(v) for k, v in inputs.items()}))
+        steps.append(
+            TraceStep(
+                "hifp_pay",
+                money(ZERO),
+                "not in force",
+                inputs={k: _s(v) for k, v in inputs.items()},
+            )
+        )
     else:
         steps.append(TraceStep.of("hifp_pay", money(ZERO), prov, **inputs))
     return steps
@@ -360,9 +463,22 @@ def tr_no_deductible() -> TraceStep:
     return TraceStep("act_pay_dedc", money(ZERO), "no deductible applies to this visit")
 
 
-def tr_consume(take: Decimal, prov: ir.Prov, amount: Decimal, before: Decimal, in_policy: Decimal) -> TraceStep:
-    return TraceStep("act_pay_dedc", money(take), prov.rule, prov.clause, prov.quote, prov.unstated,
-                     {"deductible": money(amount), "consumed_before": money(before), "in_policy": money(in_policy)})
+def tr_consume(
+    take: Decimal, prov: ir.Prov, amount: Decimal, before: Decimal, in_policy: Decimal
+) -> TraceStep:
+    return TraceStep(
+        "act_pay_dedc",
+        money(take),
+        prov.rule,
+        prov.clause,
+        prov.quote,
+        prov.unstated,
+        {
+            "deductible": money(amount),
+            "consumed_before": money(before),
+            "in_policy": money(in_policy),
+        },
+    )
 
 
 def _step(field: str, value, prov: ir.Prov, inputs: dict) -> TraceStep:
@@ -374,28 +490,57 @@ def tr_ratio(value: Decimal, prov: ir.Prov, reads: dict) -> TraceStep:
 
 
 def tr_adjust(value: Decimal, adj: ir.Adjust, reads: dict) -> TraceStep:
-    return TraceStep.of("ratio", percent(value), adj.prov, base=percent(CTX.subtract(value, adj.points)),
-                        points=points_text(adj.points), **reads)
+    return TraceStep.of(
+        "ratio",
+        percent(value),
+        adj.prov,
+        base=percent(CTX.subtract(value, adj.points)),
+        points=points_text(adj.points),
+        **reads,
+    )
 
 
-def tr_band(ratio_value: Decimal, prov: ir.Prov, part: Decimal, prior: Decimal, pts: Decimal) -> TraceStep:
-    return TraceStep.of("ratio", percent(ratio_value), prov, band_part=money(part), accumulated_before=money(prior),
-                        uplift=points_text(pts))
+def tr_band(
+    ratio_value: Decimal, prov: ir.Prov, part: Decimal, prior: Decimal, pts: Decimal
+) -> TraceStep:
+    return TraceStep.of(
+        "ratio",
+        percent(ratio_value),
+        prov,
+        band_part=money(part),
+        accumulated_before=money(prior),
+        uplift=points_text(pts),
+    )
 
 
 def tr_band_adjust(adj: ir.Adjust) -> TraceStep:
     return TraceStep.of("ratio", points_text(adj.points) + " points", adj.prov)
 
 
-def tr_share(raw: Decimal, prov: ir.Prov, base: Decimal, ratio_value: Decimal | None, exact: Decimal) -> TraceStep:
-    return _step("hifp_pay", money(raw), prov, {
-        "base": money(base), "ratio": percent(ratio_value) if ratio_value is not None else "by bands",
-        "exact": exact_text(exact)})
+def tr_share(
+    raw: Decimal, prov: ir.Prov, base: Decimal, ratio_value: Decimal | None, exact: Decimal
+) -> TraceStep:
+    return _step(
+        "hifp_pay",
+        money(raw),
+        prov,
+        {
+            "base": money(base),
+            "ratio": percent(ratio_value) if ratio_value is not None else "by bands",
+            "exact": exact_text(exact),
+        },
+    )
 
 
-def tr_cap(fund: Decimal, prov: ir.Prov, amount: Decimal, before: Decimal, raw: Decimal) -> TraceStep:
-    return _step("hifp_pay", money(fund), prov, {"cap": money(amount), "paid_before": money(before),
-                                                 "uncapped": money(raw)})
+def tr_cap(
+    fund: Decimal, prov: ir.Prov, amount: Decimal, before: Decimal, raw: Decimal
+) -> TraceStep:
+    return _step(
+        "hifp_pay",
+        money(fund),
+        prov,
+        {"cap": money(amount), "paid_before": money(before), "uncapped": money(raw)},
+    )
 
 
 def tr_account_unknown() -> TraceStep:
@@ -403,17 +548,28 @@ def tr_account_unknown() -> TraceStep:
 
 
 def tr_account_not_used() -> TraceStep:
-    return TraceStep("acct_pay", money(ZERO), "the record asks not to use the account (acct_used_flag 0)",
-                     inputs={"acct_used_flag": "0"})
+    return TraceStep(
+        "acct_pay",
+        money(ZERO),
+        "the record asks not to use the account (acct_used_flag 0)",
+        inputs={"acct_used_flag": "0"},
+    )
 
 
 def tr_account_refused(why: str, clause: str | None, venue: str, balance: Decimal) -> TraceStep:
-    return TraceStep("acct_pay", money(ZERO), f"account may not pay: {why}", clause=clause,
-                     inputs={"venue": venue, "balance": money(balance)})
+    return TraceStep(
+        "acct_pay",
+        money(ZERO),
+        f"account may not pay: {why}",
+        clause=clause,
+        inputs={"venue": venue, "balance": money(balance)},
+    )
 
 
 def tr_account_pay(pay: Decimal, prov: ir.Prov, before: Decimal, payable: Decimal) -> TraceStep:
-    return _step("acct_pay", money(pay), prov, {"balance_before": money(before), "payable": money(payable)})
+    return _step(
+        "acct_pay", money(pay), prov, {"balance_before": money(before), "payable": money(payable)}
+    )
 
 
 def tr_credit(value: Decimal, prov: ir.Prov, exact: Decimal) -> TraceStep:
@@ -421,38 +577,78 @@ def tr_credit(value: Decimal, prov: ir.Prov, exact: Decimal) -> TraceStep:
 
 
 def tr_allowed(allowed: bool, prov: ir.Prov | None, request: dict) -> TraceStep:
-    return TraceStep.of("allowed", "true" if allowed else "false", prov, relation=request["relation"],
-                        item=request["item"], venue=request.get("venue"), on=request["on"])
+    return TraceStep.of(
+        "allowed",
+        "true" if allowed else "false",
+        prov,
+        relation=request["relation"],
+        item=request["item"],
+        venue=request.get("venue"),
+        on=request["on"],
+    )
 
 
 # ---- messages: from the reason and the values, the same for every backend -------------
 # The texts are in the message catalogue (``messages``), in English and Chinese; a
 # result's ``message`` is the English one, ``message_in(lang)`` either.
 
-SETTLE_REASONS = ("no_in_policy_amount", "within_deductible", "cap_reached", "zero_ratio", "rounds_to_zero",
-                  "not_covered", "not_designated", "other_scheme", "other_med_type")
+SETTLE_REASONS = (
+    "no_in_policy_amount",
+    "within_deductible",
+    "cap_reached",
+    "zero_ratio",
+    "rounds_to_zero",
+    "not_covered",
+    "not_designated",
+    "other_scheme",
+    "other_med_type",
+)
 
 
-def settle_message(reason: str | None, policy_id: str, has_pooling: bool, when: dt.date, ratio_value,
-                   remaining: Decimal, raw: Decimal, fund: Decimal, banded: bool, lang: str = "en") -> str:
+def settle_message(
+    reason: str | None,
+    policy_id: str,
+    has_pooling: bool,
+    when: dt.date,
+    ratio_value,
+    remaining: Decimal,
+    raw: Decimal,
+    fund: Decimal,
+    banded: bool,
+    lang: str = "en",
+) -> str:
     if reason == "not_in_force":
         if not has_pooling:
             return _msg("settle.no_pooling", lang, policy=policy_id)
         return _msg("settle.not_in_force", lang, date=when.isoformat())
     if reason is not None:
         return _msg(f"settle.{reason}", lang)
-    text = (_msg("settle.paid_bands", lang, raw=money(raw), base=money(remaining)) if banded
-            else _msg("settle.paid", lang, ratio=percent(ratio_value), base=money(remaining)))
+    text = (
+        _msg("settle.paid_bands", lang, raw=money(raw), base=money(remaining))
+        if banded
+        else _msg("settle.paid", lang, ratio=percent(ratio_value), base=money(remaining))
+    )
     return text + (_msg("settle.up_to_cap", lang) if fund < raw else "")
 
 
-def may_pay_message(reason: str, request: dict, args: dict, channel: str | None, lang: str = "en") -> str:
+def may_pay_message(
+    reason: str, request: dict, args: dict, channel: str | None, lang: str = "en"
+) -> str:
     from .messages import value as shown
 
-    item, relation, venue, on = request["item"], request["relation"], request.get("venue"), request["on"]
+    item, relation, venue, on = (
+        request["item"],
+        request["relation"],
+        request.get("venue"),
+        request["on"],
+    )
     at = _msg("may_pay.at", lang, venue=shown(venue, lang)) if venue else ""
-    fill = {"item": shown(item, lang), "relation": shown(relation, lang), "at": at,
-            "date": on.isoformat() if hasattr(on, "isoformat") else on}
+    fill = {
+        "item": shown(item, lang),
+        "relation": shown(relation, lang),
+        "at": at,
+        "date": on.isoformat() if hasattr(on, "isoformat") else on,
+    }
     if reason == "relation_not_eligible":
         names = [x for x in str(args.get("relations", "")).split(", ") if x]
         fill["relations"] = ("、" if lang == "zh" else ", ").join(shown(x, lang) for x in names)

@@ -42,8 +42,21 @@ import attrs
 from . import ir
 from . import vocab as V
 from .describe import (
-    Axes, account_matrix, accumulate_terms, axes_of, block_of, category_name, cond_words, conditional_adjustments,
-    expr_words, field_name, ratio_cell, span_words, value_words, venue_name, yuan,
+    Axes,
+    account_matrix,
+    accumulate_terms,
+    axes_of,
+    block_of,
+    category_name,
+    cond_words,
+    conditional_adjustments,
+    expr_words,
+    field_name,
+    ratio_cell,
+    span_words,
+    value_words,
+    venue_name,
+    yuan,
 )
 from .ir import evaluate as E
 from .ir.build import counter_id
@@ -55,13 +68,23 @@ DAY = dt.timedelta(days=1)
 CENT = Decimal("0.01")
 # a visit settles differently when an amount or the reason differs (a ratio that differs where
 # the fund pays nothing anyway, within the deductible, is shown beside a difference, not one)
-COMPARED = ("inscp_scp_amt", "act_pay_dedc", "hifp_pay", "fund_pay_sumamt", "psn_part_amt", "acct_pay",
-            "psn_cash_pay", "balc", "reason")
+COMPARED = (
+    "inscp_scp_amt",
+    "act_pay_dedc",
+    "hifp_pay",
+    "fund_pay_sumamt",
+    "psn_part_amt",
+    "acct_pay",
+    "psn_cash_pay",
+    "balc",
+    "reason",
+)
 MAX_SEQUENCES = 200_000
 BALANCE = "100000.00"  # a balance the account never runs out of: account payments show, not the balance's end
 
 
 # ---- facts: the meaning of a version, key -> words -----------------------------------------
+
 
 @attrs.frozen
 class Fact:
@@ -72,26 +95,50 @@ class Fact:
 
 def _pooling_facts(r: ir.PoolingRules, lang: str, axes: Axes) -> dict[tuple, Fact]:
     out: dict[tuple, Fact] = {
-        ("covers",): Fact(text("fact.covers", lang), shown_all(r.covers, lang, axes.covers), r.covers_prov),
-        ("designated_only",): Fact(text("fact.designated_only", lang),
-                                   text("fact.yes" if r.designated_only else "fact.no", lang), r.designated_only),
+        ("covers",): Fact(
+            text("fact.covers", lang), shown_all(r.covers, lang, axes.covers), r.covers_prov
+        ),
+        ("designated_only",): Fact(
+            text("fact.designated_only", lang),
+            text("fact.yes" if r.designated_only else "fact.no", lang),
+            r.designated_only,
+        ),
     }
     for kind, accs in (("deductible", r.deductibles), ("cap", r.caps)):
         for acc in accs:
-            out[(kind, counter_id(acc))] = Fact(text(f"fact.{kind}", lang, what=accumulate_terms(acc, lang)),
-                                               value_words(acc.amount, lang), acc.prov)
+            out[(kind, counter_id(acc))] = Fact(
+                text(f"fact.{kind}", lang, what=accumulate_terms(acc, lang)),
+                value_words(acc.amount, lang),
+                acc.prov,
+            )
     for lv in axes.levels:
         for cat in axes.categories:
             cell = ratio_cell(r, lv, cat, lang=lang)
-            out[("ratio", lv, cat)] = Fact(text("fact.ratio_cell", lang, level=shown(lv, lang),
-                                                category=category_name(cat, lang)),
-                                           cell.words(lang), cell.arm)
+            out[("ratio", lv, cat)] = Fact(
+                text(
+                    "fact.ratio_cell",
+                    lang,
+                    level=shown(lv, lang),
+                    category=category_name(cat, lang),
+                ),
+                cell.words(lang),
+                cell.arm,
+            )
     for a in conditional_adjustments(r, axes=axes):
-        out[("uplift", cond_words(a.when, "en"))] = Fact(text("fact.uplift", lang, cond=cond_words(a.when, lang)),
-                                                         text("word.points", lang, points=_points(a.points)), a.prov)
+        out[("uplift", cond_words(a.when, "en"))] = Fact(
+            text("fact.uplift", lang, cond=cond_words(a.when, lang)),
+            text("word.points", lang, points=_points(a.points)),
+            a.prov,
+        )
     if isinstance(r.ratio, ir.Bands):
-        for i, (limit, value, prov) in enumerate(zip(r.ratio.limits, r.ratio.values, r.ratio.provs), start=1):
-            bound = text("word.beyond", lang) if limit is None else text("word.until_band", lang, limit=yuan(limit, lang))
+        for i, (limit, value, prov) in enumerate(
+            zip(r.ratio.limits, r.ratio.values, r.ratio.provs), start=1
+        ):
+            bound = (
+                text("word.beyond", lang)
+                if limit is None
+                else text("word.until_band", lang, limit=yuan(limit, lang))
+            )
             out[("band", i)] = Fact(text("fact.band", lang, n=i), f"{bound}: {_pct(value)}", prov)
     return out
 
@@ -109,17 +156,23 @@ def _pct(p: Decimal) -> str:
 
 
 def _crediting_facts(r: ir.CreditingRules, lang: str) -> dict[tuple, Fact]:
-    return {("credit_rule", rule.name): Fact(text("fact.credit_rule", lang, name=rule.name),
-                                             f"{cond_words(rule.when, lang)}: {expr_words(rule.amount, lang)}",
-                                             rule.prov)
-            for rule in r.rules}
+    return {
+        ("credit_rule", rule.name): Fact(
+            text("fact.credit_rule", lang, name=rule.name),
+            f"{cond_words(rule.when, lang)}: {expr_words(rule.amount, lang)}",
+            rule.prov,
+        )
+        for rule in r.rules
+    }
 
 
 def _account_facts(policy: ir.Policy, v: ir.Version, lang: str, axes: Axes) -> dict[tuple, Fact]:
     r: ir.AccountRules = v.rules
     out: dict[tuple, Fact] = {
-        ("channels",): Fact(text("fact.channels", lang), shown_all([c for c, _ in r.channels], lang) or
-                            text("word.any", lang)),
+        ("channels",): Fact(
+            text("fact.channels", lang),
+            shown_all([c for c, _ in r.channels], lang) or text("word.any", lang),
+        ),
     }
     program = policy.programs["may_pay"]
     block = block_of(program, v)
@@ -127,14 +180,17 @@ def _account_facts(policy: ir.Policy, v: ir.Version, lang: str, axes: Axes) -> d
         return out
     for (item, relation), got in account_matrix(program, block, axes).items():
         if isinstance(got, list):
-            words = ("、" if lang == "zh" else ", ").join(venue_name(x, lang) for x in got) or \
-                text("account.yes", lang)
+            words = ("、" if lang == "zh" else ", ").join(venue_name(x, lang) for x in got) or text(
+                "account.yes", lang
+            )
         else:
             from .messages import reason
 
             words = reason(got, lang)
-        out[("may_pay", item, relation)] = Fact(text("fact.may_pay", lang, item=shown(item, lang),
-                                                     relations=shown(relation, lang)), words)
+        out[("may_pay", item, relation)] = Fact(
+            text("fact.may_pay", lang, item=shown(item, lang), relations=shown(relation, lang)),
+            words,
+        )
     return out
 
 
@@ -165,11 +221,17 @@ def _merge_cells(changes: list[Change], lang: str, axes: Axes) -> list[Change]:
         for psn in axes.psn_types:
             have = {flex for (p, flex) in cats if p == psn}
             if have == {False, True}:
-                names.append(text("diff.either_flexible", lang, person=category_name((psn, False), lang)))
+                names.append(
+                    text("diff.either_flexible", lang, person=category_name((psn, False), lang))
+                )
             elif have:
                 names.append(category_name((psn, have.pop()), lang))
-        label = text("fact.ratio_cell", lang, level=shown_all(levels, lang, axes.levels),
-                     category=("、" if lang == "zh" else "; ").join(names))
+        label = text(
+            "fact.ratio_cell",
+            lang,
+            level=shown_all(levels, lang, axes.levels),
+            category=("、" if lang == "zh" else "; ").join(names),
+        )
         merged.append(attrs.evolve(ch, key=("ratio", tuple(levels), tuple(cats)), label=label))
     return merged
 
@@ -186,9 +248,16 @@ def _merge_relations(changes: list[Change], lang: str, axes: Axes) -> list[Chang
         if group in index:
             first = out[index[group]]
             relations = (*first.key[2:], ch.key[2])
-            out[index[group]] = attrs.evolve(first, key=("may_pay", ch.key[1], *relations), label=text(
-                "fact.may_pay", lang, item=shown(ch.key[1], lang),
-                relations=shown_all(relations, lang, axes.relations)))
+            out[index[group]] = attrs.evolve(
+                first,
+                key=("may_pay", ch.key[1], *relations),
+                label=text(
+                    "fact.may_pay",
+                    lang,
+                    item=shown(ch.key[1], lang),
+                    relations=shown_all(relations, lang, axes.relations),
+                ),
+            )
         else:
             index[group] = len(out)
             out.append(ch)
@@ -210,28 +279,46 @@ def _policy_facts(p: ir.Policy, lang: str) -> dict[tuple, Fact]:
     if p.level:
         out[("level",)] = Fact(text("fact.level", lang), text(f"level.{p.level}", lang))
     if p.document:
-        out[("document",)] = Fact(text("fact.document", lang),
-                                  p.document + (f" ({p.document_date.isoformat()})" if p.document_date else ""))
+        out[("document",)] = Fact(
+            text("fact.document", lang),
+            p.document + (f" ({p.document_date.isoformat()})" if p.document_date else ""),
+        )
     if p.parent is not None:
         out[("parent",)] = Fact(text("fact.parent", lang), p.parent.id)
     if p.rounding is not None:
-        out[("rounding",)] = Fact(text("fact.rounding", lang), text(
-            "render.rounding_value", lang, mode=shown(p.rounding.mode, lang),
-            unit=format(p.rounding.quantum.normalize(), "f")), p.rounding.prov)
+        out[("rounding",)] = Fact(
+            text("fact.rounding", lang),
+            text(
+                "render.rounding_value",
+                lang,
+                mode=shown(p.rounding.mode, lang),
+                unit=format(p.rounding.quantum.normalize(), "f"),
+            ),
+            p.rounding.prov,
+        )
     for name, (val, prov) in p.settings.items():
         out[("setting", name)] = Fact(text("fact.setting", lang, name=name), shown(val, lang), prov)
     for name, t in p.params.items():
-        out[("param", name)] = Fact(text("fact.param", lang, name=name), text(f"type.{t}", lang)
-                                    if f"type.{t}" in _MESSAGES else t)
+        out[("param", name)] = Fact(
+            text("fact.param", lang, name=name),
+            text(f"type.{t}", lang) if f"type.{t}" in _MESSAGES else t,
+        )
     for name, (t, default) in p.inputs.items():
-        out[("input", name)] = Fact(text("fact.input", lang, name=name),
-                                    f"{t}" + ("" if default is None else f" = {shown(default, lang)}"))
+        out[("input", name)] = Fact(
+            text("fact.input", lang, name=name),
+            f"{t}" + ("" if default is None else f" = {shown(default, lang)}"),
+        )
     for d in p.diseases:
         parts = ", ".join(f"{catalogue or name} {count}" for name, count, catalogue in d.parts)
-        out[("diseases", d.name)] = Fact(text("fact.diseases", lang, name=d.name),
-                                         f"{d.total}" + (f" ({parts})" if parts else ""), d.prov)
+        out[("diseases", d.name)] = Fact(
+            text("fact.diseases", lang, name=d.name),
+            f"{d.total}" + (f" ({parts})" if parts else ""),
+            d.prov,
+        )
     for q in p.requirements:
-        out[("requirement", q.name)] = Fact(text("fact.requirement", lang, name=q.name), q.text, q.prov)
+        out[("requirement", q.name)] = Fact(
+            text("fact.requirement", lang, name=q.name), q.text, q.prov
+        )
     return out
 
 
@@ -253,10 +340,18 @@ class Change:
     def to_json(self, lang: str) -> dict:
         def when(d):
             return d.isoformat() if isinstance(d, dt.date) else d
-        return {"section": self.section, "from": when(self.start), "until": when(self.until),
-                "key": _plain_json(self.key),
-                "what": self.label, "before": self.before, "after": self.after,
-                "before_clause": _clause_json(self.before_prov), "after_clause": _clause_json(self.after_prov)}
+
+        return {
+            "section": self.section,
+            "from": when(self.start),
+            "until": when(self.until),
+            "key": _plain_json(self.key),
+            "what": self.label,
+            "before": self.before,
+            "after": self.after,
+            "before_clause": _clause_json(self.before_prov),
+            "after_clause": _clause_json(self.after_prov),
+        }
 
 
 def _plain_json(x):
@@ -271,19 +366,35 @@ def _plain_json(x):
 def _clause_json(prov: ir.Prov | None):
     if prov is None:
         return None
-    return {k: v for k, v in (("clause", prov.clause), ("quote", prov.quote), ("unstated", prov.unstated)) if v}
+    return {
+        k: v
+        for k, v in (("clause", prov.clause), ("quote", prov.quote), ("unstated", prov.unstated))
+        if v
+    }
 
 
-def _compare(a: dict[tuple, Fact], b: dict[tuple, Fact], a_en: dict, b_en: dict, section, start, until
-             ) -> list[Change]:
+def _compare(
+    a: dict[tuple, Fact], b: dict[tuple, Fact], a_en: dict, b_en: dict, section, start, until
+) -> list[Change]:
     out = []
     for key in list(dict.fromkeys([*a_en, *b_en])):
         x, y = a_en.get(key), b_en.get(key)
         if (x.value if x else None) == (y.value if y else None):
             continue
         fa, fb = a.get(key), b.get(key)
-        out.append(Change(section, start, until, key, (fa or fb).label, fa.value if fa else None,
-                          fb.value if fb else None, fa.prov if fa else None, fb.prov if fb else None))
+        out.append(
+            Change(
+                section,
+                start,
+                until,
+                key,
+                (fa or fb).label,
+                fa.value if fa else None,
+                fb.value if fb else None,
+                fa.prov if fa else None,
+                fb.prov if fb else None,
+            )
+        )
     return out
 
 
@@ -299,12 +410,18 @@ def _in_force(versions, day: dt.date, params: dict):
         start, until = _literal(v.start, params), _literal(v.until, params)
         if start is None or (v.until is not None and until is None):
             continue
-        if start <= day and (until is None or day <= until) and (found_start is None or start >= found_start):
+        if (
+            start <= day
+            and (until is None or day <= until)
+            and (found_start is None or start >= found_start)
+        ):
             found, found_start = v, start
     return found
 
 
-def value_changes(old: ir.Policy, new: ir.Policy, lang: str = "en", params: dict | None = None) -> list[Change]:
+def value_changes(
+    old: ir.Policy, new: ir.Policy, lang: str = "en", params: dict | None = None
+) -> list[Change]:
     """The facts that differ, with the dates they differ on.  ``params``: the date
     parameters the user gave (others stay names, compared version by version).  The ratio
     cells and the account's items go through the values of both policies' vocabularies (a
@@ -312,8 +429,15 @@ def value_changes(old: ir.Policy, new: ir.Policy, lang: str = "en", params: dict
     params = params or {}
     axes = axes_of(old).union(axes_of(new))
     with vocabulary_names(old.vocab, new.vocab):
-        changes = _compare(_policy_facts(old, lang), _policy_facts(new, lang), _policy_facts(old, "en"),
-                           _policy_facts(new, "en"), None, None, None)
+        changes = _compare(
+            _policy_facts(old, lang),
+            _policy_facts(new, lang),
+            _policy_facts(old, "en"),
+            _policy_facts(new, "en"),
+            None,
+            None,
+            None,
+        )
         for kind in ("pooling", "crediting", "account_use"):
             so, sn = old.sections.get(kind), new.sections.get(kind)
             vo = so.versions if so else ()
@@ -324,8 +448,13 @@ def value_changes(old: ir.Policy, new: ir.Policy, lang: str = "en", params: dict
 
 def _section_changes(old, new, kind, vo, vn, lang, params, axes: Axes) -> list[Change]:
     def dated(vs):
-        return [v for v in vs if _literal(v.start, params) is not None
-                and (v.until is None or _literal(v.until, params) is not None)]
+        return [
+            v
+            for v in vs
+            if _literal(v.start, params) is not None
+            and (v.until is None or _literal(v.until, params) is not None)
+        ]
+
     points = set()
     for v in (*dated(vo), *dated(vn)):
         points.add(_literal(v.start, params))
@@ -342,18 +471,45 @@ def _section_changes(old, new, kind, vo, vn, lang, params, axes: Axes) -> list[C
         if a is None or b is None:
             have = a or b
             words = text("render.version", lang, span=span_words(have.start, have.until, lang))
-            spans.append([Change(kind, p, end, ("in_force",), text("diff.versions", lang),
-                                 words if a else None, words if b else None, a.prov if a else None,
-                                 b.prov if b else None)])
+            spans.append(
+                [
+                    Change(
+                        kind,
+                        p,
+                        end,
+                        ("in_force",),
+                        text("diff.versions", lang),
+                        words if a else None,
+                        words if b else None,
+                        a.prov if a else None,
+                        b.prov if b else None,
+                    )
+                ]
+            )
             continue
-        spans.append(_compare(_facts(old, kind, a, lang, axes), _facts(new, kind, b, lang, axes),
-                              _facts(old, kind, a, "en", axes), _facts(new, kind, b, "en", axes), kind, p, end))
+        spans.append(
+            _compare(
+                _facts(old, kind, a, lang, axes),
+                _facts(new, kind, b, lang, axes),
+                _facts(old, kind, a, "en", axes),
+                _facts(new, kind, b, "en", axes),
+                kind,
+                p,
+                end,
+            )
+        )
     merged: list[Change] = []
     for i, span in enumerate(spans):
         for ch in span:
-            last = next((m for m in reversed(merged) if m.key == ch.key and m.section == kind), None)
-            if last is not None and last.until is not None and last.until + DAY == ch.start \
-                    and (last.before, last.after) == (ch.before, ch.after):
+            last = next(
+                (m for m in reversed(merged) if m.key == ch.key and m.section == kind), None
+            )
+            if (
+                last is not None
+                and last.until is not None
+                and last.until + DAY == ch.start
+                and (last.before, last.after) == (ch.before, ch.after)
+            ):
                 merged[merged.index(last)] = attrs.evolve(last, until=ch.until)
             else:
                 merged.append(ch)
@@ -365,24 +521,52 @@ def _section_changes(old, new, kind, vo, vn, lang, params, axes: Axes) -> list[C
         if a is None or b is None:
             have = a or b
             words = text("render.version", lang, span=span_words(have.start, have.until, lang))
-            merged.append(Change(kind, key[0], key[1], ("in_force",), text("diff.versions", lang),
-                                 words if a else None, words if b else None))
+            merged.append(
+                Change(
+                    kind,
+                    key[0],
+                    key[1],
+                    ("in_force",),
+                    text("diff.versions", lang),
+                    words if a else None,
+                    words if b else None,
+                )
+            )
         else:
-            merged += _compare(_facts(old, kind, a, lang, axes), _facts(new, kind, b, lang, axes),
-                               _facts(old, kind, a, "en", axes), _facts(new, kind, b, "en", axes), kind, key[0],
-                               key[1])
+            merged += _compare(
+                _facts(old, kind, a, lang, axes),
+                _facts(new, kind, b, lang, axes),
+                _facts(old, kind, a, "en", axes),
+                _facts(new, kind, b, "en", axes),
+                kind,
+                key[0],
+                key[1],
+            )
     return merged
 
 
 # ---- parameters: the same value on both sides --------------------------------------------------
 
+
 def stand_in(t: str, policies: list[ir.Policy]) -> str:
     """The value used for a parameter nobody gave (the same for both policies)."""
     if t == V.DATE:
-        starts = [v.start for p in policies for s in p.sections.values() for v in s.versions
-                  if isinstance(v.start, dt.date)]
+        starts = [
+            v.start
+            for p in policies
+            for s in p.sections.values()
+            for v in s.versions
+            if isinstance(v.start, dt.date)
+        ]
         return min(starts).isoformat() if starts else "2023-01-01"
-    scalar = {V.MONEY: "1000.00", V.PERCENT: "50%", V.POINTS: "0", V.NUMBER: "0", V.BOOL: "false", V.TEXT: "x"}
+    scalar = {
+        V.MONEY: "1000.00",
+        V.PERCENT: "50%",
+        V.POINTS: "0",
+        V.NUMBER: "0",
+        V.BOOL: "false",
+        V.TEXT: "x",
+    }
     if t in scalar:
         return scalar[t]
     known = [p.vocab.enums[t].values for p in policies if t in p.vocab.enums]  # an enumeration
@@ -427,6 +611,7 @@ def _typed(compiled, params: list[Param]) -> dict:
 
 # ---- candidate visits ------------------------------------------------------------------------
 
+
 def _walk(c, fields: dict, thresholds: dict) -> None:
     if isinstance(c, ir.Cmp):
         for side, other in ((c.left, c.right), (c.right, c.left)):
@@ -457,9 +642,13 @@ def _date_points(policies: list[ir.Policy], params: list[dict]) -> list[dt.date]
     for p, typed in zip(policies, params):
         for kind in ("pooling", "account_use"):
             section = p.sections.get(kind)
-            for v in (section.versions if section else ()):
-                for b in (_literal(v.start, typed), (_literal(v.until, typed) + DAY) if v.until is not None
-                          and _literal(v.until, typed) else None):
+            for v in section.versions if section else ():
+                for b in (
+                    _literal(v.start, typed),
+                    (_literal(v.until, typed) + DAY)
+                    if v.until is not None and _literal(v.until, typed)
+                    else None,
+                ):
                     if b is not None:
                         out.update({b - DAY, b, b + DAY})
     return sorted(out)
@@ -474,7 +663,7 @@ def _profiles(policies: list[ir.Policy]) -> list[dict]:
     designated = False
     for p in policies:
         section = p.sections.get("pooling")
-        for v in (section.versions if section else ()):
+        for v in section.versions if section else ():
             for c in _pooling_conds(v.rules):
                 _walk(c, fields, thresholds)
             designated = designated or v.rules.designated_only is not None
@@ -483,11 +672,15 @@ def _profiles(policies: list[ir.Policy]) -> list[dict]:
     choices: dict[str, list] = {}
     for name, t in sorted(fields.items()):
         if name in ("hosp_lv", "psn_type", "flxempe_flag", "setl_time") or (
-                name in V.VISIT_FIELDS and V.VISIT_FIELDS[name] == V.MONEY):
+            name in V.VISIT_FIELDS and V.VISIT_FIELDS[name] == V.MONEY
+        ):
             continue  # the profile's own axes, dates and amounts are explored on their own
         if all(t in p.vocab.enums for p in policies):
-            choices[name] = [x for x in policies[0].vocab.enums[t].values
-                             if all(x in p.vocab.enums[t].values for p in policies)]
+            choices[name] = [
+                x
+                for x in policies[0].vocab.enums[t].values
+                if all(x in p.vocab.enums[t].values for p in policies)
+            ]
         elif t == V.BOOL:
             choices[name] = [True, False]
         elif name in thresholds:
@@ -501,7 +694,14 @@ def _profiles(policies: list[ir.Policy]) -> list[dict]:
     for lv in axes.levels:
         for cat in axes.categories:
             for combo in itertools.product(*(choices[n] for n in names)):
-                out.append({"hosp_lv": lv, "psn_type": cat[0], "flxempe_flag": cat[1], **dict(zip(names, combo))})
+                out.append(
+                    {
+                        "hosp_lv": lv,
+                        "psn_type": cat[0],
+                        "flxempe_flag": cat[1],
+                        **dict(zip(names, combo)),
+                    }
+                )
     return out
 
 
@@ -517,8 +717,13 @@ def _thresholds(policy: ir.Policy, profile: dict, day: dt.date, params: dict) ->
     if v is None:
         return set(), set()
     r: ir.PoolingRules = v.rules
-    env = {**{k: val for k, val in profile.items()}, "setl_time": day, "designated": profile.get("designated", True),
-           "medfee_sumamt": Decimal(0), "inscp_scp_amt": Decimal(0)}
+    env = {
+        **{k: val for k, val in profile.items()},
+        "setl_time": day,
+        "designated": profile.get("designated", True),
+        "medfee_sumamt": Decimal(0),
+        "inscp_scp_amt": Decimal(0),
+    }
     deductibles, total = set(), Decimal(0)
     for acc in r.deductibles:
         try:
@@ -570,15 +775,19 @@ def candidates(old, new, typed_old: dict, typed_new: dict) -> list[Candidate]:
     money_points: set[Decimal] = set()
     for p in policies:
         section = p.sections.get("pooling")
-        for v in (section.versions if section else ()):
+        for v in section.versions if section else ():
             th: dict = {}
             for c in _pooling_conds(v.rules):
                 _walk(c, {}, th)
             for name, pts in th.items():
                 if V.VISIT_FIELDS.get(name) == V.MONEY:
                     money_points |= {x for x in pts}
-    segment = {day: tuple(_version_key(p, day, typed) for p, typed in ((old.ir, typed_old), (new.ir, typed_new)))
-               for day in days}
+    segment = {
+        day: tuple(
+            _version_key(p, day, typed) for p, typed in ((old.ir, typed_old), (new.ir, typed_new))
+        )
+        for day in days
+    }
     out: list[Candidate] = []
     for prof in profiles:
         per_day: dict[dt.date, tuple[list[Decimal], list[Decimal]]] = {}
@@ -604,8 +813,13 @@ def candidates(old, new, typed_old: dict, typed_new: dict) -> list[Candidate]:
                 continue
             ded, cap = per_day[d1]
             firsts = sorted(set(ded) | set(cap))
-            seconds = sorted({Decimal("100.00"), *(x + CENT for x in per_day[d2][0][-1:]),
-                              *(_ceil_cent(x * 2) for x in per_day[d2][1][-1:])})
+            seconds = sorted(
+                {
+                    Decimal("100.00"),
+                    *(x + CENT for x in per_day[d2][0][-1:]),
+                    *(_ceil_cent(x * 2) for x in per_day[d2][1][-1:]),
+                }
+            )
             for a1 in firsts:
                 for a2 in seconds:
                     out.append(Candidate((_visit(prof, d1, a1), _visit(prof, d2, a2))))
@@ -624,8 +838,13 @@ def _version_key(p: ir.Policy, day: dt.date, typed: dict):
 
 
 def _visit(profile: dict, day: dt.date, amount: Decimal) -> dict:
-    v = {"psn_type": profile["psn_type"], "flxempe_flag": profile["flxempe_flag"], "setl_time": day.isoformat(),
-         "hosp_lv": profile["hosp_lv"], "medfee_sumamt": format(amount.quantize(CENT, context=CTX), "f")}
+    v = {
+        "psn_type": profile["psn_type"],
+        "flxempe_flag": profile["flxempe_flag"],
+        "setl_time": day.isoformat(),
+        "hosp_lv": profile["hosp_lv"],
+        "medfee_sumamt": format(amount.quantize(CENT, context=CTX), "f"),
+    }
     for k, val in profile.items():
         if k not in v:
             v[k] = format(val, "f") if isinstance(val, Decimal) else val
@@ -633,6 +852,7 @@ def _visit(profile: dict, day: dt.date, amount: Decimal) -> dict:
 
 
 # ---- settling both sides ----------------------------------------------------------------------
+
 
 @attrs.frozen
 class VisitDiff:
@@ -652,8 +872,15 @@ def _known_fields(compiled) -> set[str]:
     return set(V.VISIT_FIELDS) | set(compiled.ir.inputs)
 
 
-def settle_both(old, new, cands: list[Candidate], typed_old: dict, typed_new: dict, with_balance: bool,
-                lang: str = "en") -> list[VisitDiff]:
+def settle_both(
+    old,
+    new,
+    cands: list[Candidate],
+    typed_old: dict,
+    typed_new: dict,
+    with_balance: bool,
+    lang: str = "en",
+) -> list[VisitDiff]:
     """Settle every candidate under both policies (one person each, one batch per
     policy) and keep those whose settlement differs, at their first differing visit."""
     rows_old, rows_new, where = [], [], []
@@ -677,8 +904,14 @@ def settle_both(old, new, cands: list[Candidate], typed_old: dict, typed_new: di
             seen.add(n)
             visit = _plain(cands[n].visits[i], with_balance and i == 0)
             earlier = tuple(_plain(cands[n].visits[j], with_balance and j == 0) for j in range(i))
-            out.append(VisitDiff(visit, earlier, _shown_result(b.to_json(trace=False, lang=lang)),
-                                 _shown_result(a.to_json(trace=False, lang=lang))))
+            out.append(
+                VisitDiff(
+                    visit,
+                    earlier,
+                    _shown_result(b.to_json(trace=False, lang=lang)),
+                    _shown_result(a.to_json(trace=False, lang=lang)),
+                )
+            )
     return out
 
 
@@ -687,12 +920,28 @@ def _plain(v: dict, balance: bool) -> dict:
 
 
 def _shown_result(j: dict) -> dict:
-    return {k: j[k] for k in ("setl_time", "medfee_sumamt", "inscp_scp_amt", "act_pay_dedc", "pool_prop_selfpay",
-                              "hifp_pay", "fund_pay_sumamt", "psn_part_amt", "acct_pay", "psn_cash_pay", "reason",
-                              "message")}
+    return {
+        k: j[k]
+        for k in (
+            "setl_time",
+            "medfee_sumamt",
+            "inscp_scp_amt",
+            "act_pay_dedc",
+            "pool_prop_selfpay",
+            "hifp_pay",
+            "fund_pay_sumamt",
+            "psn_part_amt",
+            "acct_pay",
+            "psn_cash_pay",
+            "reason",
+            "message",
+        )
+    }
 
 
-def _group_key(d: VisitDiff, old: ir.Policy, new: ir.Policy, typed_old: dict, typed_new: dict) -> tuple:
+def _group_key(
+    d: VisitDiff, old: ir.Policy, new: ir.Policy, typed_old: dict, typed_new: dict
+) -> tuple:
     """Visits that tell the same story: the same versions in force, the same kind of
     person and visit, the same reasons before and after."""
     day = dt.date.fromisoformat(d.visit["setl_time"][:10])
@@ -701,14 +950,31 @@ def _group_key(d: VisitDiff, old: ir.Policy, new: ir.Policy, typed_old: dict, ty
         s = p.sections.get("pooling")
         v = _in_force(s.versions, day, typed) if s else None
         return None if v is None else (str(v.start), str(v.until))
-    profile = tuple(sorted((k, str(x)) for k, x in d.visit.items()
-                           if k not in ("setl_time", "medfee_sumamt", "acct_balc")))
-    return (version(old, typed_old), version(new, typed_new), profile, d.before["reason"], d.after["reason"])
+
+    profile = tuple(
+        sorted(
+            (k, str(x))
+            for k, x in d.visit.items()
+            if k not in ("setl_time", "medfee_sumamt", "acct_balc")
+        )
+    )
+    return (
+        version(old, typed_old),
+        version(new, typed_new),
+        profile,
+        d.before["reason"],
+        d.after["reason"],
+    )
 
 
 def _rank(d: VisitDiff) -> tuple:
     # one visit before two; the largest change of the fund; the smallest bill; the earliest date
-    return (len(d.earlier), -abs(d.fund_difference), Decimal(d.visit["medfee_sumamt"]), d.visit["setl_time"])
+    return (
+        len(d.earlier),
+        -abs(d.fund_difference),
+        Decimal(d.visit["medfee_sumamt"]),
+        d.visit["setl_time"],
+    )
 
 
 def pick(diffs: list[VisitDiff], old, new, typed_old, typed_new) -> list[VisitDiff]:
@@ -725,14 +991,30 @@ def pick(diffs: list[VisitDiff], old, new, typed_old, typed_new) -> list[VisitDi
 def fold(diffs: list[VisitDiff]) -> list[VisitDiff]:
     folded: dict[tuple, VisitDiff] = {}
     for d in diffs:
-        key = (tuple(sorted((k, str(x)) for k, x in d.visit.items() if k not in ("hosp_lv", "flxempe_flag", "acct_balc"))),
-               tuple(tuple(sorted((k, str(x)) for k, x in e.items() if k not in ("hosp_lv", "flxempe_flag")))
-                     for e in d.earlier),
-               tuple(sorted((k, str(x)) for k, x in d.before.items() if k != "message")),
-               tuple(sorted((k, str(x)) for k, x in d.after.items() if k != "message")))
+        key = (
+            tuple(
+                sorted(
+                    (k, str(x))
+                    for k, x in d.visit.items()
+                    if k not in ("hosp_lv", "flxempe_flag", "acct_balc")
+                )
+            ),
+            tuple(
+                tuple(
+                    sorted(
+                        (k, str(x)) for k, x in e.items() if k not in ("hosp_lv", "flxempe_flag")
+                    )
+                )
+                for e in d.earlier
+            ),
+            tuple(sorted((k, str(x)) for k, x in d.before.items() if k != "message")),
+            tuple(sorted((k, str(x)) for k, x in d.after.items() if k != "message")),
+        )
         if key in folded:
             first = folded[key]
-            folded[key] = attrs.evolve(first, same_for=(*first.same_for, (d.visit["hosp_lv"], d.visit["flxempe_flag"])))
+            folded[key] = attrs.evolve(
+                first, same_for=(*first.same_for, (d.visit["hosp_lv"], d.visit["flxempe_flag"]))
+            )
         else:
             folded[key] = attrs.evolve(d, same_for=((d.visit["hosp_lv"], d.visit["flxempe_flag"]),))
     return list(folded.values())
@@ -744,13 +1026,20 @@ def _order_in(axes: Axes):
     levels, categories = list(axes.levels), list(axes.categories)
 
     def key(d: VisitDiff):
-        return (d.visit["setl_time"], len(d.earlier), levels.index(d.visit["hosp_lv"]),
-                categories.index((d.visit["psn_type"], d.visit["flxempe_flag"])),
-                sorted((k, str(v)) for k, v in d.visit.items()), Decimal(d.visit["medfee_sumamt"]))
+        return (
+            d.visit["setl_time"],
+            len(d.earlier),
+            levels.index(d.visit["hosp_lv"]),
+            categories.index((d.visit["psn_type"], d.visit["flxempe_flag"])),
+            sorted((k, str(v)) for k, v in d.visit.items()),
+            Decimal(d.visit["medfee_sumamt"]),
+        )
+
     return key
 
 
 # ---- the whole comparison -------------------------------------------------------------------------
+
 
 @attrs.frozen
 class Report:
@@ -772,8 +1061,15 @@ class Report:
         return self.differing == 0
 
 
-def compare(old, new, old_path: str, new_path: str, given: dict[str, str], lang: str = "en",
-            every: bool = False) -> Report:
+def compare(
+    old,
+    new,
+    old_path: str,
+    new_path: str,
+    given: dict[str, str],
+    lang: str = "en",
+    every: bool = False,
+) -> Report:
     """``old``, ``new``: compiled policies (``policylang.load``); ``given``: --param values."""
     unknown = [n for n in given if n not in old.ir.params and n not in new.ir.params]
     if unknown:
@@ -781,27 +1077,56 @@ def compare(old, new, old_path: str, new_path: str, given: dict[str, str], lang:
     with_balance = any("account_use" in c.ir.sections for c in (old, new))
     params = choose_params(old, new, given, with_balance)
     typed_old, typed_new = _typed(old, params), _typed(new, params)
-    given_dates = {k: v for k, v in {**typed_old, **typed_new}.items() if isinstance(v, dt.date) and k in given}
+    given_dates = {
+        k: v for k, v in {**typed_old, **typed_new}.items() if isinstance(v, dt.date) and k in given
+    }
     values = value_changes(old.ir, new.ir, lang, given_dates)
     cands = candidates(old, new, typed_old, typed_new)
     diffs = settle_both(old, new, cands, typed_old, typed_new, with_balance, lang) if cands else []
     axes = axes_of(old.ir).union(axes_of(new.ir))
-    shown_ = sorted(diffs, key=_order_in(axes)) if every else pick(diffs, old.ir, new.ir, typed_old, typed_new)
-    used = [p for p in params if p.name in given or any(
-        p.name in demands(c.ir.programs["settle"]).params or
-        (with_balance and p.name in demands(c.ir.programs["may_pay"]).params) for c in (old, new))]
-    return Report(old_path, new_path, tuple(used), tuple(values), tuple(shown_), len(diffs), len(cands),
-                  sum(len(c.visits) for c in cands), axes, (old.ir.vocab, new.ir.vocab))
+    shown_ = (
+        sorted(diffs, key=_order_in(axes))
+        if every
+        else pick(diffs, old.ir, new.ir, typed_old, typed_new)
+    )
+    used = [
+        p
+        for p in params
+        if p.name in given
+        or any(
+            p.name in demands(c.ir.programs["settle"]).params
+            or (with_balance and p.name in demands(c.ir.programs["may_pay"]).params)
+            for c in (old, new)
+        )
+    ]
+    return Report(
+        old_path,
+        new_path,
+        tuple(used),
+        tuple(values),
+        tuple(shown_),
+        len(diffs),
+        len(cands),
+        sum(len(c.visits) for c in cands),
+        axes,
+        (old.ir.vocab, new.ir.vocab),
+    )
 
 
 # ---- output ---------------------------------------------------------------------------------------
+
 
 def _when(ch: Change, lang: str) -> str:
     if ch.start is None:
         return text("diff.always", lang)
     if ch.until is None:
         return text("render.from", lang, start=_date_text(ch.start, lang))
-    return text("render.from_until", lang, start=_date_text(ch.start, lang), until=_date_text(ch.until, lang))
+    return text(
+        "render.from_until",
+        lang,
+        start=_date_text(ch.start, lang),
+        until=_date_text(ch.until, lang),
+    )
 
 
 def _date_text(d, lang):
@@ -823,7 +1148,9 @@ def _sign(d: Decimal) -> str:
 
 
 def _levels(d: VisitDiff, lang: str, axes: Axes) -> str:
-    levels = [lv for lv in axes.levels if any(x == lv for x, _ in d.same_for)] or [d.visit["hosp_lv"]]
+    levels = [lv for lv in axes.levels if any(x == lv for x, _ in d.same_for)] or [
+        d.visit["hosp_lv"]
+    ]
     return shown_all(levels, lang, axes.levels)
 
 
@@ -831,7 +1158,9 @@ def _person(d: VisitDiff, lang: str) -> str:
     v = d.visit
     flags = {f for _, f in d.same_for} or {v["flxempe_flag"]}
     if flags == {True, False}:
-        words = text("diff.either_flexible", lang, person=category_name((v["psn_type"], False), lang))
+        words = text(
+            "diff.either_flexible", lang, person=category_name((v["psn_type"], False), lang)
+        )
     else:
         words = category_name((v["psn_type"], v["flxempe_flag"]), lang)
     extra = []
@@ -864,16 +1193,40 @@ def _to_text(report: Report, lang: str) -> str:
     if report.values:
         rows = []
         for ch in report.values:
-            section = text(f"section.{ch.section}", lang) if ch.section else text("diff.metadata", lang)
-            rows.append([_when(ch, lang), f"{section}{':' if lang == 'zh' else ': '}{ch.label}", _with_clause(ch.before, ch.before_prov, lang),
-                         _with_clause(ch.after, ch.after_prov, lang)])
-        out.append(_indent(text_table([text("diff.when", lang), text("diff.what", lang), text("diff.before", lang),
-                                       text("diff.after", lang)], rows)))
+            section = (
+                text(f"section.{ch.section}", lang) if ch.section else text("diff.metadata", lang)
+            )
+            rows.append(
+                [
+                    _when(ch, lang),
+                    f"{section}{':' if lang == 'zh' else ': '}{ch.label}",
+                    _with_clause(ch.before, ch.before_prov, lang),
+                    _with_clause(ch.after, ch.after_prov, lang),
+                ]
+            )
+        out.append(
+            _indent(
+                text_table(
+                    [
+                        text("diff.when", lang),
+                        text("diff.what", lang),
+                        text("diff.before", lang),
+                        text("diff.after", lang),
+                    ],
+                    rows,
+                )
+            )
+        )
     else:
         out.append("  " + text("diff.no_values", lang))
     out += ["", text("diff.visits", lang)]
     if not report.visits:
-        out.append("  " + text("diff.no_visits", lang, count=report.tried_visits, sequences=report.tried_sequences))
+        out.append(
+            "  "
+            + text(
+                "diff.no_visits", lang, count=report.tried_visits, sequences=report.tried_sequences
+            )
+        )
         return "\n".join(out) + "\n"
     rows = []
     for d in report.visits:
@@ -883,20 +1236,60 @@ def _to_text(report: Report, lang: str) -> str:
             from .messages import reason
 
             also.append(f"{reason(d.before['reason'], lang)} → {reason(d.after['reason'], lang)}")
-        fields = ["act_pay_dedc", "pool_prop_selfpay"] + (["acct_pay"] if not d.fund_difference else [])
-        also += [f"{text('col.' + f, lang)}: {_fmt(d.before[f], f)} → {_fmt(d.after[f], f)}"
-                 for f in fields if d.before[f] != d.after[f]]
-        rows.append([d.visit["setl_time"], _levels(d, lang, report.axes), _person(d, lang), d.visit["medfee_sumamt"], earlier,
-                     d.before["hifp_pay"], d.after["hifp_pay"], _sign(d.fund_difference), "; ".join(also)])
-    header = [text("diff.visit", lang), text("diff.level", lang), text("diff.profile", lang), text("diff.bill", lang),
-              text("diff.earlier_col", lang), text("diff.fund_before", lang), text("diff.fund_after", lang),
-              text("diff.fund_difference", lang), text("diff.other_fields", lang)]
+        fields = ["act_pay_dedc", "pool_prop_selfpay"] + (
+            ["acct_pay"] if not d.fund_difference else []
+        )
+        also += [
+            f"{text('col.' + f, lang)}: {_fmt(d.before[f], f)} → {_fmt(d.after[f], f)}"
+            for f in fields
+            if d.before[f] != d.after[f]
+        ]
+        rows.append(
+            [
+                d.visit["setl_time"],
+                _levels(d, lang, report.axes),
+                _person(d, lang),
+                d.visit["medfee_sumamt"],
+                earlier,
+                d.before["hifp_pay"],
+                d.after["hifp_pay"],
+                _sign(d.fund_difference),
+                "; ".join(also),
+            ]
+        )
+    header = [
+        text("diff.visit", lang),
+        text("diff.level", lang),
+        text("diff.profile", lang),
+        text("diff.bill", lang),
+        text("diff.earlier_col", lang),
+        text("diff.fund_before", lang),
+        text("diff.fund_after", lang),
+        text("diff.fund_difference", lang),
+        text("diff.other_fields", lang),
+    ]
     keep = [i for i in range(len(header)) if i not in (4, 8) or any(r[i] for r in rows)]
-    out.append(_indent(text_table([header[i] for i in keep], [[r[i] for i in keep] for r in rows],
-                                  {keep.index(i) for i in (3, 5, 6, 7)})))
+    out.append(
+        _indent(
+            text_table(
+                [header[i] for i in keep],
+                [[r[i] for i in keep] for r in rows],
+                {keep.index(i) for i in (3, 5, 6, 7)},
+            )
+        )
+    )
     key = "diff.visits_all" if len(report.visits) == report.differing else "diff.visits_found"
-    out.append("  " + text(key, lang, shown=len(report.visits), found=report.differing, count=report.tried_visits,
-                           sequences=report.tried_sequences))
+    out.append(
+        "  "
+        + text(
+            key,
+            lang,
+            shown=len(report.visits),
+            found=report.differing,
+            count=report.tried_visits,
+            sequences=report.tried_sequences,
+        )
+    )
     return "\n".join(out) + "\n"
 
 
@@ -914,14 +1307,21 @@ def _indent(block: str) -> str:
 
 def to_json(report: Report, lang: str = "en") -> dict:
     return {
-        "old": report.old_path, "new": report.new_path,
+        "old": report.old_path,
+        "new": report.new_path,
         "params": [{"name": p.name, "value": p.value, "assumed": p.assumed} for p in report.params],
         "values": [ch.to_json(lang) for ch in report.values],
-        "visits": [{"visit": d.visit, "earlier": list(d.earlier),
-                    "same_for": [{"hosp_lv": lv, "flxempe_flag": f} for lv, f in d.same_for],
-                    "before": d.before, "after": d.after,
-                    "fund_difference": _sign(d.fund_difference)} for d in report.visits],
+        "visits": [
+            {
+                "visit": d.visit,
+                "earlier": list(d.earlier),
+                "same_for": [{"hosp_lv": lv, "flxempe_flag": f} for lv, f in d.same_for],
+                "before": d.before,
+                "after": d.after,
+                "fund_difference": _sign(d.fund_difference),
+            }
+            for d in report.visits
+        ],
         "differing": report.differing,
         "explored": {"sequences": report.tried_sequences, "visits": report.tried_visits},
     }
-

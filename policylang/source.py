@@ -32,16 +32,39 @@ INVISIBLE = {
     "\u000c": "FORM FEED",
     "\u0000": "NULL",
 }
-BIDI = {c: unicodedata.name(c) for c in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"}
+BIDI = {
+    c: unicodedata.name(c)
+    for c in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
+}
 
 # Characters that look like ASCII but are not (checked outside strings and comments).
 CONFUSABLE = {
-    "\u0430": "a", "\u0435": "e", "\u043e": "o", "\u0440": "p", "\u0441": "c", "\u0445": "x",
-    "\u0443": "y", "\u0456": "i", "\u0410": "A", "\u0415": "E", "\u041e": "O", "\u0420": "P",
-    "\u0421": "C", "\u0425": "X", "\u03bf": "o", "\u039f": "O", "\u03b1": "a",
-    "\u2212": "-", "\u2013": "-", "\u2014": "-", "\u2010": "-", "\u2011": "-",
+    "\u0430": "a",
+    "\u0435": "e",
+    "\u043e": "o",
+    "\u0440": "p",
+    "\u0441": "c",
+    "\u0445": "x",
+    "\u0443": "y",
+    "\u0456": "i",
+    "\u0410": "A",
+    "\u0415": "E",
+    "\u041e": "O",
+    "\u0420": "P",
+    "\u0421": "C",
+    "\u0425": "X",
+    "\u03bf": "o",
+    "\u039f": "O",
+    "\u03b1": "a",
+    "\u2212": "-",
+    "\u2013": "-",
+    "\u2014": "-",
+    "\u2010": "-",
+    "\u2011": "-",
     "\u3007": "0",  # 〇 (ideographic number zero) where a digit is expected
-    "\u00b4": "'", "\u2018": "'", "\u2019": "'",
+    "\u00b4": "'",
+    "\u2018": "'",
+    "\u2019": "'",
 }
 
 # Defined meanings (outside strings and comments).
@@ -68,7 +91,11 @@ def normalize(text: str, file: str) -> tuple[str, list[Diagnostic]]:
         repl = ch
         if ch == "\r" and not (i + 1 < n and text[i + 1] == "\n"):
             # a lone carriage return (old Mac line ends): \r\n is fine
-            diags.append(Diagnostic("P010", span, {"code": "000D", "name": "CARRIAGE RETURN without LINE FEED"}))
+            diags.append(
+                Diagnostic(
+                    "P010", span, {"code": "000D", "name": "CARRIAGE RETURN without LINE FEED"}
+                )
+            )
             repl = " "
         elif ch == "\ufeff" and i == 0:
             repl = " "  # a byte-order mark that some Windows editors write first: accepted
@@ -76,25 +103,53 @@ def normalize(text: str, file: str) -> tuple[str, list[Diagnostic]]:
             diags.append(Diagnostic("P011", span, {"code": f"{ord(ch):04X}", "name": BIDI[ch]}))
             repl = " "
         elif ch in INVISIBLE:
-            diags.append(Diagnostic("P010", span, {"code": f"{ord(ch):04X}", "name": INVISIBLE[ch]}))
+            diags.append(
+                Diagnostic("P010", span, {"code": f"{ord(ch):04X}", "name": INVISIBLE[ch]})
+            )
             repl = " "
         elif in_comment:
             pass
         elif in_string:
-            if ch == "\n" or (in_string == '"' and ch == '"' and _unescaped(text, i)) or (in_string == "“" and ch == "”"):
+            if (
+                ch == "\n"
+                or (in_string == '"' and ch == '"' and _unescaped(text, i))
+                or (in_string == "“" and ch == "”")
+            ):
                 in_string = None
         elif ch == '"' or ch == "“":
             in_string = ch
         elif ch == "#" or (ch == "/" and i + 1 < n and text[i + 1] == "/"):
             in_comment = True
-        elif ch in _NUMBER_PUNCT and i > 0 and _is_digit(text[i - 1]) and i + 1 < n and _is_digit(text[i + 1]):
+        elif (
+            ch in _NUMBER_PUNCT
+            and i > 0
+            and _is_digit(text[i - 1])
+            and i + 1 < n
+            and _is_digit(text[i + 1])
+        ):
             diags.append(Diagnostic("P013", span, {"char": ch}))
-        elif ch == "," and i > 0 and _is_digit(text[i - 1]) and i + 3 < n and text[i + 1:i + 4].isdigit() and (i + 4 >= n or not _is_digit(text[i + 4])):
+        elif (
+            ch == ","
+            and i > 0
+            and _is_digit(text[i - 1])
+            and i + 3 < n
+            and text[i + 1 : i + 4].isdigit()
+            and (i + 4 >= n or not _is_digit(text[i + 4]))
+        ):
             diags.append(Diagnostic("P013", span, {"char": ch}))
         elif ch in CONFUSABLE:
-            diags.append(Diagnostic("P012", span, {
-                "char": ch, "code": f"{ord(ch):04X}", "name": unicodedata.name(ch, "?"),
-                "looks_like": CONFUSABLE[ch]}))
+            diags.append(
+                Diagnostic(
+                    "P012",
+                    span,
+                    {
+                        "char": ch,
+                        "code": f"{ord(ch):04X}",
+                        "name": unicodedata.name(ch, "?"),
+                        "looks_like": CONFUSABLE[ch],
+                    },
+                )
+            )
             repl = CONFUSABLE[ch]
         elif ch in _MAP:
             repl = _MAP[ch]
@@ -115,7 +170,11 @@ def comment_lines(text: str) -> list[int]:
     while i < size:
         ch = text[i]
         if in_string:
-            if ch == "\n" or (in_string == '"' and ch == '"' and _unescaped(text, i)) or (in_string == "“" and ch == "”"):
+            if (
+                ch == "\n"
+                or (in_string == '"' and ch == '"' and _unescaped(text, i))
+                or (in_string == "“" and ch == "”")
+            ):
                 in_string = None
         elif ch in ('"', "“"):
             in_string = ch

@@ -10,15 +10,20 @@ def _width(s: str) -> int:
     return display_width(s) if s else 0
 
 
-def text_table(header: list[str], rows: list[list[str]], right=frozenset(), total: list[str] | None = None) -> str:
+def text_table(
+    header: list[str], rows: list[list[str]], right=frozenset(), total: list[str] | None = None
+) -> str:
     """``right``: the indexes of right-aligned columns."""
     body = rows + ([total] if total else [])
     widths = [max([_width(h)] + [_width(row[i]) for row in body]) for i, h in enumerate(header)]
 
     def line(values):
-        cells = [(" " * (w - _width(v)) + v) if i in right else (v + " " * (w - _width(v)))
-                 for i, (v, w) in enumerate(zip(values, widths))]
+        cells = [
+            (" " * (w - _width(v)) + v) if i in right else (v + " " * (w - _width(v)))
+            for i, (v, w) in enumerate(zip(values, widths))
+        ]
         return "  ".join(cells).rstrip()
+
     rule = line(["-" * w for w in widths])
     out = [line(header), rule]
     out.extend(line(row) for row in rows)

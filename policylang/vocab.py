@@ -38,8 +38,10 @@ def _tables() -> dict:
         "ZH_OF_VALUE": {canon: zh for values in enums.values() for canon, zh in values.items()},
         "ENUM_NAMES_ZH": {name: e.label for name, e in builtin.enums.items()},
         "CONTRIBUTION_ITEMS": frozenset(i for i in enums["item"] if i.endswith("_contribution")),
-        "PLATFORM": {"pooling_insutypes": national.pooled("insutype"),  # 职工基本医疗保险
-                     "pooling_med_types": national.pooled("med_type")},  # 普通门诊
+        "PLATFORM": {
+            "pooling_insutypes": national.pooled("insutype"),  # 职工基本医疗保险
+            "pooling_med_types": national.pooled("med_type"),
+        },  # 普通门诊
         "_CANONICAL": national.aliases(),
     }
 
@@ -51,34 +53,94 @@ def __getattr__(name: str):
 
 
 # Scalar types.
-MONEY, PERCENT, POINTS, NUMBER, DATE, BOOL, TEXT = "money", "percent", "points", "number", "date", "bool", "text"
+MONEY, PERCENT, POINTS, NUMBER, DATE, BOOL, TEXT = (
+    "money",
+    "percent",
+    "points",
+    "number",
+    "date",
+    "bool",
+    "text",
+)
 SCALAR_TYPES = (MONEY, PERCENT, POINTS, NUMBER, DATE, BOOL, TEXT)
-TYPE_ALIASES = {"金额": MONEY, "比例": PERCENT, "百分比": PERCENT, "百分点": POINTS, "数值": NUMBER, "日期": DATE,
-                "布尔": BOOL, "文本": TEXT, "count": NUMBER}
-TYPE_NAMES_ZH = {MONEY: "金额", PERCENT: "百分比", POINTS: "百分点", NUMBER: "数值", DATE: "日期",
-                 BOOL: "是/否", TEXT: "文本"}
-TYPE_NAMES_EN = {MONEY: "an amount of money", PERCENT: "a percentage", POINTS: "percentage points",
-                 NUMBER: "a number", DATE: "a date", BOOL: "true/false", TEXT: "text"}
+TYPE_ALIASES = {
+    "金额": MONEY,
+    "比例": PERCENT,
+    "百分比": PERCENT,
+    "百分点": POINTS,
+    "数值": NUMBER,
+    "日期": DATE,
+    "布尔": BOOL,
+    "文本": TEXT,
+    "count": NUMBER,
+}
+TYPE_NAMES_ZH = {
+    MONEY: "金额",
+    PERCENT: "百分比",
+    POINTS: "百分点",
+    NUMBER: "数值",
+    DATE: "日期",
+    BOOL: "是/否",
+    TEXT: "文本",
+}
+TYPE_NAMES_EN = {
+    MONEY: "an amount of money",
+    PERCENT: "a percentage",
+    POINTS: "percentage points",
+    NUMBER: "a number",
+    DATE: "a date",
+    BOOL: "true/false",
+    TEXT: "text",
+}
 
 # Fields each evaluation reads: name -> type (a scalar type or an enumeration name).
 VISIT_FIELDS = {
-    "psn_no": TEXT, "psn_type": "psn_type", "flxempe_flag": BOOL, "setl_time": DATE,
-    "hosp_lv": "hosp_lv", "designated": BOOL, "medfee_sumamt": MONEY,
-    "fulamt_ownpay_amt": MONEY, "overlmt_selfpay": MONEY, "preselfpay_amt": MONEY,
+    "psn_no": TEXT,
+    "psn_type": "psn_type",
+    "flxempe_flag": BOOL,
+    "setl_time": DATE,
+    "hosp_lv": "hosp_lv",
+    "designated": BOOL,
+    "medfee_sumamt": MONEY,
+    "fulamt_ownpay_amt": MONEY,
+    "overlmt_selfpay": MONEY,
+    "preselfpay_amt": MONEY,
     "acct_balc": MONEY,
-    "setl_id": TEXT, "mdtrt_id": TEXT, "insutype": TEXT, "med_type": TEXT, "acct_used_flag": TEXT,
-    "mdtrt_cert_type": TEXT, "chrg_bchno": TEXT, "psn_setlway": TEXT,
+    "setl_id": TEXT,
+    "mdtrt_id": TEXT,
+    "insutype": TEXT,
+    "med_type": TEXT,
+    "acct_used_flag": TEXT,
+    "mdtrt_cert_type": TEXT,
+    "chrg_bchno": TEXT,
+    "psn_setlway": TEXT,
 }
 PERSON_FIELDS = {
-    "psn_no": TEXT, "psn_type": "psn_type", "flxempe_flag": BOOL, "on": DATE,
-    "contribution_years_met": BOOL, "contribution_base": MONEY,
+    "psn_no": TEXT,
+    "psn_type": "psn_type",
+    "flxempe_flag": BOOL,
+    "on": DATE,
+    "contribution_years_met": BOOL,
+    "contribution_base": MONEY,
 }
 REQUEST_FIELDS = {
-    "relation": "relation", "venue": "venue", "item": "item", "on": DATE, "networked": BOOL,
+    "relation": "relation",
+    "venue": "venue",
+    "item": "item",
+    "on": DATE,
+    "networked": BOOL,
 }
-CONTEXT_FIELDS = {"pooling": VISIT_FIELDS, "crediting": PERSON_FIELDS, "account_use": REQUEST_FIELDS}
+CONTEXT_FIELDS = {
+    "pooling": VISIT_FIELDS,
+    "crediting": PERSON_FIELDS,
+    "account_use": REQUEST_FIELDS,
+}
 
-SECTION_NAMES_ZH = {"pooling": "普通门诊统筹", "crediting": "个人账户计入", "account_use": "个人账户使用"}
+SECTION_NAMES_ZH = {
+    "pooling": "普通门诊统筹",
+    "crediting": "个人账户计入",
+    "account_use": "个人账户使用",
+}
 
 # Settings a policy may declare, with their value enumeration.
 SETTINGS = {"account_covers": "account_covers"}
@@ -86,8 +148,13 @@ SETTINGS = {"account_covers": "account_covers"}
 # Quantities a requirement may measure in the policies that implement it.
 # ``covered``: whether a kind of visit is covered at all; ``start``: the first day pooling is in force.
 MEASURES = {"ratio": PERCENT, "deductible": MONEY, "cap": MONEY, "covered": BOOL, "start": DATE}
-MEASURE_ALIASES = {"支付比例": "ratio", "起付标准": "deductible", "最高支付限额": "cap", "纳入统筹": "covered",
-                   "实施日期": "start"}
+MEASURE_ALIASES = {
+    "支付比例": "ratio",
+    "起付标准": "deductible",
+    "最高支付限额": "cap",
+    "纳入统筹": "covered",
+    "实施日期": "start",
+}
 
 LEVEL_RANK = {"national": 3, "province": 2, "city": 1}
 

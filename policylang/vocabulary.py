@@ -121,6 +121,7 @@ EMPTY = Vocabulary({}, {})
 
 # ---- merging declarations ----------------------------------------------------------------
 
+
 def _record_fields() -> dict[str, dict[str, str]]:
     from . import vocab as V
 
@@ -130,7 +131,9 @@ def _record_fields() -> dict[str, dict[str, str]]:
 class _Enum:
     """A mutable enumeration while declarations are applied."""
 
-    def __init__(self, e: Enumeration | None = None, name: str = "", label: str | None = None, fixed=False):
+    def __init__(
+        self, e: Enumeration | None = None, name: str = "", label: str | None = None, fixed=False
+    ):
         self.name = e.name if e else name
         self.label = e.label if e else label
         self.fixed = e.fixed if e else fixed
@@ -141,8 +144,16 @@ class _Enum:
         self.counts_as = dict(e.counts_as) if e else {}
 
     def freeze(self) -> Enumeration:
-        return Enumeration(self.name, self.label, self.fixed, tuple(self.values), self.names_zh, self.aliases,
-                           self.codes, self.counts_as)
+        return Enumeration(
+            self.name,
+            self.label,
+            self.fixed,
+            tuple(self.values),
+            self.names_zh,
+            self.aliases,
+            self.codes,
+            self.counts_as,
+        )
 
 
 class Merger:
@@ -158,8 +169,10 @@ class Merger:
         self._origin: dict[tuple, str] = {}  # (enum, code) or ("list", field, code) -> origin
 
     def freeze(self) -> Vocabulary:
-        return Vocabulary({k: e.freeze() for k, e in self.enums.items()},
-                          {k: CodeList(k, label, codes) for k, (label, codes) in self.lists.items()})
+        return Vocabulary(
+            {k: e.freeze() for k, e in self.enums.items()},
+            {k: CodeList(k, label, codes) for k, (label, codes) in self.lists.items()},
+        )
 
     def emit(self, which: str, span, related=(), **args):
         self.diags.append(Diagnostic(which, span, args, tuple(related)))
@@ -185,17 +198,28 @@ class Merger:
         from .resolve import suggest
 
         s = suggest(name.value, known) if known else None
-        self.emit("N116", name.span, name=name.value, why=why, why_zh=why_zh,
-                  suggestion=f"; did you mean {s!r}?" if s else "", suggestion_zh=f";是否应为 {s!r}?" if s else "")
+        self.emit(
+            "N116",
+            name.span,
+            name=name.value,
+            why=why,
+            why_zh=why_zh,
+            suggestion=f"; did you mean {s!r}?" if s else "",
+            suggestion_zh=f";是否应为 {s!r}?" if s else "",
+        )
 
     def enum(self, d: n.EnumDecl, origin: str, in_policy: bool) -> None:
         name = d.name.value
         e = self.enums.get(name)
         if e is None:
             if in_policy:
-                self._cannot_extend(d.name, "no enumeration has this name (a policy extends an enumeration; a new one "
-                                            "is declared in a vocabulary file the policy imports)",
-                                    "没有这个枚举(政策只能扩展已有枚举;新的枚举请在词表文件中声明并引用)", self.enums)
+                self._cannot_extend(
+                    d.name,
+                    "no enumeration has this name (a policy extends an enumeration; a new one "
+                    "is declared in a vocabulary file the policy imports)",
+                    "没有这个枚举(政策只能扩展已有枚举;新的枚举请在词表文件中声明并引用)",
+                    self.enums,
+                )
                 return
             e = self.enums[name] = _Enum(name=name, label=d.label, fixed=d.fixed)
             creating = True
@@ -221,18 +245,40 @@ class Merger:
                 return
             owner = self._alias_owner(v)
             if owner is not None and owner != v:
-                self.emit("N115", item.name.span, alias=v, value=v, other=owner, what="value", what_zh="取值")
+                self.emit(
+                    "N115",
+                    item.name.span,
+                    alias=v,
+                    value=v,
+                    other=owner,
+                    what="value",
+                    what_zh="取值",
+                )
                 return
         aliases = []
         fields = {f for fs in _record_fields().values() for f in fs}
         for alias in item.aliases:
             owner = self._alias_owner(alias)
             if (owner is not None and owner != v) or (alias != v and self._is_value(alias)):
-                self.emit("N115", item.name.span, alias=alias, value=v, other=owner or alias, what="alias",
-                          what_zh="别名")
+                self.emit(
+                    "N115",
+                    item.name.span,
+                    alias=alias,
+                    value=v,
+                    other=owner or alias,
+                    what="alias",
+                    what_zh="别名",
+                )
             elif alias in fields:  # read as the value wherever a name is, it would hide the field
-                self.emit("N115", item.name.span, alias=alias, value=v, other=f"the field {alias}", what="alias",
-                          what_zh="别名")
+                self.emit(
+                    "N115",
+                    item.name.span,
+                    alias=alias,
+                    value=v,
+                    other=f"the field {alias}",
+                    what="alias",
+                    what_zh="别名",
+                )
             else:
                 aliases.append(alias)
         base = None
@@ -242,12 +288,29 @@ class Merger:
             known = ", ".join(others)
             known_zh = "、".join(f"{e.names_zh[x]}({x})" if x in e.names_zh else x for x in others)
             if b not in others:
-                self.emit("N113", item.counts_as.span, base=b, value=v, enum=e.name, known=known, known_zh=known_zh,
-                          why=f"that is not another value of {e.name}", why_zh=f"它不是 {e.name} 的另一个取值")
+                self.emit(
+                    "N113",
+                    item.counts_as.span,
+                    base=b,
+                    value=v,
+                    enum=e.name,
+                    known=known,
+                    known_zh=known_zh,
+                    why=f"that is not another value of {e.name}",
+                    why_zh=f"它不是 {e.name} 的另一个取值",
+                )
             elif not new and e.counts_as.get(v) != b:
-                self.emit("N113", item.counts_as.span, base=b, value=v, enum=e.name, known=known, known_zh=known_zh,
-                          why=f"{v} is declared before without it (counts_as goes where a value is first declared)",
-                          why_zh=f"{v} 此前已声明且未视同(视同 应写在首次声明该取值处)")
+                self.emit(
+                    "N113",
+                    item.counts_as.span,
+                    base=b,
+                    value=v,
+                    enum=e.name,
+                    known=known,
+                    known_zh=known_zh,
+                    why=f"{v} is declared before without it (counts_as goes where a value is first declared)",
+                    why_zh=f"{v} 此前已声明且未视同(视同 应写在首次声明该取值处)",
+                )
             else:
                 base = b
         if new:
@@ -265,11 +328,19 @@ class Merger:
     def _add_value(self, e: _Enum, v: str) -> None:
         e.values.append(v)
         for follower, followed in FOLLOWS.items():
-            if followed == e.name and follower in self.enums and v not in self.enums[follower].values:
+            if (
+                followed == e.name
+                and follower in self.enums
+                and v not in self.enums[follower].values
+            ):
                 self.enums[follower].values.append(v)
 
     def _add_alias(self, e: _Enum, v: str, alias: str) -> None:
-        targets = [e] + [self.enums[f] for f, followed in FOLLOWS.items() if followed == e.name and f in self.enums]
+        targets = [e] + [
+            self.enums[f]
+            for f, followed in FOLLOWS.items()
+            if followed == e.name and f in self.enums
+        ]
         for t in targets:
             if alias != v:
                 t.aliases.setdefault(alias, v)
@@ -278,17 +349,36 @@ class Merger:
     def _add_code(self, e: _Enum, lit: n.TextLit, meaning: Code, origin: str) -> None:
         code = lit.value
         if not code or code != code.strip():  # a record's value is read without spaces around it
-            self.emit("T201", lit.span, what="a code", what_zh="代码", expected="text without spaces around it",
-                      expected_zh="首尾无空格的文字", found=repr(code), found_zh=repr(code), hint="", hint_zh="")
+            self.emit(
+                "T201",
+                lit.span,
+                what="a code",
+                what_zh="代码",
+                expected="text without spaces around it",
+                expected_zh="首尾无空格的文字",
+                found=repr(code),
+                found_zh=repr(code),
+                hint="",
+                hint_zh="",
+            )
             return
         known = e.codes.get(code)
         key = (e.name, code)
         if known is not None:
-            if known.value == meaning.value and known.implies == meaning.implies \
-                    and self._origin.get(key) != origin:
+            if (
+                known.value == meaning.value
+                and known.implies == meaning.implies
+                and self._origin.get(key) != origin
+            ):
                 return  # another vocabulary says the same
-            self.emit("N114", lit.span, code=code, enum=e.name, value=known.value,
-                      implies=_implies_text(known.implies))
+            self.emit(
+                "N114",
+                lit.span,
+                code=code,
+                enum=e.name,
+                value=known.value,
+                implies=_implies_text(known.implies),
+            )
             return
         clash = code if code in e.values else e.aliases.get(code)
         if clash is not None:
@@ -301,9 +391,17 @@ class Merger:
         v = item.means.value
         if v not in e.values:
             zh = e.names_zh
-            self.emit("N106", item.means.span, value=v, what=f"{e.name} value", what_zh=e.label or e.name,
-                      suggestion="", suggestion_zh="", known=", ".join(e.values),
-                      known_zh="、".join(f"{zh[x]}({x})" if x in zh else x for x in e.values))
+            self.emit(
+                "N106",
+                item.means.span,
+                value=v,
+                what=f"{e.name} value",
+                what_zh=e.label or e.name,
+                suggestion="",
+                suggestion_zh="",
+                known=", ".join(e.values),
+                known_zh="、".join(f"{zh[x]}({x})" if x in zh else x for x in e.values),
+            )
             return
         implies = []
         for imp in item.implies:
@@ -323,9 +421,17 @@ class Merger:
         types = {fields.get(field) for fields in contexts}
         if not contexts or None in types or len(types) != 1:
             known = sorted(set.intersection(*(set(f) for f in contexts))) if contexts else []
-            self.emit("N101", imp.field.span, name=field, kind="field", kind_zh="字段",
-                      suggestion="", suggestion_zh="", hint="fields of the same record: " + ", ".join(known),
-                      hint_zh="同一记录的字段:" + ", ".join(known))
+            self.emit(
+                "N101",
+                imp.field.span,
+                name=field,
+                kind="field",
+                kind_zh="字段",
+                suggestion="",
+                suggestion_zh="",
+                hint="fields of the same record: " + ", ".join(known),
+                hint_zh="同一记录的字段:" + ", ".join(known),
+            )
             return None
         t = types.pop()
         value = imp.value
@@ -333,22 +439,37 @@ class Merger:
             return (field, value.value)
         if t == V.BOOL and isinstance(value, n.Ref) and value.name.value in ("true", "false"):
             return (field, value.name.value == "true")
-        if t in self.enums and isinstance(value, n.Ref) and value.name.value in self.enums[t].values:
+        if (
+            t in self.enums
+            and isinstance(value, n.Ref)
+            and value.name.value in self.enums[t].values
+        ):
             return (field, value.name.value)
-        self.emit("T201", value.span, what=f"the value implied for {field}", what_zh=f"{field} 的取值",
-                  expected="true/false" if t == V.BOOL else f"a {t} value",
-                  expected_zh="是/否" if t == V.BOOL else f"{t} 的取值", found="something else", found_zh="其他",
-                  hint="", hint_zh="")
+        self.emit(
+            "T201",
+            value.span,
+            what=f"the value implied for {field}",
+            what_zh=f"{field} 的取值",
+            expected="true/false" if t == V.BOOL else f"a {t} value",
+            expected_zh="是/否" if t == V.BOOL else f"{t} 的取值",
+            found="something else",
+            found_zh="其他",
+            hint="",
+            hint_zh="",
+        )
         return None
 
     def code_list(self, d: n.CodeList, origin: str, in_policy: bool) -> None:
         name = d.name.value
         if name not in self.lists:
             if in_policy:
-                self._cannot_extend(d.name, "no code list has this name (a policy extends a code list; a new one is "
-                                            "declared in a vocabulary file the policy imports)",
-                                    "没有这个代码目录(政策只能扩展已有代码目录;新的代码目录请在词表文件中声明并引用)",
-                                    self.lists)
+                self._cannot_extend(
+                    d.name,
+                    "no code list has this name (a policy extends a code list; a new one is "
+                    "declared in a vocabulary file the policy imports)",
+                    "没有这个代码目录(政策只能扩展已有代码目录;新的代码目录请在词表文件中声明并引用)",
+                    self.lists,
+                )
                 return
             self.lists[name] = (d.label, {})
         codes = self.lists[name][1]
@@ -356,9 +477,19 @@ class Merger:
             code = item.code.value
             key = ("list", name, code)
             if code in codes:
-                if codes[code] == CodeEntry(item.label, item.pooled) and self._origin.get(key) != origin:
+                if (
+                    codes[code] == CodeEntry(item.label, item.pooled)
+                    and self._origin.get(key) != origin
+                ):
                     continue
-                self.emit("N114", item.code.span, code=code, enum=name, value=codes[code].label or code, implies="")
+                self.emit(
+                    "N114",
+                    item.code.span,
+                    code=code,
+                    enum=name,
+                    value=codes[code].label or code,
+                    implies="",
+                )
                 continue
             codes[code] = CodeEntry(item.label, item.pooled)
             self._origin[key] = origin
@@ -371,7 +502,9 @@ def _implies_text(implies) -> str:
     return " with " + ", ".join(parts)
 
 
-def merge(base: Vocabulary, decls, origin: str, in_policy: bool) -> tuple[Vocabulary, list[Diagnostic]]:
+def merge(
+    base: Vocabulary, decls, origin: str, in_policy: bool
+) -> tuple[Vocabulary, list[Diagnostic]]:
     """``base`` with ``decls`` applied, and the problems found."""
     m = Merger(base)
     for d in decls:
@@ -381,9 +514,14 @@ def merge(base: Vocabulary, decls, origin: str, in_policy: bool) -> tuple[Vocabu
 
 # ---- the shipped vocabularies -----------------------------------------------------------------
 
+
 def shipped_text(name: str) -> str:
     """The text of a shipped vocabulary (``builtin`` or ``national``), from the package."""
-    return resources.files("policylang").joinpath("vocabularies", f"{name}.pol").read_text(encoding="utf-8")
+    return (
+        resources.files("policylang")
+        .joinpath("vocabularies", f"{name}.pol")
+        .read_text(encoding="utf-8")
+    )
 
 
 def shipped_path(name: str) -> Path:
@@ -401,10 +539,14 @@ def shipped(name: str = "national") -> Vocabulary:
     base = EMPTY if name == SHIPPED[0] else shipped(SHIPPED[SHIPPED.index(name) - 1])
     root, diags = parse(shipped_text(name), f"<policylang vocabulary {name}>", canonicalise=False)
     if root is None or not isinstance(root, n.Vocabulary) or diags:
-        raise RuntimeError(f"the shipped vocabulary {name} does not parse: {[d.message() for d in diags]}")
+        raise RuntimeError(
+            f"the shipped vocabulary {name} does not parse: {[d.message() for d in diags]}"
+        )
     vocab, problems = merge(base, root.decls, name, in_policy=False)
     if problems:  # pragma: no cover - the package's own data; tests keep it clean
-        raise RuntimeError(f"the shipped vocabulary {name} has errors: {[d.message() for d in problems]}")
+        raise RuntimeError(
+            f"the shipped vocabulary {name} has errors: {[d.message() for d in problems]}"
+        )
     return vocab
 
 

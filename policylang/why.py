@@ -48,8 +48,14 @@ class Step:
     formula: str | None = None
 
     def to_json(self) -> dict:
-        out = {"what": self.what, "field": self.field, "value": self.value, "rule": self.rule,
-               "explanation": self.explanation, "clause": self.clause}
+        out = {
+            "what": self.what,
+            "field": self.field,
+            "value": self.value,
+            "rule": self.rule,
+            "explanation": self.explanation,
+            "clause": self.clause,
+        }
         if self.quote:
             out["quote"] = self.quote
         if self.unstated:
@@ -68,8 +74,12 @@ class Explanation:
     steps: list[Step]
 
     def to_json(self) -> dict:
-        return {"record": self.record, "kind": self.kind, "result": self.result,
-                "steps": [s.to_json() for s in self.steps]}
+        return {
+            "record": self.record,
+            "kind": self.kind,
+            "result": self.result,
+            "steps": [s.to_json() for s in self.steps],
+        }
 
 
 def detect_kind(records: list) -> str | None:
@@ -87,15 +97,21 @@ def detect_kind(records: list) -> str | None:
     return None
 
 
-def explain(compiled, records: list, params: dict, kind: str, selected: list[int]) -> list[Explanation]:
+def explain(
+    compiled, records: list, params: dict, kind: str, selected: list[int]
+) -> list[Explanation]:
     """Evaluate every record, explain those at ``selected`` (0-based indexes)."""
     from .inputs import validate_params, validate_persons, validate_requests, validate_visits
 
     policy: ir.Policy = compiled.ir
-    method = {"settle": compiled.settle, "credit": compiled.credit, "may_pay": compiled.may_pay}[kind]
+    method = {"settle": compiled.settle, "credit": compiled.credit, "may_pay": compiled.may_pay}[
+        kind
+    ]
     results = method(records, params)
     values = validate_params(params, policy, source="params")
-    rows = {"settle": validate_visits, "credit": validate_persons, "may_pay": validate_requests}[kind](records, policy)
+    rows = {"settle": validate_visits, "credit": validate_persons, "may_pay": validate_requests}[
+        kind
+    ](records, policy)
     program = policy.programs[kind]
     out = []
     for i in selected:
@@ -121,17 +137,35 @@ def _version_step(program: ir.Program, row: dict, params: dict, kind: str) -> St
     read = {field: when.isoformat()}
     if block is None:
         if program.section is None:
-            return Step("version in force", None, "none", explanation=f"the policy has no {_section(kind)} section",
-                        inputs=read)
-        return Step("version in force", None, "none",
-                    explanation=f"no version of the {_section(kind)} section is in force on {when.isoformat()}: "
-                                "the result is not_in_force", inputs=read)
+            return Step(
+                "version in force",
+                None,
+                "none",
+                explanation=f"the policy has no {_section(kind)} section",
+                inputs=read,
+            )
+        return Step(
+            "version in force",
+            None,
+            "none",
+            explanation=f"no version of the {_section(kind)} section is in force on {when.isoformat()}: "
+            "the result is not_in_force",
+            inputs=read,
+        )
     start = _point(block.start, params)
     until = f" until {_point(block.until, params)}" if block.until is not None else ""
     prov = block.prov or ir.Prov("version")
-    return Step("version in force", None, f"from {start}{until}", "version",
-                explanation=f"the version in force on {when.isoformat()}", clause=prov.clause, quote=prov.quote,
-                unstated=prov.unstated, inputs=read)
+    return Step(
+        "version in force",
+        None,
+        f"from {start}{until}",
+        "version",
+        explanation=f"the version in force on {when.isoformat()}",
+        clause=prov.clause,
+        quote=prov.quote,
+        unstated=prov.unstated,
+        inputs=read,
+    )
 
 
 def _section(kind: str) -> str:
@@ -145,14 +179,33 @@ def _point(p, params: dict) -> str:
     return p.isoformat()
 
 
-WHAT = {"inscp_scp_amt": "in-policy amount", "act_pay_dedc": "deductible", "ratio": "ratio",
-        "hifp_pay": "fund pays", "fund_pay_sumamt": "all funds pay", "psn_part_amt": "the person's share",
-        "acct_pay": "personal account", "psn_cash_pay": "cash", "credit": "credit", "allowed": "decision"}
+WHAT = {
+    "inscp_scp_amt": "in-policy amount",
+    "act_pay_dedc": "deductible",
+    "ratio": "ratio",
+    "hifp_pay": "fund pays",
+    "fund_pay_sumamt": "all funds pay",
+    "psn_part_amt": "the person's share",
+    "acct_pay": "personal account",
+    "psn_cash_pay": "cash",
+    "credit": "credit",
+    "allowed": "decision",
+}
 
 
 def _from_trace(t) -> Step:
-    return Step(WHAT.get(t.field, t.field), t.field, t.value, t.rule, _words(t), t.clause, t.quote, t.unstated,
-                dict(t.inputs), t.formula)
+    return Step(
+        WHAT.get(t.field, t.field),
+        t.field,
+        t.value,
+        t.rule,
+        _words(t),
+        t.clause,
+        t.quote,
+        t.unstated,
+        dict(t.inputs),
+        t.formula,
+    )
 
 
 def _words(t) -> str | None:
@@ -162,16 +215,20 @@ def _words(t) -> str | None:
         return f"{t.formula} = {t.value}"
     if t.field == "act_pay_dedc" and "deductible" in x:
         left = Decimal(x["deductible"]) - Decimal(x["consumed_before"])
-        return (f"{x['deductible']} for the period, {x['consumed_before']} used before this visit, "
-                f"{money(max(left, Decimal(0)))} left: takes {t.value} of the in-policy {x['in_policy']}")
+        return (
+            f"{x['deductible']} for the period, {x['consumed_before']} used before this visit, "
+            f"{money(max(left, Decimal(0)))} left: takes {t.value} of the in-policy {x['in_policy']}"
+        )
     if t.field == "ratio" and "base" in x and "points" in x:
         why = ", ".join(f"{k} = {_plain(v)}" for k, v in x.items() if k not in ("base", "points"))
         points = str(x["points"])
         change = f"- {points[1:]}" if points.startswith("-") else f"+ {points}"
         return f"{x['base']} {change} points = {t.value}" + (f", because {why}" if why else "")
     if t.field == "ratio" and "band_part" in x:
-        return (f"{x['band_part']} of this visit falls in the band at {t.value} "
-                f"({x['accumulated_before']} accumulated before, uplift {x['uplift']} points)")
+        return (
+            f"{x['band_part']} of this visit falls in the band at {t.value} "
+            f"({x['accumulated_before']} accumulated before, uplift {x['uplift']} points)"
+        )
     if t.field == "ratio" and t.value and t.value.endswith(" points"):
         return f"adds {t.value} to every band"
     if t.field == "ratio":
@@ -183,8 +240,10 @@ def _words(t) -> str | None:
         return f"{product} = {x['exact']}, rounded to {t.value}"
     if t.field == "hifp_pay" and "cap" in x:
         room = Decimal(x["cap"]) - Decimal(x["paid_before"])
-        return (f"{x['cap']} for the period, {x['paid_before']} paid before this visit, "
-                f"{money(max(room, Decimal(0)))} left: {x['uncapped']} is cut to {t.value}")
+        return (
+            f"{x['cap']} for the period, {x['paid_before']} paid before this visit, "
+            f"{money(max(room, Decimal(0)))} left: {x['uncapped']} is cut to {t.value}"
+        )
     if t.field == "acct_pay" and "payable" in x:
         return f"balance {x['balance_before']}, payable {x['payable']}: the account pays {t.value}"
     if t.field == "credit" and "exact" in x:
@@ -192,7 +251,9 @@ def _words(t) -> str | None:
     return None
 
 
-def _settle_steps(result, program: ir.Program, rows: list[dict], results: list, i: int, params: dict) -> list[Step]:
+def _settle_steps(
+    result, program: ir.Program, rows: list[dict], results: list, i: int, params: dict
+) -> list[Step]:
     trace = list(result.trace)
     steps: list[Step] = []
     capped = any(t.field == "hifp_pay" and "cap" in t.inputs for t in trace)
@@ -206,18 +267,28 @@ def _settle_steps(result, program: ir.Program, rows: list[dict], results: list, 
     return steps
 
 
-def _cap_steps(program: ir.Program, rows: list[dict], results: list, i: int, params: dict,
-               share: Decimal) -> list[Step]:
+def _cap_steps(
+    program: ir.Program, rows: list[dict], results: list, i: int, params: dict, share: Decimal
+) -> list[Step]:
     """Each cap that applies to the visit and did not cut its share: the room it had."""
     out = []
     for cap, amount, before in cap_rooms(program, rows, results, i, params):
         room = max(CTX.subtract(amount, before), Decimal(0))
         prov = cap.prov
-        out.append(Step("cap", "hifp_pay", money(share), prov.rule,
-                        f"{money(amount)} for the period, {money(before)} paid before this visit, {money(room)} left: "
-                        f"{money(share)} fits, {money(CTX.subtract(room, share))} left after this visit",
-                        prov.clause, prov.quote, prov.unstated,
-                        {"cap": money(amount), "paid_before": money(before), "uncapped": money(share)}))
+        out.append(
+            Step(
+                "cap",
+                "hifp_pay",
+                money(share),
+                prov.rule,
+                f"{money(amount)} for the period, {money(before)} paid before this visit, {money(room)} left: "
+                f"{money(share)} fits, {money(CTX.subtract(room, share))} left after this visit",
+                prov.clause,
+                prov.quote,
+                prov.unstated,
+                {"cap": money(amount), "paid_before": money(before), "uncapped": money(share)},
+            )
+        )
     return out
 
 
@@ -255,8 +326,11 @@ def _applying_caps(program: ir.Program, row: dict, index: int, params: dict, cou
                 if E.cond(cap.when, env, params):
                     amount = E.value(cap.amount, env, params)[0]
                     counter = counters[cap.counter]
-                    key = (cap.counter, bucket(counter.period, when, index),
-                           env.get(counter.each) if counter.each else None)
+                    key = (
+                        cap.counter,
+                        bucket(counter.period, when, index),
+                        env.get(counter.each) if counter.each else None,
+                    )
                     yield cap, amount, key
 
 
@@ -267,8 +341,10 @@ def _credit_steps(result, program: ir.Program, row: dict, params: dict) -> list[
         step = _from_trace(t)
         step.what = "credit"
         if rule is not None:
-            step.explanation = (f"rule {rule.name} applies (when {cond_text(rule.when)}): "
-                                f"{_amount_text(rule.amount)} = {step.explanation}")
+            step.explanation = (
+                f"rule {rule.name} applies (when {cond_text(rule.when)}): "
+                f"{_amount_text(rule.amount)} = {step.explanation}"
+            )
             step.inputs = {**_reads(rule, row, params), **step.inputs}
         steps.append(step)
     if result.reason != "credited":
@@ -342,9 +418,15 @@ def _may_pay_steps(result) -> list[Step]:
         step.explanation = f"{result.reason}: {result.message}"
         steps.append(step)
     if result.allowed:
-        steps.append(Step("channel", "channel", result.channel,
-                          explanation="direct when the venue settles over the network (networked), "
-                                      "else reimbursement"))
+        steps.append(
+            Step(
+                "channel",
+                "channel",
+                result.channel,
+                explanation="direct when the venue settles over the network (networked), "
+                "else reimbursement",
+            )
+        )
     return steps
 
 
@@ -367,10 +449,16 @@ def render_text(policy_id: str, policy_file: str, explanations: list[Explanation
             head = f"request {ex.record}: {who}{r['relation']}, {r['item']}{venue}, on {r['on']}"
         out.append(f"{head}  (policy {policy_id}, {policy_file})")
         what_w = max(cell_width(s.what) for s in ex.steps)
-        value_w = max([cell_width(s.value or "") for s in ex.steps if s.what != "version in force"] or [0])
+        value_w = max(
+            [cell_width(s.value or "") for s in ex.steps if s.what != "version in force"] or [0]
+        )
         for n, s in enumerate(ex.steps, start=1):
             value = s.value or ""
-            aligned = value if s.what == "version in force" else f"{' ' * (value_w - cell_width(value))}{value}"
+            aligned = (
+                value
+                if s.what == "version in force"
+                else f"{' ' * (value_w - cell_width(value))}{value}"
+            )
             line = f"{n:>3}. {s.what}{' ' * (what_w - cell_width(s.what))}  {aligned}"
             if s.rule and s.what != "version in force":
                 line += f"  {s.rule}"
@@ -386,7 +474,9 @@ def render_text(policy_id: str, policy_file: str, explanations: list[Explanation
             if s.unstated:
                 out.append(f"{pad}unstated: {s.unstated}")
             if s.inputs:
-                out.append(f"{pad}read: " + ", ".join(f"{k} {_plain(v)}" for k, v in s.inputs.items()))
+                out.append(
+                    f"{pad}read: " + ", ".join(f"{k} {_plain(v)}" for k, v in s.inputs.items())
+                )
         out.append("     result: " + _summary(ex))
         out.append("")
     return "\n".join(out).rstrip() + "\n"
@@ -403,8 +493,17 @@ def _plain(v) -> str:
 def _summary(ex: Explanation) -> str:
     r = ex.result
     if ex.kind == "settle":
-        fields = ("inscp_scp_amt", "act_pay_dedc", "pool_prop_selfpay", "hifp_pay", "psn_part_amt", "acct_pay",
-                  "psn_cash_pay", "balc", "reason")
+        fields = (
+            "inscp_scp_amt",
+            "act_pay_dedc",
+            "pool_prop_selfpay",
+            "hifp_pay",
+            "psn_part_amt",
+            "acct_pay",
+            "psn_cash_pay",
+            "balc",
+            "reason",
+        )
     elif ex.kind == "credit":
         fields = ("credit", "reason", "rule", "clause")
     else:
@@ -412,6 +511,12 @@ def _summary(ex: Explanation) -> str:
     return ", ".join(f"{f} {_plain(r[f])}" for f in fields)
 
 
-def to_json(policy_id: str, policy_file: str, policy_hash: str, explanations: list[Explanation]) -> dict:
-    return {"policy": policy_id, "file": policy_file, "hash": policy_hash,
-            "records": [e.to_json() for e in explanations]}
+def to_json(
+    policy_id: str, policy_file: str, policy_hash: str, explanations: list[Explanation]
+) -> dict:
+    return {
+        "policy": policy_id,
+        "file": policy_file,
+        "hash": policy_hash,
+        "records": [e.to_json() for e in explanations],
+    }

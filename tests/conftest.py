@@ -85,7 +85,10 @@ def make_backend(name: str, policy, tracing: bool = True):
         pytest.skip(str(e))
     except NotSupported as e:
         pytest.skip(f"the {name} backend does not run policy {policy.id}: {e}")
+
+
 # ---- the settlement service's databases -------------------------------------------------
+
 
 @pytest.fixture(scope="session")
 def postgres():
@@ -96,7 +99,9 @@ def postgres():
     try:
         pg = start_postgres()
     except Unavailable as e:
-        if os.environ.get("POLICYLANG_REQUIRE_POSTGRES"):  # CI: .ci/run installs it, so none is skipped
+        if os.environ.get(
+            "POLICYLANG_REQUIRE_POSTGRES"
+        ):  # CI: .ci/run installs it, so none is skipped
             pytest.fail(f"PostgreSQL unavailable: {e}")
         pytest.skip(f"PostgreSQL unavailable: {e}")
     yield pg

@@ -19,9 +19,14 @@ from policylang import ir
 from policylang import vocab as V
 
 ROOT = Path(__file__).resolve().parent.parent
-CORPUS = sorted([*(ROOT / "policies").glob("*.pol"), *(ROOT / "tests" / "fixtures" / "valid").glob("*.pol"),
-                 ROOT / "tests" / "fixtures" / "variations" / "city.pol",
-                 ROOT / "examples" / "three-categories" / "lanshan-2024.pol"])  # a declared category, code 13
+CORPUS = sorted(
+    [
+        *(ROOT / "policies").glob("*.pol"),
+        *(ROOT / "tests" / "fixtures" / "valid").glob("*.pol"),
+        ROOT / "tests" / "fixtures" / "variations" / "city.pol",
+        ROOT / "examples" / "three-categories" / "lanshan-2024.pol",
+    ]
+)  # a declared category, code 13
 
 
 def _money_constants(node, out: set) -> None:
@@ -45,7 +50,9 @@ def _dates(program: ir.Program, params: dict) -> list[dt.date]:
             if isinstance(p, dt.date):
                 points.update({p - dt.timedelta(days=1), p, p + dt.timedelta(days=1)})
     for year in (2022, 2023, 2024, 2025):
-        points.update({dt.date(year, 1, 1), dt.date(year, 12, 31), dt.date(year, 6, 30), dt.date(year, 7, 1)})
+        points.update(
+            {dt.date(year, 1, 1), dt.date(year, 12, 31), dt.date(year, 6, 30), dt.date(year, 7, 1)}
+        )
     return sorted(points)
 
 
@@ -65,7 +72,9 @@ def make_params(policy: ir.Policy, rnd: random.Random) -> dict:
     return out
 
 
-def make_visits(policy: ir.Policy, rnd: random.Random, n: int, params: dict, refused: float = 0.0) -> list[dict]:
+def make_visits(
+    policy: ir.Policy, rnd: random.Random, n: int, params: dict, refused: float = 0.0
+) -> list[dict]:
     """``refused``: the chance that one visit of the batch is one the input checks refuse
     (a code contradicting the record's flag, or a code no vocabulary maps)."""
     program = policy.programs["settle"]
@@ -80,7 +89,11 @@ def make_visits(policy: ir.Policy, rnd: random.Random, n: int, params: dict, ref
     psn_codes = sorted(psn_type.codes.items())
     out = []
     for _ in range(n):
-        day = rnd.choice(dates) if rnd.random() < 0.5 else dt.date(2022, 6, 1) + dt.timedelta(days=rnd.randint(0, 1300))
+        day = (
+            rnd.choice(dates)
+            if rnd.random() < 0.5
+            else dt.date(2022, 6, 1) + dt.timedelta(days=rnd.randint(0, 1300))
+        )
         if rnd.random() < 0.4:
             when = day.isoformat()
         else:
@@ -101,7 +114,9 @@ def make_visits(policy: ir.Policy, rnd: random.Random, n: int, params: dict, ref
             "hosp_lv": rnd.choice([*V.ENUMS["hosp_lv"], "二级"]),
             "medfee_sumamt": f"{total:.2f}",
         }
-        if psn_codes and rnd.random() < 0.3:  # a platform code: "11", "1201", "1103" (flexible employment)...
+        if (
+            psn_codes and rnd.random() < 0.3
+        ):  # a platform code: "11", "1201", "1103" (flexible employment)...
             code, meaning = rnd.choice(psn_codes)
             v["psn_type"] = code
             implied = dict(meaning.implies).get("flxempe_flag")
@@ -112,13 +127,21 @@ def make_visits(policy: ir.Policy, rnd: random.Random, n: int, params: dict, ref
                     v["flxempe_flag"] = implied
         if rnd.random() < 0.15:
             v["designated"] = rnd.random() < 0.5
-        for field, part in (("fulamt_ownpay_amt", own), ("overlmt_selfpay", over), ("preselfpay_amt", pre)):
+        for field, part in (
+            ("fulamt_ownpay_amt", own),
+            ("overlmt_selfpay", over),
+            ("preselfpay_amt", pre),
+        ):
             if part:
                 v[field] = f"{part / 100:.2f}"
         if rnd.random() < 0.25:
             v["acct_balc"] = f"{rnd.randint(0, 100000) / 100:.2f}"
-        for field, codes in (("insutype", ["310", "310", "390"]), ("med_type", ["11", "11", "14"]),
-                             ("acct_used_flag", ["1", "0"]), ("mdtrt_id", [f"M{rnd.randint(0, 9999)}"])):
+        for field, codes in (
+            ("insutype", ["310", "310", "390"]),
+            ("med_type", ["11", "11", "14"]),
+            ("acct_used_flag", ["1", "0"]),
+            ("mdtrt_id", [f"M{rnd.randint(0, 9999)}"]),
+        ):
             if rnd.random() < 0.2:
                 v[field] = rnd.choice(codes)
         for name, (t, _default) in policy.inputs.items():
@@ -138,7 +161,9 @@ def make_visits(policy: ir.Policy, rnd: random.Random, n: int, params: dict, ref
     if out and rnd.random() < refused:
         bad = rnd.choice(out)
         if rnd.random() < 0.5:
-            bad.update({"psn_type": "1103", "flxempe_flag": False})  # the code says flexible employment
+            bad.update(
+                {"psn_type": "1103", "flxempe_flag": False}
+            )  # the code says flexible employment
         else:
             bad["psn_type"] = "13"  # 离休: mapped only where a policy maps it
     return out
@@ -151,8 +176,12 @@ def _day(rnd: random.Random) -> str:
 def make_persons(policy: ir.Policy, rnd: random.Random, n: int) -> list[dict]:
     out = []
     for i in range(n):
-        p = {"psn_no": f"P{i}", "psn_type": rnd.choice(["active", "retiree", "11", "1201", "在职"]),
-             "flxempe_flag": rnd.random() < 0.3, "on": _day(rnd)}
+        p = {
+            "psn_no": f"P{i}",
+            "psn_type": rnd.choice(["active", "retiree", "11", "1201", "在职"]),
+            "flxempe_flag": rnd.random() < 0.3,
+            "on": _day(rnd),
+        }
         if rnd.random() < 0.1:
             p["psn_type"] = rnd.choice(["1103", "1203"])
             p["flxempe_flag"] = True
@@ -168,7 +197,12 @@ def make_requests(rnd: random.Random, n: int) -> list[dict]:
     out = []
     for i in range(n):
         item = rnd.choice(list(V.ENUMS["item"]))
-        r = {"psn_no": f"P{i}", "relation": rnd.choice(list(V.ENUMS["relation"])), "item": item, "on": _day(rnd)}
+        r = {
+            "psn_no": f"P{i}",
+            "relation": rnd.choice(list(V.ENUMS["relation"])),
+            "item": item,
+            "on": _day(rnd),
+        }
         if item not in V.CONTRIBUTION_ITEMS:
             r["venue"] = rnd.choice(list(V.ENUMS["venue"]))
         if rnd.random() < 0.3:

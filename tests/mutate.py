@@ -7,9 +7,52 @@ import re
 
 from policylang.parser import keyword_pairs
 
-ODD_CHARS = ["{", "}", "(", ")", ":", ",", "%", "\"", "“", "”", "#", "\n", " ", "0", "9", ".", "-", "+", "|", "*",
-             "[", "]", "=", ">=", "\u200b", "\u202e", "\u0430", "１", "５", "％", "：", "，", "。", "、", "\t",
-             "元", "年", "一", "二(一)", "\\", "\x00", "\ufeff", "𝟙", "é"]
+ODD_CHARS = [
+    "{",
+    "}",
+    "(",
+    ")",
+    ":",
+    ",",
+    "%",
+    '"',
+    "“",
+    "”",
+    "#",
+    "\n",
+    " ",
+    "0",
+    "9",
+    ".",
+    "-",
+    "+",
+    "|",
+    "*",
+    "[",
+    "]",
+    "=",
+    ">=",
+    "\u200b",
+    "\u202e",
+    "\u0430",
+    "１",
+    "５",
+    "％",
+    "：",
+    "，",
+    "。",
+    "、",
+    "\t",
+    "元",
+    "年",
+    "一",
+    "二(一)",
+    "\\",
+    "\x00",
+    "\ufeff",
+    "𝟙",
+    "é",
+]
 NUMBERS = ["0", "-1", "100", "101", "150.5", "99999999999999999999", "0.001", "-0", "1e5", "７５"]
 
 
@@ -23,26 +66,26 @@ def mutate(text: str, rnd: random.Random) -> str:
         return rnd.choice(ODD_CHARS)
     i = rnd.randrange(len(text))
     if op == 0:  # delete a span
-        return text[:i] + text[i + rnd.randint(1, 12):]
+        return text[:i] + text[i + rnd.randint(1, 12) :]
     if op == 1:  # insert an odd character
         return text[:i] + rnd.choice(ODD_CHARS) + text[i:]
     if op == 2:  # replace a number
         nums = list(re.finditer(r"\d+(\.\d+)?", text))
         if nums:
             m = rnd.choice(nums)
-            return text[:m.start()] + rnd.choice(NUMBERS) + text[m.end():]
+            return text[: m.start()] + rnd.choice(NUMBERS) + text[m.end() :]
     if op == 3:  # replace a keyword with another keyword
         kws = _keywords()
         found = [m for m in re.finditer(r"[^\W\d]\w*", text) if m.group() in kws]
         if found:
             m = rnd.choice(found)
-            return text[:m.start()] + rnd.choice(kws) + text[m.end():]
+            return text[: m.start()] + rnd.choice(kws) + text[m.end() :]
     lines = text.split("\n")
     j = rnd.randrange(len(lines))
     if op == 4:  # drop a line
-        return "\n".join(lines[:j] + lines[j + 1:])
+        return "\n".join(lines[:j] + lines[j + 1 :])
     if op == 5:  # duplicate a line
-        return "\n".join(lines[:j + 1] + [lines[j]] + lines[j + 1:])
+        return "\n".join(lines[: j + 1] + [lines[j]] + lines[j + 1 :])
     if op == 6:  # swap two lines
         k = rnd.randrange(len(lines))
         lines[j], lines[k] = lines[k], lines[j]
@@ -53,7 +96,7 @@ def mutate(text: str, rnd: random.Random) -> str:
             m = rnd.choice(names)
             word = m.group()
             k = rnd.randrange(len(word))
-            return text[:m.start()] + word[:k] + word[k + 1:] + text[m.end():]
+            return text[: m.start()] + word[:k] + word[k + 1 :] + text[m.end() :]
     # truncate
     return text[:i]
 

@@ -28,6 +28,7 @@ def _open_with_fault(url, pool_size=8):
         count[0] += 1  # committed
         if count[0] == N:
             os.kill(os.getpid(), signal.SIGKILL)
+
     opened.write = write_then_die
     return opened
 

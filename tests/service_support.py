@@ -81,13 +81,16 @@ def _with_pgserver() -> Postgres:
             srv = pgserver.get_server(os.path.join(folder, "data"), cleanup_mode="delete")
     except Exception as e:  # noqa: BLE001
         shutil.rmtree(folder, ignore_errors=True)
-        raise Unavailable(f"pgserver could not start PostgreSQL ({type(e).__name__}: {e})") from None
+        raise Unavailable(
+            f"pgserver could not start PostgreSQL ({type(e).__name__}: {e})"
+        ) from None
 
     def stop():
         try:
             srv.cleanup()
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+
     return Postgres(srv.get_uri(), srv.get_uri, stop)
 
 
@@ -116,24 +119,47 @@ def _with_system_binaries() -> Postgres:
         shutil.chown(data, "nobody")
     port = _free_port()
     try:
-        subprocess.run([*as_user, initdb, "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8"],
-                       check=True, capture_output=True, timeout=120)
-        subprocess.run([*as_user, os.path.join(bindir, "pg_ctl"), "-D", data, "-w", "-l", os.path.join(data, "log"),
-                        "-o", f"-h 127.0.0.1 -p {port} -k {data}", "start"], check=True, capture_output=True,
-                       timeout=120)
+        subprocess.run(
+            [*as_user, initdb, "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8"],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        subprocess.run(
+            [
+                *as_user,
+                os.path.join(bindir, "pg_ctl"),
+                "-D",
+                data,
+                "-w",
+                "-l",
+                os.path.join(data, "log"),
+                "-o",
+                f"-h 127.0.0.1 -p {port} -k {data}",
+                "start",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as e:
         shutil.rmtree(folder, ignore_errors=True)
         detail = getattr(e, "stderr", b"") or b""
-        raise Unavailable(f"the system's PostgreSQL did not start ({e}; {detail.decode(errors='replace')[-300:]})") \
-            from None
+        raise Unavailable(
+            f"the system's PostgreSQL did not start ({e}; {detail.decode(errors='replace')[-300:]})"
+        ) from None
 
     def url(name: str) -> str:
         return f"postgresql://postgres@127.0.0.1:{port}/{name}"
 
     def stop():
-        subprocess.run([*as_user, os.path.join(bindir, "pg_ctl"), "-D", data, "-m", "fast", "-w", "stop"],
-                       capture_output=True, timeout=60)
+        subprocess.run(
+            [*as_user, os.path.join(bindir, "pg_ctl"), "-D", data, "-m", "fast", "-w", "stop"],
+            capture_output=True,
+            timeout=60,
+        )
         shutil.rmtree(folder, ignore_errors=True)
+
     for _ in range(50):
         try:
             import psycopg

@@ -34,7 +34,9 @@ def test_a_compiled_policy_pickles_and_settles_the_same():
     visits = make_visits(policy.ir, random.Random(1), 200, {})
     clone = pickle.loads(pickle.dumps(policy))
     assert clone.hash == policy.hash
-    assert [r.to_json() for r in clone.settle(visits)] == [r.to_json() for r in policy.settle(visits)]
+    assert [r.to_json() for r in clone.settle(visits)] == [
+        r.to_json() for r in policy.settle(visits)
+    ]
 
 
 def test_a_compiled_policy_is_safe_to_share_between_threads():

@@ -24,11 +24,13 @@ import policylang
 from policylang.backends import BACKENDS, BackendUnavailable, NotSupported, backend
 from policylang.inputs import InputError
 
-from .conftest import load_backend
 from .corpus import CORPUS, make_params, make_persons, make_requests, make_visits
 
 OTHERS = [name for name in BACKENDS if name != "reference"]
-_POLICIES = {p.name: policylang.loads(p.read_text(encoding="utf-8"), str(p), search=[p.parent]).ir for p in CORPUS}
+_POLICIES = {
+    p.name: policylang.loads(p.read_text(encoding="utf-8"), str(p), search=[p.parent]).ir
+    for p in CORPUS
+}
 _ENGINES: dict = {}
 
 # (backend, corpus policy) -> why that backend cannot run it: an expected, named skip
@@ -50,8 +52,10 @@ def _engine(name: str, policy_name: str, tracing: bool):
     if isinstance(got, BackendUnavailable):
         pytest.skip(str(got))
     if isinstance(got, NotSupported):
-        pytest.skip(f"expected: the {name} backend does not run {policy_name} "
-                    f"({UNSUPPORTED[(name, policy_name)]}): {got}")
+        pytest.skip(
+            f"expected: the {name} backend does not run {policy_name} "
+            f"({UNSUPPORTED[(name, policy_name)]}): {got}"
+        )
     return got
 
 
@@ -60,13 +64,14 @@ def _traces(name: str) -> bool:
     return getattr(backend(name), "settle_traces", True)
 
 
-
-
 def _outcome(engine, visits, params, traced=True):
     """Results, the state left for the next call, and the journal of counter charges."""
     state, journal = engine.new_state(), []
     try:
-        results = [r.to_json(trace=engine.tracing and traced) for r in engine.settle(visits, params, state, journal)]
+        results = [
+            r.to_json(trace=engine.tracing and traced)
+            for r in engine.settle(visits, params, state, journal)
+        ]
     except InputError as e:
         return ("error", [str(p) for p in e.problems])
     return results, state, sorted(journal, key=repr)
@@ -91,7 +96,10 @@ def test_backend_agrees_with_reference(other, policy_name, seed, size, tracing):
 
 def _decisions(engine, kind, records, params, traced=True):
     try:
-        return [r.to_json(trace=engine.tracing and traced) for r in getattr(engine, kind)(records, params)]
+        return [
+            r.to_json(trace=engine.tracing and traced)
+            for r in getattr(engine, kind)(records, params)
+        ]
     except InputError as e:
         return ("error", [str(p) for p in e.problems])
 
@@ -128,21 +136,40 @@ from decimal import Decimal as _D  # noqa: E402
 _FW = str.maketrans("0123456789-:.T ", "０１２３４５６７８９－：．Ｔ\u3000")
 
 
-def _money_texts(top: int = 10 ** 16):
+def _money_texts(top: int = 10**16):
     """(good, bad): amounts in every spelling the contract accepts, and hostile ones."""
-    plain = st.builds(lambda w, c, k: f"{w}.{c:03d}"[: len(str(w)) + 1 + k] if k else str(w),
-                      st.integers(0, top) | st.integers(0, min(top, 2000)), st.integers(0, 999), st.integers(0, 4))
+    plain = st.builds(
+        lambda w, c, k: f"{w}.{c:03d}"[: len(str(w)) + 1 + k] if k else str(w),
+        st.integers(0, top) | st.integers(0, min(top, 2000)),
+        st.integers(0, 999),
+        st.integers(0, 4),
+    )
     good = st.one_of(
-        plain, st.builds(lambda t, a, b: a + t + b, plain, st.sampled_from(["", " ", "\t", "\u3000", "\n"]),
-                         st.sampled_from(["", " ", "\u3000"])),
-        plain.map(lambda t: t.translate(_FW)), plain.map(lambda t: "+" + t), plain.map(lambda t: t + "0"),
-        st.integers(0, top), st.decimals(allow_nan=False, allow_infinity=False, places=2, min_value=0,
-                                         max_value=min(top, 10 ** 6)),
-        st.sampled_from([_D("-0"), _D("1.500"), 1.5, "-0.00"]))
+        plain,
+        st.builds(
+            lambda t, a, b: a + t + b,
+            plain,
+            st.sampled_from(["", " ", "\t", "\u3000", "\n"]),
+            st.sampled_from(["", " ", "\u3000"]),
+        ),
+        plain.map(lambda t: t.translate(_FW)),
+        plain.map(lambda t: "+" + t),
+        plain.map(lambda t: t + "0"),
+        st.integers(0, top),
+        st.decimals(
+            allow_nan=False, allow_infinity=False, places=2, min_value=0, max_value=min(top, 10**6)
+        ),
+        st.sampled_from([_D("-0"), _D("1.500"), 1.5, "-0.00"]),
+    )
     bad = st.one_of(
-        plain.map(lambda t: "-" + t), st.text(alphabet="0123456789.+-eE _,。٤¹①", max_size=12),
-        st.integers(-10, -1), st.decimals(allow_nan=True, places=3, min_value=-5, max_value=10 ** 6),
-        st.sampled_from([_D("NaN"), _D("1E+30"), 0.1 + 0.2, True, None, [], {}, "", "9" * 60, 10 ** 40]))
+        plain.map(lambda t: "-" + t),
+        st.text(alphabet="0123456789.+-eE _,。٤¹①", max_size=12),
+        st.integers(-10, -1),
+        st.decimals(allow_nan=True, places=3, min_value=-5, max_value=10**6),
+        st.sampled_from(
+            [_D("NaN"), _D("1E+30"), 0.1 + 0.2, True, None, [], {}, "", "9" * 60, 10**40]
+        ),
+    )
     return good, bad
 
 
@@ -150,19 +177,47 @@ def _times():
     """(good, bad) setl_time values."""
     days = st.dates(_dt.date(2021, 12, 25), _dt.date(2024, 1, 5))
     moments = st.datetimes(_dt.datetime(2021, 12, 25), _dt.datetime(2024, 1, 5))
-    good_forms = st.sampled_from(["%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M",
-                                  "%Y-%m-%dT%H:%M"])
-    bad_forms = st.sampled_from(["%Y%m%dT%H%M", "%Y-%m-%dT%H", "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S+08:00",
-                                 "%Y-%m-%dT%H:%M:%SZ", "%Y/%m/%d", "%Y-%m-%d  %H:%M", "%Y-%m-%dt%H:%M"])
+    good_forms = st.sampled_from(
+        ["%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"]
+    )
+    bad_forms = st.sampled_from(
+        [
+            "%Y%m%dT%H%M",
+            "%Y-%m-%dT%H",
+            "%Y-%m-%d %H:%M:%S.%f",
+            "%Y-%m-%dT%H:%M:%S+08:00",
+            "%Y-%m-%dT%H:%M:%SZ",
+            "%Y/%m/%d",
+            "%Y-%m-%d  %H:%M",
+            "%Y-%m-%dt%H:%M",
+        ]
+    )
     good_texts = st.builds(lambda m, f: m.strftime(f), moments, good_forms)
     good = st.one_of(
-        good_texts, good_texts.map(lambda t: t.translate(_FW)), good_texts.map(lambda t: f" {t}\u3000"),
-        days.map(_dt.date.isoformat), days, moments.map(lambda m: m.replace(microsecond=0)))
+        good_texts,
+        good_texts.map(lambda t: t.translate(_FW)),
+        good_texts.map(lambda t: f" {t}\u3000"),
+        days.map(_dt.date.isoformat),
+        days,
+        moments.map(lambda m: m.replace(microsecond=0)),
+    )
     bad = st.one_of(
-        st.builds(lambda m, f: m.strftime(f), moments, bad_forms), moments.filter(lambda m: m.microsecond),
+        st.builds(lambda m, f: m.strftime(f), moments, bad_forms),
+        moments.filter(lambda m: m.microsecond),
         st.text(alphabet="0123456789-:T .Z+", max_size=22),
-        st.sampled_from(["2023-02-29", "2023-03-01T24:00", "2023-03-01 10:60", "٢٠٢٣-٠٣-٠١", 20230301, None, "",
-                         _dt.datetime(2023, 3, 1, tzinfo=_dt.timezone.utc)]))
+        st.sampled_from(
+            [
+                "2023-02-29",
+                "2023-03-01T24:00",
+                "2023-03-01 10:60",
+                "٢٠٢٣-٠٣-٠١",
+                20230301,
+                None,
+                "",
+                _dt.datetime(2023, 3, 1, tzinfo=_dt.timezone.utc),
+            ]
+        ),
+    )
     return good, bad
 
 
@@ -170,17 +225,39 @@ def _visit_records(policy):
     """Batches of valid records in unusual spellings, with at times one hostile record."""
     total, part = _money_texts(), _money_texts(100)
     fields = {
-        "psn_no": (st.sampled_from(["A", "A ", " A", "\u3000A", "B", 7, "甲"]),
-                   st.sampled_from(["", "  ", 10 ** 25, True, None, 1.5, "A\nB", "\ud800", "x" * 100])),
+        "psn_no": (
+            st.sampled_from(["A", "A ", " A", "\u3000A", "B", 7, "甲"]),
+            st.sampled_from(["", "  ", 10**25, True, None, 1.5, "A\nB", "\ud800", "x" * 100]),
+        ),
         # names, aliases and the platform's codes (1103 implies flxempe_flag: the record may agree,
         # contradict it or leave the flag out; 13 is mapped only by lanshan-2024.pol)
-        "psn_type": (st.sampled_from(["active", "retiree", "在职", "退休", " active", "11", "1201", " 1101",
-                                      "１２０２", "1103", "1203", "13", "离休", "veteran"]),
-                     st.sampled_from(["Active", "boss", 1, None, "x\n", "1 1", "99", 1101, "14"])),
+        "psn_type": (
+            st.sampled_from(
+                [
+                    "active",
+                    "retiree",
+                    "在职",
+                    "退休",
+                    " active",
+                    "11",
+                    "1201",
+                    " 1101",
+                    "１２０２",
+                    "1103",
+                    "1203",
+                    "13",
+                    "离休",
+                    "veteran",
+                ]
+            ),
+            st.sampled_from(["Active", "boss", 1, None, "x\n", "1 1", "99", 1101, "14"]),
+        ),
         "flxempe_flag": (st.booleans(), st.sampled_from(["true", 0, None])),
         "setl_time": _times(),
-        "hosp_lv": (st.sampled_from(["unrated", "level1", "level2", "level3", "三级", " level2"]),
-                    st.sampled_from(["level4", None, 2])),
+        "hosp_lv": (
+            st.sampled_from(["unrated", "level1", "level2", "level3", "三级", " level2"]),
+            st.sampled_from(["level4", None, 2]),
+        ),
         "medfee_sumamt": total,
         "fulamt_ownpay_amt": part,
         "overlmt_selfpay": part,
@@ -190,26 +267,49 @@ def _visit_records(policy):
     }
     for name, (t, _) in policy.inputs.items():
         if t == "number":
-            fields[name] = (st.one_of(st.integers(0, 200), st.sampled_from(["７０", " 69.5 ", "70.000000"])),
-                            st.sampled_from(["1.1234567", "1e3", "", None, True]))
+            fields[name] = (
+                st.one_of(st.integers(0, 200), st.sampled_from(["７０", " 69.5 ", "70.000000"])),
+                st.sampled_from(["1.1234567", "1e3", "", None, True]),
+            )
         elif t == "bool":
             fields[name] = (st.sampled_from([True, False, None]), st.sampled_from(["true", 1]))
-    base = {"psn_no": "A", "psn_type": "active", "flxempe_flag": False, "setl_time": "2023-03-01",
-            "hosp_lv": "level2", "medfee_sumamt": "400.00"}
+    base = {
+        "psn_no": "A",
+        "psn_type": "active",
+        "flxempe_flag": False,
+        "setl_time": "2023-03-01",
+        "hosp_lv": "level2",
+        "medfee_sumamt": "400.00",
+    }
 
     def records(which: int, min_size: int):
         changed = st.sets(st.sampled_from(sorted(fields)), min_size=min_size, max_size=3).flatmap(
-            lambda keys: st.fixed_dictionaries({k: fields[k][which] for k in keys}))
+            lambda keys: st.fixed_dictionaries({k: fields[k][which] for k in keys})
+        )
         return st.builds(dict.__or__, st.just(base), changed)
 
     hostile = st.one_of(
-        records(1, 1), records(1, 1), records(1, 1),
-        st.builds(lambda r, k: {x: y for x, y in r.items() if x != k}, records(0, 0), st.sampled_from(sorted(base))),
-        st.builds(lambda r, k: {**r, k: "level1"}, records(0, 0), st.sampled_from(["hosp_level", 5, ("t",)])),
-        st.sampled_from([["a"], "visit", None, 5]))
-    return st.builds(lambda good, bad, at: good[:at] + bad + good[at:],
-                     st.lists(records(0, 0), min_size=1, max_size=5), st.lists(hostile, max_size=1),
-                     st.integers(0, 5))
+        records(1, 1),
+        records(1, 1),
+        records(1, 1),
+        st.builds(
+            lambda r, k: {x: y for x, y in r.items() if x != k},
+            records(0, 0),
+            st.sampled_from(sorted(base)),
+        ),
+        st.builds(
+            lambda r, k: {**r, k: "level1"},
+            records(0, 0),
+            st.sampled_from(["hosp_level", 5, ("t",)]),
+        ),
+        st.sampled_from([["a"], "visit", None, 5]),
+    )
+    return st.builds(
+        lambda good, bad, at: good[:at] + bad + good[at:],
+        st.lists(records(0, 0), min_size=1, max_size=5),
+        st.lists(hostile, max_size=1),
+        st.integers(0, 5),
+    )
 
 
 def _settle_outcome(engine, visits, traced=True):

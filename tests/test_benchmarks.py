@@ -28,9 +28,12 @@ def bench():
 
 def test_plain_reference_agrees_with_policylang(bench, guiyang):
     records = bench.make_visits(300, seed=11)
-    bench.check_agreement(bench.plain.plain_settle(records), guiyang.settle(records, trace=False), records,
-                          "untraced")
-    bench.check_agreement(bench.plain.plain_settle(records), guiyang.settle(records), records, "traced")
+    bench.check_agreement(
+        bench.plain.plain_settle(records), guiyang.settle(records, trace=False), records, "untraced"
+    )
+    bench.check_agreement(
+        bench.plain.plain_settle(records), guiyang.settle(records), records, "traced"
+    )
 
 
 def test_plain_reference_validates_like_policylang(bench, guiyang):
@@ -55,13 +58,22 @@ def test_plain_reference_leaves_the_decimal_context_alone(bench):
 def test_a_difference_stops_the_benchmark(bench, guiyang, monkeypatch):
     records = bench.make_visits(300, seed=11)
     monkeypatch.setattr(bench.plain, "DEDUCTIBLE", Decimal("100.00"))
-    with pytest.raises(bench.Disagreement, match=r"disagree on record \d+ \(fields: .*act_pay_dedc"):
-        bench.check_agreement(bench.plain.plain_settle(records), guiyang.settle(records, trace=False), records,
-                              "untraced")
+    with pytest.raises(
+        bench.Disagreement, match=r"disagree on record \d+ \(fields: .*act_pay_dedc"
+    ):
+        bench.check_agreement(
+            bench.plain.plain_settle(records),
+            guiyang.settle(records, trace=False),
+            records,
+            "untraced",
+        )
 
 
 def test_the_report_runs(bench, capsys):
-    assert bench.main(["--visits", "200", "--repeat", "1", "--no-memory", "--columnar-visits", "3000"]) == 0
+    assert (
+        bench.main(["--visits", "200", "--repeat", "1", "--no-memory", "--columnar-visits", "3000"])
+        == 0
+    )
     out = capsys.readouterr().out
     assert "plain reference" in out and "(target <= 1.2x)" in out and "(target <= 3x)" in out
     if bench._columnar_available() is None:
@@ -73,28 +85,39 @@ def test_the_report_runs(bench, capsys):
 def test_the_sql_section_checks_and_reports(bench, capsys):
     """The hand-written DuckDB query agrees with the generated one and with policylang before
     anything is timed (benchmarks/plain_sql.py), and the report runs."""
-    pytest.importorskip("duckdb", reason="the SQL section needs DuckDB: pip install 'policylang[sql]'")
-    pytest.importorskip("sqlglot", reason="the SQL section needs sqlglot: pip install 'policylang[sql]'")
+    pytest.importorskip(
+        "duckdb", reason="the SQL section needs DuckDB: pip install 'policylang[sql]'"
+    )
+    pytest.importorskip(
+        "sqlglot", reason="the SQL section needs sqlglot: pip install 'policylang[sql]'"
+    )
     assert bench.main(["--sql", "--sql-visits", "20000", "--repeat", "1", "--no-memory"]) == 0
     out = capsys.readouterr().out
     assert "every result column of every visit" in out and "(target <= 1.5x)" in out
 
 
 def test_a_difference_stops_the_sql_section(bench, monkeypatch):
-    pytest.importorskip("duckdb", reason="the SQL section needs DuckDB: pip install 'policylang[sql]'")
+    pytest.importorskip(
+        "duckdb", reason="the SQL section needs DuckDB: pip install 'policylang[sql]'"
+    )
     import plain_sql  # on the path while the bench fixture is
 
     con = bench._sql_setup(5000, 7)
-    monkeypatch.setattr(plain_sql, "HAND_SQL", plain_sql.HAND_SQL.replace("LEAST(15000", "LEAST(10000"))
+    monkeypatch.setattr(
+        plain_sql, "HAND_SQL", plain_sql.HAND_SQL.replace("LEAST(15000", "LEAST(10000")
+    )
     with pytest.raises(bench.Disagreement, match="generated and the hand-written query disagree"):
         bench.sql_check(con)
 
 
 # ---- the columnar comparison ----------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def numpy_bench(bench):
-    pytest.importorskip("pyarrow", reason="the columnar comparison needs pip install 'policylang[columnar]'")
+    pytest.importorskip(
+        "pyarrow", reason="the columnar comparison needs pip install 'policylang[columnar]'"
+    )
     sys.path.insert(0, str(BENCH))
     try:
         import plain_numpy
@@ -110,20 +133,26 @@ def test_numpy_reference_agrees_with_settle_table_and_settle(bench, numpy_bench,
 
 
 def test_the_generated_table_reaches_every_case(numpy_bench):
-    reasons = set(numpy_bench.numpy_settle(numpy_bench.make_table(4000, seed=11)).column("reason").to_pylist())
+    reasons = set(
+        numpy_bench.numpy_settle(numpy_bench.make_table(4000, seed=11)).column("reason").to_pylist()
+    )
     assert {None, "not_in_force", "not_designated", "within_deductible", "cap_reached"} <= reasons
 
 
 def test_a_columnar_difference_stops_the_benchmark(bench, numpy_bench, guiyang, monkeypatch):
     table = numpy_bench.make_table(4000, seed=11)
     monkeypatch.setattr(numpy_bench, "CAP", 190_000)
-    with pytest.raises(bench.Disagreement, match=r"disagree on row \d+ \(column (hifp_pay|act_pay_dedc)"):
+    with pytest.raises(
+        bench.Disagreement, match=r"disagree on row \d+ \(column (hifp_pay|act_pay_dedc)"
+    ):
         bench.check_columnar_agreement(numpy_bench.numpy_settle(table), guiyang.settle_table(table))
 
 
 def test_the_numpy_reference_validates(numpy_bench):
     table = numpy_bench.make_table(50, seed=3)
-    bad = table.set_column(table.column_names.index("hosp_lv"), "hosp_lv", pa_array(["level9"] * 50))
+    bad = table.set_column(
+        table.column_names.index("hosp_lv"), "hosp_lv", pa_array(["level9"] * 50)
+    )
     with pytest.raises(numpy_bench.PlainInputError):
         numpy_bench.numpy_settle(bad)
 

@@ -48,12 +48,21 @@ def run(*args, input=None):
 
 def write(tmp_path: Path, name: str, data) -> Path:
     p = tmp_path / name
-    p.write_text(json.dumps(data, ensure_ascii=False) if not isinstance(data, str) else data, encoding="utf-8")
+    p.write_text(
+        json.dumps(data, ensure_ascii=False) if not isinstance(data, str) else data,
+        encoding="utf-8",
+    )
     return p
 
 
-VISIT = {"psn_no": "A", "psn_type": "active", "flxempe_flag": False, "setl_time": "2023-03-01",
-         "hosp_lv": "level1", "medfee_sumamt": "350.00"}
+VISIT = {
+    "psn_no": "A",
+    "psn_type": "active",
+    "flxempe_flag": False,
+    "setl_time": "2023-03-01",
+    "hosp_lv": "level1",
+    "medfee_sumamt": "350.00",
+}
 
 
 def test_check_shipped_policies_clean():
@@ -93,7 +102,15 @@ def test_settle_json_output():
 
 
 def test_settle_table_output():
-    r = run("settle", GUIYANG, ROOT / "examples" / "guiyang-visits.json", "--format", "table", "--lang", "en")
+    r = run(
+        "settle",
+        GUIYANG,
+        ROOT / "examples" / "guiyang-visits.json",
+        "--format",
+        "table",
+        "--lang",
+        "en",
+    )
     assert r.exit_code == 0
     lines = r.stdout.splitlines()
     assert lines[0].split()[:3] == ["Person", "Date", "Bill"]
@@ -102,16 +119,19 @@ def test_settle_table_output():
     assert "within the deductible" in lines[2]
 
 
-@pytest.mark.parametrize("change, field, words", [
-    ({"hosp_lv": "level4"}, "hosp_lv", "unknown hospital level 'level4'"),
-    ({"medfee_sumamt": "-5.00"}, "medfee_sumamt", "cannot be negative"),
-    ({"setl_time": "2023-02-30"}, "setl_time", "expected a date"),
-    ({"psn_type": "student"}, "psn_type", "unknown person type"),
-    ({"medfee_sumamt": "10.005"}, "medfee_sumamt", "more than two decimal places"),
-    ({"hosp_level": "level1"}, "hosp_level", "unknown field; did you mean 'hosp_lv'?"),
-    ({"flxempe_flag": "no"}, "flxempe_flag", "expected true or false"),
-    ({"fulamt_ownpay_amt": "400.00"}, "medfee_sumamt", "exceed the total"),
-])
+@pytest.mark.parametrize(
+    "change, field, words",
+    [
+        ({"hosp_lv": "level4"}, "hosp_lv", "unknown hospital level 'level4'"),
+        ({"medfee_sumamt": "-5.00"}, "medfee_sumamt", "cannot be negative"),
+        ({"setl_time": "2023-02-30"}, "setl_time", "expected a date"),
+        ({"psn_type": "student"}, "psn_type", "unknown person type"),
+        ({"medfee_sumamt": "10.005"}, "medfee_sumamt", "more than two decimal places"),
+        ({"hosp_level": "level1"}, "hosp_level", "unknown field; did you mean 'hosp_lv'?"),
+        ({"flxempe_flag": "no"}, "flxempe_flag", "expected true or false"),
+        ({"fulamt_ownpay_amt": "400.00"}, "medfee_sumamt", "exceed the total"),
+    ],
+)
 def test_bad_visit_is_an_error_naming_record_and_field(tmp_path, change, field, words):
     good = dict(VISIT, psn_no="B")
     bad = {**VISIT, **change}
@@ -131,7 +151,9 @@ def test_missing_field(tmp_path):
 
 
 def test_every_problem_is_reported_at_once(tmp_path):
-    path = write(tmp_path, "visits.json", [{**VISIT, "hosp_lv": "x"}, {**VISIT, "medfee_sumamt": "-1"}])
+    path = write(
+        tmp_path, "visits.json", [{**VISIT, "hosp_lv": "x"}, {**VISIT, "medfee_sumamt": "-1"}]
+    )
     r = run("settle", GUIYANG, path)
     assert r.exit_code == 1
     assert "record 1" in r.stderr and "record 2" in r.stderr and "2 problem(s)" in r.stderr
@@ -150,15 +172,23 @@ def test_not_an_array(tmp_path):
 
 
 def test_json_numbers_are_accepted_exactly(tmp_path):
-    path = write(tmp_path, "visits.json", '[{"psn_no": "A", "psn_type": "active", "flxempe_flag": false, '
-                                          '"setl_time": "2023-03-01", "hosp_lv": "level1", "medfee_sumamt": 350.1}]')
+    path = write(
+        tmp_path,
+        "visits.json",
+        '[{"psn_no": "A", "psn_type": "active", "flxempe_flag": false, '
+        '"setl_time": "2023-03-01", "hosp_lv": "level1", "medfee_sumamt": 350.1}]',
+    )
     r = run("settle", GUIYANG, path, "--no-trace")
     assert r.exit_code == 0, r.output
-    assert json.loads(r.stdout)[0]["hifp_pay"] == "150.08"  # (350.10 - 150) x 75% = 150.075 -> 150.08
+    assert (
+        json.loads(r.stdout)[0]["hifp_pay"] == "150.08"
+    )  # (350.10 - 150) x 75% = 150.075 -> 150.08
 
 
 def test_malformed_policy_points_at_the_line(tmp_path):
-    bad = write(tmp_path, "bad.pol", "policy p {\n  pooling {\n    from 2023-01-01 {\n      ratio 75\n")
+    bad = write(
+        tmp_path, "bad.pol", "policy p {\n  pooling {\n    from 2023-01-01 {\n      ratio 75\n"
+    )
     r = run("settle", bad, ROOT / "examples" / "guiyang-visits.json")
     assert r.exit_code == 1
     assert r.stdout == ""
@@ -172,14 +202,29 @@ def test_credit_requires_declared_parameter():
 
 
 def test_credit_with_parameter():
-    r = run("credit", GUIYANG, ROOT / "examples" / "guiyang-persons.json", "--format", "table",
-            "--param", "guizhou_avg_pension_2022=3125.50", "--lang", "en")
+    r = run(
+        "credit",
+        GUIYANG,
+        ROOT / "examples" / "guiyang-persons.json",
+        "--format",
+        "table",
+        "--param",
+        "guizhou_avg_pension_2022=3125.50",
+        "--lang",
+        "en",
+    )
     assert r.exit_code == 0, r.output
     assert "93.77" in r.stdout and "no rule applies" in r.stdout
 
 
 def test_unknown_parameter_is_an_error():
-    r = run("credit", GUIYANG, ROOT / "examples" / "guiyang-persons.json", "--param", "guizhou_avg_pension=1")
+    r = run(
+        "credit",
+        GUIYANG,
+        ROOT / "examples" / "guiyang-persons.json",
+        "--param",
+        "guizhou_avg_pension=1",
+    )
     assert r.exit_code == 1 and "did you mean 'guizhou_avg_pension_2022'" in r.stderr
 
 
@@ -194,7 +239,12 @@ def test_usage_errors_exit_2():
     assert run("settle", GUIYANG).exit_code == 2
     assert run("settle", "/nonexistent.pol", "x.json").exit_code == 2
     assert run("frobnicate").exit_code == 2
-    assert run("settle", GUIYANG, ROOT / "examples" / "guiyang-visits.json", "--format", "xml").exit_code == 2
+    assert (
+        run(
+            "settle", GUIYANG, ROOT / "examples" / "guiyang-visits.json", "--format", "xml"
+        ).exit_code
+        == 2
+    )
 
 
 def test_help_lists_commands():
@@ -206,39 +256,60 @@ def test_help_lists_commands():
 
 # ---- input edge cases found in review ------------------------------------------------
 
+
 def test_date_only_visit_comes_before_a_visit_at_midnight(tmp_path):
     """A visit with a date only sorts before every visit with a time that day, whatever the input order."""
     a = {**VISIT, "setl_time": "2023-02-01 00:00:00", "medfee_sumamt": "200.00"}
     b = {**VISIT, "setl_time": "2023-02-01", "hosp_lv": "level3", "medfee_sumamt": "200.00"}
-    out1 = json.loads(run("settle", GUIYANG, write(tmp_path, "v1.json", [a, b]), "--no-trace").stdout)
-    out2 = json.loads(run("settle", GUIYANG, write(tmp_path, "v2.json", [b, a]), "--no-trace").stdout)
-    assert out1[1]["act_pay_dedc"] == out2[0]["act_pay_dedc"] == "150.00"  # the date-only visit pays the deductible
+    out1 = json.loads(
+        run("settle", GUIYANG, write(tmp_path, "v1.json", [a, b]), "--no-trace").stdout
+    )
+    out2 = json.loads(
+        run("settle", GUIYANG, write(tmp_path, "v2.json", [b, a]), "--no-trace").stdout
+    )
+    assert (
+        out1[1]["act_pay_dedc"] == out2[0]["act_pay_dedc"] == "150.00"
+    )  # the date-only visit pays the deductible
     assert out1[1] == out2[0] and out1[0] == out2[1]
     assert out1[0]["setl_time"] == "2023-02-01 00:00:00"  # echoed as given
 
 
-@pytest.mark.parametrize("change, words", [
-    ({"medfee_sumamt": "1" + "0" * 30}, "too large"),
-    ({"setl_time": "2023-01-01T00:10:00-05:00"}, "UTC offset"),
-])
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        ({"medfee_sumamt": "1" + "0" * 30}, "too large"),
+        ({"setl_time": "2023-01-01T00:10:00-05:00"}, "UTC offset"),
+    ],
+)
 def test_more_bad_values(tmp_path, change, words):
     r = run("settle", GUIYANG, write(tmp_path, "v.json", [{**VISIT, **change}]))
     assert r.exit_code == 1 and words in r.stderr and "internal error" not in r.stderr
 
 
 def test_negative_zero_is_plain_zero(tmp_path):
-    r = run("settle", GUIYANG, write(tmp_path, "v.json", [{**VISIT, "medfee_sumamt": "-0.00", "acct_balc": "-0"}]),
-            "--no-trace")
+    r = run(
+        "settle",
+        GUIYANG,
+        write(tmp_path, "v.json", [{**VISIT, "medfee_sumamt": "-0.00", "acct_balc": "-0"}]),
+        "--no-trace",
+    )
     assert r.exit_code == 0
-    assert "\"-0" not in r.stdout
+    assert '"-0' not in r.stdout
 
 
 def test_duplicate_keys_and_parameters_are_refused(tmp_path):
     path = write(tmp_path, "v.json", '[{"psn_no": "A", "psn_no": "B"}]')
     r = run("settle", GUIYANG, path)
     assert r.exit_code == 1 and "'psn_no' appears twice" in r.stderr
-    r = run("credit", GUIYANG, ROOT / "examples" / "guiyang-persons.json",
-            "--param", "guizhou_avg_pension_2022=3125.5", "--param", "guizhou_avg_pension_2022=1000")
+    r = run(
+        "credit",
+        GUIYANG,
+        ROOT / "examples" / "guiyang-persons.json",
+        "--param",
+        "guizhou_avg_pension_2022=3125.5",
+        "--param",
+        "guizhou_avg_pension_2022=1000",
+    )
     assert r.exit_code == 2 and "given twice" in r.output
 
 
@@ -256,7 +327,9 @@ def test_deeply_nested_json(tmp_path):
 
 
 def test_parent_found_with_path_option(tmp_path):
-    city = write(tmp_path, "taiyuan.pol", CITY_45.replace("level3, active: 45%", "level3, active: 55%"))
+    city = write(
+        tmp_path, "taiyuan.pol", CITY_45.replace("level3, active: 45%", "level3, active: 55%")
+    )
     visits = write(tmp_path, "v.json", [VISIT])
     r = run("settle", city, visits, "--no-trace")
     assert r.exit_code == 1 and "N103" in r.stderr
@@ -267,16 +340,28 @@ def test_parent_found_with_path_option(tmp_path):
 def test_two_files_with_one_id_are_an_error(tmp_path):
     shutil.copy(SHANXI, tmp_path / "shanxi-2022.pol")
     shutil.copy(SHANXI, tmp_path / "a-shanxi-old.pol")
-    city = write(tmp_path, "taiyuan.pol", CITY_45.replace("level3, active: 45%", "level3, active: 55%"))
+    city = write(
+        tmp_path, "taiyuan.pol", CITY_45.replace("level3, active: 45%", "level3, active: 55%")
+    )
     r = run("check", city)
     assert r.exit_code == 1 and "N111" in r.output and "a-shanxi-old.pol" in r.output
 
 
-@pytest.mark.parametrize("command, records", [("settle", "guiyang-visits.json"), ("credit", "guiyang-persons.json"),
-                                              ("may-pay", "guiyang-requests.json")])
+@pytest.mark.parametrize(
+    "command, records",
+    [
+        ("settle", "guiyang-visits.json"),
+        ("credit", "guiyang-persons.json"),
+        ("may-pay", "guiyang-requests.json"),
+    ],
+)
 def test_arguments_given_the_wrong_way_round_are_named(command, records):
     r = run(command, ROOT / "examples" / records, GUIYANG)
-    assert r.exit_code == 2 and "the wrong way round" in r.output and "the policy comes first" in r.output
+    assert (
+        r.exit_code == 2
+        and "the wrong way round" in r.output
+        and "the policy comes first" in r.output
+    )
     r = run(command, GUIYANG, SHANXI)
     assert r.exit_code == 2 and "is a policy, but" in r.output
     r = run("compile", ROOT / "examples" / records)

@@ -67,9 +67,14 @@ KNOWN_PROBLEMS: dict[str, dict[str, str]] = {
 
 def _params(test: str, paths: list[Path]):
     known = KNOWN_PROBLEMS.get(test, {})
-    return [pytest.param(p, id=p.stem,
-                         marks=[pytest.mark.xfail(reason=known[p.stem], strict=True)] if p.stem in known else [])
-            for p in paths]
+    return [
+        pytest.param(
+            p,
+            id=p.stem,
+            marks=[pytest.mark.xfail(reason=known[p.stem], strict=True)] if p.stem in known else [],
+        )
+        for p in paths
+    ]
 
 
 def _check(path: Path, monkeypatch) -> tuple[policylang.CheckResult, dict[str, str], str]:
@@ -84,15 +89,20 @@ def _check(path: Path, monkeypatch) -> tuple[policylang.CheckResult, dict[str, s
 
 # ---- the corpus itself ---------------------------------------------------------------
 
+
 def test_corpus_is_large_enough_and_well_formed():
     assert len(BROKEN) >= 30
     assert PARENTS, "the parent fixture parent-shanxi-2022.pol is missing"
     for path in BROKEN:
         codes = expected_codes(path)
-        assert path.name.split("-", 1)[0] == codes[0], f"{path.name}: the name must start with its first code"
+        assert path.name.split("-", 1)[0] == codes[0], (
+            f"{path.name}: the name must start with its first code"
+        )
         assert set(codes) <= set(CATALOGUE), f"{path.name}: unknown code in {codes}"
         second = _lines(path)[1]
-        assert second.startswith("# ") and len(second) > 20, f"{path.name}: line 2 must say what is wrong"
+        assert second.startswith("# ") and len(second) > 20, (
+            f"{path.name}: line 2 must say what is wrong"
+        )
 
 
 def test_every_catalogue_code_has_a_fixture():
@@ -108,6 +118,7 @@ def test_parent_fixtures_check_clean(path, monkeypatch):
 
 
 # ---- every broken fixture ------------------------------------------------------------
+
 
 @pytest.mark.parametrize("path", _params("expected_codes", BROKEN))
 def test_expected_codes_are_reported(path, monkeypatch):
@@ -128,7 +139,9 @@ def test_every_diagnostic_points_at_file_line_col(path, monkeypatch):
             assert span.file in sources, f"{d.code} points at an unknown file {span.file}"
             lines = sources[span.file].split("\n")
             assert 1 <= span.line <= len(lines), f"{d.code} at line {span.line}"
-            assert 1 <= span.col <= len(lines[span.line - 1]) + 1, f"{d.code} at {span.line}:{span.col}"
+            assert 1 <= span.col <= len(lines[span.line - 1]) + 1, (
+                f"{d.code} at {span.line}:{span.col}"
+            )
         assert d.span.file == rel, f"{d.code} points into another file: {d.span.file}"
         for lang in ("en", "zh"):
             assert d.message(lang).strip()
@@ -142,27 +155,32 @@ def test_rendering_shows_the_line_pointed_at(path, monkeypatch):
         rendered = render_all([d], sources, "en").split("\n")
         assert rendered[0].startswith(f"{rel}:{d.span.line}:{d.span.col}: {d.severity}[{d.code}]: ")
         source_line = _visible(sources[rel].split("\n")[d.span.line - 1])
-        assert rendered[1] == f"{d.span.line:>4} | {source_line}", f"{d.code} shows the wrong source line"
+        assert rendered[1] == f"{d.span.line:>4} | {source_line}", (
+            f"{d.code} shows the wrong source line"
+        )
 
 
 @pytest.mark.parametrize("path", _params("snapshot", BROKEN))
 def test_rendered_diagnostics_snapshot(path, monkeypatch, snapshot_text):
     result, sources, _ = _check(path, monkeypatch)
-    text = "\n".join([
-        f"# {_first_line(path)[2:]}",
-        f"# found: {' '.join(d.code for d in result.diagnostics) or 'nothing'}",
-        "",
-        "=== en ===",
-        render_all(result.diagnostics, sources, "en"),
-        "",
-        "=== zh ===",
-        render_all(result.diagnostics, sources, "zh"),
-        "",
-    ])
+    text = "\n".join(
+        [
+            f"# {_first_line(path)[2:]}",
+            f"# found: {' '.join(d.code for d in result.diagnostics) or 'nothing'}",
+            "",
+            "=== en ===",
+            render_all(result.diagnostics, sources, "en"),
+            "",
+            "=== zh ===",
+            render_all(result.diagnostics, sources, "zh"),
+            "",
+        ]
+    )
     assert text == snapshot_text
 
 
 # ---- full-width characters that are accepted -------------------------------------------
+
 
 def test_fullwidth_characters_are_accepted(monkeypatch):
     monkeypatch.chdir(ROOT)
@@ -172,18 +190,41 @@ def test_fullwidth_characters_are_accepted(monkeypatch):
 
 def test_fullwidth_numbers_mean_their_ascii_twins():
     policy = policylang.load(FULLWIDTH)
-    [visit] = policy.settle([{"psn_no": "A", "psn_type": "retiree", "flxempe_flag": False,
-                              "setl_time": "2023-03-01", "hosp_lv": "level1", "medfee_sumamt": "400.00"}])
+    [visit] = policy.settle(
+        [
+            {
+                "psn_no": "A",
+                "psn_type": "retiree",
+                "flxempe_flag": False,
+                "setl_time": "2023-03-01",
+                "hosp_lv": "level1",
+                "medfee_sumamt": "400.00",
+            }
+        ]
+    )
     assert visit.hifp_pay == Decimal("200.00")  # (400 − １５０) × (７５％ + ５ 个百分点)
-    [credit] = policy.credit([{"psn_no": "B", "psn_type": "active", "flxempe_flag": False, "on": "2023-03-01",
-                               "contribution_years_met": True, "contribution_base": "5000.00"}],
-                             {"guizhou_avg_pension_2022": "3000.00"})
+    [credit] = policy.credit(
+        [
+            {
+                "psn_no": "B",
+                "psn_type": "active",
+                "flxempe_flag": False,
+                "on": "2023-03-01",
+                "contribution_years_met": True,
+                "contribution_base": "5000.00",
+            }
+        ],
+        {"guizhou_avg_pension_2022": "3000.00"},
+    )
     assert credit.credit == Decimal("100.00")  # 5000 × ２％
 
 
 # ---- the command line ----------------------------------------------------------------
 
-@pytest.mark.parametrize("lang, words", [("en", "requires ratio >= 50%"), ("zh", "要求 ratio >= 50%")])
+
+@pytest.mark.parametrize(
+    "lang, words", [("en", "requires ratio >= 50%"), ("zh", "要求 ratio >= 50%")]
+)
 def test_cli_check_json_on_a_fixture(monkeypatch, lang, words):
     monkeypatch.chdir(ROOT)
     rel = "tests/fixtures/invalid/H501-ratio-below-provincial-floor.pol"

@@ -14,8 +14,9 @@ DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
 def test_diagnostics_doc_is_generated_from_the_catalogue():
-    assert (ROOT / "docs" / "diagnostics.md").read_text(encoding="utf-8") == catalogue_markdown(), \
+    assert (ROOT / "docs" / "diagnostics.md").read_text(encoding="utf-8") == catalogue_markdown(), (
         "run: python scripts/gen_docs.py"
+    )
 
 
 @pytest.mark.parametrize("code", sorted(CATALOGUE))
@@ -33,20 +34,25 @@ def test_explain_samples_are_generated_from_the_fixtures():
     spec = importlib.util.spec_from_file_location("gen_docs", ROOT / "scripts" / "gen_docs.py")
     gen = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(gen)
-    assert (ROOT / "policylang" / "explain_samples.py").read_text(encoding="utf-8") == gen.explain_samples_text(), \
-        "run: python scripts/gen_docs.py"
+    assert (ROOT / "policylang" / "explain_samples.py").read_text(
+        encoding="utf-8"
+    ) == gen.explain_samples_text(), "run: python scripts/gen_docs.py"
 
 
 def _python_blocks():
     for doc in DOCS:
-        for i, m in enumerate(re.finditer(r"```python\n(.*?)```", doc.read_text(encoding="utf-8"), re.S)):
+        for i, m in enumerate(
+            re.finditer(r"```python\n(.*?)```", doc.read_text(encoding="utf-8"), re.S)
+        ):
             yield pytest.param(m.group(1), id=f"{doc.name}-{i}")
 
 
 @pytest.mark.parametrize("code", list(_python_blocks()))
 def test_python_examples_in_docs_run(code, monkeypatch):
     if "import pyarrow" in code:  # the columnar example needs the columnar extra
-        pytest.importorskip("pyarrow", reason="pip install 'policylang[columnar]' to run the columnar example")
+        pytest.importorskip(
+            "pyarrow", reason="pip install 'policylang[columnar]' to run the columnar example"
+        )
     monkeypatch.chdir(ROOT)
     exec(compile(code, "<doc>", "exec"), {})
 
@@ -106,7 +112,9 @@ def test_language_reference_lists_every_keyword():
 
 def _pol_blocks():
     for doc in DOCS:
-        for i, m in enumerate(re.finditer(r"```pol\n(.*?)```", doc.read_text(encoding="utf-8"), re.S)):
+        for i, m in enumerate(
+            re.finditer(r"```pol\n(.*?)```", doc.read_text(encoding="utf-8"), re.S)
+        ):
             if re.match(r"\s*(#[^\n]*\n\s*)*(policy|政策)\s", m.group(1)):
                 yield pytest.param(m.group(1), id=f"{doc.name}-{i}")
 
@@ -122,10 +130,14 @@ def test_whole_policies_in_docs_check_clean(source):
     for p in parents:
         ws.add_file(p)
     result = policylang.api.check_unit(ws.add_text(source, "doc.pol"), ws)
-    assert not [d for d in result.diagnostics if d.severity == "error"], [d.message() for d in result.diagnostics]
+    assert not [d for d in result.diagnostics if d.severity == "error"], [
+        d.message() for d in result.diagnostics
+    ]
 
 
-@pytest.mark.parametrize("code", ["P002", "P013", "N101", "N106", "T201", "T202", "R301", "R306", "S601", "C401", "C412"])
+@pytest.mark.parametrize(
+    "code", ["P002", "P013", "N101", "N106", "T201", "T202", "R301", "R306", "S601", "C401", "C412"]
+)
 def test_explain_examples_are_true(code):
     """The wrong example of `policylang explain CODE` produces CODE; the right one does not."""
     import policylang
@@ -133,12 +145,19 @@ def test_explain_examples_are_true(code):
 
     def codes(statements: str) -> set[str]:
         ratio = "" if "ratio" in statements else "      ratio 70% cite 一\n"
-        text = ("policy t {\n  level city\n  tier primary = unrated, level1 cite 一\n"
-                '  rounding half_up to 0.01 yuan unstated "t"\n  pooling {\n    from 2023-01-01 cite 一 {\n'
-                "      covers active, retiree, flexible cite 一\n" + ratio + "      " + statements
-                + "\n    }\n  }\n}\n")
+        text = (
+            "policy t {\n  level city\n  tier primary = unrated, level1 cite 一\n"
+            '  rounding half_up to 0.01 yuan unstated "t"\n  pooling {\n    from 2023-01-01 cite 一 {\n'
+            "      covers active, retiree, flexible cite 一\n"
+            + ratio
+            + "      "
+            + statements
+            + "\n    }\n  }\n}\n"
+        )
         ws = policylang.api.Workspace()
-        return {d.code for d in policylang.api.check_unit(ws.add_text(text, "t.pol"), ws).diagnostics}
+        return {
+            d.code for d in policylang.api.check_unit(ws.add_text(text, "t.pol"), ws).diagnostics
+        }
 
     wrong, right = EXAMPLES[code]
     assert code in codes(wrong)

@@ -47,22 +47,33 @@ def test_corpus_has_the_required_cases():
     assert counts[("shanxi", "may-pay")] >= 12
 
 
-@pytest.mark.parametrize("path", CASES, ids=lambda p: f"{p.parent.parent.name}/{p.parent.name}/{p.stem}")
+@pytest.mark.parametrize(
+    "path", CASES, ids=lambda p: f"{p.parent.parent.name}/{p.parent.name}/{p.stem}"
+)
 def test_worked_example(path, snapshot_json):
     case, kind, results = _run(path)
     got = [r.to_json() for r in results]
     assert len(got) == len(case["expected"])
     for i, (want, have) in enumerate(zip(case["expected"], got)):
         for field, value in want.items():
-            assert have[field] == value, f"record {i + 1}, field {field}: notice says {value!r}, got {have[field]!r}"
+            assert have[field] == value, (
+                f"record {i + 1}, field {field}: notice says {value!r}, got {have[field]!r}"
+            )
         if kind == "settle":
             total, fund = Decimal(have["medfee_sumamt"]), Decimal(have["fund_pay_sumamt"])
             part = Decimal(have["psn_part_amt"])
             assert part == total - fund == Decimal(have["acct_pay"]) + Decimal(have["psn_cash_pay"])
             # every number in the result is explained by a trace step
             traced = {step["field"] for step in have["trace"]}
-            assert {"inscp_scp_amt", "act_pay_dedc", "hifp_pay", "fund_pay_sumamt", "psn_part_amt", "acct_pay",
-                    "psn_cash_pay"} <= traced
+            assert {
+                "inscp_scp_amt",
+                "act_pay_dedc",
+                "hifp_pay",
+                "fund_pay_sumamt",
+                "psn_part_amt",
+                "acct_pay",
+                "psn_cash_pay",
+            } <= traced
             if Decimal(have["hifp_pay"]) > 0:
                 assert {"ratio", "hifp_pay"} <= traced
                 assert any(s["clause"] for s in have["trace"] if s["field"] == "ratio")

@@ -21,8 +21,14 @@ from .conftest import FIXTURES, POLICIES, ROOT
 
 # the policies, the examples, the fixtures and the shipped vocabulary files
 VOCABULARIES = ROOT / "policylang" / "vocabularies"
-CORPUS = sorted({*POLICIES.glob("*.pol"), *(ROOT / "examples").rglob("*.pol"), *FIXTURES.rglob("*.pol"),
-                 *VOCABULARIES.glob("*.pol")})
+CORPUS = sorted(
+    {
+        *POLICIES.glob("*.pol"),
+        *(ROOT / "examples").rglob("*.pol"),
+        *FIXTURES.rglob("*.pol"),
+        *VOCABULARIES.glob("*.pol"),
+    }
+)
 TORTURE = FIXTURES / "format" / "comments-everywhere.pol"
 
 
@@ -45,8 +51,11 @@ def run(*args, input=None):
 def test_the_corpus_is_the_whole_repository():
     assert len(PARSING) >= 80  # the invalid fixtures whose errors are the checker's parse too
     assert POLICIES / "guiyang-2022.pol" in PARSING and TORTURE in PARSING
-    assert {VOCABULARIES / "builtin.pol", VOCABULARIES / "national.pol",
-            ROOT / "examples" / "three-categories" / "lanshan-codes.pol"} <= set(PARSING)
+    assert {
+        VOCABULARIES / "builtin.pol",
+        VOCABULARIES / "national.pol",
+        ROOT / "examples" / "three-categories" / "lanshan-codes.pol",
+    } <= set(PARSING)
 
 
 @pytest.mark.parametrize("path", PARSING, ids=lambda p: str(p.relative_to(ROOT)))
@@ -67,10 +76,15 @@ def test_formatting_is_sound(path):
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_where_each_comment_goes(lang, snapshot_text):
-    assert format_source(TORTURE.read_text(encoding="utf-8"), "comments-everywhere.pol", lang) == snapshot_text
+    assert (
+        format_source(TORTURE.read_text(encoding="utf-8"), "comments-everywhere.pol", lang)
+        == snapshot_text
+    )
 
 
-@pytest.mark.parametrize("path", [POLICIES / "guiyang-2022.pol", POLICIES / "shanxi-2022.pol"], ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "path", [POLICIES / "guiyang-2022.pol", POLICIES / "shanxi-2022.pol"], ids=lambda p: p.stem
+)
 def test_lines_fit_in_the_width_unless_a_quote_is_longer(path):
     for lang in ("en", "zh"):
         for line in format_source(path.read_text(encoding="utf-8"), str(path), lang).splitlines():
@@ -84,9 +98,11 @@ def test_chinese_characters_count_two_columns():
 
 def test_a_long_statement_breaks_before_its_citation_and_its_clauses():
     quote = "退" * 40
-    text = ("policy p {\n pooling { from 2023-01-01 cite 一 {\n"
-            "allow resident_insurance_contribution, large_expense_subsidy_contribution, ltc_insurance_contribution "
-            f'for self, spouse cite 第4段 "{quote}" }} }}\n}}\n')
+    text = (
+        "policy p {\n pooling { from 2023-01-01 cite 一 {\n"
+        "allow resident_insurance_contribution, large_expense_subsidy_contribution, ltc_insurance_contribution "
+        f'for self, spouse cite 第4段 "{quote}" }} }}\n}}\n'
+    )
     out = format_source(text, "p.pol", "en")
     assert out.splitlines()[3:7] == [
         "      allow resident_insurance_contribution, large_expense_subsidy_contribution,",
@@ -94,12 +110,16 @@ def test_a_long_statement_breaks_before_its_citation_and_its_clauses():
         "        for self, spouse",
         "        cite 第4段",
     ]
-    assert out.splitlines()[7] == f'          "{quote}"'  # a string is never split: on a line of its own
+    assert (
+        out.splitlines()[7] == f'          "{quote}"'
+    )  # a string is never split: on a line of its own
 
 
 def test_type_names_and_measures_are_translated():
-    text = ('policy p {\n  param a: money cite 一\n  input b: count default 1 cite 一\n'
-            '  constraints { require r: ratio[psn_type = retiree] >= 50% cite 一 }\n}\n')
+    text = (
+        "policy p {\n  param a: money cite 一\n  input b: count default 1 cite 一\n"
+        "  constraints { require r: ratio[psn_type = retiree] >= 50% cite 一 }\n}\n"
+    )
     zh = format_source(text, "p.pol", "zh")
     assert "参数 a: 金额 依据 一" in zh and "输入 b: 数值 默认 1 依据 一" in zh
     assert "要求 r: 支付比例[psn_type = 退休] >= 50% 依据 一" in zh
@@ -112,6 +132,7 @@ def test_a_file_that_does_not_parse_is_not_formatted():
 
 
 # ---- the command line -----------------------------------------------------------------
+
 
 def test_fmt_prints_the_canonical_form():
     r = run("fmt", POLICIES / "guiyang-2022.pol", "--lang", "zh")
@@ -144,11 +165,15 @@ def test_fmt_check_exits_like_diff(tmp_path):
     good.write_text("policy a {\n  level city\n}\n", encoding="utf-8")
     bad.write_text("policy b { level city }", encoding="utf-8")
     r = run("fmt", "--check", tmp_path)
-    assert r.exit_code == 1 and r.stdout == f"{bad}\n" and "1 of 2 file(s) not formatted" in r.stderr
+    assert (
+        r.exit_code == 1 and r.stdout == f"{bad}\n" and "1 of 2 file(s) not formatted" in r.stderr
+    )
     assert run("fmt", "--check", good).exit_code == 0
     (tmp_path / "c.pol").write_text("policy c {", encoding="utf-8")
     r = run("fmt", "--check", tmp_path)
-    assert r.exit_code == 2 and "P003" in r.stderr and f"{bad}\n" in r.stdout  # every file is still looked at
+    assert (
+        r.exit_code == 2 and "P003" in r.stderr and f"{bad}\n" in r.stdout
+    )  # every file is still looked at
 
 
 def test_fmt_diff_shows_what_would_change(tmp_path):
@@ -156,8 +181,15 @@ def test_fmt_diff_shows_what_would_change(tmp_path):
     bad.write_text("policy b { level city }\n", encoding="utf-8")
     r = run("fmt", "--diff", bad)
     assert r.exit_code == 1
-    assert r.stdout.splitlines() == [f"--- {bad}", f"+++ {bad} (formatted)", "@@ -1 +1,3 @@",
-                                     "-policy b { level city }", "+policy b {", "+  level city", "+}"]
+    assert r.stdout.splitlines() == [
+        f"--- {bad}",
+        f"+++ {bad} (formatted)",
+        "@@ -1 +1,3 @@",
+        "-policy b { level city }",
+        "+policy b {",
+        "+  level city",
+        "+}",
+    ]
     assert bad.read_text(encoding="utf-8") == "policy b { level city }\n"
 
 
@@ -186,11 +218,13 @@ def test_fmt_of_a_copy_in_chinese_checks_the_same(tmp_path):
 def test_a_hash_inside_a_clause_is_no_comment():
     text = "policy p { # a\n  pooling { from 2023-01-01 cite 二#1 { # b\n    covers active cite 二#2 # c\n  } }\n}\n"
     out = format_source(text, "p.pol")
-    assert out == ("policy p {  # a\n  pooling {\n    from 2023-01-01 cite 二#1 {  # b\n"
-                   "      covers active cite 二#2  # c\n    }\n  }\n}\n")
+    assert out == (
+        "policy p {  # a\n  pooling {\n    from 2023-01-01 cite 二#1 {  # b\n"
+        "      covers active cite 二#2  # c\n    }\n  }\n}\n"
+    )
 
 
-VOCABULARY_WITH_COMMENTS = '''# header comment
+VOCABULARY_WITH_COMMENTS = """# header comment
 
 vocabulary city "市代码" {
   # the categories
@@ -204,25 +238,38 @@ vocabulary city "市代码" {
   }
 }
 # trailer
-'''
+"""
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_a_vocabulary_file_keeps_its_comments_and_wraps(lang):
     out = format_source(VOCABULARY_WITH_COMMENTS, "v.pol", lang)
-    k = {"en": ("enum", "code", "means", "veteran", "cite"), "zh": ("枚举", "代码", "表示", "离休", "依据")}[lang]
+    k = {
+        "en": ("enum", "code", "means", "veteran", "cite"),
+        "zh": ("枚举", "代码", "表示", "离休", "依据"),
+    }[lang]
     lines = out.splitlines()
     assert lines[:4] == ["# header comment", "", lines[2], "  # the categories"]
-    assert lines[4] == f"  {k[0]} psn_type {{" and lines[5].endswith('"1301" ' + lines[5].split('"1301" ')[1])
+    assert lines[4] == f"  {k[0]} psn_type {{" and lines[5].endswith(
+        '"1301" ' + lines[5].split('"1301" ')[1]
+    )
     assert lines[5].endswith("  # cadres") and lines[6] == "    // a code with a flag"
-    assert lines[7].startswith(f'    {k[1]} "1303" {k[2]} {k[3]} ') and lines[8] == f"      {k[4]} 三"
+    assert (
+        lines[7].startswith(f'    {k[1]} "1303" {k[2]} {k[3]} ') and lines[8] == f"      {k[4]} 三"
+    )
     assert lines[9].startswith('        "离休人员以灵活就业人员身份参保的')  # a quote never split
     assert lines[-4:] == ["    # before the brace", "  }", "}", "# trailer"]
     assert format_source(out, "v.pol", lang) == out
-    assert format_source(out, "v.pol", "en" if lang == "zh" else "zh") == \
-        format_source(VOCABULARY_WITH_COMMENTS, "v.pol", "en" if lang == "zh" else "zh")
+    assert format_source(out, "v.pol", "en" if lang == "zh" else "zh") == format_source(
+        VOCABULARY_WITH_COMMENTS, "v.pol", "en" if lang == "zh" else "zh"
+    )
 
 
 def test_fmt_check_takes_the_shipped_vocabularies():
-    result = run("fmt", "--check", ROOT / "policylang" / "vocabularies", ROOT / "examples" / "three-categories")
+    result = run(
+        "fmt",
+        "--check",
+        ROOT / "policylang" / "vocabularies",
+        ROOT / "examples" / "three-categories",
+    )
     assert result.exit_code == 0, result.output

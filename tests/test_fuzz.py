@@ -21,7 +21,10 @@ from policylang.cli import main
 from .conftest import FIXTURES, POLICIES
 from .mutate import mutants
 
-SOURCES = [p.read_text(encoding="utf-8") for p in [*sorted(POLICIES.glob("*.pol")), FIXTURES / "variations" / "city.pol"]]
+SOURCES = [
+    p.read_text(encoding="utf-8")
+    for p in [*sorted(POLICIES.glob("*.pol")), FIXTURES / "variations" / "city.pol"]
+]
 LOCATION = re.compile(r"^\S+\.pol:\d+:\d+: (error|warning|错误|警告)\[[A-Z]\d{3}\]", re.M)
 
 
@@ -41,18 +44,45 @@ def test_mutants_never_crash_the_checker(folder, batch):
         path.write_text(text, encoding="utf-8")
         result = runner.invoke(main, ["check", str(path)])
         path.unlink()
-        assert result.exit_code in (0, 1), f"exit {result.exit_code} for mutant:\n{text}\n{result.output}"
-        assert result.exception is None or isinstance(result.exception, SystemExit), (text, result.exception)
-        assert "Traceback" not in result.output and "internal error" not in result.output, (text, result.output)
+        assert result.exit_code in (0, 1), (
+            f"exit {result.exit_code} for mutant:\n{text}\n{result.output}"
+        )
+        assert result.exception is None or isinstance(result.exception, SystemExit), (
+            text,
+            result.exception,
+        )
+        assert "Traceback" not in result.output and "internal error" not in result.output, (
+            text,
+            result.output,
+        )
         if result.exit_code == 1:
             assert LOCATION.search(result.output), f"a rejection without a line:\n{result.output}"
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.sampled_from(list("policy{}()[]:,%=<>|*#\"“” \n\t0123456789.-+abcxyz_元年二一")
-                                + ["policy p {", "pooling", "from 2023-01-01", "ratio", "cite 一", "deductible",
-                                   "by hosp_lv", "yuan", "points", "when", "\u200b", "}", "{"]),
-                max_size=60).map("".join))
+@given(
+    st.lists(
+        st.sampled_from(
+            list('policy{}()[]:,%=<>|*#"“” \n\t0123456789.-+abcxyz_元年二一')
+            + [
+                "policy p {",
+                "pooling",
+                "from 2023-01-01",
+                "ratio",
+                "cite 一",
+                "deductible",
+                "by hosp_lv",
+                "yuan",
+                "points",
+                "when",
+                "\u200b",
+                "}",
+                "{",
+            ]
+        ),
+        max_size=60,
+    ).map("".join)
+)
 def test_random_text_gives_diagnostics_not_exceptions(text):
     ws = policylang.api.Workspace()
     unit = ws.add_text(text, "random.pol")

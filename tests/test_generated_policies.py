@@ -25,7 +25,10 @@ DATES = ["2023-01-01", "2023-07-01", "2024-01-01"]
 
 
 def _money(draw) -> str:
-    return draw(st.sampled_from(["0", "5", "100", "150", "300", "1000", "2000", "0.01", "2500.50"])) + " yuan"
+    return (
+        draw(st.sampled_from(["0", "5", "100", "150", "300", "1000", "2000", "0.01", "2500.50"]))
+        + " yuan"
+    )
 
 
 def _percent(draw) -> str:
@@ -33,17 +36,26 @@ def _percent(draw) -> str:
 
 
 def _cond(draw) -> str:
-    return draw(st.sampled_from([
-        "psn_type = retiree", "psn_type = active", "hosp_lv = level3", "hosp_lv in {unrated, level1}",
-        "flxempe_flag", "not flxempe_flag", "psn_type = retiree and hosp_lv = level2",
-        "hosp_lv = level1 or flxempe_flag",
-    ]))
+    return draw(
+        st.sampled_from(
+            [
+                "psn_type = retiree",
+                "psn_type = active",
+                "hosp_lv = level3",
+                "hosp_lv in {unrated, level1}",
+                "flxempe_flag",
+                "not flxempe_flag",
+                "psn_type = retiree and hosp_lv = level2",
+                "hosp_lv = level1 or flxempe_flag",
+            ]
+        )
+    )
 
 
 def _amount(draw, unit) -> str:
     if draw(st.booleans()):
         return unit(draw)
-    rows = "\n".join(f"        {lv}: {unit(draw)} unstated \"g\"" for lv in LEVELS)
+    rows = "\n".join(f'        {lv}: {unit(draw)} unstated "g"' for lv in LEVELS)
     return f"by hosp_lv {{\n{rows}\n      }}"
 
 
@@ -52,9 +64,12 @@ def statement_blocks(draw) -> str:
     lines = []
     # at least one person type: a pooling that covers nobody is its own (degenerate) case, which
     # the SQL lowering does not handle yet (see the hardening issue's notes)
-    covers = draw(st.lists(st.sampled_from(["active", "retiree", "flexible"]), min_size=1, max_size=3, unique=True)
-                  .filter(lambda c: "active" in c or "retiree" in c))
-    lines.append(f"covers {', '.join(covers)} unstated \"g\"")
+    covers = draw(
+        st.lists(
+            st.sampled_from(["active", "retiree", "flexible"]), min_size=1, max_size=3, unique=True
+        ).filter(lambda c: "active" in c or "retiree" in c)
+    )
+    lines.append(f'covers {", ".join(covers)} unstated "g"')
     if draw(st.booleans()):
         lines.append('designated_only unstated "g"')
     used: set = set()
@@ -63,25 +78,38 @@ def statement_blocks(draw) -> str:
             period = draw(st.sampled_from(["year", "month", "day", "visit"]))
             each = " each hosp_lv" if draw(st.booleans()) else ""
             when = f" when {_cond(draw)}" if draw(st.booleans()) else ""
-            name = f" named {kind}_{k}" if (kind, period, each, when) in used or draw(st.integers(0, 4)) == 0 else ""
+            name = (
+                f" named {kind}_{k}"
+                if (kind, period, each, when) in used or draw(st.integers(0, 4)) == 0
+                else ""
+            )
             used.add((kind, period, each, when))
             amount = _amount(draw, _money) if not each else _money(draw)
-            lines.append(f"{kind} {amount} per {period}{each}{when}{name} unstated \"g\"")
+            lines.append(f'{kind} {amount} per {period}{each}{when}{name} unstated "g"')
     choice = draw(st.integers(0, 2))
     if choice == 0:
-        lines.append(f"ratio {_percent(draw)} unstated \"g\"")
+        lines.append(f'ratio {_percent(draw)} unstated "g"')
     elif choice == 1:
-        rows = "\n".join(f"        {lv}, {pt}: {_percent(draw)} unstated \"g\"" for lv in LEVELS
-                         for pt in ("active", "retiree"))
-        lines.append(f"ratio by hosp_lv, psn_type {{\n{rows}\n      }} unstated \"g\"")
+        rows = "\n".join(
+            f'        {lv}, {pt}: {_percent(draw)} unstated "g"'
+            for lv in LEVELS
+            for pt in ("active", "retiree")
+        )
+        lines.append(f'ratio by hosp_lv, psn_type {{\n{rows}\n      }} unstated "g"')
     else:
-        limits = sorted(draw(st.sets(st.sampled_from([100, 500, 1000, 3000]), min_size=1, max_size=3)))
-        bands = "\n".join(f"        until {lim} yuan: {_percent(draw)} unstated \"g\"" for lim in limits)
-        lines.append(f"ratio bands per year {{\n{bands}\n        beyond: {_percent(draw)} unstated \"g\"\n      }}"
-                     " unstated \"g\"")
+        limits = sorted(
+            draw(st.sets(st.sampled_from([100, 500, 1000, 3000]), min_size=1, max_size=3))
+        )
+        bands = "\n".join(
+            f'        until {lim} yuan: {_percent(draw)} unstated "g"' for lim in limits
+        )
+        lines.append(
+            f'ratio bands per year {{\n{bands}\n        beyond: {_percent(draw)} unstated "g"\n      }}'
+            ' unstated "g"'
+        )
     for _ in range(draw(st.integers(0, 2))):
         points = draw(st.sampled_from(["5", "10", "-5", "0.5"]))
-        lines.append(f"uplift {points} points when {_cond(draw)} unstated \"g\"")
+        lines.append(f'uplift {points} points when {_cond(draw)} unstated "g"')
     return "\n      ".join(lines)
 
 
@@ -90,11 +118,17 @@ def policies(draw) -> str:
     starts = sorted(draw(st.sets(st.sampled_from(DATES), min_size=1, max_size=2)))
     ends = {"2023-07-01": "2023-06-30", "2024-01-01": "2023-12-31"}
     versions = "\n".join(
-        f"    from {d}{' until ' + ends[starts[i + 1]] if i + 1 < len(starts) else ''} unstated \"g\" {{\n"
-        f"      {draw(statement_blocks())}\n    }}" for i, d in enumerate(starts))
-    rounding = draw(st.sampled_from(["half_up to 0.01", "half_even to 0.01", "down to 0.1", "up to 1"]))
-    text = (f'policy generated "generated" {{\n  level city\n  rounding {rounding} yuan unstated "g"\n'
-            f'  setting account_covers = person_share unstated "g"\n  pooling {{\n{versions}\n  }}\n}}\n')
+        f'    from {d}{" until " + ends[starts[i + 1]] if i + 1 < len(starts) else ""} unstated "g" {{\n'
+        f"      {draw(statement_blocks())}\n    }}"
+        for i, d in enumerate(starts)
+    )
+    rounding = draw(
+        st.sampled_from(["half_up to 0.01", "half_even to 0.01", "down to 0.1", "up to 1"])
+    )
+    text = (
+        f'policy generated "generated" {{\n  level city\n  rounding {rounding} yuan unstated "g"\n'
+        f'  setting account_covers = person_share unstated "g"\n  pooling {{\n{versions}\n  }}\n}}\n'
+    )
     if draw(st.booleans()):  # the same policy in Chinese keywords
         pairs = sorted(keyword_pairs().values(), key=lambda p: -len(p[0]))
         import re
@@ -107,8 +141,12 @@ def policies(draw) -> str:
 _ENGINES = [name for name in BACKENDS if name != "reference"]
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(policies(), st.integers(0, 10 ** 6))
+@settings(
+    max_examples=120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(policies(), st.integers(0, 10**6))
 def test_a_generated_policy_checks_or_settles_like_the_reference(source, seed):
     lines = source.count("\n") + 1
     try:
@@ -122,9 +160,11 @@ def test_a_generated_policy_checks_or_settles_like_the_reference(source, seed):
     want = _settle(backend("reference")(policy.ir, tracing=True), visits)
     for name in _ENGINES:
         engine = backend(name)(policy.ir, tracing=True)
-        assert _settle(engine, visits, getattr(engine, "settle_traces", True)) == \
-            _settle(backend("reference")(policy.ir, tracing=True), visits, getattr(engine, "settle_traces", True)), \
-            (name, source)
+        assert _settle(engine, visits, getattr(engine, "settle_traces", True)) == _settle(
+            backend("reference")(policy.ir, tracing=True),
+            visits,
+            getattr(engine, "settle_traces", True),
+        ), (name, source)
     assert want is not None
 
 

@@ -16,8 +16,12 @@ from .conftest import FIXTURES, POLICIES
 SHIPPED = sorted(POLICIES.glob("*.pol"))
 VALID = sorted((FIXTURES / "valid").glob("*.pol"))
 # the shipped vocabularies, and the example that declares a category and imports a vocabulary
-VOCABULARIES = sorted([*(POLICIES.parent / "policylang" / "vocabularies").glob("*.pol"),
-                       *(POLICIES.parent / "examples" / "three-categories").glob("*.pol")])
+VOCABULARIES = sorted(
+    [
+        *(POLICIES.parent / "policylang" / "vocabularies").glob("*.pol"),
+        *(POLICIES.parent / "examples" / "three-categories").glob("*.pol"),
+    ]
+)
 
 
 def _parse(path: Path) -> n.Policy:
@@ -107,8 +111,8 @@ def test_keywords_are_whole_words_and_usable_as_names():
 
 
 def test_dates_in_chinese_form():
-    a, _ = parse("policy p { document \"x\" dated 2022年6月27日 }")
-    b, _ = parse("policy p { document \"x\" dated 2022-06-27 }")
+    a, _ = parse('policy p { document "x" dated 2022年6月27日 }')
+    b, _ = parse('policy p { document "x" dated 2022-06-27 }')
     assert a == b
 
 
@@ -121,8 +125,12 @@ def test_percent_and_points_are_different_literals():
 
 
 def test_period_written_together_and_points_without_ge():
-    a, _ = parse("policy p { pooling { from 2023-01-01 { deductible 150 元 每年 uplift 5 百分点 when flxempe_flag } } }")
-    b, _ = parse("policy p { pooling { from 2023-01-01 { deductible 150 yuan per year uplift 5 points when flxempe_flag } } }")
+    a, _ = parse(
+        "policy p { pooling { from 2023-01-01 { deductible 150 元 每年 uplift 5 百分点 when flxempe_flag } } }"
+    )
+    b, _ = parse(
+        "policy p { pooling { from 2023-01-01 { deductible 150 yuan per year uplift 5 points when flxempe_flag } } }"
+    )
     assert a == b
 
 
@@ -133,7 +141,9 @@ def test_misspelt_keyword_gets_a_suggestion():
 
 
 def test_independent_syntax_errors_are_all_reported():
-    text = (FIXTURES / "invalid" / "P002-two-independent-syntax-errors.pol").read_text(encoding="utf-8")
+    text = (FIXTURES / "invalid" / "P002-two-independent-syntax-errors.pol").read_text(
+        encoding="utf-8"
+    )
     policy, diags = parse(text, "two.pol")
     assert policy is None
     assert [(d.code, d.span.line) for d in diags] == [("P002", 9), ("P002", 12)]
@@ -141,15 +151,17 @@ def test_independent_syntax_errors_are_all_reported():
 
 def test_an_error_inside_a_table_is_reported_alone():
     """Blanking a statement would unbalance the braces: no guessing, one error."""
-    src = ("policy p {\n  pooling {\n    from 2023-01-01 {\n      ratio by hosp_lv {\n"
-           "        level1 75%\n        level2: 70%\n      }\n      cap 2000 yuan cite 一\n    }\n  }\n}\n")
+    src = (
+        "policy p {\n  pooling {\n    from 2023-01-01 {\n      ratio by hosp_lv {\n"
+        "        level1 75%\n        level2: 70%\n      }\n      cap 2000 yuan cite 一\n    }\n  }\n}\n"
+    )
     _, diags = parse(src)
     assert len(diags) == 1 and diags[0].span.line == 5
 
 
 # ---- vocabularies: enumerations and code lists -------------------------------------------
 
-VOCABULARY_SOURCE = '''vocabulary city_codes "示例市代码" {
+VOCABULARY_SOURCE = """vocabulary city_codes "示例市代码" {
   enum psn_type "人员类别" {
     veteran "离休" codes "13", "1301" counts_as retiree cite 三
     code "1303" means veteran with flxempe_flag = true "灵活就业离休"
@@ -159,9 +171,9 @@ VOCABULARY_SOURCE = '''vocabulary city_codes "示例市代码" {
     code "9902"
   }
 }
-'''
+"""
 
-POLICY_WITH_ENUM = '''policy p {
+POLICY_WITH_ENUM = """policy p {
   import vocabulary "codes.pol" cite 一
   import vocabulary national
   enum psn_type cite 三 "离休人员单列" {
@@ -172,10 +184,12 @@ POLICY_WITH_ENUM = '''policy p {
     ratio by psn_type { active: 70%  退休: 80%  离休: 90% } cite 一
   } }
 }
-'''
+"""
 
 
-@pytest.mark.parametrize("source", [VOCABULARY_SOURCE, POLICY_WITH_ENUM], ids=["vocabulary", "policy"])
+@pytest.mark.parametrize(
+    "source", [VOCABULARY_SOURCE, POLICY_WITH_ENUM], ids=["vocabulary", "policy"]
+)
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_vocabulary_syntax_round_trips(source, lang):
     tree, diags = parse(source, "v.pol")
@@ -192,21 +206,35 @@ def test_vocabulary_file_parses_to_a_vocabulary():
     assert isinstance(vocab, n.Vocabulary) and vocab.name.value == "city_codes"
     enum, codes = vocab.decls
     veteran, code = enum.items
-    assert veteran == n.EnumValue(name=n.Name("veteran"), aliases=("离休",),
-                                  codes=(n.TextLit(value="13"), n.TextLit(value="1301")),
-                                  counts_as=n.Name("retiree"), cite=n.Citation(clause="三"))
+    assert veteran == n.EnumValue(
+        name=n.Name("veteran"),
+        aliases=("离休",),
+        codes=(n.TextLit(value="13"), n.TextLit(value="1301")),
+        counts_as=n.Name("retiree"),
+        cite=n.Citation(clause="三"),
+    )
     assert code.means == n.Name("veteran") and code.label == "灵活就业离休"
-    assert [(i.field.value, i.value) for i in code.implies] == [("flxempe_flag", n.BoolLit(value=True))]
+    assert [(i.field.value, i.value) for i in code.implies] == [
+        ("flxempe_flag", n.BoolLit(value=True))
+    ]
     assert [(i.code.value, i.pooled) for i in codes.items] == [("9901", True), ("9902", False)]
 
 
 def test_a_files_own_aliases_read_as_their_values():
     """Like the built-in ones: `离休` is `veteran` wherever a name is written."""
     policy, _ = parse(POLICY_WITH_ENUM)
-    written = parse(POLICY_WITH_ENUM.replace("离休: 90%", "veteran: 90%").replace("retiree, 离休", "retiree, veteran"))[0]
+    written = parse(
+        POLICY_WITH_ENUM.replace("离休: 90%", "veteran: 90%").replace(
+            "retiree, 离休", "retiree, veteran"
+        )
+    )[0]
     assert policy == written
     ratio = policy.section("pooling").versions[0].body[1]
-    assert [row.patterns[0][0].value for row in ratio.amount.rows] == ["active", "retiree", "veteran"]
+    assert [row.patterns[0][0].value for row in ratio.amount.rows] == [
+        "active",
+        "retiree",
+        "veteran",
+    ]
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
@@ -221,16 +249,31 @@ def test_formatter_round_trips_vocabularies(path, lang):
     assert format_policy(again, lang) == text
 
 
-@pytest.mark.parametrize("source, hint", [
-    ("policy p { pooling { from 2023-01-01 { uplift 5 points when psn_type == retiree } } }",
-     "compare with a single '='"),
-    ("policy p { pooling { from 2023-01-01 { ratio by hosp_lv { unrated: 75%, level1: 70% } } } }",
-     "separated by line breaks, not commas"),
-    ("policy p { pooling { from 2023-01-01 { ratio bands per year { until 1000 yuan: 60%, beyond: 70% } } } }",
-     "separated by line breaks, not commas"),
-    ("政策 p { 普通门诊统筹 { 自 2023-01-01 { 起付线 150 元 每 年 } } }", "'起付线' is written 'deductible'"),
-    ("policy p { pooling { from 2023-01-01 { ceiling 2000 yuan per year } } }", "'ceiling' is written 'cap'"),
-])
+@pytest.mark.parametrize(
+    "source, hint",
+    [
+        (
+            "policy p { pooling { from 2023-01-01 { uplift 5 points when psn_type == retiree } } }",
+            "compare with a single '='",
+        ),
+        (
+            "policy p { pooling { from 2023-01-01 { ratio by hosp_lv { unrated: 75%, level1: 70% } } } }",
+            "separated by line breaks, not commas",
+        ),
+        (
+            "policy p { pooling { from 2023-01-01 { ratio bands per year { until 1000 yuan: 60%, beyond: 70% } } } }",
+            "separated by line breaks, not commas",
+        ),
+        (
+            "政策 p { 普通门诊统筹 { 自 2023-01-01 { 起付线 150 元 每 年 } } }",
+            "'起付线' is written 'deductible'",
+        ),
+        (
+            "policy p { pooling { from 2023-01-01 { ceiling 2000 yuan per year } } }",
+            "'ceiling' is written 'cap'",
+        ),
+    ],
+)
 def test_common_mistakes_get_a_hint(source, hint):
     _, diags = parse(source)
     assert diags[0].code == "P002" and hint in diags[0].hint(), diags[0].hint()
@@ -238,5 +281,7 @@ def test_common_mistakes_get_a_hint(source, hint):
 
 
 def test_records_of_an_example_take_commas():
-    policy, diags = parse('policy p { example "x" cite 一 { settle { psn_type: retiree, hosp_lv: level2, } } }')
+    policy, diags = parse(
+        'policy p { example "x" cite 一 { settle { psn_type: retiree, hosp_lv: level2, } } }'
+    )
     assert policy is not None and not diags

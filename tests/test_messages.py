@@ -28,17 +28,37 @@ def test_every_message_has_both_languages_with_the_same_placeholders(msg_id):
         assert zh
 
 
-SETTLE_REASONS = ("no_in_policy_amount", "within_deductible", "cap_reached", "zero_ratio", "rounds_to_zero",
-                  "not_covered", "not_designated", "not_in_force", "other_scheme", "other_med_type")
-MAY_PAY_REASONS = ("not_in_force", "excluded", "relation_not_eligible", "planned", "not_designated", "no_channel",
-                   "permitted", "item_not_allowed")
+SETTLE_REASONS = (
+    "no_in_policy_amount",
+    "within_deductible",
+    "cap_reached",
+    "zero_ratio",
+    "rounds_to_zero",
+    "not_covered",
+    "not_designated",
+    "not_in_force",
+    "other_scheme",
+    "other_med_type",
+)
+MAY_PAY_REASONS = (
+    "not_in_force",
+    "excluded",
+    "relation_not_eligible",
+    "planned",
+    "not_designated",
+    "no_channel",
+    "permitted",
+    "item_not_allowed",
+)
 CREDIT_REASONS = ("credited", "not_in_force", "no_rule")
 
 
 def test_every_reason_has_a_message_and_words():
     source = (ROOT / "policylang" / "ir" / "build.py").read_text(encoding="utf-8")
     built = set(re.findall(r'\("(\w+)", (?:_eq0|_gt0|c\.Cmp|c\.TRUE)', source))
-    built |= set(re.findall(r'(?:False|True), "(\w+)"', source)) | set(re.findall(r'p\.Gate\("(\w+)"', source))
+    built |= set(re.findall(r'(?:False|True), "(\w+)"', source)) | set(
+        re.findall(r'p\.Gate\("(\w+)"', source)
+    )
     assert built <= set(SETTLE_REASONS + MAY_PAY_REASONS), built  # the lists below are complete
     for reason in SETTLE_REASONS:
         assert f"settle.{reason}" in M.MESSAGES and f"reason.{reason}" in M.MESSAGES
@@ -53,11 +73,16 @@ def test_english_result_messages_are_unchanged(guiyang):
     sentences it had when they were strings in the code."""
     visits = json.loads((ROOT / "examples" / "guiyang-visits.json").read_text(encoding="utf-8"))
     assert [r.message for r in guiyang.settle(visits)] == [
-        "the in-policy amount went to the deductible", "the fund pays 70% of 610.00", "the fund pays 70% of 400.00",
-        "the fund pays only at designated institutions", "general outpatient pooling is not in force on 2022-11-20"]
+        "the in-policy amount went to the deductible",
+        "the fund pays 70% of 610.00",
+        "the fund pays 70% of 400.00",
+        "the fund pays only at designated institutions",
+        "general outpatient pooling is not in force on 2022-11-20",
+    ]
     requests = json.loads((ROOT / "examples" / "guiyang-requests.json").read_text(encoding="utf-8"))
-    assert [r.message for r in guiyang.may_pay(requests)][-1] == \
-        "sibling is not among the eligible relations (child, parent, self, spouse)"
+    assert [r.message for r in guiyang.may_pay(requests)][
+        -1
+    ] == "sibling is not among the eligible relations (child, parent, self, spouse)"
 
 
 def test_results_in_chinese(guiyang):
@@ -66,11 +91,15 @@ def test_results_in_chinese(guiyang):
     assert results[1].message_in("zh") == "统筹基金按 70% 支付 610.00"
     assert results[4].message_in("zh") == "2022-11-20 不在普通门诊统筹的施行期内"
     assert results[1].to_json(trace=False, lang="zh")["message"] == "统筹基金按 70% 支付 610.00"
-    assert results[1].message == "the fund pays 70% of 610.00"  # reading Chinese leaves English the default
+    assert (
+        results[1].message == "the fund pays 70% of 610.00"
+    )  # reading Chinese leaves English the default
     requests = json.loads((ROOT / "examples" / "guiyang-requests.json").read_text(encoding="utf-8"))
     answers = guiyang.may_pay(requests)
     assert answers[0].message_in("zh") == "个人账户可以支付配偶在定点零售药店的药品"
-    assert answers[-1].message_in("zh") == "兄弟姐妹不在可共济使用的亲属范围内(子女、父母、本人、配偶)"
+    assert (
+        answers[-1].message_in("zh") == "兄弟姐妹不在可共济使用的亲属范围内(子女、父母、本人、配偶)"
+    )
     persons = json.loads((ROOT / "examples" / "guiyang-persons.json").read_text(encoding="utf-8"))
     credits = guiyang.credit(persons, {"guizhou_avg_pension_2022": "3125.50"})
     assert credits[0].message_in("zh") == "按规则 active_employee 计入"
@@ -96,8 +125,14 @@ def _run(*args, env=None):
 
 
 def test_table_headers_follow_the_locale_and_columns_line_up_in_chinese():
-    r = _run("settle", GUIYANG, VISITS, "--format", "table", env={"LANG": "zh_CN.UTF-8", "LC_ALL": None,
-                                                                   "LC_MESSAGES": None})
+    r = _run(
+        "settle",
+        GUIYANG,
+        VISITS,
+        "--format",
+        "table",
+        env={"LANG": "zh_CN.UTF-8", "LC_ALL": None, "LC_MESSAGES": None},
+    )
     assert r.exit_code == 0, r.output
     lines = r.stdout.splitlines()
     assert lines[0].startswith("人员编号") and lines[-1].startswith("合计")
@@ -109,7 +144,7 @@ def test_table_headers_follow_the_locale_and_columns_line_up_in_chinese():
     for line in lines:
         cells = "".join(ch if display_width(ch) == 1 else ch + "\0" for ch in line)
         for s in starts:
-            assert cells[s - 2:s] in ("  ", " ", ""), (line, s)
+            assert cells[s - 2 : s] in ("  ", " ", ""), (line, s)
 
 
 def test_json_message_stays_english_under_a_chinese_locale():
@@ -123,9 +158,21 @@ def test_json_message_stays_english_under_a_chinese_locale():
 
 
 def test_may_pay_table_in_chinese_shows_aliases():
-    r = _run("may-pay", GUIYANG, ROOT / "examples" / "guiyang-requests.json", "--format", "table", "--lang", "zh")
+    r = _run(
+        "may-pay",
+        GUIYANG,
+        ROOT / "examples" / "guiyang-requests.json",
+        "--format",
+        "table",
+        "--lang",
+        "zh",
+    )
     assert r.exit_code == 0
-    assert "定点零售药店" in r.stdout and "亲属关系不符" in r.stdout and "designated_pharmacy" not in r.stdout
+    assert (
+        "定点零售药店" in r.stdout
+        and "亲属关系不符" in r.stdout
+        and "designated_pharmacy" not in r.stdout
+    )
 
 
 def test_summaries_come_from_the_catalogue():

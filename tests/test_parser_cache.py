@@ -37,6 +37,7 @@ def test_first_use_writes_the_cache_and_later_uses_load_it(cache_dir, monkeypatc
 
     def no_building(*args, **kwargs):
         raise AssertionError("the parser was built although it is cached")
+
     monkeypatch.setattr(lark.Lark, "__init__", no_building)  # Lark.load does not call __init__
     P._lark.cache_clear()
     assert _parses()
@@ -76,6 +77,7 @@ def test_a_failed_write_leaves_no_file_behind(cache_dir, monkeypatch):
     def full_disk(self, f, exclude_options=()):
         f.write(b"half")
         raise OSError(28, "No space left on device")
+
     monkeypatch.setattr(lark.Lark, "save", full_disk)
     assert _parses()
     assert _files(cache_dir) == []
@@ -86,7 +88,9 @@ def test_the_cache_folder_follows_xdg_then_home(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert P._cache_file("g").parent == tmp_path / "xdg" / "policylang"
-    monkeypatch.setenv("XDG_CACHE_HOME", "relative/path")  # not absolute: ignored, as the XDG spec says
+    monkeypatch.setenv(
+        "XDG_CACHE_HOME", "relative/path"
+    )  # not absolute: ignored, as the XDG spec says
     assert P._cache_file("g").parent == tmp_path / "home" / ".cache" / "policylang"
     monkeypatch.delenv("XDG_CACHE_HOME")
     assert P._cache_file("g").parent == tmp_path / "home" / ".cache" / "policylang"
@@ -95,7 +99,9 @@ def test_the_cache_folder_follows_xdg_then_home(tmp_path, monkeypatch):
 def test_comments_are_collected_by_a_parser_loaded_from_the_cache(cache_dir, monkeypatch):
     text = "# a\npolicy p { level city // b\n}\n"
     assert [c.text for c in P.parse_with_comments(text)[2]] == ["# a", "// b"]  # built
-    monkeypatch.setattr(lark.Lark, "__init__", lambda *a, **k: (_ for _ in ()).throw(AssertionError("built")))
+    monkeypatch.setattr(
+        lark.Lark, "__init__", lambda *a, **k: (_ for _ in ()).throw(AssertionError("built"))
+    )
     P._lark.cache_clear()
     comments = P.parse_with_comments(text)[2]  # loaded
     assert [(c.text, c.span.line, c.span.col) for c in comments] == [("# a", 1, 1), ("// b", 2, 23)]

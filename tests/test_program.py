@@ -34,6 +34,7 @@ def _visit(**kw):
 
 # ---- the IR as JSON ---------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", ["guiyang-2022.pol", "shanxi-2022.pol"])
 def test_compile_emit_ir_snapshot(name, snapshot):
     result = CliRunner().invoke(main, ["compile", str(POLICIES / name), "--emit", "ir"])
@@ -45,8 +46,13 @@ def test_compile_emit_ir_snapshot(name, snapshot):
 
 def _compile_in_subprocess(seed: str) -> bytes:
     env = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "policylang", "compile", str(GUIYANG)], env=env, cwd=ROOT,
-                          capture_output=True, check=True).stdout
+    return subprocess.run(
+        [sys.executable, "-m", "policylang", "compile", str(GUIYANG)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout
 
 
 def test_ir_json_is_byte_stable_across_hash_seeds():
@@ -55,7 +61,12 @@ def test_ir_json_is_byte_stable_across_hash_seeds():
 
 def test_every_step_carries_its_clause_and_a_span_relative_to_the_policy():
     data = json.loads(policylang.load(GUIYANG).ir_json())
-    consume = next(s for b in data["programs"]["settle"]["blocks"] for s in b["steps"] if s["node"] == "Consume")
+    consume = next(
+        s
+        for b in data["programs"]["settle"]["blocks"]
+        for s in b["steps"]
+        if s["node"] == "Consume"
+    )
     assert consume["prov"]["clause"] == "二(一)"
     assert consume["prov"]["span"]["file"] == "guiyang-2022.pol"
     assert consume["counter"] == "pooling.hifp.deductible.year"
@@ -78,6 +89,7 @@ def test_hash_ignores_layout_translation_and_place_but_not_meaning(tmp_path):
 
 
 # ---- order --------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("engine", sorted(BACKENDS))
 def test_reordering_visits_that_do_not_share_a_time_changes_nothing(engine):
@@ -121,23 +133,38 @@ def test_same_time_visits_settle_in_the_order_given(engine):
 
 # ---- exact arithmetic, whatever the caller's context --------------------------------------
 
+
 @pytest.mark.parametrize("engine", sorted(BACKENDS))
 def test_a_six_digit_round_floor_context_changes_nothing(engine):
     visits = make_visits(policylang.load(GUIYANG).ir, random.Random(5), 200, {})
-    visits.append(_visit(setl_time="2024-05-01", medfee_sumamt="999999999999.99", acct_balc="123456789.01"))
-    persons = [{"psn_no": "B", "psn_type": "retiree", "flxempe_flag": True, "on": "2023-03-01",
-                "contribution_years_met": False}]
+    visits.append(
+        _visit(setl_time="2024-05-01", medfee_sumamt="999999999999.99", acct_balc="123456789.01")
+    )
+    persons = [
+        {
+            "psn_no": "B",
+            "psn_type": "retiree",
+            "flxempe_flag": True,
+            "on": "2023-03-01",
+            "contribution_years_met": False,
+        }
+    ]
     params = {"guizhou_avg_pension_2022": "3125.55"}
 
     def run():
         policy = policylang.load(GUIYANG)
         policy._eval = make_backend(engine, policy.ir, tracing=True)
-        return ([r.to_json() for r in policy.settle(visits, params)],
-                [r.to_json() for r in policy.credit(persons, params)])
+        return (
+            [r.to_json() for r in policy.settle(visits, params)],
+            [r.to_json() for r in policy.credit(persons, params)],
+        )
 
     plain = run()
-    with decimal.localcontext(decimal.Context(prec=6, rounding=decimal.ROUND_FLOOR,
-                                              traps=[decimal.Inexact, decimal.Rounded])):
+    with decimal.localcontext(
+        decimal.Context(
+            prec=6, rounding=decimal.ROUND_FLOOR, traps=[decimal.Inexact, decimal.Rounded]
+        )
+    ):
         hostile = run()
     assert hostile == plain
     assert plain[1][0]["credit"] == "62.51"  # 3125.55 x 2% = 62.511, half up
@@ -170,46 +197,70 @@ policy amended "mid-year amendment" {
 @pytest.mark.parametrize("engine", sorted(BACKENDS))
 def test_a_mid_year_version_change_keeps_one_deductible_and_one_cap(engine):
     policy = policylang.loads(AMENDED)
-    assert [b.start.isoformat() for b in policy.ir.programs["settle"].blocks] == ["2023-01-01", "2023-07-01"]
+    assert [b.start.isoformat() for b in policy.ir.programs["settle"].blocks] == [
+        "2023-01-01",
+        "2023-07-01",
+    ]
     run = make_backend(engine, policy.ir, tracing=False)
-    r = run.settle([
-        _visit(setl_time="2023-03-01", medfee_sumamt="4150.00"),   # 150 deductible, 4000 x 50% = 2000: cap 2000
-        _visit(setl_time="2023-08-01", medfee_sumamt="2000.00"),   # no deductible again; 1000, cap 2500 - 2000 = 500
-        _visit(setl_time="2024-01-05", medfee_sumamt="350.00"),    # a new year: 150 again, 200 x 50% = 100
-    ], {})
+    r = run.settle(
+        [
+            _visit(
+                setl_time="2023-03-01", medfee_sumamt="4150.00"
+            ),  # 150 deductible, 4000 x 50% = 2000: cap 2000
+            _visit(
+                setl_time="2023-08-01", medfee_sumamt="2000.00"
+            ),  # no deductible again; 1000, cap 2500 - 2000 = 500
+            _visit(
+                setl_time="2024-01-05", medfee_sumamt="350.00"
+            ),  # a new year: 150 again, 200 x 50% = 100
+        ],
+        {},
+    )
     assert [x.act_pay_dedc for x in r] == [D("150.00"), D("0.00"), D("150.00")]
     assert [x.hifp_pay for x in r] == [D("2000.00"), D("500.00"), D("100.00")]
 
 
 def test_named_counters_carry_by_name_and_unnamed_ones_by_identity():
-    text = AMENDED.replace("cap 2500 yuan per year", "cap 2500 yuan per year when psn_type = active named annual_cap") \
-        .replace("cap 2000 yuan per year", "cap 2000 yuan per year named annual_cap")
+    text = AMENDED.replace(
+        "cap 2500 yuan per year", "cap 2500 yuan per year when psn_type = active named annual_cap"
+    ).replace("cap 2000 yuan per year", "cap 2000 yuan per year named annual_cap")
     policy = policylang.loads(text)
     counters = {c.id for c in policy.ir.programs["settle"].counters}
     assert counters == {"pooling.hifp.deductible.year", "annual_cap"}
-    [_, second] = policy.settle([_visit(setl_time="2023-03-01", medfee_sumamt="4150.00"),
-                                 _visit(setl_time="2023-08-01", medfee_sumamt="2000.00")])
+    [_, second] = policy.settle(
+        [
+            _visit(setl_time="2023-03-01", medfee_sumamt="4150.00"),
+            _visit(setl_time="2023-08-01", medfee_sumamt="2000.00"),
+        ]
+    )
     assert second.hifp_pay == D("500.00")
 
 
 # ---- parameters are found before anything is evaluated ------------------------------------
 
+
 def test_a_missing_parameter_is_reported_before_any_result():
-    dated = AMENDED.replace("from 2023-07-01", "from amendment_date") \
-        .replace('rounding half_up', 'param amendment_date: date "date of the amendment" unstated "test"\n  '
-                                     'rounding half_up')
+    dated = AMENDED.replace("from 2023-07-01", "from amendment_date").replace(
+        "rounding half_up",
+        'param amendment_date: date "date of the amendment" unstated "test"\n  rounding half_up',
+    )
     policy = policylang.loads(dated)
     with pytest.raises(InputError) as e:
         policy.settle([_visit(setl_time="2023-03-01", medfee_sumamt="100.00")])
     assert "amendment_date" in str(e.value)
-    [r] = policy.settle([_visit(setl_time="2023-08-01", medfee_sumamt="350.00")], {"amendment_date": "2023-07-01"})
+    [r] = policy.settle(
+        [_visit(setl_time="2023-08-01", medfee_sumamt="350.00")], {"amendment_date": "2023-07-01"}
+    )
     assert r.hifp_pay == D("100.00")
 
 
 # ---- JSON Lines ------------------------------------------------------------------------------
 
+
 def _jsonl(path, records):
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    path.write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8"
+    )
     return str(path)
 
 
@@ -218,8 +269,9 @@ def test_jsonl_in_and_out_match_json(tmp_path):
     as_json = tmp_path / "v.json"
     as_json.write_text(json.dumps(visits, ensure_ascii=False), encoding="utf-8")
     whole = CliRunner().invoke(main, ["settle", str(GUIYANG), str(as_json)])
-    lines = CliRunner().invoke(main, ["settle", str(GUIYANG), _jsonl(tmp_path / "v.jsonl", visits),
-                                      "--format", "jsonl"])
+    lines = CliRunner().invoke(
+        main, ["settle", str(GUIYANG), _jsonl(tmp_path / "v.jsonl", visits), "--format", "jsonl"]
+    )
     assert whole.exit_code == 0 and lines.exit_code == 0, lines.output
     assert [json.loads(x) for x in lines.output.splitlines()] == json.loads(whole.output)
 
@@ -229,18 +281,30 @@ def test_jsonl_sorted_input_streams_in_chunks_and_matches(tmp_path, monkeypatch)
 
     monkeypatch.setattr(J, "CHUNK", 7)
     visits = make_visits(policylang.load(GUIYANG).ir, random.Random(4), 100, {})
-    visits.sort(key=lambda v: v["setl_time"].strip()[:10] + ("" if len(v["setl_time"].strip()) <= 10 else "~"
-                                                                + v["setl_time"].strip()[11:]))
-    stream = list(policylang.load(GUIYANG).settle_stream(lambda: J.read_chunks(_jsonl(tmp_path / "s.jsonl", visits),
-                                                                                 7)))
-    assert [r.to_json() for r in stream] == [r.to_json() for r in policylang.load(GUIYANG).settle(visits)]
+    visits.sort(
+        key=lambda v: (
+            v["setl_time"].strip()[:10]
+            + ("" if len(v["setl_time"].strip()) <= 10 else "~" + v["setl_time"].strip()[11:])
+        )
+    )
+    stream = list(
+        policylang.load(GUIYANG).settle_stream(
+            lambda: J.read_chunks(_jsonl(tmp_path / "s.jsonl", visits), 7)
+        )
+    )
+    assert [r.to_json() for r in stream] == [
+        r.to_json() for r in policylang.load(GUIYANG).settle(visits)
+    ]
 
 
 def test_jsonl_bad_record_late_in_the_file_writes_nothing(tmp_path):
-    visits = [_visit(psn_no=f"P{i}", setl_time="2023-03-01", medfee_sumamt="100.00") for i in range(30)]
+    visits = [
+        _visit(psn_no=f"P{i}", setl_time="2023-03-01", medfee_sumamt="100.00") for i in range(30)
+    ]
     visits[25]["hosp_lv"] = "level9"
-    result = CliRunner().invoke(main, ["settle", str(GUIYANG), _jsonl(tmp_path / "bad.jsonl", visits),
-                                       "--format", "jsonl"])
+    result = CliRunner().invoke(
+        main, ["settle", str(GUIYANG), _jsonl(tmp_path / "bad.jsonl", visits), "--format", "jsonl"]
+    )
     assert result.exit_code == 1
     assert result.stdout == ""
     assert "record 26" in result.stderr

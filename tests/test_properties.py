@@ -29,7 +29,9 @@ def visit(draw):
         "psn_no": draw(st.sampled_from(["A", "B", "C"])),
         "psn_type": draw(st.sampled_from(["active", "retiree"])),
         "flxempe_flag": draw(st.booleans()),
-        "setl_time": draw(st.dates(min_value=dt.date(2022, 6, 1), max_value=dt.date(2024, 12, 31))).isoformat(),
+        "setl_time": draw(
+            st.dates(min_value=dt.date(2022, 6, 1), max_value=dt.date(2024, 12, 31))
+        ).isoformat(),
         "hosp_lv": draw(st.sampled_from(["unrated", "level1", "level2", "level3"])),
         "designated": draw(st.booleans()),
         "medfee_sumamt": str(total),
@@ -82,17 +84,29 @@ def test_identities_and_bounds(vs):
     fund_by_year: dict[tuple, Decimal] = {}
     dedc_by_year: dict[tuple, Decimal] = {}
     for v, r in zip(vs, results):
-        for value in (r.medfee_sumamt, r.hifp_pay, r.psn_part_amt, r.acct_pay, r.psn_cash_pay, r.act_pay_dedc):
+        for value in (
+            r.medfee_sumamt,
+            r.hifp_pay,
+            r.psn_part_amt,
+            r.acct_pay,
+            r.psn_cash_pay,
+            r.act_pay_dedc,
+        ):
             assert isinstance(value, Decimal)
             assert value == value.quantize(Decimal("0.01"))
             assert value >= 0
         assert r.psn_part_amt == r.medfee_sumamt - r.fund_pay_sumamt == r.acct_pay + r.psn_cash_pay
-        assert r.inscp_scp_amt == (Decimal(v["medfee_sumamt"]) - Decimal(v["fulamt_ownpay_amt"])
-                                   - Decimal(v["overlmt_selfpay"]) - Decimal(v["preselfpay_amt"]))
+        assert r.inscp_scp_amt == (
+            Decimal(v["medfee_sumamt"])
+            - Decimal(v["fulamt_ownpay_amt"])
+            - Decimal(v["overlmt_selfpay"])
+            - Decimal(v["preselfpay_amt"])
+        )
         assert r.hifp_pay <= r.inscp_scp_amt
         if r.pool_prop_selfpay is not None:
-            assert r.hifp_pay <= ((r.inscp_scp_amt - r.act_pay_dedc) * r.pool_prop_selfpay).quantize(
-                Decimal("0.01"), rounding="ROUND_HALF_UP")
+            assert r.hifp_pay <= (
+                (r.inscp_scp_amt - r.act_pay_dedc) * r.pool_prop_selfpay
+            ).quantize(Decimal("0.01"), rounding="ROUND_HALF_UP")
         if v["setl_time"] < "2023-01-01" or not v["designated"]:
             assert r.hifp_pay == 0 and r.reason in {"not_in_force", "not_designated"}
         key = (v["psn_no"], v["setl_time"][:4])

@@ -15,10 +15,13 @@ def big_table_policy(flags: int) -> str:
     """A ratio table by hosp_lv, psn_type and ``flags`` declared booleans: 6 x 2^flags rows."""
     inputs = "\n".join(f'  input f{i}: bool default false unstated "t"' for i in range(flags))
     keys = ", ".join(f"f{i}" for i in range(flags))
-    rows = [f"        {lv}, {pt}, {', '.join(combo)}: 60% unstated \"r\""
-            for lv in ("unrated | level1", "level2", "level3") for pt in ("active", "retiree")
-            for combo in itertools.product(["true", "false"], repeat=flags)]
-    return f'''policy big "big" {{
+    rows = [
+        f'        {lv}, {pt}, {", ".join(combo)}: 60% unstated "r"'
+        for lv in ("unrated | level1", "level2", "level3")
+        for pt in ("active", "retiree")
+        for combo in itertools.product(["true", "false"], repeat=flags)
+    ]
+    return f"""policy big "big" {{
   level city
 {inputs}
   rounding half_up to 0.01 yuan unstated "t"
@@ -31,7 +34,7 @@ def big_table_policy(flags: int) -> str:
     }}
   }}
 }}
-'''
+"""
 
 
 def _work_per_lookup(flags: int, monkeypatch) -> float:
@@ -43,6 +46,7 @@ def _work_per_lookup(flags: int, monkeypatch) -> float:
         m = real(self, env)
         done.append(self.work - before)
         return m
+
     monkeypatch.setattr(TableIndex, "mask", counting)
     policylang.loads(big_table_policy(flags))
     return max(done)
@@ -56,8 +60,19 @@ def test_a_table_is_looked_up_per_field_not_per_row(monkeypatch):
 
 def test_a_big_table_checks_and_settles(monkeypatch):
     policy = policylang.loads(big_table_policy(9))  # 3072 rows
-    [r] = policy.settle([{"psn_no": "A", "psn_type": "active", "flxempe_flag": False, "setl_time": "2023-03-01",
-                          "hosp_lv": "level2", "medfee_sumamt": "100.00", "f3": True}])
+    [r] = policy.settle(
+        [
+            {
+                "psn_no": "A",
+                "psn_type": "active",
+                "flxempe_flag": False,
+                "setl_time": "2023-03-01",
+                "hosp_lv": "level2",
+                "medfee_sumamt": "100.00",
+                "f3": True,
+            }
+        ]
+    )
     assert str(r.hifp_pay) == "60.00"
 
 
@@ -68,6 +83,7 @@ def test_checking_many_declarations_compares_each_a_bounded_number_of_times(monk
     def counting(self, other):
         calls[0] += 1
         return real(self, other)
+
     monkeypatch.setattr(n.ParamDecl, "__eq__", counting)
     count = 3000
     params = "\n".join(f'  param p{i}: money "p" unstated "t"' for i in range(count))

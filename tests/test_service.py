@@ -10,11 +10,12 @@ import json
 import logging
 import secrets
 import threading
-from pathlib import Path
 
 import pytest
 
-pytest.importorskip("fastapi", reason="the service's tests need the service extra: pip install '.[test]'")
+pytest.importorskip(
+    "fastapi", reason="the service's tests need the service extra: pip install '.[test]'"
+)
 pytest.importorskip("httpx", reason="the service's tests need httpx: pip install '.[test]'")
 
 from fastapi.testclient import TestClient  # noqa: E402
@@ -31,8 +32,15 @@ AMENDED = ROOT / "examples" / "amendment" / "guiyang-2022.pol"
 
 
 def visit(psn="A", sid="S-1", when="2024-01-05 09:00:00", amount="400.00", **more):
-    v = {"psn_no": psn, "psn_type": "active", "flxempe_flag": False, "setl_time": when, "hosp_lv": "level1",
-         "medfee_sumamt": amount, **more}
+    v = {
+        "psn_no": psn,
+        "psn_type": "active",
+        "flxempe_flag": False,
+        "setl_time": when,
+        "hosp_lv": "level1",
+        "medfee_sumamt": amount,
+        **more,
+    }
     if sid is not None:
         v["setl_id"] = sid
     return v
@@ -50,10 +58,14 @@ class Service:
             self.client.headers["Authorization"] = f"Bearer {token}"
 
     def post(self, path, body, **kw):
-        return self.client.post(path, content=json.dumps(body) if not isinstance(body, (bytes, str)) else body, **kw)
+        return self.client.post(
+            path, content=json.dumps(body) if not isinstance(body, (bytes, str)) else body, **kw
+        )
 
     def ledger(self, psn=None, policy=None):
-        r = self.client.get("/ledger" + (f"/{psn}" if psn else ""), params={"policy": policy} if policy else None)
+        r = self.client.get(
+            "/ledger" + (f"/{psn}" if psn else ""), params={"policy": policy} if policy else None
+        )
         return r
 
 
@@ -65,6 +77,7 @@ def service(db_url, guiyang):
         s = Service(db_url, policies or [guiyang], **kw)
         made.append(s)
         return s
+
     yield make
     for s in made:
         s.client.close()
@@ -84,6 +97,7 @@ def library(policy, records, ledger=None):
 
 # ---- settling ---------------------------------------------------------------------------------
 
+
 def test_a_settlement_answers_the_cli_contract_and_is_recorded(service, guiyang):
     s = service()
     r = s.post("/settle", visit(acct_balc="100.00"))
@@ -96,7 +110,11 @@ def test_a_settlement_answers_the_cli_contract_and_is_recorded(service, guiyang)
 
 def test_a_list_is_settled_in_one_go_and_answered_in_input_order(service, guiyang):
     s = service()
-    batch = [visit("B", "S-2", "2024-01-06"), visit("A", "S-1", "2024-01-05"), visit("B", "S-3", "2024-01-04")]
+    batch = [
+        visit("B", "S-2", "2024-01-06"),
+        visit("A", "S-1", "2024-01-05"),
+        visit("B", "S-3", "2024-01-04"),
+    ]
     r = s.post("/settle?trace=false", batch)
     assert r.status_code == 200
     [expected], ledger = library(guiyang, [batch])
@@ -110,7 +128,9 @@ def test_a_settlement_without_setl_id_is_assigned_one(service):
     first = s.post("/settle", visit(sid=None)).json()
     second = s.post("/settle", visit(sid=None, when="2024-02-01")).json()
     assert (first["setl_id"], second["setl_id"]) == ("A-1", "A-2")
-    assert [x["setl_id"] for x in json.loads(s.ledger("A").text)["persons"]["A"]["settlements"]] == ["A-1", "A-2"]
+    assert [
+        x["setl_id"] for x in json.loads(s.ledger("A").text)["persons"]["A"]["settlements"]
+    ] == ["A-1", "A-2"]
 
 
 def test_a_retry_with_the_same_content_returns_the_first_result(service):
@@ -132,7 +152,9 @@ def test_a_retry_gets_the_first_answer_with_or_without_the_trace(service):
     assert s.post("/settle", visit()).json() == first  # as first answered: no trace was built
     traced = s.post("/settle", visit("B", "S-2")).json()
     assert traced["trace"]
-    assert s.post("/settle?trace=false", visit("B", "S-2")).json() == {k: v for k, v in traced.items() if k != "trace"}
+    assert s.post("/settle?trace=false", visit("B", "S-2")).json() == {
+        k: v for k, v in traced.items() if k != "trace"
+    }
 
 
 def test_a_retry_with_other_content_is_a_conflict_and_changes_nothing(service):
@@ -154,9 +176,17 @@ def test_a_reversal_and_its_retry(service, guiyang):
     first = s.post("/reverse", rev)
     assert first.status_code == 200
     body = first.json()
-    assert (body["op"], body["hifp_pay"], body["balc"]) == ("reverse", "-" + settled["hifp_pay"], "300.00")
+    assert (body["op"], body["hifp_pay"], body["balc"]) == (
+        "reverse",
+        "-" + settled["hifp_pay"],
+        "300.00",
+    )
     again = s.post("/reverse", rev)  # not "already reversed": the first result again
-    assert again.status_code == 200 and again.json() == body and again.headers["idempotent-replayed"] == "true"
+    assert (
+        again.status_code == 200
+        and again.json() == body
+        and again.headers["idempotent-replayed"] == "true"
+    )
     assert s.post("/reverse", {**rev, "setl_time": "2024-01-05 11:00:00"}).status_code == 409
     _, ledger = library(guiyang, [visit(acct_balc="300.00"), {**rev, "op": "reverse"}])
     assert s.ledger().text == ledger.to_json()
@@ -165,7 +195,10 @@ def test_a_reversal_and_its_retry(service, guiyang):
 
 def test_settle_takes_reversal_records_and_reverse_takes_nothing_else(service):
     s = service()
-    r = s.post("/settle", [visit(), {"op": "reverse", "psn_no": "A", "setl_id": "S-1", "setl_time": "2024-01-06"}])
+    r = s.post(
+        "/settle",
+        [visit(), {"op": "reverse", "psn_no": "A", "setl_id": "S-1", "setl_time": "2024-01-06"}],
+    )
     assert [x["op"] for x in r.json()] == ["settle", "reverse"]
     r = s.post("/reverse", {**visit("A", "S-2"), "op": "settle"})
     assert r.status_code == 422 and "/reverse takes reversals only" in r.json()["text"]
@@ -198,20 +231,27 @@ def test_a_persons_ledger_and_the_whole_ledger(service, guiyang):
     s = service()
     s.post("/settle", [visit("A"), visit("B", "S-2")])
     _, ledger = library(guiyang, [[visit("A"), visit("B", "S-2")]])
-    assert json.loads(s.ledger("B").text)["persons"] == {"B": json.loads(ledger.to_json())["persons"]["B"]}
+    assert json.loads(s.ledger("B").text)["persons"] == {
+        "B": json.loads(ledger.to_json())["persons"]["B"]
+    }
     assert s.ledger().text == ledger.to_json()
     missing = s.ledger("nobody")
     assert missing.status_code == 404 and missing.json()["error"] == "not_found"
     # the exported ledger is a ledger file the command line reads
-    assert policylang.Ledger.from_json(s.ledger().text, guiyang).counters("B") == ledger.counters("B")
+    assert policylang.Ledger.from_json(s.ledger().text, guiyang).counters("B") == ledger.counters(
+        "B"
+    )
 
 
 # ---- re-settlement ------------------------------------------------------------------------
 
+
 def test_resettle_after_an_amendment(service, guiyang, db_url):
     s = service()
-    visits = [visit("A", "S1", "2024-01-05", "2800.00", psn_type="retiree", hosp_lv="level2"),
-              visit("A", "S2", "2024-01-20", "600.00", psn_type="retiree", hosp_lv="level2")]
+    visits = [
+        visit("A", "S1", "2024-01-05", "2800.00", psn_type="retiree", hosp_lv="level2"),
+        visit("A", "S2", "2024-01-20", "600.00", psn_type="retiree", hosp_lv="level2"),
+    ]
     for v in visits:
         s.post("/settle", v)
     amended = policylang.load(AMENDED)
@@ -245,15 +285,18 @@ def test_resettle_corrections_find_the_person_by_setl_id(service, guiyang):
 
 def test_resettle_input_problems(service):
     s = service()
-    for body, text in (({}, "give corrections, or a period with from/until"),
-                       ({"from": "2024-13-01"}, "expected a date"),
-                       ({"corrections": [], "when": 1}, "unknown field"),
-                       ([{"setl_id": "nope"}], "names no recorded settlement")):
+    for body, text in (
+        ({}, "give corrections, or a period with from/until"),
+        ({"from": "2024-13-01"}, "expected a date"),
+        ({"corrections": [], "when": 1}, "unknown field"),
+        ([{"setl_id": "nope"}], "names no recorded settlement"),
+    ):
         r = s.post("/resettle", body)
         assert r.status_code == 422 and text in r.json()["text"], (body, r.text)
 
 
 # ---- several policies -------------------------------------------------------------------
+
 
 def test_several_policies_each_with_its_own_ledger(service, guiyang, shanxi):
     s = service([guiyang, shanxi], params={})
@@ -269,9 +312,14 @@ def test_several_policies_each_with_its_own_ledger(service, guiyang, shanxi):
 
 # ---- authentication -----------------------------------------------------------------------
 
+
 def test_requests_need_the_token(service):
     s = service()
-    for headers in ({"Authorization": ""}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"}):
+    for headers in (
+        {"Authorization": ""},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": f"Basic {TOKEN}"},
+    ):
         r = s.client.post("/settle", content=json.dumps(visit()), headers=headers)
         assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
         assert s.client.get("/ledger/A", headers=headers).status_code == 401
@@ -279,7 +327,15 @@ def test_requests_need_the_token(service):
     bare = TestClient(s.client.app)
     assert bare.get("/health").json()["status"] == "ok"
     paths = bare.get("/openapi.json").json()["paths"]
-    assert {"/settle", "/reverse", "/presettle", "/resettle", "/ledger/{psn_no}", "/ledger", "/health"} <= set(paths)
+    assert {
+        "/settle",
+        "/reverse",
+        "/presettle",
+        "/resettle",
+        "/ledger/{psn_no}",
+        "/ledger",
+        "/health",
+    } <= set(paths)
     assert paths["/settle"]["post"]["requestBody"]["content"]["application/json"]["schema"]["oneOf"]
     assert bare.get("/docs").status_code == 200
 
@@ -290,6 +346,7 @@ def test_no_auth_needs_no_token(service):
 
 
 # ---- bad input: 4xx with the command line's text ------------------------------------------
+
 
 def test_input_problems_are_422_with_the_cli_lines(service, tmp_path):
     from click.testing import CliRunner
@@ -310,14 +367,29 @@ def test_input_problems_are_422_with_the_cli_lines(service, tmp_path):
     assert json.loads(s.ledger().text)["persons"] == {}
 
 
-@pytest.mark.parametrize("raw, status, text", [
-    (b'{"psn_no": "A",', 400, "request:1:16: invalid JSON: Expecting property name enclosed in double quotes"),
-    (b'{"psn_no": "A", "psn_no": "B"}', 400, "request: invalid input: the key 'psn_no' appears twice in one object"),
-    (b'\xff\xfe{}', 400, "request: not UTF-8 text"),
-    (b'{"medfee_sumamt": NaN}', 400, "request: invalid JSON: NaN is not a JSON value"),
-    (b'"a visit"', 422, "request: field '(top level)': expected a JSON object or an array of them"),
-    (b'[1]', 422, "request: record 1: field '(record)': expected an object"),
-])
+@pytest.mark.parametrize(
+    "raw, status, text",
+    [
+        (
+            b'{"psn_no": "A",',
+            400,
+            "request:1:16: invalid JSON: Expecting property name enclosed in double quotes",
+        ),
+        (
+            b'{"psn_no": "A", "psn_no": "B"}',
+            400,
+            "request: invalid input: the key 'psn_no' appears twice in one object",
+        ),
+        (b"\xff\xfe{}", 400, "request: not UTF-8 text"),
+        (b'{"medfee_sumamt": NaN}', 400, "request: invalid JSON: NaN is not a JSON value"),
+        (
+            b'"a visit"',
+            422,
+            "request: field '(top level)': expected a JSON object or an array of them",
+        ),
+        (b"[1]", 422, "request: record 1: field '(record)': expected an object"),
+    ],
+)
 def test_bad_bodies_are_4xx_with_the_cli_text(service, raw, status, text):
     s = service()
     r = s.client.post("/settle", content=raw)
@@ -343,6 +415,7 @@ def test_an_internal_error_is_a_generic_500_without_internals(service, monkeypat
     def broken(*args, **kwargs):
         psn = "GY-" + "SECRET"  # so that the source line shown in the stack does not hold it
         raise RuntimeError(f"psn {psn} has a problem")
+
     monkeypatch.setattr(s.engine, "settle", broken)
     with caplog.at_level(logging.ERROR, logger="policylang.service"):
         r = s.post("/settle", visit())
@@ -357,12 +430,14 @@ def test_a_database_failure_is_503(service, monkeypatch):
 
     def down(*args, **kwargs):
         raise StoreError("connection refused")
+
     monkeypatch.setattr(s.store, "write", down)
     r = s.post("/settle", visit())
     assert r.status_code == 503 and "not applied" in r.json()["text"]
 
 
 # ---- concurrency: no update is lost ------------------------------------------------------
+
 
 def test_concurrent_requests_for_one_person_lose_no_update(service, guiyang):
     s = service()
@@ -373,13 +448,29 @@ def test_concurrent_requests_for_one_person_lose_no_update(service, guiyang):
     def work(t):
         try:
             for i in range(per):
-                engine.settle(sp, visit("A", f"S-{t}-{i}", f"2024-{1 + i:02d}-{1 + t:02d}", "90.00",
-                                        acct_balc="500.00" if (t, i) == (0, 0) else None), False)
+                engine.settle(
+                    sp,
+                    visit(
+                        "A",
+                        f"S-{t}-{i}",
+                        f"2024-{1 + i:02d}-{1 + t:02d}",
+                        "90.00",
+                        acct_balc="500.00" if (t, i) == (0, 0) else None,
+                    ),
+                    False,
+                )
                 # persons locked together, named in both orders: never a deadlock
-                engine.settle(sp, [visit("C", f"C-{t}-{i}", "2024-01-01", "10.00"),
-                                   visit("B", f"B-{t}-{i}", "2024-01-01", "10.00")][::1 if t % 2 else -1], False)
+                engine.settle(
+                    sp,
+                    [
+                        visit("C", f"C-{t}-{i}", "2024-01-01", "10.00"),
+                        visit("B", f"B-{t}-{i}", "2024-01-01", "10.00"),
+                    ][:: 1 if t % 2 else -1],
+                    False,
+                )
         except Exception as e:  # noqa: BLE001
             errors.append(e)
+
     pool = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
     for t in pool:
         t.start()
@@ -387,16 +478,22 @@ def test_concurrent_requests_for_one_person_lose_no_update(service, guiyang):
         t.join()
     assert not errors
     served = json.loads(s.ledger().text)
-    assert {p: d["seq"] for p, d in served["persons"].items()} == {"A": threads * per, "B": threads * per,
-                                                                   "C": threads * per}
+    assert {p: d["seq"] for p, d in served["persons"].items()} == {
+        "A": threads * per,
+        "B": threads * per,
+        "C": threads * per,
+    }
     # the ledger is the library's replay of the settlements in the order they were applied
-    applied = sorted(((x["input"], x["seq"]) for p in served["persons"].values() for x in p["settlements"]),
-                     key=lambda x: (x[0]["psn_no"], x[1]))
+    applied = sorted(
+        ((x["input"], x["seq"]) for p in served["persons"].values() for x in p["settlements"]),
+        key=lambda x: (x[0]["psn_no"], x[1]),
+    )
     _, ledger = library(guiyang, [dict(r) for r, _ in applied])
     assert s.ledger().text == ledger.to_json()
 
 
 # ---- the audit log -------------------------------------------------------------------------
+
 
 def test_the_audit_log_has_a_line_per_settlement_without_personal_data(service, caplog):
     s = service()
@@ -409,15 +506,23 @@ def test_the_audit_log_has_a_line_per_settlement_without_personal_data(service, 
         s.post("/settle", visit("GY-7", "S-3", hosp_lv="level9"))
     lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "policylang.audit"]
     assert [(x["op"], x["outcome"], x["setl_id"]) for x in lines] == [
-        ("settle", "settled", "S-1"), ("settle", "replayed", "S-1"), ("settle", "conflict", "S-1"),
-        ("settle", "settled", None), ("reverse", "reversed", "S-1"), ("settle", "rejected", "S-3")]
+        ("settle", "settled", "S-1"),
+        ("settle", "replayed", "S-1"),
+        ("settle", "conflict", "S-1"),
+        ("settle", "settled", None),
+        ("reverse", "reversed", "S-1"),
+        ("settle", "rejected", "S-3"),
+    ]
     assert lines[3]["setl_id_withheld"] is True  # GY-7-2 would name the person
     assert len({x["psn"] for x in lines}) == 1 and lines[0]["psn"].startswith("sha256:")
-    assert all(x["ir_hash"] == s.engine.policy(None).hash and x["time"].endswith("Z") for x in lines)
+    assert all(
+        x["ir_hash"] == s.engine.policy(None).hash and x["time"].endswith("Z") for x in lines
+    )
     assert not any("GY-7" in r.getMessage() for r in caplog.records)
 
 
 # ---- the schema ------------------------------------------------------------------------------
+
 
 def test_the_schema_is_versioned_and_a_newer_one_is_refused(db_url):
     store = open_store(db_url)
@@ -437,7 +542,7 @@ def _set_version(url: str, version: int) -> None:
     if url.startswith("sqlite"):
         import sqlite3
 
-        with sqlite3.connect(url[len("sqlite:///"):]) as c:
+        with sqlite3.connect(url[len("sqlite:///") :]) as c:
             c.execute("UPDATE policylang_schema SET version = ?", (version,))
     else:
         import psycopg
@@ -447,8 +552,12 @@ def _set_version(url: str, version: int) -> None:
 
 
 def test_sqlite_urls(tmp_path):
-    for url in ("sqlite:///:memory:", f"sqlite:///{tmp_path}/x.db?journal=off", "mysql://x/y",
-                f"sqlite:///{tmp_path}/no/such/folder/x.db"):
+    for url in (
+        "sqlite:///:memory:",
+        f"sqlite:///{tmp_path}/x.db?journal=off",
+        "mysql://x/y",
+        f"sqlite:///{tmp_path}/no/such/folder/x.db",
+    ):
         with pytest.raises(StoreError):
             open_store(url)
     open_store(f"sqlite:///{tmp_path}/x.db?synchronous=normal").close()
@@ -456,13 +565,15 @@ def test_sqlite_urls(tmp_path):
 
 # ---- the command ------------------------------------------------------------------------------
 
+
 def _serve(*args, env=None):
     from click.testing import CliRunner
 
     from policylang.cli import main
 
     return CliRunner(env=env or {"POLICYLANG_TOKEN": None}).invoke(
-        main, ["serve", str(POLICIES / "guiyang-2022.pol"), *args])
+        main, ["serve", str(POLICIES / "guiyang-2022.pol"), *args]
+    )
 
 
 def test_serve_refuses_to_start_without_a_token_or_no_auth(tmp_path):
@@ -490,10 +601,18 @@ def test_help_imports_neither_fastapi_nor_lark():
     import subprocess
     import sys
 
-    r = subprocess.run([sys.executable, "-c", "import sys; from policylang.cli import main; "
-                        "main(['--help'], standalone_mode=False); "
-                        "assert 'serve' in sys.modules['policylang.cli'].main.commands; "
-                        "bad = [m for m in sys.modules if m.split('.')[0] in ('fastapi', 'lark', 'uvicorn', "
-                        "'starlette', 'psycopg')]; assert not bad, bad"], capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from policylang.cli import main; "
+            "main(['--help'], standalone_mode=False); "
+            "assert 'serve' in sys.modules['policylang.cli'].main.commands; "
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('fastapi', 'lark', 'uvicorn', "
+            "'starlette', 'psycopg')]; assert not bad, bad",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr
     assert "serve" in r.stdout

@@ -27,7 +27,10 @@ def lanshan():
 def test_the_example_checks_clean():
     results, _ = policylang.check_paths([FOLDER])
     assert {r.file.rsplit("/", 1)[-1]: r.diagnostics for r in results} == {
-        "example-province-2023.pol": [], "lanshan-2024.pol": [], "lanshan-codes.pol": []}
+        "example-province-2023.pol": [],
+        "lanshan-2024.pol": [],
+        "lanshan-codes.pol": [],
+    }
 
 
 def test_visits_json_is_the_worked_examples_input():
@@ -40,8 +43,12 @@ def test_hand_derived_results(lanshan, snapshot_json):
     assert len(got) == len(CASE["expected"])
     for i, (want, have) in enumerate(zip(CASE["expected"], got)):
         for field, value in want.items():
-            assert have[field] == value, f"visit {i + 1}, field {field}: derived {value!r}, got {have[field]!r}"
-        total, fund, part = (Decimal(have[k]) for k in ("medfee_sumamt", "fund_pay_sumamt", "psn_part_amt"))
+            assert have[field] == value, (
+                f"visit {i + 1}, field {field}: derived {value!r}, got {have[field]!r}"
+            )
+        total, fund, part = (
+            Decimal(have[k]) for k in ("medfee_sumamt", "fund_pay_sumamt", "psn_part_amt")
+        )
         assert part == total - fund == Decimal(have["acct_pay"]) + Decimal(have["psn_cash_pay"])
     assert got == snapshot_json
 
@@ -49,18 +56,37 @@ def test_hand_derived_results(lanshan, snapshot_json):
 @pytest.mark.parametrize("engine", sorted(BACKENDS))
 def test_every_backend_gives_the_hand_derived_results(lanshan, engine):
     results = backend(engine)(lanshan.ir).settle(CASE["input"], {})
-    assert [{k: r.to_json()[k] for k in want} for r, want in zip(results, CASE["expected"])] == CASE["expected"]
+    assert [
+        {k: r.to_json()[k] for k in want} for r, want in zip(results, CASE["expected"])
+    ] == CASE["expected"]
 
 
 def test_each_category_has_its_own_deductible_cap_and_ratio(lanshan):
     """The categories side by side: one level-2 visit of 300.00, and one that reaches the cap."""
+
     def settle(psn_type):
-        small, large = lanshan.settle([
-            {"psn_no": "X", "psn_type": psn_type, "flxempe_flag": False, "setl_time": "2024-03-01",
-             "hosp_lv": "level2", "medfee_sumamt": "300.00"},
-            {"psn_no": "X", "psn_type": psn_type, "flxempe_flag": False, "setl_time": "2024-03-02",
-             "hosp_lv": "level2", "medfee_sumamt": "9000.00"}])
+        small, large = lanshan.settle(
+            [
+                {
+                    "psn_no": "X",
+                    "psn_type": psn_type,
+                    "flxempe_flag": False,
+                    "setl_time": "2024-03-01",
+                    "hosp_lv": "level2",
+                    "medfee_sumamt": "300.00",
+                },
+                {
+                    "psn_no": "X",
+                    "psn_type": psn_type,
+                    "flxempe_flag": False,
+                    "setl_time": "2024-03-02",
+                    "hosp_lv": "level2",
+                    "medfee_sumamt": "9000.00",
+                },
+            ]
+        )
         return str(small.act_pay_dedc), str(small.hifp_pay), str(small.hifp_pay + large.hifp_pay)
+
     assert settle("11") == ("200.00", "60.00", "2000.00")  # (300 - 200) x 60%; cap 2000
     assert settle("12") == ("100.00", "140.00", "3000.00")  # (300 - 100) x 70%; cap 3000
     assert settle("13") == ("50.00", "212.50", "5000.00")  # (300 - 50) x 85%; cap 5000
@@ -74,12 +100,16 @@ def test_retired_cadres_must_meet_the_provinces_requirements_on_retirees(tmp_pat
     for f in FOLDER.glob("*.pol"):
         shutil.copy(f, tmp_path)
     city = tmp_path / "lanshan-2024.pol"
-    text = city.read_text(encoding="utf-8").replace("level2 | level3, veteran: 85%", "level2 | level3, veteran: 55%")
+    text = city.read_text(encoding="utf-8").replace(
+        "level2 | level3, veteran: 85%", "level2 | level3, veteran: 55%"
+    )
     city.write_text(text, encoding="utf-8")
     [h501] = [d for d in policylang.check_paths([city])[0][0].diagnostics]
     assert h501.code == "H501" and h501.args["name"] == "retiree_tilt"
-    assert "the ratio is 55% for hosp_lv=level2, psn_type=veteran and 60% for hosp_lv=level2, psn_type=active" \
-           in h501.message()
+    assert (
+        "the ratio is 55% for hosp_lv=level2, psn_type=veteran and 60% for hosp_lv=level2, psn_type=active"
+        in h501.message()
+    )
     assert "(veteran counts as retiree)" in h501.message()
     city.write_text(text.replace(" counts_as retiree", ""), encoding="utf-8")
     assert policylang.check_paths([city])[0][0].diagnostics == []

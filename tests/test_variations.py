@@ -31,37 +31,89 @@ def test_variations_settle_as_worked_by_hand(city):
     visits = [
         # level2, age 72: deductible 100 (level2, per year) + 5 (per visit) = 105; ratio 70% + 5 (age) = 75%;
         # (300 - 105) x 75% = 146.25.  Account pays in-policy self-pay only: 350 - 146.25 - 50 = 153.75.
-        _visit(setl_time="2023-02-01", medfee_sumamt="350.00", fulamt_ownpay_amt="50.00", age=72,
-               acct_balc="1000.00"),
+        _visit(
+            setl_time="2023-02-01",
+            medfee_sumamt="350.00",
+            fulamt_ownpay_amt="50.00",
+            age=72,
+            acct_balc="1000.00",
+        ),
         # same day, level1: its own deductible 50 + 5 = 55; 80% + 5 = 85%; (400 - 55) x 85% = 293.25,
         # but the daily cap leaves 300 - 146.25 = 153.75.
         _visit(setl_time="2023-02-01", hosp_lv="level1", medfee_sumamt="400.00", age=72),
         # level3, not referred, family doctor: 200 + 5; 60% + 5 + 5 - 10 = 60%; 795 x 60% = 477.00,
         # daily cap 300, per-visit cap at level3 200 -> 200.00.
-        _visit(setl_time="2023-02-02", hosp_lv="level3", medfee_sumamt="1000.00", age=72, family_doctor=True,
-               referred=False),
+        _visit(
+            setl_time="2023-02-02",
+            hosp_lv="level3",
+            medfee_sumamt="1000.00",
+            age=72,
+            family_doctor=True,
+            referred=False,
+        ),
         # the 2024 version: deductible 100 per year (new year), flat 70%: 400 x 70% = 280.00.
         _visit(setl_time="2024-01-10", hosp_lv="level3", medfee_sumamt="500.00", age=72),
         # a retiree whose bill is all deductible: 100 (level2) then 0.04 of the per-visit 5.
         _visit(psn_no="Y", psn_type="retiree", setl_time="2023-03-01", medfee_sumamt="100.04"),
     ]
     r = city.settle(visits)
-    assert [x.act_pay_dedc for x in r] == [D("105.00"), D("55.00"), D("205.00"), D("100.00"), D("100.04")]
-    assert [x.pool_prop_selfpay for x in r] == [D("0.75"), D("0.85"), D("0.60"), D("0.70"), D("0.75")]
-    assert [x.hifp_pay for x in r] == [D("146.25"), D("153.75"), D("200.00"), D("280.00"), D("0.00")]
+    assert [x.act_pay_dedc for x in r] == [
+        D("105.00"),
+        D("55.00"),
+        D("205.00"),
+        D("100.00"),
+        D("100.04"),
+    ]
+    assert [x.pool_prop_selfpay for x in r] == [
+        D("0.75"),
+        D("0.85"),
+        D("0.60"),
+        D("0.70"),
+        D("0.75"),
+    ]
+    assert [x.hifp_pay for x in r] == [
+        D("146.25"),
+        D("153.75"),
+        D("200.00"),
+        D("280.00"),
+        D("0.00"),
+    ]
     assert [x.acct_pay for x in r] == [D("153.75"), D("246.25"), D("600.00"), D("0.00"), D("0.00")]
-    assert [x.psn_cash_pay for x in r] == [D("50.00"), D("0.00"), D("200.00"), D("220.00"), D("100.04")]
+    assert [x.psn_cash_pay for x in r] == [
+        D("50.00"),
+        D("0.00"),
+        D("200.00"),
+        D("220.00"),
+        D("100.04"),
+    ]
     assert r[4].reason == "within_deductible"
     rules = [s.rule for s in r[2].trace if s.field == "hifp_pay"]
     assert rules[-1] == "cap per visit"
 
 
 def test_inherited_section_comes_from_the_province(city):
-    r = city.may_pay([
-        {"relation": "spouse", "venue": "designated_institution", "item": "drug", "on": "2023-05-01"},
-        {"relation": "self", "venue": "designated_institution", "item": "fitness", "on": "2023-05-01"},
-        {"relation": "parent", "venue": "designated_institution", "item": "drug", "on": "2023-05-01"},
-    ])
+    r = city.may_pay(
+        [
+            {
+                "relation": "spouse",
+                "venue": "designated_institution",
+                "item": "drug",
+                "on": "2023-05-01",
+            },
+            {
+                "relation": "self",
+                "venue": "designated_institution",
+                "item": "fitness",
+                "on": "2023-05-01",
+            },
+            {
+                "relation": "parent",
+                "venue": "designated_institution",
+                "item": "drug",
+                "on": "2023-05-01",
+            },
+        ]
+    )
     assert [x.reason for x in r] == ["permitted", "excluded", "relation_not_eligible"]
 
 
@@ -72,7 +124,11 @@ def test_declared_input_is_validated(city):
 
 
 def test_province_floor_applies_after_uplifts():
-    text = (FOLDER / "city.pol").read_text(encoding="utf-8").replace("uplift -10 points", "uplift -15 points")
+    text = (
+        (FOLDER / "city.pol")
+        .read_text(encoding="utf-8")
+        .replace("uplift -10 points", "uplift -15 points")
+    )
     with pytest.raises(policylang.PolicyError) as e:
         policylang.loads(text, "city-15.pol", search=[FOLDER / "province.pol"])
     [d] = e.value.diagnostics

@@ -14,7 +14,7 @@ import policylang.inputs
 from policylang import why
 from policylang.cli import main
 
-from .conftest import EXAMPLES, ROOT
+from .conftest import ROOT
 from .corpus import CORPUS, make_params, make_visits
 
 GUIYANG = "policies/guiyang-2022.pol"
@@ -28,15 +28,53 @@ def run(*args, monkeypatch):
 
 CASES = {
     "visit-retiree-level3": [GUIYANG, "examples/guiyang-visits.json", "--record", "2"],
-    "cap-cuts-the-share": [GUIYANG, "tests/examples/guiyang/settle/07-cap-reached-mid-visit.json", "--record", "3"],
-    "cap-room-left": [GUIYANG, "tests/examples/guiyang/settle/07-cap-reached-mid-visit.json", "--record", "2"],
-    "cap-reached": [GUIYANG, "tests/examples/guiyang/settle/07-cap-reached-mid-visit.json", "--record", "4"],
-    "not-in-force-account-pays": [GUIYANG, "tests/examples/guiyang/settle/09-before-in-force.json", "--psn", "A009"],
-    "credit-flexible-pensioner": [GUIYANG, "examples/guiyang-persons.json", "--param", PENSION, "--record", "3"],
-    "credit-no-rule": [GUIYANG, "examples/guiyang-persons.json", "--param", PENSION, "--record", "4"],
+    "cap-cuts-the-share": [
+        GUIYANG,
+        "tests/examples/guiyang/settle/07-cap-reached-mid-visit.json",
+        "--record",
+        "3",
+    ],
+    "cap-room-left": [
+        GUIYANG,
+        "tests/examples/guiyang/settle/07-cap-reached-mid-visit.json",
+        "--record",
+        "2",
+    ],
+    "cap-reached": [
+        GUIYANG,
+        "tests/examples/guiyang/settle/07-cap-reached-mid-visit.json",
+        "--record",
+        "4",
+    ],
+    "not-in-force-account-pays": [
+        GUIYANG,
+        "tests/examples/guiyang/settle/09-before-in-force.json",
+        "--psn",
+        "A009",
+    ],
+    "credit-flexible-pensioner": [
+        GUIYANG,
+        "examples/guiyang-persons.json",
+        "--param",
+        PENSION,
+        "--record",
+        "3",
+    ],
+    "credit-no-rule": [
+        GUIYANG,
+        "examples/guiyang-persons.json",
+        "--param",
+        PENSION,
+        "--record",
+        "4",
+    ],
     "may-pay-planned": [GUIYANG, "examples/guiyang-requests.json", "--record", "3"],
-    "city-several-caps-and-inputs": ["tests/fixtures/variations/city.pol",
-                                      "tests/fixtures/variations/visits.json", "--record", "3"],
+    "city-several-caps-and-inputs": [
+        "tests/fixtures/variations/city.pol",
+        "tests/fixtures/variations/visits.json",
+        "--record",
+        "3",
+    ],
 }
 
 
@@ -48,15 +86,29 @@ def test_why_explains_each_step(args, monkeypatch, snapshot_text):
 
 
 def test_why_json(monkeypatch, snapshot_json):
-    r = run("why", GUIYANG, "examples/guiyang-visits.json", "--record", "2", "--format", "json",
-            monkeypatch=monkeypatch)
+    r = run(
+        "why",
+        GUIYANG,
+        "examples/guiyang-visits.json",
+        "--record",
+        "2",
+        "--format",
+        "json",
+        monkeypatch=monkeypatch,
+    )
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
     assert out["policy"] == "guiyang_2022" and out["hash"] == policylang.load(ROOT / GUIYANG).hash
     [record] = out["records"]
     steps = record["steps"]
-    assert [s["what"] for s in steps][:6] == ["version in force", "in-policy amount", "deductible", "ratio", "ratio",
-                                              "fund pays"]
+    assert [s["what"] for s in steps][:6] == [
+        "version in force",
+        "in-policy amount",
+        "deductible",
+        "ratio",
+        "ratio",
+        "fund pays",
+    ]
     assert all("clause" in s and "inputs" in s for s in steps)
     assert out == snapshot_json
 
@@ -68,24 +120,64 @@ def test_every_trace_step_is_shown(monkeypatch):
     results = policy.settle(visits)
     explained = why.explain(policy, visits, {}, "settle", list(range(len(visits))))
     for result, ex in zip(results, explained):
-        from_trace = [(s.field, s.value, s.rule) for s in ex.steps if s.what not in ("version in force", "cap",
-                                                                                      "outcome")]
+        from_trace = [
+            (s.field, s.value, s.rule)
+            for s in ex.steps
+            if s.what not in ("version in force", "cap", "outcome")
+        ]
         assert from_trace == [(t.field, t.value, t.rule) for t in result.trace]
         assert ex.steps[0].what == "version in force"
 
 
 def test_selecting_records(monkeypatch):
-    r = run("why", GUIYANG, "examples/guiyang-visits.json", "--psn", "GY-001", monkeypatch=monkeypatch)
+    r = run(
+        "why", GUIYANG, "examples/guiyang-visits.json", "--psn", "GY-001", monkeypatch=monkeypatch
+    )
     assert r.exit_code == 0 and r.stdout.count("visit ") == sum(
-        1 for v in json.loads((ROOT / "examples" / "guiyang-visits.json").read_text(encoding="utf-8"))
-        if v["psn_no"] == "GY-001")
-    assert run("why", GUIYANG, "examples/guiyang-visits.json", "--record", "99", monkeypatch=monkeypatch).exit_code == 2
-    assert run("why", GUIYANG, "examples/guiyang-visits.json", "--psn", "nobody", monkeypatch=monkeypatch).exit_code == 2
-    assert run("why", GUIYANG, "examples/guiyang-visits.json", "--psn", "GY-001", "--record", "1",
-               monkeypatch=monkeypatch).exit_code == 2
+        1
+        for v in json.loads((ROOT / "examples" / "guiyang-visits.json").read_text(encoding="utf-8"))
+        if v["psn_no"] == "GY-001"
+    )
+    assert (
+        run(
+            "why",
+            GUIYANG,
+            "examples/guiyang-visits.json",
+            "--record",
+            "99",
+            monkeypatch=monkeypatch,
+        ).exit_code
+        == 2
+    )
+    assert (
+        run(
+            "why",
+            GUIYANG,
+            "examples/guiyang-visits.json",
+            "--psn",
+            "nobody",
+            monkeypatch=monkeypatch,
+        ).exit_code
+        == 2
+    )
+    assert (
+        run(
+            "why",
+            GUIYANG,
+            "examples/guiyang-visits.json",
+            "--psn",
+            "GY-001",
+            "--record",
+            "1",
+            monkeypatch=monkeypatch,
+        ).exit_code
+        == 2
+    )
     r = run("why", "examples/guiyang-visits.json", GUIYANG, monkeypatch=monkeypatch)
     assert r.exit_code == 2 and "wrong way round" in r.output
-    r = run("why", GUIYANG, "examples/guiyang-persons.json", "--record", "1", monkeypatch=monkeypatch)
+    r = run(
+        "why", GUIYANG, "examples/guiyang-persons.json", "--record", "1", monkeypatch=monkeypatch
+    )
     assert r.exit_code == 1 and "guizhou_avg_pension_2022" in r.stderr  # a parameter the rules need
 
 
@@ -120,8 +212,9 @@ def test_the_room_under_each_cap_agrees_with_the_ledger(path):
             assert fund <= max(amount - before, Decimal(0)), (i, amount, before, fund)
         for t in results[i].trace:
             if t.field == "hifp_pay" and "cap" in t.inputs:
-                assert (Decimal(t.inputs["cap"]), Decimal(t.inputs["paid_before"])) in \
-                    {(amount, before) for _, amount, before in rooms}
+                assert (Decimal(t.inputs["cap"]), Decimal(t.inputs["paid_before"])) in {
+                    (amount, before) for _, amount, before in rooms
+                }
                 checked += 1
     assert checked or "cap" not in path.read_text(encoding="utf-8")
 
@@ -132,11 +225,16 @@ def test_why_selects_a_visit_by_its_setl_id(monkeypatch):
     from policylang.cli import main
 
     monkeypatch.chdir(ROOT)
-    by_id = CliRunner().invoke(main, ["why", "policies/guiyang-2022.pol", "examples/live/visit-1.json", "--setl-id",
-                                      "S-0105-1"])
-    by_record = CliRunner().invoke(main, ["why", "policies/guiyang-2022.pol", "examples/live/visit-1.json",
-                                          "--record", "1"])
+    by_id = CliRunner().invoke(
+        main,
+        ["why", "policies/guiyang-2022.pol", "examples/live/visit-1.json", "--setl-id", "S-0105-1"],
+    )
+    by_record = CliRunner().invoke(
+        main, ["why", "policies/guiyang-2022.pol", "examples/live/visit-1.json", "--record", "1"]
+    )
     assert by_id.exit_code == 0 and by_id.stdout == by_record.stdout
-    missing = CliRunner().invoke(main, ["why", "policies/guiyang-2022.pol", "examples/live/visit-1.json",
-                                        "--setl-id", "NOPE"])
+    missing = CliRunner().invoke(
+        main,
+        ["why", "policies/guiyang-2022.pol", "examples/live/visit-1.json", "--setl-id", "NOPE"],
+    )
     assert missing.exit_code == 2 and "no record" in missing.output

@@ -72,27 +72,74 @@ import attrs
 
 from .. import ir
 from .. import vocab as V
-from ..inputs import InputError, InputProblem, missing_param, validate_persons, validate_requests, validate_visits
+from ..inputs import (
+    InputError,
+    InputProblem,
+    missing_param,
+    validate_persons,
+    validate_requests,
+    validate_visits,
+)
 from ..ir.demands import fields_read
 from ..ir.evaluate import CTX
 from ..ir.serial import content_hash
 from ..runtime import (
-    CreditResult, MayPayResult, VisitResult, credit_message, fen_text, may_pay_message, percent, settle_message,
-    tr_allowed, tr_credit, yuan,
+    CreditResult,
+    MayPayResult,
+    VisitResult,
+    credit_message,
+    fen_text,
+    may_pay_message,
+    percent,
+    settle_message,
+    tr_allowed,
+    tr_credit,
+    yuan,
 )
 from ..columns import (
-    DEFAULT_SCALE, EPOCH, LIMIT, Col, Visits, absent_col, col_from_values, decimal_array, field_types, np, pa, pc,
-    scaled, visits_from_records, visits_from_table,
+    DEFAULT_SCALE,
+    EPOCH,
+    LIMIT,
+    Col,
+    Visits,
+    absent_col,
+    col_from_values,
+    decimal_array,
+    field_types,
+    np,
+    pa,
+    pc,
+    scaled,
+    visits_from_records,
+    visits_from_table,
 )
 
-REASONS = ("not_in_force", "not_covered", "not_designated", "no_in_policy_amount", "within_deductible",
-           "cap_reached", "zero_ratio", "rounds_to_zero", "other_scheme", "other_med_type")
+REASONS = (
+    "not_in_force",
+    "not_covered",
+    "not_designated",
+    "no_in_policy_amount",
+    "within_deductible",
+    "cap_reached",
+    "zero_ratio",
+    "rounds_to_zero",
+    "other_scheme",
+    "other_med_type",
+)
 _STEP = 64  # a charge's order within a visit: step index * _STEP + cap index
-MONEY_OUT = ("inscp_scp_amt", "act_pay_dedc", "hifp_pay", "fund_pay_sumamt", "psn_part_amt", "acct_pay",
-             "psn_cash_pay")
+MONEY_OUT = (
+    "inscp_scp_amt",
+    "act_pay_dedc",
+    "hifp_pay",
+    "fund_pay_sumamt",
+    "psn_part_amt",
+    "acct_pay",
+    "psn_cash_pay",
+)
 
 
 # ---- exact integer arithmetic on arrays ------------------------------------------------------
+
 
 def _maxabs(x) -> int:
     if isinstance(x, np.ndarray):
@@ -129,7 +176,7 @@ def _mul(x, y):
 
 
 def _up(x, k: int):
-    return x if k == 0 else _mul(x, 10 ** k)
+    return x if k == 0 else _mul(x, 10**k)
 
 
 def _cumsum(x):
@@ -169,6 +216,7 @@ def _int_list(values: list):
 
 # ---- evaluating expressions and conditions over columns ---------------------------------------
 
+
 class _Errors:
     """Problems met while evaluating, as small integer codes; a row keeps its first."""
 
@@ -195,8 +243,13 @@ def _first(a, b):
 def _full(x, n: int) -> np.ndarray:
     if isinstance(x, np.ndarray):
         return x
-    return np.full(n, x, dtype=object if isinstance(x, int) and not isinstance(x, bool) and abs(x) >= LIMIT
-                   else None)
+    return np.full(
+        n,
+        x,
+        dtype=object
+        if isinstance(x, int) and not isinstance(x, bool) and abs(x) >= LIMIT
+        else None,
+    )
 
 
 def const_col(value, t: str) -> Col:
@@ -207,14 +260,28 @@ def const_col(value, t: str) -> Col:
         s2 = max(s, DEFAULT_SCALE[t])
         return Col("num", i * 10 ** (s2 - s), s2)
     if isinstance(value, dt.date):
-        return Col("date", (value.date() if isinstance(value, dt.datetime) else value).toordinal() - EPOCH)
+        return Col(
+            "date", (value.date() if isinstance(value, dt.datetime) else value).toordinal() - EPOCH
+        )
     return Col("cat", value)
 
 
-_OPS = {"=": np.equal, "!=": np.not_equal, "<": np.less, "<=": np.less_equal, ">": np.greater,
-        ">=": np.greater_equal}
-_PY = {"=": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b, "<=": lambda a, b: a <= b,
-       ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
+_OPS = {
+    "=": np.equal,
+    "!=": np.not_equal,
+    "<": np.less,
+    "<=": np.less_equal,
+    ">": np.greater,
+    ">=": np.greater_equal,
+}
+_PY = {
+    "=": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+}
 
 
 def _objects(col: Col, n: int) -> list:
@@ -243,10 +310,14 @@ def _compare(op: str, a: Col, b: Col, n: int) -> np.ndarray:
         res = _OPS[op](x, y)
     elif a.kind == b.kind and a.kind in ("date", "bool"):
         res = _OPS[op](a.data, b.data)
-    elif a.kind == b.kind == "cat" and op in ("=", "!=") and (isinstance(a.data, str) or isinstance(b.data, str)):
+    elif (
+        a.kind == b.kind == "cat"
+        and op in ("=", "!=")
+        and (isinstance(a.data, str) or isinstance(b.data, str))
+    ):
         arr, text = (a, b.data) if isinstance(b.data, str) else (b, a.data)
         if isinstance(arr.data, str):
-            res = (arr.data == text)
+            res = arr.data == text
         else:
             code = arr.cats.index(text) if text in arr.cats else -2
             res = arr.data == code
@@ -255,8 +326,10 @@ def _compare(op: str, a: Col, b: Col, n: int) -> np.ndarray:
     else:  # anything else, as Python compares it (absent: equal to nothing)
         xs, ys = _objects(a, n), _objects(b, n)
         f = _PY[op]
-        res = np.array([(op == "!=") if x is None or y is None else bool(f(x, y)) for x, y in zip(xs, ys)],
-                       dtype=bool)
+        res = np.array(
+            [(op == "!=") if x is None or y is None else bool(f(x, y)) for x, y in zip(xs, ys)],
+            dtype=bool,
+        )
     res = np.full(n, bool(res)) if not isinstance(res, np.ndarray) else res.astype(bool, copy=False)
     for col in (a, b):
         if col.null is not None:
@@ -318,13 +391,17 @@ class _Eval:
             if col is None:
                 return Col("num", 0), self._missing("field", e.name, n)
             if col.null is not None and e.name not in self.optional and col.null.any():
-                return col, np.where(col.null, self.errors.code("field", e.name), -1).astype(np.int32)
+                return col, np.where(col.null, self.errors.code("field", e.name), -1).astype(
+                    np.int32
+                )
             return col, None
         if t is ir.Param:
             value = self.params.get(e.name)
             ptype = self.ptypes.get(e.name, e.type)
             if value is None:
-                dummy = {V.BOOL: False, V.DATE: dt.date(1970, 1, 1), V.TEXT: ""}.get(ptype, Decimal(0))
+                dummy = {V.BOOL: False, V.DATE: dt.date(1970, 1, 1), V.TEXT: ""}.get(
+                    ptype, Decimal(0)
+                )
                 return const_col(dummy, ptype), self._missing("param", e.name, n)
             return const_col(value, ptype), None
         if t is ir.Arith:
@@ -420,8 +497,12 @@ class _Eval:
             return None, None
         name, mapping = spec
         col = self.field(name, rows)
-        if col is None or col.kind != "cat" or not isinstance(col.data, np.ndarray) or \
-                (col.null is not None and col.null.any()):
+        if (
+            col is None
+            or col.kind != "cat"
+            or not isinstance(col.data, np.ndarray)
+            or (col.null is not None and col.null.any())
+        ):
             return None, None
         lut = np.array([mapping.get(c, -1) for c in col.cats] + [-1], dtype=np.int64)
         return lut[col.data], None
@@ -436,7 +517,9 @@ class _Eval:
             err = _first(err, e)
             p = adj.points.scaleb(4, CTX)
             if p != p.to_integral_value(context=CTX):
-                raise NotImplementedError("columnar: an uplift with more than 4 decimals as a fraction")
+                raise NotImplementedError(
+                    "columnar: an uplift with more than 4 decimals as a fraction"
+                )
             total = total + np.where(c, int(p), 0)
         return total, err
 
@@ -449,7 +532,12 @@ def _single_field_table(v: ir.Decide):
             w = w.items[0]
         if type(w) is ir.InSet and type(w.operand) is ir.Field:
             name, values = w.operand.name, w.values
-        elif type(w) is ir.Cmp and w.op == "=" and type(w.left) is ir.Field and type(w.right) is ir.Const:
+        elif (
+            type(w) is ir.Cmp
+            and w.op == "="
+            and type(w.left) is ir.Field
+            and type(w.right) is ir.Const
+        ):
             name, values = w.left.name, {w.right.value}
         else:
             return None
@@ -465,21 +553,34 @@ def _single_field_table(v: ir.Decide):
 def _assemble(parts: list, n: int, t: str) -> Col:
     """One column from the values of a table's rows, each over some positions."""
     if not parts:
-        return Col("num", np.zeros(n, dtype=np.int64), DEFAULT_SCALE.get(t, 0)) if t in DEFAULT_SCALE \
+        return (
+            Col("num", np.zeros(n, dtype=np.int64), DEFAULT_SCALE.get(t, 0))
+            if t in DEFAULT_SCALE
             else Col("cat", np.full(n, -1, dtype=np.int32), cats=())
+        )
     kind = parts[0][1].kind
     if kind == "num":
         scale = max(c.scale for _, c in parts)
         values = [_up(c.data, scale - c.scale) for _, c in parts]
-        wide = any(isinstance(x, np.ndarray) and x.dtype == object or not isinstance(x, np.ndarray) and
-                   abs(int(x)) >= LIMIT for x in values)
+        wide = any(
+            isinstance(x, np.ndarray)
+            and x.dtype == object
+            or not isinstance(x, np.ndarray)
+            and abs(int(x)) >= LIMIT
+            for x in values
+        )
         out = np.zeros(n, dtype=object if wide else np.int64)
         for (at, _), x in zip(parts, values):
             out[at] = x
         return Col("num", out, scale)
     if kind == "cat":
-        cats = tuple(dict.fromkeys(c.data if isinstance(c.data, str) else x for _, c in parts
-                                   for x in ((c.data,) if isinstance(c.data, str) else c.cats)))
+        cats = tuple(
+            dict.fromkeys(
+                c.data if isinstance(c.data, str) else x
+                for _, c in parts
+                for x in ((c.data,) if isinstance(c.data, str) else c.cats)
+            )
+        )
         out = np.full(n, -1, dtype=np.int32)
         for at, c in parts:
             if isinstance(c.data, str):
@@ -502,6 +603,7 @@ def _amount_key(v):
 
 
 # ---- the plan ---------------------------------------------------------------------------------
+
 
 @attrs.frozen
 class PlanStep:
@@ -541,21 +643,37 @@ class _Plan:
         self.counters = counters
         types = {**V.VISIT_FIELDS, **{k: t for k, (t, _) in policy.inputs.items()}}
         for c in prog.counters:
-            if c.each is not None and not (types.get(c.each) in policy.vocab.enums or types.get(c.each) == V.BOOL):
-                raise NotImplementedError(f"columnar: counter {c.id} is kept per {c.each}, which is neither an "
-                                          "enumeration nor a bool")
-        for where, steps in (("prelude", prog.prelude), ("otherwise", prog.otherwise), ("postlude", prog.postlude)):
+            if c.each is not None and not (
+                types.get(c.each) in policy.vocab.enums or types.get(c.each) == V.BOOL
+            ):
+                raise NotImplementedError(
+                    f"columnar: counter {c.id} is kept per {c.each}, which is neither an "
+                    "enumeration nor a bool"
+                )
+        for where, steps in (
+            ("prelude", prog.prelude),
+            ("otherwise", prog.otherwise),
+            ("postlude", prog.postlude),
+        ):
             for s in steps:
-                allowed = (ir.Let,) + ((ir.Gate,) if where == "otherwise" else ()) + \
-                    ((ir.AccountPay,) if where == "postlude" else ())
+                allowed = (
+                    (ir.Let,)
+                    + ((ir.Gate,) if where == "otherwise" else ())
+                    + ((ir.AccountPay,) if where == "postlude" else ())
+                )
                 if not isinstance(s, allowed):
                     raise NotImplementedError(f"columnar: a {type(s).__name__} step in the {where}")
-        self.banded = frozenset(b for b, block in enumerate(prog.blocks)
-                                if any(isinstance(s, ir.BandShare) for s in block.steps))
+        self.banded = frozenset(
+            b
+            for b, block in enumerate(prog.blocks)
+            if any(isinstance(s, ir.BandShare) for s in block.steps)
+        )
         for block in prog.blocks:
             for s in block.steps:
                 if isinstance(s, (ir.AccountPay, ir.CreditRules, ir.Decision)):
-                    raise NotImplementedError(f"columnar: a {type(s).__name__} step within a version")
+                    raise NotImplementedError(
+                        f"columnar: a {type(s).__name__} step within a version"
+                    )
                 if isinstance(s, ir.Share):
                     q = s.rounding.quantum.scaleb(2, CTX)
                     if q != q.to_integral_value(context=CTX) or q <= 0:
@@ -596,7 +714,10 @@ class _Plan:
             kind = kinds[type(step)]
             if not ids:
                 node = _Node(kind, [(b, k)], [])
-                node.method, node.why = "per_visit", "a counter per visit carries nothing from one visit to the next"
+                node.method, node.why = (
+                    "per_visit",
+                    "a counter per visit carries nothing from one visit to the next",
+                )
                 nodes.append(node)
             else:
                 root = find(ids[0])
@@ -620,8 +741,10 @@ class _Plan:
         steps = [prog.blocks[b].steps[k] for b, k in node.positions]
         if node.kind == "bands":
             node.method = "closed_form"
-            node.why = ("what accumulates is the amount itself, whatever the bands: the amount before a visit is an "
-                        "exclusive running sum within the counter key")
+            node.why = (
+                "what accumulates is the amount itself, whatever the bands: the amount before a visit is an "
+                "exclusive running sum within the counter key"
+            )
             return
         if node.kind == "deductible":
             cid = node.counters[0]
@@ -632,8 +755,10 @@ class _Plan:
             if many or len(node.counters) > 1:
                 names = ", ".join(node.counters)
                 node.method = "sequential"
-                node.why = (f"caps that carry ({names}) limit one payment together: each one's room depends on what "
-                            "the others let through, so no cap can be computed on its own")
+                node.why = (
+                    f"caps that carry ({names}) limit one payment together: each one's room depends on what "
+                    "the others let through, so no cap can be computed on its own"
+                )
                 return
             cid = node.counters[0]
             amounts = [caps[0].amount for caps in per_step]
@@ -647,16 +772,22 @@ class _Plan:
             node.why = f"the versions that share {cid} set different amounts, so the amount varies within a key"
         elif not reads <= allowed:
             node.method = "sequential"
-            node.why = (f"the {what} amount reads {', '.join(sorted(reads - allowed))} but the counter is kept "
-                        f"{'per ' + counter.each if counter.each else 'across them'}: it varies within a key")
+            node.why = (
+                f"the {what} amount reads {', '.join(sorted(reads - allowed))} but the counter is kept "
+                f"{'per ' + counter.each if counter.each else 'across them'}: it varies within a key"
+            )
         elif node.kind == "deductible":
             node.method = "closed_form"
-            node.why = ("one amount D per counter key: take_i = min(D, I_i) - min(D, I_(i-1)), I the running "
-                        "in-policy amount within the key")
+            node.why = (
+                "one amount D per counter key: take_i = min(D, I_i) - min(D, I_(i-1)), I the running "
+                "in-policy amount within the key"
+            )
         else:
             node.method = "closed_form"
-            node.why = ("one cap C that carries, constant within its key (per-visit caps cut the share first): "
-                        "fund_i = min(C, S_i) - min(C, S_(i-1)), S the running rounded share within the key")
+            node.why = (
+                "one cap C that carries, constant within its key (per-visit caps cut the share first): "
+                "fund_i = min(C, S_i) - min(C, S_(i-1)), S the running rounded share within the key"
+            )
 
     # -- the order of execution
     def _schedule(self, prog: ir.Program) -> None:
@@ -717,8 +848,10 @@ class _Plan:
                         lo_hi[0], lo_hi[1] = min(lo_hi[0], k), max(lo_hi[1], k)
                         if item[0] == "node":
                             item[1].method = "row_by_row"
-                            item[1].why = ("the versions charge these counters in different orders, so each visit "
-                                           "runs these steps before the next visit does")
+                            item[1].why = (
+                                "the versions charge these counters in different orders, so each visit "
+                                "runs these steps before the next visit does"
+                            )
                 schedule.append(("joint", {b: tuple(r) for b, r in ranges.items()}))
             for cj in cedges[ci]:
                 indeg[cj] -= 1
@@ -731,14 +864,25 @@ class _Plan:
         prog = self.program
         out = []
         for node in self.nodes:
-            if node.kind == "cap" and not any(prog.blocks[b].steps[k].caps for b, k in node.positions):
+            if node.kind == "cap" and not any(
+                prog.blocks[b].steps[k].caps for b, k in node.positions
+            ):
                 continue  # a version without caps: the share is paid as it is
-            versions = tuple(dict.fromkeys(_point_text(prog.blocks[b].start) for b, _ in node.positions))
+            versions = tuple(
+                dict.fromkeys(_point_text(prog.blocks[b].start) for b, _ in node.positions)
+            )
             out.append(PlanStep(node.kind, tuple(node.counters), versions, node.method, node.why))
         if any(isinstance(s, ir.AccountPay) for s in prog.postlude):
-            out.append(PlanStep("account", (), (), "closed_form",
-                                "between two given balances, balance_i = B - min(B, P_i) with P the running amount "
-                                "the account may pay, so pay_i = min(B, P_i) - min(B, P_(i-1))"))
+            out.append(
+                PlanStep(
+                    "account",
+                    (),
+                    (),
+                    "closed_form",
+                    "between two given balances, balance_i = B - min(B, P_i) with P the running amount "
+                    "the account may pay, so pay_i = min(B, P_i) - min(B, P_(i-1))",
+                )
+            )
         return tuple(out)
 
 
@@ -774,6 +918,7 @@ def _tarjan(n: int, edges: dict[int, set]) -> list[list[int]]:
 
 
 # ---- one settle run ---------------------------------------------------------------------------
+
 
 def execution_order(psn: np.ndarray, day: np.ndarray, tod: np.ndarray) -> np.ndarray:
     """Row indexes sorted by (person, day, a date alone before any time that day, time of day),
@@ -912,7 +1057,14 @@ def block_index(prog: ir.Program, days: np.ndarray, params: dict, policy: ir.Pol
 class _Run:
     """Settles one batch: rows sorted into execution order, steps run over columns."""
 
-    def __init__(self, eng: "Columnar", vis: Visits, params: dict, state: dict | None, journal: list | None = None):
+    def __init__(
+        self,
+        eng: "Columnar",
+        vis: Visits,
+        params: dict,
+        state: dict | None,
+        journal: list | None = None,
+    ):
         self.eng, self.vis, self.params = eng, vis, params
         self.policy = eng.policy
         self.plan: _Plan = eng._plan
@@ -936,7 +1088,9 @@ class _Run:
             self.vars[name] = _Var(n, scale, init is None)
         self.state = state
         self.journal = journal
-        self._charges: list | None = [] if journal is not None else None  # (counter id, rows, fen, step key)
+        self._charges: list | None = (
+            [] if journal is not None else None
+        )  # (counter id, rows, fen, step key)
         self.keep = state is not None or self.plan.joint
         self.used: dict[str, dict] = {}
         self.balances: dict[int, int] = {}
@@ -972,8 +1126,10 @@ class _Run:
         scaled_up = _up(values, v.scale - scale)
         # a full-row value is kept as it is unless another variable or a field column holds it
         # (a Let copying one): variables are written in place later
-        owned = scaled_up is not values or not (any(values is w.data for w in self.vars.values()) or
-                                                any(values is c.data for c in self._sorted.values()))
+        owned = scaled_up is not values or not (
+            any(values is w.data for w in self.vars.values())
+            or any(values is c.data for c in self._sorted.values())
+        )
         v.store(rows, scaled_up, owned)
 
     def _vdata(self, name: str, rows):
@@ -1050,7 +1206,9 @@ class _Run:
         seq = np.arange(1, n + 1, dtype=np.int64) - first[seg]
         if self.state is not None and self.state["seq"]:
             names, before = self.vis.names, self.state["seq"]
-            prior = np.array([before.get(names[p], 0) for p in self.P[first].tolist()], dtype=np.int64)
+            prior = np.array(
+                [before.get(names[p], 0) for p in self.P[first].tolist()], dtype=np.int64
+            )
             seq += prior[seg]
         return seq
 
@@ -1082,10 +1240,20 @@ class _Run:
             each = self._each_value(counter)
             keys = step_key.tolist() if isinstance(step_key, np.ndarray) else repeat(step_key)
             es = E.tolist() if E is not None else repeat(-1)
-            for pos, p, b, e, f, k in zip(rows.tolist(), P.tolist(), B.tolist(), es, np.asarray(amounts).tolist(),
-                                          keys):
-                entries.append((rank_of[pos], k, (order[pos], (names[p], cid, _bucket_out(counter.period, b),
-                                                                each(e)), int(f))))
+            for pos, p, b, e, f, k in zip(
+                rows.tolist(), P.tolist(), B.tolist(), es, np.asarray(amounts).tolist(), keys
+            ):
+                entries.append(
+                    (
+                        rank_of[pos],
+                        k,
+                        (
+                            order[pos],
+                            (names[p], cid, _bucket_out(counter.period, b), each(e)),
+                            int(f),
+                        ),
+                    )
+                )
         entries.sort(key=lambda x: (x[0], x[1]))
         self.journal.extend(x[2] for x in entries)
 
@@ -1125,7 +1293,9 @@ class _Run:
             pts, e2 = ev.points(step.adjustments, rows)
             ok = self._fail(rows, _first(err, e2))
             if col.scale > 4:
-                raise NotImplementedError("columnar: a ratio with more than 4 decimals as a fraction")
+                raise NotImplementedError(
+                    "columnar: a ratio with more than 4 decimals as a fraction"
+                )
             r = _up(_full(col.data, len(rows)), 4 - col.scale) + pts
             if ok is not None:
                 rows, r = rows[ok], r[ok]
@@ -1165,7 +1335,11 @@ class _Run:
             x, sx = _up(x, 2 - sx), 2
         unit = qf * 10 ** (sx - 2)
         if len(x) and (x.dtype != object and x.min() >= 0) and step.rounding.mode == "half_up":
-            units = (x + unit // 2) // unit if _maxabs(x) + unit < LIMIT else (_wide(x) + unit // 2) // unit
+            units = (
+                (x + unit // 2) // unit
+                if _maxabs(x) + unit < LIMIT
+                else (_wide(x) + unit // 2) // unit
+            )
         else:
             units = round_units(x, unit, step.rounding.mode)
         self._store(step.out, rows, _mul(units, qf), 2)
@@ -1199,7 +1373,11 @@ class _Run:
         col = self._field(counter.each, rows)
         if col is None:
             return P, B, np.full(len(rows), -1, dtype=np.int64)
-        E = col.data.astype(np.int64) if isinstance(col.data, np.ndarray) else np.full(len(rows), col.data)
+        E = (
+            col.data.astype(np.int64)
+            if isinstance(col.data, np.ndarray)
+            else np.full(len(rows), col.data)
+        )
         if col.null is not None:
             E = np.where(col.null, -1, E)
         return P, B, E
@@ -1232,7 +1410,14 @@ class _Run:
                 if E is not None:
                     starts[1:] |= E[1:] != E[:-1]
             first = np.flatnonzero(starts)
-            got = self._groups[cache_key] = (rows, perm, (P, B, E), starts, first, np.cumsum(starts) - 1)
+            got = self._groups[cache_key] = (
+                rows,
+                perm,
+                (P, B, E),
+                starts,
+                first,
+                np.cumsum(starts) - 1,
+            )
         _, perm, keys, starts, first, seg = got
         if perm is not None:
             x = x[perm]
@@ -1294,13 +1479,17 @@ class _Run:
         parts = [p for p in parts if len(p[2])]
         if not parts:
             return
-        {"deductible": self._consume, "bands": self._bands, "cap": self._limit}[node.kind](node, parts)
+        {"deductible": self._consume, "bands": self._bands, "cap": self._limit}[node.kind](
+            node, parts
+        )
 
     @staticmethod
     def _concat(chunks: list[tuple]) -> tuple:
         """Per-part arrays joined and put in execution order: (order, part index, *columns)."""
         rows = np.concatenate([c[0] for c in chunks])
-        which = np.concatenate([np.full(len(c[0]), i, dtype=np.int64) for i, c in enumerate(chunks)])
+        which = np.concatenate(
+            [np.full(len(c[0]), i, dtype=np.int64) for i, c in enumerate(chunks)]
+        )
         perm = np.argsort(rows, kind="stable") if len(chunks) > 1 else None
         cols = []
         for j in range(1, len(chunks[0])):
@@ -1403,7 +1592,9 @@ class _Run:
         for limit, value in zip(bands.limits, bands.values):
             v = value.scaleb(4, CTX)
             if v != v.to_integral_value(context=CTX):
-                raise NotImplementedError("columnar: a band ratio with more than 4 decimals as a fraction")
+                raise NotImplementedError(
+                    "columnar: a band ratio with more than 4 decimals as a fraction"
+                )
             high = end if limit is None else np.minimum(int(limit.scaleb(2, CTX)), end)
             part = _sub(high, np.maximum(low, prior))
             has = part > 0
@@ -1464,8 +1655,15 @@ class _Run:
                 if counters[cap.counter].period == "visit":
                     fund = np.where(applies, np.minimum(fund, np.maximum(amt, 0)), fund)
                 else:
-                    slots.append((len(chunks), cap.counter, applies if ok is None else applies[keep],
-                                  amt if ok is None else amt[keep], key))
+                    slots.append(
+                        (
+                            len(chunks),
+                            cap.counter,
+                            applies if ok is None else applies[keep],
+                            amt if ok is None else amt[keep],
+                            key,
+                        )
+                    )
             if keep.all():
                 chunks.append((rows, fund))
                 steps.append(step)
@@ -1474,17 +1672,28 @@ class _Run:
                 steps.append(step)
         if not chunks:
             return
-        joined = self._concat([(c[0], c[1], *(s[2] if s[0] == i else np.zeros(len(c[0]), dtype=bool)
-                                              for s in slots),
-                                *(s[3] if s[0] == i else np.zeros(len(c[0]), dtype=np.int64) for s in slots))
-                               for i, c in enumerate(chunks)])
+        joined = self._concat(
+            [
+                (
+                    c[0],
+                    c[1],
+                    *(s[2] if s[0] == i else np.zeros(len(c[0]), dtype=bool) for s in slots),
+                    *(s[3] if s[0] == i else np.zeros(len(c[0]), dtype=np.int64) for s in slots),
+                )
+                for i, c in enumerate(chunks)
+            ]
+        )
         rows, which, fund = joined[0], joined[1], joined[2]
         m = len(slots)
-        applies = joined[3:3 + m]
-        amounts = joined[3 + m:3 + 2 * m]
+        applies = joined[3 : 3 + m]
+        amounts = joined[3 + m : 3 + 2 * m]
         ids = [s[1] for s in slots]
-        if m and node.method == "closed_form" and len(set(ids)) == 1 and \
-                all(not (a & b).any() for i, a in enumerate(applies) for b in applies[i + 1:]):
+        if (
+            m
+            and node.method == "closed_form"
+            and len(set(ids)) == 1
+            and all(not (a & b).any() for i, a in enumerate(applies) for b in applies[i + 1 :])
+        ):
             on = np.zeros(len(rows), dtype=bool)
             cap_amt = np.zeros(len(rows), dtype=amounts[0].dtype)
             for a, amt in zip(applies, amounts):
@@ -1494,7 +1703,9 @@ class _Run:
             at = None if every else np.flatnonzero(on)
             x = fund if every else fund[at]
             if not len(x) or x.min() >= 0:
-                got = self._closed(ids[0], rows if every else rows[at], x, cap_amt if every else cap_amt[at])
+                got = self._closed(
+                    ids[0], rows if every else rows[at], x, cap_amt if every else cap_amt[at]
+                )
                 if every:
                     fund = got
                 else:
@@ -1507,7 +1718,9 @@ class _Run:
         for i, step in enumerate(steps):
             sel = which == i
             self._store(step.out, rows[sel], fund[sel], 2)
-        for (_, cid, _, _, key), on in zip(slots, applies):  # every cap that applies is charged the payment
+        for (_, cid, _, _, key), on in zip(
+            slots, applies
+        ):  # every cap that applies is charged the payment
             self._charge(cid, rows[on], fund[on], key)
 
     def _seq_limit(self, rows, fund, ids, applies, amounts):
@@ -1515,8 +1728,15 @@ class _Run:
         books = [self.used.setdefault(cid, {}) for cid in ids]
         cols = []
         for (P, B, E), a, amt in zip(keys, applies, amounts):
-            cols.append((a.tolist(), amt.tolist(), P.tolist(), B.tolist(),
-                         E.tolist() if E is not None else [None] * len(rows)))
+            cols.append(
+                (
+                    a.tolist(),
+                    amt.tolist(),
+                    P.tolist(),
+                    B.tolist(),
+                    E.tolist() if E is not None else [None] * len(rows),
+                )
+            )
         out = []
         slots = list(zip(books, cols))
         for j, f in enumerate(fund.tolist()):
@@ -1538,7 +1758,11 @@ class _Run:
     def _joint(self, ranges: dict) -> None:
         """Steps that depend on each other across versions: each row runs them in turn."""
         prog = self.program
-        rows = np.concatenate([self.active(b) for b in ranges]) if ranges else np.zeros(0, dtype=np.int64)
+        rows = (
+            np.concatenate([self.active(b) for b in ranges])
+            if ranges
+            else np.zeros(0, dtype=np.int64)
+        )
         for i in np.sort(rows).tolist():
             b = int(self.blk[i])
             lo, hi = ranges[b]
@@ -1675,7 +1899,9 @@ class _Run:
             counter = self.plan.counters[cid]
             each = self._each_value(counter)
             for (p, b, e), value in book.items():
-                state["used"][(names[p], cid, _bucket_out(counter.period, b), None if e is None else each(e))] = value
+                state["used"][
+                    (names[p], cid, _bucket_out(counter.period, b), None if e is None else each(e))
+                ] = value
         for p, value in self.balances.items():
             state["balances"][names[p]] = value
         if self.n:  # self.seq reads state["seq"] as it was before the call: computed here first
@@ -1694,10 +1920,20 @@ class _Run:
             psn = self.vis.names[self.vis.psn[i]]
             kind = self.errors.kinds[self.err[s]]
             if kind[0] == "field":
-                out.append(InputProblem(i + 1, kind[1], "is required by the rule that applies to this record", psn))
+                out.append(
+                    InputProblem(
+                        i + 1, kind[1], "is required by the rule that applies to this record", psn
+                    )
+                )
             elif kind[0] == "norow":
-                out.append(InputProblem(i + 1, "(record)", "no row of a decision table of the policy applies to "
-                                                           "this record", psn))
+                out.append(
+                    InputProblem(
+                        i + 1,
+                        "(record)",
+                        "no row of a decision table of the policy applies to this record",
+                        psn,
+                    )
+                )
             else:
                 out.append(InputProblem(i + 1, "(record)", kind[1], psn))
         return sorted(out, key=lambda p: p.record)
@@ -1719,11 +1955,14 @@ def _step_keys(ks: list[int], which):
 
 
 def _ratio_msg(r: int) -> str:
-    return (f"the ratio that applies comes to {percent(Decimal(r).scaleb(-4, CTX))}, outside 0%..100%; "
-            "check the parameters")
+    return (
+        f"the ratio that applies comes to {percent(Decimal(r).scaleb(-4, CTX))}, outside 0%..100%; "
+        "check the parameters"
+    )
 
 
 # ---- the backend ------------------------------------------------------------------------------
+
 
 class Columnar:
     """Settles whole columns.  ``plan`` tells how each counter step is computed."""
@@ -1737,8 +1976,13 @@ class Columnar:
         self.stamp = (policy.id, content_hash(policy))
         self._plan = _Plan(policy)
         self.plan: tuple[PlanStep, ...] = self._plan.steps()
-        self._verdicts: list[ir.Verdict] = [v for b in policy.programs["may_pay"].blocks for s in b.steps
-                                            if isinstance(s, ir.Decision) for v in s.verdicts]
+        self._verdicts: list[ir.Verdict] = [
+            v
+            for b in policy.programs["may_pay"].blocks
+            for s in b.steps
+            if isinstance(s, ir.Decision)
+            for v in s.verdicts
+        ]
 
     def explain_plan(self) -> str:
         return "\n".join(str(s) for s in self.plan)
@@ -1750,7 +1994,9 @@ class Columnar:
         return {"used": {}, "balances": {}, "seq": {}}
 
     # -- settle
-    def _run(self, vis: Visits, params: dict, state: dict | None, journal: list | None = None) -> _Run:
+    def _run(
+        self, vis: Visits, params: dict, state: dict | None, journal: list | None = None
+    ) -> _Run:
         run = _Run(self, vis, params, state, journal)
         run.run()
         problems = run.problems()
@@ -1759,8 +2005,9 @@ class Columnar:
         run.write_journal()
         return run
 
-    def settle(self, records, params: dict, state: dict | None = None, journal: list | None = None
-               ) -> list[VisitResult]:
+    def settle(
+        self, records, params: dict, state: dict | None = None, journal: list | None = None
+    ) -> list[VisitResult]:
         """Pass the same ``state`` to successive calls to continue a run (records in time order
         across calls); ``journal``, when given, receives ``(index, ledger key, fen)`` for every
         amount a counter is charged (index: the record's position in ``records``)."""
@@ -1778,7 +2025,9 @@ class Columnar:
         medfee = vis.cols["medfee_sumamt"].data.tolist()
         amounts = zip(medfee, *(cols[f].tolist() for f in MONEY_OUT))
         balc = [None if m else v for v, m in zip(cols["balc"].tolist(), cols["balc_null"].tolist())]
-        ratio = [None if m else v for v, m in zip(cols["ratio"].tolist(), cols["ratio_null"].tolist())]
+        ratio = [
+            None if m else v for v, m in zip(cols["ratio"].tolist(), cols["ratio_null"].tolist())
+        ]
         reasons = [None if c < 0 else REASONS[c] for c in cols["reason"].tolist()]
         fund = cols["hifp_pay"].tolist()
         seq = run.unsorted(run.seq)[0].tolist()
@@ -1786,9 +2035,20 @@ class Columnar:
         for i, a in enumerate(amounts):
             msg = (reasons[i], days[i], ratio[i], remaining[i], raw[i], fund[i], blk[i] in banded)
             v = visits[i]
-            out.append(VisitResult(names[vis.psn[i]], vis.text[i], a, balc[i], ratio[i], reasons[i],
-                                   _message(msg, pid, has_pooling), (),
-                                   (v["setl_id"], v["mdtrt_id"], seq[i], "settle"), stamp))
+            out.append(
+                VisitResult(
+                    names[vis.psn[i]],
+                    vis.text[i],
+                    a,
+                    balc[i],
+                    ratio[i],
+                    reasons[i],
+                    _message(msg, pid, has_pooling),
+                    (),
+                    (v["setl_id"], v["mdtrt_id"], seq[i], "settle"),
+                    stamp,
+                )
+            )
         return out
 
     def settle_table(self, table, params: dict, state: dict | None = None, messages: bool = False):
@@ -1800,13 +2060,22 @@ class Columnar:
         money: dict = {}
         for f in MONEY_OUT:  # a variable equal to one already written shares its column
             data = run.vars[f].everywhere()[0]
-            same = next((g for g in money if run.vars[g].everywhere()[0] is data or
-                         np.array_equal(run.vars[g].everywhere()[0], data)), None)
+            same = next(
+                (
+                    g
+                    for g in money
+                    if run.vars[g].everywhere()[0] is data
+                    or np.array_equal(run.vars[g].everywhere()[0], data)
+                ),
+                None,
+            )
             money[f] = money[same] if same else _decimal_unsorted(run, data, None, 2, 18)
         reason_codes = np.empty(n, dtype=np.int8)
         reason_codes[run.order] = run.reason
-        reason = pc.take(pa.array(REASONS, pa.string()),
-                         pa.array(reason_codes.astype(np.int32), mask=reason_codes < 0))
+        reason = pc.take(
+            pa.array(REASONS, pa.string()),
+            pa.array(reason_codes.astype(np.int32), mask=reason_codes < 0),
+        )
         ratio, ratio_null = run.vars["ratio"].everywhere()
         balc, balc_null = run.vars["balc"].everywhere()
         zeros = np.zeros((n, 2), dtype=np.int64)  # untouched pages: the kernel's zero page
@@ -1822,7 +2091,9 @@ class Columnar:
             "fund_pay_sumamt": money["fund_pay_sumamt"],
             "psn_part_amt": money["psn_part_amt"],
             "acct_pay": money["acct_pay"],
-            "acct_mulaid_pay": pa.Array.from_buffers(pa.decimal128(18, 2), n, [None, pa.py_buffer(zeros)]),
+            "acct_mulaid_pay": pa.Array.from_buffers(
+                pa.decimal128(18, 2), n, [None, pa.py_buffer(zeros)]
+            ),
             "psn_cash_pay": money["psn_cash_pay"],
             "balc": _decimal_unsorted(run, balc, balc_null, 2, 18),
             "reason": reason,
@@ -1834,12 +2105,31 @@ class Columnar:
             remaining = run.unsorted(run.vars["remaining"].everywhere()[0])[0].tolist()
             raw = run.unsorted(run.vars["hifp_raw"].everywhere()[0])[0].tolist()
             cols = _results(run)
-            ratio = [None if m else v for v, m in zip(cols["ratio"].tolist(), cols["ratio_null"].tolist())]
+            ratio = [
+                None if m else v
+                for v, m in zip(cols["ratio"].tolist(), cols["ratio_null"].tolist())
+            ]
             days, fund = vis.day.tolist(), cols["hifp_pay"].tolist()
             codes = reason_codes.tolist()
-            out["message"] = pa.array([
-                _message((None if codes[i] < 0 else REASONS[codes[i]], days[i], ratio[i], remaining[i], raw[i],
-                          fund[i], blk[i] in banded), pid, has_pooling)() for i in range(n)], pa.string())
+            out["message"] = pa.array(
+                [
+                    _message(
+                        (
+                            None if codes[i] < 0 else REASONS[codes[i]],
+                            days[i],
+                            ratio[i],
+                            remaining[i],
+                            raw[i],
+                            fund[i],
+                            blk[i] in banded,
+                        ),
+                        pid,
+                        has_pooling,
+                    )()
+                    for i in range(n)
+                ],
+                pa.string(),
+            )
         return pa.table(out)
 
     # -- account use and credit (vectorised decisions, results built per record)
@@ -1848,8 +2138,14 @@ class Columnar:
         and the problems met (codes of ``errors``)."""
         prog = self.policy.programs["may_pay"]
         n = len(days)
-        ev = _Eval(lambda name, rows: fields[name].take(rows) if name in fields else None, lambda *_: None,
-                   params, self.policy.params, errors, prog.optional)
+        ev = _Eval(
+            lambda name, rows: fields[name].take(rows) if name in fields else None,
+            lambda *_: None,
+            params,
+            self.policy.params,
+            errors,
+            prog.optional,
+        )
         blk = block_index(prog, days, params, self.policy)
         out = np.full(n, -1, dtype=np.int64)
         err = np.full(n, -1, dtype=np.int32)
@@ -1881,7 +2177,10 @@ class Columnar:
         rows = validate_requests(records, self.policy)
         n = len(rows)
         types = {**V.REQUEST_FIELDS, **{k: t for k, (t, _) in self.policy.inputs.items()}}
-        fields = {name: col_from_values(t, [r.get(name) for r in rows], self.policy.vocab) for name, t in types.items()}
+        fields = {
+            name: col_from_values(t, [r.get(name) for r in rows], self.policy.vocab)
+            for name, t in types.items()
+        }
         days = fields["on"].data if n else np.zeros(0, dtype=np.int64)
         verdicts, err = self._decisions_checked(fields, days, params, rows)
         out = []
@@ -1894,17 +2193,40 @@ class Columnar:
             channel = None
             if verdict is not None and verdict.channel is not None:
                 channel = _one_value(self, verdict.channel, fields, i, params)
-            words = partial(may_pay_message, reason, r, dict(verdict.args) if verdict else {}, channel)
+            words = partial(
+                may_pay_message, reason, r, dict(verdict.args) if verdict else {}, channel
+            )
             trace = (tr_allowed(allowed, prov, r),) if self.tracing else ()
-            out.append(MayPayResult(r.get("psn_no"), r["relation"], r["item"], r.get("venue"), r["on"].isoformat(),
-                                    allowed, reason, channel, prov.clause if prov else None, words(), trace, words))
+            out.append(
+                MayPayResult(
+                    r.get("psn_no"),
+                    r["relation"],
+                    r["item"],
+                    r.get("venue"),
+                    r["on"].isoformat(),
+                    allowed,
+                    reason,
+                    channel,
+                    prov.clause if prov else None,
+                    words(),
+                    trace,
+                    words,
+                )
+            )
         return out
 
     def _decisions_checked(self, fields, days, params, rows):
         errors = _Errors()
         verdicts, err = self._decisions(fields, days, params, errors)
-        problems = [InputProblem(i + 1, errors.kinds[err[i]][1], "is required by the rule that applies to this "
-                                 "record", rows[i].get("psn_no")) for i in np.flatnonzero(err >= 0).tolist()]
+        problems = [
+            InputProblem(
+                i + 1,
+                errors.kinds[err[i]][1],
+                "is required by the rule that applies to this record",
+                rows[i].get("psn_no"),
+            )
+            for i in np.flatnonzero(err >= 0).tolist()
+        ]
         if problems:
             raise InputError(problems)
         return verdicts, err
@@ -1914,10 +2236,18 @@ class Columnar:
         n = len(rows)
         prog = self.policy.programs["credit"]
         types = {**V.PERSON_FIELDS, **{k: t for k, (t, _) in self.policy.inputs.items()}}
-        fields = {name: col_from_values(t, [r.get(name) for r in rows], self.policy.vocab) for name, t in types.items()}
+        fields = {
+            name: col_from_values(t, [r.get(name) for r in rows], self.policy.vocab)
+            for name, t in types.items()
+        }
         errors = _Errors()
-        ev = _Eval(lambda name, rs: fields[name].take(rs) if name in fields else None, lambda *_: None, params,
-                   self.policy.params, errors)
+        ev = _Eval(
+            lambda name, rs: fields[name].take(rs) if name in fields else None,
+            lambda *_: None,
+            params,
+            self.policy.params,
+            errors,
+        )
         days = fields["on"].data if n else np.zeros(0, dtype=np.int64)
         blk = block_index(prog, days, params, self.policy)
         rule_of = np.full(n, -1, dtype=np.int64)
@@ -1965,33 +2295,71 @@ class Columnar:
         out = []
         for i, r in enumerate(rows):
             if err[i] >= 0:
-                problems.append(InputProblem(i + 1, errors.kinds[err[i]][1], "is required by the rule that applies "
-                                             "to this record", r.get("psn_no")))
+                problems.append(
+                    InputProblem(
+                        i + 1,
+                        errors.kinds[err[i]][1],
+                        "is required by the rule that applies to this record",
+                        r.get("psn_no"),
+                    )
+                )
                 continue
             on = r["on"]
             rule = rules[rule_of[i]] if rule_of[i] >= 0 else None
             if rule is not None and value[i] < 0:
-                problems.append(InputProblem(i + 1, "(record)", f"credit rule {rule.name} gives a negative credit "
-                                             f"({fen_text(value[i])}); check the parameters and inputs",
-                                             r.get("psn_no")))
+                problems.append(
+                    InputProblem(
+                        i + 1,
+                        "(record)",
+                        f"credit rule {rule.name} gives a negative credit "
+                        f"({fen_text(value[i])}); check the parameters and inputs",
+                        r.get("psn_no"),
+                    )
+                )
                 continue
-            reason = "not_in_force" if blk[i] < 0 else ("credited" if rule is not None else "no_rule")
+            reason = (
+                "not_in_force" if blk[i] < 0 else ("credited" if rule is not None else "no_rule")
+            )
             credit = None if rule is None else yuan(value[i])
-            trace = (tr_credit(credit, rule.prov, exact[i]),) if self.tracing and rule is not None else ()
+            trace = (
+                (tr_credit(credit, rule.prov, exact[i]),)
+                if self.tracing and rule is not None
+                else ()
+            )
             words = partial(credit_message, reason, on, rule.name if rule else None)
-            out.append(CreditResult(r["psn_no"], on.isoformat(), credit, reason, rule.name if rule else None,
-                                    rule.prov.clause if rule else None, words(), trace, words))
+            out.append(
+                CreditResult(
+                    r["psn_no"],
+                    on.isoformat(),
+                    credit,
+                    reason,
+                    rule.name if rule else None,
+                    rule.prov.clause if rule else None,
+                    words(),
+                    trace,
+                    words,
+                )
+            )
         if problems:
             raise InputError(problems)
         return out
 
 
 def _one_value(eng: Columnar, v, fields: dict, i: int, params: dict):
-    ev = _Eval(lambda name, rows: fields[name].take(rows) if name in fields else None, lambda *_: None, params,
-               eng.policy.params, _Errors(), eng.policy.programs["may_pay"].optional)
+    ev = _Eval(
+        lambda name, rows: fields[name].take(rows) if name in fields else None,
+        lambda *_: None,
+        params,
+        eng.policy.params,
+        _Errors(),
+        eng.policy.programs["may_pay"].optional,
+    )
     col, _ = ev.value(v, np.array([i]))
-    return _const_value(col) if not isinstance(col.data, np.ndarray) else Col(col.kind, col.data, col.scale,
-                                                                               col.cats).python(0)
+    return (
+        _const_value(col)
+        if not isinstance(col.data, np.ndarray)
+        else Col(col.kind, col.data, col.scale, col.cats).python(0)
+    )
 
 
 def _decimal_unsorted(run: _Run, values, null, scale: int, precision: int) -> "pa.Array":
@@ -2008,8 +2376,9 @@ def _decimal_unsorted(run: _Run, values, null, scale: int, precision: int) -> "p
         back = np.empty(n, dtype=bool)
         back[run.order] = null
         validity, nulls = pa.array(~back).buffers()[1], int(null.sum())
-    return pa.Array.from_buffers(pa.decimal128(precision, scale), n, [validity, pa.py_buffer(words)],
-                                 null_count=nulls)
+    return pa.Array.from_buffers(
+        pa.decimal128(precision, scale), n, [validity, pa.py_buffer(words)], null_count=nulls
+    )
 
 
 def _results(run: _Run) -> dict:
@@ -2026,10 +2395,20 @@ def _results(run: _Run) -> dict:
 
 def _message(args: tuple, pid: str, has_pooling: bool):
     """The message as a function of the language (``VisitResult`` calls it when read)."""
+
     def render(lang: str = "en") -> str:
         reason, day, ratio_e4, remaining, raw, fund, banded = args
-        return settle_message(reason, pid, has_pooling, dt.date.fromordinal(day + EPOCH),
-                              None if ratio_e4 is None else Decimal(ratio_e4).scaleb(-4, CTX), yuan(remaining), yuan(raw),
-                              yuan(fund), banded, lang)
-    return render
+        return settle_message(
+            reason,
+            pid,
+            has_pooling,
+            dt.date.fromordinal(day + EPOCH),
+            None if ratio_e4 is None else Decimal(ratio_e4).scaleb(-4, CTX),
+            yuan(remaining),
+            yuan(raw),
+            yuan(fund),
+            banded,
+            lang,
+        )
 
+    return render

@@ -64,7 +64,11 @@ def block_at(program: ir.Program, when, params: dict) -> ir.Block | None:
     found, found_start = None, None
     for block in program.blocks:
         start, until = _point(block.start, params), _point(block.until, params)
-        if start <= when and (until is None or when <= until) and (found_start is None or start >= found_start):
+        if (
+            start <= when
+            and (until is None or when <= until)
+            and (found_start is None or start >= found_start)
+        ):
             found, found_start = block, start
     return found
 

@@ -14,15 +14,48 @@ from functools import partial
 from typing import Any, Callable
 
 from .. import ir
-from ..inputs import InputError, InputProblem, missing_param, validate_persons, validate_requests, validate_visits
+from ..inputs import (
+    InputError,
+    InputProblem,
+    missing_param,
+    validate_persons,
+    validate_requests,
+    validate_visits,
+)
 from ..ir import evaluate as E
 from ..ir.demands import fields_read
 from ..ir.serial import content_hash
 from ..ir.evaluate import CTX, MissingValue, NoRow
 from ..runtime import (
-    ZERO, CreditResult, fen, yuan, MayPayResult, TraceStep, VisitResult, credit_message, finish_settle_trace, may_pay_message,
-    money, percent, round_money, settle_message, tr_account_not_used, tr_account_pay, tr_account_refused, tr_account_unknown, tr_adjust,
-    tr_allowed, tr_band, tr_band_adjust, tr_cap, tr_consume, tr_credit, tr_let, tr_ratio, tr_share, tr_stopped,
+    ZERO,
+    CreditResult,
+    fen,
+    yuan,
+    MayPayResult,
+    TraceStep,
+    VisitResult,
+    credit_message,
+    finish_settle_trace,
+    may_pay_message,
+    money,
+    percent,
+    round_money,
+    settle_message,
+    tr_account_not_used,
+    tr_account_pay,
+    tr_account_refused,
+    tr_account_unknown,
+    tr_adjust,
+    tr_allowed,
+    tr_band,
+    tr_band_adjust,
+    tr_cap,
+    tr_consume,
+    tr_credit,
+    tr_let,
+    tr_ratio,
+    tr_share,
+    tr_stopped,
 )
 from .common import BadValue, block_at, bucket, settle_order, split_bands, visit_date
 
@@ -32,8 +65,15 @@ STOP = object()  # a handler's result that ends the block (a gate that failed)
 class State:
     """What one record's execution reads and writes."""
 
-    def __init__(self, program: ir.Program, record: dict, index: int, params: dict, ledger: "Ledger",
-                 tracing: bool):
+    def __init__(
+        self,
+        program: ir.Program,
+        record: dict,
+        index: int,
+        params: dict,
+        ledger: "Ledger",
+        tracing: bool,
+    ):
         self.env: dict[str, Any] = {name: init for name, _, init in program.variables}
         self.env.update(record)
         for name in program.optional:
@@ -77,7 +117,11 @@ class Ledger:
 
 def _key(state: State, counter: ir.Counter) -> tuple:
     env = state.env
-    period = "visit" if counter.period == "visit" else bucket(counter.period, env["setl_time"], state.index)
+    period = (
+        "visit"
+        if counter.period == "visit"
+        else bucket(counter.period, env["setl_time"], state.index)
+    )
     return (env["psn_no"], counter.id, period, env.get(counter.each) if counter.each else None)
 
 
@@ -112,19 +156,31 @@ class Reference:
     def new_state(self) -> dict:
         return {"used": {}, "balances": {}, "seq": {}}
 
-    def settle(self, records, params: dict, state: dict | None = None, journal: list | None = None
-               ) -> list[VisitResult]:
+    def settle(
+        self, records, params: dict, state: dict | None = None, journal: list | None = None
+    ) -> list[VisitResult]:
         visits = validate_visits(records, self.policy)
         program = self.programs["settle"]
         ledger = Ledger()
         if state is not None:
-            ledger.used, ledger.balances, ledger.seq = state["used"], state["balances"], state["seq"]
+            ledger.used, ledger.balances, ledger.seq = (
+                state["used"],
+                state["balances"],
+                state["seq"],
+            )
         ledger.journal = journal
         results: list[Any] = [None] * len(visits)
-        self._each(visits, lambda v, i: self._settle_one(program, v, i, params, ledger), settle_order(visits), results)
+        self._each(
+            visits,
+            lambda v, i: self._settle_one(program, v, i, params, ledger),
+            settle_order(visits),
+            results,
+        )
         return results
 
-    def _settle_one(self, program: ir.Program, v: dict, index: int, params: dict, ledger: Ledger) -> VisitResult:
+    def _settle_one(
+        self, program: ir.Program, v: dict, index: int, params: dict, ledger: Ledger
+    ) -> VisitResult:
         when = visit_date(v["setl_time"])
         ledger.visit_used = {}  # counters per visit start afresh
         state = State(program, {**v, "setl_time": when}, index, params, ledger, self.tracing)
@@ -133,30 +189,70 @@ class Reference:
         if state.trace is not None:
             finish_settle_trace(state.trace)
         banded = env.get("exact") is not None and any(
-            isinstance(s, ir.BandShare) for s in state.extra.get("block", ir.Block(None, None, None, ())).steps)
-        message = partial(settle_message, state.reason, self.policy.id, program.section is not None, when,
-                          env["ratio"], env["remaining"], env["hifp_raw"], env["hifp_pay"], banded)
-        amounts = tuple(fen(env[f]) for f in ("inscp_scp_amt", "act_pay_dedc", "hifp_pay", "fund_pay_sumamt",
-                                                 "psn_part_amt", "acct_pay", "psn_cash_pay"))
+            isinstance(s, ir.BandShare)
+            for s in state.extra.get("block", ir.Block(None, None, None, ())).steps
+        )
+        message = partial(
+            settle_message,
+            state.reason,
+            self.policy.id,
+            program.section is not None,
+            when,
+            env["ratio"],
+            env["remaining"],
+            env["hifp_raw"],
+            env["hifp_pay"],
+            banded,
+        )
+        amounts = tuple(
+            fen(env[f])
+            for f in (
+                "inscp_scp_amt",
+                "act_pay_dedc",
+                "hifp_pay",
+                "fund_pay_sumamt",
+                "psn_part_amt",
+                "acct_pay",
+                "psn_cash_pay",
+            )
+        )
         ratio_e4 = None if env["ratio"] is None else int(env["ratio"].scaleb(4, CTX))
         balc = None if env["balc"] is None else fen(env["balc"])
         seq = ledger.seq[v["psn_no"]] = ledger.seq.get(v["psn_no"], 0) + 1
-        return VisitResult(v["psn_no"], v.get("$setl_time_text") or _iso(v["setl_time"]),
-                           (fen(v["medfee_sumamt"]), *amounts), balc, ratio_e4, state.reason, message,
-                           tuple(state.trace or ()), (v.get("setl_id"), v.get("mdtrt_id"), seq, "settle"), self.stamp)
+        return VisitResult(
+            v["psn_no"],
+            v.get("$setl_time_text") or _iso(v["setl_time"]),
+            (fen(v["medfee_sumamt"]), *amounts),
+            balc,
+            ratio_e4,
+            state.reason,
+            message,
+            tuple(state.trace or ()),
+            (v.get("setl_id"), v.get("mdtrt_id"), seq, "settle"),
+            self.stamp,
+        )
 
     def _missing(self, e: MissingValue, i: int, psn_no) -> InputProblem:
         if e.is_param:  # the same for every record: report it once, at once
             raise missing_param(e.name, self.policy)
-        return InputProblem(i + 1, e.name, "is required by the rule that applies to this record", psn_no)
+        return InputProblem(
+            i + 1, e.name, "is required by the rule that applies to this record", psn_no
+        )
 
     # ---- step handlers ----------------------------------------------------------------
     def let(self, step: ir.Let, s: State) -> None:
         value = E.expr(step.expr, s.env, s.params)
         s.env[step.var] = value
         if step.prov is not None and s.trace is not None:
-            s.trace.append(tr_let(step.var, value, step.prov, step.formula,
-                                  {n: s.env[n] for n in _names(step.expr)}))
+            s.trace.append(
+                tr_let(
+                    step.var,
+                    value,
+                    step.prov,
+                    step.formula,
+                    {n: s.env[n] for n in _names(step.expr)},
+                )
+            )
 
     def gate(self, step: ir.Gate, s: State):
         if E.cond(step.cond, s.env, s.params):
@@ -214,7 +310,11 @@ class Reference:
         exact = s.env[step.exact] if step.exact else CTX.multiply(base, s.env[step.ratio])
         raw = round_money(exact, step.rounding)
         s.env[step.out] = raw
-        s.note(tr_share(raw, step.rounding.prov, base, None if step.exact else s.env[step.ratio], exact))
+        s.note(
+            tr_share(
+                raw, step.rounding.prov, base, None if step.exact else s.env[step.ratio], exact
+            )
+        )
 
     def limit(self, step: ir.Limit, s: State) -> None:
         raw = fund = s.env[step.value]
@@ -259,7 +359,11 @@ class Reference:
         request["on"] = env["setl_time"]
         decision = self._may_pay_one(request, s.params)
         if not decision.allowed or step.payable is None:
-            why = decision.reason if not decision.allowed else "the policy declares no account_covers setting"
+            why = (
+                decision.reason
+                if not decision.allowed
+                else "the policy declares no account_covers setting"
+            )
             s.note(tr_account_refused(why, decision.clause, request["venue"], balance))
             return
         payable = E.expr(step.payable, env, s.params)
@@ -272,7 +376,9 @@ class Reference:
     # ---- credit -------------------------------------------------------------------------
     def credit(self, records, params: dict) -> list[CreditResult]:
         rows = validate_persons(records, self.policy)
-        return self._each(rows, lambda r, i: self._credit_one(r, params), range(len(rows)), [None] * len(rows))
+        return self._each(
+            rows, lambda r, i: self._credit_one(r, params), range(len(rows)), [None] * len(rows)
+        )
 
     def _credit_one(self, person: dict, params: dict) -> CreditResult:
         state = State(self.programs["credit"], person, 0, params, Ledger(), self.tracing)
@@ -280,8 +386,17 @@ class Reference:
         x = state.extra
         on = person["on"]
         words = partial(credit_message, state.reason or "no_rule", on, x.get("rule"))
-        return CreditResult(person["psn_no"], on.isoformat(), x.get("credit"), state.reason or "no_rule",
-                            x.get("rule"), x.get("clause"), words(), tuple(state.trace or ()), words)
+        return CreditResult(
+            person["psn_no"],
+            on.isoformat(),
+            x.get("credit"),
+            state.reason or "no_rule",
+            x.get("rule"),
+            x.get("clause"),
+            words(),
+            tuple(state.trace or ()),
+            words,
+        )
 
     def credit_rules(self, step: ir.CreditRules, s: State) -> None:
         for rule in step.rules:
@@ -289,8 +404,10 @@ class Reference:
                 exact = E.expr(rule.amount, s.env, s.params)
                 value = round_money(exact, step.rounding)
                 if value < 0:
-                    raise BadValue(f"credit rule {rule.name} gives a negative credit ({money(value)}); "
-                                   "check the parameters and inputs")
+                    raise BadValue(
+                        f"credit rule {rule.name} gives a negative credit ({money(value)}); "
+                        "check the parameters and inputs"
+                    )
                 s.reason = "credited"
                 s.extra.update(credit=value, rule=rule.name, clause=rule.prov.clause)
                 s.note(tr_credit(value, rule.prov, exact))
@@ -299,7 +416,9 @@ class Reference:
     # ---- may-pay ------------------------------------------------------------------------
     def may_pay(self, records, params: dict) -> list[MayPayResult]:
         rows = validate_requests(records, self.policy)
-        return self._each(rows, lambda r, i: self._may_pay_one(r, params), range(len(rows)), [None] * len(rows))
+        return self._each(
+            rows, lambda r, i: self._may_pay_one(r, params), range(len(rows)), [None] * len(rows)
+        )
 
     def _may_pay_one(self, request: dict, params: dict) -> MayPayResult:
         state = State(self.programs["may_pay"], request, 0, params, Ledger(), self.tracing)
@@ -310,11 +429,24 @@ class Reference:
         allowed = verdict.allowed if verdict else False
         prov = verdict.prov if verdict else None
         channel = x.get("channel")
-        words = partial(may_pay_message, reason, request, dict(verdict.args) if verdict else {}, channel)
+        words = partial(
+            may_pay_message, reason, request, dict(verdict.args) if verdict else {}, channel
+        )
         trace = (tr_allowed(allowed, prov, request),) if self.tracing else ()
-        return MayPayResult(request.get("psn_no"), request["relation"], request["item"], request.get("venue"),
-                            request["on"].isoformat(), allowed, reason, channel, prov.clause if prov else None,
-                            words(), trace, words)
+        return MayPayResult(
+            request.get("psn_no"),
+            request["relation"],
+            request["item"],
+            request.get("venue"),
+            request["on"].isoformat(),
+            allowed,
+            reason,
+            channel,
+            prov.clause if prov else None,
+            words(),
+            trace,
+            words,
+        )
 
     def decision(self, step: ir.Decision, s: State) -> None:
         for verdict in step.verdicts:
@@ -336,13 +468,25 @@ class Reference:
             except MissingValue as e:
                 problems.append(self._missing(e, i, rec.get("psn_no")))
             except NoRow:
-                problems.append(InputProblem(i + 1, "(record)", "no row of a decision table of the policy applies "
-                                             "to this record", rec.get("psn_no")))
+                problems.append(
+                    InputProblem(
+                        i + 1,
+                        "(record)",
+                        "no row of a decision table of the policy applies to this record",
+                        rec.get("psn_no"),
+                    )
+                )
             except BadValue as e:
                 problems.append(InputProblem(i + 1, "(record)", str(e), rec.get("psn_no")))
             except DecimalException:
-                problems.append(InputProblem(i + 1, "(record)", "a value is too large to compute exactly; check the "
-                                             "amounts and parameters", rec.get("psn_no")))
+                problems.append(
+                    InputProblem(
+                        i + 1,
+                        "(record)",
+                        "a value is too large to compute exactly; check the amounts and parameters",
+                        rec.get("psn_no"),
+                    )
+                )
         if problems:
             raise InputError(sorted(problems, key=lambda p: p.record or 0))
         return out
@@ -365,7 +509,9 @@ HANDLERS: dict[type, Callable[[Reference, Any, State], Any]] = {
 
 def _check_ratio(value: Decimal) -> None:
     if not (0 <= value <= 1):  # only a parameter can do this: the checker proves literals
-        raise BadValue(f"the ratio that applies comes to {percent(value)}, outside 0%..100%; check the parameters")
+        raise BadValue(
+            f"the ratio that applies comes to {percent(value)}, outside 0%..100%; check the parameters"
+        )
 
 
 def _names(e) -> list[str]:

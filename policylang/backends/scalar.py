@@ -30,16 +30,48 @@ from typing import Any, Callable
 
 from .. import ir
 from .. import vocab as V
-from ..inputs import PLATFORM_FIELDS, VISIT_SPEC, InputError, InputProblem, missing_param, setl_time_of, \
-    setl_time_text, validate_persons, validate_requests, validate_visits
+from ..inputs import (
+    PLATFORM_FIELDS,
+    VISIT_SPEC,
+    InputError,
+    InputProblem,
+    missing_param,
+    setl_time_of,
+    setl_time_text,
+    validate_persons,
+    validate_requests,
+    validate_visits,
+)
 from ..ir.demands import fields_read
 from ..ir.index import TableIndex
 from ..ir.serial import content_hash
 from ..ir.evaluate import CTX, MissingValue
 from ..runtime import (
-    CreditResult, MayPayResult, VisitResult, credit_message, finish_settle_trace, may_pay_message, percent,
-    settle_message, tr_account_pay, tr_let_fen, register_trace_builder, tr_account_not_used, tr_account_refused, tr_account_unknown, tr_adjust, tr_allowed, tr_band,
-    tr_band_adjust, tr_cap, tr_consume, tr_credit, tr_let, tr_ratio, tr_share, tr_stopped, yuan,
+    CreditResult,
+    MayPayResult,
+    VisitResult,
+    credit_message,
+    finish_settle_trace,
+    may_pay_message,
+    percent,
+    settle_message,
+    tr_account_pay,
+    tr_let_fen,
+    register_trace_builder,
+    tr_account_not_used,
+    tr_account_refused,
+    tr_account_unknown,
+    tr_adjust,
+    tr_allowed,
+    tr_band,
+    tr_band_adjust,
+    tr_cap,
+    tr_consume,
+    tr_credit,
+    tr_ratio,
+    tr_share,
+    tr_stopped,
+    yuan,
 )
 from .common import BadValue, split_bands, time_key
 
@@ -57,6 +89,7 @@ class _Slow(Exception):
 
 
 # ---- integer arithmetic helpers used by generated code ---------------------------------
+
 
 def round_units(x: int, unit: int, mode: str) -> int:
     """``x`` rounded to a multiple of ``unit`` (> 0), as a count of units."""
@@ -87,6 +120,7 @@ def D(x: int, scale: int) -> Decimal:
 
 # ---- the code generator -----------------------------------------------------------------
 
+
 class Gen:
     """Emits Python source for one program; constants go into the namespace ``ns``."""
 
@@ -101,11 +135,21 @@ class Gen:
         self.counter_index = {c.id: i for i, c in enumerate(program.counters)}
         self.counters = {c.id: c for c in program.counters}
         self.var_types = {name: t for name, t, _ in program.variables}
-        fields = {**V.VISIT_FIELDS, **V.PERSON_FIELDS, **V.REQUEST_FIELDS, **{k: t for k, (t, _) in policy.inputs.items()}}
+        fields = {
+            **V.VISIT_FIELDS,
+            **V.PERSON_FIELDS,
+            **V.REQUEST_FIELDS,
+            **{k: t for k, (t, _) in policy.inputs.items()},
+        }
         self.field_scale = {k: SCALE.get(t) for k, t in fields.items()}
         from ..inputs import PERSON_SPEC, REQUEST_SPEC
-        self.nullable = {k for spec in (VISIT_SPEC, PERSON_SPEC, REQUEST_SPEC) for k, fs in spec.items()
-                         if not fs.required and fs.default is None and k != "venue"}
+
+        self.nullable = {
+            k
+            for spec in (VISIT_SPEC, PERSON_SPEC, REQUEST_SPEC)
+            for k, fs in spec.items()
+            if not fs.required and fs.default is None and k != "venue"
+        }
         self.nullable |= {k for k, (_, default) in policy.inputs.items() if default is None}
         self._tmp = 0
 
@@ -114,8 +158,11 @@ class Gen:
         self.lines.append("    " * self.depth + line)
 
     def const(self, value, hint: str = "k") -> str:
-        key = (type(value).__name__, repr(value)) if not isinstance(value, (ir.Prov, ir.Adjust, ir.Verdict)) \
+        key = (
+            (type(value).__name__, repr(value))
+            if not isinstance(value, (ir.Prov, ir.Adjust, ir.Verdict))
             else id(value)
+        )
         if key not in self._consts:
             name = f"_{hint}{len(self._consts)}"
             self._consts[key] = name
@@ -155,7 +202,9 @@ class Gen:
                 return str(int(e.value.scaleb(scale, CTX))), scale
             return self.const(e.value), None
         if t is ir.Field:
-            if e.name in self.nullable:  # absent in some records: reading it then is an error in the record
+            if (
+                e.name in self.nullable
+            ):  # absent in some records: reading it then is an error in the record
                 return f"_need(f_{e.name}, {e.name!r})", SCALE.get(e.type)
             return f"f_{e.name}", SCALE.get(e.type)
         if t is ir.Var:
@@ -182,9 +231,13 @@ class Gen:
             code, _ = self.expr(x.operand)
             return f"({code} in {self.const(frozenset(x.values), 's')})"
         if t is ir.AllOf:
-            return "True" if not x.items else "(" + " and ".join(self.cond(i) for i in x.items) + ")"
+            return (
+                "True" if not x.items else "(" + " and ".join(self.cond(i) for i in x.items) + ")"
+            )
         if t is ir.AnyOf:
-            return "False" if not x.items else "(" + " or ".join(self.cond(i) for i in x.items) + ")"
+            return (
+                "False" if not x.items else "(" + " or ".join(self.cond(i) for i in x.items) + ")"
+            )
         if t is ir.Negate:
             return f"(not {self.cond(x.item)})"
         if t is ir.Present:
@@ -205,17 +258,24 @@ class Gen:
             consts = {}
             for key, arm in mapping.items():
                 code, s = self.expr(arm.value)
-                consts[key] = (eval(_rescale(code, s, scale), dict(self.ns)), self.prov_index(arm.prov))
+                consts[key] = (
+                    eval(_rescale(code, s, scale), dict(self.ns)),
+                    self.prov_index(arm.prov),
+                )
             d = self.const(consts, "tbl")
             self.emit(f"{target}, {prov_target or '_'} = {d}[{self.expr(field)[0]}]")
             return
         index = TableIndex.of(v) if len(v.arms) > BIG_TABLE else None
-        if index is not None:  # a long if/elif chain would be slow, and too deep for Python's compiler
+        if (
+            index is not None
+        ):  # a long if/elif chain would be slow, and too deep for Python's compiler
             values = []
             for arm in v.arms:
                 code, s_ = self.expr(arm.value)
                 values.append(eval(_rescale(code, s_, scale), dict(self.ns)))
-            table = self.const((index, tuple(values), tuple(self.prov_index(a.prov) for a in v.arms)), "big")
+            table = self.const(
+                (index, tuple(values), tuple(self.prov_index(a.prov) for a in v.arms)), "big"
+            )
             fields = ", ".join(f"{f!r}: {self.expr(ir.Field(f, V.TEXT))[0]}" for f in index.fields)
             self.emit(f"t_ = {table}[0].first_index({{{fields}}})")
             self.emit("if t_ is None: raise NoRowError()")
@@ -270,7 +330,9 @@ class Gen:
 
     def let(self, s: ir.Let) -> None:
         code, sc = self.expr(s.expr)
-        self.emit(f"v_{s.var} = {_rescale(code, sc, SCALE.get(self.var_types.get(s.var, V.MONEY)))}")
+        self.emit(
+            f"v_{s.var} = {_rescale(code, sc, SCALE.get(self.var_types.get(s.var, V.MONEY)))}"
+        )
         if s.prov is not None:
             names = fields_read(s.expr) + tuple(n for n in _vars_read(s.expr))
             self.trace(_let_tracer(s, names), f"v_{s.var}", *(self._name_code(n) for n in names))
@@ -333,13 +395,19 @@ class Gen:
 
     def ratio(self, s: ir.Ratio) -> None:
         self.value(s.value, f"v_{s.out}", "rp", 4)
-        self.trace(_ratio_tracer(s, self.scales(s.reads)), f"v_{s.out}", "rp", *(f"f_{f}" for f in s.reads))
+        self.trace(
+            _ratio_tracer(s, self.scales(s.reads)), f"v_{s.out}", "rp", *(f"f_{f}" for f in s.reads)
+        )
         for adj in s.adjustments:
             self.emit(f"if {self.cond(adj.when)}:")
             self.depth += 1
             self.emit(f"v_{s.out} += {int(adj.points.scaleb(4, CTX))}")
             reads = fields_read(adj.when)
-            self.trace(_adjust_tracer(adj, reads, self.scales(reads)), f"v_{s.out}", *(f"f_{f}" for f in reads))
+            self.trace(
+                _adjust_tracer(adj, reads, self.scales(reads)),
+                f"v_{s.out}",
+                *(f"f_{f}" for f in reads),
+            )
             self.depth -= 1
         self.emit(f"if not 0 <= v_{s.out} <= 10000: raise BadValue(_ratio_msg(v_{s.out}))")
 
@@ -351,25 +419,41 @@ class Gen:
         self.emit("pts = 0")
         for adj in s.adjustments:
             self.emit(f"if {self.cond(adj.when)}: pts += {int(adj.points.scaleb(4, CTX))}")
-        self.emit(f"v_{s.exact}, v_{s.ratio}, parts = _bands({self.const(limits)}, {self.const(values)}, pts, prior, "
-                  f"v_{s.base})")
+        self.emit(
+            f"v_{s.exact}, v_{s.ratio}, parts = _bands({self.const(limits)}, {self.const(values)}, pts, prior, "
+            f"v_{s.base})"
+        )
         self.charge(s.counter, "k", "prior", f"v_{s.base}")
-        self.trace(_bands_tracer(s), "parts", "prior", "pts", *(f"({self.cond(a.when)})" for a in s.adjustments))
+        self.trace(
+            _bands_tracer(s),
+            "parts",
+            "prior",
+            "pts",
+            *(f"({self.cond(a.when)})" for a in s.adjustments),
+        )
 
     def share(self, s: ir.Share) -> None:
         q = s.rounding.quantum.scaleb(2, CTX)
         if q != q.to_integral_value() or q <= 0:
             raise NotImplementedError("rounding to less than a fen")
         qf = int(q)
-        unit = qf * 10 ** 4  # exact is at scale 6 (fen x 1/10000)
+        unit = qf * 10**4  # exact is at scale 6 (fen x 1/10000)
         exact = f"v_{s.exact}" if s.exact else f"v_{s.base} * v_{s.ratio}"
         self.emit(f"x = {exact}")
         if s.rounding.mode == "half_up":
-            self.emit(f"v_{s.out} = ((x + {unit // 2}) // {unit}) * {qf} if x >= 0 else "
-                      f"-(((-x + {unit // 2}) // {unit}) * {qf})")
+            self.emit(
+                f"v_{s.out} = ((x + {unit // 2}) // {unit}) * {qf} if x >= 0 else "
+                f"-(((-x + {unit // 2}) // {unit}) * {qf})"
+            )
         else:
             self.emit(f"v_{s.out} = _round(x, {unit}, {s.rounding.mode!r}) * {qf}")
-        self.trace(_share_tracer(s), f"v_{s.out}", f"v_{s.base}", "None" if s.exact else f"v_{s.ratio}", "x")
+        self.trace(
+            _share_tracer(s),
+            f"v_{s.out}",
+            f"v_{s.base}",
+            "None" if s.exact else f"v_{s.ratio}",
+            "x",
+        )
 
     def limit(self, s: ir.Limit) -> None:
         self.emit(f"fund = v_{s.value}")
@@ -429,7 +513,9 @@ class Gen:
         self.emit(f"    dec = decided[dk] = MAYPAY({', '.join(args)}, d)")
         if s.payable is None:
             self.emit("allowed = False")
-            self.emit("why = dec[1] if not dec[0] else 'the policy declares no account_covers setting'")
+            self.emit(
+                "why = dec[1] if not dec[0] else 'the policy declares no account_covers setting'"
+            )
         else:
             self.emit("allowed = dec[0]")
             self.emit("why = dec[1]")
@@ -530,7 +616,11 @@ def _single_field_table(v: ir.Decide):
         w = arm.when
         if type(w) is ir.AllOf and len(w.items) == 1:
             w = w.items[0]
-        if type(w) is not ir.InSet or type(w.operand) is not ir.Field or type(arm.value) is not ir.Const:
+        if (
+            type(w) is not ir.InSet
+            or type(w.operand) is not ir.Field
+            or type(arm.value) is not ir.Const
+        ):
             return None
         if field is None:
             field = w.operand
@@ -551,6 +641,7 @@ def _vars_read(e) -> list[str]:
 
 # ---- trace builders: raw numbers of a step -> TraceStep (called when a trace is read) ----
 
+
 def _m(x):
     return None if x is None else yuan(x)
 
@@ -564,6 +655,7 @@ def _let_tracer(s: ir.Let, names):
 
     def build(provs, value, *values):
         return tr_let_fen(var, value, prov, formula, names, values)
+
     return build
 
 
@@ -574,46 +666,60 @@ def _unscale(values, scales) -> list:
 def _gate_tracer(s: ir.Gate, scales):
     def build(provs, *values):
         return tr_stopped(s.reason, s.prov, dict(zip(s.reads, _unscale(values, scales))))
+
     return build
 
 
 def _consume_tracer(s: ir.Consume):
     def build(provs, take, row, amount, before, in_policy):
         return tr_consume(take, s.prov if row is None else provs[row], amount, before, in_policy)
+
     return build
 
 
 def _ratio_tracer(s: ir.Ratio, scales):
     def build(provs, value, row, *reads):
-        return tr_ratio(D(value, 4), s.prov if row is None else provs[row], dict(zip(s.reads, _unscale(reads, scales))))
+        return tr_ratio(
+            D(value, 4),
+            s.prov if row is None else provs[row],
+            dict(zip(s.reads, _unscale(reads, scales))),
+        )
+
     return build
 
 
 def _adjust_tracer(adj: ir.Adjust, reads, scales):
     def build(provs, value, *values):
         return tr_adjust(D(value, 4), adj, dict(zip(reads, _unscale(values, scales))))
+
     return build
 
 
 def _bands_tracer(s: ir.BandShare):
     def build(provs, parts, prior, pts, *applied):
-        out = [tr_band(D(s_ratio, 4), s.bands.provs[i], part, prior, D(pts, 4))
-               for i, part, s_ratio in parts]
+        out = [
+            tr_band(D(s_ratio, 4), s.bands.provs[i], part, prior, D(pts, 4))
+            for i, part, s_ratio in parts
+        ]
         out += [tr_band_adjust(a) for a, on in zip(s.adjustments, applied) if on]
         return out
+
     return build
 
 
 def _share_tracer(s: ir.Share):
     def build(provs, raw, base, ratio_e4, exact):
-        return tr_share(raw, s.rounding.prov, base, None if ratio_e4 is None else D(ratio_e4, 4),
-                        D(exact, 6))
+        return tr_share(
+            raw, s.rounding.prov, base, None if ratio_e4 is None else D(ratio_e4, 4), D(exact, 6)
+        )
+
     return build
 
 
 def _cap_tracer(cap: ir.CapUse):
     def build(provs, fund, row, amount, before, raw):
         return tr_cap(fund, cap.prov if row is None else provs[row], amount, before, raw)
+
     return build
 
 
@@ -632,6 +738,7 @@ def _account_refused_tracer(provs, why, clause, venue, balance):
 def _account_pay_tracer(s: ir.AccountPay):
     def build(provs, pay, before, payable):
         return tr_account_pay(pay, s.prov, before, payable)
+
     return build
 
 
@@ -669,6 +776,7 @@ def _materializer(builders: list, provs: list):
                 out.append(got)
         finish_settle_trace(out)
         return out
+
     return materialize
 
 
@@ -680,15 +788,26 @@ def _need(value, name: str):
 
 BASE_NS = {
     "_need": _need,
-    "BadValue": BadValue, "NoRowError": NoRowError, "_round": round_units, "_bands": _bands, "D": D,
+    "BadValue": BadValue,
+    "NoRowError": NoRowError,
+    "_round": round_units,
+    "_bands": _bands,
+    "D": D,
     "_ratio_msg": _ratio_msg,
 }
 
 
 # ---- the settle function ------------------------------------------------------------------
 
-SETTLE_VARS = ("inscp_scp_amt", "act_pay_dedc", "hifp_pay", "fund_pay_sumamt", "psn_part_amt", "acct_pay",
-               "psn_cash_pay")
+SETTLE_VARS = (
+    "inscp_scp_amt",
+    "act_pay_dedc",
+    "hifp_pay",
+    "fund_pay_sumamt",
+    "psn_part_amt",
+    "acct_pay",
+    "psn_cash_pay",
+)
 
 
 def settle_source(policy: ir.Policy, tracing: bool) -> tuple[str, dict]:
@@ -718,28 +837,52 @@ def settle_source(policy: ir.Policy, tracing: bool) -> tuple[str, dict]:
     def not_in_force():
         g.steps(prog.otherwise)
         g.emit("reason = 'not_in_force'")
+
     g.blocks("d", not_in_force)
     g.steps(prog.postlude)
-    banded = {b_index for b_index, b in enumerate(blocks) if any(isinstance(s, ir.BandShare) for s in b.steps)}
-    g.emit(f"msg = (reason, d, v_ratio, v_remaining, v_hifp_raw, v_hifp_pay, blk in {g.const(frozenset(banded))})")
+    banded = {
+        b_index
+        for b_index, b in enumerate(blocks)
+        if any(isinstance(s, ir.BandShare) for s in b.steps)
+    }
+    g.emit(
+        f"msg = (reason, d, v_ratio, v_remaining, v_hifp_raw, v_hifp_pay, blk in {g.const(frozenset(banded))})"
+    )
     trace = "(TRACE_ID, tuple(tr))" if tracing else "()"
-    g.emit(f"out[i] = VisitResult(psn, text, (f_medfee_sumamt, {', '.join('v_' + v for v in SETTLE_VARS)}), "
-           f"v_balc, v_ratio, reason, _message(msg), {trace}, (f_setl_id, f_mdtrt_id, seq, 'settle'), STAMP)")
+    g.emit(
+        f"out[i] = VisitResult(psn, text, (f_medfee_sumamt, {', '.join('v_' + v for v in SETTLE_VARS)}), "
+        f"v_balc, v_ratio, reason, _message(msg), {trace}, (f_setl_id, f_mdtrt_id, seq, 'settle'), STAMP)"
+    )
     g.depth = 2
     for exc, what in (("MissingValue", "missing"), ("NoRowError", "norow"), ("BadValue", "bad")):
         g.emit(f"except {exc} as e:")
         g.emit(f"    problems.append((i, {what!r}, e))")
     g.ns.update(BASE_NS)
-    g.ns.update(VisitResult=VisitResult, MissingValue=MissingValue,
-                TRACE_ID=register_trace_builder(_materializer(g.builders, g.provs)) if tracing else None)
+    g.ns.update(
+        VisitResult=VisitResult,
+        MissingValue=MissingValue,
+        TRACE_ID=register_trace_builder(_materializer(g.builders, g.provs)) if tracing else None,
+    )
     pid, has_pooling = policy.id, prog.section is not None
 
     def _message(args):
         def render(lang="en"):
             reason, d, ratio_e4, remaining, raw, fund, banded_ = args
-            return settle_message(reason, pid, has_pooling, d, _r(ratio_e4), yuan(remaining), yuan(raw), yuan(fund),
-                                  banded_, lang)
+            return settle_message(
+                reason,
+                pid,
+                has_pooling,
+                d,
+                _r(ratio_e4),
+                yuan(remaining),
+                yuan(raw),
+                yuan(fund),
+                banded_,
+                lang,
+            )
+
         return render
+
     g.ns["_message"] = _message
     return "\n".join(g.lines) + "\n", g.ns
 
@@ -754,6 +897,7 @@ def maypay_source(policy: ir.Policy) -> tuple[str, dict]:
     g.blocks("f_on")
     g.emit("return verdict, channel")
     from ..ir.evaluate import ABSENT
+
     g.ns.update(BASE_NS)
     g.ns["ABSENT"] = ABSENT
     return "\n".join(g.lines) + "\n", g.ns
@@ -782,7 +926,9 @@ def _compile(source: str, ns: dict, name: str, filename: str):
 
 # ---- fast input path ---------------------------------------------------------------------
 
-_MONEY = re.compile(r"([0-9]{1,15})(?:\.([0-9]{1,2}))?")  # ASCII digits only: others go the general way
+_MONEY = re.compile(
+    r"([0-9]{1,15})(?:\.([0-9]{1,2}))?"
+)  # ASCII digits only: others go the general way
 
 
 def _fen(v) -> int:
@@ -792,7 +938,7 @@ def _fen(v) -> int:
             raise _Slow
         whole, frac = m.groups()
         return int(whole) * 100 + (int(frac) * (10 if len(frac) == 1 else 1) if frac else 0)
-    if type(v) is int and 0 <= v < 10 ** 15:
+    if type(v) is int and 0 <= v < 10**15:
         return v * 100
     raise _Slow
 
@@ -841,8 +987,11 @@ class _FastVisits:
                 t = setl_time_of(v)  # no trimming: text with spaces around goes the general way
             except ValueError:
                 raise _Slow from None
-            got = (t, t, (t, 0, dt.time.min), v) if type(t) is dt.date else \
-                (t, t.date(), (t.date(), 1, t.time()), setl_time_text(t))
+            got = (
+                (t, t, (t, 0, dt.time.min), v)
+                if type(t) is dt.date
+                else (t, t.date(), (t.date(), 1, t.time()), setl_time_text(t))
+            )
             self.times[v] = got
         return got
 
@@ -932,10 +1081,19 @@ def _from_general(row: dict, policy: ir.Policy) -> tuple[tuple, tuple]:
     extra = [k for k in policy.inputs if k not in VISIT_SPEC]
     t = row["setl_time"]
     d = t.date() if isinstance(t, dt.datetime) else t
-    values = [row["psn_no"], row["psn_type"], row["flxempe_flag"], t, row["hosp_lv"], row["designated"],
-              scaled(row["medfee_sumamt"], 2, "medfee_sumamt"), scaled(row["fulamt_ownpay_amt"], 2, ""),
-              scaled(row["overlmt_selfpay"], 2, ""), scaled(row["preselfpay_amt"], 2, ""),
-              scaled(row["acct_balc"], 2, "") if row["acct_balc"] is not None else None]
+    values = [
+        row["psn_no"],
+        row["psn_type"],
+        row["flxempe_flag"],
+        t,
+        row["hosp_lv"],
+        row["designated"],
+        scaled(row["medfee_sumamt"], 2, "medfee_sumamt"),
+        scaled(row["fulamt_ownpay_amt"], 2, ""),
+        scaled(row["overlmt_selfpay"], 2, ""),
+        scaled(row["preselfpay_amt"], 2, ""),
+        scaled(row["acct_balc"], 2, "") if row["acct_balc"] is not None else None,
+    ]
     values += [row[name] for name in PLATFORM_FIELDS]
     for name in extra:
         values.append(_internal(row.get(name), policy.inputs[name][0]))
@@ -944,6 +1102,7 @@ def _from_general(row: dict, policy: ir.Policy) -> tuple[tuple, tuple]:
 
 
 # ---- the backend ---------------------------------------------------------------------------
+
 
 @contextlib.contextmanager
 def _gc_paused():
@@ -975,7 +1134,9 @@ class Scalar:
         self._fast = _FastVisits(policy)
 
     def source(self, kind: str = "settle") -> str:
-        return {"settle": self.settle_src, "may_pay": self.maypay_src, "credit": self.credit_src}[kind]
+        return {"settle": self.settle_src, "may_pay": self.maypay_src, "credit": self.credit_src}[
+            kind
+        ]
 
     def __getstate__(self):
         return {"policy": self.policy, "tracing": self.tracing}
@@ -988,7 +1149,11 @@ class Scalar:
         out = {}
         for name, value in params.items():
             t = self.policy.params.get(name)
-            out[name] = scaled(value, SCALE[t], f"parameter {name}") if t in SCALE and value is not None else value
+            out[name] = (
+                scaled(value, SCALE[t], f"parameter {name}")
+                if t in SCALE and value is not None
+                else value
+            )
         return out
 
     def _blocks(self, program: ir.Program, params: dict) -> list:
@@ -1014,8 +1179,9 @@ class Scalar:
         continue a run (records in time order across calls)."""
         return {"used": {}, "balances": {}, "seq": {}}
 
-    def settle(self, visits, params: dict, state: dict | None = None, journal: list | None = None
-               ) -> list[VisitResult]:
+    def settle(
+        self, visits, params: dict, state: dict | None = None, journal: list | None = None
+    ) -> list[VisitResult]:
         """``journal``, when given, receives ``(index, ledger key, fen)`` for every amount a
         counter is charged (index: the record's position in ``visits``)."""
         try:
@@ -1042,21 +1208,42 @@ class Scalar:
         problems: list = []
         state = self.new_state() if state is None else state
         with _gc_paused():
-            self._settle(rows, order, P, blocks, state["used"], state["balances"], state["seq"], maypay, out,
-                         problems, journal)
+            self._settle(
+                rows,
+                order,
+                P,
+                blocks,
+                state["used"],
+                state["balances"],
+                state["seq"],
+                maypay,
+                out,
+                problems,
+                journal,
+            )
         if problems:
-            raise InputError([self._problem(i, kind, e, rows[i][0]) for i, kind, e in sorted(problems,
-                                                                                               key=lambda p: p[0])])
+            raise InputError(
+                [
+                    self._problem(i, kind, e, rows[i][0])
+                    for i, kind, e in sorted(problems, key=lambda p: p[0])
+                ]
+            )
         return out
 
     def _problem(self, i: int, kind: str, e: Exception, psn) -> InputProblem:
         if kind == "missing":
             if e.is_param:  # type: ignore[attr-defined]
                 raise missing_param(e.name, self.policy)  # type: ignore[attr-defined]
-            return InputProblem(i + 1, e.name, "is required by the rule that applies to this record", psn)  # type: ignore[attr-defined]
+            return InputProblem(
+                i + 1, e.name, "is required by the rule that applies to this record", psn
+            )  # type: ignore[attr-defined]
         if kind == "norow":
-            return InputProblem(i + 1, "(record)", "no row of a decision table of the policy applies to this record",
-                                psn)
+            return InputProblem(
+                i + 1,
+                "(record)",
+                "no row of a decision table of the policy applies to this record",
+                psn,
+            )
         return InputProblem(i + 1, "(record)", str(e), psn)
 
     # -- may-pay
@@ -1066,15 +1253,32 @@ class Scalar:
         blocks = self._blocks(self.policy.programs["may_pay"], params)
         out = []
         for r in rows:
-            verdict, channel = self._decide(r["relation"], r["item"], r.get("venue"), r["networked"], r["on"], P,
-                                            blocks)
+            verdict, channel = self._decide(
+                r["relation"], r["item"], r.get("venue"), r["networked"], r["on"], P, blocks
+            )
             reason = verdict.reason if verdict else "not_in_force"
             allowed = verdict.allowed if verdict else False
             prov = verdict.prov if verdict else None
-            words = partial(may_pay_message, reason, r, dict(verdict.args) if verdict else {}, channel)
+            words = partial(
+                may_pay_message, reason, r, dict(verdict.args) if verdict else {}, channel
+            )
             trace = (tr_allowed(allowed, prov, r),) if self.tracing else ()
-            out.append(MayPayResult(r.get("psn_no"), r["relation"], r["item"], r.get("venue"), r["on"].isoformat(),
-                                    allowed, reason, channel, prov.clause if prov else None, words(), trace, words))
+            out.append(
+                MayPayResult(
+                    r.get("psn_no"),
+                    r["relation"],
+                    r["item"],
+                    r.get("venue"),
+                    r["on"].isoformat(),
+                    allowed,
+                    reason,
+                    channel,
+                    prov.clause if prov else None,
+                    words(),
+                    trace,
+                    words,
+                )
+            )
         return out
 
     # -- credit
@@ -1084,8 +1288,10 @@ class Scalar:
         blocks = self._blocks(self.policy.programs["credit"], params)
         out, problems = [], []
         for i, r in enumerate(rows):
-            typed = {k: _internal(v, V.PERSON_FIELDS.get(k) or self.policy.inputs.get(k, (None,))[0])
-                     for k, v in r.items()}
+            typed = {
+                k: _internal(v, V.PERSON_FIELDS.get(k) or self.policy.inputs.get(k, (None,))[0])
+                for k, v in r.items()
+            }
             try:
                 reason, credit, rule, exact = self._credit(typed, P, blocks)
             except MissingValue as e:
@@ -1095,14 +1301,33 @@ class Scalar:
             reason = reason or "no_rule"
             value = None if credit is None else yuan(credit)
             if value is not None and value < 0:
-                problems.append(InputProblem(i + 1, "(record)", f"credit rule {rule.name} gives a negative credit "
-                                             f"({value}); check the parameters and inputs", r.get("psn_no")))
+                problems.append(
+                    InputProblem(
+                        i + 1,
+                        "(record)",
+                        f"credit rule {rule.name} gives a negative credit "
+                        f"({value}); check the parameters and inputs",
+                        r.get("psn_no"),
+                    )
+                )
                 continue
-            trace = (tr_credit(value, rule.prov, exact),) if self.tracing and rule is not None else ()
+            trace = (
+                (tr_credit(value, rule.prov, exact),) if self.tracing and rule is not None else ()
+            )
             words = partial(credit_message, reason, on, rule.name if rule else None)
-            out.append(CreditResult(r["psn_no"], on.isoformat(), value, reason, rule.name if rule else None,
-                                    rule.prov.clause if rule else None,
-                                    words(), trace, words))
+            out.append(
+                CreditResult(
+                    r["psn_no"],
+                    on.isoformat(),
+                    value,
+                    reason,
+                    rule.name if rule else None,
+                    rule.prov.clause if rule else None,
+                    words(),
+                    trace,
+                    words,
+                )
+            )
         if problems:
             raise InputError(problems)
         return out

@@ -74,29 +74,44 @@ def _code_is(field: str, codes) -> c.Cond:
 
 
 def _insutype_prov(codes) -> c.Prov:
-    return c.Prov("insutype", unstated="general outpatient pooling settles the employees' basic medical "
-                                       f"insurance (insutype {', '.join(codes)}) only")
+    return c.Prov(
+        "insutype",
+        unstated="general outpatient pooling settles the employees' basic medical "
+        f"insurance (insutype {', '.join(codes)}) only",
+    )
 
 
 def _med_type_prov(codes) -> c.Prov:
-    return c.Prov("med_type", unstated="general outpatient pooling applies to general outpatient visits "
-                                       f"(med_type {', '.join(codes)})")
+    return c.Prov(
+        "med_type",
+        unstated="general outpatient pooling applies to general outpatient visits "
+        f"(med_type {', '.join(codes)})",
+    )
 
 
-ACCOUNT_USED = c.AnyOf((c.Negate(c.Present("acct_used_flag")),
-                        c.Cmp("!=", c.Field("acct_used_flag", V.TEXT), c.Const("0", V.TEXT))))
+ACCOUNT_USED = c.AnyOf(
+    (
+        c.Negate(c.Present("acct_used_flag")),
+        c.Cmp("!=", c.Field("acct_used_flag", V.TEXT), c.Const("0", V.TEXT)),
+    )
+)
 
 
 def coverage_cond(r: c.PoolingRules, vocab) -> c.Cond:
     """``psn_type`` is covered, and a flexible-employment participant only when
     ``flexible`` is covered too."""
-    psn = c.InSet(c.Field("psn_type", "psn_type"), frozenset(r.covers & set(vocab.values("psn_type"))))
+    psn = c.InSet(
+        c.Field("psn_type", "psn_type"), frozenset(r.covers & set(vocab.values("psn_type")))
+    )
     if "flexible" in r.covers:
         return psn
-    return c.AllOf((psn, c.Negate(c.Cmp("=", c.Field("flxempe_flag", V.BOOL), c.Const(True, V.BOOL)))))
+    return c.AllOf(
+        (psn, c.Negate(c.Cmp("=", c.Field("flxempe_flag", V.BOOL), c.Const(True, V.BOOL))))
+    )
 
 
 # ---- settle -----------------------------------------------------------------------
+
 
 def _pooling_block(v: c.Version, vocab) -> tuple[p.Block, list[p.Counter]]:
     r: c.PoolingRules = v.rules
@@ -104,13 +119,29 @@ def _pooling_block(v: c.Version, vocab) -> tuple[p.Block, list[p.Counter]]:
     # which insutype and med_type codes pooling settles: the code lists marked `pooled`
     insutypes, med_types = vocab.pooled("insutype"), vocab.pooled("med_type")
     steps: list = [
-        p.Gate("other_scheme", _code_is("insutype", insutypes), _insutype_prov(insutypes), ("insutype",)),
-        p.Gate("other_med_type", _code_is("med_type", med_types), _med_type_prov(med_types), ("med_type",)),
+        p.Gate(
+            "other_scheme",
+            _code_is("insutype", insutypes),
+            _insutype_prov(insutypes),
+            ("insutype",),
+        ),
+        p.Gate(
+            "other_med_type",
+            _code_is("med_type", med_types),
+            _med_type_prov(med_types),
+            ("med_type",),
+        ),
         p.Gate("not_covered", coverage_cond(r, vocab), r.covers_prov, ("psn_type", "flxempe_flag")),
     ]
     if r.designated_only is not None:
-        steps.append(p.Gate("not_designated", c.Cmp("=", c.Field("designated", V.BOOL), c.Const(True, V.BOOL)),
-                            r.designated_only, ("designated",)))
+        steps.append(
+            p.Gate(
+                "not_designated",
+                c.Cmp("=", c.Field("designated", V.BOOL), c.Const(True, V.BOOL)),
+                r.designated_only,
+                ("designated",),
+            )
+        )
     steps.append(p.Let("remaining", _var("inscp_scp_amt"), None))
     for acc in r.deductibles:
         cid = counter_id(acc)
@@ -124,20 +155,30 @@ def _pooling_block(v: c.Version, vocab) -> tuple[p.Block, list[p.Counter]]:
     else:
         steps.append(p.Ratio("ratio", r.ratio, r.adjustments, r.ratio_prov, fields_read(r.ratio)))
         exact = None
-    steps.append(p.Share("hifp_raw", "remaining", "ratio", exact, None))  # rounding set by the program
+    steps.append(
+        p.Share("hifp_raw", "remaining", "ratio", exact, None)
+    )  # rounding set by the program
     caps = []
     for acc in r.caps:
         cid = counter_id(acc)
         counters.append(p.Counter(cid, "cap", acc.period, acc.each))
         caps.append(p.CapUse(cid, acc.amount, acc.when, acc.prov))
     steps.append(p.Limit(FUND, "hifp_raw", tuple(caps)))
-    steps.append(p.Outcome(FUND, (
-        ("no_in_policy_amount", _eq0("inscp_scp_amt")),
-        ("within_deductible", _eq0("remaining")),
-        ("cap_reached", _gt0("hifp_raw")),
-        ("zero_ratio", c.Cmp("=", _var("ratio", V.PERCENT), c.Const(Decimal(0), V.PERCENT))),
-        ("rounds_to_zero", c.TRUE),
-    )))
+    steps.append(
+        p.Outcome(
+            FUND,
+            (
+                ("no_in_policy_amount", _eq0("inscp_scp_amt")),
+                ("within_deductible", _eq0("remaining")),
+                ("cap_reached", _gt0("hifp_raw")),
+                (
+                    "zero_ratio",
+                    c.Cmp("=", _var("ratio", V.PERCENT), c.Const(Decimal(0), V.PERCENT)),
+                ),
+                ("rounds_to_zero", c.TRUE),
+            ),
+        )
+    )
     return p.Block(v.start, v.until, v.prov, tuple(steps)), counters
 
 
@@ -147,23 +188,37 @@ def _with_rounding(steps, rounding: c.Rounding):
     return tuple(attrs.evolve(s, rounding=rounding) if isinstance(s, p.Share) else s for s in steps)
 
 
-VENUE_OF_VISIT = c.Decide((
-    c.Arm(c.Cmp("=", c.Field("designated", V.BOOL), c.Const(True, V.BOOL)),
-          c.Const("designated_institution", "venue"), c.Prov("designated institution")),
-    c.Arm(c.TRUE, c.Const("non_designated", "venue"), c.Prov("not a designated institution")),
-), "venue")
+VENUE_OF_VISIT = c.Decide(
+    (
+        c.Arm(
+            c.Cmp("=", c.Field("designated", V.BOOL), c.Const(True, V.BOOL)),
+            c.Const("designated_institution", "venue"),
+            c.Prov("designated institution"),
+        ),
+        c.Arm(c.TRUE, c.Const("non_designated", "venue"), c.Prov("not a designated institution")),
+    ),
+    "venue",
+)
 
 
 def settle_program(policy: c.Policy) -> p.Program:
     section = policy.sections.get("pooling")
     rounding = policy.rounding or DEFAULT_ROUNDING
-    prelude = (p.Let("inscp_scp_amt", _sub("medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt"),
-                     c.Prov("bill split"), "medfee_sumamt - fulamt_ownpay_amt - overlmt_selfpay - preselfpay_amt"),)
+    prelude = (
+        p.Let(
+            "inscp_scp_amt",
+            _sub("medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt"),
+            c.Prov("bill split"),
+            "medfee_sumamt - fulamt_ownpay_amt - overlmt_selfpay - preselfpay_amt",
+        ),
+    )
     blocks, counters = [], []
     seen: dict[str, p.Counter] = {}
-    for v in (section.versions if section else ()):
+    for v in section.versions if section else ():
         block, cs = _pooling_block(v, policy.vocab)
-        blocks.append(p.Block(block.start, block.until, block.prov, _with_rounding(block.steps, rounding)))
+        blocks.append(
+            p.Block(block.start, block.until, block.prov, _with_rounding(block.steps, rounding))
+        )
         for ctr in cs:
             seen.setdefault(ctr.id, ctr)
     counters = list(seen.values())
@@ -173,50 +228,98 @@ def settle_program(policy: c.Policy) -> p.Program:
     elif covers[0] == "person_share":
         payable, acct_prov = _var("psn_part_amt"), covers[1]
     else:  # in_policy_selfpay
-        payable = c.Arith("-", c.Arith("-", _var("psn_part_amt"), c.Field("fulamt_ownpay_amt", MONEY), MONEY),
-                          c.Field("overlmt_selfpay", MONEY), MONEY)
+        payable = c.Arith(
+            "-",
+            c.Arith("-", _var("psn_part_amt"), c.Field("fulamt_ownpay_amt", MONEY), MONEY),
+            c.Field("overlmt_selfpay", MONEY),
+            MONEY,
+        )
         acct_prov = covers[1]
     postlude = (
         p.Let("fund_pay_sumamt", _var(FUND), c.Prov("computed"), FUND),
-        p.Let("psn_part_amt", c.Arith("-", c.Field("medfee_sumamt", MONEY), _var("fund_pay_sumamt"), MONEY),
-              c.Prov("computed"), "medfee_sumamt - fund_pay_sumamt"),
-        p.AccountPay("acct_pay", "balc", payable, ACCOUNT_USED, (
-            ("relation", c.Const("self", "relation")),
-            ("item", c.Const("medical_service", "item")),
-            ("venue", VENUE_OF_VISIT),
-            ("networked", c.Const(True, V.BOOL)),
-        ), acct_prov),
-        p.Let("psn_cash_pay", c.Arith("-", _var("psn_part_amt"), _var("acct_pay"), MONEY), c.Prov("computed"),
-              "psn_part_amt - acct_pay"),
+        p.Let(
+            "psn_part_amt",
+            c.Arith("-", c.Field("medfee_sumamt", MONEY), _var("fund_pay_sumamt"), MONEY),
+            c.Prov("computed"),
+            "medfee_sumamt - fund_pay_sumamt",
+        ),
+        p.AccountPay(
+            "acct_pay",
+            "balc",
+            payable,
+            ACCOUNT_USED,
+            (
+                ("relation", c.Const("self", "relation")),
+                ("item", c.Const("medical_service", "item")),
+                ("venue", VENUE_OF_VISIT),
+                ("networked", c.Const(True, V.BOOL)),
+            ),
+            acct_prov,
+        ),
+        p.Let(
+            "psn_cash_pay",
+            c.Arith("-", _var("psn_part_amt"), _var("acct_pay"), MONEY),
+            c.Prov("computed"),
+            "psn_part_amt - acct_pay",
+        ),
     )
-    variables = tuple((name, t, None if t == V.PERCENT or name == "balc" else ZERO) for name, t in SETTLE_VARIABLES)
+    variables = tuple(
+        (name, t, None if t == V.PERCENT or name == "balc" else ZERO)
+        for name, t in SETTLE_VARIABLES
+    )
     otherwise = (p.Gate("not_in_force", c.AnyOf(()), None, ("setl_time",)),)
-    return p.Program("settle", "pooling" if section else None, variables, tuple(counters), prelude, _ordered(blocks),
-                     otherwise, postlude, "setl_time")
+    return p.Program(
+        "settle",
+        "pooling" if section else None,
+        variables,
+        tuple(counters),
+        prelude,
+        _ordered(blocks),
+        otherwise,
+        postlude,
+        "setl_time",
+    )
 
 
 # every variable of the settle program: (name, type); money starts at 0.00, the ratio unknown
 SETTLE_VARIABLES = (
-    ("inscp_scp_amt", MONEY), ("remaining", MONEY), ("act_pay_dedc", MONEY), ("ratio", V.PERCENT),
-    ("exact", MONEY), ("hifp_raw", MONEY), (FUND, MONEY), ("fund_pay_sumamt", MONEY), ("psn_part_amt", MONEY),
-    ("acct_pay", MONEY), ("balc", MONEY), ("psn_cash_pay", MONEY),
+    ("inscp_scp_amt", MONEY),
+    ("remaining", MONEY),
+    ("act_pay_dedc", MONEY),
+    ("ratio", V.PERCENT),
+    ("exact", MONEY),
+    ("hifp_raw", MONEY),
+    (FUND, MONEY),
+    ("fund_pay_sumamt", MONEY),
+    ("psn_part_amt", MONEY),
+    ("acct_pay", MONEY),
+    ("balc", MONEY),
+    ("psn_cash_pay", MONEY),
 )
 
 
-DEFAULT_ROUNDING = c.Rounding("half_up", Decimal("0.01"), c.Prov("rounding", unstated="no rounding declared"))
+DEFAULT_ROUNDING = c.Rounding(
+    "half_up", Decimal("0.01"), c.Prov("rounding", unstated="no rounding declared")
+)
 
 
 # ---- credit -----------------------------------------------------------------------
 
+
 def credit_program(policy: c.Policy) -> p.Program:
     section = policy.sections.get("crediting")
     rounding = policy.rounding or DEFAULT_ROUNDING
-    blocks = [p.Block(v.start, v.until, v.prov, (p.CreditRules(v.rules.rules, rounding),))
-              for v in (section.versions if section else ())]
-    return p.Program("credit", "crediting" if section else None, (), (), (), _ordered(blocks), (), (), "on")
+    blocks = [
+        p.Block(v.start, v.until, v.prov, (p.CreditRules(v.rules.rules, rounding),))
+        for v in (section.versions if section else ())
+    ]
+    return p.Program(
+        "credit", "crediting" if section else None, (), (), (), _ordered(blocks), (), (), "on"
+    )
 
 
 # ---- may-pay ----------------------------------------------------------------------
+
 
 def _in(field: str, values, t: str) -> c.Cond:
     return c.InSet(c.Field(field, t), frozenset(values))
@@ -232,50 +335,97 @@ def _permission_cond(perm: c.Permission) -> c.Cond:
 
 
 NETWORKED = c.Cmp("=", c.Field("networked", V.BOOL), c.Const(True, V.BOOL))
-CHANNEL = c.Decide((
-    c.Arm(NETWORKED, c.Const("direct", "channel"), c.Prov("direct")),
-    c.Arm(c.TRUE, c.Const("reimbursement", "channel"), c.Prov("reimbursement")),
-), "channel")
+CHANNEL = c.Decide(
+    (
+        c.Arm(NETWORKED, c.Const("direct", "channel"), c.Prov("direct")),
+        c.Arm(c.TRUE, c.Const("reimbursement", "channel"), c.Prov("reimbursement")),
+    ),
+    "channel",
+)
 
 
 def _account_verdicts(r: c.AccountRules, vocab) -> tuple[p.Verdict, ...]:
     out = [
         p.Verdict(_in("item", r.excludes, "item"), False, "excluded", r.excludes_prov),
-        p.Verdict(c.Negate(_in("relation", r.relations, "relation")), False, "relation_not_eligible",
-                  r.relations_prov, args=(("relations", ", ".join(sorted(r.relations))),)),
+        p.Verdict(
+            c.Negate(_in("relation", r.relations, "relation")),
+            False,
+            "relation_not_eligible",
+            r.relations_prov,
+            args=(("relations", ", ".join(sorted(r.relations))),),
+        ),
     ]
     for perm in r.planned:
         out.append(p.Verdict(_permission_cond(perm), False, "planned", perm.prov))
     venue_prov = next((a.prov for a in r.allows if a.venues), r.relations_prov)
     contributions = frozenset(i for i in vocab.values("item") if i.endswith("_contribution"))
-    out.append(p.Verdict(c.AllOf((c.Negate(_in("item", contributions, "item")),
-                                  c.Cmp("=", c.Field("venue", "venue"), c.Const("non_designated", "venue")))),
-                         False, "not_designated", venue_prov))
+    out.append(
+        p.Verdict(
+            c.AllOf(
+                (
+                    c.Negate(_in("item", contributions, "item")),
+                    c.Cmp("=", c.Field("venue", "venue"), c.Const("non_designated", "venue")),
+                )
+            ),
+            False,
+            "not_designated",
+            venue_prov,
+        )
+    )
     channels = {name for name, _ in r.channels}
     for perm in r.allows:
         cond = _permission_cond(perm)
         if channels:
             for want, when in (("direct", NETWORKED), ("reimbursement", c.Negate(NETWORKED))):
                 if want not in channels:
-                    out.append(p.Verdict(c.AllOf((cond, when)), False, "no_channel", perm.prov,
-                                         args=(("channel", want),)))
+                    out.append(
+                        p.Verdict(
+                            c.AllOf((cond, when)),
+                            False,
+                            "no_channel",
+                            perm.prov,
+                            args=(("channel", want),),
+                        )
+                    )
         out.append(p.Verdict(cond, True, "permitted", perm.prov, CHANNEL))
     # nothing allows it: blame the allow statement for that venue, if any
     for venue in vocab.values("venue"):
         at = next((a.prov for a in r.allows if a.venues and venue in a.venues), venue_prov)
-        out.append(p.Verdict(c.Cmp("=", c.Field("venue", "venue"), c.Const(venue, "venue")), False,
-                             "item_not_allowed", at))
+        out.append(
+            p.Verdict(
+                c.Cmp("=", c.Field("venue", "venue"), c.Const(venue, "venue")),
+                False,
+                "item_not_allowed",
+                at,
+            )
+        )
     out.append(p.Verdict(c.TRUE, False, "item_not_allowed", r.relations_prov))
     return tuple(out)
 
 
 def may_pay_program(policy: c.Policy) -> p.Program:
     section = policy.sections.get("account_use")
-    blocks = [p.Block(v.start, v.until, v.prov, (p.Decision(_account_verdicts(v.rules, policy.vocab)),))
-              for v in (section.versions if section else ())]
-    return p.Program("may_pay", "account_use" if section else None, (), (), (), _ordered(blocks), (), (), "on",
-                     optional=("venue",))
+    blocks = [
+        p.Block(v.start, v.until, v.prov, (p.Decision(_account_verdicts(v.rules, policy.vocab)),))
+        for v in (section.versions if section else ())
+    ]
+    return p.Program(
+        "may_pay",
+        "account_use" if section else None,
+        (),
+        (),
+        (),
+        _ordered(blocks),
+        (),
+        (),
+        "on",
+        optional=("venue",),
+    )
 
 
 def build(policy: c.Policy) -> dict[str, p.Program]:
-    return {"settle": settle_program(policy), "credit": credit_program(policy), "may_pay": may_pay_program(policy)}
+    return {
+        "settle": settle_program(policy),
+        "credit": credit_program(policy),
+        "may_pay": may_pay_program(policy),
+    }

@@ -141,10 +141,13 @@ class Bands:
 
     period: str
     each: str | None
-    limits: tuple  # upper limit of each band (Decimal, cumulative); None for the last, unbounded one
+    limits: (
+        tuple  # upper limit of each band (Decimal, cumulative); None for the last, unbounded one
+    )
     values: tuple  # ratio of each band (fractions)
     provs: tuple  # Prov of each band
     type: str = "percent"
+
 
 # ---- rules ------------------------------------------------------------------------
 

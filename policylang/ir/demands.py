@@ -56,7 +56,11 @@ def demands(program: p.Program, others: tuple[p.Program, ...] = ()) -> Demands:
     fields: list[str] = []
     params: list[str] = []
     for prog in (program, *others):
-        _walk((prog.prelude, prog.otherwise, prog.postlude, [b.steps for b in prog.blocks]), fields, params)
+        _walk(
+            (prog.prelude, prog.otherwise, prog.postlude, [b.steps for b in prog.blocks]),
+            fields,
+            params,
+        )
         for b in prog.blocks:
             for point in (b.start, b.until):
                 if isinstance(point, str) and point not in params:

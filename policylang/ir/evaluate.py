@@ -21,8 +21,13 @@ from . import program as p
 
 # Money has at most 15 integer digits and 2 decimals, ratios 4 decimals; a product
 # of two has at most 36 significant digits.  60 leaves room for sums of products.
-CTX = decimal.Context(prec=60, rounding=decimal.ROUND_HALF_EVEN, Emax=999, Emin=-999,
-                      traps=[decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow])
+CTX = decimal.Context(
+    prec=60,
+    rounding=decimal.ROUND_HALF_EVEN,
+    Emax=999,
+    Emin=-999,
+    traps=[decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow],
+)
 
 
 class MissingValue(Exception):
@@ -58,8 +63,12 @@ ABSENT = _Absent()
 
 _ARITH = {"+": CTX.add, "-": CTX.subtract, "*": CTX.multiply}
 _CMP = {
-    "=": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
-    "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
+    "=": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
 }
 
 

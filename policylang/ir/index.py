@@ -15,7 +15,9 @@ from .evaluate import MissingValue
 
 
 class TableIndex:
-    def __init__(self, arms: tuple, fields: list[str], any_mask: dict[str, int], masks: dict[str, dict]):
+    def __init__(
+        self, arms: tuple, fields: list[str], any_mask: dict[str, int], masks: dict[str, dict]
+    ):
         self.arms = arms
         self.fields, self.any_mask, self.masks = fields, any_mask, masks
         self.all = (1 << len(arms)) - 1
@@ -28,7 +30,11 @@ class TableIndex:
             items = arm.when.items if type(arm.when) is c.AllOf else (arm.when,)
             by_field: dict[str, frozenset] = {}
             for item in items:
-                if type(item) is not c.InSet or type(item.operand) is not c.Field or item.operand.name in by_field:
+                if (
+                    type(item) is not c.InSet
+                    or type(item.operand) is not c.Field
+                    or item.operand.name in by_field
+                ):
                     return None
                 by_field[item.operand.name] = item.values
             constraints.append(by_field)

@@ -204,7 +204,9 @@ class Decision:
     verdicts: tuple[Verdict, ...]
 
 
-Step = Union[Let, Gate, Consume, Ratio, BandShare, Share, Limit, Outcome, AccountPay, CreditRules, Decision]
+Step = Union[
+    Let, Gate, Consume, Ratio, BandShare, Share, Limit, Outcome, AccountPay, CreditRules, Decision
+]
 
 # ---- programs ---------------------------------------------------------------------
 
@@ -245,5 +247,16 @@ class Program:
     optional: tuple[str, ...] = ()  # fields a record may lack: absent, they equal nothing
 
 
-STEP_TYPES: tuple[type, ...] = (Let, Gate, Consume, Ratio, BandShare, Share, Limit, Outcome, AccountPay,
-                                CreditRules, Decision)
+STEP_TYPES: tuple[type, ...] = (
+    Let,
+    Gate,
+    Consume,
+    Ratio,
+    BandShare,
+    Share,
+    Limit,
+    Outcome,
+    AccountPay,
+    CreditRules,
+    Decision,
+)

@@ -36,8 +36,13 @@ class _Writer:
         path = s.file
         if self.base is not None and not path.startswith("<"):
             path = os.path.relpath(os.path.abspath(path), self.base)
-        return {"file": path.replace(os.sep, "/"), "line": s.line, "col": s.col, "end_line": s.end_line,
-                "end_col": s.end_col}
+        return {
+            "file": path.replace(os.sep, "/"),
+            "line": s.line,
+            "col": s.col,
+            "end_line": s.end_line,
+            "end_col": s.end_col,
+        }
 
     def value(self, v: Any) -> Any:
         if v is None or isinstance(v, (bool, int, str)):
@@ -88,7 +93,9 @@ class _Writer:
             "params": self.value(p.params),
             "inputs": {k: {"type": t, "default": self.value(d)} for k, (t, d) in p.inputs.items()},
             "rounding": self.value(p.rounding),
-            "settings": {k: {"value": v, "prov": self.value(prov)} for k, (v, prov) in p.settings.items()},
+            "settings": {
+                k: {"value": v, "prov": self.value(prov)} for k, (v, prov) in p.settings.items()
+            },
             "programs": {k: self.value(prog) for k, prog in sorted(p.programs.items())},
             "requirements": self.value(p.requirements),
             "diseases": self.value(p.diseases),
@@ -96,7 +103,11 @@ class _Writer:
 
 
 def to_data(policy: c.Policy, spans: bool = True) -> dict:
-    base = os.path.dirname(os.path.abspath(policy.file)) if policy.file and not policy.file.startswith("<") else None
+    base = (
+        os.path.dirname(os.path.abspath(policy.file))
+        if policy.file and not policy.file.startswith("<")
+        else None
+    )
     data = _Writer(spans, base).policy(policy)
     data["hash"] = content_hash(policy)
     return data

@@ -29,17 +29,31 @@ class Audit:
             return None
         return "sha256:" + hashlib.sha256(self._salt + str(psn_no).encode("utf-8")).hexdigest()
 
-    def record(self, policy, op: str, outcome: str, setl_id=None, psn_no=None, seq=None, **more) -> None:
+    def record(
+        self, policy, op: str, outcome: str, setl_id=None, psn_no=None, seq=None, **more
+    ) -> None:
         if not LOG.isEnabledFor(logging.INFO):
             return
         if not isinstance(setl_id, (str, int)) or isinstance(setl_id, bool):
             setl_id = None
-        withheld = setl_id is not None and isinstance(psn_no, (str, int)) and str(psn_no).strip() != "" \
+        withheld = (
+            setl_id is not None
+            and isinstance(psn_no, (str, int))
+            and str(psn_no).strip() != ""
             and str(psn_no).strip() in str(setl_id)
-        line = {"time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-                "policy": policy.id, "ir_hash": policy.hash, "op": op,
-                "setl_id": None if withheld or setl_id is None else str(setl_id),
-                "psn": self.psn_hash(psn_no), "seq": seq, "outcome": outcome}
+        )
+        line = {
+            "time": dt.datetime.now(dt.timezone.utc)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "policy": policy.id,
+            "ir_hash": policy.hash,
+            "op": op,
+            "setl_id": None if withheld or setl_id is None else str(setl_id),
+            "psn": self.psn_hash(psn_no),
+            "seq": seq,
+            "outcome": outcome,
+        }
         if withheld:
             line["setl_id_withheld"] = True
         line.update(more)

@@ -52,7 +52,9 @@ class UnknownPolicy(Exception):
 
 def dumps(value) -> str:
     """Compact JSON for storage (amounts read as Decimal are written as numbers' text)."""
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=_plain)
+    return json.dumps(
+        value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=_plain
+    )
 
 
 def answer_text(value) -> str:
@@ -138,38 +140,63 @@ class Engine:
         if pid is None:
             if len(self.policies) == 1:
                 return next(iter(self.policies.values()))
-            raise UnknownPolicy(f"this service settles under several policies; name one with ?policy=ID "
-                                f"({', '.join(sorted(self.policies))})", 400)
+            raise UnknownPolicy(
+                f"this service settles under several policies; name one with ?policy=ID "
+                f"({', '.join(sorted(self.policies))})",
+                400,
+            )
         try:
             return self.policies[pid]
         except KeyError:
-            raise UnknownPolicy(f"no policy {pid!r} here; policies: {', '.join(sorted(self.policies))}", 404) from None
+            raise UnknownPolicy(
+                f"no policy {pid!r} here; policies: {', '.join(sorted(self.policies))}", 404
+            ) from None
 
     # ---- the ledger of a few persons ---------------------------------------------------------
     def _ledger(self, sp: ServicePolicy, rows: dict[str, str | None]):
-        parts = ",".join(f"{json.dumps(p, ensure_ascii=False)}:{d}" for p, d in sorted(rows.items()) if d is not None)
-        text = (f'{{"schema_version":{self.ledger_version},"policy":{json.dumps(sp.id)},'
-                f'"ir_hash":{json.dumps(sp.hash)},"persons":{{{parts}}}}}')
-        ledger = policylang.Ledger.from_json(text, sp.policy, source=f"the stored ledger of {sp.id}")
+        parts = ",".join(
+            f"{json.dumps(p, ensure_ascii=False)}:{d}"
+            for p, d in sorted(rows.items())
+            if d is not None
+        )
+        text = (
+            f'{{"schema_version":{self.ledger_version},"policy":{json.dumps(sp.id)},'
+            f'"ir_hash":{json.dumps(sp.hash)},"persons":{{{parts}}}}}'
+        )
+        ledger = policylang.Ledger.from_json(
+            text, sp.policy, source=f"the stored ledger of {sp.id}"
+        )
         if ledger.dropped and sp.id not in self._warned:
             self._warned.add(sp.id)
-            LOG.warning("%s: stored ledgers were written under another version of the policy; counters it no longer "
-                        "declares are dropped when a person is next settled: %s", sp.id, ", ".join(ledger.dropped))
+            LOG.warning(
+                "%s: stored ledgers were written under another version of the policy; counters it no longer "
+                "declares are dropped when a person is next settled: %s",
+                sp.id,
+                ", ".join(ledger.dropped),
+            )
         return ledger
 
     def _write_back(self, sp: ServicePolicy, tx, ledger_after) -> None:
         persons = ledger_after.to_data()["persons"]
         stray = set(persons) - set(tx.rows)
         if stray:  # never commit a person whose row was not locked: that could lose an update
-            raise RuntimeError(f"the library settled {len(stray)} person(s) whose rows were not locked")
+            raise RuntimeError(
+                f"the library settled {len(stray)} person(s) whose rows were not locked"
+            )
         for psn, data in persons.items():
             text = dumps(data)
             if text != tx.rows.get(psn):
                 tx.put_person(sp.id, psn, text, sp.hash)
 
     # ---- settle, reverse, presettle -------------------------------------------------------
-    def settle(self, sp: ServicePolicy, records: list, trace: bool = True, kind: str = "settle",
-               dry: bool = False) -> tuple[list[dict], bool]:
+    def settle(
+        self,
+        sp: ServicePolicy,
+        records: list,
+        trace: bool = True,
+        kind: str = "settle",
+        dry: bool = False,
+    ) -> tuple[list[dict], bool]:
         """Apply ``records`` (visits and reversals); returns the results in input order and
         whether every one was a replay of a result already given."""
         items = self._items(sp, records, kind)
@@ -191,10 +218,16 @@ class Engine:
             except Retry:
                 continue
         else:
-            raise StoreError(f"gave up after {MAX_ATTEMPTS} attempts: other requests kept taking the same keys")
+            raise StoreError(
+                f"gave up after {MAX_ATTEMPTS} attempts: other requests kept taking the same keys"
+            )
         for i, r in enumerate(out):
-            self._audit(sp, r["op"], ("reversed" if r["op"] == "reverse" else "settled") if i in fresh else "replayed",
-                        r)
+            self._audit(
+                sp,
+                r["op"],
+                ("reversed" if r["op"] == "reverse" else "settled") if i in fresh else "replayed",
+                r,
+            )
         if not trace:
             out = [{k: v for k, v in r.items() if k != "trace"} for r in out]
         return out, not fresh
@@ -203,16 +236,31 @@ class Engine:
         if isinstance(records, dict):
             records = [records]
         if not isinstance(records, list):
-            raise _input_error([_problem(None, "(top level)", "expected a JSON object or an array of them")])
+            raise _input_error(
+                [_problem(None, "(top level)", "expected a JSON object or an array of them")]
+            )
         if len(records) > MAX_RECORDS:
-            raise _input_error([_problem(None, "(top level)", f"at most {MAX_RECORDS} records in one request, "
-                                                              f"got {len(records)}")])
+            raise _input_error(
+                [
+                    _problem(
+                        None,
+                        "(top level)",
+                        f"at most {MAX_RECORDS} records in one request, got {len(records)}",
+                    )
+                ]
+            )
         if kind == "reverse":
             problems, out = [], []
             for i, r in enumerate(records):
                 if isinstance(r, dict) and r.get("op", "reverse") != "reverse":
-                    problems.append(_problem(i + 1, "op", f"/reverse takes reversals only, got {r.get('op')!r}",
-                                             _text(r.get("psn_no"), True)))
+                    problems.append(
+                        _problem(
+                            i + 1,
+                            "op",
+                            f"/reverse takes reversals only, got {r.get('op')!r}",
+                            _text(r.get("psn_no"), True),
+                        )
+                    )
                 out.append({**r, "op": "reverse"} if isinstance(r, dict) else r)
             if problems:
                 self._rejected(sp, records)
@@ -222,13 +270,27 @@ class Engine:
 
     def _settle(self, sp: ServicePolicy, items: list[Item], ledger, op: str, trace: bool):
         try:
-            return sp.policy.settle([it.record for it in items], sp.params, trace=trace, ledger=ledger)
+            return sp.policy.settle(
+                [it.record for it in items], sp.params, trace=trace, ledger=ledger
+            )
         except policylang.InputError as e:
             self._rejected(sp, [it.record for it in items], op)
-            raise policylang.InputError([policylang.InputProblem(items[p.record - 1].index + 1 if p.record is not None else None,
-                                           p.field, p.message, p.psn_no, p.source) for p in e.problems]) from None
+            raise policylang.InputError(
+                [
+                    policylang.InputProblem(
+                        items[p.record - 1].index + 1 if p.record is not None else None,
+                        p.field,
+                        p.message,
+                        p.psn_no,
+                        p.source,
+                    )
+                    for p in e.problems
+                ]
+            ) from None
 
-    def _apply(self, sp: ServicePolicy, tx, items: list[Item], trace: bool) -> tuple[list[dict], set[int]]:
+    def _apply(
+        self, sp: ServicePolicy, tx, items: list[Item], trace: bool
+    ) -> tuple[list[dict], set[int]]:
         keyed = [it for it in items if it.key is not None]
         seen = tx.operations(sp.id, [it.key for it in keyed]) if keyed else {}
         out: list[Any] = [None] * len(items)
@@ -240,10 +302,16 @@ class Engine:
             if done.content_hash == it.hash:
                 out[it.index] = json.loads(done.response)
             else:
-                conflicts.append({"record": it.index + 1, "op": it.op, "setl_id": it.setl_id,
-                                  "text": f"record {it.index + 1}: a {it.op} with setl_id {it.setl_id!r} was already "
-                                          "received with other content; send the same content again to get its "
-                                          "result, or use another setl_id"})
+                conflicts.append(
+                    {
+                        "record": it.index + 1,
+                        "op": it.op,
+                        "setl_id": it.setl_id,
+                        "text": f"record {it.index + 1}: a {it.op} with setl_id {it.setl_id!r} was already "
+                        "received with other content; send the same content again to get its "
+                        "result, or use another setl_id",
+                    }
+                )
         if conflicts:
             for it in items:
                 if any(c["record"] == it.index + 1 for c in conflicts):
@@ -257,7 +325,9 @@ class Engine:
             for it, result in zip(fresh, outcome.results):
                 data = result.to_json(trace=trace)  # stored as answered: a retry gets this again
                 sid = data["setl_id"]
-                digest = it.hash if it.key is not None else content_hash({**it.norm, "setl_id": sid})
+                digest = (
+                    it.hash if it.key is not None else content_hash({**it.norm, "setl_id": sid})
+                )
                 ops.append(Operation(data["op"], sid, data["psn_no"], digest, answer_text(data)))
                 out[it.index] = data
             tx.put_operations(sp.id, ops)
@@ -270,8 +340,13 @@ class Engine:
         for r in records:
             if isinstance(r, dict):
                 kind = r.get("op", op) if r.get("op") in ("settle", "reverse") else op
-                self.audit.record(sp, kind, "rejected", _text(r.get("setl_id"), True),
-                                  _text(r.get("psn_no"), kind == "reverse"))
+                self.audit.record(
+                    sp,
+                    kind,
+                    "rejected",
+                    _text(r.get("setl_id"), True),
+                    _text(r.get("psn_no"), kind == "reverse"),
+                )
             else:
                 self.audit.record(sp, op, "rejected")
 
@@ -283,11 +358,23 @@ class Engine:
         if start is not None or end is not None:
             psns = None  # every person of the policy: who settled in the period is in their rows
         else:
-            sids = sorted({s for c in corrections if isinstance(c, dict)
-                           for s in [_text(c.get("setl_id"), True)] if s})
+            sids = sorted(
+                {
+                    s
+                    for c in corrections
+                    if isinstance(c, dict)
+                    for s in [_text(c.get("setl_id"), True)]
+                    if s
+                }
+            )
             psns = sorted(set(self.store.owners(sp.id, sids).values()))
-        digest = content_hash({"corrections": corrections, "from": start and start.isoformat(),
-                               "until": end and end.isoformat()})
+        digest = content_hash(
+            {
+                "corrections": corrections,
+                "from": start and start.isoformat(),
+                "until": end and end.isoformat(),
+            }
+        )
         for _ in range(MAX_ATTEMPTS):
             try:
                 with self.store.write(sp.id, psns) as tx:
@@ -299,8 +386,14 @@ class Engine:
             raise StoreError(f"gave up after {MAX_ATTEMPTS} attempts")
         rows, replayed = result
         for a in rows:
-            self.audit.record(sp, "resettle", "replayed" if replayed else "resettled", a["setl_id"], a["psn_no"],
-                              resettle_id=rid)
+            self.audit.record(
+                sp,
+                "resettle",
+                "replayed" if replayed else "resettled",
+                a["setl_id"],
+                a["psn_no"],
+                resettle_id=rid,
+            )
         return rows, replayed
 
     def _resettle_locked(self, sp, tx, corrections, start, end, rid, digest):
@@ -309,14 +402,25 @@ class Engine:
             if done is not None:
                 if done.content_hash != digest:
                     self.audit.record(sp, "resettle", "conflict", resettle_id=rid)
-                    raise Conflict([{"record": None, "op": "resettle", "setl_id": None, "resettle_id": rid,
-                                     "text": f"a resettle with resettle_id {rid!r} was already received with other "
-                                             "content; send the same content again to get its result, or use "
-                                             "another resettle_id"}])
+                    raise Conflict(
+                        [
+                            {
+                                "record": None,
+                                "op": "resettle",
+                                "setl_id": None,
+                                "resettle_id": rid,
+                                "text": f"a resettle with resettle_id {rid!r} was already received with other "
+                                "content; send the same content again to get its result, or use "
+                                "another resettle_id",
+                            }
+                        ]
+                    )
                 return json.loads(done.response), True
         ledger = self._ledger(sp, tx.rows)
         try:
-            outcome = sp.policy.resettle(ledger, corrections or None, sp.params, trace=False, start=start, end=end)
+            outcome = sp.policy.resettle(
+                ledger, corrections or None, sp.params, trace=False, start=start, end=end
+            )
         except policylang.InputError:
             self.audit.record(sp, "resettle", "rejected", resettle_id=rid)
             raise
@@ -330,10 +434,21 @@ class Engine:
         if isinstance(body, list):
             body = {"corrections": body}
         if not isinstance(body, dict):
-            raise _input_error([_problem(None, "(top level)", "expected an object {\"corrections\": [...], \"from\": "
-                                                              "DATE, \"until\": DATE} or an array of corrections")])
-        problems = [_problem(None, k, "unknown field (expected: " + ", ".join(sorted(RESETTLE_KEYS)) + ")")
-                    for k in body if k not in RESETTLE_KEYS]
+            raise _input_error(
+                [
+                    _problem(
+                        None,
+                        "(top level)",
+                        'expected an object {"corrections": [...], "from": '
+                        'DATE, "until": DATE} or an array of corrections',
+                    )
+                ]
+            )
+        problems = [
+            _problem(None, k, "unknown field (expected: " + ", ".join(sorted(RESETTLE_KEYS)) + ")")
+            for k in body
+            if k not in RESETTLE_KEYS
+        ]
         corrections = body.get("corrections") or []
         if not isinstance(corrections, list):
             problems.append(_problem(None, "corrections", "expected an array of corrections"))
@@ -343,13 +458,19 @@ class Engine:
             try:
                 dates.append(None if v is None else dt.date.fromisoformat(v))
             except (TypeError, ValueError):
-                problems.append(_problem(None, k, f"expected a date such as \"2024-01-01\", got {v!r}"))
+                problems.append(
+                    _problem(None, k, f'expected a date such as "2024-01-01", got {v!r}')
+                )
                 dates.append(None)
         rid = body.get("resettle_id")
         if rid is not None and not _text(rid, True):
-            problems.append(_problem(None, "resettle_id", f"expected a non-empty text, got {rid!r}"))
+            problems.append(
+                _problem(None, "resettle_id", f"expected a non-empty text, got {rid!r}")
+            )
         if not problems and not corrections and dates == [None, None]:
-            problems.append(_problem(None, "(top level)", "give corrections, or a period with from/until"))
+            problems.append(
+                _problem(None, "(top level)", "give corrections, or a period with from/until")
+            )
         if problems:
             raise _input_error(problems)
         return corrections, dates[0], dates[1], None if rid is None else _text(rid, True)

@@ -23,15 +23,26 @@ def configure_logging(audit_log: str | None) -> None:
     audit = logging.getLogger("policylang.audit")
     for h in list(audit.handlers):
         audit.removeHandler(h)
-    handler = logging.FileHandler(audit_log, encoding="utf-8") if audit_log else logging.StreamHandler(sys.stderr)
+    handler = (
+        logging.FileHandler(audit_log, encoding="utf-8")
+        if audit_log
+        else logging.StreamHandler(sys.stderr)
+    )
     handler.setFormatter(logging.Formatter("%(message)s"))
     audit.addHandler(handler)
     audit.setLevel(logging.INFO)
     audit.propagate = False
 
 
-def run(policies: list[ServicePolicy], db_url: str, host: str, port: int, token: str | None,
-        audit_log: str | None = None, pool_size: int = 8) -> None:
+def run(
+    policies: list[ServicePolicy],
+    db_url: str,
+    host: str,
+    port: int,
+    token: str | None,
+    audit_log: str | None = None,
+    pool_size: int = 8,
+) -> None:
     import uvicorn
 
     configure_logging(audit_log)
@@ -40,10 +51,23 @@ def run(policies: list[ServicePolicy], db_url: str, host: str, port: int, token:
         engine = Engine(policies, store)
         app = create_app(engine, token)
         where = f"[{host}]" if ":" in host else host
-        LOG.info("policies: %s; database: %s (schema %s); %s; listening on http://%s:%d",
-                 ", ".join(f"{p.id} ({p.hash})" for p in policies), store.url_shown, SCHEMA_VERSION,
-                 "bearer token required" if token else "NO AUTHENTICATION (--no-auth)", where, port)
-        uvicorn.run(app, host=host, port=port, access_log=False,  # access lines would carry psn_no in paths
-                    server_header=False, log_level="info", timeout_graceful_shutdown=10)
+        LOG.info(
+            "policies: %s; database: %s (schema %s); %s; listening on http://%s:%d",
+            ", ".join(f"{p.id} ({p.hash})" for p in policies),
+            store.url_shown,
+            SCHEMA_VERSION,
+            "bearer token required" if token else "NO AUTHENTICATION (--no-auth)",
+            where,
+            port,
+        )
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            access_log=False,  # access lines would carry psn_no in paths
+            server_header=False,
+            log_level="info",
+            timeout_graceful_shutdown=10,
+        )
     finally:
         store.close()

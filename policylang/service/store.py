@@ -63,7 +63,9 @@ class Operation(NamedTuple):
 
 
 def now_text() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return (
+        dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    )
 
 
 def new_salt() -> str:
@@ -75,7 +77,9 @@ class WriteTx:
 
     rows: dict[str, str | None]  # psn_no -> the person's ledger JSON (None: no settlement yet)
 
-    def operations(self, policy: str, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Operation]:
+    def operations(
+        self, policy: str, keys: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], Operation]:
         raise NotImplementedError
 
     def put_person(self, policy: str, psn_no: str, data: str, ir_hash: str) -> None:
@@ -121,8 +125,10 @@ class Store:
 
 def _check_version(found: int | None) -> None:
     if found is not None and found > SCHEMA_VERSION:
-        raise StoreError(f"the database's schema is version {found}, newer than this policylang's "
-                         f"({SCHEMA_VERSION}); upgrade policylang to use it")
+        raise StoreError(
+            f"the database's schema is version {found}, newer than this policylang's "
+            f"({SCHEMA_VERSION}); upgrade policylang to use it"
+        )
 
 
 def shown_url(url: str) -> str:
@@ -147,7 +153,9 @@ def open_store(url: str, pool_size: int = 8) -> Store:
 
         store = PostgresStore(url, pool_size)
     else:
-        raise StoreError(f"unsupported database URL {shown_url(url)!r}: use sqlite:///PATH or postgresql://…")
+        raise StoreError(
+            f"unsupported database URL {shown_url(url)!r}: use sqlite:///PATH or postgresql://…"
+        )
     try:
         store.migrate()
     except BaseException:

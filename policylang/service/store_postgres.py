@@ -16,8 +16,19 @@ import threading
 from contextlib import contextmanager
 from typing import Iterable, Iterator, Sequence
 
-from .store import (MIGRATIONS, SCHEMA_VERSION, Operation, Retry, Store, StoreError, WriteTx, _check_version,
-                    new_salt, now_text, shown_url)
+from .store import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    Operation,
+    Retry,
+    Store,
+    StoreError,
+    WriteTx,
+    _check_version,
+    new_salt,
+    now_text,
+    shown_url,
+)
 
 POOL_WAIT_S = 30.0
 LOCK_TIMEOUT = "30s"
@@ -36,26 +47,35 @@ class _Tx(WriteTx):
         self.cur = cur
         self.rows = {}
 
-    def operations(self, policy: str, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Operation]:
+    def operations(
+        self, policy: str, keys: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], Operation]:
         keys = list(keys)
         if not keys:
             return {}
-        self.cur.execute("SELECT op, setl_id, psn_no, content_hash, response FROM policylang_operations "
-                         "WHERE policy = %s AND setl_id = ANY(%s)", (policy, sorted({k[1] for k in keys})))
+        self.cur.execute(
+            "SELECT op, setl_id, psn_no, content_hash, response FROM policylang_operations "
+            "WHERE policy = %s AND setl_id = ANY(%s)",
+            (policy, sorted({k[1] for k in keys})),
+        )
         wanted = set(keys)
         return {(r[0], r[1]): Operation(*r) for r in self.cur.fetchall() if (r[0], r[1]) in wanted}
 
     def put_person(self, policy: str, psn_no: str, data: str, ir_hash: str) -> None:
-        self.cur.execute("INSERT INTO policylang_persons (policy, psn_no, ir_hash, data, updated_at) "
-                         "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (policy, psn_no) DO UPDATE SET "
-                         "ir_hash = EXCLUDED.ir_hash, data = EXCLUDED.data, updated_at = EXCLUDED.updated_at",
-                         (policy, psn_no, ir_hash, data, now_text()))
+        self.cur.execute(
+            "INSERT INTO policylang_persons (policy, psn_no, ir_hash, data, updated_at) "
+            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (policy, psn_no) DO UPDATE SET "
+            "ir_hash = EXCLUDED.ir_hash, data = EXCLUDED.data, updated_at = EXCLUDED.updated_at",
+            (policy, psn_no, ir_hash, data, now_text()),
+        )
 
     def put_operations(self, policy: str, ops: Sequence[Operation]) -> None:
         created = now_text()
-        self.cur.executemany("INSERT INTO policylang_operations (policy, op, setl_id, psn_no, content_hash, "
-                             "response, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                             [(policy, *o, created) for o in ops])
+        self.cur.executemany(
+            "INSERT INTO policylang_operations (policy, op, setl_id, psn_no, content_hash, "
+            "response, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            [(policy, *o, created) for o in ops],
+        )
 
 
 class PostgresStore(Store):
@@ -103,8 +123,9 @@ class PostgresStore(Store):
                 try:
                     conn = self._idle.get(timeout=POOL_WAIT_S)
                 except queue.Empty:
-                    raise StoreError(f"{self.url_shown}: no database connection free after {POOL_WAIT_S:.0f} s") \
-                        from None
+                    raise StoreError(
+                        f"{self.url_shown}: no database connection free after {POOL_WAIT_S:.0f} s"
+                    ) from None
         ok = False
         try:
             yield conn
@@ -132,7 +153,9 @@ class PostgresStore(Store):
                 raise Retry() from None
             except errors.LockNotAvailable:
                 conn.rollback()
-                raise StoreError(f"{self.url_shown}: a person's row stayed locked for {LOCK_TIMEOUT}") from None
+                raise StoreError(
+                    f"{self.url_shown}: a person's row stayed locked for {LOCK_TIMEOUT}"
+                ) from None
             except self.psycopg.OperationalError as e:
                 _rollback(conn)
                 raise StoreError(f"{self.url_shown}: {str(e).strip()}") from None
@@ -152,8 +175,10 @@ class PostgresStore(Store):
                 for statement in MIGRATIONS[version]:
                     cur.execute(statement)
                 cur.execute("INSERT INTO policylang_schema (version) VALUES (%s)", (version,))
-            cur.execute("INSERT INTO policylang_meta (key, value) VALUES ('audit_salt', %s) ON CONFLICT DO NOTHING",
-                        (new_salt(),))
+            cur.execute(
+                "INSERT INTO policylang_meta (key, value) VALUES ('audit_salt', %s) ON CONFLICT DO NOTHING",
+                (new_salt(),),
+            )
         return SCHEMA_VERSION
 
     @contextmanager
@@ -161,30 +186,47 @@ class PostgresStore(Store):
         with self._transaction() as cur:
             tx = _Tx(cur)
             if psns is None:
-                cur.execute('SELECT psn_no, data FROM policylang_persons WHERE policy = %s '
-                            'ORDER BY psn_no COLLATE "C" FOR UPDATE', (policy,))
+                cur.execute(
+                    "SELECT psn_no, data FROM policylang_persons WHERE policy = %s "
+                    'ORDER BY psn_no COLLATE "C" FOR UPDATE',
+                    (policy,),
+                )
             else:
-                cur.execute('INSERT INTO policylang_persons (policy, psn_no) SELECT %s, p FROM unnest(%s::text[]) AS p '
-                            'ORDER BY p COLLATE "C" ON CONFLICT DO NOTHING', (policy, list(psns)))
-                cur.execute('SELECT psn_no, data FROM policylang_persons WHERE policy = %s AND psn_no = ANY(%s) '
-                            'ORDER BY psn_no COLLATE "C" FOR UPDATE', (policy, list(psns)))
+                cur.execute(
+                    "INSERT INTO policylang_persons (policy, psn_no) SELECT %s, p FROM unnest(%s::text[]) AS p "
+                    'ORDER BY p COLLATE "C" ON CONFLICT DO NOTHING',
+                    (policy, list(psns)),
+                )
+                cur.execute(
+                    "SELECT psn_no, data FROM policylang_persons WHERE policy = %s AND psn_no = ANY(%s) "
+                    'ORDER BY psn_no COLLATE "C" FOR UPDATE',
+                    (policy, list(psns)),
+                )
             tx.rows = {p: d for p, d in cur.fetchall() if d is not None or psns is not None}
             yield tx
 
     def read(self, policy: str, psns: Sequence[str] | None) -> dict[str, str]:
         with self._transaction() as cur:
             if psns is None:
-                cur.execute("SELECT psn_no, data FROM policylang_persons WHERE policy = %s AND data IS NOT NULL",
-                            (policy,))
+                cur.execute(
+                    "SELECT psn_no, data FROM policylang_persons WHERE policy = %s AND data IS NOT NULL",
+                    (policy,),
+                )
             else:
-                cur.execute("SELECT psn_no, data FROM policylang_persons WHERE policy = %s AND psn_no = ANY(%s) "
-                            "AND data IS NOT NULL", (policy, list(psns)))
+                cur.execute(
+                    "SELECT psn_no, data FROM policylang_persons WHERE policy = %s AND psn_no = ANY(%s) "
+                    "AND data IS NOT NULL",
+                    (policy, list(psns)),
+                )
             return dict(cur.fetchall())
 
     def owners(self, policy: str, setl_ids: Sequence[str]) -> dict[str, str]:
         with self._transaction() as cur:
-            cur.execute("SELECT setl_id, psn_no FROM policylang_operations WHERE policy = %s AND op = 'settle' "
-                        "AND setl_id = ANY(%s)", (policy, list(setl_ids)))
+            cur.execute(
+                "SELECT setl_id, psn_no FROM policylang_operations WHERE policy = %s AND op = 'settle' "
+                "AND setl_id = ANY(%s)",
+                (policy, list(setl_ids)),
+            )
             return dict(cur.fetchall())
 
     def meta(self, key: str) -> str | None:

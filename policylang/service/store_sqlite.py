@@ -19,8 +19,18 @@ import threading
 from contextlib import contextmanager
 from typing import Iterable, Iterator, Sequence
 
-from .store import (MIGRATIONS, SCHEMA_VERSION, Operation, Retry, Store, StoreError, WriteTx, _check_version,
-                    new_salt, now_text)
+from .store import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    Operation,
+    Retry,
+    Store,
+    StoreError,
+    WriteTx,
+    _check_version,
+    new_salt,
+    now_text,
+)
 
 BUSY_TIMEOUT_S = 30.0
 
@@ -32,7 +42,7 @@ def sqlite_path(url: str) -> tuple[str, str]:
     """The file and the synchronous mode of ``sqlite:///PATH[?synchronous=normal|full]``."""
     if not url.lower().startswith("sqlite:///"):
         raise StoreError(f"expected sqlite:///PATH, got {url!r}")
-    path, _, query = url[len("sqlite:///"):].partition("?")
+    path, _, query = url[len("sqlite:///") :].partition("?")
     sync = "full"
     for part in filter(None, query.split("&")):
         key, _, value = part.partition("=")
@@ -40,8 +50,10 @@ def sqlite_path(url: str) -> tuple[str, str]:
             raise StoreError(f"{url}: the only option is synchronous=normal|full, not {part!r}")
         sync = value.lower()
     if path in ("", ":memory:") or path.startswith("file:"):
-        raise StoreError("the service needs a database file (sqlite:///PATH): an in-memory database would lose "
-                         "every ledger when the service stops")
+        raise StoreError(
+            "the service needs a database file (sqlite:///PATH): an in-memory database would lose "
+            "every ledger when the service stops"
+        )
     return path, sync
 
 
@@ -50,30 +62,39 @@ class _Tx(WriteTx):
         self.conn = conn
         self.rows = {}
 
-    def operations(self, policy: str, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Operation]:
+    def operations(
+        self, policy: str, keys: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], Operation]:
         keys = list(keys)
         out = {}
         for i in range(0, len(keys), 400):
-            part = keys[i:i + 400]
+            part = keys[i : i + 400]
             cond = " OR ".join("(op = ? AND setl_id = ?)" for _ in part)
             args = [policy] + [x for k in part for x in k]
-            for row in self.conn.execute("SELECT op, setl_id, psn_no, content_hash, response FROM "
-                                         f"policylang_operations WHERE policy = ? AND ({cond})", args):
+            for row in self.conn.execute(
+                "SELECT op, setl_id, psn_no, content_hash, response FROM "
+                f"policylang_operations WHERE policy = ? AND ({cond})",
+                args,
+            ):
                 out[(row[0], row[1])] = Operation(*row)
         return out
 
     def put_person(self, policy: str, psn_no: str, data: str, ir_hash: str) -> None:
-        self.conn.execute("INSERT INTO policylang_persons (policy, psn_no, ir_hash, data, updated_at) "
-                          "VALUES (?, ?, ?, ?, ?) ON CONFLICT (policy, psn_no) DO UPDATE SET "
-                          "ir_hash = excluded.ir_hash, data = excluded.data, updated_at = excluded.updated_at",
-                          (policy, psn_no, ir_hash, data, now_text()))
+        self.conn.execute(
+            "INSERT INTO policylang_persons (policy, psn_no, ir_hash, data, updated_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (policy, psn_no) DO UPDATE SET "
+            "ir_hash = excluded.ir_hash, data = excluded.data, updated_at = excluded.updated_at",
+            (policy, psn_no, ir_hash, data, now_text()),
+        )
 
     def put_operations(self, policy: str, ops: Sequence[Operation]) -> None:
         created = now_text()
         try:
-            self.conn.executemany("INSERT INTO policylang_operations (policy, op, setl_id, psn_no, content_hash, "
-                                  "response, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                                  [(policy, *o, created) for o in ops])
+            self.conn.executemany(
+                "INSERT INTO policylang_operations (policy, op, setl_id, psn_no, content_hash, "
+                "response, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(policy, *o, created) for o in ops],
+            )
         except sqlite3.IntegrityError:
             raise Retry() from None
 
@@ -98,8 +119,9 @@ class SQLiteStore(Store):
         if conn is None:
             try:
                 # used by this thread only; closed by close() from another
-                conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
-                                       check_same_thread=False)
+                conn = sqlite3.connect(
+                    self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+                )
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute(f"PRAGMA synchronous = {self.synchronous.upper()}")
             except sqlite3.Error as e:
@@ -142,7 +164,10 @@ class SQLiteStore(Store):
                 for statement in MIGRATIONS[version]:
                     conn.execute(statement)
                 conn.execute("INSERT INTO policylang_schema (version) VALUES (?)", (version,))
-            conn.execute("INSERT OR IGNORE INTO policylang_meta (key, value) VALUES ('audit_salt', ?)", (new_salt(),))
+            conn.execute(
+                "INSERT OR IGNORE INTO policylang_meta (key, value) VALUES ('audit_salt', ?)",
+                (new_salt(),),
+            )
         return SCHEMA_VERSION
 
     @contextmanager
@@ -158,14 +183,23 @@ class SQLiteStore(Store):
     @staticmethod
     def _select(conn: sqlite3.Connection, policy: str, psns: Sequence[str] | None) -> dict:
         if psns is None:
-            return dict(conn.execute("SELECT psn_no, data FROM policylang_persons WHERE policy = ? AND data IS NOT NULL",
-                                     (policy,)))
+            return dict(
+                conn.execute(
+                    "SELECT psn_no, data FROM policylang_persons WHERE policy = ? AND data IS NOT NULL",
+                    (policy,),
+                )
+            )
         out = {}
         psns = list(psns)
         for i in range(0, len(psns), 500):
-            part = psns[i:i + 500]
-            out.update(conn.execute("SELECT psn_no, data FROM policylang_persons WHERE policy = ? AND data IS NOT NULL "
-                                    f"AND psn_no IN ({','.join('?' * len(part))})", [policy, *part]))
+            part = psns[i : i + 500]
+            out.update(
+                conn.execute(
+                    "SELECT psn_no, data FROM policylang_persons WHERE policy = ? AND data IS NOT NULL "
+                    f"AND psn_no IN ({','.join('?' * len(part))})",
+                    [policy, *part],
+                )
+            )
         return out
 
     def read(self, policy: str, psns: Sequence[str] | None) -> dict[str, str]:
@@ -176,14 +210,21 @@ class SQLiteStore(Store):
         out = {}
         conn = self._conn()
         for sid in setl_ids:
-            row = conn.execute("SELECT psn_no FROM policylang_operations WHERE policy = ? AND op = 'settle' "
-                               "AND setl_id = ?", (policy, sid)).fetchone()
+            row = conn.execute(
+                "SELECT psn_no FROM policylang_operations WHERE policy = ? AND op = 'settle' "
+                "AND setl_id = ?",
+                (policy, sid),
+            ).fetchone()
             if row:
                 out[sid] = row[0]
         return out
 
     def meta(self, key: str) -> str | None:
-        row = self._conn().execute("SELECT value FROM policylang_meta WHERE key = ?", (key,)).fetchone()
+        row = (
+            self._conn()
+            .execute("SELECT value FROM policylang_meta WHERE key = ?", (key,))
+            .fetchone()
+        )
         return row[0] if row else None
 
     def ping(self) -> None:

@@ -60,11 +60,13 @@ from ...ir.evaluate import CTX
 from ..common import NotSupported
 
 SCALE = {V.MONEY: 2, V.PERCENT: 4, V.POINTS: 4, V.NUMBER: 6}
-INT64 = 2 ** 63 - 1
-MONEY_MAX = 10 ** 17  # 15 digits of yuan (inputs.MAX_DIGITS), in fen
+INT64 = 2**63 - 1
+MONEY_MAX = 10**17  # 15 digits of yuan (inputs.MAX_DIGITS), in fen
 DIALECTS = ("duckdb", "spark")
 BIGINT = exp.DataType.build("BIGINT")
-WIDE = exp.DataType.build("HUGEINT", dialect="duckdb")  # INT128; DECIMAL(38, 0) for Spark (see to_sql)
+WIDE = exp.DataType.build(
+    "HUGEINT", dialect="duckdb"
+)  # INT128; DECIMAL(38, 0) for Spark (see to_sql)
 VARCHAR = exp.DataType.build("VARCHAR")
 
 # ---- values ------------------------------------------------------------------------------
@@ -76,13 +78,25 @@ class Val:
 
     __slots__ = ("node", "const", "scale", "lo", "hi", "wide", "absent", "domain", "arms")
 
-    def __init__(self, node=None, const=None, scale=None, lo=None, hi=None, wide=False, absent=False,
-                 domain=None, arms=None):
+    def __init__(
+        self,
+        node=None,
+        const=None,
+        scale=None,
+        lo=None,
+        hi=None,
+        wide=False,
+        absent=False,
+        domain=None,
+        arms=None,
+    ):
         self.node, self.const, self.scale, self.lo, self.hi = node, const, scale, lo, hi
         self.wide = wide  # computed in the wide integer type
         self.absent = absent  # NULL means ABSENT (equal to nothing), not an error
         self.domain = domain  # the values an enumeration field can take (validated input)
-        self.arms = arms  # a CASE with constant values: ([(cond, value)], default), to distribute over
+        self.arms = (
+            arms  # a CASE with constant values: ([(cond, value)], default), to distribute over
+        )
 
     @property
     def is_const(self) -> bool:
@@ -97,10 +111,16 @@ class Val:
         return self.node.copy() if self.node is not None else literal(self.const)
 
     def like(self, node) -> "Val":
-        return Val(node, None, self.scale, self.lo, self.hi, self.wide, self.absent, self.domain, self.arms)
+        return Val(
+            node, None, self.scale, self.lo, self.hi, self.wide, self.absent, self.domain, self.arms
+        )
 
     def __repr__(self):
-        return f"Val({self.const!r})" if self.is_const else f"Val({self.node.sql()!r}, scale={self.scale})"
+        return (
+            f"Val({self.const!r})"
+            if self.is_const
+            else f"Val({self.node.sql()!r}, scale={self.scale})"
+        )
 
 
 def K(value, scale=None) -> Val:
@@ -128,7 +148,16 @@ def literal(v) -> exp.Expression:
     raise TypeError(v)
 
 
-_ATOMS = (exp.Column, exp.Literal, exp.Paren, exp.Func, exp.Window, exp.Null, exp.Boolean, exp.Placeholder)
+_ATOMS = (
+    exp.Column,
+    exp.Literal,
+    exp.Paren,
+    exp.Func,
+    exp.Window,
+    exp.Null,
+    exp.Boolean,
+    exp.Placeholder,
+)
 
 
 def _w(node: exp.Expression) -> exp.Expression:
@@ -151,8 +180,10 @@ def rescale(v: Val, scale: int, what: str = "a value") -> Val:
     if v.scale is None or v.scale == scale:
         return v
     if v.scale > scale:
-        raise NotSupported(f"{what} has more decimals than its type allows (scale {v.scale} > {scale}); "
-                           "the SQL backend computes in exact integers")
+        raise NotSupported(
+            f"{what} has more decimals than its type allows (scale {v.scale} > {scale}); "
+            "the SQL backend computes in exact integers"
+        )
     return arith("*", v, K(10 ** (scale - v.scale), 0))
 
 
@@ -172,7 +203,11 @@ def arith(op: str, a: Val, b: Val) -> Val:
     if op in "+-" and a.scale is not None and b.scale is not None and a.scale != b.scale:
         s = max(a.scale, b.scale)
         a, b = rescale(a, s), rescale(b, s)
-    scale = (a.scale or 0) + (b.scale or 0) if op == "*" else (a.scale if a.scale is not None else b.scale)
+    scale = (
+        (a.scale or 0) + (b.scale or 0)
+        if op == "*"
+        else (a.scale if a.scale is not None else b.scale)
+    )
     if a.is_const and b.is_const:
         x, y = a.const, b.const
         return K(x + y if op == "+" else x - y if op == "-" else x * y, scale)
@@ -227,7 +262,14 @@ def int_div(a: Val, u: int) -> Val:
         return K(a.const // u, a.scale)
     lo = None if a.lo is None else a.lo // u
     hi = None if a.hi is None else a.hi // u
-    return Val(exp.IntDiv(this=_w(a.sql()), expression=exp.Literal.number(u)), None, a.scale, lo, hi, a.wide)
+    return Val(
+        exp.IntDiv(this=_w(a.sql()), expression=exp.Literal.number(u)),
+        None,
+        a.scale,
+        lo,
+        hi,
+        a.wide,
+    )
 
 
 def least(a: Val, b: Val) -> Val:
@@ -264,8 +306,14 @@ def _extreme(a: Val, b: Val, f, node_cls) -> Val:
 
 
 _CMP = {"=": exp.EQ, "!=": exp.NEQ, "<": exp.LT, "<=": exp.LTE, ">": exp.GT, ">=": exp.GTE}
-_PY_CMP = {"=": lambda x, y: x == y, "!=": lambda x, y: x != y, "<": lambda x, y: x < y,
-           "<=": lambda x, y: x <= y, ">": lambda x, y: x > y, ">=": lambda x, y: x >= y}
+_PY_CMP = {
+    "=": lambda x, y: x == y,
+    "!=": lambda x, y: x != y,
+    "<": lambda x, y: x < y,
+    "<=": lambda x, y: x <= y,
+    ">": lambda x, y: x > y,
+    ">=": lambda x, y: x >= y,
+}
 
 
 _FLIP = {"=": "=", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
@@ -360,8 +408,13 @@ def is_null(v: Val) -> Val:
 
 
 def _same(a: Val, b: Val) -> bool:
-    return a is b or (a.is_const and b.is_const and type(a.const) is type(b.const) and a.const == b.const
-                      and a.scale == b.scale)
+    return a is b or (
+        a.is_const
+        and b.is_const
+        and type(a.const) is type(b.const)
+        and a.const == b.const
+        and a.scale == b.scale
+    )
 
 
 def as_cond(c: Val) -> Val:
@@ -392,8 +445,9 @@ def case(branches: list[tuple[Val, Val]], default: Val = NULL) -> Val:
     values = [v for _, v in kept] + [default]
     if not kept:
         return default
-    if all(v is default for v in values) or (all(v.is_const for v in values)
-                                           and len({(type(v.const), v.const) for v in values}) == 1):
+    if all(v is default for v in values) or (
+        all(v.is_const for v in values) and len({(type(v.const), v.const) for v in values}) == 1
+    ):
         return default
     scales = {v.scale for v in values if v.scale is not None}
     if len(scales) > 1:
@@ -401,7 +455,11 @@ def case(branches: list[tuple[Val, Val]], default: Val = NULL) -> Val:
         kept = [(c, rescale(v, s) if v.scale is not None else v) for c, v in kept]
         default = rescale(default, s) if default.scale is not None else default
         values = [v for _, v in kept] + [default]
-    numeric = [v for v in values if v.scale is not None or isinstance(v.const, int) and not isinstance(v.const, bool)]
+    numeric = [
+        v
+        for v in values
+        if v.scale is not None or isinstance(v.const, int) and not isinstance(v.const, bool)
+    ]
     lo = hi = None
     if numeric and all(v.lo is not None for v in values if not (v.is_const and v.const is None)):
         present = [v for v in values if not (v.is_const and v.const is None)]
@@ -412,7 +470,10 @@ def case(branches: list[tuple[Val, Val]], default: Val = NULL) -> Val:
     wide = any(v.wide for v in values)
     scale = next((v.scale for v in values if v.scale is not None), None)
     ifs = [exp.If(this=c.sql(), true=_wide_if(v, wide)) for c, v in kept]
-    node = exp.Case(ifs=ifs, default=None if default.is_const and default.const is None else _wide_if(default, wide))
+    node = exp.Case(
+        ifs=ifs,
+        default=None if default.is_const and default.const is None else _wide_if(default, wide),
+    )
     arms = (kept, default) if all(v.is_const for v in values) else None
     return Val(node, None, scale, lo, hi, wide, any(v.absent for v in values), arms=arms)
 
@@ -429,6 +490,7 @@ def text_of(v: Val) -> exp.Expression:
 # M:<field>  a field is absent that a rule reads        N  no row of a decision table applies
 # R:<e4>     a ratio outside 0..100% (in 1/10000)       C:<fen>  a negative credit
 # F:<field>  an amount in the table finer than a fen
+
 
 def err_first(*errs):
     errs = [e for e in errs if e is not None]
@@ -467,8 +529,10 @@ def _case_err(ifs: list, default):
         return None
     if not kept:
         return default
-    return exp.Case(ifs=[exp.If(this=c.sql(), true=e.copy() if e is not None else exp.Null()) for c, e in kept],
-                    default=default.copy() if default is not None else None)
+    return exp.Case(
+        ifs=[exp.If(this=c.sql(), true=e.copy() if e is not None else exp.Null()) for c, e in kept],
+        default=default.copy() if default is not None else None,
+    )
 
 
 def _err_chain(items, stop_when: bool):
@@ -486,23 +550,29 @@ def _err_chain(items, stop_when: bool):
 
 # ---- the dialect --------------------------------------------------------------------------
 
+
 def to_sql(tree: exp.Expression, dialect: str, pretty: bool = True) -> str:
     """The tree as SQL text.  Spark has no HUGEINT (DECIMAL(38, 0) instead) and its
     SUM(BIGINT) is a BIGINT that may wrap: its running sums are taken in DECIMAL(38, 0)."""
     if dialect not in DIALECTS:
         raise ValueError(f"unknown dialect {dialect!r} (known: {', '.join(DIALECTS)})")
     if dialect == "spark":
+
         def fix(node):
             if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.INT128:
                 return exp.DataType.build("DECIMAL(38, 0)")
             if isinstance(node, exp.Sum):
-                return exp.Sum(this=exp.Cast(this=node.this.copy(), to=exp.DataType.build("DECIMAL(38, 0)")))
+                return exp.Sum(
+                    this=exp.Cast(this=node.this.copy(), to=exp.DataType.build("DECIMAL(38, 0)"))
+                )
             return node
+
         tree = tree.transform(fix)
     return tree.sql(dialect=dialect, pretty=pretty)
 
 
 # ---- reading fields, parameters, constants --------------------------------------------------
+
 
 @attrs.frozen
 class FieldRef:
@@ -529,11 +599,11 @@ def type_range(t: str, nonneg: bool):
     if t == V.MONEY:
         return (0 if nonneg else -MONEY_MAX), MONEY_MAX
     if t == V.PERCENT:
-        return 0, 10 ** 4
+        return 0, 10**4
     if t == V.POINTS:
-        return -10 ** 4, 10 ** 4
+        return -(10**4), 10**4
     if t == V.NUMBER:
-        return -10 ** 21, 10 ** 21
+        return -(10**21), 10**21
     return None, None
 
 
@@ -546,10 +616,14 @@ def param_val(name: str, t: str, params: dict | None) -> Val:
             scale = SCALE[t]
             x = value.scaleb(scale, CTX)
             if x != x.to_integral_value(context=CTX):
-                raise NotSupported(f"parameter {name} has more decimals than the SQL backend keeps ({scale})")
+                raise NotSupported(
+                    f"parameter {name} has more decimals than the SQL backend keeps ({scale})"
+                )
             return K(int(x), scale)
         return K(value)
-    sql_type = {V.DATE: "DATE", V.BOOL: "BOOLEAN", V.TEXT: "VARCHAR"}.get(t, "BIGINT" if t in SCALE else "VARCHAR")
+    sql_type = {V.DATE: "DATE", V.BOOL: "BOOLEAN", V.TEXT: "VARCHAR"}.get(
+        t, "BIGINT" if t in SCALE else "VARCHAR"
+    )
     node = exp.Cast(this=exp.Placeholder(this=name), to=exp.DataType.build(sql_type))
     lo, hi = type_range(t, True)
     return Val(node, None, SCALE.get(t), lo, hi)
@@ -560,6 +634,7 @@ def column(name: str) -> exp.Column:
 
 
 # ---- lowering of expressions, conditions and tables ----------------------------------------
+
 
 class Lowering:
     """Expressions, conditions and decision tables of the IR as ``Val``s plus errors.
@@ -601,15 +676,24 @@ class Lowering:
             o, eo = self.expr(c.operand, env)
             values = []
             for x in sorted(c.values, key=repr):
-                cv = const_val(x, getattr(c.operand, "type", None)) if not isinstance(x, (str, bool)) else K(x)
-                values.append(rescale(cv, o.scale) if o.scale is not None and cv.scale is not None
-                              and cv.scale < o.scale else cv)
+                cv = (
+                    const_val(x, getattr(c.operand, "type", None))
+                    if not isinstance(x, (str, bool))
+                    else K(x)
+                )
+                values.append(
+                    rescale(cv, o.scale)
+                    if o.scale is not None and cv.scale is not None and cv.scale < o.scale
+                    else cv
+                )
             if o.is_const:
                 return K(any(o.const == v.const for v in values)), eo
             if o.arms is not None:
                 branches, default = o.arms
-                return case([(c, K(any(x.const == v.const for v in values))) for c, x in branches],
-                            K(any(default.const == v.const for v in values))), eo
+                return case(
+                    [(c, K(any(x.const == v.const for v in values))) for c, x in branches],
+                    K(any(default.const == v.const for v in values)),
+                ), eo
             if o.domain is not None:
                 values = [v for v in values if v.const in o.domain]
                 if {v.const for v in values} >= set(o.domain):
@@ -720,6 +804,7 @@ class Lowering:
             if not (until.is_const and until.const is None):
                 c = and_(c, compare("<=", day, until))
             return c
+
         if all(s.is_const for s, _ in points):
             order = sorted(range(len(points)), key=lambda i: (points[i][0].const, i), reverse=True)
             return case([(contains(i), K(i, 0)) for i in order], K(-1, 0))
@@ -747,17 +832,23 @@ class Lowering:
             arms, chans = [], []
             for step in block.steps:
                 if not isinstance(step, ir.Decision):
-                    raise NotSupported(f"the SQL backend runs only Decision steps in {program.kind}")
+                    raise NotSupported(
+                        f"the SQL backend runs only Decision steps in {program.kind}"
+                    )
                 for verdict in step.verdicts:
                     c, ce = self.cond(verdict.when, env)
                     if ce is not None:
-                        raise NotSupported("an account-use condition reads a field that may be absent")
+                        raise NotSupported(
+                            "an account-use condition reads a field that may be absent"
+                        )
                     verdicts.append(verdict)
                     arms.append((c, K(len(verdicts) - 1, 0)))
                     if verdict.channel is not None:
                         ch, che = self.value(verdict.channel, env)
                         if che is not None:
-                            raise NotSupported("an account-use channel reads a field that may be absent")
+                            raise NotSupported(
+                                "an account-use channel reads a field that may be absent"
+                            )
                         chans.append((c, ch))
                     else:
                         chans.append((c, NULL))
@@ -774,17 +865,22 @@ class Lowering:
             arms = []
             for step in block.steps:
                 if not isinstance(step, ir.Decision):
-                    raise NotSupported(f"the SQL backend runs only Decision steps in {program.kind}")
+                    raise NotSupported(
+                        f"the SQL backend runs only Decision steps in {program.kind}"
+                    )
                 for verdict in step.verdicts:
                     c, ce = self.cond(verdict.when, env)
                     if ce is not None:
-                        raise NotSupported("an account-use condition reads a field that may be absent")
+                        raise NotSupported(
+                            "an account-use condition reads a field that may be absent"
+                        )
                     arms.append((c, K(bool(verdict.allowed))))
             per_block.append((compare("=", blk, K(b, 0)), case(arms, FALSE)))
         return case(per_block, FALSE)
 
 
 # ---- environments of the symbolic execution -------------------------------------------------
+
 
 class Env:
     """What a record's execution has computed so far, per dated version: variables,
@@ -827,6 +923,7 @@ class Group:
 
 
 # ---- plans: stages of SQL and kernels --------------------------------------------------------
+
 
 @attrs.frozen
 class KernelSpec:
@@ -887,7 +984,9 @@ class Def:
     node: Any  # exp; None for a kernel output
     deps: set
     kernel: KernelSpec | None = None
-    colocate: str | None = None  # computed in the same stage as this column (one sort for two windows)
+    colocate: str | None = (
+        None  # computed in the same stage as this column (one sort for two windows)
+    )
 
 
 class Columns:
@@ -908,7 +1007,9 @@ class Columns:
         if v.is_const or (isinstance(v.node, exp.Column) and colocate is None):
             return v
         name = self.fresh(hint)
-        self.defs[name] = Def(name, v.node, {c.name for c in v.node.find_all(exp.Column)}, colocate=colocate)
+        self.defs[name] = Def(
+            name, v.node, {c.name for c in v.node.find_all(exp.Column)}, colocate=colocate
+        )
         return v.like(column(name))
 
     def kernel(self, spec: KernelSpec) -> None:
@@ -923,6 +1024,7 @@ class Columns:
 
             def use(name, n=1):
                 uses[name] = uses.get(name, 0) + n
+
             for r in roots:
                 use(r, 2)  # an output stays a column
             for d in self.defs.values():
@@ -937,9 +1039,16 @@ class Columns:
                         use(c.name, 1 if c.table == "" else 2)
             done = True
             for name, d in list(self.defs.items()):
-                if uses.get(name) != 1 or d.kernel is not None or d.node is None or d.node.find(exp.Window):
+                if (
+                    uses.get(name) != 1
+                    or d.kernel is not None
+                    or d.node is None
+                    or d.node.find(exp.Window)
+                ):
                     continue
-                reader = next((r for r in self.defs.values() if r.node is not None and name in r.deps), None)
+                reader = next(
+                    (r for r in self.defs.values() if r.node is not None and name in r.deps), None
+                )
                 if reader is None:
                     continue
                 for c in list(reader.node.find_all(exp.Column)):
@@ -970,6 +1079,7 @@ class Columns:
                     own = max(own, depth_of(d.colocate))
                 depth[name] = own
             return depth[name]
+
         needed, stack = set(), list(roots)
         while stack:
             n = stack.pop()
@@ -994,10 +1104,14 @@ class Columns:
             for k in kernels:
                 stages.append(Stage("kernel", k.name, kernel=k, reads=prev))
             if kernels:
-                select = exp.select(exp.Column(this=exp.Star(), table=exp.to_identifier(prev))).from_(prev)
+                select = exp.select(
+                    exp.Column(this=exp.Star(), table=exp.to_identifier(prev))
+                ).from_(prev)
                 for k in kernels:
                     select = select.join(exp.to_table(k.name), using=["row_no"])
-                    select = select.select(*[exp.column(o, table=k.name) for o in k.outputs], append=True)
+                    select = select.select(
+                        *[exp.column(o, table=k.name) for o in k.outputs], append=True
+                    )
             else:
                 select = exp.select(exp.Star()).from_(prev)
             for n in names:
@@ -1009,19 +1123,30 @@ class Columns:
 
 
 def order_by() -> exp.Order:
-    return exp.Order(expressions=[exp.Ordered(this=column("setl_date"), nulls_first=False),
-                                  exp.Ordered(this=column("setl_time"), nulls_first=True),
-                                  exp.Ordered(this=column("row_no"), nulls_first=False)])
+    return exp.Order(
+        expressions=[
+            exp.Ordered(this=column("setl_date"), nulls_first=False),
+            exp.Ordered(this=column("setl_time"), nulls_first=True),
+            exp.Ordered(this=column("row_no"), nulls_first=False),
+        ]
+    )
 
 
 def running(func: exp.Expression, partition: list) -> exp.Window:
     """``func OVER (PARTITION BY ... ORDER BY settlement order ROWS BETWEEN UNBOUNDED
     PRECEDING AND CURRENT ROW)``: this visit and every one settled before it."""
-    return exp.Window(this=func, partition_by=partition, order=order_by(),
-                      spec=exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW"))
+    return exp.Window(
+        this=func,
+        partition_by=partition,
+        order=order_by(),
+        spec=exp.WindowSpec(
+            kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW"
+        ),
+    )
 
 
 # ---- the input table ----------------------------------------------------------------------
+
 
 def sql_type(t: str) -> str:
     if t in (V.MONEY, V.PERCENT, V.POINTS):
@@ -1037,10 +1162,23 @@ def visit_columns(policy: ir.Policy) -> list[tuple[str, str, str]]:
     ``row_no`` the input row (the tiebreak of the settlement order); the platform's
     optional codes and identifiers (``inputs.PLATFORM_FIELDS``, NULL: not given); then
     the policy's declared inputs (numbers in millionths)."""
-    out = [("row_no", "row", "BIGINT"), ("psn_no", V.TEXT, "VARCHAR"), ("psn_type", "psn_type", "VARCHAR"),
-           ("flxempe_flag", V.BOOL, "BOOLEAN"), ("setl_date", V.DATE, "DATE"), ("setl_time", "time", "TIMESTAMP"),
-           ("hosp_lv", "hosp_lv", "VARCHAR"), ("designated", V.BOOL, "BOOLEAN")]
-    for f in ("medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "acct_balc"):
+    out = [
+        ("row_no", "row", "BIGINT"),
+        ("psn_no", V.TEXT, "VARCHAR"),
+        ("psn_type", "psn_type", "VARCHAR"),
+        ("flxempe_flag", V.BOOL, "BOOLEAN"),
+        ("setl_date", V.DATE, "DATE"),
+        ("setl_time", "time", "TIMESTAMP"),
+        ("hosp_lv", "hosp_lv", "VARCHAR"),
+        ("designated", V.BOOL, "BOOLEAN"),
+    ]
+    for f in (
+        "medfee_sumamt",
+        "fulamt_ownpay_amt",
+        "overlmt_selfpay",
+        "preselfpay_amt",
+        "acct_balc",
+    ):
         out.append((f, V.MONEY, "BIGINT"))
     for f in PLATFORM_FIELDS:
         out.append((f, V.TEXT, "VARCHAR"))
@@ -1057,9 +1195,13 @@ def _adapt(name: str, t: str, decimal: bool, default) -> exp.Expression:
     node: exp.Expression = exp.column(name, table="v")
     if t in SCALE and decimal:
         scale = SCALE[t]
-        node = exp.Cast(this=exp.Mul(this=exp.Cast(this=node, to=exp.DataType.build(f"DECIMAL(38, {scale})")),
-                                     expression=exp.Literal.number(10 ** scale)),
-                        to=exp.DataType.build(sql_type(t), dialect="duckdb"))
+        node = exp.Cast(
+            this=exp.Mul(
+                this=exp.Cast(this=node, to=exp.DataType.build(f"DECIMAL(38, {scale})")),
+                expression=exp.Literal.number(10**scale),
+            ),
+            to=exp.DataType.build(sql_type(t), dialect="duckdb"),
+        )
     if default is not None:
         d = const_val(default, t) if t in SCALE else K(default)
         node = exp.Coalesce(this=node, expressions=[d.sql()])
@@ -1070,15 +1212,21 @@ def source_select(columns: list, source: str, decimal_columns: dict, defaults: d
     """The first stage: the source table's columns in the lowering's form.  ``decimal_columns``
     maps a DECIMAL column to its scale; one finer than its unit (a fen) is an error in
     the record (``src_err``)."""
-    cols = [exp.alias_(_adapt(name, t, name in decimal_columns, defaults.get(name)), name)
-            for name, t, _ in columns]
+    cols = [
+        exp.alias_(_adapt(name, t, name in decimal_columns, defaults.get(name)), name)
+        for name, t, _ in columns
+    ]
     select = exp.select(*cols).from_(exp.alias_(exp.to_table(source), "v", table=True))
     errs = []
     for name, t, _ in columns:
         if t in SCALE and decimal_columns.get(name, 0) > SCALE[t]:
             src = exp.column(name, table="v")
-            finer = exp.NEQ(this=src.copy(), expression=exp.Cast(
-                this=src.copy(), to=exp.DataType.build(f"DECIMAL(38, {SCALE[t]})")))
+            finer = exp.NEQ(
+                this=src.copy(),
+                expression=exp.Cast(
+                    this=src.copy(), to=exp.DataType.build(f"DECIMAL(38, {SCALE[t]})")
+                ),
+            )
             errs.append(exp.Case(ifs=[exp.If(this=finer, true=exp.Literal.string("F:" + name))]))
     if errs:
         select = select.select(exp.alias_(err_first(*errs), "src_err"), append=True)
@@ -1093,10 +1241,28 @@ def _defaults(spec: dict, policy: ir.Policy) -> dict:
 
 # ---- settle --------------------------------------------------------------------------------
 
-MONEY_OUTPUTS = ("inscp_scp_amt", "act_pay_dedc", "hifp_pay", "fund_pay_sumamt", "psn_part_amt", "acct_pay",
-                 "psn_cash_pay", "balc")
-SETTLE_OUTPUTS = ("inscp_scp_amt", "act_pay_dedc", "pool_prop_selfpay", "hifp_pay", "fund_pay_sumamt", "psn_part_amt",
-                  "acct_pay", "psn_cash_pay", "balc", "reason")
+MONEY_OUTPUTS = (
+    "inscp_scp_amt",
+    "act_pay_dedc",
+    "hifp_pay",
+    "fund_pay_sumamt",
+    "psn_part_amt",
+    "acct_pay",
+    "psn_cash_pay",
+    "balc",
+)
+SETTLE_OUTPUTS = (
+    "inscp_scp_amt",
+    "act_pay_dedc",
+    "pool_prop_selfpay",
+    "hifp_pay",
+    "fund_pay_sumamt",
+    "psn_part_amt",
+    "acct_pay",
+    "psn_cash_pay",
+    "balc",
+    "reason",
+)
 EXTRA_OUTPUTS = ("remaining", "hifp_raw", "blk", "err")
 
 
@@ -1109,8 +1275,16 @@ class SettleLowering(Lowering):
     columns given as DECIMAL yuan; ``extras``: the columns the runner needs for messages
     and errors (``EXTRA_OUTPUTS``)."""
 
-    def __init__(self, policy: ir.Policy, params: dict | None = None, *, source: str = "visits",
-                 state: bool = False, extras: bool = True, decimal_columns: dict | None = None):
+    def __init__(
+        self,
+        policy: ir.Policy,
+        params: dict | None = None,
+        *,
+        source: str = "visits",
+        state: bool = False,
+        extras: bool = True,
+        decimal_columns: dict | None = None,
+    ):
         super().__init__(policy, params)
         self.program = policy.programs["settle"]
         self.source, self.state, self.extras = source, state, extras
@@ -1152,12 +1326,15 @@ class SettleLowering(Lowering):
             while parent.get(x, x) != x:
                 x = parent[x]
             return x
+
         seq: dict[str, str] = {}
         for cid, ss in sites.items():
             counter = self.counters[cid]
             kinds = sorted({k for _, k, _, _ in ss})
             if len(kinds) > 1:
-                raise NotSupported(f"counter {cid} is charged both as a {kinds[0]} and as a {kinds[1]}")
+                raise NotSupported(
+                    f"counter {cid} is charged both as a {kinds[0]} and as a {kinds[1]}"
+                )
             blocks = [b for b, _, _, _ in ss]
             if len(blocks) != len(set(blocks)):
                 raise NotSupported(f"counter {cid} is charged twice by one version")
@@ -1169,19 +1346,27 @@ class SettleLowering(Lowering):
                 continue
             whys = []
             if len({_normal(a) for _, _, _, a in ss}) > 1:
-                whys.append(f"the amount of the {counter.kind} {cid} differs between the versions "
-                            f"{' and '.join(self._version(b) for b in blocks)}, which share its counter")
+                whys.append(
+                    f"the amount of the {counter.kind} {cid} differs between the versions "
+                    f"{' and '.join(self._version(b) for b in blocks)}, which share its counter"
+                )
             else:
                 outside = [f for f in fields_read(ss[0][3]) if f != counter.each]
                 if outside:
-                    whys.append(f"the amount of the {counter.kind} {cid} depends on {', '.join(outside)}, which its "
-                                "counter does not keep apart (it varies within one ledger key)")
+                    whys.append(
+                        f"the amount of the {counter.kind} {cid} depends on {', '.join(outside)}, which its "
+                        "counter does not keep apart (it varies within one ledger key)"
+                    )
             if kind == "cap":
                 for b, _, step, _ in ss:
-                    stateful = [c.counter for c in step.caps if self.counters[c.counter].period != "visit"]
+                    stateful = [
+                        c.counter for c in step.caps if self.counters[c.counter].period != "visit"
+                    ]
                     if len(stateful) > 1:
-                        whys.append(f"the version {self._version(b)} charges the caps {' and '.join(stateful)} "
-                                    "together on one payment (interacting caps)")
+                        whys.append(
+                            f"the version {self._version(b)} charges the caps {' and '.join(stateful)} "
+                            "together on one payment (interacting caps)"
+                        )
                         for other in stateful:
                             parent.setdefault(other, other)
                             parent[find(other)] = find(cid) if cid in parent else other
@@ -1207,7 +1392,9 @@ class SettleLowering(Lowering):
                 for b, _, step, _ in sites[c]:
                     steps_per_block.setdefault(b, set()).add(id(step))
             if any(len(s) > 1 for s in steps_per_block.values()):
-                raise NotSupported(f"the counters {', '.join(members)} are charged by two steps of one version")
+                raise NotSupported(
+                    f"the counters {', '.join(members)} are charged by two steps of one version"
+                )
             g = self._group("seq", members, set(steps_per_block))
             g.mode = "consume" if kinds == {"consume"} else "limit"
             g.why = "; ".join(dict.fromkeys(w for c in members for w in seq.get(c, ())))
@@ -1238,18 +1425,26 @@ class SettleLowering(Lowering):
             if name in ("row_no", "setl_time"):
                 continue
             lo, hi = type_range(t, name in VISIT_SPEC)
-            nullable = name == "acct_balc" or (name in self.policy.inputs and name not in VISIT_SPEC
-                                               and self.policy.inputs[name][1] is None)
+            nullable = name == "acct_balc" or (
+                name in self.policy.inputs
+                and name not in VISIT_SPEC
+                and self.policy.inputs[name][1] is None
+            )
             vocab = self.policy.vocab
             domain = tuple(vocab.values(t)) if t in vocab.enums else None
             # a platform code not given is absent: it equals nothing (the program asks Present first)
             absent = name in PLATFORM_FIELDS
-            fields[name] = FieldRef(Val(column(name), None, SCALE.get(t), lo, hi, absent=absent, domain=domain),
-                                    nullable)
+            fields[name] = FieldRef(
+                Val(column(name), None, SCALE.get(t), lo, hi, absent=absent, domain=domain),
+                nullable,
+            )
         fields["setl_time"] = fields["setl_date"]  # conditions see the day
         self.fields = fields
         self.blk = self.col(self.block_choice(program, fields["setl_date"].val), "blk")
-        variables = {name: (NULL if init is None else const_val(init, t)) for name, t, init in program.variables}
+        variables = {
+            name: (NULL if init is None else const_val(init, t))
+            for name, t, init in program.variables
+        }
         root = Env(fields, types, variables)
         self._run_plain(program.prelude, root)
         # the dated versions run side by side; a counter resolves when every version that
@@ -1264,14 +1459,19 @@ class SettleLowering(Lowering):
             except StopIteration:
                 return
             pending.setdefault(req.group, {})[b] = req
+
         for b in gens:
             advance(b, None)
         while pending:
-            ready = next((g for g, got in pending.items() if set(got) == self.groups[g].blocks), None)
+            ready = next(
+                (g for g, got in pending.items() if set(got) == self.groups[g].blocks), None
+            )
             if ready is None:
                 names = sorted(c for g in pending for c in self.groups[g].counters)
-                raise NotSupported(f"the counters {', '.join(names)} are charged in a different order by two "
-                                   "versions; no order of windows computes them")
+                raise NotSupported(
+                    f"the counters {', '.join(names)} are charged in a different order by two "
+                    "versions; no order of windows computes them"
+                )
             got = pending.pop(ready)
             results = self._resolve(self.groups[ready], got)
             for b in got:
@@ -1283,7 +1483,9 @@ class SettleLowering(Lowering):
         merged = Env(fields, types, {})
         which = [(compare("=", self.blk, K(b, 0)), e) for b, e in envs.items()]
         for name in variables:
-            merged.vars[name] = self.col(case([(c, e.vars[name]) for c, e in which], other.vars[name]), name)
+            merged.vars[name] = self.col(
+                case([(c, e.vars[name]) for c, e in which], other.vars[name]), name
+            )
         merged.reason = self.col(case([(c, e.reason) for c, e in which], other.reason), "reason")
         errs = [(c, e.err) for c, e in which + [(TRUE, other)] if e.err is not None]
         merged.err = _case_err(errs, None) if errs else None
@@ -1298,7 +1500,9 @@ class SettleLowering(Lowering):
         for step in steps:
             handler = HANDLERS.get(type(step))
             if handler is None:
-                raise NotSupported(f"the SQL backend has no handler for the step {type(step).__name__}")
+                raise NotSupported(
+                    f"the SQL backend has no handler for the step {type(step).__name__}"
+                )
             got = handler(self, step, env)
             if got is not None:
                 yield from got
@@ -1323,7 +1527,9 @@ class SettleLowering(Lowering):
     def gate(self, step: ir.Gate, env: Env):
         c, e = self.cond(step.cond, env)
         self._fail(env, e)
-        env.reason = self.col(case([(and_(env.live, not_(c)), K(step.reason))], env.reason), "reason")
+        env.reason = self.col(
+            case([(and_(env.live, not_(c)), K(step.reason))], env.reason), "reason"
+        )
         env.live = self.col(and_(env.live, c), "live")
 
     def consume(self, step: ir.Consume, env: Env):
@@ -1336,8 +1542,10 @@ class SettleLowering(Lowering):
         if self.counters[step.counter].period == "visit":
             take = case([(applies, greatest(K(0, 2), least(base, amount)))], K(0, 2))
         else:
-            take = yield Request(self.group_of[step.counter],
-                                 {"counter": step.counter, "applies": applies, "v": base, "amount": amount})
+            take = yield Request(
+                self.group_of[step.counter],
+                {"counter": step.counter, "applies": applies, "v": base, "amount": amount},
+            )
         take = self.col(narrow(take), "take")
         rest = arith("-", base, take)
         if base.lo is not None and base.lo >= 0:  # take <= base
@@ -1356,7 +1564,7 @@ class SettleLowering(Lowering):
         value = self.col(value, "ratio")
         errs.append(_ratio_check(value))
         self._fail(env, err_first(*errs))
-        self._assign(env, step.out, _bounded(value, 0, 10 ** 4))  # beyond: an error in the record
+        self._assign(env, step.out, _bounded(value, 0, 10**4))  # beyond: an error in the record
 
     def band_share(self, step: ir.BandShare, env: Env):
         bands = step.bands
@@ -1371,7 +1579,10 @@ class SettleLowering(Lowering):
         if self.counters[step.counter].period == "visit":
             prior = K(0, 2)
         else:
-            prior = yield Request(self.group_of[step.counter], {"counter": step.counter, "applies": applies, "v": base})
+            prior = yield Request(
+                self.group_of[step.counter],
+                {"counter": step.counter, "applies": applies, "v": base},
+            )
         end = self.col(arith("+", prior, base), "band_end")
         limits = [None if x is None else const_val(x, V.MONEY) for x in bands.limits]
         for a, b in zip(limits, limits[1:]):
@@ -1385,21 +1596,32 @@ class SettleLowering(Lowering):
             parts.append(self.col(narrow(_bounded(part, 0, cap)), "band_part"))
             if limit is not None:
                 low = limit
-        rs = [self.col(arith("+", const_val(x, V.PERCENT), pts), "band_ratio") for x in bands.values]
+        rs = [
+            self.col(arith("+", const_val(x, V.PERCENT), pts), "band_ratio") for x in bands.values
+        ]
         exact = K(0, 6)
         for part, r in zip(parts, rs):
             exact = arith("+", exact, arith("*", part, r))
-        last = case([(compare(">", parts[i], K(0, 2)), rs[i]) for i in reversed(range(1, len(parts)))], rs[0])
+        last = case(
+            [(compare(">", parts[i], K(0, 2)), rs[i]) for i in reversed(range(1, len(parts)))],
+            rs[0],
+        )
         # the reference checks each band's ratio as it applies it, then the last band's
-        checks = [(and_(compare(">", part, K(0, 2)), _ratio_bad(r)), r) for part, r in zip(parts, rs)]
+        checks = [
+            (and_(compare(">", part, K(0, 2)), _ratio_bad(r)), r) for part, r in zip(parts, rs)
+        ]
         checks.append((_ratio_bad(last), last))
         errs.append(_case_err([(c, err_code("R", r)) for c, r in checks], None))
         self._fail(env, err_first(*errs))
         self._assign(env, step.exact, narrow(exact))
-        self._assign(env, step.ratio, _bounded(last, 0, 10 ** 4))
+        self._assign(env, step.ratio, _bounded(last, 0, 10**4))
 
     def share(self, step: ir.Share, env: Env):
-        x = env.vars[step.exact] if step.exact else arith("*", env.vars[step.base], env.vars[step.ratio])
+        x = (
+            env.vars[step.exact]
+            if step.exact
+            else arith("*", env.vars[step.base], env.vars[step.ratio])
+        )
         self._assign(env, step.out, narrow(round_money(x, step.rounding)))
 
     def limit(self, step: ir.Limit, env: Env):
@@ -1420,10 +1642,14 @@ class SettleLowering(Lowering):
         if stateful:
             groups = {self.group_of[c] for c, _, _ in stateful}
             if len(groups) != 1:
-                raise NotSupported("caps of one payment in different counter groups")  # analysis prevents it
+                raise NotSupported(
+                    "caps of one payment in different counter groups"
+                )  # analysis prevents it
             payload = {"v": fund, "caps": {c: (a, m) for c, a, m in stateful}}
             if len(stateful) == 1:
-                payload.update(counter=stateful[0][0], applies=stateful[0][1], amount=stateful[0][2])
+                payload.update(
+                    counter=stateful[0][0], applies=stateful[0][1], amount=stateful[0][2]
+                )
             fund = yield Request(groups.pop(), payload)
             fund = self.col(narrow(fund), "fund")
         self._assign(env, step.out, fund)
@@ -1437,7 +1663,9 @@ class SettleLowering(Lowering):
                 raise NotSupported("a reason's condition reads a field that may be absent")
             reasons.append((v, K(reason)))
         paid_nothing = and_(env.live, compare("=", fund, K(0, fund.scale)))
-        env.reason = self.col(case([(paid_nothing, case(reasons, env.reason))], env.reason), "reason")
+        env.reason = self.col(
+            case([(paid_nothing, case(reasons, env.reason))], env.reason), "reason"
+        )
 
     def account_pay(self, step: ir.AccountPay, env: Env):
         """A given acct_balc starts a segment of the person's visits; within it the balance
@@ -1445,7 +1673,10 @@ class SettleLowering(Lowering):
         (0 where the record asks not to use the account: ``step.used`` false)."""
         given = self.fields["acct_balc"].val
         day = self.fields["setl_date"].val
-        seg = self.col(Val(running(exp.Count(this=given.sql()), [column("psn_no")]), None, 0, 0, None), "acct_seg")
+        seg = self.col(
+            Val(running(exp.Count(this=given.sql()), [column("psn_no")]), None, 0, 0, None),
+            "acct_seg",
+        )
         used, ue = self.cond(step.used, env)
         if ue is not None:
             raise NotSupported("whether the account is used reads a field that may be absent")
@@ -1464,35 +1695,81 @@ class SettleLowering(Lowering):
             payable, e = self.expr(step.payable, env)
             if e is not None:
                 raise NotSupported("the account's payable amount reads a field that may be absent")
-            may = case([(and_(used, allowed), greatest(K(0, 2), rescale(payable, 2, "the payable amount")))],
-                       K(0, 2))
+            may = case(
+                [
+                    (
+                        and_(used, allowed),
+                        greatest(K(0, 2), rescale(payable, 2, "the payable amount")),
+                    )
+                ],
+                K(0, 2),
+            )
         may = self.col(narrow(may), "acct_may")
         segment = [column("psn_no"), seg.sql()]
-        total = self.col(Val(running(exp.Sum(this=may.sql()), segment), None, 2, 0, None, True), "acct_sum")
-        start = self.col(Val(running(exp.Max(this=given.sql()), segment), None, 2, 0, MONEY_MAX), "acct_start",
-                         colocate=total.node.name)
+        total = self.col(
+            Val(running(exp.Sum(this=may.sql()), segment), None, 2, 0, None, True), "acct_sum"
+        )
+        start = self.col(
+            Val(running(exp.Max(this=given.sql()), segment), None, 2, 0, MONEY_MAX),
+            "acct_start",
+            colocate=total.node.name,
+        )
         if self.state:  # before any acct_balc of this call: the balance an earlier call left
-            start = self.col(case([(compare("=", seg, K(0, 0)), Val(column("prior_balance"), None, 2, 0, MONEY_MAX))],
-                                  start), "acct_start")
+            start = self.col(
+                case(
+                    [
+                        (
+                            compare("=", seg, K(0, 0)),
+                            Val(column("prior_balance"), None, 2, 0, MONEY_MAX),
+                        )
+                    ],
+                    start,
+                ),
+                "acct_start",
+            )
         known = not_(is_null(start))
-        after = self.col(narrow(_bounded(greatest(K(0, 2), arith("-", start, total)), 0, MONEY_MAX)), "acct_after")
-        before = narrow(_bounded(greatest(K(0, 2), arith("+", arith("-", start, total), may)), 0, MONEY_MAX))
-        env.vars[step.out] = self.col(_bounded(case([(known, arith("-", before, after))], K(0, 2)), 0, MONEY_MAX),
-                                      step.out)
+        after = self.col(
+            narrow(_bounded(greatest(K(0, 2), arith("-", start, total)), 0, MONEY_MAX)),
+            "acct_after",
+        )
+        before = narrow(
+            _bounded(greatest(K(0, 2), arith("+", arith("-", start, total), may)), 0, MONEY_MAX)
+        )
+        env.vars[step.out] = self.col(
+            _bounded(case([(known, arith("-", before, after))], K(0, 2)), 0, MONEY_MAX), step.out
+        )
         env.vars[step.balance] = self.col(case([(known, after)], NULL), step.balance)
 
     # -- resolving a counter group: a window, or a kernel
     def _resolve(self, g: Group, got: dict[int, Request]) -> dict[int, Val]:
         counter = self.counters[g.counters[0]]
-        if g.kind == "cap" and not all(r.payload["v"].lo is not None and r.payload["v"].lo >= 0 for r in got.values()):
+        if g.kind == "cap" and not all(
+            r.payload["v"].lo is not None and r.payload["v"].lo >= 0 for r in got.values()
+        ):
             g.kind, g.mode = "seq", "limit"
             g.why = f"the payment the cap {counter.id} limits may be negative"
         if g.kind in ("consume", "cap"):
-            charge = self.col(narrow(case([(r.payload["applies"], greatest(K(0, 2), r.payload["v"]))
-                                           for r in got.values()], K(0, 2))), "charge")
-            amount = next(iter(got.values())).payload["amount"]  # one amount, constant within the key
-            total = self.col(Val(running(exp.Sum(this=charge.sql()), self._key(counter)), None, 2, 0, None, True),
-                             "used_sum")
+            charge = self.col(
+                narrow(
+                    case(
+                        [
+                            (r.payload["applies"], greatest(K(0, 2), r.payload["v"]))
+                            for r in got.values()
+                        ],
+                        K(0, 2),
+                    )
+                ),
+                "charge",
+            )
+            amount = next(iter(got.values())).payload[
+                "amount"
+            ]  # one amount, constant within the key
+            total = self.col(
+                Val(
+                    running(exp.Sum(this=charge.sql()), self._key(counter)), None, 2, 0, None, True
+                ),
+                "used_sum",
+            )
             if self.state:
                 total = self.col(arith("+", total, self._prior(counter)), "used_sum")
             after = least(amount, total)
@@ -1503,9 +1780,21 @@ class SettleLowering(Lowering):
                 return {b: used for b in got}
             return {b: case([(r.payload["applies"], used)], r.payload["v"]) for b, r in got.items()}
         if g.kind == "bands":
-            charge = self.col(case([(r.payload["applies"], r.payload["v"]) for r in got.values()], K(0, 2)), "charge")
-            total = self.col(Val(running(exp.Sum(this=charge.sql()), self._key(counter)), None, 2, None, None, True),
-                             "band_sum")
+            charge = self.col(
+                case([(r.payload["applies"], r.payload["v"]) for r in got.values()], K(0, 2)),
+                "charge",
+            )
+            total = self.col(
+                Val(
+                    running(exp.Sum(this=charge.sql()), self._key(counter)),
+                    None,
+                    2,
+                    None,
+                    None,
+                    True,
+                ),
+                "band_sum",
+            )
             if self.state:
                 total = self.col(arith("+", total, self._prior(counter)), "band_sum")
             self._keep(counter, got, total)
@@ -1513,28 +1802,44 @@ class SettleLowering(Lowering):
         return self._kernel(g, got)
 
     def _kernel(self, g: Group, got: dict[int, Request]) -> dict[int, Val]:
-        v = self.col(narrow(case([(self._here(b), r.payload["v"]) for b, r in got.items()], K(0, 2))), "k_v")
+        v = self.col(
+            narrow(case([(self._here(b), r.payload["v"]) for b, r in got.items()], K(0, 2))), "k_v"
+        )
         inputs = [self._typed(v, "BIGINT", "k_v")]
         for cid in g.counters:
             counter = self.counters[cid]
             applies, amounts = [], []
             for b, r in got.items():
                 p = r.payload
-                site = p["caps"].get(cid) if "caps" in p else (
-                    (p["applies"], p["amount"]) if p.get("counter") == cid else None)
+                site = (
+                    p["caps"].get(cid)
+                    if "caps" in p
+                    else ((p["applies"], p["amount"]) if p.get("counter") == cid else None)
+                )
                 if site is not None:
                     applies.append(site[0])
                     amounts.append((self._here(b), site[1]))
             a = or_(*applies)
             m = narrow(case([(a, case(amounts, K(0, 2)))], K(0, 2)))
-            inputs += [self._typed(a, "BOOLEAN", "k_applies"), self._typed(self._bucket(counter), "BIGINT", "k_bucket"),
-                       self._typed(self._each_text(counter), "VARCHAR", "k_each"),
-                       self._typed(m, "BIGINT", "k_amount")]
+            inputs += [
+                self._typed(a, "BOOLEAN", "k_applies"),
+                self._typed(self._bucket(counter), "BIGINT", "k_bucket"),
+                self._typed(self._each_text(counter), "VARCHAR", "k_each"),
+                self._typed(m, "BIGINT", "k_amount"),
+            ]
         name = self.cols.fresh("kernel")
-        outs = [f"{name}_out"] + ([f"{name}_used{j}" for j in range(len(g.counters))] if self.state else [])
-        spec = KernelSpec(name, g.mode, tuple(g.counters), tuple(inputs), tuple(outs),
-                          f"no closed form: {g.why}; settling it needs the sequential step (a function over each "
-                          "person's visits in settlement order)")
+        outs = [f"{name}_out"] + (
+            [f"{name}_used{j}" for j in range(len(g.counters))] if self.state else []
+        )
+        spec = KernelSpec(
+            name,
+            g.mode,
+            tuple(g.counters),
+            tuple(inputs),
+            tuple(outs),
+            f"no closed form: {g.why}; settling it needs the sequential step (a function over each "
+            "person's visits in settlement order)",
+        )
         self.cols.kernel(spec)
         if self.state:
             for j, cid in enumerate(g.counters):
@@ -1566,8 +1871,11 @@ class SettleLowering(Lowering):
         elif counter.period == "month":
             v = arith("+", arith("*", year, K(100, 0)), month)
         elif counter.period == "day":
-            v = arith("+", arith("+", arith("*", year, K(10000, 0)), arith("*", month, K(100, 0))),
-                      Val(exp.Day(this=d.copy()), None, 0, 1, 31))
+            v = arith(
+                "+",
+                arith("+", arith("*", year, K(10000, 0)), arith("*", month, K(100, 0))),
+                Val(exp.Day(this=d.copy()), None, 0, 1, 31),
+            )
         else:
             return Val(exp.column("row_no", table=table), None, 0, 0, None)
         if table:
@@ -1599,14 +1907,24 @@ class SettleLowering(Lowering):
         if not self.state:
             return
         applies = or_(*(r.payload["applies"] for r in got.values()))
-        after = self._typed(self.col(case([(applies, used_after)], NULL), "used_after"), "HUGEINT", "used_after")
-        self.state_counters.append((counter.id, after, self._typed(self._bucket(counter), "BIGINT", "k_bucket"),
-                                    self._typed(self._each_text(counter), "VARCHAR", "k_each")))
+        after = self._typed(
+            self.col(case([(applies, used_after)], NULL), "used_after"), "HUGEINT", "used_after"
+        )
+        self.state_counters.append(
+            (
+                counter.id,
+                after,
+                self._typed(self._bucket(counter), "BIGINT", "k_bucket"),
+                self._typed(self._each_text(counter), "VARCHAR", "k_each"),
+            )
+        )
 
     # -- assembling the stages
     def _assemble(self, env: Env) -> Plan:
         values = {**env.vars, "pool_prop_selfpay": env.vars["ratio"], "reason": env.reason}
-        outputs: dict[str, Val] = {name: values[name] for name in SETTLE_OUTPUTS}  # the documented order
+        outputs: dict[str, Val] = {
+            name: values[name] for name in SETTLE_OUTPUTS
+        }  # the documented order
         for k in MONEY_OUTPUTS:
             if outputs[k].scale is not None:
                 outputs[k] = narrow(rescale(outputs[k], 2, k))
@@ -1617,55 +1935,115 @@ class SettleLowering(Lowering):
             outputs["hifp_raw"] = narrow(rescale(env.vars["hifp_raw"], 2, "hifp_raw"))
             outputs["blk"] = self.blk
             err = env.err
-            if self.decimal_columns and any(self.decimal_columns.get(n, 0) > SCALE.get(t, 99)
-                                            for n, t, _ in self.columns_in):
+            if self.decimal_columns and any(
+                self.decimal_columns.get(n, 0) > SCALE.get(t, 99) for n, t, _ in self.columns_in
+            ):
                 err = err_first(column("src_err"), err)
             outputs["err"] = Val(err) if err is not None else NULL
         final_cols = {}
         for name, v in outputs.items():
             node = v.sql()
             if v.is_const:
-                node = exp.Cast(this=node, to=exp.DataType.build(
-                    "VARCHAR" if name in ("reason", "err") else "BIGINT"))
-            final_cols[name] = self.col(Val(node), "out_" + name).node.name if not isinstance(node, exp.Column) \
+                node = exp.Cast(
+                    this=node,
+                    to=exp.DataType.build("VARCHAR" if name in ("reason", "err") else "BIGINT"),
+                )
+            final_cols[name] = (
+                self.col(Val(node), "out_" + name).node.name
+                if not isinstance(node, exp.Column)
                 else node.name
+            )
         state_cols = {}
         for i, (cid, used, bucket, each) in enumerate(self.state_counters):
             state_cols.update({f"st{i}_used": used, f"st{i}_bucket": bucket, f"st{i}_each": each})
         roots = list(final_cols.values()) + list(state_cols.values())
-        first = Stage("sql", "src", source_select(self.columns_in, self.source, self.decimal_columns,
-                                                  _defaults(VISIT_SPEC, self.policy)))
+        first = Stage(
+            "sql",
+            "src",
+            source_select(
+                self.columns_in,
+                self.source,
+                self.decimal_columns,
+                _defaults(VISIT_SPEC, self.policy),
+            ),
+        )
         stages = [first]
         if self.state:
             stages.append(Stage("sql", "prior", self._prior_select()))
             first = stages[-1]
         stages += self.cols.stages(first, roots)[1:]
-        final = exp.select(column("row_no"), *[exp.alias_(column(src), name) for name, src in final_cols.items()],
-                           *[exp.alias_(column(src), name) for name, src in state_cols.items()]).from_(stages[-1].name)
-        placeholders = sorted({p.name for st in stages if st.select is not None for p in st.select.find_all(
-            exp.Placeholder)})
-        return Plan("settle", tuple(stages), final, ("row_no", *final_cols, *state_cols), tuple(placeholders),
-                    tuple((cid, f"st{i}_used", f"st{i}_bucket", f"st{i}_each")
-                          for i, (cid, *_rest) in enumerate(self.state_counters)))
+        final = exp.select(
+            column("row_no"),
+            *[exp.alias_(column(src), name) for name, src in final_cols.items()],
+            *[exp.alias_(column(src), name) for name, src in state_cols.items()],
+        ).from_(stages[-1].name)
+        placeholders = sorted(
+            {
+                p.name
+                for st in stages
+                if st.select is not None
+                for p in st.select.find_all(exp.Placeholder)
+            }
+        )
+        return Plan(
+            "settle",
+            tuple(stages),
+            final,
+            ("row_no", *final_cols, *state_cols),
+            tuple(placeholders),
+            tuple(
+                (cid, f"st{i}_used", f"st{i}_bucket", f"st{i}_each")
+                for i, (cid, *_rest) in enumerate(self.state_counters)
+            ),
+        )
 
     def _prior_select(self) -> exp.Select:
         """What earlier calls left: the amount used of each counter's key, each person's balance."""
-        select = exp.select(exp.Column(this=exp.Star(), table=exp.to_identifier("src"))).from_("src")
+        select = exp.select(exp.Column(this=exp.Star(), table=exp.to_identifier("src"))).from_(
+            "src"
+        )
         for i, (name, counter) in enumerate(self.priors):
             alias = f"p{i}"
-            on = [exp.EQ(this=exp.column("psn_no", table=alias), expression=exp.column("psn_no", table="src")),
-                  exp.EQ(this=exp.column("counter", table=alias), expression=exp.Literal.string(counter.id)),
-                  exp.EQ(this=exp.column("bucket", table=alias), expression=_w(self._bucket(counter, "src").sql()))]
+            on = [
+                exp.EQ(
+                    this=exp.column("psn_no", table=alias),
+                    expression=exp.column("psn_no", table="src"),
+                ),
+                exp.EQ(
+                    this=exp.column("counter", table=alias),
+                    expression=exp.Literal.string(counter.id),
+                ),
+                exp.EQ(
+                    this=exp.column("bucket", table=alias),
+                    expression=_w(self._bucket(counter, "src").sql()),
+                ),
+            ]
             each = self._each_text(counter, "src")
             on.append(exp.NullSafeEQ(this=exp.column("each_v", table=alias), expression=each.sql()))
-            select = select.join(exp.alias_(exp.to_table("pl_state"), alias, table=True), on=exp.and_(*on),
-                                 join_type="left")
-            select = select.select(exp.alias_(exp.Coalesce(this=exp.column("used", table=alias),
-                                                           expressions=[exp.Literal.number(0)]), name), append=True)
-        select = select.join(exp.alias_(exp.to_table("pl_balances"), "pb", table=True),
-                             on=exp.EQ(this=exp.column("psn_no", table="pb"),
-                                       expression=exp.column("psn_no", table="src")), join_type="left")
-        return select.select(exp.alias_(exp.column("balc", table="pb"), "prior_balance"), append=True)
+            select = select.join(
+                exp.alias_(exp.to_table("pl_state"), alias, table=True),
+                on=exp.and_(*on),
+                join_type="left",
+            )
+            select = select.select(
+                exp.alias_(
+                    exp.Coalesce(
+                        this=exp.column("used", table=alias), expressions=[exp.Literal.number(0)]
+                    ),
+                    name,
+                ),
+                append=True,
+            )
+        select = select.join(
+            exp.alias_(exp.to_table("pl_balances"), "pb", table=True),
+            on=exp.EQ(
+                this=exp.column("psn_no", table="pb"), expression=exp.column("psn_no", table="src")
+            ),
+            join_type="left",
+        )
+        return select.select(
+            exp.alias_(exp.column("balc", table="pb"), "prior_balance"), append=True
+        )
 
 
 def _bounded(v: Val, lo, hi) -> Val:
@@ -1676,7 +2054,7 @@ def _bounded(v: Val, lo, hi) -> Val:
 
 
 def _ratio_bad(r: Val) -> Val:
-    return or_(compare("<", r, K(0, 4)), compare(">", r, K(10 ** 4, 4)))
+    return or_(compare("<", r, K(0, 4)), compare(">", r, K(10**4, 4)))
 
 
 def _ratio_check(r: Val):
@@ -1691,8 +2069,13 @@ def _is_bill_split(e) -> bool:
             return False
         parts.append(e.right.name)
         e = e.left
-    return (isinstance(e, ir.Field) and e.name == "medfee_sumamt" and bool(parts) and len(set(parts)) == len(parts)
-            and set(parts) <= {"fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt"})
+    return (
+        isinstance(e, ir.Field)
+        and e.name == "medfee_sumamt"
+        and bool(parts)
+        and len(set(parts)) == len(parts)
+        and set(parts) <= {"fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt"}
+    )
 
 
 def _normal(v):
@@ -1720,8 +2103,15 @@ def round_money(x: Val, rounding: ir.Rounding) -> Val:
         neg = Val(exp.Neg(this=_w(x.sql())), None, x.scale, *_neg_iv(x), x.wide)
         up = _round_nonneg(_bounded(x, 0, x.hi), u, rounding.mode)
         down = _round_nonneg(_bounded(neg, 0, neg.hi), u, rounding.mode)
-        units = case([(compare("<", x, K(0, x.scale)),
-                       Val(exp.Neg(this=_w(down.sql())), None, down.scale, *_neg_iv(down), down.wide))], up)
+        units = case(
+            [
+                (
+                    compare("<", x, K(0, x.scale)),
+                    Val(exp.Neg(this=_w(down.sql())), None, down.scale, *_neg_iv(down), down.wide),
+                )
+            ],
+            up,
+        )
     return _with_scale(arith("*", _with_scale(units, 0), K(qf, 0)), 2)
 
 
@@ -1737,8 +2127,15 @@ def _round_nonneg(x: Val, u: int, mode: str) -> Val:
     if mode == "half_even":
         q = int_div(x, u)
         twice = arith("*", arith("-", x, arith("*", q, K(u, 0))), K(2, 0))
-        odd = compare("=", Val(exp.Mod(this=_w(q.sql()), expression=exp.Literal.number(2)), None, 0, 0, 1), K(1, 0))
-        up = or_(compare(">", twice, K(u, twice.scale)), and_(compare("=", twice, K(u, twice.scale)), odd))
+        odd = compare(
+            "=",
+            Val(exp.Mod(this=_w(q.sql()), expression=exp.Literal.number(2)), None, 0, 0, 1),
+            K(1, 0),
+        )
+        up = or_(
+            compare(">", twice, K(u, twice.scale)),
+            and_(compare("=", twice, K(u, twice.scale)), odd),
+        )
         return arith("+", q, case([(up, K(1, q.scale))], K(0, q.scale)))
     raise NotSupported(f"the rounding mode {mode}")
 
@@ -1758,21 +2155,32 @@ HANDLERS: dict[type, Callable] = {
 
 # ---- may-pay and credit: one row per request or person, no state ----------------------------
 
+
 def request_columns(policy: ir.Policy) -> list[tuple[str, str, str]]:
     """The requests table of the may-pay query (``venue`` NULL: none given)."""
-    return [("row_no", "row", "BIGINT"), ("relation", "relation", "VARCHAR"), ("item", "item", "VARCHAR"),
-            ("venue", "venue", "VARCHAR"), ("networked", V.BOOL, "BOOLEAN"), ("on", V.DATE, "DATE")]
+    return [
+        ("row_no", "row", "BIGINT"),
+        ("relation", "relation", "VARCHAR"),
+        ("item", "item", "VARCHAR"),
+        ("venue", "venue", "VARCHAR"),
+        ("networked", V.BOOL, "BOOLEAN"),
+        ("on", V.DATE, "DATE"),
+    ]
 
 
 def person_columns(policy: ir.Policy) -> list[tuple[str, str, str]]:
     """The persons table of the credit query (money in fen; NULL: not given)."""
     out = [("row_no", "row", "BIGINT")]
     out += [(name, t, sql_type(t)) for name, t in V.PERSON_FIELDS.items()]
-    out += [(name, t, sql_type(t)) for name, (t, _) in policy.inputs.items() if name not in PERSON_SPEC]
+    out += [
+        (name, t, sql_type(t)) for name, (t, _) in policy.inputs.items() if name not in PERSON_SPEC
+    ]
     return out
 
 
-def _row_fields(policy: ir.Policy, columns: list, spec: dict, optional: tuple = ()) -> tuple[dict, dict]:
+def _row_fields(
+    policy: ir.Policy, columns: list, spec: dict, optional: tuple = ()
+) -> tuple[dict, dict]:
     types, fields = {}, {}
     for name, t, _ in columns:
         if name == "row_no":
@@ -1781,11 +2189,14 @@ def _row_fields(policy: ir.Policy, columns: list, spec: dict, optional: tuple = 
         in_spec = name in spec
         lo, hi = type_range(t, in_spec)
         nullable = (in_spec and not spec[name].required and spec[name].default is None) or (
-            not in_spec and policy.inputs.get(name, (None, 0))[1] is None)
+            not in_spec and policy.inputs.get(name, (None, 0))[1] is None
+        )
         domain = tuple(policy.vocab.values(t)) if t in policy.vocab.enums else None
         absent = name in optional
-        fields[name] = FieldRef(Val(column(name), None, SCALE.get(t), lo, hi, absent=absent, domain=domain),
-                                nullable and not absent)
+        fields[name] = FieldRef(
+            Val(column(name), None, SCALE.get(t), lo, hi, absent=absent, domain=domain),
+            nullable and not absent,
+        )
     return fields, types
 
 
@@ -1801,9 +2212,14 @@ class MayPayLowering(Lowering):
         env = Env(fields, types, {})
         verdict, channel, self.verdicts = self.decision(program, env, fields["on"].val)
         src = Stage("sql", "src", source_select(cols, source, {}, _defaults(REQUEST_SPEC, policy)))
-        final = exp.select(column("row_no"), exp.alias_(_typed_sql(verdict, "BIGINT"), "verdict"),
-                           exp.alias_(_typed_sql(channel, "VARCHAR"), "channel")).from_("src")
-        self.plan = Plan("may_pay", (src,), final, ("row_no", "verdict", "channel"), _placeholders(src, final))
+        final = exp.select(
+            column("row_no"),
+            exp.alias_(_typed_sql(verdict, "BIGINT"), "verdict"),
+            exp.alias_(_typed_sql(channel, "VARCHAR"), "channel"),
+        ).from_("src")
+        self.plan = Plan(
+            "may_pay", (src,), final, ("row_no", "verdict", "channel"), _placeholders(src, final)
+        )
 
 
 class CreditLowering(Lowering):
@@ -1825,8 +2241,10 @@ class CreditLowering(Lowering):
             pieces = []
             for step in block.steps:
                 if not isinstance(step, ir.CreditRules):
-                    raise NotSupported(f"the SQL backend runs only CreditRules steps in credit, not "
-                                       f"{type(step).__name__}")
+                    raise NotSupported(
+                        f"the SQL backend runs only CreditRules steps in credit, not "
+                        f"{type(step).__name__}"
+                    )
                 for rule in step.rules:
                     c, ce = self.cond(rule.when, env)
                     amount, ae = self.expr(rule.amount, env)
@@ -1835,13 +2253,21 @@ class CreditLowering(Lowering):
                     index = len(self.rules) - 1
                     arms.append((c, K(index, 0)))
                     credits.append((c, value))
-                    negative = err_when(compare("<", value, K(0, 2)), exp.DPipe(
-                        this=exp.Literal.string(f"C:{index}:"), expression=text_of(value), safe=True))
+                    negative = err_when(
+                        compare("<", value, K(0, 2)),
+                        exp.DPipe(
+                            this=exp.Literal.string(f"C:{index}:"),
+                            expression=text_of(value),
+                            safe=True,
+                        ),
+                    )
                     pieces.append((c, ce, err_first(ae, negative)))
             for c, ce, e in reversed(pieces):  # the first rule whose condition holds, in order
                 ifs = []
                 if ce is not None:
-                    ifs.append((Val(exp.Not(this=exp.Is(this=ce.copy(), expression=exp.Null()))), ce))
+                    ifs.append(
+                        (Val(exp.Not(this=exp.Is(this=ce.copy(), expression=exp.Null()))), ce)
+                    )
                 ifs.append((c, e))
                 err = _case_err(ifs, err)
             rule_arms.append((here, case(arms, K(-1, 0))))
@@ -1851,10 +2277,15 @@ class CreditLowering(Lowering):
         credit = case(credit_arms, NULL)
         err = _case_err([(c, e) for c, e in err_arms], None)
         src = Stage("sql", "src", source_select(cols, source, {}, _defaults(PERSON_SPEC, policy)))
-        final = exp.select(column("row_no"), exp.alias_(_typed_sql(rule, "BIGINT"), "rule"),
-                           exp.alias_(_typed_sql(credit, "BIGINT"), "credit"),
-                           exp.alias_(err if err is not None else _typed_sql(NULL, "VARCHAR"), "err")).from_("src")
-        self.plan = Plan("credit", (src,), final, ("row_no", "rule", "credit", "err"), _placeholders(src, final))
+        final = exp.select(
+            column("row_no"),
+            exp.alias_(_typed_sql(rule, "BIGINT"), "rule"),
+            exp.alias_(_typed_sql(credit, "BIGINT"), "credit"),
+            exp.alias_(err if err is not None else _typed_sql(NULL, "VARCHAR"), "err"),
+        ).from_("src")
+        self.plan = Plan(
+            "credit", (src,), final, ("row_no", "rule", "credit", "err"), _placeholders(src, final)
+        )
 
 
 def _typed_sql(v: Val, t: str) -> exp.Expression:
@@ -1874,24 +2305,37 @@ def _placeholders(*parts) -> tuple:
 UNITS = {V.MONEY: "fen", V.PERCENT: "1/10000", V.POINTS: "1/10000", V.NUMBER: "1/1000000"}
 
 
-def settle_sql(policy: ir.Policy, dialect: str = "duckdb", source: str = "visits", ir_hash: str | None = None) -> str:
+def settle_sql(
+    policy: ir.Policy, dialect: str = "duckdb", source: str = "visits", ir_hash: str | None = None
+) -> str:
     """The settle program as one query in ``dialect``, after a comment that states what it
     reads and returns (``compile --emit sql``).  ``NotSupported`` when a step has no closed
     form there (the message names it)."""
     lowering = SettleLowering(policy, source=source, extras=False)
     query = lowering.plan.sql(dialect)
     marker = "$" if dialect == "duckdb" else ":"
-    lines = [f"-- policylang: the settle program of policy {policy.id}"
-             + (f" ({ir_hash})" if ir_hash else "") + f", as one {dialect} query",
-             f"-- reads {source}, one row per visit:"]
+    lines = [
+        f"-- policylang: the settle program of policy {policy.id}"
+        + (f" ({ir_hash})" if ir_hash else "")
+        + f", as one {dialect} query",
+        f"-- reads {source}, one row per visit:",
+    ]
     for name, t, sql in visit_columns(policy):
-        note = {"row_no": "the input row: settlement order's tiebreak",
-                "setl_date": "the day of setl_time", "setl_time": "the moment; NULL when only a date is given",
-                "acct_balc": "fen; NULL: no balance given"}.get(
-            name, "NULL: not given" if name in PLATFORM_FIELDS else UNITS.get(t, ""))
+        note = {
+            "row_no": "the input row: settlement order's tiebreak",
+            "setl_date": "the day of setl_time",
+            "setl_time": "the moment; NULL when only a date is given",
+            "acct_balc": "fen; NULL: no balance given",
+        }.get(name, "NULL: not given" if name in PLATFORM_FIELDS else UNITS.get(t, ""))
         lines.append(f"--   {name} {sql}" + (f"  ({note})" if note else ""))
     for name in lowering.plan.params:
         t = policy.params[name]
-        lines.append(f"-- parameter {marker}{name}: {t}" + (f" in {UNITS[t]}" if t in UNITS else ""))
-    lines.append("-- returns row_no, " + ", ".join(SETTLE_OUTPUTS) + " (money in fen, pool_prop_selfpay in 1/10000)")
+        lines.append(
+            f"-- parameter {marker}{name}: {t}" + (f" in {UNITS[t]}" if t in UNITS else "")
+        )
+    lines.append(
+        "-- returns row_no, "
+        + ", ".join(SETTLE_OUTPUTS)
+        + " (money in fen, pool_prop_selfpay in 1/10000)"
+    )
     return "\n".join(lines) + "\n" + query + "\n"

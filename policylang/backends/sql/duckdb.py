@@ -22,13 +22,26 @@ from typing import Any
 from ... import ir
 from ... import vocab as V
 from ...inputs import (
-    InputError, InputProblem, missing_param, setl_time_text, validate_persons, validate_requests, validate_visits,
+    InputError,
+    InputProblem,
+    missing_param,
+    setl_time_text,
+    validate_persons,
+    validate_requests,
+    validate_visits,
 )
 from ...ir.demands import demands
 from ...ir.serial import content_hash
 from ...ir.evaluate import CTX
 from ...runtime import (
-    CreditResult, MayPayResult, VisitResult, credit_message, may_pay_message, percent, settle_message, yuan,
+    CreditResult,
+    MayPayResult,
+    VisitResult,
+    credit_message,
+    may_pay_message,
+    percent,
+    settle_message,
+    yuan,
 )
 from ..common import BackendUnavailable, bucket, settle_order
 
@@ -42,14 +55,17 @@ def _engine():
         import pyarrow
         import sqlglot  # noqa: F401
     except ImportError as e:
-        raise BackendUnavailable(f"the duckdb backend needs DuckDB, sqlglot and pyarrow ({e.name} is missing): "
-                                 f"{INSTALL}") from None
+        raise BackendUnavailable(
+            f"the duckdb backend needs DuckDB, sqlglot and pyarrow ({e.name} is missing): {INSTALL}"
+        ) from None
     return duckdb, pyarrow
 
 
 class DuckDB:
     name = "duckdb"
-    settle_traces = False  # settlement results carry no trace; tests/test_backends.py compares the rest
+    settle_traces = (
+        False  # settlement results carry no trace; tests/test_backends.py compares the rest
+    )
 
     def __init__(self, policy: ir.Policy, tracing: bool = True):
         duckdb, self._pa = _engine()
@@ -60,7 +76,9 @@ class DuckDB:
         self.tracing = tracing  # accepted for the common signature; no trace is built
         self._number_inputs = {k: 6 for k, (t, _) in policy.inputs.items() if t == V.NUMBER}
         # NotSupported here, at construction, names the step; nothing half-runs later
-        self._lowering = base.SettleLowering(policy, source="pl_visits", decimal_columns=self._number_inputs)
+        self._lowering = base.SettleLowering(
+            policy, source="pl_visits", decimal_columns=self._number_inputs
+        )
         self._stateful = None  # the plan that reads and writes the ledger, built when first needed
         self._may_pay = None  # credit and may-pay plans, built when first used
         self._credit_plan = None
@@ -68,8 +86,11 @@ class DuckDB:
         self._threads = self.con.sql("SELECT current_setting('threads')").fetchall()[0][0]
         self._scripts: dict = {}
         self._settle_program = policy.programs["settle"]
-        self._banded = frozenset(b for b, block in enumerate(self._settle_program.blocks)
-                                 if any(isinstance(s, ir.BandShare) for s in block.steps))
+        self._banded = frozenset(
+            b
+            for b, block in enumerate(self._settle_program.blocks)
+            if any(isinstance(s, ir.BandShare) for s in block.steps)
+        )
         self._counters = {c.id: c for c in self._settle_program.counters}
         self.stamp = (policy.id, content_hash(policy))
 
@@ -85,21 +106,36 @@ class DuckDB:
         return self._lowering.plan
 
     @staticmethod
-    def query_for(policy: ir.Policy, source: str = "visits", params: dict | None = None,
-                  decimal_columns: dict | None = None, extras: bool = False, dialect: str = "duckdb",
-                  ordered: bool = True) -> str:
+    def query_for(
+        policy: ir.Policy,
+        source: str = "visits",
+        params: dict | None = None,
+        decimal_columns: dict | None = None,
+        extras: bool = False,
+        dialect: str = "duckdb",
+        ordered: bool = True,
+    ) -> str:
         """The settle query over ``source`` (a table with ``base.visit_columns``), parameters
         inlined when given (else ``$name`` placeholders), rows in ``row_no`` order when
         ``ordered``; ``NotSupported`` when the program has no closed form."""
         _engine()
         from . import base
 
-        lowering = base.SettleLowering(policy, params, source=source, extras=extras, decimal_columns=decimal_columns)
+        lowering = base.SettleLowering(
+            policy, params, source=source, extras=extras, decimal_columns=decimal_columns
+        )
         return lowering.plan.sql(dialect, pretty=False, ordered=ordered)
 
     @classmethod
-    def table_query(cls, policy: ir.Policy, con, table: str, params: dict | None = None, extras: bool = False,
-                    ordered: bool = True) -> str:
+    def table_query(
+        cls,
+        policy: ir.Policy,
+        con,
+        table: str,
+        params: dict | None = None,
+        extras: bool = False,
+        ordered: bool = True,
+    ) -> str:
         """The settle query over ``table`` of connection ``con`` (columns as
         ``base.visit_columns``): money columns typed DECIMAL are yuan and become fen
         exactly (times a power of ten; a value finer than a fen is an ``err``, with
@@ -118,8 +154,9 @@ class DuckDB:
         number of operations settled."""
         return {"used": {}, "balances": {}, "seq": {}}
 
-    def settle(self, records, params: dict, state: dict | None = None, journal: list | None = None
-               ) -> list[VisitResult]:
+    def settle(
+        self, records, params: dict, state: dict | None = None, journal: list | None = None
+    ) -> list[VisitResult]:
         """Results in input order; ``state`` (``new_state``) is read and updated; when
         ``journal`` is a list, ``(index, ledger key, fen)`` is appended for every amount a
         counter is charged (index: the visit's position in ``records``)."""
@@ -133,8 +170,9 @@ class DuckDB:
             if state is None:
                 state = self.new_state()
             if self._stateful is None:
-                self._stateful = self._base.SettleLowering(self.policy, source="pl_visits", state=True,
-                                                           decimal_columns=self._number_inputs)
+                self._stateful = self._base.SettleLowering(
+                    self.policy, source="pl_visits", state=True, decimal_columns=self._number_inputs
+                )
             plan = self._stateful.plan
         table = self._visits_table(visits)
         binds = self._binds(params, wanted)
@@ -163,8 +201,18 @@ class DuckDB:
         seqs = self._sequence(visits, order, state)
         out = []
         pid, has_pooling = self.policy.id, self._settle_program.section is not None
-        money = [cols[k] for k in ("inscp_scp_amt", "act_pay_dedc", "hifp_pay", "fund_pay_sumamt", "psn_part_amt",
-                                   "acct_pay", "psn_cash_pay")]
+        money = [
+            cols[k]
+            for k in (
+                "inscp_scp_amt",
+                "act_pay_dedc",
+                "hifp_pay",
+                "fund_pay_sumamt",
+                "psn_part_amt",
+                "acct_pay",
+                "psn_cash_pay",
+            )
+        ]
         for i, v in enumerate(visits):
             p = index[i]
             amounts = (_fen(v["medfee_sumamt"]), *(int(c[p]) for c in money))
@@ -172,12 +220,31 @@ class DuckDB:
             ratio = cols["pool_prop_selfpay"][p]
             reason = cols["reason"][p]
             when = _day(v["setl_time"])
-            message = _message(reason, pid, has_pooling, when, ratio, cols["remaining"][p], cols["hifp_raw"][p],
-                               amounts[3], cols["blk"][p] in self._banded)
-            out.append(VisitResult(v["psn_no"], setl_time_text(v["setl_time"]), amounts,
-                                   None if balc is None else int(balc), None if ratio is None else int(ratio),
-                                   reason, message, (), (v.get("setl_id"), v.get("mdtrt_id"), seqs[i], "settle"),
-                                   self.stamp))
+            message = _message(
+                reason,
+                pid,
+                has_pooling,
+                when,
+                ratio,
+                cols["remaining"][p],
+                cols["hifp_raw"][p],
+                amounts[3],
+                cols["blk"][p] in self._banded,
+            )
+            out.append(
+                VisitResult(
+                    v["psn_no"],
+                    setl_time_text(v["setl_time"]),
+                    amounts,
+                    None if balc is None else int(balc),
+                    None if ratio is None else int(ratio),
+                    reason,
+                    message,
+                    (),
+                    (v.get("setl_id"), v.get("mdtrt_id"), seqs[i], "settle"),
+                    self.stamp,
+                )
+            )
         if keeping:
             self._keep_state(state, journal, visits, order, cols, index, plan)
         return out
@@ -221,8 +288,17 @@ class DuckDB:
             elif t in self._base.SCALE:
                 x = value.scaleb(self._base.SCALE[t], CTX)
                 if x != x.to_integral_value(context=CTX):
-                    raise InputError([InputProblem(None, name, f"has more decimals than the duckdb backend keeps "
-                                                               f"({self._base.SCALE[t]})", source="parameters")])
+                    raise InputError(
+                        [
+                            InputProblem(
+                                None,
+                                name,
+                                f"has more decimals than the duckdb backend keeps "
+                                f"({self._base.SCALE[t]})",
+                                source="parameters",
+                            )
+                        ]
+                    )
                 out[name] = int(x)
             else:
                 out[name] = value
@@ -232,8 +308,14 @@ class DuckDB:
         pa = self._pa
         columns = self._base.visit_columns(self.policy)
         data: dict[str, Any] = {}
-        arrow_types = {"BIGINT": pa.int64(), "VARCHAR": pa.string(), "BOOLEAN": pa.bool_(), "DATE": pa.date32(),
-                       "TIMESTAMP": pa.timestamp("us"), "HUGEINT": pa.decimal128(38, 6)}
+        arrow_types = {
+            "BIGINT": pa.int64(),
+            "VARCHAR": pa.string(),
+            "BOOLEAN": pa.bool_(),
+            "DATE": pa.date32(),
+            "TIMESTAMP": pa.timestamp("us"),
+            "HUGEINT": pa.decimal128(38, 6),
+        }
         problems = []
         for name, t, sql in columns:
             if name == "row_no":
@@ -241,8 +323,13 @@ class DuckDB:
             elif name == "setl_date":
                 data[name] = pa.array([_day(v["setl_time"]) for v in visits], pa.date32())
             elif name == "setl_time":
-                data[name] = pa.array([v["setl_time"] if isinstance(v["setl_time"], dt.datetime) else None
-                                       for v in visits], pa.timestamp("us"))
+                data[name] = pa.array(
+                    [
+                        v["setl_time"] if isinstance(v["setl_time"], dt.datetime) else None
+                        for v in visits
+                    ],
+                    pa.timestamp("us"),
+                )
             elif t in (V.MONEY, V.PERCENT, V.POINTS):
                 scale = self._base.SCALE[t]
                 values = []
@@ -253,7 +340,11 @@ class DuckDB:
                         continue
                     y = x.scaleb(scale, CTX)
                     if y != y.to_integral_value(context=CTX):
-                        problems.append(InputProblem(i + 1, name, f"has more than {scale} decimals", v.get("psn_no")))
+                        problems.append(
+                            InputProblem(
+                                i + 1, name, f"has more than {scale} decimals", v.get("psn_no")
+                            )
+                        )
                         y = Decimal(0)
                     values.append(int(y))
                 data[name] = pa.array(values, pa.int64())
@@ -262,14 +353,24 @@ class DuckDB:
                 for i, v in enumerate(visits):
                     x = v.get(name)
                     if x is not None and x != x.quantize(Decimal("0.000001"), context=CTX):
-                        problems.append(InputProblem(i + 1, name, "has more than 6 decimals, which the duckdb backend "
-                                                                  "does not keep", v.get("psn_no")))
+                        problems.append(
+                            InputProblem(
+                                i + 1,
+                                name,
+                                "has more than 6 decimals, which the duckdb backend does not keep",
+                                v.get("psn_no"),
+                            )
+                        )
                         x = None
-                    values.append(None if x is None else x.quantize(Decimal("0.000001"), context=CTX))
+                    values.append(
+                        None if x is None else x.quantize(Decimal("0.000001"), context=CTX)
+                    )
                 data[name] = pa.array(values, pa.decimal128(38, 6))
             else:
                 values = [v.get(name) for v in visits]
-                data[name] = pa.array(_sql_texts(values) if sql == "VARCHAR" else values, arrow_types[sql])
+                data[name] = pa.array(
+                    _sql_texts(values) if sql == "VARCHAR" else values, arrow_types[sql]
+                )
         if problems:
             raise InputError(problems)
         return pa.table(data)
@@ -285,8 +386,11 @@ class DuckDB:
         from sqlglot import exp
 
         def text(tree):
-            return (self._base.to_sql(tree, "duckdb", pretty=False),
-                    frozenset(p.name for p in tree.find_all(exp.Placeholder)))
+            return (
+                self._base.to_sql(tree, "duckdb", pretty=False),
+                frozenset(p.name for p in tree.find_all(exp.Placeholder)),
+            )
+
         script, pending = [], []
         for st in plan.stages:
             if st.kind == "sql":
@@ -296,8 +400,12 @@ class DuckDB:
                 query = exp.select(exp.Star()).from_(pending[-1].name)
                 for p in pending:
                     query = query.with_(p.name, as_=p.select.copy())
-                create = exp.Create(this=exp.to_table(pending[-1].name), kind="TABLE", expression=query,
-                                    properties=exp.Properties(expressions=[exp.TemporaryProperty()]))
+                create = exp.Create(
+                    this=exp.to_table(pending[-1].name),
+                    kind="TABLE",
+                    expression=query,
+                    properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
+                )
                 script.append(("create", pending[-1].name, *text(create)))
                 pending = []
             script.append(("kernel", st))
@@ -315,13 +423,20 @@ class DuckDB:
         try:
             for step in self._script(plan):
                 if step[0] == "create":
-                    self.con.execute(step[2], {k: v for k, v in binds.items() if k in step[3]} or None)
+                    self.con.execute(
+                        step[2], {k: v for k, v in binds.items() if k in step[3]} or None
+                    )
                     temps.append(step[1])
                 elif step[0] == "kernel":
                     self._kernel(step[1], registered, state)
                 else:
-                    return self.con.sql(step[1], params={k: v for k, v in binds.items() if k in step[2]} or None
-                                        ).to_arrow_table().to_pydict()
+                    return (
+                        self.con.sql(
+                            step[1], params={k: v for k, v in binds.items() if k in step[2]} or None
+                        )
+                        .to_arrow_table()
+                        .to_pydict()
+                    )
         finally:
             for t in temps:
                 self.con.execute(f'DROP TABLE IF EXISTS "{t}"')
@@ -332,12 +447,17 @@ class DuckDB:
 
         k = st.kernel
         cols = ", ".join(f'"{c}"' for c in ("row_no", "psn_no", *k.inputs))
-        rows = self.con.sql(f'SELECT {cols} FROM "{st.reads}" ORDER BY psn_no, setl_date, setl_time NULLS FIRST, '
-                            "row_no").fetchall()
+        rows = self.con.sql(
+            f'SELECT {cols} FROM "{st.reads}" ORDER BY psn_no, setl_date, setl_time NULLS FIRST, '
+            "row_no"
+        ).fetchall()
         seed = None
         if state is not None:  # the keys as the SQL has them
-            seed = {(_sql_text(k[0]), k[1], _bucket_int(k[2]), _sql_text(_each_text(k[3]))): v
-                    for k, v in state["used"].items() if k[2] != "visit"}
+            seed = {
+                (_sql_text(k[0]), k[1], _bucket_int(k[2]), _sql_text(_each_text(k[3]))): v
+                for k, v in state["used"].items()
+                if k[2] != "visit"
+            }
         result = sequential.run(k.mode, k.counters, rows, seed, keep=len(k.outputs) > 1)
         pa = self._pa
         data = {"row_no": pa.array([r[0] for r in result], pa.int64())}
@@ -353,20 +473,42 @@ class DuckDB:
     def _register_state(self, state: dict, registered: list) -> None:
         pa = self._pa
         used = [(k, v) for k, v in state["used"].items() if k[2] != "visit"]
-        self.con.register("pl_state", pa.table({
-            "psn_no": pa.array(_sql_texts([k[0] for k, _ in used]), pa.string()),
-            "counter": pa.array([k[1] for k, _ in used], pa.string()),
-            "bucket": pa.array([_bucket_int(k[2]) for k, _ in used], pa.int64()),
-            "each_v": pa.array(_sql_texts([_each_text(k[3]) for k, _ in used]), pa.string()),
-            "used": pa.array([v for _, v in used], pa.int64())}))
+        self.con.register(
+            "pl_state",
+            pa.table(
+                {
+                    "psn_no": pa.array(_sql_texts([k[0] for k, _ in used]), pa.string()),
+                    "counter": pa.array([k[1] for k, _ in used], pa.string()),
+                    "bucket": pa.array([_bucket_int(k[2]) for k, _ in used], pa.int64()),
+                    "each_v": pa.array(
+                        _sql_texts([_each_text(k[3]) for k, _ in used]), pa.string()
+                    ),
+                    "used": pa.array([v for _, v in used], pa.int64()),
+                }
+            ),
+        )
         balances = list(state["balances"].items())
-        self.con.register("pl_balances", pa.table({
-            "psn_no": pa.array(_sql_texts([k for k, _ in balances]), pa.string()),
-            "balc": pa.array([v for _, v in balances], pa.int64())}))
+        self.con.register(
+            "pl_balances",
+            pa.table(
+                {
+                    "psn_no": pa.array(_sql_texts([k for k, _ in balances]), pa.string()),
+                    "balc": pa.array([v for _, v in balances], pa.int64()),
+                }
+            ),
+        )
         registered += ["pl_state", "pl_balances"]
 
-    def _keep_state(self, state: dict, journal: list | None, visits: list, order: list, cols: dict, index: list,
-                    plan) -> None:
+    def _keep_state(
+        self,
+        state: dict,
+        journal: list | None,
+        visits: list,
+        order: list,
+        cols: dict,
+        index: list,
+        plan,
+    ) -> None:
         """What each visit used of each counter that applies to it, in settlement order: the
         state after the call, and the charges (the difference from what the key held)."""
         used = state["used"]
@@ -381,7 +523,12 @@ class DuckDB:
                 if after is None:
                     continue
                 counter = counters[cid]
-                key = (psn, cid, bucket(counter.period, when, i), v.get(counter.each) if counter.each else None)
+                key = (
+                    psn,
+                    cid,
+                    bucket(counter.period, when, i),
+                    v.get(counter.each) if counter.each else None,
+                )
                 after = int(after)
                 if journal is not None:
                     journal.append((i, key, after - used.get(key, 0)))
@@ -395,13 +542,16 @@ class DuckDB:
         if not requests:
             return []
         pa = self._pa
-        table = pa.table({
-            "row_no": pa.array(range(len(requests)), pa.int64()),
-            "relation": pa.array([r["relation"] for r in requests], pa.string()),
-            "item": pa.array([r["item"] for r in requests], pa.string()),
-            "venue": pa.array(_sql_texts([r.get("venue") for r in requests]), pa.string()),
-            "networked": pa.array([r["networked"] for r in requests], pa.bool_()),
-            "on": pa.array([r["on"] for r in requests], pa.date32())})
+        table = pa.table(
+            {
+                "row_no": pa.array(range(len(requests)), pa.int64()),
+                "relation": pa.array([r["relation"] for r in requests], pa.string()),
+                "item": pa.array([r["item"] for r in requests], pa.string()),
+                "venue": pa.array(_sql_texts([r.get("venue") for r in requests]), pa.string()),
+                "networked": pa.array([r["networked"] for r in requests], pa.bool_()),
+                "on": pa.array([r["on"] for r in requests], pa.date32()),
+            }
+        )
         if self._may_pay is None:
             self._may_pay = self._base.MayPayLowering(self.policy)
         binds = self._binds(params, list(demands(self.policy.programs["may_pay"]).params))
@@ -411,12 +561,30 @@ class DuckDB:
         for i, r in enumerate(requests):
             code, channel = cols["verdict"][i], cols["channel"][i]
             verdict = verdicts[code] if code >= 0 else None
-            reason = "not_in_force" if code == -2 else verdict.reason if verdict else "item_not_allowed"
+            reason = (
+                "not_in_force" if code == -2 else verdict.reason if verdict else "item_not_allowed"
+            )
             allowed = verdict.allowed if verdict else False
             prov = verdict.prov if verdict else None
-            words = partial(may_pay_message, reason, r, dict(verdict.args) if verdict else {}, channel)
-            out.append(MayPayResult(r.get("psn_no"), r["relation"], r["item"], r.get("venue"), r["on"].isoformat(),
-                                    allowed, reason, channel, prov.clause if prov else None, words(), (), words))
+            words = partial(
+                may_pay_message, reason, r, dict(verdict.args) if verdict else {}, channel
+            )
+            out.append(
+                MayPayResult(
+                    r.get("psn_no"),
+                    r["relation"],
+                    r["item"],
+                    r.get("venue"),
+                    r["on"].isoformat(),
+                    allowed,
+                    reason,
+                    channel,
+                    prov.clause if prov else None,
+                    words(),
+                    (),
+                    words,
+                )
+            )
         return out
 
     def credit(self, records, params: dict) -> list[CreditResult]:
@@ -432,14 +600,27 @@ class DuckDB:
             if t in self._base.SCALE:
                 scale = self._base.SCALE[t]
                 if t == V.NUMBER:
-                    data[name] = pa.array([None if x is None else x.quantize(Decimal("0.000001"), context=CTX)
-                                           for x in values], pa.decimal128(38, 6))
+                    data[name] = pa.array(
+                        [
+                            None if x is None else x.quantize(Decimal("0.000001"), context=CTX)
+                            for x in values
+                        ],
+                        pa.decimal128(38, 6),
+                    )
                     continue
                 values = [None if x is None else int(x.scaleb(scale, CTX)) for x in values]
             if sql == "VARCHAR":
                 values = _sql_texts(values)
-            data[name] = pa.array(values, {"BIGINT": pa.int64(), "VARCHAR": pa.string(), "BOOLEAN": pa.bool_(),
-                                           "DATE": pa.date32(), "HUGEINT": pa.decimal128(38, 6)}[sql])
+            data[name] = pa.array(
+                values,
+                {
+                    "BIGINT": pa.int64(),
+                    "VARCHAR": pa.string(),
+                    "BOOLEAN": pa.bool_(),
+                    "DATE": pa.date32(),
+                    "HUGEINT": pa.decimal128(38, 6),
+                }[sql],
+            )
         if self._credit_plan is None:
             self._credit_plan = self._base.CreditLowering(self.policy)
         binds = self._binds(params, list(demands(self.policy.programs["credit"]).params))
@@ -457,8 +638,19 @@ class DuckDB:
             value = None if rule is None else yuan(int(cols["credit"][i]))
             on = p["on"]
             words = partial(credit_message, reason, on, rule.name if rule else None)
-            out.append(CreditResult(p["psn_no"], on.isoformat(), value, reason, rule.name if rule else None,
-                                    rule.prov.clause if rule else None, words(), (), words))
+            out.append(
+                CreditResult(
+                    p["psn_no"],
+                    on.isoformat(),
+                    value,
+                    reason,
+                    rule.name if rule else None,
+                    rule.prov.clause if rule else None,
+                    words(),
+                    (),
+                    words,
+                )
+            )
         if problems:
             raise InputError(problems)
         return out
@@ -481,10 +673,22 @@ def _fen(amount: Decimal) -> int:
 
 def _message(reason, pid, has_pooling, when, ratio_e4, remaining, raw, fund, banded):
     """The message as a function of the language, built when first read (as the others do)."""
+
     def render(lang: str = "en"):
         ratio = None if ratio_e4 is None else Decimal(int(ratio_e4)).scaleb(-4, CTX)
-        return settle_message(reason, pid, has_pooling, when, ratio, yuan(int(remaining)), yuan(int(raw)), yuan(fund),
-                              banded, lang)
+        return settle_message(
+            reason,
+            pid,
+            has_pooling,
+            when,
+            ratio,
+            yuan(int(remaining)),
+            yuan(int(raw)),
+            yuan(fund),
+            banded,
+            lang,
+        )
+
     return render
 
 
@@ -531,13 +735,25 @@ def _problem(code: str, i: int, psn) -> InputProblem:
     if kind == "M":
         return InputProblem(i + 1, arg, "is required by the rule that applies to this record", psn)
     if kind == "N":
-        return InputProblem(i + 1, "(record)", "no row of a decision table of the policy applies to this record", psn)
+        return InputProblem(
+            i + 1,
+            "(record)",
+            "no row of a decision table of the policy applies to this record",
+            psn,
+        )
     if kind == "R":
         value = Decimal(int(arg)).scaleb(-4, CTX)
-        return InputProblem(i + 1, "(record)", f"the ratio that applies comes to {percent(value)}, outside 0%..100%; "
-                                               "check the parameters", psn)
+        return InputProblem(
+            i + 1,
+            "(record)",
+            f"the ratio that applies comes to {percent(value)}, outside 0%..100%; "
+            "check the parameters",
+            psn,
+        )
     if kind == "F":
-        return InputProblem(i + 1, arg, "has more than two decimal places (amounts are in fen)", psn)
+        return InputProblem(
+            i + 1, arg, "has more than two decimal places (amounts are in fen)", psn
+        )
     return InputProblem(i + 1, "(record)", f"cannot be settled ({code})", psn)
 
 
@@ -547,6 +763,11 @@ def _credit_problem(code: str, i: int, psn, rules) -> InputProblem:
         index, _, fen = arg.partition(":")
         from ...runtime import money
 
-        return InputProblem(i + 1, "(record)", f"credit rule {rules[int(index)].name} gives a negative credit "
-                                               f"({money(yuan(int(fen)))}); check the parameters and inputs", psn)
+        return InputProblem(
+            i + 1,
+            "(record)",
+            f"credit rule {rules[int(index)].name} gives a negative credit "
+            f"({money(yuan(int(fen)))}); check the parameters and inputs",
+            psn,
+        )
     return _problem(code, i, psn)

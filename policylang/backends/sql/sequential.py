@@ -22,8 +22,9 @@ from __future__ import annotations
 from typing import Iterable
 
 
-def run(mode: str, counters: tuple, rows: Iterable[tuple], seed: dict | None = None,
-        keep: bool = False) -> list[tuple]:
+def run(
+    mode: str, counters: tuple, rows: Iterable[tuple], seed: dict | None = None, keep: bool = False
+) -> list[tuple]:
     """``rows``: ``(row_no, psn_no, v, applies0, bucket0, each0, amount0, applies1, ...)``
     sorted by person, then settlement order.  ``mode``: "consume" (a deductible: take
     ``max(0, min(v, amount - used))``, charged what it takes; 0 where it does not apply)
@@ -41,7 +42,7 @@ def run(mode: str, counters: tuple, rows: Iterable[tuple], seed: dict | None = N
             v = 0
         keys = []
         for j in range(n):
-            applies, bucket, each, amount = row[3 + 4 * j: 7 + 4 * j]
+            applies, bucket, each, amount = row[3 + 4 * j : 7 + 4 * j]
             if applies:
                 key = (psn, counters[j], bucket, each)
                 before = used.get(key)
