@@ -493,10 +493,17 @@ class Formatter:
                 st,
                 ind,
                 [
-                    Seg([k("uplift"), self.literal(st.points)]),
+                    Seg([k("uplift"), self.param_value(st.points)]),
                     Seg([f"{k('when')} {atoms[0]}", *atoms[1:]]),
                     *self.cite_seg(st.cite),
                 ],
+            )
+        if isinstance(st, n.Reduction):
+            return self.simple(st, ind, self.reduction_segs(st))
+        if isinstance(st, (n.RatioFloor, n.RatioCeiling)):
+            word = k("at_least") if isinstance(st, n.RatioFloor) else k("at_most")
+            return self.simple(
+                st, ind, [Seg([k("ratio"), word, self.param_value(st.value)]), *self.cite_seg(st.cite)]
             )
         if isinstance(st, n.CreditRule):
             atoms = self.cond_atoms(st.when)
@@ -537,6 +544,26 @@ class Formatter:
             )
         raise TypeError(st)
 
+    def param_value(self, v) -> str:
+        """A literal, or the name of a parameter."""
+        return v.name.value if isinstance(v, n.Ref) else self.literal(v)
+
+    def reduction_segs(self, st: n.Reduction) -> list[Seg]:
+        """``reduce N points when ... cite ...``, then each ``except ... cite ...`` on a line
+        of its own when the statement breaks."""
+        k = self.kw
+        atoms = self.cond_atoms(st.when)
+        segs = [
+            Seg([k("reduce"), self.param_value(st.points)]),
+            Seg([f"{k('when')} {atoms[0]}", *atoms[1:]]),
+            *self.cite_seg(st.cite),
+        ]
+        for ex in st.exemptions:
+            atoms = self.cond_atoms(ex.when)
+            segs.append(Seg([f"{k('except')} {atoms[0]}", *atoms[1:]], own_line=True))
+            segs += self.cite_seg(ex.cite)
+        return segs
+
     def quantity_statement(self, st, ind: str, word: str, q, tail: list[Seg]) -> None:
         """``deductible``, ``cap`` and ``ratio``: a literal or a parameter on one line; a table
         or bands as a block, the clauses after it on its closing line."""
@@ -549,7 +576,7 @@ class Formatter:
                 self.simple(
                     row,
                     ind + INDENT,
-                    [Seg([f"{pats}: {self.literal(row.value)}"]), *self.cite_seg(row.cite)],
+                    [Seg([f"{pats}: {self.param_value(row.value)}"]), *self.cite_seg(row.cite)],
                 )
             return self.close(st, ind, tail)
         if isinstance(q, n.Bands):
@@ -612,7 +639,7 @@ class Formatter:
                 ind,
                 [
                     Seg([k("document"), self.string(d.number)]),
-                    Seg([k("dated"), d.dated.value.isoformat()]),
+                    Seg([k("dated"), self.point(d.dated)]),
                     *cite,
                 ],
             )
@@ -621,6 +648,10 @@ class Formatter:
             return self.simple(d, ind, [Seg([k("basis"), self.string(d.text)]), *dated, *cite])
         if isinstance(d, n.ImplementsDecl):
             return self.simple(d, ind, [Seg([k("implements"), d.parent.value]), *cite])
+        if isinstance(d, n.BillSplit):
+            return self.simple(
+                d, ind, [Seg([k("in_policy"), k("excludes"), *self.name_atoms(d.parts)]), *cite]
+            )
         if isinstance(d, n.ParamDecl):
             return self.simple(
                 d,

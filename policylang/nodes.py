@@ -191,7 +191,7 @@ class Row(Node):
     patterns: tuple[
         tuple[Name, ...] | None, ...
     ] = ()  # per key: alternatives (a | b), or None for `*`
-    value: Literal = None
+    value: "Literal | Ref" = None  # a literal, or a declared parameter
     cite: Cite = None
 
 
@@ -263,7 +263,7 @@ class Ratio(Node):
 
 @attrs.frozen
 class Uplift(Node):
-    points: Literal = None
+    points: "Literal | Ref" = None  # points, or a parameter of type points
     when: Cond = None
     cite: Cite = None
 
@@ -310,6 +310,41 @@ class Channel(Node):
     cite: Cite = None
 
 
+@attrs.frozen
+class Exemption(Node):
+    """``except CONDITION cite ...``: visits for which a reduction does not apply."""
+
+    when: Cond = None
+    cite: Cite = None
+
+
+@attrs.frozen
+class Reduction(Node):
+    """``reduce 10 points when not referred cite ... except emergency cite ...``: points off
+    the ratio when the condition holds, unless one of the exemptions does."""
+
+    points: "Literal | Ref" = None
+    when: Cond = None
+    cite: Cite = None
+    exemptions: tuple[Exemption, ...] = ()
+
+
+@attrs.frozen
+class RatioFloor(Node):
+    """``ratio at_least 50%``: the ratio after every adjustment is raised to this."""
+
+    value: "Literal | Ref" = None
+    cite: Cite = None
+
+
+@attrs.frozen
+class RatioCeiling(Node):
+    """``ratio at_most 90%``: the ratio after every adjustment is lowered to this."""
+
+    value: "Literal | Ref" = None
+    cite: Cite = None
+
+
 Stmt = Union[
     Covers,
     DesignatedOnly,
@@ -323,6 +358,9 @@ Stmt = Union[
     Planned,
     Exclude,
     Channel,
+    Reduction,
+    RatioFloor,
+    RatioCeiling,
 ]
 
 
@@ -459,7 +497,7 @@ class JurisdictionDecl(Node):
 @attrs.frozen
 class DocumentDecl(Node):
     number: str = ""
-    dated: DateLit = None
+    dated: "DateLit | Name" = None  # a date, or a date parameter (to be announced)
     cite: Cite = None
 
 
@@ -515,7 +553,18 @@ class SettingDecl(Node):
     cite: Cite = None
 
 
+@attrs.frozen
+class BillSplit(Node):
+    """``in_policy excludes fulamt_ownpay_amt, overlmt_selfpay, other_paid``: the parts of
+    the bill that leave the in-policy amount (money fields of the visit or declared money
+    inputs).  Without it: ``fulamt_ownpay_amt, overlmt_selfpay, preselfpay_amt``."""
+
+    parts: tuple[Name, ...] = ()
+    cite: Cite = None
+
+
 Decl = Union[
+    BillSplit,
     LevelDecl,
     JurisdictionDecl,
     DocumentDecl,

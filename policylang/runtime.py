@@ -489,14 +489,22 @@ def tr_ratio(value: Decimal, prov: ir.Prov, reads: dict) -> TraceStep:
     return _step("ratio", percent(value), prov, {k: _s(v) for k, v in reads.items()})
 
 
-def tr_adjust(value: Decimal, adj: ir.Adjust, reads: dict) -> TraceStep:
+def tr_adjust(value: Decimal, adj: ir.Adjust, reads: dict, pts: Decimal) -> TraceStep:
+    """``pts``: the adjustment's points (a parameter's value, when it names one)."""
     return TraceStep.of(
         "ratio",
         percent(value),
         adj.prov,
-        base=percent(CTX.subtract(value, adj.points)),
-        points=points_text(adj.points),
+        base=percent(CTX.subtract(value, pts)),
+        points=points_text(pts),
         **reads,
+    )
+
+
+def tr_bound(value: Decimal, bound: ir.RatioBound, before: Decimal) -> TraceStep:
+    """A floor raised the ratio, or a ceiling lowered it, to ``value``."""
+    return TraceStep.of(
+        "ratio", percent(value), bound.prov, before=percent(before), **{bound.kind: percent(value)}
     )
 
 
@@ -513,8 +521,8 @@ def tr_band(
     )
 
 
-def tr_band_adjust(adj: ir.Adjust) -> TraceStep:
-    return TraceStep.of("ratio", points_text(adj.points) + " points", adj.prov)
+def tr_band_adjust(adj: ir.Adjust, pts: Decimal) -> TraceStep:
+    return TraceStep.of("ratio", points_text(pts) + " points", adj.prov)
 
 
 def tr_share(

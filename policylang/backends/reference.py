@@ -23,7 +23,7 @@ from ..inputs import (
     validate_visits,
 )
 from ..ir import evaluate as E
-from ..ir.demands import fields_read
+from ..ir.demands import deciding, fields_read
 from ..ir.serial import content_hash
 from ..ir.evaluate import CTX, MissingValue, NoRow
 from ..runtime import (
@@ -49,6 +49,7 @@ from ..runtime import (
     tr_allowed,
     tr_band,
     tr_band_adjust,
+    tr_bound,
     tr_cap,
     tr_consume,
     tr_credit,
@@ -276,12 +277,18 @@ class Reference:
 
     def ratio(self, step: ir.Ratio, s: State) -> None:
         base, row = E.value(step.value, s.env, s.params)
-        s.note(tr_ratio(base, row or step.prov, {f: s.env.get(f) for f in step.reads}))
+        s.note(tr_ratio(base, row or step.prov, {f: s.env.get(f) for f in deciding(step)}))
         value = base
         for adj in E.adjustments(step.adjustments, s.env, s.params):
-            value = CTX.add(value, adj.points)
-            s.note(tr_adjust(value, adj, {f: s.env.get(f) for f in fields_read(adj.when)}))
+            pts = E.adjust_points(adj, s.params)
+            value = CTX.add(value, pts)
+            s.note(tr_adjust(value, adj, {f: s.env.get(f) for f in fields_read(adj.when)}, pts))
         _check_ratio(value)
+        for b in step.bounds:
+            bounded = E.bound(value, b, s.env, s.params)
+            if bounded != value:
+                s.note(tr_bound(bounded, b, value))
+                value = bounded
         s.env[step.out] = value
 
     def band_share(self, step: ir.BandShare, s: State) -> None:
@@ -289,7 +296,7 @@ class Reference:
         key = _key(s, self.counters[step.counter])
         prior = s.ledger.get(key)
         applied = E.adjustments(step.adjustments, s.env, s.params)
-        pts = E.points(applied)
+        pts = E.points(applied, s.params)
         remaining = s.env[step.base]
         exact = ZERO
         last = CTX.add(bands.values[0], pts)
@@ -300,7 +307,7 @@ class Reference:
             last = r
             s.note(tr_band(r, bands.provs[i], part, prior, pts))
         for adj in applied:
-            s.note(tr_band_adjust(adj))
+            s.note(tr_band_adjust(adj, E.adjust_points(adj, s.params)))
         _check_ratio(last)
         s.ledger.charge(key, prior, remaining, s.index)
         s.env[step.exact], s.env[step.ratio] = exact, last

@@ -42,7 +42,7 @@ from ..inputs import (
     validate_requests,
     validate_visits,
 )
-from ..ir.demands import fields_read
+from ..ir.demands import deciding, fields_read
 from ..ir.index import TableIndex
 from ..ir.serial import content_hash
 from ..ir.evaluate import CTX, MissingValue
@@ -65,6 +65,7 @@ from ..runtime import (
     tr_allowed,
     tr_band,
     tr_band_adjust,
+    tr_bound,
     tr_cap,
     tr_consume,
     tr_credit,
@@ -393,23 +394,44 @@ class Gen:
         self.trace(_consume_tracer(s), "take", "rp", "amt", "before", "v_inscp_scp_amt")
         self.depth -= 1
 
+    def points(self, adj: ir.Adjust) -> str:
+        """An adjustment's points in 1/10000: a constant, or its expression over parameters."""
+        if type(adj.points) is Decimal:
+            return str(int(adj.points.scaleb(4, CTX)))
+        code, sc = self.expr(adj.points)
+        return f"({_rescale(code, sc, 4)})"
+
     def ratio(self, s: ir.Ratio) -> None:
         self.value(s.value, f"v_{s.out}", "rp", 4)
+        reads = deciding(s)
         self.trace(
-            _ratio_tracer(s, self.scales(s.reads)), f"v_{s.out}", "rp", *(f"f_{f}" for f in s.reads)
+            _ratio_tracer(s, reads, self.scales(reads)),
+            f"v_{s.out}",
+            "rp",
+            *(f"f_{f}" for f in reads),
         )
         for adj in s.adjustments:
             self.emit(f"if {self.cond(adj.when)}:")
             self.depth += 1
-            self.emit(f"v_{s.out} += {int(adj.points.scaleb(4, CTX))}")
+            self.emit(f"pts = {self.points(adj)}")
+            self.emit(f"v_{s.out} += pts")
             reads = fields_read(adj.when)
             self.trace(
                 _adjust_tracer(adj, reads, self.scales(reads)),
                 f"v_{s.out}",
+                "pts",
                 *(f"f_{f}" for f in reads),
             )
             self.depth -= 1
         self.emit(f"if not 0 <= v_{s.out} <= 10000: raise BadValue(_ratio_msg(v_{s.out}))")
+        for b in s.bounds:
+            self.value(b.value, "lim", None, 4)
+            op = "<" if b.kind == "floor" else ">"
+            self.emit(f"if v_{s.out} {op} lim:")
+            self.depth += 1
+            self.trace(_bound_tracer(b), "lim", f"v_{s.out}")
+            self.emit(f"v_{s.out} = lim")
+            self.depth -= 1
 
     def band_share(self, s: ir.BandShare) -> None:
         b = s.bands
@@ -418,7 +440,7 @@ class Gen:
         self.read(s.counter, "k", "prior")
         self.emit("pts = 0")
         for adj in s.adjustments:
-            self.emit(f"if {self.cond(adj.when)}: pts += {int(adj.points.scaleb(4, CTX))}")
+            self.emit(f"if {self.cond(adj.when)}: pts += {self.points(adj)}")
         self.emit(
             f"v_{s.exact}, v_{s.ratio}, parts = _bands({self.const(limits)}, {self.const(values)}, pts, prior, "
             f"v_{s.base})"
@@ -429,7 +451,7 @@ class Gen:
             "parts",
             "prior",
             "pts",
-            *(f"({self.cond(a.when)})" for a in s.adjustments),
+            *(f"({self.cond(a.when)}, {self.points(a)})" for a in s.adjustments),
         )
 
     def share(self, s: ir.Share) -> None:
@@ -677,20 +699,27 @@ def _consume_tracer(s: ir.Consume):
     return build
 
 
-def _ratio_tracer(s: ir.Ratio, scales):
+def _ratio_tracer(s: ir.Ratio, names, scales):
     def build(provs, value, row, *reads):
         return tr_ratio(
             D(value, 4),
             s.prov if row is None else provs[row],
-            dict(zip(s.reads, _unscale(reads, scales))),
+            dict(zip(names, _unscale(reads, scales))),
         )
 
     return build
 
 
 def _adjust_tracer(adj: ir.Adjust, reads, scales):
-    def build(provs, value, *values):
-        return tr_adjust(D(value, 4), adj, dict(zip(reads, _unscale(values, scales))))
+    def build(provs, value, pts, *values):
+        return tr_adjust(D(value, 4), adj, dict(zip(reads, _unscale(values, scales))), D(pts, 4))
+
+    return build
+
+
+def _bound_tracer(b: ir.RatioBound):
+    def build(provs, value, before):
+        return tr_bound(D(value, 4), b, D(before, 4))
 
     return build
 
@@ -701,7 +730,7 @@ def _bands_tracer(s: ir.BandShare):
             tr_band(D(s_ratio, 4), s.bands.provs[i], part, prior, D(pts, 4))
             for i, part, s_ratio in parts
         ]
-        out += [tr_band_adjust(a) for a, on in zip(s.adjustments, applied) if on]
+        out += [tr_band_adjust(a, D(p, 4)) for a, (on, p) in zip(s.adjustments, applied) if on]
         return out
 
     return build
@@ -975,6 +1004,7 @@ class _FastVisits:
         self.psn_type, self.psn_flagged = _enum_map(policy, "psn_type")
         self.hosp_lv, _ = _enum_map(policy, "hosp_lv")  # a code implying a field: general path
         self.times: dict[str, Any] = {}
+        self.split = getattr(policy, "bill_split", None) is not None
 
     def when(self, v):
         """(value, date, order key, echoed text) of a setl_time given exactly in one of the
@@ -997,6 +1027,8 @@ class _FastVisits:
 
     def rows(self, records) -> tuple[list, list]:
         if isinstance(records, (str, bytes, dict)) or not isinstance(records, (list, tuple)):
+            raise _Slow
+        if self.split:  # a declared bill split is checked by the general path
             raise _Slow
         rows, keys = [], []
         known, psn_types, levels, extra = self.known, self.psn_type, self.hosp_lv, self.extra

@@ -45,6 +45,16 @@ def params_read(node) -> tuple[str, ...]:
     return tuple(params)
 
 
+def deciding(step: p.Ratio) -> tuple[str, ...]:
+    """Every field that decides a ratio, shown in its trace: those the table reads, then
+    those each adjustment's condition and each bound read, whether it applied or not."""
+    out = list(step.reads)
+    for f in fields_read((step.adjustments, step.bounds)):
+        if f not in out:
+            out.append(f)
+    return tuple(out)
+
+
 @attrs.frozen
 class Demands:
     fields: tuple[str, ...]

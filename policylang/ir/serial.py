@@ -65,6 +65,8 @@ class _Writer:
             for f in attrs.fields(type(v)):
                 if f.name == "span" and not self.spans:
                     continue
+                if f.metadata.get("omit_default") and getattr(v, f.name) == f.default:
+                    continue  # a field added later: absent, the IR (and its hash) is as before
                 out[f.name] = self.value(getattr(v, f.name))
             return out
         if callable(v):  # pragma: no cover - nothing callable belongs in the IR

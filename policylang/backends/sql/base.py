@@ -45,6 +45,7 @@ its enumeration, a ratio whose range is within 0..100%) no column is made.
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 import itertools
 from typing import Any, Callable, Iterator
 
@@ -1559,20 +1560,36 @@ class SettleLowering(Lowering):
         value = rescale(value, 4, "a ratio")
         for adj in step.adjustments:
             c, ce = self.cond(adj.when, env)
-            errs.append(ce)
-            value = arith("+", value, case([(c, const_val(adj.points, V.POINTS))], K(0, 4)))
+            pts, pe = self._points(adj, env)
+            errs += [ce, pe]
+            value = arith("+", value, case([(c, pts)], K(0, 4)))
         value = self.col(value, "ratio")
         errs.append(_ratio_check(value))
         self._fail(env, err_first(*errs))
-        self._assign(env, step.out, _bounded(value, 0, 10**4))  # beyond: an error in the record
+        value = _bounded(value, 0, 10**4)  # beyond: an error in the record
+        for b in step.bounds:  # a floor raises the ratio to it, a ceiling lowers it to it
+            lim, le = self.value(b.value, env)
+            self._fail(env, le)
+            lim = rescale(lim, 4, "a bound on the ratio")
+            value = greatest(value, lim) if b.kind == "floor" else least(value, lim)
+            value = self.col(_bounded(value, 0, 10**4), "ratio")
+        self._assign(env, step.out, value)
+
+    def _points(self, adj: ir.Adjust, env) -> tuple[Val, Any]:
+        """An adjustment's points in 1/10000: a constant, or its expression over parameters."""
+        if type(adj.points) is Decimal:
+            return const_val(adj.points, V.POINTS), None
+        v, e = self.expr(adj.points, env)
+        return rescale(v, 4, "points"), e
 
     def band_share(self, step: ir.BandShare, env: Env):
         bands = step.bands
         pts, errs = K(0, 4), []
         for adj in step.adjustments:
             c, ce = self.cond(adj.when, env)
-            errs.append(ce)
-            pts = arith("+", pts, case([(c, const_val(adj.points, V.POINTS))], K(0, 4)))
+            p, pe = self._points(adj, env)
+            errs += [ce, pe]
+            pts = arith("+", pts, case([(c, p)], K(0, 4)))
         pts = self.col(pts, "pts")
         base = env.vars[step.base]
         applies = self.col(and_(env.here, env.live), "applies")
