@@ -316,7 +316,10 @@ def ratio_cell(
     if not rules.covered(category[0], category[1]):
         return Cell(False, None, "", None, (), Decimal(0))
     applied = tuple(a for a in rules.adjustments if _decided(a.when, env, params) is True)
-    points = E.points(applied)
+    try:
+        points = E.points(applied, params)
+    except MissingValue as e:  # an uplift by a parameter not given
+        return Cell(True, None, text("word.param", lang, name=e.name), None, applied, Decimal(0))
     if isinstance(rules.ratio, ir.Bands):
         return Cell(
             True,
@@ -337,7 +340,25 @@ def ratio_cell(
         return Cell(True, None, base_words, None, applied, points)
     except NoRow:
         return Cell(True, None, "?", None, applied, points)
-    return Cell(True, CTX.add(base, points), "", arm or rules.ratio_prov, applied, points)
+    ratio, prov = CTX.add(base, points), arm or rules.ratio_prov
+    for b in rules.bounds:  # a floor or a ceiling
+        try:
+            bounded = E.bound(ratio, b, env, params)
+        except MissingValue as e:
+            return Cell(True, None, text("word.param", lang, name=e.name), None, applied, points)
+        if bounded != ratio:
+            ratio, prov = bounded, b.prov
+    return Cell(True, ratio, "", prov, applied, points)
+
+
+def signed_points(points, lang: str) -> str:
+    """An adjustment's points in words: +5 points, −10 points, or + / − a parameter."""
+    if isinstance(points, Decimal):
+        sign = "+" if points > 0 else "−" if points < 0 else "±"
+        return sign + text("word.points", lang, points=points_text(abs(points)))
+    if isinstance(points, ir.Param):
+        return "+" + text("word.param", lang, name=points.name)
+    return "−" + text("word.param", lang, name=points.right.name)  # 0 - a parameter
 
 
 def _decided(cond, env: dict, params: dict) -> bool | None:

@@ -269,6 +269,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "render.cap": ("Cap", "最高支付限额"),
     "render.ratio": ("Ratio", "支付比例"),
     "render.uplift": ("Uplift", "提高"),
+    "render.reduction": ("Reduction", "降低"),
+    "render.exemption": ("Exemption (no reduction)", "除外(不降低)"),
+    "render.ratio_floor": ("Ratio at least", "支付比例不低于"),
+    "render.ratio_ceiling": ("Ratio at most", "支付比例不高于"),
     "render.uplift_value": ("{points} when {cond}", "当 {cond} 时 {points}"),
     "render.ratios_heading": (
         "Ratios by hospital level and person category (uplifts applied)",
@@ -406,6 +410,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "fact.ratio_cell": ("ratio, {level}, {category}", "支付比例,{level},{category}"),
     "fact.ratio": ("ratio", "支付比例"),
     "fact.uplift": ("uplift when {cond}", "当 {cond} 时提高"),
+    "fact.bill_split": ("parts that leave the in-policy amount", "不纳入政策范围内费用的部分"),
     "fact.band": ("ratio band {n}", "第 {n} 段支付比例"),
     "fact.credit_rule": ("credit rule {name}", "计入规则 {name}"),
     "fact.relations": ("eligible relations", "可共济使用的亲属"),

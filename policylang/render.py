@@ -160,7 +160,9 @@ def _header(policy: ir.Policy, notes: Notes, lang: str) -> Table:
                 "render.dated",
                 lang,
                 document=policy.document,
-                date=policy.document_date.isoformat(),
+                date=policy.document_date
+                if isinstance(policy.document_date, str)
+                else policy.document_date.isoformat(),
             )
             if policy.document_date
             else policy.document
@@ -303,7 +305,7 @@ def _pooling(r: ir.PoolingRules, notes: Notes, lang: str, axes: Axes) -> list[Bl
     for a in r.adjustments:
         rows.append(
             _row(
-                text("render.uplift", lang),
+                _adjustment_label(a, lang),
                 text(
                     "render.uplift_value",
                     lang,
@@ -313,6 +315,10 @@ def _pooling(r: ir.PoolingRules, notes: Notes, lang: str, axes: Axes) -> list[Bl
                 a.prov,
                 notes,
             )
+        )
+    for b in r.bounds:
+        rows.append(
+            _row(text(f"render.ratio_{b.kind}", lang), value_words(b.value, lang), b.prov, notes)
         )
     out: list[Block] = [
         Table(
@@ -327,8 +333,18 @@ def _pooling(r: ir.PoolingRules, notes: Notes, lang: str, axes: Axes) -> list[Bl
 
 
 def _signed_points(points, lang: str) -> str:
-    sign = "+" if points > 0 else "−"
-    return sign + text("word.points", lang, points=points_text(abs(points)))
+    from .describe import signed_points
+
+    return signed_points(points, lang)
+
+
+def _adjustment_label(a: ir.Adjust, lang: str) -> str:
+    """An uplift, a reduction, or an exemption from a reduction (by the rule it lowers from)."""
+    if a.prov.rule.endswith(": exempt"):
+        return text("render.exemption", lang)
+    if a.prov.rule.startswith("reduce"):
+        return text("render.reduction", lang)
+    return text("render.uplift", lang)
 
 
 def _bands(b: ir.Bands, notes: Notes, lang: str) -> list[Block]:
@@ -491,6 +507,10 @@ def _account(policy: ir.Policy, v: ir.Version, notes: Notes, lang: str) -> list[
         )
     for name, prov in r.channels:
         rows.append(_row(text("render.channel", lang), shown(name, lang), prov, notes))
+    for b in r.bounds:
+        rows.append(
+            _row(text(f"render.ratio_{b.kind}", lang), value_words(b.value, lang), b.prov, notes)
+        )
     out: list[Block] = [
         Table(
             (text("render.what", lang), text("render.value", lang), text("render.clause", lang)),

@@ -140,13 +140,19 @@ def _pooling_facts(r: ir.PoolingRules, lang: str, axes: Axes) -> dict[tuple, Fac
                 else text("word.until_band", lang, limit=yuan(limit, lang))
             )
             out[("band", i)] = Fact(text("fact.band", lang, n=i), f"{bound}: {_pct(value)}", prov)
+    for b in r.bounds:  # a floor or a ceiling on the ratio
+        out[("ratio_bound", b.kind)] = Fact(
+            text(f"render.ratio_{b.kind}", lang), value_words(b.value, lang), b.prov
+        )
     return out
 
 
-def _points(p: Decimal) -> str:
+def _points(p) -> str:
     from .runtime import points_text
 
-    return points_text(p)
+    if isinstance(p, Decimal):
+        return points_text(p)
+    return p.name if isinstance(p, ir.Param) else f"-{p.right.name}"  # a parameter, or 0 - one
 
 
 def _pct(p: Decimal) -> str:
@@ -272,6 +278,11 @@ def _facts(policy: ir.Policy, kind: str, v: ir.Version, lang: str, axes: Axes) -
     return _account_facts(policy, v, lang, axes)
 
 
+def _date_text(d) -> str:
+    """A date, or the name of the date parameter that gives it (to be announced)."""
+    return d if isinstance(d, str) else d.isoformat()
+
+
 def _policy_facts(p: ir.Policy, lang: str) -> dict[tuple, Fact]:
     out: dict[tuple, Fact] = {}
     if p.title:
@@ -281,7 +292,11 @@ def _policy_facts(p: ir.Policy, lang: str) -> dict[tuple, Fact]:
     if p.document:
         out[("document",)] = Fact(
             text("fact.document", lang),
-            p.document + (f" ({p.document_date.isoformat()})" if p.document_date else ""),
+            p.document + (f" ({_date_text(p.document_date)})" if p.document_date else ""),
+        )
+    if p.bill_split is not None:
+        out[("bill_split",)] = Fact(
+            text("fact.bill_split", lang), ", ".join(p.bill_split[0]), p.bill_split[1]
         )
     if p.parent is not None:
         out[("parent",)] = Fact(text("fact.parent", lang), p.parent.id)
@@ -741,7 +756,11 @@ def _thresholds(policy: ir.Policy, profile: dict, day: dt.date, params: dict) ->
             ratio = max(r.ratio.values)
         else:
             ratio, _ = E.value(r.ratio, env, params)
-        ratio = CTX.add(ratio, E.points(a for a in r.adjustments if _holds(a.when, env, params)))
+        ratio = CTX.add(
+            ratio, E.points((a for a in r.adjustments if _holds(a.when, env, params)), params)
+        )
+        for b in r.bounds:
+            ratio = E.bound(ratio, b, env, params)
     except (MissingValue, NoRow):
         ratio = None
     for acc in r.caps:

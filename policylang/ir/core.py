@@ -300,7 +300,7 @@ class Policy:
     title: str | None
     level: str | None
     document: str | None
-    document_date: dt.date | None
+    document_date: dt.date | str | None  # a date, or a date parameter (to be announced)
     file: str = attrs.field(eq=False)  # where it was read: not part of its meaning
     params: dict  # name -> type
     inputs: dict  # name -> (type, default)
