@@ -464,8 +464,14 @@ def tr_no_deductible() -> TraceStep:
 
 
 def tr_consume(
-    take: Decimal, prov: ir.Prov, amount: Decimal, before: Decimal, in_policy: Decimal
+    take: Decimal,
+    prov: ir.Prov,
+    amount: Decimal,
+    before: Decimal,
+    in_policy: Decimal,
+    reads: dict = _NO_INPUTS,
 ) -> TraceStep:
+    """``reads``: the fields that decided the deductible (its table, condition, each field)."""
     return TraceStep(
         "act_pay_dedc",
         money(take),
@@ -477,6 +483,7 @@ def tr_consume(
             "deductible": money(amount),
             "consumed_before": money(before),
             "in_policy": money(in_policy),
+            **{k: _s(v) for k, v in reads.items()},
         },
     )
 
@@ -541,13 +548,24 @@ def tr_share(
 
 
 def tr_cap(
-    fund: Decimal, prov: ir.Prov, amount: Decimal, before: Decimal, raw: Decimal
+    fund: Decimal,
+    prov: ir.Prov,
+    amount: Decimal,
+    before: Decimal,
+    raw: Decimal,
+    reads: dict = _NO_INPUTS,
 ) -> TraceStep:
+    """``reads``: the fields that decided the cap (its table, condition, each field)."""
     return _step(
         "hifp_pay",
         money(fund),
         prov,
-        {"cap": money(amount), "paid_before": money(before), "uncapped": money(raw)},
+        {
+            "cap": money(amount),
+            "paid_before": money(before),
+            "uncapped": money(raw),
+            **{k: _s(v) for k, v in reads.items()},
+        },
     )
 
 

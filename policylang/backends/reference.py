@@ -23,7 +23,7 @@ from ..inputs import (
     validate_visits,
 )
 from ..ir import evaluate as E
-from ..ir.demands import deciding, fields_read
+from ..ir.demands import counter_reads, deciding, fields_read
 from ..ir.serial import content_hash
 from ..ir.evaluate import CTX, MissingValue, NoRow
 from ..runtime import (
@@ -273,7 +273,17 @@ class Reference:
         s.ledger.charge(key, before, take, s.index)
         s.env[step.base] = CTX.subtract(base, take)
         s.env[step.out] = CTX.add(s.env[step.out], take)
-        s.note(tr_consume(take, row or step.prov, amount, before, s.env["inscp_scp_amt"]))
+        reads = counter_reads(step.amount, step.when, self.counters[step.counter].each)
+        s.note(
+            tr_consume(
+                take,
+                row or step.prov,
+                amount,
+                before,
+                s.env["inscp_scp_amt"],
+                {f: s.env.get(f) for f in reads},
+            )
+        )
 
     def ratio(self, step: ir.Ratio, s: State) -> None:
         base, row = E.value(step.value, s.env, s.params)
@@ -336,7 +346,12 @@ class Reference:
             applying.append((key, before))
             if fund > room:
                 fund = room
-                s.note(tr_cap(fund, row or cap.prov, amount, before, raw))
+                reads = counter_reads(cap.amount, cap.when, self.counters[cap.counter].each)
+                s.note(
+                    tr_cap(
+                        fund, row or cap.prov, amount, before, raw, {f: s.env.get(f) for f in reads}
+                    )
+                )
         for key, before in applying:
             s.ledger.charge(key, before, fund, s.index)
         s.env[step.out] = fund

@@ -42,7 +42,7 @@ from ..inputs import (
     validate_requests,
     validate_visits,
 )
-from ..ir.demands import deciding, fields_read
+from ..ir.demands import counter_reads, deciding, fields_read
 from ..ir.index import TableIndex
 from ..ir.serial import content_hash
 from ..ir.evaluate import CTX, MissingValue
@@ -391,7 +391,16 @@ class Gen:
         self.charge(s.counter, "k", "before", "take")
         self.emit(f"v_{s.base} -= take")
         self.emit(f"v_{s.out} += take")
-        self.trace(_consume_tracer(s), "take", "rp", "amt", "before", "v_inscp_scp_amt")
+        reads = counter_reads(s.amount, s.when, self.counters[s.counter].each)
+        self.trace(
+            _consume_tracer(s, reads, self.scales(reads)),
+            "take",
+            "rp",
+            "amt",
+            "before",
+            "v_inscp_scp_amt",
+            *(f"f_{f}" for f in reads),
+        )
         self.depth -= 1
 
     def points(self, adj: ir.Adjust) -> str:
@@ -490,7 +499,16 @@ class Gen:
             self.emit("if fund > room:")
             self.depth += 1
             self.emit("fund = room")
-            self.trace(_cap_tracer(cap), "fund", "rp", "amt", f"b{j}", f"v_{s.value}")
+            reads = counter_reads(cap.amount, cap.when, self.counters[cap.counter].each)
+            self.trace(
+                _cap_tracer(cap, reads, self.scales(reads)),
+                "fund",
+                "rp",
+                "amt",
+                f"b{j}",
+                f"v_{s.value}",
+                *(f"f_{f}" for f in reads),
+            )
             self.depth -= 2
         for j, cap in enumerate(s.caps):
             if self.key(cap.counter) is not None:
@@ -692,9 +710,16 @@ def _gate_tracer(s: ir.Gate, scales):
     return build
 
 
-def _consume_tracer(s: ir.Consume):
-    def build(provs, take, row, amount, before, in_policy):
-        return tr_consume(take, s.prov if row is None else provs[row], amount, before, in_policy)
+def _consume_tracer(s: ir.Consume, names, scales):
+    def build(provs, take, row, amount, before, in_policy, *reads):
+        return tr_consume(
+            take,
+            s.prov if row is None else provs[row],
+            amount,
+            before,
+            in_policy,
+            dict(zip(names, _unscale(reads, scales))),
+        )
 
     return build
 
@@ -745,9 +770,16 @@ def _share_tracer(s: ir.Share):
     return build
 
 
-def _cap_tracer(cap: ir.CapUse):
-    def build(provs, fund, row, amount, before, raw):
-        return tr_cap(fund, cap.prov if row is None else provs[row], amount, before, raw)
+def _cap_tracer(cap: ir.CapUse, names, scales):
+    def build(provs, fund, row, amount, before, raw, *reads):
+        return tr_cap(
+            fund,
+            cap.prov if row is None else provs[row],
+            amount,
+            before,
+            raw,
+            dict(zip(names, _unscale(reads, scales))),
+        )
 
     return build
 

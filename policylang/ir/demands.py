@@ -55,6 +55,15 @@ def deciding(step: p.Ratio) -> tuple[str, ...]:
     return tuple(out)
 
 
+def counter_reads(amount, when, each: str | None) -> tuple[str, ...]:
+    """The fields that decide a deductible's or a cap's amount for a visit: those its table
+    and its condition read, and the field it is counted separately for (shown in its trace)."""
+    out = list(fields_read((amount, when)))
+    if each is not None and each not in out:
+        out.append(each)
+    return tuple(out)
+
+
 @attrs.frozen
 class Demands:
     fields: tuple[str, ...]
