@@ -507,10 +507,6 @@ def _account(policy: ir.Policy, v: ir.Version, notes: Notes, lang: str) -> list[
         )
     for name, prov in r.channels:
         rows.append(_row(text("render.channel", lang), shown(name, lang), prov, notes))
-    for b in r.bounds:
-        rows.append(
-            _row(text(f"render.ratio_{b.kind}", lang), value_words(b.value, lang), b.prov, notes)
-        )
     out: list[Block] = [
         Table(
             (text("render.what", lang), text("render.value", lang), text("render.clause", lang)),

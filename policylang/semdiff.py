@@ -278,7 +278,7 @@ def _facts(policy: ir.Policy, kind: str, v: ir.Version, lang: str, axes: Axes) -
     return _account_facts(policy, v, lang, axes)
 
 
-def _date_text(d) -> str:
+def _point_text(d) -> str:
     """A date, or the name of the date parameter that gives it (to be announced)."""
     return d if isinstance(d, str) else d.isoformat()
 
@@ -292,7 +292,7 @@ def _policy_facts(p: ir.Policy, lang: str) -> dict[tuple, Fact]:
     if p.document:
         out[("document",)] = Fact(
             text("fact.document", lang),
-            p.document + (f" ({_date_text(p.document_date)})" if p.document_date else ""),
+            p.document + (f" ({_point_text(p.document_date)})" if p.document_date else ""),
         )
     if p.bill_split is not None:
         out[("bill_split",)] = Fact(
