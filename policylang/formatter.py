@@ -558,10 +558,14 @@ class Formatter:
             Seg([f"{k('when')} {atoms[0]}", *atoms[1:]]),
             *self.cite_seg(st.cite),
         ]
-        for ex in st.exemptions:
+        for ex in st.exemptions:  # the exemption and its citation start a line together
             atoms = self.cond_atoms(ex.when)
-            segs.append(Seg([f"{k('except')} {atoms[0]}", *atoms[1:]], own_line=True))
-            segs += self.cite_seg(ex.cite)
+            cite = self.cite_seg(ex.cite)
+            tail = cite[0].atoms if cite else []
+            quote = cite[0].quote if cite else None
+            segs.append(
+                Seg([f"{k('except')} {atoms[0]}", *atoms[1:], *tail], own_line=True, quote=quote)
+            )
         return segs
 
     def quantity_statement(self, st, ind: str, word: str, q, tail: list[Seg]) -> None:
