@@ -24,9 +24,10 @@ CORPUS = sorted(
         *(ROOT / "policies").glob("*.pol"),
         *(ROOT / "tests" / "fixtures" / "valid").glob("*.pol"),
         ROOT / "tests" / "fixtures" / "variations" / "city.pol",
-        ROOT / "examples" / "three-categories" / "lanshan-2024.pol",
+        ROOT / "examples" / "three-categories" / "lanshan-2024.pol",  # a declared category
+        ROOT / "examples" / "adjustments" / "qingyu-2025.pol",  # reductions, bounds, bill split
     ]
-)  # a declared category, code 13
+)
 
 
 def _money_constants(node, out: set) -> None:
@@ -87,6 +88,7 @@ def make_visits(
     psn_type = policy.vocab.enums["psn_type"]
     plain_types = [*psn_type.values, *psn_type.aliases]
     psn_codes = sorted(psn_type.codes.items())
+    split = policy.bill_split[0] if policy.bill_split else ()
     out = []
     for _ in range(n):
         day = (
@@ -151,6 +153,9 @@ def make_visits(
                 v[name] = rnd.random() < 0.5
             elif t == V.NUMBER:
                 v[name] = str(rnd.choice([0, 59, 60, 61, 69, 70, 71, rnd.randint(0, 100)]))
+            elif t == V.MONEY and name in split:  # a part of the bill: mostly within it
+                room = max(0, fen - own - over - pre)
+                v[name] = f"{rnd.randint(0, room + (1 if rnd.random() < 0.01 else 0)) / 100:.2f}"
             elif t == V.MONEY:
                 v[name] = f"{rnd.randint(0, 100000) / 100:.2f}"
             elif t in V.ENUMS:
