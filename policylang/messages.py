@@ -270,6 +270,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "render.ratio": ("Ratio", "支付比例"),
     "render.uplift": ("Uplift", "提高"),
     "render.reduction": ("Reduction", "降低"),
+    "render.bill_split": ("Not in the in-policy amount", "不纳入政策范围内费用"),
     "render.exemption": ("Exemption (no reduction)", "除外(不降低)"),
     "render.ratio_floor": ("Ratio at least", "支付比例不低于"),
     "render.ratio_ceiling": ("Ratio at most", "支付比例不高于"),

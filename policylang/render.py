@@ -189,6 +189,11 @@ def _header(policy: ir.Policy, notes: Notes, lang: str) -> Table:
                 notes,
             )
         )
+    if policy.bill_split is not None:  # the policy's own bill split
+        parts, prov = policy.bill_split
+        rows.append(
+            _row(text("render.bill_split", lang), ", ".join(map(str, parts)), prov, notes)
+        )
     for name, (val, prov) in sorted(policy.settings.items()):
         rows.append(_row(text("render.setting", lang, name=name), shown(val, lang), prov, notes))
     if policy.params:
