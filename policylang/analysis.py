@@ -388,7 +388,7 @@ class Analyzer:
             for value, culprit in bases:
                 if 0 <= value <= 1:
                     culprit = None
-                for adj, p in zip(applied, pts):
+                for adj, p in zip(applied, pts, strict=True):
                     value += p
                     if culprit is None and not (0 <= value <= 1):
                         culprit = adj.prov
@@ -529,7 +529,9 @@ class Analyzer:
             bounded = compiled.bounded(value, env)
             if bounded != value:  # a floor or a ceiling decided it
                 params = env.get("$params", {})
-                bound = next(b for b in compiled.rules.bounds if E.bound(value, b, env, params) != value)
+                bound = next(
+                    b for b in compiled.rules.bounds if E.bound(value, b, env, params) != value
+                )
                 return bounded, bound.prov
             return value, (applied[-1].prov if applied else row or compiled.rules.ratio_prov)
         accs = compiled.deductibles if quantity == "deductible" else compiled.caps

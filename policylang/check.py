@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any, Callable
 
 import attrs
 
@@ -333,10 +334,8 @@ class Checker:
             if isinstance(d, n.LevelDecl):
                 self.enum_value(d.level, "level")
                 self.check_parent_level(d)
-            elif isinstance(d, n.BillSplit):
-                self.check_bill_split(d)
-            elif isinstance(d, n.DocumentDecl):
-                self.check_document_date(d)
+            elif type(d) in DECL_CHECKS:  # the bill split, the document's date
+                DECL_CHECKS[type(d)](self, d)
             elif isinstance(d, n.ParamDecl):
                 self.check_type_ref(d.type)
                 self.need_cite(d, d.cite)
@@ -846,7 +845,9 @@ class Checker:
                     part.span,
                     name=name,
                     found=f"{_tdesc(found)}" if name != "medfee_sumamt" else "the total itself",
-                    found_zh=f"{_tdesc(found, True)}" if name != "medfee_sumamt" else "费用总额本身",
+                    found_zh=f"{_tdesc(found, True)}"
+                    if name != "medfee_sumamt"
+                    else "费用总额本身",
                 )
             else:
                 self.unknown(
@@ -1537,6 +1538,13 @@ def _names_in(node) -> set[str]:
         elif isinstance(x, n.Node):
             stack.extend(getattr(x, f.name) for f in attrs.fields(type(x)) if f.name != "span")
     return out
+
+
+# declarations checked by a method of their own, by type
+DECL_CHECKS: dict[type, Callable[[Checker, Any], None]] = {
+    n.BillSplit: Checker.check_bill_split,
+    n.DocumentDecl: Checker.check_document_date,
+}
 
 
 def check(scope: Scope) -> list[Diagnostic]:

@@ -255,6 +255,7 @@ class Lowering:
             e = self.expr(amount)
             return ir.Arith("-", ir.Const(Decimal(0), V.POINTS), e, V.POINTS) if negate else e
         value, _ = literal_value(amount)
+        assert isinstance(value, Decimal)  # points: the checker proved it
         return CTX.minus(value) if negate else value
 
     def reduction(self, st: n.Reduction, pid: str) -> list[ir.Adjust]:
@@ -264,7 +265,8 @@ class Lowering:
         clause that spared the visit."""
         when = self.cond(st.when)
         label = f"reduce {_points_label(st.points)}"
-        out, spared = [], []
+        out: list[ir.Adjust] = []
+        spared: list[ir.Cond] = []
         for ex in st.exemptions:
             cond = self.cond(ex.when)
             out.append(

@@ -498,13 +498,9 @@ class Formatter:
                     *self.cite_seg(st.cite),
                 ],
             )
-        if isinstance(st, n.Reduction):
-            return self.simple(st, ind, self.reduction_segs(st))
-        if isinstance(st, (n.RatioFloor, n.RatioCeiling)):
-            word = k("at_least") if isinstance(st, n.RatioFloor) else k("at_most")
-            return self.simple(
-                st, ind, [Seg([k("ratio"), word, self.param_value(st.value)]), *self.cite_seg(st.cite)]
-            )
+        composed = COMPOSED_STATEMENTS.get(type(st))
+        if composed is not None:  # a reduction, a floor or a ceiling
+            return self.simple(st, ind, composed(self, st))
         if isinstance(st, n.CreditRule):
             atoms = self.cond_atoms(st.when)
             atoms[-1] += ":"
@@ -547,6 +543,14 @@ class Formatter:
     def param_value(self, v) -> str:
         """A literal, or the name of a parameter."""
         return v.name.value if isinstance(v, n.Ref) else self.literal(v)
+
+    def bound_segs(self, st) -> list[Seg]:
+        """``ratio at_least PCT`` / ``ratio at_most PCT``."""
+        word = self.kw("at_least") if isinstance(st, n.RatioFloor) else self.kw("at_most")
+        return [
+            Seg([self.kw("ratio"), word, self.param_value(st.value)]),
+            *self.cite_seg(st.cite),
+        ]
 
     def reduction_segs(self, st: n.Reduction) -> list[Seg]:
         """``reduce N points when ... cite ...``, then each ``except ... cite ...`` on a line
@@ -932,3 +936,11 @@ def _clean(text: str, file: str) -> str:
 
 def format_requirement(r: n.Requirement, lang: str = "en") -> str:
     return Formatter(lang).requirement(r)
+
+
+# statements of a composed ratio (issue 11): their clauses, by statement type
+COMPOSED_STATEMENTS = {
+    n.Reduction: Formatter.reduction_segs,
+    n.RatioFloor: Formatter.bound_segs,
+    n.RatioCeiling: Formatter.bound_segs,
+}

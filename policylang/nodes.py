@@ -191,7 +191,7 @@ class Row(Node):
     patterns: tuple[
         tuple[Name, ...] | None, ...
     ] = ()  # per key: alternatives (a | b), or None for `*`
-    value: "Literal | Ref" = None  # a literal, or a declared parameter
+    value: "Literal | Ref | None" = None  # a literal, or a declared parameter
     cite: Cite = None
 
 
@@ -263,7 +263,7 @@ class Ratio(Node):
 
 @attrs.frozen
 class Uplift(Node):
-    points: "Literal | Ref" = None  # points, or a parameter of type points
+    points: "Literal | Ref | None" = None  # points, or a parameter of type points
     when: Cond = None
     cite: Cite = None
 
@@ -314,7 +314,7 @@ class Channel(Node):
 class Exemption(Node):
     """``except CONDITION cite ...``: visits for which a reduction does not apply."""
 
-    when: Cond = None
+    when: "Cond | None" = None
     cite: Cite = None
 
 
@@ -323,8 +323,8 @@ class Reduction(Node):
     """``reduce 10 points when not referred cite ... except emergency cite ...``: points off
     the ratio when the condition holds, unless one of the exemptions does."""
 
-    points: "Literal | Ref" = None
-    when: Cond = None
+    points: "Literal | Ref | None" = None
+    when: "Cond | None" = None
     cite: Cite = None
     exemptions: tuple[Exemption, ...] = ()
 
@@ -333,7 +333,7 @@ class Reduction(Node):
 class RatioFloor(Node):
     """``ratio at_least 50%``: the ratio after every adjustment is raised to this."""
 
-    value: "Literal | Ref" = None
+    value: "Literal | Ref | None" = None
     cite: Cite = None
 
 
@@ -341,7 +341,7 @@ class RatioFloor(Node):
 class RatioCeiling(Node):
     """``ratio at_most 90%``: the ratio after every adjustment is lowered to this."""
 
-    value: "Literal | Ref" = None
+    value: "Literal | Ref | None" = None
     cite: Cite = None
 
 
@@ -497,7 +497,7 @@ class JurisdictionDecl(Node):
 @attrs.frozen
 class DocumentDecl(Node):
     number: str = ""
-    dated: "DateLit | Name" = None  # a date, or a date parameter (to be announced)
+    dated: "DateLit | Name | None" = None  # a date, or a date parameter (to be announced)
     cite: Cite = None
 
 

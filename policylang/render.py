@@ -38,7 +38,7 @@ from .describe import (
     yuan,
 )
 from .messages import text, value as shown, values as shown_all, vocabulary_names
-from .runtime import percent, points_text
+from .runtime import percent
 
 # ---- the document ---------------------------------------------------------------------
 
@@ -189,11 +189,7 @@ def _header(policy: ir.Policy, notes: Notes, lang: str) -> Table:
                 notes,
             )
         )
-    if policy.bill_split is not None:  # the policy's own bill split
-        parts, prov = policy.bill_split
-        rows.append(
-            _row(text("render.bill_split", lang), ", ".join(map(str, parts)), prov, notes)
-        )
+    rows += _bill_split_rows(policy, notes, lang)
     for name, (val, prov) in sorted(policy.settings.items()):
         rows.append(_row(text("render.setting", lang, name=name), shown(val, lang), prov, notes))
     if policy.params:
@@ -335,6 +331,14 @@ def _pooling(r: ir.PoolingRules, notes: Notes, lang: str, axes: Axes) -> list[Bl
         out += _bands(r.ratio, notes, lang)
     out += _ratios(r, notes, lang, axes)
     return out
+
+
+def _bill_split_rows(policy: ir.Policy, notes: Notes, lang: str) -> list:
+    """The policy's own bill split (``in_policy excludes``), when it declares one."""
+    if policy.bill_split is None:
+        return []
+    parts, prov = policy.bill_split
+    return [_row(text("render.bill_split", lang), ", ".join(parts), prov, notes)]
 
 
 def _signed_points(points, lang: str) -> str:

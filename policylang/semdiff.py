@@ -283,6 +283,13 @@ def _point_text(d) -> str:
     return d if isinstance(d, str) else d.isoformat()
 
 
+def _bill_split_facts(p: ir.Policy, lang: str) -> dict[tuple, Fact]:
+    if p.bill_split is None:
+        return {}
+    parts, prov = p.bill_split
+    return {("bill_split",): Fact(text("fact.bill_split", lang), ", ".join(parts), prov)}
+
+
 def _policy_facts(p: ir.Policy, lang: str) -> dict[tuple, Fact]:
     out: dict[tuple, Fact] = {}
     if p.title:
@@ -294,10 +301,7 @@ def _policy_facts(p: ir.Policy, lang: str) -> dict[tuple, Fact]:
             text("fact.document", lang),
             p.document + (f" ({_point_text(p.document_date)})" if p.document_date else ""),
         )
-    if p.bill_split is not None:
-        out[("bill_split",)] = Fact(
-            text("fact.bill_split", lang), ", ".join(p.bill_split[0]), p.bill_split[1]
-        )
+    out.update(_bill_split_facts(p, lang))
     if p.parent is not None:
         out[("parent",)] = Fact(text("fact.parent", lang), p.parent.id)
     if p.rounding is not None:
@@ -751,6 +755,19 @@ def _thresholds(policy: ir.Policy, profile: dict, day: dt.date, params: dict) ->
         deductibles.add(amount)
         deductibles.add(total)
     caps = set()
+    ratio = _ratio_of(r, env, params)
+    for acc in r.caps:
+        try:
+            amount, _ = E.value(acc.amount, env, params)
+        except (MissingValue, NoRow):
+            continue
+        if ratio and ratio > 0:
+            caps.add(_ceil_cent(CTX.add(total, CTX.divide(amount, ratio))))
+    return deductibles, caps
+
+
+def _ratio_of(r: ir.PoolingRules, env, params):
+    """The ratio for a profile, after uplifts, reductions and bounds (None: not known)."""
     try:
         if isinstance(r.ratio, ir.Bands):
             ratio = max(r.ratio.values)
@@ -762,15 +779,8 @@ def _thresholds(policy: ir.Policy, profile: dict, day: dt.date, params: dict) ->
         for b in r.bounds:
             ratio = E.bound(ratio, b, env, params)
     except (MissingValue, NoRow):
-        ratio = None
-    for acc in r.caps:
-        try:
-            amount, _ = E.value(acc.amount, env, params)
-        except (MissingValue, NoRow):
-            continue
-        if ratio and ratio > 0:
-            caps.add(_ceil_cent(CTX.add(total, CTX.divide(amount, ratio))))
-    return deductibles, caps
+        return None
+    return ratio
 
 
 def _holds(cond, env, params) -> bool:

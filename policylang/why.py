@@ -219,15 +219,9 @@ def _words(t) -> str | None:
             f"{x['deductible']} for the period, {x['consumed_before']} used before this visit, "
             f"{money(max(left, Decimal(0)))} left: takes {t.value} of the in-policy {x['in_policy']}"
         )
-    if t.field == "ratio" and "before" in x and ("floor" in x or "ceiling" in x):
-        kind = "floor" if "floor" in x else "ceiling"
-        moved = "raised" if kind == "floor" else "lowered"
-        return f"{x['before']} is {moved} to the {kind} {t.value}"
-    if t.field == "ratio" and str(x.get("points")) == "0" and t.rule.endswith(": exempt"):
-        why = ", ".join(f"{k} = {_plain(v)}" for k, v in x.items() if k not in ("base", "points"))
-        return f"{x['base']} stays {t.value}: exempt from the reduction" + (
-            f", because {why}" if why else ""
-        )
+    composed = _composed_words(t) if t.field == "ratio" else None
+    if composed is not None:
+        return composed
     if t.field == "ratio" and "base" in x and "points" in x:
         why = ", ".join(f"{k} = {_plain(v)}" for k, v in x.items() if k not in ("base", "points"))
         points = str(x["points"])
@@ -257,6 +251,21 @@ def _words(t) -> str | None:
         return f"balance {x['balance_before']}, payable {x['payable']}: the account pays {t.value}"
     if t.field == "credit" and "exact" in x:
         return f"{x['exact']}, rounded to {t.value}"
+    return None
+
+
+def _composed_words(t) -> str | None:
+    """A floor or a ceiling that changed the ratio, or an exemption that spared a visit."""
+    x = t.inputs
+    if "before" in x and ("floor" in x or "ceiling" in x):
+        kind = "floor" if "floor" in x else "ceiling"
+        moved = "raised" if kind == "floor" else "lowered"
+        return f"{x['before']} is {moved} to the {kind} {t.value}"
+    if str(x.get("points")) == "0" and t.rule.endswith(": exempt"):
+        why = ", ".join(f"{k} = {_plain(v)}" for k, v in x.items() if k not in ("base", "points"))
+        return f"{x['base']} stays {t.value}: exempt from the reduction" + (
+            f", because {why}" if why else ""
+        )
     return None
 
 

@@ -146,7 +146,6 @@ def _bill_split(draw) -> str:
     return f'  in_policy excludes {", ".join(parts)} unstated "g"\n'
 
 
-
 @st.composite
 def policies(draw) -> str:
     starts = sorted(draw(st.sets(st.sampled_from(DATES), min_size=1, max_size=2)))

@@ -718,7 +718,7 @@ def _consume_tracer(s: ir.Consume, names, scales):
             amount,
             before,
             in_policy,
-            dict(zip(names, _unscale(reads, scales))),
+            dict(zip(names, _unscale(reads, scales), strict=True)),
         )
 
     return build
@@ -729,7 +729,7 @@ def _ratio_tracer(s: ir.Ratio, names, scales):
         return tr_ratio(
             D(value, 4),
             s.prov if row is None else provs[row],
-            dict(zip(names, _unscale(reads, scales))),
+            dict(zip(names, _unscale(reads, scales), strict=True)),
         )
 
     return build
@@ -737,7 +737,9 @@ def _ratio_tracer(s: ir.Ratio, names, scales):
 
 def _adjust_tracer(adj: ir.Adjust, reads, scales):
     def build(provs, value, pts, *values):
-        return tr_adjust(D(value, 4), adj, dict(zip(reads, _unscale(values, scales))), D(pts, 4))
+        return tr_adjust(
+            D(value, 4), adj, dict(zip(reads, _unscale(values, scales), strict=True)), D(pts, 4)
+        )
 
     return build
 
@@ -755,7 +757,11 @@ def _bands_tracer(s: ir.BandShare):
             tr_band(D(s_ratio, 4), s.bands.provs[i], part, prior, D(pts, 4))
             for i, part, s_ratio in parts
         ]
-        out += [tr_band_adjust(a, D(p, 4)) for a, (on, p) in zip(s.adjustments, applied) if on]
+        out += [
+            tr_band_adjust(a, D(p, 4))
+            for a, (on, p) in zip(s.adjustments, applied, strict=True)
+            if on
+        ]
         return out
 
     return build
@@ -778,7 +784,7 @@ def _cap_tracer(cap: ir.CapUse, names, scales):
             amount,
             before,
             raw,
-            dict(zip(names, _unscale(reads, scales))),
+            dict(zip(names, _unscale(reads, scales), strict=True)),
         )
 
     return build
@@ -1058,9 +1064,11 @@ class _FastVisits:
         return got
 
     def rows(self, records) -> tuple[list, list]:
-        if isinstance(records, (str, bytes, dict)) or not isinstance(records, (list, tuple)):
-            raise _Slow
-        if self.split:  # a declared bill split is checked by the general path
+        if (  # a declared bill split is checked by the general path
+            self.split
+            or isinstance(records, (str, bytes, dict))
+            or not isinstance(records, (list, tuple))
+        ):
             raise _Slow
         rows, keys = [], []
         known, psn_types, levels, extra = self.known, self.psn_type, self.hosp_lv, self.extra

@@ -154,9 +154,7 @@ def _pooling_block(v: c.Version, vocab) -> tuple[p.Block, list[p.Counter]]:
         exact = "exact"
     else:
         steps.append(
-            p.Ratio(
-                "ratio", r.ratio, r.adjustments, r.ratio_prov, fields_read(r.ratio), r.bounds
-            )
+            p.Ratio("ratio", r.ratio, r.adjustments, r.ratio_prov, fields_read(r.ratio), r.bounds)
         )
         exact = None
     steps.append(
