@@ -64,8 +64,8 @@ def make_params(policy: ir.Policy, rnd: random.Random) -> dict:
             out[name] = f"{rnd.randint(0, 500000) / 100:.2f}"
         elif t == V.DATE:
             out[name] = rnd.choice(["2022-09-01", "2023-01-01", "2023-07-01"])
-        elif t == V.PERCENT:
-            out[name] = f"{rnd.randint(0, 100)}%"
+        elif t == V.PERCENT:  # a ratio a notice could announce: with uplifts, within 0..100%
+            out[name] = f"{rnd.randint(20, 80)}%"
         elif t == V.POINTS:
             out[name] = str(rnd.randint(0, 10))
         elif t == V.NUMBER:
@@ -153,9 +153,9 @@ def make_visits(
                 v[name] = rnd.random() < 0.5
             elif t == V.NUMBER:
                 v[name] = str(rnd.choice([0, 59, 60, 61, 69, 70, 71, rnd.randint(0, 100)]))
-            elif t == V.MONEY and name in split:  # a part of the bill: mostly within it
-                room = max(0, fen - own - over - pre)
-                v[name] = f"{rnd.randint(0, room + (1 if rnd.random() < 0.01 else 0)) / 100:.2f}"
+            elif t == V.MONEY and name in split:  # a part of the bill: within it, unless refused
+                room = max(0, fen - own - over - pre) + (1 if rnd.random() < refused / 3 else 0)
+                v[name] = f"{rnd.randint(0, room) / 100:.2f}"
             elif t == V.MONEY:
                 v[name] = f"{rnd.randint(0, 100000) / 100:.2f}"
             elif t in V.ENUMS:
