@@ -361,7 +361,7 @@ class Analyzer:
                 Diagnostic(
                     "C406",
                     adj.prov.span,
-                    {"what": "this uplift", "what_zh": "该上浮", "why": why, "why_zh": why_zh},
+                    {**_adjustment_words(adj), "why": why, "why_zh": why_zh},
                 )
             )
 
@@ -677,6 +677,15 @@ _OPS = {
     "=": lambda a, b: a == b,
     "!=": lambda a, b: a != b,
 }
+
+
+def _adjustment_words(adj: ir.Adjust) -> dict:
+    """An uplift, a reduction or an exemption from one, for a diagnostic (by its rule)."""
+    if adj.prov.rule.endswith(": exempt"):
+        return {"what": "this exemption", "what_zh": "该除外情形"}
+    if adj.prov.rule.startswith("reduce"):
+        return {"what": "this reduction", "what_zh": "该降低"}
+    return {"what": "this uplift", "what_zh": "该上浮"}
 
 
 def _paid(rules: ir.PoolingRules, prof: dict) -> bool:
