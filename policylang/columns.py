@@ -628,13 +628,7 @@ def _declared_split_problems(policy, cols: dict, row_bad: dict, n: int, order: i
     names = ("medfee_sumamt", *parts, *std)
     if not all(a in cols and cols[a].kind == "num" for a in names):
         return []
-    valid = np.ones(n, dtype=bool)
-    for a in names:
-        bad_rows = list(row_bad.get(a, {}))
-        if bad_rows:
-            valid[bad_rows] = False
-        if cols[a].null is not None:
-            valid &= ~cols[a].null
+    valid = _valid_rows(cols, row_bad, names, n)
     data = {a: np.asarray(_full_num(cols[a].data, n), dtype=object) for a in names}
     total = sum((data[a] for a in parts), np.zeros(n, dtype=object))
     standard = sum((data[a] for a in std), np.zeros(n, dtype=object))
@@ -651,6 +645,18 @@ def _declared_split_problems(policy, cols: dict, row_bad: dict, n: int, order: i
             )
         )
     return out
+
+
+def _valid_rows(cols: dict, row_bad: dict, names, n: int):
+    """Rows where each of ``names`` was read without a problem and is present."""
+    valid = np.ones(n, dtype=bool)
+    for a in names:
+        bad_rows = list(row_bad.get(a, {}))
+        if bad_rows:
+            valid[bad_rows] = False
+        if cols[a].null is not None:
+            valid &= ~cols[a].null
+    return valid
 
 
 def _full_num(data, n: int):
@@ -787,13 +793,7 @@ def visits_from_table(
             problems.rows.append((i, order[name], name, message))
     amounts = ("medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt")
     if all(a in cols for a in amounts):
-        valid = np.ones(n, dtype=bool)
-        for a in amounts:
-            bad_rows = list(row_bad.get(a, {}))
-            if bad_rows:
-                valid[bad_rows] = False
-            if cols[a].null is not None:
-                valid &= ~cols[a].null
+        valid = _valid_rows(cols, row_bad, amounts, n)
         parts = (
             cols["fulamt_ownpay_amt"].data
             + cols["overlmt_selfpay"].data

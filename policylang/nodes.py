@@ -330,19 +330,21 @@ class Reduction(Node):
 
 
 @attrs.frozen
-class RatioFloor(Node):
-    """``ratio at_least 50%``: the ratio after every adjustment is raised to this."""
+class RatioBound(Node):
+    """A bound on the ratio after every adjustment: a literal percentage or a parameter."""
 
     value: "Literal | Ref | None" = None
     cite: Cite = None
 
 
 @attrs.frozen
-class RatioCeiling(Node):
-    """``ratio at_most 90%``: the ratio after every adjustment is lowered to this."""
+class RatioFloor(RatioBound):
+    """``ratio at_least 50%``: the ratio after every adjustment is raised to this."""
 
-    value: "Literal | Ref | None" = None
-    cite: Cite = None
+
+@attrs.frozen
+class RatioCeiling(RatioBound):
+    """``ratio at_most 90%``: the ratio after every adjustment is lowered to this."""
 
 
 Stmt = Union[

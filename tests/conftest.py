@@ -55,6 +55,21 @@ def load_backend(name: str):
         pytest.skip(f"backend {name} is not available: {e}")
 
 
+def assert_hand_derived(expected: list[dict], got: list[dict]) -> None:
+    """Results (JSON) equal to the ones derived by hand, field by field, and the identity
+    psn_part_amt = medfee_sumamt - fund_pay_sumamt = acct_pay + psn_cash_pay holds."""
+    assert len(got) == len(expected)
+    for i, (want, have) in enumerate(zip(expected, got, strict=True)):
+        for field, value in want.items():
+            assert have[field] == value, (
+                f"visit {i + 1}, field {field}: derived {value!r}, got {have[field]!r}"
+            )
+        total, fund, part = (
+            Decimal(have[k]) for k in ("medfee_sumamt", "fund_pay_sumamt", "psn_part_amt")
+        )
+        assert part == total - fund == Decimal(have["acct_pay"]) + Decimal(have["psn_cash_pay"])
+
+
 def read_json(path: Path):
     return json.loads(path.read_text(encoding="utf-8"), parse_float=Decimal)
 

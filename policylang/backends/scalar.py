@@ -393,7 +393,7 @@ class Gen:
         self.emit(f"v_{s.out} += take")
         reads = counter_reads(s.amount, s.when, self.counters[s.counter].each)
         self.trace(
-            _consume_tracer(s, reads, self.scales(reads)),
+            _counter_tracer(tr_consume, s.prov, reads, self.scales(reads)),
             "take",
             "rp",
             "amt",
@@ -501,7 +501,7 @@ class Gen:
             self.emit("fund = room")
             reads = counter_reads(cap.amount, cap.when, self.counters[cap.counter].each)
             self.trace(
-                _cap_tracer(cap, reads, self.scales(reads)),
+                _counter_tracer(tr_cap, cap.prov, reads, self.scales(reads)),
                 "fund",
                 "rp",
                 "amt",
@@ -710,14 +710,16 @@ def _gate_tracer(s: ir.Gate, scales):
     return build
 
 
-def _consume_tracer(s: ir.Consume, names, scales):
-    def build(provs, take, row, amount, before, in_policy, *reads):
-        return tr_consume(
-            take,
-            s.prov if row is None else provs[row],
+def _counter_tracer(trace_step, prov: ir.Prov, names, scales):
+    """A deductible's or a cap's step: its five numbers, then the fields that decided it."""
+
+    def build(provs, value, row, amount, before, other, *reads):
+        return trace_step(
+            value,
+            prov if row is None else provs[row],
             amount,
             before,
-            in_policy,
+            other,
             dict(zip(names, _unscale(reads, scales), strict=True)),
         )
 
@@ -771,20 +773,6 @@ def _share_tracer(s: ir.Share):
     def build(provs, raw, base, ratio_e4, exact):
         return tr_share(
             raw, s.rounding.prov, base, None if ratio_e4 is None else D(ratio_e4, 4), D(exact, 6)
-        )
-
-    return build
-
-
-def _cap_tracer(cap: ir.CapUse, names, scales):
-    def build(provs, fund, row, amount, before, raw, *reads):
-        return tr_cap(
-            fund,
-            cap.prov if row is None else provs[row],
-            amount,
-            before,
-            raw,
-            dict(zip(names, _unscale(reads, scales), strict=True)),
         )
 
     return build
