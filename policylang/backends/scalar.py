@@ -380,6 +380,20 @@ class Gen:
         self.emit(f"used[{key_var}] = {before_var} + {amount}")
         self.emit(f"if J is not None: J.append((i, {key_var}, {amount}))")
 
+    def counter_trace(self, trace_step, step, value: str, before: str, other: str) -> None:
+        """The trace of a deductible (``step``: Consume) or a cap (CapUse) that applied: its
+        numbers, then the fields that decided its amount."""
+        reads = counter_reads(step.amount, step.when, self.counters[step.counter].each)
+        self.trace(
+            _counter_tracer(trace_step, step.prov, reads, self.scales(reads)),
+            value,
+            "rp",
+            "amt",
+            before,
+            other,
+            *(f"f_{f}" for f in reads),
+        )
+
     def consume(self, s: ir.Consume) -> None:
         self.emit(f"if {self.cond(s.when)}:")
         self.depth += 1
@@ -391,16 +405,7 @@ class Gen:
         self.charge(s.counter, "k", "before", "take")
         self.emit(f"v_{s.base} -= take")
         self.emit(f"v_{s.out} += take")
-        reads = counter_reads(s.amount, s.when, self.counters[s.counter].each)
-        self.trace(
-            _counter_tracer(tr_consume, s.prov, reads, self.scales(reads)),
-            "take",
-            "rp",
-            "amt",
-            "before",
-            "v_inscp_scp_amt",
-            *(f"f_{f}" for f in reads),
-        )
+        self.counter_trace(tr_consume, s, "take", "before", "v_inscp_scp_amt")
         self.depth -= 1
 
     def points(self, adj: ir.Adjust) -> str:
@@ -499,16 +504,7 @@ class Gen:
             self.emit("if fund > room:")
             self.depth += 1
             self.emit("fund = room")
-            reads = counter_reads(cap.amount, cap.when, self.counters[cap.counter].each)
-            self.trace(
-                _counter_tracer(tr_cap, cap.prov, reads, self.scales(reads)),
-                "fund",
-                "rp",
-                "amt",
-                f"b{j}",
-                f"v_{s.value}",
-                *(f"f_{f}" for f in reads),
-            )
+            self.counter_trace(tr_cap, cap, "fund", f"b{j}", f"v_{s.value}")
             self.depth -= 2
         for j, cap in enumerate(s.caps):
             if self.key(cap.counter) is not None:
