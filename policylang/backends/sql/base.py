@@ -1521,7 +1521,8 @@ class SettleLowering(Lowering):
     def let(self, step: ir.Let, env: Env):
         v, e = self.expr(step.expr, env)
         self._fail(env, e)
-        if _is_bill_split(step.expr):  # validated visits: the parts never exceed the total
+        declared = self.policy.bill_split[0] if self.policy.bill_split else ()
+        if _is_bill_split(step.expr, declared):  # validated visits: parts never exceed the total
             v = _bounded(v, 0, v.hi)
         self._assign(env, step.var, narrow(v))
 
@@ -2078,8 +2079,9 @@ def _ratio_check(r: Val):
     return err_when(_ratio_bad(r), err_code("R", r))
 
 
-def _is_bill_split(e) -> bool:
-    """``medfee_sumamt - parts``: never negative in a validated visit (inputs._bill_split)."""
+def _is_bill_split(e, declared: tuple = ()) -> bool:
+    """``medfee_sumamt - parts``: never negative in a validated visit (inputs._bill_split; a
+    policy's declared parts, inputs._declared_split)."""
     parts = []
     while isinstance(e, ir.Arith) and e.op == "-":
         if not isinstance(e.right, ir.Field):
@@ -2091,7 +2093,10 @@ def _is_bill_split(e) -> bool:
         and e.name == "medfee_sumamt"
         and bool(parts)
         and len(set(parts)) == len(parts)
-        and set(parts) <= {"fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt"}
+        and (
+            set(parts) <= {"fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt"}
+            or set(parts) == set(declared)
+        )
     )
 
 
