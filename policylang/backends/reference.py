@@ -135,6 +135,7 @@ class Reference:
         self.programs: dict[str, ir.Program] = policy.programs
         self.counters = {c.id: c for c in self.programs["settle"].counters}
         self.stamp = (policy.id, content_hash(policy))
+        self._reads: dict[int, tuple[str, ...]] = {}  # by step: the program outlives the dict
 
     # ---- running a program over one record --------------------------------------------
     def run(self, program: ir.Program, state: State) -> None:
@@ -240,6 +241,18 @@ class Reference:
             i + 1, e.name, "is required by the rule that applies to this record", psn_no
         )
 
+    def reads_of(self, step) -> tuple[str, ...]:
+        """The fields a trace step shows as what decided it (found once per step): every
+        field that decides a ratio; the fields that decide a deductible's or a cap's amount."""
+        got = self._reads.get(id(step))
+        if got is None:
+            if isinstance(step, ir.Ratio):
+                got = deciding(step)
+            else:
+                got = counter_reads(step.amount, step.when, self.counters[step.counter].each)
+            self._reads[id(step)] = got
+        return got
+
     # ---- step handlers ----------------------------------------------------------------
     def let(self, step: ir.Let, s: State) -> None:
         value = E.expr(step.expr, s.env, s.params)
@@ -273,7 +286,7 @@ class Reference:
         s.ledger.charge(key, before, take, s.index)
         s.env[step.base] = CTX.subtract(base, take)
         s.env[step.out] = CTX.add(s.env[step.out], take)
-        reads = counter_reads(step.amount, step.when, self.counters[step.counter].each)
+        reads = self.reads_of(step)
         s.note(
             tr_consume(
                 take,
@@ -287,7 +300,7 @@ class Reference:
 
     def ratio(self, step: ir.Ratio, s: State) -> None:
         base, row = E.value(step.value, s.env, s.params)
-        s.note(tr_ratio(base, row or step.prov, {f: s.env.get(f) for f in deciding(step)}))
+        s.note(tr_ratio(base, row or step.prov, {f: s.env.get(f) for f in self.reads_of(step)}))
         value = base
         for adj in E.adjustments(step.adjustments, s.env, s.params):
             pts = E.adjust_points(adj, s.params)
@@ -346,7 +359,7 @@ class Reference:
             applying.append((key, before))
             if fund > room:
                 fund = room
-                reads = counter_reads(cap.amount, cap.when, self.counters[cap.counter].each)
+                reads = self.reads_of(cap)
                 s.note(
                     tr_cap(
                         fund, row or cap.prov, amount, before, raw, {f: s.env.get(f) for f in reads}
