@@ -528,8 +528,9 @@ def tr_band(
     )
 
 
-def tr_band_adjust(adj: ir.Adjust, pts: Decimal) -> TraceStep:
-    return TraceStep.of("ratio", points_text(pts) + " points", adj.prov)
+def tr_band_adjust(adj: ir.Adjust, pts: Decimal, reads: dict = _NO_INPUTS) -> TraceStep:
+    """An uplift or a reduction added to every band; ``reads``: what its condition read."""
+    return TraceStep.of("ratio", points_text(pts) + " points", adj.prov, **reads)
 
 
 def tr_share(

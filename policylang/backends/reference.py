@@ -330,7 +330,8 @@ class Reference:
             last = r
             s.note(tr_band(r, bands.provs[i], part, prior, pts))
         for adj in applied:
-            s.note(tr_band_adjust(adj, E.adjust_points(adj, s.params)))
+            reads = {f: s.env.get(f) for f in fields_read(adj.when)}
+            s.note(tr_band_adjust(adj, E.adjust_points(adj, s.params), reads))
         _check_ratio(last)
         s.ledger.charge(key, prior, remaining, s.index)
         s.env[step.exact], s.env[step.ratio] = exact, last

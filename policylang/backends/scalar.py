@@ -461,11 +461,16 @@ class Gen:
         )
         self.charge(s.counter, "k", "prior", f"v_{s.base}")
         self.trace(
-            _bands_tracer(s),
+            _bands_tracer(s, [self.scales(fields_read(a.when)) for a in s.adjustments]),
             "parts",
             "prior",
             "pts",
-            *(f"({self.cond(a.when)}, {self.points(a)})" for a in s.adjustments),
+            *(
+                f"({self.cond(a.when)}, {self.points(a)}, "
+                + "".join(f"f_{f}, " for f in fields_read(a.when))
+                + ")"
+                for a in s.adjustments
+            ),
         )
 
     def share(self, s: ir.Share) -> None:
@@ -749,17 +754,18 @@ def _bound_tracer(b: ir.RatioBound):
     return build
 
 
-def _bands_tracer(s: ir.BandShare):
+def _bands_tracer(s: ir.BandShare, scales):
+    """``scales``: of the fields each adjustment's condition reads."""
+
     def build(provs, parts, prior, pts, *applied):
         out = [
             tr_band(D(s_ratio, 4), s.bands.provs[i], part, prior, D(pts, 4))
             for i, part, s_ratio in parts
         ]
-        out += [
-            tr_band_adjust(a, D(p, 4))
-            for a, (on, p) in zip(s.adjustments, applied, strict=True)
-            if on
-        ]
+        for a, sc, (on, p, *values) in zip(s.adjustments, scales, applied, strict=True):
+            if on:
+                reads = dict(zip(fields_read(a.when), _unscale(values, sc), strict=True))
+                out.append(tr_band_adjust(a, D(p, 4), reads))
         return out
 
     return build
