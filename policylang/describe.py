@@ -351,6 +351,10 @@ def ratio_cell(
     return Cell(True, ratio, "", prov, applied, points)
 
 
+# a floor or a ceiling on the ratio, in words (message ids)
+BOUND_WORDS = {"floor": "render.ratio_floor", "ceiling": "render.ratio_ceiling"}
+
+
 def signed_points(points, lang: str) -> str:
     """An adjustment's points in words: +5 points, −10 points, or + / − a parameter."""
     if isinstance(points, Decimal):

@@ -411,6 +411,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "fact.ratio_cell": ("ratio, {level}, {category}", "支付比例,{level},{category}"),
     "fact.ratio": ("ratio", "支付比例"),
     "fact.uplift": ("uplift when {cond}", "当 {cond} 时提高"),
+    "fact.reduction": ("reduction when {cond}", "当 {cond} 时降低"),
+    "fact.exemption": ("no reduction (exempt) when {cond}", "当 {cond} 时不降低(除外)"),
     "fact.bill_split": ("parts that leave the in-policy amount", "不纳入政策范围内费用的部分"),
     "fact.band": ("ratio band {n}", "第 {n} 段支付比例"),
     "fact.credit_rule": ("credit rule {name}", "计入规则 {name}"),

@@ -22,6 +22,7 @@ import attrs
 
 from . import ir
 from .describe import (
+    BOUND_WORDS,
     Axes,
     account_matrix,
     accumulate_words,
@@ -319,7 +320,7 @@ def _pooling(r: ir.PoolingRules, notes: Notes, lang: str, axes: Axes) -> list[Bl
         )
     for b in r.bounds:
         rows.append(
-            _row(text(f"render.ratio_{b.kind}", lang), value_words(b.value, lang), b.prov, notes)
+            _row(text(BOUND_WORDS[b.kind], lang), value_words(b.value, lang), b.prov, notes)
         )
     out: list[Block] = [
         Table(

@@ -42,6 +42,7 @@ import attrs
 from . import ir
 from . import vocab as V
 from .describe import (
+    BOUND_WORDS,
     Axes,
     account_matrix,
     accumulate_terms,
@@ -126,7 +127,7 @@ def _pooling_facts(r: ir.PoolingRules, lang: str, axes: Axes) -> dict[tuple, Fac
             )
     for a in conditional_adjustments(r, axes=axes):
         out[("uplift", cond_words(a.when, "en"))] = Fact(
-            text("fact.uplift", lang, cond=cond_words(a.when, lang)),
+            text(_adjustment_fact(a), lang, cond=cond_words(a.when, lang)),
             text("word.points", lang, points=_points(a.points)),
             a.prov,
         )
@@ -142,7 +143,7 @@ def _pooling_facts(r: ir.PoolingRules, lang: str, axes: Axes) -> dict[tuple, Fac
             out[("band", i)] = Fact(text("fact.band", lang, n=i), f"{bound}: {_pct(value)}", prov)
     for b in r.bounds:  # a floor or a ceiling on the ratio
         out[("ratio_bound", b.kind)] = Fact(
-            text(f"render.ratio_{b.kind}", lang), value_words(b.value, lang), b.prov
+            text(BOUND_WORDS[b.kind], lang), value_words(b.value, lang), b.prov
         )
     return out
 
@@ -281,6 +282,13 @@ def _facts(policy: ir.Policy, kind: str, v: ir.Version, lang: str, axes: Axes) -
 def _point_text(d) -> str:
     """A date, or the name of the date parameter that gives it (to be announced)."""
     return d if isinstance(d, str) else d.isoformat()
+
+
+def _adjustment_fact(a: ir.Adjust) -> str:
+    """An uplift, a reduction, or an exemption from a reduction (by the rule it comes from)."""
+    if a.prov.rule.endswith(": exempt"):
+        return "fact.exemption"
+    return "fact.reduction" if a.prov.rule.startswith("reduce") else "fact.uplift"
 
 
 def _bill_split_facts(p: ir.Policy, lang: str) -> dict[tuple, Fact]:
@@ -905,13 +913,15 @@ def settle_both(
     old,
     new,
     cands: list[Candidate],
-    typed_old: dict,
-    typed_new: dict,
+    text_old: dict,
+    text_new: dict,
     with_balance: bool,
     lang: str = "en",
 ) -> list[VisitDiff]:
     """Settle every candidate under both policies (one person each, one batch per
-    policy) and keep those whose settlement differs, at their first differing visit."""
+    policy) and keep those whose settlement differs, at their first differing visit.
+    ``text_old``, ``text_new``: the parameters as given (settle types them: a typed
+    percentage or points would be read again as written)."""
     rows_old, rows_new, where = [], [], []
     keep_old, keep_new = _known_fields(old), _known_fields(new)
     for n, cand in enumerate(cands):
@@ -922,8 +932,8 @@ def settle_both(
             rows_old.append({k: x for k, x in v.items() if k in keep_old})
             rows_new.append({k: x for k, x in v.items() if k in keep_new})
             where.append((n, i))
-    before = old.settle(rows_old, typed_old, trace=False)
-    after = new.settle(rows_new, typed_new, trace=False)
+    before = old.settle(rows_old, text_old, trace=False)
+    after = new.settle(rows_new, text_new, trace=False)
     out: list[VisitDiff] = []
     seen: set[int] = set()
     for (n, i), b, a in zip(where, before, after):
@@ -1111,7 +1121,10 @@ def compare(
     }
     values = value_changes(old.ir, new.ir, lang, given_dates)
     cands = candidates(old, new, typed_old, typed_new)
-    diffs = settle_both(old, new, cands, typed_old, typed_new, with_balance, lang) if cands else []
+    text_old, text_new = (
+        {p.name: p.value for p in params if p.name in c.ir.params} for c in (old, new)
+    )
+    diffs = settle_both(old, new, cands, text_old, text_new, with_balance, lang) if cands else []
     axes = axes_of(old.ir).union(axes_of(new.ir))
     shown_ = (
         sorted(diffs, key=_order_in(axes))

@@ -287,3 +287,22 @@ def test_the_example_folder_readme_commands_run():
     )
     assert r.exit_code == 0, r.output
     assert json.dumps(CASE["params"])  # the params file is JSON
+
+
+def test_diff_settles_with_the_parameters_as_given(tmp_path):
+    """`policylang diff` with a percentage parameter (it typed the parameters, then settle
+    typed them again: 60% became an error, 5 points a twentieth of a point)."""
+    changed = (
+        CITY.read_text(encoding="utf-8")
+        .replace("ratio at_least 55%", "ratio at_least 50%")
+        .replace("except emergency", "except emergency or psn_type = retiree")
+    )
+    (tmp_path / "qingyu-2025.pol").write_text(changed, encoding="utf-8")
+    r = CliRunner().invoke(
+        main,
+        ["diff", str(CITY), str(tmp_path / "qingyu-2025.pol"), "--format", "json"]
+        + [f"--param={k}={v}" for k, v in PARAMS.items()],
+    )
+    assert r.exit_code == 1, r.output  # some visits settle differently
+    report = json.loads(r.output)
+    assert any("Ratio at least" in v["what"] for v in report["values"])
