@@ -54,6 +54,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "政策范围内金额全部计入起付标准",
     ),
     "settle.cap_reached": ("the cap has been reached", "已达到最高支付限额"),
+    "settle.cost_cap_reached": (
+        "the in-policy costs counted have reached the cost cap",
+        "计入的政策范围内费用已达到费用限额",
+    ),
     "settle.zero_ratio": ("the ratio that applies is 0%", "适用的支付比例为 0%"),
     "settle.rounds_to_zero": (
         "the fund's share rounds to less than the rounding unit",
@@ -130,6 +134,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "reason.no_in_policy_amount": ("no in-policy amount", "无政策范围内金额"),
     "reason.within_deductible": ("within the deductible", "起付标准以内"),
     "reason.cap_reached": ("cap reached", "已达最高支付限额"),
+    "reason.cost_cap_reached": ("cost cap reached", "已达费用限额"),
     "reason.zero_ratio": ("ratio 0%", "支付比例为 0"),
     "reason.rounds_to_zero": ("rounds to zero", "舍入后为零"),
     "reason.other_scheme": ("other scheme", "其他险种"),
