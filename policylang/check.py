@@ -515,7 +515,7 @@ class Checker:
             return
         cap = _money_literal(top.amount)
         most = _largest_money(st.amount)
-        if cap is not None and most is not None and most[0] > cap:
+        if cap is not None and cap >= 0 and most is not None and most[0] > cap:
             self.emit(
                 "C422",
                 most[1].span,
