@@ -499,11 +499,12 @@ class Checker:
                 )
 
     # -- limits composed: a deductible's total_at_most, caps on the costs counted
-    def check_ceiling(self, st: n.Deductible, fields: dict):
+    def check_ceiling(self, st: n.Deductible, top: n.Ceiling, fields: dict):
         """``total_at_most``: on a deductible per visit (C420), over a longer period (C421),
         at least the largest deductible it sums (C422); money (T201), not negative (R302)."""
-        top = st.ceiling
-        self.check_quantity(top.amount, V.MONEY, "the total of the deductible", "起付标准累计上限", fields)
+        self.check_quantity(
+            top.amount, V.MONEY, "the total of the deductible", "起付标准累计上限", fields
+        )
         if not self.enum_value(top.period, "period"):
             return
         period = _period(top.period)
@@ -703,8 +704,8 @@ class Checker:
                     self.check_field(st.each, fields, enum_only=True)
                 if st.when is not None:
                     self.check_cond(st.when, fields)
-                if getattr(st, "ceiling", None) is not None:
-                    self.check_ceiling(st, fields)
+                if isinstance(st, n.Deductible) and st.ceiling is not None:
+                    self.check_ceiling(st, st.ceiling, fields)
             elif isinstance(st, n.Ratio):
                 self.check_quantity(st.amount, V.PERCENT, what, what_zh, fields)
             elif isinstance(st, n.Uplift):

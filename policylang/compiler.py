@@ -193,7 +193,8 @@ class Lowering:
     def rules_pooling(self, body, pid) -> ir.PoolingRules:
         covers, covers_prov = frozenset(), prov("covers", None, pid)
         designated = None
-        deductibles, caps, cost_caps, adjustments = [], [], [], []
+        deductibles, caps, adjustments = [], [], []
+        cost_caps: list[ir.Accumulate] = []
         ratio, ratio_prov = ir.Const(Decimal(0), V.PERCENT), prov("ratio", None, pid)
         for st in body:
             if isinstance(st, n.Covers):

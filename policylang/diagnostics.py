@@ -474,7 +474,8 @@ CATALOGUE: dict[str, Entry] = {
         "`累计不超过` 限定按次收取的起付标准的累计总额,但该起付标准是每{period_zh}",
         "write the deductible per visit (每次) with its total per year, or drop `total_at_most`: "
         "a deductible per {period} is already a total",
-        "请把起付标准写作每次并给出每年累计上限,或删去 `累计不超过`:每{period_zh}的起付标准本身就是累计额",
+        "请把起付标准写作每次并给出每年累计上限,或删去 `累计不超过`:"
+        "每{period_zh}的起付标准本身就是累计额",
     ),
     "C421": Entry(
         ERROR,
@@ -491,7 +492,8 @@ CATALOGUE: dict[str, Entry] = {
         "per-visit deductible above its total",
         "a deductible of {value} yuan per visit is more than its total of {ceiling} yuan per "
         "{period}: no visit can take it in full",
-        "每次起付标准 {value} 元超过其每{period_zh}累计上限 {ceiling} 元:任何一次就诊都无法全额收取",
+        "每次起付标准 {value} 元超过其每{period_zh}累计上限 {ceiling} 元:"
+        "任何一次就诊都无法全额收取",
         "check the two amounts in the notice: the total per {period} is at least each per-visit "
         "deductible",
         "请核对通知中的两个金额:每{period_zh}累计上限应不低于每次起付标准",
@@ -501,10 +503,12 @@ CATALOGUE: dict[str, Entry] = {
         "the fund never pays",
         "the costs counted are capped at {cap} yuan, no more than the deductible of "
         "{deductible} yuan taken from them: the fund never pays",
-        "计入的政策范围内费用以 {cap} 元为限,不高于从中扣除的起付标准 {deductible} 元:统筹基金永远不支付",
+        "计入的政策范围内费用以 {cap} 元为限,不高于从中扣除的起付标准 {deductible} 元:"
+        "统筹基金永远不支付",
         "a cost cap counts the in-policy costs before the deductible; check that it is the cap "
         "on the costs, not on the fund's payment (`cap`)",
-        "费用限额在扣除起付标准之前计算政策范围内费用;请确认这是费用限额,而不是基金支付限额(`最高支付限额`)",
+        "费用限额在扣除起付标准之前计算政策范围内费用;"
+        "请确认这是费用限额,而不是基金支付限额(`最高支付限额`)",
     ),
     # ---- H: hierarchy
     "H501": Entry(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import cast
 
 from .. import vocab as V
 from . import core as c
@@ -206,7 +207,7 @@ def _cost_caps(r: c.PoolingRules, counters: list) -> list:
         cid = counter_id(acc)
         counters.append(p.Counter(cid, "cost_cap", acc.period, acc.each))
         caps.append(p.CapUse(cid, acc.amount, acc.when, acc.prov))
-    return [p.Limit(COUNTED, "remaining", tuple(caps)), p.Let("remaining", _var(COUNTED), None)]
+    return [p.Limit(COUNTED, "remaining", tuple(caps)), p.Let("remaining", _expr(COUNTED), None)]
 
 
 def ceiling_id(cid: str, top: c.Accumulate) -> str:
@@ -223,19 +224,19 @@ def _deductible_with_ceiling(acc: c.Accumulate, cid: str, counters: list) -> lis
     tid = ceiling_id(cid, top)
     counters.append(p.Counter(tid, "ceiling", top.period, None))
     zero = c.Const(ZERO, MONEY)
+    back = c.Arith("+", _expr("remaining"), _expr(DEDC_DUE), MONEY)
     return [
         p.Let(DEDC_DUE, zero, None),
         p.Consume(cid, acc.amount, acc.when, "remaining", DEDC_DUE, acc.prov),
         p.Limit(DEDC_KEPT, DEDC_DUE, (p.CapUse(tid, top.amount, top.when, top.prov),)),
-        p.Let(
-            "remaining",
-            c.Arith(
-                "-", c.Arith("+", _var("remaining"), _var(DEDC_DUE), MONEY), _var(DEDC_KEPT), MONEY
-            ),
-            None,
-        ),
-        p.Let("act_pay_dedc", c.Arith("+", _var("act_pay_dedc"), _var(DEDC_KEPT), MONEY), None),
+        p.Let("remaining", c.Arith("-", back, _expr(DEDC_KEPT), MONEY), None),
+        p.Let("act_pay_dedc", c.Arith("+", _expr("act_pay_dedc"), _expr(DEDC_KEPT), MONEY), None),
     ]
+
+
+def _expr(name: str) -> c.Expr:
+    """A program variable where core's expressions stand (the program layer adds ``Var``)."""
+    return cast(c.Expr, _var(name))
 
 
 def _with_rounding(steps, rounding: c.Rounding):
@@ -320,9 +321,8 @@ def settle_program(policy: c.Policy) -> p.Program:
         ),
     )
     used = {ctr.kind for ctr in counters}
-    extra = (
-        (() if "cost_cap" not in used else OPTIONAL_VARIABLES[:1])
-        + (() if "ceiling" not in used else OPTIONAL_VARIABLES[1:])
+    extra = (() if "cost_cap" not in used else OPTIONAL_VARIABLES[:1]) + (
+        () if "ceiling" not in used else OPTIONAL_VARIABLES[1:]
     )
     variables = tuple(
         (name, t, None if t == V.PERCENT or name == "balc" else ZERO)
