@@ -181,6 +181,7 @@ def _point(p, params: dict) -> str:
 
 WHAT = {
     "inscp_scp_amt": "in-policy amount",
+    "inscp_counted": "costs counted",
     "act_pay_dedc": "deductible",
     "ratio": "ratio",
     "hifp_pay": "fund pays",
