@@ -414,7 +414,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "fact.deductible": ("deductible {what}", "起付标准 {what}"),
     "fact.cap": ("cap {what}", "最高支付限额 {what}"),
     "fact.cost_cap": ("cost cap {what}", "政策范围内费用限额 {what}"),
-    "fact.total_at_most": ("total of the deductible {what}", "起付标准累计上限 {what}"),
+    "fact.total_at_most": (
+        "total of the deductible {what}, {per}",
+        "起付标准累计上限 {what},{per}",
+    ),
     "fact.ratio_cell": ("ratio, {level}, {category}", "支付比例,{level},{category}"),
     "fact.ratio": ("ratio", "支付比例"),
     "fact.uplift": ("uplift when {cond}", "当 {cond} 时提高"),

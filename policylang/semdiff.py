@@ -106,15 +106,18 @@ def _pooling_facts(r: ir.PoolingRules, lang: str, axes: Axes) -> dict[tuple, Fac
     }
     for kind, accs in (("deductible", r.deductibles), ("cap", r.caps), ("cost_cap", r.cost_caps)):
         for acc in accs:
+            # the label names the statement; a deductible's total is a fact of its own
+            what = accumulate_terms(attrs.evolve(acc, ceiling=None), lang)
             out[(kind, counter_id(acc))] = Fact(
-                text(f"fact.{kind}", lang, what=accumulate_terms(acc, lang)),
+                text(f"fact.{kind}", lang, what=what),
                 value_words(acc.amount, lang),
                 acc.prov,
             )
             if acc.ceiling is not None:  # a deductible's total_at_most
                 top = acc.ceiling
+                per = text("word.per", lang, period=text(f"period.{top.period}", lang))
                 out[("total_at_most", counter_id(acc))] = Fact(
-                    text("fact.total_at_most", lang, what=accumulate_terms(acc, lang)),
+                    text("fact.total_at_most", lang, what=what, per=per),
                     value_words(top.amount, lang),
                     top.prov,
                 )
