@@ -68,7 +68,7 @@ def test_visits_json_is_the_worked_examples_input():
 def test_hand_derived_results(qingxi, snapshot_json):
     got = [r.to_json() for r in qingxi.settle(CASE["input"])]
     assert len(got) == len(CASE["expected"])
-    for i, (want, have) in enumerate(zip(CASE["expected"], got)):
+    for i, (want, have) in enumerate(zip(CASE["expected"], got, strict=True)):
         for field, value in want.items():
             assert have[field] == value, (
                 f"visit {i + 1}, field {field}: derived {value!r}, got {have[field]!r}"
@@ -84,7 +84,7 @@ def test_hand_derived_results(qingxi, snapshot_json):
 def test_every_backend_gives_the_hand_derived_results(qingxi, engine):
     results = backend(engine)(qingxi.ir).settle(CASE["input"], {})
     assert [
-        {k: r.to_json()[k] for k in want} for r, want in zip(results, CASE["expected"])
+        {k: r.to_json()[k] for k in want} for r, want in zip(results, CASE["expected"], strict=True)
     ] == CASE["expected"]
 
 
