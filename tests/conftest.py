@@ -55,9 +55,13 @@ def load_backend(name: str):
         pytest.skip(f"backend {name} is not available: {e}")
 
 
-def assert_hand_derived(expected: list[dict], got: list[dict]) -> None:
-    """Results (JSON) equal to the ones derived by hand, field by field, and the identity
-    psn_part_amt = medfee_sumamt - fund_pay_sumamt = acct_pay + psn_cash_pay holds."""
+def read_json(path: Path):
+    return json.loads(path.read_text(encoding="utf-8"), parse_float=Decimal)
+
+
+def assert_hand_derived(got: list[dict], expected: list[dict]) -> None:
+    """Results (as JSON) equal the hand-derived fields of a worked example, visit by visit,
+    and each adds up: the person's share is the bill less the fund, the account plus cash."""
     assert len(got) == len(expected)
     for i, (want, have) in enumerate(zip(expected, got, strict=True)):
         for field, value in want.items():
@@ -68,10 +72,6 @@ def assert_hand_derived(expected: list[dict], got: list[dict]) -> None:
             Decimal(have[k]) for k in ("medfee_sumamt", "fund_pay_sumamt", "psn_part_amt")
         )
         assert part == total - fund == Decimal(have["acct_pay"]) + Decimal(have["psn_cash_pay"])
-
-
-def read_json(path: Path):
-    return json.loads(path.read_text(encoding="utf-8"), parse_float=Decimal)
 
 
 @pytest.fixture(scope="session")

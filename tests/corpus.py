@@ -26,6 +26,7 @@ CORPUS = sorted(
         ROOT / "tests" / "fixtures" / "variations" / "city.pol",
         ROOT / "examples" / "three-categories" / "lanshan-2024.pol",  # a declared category
         ROOT / "examples" / "adjustments" / "qingyu-2025.pol",  # reductions, bounds, bill split
+        ROOT / "examples" / "composed-limits" / "qingxi-2025.pol",  # cost cap, deductible total
     ]
 )
 

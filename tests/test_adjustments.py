@@ -45,7 +45,7 @@ def test_visits_and_params_files_are_the_worked_examples_input():
 
 def test_hand_derived_results(qingyu, snapshot_json):
     got = [r.to_json() for r in qingyu.settle(CASE["input"], PARAMS)]
-    assert_hand_derived(CASE["expected"], got)
+    assert_hand_derived(got, CASE["expected"])
     assert got == snapshot_json
 
 

@@ -39,7 +39,7 @@ def test_visits_json_is_the_worked_examples_input():
 
 def test_hand_derived_results(lanshan, snapshot_json):
     got = [r.to_json() for r in lanshan.settle(CASE["input"])]
-    assert_hand_derived(CASE["expected"], got)
+    assert_hand_derived(got, CASE["expected"])
     assert got == snapshot_json
 
 

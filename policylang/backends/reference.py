@@ -360,12 +360,8 @@ class Reference:
             applying.append((key, before))
             if fund > room:
                 fund = room
-                reads = self.reads_of(cap)
-                s.note(
-                    tr_cap(
-                        fund, row or cap.prov, amount, before, raw, {f: s.env.get(f) for f in reads}
-                    )
-                )
+                reads = {f: s.env.get(f) for f in self.reads_of(cap)}
+                s.note(tr_cap(fund, row or cap.prov, amount, before, raw, step.out, reads))
         for key, before in applying:
             s.ledger.charge(key, before, fund, s.index)
         s.env[step.out] = fund

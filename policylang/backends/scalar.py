@@ -509,7 +509,7 @@ class Gen:
             self.emit("if fund > room:")
             self.depth += 1
             self.emit("fund = room")
-            self.counter_trace(tr_cap, cap, "fund", f"b{j}", f"v_{s.value}")
+            self.counter_trace(partial(tr_cap, out=s.out), cap, "fund", f"b{j}", f"v_{s.value}")
             self.depth -= 2
         for j, cap in enumerate(s.caps):
             if self.key(cap.counter) is not None:
@@ -721,7 +721,7 @@ def _counter_tracer(trace_step, prov: ir.Prov, names, scales):
             amount,
             before,
             other,
-            dict(zip(names, _unscale(reads, scales), strict=True)),
+            reads=dict(zip(names, _unscale(reads, scales), strict=True)),
         )
 
     return build
