@@ -61,17 +61,20 @@ class _Writer:
         if isinstance(v, Span):
             return self.span(v) if self.spans else None
         if attrs.has(type(v)):
-            out: dict[str, Any] = {"node": type(v).__name__}
-            for f in attrs.fields(type(v)):
-                if f.name == "span" and not self.spans:
-                    continue
-                if f.metadata.get("omit_default") and getattr(v, f.name) == f.default:
-                    continue  # a field added later: absent, the IR (and its hash) is as before
-                out[f.name] = self.value(getattr(v, f.name))
-            return out
+            return self.node(v)
         if callable(v):  # pragma: no cover - nothing callable belongs in the IR
             raise TypeError(f"not serialisable: {v!r}")
         return str(v)
+
+    def node(self, v: Any) -> dict:
+        out: dict[str, Any] = {"node": type(v).__name__}
+        for f in attrs.fields(type(v)):
+            if f.name == "span" and not self.spans:
+                continue
+            if f.metadata.get("omit_default") and getattr(v, f.name) == f.default:
+                continue  # a field added later: absent, the IR (and its hash) is as before
+            out[f.name] = self.value(getattr(v, f.name))
+        return out
 
     def policy(self, p: c.Policy) -> dict:
         out = self._policy(p)
