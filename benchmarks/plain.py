@@ -112,7 +112,8 @@ parse_hosp_lv = _enum(HOSP_LVS, "hospital level")
 
 
 def _plain_text(value: str) -> str:
-    """Full-width digits and punctuation read as ASCII (NFKC), but not superscript or circled ones."""
+    """Full-width digits and punctuation read as ASCII (NFKC), but not superscript or circled
+    ones."""
     if (
         not value.isascii()
         and len(value) <= 160
@@ -142,7 +143,8 @@ def parse_money(value):
     sign, whole, frac = m.groups()
     if len(whole.lstrip("0")) > MAX_DIGITS:
         raise ValueError(
-            f"{value} is too large for an amount (at most {MAX_DIGITS} digits before the decimal point)"
+            f"{value} is too large for an amount (at most {MAX_DIGITS} digits before the decimal "
+            "point)"
         )
     if frac is not None and len(frac.rstrip("0")) > 2:
         raise ValueError(f"{value} has more than two decimal places (amounts are in fen)")

@@ -160,7 +160,7 @@ def check_agreement(
             f"{what}: {len(lib_results)} results from policylang, {len(plain_results)} from the "
             f"plain reference"
         )
-    for i, (p, r) in enumerate(zip(plain_results, lib_results)):
+    for i, (p, r) in enumerate(zip(plain_results, lib_results, strict=True)):
         mine = plain.to_json(p)
         theirs = r.to_json(trace=False)
         diff = [f for f in plain.RESULT_FIELDS if mine[f] != theirs.get(f)]
@@ -206,7 +206,8 @@ BAD = [
         "medfee_sumamt",
     ),
 ]
-GOOD = [  # each its own person, but for the last four: the order within a day, and a balance carried on
+# each its own person, but for the last four: the order within a day, and a balance carried on
+GOOD = [
     {"medfee_sumamt": "12.340"},
     {"medfee_sumamt": "+5"},
     {"medfee_sumamt": " 7.5 "},
@@ -281,7 +282,7 @@ def run_traced(policy, records):
     results = policy.settle(records)
     for r in results:  # traces may be built lazily: reading them is part of the cost
         for step in r.trace:
-            step.value
+            _ = step.value
     return results
 
 
@@ -363,7 +364,8 @@ def measure_memory(n: int, seed: int, configs=None) -> dict[str, float | None]:
         m = json.loads(proc.stdout.strip().splitlines()[-1])
         if m["baseline_kb"] <= parent_peak:
             print(
-                f"warning: the {name} child's baseline may be the parent's peak; its memory figure is unreliable",
+                f"warning: the {name} child's baseline may be the parent's peak; its memory "
+                "figure is unreliable",
                 file=sys.stderr,
             )
         out[name] = (m["peak_kb"] - m["baseline_kb"]) / 1024
@@ -401,7 +403,11 @@ def check_columnar_agreement(want, got, what: str = "columnar") -> None:
                 f"{what}: column {name} is {b.type} from policylang, {a.type} from NumPy"
             )
         if not a.equals(b):
-            row = next(i for i, (x, y) in enumerate(zip(a.to_pylist(), b.to_pylist())) if x != y)
+            row = next(
+                i
+                for i, (x, y) in enumerate(zip(a.to_pylist(), b.to_pylist(), strict=True))
+                if x != y
+            )
             raise Disagreement(
                 f"{what}: policylang and the NumPy reference disagree on row {row} (column "
                 f"{name}): NumPy {a[row].as_py()!r}, policylang {b[row].as_py()!r}"
@@ -418,7 +424,7 @@ def check_columnar_against_settle(policy, table, persons: int = 300) -> int:
     records = [{k: v for k, v in row.items() if v is not None} for row in sample.to_pylist()]
     got = policy.settle_table(sample)
     want = policy.settle(records, trace=False)
-    for i, (row, r) in enumerate(zip(got.to_pylist(), want)):
+    for i, (row, r) in enumerate(zip(got.to_pylist(), want, strict=True)):
         j = r.to_json(trace=False)
         mine = {
             k: (None if row[k] is None else str(row[k]))
@@ -445,7 +451,9 @@ def columnar_section(args, n: int, repeats: int, memory: dict) -> list[str]:
     except Disagreement as e:
         print(f"ABORT: {e}", file=sys.stderr)
         return ["columnar (disagreement)"]
-    reasons = dict(zip(*[x.to_pylist() for x in want.column("reason").value_counts().flatten()]))
+    reasons = dict(
+        zip(*[x.to_pylist() for x in want.column("reason").value_counts().flatten()], strict=True)
+    )
     columns = want.num_columns
     del want
     mix = ", ".join(
@@ -453,7 +461,8 @@ def columnar_section(args, n: int, repeats: int, memory: dict) -> list[str]:
     )
     print()
     print(
-        f"columnar: {n:,} visits in an Arrow table (timestamps, decimal128, text), seed {args.seed}: {mix}"
+        f"columnar: {n:,} visits in an Arrow table (timestamps, decimal128, text), seed "
+        f"{args.seed}: {mix}"
     )
     print(
         f"agreement: all {columns} result columns equal, and {sampled:,} visits of sampled persons "
@@ -474,7 +483,8 @@ def columnar_section(args, n: int, repeats: int, memory: dict) -> list[str]:
     base = best["numpy"]
     print()
     print(
-        f"{'configuration':<36}{'visits':>10}{'seconds':>10}{'visits/s':>12}{'vs NumPy':>10}{'peak MB':>10}"
+        f"{'configuration':<36}{'visits':>10}"
+        f"{'seconds':>10}{'visits/s':>12}{'vs NumPy':>10}{'peak MB':>10}"
     )
     for name in COLUMNAR_CONFIGS:
         t = best[name]
@@ -544,7 +554,8 @@ def machine_facts() -> str:
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return (
         f"machine: {os.cpu_count()} cores ({usable} usable), {_cpu_model()}, {platform.system()} "
-        f"{platform.release()}, load average {_load()}\npython:  {platform.python_implementation()} {platform.python_version()}, "
+        f"{platform.release()}, load average {_load()}\npython:  "
+        f"{platform.python_implementation()} {platform.python_version()}, "
         f"policylang {getattr(policylang, '__version__', '?')} {_source()}"
     )
 
@@ -637,7 +648,8 @@ def main(argv: list[str] | None = None) -> int:
     persons = len({r["psn_no"] for r in ref})
     print(f"data:    {n:,} visits of {persons:,} persons, seed {args.seed}: {reason_mix(ref)}")
     print(
-        f"agreement: all {len(plain.RESULT_FIELDS)} result fields of every visit, untraced and traced; "
+        f"agreement: all {len(plain.RESULT_FIELDS)} result fields of every visit, untraced and "
+        "traced; "
         f"{len(BAD) + 1} bad and {len(GOOD)} unusual records validated alike"
     )
     del ref
@@ -651,7 +663,8 @@ def main(argv: list[str] | None = None) -> int:
     base = best["plain"]
     print()
     print(
-        f"{'configuration':<36}{'visits':>9}{'seconds':>10}{'visits/s':>11}{'vs plain':>10}{'peak MB':>10}"
+        f"{'configuration':<36}{'visits':>9}"
+        f"{'seconds':>10}{'visits/s':>11}{'vs plain':>10}{'peak MB':>10}"
     )
     for name in CONFIGS:
         t = best[name]
@@ -659,7 +672,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{LABELS[name]:<36}{n:>9,}{t:>10.3f}{n / t:>11,.0f}{t / base:>9.2f}x{mb:>10}")
     if not args.no_memory:
         print(
-            "peak MB: growth of peak RSS (ru_maxrss) over the baseline after imports, policy loading and data "
+            "peak MB: growth of peak RSS (ru_maxrss) over the baseline after imports, policy "
+            "loading and data "
             "generation, one fresh subprocess per configuration, results kept alive"
         )
     print()
@@ -741,13 +755,15 @@ def sql_check(con, sample_persons: int = 2000) -> str:
     if bad:
         raise Disagreement(f"sql: the generated and the hand-written query disagree: {bad[0]}")
     # the generated query against the library on every visit of a sample of persons
-    rows = con.sql(f"""SELECT v.*, {", ".join("g." + c for c in cols)} FROM visits v JOIN out_generated g USING (row_no)
-                      WHERE v.psn_no IN (SELECT DISTINCT psn_no FROM visits ORDER BY psn_no LIMIT {sample_persons})
+    rows = con.sql(f"""SELECT v.*, {", ".join("g." + c for c in cols)}
+                      FROM visits v JOIN out_generated g USING (row_no)
+                      WHERE v.psn_no IN (SELECT DISTINCT psn_no FROM visits ORDER BY psn_no
+                                         LIMIT {sample_persons})
                       ORDER BY row_no""").fetchall()
     names = [d[0] for d in con.sql("SELECT * FROM visits LIMIT 0").description]
     records, expected = [], []
     for row in rows:
-        v = dict(zip(names, row[: len(names)]))
+        v = dict(zip(names, row[: len(names)], strict=True))
         record = {
             "psn_no": v["psn_no"],
             "psn_type": v["psn_type"],
@@ -764,9 +780,9 @@ def sql_check(con, sample_persons: int = 2000) -> str:
         if v["designated"] is not None:
             record["designated"] = v["designated"]
         records.append(record)
-        expected.append(dict(zip(cols, row[len(names) :])))
+        expected.append(dict(zip(cols, row[len(names) :], strict=True)))
     results = policylang.load(POLICY).settle(records, trace=False)
-    for i, (r, e) in enumerate(zip(results, expected)):
+    for i, (r, e) in enumerate(zip(results, expected, strict=True)):
         j = r.to_json(trace=False)
         for c in cols:
             mine = j[c]
@@ -884,15 +900,18 @@ def sql_section(args) -> int:
         return 2
     persons = con.sql("SELECT COUNT(DISTINCT psn_no) FROM visits").fetchall()[0][0]
     print(
-        f"data:    {n:,} visits of {persons:,} persons generated in DuckDB ({made:.1f} s), seed {args.seed}: {mix}"
+        f"data:    {n:,} visits of {persons:,} persons generated in DuckDB ({made:.1f} s), seed "
+        f"{args.seed}: {mix}"
     )
     print(
-        f"agreement: every result column of every visit, generated against hand-written; and against "
+        "agreement: every result column of every visit, generated against hand-written; and "
+        "against "
         f"policylang's Python settle on all {sampled:,} visits of 2,000 persons"
     )
     threads = con.sql("SELECT current_setting('threads')").fetchall()[0][0]
     print(
-        f"timing:  best of {repeats}{' (--quick)' if args.quick else ''}, each query writes its result to a "
+        f"timing:  best of {repeats}{' (--quick)' if args.quick else ''}, each query writes its "
+        "result to a "
         f"temporary table; DuckDB threads {threads}"
     )
     sys.stdout.flush()
@@ -900,7 +919,8 @@ def sql_section(args) -> int:
     base = best["hand"]
     print()
     print(
-        f"{'configuration':<36}{'visits':>12}{'seconds':>10}{'visits/s':>12}{'vs hand':>10}{'peak MB':>10}"
+        f"{'configuration':<36}{'visits':>12}"
+        f"{'seconds':>10}{'visits/s':>12}{'vs hand':>10}{'peak MB':>10}"
     )
     for name, label in SQL_CONFIGS.items():
         t = best[name]
@@ -908,7 +928,8 @@ def sql_section(args) -> int:
         print(f"{label:<36}{n:>12,}{t:>10.2f}{n / t:>12,.0f}{t / base:>9.2f}x{mb:>10}")
     if not args.no_memory:
         print(
-            "peak MB: growth of peak RSS (ru_maxrss) over the baseline after generating the table, one fresh "
+            "peak MB: growth of peak RSS (ru_maxrss) over the baseline after generating the "
+            "table, one fresh "
             "subprocess per configuration"
         )
     ratio = best["generated"] / base

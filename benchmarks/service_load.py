@@ -1,9 +1,9 @@
 """Load and fault figures for `policylang serve`, on loopback only.
 
-    python benchmarks/service_load.py                       # 4 and 16 clients, 10,000 visits over 1,000 persons, SQLite
-    python benchmarks/service_load.py --db postgresql       # the same on a PostgreSQL that it starts (pgserver)
-    python benchmarks/service_load.py --quick               # 2,000 visits over 200 persons
-    python benchmarks/service_load.py --kill-after 0.5      # SIGKILL the server half-way, restart it, retry
+    python benchmarks/service_load.py                  # 4, 16 clients; 10,000 visits, 1,000 persons
+    python benchmarks/service_load.py --db postgresql  # the same on a PostgreSQL it starts
+    python benchmarks/service_load.py --quick          # 2,000 visits over 200 persons
+    python benchmarks/service_load.py --kill-after 0.5 # SIGKILL the server half-way, restart, retry
 
 Starts the service as a subprocess on 127.0.0.1 (a free port) with a fresh database, and
 sends the visits from CLIENTS threads, each owning its persons (so each person's requests
@@ -35,6 +35,10 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY = ROOT / "policies" / "guiyang-2022.pol"
@@ -143,6 +147,12 @@ class Server:
 # ---- the load -----------------------------------------------------------------------------
 
 
+def _when(day: int, rest: int) -> str:
+    """The settlement time ``day`` days and ``rest`` minutes into 2024 (28-day months)."""
+    month, mday = 1 + min(day // 28, 11), 1 + day % 28
+    return f"2024-{month:02d}-{mday:02d} {rest // 60:02d}:{rest % 60:02d}:00"
+
+
 def make_persons(n: int, seed: int) -> list[dict]:
     rng = random.Random(seed)
     return [
@@ -177,7 +187,7 @@ def make_load(
         clock[i] += rng.randint(1, 3 * 24 * 60)
         minute = clock[i]
         day, rest = divmod(minute, 24 * 60)
-        when = f"2024-{1 + min(day // 28, 11):02d}-{1 + day % 28:02d} {rest // 60:02d}:{rest % 60:02d}:00"
+        when = _when(day, rest)
         sid = f"S{k:07d}"
         visit = {
             "psn_no": p["psn_no"],
@@ -206,7 +216,7 @@ def make_load(
             target = settled[i].pop(rng.randrange(len(settled[i])))
             clock[i] += 5
             day, rest = divmod(clock[i], 24 * 60)
-            when = f"2024-{1 + min(day // 28, 11):02d}-{1 + day % 28:02d} {rest // 60:02d}:{rest % 60:02d}:00"
+            when = _when(day, rest)
             per_person[i].append(
                 {
                     "kind": "reverse",
@@ -273,7 +283,8 @@ def run_clients(
                 if r.status_code != 200:
                     with tally.lock:
                         tally.errors.append(
-                            f"{op['kind']} {op['body'].get('setl_id')}: {r.status_code} {r.text[:300]}"
+                            f"{op['kind']} {op['body'].get('setl_id')}: {r.status_code} "
+                            f"{r.text[:300]}"
                         )
                     continue
                 result = r.json()
@@ -363,7 +374,8 @@ def replay(policy, tally: Tally):
     import policylang
 
     ops = sorted(tally.acked.values(), key=lambda a: (a["result"]["psn_no"], a["result"]["seq"]))
-    persons: dict = {}  # each person replayed on a ledger of their own (a settle call copies its ledger)
+    # each person replayed on a ledger of their own (a settle call copies its ledger)
+    persons: dict = {}
     ledger = policy.new_ledger()
     for n, a in enumerate(ops):
         if n and a["result"]["psn_no"] != ops[n - 1]["result"]["psn_no"]:
@@ -402,7 +414,7 @@ def check(server: Server, policy, tally: Tally) -> dict:
         lost += max(0, n - got)
         double += max(0, got - n)
     recorded = {s["setl_id"]: s for p in served["persons"].values() for s in p["settlements"]}
-    for (kind, sid), a in tally.acked.items():
+    for kind, sid in tally.acked:
         s = recorded.get(sid)
         if s is None or (kind == "reverse" and s["reversed_at_seq"] is None):
             lost += 1
@@ -477,11 +489,13 @@ def main(argv=None) -> int:
     load = make_load(args.visits, args.persons, args.seed)
     n_ops = sum(len(ops) for ops in load)
     print(
-        f"{args.visits} visits over {args.persons} persons ({n_ops} requests with the reversals, plus retries); "
+        f"{args.visits} visits over {args.persons} persons ({n_ops} requests with the reversals, "
+        "plus retries); "
         f"database {args.db}; {os.cpu_count()} cores, server and clients on this machine"
     )
     print(
-        f"{'clients':>7}  {'visits/s':>8}  {'requests/s':>10}  {'p50 ms':>6}  {'p99 ms':>6}  {'retries':>7}  "
+        f"{'clients':>7}  {'visits/s':>8}  {'requests/s':>10}  {'p50 ms':>6}  {'p99 ms':>6}  "
+        f"{'retries':>7}  "
         f"{'409s':>4}  result"
     )
     status = 0
@@ -501,12 +515,14 @@ def main(argv=None) -> int:
                 if args.kill_after is not None:
                     target = int(n_ops * args.kill_after)
 
-                    def killer():
+                    def killer(tally: Tally, target: int, stop: threading.Event, server: Server):
                         while len(tally.acked) < target and not stop.is_set():
                             time.sleep(0.005)
                         server.kill()
 
-                    threading.Thread(target=killer, daemon=True).start()
+                    threading.Thread(
+                        target=killer, args=(tally, target, stop, server), daemon=True
+                    ).start()
                 t0 = time.perf_counter()
                 run_clients(server, load, clients, tally=tally)
                 wall = time.perf_counter() - t0
@@ -530,14 +546,19 @@ def main(argv=None) -> int:
                 f"{'identical to' if result['same'] else 'DIFFERENT from'} the library's replay"
             )
             if args.kill_after is not None:
-                verdict += f" (killed after {sent} answered requests; {pending} sent again after the restart)"
+                verdict += (
+                    f" (killed after {sent} answered requests;"
+                    f" {pending} sent again after the restart)"
+                )
             if tally.errors:
                 verdict += f"; {len(tally.errors)} ERRORS, first: {tally.errors[0]}"
             if result["lost"] or result["double"] or not result["same"] or tally.errors:
                 status = 1
             print(
-                f"{clients:>7}  {visits / wall:>8.0f}  {sent / wall:>10.0f}  {percentile(tally.latencies, 0.5) * 1e3:>6.1f}"
-                f"  {percentile(tally.latencies, 0.99) * 1e3:>6.1f}  {tally.replays:>7}  {tally.conflicts:>4}  {verdict}",
+                f"{clients:>7}  {visits / wall:>8.0f}  {sent / wall:>10.0f}  "
+                f"{percentile(tally.latencies, 0.5) * 1e3:>6.1f}"
+                f"  {percentile(tally.latencies, 0.99) * 1e3:>6.1f}  {tally.replays:>7}  "
+                f"{tally.conflicts:>4}  {verdict}",
                 flush=True,
             )
     return status

@@ -297,8 +297,8 @@ class CompiledPolicy:
         ``pool_prop_selfpay`` as decimal128(5, 4) or null, ``acct_mulaid_pay`` (0.00),
         ``balc`` (null while no balance is known), ``reason`` (null when the fund paid).
         There is no trace and there are no audit fields (``row`` names the input row, which holds
-        ``setl_id`` and ``mdtrt_id``); ``message`` is added, computed from the reason and the amounts,
-        only with ``messages=True`` (it is per-row Python formatting).  Numbers equal
+        ``setl_id`` and ``mdtrt_id``); ``message`` is added, computed from the reason and the
+        amounts, only with ``messages=True`` (it is per-row Python formatting).  Numbers equal
         ``settle``'s exactly: same order of execution, same integer rounding."""
         values = self._params(params)
         self._need_params("settle", values, [{"acct_balc": 1}] if _table_has_balance(table) else [])
@@ -407,7 +407,8 @@ def load(path: str | Path, search: Iterable[str | Path] = ()) -> CompiledPolicy:
 
 
 def loads(text: str, file: str = "<string>", search: Iterable[str | Path] = ()) -> CompiledPolicy:
-    """Like ``load`` for source text; ``search`` lists policy files or folders for ``implements``."""
+    """Like ``load`` for source text; ``search`` lists policy files or folders for
+    ``implements``."""
     ws = Workspace()
     add_paths(ws, search)
     return _compile(ws.add_text(text, file), ws)

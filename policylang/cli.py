@@ -440,7 +440,8 @@ class _Group(click.Group):
                 ctx.exit(1)
             click.echo(
                 f"policylang: internal error: {type(e).__name__}: {e}\n"
-                "This is a bug in policylang, not in your input; please report it with the files used.",
+                "This is a bug in policylang, not in your input; please report it with the files "
+                "used.",
                 err=True,
             )
             ctx.exit(1)
@@ -616,8 +617,8 @@ def _settle_lines(
     "ledger_out",
     type=click.Path(dir_okay=False),
     metavar="OUT.json",
-    help="Write the ledger after these visits (atomically: OUT may be IN).  Without --ledger, a new "
-    "ledger starts.",
+    help="Write the ledger after these visits (atomically: OUT may be IN).  Without --ledger, a "
+    "new ledger starts.",
 )
 @LANG
 def settle(policy, visits, fmt, params, no_trace, search, ledger_in, ledger_out, lang):
@@ -645,7 +646,8 @@ def settle(policy, visits, fmt, params, no_trace, search, ledger_in, ledger_out,
         raise _input_failure(e, visits) from None
     if ledger.dropped:
         click.echo(
-            f"{ledger_in}: written under another version of {compiled.id}; counters it no longer declares "
+            f"{ledger_in}: written under another version of {compiled.id}; counters it no longer "
+            "declares "
             f"were dropped: {', '.join(ledger.dropped)}",
             err=True,
         )
@@ -718,7 +720,8 @@ def ledger_cmd(policy, ledger_path, psn_no, fmt, search):
     )
     for p in persons:
         _print(
-            f"{p}: balance {_fen_or_none(ledger.balances.get(p)) or 'unknown'}, seq {ledger.seq.get(p, 0)}, "
+            f"{p}: balance {_fen_or_none(ledger.balances.get(p)) or 'unknown'}, seq "
+            f"{ledger.seq.get(p, 0)}, "
             f"reversible: {', '.join(e.setl_id for e in live if e.psn_no == p) or 'none'}"
         )
 
@@ -1339,7 +1342,10 @@ def test_cmd(paths, search):
     "--diff",
     "show_diff",
     is_flag=True,
-    help="Write nothing; show what formatting would change as a unified diff, and exit 1 if anything.",
+    help=(
+        "Write nothing; show what formatting would change as a unified diff, and exit 1 if "
+        "anything."
+    ),
 )
 def fmt_cmd(paths, lang, write, check, show_diff):
     """Print policies in canonical layout, keeping their comments.
@@ -1399,7 +1405,8 @@ def fmt_cmd(paths, lang, write, check, show_diff):
     if changed:
         if check:
             click.echo(
-                f"{changed} of {len(files)} file(s) not formatted; run: policylang fmt --write PATH",
+                f"{changed} of {len(files)} file(s) not formatted; run: policylang fmt --write "
+                "PATH",
                 err=True,
             )
         sys.exit(1)

@@ -75,7 +75,9 @@ class Axes:
             *(
                 tuple(dict.fromkeys(a + b))
                 for a, b in zip(
-                    attrs.astuple(self, recurse=False), attrs.astuple(other, recurse=False)
+                    attrs.astuple(self, recurse=False),
+                    attrs.astuple(other, recurse=False),
+                    strict=True,
                 )
             )
         )
@@ -86,7 +88,9 @@ class Axes:
             *(
                 tuple(x for x in a if x in b)
                 for a, b in zip(
-                    attrs.astuple(self, recurse=False), attrs.astuple(other, recurse=False)
+                    attrs.astuple(self, recurse=False),
+                    attrs.astuple(other, recurse=False),
+                    strict=True,
                 )
             )
         )
@@ -187,7 +191,10 @@ def cond_words(x, lang: str) -> str:
         order = V.ENUMS.get(
             getattr(x.operand, "type", ""), None
         )  # values a vocabulary adds go last
-        return f"{expr_words(x.operand, lang)} {text('word.in', lang)} {{{shown_all(x.values, lang, order)}}}"
+        return (
+            f"{expr_words(x.operand, lang)} {text('word.in', lang)} "
+            f"{{{shown_all(x.values, lang, order)}}}"
+        )
     if isinstance(x, (ir.AllOf, ir.AnyOf)):
         if not x.items:
             return text("word.any", lang)
@@ -293,7 +300,10 @@ class Cell:
             return percent(self.ratio)
         if self.points:
             sign = "+" if self.points > 0 else "−"
-            return f"{self.base} {sign} {text('word.points', lang, points=points_text(abs(self.points)))}"
+            return (
+                f"{self.base} {sign} "
+                f"{text('word.points', lang, points=points_text(abs(self.points)))}"
+            )
         return self.base
 
 

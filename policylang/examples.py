@@ -293,7 +293,8 @@ def json_case(path: Path, data: dict, find_policy) -> Case:
     )
     if kind not in KINDS:
         case.problem = (
-            "cannot tell the kind of example: put the file in a settle/, credit/ or may-pay/ folder, "
+            "cannot tell the kind of example: put the file in a settle/, credit/ or may-pay/ "
+            "folder, "
             'or give "kind"'
         )
     elif (
@@ -346,7 +347,7 @@ def run_case(case: Case, compiled) -> Outcome:
     except InputError as e:
         return Outcome(case, "ERROR", error="\n".join(str(p) for p in e.problems))
     out = Outcome(case, "PASS")
-    for i, (want, result) in enumerate(zip(case.expected, results), start=1):
+    for i, (want, result) in enumerate(zip(case.expected, results, strict=True), start=1):
         if not want:
             continue
         got = result.to_json(trace=False)
@@ -372,7 +373,9 @@ def _records(case: Case, policy) -> list[dict]:
     spec = {name: fs.type for name, fs in INPUT_SPECS[case.kind].items()}
     spec.update({name: t for name, (t, _) in policy.inputs.items()})
     out = []
-    for row, defaulted in zip(case.records, [*case.defaulted, *[frozenset()] * len(case.records)]):
+    # ``defaulted`` may be shorter than the records: padded, then cut to their length
+    padded = [*case.defaulted, *[frozenset()] * len(case.records)]
+    for row, defaulted in zip(case.records, padded, strict=False):
         implied: set[str] = set()
         for name, value in row.items():
             t = spec.get(name)

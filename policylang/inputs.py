@@ -233,7 +233,8 @@ def parse_money(value: Any) -> Decimal:
         raise _Bad(f"expected a finite amount, got {short(value)}")
     if d.adjusted() >= MAX_DIGITS:
         raise _Bad(
-            f"{short(value, raw=True)} is too large for an amount (at most {MAX_DIGITS} digits before the "
+            f"{short(value, raw=True)} is too large for an amount (at most {MAX_DIGITS} digits "
+            "before the "
             "decimal point)"
         )
     if d != d.quantize(CENT, rounding="ROUND_DOWN", context=CTX):
@@ -349,10 +350,11 @@ def parse_enum(enum, value: Any):
     expected = ", ".join(enum.values)
     if isinstance(value, str) and plain_text(value).isascii() and plain_text(value).isdigit():
         code = short(plain_text(value), raw=True)
+        examples = ", ".join(repr(c) for c in list(enum.codes)[:3]) or "none"
         raise _Bad(
-            f"unknown {word} {short(value)}: no vocabulary maps this code to a {enum.name} value (a policy "
-            f'can: enum {enum.name} {{ NAME "名称" codes "{code}" }}); expected one of: {expected}, or '
-            f"a code such as {', '.join(repr(c) for c in list(enum.codes)[:3]) or 'none'}"
+            f"unknown {word} {short(value)}: no vocabulary maps this code to a {enum.name} value "
+            f'(a policy can: enum {enum.name} {{ NAME "名称" codes "{code}" }}); '
+            f"expected one of: {expected}, or a code such as {examples}"
         )
     s = suggest(value, [*enum.values, *enum.names_zh.values()]) if isinstance(value, str) else None
     did = f"; did you mean {s!r}?" if s else ""
@@ -386,7 +388,8 @@ def parse_value(
         d = _number(value) if type(value).__name__ != "float" else None
         if d is None or not d.is_finite() or abs(d) > 100 or d.as_tuple().exponent < -2:
             raise _Bad(
-                "expected a number of percentage points within -100..100 with at most two decimals such as "
+                "expected a number of percentage points within -100..100 with at most two "
+                "decimals such as "
                 f'"5", got {short(value)}'
             )
         return CTX.divide(d, HUNDRED)

@@ -110,7 +110,8 @@ def _loads(text: str, source: str, line_offset: int) -> tuple[Any, bool]:
         d = Decimal(s)
         if _digits_in_full(d) > MAX_DIGITS:
             return mark(
-                f"the number {short(s, raw=True)} has more than {MAX_DIGITS} digits written out in full"
+                f"the number {short(s, raw=True)} has more than {MAX_DIGITS} digits written out "
+                "in full"
             )
         return d
 
@@ -208,7 +209,8 @@ def _scan(
     surrogates: bool,
     problems: list[InputProblem],
 ) -> None:
-    """Every mark, lone surrogate and repeated key within ``value`` (iteratively: no depth limit)."""
+    """Every mark, lone surrogate and repeated key within ``value`` (iteratively: no depth
+    limit)."""
     stack = [value]
     while stack:
         v = stack.pop()

@@ -408,7 +408,7 @@ def apply(
             flush()
             _reverse(out, i, r, results, problems, stamp, trace)
     flush()
-    for (p, c, b, e), f in out.used.items():
+    for (p, c, b, _e), f in out.used.items():
         if f >= MAX_FEN:
             problems.append(
                 InputProblem(
@@ -455,12 +455,13 @@ def _settle_run(policy, engine, run, values, out: Ledger, results, problems, sta
             )
         return
     consumed: dict[int, list] = {}
-    for j, (psn, cid, bucket, each), f in journal:
+    for j, (_psn_no, cid, bucket, each), f in journal:
         consumed.setdefault(j, []).append([cid, bucket, each, f])
-    for j, ((i, r), result) in enumerate(zip(run, got)):
+    for j, ((i, r), result) in enumerate(zip(run, got, strict=True)):
         sid = result.setl_id
         if sid is None:
-            sid = f"{result.psn_no}-{result.seq}"  # assigned: a pure function of the order of operations
+            # assigned: a pure function of the order of operations
+            sid = f"{result.psn_no}-{result.seq}"
             while sid in out.entries:
                 sid += "+"
             result = result.with_meta(setl_id=sid)

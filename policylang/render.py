@@ -334,7 +334,7 @@ def _signed_points(points, lang: str) -> str:
 def _bands(b: ir.Bands, notes: Notes, lang: str) -> list[Block]:
     per = text("word.per", lang, period=text(f"period.{b.period}", lang))
     rows = []
-    for limit, ratio, prov in zip(b.limits, b.values, b.provs):
+    for limit, ratio, prov in zip(b.limits, b.values, b.provs, strict=True):
         what = (
             text("word.beyond", lang)
             if limit is None
@@ -624,7 +624,7 @@ sup a { text-decoration: none; color: #1a4d8f; }
 ol.notes { font-size: .9rem; color: #333; }
 p.lead { color: #444; }
 @media print { a { color: inherit; } }
-""".strip()
+""".strip()  # noqa: E501 (the summary's stylesheet, kept as the snapshot has it)
 
 
 def _h(s: str) -> str:

@@ -35,9 +35,12 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from decimal import ROUND_CEILING, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import attrs
+
+if TYPE_CHECKING:
+    from .api import CompiledPolicy
 
 from . import ir
 from . import vocab as V
@@ -80,7 +83,8 @@ COMPARED = (
     "reason",
 )
 MAX_SEQUENCES = 200_000
-BALANCE = "100000.00"  # a balance the account never runs out of: account payments show, not the balance's end
+# a balance the account never runs out of: account payments show, not the balance's end
+BALANCE = "100000.00"
 
 
 # ---- facts: the meaning of a version, key -> words -----------------------------------------
@@ -132,7 +136,7 @@ def _pooling_facts(r: ir.PoolingRules, lang: str, axes: Axes) -> dict[tuple, Fac
         )
     if isinstance(r.ratio, ir.Bands):
         for i, (limit, value, prov) in enumerate(
-            zip(r.ratio.limits, r.ratio.values, r.ratio.provs), start=1
+            zip(r.ratio.limits, r.ratio.values, r.ratio.provs, strict=True), start=1
         ):
             bound = (
                 text("word.beyond", lang)
@@ -167,7 +171,8 @@ def _crediting_facts(r: ir.CreditingRules, lang: str) -> dict[tuple, Fact]:
 
 
 def _account_facts(policy: ir.Policy, v: ir.Version, lang: str, axes: Axes) -> dict[tuple, Fact]:
-    r: ir.AccountRules = v.rules
+    r = v.rules
+    assert isinstance(r, ir.AccountRules)
     out: dict[tuple, Fact] = {
         ("channels",): Fact(
             text("fact.channels", lang),
@@ -266,8 +271,10 @@ def _merge_relations(changes: list[Change], lang: str, axes: Axes) -> list[Chang
 
 def _facts(policy: ir.Policy, kind: str, v: ir.Version, lang: str, axes: Axes) -> dict[tuple, Fact]:
     if kind == "pooling":
+        assert isinstance(v.rules, ir.PoolingRules)
         return _pooling_facts(v.rules, lang, axes)
     if kind == "crediting":
+        assert isinstance(v.rules, ir.CreditingRules)
         return _crediting_facts(v.rules, lang)
     return _account_facts(policy, v, lang, axes)
 
@@ -363,7 +370,7 @@ def _plain_json(x):
     return x
 
 
-def _clause_json(prov: ir.Prov | None):
+def _clause_json(prov: ir.Prov | None) -> dict[str, str] | None:
     if prov is None:
         return None
     return {
@@ -374,7 +381,13 @@ def _clause_json(prov: ir.Prov | None):
 
 
 def _compare(
-    a: dict[tuple, Fact], b: dict[tuple, Fact], a_en: dict, b_en: dict, section, start, until
+    a: dict[tuple, Fact],
+    b: dict[tuple, Fact],
+    a_en: dict[tuple, Fact],
+    b_en: dict[tuple, Fact],
+    section: str | None,
+    start: DateRef | None,
+    until: DateRef | None,
 ) -> list[Change]:
     out = []
     for key in list(dict.fromkeys([*a_en, *b_en])):
@@ -382,13 +395,15 @@ def _compare(
         if (x.value if x else None) == (y.value if y else None):
             continue
         fa, fb = a.get(key), b.get(key)
+        either = fa or fb
+        assert either is not None  # the key is in a_en or b_en, so in a or b
         out.append(
             Change(
                 section,
                 start,
                 until,
                 key,
-                (fa or fb).label,
+                either.label,
                 fa.value if fa else None,
                 fb.value if fb else None,
                 fa.prov if fa else None,
@@ -398,13 +413,18 @@ def _compare(
     return out
 
 
-def _literal(d, params: dict):
+DateRef = dt.date | str  # a date, or the name of a date parameter
+
+
+def _literal(d: DateRef | None, params: dict[str, Any]) -> dt.date | None:
     if d is None or isinstance(d, dt.date):
         return d
     return params.get(d)
 
 
-def _in_force(versions, day: dt.date, params: dict):
+def _in_force(
+    versions: Sequence[ir.Version], day: dt.date, params: dict[str, Any]
+) -> ir.Version | None:
     found, found_start = None, None
     for v in versions:
         start, until = _literal(v.start, params), _literal(v.until, params)
@@ -446,8 +466,17 @@ def value_changes(
         return _merge_relations(changes, lang, axes)
 
 
-def _section_changes(old, new, kind, vo, vn, lang, params, axes: Axes) -> list[Change]:
-    def dated(vs):
+def _section_changes(
+    old: ir.Policy,
+    new: ir.Policy,
+    kind: str,
+    vo: Sequence[ir.Version],
+    vn: Sequence[ir.Version],
+    lang: str,
+    params: dict[str, Any],
+    axes: Axes,
+) -> list[Change]:
+    def dated(vs: Sequence[ir.Version]) -> list[ir.Version]:
         return [
             v
             for v in vs
@@ -455,12 +484,14 @@ def _section_changes(old, new, kind, vo, vn, lang, params, axes: Axes) -> list[C
             and (v.until is None or _literal(v.until, params) is not None)
         ]
 
-    points = set()
+    found: set[dt.date] = set()
     for v in (*dated(vo), *dated(vn)):
-        points.add(_literal(v.start, params))
-        if v.until is not None:
-            points.add(_literal(v.until, params) + DAY)
-    points = sorted(points)
+        start, until = _literal(v.start, params), _literal(v.until, params)
+        assert start is not None  # dated: both ends known
+        found.add(start)
+        if until is not None:
+            found.add(until + DAY)
+    points = sorted(found)
     spans: list[list[Change]] = []
     for i, p in enumerate(points):
         end = points[i + 1] - DAY if i + 1 < len(points) else None
@@ -470,6 +501,7 @@ def _section_changes(old, new, kind, vo, vn, lang, params, axes: Axes) -> list[C
             continue
         if a is None or b is None:
             have = a or b
+            assert have is not None  # not both: the key is one of theirs
             words = text("render.version", lang, span=span_words(have.start, have.until, lang))
             spans.append(
                 [
@@ -499,7 +531,7 @@ def _section_changes(old, new, kind, vo, vn, lang, params, axes: Axes) -> list[C
             )
         )
     merged: list[Change] = []
-    for i, span in enumerate(spans):
+    for span in spans:
         for ch in span:
             last = next(
                 (m for m in reversed(merged) if m.key == ch.key and m.section == kind), None
@@ -520,6 +552,7 @@ def _section_changes(old, new, kind, vo, vn, lang, params, axes: Axes) -> list[C
         a, b = undated_o.get(key), undated_n.get(key)
         if a is None or b is None:
             have = a or b
+            assert have is not None  # not both: the key is one of theirs
             words = text("render.version", lang, span=span_words(have.start, have.until, lang))
             merged.append(
                 Change(
@@ -581,7 +614,7 @@ class Param:
     assumed: bool
 
 
-def choose_params(old, new, given: dict[str, str], with_balance: bool) -> list[Param]:
+def choose_params(old: CompiledPolicy, new: CompiledPolicy, given: dict[str, str], with_balance: bool) -> list[Param]:
     """Every parameter either policy's settlement reads: the user's value, or a stand-in."""
     wanted: list[str] = []
     for c in (old, new):
@@ -593,7 +626,7 @@ def choose_params(old, new, given: dict[str, str], with_balance: bool) -> list[P
         if name in given:
             out.append(Param(name, given[name], False))
         else:
-            t = old.ir.params.get(name) or new.ir.params.get(name)
+            t = old.ir.params.get(name) or new.ir.params[name]
             out.append(Param(name, stand_in(t, [old.ir, new.ir]), True))
     return out
 
@@ -602,7 +635,7 @@ class UnknownParam(Exception):
     pass
 
 
-def _typed(compiled, params: list[Param]) -> dict:
+def _typed(compiled: CompiledPolicy, params: list[Param]) -> dict[str, Any]:
     from .inputs import validate_params
 
     mine = {p.name: p.value for p in params if p.name in compiled.ir.params}
@@ -612,7 +645,7 @@ def _typed(compiled, params: list[Param]) -> dict:
 # ---- candidate visits ------------------------------------------------------------------------
 
 
-def _walk(c, fields: dict, thresholds: dict) -> None:
+def _walk(c: ir.Cond, fields: dict[str, str], thresholds: dict[str, set]) -> None:
     if isinstance(c, ir.Cmp):
         for side, other in ((c.left, c.right), (c.right, c.left)):
             if isinstance(side, ir.Field):
@@ -628,8 +661,8 @@ def _walk(c, fields: dict, thresholds: dict) -> None:
         _walk(c.item, fields, thresholds)
 
 
-def _pooling_conds(r: ir.PoolingRules) -> list:
-    out = []
+def _pooling_conds(r: ir.PoolingRules) -> list[ir.Cond]:
+    out: list[ir.Cond] = []
     for v in [r.ratio, *(a.amount for a in r.deductibles + r.caps)]:
         if isinstance(v, ir.Decide):
             out.extend(a.when for a in v.arms)
@@ -639,16 +672,12 @@ def _pooling_conds(r: ir.PoolingRules) -> list:
 
 def _date_points(policies: list[ir.Policy], params: list[dict]) -> list[dt.date]:
     out: set[dt.date] = set()
-    for p, typed in zip(policies, params):
+    for p, typed in zip(policies, params, strict=True):
         for kind in ("pooling", "account_use"):
             section = p.sections.get(kind)
             for v in section.versions if section else ():
-                for b in (
-                    _literal(v.start, typed),
-                    (_literal(v.until, typed) + DAY)
-                    if v.until is not None and _literal(v.until, typed)
-                    else None,
-                ):
+                until = _literal(v.until, typed)
+                for b in (_literal(v.start, typed), until + DAY if until is not None else None):
                     if b is not None:
                         out.update({b - DAY, b, b + DAY})
     return sorted(out)
@@ -699,7 +728,7 @@ def _profiles(policies: list[ir.Policy]) -> list[dict]:
                         "hosp_lv": lv,
                         "psn_type": cat[0],
                         "flxempe_flag": cat[1],
-                        **dict(zip(names, combo)),
+                        **dict(zip(names, combo, strict=True)),
                     }
                 )
     return out
@@ -716,7 +745,8 @@ def _thresholds(policy: ir.Policy, profile: dict, day: dt.date, params: dict) ->
     v = _in_force(section.versions, day, params) if section else None
     if v is None:
         return set(), set()
-    r: ir.PoolingRules = v.rules
+    r = v.rules
+    assert isinstance(r, ir.PoolingRules)
     env = {
         **{k: val for k, val in profile.items()},
         "setl_time": day,
@@ -754,7 +784,7 @@ def _thresholds(policy: ir.Policy, profile: dict, day: dt.date, params: dict) ->
     return deductibles, caps
 
 
-def _holds(cond, env, params) -> bool:
+def _holds(cond: ir.Cond, env: dict[str, Any], params: dict[str, Any]) -> bool:
     try:
         return E.cond(cond, env, params)
     except MissingValue:
@@ -766,7 +796,9 @@ class Candidate:
     visits: tuple[dict, ...]
 
 
-def candidates(old, new, typed_old: dict, typed_new: dict) -> list[Candidate]:
+def candidates(
+    old: CompiledPolicy, new: CompiledPolicy, typed_old: dict, typed_new: dict
+) -> list[Candidate]:
     policies = [old.ir, new.ir]
     days = _date_points(policies, [typed_old, typed_new])
     if not days:
@@ -792,27 +824,27 @@ def candidates(old, new, typed_old: dict, typed_new: dict) -> list[Candidate]:
     for prof in profiles:
         per_day: dict[dt.date, tuple[list[Decimal], list[Decimal]]] = {}
         for day in days:
-            ded, cap = set(), set()
+            ded: set[Decimal] = set()
+            cap: set[Decimal] = set()
             for pol, typed in ((old.ir, typed_old), (new.ir, typed_new)):
-                d, c = _thresholds(pol, prof, day, typed)
-                ded |= d
-                cap |= c
+                more_ded, more_cap = _thresholds(pol, prof, day, typed)
+                ded |= more_ded
+                cap |= more_cap
             amounts = {Decimal("0.00"), Decimal("100.00")}
             for x in ded | cap | money_points:
                 amounts |= {x - CENT, x, x + CENT}
             if cap:
                 amounts.add(_ceil_cent(max(cap) * 2))
-            amounts = sorted(a for a in amounts if a >= 0)
             per_day[day] = (sorted(ded), sorted(cap))
-            for a in amounts:
+            for a in sorted(a for a in amounts if a >= 0):
                 out.append(Candidate((_visit(prof, day, a),)))
         # pairs in one year: the first visit uses up a deductible or reaches a cap, on the
         # same day or under other versions than the second (what carries across them)
         for d1, d2 in itertools.combinations_with_replacement(days, 2):
             if d1.year != d2.year or (d1 != d2 and segment[d1] == segment[d2]):
                 continue
-            ded, cap = per_day[d1]
-            firsts = sorted(set(ded) | set(cap))
+            ded_1, cap_1 = per_day[d1]
+            firsts = sorted(set(ded_1) | set(cap_1))
             seconds = sorted(
                 {
                     Decimal("100.00"),
@@ -828,7 +860,7 @@ def candidates(old, new, typed_old: dict, typed_new: dict) -> list[Candidate]:
     return out
 
 
-def _version_key(p: ir.Policy, day: dt.date, typed: dict):
+def _version_key(p: ir.Policy, day: dt.date, typed: dict) -> tuple:
     versions = []
     for kind in ("pooling", "account_use"):
         s = p.sections.get(kind)
@@ -868,13 +900,13 @@ class VisitDiff:
         return Decimal(self.after["hifp_pay"]) - Decimal(self.before["hifp_pay"])
 
 
-def _known_fields(compiled) -> set[str]:
+def _known_fields(compiled: CompiledPolicy) -> set[str]:
     return set(V.VISIT_FIELDS) | set(compiled.ir.inputs)
 
 
 def settle_both(
-    old,
-    new,
+    old: CompiledPolicy,
+    new: CompiledPolicy,
     cands: list[Candidate],
     typed_old: dict,
     typed_new: dict,
@@ -897,7 +929,7 @@ def settle_both(
     after = new.settle(rows_new, typed_new, trace=False)
     out: list[VisitDiff] = []
     seen: set[int] = set()
-    for (n, i), b, a in zip(where, before, after):
+    for (n, i), b, a in zip(where, before, after, strict=True):
         if n in seen:
             continue
         if any(getattr(b, f) != getattr(a, f) for f in COMPARED):
@@ -946,7 +978,7 @@ def _group_key(
     person and visit, the same reasons before and after."""
     day = dt.date.fromisoformat(d.visit["setl_time"][:10])
 
-    def version(p: ir.Policy, typed):
+    def version(p: ir.Policy, typed: dict) -> tuple[str, str] | None:
         s = p.sections.get("pooling")
         v = _in_force(s.versions, day, typed) if s else None
         return None if v is None else (str(v.start), str(v.until))
@@ -977,7 +1009,13 @@ def _rank(d: VisitDiff) -> tuple:
     )
 
 
-def pick(diffs: list[VisitDiff], old, new, typed_old, typed_new) -> list[VisitDiff]:
+def pick(
+    diffs: list[VisitDiff],
+    old: ir.Policy,
+    new: ir.Policy,
+    typed_old: dict,
+    typed_new: dict,
+) -> list[VisitDiff]:
     """One visit per story (``_group_key``), then visits that differ only in hospital
     level or the flexible flag, with the same amounts before and after, shown once."""
     best: dict[tuple, VisitDiff] = {}
@@ -1020,12 +1058,12 @@ def fold(diffs: list[VisitDiff]) -> list[VisitDiff]:
     return list(folded.values())
 
 
-def _order_in(axes: Axes):
+def _order_in(axes: Axes) -> Callable[[VisitDiff], tuple]:
     """The order visits are shown in: by date, then level and category as the vocabularies
     list them."""
     levels, categories = list(axes.levels), list(axes.categories)
 
-    def key(d: VisitDiff):
+    def key(d: VisitDiff) -> tuple:
         return (
             d.visit["setl_time"],
             len(d.earlier),
@@ -1038,7 +1076,8 @@ def _order_in(axes: Axes):
     return key
 
 
-# ---- the whole comparison -------------------------------------------------------------------------
+# ---- the whole comparison
+# -------------------------------------------------------------------------
 
 
 @attrs.frozen
@@ -1062,8 +1101,8 @@ class Report:
 
 
 def compare(
-    old,
-    new,
+    old: CompiledPolicy,
+    new: CompiledPolicy,
     old_path: str,
     new_path: str,
     given: dict[str, str],
@@ -1113,7 +1152,8 @@ def compare(
     )
 
 
-# ---- output ---------------------------------------------------------------------------------------
+# ---- output
+# ---------------------------------------------------------------------------------------
 
 
 def _when(ch: Change, lang: str) -> str:
@@ -1144,7 +1184,7 @@ def _with_clause(value: str | None, prov: ir.Prov | None, lang: str) -> str:
 def _sign(d: Decimal) -> str:
     from .runtime import money
 
-    return ("+" if d > 0 else "") + money(d)
+    return ("+" if d > 0 else "") + (money(d) or "")
 
 
 def _levels(d: VisitDiff, lang: str, axes: Axes) -> str:
@@ -1293,11 +1333,11 @@ def _to_text(report: Report, lang: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def _fmt(value, field: str) -> str:
+def _fmt(value: object, field: str) -> str:
     if value is None:
         return "—"
     if field == "pool_prop_selfpay":
-        return _pct(Decimal(value))
+        return _pct(Decimal(str(value)))
     return str(value)
 
 

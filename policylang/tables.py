@@ -20,7 +20,7 @@ def text_table(
     def line(values):
         cells = [
             (" " * (w - _width(v)) + v) if i in right else (v + " " * (w - _width(v)))
-            for i, (v, w) in enumerate(zip(values, widths))
+            for i, (v, w) in enumerate(zip(values, widths, strict=True))
         ]
         return "  ".join(cells).rstrip()
 

@@ -308,7 +308,10 @@ class Merger:
                     enum=e.name,
                     known=known,
                     known_zh=known_zh,
-                    why=f"{v} is declared before without it (counts_as goes where a value is first declared)",
+                    why=(
+                        f"{v} is declared before without it (counts_as goes where a value is "
+                        "first declared)"
+                    ),
                     why_zh=f"{v} 此前已声明且未视同(视同 应写在首次声明该取值处)",
                 )
             else:

@@ -148,8 +148,8 @@ def _version_step(program: ir.Program, row: dict, params: dict, kind: str) -> St
             "version in force",
             None,
             "none",
-            explanation=f"no version of the {_section(kind)} section is in force on {when.isoformat()}: "
-            "the result is not_in_force",
+            explanation=f"no version of the {_section(kind)} section is in force on "
+            f"{when.isoformat()}: the result is not_in_force",
             inputs=read,
         )
     start = _point(block.start, params)
@@ -217,7 +217,8 @@ def _words(t) -> str | None:
         left = Decimal(x["deductible"]) - Decimal(x["consumed_before"])
         return (
             f"{x['deductible']} for the period, {x['consumed_before']} used before this visit, "
-            f"{money(max(left, Decimal(0)))} left: takes {t.value} of the in-policy {x['in_policy']}"
+            f"{money(max(left, Decimal(0)))} left: takes {t.value} of the in-policy "
+            f"{x['in_policy']}"
         )
     if t.field == "ratio" and "base" in x and "points" in x:
         why = ", ".join(f"{k} = {_plain(v)}" for k, v in x.items() if k not in ("base", "points"))
@@ -281,7 +282,8 @@ def _cap_steps(
                 "hifp_pay",
                 money(share),
                 prov.rule,
-                f"{money(amount)} for the period, {money(before)} paid before this visit, {money(room)} left: "
+                f"{money(amount)} for the period, {money(before)} paid before this visit, "
+                f"{money(room)} left: "
                 f"{money(share)} fits, {money(CTX.subtract(room, share))} left after this visit",
                 prov.clause,
                 prov.quote,

@@ -17,7 +17,8 @@ BACKENDS = {
     "reference": "policylang.backends.reference:Reference",
     "scalar": "policylang.backends.scalar:Scalar",
     "duckdb": "policylang.backends.sql.duckdb:DuckDB",  # pip install 'policylang[sql]'
-    "columnar": "policylang.backends.columnar:Columnar",  # needs numpy and pyarrow (the columnar extra)
+    # needs numpy and pyarrow (the columnar extra)
+    "columnar": "policylang.backends.columnar:Columnar",
 }
 
 

@@ -16,7 +16,7 @@ import logging
 import secrets
 import traceback
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
@@ -181,7 +181,9 @@ _TEXT = {"oneOf": [{"type": "string", "minLength": 1}, {"type": "integer"}]}
 VISIT = {
     "type": "object",
     "title": "Visit",
-    "description": "A visit to settle (docs/json-contract.md, settle); a policy may declare more input fields.",
+    "description": (
+        "A visit to settle (docs/json-contract.md, settle); a policy may declare more input fields."
+    ),
     "required": ["psn_no", "psn_type", "flxempe_flag", "setl_time", "hosp_lv", "medfee_sumamt"],
     "properties": {
         "psn_no": _TEXT,
@@ -292,15 +294,17 @@ def create_app(
     app = FastAPI(
         title="policylang settlement service",
         version=policylang.__version__,
-        description="Live settlement of general-outpatient visits under compiled policies, with each "
-        "person's ledger kept in a database. Bodies and results follow the command line's "
+        description="Live settlement of general-outpatient visits under compiled policies, with "
+        "each person's ledger kept in a database. Bodies and results follow the command line's "
         "JSON contract (docs/json-contract.md).",
     )
     bearer = HTTPBearer(
         auto_error=False, description="the service's token (--token-file or POLICYLANG_TOKEN)"
     )
 
-    def authorized(creds: HTTPAuthorizationCredentials | None = Security(bearer)) -> None:
+    def authorized(
+        creds: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+    ) -> None:
         if token is None:
             return
         given = creds.credentials.encode("utf-8") if creds is not None else b""
@@ -383,9 +387,10 @@ def create_app(
         summary="Settle visits (and reversals) into the ledger",
     )
     async def settle(request: Request, policy: str | None = policy_q, trace: bool = trace_q):
-        """Settles one visit (an object) or several (an array) and records them in the persons' ledgers.
-        A retry with the same setl_id and content returns the first result (header Idempotent-Replayed);
-        other content under a used setl_id is a 409. Records with "op": "reverse" are reversals."""
+        """Settles one visit (an object) or several (an array) and records them in the persons'
+        ledgers. A retry with the same setl_id and content returns the first result (header
+        Idempotent-Replayed); other content under a used setl_id is a 409. Records with
+        "op": "reverse" are reversals."""
         return await records_call(request, policy, trace, "settle")
 
     @app.post(
@@ -396,7 +401,8 @@ def create_app(
         summary="Reverse recorded settlements (2208)",
     )
     async def reverse(request: Request, policy: str | None = policy_q, trace: bool = trace_q):
-        """Gives back what a settlement consumed. A retried reversal returns the reversal's first result."""
+        """Gives back what a settlement consumed. A retried reversal returns the reversal's first
+        result."""
         return await records_call(request, policy, trace, "reverse")
 
     @app.post(
@@ -429,9 +435,10 @@ def create_app(
         summary="Re-settle recorded visits (补退)",
     )
     async def resettle(request: Request, policy: str | None = policy_q):
-        """Re-settles the visits named by setl_id in corrections, or every visit settled from/until, under the
-        policy the service runs (an amended version after a restart), with each person's later visits.
-        Returns one adjustment per re-settled visit. resettle_id makes a retry return the first answer."""
+        """Re-settles the visits named by setl_id in corrections, or every visit settled
+        from/until, under the policy the service runs (an amended version after a restart), with
+        each person's later visits. Returns one adjustment per re-settled visit. resettle_id makes
+        a retry return the first answer."""
         sp = engine.policy(policy)
         body = await read_body(request, max_body)
         rows, replayed = await in_thread(engine.resettle, sp, body)
@@ -449,7 +456,8 @@ def create_app(
         responses=_responses({"type": "object", "title": "Ledger"}, 401, 404, 503),
     )
     async def ledger_of(psn_no: str, policy: str | None = policy_q):
-        """The person's part of the ledger, as canonical ledger JSON (docs/json-contract.md, The ledger)."""
+        """The person's part of the ledger, as canonical ledger JSON (docs/json-contract.md, The
+        ledger)."""
         sp = engine.policy(policy)
         return _ledger_response(await in_thread(engine.ledger_json, sp, psn_no))
 
@@ -460,8 +468,8 @@ def create_app(
         responses=_responses({"type": "object", "title": "Ledger"}, 401, 404, 503),
     )
     async def ledger_all(policy: str | None = policy_q):
-        """Every person's ledger as one canonical ledger file (what `policylang settle --ledger-out` writes);
-        it is built in memory."""
+        """Every person's ledger as one canonical ledger file (what `policylang settle
+        --ledger-out` writes); it is built in memory."""
         sp = engine.policy(policy)
         return _ledger_response(await in_thread(engine.ledger_json, sp, None))
 

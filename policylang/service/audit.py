@@ -6,8 +6,8 @@ person's sequence number when known, the outcome (``settled``, ``reversed``, ``r
 ``presettled``, ``replayed``, ``conflict``, ``rejected``) and the person as a salted SHA-256
 (``psn``).  No personal data is written in clear: a ``setl_id`` that contains the person's
 number (as one the library assigns does: ``PSN-SEQ``) is written as ``null`` with
-``setl_id_withheld: true``; the salt is kept in the database, so the same person has the same hash across
-restarts, and the log alone cannot be matched against a list of person numbers.
+``setl_id_withheld: true``; the salt is kept in the database, so the same person has the same
+hash across restarts, and the log alone cannot be matched against a list of person numbers.
 """
 
 from __future__ import annotations

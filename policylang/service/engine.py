@@ -10,8 +10,8 @@ Idempotency: a settlement or reversal is keyed by (operation, setl_id).  The key
 up under the persons' locks; a record already applied with the same content returns the
 first result as it was answered (stored with the operation; with its trace only if the
 first request asked for it, and without it when a retry asks ``trace=false``), one with
-other content is a conflict (409), and nothing of the request is applied.  A settlement without ``setl_id`` is assigned one by the
-library (``PSN-SEQ``), and stored under it.
+other content is a conflict (409), and nothing of the request is applied.  A settlement
+without ``setl_id`` is assigned one by the library (``PSN-SEQ``), and stored under it.
 """
 
 from __future__ import annotations
@@ -169,7 +169,8 @@ class Engine:
         if ledger.dropped and sp.id not in self._warned:
             self._warned.add(sp.id)
             LOG.warning(
-                "%s: stored ledgers were written under another version of the policy; counters it no longer "
+                "%s: stored ledgers were written under another version of the policy; counters it "
+                "no longer "
                 "declares are dropped when a person is next settled: %s",
                 sp.id,
                 ", ".join(ledger.dropped),
@@ -307,9 +308,9 @@ class Engine:
                         "record": it.index + 1,
                         "op": it.op,
                         "setl_id": it.setl_id,
-                        "text": f"record {it.index + 1}: a {it.op} with setl_id {it.setl_id!r} was already "
-                        "received with other content; send the same content again to get its "
-                        "result, or use another setl_id",
+                        "text": f"record {it.index + 1}: a {it.op} with setl_id {it.setl_id!r} "
+                        "was already received with other content; send the same content again "
+                        "to get its result, or use another setl_id",
                     }
                 )
         if conflicts:
@@ -322,7 +323,7 @@ class Engine:
             outcome = self._settle(sp, fresh, self._ledger(sp, tx.rows), "settle", trace)
             self._write_back(sp, tx, outcome.ledger)
             ops = []
-            for it, result in zip(fresh, outcome.results):
+            for it, result in zip(fresh, outcome.results, strict=True):
                 data = result.to_json(trace=trace)  # stored as answered: a retry gets this again
                 sid = data["setl_id"]
                 digest = (
@@ -409,9 +410,9 @@ class Engine:
                                 "op": "resettle",
                                 "setl_id": None,
                                 "resettle_id": rid,
-                                "text": f"a resettle with resettle_id {rid!r} was already received with other "
-                                "content; send the same content again to get its result, or use "
-                                "another resettle_id",
+                                "text": f"a resettle with resettle_id {rid!r} was already "
+                                "received with other content; send the same content again to "
+                                "get its result, or use another resettle_id",
                             }
                         ]
                     )

@@ -176,7 +176,8 @@ class PostgresStore(Store):
                     cur.execute(statement)
                 cur.execute("INSERT INTO policylang_schema (version) VALUES (%s)", (version,))
             cur.execute(
-                "INSERT INTO policylang_meta (key, value) VALUES ('audit_salt', %s) ON CONFLICT DO NOTHING",
+                "INSERT INTO policylang_meta (key, value) VALUES ('audit_salt', %s) ON CONFLICT "
+                "DO NOTHING",
                 (new_salt(),),
             )
         return SCHEMA_VERSION
@@ -193,12 +194,14 @@ class PostgresStore(Store):
                 )
             else:
                 cur.execute(
-                    "INSERT INTO policylang_persons (policy, psn_no) SELECT %s, p FROM unnest(%s::text[]) AS p "
+                    "INSERT INTO policylang_persons (policy, psn_no) SELECT %s, p FROM "
+                    "unnest(%s::text[]) AS p "
                     'ORDER BY p COLLATE "C" ON CONFLICT DO NOTHING',
                     (policy, list(psns)),
                 )
                 cur.execute(
-                    "SELECT psn_no, data FROM policylang_persons WHERE policy = %s AND psn_no = ANY(%s) "
+                    "SELECT psn_no, data FROM policylang_persons WHERE policy = %s AND psn_no = "
+                    "ANY(%s) "
                     'ORDER BY psn_no COLLATE "C" FOR UPDATE',
                     (policy, list(psns)),
                 )
@@ -209,12 +212,14 @@ class PostgresStore(Store):
         with self._transaction() as cur:
             if psns is None:
                 cur.execute(
-                    "SELECT psn_no, data FROM policylang_persons WHERE policy = %s AND data IS NOT NULL",
+                    "SELECT psn_no, data FROM policylang_persons WHERE policy = %s AND data IS "
+                    "NOT NULL",
                     (policy,),
                 )
             else:
                 cur.execute(
-                    "SELECT psn_no, data FROM policylang_persons WHERE policy = %s AND psn_no = ANY(%s) "
+                    "SELECT psn_no, data FROM policylang_persons WHERE policy = %s AND psn_no = "
+                    "ANY(%s) "
                     "AND data IS NOT NULL",
                     (policy, list(psns)),
                 )
@@ -223,7 +228,8 @@ class PostgresStore(Store):
     def owners(self, policy: str, setl_ids: Sequence[str]) -> dict[str, str]:
         with self._transaction() as cur:
             cur.execute(
-                "SELECT setl_id, psn_no FROM policylang_operations WHERE policy = %s AND op = 'settle' "
+                "SELECT setl_id, psn_no FROM policylang_operations WHERE policy = %s AND op = "
+                "'settle' "
                 "AND setl_id = ANY(%s)",
                 (policy, list(setl_ids)),
             )

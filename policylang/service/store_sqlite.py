@@ -185,7 +185,8 @@ class SQLiteStore(Store):
         if psns is None:
             return dict(
                 conn.execute(
-                    "SELECT psn_no, data FROM policylang_persons WHERE policy = ? AND data IS NOT NULL",
+                    "SELECT psn_no, data FROM policylang_persons WHERE policy = ? AND data IS NOT "
+                    "NULL",
                     (policy,),
                 )
             )
@@ -195,7 +196,8 @@ class SQLiteStore(Store):
             part = psns[i : i + 500]
             out.update(
                 conn.execute(
-                    "SELECT psn_no, data FROM policylang_persons WHERE policy = ? AND data IS NOT NULL "
+                    "SELECT psn_no, data FROM policylang_persons WHERE policy = ? AND data IS NOT "
+                    "NULL "
                     f"AND psn_no IN ({','.join('?' * len(part))})",
                     [policy, *part],
                 )
