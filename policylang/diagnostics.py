@@ -624,7 +624,7 @@ def render(d: Diagnostic, sources: dict[str, str] | None = None, lang: str = "en
     sev = d.severity if lang != "zh" else {"error": "错误", "warning": "警告"}[d.severity]
     lines = [f"{where}{sev}[{d.code}]: {d.message(lang)}"]
     text = (sources or {}).get(s.file) if s else None
-    if text is not None and s.line >= 1:
+    if s is not None and text is not None and s.line >= 1:
         src_lines = [_visible(x.rstrip("\r")) for x in text.split("\n")]
         if s.line <= len(src_lines):
             line = src_lines[s.line - 1]
@@ -771,7 +771,9 @@ def explain(code: str) -> str | None:
     lines = [f"{code} ({entry.severity}): {entry.title}", ""]
     sample = SAMPLES.get(code)
     if sample is not None:
-        d = Diagnostic(code, None, sample["args"])
+        args = sample["args"]
+        assert isinstance(args, dict)  # generated: every sample has its arguments
+        d = Diagnostic(code, None, args)
         lines += [
             f"  For example, in {sample['file']}:",
             f"  {sample['line']:>4} | {sample['source']}",

@@ -280,29 +280,7 @@ def _facts(policy: ir.Policy, kind: str, v: ir.Version, lang: str, axes: Axes) -
 
 
 def _policy_facts(p: ir.Policy, lang: str) -> dict[tuple, Fact]:
-    out: dict[tuple, Fact] = {}
-    if p.title:
-        out[("title",)] = Fact(text("fact.title", lang), p.title)
-    if p.level:
-        out[("level",)] = Fact(text("fact.level", lang), text(f"level.{p.level}", lang))
-    if p.document:
-        out[("document",)] = Fact(
-            text("fact.document", lang),
-            p.document + (f" ({p.document_date.isoformat()})" if p.document_date else ""),
-        )
-    if p.parent is not None:
-        out[("parent",)] = Fact(text("fact.parent", lang), p.parent.id)
-    if p.rounding is not None:
-        out[("rounding",)] = Fact(
-            text("fact.rounding", lang),
-            text(
-                "render.rounding_value",
-                lang,
-                mode=shown(p.rounding.mode, lang),
-                unit=format(p.rounding.quantum.normalize(), "f"),
-            ),
-            p.rounding.prov,
-        )
+    out = _header_facts(p, lang)
     for name, (val, prov) in p.settings.items():
         out[("setting", name)] = Fact(text("fact.setting", lang, name=name), shown(val, lang), prov)
     for name, t in p.params.items():
@@ -325,6 +303,34 @@ def _policy_facts(p: ir.Policy, lang: str) -> dict[tuple, Fact]:
     for q in p.requirements:
         out[("requirement", q.name)] = Fact(
             text("fact.requirement", lang, name=q.name), q.text, q.prov
+        )
+    return out
+
+
+def _header_facts(p: ir.Policy, lang: str) -> dict[tuple, Fact]:
+    """The policy's title, level, document, parent and rounding, those it states."""
+    out: dict[tuple, Fact] = {}
+    if p.title:
+        out[("title",)] = Fact(text("fact.title", lang), p.title)
+    if p.level:
+        out[("level",)] = Fact(text("fact.level", lang), text(f"level.{p.level}", lang))
+    if p.document:
+        out[("document",)] = Fact(
+            text("fact.document", lang),
+            p.document + (f" ({p.document_date.isoformat()})" if p.document_date else ""),
+        )
+    if p.parent is not None:
+        out[("parent",)] = Fact(text("fact.parent", lang), p.parent.id)
+    if p.rounding is not None:
+        out[("rounding",)] = Fact(
+            text("fact.rounding", lang),
+            text(
+                "render.rounding_value",
+                lang,
+                mode=shown(p.rounding.mode, lang),
+                unit=format(p.rounding.quantum.normalize(), "f"),
+            ),
+            p.rounding.prov,
         )
     return out
 
@@ -476,60 +482,100 @@ def _section_changes(
     params: dict[str, Any],
     axes: Axes,
 ) -> list[Change]:
-    def dated(vs: Sequence[ir.Version]) -> list[ir.Version]:
-        return [
-            v
-            for v in vs
-            if _literal(v.start, params) is not None
-            and (v.until is None or _literal(v.until, params) is not None)
-        ]
-
-    found: set[dt.date] = set()
-    for v in (*dated(vo), *dated(vn)):
-        start, until = _literal(v.start, params), _literal(v.until, params)
-        assert start is not None  # dated: both ends known
-        found.add(start)
-        if until is not None:
-            found.add(until + DAY)
-    points = sorted(found)
+    d = _SectionDiff(old, new, kind, lang, params, axes)
+    points = d.points(vo, vn)
     spans: list[list[Change]] = []
     for i, p in enumerate(points):
         end = points[i + 1] - DAY if i + 1 < len(points) else None
-        a, b = _in_force(vo, p, params), _in_force(vn, p, params)
+        spans.append(d.changes(_in_force(vo, p, params), _in_force(vn, p, params), p, end))
+    merged = _merge_spans(spans, kind)
+    # versions on a parameter the user did not give: compared by their dates' names
+    undated_o = {(v.start, v.until): v for v in vo if v not in d.dated(vo)}
+    undated_n = {(v.start, v.until): v for v in vn if v not in d.dated(vn)}
+    for key in dict.fromkeys([*undated_o, *undated_n]):
+        merged += d.changes(undated_o.get(key), undated_n.get(key), key[0], key[1], dated=False)
+    return merged
+
+
+class _SectionDiff:
+    """How one section's versions differ between two policies, span by span."""
+
+    def __init__(
+        self,
+        old: ir.Policy,
+        new: ir.Policy,
+        kind: str,
+        lang: str,
+        params: dict[str, Any],
+        axes: Axes,
+    ) -> None:
+        self.old, self.new, self.kind = old, new, kind
+        self.lang, self.params, self.axes = lang, params, axes
+
+    def dated(self, vs: Sequence[ir.Version]) -> list[ir.Version]:
+        """The versions whose dates are known (a date parameter's when it is given)."""
+        return [
+            v
+            for v in vs
+            if _literal(v.start, self.params) is not None
+            and (v.until is None or _literal(v.until, self.params) is not None)
+        ]
+
+    def points(self, vo: Sequence[ir.Version], vn: Sequence[ir.Version]) -> list[dt.date]:
+        """The days on which a version of either policy starts or follows one that ends."""
+        found: set[dt.date] = set()
+        for v in (*self.dated(vo), *self.dated(vn)):
+            start, until = _literal(v.start, self.params), _literal(v.until, self.params)
+            assert start is not None  # dated: both ends known
+            found.add(start)
+            if until is not None:
+                found.add(until + DAY)
+        return sorted(found)
+
+    def changes(
+        self,
+        a: ir.Version | None,
+        b: ir.Version | None,
+        start: DateRef | None,
+        until: DateRef | None,
+        dated: bool = True,
+    ) -> list[Change]:
+        """What differs between version ``a`` of the old policy and ``b`` of the new one
+        from ``start`` to ``until``: one only in force is a change of versions."""
         if a is None and b is None:
-            spans.append([])
-            continue
+            return []
         if a is None or b is None:
             have = a or b
-            assert have is not None  # not both: the key is one of theirs
-            words = text("render.version", lang, span=span_words(have.start, have.until, lang))
-            spans.append(
-                [
-                    Change(
-                        kind,
-                        p,
-                        end,
-                        ("in_force",),
-                        text("diff.versions", lang),
-                        words if a else None,
-                        words if b else None,
-                        a.prov if a else None,
-                        b.prov if b else None,
-                    )
-                ]
+            assert have is not None  # not both: checked above
+            words = text(
+                "render.version", self.lang, span=span_words(have.start, have.until, self.lang)
             )
-            continue
-        spans.append(
-            _compare(
-                _facts(old, kind, a, lang, axes),
-                _facts(new, kind, b, lang, axes),
-                _facts(old, kind, a, "en", axes),
-                _facts(new, kind, b, "en", axes),
-                kind,
-                p,
-                end,
-            )
+            provs = (a.prov if a else None, b.prov if b else None) if dated else (None, None)
+            return [
+                Change(
+                    self.kind,
+                    start,
+                    until,
+                    ("in_force",),
+                    text("diff.versions", self.lang),
+                    words if a else None,
+                    words if b else None,
+                    *provs,
+                )
+            ]
+        return _compare(
+            _facts(self.old, self.kind, a, self.lang, self.axes),
+            _facts(self.new, self.kind, b, self.lang, self.axes),
+            _facts(self.old, self.kind, a, "en", self.axes),
+            _facts(self.new, self.kind, b, "en", self.axes),
+            self.kind,
+            start,
+            until,
         )
+
+
+def _merge_spans(spans: list[list[Change]], kind: str) -> list[Change]:
+    """The changes of consecutive spans, one change where the same one continues."""
     merged: list[Change] = []
     for span in spans:
         for ch in span:
@@ -545,36 +591,6 @@ def _section_changes(
                 merged[merged.index(last)] = attrs.evolve(last, until=ch.until)
             else:
                 merged.append(ch)
-    # versions on a parameter the user did not give: compared by their dates' names
-    undated_o = {(v.start, v.until): v for v in vo if v not in dated(vo)}
-    undated_n = {(v.start, v.until): v for v in vn if v not in dated(vn)}
-    for key in dict.fromkeys([*undated_o, *undated_n]):
-        a, b = undated_o.get(key), undated_n.get(key)
-        if a is None or b is None:
-            have = a or b
-            assert have is not None  # not both: the key is one of theirs
-            words = text("render.version", lang, span=span_words(have.start, have.until, lang))
-            merged.append(
-                Change(
-                    kind,
-                    key[0],
-                    key[1],
-                    ("in_force",),
-                    text("diff.versions", lang),
-                    words if a else None,
-                    words if b else None,
-                )
-            )
-        else:
-            merged += _compare(
-                _facts(old, kind, a, lang, axes),
-                _facts(new, kind, b, lang, axes),
-                _facts(old, kind, a, "en", axes),
-                _facts(new, kind, b, "en", axes),
-                kind,
-                key[0],
-                key[1],
-            )
     return merged
 
 
@@ -614,7 +630,9 @@ class Param:
     assumed: bool
 
 
-def choose_params(old: CompiledPolicy, new: CompiledPolicy, given: dict[str, str], with_balance: bool) -> list[Param]:
+def choose_params(
+    old: CompiledPolicy, new: CompiledPolicy, given: dict[str, str], with_balance: bool
+) -> list[Param]:
     """Every parameter either policy's settlement reads: the user's value, or a stand-in."""
     wanted: list[str] = []
     for c in (old, new):
@@ -687,34 +705,16 @@ def _profiles(policies: list[ir.Policy]) -> list[dict]:
     """Every hospital level and person category, designated or not where a policy asks,
     and the values of the inputs and fields the pooling conditions read: the values every
     policy's vocabulary knows (a visit is settled under each)."""
-    fields: dict[str, str] = {}
-    thresholds: dict[str, set] = {}
-    designated = False
-    for p in policies:
-        section = p.sections.get("pooling")
-        for v in section.versions if section else ():
-            for c in _pooling_conds(v.rules):
-                _walk(c, fields, thresholds)
-            designated = designated or v.rules.designated_only is not None
-    if designated:
-        fields["designated"] = V.BOOL
+    fields, thresholds = _condition_fields(policies)
     choices: dict[str, list] = {}
     for name, t in sorted(fields.items()):
         if name in ("hosp_lv", "psn_type", "flxempe_flag", "setl_time") or (
             name in V.VISIT_FIELDS and V.VISIT_FIELDS[name] == V.MONEY
         ):
             continue  # the profile's own axes, dates and amounts are explored on their own
-        if all(t in p.vocab.enums for p in policies):
-            choices[name] = [
-                x
-                for x in policies[0].vocab.enums[t].values
-                if all(x in p.vocab.enums[t].values for p in policies)
-            ]
-        elif t == V.BOOL:
-            choices[name] = [True, False]
-        elif name in thresholds:
-            pts = sorted(thresholds[name])
-            choices[name] = sorted({x for p_ in pts for x in (p_ - 1, p_, p_ + 1)})
+        values = _choice(name, t, policies, thresholds)
+        if values is not None:
+            choices[name] = values
     names = list(choices)
     axes = axes_of(policies[0])
     for p in policies[1:]:
@@ -732,6 +732,42 @@ def _profiles(policies: list[ir.Policy]) -> list[dict]:
                     }
                 )
     return out
+
+
+def _condition_fields(policies: list[ir.Policy]) -> tuple[dict[str, str], dict[str, set]]:
+    """The fields the pooling conditions read (with ``designated`` when a policy pays
+    designated places only), and the values they are compared with."""
+    fields: dict[str, str] = {}
+    thresholds: dict[str, set] = {}
+    designated = False
+    for p in policies:
+        section = p.sections.get("pooling")
+        for v in section.versions if section else ():
+            for c in _pooling_conds(v.rules):
+                _walk(c, fields, thresholds)
+            designated = designated or v.rules.designated_only is not None
+    if designated:
+        fields["designated"] = V.BOOL
+    return fields, thresholds
+
+
+def _choice(
+    name: str, t: str, policies: list[ir.Policy], thresholds: dict[str, set]
+) -> list | None:
+    """The values a profile tries for a field: every policy's common enumeration values,
+    both bools, or each threshold and its neighbours; None: the field is not varied."""
+    if all(t in p.vocab.enums for p in policies):
+        return [
+            x
+            for x in policies[0].vocab.enums[t].values
+            if all(x in p.vocab.enums[t].values for p in policies)
+        ]
+    if t == V.BOOL:
+        return [True, False]
+    if name in thresholds:
+        pts = sorted(thresholds[name])
+        return sorted({x for p_ in pts for x in (p_ - 1, p_, p_ + 1)})
+    return None
 
 
 def _ceil_cent(x: Decimal) -> Decimal:
@@ -803,7 +839,26 @@ def candidates(
     days = _date_points(policies, [typed_old, typed_new])
     if not days:
         return []
-    profiles = _profiles(policies)
+    sides = ((old.ir, typed_old), (new.ir, typed_new))
+    money_points = _money_points(policies)
+    segment = {day: tuple(_version_key(p, day, typed) for p, typed in sides) for day in days}
+    out: list[Candidate] = []
+    for prof in _profiles(policies):
+        per_day: dict[dt.date, tuple[list[Decimal], list[Decimal]]] = {}
+        for day in days:
+            per_day[day] = _day_thresholds(sides, prof, day)
+            out += [
+                Candidate((_visit(prof, day, a),))
+                for a in _single_amounts(*per_day[day], money_points)
+            ]
+        out += _pairs(prof, days, segment, per_day)
+        if len(out) > MAX_SEQUENCES:
+            break
+    return out
+
+
+def _money_points(policies: list[ir.Policy]) -> set[Decimal]:
+    """The amounts the pooling conditions compare money fields with."""
     money_points: set[Decimal] = set()
     for p in policies:
         section = p.sections.get("pooling")
@@ -814,49 +869,58 @@ def candidates(
             for name, pts in th.items():
                 if V.VISIT_FIELDS.get(name) == V.MONEY:
                     money_points |= {x for x in pts}
-    segment = {
-        day: tuple(
-            _version_key(p, day, typed) for p, typed in ((old.ir, typed_old), (new.ir, typed_new))
+    return money_points
+
+
+def _day_thresholds(
+    sides: tuple[tuple[ir.Policy, dict], ...], prof: dict, day: dt.date
+) -> tuple[list[Decimal], list[Decimal]]:
+    """The deductible and cap points of either policy for the profile on that day."""
+    ded: set[Decimal] = set()
+    cap: set[Decimal] = set()
+    for pol, typed in sides:
+        more_ded, more_cap = _thresholds(pol, prof, day, typed)
+        ded |= more_ded
+        cap |= more_cap
+    return sorted(ded), sorted(cap)
+
+
+def _single_amounts(
+    ded: list[Decimal], cap: list[Decimal], money_points: set[Decimal]
+) -> list[Decimal]:
+    """The bills a single visit tries: around each threshold, and beyond the caps."""
+    amounts = {Decimal("0.00"), Decimal("100.00")}
+    for x in {*ded, *cap, *money_points}:
+        amounts |= {x - CENT, x, x + CENT}
+    if cap:
+        amounts.add(_ceil_cent(max(cap) * 2))
+    return sorted(a for a in amounts if a >= 0)
+
+
+def _pairs(
+    prof: dict,
+    days: list[dt.date],
+    segment: dict[dt.date, tuple],
+    per_day: dict[dt.date, tuple[list[Decimal], list[Decimal]]],
+) -> list[Candidate]:
+    """Pairs in one year: the first visit uses up a deductible or reaches a cap, on the same
+    day or under other versions than the second (what carries across them)."""
+    out = []
+    for d1, d2 in itertools.combinations_with_replacement(days, 2):
+        if d1.year != d2.year or (d1 != d2 and segment[d1] == segment[d2]):
+            continue
+        ded_1, cap_1 = per_day[d1]
+        firsts = sorted(set(ded_1) | set(cap_1))
+        seconds = sorted(
+            {
+                Decimal("100.00"),
+                *(x + CENT for x in per_day[d2][0][-1:]),
+                *(_ceil_cent(x * 2) for x in per_day[d2][1][-1:]),
+            }
         )
-        for day in days
-    }
-    out: list[Candidate] = []
-    for prof in profiles:
-        per_day: dict[dt.date, tuple[list[Decimal], list[Decimal]]] = {}
-        for day in days:
-            ded: set[Decimal] = set()
-            cap: set[Decimal] = set()
-            for pol, typed in ((old.ir, typed_old), (new.ir, typed_new)):
-                more_ded, more_cap = _thresholds(pol, prof, day, typed)
-                ded |= more_ded
-                cap |= more_cap
-            amounts = {Decimal("0.00"), Decimal("100.00")}
-            for x in ded | cap | money_points:
-                amounts |= {x - CENT, x, x + CENT}
-            if cap:
-                amounts.add(_ceil_cent(max(cap) * 2))
-            per_day[day] = (sorted(ded), sorted(cap))
-            for a in sorted(a for a in amounts if a >= 0):
-                out.append(Candidate((_visit(prof, day, a),)))
-        # pairs in one year: the first visit uses up a deductible or reaches a cap, on the
-        # same day or under other versions than the second (what carries across them)
-        for d1, d2 in itertools.combinations_with_replacement(days, 2):
-            if d1.year != d2.year or (d1 != d2 and segment[d1] == segment[d2]):
-                continue
-            ded_1, cap_1 = per_day[d1]
-            firsts = sorted(set(ded_1) | set(cap_1))
-            seconds = sorted(
-                {
-                    Decimal("100.00"),
-                    *(x + CENT for x in per_day[d2][0][-1:]),
-                    *(_ceil_cent(x * 2) for x in per_day[d2][1][-1:]),
-                }
-            )
-            for a1 in firsts:
-                for a2 in seconds:
-                    out.append(Candidate((_visit(prof, d1, a1), _visit(prof, d2, a2))))
-        if len(out) > MAX_SEQUENCES:
-            break
+        for a1 in firsts:
+            for a2 in seconds:
+                out.append(Candidate((_visit(prof, d1, a1), _visit(prof, d2, a2))))
     return out
 
 

@@ -9,6 +9,7 @@ own vocabulary (what it declares or imports) is ``Scope.vocab`` / ``ir.Policy.vo
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 # The enumerations are data: policylang/vocabularies/builtin.pol (and national.pol for
 # the platform's codes), read once on first use -- see policylang/vocabulary.py.  The
@@ -48,7 +49,7 @@ def _tables() -> dict:
     }
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return _tables()[name]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -14,7 +14,10 @@ from __future__ import annotations
 import queue
 import threading
 from contextlib import contextmanager
-from typing import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
+
+if TYPE_CHECKING:
+    import psycopg
 
 from .store import (
     MIGRATIONS,
@@ -258,14 +261,14 @@ class PostgresStore(Store):
                 pass
 
 
-def _in_transaction(conn) -> bool:
+def _in_transaction(conn: psycopg.Connection) -> bool:
     try:
         return conn.info.transaction_status != 0  # IDLE
     except Exception:  # noqa: BLE001
         return True
 
 
-def _rollback(conn) -> None:
+def _rollback(conn: psycopg.Connection) -> None:
     try:
         conn.rollback()
     except Exception:  # noqa: BLE001 - a broken connection is discarded by the pool

@@ -190,7 +190,7 @@ class SQLiteStore(Store):
                     (policy,),
                 )
             )
-        out = {}
+        out: dict[str, str] = {}
         psns = list(psns)
         for i in range(0, len(psns), 500):
             part = psns[i : i + 500]
