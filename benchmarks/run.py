@@ -92,24 +92,8 @@ def make_visits(n: int, seed: int = 7) -> list[dict]:
     for _ in range(n):
         psn_no, psn_type, flexible = rnd.choice(persons)
         day = start + dt.timedelta(days=rnd.randint(0, span))
-        shape = rnd.random()
-        if shape < 0.5:
-            setl_time = day.isoformat()
-        elif shape < 0.8:
-            setl_time = (
-                f"{day} {rnd.randint(7, 20):02d}:{rnd.randint(0, 59):02d}:{rnd.randint(0, 59):02d}"
-            )
-        else:
-            setl_time = f"{day}T{rnd.randint(7, 20):02d}:{rnd.randint(0, 59):02d}"
-        size = rnd.random()
-        if size < 0.03:
-            total = rnd.choice([0, 1, 15000, 15001])  # nothing, a fen, at the deductible
-        elif size < 0.25:
-            total = rnd.randint(1, 15_000)  # within the deductible
-        elif size < 0.90:
-            total = rnd.randint(15_000, 60_000)
-        else:
-            total = rnd.randint(60_000, 400_000)  # brings the cap near
+        setl_time = _setl_time(rnd, day)
+        total = _bill(rnd)
         hosp_lv = rnd.choice(levels)
         v = {
             "psn_no": psn_no,
@@ -119,18 +103,7 @@ def make_visits(n: int, seed: int = 7) -> list[dict]:
             "hosp_lv": aliases[hosp_lv] if rnd.random() < 0.03 else hosp_lv,
             "medfee_sumamt": _yuan(total),
         }
-        left = total
-        for field, share in (
-            ("fulamt_ownpay_amt", 0.3),
-            ("overlmt_selfpay", 0.1),
-            ("preselfpay_amt", 0.2),
-        ):
-            if rnd.random() < share:
-                part = rnd.randint(0, left // 3)
-                left -= part
-                v[field] = _yuan(part)
-        if rnd.random() < 0.01 and left == total:
-            v["fulamt_ownpay_amt"] = _yuan(total)  # all self-paid: no in-policy amount
+        _self_paid(rnd, v, total)
         r = rnd.random()
         if r < 0.05:
             v["designated"] = False
@@ -140,6 +113,46 @@ def make_visits(n: int, seed: int = 7) -> list[dict]:
             v["acct_balc"] = _yuan(rnd.randint(0, 300_000))
         out.append(v)
     return out
+
+
+# the helpers of make_visits draw from ``rnd`` in the order it always did (same seed, same
+# visits)
+
+
+def _setl_time(rnd: random.Random, day: dt.date) -> str:
+    shape = rnd.random()
+    if shape < 0.5:
+        return day.isoformat()
+    if shape < 0.8:
+        return f"{day} {rnd.randint(7, 20):02d}:{rnd.randint(0, 59):02d}:{rnd.randint(0, 59):02d}"
+    return f"{day}T{rnd.randint(7, 20):02d}:{rnd.randint(0, 59):02d}"
+
+
+def _bill(rnd: random.Random) -> int:
+    """The bill in fen."""
+    size = rnd.random()
+    if size < 0.03:
+        return rnd.choice([0, 1, 15000, 15001])  # nothing, a fen, at the deductible
+    if size < 0.25:
+        return rnd.randint(1, 15_000)  # within the deductible
+    if size < 0.90:
+        return rnd.randint(15_000, 60_000)
+    return rnd.randint(60_000, 400_000)  # brings the cap near
+
+
+def _self_paid(rnd: random.Random, v: dict, total: int) -> None:
+    left = total
+    for field, share in (
+        ("fulamt_ownpay_amt", 0.3),
+        ("overlmt_selfpay", 0.1),
+        ("preselfpay_amt", 0.2),
+    ):
+        if rnd.random() < share:
+            part = rnd.randint(0, left // 3)
+            left -= part
+            v[field] = _yuan(part)
+    if rnd.random() < 0.01 and left == total:
+        v["fulamt_ownpay_amt"] = _yuan(total)  # all self-paid: no in-policy amount
 
 
 # ---- agreement -------------------------------------------------------------------------
@@ -572,6 +585,34 @@ def reason_mix(results: list[dict]) -> str:
     return ", ".join(parts) + f"; account paid on {paid_acct / len(results):.0%}"
 
 
+def _print_table(best: dict, memory: dict, n: int, no_memory: bool) -> None:
+    base = best["plain"]
+    print()
+    print(
+        f"{'configuration':<36}{'visits':>9}"
+        f"{'seconds':>10}{'visits/s':>11}{'vs plain':>10}{'peak MB':>10}"
+    )
+    for name in CONFIGS:
+        t = best[name]
+        mb = "n/a" if memory[name] is None else f"{memory[name]:.1f}"
+        print(f"{LABELS[name]:<36}{n:>9,}{t:>10.3f}{n / t:>11,.0f}{t / base:>9.2f}x{mb:>10}")
+    if not no_memory:
+        print(
+            "peak MB: growth of peak RSS (ru_maxrss) over the baseline after imports, policy "
+            "loading and data "
+            "generation, one fresh subprocess per configuration, results kept alive"
+        )
+
+
+def _settings(ap: argparse.ArgumentParser, args: argparse.Namespace) -> tuple:
+    """(repeats, visits of the columnar comparison, why it cannot run or None)."""
+    repeats = args.repeat or (2 if args.quick else 3)
+    columnar_n = args.columnar_visits or (300_000 if args.quick else 1_000_000)
+    if columnar_n < 1:
+        ap.error("--columnar-visits must be at least 1")
+    return repeats, columnar_n, None if args.no_columnar else _columnar_available()
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument(
@@ -618,11 +659,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.memory_child:
         memory_child(args.memory_child, n, args.seed)
         return 0
-    repeats = args.repeat or (2 if args.quick else 3)
-    columnar_n = args.columnar_visits or (300_000 if args.quick else 1_000_000)
-    if columnar_n < 1:
-        ap.error("--columnar-visits must be at least 1")
-    missing = None if args.no_columnar else _columnar_available()
+    repeats, columnar_n, missing = _settings(ap, args)
     columnar = not args.no_columnar and missing is None
 
     print("policylang settlement benchmark: policies/guiyang-2022.pol against benchmarks/plain.py")
@@ -661,21 +698,7 @@ def main(argv: list[str] | None = None) -> int:
 
     best = time_all(policy, records, repeats, collect=not args.no_gc)
     base = best["plain"]
-    print()
-    print(
-        f"{'configuration':<36}{'visits':>9}"
-        f"{'seconds':>10}{'visits/s':>11}{'vs plain':>10}{'peak MB':>10}"
-    )
-    for name in CONFIGS:
-        t = best[name]
-        mb = "n/a" if memory[name] is None else f"{memory[name]:.1f}"
-        print(f"{LABELS[name]:<36}{n:>9,}{t:>10.3f}{n / t:>11,.0f}{t / base:>9.2f}x{mb:>10}")
-    if not args.no_memory:
-        print(
-            "peak MB: growth of peak RSS (ru_maxrss) over the baseline after imports, policy "
-            "loading and data "
-            "generation, one fresh subprocess per configuration, results kept alive"
-        )
+    _print_table(best, memory, n, args.no_memory)
     print()
     ratios = {name: best[name] / base for name in TARGETS}
     print(
@@ -729,6 +752,38 @@ def _sql_setup(n: int, seed: int):
     return con
 
 
+def _sql_record(v: dict) -> dict:
+    """The JSON record of a row of the visits table."""
+    record = {
+        "psn_no": v["psn_no"],
+        "psn_type": v["psn_type"],
+        "flxempe_flag": v["flxempe_flag"],
+        "setl_time": (
+            v["setl_time"].isoformat(sep=" ") if v["setl_time"] else v["setl_date"].isoformat()
+        ),
+        "hosp_lv": v["hosp_lv"],
+        "medfee_sumamt": _yuan(v["medfee_sumamt"]),
+    }
+    for f in ("fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "acct_balc"):
+        if v[f] is not None:
+            record[f] = _yuan(v[f])
+    if v["designated"] is not None:
+        record["designated"] = v["designated"]
+    return record
+
+
+def _sql_pair(c: str, mine, theirs) -> tuple:
+    """A result column from policylang and from the query, in one form to compare."""
+    if c == "pool_prop_selfpay":
+        return (
+            None if mine is None else format(Decimal(mine).normalize(), "f"),
+            None if theirs is None else format(Decimal(theirs).scaleb(-4).normalize(), "f"),
+        )
+    if c == "reason":
+        return mine, theirs
+    return mine, None if theirs is None else _yuan(theirs)
+
+
 def sql_check(con, sample_persons: int = 2000) -> str:
     """Before timing: the generated and the hand-written query agree on every result column
     of every visit, and the generated one agrees with policylang's Python settle on every
@@ -763,36 +818,13 @@ def sql_check(con, sample_persons: int = 2000) -> str:
     names = [d[0] for d in con.sql("SELECT * FROM visits LIMIT 0").description]
     records, expected = [], []
     for row in rows:
-        v = dict(zip(names, row[: len(names)], strict=True))
-        record = {
-            "psn_no": v["psn_no"],
-            "psn_type": v["psn_type"],
-            "flxempe_flag": v["flxempe_flag"],
-            "setl_time": (
-                v["setl_time"].isoformat(sep=" ") if v["setl_time"] else v["setl_date"].isoformat()
-            ),
-            "hosp_lv": v["hosp_lv"],
-            "medfee_sumamt": _yuan(v["medfee_sumamt"]),
-        }
-        for f in ("fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "acct_balc"):
-            if v[f] is not None:
-                record[f] = _yuan(v[f])
-        if v["designated"] is not None:
-            record["designated"] = v["designated"]
-        records.append(record)
+        records.append(_sql_record(dict(zip(names, row[: len(names)], strict=True))))
         expected.append(dict(zip(cols, row[len(names) :], strict=True)))
     results = policylang.load(POLICY).settle(records, trace=False)
     for i, (r, e) in enumerate(zip(results, expected, strict=True)):
         j = r.to_json(trace=False)
         for c in cols:
-            mine = j[c]
-            if c == "pool_prop_selfpay":
-                theirs = None if e[c] is None else format(Decimal(e[c]).scaleb(-4).normalize(), "f")
-                mine = None if mine is None else format(Decimal(mine).normalize(), "f")
-            elif c == "reason":
-                theirs = e[c]
-            else:
-                theirs = None if e[c] is None else _yuan(e[c])
+            mine, theirs = _sql_pair(c, j[c], e[c])
             if mine != theirs:
                 raise Disagreement(
                     f"sql: the generated query and policylang disagree on {c} of "

@@ -258,49 +258,68 @@ def run_clients(
     """Send every person's operations, each person from one client, the clients in parallel.
     A client stops at its first request without an answer (the server is gone) and keeps
     that request and its later ones in ``tally.unacked``."""
-    import httpx
-
     tally = tally or Tally()
-    stop = stop or threading.Event()
+    sender = _Sender(server, tally, stop or threading.Event())
     shares: list[list[list[dict]]] = [load[k::clients] for k in range(clients)]
+    threads = [threading.Thread(target=sender.loop, args=(s,), daemon=True) for s in shares]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return tally
 
-    def client_loop(share: list[list[dict]]):
+
+class _Sender:
+    """One client's loop of ``run_clients``, recording into the shared tally."""
+
+    def __init__(self, server: Server, tally: Tally, stop: threading.Event) -> None:
+        self.server, self.tally, self.stop = server, tally, stop
+
+    def loop(self, share: list[list[dict]]) -> None:
+        import httpx
+
         queue = _interleave(share)
+        tally = self.tally
         with httpx.Client(http2=False) as client:
             for n, op in enumerate(queue):
-                if stop.is_set():
+                if self.stop.is_set() or not self._one(client, op):
                     with tally.lock:
                         tally.unacked.extend(queue[n:])
                     return
-                t0 = time.perf_counter()
-                try:
-                    r = _send(client, server, op)
-                except httpx.HTTPError:
-                    with tally.lock:
-                        tally.unacked.extend(queue[n:])
-                    return
-                dt = time.perf_counter() - t0
-                if r.status_code != 200:
-                    with tally.lock:
-                        tally.errors.append(
-                            f"{op['kind']} {op['body'].get('setl_id')}: {r.status_code} "
-                            f"{r.text[:300]}"
-                        )
-                    continue
-                result = r.json()
-                with tally.lock:
-                    tally.requests += 1
-                    tally.latencies.append(dt)
-                    tally.acked[(op["kind"], op["body"]["setl_id"])] = {
-                        "body": op["body"],
-                        "result": result,
-                    }
-                try:
-                    extra(client, op, result)
-                except httpx.HTTPError:
-                    pass  # the server is gone; the next request finds out
 
-    def extra(client, op: dict, result: dict):
+    def _one(self, client: "httpx.Client", op: dict) -> bool:
+        """Send ``op`` (and its retry or conflict); False when the server did not answer."""
+        import httpx
+
+        tally = self.tally
+        t0 = time.perf_counter()
+        try:
+            r = _send(client, self.server, op)
+        except httpx.HTTPError:
+            return False
+        dt = time.perf_counter() - t0
+        if r.status_code != 200:
+            with tally.lock:
+                tally.errors.append(
+                    f"{op['kind']} {op['body'].get('setl_id')}: {r.status_code} {r.text[:300]}"
+                )
+            return True
+        result = r.json()
+        with tally.lock:
+            tally.requests += 1
+            tally.latencies.append(dt)
+            tally.acked[(op["kind"], op["body"]["setl_id"])] = {
+                "body": op["body"],
+                "result": result,
+            }
+        try:
+            self._extra(client, op, result)
+        except httpx.HTTPError:
+            pass  # the server is gone; the next request finds out
+        return True
+
+    def _extra(self, client: "httpx.Client", op: dict, result: dict) -> None:
+        server, tally = self.server, self.tally
         if op.get("retry"):
             again = _send(client, server, op)
             ok = (
@@ -325,13 +344,6 @@ def run_clients(
                     tally.errors.append(
                         f"conflicting retry of {op['body']['setl_id']}: {c.status_code}"
                     )
-
-    threads = [threading.Thread(target=client_loop, args=(s,), daemon=True) for s in shares]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return tally
 
 
 def _interleave(share: list[list[dict]]) -> list[dict]:
@@ -462,6 +474,38 @@ def postgres_url(folder: str):
     return srv.get_uri(name), stop
 
 
+def _database_url(db: str, folder: str) -> tuple:
+    """(the database URL for --db, how to stop the server started for it or None)."""
+    if db == "sqlite":
+        return f"sqlite:///{os.path.join(folder, 'ledger.sqlite3')}", None
+    if db == "postgresql":
+        return postgres_url(folder)
+    return db, None
+
+
+def _killer(tally: Tally, target: int, stop: threading.Event, server: Server) -> None:
+    """SIGKILL the server once ``target`` requests were answered (unless stopped first)."""
+    while len(tally.acked) < target and not stop.is_set():
+        time.sleep(0.005)
+    server.kill()
+
+
+def _verdict(result: dict, tally: Tally, killed: tuple | None) -> str:
+    """The run's result in words; ``killed``: (answered requests, sent again) after a kill."""
+    verdict = (
+        f"{result['lost']} lost, {result['double']} double-counted, ledger "
+        f"{'identical to' if result['same'] else 'DIFFERENT from'} the library's replay"
+    )
+    if killed is not None:
+        verdict += (
+            f" (killed after {killed[0]} answered requests;"
+            f" {killed[1]} sent again after the restart)"
+        )
+    if tally.errors:
+        verdict += f"; {len(tally.errors)} ERRORS, first: {tally.errors[0]}"
+    return verdict
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--clients", default="4,16", help="comma-separated client counts, one run each")
@@ -501,27 +545,15 @@ def main(argv=None) -> int:
     status = 0
     for clients in [int(c) for c in args.clients.split(",")]:
         with tempfile.TemporaryDirectory(prefix="policylang-load-") as folder:
-            stop_db = None
-            if args.db == "sqlite":
-                url = f"sqlite:///{os.path.join(folder, 'ledger.sqlite3')}"
-            elif args.db == "postgresql":
-                url, stop_db = postgres_url(folder)
-            else:
-                url = args.db
+            url, stop_db = _database_url(args.db, folder)
             server = Server(url, folder).start()
             try:
                 stop = threading.Event()
                 tally = Tally()
                 if args.kill_after is not None:
                     target = int(n_ops * args.kill_after)
-
-                    def killer(tally: Tally, target: int, stop: threading.Event, server: Server):
-                        while len(tally.acked) < target and not stop.is_set():
-                            time.sleep(0.005)
-                        server.kill()
-
                     threading.Thread(
-                        target=killer, args=(tally, target, stop, server), daemon=True
+                        target=_killer, args=(tally, target, stop, server), daemon=True
                     ).start()
                 t0 = time.perf_counter()
                 run_clients(server, load, clients, tally=tally)
@@ -541,17 +573,8 @@ def main(argv=None) -> int:
                 server.stop()
                 if stop_db:
                     stop_db()
-            verdict = (
-                f"{result['lost']} lost, {result['double']} double-counted, ledger "
-                f"{'identical to' if result['same'] else 'DIFFERENT from'} the library's replay"
-            )
-            if args.kill_after is not None:
-                verdict += (
-                    f" (killed after {sent} answered requests;"
-                    f" {pending} sent again after the restart)"
-                )
-            if tally.errors:
-                verdict += f"; {len(tally.errors)} ERRORS, first: {tally.errors[0]}"
+            killed = (sent, pending) if args.kill_after is not None else None
+            verdict = _verdict(result, tally, killed)
             if result["lost"] or result["double"] or not result["same"] or tally.errors:
                 status = 1
             print(
