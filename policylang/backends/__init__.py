@@ -22,7 +22,7 @@ BACKENDS = {
 }
 
 
-def backend(name: str):
+def backend(name: str) -> type:
     """The backend class.  Importing it needs nothing optional; building one raises
     ``BackendUnavailable`` (saying what to install) when its engine is missing, and
     ``NotSupported`` (naming the step) when it cannot run the policy."""
