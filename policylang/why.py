@@ -184,6 +184,7 @@ def _point(p: dt.date | str, params: dict) -> str:
 
 WHAT = {
     "inscp_scp_amt": "in-policy amount",
+    "inscp_counted": "costs counted",
     "act_pay_dedc": "deductible",
     "ratio": "ratio",
     "hifp_pay": "fund pays",
@@ -221,7 +222,7 @@ def _words(t: TraceStep) -> str | None:
 
 def _deductible_words(t: TraceStep, x: dict[str, Any]) -> str | None:
     if "deductible" not in x:
-        return None
+        return _total_words(t, x)  # a deductible's total_at_most cut it
     left = Decimal(x["deductible"]) - Decimal(x["consumed_before"])
     return (
         f"{x['deductible']} for the period, {x['consumed_before']} used before this visit, "
@@ -261,6 +262,19 @@ def _fund_words(t: TraceStep, x: dict[str, Any]) -> str | None:
     return None
 
 
+def _total_words(t: TraceStep, x: dict[str, Any]) -> str | None:
+    """A total that cut the step: a deductible's total_at_most, or a cost cap."""
+    if "cap" not in x:
+        return None
+    used = "taken_before" if t.field == "act_pay_dedc" else "counted_before"
+    room = Decimal(x["cap"]) - Decimal(x[used])
+    what = "taken" if t.field == "act_pay_dedc" else "counted"
+    return (
+        f"{x['cap']} in total for the period, {x[used]} {what} before this visit, "
+        f"{money(max(room, Decimal(0)))} left: {x['uncapped']} is cut to {t.value}"
+    )
+
+
 def _account_words(t: TraceStep, x: dict[str, Any]) -> str | None:
     if "payable" not in x:
         return None
@@ -274,6 +288,7 @@ def _credit_words(t: TraceStep, x: dict[str, Any]) -> str | None:
 # the words of a trace step, by the field it sets (a step with a formula shows the formula)
 _WORDS: dict[str, Callable[[TraceStep, dict[str, Any]], str | None]] = {
     "act_pay_dedc": _deductible_words,
+    "inscp_counted": _total_words,
     "ratio": _ratio_words,
     "hifp_pay": _fund_words,
     "acct_pay": _account_words,
@@ -357,7 +372,7 @@ def _applying_caps(
         if env.get(name) is None:
             env[name] = E.ABSENT
     for step in block.steps:
-        if isinstance(step, ir.Limit):
+        if isinstance(step, ir.Limit) and step.out == "hifp_pay":  # the fund's caps
             for cap in step.caps:
                 if E.cond(cap.when, env, params):
                     amount = E.value(cap.amount, env, params)[0]
