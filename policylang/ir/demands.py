@@ -13,13 +13,13 @@ from . import core as c
 from . import program as p
 
 
-def _walk(node, out_fields: list, out_params: list) -> None:
+def _walk(node: object, out_fields: list, out_params: list) -> None:
     t = type(node)
-    if t is c.Field:
+    if type(node) is c.Field:
         if node.name not in out_fields:
             out_fields.append(node.name)
         return
-    if t is c.Param:
+    if type(node) is c.Param:
         if node.name not in out_params:
             out_params.append(node.name)
         return
@@ -33,13 +33,13 @@ def _walk(node, out_fields: list, out_params: list) -> None:
         _walk(getattr(node, f.name), out_fields, out_params)
 
 
-def fields_read(node) -> tuple[str, ...]:
+def fields_read(node: object) -> tuple[str, ...]:
     fields: list[str] = []
     _walk(node, fields, [])
     return tuple(fields)
 
 
-def params_read(node) -> tuple[str, ...]:
+def params_read(node: object) -> tuple[str, ...]:
     params: list[str] = []
     _walk(node, [], params)
     return tuple(params)
@@ -55,7 +55,7 @@ def deciding(step: p.Ratio) -> tuple[str, ...]:
     return tuple(out)
 
 
-def counter_reads(amount, when, each: str | None) -> tuple[str, ...]:
+def counter_reads(amount: object, when: object, each: str | None) -> tuple[str, ...]:
     """The fields that decide a deductible's or a cap's amount for a visit: those its table
     and its condition read, and the field it is counted separately for (shown in its trace)."""
     out = list(fields_read((amount, when)))
