@@ -108,8 +108,8 @@ def make_visits(
             _platform_code(rnd, v, psn_codes)
         _optional_fields(rnd, v, own, over, pre)
         room = max(0, int(total * 100) - own - over - pre)  # fen a declared bill part may take
-        if rnd.random() < refused / 3:  # one fen over: refused (inputs._declared_split)
-            room += 1
+        if split and rnd.random() < refused / 3:  # one fen over: refused (inputs._declared_split)
+            room += 1  # (drawn only for a policy with a bill split: other corpora stay the same)
         _declared_inputs(rnd, v, policy, split, room)
         if rnd.random() < 0.05:  # a form the fast input path leaves to the general one
             v["medfee_sumamt"] = " " + v["medfee_sumamt"]
