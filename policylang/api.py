@@ -295,10 +295,10 @@ class CompiledPolicy:
         Output columns: ``row`` (the input row, from 0), ``psn_no``, ``setl_time`` (a typed
         column as given; text normalised as JSON echoes it), the money fields as decimal128(18, 2),
         ``pool_prop_selfpay`` as decimal128(5, 4) or null, ``acct_mulaid_pay`` (0.00),
-        ``balc`` (null while no balance is known), ``reason`` (null when the fund paid).
-        There is no trace and there are no audit fields (``row`` names the input row, which holds
-        ``setl_id`` and ``mdtrt_id``); ``message`` is added, computed from the reason and the amounts,
-        only with ``messages=True`` (it is per-row Python formatting).  Numbers equal
+        ``balc`` (null while no balance is known), ``reason`` (null when the fund paid), then
+        the audit fields as ``settle`` gives them: ``setl_id``, ``mdtrt_id``, ``op``, ``seq``,
+        ``policy``, ``ir_hash``.  There is no trace; ``message`` is added, computed from the
+        reason and the amounts, only with ``messages=True`` (it is per-row Python formatting).  Numbers equal
         ``settle``'s exactly: same order of execution, same integer rounding."""
         values = self._params(params)
         self._need_params("settle", values, [{"acct_balc": 1}] if _table_has_balance(table) else [])
