@@ -105,7 +105,7 @@ def _raise_errors(got, at: np.ndarray, vis: Visits) -> None:
     err = got.column("err").to_pylist()
     names = vis.names
     problems = sorted(
-        ((int(i), code) for i, code in zip(at.tolist(), err) if code is not None),
+        ((int(i), code) for i, code in zip(at.tolist(), err, strict=True) if code is not None),
     )
     raise InputError([_problem(code, i, names[vis.psn[i]]) for i, code in problems])
 
