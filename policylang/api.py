@@ -159,7 +159,7 @@ class CompiledPolicy:
         cls = backend(engine)
         self._eval = cls(policy)
         self._fast = cls(policy, tracing=False)
-        self._columnar = None  # built on first use: it needs the columnar extra (numpy, pyarrow)
+        self._tables: dict | None = None  # table engines by name, built on first use
         self._demanded: dict[str, tuple[str, ...]] = {}  # program -> the parameters it reads
 
     def _evaluator(self, trace: bool):
@@ -278,9 +278,16 @@ class CompiledPolicy:
         else:
             yield from engine.settle([v for chunk in chunks() for v in chunk], values)
 
-    def settle_table(self, table, params: dict[str, Any] | None = None, messages: bool = False):
-        """Settle a ``pyarrow.Table`` of visits with the columnar backend; a ``pyarrow.Table`` of
-        results, one row per visit in input row order.
+    def settle_table(
+        self,
+        table,
+        params: dict[str, Any] | None = None,
+        messages: bool = False,
+        engine: str = "columnar",
+    ):
+        """Settle a ``pyarrow.Table`` of visits with the columnar backend (or the backend named
+        ``engine``: one with a table path, ``duckdb``, or any other through its ``settle`` over
+        the rows); a ``pyarrow.Table`` of results, one row per visit in input row order.
 
         Input columns are the JSON contract's fields (docs/json-contract.md) and the policy's
         declared inputs: ``setl_time`` as a timestamp (no time zone, whole seconds), a date, or
@@ -302,9 +309,21 @@ class CompiledPolicy:
         ``settle``'s exactly: same order of execution, same integer rounding."""
         values = self._params(params)
         self._need_params("settle", values, [{"acct_balc": 1}] if _table_has_balance(table) else [])
-        if self._columnar is None:
-            self._columnar = backend("columnar")(self.ir, tracing=False)
-        return self._columnar.settle_table(table, values, messages=messages)
+        return self.table_engine(engine)(table, values, messages=messages)
+
+    def table_engine(self, name: str = "columnar"):
+        """The function ``(table, typed params, messages=False) -> results`` of the backend
+        ``name`` (``backends.BACKENDS``), built once: its ``settle_table`` when it has one,
+        else its ``settle`` over the table's rows (``backends.rows``).  ``BackendUnavailable``
+        says what to install; ``NotSupported`` names what it cannot run."""
+        if self._tables is None:
+            self._tables = {}
+        got = self._tables.get(name)
+        if got is None:
+            from .backends.rows import table_function
+
+            got = self._tables[name] = table_function(name, self.ir)
+        return got
 
     def credit(
         self, persons: list[dict], params: dict[str, Any] | None = None, trace: bool = True
