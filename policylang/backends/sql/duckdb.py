@@ -83,6 +83,7 @@ class DuckDB:
         self._may_pay = None  # credit and may-pay plans, built when first used
         self._credit_plan = None
         self.con = duckdb.connect(":memory:")
+        self.con.execute("SET enable_progress_bar = false")  # standard output is the caller's
         self._threads = self.con.sql("SELECT current_setting('threads')").fetchall()[0][0]
         self._scripts: dict = {}
         self._settle_program = policy.programs["settle"]
@@ -422,6 +423,13 @@ class DuckDB:
         from .table import settle_table
 
         return settle_table(self, table, params, state, messages)
+
+    def limit_memory(self, size: int, spill: str | None = None) -> None:
+        """Bound DuckDB's memory to ``size`` bytes (less what Python holds around it), spilling
+        to ``spill`` (DuckDB's default temporary folder when None)."""
+        self.con.execute(f"SET memory_limit = '{max(64, size * 6 // 10 >> 20)}MB'")
+        if spill is not None:
+            self.con.execute("SET temp_directory = ?", [spill])
 
     def _lowering_params(self, any_balance: bool) -> list[str]:
         """The parameters the settle program reads, and the account-use rules' when some visit
