@@ -30,7 +30,7 @@ from typing import Callable, Iterator
 import attrs
 
 from .errors import PolicylangError
-from .inputs import InputError, InputProblem, parse_enum
+from .inputs import InputError, InputProblem, parse_enum, psn_shown, short
 
 BATCH = 1 << 20  # rows read at a time when partitioning
 # peak bytes per visit while one bucket settles (input, the engine's columns, the results);
@@ -153,10 +153,14 @@ def _bools(batch, fields: set, first: int, problems: list):
         low = pc.utf8_lower(pc.utf8_trim_whitespace(col))
         ok = pc.is_in(low, pa.array(list(_TRUE)))
         bad = pc.and_(pc.invert(ok), pc.is_valid(col))
-        for i in pc.indices_nonzero(bad).to_pylist()[:100]:
+        psn = batch.column("psn_no") if "psn_no" in batch.schema.names else None
+        for i in pc.indices_nonzero(bad).to_pylist()[:SHOWN]:
             problems.append(
                 InputProblem(
-                    first + i + 1, name, f"{col[i].as_py()!r} is not a bool (write true or false)"
+                    first + i + 1,
+                    name,
+                    f"{short(col[i].as_py())} is not a bool (write true or false)",
+                    None if psn is None else psn_shown(psn[i].as_py()),
                 )
             )
         value = pc.is_in(low, pa.array(["true", "1"]))
