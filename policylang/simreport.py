@@ -157,7 +157,8 @@ def print_report(outcome: "Outcome", lang: str, console) -> None:
         )
     console.print(table)
     for f, mid, head in BREAKDOWNS:
-        t = Table(title=text(mid, lang), title_justify="left")
+        console.print(Text(text(mid, lang), style="italic"))
+        t = Table()
         t.add_column(text(head, lang))
         for h in _heads(outcome, lang):
             t.add_column(h, justify="right")

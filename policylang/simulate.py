@@ -570,12 +570,13 @@ def _settle_part(runs, engine, part, b, output, tallies, problems, shown, tick) 
     visits = part.drop_columns(["row"])
     known = {r.label: set(_field_types(r.policy.ir)) for r in runs}
     anyone = set().union(*known.values())
+    ids = _identifiers(visits, rows, shown, problems)
     keys = None
     for r in runs:
         # a column only another run's policy declares (an input the reform adds) is not this
         # policy's to refuse; a column no policy declares is refused by each
         mine = visits.drop_columns(
-            [c for c in visits.column_names if c in anyone and c not in known[r.label]]
+            [c for c in visits.column_names if c in anyone and c not in known[r.label]] + list(ids)
         )
         try:
             result = r.policy.settle_table(mine, r.params, engine=engine)
@@ -587,8 +588,50 @@ def _settle_part(runs, engine, part, b, output, tallies, problems, shown, tick) 
             tick()
             continue
         result = result.set_column(0, "row", rows)
+        for name, col in ids.items():
+            result = result.set_column(result.schema.get_field_index(name), name, col)
         if keys is None:
             keys = report_keys(result, visits, runs[0].policy.ir.vocab)
         tallies[r.label].add(tally(result, keys))
         output.write_part(r.label, b, result)
         tick()
+
+
+def _identifiers(visits, rows, shown: str, problems: list) -> dict:
+    """``setl_id`` and ``mdtrt_id`` given as text, checked and trimmed here, once, rather than
+    by each settlement (they are only echoed, and a column of ten million distinct texts
+    costs the table reader as much as the rest): the same values and the same problems."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from . import vocab as V
+    from .columns import _bad_message
+
+    global _WS
+    if _WS is None:
+        _WS = _spaces()
+    out = {}
+    for name in ("setl_id", "mdtrt_id"):
+        if name not in visits.column_names:
+            continue
+        col = visits.column(name)
+        if pa.types.is_dictionary(col.type):
+            col = col.cast(col.type.value_type)
+        if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+            continue  # integers and the rest: the table reader reads them
+        trimmed = pc.utf8_trim(col.cast(pa.string()), _WS)
+        empty = pc.and_(pc.is_valid(col), pc.equal(trimmed, "")).combine_chunks()
+        psn = visits.column("psn_no") if "psn_no" in visits.column_names else None
+        for i in pc.indices_nonzero(empty).to_pylist()[:SHOWN]:
+            raw = col[i].as_py()
+            problems.append(
+                InputProblem(
+                    int(rows[i].as_py()) + 1,
+                    name,
+                    _bad_message(V.TEXT, raw, True),
+                    None if psn is None else psn_shown(psn[i].as_py()),
+                    shown,
+                )
+            )
+        out[name] = trimmed.combine_chunks()
+    return out
