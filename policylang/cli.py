@@ -1127,7 +1127,7 @@ def synth_cmd(persons, years, seed, from_year, output):
     "--memory-limit",
     metavar="SIZE",
     help="Settle the claims in partitions by person so as to stay within SIZE (512M, 4G; "
-    "default: half the machine's memory). Results are the same.",
+    "default: 2G, or half the machine's memory when less). Results are the same.",
 )
 @LANG
 @SEARCH

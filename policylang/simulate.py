@@ -18,6 +18,7 @@ their record number (``row + 1``) and field, every problem of every bucket toget
 
 from __future__ import annotations
 
+import csv
 import math
 import os
 import re
@@ -25,17 +26,20 @@ import shutil
 import tempfile
 from decimal import Decimal
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import attrs
 
 from .errors import PolicylangError
 from .inputs import InputError, InputProblem, parse_enum, psn_shown, short
 
+if TYPE_CHECKING:
+    from .api import CompiledPolicy
+
 BATCH = 1 << 20  # rows read at a time when partitioning
 # peak bytes per visit while one bucket settles (input, the engine's columns, the results);
-# measured on synthetic claims: columnar ~800, duckdb ~1000 (docs/tools.md)
-BYTES_PER_VISIT = {"columnar": 900, "duckdb": 1100}
+# measured on synthetic claims (10 million visits at once took 12 GB: ~1,200 a visit)
+BYTES_PER_VISIT = {"columnar": 1500, "duckdb": 1500}
 DEFAULT_BYTES_PER_VISIT = 2000  # scalar and reference: Python objects per row
 SUMMARY = "summary.json"
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
@@ -57,12 +61,16 @@ def parse_size(text: str) -> int:
     return int(value)
 
 
+DEFAULT_LIMIT = 2 << 30
+
+
 def default_limit() -> int:
-    """Half the machine's memory."""
+    """2 GiB, or half the machine's memory when that is less."""
     try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+        half = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
     except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
-        return 4 << 30
+        return DEFAULT_LIMIT
+    return min(DEFAULT_LIMIT, half)
 
 
 # ---- reading the claims --------------------------------------------------------------------
@@ -107,7 +115,7 @@ def _csv_batches(f: Path, shown: str) -> Iterator:
 
     with open(f, "rb") as raw:
         header = raw.readline().decode("utf-8-sig", "replace")
-    names = next(iter(__import__("csv").reader([header])), [])
+    names: list[str] = next(iter(csv.reader([header])), [])
     options = pacsv.ConvertOptions(
         column_types={n: pa.string() for n in names},
         strings_can_be_null=True,
@@ -356,7 +364,7 @@ class Run:
     """One policy to settle the claims under: ``label`` names its results (baseline, reform)."""
 
     label: str
-    policy: object  # api.CompiledPolicy
+    policy: "CompiledPolicy"
     params: dict
 
 
@@ -521,9 +529,9 @@ def simulate(
     k = how_many_buckets(claims, engine, limit)
     functions = {r.label: r.policy.table_engine(engine) for r in runs}
     for fn in functions.values():
-        owner = getattr(fn, "__self__", None)
-        if hasattr(owner, "limit_memory"):
-            owner.limit_memory(limit)
+        limit_memory = getattr(getattr(fn, "__self__", None), "limit_memory", None)
+        if limit_memory is not None:
+            limit_memory(limit)
     bool_fields = {
         name for r in runs for name, t in _field_types(r.policy.ir).items() if t == "bool"
     }

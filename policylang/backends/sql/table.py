@@ -157,7 +157,7 @@ def _column(name: str, t: str, sql: str, col: Col | None, n: int, scales: dict) 
     if col.kind == "cat":
         codes = np.asarray(col.data, dtype=np.int32)
         missing = codes < 0 if null is None else (codes < 0) | null
-        return pc.take(pa.array(list(col.cats), pa.string()), pa.array(codes, mask=missing))
+        return pc.take(pa.array(list(col.cats or ()), pa.string()), pa.array(codes, mask=missing))
     if col.kind == "bool":
         return pa.array(np.asarray(col.data, dtype=bool), pa.bool_(), mask=null)
     if col.kind == "date":
