@@ -387,6 +387,12 @@ def _remap(e: InputError, rows, shown: str) -> list[InputProblem]:
     return out
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 class _Output:
     """The results folder, written beside ``out`` and renamed to it at the end."""
 
@@ -420,6 +426,7 @@ class _Output:
         if self.out.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.old.", dir=self.out.parent))
             os.replace(self.out, old / "x")
+        os.chmod(self.tmp, 0o777 & ~_umask())  # as a folder made with mkdir would be
         os.replace(self.tmp, self.out)
         self.tmp = None
         if old is not None:

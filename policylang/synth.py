@@ -22,6 +22,7 @@ in ``setl_time`` order.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 
 BLOCK = 100_000  # persons generated (and written) together
@@ -141,4 +142,7 @@ def synth(persons: int, years: int, seed: int, out: Path, first_year: int = 2023
                 writer.close()
 
     replace_file(out, write, binary=True)
+    from .simulate import _umask
+
+    os.chmod(out, 0o666 & ~_umask())  # as a file opened for writing would be
     return written

@@ -459,3 +459,22 @@ def test_the_html_report_is_self_contained_and_draws_its_charts(claims, tmp_path
     # the bars are drawn: the baseline's and the reform's colours cover real areas
     baseline, reform = pixels.count(bytes.fromhex("4e79a7")), pixels.count(bytes.fromhex("f28e2b"))
     assert baseline > 3000 and reform > 3000, (baseline, reform)
+
+
+def test_an_empty_settlement_id_is_reported_as_settle_reports_it(tmp_path):
+    path = tmp_path / "ids.csv"
+    path.write_text(
+        "psn_no,psn_type,flxempe_flag,setl_time,hosp_lv,medfee_sumamt,setl_id,mdtrt_id\n"
+        "A,active,false,2023-03-01,level2,200.00, S1 ,M1\n"
+        'B,active,false,2023-03-01,level2,200.00,"  ",M2\n',
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(main, ["simulate", str(GUIYANG), str(path)])
+    assert result.exit_code == 1 and result.stdout == ""
+    assert "record 2 (psn_no B): field 'setl_id'" in result.stderr, result.stderr
+    path.write_text(path.read_text(encoding="utf-8").replace('"  "', "S2"), encoding="utf-8")
+    result = run("simulate", GUIYANG, path, "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    got = results(tmp_path / "out")
+    assert got.column("setl_id").to_pylist() == ["S1", "S2"]
+    assert got.column("mdtrt_id").to_pylist() == ["M1", "M2"]
