@@ -123,25 +123,25 @@ def _heads(outcome: "Outcome", lang: str) -> list[str]:
     return [text(f"sim.{c}", lang) for c in _columns(outcome)]
 
 
+def _subtitle(outcome: "Outcome", lang: str) -> str:
+    first = next(iter(outcome.tallies.values()))
+    return text(
+        "sim.subtitle",
+        lang,
+        visits=f"{outcome.visits:,}",
+        persons=f"{first.persons:,}",
+        engine=outcome.engine,
+        buckets=outcome.buckets,
+    )
+
+
 def print_report(outcome: "Outcome", lang: str, console) -> None:
     """Tables in the terminal (rich measures Chinese text by its display width)."""
     from rich.table import Table
     from rich.text import Text
 
-    first = next(iter(outcome.tallies.values()))
     console.print(Text(text("sim.title", lang, claims=outcome.claims), style="bold"))
-    console.print(
-        Text(
-            text(
-                "sim.subtitle",
-                lang,
-                visits=f"{outcome.visits:,}",
-                persons=f"{first.persons:,}",
-                engine=outcome.engine,
-                buckets=outcome.buckets,
-            )
-        )
-    )
+    console.print(Text(_subtitle(outcome, lang)))
     for label, (pid, h) in outcome.policies.items():
         policy = text("sim.policy", lang, id=pid, hash=h[:19])
         console.print(Text(f"{text(f'sim.{label}', lang)}: {policy}"))
@@ -276,25 +276,13 @@ def html_report(outcome: "Outcome", lang: str) -> str:
     """One self-contained page: the summary table, and per breakdown a chart and a table."""
     cols = _columns(outcome)
     heads = _heads(outcome, lang)
-    first = next(iter(outcome.tallies.values()))
     title = text("sim.title", lang, claims=outcome.claims)
     parts = [
         "<!DOCTYPE html>",
         f'<html lang="{"zh-CN" if lang == "zh" else "en"}"><head><meta charset="utf-8">',
         f"<title>{_e(title)}</title><style>{CSS}</style></head><body>",
         f"<h1>{_e(title)}</h1>",
-        "<p>"
-        + _e(
-            text(
-                "sim.subtitle",
-                lang,
-                visits=f"{outcome.visits:,}",
-                persons=f"{first.persons:,}",
-                engine=outcome.engine,
-                buckets=outcome.buckets,
-            )
-        )
-        + "</p><ul>",
+        f"<p>{_e(_subtitle(outcome, lang))}</p><ul>",
         *(
             f"<li>{_e(text(f'sim.{label}', lang))}: "
             f"{_e(text('sim.policy', lang, id=pid, hash=h))}</li>"

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from policylang.cli import main
 
 from .conftest import POLICIES, ROOT
-from .test_render import _chromium, read_png
+from .test_render import _chromium, screenshot
 
 pa = pytest.importorskip("pyarrow", reason="pip install 'policylang[columnar]'")
 pq = pytest.importorskip("pyarrow.parquet")
@@ -435,25 +435,7 @@ def test_the_html_report_is_self_contained_and_draws_its_charts(claims, tmp_path
         pytest.skip(
             "no Chromium on this machine: apt-get install chromium (as root; .ci/run does it in CI)"
         )
-    shot = tmp_path / "report.png"
-    subprocess.run(
-        [
-            browser,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--hide-scrollbars",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            f"--screenshot={shot}",
-            "--window-size=1000,1600",
-            (out / "report.html").as_uri(),
-        ],
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
-    assert shot.exists(), "Chromium wrote no screenshot"
-    width, height, pixels = read_png(shot)
+    width, height, pixels = screenshot(browser, out / "report.html", tmp_path, (1000, 1600))
     assert (width, height) == (1000, 1600)
     assert pixels.count(b"\xff\xff\xff") < len(pixels) * 0.97, "the page is blank"
     # the bars are drawn: the baseline's and the reform's colours cover real areas

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from functools import partial
 
+from ..runtime import MONEY_FIELDS
 from . import BACKENDS, BackendUnavailable, backend
 
 # what a missing import means for each backend
@@ -52,6 +53,19 @@ def _record(row: dict) -> dict:
     return out
 
 
+# the result fields after psn_no and setl_time, in the contract's order, with their types
+_MONEY = "decimal128(18, 2)"
+RESULT_TYPES = {
+    **{name: _MONEY for name in MONEY_FIELDS[:3]},
+    "pool_prop_selfpay": "decimal128(5, 4)",
+    **{name: _MONEY for name in MONEY_FIELDS[3:7]},
+    "acct_mulaid_pay": _MONEY,
+    MONEY_FIELDS[7]: _MONEY,
+    "balc": _MONEY,
+    "reason": "string",
+}
+
+
 def _by_rows(engine, table, params: dict, messages: bool = False):
     import pyarrow as pa
 
@@ -61,7 +75,6 @@ def _by_rows(engine, table, params: dict, messages: bool = False):
     # column of amounts is refused, never rounded); then each row is settled as a record
     _, _, echo = visits_from_table(table, engine.policy)
     results = engine.settle([_record(r) for r in table.to_pylist()], params)
-    money = pa.decimal128(18, 2)
     rows = [r.to_json(trace=False) for r in results]
 
     def column(name, t):
@@ -72,20 +85,9 @@ def _by_rows(engine, table, params: dict, messages: bool = False):
         "psn_no": column("psn_no", pa.string()),
         "setl_time": echo,
     }
-    for name in ("medfee_sumamt", "inscp_scp_amt", "act_pay_dedc"):
-        out[name] = column(name, money)
-    out["pool_prop_selfpay"] = column("pool_prop_selfpay", pa.decimal128(5, 4))
-    for name in (
-        "hifp_pay",
-        "fund_pay_sumamt",
-        "psn_part_amt",
-        "acct_pay",
-        "acct_mulaid_pay",
-        "psn_cash_pay",
-        "balc",
-    ):
-        out[name] = column(name, money)
-    out["reason"] = column("reason", pa.string())
+    types = {_MONEY: pa.decimal128(18, 2), "decimal128(5, 4)": pa.decimal128(5, 4)}
+    for name, t in RESULT_TYPES.items():
+        out[name] = column(name, types.get(t, pa.string()))
     if messages:
         out["message"] = column("message", pa.string())
     for name in ("setl_id", "mdtrt_id", "op"):

@@ -21,17 +21,11 @@ from ...columns import (
     visits_from_table,
 )
 from ...inputs import InputError, InputProblem
+from ...runtime import MONEY_FIELDS
 from ..common import NotSupported
 
 US_PER_DAY = 86_400_000_000
-MONEY = (
-    "inscp_scp_amt",
-    "act_pay_dedc",
-    "hifp_pay",
-    "fund_pay_sumamt",
-    "psn_part_amt",
-    "acct_pay",
-)
+MONEY = MONEY_FIELDS[1:-1]  # computed by the query (the bill is given; the cash is last)
 
 
 def settle_table(engine, table, params: dict, state: dict | None = None, messages: bool = False):
