@@ -1145,6 +1145,7 @@ def simulate_cmd(policy, claims, reform, params, engine, out, memory_limit, lang
     lang = lang or _locale_lang()
     given = _parse_params(params)
     runs = _simulation_runs(policy, reform, given, search)
+    _exit_on_sigterm()  # so that a killed run removes its temporary folders
     try:
         limit = sim.parse_size(memory_limit) if memory_limit else None
         console = _console()
@@ -1172,6 +1173,18 @@ def simulate_cmd(policy, claims, reform, params, engine, out, memory_limit, lang
     if out:
         console.print(text_of("sim.results", lang, path=str(Path(out) / "*")))
         console.print(text_of("sim.html", lang, path=str(Path(out) / "report.html")))
+
+
+def _exit_on_sigterm() -> None:
+    import signal
+
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    try:
+        signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not the main thread (an embedding caller's): its own business
+        pass
 
 
 def text_of(msg_id: str, lang: str, **args) -> str:

@@ -24,7 +24,6 @@ import os
 import re
 import shutil
 import tempfile
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
@@ -36,12 +35,15 @@ from .inputs import InputError, InputProblem, parse_enum, psn_shown, short
 if TYPE_CHECKING:
     from .api import CompiledPolicy
 
-BATCH = 1 << 20  # rows read at a time when partitioning
+BATCH = 1 << 18  # rows read at a time when partitioning
 # peak bytes per visit while one bucket settles (input, the engine's columns, the results);
 # measured on synthetic claims (10 million visits at once took 12 GB: ~1,200 a visit)
 BYTES_PER_VISIT = {"columnar": 1500, "duckdb": 1500}
 DEFAULT_BYTES_PER_VISIT = 2000  # scalar and reference: Python objects per row
 SUMMARY = "summary.json"
+# result columns with few distinct values (the rest, ids and amounts, gain nothing from a
+# dictionary but the time spent trying)
+DICTIONARY = ("psn_no", "setl_time", "pool_prop_selfpay", "reason", "op", "policy", "ir_hash")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
 _MIX = 0xFF51AFD7ED558CCD
 
@@ -191,21 +193,36 @@ def _spaces() -> str:
 _WS: str | None = None
 
 
+def trimmed(text):
+    """Text as the settlement reads it, trimmed as ``str.strip`` trims; read as it is when no
+    value starts or ends with white space (the usual case: checked on the distinct first and
+    last characters, not on every value)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    global _WS
+    for start, stop in ((0, 1), (-1, 2**31 - 1)):
+        edge = pc.unique(pc.utf8_slice_codeunits(text, start, stop)).to_pylist()
+        if any(c is not None and (c == "" or c.isspace()) for c in edge):
+            break
+    else:
+        return text
+    if _WS is None:
+        _WS = _spaces()
+    return pc.utf8_trim(text.cast(pa.string()), _WS)
+
+
 def buckets_of(psn, k: int):
     """Bucket ``0 .. k-1`` of each ``psn_no`` (text or integers), from a hash of the trimmed
     text's UTF-8 bytes that does not depend on the batch or the run."""
     import numpy as np
     import pyarrow as pa
-    import pyarrow.compute as pc
 
-    global _WS
-    if _WS is None:
-        _WS = _spaces()
     if isinstance(psn, pa.ChunkedArray):
         psn = psn.combine_chunks()
     if pa.types.is_dictionary(psn.type):
         psn = psn.dictionary_decode()
-    text = pc.utf8_trim(psn.cast(pa.string()), _WS).fill_null("")
+    text = trimmed(psn.cast(pa.string())).fill_null("")
     n = len(text)
     offsets = np.frombuffer(text.buffers()[1], dtype=np.int32)[text.offset : text.offset + n + 1]
     data = np.frombuffer(text.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
@@ -267,93 +284,117 @@ class Tally:
                 mine[k] = mine.get(k, 0) + v
 
 
-def _fen(value) -> int:
-    return 0 if value is None else int(Decimal(value).scaleb(2))
+def _fen64(col):
+    """A decimal128(18, 2) column (no nulls) as int64 fen, read from its buffer."""
+    import numpy as np
+
+    arr = col.combine_chunks() if hasattr(col, "combine_chunks") else col
+    words = np.frombuffer(arr.buffers()[1], dtype=np.int64)
+    return words[2 * arr.offset : 2 * (arr.offset + len(arr)) : 2]
 
 
-def _sums(table, key: str) -> dict:
-    got = table.group_by(key).aggregate([("fund", "sum")]).to_pylist()
-    return {r[key]: _fen(r["fund_sum"]) for r in got}
+def _sums(codes, labels: list, fen) -> dict:
+    """Fen summed by key, exactly (int64 sums in Arrow's group-by)."""
+    import pyarrow as pa
+
+    got = pa.table({"k": codes, "f": fen}).group_by("k").aggregate([("f", "sum")])
+    return {
+        labels[k]: int(v)
+        for k, v in zip(got.column("k").to_pylist(), got.column("f_sum").to_pylist(), strict=True)
+    }
 
 
 def tally(result, keys: dict) -> Tally:
-    """The report's sums over one bucket's results (``keys``: month, level, category)."""
-    import pyarrow as pa
+    """The report's sums over one bucket's results (``keys``: name -> (codes, labels))."""
     import pyarrow.compute as pc
 
     reason = result.column("reason")
-    table = pa.table(
-        {
-            "psn": result.column("psn_no"),
-            "fund": result.column("fund_pay_sumamt"),
-            "reason": reason,
-            **keys,
-        }
-    )
+    fund = _fen64(result.column("fund_pay_sumamt"))
     capped = pc.equal(reason, "cap_reached").fill_null(False)
-    reasons = table.group_by("reason").aggregate([([], "count_all")]).to_pylist()
+    counts = pc.value_counts(reason.combine_chunks())
     return Tally(
         visits=result.num_rows,
         persons=pc.count_distinct(result.column("psn_no")).as_py(),
-        medfee=_fen(pc.sum(result.column("medfee_sumamt")).as_py()),
-        fund=_fen(pc.sum(result.column("fund_pay_sumamt")).as_py()),
-        deductible=_fen(pc.sum(result.column("act_pay_dedc")).as_py()),
-        account=_fen(pc.sum(result.column("acct_pay")).as_py()),
+        medfee=int(_fen64(result.column("medfee_sumamt")).sum()),
+        fund=int(fund.sum()),
+        deductible=int(_fen64(result.column("act_pay_dedc")).sum()),
+        account=int(_fen64(result.column("acct_pay")).sum()),
         within_deductible=pc.sum(pc.equal(reason, "within_deductible").fill_null(False)).as_py()
         or 0,
-        persons_capped=pc.count_distinct(table.filter(capped).column("psn")).as_py(),
-        by_month=_sums(table, "month"),
-        by_level=_sums(table, "level"),
-        by_category=_sums(table, "category"),
-        reasons={r["reason"] or "paid": r["count_all"] for r in reasons},
+        persons_capped=pc.count_distinct(result.column("psn_no").filter(capped)).as_py(),
+        by_month=_sums(*keys["month"], fund),
+        by_level=_sums(*keys["level"], fund),
+        by_category=_sums(*keys["category"], fund),
+        reasons={(c["values"] or "paid"): c["counts"] for c in counts.to_pylist()},
     )
+
+
+def _months(when) -> tuple:
+    """(code per row, ``YYYY-MM`` of each code) of a timestamp, date or text column."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    when = when.combine_chunks() if isinstance(when, pa.ChunkedArray) else when
+    if pa.types.is_string(when.type) or pa.types.is_large_string(when.type):
+        enc = pc.dictionary_encode(pc.utf8_slice_codeunits(when, 0, 7))
+        return enc.indices.to_numpy(), enc.dictionary.to_pylist()
+    days = when.cast(pa.date32()).to_numpy(zero_copy_only=False).astype("datetime64[D]")
+    months = days.astype("datetime64[M]").astype(np.int64)
+    first = int(months.min()) if len(months) else 0
+    codes = (months - first).astype(np.int32)
+    labels = [
+        str(np.datetime64(first + k, "M")) for k in range(int(codes.max()) + 1 if len(codes) else 0)
+    ]
+    return codes, labels
 
 
 def report_keys(result, part, vocab) -> dict:
     """Month (``YYYY-MM``), hospital level and person category (``psn_type``, with
-    ``+flexible`` for flexible-employment participants) of each row, canonical values."""
+    ``+flexible`` for flexible-employment participants) of each row, canonical values, as
+    (code per row, label of each code)."""
+    import numpy as np
     import pyarrow as pa
-    import pyarrow.compute as pc
 
-    when = result.column("setl_time")
-    if pa.types.is_string(when.type) or pa.types.is_large_string(when.type):
-        month = pc.utf8_slice_codeunits(when, 0, 7)
-    else:
-        month = pc.strftime(when, format="%Y-%m")
-    level = _canonical(part.column("hosp_lv"), vocab.enums["hosp_lv"])
-    psn_type = part.column("psn_type")
-    category, implied = _canonical(psn_type, vocab.enums["psn_type"], flexible=True)
+    level, level_labels, _ = _canonical(part.column("hosp_lv"), vocab.enums["hosp_lv"])
+    kind, kinds, implied = _canonical(part.column("psn_type"), vocab.enums["psn_type"])
+    flexible = implied[kind]
     if "flxempe_flag" in part.column_names:
-        flag = part.column("flxempe_flag")
-        flexible = pc.if_else(pc.is_valid(flag), flag.cast(pa.bool_()), implied)
-    else:
-        flexible = implied
-    category = pc.if_else(
-        flexible, pc.binary_join_element_wise(category, "+flexible", ""), category
-    )
-    return {"month": month, "level": level, "category": category}
+        flag = part.column("flxempe_flag").cast(pa.bool_())
+        given = flag.is_valid().to_numpy(zero_copy_only=False)
+        value = flag.fill_null(False).to_numpy(zero_copy_only=False)
+        flexible = np.where(given, value, flexible)
+    categories = [*kinds, *(f"{k}+flexible" for k in kinds)]
+    category = (kind + len(kinds) * flexible).astype(np.int32)
+    return {
+        "month": _months(result.column("setl_time")),
+        "level": (level, level_labels),
+        "category": (category, categories),
+    }
 
 
-def _canonical(col, enum, flexible: bool = False):
-    """Each value, alias or code as its canonical value (and, with ``flexible``, whether the
-    code says flexible employment), through the distinct values only."""
+def _canonical(col, enum) -> tuple:
+    """Each value, alias or code as its canonical value, through the distinct values only:
+    (code per row, canonical value of each code, whether each code says flexible
+    employment)."""
+    import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
     text = col.cast(pa.string()) if not pa.types.is_dictionary(col.type) else col
-    codes = pc.dictionary_encode(text).combine_chunks()
+    enc = pc.dictionary_encode(text).combine_chunks()
     canon, implies = [], []
-    for raw in codes.dictionary.to_pylist():
+    for raw in enc.dictionary.to_pylist():
         try:
             value, meaning = parse_enum(enum, raw)
         except Exception:  # noqa: BLE001 - the settlement has already reported a bad value
             value, meaning = str(raw), None
         canon.append(value)
         implies.append(bool(meaning and any(f == "flxempe_flag" and v for f, v in meaning.implies)))
-    values = pc.take(pa.array(canon, pa.string()), codes.indices)
-    if not flexible:
-        return values
-    return values, pc.take(pa.array(implies, pa.bool_()), codes.indices)
+    labels = list(dict.fromkeys(canon))  # aliases and codes of one value: one key
+    lut = np.array([labels.index(c) for c in canon], dtype=np.int32)
+    codes = lut[enc.indices.to_numpy(zero_copy_only=False)]
+    return codes, labels, np.array(implies, dtype=bool)[enc.indices.to_numpy(zero_copy_only=False)]
 
 
 # ---- the run ----------------------------------------------------------------------------------
@@ -417,7 +458,12 @@ class _Output:
 
         folder = self.tmp / label
         folder.mkdir(exist_ok=True)
-        pq.write_table(table, folder / f"part-{k:05d}.parquet", compression="zstd")
+        pq.write_table(
+            table,
+            folder / f"part-{k:05d}.parquet",
+            compression="snappy",  # zstd took as long as the settlement
+            use_dictionary=[c for c in DICTIONARY if c in table.column_names],
+        )
 
     def commit(self) -> None:
         if self.tmp is None or self.out is None:
@@ -488,6 +534,7 @@ def _parts(claims: Claims, k: int, bool_fields: set, work: Path, step: Callable)
             w.close()
     _raise(problems, claims.shown)
     step()
+    release_memory()
     for b in range(k):
         path = work / f"bucket-{b:05d}.parquet"
         if path.exists():
@@ -609,7 +656,33 @@ def _settle_part(runs, engine, part, b, output, tallies, problems, shown, tick) 
             keys = report_keys(result, visits, runs[0].policy.ir.vocab)
         tallies[r.label].add(tally(result, keys))
         output.write_part(r.label, b, result)
+        del result
+        release_memory()
         tick()
+
+
+def release_memory() -> None:
+    """Give back what one settlement used before the next: the engines' columns sit in
+    reference cycles (freed by the collector, not at once), and both allocators keep freed
+    pages unless asked (Arrow's pool; glibc's heap, through ``malloc_trim``)."""
+    import ctypes
+    import gc
+
+    import pyarrow as pa
+
+    gc.collect()
+    pa.default_memory_pool().release_unused()
+    global _TRIM
+    if _TRIM is None:
+        try:
+            _TRIM = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):  # not glibc: nothing to trim
+            _TRIM = False
+    if _TRIM:
+        _TRIM(0)
+
+
+_TRIM = None
 
 
 def _identifiers(visits, rows, shown: str, problems: list) -> dict:
@@ -622,9 +695,6 @@ def _identifiers(visits, rows, shown: str, problems: list) -> dict:
     from . import vocab as V
     from .columns import _bad_message
 
-    global _WS
-    if _WS is None:
-        _WS = _spaces()
     out = {}
     for name in ("setl_id", "mdtrt_id"):
         if name not in visits.column_names:
@@ -634,8 +704,9 @@ def _identifiers(visits, rows, shown: str, problems: list) -> dict:
             col = col.cast(col.type.value_type)
         if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
             continue  # integers and the rest: the table reader reads them
-        trimmed = pc.utf8_trim(col.cast(pa.string()), _WS)
-        empty = pc.and_(pc.is_valid(col), pc.equal(trimmed, "")).combine_chunks()
+        col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+        text = trimmed(col.cast(pa.string()))
+        empty = pc.and_(pc.is_valid(col), pc.equal(text, ""))
         psn = visits.column("psn_no") if "psn_no" in visits.column_names else None
         for i in pc.indices_nonzero(empty).to_pylist()[:SHOWN]:
             raw = col[i].as_py()
@@ -648,5 +719,5 @@ def _identifiers(visits, rows, shown: str, problems: list) -> dict:
                     shown,
                 )
             )
-        out[name] = trimmed.combine_chunks()
+        out[name] = text
     return out
