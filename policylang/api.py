@@ -309,7 +309,9 @@ class CompiledPolicy:
         ``settle``'s exactly: same order of execution, same integer rounding."""
         values = self._params(params)
         self._need_params("settle", values, [{"acct_balc": 1}] if _table_has_balance(table) else [])
-        return self.table_engine(engine)(table, values, messages=messages)
+        settle = self.table_engine(engine)
+        # a backend's table path takes (table, params); ``messages`` only when asked for
+        return settle(table, values, messages=True) if messages else settle(table, values)
 
     def table_engine(self, name: str = "columnar"):
         """The function ``(table, typed params, messages=False) -> results`` of the backend
