@@ -22,9 +22,13 @@ INSTALL = {
 def table_function(name: str, policy):
     """``(table, typed params, messages=False) -> result table`` of the backend ``name``."""
     if name not in BACKENDS:
-        raise BackendUnavailable(
-            f"unknown engine {name!r}: the engines are {', '.join(sorted(BACKENDS))}"
-        )
+        known = ", ".join(sorted(BACKENDS))
+        if name in INSTALL:  # a backend of a later release (spark)
+            raise BackendUnavailable(
+                f"the {name} engine is not in this version of policylang (engines: {known}); "
+                f"with a version that has it: {INSTALL[name]}"
+            )
+        raise BackendUnavailable(f"unknown engine {name!r}: the engines are {known}")
     try:
         cls = backend(name)
     except ImportError as e:
