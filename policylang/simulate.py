@@ -134,16 +134,37 @@ def _csv_batches(f: Path, shown: str) -> Iterator:
 
 
 def _batches(claims: Claims) -> Iterator:
-    """The claims in record batches, files in name order."""
+    """The claims in record batches, files in name order, every one with the first's columns
+    and types."""
+    first = None
+    for f, batch in _file_batches(claims):
+        if first is None:
+            first = (f, batch.schema)
+        elif batch.schema != first[1]:
+            raise SimulationError(_schema_change(first[0], first[1], f, batch.schema))
+        yield batch
+
+
+def _schema_change(f0: Path, a, f: Path, b) -> str:
+    types_a = {x.name: str(x.type) for x in a}
+    types_b = {x.name: str(x.type) for x in b}
+    diff = sorted(n for n in {*types_a, *types_b} if types_a.get(n) != types_b.get(n))
+    what = ", ".join(f"{n}: {types_a.get(n, 'absent')} vs {types_b.get(n, 'absent')}" for n in diff)
+    return f"{f}: its columns differ from those of {f0} ({what}); give the files one schema"
+
+
+def _file_batches(claims: Claims) -> Iterator:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     for f in claims.files:
         if claims.kind == "csv":
-            yield from _csv_batches(f, claims.shown)
+            for batch in _csv_batches(f, claims.shown):
+                yield f, batch
             continue
         try:
-            yield from pq.ParquetFile(f).iter_batches(batch_size=BATCH)
+            for batch in pq.ParquetFile(f).iter_batches(batch_size=BATCH):
+                yield f, batch
         except (pa.ArrowInvalid, OSError) as e:
             raise SimulationError(f"{f}: cannot be read ({e})") from None
 

@@ -460,3 +460,30 @@ def test_an_empty_settlement_id_is_reported_as_settle_reports_it(tmp_path):
     got = results(tmp_path / "out")
     assert got.column("setl_id").to_pylist() == ["S1", "S2"]
     assert got.column("mdtrt_id").to_pylist() == ["M1", "M2"]
+
+
+def test_files_of_a_folder_must_share_their_columns(tmp_path):
+    import datetime as dt
+
+    base = dict(
+        psn_no=["A"], psn_type=["active"], flxempe_flag=[False], hosp_lv=["level1"],
+        medfee_sumamt=["100.00"],
+    )  # fmt: skip
+    pq.write_table(pa.table(dict(base, setl_time=["2023-03-01"])), tmp_path / "a.parquet")
+    stamp = pa.array([dt.datetime(2023, 3, 2, 10, 0)])
+    pq.write_table(pa.table(dict(base, setl_time=stamp)), tmp_path / "b.parquet")
+    for limit in ("4G", "1M"):
+        result = run("simulate", GUIYANG, tmp_path, "--memory-limit", limit)
+        assert result.exit_code == 1
+        assert "b.parquet: its columns differ from those of" in result.output
+        assert "setl_time: string vs timestamp[us]" in result.output
+
+
+def test_an_empty_claims_file_gives_an_empty_report(tmp_path):
+    path = tmp_path / "empty.csv"
+    path.write_text("psn_no,psn_type,flxempe_flag,setl_time,hosp_lv,medfee_sumamt\n")
+    result = run("simulate", GUIYANG, path, "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert "0 visits, 0 persons" in result.output
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["visits"] == 0 and summary["runs"]["baseline"]["fund"] == "0.00"
