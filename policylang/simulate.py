@@ -96,6 +96,8 @@ def open_claims(path: str) -> Claims:
     elif p.is_file():
         files = [p]
         kind = "csv" if p.suffix.lower() in (".csv", ".txt") else "parquet"
+    elif p.exists():
+        raise SimulationError(f"{path}: not a regular file or folder")  # a FIFO is never read
     else:
         raise SimulationError(f"{path}: no such file or folder")
     if kind == "csv":
