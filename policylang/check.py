@@ -17,6 +17,7 @@ import attrs
 from . import nodes as n
 from . import vocab as V
 from .diagnostics import Diagnostic, Related
+from .funds import check_section_funds
 from .inputs import MAX_DIGITS
 from .resolve import Scope, suggest
 
@@ -33,6 +34,7 @@ STMT_NAMES = {
     n.Planned: ("'planned'", "逐步探索"),
     n.Exclude: ("'exclude'", "不得用于"),
     n.Channel: ("'channel'", "结算方式"),
+    n.Fund: ("the fund", "基金"),
     n.Version: ("the version", "版本"),
     n.ParamDecl: ("the parameter", "参数"),
     n.InputDecl: ("the input", "输入"),
@@ -53,7 +55,7 @@ STMT_NAMES = {
 }
 
 ALLOWED_IN = {
-    "pooling": (n.Covers, n.DesignatedOnly, n.Deductible, n.Cap, n.Ratio, n.Uplift),
+    "pooling": (n.Covers, n.DesignatedOnly, n.Deductible, n.Cap, n.Ratio, n.Uplift, n.Fund),
     "crediting": (n.CreditRule,),
     "account_use": (n.Relations, n.Allow, n.Planned, n.Exclude, n.Channel),
 }
@@ -457,6 +459,7 @@ class Checker:
             self.check_counters(v)
         self.check_counter_names(s)
         self.check_version_dates(s)
+        check_section_funds(self, s, fields)
 
     # -- counters: deductibles and caps carry what was used across versions by identity
     def check_counters(self, v: n.Version):

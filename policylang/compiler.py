@@ -190,18 +190,50 @@ class Lowering:
     def rules_pooling(self, body, pid) -> ir.PoolingRules:
         covers, covers_prov = frozenset(), prov("covers", None, pid)
         designated = None
-        deductibles, caps, adjustments = [], [], []
-        ratio, ratio_prov = ir.Const(Decimal(0), V.PERCENT), prov("ratio", None, pid)
+        deductibles, caps, adjustments, ratio, ratio_prov = self.fund_terms(body, pid)
         for st in body:
             if isinstance(st, n.Covers):
                 covers = frozenset(c.value for c in st.categories)
                 covers_prov = prov("covers", st.cite, pid, st.span)
             elif isinstance(st, n.DesignatedOnly):
                 designated = prov("designated_only", st.cite, pid, st.span)
-            elif isinstance(st, (n.Deductible, n.Cap)):
+        return ir.PoolingRules(
+            covers,
+            covers_prov,
+            designated,
+            tuple(deductibles),
+            tuple(caps),
+            ratio,
+            ratio_prov,
+            tuple(adjustments),
+            tuple(self.fund_rules(st, pid) for st in body if isinstance(st, n.Fund)),
+        )
+
+    def fund_rules(self, f: n.Fund, pid) -> ir.FundRules:
+        deductibles, caps, adjustments, ratio, ratio_prov = self.fund_terms(
+            f.body, pid, f"{f.name.value} "
+        )
+        return ir.FundRules(
+            f.name.value,
+            f.title,
+            prov(f"fund {f.name.value}", f.cite, pid, f.span),
+            tuple(deductibles),
+            tuple(caps),
+            ratio,
+            ratio_prov,
+            tuple(adjustments),
+        )
+
+    def fund_terms(self, body, pid, fund: str = ""):
+        """A fund's deductibles, caps, adjustments and ratio, from the statements of a
+        pooling version (the pooling fund) or of a ``fund`` block."""
+        deductibles, caps, adjustments = [], [], []
+        ratio, ratio_prov = ir.Const(Decimal(0), V.PERCENT), prov("ratio", None, pid)
+        for st in body:
+            if isinstance(st, (n.Deductible, n.Cap)):
                 kind = "deductible" if isinstance(st, n.Deductible) else "cap"
                 target = deductibles if kind == "deductible" else caps
-                label = f"{kind} per {st.period.value}" + (
+                label = f"{fund}{kind} per {st.period.value}" + (
                     f" each {st.each.value}" if st.each else ""
                 )
                 name = getattr(st, "name", None)
@@ -217,23 +249,16 @@ class Lowering:
                     )
                 )
             elif isinstance(st, n.Ratio):
-                ratio = self.quantity(st.amount, "ratio", st.cite, pid)
-                ratio_prov = prov("ratio", st.cite, pid, st.span)
+                ratio = self.quantity(st.amount, f"{fund}ratio", st.cite, pid)
+                ratio_prov = prov(f"{fund}ratio", st.cite, pid, st.span)
             elif isinstance(st, n.Uplift):
                 value, _ = literal_value(st.points)
                 adjustments.append(
-                    ir.Adjust(value, self.cond(st.when), prov("uplift", st.cite, pid, st.span))
+                    ir.Adjust(
+                        value, self.cond(st.when), prov(f"{fund}uplift", st.cite, pid, st.span)
+                    )
                 )
-        return ir.PoolingRules(
-            covers,
-            covers_prov,
-            designated,
-            tuple(deductibles),
-            tuple(caps),
-            ratio,
-            ratio_prov,
-            tuple(adjustments),
-        )
+        return deductibles, caps, adjustments, ratio, ratio_prov
 
     def rules_crediting(self, body, pid) -> ir.CreditingRules:
         rules = []

@@ -310,6 +310,18 @@ class Channel(Node):
     cite: Cite = None
 
 
+@attrs.frozen
+class Fund(Node):
+    """A further fund of the visit, settled after the pooling fund (and after the funds
+    written before it): ``fund hifob "大额医疗费用补助" { deductible ... ratio ... cap ... }``.
+    ``name`` is the platform's fund prefix (``hifob`` -> ``hifob_pay``)."""
+
+    name: Name = Name()
+    title: str | None = None
+    cite: Cite = None
+    body: tuple[Deductible | Cap | Ratio | Uplift, ...] = ()
+
+
 Stmt = Union[
     Covers,
     DesignatedOnly,
@@ -323,6 +335,7 @@ Stmt = Union[
     Planned,
     Exclude,
     Channel,
+    Fund,
 ]
 
 

@@ -369,6 +369,13 @@ class _Builder(Transformer):
         c, cite = self._split(children)
         return n.Ratio(amount=c[0], cite=cite, span=self._s(meta))
 
+    def fund(self, meta, children):
+        title = next((c.value for c in children if isinstance(c, _Str)), None)
+        rest = [c for c in children if not isinstance(c, _Str)]
+        cite = next((c for c in rest[1:] if isinstance(c, (n.Citation, n.Unstated))), None)
+        body = tuple(c for c in rest[1:] if c is not cite)
+        return n.Fund(name=rest[0], title=title, cite=cite, body=body, span=self._s(meta))
+
     def uplift(self, meta, children):
         c, cite = self._split(children)
         return n.Uplift(points=c[0], when=c[1], cite=cite, span=self._s(meta))

@@ -163,3 +163,18 @@ def canonical(value: str) -> str:
     """The canonical value an alias stands for (the vocabularies every policy starts
     from); any other name as it is."""
     return _tables()["_CANONICAL"].get(value, value)
+
+# The funds a visit may be paid from, as the platform names them in ``setlinfo``
+# (shared/domain.md): fund name -> (its result field, 中文).  ``hifp`` is the pooling fund a
+# ``pooling`` section settles; a ``fund`` block declares one of the others.  Results list the
+# declared funds' fields in this order, after ``hifp_pay``.
+FUNDS = {
+    "hifp": ("hifp_pay", "基本医疗保险统筹基金"),
+    "cvlserv": ("cvlserv_pay", "公务员医疗补助资金"),
+    "hifes": ("hifes_pay", "企业补充医疗保险基金"),
+    "hifmi": ("hifmi_pay", "居民大病保险资金"),
+    "hifob": ("hifob_pay", "职工大额医疗费用补助基金"),
+    "maf": ("maf_pay", "医疗救助基金"),
+    "oth": ("oth_pay", "其他支出"),
+}
+POOLING_FUND = "hifp"

@@ -99,3 +99,15 @@ def split_bands(limits, prior, amount, add, sub, zero) -> list:
             break
         low = limit
     return parts
+
+
+# the result fields of the further funds a settle program may pay, in the platform's order
+FUND_FIELDS = ("cvlserv_pay", "hifes_pay", "hifmi_pay", "hifob_pay", "maf_pay", "oth_pay")
+
+
+def settle_funds(program: ir.Program) -> tuple[str, ...]:
+    """The result fields of the further funds the settle program pays (e.g. ``hifob_pay``),
+    in the platform's order: the variables it declares for them (none for a policy with the
+    pooling fund alone, whose results stay as they were)."""
+    declared = {name for name, _, _ in program.variables}
+    return tuple(f for f in FUND_FIELDS if f in declared)

@@ -176,6 +176,21 @@ class Adjust:
 
 
 @attrs.frozen
+class FundRules:
+    """A further fund (``fund hifob { ... }``): its deductible is where its band of the
+    year's in-policy costs starts; it pays its ratio of the costs above, up to its caps."""
+
+    name: str  # the platform's fund prefix: hifob -> hifob_pay
+    title: str | None
+    prov: Prov
+    deductibles: tuple[Accumulate, ...]
+    caps: tuple[Accumulate, ...]
+    ratio: Value
+    ratio_prov: Prov
+    adjustments: tuple[Adjust, ...]
+
+
+@attrs.frozen
 class PoolingRules:
     covers: frozenset  # of active | retiree | flexible
     covers_prov: Prov
@@ -185,6 +200,8 @@ class PoolingRules:
     ratio: "Value | Bands"
     ratio_prov: Prov
     adjustments: tuple[Adjust, ...]
+    # the further funds of the visit, in the order they settle (after the pooling fund)
+    funds: tuple["FundRules", ...] = ()
 
     def covered(self, psn_type: str | None, flexible: bool | None) -> bool:
         """Whether pooling covers this kind of person (None: not known, not excluded)."""

@@ -1,0 +1,247 @@
+"""Several funds in one policy: the checks of ``fund`` blocks.
+
+A pooling version may declare further funds after its own (the pooling fund, ``hifp``):
+
+    fund hifob "大额医疗费用补助" cite 三(二) "..." {
+      deductible 6000 yuan per year cite 三(二)
+      ratio 80% cite 三(二)
+      cap 20000 yuan per year cite 三(二)
+    }
+
+The fund's deductible is where its band of the year's in-policy costs starts; it pays its
+ratio of the in-policy costs above that, up to its own cap, with its own counters.  Funds
+settle in the order written, after the pooling fund.  What is checked here (the statements
+inside a fund are checked as the pooling statements are):
+
+- the fund is one the platform names (``vocab.FUNDS``), not the pooling fund itself, and
+  declared once per version (N101, N102);
+- a fund has a ratio (S603);
+- its band starts where the pooling fund's annual cap is reached: for every ratio the
+  pooling version can apply, the costs at which the pooling fund has paid its cap
+  (deductible + cap / ratio) are at most where the fund's band starts, or both funds would
+  pay on the same costs (C430); a band that starts above that point for every ratio leaves
+  costs that neither fund shares (C431, a warning);
+- a counter's name stands for one fund's counter (C432).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from . import nodes as n
+from . import vocab as V
+from .diagnostics import Diagnostic, Related
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .check import Checker
+
+HUNDRED = Decimal(100)
+
+
+def fund_field(name: str) -> str:
+    """``hifob`` -> ``hifob_pay`` (the platform's result field of the fund)."""
+    return V.FUNDS[name][0]
+
+
+def declared_funds(version: n.Version) -> list[n.Fund]:
+    return [st for st in version.body if isinstance(st, n.Fund)]
+
+
+# ---- checks ---------------------------------------------------------------------------
+
+
+def check_section_funds(ck: "Checker", s: n.Section, fields: dict) -> None:
+    """Every fund block of a pooling section (elsewhere a fund is S602)."""
+    if s.kind != "pooling":
+        return
+    for v in s.versions:
+        check_funds(ck, v, fields)
+    check_fund_counter_names(ck, s)
+
+
+def check_funds(ck: "Checker", v: n.Version, fields: dict) -> None:
+    """Every fund block of one pooling version (see the module's docstring)."""
+    seen: dict[str, n.Fund] = {}
+    for fund in declared_funds(v):
+        if not _known_fund(ck, fund):
+            continue
+        first = seen.setdefault(fund.name.value, fund)
+        if first is not fund:
+            ck.emit(
+                "N102",
+                fund.name.span,
+                kind="fund",
+                kind_zh="基金",
+                name=fund.name.value,
+                first=str(first.name.span),
+            )
+            continue
+        _check_body(ck, fund, fields)
+        _check_band(ck, v, fund)
+
+
+def _known_fund(ck: "Checker", fund: n.Fund) -> bool:
+    name = fund.name.value
+    others = [k for k in V.FUNDS if k != V.POOLING_FUND]
+    if name in others:
+        return True
+    own = name == V.POOLING_FUND
+    ck.unknown(
+        fund.name,
+        "fund",
+        "基金",
+        others,
+        hint=(
+            "hifp is the pooling fund this section settles itself; a further fund is one of: "
+            if own
+            else "a further fund is one the platform names: "
+        )
+        + ", ".join(others),
+        hint_zh=("hifp 即本统筹章节结算的统筹基金;其他基金为:" if own else "其他基金须为平台所列之一:")
+        + "、".join(others),
+    )
+    return False
+
+
+def _check_body(ck: "Checker", fund: n.Fund, fields: dict) -> None:
+    ratio: n.Ratio | None = None
+    for st in fund.body:
+        what, what_zh = STMT_WHAT[type(st)]
+        ck.need_cite(st, st.cite)
+        if isinstance(st, (n.Deductible, n.Cap)):
+            ck.check_quantity(st.amount, V.MONEY, what, what_zh, fields)
+            ck.enum_value(st.period, "period")
+            if st.each is not None:
+                ck.check_field(st.each, fields, enum_only=True)
+            if st.when is not None:
+                ck.check_cond(st.when, fields)
+        elif isinstance(st, n.Ratio):
+            if ratio is not None:
+                ck.emit("C405", st.span, what=what, what_zh=what_zh, first=str(ratio.span))
+            ratio = ratio or st
+            ck.check_quantity(st.amount, V.PERCENT, what, what_zh, fields)
+        elif isinstance(st, n.Uplift):
+            t = ck.literal_type(st.points)
+            if t != V.POINTS:
+                ck.type_error(st.points, "an uplift", "提高幅度", V.POINTS, t)
+            ck.check_cond(st.when, fields)
+    ck.check_counters(fund)  # type: ignore[arg-type]  # reads .body only
+    if ratio is None:
+        ck.emit(
+            "S603",
+            fund.span,
+            where=f"the fund {fund.name.value}",
+            where_zh=f"基金 {fund.name.value}",
+            what="a payment ratio",
+            what_zh="支付比例",
+            hint="say what share of the costs in its band the fund pays: ratio 80%",
+            hint_zh="请写明该基金对其分段内费用的支付比例:支付比例 80%",
+        )
+
+
+STMT_WHAT = {
+    n.Deductible: ("the fund's deductible", "基金起付标准"),
+    n.Cap: ("the fund's cap", "基金最高支付限额"),
+    n.Ratio: ("the fund's payment ratio", "基金支付比例"),
+    n.Uplift: ("the fund's uplift", "基金提高比例"),
+}
+
+
+# ---- where the fund's band starts, against where the pooling cap is reached ------------
+
+
+def _yearly_money(stmts, cls) -> list[Decimal] | None:
+    """The literal amounts of the unconditional yearly statements of ``cls`` (None: one is
+    a parameter or a table, so nothing can be proved)."""
+    out = []
+    for st in stmts:
+        if not isinstance(st, cls) or st.when is not None or st.period.value != "year":
+            continue
+        if not isinstance(st.amount, n.MoneyLit):
+            return None
+        out.append(st.amount.amount)
+    return out
+
+
+def _ratios(v: n.Version) -> list[Decimal] | None:
+    """Every ratio the pooling version can apply, as fractions (None: not literal)."""
+    ratio = next((st for st in v.body if isinstance(st, n.Ratio)), None)
+    if ratio is None:
+        return None
+    amount = ratio.amount
+    if isinstance(amount, n.PercentLit):
+        values = [amount.value]
+    elif isinstance(amount, n.Table) and all(
+        isinstance(r.value, n.PercentLit) for r in amount.rows
+    ):
+        values = [r.value.value for r in amount.rows]
+    else:
+        return None
+    return [x / HUNDRED for x in values if x > 0] or None
+
+
+def _band_facts(v: n.Version, fund: n.Fund):
+    """(pooling deductible, pooling cap, lowest and highest ratio, fund band start) or None."""
+    ded = _yearly_money(v.body, n.Deductible)
+    caps = _yearly_money(v.body, n.Cap)
+    start = _yearly_money(fund.body, n.Deductible)
+    ratios = _ratios(v)
+    if ded is None or not caps or start is None or ratios is None:
+        return None
+    return sum(ded, Decimal(0)), min(caps), min(ratios), max(ratios), sum(start, Decimal(0))
+
+
+def _check_band(ck: "Checker", v: n.Version, fund: n.Fund) -> None:
+    facts = _band_facts(v, fund)
+    if facts is None:
+        return
+    d1, cap, low, high, d2 = facts
+    # the pooling fund has paid its cap once the costs reach d1 + cap / ratio; compare
+    # (d2 - d1) x ratio with cap, exactly
+    span = next((st.span for st in fund.body if isinstance(st, n.Deductible)), fund.name.span)
+    args = {
+        "fund": fund.name.value,
+        "start": f"{d2}",
+        "reached": _reached_text(d1, cap, low, high),
+    }
+    related = (Related(v.span, "the pooling fund's version", "统筹基金所在版本"),)
+    if (d2 - d1) * low < cap:
+        ck.diags.append(Diagnostic("C430", span, args, related))
+    elif (d2 - d1) * high > cap:
+        ck.diags.append(Diagnostic("C431", span, args, related))
+
+
+def _reached_text(d1: Decimal, cap: Decimal, low: Decimal, high: Decimal) -> str:
+    def at(r: Decimal) -> str:
+        return f"{(d1 + cap / r).quantize(Decimal('0.01'))}"
+
+    return at(low) if low == high else f"{at(high)} to {at(low)}"
+
+
+# ---- counters belong to one fund --------------------------------------------------------
+
+
+def _named(stmts, fund: str):
+    for st in stmts:
+        if isinstance(st, (n.Deductible, n.Cap)) and st.name is not None:
+            yield st.name, fund
+        elif isinstance(st, n.Fund):
+            yield from _named(st.body, st.name.value)
+
+
+def check_fund_counter_names(ck: "Checker", s: n.Section) -> None:
+    """A counter's name stands for one fund's counter in every version (C432)."""
+    owner: dict[str, tuple[n.Name, str]] = {}
+    for v in s.versions:
+        for name, fund in _named(v.body, V.POOLING_FUND):
+            first, first_fund = owner.setdefault(name.value, (name, fund))
+            if first_fund != fund:
+                ck.diags.append(
+                    Diagnostic(
+                        "C432",
+                        name.span,
+                        {"name": name.value, "fund": fund, "other": first_fund},
+                        (Related(first.span, "the other fund's counter", "另一基金的计数器"),),
+                    )
+                )
