@@ -14,6 +14,8 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import itertools
+
+import attrs
 from decimal import Decimal
 
 from . import ir
@@ -336,6 +338,8 @@ class Analyzer:
                 self.check_decide(acc.amount, acc.when, acc.prov, profiles, what, what_zh)
         self.check_uplifts_apply(compiled, everyone, profiles)
         self.check_ratio_ranges(compiled, profiles)
+        for fund in rules.funds:  # each further fund's tables and ratios, checked alike
+            self.pooling_version(attrs.evolve(version, rules=rules.as_fund(fund)))
 
     def check_uplifts_apply(self, compiled: _CompiledPooling, everyone, paid):
         """C406 for an uplift no paid visit gets: none at all, or only visits the fund never pays."""

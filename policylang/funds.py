@@ -16,17 +16,17 @@ inside a fund are checked as the pooling statements are):
 - the fund is one the platform names (``vocab.FUNDS``), not the pooling fund itself, and
   declared once per version (N101, N102);
 - a fund has a ratio (S603);
-- its band starts where the pooling fund's annual cap is reached: for every ratio the
-  pooling version can apply, the costs at which the pooling fund has paid its cap
-  (deductible + cap / ratio) are at most where the fund's band starts, or both funds would
-  pay on the same costs (C430); a band that starts above that point for every ratio leaves
-  costs that neither fund shares (C431, a warning);
+- its band starts where the pooling fund's annual cap is reached: at the lowest ratio the
+  pooling version can apply, the pooling fund has paid its cap once the year's in-policy
+  costs reach deductible + cap / ratio; a band starting before that lets both funds pay on
+  the same costs (C430); one starting a fen or more after it leaves costs that neither fund
+  shares (C431, a warning).  Checked when the amounts and ratios are literal;
 - a counter's name stands for one fund's counter (C432).
 """
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_UP, Decimal
 from typing import TYPE_CHECKING
 
 from . import nodes as n
@@ -164,12 +164,11 @@ def _yearly_money(stmts, cls) -> list[Decimal] | None:
     return out
 
 
-def _ratios(v: n.Version) -> list[Decimal] | None:
-    """Every ratio the pooling version can apply, as fractions (None: not literal)."""
+def _lowest_ratio(v: n.Version) -> Decimal | None:
+    """The lowest ratio the pooling version can apply, as a fraction: the lowest of its
+    values with every cut (a negative uplift) applied; None when it is not literal."""
     ratio = next((st for st in v.body if isinstance(st, n.Ratio)), None)
-    if ratio is None:
-        return None
-    amount = ratio.amount
+    amount = ratio.amount if ratio is not None else None
     if isinstance(amount, n.PercentLit):
         values = [amount.value]
     elif isinstance(amount, n.Table) and all(
@@ -178,45 +177,47 @@ def _ratios(v: n.Version) -> list[Decimal] | None:
         values = [r.value.value for r in amount.rows]
     else:
         return None
-    return [x / HUNDRED for x in values if x > 0] or None
+    cuts = [
+        st.points.value
+        for st in v.body
+        if isinstance(st, n.Uplift) and isinstance(st.points, n.PointsLit) and st.points.value < 0
+    ]
+    low = (min(values) + sum(cuts, Decimal(0))) / HUNDRED
+    return low if low > 0 else None
 
 
 def _band_facts(v: n.Version, fund: n.Fund):
-    """(pooling deductible, pooling cap, lowest and highest ratio, fund band start) or None."""
+    """(pooling deductible, pooling cap, lowest ratio, fund band start) or None."""
     ded = _yearly_money(v.body, n.Deductible)
     caps = _yearly_money(v.body, n.Cap)
     start = _yearly_money(fund.body, n.Deductible)
-    ratios = _ratios(v)
-    if ded is None or not caps or start is None or ratios is None:
+    low = _lowest_ratio(v)
+    if ded is None or not caps or start is None or low is None:
         return None
-    return sum(ded, Decimal(0)), min(caps), min(ratios), max(ratios), sum(start, Decimal(0))
+    return sum(ded, Decimal(0)), min(caps), low, sum(start, Decimal(0))
+
+
+FEN = Decimal("0.01")
 
 
 def _check_band(ck: "Checker", v: n.Version, fund: n.Fund) -> None:
+    """Where the pooling fund has paid its cap for a person whose visits all get the
+    lowest ratio -- the latest point, d1 + cap / ratio -- the fund's band must start: before
+    it both funds could pay on the same costs (C430); a fen or more after it, no person's
+    costs run on from one fund to the other (C431).  Compared exactly: (d2 - d1) x ratio
+    against the cap."""
     facts = _band_facts(v, fund)
     if facts is None:
         return
-    d1, cap, low, high, d2 = facts
-    # the pooling fund has paid its cap once the costs reach d1 + cap / ratio; compare
-    # (d2 - d1) x ratio with cap, exactly
+    d1, cap, low, d2 = facts
     span = next((st.span for st in fund.body if isinstance(st, n.Deductible)), fund.name.span)
-    args = {
-        "fund": fund.name.value,
-        "start": f"{d2}",
-        "reached": _reached_text(d1, cap, low, high),
-    }
+    reached = (d1 + cap / low).quantize(FEN, rounding=ROUND_UP)
+    args = {"fund": fund.name.value, "start": f"{d2}", "reached": f"{reached}"}
     related = (Related(v.span, "the pooling fund's version", "统筹基金所在版本"),)
     if (d2 - d1) * low < cap:
         ck.diags.append(Diagnostic("C430", span, args, related))
-    elif (d2 - d1) * high > cap:
+    elif (d2 - d1 - FEN) * low >= cap:
         ck.diags.append(Diagnostic("C431", span, args, related))
-
-
-def _reached_text(d1: Decimal, cap: Decimal, low: Decimal, high: Decimal) -> str:
-    def at(r: Decimal) -> str:
-        return f"{(d1 + cap / r).quantize(Decimal('0.01'))}"
-
-    return at(low) if low == high else f"{at(high)} to {at(low)}"
 
 
 # ---- counters belong to one fund --------------------------------------------------------

@@ -203,6 +203,20 @@ class PoolingRules:
     # the further funds of the visit, in the order they settle (after the pooling fund)
     funds: tuple["FundRules", ...] = ()
 
+    def as_fund(self, fund: "FundRules") -> "PoolingRules":
+        """The same version's rules with a further fund's deductibles, caps and ratio in
+        place of the pooling fund's: what the analyses check of that fund (it covers the
+        same visits)."""
+        return attrs.evolve(
+            self,
+            deductibles=fund.deductibles,
+            caps=fund.caps,
+            ratio=fund.ratio,
+            ratio_prov=fund.ratio_prov,
+            adjustments=fund.adjustments,
+            funds=(),
+        )
+
     def covered(self, psn_type: str | None, flexible: bool | None) -> bool:
         """Whether pooling covers this kind of person (None: not known, not excluded)."""
         if psn_type is not None and psn_type not in self.covers:
