@@ -14,9 +14,9 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import itertools
+from decimal import Decimal
 
 import attrs
-from decimal import Decimal
 
 from . import ir
 from . import vocab as V

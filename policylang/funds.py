@@ -91,7 +91,7 @@ def _known_fund(ck: "Checker", fund: n.Fund) -> bool:
         fund.name,
         "fund",
         "基金",
-        others,
+        () if own else others,
         hint=(
             "hifp is the pooling fund this section settles itself; a further fund is one of: "
             if own
