@@ -178,3 +178,5 @@ FUNDS = {
     "oth": ("oth_pay", "其他支出"),
 }
 POOLING_FUND = "hifp"
+# the result fields of the further funds, in the platform's order
+FURTHER_FUND_FIELDS = tuple(field for k, (field, _) in FUNDS.items() if k != POOLING_FUND)

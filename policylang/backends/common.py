@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 from .. import ir
+from .. import vocab as V
 from ..ir.evaluate import MissingValue
 
 
@@ -101,8 +102,7 @@ def split_bands(limits, prior, amount, add, sub, zero) -> list:
     return parts
 
 
-# the result fields of the further funds a settle program may pay, in the platform's order
-FUND_FIELDS = ("cvlserv_pay", "hifes_pay", "hifmi_pay", "hifob_pay", "maf_pay", "oth_pay")
+FUND_FIELDS = V.FURTHER_FUND_FIELDS  # the further funds a settle program may pay
 
 
 def settle_funds(program: ir.Program) -> tuple[str, ...]:
