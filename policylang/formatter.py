@@ -468,7 +468,8 @@ class Formatter:
     # -- statements
     def fund(self, st: n.Fund, ind: str) -> None:
         """``fund hifob "大额医疗费用补助" cite ... {``, its statements, ``}``."""
-        head = Seg([self.kw("fund"), st.name.value, *self.title(st.title)])
+        above = [self.kw("above_cap")] if st.above_cap else []
+        head = Seg([self.kw("fund"), st.name.value, *self.title(st.title), *above])
         self.open(st, ind, [head, *self.cite_seg(st.cite)])
         for inner in st.body:
             self.statement(inner, ind + INDENT)

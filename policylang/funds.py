@@ -2,21 +2,23 @@
 
 A pooling version may declare further funds after its own (the pooling fund, ``hifp``):
 
-    fund hifob "大额医疗费用补助" cite 三(二) "..." {
+    fund hifob "大额医疗费用补助" above_cap cite 三(二) "..." {
       deductible 6000 yuan per year cite 三(二)
       ratio 80% cite 三(二)
       cap 20000 yuan per year cite 三(二)
     }
 
 The fund's deductible is where its band of the year's in-policy costs starts; it pays its
-ratio of the in-policy costs above that, up to its own cap, with its own counters.  Funds
+ratio of the in-policy costs above that, up to its own cap, with its own counters.  A fund
+not marked ``above_cap`` pays alongside the pooling fund (e.g. a civil servants' subsidy).  Funds
 settle in the order written, after the pooling fund.  What is checked here (the statements
 inside a fund are checked as the pooling statements are):
 
 - the fund is one the platform names (``vocab.FUNDS``), not the pooling fund itself, and
   declared once per version (N101, N102);
 - a fund has a ratio (S603);
-- its band starts where the pooling fund's annual cap is reached: at the lowest ratio the
+- a fund marked ``above_cap`` (the notice: 超过统筹基金最高支付限额以上的部分) starts its band
+  where the pooling fund's annual cap is reached: at the lowest ratio the
   pooling version can apply, the pooling fund has paid its cap once the year's in-policy
   costs reach deductible + cap / ratio; a band starting before that lets both funds pay on
   the same costs (C430); one starting a fen or more after it leaves costs that neither fund
@@ -78,7 +80,9 @@ def check_funds(ck: "Checker", v: n.Version, fields: dict) -> None:
             )
             continue
         _check_body(ck, fund, fields)
-        _check_band(ck, v, fund)
+        if fund.above_cap:
+            _check_band(ck, v, fund)
+    _check_alongside(ck, v)
 
 
 def _known_fund(ck: "Checker", fund: n.Fund) -> bool:
@@ -98,7 +102,9 @@ def _known_fund(ck: "Checker", fund: n.Fund) -> bool:
             else "a further fund is one the platform names: "
         )
         + ", ".join(others),
-        hint_zh=("hifp 即本统筹章节结算的统筹基金;其他基金为:" if own else "其他基金须为平台所列之一:")
+        hint_zh=(
+            "hifp 即本统筹章节结算的统筹基金;其他基金为:" if own else "其他基金须为平台所列之一:"
+        )
         + "、".join(others),
     )
     return False
@@ -218,6 +224,53 @@ def _check_band(ck: "Checker", v: n.Version, fund: n.Fund) -> None:
         ck.diags.append(Diagnostic("C430", span, args, related))
     elif (d2 - d1 - FEN) * low >= cap:
         ck.diags.append(Diagnostic("C431", span, args, related))
+
+
+# ---- funds that pay alongside the pooling fund ------------------------------------------
+
+
+def _highest_ratio(stmts) -> Decimal | None:
+    """The highest ratio the statements can apply, every raise (a positive uplift) added, as
+    a fraction; None when it is not literal."""
+    ratio = next((st for st in stmts if isinstance(st, n.Ratio)), None)
+    amount = ratio.amount if ratio is not None else None
+    if isinstance(amount, n.PercentLit):
+        values = [amount.value]
+    elif isinstance(amount, n.Table) and all(
+        isinstance(r.value, n.PercentLit) for r in amount.rows
+    ):
+        values = [r.value.value for r in amount.rows]
+    else:
+        return None
+    raises = [
+        st.points.value
+        for st in stmts
+        if isinstance(st, n.Uplift) and isinstance(st.points, n.PointsLit) and st.points.value > 0
+    ]
+    return (max(values) + sum(raises, Decimal(0))) / HUNDRED
+
+
+def _check_alongside(ck: "Checker", v: n.Version) -> None:
+    """Funds not marked ``above_cap`` may pay on the same costs as the pooling fund: their
+    highest ratios together must not pass 100%, or the funds could pay more than the costs
+    (C433).  Checked when every ratio involved is literal."""
+    alongside = [f for f in declared_funds(v) if not f.above_cap and f.name.value in V.FUNDS]
+    if not alongside:
+        return
+    highs = [_highest_ratio(v.body), *(_highest_ratio(f.body) for f in alongside)]
+    if any(h is None for h in highs):
+        return
+    total = sum(highs, Decimal(0))
+    if total > 1:
+        names = ", ".join(f.name.value for f in alongside)
+        ck.diags.append(
+            Diagnostic(
+                "C433",
+                alongside[-1].span,
+                {"funds": names, "total": f"{(total * HUNDRED).normalize():f}%"},
+                (Related(v.span, "the pooling fund's version", "统筹基金所在版本"),),
+            )
+        )
 
 
 # ---- counters belong to one fund --------------------------------------------------------

@@ -320,6 +320,7 @@ class Fund(Node):
     title: str | None = None
     cite: Cite = None
     body: tuple[Deductible | Cap | Ratio | Uplift, ...] = ()
+    above_cap: bool = False  # its band starts where the pooling fund's annual cap is reached
 
 
 Stmt = Union[

@@ -164,6 +164,7 @@ def canonical(value: str) -> str:
     from); any other name as it is."""
     return _tables()["_CANONICAL"].get(value, value)
 
+
 # The funds a visit may be paid from, as the platform names them in ``setlinfo``
 # (shared/domain.md): fund name -> (its result field, 中文).  ``hifp`` is the pooling fund a
 # ``pooling`` section settles; a ``fund`` block declares one of the others.  Results list the

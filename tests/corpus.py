@@ -24,9 +24,10 @@ CORPUS = sorted(
         *(ROOT / "policies").glob("*.pol"),
         *(ROOT / "tests" / "fixtures" / "valid").glob("*.pol"),
         ROOT / "tests" / "fixtures" / "variations" / "city.pol",
-        ROOT / "examples" / "three-categories" / "lanshan-2024.pol",
+        ROOT / "examples" / "three-categories" / "lanshan-2024.pol",  # a declared category
+        ROOT / "examples" / "second-fund" / "qingshan-2024.pol",  # a fund above the pooling cap
     ]
-)  # a declared category, code 13
+)
 
 
 def _money_constants(node, out: set) -> None:

@@ -26,9 +26,7 @@ def qingshan():
 
 def test_the_example_checks_clean():
     results, _ = policylang.check_paths([FOLDER])
-    assert {r.file.rsplit("/", 1)[-1]: r.diagnostics for r in results} == {
-        "qingshan-2024.pol": []
-    }
+    assert {r.file.rsplit("/", 1)[-1]: r.diagnostics for r in results} == {"qingshan-2024.pol": []}
 
 
 def test_visits_json_is_the_worked_examples_input():
@@ -39,7 +37,7 @@ def test_visits_json_is_the_worked_examples_input():
 def test_hand_derived_results(qingshan, snapshot_json):
     got = [r.to_json() for r in qingshan.settle(CASE["input"])]
     assert len(got) == len(CASE["expected"])
-    for i, (want, have) in enumerate(zip(CASE["expected"], got)):
+    for i, (want, have) in enumerate(zip(CASE["expected"], got, strict=True)):
         for field, value in want.items():
             assert have[field] == value, (
                 f"visit {i + 1}, field {field}: derived {value!r}, got {have[field]!r}"
@@ -57,7 +55,7 @@ def test_hand_derived_results(qingshan, snapshot_json):
 def test_every_backend_gives_the_hand_derived_results(qingshan, engine):
     results = backend(engine)(qingshan.ir).settle(CASE["input"], {})
     assert [
-        {k: r.to_json()[k] for k in want} for r, want in zip(results, CASE["expected"])
+        {k: r.to_json()[k] for k in want} for r, want in zip(results, CASE["expected"], strict=True)
     ] == CASE["expected"]
 
 
