@@ -22,6 +22,7 @@ from typing import Any
 import attrs
 
 from . import ir
+from . import vocab as V
 from .backends.common import block_at, bucket, settle_order, visit_date
 from .ir import evaluate as E
 from .ir.evaluate import CTX
@@ -193,9 +194,36 @@ WHAT = {
 }
 
 
+def _what(field: str) -> str:
+    """The label of a trace step's field; a further fund's steps (``hifob_dedc``,
+    ``hifob_ratio``, ``hifob_pay``) are named after the fund."""
+    if field in WHAT:
+        return WHAT[field]
+    fund, _, kind = field.rpartition("_")
+    if fund in V.FUNDS and kind in FUND_WHAT:
+        return f"{fund} {FUND_WHAT[kind]}"
+    return field
+
+
+FUND_WHAT = {"dedc": "deductible", "ratio": "ratio", "pay": "pays"}
+
+
+def _kind(field: str) -> str:
+    """What a trace step explains, the same for every fund: act_pay_dedc and hifob_dedc are
+    deductibles, ratio and hifob_ratio ratios, hifp_pay and hifob_pay payments."""
+    fund, _, kind = field.rpartition("_")
+    if field == "act_pay_dedc" or (kind == "dedc" and fund in V.FUNDS):
+        return "deductible"
+    if field == "ratio" or (kind == "ratio" and fund in V.FUNDS):
+        return "ratio"
+    if kind == "pay" and fund in V.FUNDS:
+        return "fund"
+    return field
+
+
 def _from_trace(t) -> Step:
     return Step(
-        WHAT.get(t.field, t.field),
+        _what(t.field),
         t.field,
         t.value,
         t.rule,
@@ -211,34 +239,35 @@ def _from_trace(t) -> Step:
 def _words(t) -> str | None:
     """The arithmetic of a trace step, in words."""
     x = t.inputs
+    kind = _kind(t.field)
     if t.formula:
         return f"{t.formula} = {t.value}"
-    if t.field == "act_pay_dedc" and "deductible" in x:
+    if kind == "deductible" and "deductible" in x:
         left = Decimal(x["deductible"]) - Decimal(x["consumed_before"])
         return (
             f"{x['deductible']} for the period, {x['consumed_before']} used before this visit, "
             f"{money(max(left, Decimal(0)))} left: takes {t.value} of the in-policy {x['in_policy']}"
         )
-    if t.field == "ratio" and "base" in x and "points" in x:
+    if kind == "ratio" and "base" in x and "points" in x:
         why = ", ".join(f"{k} = {_plain(v)}" for k, v in x.items() if k not in ("base", "points"))
         points = str(x["points"])
         change = f"- {points[1:]}" if points.startswith("-") else f"+ {points}"
         return f"{x['base']} {change} points = {t.value}" + (f", because {why}" if why else "")
-    if t.field == "ratio" and "band_part" in x:
+    if kind == "ratio" and "band_part" in x:
         return (
             f"{x['band_part']} of this visit falls in the band at {t.value} "
             f"({x['accumulated_before']} accumulated before, uplift {x['uplift']} points)"
         )
-    if t.field == "ratio" and t.value and t.value.endswith(" points"):
+    if kind == "ratio" and t.value and t.value.endswith(" points"):
         return f"adds {t.value} to every band"
-    if t.field == "ratio":
+    if kind == "ratio":
         read = ", ".join(f"{k} = {_plain(v)}" for k, v in x.items())
         return f"{t.value}" + (f" for {read}" if read else "")
-    if t.field == "hifp_pay" and "exact" in x:
+    if kind == "fund" and "exact" in x:
         ratio = x["ratio"]
         product = f"{x['base']} × {ratio}" if ratio != "by bands" else f"{x['base']} by bands"
         return f"{product} = {x['exact']}, rounded to {t.value}"
-    if t.field == "hifp_pay" and "cap" in x:
+    if kind == "fund" and "cap" in x:
         room = Decimal(x["cap"]) - Decimal(x["paid_before"])
         return (
             f"{x['cap']} for the period, {x['paid_before']} paid before this visit, "
@@ -321,7 +350,7 @@ def _applying_caps(program: ir.Program, row: dict, index: int, params: dict, cou
         if env.get(name) is None:
             env[name] = E.ABSENT
     for step in block.steps:
-        if isinstance(step, ir.Limit):
+        if isinstance(step, ir.Limit) and step.out == "hifp_pay":  # the pooling fund's caps
             for cap in step.caps:
                 if E.cond(cap.when, env, params):
                     amount = E.value(cap.amount, env, params)[0]
@@ -490,6 +519,12 @@ def _plain(v) -> str:
     return str(v)
 
 
+def _further_funds(result: dict) -> tuple[str, ...]:
+    """The declared further funds' fields and their total, when the result has any."""
+    funds = tuple(f for f in V.FURTHER_FUND_FIELDS if f in result)
+    return (*funds, "fund_pay_sumamt") if funds else ()
+
+
 def _summary(ex: Explanation) -> str:
     r = ex.result
     if ex.kind == "settle":
@@ -498,6 +533,7 @@ def _summary(ex: Explanation) -> str:
             "act_pay_dedc",
             "pool_prop_selfpay",
             "hifp_pay",
+            *_further_funds(r),
             "psn_part_amt",
             "acct_pay",
             "psn_cash_pay",

@@ -139,3 +139,23 @@ def test_a_reversal_returns_both_funds_and_their_counters(qingshan, tmp_path):
     # settled again after the reversal, the visit pays as the first time
     again = qingshan.settle([{**big, "setl_id": "S8b"}], ledger=back.ledger)
     assert again.results[0].to_json()["hifob_pay"] == "16150.00"
+
+
+def test_why_shows_each_funds_steps():
+    from click.testing import CliRunner
+
+    from policylang.cli import main
+
+    out = (
+        CliRunner()
+        .invoke(main, ["why", str(CITY), str(FOLDER / "visits.json"), "--record", "9"])
+        .output
+    )
+    assert "hifob deductible           0.00  hifob deductible per year" in out
+    assert "80% + 5 points = 85%, because psn_type = retiree" in out
+    assert (
+        "20000.00 for the period, 16150.00 paid before this visit, 3850.00 left: "
+        "4250.00 is cut to 3850.00"
+    ) in out
+    assert "hifp_pay + hifob_pay = 3850.00" in out
+    assert "hifp_pay 0.00, hifob_pay 3850.00, fund_pay_sumamt 3850.00" in out
