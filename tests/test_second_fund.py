@@ -159,3 +159,32 @@ def test_why_shows_each_funds_steps():
     ) in out
     assert "hifp_pay + hifob_pay = 3850.00" in out
     assert "hifp_pay 0.00, hifob_pay 3850.00, fund_pay_sumamt 3850.00" in out
+
+
+def test_arrow_tables_carry_the_declared_fund(qingshan):
+    pa = pytest.importorskip("pyarrow")
+    rows = CASE["input"]
+    names = sorted({k for r in rows for k in r})
+    table = pa.table({k: [r.get(k) for r in rows] for k in names})
+    got = qingshan.settle_table(table, {})
+    assert str(got.schema.field("hifob_pay").type) == "decimal128(18, 2)"
+    order = got.column_names
+    assert order.index("hifp_pay") + 1 == order.index("hifob_pay")
+    assert [format(x, "f") for x in got["hifob_pay"].to_pylist()] == [
+        e["hifob_pay"] for e in CASE["expected"]
+    ]
+
+
+def test_the_results_table_has_a_column_per_declared_fund():
+    from click.testing import CliRunner
+
+    from policylang.cli import main
+
+    out = (
+        CliRunner()
+        .invoke(main, ["settle", str(CITY), str(FOLDER / "visits.json"), "--format", "table"])
+        .output
+    )
+    header, *_, total = out.rstrip("\n").splitlines()
+    assert "Fund  Large expense  Fund total" in header
+    assert total.split()[-5:] == ["23517.66", "35517.66", "34316.91", "100.00", "34216.91"]
