@@ -170,25 +170,35 @@ def _yearly_money(stmts, cls) -> list[Decimal] | None:
     return out
 
 
+def _ratio_values(stmts) -> list[Decimal] | None:
+    """The percentages the ``ratio`` statement among ``stmts`` can give (None: not literal)."""
+    ratio = next((st for st in stmts if isinstance(st, n.Ratio)), None)
+    amount = ratio.amount if ratio is not None else None
+    if isinstance(amount, n.PercentLit):
+        return [amount.value]
+    if isinstance(amount, n.Table):
+        cells = [r.value for r in amount.rows]
+        if cells and all(isinstance(x, n.PercentLit) for x in cells):
+            return [x.value for x in cells if isinstance(x, n.PercentLit)]
+    return None
+
+
+def _uplift_points(stmts) -> list[Decimal]:
+    return [
+        st.points.value
+        for st in stmts
+        if isinstance(st, n.Uplift) and isinstance(st.points, n.PointsLit)
+    ]
+
+
 def _lowest_ratio(v: n.Version) -> Decimal | None:
     """The lowest ratio the pooling version can apply, as a fraction: the lowest of its
     values with every cut (a negative uplift) applied; None when it is not literal."""
-    ratio = next((st for st in v.body if isinstance(st, n.Ratio)), None)
-    amount = ratio.amount if ratio is not None else None
-    if isinstance(amount, n.PercentLit):
-        values = [amount.value]
-    elif isinstance(amount, n.Table) and all(
-        isinstance(r.value, n.PercentLit) for r in amount.rows
-    ):
-        values = [r.value.value for r in amount.rows]
-    else:
+    values = _ratio_values(v.body)
+    if values is None:
         return None
-    cuts = [
-        st.points.value
-        for st in v.body
-        if isinstance(st, n.Uplift) and isinstance(st.points, n.PointsLit) and st.points.value < 0
-    ]
-    low = (min(values) + sum(cuts, Decimal(0))) / HUNDRED
+    cuts = sum((x for x in _uplift_points(v.body) if x < 0), Decimal(0))
+    low = (min(values) + cuts) / HUNDRED
     return low if low > 0 else None
 
 
@@ -232,22 +242,11 @@ def _check_band(ck: "Checker", v: n.Version, fund: n.Fund) -> None:
 def _highest_ratio(stmts) -> Decimal | None:
     """The highest ratio the statements can apply, every raise (a positive uplift) added, as
     a fraction; None when it is not literal."""
-    ratio = next((st for st in stmts if isinstance(st, n.Ratio)), None)
-    amount = ratio.amount if ratio is not None else None
-    if isinstance(amount, n.PercentLit):
-        values = [amount.value]
-    elif isinstance(amount, n.Table) and all(
-        isinstance(r.value, n.PercentLit) for r in amount.rows
-    ):
-        values = [r.value.value for r in amount.rows]
-    else:
+    values = _ratio_values(stmts)
+    if values is None:
         return None
-    raises = [
-        st.points.value
-        for st in stmts
-        if isinstance(st, n.Uplift) and isinstance(st.points, n.PointsLit) and st.points.value > 0
-    ]
-    return (max(values) + sum(raises, Decimal(0))) / HUNDRED
+    raises = sum((x for x in _uplift_points(stmts) if x > 0), Decimal(0))
+    return (max(values) + raises) / HUNDRED
 
 
 def _check_alongside(ck: "Checker", v: n.Version) -> None:
@@ -258,9 +257,10 @@ def _check_alongside(ck: "Checker", v: n.Version) -> None:
     if not alongside:
         return
     highs = [_highest_ratio(v.body), *(_highest_ratio(f.body) for f in alongside)]
-    if any(h is None for h in highs):
+    known = [h for h in highs if h is not None]
+    if len(known) < len(highs):
         return
-    total = sum(highs, Decimal(0))
+    total = sum(known, Decimal(0))
     if total > 1:
         names = ", ".join(f.name.value for f in alongside)
         ck.diags.append(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
 from .. import vocab as V
 from . import core as c
@@ -201,19 +202,23 @@ def fund_vars(name: str) -> dict[str, str]:
     }
 
 
+NO_ROUNDING: Any = None  # the program's rounding is set on every Share (_with_rounding)
+
+
 def _fund_steps(f: c.FundRules) -> tuple[list, list[p.Counter]]:
     """A further fund: the year's in-policy costs above its deductible (its own counter),
     times its ratio, rounded, limited by its caps (its own counters).  No reason: the
     result's reason is the pooling fund's."""
     x = fund_vars(f.name)
     counters: list[p.Counter] = []
-    steps: list = [p.Let(x["base"], _var("inscp_scp_amt"), None)]
+    base: Any = _var("inscp_scp_amt")  # a program variable (p.Var), as the pooling block's
+    steps: list = [p.Let(x["base"], base, None)]
     for acc in f.deductibles:
         cid = counter_id(acc, fund=f.name)
         counters.append(p.Counter(cid, "deductible", acc.period, acc.each))
         steps.append(p.Consume(cid, acc.amount, acc.when, x["base"], x["dedc"], acc.prov))
     steps.append(p.Ratio(x["ratio"], f.ratio, f.adjustments, f.ratio_prov, fields_read(f.ratio)))
-    steps.append(p.Share(x["raw"], x["base"], x["ratio"], None, None))
+    steps.append(p.Share(x["raw"], x["base"], x["ratio"], None, NO_ROUNDING))
     caps = []
     for acc in f.caps:
         cid = counter_id(acc, fund=f.name)
@@ -243,7 +248,7 @@ def _fund_total(funds: tuple[str, ...]) -> p.Let:
     """``fund_pay_sumamt`` is the sum of the funds' payments (the pooling fund's alone when
     the policy declares no other: the step every existing policy has)."""
     names = (FUND, *(fund_vars(f)["pay"] for f in funds))
-    expr: c.Expr = _var(FUND)
+    expr: Any = _var(FUND)  # program variables (p.Var) summed
     for name in names[1:]:
         expr = c.Arith("+", expr, _var(name), MONEY)
     return p.Let("fund_pay_sumamt", expr, c.Prov("computed"), " + ".join(names))
