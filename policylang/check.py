@@ -646,20 +646,8 @@ class Checker:
             if isinstance(st, n.Covers):
                 for c in st.categories:
                     self.enum_value(c, "category")
-            elif isinstance(st, (n.Deductible, n.Cap)):
-                self.check_quantity(st.amount, V.MONEY, what, what_zh, fields)
-                self.enum_value(st.period, "period")
-                if st.each is not None:
-                    self.check_field(st.each, fields, enum_only=True)
-                if st.when is not None:
-                    self.check_cond(st.when, fields)
-            elif isinstance(st, n.Ratio):
-                self.check_quantity(st.amount, V.PERCENT, what, what_zh, fields)
-            elif isinstance(st, n.Uplift):
-                t = self.literal_type(st.points)
-                if t != V.POINTS:
-                    self.type_error(st.points, "an uplift", "提高幅度", V.POINTS, t)
-                self.check_cond(st.when, fields)
+            elif isinstance(st, (n.Deductible, n.Cap, n.Ratio, n.Uplift)):
+                self.check_fund_statement(st, what, what_zh, fields)
             elif isinstance(st, n.CreditRule):
                 if st.name.value in rule_names:
                     self.emit(
@@ -733,6 +721,23 @@ class Checker:
                 hint="",
                 hint_zh="",
             )
+
+    def check_fund_statement(self, st, what: str, what_zh: str, fields: dict):
+        """A deductible, cap, ratio or uplift: of the pooling fund, or of a ``fund`` block."""
+        if isinstance(st, (n.Deductible, n.Cap)):
+            self.check_quantity(st.amount, V.MONEY, what, what_zh, fields)
+            self.enum_value(st.period, "period")
+            if st.each is not None:
+                self.check_field(st.each, fields, enum_only=True)
+            if st.when is not None:
+                self.check_cond(st.when, fields)
+        elif isinstance(st, n.Ratio):
+            self.check_quantity(st.amount, V.PERCENT, what, what_zh, fields)
+        elif isinstance(st, n.Uplift):
+            t = self.literal_type(st.points)
+            if t != V.POINTS:
+                self.type_error(st.points, "an uplift", "提高幅度", V.POINTS, t)
+            self.check_cond(st.when, fields)
 
     # -- quantities, expressions, conditions
     def check_bands(self, q: n.Bands, want: str, what: str, what_zh: str, fields: dict):

@@ -115,23 +115,11 @@ def _check_body(ck: "Checker", fund: n.Fund, fields: dict) -> None:
     for st in fund.body:
         what, what_zh = STMT_WHAT[type(st)]
         ck.need_cite(st, st.cite)
-        if isinstance(st, (n.Deductible, n.Cap)):
-            ck.check_quantity(st.amount, V.MONEY, what, what_zh, fields)
-            ck.enum_value(st.period, "period")
-            if st.each is not None:
-                ck.check_field(st.each, fields, enum_only=True)
-            if st.when is not None:
-                ck.check_cond(st.when, fields)
-        elif isinstance(st, n.Ratio):
+        ck.check_fund_statement(st, what, what_zh, fields)
+        if isinstance(st, n.Ratio):
             if ratio is not None:
                 ck.emit("C405", st.span, what=what, what_zh=what_zh, first=str(ratio.span))
             ratio = ratio or st
-            ck.check_quantity(st.amount, V.PERCENT, what, what_zh, fields)
-        elif isinstance(st, n.Uplift):
-            t = ck.literal_type(st.points)
-            if t != V.POINTS:
-                ck.type_error(st.points, "an uplift", "提高幅度", V.POINTS, t)
-            ck.check_cond(st.when, fields)
     ck.check_counters(fund)  # type: ignore[arg-type]  # reads .body only
     if ratio is None:
         ck.emit(
