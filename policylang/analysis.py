@@ -62,6 +62,8 @@ def _conds_of(rules) -> list:
                 out.extend(a.when for a in v.arms)
         out.extend(a.when for a in rules.adjustments)
         out.extend(a.when for a in rules.deductibles + rules.caps)
+        for fund in rules.funds:  # what a further fund's statements read counts too
+            out.extend(_conds_of(rules.as_fund(fund)))
     elif isinstance(rules, ir.CreditingRules):
         out.extend(r.when for r in rules.rules)
     return out
@@ -508,6 +510,13 @@ class Analyzer:
     def _measure(
         self, compiled: _CompiledPooling, quantity: str, env
     ) -> tuple[Decimal | None, ir.Prov | None]:
+        if quantity in V.FUND_MEASURES:  # a further fund's: measured on its own statements
+            fund, quantity = V.FUND_MEASURES[quantity]
+            rules = compiled.rules
+            declared = next((f for f in rules.funds if f.name == fund), None)
+            if declared is None:  # the city declares no such fund: nothing to hold
+                return None, None
+            compiled = _CompiledPooling(rules.as_fund(declared))
         if quantity == "covered":
             r = compiled.rules
             covered = r.covered(env["psn_type"], env.get("flxempe_flag"))
@@ -599,6 +608,7 @@ class Analyzer:
         )
 
         def show(v, q, lang="en"):
+            q = V.FUND_MEASURES.get(q, (None, q))[1]  # a fund's ratio shows as a ratio
             if isinstance(v, bool):
                 return ("是" if v else "否") if lang == "zh" else ("true" if v else "false")
             return percent(v) if q == "ratio" else (f"{v} 元" if lang == "zh" else f"{v} yuan")

@@ -181,3 +181,14 @@ FUNDS = {
 POOLING_FUND = "hifp"
 # the result fields of the further funds, in the platform's order
 FURTHER_FUND_FIELDS = tuple(field for k, (field, _) in FUNDS.items() if k != POOLING_FUND)
+
+# A province may constrain each further fund of its cities: ``hifob_ratio``, ``hifob_deductible``
+# (where its band starts), ``hifob_cap``, measured on the fund's statements as ``ratio``,
+# ``deductible`` and ``cap`` are on the pooling fund's.
+FUND_MEASURES = {
+    f"{fund}_{q}": (fund, q)
+    for fund in FUNDS
+    if fund != POOLING_FUND
+    for q in ("ratio", "deductible", "cap")
+}
+MEASURES.update({name: MEASURES[q] for name, (_, q) in FUND_MEASURES.items()})
