@@ -222,6 +222,7 @@ class Lowering:
             ratio,
             ratio_prov,
             tuple(adjustments),
+            f.above_cap,
         )
 
     def fund_terms(self, body, pid, fund: str = ""):

@@ -262,6 +262,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "render.section": ("{kind}: {title}", "{kind}:{title}"),
     "render.inherited": ("Inherited from {policy}.", "继承自 {policy}。"),
     "render.version": ("In force {span}", "施行期间 {span}"),
+    "render.fund": (
+        "Fund {name} ({field}): {title}, settled after the pooling fund",
+        "基金 {name}({field}):{title},在统筹基金之后结算",
+    ),
+    "render.fund_above_cap": (
+        "Pays only above the pooling fund's annual cap: its deductible is where its band of the "
+        "year's in-policy costs starts.",
+        "仅支付统筹基金年度最高支付限额以上的部分:其起付标准即其年度政策范围内费用分段的起点。",
+    ),
     "render.from": ("from {start}", "自 {start} 起"),
     "render.from_until": ("from {start} to {until}", "{start} 至 {until}"),
     "render.no_versions": ("No version is stated.", "未规定任何版本。"),

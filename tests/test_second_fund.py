@@ -188,3 +188,14 @@ def test_the_results_table_has_a_column_per_declared_fund():
     header, *_, total = out.rstrip("\n").splitlines()
     assert "Fund  Large expense  Fund total" in header
     assert total.split()[-5:] == ["23517.66", "35517.66", "34316.91", "100.00", "34216.91"]
+
+
+def test_render_shows_the_fund_after_the_pooling_fund(qingshan):
+    from policylang.render import render
+
+    text = render(qingshan.ir, "md", "en")
+    assert (
+        "#### Fund hifob (hifob_pay): 职工大额医疗费用补助, settled after the pooling fund" in text
+    )
+    assert "| Deductible | 6000 yuan per year | 二(二)" in text
+    assert "| unrated, level1, level2, level3 | 80% | 85%" in text

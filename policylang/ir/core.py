@@ -188,6 +188,7 @@ class FundRules:
     ratio: Value
     ratio_prov: Prov
     adjustments: tuple[Adjust, ...]
+    above_cap: bool = False  # it pays only above the pooling fund's annual cap
 
 
 @attrs.frozen
