@@ -407,6 +407,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "diff.other_fields": ("Also differs", "其他差异"),
     "diff.not_designated": ("non-designated", "非定点"),
     "fact.title": ("title", "标题"),
+    "fact.fund": ("fund {fund}: {what}", "基金 {fund}:{what}"),
     "fact.level": ("level", "层级"),
     "fact.document": ("document", "文号"),
     "fact.parent": ("implements", "实施"),

@@ -199,3 +199,23 @@ def test_render_shows_the_fund_after_the_pooling_fund(qingshan):
     )
     assert "| Deductible | 6000 yuan per year | 二(二)" in text
     assert "| unrated, level1, level2, level3 | 80% | 85%" in text
+
+
+def test_diff_names_a_change_of_the_funds_ratio(tmp_path):
+    from click.testing import CliRunner
+
+    from policylang.cli import main
+
+    amended = tmp_path / "qingshan-2024.pol"
+    amended.write_text(
+        CITY.read_text(encoding="utf-8").replace(
+            'ratio 80% cite 二(二) "大额医疗费用补助支付80%"',
+            'ratio 85% cite 二(二) "大额医疗费用补助支付85%"',
+        ),
+        encoding="utf-8",
+    )
+    out = CliRunner().invoke(main, ["diff", str(CITY), str(amended)]).output
+    assert "fund hifob: ratio, level3, in-service employee" in out
+    assert "80% [二(二)]  85% [二(二)]" in out
+    # an employee reaching 12000.00 at level 3: 6000.00 above the band start, 5 points more
+    assert "+300.00" in out
