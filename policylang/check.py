@@ -17,7 +17,7 @@ import attrs
 from . import nodes as n
 from . import vocab as V
 from .diagnostics import Diagnostic, Related
-from .funds import check_section_funds
+from .funds import check_section_funds, declared_results
 from .inputs import MAX_DIGITS
 from .resolve import Scope, suggest
 
@@ -1258,7 +1258,7 @@ class Checker:
                         + "、".join(k for k, (_, req) in spec.items() if req),
                     )
             if r.expect is not None:
-                results = RESULT_FIELDS[r.kind]
+                results = declared_results(RESULT_FIELDS[r.kind], self.scope)
                 self.check_example_fields(
                     r.expect,
                     results,

@@ -287,3 +287,19 @@ def check_fund_counter_names(ck: "Checker", s: n.Section) -> None:
                         (Related(first.span, "the other fund's counter", "另一基金的计数器"),),
                     )
                 )
+
+
+# ---- results -----------------------------------------------------------------------------
+
+
+def declared_results(spec: dict, scope) -> dict:
+    """The result fields an example may expect: a further fund's only when the pooling
+    section in force for the policy (its own or inherited) declares that fund."""
+    got = scope.sections.get("pooling")
+    declared = {
+        V.FUNDS[f.name.value][0]
+        for v in (got[0].versions if got else ())
+        for f in declared_funds(v)
+        if f.name.value in V.FUNDS
+    }
+    return {k: t for k, t in spec.items() if k not in V.FURTHER_FUND_FIELDS or k in declared}
