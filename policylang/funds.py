@@ -23,7 +23,10 @@ inside a fund are checked as the pooling statements are):
   costs reach deductible + cap / ratio; a band starting before that lets both funds pay on
   the same costs (C430); one starting a fen or more after it leaves costs that neither fund
   shares (C431, a warning).  Checked when the amounts and ratios are literal;
-- a counter's name stands for one fund's counter (C432).
+- a fund not marked ``above_cap`` pays on the same costs as the pooling fund: their highest
+  ratios together stay within 100% (C433);
+- a counter's name stands for one fund's counter (C432);
+- an example expects a fund's field only when the policy declares the fund (N101).
 """
 
 from __future__ import annotations
@@ -39,11 +42,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from .check import Checker
 
 HUNDRED = Decimal(100)
-
-
-def fund_field(name: str) -> str:
-    """``hifob`` -> ``hifob_pay`` (the platform's result field of the fund)."""
-    return V.FUNDS[name][0]
 
 
 def declared_funds(version: n.Version) -> list[n.Fund]:
