@@ -114,6 +114,17 @@ def _check_body(ck: "Checker", fund: n.Fund, fields: dict) -> None:
         what, what_zh = STMT_WHAT[type(st)]
         ck.need_cite(st, st.cite)
         ck.check_fund_statement(st, what, what_zh, fields)
+        if isinstance(st, n.Deductible) and st.ceiling is not None:
+            ck.emit(
+                "S602",
+                st.ceiling.span,
+                what="a total on the deductibles (total_at_most)",
+                what_zh="起付标准累计上限(累计不超过)",
+                section="fund",
+                section_zh="基金",
+                allowed="a per-visit deductible of the pooling fund",
+                allowed_zh="统筹基金的每次起付标准",
+            )
         if isinstance(st, n.Ratio):
             if ratio is not None:
                 ck.emit("C405", st.span, what=what, what_zh=what_zh, first=str(ratio.span))

@@ -324,8 +324,13 @@ def _ratio_blocks(r: ir.PoolingRules, notes: Notes, lang: str, axes: Axes) -> li
 
 
 def _amount_rows(r: ir.PoolingRules, notes: Notes, lang: str) -> list:
-    """The rows of a fund's deductibles, caps, ratio (unless a table) and uplifts."""
+    """The rows of a fund's cost caps, deductibles, caps, ratio (unless a table) and
+    uplifts."""
     rows = []
+    for acc in r.cost_caps:
+        rows.append(
+            _row(text("render.cost_cap", lang), accumulate_words(acc, lang), acc.prov, notes)
+        )
     for acc in r.deductibles:
         rows.append(
             _row(text("render.deductible", lang), accumulate_words(acc, lang), acc.prov, notes)

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 import attrs
 
 from . import ir
+from . import vocab as V
 
 from .ir.evaluate import CTX
 from .messages import text as _msg
@@ -566,19 +567,31 @@ def tr_share(
     )
 
 
+# what a Limit step limits, by the variable it writes: the fund's payment (a cap), the
+# deductible kept under its total_at_most, the in-policy costs counted (a cost_cap)
+CAP_TRACE = {
+    "hifp_pay": ("hifp_pay", "paid_before"),
+    "dedc_kept": ("act_pay_dedc", "taken_before"),
+    "inscp_counted": ("inscp_counted", "counted_before"),
+}
+# a further fund's caps, as the pooling fund's: what it paid before
+CAP_TRACE.update({f: (f, "paid_before") for f in V.FURTHER_FUND_FIELDS})
+
+
 def tr_cap(
     fund: Decimal,
     prov: ir.Prov,
     amount: Decimal,
     before: Decimal,
     raw: Decimal,
-    field: str = "hifp_pay",
+    out: str = "hifp_pay",
 ) -> TraceStep:
+    field, used = CAP_TRACE.get(out, (out, "used_before"))
     return _step(
         field,
         money(fund),
         prov,
-        {"cap": money(amount), "paid_before": money(before), "uncapped": money(raw)},
+        {"cap": money(amount), used: money(before), "uncapped": money(raw)},
     )
 
 
@@ -641,6 +654,7 @@ SETTLE_REASONS = (
     "not_designated",
     "other_scheme",
     "other_med_type",
+    "cost_cap_reached",
 )
 
 

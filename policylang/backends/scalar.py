@@ -725,9 +725,9 @@ def _share_tracer(s: ir.Share):
     return build
 
 
-def _cap_tracer(cap: ir.CapUse, field: str = "hifp_pay"):
+def _cap_tracer(cap: ir.CapUse, out: str):
     def build(provs, fund, row, amount, before, raw):
-        return tr_cap(fund, cap.prov if row is None else provs[row], amount, before, raw, field)
+        return tr_cap(fund, cap.prov if row is None else provs[row], amount, before, raw, out)
 
     return build
 

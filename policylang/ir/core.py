@@ -166,6 +166,9 @@ class Accumulate:
     # the name the policy gives the counter (``named``); by default the counter is
     # identified by section, fund, kind, period, each field and condition (ir.build)
     name: str | None = None
+    # a deductible's ``total_at_most``: the most its takes add up to in a longer period
+    # (kind ``ceiling``, the deductible's condition, no ``each``)
+    ceiling: "Accumulate | None" = None
 
 
 @attrs.frozen
@@ -201,6 +204,8 @@ class PoolingRules:
     ratio: "Value | Bands"
     ratio_prov: Prov
     adjustments: tuple[Adjust, ...]
+    # caps on the in-policy costs counted (``cost_cap``), applied before the deductibles
+    cost_caps: tuple[Accumulate, ...] = ()
     # the further funds of the visit, in the order they settle (after the pooling fund)
     funds: tuple["FundRules", ...] = ()
 
@@ -215,6 +220,7 @@ class PoolingRules:
             ratio=fund.ratio,
             ratio_prov=fund.ratio_prov,
             adjustments=fund.adjustments,
+            cost_caps=(),
             funds=(),
         )
 
