@@ -481,11 +481,19 @@ def tr_no_deductible() -> TraceStep:
 
 
 def trace_field(var: str) -> str:
-    """The result field a step writing ``var`` explains: a fund's share before its caps
-    (``hifp_raw``, ``hifob_raw``) explains the fund's payment; any other variable itself."""
-    if var.endswith("_raw"):
-        return var[: -len("_raw")] + "_pay"
-    return var
+    """The field a trace step shows for a step writing ``var``: a fund's share before its
+    caps (``hifp_raw``, ``hifob_raw``) explains the fund's payment; a further fund's own
+    deductible and ratio (``hifob_dedc``, ``hifob_ratio``) show as themselves; any other
+    deductible taken (``dedc_due``, before a total cuts it) explains ``act_pay_dedc``."""
+    fund, _, kind = var.rpartition("_")
+    if fund in V.FUNDS and kind == "raw":
+        return V.FUNDS[fund][0]
+    if fund in V.FUNDS and kind in ("dedc", "ratio"):
+        return var
+    return TRACE_FIELDS.get(var, var)
+
+
+TRACE_FIELDS = {"dedc_due": "act_pay_dedc"}
 
 
 def tr_consume(

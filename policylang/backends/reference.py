@@ -276,7 +276,16 @@ class Reference:
         s.ledger.charge(key, before, take, s.index)
         s.env[step.base] = CTX.subtract(base, take)
         s.env[step.out] = CTX.add(s.env[step.out], take)
-        s.note(tr_consume(take, row or step.prov, amount, before, s.env["inscp_scp_amt"], step.out))
+        s.note(
+            tr_consume(
+                take,
+                row or step.prov,
+                amount,
+                before,
+                s.env["inscp_scp_amt"],
+                trace_field(step.out),
+            )
+        )
 
     def ratio(self, step: ir.Ratio, s: State) -> None:
         base, row = E.value(step.value, s.env, s.params)

@@ -674,7 +674,12 @@ def _gate_tracer(s: ir.Gate, scales):
 def _consume_tracer(s: ir.Consume):
     def build(provs, take, row, amount, before, in_policy):
         return tr_consume(
-            take, s.prov if row is None else provs[row], amount, before, in_policy, s.out
+            take,
+            s.prov if row is None else provs[row],
+            amount,
+            before,
+            in_policy,
+            trace_field(s.out),
         )
 
     return build
