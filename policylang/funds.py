@@ -32,6 +32,7 @@ inside a fund are checked as the pooling statements are):
 from __future__ import annotations
 
 from decimal import ROUND_UP, Decimal
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from . import nodes as n
@@ -40,6 +41,7 @@ from .diagnostics import Diagnostic, Related
 
 if TYPE_CHECKING:  # pragma: no cover
     from .check import Checker
+    from .resolve import Scope
 
 HUNDRED = Decimal(100)
 
@@ -154,12 +156,16 @@ STMT_WHAT = {
 # ---- where the fund's band starts, against where the pooling cap is reached ------------
 
 
-def _yearly_money(stmts, cls) -> list[Decimal] | None:
+def _yearly_money(
+    stmts: Iterable[object], cls: type[n.Deductible] | type[n.Cap]
+) -> list[Decimal] | None:
     """The literal amounts of the unconditional yearly statements of ``cls`` (None: one is
     a parameter or a table, so nothing can be proved)."""
     out = []
     for st in stmts:
-        if not isinstance(st, cls) or st.when is not None or st.period.value != "year":
+        if not isinstance(st, (n.Deductible, n.Cap)) or not isinstance(st, cls):
+            continue
+        if st.when is not None or st.period.value != "year":
             continue
         if not isinstance(st.amount, n.MoneyLit):
             return None
@@ -167,7 +173,7 @@ def _yearly_money(stmts, cls) -> list[Decimal] | None:
     return out
 
 
-def _ratio_values(stmts) -> list[Decimal] | None:
+def _ratio_values(stmts: Iterable[object]) -> list[Decimal] | None:
     """The percentages the ``ratio`` statement among ``stmts`` can give (None: not literal)."""
     ratio = next((st for st in stmts if isinstance(st, n.Ratio)), None)
     amount = ratio.amount if ratio is not None else None
@@ -180,7 +186,7 @@ def _ratio_values(stmts) -> list[Decimal] | None:
     return None
 
 
-def _uplift_points(stmts) -> list[Decimal]:
+def _uplift_points(stmts: Iterable[object]) -> list[Decimal]:
     return [
         st.points.value
         for st in stmts
@@ -199,7 +205,7 @@ def _lowest_ratio(v: n.Version) -> Decimal | None:
     return low if low > 0 else None
 
 
-def _band_facts(v: n.Version, fund: n.Fund):
+def _band_facts(v: n.Version, fund: n.Fund) -> tuple[Decimal, Decimal, Decimal, Decimal] | None:
     """(pooling deductible, pooling cap, lowest ratio, fund band start) or None."""
     ded = _yearly_money(v.body, n.Deductible)
     caps = _yearly_money(v.body, n.Cap)
@@ -236,7 +242,7 @@ def _check_band(ck: "Checker", v: n.Version, fund: n.Fund) -> None:
 # ---- funds that pay alongside the pooling fund ------------------------------------------
 
 
-def _highest_ratio(stmts) -> Decimal | None:
+def _highest_ratio(stmts: Iterable[object]) -> Decimal | None:
     """The highest ratio the statements can apply, every raise (a positive uplift) added, as
     a fraction; None when it is not literal."""
     values = _ratio_values(stmts)
@@ -273,7 +279,7 @@ def _check_alongside(ck: "Checker", v: n.Version) -> None:
 # ---- counters belong to one fund --------------------------------------------------------
 
 
-def _named(stmts, fund: str):
+def _named(stmts: Iterable[object], fund: str) -> Iterator[tuple[n.Name, str]]:
     for st in stmts:
         if isinstance(st, (n.Deductible, n.Cap)) and st.name is not None:
             yield st.name, fund
@@ -301,7 +307,7 @@ def check_fund_counter_names(ck: "Checker", s: n.Section) -> None:
 # ---- results -----------------------------------------------------------------------------
 
 
-def declared_results(spec: dict, scope) -> dict:
+def declared_results(spec: dict, scope: "Scope") -> dict:
     """The result fields an example may expect: a further fund's only when the pooling
     section in force for the policy (its own or inherited) declares that fund."""
     got = scope.sections.get("pooling")

@@ -209,6 +209,7 @@ class VisitResult:
     _trace: Sequence[Any]
     _meta: tuple[Any, ...]
     _stamp: tuple[Any, ...]
+    _funds: tuple[str, ...]
 
     def __init__(
         self,
