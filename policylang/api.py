@@ -44,7 +44,7 @@ from .resolve import SourceError, Unit, Workspace, check_vocabulary, list_policy
 from .runtime import CreditResult, MayPayResult, VisitResult
 
 if TYPE_CHECKING:
-    from .backends.columnar import Columnar
+    from .backends.rows import TableFunction
 
 
 @attrs.define
@@ -170,7 +170,9 @@ class CompiledPolicy:
         cls = backend(engine)
         self._eval = cls(policy)
         self._fast = cls(policy, tracing=False)
-        self._tables: dict | None = None  # table engines by name, built on first use
+        self._tables: dict[str, TableFunction] | None = (
+            None  # table engines by name, built on first use
+        )
         self._demanded: dict[str, tuple[str, ...]] = {}  # program -> the parameters it reads
 
     def _evaluator(self, trace: bool) -> Any:
@@ -335,15 +337,15 @@ class CompiledPolicy:
         ``balc`` (null while no balance is known), ``reason`` (null when the fund paid), then
         the audit fields as ``settle`` gives them: ``setl_id``, ``mdtrt_id``, ``op``, ``seq``,
         ``policy``, ``ir_hash``.  There is no trace; ``message`` is added, computed from the
-        reason and the amounts, only with ``messages=True`` (it is per-row Python formatting).  Numbers equal
-        ``settle``'s exactly: same order of execution, same integer rounding."""
+        reason and the amounts, only with ``messages=True`` (it is per-row Python formatting).
+        Numbers equal ``settle``'s exactly: same order of execution, same integer rounding."""
         values = self._params(params)
         self._need_params("settle", values, [{"acct_balc": 1}] if _table_has_balance(table) else [])
         settle = self.table_engine(engine)
         # a backend's table path takes (table, params); ``messages`` only when asked for
         return settle(table, values, messages=True) if messages else settle(table, values)
 
-    def table_engine(self, name: str = "columnar"):
+    def table_engine(self, name: str = "columnar") -> TableFunction:
         """The function ``(table, typed params, messages=False) -> results`` of the backend
         ``name`` (``backends.BACKENDS``), built once: its ``settle_table`` when it has one,
         else its ``settle`` over the table's rows (``backends.rows``).  ``BackendUnavailable``

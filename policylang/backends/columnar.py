@@ -2151,8 +2151,10 @@ class Columnar:
         remaining = run.unsorted(run.vars["remaining"].everywhere()[0])[0].tolist()
         raw = run.unsorted(run.vars["hifp_raw"].everywhere()[0])[0].tolist()
         cols = _results(run)
+        # one variable's values and nulls, both of length n
         ratio = [
-            None if m else v for v, m in zip(cols["ratio"].tolist(), cols["ratio_null"].tolist())
+            None if m else v
+            for v, m in zip(cols["ratio"].tolist(), cols["ratio_null"].tolist(), strict=True)
         ]
         days, fund = vis.day.tolist(), cols["hifp_pay"].tolist()
         codes = reason_codes.tolist()
