@@ -495,6 +495,19 @@ def test_a_closed_pipe_ends_quietly(tmp_path):
     assert err == "", err
 
 
+@pytest.mark.parametrize("args", [("fmt", "--help"), ("--help",), ("--version",)])
+def test_help_to_a_closed_pipe_ends_quietly(args):
+    import subprocess
+    import sys
+
+    p = subprocess.Popen(
+        [sys.executable, "-m", "policylang", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    p.stdout.close()  # like `| true`: the reader left before anything was written
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=60) in (0, 141) and err == "", err
+
+
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
 @pytest.mark.parametrize(
     "args",
@@ -504,6 +517,9 @@ def test_a_closed_pipe_ends_quietly(tmp_path):
         ("check", "--format", "json", GUIYANG),
         ("fmt", GUIYANG),
         ("explain", "H501"),
+        ("fmt", "--help"),
+        ("--help",),
+        ("--version",),
     ],
 )
 def test_a_failed_write_is_reported(tmp_path, args):
@@ -928,3 +944,49 @@ def test_one_json_lines_record_is_read_by_the_same_rules():
     ]
     with pytest.raises(JSONSyntaxError, match=r"^v.jsonl:9:2: invalid JSON: Unterminated string"):
         read_json_line('{"', "v.jsonl", 7, 9)
+
+
+# ---- a pooling that covers no person type -----------------------------------------------
+
+NOBODY = """policy nobody "covers flexible only" {
+  level city
+  rounding half_up to 0.01 yuan unstated "g"
+  setting account_covers = person_share unstated "g"
+  pooling {
+    from 2023-01-01 unstated "g" {
+      covers flexible unstated "g"
+      %s
+    }
+  }
+}
+"""
+
+
+@pytest.mark.parametrize(
+    "ratio",
+    [
+        'ratio 0% unstated "g"',
+        'ratio 60% unstated "g"',
+        'deductible 100 yuan per year unstated "g"\n cap 1000 yuan per year unstated "g"\n'
+        ' ratio 60% unstated "g"',
+        'ratio bands per year {\n until 500 yuan: 50% unstated "g"\n'
+        ' beyond: 70% unstated "g"\n } unstated "g"',
+    ],
+)
+@pytest.mark.parametrize("engine", ["scalar", "duckdb", "columnar"])
+def test_a_pooling_that_covers_no_person_type_settles_as_the_reference(engine, ratio):
+    """`covers flexible` alone admits nobody: every step after its gate is unreachable; the
+    SQL lowering folded those steps' NULL values and raised a TypeError."""
+    import random
+
+    import policylang
+
+    from .conftest import make_backend
+    from .corpus import make_visits
+
+    policy = policylang.loads(NOBODY % ratio, "nobody.pol").ir
+    visits = make_visits(policy, random.Random(7), 40, {})
+    want = make_backend("reference", policy).settle(visits, {})
+    got = make_backend(engine, policy).settle(visits, {})
+    assert [r.to_json(trace=False) for r in got] == [r.to_json(trace=False) for r in want]
+    assert {r.reason for r in want} >= {"not_covered"}
