@@ -23,6 +23,7 @@ from pathlib import Path
 import attrs
 
 from .errors import PolicylangError
+from .gcpause import gc_paused
 from . import nodes as n
 from . import vocabulary as VB
 from .diagnostics import Diagnostic, Related
@@ -40,6 +41,7 @@ class Unit:
     vocabulary: n.Vocabulary | None = None  # a vocabulary file (then ``policy`` is None)
 
 
+@gc_paused
 def _unit(file: str, text: str, on_disk: bool = True) -> Unit:
     root, diags = parse(text, file)
     if isinstance(root, n.Vocabulary):

@@ -95,3 +95,79 @@ def test_checking_many_declarations_compares_each_a_bounded_number_of_times(monk
     unit = ws.add_text(f'policy big "big" {{\n  level city\n{params}\n}}\n', "big.pol")
     check_unit(unit, ws)
     assert calls[0] <= 4 * count  # was count squared / 2
+
+
+def test_hygiene_looks_only_at_the_characters_that_matter(monkeypatch):
+    """source.normalize made a Span for every character of the file; now only for what it
+    reports (the text between special characters is copied as it is)."""
+    from policylang import source
+
+    made = [0]
+    real = source.Span
+
+    def counting(*args):
+        made[0] += 1
+        return real(*args)
+
+    monkeypatch.setattr(source, "Span", counting)
+    text = "\n".join(f'  param p{i}: money "p" unstated "t"' for i in range(2000))
+    clean, diags = source.normalize(text + "\n  x = 1,500\u200b\n", "big.pol")
+    assert clean == text + "\n  x = 1,500 \n"
+    assert [d.code for d in diags] == ["P013", "P010"] and made[0] == 2
+
+
+def test_loading_a_policy_runs_no_automatic_collection():
+    """Every object parsing, checking and compiling make stays alive; the collector walked
+    them again and again (half the time of a 10^5-statement policy)."""
+    import gc
+
+    runs = []
+
+    def count(phase, info):
+        if phase == "start":
+            runs.append(info["generation"])
+
+    policylang.loads(big_table_policy(1))  # the modules imported, the parser loaded
+    gc.collect()
+    gc.callbacks.append(count)
+    try:
+        policylang.loads(big_table_policy(6))  # 384 rows: thousands of collections before
+    finally:
+        gc.callbacks.remove(count)
+    assert len(runs) <= 3 and gc.isenabled(), runs  # between the stages, not within them
+
+
+def test_the_content_hash_is_computed_once_per_policy(monkeypatch):
+    from policylang.ir import serial
+
+    calls = [0]
+    real = serial._Writer.policy
+
+    def counting(self, p):
+        calls[0] += 1
+        return real(self, p)
+
+    monkeypatch.setattr(serial._Writer, "policy", counting)
+    policy = policylang.loads(big_table_policy(3))
+    assert calls[0] == 1  # the traced and the untraced evaluator both stamp their results
+    assert policy.hash == serial.content_hash(policy.ir) and calls[0] == 1
+
+
+def test_each_provenance_is_found_by_its_identity_not_by_a_scan(monkeypatch):
+    """The scalar code generator scanned its list of provenances for every table row
+    (quadratic in the rows); it keeps an index by identity."""
+    from policylang.backends import scalar
+
+    gens = []
+    real = scalar.Gen.__init__
+
+    def keeping(self, *args, **kwargs):
+        real(self, *args, **kwargs)
+        gens.append(self)
+
+    monkeypatch.setattr(scalar.Gen, "__init__", keeping)
+    policylang.loads(big_table_policy(6))  # 384 rows, each with its provenance
+    rows = [g for g in gens if len(g.provs) >= 384]
+    assert rows
+    for g in rows:
+        assert {g._prov_at[id(p)] for p in g.provs} == set(range(len(g.provs)))
