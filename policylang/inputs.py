@@ -359,6 +359,23 @@ def parse_enum(enum, value: Any):
     raise _Bad(f"unknown {word} {short(value)}{did} (expected one of: {expected})")
 
 
+_POINTS_TEXT = re.compile(r"([+-]?[0-9]{1,3}(?:\.[0-9]{1,2})?)\s*(?:points|个百分点|百分点)")
+
+
+def _points(value: Any) -> Decimal:
+    """Percentage points, written with their unit ("5 points", "5 个百分点"): a bare 5 or
+    0.05 is refused, as a bare percentage is (0.05 would read as 0.05 points, not 5)."""
+    text = plain_text(value) if isinstance(value, str) else ""
+    m = _POINTS_TEXT.fullmatch(text) if len(text) <= MAX_TEXT else None
+    d = Decimal(m.group(1)) if m else None
+    if d is None or abs(d) > 100:
+        raise _Bad(
+            'expected percentage points with their unit, within -100..100 and at most two '
+            f'decimals, such as "5 points" or "5 个百分点", got {short(value)}'
+        )
+    return CTX.divide(d, HUNDRED) if d else Decimal(0)
+
+
 def parse_value(
     spec_type: str, value: Any, nonnegative: bool = True, from_text: bool = False, vocab=None
 ):
@@ -382,14 +399,7 @@ def parse_value(
             raise _Bad(f"a percentage must be within 0%..100%, got {short(value)}")
         return CTX.divide(d, HUNDRED)
     if spec_type == V.POINTS:
-        # percentage points, written as the number of points ("5" for 5 points)
-        d = _number(value) if type(value).__name__ != "float" else None
-        if d is None or not d.is_finite() or abs(d) > 100 or d.as_tuple().exponent < -2:
-            raise _Bad(
-                "expected a number of percentage points within -100..100 with at most two decimals such as "
-                f'"5", got {short(value)}'
-            )
-        return CTX.divide(d, HUNDRED)
+        return _points(value)
     if spec_type == V.NUMBER:
         d = _number(value)
         if d is None:

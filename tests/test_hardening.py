@@ -990,3 +990,49 @@ def test_a_pooling_that_covers_no_person_type_settles_as_the_reference(engine, r
     got = make_backend(engine, policy).settle(visits, {})
     assert [r.to_json(trace=False) for r in got] == [r.to_json(trace=False) for r in want]
     assert {r.reason for r in want} >= {"not_covered"}
+
+
+# ---- percentage and points parameters need their unit ------------------------------------
+
+POINTS_POLICY = """policy pts "points" {
+  level city
+  param bonus: points "p" unstated "t"
+  param r: percent "r" unstated "t"
+  rounding half_up to 0.01 yuan unstated "t"
+  pooling {
+    from 2023-01-01 unstated "t" {
+      covers active, retiree unstated "t"
+      ratio r unstated "t"
+      uplift 10 points when bonus >= 5 points unstated "t"
+    }
+  }
+}
+"""
+
+
+@pytest.mark.parametrize(
+    "r, bonus, ratio",
+    [
+        ("60%", "5 points", "0.70"),
+        ("60%", "5 个百分点", "0.70"),
+        ("60%", "4.99 points", "0.60"),
+        ("60%", "0.05", None),  # read as 0.05 points before: the uplift did not apply
+        ("60%", "5", None),
+        ("60%", "5%", None),
+        ("0.6", "5 points", None),
+        ("60", "5 points", None),
+    ],
+)
+def test_percent_and_points_parameters_need_their_unit(r, bonus, ratio):
+    import policylang
+    from policylang.inputs import InputError
+
+    policy = policylang.loads(POINTS_POLICY, "pts.pol")
+    params = {"r": r, "bonus": bonus}
+    if ratio is None:
+        with pytest.raises(InputError) as e:
+            policy.settle([VISIT], params)
+        assert "unit" in str(e.value) or "percentage" in str(e.value)
+        return
+    [result] = policy.settle([VISIT], params)
+    assert result.to_json()["pool_prop_selfpay"] == ratio
