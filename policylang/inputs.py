@@ -370,7 +370,7 @@ def _points(value: Any) -> Decimal:
     d = Decimal(m.group(1)) if m else None
     if d is None or abs(d) > 100:
         raise _Bad(
-            'expected percentage points with their unit, within -100..100 and at most two '
+            "expected percentage points with their unit, within -100..100 and at most two "
             f'decimals, such as "5 points" or "5 个百分点", got {short(value)}'
         )
     return CTX.divide(d, HUNDRED) if d else Decimal(0)

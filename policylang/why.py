@@ -26,7 +26,7 @@ from .backends.common import block_at, bucket, settle_order, visit_date
 from .ir import evaluate as E
 from .ir.evaluate import CTX
 from .ir.text import cond_text
-from .runtime import money
+from .runtime import money, with_provenance
 
 KINDS = ("settle", "credit", "may_pay")
 DATE_FIELD = {"settle": "setl_time", "credit": "on", "may_pay": "on"}
@@ -48,7 +48,7 @@ class Step:
     formula: str | None = None
 
     def to_json(self) -> dict:
-        out = {
+        head = {
             "what": self.what,
             "field": self.field,
             "value": self.value,
@@ -56,14 +56,7 @@ class Step:
             "explanation": self.explanation,
             "clause": self.clause,
         }
-        if self.quote:
-            out["quote"] = self.quote
-        if self.unstated:
-            out["unstated"] = self.unstated
-        if self.formula:
-            out["formula"] = self.formula
-        out["inputs"] = self.inputs
-        return out
+        return with_provenance(head, self)
 
 
 @attrs.define

@@ -278,10 +278,11 @@ ENGINES = ["reference", "scalar"]
 
 def _settle(engine: str, visits, tracing=False, policy=None):
     import policylang
-    from policylang.backends import backend
+
+    from .conftest import make_backend
 
     policy = policy or policylang.load(GUIYANG).ir
-    return backend(engine)(policy, tracing=tracing).settle(visits, {})
+    return make_backend(engine, policy, tracing).settle(visits, {})
 
 
 @pytest.mark.parametrize("engine", ENGINES)
