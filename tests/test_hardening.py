@@ -1037,3 +1037,40 @@ def test_percent_and_points_parameters_need_their_unit(r, bonus, ratio):
         return
     [result] = policy.settle([VISIT], params)
     assert result.to_json()["pool_prop_selfpay"] == ratio
+
+
+# ---- a rule giving a negative credit ------------------------------------------------------
+
+NEGATIVE_CREDIT = """policy neg "negative credit" {
+  level city
+  input adjustment: money default 0 yuan unstated "t"
+  rounding half_up to 0.01 yuan unstated "t"
+  crediting {
+    from 2023-01-01 unstated "t" {
+      rule everyone when psn_type = active or psn_type = retiree:
+        credit contribution_base × 2% - adjustment unstated "t"
+    }
+  }
+}
+"""
+
+
+@pytest.mark.parametrize("engine", ["reference", "scalar", "duckdb", "columnar"])
+def test_a_rule_giving_a_negative_credit_is_an_error_naming_rule_and_person(engine):
+    import policylang
+    from policylang.inputs import InputError
+
+    from .conftest import make_backend
+
+    policy = policylang.loads(NEGATIVE_CREDIT, "neg.pol").ir
+    person = {"psn_no": "K1", "psn_type": "active", "flxempe_flag": False, "on": "2023-03-01"}
+    ok = {**person, "contribution_base": "5000.00"}
+    bad = {**ok, "psn_no": "K2", "adjustment": "99999.00"}  # 100.00 - 99999.00 < 0
+    runner = make_backend(engine, policy, tracing=False)
+    [c] = runner.credit([ok], {})
+    assert str(c.credit) == "100.00"
+    with pytest.raises(InputError) as e:
+        runner.credit([ok, bad], {})
+    message = str(e.value)
+    assert "everyone" in message and "negative credit" in message and "K2" in message, message
+    assert "record 2" in message, message
