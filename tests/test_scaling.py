@@ -37,6 +37,19 @@ def big_table_policy(flags: int) -> str:
 """
 
 
+def count_calls(monkeypatch, owner, name: str) -> list[int]:
+    """Count the calls of ``owner.name`` (a one-element list, read after the work)."""
+    calls = [0]
+    real = getattr(owner, name)
+
+    def counting(*args, **kwargs):
+        calls[0] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, counting)
+    return calls
+
+
 def _work_per_lookup(flags: int, monkeypatch) -> float:
     done = []
     real = TableIndex.mask
@@ -77,14 +90,7 @@ def test_a_big_table_checks_and_settles(monkeypatch):
 
 
 def test_checking_many_declarations_compares_each_a_bounded_number_of_times(monkeypatch):
-    calls = [0]
-    real = n.ParamDecl.__eq__
-
-    def counting(self, other):
-        calls[0] += 1
-        return real(self, other)
-
-    monkeypatch.setattr(n.ParamDecl, "__eq__", counting)
+    calls = count_calls(monkeypatch, n.ParamDecl, "__eq__")
     count = 3000
     params = "\n".join(f'  param p{i}: money "p" unstated "t"' for i in range(count))
     policylang.check_paths  # noqa: B018 - imported before timing-free counting starts
@@ -102,14 +108,7 @@ def test_hygiene_looks_only_at_the_characters_that_matter(monkeypatch):
     reports (the text between special characters is copied as it is)."""
     from policylang import source
 
-    made = [0]
-    real = source.Span
-
-    def counting(*args):
-        made[0] += 1
-        return real(*args)
-
-    monkeypatch.setattr(source, "Span", counting)
+    made = count_calls(monkeypatch, source, "Span")
     text = "\n".join(f'  param p{i}: money "p" unstated "t"' for i in range(2000))
     clean, diags = source.normalize(text + "\n  x = 1,500\u200b\n", "big.pol")
     assert clean == text + "\n  x = 1,500 \n"
@@ -140,14 +139,7 @@ def test_loading_a_policy_runs_no_automatic_collection():
 def test_the_content_hash_is_computed_once_per_policy(monkeypatch):
     from policylang.ir import serial
 
-    calls = [0]
-    real = serial._Writer.policy
-
-    def counting(self, p):
-        calls[0] += 1
-        return real(self, p)
-
-    monkeypatch.setattr(serial._Writer, "policy", counting)
+    calls = count_calls(monkeypatch, serial._Writer, "policy")
     policy = policylang.loads(big_table_policy(3))
     assert calls[0] == 1  # the traced and the untraced evaluator both stamp their results
     assert policy.hash == serial.content_hash(policy.ir) and calls[0] == 1
