@@ -163,3 +163,24 @@ def test_each_provenance_is_found_by_its_identity_not_by_a_scan(monkeypatch):
     assert rows
     for g in rows:
         assert {g._prov_at[id(p)] for p in g.provs} == set(range(len(g.provs)))
+
+
+def test_rendering_diagnostics_reads_each_shown_line_once(monkeypatch):
+    """Each rendered diagnostic split and cleaned the whole file again: 10^5 warnings (one
+    unused parameter per line) made `policylang check` quadratic."""
+    from policylang import diagnostics
+
+    count = 600
+    params = "\n".join(f'  param p{i}: money "p" unstated "t"' for i in range(count))
+    text = f'policy big "big" {{\n  level city\n{params}\n}}\n'
+    from policylang.api import check_unit
+    from policylang.resolve import Workspace
+
+    ws = Workspace()
+    result = check_unit(ws.add_text(text, "big.pol"), ws)
+    warnings = [d for d in result.diagnostics if d.code == "N107"]
+    assert len(warnings) == count
+    shown = count_calls(monkeypatch, diagnostics, "_visible")
+    rendered = [diagnostics.render(d, {"big.pol": text}) for d in warnings]
+    assert shown[0] == count  # one line per diagnostic, not the file's 600 lines each
+    assert "p599" in rendered[-1]
