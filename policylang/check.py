@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from itertools import pairwise
 
 import attrs
 
 from . import nodes as n
 from . import vocab as V
 from .diagnostics import Diagnostic, Related
+from .funds import check_section_funds, declared_results
 from .inputs import MAX_DIGITS
 from .resolve import Scope, suggest
 
@@ -25,6 +27,8 @@ STMT_NAMES = {
     n.DesignatedOnly: ("'designated_only'", "仅限定点"),
     n.Deductible: ("the deductible", "起付标准"),
     n.Cap: ("the cap", "最高支付限额"),
+    n.CostCap: ("the cost cap", "政策范围内费用限额"),
+    n.Ceiling: ("the total of the deductible", "起付标准累计上限"),
     n.Ratio: ("the payment ratio", "支付比例"),
     n.Uplift: ("the uplift", "提高比例"),
     n.CreditRule: ("the credit rule", "计入规则"),
@@ -33,6 +37,7 @@ STMT_NAMES = {
     n.Planned: ("'planned'", "逐步探索"),
     n.Exclude: ("'exclude'", "不得用于"),
     n.Channel: ("'channel'", "结算方式"),
+    n.Fund: ("the fund", "基金"),
     n.Version: ("the version", "版本"),
     n.ParamDecl: ("the parameter", "参数"),
     n.InputDecl: ("the input", "输入"),
@@ -53,7 +58,16 @@ STMT_NAMES = {
 }
 
 ALLOWED_IN = {
-    "pooling": (n.Covers, n.DesignatedOnly, n.Deductible, n.Cap, n.Ratio, n.Uplift),
+    "pooling": (
+        n.Covers,
+        n.DesignatedOnly,
+        n.Deductible,
+        n.Cap,
+        n.CostCap,
+        n.Ratio,
+        n.Uplift,
+        n.Fund,
+    ),
     "crediting": (n.CreditRule,),
     "account_use": (n.Relations, n.Allow, n.Planned, n.Exclude, n.Channel),
 }
@@ -420,7 +434,10 @@ class Checker:
                 where_zh="本政策",
                 what="a rounding rule",
                 what_zh="舍入规则",
-                hint="money results must be rounded by a declared rule: rounding half_up to 0.01 yuan",
+                hint=(
+                    "money results must be rounded by a declared rule: rounding half_up to 0.01 "
+                    "yuan"
+                ),
                 hint_zh="金额结果须按声明的规则舍入:舍入 四舍五入 精确到 0.01 元",
             )
         misspelt = any(
@@ -439,7 +456,10 @@ class Checker:
                 where_zh="本政策",
                 what="the setting account_covers",
                 what_zh="设置 account_covers",
-                hint="say what the personal account may pay in a settlement: setting account_covers = person_share",
+                hint=(
+                    "say what the personal account may pay in a settlement: setting "
+                    "account_covers = person_share"
+                ),
                 hint_zh="请声明个人账户在结算中可支付的范围:设置 account_covers = person_share",
             )
 
@@ -455,15 +475,17 @@ class Checker:
         for v in s.versions:
             self.check_version(s, v, fields)
             self.check_counters(v)
+            self.check_cost_caps(v)
         self.check_counter_names(s)
         self.check_version_dates(s)
+        check_section_funds(self, s, fields)
 
     # -- counters: deductibles and caps carry what was used across versions by identity
     def check_counters(self, v: n.Version):
         """Within one version, every deductible and cap needs its own counter: two with the
         same default identity (kind, period, each field, condition) need names (C412), and
         no two may take the same name (N102)."""
-        counters = [st for st in v.body if isinstance(st, (n.Deductible, n.Cap))]
+        counters = [st for st in v.body if isinstance(st, (n.Deductible, n.Cap, n.CostCap))]
         named: dict[str, n.Node] = {}
         for i, st in enumerate(counters):
             if st.name is not None:
@@ -486,14 +508,65 @@ class Checker:
                         "C412",
                         st.span,
                         {
-                            "kinds": "deductibles" if isinstance(st, n.Deductible) else "caps",
-                            "kinds_zh": "起付标准"
-                            if isinstance(st, n.Deductible)
-                            else "最高支付限额",
+                            "kinds": _KINDS[type(st)][0],
+                            "kinds_zh": _KINDS[type(st)][1],
                             "period": period,
                             "period_zh": V.ENUMS["period"].get(period, period),
                         },
                         (Related(twin.span, "the other one", "另一条"),),
+                    )
+                )
+
+    # -- limits composed: a deductible's total_at_most, caps on the costs counted
+    def check_ceiling(self, st: n.Deductible, top: n.Ceiling, fields: dict):
+        """``total_at_most``: on a deductible per visit (C420), over a longer period (C421),
+        at least the largest deductible it sums (C422); money (T201), not negative (R302)."""
+        self.check_quantity(
+            top.amount, V.MONEY, "the total of the deductible", "起付标准累计上限", fields
+        )
+        if not self.enum_value(top.period, "period"):
+            return
+        period = _period(top.period)
+        if _period(st.period) != "visit":
+            self.emit("C420", top.span, **_period_args(_period(st.period)))
+            return
+        if period == "visit":
+            self.emit("C421", top.period.span)
+            return
+        cap = _money_literal(top.amount)
+        most = _largest_money(st.amount)
+        if cap is not None and cap >= 0 and most is not None and most[0] > cap:
+            self.emit(
+                "C422",
+                most[1].span,
+                value=shown(most[0]),
+                ceiling=shown(cap),
+                **_period_args(period),
+            )
+
+    def check_cost_caps(self, v: n.Version):
+        """A cost cap no larger than a deductible taken within its period leaves nothing
+        above the deductible: the fund never pays (C423).  Only literal, unconditional
+        amounts kept per person are compared."""
+        plain = [
+            st
+            for st in v.body
+            if isinstance(st, (n.Deductible, n.CostCap)) and st.when is None and st.each is None
+        ]
+        for cc in (st for st in plain if isinstance(st, n.CostCap)):
+            cap = _money_literal(cc.amount)
+            for d in (st for st in plain if isinstance(st, n.Deductible) and st.ceiling is None):
+                low = _smallest_money(d.amount)
+                if cap is None or low is None or low < cap:
+                    continue
+                if _RANK.get(_period(cc.period), -1) < _RANK.get(_period(d.period), 9):
+                    continue
+                self.diags.append(
+                    Diagnostic(
+                        "C423",
+                        cc.span,
+                        {"cap": shown(cap), "deductible": shown(low)},
+                        (Related(d.span, "the deductible", "起付标准"),),
                     )
                 )
 
@@ -502,7 +575,7 @@ class Checker:
         kinds: dict[str, tuple[n.Node, n.Version]] = {}
         for v in s.versions:
             for st in v.body:
-                if isinstance(st, (n.Deductible, n.Cap)) and st.name is not None:
+                if isinstance(st, (n.Deductible, n.Cap, n.CostCap)) and st.name is not None:
                     first, where = kinds.setdefault(st.name.value, (st, v))
                     if type(first) is not type(st) and where is not v:  # in one version: N102
                         self.diags.append(
@@ -561,7 +634,7 @@ class Checker:
         dated.sort(key=lambda t: t[0])
         sec_en = f"the {s.kind} section"
         sec_zh = V.SECTION_NAMES_ZH[s.kind]
-        for (a_start, a_until, a), (b_start, b_until, b) in zip(dated, dated[1:]):
+        for (a_start, a_until, a), (b_start, _b_until, b) in pairwise(dated):
             if a_until == "unknown" and a_start != b_start:
                 continue  # ends on a date parameter: known only at evaluation time
             if a_until in (None, "unknown") or a_until >= b_start:
@@ -643,20 +716,8 @@ class Checker:
             if isinstance(st, n.Covers):
                 for c in st.categories:
                     self.enum_value(c, "category")
-            elif isinstance(st, (n.Deductible, n.Cap)):
-                self.check_quantity(st.amount, V.MONEY, what, what_zh, fields)
-                self.enum_value(st.period, "period")
-                if st.each is not None:
-                    self.check_field(st.each, fields, enum_only=True)
-                if st.when is not None:
-                    self.check_cond(st.when, fields)
-            elif isinstance(st, n.Ratio):
-                self.check_quantity(st.amount, V.PERCENT, what, what_zh, fields)
-            elif isinstance(st, n.Uplift):
-                t = self.literal_type(st.points)
-                if t != V.POINTS:
-                    self.type_error(st.points, "an uplift", "提高幅度", V.POINTS, t)
-                self.check_cond(st.when, fields)
+            elif isinstance(st, (n.Deductible, n.Cap, n.CostCap, n.Ratio, n.Uplift)):
+                self.check_fund_statement(st, what, what_zh, fields)
             elif isinstance(st, n.CreditRule):
                 if st.name.value in rule_names:
                     self.emit(
@@ -731,6 +792,26 @@ class Checker:
                 hint_zh="",
             )
 
+    def check_fund_statement(self, st, what: str, what_zh: str, fields: dict):
+        """A deductible, cap, cost cap, ratio or uplift: of the pooling fund, or of a ``fund``
+        block."""
+        if isinstance(st, (n.Deductible, n.Cap, n.CostCap)):
+            self.check_quantity(st.amount, V.MONEY, what, what_zh, fields)
+            self.enum_value(st.period, "period")
+            if st.each is not None:
+                self.check_field(st.each, fields, enum_only=True)
+            if st.when is not None:
+                self.check_cond(st.when, fields)
+            if isinstance(st, n.Deductible) and st.ceiling is not None:
+                self.check_ceiling(st, st.ceiling, fields)
+        elif isinstance(st, n.Ratio):
+            self.check_quantity(st.amount, V.PERCENT, what, what_zh, fields)
+        elif isinstance(st, n.Uplift):
+            t = self.literal_type(st.points)
+            if t != V.POINTS:
+                self.type_error(st.points, "an uplift", "提高幅度", V.POINTS, t)
+            self.check_cond(st.when, fields)
+
     # -- quantities, expressions, conditions
     def check_bands(self, q: n.Bands, want: str, what: str, what_zh: str, fields: dict):
         if want != V.PERCENT:
@@ -801,7 +882,7 @@ class Checker:
                         "T205", row.span, found=len(row.patterns), count=len(q.keys), keys=keys
                     )
                     continue
-                for alts, kt in zip(row.patterns, key_types):
+                for alts, kt in zip(row.patterns, key_types, strict=True):
                     if alts is None or kt is None:
                         continue
                     for pat in alts:
@@ -1152,7 +1233,9 @@ class Checker:
                 where_zh="该示例",
                 what="a record: settle { ... }, credit { ... } or may_pay { ... }",
                 what_zh="记录:结算 { ... }、计入 { ... } 或 可否支付 { ... }",
-                hint="an example gives the records of the notice's case and what it expects of them",
+                hint=(
+                    "an example gives the records of the notice's case and what it expects of them"
+                ),
                 hint_zh="示例给出通知中案例的记录及其预期结果",
             )
         elif all(r.expect is None for r in records):
@@ -1163,7 +1246,10 @@ class Checker:
                 where_zh="该示例",
                 what="an expect { ... }",
                 what_zh="预期 { ... }",
-                hint="after a record, write what the notice says its result is: expect { hifp_pay: 187.50 yuan }",
+                hint=(
+                    "after a record, write what the notice says its result is: expect { hifp_pay: "
+                    "187.50 yuan }"
+                ),
                 hint_zh="请在记录之后写出通知所述的结果:预期 { hifp_pay: 187.50 元 }",
             )
         first_kind = records[0] if records else None
@@ -1250,7 +1336,7 @@ class Checker:
                         + "、".join(k for k, (_, req) in spec.items() if req),
                     )
             if r.expect is not None:
-                results = RESULT_FIELDS[r.kind]
+                results = declared_results(RESULT_FIELDS[r.kind], self.scope)
                 self.check_example_fields(
                     r.expect,
                     results,
@@ -1364,8 +1450,53 @@ def _example_type(t: str, zh: bool = False) -> str:
     return _tdesc(t, zh)
 
 
+_KINDS = {
+    n.Deductible: ("deductibles", "起付标准"),
+    n.Cap: ("caps", "最高支付限额"),
+    n.CostCap: ("cost caps", "政策范围内费用限额"),
+}
+_RANK = {"visit": 0, "day": 1, "month": 2, "year": 3}
+
+
+def _period(name: n.Name) -> str:
+    """The period's canonical name (a Chinese spelling, 年, means year)."""
+    for key, zh in V.ENUMS["period"].items():
+        if name.value in (key, zh):
+            return key
+    return name.value
+
+
+def _period_args(period: str) -> dict:
+    return {"period": period, "period_zh": V.ENUMS["period"].get(period, period)}
+
+
+def _money_literal(q) -> Decimal | None:
+    return q.amount if isinstance(q, n.MoneyLit) else None
+
+
+def _money_values(q) -> list:
+    """The literal money amounts a quantity may take, with their nodes (a parameter: none)."""
+    if isinstance(q, n.MoneyLit):
+        return [(q.amount, q)]
+    if isinstance(q, n.Table):
+        rows = [(r.value.amount, r.value) for r in q.rows if isinstance(r.value, n.MoneyLit)]
+        return rows if len(rows) == len(q.rows) else []
+    return []
+
+
+def _largest_money(q):
+    values = _money_values(q)
+    return max(values, key=lambda x: x[0]) if values else None
+
+
+def _smallest_money(q) -> Decimal | None:
+    values = _money_values(q)
+    return min(v for v, _ in values) if values else None
+
+
 def _same_counter(a, b) -> bool:
-    """Whether two deductibles or caps have the same default identity (AST equality ignores spans)."""
+    """Whether two deductibles or caps have the same default identity (AST equality ignores
+    spans)."""
     return type(a) is type(b) and a.period == b.period and a.each == b.each and a.when == b.when
 
 

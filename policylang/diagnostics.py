@@ -86,7 +86,8 @@ CATALOGUE: dict[str, Entry] = {
     "P011": Entry(
         ERROR,
         "bidirectional control character",
-        "bidirectional control character U+{code} ({name}) can make the text display differently from how it reads",
+        "bidirectional control character U+{code} ({name}) can make the text display differently "
+        "from how it reads",
         "双向控制字符 U+{code}({name})会使显示顺序与实际内容不一致",
         "delete it",
         "请删除",
@@ -118,11 +119,13 @@ CATALOGUE: dict[str, Entry] = {
     "P015": Entry(
         ERROR,
         "not UTF-8 text",
-        "the file is not UTF-8 text: byte 0x{byte} cannot be read here (policy files are read as UTF-8 only)",
+        "the file is not UTF-8 text: byte 0x{byte} cannot be read here (policy files are read as "
+        "UTF-8 only)",
         "文件不是 UTF-8 文本:此处的字节 0x{byte} 无法读取(政策文件只按 UTF-8 读取)",
         "save the file as UTF-8; a GBK or GB18030 file can be converted with "
         "`iconv -f GB18030 -t UTF-8 OLD.pol > NEW.pol`",
-        "请把文件另存为 UTF-8 编码;GBK 或 GB18030 文件可用 `iconv -f GB18030 -t UTF-8 旧.pol > 新.pol` 转换",
+        "请把文件另存为 UTF-8 编码;GBK 或 GB18030 文件可用 "
+        "`iconv -f GB18030 -t UTF-8 旧.pol > 新.pol` 转换",
     ),
     # ---- N: names
     "N101": Entry(
@@ -210,14 +213,16 @@ CATALOGUE: dict[str, Entry] = {
         "one counter name for a deductible and a cap",
         "{name!r} names {kind} here but {other} in another version",
         "{name!r} 在此是{kind_zh}的名称,在另一版本中却是{other_zh}的名称",
-        "a name given with `named` is one counter in every version: give the deductible and the cap "
+        "a name given with `named` is one counter in every version: give the deductible and the "
+        "cap "
         "different names",
         "用 `名为` 给出的名称在各版本中指同一个累计计数器:请为起付标准和最高支付限额取不同的名称",
     ),
     "N108": Entry(
         ERROR,
         "parent policy has errors",
-        "the policy this one implements ({name}) has {count} error(s), so this policy cannot be checked against it",
+        "the policy this one implements ({name}) has {count} error(s), so this policy cannot be "
+        "checked against it",
         "本政策实施的上位政策({name})有 {count} 个错误,无法据其检查本政策",
         "run: policylang check {file}",
         "请运行:policylang check {file}",
@@ -227,7 +232,8 @@ CATALOGUE: dict[str, Entry] = {
         "counts_as names no other value",
         "{value} cannot count as {base!r}: {why}",
         "{value} 不能视同 {base!r}:{why_zh}",
-        "counts_as names the value this one counts as where a policy that does not know it is checked "
+        "counts_as names the value this one counts as where a policy that does not know it is "
+        "checked "
         "(values of {enum}: {known})",
         "视同 指明该取值在不认识它的上级政策检查时视同哪个取值({enum} 的取值:{known_zh})",
     ),
@@ -236,7 +242,8 @@ CATALOGUE: dict[str, Entry] = {
         "code mapped twice",
         "code {code!r} of {enum} already means {value}{implies}",
         "{enum} 的代码 {code!r} 已表示 {value}{implies}",
-        "a code means one thing in a record: remove this mapping, or give the value a code of its own",
+        "a code means one thing in a record: remove this mapping, or give the value a code of its "
+        "own",
         "记录中的一个代码只能有一个含义:请删除此对应关系,或为该取值另设代码",
     ),
     "N115": Entry(
@@ -244,7 +251,8 @@ CATALOGUE: dict[str, Entry] = {
         "alias already means another value",
         "the {what} {alias!r} given to {value} already means {other}",
         "给 {value} 的{what_zh} {alias!r} 已表示 {other}",
-        "an alias is read as its value wherever a name is written, so it can mean only one value: choose "
+        "an alias is read as its value wherever a name is written, so it can mean only one value: "
+        "choose "
         "another",
         "别名在任何写名称的地方都读作其取值,只能表示一个取值:请另选别名",
     ),
@@ -351,7 +359,8 @@ CATALOGUE: dict[str, Entry] = {
     "R305": Entry(
         ERROR,
         "amount not in fen, or too large",
-        "{value} yuan is not a whole number of fen, or has more than {digits} digits before the point",
+        "{value} yuan is not a whole number of fen, or has more than {digits} digits before the "
+        "point",
         "{value} 元不是整分金额,或小数点前超过 {digits} 位",
         "an amount has at most 15 digits before the point and 2 after it (whole fen), and is never "
         "rounded: 150 yuan, 0.50 yuan",
@@ -468,7 +477,99 @@ CATALOGUE: dict[str, Entry] = {
         "kind, period, each field and condition",
         "期间内已使用的金额按身份累计:`名为` 给出的名称,否则按种类、期间、分别按的字段和条件",
     ),
+    "C420": Entry(
+        ERROR,
+        "total_at_most on a deductible that is not per visit",
+        "`total_at_most` limits the total of a deductible taken visit by visit, but this "
+        "deductible is per {period}",
+        "`累计不超过` 限定按次收取的起付标准的累计总额,但该起付标准是每{period_zh}",
+        "write the deductible per visit (每次) with its total per year, or drop `total_at_most`: "
+        "a deductible per {period} is already a total",
+        "请把起付标准写作每次并给出每年累计上限,或删去 `累计不超过`:"
+        "每{period_zh}的起付标准本身就是累计额",
+    ),
+    "C421": Entry(
+        ERROR,
+        "total_at_most per visit",
+        "the total of a per-visit deductible must be counted over a day, a month or a year, not "
+        "per visit",
+        "按次起付标准的累计上限须按日、月或年计算,不能按次",
+        "write e.g. `total_at_most 300 yuan per year` (累计不超过 300 元 每年); a smaller "
+        "per-visit deductible is written as the deductible itself",
+        "例如写作 `累计不超过 300 元 每年`;每次更低的起付标准请直接写在起付标准中",
+    ),
+    "C422": Entry(
+        ERROR,
+        "per-visit deductible above its total",
+        "a deductible of {value} yuan per visit is more than its total of {ceiling} yuan per "
+        "{period}: no visit can take it in full",
+        "每次起付标准 {value} 元超过其每{period_zh}累计上限 {ceiling} 元:"
+        "任何一次就诊都无法全额收取",
+        "check the two amounts in the notice: the total per {period} is at least each per-visit "
+        "deductible",
+        "请核对通知中的两个金额:每{period_zh}累计上限应不低于每次起付标准",
+    ),
+    "C423": Entry(
+        ERROR,
+        "the fund never pays",
+        "the costs counted are capped at {cap} yuan, no more than the deductible of "
+        "{deductible} yuan taken from them: the fund never pays",
+        "计入的政策范围内费用以 {cap} 元为限,不高于从中扣除的起付标准 {deductible} 元:"
+        "统筹基金永远不支付",
+        "a cost cap counts the in-policy costs before the deductible; check that it is the cap "
+        "on the costs, not on the fund's payment (`cap`)",
+        "费用限额在扣除起付标准之前计算政策范围内费用;"
+        "请确认这是费用限额,而不是基金支付限额(`最高支付限额`)",
+    ),
     # ---- H: hierarchy
+    "C430": Entry(
+        ERROR,
+        "fund's band overlaps the pooling fund",
+        "the fund {fund} starts paying at {start} yuan of in-policy costs in the year, before "
+        "the pooling fund has paid its annual cap (at {reached} yuan): both would pay on the "
+        "same costs",
+        "基金 {fund} 自年度政策范围内费用 {start} 元起支付,"
+        "而统筹基金在 {reached} 元时才达到年度最高支付限额:"
+        "两个基金将对同一部分费用支付",
+        "start the fund's band where the pooling cap is reached: its deductible at least "
+        "the pooling deductible + cap / ratio",
+        "基金分段应从统筹基金达到最高支付限额处开始:"
+        "其起付标准不低于统筹起付标准 + 最高支付限额 / 支付比例",
+    ),
+    "C431": Entry(
+        WARNING,
+        "costs between the funds that neither pays",
+        "the fund {fund} starts paying at {start} yuan of in-policy costs in the year, after the "
+        "pooling fund has paid its annual cap (at {reached} yuan): the costs between are shared by "
+        "neither fund",
+        "基金 {fund} 自年度政策范围内费用 {start} 元起支付,"
+        "而统筹基金在 {reached} 元时已达到年度最高支付限额:"
+        "其间的费用两个基金均不支付",
+        "if the notice says the fund pays above the pooling cap, lower its deductible to where "
+        "the cap is reached",
+        "如通知规定该基金支付统筹基金最高支付限额以上的部分,请把其起付标准降到达到限额处",
+    ),
+    "C432": Entry(
+        ERROR,
+        "one counter named for two funds",
+        "the counter {name!r} is a counter of the fund {fund} here and of the fund {other} "
+        "elsewhere",
+        "计数器 {name!r} 在此处属于基金 {fund},在别处属于基金 {other}",
+        "each fund counts what it pays and what its deductible took in its own counters: give "
+        "this one another name",
+        "每个基金以自己的计数器累计:请为此计数器另取名称",
+    ),
+    "C433": Entry(
+        ERROR,
+        "funds paying on the same costs exceed 100%",
+        "the pooling fund and the fund(s) {funds}, which pay alongside it, can pay {total} of the "
+        "same costs together: more than the costs",
+        "统筹基金与同时支付的基金 {funds} 对同一部分费用合计最高可支付 {total}:超过费用本身",
+        "if the fund pays only above the pooling cap, mark it above_cap (and start its band "
+        "there); otherwise lower a ratio",
+        "如该基金仅支付统筹基金最高支付限额以上的部分,"
+        "请标注 封顶线以上(并从该处起付);否则请降低支付比例",
+    ),
     "H501": Entry(
         ERROR,
         "violates a constraint of the parent policy",
@@ -485,7 +586,8 @@ CATALOGUE: dict[str, Entry] = {
         "{what_zh}缺少依据",
         'add the clause and the sentence, such as `cite 二(一) "年度最高支付限额为2000元"`, or '
         '`unstated "why"` where the notice is silent',
-        '请添加条款和原文,例如 `依据 二(一) "年度最高支付限额为2000元"`;通知未规定的,写 `未规定 "理由"`',
+        '请添加条款和原文,例如 `依据 二(一) "年度最高支付限额为2000元"`;'
+        '通知未规定的,写 `未规定 "理由"`',
     ),
     "S602": Entry(
         ERROR,
@@ -516,7 +618,8 @@ CATALOGUE: dict[str, Entry] = {
         "records of two kinds in one example",
         "a {kind} record cannot be in an example whose records are {first} records",
         "{first} 示例中不能有 {kind} 记录",
-        "an example evaluates its records together, in one call: give the {kind} records an example "
+        "an example evaluates its records together, in one call: give the {kind} records an "
+        "example "
         "of their own",
         "示例中的记录在一次计算中一并求值:请把 {kind} 记录放在单独的示例中",
     ),
@@ -608,13 +711,14 @@ def has_errors(diags: Iterable[Diagnostic]) -> bool:
 
 
 def render(d: Diagnostic, sources: dict[str, str] | None = None, lang: str = "en") -> str:
-    """``file:line:col: error[CODE]: message``, the source line with the span underlined, and a hint."""
+    """``file:line:col: error[CODE]: message``, the source line with the span underlined, and a
+    hint."""
     s = d.span
     where = f"{s.file}:{s.line}:{s.col}: " if s else ""
     sev = d.severity if lang != "zh" else {"error": "错误", "warning": "警告"}[d.severity]
     lines = [f"{where}{sev}[{d.code}]: {d.message(lang)}"]
     text = (sources or {}).get(s.file) if s else None
-    if text is not None and s.line >= 1:
+    if s is not None and text is not None and s.line >= 1:
         src_lines = _source_lines(text)
         if s.line <= len(src_lines):
             line = _visible(src_lines[s.line - 1].rstrip("\r"))
@@ -737,13 +841,35 @@ EXAMPLES: dict[str, tuple[str, str]] = {
     ),
     "C412": (
         "cap 2000 yuan per year cite 二(一)  cap 500 yuan per year cite 二(一)",
-        "cap 2000 yuan per year named general cite 二(一)  cap 500 yuan per year named extra cite 二(一)",
+        "cap 2000 yuan per year named general cite 二(一)  cap 500 yuan per year named extra cite "
+        "二(一)",
+    ),
+    "C420": (
+        "deductible 100 yuan per year total_at_most 300 yuan per year",
+        "deductible 100 yuan per visit total_at_most 300 yuan per year",
+    ),
+    "C421": (
+        "deductible 100 yuan per visit total_at_most 60 yuan per visit",
+        "deductible 60 yuan per visit",
+    ),
+    "C422": (
+        "deductible 500 yuan per visit total_at_most 300 yuan per year",
+        "deductible 100 yuan per visit total_at_most 300 yuan per year",
+    ),
+    "C423": (
+        "cost_cap 200 yuan per year  deductible 300 yuan per year",
+        "cost_cap 5000 yuan per year  deductible 300 yuan per year",
     ),
     "C407": (
         "total 37  part provincial 31  part local 5",
         "total 37  part provincial 31  part local 6",
     ),
     "H501": ("level3: 45%   # the province requires ratio >= 50%", "level3: 50%"),
+    "C430": (
+        "deductible 1000 yuan per year  cap 3000 yuan per year  ratio 60%  "
+        "fund hifob { deductible 3000 yuan per year ... }",
+        "... fund hifob { deductible 6000 yuan per year ... }   # 1000 + 3000 / 60%",
+    ),
     "S601": (
         "cap 2000 yuan per year",
         'cap 2000 yuan per year cite 二(一) "年度最高支付限额为2000元"',
@@ -767,7 +893,9 @@ def explain(code: str) -> str | None:
     lines = [f"{code} ({entry.severity}): {entry.title}", ""]
     sample = SAMPLES.get(code)
     if sample is not None:
-        d = Diagnostic(code, None, sample["args"])
+        args = sample["args"]
+        assert isinstance(args, dict)  # generated: every sample has its arguments
+        d = Diagnostic(code, None, args)
         lines += [
             f"  For example, in {sample['file']}:",
             f"  {sample['line']:>4} | {sample['source']}",
@@ -812,7 +940,8 @@ def catalogue_markdown() -> str:
         "# Diagnostics",
         "",
         "Every problem `policylang check` reports has a stable code, a severity, a location",
-        "(`file:line:col`), the source line with the span underlined, and usually a hint, in English",
+        "(`file:line:col`), the source line with the span underlined, and usually a hint, in "
+        "English",
         "or Chinese (`--lang en|zh`).  `policylang explain CODE` prints one entry.  Errors make",
         "`check` exit 1; warnings do not (unless `--strict`).  This file is generated from",
         "`policylang/diagnostics.py` (`python scripts/gen_docs.py`); each code has a broken policy",

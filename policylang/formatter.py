@@ -50,6 +50,8 @@ from . import nodes as n
 from . import vocab as V
 from .parser import keyword_pairs, own_aliases
 
+ACCUMULATOR_WORDS = {n.Deductible: "deductible", n.Cap: "cap", n.CostCap: "cost_cap"}
+
 INDENT = "  "
 WIDTH = 100
 
@@ -208,7 +210,9 @@ class _ItemWalker:
 
     def stmt(self, st):
         amount = getattr(st, "amount", None)
-        if isinstance(amount, n.Table):
+        if isinstance(st, n.Fund):
+            self.block(st, self.stmt, st.body)
+        elif isinstance(amount, n.Table):
             self.block(
                 st,
                 self.simple,
@@ -449,7 +453,8 @@ class Formatter:
         for i, a in enumerate(extra):
             if i == 0:
                 self.lines[-1] += "  " + a.comment.text
-            else:  # pragma: no cover - a comment ends its line, so an item has at most one trailing comment
+            # a comment ends its line, so an item has at most one trailing comment
+            else:  # pragma: no cover
                 self.lines.append(ind + a.comment.text)
 
     def open(self, node, ind: str, segs: list[Seg]) -> None:
@@ -464,8 +469,19 @@ class Formatter:
         self.put(("item", id(node)), ind, self.layout(ind, segs))
 
     # -- statements
+    def fund(self, st: n.Fund, ind: str) -> None:
+        """``fund hifob "大额医疗费用补助" cite ... {``, its statements, ``}``."""
+        above = [self.kw("above_cap")] if st.above_cap else []
+        head = Seg([self.kw("fund"), st.name.value, *self.title(st.title), *above])
+        self.open(st, ind, [head, *self.cite_seg(st.cite)])
+        for inner in st.body:
+            self.statement(inner, ind + INDENT)
+        self.close(st, ind)
+
     def statement(self, st, ind: str) -> None:
         k = self.kw
+        if isinstance(st, n.Fund):
+            return self.fund(st, ind)
         if isinstance(st, n.Covers):
             return self.simple(
                 st,
@@ -474,14 +490,27 @@ class Formatter:
             )
         if isinstance(st, n.DesignatedOnly):
             return self.simple(st, ind, [Seg([k("designated_only")]), *self.cite_seg(st.cite)])
-        if isinstance(st, (n.Deductible, n.Cap)):
-            word = k("deductible") if isinstance(st, n.Deductible) else k("cap")
+        if isinstance(st, (n.Deductible, n.Cap, n.CostCap)):
+            word = k(ACCUMULATOR_WORDS[type(st)])
             tail = [Seg([k("per"), self.nm(st.period)])]
             if st.each is not None:
                 tail.append(Seg([k("each"), st.each.value]))
             if st.when is not None:
                 atoms = self.cond_atoms(st.when)
                 tail.append(Seg([f"{k('when')} {atoms[0]}", *atoms[1:]]))
+            top = getattr(st, "ceiling", None)
+            if top is not None:
+                amount = top.amount.name.value if isinstance(top.amount, n.Ref) else None
+                tail.append(
+                    Seg(
+                        [
+                            k("total_at_most"),
+                            amount or self.literal(top.amount),
+                            k("per"),
+                            self.nm(top.period),
+                        ]
+                    )
+                )
             if st.name is not None:
                 tail.append(Seg([k("named"), st.name.value]))
             return self.quantity_statement(st, ind, word, st.amount, tail + self.cite_seg(st.cite))

@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import string
+from typing import Any, Iterable
 
 LANGS = ("en", "zh")
 
@@ -54,6 +55,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "政策范围内金额全部计入起付标准",
     ),
     "settle.cap_reached": ("the cap has been reached", "已达到最高支付限额"),
+    "settle.cost_cap_reached": (
+        "the in-policy costs counted have reached the cost cap",
+        "计入的政策范围内费用已达到费用限额",
+    ),
     "settle.zero_ratio": ("the ratio that applies is 0%", "适用的支付比例为 0%"),
     "settle.rounds_to_zero": (
         "the fund's share rounds to less than the rounding unit",
@@ -130,6 +135,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "reason.no_in_policy_amount": ("no in-policy amount", "无政策范围内金额"),
     "reason.within_deductible": ("within the deductible", "起付标准以内"),
     "reason.cap_reached": ("cap reached", "已达最高支付限额"),
+    "reason.cost_cap_reached": ("cost cap reached", "已达费用限额"),
     "reason.zero_ratio": ("ratio 0%", "支付比例为 0"),
     "reason.rounds_to_zero": ("rounds to zero", "舍入后为零"),
     "reason.other_scheme": ("other scheme", "其他险种"),
@@ -152,6 +158,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "col.pool_prop_selfpay": ("Ratio", "支付比例"),
     "col.hifp_pay": ("Fund", "统筹基金"),
     "col.fund_pay_sumamt": ("Fund total", "基金支付合计"),
+    "col.cvlserv_pay": ("Civil servants", "公务员医疗补助"),
+    "col.hifes_pay": ("Enterprise suppl.", "企业补充医疗"),
+    "col.hifmi_pay": ("Serious illness", "居民大病保险"),
+    "col.hifob_pay": ("Large expense", "大额医疗补助"),
+    "col.maf_pay": ("Medical aid", "医疗救助"),
+    "col.oth_pay": ("Other funds", "其他支出"),
     "col.psn_part_amt": ("Person's share", "个人负担"),
     "col.acct_pay": ("Account", "个人账户"),
     "col.psn_cash_pay": ("Cash", "现金"),
@@ -211,6 +223,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "word.points": ("{points} points", "{points} 个百分点"),
     "word.yuan": ("{amount} yuan", "{amount} 元"),
     "word.per": ("per {period}", "每{period}"),
+    "word.total_at_most": (
+        "in total at most {amount} per {period}",
+        "每{period}累计不超过 {amount}",
+    ),
     "word.each": ("separately for each {field}", "按{field}分别计算"),
     "word.when": ("when {cond}", "当 {cond}"),
     "word.named": ("named {name}", "名为 {name}"),
@@ -256,6 +272,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "render.section": ("{kind}: {title}", "{kind}:{title}"),
     "render.inherited": ("Inherited from {policy}.", "继承自 {policy}。"),
     "render.version": ("In force {span}", "施行期间 {span}"),
+    "render.fund": (
+        "Fund {name} ({field}): {title}, settled after the pooling fund",
+        "基金 {name}({field}):{title},在统筹基金之后结算",
+    ),
+    "render.fund_above_cap": (
+        "Pays only above the pooling fund's annual cap: its deductible is where its band of the "
+        "year's in-policy costs starts.",
+        "仅支付统筹基金年度最高支付限额以上的部分:其起付标准即其年度政策范围内费用分段的起点。",
+    ),
     "render.from": ("from {start}", "自 {start} 起"),
     "render.from_until": ("from {start} to {until}", "{start} 至 {until}"),
     "render.no_versions": ("No version is stated.", "未规定任何版本。"),
@@ -267,6 +292,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "render.deductible": ("Deductible", "起付标准"),
     "render.cap": ("Cap", "最高支付限额"),
+    "render.cost_cap": ("Cost cap", "政策范围内费用限额"),
     "render.ratio": ("Ratio", "支付比例"),
     "render.uplift": ("Uplift", "提高"),
     "render.uplift_value": ("{points} when {cond}", "当 {cond} 时 {points}"),
@@ -392,6 +418,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "diff.other_fields": ("Also differs", "其他差异"),
     "diff.not_designated": ("non-designated", "非定点"),
     "fact.title": ("title", "标题"),
+    "fact.fund": ("fund {fund}: {what}", "基金 {fund}:{what}"),
     "fact.level": ("level", "层级"),
     "fact.document": ("document", "文号"),
     "fact.parent": ("implements", "实施"),
@@ -403,6 +430,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "fact.designated_only": ("designated institutions only", "仅限定点医疗机构"),
     "fact.deductible": ("deductible {what}", "起付标准 {what}"),
     "fact.cap": ("cap {what}", "最高支付限额 {what}"),
+    "fact.cost_cap": ("cost cap {what}", "政策范围内费用限额 {what}"),
+    "fact.total_at_most": (
+        "total of the deductible {what}, {per}",
+        "起付标准累计上限 {what},{per}",
+    ),
     "fact.ratio_cell": ("ratio, {level}, {category}", "支付比例,{level},{category}"),
     "fact.ratio": ("ratio", "支付比例"),
     "fact.uplift": ("uplift when {cond}", "当 {cond} 时提高"),
@@ -418,15 +450,64 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "fact.requirement": ("requirement {name}", "要求 {name}"),
     "fact.yes": ("yes", "是"),
     "fact.no": ("no", "否"),
+    # ---- simulate: the fund report ------------------------------------------------------
+    "sim.title": ("Fund simulation: {claims}", "基金测算:{claims}"),
+    "sim.subtitle": (
+        "{visits} visits, {persons} persons; engine {engine}, {buckets} partition(s)",
+        "{visits} 人次,{persons} 人;引擎 {engine},{buckets} 个分区",
+    ),
+    "sim.policy": ("policy {id} ({hash})", "政策 {id}({hash})"),
+    "sim.measure": ("Measure", "指标"),
+    "sim.baseline": ("Baseline", "现行政策"),
+    "sim.reform": ("Reform", "改革方案"),
+    "sim.difference": ("Difference", "差额"),
+    "sim.difference_note": (
+        "difference = reform − baseline: a positive amount is more paid by the fund",
+        "差额 = 改革方案 − 现行政策:正数表示基金多支出",
+    ),
+    "sim.fund": ("Fund outlay (yuan)", "统筹基金支出(元)"),
+    "sim.medfee": ("Total bills (yuan)", "医疗费总额(元)"),
+    "sim.deductible": ("Deductible paid by persons (yuan)", "个人负担起付标准(元)"),
+    "sim.account": ("Paid from personal accounts (yuan)", "个人账户支付(元)"),
+    "sim.visits": ("Visits", "就诊人次"),
+    "sim.persons": ("Persons", "人数"),
+    "sim.within_deductible": (
+        "Visits absorbed by the deductible",
+        "全部计入起付标准的人次",
+    ),
+    "sim.persons_capped": (
+        "Persons reaching the cap",
+        "达到最高支付限额的人数",
+    ),
+    "sim.by_month": ("Fund outlay by month (yuan)", "按月统筹基金支出(元)"),
+    "sim.by_level": ("Fund outlay by hospital level (yuan)", "按医疗机构级别统筹基金支出(元)"),
+    "sim.by_category": ("Fund outlay by person category (yuan)", "按人员类别统筹基金支出(元)"),
+    "sim.month": ("Month", "月份"),
+    "sim.level": ("Hospital level", "医疗机构级别"),
+    "sim.category": ("Person category", "人员类别"),
+    "sim.flexible": ("{category}, flexible employment", "{category}(灵活就业)"),
+    "sim.total": ("Total", "合计"),
+    "sim.capped_note": (
+        "a person reaches the cap when the cap leaves no room for a visit the fund would "
+        "otherwise pay (reason cap_reached)",
+        "达到最高支付限额:某次就诊统筹基金本应支付,但限额已无余额(原因 cap_reached)",
+    ),
+    "sim.results": ("Per-visit results: {path}", "逐笔结算结果:{path}"),
+    "sim.html": ("Report: {path}", "报告:{path}"),
+    "sim.settling": ("settling", "结算中"),
+    "sim.generated": (
+        "Generated by policylang simulate; every amount exact to the fen.",
+        "由 policylang simulate 生成;所有金额精确到分。",
+    ),
 }
 
 
 class _Blank(dict):
-    def __missing__(self, key):
+    def __missing__(self, key: str) -> str:
         return ""
 
 
-def text(msg_id: str, lang: str = "en", **args) -> str:
+def text(msg_id: str, lang: str = "en", **args: Any) -> str:
     """The message ``msg_id`` in ``lang`` (en or zh) with ``args`` filled in."""
     en, zh = MESSAGES[msg_id]
     template = zh if lang == "zh" else en
@@ -460,7 +541,7 @@ def vocabulary_names(*vocabularies):
         _NAMES.reset(reset)
 
 
-def value(v, lang: str = "en") -> str:
+def value(v: object, lang: str = "en") -> str:
     """An enumeration value or a bool as a person reads it: canonical names in
     English, the language's aliases in Chinese (the shipped vocabulary's, and within
     ``vocabulary_names`` those of the policy's)."""
@@ -478,7 +559,7 @@ def value(v, lang: str = "en") -> str:
     return str(v)
 
 
-def values(vs, lang: str = "en", order=None) -> str:
+def values(vs: Iterable[object], lang: str = "en", order: Iterable[object] | None = None) -> str:
     """Several enumeration values, in ``order`` (else sorted): ``a, b`` / ``甲、乙``."""
     items = list(vs)
     if order is not None:

@@ -236,12 +236,35 @@ class DesignatedOnly(Node):
 
 
 @attrs.frozen
+class Ceiling(Node):
+    """``total_at_most 300 yuan per year`` on a deductible: the most its takes add up to
+    in the (longer) period."""
+
+    amount: Quantity | None = None
+    period: Name = Name()
+
+
+@attrs.frozen
 class Deductible(Node):
     amount: Quantity = None
     period: Name = Name()
     each: Name | None = None
     when: Cond | None = None
     name: Name | None = None  # `named NAME`: the counter's identity across versions
+    cite: Cite = None
+    ceiling: Ceiling | None = None  # `total_at_most ... per year`
+
+
+@attrs.frozen
+class CostCap(Node):
+    """``cost_cap 5000 yuan per year``: a cap on the in-policy costs counted, not on the
+    payment; costs beyond it leave the amount the deductible and the ratio apply to."""
+
+    amount: Quantity | None = None
+    period: Name = Name()
+    each: Name | None = None
+    when: Cond | None = None
+    name: Name | None = None
     cite: Cite = None
 
 
@@ -310,11 +333,25 @@ class Channel(Node):
     cite: Cite = None
 
 
+@attrs.frozen
+class Fund(Node):
+    """A further fund of the visit, settled after the pooling fund (and after the funds
+    written before it): ``fund hifob "大额医疗费用补助" { deductible ... ratio ... cap ... }``.
+    ``name`` is the platform's fund prefix (``hifob`` -> ``hifob_pay``)."""
+
+    name: Name = Name()
+    title: str | None = None
+    cite: Cite = None
+    body: tuple[Deductible | Cap | Ratio | Uplift, ...] = ()
+    above_cap: bool = False  # its band starts where the pooling fund's annual cap is reached
+
+
 Stmt = Union[
     Covers,
     DesignatedOnly,
     Deductible,
     Cap,
+    CostCap,
     Ratio,
     Uplift,
     CreditRule,
@@ -323,6 +360,7 @@ Stmt = Union[
     Planned,
     Exclude,
     Channel,
+    Fund,
 ]
 
 
@@ -653,7 +691,7 @@ def replace_names(node, mapping: dict[str, str]):
         return node if value is None else Name(value, span=node.span)
     if isinstance(node, tuple):
         items = tuple(replace_names(x, mapping) for x in node)
-        return node if all(a is b for a, b in zip(items, node)) else items
+        return node if all(a is b for a, b in zip(items, node, strict=True)) else items
     if isinstance(node, Node):
         changes = {}
         for f in attrs.fields(type(node)):

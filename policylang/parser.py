@@ -345,9 +345,12 @@ class _Builder(Transformer):
         c, cite = self._split(children)
         amount, period = c[0], c[1]
         each = when = name = None
+        extra = {}
         for x in c[2:]:
             if isinstance(x, _Named):
                 name = x.name
+            elif isinstance(x, n.Ceiling):
+                extra["ceiling"] = x
             elif isinstance(x, n.Name) and each is None and when is None:
                 each = x
             else:
@@ -360,7 +363,14 @@ class _Builder(Transformer):
             name=name,
             cite=cite,
             span=self._s(meta),
+            **extra,
         )
+
+    def ceiling(self, meta, children):
+        return n.Ceiling(amount=children[0], period=children[1], span=self._s(meta))
+
+    def cost_cap(self, meta, children):
+        return self._accumulator(n.CostCap, meta, children)
 
     def counter_name(self, meta, children):
         return _Named(children[0])
@@ -374,6 +384,19 @@ class _Builder(Transformer):
     def ratio(self, meta, children):
         c, cite = self._split(children)
         return n.Ratio(amount=c[0], cite=cite, span=self._s(meta))
+
+    def fund(self, meta, children):
+        title = next((c.value for c in children if isinstance(c, _Str)), None)
+        above = any(c is _ABOVE_CAP for c in children)
+        rest = [c for c in children if not isinstance(c, _Str) and c is not _ABOVE_CAP]
+        cite = next((c for c in rest[1:] if isinstance(c, (n.Citation, n.Unstated))), None)
+        body = tuple(c for c in rest[1:] if c is not cite)
+        return n.Fund(
+            name=rest[0], title=title, cite=cite, body=body, above_cap=above, span=self._s(meta)
+        )
+
+    def fund_above_cap(self, meta, children):
+        return _ABOVE_CAP
 
     def uplift(self, meta, children):
         c, cite = self._split(children)
@@ -690,6 +713,9 @@ class _Builder(Transformer):
         return n.ImportDecl(source=source, cite=cite, span=self._s(meta))
 
 
+_ABOVE_CAP = object()  # the `above_cap` marker of a fund block
+
+
 class _Str:
     __slots__ = ("value", "span")
 
@@ -826,7 +852,8 @@ def _common_mistake(
         and ("STAR" in expected or {"until", "beyond"} & kw)
     ):
         return (
-            "rows of a table (and bands) are separated by line breaks, not commas: put each row on its own line",
+            "rows of a table (and bands) are separated by line breaks, not commas: put each row "
+            "on its own line",
             "表格各行(及各分段)之间不用逗号分隔:每行单独写一行",
         )
     if tok.type in ("NAME", "CLAUSE") and value in _SYNONYMS and _SYNONYMS[value] in kw:
@@ -843,6 +870,7 @@ _STATEMENT_WORDS = {
     "designated_only",
     "deductible",
     "cap",
+    "cost_cap",
     "ratio",
     "uplift",
     "rule",
@@ -1198,6 +1226,7 @@ def _statement_starts() -> re.Pattern:
         "designated_only",
         "deductible",
         "cap",
+        "cost_cap",
         "ratio",
         "uplift",
         "rule",
@@ -1266,7 +1295,8 @@ def parse_with_comments(
         _COMMENT_SINK.reset(reset)
         reset = None
         for syntax in _syntax_errors(err, clean, file):
-            # A character already reported by the hygiene pass (1,500 or 150。5) is not reported twice.
+            # A character already reported by the hygiene pass (1,500 or 150。5) is not reported
+            # twice.
             if not any(
                 d.span
                 and syntax.span

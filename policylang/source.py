@@ -5,7 +5,8 @@ that could be misread is either given a defined meaning (full-width digits and
 ASCII symbols mean their ASCII twins; the ideographic space is white space; the
 enumeration comma 、 separates list items) or reported.  Replacement is one
 character for one character, so every line and column still points at the
-original text.  Lines end at "\n" only; any other line break is reported.  Text inside string literals and comments is left as written.
+original text.  Lines end at "\n" only; any other line break is reported.  Text inside
+string literals and comments is left as written.
 """
 
 from __future__ import annotations

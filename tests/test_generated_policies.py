@@ -74,9 +74,20 @@ def statement_blocks(draw) -> str:
     if draw(st.booleans()):
         lines.append('designated_only unstated "g"')
     used: set = set()
-    for kind in ("deductible", "cap"):
-        for k in range(draw(st.integers(0, 2))):
+    for kind in ("cost_cap", "deductible", "cap"):
+        for k in range(draw(st.integers(0, 1 if kind == "cost_cap" else 2))):
             period = draw(st.sampled_from(["year", "month", "day", "visit"]))
+            # a per-visit deductible's total per day, month or year (now and then on another
+            # period, which the checker refuses: C420)
+            total = ""
+            if kind == "deductible" and draw(st.integers(0, 2)) == 0:
+                if draw(st.integers(0, 9)):
+                    period = "visit"
+                ceiling = draw(st.sampled_from(["300", "1000", "3000"]))
+                total = (
+                    f" total_at_most {ceiling} yuan"
+                    f" per {draw(st.sampled_from(['day', 'month', 'year']))}"
+                )
             each = " each hosp_lv" if draw(st.booleans()) else ""
             when = f" when {_cond(draw)}" if draw(st.booleans()) else ""
             name = (
@@ -86,7 +97,7 @@ def statement_blocks(draw) -> str:
             )
             used.add((kind, period, each, when))
             amount = _amount(draw, _money) if not each else _money(draw)
-            lines.append(f'{kind} {amount} per {period}{each}{when}{name} unstated "g"')
+            lines.append(f'{kind} {amount} per {period}{each}{when}{total}{name} unstated "g"')
     choice = draw(st.integers(0, 2))
     if choice == 0:
         lines.append(f'ratio {_percent(draw)} unstated "g"')
@@ -105,13 +116,43 @@ def statement_blocks(draw) -> str:
             f'        until {lim} yuan: {_percent(draw)} unstated "g"' for lim in limits
         )
         lines.append(
-            f'ratio bands per year {{\n{bands}\n        beyond: {_percent(draw)} unstated "g"\n      }}'
+            "ratio bands per year "
+            f'{{\n{bands}\n        beyond: {_percent(draw)} unstated "g"\n      }}'
             ' unstated "g"'
         )
     for _ in range(draw(st.integers(0, 2))):
         points = draw(st.sampled_from(["5", "10", "-5", "0.5"]))
         lines.append(f'uplift {points} points when {_cond(draw)} unstated "g"')
+    for name in draw(
+        st.lists(st.sampled_from(["hifob", "cvlserv", "maf"]), max_size=2, unique=True)
+    ):
+        lines.append(draw(fund_blocks(name)))
     return "\n      ".join(lines)
+
+
+@st.composite
+def fund_blocks(draw, name: str) -> str:
+    """A further fund: above the pooling cap or alongside it, with deductibles (band starts),
+    a ratio (literal or a table), uplifts and caps of every period, some named."""
+    above = " above_cap" if draw(st.booleans()) else ""
+    body = []
+    if draw(st.integers(0, 3)):
+        start = draw(st.sampled_from(["2000", "3000", "5000", "8000", "0"])) + " yuan"
+        amount = start if draw(st.integers(0, 3)) else _amount(draw, _money)
+        each = " each hosp_lv" if draw(st.integers(0, 4)) == 0 else ""
+        body.append(f'deductible {amount} per year{each} unstated "g"')
+    ratio = _percent(draw) if draw(st.booleans()) else _amount(draw, _percent)
+    body.append(f'ratio {ratio} unstated "g"')
+    if draw(st.booleans()):
+        body.append(
+            f'uplift {draw(st.sampled_from(["5", "-5"]))} points when {_cond(draw)} unstated "g"'
+        )
+    for k in range(draw(st.integers(0, 2))):
+        period = draw(st.sampled_from(["year", "month", "day", "visit"]))
+        named = f" named {name}_cap_{k}" if k or draw(st.booleans()) else ""
+        body.append(f'cap {_money(draw)} per {period}{named} unstated "g"')
+    inner = "\n        ".join(body)
+    return f'fund {name}{above} unstated "g" {{\n        {inner}\n      }}'
 
 
 @st.composite
@@ -119,7 +160,8 @@ def policies(draw) -> str:
     starts = sorted(draw(st.sets(st.sampled_from(DATES), min_size=1, max_size=2)))
     ends = {"2023-07-01": "2023-06-30", "2024-01-01": "2023-12-31"}
     versions = "\n".join(
-        f'    from {d}{" until " + ends[starts[i + 1]] if i + 1 < len(starts) else ""} unstated "g" {{\n'
+        f"    from {d}{' until ' + ends[starts[i + 1]] if i + 1 < len(starts) else ''} unstated "
+        f'"g" {{\n'
         f"      {draw(statement_blocks())}\n    }}"
         for i, d in enumerate(starts)
     )
@@ -128,7 +170,8 @@ def policies(draw) -> str:
     )
     text = (
         f'policy generated "generated" {{\n  level city\n  rounding {rounding} yuan unstated "g"\n'
-        f'  setting account_covers = person_share unstated "g"\n  pooling {{\n{versions}\n  }}\n}}\n'
+        '  setting account_covers = person_share unstated "g"\n  pooling '
+        f"{{\n{versions}\n  }}\n}}\n"
     )
     if draw(st.booleans()):  # the same policy in Chinese keywords
         pairs = sorted(keyword_pairs().values(), key=lambda p: -len(p[0]))

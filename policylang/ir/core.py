@@ -166,6 +166,9 @@ class Accumulate:
     # the name the policy gives the counter (``named``); by default the counter is
     # identified by section, fund, kind, period, each field and condition (ir.build)
     name: str | None = None
+    # a deductible's ``total_at_most``: the most its takes add up to in a longer period
+    # (kind ``ceiling``, the deductible's condition, no ``each``)
+    ceiling: "Accumulate | None" = None
 
 
 @attrs.frozen
@@ -173,6 +176,22 @@ class Adjust:
     points: Decimal  # fraction: 5 points -> 0.05
     when: Cond
     prov: Prov
+
+
+@attrs.frozen
+class FundRules:
+    """A further fund (``fund hifob { ... }``): its deductible is where its band of the
+    year's in-policy costs starts; it pays its ratio of the costs above, up to its caps."""
+
+    name: str  # the platform's fund prefix: hifob -> hifob_pay
+    title: str | None
+    prov: Prov
+    deductibles: tuple[Accumulate, ...]
+    caps: tuple[Accumulate, ...]
+    ratio: Value
+    ratio_prov: Prov
+    adjustments: tuple[Adjust, ...]
+    above_cap: bool = False  # it pays only above the pooling fund's annual cap
 
 
 @attrs.frozen
@@ -185,6 +204,25 @@ class PoolingRules:
     ratio: "Value | Bands"
     ratio_prov: Prov
     adjustments: tuple[Adjust, ...]
+    # caps on the in-policy costs counted (``cost_cap``), applied before the deductibles
+    cost_caps: tuple[Accumulate, ...] = ()
+    # the further funds of the visit, in the order they settle (after the pooling fund)
+    funds: tuple["FundRules", ...] = ()
+
+    def as_fund(self, fund: "FundRules") -> "PoolingRules":
+        """The same version's rules with a further fund's deductibles, caps and ratio in
+        place of the pooling fund's: what the analyses check of that fund (it covers the
+        same visits)."""
+        return attrs.evolve(
+            self,
+            deductibles=fund.deductibles,
+            caps=fund.caps,
+            ratio=fund.ratio,
+            ratio_prov=fund.ratio_prov,
+            adjustments=fund.adjustments,
+            cost_caps=(),
+            funds=(),
+        )
 
     def covered(self, psn_type: str | None, flexible: bool | None) -> bool:
         """Whether pooling covers this kind of person (None: not known, not excluded)."""

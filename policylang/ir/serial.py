@@ -55,12 +55,12 @@ def _kind(t: type) -> str:
     return kind
 
 
-def _set(w: "_Writer", v) -> list:
+def _set(w: "_Writer", v: Any) -> list[Any]:
     items = [w.value(x) for x in v]
     return sorted(items, key=lambda x: json.dumps(x, sort_keys=True, ensure_ascii=False))
 
 
-def _other(w: "_Writer", v) -> str:
+def _other(w: "_Writer", v: Any) -> str:
     if callable(v):  # pragma: no cover - nothing callable belongs in the IR
         raise TypeError(f"not serialisable: {v!r}")
     return str(v)
@@ -80,7 +80,7 @@ class _Writer:
     def __init__(self, spans: bool, base: str | None):
         self.spans, self.base = spans, base
 
-    def span(self, s: Span | None):
+    def span(self, s: Span | None) -> dict[str, Any] | None:
         if s is None:
             return None
         path = s.file
@@ -151,7 +151,7 @@ def to_data(policy: c.Policy, spans: bool = True) -> dict:
     return data
 
 
-def _dumps(data) -> str:
+def _dumps(data: object) -> str:
     return json.dumps(data, sort_keys=True, ensure_ascii=False, indent=1, separators=(",", ": "))
 
 
