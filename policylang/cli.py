@@ -470,7 +470,9 @@ class _Group(_HelpThroughOutput, click.Group):
                 _stdout_gone()
                 if not isinstance(e.error, BrokenPipeError):
                     click.echo(f"cannot write <stdout>: {e.reason()}", err=True)
-                raise click.exceptions.Exit(141 if isinstance(e.error, BrokenPipeError) else 1)
+                raise click.exceptions.Exit(
+                    141 if isinstance(e.error, BrokenPipeError) else 1
+                ) from None
             raise
 
     def invoke(self, ctx):

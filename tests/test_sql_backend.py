@@ -664,7 +664,7 @@ def test_settle_table_equals_the_columnar_table_on_every_row(path):
     columnar backend, which tests/test_columnar.py holds to the reference."""
     policy = policylang.loads(path.read_text(encoding="utf-8"), str(path), search=[path.parent])
     try:
-        engine = backend("duckdb")(policy.ir, tracing=False)
+        engine = DuckDB(policy.ir, tracing=False)
     except NotSupported:
         pytest.skip("the duckdb backend does not run this policy")
     rnd = random.Random(5)
@@ -683,5 +683,5 @@ def test_settle_table_reports_bad_rows_as_the_columnar_path_does():
     policy = policylang.load(GUIYANG)
     visits = [_visit("2023-03-01", "100.00"), _visit("2023-03-02", "-5.00")]
     with pytest.raises(InputError) as bad:
-        backend("duckdb")(policy.ir, tracing=False).settle_table(_arrow(visits), {})
+        DuckDB(policy.ir, tracing=False).settle_table(_arrow(visits), {})
     assert "record 2" in str(bad.value) and "medfee_sumamt" in str(bad.value)
