@@ -29,6 +29,7 @@ from .check import check
 from .compiler import lower
 from .diagnostics import Diagnostic, PolicyError, has_errors, sort_diagnostics
 from .errors import PolicylangError
+from .gcpause import gc_paused
 from .inputs import InputError, missing_param, validate_params
 from .backends.common import time_order_key
 from .ir.demands import demands
@@ -44,7 +45,7 @@ from .resolve import SourceError, Unit, Workspace, check_vocabulary, list_policy
 from .runtime import CreditResult, MayPayResult, VisitResult
 
 if TYPE_CHECKING:
-    from .backends.columnar import Columnar
+    from .backends.rows import TableFunction
 
 
 @attrs.define
@@ -59,6 +60,7 @@ class CheckResult:
         return not has_errors(self.diagnostics)
 
 
+@gc_paused
 def check_unit(unit: Unit, ws: Workspace) -> CheckResult:
     """Run every stage up to the IR and collect all diagnostics of the unit."""
     diags = list(unit.diagnostics)
@@ -164,13 +166,16 @@ class CompiledPolicy:
     """A checked policy, compiled for the scalar backend (and, for ``settle_table``, the
     columnar one)."""
 
+    @gc_paused
     def __init__(self, policy: ir.Policy, engine: str = "scalar"):
         self.ir = policy
         self._hash: str | None = None
         cls = backend(engine)
         self._eval = cls(policy)
         self._fast = cls(policy, tracing=False)
-        self._tables: dict | None = None  # table engines by name, built on first use
+        self._tables: dict[str, TableFunction] | None = (
+            None  # table engines by name, built on first use
+        )
         self._demanded: dict[str, tuple[str, ...]] = {}  # program -> the parameters it reads
 
     def _evaluator(self, trace: bool) -> Any:
@@ -335,15 +340,15 @@ class CompiledPolicy:
         ``balc`` (null while no balance is known), ``reason`` (null when the fund paid), then
         the audit fields as ``settle`` gives them: ``setl_id``, ``mdtrt_id``, ``op``, ``seq``,
         ``policy``, ``ir_hash``.  There is no trace; ``message`` is added, computed from the
-        reason and the amounts, only with ``messages=True`` (it is per-row Python formatting).  Numbers equal
-        ``settle``'s exactly: same order of execution, same integer rounding."""
+        reason and the amounts, only with ``messages=True`` (it is per-row Python formatting).
+        Numbers equal ``settle``'s exactly: same order of execution, same integer rounding."""
         values = self._params(params)
         self._need_params("settle", values, [{"acct_balc": 1}] if _table_has_balance(table) else [])
         settle = self.table_engine(engine)
         # a backend's table path takes (table, params); ``messages`` only when asked for
         return settle(table, values, messages=True) if messages else settle(table, values)
 
-    def table_engine(self, name: str = "columnar"):
+    def table_engine(self, name: str = "columnar") -> TableFunction:
         """The function ``(table, typed params, messages=False) -> results`` of the backend
         ``name`` (``backends.BACKENDS``), built once: its ``settle_table`` when it has one,
         else its ``settle`` over the table's rows (``backends.rows``).  ``BackendUnavailable``

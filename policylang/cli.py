@@ -16,18 +16,26 @@ import sys
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 import click
 
 from . import __version__
+from . import vocab as V
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+    from types import FrameType
+    from typing import NoReturn
+
+    from rich.console import Console
+
     from .api import CompiledPolicy
     from .jsonl import JsonResult
     from .ledger import Ledger
     from .resolve import Workspace
     from .inputs import InputError
+    from .simulate import Outcome, Run, StartProgress, Tick
 
 FORMAT = click.option(
     "--format",
@@ -297,6 +305,8 @@ COLUMNS = {
     ],
 }
 SUMMED = {
+    *V.FURTHER_FUND_FIELDS,
+    "fund_pay_sumamt",
     "medfee_sumamt",
     "inscp_scp_amt",
     "act_pay_dedc",
@@ -351,14 +361,24 @@ def _cell(column: str, value: Any, lang: str) -> str:
     return str(value)
 
 
+def _with_funds(columns: list[str], records: list[dict]) -> list[str]:
+    """A policy that declares further funds shows each fund and the funds' total after
+    the pooling fund's column."""
+    funds = [f for f in V.FURTHER_FUND_FIELDS if records and f in records[0]]
+    if not funds or "hifp_pay" not in columns:
+        return columns
+    at = columns.index("hifp_pay") + 1
+    return columns[:at] + funds + ["fund_pay_sumamt"] + columns[at:]
+
+
 def results_table(results: Iterable[JsonResult], method: str, lang: str) -> str:
     """The table of ``settle``, ``credit`` or ``may-pay``: readable headers, reasons in
     words, and for money a totals row."""
     from .messages import text
     from .tables import text_table
 
-    columns = COLUMNS[method]
     records = [r.to_json(trace=False) for r in results]
+    columns = _with_funds(COLUMNS[method], records)
     rows = [
         [
             text("reason.reversal", lang)
@@ -411,7 +431,50 @@ def _emit(
         _print(results_table(results, method, lang or _locale_lang()))
 
 
-class _Group(click.Group):
+def _show_help(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    """--help through the command's output, so that writing it fails as any output does."""
+    if value and not ctx.resilient_parsing:
+        _print(ctx.get_help())
+        ctx.exit()
+
+
+def _show_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        _print(f"policylang, version {__version__}")
+        ctx.exit()
+
+
+class _HelpThroughOutput:
+    def get_help_option(self, ctx):
+        option = super().get_help_option(ctx)  # type: ignore[misc]
+        if option is not None:
+            option.callback = _show_help
+        return option
+
+
+class _Command(_HelpThroughOutput, click.Command):
+    pass
+
+
+class _Group(_HelpThroughOutput, click.Group):
+    command_class = _Command
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        """The group's own --help and --version print before any command runs."""
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.exceptions.Exit:
+            try:
+                _output.finish()
+            except _WriteFailed as e:
+                _stdout_gone()
+                if not isinstance(e.error, BrokenPipeError):
+                    click.echo(f"cannot write <stdout>: {e.reason()}", err=True)
+                raise click.exceptions.Exit(
+                    141 if isinstance(e.error, BrokenPipeError) else 1
+                ) from None
+            raise
+
     def invoke(self, ctx):
         global _output
         _output = _Output()
@@ -454,7 +517,14 @@ class _Group(click.Group):
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="policylang")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_show_version,
+    help="Show the version and exit.",
+)
 def main():
     """Check and evaluate employee medical-insurance outpatient mutual-aid
     policies (职工医保门诊共济保障) written as .pol files.
@@ -1207,7 +1277,7 @@ def simulate_cmd(policy, claims, reform, params, engine, out, memory_limit, lang
 def _exit_on_sigterm() -> None:
     import signal
 
-    def stop(signum, frame):
+    def stop(signum: int, frame: FrameType | None) -> NoReturn:
         raise SystemExit(128 + signum)
 
     try:
@@ -1216,26 +1286,26 @@ def _exit_on_sigterm() -> None:
         pass
 
 
-def text_of(msg_id: str, lang: str, **args) -> str:
+def text_of(msg_id: str, lang: str, **args: Any) -> str:
     from .messages import text
 
     return text(msg_id, lang, **args)
 
 
-def _backend_errors():
+def _backend_errors() -> tuple[type[Exception], ...]:
     from .backends import BackendUnavailable, NotSupported
 
     return (BackendUnavailable, NotSupported)
 
 
-def _console():
+def _console() -> Console:
     from rich.console import Console
 
     probe = Console(file=sys.stdout)
     return probe if probe.is_terminal else Console(file=sys.stdout, width=120)
 
 
-def _progress(console, lang: str):
+def _progress(console: Console, lang: str) -> AbstractContextManager[StartProgress | None]:
     """A progress bar on the terminal; nothing when standard output is not one."""
     import contextlib
 
@@ -1253,10 +1323,10 @@ def _progress(console, lang: str):
     )
 
     @contextlib.contextmanager
-    def showing():
+    def showing() -> Iterator[StartProgress]:
         with bar:
 
-            def start(what: str, total: int):
+            def start(what: str, total: int) -> Tick:
                 task = bar.add_task(text_of("sim.settling", lang), total=total)
                 return lambda: bar.advance(task)
 
@@ -1265,7 +1335,7 @@ def _progress(console, lang: str):
     return showing()
 
 
-def _write_report(outcome, folder: Path, lang: str) -> None:
+def _write_report(outcome: Outcome, folder: Path, lang: str) -> None:
     from .simreport import html_report, summary
 
     (folder / "summary.json").write_text(
@@ -1274,7 +1344,9 @@ def _write_report(outcome, folder: Path, lang: str) -> None:
     (folder / "report.html").write_text(html_report(outcome, lang), encoding="utf-8")
 
 
-def _simulation_runs(policy: str, reform: str | None, given: dict, search) -> list:
+def _simulation_runs(
+    policy: str, reform: str | None, given: dict[str, str], search: Iterable[str]
+) -> list[Run]:
     """The baseline (and the reform), each with the parameters it declares; a parameter
     neither declares is an error."""
     from .simulate import Run

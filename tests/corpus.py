@@ -27,6 +27,7 @@ CORPUS = sorted(
         ROOT / "examples" / "three-categories" / "lanshan-2024.pol",  # a declared category
         ROOT / "examples" / "adjustments" / "qingyu-2025.pol",  # reductions, bounds, bill split
         ROOT / "examples" / "composed-limits" / "qingxi-2025.pol",  # cost cap, deductible total
+        ROOT / "examples" / "second-fund" / "qingshan-2024.pol",  # a fund above the pooling cap
     ]
 )
 
@@ -68,7 +69,7 @@ def make_params(policy: ir.Policy, rnd: random.Random) -> dict:
         elif t == V.PERCENT:  # a ratio a notice could announce: with uplifts, within 0..100%
             out[name] = f"{rnd.randint(20, 80)}%"
         elif t == V.POINTS:
-            out[name] = str(rnd.randint(0, 10))
+            out[name] = f"{rnd.randint(0, 10)} points"
         elif t == V.NUMBER:
             out[name] = str(rnd.randint(0, 100))
     return out

@@ -202,8 +202,8 @@ TBA = {
     "start": "2025-03-01",
     "end": "2025-12-31",
     "lv2": "70%",
-    "retiree_pts": "5",
-    "cut": "30",
+    "retiree_pts": "5 points",
+    "cut": "30 points",
     "floor_ratio": "50%",
     "cap_amount": "1000.00",
 }

@@ -57,8 +57,9 @@ from ..runtime import (
     tr_ratio,
     tr_share,
     tr_stopped,
+    trace_field,
 )
-from .common import BadValue, block_at, bucket, settle_order, split_bands, visit_date
+from .common import BadValue, settle_funds, block_at, bucket, settle_order, split_bands, visit_date
 
 STOP = object()  # a handler's result that ends the block (a gate that failed)
 
@@ -136,6 +137,7 @@ class Reference:
         self.counters = {c.id: c for c in self.programs["settle"].counters}
         self.stamp = (policy.id, content_hash(policy))
         self._reads: dict[int, tuple[str, ...]] = {}  # by step: the program outlives the dict
+        self.funds = settle_funds(self.programs["settle"])
 
     # ---- running a program over one record --------------------------------------------
     def run(self, program: ir.Program, state: State) -> None:
@@ -216,6 +218,7 @@ class Reference:
                 "psn_part_amt",
                 "acct_pay",
                 "psn_cash_pay",
+                *self.funds,
             )
         )
         ratio_e4 = None if env["ratio"] is None else int(env["ratio"].scaleb(4, CTX))
@@ -232,6 +235,7 @@ class Reference:
             tuple(state.trace or ()),
             (v.get("setl_id"), v.get("mdtrt_id"), seq, "settle"),
             self.stamp,
+            self.funds,
         )
 
     def _missing(self, e: MissingValue, i: int, psn_no) -> InputProblem:
@@ -294,18 +298,21 @@ class Reference:
                 amount,
                 before,
                 s.env["inscp_scp_amt"],
+                trace_field(step.out),
                 {f: s.env.get(f) for f in reads},
             )
         )
 
     def ratio(self, step: ir.Ratio, s: State) -> None:
         base, row = E.value(step.value, s.env, s.params)
-        s.note(tr_ratio(base, row or step.prov, {f: s.env.get(f) for f in self.reads_of(step)}))
+        reads = {f: s.env.get(f) for f in self.reads_of(step)}
+        s.note(tr_ratio(base, row or step.prov, reads, step.out))
         value = base
         for adj in E.adjustments(step.adjustments, s.env, s.params):
             pts = E.adjust_points(adj, s.params)
             value = CTX.add(value, pts)
-            s.note(tr_adjust(value, adj, {f: s.env.get(f) for f in fields_read(adj.when)}, pts))
+            reads = {f: s.env.get(f) for f in fields_read(adj.when)}
+            s.note(tr_adjust(value, adj, reads, pts, step.out))
         _check_ratio(value)
         for b in step.bounds:
             bounded = E.bound(value, b, s.env, s.params)
@@ -343,7 +350,12 @@ class Reference:
         s.env[step.out] = raw
         s.note(
             tr_share(
-                raw, step.rounding.prov, base, None if step.exact else s.env[step.ratio], exact
+                raw,
+                step.rounding.prov,
+                base,
+                None if step.exact else s.env[step.ratio],
+                exact,
+                trace_field(step.out),
             )
         )
 

@@ -43,7 +43,7 @@ from ...runtime import (
     settle_message,
     yuan,
 )
-from ..common import BackendUnavailable, bucket, settle_order
+from ..common import BackendUnavailable, bucket, settle_funds, settle_order
 
 INSTALL = "pip install 'policylang[sql]'"
 SMALL = 20_000  # below this many rows one thread plans and runs a query sooner than several
@@ -202,6 +202,7 @@ class DuckDB:
         seqs = self._sequence(visits, order, state)
         out = []
         pid, has_pooling = self.policy.id, self._settle_program.section is not None
+        funds = settle_funds(self._settle_program)
         money = [
             cols[k]
             for k in (
@@ -212,6 +213,7 @@ class DuckDB:
                 "psn_part_amt",
                 "acct_pay",
                 "psn_cash_pay",
+                *funds,
             )
         ]
         for i, v in enumerate(visits):
@@ -244,6 +246,7 @@ class DuckDB:
                     (),
                     (v.get("setl_id"), v.get("mdtrt_id"), seqs[i], "settle"),
                     self.stamp,
+                    funds,
                 )
             )
         if keeping:
