@@ -33,7 +33,7 @@ from policylang.inputs import InputError
 from .corpus import CORPUS, make_params, make_persons, make_requests, make_visits
 
 # backend -> examples per test and policy, for engines whose calls take seconds
-EXAMPLES = {"spark": 3}
+EXAMPLES = {"spark": 2}
 OTHERS = [name for name in BACKENDS if name != "reference" and name not in EXAMPLES]
 DISTRIBUTED = [name for name in BACKENDS if name in EXAMPLES]
 _POLICIES = {
@@ -109,7 +109,7 @@ def test_backend_agrees_with_reference(other, policy_name, seed, size, tracing):
     _agrees_with_reference(other, policy_name, seed, size, tracing)
 
 
-# a distributed engine: 8 policies x 3 examples of 200..1500 visits (no trace to build)
+# a distributed engine: 8 policies x 2 examples of 200..1500 visits (no trace to build)
 @pytest.mark.parametrize("other", DISTRIBUTED)
 @pytest.mark.parametrize("policy_name", sorted(_POLICIES))
 @settings(max_examples=max(EXAMPLES.values(), default=1), deadline=None)
@@ -367,7 +367,7 @@ def test_hostile_records_are_validated_alike(other, policy_name, data, tracing):
 
 @pytest.mark.parametrize("other", DISTRIBUTED)
 @pytest.mark.parametrize("policy_name", ["guiyang-2022.pol", "city.pol", "lanshan-2024.pol"])
-@settings(max_examples=8, deadline=None)
+@settings(max_examples=5, deadline=None)
 @given(data=st.data())
 def test_hostile_records_are_validated_alike_by_distributed_engines(other, policy_name, data):
     _validated_alike(other, policy_name, data, False)
