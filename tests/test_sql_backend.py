@@ -144,8 +144,9 @@ def test_interacting_caps_have_no_single_query():
         db.plan.sql()
 
 
-def test_a_cap_raised_mid_year_is_settled_in_sequence():
-    """One counter, two amounts within one year: no closed form, the sequential step."""
+def raised_cap_policy() -> policylang.CompiledPolicy:
+    """A yearly cap of 2000 raised to 2500 by a version from 1 July: one counter, two
+    amounts within one year."""
     text = POLICY.format(
         extra="", rules='cap 2000 yuan per year unstated "t"\n ratio 50% unstated "t"'
     ).replace(
@@ -162,13 +163,20 @@ def test_a_cap_raised_mid_year_is_settled_in_sequence():
 }
 """,
     )
-    policy = policylang.loads(text)
-    visits = [
-        _visit("2023-03-01", "4000.00"),
-        _visit("2023-08-01", "2000.00"),
-        _visit("2023-09-01", "2000.00"),
-    ]
-    got, want = _both(policy, visits)
+    return policylang.loads(text)
+
+
+RAISED_CAP_VISITS = [
+    _visit("2023-03-01", "4000.00"),
+    _visit("2023-08-01", "2000.00"),
+    _visit("2023-09-01", "2000.00"),
+]
+
+
+def test_a_cap_raised_mid_year_is_settled_in_sequence():
+    """One counter, two amounts within one year: no closed form, the sequential step."""
+    policy = raised_cap_policy()
+    got, want = _both(policy, RAISED_CAP_VISITS)
     assert got == want and [r["hifp_pay"] for r in got] == ["2000.00", "500.00", "0.00"]
     assert "differs between the versions" in DuckDB(policy.ir).plan.kernels[0].why
 

@@ -213,13 +213,14 @@ class Spark(DuckDB):
         kept: list = []
         try:
             frame = self._frame(plan, binds, registered, state, kept)
-            got = collect_arrow(frame) if arrow or rows >= SMALL else _collect_rows(frame)
+            if arrow:
+                return collect_arrow(frame)
+            return _collect_rows(frame) if rows < SMALL else collect_arrow(frame).to_pydict()
         finally:
             for k, v in saved.items():
                 conf.set(k, v)
             for f in kept:
                 f.unpersist()
-        return got if arrow or rows < SMALL else got.to_pydict()
 
     def _frame(self, plan, binds: dict, registered: list, state, kept: list | None = None):
         """The plan as a DataFrame: SQL views, the sequential step, the final query; the
