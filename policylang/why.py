@@ -181,6 +181,7 @@ def _point(p, params: dict) -> str:
 
 WHAT = {
     "inscp_scp_amt": "in-policy amount",
+    "inscp_counted": "costs counted",
     "act_pay_dedc": "deductible",
     "ratio": "ratio",
     "hifp_pay": "fund pays",
@@ -242,6 +243,14 @@ def _words(t) -> str | None:
         room = Decimal(x["cap"]) - Decimal(x["paid_before"])
         return (
             f"{x['cap']} for the period, {x['paid_before']} paid before this visit, "
+            f"{money(max(room, Decimal(0)))} left: {x['uncapped']} is cut to {t.value}"
+        )
+    if "cap" in x and t.field in ("act_pay_dedc", "inscp_counted"):
+        used = "taken_before" if t.field == "act_pay_dedc" else "counted_before"
+        room = Decimal(x["cap"]) - Decimal(x[used])
+        what = "taken" if t.field == "act_pay_dedc" else "counted"
+        return (
+            f"{x['cap']} in total for the period, {x[used]} {what} before this visit, "
             f"{money(max(room, Decimal(0)))} left: {x['uncapped']} is cut to {t.value}"
         )
     if t.field == "acct_pay" and "payable" in x:
@@ -321,7 +330,7 @@ def _applying_caps(program: ir.Program, row: dict, index: int, params: dict, cou
         if env.get(name) is None:
             env[name] = E.ABSENT
     for step in block.steps:
-        if isinstance(step, ir.Limit):
+        if isinstance(step, ir.Limit) and step.out == "hifp_pay":  # the fund's caps
             for cap in step.caps:
                 if E.cond(cap.when, env, params):
                     amount = E.value(cap.amount, env, params)[0]
