@@ -19,7 +19,6 @@ from click.testing import CliRunner
 import policylang
 from policylang.backends import BackendUnavailable, backend
 from policylang.cli import main
-from policylang.inputs import validate_params
 
 from .corpus import make_visits
 from .test_sql_backend import (
@@ -31,6 +30,7 @@ from .test_sql_backend import (
     _visit,
     raised_cap_policy,
 )
+from .test_sql_backend import _both as sql_both
 
 D = Decimal
 
@@ -42,14 +42,7 @@ def spark(spark_session):
 
 def _both(policy, visits, params=None):
     """(spark, reference) results as JSON without trace or message."""
-    typed = validate_params(params or {}, policy.ir)
-    out = []
-    for name in ("spark", "reference"):
-        results = backend(name)(policy.ir, tracing=False).settle(visits, typed)
-        out.append(
-            [{k: v for k, v in r.to_json(trace=False).items() if k != "message"} for r in results]
-        )
-    return out[0], out[1]
+    return sql_both(policy, visits, params, engine="spark")
 
 
 def test_interacting_caps_run_the_sequential_step_on_spark(spark):

@@ -78,12 +78,15 @@ def _visit(when: str, amount: str, psn: str = "A", **kw) -> dict:
 
 
 def _both(
-    policy: policylang.CompiledPolicy, visits: list[dict], params: dict | None = None
+    policy: policylang.CompiledPolicy,
+    visits: list[dict],
+    params: dict | None = None,
+    engine: str = "duckdb",
 ) -> tuple[list, list]:
-    """(duckdb, reference) results as JSON without trace or message."""
+    """(engine, reference) results as JSON without trace or message."""
     typed = validate_params(params or {}, policy.ir)
     out = []
-    for name in ("duckdb", "reference"):
+    for name in (engine, "reference"):
         results = backend(name)(policy.ir, tracing=False).settle(visits, typed)
         out.append(
             [{k: v for k, v in r.to_json(trace=False).items() if k != "message"} for r in results]

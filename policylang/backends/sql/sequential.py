@@ -39,8 +39,7 @@ def run(
     row when ``keep`` (None where a counter does not apply).  ``used``: the amounts used so
     far, read and updated (a caller that feeds one person's visits in several calls, as
     Spark's batches do, passes the same dict)."""
-    if used is None:
-        used = {}
+    used = {} if used is None else used
     seed = seed or {}
     n = len(counters)
     out = []
