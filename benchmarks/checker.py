@@ -31,8 +31,10 @@ def table_policy(rows_wanted: int) -> tuple[str, int]:
         for combo in itertools.product(["true", "false"], repeat=flags)
     ]
     return (
-        f'policy big "big" {{\n  level city\n{inputs}\n  rounding half_up to 0.01 yuan unstated "t"\n'
-        f'  pooling {{\n    from 2023-01-01 unstated "t" {{\n      covers active, retiree, flexible unstated "t"\n'
+        'policy big "big" '
+        f'{{\n  level city\n{inputs}\n  rounding half_up to 0.01 yuan unstated "t"\n'
+        '  pooling {\n    from 2023-01-01 unstated "t" {\n'
+        '      covers active, retiree, flexible unstated "t"\n'
         f"      ratio by hosp_lv, psn_type{keys} {{\n"
         + "\n".join(rows)
         + '\n      } unstated "t"\n    }\n  }\n}\n',
@@ -46,12 +48,13 @@ def params_policy(count: int) -> str:
 
 
 def timed(label: str, text: str, target: float) -> None:
-    start = time.perf_counter()
+    """Wall-clock time against the target, and the CPU time (what a loaded machine's wall
+    clock hides)."""
+    start, cpu = time.perf_counter(), time.process_time()
     policylang.loads(text)
-    took = time.perf_counter() - start
-    print(
-        f"{label:<42} {took:7.2f} s   (target < {target:g} s){'' if took < target else '  MISSED'}"
-    )
+    took, used = time.perf_counter() - start, time.process_time() - cpu
+    missed = "" if took < target else "  MISSED"
+    print(f"{label:<42} {took:7.2f} s  (cpu {used:5.2f} s; target < {target:g} s){missed}")
 
 
 def main() -> None:

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from itertools import pairwise
 
 import attrs
 
 from . import nodes as n
 from . import vocab as V
 from .diagnostics import Diagnostic, Related
+from .funds import check_section_funds, declared_results
 from .inputs import MAX_DIGITS
 from .resolve import Scope, suggest
 
@@ -35,6 +37,7 @@ STMT_NAMES = {
     n.Planned: ("'planned'", "逐步探索"),
     n.Exclude: ("'exclude'", "不得用于"),
     n.Channel: ("'channel'", "结算方式"),
+    n.Fund: ("the fund", "基金"),
     n.Version: ("the version", "版本"),
     n.ParamDecl: ("the parameter", "参数"),
     n.InputDecl: ("the input", "输入"),
@@ -55,7 +58,16 @@ STMT_NAMES = {
 }
 
 ALLOWED_IN = {
-    "pooling": (n.Covers, n.DesignatedOnly, n.Deductible, n.Cap, n.CostCap, n.Ratio, n.Uplift),
+    "pooling": (
+        n.Covers,
+        n.DesignatedOnly,
+        n.Deductible,
+        n.Cap,
+        n.CostCap,
+        n.Ratio,
+        n.Uplift,
+        n.Fund,
+    ),
     "crediting": (n.CreditRule,),
     "account_use": (n.Relations, n.Allow, n.Planned, n.Exclude, n.Channel),
 }
@@ -422,7 +434,10 @@ class Checker:
                 where_zh="本政策",
                 what="a rounding rule",
                 what_zh="舍入规则",
-                hint="money results must be rounded by a declared rule: rounding half_up to 0.01 yuan",
+                hint=(
+                    "money results must be rounded by a declared rule: rounding half_up to 0.01 "
+                    "yuan"
+                ),
                 hint_zh="金额结果须按声明的规则舍入:舍入 四舍五入 精确到 0.01 元",
             )
         misspelt = any(
@@ -441,7 +456,10 @@ class Checker:
                 where_zh="本政策",
                 what="the setting account_covers",
                 what_zh="设置 account_covers",
-                hint="say what the personal account may pay in a settlement: setting account_covers = person_share",
+                hint=(
+                    "say what the personal account may pay in a settlement: setting "
+                    "account_covers = person_share"
+                ),
                 hint_zh="请声明个人账户在结算中可支付的范围:设置 account_covers = person_share",
             )
 
@@ -460,6 +478,7 @@ class Checker:
             self.check_cost_caps(v)
         self.check_counter_names(s)
         self.check_version_dates(s)
+        check_section_funds(self, s, fields)
 
     # -- counters: deductibles and caps carry what was used across versions by identity
     def check_counters(self, v: n.Version):
@@ -615,7 +634,7 @@ class Checker:
         dated.sort(key=lambda t: t[0])
         sec_en = f"the {s.kind} section"
         sec_zh = V.SECTION_NAMES_ZH[s.kind]
-        for (a_start, a_until, a), (b_start, b_until, b) in zip(dated, dated[1:]):
+        for (a_start, a_until, a), (b_start, _b_until, b) in pairwise(dated):
             if a_until == "unknown" and a_start != b_start:
                 continue  # ends on a date parameter: known only at evaluation time
             if a_until in (None, "unknown") or a_until >= b_start:
@@ -697,22 +716,8 @@ class Checker:
             if isinstance(st, n.Covers):
                 for c in st.categories:
                     self.enum_value(c, "category")
-            elif isinstance(st, (n.Deductible, n.Cap, n.CostCap)):
-                self.check_quantity(st.amount, V.MONEY, what, what_zh, fields)
-                self.enum_value(st.period, "period")
-                if st.each is not None:
-                    self.check_field(st.each, fields, enum_only=True)
-                if st.when is not None:
-                    self.check_cond(st.when, fields)
-                if isinstance(st, n.Deductible) and st.ceiling is not None:
-                    self.check_ceiling(st, st.ceiling, fields)
-            elif isinstance(st, n.Ratio):
-                self.check_quantity(st.amount, V.PERCENT, what, what_zh, fields)
-            elif isinstance(st, n.Uplift):
-                t = self.literal_type(st.points)
-                if t != V.POINTS:
-                    self.type_error(st.points, "an uplift", "提高幅度", V.POINTS, t)
-                self.check_cond(st.when, fields)
+            elif isinstance(st, (n.Deductible, n.Cap, n.CostCap, n.Ratio, n.Uplift)):
+                self.check_fund_statement(st, what, what_zh, fields)
             elif isinstance(st, n.CreditRule):
                 if st.name.value in rule_names:
                     self.emit(
@@ -787,6 +792,26 @@ class Checker:
                 hint_zh="",
             )
 
+    def check_fund_statement(self, st, what: str, what_zh: str, fields: dict):
+        """A deductible, cap, cost cap, ratio or uplift: of the pooling fund, or of a ``fund``
+        block."""
+        if isinstance(st, (n.Deductible, n.Cap, n.CostCap)):
+            self.check_quantity(st.amount, V.MONEY, what, what_zh, fields)
+            self.enum_value(st.period, "period")
+            if st.each is not None:
+                self.check_field(st.each, fields, enum_only=True)
+            if st.when is not None:
+                self.check_cond(st.when, fields)
+            if isinstance(st, n.Deductible) and st.ceiling is not None:
+                self.check_ceiling(st, st.ceiling, fields)
+        elif isinstance(st, n.Ratio):
+            self.check_quantity(st.amount, V.PERCENT, what, what_zh, fields)
+        elif isinstance(st, n.Uplift):
+            t = self.literal_type(st.points)
+            if t != V.POINTS:
+                self.type_error(st.points, "an uplift", "提高幅度", V.POINTS, t)
+            self.check_cond(st.when, fields)
+
     # -- quantities, expressions, conditions
     def check_bands(self, q: n.Bands, want: str, what: str, what_zh: str, fields: dict):
         if want != V.PERCENT:
@@ -857,7 +882,7 @@ class Checker:
                         "T205", row.span, found=len(row.patterns), count=len(q.keys), keys=keys
                     )
                     continue
-                for alts, kt in zip(row.patterns, key_types):
+                for alts, kt in zip(row.patterns, key_types, strict=True):
                     if alts is None or kt is None:
                         continue
                     for pat in alts:
@@ -1208,7 +1233,9 @@ class Checker:
                 where_zh="该示例",
                 what="a record: settle { ... }, credit { ... } or may_pay { ... }",
                 what_zh="记录:结算 { ... }、计入 { ... } 或 可否支付 { ... }",
-                hint="an example gives the records of the notice's case and what it expects of them",
+                hint=(
+                    "an example gives the records of the notice's case and what it expects of them"
+                ),
                 hint_zh="示例给出通知中案例的记录及其预期结果",
             )
         elif all(r.expect is None for r in records):
@@ -1219,7 +1246,10 @@ class Checker:
                 where_zh="该示例",
                 what="an expect { ... }",
                 what_zh="预期 { ... }",
-                hint="after a record, write what the notice says its result is: expect { hifp_pay: 187.50 yuan }",
+                hint=(
+                    "after a record, write what the notice says its result is: expect { hifp_pay: "
+                    "187.50 yuan }"
+                ),
                 hint_zh="请在记录之后写出通知所述的结果:预期 { hifp_pay: 187.50 元 }",
             )
         first_kind = records[0] if records else None
@@ -1306,7 +1336,7 @@ class Checker:
                         + "、".join(k for k, (_, req) in spec.items() if req),
                     )
             if r.expect is not None:
-                results = RESULT_FIELDS[r.kind]
+                results = declared_results(RESULT_FIELDS[r.kind], self.scope)
                 self.check_example_fields(
                     r.expect,
                     results,
@@ -1465,7 +1495,8 @@ def _smallest_money(q) -> Decimal | None:
 
 
 def _same_counter(a, b) -> bool:
-    """Whether two deductibles or caps have the same default identity (AST equality ignores spans)."""
+    """Whether two deductibles or caps have the same default identity (AST equality ignores
+    spans)."""
     return type(a) is type(b) and a.period == b.period and a.each == b.each and a.when == b.when
 
 

@@ -14,16 +14,28 @@ import json
 import os
 import sys
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 import click
 
 from . import __version__
+from . import vocab as V
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+    from types import FrameType
+    from typing import NoReturn
+
+    from rich.console import Console
+
     from .api import CompiledPolicy
+    from .jsonl import JsonResult
+    from .ledger import Ledger
+    from .resolve import Workspace
     from .inputs import InputError
+    from .simulate import Outcome, Run, StartProgress, Tick
 
 FORMAT = click.option(
     "--format",
@@ -147,7 +159,7 @@ def _lang(option: str | None, texts: list[str]) -> str:
     return _locale_lang()
 
 
-def _read_json(path: str):
+def _read_json(path: str) -> Any:
     """The records file (or standard input) through the one strict JSON reader."""
     from .inputs import InputError
     from .jsonread import JSONSyntaxError, read_json
@@ -164,10 +176,10 @@ def _read_json(path: str):
         raise _input_failure(e, path) from None
 
 
-def _parse_params(items) -> dict[str, str]:
+def _parse_params(items: Iterable[str]) -> dict[str, str]:
     from .inputs import short
 
-    out = {}
+    out: dict[str, str] = {}
     for item in items:
         if "=" not in item:
             raise click.BadParameter(f"{short(item)} is not NAME=VALUE", param_hint="--param")
@@ -211,7 +223,7 @@ def _not_swapped(policy: str, records: str | None, records_name: str) -> None:
         )
 
 
-def _load(policy_path: str, search) -> CompiledPolicy:
+def _load(policy_path: str, search: Iterable[str]) -> CompiledPolicy:
     from .api import CompiledPolicy, add_paths, check_unit
     from .diagnostics import ERROR, render
     from .messages import text
@@ -234,7 +246,7 @@ def _load(policy_path: str, search) -> CompiledPolicy:
     return CompiledPolicy(result.ir)
 
 
-def _warn_skipped(ws) -> None:
+def _warn_skipped(ws: Workspace) -> None:
     for file, reason in ws.skipped:
         click.echo(f"warning: {file}: skipped: {reason}", err=True)
 
@@ -293,6 +305,8 @@ COLUMNS = {
     ],
 }
 SUMMED = {
+    *V.FURTHER_FUND_FIELDS,
+    "fund_pay_sumamt",
     "medfee_sumamt",
     "inscp_scp_amt",
     "act_pay_dedc",
@@ -331,7 +345,7 @@ def _table(rows: list[dict], columns: list[str]) -> str:
     return text_table(columns, cells)
 
 
-def _cell(column: str, value, lang: str) -> str:
+def _cell(column: str, value: Any, lang: str) -> str:
     from .messages import reason, value as shown
 
     if column == "reason":
@@ -347,14 +361,24 @@ def _cell(column: str, value, lang: str) -> str:
     return str(value)
 
 
-def results_table(results, method: str, lang: str) -> str:
+def _with_funds(columns: list[str], records: list[dict]) -> list[str]:
+    """A policy that declares further funds shows each fund and the funds' total after
+    the pooling fund's column."""
+    funds = [f for f in V.FURTHER_FUND_FIELDS if records and f in records[0]]
+    if not funds or "hifp_pay" not in columns:
+        return columns
+    at = columns.index("hifp_pay") + 1
+    return columns[:at] + funds + ["fund_pay_sumamt"] + columns[at:]
+
+
+def results_table(results: Iterable[JsonResult], method: str, lang: str) -> str:
     """The table of ``settle``, ``credit`` or ``may-pay``: readable headers, reasons in
     words, and for money a totals row."""
     from .messages import text
     from .tables import text_table
 
-    columns = COLUMNS[method]
     records = [r.to_json(trace=False) for r in results]
+    columns = _with_funds(COLUMNS[method], records)
     rows = [
         [
             text("reason.reversal", lang)
@@ -365,7 +389,7 @@ def results_table(results, method: str, lang: str) -> str:
         for rec in records
     ]
     right = {i for i, c in enumerate(columns) if c in RIGHT}
-    total = None
+    total: list[str] | None = None
     summed = [c for c in columns if c in SUMMED]
     if summed and records:
         from .runtime import fen, fen_text
@@ -380,7 +404,9 @@ def results_table(results, method: str, lang: str) -> str:
     return text_table([text(f"col.{c}", lang) for c in columns], rows, right, total)
 
 
-def _emit(results, fmt: str, method: str, no_trace: bool, lang: str | None):
+def _emit(
+    results: Sequence[JsonResult], fmt: str, method: str, no_trace: bool, lang: str | None
+) -> None:
     if fmt == "jsonl":
         from .jsonl import write_lines
 
@@ -405,7 +431,50 @@ def _emit(results, fmt: str, method: str, no_trace: bool, lang: str | None):
         _print(results_table(results, method, lang or _locale_lang()))
 
 
-class _Group(click.Group):
+def _show_help(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    """--help through the command's output, so that writing it fails as any output does."""
+    if value and not ctx.resilient_parsing:
+        _print(ctx.get_help())
+        ctx.exit()
+
+
+def _show_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        _print(f"policylang, version {__version__}")
+        ctx.exit()
+
+
+class _HelpThroughOutput:
+    def get_help_option(self, ctx):
+        option = super().get_help_option(ctx)  # type: ignore[misc]
+        if option is not None:
+            option.callback = _show_help
+        return option
+
+
+class _Command(_HelpThroughOutput, click.Command):
+    pass
+
+
+class _Group(_HelpThroughOutput, click.Group):
+    command_class = _Command
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        """The group's own --help and --version print before any command runs."""
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.exceptions.Exit:
+            try:
+                _output.finish()
+            except _WriteFailed as e:
+                _stdout_gone()
+                if not isinstance(e.error, BrokenPipeError):
+                    click.echo(f"cannot write <stdout>: {e.reason()}", err=True)
+                raise click.exceptions.Exit(
+                    141 if isinstance(e.error, BrokenPipeError) else 1
+                ) from None
+            raise
+
     def invoke(self, ctx):
         global _output
         _output = _Output()
@@ -440,14 +509,22 @@ class _Group(click.Group):
                 ctx.exit(1)
             click.echo(
                 f"policylang: internal error: {type(e).__name__}: {e}\n"
-                "This is a bug in policylang, not in your input; please report it with the files used.",
+                "This is a bug in policylang, not in your input; please report it with the files "
+                "used.",
                 err=True,
             )
             ctx.exit(1)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="policylang")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_show_version,
+    help="Show the version and exit.",
+)
 def main():
     """Check and evaluate employee medical-insurance outpatient mutual-aid
     policies (职工医保门诊共济保障) written as .pol files.
@@ -518,11 +595,11 @@ def _evaluate(
     policy: str,
     records: str,
     fmt: str,
-    params,
+    params: Iterable[str],
     no_trace: bool,
     lang: str | None,
-    search=(),
-):
+    search: Iterable[str] = (),
+) -> None:
     """Load POLICY, read the JSON array RECORDS, evaluate, print; errors leave stdout empty."""
     from .inputs import InputError
 
@@ -571,8 +648,14 @@ def _is_jsonl(path: str, shown: str) -> bool:
 
 
 def _settle_lines(
-    compiled, path: str, shown: str, fmt: str, params, no_trace: bool, lang: str | None
-):
+    compiled: CompiledPolicy,
+    path: str,
+    shown: str,
+    fmt: str,
+    params: Iterable[str],
+    no_trace: bool,
+    lang: str | None,
+) -> None:
     """JSON Lines input: checked in full first, then settled and written chunk by chunk."""
     from .inputs import InputError
     from .jsonl import JsonlError, read_chunks, write_lines
@@ -616,8 +699,8 @@ def _settle_lines(
     "ledger_out",
     type=click.Path(dir_okay=False),
     metavar="OUT.json",
-    help="Write the ledger after these visits (atomically: OUT may be IN).  Without --ledger, a new "
-    "ledger starts.",
+    help="Write the ledger after these visits (atomically: OUT may be IN).  Without --ledger, a "
+    "new ledger starts.",
 )
 @LANG
 def settle(policy, visits, fmt, params, no_trace, search, ledger_in, ledger_out, lang):
@@ -645,7 +728,8 @@ def settle(policy, visits, fmt, params, no_trace, search, ledger_in, ledger_out,
         raise _input_failure(e, visits) from None
     if ledger.dropped:
         click.echo(
-            f"{ledger_in}: written under another version of {compiled.id}; counters it no longer declares "
+            f"{ledger_in}: written under another version of {compiled.id}; counters it no longer "
+            "declares "
             f"were dropped: {', '.join(ledger.dropped)}",
             err=True,
         )
@@ -654,7 +738,7 @@ def settle(policy, visits, fmt, params, no_trace, search, ledger_in, ledger_out,
     _emit(outcome.results, fmt, "settle", no_trace, lang)
 
 
-def _write_ledger(ledger, path: str) -> None:
+def _write_ledger(ledger: Ledger, path: str) -> None:
     try:
         ledger.write(path)
     except OSError as e:
@@ -718,7 +802,8 @@ def ledger_cmd(policy, ledger_path, psn_no, fmt, search):
     )
     for p in persons:
         _print(
-            f"{p}: balance {_fen_or_none(ledger.balances.get(p)) or 'unknown'}, seq {ledger.seq.get(p, 0)}, "
+            f"{p}: balance {_fen_or_none(ledger.balances.get(p)) or 'unknown'}, seq "
+            f"{ledger.seq.get(p, 0)}, "
             f"reversible: {', '.join(e.setl_id for e in live if e.psn_no == p) or 'none'}"
         )
 
@@ -950,13 +1035,7 @@ def serve(policies, db_url, host, port, token_file, no_auth, audit_log, pool_siz
     from .service.engine import ServicePolicy
     from .service.store import StoreError
 
-    compiled = []
-    for path in policies:
-        c = _load(path, search)
-        same = [p for p, _ in compiled if p.id == c.id]
-        if same:
-            raise Failure(f"{path}: policy {c.id} is given twice; each policy has one ledger")
-        compiled.append((c, path))
+    compiled = _load_distinct(policies, search)
     values = _parse_params(params)
     declared = {c.id: json.loads(c.ir_json()).get("params", {}) for c, _ in compiled}
     for name in values:
@@ -964,30 +1043,51 @@ def serve(policies, db_url, host, port, token_file, no_auth, audit_log, pool_siz
             raise click.BadParameter(
                 f"no policy given declares the parameter {name}", param_hint="--param"
             )
-    from .inputs import InputError
-
-    service_policies = []
-    for c, path in compiled:
-        mine = {k: v for k, v in values.items() if k in declared[c.id]}
-        try:  # a bad or missing parameter is said now, not in every answer
-            c.settle([], mine)
-        except InputError as e:
-            raise _input_failure(e, "--param") from None
-        try:
-            c.may_pay([], mine)
-        except InputError as e:
-            click.echo(
-                f"warning: {path}: visits with acct_balc will be refused: "
-                f"{'; '.join(p.message for p in e.problems)}",
-                err=True,
-            )
-        service_policies.append(ServicePolicy(c, mine))
+    service_policies = [
+        ServicePolicy(c, _service_params(c, path, values, declared[c.id])) for c, path in compiled
+    ]
     from .service.serve import run
 
     try:
         run(service_policies, db_url, host, port, token, audit_log, pool_size)
     except StoreError as e:
         raise Failure(f"policylang serve: {e}") from None
+
+
+def _load_distinct(
+    policies: Iterable[str], search: Iterable[str]
+) -> list[tuple[CompiledPolicy, str]]:
+    """Each policy compiled, with its path; one id given twice is an error."""
+    compiled: list[tuple[CompiledPolicy, str]] = []
+    for path in policies:
+        c = _load(path, search)
+        if any(p.id == c.id for p, _ in compiled):
+            raise Failure(f"{path}: policy {c.id} is given twice; each policy has one ledger")
+        compiled.append((c, path))
+    return compiled
+
+
+def _service_params(
+    c: CompiledPolicy, path: str, values: dict[str, str], declared: dict
+) -> dict[str, str]:
+    """The --param values the policy declares, checked now (a bad or missing parameter is
+    said at start, not in every answer; one the account rules need is a warning)."""
+    from .inputs import InputError
+
+    mine = {k: v for k, v in values.items() if k in declared}
+    try:
+        c.settle([], mine)
+    except InputError as e:
+        raise _input_failure(e, "--param") from None
+    try:
+        c.may_pay([], mine)
+    except InputError as e:
+        click.echo(
+            f"warning: {path}: visits with acct_balc will be refused: "
+            f"{'; '.join(p.message for p in e.problems)}",
+            err=True,
+        )
+    return mine
 
 
 @main.command()
@@ -1056,6 +1156,215 @@ def compile_cmd(policy, emit, dialect, search):
     _print(text, nl=False)
 
 
+@main.command("synth")
+@click.option(
+    "--persons", type=click.IntRange(min=1), required=True, help="How many insured persons."
+)
+@click.option(
+    "--years", type=click.IntRange(1, 50), default=1, show_default=True, help="How many years."
+)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="The same seed, the same file."
+)
+@click.option(
+    "--from-year",
+    type=click.IntRange(1990, 2100),
+    default=2023,
+    show_default=True,
+    help="The first year of claims.",
+)
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The claims file: Parquet, or CSV when it ends in .csv.",
+)
+def synth_cmd(persons, years, seed, from_year, output):
+    """Write synthetic claims for trying `simulate`: made-up persons and their
+    general-outpatient visits, with the JSON contract's field names.
+
+    The distributions (visits per person, bill sizes, hospital levels, person
+    categories, dates) are listed in docs/tools.md; the same seed gives the same file."""
+    try:
+        from .synth import synth
+    except ImportError as e:  # pragma: no cover - numpy and pyarrow are in the columnar extra
+        raise Failure(f"synth needs {e.name}: pip install 'policylang[columnar]'") from None
+    try:
+        n = synth(persons, years, seed, Path(output), from_year)
+    except OSError as e:
+        raise Failure(f"{output}: {e.strerror or e}") from None
+    _print(
+        f"wrote {n:,} visits of {persons:,} persons ({years} year(s) from {from_year}) to {output}"
+    )
+
+
+@main.command("simulate")
+@click.argument("policy", type=click.Path(exists=True, dir_okay=False))
+@click.argument("claims", type=click.Path(exists=True))
+@click.option(
+    "--reform",
+    type=click.Path(exists=True, dir_okay=False),
+    help="A second policy (a reform) to settle the same claims under and compare.",
+)
+@PARAMS
+@click.option(
+    "--engine",
+    default="columnar",
+    show_default=True,
+    metavar="columnar|duckdb|spark|scalar",
+    help="The backend that settles the claims (any in the backend list: one with a table path "
+    "runs whole columns; scalar and reference run row by row).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    help="Folder for the per-visit results (Parquet, one dataset per policy), summary.json and "
+    "report.html; written whole or not at all.",
+)
+@click.option(
+    "--memory-limit",
+    metavar="SIZE",
+    help="Settle the claims in partitions by person so as to stay within SIZE (512M, 4G; "
+    "default: 2G, or half the machine's memory when less). Results are the same.",
+)
+@LANG
+@SEARCH
+def simulate_cmd(policy, claims, reform, params, engine, out, memory_limit, lang, search):
+    """Settle a year of CLAIMS under POLICY (and a --reform) and report the fund's outlay.
+
+    CLAIMS is Parquet (a file or a folder of files) or CSV, with the JSON
+    contract's field names. The report gives the fund's outlay in total, by month,
+    hospital level and person category, the persons reaching the cap and the
+    visits absorbed by the deductible; with --reform, the baseline, the reform and
+    their difference (reform minus baseline)."""
+    from . import simulate as sim
+    from .inputs import InputError
+
+    lang = lang or _locale_lang()
+    given = _parse_params(params)
+    runs = _simulation_runs(policy, reform, given, search)
+    _exit_on_sigterm()  # so that a killed run removes its temporary folders
+    try:
+        limit = sim.parse_size(memory_limit) if memory_limit else None
+        console = _console()
+        with _progress(console, lang) as progress:
+            outcome = sim.simulate(
+                runs,
+                claims,
+                engine,
+                Path(out) if out else None,
+                limit,
+                progress,
+                partial(_write_report, lang=lang),
+            )
+    except sim.SimulationError as e:
+        raise Failure(str(e)) from None
+    except _backend_errors() as e:
+        raise Failure(f"--engine {engine}: {e}") from None
+    except ImportError as e:
+        raise Failure(f"simulate needs {e.name}: pip install 'policylang[columnar]'") from None
+    except InputError as e:
+        raise _input_failure(e, claims) from None
+    from .simreport import print_report
+
+    print_report(outcome, lang, console)
+    if out:
+        console.print(text_of("sim.results", lang, path=str(Path(out) / "*")))
+        console.print(text_of("sim.html", lang, path=str(Path(out) / "report.html")))
+
+
+def _exit_on_sigterm() -> None:
+    import signal
+
+    def stop(signum: int, frame: FrameType | None) -> NoReturn:
+        raise SystemExit(128 + signum)
+
+    try:
+        signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not the main thread (an embedding caller's): its own business
+        pass
+
+
+def text_of(msg_id: str, lang: str, **args: Any) -> str:
+    from .messages import text
+
+    return text(msg_id, lang, **args)
+
+
+def _backend_errors() -> tuple[type[Exception], ...]:
+    from .backends import BackendUnavailable, NotSupported
+
+    return (BackendUnavailable, NotSupported)
+
+
+def _console() -> Console:
+    from rich.console import Console
+
+    probe = Console(file=sys.stdout)
+    return probe if probe.is_terminal else Console(file=sys.stdout, width=120)
+
+
+def _progress(console: Console, lang: str) -> AbstractContextManager[StartProgress | None]:
+    """A progress bar on the terminal; nothing when standard output is not one."""
+    import contextlib
+
+    if not console.is_terminal:
+        return contextlib.nullcontext(None)
+    from rich.progress import BarColumn, Progress, TimeElapsedColumn
+
+    bar = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        "{task.completed}/{task.total}",
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+    @contextlib.contextmanager
+    def showing() -> Iterator[StartProgress]:
+        with bar:
+
+            def start(what: str, total: int) -> Tick:
+                task = bar.add_task(text_of("sim.settling", lang), total=total)
+                return lambda: bar.advance(task)
+
+            yield start
+
+    return showing()
+
+
+def _write_report(outcome: Outcome, folder: Path, lang: str) -> None:
+    from .simreport import html_report, summary
+
+    (folder / "summary.json").write_text(
+        json.dumps(summary(outcome), ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+    )
+    (folder / "report.html").write_text(html_report(outcome, lang), encoding="utf-8")
+
+
+def _simulation_runs(
+    policy: str, reform: str | None, given: dict[str, str], search: Iterable[str]
+) -> list[Run]:
+    """The baseline (and the reform), each with the parameters it declares; a parameter
+    neither declares is an error."""
+    from .simulate import Run
+
+    compiled = [("baseline", _load_alone(policy, search))]
+    if reform:
+        compiled.append(("reform", _load_alone(reform, search)))
+    unknown = [n for n in given if not any(n in c.ir.params for _, c in compiled)]
+    if unknown:
+        declared = sorted({p for _, c in compiled for p in c.ir.params}) or ["none"]
+        raise Failure(
+            f"--param: no policy declares {', '.join(unknown)} (declared: {', '.join(declared)})"
+        )
+    return [
+        Run(label, c, {k: v for k, v in given.items() if k in c.ir.params}) for label, c in compiled
+    ]
+
+
 @main.command("render")
 @click.argument("policy", type=click.Path(exists=True, dir_okay=False))
 @click.option(
@@ -1081,7 +1390,7 @@ def render_cmd(policy, fmt, lang, search):
     _print(render(compiled.ir, fmt, lang or _locale_lang()), nl=False)
 
 
-def _load_alone(policy_path: str, search) -> CompiledPolicy:
+def _load_alone(policy_path: str, search: Iterable[str]) -> CompiledPolicy:
     """Load one policy for ``diff``: OLD and NEW are often two versions of one policy, with
     one id, in one folder, so each is read on its own (its folder and --path are searched
     only for the policy it implements)."""
@@ -1226,42 +1535,13 @@ def why_cmd(policy, records, record, psn, setl_id, kind, fmt, params, search):
         raise click.UsageError("give one of --record, --psn and --setl-id")
     _not_swapped(policy, records, "INPUT")
     compiled = _load(policy, search)
-    data = _read_records(records)
-    given = _parse_params(params)
-    if isinstance(data, dict) and isinstance(
-        data.get("input"), list
-    ):  # a worked example file: its records
-        given = {**{str(k): str(v) for k, v in (data.get("params") or {}).items()}, **given}
-        data = data["input"]
-    if not isinstance(data, list):
-        raise Failure(f"{records}: invalid input: expected a JSON array of records")
+    data, given = _why_input(records, _read_records(records), _parse_params(params))
     kind = {"may-pay": "may_pay"}.get(kind, kind) or why.detect_kind(data)
     if kind is None:
         raise click.UsageError(
             f"cannot tell whether {records} holds visits, persons or requests: give --kind"
         )
-    if record is not None:
-        if record > len(data):
-            raise click.BadParameter(f"{records} has {len(data)} record(s)", param_hint="--record")
-        selected = [record - 1]
-    elif psn is not None:
-        selected = [
-            i for i, r in enumerate(data) if isinstance(r, dict) and str(r.get("psn_no")) == psn
-        ]
-        if not selected:
-            raise click.BadParameter(f"no record of {records} has psn_no {psn}", param_hint="--psn")
-    elif setl_id is not None:
-        selected = [
-            i
-            for i, r in enumerate(data)
-            if isinstance(r, dict) and str(r.get("setl_id", "")).strip() == setl_id
-        ]
-        if not selected:
-            raise click.BadParameter(
-                f"no record of {records} has setl_id {setl_id}", param_hint="--setl-id"
-            )
-    else:
-        selected = list(range(len(data)))
+    selected = _why_selected(records, data, record, psn, setl_id)
     try:
         explanations = why.explain(compiled, data, given, kind, selected)
     except InputError as e:
@@ -1278,7 +1558,47 @@ def why_cmd(policy, records, record, psn, setl_id, kind, fmt, params, search):
         _print(why.render_text(compiled.id, policy, explanations), nl=False)
 
 
-def _read_records(path: str):
+def _why_input(records: str, data: Any, given: dict[str, str]) -> tuple[list, dict[str, str]]:
+    """The records of INPUT and the parameters: a worked example file gives its input and
+    its params (those on the command line win)."""
+    if isinstance(data, dict) and isinstance(data.get("input"), list):
+        given = {**{str(k): str(v) for k, v in (data.get("params") or {}).items()}, **given}
+        data = data["input"]
+    if not isinstance(data, list):
+        raise Failure(f"{records}: invalid input: expected a JSON array of records")
+    return data, given
+
+
+def _why_selected(
+    records: str, data: list, record: int | None, psn: str | None, setl_id: str | None
+) -> list[int]:
+    """The indexes of the records to explain: --record, --psn or --setl-id (default all)."""
+    if record is not None:
+        if record > len(data):
+            raise click.BadParameter(f"{records} has {len(data)} record(s)", param_hint="--record")
+        return [record - 1]
+    if psn is not None:
+        selected = [
+            i for i, r in enumerate(data) if isinstance(r, dict) and str(r.get("psn_no")) == psn
+        ]
+        if not selected:
+            raise click.BadParameter(f"no record of {records} has psn_no {psn}", param_hint="--psn")
+        return selected
+    if setl_id is not None:
+        selected = [
+            i
+            for i, r in enumerate(data)
+            if isinstance(r, dict) and str(r.get("setl_id", "")).strip() == setl_id
+        ]
+        if not selected:
+            raise click.BadParameter(
+                f"no record of {records} has setl_id {setl_id}", param_hint="--setl-id"
+            )
+        return selected
+    return list(range(len(data)))
+
+
+def _read_records(path: str) -> Any:
     """A JSON array, or JSON Lines (read whole)."""
     if path != "-" and _is_jsonl(path, path):
         from .jsonl import JsonlError, read_chunks
@@ -1339,7 +1659,10 @@ def test_cmd(paths, search):
     "--diff",
     "show_diff",
     is_flag=True,
-    help="Write nothing; show what formatting would change as a unified diff, and exit 1 if anything.",
+    help=(
+        "Write nothing; show what formatting would change as a unified diff, and exit 1 if "
+        "anything."
+    ),
 )
 def fmt_cmd(paths, lang, write, check, show_diff):
     """Print policies in canonical layout, keeping their comments.
@@ -1353,10 +1676,7 @@ def fmt_cmd(paths, lang, write, check, show_diff):
     not formatted (--check, --diff), 2 errors: a file that does not parse, or usage."""
     from .formatter import FormatProblem, format_file
 
-    if write and (check or show_diff):
-        raise click.UsageError("--write cannot be combined with --check or --diff")
-    if write and "-" in paths:
-        raise click.UsageError("--write needs files: standard input (-) cannot be rewritten")
+    _fmt_usage(paths, write, check or show_diff)
     files = _policy_paths(paths)
     if not files:
         raise Failure("no .pol files found in " + ", ".join(paths), 2)
@@ -1369,25 +1689,7 @@ def fmt_cmd(paths, lang, write, check, show_diff):
             errors += 1
             continue
         if check or show_diff:
-            if old != new:
-                changed += 1
-                if show_diff:
-                    import difflib
-
-                    name = "<stdin>" if path == "-" else path
-                    _print(
-                        "".join(
-                            difflib.unified_diff(
-                                old.splitlines(keepends=True),
-                                new.splitlines(keepends=True),
-                                f"{name}",
-                                f"{name} (formatted)",
-                            )
-                        ),
-                        nl=False,
-                    )
-                else:
-                    _print(path)
+            changed += _fmt_report(path, old, new, show_diff)
         elif write:
             if old != new:
                 _write_atomically(Path(path), new)
@@ -1399,15 +1701,48 @@ def fmt_cmd(paths, lang, write, check, show_diff):
     if changed:
         if check:
             click.echo(
-                f"{changed} of {len(files)} file(s) not formatted; run: policylang fmt --write PATH",
+                f"{changed} of {len(files)} file(s) not formatted; run: policylang fmt --write "
+                "PATH",
                 err=True,
             )
         sys.exit(1)
 
 
-def _policy_paths(paths) -> list[str]:
+def _fmt_usage(paths: tuple[str, ...], write: bool, compare: bool) -> None:
+    if write and compare:
+        raise click.UsageError("--write cannot be combined with --check or --diff")
+    if write and "-" in paths:
+        raise click.UsageError("--write needs files: standard input (-) cannot be rewritten")
+
+
+def _fmt_report(path: str, old: str, new: str, show_diff: bool) -> int:
+    """For --check and --diff: 1 when the file is not formatted (its name, or the diff,
+    printed), else 0."""
+    if old == new:
+        return 0
+    if not show_diff:
+        _print(path)
+        return 1
+    import difflib
+
+    name = "<stdin>" if path == "-" else path
+    _print(
+        "".join(
+            difflib.unified_diff(
+                old.splitlines(keepends=True),
+                new.splitlines(keepends=True),
+                f"{name}",
+                f"{name} (formatted)",
+            )
+        ),
+        nl=False,
+    )
+    return 1
+
+
+def _policy_paths(paths: Iterable[str]) -> list[str]:
     """Files as given; folders as every .pol file under them, in order."""
-    out = []
+    out: list[str] = []
     for p in paths:
         if p != "-" and Path(p).is_dir():
             out.extend(str(f) for f in sorted(Path(p).rglob("*.pol")))

@@ -7,6 +7,8 @@ source of truth for every code; ``docs/diagnostics.md`` is generated from it.
 
 from __future__ import annotations
 
+import functools
+
 import json
 from typing import Any, Iterable
 
@@ -84,7 +86,8 @@ CATALOGUE: dict[str, Entry] = {
     "P011": Entry(
         ERROR,
         "bidirectional control character",
-        "bidirectional control character U+{code} ({name}) can make the text display differently from how it reads",
+        "bidirectional control character U+{code} ({name}) can make the text display differently "
+        "from how it reads",
         "双向控制字符 U+{code}({name})会使显示顺序与实际内容不一致",
         "delete it",
         "请删除",
@@ -116,11 +119,13 @@ CATALOGUE: dict[str, Entry] = {
     "P015": Entry(
         ERROR,
         "not UTF-8 text",
-        "the file is not UTF-8 text: byte 0x{byte} cannot be read here (policy files are read as UTF-8 only)",
+        "the file is not UTF-8 text: byte 0x{byte} cannot be read here (policy files are read as "
+        "UTF-8 only)",
         "文件不是 UTF-8 文本:此处的字节 0x{byte} 无法读取(政策文件只按 UTF-8 读取)",
         "save the file as UTF-8; a GBK or GB18030 file can be converted with "
         "`iconv -f GB18030 -t UTF-8 OLD.pol > NEW.pol`",
-        "请把文件另存为 UTF-8 编码;GBK 或 GB18030 文件可用 `iconv -f GB18030 -t UTF-8 旧.pol > 新.pol` 转换",
+        "请把文件另存为 UTF-8 编码;GBK 或 GB18030 文件可用 "
+        "`iconv -f GB18030 -t UTF-8 旧.pol > 新.pol` 转换",
     ),
     # ---- N: names
     "N101": Entry(
@@ -208,14 +213,16 @@ CATALOGUE: dict[str, Entry] = {
         "one counter name for a deductible and a cap",
         "{name!r} names {kind} here but {other} in another version",
         "{name!r} 在此是{kind_zh}的名称,在另一版本中却是{other_zh}的名称",
-        "a name given with `named` is one counter in every version: give the deductible and the cap "
+        "a name given with `named` is one counter in every version: give the deductible and the "
+        "cap "
         "different names",
         "用 `名为` 给出的名称在各版本中指同一个累计计数器:请为起付标准和最高支付限额取不同的名称",
     ),
     "N108": Entry(
         ERROR,
         "parent policy has errors",
-        "the policy this one implements ({name}) has {count} error(s), so this policy cannot be checked against it",
+        "the policy this one implements ({name}) has {count} error(s), so this policy cannot be "
+        "checked against it",
         "本政策实施的上位政策({name})有 {count} 个错误,无法据其检查本政策",
         "run: policylang check {file}",
         "请运行:policylang check {file}",
@@ -225,7 +232,8 @@ CATALOGUE: dict[str, Entry] = {
         "counts_as names no other value",
         "{value} cannot count as {base!r}: {why}",
         "{value} 不能视同 {base!r}:{why_zh}",
-        "counts_as names the value this one counts as where a policy that does not know it is checked "
+        "counts_as names the value this one counts as where a policy that does not know it is "
+        "checked "
         "(values of {enum}: {known})",
         "视同 指明该取值在不认识它的上级政策检查时视同哪个取值({enum} 的取值:{known_zh})",
     ),
@@ -234,7 +242,8 @@ CATALOGUE: dict[str, Entry] = {
         "code mapped twice",
         "code {code!r} of {enum} already means {value}{implies}",
         "{enum} 的代码 {code!r} 已表示 {value}{implies}",
-        "a code means one thing in a record: remove this mapping, or give the value a code of its own",
+        "a code means one thing in a record: remove this mapping, or give the value a code of its "
+        "own",
         "记录中的一个代码只能有一个含义:请删除此对应关系,或为该取值另设代码",
     ),
     "N115": Entry(
@@ -242,7 +251,8 @@ CATALOGUE: dict[str, Entry] = {
         "alias already means another value",
         "the {what} {alias!r} given to {value} already means {other}",
         "给 {value} 的{what_zh} {alias!r} 已表示 {other}",
-        "an alias is read as its value wherever a name is written, so it can mean only one value: choose "
+        "an alias is read as its value wherever a name is written, so it can mean only one value: "
+        "choose "
         "another",
         "别名在任何写名称的地方都读作其取值,只能表示一个取值:请另选别名",
     ),
@@ -349,7 +359,8 @@ CATALOGUE: dict[str, Entry] = {
     "R305": Entry(
         ERROR,
         "amount not in fen, or too large",
-        "{value} yuan is not a whole number of fen, or has more than {digits} digits before the point",
+        "{value} yuan is not a whole number of fen, or has more than {digits} digits before the "
+        "point",
         "{value} 元不是整分金额,或小数点前超过 {digits} 位",
         "an amount has at most 15 digits before the point and 2 after it (whole fen), and is never "
         "rounded: 150 yuan, 0.50 yuan",
@@ -511,6 +522,54 @@ CATALOGUE: dict[str, Entry] = {
         "请确认这是费用限额,而不是基金支付限额(`最高支付限额`)",
     ),
     # ---- H: hierarchy
+    "C430": Entry(
+        ERROR,
+        "fund's band overlaps the pooling fund",
+        "the fund {fund} starts paying at {start} yuan of in-policy costs in the year, before "
+        "the pooling fund has paid its annual cap (at {reached} yuan): both would pay on the "
+        "same costs",
+        "基金 {fund} 自年度政策范围内费用 {start} 元起支付,"
+        "而统筹基金在 {reached} 元时才达到年度最高支付限额:"
+        "两个基金将对同一部分费用支付",
+        "start the fund's band where the pooling cap is reached: its deductible at least "
+        "the pooling deductible + cap / ratio",
+        "基金分段应从统筹基金达到最高支付限额处开始:"
+        "其起付标准不低于统筹起付标准 + 最高支付限额 / 支付比例",
+    ),
+    "C431": Entry(
+        WARNING,
+        "costs between the funds that neither pays",
+        "the fund {fund} starts paying at {start} yuan of in-policy costs in the year, after the "
+        "pooling fund has paid its annual cap (at {reached} yuan): the costs between are shared by "
+        "neither fund",
+        "基金 {fund} 自年度政策范围内费用 {start} 元起支付,"
+        "而统筹基金在 {reached} 元时已达到年度最高支付限额:"
+        "其间的费用两个基金均不支付",
+        "if the notice says the fund pays above the pooling cap, lower its deductible to where "
+        "the cap is reached",
+        "如通知规定该基金支付统筹基金最高支付限额以上的部分,请把其起付标准降到达到限额处",
+    ),
+    "C432": Entry(
+        ERROR,
+        "one counter named for two funds",
+        "the counter {name!r} is a counter of the fund {fund} here and of the fund {other} "
+        "elsewhere",
+        "计数器 {name!r} 在此处属于基金 {fund},在别处属于基金 {other}",
+        "each fund counts what it pays and what its deductible took in its own counters: give "
+        "this one another name",
+        "每个基金以自己的计数器累计:请为此计数器另取名称",
+    ),
+    "C433": Entry(
+        ERROR,
+        "funds paying on the same costs exceed 100%",
+        "the pooling fund and the fund(s) {funds}, which pay alongside it, can pay {total} of the "
+        "same costs together: more than the costs",
+        "统筹基金与同时支付的基金 {funds} 对同一部分费用合计最高可支付 {total}:超过费用本身",
+        "if the fund pays only above the pooling cap, mark it above_cap (and start its band "
+        "there); otherwise lower a ratio",
+        "如该基金仅支付统筹基金最高支付限额以上的部分,"
+        "请标注 封顶线以上(并从该处起付);否则请降低支付比例",
+    ),
     "H501": Entry(
         ERROR,
         "violates a constraint of the parent policy",
@@ -527,7 +586,8 @@ CATALOGUE: dict[str, Entry] = {
         "{what_zh}缺少依据",
         'add the clause and the sentence, such as `cite 二(一) "年度最高支付限额为2000元"`, or '
         '`unstated "why"` where the notice is silent',
-        '请添加条款和原文,例如 `依据 二(一) "年度最高支付限额为2000元"`;通知未规定的,写 `未规定 "理由"`',
+        '请添加条款和原文,例如 `依据 二(一) "年度最高支付限额为2000元"`;'
+        '通知未规定的,写 `未规定 "理由"`',
     ),
     "S602": Entry(
         ERROR,
@@ -558,7 +618,8 @@ CATALOGUE: dict[str, Entry] = {
         "records of two kinds in one example",
         "a {kind} record cannot be in an example whose records are {first} records",
         "{first} 示例中不能有 {kind} 记录",
-        "an example evaluates its records together, in one call: give the {kind} records an example "
+        "an example evaluates its records together, in one call: give the {kind} records an "
+        "example "
         "of their own",
         "示例中的记录在一次计算中一并求值:请把 {kind} 记录放在单独的示例中",
     ),
@@ -650,16 +711,17 @@ def has_errors(diags: Iterable[Diagnostic]) -> bool:
 
 
 def render(d: Diagnostic, sources: dict[str, str] | None = None, lang: str = "en") -> str:
-    """``file:line:col: error[CODE]: message``, the source line with the span underlined, and a hint."""
+    """``file:line:col: error[CODE]: message``, the source line with the span underlined, and a
+    hint."""
     s = d.span
     where = f"{s.file}:{s.line}:{s.col}: " if s else ""
     sev = d.severity if lang != "zh" else {"error": "错误", "warning": "警告"}[d.severity]
     lines = [f"{where}{sev}[{d.code}]: {d.message(lang)}"]
     text = (sources or {}).get(s.file) if s else None
-    if text is not None and s.line >= 1:
-        src_lines = [_visible(x.rstrip("\r")) for x in text.split("\n")]
+    if s is not None and text is not None and s.line >= 1:
+        src_lines = _source_lines(text)
         if s.line <= len(src_lines):
-            line = src_lines[s.line - 1]
+            line = _visible(src_lines[s.line - 1].rstrip("\r"))
             end_col = s.end_col if s.end_line == s.line and s.end_col > s.col else len(line) + 1
             width = max(1, end_col - s.col)
             gutter = f"{s.line:>4} | "
@@ -677,6 +739,13 @@ def render(d: Diagnostic, sources: dict[str, str] | None = None, lang: str = "en
         loc = f"{r.span.file}:{r.span.line}:{r.span.col}: " if r.span else ""
         lines.append(f"  {'参见' if lang == 'zh' else 'see'} {loc}{r.text(lang)}")
     return "\n".join(lines)
+
+
+@functools.lru_cache(maxsize=8)
+def _source_lines(text: str) -> tuple[str, ...]:
+    """The lines of a source, split once for all its diagnostics (rendering each one split
+    and cleaned the whole file again: 10^5 warnings took hours)."""
+    return tuple(text.split("\n"))
 
 
 def _visible(line: str) -> str:
@@ -772,7 +841,8 @@ EXAMPLES: dict[str, tuple[str, str]] = {
     ),
     "C412": (
         "cap 2000 yuan per year cite 二(一)  cap 500 yuan per year cite 二(一)",
-        "cap 2000 yuan per year named general cite 二(一)  cap 500 yuan per year named extra cite 二(一)",
+        "cap 2000 yuan per year named general cite 二(一)  cap 500 yuan per year named extra cite "
+        "二(一)",
     ),
     "C420": (
         "deductible 100 yuan per year total_at_most 300 yuan per year",
@@ -795,6 +865,11 @@ EXAMPLES: dict[str, tuple[str, str]] = {
         "total 37  part provincial 31  part local 6",
     ),
     "H501": ("level3: 45%   # the province requires ratio >= 50%", "level3: 50%"),
+    "C430": (
+        "deductible 1000 yuan per year  cap 3000 yuan per year  ratio 60%  "
+        "fund hifob { deductible 3000 yuan per year ... }",
+        "... fund hifob { deductible 6000 yuan per year ... }   # 1000 + 3000 / 60%",
+    ),
     "S601": (
         "cap 2000 yuan per year",
         'cap 2000 yuan per year cite 二(一) "年度最高支付限额为2000元"',
@@ -818,7 +893,9 @@ def explain(code: str) -> str | None:
     lines = [f"{code} ({entry.severity}): {entry.title}", ""]
     sample = SAMPLES.get(code)
     if sample is not None:
-        d = Diagnostic(code, None, sample["args"])
+        args = sample["args"]
+        assert isinstance(args, dict)  # generated: every sample has its arguments
+        d = Diagnostic(code, None, args)
         lines += [
             f"  For example, in {sample['file']}:",
             f"  {sample['line']:>4} | {sample['source']}",
@@ -863,7 +940,8 @@ def catalogue_markdown() -> str:
         "# Diagnostics",
         "",
         "Every problem `policylang check` reports has a stable code, a severity, a location",
-        "(`file:line:col`), the source line with the span underlined, and usually a hint, in English",
+        "(`file:line:col`), the source line with the span underlined, and usually a hint, in "
+        "English",
         "or Chinese (`--lang en|zh`).  `policylang explain CODE` prints one entry.  Errors make",
         "`check` exit 1; warnings do not (unless `--strict`).  This file is generated from",
         "`policylang/diagnostics.py` (`python scripts/gen_docs.py`); each code has a broken policy",

@@ -172,6 +172,12 @@ class _Builder(Transformer):
         self.file = file
         self.canon = canon
         self.bad_dates: list[lark.Token] = []
+        # lark's v_args wraps each method anew at every look-up (once per tree node); bound
+        # once here, the instance's own attributes are found first
+        for cls in reversed(type(self).__mro__):
+            for name, attr in vars(cls).items():
+                if hasattr(attr, "visit_wrapper"):
+                    self.__dict__[name] = getattr(self, name)
 
     # -- tokens
     def NAME(self, tok):
@@ -378,6 +384,19 @@ class _Builder(Transformer):
     def ratio(self, meta, children):
         c, cite = self._split(children)
         return n.Ratio(amount=c[0], cite=cite, span=self._s(meta))
+
+    def fund(self, meta, children):
+        title = next((c.value for c in children if isinstance(c, _Str)), None)
+        above = any(c is _ABOVE_CAP for c in children)
+        rest = [c for c in children if not isinstance(c, _Str) and c is not _ABOVE_CAP]
+        cite = next((c for c in rest[1:] if isinstance(c, (n.Citation, n.Unstated))), None)
+        body = tuple(c for c in rest[1:] if c is not cite)
+        return n.Fund(
+            name=rest[0], title=title, cite=cite, body=body, above_cap=above, span=self._s(meta)
+        )
+
+    def fund_above_cap(self, meta, children):
+        return _ABOVE_CAP
 
     def uplift(self, meta, children):
         c, cite = self._split(children)
@@ -694,6 +713,9 @@ class _Builder(Transformer):
         return n.ImportDecl(source=source, cite=cite, span=self._s(meta))
 
 
+_ABOVE_CAP = object()  # the `above_cap` marker of a fund block
+
+
 class _Str:
     __slots__ = ("value", "span")
 
@@ -830,7 +852,8 @@ def _common_mistake(
         and ("STAR" in expected or {"until", "beyond"} & kw)
     ):
         return (
-            "rows of a table (and bands) are separated by line breaks, not commas: put each row on its own line",
+            "rows of a table (and bands) are separated by line breaks, not commas: put each row "
+            "on its own line",
             "表格各行(及各分段)之间不用逗号分隔:每行单独写一行",
         )
     if tok.type in ("NAME", "CLAUSE") and value in _SYNONYMS and _SYNONYMS[value] in kw:
@@ -1272,7 +1295,8 @@ def parse_with_comments(
         _COMMENT_SINK.reset(reset)
         reset = None
         for syntax in _syntax_errors(err, clean, file):
-            # A character already reported by the hygiene pass (1,500 or 150。5) is not reported twice.
+            # A character already reported by the hygiene pass (1,500 or 150。5) is not reported
+            # twice.
             if not any(
                 d.span
                 and syntax.span

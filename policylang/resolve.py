@@ -19,10 +19,12 @@ import os
 import re
 import stat
 from pathlib import Path
+from typing import Iterable
 
 import attrs
 
 from .errors import PolicylangError
+from .gcpause import gc_paused
 from . import nodes as n
 from . import vocabulary as VB
 from .diagnostics import Diagnostic, Related
@@ -40,6 +42,7 @@ class Unit:
     vocabulary: n.Vocabulary | None = None  # a vocabulary file (then ``policy`` is None)
 
 
+@gc_paused
 def _unit(file: str, text: str, on_disk: bool = True) -> Unit:
     root, diags = parse(text, file)
     if isinstance(root, n.Vocabulary):
@@ -280,7 +283,7 @@ class Scope:
         return self.policy.name.value
 
 
-def suggest(name: str, candidates) -> str | None:
+def suggest(name: str, candidates: Iterable[str]) -> str | None:
     if (
         not isinstance(name, str) or len(name) > 100
     ):  # no name is that long; difflib would take long to say so

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, ROUND_UP, Decimal
-from typing import Any, NamedTuple
+from typing import Any, Callable, Iterable, NamedTuple, Sequence
 
 import attrs
 
 from . import ir
+from . import vocab as V
 
 from .ir.evaluate import CTX
 from .messages import text as _msg
@@ -40,7 +41,7 @@ def money(amount: Decimal | int | None) -> str | None:
     """Two decimals; an ``int`` is a count of fen (the generated backend's unit)."""
     if amount is None:
         return None
-    if type(amount) is int:
+    if isinstance(amount, int):
         return fen_text(amount)
     text = str(amount.quantize(CENT, context=CTX))
     return text[1:] if text == "-0.00" else text
@@ -92,25 +93,37 @@ class TraceStep(NamedTuple):
     formula: str | None = None
 
     @classmethod
-    def of(cls, field: str, value, prov: ir.Prov | None, **inputs) -> "TraceStep":
+    def of(cls, field: str, value: str | None, prov: ir.Prov | None, **inputs: Any) -> "TraceStep":
         shown = {k: _s(v) for k, v in inputs.items()}
         if prov is None:
             return cls(field, value, "computed", None, None, None, shown)
         return cls(field, value, prov.rule, prov.clause, prov.quote, prov.unstated, shown)
 
-    def to_json(self) -> dict:
-        out = {"field": self.field, "value": self.value, "rule": self.rule, "clause": self.clause}
-        if self.quote:
-            out["quote"] = self.quote
-        if self.unstated:
-            out["unstated"] = self.unstated
-        if self.formula:
-            out["formula"] = self.formula
-        out["inputs"] = self.inputs
-        return out
+    def to_json(self) -> dict[str, Any]:
+        head: dict[str, Any] = {
+            "field": self.field,
+            "value": self.value,
+            "rule": self.rule,
+            "clause": self.clause,
+        }
+        return with_provenance(head, self)
 
 
-def _s(v):
+def with_provenance(out: dict[str, Any], step: Any) -> dict[str, Any]:
+    """``out`` followed by what a step (a trace step, or a line of ``why``) says of where its
+    number came from: ``quote``, ``unstated`` and ``formula`` when it has them, then its
+    ``inputs`` (the one layout of both)."""
+    if step.quote:
+        out["quote"] = step.quote
+    if step.unstated:
+        out["unstated"] = step.unstated
+    if step.formula:
+        out["formula"] = step.formula
+    out["inputs"] = step.inputs
+    return out
+
+
+def _s(v: object) -> object:
     if isinstance(
         v, Decimal
     ):  # a number read from the record, shown as written without trailing zeros
@@ -142,17 +155,16 @@ def yuan(f: int) -> Decimal:
     return Decimal(f).scaleb(-2, CTX)
 
 
-def fen_text(f: int) -> str:
+def _fen_text(f: int) -> str:
     if f < 0:
-        return "-" + fen_text(-f)
+        return "-" + _fen_text(-f)
     return "%d.%02d" % divmod(f, 100)
 
 
-_fen_text = fen_text
 _FEN_TEXTS: dict[int, str] = {}  # amounts recur (deductibles, caps, zero): each is formatted once
 
 
-def fen_text(f: int) -> str:  # noqa: F811 - the cached form of the one above
+def fen_text(f: int) -> str:
     """Integer fen as yuan text with two decimals (-1 -> "-0.01")."""
     got = _FEN_TEXTS.get(f)
     if got is None:
@@ -162,10 +174,11 @@ def fen_text(f: int) -> str:  # noqa: F811 - the cached form of the one above
     return got
 
 
-_TRACE_BUILDERS: list = []
+TraceBuilder = Callable[[Any], Iterable[TraceStep]]
+_TRACE_BUILDERS: list[TraceBuilder] = []
 
 
-def register_trace_builder(build) -> int:
+def register_trace_builder(build: TraceBuilder) -> int:
     """A backend that records traces as numbers registers how to build them; results
     carry ``(id, recorded)``.  Entries stay for the life of the process (one per
     compiled program)."""
@@ -190,7 +203,20 @@ class VisitResult:
         "_trace",
         "_meta",
         "_stamp",
+        "_funds",
     )
+    psn_no: str
+    setl_time: str
+    _fen: tuple[int, ...]
+    _balc: int | None
+    _ratio: int | None
+    reason: str | None
+    _message: str | Callable[[str], str]
+    _text: str | None
+    _trace: Sequence[Any]
+    _meta: tuple[Any, ...]
+    _stamp: tuple[Any, ...]
+    _funds: tuple[str, ...]
 
     def __init__(
         self,
@@ -200,17 +226,20 @@ class VisitResult:
         balc: int | None,
         ratio_e4: int | None,
         reason: str | None,
-        message,
-        trace=(),
-        meta: tuple = (None, None, None, "settle"),
-        stamp: tuple = (None, None),
-    ):
+        message: str | Callable[[str], str],
+        trace: Sequence[Any] = (),
+        meta: tuple[Any, ...] = (None, None, None, "settle"),
+        stamp: tuple[Any, ...] = (None, None),
+        funds: tuple[str, ...] = (),
+    ) -> None:
         """``amounts``: fen of MONEY_FIELDS in order; ``ratio_e4``: the ratio in 1/10000;
         ``message``: English text, or a function of the language (``"en"``, ``"zh"``) giving
         it; ``trace``: steps, or ``(builder id, recorded numbers)``; ``meta``: (setl_id,
         mdtrt_id, seq, op); ``stamp``: (policy id, IR hash) — what an auditor needs to trace
-        and replay the settlement."""
+        and replay the settlement.  ``funds``: the result fields of the further funds the
+        policy declares (e.g. ``hifob_pay``), whose fen follow MONEY_FIELDS in ``amounts``."""
         setattr_ = object.__setattr__
+        setattr_(self, "_funds", funds)
         setattr_(self, "_meta", meta)
         setattr_(self, "_stamp", stamp)
         setattr_(self, "psn_no", psn_no)
@@ -223,7 +252,7 @@ class VisitResult:
         setattr_(self, "_text", message if isinstance(message, str) else None)
         setattr_(self, "_trace", trace)
 
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"VisitResult is immutable (cannot set {name})")
 
     @property
@@ -231,6 +260,7 @@ class VisitResult:
         """The message in English (the JSON contract's ``message``)."""
         m = self._text
         if m is None:
+            assert not isinstance(self._message, str)  # a text is kept in _text as given
             m = self._message("en")
             object.__setattr__(self, "_text", m)
         return m
@@ -246,7 +276,7 @@ class VisitResult:
         t = self._trace
         if t and type(t[0]) is int:  # recorded numbers: built on each read, nothing more kept
             return tuple(_TRACE_BUILDERS[t[0]](t[1]))
-        return t
+        return tuple(t)
 
     setl_id = property(
         lambda self: self._meta[0], doc="the settlement id (given, or assigned by the ledger)"
@@ -259,9 +289,9 @@ class VisitResult:
         lambda self: self._stamp[1], doc="the content hash of the IR that settled it"
     )
 
-    def with_meta(self, **changes) -> "VisitResult":
+    def with_meta(self, **changes: Any) -> "VisitResult":
         """A copy with other audit fields (setl_id, mdtrt_id, seq, op)."""
-        meta = dict(zip(("setl_id", "mdtrt_id", "seq", "op"), self._meta), **changes)
+        meta = dict(zip(("setl_id", "mdtrt_id", "seq", "op"), self._meta, strict=True), **changes)
         return VisitResult(
             self.psn_no,
             self.setl_time,
@@ -273,7 +303,18 @@ class VisitResult:
             self._trace,
             (meta["setl_id"], meta["mdtrt_id"], meta["seq"], meta["op"]),
             self._stamp,
+            self._funds,
         )
+
+    @property
+    def funds(self) -> dict[str, Decimal]:
+        """Each declared fund's payment in yuan, in the platform's order (``hifp_pay``, then
+        the further funds the policy declares, e.g. ``hifob_pay``)."""
+        a = self._fen
+        out = {"hifp_pay": yuan(a[3])}
+        for i, name in enumerate(self._funds):
+            out[name] = yuan(a[len(MONEY_FIELDS) + i])
+        return out
 
     @property
     def balc(self) -> Decimal | None:
@@ -283,7 +324,7 @@ class VisitResult:
     def pool_prop_selfpay(self) -> Decimal | None:
         return None if self._ratio is None else Decimal(self._ratio).scaleb(-4, CTX).normalize(CTX)
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         if not isinstance(other, VisitResult):
             return NotImplemented
         return self.to_json() == other.to_json()
@@ -293,10 +334,10 @@ class VisitResult:
     def __repr__(self) -> str:
         return f"VisitResult({self.to_json(trace=False)!r})"
 
-    def to_json(self, trace: bool = True, lang: str = "en") -> dict:
+    def to_json(self, trace: bool = True, lang: str = "en") -> dict[str, Any]:
         """The JSON contract's record; ``lang="zh"`` gives the message in Chinese."""
         a = self._fen
-        out = {
+        out: dict[str, Any] = {
             "psn_no": self.psn_no,
             "setl_time": self.setl_time,
             "medfee_sumamt": fen_text(a[0]),
@@ -304,6 +345,7 @@ class VisitResult:
             "act_pay_dedc": fen_text(a[2]),
             "pool_prop_selfpay": ratio(self.pool_prop_selfpay),
             "hifp_pay": fen_text(a[3]),
+            **{f: fen_text(a[len(MONEY_FIELDS) + i]) for i, f in enumerate(self._funds)},
             "fund_pay_sumamt": fen_text(a[4]),
             "psn_part_amt": fen_text(a[5]),
             "acct_pay": fen_text(a[6]),
@@ -325,7 +367,7 @@ class VisitResult:
         return out
 
 
-def _money_property(i: int):
+def _money_property(i: int) -> property:
     return property(lambda self: yuan(self._fen[i]), doc=f"{MONEY_FIELDS[i]} in yuan")
 
 
@@ -349,8 +391,8 @@ class CreditResult:
     def message_in(self, lang: str = "en") -> str:
         return self.message if lang == "en" or self.render is None else self.render(lang)
 
-    def to_json(self, trace: bool = True, lang: str = "en") -> dict:
-        out = {
+    def to_json(self, trace: bool = True, lang: str = "en") -> dict[str, Any]:
+        out: dict[str, Any] = {
             "psn_no": self.psn_no,
             "on": self.on,
             "credit": money(self.credit),
@@ -382,8 +424,8 @@ class MayPayResult:
     def message_in(self, lang: str = "en") -> str:
         return self.message if lang == "en" or self.render is None else self.render(lang)
 
-    def to_json(self, trace: bool = True, lang: str = "en") -> dict:
-        out = {
+    def to_json(self, trace: bool = True, lang: str = "en") -> dict[str, Any]:
+        out: dict[str, Any] = {
             "psn_no": self.psn_no,
             "relation": self.relation,
             "item": self.item,
@@ -427,7 +469,12 @@ def tr_let(var: str, value: Decimal, prov: ir.Prov, formula: str | None, inputs:
 
 
 def tr_let_fen(
-    var: str, value: int, prov: ir.Prov, formula: str | None, names, values
+    var: str,
+    value: int,
+    prov: ir.Prov,
+    formula: str | None,
+    names: Sequence[str],
+    values: Sequence[int],
 ) -> TraceStep:
     """``tr_let`` for amounts in fen (the generated backend): the same step, fewer conversions."""
     return TraceStep(
@@ -437,7 +484,7 @@ def tr_let_fen(
         prov.clause,
         prov.quote,
         prov.unstated,
-        dict(zip(names, map(fen_text, values))),
+        dict(zip(names, map(fen_text, values), strict=True)),
         formula,
     )
 
@@ -463,11 +510,32 @@ def tr_no_deductible() -> TraceStep:
     return TraceStep("act_pay_dedc", money(ZERO), "no deductible applies to this visit")
 
 
+def trace_field(var: str) -> str:
+    """The field a trace step shows for a step writing ``var``: a fund's share before its
+    caps (``hifp_raw``, ``hifob_raw``) explains the fund's payment; a further fund's own
+    deductible and ratio (``hifob_dedc``, ``hifob_ratio``) show as themselves; any other
+    deductible taken (``dedc_due``, before a total cuts it) explains ``act_pay_dedc``."""
+    fund, _, kind = var.rpartition("_")
+    if fund in V.FUNDS and kind == "raw":
+        return V.FUNDS[fund][0]
+    if fund in V.FUNDS and kind in ("dedc", "ratio"):
+        return var
+    return TRACE_FIELDS.get(var, var)
+
+
+TRACE_FIELDS = {"dedc_due": "act_pay_dedc"}
+
+
 def tr_consume(
-    take: Decimal, prov: ir.Prov, amount: Decimal, before: Decimal, in_policy: Decimal
+    take: Decimal,
+    prov: ir.Prov,
+    amount: Decimal,
+    before: Decimal,
+    in_policy: Decimal,
+    field: str = "act_pay_dedc",
 ) -> TraceStep:
     return TraceStep(
-        "act_pay_dedc",
+        field,
         money(take),
         prov.rule,
         prov.clause,
@@ -481,17 +549,17 @@ def tr_consume(
     )
 
 
-def _step(field: str, value, prov: ir.Prov, inputs: dict) -> TraceStep:
+def _step(field: str, value: str | None, prov: ir.Prov, inputs: dict) -> TraceStep:
     return TraceStep(field, value, prov.rule, prov.clause, prov.quote, prov.unstated, inputs)
 
 
-def tr_ratio(value: Decimal, prov: ir.Prov, reads: dict) -> TraceStep:
-    return _step("ratio", percent(value), prov, {k: _s(v) for k, v in reads.items()})
+def tr_ratio(value: Decimal, prov: ir.Prov, reads: dict, field: str = "ratio") -> TraceStep:
+    return _step(field, percent(value), prov, {k: _s(v) for k, v in reads.items()})
 
 
-def tr_adjust(value: Decimal, adj: ir.Adjust, reads: dict) -> TraceStep:
+def tr_adjust(value: Decimal, adj: ir.Adjust, reads: dict, field: str = "ratio") -> TraceStep:
     return TraceStep.of(
-        "ratio",
+        field,
         percent(value),
         adj.prov,
         base=percent(CTX.subtract(value, adj.points)),
@@ -518,10 +586,15 @@ def tr_band_adjust(adj: ir.Adjust) -> TraceStep:
 
 
 def tr_share(
-    raw: Decimal, prov: ir.Prov, base: Decimal, ratio_value: Decimal | None, exact: Decimal
+    raw: Decimal,
+    prov: ir.Prov,
+    base: Decimal,
+    ratio_value: Decimal | None,
+    exact: Decimal,
+    field: str = "hifp_pay",
 ) -> TraceStep:
     return _step(
-        "hifp_pay",
+        field,
         money(raw),
         prov,
         {
@@ -539,6 +612,8 @@ CAP_TRACE = {
     "dedc_kept": ("act_pay_dedc", "taken_before"),
     "inscp_counted": ("inscp_counted", "counted_before"),
 }
+# a further fund's caps, as the pooling fund's: what it paid before
+CAP_TRACE.update({f: (f, "paid_before") for f in V.FURTHER_FUND_FIELDS})
 
 
 def tr_cap(
@@ -626,7 +701,7 @@ def settle_message(
     policy_id: str,
     has_pooling: bool,
     when: dt.date,
-    ratio_value,
+    ratio_value: Decimal | None,
     remaining: Decimal,
     raw: Decimal,
     fund: Decimal,
@@ -639,11 +714,11 @@ def settle_message(
         return _msg("settle.not_in_force", lang, date=when.isoformat())
     if reason is not None:
         return _msg(f"settle.{reason}", lang)
-    text = (
-        _msg("settle.paid_bands", lang, raw=money(raw), base=money(remaining))
-        if banded
-        else _msg("settle.paid", lang, ratio=percent(ratio_value), base=money(remaining))
-    )
+    if banded:
+        text = _msg("settle.paid_bands", lang, raw=money(raw), base=money(remaining))
+    else:
+        assert ratio_value is not None  # a paid visit has one ratio unless it is banded
+        text = _msg("settle.paid", lang, ratio=percent(ratio_value), base=money(remaining))
     return text + (_msg("settle.up_to_cap", lang) if fund < raw else "")
 
 

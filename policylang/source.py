@@ -5,11 +5,13 @@ that could be misread is either given a defined meaning (full-width digits and
 ASCII symbols mean their ASCII twins; the ideographic space is white space; the
 enumeration comma 、 separates list items) or reported.  Replacement is one
 character for one character, so every line and column still points at the
-original text.  Lines end at "\n" only; any other line break is reported.  Text inside string literals and comments is left as written.
+original text.  Lines end at "\n" only; any other line break is reported.  Text inside
+string literals and comments is left as written.
 """
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 from .diagnostics import Diagnostic
@@ -79,88 +81,131 @@ _MAP.pop("\uff02", None)
 _NUMBER_PUNCT = {"。", "，", "．"}
 
 
-def normalize(text: str, file: str) -> tuple[str, list[Diagnostic]]:
-    diags: list[Diagnostic] = []
-    out = []
-    line, col = 1, 1
-    in_string: str | None = None
-    in_comment = False
-    n = len(text)
-    for i, ch in enumerate(text):
-        span = Span(file, line, col, line, col + 1, i, i + 1)
+# Every character ``normalize`` may act on, or that changes its state (strings, comments,
+# lines); the text between two of them is copied as it is.
+_SPECIAL = re.compile(
+    "["
+    + re.escape(
+        "".join(
+            {
+                "\r",
+                "\n",
+                '"',
+                "\u201c",
+                "\u201d",
+                "#",
+                "/",
+                ",",
+                *INVISIBLE,
+                *BIDI,
+                *CONFUSABLE,
+                *_MAP,
+                *_NUMBER_PUNCT,
+            }
+        )
+    )
+    + "]"
+)
+
+
+class _Scan:
+    """The state of ``normalize`` between two special characters."""
+
+    __slots__ = ("text", "file", "diags", "line", "line_start", "in_string", "in_comment")
+
+    def __init__(self, text: str, file: str):
+        self.text, self.file = text, file
+        self.diags: list[Diagnostic] = []
+        self.line, self.line_start = 1, 0
+        self.in_string: str | None = None
+        self.in_comment = False
+
+    def report(self, code: str, i: int, args: dict) -> None:
+        col = i - self.line_start + 1
+        self.diags.append(
+            Diagnostic(code, Span(self.file, self.line, col, self.line, col + 1, i, i + 1), args)
+        )
+
+    def visit(self, ch: str, i: int) -> str:
+        """What the character at ``i`` reads as (itself, mostly); reports what it must."""
+        text = self.text
         repl = ch
-        if ch == "\r" and not (i + 1 < n and text[i + 1] == "\n"):
+        if ch == "\r" and not text.startswith("\n", i + 1):
             # a lone carriage return (old Mac line ends): \r\n is fine
-            diags.append(
-                Diagnostic(
-                    "P010", span, {"code": "000D", "name": "CARRIAGE RETURN without LINE FEED"}
-                )
-            )
+            self.report("P010", i, {"code": "000D", "name": "CARRIAGE RETURN without LINE FEED"})
             repl = " "
         elif ch == "\ufeff" and i == 0:
             repl = " "  # a byte-order mark that some Windows editors write first: accepted
         elif ch in BIDI:
-            diags.append(Diagnostic("P011", span, {"code": f"{ord(ch):04X}", "name": BIDI[ch]}))
+            self.report("P011", i, {"code": f"{ord(ch):04X}", "name": BIDI[ch]})
             repl = " "
         elif ch in INVISIBLE:
-            diags.append(
-                Diagnostic("P010", span, {"code": f"{ord(ch):04X}", "name": INVISIBLE[ch]})
-            )
+            self.report("P010", i, {"code": f"{ord(ch):04X}", "name": INVISIBLE[ch]})
             repl = " "
-        elif in_comment:
-            pass
-        elif in_string:
+        elif not self.in_comment:
+            repl = self._outside_comments(ch, i)
+        if ch == "\n":
+            self.in_comment = False
+            self.line += 1
+            self.line_start = i + 1
+        return repl
+
+    def _outside_comments(self, ch: str, i: int) -> str:
+        text = self.text
+        if self.in_string:
             if (
                 ch == "\n"
-                or (in_string == '"' and ch == '"' and _unescaped(text, i))
-                or (in_string == "“" and ch == "”")
+                or (self.in_string == '"' and ch == '"' and _unescaped(text, i))
+                or (self.in_string == "\u201c" and ch == "\u201d")
             ):
-                in_string = None
-        elif ch == '"' or ch == "“":
-            in_string = ch
-        elif ch == "#" or (ch == "/" and i + 1 < n and text[i + 1] == "/"):
-            in_comment = True
-        elif (
-            ch in _NUMBER_PUNCT
-            and i > 0
-            and _is_digit(text[i - 1])
-            and i + 1 < n
-            and _is_digit(text[i + 1])
-        ):
-            diags.append(Diagnostic("P013", span, {"char": ch}))
-        elif (
-            ch == ","
-            and i > 0
-            and _is_digit(text[i - 1])
-            and i + 3 < n
-            and text[i + 1 : i + 4].isdigit()
-            and (i + 4 >= n or not _is_digit(text[i + 4]))
-        ):
-            diags.append(Diagnostic("P013", span, {"char": ch}))
+                self.in_string = None
+        elif ch == '"' or ch == "\u201c":
+            self.in_string = ch
+        elif ch == "#" or (ch == "/" and text.startswith("/", i + 1)):
+            self.in_comment = True
+        elif (ch in _NUMBER_PUNCT or ch == ",") and _digit_punctuation(text, i):
+            self.report("P013", i, {"char": ch})
         elif ch in CONFUSABLE:
-            diags.append(
-                Diagnostic(
-                    "P012",
-                    span,
-                    {
-                        "char": ch,
-                        "code": f"{ord(ch):04X}",
-                        "name": unicodedata.name(ch, "?"),
-                        "looks_like": CONFUSABLE[ch],
-                    },
-                )
-            )
-            repl = CONFUSABLE[ch]
+            args = {
+                "char": ch,
+                "code": f"{ord(ch):04X}",
+                "name": unicodedata.name(ch, "?"),
+                "looks_like": CONFUSABLE[ch],
+            }
+            self.report("P012", i, args)
+            return CONFUSABLE[ch]
         elif ch in _MAP:
-            repl = _MAP[ch]
-        if ch == "\n":
-            in_comment = False
-            line += 1
-            col = 1
-        else:
-            col += 1
-        out.append(repl)
-    return "".join(out), diags
+            return _MAP[ch]
+        return ch
+
+
+def _digit_punctuation(text: str, i: int) -> bool:
+    """A full stop or comma inside a number (150。5), or a thousands comma (1,500)."""
+    n = len(text)
+    if not (i > 0 and _is_digit(text[i - 1]) and i + 1 < n):
+        return False
+    if text[i] != ",":
+        return _is_digit(text[i + 1])
+    return (
+        i + 3 < n and text[i + 1 : i + 4].isdigit() and (i + 4 >= n or not _is_digit(text[i + 4]))
+    )
+
+
+def normalize(text: str, file: str) -> tuple[str, list[Diagnostic]]:
+    """The text as the lexer reads it (one character for one) and what was reported.  Only
+    the characters ``_SPECIAL`` finds are looked at, so a long plain policy costs little."""
+    scan = _Scan(text, file)
+    out, last = [], 0
+    for m in _SPECIAL.finditer(text):
+        i = m.start()
+        ch = text[i]
+        repl = scan.visit(ch, i)
+        if repl != ch:
+            out.append(text[last:i])
+            out.append(repl)
+            last = i + 1
+    out.append(text[last:])
+    return "".join(out), scan.diags
 
 
 def comment_lines(text: str) -> list[int]:

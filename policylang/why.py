@@ -16,17 +16,22 @@ and the selected records are explained.
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import attrs
 
 from . import ir
+from . import vocab as V
 from .backends.common import block_at, bucket, settle_order, visit_date
 from .ir import evaluate as E
 from .ir.evaluate import CTX
 from .ir.text import cond_text
-from .runtime import money
+from .runtime import CreditResult, MayPayResult, TraceStep, VisitResult, money, with_provenance
+
+if TYPE_CHECKING:
+    from .api import CompiledPolicy
 
 KINDS = ("settle", "credit", "may_pay")
 DATE_FIELD = {"settle": "setl_time", "credit": "on", "may_pay": "on"}
@@ -47,8 +52,8 @@ class Step:
     inputs: dict[str, Any] = attrs.Factory(dict)
     formula: str | None = None
 
-    def to_json(self) -> dict:
-        out = {
+    def to_json(self) -> dict[str, Any]:
+        head: dict[str, Any] = {
             "what": self.what,
             "field": self.field,
             "value": self.value,
@@ -56,14 +61,7 @@ class Step:
             "explanation": self.explanation,
             "clause": self.clause,
         }
-        if self.quote:
-            out["quote"] = self.quote
-        if self.unstated:
-            out["unstated"] = self.unstated
-        if self.formula:
-            out["formula"] = self.formula
-        out["inputs"] = self.inputs
-        return out
+        return with_provenance(head, self)
 
 
 @attrs.define
@@ -98,15 +96,14 @@ def detect_kind(records: list) -> str | None:
 
 
 def explain(
-    compiled, records: list, params: dict, kind: str, selected: list[int]
+    compiled: CompiledPolicy, records: list, params: dict, kind: str, selected: list[int]
 ) -> list[Explanation]:
     """Evaluate every record, explain those at ``selected`` (0-based indexes)."""
     from .inputs import validate_params, validate_persons, validate_requests, validate_visits
 
     policy: ir.Policy = compiled.ir
-    method = {"settle": compiled.settle, "credit": compiled.credit, "may_pay": compiled.may_pay}[
-        kind
-    ]
+    # settle, credit or may_pay
+    method: Callable[[list[dict], dict[str, Any]], list[Any]] = getattr(compiled, kind)
     results = method(records, params)
     values = validate_params(params, policy, source="params")
     rows = {"settle": validate_visits, "credit": validate_persons, "may_pay": validate_requests}[
@@ -148,8 +145,8 @@ def _version_step(program: ir.Program, row: dict, params: dict, kind: str) -> St
             "version in force",
             None,
             "none",
-            explanation=f"no version of the {_section(kind)} section is in force on {when.isoformat()}: "
-            "the result is not_in_force",
+            explanation=f"no version of the {_section(kind)} section is in force on "
+            f"{when.isoformat()}: the result is not_in_force",
             inputs=read,
         )
     start = _point(block.start, params)
@@ -172,7 +169,7 @@ def _section(kind: str) -> str:
     return {"settle": "pooling", "credit": "crediting", "may_pay": "account_use"}[kind]
 
 
-def _point(p, params: dict) -> str:
+def _point(p: dt.date | str, params: dict) -> str:
     if isinstance(p, str):
         value = params.get(p)
         return f"{p} = {value.isoformat()}" if value is not None else p
@@ -194,9 +191,36 @@ WHAT = {
 }
 
 
-def _from_trace(t) -> Step:
+def _what(field: str) -> str:
+    """The label of a trace step's field; a further fund's steps (``hifob_dedc``,
+    ``hifob_ratio``, ``hifob_pay``) are named after the fund."""
+    if field in WHAT:
+        return WHAT[field]
+    fund, _, kind = field.rpartition("_")
+    if fund in V.FUNDS and kind in FUND_WHAT:
+        return f"{fund} {FUND_WHAT[kind]}"
+    return field
+
+
+FUND_WHAT = {"dedc": "deductible", "ratio": "ratio", "pay": "pays"}
+
+
+def _kind(field: str) -> str:
+    """The field whose words explain a trace step, the same for every fund: a further
+    fund's deductible (hifob_dedc) as act_pay_dedc, its ratio (hifob_ratio) as ratio, its
+    payment (hifob_pay) as hifp_pay."""
+    fund, _, kind = field.rpartition("_")
+    if fund in V.FUNDS and fund != V.POOLING_FUND:
+        return FUND_KIND.get(kind, field)
+    return field
+
+
+FUND_KIND = {"dedc": "act_pay_dedc", "ratio": "ratio", "pay": "hifp_pay"}
+
+
+def _from_trace(t: TraceStep) -> Step:
     return Step(
-        WHAT.get(t.field, t.field),
+        _what(t.field),
         t.field,
         t.value,
         t.rule,
@@ -209,59 +233,92 @@ def _from_trace(t) -> Step:
     )
 
 
-def _words(t) -> str | None:
+def _words(t: TraceStep) -> str | None:
     """The arithmetic of a trace step, in words."""
-    x = t.inputs
     if t.formula:
         return f"{t.formula} = {t.value}"
-    if t.field == "act_pay_dedc" and "deductible" in x:
-        left = Decimal(x["deductible"]) - Decimal(x["consumed_before"])
-        return (
-            f"{x['deductible']} for the period, {x['consumed_before']} used before this visit, "
-            f"{money(max(left, Decimal(0)))} left: takes {t.value} of the in-policy {x['in_policy']}"
-        )
-    if t.field == "ratio" and "base" in x and "points" in x:
+    words = _WORDS.get(_kind(t.field))
+    return words(t, t.inputs) if words is not None else None
+
+
+def _deductible_words(t: TraceStep, x: dict[str, Any]) -> str | None:
+    if "deductible" not in x:
+        return _total_words(t, x)  # a deductible's total_at_most cut it
+    left = Decimal(x["deductible"]) - Decimal(x["consumed_before"])
+    return (
+        f"{x['deductible']} for the period, {x['consumed_before']} used before this visit, "
+        f"{money(max(left, Decimal(0)))} left: takes {t.value} of the in-policy "
+        f"{x['in_policy']}"
+    )
+
+
+def _ratio_words(t: TraceStep, x: dict[str, Any]) -> str:
+    if "base" in x and "points" in x:
         why = ", ".join(f"{k} = {_plain(v)}" for k, v in x.items() if k not in ("base", "points"))
         points = str(x["points"])
         change = f"- {points[1:]}" if points.startswith("-") else f"+ {points}"
         return f"{x['base']} {change} points = {t.value}" + (f", because {why}" if why else "")
-    if t.field == "ratio" and "band_part" in x:
+    if "band_part" in x:
         return (
             f"{x['band_part']} of this visit falls in the band at {t.value} "
             f"({x['accumulated_before']} accumulated before, uplift {x['uplift']} points)"
         )
-    if t.field == "ratio" and t.value and t.value.endswith(" points"):
+    if t.value and t.value.endswith(" points"):
         return f"adds {t.value} to every band"
-    if t.field == "ratio":
-        read = ", ".join(f"{k} = {_plain(v)}" for k, v in x.items())
-        return f"{t.value}" + (f" for {read}" if read else "")
-    if t.field == "hifp_pay" and "exact" in x:
+    read = ", ".join(f"{k} = {_plain(v)}" for k, v in x.items())
+    return f"{t.value}" + (f" for {read}" if read else "")
+
+
+def _fund_words(t: TraceStep, x: dict[str, Any]) -> str | None:
+    if "exact" in x:
         ratio = x["ratio"]
         product = f"{x['base']} × {ratio}" if ratio != "by bands" else f"{x['base']} by bands"
         return f"{product} = {x['exact']}, rounded to {t.value}"
-    if t.field == "hifp_pay" and "cap" in x:
+    if "cap" in x:
         room = Decimal(x["cap"]) - Decimal(x["paid_before"])
         return (
             f"{x['cap']} for the period, {x['paid_before']} paid before this visit, "
             f"{money(max(room, Decimal(0)))} left: {x['uncapped']} is cut to {t.value}"
         )
-    if "cap" in x and t.field in ("act_pay_dedc", "inscp_counted"):
-        used = "taken_before" if t.field == "act_pay_dedc" else "counted_before"
-        room = Decimal(x["cap"]) - Decimal(x[used])
-        what = "taken" if t.field == "act_pay_dedc" else "counted"
-        return (
-            f"{x['cap']} in total for the period, {x[used]} {what} before this visit, "
-            f"{money(max(room, Decimal(0)))} left: {x['uncapped']} is cut to {t.value}"
-        )
-    if t.field == "acct_pay" and "payable" in x:
-        return f"balance {x['balance_before']}, payable {x['payable']}: the account pays {t.value}"
-    if t.field == "credit" and "exact" in x:
-        return f"{x['exact']}, rounded to {t.value}"
     return None
 
 
+def _total_words(t: TraceStep, x: dict[str, Any]) -> str | None:
+    """A total that cut the step: a deductible's total_at_most, or a cost cap."""
+    if "cap" not in x:
+        return None
+    used = "taken_before" if t.field == "act_pay_dedc" else "counted_before"
+    room = Decimal(x["cap"]) - Decimal(x[used])
+    what = "taken" if t.field == "act_pay_dedc" else "counted"
+    return (
+        f"{x['cap']} in total for the period, {x[used]} {what} before this visit, "
+        f"{money(max(room, Decimal(0)))} left: {x['uncapped']} is cut to {t.value}"
+    )
+
+
+def _account_words(t: TraceStep, x: dict[str, Any]) -> str | None:
+    if "payable" not in x:
+        return None
+    return f"balance {x['balance_before']}, payable {x['payable']}: the account pays {t.value}"
+
+
+def _credit_words(t: TraceStep, x: dict[str, Any]) -> str | None:
+    return f"{x['exact']}, rounded to {t.value}" if "exact" in x else None
+
+
+# the words of a trace step, by the field it sets (a step with a formula shows the formula)
+_WORDS: dict[str, Callable[[TraceStep, dict[str, Any]], str | None]] = {
+    "act_pay_dedc": _deductible_words,
+    "inscp_counted": _total_words,
+    "ratio": _ratio_words,
+    "hifp_pay": _fund_words,
+    "acct_pay": _account_words,
+    "credit": _credit_words,
+}
+
+
 def _settle_steps(
-    result, program: ir.Program, rows: list[dict], results: list, i: int, params: dict
+    result: VisitResult, program: ir.Program, rows: list[dict], results: list, i: int, params: dict
 ) -> list[Step]:
     trace = list(result.trace)
     steps: list[Step] = []
@@ -270,6 +327,7 @@ def _settle_steps(
         step = _from_trace(t)
         steps.append(step)
         if t.field == "hifp_pay" and "exact" in t.inputs and not capped:
+            assert t.value is not None  # the fund's share is a number
             steps += _cap_steps(program, rows, results, i, params, Decimal(t.value))
     if result.reason is not None:
         steps.append(Step("outcome", "reason", result.reason, explanation=result.message))
@@ -290,7 +348,8 @@ def _cap_steps(
                 "hifp_pay",
                 money(share),
                 prov.rule,
-                f"{money(amount)} for the period, {money(before)} paid before this visit, {money(room)} left: "
+                f"{money(amount)} for the period, {money(before)} paid before this visit, "
+                f"{money(room)} left: "
                 f"{money(share)} fits, {money(CTX.subtract(room, share))} left after this visit",
                 prov.clause,
                 prov.quote,
@@ -301,7 +360,9 @@ def _cap_steps(
     return out
 
 
-def cap_rooms(program: ir.Program, rows: list[dict], results: list, target: int, params: dict):
+def cap_rooms(
+    program: ir.Program, rows: list[dict], results: list, target: int, params: dict
+) -> list[tuple[ir.CapUse, Decimal, Decimal]]:
     """(cap, amount, paid before) for each cap that applies to the visit ``target``: what the
     same person's earlier visits (in execution order) charged to its counter this period."""
     counters = {c.id: c for c in program.counters}
@@ -320,7 +381,9 @@ def cap_rooms(program: ir.Program, rows: list[dict], results: list, target: int,
     return []  # pragma: no cover - target is among the rows
 
 
-def _applying_caps(program: ir.Program, row: dict, index: int, params: dict, counters: dict):
+def _applying_caps(
+    program: ir.Program, row: dict, index: int, params: dict, counters: dict
+) -> Iterator[tuple[ir.CapUse, Decimal, tuple]]:
     when = visit_date(row["setl_time"])
     block = block_at(program, when, params)
     if block is None:
@@ -343,7 +406,7 @@ def _applying_caps(program: ir.Program, row: dict, index: int, params: dict, cou
                     yield cap, amount, key
 
 
-def _credit_steps(result, program: ir.Program, row: dict, params: dict) -> list[Step]:
+def _credit_steps(result: CreditResult, program: ir.Program, row: dict, params: dict) -> list[Step]:
     steps = []
     rule = _credit_rule(program, result.rule)
     for t in result.trace:
@@ -361,7 +424,7 @@ def _credit_steps(result, program: ir.Program, row: dict, params: dict) -> list[
     return steps
 
 
-def _credit_rule(program: ir.Program, name: str | None):
+def _credit_rule(program: ir.Program, name: str | None) -> ir.CreditRule | None:
     for block in program.blocks:
         for step in block.steps:
             if isinstance(step, ir.CreditRules):
@@ -371,13 +434,15 @@ def _credit_rule(program: ir.Program, name: str | None):
     return None
 
 
-def _amount_text(e, top: bool = True) -> str:
+def _amount_text(e: ir.Expr, top: bool = True) -> str:
     """An IR expression as the policy writes it: percentages as 2%, × for times."""
     from .ir.text import value_text
     from .runtime import percent
 
     if isinstance(e, ir.Const):
-        return percent(e.value) if e.type == "percent" else value_text(e.value)
+        if e.type == "percent" and isinstance(e.value, Decimal):
+            return percent(e.value)
+        return value_text(e.value)
     if isinstance(e, ir.Arith):
         op = "×" if e.op == "*" else e.op
         text = f"{_amount_text(e.left, False)} {op} {_amount_text(e.right, False)}"
@@ -385,7 +450,7 @@ def _amount_text(e, top: bool = True) -> str:
     return e.name
 
 
-def _names(e) -> set[str]:
+def _names(e: ir.Expr | ir.Cond) -> set[str]:
     if isinstance(e, ir.Arith):
         return _names(e.left) | _names(e.right)
     if isinstance(e, (ir.Field, ir.Param)):
@@ -401,7 +466,7 @@ def _names(e) -> set[str]:
     return set()
 
 
-def _reads(rule, row: dict, params: dict) -> dict:
+def _reads(rule: ir.CreditRule, row: dict, params: dict) -> dict:
     """The fields and parameters a credit rule read, with their values."""
     out = {}
     for name in sorted(_names(rule.when) | _names(rule.amount)):
@@ -412,7 +477,7 @@ def _reads(rule, row: dict, params: dict) -> dict:
     return out
 
 
-def _shown(v) -> Any:
+def _shown(v: object) -> Any:
     if isinstance(v, Decimal):
         return format(v.normalize(CTX), "f")
     if hasattr(v, "isoformat"):
@@ -420,7 +485,7 @@ def _shown(v) -> Any:
     return v
 
 
-def _may_pay_steps(result) -> list[Step]:
+def _may_pay_steps(result: MayPayResult) -> list[Step]:
     steps = []
     for t in result.trace:
         step = _from_trace(t)
@@ -443,55 +508,66 @@ def _may_pay_steps(result) -> list[Step]:
 
 
 def render_text(policy_id: str, policy_file: str, explanations: list[Explanation]) -> str:
-    from .formatter import cell_width
-
     out = []
     for ex in explanations:
-        r = ex.result
-        if ex.kind == "settle":
-            head = f"visit {ex.record}: psn_no {r['psn_no']}, setl_time {r['setl_time']}"
-        elif ex.kind == "credit":
-            head = f"credit {ex.record}: psn_no {r['psn_no']}, on {r['on']}"
-        else:
-            who = f"psn_no {r['psn_no']}, " if r.get("psn_no") else ""
-            venue = f" at {r['venue']}" if r.get("venue") else ""
-            head = f"request {ex.record}: {who}{r['relation']}, {r['item']}{venue}, on {r['on']}"
-        out.append(f"{head}  (policy {policy_id}, {policy_file})")
-        what_w = max(cell_width(s.what) for s in ex.steps)
-        value_w = max(
-            [cell_width(s.value or "") for s in ex.steps if s.what != "version in force"] or [0]
-        )
-        for n, s in enumerate(ex.steps, start=1):
-            value = s.value or ""
-            aligned = (
-                value
-                if s.what == "version in force"
-                else f"{' ' * (value_w - cell_width(value))}{value}"
-            )
-            line = f"{n:>3}. {s.what}{' ' * (what_w - cell_width(s.what))}  {aligned}"
-            if s.rule and s.what != "version in force":
-                line += f"  {s.rule}"
-            out.append(line.rstrip())
-            pad = " " * 7
-            if s.explanation:
-                out.append(f"{pad}{s.explanation}")
-            if s.clause or s.quote:
-                cite = s.clause or ""
-                if s.quote:
-                    cite += f" “{s.quote}”" if cite else f"“{s.quote}”"
-                out.append(f"{pad}{cite}")
-            if s.unstated:
-                out.append(f"{pad}unstated: {s.unstated}")
-            if s.inputs:
-                out.append(
-                    f"{pad}read: " + ", ".join(f"{k} {_plain(v)}" for k, v in s.inputs.items())
-                )
+        out.append(f"{_head(ex)}  (policy {policy_id}, {policy_file})")
+        out += _step_lines(ex.steps)
         out.append("     result: " + _summary(ex))
         out.append("")
     return "\n".join(out).rstrip() + "\n"
 
 
-def _plain(v) -> str:
+def _head(ex: Explanation) -> str:
+    r = ex.result
+    if ex.kind == "settle":
+        return f"visit {ex.record}: psn_no {r['psn_no']}, setl_time {r['setl_time']}"
+    if ex.kind == "credit":
+        return f"credit {ex.record}: psn_no {r['psn_no']}, on {r['on']}"
+    who = f"psn_no {r['psn_no']}, " if r.get("psn_no") else ""
+    venue = f" at {r['venue']}" if r.get("venue") else ""
+    return f"request {ex.record}: {who}{r['relation']}, {r['item']}{venue}, on {r['on']}"
+
+
+def _step_lines(steps: list[Step]) -> list[str]:
+    """Each step numbered, its value aligned (but the version's), then its explanation,
+    citation and what it read on lines of their own."""
+    from .formatter import cell_width
+
+    what_w = max(cell_width(s.what) for s in steps)
+    value_w = max([cell_width(s.value or "") for s in steps if s.what != "version in force"] or [0])
+    out = []
+    for n, s in enumerate(steps, start=1):
+        value = s.value or ""
+        aligned = (
+            value
+            if s.what == "version in force"
+            else f"{' ' * (value_w - cell_width(value))}{value}"
+        )
+        line = f"{n:>3}. {s.what}{' ' * (what_w - cell_width(s.what))}  {aligned}"
+        if s.rule and s.what != "version in force":
+            line += f"  {s.rule}"
+        out.append(line.rstrip())
+        out += [f"{' ' * 7}{text}" for text in _step_notes(s)]
+    return out
+
+
+def _step_notes(s: Step) -> list[str]:
+    notes = []
+    if s.explanation:
+        notes.append(s.explanation)
+    if s.clause or s.quote:
+        cite = s.clause or ""
+        if s.quote:
+            cite += f" “{s.quote}”" if cite else f"“{s.quote}”"
+        notes.append(cite)
+    if s.unstated:
+        notes.append(f"unstated: {s.unstated}")
+    if s.inputs:
+        notes.append("read: " + ", ".join(f"{k} {_plain(v)}" for k, v in s.inputs.items()))
+    return notes
+
+
+def _plain(v: object) -> str:
     if v is None:
         return "none"
     if isinstance(v, bool):
@@ -499,14 +575,22 @@ def _plain(v) -> str:
     return str(v)
 
 
+def _further_funds(result: dict) -> tuple[str, ...]:
+    """The declared further funds' fields and their total, when the result has any."""
+    funds = tuple(f for f in V.FURTHER_FUND_FIELDS if f in result)
+    return (*funds, "fund_pay_sumamt") if funds else ()
+
+
 def _summary(ex: Explanation) -> str:
     r = ex.result
+    fields: tuple[str, ...]
     if ex.kind == "settle":
         fields = (
             "inscp_scp_amt",
             "act_pay_dedc",
             "pool_prop_selfpay",
             "hifp_pay",
+            *_further_funds(r),
             "psn_part_amt",
             "acct_pay",
             "psn_cash_pay",

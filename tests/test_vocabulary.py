@@ -128,7 +128,7 @@ def test_only_the_enumerations_the_language_gives_meaning_to_are_fixed():
 import policylang  # noqa: E402
 from policylang.api import Workspace, check_unit  # noqa: E402
 
-from .conftest import ROOT  # noqa: E402
+from .conftest import ROOT, make_backend  # noqa: E402
 
 PROVINCE = """policy demo_prov {
   level province
@@ -309,7 +309,8 @@ def test_a_child_inherits_its_parents_vocabulary(tmp_path):
 def test_misuse_of_the_vocabulary(decl, code):
     text = (
         "policy p {\n  level city\n  " + decl + '\n  rounding half_up to 0.01 yuan unstated "x"\n'
-        "  pooling {\n    from 2023-01-01 cite 一 {\n      covers active, retiree cite 一\n      ratio 70% cite 一\n"
+        "  pooling {\n    from 2023-01-01 cite 一 {\n      covers active, retiree cite 一\n      "
+        "ratio 70% cite 一\n"
         "    }\n  }\n}\n"
     )
     ws = Workspace()
@@ -345,7 +346,7 @@ def test_the_ir_carries_a_vocabulary_only_when_the_policy_extends_it(tmp_path):
 
 # ---- codes in records ---------------------------------------------------------------------
 
-from policylang.backends import BACKENDS, backend  # noqa: E402
+from policylang.backends import BACKENDS  # noqa: E402
 from policylang.inputs import InputError  # noqa: E402
 
 GUIYANG = ROOT / "policies" / "guiyang-2022.pol"
@@ -365,7 +366,7 @@ def _visit(**fields) -> dict:
 
 def _settle(policy_ir, visits, engine):
     try:
-        return [r.to_json() for r in backend(engine)(policy_ir).settle(visits, {})]
+        return [r.to_json() for r in make_backend(engine, policy_ir).settle(visits, {})]
     except InputError as e:
         return [str(p) for p in e.problems]
 
@@ -400,8 +401,8 @@ def test_a_code_contradicting_the_record_is_an_input_error(engine):
         policy, [_visit(), _visit(psn_no="B", psn_type="1103", flxempe_flag=False)], engine
     )
     assert problems == [
-        "record 2 (psn_no B): field 'flxempe_flag': false contradicts psn_type '1103' (灵活就业在职), "
-        "which means active with flxempe_flag = true"
+        "record 2 (psn_no B): field 'flxempe_flag': false contradicts psn_type '1103' "
+        "(灵活就业在职), which means active with flxempe_flag = true"
     ]
 
 
@@ -521,7 +522,7 @@ def test_a_new_enumeration_from_a_vocabulary_file_types_an_input(tmp_path):
         for i, c in enumerate([None, "T1", "private", "民营诊所"])
     ]
     for engine in sorted(BACKENDS):
-        results = backend(engine)(policy.ir).settle(visits, {})
+        results = make_backend(engine, policy.ir).settle(visits, {})
         assert [str(r.hifp_pay) for r in results] == ["80.00", "85.00", "60.00", "60.00"], engine
     # the table over the new enumeration must cover it, as any other
     text = (tmp_path / "p.pol").read_text(encoding="utf-8").replace("  private: 60%", "")
@@ -552,7 +553,8 @@ def test_vocabulary_blocks_in_the_docs_parse_and_apply():
         assert check_vocabulary(unit) == []
 
 
-# ---- vocabularies with the hardened reader and the officer's toolbox ------------------------------
+# ---- vocabularies with the hardened reader and the officer's toolbox
+# ------------------------------
 
 import os  # noqa: E402
 import sys  # noqa: E402
@@ -669,7 +671,8 @@ def test_example_records_may_give_codes(tmp_path):
 
     body = (
         '  example "codes" cite 一 {\n'
-        '    settle { psn_type: "13", setl_time: 2023-03-01, hosp_lv: level2, medfee_sumamt: 100 yuan }\n'
+        '    settle { psn_type: "13", setl_time: 2023-03-01, hosp_lv: level2, medfee_sumamt: 100 '
+        "yuan }\n"
         "    expect { pool_prop_selfpay: 90%, hifp_pay: 90 yuan }\n"
         '    settle { psn_no: "B", psn_type: "1103", setl_time: 2023-03-01, hosp_lv: level2,\n'
         "             medfee_sumamt: 100 yuan }\n"

@@ -44,6 +44,7 @@ its enumeration, a ratio whose range is within 0..100%) no column is made.
 
 from __future__ import annotations
 
+from collections import Counter
 import datetime as dt
 import itertools
 from typing import Any, Callable, Iterator
@@ -57,7 +58,7 @@ from ...inputs import PLATFORM_FIELDS, VISIT_SPEC, PERSON_SPEC, REQUEST_SPEC
 from ...ir import evaluate as E
 from ...ir.demands import fields_read, params_read
 from ...ir.evaluate import CTX
-from ..common import NotSupported
+from ..common import NotSupported, settle_funds
 
 SCALE = {V.MONEY: 2, V.PERCENT: 4, V.POINTS: 4, V.NUMBER: 6}
 INT64 = 2**63 - 1
@@ -131,6 +132,13 @@ def K(value, scale=None) -> Val:
 
 
 TRUE, FALSE, NULL = K(True), K(False), K(None)
+
+
+def null_const(v: Val) -> bool:
+    """The constant NULL: a variable no step assigned on this path (every step after a gate
+    that always stops, as in a pooling that covers no person type).  Arithmetic on it is
+    NULL, as in SQL; the reference never computes it, and no output reads it unguarded."""
+    return v.is_const and v.const is None
 
 
 def literal(v) -> exp.Expression:
@@ -208,6 +216,8 @@ def arith(op: str, a: Val, b: Val) -> Val:
         if op == "*"
         else (a.scale if a.scale is not None else b.scale)
     )
+    if null_const(a) or null_const(b):
+        return K(None, scale)
     if a.is_const and b.is_const:
         x, y = a.const, b.const
         return K(x + y if op == "+" else x - y if op == "-" else x * y, scale)
@@ -259,7 +269,7 @@ def int_div(a: Val, u: int) -> Val:
     if u == 1:
         return a
     if a.is_const:
-        return K(a.const // u, a.scale)
+        return K(None if a.const is None else a.const // u, a.scale)
     lo = None if a.lo is None else a.lo // u
     hi = None if a.hi is None else a.hi // u
     return Val(
@@ -284,6 +294,8 @@ def _extreme(a: Val, b: Val, f, node_cls) -> Val:
     if a.scale is not None and b.scale is not None and a.scale != b.scale:
         s = max(a.scale, b.scale)
         a, b = rescale(a, s), rescale(b, s)
+    if null_const(a) or null_const(b):
+        return K(None, a.scale if a.scale is not None else b.scale)
     if a.is_const and b.is_const:
         return K(f(a.const, b.const), a.scale)
     # a range decides it
@@ -739,7 +751,7 @@ class Lowering:
         # the first error met: an arm's condition fails to evaluate, or the value of the arm
         # that holds does, or no arm holds
         err = None if covered else err_code("N")
-        for c, ce, val, ve in reversed(arms):
+        for c, ce, _val, ve in reversed(arms):
             ifs = []
             if ce is not None:
                 ifs.append((Val(exp.Not(this=exp.Is(this=ce.copy(), expression=exp.Null()))), ce))
@@ -782,7 +794,7 @@ class Lowering:
         if total > 5000:
             return False
         for point in itertools.product(*domains):
-            record = dict(zip(names, point))
+            record = dict(zip(names, point, strict=True))
             if not any(E.cond(a.when, record, {}) for a in d.arms):
                 return False
         return True
@@ -958,7 +970,8 @@ class Plan:
     final: Any
     outputs: tuple  # output column names, in order
     params: tuple  # names of the parameters bound as placeholders
-    state_counters: tuple = ()  # (counter id, used, bucket, each) output columns, when state is kept
+    # (counter id, used, bucket, each) output columns, when state is kept
+    state_counters: tuple = ()
 
     @property
     def kernels(self) -> tuple:
@@ -1020,23 +1033,19 @@ class Columns:
         """Put a column that one expression reads once, and that holds no window, into that
         expression: fewer stages for the engine to bind and optimise, the same values."""
         while True:
-            uses: dict[str, int] = {}
-
-            def use(name, n=1):
-                uses[name] = uses.get(name, 0) + n
-
+            uses: Counter[str] = Counter()
             for r in roots:
-                use(r, 2)  # an output stays a column
+                uses[r] += 2  # an output stays a column
             for d in self.defs.values():
                 if d.colocate:  # windows sharing a sort stay where they are
-                    use(d.colocate, 2)
-                    use(d.name, 2)
+                    uses[d.colocate] += 2
+                    uses[d.name] += 2
                 if d.node is None:  # a kernel reads its inputs as columns
                     for dep in d.deps:
-                        use(dep, 2)
+                        uses[dep] += 2
                 else:
                     for c in d.node.find_all(exp.Column):
-                        use(c.name, 1 if c.table == "" else 2)
+                        uses[c.name] += 1 if c.table == "" else 2
             done = True
             for name, d in list(self.defs.items()):
                 if (
@@ -1266,6 +1275,14 @@ SETTLE_OUTPUTS = (
 EXTRA_OUTPUTS = ("remaining", "hifp_raw", "blk", "err")
 
 
+def settle_outputs(program: ir.Program) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(every output, the money outputs) of the settle program: ``SETTLE_OUTPUTS`` with the
+    further funds the program pays (e.g. ``hifob_pay``) after ``hifp_pay``."""
+    funds = settle_funds(program)
+    at = SETTLE_OUTPUTS.index("hifp_pay") + 1
+    return SETTLE_OUTPUTS[:at] + funds + SETTLE_OUTPUTS[at:], MONEY_OUTPUTS + funds
+
+
 class SettleLowering(Lowering):
     """The settle program as a plan over the visits table (``visit_columns``).
 
@@ -1355,7 +1372,8 @@ class SettleLowering(Lowering):
                 outside = [f for f in fields_read(ss[0][3]) if f != counter.each]
                 if outside:
                     whys.append(
-                        f"the amount of the {counter.kind} {cid} depends on {', '.join(outside)}, which its "
+                        f"the amount of the {counter.kind} {cid} depends on {', '.join(outside)}, "
+                        "which its "
                         "counter does not keep apart (it varies within one ledger key)"
                     )
             if kind == "cap":
@@ -1365,7 +1383,8 @@ class SettleLowering(Lowering):
                     ]
                     if len(stateful) > 1:
                         whys.append(
-                            f"the version {self._version(b)} charges the caps {' and '.join(stateful)} "
+                            f"the version {self._version(b)} charges the caps "
+                            f"{' and '.join(stateful)} "
                             "together on one payment (interacting caps)"
                         )
                         for other in stateful:
@@ -1433,7 +1452,8 @@ class SettleLowering(Lowering):
             )
             vocab = self.policy.vocab
             domain = tuple(vocab.values(t)) if t in vocab.enums else None
-            # a platform code not given is absent: it equals nothing (the program asks Present first)
+            # a platform code not given is absent: it equals nothing (the program asks Present
+            # first)
             absent = name in PLATFORM_FIELDS
             fields[name] = FieldRef(
                 Val(column(name), None, SCALE.get(t), lo, hi, absent=absent, domain=domain),
@@ -1588,7 +1608,7 @@ class SettleLowering(Lowering):
             )
         end = self.col(arith("+", prior, base), "band_end")
         limits = [None if x is None else const_val(x, V.MONEY) for x in bands.limits]
-        for a, b in zip(limits, limits[1:]):
+        for a, b in itertools.pairwise(limits):
             if a is None or (b is not None and b.const <= a.const):
                 raise NotSupported("band limits that do not increase")
         low, parts = K(0, 2), []
@@ -1603,7 +1623,7 @@ class SettleLowering(Lowering):
             self.col(arith("+", const_val(x, V.PERCENT), pts), "band_ratio") for x in bands.values
         ]
         exact = K(0, 6)
-        for part, r in zip(parts, rs):
+        for part, r in zip(parts, rs, strict=True):
             exact = arith("+", exact, arith("*", part, r))
         last = case(
             [(compare(">", parts[i], K(0, 2)), rs[i]) for i in reversed(range(1, len(parts)))],
@@ -1611,7 +1631,8 @@ class SettleLowering(Lowering):
         )
         # the reference checks each band's ratio as it applies it, then the last band's
         checks = [
-            (and_(compare(">", part, K(0, 2)), _ratio_bad(r)), r) for part, r in zip(parts, rs)
+            (and_(compare(">", part, K(0, 2)), _ratio_bad(r)), r)
+            for part, r in zip(parts, rs, strict=True)
         ]
         checks.append((_ratio_bad(last), last))
         errs.append(_case_err([(c, err_code("R", r)) for c, r in checks], None))
@@ -1926,10 +1947,9 @@ class SettleLowering(Lowering):
     # -- assembling the stages
     def _assemble(self, env: Env) -> Plan:
         values = {**env.vars, "pool_prop_selfpay": env.vars["ratio"], "reason": env.reason}
-        outputs: dict[str, Val] = {
-            name: values[name] for name in SETTLE_OUTPUTS
-        }  # the documented order
-        for k in MONEY_OUTPUTS:
+        names, money = settle_outputs(self.program)
+        outputs: dict[str, Val] = {name: values[name] for name in names}  # the documented order
+        for k in money:
             if outputs[k].scale is not None:
                 outputs[k] = narrow(rescale(outputs[k], 2, k))
         if outputs["pool_prop_selfpay"].scale is not None:
@@ -1958,7 +1978,7 @@ class SettleLowering(Lowering):
                 else node.name
             )
         state_cols = {}
-        for i, (cid, used, bucket, each) in enumerate(self.state_counters):
+        for i, (_cid, used, bucket, each) in enumerate(self.state_counters):
             state_cols.update({f"st{i}_used": used, f"st{i}_bucket": bucket, f"st{i}_each": each})
         roots = list(final_cols.values()) + list(state_cols.values())
         first = Stage(
@@ -2113,6 +2133,8 @@ def round_money(x: Val, rounding: ir.Rounding) -> Val:
     if q != q.to_integral_value(context=CTX) or q <= 0:
         raise NotSupported("rounding to less than a fen")
     qf = int(q)
+    if null_const(x):
+        return K(None, 2)
     if x.scale < 2:
         x = rescale(x, 2)
     u = qf * 10 ** (x.scale - 2)
@@ -2356,7 +2378,7 @@ def settle_sql(
         )
     lines.append(
         "-- returns row_no, "
-        + ", ".join(SETTLE_OUTPUTS)
+        + ", ".join(settle_outputs(policy.programs["settle"])[0])
         + " (money in fen, pool_prop_selfpay in 1/10000)"
     )
     return "\n".join(lines) + "\n" + query + "\n"

@@ -43,7 +43,7 @@ from ...runtime import (
     settle_message,
     yuan,
 )
-from ..common import BackendUnavailable, bucket, settle_order
+from ..common import BackendUnavailable, bucket, settle_funds, settle_order
 
 INSTALL = "pip install 'policylang[sql]'"
 SMALL = 20_000  # below this many rows one thread plans and runs a query sooner than several
@@ -99,6 +99,7 @@ class DuckDB:
         engine (``spark.py``) opens its own; the rest of the backend is shared."""
         duckdb, pa = _engine()
         self.con = duckdb.connect(":memory:")
+        self.con.execute("SET enable_progress_bar = false")  # standard output is the caller's
         self._threads = self.con.sql("SELECT current_setting('threads')").fetchall()[0][0]
         return pa
 
@@ -209,6 +210,7 @@ class DuckDB:
         seqs = self._sequence(visits, order, state)
         out = []
         pid, has_pooling = self.policy.id, self._settle_program.section is not None
+        funds = settle_funds(self._settle_program)
         money = [
             cols[k]
             for k in (
@@ -219,6 +221,7 @@ class DuckDB:
                 "psn_part_amt",
                 "acct_pay",
                 "psn_cash_pay",
+                *funds,
             )
         ]
         for i, v in enumerate(visits):
@@ -251,6 +254,7 @@ class DuckDB:
                     (),
                     (v.get("setl_id"), v.get("mdtrt_id"), seqs[i], "settle"),
                     self.stamp,
+                    funds,
                 )
             )
         if keeping:
@@ -432,8 +436,39 @@ class DuckDB:
             properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
         )
 
-    def _run(self, plan, binds: dict, registered: list, state: dict | None, rows: int) -> dict:
-        """Run ``plan``: one query, or SQL / sequential step / SQL; the result's columns."""
+    def settle_table(self, table, params: dict, state: dict | None = None, messages: bool = False):
+        """Settle a ``pyarrow.Table`` of visits; a table of results in input row order, as
+        ``CompiledPolicy.settle_table`` gives them (``table.settle_table``)."""
+        from .table import settle_table
+
+        return settle_table(self, table, params, state, messages)
+
+    def limit_memory(self, size: int, spill: str | None = None) -> None:
+        """Bound DuckDB's memory to ``size`` bytes (less what Python holds around it), spilling
+        to ``spill`` (DuckDB's default temporary folder when None)."""
+        self.con.execute(f"SET memory_limit = '{max(64, size * 6 // 10 >> 20)}MB'")
+        if spill is not None:
+            self.con.execute("SET temp_directory = ?", [spill])
+
+    def _lowering_params(self, any_balance: bool) -> list[str]:
+        """The parameters the settle program reads, and the account-use rules' when some visit
+        has a balance (what the table path asks for, as ``CompiledPolicy.settle_table`` does)."""
+        wanted = list(demands(self._settle_program).params)
+        if any_balance:
+            wanted += demands(self.policy.programs["may_pay"]).params
+        return wanted
+
+    def _run(
+        self,
+        plan,
+        binds: dict,
+        registered: list,
+        state: dict | None,
+        rows: int,
+        arrow: bool = False,
+    ):
+        """Run ``plan``: one query, or SQL / sequential step / SQL; the result's columns (an
+        Arrow table with ``arrow``)."""
         self.con.execute(f"SET threads = {1 if rows < SMALL else self._threads}")
         temps: list[str] = []
         try:
@@ -446,13 +481,10 @@ class DuckDB:
                 elif step[0] == "kernel":
                     self._kernel(step[1], registered, state)
                 else:
-                    return (
-                        self.con.sql(
-                            step[1], params={k: v for k, v in binds.items() if k in step[2]} or None
-                        )
-                        .to_arrow_table()
-                        .to_pydict()
-                    )
+                    got = self.con.sql(
+                        step[1], params={k: v for k, v in binds.items() if k in step[2]} or None
+                    ).to_arrow_table()
+                    return got if arrow else got.to_pydict()
         finally:
             for t in temps:
                 self.con.execute(f'DROP TABLE IF EXISTS "{t}"')
