@@ -19,7 +19,6 @@ whole run (tests/conftest.py)."""
 
 from __future__ import annotations
 
-import os
 import random
 
 import pytest
