@@ -620,6 +620,15 @@ def _settings(ap: argparse.ArgumentParser, args: argparse.Namespace) -> tuple:
     return repeats, columnar_n, None if args.no_columnar else _columnar_available()
 
 
+def _section(args):
+    """The section selected instead of the Python one: SQL (--sql), Spark (--spark)."""
+    if args.sql or args.sql_memory_child:
+        return sql_section
+    if args.spark or args.spark_memory_child:
+        return spark_section
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument(
@@ -671,10 +680,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-columnar", action="store_true", help="skip the columnar comparison")
     ap.add_argument("--memory-child", choices=[*CONFIGS, *COLUMNAR_CONFIGS], help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    if args.sql or args.sql_memory_child:
-        return sql_section(args)
-    if args.spark or args.spark_memory_child:
-        return spark_section(args)
+    section = _section(args)
+    if section is not None:  # the SQL or the Spark section instead
+        return section(args)
     n = args.visits
     if n < 1:
         ap.error("--visits must be at least 1")

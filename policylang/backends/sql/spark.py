@@ -32,6 +32,7 @@ import shutil
 import sys
 import tempfile
 from functools import partial
+from typing import Any
 
 from ... import ir
 from ...ir.demands import demands
@@ -95,7 +96,7 @@ def java_home() -> str | None:
     return os.environ["JAVA_HOME"]
 
 
-def session(master: str | None = None, conf: dict | None = None):
+def session(master: str | None = None, conf: dict | None = None) -> Any:
     """A SparkSession for settling: the active one when no ``master`` is asked for, else one
     on ``master`` (default: ``$POLICYLANG_SPARK_MASTER``, else ``local[*]``) with
     ``SETTINGS`` (and ``LOCAL_SETTINGS`` on a local master), then ``conf``."""
@@ -128,7 +129,7 @@ class Views:
         self.spark = spark
         self._files: dict[str, tempfile.TemporaryDirectory] = {}
 
-    def register(self, name: str, table) -> None:
+    def register(self, name: str, table: Any) -> None:
         local = self.spark.sparkContext.master.startswith("local")
         if local and table.num_rows > LOCAL_ROWS:  # many rows: through a file, not pickled
             import pyarrow.parquet as pq
@@ -180,16 +181,16 @@ class Spark(DuckDB):
     name = "spark"
     dialect = "spark"
 
-    def __init__(self, policy: ir.Policy, tracing: bool = True, spark=None):
+    def __init__(self, policy: ir.Policy, tracing: bool = True, spark: Any = None) -> None:
         self.spark = spark
         self._frames: dict = {}  # (source, decimal columns) -> the lowering for settle_frame
         super().__init__(policy, tracing)
 
-    def __getstate__(self):
+    def __getstate__(self) -> dict:
         return {"policy": self.policy, "tracing": self.tracing}
 
-    def __setstate__(self, state):
-        self.__init__(state["policy"], state["tracing"])
+    def __setstate__(self, state: dict) -> None:
+        Spark.__init__(self, state["policy"], state["tracing"])
 
     def _open(self):
         pa = _engine()
@@ -199,10 +200,18 @@ class Spark(DuckDB):
         return pa
 
     @staticmethod
-    def _materialise(name: str, query):
+    def _materialise(name: str, query: Any) -> Any:
         return query  # a view: Spark computes it where it is read
 
-    def _run(self, plan, binds: dict, registered: list, state, rows: int, arrow: bool = False):
+    def _run(
+        self,
+        plan: Any,
+        binds: dict,
+        registered: list,
+        state: dict | None,
+        rows: int,
+        arrow: bool = False,
+    ) -> Any:
         """Run ``plan``: the result's columns (an Arrow table with ``arrow``).  A few rows run
         in one shuffle partition without adaptive planning: a second sooner, the same rows."""
         conf = self.spark.conf
@@ -222,7 +231,9 @@ class Spark(DuckDB):
             for f in kept:
                 f.unpersist()
 
-    def _frame(self, plan, binds: dict, registered: list, state, kept: list | None = None):
+    def _frame(
+        self, plan: Any, binds: dict, registered: list, state: dict | None, kept: list | None = None
+    ) -> Any:
         """The plan as a DataFrame: SQL views, the sequential step, the final query; the
         views it makes are added to ``registered`` (dropped by the caller).  With ``kept``,
         what comes before and out of a sequential step is cached (read twice: by the step
@@ -240,11 +251,13 @@ class Spark(DuckDB):
                 return self._sql(step[1], step[2], binds)
         raise AssertionError("a plan ends with its query")
 
-    def _sql(self, text: str, names, binds: dict):
+    def _sql(self, text: str, names: Any, binds: dict) -> Any:
         args = {k: v for k, v in binds.items() if k in names}
         return self.spark.sql(text, args=args) if args else self.spark.sql(text)
 
-    def _kernel(self, st, registered: list, state, kept: list | None = None) -> None:
+    def _kernel(
+        self, st: Any, registered: list, state: dict | None, kept: list | None = None
+    ) -> None:
         """The sequential step over each person's visits in settlement order, one partition
         of whole persons at a time, as a view named after the kernel."""
         from pyspark.sql import functions as F
@@ -268,7 +281,7 @@ class Spark(DuckDB):
         registered.append(k.name)
 
     # ---- the table path ---------------------------------------------------------------------
-    def settle_frame(self, visits, params: dict):
+    def settle_frame(self, visits: Any, params: dict) -> Any:
         """Settle a Spark DataFrame of visits with the columns of ``base.visit_columns`` (money
         as BIGINT fen, or DECIMAL yuan: made fen exactly, a value finer than a fen an
         ``err``); ``params``: validated values (``inputs.validate_params``).  A DataFrame of
@@ -323,7 +336,7 @@ def kernel_batches(mode, counters, names, outputs, seed, keep, batches):
         )
 
 
-def _whole(t) -> bool:
+def _whole(t: Any) -> bool:
     from pyspark.sql import types as T
 
     return isinstance(t, T.DecimalType) and t.scale == 0
@@ -336,7 +349,7 @@ def _ints(values: list) -> list:
     return [int(v) if isinstance(v, Decimal) else v for v in values]
 
 
-def _collect_rows(frame) -> dict:
+def _collect_rows(frame: Any) -> dict:
     """A small DataFrame's columns as lists (Python rows come back sooner than Arrow here)."""
     rows = frame.collect()
     return {c: [r[i] for r in rows] for i, c in enumerate(frame.columns)}
