@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from . import __version__
+from . import __version__, clilang
 
 if TYPE_CHECKING:
     from .api import CompiledPolicy
@@ -138,6 +138,8 @@ def _stdout_gone() -> None:
 
 
 def _lang(option: str | None, texts: list[str]) -> str:
+    """The language of diagnostics: chosen, else the policy's own keywords, else the locale."""
+    option = option or clilang.explicit()
     if option:
         return option
     if texts:
@@ -254,10 +256,20 @@ def _input_failure(e: InputError, source: str) -> Failure:
     return Failure("\n".join(lines))
 
 
+def _set_lang(ctx, param, value):
+    """--lang (the group's or a command's): speak it from now on, help included."""
+    if value is not None:
+        clilang.choose(value)
+    return value or clilang.explicit()
+
+
 LANG = click.option(
     "--lang",
     type=click.Choice(["en", "zh"]),
     default=None,
+    is_eager=True,
+    expose_value=True,
+    callback=_set_lang,
     help="Language of the messages and table headers (default: English, or Chinese where the "
     "locale is zh; JSON's message stays English unless --lang zh is given).",
 )
@@ -307,8 +319,8 @@ ENUM_COLUMNS = {"relation", "item", "venue", "channel"}
 
 
 def _locale_lang() -> str:
-    loc = os.environ.get("LC_ALL") or os.environ.get("LC_MESSAGES") or os.environ.get("LANG") or ""
-    return "zh" if loc.lower().startswith("zh") else "en"
+    """What a person reads: the chosen language, else the locale's."""
+    return clilang.human()
 
 
 def _table(rows: list[dict], columns: list[str]) -> str:
@@ -405,7 +417,28 @@ def _emit(results, fmt: str, method: str, no_trace: bool, lang: str | None):
         _print(results_table(results, method, lang or _locale_lang()))
 
 
+class _Command(click.Command):
+    """A command whose help is in the language the command line speaks."""
+
+    def format_help(self, ctx, formatter):
+        with clilang.help_in(clilang.human(), ctx.find_root().command, ctx):
+            super().format_help(ctx, formatter)
+
+
 class _Group(click.Group):
+    command_class = _Command
+
+    def main(self, *args, **kwargs):
+        clilang.start()
+        try:
+            return super().main(*args, **kwargs)
+        finally:
+            clilang.reset()
+
+    def format_help(self, ctx, formatter):
+        with clilang.help_in(clilang.human(), self, ctx):
+            super().format_help(ctx, formatter)
+
     def invoke(self, ctx):
         global _output
         _output = _Output()
@@ -448,6 +481,16 @@ class _Group(click.Group):
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="policylang")
+@click.option(
+    "--lang",
+    type=click.Choice(["en", "zh"]),
+    default=None,
+    is_eager=True,
+    expose_value=False,
+    callback=_set_lang,
+    help="Language of messages, help and table headers for every command (default: "
+    "$POLICYLANG_LANG, else the locale: LANG=zh_CN.* is Chinese).",
+)
 def main():
     """Check and evaluate employee medical-insurance outpatient mutual-aid
     policies (职工医保门诊共济保障) written as .pol files.

@@ -492,3 +492,194 @@ def values(vs, lang: str = "en", order=None) -> str:
 def reason(code: str | None, lang: str = "en") -> str:
     """A result's reason in a few words (None: the fund paid)."""
     return text(f"reason.{code or 'paid'}", lang)
+
+
+# ---- the command line's help, in Chinese -------------------------------------------------
+# The English help is click's: each command's docstring and each option's ``help=``, in
+# policylang/cli.py.  Here is its Chinese, keyed by the command's name ("" for the group)
+# and "COMMAND --option" (or "* --option" for an option every command shares);
+# tests/test_messages.py checks that every command and option has its entry.
+HELP_ZH: dict[str, str] = {
+    "": (
+        "检查并计算以 .pol 文件书写的职工基本医疗保险门诊共济保障政策。\n\n"
+        "\b\n示例:\n"
+        "  policylang check policies/\n"
+        "  policylang settle policies/guiyang-2022.pol examples/guiyang-visits.json"
+        " --format table\n"
+        "  policylang credit policies/guiyang-2022.pol examples/guiyang-persons.json \\\n"
+        "      --param guizhou_avg_pension_2022=3125.50\n"
+        "  policylang may-pay policies/guiyang-2022.pol examples/guiyang-requests.json\n\n"
+        "退出码:0 成功,1 政策或输入有错误,2 用法错误。"
+    ),
+    " --lang": (
+        "提示信息、帮助和表头的语言(默认:POLICYLANG_LANG 环境变量,否则按 locale;"
+        "LANG=zh_CN.* 时为中文)。"
+    ),
+    " --version": "显示版本并退出。",
+    "* --help": "显示此帮助并退出。",
+    "check": (
+        "解析并检查政策(.pol 文件或包含 .pol 文件的目录)。\n\n"
+        "报告每一个问题:文件:行:列、源代码行、稳定的诊断代码(见 docs/diagnostics.md)"
+        "和提示。被实施的上级政策在同目录的 .pol 文件中查找。"
+    ),
+    "check --format": "text 供人阅读,json 供编辑器和 CI 使用。",
+    "check --lang": "提示信息的语言(默认:按文件的关键字,否则按 locale)。",
+    "check --strict": "把警告当作错误。",
+    "settle": (
+        "按政策 POLICY 结算普通门诊就诊记录 VISITS(JSON 数组或 JSON Lines)。\n\n"
+        "多人的就诊可以混合、任意顺序;每人的就诊按 setl_time 顺序计算(同一时间的按给出顺序),"
+        "每次就诊按输入顺序输出一条结果。表格末行为各金额列的合计。"
+    ),
+    "* --format": (
+        "json 供程序使用(每个数字附计算过程);jsonl 每行一条结果,一旦确定即输出;"
+        "table 供人阅读。"
+    ),
+    "* --param": "通知未给出、由政策以 `param` 声明的数值(可重复)。",
+    "* --no-trace": "JSON 输出中不包含计算过程(trace)。",
+    "* --path": (
+        "查找被实施的上级政策的其他 .pol 文件或目录(可重复;政策自身所在目录总会查找)。"
+    ),
+    "* --lang": (
+        "提示信息和表头的语言(默认:英文,locale 为中文时为中文;"
+        "JSON 中的 message 除非给出 --lang zh 否则为英文)。"
+    ),
+    "settle --ledger": (
+        "从此台账继续:每人已使用的额度、余额、可冲正的结算。"
+        '此时记录也可以是冲正({"op": "reverse", ...})。'
+    ),
+    "settle --ledger-out": "写出本批就诊之后的台账(原子写入:OUT 可以与 IN 相同)。不给 --ledger 时从新台账开始。",
+    "ledger": "显示台账 LEDGER 中每人已使用的额度:各计数器按期间的用量、余额,以及仍可冲正的结算。",
+    "ledger --psn": "只显示此人。",
+    "ledger --format": "table 供人阅读,json 供程序使用。",
+    "resettle": (
+        "按政策 POLICY 重新结算已记录的就诊(补退):POLICY 为台账所用政策的修订版,"
+        "或同一政策加上更正记录 CORRECTIONS(带已记录结算的 setl_id 和更正字段的就诊 JSON 数组)。\n\n"
+        "给出 --from/--until 时,重新结算该期间内的每次就诊;此人之后的就诊也总会重新结算。"
+        "每次重新结算的就诊输出一条调整:新旧金额以及各方补缴或退回的差额。"
+    ),
+    "resettle --ledger": "就诊结算所记入的台账。",
+    "resettle --ledger-out": "写出更新后的台账(原子写入:OUT 可以与 IN 相同)。",
+    "resettle --from": "重新结算此日期及之后结算的每次就诊。",
+    "resettle --until": "……以及此日期及之前的。",
+    "resettle --format": "json 供程序使用,table 供人阅读。",
+    "credit": "按政策 POLICY 计算人员 PERSONS(JSON 数组)的个人账户计入金额。",
+    "may-pay": "判断个人账户能否支付 REQUESTS(JSON 数组)中的每项请求。",
+    "serve": (
+        "通过 HTTP 结算就诊,每人的台账保存在数据库中。\n\n"
+        "POST /settle、/reverse、/presettle、/resettle 和 GET /ledger/PSN_NO 接收并返回 "
+        "`settle` 的 JSON(docs/json-contract.md);OpenAPI 文档见 /docs。给出多个 POLICY "
+        "文件时,请求以 ?policy=ID 指定其一;每个政策有自己的台账。结算按 setl_id 幂等。"
+        "需要 service 附加组件:pip install 'policylang[service]'。"
+    ),
+    "serve --db": (
+        "台账保存位置:sqlite:///PATH(sqlite:////绝对路径)或 "
+        "postgresql://USER:PASSWORD@HOST:PORT/DBNAME。自动创建和迁移表结构。"
+    ),
+    "serve --host": "监听地址。非回环地址前请加 TLS 代理。",
+    "serve --port": "监听端口。",
+    "serve --token-file": "请求必须携带的 bearer 令牌(否则取 $POLICYLANG_TOKEN)。",
+    "serve --no-auth": "接受不带令牌的请求(仅限回环地址)。",
+    "serve --audit-log": "把审计记录(每次结算一行 JSON)追加到 FILE,而不是标准错误。",
+    "serve --pool-size": "PostgreSQL 连接数(数据库中并发的请求数)。",
+    "explain": "解释诊断代码,例如 H501。",
+    "explain --lang": "解释的语言(默认:中英文都显示)。",
+    "compile": (
+        "编译政策 POLICY 并输出编译结果。\n\n"
+        "IR 把每条结算规则表示为对已声明计数器的步骤,每步附条款和源码位置;"
+        '其 "hash" 不含源码位置,因此格式化或翻译政策不会改变它。\n\n'
+        "给出 --emit sql 时,结算程序成为对就诊表的一条查询(金额为整数分;查询前的注释说明"
+        "列、参数和结果)。含有在 SQL 中没有封闭形式的步骤(两个限额同时累计、年内变化的金额)"
+        "的程序会被拒绝并指出该步骤:DuckDB 后端改用顺序步骤结算。"
+    ),
+    "compile --emit": (
+        "ir:IR 程序的 JSON(字节稳定;源码位置相对于政策所在目录);sql:结算程序的一条 SQL 查询。"
+    ),
+    "compile --dialect": "SQL 方言(与 --emit sql 一起使用)。",
+    "render": (
+        "生成政策 POLICY 的摘要,供与通知原文对照。\n\n"
+        "起付标准、最高支付限额、各医疗机构级别和人员类别的支付比例(已计入提高)、"
+        "个人账户计入规则和个人账户可支付的范围,按各施行版本列出,每行注明条款,原文摘录作为注释。"
+    ),
+    "render --format": "md:Markdown;html:一个自包含的网页(内联 CSS,不加载外部资源)。",
+    "diff": (
+        "从 OLD 到 NEW 含义上的变化:变化的规定及其日期,以及结算结果不同的具体就诊。\n\n"
+        "在两个政策所区分的边界上(版本日期、医疗机构级别、人员类别、起付标准和限额的临界点、"
+        "声明的输入)构造就诊,并按两个政策分别结算。未用 --param 给出的参数在两边取同一个"
+        "替代值(报告中会说明)。\n\n"
+        "退出码与 GNU diff 相同:0 没有结算结果不同的就诊,1 有,2 出错。"
+    ),
+    "diff --format": 'text 供人阅读;json:{"values": [...], "visits": [...], ...}。',
+    "diff --all": "列出找到的每次结果不同的就诊,而不是每类人员和版本只列一次。",
+    "why": (
+        "逐步解释一条结果:施行的版本、计入的起付标准、支付比例及其原因(表格行、提高)、"
+        "最高支付限额及剩余额度、舍入和个人账户;每一步附条款、通知原文和所读取的数值。\n\n"
+        "INPUT 为就诊(settle)、人员(credit)或请求(may-pay),与这些命令的输入相同,"
+        "也可以是示例文件(使用其 input 和 params);全部记录都会计算(就诊的起付标准和限额"
+        "取决于此人之前的就诊),只解释 --record、--psn 或 --setl-id 选中的记录(默认:全部)。"
+    ),
+    "why --record": "解释 INPUT 的第 N 条记录(从 1 开始计数)。",
+    "why --psn": "解释此 psn_no 人员的每条记录。",
+    "why --setl-id": "解释此 setl_id(结算ID)的就诊。",
+    "why --kind": "INPUT 的内容(默认:按其字段判断)。",
+    "why --format": "text 供人阅读,json 供程序使用。",
+    "test": (
+        "运行示例:写在政策中的示例(example \"...\" { ... })和 JSON 示例文件"
+        "(input + expected,格式同 tests/examples/)。\n\n"
+        "PATH 为 .pol 文件、JSON 示例文件或目录(两者都查找;默认:当前目录)。"
+        "每个示例输出 PASS 或 FAIL;失败时逐字段列出期望值和实际值,以及算出实际数字的计算步骤。\n\n"
+        "\b\n退出码:0 全部通过,1 有示例失败,2 有示例无法运行"
+        "(政策有错误、输入有问题、找不到政策)。"
+    ),
+    "test --format": "text 供人阅读,json 供程序和 CI 使用。",
+    "fmt": (
+        "以规范格式输出政策,保留注释。\n\n"
+        "PATH 为 .pol 文件、目录(其中每个 .pol 文件)或 -(标准输入)。"
+        "除非给出 --write、--check 或 --diff,结果输出到标准输出。\n\n"
+        "\b\n退出码(同 diff):0 已是规范格式(或已输出、已改写),1 有文件不是规范格式"
+        "(--check、--diff),2 出错:文件无法解析,或用法错误。"
+    ),
+    "fmt --lang": "把每个关键字、类型名和枚举值写成英文或中文(默认:按各文件主要使用的语言)。",
+    "fmt --write": "原地改写文件(原子写入;未变化的文件不动)。",
+    "fmt --check": "不写任何文件;列出不是规范格式的文件,如有则退出码为 1。",
+    "fmt --diff": "不写任何文件;以统一 diff 格式显示格式化会做的改动,如有改动则退出码为 1。",
+}
+
+# click's own words (usage, option headings, its usage errors), in Chinese; click passes
+# them through gettext, and the command line translates them with this table while it
+# speaks Chinese.
+CLICK_ZH: dict[str, str] = {
+    "Usage:": "用法:",
+    "Options": "选项",
+    "Commands": "命令",
+    "Positional arguments": "参数",
+    "Show this message and exit.": "显示此帮助并退出。",
+    "Show the version and exit.": "显示版本并退出。",
+    "Try '{command} {option}' for help.": "运行 '{command} {option}' 查看帮助。",
+    "Error: {message}": "错误:{message}",
+    "default: {default}": "默认:{default}",
+    "Missing argument": "缺少参数",
+    "Missing option": "缺少选项",
+    "Missing parameter": "缺少参数",
+    "Missing command.": "缺少命令。",
+    "No such command {name!r}.": "没有命令 {name!r}。",
+    "No such option {name!r}.": "没有选项 {name!r}。",
+    "Invalid value for {param_hint}: {message}": "{param_hint} 的值无效:{message}",
+    "Invalid value: {message}": "值无效:{message}",
+    "Aborted!": "已中止!",
+    "{value!r} is not a valid {number_type}.": "{value!r} 不是有效的{number_type}。",
+    "{value} is not in the range {range}.": "{value} 不在范围 {range} 内。",
+    "{name} {filename!r} does not exist.": "{name} {filename!r} 不存在。",
+    "{name} {filename!r} is a directory.": "{name} {filename!r} 是目录。",
+    "{name} {filename!r} is a file.": "{name} {filename!r} 是文件。",
+    "{name} {filename!r} is not readable.": "{name} {filename!r} 不可读。",
+    "file": "文件",
+    "directory": "目录",
+    "path": "路径",
+    "%(prog)s, version %(version)s": "%(prog)s,版本 %(version)s",
+    "{value!r} is not {choice}.": "{value!r} 不是 {choice}。",
+    "{value!r} is not one of {choices}.": "{value!r} 不是 {choices} 之一。",
+    "Got unexpected extra argument ({args})": "多余的参数({args})",
+    "Got unexpected extra arguments ({args})": "多余的参数({args})",
+    "Option {name!r} requires an argument.": "选项 {name!r} 需要一个值。",
+    "Option {name!r} requires {nargs} arguments.": "选项 {name!r} 需要 {nargs} 个值。",
+}
