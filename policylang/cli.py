@@ -1251,7 +1251,8 @@ def diff_cmd(old, new, params, fmt, lang, every, search):
 )
 @PARAMS
 @SEARCH
-def why_cmd(policy, records, record, psn, setl_id, kind, fmt, params, search):
+@LANG
+def why_cmd(policy, records, record, psn, setl_id, kind, fmt, params, search, lang):
     """Explain a result step by step: the version in force, the deductible used,
     the ratio and why (table row, uplifts), the cap and what is left of it, the
     rounding and the personal account; each step with its clause, the sentence
@@ -1306,7 +1307,8 @@ def why_cmd(policy, records, record, psn, setl_id, kind, fmt, params, search):
     else:
         selected = list(range(len(data)))
     try:
-        explanations = why.explain(compiled, data, given, kind, selected)
+        shown = lang or ("en" if fmt == "json" else _locale_lang())
+        explanations = why.explain(compiled, data, given, kind, selected, shown)
     except InputError as e:
         raise _input_failure(e, records) from None
     if fmt == "json":
@@ -1318,7 +1320,30 @@ def why_cmd(policy, records, record, psn, setl_id, kind, fmt, params, search):
             )
         )
     else:
-        _print(why.render_text(compiled.id, policy, explanations), nl=False)
+        _print_styled(why.render_lines(compiled.id, policy, explanations, shown))
+
+
+def _print_styled(lines: list[tuple[str, str]]) -> None:
+    """Lines for people: styled by rich on a terminal, plain text otherwise."""
+    if not _is_terminal():
+        for text, _ in lines:
+            _print(text)
+        return
+    from rich.console import Console
+    from rich.text import Text
+
+    console = Console(highlight=False, soft_wrap=True)
+    with console.capture() as captured:
+        for text, style in lines:
+            console.print(Text(text, style=style or ""))
+    _print(captured.get(), nl=False)
+
+
+def _is_terminal() -> bool:
+    try:
+        return sys.stdout.isatty() and os.environ.get("NO_COLOR") is None
+    except (AttributeError, ValueError):
+        return False
 
 
 def _read_records(path: str):

@@ -345,6 +345,85 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "type.date": ("date", "日期"),
     "type.bool": ("true/false", "是/否"),
     "type.text": ("text", "文本"),
+    # ---- why ------------------------------------------------------------------------
+    "why.what.version in force": ("version in force", "施行版本"),
+    "why.what.in-policy amount": ("in-policy amount", "政策范围内金额"),
+    "why.what.deductible": ("deductible", "起付标准"),
+    "why.what.ratio": ("ratio", "支付比例"),
+    "why.what.fund pays": ("fund pays", "统筹基金支付"),
+    "why.what.all funds pay": ("all funds pay", "基金支付合计"),
+    "why.what.the person's share": ("the person's share", "个人负担"),
+    "why.what.personal account": ("personal account", "个人账户支付"),
+    "why.what.cash": ("cash", "现金支付"),
+    "why.what.credit": ("credit", "计入金额"),
+    "why.what.decision": ("decision", "判定"),
+    "why.what.cap": ("cap", "最高支付限额"),
+    "why.what.outcome": ("outcome", "结果"),
+    "why.what.channel": ("channel", "结算方式"),
+    "why.none": ("none", "无"),
+    "why.no_section": ("the policy has no {section} section", "政策没有“{section}”部分"),
+    "why.none_in_force": (
+        "no version of the {section} section is in force on {date}: the result is not_in_force",
+        "{date} 没有施行中的“{section}”版本:结果为 not_in_force",
+    ),
+    "why.from": ("from {start}", "自 {start} 起"),
+    "why.from_until": ("from {start} until {until}", "自 {start} 起至 {until}"),
+    "why.in_force": ("the version in force on {date}", "{date} 施行的版本"),
+    "why.deductible": (
+        "{deductible} for the period, {before} used before this visit, {left} left: "
+        "takes {value} of the in-policy {in_policy}",
+        "本期起付标准 {deductible},此前已计入 {before},尚余 {left}:"
+        "从政策范围内金额 {in_policy} 中计入 {value}",
+    ),
+    "why.uplift": ("{base} {change} points = {value}", "{base} {change} 个百分点 = {value}"),
+    "why.because": (", because {why}", ",因为 {why}"),
+    "why.band": (
+        "{part} of this visit falls in the band at {value} ({before} accumulated before, "
+        "uplift {uplift} points)",
+        "本次就诊中 {part} 落在比例为 {value} 的分段(此前累计 {before},提高 {uplift} 个百分点)",
+    ),
+    "why.every_band": ("adds {value} to every band", "每个分段提高 {value}"),
+    "why.ratio_for": ("{value} for {read}", "{read} 时为 {value}"),
+    "why.by_bands": ("{base} by bands", "{base} 按分段比例"),
+    "why.rounded": ("{exact}, rounded to {value}", "{exact},舍入为 {value}"),
+    "why.cap_cut": (
+        "{cap} for the period, {before} paid before this visit, {left} left: "
+        "{uncapped} is cut to {value}",
+        "本期限额 {cap},此前已支付 {before},尚余 {left}:{uncapped} 减为 {value}",
+    ),
+    "why.cap_fits": (
+        "{cap} for the period, {before} paid before this visit, {room} left: {share} fits, "
+        "{after} left after this visit",
+        "本期限额 {cap},此前已支付 {before},尚余 {room}:{share} 未超过限额,本次之后尚余 {after}",
+    ),
+    "why.account": (
+        "balance {balance}, payable {payable}: the account pays {value}",
+        "账户余额 {balance},可支付 {payable}:个人账户支付 {value}",
+    ),
+    "why.credit_rule": (
+        "rule {rule} applies (when {cond}): {amount} = {value}",
+        "适用规则 {rule}(当 {cond}):{amount} = {value}",
+    ),
+    "why.channel": (
+        "direct when the venue settles over the network (networked), else reimbursement",
+        "定点医药机构联网结算(networked)时直接共济使用(direct),否则到经办机构申请支付"
+        "(reimbursement)",
+    ),
+    "why.head_visit": (
+        "visit {n}: psn_no {psn}, setl_time {date}",
+        "就诊 {n}:人员编号 {psn},结算时间 {date}",
+    ),
+    "why.head_credit": ("credit {n}: psn_no {psn}, on {date}", "计入 {n}:人员编号 {psn},日期 {date}"),
+    "why.head_request": (
+        "request {n}: {who}{relation}, {item}{at}, on {date}",
+        "请求 {n}:{who}{relation},{item}{at},日期 {date}",
+    ),
+    "why.who": ("psn_no {psn}, ", "人员编号 {psn},"),
+    "why.at": (" at {venue}", "({venue})"),
+    "why.policy": ("  (policy {id}, {file})", "  (政策 {id},{file})"),
+    "why.unstated": ("unstated: {text}", "通知未规定:{text}"),
+    "why.read": ("read: {read}", "读取:{read}"),
+    "why.result": ("result: {summary}", "结果:{summary}"),
     # ---- diff -----------------------------------------------------------------------
     "diff.values": ("Changed values", "变化的规定"),
     "diff.no_values": ("No rule changed its meaning.", "规定的含义没有变化。"),

@@ -26,6 +26,7 @@ from .backends.common import block_at, bucket, settle_order, visit_date
 from .ir import evaluate as E
 from .ir.evaluate import CTX
 from .ir.text import cond_text
+from .messages import text as words
 from .runtime import money
 
 KINDS = ("settle", "credit", "may_pay")
@@ -98,9 +99,10 @@ def detect_kind(records: list) -> str | None:
 
 
 def explain(
-    compiled, records: list, params: dict, kind: str, selected: list[int]
+    compiled, records: list, params: dict, kind: str, selected: list[int], lang: str = "en"
 ) -> list[Explanation]:
-    """Evaluate every record, explain those at ``selected`` (0-based indexes)."""
+    """Evaluate every record, explain those at ``selected`` (0-based indexes), in ``lang``
+    (the explanations; ``what`` stays the English key the JSON contract names)."""
     from .inputs import validate_params, validate_persons, validate_requests, validate_visits
 
     policy: ir.Policy = compiled.ir
@@ -116,51 +118,61 @@ def explain(
     out = []
     for i in selected:
         result = results[i]
-        steps = [_version_step(program, rows[i], values, kind)]
+        shown = result.to_json(trace=False, lang=lang)
+        steps = [_version_step(program, rows[i], values, kind, lang)]
         if kind == "settle":
-            steps += _settle_steps(result, program, rows, results, i, values)
+            steps += _settle_steps(result, program, rows, results, i, values, lang)
         elif kind == "credit":
-            steps += _credit_steps(result, program, rows[i], values)
+            steps += _credit_steps(result, program, rows[i], values, lang)
         else:
-            steps += _may_pay_steps(result)
-        out.append(Explanation(i + 1, kind, result.to_json(trace=False), steps))
+            steps += _may_pay_steps(result, lang)
+        _in_language(steps, kind, result.reason, shown.get("message"))
+        out.append(Explanation(i + 1, kind, shown, steps))
     return out
+
+
+def _in_language(steps: list[Step], kind: str, reason, message: str | None) -> None:
+    """The result's message in the language asked for (the result's own is English)."""
+    if message is None:
+        return
+    for step in steps[1:]:
+        if step.what == "outcome":
+            step.explanation = message
+        elif kind == "may_pay" and step.what != "channel":
+            step.explanation = f"{reason}: {message}"
 
 
 # ---- the steps ---------------------------------------------------------------------------
 
 
-def _version_step(program: ir.Program, row: dict, params: dict, kind: str) -> Step:
+def _version_step(program: ir.Program, row: dict, params: dict, kind: str, lang: str) -> Step:
     field = program.date_field
     when = visit_date(row[field])
     block = block_at(program, when, params)
     read = {field: when.isoformat()}
+    section = _section(kind) if lang == "en" else words(f"section.{_section(kind)}", lang)
     if block is None:
-        if program.section is None:
-            return Step(
-                "version in force",
-                None,
-                "none",
-                explanation=f"the policy has no {_section(kind)} section",
-                inputs=read,
-            )
+        said = (
+            words("why.no_section", lang, section=section)
+            if program.section is None
+            else words("why.none_in_force", lang, section=section, date=when.isoformat())
+        )
         return Step(
-            "version in force",
-            None,
-            "none",
-            explanation=f"no version of the {_section(kind)} section is in force on {when.isoformat()}: "
-            "the result is not_in_force",
-            inputs=read,
+            "version in force", None, words("why.none", lang), explanation=said, inputs=read
         )
     start = _point(block.start, params)
-    until = f" until {_point(block.until, params)}" if block.until is not None else ""
+    span = (
+        words("why.from", lang, start=start)
+        if block.until is None
+        else words("why.from_until", lang, start=start, until=_point(block.until, params))
+    )
     prov = block.prov or ir.Prov("version")
     return Step(
         "version in force",
         None,
-        f"from {start}{until}",
+        span,
         "version",
-        explanation=f"the version in force on {when.isoformat()}",
+        explanation=words("why.in_force", lang, date=when.isoformat()),
         clause=prov.clause,
         quote=prov.quote,
         unstated=prov.unstated,
@@ -193,13 +205,13 @@ WHAT = {
 }
 
 
-def _from_trace(t) -> Step:
+def _from_trace(t, lang: str) -> Step:
     return Step(
         WHAT.get(t.field, t.field),
         t.field,
         t.value,
         t.rule,
-        _words(t),
+        _words(t, lang),
         t.clause,
         t.quote,
         t.unstated,
@@ -208,67 +220,137 @@ def _from_trace(t) -> Step:
     )
 
 
-def _words(t) -> str | None:
+def _words(t, lang: str = "en") -> str | None:
     """The arithmetic of a trace step, in words."""
     x = t.inputs
     if t.formula:
         return f"{t.formula} = {t.value}"
-    if t.field == "act_pay_dedc" and "deductible" in x:
-        left = Decimal(x["deductible"]) - Decimal(x["consumed_before"])
-        return (
-            f"{x['deductible']} for the period, {x['consumed_before']} used before this visit, "
-            f"{money(max(left, Decimal(0)))} left: takes {t.value} of the in-policy {x['in_policy']}"
-        )
-    if t.field == "ratio" and "base" in x and "points" in x:
-        why = ", ".join(f"{k} = {_plain(v)}" for k, v in x.items() if k not in ("base", "points"))
-        points = str(x["points"])
-        change = f"- {points[1:]}" if points.startswith("-") else f"+ {points}"
-        return f"{x['base']} {change} points = {t.value}" + (f", because {why}" if why else "")
-    if t.field == "ratio" and "band_part" in x:
-        return (
-            f"{x['band_part']} of this visit falls in the band at {t.value} "
-            f"({x['accumulated_before']} accumulated before, uplift {x['uplift']} points)"
-        )
-    if t.field == "ratio" and t.value and t.value.endswith(" points"):
-        return f"adds {t.value} to every band"
-    if t.field == "ratio":
-        read = ", ".join(f"{k} = {_plain(v)}" for k, v in x.items())
-        return f"{t.value}" + (f" for {read}" if read else "")
-    if t.field == "hifp_pay" and "exact" in x:
-        ratio = x["ratio"]
-        product = f"{x['base']} × {ratio}" if ratio != "by bands" else f"{x['base']} by bands"
-        return f"{product} = {x['exact']}, rounded to {t.value}"
-    if t.field == "hifp_pay" and "cap" in x:
-        room = Decimal(x["cap"]) - Decimal(x["paid_before"])
-        return (
-            f"{x['cap']} for the period, {x['paid_before']} paid before this visit, "
-            f"{money(max(room, Decimal(0)))} left: {x['uncapped']} is cut to {t.value}"
-        )
-    if t.field == "acct_pay" and "payable" in x:
-        return f"balance {x['balance_before']}, payable {x['payable']}: the account pays {t.value}"
-    if t.field == "credit" and "exact" in x:
-        return f"{x['exact']}, rounded to {t.value}"
+    for test, say in _WORDS.get(t.field, ()):
+        if test(t, x):
+            return say(t, x, lang)
     return None
 
 
+def _deductible_words(t, x, lang):
+    left = Decimal(x["deductible"]) - Decimal(x["consumed_before"])
+    return words(
+        "why.deductible",
+        lang,
+        deductible=x["deductible"],
+        before=x["consumed_before"],
+        left=money(max(left, Decimal(0))),
+        value=t.value,
+        in_policy=x["in_policy"],
+    )
+
+
+def _uplift_words(t, x, lang):
+    why = ", ".join(f"{k} = {_plain(v)}" for k, v in x.items() if k not in ("base", "points"))
+    points = str(x["points"])
+    change = f"- {points[1:]}" if points.startswith("-") else f"+ {points}"
+    said = words("why.uplift", lang, base=x["base"], change=change, value=t.value)
+    return said + (words("why.because", lang, why=why) if why else "")
+
+
+def _band_words(t, x, lang):
+    return words(
+        "why.band",
+        lang,
+        part=x["band_part"],
+        value=t.value,
+        before=x["accumulated_before"],
+        uplift=x["uplift"],
+    )
+
+
+def _ratio_words(t, x, lang):
+    read = ", ".join(f"{k} = {_plain(v)}" for k, v in x.items())
+    return words("why.ratio_for", lang, value=t.value, read=read) if read else f"{t.value}"
+
+
+def _rounded_words(t, x, lang):
+    ratio = x["ratio"]
+    product = (
+        f"{x['base']} × {ratio}"
+        if ratio != "by bands"
+        else words("why.by_bands", lang, base=x["base"])
+    )
+    return words("why.rounded", lang, exact=f"{product} = {x['exact']}", value=t.value)
+
+
+def _cap_cut_words(t, x, lang):
+    room = Decimal(x["cap"]) - Decimal(x["paid_before"])
+    return words(
+        "why.cap_cut",
+        lang,
+        cap=x["cap"],
+        before=x["paid_before"],
+        left=money(max(room, Decimal(0))),
+        uncapped=x["uncapped"],
+        value=t.value,
+    )
+
+
+_WORDS = {
+    "act_pay_dedc": [(lambda t, x: "deductible" in x, _deductible_words)],
+    "ratio": [
+        (lambda t, x: "base" in x and "points" in x, _uplift_words),
+        (lambda t, x: "band_part" in x, _band_words),
+        (
+            lambda t, x: bool(t.value) and t.value.endswith(" points"),
+            lambda t, x, lang: words("why.every_band", lang, value=t.value),
+        ),
+        (lambda t, x: True, _ratio_words),
+    ],
+    "hifp_pay": [
+        (lambda t, x: "exact" in x, _rounded_words),
+        (lambda t, x: "cap" in x, _cap_cut_words),
+    ],
+    "acct_pay": [
+        (
+            lambda t, x: "payable" in x,
+            lambda t, x, lang: words(
+                "why.account",
+                lang,
+                balance=x["balance_before"],
+                payable=x["payable"],
+                value=t.value,
+            ),
+        )
+    ],
+    "credit": [
+        (
+            lambda t, x: "exact" in x,
+            lambda t, x, lang: words("why.rounded", lang, exact=x["exact"], value=t.value),
+        )
+    ],
+}
+
+
 def _settle_steps(
-    result, program: ir.Program, rows: list[dict], results: list, i: int, params: dict
+    result, program: ir.Program, rows: list[dict], results: list, i: int, params: dict, lang: str
 ) -> list[Step]:
     trace = list(result.trace)
     steps: list[Step] = []
     capped = any(t.field == "hifp_pay" and "cap" in t.inputs for t in trace)
     for t in trace:
-        step = _from_trace(t)
+        step = _from_trace(t, lang)
         steps.append(step)
         if t.field == "hifp_pay" and "exact" in t.inputs and not capped:
-            steps += _cap_steps(program, rows, results, i, params, Decimal(t.value))
+            steps += _cap_steps(program, rows, results, i, params, Decimal(t.value), lang)
     if result.reason is not None:
         steps.append(Step("outcome", "reason", result.reason, explanation=result.message))
     return steps
 
 
 def _cap_steps(
-    program: ir.Program, rows: list[dict], results: list, i: int, params: dict, share: Decimal
+    program: ir.Program,
+    rows: list[dict],
+    results: list,
+    i: int,
+    params: dict,
+    share: Decimal,
+    lang: str = "en",
 ) -> list[Step]:
     """Each cap that applies to the visit and did not cut its share: the room it had."""
     out = []
@@ -281,8 +363,15 @@ def _cap_steps(
                 "hifp_pay",
                 money(share),
                 prov.rule,
-                f"{money(amount)} for the period, {money(before)} paid before this visit, {money(room)} left: "
-                f"{money(share)} fits, {money(CTX.subtract(room, share))} left after this visit",
+                words(
+                    "why.cap_fits",
+                    lang,
+                    cap=money(amount),
+                    before=money(before),
+                    room=money(room),
+                    share=money(share),
+                    after=money(CTX.subtract(room, share)),
+                ),
                 prov.clause,
                 prov.quote,
                 prov.unstated,
@@ -334,16 +423,20 @@ def _applying_caps(program: ir.Program, row: dict, index: int, params: dict, cou
                     yield cap, amount, key
 
 
-def _credit_steps(result, program: ir.Program, row: dict, params: dict) -> list[Step]:
+def _credit_steps(result, program: ir.Program, row: dict, params: dict, lang: str) -> list[Step]:
     steps = []
     rule = _credit_rule(program, result.rule)
     for t in result.trace:
-        step = _from_trace(t)
+        step = _from_trace(t, lang)
         step.what = "credit"
         if rule is not None:
-            step.explanation = (
-                f"rule {rule.name} applies (when {cond_text(rule.when)}): "
-                f"{_amount_text(rule.amount)} = {step.explanation}"
+            step.explanation = words(
+                "why.credit_rule",
+                lang,
+                rule=rule.name,
+                cond=cond_text(rule.when),
+                amount=_amount_text(rule.amount),
+                value=step.explanation,
             )
             step.inputs = {**_reads(rule, row, params), **step.inputs}
         steps.append(step)
@@ -411,21 +504,15 @@ def _shown(v) -> Any:
     return v
 
 
-def _may_pay_steps(result) -> list[Step]:
+def _may_pay_steps(result, lang: str) -> list[Step]:
     steps = []
     for t in result.trace:
-        step = _from_trace(t)
+        step = _from_trace(t, lang)
         step.explanation = f"{result.reason}: {result.message}"
         steps.append(step)
     if result.allowed:
         steps.append(
-            Step(
-                "channel",
-                "channel",
-                result.channel,
-                explanation="direct when the venue settles over the network (networked), "
-                "else reimbursement",
-            )
+            Step("channel", "channel", result.channel, explanation=words("why.channel", lang))
         )
     return steps
 
@@ -433,53 +520,93 @@ def _may_pay_steps(result) -> list[Step]:
 # ---- rendering ---------------------------------------------------------------------------------
 
 
-def render_text(policy_id: str, policy_file: str, explanations: list[Explanation]) -> str:
+def _head(ex: Explanation, policy_id: str, policy_file: str, lang: str) -> str:
+    r = ex.result
+    if ex.kind == "settle":
+        head = words("why.head_visit", lang, n=ex.record, psn=r["psn_no"], date=r["setl_time"])
+    elif ex.kind == "credit":
+        head = words("why.head_credit", lang, n=ex.record, psn=r["psn_no"], date=r["on"])
+    else:
+        from .messages import value
+
+        who = words("why.who", lang, psn=r["psn_no"]) if r.get("psn_no") else ""
+        venue = words("why.at", lang, venue=value(r["venue"], lang)) if r.get("venue") else ""
+        head = words(
+            "why.head_request",
+            lang,
+            n=ex.record,
+            who=who,
+            relation=value(r["relation"], lang),
+            item=value(r["item"], lang),
+            at=venue,
+            date=r["on"],
+        )
+    return head + words("why.policy", lang, id=policy_id, file=policy_file)
+
+
+def label(what: str, lang: str) -> str:
+    """A step's name, as a person reads it (``what`` is the English)."""
+    key = f"why.what.{what}"
+    from .messages import MESSAGES
+
+    return words(key, lang) if key in MESSAGES else what
+
+
+def _step_lines(n: int, s: Step, what_w: int, value_w: int, lang: str) -> list[tuple[str, str]]:
+    """(text, style) lines of one step."""
     from .formatter import cell_width
 
-    out = []
+    name = label(s.what, lang)
+    value = s.value or ""
+    version = s.what == "version in force"
+    aligned = value if version else f"{' ' * (value_w - cell_width(value))}{value}"
+    line = f"{n:>3}. {name}{' ' * (what_w - cell_width(name))}  {aligned}"
+    if s.rule and not version:
+        line += f"  {s.rule}"
+    out = [(line.rstrip(), "bold")]
+    pad = " " * 7
+    if s.explanation:
+        out.append((f"{pad}{s.explanation}", ""))
+    if s.clause or s.quote:
+        cite = s.clause or ""
+        if s.quote:
+            cite += f" “{s.quote}”" if cite else f"“{s.quote}”"
+        out.append((f"{pad}{cite}", "cyan"))
+    if s.unstated:
+        out.append((f"{pad}{words('why.unstated', lang, text=s.unstated)}", "yellow"))
+    if s.inputs:
+        read = ", ".join(f"{k} {_plain(v)}" for k, v in s.inputs.items())
+        out.append((f"{pad}{words('why.read', lang, read=read)}", "dim"))
+    return out
+
+
+def render_lines(
+    policy_id: str, policy_file: str, explanations: list[Explanation], lang: str = "en"
+) -> list[tuple[str, str]]:
+    """The explanation for a terminal: (text, rich style) lines."""
+    from .formatter import cell_width
+
+    out: list[tuple[str, str]] = []
     for ex in explanations:
-        r = ex.result
-        if ex.kind == "settle":
-            head = f"visit {ex.record}: psn_no {r['psn_no']}, setl_time {r['setl_time']}"
-        elif ex.kind == "credit":
-            head = f"credit {ex.record}: psn_no {r['psn_no']}, on {r['on']}"
-        else:
-            who = f"psn_no {r['psn_no']}, " if r.get("psn_no") else ""
-            venue = f" at {r['venue']}" if r.get("venue") else ""
-            head = f"request {ex.record}: {who}{r['relation']}, {r['item']}{venue}, on {r['on']}"
-        out.append(f"{head}  (policy {policy_id}, {policy_file})")
-        what_w = max(cell_width(s.what) for s in ex.steps)
+        out.append((_head(ex, policy_id, policy_file, lang), "bold underline"))
+        names = [label(s.what, lang) for s in ex.steps]
+        what_w = max(cell_width(x) for x in names)
         value_w = max(
             [cell_width(s.value or "") for s in ex.steps if s.what != "version in force"] or [0]
         )
         for n, s in enumerate(ex.steps, start=1):
-            value = s.value or ""
-            aligned = (
-                value
-                if s.what == "version in force"
-                else f"{' ' * (value_w - cell_width(value))}{value}"
-            )
-            line = f"{n:>3}. {s.what}{' ' * (what_w - cell_width(s.what))}  {aligned}"
-            if s.rule and s.what != "version in force":
-                line += f"  {s.rule}"
-            out.append(line.rstrip())
-            pad = " " * 7
-            if s.explanation:
-                out.append(f"{pad}{s.explanation}")
-            if s.clause or s.quote:
-                cite = s.clause or ""
-                if s.quote:
-                    cite += f" “{s.quote}”" if cite else f"“{s.quote}”"
-                out.append(f"{pad}{cite}")
-            if s.unstated:
-                out.append(f"{pad}unstated: {s.unstated}")
-            if s.inputs:
-                out.append(
-                    f"{pad}read: " + ", ".join(f"{k} {_plain(v)}" for k, v in s.inputs.items())
-                )
-        out.append("     result: " + _summary(ex))
-        out.append("")
-    return "\n".join(out).rstrip() + "\n"
+            out += _step_lines(n, s, what_w, value_w, lang)
+        out.append(("     " + words("why.result", lang, summary=_summary(ex, lang)), "bold"))
+        out.append(("", ""))
+    while out and not out[-1][0]:
+        out.pop()
+    return out
+
+
+def render_text(
+    policy_id: str, policy_file: str, explanations: list[Explanation], lang: str = "en"
+) -> str:
+    return "\n".join(t for t, _ in render_lines(policy_id, policy_file, explanations, lang)) + "\n"
 
 
 def _plain(v) -> str:
@@ -490,7 +617,7 @@ def _plain(v) -> str:
     return str(v)
 
 
-def _summary(ex: Explanation) -> str:
+def _summary(ex: Explanation, lang: str = "en") -> str:
     r = ex.result
     if ex.kind == "settle":
         fields = (
@@ -508,7 +635,18 @@ def _summary(ex: Explanation) -> str:
         fields = ("credit", "reason", "rule", "clause")
     else:
         fields = ("allowed", "reason", "channel", "clause")
-    return ", ".join(f"{f} {_plain(r[f])}" for f in fields)
+    if lang == "en":
+        return ", ".join(f"{f} {_plain(r[f])}" for f in fields)
+    from .messages import reason, value
+
+    def shown(f):
+        if f == "reason":
+            return reason(r[f], lang) if ex.kind == "settle" or r[f] else words("why.none", lang)
+        if isinstance(r[f], bool) or f == "channel":
+            return value(r[f], lang) if r[f] is not None else words("why.none", lang)
+        return _plain(r[f])
+
+    return ",".join(f"{words(f'col.{f}', lang)} {shown(f)}" for f in fields)
 
 
 def to_json(
