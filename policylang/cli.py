@@ -1360,8 +1360,17 @@ def _read_records(path: str):
 
 @main.command("test")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help='text for people; json for programs and CI: {"summary": {...}, "examples": [...]}.',
+)
 @SEARCH
-def test_cmd(paths, search):
+@LANG
+def test_cmd(paths, fmt, search, lang):
     """Run the worked examples: those written in policies (example "..." { ... })
     and JSON example files (input + expected, as in tests/examples/).
 
@@ -1373,12 +1382,17 @@ def test_cmd(paths, search):
     \b
     Exit codes: 0 every example passed, 1 some example failed, 2 some example
     could not run (a policy with errors, an input problem, no policy found)."""
-    from .examples import collect_and_run, exit_code, report
+    from .examples import collect_and_run, exit_code, report, to_json
+    from .messages import text
 
-    outcomes = collect_and_run(list(paths) or ["."], search)
+    shown = lang or ("en" if fmt == "json" else _locale_lang())
+    outcomes = collect_and_run(list(paths) or ["."], search, shown)
     if not outcomes:
-        raise Failure("no examples found in " + ", ".join(paths or ["."]), 2)
-    _print(report(outcomes))
+        raise Failure(text("test.none_found", shown, paths=", ".join(paths or ["."])), 2)
+    if fmt == "json":
+        _print(json.dumps(to_json(outcomes), ensure_ascii=False, indent=2))
+    else:
+        _print(report(outcomes, shown))
     code = exit_code(outcomes)
     if code:
         sys.exit(code)  # the report stands: it says which failed

@@ -263,7 +263,7 @@ def cases_in_policy(policy: n.Policy, file: str) -> list[Case]:
     return out
 
 
-def json_case(path: Path, data: dict, find_policy) -> Case:
+def json_case(path: Path, data: dict, find_policy, lang: str = "en") -> Case:
     """A case from a JSON example file; ``find_policy(name, path)`` returns the policy file
     for the folder name (or an error message as ``(None, message)``)."""
     title = str(data.get("title") or path.stem)
@@ -291,17 +291,16 @@ def json_case(path: Path, data: dict, find_policy) -> Case:
         expected if isinstance(expected, list) else [],
         clause,
     )
+    from .messages import text as words
+
     if kind not in KINDS:
-        case.problem = (
-            "cannot tell the kind of example: put the file in a settle/, credit/ or may-pay/ folder, "
-            'or give "kind"'
-        )
+        case.problem = words("test.no_kind", lang)
     elif (
         not isinstance(records, list)
         or not isinstance(expected, list)
         or len(records) != len(expected)
     ):
-        case.problem = '"input" and "expected" must be arrays of the same length'
+        case.problem = words("test.not_arrays", lang)
     else:
         name = data.get("policy") or path.parent.parent.name
         case.policy, problem = find_policy(str(name), path)
@@ -412,19 +411,59 @@ def shown(value: Any) -> str:
     return str(value)
 
 
-def step_text(step) -> str:
+def step_text(step, lang: str = "en") -> str:
     """One trace step on one line: value, rule, clause, and the inputs it read."""
-    text = f"{step.field} = {step.value}  by {step.rule}"
+    from .messages import text as words
+
+    text = words("test.step", lang, field=step.field, value=step.value, rule=step.rule)
     if step.clause:
         text += f" ({step.clause})"
     if step.inputs:
-        text += "  from " + ", ".join(f"{k} {shown(v)}" for k, v in step.inputs.items())
+        read = ", ".join(f"{k} {shown(v)}" for k, v in step.inputs.items())
+        text += words("test.step_from", lang, read=read)
     if step.formula:
         text += f"  [{step.formula}]"
     return text
 
 
-def report(outcomes: list[Outcome]) -> str:
+def _mismatch_lines(o: Outcome, lang: str) -> list[str]:
+    from .formatter import cell_width
+    from .messages import text as words
+
+    lines = []
+    for record in sorted({m.record for m in o.mismatches}):
+        ms = [m for m in o.mismatches if m.record == record]
+        who = o.who.get(record)
+        lines.append("      " + words("test.record", lang, n=record, who=f" ({who})" if who else ""))
+        head = [words(f"test.{h}", lang) for h in ("field", "expected", "actual")]
+        rows = [[m.field, shown(m.expected), shown(m.actual)] for m in ms]
+        width = [max(cell_width(r[i]) for r in [head, *rows]) for i in range(2)]
+        for r in [head, *rows]:
+            cells = [r[i] + " " * (width[i] - cell_width(r[i])) for i in range(2)]
+            lines.append(f"        {cells[0]}  {cells[1]}  {r[2]}")
+        for m in ms:
+            if m.trace:
+                lines.append(
+                    "        " + words("test.how", lang, field=m.field, value=shown(m.actual))
+                )
+                lines += [f"          {step_text(s, lang)}" for s in m.trace]
+    return lines
+
+
+def summary(outcomes: list[Outcome]) -> dict[str, int]:
+    return {
+        "examples": len(outcomes),
+        "passed": sum(o.status == "PASS" for o in outcomes),
+        "failed": sum(o.status == "FAIL" for o in outcomes),
+        "errors": sum(o.status == "ERROR" for o in outcomes),
+    }
+
+
+def report(outcomes: list[Outcome], lang: str = "en") -> str:
+    """The report for people: one line per example (PASS, FAIL or ERROR), and for a failure
+    each differing field, expected against actual, with the trace of the actual number."""
+    from .messages import text as words
+
     lines = []
     for o in outcomes:
         c = o.case
@@ -434,29 +473,47 @@ def report(outcomes: list[Outcome]) -> str:
         lines.append(head)
         if o.status == "ERROR":
             lines += ["      " + x for x in (o.error or "").split("\n")]
-        for record in sorted({m.record for m in o.mismatches}):
-            ms = [m for m in o.mismatches if m.record == record]
-            who = o.who.get(record)
-            lines.append(f"      record {record}" + (f" ({who})" if who else ""))
-            width = max(len("field"), *(len(m.field) for m in ms))
-            ew = max(len("expected"), *(len(shown(m.expected)) for m in ms))
-            lines.append(f"        {'field':<{width}}  {'expected':<{ew}}  actual")
-            for m in ms:
-                lines.append(
-                    f"        {m.field:<{width}}  {shown(m.expected):<{ew}}  {shown(m.actual)}"
-                )
-            for m in ms:
-                if m.trace:
-                    lines.append(f"        how {m.field} came to {shown(m.actual)}:")
-                    lines += [f"          {step_text(s)}" for s in m.trace]
-    passed = sum(o.status == "PASS" for o in outcomes)
-    failed = sum(o.status == "FAIL" for o in outcomes)
-    errors = sum(o.status == "ERROR" for o in outcomes)
-    summary = f"{len(outcomes)} example(s): {passed} passed, {failed} failed"
-    if errors:
-        summary += f", {errors} could not run"
-    lines += ["", summary]
+        lines += _mismatch_lines(o, lang)
+    counts = summary(outcomes)
+    said = words("test.summary", lang, total=counts["examples"], **counts)
+    if counts["errors"]:
+        said += words("test.summary_errors", lang, errors=counts["errors"])
+    lines += ["", said]
     return "\n".join(lines)
+
+
+def _json_value(v: Any) -> Any:
+    return str(v) if isinstance(v, Decimal) else v
+
+
+def outcome_json(o: Outcome) -> dict:
+    c = o.case
+    return {
+        "status": o.status,
+        "file": c.source,
+        "line": c.line,
+        "title": c.title,
+        "clause": c.clause,
+        "kind": c.kind,
+        "policy": c.policy,
+        "error": o.error,
+        "mismatches": [
+            {
+                "record": m.record,
+                "who": o.who.get(m.record),
+                "field": m.field,
+                "expected": _json_value(m.expected),
+                "actual": _json_value(m.actual),
+                "trace": [s.to_json() for s in m.trace],
+            }
+            for m in o.mismatches
+        ],
+    }
+
+
+def to_json(outcomes: list[Outcome]) -> dict:
+    """``test --format json``: ``{"summary": {...}, "examples": [...]}``."""
+    return {"summary": summary(outcomes), "examples": [outcome_json(o) for o in outcomes]}
 
 
 def exit_code(outcomes: list[Outcome]) -> int:
@@ -486,11 +543,12 @@ def _read_json(path: Path) -> Any:
         return None
 
 
-def collect_and_run(paths: list[str], search: tuple = ()) -> list[Outcome]:
+def collect_and_run(paths: list[str], search: tuple = (), lang: str = "en") -> list[Outcome]:
     """Every example in ``paths`` (files or folders; .pol files and JSON example files),
     run.  A file named on the command line that holds no example is an error; files found
     in folders are looked at only for examples."""
     from .api import CompiledPolicy, check_unit, policy_files
+    from .messages import text as words
     from .resolve import Workspace
 
     ws = Workspace()
@@ -514,9 +572,9 @@ def collect_and_run(paths: list[str], search: tuple = ()) -> list[Outcome]:
             if not is_example_json(data):
                 outcomes.append(
                     Outcome(
-                        Case(raw, None, "(not an example file)", "settle", None, {}, [], []),
+                        Case(raw, None, words("test.not_example", lang), "settle", None, {}, [], []),
                         "ERROR",
-                        error='an example file is a JSON object with "input" and "expected"',
+                        error=words("test.not_example_why", lang),
                     )
                 )
                 continue
@@ -530,18 +588,17 @@ def collect_and_run(paths: list[str], search: tuple = ()) -> list[Outcome]:
         if unit.vocabulary is not None and named:
             outcomes.append(
                 Outcome(
-                    Case(str(f), None, "(a vocabulary file)", "settle", str(f), {}, [], []),
+                    Case(str(f), None, words("test.vocabulary", lang), "settle", str(f), {}, [], []),
                     "ERROR",
-                    error=f"{f} holds a vocabulary, not a policy: it has no examples; "
-                    "test the policies that import it",
+                    error=words("test.vocabulary_why", lang, file=f),
                 )
             )
         elif unit.policy is None and named:
             outcomes.append(
                 Outcome(
-                    Case(str(f), None, "(the policy does not parse)", "settle", str(f), {}, [], []),
+                    Case(str(f), None, words("test.no_parse", lang), "settle", str(f), {}, [], []),
                     "ERROR",
-                    error=_errors_text(unit.diagnostics, ws),
+                    error=_errors_text(unit.diagnostics, ws, lang),
                 )
             )
     compiled: dict[str, Any] = {}
@@ -554,7 +611,9 @@ def collect_and_run(paths: list[str], search: tuple = ()) -> list[Outcome]:
                 own.add_file(f)
             result = check_unit(own.add_file(file), own)
             compiled[file] = (
-                CompiledPolicy(result.ir) if result.ok else _errors_text(result.diagnostics, own)
+                CompiledPolicy(result.ir)
+                if result.ok
+                else _errors_text(result.diagnostics, own, lang)
             )
         return compiled[file]
 
@@ -571,7 +630,9 @@ def collect_and_run(paths: list[str], search: tuple = ()) -> list[Outcome]:
         id before ids that start with NAME_."""
         if name.endswith(".pol"):
             given = path.parent / name
-            return (str(given), None) if given.is_file() else (None, f"no policy file {given}")
+            if given.is_file():
+                return str(given), None
+            return None, words("test.no_policy_file", lang, file=given)
         named = [units[str(f)] for f, explicit in pol_files if explicit]
         nearest = []
         for parent in path.resolve().parents:
@@ -588,17 +649,11 @@ def collect_and_run(paths: list[str], search: tuple = ()) -> list[Outcome]:
                     return files[0], None
                 if len(files) > 1:
                     shown_files = ", ".join(files[:3]) + (", ..." if len(files) > 3 else "")
-                    return (
-                        None,
-                        f'several policies match {name!r}: {shown_files}; give a "policy" key',
-                    )
-        return None, (
-            f'no policy for {name!r}: name the policy file too, or give a "policy" key '
-            "(a .pol path relative to this file, or a policy id)"
-        )
+                    return None, words("test.several", lang, name=repr(name), files=shown_files)
+        return None, words("test.no_policy", lang, name=repr(name))
 
     for f, data in json_files:
-        cases.append(json_case(f, data, find_policy))
+        cases.append(json_case(f, data, find_policy, lang))
     for case in cases:
         if case.problem:
             outcomes.append(Outcome(case, "ERROR", error=case.problem))
@@ -606,14 +661,18 @@ def collect_and_run(paths: list[str], search: tuple = ()) -> list[Outcome]:
         policy = compile_policy(case.policy)
         if isinstance(policy, str):
             outcomes.append(
-                Outcome(case, "ERROR", error=f"the policy {case.policy} has errors:\n{policy}")
+                Outcome(
+                    case,
+                    "ERROR",
+                    error=words("test.policy_errors", lang, policy=case.policy) + "\n" + policy,
+                )
             )
         else:
             outcomes.append(run_case(case, policy))
     return outcomes
 
 
-def _errors_text(diags, ws) -> str:
+def _errors_text(diags, ws, lang: str = "en") -> str:
     from .diagnostics import ERROR, render
 
-    return "\n".join(render(d, ws.sources) for d in diags if d.severity == ERROR)
+    return "\n".join(render(d, ws.sources, lang) for d in diags if d.severity == ERROR)

@@ -424,6 +424,53 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "why.unstated": ("unstated: {text}", "通知未规定:{text}"),
     "why.read": ("read: {read}", "读取:{read}"),
     "why.result": ("result: {summary}", "结果:{summary}"),
+    # ---- test -------------------------------------------------------------------------
+    "test.step": ("{field} = {value}  by {rule}", "{field} = {value}  依据 {rule}"),
+    "test.step_from": ("  from {read}", "  读取 {read}"),
+    "test.record": ("record {n}{who}", "第 {n} 条记录{who}"),
+    "test.field": ("field", "字段"),
+    "test.expected": ("expected", "期望值"),
+    "test.actual": ("actual", "实际值"),
+    "test.how": ("how {field} came to {value}:", "{field} 如何得出 {value}:"),
+    "test.summary": (
+        "{total} example(s): {passed} passed, {failed} failed",
+        "{total} 个示例:{passed} 个通过,{failed} 个失败",
+    ),
+    "test.summary_errors": (", {errors} could not run", ",{errors} 个无法运行"),
+    "test.none_found": ("no examples found in {paths}", "在 {paths} 中没有找到示例"),
+    "test.policy_errors": ("the policy {policy} has errors:", "政策 {policy} 有错误:"),
+    "test.no_kind": (
+        'cannot tell the kind of example: put the file in a settle/, credit/ or may-pay/ folder, '
+        'or give "kind"',
+        '无法判断示例的种类:把文件放在 settle/、credit/ 或 may-pay/ 目录中,或给出 "kind"',
+    ),
+    "test.not_arrays": (
+        '"input" and "expected" must be arrays of the same length',
+        '"input" 和 "expected" 必须是长度相同的数组',
+    ),
+    "test.not_example": ("(not an example file)", "(不是示例文件)"),
+    "test.not_example_why": (
+        'an example file is a JSON object with "input" and "expected"',
+        '示例文件是含有 "input" 和 "expected" 的 JSON 对象',
+    ),
+    "test.vocabulary": ("(a vocabulary file)", "(词汇表文件)"),
+    "test.vocabulary_why": (
+        "{file} holds a vocabulary, not a policy: it has no examples; "
+        "test the policies that import it",
+        "{file} 是词汇表,不是政策:其中没有示例;请测试引用它的政策",
+    ),
+    "test.no_parse": ("(the policy does not parse)", "(政策无法解析)"),
+    "test.no_policy_file": ("no policy file {file}", "没有政策文件 {file}"),
+    "test.several": (
+        'several policies match {name}: {files}; give a "policy" key',
+        '有多个政策与 {name} 匹配:{files};请给出 "policy"',
+    ),
+    "test.no_policy": (
+        'no policy for {name}: name the policy file too, or give a "policy" key '
+        "(a .pol path relative to this file, or a policy id)",
+        '找不到 {name} 的政策:请同时给出政策文件,或给出 "policy"'
+        "(相对于此文件的 .pol 路径,或政策标识)",
+    ),
     # ---- diff -----------------------------------------------------------------------
     "diff.values": ("Changed values", "变化的规定"),
     "diff.no_values": ("No rule changed its meaning.", "规定的含义没有变化。"),
