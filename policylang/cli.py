@@ -323,8 +323,9 @@ def _locale_lang() -> str:
     return clilang.human()
 
 
-def _table(rows: list[dict], columns: list[str]) -> str:
-    """A table of records under their field names (the ledger's and resettle's)."""
+def _table(rows: list[dict], columns: list[str], lang: str = "en", right=()) -> str:
+    """A table of records (the ledger's and resettle's), headed by the catalogue's names."""
+    from .messages import MESSAGES, text
     from .tables import text_table
 
     cells = [
@@ -340,7 +341,8 @@ def _table(rows: list[dict], columns: list[str]) -> str:
         ]
         for r in rows
     ]
-    return text_table(columns, cells)
+    header = [text(f"col.{c}", lang) if f"col.{c}" in MESSAGES else c for c in columns]
+    return text_table(header, cells, {i for i, c in enumerate(columns) if c in right})
 
 
 def _cell(column: str, value, lang: str) -> str:
@@ -716,6 +718,7 @@ def ledger_cmd(policy, ledger_path, psn_no, fmt, search):
     """Show what each person has used according to LEDGER: every counter by period,
     the balance, and the settlements that can still be reversed."""
     from .ledger import LedgerError
+    from .messages import text as words
 
     compiled = _load(policy, search)
     try:
@@ -754,15 +757,23 @@ def ledger_cmd(policy, ledger_path, psn_no, fmt, search):
             )
         )
         return
+    lang = _locale_lang()
     _print(
-        _table(rows, ["psn_no", "counter", "period", "each", "used"])
+        _table(rows, ["psn_no", "counter", "period", "each", "used"], lang, {"used"})
         if rows
-        else "(no counters used)"
+        else words("ledger.no_counters", lang)
     )
     for p in persons:
         _print(
-            f"{p}: balance {_fen_or_none(ledger.balances.get(p)) or 'unknown'}, seq {ledger.seq.get(p, 0)}, "
-            f"reversible: {', '.join(e.setl_id for e in live if e.psn_no == p) or 'none'}"
+            words(
+                "ledger.person",
+                lang,
+                psn=p,
+                balance=_fen_or_none(ledger.balances.get(p)) or words("ledger.unknown", lang),
+                seq=ledger.seq.get(p, 0),
+                reversible=", ".join(e.setl_id for e in live if e.psn_no == p)
+                or words("ledger.none", lang),
+            )
         )
 
 
@@ -853,7 +864,8 @@ def resettle(policy, corrections, ledger_in, ledger_out, start, end, fmt, params
             }
             for r in rows
         ]
-        _print(_table(flat, list(flat[0]) if flat else ["setl_id"]))
+        money = {"old_hifp_pay", "new_hifp_pay", "fund_difference", "cash_difference"}
+        _print(_table(flat, list(flat[0]) if flat else ["setl_id"], _locale_lang(), money))
 
 
 @main.command()
@@ -1332,11 +1344,15 @@ def _print_styled(lines: list[tuple[str, str]]) -> None:
     from rich.console import Console
     from rich.text import Text
 
-    console = Console(highlight=False, soft_wrap=True)
-    with console.capture() as captured:
-        for text, style in lines:
-            console.print(Text(text, style=style or ""))
-    _print(captured.get(), nl=False)
+    import io
+
+    out = io.StringIO()
+    console = Console(
+        file=out, force_terminal=True, color_system="standard", highlight=False, soft_wrap=True
+    )
+    for text, style in lines:
+        console.print(Text(text, style=style or ""))
+    _print(out.getvalue(), nl=False)
 
 
 def _is_terminal() -> bool:
