@@ -434,7 +434,9 @@ def _mismatch_lines(o: Outcome, lang: str) -> list[str]:
     for record in sorted({m.record for m in o.mismatches}):
         ms = [m for m in o.mismatches if m.record == record]
         who = o.who.get(record)
-        lines.append("      " + words("test.record", lang, n=record, who=f" ({who})" if who else ""))
+        lines.append(
+            "      " + words("test.record", lang, n=record, who=f" ({who})" if who else "")
+        )
         head = [words(f"test.{h}", lang) for h in ("field", "expected", "actual")]
         rows = [[m.field, shown(m.expected), shown(m.actual)] for m in ms]
         width = [max(cell_width(r[i]) for r in [head, *rows]) for i in range(2)]
@@ -572,7 +574,9 @@ def collect_and_run(paths: list[str], search: tuple = (), lang: str = "en") -> l
             if not is_example_json(data):
                 outcomes.append(
                     Outcome(
-                        Case(raw, None, words("test.not_example", lang), "settle", None, {}, [], []),
+                        Case(
+                            raw, None, words("test.not_example", lang), "settle", None, {}, [], []
+                        ),
                         "ERROR",
                         error=words("test.not_example_why", lang),
                     )
@@ -588,7 +592,9 @@ def collect_and_run(paths: list[str], search: tuple = (), lang: str = "en") -> l
         if unit.vocabulary is not None and named:
             outcomes.append(
                 Outcome(
-                    Case(str(f), None, words("test.vocabulary", lang), "settle", str(f), {}, [], []),
+                    Case(
+                        str(f), None, words("test.vocabulary", lang), "settle", str(f), {}, [], []
+                    ),
                     "ERROR",
                     error=words("test.vocabulary_why", lang, file=f),
                 )

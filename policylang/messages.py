@@ -429,7 +429,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "visit {n}: psn_no {psn}, setl_time {date}",
         "就诊 {n}:人员编号 {psn},结算时间 {date}",
     ),
-    "why.head_credit": ("credit {n}: psn_no {psn}, on {date}", "计入 {n}:人员编号 {psn},日期 {date}"),
+    "why.head_credit": (
+        "credit {n}: psn_no {psn}, on {date}",
+        "计入 {n}:人员编号 {psn},日期 {date}",
+    ),
     "why.head_request": (
         "request {n}: {who}{relation}, {item}{at}, on {date}",
         "请求 {n}:{who}{relation},{item}{at},日期 {date}",
@@ -456,7 +459,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "test.none_found": ("no examples found in {paths}", "在 {paths} 中没有找到示例"),
     "test.policy_errors": ("the policy {policy} has errors:", "政策 {policy} 有错误:"),
     "test.no_kind": (
-        'cannot tell the kind of example: put the file in a settle/, credit/ or may-pay/ folder, '
+        "cannot tell the kind of example: put the file in a settle/, credit/ or may-pay/ folder, "
         'or give "kind"',
         '无法判断示例的种类:把文件放在 settle/、credit/ 或 may-pay/ 目录中,或给出 "kind"',
     ),
@@ -673,14 +676,11 @@ HELP_ZH: dict[str, str] = {
         "每次就诊按输入顺序输出一条结果。表格末行为各金额列的合计。"
     ),
     "* --format": (
-        "json 供程序使用(每个数字附计算过程);jsonl 每行一条结果,一旦确定即输出;"
-        "table 供人阅读。"
+        "json 供程序使用(每个数字附计算过程);jsonl 每行一条结果,一旦确定即输出;table 供人阅读。"
     ),
     "* --param": "通知未给出、由政策以 `param` 声明的数值(可重复)。",
     "* --no-trace": "JSON 输出中不包含计算过程(trace)。",
-    "* --path": (
-        "查找被实施的上级政策的其他 .pol 文件或目录(可重复;政策自身所在目录总会查找)。"
-    ),
+    "* --path": ("查找被实施的上级政策的其他 .pol 文件或目录(可重复;政策自身所在目录总会查找)。"),
     "* --lang": (
         "提示信息和表头的语言(默认:英文,locale 为中文时为中文;"
         "JSON 中的 message 除非给出 --lang zh 否则为英文)。"
@@ -689,13 +689,16 @@ HELP_ZH: dict[str, str] = {
         "从此台账继续:每人已使用的额度、余额、可冲正的结算。"
         '此时记录也可以是冲正({"op": "reverse", ...})。'
     ),
-    "settle --ledger-out": "写出本批就诊之后的台账(原子写入:OUT 可以与 IN 相同)。不给 --ledger 时从新台账开始。",
+    "settle --ledger-out": (
+        "写出本批就诊之后的台账(原子写入:OUT 可以与 IN 相同)。不给 --ledger 时从新台账开始。"
+    ),
     "ledger": "显示台账 LEDGER 中每人已使用的额度:各计数器按期间的用量、余额,以及仍可冲正的结算。",
     "ledger --psn": "只显示此人。",
     "ledger --format": "table 供人阅读,json 供程序使用。",
     "resettle": (
         "按政策 POLICY 重新结算已记录的就诊(补退):POLICY 为台账所用政策的修订版,"
-        "或同一政策加上更正记录 CORRECTIONS(带已记录结算的 setl_id 和更正字段的就诊 JSON 数组)。\n\n"
+        "或同一政策加上更正记录 CORRECTIONS"
+        "(带已记录结算的 setl_id 和更正字段的就诊 JSON 数组)。\n\n"
         "给出 --from/--until 时,重新结算该期间内的每次就诊;此人之后的就诊也总会重新结算。"
         "每次重新结算的就诊输出一条调整:新旧金额以及各方补缴或退回的差额。"
     ),
@@ -765,7 +768,7 @@ HELP_ZH: dict[str, str] = {
     "why --kind": "INPUT 的内容(默认:按其字段判断)。",
     "why --format": "text 供人阅读,json 供程序使用。",
     "test": (
-        "运行示例:写在政策中的示例(example \"...\" { ... })和 JSON 示例文件"
+        '运行示例:写在政策中的示例(example "..." { ... })和 JSON 示例文件'
         "(input + expected,格式同 tests/examples/)。\n\n"
         "PATH 为 .pol 文件、JSON 示例文件或目录(两者都查找;默认:当前目录)。"
         "每个示例输出 PASS 或 FAIL;失败时逐字段列出期望值和实际值,以及算出实际数字的计算步骤。\n\n"
