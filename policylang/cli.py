@@ -589,6 +589,8 @@ def _evaluate(
             results = getattr(compiled, method)(data, _parse_params(params), trace=not no_trace)
         except InputError as e:
             raise _input_failure(e, records) from None
+        if method != "settle":  # a settlement carries them already
+            results = [_Stamped(r, compiled.id, compiled.hash) for r in results]
         from .messages import vocabulary_names
 
         with vocabulary_names(
@@ -598,6 +600,22 @@ def _evaluate(
     finally:
         if spooled:
             os.unlink(spooled)
+
+
+class _Stamped:
+    """A credit or may-pay result whose JSON names the policy and the IR program's hash, as a
+    settlement's does (the hash is unchanged by formatting or translating the policy)."""
+
+    def __init__(self, result, policy_id: str, ir_hash: str):
+        self.result, self.stamp = result, (policy_id, ir_hash)
+
+    def to_json(self, trace: bool = True, lang: str = "en") -> dict:
+        out = self.result.to_json(trace=trace, lang=lang)
+        steps = out.pop("trace", None)
+        out["policy"], out["ir_hash"] = self.stamp
+        if steps is not None:
+            out["trace"] = steps
+        return out
 
 
 def _spool() -> str:
