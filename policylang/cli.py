@@ -166,17 +166,26 @@ def _read_json(path: str):
         raise _input_failure(e, path) from None
 
 
+def _say(msg_id: str, **args) -> str:
+    """A message of the command line, in the language it speaks."""
+    from .messages import text
+
+    return text(msg_id, _locale_lang(), **args)
+
+
 def _parse_params(items) -> dict[str, str]:
     from .inputs import short
 
     out = {}
     for item in items:
         if "=" not in item:
-            raise click.BadParameter(f"{short(item)} is not NAME=VALUE", param_hint="--param")
+            raise click.BadParameter(
+                _say("cli.not_name_value", item=short(item)), param_hint="--param"
+            )
         k, v = item.split("=", 1)
         if k.strip() in out:
             raise click.BadParameter(
-                f"{short(k.strip(), raw=True)} is given twice", param_hint="--param"
+                _say("cli.given_twice", name=short(k.strip(), raw=True)), param_hint="--param"
             )
         out[k.strip()] = v.strip()
     return out
@@ -201,16 +210,11 @@ def _not_swapped(policy: str, records: str | None, records_name: str) -> None:
     if _looks_like_json(policy):
         if records is not None and records.endswith(".pol"):
             raise click.UsageError(
-                f"the arguments are the wrong way round: {policy} is {records_name} and {records} "
-                f"is the policy; the policy comes first: ... {records} {policy}"
+                _say("cli.swapped", policy=policy, records=records, name=records_name)
             )
-        raise click.UsageError(
-            f"{policy} looks like JSON input, not a policy: give the policy (.pol) file first"
-        )
+        raise click.UsageError(_say("cli.json_as_policy", policy=policy))
     if records is not None and records.endswith(".pol"):
-        raise click.UsageError(
-            f"{records} is a policy, but {records_name} should be a JSON file of records"
-        )
+        raise click.UsageError(_say("cli.policy_as_records", records=records, name=records_name))
 
 
 def _load(policy_path: str, search) -> CompiledPolicy:
@@ -252,7 +256,7 @@ def _input_failure(e: InputError, source: str) -> Failure:
                 p.record, p.field, p.message, p.psn_no, "--param" if p.source == PARAMS else source
             )
         lines.append(str(p))
-    lines.append(text("cli.input_problems", "en", count=len(e.problems)))
+    lines.append(text("cli.input_problems", _locale_lang(), count=len(e.problems)))
     return Failure("\n".join(lines))
 
 
@@ -465,7 +469,7 @@ class _Group(click.Group):
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
             raise
         except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
+            click.echo(_say("cli.interrupted"), err=True)
             ctx.exit(130)
         except Exception as e:  # noqa: BLE001 - never a traceback at the CLI
             if (
@@ -539,7 +543,7 @@ def check(paths, fmt, lang, strict):
     results, ws = check_paths(paths)
     _warn_skipped(ws)
     if not results:
-        raise Failure("no .pol files found in " + ", ".join(paths))
+        raise Failure(_say("cli.no_pol_files", paths=", ".join(paths)))
     diags = [d for r in results for d in r.diagnostics]
     lang = _lang(lang, [ws.units[r.file].text for r in results])
     errors = sum(1 for d in diags if d.severity == ERROR)
@@ -1233,7 +1237,7 @@ def diff_cmd(old, new, params, fmt, lang, every, search):
     except click.BadParameter as e:
         raise DiffTrouble(f"--param: {e.format_message()}") from None
     except semdiff.UnknownParam as e:
-        raise DiffTrouble(f"--param: neither policy declares {e}") from None
+        raise DiffTrouble(_say("diff.undeclared", name=e)) from None
     except Exception as e:  # noqa: BLE001 - an input problem from a parameter's value, or a bug
         from .inputs import InputError
 
@@ -1297,7 +1301,7 @@ def why_cmd(policy, records, record, psn, setl_id, kind, fmt, params, search, la
     from . import why
 
     if sum(x is not None for x in (record, psn, setl_id)) > 1:
-        raise click.UsageError("give one of --record, --psn and --setl-id")
+        raise click.UsageError(_say("why.one_selector"))
     _not_swapped(policy, records, "INPUT")
     compiled = _load(policy, search)
     data = _read_records(records)
@@ -1308,22 +1312,24 @@ def why_cmd(policy, records, record, psn, setl_id, kind, fmt, params, search, la
         given = {**{str(k): str(v) for k, v in (data.get("params") or {}).items()}, **given}
         data = data["input"]
     if not isinstance(data, list):
-        raise Failure(f"{records}: invalid input: expected a JSON array of records")
+        raise Failure(_say("why.not_array", records=records))
     kind = {"may-pay": "may_pay"}.get(kind, kind) or why.detect_kind(data)
     if kind is None:
-        raise click.UsageError(
-            f"cannot tell whether {records} holds visits, persons or requests: give --kind"
-        )
+        raise click.UsageError(_say("why.no_kind", records=records))
     if record is not None:
         if record > len(data):
-            raise click.BadParameter(f"{records} has {len(data)} record(s)", param_hint="--record")
+            raise click.BadParameter(
+                _say("why.too_few", records=records, count=len(data)), param_hint="--record"
+            )
         selected = [record - 1]
     elif psn is not None:
         selected = [
             i for i, r in enumerate(data) if isinstance(r, dict) and str(r.get("psn_no")) == psn
         ]
         if not selected:
-            raise click.BadParameter(f"no record of {records} has psn_no {psn}", param_hint="--psn")
+            raise click.BadParameter(
+                _say("why.no_psn", records=records, psn=psn), param_hint="--psn"
+            )
     elif setl_id is not None:
         selected = [
             i
@@ -1332,7 +1338,7 @@ def why_cmd(policy, records, record, psn, setl_id, kind, fmt, params, search, la
         ]
         if not selected:
             raise click.BadParameter(
-                f"no record of {records} has setl_id {setl_id}", param_hint="--setl-id"
+                _say("why.no_setl_id", records=records, id=setl_id), param_hint="--setl-id"
             )
     else:
         selected = list(range(len(data)))
@@ -1470,12 +1476,12 @@ def fmt_cmd(paths, lang, write, check, show_diff):
     from .formatter import FormatProblem, format_file
 
     if write and (check or show_diff):
-        raise click.UsageError("--write cannot be combined with --check or --diff")
+        raise click.UsageError(_say("fmt.write_and_check"))
     if write and "-" in paths:
-        raise click.UsageError("--write needs files: standard input (-) cannot be rewritten")
+        raise click.UsageError(_say("fmt.write_stdin"))
     files = _policy_paths(paths)
     if not files:
-        raise Failure("no .pol files found in " + ", ".join(paths), 2)
+        raise Failure(_say("cli.no_pol_files", paths=", ".join(paths)), 2)
     errors = changed = 0
     for path in files:
         try:
@@ -1507,17 +1513,14 @@ def fmt_cmd(paths, lang, write, check, show_diff):
         elif write:
             if old != new:
                 _write_atomically(Path(path), new)
-                click.echo(f"formatted {path}", err=True)
+                click.echo(_say("fmt.formatted", path=path), err=True)
         else:
             _print(new, nl=False)
     if errors:
         sys.exit(2)  # what was printed for the other files stands
     if changed:
         if check:
-            click.echo(
-                f"{changed} of {len(files)} file(s) not formatted; run: policylang fmt --write PATH",
-                err=True,
-            )
+            click.echo(_say("fmt.not_formatted", changed=changed, total=len(files)), err=True)
         sys.exit(1)
 
 

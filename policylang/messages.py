@@ -194,6 +194,61 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{path}: the policy has {count} error(s); nothing was evaluated",
         "{path}: 政策有 {count} 个错误,未进行计算",
     ),
+    "cli.not_name_value": ("{item} is not NAME=VALUE", "{item} 不是 名称=值 的形式"),
+    "cli.given_twice": ("{name} is given twice", "{name} 给出了两次"),
+    "cli.swapped": (
+        "the arguments are the wrong way round: {policy} is {name} and {records} is the policy; "
+        "the policy comes first: ... {records} {policy}",
+        "参数顺序反了:{policy} 是 {name},{records} 才是政策;政策在前:... {records} {policy}",
+    ),
+    "cli.json_as_policy": (
+        "{policy} looks like JSON input, not a policy: give the policy (.pol) file first",
+        "{policy} 看起来是 JSON 输入,不是政策:请先给出政策(.pol)文件",
+    ),
+    "cli.policy_as_records": (
+        "{records} is a policy, but {name} should be a JSON file of records",
+        "{records} 是政策,但 {name} 应当是记录的 JSON 文件",
+    ),
+    "cli.no_pol_files": ("no .pol files found in {paths}", "在 {paths} 中没有找到 .pol 文件"),
+    "cli.interrupted": ("interrupted", "已中断"),
+    "why.one_selector": (
+        "give one of --record, --psn and --setl-id",
+        "--record、--psn 和 --setl-id 只能给出一个",
+    ),
+    "why.not_array": (
+        "{records}: invalid input: expected a JSON array of records",
+        "{records}:输入无效:应当是记录的 JSON 数组",
+    ),
+    "why.too_few": ("{records} has {count} record(s)", "{records} 只有 {count} 条记录"),
+    "why.no_psn": (
+        "no record of {records} has psn_no {psn}",
+        "{records} 中没有 psn_no 为 {psn} 的记录",
+    ),
+    "why.no_setl_id": (
+        "no record of {records} has setl_id {id}",
+        "{records} 中没有 setl_id 为 {id} 的记录",
+    ),
+    "why.no_kind": (
+        "cannot tell whether {records} holds visits, persons or requests: give --kind",
+        "无法判断 {records} 中是就诊、人员还是请求:请给出 --kind",
+    ),
+    "fmt.write_and_check": (
+        "--write cannot be combined with --check or --diff",
+        "--write 不能与 --check 或 --diff 同时使用",
+    ),
+    "fmt.write_stdin": (
+        "--write needs files: standard input (-) cannot be rewritten",
+        "--write 需要文件:标准输入(-)无法改写",
+    ),
+    "fmt.formatted": ("formatted {path}", "已格式化 {path}"),
+    "fmt.not_formatted": (
+        "{changed} of {total} file(s) not formatted; run: policylang fmt --write PATH",
+        "{total} 个文件中有 {changed} 个不是规范格式;请运行:policylang fmt --write PATH",
+    ),
+    "diff.undeclared": (
+        "--param: neither policy declares {name}",
+        "--param:两个政策都没有声明 {name}",
+    ),
     "cli.input_problems": (
         "{count} problem(s) in the input; nothing was evaluated",
         "输入中有 {count} 个问题,未进行计算",
