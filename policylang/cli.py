@@ -736,7 +736,8 @@ def _write_ledger(ledger, path: str) -> None:
     "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
 )
 @SEARCH
-def ledger_cmd(policy, ledger_path, psn_no, fmt, search):
+@LANG
+def ledger_cmd(policy, ledger_path, psn_no, fmt, search, lang):
     """Show what each person has used according to LEDGER: every counter by period,
     the balance, and the settlements that can still be reversed."""
     from .ledger import LedgerError
@@ -834,7 +835,8 @@ def _fen_or_none(f):
 )
 @PARAMS
 @SEARCH
-def resettle(policy, corrections, ledger_in, ledger_out, start, end, fmt, params, search):
+@LANG
+def resettle(policy, corrections, ledger_in, ledger_out, start, end, fmt, params, search, lang):
     """Re-settle recorded visits (补退) under POLICY — an amended version of the
     ledger's policy, or the same one with CORRECTIONS (a JSON array of visits
     carrying the setl_id of a recorded settlement and the corrected fields).
@@ -1069,13 +1071,21 @@ def serve(policies, db_url, host, port, token_file, no_auth, audit_log, pool_siz
 
 @main.command()
 @click.argument("code")
-def explain(code):
+@click.option(
+    "--lang",
+    type=click.Choice(["en", "zh"]),
+    default=None,
+    is_eager=True,
+    callback=_set_lang,
+    help="Explain in this language only (default: English and Chinese side by side).",
+)
+def explain(code, lang):
     """Explain a diagnostic code, such as H501."""
     from .diagnostics import CATALOGUE, explain as explain_code
 
     from .inputs import short
 
-    text = explain_code(code)
+    text = explain_code(code, lang)
     if text is None:
         raise Failure(
             f"unknown diagnostic code {short(code)}; codes: {', '.join(sorted(CATALOGUE))}"
@@ -1101,7 +1111,8 @@ def explain(code):
     help="The SQL dialect (with --emit sql).",
 )
 @SEARCH
-def compile_cmd(policy, emit, dialect, search):
+@LANG
+def compile_cmd(policy, emit, dialect, search, lang):
     """Compile POLICY and print what it compiles to.
 
     The IR holds every rule of settlement as steps over declared counters, each

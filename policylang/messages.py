@@ -432,6 +432,17 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "why.what.outcome": ("outcome", "结果"),
     "why.what.channel": ("channel", "结算方式"),
     "why.none": ("none", "无"),
+    "why.rule.bill split": ("bill split", "费用分割"),
+    "why.rule.computed": ("computed", "计算"),
+    "why.rule.rounding": ("rounding", "舍入"),
+    "why.rule.no account balance given (acct_balc)": (
+        "no account balance given (acct_balc)",
+        "未给出个人账户余额(acct_balc)",
+    ),
+    "why.rule.no deductible applies to this visit": (
+        "no deductible applies to this visit",
+        "本次就诊不适用起付标准",
+    ),
     "why.no_section": ("the policy has no {section} section", "政策没有“{section}”部分"),
     "why.none_in_force": (
         "no version of the {section} section is in force on {date}: the result is not_in_force",

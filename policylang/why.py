@@ -126,12 +126,14 @@ def explain(
             steps += _credit_steps(result, program, rows[i], values, lang)
         else:
             steps += _may_pay_steps(result, lang)
-        _in_language(steps, kind, result.reason, shown.get("message"))
+        _in_language(steps, kind, result.reason, shown.get("message"), lang)
         out.append(Explanation(i + 1, kind, shown, steps))
     return out
 
 
-def _in_language(steps: list[Step], kind: str, reason, message: str | None) -> None:
+def _in_language(
+    steps: list[Step], kind: str, reason, message: str | None, lang: str = "en"
+) -> None:
     """The result's message in the language asked for (the result's own is English)."""
     if message is None:
         return
@@ -139,7 +141,7 @@ def _in_language(steps: list[Step], kind: str, reason, message: str | None) -> N
         if step.what == "outcome":
             step.explanation = message
         elif kind == "may_pay" and step.what != "channel":
-            step.explanation = f"{reason}: {message}"
+            step.explanation = f"{reason}: {message}" if lang == "en" else message
 
 
 # ---- the steps ---------------------------------------------------------------------------
@@ -544,6 +546,22 @@ def _head(ex: Explanation, policy_id: str, policy_file: str, lang: str) -> str:
     return head + words("why.policy", lang, id=policy_id, file=policy_file)
 
 
+def shown_value(value: str | None, lang: str) -> str:
+    """A step's value: yes/no for a decision in Chinese, else as the trace has it."""
+    if lang == "zh" and value in ("true", "false"):
+        return words(f"value.{value}", lang)
+    return value or ""
+
+
+def rule_label(rule: str, lang: str) -> str:
+    """The rule of a step: the policy's own words, or the catalogue's for the steps every
+    program has (the bill split, the rounding, computed fields)."""
+    key = f"why.rule.{rule}"
+    from .messages import MESSAGES
+
+    return words(key, lang) if key in MESSAGES else rule
+
+
 def label(what: str, lang: str) -> str:
     """A step's name, as a person reads it (``what`` is the English)."""
     key = f"why.what.{what}"
@@ -557,12 +575,12 @@ def _step_lines(n: int, s: Step, what_w: int, value_w: int, lang: str) -> list[t
     from .formatter import cell_width
 
     name = label(s.what, lang)
-    value = s.value or ""
+    value = shown_value(s.value, lang)
     version = s.what == "version in force"
     aligned = value if version else f"{' ' * (value_w - cell_width(value))}{value}"
     line = f"{n:>3}. {name}{' ' * (what_w - cell_width(name))}  {aligned}"
     if s.rule and not version:
-        line += f"  {s.rule}"
+        line += f"  {rule_label(s.rule, lang)}"
     out = [(line.rstrip(), "bold")]
     pad = " " * 7
     if s.explanation:
@@ -592,7 +610,12 @@ def render_lines(
         names = [label(s.what, lang) for s in ex.steps]
         what_w = max(cell_width(x) for x in names)
         value_w = max(
-            [cell_width(s.value or "") for s in ex.steps if s.what != "version in force"] or [0]
+            [
+                cell_width(shown_value(s.value, lang))
+                for s in ex.steps
+                if s.what != "version in force"
+            ]
+            or [0]
         )
         for n, s in enumerate(ex.steps, start=1):
             out += _step_lines(n, s, what_w, value_w, lang)
@@ -640,6 +663,8 @@ def _summary(ex: Explanation, lang: str = "en") -> str:
     from .messages import reason, value
 
     def shown(f):
+        if r[f] is None and f != "reason":
+            return words("why.none", lang)
         if f == "reason":
             return reason(r[f], lang) if ex.kind == "settle" or r[f] else words("why.none", lang)
         if isinstance(r[f], bool) or f == "channel":
