@@ -26,7 +26,7 @@ from policylang.cli import main  # noqa: E402
 
 
 def run(command: str) -> str:
-    result = CliRunner().invoke(main, shlex.split(command)[1:])
+    result = CliRunner().invoke(main, shlex.split(command)[1:], prog_name="policylang")
     return result.output
 
 

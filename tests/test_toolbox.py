@@ -68,7 +68,9 @@ def run(args: list[str], monkeypatch, env=None):
     monkeypatch.setenv("LANG", "C.UTF-8")
     for k, v in (env or {}).items():
         monkeypatch.setenv(k, v)
-    return CliRunner(env={"COLUMNS": "100"}).invoke(main, args, terminal_width=100, prog_name="policylang")
+    return CliRunner(env={"COLUMNS": "100"}).invoke(
+        main, args, terminal_width=100, prog_name="policylang"
+    )
 
 
 def shown(r) -> str:
