@@ -550,6 +550,10 @@ def shown_value(value: str | None, lang: str) -> str:
     """A step's value: yes/no for a decision in Chinese, else as the trace has it."""
     if lang == "zh" and value in ("true", "false"):
         return words(f"value.{value}", lang)
+    if lang == "zh" and value in ("direct", "reimbursement"):  # a channel
+        from .messages import value as named
+
+        return named(value, lang)
     return value or ""
 
 
