@@ -245,6 +245,23 @@ def _warn_skipped(ws) -> None:
         click.echo(f"warning: {file}: skipped: {reason}", err=True)
 
 
+def _problem_line(p) -> str:
+    """An input problem on one line: where (in the language spoken) and what (the reader's
+    own words, English)."""
+    lang = _locale_lang()
+    if lang == "en":
+        return str(p)
+    from .inputs import escape, short
+
+    where = f"{p.source}: " if p.source else ""
+    if p.record is not None:
+        who = _say("cli.problem_who", psn=short(p.psn_no, raw=True)) if p.psn_no else ""
+        where += _say("cli.problem_record", n=p.record, who=who)
+    return where + _say(
+        "cli.problem_field", field=short(p.field, 60, raw=True), message=escape(p.message)
+    )
+
+
 def _input_failure(e: InputError, source: str) -> Failure:
     from .inputs import PARAMS, InputProblem
     from .messages import text
@@ -255,7 +272,7 @@ def _input_failure(e: InputError, source: str) -> Failure:
             p = InputProblem(
                 p.record, p.field, p.message, p.psn_no, "--param" if p.source == PARAMS else source
             )
-        lines.append(str(p))
+        lines.append(_problem_line(p))
     lines.append(text("cli.input_problems", _locale_lang(), count=len(e.problems)))
     return Failure("\n".join(lines))
 

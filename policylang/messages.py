@@ -249,6 +249,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "--param: neither policy declares {name}",
         "--param:两个政策都没有声明 {name}",
     ),
+    "cli.problem_record": ("record {n}{who}: ", "第 {n} 条记录{who}:"),
+    "cli.problem_who": (" (psn_no {psn})", "(人员编号 {psn})"),
+    "cli.problem_field": ("field '{field}': {message}", "字段 '{field}':{message}"),
     "cli.input_problems": (
         "{count} problem(s) in the input; nothing was evaluated",
         "输入中有 {count} 个问题,未进行计算",

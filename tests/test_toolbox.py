@@ -35,6 +35,7 @@ RUNS = {
     "may-pay-shanxi": f"may-pay {SHANXI} examples/shanxi-requests.json {SHANXI_FROM} "
     "--format table",
     "settle-swapped": f"settle examples/guiyang-visits.json {GUIYANG}",
+    "settle-bad-input": f"settle {GUIYANG} tests/fixtures/inputs/visits-with-mistakes.json",
     # why: a visit, a credit, a decision, a city's three categories
     "why-guiyang-visit": f"why {GUIYANG} examples/guiyang-visits.json --record 3",
     "why-guiyang-credit": f"why {GUIYANG} examples/guiyang-persons.json {PENSION} --record 3",
