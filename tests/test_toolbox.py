@@ -219,3 +219,30 @@ def test_python_dash_m_runs_the_command_line():
         timeout=60,
     )
     assert r.returncode == 0 and "提示" in r.stdout and "hint:" not in r.stdout
+
+
+def test_the_chinese_help_and_click_words_fit_what_they_translate():
+    """No entry of HELP_ZH names a command or option that does not exist, and each of click's
+    words keeps the placeholders click fills in."""
+    import click
+
+    from policylang.messages import CLICK_ZH, HELP_ZH, placeholders
+
+    ctx = click.Context(main)
+    known = {""} | set(main.commands)
+    options = {
+        f"{name} {o}"
+        for name, cmd in [("", main), *main.commands.items()]
+        for p in cmd.get_params(ctx)
+        for o in getattr(p, "opts", [])
+        if o.startswith("--")
+    }
+    shared = {"* " + key.split(" ", 1)[1] for key in options}
+    for key in HELP_ZH:
+        assert key in known or key in options or key in shared, key
+    for english, chinese in CLICK_ZH.items():
+        assert placeholders(
+            english.replace("%(prog)s", "{prog}").replace("%(version)s", "{v}")
+        ) == (placeholders(chinese.replace("%(prog)s", "{prog}").replace("%(version)s", "{v}"))), (
+            english
+        )
