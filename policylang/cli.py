@@ -284,15 +284,21 @@ def _set_lang(ctx, param, value):
     return value or clilang.explicit()
 
 
-LANG = click.option(
-    "--lang",
-    type=click.Choice(["en", "zh"]),
-    default=None,
-    is_eager=True,
-    expose_value=True,
-    callback=_set_lang,
-    help="Language of the messages and table headers (default: English, or Chinese where the "
-    "locale is zh; JSON's message stays English unless --lang zh is given).",
+def _lang_option(help_text: str):
+    """A command's --lang: spoken from the moment it is read (help and usage errors too)."""
+    return click.option(
+        "--lang",
+        type=click.Choice(["en", "zh"]),
+        default=None,
+        is_eager=True,
+        callback=_set_lang,
+        help=help_text,
+    )
+
+
+LANG = _lang_option(
+    "Language of the messages and table headers (default: English, or Chinese where the "
+    "locale is zh; JSON's message stays English unless --lang zh is given)."
 )
 
 # The columns of each command's table; money columns are right-aligned and summed in a
@@ -540,12 +546,7 @@ def main():
     show_default=True,
     help="text for people, json for editors and CI.",
 )
-@click.option(
-    "--lang",
-    type=click.Choice(["en", "zh"]),
-    default=None,
-    help="Language of the messages (default: the file's keywords, else the locale).",
-)
+@_lang_option("Language of the messages (default: the file's keywords, else the locale).")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
 def check(paths, fmt, lang, strict):
     """Parse and check policies (files or folders of .pol files).
@@ -1088,14 +1089,7 @@ def serve(policies, db_url, host, port, token_file, no_auth, audit_log, pool_siz
 
 @main.command()
 @click.argument("code")
-@click.option(
-    "--lang",
-    type=click.Choice(["en", "zh"]),
-    default=None,
-    is_eager=True,
-    callback=_set_lang,
-    help="Explain in this language only (default: English and Chinese side by side).",
-)
+@_lang_option("Explain in this language only (default: English and Chinese side by side).")
 def explain(code, lang):
     """Explain a diagnostic code, such as H501."""
     from .diagnostics import CATALOGUE, explain as explain_code
