@@ -284,6 +284,18 @@ def _set_lang(ctx, param, value):
     return value or clilang.explicit()
 
 
+def _text_or_json(help_text: str):
+    """--format text|json (text by default): people or programs."""
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+        help=help_text,
+    )
+
+
 def _lang_option(help_text: str):
     """A command's --lang: spoken from the moment it is read (help and usage errors too)."""
     return click.option(
@@ -538,14 +550,7 @@ def main():
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="text for people, json for editors and CI.",
-)
+@_text_or_json("text for people, json for editors and CI.")
 @_lang_option("Language of the messages (default: the file's keywords, else the locale).")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
 def check(paths, fmt, lang, strict):
@@ -1221,14 +1226,7 @@ class DiffTrouble(click.ClickException):
 @click.argument("old", type=click.Path(exists=True, dir_okay=False))
 @click.argument("new", type=click.Path(exists=True, dir_okay=False))
 @PARAMS
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help='text for people; json: {"values": [...], "visits": [...], ...}.',
-)
+@_text_or_json('text for people; json: {"values": [...], "visits": [...], ...}.')
 @LANG
 @click.option(
     "--all",
@@ -1297,14 +1295,7 @@ def diff_cmd(old, new, params, fmt, lang, every, search):
     default=None,
     help="What INPUT holds (default: told by its fields).",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="text for people, json for programs.",
-)
+@_text_or_json("text for people, json for programs.")
 @PARAMS
 @SEARCH
 @LANG
@@ -1422,14 +1413,7 @@ def _read_records(path: str):
 
 @main.command("test")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True))
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help='text for people; json for programs and CI: {"summary": {...}, "examples": [...]}.',
-)
+@_text_or_json('text for people; json for programs and CI: {"summary": {...}, "examples": [...]}.')
 @SEARCH
 @LANG
 def test_cmd(paths, fmt, search, lang):
