@@ -415,7 +415,12 @@ def step_text(step, lang: str = "en") -> str:
     """One trace step on one line: value, rule, clause, and the inputs it read."""
     from .messages import text as words
 
-    text = words("test.step", lang, field=step.field, value=step.value, rule=step.rule)
+    rule = step.rule
+    if lang != "en" and rule:
+        from .why import rule_label
+
+        rule = rule_label(rule, lang)
+    text = words("test.step", lang, field=step.field, value=step.value, rule=rule)
     if step.clause:
         text += f" ({step.clause})"
     if step.inputs:

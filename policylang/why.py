@@ -563,7 +563,32 @@ def rule_label(rule: str, lang: str) -> str:
     key = f"why.rule.{rule}"
     from .messages import MESSAGES
 
-    return words(key, lang) if key in MESSAGES else rule
+    if key in MESSAGES:
+        return words(key, lang)
+    return _rule_in_chinese(rule) if lang == "zh" else rule
+
+
+def _rule_in_chinese(rule: str) -> str:
+    """A rule as the policy states it (``deductible per year``, ``ratio [level2]``) with the
+    language's keywords, periods and values: 起付标准 每 年, 支付比例 [二级].  Names the policy
+    gave (a rule, a tier, a setting) stay as written."""
+    import re
+
+    from .messages import value
+    from .parser import keyword_pairs
+
+    keywords = {en: zh for en, zh in keyword_pairs().values()}
+    periods = {p: words(f"period.{p}", "zh") for p in ("year", "month", "day", "visit")}
+    head, bracket, rest = rule.partition("[")
+    tokens = head.split(" ")
+    if not tokens or tokens[0] not in keywords:
+        return rule
+    said = " ".join(keywords.get(t, periods.get(t, t)) for t in tokens)
+    if bracket:
+        inside, close, tail = rest.partition("]")
+        said += "[" + re.sub(r"[A-Za-z_][\w]*", lambda m: value(m.group(0), "zh"), inside)
+        said += close + tail
+    return said
 
 
 def label(what: str, lang: str) -> str:
