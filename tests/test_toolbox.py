@@ -46,6 +46,8 @@ RUNS = {
     "test-policies": "test policies/",
     "test-examples": "test examples/",
     "test-shanxi-files": "test tests/examples/shanxi",
+    "test-a-failure": "test tests/fixtures/examples/expects-the-wrong-ratio.pol",
+    "test-a-failure-json": "test tests/fixtures/examples/expects-the-wrong-ratio.pol --format json",
     # fmt: the shipped files are formatted
     "fmt-check": "fmt --check policies/ examples/",
     # render
