@@ -766,6 +766,7 @@ def ledger_cmd(policy, ledger_path, psn_no, fmt, search, lang):
     from .ledger import LedgerError
     from .messages import text as words
 
+    _not_swapped(policy, ledger_path, "LEDGER")
     compiled = _load(policy, search)
     try:
         ledger = compiled.read_ledger(ledger_path)
@@ -871,6 +872,7 @@ def resettle(policy, corrections, ledger_in, ledger_out, start, end, fmt, params
     from .inputs import InputError, parse_date
     from .ledger import LedgerError
 
+    _not_swapped(policy, corrections, "CORRECTIONS")
     compiled = _load(policy, search)
     try:
         ledger = compiled.read_ledger(ledger_in)
@@ -1181,6 +1183,7 @@ def render_cmd(policy, fmt, lang, search):
     sentence as a note."""
     from .render import render
 
+    _not_swapped(policy, None, "")
     compiled = _load(policy, search)
     _print(render(compiled.ir, fmt, lang or _locale_lang()), nl=False)
 
@@ -1245,6 +1248,8 @@ def diff_cmd(old, new, params, fmt, lang, every, search):
     gets the same stand-in value in both (the report says which).
 
     Exit codes, like GNU diff: 0 no visit settles differently, 1 some do, 2 trouble."""
+    for path in (old, new):
+        _not_swapped(path, None, "")
     from . import semdiff
 
     try:

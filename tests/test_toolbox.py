@@ -209,6 +209,22 @@ def test_a_policy_and_its_chinese_translation_do_not_differ(policy, monkeypatch,
     assert policylang.loads(zh, str(copy), search=search).hash == policylang.load(src).hash
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["render", "examples/guiyang-visits.json"],
+        ["diff", "examples/guiyang-visits.json", GUIYANG],
+        ["why", "examples/guiyang-visits.json", GUIYANG],
+        ["may-pay", "examples/guiyang-requests.json", GUIYANG],
+    ],
+    ids=lambda a: a[0],
+)
+def test_a_json_file_where_the_policy_goes_is_a_usage_error(args, monkeypatch):
+    r = run(["--lang", "zh", *args], monkeypatch)
+    assert r.exit_code == 2 and r.stdout == ""
+    assert "参数顺序反了" in r.output or "看起来是 JSON 输入" in r.output
+
+
 def test_python_dash_m_runs_the_command_line():
     import subprocess
     import sys
