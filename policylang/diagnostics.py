@@ -763,7 +763,12 @@ def explain(code: str, lang: str | None = None) -> str | None:
             .replace("  right: ", "  正确: ")
             for line in kept
         ]
-        kept[0] = kept[0].replace(" (error): ", "(错误):").replace(" (warning): ", "(警告):")
+        from .messages import DIAGNOSTIC_TITLES_ZH
+
+        entry = CATALOGUE[code.upper()]
+        title = DIAGNOSTIC_TITLES_ZH.get(code.upper(), entry.title)
+        severity = {"error": "错误", "warning": "警告"}.get(entry.severity, entry.severity)
+        kept[0] = f"{code.upper()}({severity}):{title}"
     else:
         kept = [line.replace("  en: ", "  ") for line in kept]
     return "\n".join(kept)

@@ -264,3 +264,14 @@ def test_the_chinese_help_and_click_words_fit_what_they_translate():
         ) == (placeholders(chinese.replace("%(prog)s", "{prog}").replace("%(version)s", "{v}"))), (
             english
         )
+
+
+def test_explain_in_chinese_names_the_code_in_chinese(monkeypatch):
+    from policylang.diagnostics import CATALOGUE, explain
+    from policylang.messages import DIAGNOSTIC_TITLES_ZH
+
+    assert set(DIAGNOSTIC_TITLES_ZH) <= set(CATALOGUE)  # no title of a code that is gone
+    for code in DIAGNOSTIC_TITLES_ZH:
+        first = explain(code, "zh").split("\n", 1)[0]
+        assert first.startswith(f"{code}(") and DIAGNOSTIC_TITLES_ZH[code] in first
+        assert "en:" not in explain(code, "zh") and "zh:" not in explain(code, "en")
