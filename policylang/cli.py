@@ -296,13 +296,14 @@ def _text_or_json(help_text: str):
     )
 
 
-def _lang_option(help_text: str):
-    """A command's --lang: spoken from the moment it is read (help and usage errors too)."""
+def _lang_option(help_text: str, expose: bool = True):
+    """--lang: spoken from the moment it is read (help and usage errors too)."""
     return click.option(
         "--lang",
         type=click.Choice(["en", "zh"]),
         default=None,
         is_eager=True,
+        expose_value=expose,
         callback=_set_lang,
         help=help_text,
     )
@@ -522,15 +523,10 @@ class _Group(click.Group):
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="policylang")
-@click.option(
-    "--lang",
-    type=click.Choice(["en", "zh"]),
-    default=None,
-    is_eager=True,
-    expose_value=False,
-    callback=_set_lang,
-    help="Language of messages, help and table headers for every command (default: "
+@_lang_option(
+    "Language of messages, help and table headers for every command (default: "
     "$POLICYLANG_LANG, else the locale: LANG=zh_CN.* is Chinese).",
+    expose=False,
 )
 def main():
     """Check and evaluate employee medical-insurance outpatient mutual-aid
