@@ -52,14 +52,22 @@ def _walk_cond(c, out_fields: dict, thresholds: dict):
         _walk_cond(c.item, out_fields, thresholds)
 
 
+TABLE_NAMES = {
+    "deductible": ("the deductible table", "起付标准表"),
+    "cap": ("the cap table", "最高支付限额表"),
+    "cost_cap": ("the cost cap table", "政策范围内费用限额表"),
+}
+
+
 def _conds_of(rules) -> list:
     out = []
     if isinstance(rules, ir.PoolingRules):
-        for v in [rules.ratio, *(a.amount for a in rules.deductibles + rules.caps)]:
+        limits = rules.deductibles + rules.caps + rules.cost_caps
+        for v in [rules.ratio, *(a.amount for a in limits)]:
             if isinstance(v, ir.Decide):
                 out.extend(a.when for a in v.arms)
         out.extend(a.when for a in rules.adjustments)
-        out.extend(a.when for a in rules.deductibles + rules.caps)
+        out.extend(a.when for a in limits)
     elif isinstance(rules, ir.CreditingRules):
         out.extend(r.when for r in rules.rules)
     return out
@@ -329,10 +337,9 @@ class Analyzer:
             self.check_decide(
                 rules.ratio, ir.TRUE, rules.ratio_prov, profiles, "the ratio table", "支付比例表"
             )
-        for acc in rules.deductibles + rules.caps:
+        for acc in rules.deductibles + rules.caps + rules.cost_caps:
             if isinstance(acc.amount, ir.Decide):
-                what = "the deductible table" if acc.kind == "deductible" else "the cap table"
-                what_zh = "起付标准表" if acc.kind == "deductible" else "最高支付限额表"
+                what, what_zh = TABLE_NAMES[acc.kind]
                 self.check_decide(acc.amount, acc.when, acc.prov, profiles, what, what_zh)
         self.check_uplifts_apply(compiled, everyone, profiles)
         self.check_ratio_ranges(compiled, profiles)

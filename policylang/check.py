@@ -25,6 +25,8 @@ STMT_NAMES = {
     n.DesignatedOnly: ("'designated_only'", "仅限定点"),
     n.Deductible: ("the deductible", "起付标准"),
     n.Cap: ("the cap", "最高支付限额"),
+    n.CostCap: ("the cost cap", "政策范围内费用限额"),
+    n.Ceiling: ("the total of the deductible", "起付标准累计上限"),
     n.Ratio: ("the payment ratio", "支付比例"),
     n.Uplift: ("the uplift", "提高比例"),
     n.CreditRule: ("the credit rule", "计入规则"),
@@ -53,7 +55,7 @@ STMT_NAMES = {
 }
 
 ALLOWED_IN = {
-    "pooling": (n.Covers, n.DesignatedOnly, n.Deductible, n.Cap, n.Ratio, n.Uplift),
+    "pooling": (n.Covers, n.DesignatedOnly, n.Deductible, n.Cap, n.CostCap, n.Ratio, n.Uplift),
     "crediting": (n.CreditRule,),
     "account_use": (n.Relations, n.Allow, n.Planned, n.Exclude, n.Channel),
 }
@@ -455,6 +457,7 @@ class Checker:
         for v in s.versions:
             self.check_version(s, v, fields)
             self.check_counters(v)
+            self.check_cost_caps(v)
         self.check_counter_names(s)
         self.check_version_dates(s)
 
@@ -463,7 +466,7 @@ class Checker:
         """Within one version, every deductible and cap needs its own counter: two with the
         same default identity (kind, period, each field, condition) need names (C412), and
         no two may take the same name (N102)."""
-        counters = [st for st in v.body if isinstance(st, (n.Deductible, n.Cap))]
+        counters = [st for st in v.body if isinstance(st, (n.Deductible, n.Cap, n.CostCap))]
         named: dict[str, n.Node] = {}
         for i, st in enumerate(counters):
             if st.name is not None:
@@ -486,14 +489,65 @@ class Checker:
                         "C412",
                         st.span,
                         {
-                            "kinds": "deductibles" if isinstance(st, n.Deductible) else "caps",
-                            "kinds_zh": "起付标准"
-                            if isinstance(st, n.Deductible)
-                            else "最高支付限额",
+                            "kinds": _KINDS[type(st)][0],
+                            "kinds_zh": _KINDS[type(st)][1],
                             "period": period,
                             "period_zh": V.ENUMS["period"].get(period, period),
                         },
                         (Related(twin.span, "the other one", "另一条"),),
+                    )
+                )
+
+    # -- limits composed: a deductible's total_at_most, caps on the costs counted
+    def check_ceiling(self, st: n.Deductible, top: n.Ceiling, fields: dict):
+        """``total_at_most``: on a deductible per visit (C420), over a longer period (C421),
+        at least the largest deductible it sums (C422); money (T201), not negative (R302)."""
+        self.check_quantity(
+            top.amount, V.MONEY, "the total of the deductible", "起付标准累计上限", fields
+        )
+        if not self.enum_value(top.period, "period"):
+            return
+        period = _period(top.period)
+        if _period(st.period) != "visit":
+            self.emit("C420", top.span, **_period_args(_period(st.period)))
+            return
+        if period == "visit":
+            self.emit("C421", top.period.span)
+            return
+        cap = _money_literal(top.amount)
+        most = _largest_money(st.amount)
+        if cap is not None and cap >= 0 and most is not None and most[0] > cap:
+            self.emit(
+                "C422",
+                most[1].span,
+                value=shown(most[0]),
+                ceiling=shown(cap),
+                **_period_args(period),
+            )
+
+    def check_cost_caps(self, v: n.Version):
+        """A cost cap no larger than a deductible taken within its period leaves nothing
+        above the deductible: the fund never pays (C423).  Only literal, unconditional
+        amounts kept per person are compared."""
+        plain = [
+            st
+            for st in v.body
+            if isinstance(st, (n.Deductible, n.CostCap)) and st.when is None and st.each is None
+        ]
+        for cc in (st for st in plain if isinstance(st, n.CostCap)):
+            cap = _money_literal(cc.amount)
+            for d in (st for st in plain if isinstance(st, n.Deductible) and st.ceiling is None):
+                low = _smallest_money(d.amount)
+                if cap is None or low is None or low < cap:
+                    continue
+                if _RANK.get(_period(cc.period), -1) < _RANK.get(_period(d.period), 9):
+                    continue
+                self.diags.append(
+                    Diagnostic(
+                        "C423",
+                        cc.span,
+                        {"cap": shown(cap), "deductible": shown(low)},
+                        (Related(d.span, "the deductible", "起付标准"),),
                     )
                 )
 
@@ -502,7 +556,7 @@ class Checker:
         kinds: dict[str, tuple[n.Node, n.Version]] = {}
         for v in s.versions:
             for st in v.body:
-                if isinstance(st, (n.Deductible, n.Cap)) and st.name is not None:
+                if isinstance(st, (n.Deductible, n.Cap, n.CostCap)) and st.name is not None:
                     first, where = kinds.setdefault(st.name.value, (st, v))
                     if type(first) is not type(st) and where is not v:  # in one version: N102
                         self.diags.append(
@@ -643,13 +697,15 @@ class Checker:
             if isinstance(st, n.Covers):
                 for c in st.categories:
                     self.enum_value(c, "category")
-            elif isinstance(st, (n.Deductible, n.Cap)):
+            elif isinstance(st, (n.Deductible, n.Cap, n.CostCap)):
                 self.check_quantity(st.amount, V.MONEY, what, what_zh, fields)
                 self.enum_value(st.period, "period")
                 if st.each is not None:
                     self.check_field(st.each, fields, enum_only=True)
                 if st.when is not None:
                     self.check_cond(st.when, fields)
+                if isinstance(st, n.Deductible) and st.ceiling is not None:
+                    self.check_ceiling(st, st.ceiling, fields)
             elif isinstance(st, n.Ratio):
                 self.check_quantity(st.amount, V.PERCENT, what, what_zh, fields)
             elif isinstance(st, n.Uplift):
@@ -1362,6 +1418,50 @@ def _example_type(t: str, zh: bool = False) -> str:
     if t is None:
         return "其他" if zh else "something else"
     return _tdesc(t, zh)
+
+
+_KINDS = {
+    n.Deductible: ("deductibles", "起付标准"),
+    n.Cap: ("caps", "最高支付限额"),
+    n.CostCap: ("cost caps", "政策范围内费用限额"),
+}
+_RANK = {"visit": 0, "day": 1, "month": 2, "year": 3}
+
+
+def _period(name: n.Name) -> str:
+    """The period's canonical name (a Chinese spelling, 年, means year)."""
+    for key, zh in V.ENUMS["period"].items():
+        if name.value in (key, zh):
+            return key
+    return name.value
+
+
+def _period_args(period: str) -> dict:
+    return {"period": period, "period_zh": V.ENUMS["period"].get(period, period)}
+
+
+def _money_literal(q) -> Decimal | None:
+    return q.amount if isinstance(q, n.MoneyLit) else None
+
+
+def _money_values(q) -> list:
+    """The literal money amounts a quantity may take, with their nodes (a parameter: none)."""
+    if isinstance(q, n.MoneyLit):
+        return [(q.amount, q)]
+    if isinstance(q, n.Table):
+        rows = [(r.value.amount, r.value) for r in q.rows if isinstance(r.value, n.MoneyLit)]
+        return rows if len(rows) == len(q.rows) else []
+    return []
+
+
+def _largest_money(q):
+    values = _money_values(q)
+    return max(values, key=lambda x: x[0]) if values else None
+
+
+def _smallest_money(q) -> Decimal | None:
+    values = _money_values(q)
+    return min(v for v, _ in values) if values else None
 
 
 def _same_counter(a, b) -> bool:

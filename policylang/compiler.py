@@ -21,6 +21,9 @@ from .resolve import Scope
 HUNDRED = Decimal(100)
 
 
+ACCUMULATOR_KINDS = {n.Deductible: "deductible", n.Cap: "cap", n.CostCap: "cost_cap"}
+
+
 def prov(rule: str, cite, policy: str | None = None, span=None) -> ir.Prov:
     if isinstance(cite, n.Citation):
         return ir.Prov(rule, cite.clause, cite.quote, None, policy, span=span or cite.span)
@@ -191,6 +194,7 @@ class Lowering:
         covers, covers_prov = frozenset(), prov("covers", None, pid)
         designated = None
         deductibles, caps, adjustments = [], [], []
+        cost_caps: list[ir.Accumulate] = []
         ratio, ratio_prov = ir.Const(Decimal(0), V.PERCENT), prov("ratio", None, pid)
         for st in body:
             if isinstance(st, n.Covers):
@@ -198,24 +202,10 @@ class Lowering:
                 covers_prov = prov("covers", st.cite, pid, st.span)
             elif isinstance(st, n.DesignatedOnly):
                 designated = prov("designated_only", st.cite, pid, st.span)
-            elif isinstance(st, (n.Deductible, n.Cap)):
-                kind = "deductible" if isinstance(st, n.Deductible) else "cap"
-                target = deductibles if kind == "deductible" else caps
-                label = f"{kind} per {st.period.value}" + (
-                    f" each {st.each.value}" if st.each else ""
-                )
-                name = getattr(st, "name", None)
-                target.append(
-                    ir.Accumulate(
-                        kind,
-                        self.quantity(st.amount, kind, st.cite, pid),
-                        st.period.value,
-                        st.each.value if st.each else None,
-                        self.cond(st.when),
-                        prov(label, st.cite, pid, st.span),
-                        name.value if name is not None else None,
-                    )
-                )
+            elif isinstance(st, (n.Deductible, n.Cap, n.CostCap)):
+                kind = ACCUMULATOR_KINDS[type(st)]
+                target = {"deductible": deductibles, "cap": caps, "cost_cap": cost_caps}[kind]
+                target.append(self.accumulate(st, kind, pid))
             elif isinstance(st, n.Ratio):
                 ratio = self.quantity(st.amount, "ratio", st.cite, pid)
                 ratio_prov = prov("ratio", st.cite, pid, st.span)
@@ -233,6 +223,35 @@ class Lowering:
             ratio,
             ratio_prov,
             tuple(adjustments),
+            tuple(cost_caps),
+        )
+
+    def accumulate(self, st, kind: str, pid) -> ir.Accumulate:
+        """A deductible, a cap or a cost cap; a deductible's ``total_at_most`` becomes its
+        ``ceiling`` (kind ``ceiling``: the deductible's condition, no ``each``)."""
+        label = f"{kind} per {st.period.value}" + (f" each {st.each.value}" if st.each else "")
+        when = self.cond(st.when)
+        ceiling = None
+        top = getattr(st, "ceiling", None)
+        if top is not None:
+            ceiling = ir.Accumulate(
+                "ceiling",
+                self.quantity(top.amount, "ceiling", st.cite, pid),
+                top.period.value,
+                None,
+                when,
+                prov(f"{label} total_at_most per {top.period.value}", st.cite, pid, top.span),
+            )
+        name = st.name
+        return ir.Accumulate(
+            kind,
+            self.quantity(st.amount, kind, st.cite, pid),
+            st.period.value,
+            st.each.value if st.each else None,
+            when,
+            prov(label, st.cite, pid, st.span),
+            name.value if name is not None else None,
+            ceiling,
         )
 
     def rules_crediting(self, body, pid) -> ir.CreditingRules:

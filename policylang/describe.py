@@ -233,6 +233,16 @@ def accumulate_terms(acc: ir.Accumulate, lang: str) -> str:
         parts.append(text("word.each", lang, field=field_name(acc.each, lang)))
     if acc.when != ir.TRUE:
         parts.append(text("word.when", lang, cond=cond_words(acc.when, lang)))
+    if acc.ceiling is not None:
+        top = acc.ceiling
+        parts.append(
+            text(
+                "word.total_at_most",
+                lang,
+                amount=value_words(top.amount, lang),
+                period=text(f"period.{top.period}", lang),
+            )
+        )
     if acc.name:
         parts.append(text("word.named", lang, name=acc.name))
     return ("," if lang == "zh" else ", ").join(parts)

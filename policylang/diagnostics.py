@@ -466,6 +466,50 @@ CATALOGUE: dict[str, Entry] = {
         "kind, period, each field and condition",
         "期间内已使用的金额按身份累计:`名为` 给出的名称,否则按种类、期间、分别按的字段和条件",
     ),
+    "C420": Entry(
+        ERROR,
+        "total_at_most on a deductible that is not per visit",
+        "`total_at_most` limits the total of a deductible taken visit by visit, but this "
+        "deductible is per {period}",
+        "`累计不超过` 限定按次收取的起付标准的累计总额,但该起付标准是每{period_zh}",
+        "write the deductible per visit (每次) with its total per year, or drop `total_at_most`: "
+        "a deductible per {period} is already a total",
+        "请把起付标准写作每次并给出每年累计上限,或删去 `累计不超过`:"
+        "每{period_zh}的起付标准本身就是累计额",
+    ),
+    "C421": Entry(
+        ERROR,
+        "total_at_most per visit",
+        "the total of a per-visit deductible must be counted over a day, a month or a year, not "
+        "per visit",
+        "按次起付标准的累计上限须按日、月或年计算,不能按次",
+        "write e.g. `total_at_most 300 yuan per year` (累计不超过 300 元 每年); a smaller "
+        "per-visit deductible is written as the deductible itself",
+        "例如写作 `累计不超过 300 元 每年`;每次更低的起付标准请直接写在起付标准中",
+    ),
+    "C422": Entry(
+        ERROR,
+        "per-visit deductible above its total",
+        "a deductible of {value} yuan per visit is more than its total of {ceiling} yuan per "
+        "{period}: no visit can take it in full",
+        "每次起付标准 {value} 元超过其每{period_zh}累计上限 {ceiling} 元:"
+        "任何一次就诊都无法全额收取",
+        "check the two amounts in the notice: the total per {period} is at least each per-visit "
+        "deductible",
+        "请核对通知中的两个金额:每{period_zh}累计上限应不低于每次起付标准",
+    ),
+    "C423": Entry(
+        ERROR,
+        "the fund never pays",
+        "the costs counted are capped at {cap} yuan, no more than the deductible of "
+        "{deductible} yuan taken from them: the fund never pays",
+        "计入的政策范围内费用以 {cap} 元为限,不高于从中扣除的起付标准 {deductible} 元:"
+        "统筹基金永远不支付",
+        "a cost cap counts the in-policy costs before the deductible; check that it is the cap "
+        "on the costs, not on the fund's payment (`cap`)",
+        "费用限额在扣除起付标准之前计算政策范围内费用;"
+        "请确认这是费用限额,而不是基金支付限额(`最高支付限额`)",
+    ),
     # ---- H: hierarchy
     "H501": Entry(
         ERROR,
@@ -729,6 +773,22 @@ EXAMPLES: dict[str, tuple[str, str]] = {
     "C412": (
         "cap 2000 yuan per year cite 二(一)  cap 500 yuan per year cite 二(一)",
         "cap 2000 yuan per year named general cite 二(一)  cap 500 yuan per year named extra cite 二(一)",
+    ),
+    "C420": (
+        "deductible 100 yuan per year total_at_most 300 yuan per year",
+        "deductible 100 yuan per visit total_at_most 300 yuan per year",
+    ),
+    "C421": (
+        "deductible 100 yuan per visit total_at_most 60 yuan per visit",
+        "deductible 60 yuan per visit",
+    ),
+    "C422": (
+        "deductible 500 yuan per visit total_at_most 300 yuan per year",
+        "deductible 100 yuan per visit total_at_most 300 yuan per year",
+    ),
+    "C423": (
+        "cost_cap 200 yuan per year  deductible 300 yuan per year",
+        "cost_cap 5000 yuan per year  deductible 300 yuan per year",
     ),
     "C407": (
         "total 37  part provincial 31  part local 5",

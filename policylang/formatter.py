@@ -50,6 +50,8 @@ from . import nodes as n
 from . import vocab as V
 from .parser import keyword_pairs, own_aliases
 
+ACCUMULATOR_WORDS = {n.Deductible: "deductible", n.Cap: "cap", n.CostCap: "cost_cap"}
+
 INDENT = "  "
 WIDTH = 100
 
@@ -474,14 +476,27 @@ class Formatter:
             )
         if isinstance(st, n.DesignatedOnly):
             return self.simple(st, ind, [Seg([k("designated_only")]), *self.cite_seg(st.cite)])
-        if isinstance(st, (n.Deductible, n.Cap)):
-            word = k("deductible") if isinstance(st, n.Deductible) else k("cap")
+        if isinstance(st, (n.Deductible, n.Cap, n.CostCap)):
+            word = k(ACCUMULATOR_WORDS[type(st)])
             tail = [Seg([k("per"), self.nm(st.period)])]
             if st.each is not None:
                 tail.append(Seg([k("each"), st.each.value]))
             if st.when is not None:
                 atoms = self.cond_atoms(st.when)
                 tail.append(Seg([f"{k('when')} {atoms[0]}", *atoms[1:]]))
+            top = getattr(st, "ceiling", None)
+            if top is not None:
+                amount = top.amount.name.value if isinstance(top.amount, n.Ref) else None
+                tail.append(
+                    Seg(
+                        [
+                            k("total_at_most"),
+                            amount or self.literal(top.amount),
+                            k("per"),
+                            self.nm(top.period),
+                        ]
+                    )
+                )
             if st.name is not None:
                 tail.append(Seg([k("named"), st.name.value]))
             return self.quantity_statement(st, ind, word, st.amount, tail + self.cite_seg(st.cite))

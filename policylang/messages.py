@@ -54,6 +54,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "政策范围内金额全部计入起付标准",
     ),
     "settle.cap_reached": ("the cap has been reached", "已达到最高支付限额"),
+    "settle.cost_cap_reached": (
+        "the in-policy costs counted have reached the cost cap",
+        "计入的政策范围内费用已达到费用限额",
+    ),
     "settle.zero_ratio": ("the ratio that applies is 0%", "适用的支付比例为 0%"),
     "settle.rounds_to_zero": (
         "the fund's share rounds to less than the rounding unit",
@@ -130,6 +134,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "reason.no_in_policy_amount": ("no in-policy amount", "无政策范围内金额"),
     "reason.within_deductible": ("within the deductible", "起付标准以内"),
     "reason.cap_reached": ("cap reached", "已达最高支付限额"),
+    "reason.cost_cap_reached": ("cost cap reached", "已达费用限额"),
     "reason.zero_ratio": ("ratio 0%", "支付比例为 0"),
     "reason.rounds_to_zero": ("rounds to zero", "舍入后为零"),
     "reason.other_scheme": ("other scheme", "其他险种"),
@@ -285,6 +290,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "word.points": ("{points} points", "{points} 个百分点"),
     "word.yuan": ("{amount} yuan", "{amount} 元"),
     "word.per": ("per {period}", "每{period}"),
+    "word.total_at_most": (
+        "in total at most {amount} per {period}",
+        "每{period}累计不超过 {amount}",
+    ),
     "word.each": ("separately for each {field}", "按{field}分别计算"),
     "word.when": ("when {cond}", "当 {cond}"),
     "word.named": ("named {name}", "名为 {name}"),
@@ -341,6 +350,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "render.deductible": ("Deductible", "起付标准"),
     "render.cap": ("Cap", "最高支付限额"),
+    "render.cost_cap": ("Cost cap", "政策范围内费用限额"),
     "render.ratio": ("Ratio", "支付比例"),
     "render.uplift": ("Uplift", "提高"),
     "render.uplift_value": ("{points} when {cond}", "当 {cond} 时 {points}"),
@@ -481,6 +491,17 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{after} left after this visit",
         "本期限额 {cap},此前已支付 {before},尚余 {room}:{share} 未超过限额,本次之后尚余 {after}",
     ),
+    "why.total_taken": (
+        "{cap} in total for the period, {before} taken before this visit, {left} left: "
+        "{uncapped} is cut to {value}",
+        "本期合计上限 {cap},此前已计入 {before},尚余 {left}:{uncapped} 减为 {value}",
+    ),
+    "why.total_counted": (
+        "{cap} in total for the period, {before} counted before this visit, {left} left: "
+        "{uncapped} is cut to {value}",
+        "本期合计上限 {cap},此前已累计 {before},尚余 {left}:{uncapped} 减为 {value}",
+    ),
+    "why.what.costs counted": ("costs counted", "累计费用"),
     "why.account": (
         "balance {balance}, payable {payable}: the account pays {value}",
         "账户余额 {balance},可支付 {payable}:个人账户支付 {value}",
@@ -617,6 +638,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "fact.designated_only": ("designated institutions only", "仅限定点医疗机构"),
     "fact.deductible": ("deductible {what}", "起付标准 {what}"),
     "fact.cap": ("cap {what}", "最高支付限额 {what}"),
+    "fact.cost_cap": ("cost cap {what}", "政策范围内费用限额 {what}"),
+    "fact.total_at_most": (
+        "total of the deductible {what}, {per}",
+        "起付标准累计上限 {what},{per}",
+    ),
     "fact.ratio_cell": ("ratio, {level}, {category}", "支付比例,{level},{category}"),
     "fact.ratio": ("ratio", "支付比例"),
     "fact.uplift": ("uplift when {cond}", "当 {cond} 时提高"),

@@ -236,12 +236,35 @@ class DesignatedOnly(Node):
 
 
 @attrs.frozen
+class Ceiling(Node):
+    """``total_at_most 300 yuan per year`` on a deductible: the most its takes add up to
+    in the (longer) period."""
+
+    amount: Quantity | None = None
+    period: Name = Name()
+
+
+@attrs.frozen
 class Deductible(Node):
     amount: Quantity = None
     period: Name = Name()
     each: Name | None = None
     when: Cond | None = None
     name: Name | None = None  # `named NAME`: the counter's identity across versions
+    cite: Cite = None
+    ceiling: Ceiling | None = None  # `total_at_most ... per year`
+
+
+@attrs.frozen
+class CostCap(Node):
+    """``cost_cap 5000 yuan per year``: a cap on the in-policy costs counted, not on the
+    payment; costs beyond it leave the amount the deductible and the ratio apply to."""
+
+    amount: Quantity | None = None
+    period: Name = Name()
+    each: Name | None = None
+    when: Cond | None = None
+    name: Name | None = None
     cite: Cite = None
 
 
@@ -315,6 +338,7 @@ Stmt = Union[
     DesignatedOnly,
     Deductible,
     Cap,
+    CostCap,
     Ratio,
     Uplift,
     CreditRule,

@@ -339,9 +339,12 @@ class _Builder(Transformer):
         c, cite = self._split(children)
         amount, period = c[0], c[1]
         each = when = name = None
+        extra = {}
         for x in c[2:]:
             if isinstance(x, _Named):
                 name = x.name
+            elif isinstance(x, n.Ceiling):
+                extra["ceiling"] = x
             elif isinstance(x, n.Name) and each is None and when is None:
                 each = x
             else:
@@ -354,7 +357,14 @@ class _Builder(Transformer):
             name=name,
             cite=cite,
             span=self._s(meta),
+            **extra,
         )
+
+    def ceiling(self, meta, children):
+        return n.Ceiling(amount=children[0], period=children[1], span=self._s(meta))
+
+    def cost_cap(self, meta, children):
+        return self._accumulator(n.CostCap, meta, children)
 
     def counter_name(self, meta, children):
         return _Named(children[0])
@@ -837,6 +847,7 @@ _STATEMENT_WORDS = {
     "designated_only",
     "deductible",
     "cap",
+    "cost_cap",
     "ratio",
     "uplift",
     "rule",
@@ -1192,6 +1203,7 @@ def _statement_starts() -> re.Pattern:
         "designated_only",
         "deductible",
         "cap",
+        "cost_cap",
         "ratio",
         "uplift",
         "rule",

@@ -281,6 +281,10 @@ def _pooling(r: ir.PoolingRules, notes: Notes, lang: str, axes: Axes) -> list[Bl
                 notes,
             )
         )
+    for acc in r.cost_caps:
+        rows.append(
+            _row(text("render.cost_cap", lang), accumulate_words(acc, lang), acc.prov, notes)
+        )
     for acc in r.deductibles:
         rows.append(
             _row(text("render.deductible", lang), accumulate_words(acc, lang), acc.prov, notes)

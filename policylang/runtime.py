@@ -532,14 +532,29 @@ def tr_share(
     )
 
 
+# what a Limit step limits, by the variable it writes: the fund's payment (a cap), the
+# deductible kept under its total_at_most, the in-policy costs counted (a cost_cap)
+CAP_TRACE = {
+    "hifp_pay": ("hifp_pay", "paid_before"),
+    "dedc_kept": ("act_pay_dedc", "taken_before"),
+    "inscp_counted": ("inscp_counted", "counted_before"),
+}
+
+
 def tr_cap(
-    fund: Decimal, prov: ir.Prov, amount: Decimal, before: Decimal, raw: Decimal
+    fund: Decimal,
+    prov: ir.Prov,
+    amount: Decimal,
+    before: Decimal,
+    raw: Decimal,
+    out: str = "hifp_pay",
 ) -> TraceStep:
+    field, used = CAP_TRACE.get(out, (out, "used_before"))
     return _step(
-        "hifp_pay",
+        field,
         money(fund),
         prov,
-        {"cap": money(amount), "paid_before": money(before), "uncapped": money(raw)},
+        {"cap": money(amount), used: money(before), "uncapped": money(raw)},
     )
 
 
@@ -602,6 +617,7 @@ SETTLE_REASONS = (
     "not_designated",
     "other_scheme",
     "other_med_type",
+    "cost_cap_reached",
 )
 
 

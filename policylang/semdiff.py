@@ -104,13 +104,23 @@ def _pooling_facts(r: ir.PoolingRules, lang: str, axes: Axes) -> dict[tuple, Fac
             r.designated_only,
         ),
     }
-    for kind, accs in (("deductible", r.deductibles), ("cap", r.caps)):
+    for kind, accs in (("deductible", r.deductibles), ("cap", r.caps), ("cost_cap", r.cost_caps)):
         for acc in accs:
+            # the label names the statement; a deductible's total is a fact of its own
+            what = accumulate_terms(attrs.evolve(acc, ceiling=None), lang)
             out[(kind, counter_id(acc))] = Fact(
-                text(f"fact.{kind}", lang, what=accumulate_terms(acc, lang)),
+                text(f"fact.{kind}", lang, what=what),
                 value_words(acc.amount, lang),
                 acc.prov,
             )
+            if acc.ceiling is not None:  # a deductible's total_at_most
+                top = acc.ceiling
+                per = text("word.per", lang, period=text(f"period.{top.period}", lang))
+                out[("total_at_most", counter_id(acc))] = Fact(
+                    text("fact.total_at_most", lang, what=what, per=per),
+                    value_words(top.amount, lang),
+                    top.prov,
+                )
     for lv in axes.levels:
         for cat in axes.categories:
             cell = ratio_cell(r, lv, cat, lang=lang)
@@ -751,7 +761,20 @@ def _thresholds(policy: ir.Policy, profile: dict, day: dt.date, params: dict) ->
             continue
         if ratio and ratio > 0:
             caps.add(_ceil_cent(CTX.add(total, CTX.divide(amount, ratio))))
+    caps |= _limit_points(r, env, params)
     return deductibles, caps
+
+
+def _limit_points(r: ir.PoolingRules, env: dict, params: dict) -> set:
+    """Bills at which a cost cap is reached (the costs themselves) and a deductible's
+    total_at_most (that much in-policy cost)."""
+    out = set()
+    for top in [*r.cost_caps, *(a.ceiling for a in r.deductibles if a.ceiling is not None)]:
+        try:
+            out.add(E.value(top.amount, env, params)[0])
+        except (MissingValue, NoRow):
+            continue
+    return out
 
 
 def _holds(cond, env, params) -> bool:

@@ -195,6 +195,7 @@ def _point(p, params: dict) -> str:
 
 WHAT = {
     "inscp_scp_amt": "in-policy amount",
+    "inscp_counted": "costs counted",
     "act_pay_dedc": "deductible",
     "ratio": "ratio",
     "hifp_pay": "fund pays",
@@ -293,8 +294,27 @@ def _cap_cut_words(t, x, lang):
     )
 
 
+def _total_words(t, x, lang):
+    """A total the policy caps (a deductible's total, the costs counted): what was left of it."""
+    used = "taken_before" if t.field == "act_pay_dedc" else "counted_before"
+    room = Decimal(x["cap"]) - Decimal(x[used])
+    return words(
+        "why.total_taken" if t.field == "act_pay_dedc" else "why.total_counted",
+        lang,
+        cap=x["cap"],
+        before=x[used],
+        left=money(max(room, Decimal(0))),
+        uncapped=x["uncapped"],
+        value=t.value,
+    )
+
+
 _WORDS = {
-    "act_pay_dedc": [(lambda t, x: "deductible" in x, _deductible_words)],
+    "act_pay_dedc": [
+        (lambda t, x: "deductible" in x, _deductible_words),
+        (lambda t, x: "cap" in x, _total_words),
+    ],
+    "inscp_counted": [(lambda t, x: "cap" in x, _total_words)],
     "ratio": [
         (lambda t, x: "base" in x and "points" in x, _uplift_words),
         (lambda t, x: "band_part" in x, _band_words),
@@ -412,7 +432,7 @@ def _applying_caps(program: ir.Program, row: dict, index: int, params: dict, cou
         if env.get(name) is None:
             env[name] = E.ABSENT
     for step in block.steps:
-        if isinstance(step, ir.Limit):
+        if isinstance(step, ir.Limit) and step.out == "hifp_pay":  # the fund's caps
             for cap in step.caps:
                 if E.cond(cap.when, env, params):
                     amount = E.value(cap.amount, env, params)[0]

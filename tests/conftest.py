@@ -59,6 +59,21 @@ def read_json(path: Path):
     return json.loads(path.read_text(encoding="utf-8"), parse_float=Decimal)
 
 
+def assert_hand_derived(got: list[dict], expected: list[dict]) -> None:
+    """Results (as JSON) equal the hand-derived fields of a worked example, visit by visit,
+    and each adds up: the person's share is the bill less the fund, the account plus cash."""
+    assert len(got) == len(expected)
+    for i, (want, have) in enumerate(zip(expected, got, strict=True)):
+        for field, value in want.items():
+            assert have[field] == value, (
+                f"visit {i + 1}, field {field}: derived {value!r}, got {have[field]!r}"
+            )
+        total, fund, part = (
+            Decimal(have[k]) for k in ("medfee_sumamt", "fund_pay_sumamt", "psn_part_amt")
+        )
+        assert part == total - fund == Decimal(have["acct_pay"]) + Decimal(have["psn_cash_pay"])
+
+
 @pytest.fixture(scope="session")
 def guiyang():
     import policylang

@@ -24,9 +24,10 @@ CORPUS = sorted(
         *(ROOT / "policies").glob("*.pol"),
         *(ROOT / "tests" / "fixtures" / "valid").glob("*.pol"),
         ROOT / "tests" / "fixtures" / "variations" / "city.pol",
-        ROOT / "examples" / "three-categories" / "lanshan-2024.pol",
+        ROOT / "examples" / "three-categories" / "lanshan-2024.pol",  # a declared category, code 13
+        ROOT / "examples" / "composed-limits" / "qingxi-2025.pol",  # cost cap, deductible total
     ]
-)  # a declared category, code 13
+)
 
 
 def _money_constants(node, out: set) -> None:

@@ -148,7 +148,24 @@ def test_whole_policies_in_docs_check_clean(source):
 
 
 @pytest.mark.parametrize(
-    "code", ["P002", "P013", "N101", "N106", "T201", "T202", "R301", "R306", "S601", "C401", "C412"]
+    "code",
+    [
+        "P002",
+        "P013",
+        "N101",
+        "N106",
+        "T201",
+        "T202",
+        "R301",
+        "R306",
+        "S601",
+        "C401",
+        "C412",
+        "C420",
+        "C421",
+        "C422",
+        "C423",
+    ],
 )
 def test_explain_examples_are_true(code):
     """The wrong example of `policylang explain CODE` produces CODE; the right one does not."""

@@ -73,9 +73,20 @@ def statement_blocks(draw) -> str:
     if draw(st.booleans()):
         lines.append('designated_only unstated "g"')
     used: set = set()
-    for kind in ("deductible", "cap"):
-        for k in range(draw(st.integers(0, 2))):
+    for kind in ("cost_cap", "deductible", "cap"):
+        for k in range(draw(st.integers(0, 1 if kind == "cost_cap" else 2))):
             period = draw(st.sampled_from(["year", "month", "day", "visit"]))
+            # a per-visit deductible's total per day, month or year (now and then on another
+            # period, which the checker refuses: C420)
+            total = ""
+            if kind == "deductible" and draw(st.integers(0, 2)) == 0:
+                if draw(st.integers(0, 9)):
+                    period = "visit"
+                ceiling = draw(st.sampled_from(["300", "1000", "3000"]))
+                total = (
+                    f" total_at_most {ceiling} yuan"
+                    f" per {draw(st.sampled_from(['day', 'month', 'year']))}"
+                )
             each = " each hosp_lv" if draw(st.booleans()) else ""
             when = f" when {_cond(draw)}" if draw(st.booleans()) else ""
             name = (
@@ -85,7 +96,7 @@ def statement_blocks(draw) -> str:
             )
             used.add((kind, period, each, when))
             amount = _amount(draw, _money) if not each else _money(draw)
-            lines.append(f'{kind} {amount} per {period}{each}{when}{name} unstated "g"')
+            lines.append(f'{kind} {amount} per {period}{each}{when}{total}{name} unstated "g"')
     choice = draw(st.integers(0, 2))
     if choice == 0:
         lines.append(f'ratio {_percent(draw)} unstated "g"')

@@ -31,6 +31,7 @@ def test_every_message_has_both_languages_with_the_same_placeholders(msg_id):
 SETTLE_REASONS = (
     "no_in_policy_amount",
     "within_deductible",
+    "cost_cap_reached",
     "cap_reached",
     "zero_ratio",
     "rounds_to_zero",

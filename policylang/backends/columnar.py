@@ -125,6 +125,7 @@ REASONS = (
     "rounds_to_zero",
     "other_scheme",
     "other_med_type",
+    "cost_cap_reached",
 )
 _STEP = 64  # a charge's order within a visit: step index * _STEP + cap index
 MONEY_OUT = (

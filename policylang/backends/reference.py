@@ -329,7 +329,7 @@ class Reference:
             applying.append((key, before))
             if fund > room:
                 fund = room
-                s.note(tr_cap(fund, row or cap.prov, amount, before, raw))
+                s.note(tr_cap(fund, row or cap.prov, amount, before, raw, step.out))
         for key, before in applying:
             s.ledger.charge(key, before, fund, s.index)
         s.env[step.out] = fund

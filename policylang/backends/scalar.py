@@ -468,7 +468,7 @@ class Gen:
             self.emit("if fund > room:")
             self.depth += 1
             self.emit("fund = room")
-            self.trace(_cap_tracer(cap), "fund", "rp", "amt", f"b{j}", f"v_{s.value}")
+            self.trace(_cap_tracer(cap, s.out), "fund", "rp", "amt", f"b{j}", f"v_{s.value}")
             self.depth -= 2
         for j, cap in enumerate(s.caps):
             if self.key(cap.counter) is not None:
@@ -716,9 +716,9 @@ def _share_tracer(s: ir.Share):
     return build
 
 
-def _cap_tracer(cap: ir.CapUse):
+def _cap_tracer(cap: ir.CapUse, out: str):
     def build(provs, fund, row, amount, before, raw):
-        return tr_cap(fund, cap.prov if row is None else provs[row], amount, before, raw)
+        return tr_cap(fund, cap.prov if row is None else provs[row], amount, before, raw, out)
 
     return build
 

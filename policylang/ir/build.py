@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import cast
 
 from .. import vocab as V
 from . import core as c
@@ -143,10 +144,16 @@ def _pooling_block(v: c.Version, vocab) -> tuple[p.Block, list[p.Counter]]:
             )
         )
     steps.append(p.Let("remaining", _var("inscp_scp_amt"), None))
+    steps += _cost_caps(r, counters)
     for acc in r.deductibles:
         cid = counter_id(acc)
         counters.append(p.Counter(cid, "deductible", acc.period, acc.each))
-        steps.append(p.Consume(cid, acc.amount, acc.when, "remaining", "act_pay_dedc", acc.prov))
+        if acc.ceiling is None:
+            steps.append(
+                p.Consume(cid, acc.amount, acc.when, "remaining", "act_pay_dedc", acc.prov)
+            )
+        else:
+            steps += _deductible_with_ceiling(acc, cid, counters)
     if isinstance(r.ratio, c.Bands):
         cid = bands_id(r.ratio)
         counters.append(p.Counter(cid, "bands", r.ratio.period, r.ratio.each))
@@ -169,6 +176,7 @@ def _pooling_block(v: c.Version, vocab) -> tuple[p.Block, list[p.Counter]]:
             FUND,
             (
                 ("no_in_policy_amount", _eq0("inscp_scp_amt")),
+                *((("cost_cap_reached", _eq0(COUNTED)),) if r.cost_caps else ()),
                 ("within_deductible", _eq0("remaining")),
                 ("cap_reached", _gt0("hifp_raw")),
                 (
@@ -180,6 +188,55 @@ def _pooling_block(v: c.Version, vocab) -> tuple[p.Block, list[p.Counter]]:
         )
     )
     return p.Block(v.start, v.until, v.prov, tuple(steps)), counters
+
+
+# variables only a program that uses them declares (so every other program is unchanged)
+COUNTED = "inscp_counted"  # the in-policy amount the cost caps let count
+DEDC_DUE, DEDC_KEPT = "dedc_due", "dedc_kept"  # a deductible before and after its ceiling
+OPTIONAL_VARIABLES = ((COUNTED, MONEY), (DEDC_DUE, MONEY), (DEDC_KEPT, MONEY))
+
+
+def _cost_caps(r: c.PoolingRules, counters: list) -> list:
+    """``cost_cap``: the in-policy amount counted is cut to the room of every cost cap that
+    applies (one Limit, the caps charged together with what is counted); the deductibles
+    and the ratio apply to what is counted."""
+    if not r.cost_caps:
+        return []
+    caps = []
+    for acc in r.cost_caps:
+        cid = counter_id(acc)
+        counters.append(p.Counter(cid, "cost_cap", acc.period, acc.each))
+        caps.append(p.CapUse(cid, acc.amount, acc.when, acc.prov))
+    return [p.Limit(COUNTED, "remaining", tuple(caps)), p.Let("remaining", _expr(COUNTED), None)]
+
+
+def ceiling_id(cid: str, top: c.Accumulate) -> str:
+    return f"{cid}.total_at_most.{top.period}"
+
+
+def _deductible_with_ceiling(acc: c.Accumulate, cid: str, counters: list) -> list:
+    """A per-visit deductible with ``total_at_most``: the deductible due this visit
+    (Consume), cut to the ceiling's room (Limit, the ceiling charged what is kept); what the
+    ceiling waives goes back to the amount the ratio applies to.  The deductible's counter is
+    per visit (the checker requires it), so nothing it records outlives the visit."""
+    top = acc.ceiling
+    assert top is not None
+    tid = ceiling_id(cid, top)
+    counters.append(p.Counter(tid, "ceiling", top.period, None))
+    zero = c.Const(ZERO, MONEY)
+    back = c.Arith("+", _expr("remaining"), _expr(DEDC_DUE), MONEY)
+    return [
+        p.Let(DEDC_DUE, zero, None),
+        p.Consume(cid, acc.amount, acc.when, "remaining", DEDC_DUE, acc.prov),
+        p.Limit(DEDC_KEPT, DEDC_DUE, (p.CapUse(tid, top.amount, top.when, top.prov),)),
+        p.Let("remaining", c.Arith("-", back, _expr(DEDC_KEPT), MONEY), None),
+        p.Let("act_pay_dedc", c.Arith("+", _expr("act_pay_dedc"), _expr(DEDC_KEPT), MONEY), None),
+    ]
+
+
+def _expr(name: str) -> c.Expr:
+    """A program variable where core's expressions stand (the program layer adds ``Var``)."""
+    return cast(c.Expr, _var(name))
 
 
 def _with_rounding(steps, rounding: c.Rounding):
@@ -263,9 +320,13 @@ def settle_program(policy: c.Policy) -> p.Program:
             "psn_part_amt - acct_pay",
         ),
     )
+    used = {ctr.kind for ctr in counters}
+    extra = (() if "cost_cap" not in used else OPTIONAL_VARIABLES[:1]) + (
+        () if "ceiling" not in used else OPTIONAL_VARIABLES[1:]
+    )
     variables = tuple(
         (name, t, None if t == V.PERCENT or name == "balc" else ZERO)
-        for name, t in SETTLE_VARIABLES
+        for name, t in SETTLE_VARIABLES + extra
     )
     otherwise = (p.Gate("not_in_force", c.AnyOf(()), None, ("setl_time",)),)
     return p.Program(

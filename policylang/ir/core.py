@@ -166,6 +166,9 @@ class Accumulate:
     # the name the policy gives the counter (``named``); by default the counter is
     # identified by section, fund, kind, period, each field and condition (ir.build)
     name: str | None = None
+    # a deductible's ``total_at_most``: the most its takes add up to in a longer period
+    # (kind ``ceiling``, the deductible's condition, no ``each``)
+    ceiling: "Accumulate | None" = None
 
 
 @attrs.frozen
@@ -185,6 +188,8 @@ class PoolingRules:
     ratio: "Value | Bands"
     ratio_prov: Prov
     adjustments: tuple[Adjust, ...]
+    # caps on the in-policy costs counted (``cost_cap``), applied before the deductibles
+    cost_caps: tuple[Accumulate, ...] = ()
 
     def covered(self, psn_type: str | None, flexible: bool | None) -> bool:
         """Whether pooling covers this kind of person (None: not known, not excluded)."""

@@ -1298,6 +1298,7 @@ class SettleLowering(Lowering):
         self.groups: dict[str, Group] = {}
         self.group_of: dict[str, str] = {}
         self._buckets: dict[str, Val] = {}
+        self._limited: dict[str, str] = {}  # a Limit's output -> the variable it limits
         self._analyse()
         self.plan = self._build()
 
@@ -1522,6 +1523,8 @@ class SettleLowering(Lowering):
         self._fail(env, e)
         if _is_bill_split(step.expr):  # validated visits: the parts never exceed the total
             v = _bounded(v, 0, v.hi)
+        elif _gives_back(step.expr, self._limited, env):
+            v = _bounded(v, 0, v.hi)
         self._assign(env, step.var, narrow(v))
 
     def gate(self, step: ir.Gate, env: Env):
@@ -1625,6 +1628,7 @@ class SettleLowering(Lowering):
         self._assign(env, step.out, narrow(round_money(x, step.rounding)))
 
     def limit(self, step: ir.Limit, env: Env):
+        self._limited[step.out] = step.value  # out <= value, whatever the caps
         fund = env.vars[step.value]
         errs, stateful = [], []
         for cap in step.caps:
@@ -2076,6 +2080,23 @@ def _is_bill_split(e) -> bool:
         and len(set(parts)) == len(parts)
         and set(parts) <= {"fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt"}
     )
+
+
+def _gives_back(e, limited: dict, env) -> bool:
+    """``a + d - k`` where ``k`` is a Limit of ``d`` (so ``k <= d``) and ``a >= 0``: what a
+    deductible's ``total_at_most`` waives goes back to the amount left; never negative."""
+    if not (isinstance(e, ir.Arith) and e.op == "-" and isinstance(e.right, ir.Var)):
+        return False
+    left = e.left
+    if not (isinstance(left, ir.Arith) and left.op == "+"):
+        return False
+    a, d = left.left, left.right
+    if not (isinstance(a, ir.Var) and isinstance(d, ir.Var)):
+        return False
+    if limited.get(e.right.name) != d.name:
+        return False
+    base = env.vars.get(a.name)
+    return base is not None and base.lo is not None and base.lo >= 0
 
 
 def _normal(v):
