@@ -18,6 +18,7 @@ GUIYANG = "policies/guiyang-2022.pol"
 SHANXI = "policies/shanxi-2022.pol"
 LANSHAN = "examples/three-categories/lanshan-2024.pol"
 AMENDED = "examples/amendment/guiyang-2022.pol"
+QINGXI = "examples/composed-limits/qingxi-2025.pol"
 PENSION = "--param guizhou_avg_pension_2022=3125.50"
 SHANXI_FROM = "--param shanxi_account_use_from=2022-01-13"
 SHANXI_PARAMS = SHANXI_FROM
@@ -42,6 +43,9 @@ RUNS = {
     "why-shanxi-request": f"why {SHANXI} examples/shanxi-requests.json {SHANXI_FROM} --record 1",
     "why-lanshan-visit": f"why {LANSHAN} examples/three-categories/visits.json --record 4",
     "why-setl-id": f"why {GUIYANG} examples/live/visit-1.json --setl-id S-0105-1",
+    "settle-composed-limits": f"settle {QINGXI} examples/composed-limits/visits.json --format table",
+    "why-deductible-total": f"why {QINGXI} examples/composed-limits/visits.json --record 3",
+    "why-cost-cap": f"why {QINGXI} examples/composed-limits/visits.json --record 14",
     # test: examples in policies and example files
     "test-policies": "test policies/",
     "test-examples": "test examples/",
@@ -54,6 +58,7 @@ RUNS = {
     "render-guiyang": f"render {GUIYANG}",
     "render-shanxi": f"render {SHANXI}",
     "render-lanshan": f"render {LANSHAN}",
+    "render-qingxi": f"render {QINGXI}",
     # diff
     "diff-amendment": f"diff {GUIYANG} {AMENDED} {PENSION}",
     # explain
@@ -182,7 +187,7 @@ def test_test_format_json(monkeypatch, tmp_path):
     assert none.exit_code == 2 and none.stdout == ""
 
 
-@pytest.mark.parametrize("policy", [GUIYANG, SHANXI, LANSHAN])
+@pytest.mark.parametrize("policy", [GUIYANG, SHANXI, LANSHAN, QINGXI])
 def test_a_policy_and_its_chinese_translation_do_not_differ(policy, monkeypatch, tmp_path):
     """`diff` of a policy against its `fmt --lang zh` translation: the same meaning, exit 0,
     in either language of the report (and the same IR hash)."""
@@ -198,7 +203,7 @@ def test_a_policy_and_its_chinese_translation_do_not_differ(policy, monkeypatch,
     copy.write_text(zh, encoding="utf-8")
     assert zh != src.read_text(encoding="utf-8")
     params = shlex.split(SHANXI_PARAMS) if policy == SHANXI else shlex.split(PENSION)
-    params = params if policy != LANSHAN else []
+    params = params if policy in (GUIYANG, SHANXI) else []
     for lang in ("en", "zh"):
         r = run(["--lang", lang, "diff", policy, str(copy), *params], monkeypatch)
         assert r.exit_code == 0, r.output
