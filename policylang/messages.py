@@ -886,14 +886,13 @@ HELP_ZH: dict[str, str] = {
 
 # click's own words (usage, option headings, its usage errors), in Chinese; click passes
 # them through gettext, and the command line translates them with this table while it
-# speaks Chinese.
+# speaks Chinese.  Not here: words click keeps once made (the help of --help and --version,
+# cached on first use), which HELP_ZH gives at the moment help is shown.
 CLICK_ZH: dict[str, str] = {
     "Usage:": "用法:",
     "Options": "选项",
     "Commands": "命令",
     "Positional arguments": "参数",
-    "Show this message and exit.": "显示此帮助并退出。",
-    "Show the version and exit.": "显示版本并退出。",
     "Try '{command} {option}' for help.": "运行 '{command} {option}' 查看帮助。",
     "Error: {message}": "错误:{message}",
     "default: {default}": "默认:{default}",

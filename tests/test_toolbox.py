@@ -280,3 +280,11 @@ def test_explain_in_chinese_names_the_code_in_chinese(monkeypatch):
         first = explain(code, "zh").split("\n", 1)[0]
         assert first.startswith(f"{code}(") and DIAGNOSTIC_TITLES_ZH[code] in first
         assert "en:" not in explain(code, "zh") and "zh:" not in explain(code, "en")
+
+
+def test_english_help_after_chinese_help_is_english(monkeypatch):
+    """click keeps the help of --help once made: Chinese help first must not leave it Chinese."""
+    for name in ("explain", "render"):
+        assert "显示此帮助" in run(["--lang", "zh", name, "--help"], monkeypatch).output
+        english = run([name, "--help"], monkeypatch).output
+        assert "Show this message and exit." in english and "显示" not in english
