@@ -31,8 +31,10 @@ def table_policy(rows_wanted: int) -> tuple[str, int]:
         for combo in itertools.product(["true", "false"], repeat=flags)
     ]
     return (
-        f'policy big "big" {{\n  level city\n{inputs}\n  rounding half_up to 0.01 yuan unstated "t"\n'
-        f'  pooling {{\n    from 2023-01-01 unstated "t" {{\n      covers active, retiree, flexible unstated "t"\n'
+        'policy big "big" '
+        f'{{\n  level city\n{inputs}\n  rounding half_up to 0.01 yuan unstated "t"\n'
+        '  pooling {\n    from 2023-01-01 unstated "t" {\n'
+        '      covers active, retiree, flexible unstated "t"\n'
         f"      ratio by hosp_lv, psn_type{keys} {{\n"
         + "\n".join(rows)
         + '\n      } unstated "t"\n    }\n  }\n}\n',

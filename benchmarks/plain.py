@@ -112,7 +112,8 @@ parse_hosp_lv = _enum(HOSP_LVS, "hospital level")
 
 
 def _plain_text(value: str) -> str:
-    """Full-width digits and punctuation read as ASCII (NFKC), but not superscript or circled ones."""
+    """Full-width digits and punctuation read as ASCII (NFKC), but not superscript or circled
+    ones."""
     if (
         not value.isascii()
         and len(value) <= 160
@@ -122,27 +123,33 @@ def _plain_text(value: str) -> str:
     return value.strip()
 
 
-def parse_money(value):
-    """A non-negative amount in yuan as Decimal with two places."""
+def _money_text(value) -> str:
+    """An amount as text, however JSON gave it."""
     if isinstance(value, str):
         text = _plain_text(value)
         if len(text) > 40:
             raise ValueError(f'expected an amount such as "230.00", got {value[:40]!r}')
-    elif isinstance(value, int) and not isinstance(value, bool):
-        text = str(value)
-    elif isinstance(value, Decimal):  # JSON read with parse_float=Decimal
-        text = format(value, "f")
-    elif isinstance(value, float):  # JSON read with plain json.loads: its shortest spelling
-        text = repr(value)
-    else:
-        raise ValueError(f'expected an amount such as "230.00", got {value!r}')
+        return text
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, Decimal):  # JSON read with parse_float=Decimal
+        return format(value, "f")
+    if isinstance(value, float):  # JSON read with plain json.loads: its shortest spelling
+        return repr(value)
+    raise ValueError(f'expected an amount such as "230.00", got {value!r}')
+
+
+def parse_money(value):
+    """A non-negative amount in yuan as Decimal with two places."""
+    text = _money_text(value)
     m = MONEY_RE.fullmatch(text)
     if m is None:
         raise ValueError(f'expected an amount such as "230.00", got {value!r}')
     sign, whole, frac = m.groups()
     if len(whole.lstrip("0")) > MAX_DIGITS:
         raise ValueError(
-            f"{value} is too large for an amount (at most {MAX_DIGITS} digits before the decimal point)"
+            f"{value} is too large for an amount (at most {MAX_DIGITS} digits before the decimal "
+            "point)"
         )
     if frac is not None and len(frac.rstrip("0")) > 2:
         raise ValueError(f"{value} has more than two decimal places (amounts are in fen)")
@@ -213,38 +220,44 @@ def validate(records) -> list[dict]:
                         "unknown field" + (f"; did you mean {near[0]!r}?" if near else ""),
                     )
                 )
-        row = {}
-        ok = True
-        for name, (parse, required, default) in FIELDS.items():
-            value = rec.get(name)
-            if value is None:
-                if required:
-                    problems.append((number, name, "is required but missing"))
-                    ok = False
-                else:
-                    row[name] = default
-                continue
-            try:
-                row[name] = parse(value)
-            except ValueError as e:
-                problems.append((number, name, str(e)))
-                ok = False
-        if all(k in row for k in AMOUNTS):
-            parts = row["fulamt_ownpay_amt"] + row["overlmt_selfpay"] + row["preselfpay_amt"]
-            if parts > row["medfee_sumamt"]:
-                problems.append(
-                    (
-                        number,
-                        "medfee_sumamt",
-                        f"the self-paid parts ({parts}) exceed the total {row['medfee_sumamt']}",
-                    )
-                )
-                ok = False
-        if ok:
+        row = _parse_record(number, rec, problems)
+        if row is not None:
             rows.append(row)
     if problems:
         raise PlainInputError(problems)
     return rows
+
+
+def _parse_record(number: int, rec: dict, problems: list) -> dict | None:
+    """The record's fields parsed, or None when one of them has a problem (added)."""
+    row = {}
+    ok = True
+    for name, (parse, required, default) in FIELDS.items():
+        value = rec.get(name)
+        if value is None:
+            if required:
+                problems.append((number, name, "is required but missing"))
+                ok = False
+            else:
+                row[name] = default
+            continue
+        try:
+            row[name] = parse(value)
+        except ValueError as e:
+            problems.append((number, name, str(e)))
+            ok = False
+    if all(k in row for k in AMOUNTS):
+        parts = row["fulamt_ownpay_amt"] + row["overlmt_selfpay"] + row["preselfpay_amt"]
+        if parts > row["medfee_sumamt"]:
+            problems.append(
+                (
+                    number,
+                    "medfee_sumamt",
+                    f"the self-paid parts ({parts}) exceed the total {row['medfee_sumamt']}",
+                )
+            )
+            ok = False
+    return row if ok else None
 
 
 # ---- settlement ------------------------------------------------------------------
@@ -265,44 +278,14 @@ def settle_rows(rows: list[dict]) -> list[dict]:
         _, day, text = v["setl_time"]
         total = v["medfee_sumamt"]
         inscp = total - v["fulamt_ownpay_amt"] - v["overlmt_selfpay"] - v["preselfpay_amt"]
-        dedc = fund = ZERO
-        ratio = reason = None
         if day < POOLING_FROM:
-            reason = "not_in_force"
+            dedc, fund, ratio, reason = ZERO, ZERO, None, "not_in_force"
         elif not v["designated"]:
-            reason = "not_designated"
+            dedc, fund, ratio, reason = ZERO, ZERO, None, "not_designated"
         else:
-            key = (psn, day.year)
-            used = dedc_used.get(key, ZERO)
-            dedc = min(inscp, DEDUCTIBLE - used)
-            dedc_used[key] = used + dedc
-            rest = inscp - dedc
-            ratio = RATIO[v["hosp_lv"]]
-            if v["psn_type"] == "retiree":
-                ratio += RETIREE_UPLIFT
-            share = (rest * ratio).quantize(CENT, rounding=ROUND_HALF_UP)
-            paid = fund_used.get(key, ZERO)
-            fund = min(share, CAP - paid)
-            fund_used[key] = paid + fund
-            if not fund:
-                if not inscp:
-                    reason = "no_in_policy_amount"
-                elif not rest:
-                    reason = "within_deductible"
-                elif share:
-                    reason = "cap_reached"
-                else:
-                    reason = "rounds_to_zero"
+            dedc, fund, ratio, reason = _pool(v, (psn, day.year), inscp, dedc_used, fund_used)
         part = total - fund
-        acct = ZERO
-        balc = v["acct_balc"]
-        if balc is None:
-            balc = balances.get(psn)
-        if balc is not None:
-            if day >= ACCOUNT_FROM and v["designated"]:
-                acct = min(balc, part)
-                balc -= acct
-            balances[psn] = balc
+        acct, balc = _account(v, psn, day, part, balances)
         out[i] = {
             "psn_no": psn,
             "setl_time": text,
@@ -320,6 +303,48 @@ def settle_rows(rows: list[dict]) -> list[dict]:
             "reason": reason,
         }
     return out
+
+
+def _pool(v: dict, key: tuple, inscp: Decimal, dedc_used: dict, fund_used: dict) -> tuple:
+    """(deductible, fund, ratio, reason) of a visit the pooling pays, the year's deductible
+    and cap counted per person."""
+    used = dedc_used.get(key, ZERO)
+    dedc = min(inscp, DEDUCTIBLE - used)
+    dedc_used[key] = used + dedc
+    rest = inscp - dedc
+    ratio = RATIO[v["hosp_lv"]]
+    if v["psn_type"] == "retiree":
+        ratio += RETIREE_UPLIFT
+    share = (rest * ratio).quantize(CENT, rounding=ROUND_HALF_UP)
+    paid = fund_used.get(key, ZERO)
+    fund = min(share, CAP - paid)
+    fund_used[key] = paid + fund
+    reason = None
+    if not fund:
+        if not inscp:
+            reason = "no_in_policy_amount"
+        elif not rest:
+            reason = "within_deductible"
+        elif share:
+            reason = "cap_reached"
+        else:
+            reason = "rounds_to_zero"
+    return dedc, fund, ratio, reason
+
+
+def _account(v: dict, psn: str, day: dt.date, part: Decimal, balances: dict) -> tuple:
+    """(account payment, balance after) for a visit; the balance carries to the person's
+    next visit."""
+    acct = ZERO
+    balc = v["acct_balc"]
+    if balc is None:
+        balc = balances.get(psn)
+    if balc is not None:
+        if day >= ACCOUNT_FROM and v["designated"]:
+            acct = min(balc, part)
+            balc -= acct
+        balances[psn] = balc
+    return acct, balc
 
 
 def plain_settle(records: list[dict]) -> list[dict]:

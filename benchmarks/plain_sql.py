@@ -30,8 +30,8 @@ def generate_sql(n: int, seed: int = 7, table: str = "visits") -> str:
     return f"""
 CREATE OR REPLACE TABLE {table} AS
 WITH r AS (
-  SELECT i, {h(1)} % {persons} AS p, {h(2)} AS h2, {h(3)} AS h3, {h(4)} AS h4, {h(5)} AS h5, {h(6)} AS h6,
-         {h(7)} AS h7, {h(8)} AS h8
+  SELECT i, {h(1)} % {persons} AS p, {h(2)} AS h2, {h(3)} AS h3, {h(4)} AS h4,
+         {h(5)} AS h5, {h(6)} AS h6, {h(7)} AS h7, {h(8)} AS h8
   FROM range({n}) t(i)
 ), s AS (
   SELECT *, DATE '2022-10-01' + CAST(h2 % 548 AS INTEGER) AS day,
@@ -48,13 +48,17 @@ SELECT
   hash(p, {seed}, 12) % 10 = 0 AS flxempe_flag,
   day AS setl_date,
   CASE WHEN h3 % 2 = 0 THEN NULL
-       ELSE CAST(day AS TIMESTAMP) + to_seconds(CAST(25200 + (h3 // 2) % 50400 AS BIGINT)) END AS setl_time,
+       ELSE CAST(day AS TIMESTAMP) + to_seconds(CAST(25200 + (h3 // 2) % 50400 AS BIGINT))
+  END AS setl_time,
   ['unrated', 'level1', 'level2', 'level3'][CAST(h5 % 4 AS INTEGER) + 1] AS hosp_lv,
   CASE WHEN (h5 // 4) % 100 < 5 THEN FALSE WHEN (h5 // 4) % 100 < 35 THEN TRUE END AS designated,
   CAST(total AS BIGINT) AS medfee_sumamt,
-  CAST(CASE WHEN h6 % 10 < 3 THEN (h6 // 10) % (total // 3 + 1) ELSE 0 END AS BIGINT) AS fulamt_ownpay_amt,
-  CAST(CASE WHEN h7 % 10 < 1 THEN (h7 // 10) % (total // 3 + 1) ELSE 0 END AS BIGINT) AS overlmt_selfpay,
-  CAST(CASE WHEN h8 % 10 < 2 THEN (h8 // 10) % (total // 3 + 1) ELSE 0 END AS BIGINT) AS preselfpay_amt,
+  CAST(CASE WHEN h6 % 10 < 3 THEN (h6 // 10) % (total // 3 + 1) ELSE 0 END AS BIGINT)
+    AS fulamt_ownpay_amt,
+  CAST(CASE WHEN h7 % 10 < 1 THEN (h7 // 10) % (total // 3 + 1) ELSE 0 END AS BIGINT)
+    AS overlmt_selfpay,
+  CAST(CASE WHEN h8 % 10 < 2 THEN (h8 // 10) % (total // 3 + 1) ELSE 0 END AS BIGINT)
+    AS preselfpay_amt,
   CAST(CASE WHEN (h3 // 2) % 100 < 15 THEN (h2 // 1000) % 300001 END AS BIGINT) AS acct_balc,
   {_PLATFORM}
 FROM s
@@ -66,7 +70,10 @@ FROM s
 _PLATFORM = ",\n  ".join(f"CAST(NULL AS VARCHAR) AS {f}" for f in PLATFORM_FIELDS)
 
 
-_ORDER = "ORDER BY setl_date, setl_time NULLS FIRST, row_no ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"
+_ORDER = (
+    "ORDER BY setl_date, setl_time NULLS FIRST, row_no"
+    " ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"
+)
 
 HAND_SQL = f"""
 WITH b AS (
@@ -80,7 +87,8 @@ WITH b AS (
            + CASE WHEN psn_type = 'retiree' THEN 500 ELSE 0 END AS ratio
   FROM visits
 ), d AS (
-  SELECT *, SUM(CASE WHEN paid THEN inscp ELSE 0 END) OVER (PARTITION BY psn_no, yr {_ORDER}) AS dsum,
+  SELECT *,
+         SUM(CASE WHEN paid THEN inscp ELSE 0 END) OVER (PARTITION BY psn_no, yr {_ORDER}) AS dsum,
          COUNT(acct_balc) OVER (PARTITION BY psn_no {_ORDER}) AS seg
   FROM b
 ), r AS (
@@ -96,7 +104,8 @@ WITH b AS (
   SELECT *, CAST(LEAST(200000, csum) - LEAST(200000, csum - raw) AS BIGINT) AS fund
   FROM c
 ), a AS (
-  SELECT *, CASE WHEN designated AND setl_date >= DATE '2022-09-01' THEN medfee_sumamt - fund ELSE 0 END AS may
+  SELECT *, CASE WHEN designated AND setl_date >= DATE '2022-09-01' THEN medfee_sumamt - fund
+                 ELSE 0 END AS may
   FROM f
 ), w AS (
   SELECT *, SUM(may) OVER (PARTITION BY psn_no, seg {_ORDER}) AS asum,
@@ -104,7 +113,8 @@ WITH b AS (
   FROM a
 ), p AS (
   SELECT *, CAST(CASE WHEN start IS NULL THEN 0
-                      ELSE GREATEST(0, start - asum + may) - GREATEST(0, start - asum) END AS BIGINT) AS acct_pay
+                      ELSE GREATEST(0, start - asum + may) - GREATEST(0, start - asum)
+                 END AS BIGINT) AS acct_pay
   FROM w
 )
 SELECT row_no,

@@ -92,24 +92,8 @@ def make_visits(n: int, seed: int = 7) -> list[dict]:
     for _ in range(n):
         psn_no, psn_type, flexible = rnd.choice(persons)
         day = start + dt.timedelta(days=rnd.randint(0, span))
-        shape = rnd.random()
-        if shape < 0.5:
-            setl_time = day.isoformat()
-        elif shape < 0.8:
-            setl_time = (
-                f"{day} {rnd.randint(7, 20):02d}:{rnd.randint(0, 59):02d}:{rnd.randint(0, 59):02d}"
-            )
-        else:
-            setl_time = f"{day}T{rnd.randint(7, 20):02d}:{rnd.randint(0, 59):02d}"
-        size = rnd.random()
-        if size < 0.03:
-            total = rnd.choice([0, 1, 15000, 15001])  # nothing, a fen, at the deductible
-        elif size < 0.25:
-            total = rnd.randint(1, 15_000)  # within the deductible
-        elif size < 0.90:
-            total = rnd.randint(15_000, 60_000)
-        else:
-            total = rnd.randint(60_000, 400_000)  # brings the cap near
+        setl_time = _setl_time(rnd, day)
+        total = _bill(rnd)
         hosp_lv = rnd.choice(levels)
         v = {
             "psn_no": psn_no,
@@ -119,18 +103,7 @@ def make_visits(n: int, seed: int = 7) -> list[dict]:
             "hosp_lv": aliases[hosp_lv] if rnd.random() < 0.03 else hosp_lv,
             "medfee_sumamt": _yuan(total),
         }
-        left = total
-        for field, share in (
-            ("fulamt_ownpay_amt", 0.3),
-            ("overlmt_selfpay", 0.1),
-            ("preselfpay_amt", 0.2),
-        ):
-            if rnd.random() < share:
-                part = rnd.randint(0, left // 3)
-                left -= part
-                v[field] = _yuan(part)
-        if rnd.random() < 0.01 and left == total:
-            v["fulamt_ownpay_amt"] = _yuan(total)  # all self-paid: no in-policy amount
+        _self_paid(rnd, v, total)
         r = rnd.random()
         if r < 0.05:
             v["designated"] = False
@@ -140,6 +113,46 @@ def make_visits(n: int, seed: int = 7) -> list[dict]:
             v["acct_balc"] = _yuan(rnd.randint(0, 300_000))
         out.append(v)
     return out
+
+
+# the helpers of make_visits draw from ``rnd`` in the order it always did (same seed, same
+# visits)
+
+
+def _setl_time(rnd: random.Random, day: dt.date) -> str:
+    shape = rnd.random()
+    if shape < 0.5:
+        return day.isoformat()
+    if shape < 0.8:
+        return f"{day} {rnd.randint(7, 20):02d}:{rnd.randint(0, 59):02d}:{rnd.randint(0, 59):02d}"
+    return f"{day}T{rnd.randint(7, 20):02d}:{rnd.randint(0, 59):02d}"
+
+
+def _bill(rnd: random.Random) -> int:
+    """The bill in fen."""
+    size = rnd.random()
+    if size < 0.03:
+        return rnd.choice([0, 1, 15000, 15001])  # nothing, a fen, at the deductible
+    if size < 0.25:
+        return rnd.randint(1, 15_000)  # within the deductible
+    if size < 0.90:
+        return rnd.randint(15_000, 60_000)
+    return rnd.randint(60_000, 400_000)  # brings the cap near
+
+
+def _self_paid(rnd: random.Random, v: dict, total: int) -> None:
+    left = total
+    for field, share in (
+        ("fulamt_ownpay_amt", 0.3),
+        ("overlmt_selfpay", 0.1),
+        ("preselfpay_amt", 0.2),
+    ):
+        if rnd.random() < share:
+            part = rnd.randint(0, left // 3)
+            left -= part
+            v[field] = _yuan(part)
+    if rnd.random() < 0.01 and left == total:
+        v["fulamt_ownpay_amt"] = _yuan(total)  # all self-paid: no in-policy amount
 
 
 # ---- agreement -------------------------------------------------------------------------
@@ -160,7 +173,7 @@ def check_agreement(
             f"{what}: {len(lib_results)} results from policylang, {len(plain_results)} from the "
             f"plain reference"
         )
-    for i, (p, r) in enumerate(zip(plain_results, lib_results)):
+    for i, (p, r) in enumerate(zip(plain_results, lib_results, strict=True)):
         mine = plain.to_json(p)
         theirs = r.to_json(trace=False)
         diff = [f for f in plain.RESULT_FIELDS if mine[f] != theirs.get(f)]
@@ -206,7 +219,8 @@ BAD = [
         "medfee_sumamt",
     ),
 ]
-GOOD = [  # each its own person, but for the last four: the order within a day, and a balance carried on
+# each its own person, but for the last four: the order within a day, and a balance carried on
+GOOD = [
     {"medfee_sumamt": "12.340"},
     {"medfee_sumamt": "+5"},
     {"medfee_sumamt": " 7.5 "},
@@ -281,7 +295,7 @@ def run_traced(policy, records):
     results = policy.settle(records)
     for r in results:  # traces may be built lazily: reading them is part of the cost
         for step in r.trace:
-            step.value
+            _ = step.value
     return results
 
 
@@ -363,7 +377,8 @@ def measure_memory(n: int, seed: int, configs=None) -> dict[str, float | None]:
         m = json.loads(proc.stdout.strip().splitlines()[-1])
         if m["baseline_kb"] <= parent_peak:
             print(
-                f"warning: the {name} child's baseline may be the parent's peak; its memory figure is unreliable",
+                f"warning: the {name} child's baseline may be the parent's peak; its memory "
+                "figure is unreliable",
                 file=sys.stderr,
             )
         out[name] = (m["peak_kb"] - m["baseline_kb"]) / 1024
@@ -401,7 +416,11 @@ def check_columnar_agreement(want, got, what: str = "columnar") -> None:
                 f"{what}: column {name} is {b.type} from policylang, {a.type} from NumPy"
             )
         if not a.equals(b):
-            row = next(i for i, (x, y) in enumerate(zip(a.to_pylist(), b.to_pylist())) if x != y)
+            row = next(
+                i
+                for i, (x, y) in enumerate(zip(a.to_pylist(), b.to_pylist(), strict=True))
+                if x != y
+            )
             raise Disagreement(
                 f"{what}: policylang and the NumPy reference disagree on row {row} (column "
                 f"{name}): NumPy {a[row].as_py()!r}, policylang {b[row].as_py()!r}"
@@ -418,7 +437,7 @@ def check_columnar_against_settle(policy, table, persons: int = 300) -> int:
     records = [{k: v for k, v in row.items() if v is not None} for row in sample.to_pylist()]
     got = policy.settle_table(sample)
     want = policy.settle(records, trace=False)
-    for i, (row, r) in enumerate(zip(got.to_pylist(), want)):
+    for i, (row, r) in enumerate(zip(got.to_pylist(), want, strict=True)):
         j = r.to_json(trace=False)
         mine = {
             k: (None if row[k] is None else str(row[k]))
@@ -445,7 +464,9 @@ def columnar_section(args, n: int, repeats: int, memory: dict) -> list[str]:
     except Disagreement as e:
         print(f"ABORT: {e}", file=sys.stderr)
         return ["columnar (disagreement)"]
-    reasons = dict(zip(*[x.to_pylist() for x in want.column("reason").value_counts().flatten()]))
+    reasons = dict(
+        zip(*[x.to_pylist() for x in want.column("reason").value_counts().flatten()], strict=True)
+    )
     columns = want.num_columns
     del want
     mix = ", ".join(
@@ -453,7 +474,8 @@ def columnar_section(args, n: int, repeats: int, memory: dict) -> list[str]:
     )
     print()
     print(
-        f"columnar: {n:,} visits in an Arrow table (timestamps, decimal128, text), seed {args.seed}: {mix}"
+        f"columnar: {n:,} visits in an Arrow table (timestamps, decimal128, text), seed "
+        f"{args.seed}: {mix}"
     )
     print(
         f"agreement: all {columns} result columns equal, and {sampled:,} visits of sampled persons "
@@ -474,7 +496,8 @@ def columnar_section(args, n: int, repeats: int, memory: dict) -> list[str]:
     base = best["numpy"]
     print()
     print(
-        f"{'configuration':<36}{'visits':>10}{'seconds':>10}{'visits/s':>12}{'vs NumPy':>10}{'peak MB':>10}"
+        f"{'configuration':<36}{'visits':>10}"
+        f"{'seconds':>10}{'visits/s':>12}{'vs NumPy':>10}{'peak MB':>10}"
     )
     for name in COLUMNAR_CONFIGS:
         t = best[name]
@@ -544,7 +567,8 @@ def machine_facts() -> str:
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return (
         f"machine: {os.cpu_count()} cores ({usable} usable), {_cpu_model()}, {platform.system()} "
-        f"{platform.release()}, load average {_load()}\npython:  {platform.python_implementation()} {platform.python_version()}, "
+        f"{platform.release()}, load average {_load()}\npython:  "
+        f"{platform.python_implementation()} {platform.python_version()}, "
         f"policylang {getattr(policylang, '__version__', '?')} {_source()}"
     )
 
@@ -559,6 +583,34 @@ def reason_mix(results: list[dict]) -> str:
         f"{k} {v / len(results):.0%}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])
     ]
     return ", ".join(parts) + f"; account paid on {paid_acct / len(results):.0%}"
+
+
+def _print_table(best: dict, memory: dict, n: int, no_memory: bool) -> None:
+    base = best["plain"]
+    print()
+    print(
+        f"{'configuration':<36}{'visits':>9}"
+        f"{'seconds':>10}{'visits/s':>11}{'vs plain':>10}{'peak MB':>10}"
+    )
+    for name in CONFIGS:
+        t = best[name]
+        mb = "n/a" if memory[name] is None else f"{memory[name]:.1f}"
+        print(f"{LABELS[name]:<36}{n:>9,}{t:>10.3f}{n / t:>11,.0f}{t / base:>9.2f}x{mb:>10}")
+    if not no_memory:
+        print(
+            "peak MB: growth of peak RSS (ru_maxrss) over the baseline after imports, policy "
+            "loading and data "
+            "generation, one fresh subprocess per configuration, results kept alive"
+        )
+
+
+def _settings(ap: argparse.ArgumentParser, args: argparse.Namespace) -> tuple:
+    """(repeats, visits of the columnar comparison, why it cannot run or None)."""
+    repeats = args.repeat or (2 if args.quick else 3)
+    columnar_n = args.columnar_visits or (300_000 if args.quick else 1_000_000)
+    if columnar_n < 1:
+        ap.error("--columnar-visits must be at least 1")
+    return repeats, columnar_n, None if args.no_columnar else _columnar_available()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -607,11 +659,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.memory_child:
         memory_child(args.memory_child, n, args.seed)
         return 0
-    repeats = args.repeat or (2 if args.quick else 3)
-    columnar_n = args.columnar_visits or (300_000 if args.quick else 1_000_000)
-    if columnar_n < 1:
-        ap.error("--columnar-visits must be at least 1")
-    missing = None if args.no_columnar else _columnar_available()
+    repeats, columnar_n, missing = _settings(ap, args)
     columnar = not args.no_columnar and missing is None
 
     print("policylang settlement benchmark: policies/guiyang-2022.pol against benchmarks/plain.py")
@@ -637,7 +685,8 @@ def main(argv: list[str] | None = None) -> int:
     persons = len({r["psn_no"] for r in ref})
     print(f"data:    {n:,} visits of {persons:,} persons, seed {args.seed}: {reason_mix(ref)}")
     print(
-        f"agreement: all {len(plain.RESULT_FIELDS)} result fields of every visit, untraced and traced; "
+        f"agreement: all {len(plain.RESULT_FIELDS)} result fields of every visit, untraced and "
+        "traced; "
         f"{len(BAD) + 1} bad and {len(GOOD)} unusual records validated alike"
     )
     del ref
@@ -649,19 +698,7 @@ def main(argv: list[str] | None = None) -> int:
 
     best = time_all(policy, records, repeats, collect=not args.no_gc)
     base = best["plain"]
-    print()
-    print(
-        f"{'configuration':<36}{'visits':>9}{'seconds':>10}{'visits/s':>11}{'vs plain':>10}{'peak MB':>10}"
-    )
-    for name in CONFIGS:
-        t = best[name]
-        mb = "n/a" if memory[name] is None else f"{memory[name]:.1f}"
-        print(f"{LABELS[name]:<36}{n:>9,}{t:>10.3f}{n / t:>11,.0f}{t / base:>9.2f}x{mb:>10}")
-    if not args.no_memory:
-        print(
-            "peak MB: growth of peak RSS (ru_maxrss) over the baseline after imports, policy loading and data "
-            "generation, one fresh subprocess per configuration, results kept alive"
-        )
+    _print_table(best, memory, n, args.no_memory)
     print()
     ratios = {name: best[name] / base for name in TARGETS}
     print(
@@ -715,6 +752,38 @@ def _sql_setup(n: int, seed: int):
     return con
 
 
+def _sql_record(v: dict) -> dict:
+    """The JSON record of a row of the visits table."""
+    record = {
+        "psn_no": v["psn_no"],
+        "psn_type": v["psn_type"],
+        "flxempe_flag": v["flxempe_flag"],
+        "setl_time": (
+            v["setl_time"].isoformat(sep=" ") if v["setl_time"] else v["setl_date"].isoformat()
+        ),
+        "hosp_lv": v["hosp_lv"],
+        "medfee_sumamt": _yuan(v["medfee_sumamt"]),
+    }
+    for f in ("fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "acct_balc"):
+        if v[f] is not None:
+            record[f] = _yuan(v[f])
+    if v["designated"] is not None:
+        record["designated"] = v["designated"]
+    return record
+
+
+def _sql_pair(c: str, mine, theirs) -> tuple:
+    """A result column from policylang and from the query, in one form to compare."""
+    if c == "pool_prop_selfpay":
+        return (
+            None if mine is None else format(Decimal(mine).normalize(), "f"),
+            None if theirs is None else format(Decimal(theirs).scaleb(-4).normalize(), "f"),
+        )
+    if c == "reason":
+        return mine, theirs
+    return mine, None if theirs is None else _yuan(theirs)
+
+
 def sql_check(con, sample_persons: int = 2000) -> str:
     """Before timing: the generated and the hand-written query agree on every result column
     of every visit, and the generated one agrees with policylang's Python settle on every
@@ -741,42 +810,21 @@ def sql_check(con, sample_persons: int = 2000) -> str:
     if bad:
         raise Disagreement(f"sql: the generated and the hand-written query disagree: {bad[0]}")
     # the generated query against the library on every visit of a sample of persons
-    rows = con.sql(f"""SELECT v.*, {", ".join("g." + c for c in cols)} FROM visits v JOIN out_generated g USING (row_no)
-                      WHERE v.psn_no IN (SELECT DISTINCT psn_no FROM visits ORDER BY psn_no LIMIT {sample_persons})
+    rows = con.sql(f"""SELECT v.*, {", ".join("g." + c for c in cols)}
+                      FROM visits v JOIN out_generated g USING (row_no)
+                      WHERE v.psn_no IN (SELECT DISTINCT psn_no FROM visits ORDER BY psn_no
+                                         LIMIT {sample_persons})
                       ORDER BY row_no""").fetchall()
     names = [d[0] for d in con.sql("SELECT * FROM visits LIMIT 0").description]
     records, expected = [], []
     for row in rows:
-        v = dict(zip(names, row[: len(names)]))
-        record = {
-            "psn_no": v["psn_no"],
-            "psn_type": v["psn_type"],
-            "flxempe_flag": v["flxempe_flag"],
-            "setl_time": (
-                v["setl_time"].isoformat(sep=" ") if v["setl_time"] else v["setl_date"].isoformat()
-            ),
-            "hosp_lv": v["hosp_lv"],
-            "medfee_sumamt": _yuan(v["medfee_sumamt"]),
-        }
-        for f in ("fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "acct_balc"):
-            if v[f] is not None:
-                record[f] = _yuan(v[f])
-        if v["designated"] is not None:
-            record["designated"] = v["designated"]
-        records.append(record)
-        expected.append(dict(zip(cols, row[len(names) :])))
+        records.append(_sql_record(dict(zip(names, row[: len(names)], strict=True))))
+        expected.append(dict(zip(cols, row[len(names) :], strict=True)))
     results = policylang.load(POLICY).settle(records, trace=False)
-    for i, (r, e) in enumerate(zip(results, expected)):
+    for i, (r, e) in enumerate(zip(results, expected, strict=True)):
         j = r.to_json(trace=False)
         for c in cols:
-            mine = j[c]
-            if c == "pool_prop_selfpay":
-                theirs = None if e[c] is None else format(Decimal(e[c]).scaleb(-4).normalize(), "f")
-                mine = None if mine is None else format(Decimal(mine).normalize(), "f")
-            elif c == "reason":
-                theirs = e[c]
-            else:
-                theirs = None if e[c] is None else _yuan(e[c])
+            mine, theirs = _sql_pair(c, j[c], e[c])
             if mine != theirs:
                 raise Disagreement(
                     f"sql: the generated query and policylang disagree on {c} of "
@@ -884,15 +932,18 @@ def sql_section(args) -> int:
         return 2
     persons = con.sql("SELECT COUNT(DISTINCT psn_no) FROM visits").fetchall()[0][0]
     print(
-        f"data:    {n:,} visits of {persons:,} persons generated in DuckDB ({made:.1f} s), seed {args.seed}: {mix}"
+        f"data:    {n:,} visits of {persons:,} persons generated in DuckDB ({made:.1f} s), seed "
+        f"{args.seed}: {mix}"
     )
     print(
-        f"agreement: every result column of every visit, generated against hand-written; and against "
+        "agreement: every result column of every visit, generated against hand-written; and "
+        "against "
         f"policylang's Python settle on all {sampled:,} visits of 2,000 persons"
     )
     threads = con.sql("SELECT current_setting('threads')").fetchall()[0][0]
     print(
-        f"timing:  best of {repeats}{' (--quick)' if args.quick else ''}, each query writes its result to a "
+        f"timing:  best of {repeats}{' (--quick)' if args.quick else ''}, each query writes its "
+        "result to a "
         f"temporary table; DuckDB threads {threads}"
     )
     sys.stdout.flush()
@@ -900,7 +951,8 @@ def sql_section(args) -> int:
     base = best["hand"]
     print()
     print(
-        f"{'configuration':<36}{'visits':>12}{'seconds':>10}{'visits/s':>12}{'vs hand':>10}{'peak MB':>10}"
+        f"{'configuration':<36}{'visits':>12}"
+        f"{'seconds':>10}{'visits/s':>12}{'vs hand':>10}{'peak MB':>10}"
     )
     for name, label in SQL_CONFIGS.items():
         t = best[name]
@@ -908,7 +960,8 @@ def sql_section(args) -> int:
         print(f"{label:<36}{n:>12,}{t:>10.2f}{n / t:>12,.0f}{t / base:>9.2f}x{mb:>10}")
     if not args.no_memory:
         print(
-            "peak MB: growth of peak RSS (ru_maxrss) over the baseline after generating the table, one fresh "
+            "peak MB: growth of peak RSS (ru_maxrss) over the baseline after generating the "
+            "table, one fresh "
             "subprocess per configuration"
         )
     ratio = best["generated"] / base

@@ -1,9 +1,9 @@
 """Load and fault figures for `policylang serve`, on loopback only.
 
-    python benchmarks/service_load.py                       # 4 and 16 clients, 10,000 visits over 1,000 persons, SQLite
-    python benchmarks/service_load.py --db postgresql       # the same on a PostgreSQL that it starts (pgserver)
-    python benchmarks/service_load.py --quick               # 2,000 visits over 200 persons
-    python benchmarks/service_load.py --kill-after 0.5      # SIGKILL the server half-way, restart it, retry
+    python benchmarks/service_load.py                  # 4, 16 clients; 10,000 visits, 1,000 persons
+    python benchmarks/service_load.py --db postgresql  # the same on a PostgreSQL it starts
+    python benchmarks/service_load.py --quick          # 2,000 visits over 200 persons
+    python benchmarks/service_load.py --kill-after 0.5 # SIGKILL the server half-way, restart, retry
 
 Starts the service as a subprocess on 127.0.0.1 (a free port) with a fresh database, and
 sends the visits from CLIENTS threads, each owning its persons (so each person's requests
@@ -35,6 +35,10 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY = ROOT / "policies" / "guiyang-2022.pol"
@@ -143,6 +147,12 @@ class Server:
 # ---- the load -----------------------------------------------------------------------------
 
 
+def _when(day: int, rest: int) -> str:
+    """The settlement time ``day`` days and ``rest`` minutes into 2024 (28-day months)."""
+    month, mday = 1 + min(day // 28, 11), 1 + day % 28
+    return f"2024-{month:02d}-{mday:02d} {rest // 60:02d}:{rest % 60:02d}:00"
+
+
 def make_persons(n: int, seed: int) -> list[dict]:
     rng = random.Random(seed)
     return [
@@ -177,7 +187,7 @@ def make_load(
         clock[i] += rng.randint(1, 3 * 24 * 60)
         minute = clock[i]
         day, rest = divmod(minute, 24 * 60)
-        when = f"2024-{1 + min(day // 28, 11):02d}-{1 + day % 28:02d} {rest // 60:02d}:{rest % 60:02d}:00"
+        when = _when(day, rest)
         sid = f"S{k:07d}"
         visit = {
             "psn_no": p["psn_no"],
@@ -206,7 +216,7 @@ def make_load(
             target = settled[i].pop(rng.randrange(len(settled[i])))
             clock[i] += 5
             day, rest = divmod(clock[i], 24 * 60)
-            when = f"2024-{1 + min(day // 28, 11):02d}-{1 + day % 28:02d} {rest // 60:02d}:{rest % 60:02d}:00"
+            when = _when(day, rest)
             per_person[i].append(
                 {
                     "kind": "reverse",
@@ -248,48 +258,68 @@ def run_clients(
     """Send every person's operations, each person from one client, the clients in parallel.
     A client stops at its first request without an answer (the server is gone) and keeps
     that request and its later ones in ``tally.unacked``."""
-    import httpx
-
     tally = tally or Tally()
-    stop = stop or threading.Event()
+    sender = _Sender(server, tally, stop or threading.Event())
     shares: list[list[list[dict]]] = [load[k::clients] for k in range(clients)]
+    threads = [threading.Thread(target=sender.loop, args=(s,), daemon=True) for s in shares]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return tally
 
-    def client_loop(share: list[list[dict]]):
+
+class _Sender:
+    """One client's loop of ``run_clients``, recording into the shared tally."""
+
+    def __init__(self, server: Server, tally: Tally, stop: threading.Event) -> None:
+        self.server, self.tally, self.stop = server, tally, stop
+
+    def loop(self, share: list[list[dict]]) -> None:
+        import httpx
+
         queue = _interleave(share)
+        tally = self.tally
         with httpx.Client(http2=False) as client:
             for n, op in enumerate(queue):
-                if stop.is_set():
+                if self.stop.is_set() or not self._one(client, op):
                     with tally.lock:
                         tally.unacked.extend(queue[n:])
                     return
-                t0 = time.perf_counter()
-                try:
-                    r = _send(client, server, op)
-                except httpx.HTTPError:
-                    with tally.lock:
-                        tally.unacked.extend(queue[n:])
-                    return
-                dt = time.perf_counter() - t0
-                if r.status_code != 200:
-                    with tally.lock:
-                        tally.errors.append(
-                            f"{op['kind']} {op['body'].get('setl_id')}: {r.status_code} {r.text[:300]}"
-                        )
-                    continue
-                result = r.json()
-                with tally.lock:
-                    tally.requests += 1
-                    tally.latencies.append(dt)
-                    tally.acked[(op["kind"], op["body"]["setl_id"])] = {
-                        "body": op["body"],
-                        "result": result,
-                    }
-                try:
-                    extra(client, op, result)
-                except httpx.HTTPError:
-                    pass  # the server is gone; the next request finds out
 
-    def extra(client, op: dict, result: dict):
+    def _one(self, client: "httpx.Client", op: dict) -> bool:
+        """Send ``op`` (and its retry or conflict); False when the server did not answer."""
+        import httpx
+
+        tally = self.tally
+        t0 = time.perf_counter()
+        try:
+            r = _send(client, self.server, op)
+        except httpx.HTTPError:
+            return False
+        dt = time.perf_counter() - t0
+        if r.status_code != 200:
+            with tally.lock:
+                tally.errors.append(
+                    f"{op['kind']} {op['body'].get('setl_id')}: {r.status_code} {r.text[:300]}"
+                )
+            return True
+        result = r.json()
+        with tally.lock:
+            tally.requests += 1
+            tally.latencies.append(dt)
+            tally.acked[(op["kind"], op["body"]["setl_id"])] = {
+                "body": op["body"],
+                "result": result,
+            }
+        try:
+            self._extra(client, op, result)
+        except httpx.HTTPError:
+            pass  # the server is gone; the next request finds out
+        return True
+
+    def _extra(self, client: "httpx.Client", op: dict, result: dict) -> None:
+        server, tally = self.server, self.tally
         if op.get("retry"):
             again = _send(client, server, op)
             ok = (
@@ -314,13 +344,6 @@ def run_clients(
                     tally.errors.append(
                         f"conflicting retry of {op['body']['setl_id']}: {c.status_code}"
                     )
-
-    threads = [threading.Thread(target=client_loop, args=(s,), daemon=True) for s in shares]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return tally
 
 
 def _interleave(share: list[list[dict]]) -> list[dict]:
@@ -363,7 +386,8 @@ def replay(policy, tally: Tally):
     import policylang
 
     ops = sorted(tally.acked.values(), key=lambda a: (a["result"]["psn_no"], a["result"]["seq"]))
-    persons: dict = {}  # each person replayed on a ledger of their own (a settle call copies its ledger)
+    # each person replayed on a ledger of their own (a settle call copies its ledger)
+    persons: dict = {}
     ledger = policy.new_ledger()
     for n, a in enumerate(ops):
         if n and a["result"]["psn_no"] != ops[n - 1]["result"]["psn_no"]:
@@ -402,7 +426,7 @@ def check(server: Server, policy, tally: Tally) -> dict:
         lost += max(0, n - got)
         double += max(0, got - n)
     recorded = {s["setl_id"]: s for p in served["persons"].values() for s in p["settlements"]}
-    for (kind, sid), a in tally.acked.items():
+    for kind, sid in tally.acked:
         s = recorded.get(sid)
         if s is None or (kind == "reverse" and s["reversed_at_seq"] is None):
             lost += 1
@@ -450,6 +474,38 @@ def postgres_url(folder: str):
     return srv.get_uri(name), stop
 
 
+def _database_url(db: str, folder: str) -> tuple:
+    """(the database URL for --db, how to stop the server started for it or None)."""
+    if db == "sqlite":
+        return f"sqlite:///{os.path.join(folder, 'ledger.sqlite3')}", None
+    if db == "postgresql":
+        return postgres_url(folder)
+    return db, None
+
+
+def _killer(tally: Tally, target: int, stop: threading.Event, server: Server) -> None:
+    """SIGKILL the server once ``target`` requests were answered (unless stopped first)."""
+    while len(tally.acked) < target and not stop.is_set():
+        time.sleep(0.005)
+    server.kill()
+
+
+def _verdict(result: dict, tally: Tally, killed: tuple | None) -> str:
+    """The run's result in words; ``killed``: (answered requests, sent again) after a kill."""
+    verdict = (
+        f"{result['lost']} lost, {result['double']} double-counted, ledger "
+        f"{'identical to' if result['same'] else 'DIFFERENT from'} the library's replay"
+    )
+    if killed is not None:
+        verdict += (
+            f" (killed after {killed[0]} answered requests;"
+            f" {killed[1]} sent again after the restart)"
+        )
+    if tally.errors:
+        verdict += f"; {len(tally.errors)} ERRORS, first: {tally.errors[0]}"
+    return verdict
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--clients", default="4,16", help="comma-separated client counts, one run each")
@@ -477,36 +533,28 @@ def main(argv=None) -> int:
     load = make_load(args.visits, args.persons, args.seed)
     n_ops = sum(len(ops) for ops in load)
     print(
-        f"{args.visits} visits over {args.persons} persons ({n_ops} requests with the reversals, plus retries); "
+        f"{args.visits} visits over {args.persons} persons ({n_ops} requests with the reversals, "
+        "plus retries); "
         f"database {args.db}; {os.cpu_count()} cores, server and clients on this machine"
     )
     print(
-        f"{'clients':>7}  {'visits/s':>8}  {'requests/s':>10}  {'p50 ms':>6}  {'p99 ms':>6}  {'retries':>7}  "
+        f"{'clients':>7}  {'visits/s':>8}  {'requests/s':>10}  {'p50 ms':>6}  {'p99 ms':>6}  "
+        f"{'retries':>7}  "
         f"{'409s':>4}  result"
     )
     status = 0
     for clients in [int(c) for c in args.clients.split(",")]:
         with tempfile.TemporaryDirectory(prefix="policylang-load-") as folder:
-            stop_db = None
-            if args.db == "sqlite":
-                url = f"sqlite:///{os.path.join(folder, 'ledger.sqlite3')}"
-            elif args.db == "postgresql":
-                url, stop_db = postgres_url(folder)
-            else:
-                url = args.db
+            url, stop_db = _database_url(args.db, folder)
             server = Server(url, folder).start()
             try:
                 stop = threading.Event()
                 tally = Tally()
                 if args.kill_after is not None:
                     target = int(n_ops * args.kill_after)
-
-                    def killer():
-                        while len(tally.acked) < target and not stop.is_set():
-                            time.sleep(0.005)
-                        server.kill()
-
-                    threading.Thread(target=killer, daemon=True).start()
+                    threading.Thread(
+                        target=_killer, args=(tally, target, stop, server), daemon=True
+                    ).start()
                 t0 = time.perf_counter()
                 run_clients(server, load, clients, tally=tally)
                 wall = time.perf_counter() - t0
@@ -525,19 +573,15 @@ def main(argv=None) -> int:
                 server.stop()
                 if stop_db:
                     stop_db()
-            verdict = (
-                f"{result['lost']} lost, {result['double']} double-counted, ledger "
-                f"{'identical to' if result['same'] else 'DIFFERENT from'} the library's replay"
-            )
-            if args.kill_after is not None:
-                verdict += f" (killed after {sent} answered requests; {pending} sent again after the restart)"
-            if tally.errors:
-                verdict += f"; {len(tally.errors)} ERRORS, first: {tally.errors[0]}"
+            killed = (sent, pending) if args.kill_after is not None else None
+            verdict = _verdict(result, tally, killed)
             if result["lost"] or result["double"] or not result["same"] or tally.errors:
                 status = 1
             print(
-                f"{clients:>7}  {visits / wall:>8.0f}  {sent / wall:>10.0f}  {percentile(tally.latencies, 0.5) * 1e3:>6.1f}"
-                f"  {percentile(tally.latencies, 0.99) * 1e3:>6.1f}  {tally.replays:>7}  {tally.conflicts:>4}  {verdict}",
+                f"{clients:>7}  {visits / wall:>8.0f}  {sent / wall:>10.0f}  "
+                f"{percentile(tally.latencies, 0.5) * 1e3:>6.1f}"
+                f"  {percentile(tally.latencies, 0.99) * 1e3:>6.1f}  {tally.replays:>7}  "
+                f"{tally.conflicts:>4}  {verdict}",
                 flush=True,
             )
     return status

@@ -91,10 +91,10 @@ def _values_for(t: str, points: set | None, vocab):
             vals.add(ordered[0] - day)
         if ordered[-1] < dt.date.max:
             vals.add(ordered[-1] + day)
-        vals.update(a + (b - a) / 2 for a, b in zip(ordered, ordered[1:]) if (b - a).days > 1)
+        vals.update(a + (b - a) / 2 for a, b in itertools.pairwise(ordered) if (b - a).days > 1)
     else:
         vals.update({ordered[0] - 1, ordered[-1] + 1})
-        vals.update((a + b) / 2 for a, b in zip(ordered, ordered[1:]))
+        vals.update((a + b) / 2 for a, b in itertools.pairwise(ordered))
     return sorted(vals)
 
 
@@ -112,7 +112,7 @@ def domain(kind: str, extra_conds: list, policy: ir.Policy, rules=None) -> tuple
     choices = [_values_for(fields[f], thresholds.get(f), policy.vocab) for f in names]
     out = []
     for combo in itertools.product(*choices):
-        out.append(dict(zip(names, combo)))
+        out.append(dict(zip(names, combo, strict=True)))
         if len(out) >= MAX_PROFILES:
             return out, True
     return out, False
@@ -148,7 +148,8 @@ def describe(
 
 
 def compile_cond(c: ir.Cond):
-    """``env -> bool``: ``env`` holds the profile's fields and, under ``$params``, the parameters."""
+    """``env -> bool``: ``env`` holds the profile's fields and, under ``$params``, the
+    parameters."""
     return lambda env: E.cond(c, env, env.get("$params", {}))
 
 
@@ -345,7 +346,8 @@ class Analyzer:
         self.check_ratio_ranges(compiled, profiles)
 
     def check_uplifts_apply(self, compiled: _CompiledPooling, everyone, paid):
-        """C406 for an uplift no paid visit gets: none at all, or only visits the fund never pays."""
+        """C406 for an uplift no paid visit gets: none at all, or only visits the fund never
+        pays."""
         for cond, adj in compiled.adjustments:
             try:
                 if any(cond(self._env(p)) for p in paid):
@@ -354,7 +356,10 @@ class Analyzer:
             except MissingValue:  # depends on a parameter: not analysable
                 continue
             if unpaid_only:
-                why = "it holds only for visits the fund does not pay (see covers and designated_only)"
+                why = (
+                    "it holds only for visits the fund does not pay (see covers and "
+                    "designated_only)"
+                )
                 why_zh = "其条件只对统筹基金不支付的就诊成立(见覆盖范围与仅限定点)"
             else:
                 why, why_zh = "no input satisfies its condition", "没有任何输入满足其条件"
@@ -376,7 +381,7 @@ class Analyzer:
             try:
                 _, applied = compiled.uplift(env)
                 if compiled.bands is not None:
-                    bases = list(zip(rules.ratio.values, rules.ratio.provs))
+                    bases = list(zip(rules.ratio.values, rules.ratio.provs, strict=True))
                 else:
                     base, row = compiled.ratio(env)
                     bases = [(base, row or rules.ratio_prov)]
@@ -582,7 +587,9 @@ class Analyzer:
                 left, right = _pairs(lv, lprov), _pairs(rv, rprov)
                 # banded ratios compare band by band
                 combos = (
-                    zip(left, right) if len(left) == len(right) else itertools.product(left, right)
+                    zip(left, right, strict=True)
+                    if len(left) == len(right)
+                    else itertools.product(left, right)
                 )
                 for (a, ap), (b, bp) in combos:
                     if not op(a, b):
@@ -616,7 +623,10 @@ class Analyzer:
         elif isinstance(req.right, ir.Measure):
             rd, rd_zh = describe(rprof, relevant), self.describe(rprof, relevant, "zh")
             detail = f"the {lq} is {show(lv, lq)} for {ld} and {show(rv, rq)} for {rd}"
-            detail_zh = f"{ld_zh} 的{zh_q.get(lq, lq)}为 {show(lv, lq, 'zh')},{rd_zh} 的为 {show(rv, rq, 'zh')}"
+            detail_zh = (
+                f"{ld_zh} 的{zh_q.get(lq, lq)}为 {show(lv, lq, 'zh')},{rd_zh} 的为 "
+                f"{show(rv, rq, 'zh')}"
+            )
         else:
             detail = f"the {lq} is {show(lv, lq)} for {ld}"
             detail_zh = f"{ld_zh} 的{zh_q.get(lq, lq)}为 {show(lv, lq, 'zh')}"
@@ -679,7 +689,7 @@ def _paid(rules: ir.PoolingRules, prof: dict) -> bool:
 
 def _pairs(value, prov) -> list[tuple]:
     if isinstance(value, list):
-        return list(zip(value, prov))
+        return list(zip(value, prov, strict=True))
     return [(value, prov)]
 
 

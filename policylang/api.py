@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, overload
 
 import attrs
 
@@ -33,9 +33,18 @@ from .inputs import InputError, missing_param, validate_params
 from .backends.common import time_order_key
 from .ir.demands import demands
 from .ir.serial import content_hash, to_json as ir_to_json
-from .ledger import Ledger, ResettleOutcome, apply as apply_to_ledger, resettle as resettle_ledger
+from .ledger import (
+    Ledger,
+    ResettleOutcome,
+    SettleOutcome,
+    apply as apply_to_ledger,
+    resettle as resettle_ledger,
+)
 from .resolve import SourceError, Unit, Workspace, check_vocabulary, list_policy_files, resolve
 from .runtime import CreditResult, MayPayResult, VisitResult
+
+if TYPE_CHECKING:
+    from .backends.columnar import Columnar
 
 
 @attrs.define
@@ -70,7 +79,9 @@ def _check_unit(unit: Unit, ws: Workspace, diags: list) -> CheckResult:
     # Another file with this policy's id (an old copy beside it) does not matter here: the
     # file named is the one checked.  Two files with one id are an error (N111) only when a
     # policy implements that id, for it is then unclear which is meant.
+    policy = unit.policy
     scope, rdiags = resolve(unit, ws)
+    assert policy is not None and scope is not None  # only a unit with a policy comes here
     diags += rdiags
     diags += check(scope)
     # The parent's own problems are reported when the parent is checked; here a
@@ -84,11 +95,11 @@ def _check_unit(unit: Unit, ws: Workspace, diags: list) -> CheckResult:
         )
         if perrors:
             parent_broken = True
-            impl = unit.policy.first(n.ImplementsDecl)
+            impl = policy.first(n.ImplementsDecl)
             diags.append(
                 Diagnostic(
                     "N108",
-                    impl.span if impl else unit.policy.span,
+                    impl.span if impl else policy.span,
                     {"name": s.id, "count": len(perrors), "file": s.file},
                 )
             )
@@ -97,11 +108,11 @@ def _check_unit(unit: Unit, ws: Workspace, diags: list) -> CheckResult:
     policy_ir = None
     if not has_errors(diags) and not parent_broken and not rdiags:
         policy_ir = lower(scope)
-        own = {d.kind for d in unit.policy.decls if isinstance(d, n.Section)}
+        own = {d.kind for d in policy.decls if isinstance(d, n.Section)}
         diags += analyze(policy_ir, own)
     diags = sort_diagnostics(diags)
     return CheckResult(
-        unit.file, unit.policy.name.value, diags, policy_ir if not has_errors(diags) else None
+        unit.file, policy.name.value, diags, policy_ir if not has_errors(diags) else None
     )
 
 
@@ -109,7 +120,7 @@ def check_unit_shallow(unit: Unit, ws: Workspace) -> list[Diagnostic]:
     if unit.policy is None:
         return unit.diagnostics
     scope, rdiags = resolve(unit, ws)
-    return [*unit.diagnostics, *rdiags, *check(scope)]
+    return [*unit.diagnostics, *rdiags, *(check(scope) if scope is not None else [])]
 
 
 def policy_files(paths: Iterable[str | Path]) -> list[Path]:
@@ -159,10 +170,12 @@ class CompiledPolicy:
         cls = backend(engine)
         self._eval = cls(policy)
         self._fast = cls(policy, tracing=False)
-        self._columnar = None  # built on first use: it needs the columnar extra (numpy, pyarrow)
+        self._columnar: Columnar | None = (
+            None  # built on first use: it needs the columnar extra (numpy, pyarrow)
+        )
         self._demanded: dict[str, tuple[str, ...]] = {}  # program -> the parameters it reads
 
-    def _evaluator(self, trace: bool):
+    def _evaluator(self, trace: bool) -> Any:
         return self._eval if trace else self._fast
 
     @property
@@ -184,13 +197,32 @@ class CompiledPolicy:
     def _params(self, params: dict[str, Any] | None) -> dict[str, Any]:
         return validate_params(params or {}, self.ir, source="params")
 
+    @overload
+    def settle(
+        self,
+        visits: list[dict],
+        params: dict[str, Any] | None = None,
+        trace: bool = True,
+        ledger: None = None,
+    ) -> list[VisitResult]: ...
+
+    @overload
+    def settle(
+        self,
+        visits: list[dict],
+        params: dict[str, Any] | None = None,
+        trace: bool = True,
+        *,
+        ledger: Ledger,
+    ) -> SettleOutcome: ...
+
     def settle(
         self,
         visits: list[dict],
         params: dict[str, Any] | None = None,
         trace: bool = True,
         ledger: Ledger | None = None,
-    ):
+    ) -> list[VisitResult] | SettleOutcome:
         """Settle visits (any persons, any order); one result per visit, in input order.
         ``trace=False`` leaves out the explanation, for speed over many claims.
 
@@ -221,8 +253,8 @@ class CompiledPolicy:
         corrections: list[dict] | None = None,
         params: dict[str, Any] | None = None,
         trace: bool = True,
-        start=None,
-        end=None,
+        start: dt.date | str | None = None,
+        end: dt.date | str | None = None,
     ) -> ResettleOutcome:
         """Re-settle recorded visits under this policy (an amendment) or with corrected
         inputs (``corrections``, matched by ``setl_id``), or all visits settled from
@@ -278,7 +310,9 @@ class CompiledPolicy:
         else:
             yield from engine.settle([v for chunk in chunks() for v in chunk], values)
 
-    def settle_table(self, table, params: dict[str, Any] | None = None, messages: bool = False):
+    def settle_table(
+        self, table: Any, params: dict[str, Any] | None = None, messages: bool = False
+    ) -> Any:
         """Settle a ``pyarrow.Table`` of visits with the columnar backend; a ``pyarrow.Table`` of
         results, one row per visit in input row order.
 
@@ -297,8 +331,8 @@ class CompiledPolicy:
         ``pool_prop_selfpay`` as decimal128(5, 4) or null, ``acct_mulaid_pay`` (0.00),
         ``balc`` (null while no balance is known), ``reason`` (null when the fund paid).
         There is no trace and there are no audit fields (``row`` names the input row, which holds
-        ``setl_id`` and ``mdtrt_id``); ``message`` is added, computed from the reason and the amounts,
-        only with ``messages=True`` (it is per-row Python formatting).  Numbers equal
+        ``setl_id`` and ``mdtrt_id``); ``message`` is added, computed from the reason and the
+        amounts, only with ``messages=True`` (it is per-row Python formatting).  Numbers equal
         ``settle``'s exactly: same order of execution, same integer rounding."""
         values = self._params(params)
         self._need_params("settle", values, [{"acct_balc": 1}] if _table_has_balance(table) else [])
@@ -323,7 +357,11 @@ class CompiledPolicy:
         return self._evaluator(trace).may_pay(requests, values)
 
     def _need_params(
-        self, kind: str, values: dict, visits=None, ledger: Ledger | None = None
+        self,
+        kind: str,
+        values: dict,
+        visits: object = None,
+        ledger: Ledger | None = None,
     ) -> None:
         """Every parameter the program reads must be given, before anything is evaluated.
         Settling consults the account-use rules only for a visit whose balance is known."""
@@ -343,14 +381,14 @@ class CompiledPolicy:
         return found
 
 
-def _has_ops(visits) -> bool:
+def _has_ops(visits: Any) -> bool:
     try:
         return any(isinstance(v, dict) and "op" in v for v in visits)
     except TypeError:
         return False
 
 
-def _date_or_none(value):
+def _date_or_none(value: object) -> dt.date | None:
     if value is None or isinstance(value, dt.date):
         return value
     from .inputs import parse_date
@@ -358,14 +396,14 @@ def _date_or_none(value):
     return parse_date(str(value))
 
 
-def _any_balance(visits) -> bool:
+def _any_balance(visits: Any) -> bool:
     try:
         return any(isinstance(v, dict) and v.get("acct_balc") is not None for v in visits)
     except TypeError:  # not iterable: validation reports it
         return False
 
 
-def _table_has_balance(table) -> bool:
+def _table_has_balance(table: Any) -> bool:
     names = getattr(table, "column_names", ())
     if "acct_balc" not in names:
         return False
@@ -407,7 +445,8 @@ def load(path: str | Path, search: Iterable[str | Path] = ()) -> CompiledPolicy:
 
 
 def loads(text: str, file: str = "<string>", search: Iterable[str | Path] = ()) -> CompiledPolicy:
-    """Like ``load`` for source text; ``search`` lists policy files or folders for ``implements``."""
+    """Like ``load`` for source text; ``search`` lists policy files or folders for
+    ``implements``."""
     ws = Workspace()
     add_paths(ws, search)
     return _compile(ws.add_text(text, file), ws)

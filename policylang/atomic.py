@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import IO, Callable
+from typing import IO, Any, Callable
 
 
 def replace_file(
     path: str | Path,
-    write: Callable[[IO], None],
+    write: Callable[[IO[Any]], object],
     binary: bool = False,
     sync: bool = False,
     keep_mode: bool = False,
@@ -23,10 +23,9 @@ def replace_file(
         dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.", suffix=".tmp"
     )
     try:
-        with os.fdopen(
-            fd,
-            "wb" if binary else "w",
-            **({} if binary else {"encoding": "utf-8", "newline": "\n"}),
+        f: IO[Any]
+        with (
+            os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="\n")
         ) as f:
             write(f)
             if sync:

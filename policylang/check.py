@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from itertools import pairwise
 
 import attrs
 
@@ -422,7 +423,10 @@ class Checker:
                 where_zh="本政策",
                 what="a rounding rule",
                 what_zh="舍入规则",
-                hint="money results must be rounded by a declared rule: rounding half_up to 0.01 yuan",
+                hint=(
+                    "money results must be rounded by a declared rule: rounding half_up to 0.01 "
+                    "yuan"
+                ),
                 hint_zh="金额结果须按声明的规则舍入:舍入 四舍五入 精确到 0.01 元",
             )
         misspelt = any(
@@ -441,7 +445,10 @@ class Checker:
                 where_zh="本政策",
                 what="the setting account_covers",
                 what_zh="设置 account_covers",
-                hint="say what the personal account may pay in a settlement: setting account_covers = person_share",
+                hint=(
+                    "say what the personal account may pay in a settlement: setting "
+                    "account_covers = person_share"
+                ),
                 hint_zh="请声明个人账户在结算中可支付的范围:设置 account_covers = person_share",
             )
 
@@ -615,7 +622,7 @@ class Checker:
         dated.sort(key=lambda t: t[0])
         sec_en = f"the {s.kind} section"
         sec_zh = V.SECTION_NAMES_ZH[s.kind]
-        for (a_start, a_until, a), (b_start, b_until, b) in zip(dated, dated[1:]):
+        for (a_start, a_until, a), (b_start, _b_until, b) in pairwise(dated):
             if a_until == "unknown" and a_start != b_start:
                 continue  # ends on a date parameter: known only at evaluation time
             if a_until in (None, "unknown") or a_until >= b_start:
@@ -857,7 +864,7 @@ class Checker:
                         "T205", row.span, found=len(row.patterns), count=len(q.keys), keys=keys
                     )
                     continue
-                for alts, kt in zip(row.patterns, key_types):
+                for alts, kt in zip(row.patterns, key_types, strict=True):
                     if alts is None or kt is None:
                         continue
                     for pat in alts:
@@ -1208,7 +1215,9 @@ class Checker:
                 where_zh="该示例",
                 what="a record: settle { ... }, credit { ... } or may_pay { ... }",
                 what_zh="记录:结算 { ... }、计入 { ... } 或 可否支付 { ... }",
-                hint="an example gives the records of the notice's case and what it expects of them",
+                hint=(
+                    "an example gives the records of the notice's case and what it expects of them"
+                ),
                 hint_zh="示例给出通知中案例的记录及其预期结果",
             )
         elif all(r.expect is None for r in records):
@@ -1219,7 +1228,10 @@ class Checker:
                 where_zh="该示例",
                 what="an expect { ... }",
                 what_zh="预期 { ... }",
-                hint="after a record, write what the notice says its result is: expect { hifp_pay: 187.50 yuan }",
+                hint=(
+                    "after a record, write what the notice says its result is: expect { hifp_pay: "
+                    "187.50 yuan }"
+                ),
                 hint_zh="请在记录之后写出通知所述的结果:预期 { hifp_pay: 187.50 元 }",
             )
         first_kind = records[0] if records else None
@@ -1465,7 +1477,8 @@ def _smallest_money(q) -> Decimal | None:
 
 
 def _same_counter(a, b) -> bool:
-    """Whether two deductibles or caps have the same default identity (AST equality ignores spans)."""
+    """Whether two deductibles or caps have the same default identity (AST equality ignores
+    spans)."""
     return type(a) is type(b) and a.period == b.period and a.each == b.each and a.when == b.when
 
 

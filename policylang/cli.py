@@ -15,15 +15,20 @@ import os
 import sys
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable, Collection, Iterable, Sequence, TypeVar
 
 import click
 
 from . import __version__, clilang
 
+F = TypeVar("F", bound=Callable[..., Any])
+
 if TYPE_CHECKING:
     from .api import CompiledPolicy
-    from .inputs import InputError
+    from .jsonl import JsonResult
+    from .ledger import Ledger
+    from .resolve import Workspace
+    from .inputs import InputError, InputProblem
 
 FORMAT = click.option(
     "--format",
@@ -149,7 +154,7 @@ def _lang(option: str | None, texts: list[str]) -> str:
     return _locale_lang()
 
 
-def _read_json(path: str):
+def _read_json(path: str) -> Any:
     """The records file (or standard input) through the one strict JSON reader."""
     from .inputs import InputError
     from .jsonread import JSONSyntaxError, read_json
@@ -166,17 +171,17 @@ def _read_json(path: str):
         raise _input_failure(e, path) from None
 
 
-def _say(msg_id: str, **args) -> str:
+def _say(msg_id: str, **args: object) -> str:
     """A message of the command line, in the language it speaks."""
     from .messages import text
 
     return text(msg_id, _locale_lang(), **args)
 
 
-def _parse_params(items) -> dict[str, str]:
+def _parse_params(items: Iterable[str]) -> dict[str, str]:
     from .inputs import short
 
-    out = {}
+    out: dict[str, str] = {}
     for item in items:
         if "=" not in item:
             raise click.BadParameter(
@@ -217,7 +222,7 @@ def _not_swapped(policy: str, records: str | None, records_name: str) -> None:
         raise click.UsageError(_say("cli.policy_as_records", records=records, name=records_name))
 
 
-def _load(policy_path: str, search) -> CompiledPolicy:
+def _load(policy_path: str, search: Iterable[str]) -> CompiledPolicy:
     from .api import CompiledPolicy, add_paths, check_unit
     from .diagnostics import ERROR, render
     from .messages import text
@@ -240,12 +245,12 @@ def _load(policy_path: str, search) -> CompiledPolicy:
     return CompiledPolicy(result.ir)
 
 
-def _warn_skipped(ws) -> None:
+def _warn_skipped(ws: Workspace) -> None:
     for file, reason in ws.skipped:
         click.echo(f"warning: {file}: skipped: {reason}", err=True)
 
 
-def _problem_line(p) -> str:
+def _problem_line(p: InputProblem) -> str:
     """An input problem on one line: where (in the language spoken) and what (the reader's
     own words, English)."""
     lang = _locale_lang()
@@ -284,7 +289,7 @@ def _set_lang(ctx, param, value):
     return value or clilang.explicit()
 
 
-def _text_or_json(help_text: str):
+def _text_or_json(help_text: str) -> Callable[[F], F]:
     """--format text|json (text by default): people or programs."""
     return click.option(
         "--format",
@@ -296,7 +301,7 @@ def _text_or_json(help_text: str):
     )
 
 
-def _lang_option(help_text: str, expose: bool = True):
+def _lang_option(help_text: str, expose: bool = True) -> Callable[[F], F]:
     """--lang: spoken from the moment it is read (help and usage errors too)."""
     return click.option(
         "--lang",
@@ -363,7 +368,9 @@ def _locale_lang() -> str:
     return clilang.human()
 
 
-def _table(rows: list[dict], columns: list[str], lang: str = "en", right=()) -> str:
+def _table(
+    rows: list[dict], columns: list[str], lang: str = "en", right: Collection[str] = ()
+) -> str:
     """A table of records (the ledger's and resettle's), headed by the catalogue's names."""
     from .messages import MESSAGES, text
     from .tables import text_table
@@ -385,7 +392,7 @@ def _table(rows: list[dict], columns: list[str], lang: str = "en", right=()) -> 
     return text_table(header, cells, {i for i, c in enumerate(columns) if c in right})
 
 
-def _cell(column: str, value, lang: str) -> str:
+def _cell(column: str, value: Any, lang: str) -> str:
     from .messages import reason, value as shown
 
     if column == "reason":
@@ -401,7 +408,7 @@ def _cell(column: str, value, lang: str) -> str:
     return str(value)
 
 
-def results_table(results, method: str, lang: str) -> str:
+def results_table(results: Iterable[JsonResult], method: str, lang: str) -> str:
     """The table of ``settle``, ``credit`` or ``may-pay``: readable headers, reasons in
     words, and for money a totals row."""
     from .messages import text
@@ -419,7 +426,7 @@ def results_table(results, method: str, lang: str) -> str:
         for rec in records
     ]
     right = {i for i, c in enumerate(columns) if c in RIGHT}
-    total = None
+    total: list[str] | None = None
     summed = [c for c in columns if c in SUMMED]
     if summed and records:
         from .runtime import fen, fen_text
@@ -434,7 +441,9 @@ def results_table(results, method: str, lang: str) -> str:
     return text_table([text(f"col.{c}", lang) for c in columns], rows, right, total)
 
 
-def _emit(results, fmt: str, method: str, no_trace: bool, lang: str | None):
+def _emit(
+    results: Sequence[JsonResult], fmt: str, method: str, no_trace: bool, lang: str | None
+) -> None:
     if fmt == "jsonl":
         from .jsonl import write_lines
 
@@ -515,7 +524,8 @@ class _Group(click.Group):
                 ctx.exit(1)
             click.echo(
                 f"policylang: internal error: {type(e).__name__}: {e}\n"
-                "This is a bug in policylang, not in your input; please report it with the files used.",
+                "This is a bug in policylang, not in your input; please report it with the files "
+                "used.",
                 err=True,
             )
             ctx.exit(1)
@@ -586,11 +596,11 @@ def _evaluate(
     policy: str,
     records: str,
     fmt: str,
-    params,
+    params: Iterable[str],
     no_trace: bool,
     lang: str | None,
-    search=(),
-):
+    search: Iterable[str] = (),
+) -> None:
     """Load POLICY, read the JSON array RECORDS, evaluate, print; errors leave stdout empty."""
     from .inputs import InputError
 
@@ -629,7 +639,7 @@ class _Stamped:
     """A credit or may-pay result whose JSON names the policy and the IR program's hash, as a
     settlement's does (the hash is unchanged by formatting or translating the policy)."""
 
-    def __init__(self, result, policy_id: str, ir_hash: str):
+    def __init__(self, result: Any, policy_id: str, ir_hash: str) -> None:
         self.result, self.stamp = result, (policy_id, ir_hash)
 
     def to_json(self, trace: bool = True, lang: str = "en") -> dict:
@@ -657,8 +667,14 @@ def _is_jsonl(path: str, shown: str) -> bool:
 
 
 def _settle_lines(
-    compiled, path: str, shown: str, fmt: str, params, no_trace: bool, lang: str | None
-):
+    compiled: CompiledPolicy,
+    path: str,
+    shown: str,
+    fmt: str,
+    params: Iterable[str],
+    no_trace: bool,
+    lang: str | None,
+) -> None:
     """JSON Lines input: checked in full first, then settled and written chunk by chunk."""
     from .inputs import InputError
     from .jsonl import JsonlError, read_chunks, write_lines
@@ -702,8 +718,8 @@ def _settle_lines(
     "ledger_out",
     type=click.Path(dir_okay=False),
     metavar="OUT.json",
-    help="Write the ledger after these visits (atomically: OUT may be IN).  Without --ledger, a new "
-    "ledger starts.",
+    help="Write the ledger after these visits (atomically: OUT may be IN).  Without --ledger, a "
+    "new ledger starts.",
 )
 @LANG
 def settle(policy, visits, fmt, params, no_trace, search, ledger_in, ledger_out, lang):
@@ -731,7 +747,8 @@ def settle(policy, visits, fmt, params, no_trace, search, ledger_in, ledger_out,
         raise _input_failure(e, visits) from None
     if ledger.dropped:
         click.echo(
-            f"{ledger_in}: written under another version of {compiled.id}; counters it no longer declares "
+            f"{ledger_in}: written under another version of {compiled.id}; counters it no longer "
+            "declares "
             f"were dropped: {', '.join(ledger.dropped)}",
             err=True,
         )
@@ -740,7 +757,7 @@ def settle(policy, visits, fmt, params, no_trace, search, ledger_in, ledger_out,
     _emit(outcome.results, fmt, "settle", no_trace, lang)
 
 
-def _write_ledger(ledger, path: str) -> None:
+def _write_ledger(ledger: Ledger, path: str) -> None:
     try:
         ledger.write(path)
     except OSError as e:
@@ -1050,13 +1067,7 @@ def serve(policies, db_url, host, port, token_file, no_auth, audit_log, pool_siz
     from .service.engine import ServicePolicy
     from .service.store import StoreError
 
-    compiled = []
-    for path in policies:
-        c = _load(path, search)
-        same = [p for p, _ in compiled if p.id == c.id]
-        if same:
-            raise Failure(f"{path}: policy {c.id} is given twice; each policy has one ledger")
-        compiled.append((c, path))
+    compiled = _load_distinct(policies, search)
     values = _parse_params(params)
     declared = {c.id: json.loads(c.ir_json()).get("params", {}) for c, _ in compiled}
     for name in values:
@@ -1064,30 +1075,51 @@ def serve(policies, db_url, host, port, token_file, no_auth, audit_log, pool_siz
             raise click.BadParameter(
                 f"no policy given declares the parameter {name}", param_hint="--param"
             )
-    from .inputs import InputError
-
-    service_policies = []
-    for c, path in compiled:
-        mine = {k: v for k, v in values.items() if k in declared[c.id]}
-        try:  # a bad or missing parameter is said now, not in every answer
-            c.settle([], mine)
-        except InputError as e:
-            raise _input_failure(e, "--param") from None
-        try:
-            c.may_pay([], mine)
-        except InputError as e:
-            click.echo(
-                f"warning: {path}: visits with acct_balc will be refused: "
-                f"{'; '.join(p.message for p in e.problems)}",
-                err=True,
-            )
-        service_policies.append(ServicePolicy(c, mine))
+    service_policies = [
+        ServicePolicy(c, _service_params(c, path, values, declared[c.id])) for c, path in compiled
+    ]
     from .service.serve import run
 
     try:
         run(service_policies, db_url, host, port, token, audit_log, pool_size)
     except StoreError as e:
         raise Failure(f"policylang serve: {e}") from None
+
+
+def _load_distinct(
+    policies: Iterable[str], search: Iterable[str]
+) -> list[tuple[CompiledPolicy, str]]:
+    """Each policy compiled, with its path; one id given twice is an error."""
+    compiled: list[tuple[CompiledPolicy, str]] = []
+    for path in policies:
+        c = _load(path, search)
+        if any(p.id == c.id for p, _ in compiled):
+            raise Failure(f"{path}: policy {c.id} is given twice; each policy has one ledger")
+        compiled.append((c, path))
+    return compiled
+
+
+def _service_params(
+    c: CompiledPolicy, path: str, values: dict[str, str], declared: dict
+) -> dict[str, str]:
+    """The --param values the policy declares, checked now (a bad or missing parameter is
+    said at start, not in every answer; one the account rules need is a warning)."""
+    from .inputs import InputError
+
+    mine = {k: v for k, v in values.items() if k in declared}
+    try:
+        c.settle([], mine)
+    except InputError as e:
+        raise _input_failure(e, "--param") from None
+    try:
+        c.may_pay([], mine)
+    except InputError as e:
+        click.echo(
+            f"warning: {path}: visits with acct_balc will be refused: "
+            f"{'; '.join(p.message for p in e.problems)}",
+            err=True,
+        )
+    return mine
 
 
 @main.command()
@@ -1184,7 +1216,7 @@ def render_cmd(policy, fmt, lang, search):
     _print(render(compiled.ir, fmt, lang or _locale_lang()), nl=False)
 
 
-def _load_alone(policy_path: str, search) -> CompiledPolicy:
+def _load_alone(policy_path: str, search: Iterable[str]) -> CompiledPolicy:
     """Load one policy for ``diff``: OLD and NEW are often two versions of one policy, with
     one id, in one folder, so each is read on its own (its folder and --path are searched
     only for the policy it implements)."""
@@ -1318,44 +1350,11 @@ def why_cmd(policy, records, record, psn, setl_id, kind, fmt, params, search, la
         raise click.UsageError(_say("why.one_selector"))
     _not_swapped(policy, records, "INPUT")
     compiled = _load(policy, search)
-    data = _read_records(records)
-    given = _parse_params(params)
-    if isinstance(data, dict) and isinstance(
-        data.get("input"), list
-    ):  # a worked example file: its records
-        given = {**{str(k): str(v) for k, v in (data.get("params") or {}).items()}, **given}
-        data = data["input"]
-    if not isinstance(data, list):
-        raise Failure(_say("why.not_array", records=records))
+    data, given = _why_input(records, _read_records(records), _parse_params(params))
     kind = {"may-pay": "may_pay"}.get(kind, kind) or why.detect_kind(data)
     if kind is None:
         raise click.UsageError(_say("why.no_kind", records=records))
-    if record is not None:
-        if record > len(data):
-            raise click.BadParameter(
-                _say("why.too_few", records=records, count=len(data)), param_hint="--record"
-            )
-        selected = [record - 1]
-    elif psn is not None:
-        selected = [
-            i for i, r in enumerate(data) if isinstance(r, dict) and str(r.get("psn_no")) == psn
-        ]
-        if not selected:
-            raise click.BadParameter(
-                _say("why.no_psn", records=records, psn=psn), param_hint="--psn"
-            )
-    elif setl_id is not None:
-        selected = [
-            i
-            for i, r in enumerate(data)
-            if isinstance(r, dict) and str(r.get("setl_id", "")).strip() == setl_id
-        ]
-        if not selected:
-            raise click.BadParameter(
-                _say("why.no_setl_id", records=records, id=setl_id), param_hint="--setl-id"
-            )
-    else:
-        selected = list(range(len(data)))
+    selected = _why_selected(records, data, record, psn, setl_id)
     try:
         shown = lang or ("en" if fmt == "json" else _locale_lang())
         explanations = why.explain(compiled, data, given, kind, selected, shown)
@@ -1400,7 +1399,51 @@ def _is_terminal() -> bool:
         return False
 
 
-def _read_records(path: str):
+def _why_input(records: str, data: Any, given: dict[str, str]) -> tuple[list, dict[str, str]]:
+    """The records of INPUT and the parameters: a worked example file gives its input and
+    its params (those on the command line win)."""
+    if isinstance(data, dict) and isinstance(data.get("input"), list):
+        given = {**{str(k): str(v) for k, v in (data.get("params") or {}).items()}, **given}
+        data = data["input"]
+    if not isinstance(data, list):
+        raise Failure(_say("why.not_array", records=records))
+    return data, given
+
+
+def _why_selected(
+    records: str, data: list, record: int | None, psn: str | None, setl_id: str | None
+) -> list[int]:
+    """The indexes of the records to explain: --record, --psn or --setl-id (default all)."""
+    if record is not None:
+        if record > len(data):
+            raise click.BadParameter(
+                _say("why.too_few", records=records, count=len(data)), param_hint="--record"
+            )
+        return [record - 1]
+    if psn is not None:
+        selected = [
+            i for i, r in enumerate(data) if isinstance(r, dict) and str(r.get("psn_no")) == psn
+        ]
+        if not selected:
+            raise click.BadParameter(
+                _say("why.no_psn", records=records, psn=psn), param_hint="--psn"
+            )
+        return selected
+    if setl_id is not None:
+        selected = [
+            i
+            for i, r in enumerate(data)
+            if isinstance(r, dict) and str(r.get("setl_id", "")).strip() == setl_id
+        ]
+        if not selected:
+            raise click.BadParameter(
+                _say("why.no_setl_id", records=records, id=setl_id), param_hint="--setl-id"
+            )
+        return selected
+    return list(range(len(data)))
+
+
+def _read_records(path: str) -> Any:
     """A JSON array, or JSON Lines (read whole)."""
     if path != "-" and _is_jsonl(path, path):
         from .jsonl import JsonlError, read_chunks
@@ -1468,7 +1511,10 @@ def test_cmd(paths, fmt, search, lang):
     "--diff",
     "show_diff",
     is_flag=True,
-    help="Write nothing; show what formatting would change as a unified diff, and exit 1 if anything.",
+    help=(
+        "Write nothing; show what formatting would change as a unified diff, and exit 1 if "
+        "anything."
+    ),
 )
 def fmt_cmd(paths, lang, write, check, show_diff):
     """Print policies in canonical layout, keeping their comments.
@@ -1482,10 +1528,7 @@ def fmt_cmd(paths, lang, write, check, show_diff):
     not formatted (--check, --diff), 2 errors: a file that does not parse, or usage."""
     from .formatter import FormatProblem, format_file
 
-    if write and (check or show_diff):
-        raise click.UsageError(_say("fmt.write_and_check"))
-    if write and "-" in paths:
-        raise click.UsageError(_say("fmt.write_stdin"))
+    _fmt_usage(paths, write, check or show_diff)
     files = _policy_paths(paths)
     if not files:
         raise Failure(_say("cli.no_pol_files", paths=", ".join(paths)), 2)
@@ -1498,25 +1541,7 @@ def fmt_cmd(paths, lang, write, check, show_diff):
             errors += 1
             continue
         if check or show_diff:
-            if old != new:
-                changed += 1
-                if show_diff:
-                    import difflib
-
-                    name = "<stdin>" if path == "-" else path
-                    _print(
-                        "".join(
-                            difflib.unified_diff(
-                                old.splitlines(keepends=True),
-                                new.splitlines(keepends=True),
-                                f"{name}",
-                                f"{name} (formatted)",
-                            )
-                        ),
-                        nl=False,
-                    )
-                else:
-                    _print(path)
+            changed += _fmt_report(path, old, new, show_diff)
         elif write:
             if old != new:
                 _write_atomically(Path(path), new)
@@ -1531,9 +1556,41 @@ def fmt_cmd(paths, lang, write, check, show_diff):
         sys.exit(1)
 
 
-def _policy_paths(paths) -> list[str]:
+def _fmt_usage(paths: tuple[str, ...], write: bool, compare: bool) -> None:
+    if write and compare:
+        raise click.UsageError(_say("fmt.write_and_check"))
+    if write and "-" in paths:
+        raise click.UsageError(_say("fmt.write_stdin"))
+
+
+def _fmt_report(path: str, old: str, new: str, show_diff: bool) -> int:
+    """For --check and --diff: 1 when the file is not formatted (its name, or the diff,
+    printed), else 0."""
+    if old == new:
+        return 0
+    if not show_diff:
+        _print(path)
+        return 1
+    import difflib
+
+    name = "<stdin>" if path == "-" else path
+    _print(
+        "".join(
+            difflib.unified_diff(
+                old.splitlines(keepends=True),
+                new.splitlines(keepends=True),
+                f"{name}",
+                f"{name} (formatted)",
+            )
+        ),
+        nl=False,
+    )
+    return 1
+
+
+def _policy_paths(paths: Iterable[str]) -> list[str]:
     """Files as given; folders as every .pol file under them, in order."""
-    out = []
+    out: list[str] = []
     for p in paths:
         if p != "-" and Path(p).is_dir():
             out.extend(str(f) for f in sorted(Path(p).rglob("*.pol")))

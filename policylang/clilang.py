@@ -20,6 +20,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+from typing import TYPE_CHECKING, Iterator
+
+if TYPE_CHECKING:
+    import click
 
 ENV = "POLICYLANG_LANG"
 LANGS = ("en", "zh")
@@ -188,7 +192,7 @@ def _zh(command: str, option: str | None) -> str | None:
 
 
 @contextlib.contextmanager
-def help_in(lang: str, group, ctx):
+def help_in(lang: str, group: click.Group, ctx: click.Context) -> Iterator[None]:
     """Within the block, the help of ``group``, its commands and their options is the
     language's (the English is click's own, so only Chinese swaps anything)."""
     if lang != "zh":
@@ -196,7 +200,7 @@ def help_in(lang: str, group, ctx):
         return
     saved: list[tuple[object, str, object]] = []
 
-    def swap(obj, attr: str, text: str | None) -> None:
+    def swap(obj: object, attr: str, text: str | None) -> None:
         if text is not None:
             saved.append((obj, attr, getattr(obj, attr)))
             setattr(obj, attr, text)
@@ -226,7 +230,7 @@ def short(help_text: str) -> str:
     return first
 
 
-def missing_help(group) -> list[str]:
+def missing_help(group: click.Group) -> list[str]:
     """Commands and options with no Chinese help (tests/test_messages.py keeps it empty)."""
     out = []
     for name, cmd in [("", group), *group.commands.items()]:

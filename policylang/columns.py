@@ -466,7 +466,8 @@ def _fraction_message(arr: pa.Array, i: int, ticks: int, per_second: int) -> str
 def _echo_times(
     arr: pa.Array, day: np.ndarray, tod: np.ndarray, renormal: np.ndarray | None
 ) -> pa.Array:
-    """``setl_time`` as echoed: a typed column as it is; text normalised (``inputs.setl_time_text``)."""
+    """``setl_time`` as echoed: a typed column as it is; text normalised
+    (``inputs.setl_time_text``)."""
     if renormal is None or not renormal.any():
         return arr
     at = np.flatnonzero(renormal)

@@ -143,7 +143,7 @@ class Lowering:
         t = None
         for row in q.rows:
             conds = []
-            for key, alts in zip(q.keys, row.patterns):
+            for key, alts in zip(q.keys, row.patterns, strict=True):
                 if alts is None:
                     continue
                 ktype = self.fields[key.value]

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .vocabulary import Vocabulary
 
 import attrs
 
@@ -45,7 +48,7 @@ class Axes:
     venues: tuple[str, ...]
 
     @classmethod
-    def of(cls, vocab=None) -> "Axes":
+    def of(cls, vocab: Vocabulary | None = None) -> "Axes":
         """The axes of a vocabulary (``ir.Policy.vocab``; None: the shipped one)."""
         if vocab is None:
             from .vocabulary import shipped
@@ -75,7 +78,9 @@ class Axes:
             *(
                 tuple(dict.fromkeys(a + b))
                 for a, b in zip(
-                    attrs.astuple(self, recurse=False), attrs.astuple(other, recurse=False)
+                    attrs.astuple(self, recurse=False),
+                    attrs.astuple(other, recurse=False),
+                    strict=True,
                 )
             )
         )
@@ -86,7 +91,9 @@ class Axes:
             *(
                 tuple(x for x in a if x in b)
                 for a, b in zip(
-                    attrs.astuple(self, recurse=False), attrs.astuple(other, recurse=False)
+                    attrs.astuple(self, recurse=False),
+                    attrs.astuple(other, recurse=False),
+                    strict=True,
                 )
             )
         )
@@ -115,7 +122,7 @@ def field_name(name: str, lang: str) -> str:
     return text(key, lang) if key in MESSAGES else name
 
 
-def const_words(value, t: str, lang: str) -> str:
+def const_words(value: Any, t: str, lang: str) -> str:
     if isinstance(value, bool) or t == V.BOOL:
         return shown(bool(value), lang)
     if t == V.MONEY:
@@ -131,7 +138,7 @@ def const_words(value, t: str, lang: str) -> str:
     return shown(value, lang)
 
 
-def expr_words(e, lang: str) -> str:
+def expr_words(e: ir.Value, lang: str) -> str:
     if isinstance(e, ir.Const):
         return const_words(e.value, e.type, lang)
     if isinstance(e, ir.Field):
@@ -144,12 +151,12 @@ def expr_words(e, lang: str) -> str:
     return getattr(e, "name", str(e))
 
 
-def _operand(e, op: str, lang: str) -> str:
+def _operand(e: ir.Expr, op: str, lang: str) -> str:
     words = expr_words(e, lang)
     return f"({words})" if isinstance(e, ir.Arith) and e.op in "+-" and op == "*" else words
 
 
-def _is_bool_test(x) -> tuple[str, bool] | None:
+def _is_bool_test(x: ir.Cond) -> tuple[str, bool] | None:
     """``flag = true`` / ``flag = false`` on a bool field: (field, value)."""
     if (
         isinstance(x, ir.Cmp)
@@ -163,7 +170,7 @@ def _is_bool_test(x) -> tuple[str, bool] | None:
     return None
 
 
-def cond_words(x, lang: str) -> str:
+def cond_words(x: ir.Cond, lang: str) -> str:
     """A condition as a reader says it: ``person type = retiree and not flexible employment``."""
     flag = _is_bool_test(x)
     if flag is not None:
@@ -187,7 +194,10 @@ def cond_words(x, lang: str) -> str:
         order = V.ENUMS.get(
             getattr(x.operand, "type", ""), None
         )  # values a vocabulary adds go last
-        return f"{expr_words(x.operand, lang)} {text('word.in', lang)} {{{shown_all(x.values, lang, order)}}}"
+        return (
+            f"{expr_words(x.operand, lang)} {text('word.in', lang)} "
+            f"{{{shown_all(x.values, lang, order)}}}"
+        )
     if isinstance(x, (ir.AllOf, ir.AnyOf)):
         if not x.items:
             return text("word.any", lang)
@@ -195,8 +205,9 @@ def cond_words(x, lang: str) -> str:
         return f" {word} ".join(_paren(i, lang) for i in _flat(x))
     if isinstance(x, ir.Negate):
         inner = x.item
-        if _is_bool_test(inner) is not None:
-            name, holds = _is_bool_test(inner)
+        test = _is_bool_test(inner)
+        if test is not None:
+            name, holds = test
             return cond_words(
                 ir.Cmp("=", ir.Field(name, V.BOOL), ir.Const(not holds, V.BOOL)), lang
             )
@@ -204,7 +215,7 @@ def cond_words(x, lang: str) -> str:
     raise TypeError(x)
 
 
-def _flat(x) -> list:
+def _flat(x: ir.AllOf | ir.AnyOf) -> list[ir.Cond]:
     """``(a and b) and c`` is ``a and b and c``."""
     out = []
     for i in x.items:
@@ -212,12 +223,12 @@ def _flat(x) -> list:
     return out
 
 
-def _paren(x, lang: str) -> str:
+def _paren(x: ir.Cond, lang: str) -> str:
     words = cond_words(x, lang)
     return f"({words})" if isinstance(x, (ir.AllOf, ir.AnyOf)) and len(x.items) > 1 else words
 
 
-def value_words(v, lang: str) -> str:
+def value_words(v: ir.Value, lang: str) -> str:
     """An amount or ratio: a literal, a parameter, or a decision table's rows."""
     if isinstance(v, ir.Decide):
         return "; ".join(f"{cond_words(a.when, lang)}: {expr_words(a.value, lang)}" for a in v.arms)
@@ -258,11 +269,11 @@ def accumulate_words(acc: ir.Accumulate, lang: str) -> str:
     return f"{amount} {head}" + (f", {rest}" if rest else "")
 
 
-def date_words(d, lang: str) -> str:
+def date_words(d: dt.date | str, lang: str) -> str:
     return d.isoformat() if isinstance(d, dt.date) else text("word.param", lang, name=d)
 
 
-def span_words(start, until, lang: str) -> str:
+def span_words(start: dt.date | str, until: dt.date | str | None, lang: str) -> str:
     if until is None:
         return text("render.from", lang, start=date_words(start, lang))
     return text(
@@ -303,7 +314,10 @@ class Cell:
             return percent(self.ratio)
         if self.points:
             sign = "+" if self.points > 0 else "−"
-            return f"{self.base} {sign} {text('word.points', lang, points=points_text(abs(self.points)))}"
+            return (
+                f"{self.base} {sign} "
+                f"{text('word.points', lang, points=points_text(abs(self.points)))}"
+            )
         return self.base
 
 
@@ -350,7 +364,7 @@ def ratio_cell(
     return Cell(True, CTX.add(base, points), "", arm or rules.ratio_prov, applied, points)
 
 
-def _decided(cond, env: dict, params: dict) -> bool | None:
+def _decided(cond: ir.Cond, env: dict, params: dict) -> bool | None:
     """Whether the profile alone decides the condition (None: it needs other inputs)."""
     try:
         return E.cond(cond, env, params)
@@ -433,7 +447,7 @@ def account_matrix(
     return out
 
 
-def _first(decision: ir.Decision, env: dict):
+def _first(decision: ir.Decision, env: dict) -> ir.Verdict | None:
     for v in decision.verdicts:
         try:
             if E.cond(v.when, env, {}):

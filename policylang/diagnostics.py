@@ -84,7 +84,8 @@ CATALOGUE: dict[str, Entry] = {
     "P011": Entry(
         ERROR,
         "bidirectional control character",
-        "bidirectional control character U+{code} ({name}) can make the text display differently from how it reads",
+        "bidirectional control character U+{code} ({name}) can make the text display differently "
+        "from how it reads",
         "双向控制字符 U+{code}({name})会使显示顺序与实际内容不一致",
         "delete it",
         "请删除",
@@ -116,11 +117,13 @@ CATALOGUE: dict[str, Entry] = {
     "P015": Entry(
         ERROR,
         "not UTF-8 text",
-        "the file is not UTF-8 text: byte 0x{byte} cannot be read here (policy files are read as UTF-8 only)",
+        "the file is not UTF-8 text: byte 0x{byte} cannot be read here (policy files are read as "
+        "UTF-8 only)",
         "文件不是 UTF-8 文本:此处的字节 0x{byte} 无法读取(政策文件只按 UTF-8 读取)",
         "save the file as UTF-8; a GBK or GB18030 file can be converted with "
         "`iconv -f GB18030 -t UTF-8 OLD.pol > NEW.pol`",
-        "请把文件另存为 UTF-8 编码;GBK 或 GB18030 文件可用 `iconv -f GB18030 -t UTF-8 旧.pol > 新.pol` 转换",
+        "请把文件另存为 UTF-8 编码;GBK 或 GB18030 文件可用 "
+        "`iconv -f GB18030 -t UTF-8 旧.pol > 新.pol` 转换",
     ),
     # ---- N: names
     "N101": Entry(
@@ -208,14 +211,16 @@ CATALOGUE: dict[str, Entry] = {
         "one counter name for a deductible and a cap",
         "{name!r} names {kind} here but {other} in another version",
         "{name!r} 在此是{kind_zh}的名称,在另一版本中却是{other_zh}的名称",
-        "a name given with `named` is one counter in every version: give the deductible and the cap "
+        "a name given with `named` is one counter in every version: give the deductible and the "
+        "cap "
         "different names",
         "用 `名为` 给出的名称在各版本中指同一个累计计数器:请为起付标准和最高支付限额取不同的名称",
     ),
     "N108": Entry(
         ERROR,
         "parent policy has errors",
-        "the policy this one implements ({name}) has {count} error(s), so this policy cannot be checked against it",
+        "the policy this one implements ({name}) has {count} error(s), so this policy cannot be "
+        "checked against it",
         "本政策实施的上位政策({name})有 {count} 个错误,无法据其检查本政策",
         "run: policylang check {file}",
         "请运行:policylang check {file}",
@@ -225,7 +230,8 @@ CATALOGUE: dict[str, Entry] = {
         "counts_as names no other value",
         "{value} cannot count as {base!r}: {why}",
         "{value} 不能视同 {base!r}:{why_zh}",
-        "counts_as names the value this one counts as where a policy that does not know it is checked "
+        "counts_as names the value this one counts as where a policy that does not know it is "
+        "checked "
         "(values of {enum}: {known})",
         "视同 指明该取值在不认识它的上级政策检查时视同哪个取值({enum} 的取值:{known_zh})",
     ),
@@ -234,7 +240,8 @@ CATALOGUE: dict[str, Entry] = {
         "code mapped twice",
         "code {code!r} of {enum} already means {value}{implies}",
         "{enum} 的代码 {code!r} 已表示 {value}{implies}",
-        "a code means one thing in a record: remove this mapping, or give the value a code of its own",
+        "a code means one thing in a record: remove this mapping, or give the value a code of its "
+        "own",
         "记录中的一个代码只能有一个含义:请删除此对应关系,或为该取值另设代码",
     ),
     "N115": Entry(
@@ -242,7 +249,8 @@ CATALOGUE: dict[str, Entry] = {
         "alias already means another value",
         "the {what} {alias!r} given to {value} already means {other}",
         "给 {value} 的{what_zh} {alias!r} 已表示 {other}",
-        "an alias is read as its value wherever a name is written, so it can mean only one value: choose "
+        "an alias is read as its value wherever a name is written, so it can mean only one value: "
+        "choose "
         "another",
         "别名在任何写名称的地方都读作其取值,只能表示一个取值:请另选别名",
     ),
@@ -349,7 +357,8 @@ CATALOGUE: dict[str, Entry] = {
     "R305": Entry(
         ERROR,
         "amount not in fen, or too large",
-        "{value} yuan is not a whole number of fen, or has more than {digits} digits before the point",
+        "{value} yuan is not a whole number of fen, or has more than {digits} digits before the "
+        "point",
         "{value} 元不是整分金额,或小数点前超过 {digits} 位",
         "an amount has at most 15 digits before the point and 2 after it (whole fen), and is never "
         "rounded: 150 yuan, 0.50 yuan",
@@ -527,7 +536,8 @@ CATALOGUE: dict[str, Entry] = {
         "{what_zh}缺少依据",
         'add the clause and the sentence, such as `cite 二(一) "年度最高支付限额为2000元"`, or '
         '`unstated "why"` where the notice is silent',
-        '请添加条款和原文,例如 `依据 二(一) "年度最高支付限额为2000元"`;通知未规定的,写 `未规定 "理由"`',
+        '请添加条款和原文,例如 `依据 二(一) "年度最高支付限额为2000元"`;'
+        '通知未规定的,写 `未规定 "理由"`',
     ),
     "S602": Entry(
         ERROR,
@@ -558,7 +568,8 @@ CATALOGUE: dict[str, Entry] = {
         "records of two kinds in one example",
         "a {kind} record cannot be in an example whose records are {first} records",
         "{first} 示例中不能有 {kind} 记录",
-        "an example evaluates its records together, in one call: give the {kind} records an example "
+        "an example evaluates its records together, in one call: give the {kind} records an "
+        "example "
         "of their own",
         "示例中的记录在一次计算中一并求值:请把 {kind} 记录放在单独的示例中",
     ),
@@ -650,13 +661,14 @@ def has_errors(diags: Iterable[Diagnostic]) -> bool:
 
 
 def render(d: Diagnostic, sources: dict[str, str] | None = None, lang: str = "en") -> str:
-    """``file:line:col: error[CODE]: message``, the source line with the span underlined, and a hint."""
+    """``file:line:col: error[CODE]: message``, the source line with the span underlined, and a
+    hint."""
     s = d.span
     where = f"{s.file}:{s.line}:{s.col}: " if s else ""
     sev = d.severity if lang != "zh" else {"error": "错误", "warning": "警告"}[d.severity]
     lines = [f"{where}{sev}[{d.code}]: {d.message(lang)}"]
     text = (sources or {}).get(s.file) if s else None
-    if text is not None and s.line >= 1:
+    if s is not None and text is not None and s.line >= 1:
         src_lines = [_visible(x.rstrip("\r")) for x in text.split("\n")]
         if s.line <= len(src_lines):
             line = src_lines[s.line - 1]
@@ -772,7 +784,8 @@ EXAMPLES: dict[str, tuple[str, str]] = {
     ),
     "C412": (
         "cap 2000 yuan per year cite 二(一)  cap 500 yuan per year cite 二(一)",
-        "cap 2000 yuan per year named general cite 二(一)  cap 500 yuan per year named extra cite 二(一)",
+        "cap 2000 yuan per year named general cite 二(一)  cap 500 yuan per year named extra cite "
+        "二(一)",
     ),
     "C420": (
         "deductible 100 yuan per year total_at_most 300 yuan per year",
@@ -844,7 +857,9 @@ def _explain_both(code: str) -> str | None:
     lines = [f"{code} ({entry.severity}): {entry.title}", ""]
     sample = SAMPLES.get(code)
     if sample is not None:
-        d = Diagnostic(code, None, sample["args"])
+        args = sample["args"]
+        assert isinstance(args, dict)  # generated: every sample has its arguments
+        d = Diagnostic(code, None, args)
         lines += [
             f"  For example, in {sample['file']}:",
             f"  {sample['line']:>4} | {sample['source']}",
@@ -889,7 +904,8 @@ def catalogue_markdown() -> str:
         "# Diagnostics",
         "",
         "Every problem `policylang check` reports has a stable code, a severity, a location",
-        "(`file:line:col`), the source line with the span underlined, and usually a hint, in English",
+        "(`file:line:col`), the source line with the span underlined, and usually a hint, in "
+        "English",
         "or Chinese (`--lang en|zh`).  `policylang explain CODE` prints one entry.  Errors make",
         "`check` exit 1; warnings do not (unless `--strict`).  This file is generated from",
         "`policylang/diagnostics.py` (`python scripts/gen_docs.py`); each code has a broken policy",

@@ -18,11 +18,12 @@ names are compared.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import re
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 import attrs
 
@@ -30,7 +31,14 @@ from . import nodes as n
 from . import vocab as V
 from .inputs import PERSON_SPEC, REQUEST_SPEC, VISIT_SPEC
 from .ir.evaluate import CTX
-from .runtime import SETTLE_REASONS, ratio
+from .runtime import SETTLE_REASONS, TraceStep, ratio
+
+if TYPE_CHECKING:
+    from .api import CompiledPolicy
+    from .diagnostics import Diagnostic
+    from .ir import Policy
+    from .resolve import Unit, Workspace
+    from .vocabulary import Enumeration
 
 KINDS = ("settle", "credit", "may_pay")
 KIND_WORDS = {
@@ -116,7 +124,7 @@ TRACE_FIELD = {"pool_prop_selfpay": "ratio"}
 _DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2})?)?")
 
 
-def literal_type(v) -> str | None:
+def literal_type(v: object) -> str | None:
     """The type of an example value: a scalar type, ``name`` or ``none``."""
     if isinstance(v, n.Name):
         return "name"
@@ -133,18 +141,22 @@ def literal_type(v) -> str | None:
     }.get(type(v))
 
 
-def fits(want: str, v, enums=None) -> bool:
+def fits(want: str, v: object, enums: Mapping[str, Enumeration] | None = None) -> bool:
     """Whether the value ``v`` is of type ``want`` (enumeration values are checked apart;
     ``enums``: the enumerations in force, by default the shipped ones)."""
     got = literal_type(v)
     if want in (V.ENUMS if enums is None else enums) or want in ("reason", "name"):
         return got == "name"
     if want == "datetime":
-        return got == V.DATE or (got == V.TEXT and bool(_DATETIME.fullmatch(v.value.strip())))
+        return got == V.DATE or (
+            got == V.TEXT
+            and isinstance(v, n.TextLit)
+            and bool(_DATETIME.fullmatch(v.value.strip()))
+        )
     return got == want
 
 
-def spec_example(want: str, enums=None) -> str:
+def spec_example(want: str, enums: Mapping[str, Enumeration] | None = None) -> str:
     """A value of an enumeration (or reason, or name) to show in a hint."""
     if enums is not None and want in enums:
         return enums[want].values[0]
@@ -156,7 +168,7 @@ def spec_example(want: str, enums=None) -> str:
 # ---- AST -> records and expectations -------------------------------------------------
 
 
-def input_value(v) -> Any:
+def input_value(v: object) -> Any:
     """An example value as the JSON input would give it."""
     if isinstance(v, n.MoneyLit):
         return format(v.amount, "f")
@@ -173,7 +185,7 @@ def input_value(v) -> Any:
     return None
 
 
-def expected_value(v) -> Any:
+def expected_value(v: object) -> Any:
     """An expected value as the result's JSON gives it (money with two decimals, a ratio as
     a fraction); compared with ``same``."""
     if isinstance(v, n.MoneyLit):
@@ -183,7 +195,7 @@ def expected_value(v) -> Any:
     return input_value(v)
 
 
-def param_value(v) -> str:
+def param_value(v: object) -> str:
     """An example's parameter as it is typed on the command line (``--param NAME=VALUE``)."""
     value = input_value(v)
     return ("true" if value else "false") if isinstance(value, bool) else str(value)
@@ -263,7 +275,9 @@ def cases_in_policy(policy: n.Policy, file: str) -> list[Case]:
     return out
 
 
-def json_case(path: Path, data: dict, find_policy, lang: str = "en") -> Case:
+def json_case(
+    path: Path, data: dict, find_policy: Callable[[str, Path], tuple[str | None, str | None]]
+) -> Case:
     """A case from a JSON example file; ``find_policy(name, path)`` returns the policy file
     for the folder name (or an error message as ``(None, message)``)."""
     title = str(data.get("title") or path.stem)
@@ -291,16 +305,14 @@ def json_case(path: Path, data: dict, find_policy, lang: str = "en") -> Case:
         expected if isinstance(expected, list) else [],
         clause,
     )
-    from .messages import text as words
-
     if kind not in KINDS:
-        case.problem = words("test.no_kind", lang)
+        case.problem = _say("test.no_kind")
     elif (
         not isinstance(records, list)
         or not isinstance(expected, list)
         or len(records) != len(expected)
     ):
-        case.problem = words("test.not_arrays", lang)
+        case.problem = _say("test.not_arrays")
     else:
         name = data.get("policy") or path.parent.parent.name
         case.policy, problem = find_policy(str(name), path)
@@ -333,19 +345,18 @@ class Outcome:
     who: dict[int, str] = attrs.Factory(dict)  # record -> "psn_no A, 2023-03-01"
 
 
-def run_case(case: Case, compiled) -> Outcome:
+def run_case(case: Case, compiled: CompiledPolicy) -> Outcome:
     """Evaluate the case's records under ``compiled`` (a ``CompiledPolicy``) and compare."""
     from .inputs import InputError
 
-    method = {"settle": compiled.settle, "credit": compiled.credit, "may_pay": compiled.may_pay}[
-        case.kind
-    ]
+    # settle, credit or may_pay (a case's kind is one of them)
+    method: Callable[[list[dict], dict[str, Any]], list[Any]] = getattr(compiled, case.kind)
     try:
         results = method(_records(case, compiled.ir), case.params)
     except InputError as e:
         return Outcome(case, "ERROR", error="\n".join(str(p) for p in e.problems))
     out = Outcome(case, "PASS")
-    for i, (want, result) in enumerate(zip(case.expected, results), start=1):
+    for i, (want, result) in enumerate(zip(case.expected, results, strict=True), start=1):
         if not want:
             continue
         got = result.to_json(trace=False)
@@ -361,7 +372,7 @@ def run_case(case: Case, compiled) -> Outcome:
     return out
 
 
-def _records(case: Case, policy) -> list[dict]:
+def _records(case: Case, policy: Policy) -> list[dict]:
     """The case's records, without a default that a platform code in the record overrides:
     ``psn_type: "1103"`` says flxempe_flag is true, so the example's default (false) is not
     given.  Which codes imply what is the policy's vocabulary's (``ir.Policy.vocab``)."""
@@ -371,7 +382,9 @@ def _records(case: Case, policy) -> list[dict]:
     spec = {name: fs.type for name, fs in INPUT_SPECS[case.kind].items()}
     spec.update({name: t for name, (t, _) in policy.inputs.items()})
     out = []
-    for row, defaulted in zip(case.records, [*case.defaulted, *[frozenset()] * len(case.records)]):
+    # ``defaulted`` may be shorter than the records: padded, then cut to their length
+    padded = [*case.defaulted, *[frozenset()] * len(case.records)]
+    for row, defaulted in zip(case.records, padded, strict=False):
         implied: set[str] = set()
         for name, value in row.items():
             t = spec.get(name)
@@ -411,7 +424,7 @@ def shown(value: Any) -> str:
     return str(value)
 
 
-def step_text(step, lang: str = "en") -> str:
+def step_text(step: TraceStep, lang: str = "en") -> str:
     """One trace step on one line: value, rule, clause, and the inputs it read."""
     from .messages import text as words
 
@@ -534,7 +547,7 @@ def exit_code(outcomes: list[Outcome]) -> int:
 _SKIP_DIRS = {"node_modules", "__pycache__", "venv", "build", "dist"}
 
 
-def _walk(folder: Path):
+def _walk(folder: Path) -> Iterator[Path]:
     for p in sorted(folder.iterdir()):
         if p.is_dir():
             if not p.name.startswith(".") and p.name not in _SKIP_DIRS:
@@ -550,18 +563,26 @@ def _read_json(path: Path) -> Any:
         return None
 
 
-def collect_and_run(paths: list[str], search: tuple = (), lang: str = "en") -> list[Outcome]:
-    """Every example in ``paths`` (files or folders; .pol files and JSON example files),
-    run.  A file named on the command line that holds no example is an error; files found
-    in folders are looked at only for examples."""
-    from .api import CompiledPolicy, check_unit, policy_files
-    from .messages import text as words
-    from .resolve import Workspace
+# The language of the runner's own messages (``collect_and_run(..., lang=)``).
+_LANG: contextvars.ContextVar[str] = contextvars.ContextVar("policylang_test_lang", default="en")
 
-    ws = Workspace()
-    for f in policy_files(search):
-        ws.add_file(f)
-    outcomes: list[Outcome] = []
+
+def _say(msg_id: str, **args: Any) -> str:
+    from .messages import text
+
+    return text(msg_id, _LANG.get(), **args)
+
+
+def _error_outcome(file: str, title: str, policy: str | None, error: str) -> Outcome:
+    """A file that cannot be run as examples, reported as a case in error."""
+    return Outcome(Case(file, None, title, "settle", policy, {}, [], []), "ERROR", error=error)
+
+
+def _gather(
+    paths: list[str], outcomes: list[Outcome]
+) -> tuple[list[tuple[Path, bool]], list[tuple[Path, Any]]]:
+    """The policy files (with whether each was named) and the JSON example files (with their
+    data) in ``paths``; a named JSON file that is no example is an error outcome."""
     pol_files: list[tuple[Path, bool]] = []
     json_files: list[tuple[Path, Any]] = []
     for raw in paths:
@@ -570,120 +591,177 @@ def collect_and_run(paths: list[str], search: tuple = (), lang: str = "en") -> l
             for f in _walk(p):
                 if f.suffix == ".pol":
                     pol_files.append((f, False))
-                else:
-                    data = _read_json(f)
-                    if is_example_json(data):
-                        json_files.append((f, data))
+                elif is_example_json(data := _read_json(f)):
+                    json_files.append((f, data))
         elif p.suffix == ".json" or raw.endswith(".jsonl"):
             data = _read_json(p)
-            if not is_example_json(data):
+            if is_example_json(data):
+                json_files.append((p, data))
+            else:
                 outcomes.append(
-                    Outcome(
-                        Case(
-                            raw, None, words("test.not_example", lang), "settle", None, {}, [], []
-                        ),
-                        "ERROR",
-                        error=words("test.not_example_why", lang),
+                    _error_outcome(
+                        raw,
+                        _say("test.not_example"),
+                        None,
+                        _say("test.not_example_why"),
                     )
                 )
-                continue
-            json_files.append((p, data))
         else:
             pol_files.append((p, True))
+    return pol_files, json_files
+
+
+def _load_units(
+    ws: Workspace, pol_files: list[tuple[Path, bool]], outcomes: list[Outcome]
+) -> dict[str, Unit]:
+    """Each policy file read into ``ws``; a named one that is a vocabulary, or that does not
+    parse, is an error outcome."""
     units = {}
     for f, named in pol_files:
         unit = ws.add_file(f)
         units[str(f)] = unit
-        if unit.vocabulary is not None and named:
+        if not named:
+            continue
+        if unit.vocabulary is not None:
             outcomes.append(
-                Outcome(
-                    Case(
-                        str(f), None, words("test.vocabulary", lang), "settle", str(f), {}, [], []
-                    ),
-                    "ERROR",
-                    error=words("test.vocabulary_why", lang, file=f),
+                _error_outcome(
+                    str(f),
+                    _say("test.vocabulary"),
+                    str(f),
+                    _say("test.vocabulary_why", file=f),
                 )
             )
-        elif unit.policy is None and named:
+        elif unit.policy is None:
             outcomes.append(
-                Outcome(
-                    Case(str(f), None, words("test.no_parse", lang), "settle", str(f), {}, [], []),
-                    "ERROR",
-                    error=_errors_text(unit.diagnostics, ws, lang),
+                _error_outcome(
+                    str(f),
+                    _say("test.no_parse"),
+                    str(f),
+                    _errors_text(unit.diagnostics, ws),
                 )
             )
-    compiled: dict[str, Any] = {}
+    return units
 
-    def compile_policy(file: str):
-        """As ``settle POLICY`` compiles it: its parents looked for beside it and in ``search``."""
-        if file not in compiled:
+
+class _Compiler:
+    """Policies compiled as ``settle POLICY`` compiles them: their parents looked for beside
+    them and in ``search``; each once.  A policy with errors gives the errors' text."""
+
+    def __init__(self, search: tuple) -> None:
+        self.search = search
+        self.compiled: dict[str, CompiledPolicy | str] = {}
+
+    def __call__(self, file: str) -> CompiledPolicy | str:
+        from .api import CompiledPolicy, check_unit, policy_files
+        from .resolve import Workspace
+
+        if file not in self.compiled:
             own = Workspace()
-            for f in policy_files(search):
+            for f in policy_files(self.search):
                 own.add_file(f)
             result = check_unit(own.add_file(file), own)
-            compiled[file] = (
-                CompiledPolicy(result.ir)
-                if result.ok
-                else _errors_text(result.diagnostics, own, lang)
-            )
-        return compiled[file]
+            if result.ok:
+                assert result.ir is not None  # a policy without errors is compiled
+                self.compiled[file] = CompiledPolicy(result.ir)
+            else:
+                self.compiled[file] = _errors_text(result.diagnostics, own)
+        return self.compiled[file]
 
+
+class _PolicyFinder:
+    """The policy of a JSON example: a .pol path, or a policy id or the folder name looked
+    up in turn among the policies named on the command line, the nearest policies/ folder
+    above the file, and the other policies found; in each, an exact id before ids that
+    start with NAME_."""
+
+    def __init__(
+        self, ws: Workspace, units: dict[str, Unit], pol_files: list[tuple[Path, bool]]
+    ) -> None:
+        self.ws = ws
+        self.named = [units[str(f)] for f, explicit in pol_files if explicit]
+        self.found_in_folders = [units[str(f)] for f, explicit in pol_files if not explicit]
+
+    def __call__(self, name: str, path: Path) -> tuple[str | None, str | None]:
+        if name.endswith(".pol"):
+            given = path.parent / name
+            if given.is_file():
+                return str(given), None
+            return None, _say("test.no_policy_file", file=given)
+        for pool in (self.named, self._nearest(path), self.found_in_folders):
+            ids = {u.file: u.policy.name.value for u in pool if u.policy is not None}
+            found = _match_id(name, ids)
+            if found is not None:
+                return found
+        return None, _say("test.no_policy", name=repr(name))
+
+    def _nearest(self, path: Path) -> list[Unit]:
+        for parent in path.resolve().parents:
+            folder = parent / "policies"
+            if folder.is_dir():
+                return [self.ws.add_file(pf) for pf in sorted(folder.glob("*.pol"))]
+        return []
+
+
+def _match_id(name: str, ids: dict[str, str]) -> tuple[str | None, str | None] | None:
+    """The one file whose policy id is ``name`` (else starts with ``name_``), an error when
+    several match, None when none does."""
+    for match in (lambda i: i == name, lambda i: i.startswith(name + "_")):
+        files = sorted({f for f, i in ids.items() if match(i)})
+        if len(files) == 1:
+            return files[0], None
+        if len(files) > 1:
+            shown_files = ", ".join(files[:3]) + (", ..." if len(files) > 3 else "")
+            return None, _say("test.several", name=repr(name), files=shown_files)
+    return None
+
+
+def _run(case: Case, compile_policy: _Compiler) -> Outcome:
+    if case.problem:
+        return Outcome(case, "ERROR", error=case.problem)
+    assert case.policy is not None  # a case without its policy has a problem
+    policy = compile_policy(case.policy)
+    if isinstance(policy, str):
+        said = _say("test.policy_errors", policy=case.policy)
+        return Outcome(case, "ERROR", error=f"{said}\n{policy}")
+    return run_case(case, policy)
+
+
+def collect_and_run(paths: list[str], search: tuple = (), lang: str = "en") -> list[Outcome]:
+    """Every example in ``paths`` (files or folders; .pol files and JSON example files),
+    run.  A file named on the command line that holds no example is an error; files found
+    in folders are looked at only for examples.  ``lang``: the language of the runner's
+    messages and of the policies' diagnostics."""
+    reset = _LANG.set(lang)
+    try:
+        return _collect_and_run(paths, search)
+    finally:
+        _LANG.reset(reset)
+
+
+def _collect_and_run(paths: list[str], search: tuple) -> list[Outcome]:
+    from .api import policy_files
+    from .resolve import Workspace
+
+    ws = Workspace()
+    for f in policy_files(search):
+        ws.add_file(f)
+    outcomes: list[Outcome] = []
+    pol_files, json_files = _gather(paths, outcomes)
+    units = _load_units(ws, pol_files, outcomes)
     cases: list[Case] = []
     for f, _ in pol_files:
         unit = units[str(f)]
         if unit.policy is not None:
             cases += cases_in_policy(unit.policy, unit.file)
-
-    def find_policy(name: str, path: Path):
-        """The policy of a JSON example: a .pol path, or a policy id or the folder name
-        looked up in turn among the policies named on the command line, the nearest
-        policies/ folder above the file, and the other policies found; in each, an exact
-        id before ids that start with NAME_."""
-        if name.endswith(".pol"):
-            given = path.parent / name
-            if given.is_file():
-                return str(given), None
-            return None, words("test.no_policy_file", lang, file=given)
-        named = [units[str(f)] for f, explicit in pol_files if explicit]
-        nearest = []
-        for parent in path.resolve().parents:
-            folder = parent / "policies"
-            if folder.is_dir():
-                nearest = [ws.add_file(pf) for pf in sorted(folder.glob("*.pol"))]
-                break
-        found_in_folders = [units[str(f)] for f, explicit in pol_files if not explicit]
-        for pool in (named, nearest, found_in_folders):
-            ids = {u.file: u.policy.name.value for u in pool if u.policy is not None}
-            for match in (lambda i: i == name, lambda i: i.startswith(name + "_")):
-                files = sorted({f for f, i in ids.items() if match(i)})
-                if len(files) == 1:
-                    return files[0], None
-                if len(files) > 1:
-                    shown_files = ", ".join(files[:3]) + (", ..." if len(files) > 3 else "")
-                    return None, words("test.several", lang, name=repr(name), files=shown_files)
-        return None, words("test.no_policy", lang, name=repr(name))
-
-    for f, data in json_files:
-        cases.append(json_case(f, data, find_policy, lang))
-    for case in cases:
-        if case.problem:
-            outcomes.append(Outcome(case, "ERROR", error=case.problem))
-            continue
-        policy = compile_policy(case.policy)
-        if isinstance(policy, str):
-            outcomes.append(
-                Outcome(
-                    case,
-                    "ERROR",
-                    error=words("test.policy_errors", lang, policy=case.policy) + "\n" + policy,
-                )
-            )
-        else:
-            outcomes.append(run_case(case, policy))
+    find_policy = _PolicyFinder(ws, units, pol_files)
+    cases += [json_case(f, data, find_policy) for f, data in json_files]
+    compile_policy = _Compiler(search)
+    outcomes += [_run(case, compile_policy) for case in cases]
     return outcomes
 
 
-def _errors_text(diags, ws, lang: str = "en") -> str:
+def _errors_text(diags: list[Diagnostic], ws: Workspace) -> str:
     from .diagnostics import ERROR, render
 
+    lang = _LANG.get()
     return "\n".join(render(d, ws.sources, lang) for d in diags if d.severity == ERROR)

@@ -451,7 +451,8 @@ class Formatter:
         for i, a in enumerate(extra):
             if i == 0:
                 self.lines[-1] += "  " + a.comment.text
-            else:  # pragma: no cover - a comment ends its line, so an item has at most one trailing comment
+            # a comment ends its line, so an item has at most one trailing comment
+            else:  # pragma: no cover
                 self.lines.append(ind + a.comment.text)
 
     def open(self, node, ind: str, segs: list[Seg]) -> None:

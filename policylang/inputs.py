@@ -11,7 +11,10 @@ import datetime as dt
 import re
 import unicodedata
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+if TYPE_CHECKING:
+    from .vocabulary import Code, Enumeration, Vocabulary
 
 import attrs
 
@@ -140,7 +143,7 @@ def escape(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
-_JSON_NAMES = {dict: "an object", list: "an array", tuple: "an array"}
+_JSON_NAMES: dict[type, str] = {dict: "an object", list: "an array", tuple: "an array"}
 
 
 def short(value: Any, limit: int = 40, raw: bool = False) -> str:
@@ -233,7 +236,8 @@ def parse_money(value: Any) -> Decimal:
         raise _Bad(f"expected a finite amount, got {short(value)}")
     if d.adjusted() >= MAX_DIGITS:
         raise _Bad(
-            f"{short(value, raw=True)} is too large for an amount (at most {MAX_DIGITS} digits before the "
+            f"{short(value, raw=True)} is too large for an amount (at most {MAX_DIGITS} digits "
+            "before the "
             "decimal point)"
         )
     if d != d.quantize(CENT, rounding="ROUND_DOWN", context=CTX):
@@ -269,43 +273,51 @@ _TIME_EXAMPLE = (
 )
 
 
-def parse_date(value: Any, with_time: bool = False):
+def parse_date(value: Any, with_time: bool = False) -> dt.date:
     example = _TIME_EXAMPLE if with_time else _DATE_EXAMPLE
     if isinstance(value, dt.datetime):
-        if not with_time:
-            raise _Bad(f"{example}, got the date and time {short(value)}")
-        if value.tzinfo is not None:
-            raise _Bad(
-                f"{short(value)} has a UTC offset; give the local settlement time without one"
-            )
-        if value.microsecond:
-            raise _Bad(f"{short(value)} has fractional seconds; give the time to the second")
-        return dt.datetime(
-            value.year, value.month, value.day, value.hour, value.minute, value.second
-        )
+        return _typed_datetime(value, with_time, example)
     if isinstance(value, dt.date):
         return dt.date(value.year, value.month, value.day)
     if not isinstance(value, str):
         raise _Bad(f"{example}, got {short(value)}")
     text = plain_text(value)
     if len(text) > MAX_TEXT or not (_SETL_TEXT if with_time else _DATE_TEXT).fullmatch(text):
-        if (
-            with_time
-            and len(text) <= MAX_TEXT
-            and _OFFSET.search(text)
-            and text[:10].count("-") == 2
-        ):
-            raise _Bad(
-                f"{short(value)} has a UTC offset; give the local settlement time without one"
-            )
-        if with_time and len(text) <= MAX_TEXT and _FRACTION.search(text):
-            raise _Bad(f"{short(value)} has fractional seconds; give the time to the second")
-        raise _Bad(f"{example}, got {short(value)}")
+        raise _malformed_time(value, text, with_time, example)
     try:
         return setl_time_of(text)
     except ValueError:
         what = "date and time" if len(text) > 10 else "date"
         raise _Bad(f"{example}, got {short(value)}, which is not a real {what}") from None
+
+
+def _typed_datetime(value: dt.datetime, with_time: bool, example: str) -> dt.datetime:
+    """A ``datetime`` given as such (the columnar path): local, to the second."""
+    if not with_time:
+        raise _Bad(f"{example}, got the date and time {short(value)}")
+    if value.tzinfo is not None:
+        raise _Bad(f"{short(value)} has a UTC offset; give the local settlement time without one")
+    if value.microsecond:
+        raise _Bad(f"{short(value)} has fractional seconds; give the time to the second")
+    return dt.datetime(value.year, value.month, value.day, value.hour, value.minute, value.second)
+
+
+def _malformed_time(value: str, text: str, with_time: bool, example: str) -> _Bad:
+    """What is wrong with a date or time text that is not in a documented form."""
+    if with_time and len(text) <= MAX_TEXT:
+        if _OFFSET.search(text) and text[:10].count("-") == 2:
+            return _Bad(
+                f"{short(value)} has a UTC offset; give the local settlement time without one"
+            )
+        if _FRACTION.search(text):
+            return _Bad(f"{short(value)} has fractional seconds; give the time to the second")
+    return _Bad(f"{example}, got {short(value)}")
+
+
+def _places(d: Decimal) -> int:
+    """The decimals a finite number is written with (``5.00`` -> 2)."""
+    exponent = d.as_tuple().exponent
+    return -exponent if isinstance(exponent, int) else 0
 
 
 def _number(value: Any) -> Decimal | None:
@@ -333,7 +345,7 @@ def _shipped_vocab():
     return shipped()
 
 
-def parse_enum(enum, value: Any):
+def parse_enum(enum: Enumeration, value: Any) -> tuple[str, Code | None]:
     """(canonical value, the code's meaning or None) for a value, an alias or a code of
     the enumeration ``enum`` (a ``vocabulary.Enumeration``).  Text is trimmed; a code
     may be written with full-width digits (``"１１０３"``), as numbers may."""
@@ -343,87 +355,118 @@ def parse_enum(enum, value: Any):
         if found is not None:
             return found
         digits = plain_text(text)
-        if digits != text and digits in enum.codes:
-            return enum.lookup(digits)
+        coded = enum.lookup(digits) if digits != text and digits in enum.codes else None
+        if coded is not None:
+            return coded
     word = ENUM_WORDS.get(enum.name, enum.name)
     expected = ", ".join(enum.values)
     if isinstance(value, str) and plain_text(value).isascii() and plain_text(value).isdigit():
         code = short(plain_text(value), raw=True)
+        examples = ", ".join(repr(c) for c in list(enum.codes)[:3]) or "none"
         raise _Bad(
-            f"unknown {word} {short(value)}: no vocabulary maps this code to a {enum.name} value (a policy "
-            f'can: enum {enum.name} {{ NAME "名称" codes "{code}" }}); expected one of: {expected}, or '
-            f"a code such as {', '.join(repr(c) for c in list(enum.codes)[:3]) or 'none'}"
+            f"unknown {word} {short(value)}: no vocabulary maps this code to a {enum.name} value "
+            f'(a policy can: enum {enum.name} {{ NAME "名称" codes "{code}" }}); '
+            f"expected one of: {expected}, or a code such as {examples}"
         )
     s = suggest(value, [*enum.values, *enum.names_zh.values()]) if isinstance(value, str) else None
     did = f"; did you mean {s!r}?" if s else ""
     raise _Bad(f"unknown {word} {short(value)}{did} (expected one of: {expected})")
 
 
+def _money_value(value: Any, nonnegative: bool, from_text: bool) -> Decimal:
+    d = parse_money(value)
+    if nonnegative and d < 0:
+        raise _Bad(f"amount cannot be negative ({short(value, raw=True)})")
+    return d
+
+
+def _percent_value(value: Any, nonnegative: bool, from_text: bool) -> Decimal:
+    # a percentage is written with its sign ("60%"); a bare 60 or 0.6 is ambiguous
+    text = plain_text(value) if isinstance(value, str) else ""
+    if len(text) > MAX_TEXT or not re.fullmatch(r"[0-9]{1,3}(\.[0-9]{1,2})?\s*%", text):
+        raise _Bad(
+            f'expected a percentage such as "60%" (at most two decimals: 4 as a fraction), got '
+            f"{short(value)}"
+        )
+    d = Decimal(text.rstrip("%").strip())
+    if d > 100:
+        raise _Bad(f"a percentage must be within 0%..100%, got {short(value)}")
+    return CTX.divide(d, HUNDRED)
+
+
+def _points_value(value: Any, nonnegative: bool, from_text: bool) -> Decimal:
+    # percentage points, written as the number of points ("5" for 5 points)
+    points = _number(value) if type(value).__name__ != "float" else None
+    if points is None or not points.is_finite() or abs(points) > 100 or _places(points) > 2:
+        raise _Bad(
+            "expected a number of percentage points within -100..100 with at most two "
+            "decimals such as "
+            f'"5", got {short(value)}'
+        )
+    return CTX.divide(points, HUNDRED)
+
+
+def _number_value(value: Any, nonnegative: bool, from_text: bool) -> Decimal:
+    number = _number(value)
+    if number is None:
+        raise _Bad(f"expected a number, got {short(value)}")
+    if (
+        not number.is_finite()
+        or (number and number.adjusted() >= MAX_DIGITS)
+        or number != number.quantize(NUMBER_UNIT, rounding="ROUND_DOWN", context=CTX)
+    ):
+        raise _Bad(
+            f"expected a number with at most {MAX_DIGITS} digits before the decimal point and "
+            f"{NUMBER_PLACES} after it, got {short(value)}"
+        )
+    return number
+
+
+def _bool_value(value: Any, nonnegative: bool, from_text: bool) -> bool:
+    if (
+        isinstance(value, str)
+        and from_text
+        and plain_text(value).lower() in ("true", "false", "是", "否")
+    ):
+        return plain_text(value).lower() in ("true", "是")
+    if not isinstance(value, bool):
+        raise _Bad(f"expected true or false, got {short(value)}")
+    return value
+
+
+def _text_value(value: Any, nonnegative: bool, from_text: bool) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) < MAX_INT_TEXT:
+        return str(value)
+    if not isinstance(value, str) or not value.strip():
+        raise _Bad(f"expected a non-empty text, got {short(value)}")
+    return value.strip()  # "A " and "A" are one person
+
+
+# how a value of each scalar type is read: (value, nonnegative, from_text) -> the value
+_PARSERS: dict[str, Callable[[Any, bool, bool], Any]] = {
+    V.MONEY: _money_value,
+    V.PERCENT: _percent_value,
+    V.POINTS: _points_value,
+    V.NUMBER: _number_value,
+    V.DATE: lambda value, nonnegative, from_text: parse_date(value),
+    "datetime": lambda value, nonnegative, from_text: parse_date(value, with_time=True),
+    V.BOOL: _bool_value,
+    V.TEXT: _text_value,
+}
+
+
 def parse_value(
-    spec_type: str, value: Any, nonnegative: bool = True, from_text: bool = False, vocab=None
-):
+    spec_type: str,
+    value: Any,
+    nonnegative: bool = True,
+    from_text: bool = False,
+    vocab: Vocabulary | None = None,
+) -> Any:
     """``from_text``: the value was typed on a command line (``--param flag=true``).
     ``vocab``: the vocabulary in force (``ir.Policy.vocab``; by default the shipped one)."""
-    if spec_type == V.MONEY:
-        d = parse_money(value)
-        if nonnegative and d < 0:
-            raise _Bad(f"amount cannot be negative ({short(value, raw=True)})")
-        return d
-    if spec_type == V.PERCENT:
-        # a percentage is written with its sign ("60%"); a bare 60 or 0.6 is ambiguous
-        text = plain_text(value) if isinstance(value, str) else ""
-        if len(text) > MAX_TEXT or not re.fullmatch(r"[0-9]{1,3}(\.[0-9]{1,2})?\s*%", text):
-            raise _Bad(
-                f'expected a percentage such as "60%" (at most two decimals: 4 as a fraction), got '
-                f"{short(value)}"
-            )
-        d = Decimal(text.rstrip("%").strip())
-        if d > 100:
-            raise _Bad(f"a percentage must be within 0%..100%, got {short(value)}")
-        return CTX.divide(d, HUNDRED)
-    if spec_type == V.POINTS:
-        # percentage points, written as the number of points ("5" for 5 points)
-        d = _number(value) if type(value).__name__ != "float" else None
-        if d is None or not d.is_finite() or abs(d) > 100 or d.as_tuple().exponent < -2:
-            raise _Bad(
-                "expected a number of percentage points within -100..100 with at most two decimals such as "
-                f'"5", got {short(value)}'
-            )
-        return CTX.divide(d, HUNDRED)
-    if spec_type == V.NUMBER:
-        d = _number(value)
-        if d is None:
-            raise _Bad(f"expected a number, got {short(value)}")
-        if (
-            not d.is_finite()
-            or (d and d.adjusted() >= MAX_DIGITS)
-            or d != d.quantize(NUMBER_UNIT, rounding="ROUND_DOWN", context=CTX)
-        ):
-            raise _Bad(
-                f"expected a number with at most {MAX_DIGITS} digits before the decimal point and "
-                f"{NUMBER_PLACES} after it, got {short(value)}"
-            )
-        return d
-    if spec_type == V.DATE:
-        return parse_date(value)
-    if spec_type == "datetime":
-        return parse_date(value, with_time=True)
-    if spec_type == V.BOOL:
-        if (
-            isinstance(value, str)
-            and from_text
-            and plain_text(value).lower() in ("true", "false", "是", "否")
-        ):
-            return plain_text(value).lower() in ("true", "是")
-        if not isinstance(value, bool):
-            raise _Bad(f"expected true or false, got {short(value)}")
-        return value
-    if spec_type == V.TEXT:
-        if isinstance(value, int) and not isinstance(value, bool) and abs(value) < MAX_INT_TEXT:
-            return str(value)
-        if not isinstance(value, str) or not value.strip():
-            raise _Bad(f"expected a non-empty text, got {short(value)}")
-        return value.strip()  # "A " and "A" are one person
+    parse = _PARSERS.get(spec_type)
+    if parse is not None:
+        return parse(value, nonnegative, from_text)
     vocab = vocab if vocab is not None else _shipped_vocab()
     if spec_type in vocab.enums:
         return parse_enum(vocab.enums[spec_type], value)[0]
@@ -439,14 +482,17 @@ def _records(data: Any, what: str, source: str | None) -> list:
     return list(data)
 
 
+RecordCheck = Callable[[dict], Iterator[tuple[str, str]]]
+
+
 def _validate(
-    data,
+    data: object,
     spec: dict,
     what: str,
     source: str | None,
     extra: dict | None = None,
-    record_check=None,
-    vocab=None,
+    record_check: RecordCheck | None = None,
+    vocab: Vocabulary | None = None,
 ) -> list[dict]:
     """Validate every record; ``record_check(row)`` returns (field, message) pairs for
     problems across fields, checked on every record whose fields it reads are valid.
@@ -455,88 +501,132 @@ def _validate(
     implies another field's value (``flxempe_flag`` true) supplies it when the record
     does not, and contradicting it is a problem of that field."""
     vocab = vocab if vocab is not None else _shipped_vocab()
-    enums = vocab.enums
     spec = dict(spec)
     for name, (t, default) in (extra or {}).items():
         # optional here: a rule that reads it and finds none says so, naming the record
         spec[name] = FieldSpec(t, False, default, nonnegative=False)
-    problems: list[InputProblem] = []
+    reader = _RecordReader(spec, vocab, source)
     out = []
     for i, rec in enumerate(_records(data, what, source), start=1):
         if not isinstance(rec, dict):
-            problems.append(
+            reader.problems.append(
                 InputProblem(i, "(record)", f"expected an object, got {short(rec)}", source=source)
             )
             continue
+        row = reader.read(i, rec)
+        if record_check is not None:
+            psn = psn_shown(rec.get("psn_no"))
+            for field, message in record_check(row):
+                reader.problems.append(InputProblem(i, field, message, psn, source))
+        out.append(row)
+    if reader.problems:
+        raise InputError(reader.problems)
+    return out
+
+
+class _RecordReader:
+    """Reads records field by field against ``spec``, collecting every problem."""
+
+    def __init__(self, spec: dict, vocab: Vocabulary, source: str | None) -> None:
+        self.spec = spec
+        self.vocab = vocab
+        self.enums = vocab.enums
+        self.source = source
+        self.problems: list[InputProblem] = []
+
+    def read(self, i: int, rec: dict) -> dict[str, Any]:
+        """The record ``i`` (1-based) read; its problems are added to ``problems``."""
         psn = psn_shown(rec.get("psn_no"))
+        self._keys(i, rec, psn)
         row: dict[str, Any] = {}
-        for key in rec:
-            if not isinstance(key, str):  # only from Python: JSON keys are text
-                problems.append(
-                    InputProblem(
-                        i, short(key), f"a field name must be text, got {short(key)}", psn, source
-                    )
-                )
-            elif key not in spec:
-                s = suggest(key, spec)
-                did = f"; did you mean {s!r}?" if s else ""
-                problems.append(InputProblem(i, key, f"unknown field{did}", psn, source))
         missing: dict[str, InputProblem] = {}
         bad: set[str] = set()
-        coded = []
-        for name, fs in spec.items():
+        coded: list[tuple[str, Code]] = []
+        for name, fs in self.spec.items():
             if name not in rec or rec[name] is None:
                 if fs.required:
-                    missing[name] = InputProblem(i, name, "is required but missing", psn, source)
-                    problems.append(missing[name])
+                    missing[name] = InputProblem(
+                        i, name, "is required but missing", psn, self.source
+                    )
+                    self.problems.append(missing[name])
                 else:
                     row[name] = fs.default
                 continue
             try:
-                if fs.type in enums:
-                    row[name], code = parse_enum(enums[fs.type], rec[name])
-                    if code is not None and code.implies:
-                        coded.append((name, code))
-                else:
-                    row[name] = parse_value(fs.type, rec[name], fs.nonnegative, vocab=vocab)
+                row[name] = self._value(name, fs, rec[name], coded)
             except _Bad as e:
                 bad.add(name)
-                problems.append(InputProblem(i, name, str(e), psn, source))
+                self.problems.append(InputProblem(i, name, str(e), psn, self.source))
         for name, code in coded:
-            for field, want in code.implies:
-                if field not in spec or field in bad:
-                    continue
-                if field in missing:  # the code says it
-                    problems.remove(missing.pop(field))
-                    row[field] = want
-                elif field in rec and rec[field] is not None and row.get(field) != want:
-                    problems.append(
-                        InputProblem(
-                            i,
-                            field,
-                            contradiction(name, rec[name], code, field, rec[field], want),
-                            psn,
-                            source,
-                        )
+            self._implied(i, rec, psn, row, name, code, missing, bad)
+        return row
+
+    def _keys(self, i: int, rec: dict, psn: str | None) -> None:
+        for key in rec:
+            if not isinstance(key, str):  # only from Python: JSON keys are text
+                self.problems.append(
+                    InputProblem(
+                        i,
+                        short(key),
+                        f"a field name must be text, got {short(key)}",
+                        psn,
+                        self.source,
                     )
-        if record_check is not None:
-            for field, message in record_check(row):
-                problems.append(InputProblem(i, field, message, psn, source))
-        out.append(row)
-    if problems:
-        raise InputError(problems)
-    return out
+                )
+            elif key not in self.spec:
+                s = suggest(key, self.spec)
+                did = f"; did you mean {s!r}?" if s else ""
+                self.problems.append(InputProblem(i, key, f"unknown field{did}", psn, self.source))
+
+    def _value(self, name: str, fs: FieldSpec, given: Any, coded: list[tuple[str, Code]]) -> Any:
+        """One field's value; a platform code that implies other fields goes on ``coded``."""
+        if fs.type not in self.enums:
+            return parse_value(fs.type, given, fs.nonnegative, vocab=self.vocab)
+        value, code = parse_enum(self.enums[fs.type], given)
+        if code is not None and code.implies:
+            coded.append((name, code))
+        return value
+
+    def _implied(
+        self,
+        i: int,
+        rec: dict,
+        psn: str | None,
+        row: dict[str, Any],
+        name: str,
+        code: Code,
+        missing: dict[str, InputProblem],
+        bad: set[str],
+    ) -> None:
+        """The fields the code in ``name`` implies: supplied when missing, a problem when the
+        record says otherwise."""
+        for field, want in code.implies:
+            if field not in self.spec or field in bad:
+                continue
+            if field in missing:  # the code says it
+                self.problems.remove(missing.pop(field))
+                row[field] = want
+            elif field in rec and rec[field] is not None and row.get(field) != want:
+                self.problems.append(
+                    InputProblem(
+                        i,
+                        field,
+                        contradiction(name, rec[name], code, field, rec[field], want),
+                        psn,
+                        self.source,
+                    )
+                )
 
 
 def _extra_inputs(policy: ir.Policy) -> dict:
     return dict(policy.inputs)
 
 
-def _json_word(v) -> str:
+def _json_word(v: object) -> str:
     return "true" if v is True else "false" if v is False else str(v)
 
 
-def contradiction(name: str, said: Any, code, field: str, given: Any, want: Any) -> str:
+def contradiction(name: str, said: Any, code: Code, field: str, given: Any, want: Any) -> str:
     """What is wrong with a record whose ``field`` (as given) contradicts the platform code
     ``said`` in ``name`` (``code``: its meaning), which implies ``field`` = ``want``."""
     said = said.strip() if isinstance(said, str) else said
@@ -548,7 +638,7 @@ def contradiction(name: str, said: Any, code, field: str, given: Any, want: Any)
     )
 
 
-def _visit_rules(r: dict):
+def _visit_rules(r: dict) -> Iterator[tuple[str, str]]:
     yield from _bill_split(r)
     if r.get("acct_used_flag") not in (None, "0", "1"):
         yield (
@@ -558,7 +648,7 @@ def _visit_rules(r: dict):
         )
 
 
-def _bill_split(r: dict):
+def _bill_split(r: dict) -> Iterator[tuple[str, str]]:
     amounts = ("medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt")
     if all(isinstance(r.get(k), Decimal) for k in amounts):
         parts = r["fulamt_ownpay_amt"] + r["overlmt_selfpay"] + r["preselfpay_amt"]
@@ -570,7 +660,7 @@ def _bill_split(r: dict):
             )
 
 
-def _venue_rule(r: dict):
+def _venue_rule(r: dict) -> Iterator[tuple[str, str]]:
     item = r.get("item")
     if item is None:
         return
@@ -581,19 +671,19 @@ def _venue_rule(r: dict):
         yield ("venue", f"is required for {item}")
 
 
-def validate_visits(data, policy: ir.Policy, source: str | None = None) -> list[dict]:
+def validate_visits(data: object, policy: ir.Policy, source: str | None = None) -> list[dict]:
     return _validate(
         data, VISIT_SPEC, "visits", source, _extra_inputs(policy), _visit_rules, policy.vocab
     )
 
 
-def validate_persons(data, policy: ir.Policy, source: str | None = None) -> list[dict]:
+def validate_persons(data: object, policy: ir.Policy, source: str | None = None) -> list[dict]:
     return _validate(
         data, PERSON_SPEC, "persons", source, _extra_inputs(policy), vocab=policy.vocab
     )
 
 
-def validate_requests(data, policy: ir.Policy, source: str | None = None) -> list[dict]:
+def validate_requests(data: object, policy: ir.Policy, source: str | None = None) -> list[dict]:
     return _validate(
         data, REQUEST_SPEC, "requests", source, _extra_inputs(policy), _venue_rule, policy.vocab
     )

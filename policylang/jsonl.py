@@ -12,7 +12,7 @@ import os
 import shutil
 import sys
 import tempfile
-from typing import IO, Iterator
+from typing import Any, Iterable, Iterator, Protocol
 
 from .errors import PolicylangError
 
@@ -81,7 +81,19 @@ def read_chunks(path: str, size: int | None = None) -> Iterator[list]:
         yield chunk
 
 
-def write_lines(results, out: IO[str], trace: bool, lang: str = "en") -> None:
+class TextSink(Protocol):
+    """Where lines are written: a text file, or the command line's held output."""
+
+    def write(self, text: str, /) -> object: ...
+
+
+class JsonResult(Protocol):
+    def to_json(self, trace: bool = ..., lang: str = ...) -> dict[str, Any]: ...
+
+
+def write_lines(
+    results: Iterable[JsonResult], out: TextSink, trace: bool, lang: str = "en"
+) -> None:
     for r in results:
         out.write(
             json.dumps(r.to_json(trace=trace, lang=lang), ensure_ascii=False, separators=(",", ":"))

@@ -44,6 +44,7 @@ class _DupDict(dict):
     """An object in which a key appeared twice (the first value is kept)."""
 
     __slots__ = ("dups",)
+    dups: list[str]
 
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
@@ -90,53 +91,63 @@ def read_json_line(text: str, source: str, record: int, line: int) -> Any:
     return data
 
 
-def _loads(text: str, source: str, line_offset: int) -> tuple[Any, bool]:
-    """``json.loads`` with hooks that leave marks instead of failing; (value, any mark left)."""
-    marked = False
+class _Hooks:
+    """``json.loads`` hooks that leave marks instead of failing; ``marked``: any was left."""
 
-    def mark(message: str) -> _Mark:
-        nonlocal marked
-        marked = True
+    def __init__(self) -> None:
+        self.marked = False
+
+    def mark(self, message: str) -> _Mark:
+        self.marked = True
         return _Mark(message)
 
-    def parse_int(s: str):
+    def parse_int(self, s: str) -> int | _Mark:
         if len(s) - (s[0] == "-") > MAX_DIGITS:
-            return mark(f"the number {short(s, raw=True)} has more than {MAX_DIGITS} digits")
+            return self.mark(f"the number {short(s, raw=True)} has more than {MAX_DIGITS} digits")
         return int(s)
 
-    def parse_float(s: str):
+    def parse_float(self, s: str) -> Decimal | _Mark:
         if len(s) > 4 * MAX_DIGITS:
-            return mark(f"the number {short(s, raw=True)} has more than {MAX_DIGITS} digits")
+            return self.mark(f"the number {short(s, raw=True)} has more than {MAX_DIGITS} digits")
         d = Decimal(s)
         if _digits_in_full(d) > MAX_DIGITS:
-            return mark(
-                f"the number {short(s, raw=True)} has more than {MAX_DIGITS} digits written out in full"
+            return self.mark(
+                f"the number {short(s, raw=True)} has more than {MAX_DIGITS} digits written out "
+                "in full"
             )
         return d
 
-    def parse_constant(s: str):
-        return mark(f"{s} is not a number that JSON allows")
+    def parse_constant(self, s: str) -> _Mark:
+        return self.mark(f"{s} is not a number that JSON allows")
 
-    def pairs_hook(pairs):
+    def pairs_hook(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         out = dict(pairs)
-        if len(out) != len(pairs):
-            nonlocal marked
-            marked = True
-            seen: set = set()
-            dups = [k for k, _ in pairs if k in seen or seen.add(k)]  # type: ignore[func-returns-value]
-            out = _DupDict()
-            for k, v in pairs:
-                out.setdefault(k, v)
-            out.dups = list(dict.fromkeys(dups))
-        return out
+        if len(out) == len(pairs):
+            return out
+        self.marked = True
+        seen: set[str] = set()
+        dups = []
+        for k, _ in pairs:
+            if k in seen:
+                dups.append(k)
+            seen.add(k)
+        first = _DupDict()
+        for k, v in pairs:
+            first.setdefault(k, v)
+        first.dups = list(dict.fromkeys(dups))
+        return first
 
+
+def _loads(text: str, source: str, line_offset: int) -> tuple[Any, bool]:
+    """``json.loads`` with hooks that leave marks instead of failing; (value, any mark left)."""
+    hooks = _Hooks()
     try:
         data = json.loads(
             text,
-            parse_int=parse_int,
-            parse_float=parse_float,
-            parse_constant=parse_constant,
-            object_pairs_hook=pairs_hook,
+            parse_int=hooks.parse_int,
+            parse_float=hooks.parse_float,
+            parse_constant=hooks.parse_constant,
+            object_pairs_hook=hooks.pairs_hook,
         )
     except json.JSONDecodeError as e:
         raise JSONSyntaxError(
@@ -144,7 +155,7 @@ def _loads(text: str, source: str, line_offset: int) -> tuple[Any, bool]:
         ) from None
     except RecursionError:
         raise JSONSyntaxError(f"{source}: the JSON is nested too deeply") from None
-    return data, marked
+    return data, hooks.marked
 
 
 def _position(raw: bytes, offset: int) -> tuple[int, int]:
@@ -203,40 +214,37 @@ def _scan(
     value: Any,
     record: int | None,
     field: str,
-    psn,
+    psn: str | None,
     source: str,
     surrogates: bool,
     problems: list[InputProblem],
 ) -> None:
-    """Every mark, lone surrogate and repeated key within ``value`` (iteratively: no depth limit)."""
+    """Every mark, lone surrogate and repeated key within ``value`` (iteratively: no depth
+    limit)."""
     stack = [value]
     while stack:
         v = stack.pop()
-        if isinstance(v, _Mark):
-            problems.append(InputProblem(record, field, v.message, psn, source))
-        elif isinstance(v, str):
-            if surrogates and _LONE_SURROGATE.search(v):
-                problems.append(InputProblem(record, field, _surrogate(v), psn, source))
-        elif isinstance(v, dict):
-            if isinstance(v, _DupDict):
-                for k in v.dups:
-                    problems.append(
-                        InputProblem(
-                            record,
-                            field,
-                            f"the key {short(k)} appears twice in one object",
-                            psn,
-                            source,
-                        )
-                    )
-            for k, item in v.items():
-                if surrogates and _LONE_SURROGATE.search(k):
-                    problems.append(
-                        InputProblem(record, field, "a key " + _surrogate(k), psn, source)
-                    )
-                stack.append(item)
+        for message in _messages(v, surrogates):
+            problems.append(InputProblem(record, field, message, psn, source))
+        if isinstance(v, dict):
+            stack.extend(v.values())
         elif isinstance(v, list):
             stack.extend(reversed(v))
+
+
+def _messages(v: Any, surrogates: bool) -> list[str]:
+    """What is wrong with ``v`` itself (not with what it holds)."""
+    if isinstance(v, _Mark):
+        return [v.message]
+    if isinstance(v, str):
+        return [_surrogate(v)] if surrogates and _LONE_SURROGATE.search(v) else []
+    if not isinstance(v, dict):
+        return []
+    dups = v.dups if isinstance(v, _DupDict) else []
+    out = [f"the key {short(k)} appears twice in one object" for k in dups]
+    if surrogates:
+        out += ["a key " + _surrogate(k) for k in v if _LONE_SURROGATE.search(k)]
+    return out
 
 
 def _surrogate(text: str) -> str:

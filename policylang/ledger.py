@@ -186,38 +186,47 @@ class Ledger:
         dropped: set[str] = set()
         try:
             for psn, p in sorted(data["persons"].items()):
-                out.seq[psn] = int(p["seq"])
-                if p.get("balance") is not None:
-                    out.balances[psn] = _fen(p["balance"])
-                for c in p["counters"]:
-                    period = out.periods.get(c["counter"])
-                    bucket = _bucket_value(c["period"], period) if period else None
-                    if bucket is None:
-                        dropped.add(c["counter"])
-                        continue
-                    out.used[(psn, c["counter"], bucket, c["each"])] = _fen(c["used"])
-                for s in p["settlements"]:
-                    consumed = []
-                    for c in s["consumed"]:
-                        period = out.periods.get(c["counter"])
-                        bucket = _bucket_value(c["period"], period) if period else None
-                        if bucket is not None:
-                            consumed.append([c["counter"], bucket, c["each"], _fen(c["amount"])])
-                    out.entries[s["setl_id"]] = Entry(
-                        s["setl_id"],
-                        psn,
-                        int(s["seq"]),
-                        s["setl_time"],
-                        s["mdtrt_id"],
-                        consumed,
-                        s["result"],
-                        s["input"],
-                        s["reversed_at_seq"],
-                    )
+                out._read_person(psn, p, dropped)
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise LedgerError(f"{source}: not a valid ledger ({type(e).__name__}: {e})") from None
         out.dropped = sorted(dropped)
         return out
+
+    def _bucket(self, c: dict) -> Bucket:
+        """The bucket of a stored counter entry; None when the policy no longer declares the
+        counter (or its period changed)."""
+        period = self.periods.get(c["counter"])
+        return _bucket_value(c["period"], period) if period else None
+
+    def _read_person(self, psn: str, p: dict, dropped: set[str]) -> None:
+        """One person's part of a stored ledger; counters it no longer declares go in
+        ``dropped``."""
+        self.seq[psn] = int(p["seq"])
+        if p.get("balance") is not None:
+            self.balances[psn] = _fen(p["balance"])
+        for c in p["counters"]:
+            bucket = self._bucket(c)
+            if bucket is None:
+                dropped.add(c["counter"])
+                continue
+            self.used[(psn, c["counter"], bucket, c["each"])] = _fen(c["used"])
+        for s in p["settlements"]:
+            consumed = []
+            for c in s["consumed"]:
+                bucket = self._bucket(c)
+                if bucket is not None:
+                    consumed.append([c["counter"], bucket, c["each"], _fen(c["amount"])])
+            self.entries[s["setl_id"]] = Entry(
+                s["setl_id"],
+                psn,
+                int(s["seq"]),
+                s["setl_time"],
+                s["mdtrt_id"],
+                consumed,
+                s["result"],
+                s["input"],
+                s["reversed_at_seq"],
+            )
 
     @classmethod
     def read(cls, path: str, policy: "CompiledPolicy") -> "Ledger":
@@ -233,7 +242,7 @@ class Ledger:
         return cls.from_json(text, policy, path)
 
 
-def _fen(text) -> int:
+def _fen(text: object) -> int:
     d = Decimal(str(text))
     f = int(d.scaleb(2))
     if d.scaleb(2) != f or not 0 <= abs(f) < MAX_FEN:
@@ -241,7 +250,10 @@ def _fen(text) -> int:
     return f
 
 
-def _bucket_text(b) -> str:
+Bucket = int | tuple[int, int] | dt.date | None  # a year, (year, month), a day; None: a visit
+
+
+def _bucket_text(b: Bucket) -> str:
     if isinstance(b, tuple):
         return f"{b[0]:04d}-{b[1]:02d}"
     if isinstance(b, dt.date):
@@ -249,7 +261,7 @@ def _bucket_text(b) -> str:
     return f"{b:04d}"
 
 
-def _bucket_value(text: str, period: str):
+def _bucket_value(text: str, period: str) -> Bucket:
     try:
         if period == "year":
             return int(text)
@@ -321,7 +333,7 @@ def _plain(value):
     return value
 
 
-def _order_key(value) -> tuple:
+def _order_key(value: object) -> tuple:
     try:
         return time_key(parse_date(value.strip() if isinstance(value, str) else value, True))
     except Exception:  # noqa: BLE001 - validation reports it; order is then irrelevant
@@ -329,7 +341,7 @@ def _order_key(value) -> tuple:
 
 
 def apply(
-    policy: "CompiledPolicy", records, values: dict, trace: bool, ledger: Ledger
+    policy: "CompiledPolicy", records: list, values: dict, trace: bool, ledger: Ledger
 ) -> SettleOutcome:
     """Settle and reverse ``records`` in time order against a copy of ``ledger``."""
     if ledger.policy != policy.id:
@@ -342,27 +354,39 @@ def apply(
     if isinstance(records, (str, bytes, dict)) or not hasattr(records, "__iter__"):
         raise InputError([InputProblem(None, "(top level)", "expected a JSON array of visits")])
     records = list(records)
-    ops: list[tuple[tuple, int, str, dict]] = []
+    ops = _operations(records, problems)
+    results: list[Any] = [None] * len(records)
+    run: list[tuple[int, dict]] = []
+
+    def flush() -> None:
+        if run:
+            _settle_run(policy, engine, run, values, out, results, problems, stamp)
+            run.clear()
+
+    for _, _, i, kind, r in _in_time_order(ops):
+        if kind == "settle":
+            run.append((i, r))
+        else:
+            flush()
+            _reverse(out, i, r, results, problems, stamp, trace)
+    flush()
+    problems += _beyond_bounds(out)
+    if problems:
+        raise InputError(sorted(problems, key=lambda p: p.record or 0))
+    return SettleOutcome(results, out)
+
+
+Operation = tuple[tuple, int, str, Any]  # (time key, input index, settle | reverse, record)
+
+
+def _operations(records: list, problems: list[InputProblem]) -> list[Operation]:
+    """Each record as an operation (a settlement, or a reversal checked for its fields); a
+    record with another ``op`` is a problem."""
+    ops: list[Operation] = []
     for i, rec in enumerate(records):
         op = rec.get("op", "settle") if isinstance(rec, dict) else "settle"
         if op == "reverse":
-            for key in rec:
-                if key not in REVERSE_FIELDS:
-                    problems.append(
-                        InputProblem(
-                            i + 1,
-                            str(key),
-                            "unknown field for a reversal (expected: "
-                            + ", ".join(sorted(REVERSE_FIELDS))
-                            + ")",
-                            _psn(rec),
-                        )
-                    )
-            for key in ("psn_no", "setl_id", "setl_time"):
-                if not isinstance(rec.get(key), (str, int)) or isinstance(rec.get(key), bool):
-                    problems.append(
-                        InputProblem(i + 1, key, "is required for a reversal", _psn(rec))
-                    )
+            problems += _reversal_problems(i, rec)
             ops.append((_order_key(rec.get("setl_time")), i, "reverse", rec))
         elif op == "settle":
             body = {k: v for k, v in rec.items() if k != "op"} if isinstance(rec, dict) else rec
@@ -378,7 +402,29 @@ def apply(
             problems.append(
                 InputProblem(i + 1, "op", f'expected "settle" or "reverse", got {op!r}', _psn(rec))
             )
-    # a reversal comes after the settlement it names when their times are equal
+    return ops
+
+
+def _reversal_problems(i: int, rec: dict) -> list[InputProblem]:
+    problems = [
+        InputProblem(
+            i + 1,
+            str(key),
+            "unknown field for a reversal (expected: " + ", ".join(sorted(REVERSE_FIELDS)) + ")",
+            _psn(rec),
+        )
+        for key in rec
+        if key not in REVERSE_FIELDS
+    ]
+    for key in ("psn_no", "setl_id", "setl_time"):
+        if not isinstance(rec.get(key), (str, int)) or isinstance(rec.get(key), bool):
+            problems.append(InputProblem(i + 1, key, "is required for a reversal", _psn(rec)))
+    return problems
+
+
+def _in_time_order(ops: list[Operation]) -> list[tuple[tuple, float, int, str, Any]]:
+    """The operations in time order; a reversal comes after the settlement it names when
+    their times are equal."""
     settled_at = {
         str(r["setl_id"]).strip(): (k, i)
         for k, i, kind, r in ops
@@ -386,49 +432,45 @@ def apply(
     }
     ordered = []
     for k, i, kind, r in ops:
-        tie = i
+        tie: float = i
         if kind == "reverse" and str(r.get("setl_id")).strip() in settled_at:
             tk, ti = settled_at[str(r.get("setl_id")).strip()]
             if tk == k and ti > i:
                 tie = ti + 0.5
         ordered.append((k, tie, i, kind, r))
     ordered.sort(key=lambda x: (x[0], x[1]))
-    results: list[Any] = [None] * len(records)
-    run: list[tuple[int, dict]] = []
-
-    def flush():
-        if run:
-            _settle_run(policy, engine, run, values, out, results, problems, stamp)
-            run.clear()
-
-    for _, _, i, kind, r in ordered:
-        if kind == "settle":
-            run.append((i, r))
-        else:
-            flush()
-            _reverse(out, i, r, results, problems, stamp, trace)
-    flush()
-    for (p, c, b, e), f in out.used.items():
-        if f >= MAX_FEN:
-            problems.append(
-                InputProblem(
-                    None,
-                    "(ledger)",
-                    f"person {p} has used {fen_text(f)} of {c} in "
-                    f"{_bucket_text(b)}: beyond the money bound (15 integer digits)",
-                )
-            )
-    if problems:
-        raise InputError(sorted(problems, key=lambda p: p.record or 0))
-    return SettleOutcome(results, out)
+    return ordered
 
 
-def _psn(rec) -> str | None:
+def _beyond_bounds(out: Ledger) -> list[InputProblem]:
+    """A counter that reached the money bound (15 integer digits) is a problem."""
+    return [
+        InputProblem(
+            None,
+            "(ledger)",
+            f"person {p} has used {fen_text(f)} of {c} in "
+            f"{_bucket_text(b)}: beyond the money bound (15 integer digits)",
+        )
+        for (p, c, b, _e), f in out.used.items()
+        if f >= MAX_FEN
+    ]
+
+
+def _psn(rec: object) -> str | None:
     v = rec.get("psn_no") if isinstance(rec, dict) else None
     return v if isinstance(v, str) else None
 
 
-def _settle_run(policy, engine, run, values, out: Ledger, results, problems, stamp) -> None:
+def _settle_run(
+    policy: CompiledPolicy,
+    engine: Any,
+    run: list[tuple[int, dict]],
+    values: dict,
+    out: Ledger,
+    results: list[Any],
+    problems: list[InputProblem],
+    stamp: tuple[str, str],
+) -> None:
     seen = set()
     for i, r in run:
         sid = r.get("setl_id") if isinstance(r, dict) else None
@@ -455,12 +497,13 @@ def _settle_run(policy, engine, run, values, out: Ledger, results, problems, sta
             )
         return
     consumed: dict[int, list] = {}
-    for j, (psn, cid, bucket, each), f in journal:
+    for j, (_psn_no, cid, bucket, each), f in journal:
         consumed.setdefault(j, []).append([cid, bucket, each, f])
-    for j, ((i, r), result) in enumerate(zip(run, got)):
+    for j, ((i, r), result) in enumerate(zip(run, got, strict=True)):
         sid = result.setl_id
         if sid is None:
-            sid = f"{result.psn_no}-{result.seq}"  # assigned: a pure function of the order of operations
+            # assigned: a pure function of the order of operations
+            sid = f"{result.psn_no}-{result.seq}"
             while sid in out.entries:
                 sid += "+"
             result = result.with_meta(setl_id=sid)
@@ -478,7 +521,15 @@ def _settle_run(policy, engine, run, values, out: Ledger, results, problems, sta
         results[i] = result
 
 
-def _reverse(out: Ledger, i: int, r: dict, results, problems, stamp, trace: bool) -> None:
+def _reverse(
+    out: Ledger,
+    i: int,
+    r: dict,
+    results: list[Any],
+    problems: list[InputProblem],
+    stamp: tuple[str, str],
+    trace: bool,
+) -> None:
     if any(r.get(k) is None for k in ("psn_no", "setl_id", "setl_time")):
         return  # reported already
     sid, psn = str(r.get("setl_id")).strip(), str(r.get("psn_no")).strip()
@@ -558,22 +609,9 @@ def _reverse(out: Ledger, i: int, r: dict, results, problems, stamp, trace: bool
 # ---- re-settlement ------------------------------------------------------------------------
 
 
-def resettle(
-    policy: "CompiledPolicy",
-    corrections,
-    values: dict,
-    trace: bool,
-    ledger: Ledger,
-    start: dt.date | None = None,
-    end: dt.date | None = None,
-) -> ResettleOutcome:
-    """Re-settle recorded visits: those named in ``corrections`` (records with the
-    ``setl_id`` of a recorded settlement, carrying the corrected fields) and those
-    settled from ``start`` to ``end``; for each person, every later recorded visit is
-    re-settled too, since what it consumed depends on the earlier ones.  The old
-    settlements are taken back and the visits settled again in their time order under
-    ``policy``, keeping their setl_id."""
-    work = ledger.copy()
+def _corrections(work: Ledger, corrections: list[dict] | None) -> dict[str, dict]:
+    """The corrected fields by setl_id; a correction that names no live settlement of its
+    person is a problem (all are reported together)."""
     problems: list[InputProblem] = []
     fixes: dict[str, dict] = {}
     for i, rec in enumerate(list(corrections or [])):
@@ -601,7 +639,14 @@ def resettle(
         fixes[entry.setl_id] = {k: v for k, v in rec.items() if k != "op"}
     if problems:
         raise InputError(problems)
-    live = [e for e in work.entries.values() if e.reversed_seq is None]
+    return fixes
+
+
+def _first_redone(
+    live: list[Entry], fixes: dict[str, dict], start: dt.date | None, end: dt.date | None
+) -> dict[str, tuple]:
+    """For each person, the time of the first visit to re-settle: one corrected, or one
+    settled in the period from ``start`` to ``end`` (when either is given)."""
     first: dict[str, tuple] = {}
     for e in live:
         k = _order_key(e.setl_time)
@@ -613,22 +658,49 @@ def resettle(
         ):
             if e.psn_no not in first or k < first[e.psn_no]:
                 first[e.psn_no] = k
+    return first
+
+
+def _take_back(work: Ledger, e: Entry) -> None:
+    """Undo a settlement in ``work``: what it consumed, what the account paid, its entry."""
+    for cid, bucket, each, f in e.consumed:
+        key = (e.psn_no, cid, bucket, each)
+        left = work.used.get(key, 0) - f
+        if left:
+            work.used[key] = left
+        else:
+            work.used.pop(key, None)
+    if e.psn_no in work.balances:
+        work.balances[e.psn_no] += _fen(e.result["acct_pay"])
+    del work.entries[e.setl_id]
+
+
+def resettle(
+    policy: "CompiledPolicy",
+    corrections: list[dict] | None,
+    values: dict,
+    trace: bool,
+    ledger: Ledger,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+) -> ResettleOutcome:
+    """Re-settle recorded visits: those named in ``corrections`` (records with the
+    ``setl_id`` of a recorded settlement, carrying the corrected fields) and those
+    settled from ``start`` to ``end``; for each person, every later recorded visit is
+    re-settled too, since what it consumed depends on the earlier ones.  The old
+    settlements are taken back and the visits settled again in their time order under
+    ``policy``, keeping their setl_id."""
+    work = ledger.copy()
+    fixes = _corrections(work, corrections)
+    live = [e for e in work.entries.values() if e.reversed_seq is None]
+    first = _first_redone(live, fixes, start, end)
     redo = sorted(
         (e for e in live if e.psn_no in first and _order_key(e.setl_time) >= first[e.psn_no]),
         key=lambda e: (_order_key(e.setl_time), e.seq),
     )
     old = {e.setl_id: e.result for e in redo}
-    for e in redo:  # take back what they consumed
-        for cid, bucket, each, f in e.consumed:
-            key = (e.psn_no, cid, bucket, each)
-            left = work.used.get(key, 0) - f
-            if left:
-                work.used[key] = left
-            else:
-                work.used.pop(key, None)
-        if e.psn_no in work.balances:
-            work.balances[e.psn_no] += _fen(e.result["acct_pay"])
-        del work.entries[e.setl_id]
+    for e in redo:
+        _take_back(work, e)
     records = [{**e.record, **fixes.get(e.setl_id, {}), "setl_id": e.setl_id} for e in redo]
     outcome = apply(policy, records, values, trace, work)
     adjustments = [

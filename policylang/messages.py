@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import string
+from typing import Any, Iterable
 
 LANGS = ("en", "zh")
 
@@ -662,11 +663,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
 
 
 class _Blank(dict):
-    def __missing__(self, key):
+    def __missing__(self, key: str) -> str:
         return ""
 
 
-def text(msg_id: str, lang: str = "en", **args) -> str:
+def text(msg_id: str, lang: str = "en", **args: Any) -> str:
     """The message ``msg_id`` in ``lang`` (en or zh) with ``args`` filled in."""
     en, zh = MESSAGES[msg_id]
     template = zh if lang == "zh" else en
@@ -700,7 +701,7 @@ def vocabulary_names(*vocabularies):
         _NAMES.reset(reset)
 
 
-def value(v, lang: str = "en") -> str:
+def value(v: object, lang: str = "en") -> str:
     """An enumeration value or a bool as a person reads it: canonical names in
     English, the language's aliases in Chinese (the shipped vocabulary's, and within
     ``vocabulary_names`` those of the policy's)."""
@@ -718,7 +719,7 @@ def value(v, lang: str = "en") -> str:
     return str(v)
 
 
-def values(vs, lang: str = "en", order=None) -> str:
+def values(vs: Iterable[object], lang: str = "en", order: Iterable[object] | None = None) -> str:
     """Several enumeration values, in ``order`` (else sorted): ``a, b`` / ``甲、乙``."""
     items = list(vs)
     if order is not None:

@@ -677,7 +677,7 @@ def replace_names(node, mapping: dict[str, str]):
         return node if value is None else Name(value, span=node.span)
     if isinstance(node, tuple):
         items = tuple(replace_names(x, mapping) for x in node)
-        return node if all(a is b for a, b in zip(items, node)) else items
+        return node if all(a is b for a, b in zip(items, node, strict=True)) else items
     if isinstance(node, Node):
         changes = {}
         for f in attrs.fields(type(node)):

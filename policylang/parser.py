@@ -830,7 +830,8 @@ def _common_mistake(
         and ("STAR" in expected or {"until", "beyond"} & kw)
     ):
         return (
-            "rows of a table (and bands) are separated by line breaks, not commas: put each row on its own line",
+            "rows of a table (and bands) are separated by line breaks, not commas: put each row "
+            "on its own line",
             "表格各行(及各分段)之间不用逗号分隔:每行单独写一行",
         )
     if tok.type in ("NAME", "CLAUSE") and value in _SYNONYMS and _SYNONYMS[value] in kw:
@@ -1272,7 +1273,8 @@ def parse_with_comments(
         _COMMENT_SINK.reset(reset)
         reset = None
         for syntax in _syntax_errors(err, clean, file):
-            # A character already reported by the hygiene pass (1,500 or 150。5) is not reported twice.
+            # A character already reported by the hygiene pass (1,500 or 150。5) is not reported
+            # twice.
             if not any(
                 d.span
                 and syntax.span

@@ -16,7 +16,8 @@ message catalogue, in English or Chinese.
 from __future__ import annotations
 
 import html
-from typing import Union
+from decimal import Decimal
+from typing import Any, Iterable, Union
 
 import attrs
 
@@ -43,7 +44,7 @@ from .runtime import percent, points_text
 # ---- the document ---------------------------------------------------------------------
 
 
-def _unique(ns) -> tuple[int, ...]:
+def _unique(ns: Iterable[int]) -> tuple[int, ...]:
     return tuple(dict.fromkeys(ns))
 
 
@@ -223,7 +224,7 @@ def _type_name(t: str, lang: str) -> str:
     return text(f"type.{t}", lang) if f"type.{t}" in MESSAGES else t
 
 
-def _literal(value, lang: str) -> str:
+def _literal(value: Any, lang: str) -> str:
     if isinstance(value, bool) or isinstance(value, str):
         return shown(value, lang)
     if hasattr(value, "isoformat"):
@@ -330,7 +331,7 @@ def _pooling(r: ir.PoolingRules, notes: Notes, lang: str, axes: Axes) -> list[Bl
     return out
 
 
-def _signed_points(points, lang: str) -> str:
+def _signed_points(points: Decimal, lang: str) -> str:
     sign = "+" if points > 0 else "−"
     return sign + text("word.points", lang, points=points_text(abs(points)))
 
@@ -338,7 +339,7 @@ def _signed_points(points, lang: str) -> str:
 def _bands(b: ir.Bands, notes: Notes, lang: str) -> list[Block]:
     per = text("word.per", lang, period=text(f"period.{b.period}", lang))
     rows = []
-    for limit, ratio, prov in zip(b.limits, b.values, b.provs):
+    for limit, ratio, prov in zip(b.limits, b.values, b.provs, strict=True):
         what = (
             text("word.beyond", lang)
             if limit is None
@@ -403,7 +404,7 @@ def _ratios(r: ir.PoolingRules, notes: Notes, lang: str, axes: Axes) -> list[Blo
         for _, cells in rows
         for c in cells
     ):
-        arms = tuple(
+        arm_rows = tuple(
             (
                 Cell(cond_words(a.when, lang)),
                 Cell(expr_words(a.value, lang), number=True),
@@ -418,7 +419,7 @@ def _ratios(r: ir.PoolingRules, notes: Notes, lang: str, axes: Axes) -> list[Blo
                     text("render.ratio", lang),
                     text("render.clause", lang),
                 ),
-                arms,
+                arm_rows,
             )
         )
     return out
@@ -464,7 +465,8 @@ def _permission_words(perm: ir.Permission, lang: str, axes: Axes) -> str:
 
 
 def _account(policy: ir.Policy, v: ir.Version, notes: Notes, lang: str) -> list[Block]:
-    r: ir.AccountRules = v.rules
+    r = v.rules
+    assert isinstance(r, ir.AccountRules)  # the account-use section's rules
     axes = axes_of(policy)
     rows = [
         _row(
@@ -503,7 +505,7 @@ def _account(policy: ir.Policy, v: ir.Version, notes: Notes, lang: str) -> list[
     ]
     program = policy.programs.get("may_pay")
     block = block_of(program, v) if program is not None else None
-    if block is not None:
+    if program is not None and block is not None:
         matrix = account_matrix(program, block, axes)
         relations = list(axes.relations)
         body = []
@@ -628,7 +630,7 @@ sup a { text-decoration: none; color: #1a4d8f; }
 ol.notes { font-size: .9rem; color: #333; }
 p.lead { color: #444; }
 @media print { a { color: inherit; } }
-""".strip()
+""".strip()  # noqa: E501 (the summary's stylesheet, kept as the snapshot has it)
 
 
 def _h(s: str) -> str:

@@ -19,6 +19,7 @@ import os
 import re
 import stat
 from pathlib import Path
+from typing import Iterable
 
 import attrs
 
@@ -280,7 +281,7 @@ class Scope:
         return self.policy.name.value
 
 
-def suggest(name: str, candidates) -> str | None:
+def suggest(name: str, candidates: Iterable[str]) -> str | None:
     if (
         not isinstance(name, str) or len(name) > 100
     ):  # no name is that long; difflib would take long to say so

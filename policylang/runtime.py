@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, ROUND_UP, Decimal
-from typing import Any, NamedTuple
+from typing import Any, Callable, Iterable, NamedTuple, Sequence
 
 import attrs
 
@@ -40,7 +40,7 @@ def money(amount: Decimal | int | None) -> str | None:
     """Two decimals; an ``int`` is a count of fen (the generated backend's unit)."""
     if amount is None:
         return None
-    if type(amount) is int:
+    if isinstance(amount, int):
         return fen_text(amount)
     text = str(amount.quantize(CENT, context=CTX))
     return text[1:] if text == "-0.00" else text
@@ -92,14 +92,19 @@ class TraceStep(NamedTuple):
     formula: str | None = None
 
     @classmethod
-    def of(cls, field: str, value, prov: ir.Prov | None, **inputs) -> "TraceStep":
+    def of(cls, field: str, value: str | None, prov: ir.Prov | None, **inputs: Any) -> "TraceStep":
         shown = {k: _s(v) for k, v in inputs.items()}
         if prov is None:
             return cls(field, value, "computed", None, None, None, shown)
         return cls(field, value, prov.rule, prov.clause, prov.quote, prov.unstated, shown)
 
-    def to_json(self) -> dict:
-        out = {"field": self.field, "value": self.value, "rule": self.rule, "clause": self.clause}
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "field": self.field,
+            "value": self.value,
+            "rule": self.rule,
+            "clause": self.clause,
+        }
         if self.quote:
             out["quote"] = self.quote
         if self.unstated:
@@ -110,7 +115,7 @@ class TraceStep(NamedTuple):
         return out
 
 
-def _s(v):
+def _s(v: object) -> object:
     if isinstance(
         v, Decimal
     ):  # a number read from the record, shown as written without trailing zeros
@@ -142,17 +147,16 @@ def yuan(f: int) -> Decimal:
     return Decimal(f).scaleb(-2, CTX)
 
 
-def fen_text(f: int) -> str:
+def _fen_text(f: int) -> str:
     if f < 0:
-        return "-" + fen_text(-f)
+        return "-" + _fen_text(-f)
     return "%d.%02d" % divmod(f, 100)
 
 
-_fen_text = fen_text
 _FEN_TEXTS: dict[int, str] = {}  # amounts recur (deductibles, caps, zero): each is formatted once
 
 
-def fen_text(f: int) -> str:  # noqa: F811 - the cached form of the one above
+def fen_text(f: int) -> str:
     """Integer fen as yuan text with two decimals (-1 -> "-0.01")."""
     got = _FEN_TEXTS.get(f)
     if got is None:
@@ -162,10 +166,11 @@ def fen_text(f: int) -> str:  # noqa: F811 - the cached form of the one above
     return got
 
 
-_TRACE_BUILDERS: list = []
+TraceBuilder = Callable[[Any], Iterable[TraceStep]]
+_TRACE_BUILDERS: list[TraceBuilder] = []
 
 
-def register_trace_builder(build) -> int:
+def register_trace_builder(build: TraceBuilder) -> int:
     """A backend that records traces as numbers registers how to build them; results
     carry ``(id, recorded)``.  Entries stay for the life of the process (one per
     compiled program)."""
@@ -191,6 +196,17 @@ class VisitResult:
         "_meta",
         "_stamp",
     )
+    psn_no: str
+    setl_time: str
+    _fen: tuple[int, ...]
+    _balc: int | None
+    _ratio: int | None
+    reason: str | None
+    _message: str | Callable[[str], str]
+    _text: str | None
+    _trace: Sequence[Any]
+    _meta: tuple[Any, ...]
+    _stamp: tuple[Any, ...]
 
     def __init__(
         self,
@@ -200,11 +216,11 @@ class VisitResult:
         balc: int | None,
         ratio_e4: int | None,
         reason: str | None,
-        message,
-        trace=(),
-        meta: tuple = (None, None, None, "settle"),
-        stamp: tuple = (None, None),
-    ):
+        message: str | Callable[[str], str],
+        trace: Sequence[Any] = (),
+        meta: tuple[Any, ...] = (None, None, None, "settle"),
+        stamp: tuple[Any, ...] = (None, None),
+    ) -> None:
         """``amounts``: fen of MONEY_FIELDS in order; ``ratio_e4``: the ratio in 1/10000;
         ``message``: English text, or a function of the language (``"en"``, ``"zh"``) giving
         it; ``trace``: steps, or ``(builder id, recorded numbers)``; ``meta``: (setl_id,
@@ -223,7 +239,7 @@ class VisitResult:
         setattr_(self, "_text", message if isinstance(message, str) else None)
         setattr_(self, "_trace", trace)
 
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"VisitResult is immutable (cannot set {name})")
 
     @property
@@ -231,6 +247,7 @@ class VisitResult:
         """The message in English (the JSON contract's ``message``)."""
         m = self._text
         if m is None:
+            assert not isinstance(self._message, str)  # a text is kept in _text as given
             m = self._message("en")
             object.__setattr__(self, "_text", m)
         return m
@@ -246,7 +263,7 @@ class VisitResult:
         t = self._trace
         if t and type(t[0]) is int:  # recorded numbers: built on each read, nothing more kept
             return tuple(_TRACE_BUILDERS[t[0]](t[1]))
-        return t
+        return tuple(t)
 
     setl_id = property(
         lambda self: self._meta[0], doc="the settlement id (given, or assigned by the ledger)"
@@ -259,9 +276,9 @@ class VisitResult:
         lambda self: self._stamp[1], doc="the content hash of the IR that settled it"
     )
 
-    def with_meta(self, **changes) -> "VisitResult":
+    def with_meta(self, **changes: Any) -> "VisitResult":
         """A copy with other audit fields (setl_id, mdtrt_id, seq, op)."""
-        meta = dict(zip(("setl_id", "mdtrt_id", "seq", "op"), self._meta), **changes)
+        meta = dict(zip(("setl_id", "mdtrt_id", "seq", "op"), self._meta, strict=True), **changes)
         return VisitResult(
             self.psn_no,
             self.setl_time,
@@ -283,7 +300,7 @@ class VisitResult:
     def pool_prop_selfpay(self) -> Decimal | None:
         return None if self._ratio is None else Decimal(self._ratio).scaleb(-4, CTX).normalize(CTX)
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         if not isinstance(other, VisitResult):
             return NotImplemented
         return self.to_json() == other.to_json()
@@ -293,10 +310,10 @@ class VisitResult:
     def __repr__(self) -> str:
         return f"VisitResult({self.to_json(trace=False)!r})"
 
-    def to_json(self, trace: bool = True, lang: str = "en") -> dict:
+    def to_json(self, trace: bool = True, lang: str = "en") -> dict[str, Any]:
         """The JSON contract's record; ``lang="zh"`` gives the message in Chinese."""
         a = self._fen
-        out = {
+        out: dict[str, Any] = {
             "psn_no": self.psn_no,
             "setl_time": self.setl_time,
             "medfee_sumamt": fen_text(a[0]),
@@ -325,7 +342,7 @@ class VisitResult:
         return out
 
 
-def _money_property(i: int):
+def _money_property(i: int) -> property:
     return property(lambda self: yuan(self._fen[i]), doc=f"{MONEY_FIELDS[i]} in yuan")
 
 
@@ -349,8 +366,8 @@ class CreditResult:
     def message_in(self, lang: str = "en") -> str:
         return self.message if lang == "en" or self.render is None else self.render(lang)
 
-    def to_json(self, trace: bool = True, lang: str = "en") -> dict:
-        out = {
+    def to_json(self, trace: bool = True, lang: str = "en") -> dict[str, Any]:
+        out: dict[str, Any] = {
             "psn_no": self.psn_no,
             "on": self.on,
             "credit": money(self.credit),
@@ -382,8 +399,8 @@ class MayPayResult:
     def message_in(self, lang: str = "en") -> str:
         return self.message if lang == "en" or self.render is None else self.render(lang)
 
-    def to_json(self, trace: bool = True, lang: str = "en") -> dict:
-        out = {
+    def to_json(self, trace: bool = True, lang: str = "en") -> dict[str, Any]:
+        out: dict[str, Any] = {
             "psn_no": self.psn_no,
             "relation": self.relation,
             "item": self.item,
@@ -427,7 +444,12 @@ def tr_let(var: str, value: Decimal, prov: ir.Prov, formula: str | None, inputs:
 
 
 def tr_let_fen(
-    var: str, value: int, prov: ir.Prov, formula: str | None, names, values
+    var: str,
+    value: int,
+    prov: ir.Prov,
+    formula: str | None,
+    names: Sequence[str],
+    values: Sequence[int],
 ) -> TraceStep:
     """``tr_let`` for amounts in fen (the generated backend): the same step, fewer conversions."""
     return TraceStep(
@@ -437,7 +459,7 @@ def tr_let_fen(
         prov.clause,
         prov.quote,
         prov.unstated,
-        dict(zip(names, map(fen_text, values))),
+        dict(zip(names, map(fen_text, values), strict=True)),
         formula,
     )
 
@@ -481,7 +503,7 @@ def tr_consume(
     )
 
 
-def _step(field: str, value, prov: ir.Prov, inputs: dict) -> TraceStep:
+def _step(field: str, value: str | None, prov: ir.Prov, inputs: dict) -> TraceStep:
     return TraceStep(field, value, prov.rule, prov.clause, prov.quote, prov.unstated, inputs)
 
 
@@ -626,7 +648,7 @@ def settle_message(
     policy_id: str,
     has_pooling: bool,
     when: dt.date,
-    ratio_value,
+    ratio_value: Decimal | None,
     remaining: Decimal,
     raw: Decimal,
     fund: Decimal,
@@ -639,11 +661,11 @@ def settle_message(
         return _msg("settle.not_in_force", lang, date=when.isoformat())
     if reason is not None:
         return _msg(f"settle.{reason}", lang)
-    text = (
-        _msg("settle.paid_bands", lang, raw=money(raw), base=money(remaining))
-        if banded
-        else _msg("settle.paid", lang, ratio=percent(ratio_value), base=money(remaining))
-    )
+    if banded:
+        text = _msg("settle.paid_bands", lang, raw=money(raw), base=money(remaining))
+    else:
+        assert ratio_value is not None  # a paid visit has one ratio unless it is banded
+        text = _msg("settle.paid", lang, ratio=percent(ratio_value), base=money(remaining))
     return text + (_msg("settle.up_to_cap", lang) if fund < raw else "")
 
 

@@ -35,9 +35,12 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from decimal import ROUND_CEILING, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import attrs
+
+if TYPE_CHECKING:
+    from .api import CompiledPolicy
 
 from . import ir
 from . import vocab as V
@@ -80,7 +83,8 @@ COMPARED = (
     "reason",
 )
 MAX_SEQUENCES = 200_000
-BALANCE = "100000.00"  # a balance the account never runs out of: account payments show, not the balance's end
+# a balance the account never runs out of: account payments show, not the balance's end
+BALANCE = "100000.00"
 
 
 # ---- facts: the meaning of a version, key -> words -----------------------------------------
@@ -142,7 +146,7 @@ def _pooling_facts(r: ir.PoolingRules, lang: str, axes: Axes) -> dict[tuple, Fac
         )
     if isinstance(r.ratio, ir.Bands):
         for i, (limit, value, prov) in enumerate(
-            zip(r.ratio.limits, r.ratio.values, r.ratio.provs), start=1
+            zip(r.ratio.limits, r.ratio.values, r.ratio.provs, strict=True), start=1
         ):
             bound = (
                 text("word.beyond", lang)
@@ -177,7 +181,8 @@ def _crediting_facts(r: ir.CreditingRules, lang: str) -> dict[tuple, Fact]:
 
 
 def _account_facts(policy: ir.Policy, v: ir.Version, lang: str, axes: Axes) -> dict[tuple, Fact]:
-    r: ir.AccountRules = v.rules
+    r = v.rules
+    assert isinstance(r, ir.AccountRules)
     out: dict[tuple, Fact] = {
         ("channels",): Fact(
             text("fact.channels", lang),
@@ -276,36 +281,16 @@ def _merge_relations(changes: list[Change], lang: str, axes: Axes) -> list[Chang
 
 def _facts(policy: ir.Policy, kind: str, v: ir.Version, lang: str, axes: Axes) -> dict[tuple, Fact]:
     if kind == "pooling":
+        assert isinstance(v.rules, ir.PoolingRules)
         return _pooling_facts(v.rules, lang, axes)
     if kind == "crediting":
+        assert isinstance(v.rules, ir.CreditingRules)
         return _crediting_facts(v.rules, lang)
     return _account_facts(policy, v, lang, axes)
 
 
 def _policy_facts(p: ir.Policy, lang: str) -> dict[tuple, Fact]:
-    out: dict[tuple, Fact] = {}
-    if p.title:
-        out[("title",)] = Fact(text("fact.title", lang), p.title)
-    if p.level:
-        out[("level",)] = Fact(text("fact.level", lang), text(f"level.{p.level}", lang))
-    if p.document:
-        out[("document",)] = Fact(
-            text("fact.document", lang),
-            p.document + (f" ({p.document_date.isoformat()})" if p.document_date else ""),
-        )
-    if p.parent is not None:
-        out[("parent",)] = Fact(text("fact.parent", lang), p.parent.id)
-    if p.rounding is not None:
-        out[("rounding",)] = Fact(
-            text("fact.rounding", lang),
-            text(
-                "render.rounding_value",
-                lang,
-                mode=shown(p.rounding.mode, lang),
-                unit=format(p.rounding.quantum.normalize(), "f"),
-            ),
-            p.rounding.prov,
-        )
+    out = _header_facts(p, lang)
     for name, (val, prov) in p.settings.items():
         out[("setting", name)] = Fact(text("fact.setting", lang, name=name), shown(val, lang), prov)
     for name, t in p.params.items():
@@ -328,6 +313,34 @@ def _policy_facts(p: ir.Policy, lang: str) -> dict[tuple, Fact]:
     for q in p.requirements:
         out[("requirement", q.name)] = Fact(
             text("fact.requirement", lang, name=q.name), q.text, q.prov
+        )
+    return out
+
+
+def _header_facts(p: ir.Policy, lang: str) -> dict[tuple, Fact]:
+    """The policy's title, level, document, parent and rounding, those it states."""
+    out: dict[tuple, Fact] = {}
+    if p.title:
+        out[("title",)] = Fact(text("fact.title", lang), p.title)
+    if p.level:
+        out[("level",)] = Fact(text("fact.level", lang), text(f"level.{p.level}", lang))
+    if p.document:
+        out[("document",)] = Fact(
+            text("fact.document", lang),
+            p.document + (f" ({p.document_date.isoformat()})" if p.document_date else ""),
+        )
+    if p.parent is not None:
+        out[("parent",)] = Fact(text("fact.parent", lang), p.parent.id)
+    if p.rounding is not None:
+        out[("rounding",)] = Fact(
+            text("fact.rounding", lang),
+            text(
+                "render.rounding_value",
+                lang,
+                mode=shown(p.rounding.mode, lang),
+                unit=format(p.rounding.quantum.normalize(), "f"),
+            ),
+            p.rounding.prov,
         )
     return out
 
@@ -373,7 +386,7 @@ def _plain_json(x):
     return x
 
 
-def _clause_json(prov: ir.Prov | None):
+def _clause_json(prov: ir.Prov | None) -> dict[str, str] | None:
     if prov is None:
         return None
     return {
@@ -384,7 +397,13 @@ def _clause_json(prov: ir.Prov | None):
 
 
 def _compare(
-    a: dict[tuple, Fact], b: dict[tuple, Fact], a_en: dict, b_en: dict, section, start, until
+    a: dict[tuple, Fact],
+    b: dict[tuple, Fact],
+    a_en: dict[tuple, Fact],
+    b_en: dict[tuple, Fact],
+    section: str | None,
+    start: DateRef | None,
+    until: DateRef | None,
 ) -> list[Change]:
     out = []
     for key in list(dict.fromkeys([*a_en, *b_en])):
@@ -392,13 +411,15 @@ def _compare(
         if (x.value if x else None) == (y.value if y else None):
             continue
         fa, fb = a.get(key), b.get(key)
+        either = fa or fb
+        assert either is not None  # the key is in a_en or b_en, so in a or b
         out.append(
             Change(
                 section,
                 start,
                 until,
                 key,
-                (fa or fb).label,
+                either.label,
                 fa.value if fa else None,
                 fb.value if fb else None,
                 fa.prov if fa else None,
@@ -408,13 +429,18 @@ def _compare(
     return out
 
 
-def _literal(d, params: dict):
+DateRef = dt.date | str  # a date, or the name of a date parameter
+
+
+def _literal(d: DateRef | None, params: dict[str, Any]) -> dt.date | None:
     if d is None or isinstance(d, dt.date):
         return d
     return params.get(d)
 
 
-def _in_force(versions, day: dt.date, params: dict):
+def _in_force(
+    versions: Sequence[ir.Version], day: dt.date, params: dict[str, Any]
+) -> ir.Version | None:
     found, found_start = None, None
     for v in versions:
         start, until = _literal(v.start, params), _literal(v.until, params)
@@ -456,60 +482,112 @@ def value_changes(
         return _merge_relations(changes, lang, axes)
 
 
-def _section_changes(old, new, kind, vo, vn, lang, params, axes: Axes) -> list[Change]:
-    def dated(vs):
-        return [
-            v
-            for v in vs
-            if _literal(v.start, params) is not None
-            and (v.until is None or _literal(v.until, params) is not None)
-        ]
-
-    points = set()
-    for v in (*dated(vo), *dated(vn)):
-        points.add(_literal(v.start, params))
-        if v.until is not None:
-            points.add(_literal(v.until, params) + DAY)
-    points = sorted(points)
+def _section_changes(
+    old: ir.Policy,
+    new: ir.Policy,
+    kind: str,
+    vo: Sequence[ir.Version],
+    vn: Sequence[ir.Version],
+    lang: str,
+    params: dict[str, Any],
+    axes: Axes,
+) -> list[Change]:
+    d = _SectionDiff(old, new, kind, lang, params, axes)
+    points = d.points(vo, vn)
     spans: list[list[Change]] = []
     for i, p in enumerate(points):
         end = points[i + 1] - DAY if i + 1 < len(points) else None
-        a, b = _in_force(vo, p, params), _in_force(vn, p, params)
+        spans.append(d.changes(_in_force(vo, p, params), _in_force(vn, p, params), p, end))
+    merged = _merge_spans(spans, kind)
+    # versions on a parameter the user did not give: compared by their dates' names
+    undated_o = {(v.start, v.until): v for v in vo if v not in d.dated(vo)}
+    undated_n = {(v.start, v.until): v for v in vn if v not in d.dated(vn)}
+    for key in dict.fromkeys([*undated_o, *undated_n]):
+        merged += d.changes(undated_o.get(key), undated_n.get(key), key[0], key[1], dated=False)
+    return merged
+
+
+class _SectionDiff:
+    """How one section's versions differ between two policies, span by span."""
+
+    def __init__(
+        self,
+        old: ir.Policy,
+        new: ir.Policy,
+        kind: str,
+        lang: str,
+        params: dict[str, Any],
+        axes: Axes,
+    ) -> None:
+        self.old, self.new, self.kind = old, new, kind
+        self.lang, self.params, self.axes = lang, params, axes
+
+    def dated(self, vs: Sequence[ir.Version]) -> list[ir.Version]:
+        """The versions whose dates are known (a date parameter's when it is given)."""
+        return [
+            v
+            for v in vs
+            if _literal(v.start, self.params) is not None
+            and (v.until is None or _literal(v.until, self.params) is not None)
+        ]
+
+    def points(self, vo: Sequence[ir.Version], vn: Sequence[ir.Version]) -> list[dt.date]:
+        """The days on which a version of either policy starts or follows one that ends."""
+        found: set[dt.date] = set()
+        for v in (*self.dated(vo), *self.dated(vn)):
+            start, until = _literal(v.start, self.params), _literal(v.until, self.params)
+            assert start is not None  # dated: both ends known
+            found.add(start)
+            if until is not None:
+                found.add(until + DAY)
+        return sorted(found)
+
+    def changes(
+        self,
+        a: ir.Version | None,
+        b: ir.Version | None,
+        start: DateRef | None,
+        until: DateRef | None,
+        dated: bool = True,
+    ) -> list[Change]:
+        """What differs between version ``a`` of the old policy and ``b`` of the new one
+        from ``start`` to ``until``: one only in force is a change of versions."""
         if a is None and b is None:
-            spans.append([])
-            continue
+            return []
         if a is None or b is None:
             have = a or b
-            words = text("render.version", lang, span=span_words(have.start, have.until, lang))
-            spans.append(
-                [
-                    Change(
-                        kind,
-                        p,
-                        end,
-                        ("in_force",),
-                        text("diff.versions", lang),
-                        words if a else None,
-                        words if b else None,
-                        a.prov if a else None,
-                        b.prov if b else None,
-                    )
-                ]
+            assert have is not None  # not both: checked above
+            words = text(
+                "render.version", self.lang, span=span_words(have.start, have.until, self.lang)
             )
-            continue
-        spans.append(
-            _compare(
-                _facts(old, kind, a, lang, axes),
-                _facts(new, kind, b, lang, axes),
-                _facts(old, kind, a, "en", axes),
-                _facts(new, kind, b, "en", axes),
-                kind,
-                p,
-                end,
-            )
+            provs = (a.prov if a else None, b.prov if b else None) if dated else (None, None)
+            return [
+                Change(
+                    self.kind,
+                    start,
+                    until,
+                    ("in_force",),
+                    text("diff.versions", self.lang),
+                    words if a else None,
+                    words if b else None,
+                    *provs,
+                )
+            ]
+        return _compare(
+            _facts(self.old, self.kind, a, self.lang, self.axes),
+            _facts(self.new, self.kind, b, self.lang, self.axes),
+            _facts(self.old, self.kind, a, "en", self.axes),
+            _facts(self.new, self.kind, b, "en", self.axes),
+            self.kind,
+            start,
+            until,
         )
+
+
+def _merge_spans(spans: list[list[Change]], kind: str) -> list[Change]:
+    """The changes of consecutive spans, one change where the same one continues."""
     merged: list[Change] = []
-    for i, span in enumerate(spans):
+    for span in spans:
         for ch in span:
             last = next(
                 (m for m in reversed(merged) if m.key == ch.key and m.section == kind), None
@@ -523,35 +601,6 @@ def _section_changes(old, new, kind, vo, vn, lang, params, axes: Axes) -> list[C
                 merged[merged.index(last)] = attrs.evolve(last, until=ch.until)
             else:
                 merged.append(ch)
-    # versions on a parameter the user did not give: compared by their dates' names
-    undated_o = {(v.start, v.until): v for v in vo if v not in dated(vo)}
-    undated_n = {(v.start, v.until): v for v in vn if v not in dated(vn)}
-    for key in dict.fromkeys([*undated_o, *undated_n]):
-        a, b = undated_o.get(key), undated_n.get(key)
-        if a is None or b is None:
-            have = a or b
-            words = text("render.version", lang, span=span_words(have.start, have.until, lang))
-            merged.append(
-                Change(
-                    kind,
-                    key[0],
-                    key[1],
-                    ("in_force",),
-                    text("diff.versions", lang),
-                    words if a else None,
-                    words if b else None,
-                )
-            )
-        else:
-            merged += _compare(
-                _facts(old, kind, a, lang, axes),
-                _facts(new, kind, b, lang, axes),
-                _facts(old, kind, a, "en", axes),
-                _facts(new, kind, b, "en", axes),
-                kind,
-                key[0],
-                key[1],
-            )
     return merged
 
 
@@ -591,7 +640,9 @@ class Param:
     assumed: bool
 
 
-def choose_params(old, new, given: dict[str, str], with_balance: bool) -> list[Param]:
+def choose_params(
+    old: CompiledPolicy, new: CompiledPolicy, given: dict[str, str], with_balance: bool
+) -> list[Param]:
     """Every parameter either policy's settlement reads: the user's value, or a stand-in."""
     wanted: list[str] = []
     for c in (old, new):
@@ -603,7 +654,7 @@ def choose_params(old, new, given: dict[str, str], with_balance: bool) -> list[P
         if name in given:
             out.append(Param(name, given[name], False))
         else:
-            t = old.ir.params.get(name) or new.ir.params.get(name)
+            t = old.ir.params.get(name) or new.ir.params[name]
             out.append(Param(name, stand_in(t, [old.ir, new.ir]), True))
     return out
 
@@ -612,7 +663,7 @@ class UnknownParam(Exception):
     pass
 
 
-def _typed(compiled, params: list[Param]) -> dict:
+def _typed(compiled: CompiledPolicy, params: list[Param]) -> dict[str, Any]:
     from .inputs import validate_params
 
     mine = {p.name: p.value for p in params if p.name in compiled.ir.params}
@@ -622,7 +673,7 @@ def _typed(compiled, params: list[Param]) -> dict:
 # ---- candidate visits ------------------------------------------------------------------------
 
 
-def _walk(c, fields: dict, thresholds: dict) -> None:
+def _walk(c: ir.Cond, fields: dict[str, str], thresholds: dict[str, set]) -> None:
     if isinstance(c, ir.Cmp):
         for side, other in ((c.left, c.right), (c.right, c.left)):
             if isinstance(side, ir.Field):
@@ -638,8 +689,8 @@ def _walk(c, fields: dict, thresholds: dict) -> None:
         _walk(c.item, fields, thresholds)
 
 
-def _pooling_conds(r: ir.PoolingRules) -> list:
-    out = []
+def _pooling_conds(r: ir.PoolingRules) -> list[ir.Cond]:
+    out: list[ir.Cond] = []
     for v in [r.ratio, *(a.amount for a in r.deductibles + r.caps)]:
         if isinstance(v, ir.Decide):
             out.extend(a.when for a in v.arms)
@@ -649,16 +700,12 @@ def _pooling_conds(r: ir.PoolingRules) -> list:
 
 def _date_points(policies: list[ir.Policy], params: list[dict]) -> list[dt.date]:
     out: set[dt.date] = set()
-    for p, typed in zip(policies, params):
+    for p, typed in zip(policies, params, strict=True):
         for kind in ("pooling", "account_use"):
             section = p.sections.get(kind)
             for v in section.versions if section else ():
-                for b in (
-                    _literal(v.start, typed),
-                    (_literal(v.until, typed) + DAY)
-                    if v.until is not None and _literal(v.until, typed)
-                    else None,
-                ):
+                until = _literal(v.until, typed)
+                for b in (_literal(v.start, typed), until + DAY if until is not None else None):
                     if b is not None:
                         out.update({b - DAY, b, b + DAY})
     return sorted(out)
@@ -668,34 +715,16 @@ def _profiles(policies: list[ir.Policy]) -> list[dict]:
     """Every hospital level and person category, designated or not where a policy asks,
     and the values of the inputs and fields the pooling conditions read: the values every
     policy's vocabulary knows (a visit is settled under each)."""
-    fields: dict[str, str] = {}
-    thresholds: dict[str, set] = {}
-    designated = False
-    for p in policies:
-        section = p.sections.get("pooling")
-        for v in section.versions if section else ():
-            for c in _pooling_conds(v.rules):
-                _walk(c, fields, thresholds)
-            designated = designated or v.rules.designated_only is not None
-    if designated:
-        fields["designated"] = V.BOOL
+    fields, thresholds = _condition_fields(policies)
     choices: dict[str, list] = {}
     for name, t in sorted(fields.items()):
         if name in ("hosp_lv", "psn_type", "flxempe_flag", "setl_time") or (
             name in V.VISIT_FIELDS and V.VISIT_FIELDS[name] == V.MONEY
         ):
             continue  # the profile's own axes, dates and amounts are explored on their own
-        if all(t in p.vocab.enums for p in policies):
-            choices[name] = [
-                x
-                for x in policies[0].vocab.enums[t].values
-                if all(x in p.vocab.enums[t].values for p in policies)
-            ]
-        elif t == V.BOOL:
-            choices[name] = [True, False]
-        elif name in thresholds:
-            pts = sorted(thresholds[name])
-            choices[name] = sorted({x for p_ in pts for x in (p_ - 1, p_, p_ + 1)})
+        values = _choice(name, t, policies, thresholds)
+        if values is not None:
+            choices[name] = values
     names = list(choices)
     axes = axes_of(policies[0])
     for p in policies[1:]:
@@ -709,10 +738,46 @@ def _profiles(policies: list[ir.Policy]) -> list[dict]:
                         "hosp_lv": lv,
                         "psn_type": cat[0],
                         "flxempe_flag": cat[1],
-                        **dict(zip(names, combo)),
+                        **dict(zip(names, combo, strict=True)),
                     }
                 )
     return out
+
+
+def _condition_fields(policies: list[ir.Policy]) -> tuple[dict[str, str], dict[str, set]]:
+    """The fields the pooling conditions read (with ``designated`` when a policy pays
+    designated places only), and the values they are compared with."""
+    fields: dict[str, str] = {}
+    thresholds: dict[str, set] = {}
+    designated = False
+    for p in policies:
+        section = p.sections.get("pooling")
+        for v in section.versions if section else ():
+            for c in _pooling_conds(v.rules):
+                _walk(c, fields, thresholds)
+            designated = designated or v.rules.designated_only is not None
+    if designated:
+        fields["designated"] = V.BOOL
+    return fields, thresholds
+
+
+def _choice(
+    name: str, t: str, policies: list[ir.Policy], thresholds: dict[str, set]
+) -> list | None:
+    """The values a profile tries for a field: every policy's common enumeration values,
+    both bools, or each threshold and its neighbours; None: the field is not varied."""
+    if all(t in p.vocab.enums for p in policies):
+        return [
+            x
+            for x in policies[0].vocab.enums[t].values
+            if all(x in p.vocab.enums[t].values for p in policies)
+        ]
+    if t == V.BOOL:
+        return [True, False]
+    if name in thresholds:
+        pts = sorted(thresholds[name])
+        return sorted({x for p_ in pts for x in (p_ - 1, p_, p_ + 1)})
+    return None
 
 
 def _ceil_cent(x: Decimal) -> Decimal:
@@ -726,7 +791,8 @@ def _thresholds(policy: ir.Policy, profile: dict, day: dt.date, params: dict) ->
     v = _in_force(section.versions, day, params) if section else None
     if v is None:
         return set(), set()
-    r: ir.PoolingRules = v.rules
+    r = v.rules
+    assert isinstance(r, ir.PoolingRules)
     env = {
         **{k: val for k, val in profile.items()},
         "setl_time": day,
@@ -765,7 +831,7 @@ def _thresholds(policy: ir.Policy, profile: dict, day: dt.date, params: dict) ->
     return deductibles, caps
 
 
-def _limit_points(r: ir.PoolingRules, env: dict, params: dict) -> set:
+def _limit_points(r: ir.PoolingRules, env: dict, params: dict) -> set[Decimal]:
     """Bills at which a cost cap is reached (the costs themselves) and a deductible's
     total_at_most (that much in-policy cost)."""
     out = set()
@@ -777,7 +843,7 @@ def _limit_points(r: ir.PoolingRules, env: dict, params: dict) -> set:
     return out
 
 
-def _holds(cond, env, params) -> bool:
+def _holds(cond: ir.Cond, env: dict[str, Any], params: dict[str, Any]) -> bool:
     try:
         return E.cond(cond, env, params)
     except MissingValue:
@@ -789,12 +855,33 @@ class Candidate:
     visits: tuple[dict, ...]
 
 
-def candidates(old, new, typed_old: dict, typed_new: dict) -> list[Candidate]:
+def candidates(
+    old: CompiledPolicy, new: CompiledPolicy, typed_old: dict, typed_new: dict
+) -> list[Candidate]:
     policies = [old.ir, new.ir]
     days = _date_points(policies, [typed_old, typed_new])
     if not days:
         return []
-    profiles = _profiles(policies)
+    sides = ((old.ir, typed_old), (new.ir, typed_new))
+    money_points = _money_points(policies)
+    segment = {day: tuple(_version_key(p, day, typed) for p, typed in sides) for day in days}
+    out: list[Candidate] = []
+    for prof in _profiles(policies):
+        per_day: dict[dt.date, tuple[list[Decimal], list[Decimal]]] = {}
+        for day in days:
+            per_day[day] = _day_thresholds(sides, prof, day)
+            out += [
+                Candidate((_visit(prof, day, a),))
+                for a in _single_amounts(*per_day[day], money_points)
+            ]
+        out += _pairs(prof, days, segment, per_day)
+        if len(out) > MAX_SEQUENCES:
+            break
+    return out
+
+
+def _money_points(policies: list[ir.Policy]) -> set[Decimal]:
+    """The amounts the pooling conditions compare money fields with."""
     money_points: set[Decimal] = set()
     for p in policies:
         section = p.sections.get("pooling")
@@ -805,53 +892,62 @@ def candidates(old, new, typed_old: dict, typed_new: dict) -> list[Candidate]:
             for name, pts in th.items():
                 if V.VISIT_FIELDS.get(name) == V.MONEY:
                     money_points |= {x for x in pts}
-    segment = {
-        day: tuple(
-            _version_key(p, day, typed) for p, typed in ((old.ir, typed_old), (new.ir, typed_new))
+    return money_points
+
+
+def _day_thresholds(
+    sides: tuple[tuple[ir.Policy, dict], ...], prof: dict, day: dt.date
+) -> tuple[list[Decimal], list[Decimal]]:
+    """The deductible and cap points of either policy for the profile on that day."""
+    ded: set[Decimal] = set()
+    cap: set[Decimal] = set()
+    for pol, typed in sides:
+        more_ded, more_cap = _thresholds(pol, prof, day, typed)
+        ded |= more_ded
+        cap |= more_cap
+    return sorted(ded), sorted(cap)
+
+
+def _single_amounts(
+    ded: list[Decimal], cap: list[Decimal], money_points: set[Decimal]
+) -> list[Decimal]:
+    """The bills a single visit tries: around each threshold, and beyond the caps."""
+    amounts = {Decimal("0.00"), Decimal("100.00")}
+    for x in {*ded, *cap, *money_points}:
+        amounts |= {x - CENT, x, x + CENT}
+    if cap:
+        amounts.add(_ceil_cent(max(cap) * 2))
+    return sorted(a for a in amounts if a >= 0)
+
+
+def _pairs(
+    prof: dict,
+    days: list[dt.date],
+    segment: dict[dt.date, tuple],
+    per_day: dict[dt.date, tuple[list[Decimal], list[Decimal]]],
+) -> list[Candidate]:
+    """Pairs in one year: the first visit uses up a deductible or reaches a cap, on the same
+    day or under other versions than the second (what carries across them)."""
+    out = []
+    for d1, d2 in itertools.combinations_with_replacement(days, 2):
+        if d1.year != d2.year or (d1 != d2 and segment[d1] == segment[d2]):
+            continue
+        ded_1, cap_1 = per_day[d1]
+        firsts = sorted(set(ded_1) | set(cap_1))
+        seconds = sorted(
+            {
+                Decimal("100.00"),
+                *(x + CENT for x in per_day[d2][0][-1:]),
+                *(_ceil_cent(x * 2) for x in per_day[d2][1][-1:]),
+            }
         )
-        for day in days
-    }
-    out: list[Candidate] = []
-    for prof in profiles:
-        per_day: dict[dt.date, tuple[list[Decimal], list[Decimal]]] = {}
-        for day in days:
-            ded, cap = set(), set()
-            for pol, typed in ((old.ir, typed_old), (new.ir, typed_new)):
-                d, c = _thresholds(pol, prof, day, typed)
-                ded |= d
-                cap |= c
-            amounts = {Decimal("0.00"), Decimal("100.00")}
-            for x in ded | cap | money_points:
-                amounts |= {x - CENT, x, x + CENT}
-            if cap:
-                amounts.add(_ceil_cent(max(cap) * 2))
-            amounts = sorted(a for a in amounts if a >= 0)
-            per_day[day] = (sorted(ded), sorted(cap))
-            for a in amounts:
-                out.append(Candidate((_visit(prof, day, a),)))
-        # pairs in one year: the first visit uses up a deductible or reaches a cap, on the
-        # same day or under other versions than the second (what carries across them)
-        for d1, d2 in itertools.combinations_with_replacement(days, 2):
-            if d1.year != d2.year or (d1 != d2 and segment[d1] == segment[d2]):
-                continue
-            ded, cap = per_day[d1]
-            firsts = sorted(set(ded) | set(cap))
-            seconds = sorted(
-                {
-                    Decimal("100.00"),
-                    *(x + CENT for x in per_day[d2][0][-1:]),
-                    *(_ceil_cent(x * 2) for x in per_day[d2][1][-1:]),
-                }
-            )
-            for a1 in firsts:
-                for a2 in seconds:
-                    out.append(Candidate((_visit(prof, d1, a1), _visit(prof, d2, a2))))
-        if len(out) > MAX_SEQUENCES:
-            break
+        for a1 in firsts:
+            for a2 in seconds:
+                out.append(Candidate((_visit(prof, d1, a1), _visit(prof, d2, a2))))
     return out
 
 
-def _version_key(p: ir.Policy, day: dt.date, typed: dict):
+def _version_key(p: ir.Policy, day: dt.date, typed: dict) -> tuple:
     versions = []
     for kind in ("pooling", "account_use"):
         s = p.sections.get(kind)
@@ -891,13 +987,13 @@ class VisitDiff:
         return Decimal(self.after["hifp_pay"]) - Decimal(self.before["hifp_pay"])
 
 
-def _known_fields(compiled) -> set[str]:
+def _known_fields(compiled: CompiledPolicy) -> set[str]:
     return set(V.VISIT_FIELDS) | set(compiled.ir.inputs)
 
 
 def settle_both(
-    old,
-    new,
+    old: CompiledPolicy,
+    new: CompiledPolicy,
     cands: list[Candidate],
     typed_old: dict,
     typed_new: dict,
@@ -920,7 +1016,7 @@ def settle_both(
     after = new.settle(rows_new, typed_new, trace=False)
     out: list[VisitDiff] = []
     seen: set[int] = set()
-    for (n, i), b, a in zip(where, before, after):
+    for (n, i), b, a in zip(where, before, after, strict=True):
         if n in seen:
             continue
         if any(getattr(b, f) != getattr(a, f) for f in COMPARED):
@@ -969,7 +1065,7 @@ def _group_key(
     person and visit, the same reasons before and after."""
     day = dt.date.fromisoformat(d.visit["setl_time"][:10])
 
-    def version(p: ir.Policy, typed):
+    def version(p: ir.Policy, typed: dict) -> tuple[str, str] | None:
         s = p.sections.get("pooling")
         v = _in_force(s.versions, day, typed) if s else None
         return None if v is None else (str(v.start), str(v.until))
@@ -1000,7 +1096,13 @@ def _rank(d: VisitDiff) -> tuple:
     )
 
 
-def pick(diffs: list[VisitDiff], old, new, typed_old, typed_new) -> list[VisitDiff]:
+def pick(
+    diffs: list[VisitDiff],
+    old: ir.Policy,
+    new: ir.Policy,
+    typed_old: dict,
+    typed_new: dict,
+) -> list[VisitDiff]:
     """One visit per story (``_group_key``), then visits that differ only in hospital
     level or the flexible flag, with the same amounts before and after, shown once."""
     best: dict[tuple, VisitDiff] = {}
@@ -1043,12 +1145,12 @@ def fold(diffs: list[VisitDiff]) -> list[VisitDiff]:
     return list(folded.values())
 
 
-def _order_in(axes: Axes):
+def _order_in(axes: Axes) -> Callable[[VisitDiff], tuple]:
     """The order visits are shown in: by date, then level and category as the vocabularies
     list them."""
     levels, categories = list(axes.levels), list(axes.categories)
 
-    def key(d: VisitDiff):
+    def key(d: VisitDiff) -> tuple:
         return (
             d.visit["setl_time"],
             len(d.earlier),
@@ -1061,7 +1163,8 @@ def _order_in(axes: Axes):
     return key
 
 
-# ---- the whole comparison -------------------------------------------------------------------------
+# ---- the whole comparison
+# -------------------------------------------------------------------------
 
 
 @attrs.frozen
@@ -1085,8 +1188,8 @@ class Report:
 
 
 def compare(
-    old,
-    new,
+    old: CompiledPolicy,
+    new: CompiledPolicy,
     old_path: str,
     new_path: str,
     given: dict[str, str],
@@ -1136,7 +1239,8 @@ def compare(
     )
 
 
-# ---- output ---------------------------------------------------------------------------------------
+# ---- output
+# ---------------------------------------------------------------------------------------
 
 
 def _when(ch: Change, lang: str) -> str:
@@ -1167,7 +1271,7 @@ def _with_clause(value: str | None, prov: ir.Prov | None, lang: str) -> str:
 def _sign(d: Decimal) -> str:
     from .runtime import money
 
-    return ("+" if d > 0 else "") + money(d)
+    return ("+" if d > 0 else "") + (money(d) or "")
 
 
 def _levels(d: VisitDiff, lang: str, axes: Axes) -> str:
@@ -1316,11 +1420,11 @@ def _to_text(report: Report, lang: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def _fmt(value, field: str) -> str:
+def _fmt(value: object, field: str) -> str:
     if value is None:
         return "—"
     if field == "pool_prop_selfpay":
-        return _pct(Decimal(value))
+        return _pct(Decimal(str(value)))
     return str(value)
 
 

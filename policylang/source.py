@@ -5,7 +5,8 @@ that could be misread is either given a defined meaning (full-width digits and
 ASCII symbols mean their ASCII twins; the ideographic space is white space; the
 enumeration comma 、 separates list items) or reported.  Replacement is one
 character for one character, so every line and column still points at the
-original text.  Lines end at "\n" only; any other line break is reported.  Text inside string literals and comments is left as written.
+original text.  Lines end at "\n" only; any other line break is reported.  Text inside
+string literals and comments is left as written.
 """
 
 from __future__ import annotations
@@ -80,65 +81,87 @@ _NUMBER_PUNCT = {"。", "，", "．"}
 
 
 def normalize(text: str, file: str) -> tuple[str, list[Diagnostic]]:
-    diags: list[Diagnostic] = []
+    scan = _Scan(text)
     out = []
     line, col = 1, 1
-    in_string: str | None = None
-    in_comment = False
-    n = len(text)
     for i, ch in enumerate(text):
-        span = Span(file, line, col, line, col + 1, i, i + 1)
-        repl = ch
-        if ch == "\r" and not (i + 1 < n and text[i + 1] == "\n"):
+        out.append(scan.char(i, ch, Span(file, line, col, line, col + 1, i, i + 1)))
+        if ch == "\n":
+            scan.in_comment = False
+            line += 1
+            col = 1
+        else:
+            col += 1
+    return "".join(out), scan.diags
+
+
+class _Scan:
+    """``normalize``'s walk over the text: what each character becomes, and the problems
+    found, knowing whether it is inside a string or a comment."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.n = len(text)
+        self.diags: list[Diagnostic] = []
+        self.in_string: str | None = None
+        self.in_comment = False
+
+    def char(self, i: int, ch: str, span: Span) -> str:
+        """What ``text[i]`` becomes."""
+        hidden = self._hidden(i, ch, span)
+        if hidden is not None:
+            return hidden
+        if self.in_comment:
+            return ch
+        if self.in_string:
+            if (
+                ch == "\n"
+                or (self.in_string == '"' and ch == '"' and _unescaped(self.text, i))
+                or (self.in_string == "“" and ch == "”")
+            ):
+                self.in_string = None
+            return ch
+        if ch == '"' or ch == "“":
+            self.in_string = ch
+            return ch
+        if ch == "#" or (ch == "/" and i + 1 < self.n and self.text[i + 1] == "/"):
+            self.in_comment = True
+            return ch
+        return self._code(i, ch, span)
+
+    def _hidden(self, i: int, ch: str, span: Span) -> str | None:
+        """A character that shows as nothing (or as something else) anywhere: reported and
+        read as a space; None for any other character."""
+        text = self.text
+        if ch == "\r" and not (i + 1 < self.n and text[i + 1] == "\n"):
             # a lone carriage return (old Mac line ends): \r\n is fine
-            diags.append(
+            self.diags.append(
                 Diagnostic(
                     "P010", span, {"code": "000D", "name": "CARRIAGE RETURN without LINE FEED"}
                 )
             )
-            repl = " "
-        elif ch == "\ufeff" and i == 0:
-            repl = " "  # a byte-order mark that some Windows editors write first: accepted
-        elif ch in BIDI:
-            diags.append(Diagnostic("P011", span, {"code": f"{ord(ch):04X}", "name": BIDI[ch]}))
-            repl = " "
-        elif ch in INVISIBLE:
-            diags.append(
+            return " "
+        if ch == "\ufeff" and i == 0:
+            return " "  # a byte-order mark that some Windows editors write first: accepted
+        if ch in BIDI:
+            self.diags.append(
+                Diagnostic("P011", span, {"code": f"{ord(ch):04X}", "name": BIDI[ch]})
+            )
+            return " "
+        if ch in INVISIBLE:
+            self.diags.append(
                 Diagnostic("P010", span, {"code": f"{ord(ch):04X}", "name": INVISIBLE[ch]})
             )
-            repl = " "
-        elif in_comment:
-            pass
-        elif in_string:
-            if (
-                ch == "\n"
-                or (in_string == '"' and ch == '"' and _unescaped(text, i))
-                or (in_string == "“" and ch == "”")
-            ):
-                in_string = None
-        elif ch == '"' or ch == "“":
-            in_string = ch
-        elif ch == "#" or (ch == "/" and i + 1 < n and text[i + 1] == "/"):
-            in_comment = True
-        elif (
-            ch in _NUMBER_PUNCT
-            and i > 0
-            and _is_digit(text[i - 1])
-            and i + 1 < n
-            and _is_digit(text[i + 1])
-        ):
-            diags.append(Diagnostic("P013", span, {"char": ch}))
-        elif (
-            ch == ","
-            and i > 0
-            and _is_digit(text[i - 1])
-            and i + 3 < n
-            and text[i + 1 : i + 4].isdigit()
-            and (i + 4 >= n or not _is_digit(text[i + 4]))
-        ):
-            diags.append(Diagnostic("P013", span, {"char": ch}))
-        elif ch in CONFUSABLE:
-            diags.append(
+            return " "
+        return None
+
+    def _code(self, i: int, ch: str, span: Span) -> str:
+        """A character of the policy's code (not in a string or a comment)."""
+        if self._digit_punct(i, ch):
+            self.diags.append(Diagnostic("P013", span, {"char": ch}))
+            return ch
+        if ch in CONFUSABLE:
+            self.diags.append(
                 Diagnostic(
                     "P012",
                     span,
@@ -150,17 +173,22 @@ def normalize(text: str, file: str) -> tuple[str, list[Diagnostic]]:
                     },
                 )
             )
-            repl = CONFUSABLE[ch]
-        elif ch in _MAP:
-            repl = _MAP[ch]
-        if ch == "\n":
-            in_comment = False
-            line += 1
-            col = 1
-        else:
-            col += 1
-        out.append(repl)
-    return "".join(out), diags
+            return CONFUSABLE[ch]
+        return _MAP.get(ch, ch)
+
+    def _digit_punct(self, i: int, ch: str) -> bool:
+        """Punctuation inside a number (``1，000``, ``1,000``): reported (P013), kept."""
+        text, n = self.text, self.n
+        if ch in _NUMBER_PUNCT:
+            return i > 0 and _is_digit(text[i - 1]) and i + 1 < n and _is_digit(text[i + 1])
+        return (
+            ch == ","
+            and i > 0
+            and _is_digit(text[i - 1])
+            and i + 3 < n
+            and text[i + 1 : i + 4].isdigit()
+            and (i + 4 >= n or not _is_digit(text[i + 4]))
+        )
 
 
 def comment_lines(text: str) -> list[int]:

@@ -6,10 +6,14 @@ a terminal, in a pipe and in a snapshot.  rich is imported only when a table is 
 from __future__ import annotations
 
 import re
+from typing import Collection
 
 
 def text_table(
-    header: list[str], rows: list[list[str]], right=frozenset(), total: list[str] | None = None
+    header: list[str],
+    rows: list[list[str]],
+    right: Collection[int] = frozenset(),
+    total: list[str] | None = None,
 ) -> str:
     """``right``: the indexes of right-aligned columns."""
     import io

@@ -9,16 +9,19 @@ own vocabulary (what it declares or imports) is ``Scope.vocab`` / ``ir.Policy.vo
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 # The enumerations are data: policylang/vocabularies/builtin.pol (and national.pol for
 # the platform's codes), read once on first use -- see policylang/vocabulary.py.  The
 # names below are kept for the code that reads them:
 #   ENUMS            enumeration -> {canonical value: Chinese alias}   (builtin.pol)
-#   ALIASES          Chinese alias -> canonical value (aliases are unique across enumerations or agree)
+#   ALIASES          Chinese alias -> canonical value (aliases are unique across enumerations or
+# agree)
 #   ZH_OF_VALUE      canonical value -> its Chinese alias
 #   ENUM_NAMES_ZH    enumeration -> its Chinese name
 #   CONTRIBUTION_ITEMS  the items that are contributions (their names end in _contribution)
-#   PLATFORM         which insutype / med_type codes general outpatient pooling settles (national.pol)
+#   PLATFORM         which insutype / med_type codes general outpatient pooling settles
+# (national.pol)
 _LAZY = ("ENUMS", "ALIASES", "ZH_OF_VALUE", "ENUM_NAMES_ZH", "CONTRIBUTION_ITEMS", "PLATFORM")
 
 
@@ -46,7 +49,7 @@ def _tables() -> dict:
     }
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return _tables()[name]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -146,7 +149,8 @@ SECTION_NAMES_ZH = {
 SETTINGS = {"account_covers": "account_covers"}
 
 # Quantities a requirement may measure in the policies that implement it.
-# ``covered``: whether a kind of visit is covered at all; ``start``: the first day pooling is in force.
+# ``covered``: whether a kind of visit is covered at all; ``start``: the first day pooling is in
+# force.
 MEASURES = {"ratio": PERCENT, "deductible": MONEY, "cap": MONEY, "covered": BOOL, "start": DATE}
 MEASURE_ALIASES = {
     "支付比例": "ratio",

@@ -16,12 +16,12 @@ from __future__ import annotations
 import functools
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Collection, Iterable
 
 import attrs
 
 from . import nodes as n
-from .diagnostics import Diagnostic
+from .diagnostics import Diagnostic, Related
 
 # An enumeration whose values follow another's: every psn_type value is a category
 # `covers` may list (with `flexible`, which is no psn_type).
@@ -62,7 +62,7 @@ class Enumeration:
             return code.value, code
         return None
 
-    def base(self, value: str, known) -> str:
+    def base(self, value: str, known: Collection[str]) -> str:
         """``value``, or what it counts as (transitively) until a value in ``known``."""
         seen = set()
         while value not in known and value in self.counts_as and value not in seen:
@@ -132,8 +132,12 @@ class _Enum:
     """A mutable enumeration while declarations are applied."""
 
     def __init__(
-        self, e: Enumeration | None = None, name: str = "", label: str | None = None, fixed=False
-    ):
+        self,
+        e: Enumeration | None = None,
+        name: str = "",
+        label: str | None = None,
+        fixed: bool = False,
+    ) -> None:
         self.name = e.name if e else name
         self.label = e.label if e else label
         self.fixed = e.fixed if e else fixed
@@ -174,7 +178,9 @@ class Merger:
             {k: CodeList(k, label, codes) for k, (label, codes) in self.lists.items()},
         )
 
-    def emit(self, which: str, span, related=(), **args):
+    def emit(
+        self, which: str, span: n.Span | None, related: Iterable[Related] = (), **args: Any
+    ) -> None:
         self.diags.append(Diagnostic(which, span, args, tuple(related)))
 
     # -- global look-ups (aliases are read wherever a name is, so they are global)
@@ -188,13 +194,13 @@ class Merger:
         return any(name in e.values for e in self.enums.values())
 
     # -- declarations
-    def apply(self, decl, origin: str, in_policy: bool) -> None:
+    def apply(self, decl: n.Node, origin: str, in_policy: bool) -> None:
         if isinstance(decl, n.EnumDecl):
             self.enum(decl, origin, in_policy)
         elif isinstance(decl, n.CodeList):
             self.code_list(decl, origin, in_policy)
 
-    def _cannot_extend(self, name: n.Name, why: str, why_zh: str, known):
+    def _cannot_extend(self, name: n.Name, why: str, why_zh: str, known: Iterable[str]) -> None:
         from .resolve import suggest
 
         s = suggest(name.value, known) if known else None
@@ -234,27 +240,51 @@ class Merger:
     def value(self, e: _Enum, item: n.EnumValue, origin: str, creating: bool = False) -> None:
         v = item.name.value
         new = v not in e.values
+        if new and self._refused(e, item, creating):
+            return
+        aliases = self._aliases(e, item)
+        base = self._counts_as(e, item, new)
         if new:
-            if e.fixed and not creating:
-                why = f"the values of {e.name} are fixed (the language gives each one a meaning)"
-                why_zh = f"{e.name} 的取值是固定的(语言为每个取值规定了含义)"
-                if e.name in FOLLOWS:
-                    why += f"; its values follow {FOLLOWS[e.name]}: add the value there"
-                    why_zh += f";其取值随 {FOLLOWS[e.name]} 而定,请在那里添加"
-                self._cannot_extend(item.name, why, why_zh, ())
-                return
-            owner = self._alias_owner(v)
-            if owner is not None and owner != v:
-                self.emit(
-                    "N115",
-                    item.name.span,
-                    alias=v,
-                    value=v,
-                    other=owner,
-                    what="value",
-                    what_zh="取值",
-                )
-                return
+            self._add_value(e, v)
+        for alias in aliases:
+            self._add_alias(e, v, alias)
+        if base is not None:
+            e.counts_as[v] = base
+            for follower, followed in FOLLOWS.items():
+                if followed == e.name and follower in self.enums:
+                    self.enums[follower].counts_as.setdefault(v, base)
+        for lit in item.codes:
+            self._add_code(e, lit, Code(v), origin)
+
+    def _refused(self, e: _Enum, item: n.EnumValue, creating: bool) -> bool:
+        """Whether a new value cannot be added (a fixed enumeration, or a name that is an
+        alias of another value): reported."""
+        v = item.name.value
+        if e.fixed and not creating:
+            why = f"the values of {e.name} are fixed (the language gives each one a meaning)"
+            why_zh = f"{e.name} 的取值是固定的(语言为每个取值规定了含义)"
+            if e.name in FOLLOWS:
+                why += f"; its values follow {FOLLOWS[e.name]}: add the value there"
+                why_zh += f";其取值随 {FOLLOWS[e.name]} 而定,请在那里添加"
+            self._cannot_extend(item.name, why, why_zh, ())
+            return True
+        owner = self._alias_owner(v)
+        if owner is not None and owner != v:
+            self.emit(
+                "N115",
+                item.name.span,
+                alias=v,
+                value=v,
+                other=owner,
+                what="value",
+                what_zh="取值",
+            )
+            return True
+        return False
+
+    def _aliases(self, e: _Enum, item: n.EnumValue) -> list[str]:
+        """The value's aliases that can be added; the others reported (N115)."""
+        v = item.name.value
         aliases = []
         fields = {f for fs in _record_fields().values() for f in fs}
         for alias in item.aliases:
@@ -281,6 +311,11 @@ class Merger:
                 )
             else:
                 aliases.append(alias)
+        return aliases
+
+    def _counts_as(self, e: _Enum, item: n.EnumValue, new: bool) -> str | None:
+        """The value the item counts as, when that can be declared here; else reported."""
+        v = item.name.value
         base = None
         if item.counts_as is not None:
             b = item.counts_as.value
@@ -308,22 +343,15 @@ class Merger:
                     enum=e.name,
                     known=known,
                     known_zh=known_zh,
-                    why=f"{v} is declared before without it (counts_as goes where a value is first declared)",
+                    why=(
+                        f"{v} is declared before without it (counts_as goes where a value is "
+                        "first declared)"
+                    ),
                     why_zh=f"{v} 此前已声明且未视同(视同 应写在首次声明该取值处)",
                 )
             else:
                 base = b
-        if new:
-            self._add_value(e, v)
-        for alias in aliases:
-            self._add_alias(e, v, alias)
-        if base is not None:
-            e.counts_as[v] = base
-            for follower, followed in FOLLOWS.items():
-                if followed == e.name and follower in self.enums:
-                    self.enums[follower].counts_as.setdefault(v, base)
-        for lit in item.codes:
-            self._add_code(e, lit, Code(v), origin)
+        return base
 
     def _add_value(self, e: _Enum, v: str) -> None:
         e.values.append(v)
@@ -411,7 +439,7 @@ class Merger:
             implies.append(got)
         self._add_code(e, item.code, Code(v, tuple(implies), item.label), origin)
 
-    def implication(self, e: _Enum, imp: n.Implication):
+    def implication(self, e: _Enum, imp: n.Implication) -> tuple[str, Any] | None:
         """(field, value) when the field is one of every record that carries this
         enumeration, and the value is of its type; else a diagnostic and None."""
         from . import vocab as V
@@ -495,7 +523,7 @@ class Merger:
             self._origin[key] = origin
 
 
-def _implies_text(implies) -> str:
+def _implies_text(implies: Iterable[tuple[str, Any]]) -> str:
     if not implies:
         return ""
     parts = [f"{f} = {'true' if v is True else 'false' if v is False else v}" for f, v in implies]
@@ -503,7 +531,7 @@ def _implies_text(implies) -> str:
 
 
 def merge(
-    base: Vocabulary, decls, origin: str, in_policy: bool
+    base: Vocabulary, decls: Iterable[n.Node], origin: str, in_policy: bool
 ) -> tuple[Vocabulary, list[Diagnostic]]:
     """``base`` with ``decls`` applied, and the problems found."""
     m = Merger(base)

@@ -17,7 +17,8 @@ and the selected records are explained.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+import datetime as dt
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import attrs
 
@@ -27,7 +28,10 @@ from .ir import evaluate as E
 from .ir.evaluate import CTX
 from .ir.text import cond_text
 from .messages import text as words
-from .runtime import money
+from .runtime import CreditResult, MayPayResult, TraceStep, VisitResult, money
+
+if TYPE_CHECKING:
+    from .api import CompiledPolicy
 
 KINDS = ("settle", "credit", "may_pay")
 DATE_FIELD = {"settle": "setl_time", "credit": "on", "may_pay": "on"}
@@ -49,7 +53,7 @@ class Step:
     formula: str | None = None
 
     def to_json(self) -> dict:
-        out = {
+        out: dict[str, Any] = {
             "what": self.what,
             "field": self.field,
             "value": self.value,
@@ -99,16 +103,20 @@ def detect_kind(records: list) -> str | None:
 
 
 def explain(
-    compiled, records: list, params: dict, kind: str, selected: list[int], lang: str = "en"
+    compiled: CompiledPolicy,
+    records: list,
+    params: dict,
+    kind: str,
+    selected: list[int],
+    lang: str = "en",
 ) -> list[Explanation]:
     """Evaluate every record, explain those at ``selected`` (0-based indexes), in ``lang``
     (the explanations; ``what`` stays the English key the JSON contract names)."""
     from .inputs import validate_params, validate_persons, validate_requests, validate_visits
 
     policy: ir.Policy = compiled.ir
-    method = {"settle": compiled.settle, "credit": compiled.credit, "may_pay": compiled.may_pay}[
-        kind
-    ]
+    # settle, credit or may_pay
+    method: Callable[[list, dict], list[Any]] = getattr(compiled, kind)
     results = method(records, params)
     values = validate_params(params, policy, source="params")
     rows = {"settle": validate_visits, "credit": validate_persons, "may_pay": validate_requests}[
@@ -132,7 +140,7 @@ def explain(
 
 
 def _in_language(
-    steps: list[Step], kind: str, reason, message: str | None, lang: str = "en"
+    steps: list[Step], kind: str, reason: str | None, message: str | None, lang: str = "en"
 ) -> None:
     """The result's message in the language asked for (the result's own is English)."""
     if message is None:
@@ -186,7 +194,7 @@ def _section(kind: str) -> str:
     return {"settle": "pooling", "credit": "crediting", "may_pay": "account_use"}[kind]
 
 
-def _point(p, params: dict) -> str:
+def _point(p: dt.date | str, params: dict) -> str:
     if isinstance(p, str):
         value = params.get(p)
         return f"{p} = {value.isoformat()}" if value is not None else p
@@ -208,7 +216,7 @@ WHAT = {
 }
 
 
-def _from_trace(t, lang: str) -> Step:
+def _from_trace(t: TraceStep, lang: str) -> Step:
     return Step(
         WHAT.get(t.field, t.field),
         t.field,
@@ -223,7 +231,7 @@ def _from_trace(t, lang: str) -> Step:
     )
 
 
-def _words(t, lang: str = "en") -> str | None:
+def _words(t: TraceStep, lang: str = "en") -> str | None:
     """The arithmetic of a trace step, in words."""
     x = t.inputs
     if t.formula:
@@ -350,7 +358,13 @@ _WORDS = {
 
 
 def _settle_steps(
-    result, program: ir.Program, rows: list[dict], results: list, i: int, params: dict, lang: str
+    result: VisitResult,
+    program: ir.Program,
+    rows: list[dict],
+    results: list,
+    i: int,
+    params: dict,
+    lang: str,
 ) -> list[Step]:
     trace = list(result.trace)
     steps: list[Step] = []
@@ -359,6 +373,7 @@ def _settle_steps(
         step = _from_trace(t, lang)
         steps.append(step)
         if t.field == "hifp_pay" and "exact" in t.inputs and not capped:
+            assert t.value is not None  # the fund's share is a number
             steps += _cap_steps(program, rows, results, i, params, Decimal(t.value), lang)
     if result.reason is not None:
         steps.append(Step("outcome", "reason", result.reason, explanation=result.message))
@@ -403,7 +418,9 @@ def _cap_steps(
     return out
 
 
-def cap_rooms(program: ir.Program, rows: list[dict], results: list, target: int, params: dict):
+def cap_rooms(
+    program: ir.Program, rows: list[dict], results: list, target: int, params: dict
+) -> list[tuple[Any, Decimal, Decimal]]:
     """(cap, amount, paid before) for each cap that applies to the visit ``target``: what the
     same person's earlier visits (in execution order) charged to its counter this period."""
     counters = {c.id: c for c in program.counters}
@@ -422,7 +439,9 @@ def cap_rooms(program: ir.Program, rows: list[dict], results: list, target: int,
     return []  # pragma: no cover - target is among the rows
 
 
-def _applying_caps(program: ir.Program, row: dict, index: int, params: dict, counters: dict):
+def _applying_caps(
+    program: ir.Program, row: dict, index: int, params: dict, counters: dict
+) -> Iterator[tuple[Any, Decimal, tuple]]:
     when = visit_date(row["setl_time"])
     block = block_at(program, when, params)
     if block is None:
@@ -445,7 +464,9 @@ def _applying_caps(program: ir.Program, row: dict, index: int, params: dict, cou
                     yield cap, amount, key
 
 
-def _credit_steps(result, program: ir.Program, row: dict, params: dict, lang: str) -> list[Step]:
+def _credit_steps(
+    result: CreditResult, program: ir.Program, row: dict, params: dict, lang: str
+) -> list[Step]:
     steps = []
     rule = _credit_rule(program, result.rule)
     for t in result.trace:
@@ -467,7 +488,7 @@ def _credit_steps(result, program: ir.Program, row: dict, params: dict, lang: st
     return steps
 
 
-def _credit_rule(program: ir.Program, name: str | None):
+def _credit_rule(program: ir.Program, name: str | None) -> Any:
     for block in program.blocks:
         for step in block.steps:
             if isinstance(step, ir.CreditRules):
@@ -477,13 +498,13 @@ def _credit_rule(program: ir.Program, name: str | None):
     return None
 
 
-def _amount_text(e, top: bool = True) -> str:
+def _amount_text(e: Any, top: bool = True) -> str:
     """An IR expression as the policy writes it: percentages as 2%, × for times."""
     from .ir.text import value_text
     from .runtime import percent
 
     if isinstance(e, ir.Const):
-        return percent(e.value) if e.type == "percent" else value_text(e.value)
+        return percent(Decimal(str(e.value))) if e.type == "percent" else value_text(e.value)
     if isinstance(e, ir.Arith):
         op = "×" if e.op == "*" else e.op
         text = f"{_amount_text(e.left, False)} {op} {_amount_text(e.right, False)}"
@@ -491,7 +512,7 @@ def _amount_text(e, top: bool = True) -> str:
     return e.name
 
 
-def _names(e) -> set[str]:
+def _names(e: Any) -> set[str]:
     if isinstance(e, ir.Arith):
         return _names(e.left) | _names(e.right)
     if isinstance(e, (ir.Field, ir.Param)):
@@ -507,7 +528,7 @@ def _names(e) -> set[str]:
     return set()
 
 
-def _reads(rule, row: dict, params: dict) -> dict:
+def _reads(rule: Any, row: dict, params: dict) -> dict:
     """The fields and parameters a credit rule read, with their values."""
     out = {}
     for name in sorted(_names(rule.when) | _names(rule.amount)):
@@ -518,7 +539,7 @@ def _reads(rule, row: dict, params: dict) -> dict:
     return out
 
 
-def _shown(v) -> Any:
+def _shown(v: Any) -> Any:
     if isinstance(v, Decimal):
         return format(v.normalize(CTX), "f")
     if hasattr(v, "isoformat"):
@@ -526,7 +547,7 @@ def _shown(v) -> Any:
     return v
 
 
-def _may_pay_steps(result, lang: str) -> list[Step]:
+def _may_pay_steps(result: MayPayResult, lang: str) -> list[Step]:
     steps = []
     for t in result.trace:
         step = _from_trace(t, lang)
@@ -681,7 +702,7 @@ def render_text(
     return "\n".join(t for t, _ in render_lines(policy_id, policy_file, explanations, lang)) + "\n"
 
 
-def _plain(v) -> str:
+def _plain(v: Any) -> str:
     if v is None:
         return "none"
     if isinstance(v, bool):
@@ -692,7 +713,7 @@ def _plain(v) -> str:
 def _summary(ex: Explanation, lang: str = "en") -> str:
     r = ex.result
     if ex.kind == "settle":
-        fields = (
+        fields: tuple[str, ...] = (
             "inscp_scp_amt",
             "act_pay_dedc",
             "pool_prop_selfpay",

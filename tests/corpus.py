@@ -90,23 +90,8 @@ def make_visits(
     psn_codes = sorted(psn_type.codes.items())
     out = []
     for _ in range(n):
-        day = (
-            rnd.choice(dates)
-            if rnd.random() < 0.5
-            else dt.date(2022, 6, 1) + dt.timedelta(days=rnd.randint(0, 1300))
-        )
-        if rnd.random() < 0.4:
-            when = day.isoformat()
-        else:
-            when = f"{day.isoformat()} {rnd.choice([8, 9, 9, 10]):02d}:{rnd.choice([0, 30]):02d}:00"
-        if rnd.random() < 0.5:
-            total = max(Decimal(0), rnd.choice(boundaries) + Decimal(rnd.randint(-2, 2)) / 100)
-        else:
-            total = Decimal(rnd.randint(0, 400000)) / 100
-        fen = int(total * 100)
-        own = rnd.randint(0, fen) if rnd.random() < 0.3 else 0
-        over = rnd.randint(0, fen - own) if rnd.random() < 0.2 else 0
-        pre = rnd.randint(0, fen - own - over) if rnd.random() < 0.2 else 0
+        when = _when(rnd, dates)
+        total, own, over, pre = _amounts(rnd, boundaries)
         v = {
             "psn_no": rnd.choice(persons),
             "psn_type": rnd.choice(plain_types),
@@ -118,56 +103,98 @@ def make_visits(
         if (
             psn_codes and rnd.random() < 0.3
         ):  # a platform code: "11", "1201", "1103" (flexible employment)...
-            code, meaning = rnd.choice(psn_codes)
-            v["psn_type"] = code
-            implied = dict(meaning.implies).get("flxempe_flag")
-            if implied is not None:
-                if rnd.random() < 0.2:
-                    del v["flxempe_flag"]  # the code says it
-                else:
-                    v["flxempe_flag"] = implied
-        if rnd.random() < 0.15:
-            v["designated"] = rnd.random() < 0.5
-        for field, part in (
-            ("fulamt_ownpay_amt", own),
-            ("overlmt_selfpay", over),
-            ("preselfpay_amt", pre),
-        ):
-            if part:
-                v[field] = f"{part / 100:.2f}"
-        if rnd.random() < 0.25:
-            v["acct_balc"] = f"{rnd.randint(0, 100000) / 100:.2f}"
-        for field, codes in (
-            ("insutype", ["310", "310", "390"]),
-            ("med_type", ["11", "11", "14"]),
-            ("acct_used_flag", ["1", "0"]),
-            ("mdtrt_id", [f"M{rnd.randint(0, 9999)}"]),
-        ):
-            if rnd.random() < 0.2:
-                v[field] = rnd.choice(codes)
-        for name, (t, _default) in policy.inputs.items():
-            if rnd.random() < 0.3:
-                continue  # the default applies
-            if t == V.BOOL:
-                v[name] = rnd.random() < 0.5
-            elif t == V.NUMBER:
-                v[name] = str(rnd.choice([0, 59, 60, 61, 69, 70, 71, rnd.randint(0, 100)]))
-            elif t == V.MONEY:
-                v[name] = f"{rnd.randint(0, 100000) / 100:.2f}"
-            elif t in V.ENUMS:
-                v[name] = rnd.choice(list(V.ENUMS[t]))
+            _platform_code(rnd, v, psn_codes)
+        _optional_fields(rnd, v, own, over, pre)
+        _declared_inputs(rnd, v, policy)
         if rnd.random() < 0.05:  # a form the fast input path leaves to the general one
             v["medfee_sumamt"] = " " + v["medfee_sumamt"]
         out.append(v)
     if out and rnd.random() < refused:
-        bad = rnd.choice(out)
-        if rnd.random() < 0.5:
-            bad.update(
-                {"psn_type": "1103", "flxempe_flag": False}
-            )  # the code says flexible employment
-        else:
-            bad["psn_type"] = "13"  # 离休: mapped only where a policy maps it
+        _refuse_one(rnd, out)
     return out
+
+
+# The helpers below draw from ``rnd`` in the order make_visits always did: a corpus for a
+# seed stays the same.
+
+
+def _when(rnd: random.Random, dates: list) -> str:
+    day = (
+        rnd.choice(dates)
+        if rnd.random() < 0.5
+        else dt.date(2022, 6, 1) + dt.timedelta(days=rnd.randint(0, 1300))
+    )
+    if rnd.random() < 0.4:
+        return day.isoformat()
+    return f"{day.isoformat()} {rnd.choice([8, 9, 9, 10]):02d}:{rnd.choice([0, 30]):02d}:00"
+
+
+def _amounts(rnd: random.Random, boundaries: list) -> tuple[Decimal, int, int, int]:
+    """The bill (near a constant of the policy half the time) and its self-paid parts (fen)."""
+    if rnd.random() < 0.5:
+        total = max(Decimal(0), rnd.choice(boundaries) + Decimal(rnd.randint(-2, 2)) / 100)
+    else:
+        total = Decimal(rnd.randint(0, 400000)) / 100
+    fen = int(total * 100)
+    own = rnd.randint(0, fen) if rnd.random() < 0.3 else 0
+    over = rnd.randint(0, fen - own) if rnd.random() < 0.2 else 0
+    pre = rnd.randint(0, fen - own - over) if rnd.random() < 0.2 else 0
+    return total, own, over, pre
+
+
+def _platform_code(rnd: random.Random, v: dict, psn_codes: list) -> None:
+    code, meaning = rnd.choice(psn_codes)
+    v["psn_type"] = code
+    implied = dict(meaning.implies).get("flxempe_flag")
+    if implied is not None:
+        if rnd.random() < 0.2:
+            del v["flxempe_flag"]  # the code says it
+        else:
+            v["flxempe_flag"] = implied
+
+
+def _optional_fields(rnd: random.Random, v: dict, own: int, over: int, pre: int) -> None:
+    if rnd.random() < 0.15:
+        v["designated"] = rnd.random() < 0.5
+    for field, part in (
+        ("fulamt_ownpay_amt", own),
+        ("overlmt_selfpay", over),
+        ("preselfpay_amt", pre),
+    ):
+        if part:
+            v[field] = f"{part / 100:.2f}"
+    if rnd.random() < 0.25:
+        v["acct_balc"] = f"{rnd.randint(0, 100000) / 100:.2f}"
+    for field, codes in (
+        ("insutype", ["310", "310", "390"]),
+        ("med_type", ["11", "11", "14"]),
+        ("acct_used_flag", ["1", "0"]),
+        ("mdtrt_id", [f"M{rnd.randint(0, 9999)}"]),
+    ):
+        if rnd.random() < 0.2:
+            v[field] = rnd.choice(codes)
+
+
+def _declared_inputs(rnd: random.Random, v: dict, policy: ir.Policy) -> None:
+    for name, (t, _default) in policy.inputs.items():
+        if rnd.random() < 0.3:
+            continue  # the default applies
+        if t == V.BOOL:
+            v[name] = rnd.random() < 0.5
+        elif t == V.NUMBER:
+            v[name] = str(rnd.choice([0, 59, 60, 61, 69, 70, 71, rnd.randint(0, 100)]))
+        elif t == V.MONEY:
+            v[name] = f"{rnd.randint(0, 100000) / 100:.2f}"
+        elif t in V.ENUMS:
+            v[name] = rnd.choice(list(V.ENUMS[t]))
+
+
+def _refuse_one(rnd: random.Random, out: list[dict]) -> None:
+    bad = rnd.choice(out)
+    if rnd.random() < 0.5:
+        bad.update({"psn_type": "1103", "flxempe_flag": False})  # the code says flexible employment
+    else:
+        bad["psn_type"] = "13"  # 离休: mapped only where a policy maps it
 
 
 def _day(rnd: random.Random) -> str:

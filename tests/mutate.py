@@ -69,6 +69,23 @@ def mutate(text: str, rnd: random.Random) -> str:
         return text[:i] + text[i + rnd.randint(1, 12) :]
     if op == 1:  # insert an odd character
         return text[:i] + rnd.choice(ODD_CHARS) + text[i:]
+    token = _token_edit(op, text, rnd)
+    if token is not None:
+        return token
+    lines = text.split("\n")
+    j = rnd.randrange(len(lines))
+    if op in (4, 5, 6):
+        return _line_edit(op, lines, j, rnd)
+    if op == 7:  # replace a name with a near miss
+        near = _near_miss(text, rnd)
+        if near is not None:
+            return near
+    # truncate
+    return text[:i]
+
+
+def _token_edit(op: int, text: str, rnd: random.Random) -> str | None:
+    """Ops 2 and 3: a number or a keyword replaced; None when there is none (or another op)."""
     if op == 2:  # replace a number
         nums = list(re.finditer(r"\d+(\.\d+)?", text))
         if nums:
@@ -80,25 +97,28 @@ def mutate(text: str, rnd: random.Random) -> str:
         if found:
             m = rnd.choice(found)
             return text[: m.start()] + rnd.choice(kws) + text[m.end() :]
-    lines = text.split("\n")
-    j = rnd.randrange(len(lines))
+    return None
+
+
+def _line_edit(op: int, lines: list[str], j: int, rnd: random.Random) -> str:
     if op == 4:  # drop a line
         return "\n".join(lines[:j] + lines[j + 1 :])
     if op == 5:  # duplicate a line
         return "\n".join(lines[: j + 1] + [lines[j]] + lines[j + 1 :])
-    if op == 6:  # swap two lines
-        k = rnd.randrange(len(lines))
-        lines[j], lines[k] = lines[k], lines[j]
-        return "\n".join(lines)
-    if op == 7:  # replace a name with a near miss
-        names = list(re.finditer(r"[a-z_]{4,}", text))
-        if names:
-            m = rnd.choice(names)
-            word = m.group()
-            k = rnd.randrange(len(word))
-            return text[: m.start()] + word[:k] + word[k + 1 :] + text[m.end() :]
-    # truncate
-    return text[:i]
+    # swap two lines
+    k = rnd.randrange(len(lines))
+    lines[j], lines[k] = lines[k], lines[j]
+    return "\n".join(lines)
+
+
+def _near_miss(text: str, rnd: random.Random) -> str | None:
+    names = list(re.finditer(r"[a-z_]{4,}", text))
+    if not names:
+        return None
+    m = rnd.choice(names)
+    word = m.group()
+    k = rnd.randrange(len(word))
+    return text[: m.start()] + word[:k] + word[k + 1 :] + text[m.end() :]
 
 
 def mutants(sources: list[str], count: int, seed: int = 0, max_ops: int = 3):

@@ -258,7 +258,8 @@ def test_help_lists_commands():
 
 
 def test_date_only_visit_comes_before_a_visit_at_midnight(tmp_path):
-    """A visit with a date only sorts before every visit with a time that day, whatever the input order."""
+    """A visit with a date only sorts before every visit with a time that day, whatever the
+    input order."""
     a = {**VISIT, "setl_time": "2023-02-01 00:00:00", "medfee_sumamt": "200.00"}
     b = {**VISIT, "setl_time": "2023-02-01", "hosp_lv": "level3", "medfee_sumamt": "200.00"}
     out1 = json.loads(

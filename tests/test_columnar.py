@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 from decimal import Decimal
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -441,7 +442,8 @@ def test_types_read_as_the_json_path_reads_them():
         "2023-03-02 08:00:00",
     ]
     records = [
-        dict(zip(table.column_names, row)) for row in zip(*(c.to_pylist() for c in table.columns))
+        dict(zip(table.column_names, row, strict=True))
+        for row in zip(*(c.to_pylist() for c in table.columns), strict=True)
     ]
     assert _rows(got) == _expected(policy.ir, records, {})
 
@@ -560,7 +562,8 @@ def test_settle_table_of_the_shipped_example_matches_settle():
     got = policy.settle_table(_table(visits, policy.ir), messages=True)
     want = [_contract(r.to_json(trace=False)) for r in policy.settle(visits, trace=False)]
     assert [
-        {**r, "message": m} for r, m in zip(_rows(got), got.column("message").to_pylist())
+        {**r, "message": m}
+        for r, m in zip(_rows(got), got.column("message").to_pylist(), strict=True)
     ] == want
 
 
@@ -568,7 +571,8 @@ def test_settle_table_of_the_shipped_example_matches_settle():
 
 _TEXT_COLUMNS = {  # (usual values, unusual but valid ones, bad ones), every one text or absent
     "psn_no": (["A", "B", "甲"], [" A", "A ", "\u3000A"], ["", "  ", None]),
-    # names, aliases and platform codes (1103 and 1203 imply flxempe_flag true: the record may agree,
+    # names, aliases and platform codes (1103 and 1203 imply flxempe_flag true: the record may
+    # agree,
     # contradict it or leave it out); 13 and 离休 only where the policy maps them (lanshan-2024.pol)
     "psn_type": (
         ["active", "retiree", "在职", "退休", "11", "1201"],
@@ -732,7 +736,10 @@ def test_platform_fields_in_a_table():
     assert got.column("reason").to_pylist() == [None, "other_scheme"]
     assert _rows(got) == _expected(
         policy.ir,
-        [dict(zip(ints.column_names, row)) for row in zip(*(c.to_pylist() for c in ints.columns))],
+        [
+            dict(zip(ints.column_names, row, strict=True))
+            for row in zip(*(c.to_pylist() for c in ints.columns), strict=True)
+        ],
         {},
     )
 
@@ -757,7 +764,8 @@ def test_a_timestamp_with_fractional_seconds_is_refused_as_in_json():
                 (
                     3,
                     "setl_time",
-                    "2023-03-01T10:30:02.500000 has fractional seconds; give the time to the second",
+                    "2023-03-01T10:30:02.500000 has fractional seconds; give the time to the "
+                    "second",
                 )
             ]
         )
@@ -796,7 +804,7 @@ def test_closed_forms_stay_exact_with_state_carried_in(path):
         cuts = sorted({0, len(visits), *(rnd.randrange(len(visits)) for _ in range(5))})
         mixed, alone = (reference.new_state(), []), (reference.new_state(), [])
         got, want = [], []
-        for k, (a, b) in enumerate(zip(cuts, cuts[1:])):
+        for k, (a, b) in enumerate(pairwise(cuts)):
             engine = columnar if (k + seed) % 3 else reference
             got += [(a, r.to_json(trace=False)) for r in engine.settle(visits[a:b], params, *mixed)]
             want += [

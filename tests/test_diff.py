@@ -58,7 +58,8 @@ def test_cap_raised_from_2024_reports_the_value_and_only_2024_visits(folder):
     assert r.exit_code == 1, r.output
     out = r.stdout
     assert re.search(
-        r"from 2024-01-01 +General outpatient pooling: cap per year +2000 yuan \[二\(一\)\] +2500 yuan",
+        r"from 2024-01-01 +General outpatient pooling: cap per year +2000 yuan \[二\(一\)\] +2500 "
+        r"yuan",
         out,
     )
     visits = out.split("Visits that settle differently", 1)[1]
@@ -86,7 +87,8 @@ def test_json_every_visit_in_2024_and_the_fund_difference(folder):
         assert v["before"]["hifp_pay"] != v["after"]["hifp_pay"]
         assert v["fund_difference"].startswith("+")
         assert v["before"]["message"].startswith(("the fund", "the cap"))  # English by default
-    # the visit exactly at the new cap's threshold: 150 + 2500 / 75% for an in-service employee at level 1
+    # the visit exactly at the new cap's threshold: 150 + 2500 / 75% for an in-service employee at
+    # level 1
     assert any(
         v["visit"]["medfee_sumamt"] == "3483.34"
         and v["visit"]["hosp_lv"] == "level1"

@@ -78,7 +78,8 @@ def _console_runs():
             if run.strip():
                 command, _, output = run.partition("\n")
                 if not command.startswith("$ policylang "):
-                    continue  # other walk-throughs (the service's curl session) have their own tests
+                    # other walk-throughs (the service's curl session) have their own tests
+                    continue
                 yield pytest.param(command[2:], output, id=command[2:][:60])
 
 
@@ -176,7 +177,8 @@ def test_explain_examples_are_true(code):
         ratio = "" if "ratio" in statements else "      ratio 70% cite 一\n"
         text = (
             "policy t {\n  level city\n  tier primary = unrated, level1 cite 一\n"
-            '  rounding half_up to 0.01 yuan unstated "t"\n  pooling {\n    from 2023-01-01 cite 一 {\n'
+            '  rounding half_up to 0.01 yuan unstated "t"\n  pooling {\n    from 2023-01-01 cite '
+            "一 {\n"
             "      covers active, retiree, flexible cite 一\n"
             + ratio
             + "      "

@@ -70,7 +70,8 @@ def test_values_between_close_thresholds_are_analysed():
     assert "R301" in codes(text)
     near = pooling(
         '      ratio 70% unstated "t"\n'
-        '      uplift 5 points when medfee_sumamt > 100 yuan and medfee_sumamt < 100.5 yuan unstated "t"'
+        "      uplift 5 points when medfee_sumamt > 100 yuan and medfee_sumamt < 100.5 yuan "
+        'unstated "t"'
     )
     assert "C406" not in codes(near)
 
@@ -78,7 +79,8 @@ def test_values_between_close_thresholds_are_analysed():
 def test_a_version_ending_on_a_missing_parameter_is_an_input_error():
     text = (
         HEAD + '  param switch: date unstated "t"\n  pooling {\n'
-        '    from 2023-01-01 until switch unstated "t" {\n      covers active, retiree, flexible unstated "t"\n'
+        '    from 2023-01-01 until switch unstated "t" {\n      covers active, retiree, flexible '
+        'unstated "t"\n'
         '      ratio 70% unstated "t"\n    }\n'
         '    from 2024-01-01 unstated "t" {\n      covers active, retiree, flexible unstated "t"\n'
         '      ratio 90% unstated "t"\n    }\n  }\n}\n'
@@ -171,7 +173,8 @@ def test_lone_carriage_return_is_reported():
 
 # ---- declared numeric bounds: a diagnostic, never rounding, never a crash ------------------
 
-_BOUNDS_PLACES = {  # where a number can be written -> the policy text, and the code when it is out of bounds
+# where a number can be written -> the policy text, and the code when it is out of bounds
+_BOUNDS_PLACES = {
     "cap": (
         lambda v: pooling(
             f'      cap {v} yuan per year unstated "t"\n      ratio 70% unstated "t"'
@@ -225,8 +228,9 @@ _BOUNDS_PLACES = {  # where a number can be written -> the policy text, and the 
     "credit": (
         lambda v: (
             HEAD
-            + '  crediting {\n    from 2023-01-01 unstated "t" {\n      rule a when psn_type = active:'
-            f' credit contribution_base × {v} unstated "t"\n    }}\n  }}\n}}\n'
+            + '  crediting {\n    from 2023-01-01 unstated "t" {\n'
+            + f'      rule a when psn_type = active: credit contribution_base × {v} unstated "t"\n'
+            + "    }\n  }\n}\n"
         ),
         "R306",
     ),
@@ -305,7 +309,8 @@ def test_a_ratio_of_31_nines_does_not_pass_a_50_percent_floor(monkeypatch):
 
 def _versions(*heads: str) -> str:
     body = "".join(
-        f'    {h} unstated "t" {{\n      covers active unstated "t"\n      ratio 70% unstated "t"\n    }}\n'
+        f'    {h} unstated "t" '
+        f'{{\n      covers active unstated "t"\n      ratio 70% unstated "t"\n    }}\n'
         for h in heads
     )
     return (
@@ -387,7 +392,8 @@ U = 'unstated "t"'
 @pytest.mark.parametrize(
     "body, expected",
     [
-        # the same default identity (kind, period, each field, condition), neither named: one counter
+        # the same default identity (kind, period, each field, condition), neither named: one
+        # counter
         (f"cap 2000 yuan per year {U}\ncap 500 yuan per year {U}", ["C412"]),
         (f"deductible 100 yuan per year {U}\ndeductible 50 yuan per year {U}", ["C412"]),
         (

@@ -54,7 +54,7 @@ def test_worked_example(path, snapshot_json):
     case, kind, results = _run(path)
     got = [r.to_json() for r in results]
     assert len(got) == len(case["expected"])
-    for i, (want, have) in enumerate(zip(case["expected"], got)):
+    for i, (want, have) in enumerate(zip(case["expected"], got, strict=True)):
         for field, value in want.items():
             assert have[field] == value, (
                 f"record {i + 1}, field {field}: notice says {value!r}, got {have[field]!r}"

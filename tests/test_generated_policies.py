@@ -115,7 +115,8 @@ def statement_blocks(draw) -> str:
             f'        until {lim} yuan: {_percent(draw)} unstated "g"' for lim in limits
         )
         lines.append(
-            f'ratio bands per year {{\n{bands}\n        beyond: {_percent(draw)} unstated "g"\n      }}'
+            "ratio bands per year "
+            f'{{\n{bands}\n        beyond: {_percent(draw)} unstated "g"\n      }}'
             ' unstated "g"'
         )
     for _ in range(draw(st.integers(0, 2))):
@@ -129,7 +130,8 @@ def policies(draw) -> str:
     starts = sorted(draw(st.sets(st.sampled_from(DATES), min_size=1, max_size=2)))
     ends = {"2023-07-01": "2023-06-30", "2024-01-01": "2023-12-31"}
     versions = "\n".join(
-        f'    from {d}{" until " + ends[starts[i + 1]] if i + 1 < len(starts) else ""} unstated "g" {{\n'
+        f"    from {d}{' until ' + ends[starts[i + 1]] if i + 1 < len(starts) else ''} unstated "
+        f'"g" {{\n'
         f"      {draw(statement_blocks())}\n    }}"
         for i, d in enumerate(starts)
     )
@@ -138,7 +140,8 @@ def policies(draw) -> str:
     )
     text = (
         f'policy generated "generated" {{\n  level city\n  rounding {rounding} yuan unstated "g"\n'
-        f'  setting account_covers = person_share unstated "g"\n  pooling {{\n{versions}\n  }}\n}}\n'
+        '  setting account_covers = person_share unstated "g"\n  pooling '
+        f"{{\n{versions}\n  }}\n}}\n"
     )
     if draw(st.booleans()):  # the same policy in Chinese keywords
         pairs = sorted(keyword_pairs().values(), key=lambda p: -len(p[0]))

@@ -126,10 +126,12 @@ def test_percent_and_points_are_different_literals():
 
 def test_period_written_together_and_points_without_ge():
     a, _ = parse(
-        "policy p { pooling { from 2023-01-01 { deductible 150 元 每年 uplift 5 百分点 when flxempe_flag } } }"
+        "policy p { pooling { from 2023-01-01 { deductible 150 元 每年 uplift 5 百分点 when "
+        "flxempe_flag } } }"
     )
     b, _ = parse(
-        "policy p { pooling { from 2023-01-01 { deductible 150 yuan per year uplift 5 points when flxempe_flag } } }"
+        "policy p { pooling { from 2023-01-01 { deductible 150 yuan per year uplift 5 points when "
+        "flxempe_flag } } }"
     )
     assert a == b
 
@@ -153,7 +155,8 @@ def test_an_error_inside_a_table_is_reported_alone():
     """Blanking a statement would unbalance the braces: no guessing, one error."""
     src = (
         "policy p {\n  pooling {\n    from 2023-01-01 {\n      ratio by hosp_lv {\n"
-        "        level1 75%\n        level2: 70%\n      }\n      cap 2000 yuan cite 一\n    }\n  }\n}\n"
+        "        level1 75%\n        level2: 70%\n      }\n      cap 2000 yuan cite 一\n    }\n  "
+        "}\n}\n"
     )
     _, diags = parse(src)
     assert len(diags) == 1 and diags[0].span.line == 5
@@ -257,11 +260,13 @@ def test_formatter_round_trips_vocabularies(path, lang):
             "compare with a single '='",
         ),
         (
-            "policy p { pooling { from 2023-01-01 { ratio by hosp_lv { unrated: 75%, level1: 70% } } } }",
+            "policy p { pooling { from 2023-01-01 { ratio by hosp_lv { unrated: 75%, level1: 70% "
+            "} } } }",
             "separated by line breaks, not commas",
         ),
         (
-            "policy p { pooling { from 2023-01-01 { ratio bands per year { until 1000 yuan: 60%, beyond: 70% } } } }",
+            "policy p { pooling { from 2023-01-01 { ratio bands per year { until 1000 yuan: 60%, "
+            "beyond: 70% } } } }",
             "separated by line breaks, not commas",
         ),
         (

@@ -924,7 +924,8 @@ def test_one_json_lines_record_is_read_by_the_same_rules():
         read_json_line('{"psn_no": "A", "acct_balc": NaN, "psn_no": "B"}', "v.jsonl", 7, 9)
     assert sorted(str(p) for p in e.value.problems) == [
         "v.jsonl: record 7 (psn_no A): field 'acct_balc': NaN is not a number that JSON allows",
-        "v.jsonl: record 7 (psn_no A): field 'psn_no': the key 'psn_no' appears twice in one object",
+        "v.jsonl: record 7 (psn_no A): field 'psn_no': the key 'psn_no' appears twice in one "
+        "object",
     ]
     with pytest.raises(JSONSyntaxError, match=r"^v.jsonl:9:2: invalid JSON: Unterminated string"):
         read_json_line('{"', "v.jsonl", 7, 9)

@@ -107,7 +107,7 @@ def test_the_ledger_is_the_same_whatever_the_input_order(seed, n, shuffle):
         slots.setdefault(keys[i], []).append(pos)
     order = [0] * n
     for k, members in by_time.items():
-        for pos, i in zip(slots[k], members):
+        for pos, i in zip(slots[k], members, strict=True):
             order[pos] = i
     a = GUIYANG.settle(visits, ledger=GUIYANG.new_ledger()).ledger.to_json()
     b = GUIYANG.settle([visits[i] for i in order], ledger=GUIYANG.new_ledger()).ledger.to_json()

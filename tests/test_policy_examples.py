@@ -54,7 +54,8 @@ def test_an_example_reads_the_same_in_english_and_chinese():
         EXAMPLE.replace(
             "EXAMPLE",
             """example "retiree" cite 二(一) {
-    settle { psn_no: "A", psn_type: retiree, setl_time: 2023-03-01, hosp_lv: level2, medfee_sumamt: 400 yuan }
+    settle { psn_no: "A", psn_type: retiree, setl_time: 2023-03-01, hosp_lv: level2,
+              medfee_sumamt: 400 yuan }
     expect { act_pay_dedc: 150 yuan, hifp_pay: 187.50 yuan, reason: none, balc: none }
   }""",
         )
@@ -63,7 +64,8 @@ def test_an_example_reads_the_same_in_english_and_chinese():
         EXAMPLE.replace(
             "EXAMPLE",
             """示例 "retiree" 依据 二(一) {
-    结算 { psn_no: "A", psn_type: 退休, setl_time: 2023年3月1日, hosp_lv: 二级, medfee_sumamt: 400元 }
+    结算 { psn_no: "A", psn_type: 退休, setl_time: 2023年3月1日, hosp_lv: 二级,
+           medfee_sumamt: 400元 }
     预期 { act_pay_dedc: 150 元, hifp_pay: 187.50 元, reason: 无, balc: 无 }
   }""",
         )
@@ -99,64 +101,78 @@ def test_examples_are_not_compiled_and_do_not_change_the_hash():
     "example, expected",
     [
         (
-            'example "ok" cite 一 { settle { psn_type: retiree, setl_time: 2023-03-01, hosp_lv: level2, '
+            'example "ok" cite 一 { settle { psn_type: retiree, setl_time: 2023-03-01, hosp_lv: '
+            "level2, "
             "medfee_sumamt: 400 yuan } expect { hifp_pay: 187.50 yuan } }",
             [],
         ),
         (
-            'example "no citation" { settle { psn_type: active, setl_time: 2023-03-01, hosp_lv: level2, '
+            'example "no citation" { settle { psn_type: active, setl_time: 2023-03-01, hosp_lv: '
+            "level2, "
             "medfee_sumamt: 400 yuan } expect { hifp_pay: 175 yuan } }",
             ["S601"],
         ),
         ('example "x" cite 一 { }', ["S603"]),
         (
-            'example "x" cite 一 { settle { psn_type: active, setl_time: 2023-03-01, hosp_lv: level2, '
+            'example "x" cite 一 { settle { psn_type: active, setl_time: 2023-03-01, hosp_lv: '
+            "level2, "
             "medfee_sumamt: 400 yuan } }",
             ["S603"],
         ),
         (
-            'example "x" cite 一 { settle { psn_type: active, hosp_lv: level2, medfee_sumamt: 400 yuan } '
+            'example "x" cite 一 { settle { psn_type: active, hosp_lv: level2, medfee_sumamt: 400 '
+            "yuan } "
             "expect { hifp_pay: 1 yuan } }",
             ["S603"],
         ),
         (
-            'example "x" cite 一 { settle { psn_type: retired, setl_time: 2023-03-01, hosp_lv: level2, '
+            'example "x" cite 一 { settle { psn_type: retired, setl_time: 2023-03-01, hosp_lv: '
+            "level2, "
             "medfee_sumamt: 400 yuan } expect { hifp_pay: 1 yuan } }",
             ["N106"],
         ),
         (
-            'example "x" cite 一 { settle { psn_type: active, setl_time: 2023-03-01, hosp_lv: level2, '
+            'example "x" cite 一 { settle { psn_type: active, setl_time: 2023-03-01, hosp_lv: '
+            "level2, "
             "medfee_sumamt: 400 yuan, medfe: 1 yuan } expect { hifp_pay: 1 yuan } }",
             ["N101"],
         ),
         (
-            'example "x" cite 一 { settle { psn_type: active, setl_time: 2023-03-01, hosp_lv: level2, '
+            'example "x" cite 一 { settle { psn_type: active, setl_time: 2023-03-01, hosp_lv: '
+            "level2, "
             "medfee_sumamt: 400 } expect { hifp_pay: 1 yuan } }",
             ["T201"],
         ),
         (
-            'example "x" cite 一 { settle { psn_type: active, setl_time: "2023-03-01 10:30", hosp_lv: level2, '
-            "medfee_sumamt: 400 yuan } expect { hifp_pay: 175, pool_prop_selfpay: 0.7, reason: wthin_deductible, "
+            'example "x" cite 一 { settle { psn_type: active, setl_time: "2023-03-01 10:30", '
+            "hosp_lv: level2, "
+            "medfee_sumamt: 400 yuan } expect { hifp_pay: 175, pool_prop_selfpay: 0.7, reason: "
+            "wthin_deductible, "
             "psn_no: none, fund: 1 yuan, hifp_pay: 1 yuan } }",
             ["N101", "N102", "N106", "T201", "T201", "T201"],
         ),
         (
-            'example "x" cite 一 { param pension = 3000 param pension = 1 yuan param other = 1 yuan '
+            'example "x" cite 一 { param pension = 3000 param pension = 1 yuan param other = 1 '
+            "yuan "
             "credit { psn_type: retiree, on: 2023-03-01 } expect { credit: 90 yuan, rule: r } }",
             ["N101", "N102", "T201"],
         ),
         (
-            'example "x" cite 一 { settle { psn_type: active, setl_time: 2023-03-01, hosp_lv: level2, '
-            "medfee_sumamt: 400 yuan } expect { hifp_pay: 175 yuan } credit { psn_type: retiree, on: 2023-03-01 } }",
+            'example "x" cite 一 { settle { psn_type: active, setl_time: 2023-03-01, hosp_lv: '
+            "level2, "
+            "medfee_sumamt: 400 yuan } expect { hifp_pay: 175 yuan } credit { psn_type: retiree, "
+            "on: 2023-03-01 } }",
             ["S605"],
         ),
         (
-            'example "x" cite 一 { may_pay { relation: self, venue: designated_pharmacy, item: drug, on: 2023-03-01 } '
+            'example "x" cite 一 { may_pay { relation: self, venue: designated_pharmacy, item: '
+            "drug, on: 2023-03-01 } "
             "expect { allowed: yes, channel: none, reason: permited } }",
             ["N106", "T201"],
         ),
         (
-            'example "x" cite 一 { settle { psn_type: active, setl_time: 2023-03-01, hosp_lv: level2, '
+            'example "x" cite 一 { settle { psn_type: active, setl_time: 2023-03-01, hosp_lv: '
+            "level2, "
             "medfee_sumamt: 400.001 yuan } expect { hifp_pay: 1 yuan } }",
             ["R305"],
         ),

@@ -102,7 +102,7 @@ def test_reordering_visits_that_do_not_share_a_time_changes_nothing(engine):
     from policylang.inputs import parse_date
 
     keys = [time_key(parse_date(v["setl_time"].strip(), with_time=True)) for v in visits]
-    for trial in range(5):
+    for _ in range(5):
         # shuffle, then restore the input order among visits that share a time
         perm = list(range(len(visits)))
         rnd.shuffle(perm)
@@ -114,7 +114,7 @@ def test_reordering_visits_that_do_not_share_a_time_changes_nothing(engine):
             slots.setdefault(keys[i], []).append(pos)
         order = [0] * len(visits)
         for key, members in groups.items():
-            for pos, i in zip(slots[key], members):
+            for pos, i in zip(slots[key], members, strict=True):
                 order[pos] = i
         again = [r.to_json() for r in run.settle([visits[i] for i in order], {})]
         assert [again[pos] for pos in sorted(range(len(order)), key=order.__getitem__)] == base

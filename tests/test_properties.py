@@ -83,7 +83,7 @@ def test_identities_and_bounds(vs):
     results = GUIYANG.settle(vs)
     fund_by_year: dict[tuple, Decimal] = {}
     dedc_by_year: dict[tuple, Decimal] = {}
-    for v, r in zip(vs, results):
+    for v, r in zip(vs, results, strict=True):
         for value in (
             r.medfee_sumamt,
             r.hifp_pay,

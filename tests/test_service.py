@@ -530,7 +530,7 @@ def test_the_schema_is_versioned_and_a_newer_one_is_refused(db_url):
     store = open_store(db_url)  # migrating again changes nothing
     salt = store.meta("audit_salt")
     assert salt and len(salt) == 64
-    with store.write("x", []) as tx:
+    with store.write("x", []):
         pass
     store.close()
     _set_version(db_url, 99)

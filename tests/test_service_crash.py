@@ -139,8 +139,8 @@ def test_the_readmes_curl_session_is_real(load_test, tmp_path):
     section = readme.split("## Settlement service", 1)[1].split("\n## ", 1)[0]
     start = re.search(r"```sh\n(.*?)```", section, re.S).group(1)
     assert (
-        "policylang serve policies/guiyang-2022.pol --db sqlite:///ledger.sqlite3 --token-file token"
-        in start
+        "policylang serve policies/guiyang-2022.pol --db sqlite:///ledger.sqlite3 --token-file "
+        "token" in start
     )
     block = re.search(r"```console\n(.*?)```", section, re.S).group(1)
     steps = re.findall(r"^\$ (.*)\n((?:(?!\$ ).*\n)*)", block, re.M)

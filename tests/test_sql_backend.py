@@ -121,7 +121,7 @@ def test_interacting_caps_settle_one_visit_at_a_time():
     # what a window per cap (each charged its own cut of the unlimited amount) would pay
     yearly = [min(300, max(0, 1000 - 300 * i)) for i in range(len(days))]
     daily = [300, 0, 300, 300, 300, 300]
-    assert [min(a, b) for a, b in zip(yearly, daily)] == [
+    assert [min(a, b) for a, b in zip(yearly, daily, strict=True)] == [
         300,
         0,
         300,
@@ -186,7 +186,8 @@ def test_a_date_alone_comes_before_every_time_that_day_whatever_the_input_order(
     ]
     got, want = _both(policy, visits)
     assert got == want
-    # 28 Feb takes 20 of the 150; the date alone (third in the input) takes 100; midnight the last 30
+    # 28 Feb takes 20 of the 150; the date alone (third in the input) takes 100; midnight the last
+    # 30
     assert [r["act_pay_dedc"] for r in got] == ["30.00", "0.00", "100.00", "20.00"]
 
 
@@ -198,7 +199,9 @@ def test_visits_at_one_time_settle_in_input_order():
         got, want = _both(policy, visits)
         assert got == want
         taken = D(0)
-        for r, v in zip(got, visits):  # each takes what the earlier ones in the input left
+        for r, v in zip(
+            got, visits, strict=True
+        ):  # each takes what the earlier ones in the input left
             assert D(r["act_pay_dedc"]) == min(D(v["medfee_sumamt"]), D(150) - taken)
             taken += D(r["act_pay_dedc"])
 
@@ -273,8 +276,8 @@ def test_a_table_of_decimal_yuan_settles_to_the_fen():
     rows = con.sql(query).fetchall()
     want = backend("reference")(policy.ir, tracing=False).settle(visits, {})
     names = ["row_no", *base.SETTLE_OUTPUTS]
-    for row, r in zip(rows, want):
-        got = dict(zip(names, row))
+    for row, r in zip(rows, want, strict=True):
+        got = dict(zip(names, row, strict=True))
         j = r.to_json(trace=False)
         for field in (
             "inscp_scp_amt",
@@ -313,13 +316,13 @@ def test_the_emitted_query_runs_as_printed_and_agrees():
     con = duckdb.connect()
     _load_table(con, "visits", visits, policy, "BIGINT")
     names = ["row_no", *base.SETTLE_OUTPUTS]
-    rows = [dict(zip(names, row)) for row in con.sql(result.output).fetchall()]
+    rows = [dict(zip(names, row, strict=True)) for row in con.sql(result.output).fetchall()]
     want = [
         r.to_json(trace=False)
         for r in backend("reference")(policy.ir, tracing=False).settle(visits, {})
     ]
     assert [r["row_no"] for r in rows] == list(range(len(visits)))
-    for r, w in zip(rows, want):
+    for r, w in zip(rows, want, strict=True):
         assert (r["hifp_pay"], r["acct_pay"], r["reason"]) == (
             int(D(w["hifp_pay"]) * 100),
             int(D(w["acct_pay"]) * 100),
@@ -424,7 +427,8 @@ def test_errors_in_records_are_the_references_in_its_order():
         "record 2 (psn_no A): field 'age': is required by the rule that applies to this record"
     ]
     assert _errors(DuckDB(policy.ir), policy, visits, {"r": "95%"}) == [
-        "record 1 (psn_no A): field '(record)': the ratio that applies comes to 105%, outside 0%..100%; "
+        "record 1 (psn_no A): field '(record)': the ratio that applies comes to 105%, outside "
+        "0%..100%; "
         "check the parameters",
         "record 2 (psn_no A): field 'age': is required by the rule that applies to this record",
     ]

@@ -47,7 +47,7 @@ def test_hand_derived_results(lanshan, snapshot_json):
 def test_every_backend_gives_the_hand_derived_results(lanshan, engine):
     results = backend(engine)(lanshan.ir).settle(CASE["input"], {})
     assert [
-        {k: r.to_json()[k] for k in want} for r, want in zip(results, CASE["expected"])
+        {k: r.to_json()[k] for k in want} for r, want in zip(results, CASE["expected"], strict=True)
     ] == CASE["expected"]
 
 
@@ -97,8 +97,8 @@ def test_retired_cadres_must_meet_the_provinces_requirements_on_retirees(tmp_pat
     [h501] = [d for d in policylang.check_paths([city])[0][0].diagnostics]
     assert h501.code == "H501" and h501.args["name"] == "retiree_tilt"
     assert (
-        "the ratio is 55% for hosp_lv=level2, psn_type=veteran and 60% for hosp_lv=level2, psn_type=active"
-        in h501.message()
+        "the ratio is 55% for hosp_lv=level2, psn_type=veteran and 60% for hosp_lv=level2, "
+        "psn_type=active" in h501.message()
     )
     assert "(veteran counts as retiree)" in h501.message()
     city.write_text(text.replace(" counts_as retiree", ""), encoding="utf-8")

@@ -43,7 +43,8 @@ RUNS = {
     "why-shanxi-request": f"why {SHANXI} examples/shanxi-requests.json {SHANXI_FROM} --record 1",
     "why-lanshan-visit": f"why {LANSHAN} examples/three-categories/visits.json --record 4",
     "why-setl-id": f"why {GUIYANG} examples/live/visit-1.json --setl-id S-0105-1",
-    "settle-composed-limits": f"settle {QINGXI} examples/composed-limits/visits.json --format table",
+    "settle-composed-limits": f"settle {QINGXI} examples/composed-limits/visits.json "
+    "--format table",
     "why-deductible-total": f"why {QINGXI} examples/composed-limits/visits.json --record 3",
     "why-cost-cap": f"why {QINGXI} examples/composed-limits/visits.json --record 14",
     # test: examples in policies and example files

@@ -29,8 +29,10 @@ def _visit(**kw):
 
 def test_variations_settle_as_worked_by_hand(city):
     visits = [
-        # level2, age 72: deductible 100 (level2, per year) + 5 (per visit) = 105; ratio 70% + 5 (age) = 75%;
-        # (300 - 105) x 75% = 146.25.  Account pays in-policy self-pay only: 350 - 146.25 - 50 = 153.75.
+        # level2, age 72: deductible 100 (level2, per year) + 5 (per visit) = 105; ratio 70% + 5
+        # (age) = 75%;
+        # (300 - 105) x 75% = 146.25.  Account pays in-policy self-pay only: 350 - 146.25 - 50 =
+        # 153.75.
         _visit(
             setl_time="2023-02-01",
             medfee_sumamt="350.00",
@@ -38,7 +40,8 @@ def test_variations_settle_as_worked_by_hand(city):
             age=72,
             acct_balc="1000.00",
         ),
-        # same day, level1: its own deductible 50 + 5 = 55; 80% + 5 = 85%; (400 - 55) x 85% = 293.25,
+        # same day, level1: its own deductible 50 + 5 = 55; 80% + 5 = 85%; (400 - 55) x 85% =
+        # 293.25,
         # but the daily cap leaves 300 - 146.25 = 153.75.
         _visit(setl_time="2023-02-01", hosp_lv="level1", medfee_sumamt="400.00", age=72),
         # level3, not referred, family doctor: 200 + 5; 60% + 5 + 5 - 10 = 60%; 795 x 60% = 477.00,

@@ -309,7 +309,8 @@ def test_a_child_inherits_its_parents_vocabulary(tmp_path):
 def test_misuse_of_the_vocabulary(decl, code):
     text = (
         "policy p {\n  level city\n  " + decl + '\n  rounding half_up to 0.01 yuan unstated "x"\n'
-        "  pooling {\n    from 2023-01-01 cite 一 {\n      covers active, retiree cite 一\n      ratio 70% cite 一\n"
+        "  pooling {\n    from 2023-01-01 cite 一 {\n      covers active, retiree cite 一\n      "
+        "ratio 70% cite 一\n"
         "    }\n  }\n}\n"
     )
     ws = Workspace()
@@ -400,8 +401,8 @@ def test_a_code_contradicting_the_record_is_an_input_error(engine):
         policy, [_visit(), _visit(psn_no="B", psn_type="1103", flxempe_flag=False)], engine
     )
     assert problems == [
-        "record 2 (psn_no B): field 'flxempe_flag': false contradicts psn_type '1103' (灵活就业在职), "
-        "which means active with flxempe_flag = true"
+        "record 2 (psn_no B): field 'flxempe_flag': false contradicts psn_type '1103' "
+        "(灵活就业在职), which means active with flxempe_flag = true"
     ]
 
 
@@ -552,7 +553,8 @@ def test_vocabulary_blocks_in_the_docs_parse_and_apply():
         assert check_vocabulary(unit) == []
 
 
-# ---- vocabularies with the hardened reader and the officer's toolbox ------------------------------
+# ---- vocabularies with the hardened reader and the officer's toolbox
+# ------------------------------
 
 import os  # noqa: E402
 import sys  # noqa: E402
@@ -669,7 +671,8 @@ def test_example_records_may_give_codes(tmp_path):
 
     body = (
         '  example "codes" cite 一 {\n'
-        '    settle { psn_type: "13", setl_time: 2023-03-01, hosp_lv: level2, medfee_sumamt: 100 yuan }\n'
+        '    settle { psn_type: "13", setl_time: 2023-03-01, hosp_lv: level2, medfee_sumamt: 100 '
+        "yuan }\n"
         "    expect { pool_prop_selfpay: 90%, hifp_pay: 90 yuan }\n"
         '    settle { psn_no: "B", psn_type: "1103", setl_time: 2023-03-01, hosp_lv: level2,\n'
         "             medfee_sumamt: 100 yuan }\n"

@@ -119,7 +119,7 @@ def test_every_trace_step_is_shown(monkeypatch):
     visits = json.loads((ROOT / "examples" / "guiyang-visits.json").read_text(encoding="utf-8"))
     results = policy.settle(visits)
     explained = why.explain(policy, visits, {}, "settle", list(range(len(visits))))
-    for result, ex in zip(results, explained):
+    for result, ex in zip(results, explained, strict=True):
         from_trace = [
             (s.field, s.value, s.rule)
             for s in ex.steps

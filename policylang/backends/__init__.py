@@ -17,11 +17,12 @@ BACKENDS = {
     "reference": "policylang.backends.reference:Reference",
     "scalar": "policylang.backends.scalar:Scalar",
     "duckdb": "policylang.backends.sql.duckdb:DuckDB",  # pip install 'policylang[sql]'
-    "columnar": "policylang.backends.columnar:Columnar",  # needs numpy and pyarrow (the columnar extra)
+    # needs numpy and pyarrow (the columnar extra)
+    "columnar": "policylang.backends.columnar:Columnar",
 }
 
 
-def backend(name: str):
+def backend(name: str) -> type:
     """The backend class.  Importing it needs nothing optional; building one raises
     ``BackendUnavailable`` (saying what to install) when its engine is missing, and
     ``NotSupported`` (naming the step) when it cannot run the policy."""

@@ -328,7 +328,10 @@ def _compare(op: str, a: Col, b: Col, n: int) -> np.ndarray:
         xs, ys = _objects(a, n), _objects(b, n)
         f = _PY[op]
         res = np.array(
-            [(op == "!=") if x is None or y is None else bool(f(x, y)) for x, y in zip(xs, ys)],
+            [
+                (op == "!=") if x is None or y is None else bool(f(x, y))
+                for x, y in zip(xs, ys, strict=True)
+            ],
             dtype=bool,
         )
     res = np.full(n, bool(res)) if not isinstance(res, np.ndarray) else res.astype(bool, copy=False)
@@ -571,7 +574,7 @@ def _assemble(parts: list, n: int, t: str) -> Col:
             for x in values
         )
         out = np.zeros(n, dtype=object if wide else np.int64)
-        for (at, _), x in zip(parts, values):
+        for (at, _), x in zip(parts, values, strict=True):
             out[at] = x
         return Col("num", out, scale)
     if kind == "cat":
@@ -743,7 +746,8 @@ class _Plan:
         if node.kind == "bands":
             node.method = "closed_form"
             node.why = (
-                "what accumulates is the amount itself, whatever the bands: the amount before a visit is an "
+                "what accumulates is the amount itself, whatever the bands: the amount before a "
+                "visit is an "
                 "exclusive running sum within the counter key"
             )
             return
@@ -757,7 +761,8 @@ class _Plan:
                 names = ", ".join(node.counters)
                 node.method = "sequential"
                 node.why = (
-                    f"caps that carry ({names}) limit one payment together: each one's room depends on what "
+                    f"caps that carry ({names}) limit one payment together: each one's room "
+                    "depends on what "
                     "the others let through, so no cap can be computed on its own"
                 )
                 return
@@ -770,23 +775,30 @@ class _Plan:
         what = "deductible" if node.kind == "deductible" else "cap"
         if len(keys) > 1:
             node.method = "sequential"
-            node.why = f"the versions that share {cid} set different amounts, so the amount varies within a key"
+            node.why = (
+                f"the versions that share {cid} set different amounts, so the amount varies "
+                "within a key"
+            )
         elif not reads <= allowed:
             node.method = "sequential"
             node.why = (
-                f"the {what} amount reads {', '.join(sorted(reads - allowed))} but the counter is kept "
-                f"{'per ' + counter.each if counter.each else 'across them'}: it varies within a key"
+                f"the {what} amount reads {', '.join(sorted(reads - allowed))} but the counter is "
+                "kept "
+                f"{'per ' + counter.each if counter.each else 'across them'}: it varies within a "
+                "key"
             )
         elif node.kind == "deductible":
             node.method = "closed_form"
             node.why = (
-                "one amount D per counter key: take_i = min(D, I_i) - min(D, I_(i-1)), I the running "
+                "one amount D per counter key: take_i = min(D, I_i) - min(D, I_(i-1)), I the "
+                "running "
                 "in-policy amount within the key"
             )
         else:
             node.method = "closed_form"
             node.why = (
-                "one cap C that carries, constant within its key (per-visit caps cut the share first): "
+                "one cap C that carries, constant within its key (per-visit caps cut the share "
+                "first): "
                 "fund_i = min(C, S_i) - min(C, S_(i-1)), S the running rounded share within the key"
             )
 
@@ -850,7 +862,8 @@ class _Plan:
                         if item[0] == "node":
                             item[1].method = "row_by_row"
                             item[1].why = (
-                                "the versions charge these counters in different orders, so each visit "
+                                "the versions charge these counters in different orders, so each "
+                                "visit "
                                 "runs these steps before the next visit does"
                             )
                 schedule.append(("joint", {b: tuple(r) for b, r in ranges.items()}))
@@ -880,7 +893,8 @@ class _Plan:
                     (),
                     (),
                     "closed_form",
-                    "between two given balances, balance_i = B - min(B, P_i) with P the running amount "
+                    "between two given balances, balance_i = B - min(B, P_i) with P the running "
+                    "amount "
                     "the account may pay, so pay_i = min(B, P_i) - min(B, P_(i-1))",
                 )
             )
@@ -1240,9 +1254,16 @@ class _Run:
             P, B, E = self._keys(counter, rows)
             each = self._each_value(counter)
             keys = step_key.tolist() if isinstance(step_key, np.ndarray) else repeat(step_key)
+            # endless without an `each` field, so the zip below is not strict
             es = E.tolist() if E is not None else repeat(-1)
             for pos, p, b, e, f, k in zip(
-                rows.tolist(), P.tolist(), B.tolist(), es, np.asarray(amounts).tolist(), keys
+                rows.tolist(),
+                P.tolist(),
+                B.tolist(),
+                es,
+                np.asarray(amounts).tolist(),
+                keys,
+                strict=False,
             ):
                 entries.append(
                     (
@@ -1388,8 +1409,11 @@ class _Run:
         book = self.used.get(cid)
         if not book:
             return None
+        # endless without an `each` field, so the zip below is not strict
         es = E.tolist() if E is not None else repeat(None)
-        return _int_list([book.get((p, b, e), 0) for p, b, e in zip(P.tolist(), B.tolist(), es)])
+        return _int_list(
+            [book.get((p, b, e), 0) for p, b, e in zip(P.tolist(), B.tolist(), es, strict=False)]
+        )
 
     def _group(self, cid: str, rows, x):
         """Rows (ascending) put so that each counter key is contiguous, in execution order within
@@ -1429,8 +1453,9 @@ class _Run:
     def _remember(self, cid: str, keys, at, values) -> None:
         P, B, E = keys
         book = self.used.setdefault(cid, {})
+        # endless without an `each` field, so the zip below is not strict
         es = E[at].tolist() if E is not None else repeat(None)
-        for p, b, e, v in zip(P[at].tolist(), B[at].tolist(), es, values.tolist()):
+        for p, b, e, v in zip(P[at].tolist(), B[at].tolist(), es, values.tolist(), strict=False):
             book[(p, b, e)] = v
 
     @staticmethod
@@ -1545,8 +1570,11 @@ class _Run:
         P, B, E = self._keys(self.plan.counters[cid], rows)
         book = self.used.setdefault(cid, {})
         out = []
+        # endless without an `each` field, so the zip below is not strict
         es = E.tolist() if E is not None else repeat(None)
-        for p, b, e, x, a in zip(P.tolist(), B.tolist(), es, base.tolist(), amount.tolist()):
+        for p, b, e, x, a in zip(
+            P.tolist(), B.tolist(), es, base.tolist(), amount.tolist(), strict=False
+        ):
             key = (p, b, e)
             before = book.get(key, 0)
             take = a - before
@@ -1590,7 +1618,7 @@ class _Run:
         last = int(bands.values[0].scaleb(4, CTX)) + pts
         err = np.full(len(rows), -1, dtype=np.int32)
         low = 0
-        for limit, value in zip(bands.limits, bands.values):
+        for limit, value in zip(bands.limits, bands.values, strict=True):
             v = value.scaleb(4, CTX)
             if v != v.to_integral_value(context=CTX):
                 raise NotImplementedError(
@@ -1697,7 +1725,7 @@ class _Run:
         ):
             on = np.zeros(len(rows), dtype=bool)
             cap_amt = np.zeros(len(rows), dtype=amounts[0].dtype)
-            for a, amt in zip(applies, amounts):
+            for a, amt in zip(applies, amounts, strict=True):
                 on |= a
                 cap_amt = np.where(a, amt, cap_amt)
             every = on.all()
@@ -1720,7 +1748,7 @@ class _Run:
             sel = which == i
             self._store(step.out, rows[sel], fund[sel], 2)
         for (_, cid, _, _, key), on in zip(
-            slots, applies
+            slots, applies, strict=True
         ):  # every cap that applies is charged the payment
             self._charge(cid, rows[on], fund[on], key)
 
@@ -1728,7 +1756,7 @@ class _Run:
         keys = [self._keys(self.plan.counters[cid], rows) for cid in ids]
         books = [self.used.setdefault(cid, {}) for cid in ids]
         cols = []
-        for (P, B, E), a, amt in zip(keys, applies, amounts):
+        for (P, B, E), a, amt in zip(keys, applies, amounts, strict=True):
             cols.append(
                 (
                     a.tolist(),
@@ -1739,7 +1767,7 @@ class _Run:
                 )
             )
         out = []
-        slots = list(zip(books, cols))
+        slots = list(zip(books, cols, strict=True))
         for j, f in enumerate(fund.tolist()):
             charged = []
             for book, (a, amt, P, B, E) in slots:
@@ -1793,7 +1821,7 @@ class _Run:
         B = np.where(given[first], bal.data[first], 0)
         known_seg = given[first].copy()
         if self.balances:
-            for j, (p, g) in enumerate(zip(P[first].tolist(), given[first].tolist())):
+            for j, (p, g) in enumerate(zip(P[first].tolist(), given[first].tolist(), strict=True)):
                 if not g and p in self.balances:
                     B[j] = self.balances[p]
                     known_seg[j] = True
@@ -1837,14 +1865,14 @@ class _Run:
             Pk = P[known]
             last = np.ones(len(kr), dtype=bool)
             last[:-1] = Pk[1:] != Pk[:-1]
-            for p, v in zip(Pk[last].tolist(), after[last].tolist()):
+            for p, v in zip(Pk[last].tolist(), after[last].tolist(), strict=True):
                 self.balances[p] = v
 
     @staticmethod
     def _seq_account(B, starts, p):
         pay, after = [], []
         bal = 0
-        for b, s, x in zip(B.tolist(), starts.tolist(), p.tolist()):
+        for b, s, x in zip(B.tolist(), starts.tolist(), p.tolist(), strict=True):
             if s:
                 bal = b
             got = min(bal, x)
@@ -1909,7 +1937,7 @@ class _Run:
             seq = self.seq
             last = np.ones(self.n, dtype=bool)
             last[:-1] = self.P[1:] != self.P[:-1]
-            for p, k in zip(self.P[last].tolist(), seq[last].tolist()):
+            for p, k in zip(self.P[last].tolist(), seq[last].tolist(), strict=True):
                 state["seq"][names[p]] = k
 
     # -- results
@@ -2024,10 +2052,14 @@ class Columnar:
         raw = run.unsorted(run.vars["hifp_raw"].everywhere()[0])[0].tolist()
         out = []
         medfee = vis.cols["medfee_sumamt"].data.tolist()
-        amounts = zip(medfee, *(cols[f].tolist() for f in MONEY_OUT))
-        balc = [None if m else v for v, m in zip(cols["balc"].tolist(), cols["balc_null"].tolist())]
+        amounts = zip(medfee, *(cols[f].tolist() for f in MONEY_OUT), strict=True)
+        balc = [
+            None if m else v
+            for v, m in zip(cols["balc"].tolist(), cols["balc_null"].tolist(), strict=True)
+        ]
         ratio = [
-            None if m else v for v, m in zip(cols["ratio"].tolist(), cols["ratio_null"].tolist())
+            None if m else v
+            for v, m in zip(cols["ratio"].tolist(), cols["ratio_null"].tolist(), strict=True)
         ]
         reasons = [None if c < 0 else REASONS[c] for c in cols["reason"].tolist()]
         fund = cols["hifp_pay"].tolist()
@@ -2108,7 +2140,7 @@ class Columnar:
             cols = _results(run)
             ratio = [
                 None if m else v
-                for v, m in zip(cols["ratio"].tolist(), cols["ratio_null"].tolist())
+                for v, m in zip(cols["ratio"].tolist(), cols["ratio_null"].tolist(), strict=True)
             ]
             days, fund = vis.day.tolist(), cols["hifp_pay"].tolist()
             codes = reason_codes.tolist()

@@ -5,6 +5,8 @@ These are part of the program's meaning (see ``ir.program.Program``)."""
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
+from typing import Callable, Sequence, TypeVar, Union
 
 from .. import ir
 from ..ir.evaluate import MissingValue
@@ -24,11 +26,11 @@ class BackendUnavailable(ImportError):
     """A backend's optional engine is not installed; the message says what to install."""
 
 
-def visit_date(t) -> dt.date:
+def visit_date(t: dt.date) -> dt.date:
     return t.date() if isinstance(t, dt.datetime) else t
 
 
-def time_key(t) -> tuple:
+def time_key(t: dt.date) -> tuple:
     """A visit with a date only comes before every visit with a time on that day."""
     if isinstance(t, dt.datetime):
         return (t.date(), 1, t.time())
@@ -48,8 +50,8 @@ def settle_order(visits: list[dict]) -> list[int]:
     return sorted(range(len(visits)), key=lambda i: (time_key(visits[i]["setl_time"]), i))
 
 
-def _point(value, params: dict):
-    if value is None or isinstance(value, dt.date):
+def _point(value: dt.date | str, params: dict) -> dt.date:
+    if isinstance(value, dt.date):
         return value
     got = params.get(value)
     if got is None:
@@ -57,13 +59,14 @@ def _point(value, params: dict):
     return got
 
 
-def block_at(program: ir.Program, when, params: dict) -> ir.Block | None:
+def block_at(program: ir.Program, when: dt.date, params: dict) -> ir.Block | None:
     """The block in force on ``when``: among those whose dates contain it, the one with
     the latest start (ties: the later in the program)."""
     when = visit_date(when)
     found, found_start = None, None
     for block in program.blocks:
-        start, until = _point(block.start, params), _point(block.until, params)
+        start = _point(block.start, params)
+        until = None if block.until is None else _point(block.until, params)
         if (
             start <= when
             and (until is None or when <= until)
@@ -73,7 +76,11 @@ def block_at(program: ir.Program, when, params: dict) -> ir.Block | None:
     return found
 
 
-def bucket(period: str, when: dt.date, visit_index: int):
+# a counter's period: a year, (year, month), a day, or ("visit", index) for one visit
+Bucket = Union[int, tuple[int, int], dt.date, tuple[str, int]]
+
+
+def bucket(period: str, when: dt.date, visit_index: int) -> Bucket:
     if period == "year":
         return when.year
     if period == "month":
@@ -83,7 +90,17 @@ def bucket(period: str, when: dt.date, visit_index: int):
     return ("visit", visit_index)
 
 
-def split_bands(limits, prior, amount, add, sub, zero) -> list:
+N = TypeVar("N", Decimal, int)
+
+
+def split_bands(
+    limits: Sequence[N | None],
+    prior: N,
+    amount: N,
+    add: Callable[[N, N], N],
+    sub: Callable[[N, N], N],
+    zero: N,
+) -> list[tuple[int, N]]:
     """The parts of ``amount`` (accumulated on top of ``prior``) that fall in each band
     (``limits``: each band's cumulative upper limit, None for the last), as ``(band, part)``.
     ``add``/``sub`` do the arithmetic (exact ``Decimal`` in a private context, or ``int``)."""

@@ -510,7 +510,8 @@ HANDLERS: dict[type, Callable[[Reference, Any, State], Any]] = {
 def _check_ratio(value: Decimal) -> None:
     if not (0 <= value <= 1):  # only a parameter can do this: the checker proves literals
         raise BadValue(
-            f"the ratio that applies comes to {percent(value)}, outside 0%..100%; check the parameters"
+            f"the ratio that applies comes to {percent(value)}, outside 0%..100%; check the "
+            "parameters"
         )
 
 

@@ -420,7 +420,8 @@ class Gen:
         for adj in s.adjustments:
             self.emit(f"if {self.cond(adj.when)}: pts += {int(adj.points.scaleb(4, CTX))}")
         self.emit(
-            f"v_{s.exact}, v_{s.ratio}, parts = _bands({self.const(limits)}, {self.const(values)}, pts, prior, "
+            f"v_{s.exact}, v_{s.ratio}, parts = _bands({self.const(limits)}, "
+            f"{self.const(values)}, pts, prior, "
             f"v_{s.base})"
         )
         self.charge(s.counter, "k", "prior", f"v_{s.base}")
@@ -660,12 +661,17 @@ def _let_tracer(s: ir.Let, names):
 
 
 def _unscale(values, scales) -> list:
-    return [D(v, sc) if sc is not None and type(v) is int else v for v, sc in zip(values, scales)]
+    return [
+        D(v, sc) if sc is not None and type(v) is int else v
+        for v, sc in zip(values, scales, strict=True)
+    ]
 
 
 def _gate_tracer(s: ir.Gate, scales):
     def build(provs, *values):
-        return tr_stopped(s.reason, s.prov, dict(zip(s.reads, _unscale(values, scales))))
+        return tr_stopped(
+            s.reason, s.prov, dict(zip(s.reads, _unscale(values, scales), strict=True))
+        )
 
     return build
 
@@ -682,7 +688,7 @@ def _ratio_tracer(s: ir.Ratio, scales):
         return tr_ratio(
             D(value, 4),
             s.prov if row is None else provs[row],
-            dict(zip(s.reads, _unscale(reads, scales))),
+            dict(zip(s.reads, _unscale(reads, scales), strict=True)),
         )
 
     return build
@@ -690,7 +696,7 @@ def _ratio_tracer(s: ir.Ratio, scales):
 
 def _adjust_tracer(adj: ir.Adjust, reads, scales):
     def build(provs, value, *values):
-        return tr_adjust(D(value, 4), adj, dict(zip(reads, _unscale(values, scales))))
+        return tr_adjust(D(value, 4), adj, dict(zip(reads, _unscale(values, scales), strict=True)))
 
     return build
 
@@ -701,7 +707,7 @@ def _bands_tracer(s: ir.BandShare):
             tr_band(D(s_ratio, 4), s.bands.provs[i], part, prior, D(pts, 4))
             for i, part, s_ratio in parts
         ]
-        out += [tr_band_adjust(a) for a, on in zip(s.adjustments, applied) if on]
+        out += [tr_band_adjust(a) for a, on in zip(s.adjustments, applied, strict=True) if on]
         return out
 
     return build
@@ -759,7 +765,10 @@ def _bands(limits, values, pts, prior, amount):
 
 
 def _ratio_msg(r: int) -> str:
-    return f"the ratio that applies comes to {percent(D(r, 4))}, outside 0%..100%; check the parameters"
+    return (
+        f"the ratio that applies comes to {percent(D(r, 4))}, outside 0%..100%; check the "
+        "parameters"
+    )
 
 
 def _materializer(builders: list, provs: list):
@@ -829,7 +838,7 @@ def settle_source(policy: ir.Policy, tracing: bool) -> tuple[str, dict]:
     if tracing:
         g.emit("tr = []")
     g.emit("reason = None")
-    for name, t, init in prog.variables:
+    for name, _t, init in prog.variables:
         g.emit(f"v_{name} = {'None' if init is None else 0}")
     g.steps(prog.prelude)
     blocks = prog.blocks
@@ -846,12 +855,15 @@ def settle_source(policy: ir.Policy, tracing: bool) -> tuple[str, dict]:
         if any(isinstance(s, ir.BandShare) for s in b.steps)
     }
     g.emit(
-        f"msg = (reason, d, v_ratio, v_remaining, v_hifp_raw, v_hifp_pay, blk in {g.const(frozenset(banded))})"
+        "msg = (reason, d, v_ratio, v_remaining, v_hifp_raw, v_hifp_pay, blk in "
+        f"{g.const(frozenset(banded))})"
     )
     trace = "(TRACE_ID, tuple(tr))" if tracing else "()"
     g.emit(
-        f"out[i] = VisitResult(psn, text, (f_medfee_sumamt, {', '.join('v_' + v for v in SETTLE_VARS)}), "
-        f"v_balc, v_ratio, reason, _message(msg), {trace}, (f_setl_id, f_mdtrt_id, seq, 'settle'), STAMP)"
+        "out[i] = VisitResult(psn, text, (f_medfee_sumamt, "
+        f"{', '.join('v_' + v for v in SETTLE_VARS)}), "
+        f"v_balc, v_ratio, reason, _message(msg), {trace}, (f_setl_id, f_mdtrt_id, seq, "
+        "'settle'), STAMP)"
     )
     g.depth = 2
     for exc, what in (("MissingValue", "missing"), ("NoRowError", "norow"), ("BadValue", "bad")):
@@ -1001,7 +1013,7 @@ class _FastVisits:
         rows, keys = [], []
         known, psn_types, levels, extra = self.known, self.psn_type, self.hosp_lv, self.extra
         flagged = self.psn_flagged
-        for i, r in enumerate(records):
+        for r in records:
             if type(r) is not dict or not r.keys() <= known:
                 raise _Slow
             try:

@@ -13,13 +13,13 @@ from . import core as c
 from . import program as p
 
 
-def _walk(node, out_fields: list, out_params: list) -> None:
+def _walk(node: object, out_fields: list, out_params: list) -> None:
     t = type(node)
-    if t is c.Field:
+    if type(node) is c.Field:
         if node.name not in out_fields:
             out_fields.append(node.name)
         return
-    if t is c.Param:
+    if type(node) is c.Param:
         if node.name not in out_params:
             out_params.append(node.name)
         return
@@ -33,13 +33,13 @@ def _walk(node, out_fields: list, out_params: list) -> None:
         _walk(getattr(node, f.name), out_fields, out_params)
 
 
-def fields_read(node) -> tuple[str, ...]:
+def fields_read(node: object) -> tuple[str, ...]:
     fields: list[str] = []
     _walk(node, fields, [])
     return tuple(fields)
 
 
-def params_read(node) -> tuple[str, ...]:
+def params_read(node: object) -> tuple[str, ...]:
     params: list[str] = []
     _walk(node, [], params)
     return tuple(params)

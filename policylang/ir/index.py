@@ -75,7 +75,7 @@ class TableIndex:
             m ^= low
         return out
 
-    def first(self, env: dict):
+    def first(self, env: dict) -> c.Arm | None:
         """The arm that decides (the first that matches), or None."""
         i = self.first_index(env)
         return None if i is None else self.arms[i]

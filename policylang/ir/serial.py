@@ -30,7 +30,7 @@ class _Writer:
     def __init__(self, spans: bool, base: str | None):
         self.spans, self.base = spans, base
 
-    def span(self, s: Span | None):
+    def span(self, s: Span | None) -> dict[str, Any] | None:
         if s is None:
             return None
         path = s.file
@@ -113,7 +113,7 @@ def to_data(policy: c.Policy, spans: bool = True) -> dict:
     return data
 
 
-def _dumps(data) -> str:
+def _dumps(data: object) -> str:
     return json.dumps(data, sort_keys=True, ensure_ascii=False, indent=1, separators=(",", ": "))
 
 

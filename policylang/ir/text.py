@@ -9,7 +9,7 @@ from decimal import Decimal
 from . import core as c
 
 
-def value_text(v) -> str:
+def value_text(v: object) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, Decimal):
@@ -19,7 +19,7 @@ def value_text(v) -> str:
     return str(v)
 
 
-def expr_text(e) -> str:
+def expr_text(e: c.Expr) -> str:
     if isinstance(e, c.Const):
         return value_text(e.value)
     if isinstance(e, c.Arith):
@@ -27,7 +27,7 @@ def expr_text(e) -> str:
     return e.name  # Field, Param, Var
 
 
-def cond_text(x) -> str:
+def cond_text(x: c.Cond) -> str:
     if isinstance(x, c.Cmp):
         return f"{expr_text(x.left)} {x.op} {expr_text(x.right)}"
     if isinstance(x, c.InSet):
@@ -43,6 +43,6 @@ def cond_text(x) -> str:
     raise TypeError(x)
 
 
-def _paren(x) -> str:
+def _paren(x: c.Cond) -> str:
     text = cond_text(x)
     return f"({text})" if isinstance(x, (c.AllOf, c.AnyOf)) and len(x.items) > 1 else text

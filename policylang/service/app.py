@@ -16,7 +16,7 @@ import logging
 import secrets
 import traceback
 from decimal import Decimal
-from typing import Any
+from typing import Any, NoReturn
 
 from fastapi import FastAPI, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
@@ -54,12 +54,12 @@ def _json(data: Any, status: int = 200, headers: dict | None = None) -> Response
     )
 
 
-def _error(status: int, kind: str, text: str, **more) -> Response:
+def _error(status: int, kind: str, text: str, **more: Any) -> Response:
     return _json({"error": kind, "text": text, **more}, status)
 
 
-def _no_duplicate_keys(pairs):
-    out = {}
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     for k, v in pairs:
         if k in out:
             raise BodyError(
@@ -69,7 +69,7 @@ def _no_duplicate_keys(pairs):
     return out
 
 
-def _no_constants(name: str):
+def _no_constants(name: str) -> NoReturn:
     raise BodyError(400, f"{SOURCE}: invalid JSON: {name} is not a JSON value")
 
 
@@ -102,8 +102,9 @@ async def read_body(request: Request, limit: int) -> Any:
         raise BodyError(400, f"{SOURCE}: the JSON is nested too deeply") from None
 
 
-def _input_problems(e) -> Response:
+def _input_problems(e: policylang.InputError) -> Response:
     problems = []
+    texts = []
     for p in e.problems:
         shown = policylang.InputProblem(p.record, p.field, p.message, p.psn_no, p.source or SOURCE)
         problems.append(
@@ -115,11 +116,12 @@ def _input_problems(e) -> Response:
                 "text": str(shown),
             }
         )
+        texts.append(str(shown))
     summary = f"{len(problems)} problem(s) in the input; nothing was evaluated"
     return _json(
         {
             "error": "input",
-            "text": "\n".join([p["text"] for p in problems] + [summary]),
+            "text": "\n".join([*texts, summary]),
             "problems": problems,
         },
         422,
@@ -181,7 +183,9 @@ _TEXT = {"oneOf": [{"type": "string", "minLength": 1}, {"type": "integer"}]}
 VISIT = {
     "type": "object",
     "title": "Visit",
-    "description": "A visit to settle (docs/json-contract.md, settle); a policy may declare more input fields.",
+    "description": (
+        "A visit to settle (docs/json-contract.md, settle); a policy may declare more input fields."
+    ),
     "required": ["psn_no", "psn_type", "flxempe_flag", "setl_time", "hosp_lv", "medfee_sumamt"],
     "properties": {
         "psn_no": _TEXT,
@@ -284,37 +288,26 @@ def _responses(ok: dict, *codes: int) -> dict:
 # ---- the application ---------------------------------------------------------------------
 
 
-def create_app(
-    engine: Engine, token: str | None, max_body: int = MAX_BODY, workers: int | None = None
-) -> FastAPI:
-    """The service's ASGI application.  ``token``: the bearer token every request except
-    /health and the docs must carry; None only when the operator chose --no-auth."""
-    app = FastAPI(
-        title="policylang settlement service",
-        version=policylang.__version__,
-        description="Live settlement of general-outpatient visits under compiled policies, with each "
-        "person's ledger kept in a database. Bodies and results follow the command line's "
-        "JSON contract (docs/json-contract.md).",
-    )
+def _guard(token: str | None) -> list:
+    """The dependencies of a route that needs the bearer token (none with --no-auth)."""
+    if token is None:
+        return []
     bearer = HTTPBearer(
         auto_error=False, description="the service's token (--token-file or POLICYLANG_TOKEN)"
     )
 
+    expected = token.encode("utf-8")
+
     def authorized(creds: HTTPAuthorizationCredentials | None = Security(bearer)) -> None:
-        if token is None:
-            return
         given = creds.credentials.encode("utf-8") if creds is not None else b""
-        if not hmac.compare_digest(given, token.encode("utf-8")):
+        if not hmac.compare_digest(given, expected):
             raise Unauthorized()
 
-    guarded = [Security(authorized)] if token is not None else []
-    # Requests do their work (the database, the settlement) in at most `workers` threads at a
-    # time; the rest wait their turn without competing for the interpreter: with one writer at
-    # a time (SQLite), more threads only slow the one holding the lock.
-    slots = anyio.CapacityLimiter(workers or engine.store.workers)
+    return [Security(authorized)]
 
-    async def in_thread(func, *args):
-        return await anyio.to_thread.run_sync(func, *args, limiter=slots)
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Every error the service answers, in the one shape: {"error": KIND, "text": ...}."""
 
     @app.exception_handler(policylang.InputError)
     async def _input(request, e):
@@ -361,9 +354,33 @@ def create_app(
     async def _http(request, e):
         return _error(e.status_code, "http", str(e.detail))
 
+
+def create_app(
+    engine: Engine, token: str | None, max_body: int = MAX_BODY, workers: int | None = None
+) -> FastAPI:
+    """The service's ASGI application.  ``token``: the bearer token every request except
+    /health and the docs must carry; None only when the operator chose --no-auth."""
+    app = FastAPI(
+        title="policylang settlement service",
+        version=policylang.__version__,
+        description="Live settlement of general-outpatient visits under compiled policies, with "
+        "each person's ledger kept in a database. Bodies and results follow the command line's "
+        "JSON contract (docs/json-contract.md).",
+    )
+    guarded = _guard(token)
+    # Requests do their work (the database, the settlement) in at most `workers` threads at a
+    # time; the rest wait their turn without competing for the interpreter: with one writer at
+    # a time (SQLite), more threads only slow the one holding the lock.
+    slots = anyio.CapacityLimiter(workers or engine.store.workers)
+
+    async def in_thread(func, *args):
+        return await anyio.to_thread.run_sync(func, *args, limiter=slots)
+
+    _add_error_handlers(app)
+
     async def records_call(
         request: Request, policy: str | None, trace: bool, kind: str, dry: bool = False
-    ):
+    ) -> Response:
         sp = engine.policy(policy)
         body = await read_body(request, max_body)
         results, replayed = await in_thread(engine.settle, sp, body, trace, kind, dry)
@@ -382,10 +399,13 @@ def create_app(
         responses=_responses(RESULT, 400, 401, 404, 409, 413, 422, 503),
         summary="Settle visits (and reversals) into the ledger",
     )
-    async def settle(request: Request, policy: str | None = policy_q, trace: bool = trace_q):
-        """Settles one visit (an object) or several (an array) and records them in the persons' ledgers.
-        A retry with the same setl_id and content returns the first result (header Idempotent-Replayed);
-        other content under a used setl_id is a 409. Records with "op": "reverse" are reversals."""
+    async def settle(
+        request: Request, policy: str | None = policy_q, trace: bool = trace_q
+    ) -> Response:
+        """Settles one visit (an object) or several (an array) and records them in the persons'
+        ledgers. A retry with the same setl_id and content returns the first result (header
+        Idempotent-Replayed); other content under a used setl_id is a 409. Records with
+        "op": "reverse" are reversals."""
         return await records_call(request, policy, trace, "settle")
 
     @app.post(
@@ -395,8 +415,11 @@ def create_app(
         responses=_responses(RESULT, 400, 401, 404, 409, 413, 422, 503),
         summary="Reverse recorded settlements (2208)",
     )
-    async def reverse(request: Request, policy: str | None = policy_q, trace: bool = trace_q):
-        """Gives back what a settlement consumed. A retried reversal returns the reversal's first result."""
+    async def reverse(
+        request: Request, policy: str | None = policy_q, trace: bool = trace_q
+    ) -> Response:
+        """Gives back what a settlement consumed. A retried reversal returns the reversal's first
+        result."""
         return await records_call(request, policy, trace, "reverse")
 
     @app.post(
@@ -406,7 +429,9 @@ def create_app(
         responses=_responses(RESULT, 400, 401, 404, 413, 422, 503),
         summary="Settle without recording (pre-settlement)",
     )
-    async def presettle(request: Request, policy: str | None = policy_q, trace: bool = trace_q):
+    async def presettle(
+        request: Request, policy: str | None = policy_q, trace: bool = trace_q
+    ) -> Response:
         """What /settle would answer now, with nothing written to the ledger."""
         return await records_call(request, policy, trace, "settle", dry=True)
 
@@ -428,19 +453,15 @@ def create_app(
         ),
         summary="Re-settle recorded visits (补退)",
     )
-    async def resettle(request: Request, policy: str | None = policy_q):
-        """Re-settles the visits named by setl_id in corrections, or every visit settled from/until, under the
-        policy the service runs (an amended version after a restart), with each person's later visits.
-        Returns one adjustment per re-settled visit. resettle_id makes a retry return the first answer."""
+    async def resettle(request: Request, policy: str | None = policy_q) -> Response:
+        """Re-settles the visits named by setl_id in corrections, or every visit settled
+        from/until, under the policy the service runs (an amended version after a restart), with
+        each person's later visits. Returns one adjustment per re-settled visit. resettle_id makes
+        a retry return the first answer."""
         sp = engine.policy(policy)
         body = await read_body(request, max_body)
         rows, replayed = await in_thread(engine.resettle, sp, body)
         return _json(rows, headers={"Idempotent-Replayed": "true"} if replayed else None)
-
-    def _ledger_response(text: str | None) -> Response:
-        if text is None:
-            return _error(404, "not_found", "no ledger for this person under this policy")
-        return Response(text, media_type="application/json")
 
     @app.get(
         "/ledger/{psn_no}",
@@ -448,8 +469,9 @@ def create_app(
         summary="One person's ledger",
         responses=_responses({"type": "object", "title": "Ledger"}, 401, 404, 503),
     )
-    async def ledger_of(psn_no: str, policy: str | None = policy_q):
-        """The person's part of the ledger, as canonical ledger JSON (docs/json-contract.md, The ledger)."""
+    async def ledger_of(psn_no: str, policy: str | None = policy_q) -> Response:
+        """The person's part of the ledger, as canonical ledger JSON (docs/json-contract.md, The
+        ledger)."""
         sp = engine.policy(policy)
         return _ledger_response(await in_thread(engine.ledger_json, sp, psn_no))
 
@@ -459,12 +481,24 @@ def create_app(
         summary="The whole ledger (export)",
         responses=_responses({"type": "object", "title": "Ledger"}, 401, 404, 503),
     )
-    async def ledger_all(policy: str | None = policy_q):
-        """Every person's ledger as one canonical ledger file (what `policylang settle --ledger-out` writes);
-        it is built in memory."""
+    async def ledger_all(policy: str | None = policy_q) -> Response:
+        """Every person's ledger as one canonical ledger file (what `policylang settle
+        --ledger-out` writes); it is built in memory."""
         sp = engine.policy(policy)
         return _ledger_response(await in_thread(engine.ledger_json, sp, None))
 
+    _add_health(app, engine)
+    app.add_middleware(_Guard)
+    return app
+
+
+def _ledger_response(text: str | None) -> Response:
+    if text is None:
+        return _error(404, "not_found", "no ledger for this person under this policy")
+    return Response(text, media_type="application/json")
+
+
+def _add_health(app: FastAPI, engine: Engine) -> None:
     @app.get("/health", summary="Liveness and the database")
     async def health():
         """No token needed; tells the policies (id and IR hash) and whether the database answers."""
@@ -477,6 +511,3 @@ def create_app(
                 503,
             )
         return _json({"status": "ok", "database": engine.store.dialect, "policies": policies})
-
-    app.add_middleware(_Guard)
-    return app

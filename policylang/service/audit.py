@@ -6,8 +6,8 @@ person's sequence number when known, the outcome (``settled``, ``reversed``, ``r
 ``presettled``, ``replayed``, ``conflict``, ``rejected``) and the person as a salted SHA-256
 (``psn``).  No personal data is written in clear: a ``setl_id`` that contains the person's
 number (as one the library assigns does: ``PSN-SEQ``) is written as ``null`` with
-``setl_id_withheld: true``; the salt is kept in the database, so the same person has the same hash across
-restarts, and the log alone cannot be matched against a list of person numbers.
+``setl_id_withheld: true``; the salt is kept in the database, so the same person has the same
+hash across restarts, and the log alone cannot be matched against a list of person numbers.
 """
 
 from __future__ import annotations
@@ -16,21 +16,39 @@ import datetime as dt
 import hashlib
 import json
 import logging
+from typing import Any, Protocol
 
 LOG = logging.getLogger("policylang.audit")
+
+
+class Stamped(Protocol):
+    """What the audit log names a policy by (a ``CompiledPolicy``)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def hash(self) -> str: ...
 
 
 class Audit:
     def __init__(self, salt: str):
         self._salt = salt.encode("utf-8")
 
-    def psn_hash(self, psn_no) -> str | None:
+    def psn_hash(self, psn_no: object) -> str | None:
         if not isinstance(psn_no, (str, int)) or isinstance(psn_no, bool):
             return None
         return "sha256:" + hashlib.sha256(self._salt + str(psn_no).encode("utf-8")).hexdigest()
 
     def record(
-        self, policy, op: str, outcome: str, setl_id=None, psn_no=None, seq=None, **more
+        self,
+        policy: Stamped,
+        op: str,
+        outcome: str,
+        setl_id: object = None,
+        psn_no: object = None,
+        seq: int | None = None,
+        **more: Any,
     ) -> None:
         if not LOG.isEnabledFor(logging.INFO):
             return

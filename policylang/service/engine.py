@@ -10,8 +10,8 @@ Idempotency: a settlement or reversal is keyed by (operation, setl_id).  The key
 up under the persons' locks; a record already applied with the same content returns the
 first result as it was answered (stored with the operation; with its trace only if the
 first request asked for it, and without it when a retry asks ``trace=false``), one with
-other content is a conflict (409), and nothing of the request is applied.  A settlement without ``setl_id`` is assigned one by the
-library (``PSN-SEQ``), and stored under it.
+other content is a conflict (409), and nothing of the request is applied.  A settlement
+without ``setl_id`` is assigned one by the library (``PSN-SEQ``), and stored under it.
 """
 
 from __future__ import annotations
@@ -21,12 +21,16 @@ import hashlib
 import json
 import logging
 from decimal import Decimal
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import policylang
 
 from .audit import Audit
-from .store import Operation, Retry, Store, StoreError
+from .store import Operation, Retry, Store, StoreError, WriteTx
+
+if TYPE_CHECKING:
+    from ..api import CompiledPolicy
+    from ..ledger import Ledger, SettleOutcome
 
 LOG = logging.getLogger("policylang.service")
 MAX_ATTEMPTS = 8
@@ -50,29 +54,29 @@ class UnknownPolicy(Exception):
         super().__init__(text)
 
 
-def dumps(value) -> str:
+def dumps(value: object) -> str:
     """Compact JSON for storage (amounts read as Decimal are written as numbers' text)."""
     return json.dumps(
         value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=_plain
     )
 
 
-def answer_text(value) -> str:
+def answer_text(value: object) -> str:
     """An answer as stored for retries: its fields in the order first given."""
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_plain)
 
 
-def _plain(value):
+def _plain(value: object) -> str:
     if isinstance(value, Decimal):
         return format(value, "f")
     raise TypeError(f"not JSON: {type(value).__name__}")
 
 
-def content_hash(value) -> str:
+def content_hash(value: object) -> str:
     return "sha256:" + hashlib.sha256(dumps(value).encode("utf-8")).hexdigest()
 
 
-def _text(value, strip: bool) -> str | None:
+def _text(value: object, strip: bool) -> str | None:
     """A text field as the library reads it (``psn_no: 7`` is ``"7"``)."""
     if isinstance(value, bool):
         return None
@@ -87,6 +91,12 @@ class Item:
     """One record of a request, with its idempotency key and content hash."""
 
     __slots__ = ("index", "record", "op", "setl_id", "psn_no", "key", "hash", "norm")
+    op: str | None  # None: not a settlement or a reversal (the library reports it)
+    setl_id: str | None
+    psn_no: str | None
+    key: tuple[str, str] | None  # (op, setl_id) when the record has a setl_id
+    hash: str | None
+    norm: dict[str, Any] | None
 
     def __init__(self, index: int, record: Any):
         self.index, self.record = index, record
@@ -110,7 +120,7 @@ class Item:
 class ServicePolicy:
     """A policy the service settles under, with the parameters given at start."""
 
-    def __init__(self, policy, params: dict | None = None):
+    def __init__(self, policy: CompiledPolicy, params: dict | None = None):
         self.policy = policy
         self.params = dict(params or {})
         self.id, self.hash = policy.id, policy.hash
@@ -153,7 +163,7 @@ class Engine:
             ) from None
 
     # ---- the ledger of a few persons ---------------------------------------------------------
-    def _ledger(self, sp: ServicePolicy, rows: dict[str, str | None]):
+    def _ledger(self, sp: ServicePolicy, rows: Mapping[str, str | None]) -> Ledger:
         parts = ",".join(
             f"{json.dumps(p, ensure_ascii=False)}:{d}"
             for p, d in sorted(rows.items())
@@ -169,14 +179,15 @@ class Engine:
         if ledger.dropped and sp.id not in self._warned:
             self._warned.add(sp.id)
             LOG.warning(
-                "%s: stored ledgers were written under another version of the policy; counters it no longer "
+                "%s: stored ledgers were written under another version of the policy; counters it "
+                "no longer "
                 "declares are dropped when a person is next settled: %s",
                 sp.id,
                 ", ".join(ledger.dropped),
             )
         return ledger
 
-    def _write_back(self, sp: ServicePolicy, tx, ledger_after) -> None:
+    def _write_back(self, sp: ServicePolicy, tx: WriteTx, ledger_after: Ledger) -> None:
         persons = ledger_after.to_data()["persons"]
         stray = set(persons) - set(tx.rows)
         if stray:  # never commit a person whose row was not locked: that could lose an update
@@ -232,7 +243,7 @@ class Engine:
             out = [{k: v for k, v in r.items() if k != "trace"} for r in out]
         return out, not fresh
 
-    def _items(self, sp: ServicePolicy, records, kind: str) -> list[Item]:
+    def _items(self, sp: ServicePolicy, records: object, kind: str) -> list[Item]:
         if isinstance(records, dict):
             records = [records]
         if not isinstance(records, list):
@@ -268,7 +279,9 @@ class Engine:
             records = out
         return [Item(i, r) for i, r in enumerate(records)]
 
-    def _settle(self, sp: ServicePolicy, items: list[Item], ledger, op: str, trace: bool):
+    def _settle(
+        self, sp: ServicePolicy, items: list[Item], ledger: Ledger, op: str, trace: bool
+    ) -> SettleOutcome:
         try:
             return sp.policy.settle(
                 [it.record for it in items], sp.params, trace=trace, ledger=ledger
@@ -289,14 +302,14 @@ class Engine:
             ) from None
 
     def _apply(
-        self, sp: ServicePolicy, tx, items: list[Item], trace: bool
+        self, sp: ServicePolicy, tx: WriteTx, items: list[Item], trace: bool
     ) -> tuple[list[dict], set[int]]:
-        keyed = [it for it in items if it.key is not None]
-        seen = tx.operations(sp.id, [it.key for it in keyed]) if keyed else {}
+        keyed = [(it.key, it) for it in items if it.key is not None]
+        seen = tx.operations(sp.id, [key for key, _ in keyed]) if keyed else {}
         out: list[Any] = [None] * len(items)
         conflicts = []
-        for it in keyed:
-            done = seen.get(it.key)
+        for key, it in keyed:
+            done = seen.get(key)
             if done is None:
                 continue
             if done.content_hash == it.hash:
@@ -307,14 +320,14 @@ class Engine:
                         "record": it.index + 1,
                         "op": it.op,
                         "setl_id": it.setl_id,
-                        "text": f"record {it.index + 1}: a {it.op} with setl_id {it.setl_id!r} was already "
-                        "received with other content; send the same content again to get its "
-                        "result, or use another setl_id",
+                        "text": f"record {it.index + 1}: a {it.op} with setl_id {it.setl_id!r} "
+                        "was already received with other content; send the same content again "
+                        "to get its result, or use another setl_id",
                     }
                 )
         if conflicts:
             for it in items:
-                if any(c["record"] == it.index + 1 for c in conflicts):
+                if it.op is not None and any(c["record"] == it.index + 1 for c in conflicts):
                     self.audit.record(sp, it.op, "conflict", it.setl_id, it.psn_no)
             raise Conflict(conflicts)
         fresh = [it for it in items if out[it.index] is None]
@@ -322,12 +335,13 @@ class Engine:
             outcome = self._settle(sp, fresh, self._ledger(sp, tx.rows), "settle", trace)
             self._write_back(sp, tx, outcome.ledger)
             ops = []
-            for it, result in zip(fresh, outcome.results):
+            for it, result in zip(fresh, outcome.results, strict=True):
                 data = result.to_json(trace=trace)  # stored as answered: a retry gets this again
                 sid = data["setl_id"]
-                digest = (
-                    it.hash if it.key is not None else content_hash({**it.norm, "setl_id": sid})
-                )
+                if it.hash is not None and it.key is not None:
+                    digest = it.hash
+                else:  # a record the library accepted is an object: norm is set
+                    digest = content_hash({**(it.norm or {}), "setl_id": sid})
                 ops.append(Operation(data["op"], sid, data["psn_no"], digest, answer_text(data)))
                 out[it.index] = data
             tx.put_operations(sp.id, ops)
@@ -336,7 +350,7 @@ class Engine:
     def _audit(self, sp: ServicePolicy, op: str, outcome: str, r: dict) -> None:
         self.audit.record(sp, op, outcome, r.get("setl_id"), r.get("psn_no"), r.get("seq"))
 
-    def _rejected(self, sp: ServicePolicy, records, op: str = "settle") -> None:
+    def _rejected(self, sp: ServicePolicy, records: Sequence[object], op: str = "settle") -> None:
         for r in records:
             if isinstance(r, dict):
                 kind = r.get("op", op) if r.get("op") in ("settle", "reverse") else op
@@ -351,7 +365,7 @@ class Engine:
                 self.audit.record(sp, op, "rejected")
 
     # ---- re-settlement ------------------------------------------------------------------------
-    def resettle(self, sp: ServicePolicy, body) -> tuple[list[dict], bool]:
+    def resettle(self, sp: ServicePolicy, body: object) -> tuple[list[dict], bool]:
         """Re-settle recorded visits (补退): ``{"corrections": [...], "from": DATE, "until": DATE,
         "resettle_id": ID}`` or a bare array of corrections."""
         corrections, start, end, rid = self._resettle_body(body)
@@ -409,9 +423,9 @@ class Engine:
                                 "op": "resettle",
                                 "setl_id": None,
                                 "resettle_id": rid,
-                                "text": f"a resettle with resettle_id {rid!r} was already received with other "
-                                "content; send the same content again to get its result, or use "
-                                "another resettle_id",
+                                "text": f"a resettle with resettle_id {rid!r} was already "
+                                "received with other content; send the same content again to "
+                                "get its result, or use another resettle_id",
                             }
                         ]
                     )

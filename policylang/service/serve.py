@@ -15,9 +15,9 @@ LOG = logging.getLogger("policylang.service")
 def configure_logging(audit_log: str | None) -> None:
     service = logging.getLogger("policylang.service")
     if not service.handlers:
-        h = logging.StreamHandler(sys.stderr)
-        h.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        service.addHandler(h)
+        stderr = logging.StreamHandler(sys.stderr)
+        stderr.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        service.addHandler(stderr)
     service.setLevel(logging.INFO)
     service.propagate = False
     audit = logging.getLogger("policylang.audit")

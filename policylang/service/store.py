@@ -37,10 +37,13 @@ SCHEMA_VERSION = 1
 MIGRATIONS: dict[int, list[str]] = {
     1: [
         "CREATE TABLE policylang_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-        "CREATE TABLE policylang_persons (policy TEXT NOT NULL, psn_no TEXT NOT NULL, ir_hash TEXT, data TEXT, "
+        "CREATE TABLE policylang_persons (policy TEXT NOT NULL, psn_no TEXT NOT NULL, ir_hash "
+        "TEXT, data TEXT, "
         "updated_at TEXT, PRIMARY KEY (policy, psn_no))",
-        "CREATE TABLE policylang_operations (policy TEXT NOT NULL, op TEXT NOT NULL, setl_id TEXT NOT NULL, "
-        "psn_no TEXT NOT NULL, content_hash TEXT NOT NULL, response TEXT NOT NULL, created_at TEXT NOT NULL, "
+        "CREATE TABLE policylang_operations (policy TEXT NOT NULL, op TEXT NOT NULL, setl_id TEXT "
+        "NOT NULL, "
+        "psn_no TEXT NOT NULL, content_hash TEXT NOT NULL, response TEXT NOT NULL, created_at "
+        "TEXT NOT NULL, "
         "PRIMARY KEY (policy, op, setl_id))",
     ],
 }

@@ -14,7 +14,10 @@ from __future__ import annotations
 import queue
 import threading
 from contextlib import contextmanager
-from typing import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
+
+if TYPE_CHECKING:
+    import psycopg
 
 from .store import (
     MIGRATIONS,
@@ -176,7 +179,8 @@ class PostgresStore(Store):
                     cur.execute(statement)
                 cur.execute("INSERT INTO policylang_schema (version) VALUES (%s)", (version,))
             cur.execute(
-                "INSERT INTO policylang_meta (key, value) VALUES ('audit_salt', %s) ON CONFLICT DO NOTHING",
+                "INSERT INTO policylang_meta (key, value) VALUES ('audit_salt', %s) ON CONFLICT "
+                "DO NOTHING",
                 (new_salt(),),
             )
         return SCHEMA_VERSION
@@ -193,12 +197,14 @@ class PostgresStore(Store):
                 )
             else:
                 cur.execute(
-                    "INSERT INTO policylang_persons (policy, psn_no) SELECT %s, p FROM unnest(%s::text[]) AS p "
+                    "INSERT INTO policylang_persons (policy, psn_no) SELECT %s, p FROM "
+                    "unnest(%s::text[]) AS p "
                     'ORDER BY p COLLATE "C" ON CONFLICT DO NOTHING',
                     (policy, list(psns)),
                 )
                 cur.execute(
-                    "SELECT psn_no, data FROM policylang_persons WHERE policy = %s AND psn_no = ANY(%s) "
+                    "SELECT psn_no, data FROM policylang_persons WHERE policy = %s AND psn_no = "
+                    "ANY(%s) "
                     'ORDER BY psn_no COLLATE "C" FOR UPDATE',
                     (policy, list(psns)),
                 )
@@ -209,12 +215,14 @@ class PostgresStore(Store):
         with self._transaction() as cur:
             if psns is None:
                 cur.execute(
-                    "SELECT psn_no, data FROM policylang_persons WHERE policy = %s AND data IS NOT NULL",
+                    "SELECT psn_no, data FROM policylang_persons WHERE policy = %s AND data IS "
+                    "NOT NULL",
                     (policy,),
                 )
             else:
                 cur.execute(
-                    "SELECT psn_no, data FROM policylang_persons WHERE policy = %s AND psn_no = ANY(%s) "
+                    "SELECT psn_no, data FROM policylang_persons WHERE policy = %s AND psn_no = "
+                    "ANY(%s) "
                     "AND data IS NOT NULL",
                     (policy, list(psns)),
                 )
@@ -223,7 +231,8 @@ class PostgresStore(Store):
     def owners(self, policy: str, setl_ids: Sequence[str]) -> dict[str, str]:
         with self._transaction() as cur:
             cur.execute(
-                "SELECT setl_id, psn_no FROM policylang_operations WHERE policy = %s AND op = 'settle' "
+                "SELECT setl_id, psn_no FROM policylang_operations WHERE policy = %s AND op = "
+                "'settle' "
                 "AND setl_id = ANY(%s)",
                 (policy, list(setl_ids)),
             )
@@ -252,14 +261,14 @@ class PostgresStore(Store):
                 pass
 
 
-def _in_transaction(conn) -> bool:
+def _in_transaction(conn: psycopg.Connection) -> bool:
     try:
         return conn.info.transaction_status != 0  # IDLE
     except Exception:  # noqa: BLE001
         return True
 
 
-def _rollback(conn) -> None:
+def _rollback(conn: psycopg.Connection) -> None:
     try:
         conn.rollback()
     except Exception:  # noqa: BLE001 - a broken connection is discarded by the pool

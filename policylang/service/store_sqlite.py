@@ -185,17 +185,19 @@ class SQLiteStore(Store):
         if psns is None:
             return dict(
                 conn.execute(
-                    "SELECT psn_no, data FROM policylang_persons WHERE policy = ? AND data IS NOT NULL",
+                    "SELECT psn_no, data FROM policylang_persons WHERE policy = ? AND data IS NOT "
+                    "NULL",
                     (policy,),
                 )
             )
-        out = {}
+        out: dict[str, str] = {}
         psns = list(psns)
         for i in range(0, len(psns), 500):
             part = psns[i : i + 500]
             out.update(
                 conn.execute(
-                    "SELECT psn_no, data FROM policylang_persons WHERE policy = ? AND data IS NOT NULL "
+                    "SELECT psn_no, data FROM policylang_persons WHERE policy = ? AND data IS NOT "
+                    "NULL "
                     f"AND psn_no IN ({','.join('?' * len(part))})",
                     [policy, *part],
                 )

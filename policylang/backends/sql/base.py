@@ -44,6 +44,7 @@ its enumeration, a ratio whose range is within 0..100%) no column is made.
 
 from __future__ import annotations
 
+from collections import Counter
 import datetime as dt
 import itertools
 from typing import Any, Callable, Iterator
@@ -739,7 +740,7 @@ class Lowering:
         # the first error met: an arm's condition fails to evaluate, or the value of the arm
         # that holds does, or no arm holds
         err = None if covered else err_code("N")
-        for c, ce, val, ve in reversed(arms):
+        for c, ce, _val, ve in reversed(arms):
             ifs = []
             if ce is not None:
                 ifs.append((Val(exp.Not(this=exp.Is(this=ce.copy(), expression=exp.Null()))), ce))
@@ -782,7 +783,7 @@ class Lowering:
         if total > 5000:
             return False
         for point in itertools.product(*domains):
-            record = dict(zip(names, point))
+            record = dict(zip(names, point, strict=True))
             if not any(E.cond(a.when, record, {}) for a in d.arms):
                 return False
         return True
@@ -958,7 +959,8 @@ class Plan:
     final: Any
     outputs: tuple  # output column names, in order
     params: tuple  # names of the parameters bound as placeholders
-    state_counters: tuple = ()  # (counter id, used, bucket, each) output columns, when state is kept
+    # (counter id, used, bucket, each) output columns, when state is kept
+    state_counters: tuple = ()
 
     @property
     def kernels(self) -> tuple:
@@ -1020,23 +1022,19 @@ class Columns:
         """Put a column that one expression reads once, and that holds no window, into that
         expression: fewer stages for the engine to bind and optimise, the same values."""
         while True:
-            uses: dict[str, int] = {}
-
-            def use(name, n=1):
-                uses[name] = uses.get(name, 0) + n
-
+            uses: Counter[str] = Counter()
             for r in roots:
-                use(r, 2)  # an output stays a column
+                uses[r] += 2  # an output stays a column
             for d in self.defs.values():
                 if d.colocate:  # windows sharing a sort stay where they are
-                    use(d.colocate, 2)
-                    use(d.name, 2)
+                    uses[d.colocate] += 2
+                    uses[d.name] += 2
                 if d.node is None:  # a kernel reads its inputs as columns
                     for dep in d.deps:
-                        use(dep, 2)
+                        uses[dep] += 2
                 else:
                     for c in d.node.find_all(exp.Column):
-                        use(c.name, 1 if c.table == "" else 2)
+                        uses[c.name] += 1 if c.table == "" else 2
             done = True
             for name, d in list(self.defs.items()):
                 if (
@@ -1355,7 +1353,8 @@ class SettleLowering(Lowering):
                 outside = [f for f in fields_read(ss[0][3]) if f != counter.each]
                 if outside:
                     whys.append(
-                        f"the amount of the {counter.kind} {cid} depends on {', '.join(outside)}, which its "
+                        f"the amount of the {counter.kind} {cid} depends on {', '.join(outside)}, "
+                        "which its "
                         "counter does not keep apart (it varies within one ledger key)"
                     )
             if kind == "cap":
@@ -1365,7 +1364,8 @@ class SettleLowering(Lowering):
                     ]
                     if len(stateful) > 1:
                         whys.append(
-                            f"the version {self._version(b)} charges the caps {' and '.join(stateful)} "
+                            f"the version {self._version(b)} charges the caps "
+                            f"{' and '.join(stateful)} "
                             "together on one payment (interacting caps)"
                         )
                         for other in stateful:
@@ -1433,7 +1433,8 @@ class SettleLowering(Lowering):
             )
             vocab = self.policy.vocab
             domain = tuple(vocab.values(t)) if t in vocab.enums else None
-            # a platform code not given is absent: it equals nothing (the program asks Present first)
+            # a platform code not given is absent: it equals nothing (the program asks Present
+            # first)
             absent = name in PLATFORM_FIELDS
             fields[name] = FieldRef(
                 Val(column(name), None, SCALE.get(t), lo, hi, absent=absent, domain=domain),
@@ -1588,7 +1589,7 @@ class SettleLowering(Lowering):
             )
         end = self.col(arith("+", prior, base), "band_end")
         limits = [None if x is None else const_val(x, V.MONEY) for x in bands.limits]
-        for a, b in zip(limits, limits[1:]):
+        for a, b in itertools.pairwise(limits):
             if a is None or (b is not None and b.const <= a.const):
                 raise NotSupported("band limits that do not increase")
         low, parts = K(0, 2), []
@@ -1603,7 +1604,7 @@ class SettleLowering(Lowering):
             self.col(arith("+", const_val(x, V.PERCENT), pts), "band_ratio") for x in bands.values
         ]
         exact = K(0, 6)
-        for part, r in zip(parts, rs):
+        for part, r in zip(parts, rs, strict=True):
             exact = arith("+", exact, arith("*", part, r))
         last = case(
             [(compare(">", parts[i], K(0, 2)), rs[i]) for i in reversed(range(1, len(parts)))],
@@ -1611,7 +1612,8 @@ class SettleLowering(Lowering):
         )
         # the reference checks each band's ratio as it applies it, then the last band's
         checks = [
-            (and_(compare(">", part, K(0, 2)), _ratio_bad(r)), r) for part, r in zip(parts, rs)
+            (and_(compare(">", part, K(0, 2)), _ratio_bad(r)), r)
+            for part, r in zip(parts, rs, strict=True)
         ]
         checks.append((_ratio_bad(last), last))
         errs.append(_case_err([(c, err_code("R", r)) for c, r in checks], None))
@@ -1958,7 +1960,7 @@ class SettleLowering(Lowering):
                 else node.name
             )
         state_cols = {}
-        for i, (cid, used, bucket, each) in enumerate(self.state_counters):
+        for i, (_cid, used, bucket, each) in enumerate(self.state_counters):
             state_cols.update({f"st{i}_used": used, f"st{i}_bucket": bucket, f"st{i}_each": each})
         roots = list(final_cols.values()) + list(state_cols.values())
         first = Stage(
