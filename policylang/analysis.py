@@ -16,6 +16,8 @@ import decimal
 import itertools
 from decimal import Decimal
 
+import attrs
+
 from . import ir
 from . import vocab as V
 from .diagnostics import Diagnostic, Related
@@ -68,6 +70,8 @@ def _conds_of(rules) -> list:
                 out.extend(a.when for a in v.arms)
         out.extend(a.when for a in rules.adjustments)
         out.extend(a.when for a in limits)
+        for fund in rules.funds:  # what a further fund's statements read counts too
+            out.extend(_conds_of(rules.as_fund(fund)))
     elif isinstance(rules, ir.CreditingRules):
         out.extend(r.when for r in rules.rules)
     return out
@@ -344,6 +348,8 @@ class Analyzer:
                 self.check_decide(acc.amount, acc.when, acc.prov, profiles, what, what_zh)
         self.check_uplifts_apply(compiled, everyone, profiles)
         self.check_ratio_ranges(compiled, profiles)
+        for fund in rules.funds:  # each further fund's tables and ratios, checked alike
+            self.pooling_version(attrs.evolve(version, rules=rules.as_fund(fund)))
 
     def check_uplifts_apply(self, compiled: _CompiledPooling, everyone, paid):
         """C406 for an uplift no paid visit gets: none at all, or only visits the fund never
@@ -516,6 +522,13 @@ class Analyzer:
     def _measure(
         self, compiled: _CompiledPooling, quantity: str, env
     ) -> tuple[Decimal | None, ir.Prov | None]:
+        if quantity in V.FUND_MEASURES:  # a further fund's: measured on its own statements
+            fund, quantity = V.FUND_MEASURES[quantity]
+            rules = compiled.rules
+            declared = next((f for f in rules.funds if f.name == fund), None)
+            if declared is None:  # the city declares no such fund: nothing to hold
+                return None, None
+            compiled = _CompiledPooling(rules.as_fund(declared))
         if quantity == "covered":
             r = compiled.rules
             covered = r.covered(env["psn_type"], env.get("flxempe_flag"))
@@ -609,6 +622,7 @@ class Analyzer:
         )
 
         def show(v, q, lang="en"):
+            q = V.FUND_MEASURES.get(q, (None, q))[1]  # a fund's ratio shows as a ratio
             if isinstance(v, bool):
                 return ("是" if v else "否") if lang == "zh" else ("true" if v else "false")
             return percent(v) if q == "ratio" else (f"{v} 元" if lang == "zh" else f"{v} yuan")

@@ -14,21 +14,39 @@ import json
 import os
 import sys
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Collection, Iterable, Sequence, TypeVar
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Collection,
+    Iterable,
+    Iterator,
+    Sequence,
+    TypeVar,
+)
 
 import click
 
 from . import __version__, clilang
+from . import vocab as V
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+    from types import FrameType
+    from typing import NoReturn
+
+    from rich.console import Console
+
     from .api import CompiledPolicy
     from .jsonl import JsonResult
     from .ledger import Ledger
     from .resolve import Workspace
     from .inputs import InputError, InputProblem
+    from .simulate import Outcome, Run, StartProgress, Tick
 
 FORMAT = click.option(
     "--format",
@@ -350,6 +368,8 @@ COLUMNS = {
     ],
 }
 SUMMED = {
+    *V.FURTHER_FUND_FIELDS,
+    "fund_pay_sumamt",
     "medfee_sumamt",
     "inscp_scp_amt",
     "act_pay_dedc",
@@ -408,14 +428,24 @@ def _cell(column: str, value: Any, lang: str) -> str:
     return str(value)
 
 
+def _with_funds(columns: list[str], records: list[dict]) -> list[str]:
+    """A policy that declares further funds shows each fund and the funds' total after
+    the pooling fund's column."""
+    funds = [f for f in V.FURTHER_FUND_FIELDS if records and f in records[0]]
+    if not funds or "hifp_pay" not in columns:
+        return columns
+    at = columns.index("hifp_pay") + 1
+    return columns[:at] + funds + ["fund_pay_sumamt"] + columns[at:]
+
+
 def results_table(results: Iterable[JsonResult], method: str, lang: str) -> str:
     """The table of ``settle``, ``credit`` or ``may-pay``: readable headers, reasons in
     words, and for money a totals row."""
     from .messages import text
     from .tables import text_table
 
-    columns = COLUMNS[method]
     records = [r.to_json(trace=False) for r in results]
+    columns = _with_funds(COLUMNS[method], records)
     rows = [
         [
             text("reason.reversal", lang)
@@ -468,27 +498,66 @@ def _emit(
         _print(results_table(results, method, lang or _locale_lang()))
 
 
-class _Command(click.Command):
+def _show_help(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    """--help through the command's output, so that writing it fails as any output does."""
+    if value and not ctx.resilient_parsing:
+        _print(ctx.get_help())
+        ctx.exit()
+
+
+def _show_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        _print(f"policylang, version {__version__}")
+        ctx.exit()
+
+
+class _HelpThroughOutput:
+    def get_help_option(self, ctx):
+        option = super().get_help_option(ctx)  # type: ignore[misc]
+        if option is not None:
+            option.callback = _show_help
+        return option
+
+
+class _Command(_HelpThroughOutput, click.Command):
     """A command whose help is in the language the command line speaks."""
 
-    def format_help(self, ctx, formatter):
-        with clilang.help_in(clilang.human(), ctx.find_root().command, ctx):
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        root = ctx.find_root().command
+        assert isinstance(root, click.Group)
+        with clilang.help_in(clilang.human(), root, ctx):
             super().format_help(ctx, formatter)
 
 
-class _Group(click.Group):
+class _Group(_HelpThroughOutput, click.Group):
     command_class = _Command
 
-    def main(self, *args, **kwargs):
+    def main(self, *args: Any, **kwargs: Any) -> Any:
         clilang.start()
         try:
             return super().main(*args, **kwargs)
         finally:
             clilang.reset()
 
-    def format_help(self, ctx, formatter):
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         with clilang.help_in(clilang.human(), self, ctx):
             super().format_help(ctx, formatter)
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        """The group's own --help and --version print before any command runs."""
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.exceptions.Exit:
+            try:
+                _output.finish()
+            except _WriteFailed as e:
+                _stdout_gone()
+                if not isinstance(e.error, BrokenPipeError):
+                    click.echo(f"cannot write <stdout>: {e.reason()}", err=True)
+                raise click.exceptions.Exit(
+                    141 if isinstance(e.error, BrokenPipeError) else 1
+                ) from None
+            raise
 
     def invoke(self, ctx):
         global _output
@@ -532,7 +601,14 @@ class _Group(click.Group):
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="policylang")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_show_version,
+    help="Show the version and exit.",
+)
 @_lang_option(
     "Language of messages, help and table headers for every command (default: "
     "$POLICYLANG_LANG, else the locale: LANG=zh_CN.* is Chinese).",
@@ -1188,6 +1264,215 @@ def compile_cmd(policy, emit, dialect, search, lang):
     except NotSupported as e:
         raise Failure(f"{policy}: cannot be written as one {dialect} query: {e}") from None
     _print(text, nl=False)
+
+
+@main.command("synth")
+@click.option(
+    "--persons", type=click.IntRange(min=1), required=True, help="How many insured persons."
+)
+@click.option(
+    "--years", type=click.IntRange(1, 50), default=1, show_default=True, help="How many years."
+)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="The same seed, the same file."
+)
+@click.option(
+    "--from-year",
+    type=click.IntRange(1990, 2100),
+    default=2023,
+    show_default=True,
+    help="The first year of claims.",
+)
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The claims file: Parquet, or CSV when it ends in .csv.",
+)
+def synth_cmd(persons, years, seed, from_year, output):
+    """Write synthetic claims for trying `simulate`: made-up persons and their
+    general-outpatient visits, with the JSON contract's field names.
+
+    The distributions (visits per person, bill sizes, hospital levels, person
+    categories, dates) are listed in docs/tools.md; the same seed gives the same file."""
+    try:
+        from .synth import synth
+    except ImportError as e:  # pragma: no cover - numpy and pyarrow are in the columnar extra
+        raise Failure(f"synth needs {e.name}: pip install 'policylang[columnar]'") from None
+    try:
+        n = synth(persons, years, seed, Path(output), from_year)
+    except OSError as e:
+        raise Failure(f"{output}: {e.strerror or e}") from None
+    _print(
+        f"wrote {n:,} visits of {persons:,} persons ({years} year(s) from {from_year}) to {output}"
+    )
+
+
+@main.command("simulate")
+@click.argument("policy", type=click.Path(exists=True, dir_okay=False))
+@click.argument("claims", type=click.Path(exists=True))
+@click.option(
+    "--reform",
+    type=click.Path(exists=True, dir_okay=False),
+    help="A second policy (a reform) to settle the same claims under and compare.",
+)
+@PARAMS
+@click.option(
+    "--engine",
+    default="columnar",
+    show_default=True,
+    metavar="columnar|duckdb|spark|scalar",
+    help="The backend that settles the claims (any in the backend list: one with a table path "
+    "runs whole columns; scalar and reference run row by row).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    help="Folder for the per-visit results (Parquet, one dataset per policy), summary.json and "
+    "report.html; written whole or not at all.",
+)
+@click.option(
+    "--memory-limit",
+    metavar="SIZE",
+    help="Settle the claims in partitions by person so as to stay within SIZE (512M, 4G; "
+    "default: 2G, or half the machine's memory when less). Results are the same.",
+)
+@LANG
+@SEARCH
+def simulate_cmd(policy, claims, reform, params, engine, out, memory_limit, lang, search):
+    """Settle a year of CLAIMS under POLICY (and a --reform) and report the fund's outlay.
+
+    CLAIMS is Parquet (a file or a folder of files) or CSV, with the JSON
+    contract's field names. The report gives the fund's outlay in total, by month,
+    hospital level and person category, the persons reaching the cap and the
+    visits absorbed by the deductible; with --reform, the baseline, the reform and
+    their difference (reform minus baseline)."""
+    from . import simulate as sim
+    from .inputs import InputError
+
+    lang = lang or _locale_lang()
+    given = _parse_params(params)
+    runs = _simulation_runs(policy, reform, given, search)
+    _exit_on_sigterm()  # so that a killed run removes its temporary folders
+    try:
+        limit = sim.parse_size(memory_limit) if memory_limit else None
+        console = _console()
+        with _progress(console, lang) as progress:
+            outcome = sim.simulate(
+                runs,
+                claims,
+                engine,
+                Path(out) if out else None,
+                limit,
+                progress,
+                partial(_write_report, lang=lang),
+            )
+    except sim.SimulationError as e:
+        raise Failure(str(e)) from None
+    except _backend_errors() as e:
+        raise Failure(f"--engine {engine}: {e}") from None
+    except ImportError as e:
+        raise Failure(f"simulate needs {e.name}: pip install 'policylang[columnar]'") from None
+    except InputError as e:
+        raise _input_failure(e, claims) from None
+    from .simreport import print_report
+
+    print_report(outcome, lang, console)
+    if out:
+        console.print(text_of("sim.results", lang, path=str(Path(out) / "*")))
+        console.print(text_of("sim.html", lang, path=str(Path(out) / "report.html")))
+
+
+def _exit_on_sigterm() -> None:
+    import signal
+
+    def stop(signum: int, frame: FrameType | None) -> NoReturn:
+        raise SystemExit(128 + signum)
+
+    try:
+        signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not the main thread (an embedding caller's): its own business
+        pass
+
+
+def text_of(msg_id: str, lang: str, **args: Any) -> str:
+    from .messages import text
+
+    return text(msg_id, lang, **args)
+
+
+def _backend_errors() -> tuple[type[Exception], ...]:
+    from .backends import BackendUnavailable, NotSupported
+
+    return (BackendUnavailable, NotSupported)
+
+
+def _console() -> Console:
+    from rich.console import Console
+
+    probe = Console(file=sys.stdout)
+    return probe if probe.is_terminal else Console(file=sys.stdout, width=120)
+
+
+def _progress(console: Console, lang: str) -> AbstractContextManager[StartProgress | None]:
+    """A progress bar on the terminal; nothing when standard output is not one."""
+    import contextlib
+
+    if not console.is_terminal:
+        return contextlib.nullcontext(None)
+    from rich.progress import BarColumn, Progress, TimeElapsedColumn
+
+    bar = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        "{task.completed}/{task.total}",
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+    @contextlib.contextmanager
+    def showing() -> Iterator[StartProgress]:
+        with bar:
+
+            def start(what: str, total: int) -> Tick:
+                task = bar.add_task(text_of("sim.settling", lang), total=total)
+                return lambda: bar.advance(task)
+
+            yield start
+
+    return showing()
+
+
+def _write_report(outcome: Outcome, folder: Path, lang: str) -> None:
+    from .simreport import html_report, summary
+
+    (folder / "summary.json").write_text(
+        json.dumps(summary(outcome), ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+    )
+    (folder / "report.html").write_text(html_report(outcome, lang), encoding="utf-8")
+
+
+def _simulation_runs(
+    policy: str, reform: str | None, given: dict[str, str], search: Iterable[str]
+) -> list[Run]:
+    """The baseline (and the reform), each with the parameters it declares; a parameter
+    neither declares is an error."""
+    from .simulate import Run
+
+    compiled = [("baseline", _load_alone(policy, search))]
+    if reform:
+        compiled.append(("reform", _load_alone(reform, search)))
+    unknown = [n for n in given if not any(n in c.ir.params for _, c in compiled)]
+    if unknown:
+        declared = sorted({p for _, c in compiled for p in c.ir.params}) or ["none"]
+        raise Failure(
+            f"--param: no policy declares {', '.join(unknown)} (declared: {', '.join(declared)})"
+        )
+    return [
+        Run(label, c, {k: v for k, v in given.items() if k in c.ir.params}) for label, c in compiled
+    ]
 
 
 @main.command("render")

@@ -193,27 +193,13 @@ class Lowering:
     def rules_pooling(self, body, pid) -> ir.PoolingRules:
         covers, covers_prov = frozenset(), prov("covers", None, pid)
         designated = None
-        deductibles, caps, adjustments = [], [], []
-        cost_caps: list[ir.Accumulate] = []
-        ratio, ratio_prov = ir.Const(Decimal(0), V.PERCENT), prov("ratio", None, pid)
+        deductibles, caps, adjustments, ratio, ratio_prov, cost_caps = self.fund_terms(body, pid)
         for st in body:
             if isinstance(st, n.Covers):
                 covers = frozenset(c.value for c in st.categories)
                 covers_prov = prov("covers", st.cite, pid, st.span)
             elif isinstance(st, n.DesignatedOnly):
                 designated = prov("designated_only", st.cite, pid, st.span)
-            elif isinstance(st, (n.Deductible, n.Cap, n.CostCap)):
-                kind = ACCUMULATOR_KINDS[type(st)]
-                target = {"deductible": deductibles, "cap": caps, "cost_cap": cost_caps}[kind]
-                target.append(self.accumulate(st, kind, pid))
-            elif isinstance(st, n.Ratio):
-                ratio = self.quantity(st.amount, "ratio", st.cite, pid)
-                ratio_prov = prov("ratio", st.cite, pid, st.span)
-            elif isinstance(st, n.Uplift):
-                value, _ = literal_value(st.points)
-                adjustments.append(
-                    ir.Adjust(value, self.cond(st.when), prov("uplift", st.cite, pid, st.span))
-                )
         return ir.PoolingRules(
             covers,
             covers_prov,
@@ -224,12 +210,55 @@ class Lowering:
             ratio_prov,
             tuple(adjustments),
             tuple(cost_caps),
+            funds=tuple(self.fund_rules(st, pid) for st in body if isinstance(st, n.Fund)),
         )
 
-    def accumulate(self, st, kind: str, pid) -> ir.Accumulate:
+    def fund_rules(self, f: n.Fund, pid) -> ir.FundRules:
+        deductibles, caps, adjustments, ratio, ratio_prov, _ = self.fund_terms(
+            f.body, pid, f"{f.name.value} "
+        )
+        return ir.FundRules(
+            f.name.value,
+            f.title,
+            prov(f"fund {f.name.value}", f.cite, pid, f.span),
+            tuple(deductibles),
+            tuple(caps),
+            ratio,
+            ratio_prov,
+            tuple(adjustments),
+            f.above_cap,
+        )
+
+    def fund_terms(self, body, pid, fund: str = ""):
+        """A fund's deductibles, caps, adjustments, ratio and cost caps, from the statements
+        of a pooling version (the pooling fund) or of a ``fund`` block (``fund``: the prefix
+        of its rules' names, e.g. "hifob ")."""
+        deductibles, caps, adjustments = [], [], []
+        cost_caps: list[ir.Accumulate] = []
+        ratio, ratio_prov = ir.Const(Decimal(0), V.PERCENT), prov("ratio", None, pid)
+        for st in body:
+            if isinstance(st, (n.Deductible, n.Cap, n.CostCap)):
+                kind = ACCUMULATOR_KINDS[type(st)]
+                target = {"deductible": deductibles, "cap": caps, "cost_cap": cost_caps}[kind]
+                target.append(self.accumulate(st, kind, pid, fund))
+            elif isinstance(st, n.Ratio):
+                ratio = self.quantity(st.amount, f"{fund}ratio", st.cite, pid)
+                ratio_prov = prov(f"{fund}ratio", st.cite, pid, st.span)
+            elif isinstance(st, n.Uplift):
+                value, _ = literal_value(st.points)
+                adjustments.append(
+                    ir.Adjust(
+                        value, self.cond(st.when), prov(f"{fund}uplift", st.cite, pid, st.span)
+                    )
+                )
+        return deductibles, caps, adjustments, ratio, ratio_prov, cost_caps
+
+    def accumulate(self, st, kind: str, pid, fund: str = "") -> ir.Accumulate:
         """A deductible, a cap or a cost cap; a deductible's ``total_at_most`` becomes its
         ``ceiling`` (kind ``ceiling``: the deductible's condition, no ``each``)."""
-        label = f"{kind} per {st.period.value}" + (f" each {st.each.value}" if st.each else "")
+        label = f"{fund}{kind} per {st.period.value}" + (
+            f" each {st.each.value}" if st.each else ""
+        )
         when = self.cond(st.when)
         ceiling = None
         top = getattr(st, "ceiling", None)

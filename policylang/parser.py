@@ -172,6 +172,12 @@ class _Builder(Transformer):
         self.file = file
         self.canon = canon
         self.bad_dates: list[lark.Token] = []
+        # lark's v_args wraps each method anew at every look-up (once per tree node); bound
+        # once here, the instance's own attributes are found first
+        for cls in reversed(type(self).__mro__):
+            for name, attr in vars(cls).items():
+                if hasattr(attr, "visit_wrapper"):
+                    self.__dict__[name] = getattr(self, name)
 
     # -- tokens
     def NAME(self, tok):
@@ -378,6 +384,19 @@ class _Builder(Transformer):
     def ratio(self, meta, children):
         c, cite = self._split(children)
         return n.Ratio(amount=c[0], cite=cite, span=self._s(meta))
+
+    def fund(self, meta, children):
+        title = next((c.value for c in children if isinstance(c, _Str)), None)
+        above = any(c is _ABOVE_CAP for c in children)
+        rest = [c for c in children if not isinstance(c, _Str) and c is not _ABOVE_CAP]
+        cite = next((c for c in rest[1:] if isinstance(c, (n.Citation, n.Unstated))), None)
+        body = tuple(c for c in rest[1:] if c is not cite)
+        return n.Fund(
+            name=rest[0], title=title, cite=cite, body=body, above_cap=above, span=self._s(meta)
+        )
+
+    def fund_above_cap(self, meta, children):
+        return _ABOVE_CAP
 
     def uplift(self, meta, children):
         c, cite = self._split(children)
@@ -692,6 +711,9 @@ class _Builder(Transformer):
         if isinstance(source, _Str):
             source = n.TextLit(value=source.value, span=source.span)
         return n.ImportDecl(source=source, cite=cite, span=self._s(meta))
+
+
+_ABOVE_CAP = object()  # the `above_cap` marker of a fund block
 
 
 class _Str:

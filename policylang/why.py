@@ -23,12 +23,13 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 import attrs
 
 from . import ir
+from . import vocab as V
 from .backends.common import block_at, bucket, settle_order, visit_date
 from .ir import evaluate as E
 from .ir.evaluate import CTX
 from .ir.text import cond_text
 from .messages import text as words
-from .runtime import CreditResult, MayPayResult, TraceStep, VisitResult, money
+from .runtime import CreditResult, MayPayResult, TraceStep, VisitResult, money, with_provenance
 
 if TYPE_CHECKING:
     from .api import CompiledPolicy
@@ -52,8 +53,8 @@ class Step:
     inputs: dict[str, Any] = attrs.Factory(dict)
     formula: str | None = None
 
-    def to_json(self) -> dict:
-        out: dict[str, Any] = {
+    def to_json(self) -> dict[str, Any]:
+        head: dict[str, Any] = {
             "what": self.what,
             "field": self.field,
             "value": self.value,
@@ -61,14 +62,7 @@ class Step:
             "explanation": self.explanation,
             "clause": self.clause,
         }
-        if self.quote:
-            out["quote"] = self.quote
-        if self.unstated:
-            out["unstated"] = self.unstated
-        if self.formula:
-            out["formula"] = self.formula
-        out["inputs"] = self.inputs
-        return out
+        return with_provenance(head, self)
 
 
 @attrs.define
@@ -216,9 +210,36 @@ WHAT = {
 }
 
 
+def _what(field: str) -> str:
+    """The label of a trace step's field; a further fund's steps (``hifob_dedc``,
+    ``hifob_ratio``, ``hifob_pay``) are named after the fund."""
+    if field in WHAT:
+        return WHAT[field]
+    fund, _, kind = field.rpartition("_")
+    if fund in V.FUNDS and kind in FUND_WHAT:
+        return f"{fund} {FUND_WHAT[kind]}"
+    return field
+
+
+FUND_WHAT = {"dedc": "deductible", "ratio": "ratio", "pay": "pays"}
+
+
+def _kind(field: str) -> str:
+    """The field whose words explain a trace step, the same for every fund: a further
+    fund's deductible (hifob_dedc) as act_pay_dedc, its ratio (hifob_ratio) as ratio, its
+    payment (hifob_pay) as hifp_pay."""
+    fund, _, kind = field.rpartition("_")
+    if fund in V.FUNDS and fund != V.POOLING_FUND:
+        return FUND_KIND.get(kind, field)
+    return field
+
+
+FUND_KIND = {"dedc": "act_pay_dedc", "ratio": "ratio", "pay": "hifp_pay"}
+
+
 def _from_trace(t: TraceStep, lang: str) -> Step:
     return Step(
-        WHAT.get(t.field, t.field),
+        _what(t.field),
         t.field,
         t.value,
         t.rule,
@@ -236,7 +257,7 @@ def _words(t: TraceStep, lang: str = "en") -> str | None:
     x = t.inputs
     if t.formula:
         return f"{t.formula} = {t.value}"
-    for test, say in _WORDS.get(t.field, ()):
+    for test, say in _WORDS.get(_kind(t.field), ()):
         if test(t, x):
             return say(t, x, lang)
     return None
@@ -304,10 +325,11 @@ def _cap_cut_words(t, x, lang):
 
 def _total_words(t, x, lang):
     """A total the policy caps (a deductible's total, the costs counted): what was left of it."""
-    used = "taken_before" if t.field == "act_pay_dedc" else "counted_before"
+    taken = _kind(t.field) == "act_pay_dedc"
+    used = "taken_before" if taken else "counted_before"
     room = Decimal(x["cap"]) - Decimal(x[used])
     return words(
-        "why.total_taken" if t.field == "act_pay_dedc" else "why.total_counted",
+        "why.total_taken" if taken else "why.total_counted",
         lang,
         cap=x["cap"],
         before=x[used],
@@ -710,6 +732,12 @@ def _plain(v: Any) -> str:
     return str(v)
 
 
+def _further_funds(result: dict) -> tuple[str, ...]:
+    """The declared further funds' fields and their total, when the result has any."""
+    funds = tuple(f for f in V.FURTHER_FUND_FIELDS if f in result)
+    return (*funds, "fund_pay_sumamt") if funds else ()
+
+
 def _summary(ex: Explanation, lang: str = "en") -> str:
     r = ex.result
     if ex.kind == "settle":
@@ -718,6 +746,7 @@ def _summary(ex: Explanation, lang: str = "en") -> str:
             "act_pay_dedc",
             "pool_prop_selfpay",
             "hifp_pay",
+            *_further_funds(r),
             "psn_part_amt",
             "acct_pay",
             "psn_cash_pay",
@@ -741,7 +770,12 @@ def _summary(ex: Explanation, lang: str = "en") -> str:
             return value(r[f], lang) if r[f] is not None else words("why.none", lang)
         return _plain(r[f])
 
-    return ",".join(f"{words(f'col.{f}', lang)} {shown(f)}" for f in fields)
+    from .messages import MESSAGES
+
+    def name(f: str) -> str:
+        return words(f"col.{f}", lang) if f"col.{f}" in MESSAGES else f
+
+    return ",".join(f"{name(f)} {shown(f)}" for f in fields)
 
 
 def to_json(

@@ -26,6 +26,7 @@ CORPUS = sorted(
         ROOT / "tests" / "fixtures" / "variations" / "city.pol",
         ROOT / "examples" / "three-categories" / "lanshan-2024.pol",  # a declared category, code 13
         ROOT / "examples" / "composed-limits" / "qingxi-2025.pol",  # cost cap, deductible total
+        ROOT / "examples" / "second-fund" / "qingshan-2024.pol",  # a fund above the pooling cap
     ]
 )
 
@@ -67,7 +68,7 @@ def make_params(policy: ir.Policy, rnd: random.Random) -> dict:
         elif t == V.PERCENT:
             out[name] = f"{rnd.randint(0, 100)}%"
         elif t == V.POINTS:
-            out[name] = str(rnd.randint(0, 10))
+            out[name] = f"{rnd.randint(0, 10)} points"
         elif t == V.NUMBER:
             out[name] = str(rnd.randint(0, 100))
     return out

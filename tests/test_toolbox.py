@@ -54,7 +54,7 @@ RUNS = {
     "test-a-failure": "test tests/fixtures/examples/expects-the-wrong-ratio.pol",
     "test-a-failure-json": "test tests/fixtures/examples/expects-the-wrong-ratio.pol --format json",
     # fmt: the shipped files are formatted
-    "fmt-check": "fmt --check policies/ examples/",
+    "fmt-check": "fmt --check policies/ examples/three-categories/ examples/amendment/",
     # render
     "render-guiyang": f"render {GUIYANG}",
     "render-shanxi": f"render {SHANXI}",

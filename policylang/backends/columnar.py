@@ -83,6 +83,7 @@ from ..inputs import (
 from ..ir.demands import fields_read
 from ..ir.evaluate import CTX
 from ..ir.serial import content_hash
+from .common import settle_funds
 from ..runtime import (
     CreditResult,
     MayPayResult,
@@ -103,6 +104,7 @@ from ..columns import (
     Col,
     Visits,
     absent_col,
+    audit_columns,
     col_from_values,
     decimal_array,
     field_types,
@@ -2052,7 +2054,8 @@ class Columnar:
         raw = run.unsorted(run.vars["hifp_raw"].everywhere()[0])[0].tolist()
         out = []
         medfee = vis.cols["medfee_sumamt"].data.tolist()
-        amounts = zip(medfee, *(cols[f].tolist() for f in MONEY_OUT), strict=True)
+        funds = settle_funds(run.program)
+        amounts = zip(medfee, *(cols[f].tolist() for f in MONEY_OUT + funds), strict=True)
         balc = [
             None if m else v
             for v, m in zip(cols["balc"].tolist(), cols["balc_null"].tolist(), strict=True)
@@ -2080,6 +2083,7 @@ class Columnar:
                     (),
                     (v["setl_id"], v["mdtrt_id"], seq[i], "settle"),
                     stamp,
+                    funds,
                 )
             )
         return out
@@ -2091,7 +2095,8 @@ class Columnar:
         run = self._run(vis, params, state)
         n = vis.n
         money: dict = {}
-        for f in MONEY_OUT:  # a variable equal to one already written shares its column
+        funds = settle_funds(run.program)
+        for f in MONEY_OUT + funds:  # a variable equal to one already written shares its column
             data = run.vars[f].everywhere()[0]
             same = next(
                 (
@@ -2121,6 +2126,7 @@ class Columnar:
             "act_pay_dedc": money["act_pay_dedc"],
             "pool_prop_selfpay": _decimal_unsorted(run, ratio, ratio_null, 4, 5),
             "hifp_pay": money["hifp_pay"],
+            **{f: money[f] for f in funds},
             "fund_pay_sumamt": money["fund_pay_sumamt"],
             "psn_part_amt": money["psn_part_amt"],
             "acct_pay": money["acct_pay"],
@@ -2132,38 +2138,45 @@ class Columnar:
             "reason": reason,
         }
         if messages:
-            pid, has_pooling = self.policy.id, run.program.section is not None
-            banded = self._plan.banded
-            blk = run.unsorted(run.blk)[0].tolist()
-            remaining = run.unsorted(run.vars["remaining"].everywhere()[0])[0].tolist()
-            raw = run.unsorted(run.vars["hifp_raw"].everywhere()[0])[0].tolist()
-            cols = _results(run)
-            ratio = [
-                None if m else v
-                for v, m in zip(cols["ratio"].tolist(), cols["ratio_null"].tolist(), strict=True)
-            ]
-            days, fund = vis.day.tolist(), cols["hifp_pay"].tolist()
-            codes = reason_codes.tolist()
-            out["message"] = pa.array(
-                [
-                    _message(
-                        (
-                            None if codes[i] < 0 else REASONS[codes[i]],
-                            days[i],
-                            ratio[i],
-                            remaining[i],
-                            raw[i],
-                            fund[i],
-                            blk[i] in banded,
-                        ),
-                        pid,
-                        has_pooling,
-                    )()
-                    for i in range(n)
-                ],
-                pa.string(),
-            )
+            out["message"] = self._message_column(run, vis, reason_codes)
+        out.update(audit_columns(vis.cols, run.unsorted(run.seq)[0], self.stamp))
         return pa.table(out)
+
+    def _message_column(self, run: "_Run", vis: Visits, reason_codes) -> "pa.Array":
+        """The settle message of each row, formatted in Python (``messages=True``)."""
+        n = vis.n
+        pid, has_pooling = self.policy.id, run.program.section is not None
+        banded = self._plan.banded
+        blk = run.unsorted(run.blk)[0].tolist()
+        remaining = run.unsorted(run.vars["remaining"].everywhere()[0])[0].tolist()
+        raw = run.unsorted(run.vars["hifp_raw"].everywhere()[0])[0].tolist()
+        cols = _results(run)
+        # one variable's values and nulls, both of length n
+        ratio = [
+            None if m else v
+            for v, m in zip(cols["ratio"].tolist(), cols["ratio_null"].tolist(), strict=True)
+        ]
+        days, fund = vis.day.tolist(), cols["hifp_pay"].tolist()
+        codes = reason_codes.tolist()
+        return pa.array(
+            [
+                _message(
+                    (
+                        None if codes[i] < 0 else REASONS[codes[i]],
+                        days[i],
+                        ratio[i],
+                        remaining[i],
+                        raw[i],
+                        fund[i],
+                        blk[i] in banded,
+                    ),
+                    pid,
+                    has_pooling,
+                )()
+                for i in range(n)
+            ],
+            pa.string(),
+        )
 
     # -- account use and credit (vectorised decisions, results built per record)
     def _decisions(self, fields: dict, days, params: dict, errors: _Errors):
@@ -2416,7 +2429,7 @@ def _decimal_unsorted(run: _Run, values, null, scale: int, precision: int) -> "p
 
 def _results(run: _Run) -> dict:
     out = {}
-    for name in MONEY_OUT:
+    for name in MONEY_OUT + settle_funds(run.program):
         out[name] = run.unsorted(run.vars[name].everywhere()[0])[0]
     out["balc"], out["balc_null"] = run.unsorted(*run.vars["balc"].everywhere())
     out["ratio"], out["ratio_null"] = run.unsorted(*run.vars["ratio"].everywhere())

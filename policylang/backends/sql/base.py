@@ -58,7 +58,7 @@ from ...inputs import PLATFORM_FIELDS, VISIT_SPEC, PERSON_SPEC, REQUEST_SPEC
 from ...ir import evaluate as E
 from ...ir.demands import fields_read, params_read
 from ...ir.evaluate import CTX
-from ..common import NotSupported
+from ..common import NotSupported, settle_funds
 
 SCALE = {V.MONEY: 2, V.PERCENT: 4, V.POINTS: 4, V.NUMBER: 6}
 INT64 = 2**63 - 1
@@ -132,6 +132,13 @@ def K(value, scale=None) -> Val:
 
 
 TRUE, FALSE, NULL = K(True), K(False), K(None)
+
+
+def null_const(v: Val) -> bool:
+    """The constant NULL: a variable no step assigned on this path (every step after a gate
+    that always stops, as in a pooling that covers no person type).  Arithmetic on it is
+    NULL, as in SQL; the reference never computes it, and no output reads it unguarded."""
+    return v.is_const and v.const is None
 
 
 def literal(v) -> exp.Expression:
@@ -209,6 +216,8 @@ def arith(op: str, a: Val, b: Val) -> Val:
         if op == "*"
         else (a.scale if a.scale is not None else b.scale)
     )
+    if null_const(a) or null_const(b):
+        return K(None, scale)
     if a.is_const and b.is_const:
         x, y = a.const, b.const
         return K(x + y if op == "+" else x - y if op == "-" else x * y, scale)
@@ -260,7 +269,7 @@ def int_div(a: Val, u: int) -> Val:
     if u == 1:
         return a
     if a.is_const:
-        return K(a.const // u, a.scale)
+        return K(None if a.const is None else a.const // u, a.scale)
     lo = None if a.lo is None else a.lo // u
     hi = None if a.hi is None else a.hi // u
     return Val(
@@ -285,6 +294,8 @@ def _extreme(a: Val, b: Val, f, node_cls) -> Val:
     if a.scale is not None and b.scale is not None and a.scale != b.scale:
         s = max(a.scale, b.scale)
         a, b = rescale(a, s), rescale(b, s)
+    if null_const(a) or null_const(b):
+        return K(None, a.scale if a.scale is not None else b.scale)
     if a.is_const and b.is_const:
         return K(f(a.const, b.const), a.scale)
     # a range decides it
@@ -1264,6 +1275,14 @@ SETTLE_OUTPUTS = (
 EXTRA_OUTPUTS = ("remaining", "hifp_raw", "blk", "err")
 
 
+def settle_outputs(program: ir.Program) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(every output, the money outputs) of the settle program: ``SETTLE_OUTPUTS`` with the
+    further funds the program pays (e.g. ``hifob_pay``) after ``hifp_pay``."""
+    funds = settle_funds(program)
+    at = SETTLE_OUTPUTS.index("hifp_pay") + 1
+    return SETTLE_OUTPUTS[:at] + funds + SETTLE_OUTPUTS[at:], MONEY_OUTPUTS + funds
+
+
 class SettleLowering(Lowering):
     """The settle program as a plan over the visits table (``visit_columns``).
 
@@ -1928,10 +1947,9 @@ class SettleLowering(Lowering):
     # -- assembling the stages
     def _assemble(self, env: Env) -> Plan:
         values = {**env.vars, "pool_prop_selfpay": env.vars["ratio"], "reason": env.reason}
-        outputs: dict[str, Val] = {
-            name: values[name] for name in SETTLE_OUTPUTS
-        }  # the documented order
-        for k in MONEY_OUTPUTS:
+        names, money = settle_outputs(self.program)
+        outputs: dict[str, Val] = {name: values[name] for name in names}  # the documented order
+        for k in money:
             if outputs[k].scale is not None:
                 outputs[k] = narrow(rescale(outputs[k], 2, k))
         if outputs["pool_prop_selfpay"].scale is not None:
@@ -2115,6 +2133,8 @@ def round_money(x: Val, rounding: ir.Rounding) -> Val:
     if q != q.to_integral_value(context=CTX) or q <= 0:
         raise NotSupported("rounding to less than a fen")
     qf = int(q)
+    if null_const(x):
+        return K(None, 2)
     if x.scale < 2:
         x = rescale(x, 2)
     u = qf * 10 ** (x.scale - 2)
@@ -2358,7 +2378,7 @@ def settle_sql(
         )
     lines.append(
         "-- returns row_no, "
-        + ", ".join(SETTLE_OUTPUTS)
+        + ", ".join(settle_outputs(policy.programs["settle"])[0])
         + " (money in fen, pool_prop_selfpay in 1/10000)"
     )
     return "\n".join(lines) + "\n" + query + "\n"
