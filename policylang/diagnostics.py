@@ -7,6 +7,8 @@ source of truth for every code; ``docs/diagnostics.md`` is generated from it.
 
 from __future__ import annotations
 
+import functools
+
 import json
 from typing import Any, Iterable
 
@@ -717,9 +719,9 @@ def render(d: Diagnostic, sources: dict[str, str] | None = None, lang: str = "en
     lines = [f"{where}{sev}[{d.code}]: {d.message(lang)}"]
     text = (sources or {}).get(s.file) if s else None
     if s is not None and text is not None and s.line >= 1:
-        src_lines = [_visible(x.rstrip("\r")) for x in text.split("\n")]
+        src_lines = _source_lines(text)
         if s.line <= len(src_lines):
-            line = src_lines[s.line - 1]
+            line = _visible(src_lines[s.line - 1].rstrip("\r"))
             end_col = s.end_col if s.end_line == s.line and s.end_col > s.col else len(line) + 1
             width = max(1, end_col - s.col)
             gutter = f"{s.line:>4} | "
@@ -737,6 +739,13 @@ def render(d: Diagnostic, sources: dict[str, str] | None = None, lang: str = "en
         loc = f"{r.span.file}:{r.span.line}:{r.span.col}: " if r.span else ""
         lines.append(f"  {'参见' if lang == 'zh' else 'see'} {loc}{r.text(lang)}")
     return "\n".join(lines)
+
+
+@functools.lru_cache(maxsize=8)
+def _source_lines(text: str) -> tuple[str, ...]:
+    """The lines of a source, split once for all its diagnostics (rendering each one split
+    and cleaned the whole file again: 10^5 warnings took hours)."""
+    return tuple(text.split("\n"))
 
 
 def _visible(line: str) -> str:
@@ -872,9 +881,35 @@ EXAMPLES: dict[str, tuple[str, str]] = {
 }
 
 
-def explain(code: str) -> str | None:
+def explain(code: str, lang: str | None = None) -> str | None:
     """What a code means, shown on a real occurrence (from tests/fixtures/invalid/, kept in
-    ``explain_samples``), with a small wrong -> right example where there is one."""
+    ``explain_samples``), with a small wrong -> right example where there is one; in both
+    languages, or only in ``lang``."""
+    text = _explain_both(code)
+    if text is None or lang is None:
+        return text
+    other = ("  zh: ", "  提示: ") if lang == "en" else ("  en: ", "  hint: ")
+    kept = [line for line in text.split("\n") if not line.startswith(other)]
+    if lang == "zh":
+        kept = [
+            line.replace("  For example, in ", "  例如,在 ")
+            .replace("  zh: ", "  ")
+            .replace("  wrong: ", "  错误: ")
+            .replace("  right: ", "  正确: ")
+            for line in kept
+        ]
+        from .messages import DIAGNOSTIC_TITLES_ZH
+
+        entry = CATALOGUE[code.upper()]
+        title = DIAGNOSTIC_TITLES_ZH.get(code.upper(), entry.title)
+        severity = {"error": "错误", "warning": "警告"}.get(entry.severity, entry.severity)
+        kept[0] = f"{code.upper()}({severity}):{title}"
+    else:
+        kept = [line.replace("  en: ", "  ") for line in kept]
+    return "\n".join(kept)
+
+
+def _explain_both(code: str) -> str | None:
     from .explain_samples import SAMPLES
 
     code = code.upper()

@@ -44,17 +44,6 @@ def snapshot_text(snapshot):
     return snapshot.use_extension(TextSnapshot)
 
 
-def load_backend(name: str):
-    """The backend class, or a skip naming what to install when an optional engine's
-    dependencies are missing (the columnar backend needs numpy and pyarrow)."""
-    from policylang.backends import backend
-
-    try:
-        return backend(name)
-    except ImportError as e:
-        pytest.skip(f"backend {name} is not available: {e}")
-
-
 def read_json(path: Path):
     return json.loads(path.read_text(encoding="utf-8"), parse_float=Decimal)
 
@@ -88,18 +77,25 @@ def shanxi():
     return policylang.load(POLICIES / "shanxi-2022.pol")
 
 
-def make_backend(name: str, policy, tracing: bool = True):
-    """A backend for ``policy``, or a skip that says why: its engine is not installed (the
-    message names what to install), or it cannot run this policy (``NotSupported``: the
-    step and why)."""
+def make_backend(name: str, policy, tracing: bool = True, unsupported: str | None = None):
+    """The one way tests build a backend for ``policy`` (an ``ir.Policy``).  A skip that
+    says what to install when the engine is not installed; a backend that cannot run the
+    policy (``NotSupported``) fails the test, unless ``unsupported`` says why that is
+    expected, and then it is a skip naming the reason."""
     from policylang.backends import BackendUnavailable, NotSupported, backend
 
     try:
         return backend(name)(policy, tracing=tracing)
     except BackendUnavailable as e:
+        if os.environ.get("CI") == "true":  # CI installs the test extra: every engine must run
+            pytest.fail(f"in CI every backend must run: {e}")
         pytest.skip(str(e))
     except NotSupported as e:
-        pytest.skip(f"the {name} backend does not run policy {policy.id}: {e}")
+        if unsupported is None:
+            raise
+        pytest.skip(
+            f"expected: the {name} backend does not run policy {policy.id} ({unsupported}): {e}"
+        )
 
 
 # ---- the settlement service's databases -------------------------------------------------
@@ -133,3 +129,23 @@ def db_url(request, tmp_path):
     url = pg.new_database()
     yield url
     pg.drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def spark_session():
+    """One local SparkSession for the whole run (loopback, no web UI, few shuffle partitions:
+    ``backends.sql.spark.session``), shared by every Spark backend the tests build.  A skip
+    naming what to install where pyspark or Java is missing; in CI (``CI=true``, where the
+    test extra brings both) a failure."""
+    from policylang.backends import BackendUnavailable
+
+    try:
+        from policylang.backends.sql import spark
+
+        session = spark.session()
+    except BackendUnavailable as e:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"in CI the Spark tests must run: {e}")
+        pytest.skip(str(e))
+    yield session
+    session.stop()
