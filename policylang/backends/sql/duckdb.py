@@ -63,12 +63,13 @@ def _engine():
 
 class DuckDB:
     name = "duckdb"
+    dialect = "duckdb"  # the SQL the plan is generated in
     settle_traces = (
         False  # settlement results carry no trace; tests/test_backends.py compares the rest
     )
 
     def __init__(self, policy: ir.Policy, tracing: bool = True):
-        duckdb, self._pa = _engine()
+        self._pa = self._open()
         from . import base
 
         self._base = base
@@ -82,9 +83,6 @@ class DuckDB:
         self._stateful = None  # the plan that reads and writes the ledger, built when first needed
         self._may_pay = None  # credit and may-pay plans, built when first used
         self._credit_plan = None
-        self.con = duckdb.connect(":memory:")
-        self.con.execute("SET enable_progress_bar = false")  # standard output is the caller's
-        self._threads = self.con.sql("SELECT current_setting('threads')").fetchall()[0][0]
         self._scripts: dict = {}
         self._settle_program = policy.programs["settle"]
         self._banded = frozenset(
@@ -94,6 +92,16 @@ class DuckDB:
         )
         self._counters = {c.id: c for c in self._settle_program.counters}
         self.stamp = (policy.id, content_hash(policy))
+
+    def _open(self):
+        """The engine (``BackendUnavailable`` when it is missing) as ``self.con``, which
+        registers Arrow tables by name and runs the script (``_run``); returns pyarrow.  Each
+        engine (``spark.py``) opens its own; the rest of the backend is shared."""
+        duckdb, pa = _engine()
+        self.con = duckdb.connect(":memory:")
+        self.con.execute("SET enable_progress_bar = false")  # standard output is the caller's
+        self._threads = self.con.sql("SELECT current_setting('threads')").fetchall()[0][0]
+        return pa
 
     def __getstate__(self):
         return {"policy": self.policy, "tracing": self.tracing}
@@ -391,7 +399,7 @@ class DuckDB:
 
         def text(tree):
             return (
-                self._base.to_sql(tree, "duckdb", pretty=False),
+                self._base.to_sql(tree, self.dialect, pretty=False),
                 frozenset(p.name for p in tree.find_all(exp.Placeholder)),
             )
 
@@ -404,13 +412,9 @@ class DuckDB:
                 query = exp.select(exp.Star()).from_(pending[-1].name)
                 for p in pending:
                     query = query.with_(p.name, as_=p.select.copy())
-                create = exp.Create(
-                    this=exp.to_table(pending[-1].name),
-                    kind="TABLE",
-                    expression=query,
-                    properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
+                script.append(
+                    ("create", pending[-1].name, *text(self._materialise(pending[-1].name, query)))
                 )
-                script.append(("create", pending[-1].name, *text(create)))
                 pending = []
             script.append(("kernel", st))
         query = plan.final.copy()
@@ -419,6 +423,18 @@ class DuckDB:
         script.append(("query", *text(query)))
         self._scripts[id(plan)] = (plan, script)
         return script
+
+    @staticmethod
+    def _materialise(name: str, query):
+        """The statement that keeps ``query``'s rows as ``name`` before a sequential step."""
+        from sqlglot import exp
+
+        return exp.Create(
+            this=exp.to_table(name),
+            kind="TABLE",
+            expression=query,
+            properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
+        )
 
     def settle_table(self, table, params: dict, state: dict | None = None, messages: bool = False):
         """Settle a ``pyarrow.Table`` of visits; a table of results in input row order, as
@@ -483,14 +499,7 @@ class DuckDB:
             f'SELECT {cols} FROM "{st.reads}" ORDER BY psn_no, setl_date, setl_time NULLS FIRST, '
             "row_no"
         ).fetchall()
-        seed = None
-        if state is not None:  # the keys as the SQL has them
-            seed = {
-                (_sql_text(k[0]), k[1], _bucket_int(k[2]), _sql_text(_each_text(k[3]))): v
-                for k, v in state["used"].items()
-                if k[2] != "visit"
-            }
-        result = sequential.run(k.mode, k.counters, rows, seed, keep=len(k.outputs) > 1)
+        result = sequential.run(k.mode, k.counters, rows, _seed(state), keep=len(k.outputs) > 1)
         pa = self._pa
         data = {"row_no": pa.array([r[0] for r in result], pa.int64())}
         for j, name in enumerate(k.outputs):
@@ -693,6 +702,17 @@ class DuckDB:
             return self._run(plan, binds, [], None, table.num_rows)
         finally:
             self.con.unregister(source)
+
+
+def _seed(state: dict | None) -> dict | None:
+    """What earlier calls used, keyed as the SQL has the keys (for ``sequential.run``)."""
+    if state is None:
+        return None
+    return {
+        (_sql_text(k[0]), k[1], _bucket_int(k[2]), _sql_text(_each_text(k[3]))): v
+        for k, v in state["used"].items()
+        if k[2] != "visit"
+    }
 
 
 def _day(t) -> dt.date:
