@@ -618,6 +618,52 @@ def _fill(col: Col, t: str, default, vocab) -> Col:
     return Col(col.kind, data)
 
 
+def _declared_split_problems(policy, cols: dict, row_bad: dict, n: int, order: int) -> list:
+    """inputs._declared_split over columns: the parts a policy's bill split takes off the
+    total may not exceed it (unless the platform's own check already says so)."""
+    split = getattr(policy, "bill_split", None)
+    if split is None:
+        return []
+    parts = split[0]
+    std = ("fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt")
+    names = ("medfee_sumamt", *parts, *std)
+    if not all(a in cols and cols[a].kind == "num" for a in names):
+        return []
+    valid = _valid_rows(cols, row_bad, names, n)
+    data = {a: np.asarray(_full_num(cols[a].data, n), dtype=object) for a in names}
+    total = sum((data[a] for a in parts), np.zeros(n, dtype=object))
+    standard = sum((data[a] for a in std), np.zeros(n, dtype=object))
+    whole = data["medfee_sumamt"]
+    out = []
+    for i in np.flatnonzero(valid & (total > whole) & (total != standard)).tolist():
+        out.append(
+            (
+                i,
+                order,
+                "medfee_sumamt",
+                f"the parts that leave the in-policy amount ({' + '.join(parts)} = "
+                f"{fen_text(int(total[i]))}) exceed the total {fen_text(int(whole[i]))}",
+            )
+        )
+    return out
+
+
+def _valid_rows(cols: dict, row_bad: dict, names, n: int):
+    """Rows where each of ``names`` was read without a problem and is present."""
+    valid = np.ones(n, dtype=bool)
+    for a in names:
+        bad_rows = list(row_bad.get(a, {}))
+        if bad_rows:
+            valid[bad_rows] = False
+        if cols[a].null is not None:
+            valid &= ~cols[a].null
+    return valid
+
+
+def _full_num(data, n: int):
+    return data if isinstance(data, np.ndarray) else np.full(n, data, dtype=object)
+
+
 def visits_from_table(
     table: "pa.Table", policy: ir.Policy
 ) -> tuple[Visits, "pa.Array", "pa.Array"]:
@@ -748,13 +794,7 @@ def visits_from_table(
             problems.rows.append((i, order[name], name, message))
     amounts = ("medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt")
     if all(a in cols for a in amounts):
-        valid = np.ones(n, dtype=bool)
-        for a in amounts:
-            bad_rows = list(row_bad.get(a, {}))
-            if bad_rows:
-                valid[bad_rows] = False
-            if cols[a].null is not None:
-                valid &= ~cols[a].null
+        valid = _valid_rows(cols, row_bad, amounts, n)
         parts = (
             cols["fulamt_ownpay_amt"].data
             + cols["overlmt_selfpay"].data
@@ -771,6 +811,7 @@ def visits_from_table(
                     f"{fen_text(int(parts[i]))}) exceed the total {fen_text(int(total[i]))}",
                 )
             )
+    problems.rows += _declared_split_problems(policy, cols, row_bad, n, len(order) + 1)
     flag = cols.get("acct_used_flag")
     if flag is not None and flag.kind == "cat":  # inputs._visit_rules: "0" or "1" when given
         wrong = [k for k, c in enumerate(flag.cats) if c not in ("0", "1")]

@@ -522,11 +522,14 @@ class Formatter:
                 st,
                 ind,
                 [
-                    Seg([k("uplift"), self.literal(st.points)]),
+                    Seg([k("uplift"), self.param_value(st.points)]),
                     Seg([f"{k('when')} {atoms[0]}", *atoms[1:]]),
                     *self.cite_seg(st.cite),
                 ],
             )
+        composed = COMPOSED_STATEMENTS.get(type(st))
+        if composed is not None:  # a reduction, a floor or a ceiling
+            return self.simple(st, ind, composed(self, st))
         if isinstance(st, n.CreditRule):
             atoms = self.cond_atoms(st.when)
             atoms[-1] += ":"
@@ -566,6 +569,38 @@ class Formatter:
             )
         raise TypeError(st)
 
+    def param_value(self, v) -> str:
+        """A literal, or the name of a parameter."""
+        return v.name.value if isinstance(v, n.Ref) else self.literal(v)
+
+    def bound_segs(self, st) -> list[Seg]:
+        """``ratio at_least PCT`` / ``ratio at_most PCT``."""
+        word = self.kw("at_least") if isinstance(st, n.RatioFloor) else self.kw("at_most")
+        return [
+            Seg([self.kw("ratio"), word, self.param_value(st.value)]),
+            *self.cite_seg(st.cite),
+        ]
+
+    def reduction_segs(self, st: n.Reduction) -> list[Seg]:
+        """``reduce N points when ... cite ...``, then each ``except ... cite ...`` on a line
+        of its own when the statement breaks."""
+        k = self.kw
+        atoms = self.cond_atoms(st.when)
+        segs = [
+            Seg([k("reduce"), self.param_value(st.points)]),
+            Seg([f"{k('when')} {atoms[0]}", *atoms[1:]]),
+            *self.cite_seg(st.cite),
+        ]
+        for ex in st.exemptions:  # the exemption and its citation start a line together
+            atoms = self.cond_atoms(ex.when)
+            cite = self.cite_seg(ex.cite)
+            tail = cite[0].atoms if cite else []
+            quote = cite[0].quote if cite else None
+            segs.append(
+                Seg([f"{k('except')} {atoms[0]}", *atoms[1:], *tail], own_line=True, quote=quote)
+            )
+        return segs
+
     def quantity_statement(self, st, ind: str, word: str, q, tail: list[Seg]) -> None:
         """``deductible``, ``cap`` and ``ratio``: a literal or a parameter on one line; a table
         or bands as a block, the clauses after it on its closing line."""
@@ -578,7 +613,7 @@ class Formatter:
                 self.simple(
                     row,
                     ind + INDENT,
-                    [Seg([f"{pats}: {self.literal(row.value)}"]), *self.cite_seg(row.cite)],
+                    [Seg([f"{pats}: {self.param_value(row.value)}"]), *self.cite_seg(row.cite)],
                 )
             return self.close(st, ind, tail)
         if isinstance(q, n.Bands):
@@ -641,7 +676,7 @@ class Formatter:
                 ind,
                 [
                     Seg([k("document"), self.string(d.number)]),
-                    Seg([k("dated"), d.dated.value.isoformat()]),
+                    Seg([k("dated"), self.point(d.dated)]),
                     *cite,
                 ],
             )
@@ -650,6 +685,10 @@ class Formatter:
             return self.simple(d, ind, [Seg([k("basis"), self.string(d.text)]), *dated, *cite])
         if isinstance(d, n.ImplementsDecl):
             return self.simple(d, ind, [Seg([k("implements"), d.parent.value]), *cite])
+        if isinstance(d, n.BillSplit):
+            return self.simple(
+                d, ind, [Seg([k("in_policy"), k("excludes"), *self.name_atoms(d.parts)]), *cite]
+            )
         if isinstance(d, n.ParamDecl):
             return self.simple(
                 d,
@@ -926,3 +965,11 @@ def _clean(text: str, file: str) -> str:
 
 def format_requirement(r: n.Requirement, lang: str = "en") -> str:
     return Formatter(lang).requirement(r)
+
+
+# statements of a composed ratio (issue 11): their clauses, by statement type
+COMPOSED_STATEMENTS = {
+    n.Reduction: Formatter.reduction_segs,
+    n.RatioFloor: Formatter.bound_segs,
+    n.RatioCeiling: Formatter.bound_segs,
+}

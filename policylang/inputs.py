@@ -669,6 +669,26 @@ def _bill_split(r: dict) -> Iterator[tuple[str, str]]:
             )
 
 
+def _declared_split(parts: tuple[str, ...]) -> Callable[[dict], Iterator[tuple[str, str]]]:
+    """The policy's bill split (``in_policy excludes``): the parts it takes off the total may
+    not exceed it, or the in-policy amount would be negative."""
+
+    def rules(r: dict) -> Iterator[tuple[str, str]]:
+        yield from _visit_rules(r)
+        if all(isinstance(r.get(k), Decimal) for k in ("medfee_sumamt", *parts)):
+            total = sum((r[k] for k in parts), Decimal(0))
+            if total > r["medfee_sumamt"] and (
+                total != r["fulamt_ownpay_amt"] + r["overlmt_selfpay"] + r["preselfpay_amt"]
+            ):
+                yield (
+                    "medfee_sumamt",
+                    f"the parts that leave the in-policy amount ({' + '.join(parts)} = {total}) "
+                    f"exceed the total {r['medfee_sumamt']}",
+                )
+
+    return rules
+
+
 def _venue_rule(r: dict) -> Iterator[tuple[str, str]]:
     item = r.get("item")
     if item is None:
@@ -681,9 +701,9 @@ def _venue_rule(r: dict) -> Iterator[tuple[str, str]]:
 
 
 def validate_visits(data: object, policy: ir.Policy, source: str | None = None) -> list[dict]:
-    return _validate(
-        data, VISIT_SPEC, "visits", source, _extra_inputs(policy), _visit_rules, policy.vocab
-    )
+    split = getattr(policy, "bill_split", None)
+    rules = _visit_rules if split is None else _declared_split(split[0])
+    return _validate(data, VISIT_SPEC, "visits", source, _extra_inputs(policy), rules, policy.vocab)
 
 
 def validate_persons(data: object, policy: ir.Policy, source: str | None = None) -> list[dict]:

@@ -369,6 +369,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "render.cost_cap": ("Cost cap", "政策范围内费用限额"),
     "render.ratio": ("Ratio", "支付比例"),
     "render.uplift": ("Uplift", "提高"),
+    "render.reduction": ("Reduction", "降低"),
+    "render.bill_split": ("Not in the in-policy amount", "不纳入政策范围内费用"),
+    "render.exemption": ("Exemption (no reduction)", "除外(不降低)"),
+    "render.ratio_floor": ("Ratio at least", "支付比例不低于"),
+    "render.ratio_ceiling": ("Ratio at most", "支付比例不高于"),
     "render.uplift_value": ("{points} when {cond}", "当 {cond} 时 {points}"),
     "render.ratios_heading": (
         "Ratios by hospital level and person category (uplifts applied)",
@@ -488,6 +493,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "why.uplift": ("{base} {change} points = {value}", "{base} {change} 个百分点 = {value}"),
     "why.because": (", because {why}", ",因为 {why}"),
+    "why.floor": ("{before} is raised to the floor {value}", "{before} 提高到下限 {value}"),
+    "why.ceiling": ("{before} is lowered to the ceiling {value}", "{before} 降低到上限 {value}"),
+    "why.exempt": (
+        "{base} stays {value}: exempt from the reduction",
+        "{base} 保持为 {value}:不适用降低",
+    ),
     "why.band": (
         "{part} of this visit falls in the band at {value} ({before} accumulated before, "
         "uplift {uplift} points)",
@@ -663,6 +674,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "fact.ratio_cell": ("ratio, {level}, {category}", "支付比例,{level},{category}"),
     "fact.ratio": ("ratio", "支付比例"),
     "fact.uplift": ("uplift when {cond}", "当 {cond} 时提高"),
+    "fact.reduction": ("reduction when {cond}", "当 {cond} 时降低"),
+    "fact.exemption": ("no reduction (exempt) when {cond}", "当 {cond} 时不降低(除外)"),
+    "fact.bill_split": ("parts that leave the in-policy amount", "不纳入政策范围内费用的部分"),
     "fact.band": ("ratio band {n}", "第 {n} 段支付比例"),
     "fact.credit_rule": ("credit rule {name}", "计入规则 {name}"),
     "fact.relations": ("eligible relations", "可共济使用的亲属"),

@@ -533,7 +533,10 @@ def tr_consume(
     before: Decimal,
     in_policy: Decimal,
     field: str = "act_pay_dedc",
+    reads: dict = _NO_INPUTS,
 ) -> TraceStep:
+    """``reads``: the fields that decided the deductible (its table, condition, each field);
+    ``field``: the field the step explains (a further fund's deductible: ``hifob_dedc``)."""
     return TraceStep(
         field,
         money(take),
@@ -545,6 +548,7 @@ def tr_consume(
             "deductible": money(amount),
             "consumed_before": money(before),
             "in_policy": money(in_policy),
+            **{k: _s(v) for k, v in reads.items()},
         },
     )
 
@@ -557,14 +561,25 @@ def tr_ratio(value: Decimal, prov: ir.Prov, reads: dict, field: str = "ratio") -
     return _step(field, percent(value), prov, {k: _s(v) for k, v in reads.items()})
 
 
-def tr_adjust(value: Decimal, adj: ir.Adjust, reads: dict, field: str = "ratio") -> TraceStep:
+def tr_adjust(
+    value: Decimal, adj: ir.Adjust, reads: dict, pts: Decimal, field: str = "ratio"
+) -> TraceStep:
+    """``pts``: the adjustment's points (a parameter's value, when it names one); ``field``:
+    the ratio adjusted (a further fund's: ``hifob_ratio``)."""
     return TraceStep.of(
         field,
         percent(value),
         adj.prov,
-        base=percent(CTX.subtract(value, adj.points)),
-        points=points_text(adj.points),
+        base=percent(CTX.subtract(value, pts)),
+        points=points_text(pts),
         **reads,
+    )
+
+
+def tr_bound(value: Decimal, bound: ir.RatioBound, before: Decimal) -> TraceStep:
+    """A floor raised the ratio, or a ceiling lowered it, to ``value``."""
+    return TraceStep.of(
+        "ratio", percent(value), bound.prov, before=percent(before), **{bound.kind: percent(value)}
     )
 
 
@@ -581,8 +596,9 @@ def tr_band(
     )
 
 
-def tr_band_adjust(adj: ir.Adjust) -> TraceStep:
-    return TraceStep.of("ratio", points_text(adj.points) + " points", adj.prov)
+def tr_band_adjust(adj: ir.Adjust, pts: Decimal, reads: dict = _NO_INPUTS) -> TraceStep:
+    """An uplift or a reduction added to every band; ``reads``: what its condition read."""
+    return TraceStep.of("ratio", points_text(pts) + " points", adj.prov, **reads)
 
 
 def tr_share(
@@ -623,13 +639,21 @@ def tr_cap(
     before: Decimal,
     raw: Decimal,
     out: str = "hifp_pay",
+    reads: dict = _NO_INPUTS,
 ) -> TraceStep:
+    """``out``: the field the cap limits; ``reads``: the fields that decided the cap (its
+    table, condition, each field)."""
     field, used = CAP_TRACE.get(out, (out, "used_before"))
     return _step(
         field,
         money(fund),
         prov,
-        {"cap": money(amount), used: money(before), "uncapped": money(raw)},
+        {
+            "cap": money(amount),
+            used: money(before),
+            "uncapped": money(raw),
+            **{k: _s(v) for k, v in reads.items()},
+        },
     )
 
 

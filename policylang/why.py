@@ -300,6 +300,19 @@ def _ratio_words(t, x, lang):
     return words("why.ratio_for", lang, value=t.value, read=read) if read else f"{t.value}"
 
 
+def _bound_words(t, x, lang):
+    """A floor raised the ratio, or a ceiling lowered it."""
+    key = "why.floor" if "floor" in x else "why.ceiling"
+    return words(key, lang, before=x["before"], value=t.value)
+
+
+def _exempt_words(t, x, lang):
+    """An exemption spared the visit a reduction: the fields that decided it."""
+    why = ", ".join(f"{k} = {_plain(v)}" for k, v in x.items() if k not in ("base", "points"))
+    said = words("why.exempt", lang, base=x["base"], value=t.value)
+    return said + (words("why.because", lang, why=why) if why else "")
+
+
 def _rounded_words(t, x, lang):
     ratio = x["ratio"]
     product = (
@@ -346,6 +359,11 @@ _WORDS = {
     ],
     "inscp_counted": [(lambda t, x: "cap" in x, _total_words)],
     "ratio": [
+        (lambda t, x: "before" in x and ("floor" in x or "ceiling" in x), _bound_words),
+        (
+            lambda t, x: str(x.get("points")) == "0" and t.rule.endswith(": exempt"),
+            _exempt_words,
+        ),
         (lambda t, x: "base" in x and "points" in x, _uplift_words),
         (lambda t, x: "band_part" in x, _band_words),
         (

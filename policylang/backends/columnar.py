@@ -255,6 +255,10 @@ def _full(x, n: int) -> np.ndarray:
     )
 
 
+def _pick(data, ok):
+    return data[ok] if isinstance(data, np.ndarray) else data
+
+
 def const_col(value, t: str) -> Col:
     if t == V.BOOL or isinstance(value, bool):
         return Col("bool", bool(value))
@@ -521,13 +525,22 @@ class _Eval:
         for adj in adjustments:
             c, e = self.cond(adj.when, rows)
             err = _first(err, e)
-            p = adj.points.scaleb(4, CTX)
-            if p != p.to_integral_value(context=CTX):
-                raise NotImplementedError(
-                    "columnar: an uplift with more than 4 decimals as a fraction"
-                )
-            total = total + np.where(c, int(p), 0)
+            p, e = self._points(adj, rows)
+            err = _first(err, e)
+            total = total + np.where(c, p, 0)
         return total, err
+
+    def _points(self, adj, rows):
+        """An adjustment's points in 1/10000: a constant, or a parameter's (an expression)."""
+        if type(adj.points) is not Decimal:
+            col, e = self.expr(adj.points, rows)
+            if col.scale > 4:
+                raise NotImplementedError("columnar: points with more than 4 decimals")
+            return _up(col.data, 4 - col.scale), e
+        p = adj.points.scaleb(4, CTX)
+        if p != p.to_integral_value(context=CTX):
+            raise NotImplementedError("columnar: an uplift with more than 4 decimals as a fraction")
+        return int(p), None
 
 
 def _single_field_table(v: ir.Decide):
@@ -1324,6 +1337,7 @@ class _Run:
             if ok is not None:
                 rows, r = rows[ok], r[ok]
             rows, r = self._ratio_check(rows, r)
+            rows, r = self._bounds(step, rows, r)
             self._store(step.out, rows, r, 4)
         elif t is ir.Share:
             self._share(step, rows)
@@ -1331,6 +1345,17 @@ class _Run:
             self._outcome(step, rows)
         else:  # a counter step outside the plan's nodes cannot happen (checked in _Plan)
             raise NotImplementedError(type(step).__name__)
+
+    def _bounds(self, step: ir.Ratio, rows, r):
+        """A floor raises the ratio to it, a ceiling lowers it to it (in 1/10000)."""
+        for b in step.bounds:
+            col, err = self.ev.value(b.value, rows)
+            ok = self._fail(rows, err)
+            if ok is not None:
+                rows, r, col = rows[ok], r[ok], Col(col.kind, _pick(col.data, ok), col.scale)
+            lim = _up(_full(col.data, len(rows)), 4 - col.scale)
+            r = np.maximum(r, lim) if b.kind == "floor" else np.minimum(r, lim)
+        return rows, r
 
     def _ratio_check(self, rows, r):
         bad = (r < 0) | (r > 10000)

@@ -124,8 +124,22 @@ def adjustments(adjs, env: dict, params: dict) -> list[c.Adjust]:
     return [a for a in adjs if cond(a.when, env, params)]
 
 
-def points(applied) -> Decimal:
+def adjust_points(adj: c.Adjust, params: dict) -> Decimal:
+    """The points of an adjustment: a literal's, or its expression over parameters."""
+    pts = adj.points
+    return pts if type(pts) is Decimal else expr(pts, {}, params)
+
+
+def points(applied, params: dict | None = None) -> Decimal:
     total = Decimal(0)
     for a in applied:
-        total = CTX.add(total, a.points)
+        total = CTX.add(total, adjust_points(a, params or {}))
     return total
+
+
+def bound(ratio: Decimal, b: c.RatioBound, env: dict, params: dict) -> Decimal:
+    """The ratio after a floor (raised to it) or a ceiling (lowered to it)."""
+    limit = value(b.value, env, params)[0]
+    if b.kind == "floor":
+        return limit if ratio < limit else ratio
+    return limit if ratio > limit else ratio
