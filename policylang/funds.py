@@ -132,6 +132,17 @@ def _check_body(ck: "Checker", fund: n.Fund, fields: dict) -> None:
                 allowed="a per-visit deductible of the pooling fund",
                 allowed_zh="统筹基金的每次起付标准",
             )
+        if isinstance(st, n.Ratio) and isinstance(st.amount, n.Bands):
+            ck.emit(  # a fund pays one ratio of its band; bands are the pooling fund's
+                "S602",
+                st.amount.span,
+                what="a ratio banded by accumulated spending",
+                what_zh="按累计金额分段的支付比例",
+                section="fund",
+                section_zh="基金",
+                allowed="the pooling fund's ratio (a fund block pays one ratio, or a ratio table)",
+                allowed_zh="统筹基金的支付比例(基金块只支付一个比例,或使用比例表)",
+            )
         if isinstance(st, n.Ratio):
             if ratio is not None:
                 ck.emit("C405", st.span, what=what, what_zh=what_zh, first=str(ratio.span))
