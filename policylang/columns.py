@@ -48,7 +48,9 @@ from .inputs import (
     VISIT_SPEC,
     InputError,
     InputProblem,
+    Reason,
     _Bad,
+    _did,
     _visit_rules,
     contradiction,
     parse_enum,
@@ -288,7 +290,7 @@ def _slow(arr: pa.Array, rows: np.ndarray, convert) -> tuple[dict, dict]:
         try:
             good[i] = convert(value)
         except _Bad as e:
-            bad[i] = str(e)
+            bad[i] = e.reason
     return good, bad
 
 
@@ -367,8 +369,7 @@ def _times(arr: pa.Array, problems: _Problems, name: str):
                 InputProblem(
                     None,
                     name,
-                    f"is a timestamp with time zone {t.tz}; give the local "
-                    "settlement time without one",
+                    Reason("input.column_tz", tz=t.tz),
                 )
             )
             return day, tod, null, bad, None
@@ -458,9 +459,7 @@ def _fraction_message(arr: pa.Array, i: int, ticks: int, per_second: int) -> str
     seconds, frac = divmod(ticks, per_second)
     whole = dt.datetime(1970, 1, 1) + dt.timedelta(seconds=seconds)
     digits = len(str(per_second)) - 1
-    return (
-        f"{whole.isoformat()}.{frac:0{digits}d} has fractional seconds; give the time to the second"
-    )
+    return Reason("input.fraction_seconds", value=f"{whole.isoformat()}.{frac:0{digits}d}")
 
 
 def _echo_times(
@@ -525,7 +524,7 @@ def _unique(
                 values[k] = trimmed
             else:
                 values[k] = None
-                bad[int(k)] = str(_bad_message(t, raws[k], nonneg))
+                bad[int(k)] = _bad_message(t, raws[k], nonneg)
         # trimming may make two values one: then the codes are not of distinct texts
         return codes, values, bad, raws, distinct and not any(values[k] != raws[k] for k in suspect)
     values, bad = [], {}
@@ -537,7 +536,7 @@ def _unique(
                 try:
                     value, meaning = parse_enum(enum, raw)
                 except _Bad as e:
-                    bad[k] = str(e)
+                    bad[k] = e.reason
             values.append(value)
             if meanings is not None:
                 meanings.append(meaning)
@@ -555,7 +554,7 @@ def _unique(
             values.append(parse_value(t, raw, nonneg, vocab=vocab))
         except _Bad as e:
             values.append(None)
-            bad[k] = str(e)
+            bad[k] = e.reason
     return codes, values, bad, raws, distinct and t == V.TEXT
 
 
@@ -563,7 +562,7 @@ def _bad_message(t: str, raw, nonneg: bool) -> str:
     try:
         parse_value(t, raw, nonneg)
     except _Bad as e:
-        return str(e)
+        return e.reason
     raise AssertionError(f"{raw!r} is a valid {t}")  # pragma: no cover
 
 
@@ -688,11 +687,11 @@ def visits_from_table(
     for name in table.column_names:
         if name not in types:
             s = suggest(name, types)
-            did = f"; did you mean {s!r}?" if s else ""
-            problems.column.append(InputProblem(None, name, f"unknown field (column){did}"))
+            reason = Reason("input.unknown_column", did=_did(s))
+            problems.column.append(InputProblem(None, name, reason))
     if len(set(table.column_names)) != len(table.column_names):
         for name in sorted({c for c in table.column_names if table.column_names.count(c) > 1}):
-            problems.column.append(InputProblem(None, name, "is given by more than one column"))
+            problems.column.append(InputProblem(None, name, Reason("input.two_columns")))
 
     def column(name):
         got = (
@@ -729,7 +728,7 @@ def visits_from_table(
         arr = column(name)
         if arr is None:
             if required and name not in implied:
-                problems.column.append(InputProblem(None, name, "is required but missing"))
+                problems.column.append(InputProblem(None, name, Reason("input.required")))
                 continue
             if (
                 default is None and not required
@@ -744,9 +743,7 @@ def visits_from_table(
                 InputProblem(
                     None,
                     name,
-                    f"is a floating-point column ({arr.type}); give "
-                    "amounts as decimal128, integers or strings (a float "
-                    "is not exact)",
+                    Reason("input.float_column", type=arr.type),
                 )
             )
             continue
