@@ -39,6 +39,7 @@ from .describe import (
     venue_name,
     yuan,
 )
+from .ir.serial import content_hash
 from .messages import text, value as shown, values as shown_all, vocabulary_names
 from .runtime import percent
 
@@ -131,7 +132,7 @@ def _summarise(policy: ir.Policy, lang: str) -> tuple[list[Block], Notes]:
     notes = Notes(policy.id, lang)
     out: list[Block] = [
         Heading(1, policy.title or policy.id),
-        Para(text("render.summary", lang, id=policy.id)),
+        Para(text("render.summary", lang, id=policy.id, hash=content_hash(policy))),
         Para(text("render.generated", lang)),
     ]
     out.append(_header(policy, notes, lang))
