@@ -700,6 +700,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "本期合计上限 {cap},此前已累计 {before},尚余 {left}:{uncapped} 减为 {value}",
     ),
     "why.what.costs counted": ("costs counted", "累计费用"),
+    # a further fund's steps (hifob deductible): {fund} is its name (the policy's, in Chinese)
+    "why.fund_step.deductible": ("{fund} deductible", "{fund} 起付标准"),
+    "why.fund_step.ratio": ("{fund} ratio", "{fund} 支付比例"),
+    "why.fund_step.pays": ("{fund} pays", "{fund} 支付"),
     "why.account": (
         "balance {balance}, payable {payable}: the account pays {value}",
         "账户余额 {balance},可支付 {payable}:个人账户支付 {value}",

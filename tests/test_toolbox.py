@@ -19,6 +19,7 @@ SHANXI = "policies/shanxi-2022.pol"
 LANSHAN = "examples/three-categories/lanshan-2024.pol"
 AMENDED = "examples/amendment/guiyang-2022.pol"
 QINGXI = "examples/composed-limits/qingxi-2025.pol"
+QINGSHAN = "examples/second-fund/qingshan-2024.pol"
 PENSION = "--param guizhou_avg_pension_2022=3125.50"
 SHANXI_FROM = "--param shanxi_account_use_from=2022-01-13"
 SHANXI_PARAMS = SHANXI_FROM
@@ -54,6 +55,7 @@ RUNS = {
     "--format table",
     "why-deductible-total": f"why {QINGXI} examples/composed-limits/visits.json --record 3",
     "why-cost-cap": f"why {QINGXI} examples/composed-limits/visits.json --record 14",
+    "why-second-fund": f"why {QINGSHAN} examples/second-fund/visits.json --record 3",
     # test: examples in policies and example files
     "test-policies": "test policies/",
     "test-examples": "test examples/",
