@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, ROUND_UP, Decimal
+from functools import partial
 from typing import Any, Callable, Iterable, NamedTuple, Sequence
 
 import attrs
@@ -744,6 +745,33 @@ def settle_message(
         assert ratio_value is not None  # a paid visit has one ratio unless it is banded
         text = _msg("settle.paid", lang, ratio=percent(ratio_value), base=money(remaining))
     return text + (_msg("settle.up_to_cap", lang) if fund < raw else "")
+
+
+def may_pay_result(
+    request: dict, verdict: Any, reason: str, channel: str | None, tracing: bool
+) -> "MayPayResult":
+    """One may-pay answer from the verdict a backend found (``None``: no verdict applies), the
+    reason it settled on and the channel: the same fields, message and trace on every backend."""
+    allowed = verdict.allowed if verdict else False
+    prov = verdict.prov if verdict else None
+    words = partial(
+        may_pay_message, reason, request, dict(verdict.args) if verdict else {}, channel
+    )
+    trace = (tr_allowed(allowed, prov, request),) if tracing else ()
+    return MayPayResult(
+        request.get("psn_no"),
+        request["relation"],
+        request["item"],
+        request.get("venue"),
+        request["on"].isoformat(),
+        allowed,
+        reason,
+        channel,
+        prov.clause if prov else None,
+        words(),
+        trace,
+        words,
+    )
 
 
 def may_pay_message(

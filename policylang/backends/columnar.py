@@ -90,10 +90,9 @@ from ..runtime import (
     VisitResult,
     credit_message,
     fen_text,
-    may_pay_message,
+    may_pay_result,
     percent,
     settle_message,
-    tr_allowed,
     tr_credit,
     yuan,
 )
@@ -2259,31 +2258,10 @@ class Columnar:
             vi = int(verdicts[i])
             verdict = self._verdicts[vi] if vi >= 0 else None
             reason = verdict.reason if verdict else "not_in_force"
-            allowed = verdict.allowed if verdict else False
-            prov = verdict.prov if verdict else None
             channel = None
             if verdict is not None and verdict.channel is not None:
                 channel = _one_value(self, verdict.channel, fields, i, params)
-            words = partial(
-                may_pay_message, reason, r, dict(verdict.args) if verdict else {}, channel
-            )
-            trace = (tr_allowed(allowed, prov, r),) if self.tracing else ()
-            out.append(
-                MayPayResult(
-                    r.get("psn_no"),
-                    r["relation"],
-                    r["item"],
-                    r.get("venue"),
-                    r["on"].isoformat(),
-                    allowed,
-                    reason,
-                    channel,
-                    prov.clause if prov else None,
-                    words(),
-                    trace,
-                    words,
-                )
-            )
+            out.append(may_pay_result(r, verdict, reason, channel, self.tracing))
         return out
 
     def _decisions_checked(self, fields, days, params, rows):

@@ -36,7 +36,7 @@ from ..runtime import (
     VisitResult,
     credit_message,
     finish_settle_trace,
-    may_pay_message,
+    may_pay_result,
     money,
     percent,
     round_money,
@@ -46,7 +46,6 @@ from ..runtime import (
     tr_account_refused,
     tr_account_unknown,
     tr_adjust,
-    tr_allowed,
     tr_band,
     tr_band_adjust,
     tr_bound,
@@ -470,27 +469,7 @@ class Reference:
         x = state.extra
         verdict: ir.Verdict | None = x.get("verdict")
         reason = state.reason or "item_not_allowed"
-        allowed = verdict.allowed if verdict else False
-        prov = verdict.prov if verdict else None
-        channel = x.get("channel")
-        words = partial(
-            may_pay_message, reason, request, dict(verdict.args) if verdict else {}, channel
-        )
-        trace = (tr_allowed(allowed, prov, request),) if self.tracing else ()
-        return MayPayResult(
-            request.get("psn_no"),
-            request["relation"],
-            request["item"],
-            request.get("venue"),
-            request["on"].isoformat(),
-            allowed,
-            reason,
-            channel,
-            prov.clause if prov else None,
-            words(),
-            trace,
-            words,
-        )
+        return may_pay_result(request, verdict, reason, x.get("channel"), self.tracing)
 
     def decision(self, step: ir.Decision, s: State) -> None:
         for verdict in step.verdicts:

@@ -52,7 +52,7 @@ from ..runtime import (
     VisitResult,
     credit_message,
     finish_settle_trace,
-    may_pay_message,
+    may_pay_result,
     percent,
     settle_message,
     tr_account_pay,
@@ -62,7 +62,6 @@ from ..runtime import (
     tr_account_refused,
     tr_account_unknown,
     tr_adjust,
-    tr_allowed,
     tr_band,
     tr_band_adjust,
     tr_bound,
@@ -1346,28 +1345,7 @@ class Scalar:
                 r["relation"], r["item"], r.get("venue"), r["networked"], r["on"], P, blocks
             )
             reason = verdict.reason if verdict else "not_in_force"
-            allowed = verdict.allowed if verdict else False
-            prov = verdict.prov if verdict else None
-            words = partial(
-                may_pay_message, reason, r, dict(verdict.args) if verdict else {}, channel
-            )
-            trace = (tr_allowed(allowed, prov, r),) if self.tracing else ()
-            out.append(
-                MayPayResult(
-                    r.get("psn_no"),
-                    r["relation"],
-                    r["item"],
-                    r.get("venue"),
-                    r["on"].isoformat(),
-                    allowed,
-                    reason,
-                    channel,
-                    prov.clause if prov else None,
-                    words(),
-                    trace,
-                    words,
-                )
-            )
+            out.append(may_pay_result(r, verdict, reason, channel, self.tracing))
         return out
 
     # -- credit
