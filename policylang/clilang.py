@@ -167,6 +167,36 @@ def _wrap_text(text, width=78, initial_indent="", subsequent_indent="", preserve
     return "\n\n".join(out)
 
 
+def click_text(message: str) -> str:
+    """One of click's own texts (``CLICK_ZH``) in the language spoken."""
+    return _gettext(message)
+
+
+class _TypeName(str):
+    """A parameter type's name (``file``, ``integer``) that click puts into its usage errors
+    (``File 'x' does not exist.``, ``'x' is not a valid integer.``).  click names a type once,
+    when the command line is built, before any language is chosen: this name is said in the
+    language spoken each time it is shown."""
+
+    def title(self) -> str:
+        return _gettext(str.title(self)) if human() == "zh" else str.title(self)
+
+    def __format__(self, spec: str) -> str:
+        return format(_gettext(str(self)), spec)
+
+
+def name_types(group: click.Group) -> None:
+    """Make the names of the types of every parameter of ``group``'s commands speak the
+    language (``_TypeName``); English output is unchanged."""
+    for cmd in [group, *group.commands.values()]:
+        for param in cmd.params:
+            kind = param.type
+            if isinstance(getattr(kind, "name", None), str) and not isinstance(
+                kind.name, _TypeName
+            ):
+                kind.name = _TypeName(kind.name)
+
+
 def start() -> None:
     """At the start of a run: the environment may already ask for Chinese."""
     _state["explicit"] = None

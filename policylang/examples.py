@@ -727,6 +727,47 @@ def _run(case: Case, compile_policy: _Compiler) -> Outcome:
     return run_case(case, policy)
 
 
+CONFIG = "pyproject.toml"
+
+
+class ConfigError(Exception):
+    """``[tool.policylang]`` in pyproject.toml is not as documented (the message says how)."""
+
+
+def configured_paths(folder: Path, lang: str = "en") -> list[str] | None:
+    """The paths ``policylang test`` runs when given none, from ``test-paths`` under
+    ``[tool.policylang]`` in ``folder``'s pyproject.toml (as pytest's ``testpaths``: read only
+    in the folder it is run from); None when there is no such setting.  ``lang``: the language
+    of a ConfigError."""
+    reset = _LANG.set(lang)
+    try:
+        return _configured_paths(folder)
+    finally:
+        _LANG.reset(reset)
+
+
+def _configured_paths(folder: Path) -> list[str] | None:
+    config = folder / CONFIG
+    if not config.is_file():
+        return None
+    import tomllib
+
+    try:
+        table = tomllib.loads(config.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(_say("test.config_unreadable", file=str(config), why=str(e))) from None
+    tool = table.get("tool", {}).get("policylang", {})
+    if "test-paths" not in tool:
+        return None
+    paths = tool["test-paths"]
+    if not isinstance(paths, list) or not paths or not all(isinstance(x, str) for x in paths):
+        raise ConfigError(_say("test.config_not_paths", file=str(config)))
+    missing = [x for x in paths if not (folder / x).exists()]
+    if missing:
+        raise ConfigError(_say("test.config_missing", file=str(config), paths=", ".join(missing)))
+    return [str(folder / x) if folder != Path(".") else x for x in paths]
+
+
 def collect_and_run(paths: list[str], search: tuple = (), lang: str = "en") -> list[Outcome]:
     """Every example in ``paths`` (files or folders; .pol files and JSON example files),
     run.  A file named on the command line that holds no example is an error; files found

@@ -391,6 +391,20 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "cli.no_pol_files": ("no .pol files found in {paths}", "在 {paths} 中没有找到 .pol 文件"),
     "cli.interrupted": ("interrupted", "已中断"),
+    "cli.skipped": ("warning: {file}: skipped: {reason}", "警告:{file}:已跳过:{reason}"),
+    "cli.account_params": (
+        "warning: {path}: visits with acct_balc will be refused: {reasons}",
+        "警告:{path}:给出 acct_balc(个人账户余额)的就诊将被拒绝:{reasons}",
+    ),
+    "cli.unknown_code": (
+        "unknown diagnostic code {code}; codes: {codes}",
+        "未知的诊断代码 {code};现有代码:{codes}",
+    ),
+    "cli.params_undeclared": (
+        "--param: no policy declares {names} (declared: {declared})",
+        "--param:没有政策声明 {names}(已声明:{declared})",
+    ),
+    "cli.not_utf8": ("not UTF-8 text", "不是 UTF-8 文本"),
     "why.one_selector": (
         "give one of --record, --psn and --setl-id",
         "--record、--psn 和 --setl-id 只能给出一个",
@@ -749,6 +763,16 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "test.summary_errors": (", {errors} could not run", ",{errors} 个无法运行"),
     "test.none_found": ("no examples found in {paths}", "在 {paths} 中没有找到示例"),
+    "test.config_unreadable": ("{file}: cannot be read: {why}", "{file}:无法读取:{why}"),
+    "test.config_not_paths": (
+        "{file}: [tool.policylang] test-paths must be a list of paths, such as "
+        '["policies", "tests/examples"]',
+        '{file}:[tool.policylang] 的 test-paths 应为路径的列表,例如 ["policies", "tests/examples"]',
+    ),
+    "test.config_missing": (
+        "{file}: [tool.policylang] test-paths names paths that do not exist: {paths}",
+        "{file}:[tool.policylang] 的 test-paths 中有不存在的路径:{paths}",
+    ),
     "test.policy_errors": ("the policy {policy} has errors:", "政策 {policy} 有错误:"),
     "test.no_kind": (
         "cannot tell the kind of example: put the file in a settle/, credit/ or may-pay/ folder, "
@@ -1199,6 +1223,18 @@ CLICK_ZH: dict[str, str] = {
     "file": "文件",
     "directory": "目录",
     "path": "路径",
+    "File": "文件",
+    "Directory": "目录",
+    "Path": "路径",
+    "integer": "整数",
+    "integer range": "整数",
+    "float": "数",
+    "float range": "数",
+    "boolean": "布尔值",
+    "text": "文本",
+    "choice": "选项",
+    "datetime": "日期时间",
+    "uuid": "UUID",
     "%(prog)s, version %(version)s": "%(prog)s,版本 %(version)s",
     "{value!r} is not {choice}.": "{value!r} 不是 {choice}。",
     "{value!r} is not one of {choices}.": "{value!r} 不是 {choices} 之一。",
