@@ -429,16 +429,21 @@ def step_text(step: TraceStep, lang: str = "en") -> str:
     """One trace step on one line: value, rule, clause, and the inputs it read."""
     from .messages import text as words
 
-    rule = step.rule
-    if lang != "en" and rule:
-        from .why import rule_label
+    rule, field = step.rule, step.field
+    if lang != "en":
+        from .why import field_label, rule_label
 
-        rule = rule_label(rule, lang)
-    text = words("test.step", lang, field=step.field, value=step.value, rule=rule)
+        rule, field = rule_label(rule, lang) if rule else rule, field_label(field, lang)
+    text = words("test.step", lang, field=field, value=step.value, rule=rule)
     if step.clause:
         text += f" ({step.clause})"
     if step.inputs:
-        read = ", ".join(f"{k} {shown(v)}" for k, v in step.inputs.items())
+        if lang == "en":
+            read = ", ".join(f"{k} {shown(v)}" for k, v in step.inputs.items())
+        else:
+            from .why import read_text
+
+            read = read_text(step.inputs, lang)
         text += words("test.step_from", lang, read=read)
     if step.formula:
         text += f"  [{step.formula}]"
@@ -483,12 +488,14 @@ def summary(outcomes: list[Outcome]) -> dict[str, int]:
 def report(outcomes: list[Outcome], lang: str = "en") -> str:
     """The report for people: one line per example (PASS, FAIL or ERROR), and for a failure
     each differing field, expected against actual, with the trace of the actual number."""
+    from .formatter import cell_width
     from .messages import text as words
 
     lines = []
     for o in outcomes:
         c = o.case
-        head = f"{o.status:<5} {c.where}  {c.title}"
+        status = words(f"test.status.{o.status}", lang)
+        head = f"{status}{' ' * (5 - cell_width(status))} {c.where}  {c.title}"
         if c.clause:
             head += f" ({c.clause})"
         lines.append(head)

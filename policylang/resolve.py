@@ -315,7 +315,11 @@ def resolve(
                     Diagnostic(
                         "N111",
                         impl.parent.span,
-                        {"name": pid, "other": " and ".join(u.file for u in candidates)},
+                        {
+                            "name": pid,
+                            "other": " and ".join(u.file for u in candidates),
+                            "other_zh": "、".join(u.file for u in candidates),
+                        },
                     )
                 )
             elif parent_unit is None and ws.undecodable_with_id(pid):
