@@ -78,33 +78,38 @@ RUNS = {
 FIXED = {"policylang", "IR", "sha256", "JSON", "Python", "UTF", "GBK", "GB18030", "iconv", "Word"}
 
 
+NAMING_KEYS = {"id", "policy", "implements", "counter", "fund", "each", "tier"}
+NAMED_NODES = {"CreditRule", "Field", "Param", "Requirement", "DiseaseCatalogue", "CodeList"}
+
+
+def _names_in(node, names: set[str], key: str | None = None) -> None:
+    """The names an IR (JSON) declares or reads: rules, fields, parameters, requirements,
+    catalogues, ids, counters, funds, and the keys of the tables of parameters, settings,
+    inputs and funds (not the program's own variables, not the vocabulary's enumerations)."""
+    if isinstance(node, dict):
+        if node.get("node") in NAMED_NODES:
+            names.add(node["name"])
+        if key in ("params", "settings", "inputs", "funds"):
+            names.update(node)
+        for k, v in node.items():
+            if k != "vocabulary":
+                _names_in(v, names, k)
+    elif isinstance(node, list):
+        for v in node:
+            _names_in(v, names, key)
+    elif isinstance(node, str) and key in NAMING_KEYS and re.fullmatch(r"[A-Za-z_]\w*", node):
+        names.add(node)
+
+
 def _identifiers_declared() -> set[str]:
-    """The names the policies declare (ids, parameters, rules, tiers, counters, funds,
-    settings, inputs): in their IR, under keys that name something."""
+    """The names the shipped policies and examples declare, and their tiers (which the IR
+    lowers away)."""
     import policylang
 
-    naming = {"id", "policy", "implements", "counter", "fund", "each", "tier"}
-    named = {"CreditRule", "Field", "Param", "Requirement", "DiseaseCatalogue", "CodeList"}
     names: set[str] = set()
-
-    def walk(node, key=None):
-        if isinstance(node, dict):
-            if node.get("node") in named:
-                names.add(node["name"])
-            for k, v in node.items():
-                if k != "vocabulary":
-                    walk(v, k)
-            if key in ("params", "settings", "inputs", "funds"):
-                names.update(node)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v, key)
-        elif isinstance(node, str) and key in naming and re.fullmatch(r"[A-Za-z_]\w*", node):
-            names.add(node)
-
     for p in POLICIES:
-        walk(json.loads(policylang.load(ROOT / p).ir_json()))
-        names.update(re.findall(r"^\s*tier (\w+)", (ROOT / p).read_text(), re.M))  # lowered away
+        _names_in(json.loads(policylang.load(ROOT / p).ir_json()), names)
+        names.update(re.findall(r"^\s*tier (\w+)", (ROOT / p).read_text(), re.M))
     return names
 
 
