@@ -258,6 +258,8 @@ def test_simulate_says_nothing_in_english(monkeypatch, tmp_path):
         str(claims),
         "--reform",
         "examples/reform/guiyang-reform.pol",
+        "--out",
+        str(tmp_path / "sim"),
         *shlex.split(PENSION),
     ]
     r = CliRunner().invoke(main, args, terminal_width=100)
