@@ -10,8 +10,9 @@ Two uses differ:
   was chosen explicitly (``--lang`` or ``POLICYLANG_LANG``), so that a machine's locale
   never changes a JSON contract.
 
-In Chinese, click's own words (``Usage:``, ``Options``, its usage errors) are translated
-through ``messages.CLICK_ZH`` and every command's help through ``messages.HELP_ZH``.
+In Chinese, click's own words (``Usage:``, ``Options``, its usage errors, ``--version``, and
+the names of parameter types it puts into them: ``文件 'x' 不存在``) are translated through
+``messages.CLICK_ZH`` and every command's help through ``messages.HELP_ZH``.
 Importing this module costs nothing beyond ``os``; the catalogue is imported only when
 Chinese is spoken.
 """
