@@ -241,7 +241,7 @@ class Ceiling(Node):
     """``total_at_most 300 yuan per year`` on a deductible: the most its takes add up to
     in the (longer) period."""
 
-    amount: Quantity | None = None
+    amount: Quantity = attrs.field(kw_only=True)
     period: Name = Name()
 
 
@@ -261,7 +261,7 @@ class CostCap(Node):
     """``cost_cap 5000 yuan per year``: a cap on the in-policy costs counted, not on the
     payment; costs beyond it leave the amount the deductible and the ratio apply to."""
 
-    amount: Quantity | None = None
+    amount: Quantity = attrs.field(kw_only=True)
     period: Name = Name()
     each: Name | None = None
     when: Cond | None = None

@@ -259,9 +259,9 @@ class Rounding:
 @attrs.frozen
 class Requirement:
     name: str
-    left: "Measure | Decimal"
+    left: "Measure | object"  # a measure, or a bound: a literal's value (Decimal, date, ...)
     op: str
-    right: "Measure | Decimal"
+    right: "Measure | object"
     prov: Prov
     text: str
 
