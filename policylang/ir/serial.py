@@ -51,25 +51,35 @@ class _Writer:
             return format(v, "f")
         if isinstance(v, (dt.date, dt.datetime)):
             return v.isoformat()
-        if isinstance(v, (frozenset, set)):
-            items = [self.value(x) for x in v]
-            return sorted(items, key=lambda x: json.dumps(x, sort_keys=True, ensure_ascii=False))
-        if isinstance(v, (tuple, list)):
-            return [self.value(x) for x in v]
-        if isinstance(v, dict):
-            return {str(k): self.value(x) for k, x in v.items()}
+        if isinstance(v, (frozenset, set, tuple, list, dict)):
+            return self.collection(v)
         if isinstance(v, Span):
             return self.span(v) if self.spans else None
         if attrs.has(type(v)):
-            out: dict[str, Any] = {"node": type(v).__name__}
-            for f in attrs.fields(type(v)):
-                if f.name == "span" and not self.spans:
-                    continue
-                out[f.name] = self.value(getattr(v, f.name))
-            return out
+            return self.record(v)
         if callable(v):  # pragma: no cover - nothing callable belongs in the IR
             raise TypeError(f"not serialisable: {v!r}")
         return str(v)
+
+    def collection(self, v: frozenset | set | tuple | list | dict) -> list | dict:
+        """A set as a list in a fixed order (by its items' JSON), a tuple or list as a list,
+        a dict with text keys."""
+        if isinstance(v, (frozenset, set)):
+            items = [self.value(x) for x in v]
+            return sorted(items, key=lambda x: json.dumps(x, sort_keys=True, ensure_ascii=False))
+        if isinstance(v, dict):
+            return {str(k): self.value(x) for k, x in v.items()}
+        return [self.value(x) for x in v]
+
+    def record(self, v: Any) -> dict[str, Any]:
+        """An attrs value: its class's name under ``node``, then its fields (a span only when
+        spans are asked for)."""
+        out: dict[str, Any] = {"node": type(v).__name__}
+        for f in attrs.fields(type(v)):
+            if f.name == "span" and not self.spans:
+                continue
+            out[f.name] = self.value(getattr(v, f.name))
+        return out
 
     def policy(self, p: c.Policy) -> dict:
         out = self._policy(p)
