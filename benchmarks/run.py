@@ -403,7 +403,11 @@ COLUMNAR_LABELS = {"numpy": "hand-tuned NumPy reference", "columnar": "policylan
 
 
 def check_columnar_agreement(want, got, what: str = "columnar") -> None:
-    """The two result tables must be equal: the same columns, types and values."""
+    """The two result tables must be equal: the same columns, types and values.  policylang
+    also writes the audit fields after them (setl_id, mdtrt_id, op, seq, policy, ir_hash),
+    which the hand-tuned reference leaves out: more work on policylang's side, not compared."""
+    if got.column_names[: len(want.column_names)] == want.column_names:
+        got = got.select(want.column_names)
     if want.column_names != got.column_names:
         raise Disagreement(
             f"{what}: columns differ\n  NumPy:      {want.column_names}\n"

@@ -170,9 +170,7 @@ class CompiledPolicy:
         cls = backend(engine)
         self._eval = cls(policy)
         self._fast = cls(policy, tracing=False)
-        self._columnar: Columnar | None = (
-            None  # built on first use: it needs the columnar extra (numpy, pyarrow)
-        )
+        self._tables: dict | None = None  # table engines by name, built on first use
         self._demanded: dict[str, tuple[str, ...]] = {}  # program -> the parameters it reads
 
     def _evaluator(self, trace: bool) -> Any:
@@ -311,10 +309,15 @@ class CompiledPolicy:
             yield from engine.settle([v for chunk in chunks() for v in chunk], values)
 
     def settle_table(
-        self, table: Any, params: dict[str, Any] | None = None, messages: bool = False
+        self,
+        table: Any,
+        params: dict[str, Any] | None = None,
+        messages: bool = False,
+        engine: str = "columnar",
     ) -> Any:
-        """Settle a ``pyarrow.Table`` of visits with the columnar backend; a ``pyarrow.Table`` of
-        results, one row per visit in input row order.
+        """Settle a ``pyarrow.Table`` of visits with the columnar backend (or the backend named
+        ``engine``: one with a table path, ``duckdb``, or any other through its ``settle`` over
+        the rows); a ``pyarrow.Table`` of results, one row per visit in input row order.
 
         Input columns are the JSON contract's fields (docs/json-contract.md) and the policy's
         declared inputs: ``setl_time`` as a timestamp (no time zone, whole seconds), a date, or
@@ -329,16 +332,30 @@ class CompiledPolicy:
         Output columns: ``row`` (the input row, from 0), ``psn_no``, ``setl_time`` (a typed
         column as given; text normalised as JSON echoes it), the money fields as decimal128(18, 2),
         ``pool_prop_selfpay`` as decimal128(5, 4) or null, ``acct_mulaid_pay`` (0.00),
-        ``balc`` (null while no balance is known), ``reason`` (null when the fund paid).
-        There is no trace and there are no audit fields (``row`` names the input row, which holds
-        ``setl_id`` and ``mdtrt_id``); ``message`` is added, computed from the reason and the
-        amounts, only with ``messages=True`` (it is per-row Python formatting).  Numbers equal
+        ``balc`` (null while no balance is known), ``reason`` (null when the fund paid), then
+        the audit fields as ``settle`` gives them: ``setl_id``, ``mdtrt_id``, ``op``, ``seq``,
+        ``policy``, ``ir_hash``.  There is no trace; ``message`` is added, computed from the
+        reason and the amounts, only with ``messages=True`` (it is per-row Python formatting).  Numbers equal
         ``settle``'s exactly: same order of execution, same integer rounding."""
         values = self._params(params)
         self._need_params("settle", values, [{"acct_balc": 1}] if _table_has_balance(table) else [])
-        if self._columnar is None:
-            self._columnar = backend("columnar")(self.ir, tracing=False)
-        return self._columnar.settle_table(table, values, messages=messages)
+        settle = self.table_engine(engine)
+        # a backend's table path takes (table, params); ``messages`` only when asked for
+        return settle(table, values, messages=True) if messages else settle(table, values)
+
+    def table_engine(self, name: str = "columnar"):
+        """The function ``(table, typed params, messages=False) -> results`` of the backend
+        ``name`` (``backends.BACKENDS``), built once: its ``settle_table`` when it has one,
+        else its ``settle`` over the table's rows (``backends.rows``).  ``BackendUnavailable``
+        says what to install; ``NotSupported`` names what it cannot run."""
+        if self._tables is None:
+            self._tables = {}
+        got = self._tables.get(name)
+        if got is None:
+            from .backends.rows import table_function
+
+            got = self._tables[name] = table_function(name, self.ir)
+        return got
 
     def credit(
         self, persons: list[dict], params: dict[str, Any] | None = None, trace: bool = True

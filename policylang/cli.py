@@ -14,6 +14,7 @@ import json
 import os
 import sys
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
@@ -1083,6 +1084,213 @@ def compile_cmd(policy, emit, dialect, search):
     except NotSupported as e:
         raise Failure(f"{policy}: cannot be written as one {dialect} query: {e}") from None
     _print(text, nl=False)
+
+
+@main.command("synth")
+@click.option(
+    "--persons", type=click.IntRange(min=1), required=True, help="How many insured persons."
+)
+@click.option(
+    "--years", type=click.IntRange(1, 50), default=1, show_default=True, help="How many years."
+)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="The same seed, the same file."
+)
+@click.option(
+    "--from-year",
+    type=click.IntRange(1990, 2100),
+    default=2023,
+    show_default=True,
+    help="The first year of claims.",
+)
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The claims file: Parquet, or CSV when it ends in .csv.",
+)
+def synth_cmd(persons, years, seed, from_year, output):
+    """Write synthetic claims for trying `simulate`: made-up persons and their
+    general-outpatient visits, with the JSON contract's field names.
+
+    The distributions (visits per person, bill sizes, hospital levels, person
+    categories, dates) are listed in docs/tools.md; the same seed gives the same file."""
+    try:
+        from .synth import synth
+    except ImportError as e:  # pragma: no cover - numpy and pyarrow are in the columnar extra
+        raise Failure(f"synth needs {e.name}: pip install 'policylang[columnar]'") from None
+    try:
+        n = synth(persons, years, seed, Path(output), from_year)
+    except OSError as e:
+        raise Failure(f"{output}: {e.strerror or e}") from None
+    _print(
+        f"wrote {n:,} visits of {persons:,} persons ({years} year(s) from {from_year}) to {output}"
+    )
+
+
+@main.command("simulate")
+@click.argument("policy", type=click.Path(exists=True, dir_okay=False))
+@click.argument("claims", type=click.Path(exists=True))
+@click.option(
+    "--reform",
+    type=click.Path(exists=True, dir_okay=False),
+    help="A second policy (a reform) to settle the same claims under and compare.",
+)
+@PARAMS
+@click.option(
+    "--engine",
+    default="columnar",
+    show_default=True,
+    metavar="columnar|duckdb|spark|scalar",
+    help="The backend that settles the claims (any in the backend list: one with a table path "
+    "runs whole columns; scalar and reference run row by row).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    help="Folder for the per-visit results (Parquet, one dataset per policy), summary.json and "
+    "report.html; written whole or not at all.",
+)
+@click.option(
+    "--memory-limit",
+    metavar="SIZE",
+    help="Settle the claims in partitions by person so as to stay within SIZE (512M, 4G; "
+    "default: 2G, or half the machine's memory when less). Results are the same.",
+)
+@LANG
+@SEARCH
+def simulate_cmd(policy, claims, reform, params, engine, out, memory_limit, lang, search):
+    """Settle a year of CLAIMS under POLICY (and a --reform) and report the fund's outlay.
+
+    CLAIMS is Parquet (a file or a folder of files) or CSV, with the JSON
+    contract's field names. The report gives the fund's outlay in total, by month,
+    hospital level and person category, the persons reaching the cap and the
+    visits absorbed by the deductible; with --reform, the baseline, the reform and
+    their difference (reform minus baseline)."""
+    from . import simulate as sim
+    from .inputs import InputError
+
+    lang = lang or _locale_lang()
+    given = _parse_params(params)
+    runs = _simulation_runs(policy, reform, given, search)
+    _exit_on_sigterm()  # so that a killed run removes its temporary folders
+    try:
+        limit = sim.parse_size(memory_limit) if memory_limit else None
+        console = _console()
+        with _progress(console, lang) as progress:
+            outcome = sim.simulate(
+                runs,
+                claims,
+                engine,
+                Path(out) if out else None,
+                limit,
+                progress,
+                partial(_write_report, lang=lang),
+            )
+    except sim.SimulationError as e:
+        raise Failure(str(e)) from None
+    except _backend_errors() as e:
+        raise Failure(f"--engine {engine}: {e}") from None
+    except ImportError as e:
+        raise Failure(f"simulate needs {e.name}: pip install 'policylang[columnar]'") from None
+    except InputError as e:
+        raise _input_failure(e, claims) from None
+    from .simreport import print_report
+
+    print_report(outcome, lang, console)
+    if out:
+        console.print(text_of("sim.results", lang, path=str(Path(out) / "*")))
+        console.print(text_of("sim.html", lang, path=str(Path(out) / "report.html")))
+
+
+def _exit_on_sigterm() -> None:
+    import signal
+
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    try:
+        signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not the main thread (an embedding caller's): its own business
+        pass
+
+
+def text_of(msg_id: str, lang: str, **args) -> str:
+    from .messages import text
+
+    return text(msg_id, lang, **args)
+
+
+def _backend_errors():
+    from .backends import BackendUnavailable, NotSupported
+
+    return (BackendUnavailable, NotSupported)
+
+
+def _console():
+    from rich.console import Console
+
+    probe = Console(file=sys.stdout)
+    return probe if probe.is_terminal else Console(file=sys.stdout, width=120)
+
+
+def _progress(console, lang: str):
+    """A progress bar on the terminal; nothing when standard output is not one."""
+    import contextlib
+
+    if not console.is_terminal:
+        return contextlib.nullcontext(None)
+    from rich.progress import BarColumn, Progress, TimeElapsedColumn
+
+    bar = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        "{task.completed}/{task.total}",
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+    @contextlib.contextmanager
+    def showing():
+        with bar:
+
+            def start(what: str, total: int):
+                task = bar.add_task(text_of("sim.settling", lang), total=total)
+                return lambda: bar.advance(task)
+
+            yield start
+
+    return showing()
+
+
+def _write_report(outcome, folder: Path, lang: str) -> None:
+    from .simreport import html_report, summary
+
+    (folder / "summary.json").write_text(
+        json.dumps(summary(outcome), ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+    )
+    (folder / "report.html").write_text(html_report(outcome, lang), encoding="utf-8")
+
+
+def _simulation_runs(policy: str, reform: str | None, given: dict, search) -> list:
+    """The baseline (and the reform), each with the parameters it declares; a parameter
+    neither declares is an error."""
+    from .simulate import Run
+
+    compiled = [("baseline", _load_alone(policy, search))]
+    if reform:
+        compiled.append(("reform", _load_alone(reform, search)))
+    unknown = [n for n in given if not any(n in c.ir.params for _, c in compiled)]
+    if unknown:
+        declared = sorted({p for _, c in compiled for p in c.ir.params}) or ["none"]
+        raise Failure(
+            f"--param: no policy declares {', '.join(unknown)} (declared: {', '.join(declared)})"
+        )
+    return [
+        Run(label, c, {k: v for k, v in given.items() if k in c.ir.params}) for label, c in compiled
+    ]
 
 
 @main.command("render")

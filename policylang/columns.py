@@ -1053,3 +1053,34 @@ def decimal_array(
         [validity, pa.py_buffer(words)],
         null_count=null_count,
     )
+
+
+def _text_of(col: "Col | None", n: int) -> "pa.Array":
+    """A text field of the validated visits as strings (null where absent)."""
+    if col is None or not col.cats:
+        return pa.nulls(n, pa.string())
+    codes = np.asarray(col.data, dtype=np.int32)
+    missing = codes < 0 if col.null is None else (codes < 0) | col.null
+    return pc.take(pa.array(col.cats, pa.string()), pa.array(codes, mask=missing))
+
+
+def _same_text(value: str, n: int) -> "pa.Array":
+    """One text in every row, dictionary-encoded (a policy's hash is not copied per row)."""
+    return pa.DictionaryArray.from_arrays(
+        pa.array(np.zeros(n, dtype=np.int8)), pa.array([value], pa.string())
+    )
+
+
+def audit_columns(cols: dict, seq: np.ndarray, stamp: tuple) -> dict:
+    """The JSON contract's audit fields of a result table: ``setl_id`` and ``mdtrt_id`` as
+    given (trimmed; null when absent), ``op`` ("settle"), ``seq`` (the person's operation
+    number), ``policy`` and ``ir_hash`` (``stamp``), the constant ones dictionary-encoded."""
+    n = len(seq)
+    return {
+        "setl_id": _text_of(cols.get("setl_id"), n),
+        "mdtrt_id": _text_of(cols.get("mdtrt_id"), n),
+        "op": _same_text("settle", n),
+        "seq": pa.array(np.asarray(seq, dtype=np.int64)),
+        "policy": _same_text(stamp[0], n),
+        "ir_hash": _same_text(stamp[1], n),
+    }

@@ -71,8 +71,8 @@ def _console_runs():
     """Each `$ policylang ...` of the README's console blocks, with the output shown under it
     (the live-settlement walk-through writes a ledger: it has its own test, in a copy)."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    live = readme.split("## Live settlement", 1)[1].split("\n## ", 1)[0]
-    readme = readme.replace(live, "")
+    for own in ("## Live settlement", "## Fund simulation"):  # each has its own test
+        readme = readme.replace(readme.split(own, 1)[1].split("\n## ", 1)[0], "")
     for block in re.findall(r"```console\n(.*?)```", readme, re.S):
         for run in re.split(r"^(?=\$ )", block, flags=re.M):
             if run.strip():
@@ -207,3 +207,28 @@ def test_readme_live_settlement_walkthrough_is_real(tmp_path, monkeypatch):
         result = CliRunner().invoke(main, command.split())
         assert result.exit_code == 0, (command, result.output)
         assert result.stdout == shown, command
+
+
+def test_readme_fund_simulation_is_real(tmp_path, monkeypatch):
+    """`policylang synth` and `policylang simulate --reform` as the README runs them from a fresh
+    clone (in a copy: they write files), printing exactly what it shows."""
+    import shutil
+
+    pytest.importorskip("pyarrow", reason="pip install 'policylang[columnar]'")
+    from click.testing import CliRunner
+
+    from policylang.cli import main
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Fund simulation", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```console\n(.*?)```", section, re.S).group(1)
+    for folder in ("policies", "examples"):
+        shutil.copytree(ROOT / folder, tmp_path / folder)
+    monkeypatch.chdir(tmp_path)
+    steps = re.findall(r"^\$ policylang (.*)\n((?:(?!\$ ).*\n)*)", block, re.M)
+    assert [s[0].split()[0] for s in steps] == ["synth", "simulate"]
+    for command, shown in steps:
+        result = CliRunner().invoke(main, command.split())
+        assert result.exit_code == 0, (command, result.output)
+        assert result.stdout == shown, command
+    assert (tmp_path / "sim" / "report.html").exists()

@@ -166,16 +166,10 @@ def read_png(path: Path) -> tuple[int, int, list[bytes]]:
     return width, height, [bytes(r[i : i + 3]) for r in rows for i in range(0, stride, channels)]
 
 
-@pytest.mark.parametrize("lang", ["en", "zh"])
-def test_html_renders_its_tables_in_chromium(tmp_path, guiyang, lang):
-    browser = _chromium()
-    if browser is None:
-        pytest.skip(
-            "no Chromium on this machine: apt-get install chromium (as root; .ci/run does it in CI)"
-        )
-    page = tmp_path / "guiyang.html"
-    page.write_text(render(guiyang.ir, "html", lang), encoding="utf-8")
-    shot = tmp_path / "guiyang.png"
+def screenshot(browser: str, page: Path, tmp_path: Path, size: tuple[int, int]):
+    """Chromium's headless screenshot of ``page`` (``--no-sandbox``: the tests may run as
+    root): width, height and pixels (``read_png``)."""
+    shot = tmp_path / f"{page.stem}.png"
     subprocess.run(
         [
             browser,
@@ -185,7 +179,7 @@ def test_html_renders_its_tables_in_chromium(tmp_path, guiyang, lang):
             "--hide-scrollbars",
             f"--user-data-dir={tmp_path / 'profile'}",
             f"--screenshot={shot}",
-            "--window-size=1000,1400",
+            f"--window-size={size[0]},{size[1]}",
             page.as_uri(),
         ],
         capture_output=True,
@@ -193,7 +187,19 @@ def test_html_renders_its_tables_in_chromium(tmp_path, guiyang, lang):
         check=False,
     )
     assert shot.exists(), "Chromium wrote no screenshot"
-    width, height, pixels = read_png(shot)
+    return read_png(shot)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_html_renders_its_tables_in_chromium(tmp_path, guiyang, lang):
+    browser = _chromium()
+    if browser is None:
+        pytest.skip(
+            "no Chromium on this machine: apt-get install chromium (as root; .ci/run does it in CI)"
+        )
+    page = tmp_path / "guiyang.html"
+    page.write_text(render(guiyang.ir, "html", lang), encoding="utf-8")
+    width, height, pixels = screenshot(browser, page, tmp_path, (1000, 1400))
     assert (width, height) == (1000, 1400)
     white = pixels.count(b"\xff\xff\xff")
     assert white < len(pixels) * 0.97, "the page is blank"

@@ -2,7 +2,13 @@
 ``(ir.Policy, tracing)`` and offering ``settle``, ``credit`` and ``may_pay`` over
 validated records; ``BACKENDS`` lists them all, and the differential tests run
 every one against ``reference`` (the oracle).  A new backend joins by adding
-itself here."""
+itself here.
+
+A backend that settles whole tables also offers ``settle_table(table, params)``: a
+``pyarrow.Table`` of visits (the JSON contract's field names) in, the result table of
+``CompiledPolicy.settle_table`` out (``row``, the contract's fields, the audit fields), in
+input row order.  ``policylang simulate --engine NAME`` runs any backend that has it (columnar,
+duckdb); others (scalar, reference) are run through their ``settle`` over the rows."""
 
 from __future__ import annotations
 

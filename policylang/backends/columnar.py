@@ -103,6 +103,7 @@ from ..columns import (
     Col,
     Visits,
     absent_col,
+    audit_columns,
     col_from_values,
     decimal_array,
     field_types,
@@ -2132,38 +2133,43 @@ class Columnar:
             "reason": reason,
         }
         if messages:
-            pid, has_pooling = self.policy.id, run.program.section is not None
-            banded = self._plan.banded
-            blk = run.unsorted(run.blk)[0].tolist()
-            remaining = run.unsorted(run.vars["remaining"].everywhere()[0])[0].tolist()
-            raw = run.unsorted(run.vars["hifp_raw"].everywhere()[0])[0].tolist()
-            cols = _results(run)
-            ratio = [
-                None if m else v
-                for v, m in zip(cols["ratio"].tolist(), cols["ratio_null"].tolist(), strict=True)
-            ]
-            days, fund = vis.day.tolist(), cols["hifp_pay"].tolist()
-            codes = reason_codes.tolist()
-            out["message"] = pa.array(
-                [
-                    _message(
-                        (
-                            None if codes[i] < 0 else REASONS[codes[i]],
-                            days[i],
-                            ratio[i],
-                            remaining[i],
-                            raw[i],
-                            fund[i],
-                            blk[i] in banded,
-                        ),
-                        pid,
-                        has_pooling,
-                    )()
-                    for i in range(n)
-                ],
-                pa.string(),
-            )
+            out["message"] = self._message_column(run, vis, reason_codes)
+        out.update(audit_columns(vis.cols, run.unsorted(run.seq)[0], self.stamp))
         return pa.table(out)
+
+    def _message_column(self, run: "_Run", vis: Visits, reason_codes) -> "pa.Array":
+        """The settle message of each row, formatted in Python (``messages=True``)."""
+        n = vis.n
+        pid, has_pooling = self.policy.id, run.program.section is not None
+        banded = self._plan.banded
+        blk = run.unsorted(run.blk)[0].tolist()
+        remaining = run.unsorted(run.vars["remaining"].everywhere()[0])[0].tolist()
+        raw = run.unsorted(run.vars["hifp_raw"].everywhere()[0])[0].tolist()
+        cols = _results(run)
+        ratio = [
+            None if m else v for v, m in zip(cols["ratio"].tolist(), cols["ratio_null"].tolist())
+        ]
+        days, fund = vis.day.tolist(), cols["hifp_pay"].tolist()
+        codes = reason_codes.tolist()
+        return pa.array(
+            [
+                _message(
+                    (
+                        None if codes[i] < 0 else REASONS[codes[i]],
+                        days[i],
+                        ratio[i],
+                        remaining[i],
+                        raw[i],
+                        fund[i],
+                        blk[i] in banded,
+                    ),
+                    pid,
+                    has_pooling,
+                )()
+                for i in range(n)
+            ],
+            pa.string(),
+        )
 
     # -- account use and credit (vectorised decisions, results built per record)
     def _decisions(self, fields: dict, days, params: dict, errors: _Errors):

@@ -83,6 +83,7 @@ class DuckDB:
         self._may_pay = None  # credit and may-pay plans, built when first used
         self._credit_plan = None
         self.con = duckdb.connect(":memory:")
+        self.con.execute("SET enable_progress_bar = false")  # standard output is the caller's
         self._threads = self.con.sql("SELECT current_setting('threads')").fetchall()[0][0]
         self._scripts: dict = {}
         self._settle_program = policy.programs["settle"]
@@ -416,8 +417,39 @@ class DuckDB:
         self._scripts[id(plan)] = (plan, script)
         return script
 
-    def _run(self, plan, binds: dict, registered: list, state: dict | None, rows: int) -> dict:
-        """Run ``plan``: one query, or SQL / sequential step / SQL; the result's columns."""
+    def settle_table(self, table, params: dict, state: dict | None = None, messages: bool = False):
+        """Settle a ``pyarrow.Table`` of visits; a table of results in input row order, as
+        ``CompiledPolicy.settle_table`` gives them (``table.settle_table``)."""
+        from .table import settle_table
+
+        return settle_table(self, table, params, state, messages)
+
+    def limit_memory(self, size: int, spill: str | None = None) -> None:
+        """Bound DuckDB's memory to ``size`` bytes (less what Python holds around it), spilling
+        to ``spill`` (DuckDB's default temporary folder when None)."""
+        self.con.execute(f"SET memory_limit = '{max(64, size * 6 // 10 >> 20)}MB'")
+        if spill is not None:
+            self.con.execute("SET temp_directory = ?", [spill])
+
+    def _lowering_params(self, any_balance: bool) -> list[str]:
+        """The parameters the settle program reads, and the account-use rules' when some visit
+        has a balance (what the table path asks for, as ``CompiledPolicy.settle_table`` does)."""
+        wanted = list(demands(self._settle_program).params)
+        if any_balance:
+            wanted += demands(self.policy.programs["may_pay"]).params
+        return wanted
+
+    def _run(
+        self,
+        plan,
+        binds: dict,
+        registered: list,
+        state: dict | None,
+        rows: int,
+        arrow: bool = False,
+    ):
+        """Run ``plan``: one query, or SQL / sequential step / SQL; the result's columns (an
+        Arrow table with ``arrow``)."""
         self.con.execute(f"SET threads = {1 if rows < SMALL else self._threads}")
         temps: list[str] = []
         try:
@@ -430,13 +462,10 @@ class DuckDB:
                 elif step[0] == "kernel":
                     self._kernel(step[1], registered, state)
                 else:
-                    return (
-                        self.con.sql(
-                            step[1], params={k: v for k, v in binds.items() if k in step[2]} or None
-                        )
-                        .to_arrow_table()
-                        .to_pydict()
-                    )
+                    got = self.con.sql(
+                        step[1], params={k: v for k, v in binds.items() if k in step[2]} or None
+                    ).to_arrow_table()
+                    return got if arrow else got.to_pydict()
         finally:
             for t in temps:
                 self.con.execute(f'DROP TABLE IF EXISTS "{t}"')

@@ -1,0 +1,192 @@
+"""The DuckDB backend's table path: a ``pyarrow.Table`` of visits in, a table of results out,
+as ``CompiledPolicy.settle_table`` gives them (docs/json-contract.md, "Arrow tables").
+
+The table is validated by ``columns.visits_from_table`` (the columnar backend's reader: the
+same checks and messages as the JSON path), turned into the visits table the lowering reads
+(``base.visit_columns``: money in integer fen, the day and the moment, canonical values), and
+settled by the plan, one query or SQL around a sequential step.  Nothing goes through Python
+per row: the results come back as Arrow columns and are put in input row order with NumPy."""
+
+from __future__ import annotations
+
+from ... import vocab as V
+from ...columns import (
+    Col,
+    Visits,
+    audit_columns,
+    decimal_array,
+    np,
+    pa,
+    pc,
+    visits_from_table,
+)
+from ...inputs import InputError, InputProblem
+from ...runtime import MONEY_FIELDS
+from ..common import NotSupported
+
+US_PER_DAY = 86_400_000_000
+MONEY = MONEY_FIELDS[1:-1]  # computed by the query (the bill is given; the cash is last)
+
+
+def settle_table(engine, table, params: dict, state: dict | None = None, messages: bool = False):
+    """Settle ``table`` with ``engine`` (a ``DuckDB`` backend); results in input row order."""
+    if state is not None or messages:
+        raise NotSupported(
+            "the duckdb backend's table path settles one table from zero and builds no "
+            "messages: use the columnar backend (state, messages=True) or settle"
+        )
+    vis, psn_text, echo_time = visits_from_table(table, engine.policy)
+    n = vis.n
+    source = _source(engine, vis)
+    wanted = engine._lowering_params(_has_balance(vis))
+    binds = engine._binds(params, wanted)
+    registered = ["pl_visits"]
+    engine.con.register("pl_visits", source)
+    try:
+        got = engine._run(engine._lowering.plan, binds, registered, None, n, arrow=True)
+    finally:
+        for name in registered:
+            engine.con.unregister(name)
+    at = got.column("row_no").to_numpy()
+    _raise_errors(got, at, vis)
+    out = {
+        "row": pa.array(np.arange(n, dtype=np.int64)),
+        "psn_no": psn_text,
+        "setl_time": echo_time,
+        "medfee_sumamt": decimal_array(vis.cols["medfee_sumamt"].data, 2, 18),
+    }
+    for name in (*MONEY[:2], "pool_prop_selfpay", *MONEY[2:], "acct_mulaid_pay", "psn_cash_pay"):
+        out[name] = _result_column(got, name, at, n)
+    out["balc"] = _result_column(got, "balc", at, n)
+    out["reason"] = _in_row_order(got.column("reason"), at, n)
+    out.update(audit_columns(vis.cols, _seq(vis), engine.stamp))
+    return pa.table(out)
+
+
+def _has_balance(vis: Visits) -> bool:
+    col = vis.cols.get("acct_balc")
+    return col is not None and "acct_balc" not in vis.absent and vis.n > 0
+
+
+def _in_row_order(arr, at: np.ndarray, n: int) -> "pa.Array":
+    """The query's column put in input row order (``at``: each result row's input row)."""
+    back = np.empty(n, dtype=np.int64)
+    back[at] = np.arange(n, dtype=np.int64)
+    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    return arr.take(pa.array(back))
+
+
+def _result_column(got, name: str, at: np.ndarray, n: int) -> "pa.Array":
+    """A money column (fen) as decimal128(18, 2), the ratio (1/10000) as decimal128(5, 4)."""
+    if name == "acct_mulaid_pay":
+        return decimal_array(np.zeros(n, dtype=np.int64), 2, 18)
+    col = got.column(name)
+    null = col.is_null().to_numpy(zero_copy_only=False)
+    values = np.zeros(n, dtype=np.int64)
+    values[at] = col.fill_null(0).to_numpy().astype(np.int64)
+    back = np.zeros(n, dtype=bool)
+    back[at] = null
+    if name == "pool_prop_selfpay":
+        return decimal_array(values, 4, 5, back)
+    return decimal_array(values, 2, 18, back)
+
+
+def _raise_errors(got, at: np.ndarray, vis: Visits) -> None:
+    if "err" not in got.column_names or got.column("err").null_count == got.num_rows:
+        return
+    from .duckdb import _problem
+
+    err = got.column("err").to_pylist()
+    names = vis.names
+    problems = sorted(
+        ((int(i), code) for i, code in zip(at.tolist(), err, strict=True) if code is not None),
+    )
+    raise InputError([_problem(code, i, names[vis.psn[i]]) for i, code in problems])
+
+
+def _seq(vis: Visits) -> np.ndarray:
+    """Each visit's operation number for its person, in settlement order (day, a date alone
+    before a time, time, input row)."""
+    n = vis.n
+    if not n:
+        return np.zeros(0, dtype=np.int64)
+    order = np.lexsort((np.arange(n), vis.tod, vis.day, vis.psn))
+    p = vis.psn[order]
+    starts = np.ones(n, dtype=bool)
+    starts[1:] = p[1:] != p[:-1]
+    first = np.flatnonzero(starts)
+    seg = np.cumsum(starts) - 1
+    seq = np.empty(n, dtype=np.int64)
+    seq[order] = np.arange(1, n + 1, dtype=np.int64) - first[seg]
+    return seq
+
+
+# ---- the visits table the lowering reads -------------------------------------------------------
+
+
+def _source(engine, vis: Visits) -> "pa.Table":
+    n = vis.n
+    data: dict = {}
+    for name, t, sql in engine._base.visit_columns(engine.policy):
+        if name == "row_no":
+            data[name] = pa.array(np.arange(n, dtype=np.int64))
+        elif name == "setl_date":  # Visits count days from 1970-01-01, as date32 does
+            data[name] = pa.array(vis.day.astype(np.int32), pa.date32())
+        elif name == "setl_time":
+            # the moment only orders the visits of a day (conditions see the day)
+            moment = vis.day * US_PER_DAY + np.maximum(vis.tod, 0)
+            data[name] = pa.array(moment, pa.timestamp("us"), mask=vis.tod < 0)
+        elif name == "psn_no":
+            data[name] = pc.take(pa.array(vis.names, pa.string()), pa.array(vis.psn))
+        else:
+            data[name] = _column(name, t, sql, vis.cols.get(name), n, engine._base.SCALE)
+    return pa.table(data)
+
+
+def _column(name: str, t: str, sql: str, col: Col | None, n: int, scales: dict) -> "pa.Array":
+    """One typed column of the validated visits in the lowering's unit."""
+    if col is None:
+        return pa.nulls(n, _ARROW[sql])
+    null = col.null if isinstance(col.null, np.ndarray) else None
+    if col.kind == "cat":
+        codes = np.asarray(col.data, dtype=np.int32)
+        missing = codes < 0 if null is None else (codes < 0) | null
+        return pc.take(pa.array(list(col.cats or ()), pa.string()), pa.array(codes, mask=missing))
+    if col.kind == "bool":
+        return pa.array(np.asarray(col.data, dtype=bool), pa.bool_(), mask=null)
+    if col.kind == "date":
+        return pa.array(np.asarray(col.data, dtype=np.int32), pa.date32(), mask=null)
+    return _number(name, t, col, null, scales)
+
+
+def _number(name: str, t: str, col: Col, null, scales: dict) -> "pa.Array":
+    want = scales.get(t, 6)
+    data = np.asarray(col.data, dtype=np.int64)
+    if col.scale < want:
+        data = data * 10 ** (want - col.scale)
+    elif col.scale > want:
+        step = 10 ** (col.scale - want)
+        finer = np.flatnonzero((data % step != 0) & (True if null is None else ~null))
+        if len(finer):
+            raise InputError(
+                [
+                    InputProblem(
+                        int(i) + 1, name, f"has more than {want} decimals, which SQL does not keep"
+                    )
+                    for i in finer.tolist()
+                ]
+            )
+        data = data // step
+    if t == V.NUMBER:
+        return decimal_array(data, 6, 38, null)
+    return pa.array(data, pa.int64(), mask=null)
+
+
+_ARROW = {
+    "BIGINT": pa.int64(),
+    "VARCHAR": pa.string(),
+    "BOOLEAN": pa.bool_(),
+    "DATE": pa.date32(),
+    "TIMESTAMP": pa.timestamp("us"),
+    "HUGEINT": pa.decimal128(38, 6),
+}
