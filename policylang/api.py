@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, overload
+from typing import Any, Callable, Iterable, Iterator, overload
 
 import attrs
 
@@ -42,9 +42,6 @@ from .ledger import (
 )
 from .resolve import SourceError, Unit, Workspace, check_vocabulary, list_policy_files, resolve
 from .runtime import CreditResult, MayPayResult, VisitResult
-
-if TYPE_CHECKING:
-    from .backends.columnar import Columnar
 
 
 @attrs.define
@@ -335,8 +332,8 @@ class CompiledPolicy:
         ``balc`` (null while no balance is known), ``reason`` (null when the fund paid), then
         the audit fields as ``settle`` gives them: ``setl_id``, ``mdtrt_id``, ``op``, ``seq``,
         ``policy``, ``ir_hash``.  There is no trace; ``message`` is added, computed from the
-        reason and the amounts, only with ``messages=True`` (it is per-row Python formatting).  Numbers equal
-        ``settle``'s exactly: same order of execution, same integer rounding."""
+        reason and the amounts, only with ``messages=True`` (it is per-row Python formatting).
+        Numbers equal ``settle``'s exactly: same order of execution, same integer rounding."""
         values = self._params(params)
         self._need_params("settle", values, [{"acct_balc": 1}] if _table_has_balance(table) else [])
         settle = self.table_engine(engine)

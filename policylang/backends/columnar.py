@@ -2147,7 +2147,8 @@ class Columnar:
         raw = run.unsorted(run.vars["hifp_raw"].everywhere()[0])[0].tolist()
         cols = _results(run)
         ratio = [
-            None if m else v for v, m in zip(cols["ratio"].tolist(), cols["ratio_null"].tolist())
+            None if m else v
+            for v, m in zip(cols["ratio"].tolist(), cols["ratio_null"].tolist(), strict=True)
         ]
         days, fund = vis.day.tolist(), cols["hifp_pay"].tolist()
         codes = reason_codes.tolist()
