@@ -17,6 +17,8 @@ import itertools
 from decimal import Decimal
 from typing import Any, Callable
 
+import attrs
+
 from . import ir
 from . import vocab as V
 from .diagnostics import Diagnostic, Related
@@ -74,6 +76,8 @@ def _conds_of(rules: ir.Rules) -> list[ir.Cond]:
                 out.extend(a.when for a in v.arms)
         out.extend(a.when for a in rules.adjustments)
         out.extend(a.when for a in limits)
+        for fund in rules.funds:  # what a further fund's statements read counts too
+            out.extend(_conds_of(rules.as_fund(fund)))
     elif isinstance(rules, ir.CreditingRules):
         out.extend(r.when for r in rules.rules)
     return out
@@ -379,6 +383,8 @@ class Analyzer:
                 self.check_decide(acc.amount, acc.when, acc.prov, profiles, what, what_zh)
         self.check_uplifts_apply(compiled, everyone, profiles)
         self.check_ratio_ranges(compiled, profiles)
+        for fund in rules.funds:  # each further fund's tables and ratios, checked alike
+            self.pooling_version(attrs.evolve(version, rules=rules.as_fund(fund)))
 
     def check_uplifts_apply(
         self, compiled: _CompiledPooling, everyone: list[Profile], paid: list[Profile]
@@ -553,7 +559,20 @@ class Analyzer:
 
     def _measure(self, compiled: _CompiledPooling, quantity: str, env: Env) -> tuple[Any, Any]:
         """The value of ``quantity`` for ``env`` and the rule it comes from (None, None: the
-        quantity does not apply); a banded ratio: the ratio and the rule of each band."""
+        quantity does not apply); a banded ratio: the ratio and the rule of each band.  A
+        further fund's quantity is measured on that fund's own statements."""
+        if quantity in V.FUND_MEASURES:
+            fund, quantity = V.FUND_MEASURES[quantity]
+            rules = compiled.rules
+            declared = next((f for f in rules.funds if f.name == fund), None)
+            if declared is None:  # the city declares no such fund: nothing to hold
+                return None, None
+            compiled = _CompiledPooling(rules.as_fund(declared))
+        return self._pooling_measure(compiled, quantity, env)
+
+    def _pooling_measure(
+        self, compiled: _CompiledPooling, quantity: str, env: Env
+    ) -> tuple[Any, Any]:
         if quantity == "covered":
             r = compiled.rules
             covered = r.covered(env["psn_type"], env.get("flxempe_flag"))
@@ -632,6 +651,7 @@ class Analyzer:
         )
 
         def show(v: Any, q: str | None, lang: str = "en") -> str:
+            q = V.FUND_MEASURES.get(q or "", (None, q))[1]  # a fund's ratio shows as a ratio
             if isinstance(v, bool):
                 return ("是" if v else "否") if lang == "zh" else ("true" if v else "false")
             return percent(v) if q == "ratio" else (f"{v} 元" if lang == "zh" else f"{v} yuan")

@@ -18,6 +18,7 @@ import attrs
 from . import nodes as n
 from . import vocab as V
 from .diagnostics import Diagnostic, Related
+from .funds import check_section_funds, declared_results
 from .inputs import MAX_DIGITS
 from .resolve import Scope, suggest
 
@@ -36,6 +37,7 @@ STMT_NAMES = {
     n.Planned: ("'planned'", "逐步探索"),
     n.Exclude: ("'exclude'", "不得用于"),
     n.Channel: ("'channel'", "结算方式"),
+    n.Fund: ("the fund", "基金"),
     n.Version: ("the version", "版本"),
     n.ParamDecl: ("the parameter", "参数"),
     n.InputDecl: ("the input", "输入"),
@@ -56,7 +58,16 @@ STMT_NAMES = {
 }
 
 ALLOWED_IN = {
-    "pooling": (n.Covers, n.DesignatedOnly, n.Deductible, n.Cap, n.CostCap, n.Ratio, n.Uplift),
+    "pooling": (
+        n.Covers,
+        n.DesignatedOnly,
+        n.Deductible,
+        n.Cap,
+        n.CostCap,
+        n.Ratio,
+        n.Uplift,
+        n.Fund,
+    ),
     "crediting": (n.CreditRule,),
     "account_use": (n.Relations, n.Allow, n.Planned, n.Exclude, n.Channel),
 }
@@ -467,6 +478,7 @@ class Checker:
             self.check_cost_caps(v)
         self.check_counter_names(s)
         self.check_version_dates(s)
+        check_section_funds(self, s, fields)
 
     # -- counters: deductibles and caps carry what was used across versions by identity
     def check_counters(self, v: n.Version):
@@ -704,22 +716,8 @@ class Checker:
             if isinstance(st, n.Covers):
                 for c in st.categories:
                     self.enum_value(c, "category")
-            elif isinstance(st, (n.Deductible, n.Cap, n.CostCap)):
-                self.check_quantity(st.amount, V.MONEY, what, what_zh, fields)
-                self.enum_value(st.period, "period")
-                if st.each is not None:
-                    self.check_field(st.each, fields, enum_only=True)
-                if st.when is not None:
-                    self.check_cond(st.when, fields)
-                if isinstance(st, n.Deductible) and st.ceiling is not None:
-                    self.check_ceiling(st, st.ceiling, fields)
-            elif isinstance(st, n.Ratio):
-                self.check_quantity(st.amount, V.PERCENT, what, what_zh, fields)
-            elif isinstance(st, n.Uplift):
-                t = self.literal_type(st.points)
-                if t != V.POINTS:
-                    self.type_error(st.points, "an uplift", "提高幅度", V.POINTS, t)
-                self.check_cond(st.when, fields)
+            elif isinstance(st, (n.Deductible, n.Cap, n.CostCap, n.Ratio, n.Uplift)):
+                self.check_fund_statement(st, what, what_zh, fields)
             elif isinstance(st, n.CreditRule):
                 if st.name.value in rule_names:
                     self.emit(
@@ -793,6 +791,26 @@ class Checker:
                 hint="",
                 hint_zh="",
             )
+
+    def check_fund_statement(self, st, what: str, what_zh: str, fields: dict):
+        """A deductible, cap, cost cap, ratio or uplift: of the pooling fund, or of a ``fund``
+        block."""
+        if isinstance(st, (n.Deductible, n.Cap, n.CostCap)):
+            self.check_quantity(st.amount, V.MONEY, what, what_zh, fields)
+            self.enum_value(st.period, "period")
+            if st.each is not None:
+                self.check_field(st.each, fields, enum_only=True)
+            if st.when is not None:
+                self.check_cond(st.when, fields)
+            if isinstance(st, n.Deductible) and st.ceiling is not None:
+                self.check_ceiling(st, st.ceiling, fields)
+        elif isinstance(st, n.Ratio):
+            self.check_quantity(st.amount, V.PERCENT, what, what_zh, fields)
+        elif isinstance(st, n.Uplift):
+            t = self.literal_type(st.points)
+            if t != V.POINTS:
+                self.type_error(st.points, "an uplift", "提高幅度", V.POINTS, t)
+            self.check_cond(st.when, fields)
 
     # -- quantities, expressions, conditions
     def check_bands(self, q: n.Bands, want: str, what: str, what_zh: str, fields: dict):
@@ -1318,7 +1336,7 @@ class Checker:
                         + "、".join(k for k, (_, req) in spec.items() if req),
                     )
             if r.expect is not None:
-                results = RESULT_FIELDS[r.kind]
+                results = declared_results(RESULT_FIELDS[r.kind], self.scope)
                 self.check_example_fields(
                     r.expect,
                     results,

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 import click
 
 from . import __version__
+from . import vocab as V
 
 if TYPE_CHECKING:
     from .api import CompiledPolicy
@@ -297,6 +298,8 @@ COLUMNS = {
     ],
 }
 SUMMED = {
+    *V.FURTHER_FUND_FIELDS,
+    "fund_pay_sumamt",
     "medfee_sumamt",
     "inscp_scp_amt",
     "act_pay_dedc",
@@ -351,14 +354,24 @@ def _cell(column: str, value: Any, lang: str) -> str:
     return str(value)
 
 
+def _with_funds(columns: list[str], records: list[dict]) -> list[str]:
+    """A policy that declares further funds shows each fund and the funds' total after
+    the pooling fund's column."""
+    funds = [f for f in V.FURTHER_FUND_FIELDS if records and f in records[0]]
+    if not funds or "hifp_pay" not in columns:
+        return columns
+    at = columns.index("hifp_pay") + 1
+    return columns[:at] + funds + ["fund_pay_sumamt"] + columns[at:]
+
+
 def results_table(results: Iterable[JsonResult], method: str, lang: str) -> str:
     """The table of ``settle``, ``credit`` or ``may-pay``: readable headers, reasons in
     words, and for money a totals row."""
     from .messages import text
     from .tables import text_table
 
-    columns = COLUMNS[method]
     records = [r.to_json(trace=False) for r in results]
+    columns = _with_funds(COLUMNS[method], records)
     rows = [
         [
             text("reason.reversal", lang)

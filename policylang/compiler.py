@@ -72,6 +72,17 @@ def _band_label(b: n.Band) -> str:
     return f"until {_money(b.limit)}"
 
 
+# a fund's deductibles, caps, adjustments, ratio, the ratio's provenance and cost caps
+_FundTerms = tuple[
+    list[ir.Accumulate],
+    list[ir.Accumulate],
+    list[ir.Adjust],
+    "ir.Value | ir.Bands",
+    ir.Prov,
+    list[ir.Accumulate],
+]
+
+
 class Lowering:
     def __init__(self, scope: Scope):
         self.scope = scope
@@ -240,33 +251,13 @@ class Lowering:
         covers: frozenset[str] = frozenset()
         covers_prov = prov("covers", None, pid)
         designated = None
-        deductibles: list[ir.Accumulate] = []
-        caps: list[ir.Accumulate] = []
-        adjustments: list[ir.Adjust] = []
-        cost_caps: list[ir.Accumulate] = []
-        ratio: ir.Value | ir.Bands = ir.Const(Decimal(0), V.PERCENT)
-        ratio_prov = prov("ratio", None, pid)
+        deductibles, caps, adjustments, ratio, ratio_prov, cost_caps = self.fund_terms(body, pid)
         for st in body:
             if isinstance(st, n.Covers):
                 covers = frozenset(c.value for c in st.categories)
                 covers_prov = prov("covers", st.cite, pid, st.span)
             elif isinstance(st, n.DesignatedOnly):
                 designated = prov("designated_only", st.cite, pid, st.span)
-            elif isinstance(st, (n.Deductible, n.Cap, n.CostCap)):
-                kind = ACCUMULATOR_KINDS[type(st)]
-                target = {"deductible": deductibles, "cap": caps, "cost_cap": cost_caps}[kind]
-                target.append(self.accumulate(st, kind, pid))
-            elif isinstance(st, n.Ratio):
-                ratio = self.ratio(st.amount, "ratio", st.cite, pid)
-                ratio_prov = prov("ratio", st.cite, pid, st.span)
-            elif isinstance(st, n.Uplift):
-                adjustments.append(
-                    ir.Adjust(
-                        decimal_value(st.points),
-                        self.cond(st.when),
-                        prov("uplift", st.cite, pid, st.span),
-                    )
-                )
         return ir.PoolingRules(
             covers,
             covers_prov,
@@ -277,14 +268,61 @@ class Lowering:
             ratio_prov,
             tuple(adjustments),
             tuple(cost_caps),
+            funds=tuple(self.fund_rules(st, pid) for st in body if isinstance(st, n.Fund)),
         )
 
+    def fund_rules(self, f: n.Fund, pid: str) -> ir.FundRules:
+        deductibles, caps, adjustments, ratio, ratio_prov, _ = self.fund_terms(
+            f.body, pid, f"{f.name.value} "
+        )
+        return ir.FundRules(
+            f.name.value,
+            f.title,
+            prov(f"fund {f.name.value}", f.cite, pid, f.span),
+            tuple(deductibles),
+            tuple(caps),
+            ratio,
+            ratio_prov,
+            tuple(adjustments),
+            f.above_cap,
+        )
+
+    def fund_terms(self, body: tuple[n.Stmt, ...], pid: str, fund: str = "") -> _FundTerms:
+        """A fund's deductibles, caps, adjustments, ratio and cost caps, from the statements
+        of a pooling version (the pooling fund) or of a ``fund`` block (``fund``: the prefix
+        of its rules' names, e.g. "hifob ")."""
+        deductibles: list[ir.Accumulate] = []
+        caps: list[ir.Accumulate] = []
+        adjustments: list[ir.Adjust] = []
+        cost_caps: list[ir.Accumulate] = []
+        ratio: ir.Value | ir.Bands = ir.Const(Decimal(0), V.PERCENT)
+        ratio_prov = prov("ratio", None, pid)
+        for st in body:
+            if isinstance(st, (n.Deductible, n.Cap, n.CostCap)):
+                kind = ACCUMULATOR_KINDS[type(st)]
+                target = {"deductible": deductibles, "cap": caps, "cost_cap": cost_caps}[kind]
+                target.append(self.accumulate(st, kind, pid, fund))
+            elif isinstance(st, n.Ratio):
+                ratio = self.ratio(st.amount, f"{fund}ratio", st.cite, pid)
+                ratio_prov = prov(f"{fund}ratio", st.cite, pid, st.span)
+            elif isinstance(st, n.Uplift):
+                adjustments.append(
+                    ir.Adjust(
+                        decimal_value(st.points),
+                        self.cond(st.when),
+                        prov(f"{fund}uplift", st.cite, pid, st.span),
+                    )
+                )
+        return deductibles, caps, adjustments, ratio, ratio_prov, cost_caps
+
     def accumulate(
-        self, st: n.Deductible | n.Cap | n.CostCap, kind: str, pid: str
+        self, st: n.Deductible | n.Cap | n.CostCap, kind: str, pid: str, fund: str = ""
     ) -> ir.Accumulate:
         """A deductible, a cap or a cost cap; a deductible's ``total_at_most`` becomes its
         ``ceiling`` (kind ``ceiling``: the deductible's condition, no ``each``)."""
-        label = f"{kind} per {st.period.value}" + (f" each {st.each.value}" if st.each else "")
+        label = f"{fund}{kind} per {st.period.value}" + (
+            f" each {st.each.value}" if st.each else ""
+        )
         when = self.cond(st.when)
         ceiling = None
         top = getattr(st, "ceiling", None)

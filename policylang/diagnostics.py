@@ -520,6 +520,54 @@ CATALOGUE: dict[str, Entry] = {
         "请确认这是费用限额,而不是基金支付限额(`最高支付限额`)",
     ),
     # ---- H: hierarchy
+    "C430": Entry(
+        ERROR,
+        "fund's band overlaps the pooling fund",
+        "the fund {fund} starts paying at {start} yuan of in-policy costs in the year, before "
+        "the pooling fund has paid its annual cap (at {reached} yuan): both would pay on the "
+        "same costs",
+        "基金 {fund} 自年度政策范围内费用 {start} 元起支付,"
+        "而统筹基金在 {reached} 元时才达到年度最高支付限额:"
+        "两个基金将对同一部分费用支付",
+        "start the fund's band where the pooling cap is reached: its deductible at least "
+        "the pooling deductible + cap / ratio",
+        "基金分段应从统筹基金达到最高支付限额处开始:"
+        "其起付标准不低于统筹起付标准 + 最高支付限额 / 支付比例",
+    ),
+    "C431": Entry(
+        WARNING,
+        "costs between the funds that neither pays",
+        "the fund {fund} starts paying at {start} yuan of in-policy costs in the year, after the "
+        "pooling fund has paid its annual cap (at {reached} yuan): the costs between are shared by "
+        "neither fund",
+        "基金 {fund} 自年度政策范围内费用 {start} 元起支付,"
+        "而统筹基金在 {reached} 元时已达到年度最高支付限额:"
+        "其间的费用两个基金均不支付",
+        "if the notice says the fund pays above the pooling cap, lower its deductible to where "
+        "the cap is reached",
+        "如通知规定该基金支付统筹基金最高支付限额以上的部分,请把其起付标准降到达到限额处",
+    ),
+    "C432": Entry(
+        ERROR,
+        "one counter named for two funds",
+        "the counter {name!r} is a counter of the fund {fund} here and of the fund {other} "
+        "elsewhere",
+        "计数器 {name!r} 在此处属于基金 {fund},在别处属于基金 {other}",
+        "each fund counts what it pays and what its deductible took in its own counters: give "
+        "this one another name",
+        "每个基金以自己的计数器累计:请为此计数器另取名称",
+    ),
+    "C433": Entry(
+        ERROR,
+        "funds paying on the same costs exceed 100%",
+        "the pooling fund and the fund(s) {funds}, which pay alongside it, can pay {total} of the "
+        "same costs together: more than the costs",
+        "统筹基金与同时支付的基金 {funds} 对同一部分费用合计最高可支付 {total}:超过费用本身",
+        "if the fund pays only above the pooling cap, mark it above_cap (and start its band "
+        "there); otherwise lower a ratio",
+        "如该基金仅支付统筹基金最高支付限额以上的部分,"
+        "请标注 封顶线以上(并从该处起付);否则请降低支付比例",
+    ),
     "H501": Entry(
         ERROR,
         "violates a constraint of the parent policy",
@@ -808,6 +856,11 @@ EXAMPLES: dict[str, tuple[str, str]] = {
         "total 37  part provincial 31  part local 6",
     ),
     "H501": ("level3: 45%   # the province requires ratio >= 50%", "level3: 50%"),
+    "C430": (
+        "deductible 1000 yuan per year  cap 3000 yuan per year  ratio 60%  "
+        "fund hifob { deductible 3000 yuan per year ... }",
+        "... fund hifob { deductible 6000 yuan per year ... }   # 1000 + 3000 / 60%",
+    ),
     "S601": (
         "cap 2000 yuan per year",
         'cap 2000 yuan per year cite 二(一) "年度最高支付限额为2000元"',

@@ -78,6 +78,7 @@ MONEY_RESULTS = (
     "inscp_scp_amt",
     "act_pay_dedc",
     "hifp_pay",
+    *V.FURTHER_FUND_FIELDS,  # a result has those of the funds its policy declares
     "fund_pay_sumamt",
     "psn_part_amt",
     "acct_pay",

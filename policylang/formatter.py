@@ -210,7 +210,9 @@ class _ItemWalker:
 
     def stmt(self, st):
         amount = getattr(st, "amount", None)
-        if isinstance(amount, n.Table):
+        if isinstance(st, n.Fund):
+            self.block(st, self.stmt, st.body)
+        elif isinstance(amount, n.Table):
             self.block(
                 st,
                 self.simple,
@@ -467,8 +469,19 @@ class Formatter:
         self.put(("item", id(node)), ind, self.layout(ind, segs))
 
     # -- statements
+    def fund(self, st: n.Fund, ind: str) -> None:
+        """``fund hifob "大额医疗费用补助" cite ... {``, its statements, ``}``."""
+        above = [self.kw("above_cap")] if st.above_cap else []
+        head = Seg([self.kw("fund"), st.name.value, *self.title(st.title), *above])
+        self.open(st, ind, [head, *self.cite_seg(st.cite)])
+        for inner in st.body:
+            self.statement(inner, ind + INDENT)
+        self.close(st, ind)
+
     def statement(self, st, ind: str) -> None:
         k = self.kw
+        if isinstance(st, n.Fund):
+            return self.fund(st, ind)
         if isinstance(st, n.Covers):
             return self.simple(
                 st,

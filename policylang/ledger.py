@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from . import vocab as V
 from .errors import PolicylangError
 from .backends.common import time_key
 from .inputs import InputError, InputProblem, parse_date
@@ -35,6 +36,19 @@ if TYPE_CHECKING:
 SCHEMA_VERSION = 1
 MAX_FEN = 10**17  # 15 integer digits and 2 decimals: integer fen never overflows a BIGINT
 RESULT_FIELDS = MONEY_FIELDS + ("pool_prop_selfpay", "balc", "reason")
+# the further funds a policy may declare: kept with a result when it carries them
+FUND_RESULT_FIELDS = V.FURTHER_FUND_FIELDS
+
+
+def _kept(data: dict) -> dict:
+    """What a ledger keeps of a result: RESULT_FIELDS and the declared funds' fields."""
+    out = {f: data[f] for f in RESULT_FIELDS}
+    out.update({f: data[f] for f in FUND_RESULT_FIELDS if f in data})
+    return out
+
+
+def _funds_of(result: dict) -> tuple[str, ...]:
+    return tuple(f for f in FUND_RESULT_FIELDS if f in result)
 
 
 class LedgerError(PolicylangError):
@@ -301,7 +315,8 @@ class Adjustment:
         """new − old for every amount: the fund pays (positive) or recovers (negative)
         ``fund_pay_sumamt``; the person pays or gets back ``psn_cash_pay`` and
         ``acct_pay``."""
-        return {f: fen_text(_fen(self.new[f]) - _fen(self.old[f])) for f in MONEY_FIELDS}
+        fields = MONEY_FIELDS + tuple(f for f in _funds_of(self.new) if f in self.old)
+        return {f: fen_text(_fen(self.new[f]) - _fen(self.old[f])) for f in fields}
 
     def to_json(self) -> dict:
         return {
@@ -515,7 +530,7 @@ def _settle_run(
             result.setl_time,
             result.mdtrt_id,
             consumed.get(j, []),
-            {f: data[f] for f in RESULT_FIELDS},
+            _kept(data),
             {k: _plain(v) for k, v in r.items()},
         )
         results[i] = result
@@ -572,7 +587,8 @@ def _reverse(
     seq = out.seq[psn] = out.seq.get(psn, 0) + 1
     entry.reversed_seq = seq
     old = entry.result
-    amounts = tuple(-_fen(old[f]) for f in MONEY_FIELDS)
+    funds = _funds_of(old)  # the funds' payments are returned with the rest
+    amounts = tuple(-_fen(old[f]) for f in MONEY_FIELDS + funds)
     ratio = old["pool_prop_selfpay"]
     ratio_e4 = None if ratio is None else int(Decimal(ratio).scaleb(4))
     text = r["setl_time"].strip() if isinstance(r["setl_time"], str) else str(r["setl_time"])
@@ -603,6 +619,7 @@ def _reverse(
             "reverse",
         ),
         stamp,
+        funds,
     )
 
 
@@ -709,7 +726,7 @@ def resettle(
             r.psn_no,
             r.setl_time,
             old[r.setl_id],
-            {f: v for f, v in r.to_json(trace=False).items() if f in RESULT_FIELDS},
+            _kept(r.to_json(trace=False)),
         )
         for r in outcome.results
     ]

@@ -334,6 +334,19 @@ class Channel(Node):
     cite: Cite = None
 
 
+@attrs.frozen
+class Fund(Node):
+    """A further fund of the visit, settled after the pooling fund (and after the funds
+    written before it): ``fund hifob "大额医疗费用补助" { deductible ... ratio ... cap ... }``.
+    ``name`` is the platform's fund prefix (``hifob`` -> ``hifob_pay``)."""
+
+    name: Name = Name()
+    title: str | None = None
+    cite: Cite = None
+    body: tuple[Deductible | Cap | Ratio | Uplift, ...] = ()
+    above_cap: bool = False  # its band starts where the pooling fund's annual cap is reached
+
+
 Stmt = Union[
     Covers,
     DesignatedOnly,
@@ -348,6 +361,7 @@ Stmt = Union[
     Planned,
     Exclude,
     Channel,
+    Fund,
 ]
 
 

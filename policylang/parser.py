@@ -406,6 +406,19 @@ class _Builder(Transformer):
         c, cite = self._split(children)
         return n.Ratio(amount=c[0], cite=cite, span=self._s(meta))
 
+    def fund(self, meta, children):
+        title = next((c.value for c in children if isinstance(c, _Str)), None)
+        above = any(c is _ABOVE_CAP for c in children)
+        rest = [c for c in children if not isinstance(c, _Str) and c is not _ABOVE_CAP]
+        cite = next((c for c in rest[1:] if isinstance(c, (n.Citation, n.Unstated))), None)
+        body = tuple(c for c in rest[1:] if c is not cite)
+        return n.Fund(
+            name=rest[0], title=title, cite=cite, body=body, above_cap=above, span=self._s(meta)
+        )
+
+    def fund_above_cap(self, meta, children):
+        return _ABOVE_CAP
+
     def uplift(self, meta, children):
         c, cite = self._split(children)
         return n.Uplift(points=c[0], when=c[1], cite=cite, span=self._s(meta))
@@ -719,6 +732,9 @@ class _Builder(Transformer):
         if isinstance(source, _Str):
             source = n.TextLit(value=source.value, span=source.span)
         return n.ImportDecl(source=source, cite=cite, span=self._s(meta))
+
+
+_ABOVE_CAP = object()  # the `above_cap` marker of a fund block
 
 
 class _Str:

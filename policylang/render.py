@@ -257,6 +257,8 @@ def _section(policy: ir.Policy, section: ir.Section, notes: Notes, lang: str) ->
         )
         if isinstance(v.rules, ir.PoolingRules):
             out += _pooling(v.rules, notes, lang, axes_of(policy))
+            for fund in v.rules.funds:
+                out += _fund(v.rules, fund, notes, lang, axes_of(policy))
         elif isinstance(v.rules, ir.CreditingRules):
             out += _crediting(v.rules, notes, lang)
         else:
@@ -282,6 +284,50 @@ def _pooling(r: ir.PoolingRules, notes: Notes, lang: str, axes: Axes) -> list[Bl
                 notes,
             )
         )
+    rows += _amount_rows(r, notes, lang)
+    out: list[Block] = [
+        Table(
+            (text("render.what", lang), text("render.value", lang), text("render.clause", lang)),
+            tuple(rows),
+        )
+    ]
+    return out + _ratio_blocks(r, notes, lang, axes)
+
+
+def _fund(
+    r: ir.PoolingRules, fund: ir.FundRules, notes: Notes, lang: str, axes: Axes
+) -> list[Block]:
+    """A further fund of the version: its deductibles, caps, ratio and uplifts, as the
+    pooling fund's (it covers the same visits)."""
+    from .vocab import FUNDS
+
+    field, name_zh = FUNDS[fund.name]
+    title = fund.title or name_zh
+    out: list[Block] = [
+        Heading(4, text("render.fund", lang, name=fund.name, field=field, title=title))
+    ]
+    clause = _clause(fund.prov, notes)
+    if clause.text:
+        out.append(Para(text("render.clause_line", lang, clause=clause.text), clause.notes))
+    if fund.above_cap:
+        out.append(Para(text("render.fund_above_cap", lang)))
+    own = r.as_fund(fund)
+    header = (text("render.what", lang), text("render.value", lang), text("render.clause", lang))
+    out.append(Table(header, tuple(_amount_rows(own, notes, lang))))
+    return out + _ratio_blocks(own, notes, lang, axes)
+
+
+def _ratio_blocks(r: ir.PoolingRules, notes: Notes, lang: str, axes: Axes) -> list[Block]:
+    out: list[Block] = []
+    if isinstance(r.ratio, ir.Bands):
+        out += _bands(r.ratio, notes, lang)
+    return out + _ratios(r, notes, lang, axes)
+
+
+def _amount_rows(r: ir.PoolingRules, notes: Notes, lang: str) -> list:
+    """The rows of a fund's cost caps, deductibles, caps, ratio (unless a table) and
+    uplifts."""
+    rows = []
     for acc in r.cost_caps:
         rows.append(
             _row(text("render.cost_cap", lang), accumulate_words(acc, lang), acc.prov, notes)
@@ -319,16 +365,7 @@ def _pooling(r: ir.PoolingRules, notes: Notes, lang: str, axes: Axes) -> list[Bl
                 notes,
             )
         )
-    out: list[Block] = [
-        Table(
-            (text("render.what", lang), text("render.value", lang), text("render.clause", lang)),
-            tuple(rows),
-        )
-    ]
-    if isinstance(r.ratio, ir.Bands):
-        out += _bands(r.ratio, notes, lang)
-    out += _ratios(r, notes, lang, axes)
-    return out
+    return rows
 
 
 def _signed_points(points: Decimal, lang: str) -> str:

@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterable, NamedTuple, Sequence
 import attrs
 
 from . import ir
+from . import vocab as V
 
 from .ir.evaluate import CTX
 from .messages import text as _msg
@@ -195,6 +196,7 @@ class VisitResult:
         "_trace",
         "_meta",
         "_stamp",
+        "_funds",
     )
     psn_no: str
     setl_time: str
@@ -207,6 +209,7 @@ class VisitResult:
     _trace: Sequence[Any]
     _meta: tuple[Any, ...]
     _stamp: tuple[Any, ...]
+    _funds: tuple[str, ...]
 
     def __init__(
         self,
@@ -220,13 +223,16 @@ class VisitResult:
         trace: Sequence[Any] = (),
         meta: tuple[Any, ...] = (None, None, None, "settle"),
         stamp: tuple[Any, ...] = (None, None),
+        funds: tuple[str, ...] = (),
     ) -> None:
         """``amounts``: fen of MONEY_FIELDS in order; ``ratio_e4``: the ratio in 1/10000;
         ``message``: English text, or a function of the language (``"en"``, ``"zh"``) giving
         it; ``trace``: steps, or ``(builder id, recorded numbers)``; ``meta``: (setl_id,
         mdtrt_id, seq, op); ``stamp``: (policy id, IR hash) — what an auditor needs to trace
-        and replay the settlement."""
+        and replay the settlement.  ``funds``: the result fields of the further funds the
+        policy declares (e.g. ``hifob_pay``), whose fen follow MONEY_FIELDS in ``amounts``."""
         setattr_ = object.__setattr__
+        setattr_(self, "_funds", funds)
         setattr_(self, "_meta", meta)
         setattr_(self, "_stamp", stamp)
         setattr_(self, "psn_no", psn_no)
@@ -290,7 +296,18 @@ class VisitResult:
             self._trace,
             (meta["setl_id"], meta["mdtrt_id"], meta["seq"], meta["op"]),
             self._stamp,
+            self._funds,
         )
+
+    @property
+    def funds(self) -> dict[str, Decimal]:
+        """Each declared fund's payment in yuan, in the platform's order (``hifp_pay``, then
+        the further funds the policy declares, e.g. ``hifob_pay``)."""
+        a = self._fen
+        out = {"hifp_pay": yuan(a[3])}
+        for i, name in enumerate(self._funds):
+            out[name] = yuan(a[len(MONEY_FIELDS) + i])
+        return out
 
     @property
     def balc(self) -> Decimal | None:
@@ -321,6 +338,7 @@ class VisitResult:
             "act_pay_dedc": fen_text(a[2]),
             "pool_prop_selfpay": ratio(self.pool_prop_selfpay),
             "hifp_pay": fen_text(a[3]),
+            **{f: fen_text(a[len(MONEY_FIELDS) + i]) for i, f in enumerate(self._funds)},
             "fund_pay_sumamt": fen_text(a[4]),
             "psn_part_amt": fen_text(a[5]),
             "acct_pay": fen_text(a[6]),
@@ -485,11 +503,32 @@ def tr_no_deductible() -> TraceStep:
     return TraceStep("act_pay_dedc", money(ZERO), "no deductible applies to this visit")
 
 
+def trace_field(var: str) -> str:
+    """The field a trace step shows for a step writing ``var``: a fund's share before its
+    caps (``hifp_raw``, ``hifob_raw``) explains the fund's payment; a further fund's own
+    deductible and ratio (``hifob_dedc``, ``hifob_ratio``) show as themselves; any other
+    deductible taken (``dedc_due``, before a total cuts it) explains ``act_pay_dedc``."""
+    fund, _, kind = var.rpartition("_")
+    if fund in V.FUNDS and kind == "raw":
+        return V.FUNDS[fund][0]
+    if fund in V.FUNDS and kind in ("dedc", "ratio"):
+        return var
+    return TRACE_FIELDS.get(var, var)
+
+
+TRACE_FIELDS = {"dedc_due": "act_pay_dedc"}
+
+
 def tr_consume(
-    take: Decimal, prov: ir.Prov, amount: Decimal, before: Decimal, in_policy: Decimal
+    take: Decimal,
+    prov: ir.Prov,
+    amount: Decimal,
+    before: Decimal,
+    in_policy: Decimal,
+    field: str = "act_pay_dedc",
 ) -> TraceStep:
     return TraceStep(
-        "act_pay_dedc",
+        field,
         money(take),
         prov.rule,
         prov.clause,
@@ -507,13 +546,13 @@ def _step(field: str, value: str | None, prov: ir.Prov, inputs: dict) -> TraceSt
     return TraceStep(field, value, prov.rule, prov.clause, prov.quote, prov.unstated, inputs)
 
 
-def tr_ratio(value: Decimal, prov: ir.Prov, reads: dict) -> TraceStep:
-    return _step("ratio", percent(value), prov, {k: _s(v) for k, v in reads.items()})
+def tr_ratio(value: Decimal, prov: ir.Prov, reads: dict, field: str = "ratio") -> TraceStep:
+    return _step(field, percent(value), prov, {k: _s(v) for k, v in reads.items()})
 
 
-def tr_adjust(value: Decimal, adj: ir.Adjust, reads: dict) -> TraceStep:
+def tr_adjust(value: Decimal, adj: ir.Adjust, reads: dict, field: str = "ratio") -> TraceStep:
     return TraceStep.of(
-        "ratio",
+        field,
         percent(value),
         adj.prov,
         base=percent(CTX.subtract(value, adj.points)),
@@ -540,10 +579,15 @@ def tr_band_adjust(adj: ir.Adjust) -> TraceStep:
 
 
 def tr_share(
-    raw: Decimal, prov: ir.Prov, base: Decimal, ratio_value: Decimal | None, exact: Decimal
+    raw: Decimal,
+    prov: ir.Prov,
+    base: Decimal,
+    ratio_value: Decimal | None,
+    exact: Decimal,
+    field: str = "hifp_pay",
 ) -> TraceStep:
     return _step(
-        "hifp_pay",
+        field,
         money(raw),
         prov,
         {
@@ -561,6 +605,8 @@ CAP_TRACE = {
     "dedc_kept": ("act_pay_dedc", "taken_before"),
     "inscp_counted": ("inscp_counted", "counted_before"),
 }
+# a further fund's caps, as the pooling fund's: what it paid before
+CAP_TRACE.update({f: (f, "paid_before") for f in V.FURTHER_FUND_FIELDS})
 
 
 def tr_cap(

@@ -279,10 +279,21 @@ def _merge_relations(changes: list[Change], lang: str, axes: Axes) -> list[Chang
     return out
 
 
+def _fund_facts(r: ir.PoolingRules, lang: str, axes: Axes) -> dict[tuple, Fact]:
+    """Each further fund's deductibles, caps, ratios and uplifts, named after the fund."""
+    out: dict[tuple, Fact] = {}
+    for fund in r.funds:
+        for key, fact in _pooling_facts(r.as_fund(fund), lang, axes).items():
+            if key[0] not in ("covers", "designated_only"):  # the version's, not the fund's
+                label = text("fact.fund", lang, fund=fund.name, what=fact.label)
+                out[("fund", fund.name, *key)] = Fact(label, fact.value, fact.prov)
+    return out
+
+
 def _facts(policy: ir.Policy, kind: str, v: ir.Version, lang: str, axes: Axes) -> dict[tuple, Fact]:
     if kind == "pooling":
         assert isinstance(v.rules, ir.PoolingRules)
-        return _pooling_facts(v.rules, lang, axes)
+        return {**_pooling_facts(v.rules, lang, axes), **_fund_facts(v.rules, lang, axes)}
     if kind == "crediting":
         assert isinstance(v.rules, ir.CreditingRules)
         return _crediting_facts(v.rules, lang)
@@ -984,7 +995,8 @@ class VisitDiff:
 
     @property
     def fund_difference(self) -> Decimal:
-        return Decimal(self.after["hifp_pay"]) - Decimal(self.before["hifp_pay"])
+        # every fund's payments: the pooling fund's alone when the policy declares no other
+        return Decimal(self.after["fund_pay_sumamt"]) - Decimal(self.before["fund_pay_sumamt"])
 
 
 def _known_fields(compiled: CompiledPolicy) -> set[str]:
@@ -1048,6 +1060,7 @@ def _shown_result(j: dict) -> dict:
             "act_pay_dedc",
             "pool_prop_selfpay",
             "hifp_pay",
+            *(f for f in V.FURTHER_FUND_FIELDS if f in j),  # the funds the policy declares
             "fund_pay_sumamt",
             "psn_part_amt",
             "acct_pay",
@@ -1378,8 +1391,8 @@ def _to_text(report: Report, lang: str) -> str:
                 _person(d, lang),
                 d.visit["medfee_sumamt"],
                 earlier,
-                d.before["hifp_pay"],
-                d.after["hifp_pay"],
+                d.before["fund_pay_sumamt"],
+                d.after["fund_pay_sumamt"],
                 _sign(d.fund_difference),
                 "; ".join(also),
             ]

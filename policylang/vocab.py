@@ -167,3 +167,32 @@ def canonical(value: str) -> str:
     """The canonical value an alias stands for (the vocabularies every policy starts
     from); any other name as it is."""
     return _tables()["_CANONICAL"].get(value, value)
+
+
+# The funds a visit may be paid from, as the platform names them in ``setlinfo``
+# (shared/domain.md): fund name -> (its result field, 中文).  ``hifp`` is the pooling fund a
+# ``pooling`` section settles; a ``fund`` block declares one of the others.  Results list the
+# declared funds' fields in this order, after ``hifp_pay``.
+FUNDS = {
+    "hifp": ("hifp_pay", "基本医疗保险统筹基金"),
+    "cvlserv": ("cvlserv_pay", "公务员医疗补助资金"),
+    "hifes": ("hifes_pay", "企业补充医疗保险基金"),
+    "hifmi": ("hifmi_pay", "居民大病保险资金"),
+    "hifob": ("hifob_pay", "职工大额医疗费用补助基金"),
+    "maf": ("maf_pay", "医疗救助基金"),
+    "oth": ("oth_pay", "其他支出"),
+}
+POOLING_FUND = "hifp"
+# the result fields of the further funds, in the platform's order
+FURTHER_FUND_FIELDS = tuple(field for k, (field, _) in FUNDS.items() if k != POOLING_FUND)
+
+# A province may constrain each further fund of its cities: ``hifob_ratio``, ``hifob_deductible``
+# (where its band starts), ``hifob_cap``, measured on the fund's statements as ``ratio``,
+# ``deductible`` and ``cap`` are on the pooling fund's.
+FUND_MEASURES = {
+    f"{fund}_{q}": (fund, q)
+    for fund in FUNDS
+    if fund != POOLING_FUND
+    for q in ("ratio", "deductible", "cap")
+}
+MEASURES.update({name: MEASURES[q] for name, (_, q) in FUND_MEASURES.items()})

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 import attrs
 
 from . import ir
+from . import vocab as V
 from .backends.common import block_at, bucket, settle_order, visit_date
 from .ir import evaluate as E
 from .ir.evaluate import CTX
@@ -197,9 +198,36 @@ WHAT = {
 }
 
 
+def _what(field: str) -> str:
+    """The label of a trace step's field; a further fund's steps (``hifob_dedc``,
+    ``hifob_ratio``, ``hifob_pay``) are named after the fund."""
+    if field in WHAT:
+        return WHAT[field]
+    fund, _, kind = field.rpartition("_")
+    if fund in V.FUNDS and kind in FUND_WHAT:
+        return f"{fund} {FUND_WHAT[kind]}"
+    return field
+
+
+FUND_WHAT = {"dedc": "deductible", "ratio": "ratio", "pay": "pays"}
+
+
+def _kind(field: str) -> str:
+    """The field whose words explain a trace step, the same for every fund: a further
+    fund's deductible (hifob_dedc) as act_pay_dedc, its ratio (hifob_ratio) as ratio, its
+    payment (hifob_pay) as hifp_pay."""
+    fund, _, kind = field.rpartition("_")
+    if fund in V.FUNDS and fund != V.POOLING_FUND:
+        return FUND_KIND.get(kind, field)
+    return field
+
+
+FUND_KIND = {"dedc": "act_pay_dedc", "ratio": "ratio", "pay": "hifp_pay"}
+
+
 def _from_trace(t: TraceStep) -> Step:
     return Step(
-        WHAT.get(t.field, t.field),
+        _what(t.field),
         t.field,
         t.value,
         t.rule,
@@ -216,7 +244,7 @@ def _words(t: TraceStep) -> str | None:
     """The arithmetic of a trace step, in words."""
     if t.formula:
         return f"{t.formula} = {t.value}"
-    words = _WORDS.get(t.field)
+    words = _WORDS.get(_kind(t.field))
     return words(t, t.inputs) if words is not None else None
 
 
@@ -554,6 +582,12 @@ def _plain(v: object) -> str:
     return str(v)
 
 
+def _further_funds(result: dict) -> tuple[str, ...]:
+    """The declared further funds' fields and their total, when the result has any."""
+    funds = tuple(f for f in V.FURTHER_FUND_FIELDS if f in result)
+    return (*funds, "fund_pay_sumamt") if funds else ()
+
+
 def _summary(ex: Explanation) -> str:
     r = ex.result
     fields: tuple[str, ...]
@@ -563,6 +597,7 @@ def _summary(ex: Explanation) -> str:
             "act_pay_dedc",
             "pool_prop_selfpay",
             "hifp_pay",
+            *_further_funds(r),
             "psn_part_amt",
             "acct_pay",
             "psn_cash_pay",

@@ -26,6 +26,7 @@ CORPUS = sorted(
         ROOT / "tests" / "fixtures" / "variations" / "city.pol",
         ROOT / "examples" / "three-categories" / "lanshan-2024.pol",  # a declared category, code 13
         ROOT / "examples" / "composed-limits" / "qingxi-2025.pol",  # cost cap, deductible total
+        ROOT / "examples" / "second-fund" / "qingshan-2024.pol",  # a fund above the pooling cap
     ]
 )
 

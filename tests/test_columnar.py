@@ -20,6 +20,7 @@ except ImportError as e:  # pragma: no cover - the test extra installs them
     pytest.skip(f"the columnar backend is not available: {e}", allow_module_level=True)
 
 import policylang
+from policylang.vocab import FURTHER_FUND_FIELDS
 from policylang.backends.reference import Reference
 from policylang.inputs import InputError, validate_params, validate_visits
 from policylang.runtime import ratio as ratio_text
@@ -314,6 +315,9 @@ def _rows(table) -> list[dict]:
             "psn_cash_pay",
         ):
             r[k] = str(row[k])
+        for k in FURTHER_FUND_FIELDS:  # the funds the policy declares, when it declares any
+            if k in row:
+                r[k] = str(row[k])
         r["balc"] = None if row["balc"] is None else str(row["balc"])
         r["reason"] = row["reason"]
         out.append(r)

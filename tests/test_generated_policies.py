@@ -122,7 +122,36 @@ def statement_blocks(draw) -> str:
     for _ in range(draw(st.integers(0, 2))):
         points = draw(st.sampled_from(["5", "10", "-5", "0.5"]))
         lines.append(f'uplift {points} points when {_cond(draw)} unstated "g"')
+    for name in draw(
+        st.lists(st.sampled_from(["hifob", "cvlserv", "maf"]), max_size=2, unique=True)
+    ):
+        lines.append(draw(fund_blocks(name)))
     return "\n      ".join(lines)
+
+
+@st.composite
+def fund_blocks(draw, name: str) -> str:
+    """A further fund: above the pooling cap or alongside it, with deductibles (band starts),
+    a ratio (literal or a table), uplifts and caps of every period, some named."""
+    above = " above_cap" if draw(st.booleans()) else ""
+    body = []
+    if draw(st.integers(0, 3)):
+        start = draw(st.sampled_from(["2000", "3000", "5000", "8000", "0"])) + " yuan"
+        amount = start if draw(st.integers(0, 3)) else _amount(draw, _money)
+        each = " each hosp_lv" if draw(st.integers(0, 4)) == 0 else ""
+        body.append(f'deductible {amount} per year{each} unstated "g"')
+    ratio = _percent(draw) if draw(st.booleans()) else _amount(draw, _percent)
+    body.append(f'ratio {ratio} unstated "g"')
+    if draw(st.booleans()):
+        body.append(
+            f'uplift {draw(st.sampled_from(["5", "-5"]))} points when {_cond(draw)} unstated "g"'
+        )
+    for k in range(draw(st.integers(0, 2))):
+        period = draw(st.sampled_from(["year", "month", "day", "visit"]))
+        named = f" named {name}_cap_{k}" if k or draw(st.booleans()) else ""
+        body.append(f'cap {_money(draw)} per {period}{named} unstated "g"')
+    inner = "\n        ".join(body)
+    return f'fund {name}{above} unstated "g" {{\n        {inner}\n      }}'
 
 
 @st.composite

@@ -83,6 +83,7 @@ from ..inputs import (
 from ..ir.demands import fields_read
 from ..ir.evaluate import CTX
 from ..ir.serial import content_hash
+from .common import settle_funds
 from ..runtime import (
     CreditResult,
     MayPayResult,
@@ -2053,7 +2054,8 @@ class Columnar:
         raw = run.unsorted(run.vars["hifp_raw"].everywhere()[0])[0].tolist()
         out = []
         medfee = vis.cols["medfee_sumamt"].data.tolist()
-        amounts = zip(medfee, *(cols[f].tolist() for f in MONEY_OUT), strict=True)
+        funds = settle_funds(run.program)
+        amounts = zip(medfee, *(cols[f].tolist() for f in MONEY_OUT + funds), strict=True)
         balc = [
             None if m else v
             for v, m in zip(cols["balc"].tolist(), cols["balc_null"].tolist(), strict=True)
@@ -2081,6 +2083,7 @@ class Columnar:
                     (),
                     (v["setl_id"], v["mdtrt_id"], seq[i], "settle"),
                     stamp,
+                    funds,
                 )
             )
         return out
@@ -2092,7 +2095,8 @@ class Columnar:
         run = self._run(vis, params, state)
         n = vis.n
         money: dict = {}
-        for f in MONEY_OUT:  # a variable equal to one already written shares its column
+        funds = settle_funds(run.program)
+        for f in MONEY_OUT + funds:  # a variable equal to one already written shares its column
             data = run.vars[f].everywhere()[0]
             same = next(
                 (
@@ -2122,6 +2126,7 @@ class Columnar:
             "act_pay_dedc": money["act_pay_dedc"],
             "pool_prop_selfpay": _decimal_unsorted(run, ratio, ratio_null, 4, 5),
             "hifp_pay": money["hifp_pay"],
+            **{f: money[f] for f in funds},
             "fund_pay_sumamt": money["fund_pay_sumamt"],
             "psn_part_amt": money["psn_part_amt"],
             "acct_pay": money["acct_pay"],
@@ -2423,7 +2428,7 @@ def _decimal_unsorted(run: _Run, values, null, scale: int, precision: int) -> "p
 
 def _results(run: _Run) -> dict:
     out = {}
-    for name in MONEY_OUT:
+    for name in MONEY_OUT + settle_funds(run.program):
         out[name] = run.unsorted(run.vars[name].everywhere()[0])[0]
     out["balc"], out["balc_null"] = run.unsorted(*run.vars["balc"].everywhere())
     out["ratio"], out["ratio_null"] = run.unsorted(*run.vars["ratio"].everywhere())

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Callable, Sequence, TypeVar, Union
 
 from .. import ir
+from .. import vocab as V
 from ..ir.evaluate import MissingValue
 
 
@@ -116,3 +117,14 @@ def split_bands(
             break
         low = limit
     return parts
+
+
+FUND_FIELDS = V.FURTHER_FUND_FIELDS  # the further funds a settle program may pay
+
+
+def settle_funds(program: ir.Program) -> tuple[str, ...]:
+    """The result fields of the further funds the settle program pays (e.g. ``hifob_pay``),
+    in the platform's order: the variables it declares for them (none for a policy with the
+    pooling fund alone, whose results stay as they were)."""
+    declared = {name for name, _, _ in program.variables}
+    return tuple(f for f in FUND_FIELDS if f in declared)

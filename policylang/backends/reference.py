@@ -56,8 +56,9 @@ from ..runtime import (
     tr_ratio,
     tr_share,
     tr_stopped,
+    trace_field,
 )
-from .common import BadValue, block_at, bucket, settle_order, split_bands, visit_date
+from .common import BadValue, settle_funds, block_at, bucket, settle_order, split_bands, visit_date
 
 STOP = object()  # a handler's result that ends the block (a gate that failed)
 
@@ -134,6 +135,7 @@ class Reference:
         self.programs: dict[str, ir.Program] = policy.programs
         self.counters = {c.id: c for c in self.programs["settle"].counters}
         self.stamp = (policy.id, content_hash(policy))
+        self.funds = settle_funds(self.programs["settle"])
 
     # ---- running a program over one record --------------------------------------------
     def run(self, program: ir.Program, state: State) -> None:
@@ -214,6 +216,7 @@ class Reference:
                 "psn_part_amt",
                 "acct_pay",
                 "psn_cash_pay",
+                *self.funds,
             )
         )
         ratio_e4 = None if env["ratio"] is None else int(env["ratio"].scaleb(4, CTX))
@@ -230,6 +233,7 @@ class Reference:
             tuple(state.trace or ()),
             (v.get("setl_id"), v.get("mdtrt_id"), seq, "settle"),
             self.stamp,
+            self.funds,
         )
 
     def _missing(self, e: MissingValue, i: int, psn_no) -> InputProblem:
@@ -272,15 +276,25 @@ class Reference:
         s.ledger.charge(key, before, take, s.index)
         s.env[step.base] = CTX.subtract(base, take)
         s.env[step.out] = CTX.add(s.env[step.out], take)
-        s.note(tr_consume(take, row or step.prov, amount, before, s.env["inscp_scp_amt"]))
+        s.note(
+            tr_consume(
+                take,
+                row or step.prov,
+                amount,
+                before,
+                s.env["inscp_scp_amt"],
+                trace_field(step.out),
+            )
+        )
 
     def ratio(self, step: ir.Ratio, s: State) -> None:
         base, row = E.value(step.value, s.env, s.params)
-        s.note(tr_ratio(base, row or step.prov, {f: s.env.get(f) for f in step.reads}))
+        s.note(tr_ratio(base, row or step.prov, {f: s.env.get(f) for f in step.reads}, step.out))
         value = base
         for adj in E.adjustments(step.adjustments, s.env, s.params):
             value = CTX.add(value, adj.points)
-            s.note(tr_adjust(value, adj, {f: s.env.get(f) for f in fields_read(adj.when)}))
+            reads = {f: s.env.get(f) for f in fields_read(adj.when)}
+            s.note(tr_adjust(value, adj, reads, step.out))
         _check_ratio(value)
         s.env[step.out] = value
 
@@ -312,7 +326,12 @@ class Reference:
         s.env[step.out] = raw
         s.note(
             tr_share(
-                raw, step.rounding.prov, base, None if step.exact else s.env[step.ratio], exact
+                raw,
+                step.rounding.prov,
+                base,
+                None if step.exact else s.env[step.ratio],
+                exact,
+                trace_field(step.out),
             )
         )
 

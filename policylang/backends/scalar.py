@@ -71,9 +71,10 @@ from ..runtime import (
     tr_ratio,
     tr_share,
     tr_stopped,
+    trace_field,
     yuan,
 )
-from .common import BadValue, split_bands, time_key
+from .common import BadValue, settle_funds, split_bands, time_key
 
 SCALE = {V.MONEY: 2, V.PERCENT: 4, V.POINTS: 4, V.NUMBER: 6}
 BIG_TABLE = 32  # rows beyond which a table is looked up by field (ir.index) instead of row by row
@@ -404,7 +405,7 @@ class Gen:
             self.emit(f"v_{s.out} += {int(adj.points.scaleb(4, CTX))}")
             reads = fields_read(adj.when)
             self.trace(
-                _adjust_tracer(adj, reads, self.scales(reads)),
+                _adjust_tracer(adj, reads, self.scales(reads), s.out),
                 f"v_{s.out}",
                 *(f"f_{f}" for f in reads),
             )
@@ -678,7 +679,14 @@ def _gate_tracer(s: ir.Gate, scales):
 
 def _consume_tracer(s: ir.Consume):
     def build(provs, take, row, amount, before, in_policy):
-        return tr_consume(take, s.prov if row is None else provs[row], amount, before, in_policy)
+        return tr_consume(
+            take,
+            s.prov if row is None else provs[row],
+            amount,
+            before,
+            in_policy,
+            trace_field(s.out),
+        )
 
     return build
 
@@ -689,14 +697,17 @@ def _ratio_tracer(s: ir.Ratio, scales):
             D(value, 4),
             s.prov if row is None else provs[row],
             dict(zip(s.reads, _unscale(reads, scales), strict=True)),
+            s.out,
         )
 
     return build
 
 
-def _adjust_tracer(adj: ir.Adjust, reads, scales):
+def _adjust_tracer(adj: ir.Adjust, reads, scales, field: str = "ratio"):
     def build(provs, value, *values):
-        return tr_adjust(D(value, 4), adj, dict(zip(reads, _unscale(values, scales), strict=True)))
+        return tr_adjust(
+            D(value, 4), adj, dict(zip(reads, _unscale(values, scales), strict=True)), field
+        )
 
     return build
 
@@ -716,7 +727,12 @@ def _bands_tracer(s: ir.BandShare):
 def _share_tracer(s: ir.Share):
     def build(provs, raw, base, ratio_e4, exact):
         return tr_share(
-            raw, s.rounding.prov, base, None if ratio_e4 is None else D(ratio_e4, 4), D(exact, 6)
+            raw,
+            s.rounding.prov,
+            base,
+            None if ratio_e4 is None else D(ratio_e4, 4),
+            D(exact, 6),
+            trace_field(s.out),
         )
 
     return build
@@ -859,11 +875,12 @@ def settle_source(policy: ir.Policy, tracing: bool) -> tuple[str, dict]:
         f"{g.const(frozenset(banded))})"
     )
     trace = "(TRACE_ID, tuple(tr))" if tracing else "()"
+    funds = settle_funds(prog)
     g.emit(
         "out[i] = VisitResult(psn, text, (f_medfee_sumamt, "
-        f"{', '.join('v_' + v for v in SETTLE_VARS)}), "
+        f"{', '.join('v_' + v for v in (*SETTLE_VARS, *funds))}), "
         f"v_balc, v_ratio, reason, _message(msg), {trace}, (f_setl_id, f_mdtrt_id, seq, "
-        "'settle'), STAMP)"
+        f"'settle'), STAMP, {funds!r})"
     )
     g.depth = 2
     for exc, what in (("MissingValue", "missing"), ("NoRowError", "norow"), ("BadValue", "bad")):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import cast
+from typing import Any, cast
 
 from .. import vocab as V
 from . import core as c
@@ -187,6 +187,10 @@ def _pooling_block(v: c.Version, vocab) -> tuple[p.Block, list[p.Counter]]:
             ),
         )
     )
+    for fund in r.funds:
+        fund_steps, fund_counters = _fund_steps(fund)
+        steps += fund_steps
+        counters += fund_counters
     return p.Block(v.start, v.until, v.prov, tuple(steps)), counters
 
 
@@ -237,6 +241,72 @@ def _deductible_with_ceiling(acc: c.Accumulate, cid: str, counters: list) -> lis
 def _expr(name: str) -> c.Expr:
     """A program variable where core's expressions stand (the program layer adds ``Var``)."""
     return cast(c.Expr, _var(name))
+
+
+# ---- further funds ------------------------------------------------------------------------
+
+
+def fund_vars(name: str) -> dict[str, str]:
+    """The program variables of a further fund ``name`` (e.g. hifob): its base, what its
+    deductible took, its ratio, its share before and after its caps (``hifob_pay``)."""
+    return {
+        "base": f"{name}_base",
+        "dedc": f"{name}_dedc",
+        "ratio": f"{name}_ratio",
+        "raw": f"{name}_raw",
+        "pay": V.FUNDS[name][0],
+    }
+
+
+NO_ROUNDING: Any = None  # the program's rounding is set on every Share (_with_rounding)
+
+
+def _fund_steps(f: c.FundRules) -> tuple[list, list[p.Counter]]:
+    """A further fund: the year's in-policy costs above its deductible (its own counter),
+    times its ratio, rounded, limited by its caps (its own counters).  No reason: the
+    result's reason is the pooling fund's."""
+    x = fund_vars(f.name)
+    counters: list[p.Counter] = []
+    steps: list = [p.Let(x["base"], _expr("inscp_scp_amt"), None)]
+    for acc in f.deductibles:
+        cid = counter_id(acc, fund=f.name)
+        counters.append(p.Counter(cid, "deductible", acc.period, acc.each))
+        steps.append(p.Consume(cid, acc.amount, acc.when, x["base"], x["dedc"], acc.prov))
+    steps.append(p.Ratio(x["ratio"], f.ratio, f.adjustments, f.ratio_prov, fields_read(f.ratio)))
+    steps.append(p.Share(x["raw"], x["base"], x["ratio"], None, NO_ROUNDING))
+    caps = []
+    for acc in f.caps:
+        cid = counter_id(acc, fund=f.name)
+        counters.append(p.Counter(cid, "cap", acc.period, acc.each))
+        caps.append(p.CapUse(cid, acc.amount, acc.when, acc.prov))
+    steps.append(p.Limit(x["pay"], x["raw"], tuple(caps)))
+    return steps, counters
+
+
+def declared_funds(policy: c.Policy) -> tuple[str, ...]:
+    """The further funds any pooling version declares, in the platform's order."""
+    section = policy.sections.get("pooling")
+    names = {f.name for v in (section.versions if section else ()) for f in v.rules.funds}
+    return tuple(k for k in V.FUNDS if k in names)
+
+
+def _fund_variables(funds: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    out: list[tuple[str, str]] = []
+    for name in funds:
+        x = fund_vars(name)
+        out += [(x["base"], MONEY), (x["dedc"], MONEY), (x["ratio"], V.PERCENT)]
+        out += [(x["raw"], MONEY), (x["pay"], MONEY)]
+    return tuple(out)
+
+
+def _fund_total(funds: tuple[str, ...]) -> p.Let:
+    """``fund_pay_sumamt`` is the sum of the funds' payments (the pooling fund's alone when
+    the policy declares no other: the step every existing policy has)."""
+    names = (FUND, *(fund_vars(f)["pay"] for f in funds))
+    expr = _expr(FUND)
+    for name in names[1:]:
+        expr = c.Arith("+", expr, _expr(name), MONEY)
+    return p.Let("fund_pay_sumamt", expr, c.Prov("computed"), " + ".join(names))
 
 
 def _with_rounding(steps, rounding: c.Rounding):
@@ -292,8 +362,9 @@ def settle_program(policy: c.Policy) -> p.Program:
             MONEY,
         )
         acct_prov = covers[1]
+    funds = declared_funds(policy)
     postlude = (
-        p.Let("fund_pay_sumamt", _var(FUND), c.Prov("computed"), FUND),
+        _fund_total(funds),
         p.Let(
             "psn_part_amt",
             c.Arith("-", c.Field("medfee_sumamt", MONEY), _var("fund_pay_sumamt"), MONEY),
@@ -326,7 +397,7 @@ def settle_program(policy: c.Policy) -> p.Program:
     )
     variables = tuple(
         (name, t, None if t == V.PERCENT or name == "balc" else ZERO)
-        for name, t in SETTLE_VARIABLES + extra
+        for name, t in SETTLE_VARIABLES + extra + _fund_variables(funds)
     )
     otherwise = (p.Gate("not_in_force", c.AnyOf(()), None, ("setl_time",)),)
     return p.Program(

@@ -179,6 +179,22 @@ class Adjust:
 
 
 @attrs.frozen
+class FundRules:
+    """A further fund (``fund hifob { ... }``): its deductible is where its band of the
+    year's in-policy costs starts; it pays its ratio of the costs above, up to its caps."""
+
+    name: str  # the platform's fund prefix: hifob -> hifob_pay
+    title: str | None
+    prov: Prov
+    deductibles: tuple[Accumulate, ...]
+    caps: tuple[Accumulate, ...]
+    ratio: "Value | Bands"  # a fund's ratio may be banded, as the pooling fund's
+    ratio_prov: Prov
+    adjustments: tuple[Adjust, ...]
+    above_cap: bool = False  # it pays only above the pooling fund's annual cap
+
+
+@attrs.frozen
 class PoolingRules:
     covers: frozenset  # of active | retiree | flexible
     covers_prov: Prov
@@ -190,6 +206,23 @@ class PoolingRules:
     adjustments: tuple[Adjust, ...]
     # caps on the in-policy costs counted (``cost_cap``), applied before the deductibles
     cost_caps: tuple[Accumulate, ...] = ()
+    # the further funds of the visit, in the order they settle (after the pooling fund)
+    funds: tuple["FundRules", ...] = ()
+
+    def as_fund(self, fund: "FundRules") -> "PoolingRules":
+        """The same version's rules with a further fund's deductibles, caps and ratio in
+        place of the pooling fund's: what the analyses check of that fund (it covers the
+        same visits)."""
+        return attrs.evolve(
+            self,
+            deductibles=fund.deductibles,
+            caps=fund.caps,
+            ratio=fund.ratio,
+            ratio_prov=fund.ratio_prov,
+            adjustments=fund.adjustments,
+            cost_caps=(),
+            funds=(),
+        )
 
     def covered(self, psn_type: str | None, flexible: bool | None) -> bool:
         """Whether pooling covers this kind of person (None: not known, not excluded)."""

@@ -58,7 +58,7 @@ from ...inputs import PLATFORM_FIELDS, VISIT_SPEC, PERSON_SPEC, REQUEST_SPEC
 from ...ir import evaluate as E
 from ...ir.demands import fields_read, params_read
 from ...ir.evaluate import CTX
-from ..common import NotSupported
+from ..common import NotSupported, settle_funds
 
 SCALE = {V.MONEY: 2, V.PERCENT: 4, V.POINTS: 4, V.NUMBER: 6}
 INT64 = 2**63 - 1
@@ -1264,6 +1264,14 @@ SETTLE_OUTPUTS = (
 EXTRA_OUTPUTS = ("remaining", "hifp_raw", "blk", "err")
 
 
+def settle_outputs(program: ir.Program) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(every output, the money outputs) of the settle program: ``SETTLE_OUTPUTS`` with the
+    further funds the program pays (e.g. ``hifob_pay``) after ``hifp_pay``."""
+    funds = settle_funds(program)
+    at = SETTLE_OUTPUTS.index("hifp_pay") + 1
+    return SETTLE_OUTPUTS[:at] + funds + SETTLE_OUTPUTS[at:], MONEY_OUTPUTS + funds
+
+
 class SettleLowering(Lowering):
     """The settle program as a plan over the visits table (``visit_columns``).
 
@@ -1928,10 +1936,9 @@ class SettleLowering(Lowering):
     # -- assembling the stages
     def _assemble(self, env: Env) -> Plan:
         values = {**env.vars, "pool_prop_selfpay": env.vars["ratio"], "reason": env.reason}
-        outputs: dict[str, Val] = {
-            name: values[name] for name in SETTLE_OUTPUTS
-        }  # the documented order
-        for k in MONEY_OUTPUTS:
+        names, money = settle_outputs(self.program)
+        outputs: dict[str, Val] = {name: values[name] for name in names}  # the documented order
+        for k in money:
             if outputs[k].scale is not None:
                 outputs[k] = narrow(rescale(outputs[k], 2, k))
         if outputs["pool_prop_selfpay"].scale is not None:
@@ -2358,7 +2365,7 @@ def settle_sql(
         )
     lines.append(
         "-- returns row_no, "
-        + ", ".join(SETTLE_OUTPUTS)
+        + ", ".join(settle_outputs(policy.programs["settle"])[0])
         + " (money in fen, pool_prop_selfpay in 1/10000)"
     )
     return "\n".join(lines) + "\n" + query + "\n"

@@ -43,7 +43,7 @@ from ...runtime import (
     settle_message,
     yuan,
 )
-from ..common import BackendUnavailable, bucket, settle_order
+from ..common import BackendUnavailable, bucket, settle_funds, settle_order
 
 if TYPE_CHECKING:
     from .base import CreditLowering, MayPayLowering, Plan, SettleLowering, Stage
@@ -200,14 +200,19 @@ class DuckDB:
         order = settle_order(visits)
         _raise_errors(cols, index, visits)
         seqs = self._sequence(visits, order, state)
-        out = [self._result(v, cols, index[i], seqs[i]) for i, v in enumerate(visits)]
+        funds = settle_funds(self._settle_program)
+        out = [self._result(v, cols, index[i], seqs[i], funds) for i, v in enumerate(visits)]
         if state is not None:
             self._keep_state(state, journal, visits, order, cols, index, plan)
         return out
 
-    def _result(self, v: dict, cols: dict, p: int, seq: int) -> VisitResult:
-        """The result of visit ``v``, row ``p`` of the plan's columns ``cols``."""
-        amounts = (_fen(v["medfee_sumamt"]), *(int(cols[k][p]) for k in _MONEY_OUT))
+    def _result(self, v: dict, cols: dict, p: int, seq: int, funds: tuple[str, ...]) -> VisitResult:
+        """The result of visit ``v``, row ``p`` of the plan's columns ``cols``; ``funds``: the
+        further funds' output fields, whose amounts follow the others."""
+        amounts = (
+            _fen(v["medfee_sumamt"]),
+            *(int(cols[k][p]) for k in (*_MONEY_OUT, *funds)),
+        )
         balc = cols["balc"][p]
         ratio = cols["pool_prop_selfpay"][p]
         reason = cols["reason"][p]
@@ -233,6 +238,7 @@ class DuckDB:
             (),
             (v.get("setl_id"), v.get("mdtrt_id"), seq, "settle"),
             self.stamp,
+            funds,
         )
 
     @staticmethod
