@@ -197,6 +197,8 @@ class _CompiledPooling:
 
     @staticmethod
     def _value(v: ir.Value | ir.Bands) -> Valued:
+        if isinstance(v, ir.Bands):  # a banded ratio is read band by band (band_ratios)
+            raise TypeError(v)
         index = TableIndex.of(v) if isinstance(v, ir.Decide) else None
         if index is None:
             return lambda env: E.value(v, env, env.get("$params", {}))

@@ -71,7 +71,16 @@ class Arith:
     type: str
 
 
-Expr = Union[Const, Field, Param, Arith]
+@attrs.frozen
+class Var:
+    """The value of a program variable (set by an earlier step of an ``ir.program``; the
+    rules themselves never hold one)."""
+
+    name: str
+    type: str
+
+
+Expr = Union[Const, Field, Param, Arith, Var]
 
 
 @attrs.frozen
