@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, overload
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, overload
 
 import attrs
 
@@ -42,6 +42,9 @@ from .ledger import (
 )
 from .resolve import SourceError, Unit, Workspace, check_vocabulary, list_policy_files, resolve
 from .runtime import CreditResult, MayPayResult, VisitResult
+
+if TYPE_CHECKING:
+    from .backends.rows import TableFunction
 
 
 @attrs.define
@@ -167,7 +170,9 @@ class CompiledPolicy:
         cls = backend(engine)
         self._eval = cls(policy)
         self._fast = cls(policy, tracing=False)
-        self._tables: dict | None = None  # table engines by name, built on first use
+        self._tables: dict[str, TableFunction] | None = (
+            None  # table engines by name, built on first use
+        )
         self._demanded: dict[str, tuple[str, ...]] = {}  # program -> the parameters it reads
 
     def _evaluator(self, trace: bool) -> Any:
@@ -340,7 +345,7 @@ class CompiledPolicy:
         # a backend's table path takes (table, params); ``messages`` only when asked for
         return settle(table, values, messages=True) if messages else settle(table, values)
 
-    def table_engine(self, name: str = "columnar"):
+    def table_engine(self, name: str = "columnar") -> TableFunction:
         """The function ``(table, typed params, messages=False) -> results`` of the backend
         ``name`` (``backends.BACKENDS``), built once: its ``settle_table`` when it has one,
         else its ``settle`` over the table's rows (``backends.rows``).  ``BackendUnavailable``

@@ -16,7 +16,7 @@ import sys
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 import click
 
@@ -24,11 +24,18 @@ from . import __version__
 from . import vocab as V
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+    from types import FrameType
+    from typing import NoReturn
+
+    from rich.console import Console
+
     from .api import CompiledPolicy
     from .jsonl import JsonResult
     from .ledger import Ledger
     from .resolve import Workspace
     from .inputs import InputError
+    from .simulate import Outcome, Run, StartProgress, Tick
 
 FORMAT = click.option(
     "--format",
@@ -1220,7 +1227,7 @@ def simulate_cmd(policy, claims, reform, params, engine, out, memory_limit, lang
 def _exit_on_sigterm() -> None:
     import signal
 
-    def stop(signum, frame):
+    def stop(signum: int, frame: FrameType | None) -> NoReturn:
         raise SystemExit(128 + signum)
 
     try:
@@ -1229,26 +1236,26 @@ def _exit_on_sigterm() -> None:
         pass
 
 
-def text_of(msg_id: str, lang: str, **args) -> str:
+def text_of(msg_id: str, lang: str, **args: Any) -> str:
     from .messages import text
 
     return text(msg_id, lang, **args)
 
 
-def _backend_errors():
+def _backend_errors() -> tuple[type[Exception], ...]:
     from .backends import BackendUnavailable, NotSupported
 
     return (BackendUnavailable, NotSupported)
 
 
-def _console():
+def _console() -> Console:
     from rich.console import Console
 
     probe = Console(file=sys.stdout)
     return probe if probe.is_terminal else Console(file=sys.stdout, width=120)
 
 
-def _progress(console, lang: str):
+def _progress(console: Console, lang: str) -> AbstractContextManager[StartProgress | None]:
     """A progress bar on the terminal; nothing when standard output is not one."""
     import contextlib
 
@@ -1266,10 +1273,10 @@ def _progress(console, lang: str):
     )
 
     @contextlib.contextmanager
-    def showing():
+    def showing() -> Iterator[StartProgress]:
         with bar:
 
-            def start(what: str, total: int):
+            def start(what: str, total: int) -> Tick:
                 task = bar.add_task(text_of("sim.settling", lang), total=total)
                 return lambda: bar.advance(task)
 
@@ -1278,7 +1285,7 @@ def _progress(console, lang: str):
     return showing()
 
 
-def _write_report(outcome, folder: Path, lang: str) -> None:
+def _write_report(outcome: Outcome, folder: Path, lang: str) -> None:
     from .simreport import html_report, summary
 
     (folder / "summary.json").write_text(
@@ -1287,7 +1294,9 @@ def _write_report(outcome, folder: Path, lang: str) -> None:
     (folder / "report.html").write_text(html_report(outcome, lang), encoding="utf-8")
 
 
-def _simulation_runs(policy: str, reform: str | None, given: dict, search) -> list:
+def _simulation_runs(
+    policy: str, reform: str | None, given: dict[str, str], search: Iterable[str]
+) -> list[Run]:
     """The baseline (and the reform), each with the parameters it declares; a parameter
     neither declares is an error."""
     from .simulate import Run

@@ -13,6 +13,8 @@ from .messages import text, value
 from .runtime import fen_text
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from .simulate import Outcome, Tally
 
 SCALARS = (  # (field of Tally, message id, money?)
@@ -39,7 +41,7 @@ def _columns(outcome: "Outcome") -> list[str]:
     return labels + (["difference"] if len(labels) == 2 else [])
 
 
-def _get(outcome: "Outcome", label: str, f: str, key=None) -> int:
+def _get(outcome: "Outcome", label: str, f: str, key: str | None = None) -> int:
     """A scalar (or a breakdown's value at ``key``) of a run, or reform − baseline."""
     if label == "difference":
         a, b = list(outcome.tallies)
@@ -49,8 +51,8 @@ def _get(outcome: "Outcome", label: str, f: str, key=None) -> int:
     return got.get(key, 0) if key is not None else got
 
 
-def _keys(outcome: "Outcome", f: str) -> list:
-    keys = set()
+def _keys(outcome: "Outcome", f: str) -> list[str]:
+    keys: set[str] = set()
     for t in outcome.tallies.values():
         keys |= set(getattr(t, f))
     if f == "by_level":
@@ -58,7 +60,7 @@ def _keys(outcome: "Outcome", f: str) -> list:
     return sorted(keys, key=str)
 
 
-def key_text(f: str, key, lang: str) -> str:
+def key_text(f: str, key: str | None, lang: str) -> str:
     if key is None:
         return "—"
     if f == "by_category":
@@ -135,7 +137,7 @@ def _subtitle(outcome: "Outcome", lang: str) -> str:
     )
 
 
-def print_report(outcome: "Outcome", lang: str, console) -> None:
+def print_report(outcome: "Outcome", lang: str, console: Console) -> None:
     """Tables in the terminal (rich measures Chinese text by its display width)."""
     from rich.table import Table
     from rich.text import Text
@@ -195,7 +197,7 @@ svg { display: block; margin: 0.5em 0 1em; }
 """
 
 
-def _e(s) -> str:
+def _e(s: object) -> str:
     return html.escape(str(s), quote=True)
 
 
@@ -210,7 +212,7 @@ def _nice_top(v: int) -> int:
     return 10 * step  # pragma: no cover
 
 
-def bar_chart(keys: list, labels: list[str], series: list[tuple[str, str, list[int]]]) -> str:
+def bar_chart(keys: list[str], labels: list[str], series: list[tuple[str, str, list[int]]]) -> str:
     """A grouped bar chart as inline SVG: one group per key, one bar per series (amounts in
     fen, shown in yuan); axis with five ticks; every bar titled with its amount."""
     width, height, left, bottom, top = 720, 260, 90, 60, 10

@@ -25,7 +25,7 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal
 
 import attrs
 
@@ -33,7 +33,21 @@ from .errors import PolicylangError
 from .inputs import InputError, InputProblem, parse_enum, psn_shown, short
 
 if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    import numpy as np
+    import numpy.typing as npt
+    import pyarrow as pa
+
+    from . import ir
     from .api import CompiledPolicy
+    from .vocabulary import Enumeration, Vocabulary
+
+    Codes: TypeAlias = npt.NDArray[np.int32]  # a key's code of each row
+    # report key (month, level, category) -> (code of each row, the label of each code)
+    ReportKeys: TypeAlias = dict[str, tuple[Codes, list[str]]]
+    Tick: TypeAlias = Callable[[], None]  # one step done
+    StartProgress: TypeAlias = Callable[[str, int], Tick]  # (what, how many steps) -> tick
 
 BATCH = 1 << 18  # rows read at a time when partitioning
 # peak bytes per visit while one bucket settles (input, the engine's columns, the results);
@@ -113,7 +127,7 @@ def open_claims(path: str) -> Claims:
     return Claims(tuple(files), kind, rows, path)
 
 
-def _csv_batches(f: Path, shown: str) -> Iterator:
+def _csv_batches(f: Path, shown: str) -> Iterator[pa.RecordBatch]:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -135,10 +149,10 @@ def _csv_batches(f: Path, shown: str) -> Iterator:
         raise SimulationError(f"{shown}: not a CSV file this reader understands: {e}") from None
 
 
-def _batches(claims: Claims) -> Iterator:
+def _batches(claims: Claims) -> Iterator[pa.RecordBatch]:
     """The claims in record batches, files in name order, every one with the first's columns
     and types."""
-    first = None
+    first: tuple[Path, pa.Schema] | None = None
     for f, batch in _file_batches(claims):
         if first is None:
             first = (f, batch.schema)
@@ -147,7 +161,7 @@ def _batches(claims: Claims) -> Iterator:
         yield batch
 
 
-def _schema_change(f0: Path, a, f: Path, b) -> str:
+def _schema_change(f0: Path, a: pa.Schema, f: Path, b: pa.Schema) -> str:
     types_a = {x.name: str(x.type) for x in a}
     types_b = {x.name: str(x.type) for x in b}
     diff = sorted(n for n in {*types_a, *types_b} if types_a.get(n) != types_b.get(n))
@@ -155,7 +169,7 @@ def _schema_change(f0: Path, a, f: Path, b) -> str:
     return f"{f}: its columns differ from those of {f0} ({what}); give the files one schema"
 
 
-def _file_batches(claims: Claims) -> Iterator:
+def _file_batches(claims: Claims) -> Iterator[tuple[Path, pa.RecordBatch]]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -174,7 +188,9 @@ def _file_batches(claims: Claims) -> Iterator:
 _TRUE = {"true": True, "false": False, "1": True, "0": False}
 
 
-def _bools(batch, fields: set, first: int, problems: list):
+def _bools(
+    batch: pa.RecordBatch, fields: set[str], first: int, problems: list[InputProblem]
+) -> pa.RecordBatch:
     """CSV text of the bool fields as bools: true/false (any case) or 1/0."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -216,7 +232,7 @@ def _spaces() -> str:
 _WS: str | None = None
 
 
-def trimmed(text):
+def trimmed(text: pa.Array) -> pa.Array:
     """Text as the settlement reads it, trimmed as ``str.strip`` trims; read as it is when no
     value starts or ends with white space (the usual case: checked on the distinct first and
     last characters, not on every value)."""
@@ -235,7 +251,7 @@ def trimmed(text):
     return pc.utf8_trim(text.cast(pa.string()), _WS)
 
 
-def buckets_of(psn, k: int):
+def buckets_of(psn: pa.Array | pa.ChunkedArray, k: int) -> Codes:
     """Bucket ``0 .. k-1`` of each ``psn_no`` (text or integers), from a hash of the trimmed
     text's UTF-8 bytes that does not depend on the batch or the run."""
     import numpy as np
@@ -284,10 +300,10 @@ class Tally:
     account: int = 0
     within_deductible: int = 0
     persons_capped: int = 0
-    by_month: dict = attrs.field(factory=dict)
-    by_level: dict = attrs.field(factory=dict)
-    by_category: dict = attrs.field(factory=dict)
-    reasons: dict = attrs.field(factory=dict)
+    by_month: dict[str, int] = attrs.field(factory=dict)  # fund's outlay (fen) by key
+    by_level: dict[str, int] = attrs.field(factory=dict)
+    by_category: dict[str, int] = attrs.field(factory=dict)
+    reasons: dict[str, int] = attrs.field(factory=dict)  # visits by reason ("paid": none)
 
     def add(self, other: "Tally") -> None:
         for f in (
@@ -307,7 +323,7 @@ class Tally:
                 mine[k] = mine.get(k, 0) + v
 
 
-def _fen64(col):
+def _fen64(col: pa.Array | pa.ChunkedArray) -> npt.NDArray[np.int64]:
     """A decimal128(18, 2) column (no nulls) as int64 fen, read from its buffer."""
     import numpy as np
 
@@ -316,7 +332,7 @@ def _fen64(col):
     return words[2 * arr.offset : 2 * (arr.offset + len(arr)) : 2]
 
 
-def _sums(codes, labels: list, fen) -> dict:
+def _sums(codes: Codes, labels: list[str], fen: npt.NDArray[np.int64]) -> dict[str, int]:
     """Fen summed by key, exactly (int64 sums in Arrow's group-by)."""
     import pyarrow as pa
 
@@ -327,7 +343,7 @@ def _sums(codes, labels: list, fen) -> dict:
     }
 
 
-def tally(result, keys: dict) -> Tally:
+def tally(result: pa.Table, keys: ReportKeys) -> Tally:
     """The report's sums over one bucket's results (``keys``: name -> (codes, labels))."""
     import pyarrow.compute as pc
 
@@ -352,7 +368,7 @@ def tally(result, keys: dict) -> Tally:
     )
 
 
-def _months(when) -> tuple:
+def _months(when: pa.Array | pa.ChunkedArray) -> tuple[Codes, list[str]]:
     """(code per row, ``YYYY-MM`` of each code) of a timestamp, date or text column."""
     import numpy as np
     import pyarrow as pa
@@ -372,7 +388,7 @@ def _months(when) -> tuple:
     return codes, labels
 
 
-def report_keys(result, part, vocab) -> dict:
+def report_keys(result: pa.Table, part: pa.Table, vocab: Vocabulary) -> ReportKeys:
     """Month (``YYYY-MM``), hospital level and person category (``psn_type``, with
     ``+flexible`` for flexible-employment participants) of each row, canonical values, as
     (code per row, label of each code)."""
@@ -396,7 +412,9 @@ def report_keys(result, part, vocab) -> dict:
     }
 
 
-def _canonical(col, enum) -> tuple:
+def _canonical(
+    col: pa.Array | pa.ChunkedArray, enum: Enumeration
+) -> tuple[Codes, list[str], npt.NDArray[np.bool_]]:
     """Each value, alias or code as its canonical value, through the distinct values only:
     (code per row, canonical value of each code, whether each code says flexible
     employment)."""
@@ -406,7 +424,8 @@ def _canonical(col, enum) -> tuple:
 
     text = col.cast(pa.string()) if not pa.types.is_dictionary(col.type) else col
     enc = pc.dictionary_encode(text).combine_chunks()
-    canon, implies = [], []
+    canon: list[str] = []
+    implies: list[bool] = []
     for raw in enc.dictionary.to_pylist():
         try:
             value, meaning = parse_enum(enum, raw)
@@ -429,7 +448,7 @@ class Run:
 
     label: str
     policy: "CompiledPolicy"
-    params: dict
+    params: dict[str, Any]
 
 
 @attrs.define
@@ -438,13 +457,13 @@ class Outcome:
     engine: str
     buckets: int
     visits: int
-    tallies: dict  # label -> Tally
-    policies: dict  # label -> (policy id, IR hash)
+    tallies: dict[str, Tally]  # label -> Tally
+    policies: dict[str, tuple[str, str]]  # label -> (policy id, IR hash)
 
 
-def _remap(e: InputError, rows, shown: str) -> list[InputProblem]:
+def _remap(e: InputError, rows: npt.NDArray[np.int64], shown: str) -> list[InputProblem]:
     """A bucket's problems with the record numbers of the whole input."""
-    out = []
+    out: list[InputProblem] = []
     for p in e.problems:
         record = None if p.record is None else int(rows[p.record - 1]) + 1
         out.append(InputProblem(record, p.field, p.message, p.psn_no, shown))
@@ -474,7 +493,7 @@ class _Output:
             out.parent.mkdir(parents=True, exist_ok=True)
             self.tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
 
-    def write_part(self, label: str, k: int, table) -> None:
+    def write_part(self, label: str, k: int, table: pa.Table) -> None:
         if self.tmp is None:
             return
         import pyarrow.parquet as pq
@@ -507,7 +526,9 @@ class _Output:
             self.tmp = None
 
 
-def _parts(claims: Claims, k: int, bool_fields: set, work: Path, step: Callable) -> Iterator:
+def _parts(
+    claims: Claims, k: int, bool_fields: set[str], work: Path, step: Tick
+) -> Iterator[pa.Table | None]:
     """The claims as ``k`` tables, each with ``row`` (the record's place in the input)."""
     import numpy as np
     import pyarrow as pa
@@ -516,7 +537,7 @@ def _parts(claims: Claims, k: int, bool_fields: set, work: Path, step: Callable)
     problems: list[InputProblem] = []
     first = 0
     if k == 1:
-        batches = []
+        batches: list[pa.RecordBatch] = []
         for batch in _batches(claims):
             batch = _bools(batch, bool_fields, first, problems)
             batches.append(
@@ -527,7 +548,7 @@ def _parts(claims: Claims, k: int, bool_fields: set, work: Path, step: Callable)
         step()
         yield pa.Table.from_batches(batches) if batches else None
         return
-    writers: dict = {}
+    writers: dict[int, pq.ParquetWriter] = {}  # by bucket
     try:
         for batch in _batches(claims):
             batch = _bools(batch, bool_fields, first, problems)
@@ -568,7 +589,7 @@ def _parts(claims: Claims, k: int, bool_fields: set, work: Path, step: Callable)
 SHOWN = 100  # problems reported at most (a bad column of ten million rows is one story)
 
 
-def _at_most(problems: list) -> list:
+def _at_most(problems: list[InputProblem]) -> list[InputProblem]:
     problems = sorted(problems, key=lambda p: (p.record or 0, p.field))
     if len(problems) <= SHOWN:
         return problems
@@ -580,7 +601,7 @@ def _at_most(problems: list) -> list:
     ]
 
 
-def _raise(problems: list, shown: str) -> None:
+def _raise(problems: list[InputProblem], shown: str) -> None:
     if problems:
         raise InputError(
             _at_most(
@@ -595,7 +616,7 @@ def simulate(
     engine: str = "columnar",
     out: Path | None = None,
     memory_limit: int | None = None,
-    progress: Callable[[str, int], Callable[[], None]] | None = None,
+    progress: StartProgress | None = None,
     finish: Callable[["Outcome", Path], None] | None = None,
 ) -> Outcome:
     """Settle the claims under each run's policy; the sums of the report.  ``progress(what,
@@ -644,19 +665,29 @@ def simulate(
         output.abandon()
 
 
-def _field_types(policy) -> dict:
+def _field_types(policy: ir.Policy) -> dict[str, str]:
     from .columns import field_types
 
     return field_types(policy)
 
 
-def _settle_part(runs, engine, part, b, output, tallies, problems, shown, tick) -> None:
+def _settle_part(
+    runs: list[Run],
+    engine: str,
+    part: pa.Table,
+    b: int,
+    output: _Output,
+    tallies: dict[str, Tally],
+    problems: list[InputProblem],
+    shown: str,
+    tick: Tick,
+) -> None:
     rows = part.column("row").combine_chunks()
     visits = part.drop_columns(["row"])
     known = {r.label: set(_field_types(r.policy.ir)) for r in runs}
     anyone = set().union(*known.values())
     ids = _identifiers(visits, rows, shown, problems)
-    keys = None
+    keys: ReportKeys | None = None
     for r in runs:
         # a column only another run's policy declares (an input the reform adds) is not this
         # policy's to refuse; a column no policy declares is refused by each
@@ -684,6 +715,10 @@ def _settle_part(runs, engine, part, b, output, tallies, problems, shown, tick) 
         tick()
 
 
+# libc's ``malloc_trim``: None until looked up, False where there is none (not glibc)
+_TRIM: Callable[[int], int] | Literal[False] | None = None
+
+
 def release_memory() -> None:
     """Give back what one settlement used before the next: the engines' columns sit in
     reference cycles (freed by the collector, not at once), and both allocators keep freed
@@ -705,10 +740,9 @@ def release_memory() -> None:
         _TRIM(0)
 
 
-_TRIM = None
-
-
-def _identifiers(visits, rows, shown: str, problems: list) -> dict:
+def _identifiers(
+    visits: pa.Table, rows: pa.Array, shown: str, problems: list[InputProblem]
+) -> dict[str, pa.Array]:
     """``setl_id`` and ``mdtrt_id`` given as text, checked and trimmed here, once, rather than
     by each settlement (they are only echoed, and a column of ten million distinct texts
     costs the table reader as much as the rest): the same values and the same problems."""
@@ -718,7 +752,7 @@ def _identifiers(visits, rows, shown: str, problems: list) -> dict:
     from . import vocab as V
     from .columns import _bad_message
 
-    out = {}
+    out: dict[str, pa.Array] = {}
     for name in ("setl_id", "mdtrt_id"):
         if name not in visits.column_names:
             continue

@@ -24,6 +24,16 @@ from __future__ import annotations
 import datetime as dt
 import os
 from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    import numpy as np
+    import numpy.typing as npt
+    import pyarrow as pa
+
+    Columns: TypeAlias = dict[str, npt.NDArray[Any]]  # a block's columns by name
 
 BLOCK = 100_000  # persons generated (and written) together
 LEVELS = ("unrated", "level1", "level2", "level3")
@@ -42,7 +52,7 @@ PARTS = (  # (field, share of visits that have it, largest fraction of the bill)
 MIN_FEN, MAX_FEN = 500, 3_000_000
 
 
-def _block(rng, first: int, count: int, years: list[int]):
+def _block(rng: np.random.Generator, first: int, count: int, years: list[int]) -> Columns:
     """The visits of persons ``first`` .. ``first + count - 1``: a dict of NumPy columns."""
     import numpy as np
 
@@ -63,7 +73,7 @@ def _block(rng, first: int, count: int, years: list[int]):
     level = rng.choice(len(LEVELS), size=n, p=LEVEL_P)
     bill = np.exp(np.log(np.array(MEDIAN_YUAN))[level] + SIGMA * rng.standard_normal(n))
     fen = np.clip(np.round(bill * 100), MIN_FEN, MAX_FEN).astype(np.int64)
-    cols = {"psn": psn, "seconds": seconds, "level": level, "medfee": fen}
+    cols: Columns = {"psn": psn, "seconds": seconds, "level": level, "medfee": fen}
     for name, share, most in PARTS:
         has = rng.random(n) < share
         cols[name] = np.where(has, np.floor(fen * most * rng.random(n)), 0).astype(np.int64)
@@ -74,7 +84,7 @@ def _block(rng, first: int, count: int, years: list[int]):
     return cols
 
 
-def _table(cols: dict, serial_start: int):
+def _table(cols: Columns, serial_start: int) -> pa.Table:
     """The block as an Arrow table in the contract's field names."""
     import numpy as np
     import pyarrow as pa
@@ -105,7 +115,14 @@ def _table(cols: dict, serial_start: int):
     return pa.table(table)
 
 
-def synth(persons: int, years: int, seed: int, out: Path, first_year: int = 2023, progress=None):
+def synth(
+    persons: int,
+    years: int,
+    seed: int,
+    out: Path,
+    first_year: int = 2023,
+    progress: Callable[[int], object] | None = None,
+) -> int:
     """Write the claims of ``persons`` persons over ``years`` years from ``first_year`` to
     ``out`` (Parquet, or CSV when it ends in .csv), through a temporary file renamed at the
     end; the number of visits written."""
@@ -119,7 +136,7 @@ def synth(persons: int, years: int, seed: int, out: Path, first_year: int = 2023
     year_list = list(range(first_year, first_year + years))
     written = 0
 
-    def write(sink) -> None:
+    def write(sink: IO[Any]) -> None:
         nonlocal written
         writer = None
         try:

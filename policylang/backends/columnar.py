@@ -2151,6 +2151,7 @@ class Columnar:
         remaining = run.unsorted(run.vars["remaining"].everywhere()[0])[0].tolist()
         raw = run.unsorted(run.vars["hifp_raw"].everywhere()[0])[0].tolist()
         cols = _results(run)
+        # one variable's values and nulls, both of length n
         ratio = [
             None if m else v
             for v, m in zip(cols["ratio"].tolist(), cols["ratio_null"].tolist(), strict=True)

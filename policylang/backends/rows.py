@@ -7,9 +7,30 @@ from __future__ import annotations
 
 import datetime as dt
 from functools import partial
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
-from ..runtime import MONEY_FIELDS
+from ..runtime import MONEY_FIELDS, VisitResult
 from . import BACKENDS, BackendUnavailable, backend
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from .. import ir
+
+# ``(table, typed params, messages=False) -> result table``; a backend's own ``settle_table``
+# also takes ``state``
+TableFunction = Callable[..., "pa.Table"]
+
+
+class RowEngine(Protocol):
+    """What settling a table row by row needs of a backend (scalar, reference)."""
+
+    policy: ir.Policy
+
+    def settle(self, records: list[dict[str, Any]], params: dict[str, Any]) -> list[VisitResult]:
+        """The results of the records, in their order."""
+        ...
+
 
 # what a missing import means for each backend
 INSTALL = {
@@ -19,7 +40,7 @@ INSTALL = {
 }
 
 
-def table_function(name: str, policy):
+def table_function(name: str, policy: ir.Policy) -> TableFunction:
     """``(table, typed params, messages=False) -> result table`` of the backend ``name``."""
     if name not in BACKENDS:
         known = ", ".join(sorted(BACKENDS))
@@ -37,15 +58,15 @@ def table_function(name: str, policy):
             f"the {name} engine needs {e.name or 'a module that is missing'}: {install}"
         ) from None
     engine = cls(policy, tracing=False)
-    table_path = getattr(engine, "settle_table", None)
+    table_path: TableFunction | None = getattr(engine, "settle_table", None)
     if table_path is not None:
         return table_path
     return partial(_by_rows, engine)
 
 
-def _record(row: dict) -> dict:
+def _record(row: dict[str, Any]) -> dict[str, Any]:
     """A table row as a JSON-contract record: absent where null, times as text."""
-    out = {}
+    out: dict[str, Any] = {}
     for k, v in row.items():
         if v is None:
             continue
@@ -70,7 +91,9 @@ RESULT_TYPES = {
 }
 
 
-def _by_rows(engine, table, params: dict, messages: bool = False):
+def _by_rows(
+    engine: RowEngine, table: pa.Table, params: dict[str, Any], messages: bool = False
+) -> pa.Table:
     import pyarrow as pa
 
     from ..columns import visits_from_table
@@ -81,7 +104,7 @@ def _by_rows(engine, table, params: dict, messages: bool = False):
     results = engine.settle([_record(r) for r in table.to_pylist()], params)
     rows = [r.to_json(trace=False) for r in results]
 
-    def column(name, t):
+    def column(name: str, t: pa.DataType) -> pa.Array:
         return pa.array([r[name] for r in rows], pa.string()).cast(t)
 
     out = {

@@ -9,6 +9,8 @@ per row: the results come back as Arrow columns and are put in input row order w
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ... import vocab as V
 from ...columns import (
     Col,
@@ -24,11 +26,20 @@ from ...inputs import InputError, InputProblem
 from ...runtime import MONEY_FIELDS
 from ..common import NotSupported
 
+if TYPE_CHECKING:
+    from .duckdb import DuckDB
+
 US_PER_DAY = 86_400_000_000
 MONEY = MONEY_FIELDS[1:-1]  # computed by the query (the bill is given; the cash is last)
 
 
-def settle_table(engine, table, params: dict, state: dict | None = None, messages: bool = False):
+def settle_table(
+    engine: DuckDB,
+    table: pa.Table,
+    params: dict[str, Any],
+    state: dict[str, Any] | None = None,
+    messages: bool = False,
+) -> pa.Table:
     """Settle ``table`` with ``engine`` (a ``DuckDB`` backend); results in input row order."""
     if state is not None or messages:
         raise NotSupported(
@@ -68,7 +79,7 @@ def _has_balance(vis: Visits) -> bool:
     return col is not None and "acct_balc" not in vis.absent and vis.n > 0
 
 
-def _in_row_order(arr, at: np.ndarray, n: int) -> "pa.Array":
+def _in_row_order(arr: pa.Array | pa.ChunkedArray, at: np.ndarray, n: int) -> pa.Array:
     """The query's column put in input row order (``at``: each result row's input row)."""
     back = np.empty(n, dtype=np.int64)
     back[at] = np.arange(n, dtype=np.int64)
@@ -76,7 +87,7 @@ def _in_row_order(arr, at: np.ndarray, n: int) -> "pa.Array":
     return arr.take(pa.array(back))
 
 
-def _result_column(got, name: str, at: np.ndarray, n: int) -> "pa.Array":
+def _result_column(got: pa.Table, name: str, at: np.ndarray, n: int) -> pa.Array:
     """A money column (fen) as decimal128(18, 2), the ratio (1/10000) as decimal128(5, 4)."""
     if name == "acct_mulaid_pay":
         return decimal_array(np.zeros(n, dtype=np.int64), 2, 18)
@@ -91,7 +102,7 @@ def _result_column(got, name: str, at: np.ndarray, n: int) -> "pa.Array":
     return decimal_array(values, 2, 18, back)
 
 
-def _raise_errors(got, at: np.ndarray, vis: Visits) -> None:
+def _raise_errors(got: pa.Table, at: np.ndarray, vis: Visits) -> None:
     if "err" not in got.column_names or got.column("err").null_count == got.num_rows:
         return
     from .duckdb import _problem
@@ -124,9 +135,9 @@ def _seq(vis: Visits) -> np.ndarray:
 # ---- the visits table the lowering reads -------------------------------------------------------
 
 
-def _source(engine, vis: Visits) -> "pa.Table":
+def _source(engine: DuckDB, vis: Visits) -> pa.Table:
     n = vis.n
-    data: dict = {}
+    data: dict[str, pa.Array] = {}
     for name, t, sql in engine._base.visit_columns(engine.policy):
         if name == "row_no":
             data[name] = pa.array(np.arange(n, dtype=np.int64))
@@ -143,7 +154,9 @@ def _source(engine, vis: Visits) -> "pa.Table":
     return pa.table(data)
 
 
-def _column(name: str, t: str, sql: str, col: Col | None, n: int, scales: dict) -> "pa.Array":
+def _column(
+    name: str, t: str, sql: str, col: Col | None, n: int, scales: dict[str, int]
+) -> pa.Array:
     """One typed column of the validated visits in the lowering's unit."""
     if col is None:
         return pa.nulls(n, _ARROW[sql])
@@ -159,7 +172,9 @@ def _column(name: str, t: str, sql: str, col: Col | None, n: int, scales: dict) 
     return _number(name, t, col, null, scales)
 
 
-def _number(name: str, t: str, col: Col, null, scales: dict) -> "pa.Array":
+def _number(
+    name: str, t: str, col: Col, null: np.ndarray | None, scales: dict[str, int]
+) -> pa.Array:
     want = scales.get(t, 6)
     data = np.asarray(col.data, dtype=np.int64)
     if col.scale < want:
