@@ -48,12 +48,13 @@ def params_policy(count: int) -> str:
 
 
 def timed(label: str, text: str, target: float) -> None:
-    start = time.perf_counter()
+    """Wall-clock time against the target, and the CPU time (what a loaded machine's wall
+    clock hides)."""
+    start, cpu = time.perf_counter(), time.process_time()
     policylang.loads(text)
-    took = time.perf_counter() - start
-    print(
-        f"{label:<42} {took:7.2f} s   (target < {target:g} s){'' if took < target else '  MISSED'}"
-    )
+    took, used = time.perf_counter() - start, time.process_time() - cpu
+    missed = "" if took < target else "  MISSED"
+    print(f"{label:<42} {took:7.2f} s  (cpu {used:5.2f} s; target < {target:g} s){missed}")
 
 
 def main() -> None:

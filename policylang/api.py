@@ -29,6 +29,7 @@ from .check import check
 from .compiler import lower
 from .diagnostics import Diagnostic, PolicyError, has_errors, sort_diagnostics
 from .errors import PolicylangError
+from .gcpause import gc_paused
 from .inputs import InputError, missing_param, validate_params
 from .backends.common import time_order_key
 from .ir.demands import demands
@@ -59,6 +60,7 @@ class CheckResult:
         return not has_errors(self.diagnostics)
 
 
+@gc_paused
 def check_unit(unit: Unit, ws: Workspace) -> CheckResult:
     """Run every stage up to the IR and collect all diagnostics of the unit."""
     diags = list(unit.diagnostics)
@@ -164,6 +166,7 @@ class CompiledPolicy:
     """A checked policy, compiled for the scalar backend (and, for ``settle_table``, the
     columnar one)."""
 
+    @gc_paused
     def __init__(self, policy: ir.Policy, engine: str = "scalar"):
         self.ir = policy
         self._hash: str | None = None

@@ -431,7 +431,50 @@ def _emit(
         _print(results_table(results, method, lang or _locale_lang()))
 
 
-class _Group(click.Group):
+def _show_help(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    """--help through the command's output, so that writing it fails as any output does."""
+    if value and not ctx.resilient_parsing:
+        _print(ctx.get_help())
+        ctx.exit()
+
+
+def _show_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        _print(f"policylang, version {__version__}")
+        ctx.exit()
+
+
+class _HelpThroughOutput:
+    def get_help_option(self, ctx):
+        option = super().get_help_option(ctx)  # type: ignore[misc]
+        if option is not None:
+            option.callback = _show_help
+        return option
+
+
+class _Command(_HelpThroughOutput, click.Command):
+    pass
+
+
+class _Group(_HelpThroughOutput, click.Group):
+    command_class = _Command
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        """The group's own --help and --version print before any command runs."""
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.exceptions.Exit:
+            try:
+                _output.finish()
+            except _WriteFailed as e:
+                _stdout_gone()
+                if not isinstance(e.error, BrokenPipeError):
+                    click.echo(f"cannot write <stdout>: {e.reason()}", err=True)
+                raise click.exceptions.Exit(
+                    141 if isinstance(e.error, BrokenPipeError) else 1
+                ) from None
+            raise
+
     def invoke(self, ctx):
         global _output
         _output = _Output()
@@ -474,7 +517,14 @@ class _Group(click.Group):
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="policylang")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_show_version,
+    help="Show the version and exit.",
+)
 def main():
     """Check and evaluate employee medical-insurance outpatient mutual-aid
     policies (职工医保门诊共济保障) written as .pol files.

@@ -373,6 +373,23 @@ def parse_enum(enum: Enumeration, value: Any) -> tuple[str, Code | None]:
     raise _Bad(f"unknown {word} {short(value)}{did} (expected one of: {expected})")
 
 
+_POINTS_TEXT = re.compile(r"([+-]?[0-9]{1,3}(?:\.[0-9]{1,2})?)\s*(?:points|个百分点|百分点)")
+
+
+def _points(value: Any) -> Decimal:
+    """Percentage points, written with their unit ("5 points", "5 个百分点"): a bare 5 or
+    0.05 is refused, as a bare percentage is (0.05 would read as 0.05 points, not 5)."""
+    text = plain_text(value) if isinstance(value, str) else ""
+    m = _POINTS_TEXT.fullmatch(text) if len(text) <= MAX_TEXT else None
+    d = Decimal(m.group(1)) if m else None
+    if d is None or abs(d) > 100:
+        raise _Bad(
+            "expected percentage points with their unit, within -100..100 and at most two "
+            f'decimals, such as "5 points" or "5 个百分点", got {short(value)}'
+        )
+    return CTX.divide(d, HUNDRED) if d else Decimal(0)
+
+
 def _money_value(value: Any, nonnegative: bool, from_text: bool) -> Decimal:
     d = parse_money(value)
     if nonnegative and d < 0:
@@ -395,15 +412,7 @@ def _percent_value(value: Any, nonnegative: bool, from_text: bool) -> Decimal:
 
 
 def _points_value(value: Any, nonnegative: bool, from_text: bool) -> Decimal:
-    # percentage points, written as the number of points ("5" for 5 points)
-    points = _number(value) if type(value).__name__ != "float" else None
-    if points is None or not points.is_finite() or abs(points) > 100 or _places(points) > 2:
-        raise _Bad(
-            "expected a number of percentage points within -100..100 with at most two "
-            "decimals such as "
-            f'"5", got {short(value)}'
-        )
-    return CTX.divide(points, HUNDRED)
+    return _points(value)
 
 
 def _number_value(value: Any, nonnegative: bool, from_text: bool) -> Decimal:

@@ -199,6 +199,12 @@ class _Builder(Transformer):
         self.file = file
         self.canon = canon
         self.bad_dates: list[lark.Token] = []
+        # lark's v_args wraps each method anew at every look-up (once per tree node); bound
+        # once here, the instance's own attributes are found first
+        for cls in reversed(type(self).__mro__):
+            for name, attr in vars(cls).items():
+                if hasattr(attr, "visit_wrapper"):
+                    self.__dict__[name] = getattr(self, name)
 
     # -- tokens
     def NAME(self, tok):

@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterable
 import attrs
 
 from .errors import PolicylangError
+from .gcpause import gc_paused
 from . import nodes as n
 from . import vocabulary as VB
 from .diagnostics import Diagnostic, Related
@@ -41,6 +42,7 @@ class Unit:
     vocabulary: n.Vocabulary | None = None  # a vocabulary file (then ``policy`` is None)
 
 
+@gc_paused
 def _unit(file: str, text: str, on_disk: bool = True) -> Unit:
     root, diags = parse(text, file)
     if isinstance(root, n.Vocabulary):

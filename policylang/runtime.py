@@ -100,20 +100,27 @@ class TraceStep(NamedTuple):
         return cls(field, value, prov.rule, prov.clause, prov.quote, prov.unstated, shown)
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
+        head: dict[str, Any] = {
             "field": self.field,
             "value": self.value,
             "rule": self.rule,
             "clause": self.clause,
         }
-        if self.quote:
-            out["quote"] = self.quote
-        if self.unstated:
-            out["unstated"] = self.unstated
-        if self.formula:
-            out["formula"] = self.formula
-        out["inputs"] = self.inputs
-        return out
+        return with_provenance(head, self)
+
+
+def with_provenance(out: dict[str, Any], step: Any) -> dict[str, Any]:
+    """``out`` followed by what a step (a trace step, or a line of ``why``) says of where its
+    number came from: ``quote``, ``unstated`` and ``formula`` when it has them, then its
+    ``inputs`` (the one layout of both)."""
+    if step.quote:
+        out["quote"] = step.quote
+    if step.unstated:
+        out["unstated"] = step.unstated
+    if step.formula:
+        out["formula"] = step.formula
+    out["inputs"] = step.inputs
+    return out
 
 
 def _s(v: object) -> object:

@@ -632,7 +632,7 @@ def stand_in(t: str, policies: list[ir.Policy]) -> str:
     scalar = {
         V.MONEY: "1000.00",
         V.PERCENT: "50%",
-        V.POINTS: "0",
+        V.POINTS: "0 points",
         V.NUMBER: "0",
         V.BOOL: "false",
         V.TEXT: "x",

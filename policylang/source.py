@@ -11,6 +11,7 @@ string literals and comments is left as written.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 from .diagnostics import Diagnostic
@@ -80,115 +81,131 @@ _MAP.pop("\uff02", None)
 _NUMBER_PUNCT = {"。", "，", "．"}
 
 
-def normalize(text: str, file: str) -> tuple[str, list[Diagnostic]]:
-    scan = _Scan(text)
-    out = []
-    line, col = 1, 1
-    for i, ch in enumerate(text):
-        out.append(scan.char(i, ch, Span(file, line, col, line, col + 1, i, i + 1)))
-        if ch == "\n":
-            scan.in_comment = False
-            line += 1
-            col = 1
-        else:
-            col += 1
-    return "".join(out), scan.diags
+# Every character ``normalize`` may act on, or that changes its state (strings, comments,
+# lines); the text between two of them is copied as it is.
+_SPECIAL = re.compile(
+    "["
+    + re.escape(
+        "".join(
+            {
+                "\r",
+                "\n",
+                '"',
+                "\u201c",
+                "\u201d",
+                "#",
+                "/",
+                ",",
+                *INVISIBLE,
+                *BIDI,
+                *CONFUSABLE,
+                *_MAP,
+                *_NUMBER_PUNCT,
+            }
+        )
+    )
+    + "]"
+)
 
 
 class _Scan:
-    """``normalize``'s walk over the text: what each character becomes, and the problems
-    found, knowing whether it is inside a string or a comment."""
+    """The state of ``normalize`` between two special characters."""
 
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.n = len(text)
+    __slots__ = ("text", "file", "diags", "line", "line_start", "in_string", "in_comment")
+
+    def __init__(self, text: str, file: str):
+        self.text, self.file = text, file
         self.diags: list[Diagnostic] = []
+        self.line, self.line_start = 1, 0
         self.in_string: str | None = None
         self.in_comment = False
 
-    def char(self, i: int, ch: str, span: Span) -> str:
-        """What ``text[i]`` becomes."""
-        hidden = self._hidden(i, ch, span)
-        if hidden is not None:
-            return hidden
-        if self.in_comment:
-            return ch
+    def report(self, code: str, i: int, args: dict) -> None:
+        col = i - self.line_start + 1
+        self.diags.append(
+            Diagnostic(code, Span(self.file, self.line, col, self.line, col + 1, i, i + 1), args)
+        )
+
+    def visit(self, ch: str, i: int) -> str:
+        """What the character at ``i`` reads as (itself, mostly); reports what it must."""
+        text = self.text
+        repl = ch
+        if ch == "\r" and not text.startswith("\n", i + 1):
+            # a lone carriage return (old Mac line ends): \r\n is fine
+            self.report("P010", i, {"code": "000D", "name": "CARRIAGE RETURN without LINE FEED"})
+            repl = " "
+        elif ch == "\ufeff" and i == 0:
+            repl = " "  # a byte-order mark that some Windows editors write first: accepted
+        elif ch in BIDI:
+            self.report("P011", i, {"code": f"{ord(ch):04X}", "name": BIDI[ch]})
+            repl = " "
+        elif ch in INVISIBLE:
+            self.report("P010", i, {"code": f"{ord(ch):04X}", "name": INVISIBLE[ch]})
+            repl = " "
+        elif not self.in_comment:
+            repl = self._outside_comments(ch, i)
+        if ch == "\n":
+            self.in_comment = False
+            self.line += 1
+            self.line_start = i + 1
+        return repl
+
+    def _outside_comments(self, ch: str, i: int) -> str:
+        text = self.text
         if self.in_string:
             if (
                 ch == "\n"
-                or (self.in_string == '"' and ch == '"' and _unescaped(self.text, i))
-                or (self.in_string == "“" and ch == "”")
+                or (self.in_string == '"' and ch == '"' and _unescaped(text, i))
+                or (self.in_string == "\u201c" and ch == "\u201d")
             ):
                 self.in_string = None
-            return ch
-        if ch == '"' or ch == "“":
+        elif ch == '"' or ch == "\u201c":
             self.in_string = ch
-            return ch
-        if ch == "#" or (ch == "/" and i + 1 < self.n and self.text[i + 1] == "/"):
+        elif ch == "#" or (ch == "/" and text.startswith("/", i + 1)):
             self.in_comment = True
-            return ch
-        return self._code(i, ch, span)
-
-    def _hidden(self, i: int, ch: str, span: Span) -> str | None:
-        """A character that shows as nothing (or as something else) anywhere: reported and
-        read as a space; None for any other character."""
-        text = self.text
-        if ch == "\r" and not (i + 1 < self.n and text[i + 1] == "\n"):
-            # a lone carriage return (old Mac line ends): \r\n is fine
-            self.diags.append(
-                Diagnostic(
-                    "P010", span, {"code": "000D", "name": "CARRIAGE RETURN without LINE FEED"}
-                )
-            )
-            return " "
-        if ch == "\ufeff" and i == 0:
-            return " "  # a byte-order mark that some Windows editors write first: accepted
-        if ch in BIDI:
-            self.diags.append(
-                Diagnostic("P011", span, {"code": f"{ord(ch):04X}", "name": BIDI[ch]})
-            )
-            return " "
-        if ch in INVISIBLE:
-            self.diags.append(
-                Diagnostic("P010", span, {"code": f"{ord(ch):04X}", "name": INVISIBLE[ch]})
-            )
-            return " "
-        return None
-
-    def _code(self, i: int, ch: str, span: Span) -> str:
-        """A character of the policy's code (not in a string or a comment)."""
-        if self._digit_punct(i, ch):
-            self.diags.append(Diagnostic("P013", span, {"char": ch}))
-            return ch
-        if ch in CONFUSABLE:
-            self.diags.append(
-                Diagnostic(
-                    "P012",
-                    span,
-                    {
-                        "char": ch,
-                        "code": f"{ord(ch):04X}",
-                        "name": unicodedata.name(ch, "?"),
-                        "looks_like": CONFUSABLE[ch],
-                    },
-                )
-            )
+        elif (ch in _NUMBER_PUNCT or ch == ",") and _digit_punctuation(text, i):
+            self.report("P013", i, {"char": ch})
+        elif ch in CONFUSABLE:
+            args = {
+                "char": ch,
+                "code": f"{ord(ch):04X}",
+                "name": unicodedata.name(ch, "?"),
+                "looks_like": CONFUSABLE[ch],
+            }
+            self.report("P012", i, args)
             return CONFUSABLE[ch]
-        return _MAP.get(ch, ch)
+        elif ch in _MAP:
+            return _MAP[ch]
+        return ch
 
-    def _digit_punct(self, i: int, ch: str) -> bool:
-        """Punctuation inside a number (``1，000``, ``1,000``): reported (P013), kept."""
-        text, n = self.text, self.n
-        if ch in _NUMBER_PUNCT:
-            return i > 0 and _is_digit(text[i - 1]) and i + 1 < n and _is_digit(text[i + 1])
-        return (
-            ch == ","
-            and i > 0
-            and _is_digit(text[i - 1])
-            and i + 3 < n
-            and text[i + 1 : i + 4].isdigit()
-            and (i + 4 >= n or not _is_digit(text[i + 4]))
-        )
+
+def _digit_punctuation(text: str, i: int) -> bool:
+    """A full stop or comma inside a number (150。5), or a thousands comma (1,500)."""
+    n = len(text)
+    if not (i > 0 and _is_digit(text[i - 1]) and i + 1 < n):
+        return False
+    if text[i] != ",":
+        return _is_digit(text[i + 1])
+    return (
+        i + 3 < n and text[i + 1 : i + 4].isdigit() and (i + 4 >= n or not _is_digit(text[i + 4]))
+    )
+
+
+def normalize(text: str, file: str) -> tuple[str, list[Diagnostic]]:
+    """The text as the lexer reads it (one character for one) and what was reported.  Only
+    the characters ``_SPECIAL`` finds are looked at, so a long plain policy costs little."""
+    scan = _Scan(text, file)
+    out, last = [], 0
+    for m in _SPECIAL.finditer(text):
+        i = m.start()
+        ch = text[i]
+        repl = scan.visit(ch, i)
+        if repl != ch:
+            out.append(text[last:i])
+            out.append(repl)
+            last = i + 1
+    out.append(text[last:])
+    return "".join(out), scan.diags
 
 
 def comment_lines(text: str) -> list[int]:

@@ -28,7 +28,7 @@ from .backends.common import block_at, bucket, settle_order, visit_date
 from .ir import evaluate as E
 from .ir.evaluate import CTX
 from .ir.text import cond_text
-from .runtime import CreditResult, MayPayResult, TraceStep, VisitResult, money
+from .runtime import CreditResult, MayPayResult, TraceStep, VisitResult, money, with_provenance
 
 if TYPE_CHECKING:
     from .api import CompiledPolicy
@@ -53,7 +53,7 @@ class Step:
     formula: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
+        head: dict[str, Any] = {
             "what": self.what,
             "field": self.field,
             "value": self.value,
@@ -61,14 +61,7 @@ class Step:
             "explanation": self.explanation,
             "clause": self.clause,
         }
-        if self.quote:
-            out["quote"] = self.quote
-        if self.unstated:
-            out["unstated"] = self.unstated
-        if self.formula:
-            out["formula"] = self.formula
-        out["inputs"] = self.inputs
-        return out
+        return with_provenance(head, self)
 
 
 @attrs.define

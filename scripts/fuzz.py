@@ -1,13 +1,20 @@
-"""Fuzz `policylang check` with many mutants of the shipped policies.
+"""Fuzz policylang longer than the test suite does.
 
-    python scripts/fuzz.py [COUNT] [SEED]
+    python scripts/fuzz.py [COUNT] [SEED]     mutants of the shipped policies through `check`
+    python scripts/fuzz.py cli [COUNT]        every command, hostile policies and JSON
 
-Prints any mutant that crashes, exits with a code other than 0/1, or is rejected
-without naming a line, and exits 1 if there was any."""
+The first prints any mutant that crashes, exits with a code other than 0/1, or is rejected
+without naming a line.  The second runs tests/test_fuzz.py's every-command property
+(`test_every_command_survives_hostile_input`: only clear errors, nothing on standard output
+with an error, every diagnostic inside its file) for COUNT random examples (default 5000)
+instead of the suite's fixed few; hypothesis prints the smallest failing command.  Both exit 1
+if anything was found."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -22,9 +29,14 @@ from tests.mutate import mutants  # noqa: E402
 from tests.test_fuzz import LOCATION, SOURCES  # noqa: E402
 
 
-def main():
-    count = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
-    seed = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+def every_command(count: int) -> int:
+    env = {**os.environ, "POLICYLANG_FUZZ_EXAMPLES": str(count)}
+    test = "tests/test_fuzz.py::test_every_command_survives_hostile_input"
+    args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test]
+    return subprocess.run(args, cwd=ROOT, env=env).returncode
+
+
+def check_mutants(count: int, seed: int) -> int:
     bad = 0
     runner = CliRunner()
     with tempfile.TemporaryDirectory() as d:
@@ -46,7 +58,16 @@ def main():
                 bad += 1
                 print(f"--- mutant {k}: {problem}\n{text}\n--- output\n{r.output}")
     print(f"{count} mutants, {bad} problem(s)")
-    sys.exit(1 if bad else 0)
+    return 1 if bad else 0
+
+
+def main():
+    args = sys.argv[1:]
+    if args[:1] == ["cli"]:
+        sys.exit(every_command(int(args[1]) if len(args) > 1 else 5000))
+    count = int(args[0]) if args else 5000
+    seed = int(args[1]) if len(args) > 1 else 1
+    sys.exit(check_mutants(count, seed))
 
 
 if __name__ == "__main__":

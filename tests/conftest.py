@@ -44,17 +44,6 @@ def snapshot_text(snapshot):
     return snapshot.use_extension(TextSnapshot)
 
 
-def load_backend(name: str):
-    """The backend class, or a skip naming what to install when an optional engine's
-    dependencies are missing (the columnar backend needs numpy and pyarrow)."""
-    from policylang.backends import backend
-
-    try:
-        return backend(name)
-    except ImportError as e:
-        pytest.skip(f"backend {name} is not available: {e}")
-
-
 def read_json(path: Path):
     return json.loads(path.read_text(encoding="utf-8"), parse_float=Decimal)
 
@@ -88,10 +77,11 @@ def shanxi():
     return policylang.load(POLICIES / "shanxi-2022.pol")
 
 
-def make_backend(name: str, policy, tracing: bool = True):
-    """A backend for ``policy``, or a skip that says why: its engine is not installed (the
-    message names what to install), or it cannot run this policy (``NotSupported``: the
-    step and why)."""
+def make_backend(name: str, policy, tracing: bool = True, unsupported: str | None = None):
+    """The one way tests build a backend for ``policy`` (an ``ir.Policy``).  A skip that
+    says what to install when the engine is not installed; a backend that cannot run the
+    policy (``NotSupported``) fails the test, unless ``unsupported`` says why that is
+    expected, and then it is a skip naming the reason."""
     from policylang.backends import BackendUnavailable, NotSupported, backend
 
     try:
@@ -99,7 +89,11 @@ def make_backend(name: str, policy, tracing: bool = True):
     except BackendUnavailable as e:
         pytest.skip(str(e))
     except NotSupported as e:
-        pytest.skip(f"the {name} backend does not run policy {policy.id}: {e}")
+        if unsupported is None:
+            raise
+        pytest.skip(
+            f"expected: the {name} backend does not run policy {policy.id} ({unsupported}): {e}"
+        )
 
 
 # ---- the settlement service's databases -------------------------------------------------

@@ -68,7 +68,7 @@ def make_params(policy: ir.Policy, rnd: random.Random) -> dict:
         elif t == V.PERCENT:
             out[name] = f"{rnd.randint(0, 100)}%"
         elif t == V.POINTS:
-            out[name] = str(rnd.randint(0, 10))
+            out[name] = f"{rnd.randint(0, 10)} points"
         elif t == V.NUMBER:
             out[name] = str(rnd.randint(0, 100))
     return out

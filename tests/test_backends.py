@@ -21,9 +21,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import policylang
-from policylang.backends import BACKENDS, BackendUnavailable, NotSupported, backend
+from policylang.backends import BACKENDS, backend
 from policylang.inputs import InputError
 
+from .conftest import make_backend
 from .corpus import CORPUS, make_params, make_persons, make_requests, make_visits
 
 OTHERS = [name for name in BACKENDS if name != "reference"]
@@ -40,22 +41,14 @@ UNSUPPORTED: dict[tuple[str, str], str] = {}
 def _engine(name: str, policy_name: str, tracing: bool):
     key = (name, policy_name, tracing)
     if key not in _ENGINES:
+        why = UNSUPPORTED.get((name, policy_name))
         try:
-            _ENGINES[key] = backend(name)(_POLICIES[policy_name], tracing=tracing)
-        except BackendUnavailable as e:
-            _ENGINES[key] = e
-        except NotSupported as e:
-            if (name, policy_name) not in UNSUPPORTED:
-                raise
+            _ENGINES[key] = make_backend(name, _POLICIES[policy_name], tracing, unsupported=why)
+        except pytest.skip.Exception as e:  # kept: the next test with this engine skips too
             _ENGINES[key] = e
     got = _ENGINES[key]
-    if isinstance(got, BackendUnavailable):
-        pytest.skip(str(got))
-    if isinstance(got, NotSupported):
-        pytest.skip(
-            f"expected: the {name} backend does not run {policy_name} "
-            f"({UNSUPPORTED[(name, policy_name)]}): {got}"
-        )
+    if isinstance(got, pytest.skip.Exception):
+        pytest.skip(got.msg)
     return got
 
 

@@ -278,10 +278,11 @@ ENGINES = ["reference", "scalar"]
 
 def _settle(engine: str, visits, tracing=False, policy=None):
     import policylang
-    from policylang.backends import backend
+
+    from .conftest import make_backend
 
     policy = policy or policylang.load(GUIYANG).ir
-    return backend(engine)(policy, tracing=tracing).settle(visits, {})
+    return make_backend(engine, policy, tracing).settle(visits, {})
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -495,6 +496,19 @@ def test_a_closed_pipe_ends_quietly(tmp_path):
     assert err == "", err
 
 
+@pytest.mark.parametrize("args", [("fmt", "--help"), ("--help",), ("--version",)])
+def test_help_to_a_closed_pipe_ends_quietly(args):
+    import subprocess
+    import sys
+
+    p = subprocess.Popen(
+        [sys.executable, "-m", "policylang", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    p.stdout.close()  # like `| true`: the reader left before anything was written
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=60) in (0, 141) and err == "", err
+
+
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
 @pytest.mark.parametrize(
     "args",
@@ -504,6 +518,9 @@ def test_a_closed_pipe_ends_quietly(tmp_path):
         ("check", "--format", "json", GUIYANG),
         ("fmt", GUIYANG),
         ("explain", "H501"),
+        ("fmt", "--help"),
+        ("--help",),
+        ("--version",),
     ],
 )
 def test_a_failed_write_is_reported(tmp_path, args):
@@ -929,3 +946,132 @@ def test_one_json_lines_record_is_read_by_the_same_rules():
     ]
     with pytest.raises(JSONSyntaxError, match=r"^v.jsonl:9:2: invalid JSON: Unterminated string"):
         read_json_line('{"', "v.jsonl", 7, 9)
+
+
+# ---- a pooling that covers no person type -----------------------------------------------
+
+NOBODY = """policy nobody "covers flexible only" {
+  level city
+  rounding half_up to 0.01 yuan unstated "g"
+  setting account_covers = person_share unstated "g"
+  pooling {
+    from 2023-01-01 unstated "g" {
+      covers flexible unstated "g"
+      %s
+    }
+  }
+}
+"""
+
+
+@pytest.mark.parametrize(
+    "ratio",
+    [
+        'ratio 0% unstated "g"',
+        'ratio 60% unstated "g"',
+        'deductible 100 yuan per year unstated "g"\n cap 1000 yuan per year unstated "g"\n'
+        ' ratio 60% unstated "g"',
+        'ratio bands per year {\n until 500 yuan: 50% unstated "g"\n'
+        ' beyond: 70% unstated "g"\n } unstated "g"',
+    ],
+)
+@pytest.mark.parametrize("engine", ["scalar", "duckdb", "columnar"])
+def test_a_pooling_that_covers_no_person_type_settles_as_the_reference(engine, ratio):
+    """`covers flexible` alone admits nobody: every step after its gate is unreachable; the
+    SQL lowering folded those steps' NULL values and raised a TypeError."""
+    import random
+
+    import policylang
+
+    from .conftest import make_backend
+    from .corpus import make_visits
+
+    policy = policylang.loads(NOBODY % ratio, "nobody.pol").ir
+    visits = make_visits(policy, random.Random(7), 40, {})
+    want = make_backend("reference", policy).settle(visits, {})
+    got = make_backend(engine, policy).settle(visits, {})
+    assert [r.to_json(trace=False) for r in got] == [r.to_json(trace=False) for r in want]
+    assert {r.reason for r in want} >= {"not_covered"}
+
+
+# ---- percentage and points parameters need their unit ------------------------------------
+
+POINTS_POLICY = """policy pts "points" {
+  level city
+  param bonus: points "p" unstated "t"
+  param r: percent "r" unstated "t"
+  rounding half_up to 0.01 yuan unstated "t"
+  pooling {
+    from 2023-01-01 unstated "t" {
+      covers active, retiree unstated "t"
+      ratio r unstated "t"
+      uplift 10 points when bonus >= 5 points unstated "t"
+    }
+  }
+}
+"""
+
+
+@pytest.mark.parametrize(
+    "r, bonus, ratio",
+    [
+        ("60%", "5 points", "0.70"),
+        ("60%", "5 个百分点", "0.70"),
+        ("60%", "4.99 points", "0.60"),
+        ("60%", "0.05", None),  # read as 0.05 points before: the uplift did not apply
+        ("60%", "5", None),
+        ("60%", "5%", None),
+        ("0.6", "5 points", None),
+        ("60", "5 points", None),
+    ],
+)
+def test_percent_and_points_parameters_need_their_unit(r, bonus, ratio):
+    import policylang
+    from policylang.inputs import InputError
+
+    policy = policylang.loads(POINTS_POLICY, "pts.pol")
+    params = {"r": r, "bonus": bonus}
+    if ratio is None:
+        with pytest.raises(InputError) as e:
+            policy.settle([VISIT], params)
+        assert "unit" in str(e.value) or "percentage" in str(e.value)
+        return
+    [result] = policy.settle([VISIT], params)
+    assert result.to_json()["pool_prop_selfpay"] == ratio
+
+
+# ---- a rule giving a negative credit ------------------------------------------------------
+
+NEGATIVE_CREDIT = """policy neg "negative credit" {
+  level city
+  input adjustment: money default 0 yuan unstated "t"
+  rounding half_up to 0.01 yuan unstated "t"
+  crediting {
+    from 2023-01-01 unstated "t" {
+      rule everyone when psn_type = active or psn_type = retiree:
+        credit contribution_base × 2% - adjustment unstated "t"
+    }
+  }
+}
+"""
+
+
+@pytest.mark.parametrize("engine", ["reference", "scalar", "duckdb", "columnar"])
+def test_a_rule_giving_a_negative_credit_is_an_error_naming_rule_and_person(engine):
+    import policylang
+    from policylang.inputs import InputError
+
+    from .conftest import make_backend
+
+    policy = policylang.loads(NEGATIVE_CREDIT, "neg.pol").ir
+    person = {"psn_no": "K1", "psn_type": "active", "flxempe_flag": False, "on": "2023-03-01"}
+    ok = {**person, "contribution_base": "5000.00"}
+    bad = {**ok, "psn_no": "K2", "adjustment": "99999.00"}  # 100.00 - 99999.00 < 0
+    runner = make_backend(engine, policy, tracing=False)
+    [c] = runner.credit([ok], {})
+    assert str(c.credit) == "100.00"
+    with pytest.raises(InputError) as e:
+        runner.credit([ok, bad], {})
+    message = str(e.value)
+    assert "everyone" in message and "negative credit" in message and "K2" in message, message
+    assert "record 2" in message, message

@@ -18,7 +18,7 @@ from policylang.cli import main
 from policylang.inputs import InputError, parse_date
 from policylang.ledger import Ledger, LedgerError
 
-from .conftest import POLICIES
+from .conftest import POLICIES, make_backend
 from .corpus import make_visits
 
 GUIYANG = policylang.load(POLICIES / "guiyang-2022.pol")
@@ -52,7 +52,7 @@ def _visit(**kw):
 @given(seed=st.integers(0, 10**6), n=st.integers(1, 40), engine=st.sampled_from(sorted(BACKENDS)))
 def test_one_call_equals_one_call_per_visit_in_time_order(seed, n, engine):
     policy = policylang.load(POLICIES / "guiyang-2022.pol")
-    policy._eval = policylang.backends.backend(engine)(policy.ir, tracing=True)
+    policy._eval = make_backend(engine, policy.ir, tracing=True)
     visits = _visits(seed, n)
     whole = policy.settle(visits, ledger=policy.new_ledger())
     ledger = policy.new_ledger()

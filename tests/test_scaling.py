@@ -37,6 +37,19 @@ def big_table_policy(flags: int) -> str:
 """
 
 
+def count_calls(monkeypatch, owner, name: str) -> list[int]:
+    """Count the calls of ``owner.name`` (a one-element list, read after the work)."""
+    calls = [0]
+    real = getattr(owner, name)
+
+    def counting(*args, **kwargs):
+        calls[0] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, counting)
+    return calls
+
+
 def _work_per_lookup(flags: int, monkeypatch) -> float:
     done = []
     real = TableIndex.mask
@@ -77,14 +90,7 @@ def test_a_big_table_checks_and_settles(monkeypatch):
 
 
 def test_checking_many_declarations_compares_each_a_bounded_number_of_times(monkeypatch):
-    calls = [0]
-    real = n.ParamDecl.__eq__
-
-    def counting(self, other):
-        calls[0] += 1
-        return real(self, other)
-
-    monkeypatch.setattr(n.ParamDecl, "__eq__", counting)
+    calls = count_calls(monkeypatch, n.ParamDecl, "__eq__")
     count = 3000
     params = "\n".join(f'  param p{i}: money "p" unstated "t"' for i in range(count))
     policylang.check_paths  # noqa: B018 - imported before timing-free counting starts
@@ -95,3 +101,86 @@ def test_checking_many_declarations_compares_each_a_bounded_number_of_times(monk
     unit = ws.add_text(f'policy big "big" {{\n  level city\n{params}\n}}\n', "big.pol")
     check_unit(unit, ws)
     assert calls[0] <= 4 * count  # was count squared / 2
+
+
+def test_hygiene_looks_only_at_the_characters_that_matter(monkeypatch):
+    """source.normalize made a Span for every character of the file; now only for what it
+    reports (the text between special characters is copied as it is)."""
+    from policylang import source
+
+    made = count_calls(monkeypatch, source, "Span")
+    text = "\n".join(f'  param p{i}: money "p" unstated "t"' for i in range(2000))
+    clean, diags = source.normalize(text + "\n  x = 1,500\u200b\n", "big.pol")
+    assert clean == text + "\n  x = 1,500 \n"
+    assert [d.code for d in diags] == ["P013", "P010"] and made[0] == 2
+
+
+def test_loading_a_policy_runs_no_automatic_collection():
+    """Every object parsing, checking and compiling make stays alive; the collector walked
+    them again and again (half the time of a 10^5-statement policy)."""
+    import gc
+
+    runs = []
+
+    def count(phase, info):
+        if phase == "start":
+            runs.append(info["generation"])
+
+    policylang.loads(big_table_policy(1))  # the modules imported, the parser loaded
+    gc.collect()
+    gc.callbacks.append(count)
+    try:
+        policylang.loads(big_table_policy(6))  # 384 rows: thousands of collections before
+    finally:
+        gc.callbacks.remove(count)
+    assert len(runs) <= 3 and gc.isenabled(), runs  # between the stages, not within them
+
+
+def test_the_content_hash_is_computed_once_per_policy(monkeypatch):
+    from policylang.ir import serial
+
+    calls = count_calls(monkeypatch, serial._Writer, "policy")
+    policy = policylang.loads(big_table_policy(3))
+    assert calls[0] == 1  # the traced and the untraced evaluator both stamp their results
+    assert policy.hash == serial.content_hash(policy.ir) and calls[0] == 1
+
+
+def test_each_provenance_is_found_by_its_identity_not_by_a_scan(monkeypatch):
+    """The scalar code generator scanned its list of provenances for every table row
+    (quadratic in the rows); it keeps an index by identity."""
+    from policylang.backends import scalar
+
+    gens = []
+    real = scalar.Gen.__init__
+
+    def keeping(self, *args, **kwargs):
+        real(self, *args, **kwargs)
+        gens.append(self)
+
+    monkeypatch.setattr(scalar.Gen, "__init__", keeping)
+    policylang.loads(big_table_policy(6))  # 384 rows, each with its provenance
+    rows = [g for g in gens if len(g.provs) >= 384]
+    assert rows
+    for g in rows:
+        assert {g._prov_at[id(p)] for p in g.provs} == set(range(len(g.provs)))
+
+
+def test_rendering_diagnostics_reads_each_shown_line_once(monkeypatch):
+    """Each rendered diagnostic split and cleaned the whole file again: 10^5 warnings (one
+    unused parameter per line) made `policylang check` quadratic."""
+    from policylang import diagnostics
+
+    count = 600
+    params = "\n".join(f'  param p{i}: money "p" unstated "t"' for i in range(count))
+    text = f'policy big "big" {{\n  level city\n{params}\n}}\n'
+    from policylang.api import check_unit
+    from policylang.resolve import Workspace
+
+    ws = Workspace()
+    result = check_unit(ws.add_text(text, "big.pol"), ws)
+    warnings = [d for d in result.diagnostics if d.code == "N107"]
+    assert len(warnings) == count
+    shown = count_calls(monkeypatch, diagnostics, "_visible")
+    rendered = [diagnostics.render(d, {"big.pol": text}) for d in warnings]
+    assert shown[0] == count  # one line per diagnostic, not the file's 600 lines each
+    assert "p599" in rendered[-1]

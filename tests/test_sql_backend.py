@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 import policylang
-from policylang.backends import NotSupported, backend
+from policylang.backends import NotSupported
 from policylang.backends.common import time_key
 from policylang.cli import main
 from policylang.inputs import (
@@ -27,7 +27,7 @@ from policylang.inputs import (
     validate_visits,
 )
 
-from .conftest import POLICIES
+from .conftest import POLICIES, make_backend
 from .corpus import CORPUS, make_params, make_visits
 
 duckdb = pytest.importorskip(
@@ -84,7 +84,7 @@ def _both(
     typed = validate_params(params or {}, policy.ir)
     out = []
     for name in ("duckdb", "reference"):
-        results = backend(name)(policy.ir, tracing=False).settle(visits, typed)
+        results = make_backend(name, policy.ir, tracing=False).settle(visits, typed)
         out.append(
             [{k: v for k, v in r.to_json(trace=False).items() if k != "message"} for r in results]
         )
@@ -274,7 +274,7 @@ def test_a_table_of_decimal_yuan_settles_to_the_fen():
     query = DuckDB.table_query(policy.ir, con, "claims")
     assert "DECIMAL(38, 2)" in query and " / " not in query  # yuan times 100, never divided
     rows = con.sql(query).fetchall()
-    want = backend("reference")(policy.ir, tracing=False).settle(visits, {})
+    want = make_backend("reference", policy.ir, tracing=False).settle(visits, {})
     names = ["row_no", *base.SETTLE_OUTPUTS]
     for row, r in zip(rows, want, strict=True):
         got = dict(zip(names, row, strict=True))
@@ -319,7 +319,7 @@ def test_the_emitted_query_runs_as_printed_and_agrees():
     rows = [dict(zip(names, row, strict=True)) for row in con.sql(result.output).fetchall()]
     want = [
         r.to_json(trace=False)
-        for r in backend("reference")(policy.ir, tracing=False).settle(visits, {})
+        for r in make_backend("reference", policy.ir, tracing=False).settle(visits, {})
     ]
     assert [r["row_no"] for r in rows] == list(range(len(visits)))
     for r, w in zip(rows, want, strict=True):
@@ -421,7 +421,9 @@ def test_errors_in_records_are_the_references_in_its_order():
         _visit("2023-03-03", "100.00", age="69.5"),
     ]
     for r in ("95%", "90%"):
-        want = _errors(backend("reference")(policy.ir, tracing=False), policy, visits, {"r": r})
+        want = _errors(
+            make_backend("reference", policy.ir, tracing=False), policy, visits, {"r": r}
+        )
         assert _errors(DuckDB(policy.ir), policy, visits, {"r": r}) == want
     assert want == [
         "record 2 (psn_no A): field 'age': is required by the rule that applies to this record"
@@ -488,7 +490,7 @@ def test_state_and_journal_are_every_backends(policy):
     params = validate_params(make_params(policy, rnd), policy)
     visits = make_visits(policy, rnd, 240, {k: str(v) for k, v in params.items()})
     visits.sort(key=lambda v: time_key(parse_date(v["setl_time"].strip(), with_time=True)))
-    ref, db = backend("reference")(policy, tracing=False), DuckDB(policy)
+    ref, db = make_backend("reference", policy, tracing=False), DuckDB(policy)
     want_state, want_journal, want = ref.new_state(), [], []
     got_state, got_journal, got = db.new_state(), [], []
     for n, i in enumerate(range(0, len(visits), 40)):
@@ -518,7 +520,7 @@ def test_messages_are_the_references():
         visits = make_visits(policy, rnd, 150, {k: str(v) for k, v in params.items()})
         want = [
             (r.message, r.message_in("zh"))
-            for r in backend("reference")(policy, tracing=False).settle(visits, params)
+            for r in make_backend("reference", policy, tracing=False).settle(visits, params)
         ]
         assert [
             (r.message, r.message_in("zh")) for r in DuckDB(policy).settle(visits, params)
@@ -640,7 +642,7 @@ policy c "credit" {{
     params = validate_params({"pension": "3125.57"}, policy.ir)
     want = [
         r.to_json(trace=False)
-        for r in backend("reference")(policy.ir, tracing=False).credit(persons, params)
+        for r in make_backend("reference", policy.ir, tracing=False).credit(persons, params)
     ]
     got = [r.to_json(trace=False) for r in DuckDB(policy.ir).credit(persons, params)]
     assert got == want
@@ -662,7 +664,7 @@ def test_settle_table_equals_the_columnar_table_on_every_row(path):
     columnar backend, which tests/test_columnar.py holds to the reference."""
     policy = policylang.loads(path.read_text(encoding="utf-8"), str(path), search=[path.parent])
     try:
-        engine = backend("duckdb")(policy.ir, tracing=False)
+        engine = DuckDB(policy.ir, tracing=False)
     except NotSupported:
         pytest.skip("the duckdb backend does not run this policy")
     rnd = random.Random(5)
@@ -681,5 +683,5 @@ def test_settle_table_reports_bad_rows_as_the_columnar_path_does():
     policy = policylang.load(GUIYANG)
     visits = [_visit("2023-03-01", "100.00"), _visit("2023-03-02", "-5.00")]
     with pytest.raises(InputError) as bad:
-        backend("duckdb")(policy.ir, tracing=False).settle_table(_arrow(visits), {})
+        DuckDB(policy.ir, tracing=False).settle_table(_arrow(visits), {})
     assert "record 2" in str(bad.value) and "medfee_sumamt" in str(bad.value)

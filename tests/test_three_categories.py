@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 
 import policylang
-from policylang.backends import BACKENDS, backend
+from policylang.backends import BACKENDS
 
-from .conftest import ROOT, assert_hand_derived, read_json
+from .conftest import ROOT, assert_hand_derived, make_backend, read_json
 
 FOLDER = ROOT / "examples" / "three-categories"
 CITY = FOLDER / "lanshan-2024.pol"
@@ -45,7 +45,7 @@ def test_hand_derived_results(lanshan, snapshot_json):
 
 @pytest.mark.parametrize("engine", sorted(BACKENDS))
 def test_every_backend_gives_the_hand_derived_results(lanshan, engine):
-    results = backend(engine)(lanshan.ir).settle(CASE["input"], {})
+    results = make_backend(engine, lanshan.ir).settle(CASE["input"], {})
     assert [
         {k: r.to_json()[k] for k in want} for r, want in zip(results, CASE["expected"], strict=True)
     ] == CASE["expected"]

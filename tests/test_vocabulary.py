@@ -128,7 +128,7 @@ def test_only_the_enumerations_the_language_gives_meaning_to_are_fixed():
 import policylang  # noqa: E402
 from policylang.api import Workspace, check_unit  # noqa: E402
 
-from .conftest import ROOT  # noqa: E402
+from .conftest import ROOT, make_backend  # noqa: E402
 
 PROVINCE = """policy demo_prov {
   level province
@@ -346,7 +346,7 @@ def test_the_ir_carries_a_vocabulary_only_when_the_policy_extends_it(tmp_path):
 
 # ---- codes in records ---------------------------------------------------------------------
 
-from policylang.backends import BACKENDS, backend  # noqa: E402
+from policylang.backends import BACKENDS  # noqa: E402
 from policylang.inputs import InputError  # noqa: E402
 
 GUIYANG = ROOT / "policies" / "guiyang-2022.pol"
@@ -366,7 +366,7 @@ def _visit(**fields) -> dict:
 
 def _settle(policy_ir, visits, engine):
     try:
-        return [r.to_json() for r in backend(engine)(policy_ir).settle(visits, {})]
+        return [r.to_json() for r in make_backend(engine, policy_ir).settle(visits, {})]
     except InputError as e:
         return [str(p) for p in e.problems]
 
@@ -522,7 +522,7 @@ def test_a_new_enumeration_from_a_vocabulary_file_types_an_input(tmp_path):
         for i, c in enumerate([None, "T1", "private", "民营诊所"])
     ]
     for engine in sorted(BACKENDS):
-        results = backend(engine)(policy.ir).settle(visits, {})
+        results = make_backend(engine, policy.ir).settle(visits, {})
         assert [str(r.hifp_pay) for r in results] == ["80.00", "85.00", "60.00", "60.00"], engine
     # the table over the new enumeration must cover it, as any other
     text = (tmp_path / "p.pol").read_text(encoding="utf-8").replace("  private: 60%", "")

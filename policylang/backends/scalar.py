@@ -133,6 +133,7 @@ class Gen:
         self.ns: dict[str, Any] = {}
         self._consts: dict[Any, str] = {}
         self.provs: list[ir.Prov] = []
+        self._prov_at: dict[int, int] = {}  # id(prov) -> its index (provs keeps them alive)
         self.builders: list[Callable] = []
         self.counter_index = {c.id: i for i, c in enumerate(program.counters)}
         self.counters = {c.id: c for c in program.counters}
@@ -177,11 +178,11 @@ class Gen:
 
     def prov_index(self, prov: ir.Prov) -> int:
         """Provenance travels through generated code as an index into ``self.provs``."""
-        for i, known in enumerate(self.provs):
-            if known is prov:
-                return i
-        self.provs.append(prov)
-        return len(self.provs) - 1
+        i = self._prov_at.get(id(prov))
+        if i is None:
+            i = self._prov_at[id(prov)] = len(self.provs)
+            self.provs.append(prov)
+        return i
 
     def trace(self, builder: Callable, *args: str) -> None:
         """Record a trace entry: ``builder(provs, *values)`` is called when the trace is read.

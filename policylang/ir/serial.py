@@ -15,6 +15,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import weakref
 from decimal import Decimal
 from typing import Any
 
@@ -24,6 +25,55 @@ from ..nodes import Span
 from . import core as c
 
 SCHEMA = "policylang-ir/1"
+
+
+_KINDS: dict[type, str] = {}  # a type -> how ``_Writer.value`` writes its values
+_FIELDS: dict[type, tuple[str, ...]] = {}  # an attrs class -> its field names
+
+
+def _kind(t: type) -> str:
+    if t is type(None) or issubclass(t, (bool, int, str)):
+        kind = "plain"
+    elif issubclass(t, Decimal):
+        kind = "decimal"
+    elif issubclass(t, (dt.date, dt.datetime)):
+        kind = "date"
+    elif issubclass(t, (frozenset, set)):
+        kind = "set"
+    elif issubclass(t, (tuple, list)):
+        kind = "seq"
+    elif issubclass(t, dict):
+        kind = "dict"
+    elif issubclass(t, Span):
+        kind = "span"
+    elif attrs.has(t):
+        kind = "attrs"
+        _FIELDS[t] = tuple(f.name for f in attrs.fields(t))
+    else:
+        kind = "other"
+    _KINDS[t] = kind
+    return kind
+
+
+def _set(w: "_Writer", v: Any) -> list[Any]:
+    items = [w.value(x) for x in v]
+    return sorted(items, key=lambda x: json.dumps(x, sort_keys=True, ensure_ascii=False))
+
+
+def _other(w: "_Writer", v: Any) -> str:
+    if callable(v):  # pragma: no cover - nothing callable belongs in the IR
+        raise TypeError(f"not serialisable: {v!r}")
+    return str(v)
+
+
+_CONVERT = {
+    "decimal": lambda w, v: format(v, "f"),
+    "date": lambda w, v: v.isoformat(),
+    "set": _set,
+    "dict": lambda w, v: {str(k): w.value(x) for k, x in v.items()},
+    "span": lambda w, v: w.span(v) if w.spans else None,
+    "other": _other,
+}
 
 
 class _Writer:
@@ -45,41 +95,19 @@ class _Writer:
         }
 
     def value(self, v: Any) -> Any:
-        if v is None or isinstance(v, (bool, int, str)):
+        kind = _KINDS.get(type(v)) or _kind(type(v))
+        if kind == "plain":
             return v
-        if isinstance(v, Decimal):
-            return format(v, "f")
-        if isinstance(v, (dt.date, dt.datetime)):
-            return v.isoformat()
-        if isinstance(v, (frozenset, set, tuple, list, dict)):
-            return self.collection(v)
-        if isinstance(v, Span):
-            return self.span(v) if self.spans else None
-        if attrs.has(type(v)):
-            return self.record(v)
-        if callable(v):  # pragma: no cover - nothing callable belongs in the IR
-            raise TypeError(f"not serialisable: {v!r}")
-        return str(v)
-
-    def collection(self, v: frozenset | set | tuple | list | dict) -> list | dict:
-        """A set as a list in a fixed order (by its items' JSON), a tuple or list as a list,
-        a dict with text keys."""
-        if isinstance(v, (frozenset, set)):
-            items = [self.value(x) for x in v]
-            return sorted(items, key=lambda x: json.dumps(x, sort_keys=True, ensure_ascii=False))
-        if isinstance(v, dict):
-            return {str(k): self.value(x) for k, x in v.items()}
-        return [self.value(x) for x in v]
-
-    def record(self, v: Any) -> dict[str, Any]:
-        """An attrs value: its class's name under ``node``, then its fields (a span only when
-        spans are asked for)."""
-        out: dict[str, Any] = {"node": type(v).__name__}
-        for f in attrs.fields(type(v)):
-            if f.name == "span" and not self.spans:
-                continue
-            out[f.name] = self.value(getattr(v, f.name))
-        return out
+        if kind == "attrs":
+            out: dict[str, Any] = {"node": type(v).__name__}
+            for name in _FIELDS[type(v)]:
+                if name == "span" and not self.spans:
+                    continue
+                out[name] = self.value(getattr(v, name))
+            return out
+        if kind == "seq":
+            return [self.value(x) for x in v]
+        return _CONVERT[kind](self, v)
 
     def policy(self, p: c.Policy) -> dict:
         out = self._policy(p)
@@ -131,7 +159,21 @@ def to_json(policy: c.Policy) -> str:
     return _dumps(to_data(policy)) + "\n"
 
 
+_HASHES: dict[int, str] = {}  # id(policy) -> its content hash, while the policy lives
+
+
 def content_hash(policy: c.Policy) -> str:
+    """The hash of the IR's canonical JSON; computed once per policy object (the IR is
+    immutable), since every backend built for a policy stamps its results with it."""
+    known = _HASHES.get(id(policy))
+    if known is not None:
+        return known
     data = _Writer(False, None).policy(policy)
     text = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+    digest = "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+    try:
+        weakref.finalize(policy, _HASHES.pop, id(policy), None)
+    except TypeError:  # an object without weak references: not kept
+        return digest
+    _HASHES[id(policy)] = digest
+    return digest

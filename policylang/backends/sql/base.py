@@ -134,6 +134,13 @@ def K(value, scale=None) -> Val:
 TRUE, FALSE, NULL = K(True), K(False), K(None)
 
 
+def null_const(v: Val) -> bool:
+    """The constant NULL: a variable no step assigned on this path (every step after a gate
+    that always stops, as in a pooling that covers no person type).  Arithmetic on it is
+    NULL, as in SQL; the reference never computes it, and no output reads it unguarded."""
+    return v.is_const and v.const is None
+
+
 def literal(v) -> exp.Expression:
     if v is None:
         return exp.Null()
@@ -209,6 +216,8 @@ def arith(op: str, a: Val, b: Val) -> Val:
         if op == "*"
         else (a.scale if a.scale is not None else b.scale)
     )
+    if null_const(a) or null_const(b):
+        return K(None, scale)
     if a.is_const and b.is_const:
         x, y = a.const, b.const
         return K(x + y if op == "+" else x - y if op == "-" else x * y, scale)
@@ -260,7 +269,7 @@ def int_div(a: Val, u: int) -> Val:
     if u == 1:
         return a
     if a.is_const:
-        return K(a.const // u, a.scale)
+        return K(None if a.const is None else a.const // u, a.scale)
     lo = None if a.lo is None else a.lo // u
     hi = None if a.hi is None else a.hi // u
     return Val(
@@ -285,6 +294,8 @@ def _extreme(a: Val, b: Val, f, node_cls) -> Val:
     if a.scale is not None and b.scale is not None and a.scale != b.scale:
         s = max(a.scale, b.scale)
         a, b = rescale(a, s), rescale(b, s)
+    if null_const(a) or null_const(b):
+        return K(None, a.scale if a.scale is not None else b.scale)
     if a.is_const and b.is_const:
         return K(f(a.const, b.const), a.scale)
     # a range decides it
@@ -2122,6 +2133,8 @@ def round_money(x: Val, rounding: ir.Rounding) -> Val:
     if q != q.to_integral_value(context=CTX) or q <= 0:
         raise NotSupported("rounding to less than a fen")
     qf = int(q)
+    if null_const(x):
+        return K(None, 2)
     if x.scale < 2:
         x = rescale(x, 2)
     u = qf * 10 ** (x.scale - 2)
