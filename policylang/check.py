@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from itertools import pairwise
+from typing import Any, Collection, Iterable
 
 import attrs
 
@@ -102,12 +103,12 @@ def digits_of(d: Decimal) -> tuple[int, int]:
     return (max(0, end + exp), max(0, -exp))
 
 
-def within_bounds(lit) -> bool:
+def within_bounds(lit: n.Literal) -> bool:
     """Whether a numeric literal is within its declared bounds (other literals always are)."""
     if isinstance(lit, n.MoneyLit):
         whole, places = MONEY_BOUNDS
         value = lit.amount
-    elif type(lit) in BOUNDS:
+    elif isinstance(lit, (n.PercentLit, n.PointsLit, n.NumberLit)):  # the keys of BOUNDS
         whole, places = BOUNDS[type(lit)][:2]
         value = lit.value
     else:
@@ -128,7 +129,7 @@ def _tdesc(t: str, zh: bool = False) -> str:
     return V.TYPE_NAMES_EN.get(t, f"a {t} value" if t else t)  # not a scalar type: an enumeration
 
 
-def _what(node) -> tuple[str, str]:
+def _what(node: n.Node) -> tuple[str, str]:
     return STMT_NAMES.get(type(node), (type(node).__name__, type(node).__name__))
 
 
@@ -144,7 +145,15 @@ class Checker:
     def emit(self, code, span, **args):
         self.diags.append(Diagnostic(code, span, args))
 
-    def unknown(self, name: n.Name, kind: str, kind_zh: str, candidates, hint="", hint_zh=""):
+    def unknown(
+        self,
+        name: n.Name,
+        kind: str,
+        kind_zh: str,
+        candidates: Iterable[str],
+        hint: str = "",
+        hint_zh: str = "",
+    ) -> None:
         s = suggest(name.value, candidates)
         self.emit(
             "N101",
@@ -220,7 +229,7 @@ class Checker:
         return self.diags
 
     # -- numbers
-    def check_numbers(self, p: n.Policy):
+    def check_numbers(self, p: n.Policy) -> None:
         """Every numeric literal of the policy, wherever it is written, is within its bounds.
         The other passes leave a literal outside them alone, so a huge or over-precise
         number gives this one diagnostic and nothing is computed with it."""
@@ -248,7 +257,7 @@ class Checker:
                 )
 
     # -- policy-level declarations
-    def check_decls(self, p: n.Policy):
+    def check_decls(self, p: n.Policy) -> None:
         singles: dict[type, n.Node] = {}
         named: dict[tuple[str, str], n.Node] = {}
         sections: dict[str, n.Section] = {}
@@ -396,7 +405,7 @@ class Checker:
                     self.enum_value(d.value, V.SETTINGS[d.name.value])
                 self.need_cite(d, d.cite)
 
-    def check_parent_level(self, d: n.LevelDecl):
+    def check_parent_level(self, d: n.LevelDecl) -> None:
         parent = self.scope.parent
         if parent is None:
             return
@@ -405,7 +414,7 @@ class Checker:
             V.LEVEL_RANK.get(d.level.value),
             V.LEVEL_RANK.get(plevel.level.value) if plevel else None,
         )
-        if mine and theirs and theirs <= mine:
+        if mine and theirs and plevel is not None and theirs <= mine:
             impl = self.scope.policy.first(n.ImplementsDecl)
             zh = V.ENUMS["level"]
             self.emit(
@@ -418,12 +427,12 @@ class Checker:
                 parent_level_zh=zh[plevel.level.value],
             )
 
-    def check_type_ref(self, t: n.Name):
+    def check_type_ref(self, t: n.Name) -> None:
         v = V.TYPE_ALIASES.get(t.value, t.value)
         if v not in V.SCALAR_TYPES and v not in self.enums:
             self.unknown(t, "type", "类型", [*V.SCALAR_TYPES, *self.enums])
 
-    def check_required(self, p: n.Policy):
+    def check_required(self, p: n.Policy) -> None:
         kinds = set(self.scope.sections)
         own = {d.kind for d in p.decls if isinstance(d, n.Section)}
         if kinds & {"pooling", "crediting"} and self.scope.rounding is None:
@@ -464,7 +473,7 @@ class Checker:
             )
 
     # -- sections and versions
-    def check_section(self, s: n.Section):
+    def check_section(self, s: n.Section) -> None:
         fields = {
             **V.CONTEXT_FIELDS[s.kind],
             **{
@@ -481,12 +490,12 @@ class Checker:
         check_section_funds(self, s, fields)
 
     # -- counters: deductibles and caps carry what was used across versions by identity
-    def check_counters(self, v: n.Version):
+    def check_counters(self, v: n.Version) -> None:
         """Within one version, every deductible and cap needs its own counter: two with the
         same default identity (kind, period, each field, condition) need names (C412), and
         no two may take the same name (N102)."""
         counters = [st for st in v.body if isinstance(st, (n.Deductible, n.Cap, n.CostCap))]
-        named: dict[str, n.Node] = {}
+        named: dict[str, n.Deductible | n.Cap | n.CostCap] = {}
         for i, st in enumerate(counters):
             if st.name is not None:
                 first = named.setdefault(st.name.value, st)
@@ -497,7 +506,7 @@ class Checker:
                         kind="counter",
                         kind_zh="累计计数器",
                         name=st.name.value,
-                        first=str(first.name.span),
+                        first=str(first.name.span if first.name else first.span),
                     )
                 continue
             twin = next((o for o in counters[:i] if o.name is None and _same_counter(o, st)), None)
@@ -518,7 +527,7 @@ class Checker:
                 )
 
     # -- limits composed: a deductible's total_at_most, caps on the costs counted
-    def check_ceiling(self, st: n.Deductible, top: n.Ceiling, fields: dict):
+    def check_ceiling(self, st: n.Deductible, top: n.Ceiling, fields: dict) -> None:
         """``total_at_most``: on a deductible per visit (C420), over a longer period (C421),
         at least the largest deductible it sums (C422); money (T201), not negative (R302)."""
         self.check_quantity(
@@ -544,7 +553,7 @@ class Checker:
                 **_period_args(period),
             )
 
-    def check_cost_caps(self, v: n.Version):
+    def check_cost_caps(self, v: n.Version) -> None:
         """A cost cap no larger than a deductible taken within its period leaves nothing
         above the deductible: the fund never pays (C423).  Only literal, unconditional
         amounts kept per person are compared."""
@@ -570,9 +579,9 @@ class Checker:
                     )
                 )
 
-    def check_counter_names(self, s: n.Section):
+    def check_counter_names(self, s: n.Section) -> None:
         """A counter's name stands for one kind of counter in every version of the section."""
-        kinds: dict[str, tuple[n.Node, n.Version]] = {}
+        kinds: dict[str, tuple[n.Deductible | n.Cap | n.CostCap, n.Version]] = {}
         for v in s.versions:
             for st in v.body:
                 if isinstance(st, (n.Deductible, n.Cap, n.CostCap)) and st.name is not None:
@@ -591,7 +600,7 @@ class Checker:
                                 },
                                 (
                                     Related(
-                                        first.name.span,
+                                        first.name.span if first.name else first.span,
                                         f"{st.name.value!r} names {_what(first)[0]} here",
                                         f"此处 {st.name.value!r} 是{_what(first)[1]}的名称",
                                     ),
@@ -599,13 +608,13 @@ class Checker:
                             )
                         )
 
-    def version_bounds(self, v: n.Version):
+    def version_bounds(self, v: n.Version) -> tuple[dt.date | None, dt.date | None]:
         start = v.start.value if isinstance(v.start, n.DateLit) else None
         until = v.until.value if isinstance(v.until, n.DateLit) else None
         return start, until
 
-    def check_version_dates(self, s: n.Section):
-        dated = []
+    def check_version_dates(self, s: n.Section) -> None:
+        dated: list[tuple[dt.date, dt.date | str | None, n.Version]] = []
         for v in s.versions:
             for point in (v.start, v.until):
                 if isinstance(point, n.Name):
@@ -623,7 +632,9 @@ class Checker:
                         )
             start, until = self.version_bounds(v)
             if start and until and until < start:
-                self.emit("C408", v.until.span, start=str(start), until=str(until))
+                self.emit(
+                    "C408", v.until.span if v.until else v.span, start=str(start), until=str(until)
+                )
             elif start and not isinstance(v.until, n.Name):
                 dated.append((start, until, v))
             elif start:
@@ -637,7 +648,7 @@ class Checker:
         for (a_start, a_until, a), (b_start, _b_until, b) in pairwise(dated):
             if a_until == "unknown" and a_start != b_start:
                 continue  # ends on a date parameter: known only at evaluation time
-            if a_until in (None, "unknown") or a_until >= b_start:
+            if a_until is None or isinstance(a_until, str) or a_until >= b_start:
                 self.diags.append(
                     Diagnostic(
                         "C403",
@@ -686,7 +697,7 @@ class Checker:
                         )
                     )
 
-    def check_version(self, s: n.Section, v: n.Version, fields: dict):
+    def check_version(self, s: n.Section, v: n.Version, fields: dict) -> None:
         self.need_cite(v, v.cite)
         seen: dict[type, n.Node] = {}
         rule_names: dict[str, n.CreditRule] = {}
@@ -702,7 +713,7 @@ class Checker:
                     section=s.kind,
                     section_zh=V.SECTION_NAMES_ZH[s.kind],
                     allowed=home or "?",
-                    allowed_zh=V.SECTION_NAMES_ZH.get(home, "?"),
+                    allowed_zh=V.SECTION_NAMES_ZH.get(home or "", "?"),
                 )
                 continue
             self.need_cite(st, st.cite)
@@ -792,7 +803,7 @@ class Checker:
                 hint_zh="",
             )
 
-    def check_fund_statement(self, st, what: str, what_zh: str, fields: dict):
+    def check_fund_statement(self, st: n.Stmt, what: str, what_zh: str, fields: dict) -> None:
         """A deductible, cap, cost cap, ratio or uplift: of the pooling fund, or of a ``fund``
         block."""
         if isinstance(st, (n.Deductible, n.Cap, n.CostCap)):
@@ -813,7 +824,7 @@ class Checker:
             self.check_cond(st.when, fields)
 
     # -- quantities, expressions, conditions
-    def check_bands(self, q: n.Bands, want: str, what: str, what_zh: str, fields: dict):
+    def check_bands(self, q: n.Bands, want: str, what: str, what_zh: str, fields: dict) -> None:
         if want != V.PERCENT:
             self.emit(
                 "T201",
@@ -870,7 +881,9 @@ class Checker:
                 example_zh=f"超过 {last} 元的金额",
             )
 
-    def check_quantity(self, q, want: str, what: str, what_zh: str, fields: dict):
+    def check_quantity(
+        self, q: n.Quantity | n.Ref, want: str, what: str, what_zh: str, fields: dict
+    ) -> None:
         if isinstance(q, n.Bands):
             self.check_bands(q, want, what, what_zh, fields)
         elif isinstance(q, n.Table):
@@ -907,7 +920,7 @@ class Checker:
         else:
             self.check_literal(q, want, what, what_zh)
 
-    def check_literal(self, lit, want: str, what: str, what_zh: str):
+    def check_literal(self, lit: n.Literal, want: str, what: str, what_zh: str) -> None:
         t = self.literal_type(lit)
         if t != want:
             self.type_error(lit, what, what_zh, want, t)
@@ -950,7 +963,7 @@ class Checker:
         )
 
     @staticmethod
-    def literal_type(lit) -> str | None:
+    def literal_type(lit: n.Literal) -> str | None:
         return {
             n.MoneyLit: V.MONEY,
             n.PercentLit: V.PERCENT,
@@ -961,7 +974,7 @@ class Checker:
             n.BoolLit: V.BOOL,
         }.get(type(lit))
 
-    def check_field(self, name: n.Name, fields: dict, enum_only=False) -> str | None:
+    def check_field(self, name: n.Name, fields: dict, enum_only: bool = False) -> str | None:
         if name.value in fields:
             t = fields[name.value]
             if enum_only and t not in self.enums and t != V.BOOL:
@@ -1000,7 +1013,7 @@ class Checker:
         self.unknown(name, "name", "名称", [*fields, *self.scope.params])
         return None
 
-    def expr_type(self, e, fields: dict) -> str | None:
+    def expr_type(self, e: n.Expr, fields: dict) -> str | None:
         if isinstance(e, n.Ref):
             return self.ref_type(e.name, fields)
         if isinstance(e, n.BinOp):
@@ -1035,7 +1048,7 @@ class Checker:
             return None
         return self.literal_type(e)
 
-    def check_cond(self, c, fields: dict):
+    def check_cond(self, c: n.Cond | None, fields: dict) -> None:
         if isinstance(c, (n.And, n.Or)):
             self.check_cond(c.left, fields)
             self.check_cond(c.right, fields)
@@ -1058,7 +1071,7 @@ class Checker:
                 )
         elif isinstance(c, n.Member):
             t = self.expr_type(c.operand, fields)
-            if t in self.enums:
+            if t is not None and t in self.enums:
                 for v in c.values:
                     self.enum_value(v, t, allow_tiers=(t == "hosp_lv"))
             elif t is not None:
@@ -1094,7 +1107,7 @@ class Checker:
         elif isinstance(c, n.Compare):
             self.check_compare(c, fields)
 
-    def check_compare(self, c: n.Compare, fields: dict):
+    def check_compare(self, c: n.Compare, fields: dict) -> None:
         left, right = c.left, c.right
         # `field = value` where value is an enumeration value
         if (
@@ -1104,7 +1117,7 @@ class Checker:
             and right.name.value not in self.scope.params
         ):
             t = self.ref_type(left.name, fields)
-            if t in self.enums:
+            if t is not None and t in self.enums:
                 if c.op not in ("=", "!="):
                     self.emit("T204", c.span, field=left.name.value, op=c.op)
                 self.enum_value(right.name, t, allow_tiers=(t == "hosp_lv"))
@@ -1143,10 +1156,10 @@ class Checker:
                 self.emit("T204", c.span, field=_tdesc(lt), op=c.op)
 
     # -- diseases and constraints
-    def check_diseases(self, d: n.Diseases):
+    def check_diseases(self, d: n.Diseases) -> None:
         if d.cite is None and d.total_cite is None:
             self.need_cite(d, None)
-        counts = []
+        counts: list[int | None] = []
         seen: dict[str, n.DiseasePart] = {}
         for part in d.parts:
             counts.append(self.check_count(part.count))
@@ -1160,14 +1173,12 @@ class Checker:
                     first=str(seen[part.name.value].span),
                 )
             seen.setdefault(part.name.value, part)
-        total = self.check_count(d.total) if d.total is not None else None
-        if (
-            total is not None
-            and d.parts
-            and all(c is not None for c in counts)
-            and sum(counts) != total
-        ):
-            self.emit("C407", d.total.span, sum=str(sum(counts)), total=str(total))
+        if d.total is None:
+            return
+        total = self.check_count(d.total)
+        known = [c for c in counts if c is not None]
+        if total is not None and d.parts and len(known) == len(counts) and sum(known) != total:
+            self.emit("C407", d.total.span, sum=str(sum(known)), total=str(total))
 
     def check_count(self, lit: n.NumberLit) -> int | None:
         if not within_bounds(lit):
@@ -1177,7 +1188,7 @@ class Checker:
             return None
         return int(lit.value)
 
-    def check_constraints(self, c: n.Constraints):
+    def check_constraints(self, c: n.Constraints) -> None:
         fields = {
             **V.VISIT_FIELDS,
             **{
@@ -1187,7 +1198,7 @@ class Checker:
         }
         for r in c.requirements:
             self.need_cite(r, r.cite)
-            types = []
+            types: list[str | None] = []
             for side in (r.left, r.right):
                 if isinstance(side, n.Measure):
                     if side.quantity.value not in V.MEASURES:
@@ -1213,7 +1224,7 @@ class Checker:
                 )
 
     # -- worked examples (read by `policylang test`, never compiled)
-    def check_example(self, ex: n.Example):
+    def check_example(self, ex: n.Example) -> None:
         from .examples import (
             EXAMPLE_DEFAULTS,
             INPUT_SPECS,
@@ -1254,7 +1265,7 @@ class Checker:
             )
         first_kind = records[0] if records else None
         for r in records[1:]:
-            if r.kind != first_kind.kind:
+            if first_kind is not None and r.kind != first_kind.kind:
                 self.diags.append(
                     Diagnostic(
                         "S605",
@@ -1346,7 +1357,13 @@ class Checker:
                 )
 
     def check_example_fields(
-        self, fields, spec: dict, kind: str, kind_zh: str, reasons=None, record: bool = False
+        self,
+        fields: Iterable[n.ExampleField],
+        spec: dict,
+        kind: str,
+        kind_zh: str,
+        reasons: tuple[str, str, Collection[str]] | None = None,
+        record: bool = False,
     ) -> set[str]:
         """Names and types of the fields of a record or an expectation; the names given.  In
         a record, an enumeration field may also be given as the text a JSON record would
@@ -1417,9 +1434,14 @@ class Checker:
                         if got != "name"
                         else "",
                     )
-            elif want in self.enums:
+            elif want in self.enums and isinstance(f.value, n.Name):  # fits: a name
                 self.enum_value(f.value, want)
-            elif want == "reason" and reasons is not None and f.value.value not in reasons[2]:
+            elif (
+                want == "reason"
+                and reasons is not None
+                and isinstance(f.value, n.Name)  # fits: a name
+                and f.value.value not in reasons[2]
+            ):
                 what_r, what_r_zh, known = reasons
                 s = suggest(f.value.value, known)
                 self.emit(
@@ -1436,7 +1458,7 @@ class Checker:
         return set(seen)
 
 
-def _example_type(t: str, zh: bool = False) -> str:
+def _example_type(t: str | None, zh: bool = False) -> str:
     if t == "datetime":
         return "日期(或带时间的文字)" if zh else "a date (or a text with a time)"
     if t == "reason":
@@ -1470,11 +1492,11 @@ def _period_args(period: str) -> dict:
     return {"period": period, "period_zh": V.ENUMS["period"].get(period, period)}
 
 
-def _money_literal(q) -> Decimal | None:
+def _money_literal(q: object) -> Decimal | None:
     return q.amount if isinstance(q, n.MoneyLit) else None
 
 
-def _money_values(q) -> list:
+def _money_values(q: object) -> list:
     """The literal money amounts a quantity may take, with their nodes (a parameter: none)."""
     if isinstance(q, n.MoneyLit):
         return [(q.amount, q)]
@@ -1489,12 +1511,12 @@ def _largest_money(q):
     return max(values, key=lambda x: x[0]) if values else None
 
 
-def _smallest_money(q) -> Decimal | None:
+def _smallest_money(q: object) -> Decimal | None:
     values = _money_values(q)
     return min(v for v, _ in values) if values else None
 
 
-def _same_counter(a, b) -> bool:
+def _same_counter(a: Any, b: Any) -> bool:
     """Whether two deductibles or caps have the same default identity (AST equality ignores
     spans)."""
     return type(a) is type(b) and a.period == b.period and a.each == b.each and a.when == b.when
@@ -1513,7 +1535,7 @@ def _numeric_literals(node):
             stack.extend(getattr(x, f.name) for f in attrs.fields(type(x)) if f.name != "span")
 
 
-def _names_in(node) -> set[str]:
+def _names_in(node: object) -> set[str]:
     """Every name used anywhere inside ``node`` (AST nodes, tuples, lists)."""
     out: set[str] = set()
     stack = [node]
