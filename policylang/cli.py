@@ -16,12 +16,23 @@ import sys
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Collection,
+    Iterable,
+    Iterator,
+    Sequence,
+    TypeVar,
+)
 
 import click
 
-from . import __version__
+from . import __version__, clilang
 from . import vocab as V
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -34,7 +45,7 @@ if TYPE_CHECKING:
     from .jsonl import JsonResult
     from .ledger import Ledger
     from .resolve import Workspace
-    from .inputs import InputError
+    from .inputs import InputError, InputProblem
     from .simulate import Outcome, Run, StartProgress, Tick
 
 FORMAT = click.option(
@@ -150,6 +161,8 @@ def _stdout_gone() -> None:
 
 
 def _lang(option: str | None, texts: list[str]) -> str:
+    """The language of diagnostics: chosen, else the policy's own keywords, else the locale."""
+    option = option or clilang.explicit()
     if option:
         return option
     if texts:
@@ -176,17 +189,26 @@ def _read_json(path: str) -> Any:
         raise _input_failure(e, path) from None
 
 
+def _say(msg_id: str, **args: object) -> str:
+    """A message of the command line, in the language it speaks."""
+    from .messages import text
+
+    return text(msg_id, _locale_lang(), **args)
+
+
 def _parse_params(items: Iterable[str]) -> dict[str, str]:
     from .inputs import short
 
     out: dict[str, str] = {}
     for item in items:
         if "=" not in item:
-            raise click.BadParameter(f"{short(item)} is not NAME=VALUE", param_hint="--param")
+            raise click.BadParameter(
+                _say("cli.not_name_value", item=short(item)), param_hint="--param"
+            )
         k, v = item.split("=", 1)
         if k.strip() in out:
             raise click.BadParameter(
-                f"{short(k.strip(), raw=True)} is given twice", param_hint="--param"
+                _say("cli.given_twice", name=short(k.strip(), raw=True)), param_hint="--param"
             )
         out[k.strip()] = v.strip()
     return out
@@ -211,16 +233,11 @@ def _not_swapped(policy: str, records: str | None, records_name: str) -> None:
     if _looks_like_json(policy):
         if records is not None and records.endswith(".pol"):
             raise click.UsageError(
-                f"the arguments are the wrong way round: {policy} is {records_name} and {records} "
-                f"is the policy; the policy comes first: ... {records} {policy}"
+                _say("cli.swapped", policy=policy, records=records, name=records_name)
             )
-        raise click.UsageError(
-            f"{policy} looks like JSON input, not a policy: give the policy (.pol) file first"
-        )
+        raise click.UsageError(_say("cli.json_as_policy", policy=policy))
     if records is not None and records.endswith(".pol"):
-        raise click.UsageError(
-            f"{records} is a policy, but {records_name} should be a JSON file of records"
-        )
+        raise click.UsageError(_say("cli.policy_as_records", records=records, name=records_name))
 
 
 def _load(policy_path: str, search: Iterable[str]) -> CompiledPolicy:
@@ -251,6 +268,23 @@ def _warn_skipped(ws: Workspace) -> None:
         click.echo(f"warning: {file}: skipped: {reason}", err=True)
 
 
+def _problem_line(p: InputProblem) -> str:
+    """An input problem on one line: where (in the language spoken) and what (the reader's
+    own words, English)."""
+    lang = _locale_lang()
+    if lang == "en":
+        return str(p)
+    from .inputs import escape, short
+
+    where = f"{p.source}: " if p.source else ""
+    if p.record is not None:
+        who = _say("cli.problem_who", psn=short(p.psn_no, raw=True)) if p.psn_no else ""
+        where += _say("cli.problem_record", n=p.record, who=who)
+    return where + _say(
+        "cli.problem_field", field=short(p.field, 60, raw=True), message=escape(p.message)
+    )
+
+
 def _input_failure(e: InputError, source: str) -> Failure:
     from .inputs import PARAMS, InputProblem
     from .messages import text
@@ -261,17 +295,46 @@ def _input_failure(e: InputError, source: str) -> Failure:
             p = InputProblem(
                 p.record, p.field, p.message, p.psn_no, "--param" if p.source == PARAMS else source
             )
-        lines.append(str(p))
-    lines.append(text("cli.input_problems", "en", count=len(e.problems)))
+        lines.append(_problem_line(p))
+    lines.append(text("cli.input_problems", _locale_lang(), count=len(e.problems)))
     return Failure("\n".join(lines))
 
 
-LANG = click.option(
-    "--lang",
-    type=click.Choice(["en", "zh"]),
-    default=None,
-    help="Language of the messages and table headers (default: English, or Chinese where the "
-    "locale is zh; JSON's message stays English unless --lang zh is given).",
+def _set_lang(ctx, param, value):
+    """--lang (the group's or a command's): speak it from now on, help included."""
+    if value is not None:
+        clilang.choose(value)
+    return value or clilang.explicit()
+
+
+def _text_or_json(help_text: str) -> Callable[[F], F]:
+    """--format text|json (text by default): people or programs."""
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+        help=help_text,
+    )
+
+
+def _lang_option(help_text: str, expose: bool = True) -> Callable[[F], F]:
+    """--lang: spoken from the moment it is read (help and usage errors too)."""
+    return click.option(
+        "--lang",
+        type=click.Choice(["en", "zh"]),
+        default=None,
+        is_eager=True,
+        expose_value=expose,
+        callback=_set_lang,
+        help=help_text,
+    )
+
+
+LANG = _lang_option(
+    "Language of the messages and table headers (default: English, or Chinese where the "
+    "locale is zh; JSON's message stays English unless --lang zh is given)."
 )
 
 # The columns of each command's table; money columns are right-aligned and summed in a
@@ -321,12 +384,15 @@ ENUM_COLUMNS = {"relation", "item", "venue", "channel"}
 
 
 def _locale_lang() -> str:
-    loc = os.environ.get("LC_ALL") or os.environ.get("LC_MESSAGES") or os.environ.get("LANG") or ""
-    return "zh" if loc.lower().startswith("zh") else "en"
+    """What a person reads: the chosen language, else the locale's."""
+    return clilang.human()
 
 
-def _table(rows: list[dict], columns: list[str]) -> str:
-    """A table of records under their field names (the ledger's and resettle's)."""
+def _table(
+    rows: list[dict], columns: list[str], lang: str = "en", right: Collection[str] = ()
+) -> str:
+    """A table of records (the ledger's and resettle's), headed by the catalogue's names."""
+    from .messages import MESSAGES, text
     from .tables import text_table
 
     cells = [
@@ -342,7 +408,8 @@ def _table(rows: list[dict], columns: list[str]) -> str:
         ]
         for r in rows
     ]
-    return text_table(columns, cells)
+    header = [text(f"col.{c}", lang) if f"col.{c}" in MESSAGES else c for c in columns]
+    return text_table(header, cells, {i for i, c in enumerate(columns) if c in right})
 
 
 def _cell(column: str, value: Any, lang: str) -> str:
@@ -453,11 +520,28 @@ class _HelpThroughOutput:
 
 
 class _Command(_HelpThroughOutput, click.Command):
-    pass
+    """A command whose help is in the language the command line speaks."""
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        root = ctx.find_root().command
+        assert isinstance(root, click.Group)
+        with clilang.help_in(clilang.human(), root, ctx):
+            super().format_help(ctx, formatter)
 
 
 class _Group(_HelpThroughOutput, click.Group):
     command_class = _Command
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        clilang.start()
+        try:
+            return super().main(*args, **kwargs)
+        finally:
+            clilang.reset()
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with clilang.help_in(clilang.human(), self, ctx):
+            super().format_help(ctx, formatter)
 
     def make_context(self, info_name, args, parent=None, **extra):
         """The group's own --help and --version print before any command runs."""
@@ -499,7 +583,7 @@ class _Group(_HelpThroughOutput, click.Group):
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
             raise
         except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
+            click.echo(_say("cli.interrupted"), err=True)
             ctx.exit(130)
         except Exception as e:  # noqa: BLE001 - never a traceback at the CLI
             if (
@@ -525,6 +609,11 @@ class _Group(_HelpThroughOutput, click.Group):
     callback=_show_version,
     help="Show the version and exit.",
 )
+@_lang_option(
+    "Language of messages, help and table headers for every command (default: "
+    "$POLICYLANG_LANG, else the locale: LANG=zh_CN.* is Chinese).",
+    expose=False,
+)
 def main():
     """Check and evaluate employee medical-insurance outpatient mutual-aid
     policies (职工医保门诊共济保障) written as .pol files.
@@ -543,20 +632,8 @@ def main():
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="text for people, json for editors and CI.",
-)
-@click.option(
-    "--lang",
-    type=click.Choice(["en", "zh"]),
-    default=None,
-    help="Language of the messages (default: the file's keywords, else the locale).",
-)
+@_text_or_json("text for people, json for editors and CI.")
+@_lang_option("Language of the messages (default: the file's keywords, else the locale).")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
 def check(paths, fmt, lang, strict):
     """Parse and check policies (files or folders of .pol files).
@@ -571,7 +648,7 @@ def check(paths, fmt, lang, strict):
     results, ws = check_paths(paths)
     _warn_skipped(ws)
     if not results:
-        raise Failure("no .pol files found in " + ", ".join(paths))
+        raise Failure(_say("cli.no_pol_files", paths=", ".join(paths)))
     diags = [d for r in results for d in r.diagnostics]
     lang = _lang(lang, [ws.units[r.file].text for r in results])
     errors = sum(1 for d in diags if d.severity == ERROR)
@@ -621,6 +698,8 @@ def _evaluate(
             results = getattr(compiled, method)(data, _parse_params(params), trace=not no_trace)
         except InputError as e:
             raise _input_failure(e, records) from None
+        if method != "settle":  # a settlement carries them already
+            results = [_Stamped(r, compiled.id, compiled.hash) for r in results]
         from .messages import vocabulary_names
 
         with vocabulary_names(
@@ -630,6 +709,22 @@ def _evaluate(
     finally:
         if spooled:
             os.unlink(spooled)
+
+
+class _Stamped:
+    """A credit or may-pay result whose JSON names the policy and the IR program's hash, as a
+    settlement's does (the hash is unchanged by formatting or translating the policy)."""
+
+    def __init__(self, result: Any, policy_id: str, ir_hash: str) -> None:
+        self.result, self.stamp = result, (policy_id, ir_hash)
+
+    def to_json(self, trace: bool = True, lang: str = "en") -> dict:
+        out = self.result.to_json(trace=trace, lang=lang)
+        steps = out.pop("trace", None)
+        out["policy"], out["ir_hash"] = self.stamp
+        if steps is not None:
+            out["trace"] = steps
+        return out
 
 
 def _spool() -> str:
@@ -753,11 +848,14 @@ def _write_ledger(ledger: Ledger, path: str) -> None:
     "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
 )
 @SEARCH
-def ledger_cmd(policy, ledger_path, psn_no, fmt, search):
+@LANG
+def ledger_cmd(policy, ledger_path, psn_no, fmt, search, lang):
     """Show what each person has used according to LEDGER: every counter by period,
     the balance, and the settlements that can still be reversed."""
     from .ledger import LedgerError
+    from .messages import text as words
 
+    _not_swapped(policy, ledger_path, "LEDGER")
     compiled = _load(policy, search)
     try:
         ledger = compiled.read_ledger(ledger_path)
@@ -795,16 +893,23 @@ def ledger_cmd(policy, ledger_path, psn_no, fmt, search):
             )
         )
         return
+    lang = _locale_lang()
     _print(
-        _table(rows, ["psn_no", "counter", "period", "each", "used"])
+        _table(rows, ["psn_no", "counter", "period", "each", "used"], lang, {"used"})
         if rows
-        else "(no counters used)"
+        else words("ledger.no_counters", lang)
     )
     for p in persons:
         _print(
-            f"{p}: balance {_fen_or_none(ledger.balances.get(p)) or 'unknown'}, seq "
-            f"{ledger.seq.get(p, 0)}, "
-            f"reversible: {', '.join(e.setl_id for e in live if e.psn_no == p) or 'none'}"
+            words(
+                "ledger.person",
+                lang,
+                psn=p,
+                balance=_fen_or_none(ledger.balances.get(p)) or words("ledger.unknown", lang),
+                seq=ledger.seq.get(p, 0),
+                reversible=", ".join(e.setl_id for e in live if e.psn_no == p)
+                or words("ledger.none", lang),
+            )
         )
 
 
@@ -843,7 +948,8 @@ def _fen_or_none(f):
 )
 @PARAMS
 @SEARCH
-def resettle(policy, corrections, ledger_in, ledger_out, start, end, fmt, params, search):
+@LANG
+def resettle(policy, corrections, ledger_in, ledger_out, start, end, fmt, params, search, lang):
     """Re-settle recorded visits (补退) under POLICY — an amended version of the
     ledger's policy, or the same one with CORRECTIONS (a JSON array of visits
     carrying the setl_id of a recorded settlement and the corrected fields).
@@ -855,6 +961,7 @@ def resettle(policy, corrections, ledger_in, ledger_out, start, end, fmt, params
     from .inputs import InputError, parse_date
     from .ledger import LedgerError
 
+    _not_swapped(policy, corrections, "CORRECTIONS")
     compiled = _load(policy, search)
     try:
         ledger = compiled.read_ledger(ledger_in)
@@ -895,7 +1002,8 @@ def resettle(policy, corrections, ledger_in, ledger_out, start, end, fmt, params
             }
             for r in rows
         ]
-        _print(_table(flat, list(flat[0]) if flat else ["setl_id"]))
+        money = {"old_hifp_pay", "new_hifp_pay", "fund_difference", "cash_difference"}
+        _print(_table(flat, list(flat[0]) if flat else ["setl_id"], _locale_lang(), money))
 
 
 @main.command()
@@ -1092,13 +1200,14 @@ def _service_params(
 
 @main.command()
 @click.argument("code")
-def explain(code):
+@_lang_option("Explain in this language only (default: English and Chinese side by side).")
+def explain(code, lang):
     """Explain a diagnostic code, such as H501."""
     from .diagnostics import CATALOGUE, explain as explain_code
 
     from .inputs import short
 
-    text = explain_code(code)
+    text = explain_code(code, lang)
     if text is None:
         raise Failure(
             f"unknown diagnostic code {short(code)}; codes: {', '.join(sorted(CATALOGUE))}"
@@ -1124,7 +1233,8 @@ def explain(code):
     help="The SQL dialect (with --emit sql).",
 )
 @SEARCH
-def compile_cmd(policy, emit, dialect, search):
+@LANG
+def compile_cmd(policy, emit, dialect, search, lang):
     """Compile POLICY and print what it compiles to.
 
     The IR holds every rule of settlement as steps over declared counters, each
@@ -1386,6 +1496,7 @@ def render_cmd(policy, fmt, lang, search):
     sentence as a note."""
     from .render import render
 
+    _not_swapped(policy, None, "")
     compiled = _load(policy, search)
     _print(render(compiled.ir, fmt, lang or _locale_lang()), nl=False)
 
@@ -1431,14 +1542,7 @@ class DiffTrouble(click.ClickException):
 @click.argument("old", type=click.Path(exists=True, dir_okay=False))
 @click.argument("new", type=click.Path(exists=True, dir_okay=False))
 @PARAMS
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help='text for people; json: {"values": [...], "visits": [...], ...}.',
-)
+@_text_or_json('text for people; json: {"values": [...], "visits": [...], ...}.')
 @LANG
 @click.option(
     "--all",
@@ -1457,6 +1561,8 @@ def diff_cmd(old, new, params, fmt, lang, every, search):
     gets the same stand-in value in both (the report says which).
 
     Exit codes, like GNU diff: 0 no visit settles differently, 1 some do, 2 trouble."""
+    for path in (old, new):
+        _not_swapped(path, None, "")
     from . import semdiff
 
     try:
@@ -1469,7 +1575,7 @@ def diff_cmd(old, new, params, fmt, lang, every, search):
     except click.BadParameter as e:
         raise DiffTrouble(f"--param: {e.format_message()}") from None
     except semdiff.UnknownParam as e:
-        raise DiffTrouble(f"--param: neither policy declares {e}") from None
+        raise DiffTrouble(_say("diff.undeclared", name=e)) from None
     except Exception as e:  # noqa: BLE001 - an input problem from a parameter's value, or a bug
         from .inputs import InputError
 
@@ -1507,17 +1613,11 @@ def diff_cmd(old, new, params, fmt, lang, every, search):
     default=None,
     help="What INPUT holds (default: told by its fields).",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="text for people, json for programs.",
-)
+@_text_or_json("text for people, json for programs.")
 @PARAMS
 @SEARCH
-def why_cmd(policy, records, record, psn, setl_id, kind, fmt, params, search):
+@LANG
+def why_cmd(policy, records, record, psn, setl_id, kind, fmt, params, search, lang):
     """Explain a result step by step: the version in force, the deductible used,
     the ratio and why (table row, uplifts), the cap and what is left of it, the
     rounding and the personal account; each step with its clause, the sentence
@@ -1532,18 +1632,17 @@ def why_cmd(policy, records, record, psn, setl_id, kind, fmt, params, search):
     from . import why
 
     if sum(x is not None for x in (record, psn, setl_id)) > 1:
-        raise click.UsageError("give one of --record, --psn and --setl-id")
+        raise click.UsageError(_say("why.one_selector"))
     _not_swapped(policy, records, "INPUT")
     compiled = _load(policy, search)
     data, given = _why_input(records, _read_records(records), _parse_params(params))
     kind = {"may-pay": "may_pay"}.get(kind, kind) or why.detect_kind(data)
     if kind is None:
-        raise click.UsageError(
-            f"cannot tell whether {records} holds visits, persons or requests: give --kind"
-        )
+        raise click.UsageError(_say("why.no_kind", records=records))
     selected = _why_selected(records, data, record, psn, setl_id)
     try:
-        explanations = why.explain(compiled, data, given, kind, selected)
+        shown = lang or ("en" if fmt == "json" else _locale_lang())
+        explanations = why.explain(compiled, data, given, kind, selected, shown)
     except InputError as e:
         raise _input_failure(e, records) from None
     if fmt == "json":
@@ -1555,7 +1654,34 @@ def why_cmd(policy, records, record, psn, setl_id, kind, fmt, params, search):
             )
         )
     else:
-        _print(why.render_text(compiled.id, policy, explanations), nl=False)
+        _print_styled(why.render_lines(compiled.id, policy, explanations, shown))
+
+
+def _print_styled(lines: list[tuple[str, str]]) -> None:
+    """Lines for people: styled by rich on a terminal, plain text otherwise."""
+    if not _is_terminal():
+        for text, _ in lines:
+            _print(text)
+        return
+    from rich.console import Console
+    from rich.text import Text
+
+    import io
+
+    out = io.StringIO()
+    console = Console(
+        file=out, force_terminal=True, color_system="standard", highlight=False, soft_wrap=True
+    )
+    for text, style in lines:
+        console.print(Text(text, style=style or ""))
+    _print(out.getvalue(), nl=False)
+
+
+def _is_terminal() -> bool:
+    try:
+        return sys.stdout.isatty() and os.environ.get("NO_COLOR") is None
+    except (AttributeError, ValueError):
+        return False
 
 
 def _why_input(records: str, data: Any, given: dict[str, str]) -> tuple[list, dict[str, str]]:
@@ -1565,7 +1691,7 @@ def _why_input(records: str, data: Any, given: dict[str, str]) -> tuple[list, di
         given = {**{str(k): str(v) for k, v in (data.get("params") or {}).items()}, **given}
         data = data["input"]
     if not isinstance(data, list):
-        raise Failure(f"{records}: invalid input: expected a JSON array of records")
+        raise Failure(_say("why.not_array", records=records))
     return data, given
 
 
@@ -1575,14 +1701,18 @@ def _why_selected(
     """The indexes of the records to explain: --record, --psn or --setl-id (default all)."""
     if record is not None:
         if record > len(data):
-            raise click.BadParameter(f"{records} has {len(data)} record(s)", param_hint="--record")
+            raise click.BadParameter(
+                _say("why.too_few", records=records, count=len(data)), param_hint="--record"
+            )
         return [record - 1]
     if psn is not None:
         selected = [
             i for i, r in enumerate(data) if isinstance(r, dict) and str(r.get("psn_no")) == psn
         ]
         if not selected:
-            raise click.BadParameter(f"no record of {records} has psn_no {psn}", param_hint="--psn")
+            raise click.BadParameter(
+                _say("why.no_psn", records=records, psn=psn), param_hint="--psn"
+            )
         return selected
     if setl_id is not None:
         selected = [
@@ -1592,7 +1722,7 @@ def _why_selected(
         ]
         if not selected:
             raise click.BadParameter(
-                f"no record of {records} has setl_id {setl_id}", param_hint="--setl-id"
+                _say("why.no_setl_id", records=records, id=setl_id), param_hint="--setl-id"
             )
         return selected
     return list(range(len(data)))
@@ -1612,8 +1742,10 @@ def _read_records(path: str) -> Any:
 
 @main.command("test")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True))
+@_text_or_json('text for people; json for programs and CI: {"summary": {...}, "examples": [...]}.')
 @SEARCH
-def test_cmd(paths, search):
+@LANG
+def test_cmd(paths, fmt, search, lang):
     """Run the worked examples: those written in policies (example "..." { ... })
     and JSON example files (input + expected, as in tests/examples/).
 
@@ -1625,12 +1757,17 @@ def test_cmd(paths, search):
     \b
     Exit codes: 0 every example passed, 1 some example failed, 2 some example
     could not run (a policy with errors, an input problem, no policy found)."""
-    from .examples import collect_and_run, exit_code, report
+    from .examples import collect_and_run, exit_code, report, to_json
+    from .messages import text
 
-    outcomes = collect_and_run(list(paths) or ["."], search)
+    shown = lang or ("en" if fmt == "json" else _locale_lang())
+    outcomes = collect_and_run(list(paths) or ["."], search, shown)
     if not outcomes:
-        raise Failure("no examples found in " + ", ".join(paths or ["."]), 2)
-    _print(report(outcomes))
+        raise Failure(text("test.none_found", shown, paths=", ".join(paths or ["."])), 2)
+    if fmt == "json":
+        _print(json.dumps(to_json(outcomes), ensure_ascii=False, indent=2))
+    else:
+        _print(report(outcomes, shown))
     code = exit_code(outcomes)
     if code:
         sys.exit(code)  # the report stands: it says which failed
@@ -1679,7 +1816,7 @@ def fmt_cmd(paths, lang, write, check, show_diff):
     _fmt_usage(paths, write, check or show_diff)
     files = _policy_paths(paths)
     if not files:
-        raise Failure("no .pol files found in " + ", ".join(paths), 2)
+        raise Failure(_say("cli.no_pol_files", paths=", ".join(paths)), 2)
     errors = changed = 0
     for path in files:
         try:
@@ -1693,26 +1830,22 @@ def fmt_cmd(paths, lang, write, check, show_diff):
         elif write:
             if old != new:
                 _write_atomically(Path(path), new)
-                click.echo(f"formatted {path}", err=True)
+                click.echo(_say("fmt.formatted", path=path), err=True)
         else:
             _print(new, nl=False)
     if errors:
         sys.exit(2)  # what was printed for the other files stands
     if changed:
         if check:
-            click.echo(
-                f"{changed} of {len(files)} file(s) not formatted; run: policylang fmt --write "
-                "PATH",
-                err=True,
-            )
+            click.echo(_say("fmt.not_formatted", changed=changed, total=len(files)), err=True)
         sys.exit(1)
 
 
 def _fmt_usage(paths: tuple[str, ...], write: bool, compare: bool) -> None:
     if write and compare:
-        raise click.UsageError("--write cannot be combined with --check or --diff")
+        raise click.UsageError(_say("fmt.write_and_check"))
     if write and "-" in paths:
-        raise click.UsageError("--write needs files: standard input (-) cannot be rewritten")
+        raise click.UsageError(_say("fmt.write_stdin"))
 
 
 def _fmt_report(path: str, old: str, new: str, show_diff: bool) -> int:

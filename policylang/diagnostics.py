@@ -881,9 +881,35 @@ EXAMPLES: dict[str, tuple[str, str]] = {
 }
 
 
-def explain(code: str) -> str | None:
+def explain(code: str, lang: str | None = None) -> str | None:
     """What a code means, shown on a real occurrence (from tests/fixtures/invalid/, kept in
-    ``explain_samples``), with a small wrong -> right example where there is one."""
+    ``explain_samples``), with a small wrong -> right example where there is one; in both
+    languages, or only in ``lang``."""
+    text = _explain_both(code)
+    if text is None or lang is None:
+        return text
+    other = ("  zh: ", "  提示: ") if lang == "en" else ("  en: ", "  hint: ")
+    kept = [line for line in text.split("\n") if not line.startswith(other)]
+    if lang == "zh":
+        kept = [
+            line.replace("  For example, in ", "  例如,在 ")
+            .replace("  zh: ", "  ")
+            .replace("  wrong: ", "  错误: ")
+            .replace("  right: ", "  正确: ")
+            for line in kept
+        ]
+        from .messages import DIAGNOSTIC_TITLES_ZH
+
+        entry = CATALOGUE[code.upper()]
+        title = DIAGNOSTIC_TITLES_ZH.get(code.upper(), entry.title)
+        severity = {"error": "错误", "warning": "警告"}.get(entry.severity, entry.severity)
+        kept[0] = f"{code.upper()}({severity}):{title}"
+    else:
+        kept = [line.replace("  en: ", "  ") for line in kept]
+    return "\n".join(kept)
+
+
+def _explain_both(code: str) -> str | None:
     from .explain_samples import SAMPLES
 
     code = code.upper()

@@ -18,6 +18,7 @@ names are compared.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import re
 from decimal import Decimal, InvalidOperation
@@ -306,17 +307,13 @@ def json_case(
         clause,
     )
     if kind not in KINDS:
-        case.problem = (
-            "cannot tell the kind of example: put the file in a settle/, credit/ or may-pay/ "
-            "folder, "
-            'or give "kind"'
-        )
+        case.problem = _say("test.no_kind")
     elif (
         not isinstance(records, list)
         or not isinstance(expected, list)
         or len(records) != len(expected)
     ):
-        case.problem = '"input" and "expected" must be arrays of the same length'
+        case.problem = _say("test.not_arrays")
     else:
         name = data.get("policy") or path.parent.parent.name
         case.policy, problem = find_policy(str(name), path)
@@ -428,19 +425,66 @@ def shown(value: Any) -> str:
     return str(value)
 
 
-def step_text(step: TraceStep) -> str:
+def step_text(step: TraceStep, lang: str = "en") -> str:
     """One trace step on one line: value, rule, clause, and the inputs it read."""
-    text = f"{step.field} = {step.value}  by {step.rule}"
+    from .messages import text as words
+
+    rule = step.rule
+    if lang != "en" and rule:
+        from .why import rule_label
+
+        rule = rule_label(rule, lang)
+    text = words("test.step", lang, field=step.field, value=step.value, rule=rule)
     if step.clause:
         text += f" ({step.clause})"
     if step.inputs:
-        text += "  from " + ", ".join(f"{k} {shown(v)}" for k, v in step.inputs.items())
+        read = ", ".join(f"{k} {shown(v)}" for k, v in step.inputs.items())
+        text += words("test.step_from", lang, read=read)
     if step.formula:
         text += f"  [{step.formula}]"
     return text
 
 
-def report(outcomes: list[Outcome]) -> str:
+def _mismatch_lines(o: Outcome, lang: str) -> list[str]:
+    from .formatter import cell_width
+    from .messages import text as words
+
+    lines = []
+    for record in sorted({m.record for m in o.mismatches}):
+        ms = [m for m in o.mismatches if m.record == record]
+        who = o.who.get(record)
+        lines.append(
+            "      " + words("test.record", lang, n=record, who=f" ({who})" if who else "")
+        )
+        head = [words(f"test.{h}", lang) for h in ("field", "expected", "actual")]
+        rows = [[m.field, shown(m.expected), shown(m.actual)] for m in ms]
+        width = [max(cell_width(r[i]) for r in [head, *rows]) for i in range(2)]
+        for r in [head, *rows]:
+            cells = [r[i] + " " * (width[i] - cell_width(r[i])) for i in range(2)]
+            lines.append(f"        {cells[0]}  {cells[1]}  {r[2]}")
+        for m in ms:
+            if m.trace:
+                lines.append(
+                    "        " + words("test.how", lang, field=m.field, value=shown(m.actual))
+                )
+                lines += [f"          {step_text(s, lang)}" for s in m.trace]
+    return lines
+
+
+def summary(outcomes: list[Outcome]) -> dict[str, int]:
+    return {
+        "examples": len(outcomes),
+        "passed": sum(o.status == "PASS" for o in outcomes),
+        "failed": sum(o.status == "FAIL" for o in outcomes),
+        "errors": sum(o.status == "ERROR" for o in outcomes),
+    }
+
+
+def report(outcomes: list[Outcome], lang: str = "en") -> str:
+    """The report for people: one line per example (PASS, FAIL or ERROR), and for a failure
+    each differing field, expected against actual, with the trace of the actual number."""
+    from .messages import text as words
+
     lines = []
     for o in outcomes:
         c = o.case
@@ -450,29 +494,47 @@ def report(outcomes: list[Outcome]) -> str:
         lines.append(head)
         if o.status == "ERROR":
             lines += ["      " + x for x in (o.error or "").split("\n")]
-        for record in sorted({m.record for m in o.mismatches}):
-            ms = [m for m in o.mismatches if m.record == record]
-            who = o.who.get(record)
-            lines.append(f"      record {record}" + (f" ({who})" if who else ""))
-            width = max(len("field"), *(len(m.field) for m in ms))
-            ew = max(len("expected"), *(len(shown(m.expected)) for m in ms))
-            lines.append(f"        {'field':<{width}}  {'expected':<{ew}}  actual")
-            for m in ms:
-                lines.append(
-                    f"        {m.field:<{width}}  {shown(m.expected):<{ew}}  {shown(m.actual)}"
-                )
-            for m in ms:
-                if m.trace:
-                    lines.append(f"        how {m.field} came to {shown(m.actual)}:")
-                    lines += [f"          {step_text(s)}" for s in m.trace]
-    passed = sum(o.status == "PASS" for o in outcomes)
-    failed = sum(o.status == "FAIL" for o in outcomes)
-    errors = sum(o.status == "ERROR" for o in outcomes)
-    summary = f"{len(outcomes)} example(s): {passed} passed, {failed} failed"
-    if errors:
-        summary += f", {errors} could not run"
-    lines += ["", summary]
+        lines += _mismatch_lines(o, lang)
+    counts = summary(outcomes)
+    said = words("test.summary", lang, total=counts["examples"], **counts)
+    if counts["errors"]:
+        said += words("test.summary_errors", lang, errors=counts["errors"])
+    lines += ["", said]
     return "\n".join(lines)
+
+
+def _json_value(v: Any) -> Any:
+    return str(v) if isinstance(v, Decimal) else v
+
+
+def outcome_json(o: Outcome) -> dict:
+    c = o.case
+    return {
+        "status": o.status,
+        "file": c.source,
+        "line": c.line,
+        "title": c.title,
+        "clause": c.clause,
+        "kind": c.kind,
+        "policy": c.policy,
+        "error": o.error,
+        "mismatches": [
+            {
+                "record": m.record,
+                "who": o.who.get(m.record),
+                "field": m.field,
+                "expected": _json_value(m.expected),
+                "actual": _json_value(m.actual),
+                "trace": [s.to_json() for s in m.trace],
+            }
+            for m in o.mismatches
+        ],
+    }
+
+
+def to_json(outcomes: list[Outcome]) -> dict:
+    """``test --format json``: ``{"summary": {...}, "examples": [...]}``."""
+    return {"summary": summary(outcomes), "examples": [outcome_json(o) for o in outcomes]}
 
 
 def exit_code(outcomes: list[Outcome]) -> int:
@@ -500,6 +562,16 @@ def _read_json(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8-sig"), parse_float=Decimal)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return None
+
+
+# The language of the runner's own messages (``collect_and_run(..., lang=)``).
+_LANG: contextvars.ContextVar[str] = contextvars.ContextVar("policylang_test_lang", default="en")
+
+
+def _say(msg_id: str, **args: Any) -> str:
+    from .messages import text
+
+    return text(msg_id, _LANG.get(), **args)
 
 
 def _error_outcome(file: str, title: str, policy: str | None, error: str) -> Outcome:
@@ -530,9 +602,9 @@ def _gather(
                 outcomes.append(
                     _error_outcome(
                         raw,
-                        "(not an example file)",
+                        _say("test.not_example"),
                         None,
-                        'an example file is a JSON object with "input" and "expected"',
+                        _say("test.not_example_why"),
                     )
                 )
         else:
@@ -555,17 +627,16 @@ def _load_units(
             outcomes.append(
                 _error_outcome(
                     str(f),
-                    "(a vocabulary file)",
+                    _say("test.vocabulary"),
                     str(f),
-                    f"{f} holds a vocabulary, not a policy: it has no examples; "
-                    "test the policies that import it",
+                    _say("test.vocabulary_why", file=f),
                 )
             )
         elif unit.policy is None:
             outcomes.append(
                 _error_outcome(
                     str(f),
-                    "(the policy does not parse)",
+                    _say("test.no_parse"),
                     str(f),
                     _errors_text(unit.diagnostics, ws),
                 )
@@ -614,16 +685,15 @@ class _PolicyFinder:
     def __call__(self, name: str, path: Path) -> tuple[str | None, str | None]:
         if name.endswith(".pol"):
             given = path.parent / name
-            return (str(given), None) if given.is_file() else (None, f"no policy file {given}")
+            if given.is_file():
+                return str(given), None
+            return None, _say("test.no_policy_file", file=given)
         for pool in (self.named, self._nearest(path), self.found_in_folders):
             ids = {u.file: u.policy.name.value for u in pool if u.policy is not None}
             found = _match_id(name, ids)
             if found is not None:
                 return found
-        return None, (
-            f'no policy for {name!r}: name the policy file too, or give a "policy" key '
-            "(a .pol path relative to this file, or a policy id)"
-        )
+        return None, _say("test.no_policy", name=repr(name))
 
     def _nearest(self, path: Path) -> list[Unit]:
         for parent in path.resolve().parents:
@@ -642,7 +712,7 @@ def _match_id(name: str, ids: dict[str, str]) -> tuple[str | None, str | None] |
             return files[0], None
         if len(files) > 1:
             shown_files = ", ".join(files[:3]) + (", ..." if len(files) > 3 else "")
-            return None, f'several policies match {name!r}: {shown_files}; give a "policy" key'
+            return None, _say("test.several", name=repr(name), files=shown_files)
     return None
 
 
@@ -652,14 +722,24 @@ def _run(case: Case, compile_policy: _Compiler) -> Outcome:
     assert case.policy is not None  # a case without its policy has a problem
     policy = compile_policy(case.policy)
     if isinstance(policy, str):
-        return Outcome(case, "ERROR", error=f"the policy {case.policy} has errors:\n{policy}")
+        said = _say("test.policy_errors", policy=case.policy)
+        return Outcome(case, "ERROR", error=f"{said}\n{policy}")
     return run_case(case, policy)
 
 
-def collect_and_run(paths: list[str], search: tuple = ()) -> list[Outcome]:
+def collect_and_run(paths: list[str], search: tuple = (), lang: str = "en") -> list[Outcome]:
     """Every example in ``paths`` (files or folders; .pol files and JSON example files),
     run.  A file named on the command line that holds no example is an error; files found
-    in folders are looked at only for examples."""
+    in folders are looked at only for examples.  ``lang``: the language of the runner's
+    messages and of the policies' diagnostics."""
+    reset = _LANG.set(lang)
+    try:
+        return _collect_and_run(paths, search)
+    finally:
+        _LANG.reset(reset)
+
+
+def _collect_and_run(paths: list[str], search: tuple) -> list[Outcome]:
     from .api import policy_files
     from .resolve import Workspace
 
@@ -684,4 +764,5 @@ def collect_and_run(paths: list[str], search: tuple = ()) -> list[Outcome]:
 def _errors_text(diags: list[Diagnostic], ws: Workspace) -> str:
     from .diagnostics import ERROR, render
 
-    return "\n".join(render(d, ws.sources) for d in diags if d.severity == ERROR)
+    lang = _LANG.get()
+    return "\n".join(render(d, ws.sources, lang) for d in diags if d.severity == ERROR)

@@ -178,7 +178,23 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "col.venue": ("Venue", "场所"),
     "col.allowed": ("Allowed", "允许"),
     "col.channel": ("Channel", "结算方式"),
+    "col.setl_id": ("Settlement", "结算ID"),
+    "col.counter": ("Counter", "计数器"),
+    "col.period": ("Period", "期间"),
+    "col.each": ("Each", "分别计算"),
+    "col.used": ("Used", "已使用"),
+    "col.old_hifp_pay": ("Fund before", "原统筹基金"),
+    "col.new_hifp_pay": ("Fund after", "新统筹基金"),
+    "col.fund_difference": ("Fund difference", "基金差额"),
+    "col.cash_difference": ("Cash difference", "现金差额"),
     "table.total": ("Total", "合计"),
+    "ledger.no_counters": ("(no counters used)", "(没有已使用的计数器)"),
+    "ledger.person": (
+        "{psn}: balance {balance}, seq {seq}, reversible: {reversible}",
+        "{psn}:余额 {balance},序号 {seq},可冲正:{reversible}",
+    ),
+    "ledger.unknown": ("unknown", "未知"),
+    "ledger.none": ("none", "无"),
     "value.true": ("yes", "是"),
     "value.false": ("no", "否"),
     # ---- command-line summaries -----------------------------------------------------
@@ -190,6 +206,64 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{path}: the policy has {count} error(s); nothing was evaluated",
         "{path}: 政策有 {count} 个错误,未进行计算",
     ),
+    "cli.not_name_value": ("{item} is not NAME=VALUE", "{item} 不是 名称=值 的形式"),
+    "cli.given_twice": ("{name} is given twice", "{name} 给出了两次"),
+    "cli.swapped": (
+        "the arguments are the wrong way round: {policy} is {name} and {records} is the policy; "
+        "the policy comes first: ... {records} {policy}",
+        "参数顺序反了:{policy} 是 {name},{records} 才是政策;政策在前:... {records} {policy}",
+    ),
+    "cli.json_as_policy": (
+        "{policy} looks like JSON input, not a policy: give the policy (.pol) file first",
+        "{policy} 看起来是 JSON 输入,不是政策:请先给出政策(.pol)文件",
+    ),
+    "cli.policy_as_records": (
+        "{records} is a policy, but {name} should be a JSON file of records",
+        "{records} 是政策,但 {name} 应当是记录的 JSON 文件",
+    ),
+    "cli.no_pol_files": ("no .pol files found in {paths}", "在 {paths} 中没有找到 .pol 文件"),
+    "cli.interrupted": ("interrupted", "已中断"),
+    "why.one_selector": (
+        "give one of --record, --psn and --setl-id",
+        "--record、--psn 和 --setl-id 只能给出一个",
+    ),
+    "why.not_array": (
+        "{records}: invalid input: expected a JSON array of records",
+        "{records}:输入无效:应当是记录的 JSON 数组",
+    ),
+    "why.too_few": ("{records} has {count} record(s)", "{records} 只有 {count} 条记录"),
+    "why.no_psn": (
+        "no record of {records} has psn_no {psn}",
+        "{records} 中没有 psn_no 为 {psn} 的记录",
+    ),
+    "why.no_setl_id": (
+        "no record of {records} has setl_id {id}",
+        "{records} 中没有 setl_id 为 {id} 的记录",
+    ),
+    "why.no_kind": (
+        "cannot tell whether {records} holds visits, persons or requests: give --kind",
+        "无法判断 {records} 中是就诊、人员还是请求:请给出 --kind",
+    ),
+    "fmt.write_and_check": (
+        "--write cannot be combined with --check or --diff",
+        "--write 不能与 --check 或 --diff 同时使用",
+    ),
+    "fmt.write_stdin": (
+        "--write needs files: standard input (-) cannot be rewritten",
+        "--write 需要文件:标准输入(-)无法改写",
+    ),
+    "fmt.formatted": ("formatted {path}", "已格式化 {path}"),
+    "fmt.not_formatted": (
+        "{changed} of {total} file(s) not formatted; run: policylang fmt --write PATH",
+        "{total} 个文件中有 {changed} 个不是规范格式;请运行:policylang fmt --write PATH",
+    ),
+    "diff.undeclared": (
+        "--param: neither policy declares {name}",
+        "--param:两个政策都没有声明 {name}",
+    ),
+    "cli.problem_record": ("record {n}{who}: ", "第 {n} 条记录{who}:"),
+    "cli.problem_who": (" (psn_no {psn})", "(人员编号 {psn})"),
+    "cli.problem_field": ("field '{field}': {message}", "字段 '{field}':{message}"),
     "cli.input_problems": (
         "{count} problem(s) in the input; nothing was evaluated",
         "输入中有 {count} 个问题,未进行计算",
@@ -371,6 +445,157 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "type.date": ("date", "日期"),
     "type.bool": ("true/false", "是/否"),
     "type.text": ("text", "文本"),
+    # ---- why ------------------------------------------------------------------------
+    "why.what.version in force": ("version in force", "施行版本"),
+    "why.what.in-policy amount": ("in-policy amount", "政策范围内金额"),
+    "why.what.deductible": ("deductible", "起付标准"),
+    "why.what.ratio": ("ratio", "支付比例"),
+    "why.what.fund pays": ("fund pays", "统筹基金支付"),
+    "why.what.all funds pay": ("all funds pay", "基金支付合计"),
+    "why.what.the person's share": ("the person's share", "个人负担"),
+    "why.what.personal account": ("personal account", "个人账户支付"),
+    "why.what.cash": ("cash", "现金支付"),
+    "why.what.credit": ("credit", "计入金额"),
+    "why.what.decision": ("decision", "判定"),
+    "why.what.cap": ("cap", "最高支付限额"),
+    "why.what.outcome": ("outcome", "结果"),
+    "why.what.channel": ("channel", "结算方式"),
+    "why.none": ("none", "无"),
+    "why.rule.bill split": ("bill split", "费用分割"),
+    "why.rule.computed": ("computed", "计算"),
+    "why.rule.rounding": ("rounding", "舍入"),
+    "why.rule.no account balance given (acct_balc)": (
+        "no account balance given (acct_balc)",
+        "未给出个人账户余额(acct_balc)",
+    ),
+    "why.rule.no deductible applies to this visit": (
+        "no deductible applies to this visit",
+        "本次就诊不适用起付标准",
+    ),
+    "why.no_section": ("the policy has no {section} section", "政策没有“{section}”部分"),
+    "why.none_in_force": (
+        "no version of the {section} section is in force on {date}: the result is not_in_force",
+        "{date} 没有施行中的“{section}”版本:结果为 not_in_force",
+    ),
+    "why.from": ("from {start}", "自 {start} 起"),
+    "why.from_until": ("from {start} until {until}", "自 {start} 起至 {until}"),
+    "why.in_force": ("the version in force on {date}", "{date} 施行的版本"),
+    "why.deductible": (
+        "{deductible} for the period, {before} used before this visit, {left} left: "
+        "takes {value} of the in-policy {in_policy}",
+        "本期起付标准 {deductible},此前已计入 {before},尚余 {left}:"
+        "从政策范围内金额 {in_policy} 中计入 {value}",
+    ),
+    "why.uplift": ("{base} {change} points = {value}", "{base} {change} 个百分点 = {value}"),
+    "why.because": (", because {why}", ",因为 {why}"),
+    "why.band": (
+        "{part} of this visit falls in the band at {value} ({before} accumulated before, "
+        "uplift {uplift} points)",
+        "本次就诊中 {part} 落在比例为 {value} 的分段(此前累计 {before},提高 {uplift} 个百分点)",
+    ),
+    "why.every_band": ("adds {value} to every band", "每个分段提高 {value}"),
+    "why.ratio_for": ("{value} for {read}", "{read} 时为 {value}"),
+    "why.by_bands": ("{base} by bands", "{base} 按分段比例"),
+    "why.rounded": ("{exact}, rounded to {value}", "{exact},舍入为 {value}"),
+    "why.cap_cut": (
+        "{cap} for the period, {before} paid before this visit, {left} left: "
+        "{uncapped} is cut to {value}",
+        "本期限额 {cap},此前已支付 {before},尚余 {left}:{uncapped} 减为 {value}",
+    ),
+    "why.cap_fits": (
+        "{cap} for the period, {before} paid before this visit, {room} left: {share} fits, "
+        "{after} left after this visit",
+        "本期限额 {cap},此前已支付 {before},尚余 {room}:{share} 未超过限额,本次之后尚余 {after}",
+    ),
+    "why.total_taken": (
+        "{cap} in total for the period, {before} taken before this visit, {left} left: "
+        "{uncapped} is cut to {value}",
+        "本期合计上限 {cap},此前已计入 {before},尚余 {left}:{uncapped} 减为 {value}",
+    ),
+    "why.total_counted": (
+        "{cap} in total for the period, {before} counted before this visit, {left} left: "
+        "{uncapped} is cut to {value}",
+        "本期合计上限 {cap},此前已累计 {before},尚余 {left}:{uncapped} 减为 {value}",
+    ),
+    "why.what.costs counted": ("costs counted", "累计费用"),
+    "why.account": (
+        "balance {balance}, payable {payable}: the account pays {value}",
+        "账户余额 {balance},可支付 {payable}:个人账户支付 {value}",
+    ),
+    "why.credit_rule": (
+        "rule {rule} applies (when {cond}): {amount} = {value}",
+        "适用规则 {rule}(当 {cond}):{amount} = {value}",
+    ),
+    "why.channel": (
+        "direct when the venue settles over the network (networked), else reimbursement",
+        "定点医药机构联网结算(networked)时直接共济使用(direct),否则到经办机构申请支付"
+        "(reimbursement)",
+    ),
+    "why.head_visit": (
+        "visit {n}: psn_no {psn}, setl_time {date}",
+        "就诊 {n}:人员编号 {psn},结算时间 {date}",
+    ),
+    "why.head_credit": (
+        "credit {n}: psn_no {psn}, on {date}",
+        "计入 {n}:人员编号 {psn},日期 {date}",
+    ),
+    "why.head_request": (
+        "request {n}: {who}{relation}, {item}{at}, on {date}",
+        "请求 {n}:{who}{relation},{item}{at},日期 {date}",
+    ),
+    "why.who": ("psn_no {psn}, ", "人员编号 {psn},"),
+    "why.at": (" at {venue}", "({venue})"),
+    "why.policy": ("  (policy {id}, {file})", "  (政策 {id},{file})"),
+    "why.unstated": ("unstated: {text}", "通知未规定:{text}"),
+    "why.read": ("read: {read}", "读取:{read}"),
+    "why.result": ("result: {summary}", "结果:{summary}"),
+    # ---- test -------------------------------------------------------------------------
+    "test.step": ("{field} = {value}  by {rule}", "{field} = {value}  依据 {rule}"),
+    "test.step_from": ("  from {read}", "  读取 {read}"),
+    "test.record": ("record {n}{who}", "第 {n} 条记录{who}"),
+    "test.field": ("field", "字段"),
+    "test.expected": ("expected", "期望值"),
+    "test.actual": ("actual", "实际值"),
+    "test.how": ("how {field} came to {value}:", "{field} 如何得出 {value}:"),
+    "test.summary": (
+        "{total} example(s): {passed} passed, {failed} failed",
+        "{total} 个示例:{passed} 个通过,{failed} 个失败",
+    ),
+    "test.summary_errors": (", {errors} could not run", ",{errors} 个无法运行"),
+    "test.none_found": ("no examples found in {paths}", "在 {paths} 中没有找到示例"),
+    "test.policy_errors": ("the policy {policy} has errors:", "政策 {policy} 有错误:"),
+    "test.no_kind": (
+        "cannot tell the kind of example: put the file in a settle/, credit/ or may-pay/ folder, "
+        'or give "kind"',
+        '无法判断示例的种类:把文件放在 settle/、credit/ 或 may-pay/ 目录中,或给出 "kind"',
+    ),
+    "test.not_arrays": (
+        '"input" and "expected" must be arrays of the same length',
+        '"input" 和 "expected" 必须是长度相同的数组',
+    ),
+    "test.not_example": ("(not an example file)", "(不是示例文件)"),
+    "test.not_example_why": (
+        'an example file is a JSON object with "input" and "expected"',
+        '示例文件是含有 "input" 和 "expected" 的 JSON 对象',
+    ),
+    "test.vocabulary": ("(a vocabulary file)", "(词汇表文件)"),
+    "test.vocabulary_why": (
+        "{file} holds a vocabulary, not a policy: it has no examples; "
+        "test the policies that import it",
+        "{file} 是词汇表,不是政策:其中没有示例;请测试引用它的政策",
+    ),
+    "test.no_parse": ("(the policy does not parse)", "(政策无法解析)"),
+    "test.no_policy_file": ("no policy file {file}", "没有政策文件 {file}"),
+    "test.several": (
+        'several policies match {name}: {files}; give a "policy" key',
+        '有多个政策与 {name} 匹配:{files};请给出 "policy"',
+    ),
+    "test.no_policy": (
+        'no policy for {name}: name the policy file too, or give a "policy" key '
+        "(a .pol path relative to this file, or a policy id)",
+        '找不到 {name} 的政策:请同时给出政策文件,或给出 "policy"'
+        "(相对于此文件的 .pol 路径,或政策标识)",
+    ),
     # ---- diff -----------------------------------------------------------------------
     "diff.values": ("Changed values", "变化的规定"),
     "diff.no_values": ("No rule changed its meaning.", "规定的含义没有变化。"),
@@ -573,3 +798,291 @@ def values(vs: Iterable[object], lang: str = "en", order: Iterable[object] | Non
 def reason(code: str | None, lang: str = "en") -> str:
     """A result's reason in a few words (None: the fund paid)."""
     return text(f"reason.{code or 'paid'}", lang)
+
+
+# ---- the command line's help, in Chinese -------------------------------------------------
+# The English help is click's: each command's docstring and each option's ``help=``, in
+# policylang/cli.py.  Here is its Chinese, keyed by the command's name ("" for the group)
+# and "COMMAND --option" (or "* --option" for an option every command shares);
+# tests/test_messages.py checks that every command and option has its entry.
+HELP_ZH: dict[str, str] = {
+    "": (
+        "检查并计算以 .pol 文件书写的职工基本医疗保险门诊共济保障政策。\n\n"
+        "\b\n示例:\n"
+        "  policylang check policies/\n"
+        "  policylang settle policies/guiyang-2022.pol examples/guiyang-visits.json"
+        " --format table\n"
+        "  policylang credit policies/guiyang-2022.pol examples/guiyang-persons.json \\\n"
+        "      --param guizhou_avg_pension_2022=3125.50\n"
+        "  policylang may-pay policies/guiyang-2022.pol examples/guiyang-requests.json\n\n"
+        "退出码:0 成功,1 政策或输入有错误,2 用法错误。"
+    ),
+    " --lang": (
+        "提示信息、帮助和表头的语言(默认:POLICYLANG_LANG 环境变量,否则按 locale;"
+        "LANG=zh_CN.* 时为中文)。"
+    ),
+    " --version": "显示版本并退出。",
+    "* --help": "显示此帮助并退出。",
+    "check": (
+        "解析并检查政策(.pol 文件或包含 .pol 文件的目录)。\n\n"
+        "报告每一个问题:文件:行:列、源代码行、稳定的诊断代码(见 docs/diagnostics.md)"
+        "和提示。被实施的上级政策在同目录的 .pol 文件中查找。"
+    ),
+    "check --format": "text 供人阅读,json 供编辑器和 CI 使用。",
+    "check --lang": "提示信息的语言(默认:按文件的关键字,否则按 locale)。",
+    "check --strict": "把警告当作错误。",
+    "settle": (
+        "按政策 POLICY 结算普通门诊就诊记录 VISITS(JSON 数组或 JSON Lines)。\n\n"
+        "多人的就诊可以混合、任意顺序;每人的就诊按 setl_time 顺序计算(同一时间的按给出顺序),"
+        "每次就诊按输入顺序输出一条结果。表格末行为各金额列的合计。"
+    ),
+    "* --format": (
+        "json 供程序使用(每个数字附计算过程);jsonl 每行一条结果,一旦确定即输出;table 供人阅读。"
+    ),
+    "* --param": "通知未给出、由政策以 `param` 声明的数值(可重复)。",
+    "* --no-trace": "JSON 输出中不包含计算过程(trace)。",
+    "* --path": ("查找被实施的上级政策的其他 .pol 文件或目录(可重复;政策自身所在目录总会查找)。"),
+    "* --lang": (
+        "提示信息和表头的语言(默认:英文,locale 为中文时为中文;"
+        "JSON 中的 message 除非给出 --lang zh 否则为英文)。"
+    ),
+    "settle --ledger": (
+        "从此台账继续:每人已使用的额度、余额、可冲正的结算。"
+        '此时记录也可以是冲正({"op": "reverse", ...})。'
+    ),
+    "settle --ledger-out": (
+        "写出本批就诊之后的台账(原子写入:OUT 可以与 IN 相同)。不给 --ledger 时从新台账开始。"
+    ),
+    "ledger": "显示台账 LEDGER 中每人已使用的额度:各计数器按期间的用量、余额,以及仍可冲正的结算。",
+    "ledger --psn": "只显示此人。",
+    "ledger --format": "table 供人阅读,json 供程序使用。",
+    "resettle": (
+        "按政策 POLICY 重新结算已记录的就诊(补退):POLICY 为台账所用政策的修订版,"
+        "或同一政策加上更正记录 CORRECTIONS"
+        "(带已记录结算的 setl_id 和更正字段的就诊 JSON 数组)。\n\n"
+        "给出 --from/--until 时,重新结算该期间内的每次就诊;此人之后的就诊也总会重新结算。"
+        "每次重新结算的就诊输出一条调整:新旧金额以及各方补缴或退回的差额。"
+    ),
+    "resettle --ledger": "就诊结算所记入的台账。",
+    "resettle --ledger-out": "写出更新后的台账(原子写入:OUT 可以与 IN 相同)。",
+    "resettle --from": "重新结算此日期及之后结算的每次就诊。",
+    "resettle --until": "……以及此日期及之前的。",
+    "resettle --format": "json 供程序使用,table 供人阅读。",
+    "credit": "按政策 POLICY 计算人员 PERSONS(JSON 数组)的个人账户计入金额。",
+    "may-pay": "判断个人账户能否支付 REQUESTS(JSON 数组)中的每项请求。",
+    "serve": (
+        "通过 HTTP 结算就诊,每人的台账保存在数据库中。\n\n"
+        "POST /settle、/reverse、/presettle、/resettle 和 GET /ledger/PSN_NO 接收并返回 "
+        "`settle` 的 JSON(docs/json-contract.md);OpenAPI 文档见 /docs。给出多个 POLICY "
+        "文件时,请求以 ?policy=ID 指定其一;每个政策有自己的台账。结算按 setl_id 幂等。"
+        "需要 service 附加组件:pip install 'policylang[service]'。"
+    ),
+    "serve --db": (
+        "台账保存位置:sqlite:///PATH(sqlite:////绝对路径)或 "
+        "postgresql://USER:PASSWORD@HOST:PORT/DBNAME。自动创建和迁移表结构。"
+    ),
+    "serve --host": "监听地址。非回环地址前请加 TLS 代理。",
+    "serve --port": "监听端口。",
+    "serve --token-file": "请求必须携带的 bearer 令牌(否则取 $POLICYLANG_TOKEN)。",
+    "serve --no-auth": "接受不带令牌的请求(仅限回环地址)。",
+    "serve --audit-log": "把审计记录(每次结算一行 JSON)追加到 FILE,而不是标准错误。",
+    "serve --pool-size": "PostgreSQL 连接数(数据库中并发的请求数)。",
+    "explain": "解释诊断代码,例如 H501。",
+    "explain --lang": "解释的语言(默认:中英文都显示)。",
+    "compile": (
+        "编译政策 POLICY 并输出编译结果。\n\n"
+        "IR 把每条结算规则表示为对已声明计数器的步骤,每步附条款和源码位置;"
+        '其 "hash" 不含源码位置,因此格式化或翻译政策不会改变它。\n\n'
+        "给出 --emit sql 时,结算程序成为对就诊表的一条查询(金额为整数分;查询前的注释说明"
+        "列、参数和结果)。含有在 SQL 中没有封闭形式的步骤(两个限额同时累计、年内变化的金额)"
+        "的程序会被拒绝并指出该步骤:DuckDB 后端改用顺序步骤结算。"
+    ),
+    "compile --emit": (
+        "ir:IR 程序的 JSON(字节稳定;源码位置相对于政策所在目录);sql:结算程序的一条 SQL 查询。"
+    ),
+    "compile --dialect": "SQL 方言(与 --emit sql 一起使用)。",
+    "render": (
+        "生成政策 POLICY 的摘要,供与通知原文对照。\n\n"
+        "起付标准、最高支付限额、各医疗机构级别和人员类别的支付比例(已计入提高)、"
+        "个人账户计入规则和个人账户可支付的范围,按各施行版本列出,每行注明条款,原文摘录作为注释。"
+    ),
+    "render --format": "md:Markdown;html:一个自包含的网页(内联 CSS,不加载外部资源)。",
+    "diff": (
+        "从 OLD 到 NEW 含义上的变化:变化的规定及其日期,以及结算结果不同的具体就诊。\n\n"
+        "在两个政策所区分的边界上(版本日期、医疗机构级别、人员类别、起付标准和限额的临界点、"
+        "声明的输入)构造就诊,并按两个政策分别结算。未用 --param 给出的参数在两边取同一个"
+        "替代值(报告中会说明)。\n\n"
+        "退出码与 GNU diff 相同:0 没有结算结果不同的就诊,1 有,2 出错。"
+    ),
+    "diff --format": 'text 供人阅读;json:{"values": [...], "visits": [...], ...}。',
+    "diff --all": "列出找到的每次结果不同的就诊,而不是每类人员和版本只列一次。",
+    "why": (
+        "逐步解释一条结果:施行的版本、计入的起付标准、支付比例及其原因(表格行、提高)、"
+        "最高支付限额及剩余额度、舍入和个人账户;每一步附条款、通知原文和所读取的数值。\n\n"
+        "INPUT 为就诊(settle)、人员(credit)或请求(may-pay),与这些命令的输入相同,"
+        "也可以是示例文件(使用其 input 和 params);全部记录都会计算(就诊的起付标准和限额"
+        "取决于此人之前的就诊),只解释 --record、--psn 或 --setl-id 选中的记录(默认:全部)。"
+    ),
+    "why --record": "解释 INPUT 的第 N 条记录(从 1 开始计数)。",
+    "why --psn": "解释此 psn_no 人员的每条记录。",
+    "why --setl-id": "解释此 setl_id(结算ID)的就诊。",
+    "why --kind": "INPUT 的内容(默认:按其字段判断)。",
+    "why --format": "text 供人阅读,json 供程序使用。",
+    "test": (
+        '运行示例:写在政策中的示例(example "..." { ... })和 JSON 示例文件'
+        "(input + expected,格式同 tests/examples/)。\n\n"
+        "PATH 为 .pol 文件、JSON 示例文件或目录(两者都查找;默认:当前目录)。"
+        "每个示例输出 PASS 或 FAIL;失败时逐字段列出期望值和实际值,以及算出实际数字的计算步骤。\n\n"
+        "\b\n退出码:0 全部通过,1 有示例失败,2 有示例无法运行"
+        "(政策有错误、输入有问题、找不到政策)。"
+    ),
+    "test --format": "text 供人阅读,json 供程序和 CI 使用。",
+    "synth": (
+        "为试用 `simulate` 生成模拟的就诊数据:虚构的参保人员及其普通门诊就诊,"
+        "字段名与 JSON 约定一致。\n\n"
+        "分布(每人就诊次数、费用金额、医疗机构级别、人员类别、日期)见 docs/tools.md;"
+        "相同的种子生成相同的文件。"
+    ),
+    "synth --persons": "参保人数。",
+    "synth --years": "年数。",
+    "synth --seed": "随机种子:种子相同,文件相同。",
+    "synth --from-year": "就诊数据的起始年份。",
+    "synth --output": "输出的就诊文件:Parquet,以 .csv 结尾时为 CSV。",
+    "simulate": (
+        "按政策 POLICY(以及 --reform 给出的改革方案)结算一年的就诊数据 CLAIMS,"
+        "报告统筹基金支出。\n\n"
+        "CLAIMS 为 Parquet(文件或包含文件的目录)或 CSV,字段名与 JSON 约定一致。"
+        "报告给出统筹基金支出的总额,以及按月份、医疗机构级别和人员类别的分项,"
+        "达到最高支付限额的人数和被起付标准吸收的就诊;给出 --reform 时,"
+        "列出现行方案、改革方案及两者之差(改革减现行)。"
+    ),
+    "simulate --reform": "另一个政策(改革方案),按它结算同样的就诊并进行比较。",
+    "simulate --engine": (
+        "结算所用的后端(后端列表中的任意一个:有表路径的按整列计算;scalar 和 reference 逐行计算)。"
+    ),
+    "simulate --out": (
+        "写出逐次就诊结果(Parquet,每个政策一个数据集)、summary.json 和 report.html 的目录;"
+        "要么全部写出,要么什么都不写。"
+    ),
+    "simulate --memory-limit": (
+        "按人员分区结算,使内存不超过 SIZE(512M、4G;默认 2G,机器内存较小时为其一半)。结果相同。"
+    ),
+    "fmt": (
+        "以规范格式输出政策,保留注释。\n\n"
+        "PATH 为 .pol 文件、目录(其中每个 .pol 文件)或 -(标准输入)。"
+        "除非给出 --write、--check 或 --diff,结果输出到标准输出。\n\n"
+        "\b\n退出码(同 diff):0 已是规范格式(或已输出、已改写),1 有文件不是规范格式"
+        "(--check、--diff),2 出错:文件无法解析,或用法错误。"
+    ),
+    "fmt --lang": "把每个关键字、类型名和枚举值写成英文或中文(默认:按各文件主要使用的语言)。",
+    "fmt --write": "原地改写文件(原子写入;未变化的文件不动)。",
+    "fmt --check": "不写任何文件;列出不是规范格式的文件,如有则退出码为 1。",
+    "fmt --diff": "不写任何文件;以统一 diff 格式显示格式化会做的改动,如有改动则退出码为 1。",
+}
+
+# click's own words (usage, option headings, its usage errors), in Chinese; click passes
+# them through gettext, and the command line translates them with this table while it
+# speaks Chinese.  Not here: words click keeps once made (the help of --help and --version,
+# cached on first use), which HELP_ZH gives at the moment help is shown.
+CLICK_ZH: dict[str, str] = {
+    "Usage:": "用法:",
+    "Options": "选项",
+    "Commands": "命令",
+    "Positional arguments": "参数",
+    "Try '{command} {option}' for help.": "运行 '{command} {option}' 查看帮助。",
+    "Error: {message}": "错误:{message}",
+    "default: {default}": "默认:{default}",
+    "Missing argument": "缺少参数",
+    "Missing option": "缺少选项",
+    "Missing parameter": "缺少参数",
+    "Missing command.": "缺少命令。",
+    "No such command {name!r}.": "没有命令 {name!r}。",
+    "No such option {name!r}.": "没有选项 {name!r}。",
+    "Invalid value for {param_hint}: {message}": "{param_hint} 的值无效:{message}",
+    "Invalid value: {message}": "值无效:{message}",
+    "Aborted!": "已中止!",
+    "{value!r} is not a valid {number_type}.": "{value!r} 不是有效的{number_type}。",
+    "{value} is not in the range {range}.": "{value} 不在范围 {range} 内。",
+    "{name} {filename!r} does not exist.": "{name} {filename!r} 不存在。",
+    "{name} {filename!r} is a directory.": "{name} {filename!r} 是目录。",
+    "{name} {filename!r} is a file.": "{name} {filename!r} 是文件。",
+    "{name} {filename!r} is not readable.": "{name} {filename!r} 不可读。",
+    "file": "文件",
+    "directory": "目录",
+    "path": "路径",
+    "%(prog)s, version %(version)s": "%(prog)s,版本 %(version)s",
+    "{value!r} is not {choice}.": "{value!r} 不是 {choice}。",
+    "{value!r} is not one of {choices}.": "{value!r} 不是 {choices} 之一。",
+    "Got unexpected extra argument ({args})": "多余的参数({args})",
+    "Got unexpected extra arguments ({args})": "多余的参数({args})",
+    "Option {name!r} requires an argument.": "选项 {name!r} 需要一个值。",
+    "Option {name!r} requires {nargs} arguments.": "选项 {name!r} 需要 {nargs} 个值。",
+}
+
+# The title of each diagnostic code in Chinese (``policylang explain CODE --lang zh``); the
+# English title is the catalogue's (diagnostics.CATALOGUE).  A code missing here is shown with
+# its English title.
+DIAGNOSTIC_TITLES_ZH: dict[str, str] = {
+    "C401": "决策表有遗漏",
+    "C402": "决策表有重叠",
+    "C403": "版本施行期重叠",
+    "C404": "版本之间有空档",
+    "C405": "规则重复",
+    "C406": "规则永远不会适用",
+    "C407": "病种数合计不符",
+    "C408": "版本结束早于开始",
+    "C409": "计入规则重叠",
+    "C410": "分析未完成",
+    "C411": "分段界限顺序错误",
+    "C412": "两个计数器标识相同",
+    "C420": "不是按次的起付标准设置了合计上限(total_at_most)",
+    "C421": "合计上限(total_at_most)按次计算",
+    "C422": "按次起付标准高于其合计上限",
+    "C423": "统筹基金永远不会支付",
+    "H501": "违反上级政策的约束",
+    "N101": "未知名称",
+    "N102": "重复定义",
+    "N103": "找不到上级政策",
+    "N104": "循环实施",
+    "N105": "未知设置",
+    "N106": "此处不允许该值",
+    "N107": "参数未被使用",
+    "N108": "上级政策有错误",
+    "N109": "实施的政策层级相同或更低",
+    "N110": "名称已被占用",
+    "N111": "两个政策标识相同",
+    "N112": "起付标准和最高支付限额使用同一计数器名称",
+    "N113": "counts_as 没有指向其他值",
+    "N114": "代码映射了两次",
+    "N115": "别名已表示另一个值",
+    "N116": "该枚举不能扩展",
+    "N117": "找不到词汇表",
+    "N118": "不是可用的词汇表",
+    "P001": "意外的字符",
+    "P002": "意外的词或符号",
+    "P003": "文件意外结束",
+    "P004": "字符串未结束",
+    "P005": "嵌套过深",
+    "P010": "不可见字符",
+    "P011": "双向控制字符",
+    "P012": "易混淆字符",
+    "P013": "数字中有中文标点",
+    "P014": "日期不存在",
+    "P015": "不是 UTF-8 文本",
+    "R301": "比例超出范围",
+    "R302": "金额为负",
+    "R303": "数量不是整数",
+    "R304": "舍入单位",
+    "R305": "金额不是精确到分或过大",
+    "R306": "数值超出界限",
+    "S601": "缺少依据条款",
+    "S602": "语句所在部分不对",
+    "S603": "缺少语句",
+    "S604": "部分重复",
+    "S605": "一个示例中有两类记录",
+    "T201": "值的种类不对",
+    "T202": "百分比与百分点混用",
+    "T203": "对不相容的值进行运算",
+    "T204": "值之间没有顺序",
+    "T205": "行与表的键不匹配",
+}

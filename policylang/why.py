@@ -16,8 +16,8 @@ and the selected records are explained.
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
+import datetime as dt
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import attrs
@@ -28,6 +28,7 @@ from .backends.common import block_at, bucket, settle_order, visit_date
 from .ir import evaluate as E
 from .ir.evaluate import CTX
 from .ir.text import cond_text
+from .messages import text as words
 from .runtime import CreditResult, MayPayResult, TraceStep, VisitResult, money, with_provenance
 
 if TYPE_CHECKING:
@@ -96,14 +97,20 @@ def detect_kind(records: list) -> str | None:
 
 
 def explain(
-    compiled: CompiledPolicy, records: list, params: dict, kind: str, selected: list[int]
+    compiled: CompiledPolicy,
+    records: list,
+    params: dict,
+    kind: str,
+    selected: list[int],
+    lang: str = "en",
 ) -> list[Explanation]:
-    """Evaluate every record, explain those at ``selected`` (0-based indexes)."""
+    """Evaluate every record, explain those at ``selected`` (0-based indexes), in ``lang``
+    (the explanations; ``what`` stays the English key the JSON contract names)."""
     from .inputs import validate_params, validate_persons, validate_requests, validate_visits
 
     policy: ir.Policy = compiled.ir
     # settle, credit or may_pay
-    method: Callable[[list[dict], dict[str, Any]], list[Any]] = getattr(compiled, kind)
+    method: Callable[[list, dict], list[Any]] = getattr(compiled, kind)
     results = method(records, params)
     values = validate_params(params, policy, source="params")
     rows = {"settle": validate_visits, "credit": validate_persons, "may_pay": validate_requests}[
@@ -113,51 +120,63 @@ def explain(
     out = []
     for i in selected:
         result = results[i]
-        steps = [_version_step(program, rows[i], values, kind)]
+        shown = result.to_json(trace=False, lang=lang)
+        steps = [_version_step(program, rows[i], values, kind, lang)]
         if kind == "settle":
-            steps += _settle_steps(result, program, rows, results, i, values)
+            steps += _settle_steps(result, program, rows, results, i, values, lang)
         elif kind == "credit":
-            steps += _credit_steps(result, program, rows[i], values)
+            steps += _credit_steps(result, program, rows[i], values, lang)
         else:
-            steps += _may_pay_steps(result)
-        out.append(Explanation(i + 1, kind, result.to_json(trace=False), steps))
+            steps += _may_pay_steps(result, lang)
+        _in_language(steps, kind, result.reason, shown.get("message"), lang)
+        out.append(Explanation(i + 1, kind, shown, steps))
     return out
+
+
+def _in_language(
+    steps: list[Step], kind: str, reason: str | None, message: str | None, lang: str = "en"
+) -> None:
+    """The result's message in the language asked for (the result's own is English)."""
+    if message is None:
+        return
+    for step in steps[1:]:
+        if step.what == "outcome":
+            step.explanation = message
+        elif kind == "may_pay" and step.what != "channel":
+            step.explanation = f"{reason}: {message}" if lang == "en" else message
 
 
 # ---- the steps ---------------------------------------------------------------------------
 
 
-def _version_step(program: ir.Program, row: dict, params: dict, kind: str) -> Step:
+def _version_step(program: ir.Program, row: dict, params: dict, kind: str, lang: str) -> Step:
     field = program.date_field
     when = visit_date(row[field])
     block = block_at(program, when, params)
     read = {field: when.isoformat()}
+    section = _section(kind) if lang == "en" else words(f"section.{_section(kind)}", lang)
     if block is None:
-        if program.section is None:
-            return Step(
-                "version in force",
-                None,
-                "none",
-                explanation=f"the policy has no {_section(kind)} section",
-                inputs=read,
-            )
+        said = (
+            words("why.no_section", lang, section=section)
+            if program.section is None
+            else words("why.none_in_force", lang, section=section, date=when.isoformat())
+        )
         return Step(
-            "version in force",
-            None,
-            "none",
-            explanation=f"no version of the {_section(kind)} section is in force on "
-            f"{when.isoformat()}: the result is not_in_force",
-            inputs=read,
+            "version in force", None, words("why.none", lang), explanation=said, inputs=read
         )
     start = _point(block.start, params)
-    until = f" until {_point(block.until, params)}" if block.until is not None else ""
+    span = (
+        words("why.from", lang, start=start)
+        if block.until is None
+        else words("why.from_until", lang, start=start, until=_point(block.until, params))
+    )
     prov = block.prov or ir.Prov("version")
     return Step(
         "version in force",
         None,
-        f"from {start}{until}",
+        span,
         "version",
-        explanation=f"the version in force on {when.isoformat()}",
+        explanation=words("why.in_force", lang, date=when.isoformat()),
         clause=prov.clause,
         quote=prov.quote,
         unstated=prov.unstated,
@@ -218,13 +237,13 @@ def _kind(field: str) -> str:
 FUND_KIND = {"dedc": "act_pay_dedc", "ratio": "ratio", "pay": "hifp_pay"}
 
 
-def _from_trace(t: TraceStep) -> Step:
+def _from_trace(t: TraceStep, lang: str) -> Step:
     return Step(
         _what(t.field),
         t.field,
         t.value,
         t.rule,
-        _words(t),
+        _words(t, lang),
         t.clause,
         t.quote,
         t.unstated,
@@ -233,109 +252,164 @@ def _from_trace(t: TraceStep) -> Step:
     )
 
 
-def _words(t: TraceStep) -> str | None:
+def _words(t: TraceStep, lang: str = "en") -> str | None:
     """The arithmetic of a trace step, in words."""
+    x = t.inputs
     if t.formula:
         return f"{t.formula} = {t.value}"
-    words = _WORDS.get(_kind(t.field))
-    return words(t, t.inputs) if words is not None else None
-
-
-def _deductible_words(t: TraceStep, x: dict[str, Any]) -> str | None:
-    if "deductible" not in x:
-        return _total_words(t, x)  # a deductible's total_at_most cut it
-    left = Decimal(x["deductible"]) - Decimal(x["consumed_before"])
-    return (
-        f"{x['deductible']} for the period, {x['consumed_before']} used before this visit, "
-        f"{money(max(left, Decimal(0)))} left: takes {t.value} of the in-policy "
-        f"{x['in_policy']}"
-    )
-
-
-def _ratio_words(t: TraceStep, x: dict[str, Any]) -> str:
-    if "base" in x and "points" in x:
-        why = ", ".join(f"{k} = {_plain(v)}" for k, v in x.items() if k not in ("base", "points"))
-        points = str(x["points"])
-        change = f"- {points[1:]}" if points.startswith("-") else f"+ {points}"
-        return f"{x['base']} {change} points = {t.value}" + (f", because {why}" if why else "")
-    if "band_part" in x:
-        return (
-            f"{x['band_part']} of this visit falls in the band at {t.value} "
-            f"({x['accumulated_before']} accumulated before, uplift {x['uplift']} points)"
-        )
-    if t.value and t.value.endswith(" points"):
-        return f"adds {t.value} to every band"
-    read = ", ".join(f"{k} = {_plain(v)}" for k, v in x.items())
-    return f"{t.value}" + (f" for {read}" if read else "")
-
-
-def _fund_words(t: TraceStep, x: dict[str, Any]) -> str | None:
-    if "exact" in x:
-        ratio = x["ratio"]
-        product = f"{x['base']} × {ratio}" if ratio != "by bands" else f"{x['base']} by bands"
-        return f"{product} = {x['exact']}, rounded to {t.value}"
-    if "cap" in x:
-        room = Decimal(x["cap"]) - Decimal(x["paid_before"])
-        return (
-            f"{x['cap']} for the period, {x['paid_before']} paid before this visit, "
-            f"{money(max(room, Decimal(0)))} left: {x['uncapped']} is cut to {t.value}"
-        )
+    for test, say in _WORDS.get(_kind(t.field), ()):
+        if test(t, x):
+            return say(t, x, lang)
     return None
 
 
-def _total_words(t: TraceStep, x: dict[str, Any]) -> str | None:
-    """A total that cut the step: a deductible's total_at_most, or a cost cap."""
-    if "cap" not in x:
-        return None
-    used = "taken_before" if t.field == "act_pay_dedc" else "counted_before"
-    room = Decimal(x["cap"]) - Decimal(x[used])
-    what = "taken" if t.field == "act_pay_dedc" else "counted"
-    return (
-        f"{x['cap']} in total for the period, {x[used]} {what} before this visit, "
-        f"{money(max(room, Decimal(0)))} left: {x['uncapped']} is cut to {t.value}"
+def _deductible_words(t, x, lang):
+    left = Decimal(x["deductible"]) - Decimal(x["consumed_before"])
+    return words(
+        "why.deductible",
+        lang,
+        deductible=x["deductible"],
+        before=x["consumed_before"],
+        left=money(max(left, Decimal(0))),
+        value=t.value,
+        in_policy=x["in_policy"],
     )
 
 
-def _account_words(t: TraceStep, x: dict[str, Any]) -> str | None:
-    if "payable" not in x:
-        return None
-    return f"balance {x['balance_before']}, payable {x['payable']}: the account pays {t.value}"
+def _uplift_words(t, x, lang):
+    why = ", ".join(f"{k} = {_plain(v)}" for k, v in x.items() if k not in ("base", "points"))
+    points = str(x["points"])
+    change = f"- {points[1:]}" if points.startswith("-") else f"+ {points}"
+    said = words("why.uplift", lang, base=x["base"], change=change, value=t.value)
+    return said + (words("why.because", lang, why=why) if why else "")
 
 
-def _credit_words(t: TraceStep, x: dict[str, Any]) -> str | None:
-    return f"{x['exact']}, rounded to {t.value}" if "exact" in x else None
+def _band_words(t, x, lang):
+    return words(
+        "why.band",
+        lang,
+        part=x["band_part"],
+        value=t.value,
+        before=x["accumulated_before"],
+        uplift=x["uplift"],
+    )
 
 
-# the words of a trace step, by the field it sets (a step with a formula shows the formula)
-_WORDS: dict[str, Callable[[TraceStep, dict[str, Any]], str | None]] = {
-    "act_pay_dedc": _deductible_words,
-    "inscp_counted": _total_words,
-    "ratio": _ratio_words,
-    "hifp_pay": _fund_words,
-    "acct_pay": _account_words,
-    "credit": _credit_words,
+def _ratio_words(t, x, lang):
+    read = ", ".join(f"{k} = {_plain(v)}" for k, v in x.items())
+    return words("why.ratio_for", lang, value=t.value, read=read) if read else f"{t.value}"
+
+
+def _rounded_words(t, x, lang):
+    ratio = x["ratio"]
+    product = (
+        f"{x['base']} × {ratio}"
+        if ratio != "by bands"
+        else words("why.by_bands", lang, base=x["base"])
+    )
+    return words("why.rounded", lang, exact=f"{product} = {x['exact']}", value=t.value)
+
+
+def _cap_cut_words(t, x, lang):
+    room = Decimal(x["cap"]) - Decimal(x["paid_before"])
+    return words(
+        "why.cap_cut",
+        lang,
+        cap=x["cap"],
+        before=x["paid_before"],
+        left=money(max(room, Decimal(0))),
+        uncapped=x["uncapped"],
+        value=t.value,
+    )
+
+
+def _total_words(t, x, lang):
+    """A total the policy caps (a deductible's total, the costs counted): what was left of it."""
+    taken = _kind(t.field) == "act_pay_dedc"
+    used = "taken_before" if taken else "counted_before"
+    room = Decimal(x["cap"]) - Decimal(x[used])
+    return words(
+        "why.total_taken" if taken else "why.total_counted",
+        lang,
+        cap=x["cap"],
+        before=x[used],
+        left=money(max(room, Decimal(0))),
+        uncapped=x["uncapped"],
+        value=t.value,
+    )
+
+
+_WORDS = {
+    "act_pay_dedc": [
+        (lambda t, x: "deductible" in x, _deductible_words),
+        (lambda t, x: "cap" in x, _total_words),
+    ],
+    "inscp_counted": [(lambda t, x: "cap" in x, _total_words)],
+    "ratio": [
+        (lambda t, x: "base" in x and "points" in x, _uplift_words),
+        (lambda t, x: "band_part" in x, _band_words),
+        (
+            lambda t, x: bool(t.value) and t.value.endswith(" points"),
+            lambda t, x, lang: words("why.every_band", lang, value=t.value),
+        ),
+        (lambda t, x: True, _ratio_words),
+    ],
+    "hifp_pay": [
+        (lambda t, x: "exact" in x, _rounded_words),
+        (lambda t, x: "cap" in x, _cap_cut_words),
+    ],
+    "acct_pay": [
+        (
+            lambda t, x: "payable" in x,
+            lambda t, x, lang: words(
+                "why.account",
+                lang,
+                balance=x["balance_before"],
+                payable=x["payable"],
+                value=t.value,
+            ),
+        )
+    ],
+    "credit": [
+        (
+            lambda t, x: "exact" in x,
+            lambda t, x, lang: words("why.rounded", lang, exact=x["exact"], value=t.value),
+        )
+    ],
 }
 
 
 def _settle_steps(
-    result: VisitResult, program: ir.Program, rows: list[dict], results: list, i: int, params: dict
+    result: VisitResult,
+    program: ir.Program,
+    rows: list[dict],
+    results: list,
+    i: int,
+    params: dict,
+    lang: str,
 ) -> list[Step]:
     trace = list(result.trace)
     steps: list[Step] = []
     capped = any(t.field == "hifp_pay" and "cap" in t.inputs for t in trace)
     for t in trace:
-        step = _from_trace(t)
+        step = _from_trace(t, lang)
         steps.append(step)
         if t.field == "hifp_pay" and "exact" in t.inputs and not capped:
             assert t.value is not None  # the fund's share is a number
-            steps += _cap_steps(program, rows, results, i, params, Decimal(t.value))
+            steps += _cap_steps(program, rows, results, i, params, Decimal(t.value), lang)
     if result.reason is not None:
         steps.append(Step("outcome", "reason", result.reason, explanation=result.message))
     return steps
 
 
 def _cap_steps(
-    program: ir.Program, rows: list[dict], results: list, i: int, params: dict, share: Decimal
+    program: ir.Program,
+    rows: list[dict],
+    results: list,
+    i: int,
+    params: dict,
+    share: Decimal,
+    lang: str = "en",
 ) -> list[Step]:
     """Each cap that applies to the visit and did not cut its share: the room it had."""
     out = []
@@ -348,9 +422,15 @@ def _cap_steps(
                 "hifp_pay",
                 money(share),
                 prov.rule,
-                f"{money(amount)} for the period, {money(before)} paid before this visit, "
-                f"{money(room)} left: "
-                f"{money(share)} fits, {money(CTX.subtract(room, share))} left after this visit",
+                words(
+                    "why.cap_fits",
+                    lang,
+                    cap=money(amount),
+                    before=money(before),
+                    room=money(room),
+                    share=money(share),
+                    after=money(CTX.subtract(room, share)),
+                ),
                 prov.clause,
                 prov.quote,
                 prov.unstated,
@@ -362,7 +442,7 @@ def _cap_steps(
 
 def cap_rooms(
     program: ir.Program, rows: list[dict], results: list, target: int, params: dict
-) -> list[tuple[ir.CapUse, Decimal, Decimal]]:
+) -> list[tuple[Any, Decimal, Decimal]]:
     """(cap, amount, paid before) for each cap that applies to the visit ``target``: what the
     same person's earlier visits (in execution order) charged to its counter this period."""
     counters = {c.id: c for c in program.counters}
@@ -383,7 +463,7 @@ def cap_rooms(
 
 def _applying_caps(
     program: ir.Program, row: dict, index: int, params: dict, counters: dict
-) -> Iterator[tuple[ir.CapUse, Decimal, tuple]]:
+) -> Iterator[tuple[Any, Decimal, tuple]]:
     when = visit_date(row["setl_time"])
     block = block_at(program, when, params)
     if block is None:
@@ -406,16 +486,22 @@ def _applying_caps(
                     yield cap, amount, key
 
 
-def _credit_steps(result: CreditResult, program: ir.Program, row: dict, params: dict) -> list[Step]:
+def _credit_steps(
+    result: CreditResult, program: ir.Program, row: dict, params: dict, lang: str
+) -> list[Step]:
     steps = []
     rule = _credit_rule(program, result.rule)
     for t in result.trace:
-        step = _from_trace(t)
+        step = _from_trace(t, lang)
         step.what = "credit"
         if rule is not None:
-            step.explanation = (
-                f"rule {rule.name} applies (when {cond_text(rule.when)}): "
-                f"{_amount_text(rule.amount)} = {step.explanation}"
+            step.explanation = words(
+                "why.credit_rule",
+                lang,
+                rule=rule.name,
+                cond=cond_text(rule.when),
+                amount=_amount_text(rule.amount),
+                value=step.explanation,
             )
             step.inputs = {**_reads(rule, row, params), **step.inputs}
         steps.append(step)
@@ -424,7 +510,7 @@ def _credit_steps(result: CreditResult, program: ir.Program, row: dict, params: 
     return steps
 
 
-def _credit_rule(program: ir.Program, name: str | None) -> ir.CreditRule | None:
+def _credit_rule(program: ir.Program, name: str | None) -> Any:
     for block in program.blocks:
         for step in block.steps:
             if isinstance(step, ir.CreditRules):
@@ -434,15 +520,13 @@ def _credit_rule(program: ir.Program, name: str | None) -> ir.CreditRule | None:
     return None
 
 
-def _amount_text(e: ir.Expr, top: bool = True) -> str:
+def _amount_text(e: Any, top: bool = True) -> str:
     """An IR expression as the policy writes it: percentages as 2%, × for times."""
     from .ir.text import value_text
     from .runtime import percent
 
     if isinstance(e, ir.Const):
-        if e.type == "percent" and isinstance(e.value, Decimal):
-            return percent(e.value)
-        return value_text(e.value)
+        return percent(Decimal(str(e.value))) if e.type == "percent" else value_text(e.value)
     if isinstance(e, ir.Arith):
         op = "×" if e.op == "*" else e.op
         text = f"{_amount_text(e.left, False)} {op} {_amount_text(e.right, False)}"
@@ -450,7 +534,7 @@ def _amount_text(e: ir.Expr, top: bool = True) -> str:
     return e.name
 
 
-def _names(e: ir.Expr | ir.Cond) -> set[str]:
+def _names(e: Any) -> set[str]:
     if isinstance(e, ir.Arith):
         return _names(e.left) | _names(e.right)
     if isinstance(e, (ir.Field, ir.Param)):
@@ -466,7 +550,7 @@ def _names(e: ir.Expr | ir.Cond) -> set[str]:
     return set()
 
 
-def _reads(rule: ir.CreditRule, row: dict, params: dict) -> dict:
+def _reads(rule: Any, row: dict, params: dict) -> dict:
     """The fields and parameters a credit rule read, with their values."""
     out = {}
     for name in sorted(_names(rule.when) | _names(rule.amount)):
@@ -477,7 +561,7 @@ def _reads(rule: ir.CreditRule, row: dict, params: dict) -> dict:
     return out
 
 
-def _shown(v: object) -> Any:
+def _shown(v: Any) -> Any:
     if isinstance(v, Decimal):
         return format(v.normalize(CTX), "f")
     if hasattr(v, "isoformat"):
@@ -485,21 +569,15 @@ def _shown(v: object) -> Any:
     return v
 
 
-def _may_pay_steps(result: MayPayResult) -> list[Step]:
+def _may_pay_steps(result: MayPayResult, lang: str) -> list[Step]:
     steps = []
     for t in result.trace:
-        step = _from_trace(t)
+        step = _from_trace(t, lang)
         step.explanation = f"{result.reason}: {result.message}"
         steps.append(step)
     if result.allowed:
         steps.append(
-            Step(
-                "channel",
-                "channel",
-                result.channel,
-                explanation="direct when the venue settles over the network (networked), "
-                "else reimbursement",
-            )
+            Step("channel", "channel", result.channel, explanation=words("why.channel", lang))
         )
     return steps
 
@@ -507,67 +585,146 @@ def _may_pay_steps(result: MayPayResult) -> list[Step]:
 # ---- rendering ---------------------------------------------------------------------------------
 
 
-def render_text(policy_id: str, policy_file: str, explanations: list[Explanation]) -> str:
-    out = []
-    for ex in explanations:
-        out.append(f"{_head(ex)}  (policy {policy_id}, {policy_file})")
-        out += _step_lines(ex.steps)
-        out.append("     result: " + _summary(ex))
-        out.append("")
-    return "\n".join(out).rstrip() + "\n"
-
-
-def _head(ex: Explanation) -> str:
+def _head(ex: Explanation, policy_id: str, policy_file: str, lang: str) -> str:
     r = ex.result
     if ex.kind == "settle":
-        return f"visit {ex.record}: psn_no {r['psn_no']}, setl_time {r['setl_time']}"
-    if ex.kind == "credit":
-        return f"credit {ex.record}: psn_no {r['psn_no']}, on {r['on']}"
-    who = f"psn_no {r['psn_no']}, " if r.get("psn_no") else ""
-    venue = f" at {r['venue']}" if r.get("venue") else ""
-    return f"request {ex.record}: {who}{r['relation']}, {r['item']}{venue}, on {r['on']}"
+        head = words("why.head_visit", lang, n=ex.record, psn=r["psn_no"], date=r["setl_time"])
+    elif ex.kind == "credit":
+        head = words("why.head_credit", lang, n=ex.record, psn=r["psn_no"], date=r["on"])
+    else:
+        from .messages import value
+
+        who = words("why.who", lang, psn=r["psn_no"]) if r.get("psn_no") else ""
+        venue = words("why.at", lang, venue=value(r["venue"], lang)) if r.get("venue") else ""
+        head = words(
+            "why.head_request",
+            lang,
+            n=ex.record,
+            who=who,
+            relation=value(r["relation"], lang),
+            item=value(r["item"], lang),
+            at=venue,
+            date=r["on"],
+        )
+    return head + words("why.policy", lang, id=policy_id, file=policy_file)
 
 
-def _step_lines(steps: list[Step]) -> list[str]:
-    """Each step numbered, its value aligned (but the version's), then its explanation,
-    citation and what it read on lines of their own."""
+def shown_value(value: str | None, lang: str) -> str:
+    """A step's value: yes/no for a decision in Chinese, else as the trace has it."""
+    if lang == "zh" and value in ("true", "false"):
+        return words(f"value.{value}", lang)
+    if lang == "zh" and value in ("direct", "reimbursement"):  # a channel
+        from .messages import value as named
+
+        return named(value, lang)
+    return value or ""
+
+
+def rule_label(rule: str, lang: str) -> str:
+    """The rule of a step: the policy's own words, or the catalogue's for the steps every
+    program has (the bill split, the rounding, computed fields)."""
+    key = f"why.rule.{rule}"
+    from .messages import MESSAGES
+
+    if key in MESSAGES:
+        return words(key, lang)
+    return _rule_in_chinese(rule) if lang == "zh" else rule
+
+
+def _rule_in_chinese(rule: str) -> str:
+    """A rule as the policy states it (``deductible per year``, ``ratio [level2]``) with the
+    language's keywords, periods and values: 起付标准 每 年, 支付比例 [二级].  Names the policy
+    gave (a rule, a tier, a setting) stay as written."""
+    import re
+
+    from .messages import value
+    from .parser import keyword_pairs
+
+    keywords = {en: zh for en, zh in keyword_pairs().values()}
+    periods = {p: words(f"period.{p}", "zh") for p in ("year", "month", "day", "visit")}
+    head, bracket, rest = rule.partition("[")
+    tokens = head.split(" ")
+    if not tokens or tokens[0] not in keywords:
+        return rule
+    said = " ".join(keywords.get(t, periods.get(t, t)) for t in tokens)
+    if bracket:
+        inside, close, tail = rest.partition("]")
+        said += "[" + re.sub(r"[A-Za-z_][\w]*", lambda m: value(m.group(0), "zh"), inside)
+        said += close + tail
+    return said
+
+
+def label(what: str, lang: str) -> str:
+    """A step's name, as a person reads it (``what`` is the English)."""
+    key = f"why.what.{what}"
+    from .messages import MESSAGES
+
+    return words(key, lang) if key in MESSAGES else what
+
+
+def _step_lines(n: int, s: Step, what_w: int, value_w: int, lang: str) -> list[tuple[str, str]]:
+    """(text, style) lines of one step."""
     from .formatter import cell_width
 
-    what_w = max(cell_width(s.what) for s in steps)
-    value_w = max([cell_width(s.value or "") for s in steps if s.what != "version in force"] or [0])
-    out = []
-    for n, s in enumerate(steps, start=1):
-        value = s.value or ""
-        aligned = (
-            value
-            if s.what == "version in force"
-            else f"{' ' * (value_w - cell_width(value))}{value}"
-        )
-        line = f"{n:>3}. {s.what}{' ' * (what_w - cell_width(s.what))}  {aligned}"
-        if s.rule and s.what != "version in force":
-            line += f"  {s.rule}"
-        out.append(line.rstrip())
-        out += [f"{' ' * 7}{text}" for text in _step_notes(s)]
-    return out
-
-
-def _step_notes(s: Step) -> list[str]:
-    notes = []
+    name = label(s.what, lang)
+    value = shown_value(s.value, lang)
+    version = s.what == "version in force"
+    aligned = value if version else f"{' ' * (value_w - cell_width(value))}{value}"
+    line = f"{n:>3}. {name}{' ' * (what_w - cell_width(name))}  {aligned}"
+    if s.rule and not version:
+        line += f"  {rule_label(s.rule, lang)}"
+    out = [(line.rstrip(), "bold")]
+    pad = " " * 7
     if s.explanation:
-        notes.append(s.explanation)
+        out.append((f"{pad}{s.explanation}", ""))
     if s.clause or s.quote:
         cite = s.clause or ""
         if s.quote:
             cite += f" “{s.quote}”" if cite else f"“{s.quote}”"
-        notes.append(cite)
+        out.append((f"{pad}{cite}", "cyan"))
     if s.unstated:
-        notes.append(f"unstated: {s.unstated}")
+        out.append((f"{pad}{words('why.unstated', lang, text=s.unstated)}", "yellow"))
     if s.inputs:
-        notes.append("read: " + ", ".join(f"{k} {_plain(v)}" for k, v in s.inputs.items()))
-    return notes
+        read = ", ".join(f"{k} {_plain(v)}" for k, v in s.inputs.items())
+        out.append((f"{pad}{words('why.read', lang, read=read)}", "dim"))
+    return out
 
 
-def _plain(v: object) -> str:
+def render_lines(
+    policy_id: str, policy_file: str, explanations: list[Explanation], lang: str = "en"
+) -> list[tuple[str, str]]:
+    """The explanation for a terminal: (text, rich style) lines."""
+    from .formatter import cell_width
+
+    out: list[tuple[str, str]] = []
+    for ex in explanations:
+        out.append((_head(ex, policy_id, policy_file, lang), "bold underline"))
+        names = [label(s.what, lang) for s in ex.steps]
+        what_w = max(cell_width(x) for x in names)
+        value_w = max(
+            [
+                cell_width(shown_value(s.value, lang))
+                for s in ex.steps
+                if s.what != "version in force"
+            ]
+            or [0]
+        )
+        for n, s in enumerate(ex.steps, start=1):
+            out += _step_lines(n, s, what_w, value_w, lang)
+        out.append(("     " + words("why.result", lang, summary=_summary(ex, lang)), "bold"))
+        out.append(("", ""))
+    while out and not out[-1][0]:
+        out.pop()
+    return out
+
+
+def render_text(
+    policy_id: str, policy_file: str, explanations: list[Explanation], lang: str = "en"
+) -> str:
+    return "\n".join(t for t, _ in render_lines(policy_id, policy_file, explanations, lang)) + "\n"
+
+
+def _plain(v: Any) -> str:
     if v is None:
         return "none"
     if isinstance(v, bool):
@@ -581,11 +738,10 @@ def _further_funds(result: dict) -> tuple[str, ...]:
     return (*funds, "fund_pay_sumamt") if funds else ()
 
 
-def _summary(ex: Explanation) -> str:
+def _summary(ex: Explanation, lang: str = "en") -> str:
     r = ex.result
-    fields: tuple[str, ...]
     if ex.kind == "settle":
-        fields = (
+        fields: tuple[str, ...] = (
             "inscp_scp_amt",
             "act_pay_dedc",
             "pool_prop_selfpay",
@@ -601,7 +757,25 @@ def _summary(ex: Explanation) -> str:
         fields = ("credit", "reason", "rule", "clause")
     else:
         fields = ("allowed", "reason", "channel", "clause")
-    return ", ".join(f"{f} {_plain(r[f])}" for f in fields)
+    if lang == "en":
+        return ", ".join(f"{f} {_plain(r[f])}" for f in fields)
+    from .messages import reason, value
+
+    def shown(f):
+        if r[f] is None and f != "reason":
+            return words("why.none", lang)
+        if f == "reason":
+            return reason(r[f], lang) if ex.kind == "settle" or r[f] else words("why.none", lang)
+        if isinstance(r[f], bool) or f == "channel":
+            return value(r[f], lang) if r[f] is not None else words("why.none", lang)
+        return _plain(r[f])
+
+    from .messages import MESSAGES
+
+    def name(f: str) -> str:
+        return words(f"col.{f}", lang) if f"col.{f}" in MESSAGES else f
+
+    return ",".join(f"{name(f)} {shown(f)}" for f in fields)
 
 
 def to_json(

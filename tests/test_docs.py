@@ -93,14 +93,26 @@ def test_readme_shows_each_command_with_its_real_output(command, shown, monkeypa
 
     assert command.startswith("policylang ")
     monkeypatch.chdir(ROOT)
-    result = CliRunner().invoke(main, shlex.split(command)[1:])
+    for name in ("LC_ALL", "LC_MESSAGES", "POLICYLANG_LANG"):  # the README shows English
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    result = CliRunner().invoke(main, shlex.split(command)[1:], prog_name="policylang")
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert result.output.rstrip("\n") == shown.rstrip("\n")
 
 
 def test_readme_shows_the_commands_of_the_toolbox():
     commands = {p.values[0].split()[1] for p in _console_runs()}
-    assert {"check", "settle", "why", "test", "fmt", "explain"} <= commands
+    every = {"check", "settle", "credit", "may-pay", "why", "test", "fmt", "explain", "diff"}
+    assert every | {"render"} <= (
+        commands | {p.values[0].split()[3] for p in _console_runs() if "--lang zh" in p.values[0]}
+    )
+    shown_in_chinese = {
+        p.values[0].split()[3]
+        for p in _console_runs()
+        if p.values[0].startswith("policylang --lang zh")
+    }
+    assert {"settle", "why", "test", "check", "explain", "render"} <= shown_in_chinese
 
 
 def test_language_reference_lists_every_keyword():
