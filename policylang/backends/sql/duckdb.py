@@ -330,16 +330,10 @@ class DuckDB:
         return pa.table(data)
 
     def _arrow_types(self) -> dict[str, Any]:
-        """The Arrow type of each SQL type of an input column."""
-        pa = self._pa
-        return {
-            "BIGINT": pa.int64(),
-            "VARCHAR": pa.string(),
-            "BOOLEAN": pa.bool_(),
-            "DATE": pa.date32(),
-            "TIMESTAMP": pa.timestamp("us"),
-            "HUGEINT": pa.decimal128(38, 6),
-        }
+        """The Arrow type of each SQL type of an input column (as the table path has them)."""
+        from .table import _ARROW
+
+        return _ARROW
 
     # ---- running a plan -------------------------------------------------------------------
     def _script(self, plan: Plan) -> list[tuple]:
