@@ -8,6 +8,9 @@ both measured in the same run.
     python benchmarks/run.py --sql      # the SQL section: DuckDB, 10,000,000 visits
     python benchmarks/run.py --sql --quick   # the same on 1,000,000 visits
 
+    python benchmarks/run.py --spark    # the Spark section: local[*], 10,000,000 visits
+    python benchmarks/run.py --spark --quick --spark-visits 1000000
+
 The target (issue tracker): on 100k visits, validation included, ``settle(...,
 trace=False)`` within 1.2x of a plain Python function doing the same work, and the
 traced ``settle`` (with every trace step read) within 3x.  The plain reference is
@@ -617,6 +620,15 @@ def _settings(ap: argparse.ArgumentParser, args: argparse.Namespace) -> tuple:
     return repeats, columnar_n, None if args.no_columnar else _columnar_available()
 
 
+def _section(args):
+    """The section selected instead of the Python one: SQL (--sql), Spark (--spark)."""
+    if args.sql or args.sql_memory_child:
+        return sql_section
+    if args.spark or args.spark_memory_child:
+        return spark_section
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument(
@@ -647,6 +659,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--sql-memory-child", choices=list(SQL_CONFIGS), help=argparse.SUPPRESS)
     ap.add_argument(
+        "--spark",
+        action="store_true",
+        help="run the Spark section instead: the Spark backend against hand-written Spark SQL",
+    )
+    ap.add_argument(
+        "--spark-visits",
+        type=int,
+        default=None,
+        help="visits for the Spark section (default 10,000,000; 1,000,000 with --quick)",
+    )
+    ap.add_argument("--spark-master", default=None, help="Spark master URL (default local[*])")
+    ap.add_argument("--spark-memory-child", choices=list(SPARK_CONFIGS), help=argparse.SUPPRESS)
+    ap.add_argument(
         "--columnar-visits",
         type=int,
         default=None,
@@ -655,8 +680,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-columnar", action="store_true", help="skip the columnar comparison")
     ap.add_argument("--memory-child", choices=[*CONFIGS, *COLUMNAR_CONFIGS], help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    if args.sql or args.sql_memory_child:
-        return sql_section(args)
+    section = _section(args)
+    if section is not None:  # the SQL or the Spark section instead
+        return section(args)
     n = args.visits
     if n < 1:
         ap.error("--visits must be at least 1")
@@ -974,6 +1000,206 @@ def sql_section(args) -> int:
     if args.check and ratio > SQL_TARGET:
         print("target missed: generated", file=sys.stderr)
         return 1
+    return 0
+
+
+# ---- the Spark section: the Spark backend against hand-written Spark SQL --------------------
+# Visits generated in DuckDB (plain_sql.generate_sql), written to Parquet and read by Spark;
+# each configuration reads them and writes its results to Parquet, as a job on a cluster would.
+
+SPARK_CONFIGS = {
+    "generated": "Spark backend (settle_frame)",
+    "hand": "hand-written Spark SQL",
+}
+# a local run on this machine: the driver's heap holds the sort of ten million visits
+SPARK_CONF = {"spark.driver.memory": "6g", "spark.sql.shuffle.partitions": "8"}
+
+
+def _spark_session(master: str | None):
+    from policylang.backends.sql import spark as spark_backend
+
+    return spark_backend.session(master or "local[*]", SPARK_CONF)
+
+
+def _spark_data(n: int, seed: int, folder: str) -> tuple[str, float]:
+    """The visits as Parquet (generated in DuckDB), and the seconds that took."""
+    t0 = time.perf_counter()
+    con = _sql_setup(n, seed)
+    path = str(Path(folder) / "visits.parquet")
+    con.execute(f"COPY visits TO '{path}' (FORMAT PARQUET)")
+    con.close()
+    return path, time.perf_counter() - t0
+
+
+def _spark_job(spark, name: str, visits_path: str, out: str) -> None:
+    import plain_spark
+    from policylang.backends.sql.spark import Spark
+
+    visits = spark.read.parquet(visits_path)
+    if name == "generated":
+        frame = Spark(policylang.load(POLICY).ir, tracing=False, spark=spark).settle_frame(
+            visits, {}
+        )
+        frame = frame.select("row_no", *plain_spark.RESULT_COLUMNS)
+    else:
+        visits.createOrReplaceTempView("visits")
+        frame = spark.sql(plain_spark.HAND_SQL)
+    frame.write.mode("overwrite").parquet(out)
+
+
+def spark_check(folder: str, visits_path: str) -> str:
+    """Before timing: the Spark backend's results equal the hand-written Spark SQL's and the
+    DuckDB backend's (checked against policylang's Python settle by the SQL section) on
+    every result column of every visit."""
+    import duckdb
+    import plain_sql
+
+    from policylang.backends.sql.duckdb import DuckDB
+
+    con = duckdb.connect()
+    con.execute(f"CREATE VIEW visits AS SELECT * FROM '{visits_path}'")
+    sql = DuckDB.table_query(policylang.load(POLICY).ir, con, "visits", ordered=False)
+    con.execute(f"CREATE TABLE out_duckdb AS {sql}")
+    cols = plain_sql.RESULT_COLUMNS
+    for other in ("hand", "duckdb"):
+        source = "out_duckdb" if other == "duckdb" else f"'{folder}/out_hand/*.parquet'"
+        differ = " OR ".join(f"g.{c} IS DISTINCT FROM h.{c}" for c in cols)
+        counts = con.sql(
+            f"SELECT (SELECT COUNT(*) FROM '{folder}/out_generated/*.parquet'), "
+            f"(SELECT COUNT(*) FROM {source}), (SELECT COUNT(*) FROM visits)"
+        ).fetchall()[0]
+        if len(set(counts)) != 1:
+            raise Disagreement(f"spark: row counts differ (spark, {other}, visits): {counts}")
+        bad = con.sql(
+            f"SELECT g.*, h.* FROM '{folder}/out_generated/*.parquet' g JOIN {source} h "
+            f"USING (row_no) WHERE {differ} ORDER BY row_no LIMIT 1"
+        ).fetchall()
+        if bad:
+            raise Disagreement(f"spark: the Spark backend and {other} disagree: {bad[0]}")
+    types = con.sql(f"DESCRIBE SELECT * FROM '{folder}/out_generated/*.parquet'").fetchall()
+    money = {t[0]: t[1] for t in types if t[0] not in ("reason", "row_no", "pool_prop_selfpay")}
+    if set(money.values()) != {"BIGINT"}:
+        raise Disagreement(f"spark: money columns are not all BIGINT fen: {money}")
+    return "the money columns BIGINT fen"
+
+
+def _jvm_peak_mb(spark) -> float | None:
+    """The JVM's peak resident memory (VmHWM), read from /proc while it runs."""
+    proc = getattr(spark.sparkContext._gateway, "proc", None)
+    try:
+        with open(f"/proc/{proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (AttributeError, OSError):
+        return None
+    return None
+
+
+def spark_memory_child(args, n: int) -> None:
+    """One configuration on a fresh JVM: its peak resident memory."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="policylang-spark-bench-") as folder:
+        path, _ = _spark_data(n, args.seed, folder)
+        spark = _spark_session(args.spark_master)
+        _spark_job(spark, args.spark_memory_child, path, f"{folder}/out")
+        print(json.dumps({"config": args.spark_memory_child, "jvm_mb": _jvm_peak_mb(spark)}))
+        spark.stop()
+
+
+def spark_memory(args, n: int) -> dict[str, float | None]:
+    out: dict[str, float | None] = {}
+    for name in SPARK_CONFIGS:
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--spark-memory-child", name]
+        cmd += ["--spark-visits", str(n), "--seed", str(args.seed)]
+        if args.spark_master:
+            cmd += ["--spark-master", args.spark_master]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            print(f"memory measurement of {name} failed:\n{proc.stderr[-3000:]}", file=sys.stderr)
+            out[name] = None
+            continue
+        out[name] = json.loads(proc.stdout.strip().splitlines()[-1])["jvm_mb"]
+    return out
+
+
+def spark_section(args) -> int:
+    """The Spark backend (the Guiyang rules' generated Spark SQL, through ``settle_frame``)
+    against the hand-written Spark SQL (``plain_spark.py``) on the same Parquet visits, in
+    the same session; both checked equal, and equal to the DuckDB backend, before anything
+    is timed.  Each writes its results to Parquet."""
+    import tempfile
+
+    try:
+        import duckdb  # noqa: F401  (generates the visits)
+        import pyspark
+
+        from policylang.backends.sql import spark as spark_backend
+
+        spark_backend._engine()
+    except (ImportError, policylang.backends.BackendUnavailable) as e:
+        print(f"the Spark section needs pyspark, Java and DuckDB: {e}", file=sys.stderr)
+        return 2
+    n = args.spark_visits or (1_000_000 if args.quick else 10_000_000)
+    if args.spark_memory_child:
+        spark_memory_child(args, n)
+        return 0
+    repeats = args.repeat or (2 if args.quick else 3)
+    print(
+        "policylang Spark benchmark: policies/guiyang-2022.pol, the Spark backend against "
+        "benchmarks/plain_spark.py"
+    )
+    memory = {k: None for k in SPARK_CONFIGS} if args.no_memory else spark_memory(args, n)
+    with tempfile.TemporaryDirectory(prefix="policylang-spark-bench-") as folder:
+        path, made = _spark_data(n, args.seed, folder)
+        t0 = time.perf_counter()
+        spark = _spark_session(args.spark_master)
+        started = time.perf_counter() - t0
+        print(
+            machine_facts() + f", pyspark {pyspark.__version__} {spark.sparkContext.master}, "
+            f"Java {spark_backend.java_home() or 'on PATH'}"
+        )
+        print(
+            f"data:    {n:,} visits generated in DuckDB as Parquet ({made:.1f} s), seed {args.seed}"
+        )
+        for name in SPARK_CONFIGS:
+            _spark_job(spark, name, path, f"{folder}/out_{name}")
+        try:
+            types = spark_check(folder, path)
+        except Disagreement as e:
+            print(f"ABORT: {e}", file=sys.stderr)
+            return 2
+        print(
+            "agreement: every result column of every visit: the Spark backend equals the "
+            f"hand-written Spark SQL and the DuckDB backend; {types}"
+        )
+        print(
+            f"timing:  best of {repeats}{' (--quick)' if args.quick else ''}, Parquet in, Parquet "
+            f"out; session start {started:.1f} s (not counted)"
+        )
+        sys.stdout.flush()
+        best = {name: float("inf") for name in SPARK_CONFIGS}
+        for _ in range(repeats):
+            for name in SPARK_CONFIGS:
+                t0 = time.perf_counter()
+                _spark_job(spark, name, path, f"{folder}/out_{name}")
+                best[name] = min(best[name], time.perf_counter() - t0)
+        spark.stop()
+    base = best["hand"]
+    print()
+    head = f"{'configuration':<36}{'visits':>12}{'seconds':>10}{'visits/s':>12}{'vs hand':>10}"
+    print(head + f"{'JVM MB':>10}")
+    for name, label in SPARK_CONFIGS.items():
+        t = best[name]
+        mb = "n/a" if memory[name] is None else f"{memory[name]:.0f}"
+        print(f"{label:<36}{n:>12,}{t:>10.2f}{n / t:>12,.0f}{t / base:>9.2f}x{mb:>10}")
+    if not args.no_memory:
+        print(
+            "JVM MB: the driver JVM's peak resident memory (VmHWM), a fresh JVM per configuration"
+        )
+    print()
+    print(f"generated {best['generated'] / base:.2f}x the hand-written Spark SQL")
     return 0
 
 

@@ -1245,7 +1245,7 @@ def compile_cmd(policy, emit, dialect, search, lang):
     (money in integer fen; the comment before it states the columns, parameters
     and results).  A program with a step that has no closed form in SQL (two caps
     charged together, an amount that changes within a year) is refused, naming the
-    step: the DuckDB backend settles it with a sequential step instead."""
+    step: the duckdb and spark backends settle it with a sequential step instead."""
     _not_swapped(policy, None, "")
     compiled = _load(policy, search)
     if emit == "ir":

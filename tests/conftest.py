@@ -87,6 +87,8 @@ def make_backend(name: str, policy, tracing: bool = True, unsupported: str | Non
     try:
         return backend(name)(policy, tracing=tracing)
     except BackendUnavailable as e:
+        if os.environ.get("CI") == "true":  # CI installs the test extra: every engine must run
+            pytest.fail(f"in CI every backend must run: {e}")
         pytest.skip(str(e))
     except NotSupported as e:
         if unsupported is None:
@@ -127,3 +129,23 @@ def db_url(request, tmp_path):
     url = pg.new_database()
     yield url
     pg.drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def spark_session():
+    """One local SparkSession for the whole run (loopback, no web UI, few shuffle partitions:
+    ``backends.sql.spark.session``), shared by every Spark backend the tests build.  A skip
+    naming what to install where pyspark or Java is missing; in CI (``CI=true``, where the
+    test extra brings both) a failure."""
+    from policylang.backends import BackendUnavailable
+
+    try:
+        from policylang.backends.sql import spark
+
+        session = spark.session()
+    except BackendUnavailable as e:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"in CI the Spark tests must run: {e}")
+        pytest.skip(str(e))
+    yield session
+    session.stop()

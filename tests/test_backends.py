@@ -10,7 +10,12 @@ field and the message, not the trace.
 A backend that cannot run a corpus policy raises ``NotSupported`` when it is built;
 that is a named skip only when ``UNSUPPORTED`` expects it, and a failure otherwise.
 A backend whose optional engine is missing is skipped with what to install (the
-extra, e.g. ``policylang[sql]``)."""
+extra, e.g. ``policylang[sql]``) -- except in CI (``CI=true``), where the test extra
+installs every engine and a missing one fails.
+
+A distributed engine (``spark``), where every call is a job of a second or more, runs
+fewer examples (``EXAMPLES``), each with more visits; its session is shared by the
+whole run (tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -27,7 +32,10 @@ from policylang.inputs import InputError
 from .conftest import make_backend
 from .corpus import CORPUS, make_params, make_persons, make_requests, make_visits
 
-OTHERS = [name for name in BACKENDS if name != "reference"]
+# backend -> examples per test and policy, for engines whose calls take seconds
+EXAMPLES = {"spark": 2}
+OTHERS = [name for name in BACKENDS if name != "reference" and name not in EXAMPLES]
+DISTRIBUTED = [name for name in BACKENDS if name in EXAMPLES]
 _POLICIES = {
     p.name: policylang.loads(p.read_text(encoding="utf-8"), str(p), search=[p.parent]).ir
     for p in CORPUS
@@ -70,12 +78,7 @@ def _outcome(engine, visits, params, traced=True):
     return results, state, sorted(journal, key=repr)
 
 
-# 8 policies x 90 examples x ~150 visits on average: over 100k visits per backend in CI
-@pytest.mark.parametrize("other", OTHERS)
-@pytest.mark.parametrize("policy_name", sorted(_POLICIES))
-@settings(max_examples=90, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), size=st.integers(1, 500), tracing=st.booleans())
-def test_backend_agrees_with_reference(other, policy_name, seed, size, tracing):
+def _agrees_with_reference(other, policy_name, seed, size, tracing):
     policy = _POLICIES[policy_name]
     rnd = random.Random(seed)
     params = policylang.inputs.validate_params(make_params(policy, rnd), policy)
@@ -85,6 +88,24 @@ def test_backend_agrees_with_reference(other, policy_name, seed, size, tracing):
     want = _outcome(_engine("reference", policy_name, tracing), visits, params, traced)
     got = _outcome(engine, visits, params, traced)
     assert got == want
+
+
+# 8 policies x 90 examples x ~150 visits on average: over 100k visits per backend in CI
+@pytest.mark.parametrize("other", OTHERS)
+@pytest.mark.parametrize("policy_name", sorted(_POLICIES))
+@settings(max_examples=90, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), size=st.integers(1, 500), tracing=st.booleans())
+def test_backend_agrees_with_reference(other, policy_name, seed, size, tracing):
+    _agrees_with_reference(other, policy_name, seed, size, tracing)
+
+
+# a distributed engine: 8 policies x 2 examples of 200..1500 visits (no trace to build)
+@pytest.mark.parametrize("other", DISTRIBUTED)
+@pytest.mark.parametrize("policy_name", sorted(_POLICIES))
+@settings(max_examples=max(EXAMPLES.values(), default=1), deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), size=st.integers(200, 1500))
+def test_distributed_backend_agrees_with_reference(other, policy_name, seed, size):
+    _agrees_with_reference(other, policy_name, seed, size, False)
 
 
 def _decisions(engine, kind, records, params, traced=True):
@@ -102,6 +123,18 @@ def _decisions(engine, kind, records, params, traced=True):
 @settings(max_examples=15, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), size=st.integers(1, 60))
 def test_credit_and_may_pay_agree_with_reference(other, policy_name, seed, size):
+    _credit_and_may_pay_agree(other, policy_name, seed, size)
+
+
+@pytest.mark.parametrize("other", DISTRIBUTED)
+@pytest.mark.parametrize("policy_name", sorted(_POLICIES))
+@settings(max_examples=1, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), size=st.integers(60, 200))
+def test_distributed_credit_and_may_pay_agree_with_reference(other, policy_name, seed, size):
+    _credit_and_may_pay_agree(other, policy_name, seed, size)
+
+
+def _credit_and_may_pay_agree(other, policy_name, seed, size):
     policy = _POLICIES[policy_name]
     rnd = random.Random(seed)
     params = policylang.inputs.validate_params(make_params(policy, rnd), policy)
@@ -116,7 +149,7 @@ def test_credit_and_may_pay_agree_with_reference(other, policy_name, seed, size)
 
 
 def test_every_backend_is_listed_and_loads():
-    assert {"reference", "scalar", "duckdb"} <= set(BACKENDS)
+    assert {"reference", "scalar", "duckdb", "spark", "columnar"} <= set(BACKENDS)
     for name in BACKENDS:  # importing a backend needs none of its optional engine
         assert backend(name).name == name
 
@@ -319,6 +352,18 @@ def _settle_outcome(engine, visits, traced=True):
 def test_hostile_records_are_validated_alike(other, policy_name, data, tracing):
     """Whatever a backend's fast input path accepts, the reference accepts with identical
     values (the echoed setl_time included), and what it refuses gets the same problems."""
+    _validated_alike(other, policy_name, data, tracing)
+
+
+@pytest.mark.parametrize("other", DISTRIBUTED)
+@pytest.mark.parametrize("policy_name", ["guiyang-2022.pol", "city.pol", "lanshan-2024.pol"])
+@settings(max_examples=5, deadline=None)
+@given(data=st.data())
+def test_hostile_records_are_validated_alike_by_distributed_engines(other, policy_name, data):
+    _validated_alike(other, policy_name, data, False)
+
+
+def _validated_alike(other, policy_name, data, tracing):
     policy = _POLICIES[policy_name]
     visits = data.draw(_visit_records(policy))
     engine = _engine(other, policy_name, tracing)

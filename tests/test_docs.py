@@ -53,6 +53,10 @@ def test_python_examples_in_docs_run(code, monkeypatch):
         pytest.importorskip(
             "pyarrow", reason="pip install 'policylang[columnar]' to run the columnar example"
         )
+    if 'backend("spark")' in code:  # the Spark example needs the spark extra (always in CI)
+        pytest.importorskip(
+            "pyspark", reason="pip install 'policylang[spark]' to run the Spark example"
+        )
     monkeypatch.chdir(ROOT)
     exec(compile(code, "<doc>", "exec"), {})
 

@@ -78,12 +78,15 @@ def _visit(when: str, amount: str, psn: str = "A", **kw) -> dict:
 
 
 def _both(
-    policy: policylang.CompiledPolicy, visits: list[dict], params: dict | None = None
+    policy: policylang.CompiledPolicy,
+    visits: list[dict],
+    params: dict | None = None,
+    engine: str = "duckdb",
 ) -> tuple[list, list]:
-    """(duckdb, reference) results as JSON without trace or message."""
+    """(engine, reference) results as JSON without trace or message."""
     typed = validate_params(params or {}, policy.ir)
     out = []
-    for name in ("duckdb", "reference"):
+    for name in (engine, "reference"):
         results = make_backend(name, policy.ir, tracing=False).settle(visits, typed)
         out.append(
             [{k: v for k, v in r.to_json(trace=False).items() if k != "message"} for r in results]
@@ -144,8 +147,9 @@ def test_interacting_caps_have_no_single_query():
         db.plan.sql()
 
 
-def test_a_cap_raised_mid_year_is_settled_in_sequence():
-    """One counter, two amounts within one year: no closed form, the sequential step."""
+def raised_cap_policy() -> policylang.CompiledPolicy:
+    """A yearly cap of 2000 raised to 2500 by a version from 1 July: one counter, two
+    amounts within one year."""
     text = POLICY.format(
         extra="", rules='cap 2000 yuan per year unstated "t"\n ratio 50% unstated "t"'
     ).replace(
@@ -162,13 +166,20 @@ def test_a_cap_raised_mid_year_is_settled_in_sequence():
 }
 """,
     )
-    policy = policylang.loads(text)
-    visits = [
-        _visit("2023-03-01", "4000.00"),
-        _visit("2023-08-01", "2000.00"),
-        _visit("2023-09-01", "2000.00"),
-    ]
-    got, want = _both(policy, visits)
+    return policylang.loads(text)
+
+
+RAISED_CAP_VISITS = [
+    _visit("2023-03-01", "4000.00"),
+    _visit("2023-08-01", "2000.00"),
+    _visit("2023-09-01", "2000.00"),
+]
+
+
+def test_a_cap_raised_mid_year_is_settled_in_sequence():
+    """One counter, two amounts within one year: no closed form, the sequential step."""
+    policy = raised_cap_policy()
+    got, want = _both(policy, RAISED_CAP_VISITS)
     assert got == want and [r["hifp_pay"] for r in got] == ["2000.00", "500.00", "0.00"]
     assert "differs between the versions" in DuckDB(policy.ir).plan.kernels[0].why
 

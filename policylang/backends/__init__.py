@@ -23,6 +23,7 @@ BACKENDS = {
     "reference": "policylang.backends.reference:Reference",
     "scalar": "policylang.backends.scalar:Scalar",
     "duckdb": "policylang.backends.sql.duckdb:DuckDB",  # pip install 'policylang[sql]'
+    "spark": "policylang.backends.sql.spark:Spark",  # pip install 'policylang[spark]'
     # needs numpy and pyarrow (the columnar extra)
     "columnar": "policylang.backends.columnar:Columnar",
 }

@@ -1,6 +1,6 @@
 """The lowering of an IR program to SQL: a sqlglot expression tree, generated per dialect.
 
-One lowering serves every SQL engine; ``duckdb.py`` runs it, Spark will run the same
+One lowering serves every SQL engine; ``duckdb.py`` runs it, ``spark.py`` runs the same
 tree generated for Spark.  The numbers are the scalar backend's: integers end to end
 (money in fen, ratios and points in 1/10000, numbers in 1/1000000, a product at the sum
 of its scales), rounded by the policy's rule with integer division on non-negative

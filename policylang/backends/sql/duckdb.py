@@ -66,12 +66,13 @@ def _engine() -> tuple[Any, Any]:
 
 class DuckDB:
     name = "duckdb"
+    dialect = "duckdb"  # the SQL the plan is generated in
     settle_traces = (
         False  # settlement results carry no trace; tests/test_backends.py compares the rest
     )
 
     def __init__(self, policy: ir.Policy, tracing: bool = True):
-        duckdb, self._pa = _engine()
+        self._pa = self._open()
         from . import base
 
         self._base = base
@@ -86,9 +87,6 @@ class DuckDB:
         self._stateful: SettleLowering | None = None
         self._may_pay: MayPayLowering | None = None  # credit and may-pay plans, built when
         self._credit_plan: CreditLowering | None = None  # first used
-        self.con = duckdb.connect(":memory:")
-        self.con.execute("SET enable_progress_bar = false")  # standard output is the caller's
-        self._threads = self.con.sql("SELECT current_setting('threads')").fetchall()[0][0]
         self._scripts: dict = {}
         self._settle_program = policy.programs["settle"]
         self._banded = frozenset(
@@ -98,6 +96,16 @@ class DuckDB:
         )
         self._counters = {c.id: c for c in self._settle_program.counters}
         self.stamp = (policy.id, content_hash(policy))
+
+    def _open(self) -> Any:
+        """The engine (``BackendUnavailable`` when it is missing) as ``self.con``, which
+        registers Arrow tables by name and runs the script (``_run``); returns pyarrow.  Each
+        engine (``spark.py``) opens its own; the rest of the backend is shared."""
+        duckdb, pa = _engine()
+        self.con = duckdb.connect(":memory:")
+        self.con.execute("SET enable_progress_bar = false")  # standard output is the caller's
+        self._threads = self.con.sql("SELECT current_setting('threads')").fetchall()[0][0]
+        return pa
 
     def __getstate__(self) -> dict[str, Any]:
         return {"policy": self.policy, "tracing": self.tracing}
@@ -347,7 +355,7 @@ class DuckDB:
 
         def text(tree):
             return (
-                self._base.to_sql(tree, "duckdb", pretty=False),
+                self._base.to_sql(tree, self.dialect, pretty=False),
                 frozenset(p.name for p in tree.find_all(exp.Placeholder)),
             )
 
@@ -360,13 +368,9 @@ class DuckDB:
                 query = exp.select(exp.Star()).from_(pending[-1].name)
                 for p in pending:
                     query = query.with_(p.name, as_=p.select.copy())
-                create = exp.Create(
-                    this=exp.to_table(pending[-1].name),
-                    kind="TABLE",
-                    expression=query,
-                    properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
+                script.append(
+                    ("create", pending[-1].name, *text(self._materialise(pending[-1].name, query)))
                 )
-                script.append(("create", pending[-1].name, *text(create)))
                 pending = []
             script.append(("kernel", st))
         query = plan.final.copy()
@@ -375,6 +379,18 @@ class DuckDB:
         script.append(("query", *text(query)))
         self._scripts[id(plan)] = (plan, script)
         return script
+
+    @staticmethod
+    def _materialise(name: str, query: Any) -> Any:
+        """The statement that keeps ``query``'s rows as ``name`` before a sequential step."""
+        from sqlglot import exp
+
+        return exp.Create(
+            this=exp.to_table(name),
+            kind="TABLE",
+            expression=query,
+            properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
+        )
 
     def settle_table(
         self, table: Any, params: dict, state: dict | None = None, messages: bool = False
@@ -443,14 +459,7 @@ class DuckDB:
             f'SELECT {cols} FROM "{st.reads}" ORDER BY psn_no, setl_date, setl_time NULLS FIRST, '
             "row_no"
         ).fetchall()
-        seed = None
-        if state is not None:  # the keys as the SQL has them
-            seed = {
-                (_sql_text(k[0]), k[1], _bucket_int(k[2]), _sql_text(_each_text(k[3]))): v
-                for k, v in state["used"].items()
-                if k[2] != "visit"
-            }
-        result = sequential.run(k.mode, k.counters, rows, seed, keep=len(k.outputs) > 1)
+        result = sequential.run(k.mode, k.counters, rows, _seed(state), keep=len(k.outputs) > 1)
         pa = self._pa
         data = {"row_no": pa.array([r[0] for r in result], pa.int64())}
         for j, name in enumerate(k.outputs):
@@ -718,6 +727,17 @@ def _raise_errors(cols: dict, index: list[int], visits: list[dict]) -> None:
         if code is not None:
             problems.append(_problem(code, i, visits[i].get("psn_no")))
     raise InputError(problems)
+
+
+def _seed(state: dict | None) -> dict | None:
+    """What earlier calls used, keyed as the SQL has the keys (for ``sequential.run``)."""
+    if state is None:
+        return None
+    return {
+        (_sql_text(k[0]), k[1], _bucket_int(k[2]), _sql_text(_each_text(k[3]))): v
+        for k, v in state["used"].items()
+        if k[2] != "visit"
+    }
 
 
 def _day(t: dt.date) -> dt.date:

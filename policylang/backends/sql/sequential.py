@@ -14,7 +14,7 @@ reference interpreter's ``consume`` and ``limit`` handlers do; the SQL after it
 continues from the result.
 
 Plain Python over plain values, so any engine can call it: DuckDB between two queries
-(``duckdb.py``), Spark per partition with ``applyInPandas`` later.
+(``duckdb.py``), Spark per partition of persons with ``mapInArrow`` (``spark.py``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,12 @@ from typing import Iterable
 
 
 def run(
-    mode: str, counters: tuple, rows: Iterable[tuple], seed: dict | None = None, keep: bool = False
+    mode: str,
+    counters: tuple,
+    rows: Iterable[tuple],
+    seed: dict | None = None,
+    keep: bool = False,
+    used: dict | None = None,
 ) -> list[tuple]:
     """``rows``: ``(row_no, psn_no, v, applies0, bucket0, each0, amount0, applies1, ...)``
     sorted by person, then settlement order.  ``mode``: "consume" (a deductible: take
@@ -31,8 +36,10 @@ def run(
     or "limit" (caps: ``v`` cut to the room of every cap that applies, each charged the
     result).  ``seed``: what earlier calls used, by ``(psn_no, counter id, bucket, each)``.
     Returns ``(row_no, out, used0, used1, ...)`` per row, with the amounts used after the
-    row when ``keep`` (None where a counter does not apply)."""
-    used: dict[tuple, int] = {}
+    row when ``keep`` (None where a counter does not apply).  ``used``: the amounts used so
+    far, read and updated (a caller that feeds one person's visits in several calls, as
+    Spark's batches do, passes the same dict)."""
+    used = {} if used is None else used
     seed = seed or {}
     n = len(counters)
     settle = _consume if mode == "consume" else _limit
