@@ -336,6 +336,7 @@ class CompiledPolicy:
 
         Output columns: ``row`` (the input row, from 0), ``psn_no``, ``setl_time`` (a typed
         column as given; text normalised as JSON echoes it), the money fields as decimal128(18, 2),
+        each declared fund's (``hifob_pay``...) after ``hifp_pay`` on every engine,
         ``pool_prop_selfpay`` as decimal128(5, 4) or null, ``acct_mulaid_pay`` (0.00),
         ``balc`` (null while no balance is known), ``reason`` (null when the fund paid), then
         the audit fields as ``settle`` gives them: ``setl_id``, ``mdtrt_id``, ``op``, ``seq``,

@@ -219,3 +219,36 @@ def test_diff_names_a_change_of_the_funds_ratio(tmp_path):
     assert "80% [二(二)]  85% [二(二)]" in out
     # an employee reaching 12000.00 at level 3: 6000.00 above the band start, 5 points more
     assert "+300.00" in out
+
+
+SEVERAL = ROOT / "tests" / "fixtures" / "valid" / "several-funds.pol"
+
+
+@pytest.mark.parametrize("path", [CITY, SEVERAL], ids=lambda p: p.name)
+def test_every_table_engine_gives_the_same_table(path):
+    """The columnar, duckdb and row-by-row (scalar, reference) table paths give one schema --
+    each declared fund's column as decimal128(18, 2) after hifp_pay -- and the same rows."""
+    import random
+
+    pa = pytest.importorskip("pyarrow")
+    pytest.importorskip("duckdb")
+    from policylang.backends.common import settle_funds
+
+    from .corpus import make_params, make_visits
+
+    policy = policylang.load(path)
+    rnd = random.Random(11)
+    params = make_params(policy.ir, rnd)
+    visits = make_visits(policy.ir, rnd, 120, params)
+    names = list(dict.fromkeys(k for r in visits for k in r))
+    table = pa.table({k: pa.array([r.get(k) for r in visits]) for k in names})
+    want = policy.settle_table(table, params)
+    cols = want.column_names
+    funds = cols[cols.index("hifp_pay") + 1 : cols.index("fund_pay_sumamt")]
+    assert tuple(funds) == settle_funds(policy.ir.programs["settle"]) != ()
+    assert all(str(want.schema.field(f).type) == "decimal128(18, 2)" for f in funds)
+    assert any(v for v in want["hifob_pay"].to_pylist()), "the further fund pays somewhere"
+    for engine in ("duckdb", "scalar", "reference"):
+        got = policy.settle_table(table, params, engine=engine)
+        assert got.schema == want.schema, engine
+        assert got.to_pylist() == want.to_pylist(), engine

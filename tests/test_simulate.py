@@ -266,6 +266,32 @@ def test_other_engines_give_the_same_results(engine, tmp_path):
     assert _rows(results(tmp_path / engine)) == _rows(results(tmp_path / "columnar"))
 
 
+QINGSHAN = ROOT / "examples" / "second-fund" / "qingshan-2024.pol"
+
+
+def test_a_policy_of_several_funds_reports_every_funds_outlay(tmp_path):
+    """The fund outlay is fund_pay_sumamt (hifp_pay + hifob_pay), not the pooling fund's alone,
+    and every engine writes the declared fund's column in the per-visit results."""
+    pytest.importorskip("duckdb", reason="pip install 'policylang[sql]'")
+    from policylang.synth import synth
+
+    synth(200, 1, 4, tmp_path / "c.parquet", first_year=2024)
+    got = {}
+    for name in ("columnar", "duckdb", "scalar"):
+        result = run("simulate", QINGSHAN, tmp_path / "c.parquet", "--engine", name,
+                     "--out", tmp_path / name)  # fmt: skip
+        assert result.exit_code == 0, result.output
+        got[name] = results(tmp_path / name)
+    table = got["columnar"]
+    assert table.column_names.index("hifob_pay") == table.column_names.index("hifp_pay") + 1
+    for name in ("duckdb", "scalar"):
+        assert got[name].equals(table), name
+    fen = {c: sum(table.column(c).to_pylist()) for c in ("hifp_pay", "hifob_pay")}
+    assert fen["hifob_pay"] > 0, "the synthetic year reaches the subsidy"
+    summary = json.loads((tmp_path / "columnar" / "summary.json").read_text(encoding="utf-8"))
+    assert D(summary["runs"]["baseline"]["fund"]) == fen["hifp_pay"] + fen["hifob_pay"]
+
+
 def test_an_unknown_engine_is_a_clear_error(claims):
     result = run("simulate", GUIYANG, claims, "--engine", "nosuch")
     assert result.exit_code == 1

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from ..runtime import MONEY_FIELDS, VisitResult
 from . import BACKENDS, BackendUnavailable, backend
+from .common import settle_funds
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -91,6 +92,16 @@ RESULT_TYPES = {
 }
 
 
+def result_types(policy: ir.Policy) -> dict[str, str]:
+    """``RESULT_TYPES`` for ``policy``: the further funds it declares (``hifob_pay``...) after
+    ``hifp_pay``, in the platform's order, as the columnar table gives them."""
+    funds = settle_funds(policy.programs["settle"])
+    names = list(RESULT_TYPES)
+    at = names.index("hifp_pay") + 1
+    names[at:at] = funds
+    return {name: RESULT_TYPES.get(name, _MONEY) for name in names}
+
+
 def _by_rows(
     engine: RowEngine, table: pa.Table, params: dict[str, Any], messages: bool = False
 ) -> pa.Table:
@@ -113,7 +124,7 @@ def _by_rows(
         "setl_time": echo,
     }
     types = {_MONEY: pa.decimal128(18, 2), "decimal128(5, 4)": pa.decimal128(5, 4)}
-    for name, t in RESULT_TYPES.items():
+    for name, t in result_types(engine.policy).items():
         out[name] = column(name, types.get(t, pa.string()))
     if messages:
         out["message"] = column("message", pa.string())

@@ -24,7 +24,7 @@ from ...columns import (
 )
 from ...inputs import InputError, InputProblem
 from ...runtime import MONEY_FIELDS
-from ..common import NotSupported
+from ..common import NotSupported, settle_funds
 
 if TYPE_CHECKING:
     from .duckdb import DuckDB
@@ -66,12 +66,28 @@ def settle_table(
         "setl_time": echo_time,
         "medfee_sumamt": decimal_array(vis.cols["medfee_sumamt"].data, 2, 18),
     }
-    for name in (*MONEY[:2], "pool_prop_selfpay", *MONEY[2:], "acct_mulaid_pay", "psn_cash_pay"):
+    for name in _result_money(engine):
         out[name] = _result_column(got, name, at, n)
     out["balc"] = _result_column(got, "balc", at, n)
     out["reason"] = _in_row_order(got.column("reason"), at, n)
     out.update(audit_columns(vis.cols, _seq(vis), engine.stamp))
     return pa.table(out)
+
+
+def _result_money(engine: DuckDB) -> tuple[str, ...]:
+    """The result columns the query computes, in the columnar table's order: the further
+    funds the policy declares (``hifob_pay``...) after ``hifp_pay``, before their sum."""
+    at = MONEY.index("hifp_pay") + 1
+    funds = settle_funds(engine._settle_program)
+    return (
+        *MONEY[:2],
+        "pool_prop_selfpay",
+        *MONEY[2:at],
+        *funds,
+        *MONEY[at:],
+        "acct_mulaid_pay",
+        "psn_cash_pay",
+    )
 
 
 def _has_balance(vis: Visits) -> bool:
