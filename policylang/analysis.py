@@ -218,7 +218,13 @@ class _CompiledPooling:
 
     def uplift(self, env: Env) -> tuple[Decimal, list[ir.Adjust]]:
         applied = [adj for cond, adj in self.adjustments if cond(env)]
-        return E.points(applied), applied
+        return E.points(applied, env.get("$params", {})), applied
+
+    def bounded(self, value: Decimal, env: dict[str, Any]) -> Decimal:
+        """The ratio after the version's floor and ceiling."""
+        for b in self.rules.bounds:
+            value = E.bound(value, b, env, env.get("$params", {}))
+        return value
 
     def band_ratios(self, env: Env) -> list[Decimal]:
         """Each band's ratio with the uplifts that apply (banded ratios only)."""
@@ -412,7 +418,7 @@ class Analyzer:
                 Diagnostic(
                     "C406",
                     adj.prov.span,
-                    {"what": "this uplift", "what_zh": "该上浮", "why": why, "why_zh": why_zh},
+                    {**_adjustment_words(adj), "why": why, "why_zh": why_zh},
                 )
             )
 
@@ -433,11 +439,15 @@ class Analyzer:
                     bases = [(base, row or rules.ratio_prov)]
             except (MissingValue, NoRow):
                 continue
+            try:
+                pts = [E.adjust_points(adj, env.get("$params", {})) for adj in applied]
+            except MissingValue:
+                continue
             for value, culprit in bases:
                 if 0 <= value <= 1:
                     culprit = None
-                for adj in applied:
-                    value += adj.points
+                for adj, p in zip(applied, pts, strict=True):
+                    value += p
                     if culprit is None and not (0 <= value <= 1):
                         culprit = adj.prov
                 if culprit is not None:
@@ -586,9 +596,15 @@ class Analyzer:
         ):  # the ratio after uplifts, blamed on the last uplift that applies, else the row
             base, row = compiled.ratio(env)
             points, applied = compiled.uplift(env)
-            return base + points, (
-                applied[-1].prov if applied else row or compiled.rules.ratio_prov
-            )
+            value = base + points
+            bounded = compiled.bounded(value, env)
+            if bounded != value:  # a floor or a ceiling decided it
+                params = env.get("$params", {})
+                bound = next(
+                    b for b in compiled.rules.bounds if E.bound(value, b, env, params) != value
+                )
+                return bounded, bound.prov
+            return value, (applied[-1].prov if applied else row or compiled.rules.ratio_prov)
         accs = compiled.deductibles if quantity == "deductible" else compiled.caps
         for amount_fn, cond, acc in accs:
             if cond(env):
@@ -723,6 +739,15 @@ _OPS = {
     "=": lambda a, b: a == b,
     "!=": lambda a, b: a != b,
 }
+
+
+def _adjustment_words(adj: ir.Adjust) -> dict:
+    """An uplift, a reduction or an exemption from one, for a diagnostic (by its rule)."""
+    if adj.prov.rule.endswith(": exempt"):
+        return {"what": "this exemption", "what_zh": "该除外情形"}
+    if adj.prov.rule.startswith("reduce"):
+        return {"what": "this reduction", "what_zh": "该降低"}
+    return {"what": "this uplift", "what_zh": "该上浮"}
 
 
 def _paid(rules: ir.PoolingRules, prof: dict) -> bool:

@@ -391,9 +391,9 @@ class CompiledPolicy:
         wanted = list(self._params_of(kind))
         if kind == "settle" and (_any_balance(visits) or (ledger is not None and ledger.balances)):
             wanted += self._params_of("may_pay")
-        for name in wanted:
-            if values.get(name) is None:
-                raise missing_param(name, self.ir)
+        missing = [name for name in dict.fromkeys(wanted) if values.get(name) is None]
+        if missing:  # every one the program needs, at once
+            raise InputError([p for name in missing for p in missing_param(name, self.ir).problems])
 
     def _params_of(self, kind: str) -> tuple[str, ...]:
         """Walking the program costs milliseconds: once per program, not once per call (a

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from itertools import pairwise
-from typing import Any, Collection, Iterable
+from typing import Any, Callable, Collection, Iterable
 
 import attrs
 
@@ -32,6 +32,11 @@ STMT_NAMES = {
     n.Ceiling: ("the total of the deductible", "起付标准累计上限"),
     n.Ratio: ("the payment ratio", "支付比例"),
     n.Uplift: ("the uplift", "提高比例"),
+    n.Reduction: ("the reduction", "降低比例"),
+    n.Exemption: ("the exemption", "除外情形"),
+    n.RatioFloor: ("the floor on the ratio", "支付比例下限"),
+    n.RatioCeiling: ("the ceiling on the ratio", "支付比例上限"),
+    n.BillSplit: ("the bill split", "政策范围内费用的划分"),
     n.CreditRule: ("the credit rule", "计入规则"),
     n.Relations: ("'relations'", "共济亲属"),
     n.Allow: ("'allow'", "允许"),
@@ -67,11 +72,17 @@ ALLOWED_IN = {
         n.CostCap,
         n.Ratio,
         n.Uplift,
+        n.Reduction,
+        n.RatioFloor,
+        n.RatioCeiling,
         n.Fund,
     ),
     "crediting": (n.CreditRule,),
     "account_use": (n.Relations, n.Allow, n.Planned, n.Exclude, n.Channel),
 }
+# the self-paid parts of a bill on the platform (inputs.VISIT_SPEC): what may leave the
+# in-policy amount, with the policy's own money inputs
+BILL_PARTS = ("fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt")
 SECTION_OF = {cls: kind for kind, classes in ALLOWED_IN.items() for cls in classes}
 
 # Declared bounds of numeric literals: (digits before the point, decimal places).  Nothing
@@ -264,7 +275,14 @@ class Checker:
         for d in p.decls:
             if isinstance(
                 d,
-                (n.LevelDecl, n.JurisdictionDecl, n.DocumentDecl, n.ImplementsDecl, n.RoundingDecl),
+                (
+                    n.LevelDecl,
+                    n.JurisdictionDecl,
+                    n.DocumentDecl,
+                    n.ImplementsDecl,
+                    n.RoundingDecl,
+                    n.BillSplit,
+                ),
             ):
                 if type(d) in singles:
                     what, what_zh = _what(d)
@@ -331,6 +349,8 @@ class Checker:
             if isinstance(d, n.LevelDecl):
                 self.enum_value(d.level, "level")
                 self.check_parent_level(d)
+            elif type(d) in DECL_CHECKS:  # the bill split, the document's date
+                DECL_CHECKS[type(d)](self, d)
             elif isinstance(d, n.ParamDecl):
                 self.check_type_ref(d.type)
                 self.need_cite(d, d.cite)
@@ -717,7 +737,18 @@ class Checker:
                 )
                 continue
             self.need_cite(st, st.cite)
-            if isinstance(st, (n.Covers, n.DesignatedOnly, n.Ratio, n.Relations, n.Exclude)):
+            if isinstance(
+                st,
+                (
+                    n.Covers,
+                    n.DesignatedOnly,
+                    n.Ratio,
+                    n.Relations,
+                    n.Exclude,
+                    n.RatioFloor,
+                    n.RatioCeiling,
+                ),
+            ):
                 if type(st) in seen:
                     self.emit(
                         "C405", st.span, what=what, what_zh=what_zh, first=str(seen[type(st)].span)
@@ -729,6 +760,10 @@ class Checker:
                     self.enum_value(c, "category")
             elif isinstance(st, (n.Deductible, n.Cap, n.CostCap, n.Ratio, n.Uplift)):
                 self.check_fund_statement(st, what, what_zh, fields)
+            elif isinstance(st, n.Reduction):
+                self.check_reduction(st, fields)
+            elif isinstance(st, (n.RatioFloor, n.RatioCeiling)):
+                self.check_quantity(st.value, V.PERCENT, what, what_zh, fields)
             elif isinstance(st, n.CreditRule):
                 if st.name.value in rule_names:
                     self.emit(
@@ -761,6 +796,7 @@ class Checker:
                 for c in st.channels:
                     self.enum_value(c, "channel")
         if s.kind == "pooling":
+            self.check_ratio_bounds(v)
             for cls, what, what_zh in (
                 (n.Covers, "a 'covers' statement (who is covered)", "覆盖范围"),
                 (n.Ratio, "a payment ratio", "支付比例"),
@@ -803,6 +839,106 @@ class Checker:
                 hint_zh="",
             )
 
+    # -- ratio adjustments and bounds
+    def check_points(
+        self, amount: n.Literal | n.Ref, what: str, what_zh: str, fields: dict
+    ) -> None:
+        """An adjustment's size: points (``5 points``), or a parameter of type points."""
+        if isinstance(amount, n.Ref):
+            t = self.ref_type(amount.name, fields)
+            if t is not None and (t != V.POINTS or amount.name.value in fields):
+                self.type_error(amount, what, what_zh, V.POINTS, t)
+            return
+        t = self.literal_type(amount)
+        if t != V.POINTS:
+            self.type_error(amount, what, what_zh, V.POINTS, t)
+
+    def check_reduction(self, st: n.Reduction, fields: dict) -> None:
+        self.check_points(st.points, "a reduction", "降低幅度", fields)
+        if isinstance(st.points, n.PointsLit) and within_bounds(st.points) and st.points.value <= 0:
+            self.emit("R331", st.points.span, value=shown(st.points.value))
+        self.check_cond(st.when, fields)
+        for ex in st.exemptions:
+            self.need_cite(ex, ex.cite)
+            self.check_cond(ex.when, fields)
+
+    def check_ratio_bounds(self, v: n.Version) -> None:
+        """A floor no higher than the ceiling; bounds on a ratio that is one number."""
+        floor = next((st for st in v.body if isinstance(st, n.RatioFloor)), None)
+        ceiling = next((st for st in v.body if isinstance(st, n.RatioCeiling)), None)
+        ratio = next((st for st in v.body if isinstance(st, n.Ratio)), None)
+        for bound in (floor, ceiling):
+            if bound is not None and ratio is not None and isinstance(ratio.amount, n.Bands):
+                what, what_zh = _what(bound)
+                self.emit("S631", bound.span, what=what, what_zh=what_zh)
+        if floor is None or ceiling is None:
+            return
+        low, high = floor.value, ceiling.value
+        if (
+            isinstance(low, n.PercentLit)
+            and isinstance(high, n.PercentLit)
+            and within_bounds(low)
+            and within_bounds(high)
+            and low.value > high.value
+        ):
+            self.diags.append(
+                Diagnostic(
+                    "C434",
+                    low.span,
+                    {"floor": f"{shown(low.value)}%", "ceiling": f"{shown(high.value)}%"},
+                    (Related(ceiling.span, "the ceiling", "上限"),),
+                )
+            )
+
+    def check_bill_split(self, d: n.BillSplit) -> None:
+        """Each part that leaves the in-policy amount is a self-paid part of the bill or a
+        declared money input, listed once."""
+        self.need_cite(d, d.cite)
+        seen: dict[str, n.Name] = {}
+        inputs = {
+            k: V.TYPE_ALIASES.get(x.type.value, x.type.value) for k, x in self.scope.inputs.items()
+        }
+        for part in d.parts:
+            name = part.value
+            if name in seen:
+                self.emit("C435", part.span, name=name, first=str(seen[name].span))
+                continue
+            seen[name] = part
+            if name in BILL_PARTS or inputs.get(name) == V.MONEY:
+                continue
+            if name in V.VISIT_FIELDS or name in inputs:
+                found = inputs.get(name) or V.VISIT_FIELDS[name]
+                self.emit(
+                    "T231",
+                    part.span,
+                    name=name,
+                    found=f"{_tdesc(found)}" if name != "medfee_sumamt" else "the total itself",
+                    found_zh=f"{_tdesc(found, True)}"
+                    if name != "medfee_sumamt"
+                    else "费用总额本身",
+                )
+            else:
+                self.unknown(
+                    part,
+                    "part of the bill",
+                    "费用组成部分",
+                    [*BILL_PARTS, *(k for k, t in inputs.items() if t == V.MONEY)],
+                    hint="the self-paid parts: " + ", ".join(BILL_PARTS) + ", or a money input",
+                    hint_zh="自付部分:" + ", ".join(BILL_PARTS) + ",或声明的金额输入",
+                )
+
+    def check_document_date(self, d: n.DocumentDecl) -> None:
+        if not isinstance(d.dated, n.Name):
+            return
+        self.used_params.add(d.dated.value)
+        decl = self.scope.params.get(d.dated.value)
+        if decl is None:
+            self.unknown(d.dated, "date parameter", "日期参数", self.scope.params)
+            return
+        t = V.TYPE_ALIASES.get(decl.type.value, decl.type.value)
+        if t != V.DATE:
+            self.type_error(d.dated, "the document's date", "文件日期", V.DATE, t)
+
     def check_fund_statement(self, st: n.Stmt, what: str, what_zh: str, fields: dict) -> None:
         """A deductible, cap, cost cap, ratio or uplift: of the pooling fund, or of a ``fund``
         block."""
@@ -818,9 +954,7 @@ class Checker:
         elif isinstance(st, n.Ratio):
             self.check_quantity(st.amount, V.PERCENT, what, what_zh, fields)
         elif isinstance(st, n.Uplift):
-            t = self.literal_type(st.points)
-            if t != V.POINTS:
-                self.type_error(st.points, "an uplift", "提高幅度", V.POINTS, t)
+            self.check_points(st.points, "an uplift", "提高幅度", fields)
             self.check_cond(st.when, fields)
 
     # -- quantities, expressions, conditions
@@ -912,7 +1046,10 @@ class Checker:
                                 )
                         else:
                             self.enum_value(pat, kt, allow_tiers=(kt == "hosp_lv"))
-                self.check_literal(row.value, want, what, what_zh)
+                if isinstance(row.value, n.Ref):  # a parameter in a cell: its type is checked
+                    self.check_quantity(row.value, want, what, what_zh, {})
+                else:
+                    self.check_literal(row.value, want, what, what_zh)
         elif isinstance(q, n.Ref):
             t = self.ref_type(q.name, fields)
             if t is not None and t != want:
@@ -1548,6 +1685,13 @@ def _names_in(node: object) -> set[str]:
         elif isinstance(x, n.Node):
             stack.extend(getattr(x, f.name) for f in attrs.fields(type(x)) if f.name != "span")
     return out
+
+
+# declarations checked by a method of their own, by type
+DECL_CHECKS: dict[type, Callable[[Checker, Any], None]] = {
+    n.BillSplit: Checker.check_bill_split,
+    n.DocumentDecl: Checker.check_document_date,
+}
 
 
 def check(scope: Scope) -> list[Diagnostic]:

@@ -269,19 +269,21 @@ def _warn_skipped(ws: Workspace) -> None:
 
 
 def _problem_line(p: InputProblem) -> str:
-    """An input problem on one line: where (in the language spoken) and what (the reader's
-    own words, English)."""
+    """An input problem on one line, where and what, in the language spoken (the reason
+    from the catalogue: ``inputs.Reason``)."""
     lang = _locale_lang()
     if lang == "en":
         return str(p)
-    from .inputs import escape, short
+    from .inputs import escape, said, short
 
     where = f"{p.source}: " if p.source else ""
     if p.record is not None:
         who = _say("cli.problem_who", psn=short(p.psn_no, raw=True)) if p.psn_no else ""
         where += _say("cli.problem_record", n=p.record, who=who)
     return where + _say(
-        "cli.problem_field", field=short(p.field, 60, raw=True), message=escape(p.message)
+        "cli.problem_field",
+        field=short(p.field, 60, raw=True),
+        message=escape(said(p.message, lang)),
     )
 
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 try:
     import numpy as np
@@ -48,7 +48,9 @@ from .inputs import (
     VISIT_SPEC,
     InputError,
     InputProblem,
+    Reason,
     _Bad,
+    _did,
     _visit_rules,
     contradiction,
     parse_enum,
@@ -310,7 +312,7 @@ def _slow(
         try:
             good[i] = convert(value)
         except _Bad as e:
-            bad[i] = str(e)
+            bad[i] = e.reason
     return good, bad
 
 
@@ -435,7 +437,7 @@ def _timestamps(arr: pa.Array, problems: _Problems, name: str, null: np.ndarray)
             InputProblem(
                 None,
                 name,
-                f"is a timestamp with time zone {t.tz}; give the local settlement time without one",
+                Reason("input.column_tz", tz=t.tz),
             )
         )
         return np.zeros(n, dtype=np.int64), np.full(n, -1, dtype=np.int64), null, bad, None
@@ -523,9 +525,7 @@ def _fraction_message(arr: pa.Array, i: int, ticks: int, per_second: int) -> str
     seconds, frac = divmod(ticks, per_second)
     whole = dt.datetime(1970, 1, 1) + dt.timedelta(seconds=seconds)
     digits = len(str(per_second)) - 1
-    return (
-        f"{whole.isoformat()}.{frac:0{digits}d} has fractional seconds; give the time to the second"
-    )
+    return Reason("input.fraction_seconds", value=f"{whole.isoformat()}.{frac:0{digits}d}")
 
 
 def _echo_times(
@@ -610,7 +610,7 @@ def _trimmed(dictionary: pa.Array, raws: list, nonneg: bool) -> tuple[list, dict
             values[k] = trimmed
         else:
             values[k] = None
-            bad[int(k)] = str(_bad_message(V.TEXT, raws[k], nonneg))
+            bad[int(k)] = _bad_message(V.TEXT, raws[k], nonneg)
     # trimming may make two values one: then the codes are not of distinct texts
     return values, bad, not any(values[k] != raws[k] for k in suspect)
 
@@ -628,7 +628,7 @@ def _enum_values(
             try:
                 value, meaning = parse_enum(enum, raw)
             except _Bad as e:
-                bad[k] = str(e)
+                bad[k] = e.reason
         values.append(value)
         if meanings is not None:
             meanings.append(meaning)
@@ -653,7 +653,7 @@ def _parsed(raws: list, t: str, nonneg: bool, vocab: Vocabulary) -> tuple[list, 
             values.append(parse_value(t, raw, nonneg, vocab=vocab))
         except _Bad as e:
             values.append(None)
-            bad[k] = str(e)
+            bad[k] = e.reason
     return values, bad
 
 
@@ -661,7 +661,7 @@ def _bad_message(t: str, raw: object, nonneg: bool) -> str:
     try:
         parse_value(t, raw, nonneg)
     except _Bad as e:
-        return str(e)
+        return e.reason
     raise AssertionError(f"{raw!r} is a valid {t}")  # pragma: no cover
 
 
@@ -718,6 +718,57 @@ def _fill(col: Col, t: str, default: object, vocab: Vocabulary) -> Col:
     return Col(col.kind, data)
 
 
+def _declared_split_problems(
+    policy: ir.Policy, cols: dict[str, Col], row_bad: dict[str, dict[int, str]], n: int, order: int
+) -> list[tuple[int, float, str, str]]:
+    """inputs._declared_split over columns: the parts a policy's bill split takes off the
+    total may not exceed it (unless the platform's own check already says so)."""
+    split = getattr(policy, "bill_split", None)
+    if split is None:
+        return []
+    parts = split[0]
+    std = ("fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt")
+    names = ("medfee_sumamt", *parts, *std)
+    if not all(a in cols and cols[a].kind == "num" for a in names):
+        return []
+    valid = _valid_rows(cols, row_bad, names, n)
+    data = {a: np.asarray(_full_num(cols[a].data, n), dtype=object) for a in names}
+    total = sum((data[a] for a in parts), np.zeros(n, dtype=object))
+    standard = sum((data[a] for a in std), np.zeros(n, dtype=object))
+    whole = data["medfee_sumamt"]
+    out: list[tuple[int, float, str, str]] = []
+    for i in np.flatnonzero(valid & (total > whole) & (total != standard)).tolist():
+        out.append(
+            (
+                i,
+                order,
+                "medfee_sumamt",
+                f"the parts that leave the in-policy amount ({' + '.join(parts)} = "
+                f"{fen_text(int(total[i]))}) exceed the total {fen_text(int(whole[i]))}",
+            )
+        )
+    return out
+
+
+def _valid_rows(
+    cols: dict[str, Col], row_bad: dict[str, dict[int, str]], names: Iterable[str], n: int
+) -> np.ndarray:
+    """Rows where each of ``names`` was read without a problem and is present."""
+    valid = np.ones(n, dtype=bool)
+    for a in names:
+        bad_rows = list(row_bad.get(a, {}))
+        if bad_rows:
+            valid[bad_rows] = False
+        null = cols[a].null
+        if null is not None:
+            valid &= ~null
+    return valid
+
+
+def _full_num(data: Any, n: int) -> np.ndarray:
+    return data if isinstance(data, np.ndarray) else np.full(n, data, dtype=object)
+
+
 def visits_from_table(
     table: "pa.Table", policy: ir.Policy
 ) -> tuple[Visits, "pa.Array", "pa.Array"]:
@@ -734,6 +785,7 @@ def visits_from_table(
         for i, message in bad.items():
             problems.rows.append((i, r.order[name], name, message))
     problems.rows += _sum_problems(cols, row_bad, r.n, last + 1)
+    problems.rows += _declared_split_problems(policy, cols, row_bad, r.n, last + 1)
     problems.rows += _flag_problems(cols, last + 2)
     if problems.column or problems.rows:
         psn_of = _psn_reader(r.raw_psn)
@@ -802,15 +854,11 @@ class _Reader:
         for name in names:
             if name not in self.types:
                 s = suggest(name, self.types)
-                did = f"; did you mean {s!r}?" if s else ""
-                self.problems.column.append(
-                    InputProblem(None, name, f"unknown field (column){did}")
-                )
+                reason = Reason("input.unknown_column", did=_did(s))
+                self.problems.column.append(InputProblem(None, name, reason))
         if len(set(names)) != len(names):
             for name in sorted({c for c in names if names.count(c) > 1}):
-                self.problems.column.append(
-                    InputProblem(None, name, "is given by more than one column")
-                )
+                self.problems.column.append(InputProblem(None, name, Reason("input.two_columns")))
 
     def column(self, name: str) -> "pa.Array | None":
         """The column ``name`` as one array (None: absent, or given twice), dictionaries of
@@ -834,7 +882,7 @@ class _Reader:
         arr = self.column(name)
         if arr is None:
             if required and name not in self.implied:
-                self.problems.column.append(InputProblem(None, name, "is required but missing"))
+                self.problems.column.append(InputProblem(None, name, Reason("input.required")))
                 return
             if default is None and not required:  # an optional field no visit has
                 self.cols[name] = absent_col(t, self.n, self.vocab)
@@ -846,9 +894,7 @@ class _Reader:
                 InputProblem(
                     None,
                     name,
-                    f"is a floating-point column ({arr.type}); give "
-                    "amounts as decimal128, integers or strings (a float "
-                    "is not exact)",
+                    Reason("input.float_column", type=arr.type),
                 )
             )
             return
@@ -916,14 +962,7 @@ def _sum_problems(
     bad are left to those problems)."""
     if not all(a in cols for a in _AMOUNTS):
         return []
-    valid = np.ones(n, dtype=bool)
-    for a in _AMOUNTS:
-        bad_rows = list(row_bad.get(a, {}))
-        if bad_rows:
-            valid[bad_rows] = False
-        null = cols[a].null
-        if null is not None:
-            valid &= ~null
+    valid = _valid_rows(cols, row_bad, _AMOUNTS, n)
     parts = (
         cols["fulamt_ownpay_amt"].data + cols["overlmt_selfpay"].data + cols["preselfpay_amt"].data
     )

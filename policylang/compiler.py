@@ -194,14 +194,19 @@ class Lowering:
         arms = []
         t = None
         for row in q.rows:
-            value, t = literal_value(row.value)
+            if isinstance(row.value, n.Ref):  # a parameter: its value is given at evaluation
+                cell: ir.Expr = self.expr(row.value)
+                t = cell.type
+            else:
+                value, t = literal_value(row.value)
+                cell = ir.Const(value, t)
             label = ", ".join(
                 "*" if p is None else " | ".join(x.value for x in p) for p in row.patterns
             )
             arms.append(
                 ir.Arm(
                     ir.AllOf(self.row_conds(q, row)),
-                    ir.Const(value, t),
+                    cell,
                     prov(f"{rule} [{label}]", row.cite or cite, policy, row.span),
                 )
             )
@@ -252,12 +257,16 @@ class Lowering:
         covers_prov = prov("covers", None, pid)
         designated = None
         deductibles, caps, adjustments, ratio, ratio_prov, cost_caps = self.fund_terms(body, pid)
+        bounds: list[ir.RatioBound] = []
         for st in body:
             if isinstance(st, n.Covers):
                 covers = frozenset(c.value for c in st.categories)
                 covers_prov = prov("covers", st.cite, pid, st.span)
             elif isinstance(st, n.DesignatedOnly):
                 designated = prov("designated_only", st.cite, pid, st.span)
+            elif isinstance(st, (n.RatioFloor, n.RatioCeiling)):
+                bounds.append(self.ratio_bound(st, pid))
+        bounds.sort(key=lambda b: b.kind != "floor")  # the floor first, then the ceiling
         return ir.PoolingRules(
             covers,
             covers_prov,
@@ -267,7 +276,8 @@ class Lowering:
             ratio,
             ratio_prov,
             tuple(adjustments),
-            tuple(cost_caps),
+            bounds=tuple(bounds),
+            cost_caps=tuple(cost_caps),
             funds=tuple(self.fund_rules(st, pid) for st in body if isinstance(st, n.Fund)),
         )
 
@@ -308,11 +318,13 @@ class Lowering:
             elif isinstance(st, n.Uplift):
                 adjustments.append(
                     ir.Adjust(
-                        decimal_value(st.points),
+                        self.points(st.points),
                         self.cond(st.when),
                         prov(f"{fund}uplift", st.cite, pid, st.span),
                     )
                 )
+            elif isinstance(st, n.Reduction):  # the pooling fund's only (S602 in a fund)
+                adjustments.extend(self.reduction(st, pid))
         return deductibles, caps, adjustments, ratio, ratio_prov, cost_caps
 
     def accumulate(
@@ -346,6 +358,52 @@ class Lowering:
             name.value if name is not None else None,
             ceiling,
         )
+
+    def points(self, amount: n.Literal | n.Ref, negate: bool = False) -> ir.Expr | Decimal:
+        """An adjustment's points: a fraction, or an expression over a parameter."""
+        if isinstance(amount, n.Ref):
+            e = self.expr(amount)
+            return ir.Arith("-", ir.Const(Decimal(0), V.POINTS), e, V.POINTS) if negate else e
+        value, _ = literal_value(amount)
+        assert isinstance(value, Decimal)  # points: the checker proved it
+        return CTX.minus(value) if negate else value
+
+    def reduction(self, st: n.Reduction, pid: str) -> list[ir.Adjust]:
+        """Points off when the condition holds and no exemption does.  Each exemption is an
+        adjustment of 0 points, ahead of the reduction, that holds when the reduction's
+        condition and the exemption do (and no earlier exemption): the trace names the
+        clause that spared the visit."""
+        when = self.cond(st.when)
+        label = f"reduce {_points_label(st.points)}"
+        out: list[ir.Adjust] = []
+        spared: list[ir.Cond] = []
+        for ex in st.exemptions:
+            cond = self.cond(ex.when)
+            out.append(
+                ir.Adjust(
+                    Decimal(0),
+                    ir.AllOf((when, *(ir.Negate(x) for x in spared), cond)),
+                    prov(f"{label}: exempt", ex.cite or st.cite, pid, ex.span),
+                )
+            )
+            spared.append(cond)
+        out.append(
+            ir.Adjust(
+                self.points(st.points, negate=True),
+                ir.AllOf((when, *(ir.Negate(x) for x in spared))) if spared else when,
+                prov(label, st.cite, pid, st.span),
+            )
+        )
+        return out
+
+    def ratio_bound(self, st: n.RatioFloor | n.RatioCeiling, pid: str) -> ir.RatioBound:
+        kind = "floor" if isinstance(st, n.RatioFloor) else "ceiling"
+        rule = "ratio at_least" if kind == "floor" else "ratio at_most"
+        if isinstance(st.value, n.Ref):
+            value = self.expr(st.value)
+        else:
+            value = ir.Const(literal_value(st.value)[0], V.PERCENT)
+        return ir.RatioBound(kind, value, prov(rule, st.cite, pid, st.span))
 
     def rules_crediting(self, body: tuple[n.Stmt, ...], pid: str) -> ir.CreditingRules:
         rules = []
@@ -450,7 +508,8 @@ class Lowering:
             title=p.title,
             level=level.level.value if level else None,
             document=doc.number if doc else None,
-            document_date=doc.dated.value if doc else None,
+            document_date=doc.dated.value if doc else None,  # a date, or a date parameter
+            bill_split=self.bill_split(p, scope),
             file=scope.file,
             params={k: self.type_of(d.type) for k, d in scope.params.items()},
             inputs={k: (self.type_of(d.type), self.default_of(d)) for k, d in scope.inputs.items()},
@@ -462,6 +521,12 @@ class Lowering:
             parent=parent,
             vocabulary=scope.vocab,
         )
+
+    def bill_split(self, p: n.Policy, scope: Scope) -> tuple[tuple[str, ...], ir.Prov] | None:
+        d = p.first(n.BillSplit)
+        if d is None:
+            return None
+        return tuple(x.value for x in d.parts), prov("in_policy excludes", d.cite, scope.id, d.span)
 
     def default_of(self, d: n.InputDecl) -> object:
         if d.default is None:
@@ -479,6 +544,12 @@ class Lowering:
         from .formatter import format_requirement
 
         return format_requirement(r).split(": ", 1)[1]
+
+
+def _points_label(amount: n.Literal | n.Ref) -> str:
+    if isinstance(amount, n.Ref):
+        return amount.name.value
+    return f"{amount.value} points" if isinstance(amount, n.PointsLit) else "?"
 
 
 def lower(scope: Scope) -> ir.Policy:

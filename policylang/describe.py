@@ -340,7 +340,10 @@ def ratio_cell(
     if not rules.covered(category[0], category[1]):
         return Cell(False, None, "", None, (), Decimal(0))
     applied = tuple(a for a in rules.adjustments if _decided(a.when, env, params) is True)
-    points = E.points(applied)
+    try:
+        points = E.points(applied, params)
+    except MissingValue as e:  # an uplift by a parameter not given
+        return Cell(True, None, text("word.param", lang, name=e.name), None, applied, Decimal(0))
     if isinstance(rules.ratio, ir.Bands):
         return Cell(
             True,
@@ -361,7 +364,38 @@ def ratio_cell(
         return Cell(True, None, base_words, None, applied, points)
     except NoRow:
         return Cell(True, None, "?", None, applied, points)
-    return Cell(True, CTX.add(base, points), "", arm or rules.ratio_prov, applied, points)
+    ratio, prov = CTX.add(base, points), arm or rules.ratio_prov
+    for b in rules.bounds:  # a floor or a ceiling
+        try:
+            bounded = E.bound(ratio, b, env, params)
+        except MissingValue as e:
+            return Cell(True, None, text("word.param", lang, name=e.name), None, applied, points)
+        if bounded != ratio:
+            ratio, prov = bounded, b.prov
+    return Cell(True, ratio, "", prov, applied, points)
+
+
+# a floor or a ceiling on the ratio, in words (message ids)
+BOUND_WORDS = {"floor": "render.ratio_floor", "ceiling": "render.ratio_ceiling"}
+
+
+def signed_points(points: Decimal | ir.Expr, lang: str) -> str:
+    """An adjustment's points in words: +5 points, −10 points, or + / − a parameter."""
+    if isinstance(points, Decimal):
+        mark = "+" if points > 0 else "−" if points < 0 else "±"
+        return mark + text("word.points", lang, points=points_text(abs(points)))
+    sign, name = points_param(points)
+    return ("−" if sign < 0 else "+") + text("word.param", lang, name=name)
+
+
+def points_param(points: ir.Expr) -> tuple[int, str]:
+    """An adjustment's points given by a parameter: (sign, parameter name); a reduction by a
+    parameter is ``0 - parameter``."""
+    if isinstance(points, ir.Param):
+        return 1, points.name
+    if isinstance(points, ir.Arith) and isinstance(points.right, ir.Param):
+        return -1, points.right.name
+    return 1, "?"
 
 
 def _decided(cond: ir.Cond, env: dict, params: dict) -> bool | None:

@@ -315,6 +315,16 @@ CATALOGUE: dict[str, Entry] = {
         "use =, != or in: hosp_lv in {{level2, level3}}",
         "请使用 =、!= 或 属于:hosp_lv 属于 {{level2, level3}}",
     ),
+    "T231": Entry(
+        ERROR,
+        "not a part of the bill",
+        "{name} cannot leave the in-policy amount: it is {found}",
+        "{name} 不能从政策范围内费用中扣除:它是{found_zh}",
+        "list self-paid parts of the bill (fulamt_ownpay_amt, overlmt_selfpay, preselfpay_amt) or "
+        "declared money inputs, e.g. input other_benefit_paid: money default 0 yuan",
+        "请列出自付部分(fulamt_ownpay_amt、overlmt_selfpay、preselfpay_amt)或声明的金额输入,"
+        "例如 输入 other_benefit_paid: 金额 默认 0 元",
+    ),
     "T205": Entry(
         ERROR,
         "row does not match the table's keys",
@@ -324,6 +334,14 @@ CATALOGUE: dict[str, Entry] = {
         "每个键各给一个值;同一键的多个取值用 | 分隔,例如 unrated | level1: 75%",
     ),
     # ---- R: ranges
+    "R331": Entry(
+        ERROR,
+        "reduction not positive",
+        "a reduction takes points off the ratio; {value} points takes nothing off",
+        "降低比例应为正的百分点;{value} 个百分点并未降低",
+        "write the size of the reduction, e.g. reduce 10 points; an increase is an uplift",
+        "请写出降低的幅度,例如 降低 10 个百分点;提高比例请用 提高",
+    ),
     "R301": Entry(
         ERROR,
         "ratio out of range",
@@ -570,6 +588,23 @@ CATALOGUE: dict[str, Entry] = {
         "如该基金仅支付统筹基金最高支付限额以上的部分,"
         "请标注 封顶线以上(并从该处起付);否则请降低支付比例",
     ),
+    "C434": Entry(
+        ERROR,
+        "ratio floor above its ceiling",
+        "the floor on the ratio ({floor}) is above its ceiling ({ceiling})",
+        "支付比例下限({floor})高于上限({ceiling})",
+        "a floor raises the ratio to it and a ceiling lowers it to it: the floor must not exceed "
+        "the ceiling; check both against the notice",
+        "下限把比例提高到该值,上限把比例降低到该值:下限不得高于上限;请与通知原文核对",
+    ),
+    "C435": Entry(
+        ERROR,
+        "part of the bill listed twice",
+        "{name} is listed twice among the parts that leave the in-policy amount",
+        "{name} 在政策范围外的费用中重复列出",
+        "the first one is at {first}; each part is taken off the total once",
+        "第一次出现在 {first};每一部分只从总额中扣除一次",
+    ),
     "H501": Entry(
         ERROR,
         "violates a constraint of the parent policy",
@@ -612,6 +647,14 @@ CATALOGUE: dict[str, Entry] = {
         "{what_zh}重复声明",
         "the first one is at {first}",
         "第一次出现在 {first}",
+    ),
+    "S631": Entry(
+        ERROR,
+        "bound on a banded ratio",
+        "{what} cannot bound a ratio banded by accumulated spending",
+        "{what_zh}不能用于按累计金额分段的支付比例",
+        "state each band's ratio within the bounds instead, or use a ratio table",
+        "请直接在各分段中写出界限内的比例,或改用比例表",
     ),
     "S605": Entry(
         ERROR,

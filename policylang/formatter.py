@@ -555,11 +555,48 @@ class Formatter:
             st,
             ind,
             [
-                Seg([k("uplift"), self.literal(st.points)]),
+                Seg([k("uplift"), self.param_value(st.points)]),
                 Seg([f"{k('when')} {atoms[0]}", *atoms[1:]]),
                 *self.cite_seg(st.cite),
             ],
         )
+
+    def _stmt_composed(self, st: n.Reduction | n.RatioFloor | n.RatioCeiling, ind: str) -> None:
+        """A statement of a composed ratio (issue 11): a reduction, a floor or a ceiling."""
+        segs = self.reduction_segs(st) if isinstance(st, n.Reduction) else self.bound_segs(st)
+        self.simple(st, ind, segs)
+
+    def param_value(self, v: n.Literal | n.Ref) -> str:
+        """A literal, or the name of a parameter."""
+        return v.name.value if isinstance(v, n.Ref) else self.literal(v)
+
+    def bound_segs(self, st: n.RatioFloor | n.RatioCeiling) -> list[Seg]:
+        """``ratio at_least PCT`` / ``ratio at_most PCT``."""
+        word = self.kw("at_least") if isinstance(st, n.RatioFloor) else self.kw("at_most")
+        return [
+            Seg([self.kw("ratio"), word, self.param_value(st.value)]),
+            *self.cite_seg(st.cite),
+        ]
+
+    def reduction_segs(self, st: n.Reduction) -> list[Seg]:
+        """``reduce N points when ... cite ...``, then each ``except ... cite ...`` on a line
+        of its own when the statement breaks."""
+        k = self.kw
+        atoms = self.cond_atoms(st.when)
+        segs = [
+            Seg([k("reduce"), self.param_value(st.points)]),
+            Seg([f"{k('when')} {atoms[0]}", *atoms[1:]]),
+            *self.cite_seg(st.cite),
+        ]
+        for ex in st.exemptions:  # the exemption and its citation start a line together
+            atoms = self.cond_atoms(ex.when)
+            cite = self.cite_seg(ex.cite)
+            tail = cite[0].atoms if cite else []
+            quote = cite[0].quote if cite else None
+            segs.append(
+                Seg([f"{k('except')} {atoms[0]}", *atoms[1:], *tail], own_line=True, quote=quote)
+            )
+        return segs
 
     def _stmt_credit_rule(self, st: n.CreditRule, ind: str) -> None:
         k = self.kw
@@ -622,7 +659,7 @@ class Formatter:
                 self.simple(
                     row,
                     ind + INDENT,
-                    [Seg([f"{pats}: {self.literal(row.value)}"]), *self.cite_seg(row.cite)],
+                    [Seg([f"{pats}: {self.param_value(row.value)}"]), *self.cite_seg(row.cite)],
                 )
             return self.close(st, ind, tail)
         if isinstance(q, n.Bands):
@@ -696,7 +733,7 @@ class Formatter:
             ind,
             [
                 Seg([k("document"), self.string(d.number)]),
-                Seg([k("dated"), d.dated.value.isoformat()]),
+                Seg([k("dated"), self.point(d.dated)]),
                 *cite,
             ],
         )
@@ -711,6 +748,13 @@ class Formatter:
         k = self.kw
         cite = self.cite_seg(getattr(d, "cite", None))
         self.simple(d, ind, [Seg([k("implements"), d.parent.value]), *cite])
+
+    def _decl_bill_split(self, d: n.BillSplit, ind: str) -> None:
+        k = self.kw
+        cite = self.cite_seg(getattr(d, "cite", None))
+        self.simple(
+            d, ind, [Seg([k("in_policy"), k("excludes"), *self.name_atoms(d.parts)]), *cite]
+        )
 
     def _decl_param(self, d: n.ParamDecl, ind: str) -> None:
         k = self.kw
@@ -945,6 +989,9 @@ _STATEMENTS: dict[type, Callable[[Formatter, Any, str], None]] = {
     n.CostCap: Formatter._stmt_accumulator,
     n.Ratio: Formatter._stmt_ratio,
     n.Uplift: Formatter._stmt_uplift,
+    n.Reduction: Formatter._stmt_composed,
+    n.RatioFloor: Formatter._stmt_composed,
+    n.RatioCeiling: Formatter._stmt_composed,
     n.CreditRule: Formatter._stmt_credit_rule,
     n.Relations: Formatter._stmt_relations,
     n.Allow: Formatter._stmt_allow,
@@ -961,6 +1008,7 @@ _DECLARATIONS: dict[type, Callable[[Formatter, Any, str], None]] = {
     n.DocumentDecl: Formatter._decl_document,
     n.BasisDecl: Formatter._decl_basis,
     n.ImplementsDecl: Formatter._decl_implements,
+    n.BillSplit: Formatter._decl_bill_split,
     n.ParamDecl: Formatter._decl_param,
     n.InputDecl: Formatter._decl_input,
     n.TierDecl: Formatter._decl_tier,

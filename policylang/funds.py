@@ -16,13 +16,15 @@ inside a fund are checked as the pooling statements are):
 
 - the fund is one the platform names (``vocab.FUNDS``), not the pooling fund itself, and
   declared once per version (N101, N102);
-- a fund has a ratio (S603);
+- a fund has a ratio (S603); ``reduce``, ``ratio at_least`` and ``ratio at_most`` are the
+  pooling fund's only (S602 in a fund block, where a cut is a negative uplift);
 - a fund marked ``above_cap`` (the notice: 超过统筹基金最高支付限额以上的部分) starts its band
   where the pooling fund's annual cap is reached: at the lowest ratio the
   pooling version can apply, the pooling fund has paid its cap once the year's in-policy
   costs reach deductible + cap / ratio; a band starting before that lets both funds pay on
   the same costs (C430); one starting a fen or more after it leaves costs that neither fund
-  shares (C431, a warning).  Checked when the amounts and ratios are literal;
+  shares (C431, a warning).  The ratios count every uplift and reduction, then the floor and
+  the ceiling.  Checked when the amounts, ratios, points and bounds are literal;
 - a fund not marked ``above_cap`` pays on the same costs as the pooling fund: their highest
   ratios together stay within 100% (C433);
 - a counter's name stands for one fund's counter (C432);
@@ -113,6 +115,9 @@ def _known_fund(ck: "Checker", fund: n.Fund) -> bool:
 def _check_body(ck: "Checker", fund: n.Fund, fields: dict) -> None:
     ratio: n.Ratio | None = None
     for st in fund.body:
+        if type(st) in POOLING_ONLY:
+            _pooling_only(ck, st)
+            continue
         what, what_zh = STMT_WHAT[type(st)]
         ck.need_cite(st, st.cite)
         ck.check_fund_statement(st, what, what_zh, fields)
@@ -126,6 +131,17 @@ def _check_body(ck: "Checker", fund: n.Fund, fields: dict) -> None:
                 section_zh="基金",
                 allowed="a per-visit deductible of the pooling fund",
                 allowed_zh="统筹基金的每次起付标准",
+            )
+        if isinstance(st, n.Ratio) and isinstance(st.amount, n.Bands):
+            ck.emit(  # a fund pays one ratio of its band; bands are the pooling fund's
+                "S602",
+                st.amount.span,
+                what="a ratio banded by accumulated spending",
+                what_zh="按累计金额分段的支付比例",
+                section="fund",
+                section_zh="基金",
+                allowed="the pooling fund's ratio (a fund block pays one ratio, or a ratio table)",
+                allowed_zh="统筹基金的支付比例(基金块只支付一个比例,或使用比例表)",
             )
         if isinstance(st, n.Ratio):
             if ratio is not None:
@@ -143,6 +159,36 @@ def _check_body(ck: "Checker", fund: n.Fund, fields: dict) -> None:
             hint="say what share of the costs in its band the fund pays: ratio 80%",
             hint_zh="请写明该基金对其分段内费用的支付比例:支付比例 80%",
         )
+
+
+# the pooling fund's statements a fund block refuses (S602): what each is, and where it goes
+_AROUND = ("the pooling version around the fund block", "基金块所在的统筹版本")
+POOLING_ONLY = {
+    n.Reduction: (
+        "a reduction (reduce)",
+        "降低支付比例(降低)",
+        _AROUND[0] + " (in a fund block, a cut is a negative uplift: uplift -5 points when ...)",
+        _AROUND[1] + "(基金块内的降低请写作负的提高:提高 -5 个百分点 当 ...)",
+    ),
+    n.RatioFloor: ("a floor on the ratio (ratio at_least)", "支付比例下限(不低于)", *_AROUND),
+    n.RatioCeiling: ("a ceiling on the ratio (ratio at_most)", "支付比例上限(不高于)", *_AROUND),
+}
+
+
+def _pooling_only(ck: "Checker", st: object) -> None:
+    """``reduce`` and the ratio's bounds belong to the pooling fund (a fund block's cut is a
+    negative uplift)."""
+    what, what_zh, allowed, allowed_zh = POOLING_ONLY[type(st)]
+    ck.emit(
+        "S602",
+        st.span,  # type: ignore[attr-defined]
+        what=what,
+        what_zh=what_zh,
+        section="fund",
+        section_zh="基金",
+        allowed=allowed,
+        allowed_zh=allowed_zh,
+    )
 
 
 STMT_WHAT = {
@@ -186,23 +232,48 @@ def _ratio_values(stmts: Iterable[object]) -> list[Decimal] | None:
     return None
 
 
-def _uplift_points(stmts: Iterable[object]) -> list[Decimal]:
-    return [
-        st.points.value
-        for st in stmts
-        if isinstance(st, n.Uplift) and isinstance(st.points, n.PointsLit)
-    ]
+def _uplift_points(stmts: Iterable[object]) -> list[Decimal] | None:
+    """The signed points of every uplift and reduction (a reduction's are negative); None
+    when one is a parameter, so nothing can be proved."""
+    out = []
+    for st in stmts:
+        if not isinstance(st, (n.Uplift, n.Reduction)):
+            continue
+        if not isinstance(st.points, n.PointsLit):
+            return None
+        out.append(st.points.value if isinstance(st, n.Uplift) else -st.points.value)
+    return out
+
+
+def _bounded(value: Decimal, stmts: Iterable[object]) -> Decimal | None:
+    """A ratio in percent after the floor and the ceiling among ``stmts`` (None: a bound is
+    a parameter)."""
+    for st in stmts:
+        if not isinstance(st, (n.RatioFloor, n.RatioCeiling)):
+            continue
+        if not isinstance(st.value, n.PercentLit):
+            return None
+        pick = max if isinstance(st, n.RatioFloor) else min
+        value = pick(value, st.value.value)
+    return value
 
 
 def _lowest_ratio(v: n.Version) -> Decimal | None:
     """The lowest ratio the pooling version can apply, as a fraction: the lowest of its
     values with every cut (a negative uplift) applied; None when it is not literal."""
     values = _ratio_values(v.body)
-    if values is None:
+    points = _uplift_points(v.body)
+    if values is None or points is None:
         return None
-    cuts = sum((x for x in _uplift_points(v.body) if x < 0), Decimal(0))
-    low = (min(values) + cuts) / HUNDRED
-    return low if low > 0 else None
+    cuts = sum((x for x in points if x < 0), Decimal(0))
+    # a floor is applied before a ceiling; both are monotone, so the lowest stays the lowest
+    low = _bounded(max(min(values) + cuts, Decimal(0)), [st for st in v.body if _floor(st)])
+    low = _bounded(low, [st for st in v.body if not _floor(st)]) if low is not None else None
+    return low / HUNDRED if low is not None and low > 0 else None
+
+
+def _floor(st: object) -> bool:
+    return isinstance(st, n.RatioFloor)
 
 
 def _band_facts(v: n.Version, fund: n.Fund) -> tuple[Decimal, Decimal, Decimal, Decimal] | None:
@@ -245,11 +316,15 @@ def _check_band(ck: "Checker", v: n.Version, fund: n.Fund) -> None:
 def _highest_ratio(stmts: Iterable[object]) -> Decimal | None:
     """The highest ratio the statements can apply, every raise (a positive uplift) added, as
     a fraction; None when it is not literal."""
+    stmts = list(stmts)
     values = _ratio_values(stmts)
-    if values is None:
+    points = _uplift_points(stmts)
+    if values is None or points is None:
         return None
-    raises = sum((x for x in _uplift_points(stmts) if x > 0), Decimal(0))
-    return (max(values) + raises) / HUNDRED
+    raises = sum((x for x in points if x > 0), Decimal(0))
+    high = _bounded(max(values) + raises, [st for st in stmts if _floor(st)])
+    high = _bounded(high, [st for st in stmts if not _floor(st)]) if high is not None else None
+    return high / HUNDRED if high is not None else None
 
 
 def _check_alongside(ck: "Checker", v: n.Version) -> None:

@@ -131,8 +131,44 @@ ENUM_WORDS = {
 }
 
 
+class Reason(str):
+    """An input problem's reason: the English text itself (what ``str()``, the Python API
+    and JSON see, unchanged), carrying its catalogue id and arguments so that the command
+    line can say it in the language spoken (``said``).  An argument may itself be a Reason
+    (a word or an example sentence), said in the same language."""
+
+    msg_id: str
+    params: dict[str, Any]
+
+    def __new__(cls, msg_id: str, **params: Any) -> Reason:
+        from .messages import text
+
+        self = super().__new__(cls, text(msg_id, "en", **params))
+        self.msg_id, self.params = msg_id, params
+        return self
+
+    def said(self, lang: str) -> str:
+        from .messages import text
+
+        args = {k: v.said(lang) if isinstance(v, Reason) else v for k, v in self.params.items()}
+        return text(self.msg_id, lang, **args)
+
+
+def said(message: str, lang: str) -> str:
+    """An input problem's message in ``lang`` (a plain string is said as it is)."""
+    return message.said(lang) if isinstance(message, Reason) else message
+
+
+def _did(s: str | None) -> str:
+    return Reason("input.did_you_mean", name=repr(s)) if s else ""
+
+
 class _Bad(Exception):
-    pass
+    """A value's problem; ``reason`` is its Reason (``str()`` is the English)."""
+
+    @property
+    def reason(self) -> str:
+        return self.args[0]
 
 
 def escape(text: str) -> str:
@@ -190,7 +226,6 @@ NUMBER_PLACES = (
 NUMBER_UNIT = Decimal(1).scaleb(-NUMBER_PLACES)
 MAX_TEXT = 40  # a number or date written longer than this is refused before it is parsed
 MAX_INT_TEXT = 10**20  # an integer given for a text field (psn_no: 7) has at most 20 digits
-_AMOUNT = 'expected an amount such as "230.00"'
 
 
 _MONEY_TEXT = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
@@ -218,32 +253,28 @@ def plain_text(value: str) -> str:
 
 def parse_money(value: Any) -> Decimal:
     if isinstance(value, bool) or value is None:
-        raise _Bad(f"{_AMOUNT}, got {short(value)}")
+        raise _Bad(Reason("input.amount", value=short(value)))
     if isinstance(value, (int, Decimal)):
         d = Decimal(value)
     elif isinstance(value, str):
         text = plain_text(value)
         if len(text) > MAX_TEXT or not _MONEY_TEXT.fullmatch(text):
-            raise _Bad(f"{_AMOUNT}, got {short(value)}")
+            raise _Bad(Reason("input.amount", value=short(value)))
         d = Decimal(text)
     elif type(value).__name__ == "float":
         # JSON readers should use parse_float=Decimal; a float from Python code is
         # taken by its shortest decimal spelling, never computed with.
         d = Decimal(repr(value))
     else:
-        raise _Bad(f"{_AMOUNT}, got {short(value)}")
+        raise _Bad(Reason("input.amount", value=short(value)))
     if not d.is_finite():
-        raise _Bad(f"expected a finite amount, got {short(value)}")
+        raise _Bad(Reason("input.finite_amount", value=short(value)))
     if d.adjusted() >= MAX_DIGITS:
         raise _Bad(
-            f"{short(value, raw=True)} is too large for an amount (at most {MAX_DIGITS} digits "
-            "before the "
-            "decimal point)"
+            Reason("input.amount_too_large", value=short(value, raw=True), digits=MAX_DIGITS)
         )
     if d != d.quantize(CENT, rounding="ROUND_DOWN", context=CTX):
-        raise _Bad(
-            f"{short(value, raw=True)} has more than two decimal places (amounts are in fen)"
-        )
+        raise _Bad(Reason("input.amount_places", value=short(value, raw=True)))
     d = d.quantize(CENT, context=CTX)
     return d.copy_abs() if d.is_zero() else d  # no "-0.00"
 
@@ -266,11 +297,8 @@ def setl_time_text(t: dt.date | dt.datetime) -> str:
     return t.isoformat(sep=" ") if isinstance(t, dt.datetime) else t.isoformat()
 
 
-_DATE_EXAMPLE = 'expected a date such as "2023-03-01"'
-_TIME_EXAMPLE = (
-    'expected a date such as "2023-03-01" or a date and time such as "2023-03-01 10:30:00" '
-    '(or "2023-03-01T10:30")'
-)
+_DATE_EXAMPLE = Reason("input.date_example")
+_TIME_EXAMPLE = Reason("input.time_example")
 
 
 def parse_date(value: Any, with_time: bool = False) -> dt.date:
@@ -280,25 +308,27 @@ def parse_date(value: Any, with_time: bool = False) -> dt.date:
     if isinstance(value, dt.date):
         return dt.date(value.year, value.month, value.day)
     if not isinstance(value, str):
-        raise _Bad(f"{example}, got {short(value)}")
+        raise _Bad(Reason("input.example_got", example=example, value=short(value)))
     text = plain_text(value)
     if len(text) > MAX_TEXT or not (_SETL_TEXT if with_time else _DATE_TEXT).fullmatch(text):
         raise _malformed_time(value, text, with_time, example)
     try:
         return setl_time_of(text)
     except ValueError:
-        what = "date and time" if len(text) > 10 else "date"
-        raise _Bad(f"{example}, got {short(value)}, which is not a real {what}") from None
+        what = Reason("input.word_datetime" if len(text) > 10 else "input.word_date")
+        raise _Bad(
+            Reason("input.not_real", example=example, value=short(value), what=what)
+        ) from None
 
 
 def _typed_datetime(value: dt.datetime, with_time: bool, example: str) -> dt.datetime:
     """A ``datetime`` given as such (the columnar path): local, to the second."""
     if not with_time:
-        raise _Bad(f"{example}, got the date and time {short(value)}")
+        raise _Bad(Reason("input.got_datetime", example=example, value=short(value)))
     if value.tzinfo is not None:
-        raise _Bad(f"{short(value)} has a UTC offset; give the local settlement time without one")
+        raise _Bad(Reason("input.utc_offset", value=short(value)))
     if value.microsecond:
-        raise _Bad(f"{short(value)} has fractional seconds; give the time to the second")
+        raise _Bad(Reason("input.fraction_seconds", value=short(value)))
     return dt.datetime(value.year, value.month, value.day, value.hour, value.minute, value.second)
 
 
@@ -306,12 +336,10 @@ def _malformed_time(value: str, text: str, with_time: bool, example: str) -> _Ba
     """What is wrong with a date or time text that is not in a documented form."""
     if with_time and len(text) <= MAX_TEXT:
         if _OFFSET.search(text) and text[:10].count("-") == 2:
-            return _Bad(
-                f"{short(value)} has a UTC offset; give the local settlement time without one"
-            )
+            return _Bad(Reason("input.utc_offset", value=short(value)))
         if _FRACTION.search(text):
-            return _Bad(f"{short(value)} has fractional seconds; give the time to the second")
-    return _Bad(f"{example}, got {short(value)}")
+            return _Bad(Reason("input.fraction_seconds", value=short(value)))
+    return _Bad(Reason("input.example_got", example=example, value=short(value)))
 
 
 def _places(d: Decimal) -> int:
@@ -358,19 +386,26 @@ def parse_enum(enum: Enumeration, value: Any) -> tuple[str, Code | None]:
         coded = enum.lookup(digits) if digits != text and digits in enum.codes else None
         if coded is not None:
             return coded
-    word = ENUM_WORDS.get(enum.name, enum.name)
+    word = Reason(f"input.word.{enum.name}") if enum.name in ENUM_WORDS else enum.name
     expected = ", ".join(enum.values)
     if isinstance(value, str) and plain_text(value).isascii() and plain_text(value).isdigit():
         code = short(plain_text(value), raw=True)
         examples = ", ".join(repr(c) for c in list(enum.codes)[:3]) or "none"
         raise _Bad(
-            f"unknown {word} {short(value)}: no vocabulary maps this code to a {enum.name} value "
-            f'(a policy can: enum {enum.name} {{ NAME "名称" codes "{code}" }}); '
-            f"expected one of: {expected}, or a code such as {examples}"
+            Reason(
+                "input.unknown_code",
+                word=word,
+                value=short(value),
+                enum=enum.name,
+                code=code,
+                expected=expected,
+                examples=examples,
+            )
         )
     s = suggest(value, [*enum.values, *enum.names_zh.values()]) if isinstance(value, str) else None
-    did = f"; did you mean {s!r}?" if s else ""
-    raise _Bad(f"unknown {word} {short(value)}{did} (expected one of: {expected})")
+    raise _Bad(
+        Reason("input.unknown_value", word=word, value=short(value), did=_did(s), expected=expected)
+    )
 
 
 _POINTS_TEXT = re.compile(r"([+-]?[0-9]{1,3}(?:\.[0-9]{1,2})?)\s*(?:points|个百分点|百分点)")
@@ -383,17 +418,14 @@ def _points(value: Any) -> Decimal:
     m = _POINTS_TEXT.fullmatch(text) if len(text) <= MAX_TEXT else None
     d = Decimal(m.group(1)) if m else None
     if d is None or abs(d) > 100:
-        raise _Bad(
-            "expected percentage points with their unit, within -100..100 and at most two "
-            f'decimals, such as "5 points" or "5 个百分点", got {short(value)}'
-        )
+        raise _Bad(Reason("input.points", value=short(value)))
     return CTX.divide(d, HUNDRED) if d else Decimal(0)
 
 
 def _money_value(value: Any, nonnegative: bool, from_text: bool) -> Decimal:
     d = parse_money(value)
     if nonnegative and d < 0:
-        raise _Bad(f"amount cannot be negative ({short(value, raw=True)})")
+        raise _Bad(Reason("input.negative", value=short(value, raw=True)))
     return d
 
 
@@ -401,13 +433,10 @@ def _percent_value(value: Any, nonnegative: bool, from_text: bool) -> Decimal:
     # a percentage is written with its sign ("60%"); a bare 60 or 0.6 is ambiguous
     text = plain_text(value) if isinstance(value, str) else ""
     if len(text) > MAX_TEXT or not re.fullmatch(r"[0-9]{1,3}(\.[0-9]{1,2})?\s*%", text):
-        raise _Bad(
-            f'expected a percentage such as "60%" (at most two decimals: 4 as a fraction), got '
-            f"{short(value)}"
-        )
+        raise _Bad(Reason("input.percent", value=short(value)))
     d = Decimal(text.rstrip("%").strip())
     if d > 100:
-        raise _Bad(f"a percentage must be within 0%..100%, got {short(value)}")
+        raise _Bad(Reason("input.percent_range", value=short(value)))
     return CTX.divide(d, HUNDRED)
 
 
@@ -418,15 +447,16 @@ def _points_value(value: Any, nonnegative: bool, from_text: bool) -> Decimal:
 def _number_value(value: Any, nonnegative: bool, from_text: bool) -> Decimal:
     number = _number(value)
     if number is None:
-        raise _Bad(f"expected a number, got {short(value)}")
+        raise _Bad(Reason("input.number", value=short(value)))
     if (
         not number.is_finite()
         or (number and number.adjusted() >= MAX_DIGITS)
         or number != number.quantize(NUMBER_UNIT, rounding="ROUND_DOWN", context=CTX)
     ):
         raise _Bad(
-            f"expected a number with at most {MAX_DIGITS} digits before the decimal point and "
-            f"{NUMBER_PLACES} after it, got {short(value)}"
+            Reason(
+                "input.number_digits", digits=MAX_DIGITS, places=NUMBER_PLACES, value=short(value)
+            )
         )
     return number
 
@@ -439,7 +469,7 @@ def _bool_value(value: Any, nonnegative: bool, from_text: bool) -> bool:
     ):
         return plain_text(value).lower() in ("true", "是")
     if not isinstance(value, bool):
-        raise _Bad(f"expected true or false, got {short(value)}")
+        raise _Bad(Reason("input.bool", value=short(value)))
     return value
 
 
@@ -447,7 +477,7 @@ def _text_value(value: Any, nonnegative: bool, from_text: bool) -> str:
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) < MAX_INT_TEXT:
         return str(value)
     if not isinstance(value, str) or not value.strip():
-        raise _Bad(f"expected a non-empty text, got {short(value)}")
+        raise _Bad(Reason("input.text", value=short(value)))
     return value.strip()  # "A " and "A" are one person
 
 
@@ -486,7 +516,14 @@ def _records(data: Any, what: str, source: str | None) -> list:
     """A list of records: a JSON array, or from Python any sequence or iterable of dicts."""
     if isinstance(data, (str, bytes, dict)) or not hasattr(data, "__iter__"):
         raise InputError(
-            [InputProblem(None, "(top level)", f"expected a JSON array of {what}", source=source)]
+            [
+                InputProblem(
+                    None,
+                    "(top level)",
+                    Reason("input.top_level", what=Reason(f"input.word.{what}")),
+                    source=source,
+                )
+            ]
         )
     return list(data)
 
@@ -519,7 +556,9 @@ def _validate(
     for i, rec in enumerate(_records(data, what, source), start=1):
         if not isinstance(rec, dict):
             reader.problems.append(
-                InputProblem(i, "(record)", f"expected an object, got {short(rec)}", source=source)
+                InputProblem(
+                    i, "(record)", Reason("input.not_object", value=short(rec)), source=source
+                )
             )
             continue
         row = reader.read(i, rec)
@@ -555,7 +594,7 @@ class _RecordReader:
             if name not in rec or rec[name] is None:
                 if fs.required:
                     missing[name] = InputProblem(
-                        i, name, "is required but missing", psn, self.source
+                        i, name, Reason("input.required"), psn, self.source
                     )
                     self.problems.append(missing[name])
                 else:
@@ -565,7 +604,7 @@ class _RecordReader:
                 row[name] = self._value(name, fs, rec[name], coded)
             except _Bad as e:
                 bad.add(name)
-                self.problems.append(InputProblem(i, name, str(e), psn, self.source))
+                self.problems.append(InputProblem(i, name, e.reason, psn, self.source))
         for name, code in coded:
             self._implied(i, rec, psn, row, name, code, missing, bad)
         return row
@@ -577,15 +616,15 @@ class _RecordReader:
                     InputProblem(
                         i,
                         short(key),
-                        f"a field name must be text, got {short(key)}",
+                        Reason("input.key_not_text", value=short(key)),
                         psn,
                         self.source,
                     )
                 )
             elif key not in self.spec:
                 s = suggest(key, self.spec)
-                did = f"; did you mean {s!r}?" if s else ""
-                self.problems.append(InputProblem(i, key, f"unknown field{did}", psn, self.source))
+                reason = Reason("input.unknown_field", did=_did(s))
+                self.problems.append(InputProblem(i, key, reason, psn, self.source))
 
     def _value(self, name: str, fs: FieldSpec, given: Any, coded: list[tuple[str, Code]]) -> Any:
         """One field's value; a platform code that implies other fields goes on ``coded``."""
@@ -641,20 +680,22 @@ def contradiction(name: str, said: Any, code: Code, field: str, given: Any, want
     said = said.strip() if isinstance(said, str) else said
     label = f" ({code.label})" if code.label else ""
     given = _json_word(given) if isinstance(given, bool) else _short(given)
-    return (
-        f"{given} contradicts {name} {short(said)}{label}, which means {code.value} with {field} = "
-        f"{_json_word(want)}"
+    return Reason(
+        "input.contradiction",
+        given=given,
+        name=name,
+        said=short(said),
+        label=label,
+        value=code.value,
+        field=field,
+        want=_json_word(want),
     )
 
 
 def _visit_rules(r: dict) -> Iterator[tuple[str, str]]:
     yield from _bill_split(r)
     if r.get("acct_used_flag") not in (None, "0", "1"):
-        yield (
-            "acct_used_flag",
-            f'expected "0" (the account is not to be used) or "1", got '
-            f"{_short(r['acct_used_flag'])}",
-        )
+        yield ("acct_used_flag", Reason("input.acct_used_flag", value=_short(r["acct_used_flag"])))
 
 
 def _bill_split(r: dict) -> Iterator[tuple[str, str]]:
@@ -664,9 +705,28 @@ def _bill_split(r: dict) -> Iterator[tuple[str, str]]:
         if parts > r["medfee_sumamt"]:
             yield (
                 "medfee_sumamt",
-                f"the self-paid parts (fulamt_ownpay_amt + overlmt_selfpay + preselfpay_amt "
-                f"= {parts}) exceed the total {r['medfee_sumamt']}",
+                Reason("input.bill_split", parts=parts, total=r["medfee_sumamt"]),
             )
+
+
+def _declared_split(parts: tuple[str, ...]) -> Callable[[dict], Iterator[tuple[str, str]]]:
+    """The policy's bill split (``in_policy excludes``): the parts it takes off the total may
+    not exceed it, or the in-policy amount would be negative."""
+
+    def rules(r: dict) -> Iterator[tuple[str, str]]:
+        yield from _visit_rules(r)
+        if all(isinstance(r.get(k), Decimal) for k in ("medfee_sumamt", *parts)):
+            total = sum((r[k] for k in parts), Decimal(0))
+            if total > r["medfee_sumamt"] and (
+                total != r["fulamt_ownpay_amt"] + r["overlmt_selfpay"] + r["preselfpay_amt"]
+            ):
+                yield (
+                    "medfee_sumamt",
+                    f"the parts that leave the in-policy amount ({' + '.join(parts)} = {total}) "
+                    f"exceed the total {r['medfee_sumamt']}",
+                )
+
+    return rules
 
 
 def _venue_rule(r: dict) -> Iterator[tuple[str, str]]:
@@ -675,15 +735,15 @@ def _venue_rule(r: dict) -> Iterator[tuple[str, str]]:
         return
     contribution = item.endswith("_contribution")  # the vocabulary's rule: builtin.pol, enum item
     if contribution and r.get("venue") is not None:
-        yield ("venue", f"a contribution ({item}) has no venue; leave it out")
+        yield ("venue", Reason("input.contribution_venue", item=item))
     if not contribution and r.get("venue") is None and "venue" in r:
-        yield ("venue", f"is required for {item}")
+        yield ("venue", Reason("input.venue_required", item=item))
 
 
 def validate_visits(data: object, policy: ir.Policy, source: str | None = None) -> list[dict]:
-    return _validate(
-        data, VISIT_SPEC, "visits", source, _extra_inputs(policy), _visit_rules, policy.vocab
-    )
+    split = getattr(policy, "bill_split", None)
+    rules = _visit_rules if split is None else _declared_split(split[0])
+    return _validate(data, VISIT_SPEC, "visits", source, _extra_inputs(policy), rules, policy.vocab)
 
 
 def validate_persons(data: object, policy: ir.Policy, source: str | None = None) -> list[dict]:
@@ -707,13 +767,12 @@ def validate_params(
     for name in values:
         if name not in policy.params:
             s = suggest(name, policy.params)
-            did = f"; did you mean {s!r}?" if s else ""
-            known = ", ".join(policy.params) or "none"
+            known = ", ".join(policy.params) or Reason("input.none")
             problems.append(
                 InputProblem(
                     None,
                     name,
-                    f"this policy declares no such parameter{did} (declared: {known})",
+                    Reason("input.unknown_param", did=_did(s), known=known),
                     source=source,
                 )
             )
@@ -725,7 +784,7 @@ def validate_params(
                 t, values[name], nonnegative=True, from_text=True, vocab=policy.vocab
             )
         except _Bad as e:
-            problems.append(InputProblem(None, name, str(e), source=source))
+            problems.append(InputProblem(None, name, e.reason, source=source))
     if problems:
         raise InputError(problems)
     return out
@@ -738,9 +797,7 @@ def missing_param(name: str, policy: ir.Policy) -> InputError:
             InputProblem(
                 None,
                 name,
-                f"this policy needs the parameter {name} ({t}), which the notice "
-                f"does not give; supply it (command line: --param {name}=...; "
-                f"Python: params={{'{name}': ...}})",
+                Reason("input.missing_param", name=name, type=t),
                 source=PARAMS,
             )
         ]

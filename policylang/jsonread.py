@@ -24,7 +24,7 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from .inputs import InputError, InputProblem, escape, psn_shown, short
+from .inputs import InputError, InputProblem, Reason, escape, psn_shown, short
 
 MAX_DIGITS = 20  # written out in full: beyond every money and number field's bounds
 
@@ -103,22 +103,25 @@ class _Hooks:
 
     def parse_int(self, s: str) -> int | _Mark:
         if len(s) - (s[0] == "-") > MAX_DIGITS:
-            return self.mark(f"the number {short(s, raw=True)} has more than {MAX_DIGITS} digits")
+            return self.mark(
+                Reason("input.long_number", value=short(s, raw=True), digits=MAX_DIGITS)
+            )
         return int(s)
 
     def parse_float(self, s: str) -> Decimal | _Mark:
         if len(s) > 4 * MAX_DIGITS:
-            return self.mark(f"the number {short(s, raw=True)} has more than {MAX_DIGITS} digits")
+            return self.mark(
+                Reason("input.long_number", value=short(s, raw=True), digits=MAX_DIGITS)
+            )
         d = Decimal(s)
         if _digits_in_full(d) > MAX_DIGITS:
             return self.mark(
-                f"the number {short(s, raw=True)} has more than {MAX_DIGITS} digits written out "
-                "in full"
+                Reason("input.long_number_in_full", value=short(s, raw=True), digits=MAX_DIGITS)
             )
         return d
 
     def parse_constant(self, s: str) -> _Mark:
-        return self.mark(f"{s} is not a number that JSON allows")
+        return self.mark(Reason("input.json_constant", value=s))
 
     def pairs_hook(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         out = dict(pairs)
@@ -201,11 +204,11 @@ def _record_problems(
     if isinstance(rec, _DupDict):
         for k in rec.dups:
             problems.append(
-                InputProblem(i, k, f"the key {short(k)} appears twice in one object", psn, source)
+                InputProblem(i, k, Reason("input.duplicate_key", key=short(k)), psn, source)
             )
     for k, v in rec.items():
         if surrogates and _LONE_SURROGATE.search(k):
-            problems.append(InputProblem(i, k, "the field name " + _surrogate(k), psn, source))
+            problems.append(InputProblem(i, k, _surrogate(k, "input.surrogate_name"), psn, source))
             continue
         _scan(v, i, k, psn, source, surrogates, problems)
 
@@ -241,16 +244,13 @@ def _messages(v: Any, surrogates: bool) -> list[str]:
     if not isinstance(v, dict):
         return []
     dups = v.dups if isinstance(v, _DupDict) else []
-    out = [f"the key {short(k)} appears twice in one object" for k in dups]
+    out: list[str] = [Reason("input.duplicate_key", key=short(k)) for k in dups]
     if surrogates:
-        out += ["a key " + _surrogate(k) for k in v if _LONE_SURROGATE.search(k)]
+        out += [_surrogate(k, "input.surrogate_key") for k in v if _LONE_SURROGATE.search(k)]
     return out
 
 
-def _surrogate(text: str) -> str:
+def _surrogate(text: str, msg_id: str = "input.surrogate") -> str:
     m = _LONE_SURROGATE.search(text)
     assert m is not None
-    return (
-        f"contains a lone UTF-16 surrogate ({escape(m.group())}), which is no character; "
-        "pair it or remove it"
-    )
+    return Reason(msg_id, char=escape(m.group()))

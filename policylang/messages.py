@@ -37,6 +37,174 @@ LANGS = ("en", "zh")
 # id -> (English, Chinese).  Placeholders are str.format fields; both languages use
 # the same ones.
 MESSAGES: dict[str, tuple[str, str]] = {
+    # ---- input problems: the reason after "record N (psn_no X): field 'F': " --------------
+    "input.amount": (
+        'expected an amount such as "230.00", got {value}',
+        '应为金额,例如 "230.00",实际为 {value}',
+    ),
+    "input.finite_amount": (
+        "expected a finite amount, got {value}",
+        "应为有限的金额,实际为 {value}",
+    ),
+    "input.amount_too_large": (
+        "{value} is too large for an amount (at most {digits} digits before the decimal point)",
+        "{value} 超出金额的范围(整数部分至多 {digits} 位)",
+    ),
+    "input.amount_places": (
+        "{value} has more than two decimal places (amounts are in fen)",
+        "{value} 的小数超过两位(金额精确到分)",
+    ),
+    "input.negative": ("amount cannot be negative ({value})", "金额不能为负数({value})"),
+    "input.date_example": (
+        'expected a date such as "2023-03-01"',
+        '应为日期,例如 "2023-03-01"',
+    ),
+    "input.time_example": (
+        'expected a date such as "2023-03-01" or a date and time such as "2023-03-01 10:30:00" '
+        '(or "2023-03-01T10:30")',
+        '应为日期(例如 "2023-03-01")或日期时间(例如 "2023-03-01 10:30:00" 或 "2023-03-01T10:30")',
+    ),
+    "input.example_got": ("{example}, got {value}", "{example},实际为 {value}"),
+    "input.not_real": (
+        "{example}, got {value}, which is not a real {what}",
+        "{example},实际为 {value},不是真实存在的{what}",
+    ),
+    "input.word_date": ("date", "日期"),
+    "input.word_datetime": ("date and time", "日期时间"),
+    "input.got_datetime": (
+        "{example}, got the date and time {value}",
+        "{example},实际为日期时间 {value}",
+    ),
+    "input.utc_offset": (
+        "{value} has a UTC offset; give the local settlement time without one",
+        "{value} 带有 UTC 时差;请给出不带时差的本地结算时间",
+    ),
+    "input.fraction_seconds": (
+        "{value} has fractional seconds; give the time to the second",
+        "{value} 含有不足一秒的部分;请精确到秒",
+    ),
+    "input.word.hosp_lv": ("hospital level", "医院等级"),
+    "input.word.psn_type": ("person type", "人员类别"),
+    "input.word.relation": ("relation", "关系"),
+    "input.word.venue": ("venue", "使用场所"),
+    "input.word.item": ("item", "项目"),
+    "input.word.visits": ("visits", "就诊记录"),
+    "input.word.persons": ("persons", "人员记录"),
+    "input.word.requests": ("requests", "使用申请"),
+    "input.unknown_code": (
+        "unknown {word} {value}: no vocabulary maps this code to a {enum} value "
+        '(a policy can: enum {enum} {{ NAME "名称" codes "{code}" }}); '
+        "expected one of: {expected}, or a code such as {examples}",
+        "未知的{word} {value}:没有词汇表把这个代码对应到 {enum} 的值"
+        '(政策可以写:enum {enum} {{ NAME "名称" codes "{code}" }});'
+        "应为以下之一:{expected},或代码,例如 {examples}",
+    ),
+    "input.unknown_value": (
+        "unknown {word} {value}{did} (expected one of: {expected})",
+        "未知的{word} {value}{did}(应为以下之一:{expected})",
+    ),
+    "input.did_you_mean": ("; did you mean {name}?", ";是否应为 {name}?"),
+    "input.points": (
+        "expected percentage points with their unit, within -100..100 and at most two "
+        'decimals, such as "5 points" or "5 个百分点", got {value}',
+        "应为带单位的百分点,在 -100..100 之内、至多两位小数,"
+        '例如 "5 个百分点" 或 "5 points",实际为 {value}',
+    ),
+    "input.percent": (
+        'expected a percentage such as "60%" (at most two decimals: 4 as a fraction), got {value}',
+        '应为百分比,例如 "60%"(至多两位小数;写成小数时至多四位),实际为 {value}',
+    ),
+    "input.percent_range": (
+        "a percentage must be within 0%..100%, got {value}",
+        "百分比应在 0%..100% 之内,实际为 {value}",
+    ),
+    "input.number": ("expected a number, got {value}", "应为数字,实际为 {value}"),
+    "input.number_digits": (
+        "expected a number with at most {digits} digits before the decimal point and "
+        "{places} after it, got {value}",
+        "应为整数部分至多 {digits} 位、小数部分至多 {places} 位的数字,实际为 {value}",
+    ),
+    "input.bool": ("expected true or false, got {value}", "应为 true 或 false,实际为 {value}"),
+    "input.text": ("expected a non-empty text, got {value}", "应为非空文本,实际为 {value}"),
+    "input.top_level": ("expected a JSON array of {what}", "应为由{what}组成的 JSON 数组"),
+    "input.not_object": ("expected an object, got {value}", "应为对象,实际为 {value}"),
+    "input.required": ("is required but missing", "为必填项,但未给出"),
+    "input.key_not_text": (
+        "a field name must be text, got {value}",
+        "字段名应为文本,实际为 {value}",
+    ),
+    "input.unknown_field": ("unknown field{did}", "未知字段{did}"),
+    "input.none": ("none", "无"),
+    "input.unknown_param": (
+        "this policy declares no such parameter{did} (declared: {known})",
+        "本政策未声明此参数{did}(已声明:{known})",
+    ),
+    "input.missing_param": (
+        "this policy needs the parameter {name} ({type}), which the notice does not give; "
+        "supply it (command line: --param {name}=...; Python: params={{'{name}': ...}})",
+        "本政策需要参数 {name}({type}),通知未给出其值;请提供"
+        "(命令行:--param {name}=...;Python:params={{'{name}': ...}})",
+    ),
+    "input.contradiction": (
+        "{given} contradicts {name} {said}{label}, which means {value} with {field} = {want}",
+        "{given} 与 {name} {said}{label} 矛盾:该代码表示 {value},且 {field} = {want}",
+    ),
+    "input.acct_used_flag": (
+        'expected "0" (the account is not to be used) or "1", got {value}',
+        '应为 "0"(不使用个人账户)或 "1",实际为 {value}',
+    ),
+    "input.bill_split": (
+        "the self-paid parts (fulamt_ownpay_amt + overlmt_selfpay + preselfpay_amt "
+        "= {parts}) exceed the total {total}",
+        "自付部分(fulamt_ownpay_amt + overlmt_selfpay + preselfpay_amt = {parts})"
+        "超过了总额 {total}",
+    ),
+    "input.contribution_venue": (
+        "a contribution ({item}) has no venue; leave it out",
+        "缴费({item})没有使用场所;请不要填写",
+    ),
+    "input.venue_required": ("is required for {item}", "对 {item} 为必填项"),
+    "input.column_tz": (
+        "is a timestamp with time zone {tz}; give the local settlement time without one",
+        "是带时区 {tz} 的时间戳;请给出不带时区的本地结算时间",
+    ),
+    "input.unknown_column": ("unknown field (column){did}", "未知字段(列){did}"),
+    "input.two_columns": ("is given by more than one column", "由多于一列给出"),
+    "input.float_column": (
+        "is a floating-point column ({type}); give amounts as decimal128, integers or strings "
+        "(a float is not exact)",
+        "是浮点数列({type});请以 decimal128、整数或字符串给出金额(浮点数不精确)",
+    ),
+    "input.duplicate_key": (
+        "the key {key} appears twice in one object",
+        "键 {key} 在同一对象中出现了两次",
+    ),
+    "input.long_number": (
+        "the number {value} has more than {digits} digits",
+        "数字 {value} 超过 {digits} 位",
+    ),
+    "input.long_number_in_full": (
+        "the number {value} has more than {digits} digits written out in full",
+        "数字 {value} 完整写出时超过 {digits} 位",
+    ),
+    "input.json_constant": (
+        "{value} is not a number that JSON allows",
+        "{value} 不是 JSON 允许的数字",
+    ),
+    "input.surrogate": (
+        "contains a lone UTF-16 surrogate ({char}), which is no character; pair it or remove it",
+        "含有单独的 UTF-16 代理项({char}),它不是字符;请补全配对或删除",
+    ),
+    "input.surrogate_key": (
+        "a key contains a lone UTF-16 surrogate ({char}), which is no character; "
+        "pair it or remove it",
+        "某个键含有单独的 UTF-16 代理项({char}),它不是字符;请补全配对或删除",
+    ),
+    "input.surrogate_name": (
+        "the field name contains a lone UTF-16 surrogate ({char}), which is no character; "
+        "pair it or remove it",
+        "字段名含有单独的 UTF-16 代理项({char}),它不是字符;请补全配对或删除",
+    ),
     # ---- settle: the result's message ------------------------------------------------
     "settle.no_pooling": (
         "policy {policy} states no general outpatient pooling",
@@ -316,7 +484,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "cat.flexible_retiree": ("flexible employment, retired", "灵活就业(退休)"),
     "cat.flexible_other": ("flexible employment, {person}", "灵活就业({person})"),
     # ---- render ---------------------------------------------------------------------
-    "render.summary": ("Summary of policy {id}", "政策 {id} 摘要"),
+    "render.summary": (
+        "Summary of policy {id} (IR content hash {hash})",
+        "政策 {id} 摘要(IR 内容哈希 {hash})",
+    ),
     "render.generated": (
         "Generated by policylang render from the compiled policy; hold it against the notice. "
         "Every number cites its clause; the quoted sentences are in the notes.",
@@ -369,6 +540,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "render.cost_cap": ("Cost cap", "政策范围内费用限额"),
     "render.ratio": ("Ratio", "支付比例"),
     "render.uplift": ("Uplift", "提高"),
+    "render.reduction": ("Reduction", "降低"),
+    "render.bill_split": ("Not in the in-policy amount", "不纳入政策范围内费用"),
+    "render.exemption": ("Exemption (no reduction)", "除外(不降低)"),
+    "render.ratio_floor": ("Ratio at least", "支付比例不低于"),
+    "render.ratio_ceiling": ("Ratio at most", "支付比例不高于"),
     "render.uplift_value": ("{points} when {cond}", "当 {cond} 时 {points}"),
     "render.ratios_heading": (
         "Ratios by hospital level and person category (uplifts applied)",
@@ -488,6 +664,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "why.uplift": ("{base} {change} points = {value}", "{base} {change} 个百分点 = {value}"),
     "why.because": (", because {why}", ",因为 {why}"),
+    "why.floor": ("{before} is raised to the floor {value}", "{before} 提高到下限 {value}"),
+    "why.ceiling": ("{before} is lowered to the ceiling {value}", "{before} 降低到上限 {value}"),
+    "why.exempt": (
+        "{base} stays {value}: exempt from the reduction",
+        "{base} 保持为 {value}:不适用降低",
+    ),
     "why.band": (
         "{part} of this visit falls in the band at {value} ({before} accumulated before, "
         "uplift {uplift} points)",
@@ -518,6 +700,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "本期合计上限 {cap},此前已累计 {before},尚余 {left}:{uncapped} 减为 {value}",
     ),
     "why.what.costs counted": ("costs counted", "累计费用"),
+    # a further fund's steps (hifob deductible): {fund} is its name (the policy's, in Chinese)
+    "why.fund_step.deductible": ("{fund} deductible", "{fund} 起付标准"),
+    "why.fund_step.ratio": ("{fund} ratio", "{fund} 支付比例"),
+    "why.fund_step.pays": ("{fund} pays", "{fund} 支付"),
     "why.account": (
         "balance {balance}, payable {payable}: the account pays {value}",
         "账户余额 {balance},可支付 {payable}:个人账户支付 {value}",
@@ -663,6 +849,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "fact.ratio_cell": ("ratio, {level}, {category}", "支付比例,{level},{category}"),
     "fact.ratio": ("ratio", "支付比例"),
     "fact.uplift": ("uplift when {cond}", "当 {cond} 时提高"),
+    "fact.reduction": ("reduction when {cond}", "当 {cond} 时降低"),
+    "fact.exemption": ("no reduction (exempt) when {cond}", "当 {cond} 时不降低(除外)"),
+    "fact.bill_split": ("parts that leave the in-policy amount", "不纳入政策范围内费用的部分"),
     "fact.band": ("ratio band {n}", "第 {n} 段支付比例"),
     "fact.credit_rule": ("credit rule {name}", "计入规则 {name}"),
     "fact.relations": ("eligible relations", "可共济使用的亲属"),

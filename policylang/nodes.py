@@ -192,7 +192,7 @@ class Row(Node):
     patterns: tuple[
         tuple[Name, ...] | None, ...
     ] = ()  # per key: alternatives (a | b), or None for `*`
-    value: Literal = attrs.field(kw_only=True)
+    value: Literal | Ref = attrs.field(kw_only=True)  # a literal, or a declared parameter
     cite: Cite = None
 
 
@@ -287,7 +287,7 @@ class Ratio(Node):
 
 @attrs.frozen
 class Uplift(Node):
-    points: Literal = attrs.field(kw_only=True)
+    points: Literal | Ref = attrs.field(kw_only=True)  # points, or a parameter of type points
     when: Cond = attrs.field(kw_only=True)
     cite: Cite = None
 
@@ -335,6 +335,43 @@ class Channel(Node):
 
 
 @attrs.frozen
+class Exemption(Node):
+    """``except CONDITION cite ...``: visits for which a reduction does not apply."""
+
+    when: Cond = attrs.field(kw_only=True)
+    cite: Cite = None
+
+
+@attrs.frozen
+class Reduction(Node):
+    """``reduce 10 points when not referred cite ... except emergency cite ...``: points off
+    the ratio when the condition holds, unless one of the exemptions does."""
+
+    points: Literal | Ref = attrs.field(kw_only=True)
+    when: Cond = attrs.field(kw_only=True)
+    cite: Cite = None
+    exemptions: tuple[Exemption, ...] = ()
+
+
+@attrs.frozen
+class RatioBound(Node):
+    """A bound on the ratio after every adjustment: a literal percentage or a parameter."""
+
+    value: Literal | Ref = attrs.field(kw_only=True)
+    cite: Cite = None
+
+
+@attrs.frozen
+class RatioFloor(RatioBound):
+    """``ratio at_least 50%``: the ratio after every adjustment is raised to this."""
+
+
+@attrs.frozen
+class RatioCeiling(RatioBound):
+    """``ratio at_most 90%``: the ratio after every adjustment is lowered to this."""
+
+
+@attrs.frozen
 class Fund(Node):
     """A further fund of the visit, settled after the pooling fund (and after the funds
     written before it): ``fund hifob "大额医疗费用补助" { deductible ... ratio ... cap ... }``.
@@ -361,6 +398,9 @@ Stmt = Union[
     Planned,
     Exclude,
     Channel,
+    Reduction,
+    RatioFloor,
+    RatioCeiling,
     Fund,
 ]
 
@@ -498,7 +538,9 @@ class JurisdictionDecl(Node):
 @attrs.frozen
 class DocumentDecl(Node):
     number: str = ""
-    dated: DateLit = attrs.field(kw_only=True)
+    dated: DateLit | Name = attrs.field(
+        kw_only=True
+    )  # a date, or a date parameter (to be announced)
     cite: Cite = None
 
 
@@ -554,7 +596,18 @@ class SettingDecl(Node):
     cite: Cite = None
 
 
+@attrs.frozen
+class BillSplit(Node):
+    """``in_policy excludes fulamt_ownpay_amt, overlmt_selfpay, other_paid``: the parts of
+    the bill that leave the in-policy amount (money fields of the visit or declared money
+    inputs).  Without it: ``fulamt_ownpay_amt, overlmt_selfpay, preselfpay_amt``."""
+
+    parts: tuple[Name, ...] = ()
+    cite: Cite = None
+
+
 Decl = Union[
+    BillSplit,
     LevelDecl,
     JurisdictionDecl,
     DocumentDecl,

@@ -429,6 +429,29 @@ class _Builder(Transformer):
         c, cite = self._split(children)
         return n.Uplift(points=c[0], when=c[1], cite=cite, span=self._s(meta))
 
+    def reduction(self, meta, children):
+        c, cite = self._split([x for x in children if not isinstance(x, n.Exemption)])
+        exemptions = tuple(x for x in children if isinstance(x, n.Exemption))
+        return n.Reduction(
+            points=c[0], when=c[1], cite=cite, exemptions=exemptions, span=self._s(meta)
+        )
+
+    def exemption(self, meta, children):
+        c, cite = self._split(children)
+        return n.Exemption(when=c[0], cite=cite, span=self._s(meta))
+
+    def ratio_floor(self, meta, children):
+        c, cite = self._split(children)
+        return n.RatioFloor(value=c[0], cite=cite, span=self._s(meta))
+
+    def ratio_ceiling(self, meta, children):
+        c, cite = self._split(children)
+        return n.RatioCeiling(value=c[0], cite=cite, span=self._s(meta))
+
+    def bill_split(self, meta, children):
+        c, cite = self._split(children)
+        return n.BillSplit(parts=c[0], cite=cite, span=self._s(meta))
+
     def credit_rule(self, meta, children):
         c, cite = self._split(children)
         return n.CreditRule(name=c[0], when=c[1], amount=c[2], cite=cite, span=self._s(meta))

@@ -23,6 +23,7 @@ import attrs
 
 from . import ir
 from .describe import (
+    BOUND_WORDS,
     Axes,
     account_matrix,
     accumulate_words,
@@ -38,8 +39,9 @@ from .describe import (
     venue_name,
     yuan,
 )
+from .ir.serial import content_hash
 from .messages import text, value as shown, values as shown_all, vocabulary_names
-from .runtime import percent, points_text
+from .runtime import percent
 
 # ---- the document ---------------------------------------------------------------------
 
@@ -130,7 +132,7 @@ def _summarise(policy: ir.Policy, lang: str) -> tuple[list[Block], Notes]:
     notes = Notes(policy.id, lang)
     out: list[Block] = [
         Heading(1, policy.title or policy.id),
-        Para(text("render.summary", lang, id=policy.id)),
+        Para(text("render.summary", lang, id=policy.id, hash=content_hash(policy))),
         Para(text("render.generated", lang)),
     ]
     out.append(_header(policy, notes, lang))
@@ -161,7 +163,9 @@ def _header(policy: ir.Policy, notes: Notes, lang: str) -> Table:
                 "render.dated",
                 lang,
                 document=policy.document,
-                date=policy.document_date.isoformat(),
+                date=policy.document_date
+                if isinstance(policy.document_date, str)
+                else policy.document_date.isoformat(),
             )
             if policy.document_date
             else policy.document
@@ -188,6 +192,7 @@ def _header(policy: ir.Policy, notes: Notes, lang: str) -> Table:
                 notes,
             )
         )
+    rows += _bill_split_rows(policy, notes, lang)
     for name, (val, prov) in sorted(policy.settings.items()):
         rows.append(_row(text("render.setting", lang, name=name), shown(val, lang), prov, notes))
     if policy.params:
@@ -354,7 +359,7 @@ def _amount_rows(r: ir.PoolingRules, notes: Notes, lang: str) -> list:
     for a in r.adjustments:
         rows.append(
             _row(
-                text("render.uplift", lang),
+                _adjustment_label(a, lang),
                 text(
                     "render.uplift_value",
                     lang,
@@ -365,12 +370,34 @@ def _amount_rows(r: ir.PoolingRules, notes: Notes, lang: str) -> list:
                 notes,
             )
         )
+    for b in r.bounds:
+        rows.append(
+            _row(text(BOUND_WORDS[b.kind], lang), value_words(b.value, lang), b.prov, notes)
+        )
     return rows
 
 
-def _signed_points(points: Decimal, lang: str) -> str:
-    sign = "+" if points > 0 else "−"
-    return sign + text("word.points", lang, points=points_text(abs(points)))
+def _bill_split_rows(policy: ir.Policy, notes: Notes, lang: str) -> list:
+    """The policy's own bill split (``in_policy excludes``), when it declares one."""
+    if policy.bill_split is None:
+        return []
+    parts, prov = policy.bill_split
+    return [_row(text("render.bill_split", lang), ", ".join(parts), prov, notes)]
+
+
+def _signed_points(points: Decimal | ir.Expr, lang: str) -> str:
+    from .describe import signed_points
+
+    return signed_points(points, lang)
+
+
+def _adjustment_label(a: ir.Adjust, lang: str) -> str:
+    """An uplift, a reduction, or an exemption from a reduction (by the rule it lowers from)."""
+    if a.prov.rule.endswith(": exempt"):
+        return text("render.exemption", lang)
+    if a.prov.rule.startswith("reduce"):
+        return text("render.reduction", lang)
+    return text("render.uplift", lang)
 
 
 def _bands(b: ir.Bands, notes: Notes, lang: str) -> list[Block]:

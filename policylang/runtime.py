@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, ROUND_UP, Decimal
+from functools import partial
 from typing import Any, Callable, Iterable, NamedTuple, Sequence
 
 import attrs
@@ -533,7 +534,10 @@ def tr_consume(
     before: Decimal,
     in_policy: Decimal,
     field: str = "act_pay_dedc",
+    reads: dict = _NO_INPUTS,
 ) -> TraceStep:
+    """``reads``: the fields that decided the deductible (its table, condition, each field);
+    ``field``: the field the step explains (a further fund's deductible: ``hifob_dedc``)."""
     return TraceStep(
         field,
         money(take),
@@ -545,6 +549,7 @@ def tr_consume(
             "deductible": money(amount),
             "consumed_before": money(before),
             "in_policy": money(in_policy),
+            **{k: _s(v) for k, v in reads.items()},
         },
     )
 
@@ -557,14 +562,25 @@ def tr_ratio(value: Decimal, prov: ir.Prov, reads: dict, field: str = "ratio") -
     return _step(field, percent(value), prov, {k: _s(v) for k, v in reads.items()})
 
 
-def tr_adjust(value: Decimal, adj: ir.Adjust, reads: dict, field: str = "ratio") -> TraceStep:
+def tr_adjust(
+    value: Decimal, adj: ir.Adjust, reads: dict, pts: Decimal, field: str = "ratio"
+) -> TraceStep:
+    """``pts``: the adjustment's points (a parameter's value, when it names one); ``field``:
+    the ratio adjusted (a further fund's: ``hifob_ratio``)."""
     return TraceStep.of(
         field,
         percent(value),
         adj.prov,
-        base=percent(CTX.subtract(value, adj.points)),
-        points=points_text(adj.points),
+        base=percent(CTX.subtract(value, pts)),
+        points=points_text(pts),
         **reads,
+    )
+
+
+def tr_bound(value: Decimal, bound: ir.RatioBound, before: Decimal) -> TraceStep:
+    """A floor raised the ratio, or a ceiling lowered it, to ``value``."""
+    return TraceStep.of(
+        "ratio", percent(value), bound.prov, before=percent(before), **{bound.kind: percent(value)}
     )
 
 
@@ -581,8 +597,9 @@ def tr_band(
     )
 
 
-def tr_band_adjust(adj: ir.Adjust) -> TraceStep:
-    return TraceStep.of("ratio", points_text(adj.points) + " points", adj.prov)
+def tr_band_adjust(adj: ir.Adjust, pts: Decimal, reads: dict = _NO_INPUTS) -> TraceStep:
+    """An uplift or a reduction added to every band; ``reads``: what its condition read."""
+    return TraceStep.of("ratio", points_text(pts) + " points", adj.prov, **reads)
 
 
 def tr_share(
@@ -623,13 +640,21 @@ def tr_cap(
     before: Decimal,
     raw: Decimal,
     out: str = "hifp_pay",
+    reads: dict = _NO_INPUTS,
 ) -> TraceStep:
+    """``out``: the field the cap limits; ``reads``: the fields that decided the cap (its
+    table, condition, each field)."""
     field, used = CAP_TRACE.get(out, (out, "used_before"))
     return _step(
         field,
         money(fund),
         prov,
-        {"cap": money(amount), used: money(before), "uncapped": money(raw)},
+        {
+            "cap": money(amount),
+            used: money(before),
+            "uncapped": money(raw),
+            **{k: _s(v) for k, v in reads.items()},
+        },
     )
 
 
@@ -720,6 +745,33 @@ def settle_message(
         assert ratio_value is not None  # a paid visit has one ratio unless it is banded
         text = _msg("settle.paid", lang, ratio=percent(ratio_value), base=money(remaining))
     return text + (_msg("settle.up_to_cap", lang) if fund < raw else "")
+
+
+def may_pay_result(
+    request: dict, verdict: Any, reason: str, channel: str | None, tracing: bool
+) -> "MayPayResult":
+    """One may-pay answer from the verdict a backend found (``None``: no verdict applies), the
+    reason it settled on and the channel: the same fields, message and trace on every backend."""
+    allowed = verdict.allowed if verdict else False
+    prov = verdict.prov if verdict else None
+    words = partial(
+        may_pay_message, reason, request, dict(verdict.args) if verdict else {}, channel
+    )
+    trace = (tr_allowed(allowed, prov, request),) if tracing else ()
+    return MayPayResult(
+        request.get("psn_no"),
+        request["relation"],
+        request["item"],
+        request.get("venue"),
+        request["on"].isoformat(),
+        allowed,
+        reason,
+        channel,
+        prov.clause if prov else None,
+        words(),
+        trace,
+        words,
+    )
 
 
 def may_pay_message(

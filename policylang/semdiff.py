@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 from . import ir
 from . import vocab as V
 from .describe import (
+    BOUND_WORDS,
     Axes,
     account_matrix,
     accumulate_terms,
@@ -140,7 +141,7 @@ def _pooling_facts(r: ir.PoolingRules, lang: str, axes: Axes) -> dict[tuple, Fac
             )
     for a in conditional_adjustments(r, axes=axes):
         out[("uplift", cond_words(a.when, "en"))] = Fact(
-            text("fact.uplift", lang, cond=cond_words(a.when, lang)),
+            text(_adjustment_fact(a), lang, cond=cond_words(a.when, lang)),
             text("word.points", lang, points=_points(a.points)),
             a.prov,
         )
@@ -154,13 +155,22 @@ def _pooling_facts(r: ir.PoolingRules, lang: str, axes: Axes) -> dict[tuple, Fac
                 else text("word.until_band", lang, limit=yuan(limit, lang))
             )
             out[("band", i)] = Fact(text("fact.band", lang, n=i), f"{bound}: {_pct(value)}", prov)
+    for b in r.bounds:  # a floor or a ceiling on the ratio
+        out[("ratio_bound", b.kind)] = Fact(
+            text(BOUND_WORDS[b.kind], lang), value_words(b.value, lang), b.prov
+        )
     return out
 
 
-def _points(p: Decimal) -> str:
+def _points(p: Decimal | ir.Expr) -> str:
     from .runtime import points_text
 
-    return points_text(p)
+    if isinstance(p, Decimal):
+        return points_text(p)
+    from .describe import points_param
+
+    sign, name = points_param(p)
+    return name if sign > 0 else f"-{name}"
 
 
 def _pct(p: Decimal) -> str:
@@ -300,6 +310,25 @@ def _facts(policy: ir.Policy, kind: str, v: ir.Version, lang: str, axes: Axes) -
     return _account_facts(policy, v, lang, axes)
 
 
+def _point_text(d: dt.date | str) -> str:
+    """A date, or the name of the date parameter that gives it (to be announced)."""
+    return d if isinstance(d, str) else d.isoformat()
+
+
+def _adjustment_fact(a: ir.Adjust) -> str:
+    """An uplift, a reduction, or an exemption from a reduction (by the rule it comes from)."""
+    if a.prov.rule.endswith(": exempt"):
+        return "fact.exemption"
+    return "fact.reduction" if a.prov.rule.startswith("reduce") else "fact.uplift"
+
+
+def _bill_split_facts(p: ir.Policy, lang: str) -> dict[tuple, Fact]:
+    if p.bill_split is None:
+        return {}
+    parts, prov = p.bill_split
+    return {("bill_split",): Fact(text("fact.bill_split", lang), ", ".join(parts), prov)}
+
+
 def _policy_facts(p: ir.Policy, lang: str) -> dict[tuple, Fact]:
     out = _header_facts(p, lang)
     for name, (val, prov) in p.settings.items():
@@ -338,8 +367,9 @@ def _header_facts(p: ir.Policy, lang: str) -> dict[tuple, Fact]:
     if p.document:
         out[("document",)] = Fact(
             text("fact.document", lang),
-            p.document + (f" ({p.document_date.isoformat()})" if p.document_date else ""),
+            p.document + (f" ({_point_text(p.document_date)})" if p.document_date else ""),
         )
+    out.update(_bill_split_facts(p, lang))
     if p.parent is not None:
         out[("parent",)] = Fact(text("fact.parent", lang), p.parent.id)
     if p.rounding is not None:
@@ -823,14 +853,7 @@ def _thresholds(policy: ir.Policy, profile: dict, day: dt.date, params: dict) ->
         deductibles.add(amount)
         deductibles.add(total)
     caps = set()
-    try:
-        if isinstance(r.ratio, ir.Bands):
-            ratio = max(r.ratio.values)
-        else:
-            ratio, _ = E.value(r.ratio, env, params)
-        ratio = CTX.add(ratio, E.points(a for a in r.adjustments if _holds(a.when, env, params)))
-    except (MissingValue, NoRow):
-        ratio = None
+    ratio = _ratio_of(r, env, params)
     for acc in r.caps:
         try:
             amount, _ = E.value(acc.amount, env, params)
@@ -840,6 +863,23 @@ def _thresholds(policy: ir.Policy, profile: dict, day: dt.date, params: dict) ->
             caps.add(_ceil_cent(CTX.add(total, CTX.divide(amount, ratio))))
     caps |= _limit_points(r, env, params)
     return deductibles, caps
+
+
+def _ratio_of(r: ir.PoolingRules, env: dict, params: dict) -> Decimal | None:
+    """The ratio for a profile, after uplifts, reductions and bounds (None: not known)."""
+    try:
+        if isinstance(r.ratio, ir.Bands):
+            ratio = max(r.ratio.values)
+        else:
+            ratio, _ = E.value(r.ratio, env, params)
+        ratio = CTX.add(
+            ratio, E.points((a for a in r.adjustments if _holds(a.when, env, params)), params)
+        )
+        for b in r.bounds:
+            ratio = E.bound(ratio, b, env, params)
+    except (MissingValue, NoRow):
+        return None
+    return ratio
 
 
 def _limit_points(r: ir.PoolingRules, env: dict, params: dict) -> set[Decimal]:
@@ -1007,13 +1047,15 @@ def settle_both(
     old: CompiledPolicy,
     new: CompiledPolicy,
     cands: list[Candidate],
-    typed_old: dict,
-    typed_new: dict,
+    text_old: dict,
+    text_new: dict,
     with_balance: bool,
     lang: str = "en",
 ) -> list[VisitDiff]:
     """Settle every candidate under both policies (one person each, one batch per
-    policy) and keep those whose settlement differs, at their first differing visit."""
+    policy) and keep those whose settlement differs, at their first differing visit.
+    ``text_old``, ``text_new``: the parameters as given (settle types them: a typed
+    percentage or points would be read again as written)."""
     rows_old, rows_new, where = [], [], []
     keep_old, keep_new = _known_fields(old), _known_fields(new)
     for n, cand in enumerate(cands):
@@ -1024,8 +1066,8 @@ def settle_both(
             rows_old.append({k: x for k, x in v.items() if k in keep_old})
             rows_new.append({k: x for k, x in v.items() if k in keep_new})
             where.append((n, i))
-    before = old.settle(rows_old, typed_old, trace=False)
-    after = new.settle(rows_new, typed_new, trace=False)
+    before = old.settle(rows_old, text_old, trace=False)
+    after = new.settle(rows_new, text_new, trace=False)
     out: list[VisitDiff] = []
     seen: set[int] = set()
     for (n, i), b, a in zip(where, before, after, strict=True):
@@ -1221,7 +1263,10 @@ def compare(
     }
     values = value_changes(old.ir, new.ir, lang, given_dates)
     cands = candidates(old, new, typed_old, typed_new)
-    diffs = settle_both(old, new, cands, typed_old, typed_new, with_balance, lang) if cands else []
+    text_old, text_new = (
+        {p.name: p.value for p in params if p.name in c.ir.params} for c in (old, new)
+    )
+    diffs = settle_both(old, new, cands, text_old, text_new, with_balance, lang) if cands else []
     axes = axes_of(old.ir).union(axes_of(new.ir))
     shown_ = (
         sorted(diffs, key=_order_in(axes))

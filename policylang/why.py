@@ -16,6 +16,7 @@ and the selected records are explained.
 
 from __future__ import annotations
 
+import contextvars
 from decimal import Decimal
 import datetime as dt
 from typing import TYPE_CHECKING, Any, Callable, Iterator
@@ -71,6 +72,8 @@ class Explanation:
     kind: str
     result: dict  # the result's JSON, without the trace
     steps: list[Step]
+    # the further funds' names as the policy declares them (fund hifob "职工大额医疗费用补助")
+    fund_names: dict[str, str] = attrs.Factory(dict)
 
     def to_json(self) -> dict:
         return {
@@ -129,8 +132,15 @@ def explain(
         else:
             steps += _may_pay_steps(result, lang)
         _in_language(steps, kind, result.reason, shown.get("message"), lang)
-        out.append(Explanation(i + 1, kind, shown, steps))
+        out.append(Explanation(i + 1, kind, shown, steps, declared_fund_names(policy)))
     return out
+
+
+def declared_fund_names(policy: ir.Policy) -> dict[str, str]:
+    """fund -> the name its declaration gives it, over the pooling section's versions."""
+    section = policy.sections.get("pooling")
+    versions = section.versions if section is not None else ()
+    return {f.name: f.title for v in versions for f in v.rules.funds if f.title}
 
 
 def _in_language(
@@ -300,6 +310,19 @@ def _ratio_words(t, x, lang):
     return words("why.ratio_for", lang, value=t.value, read=read) if read else f"{t.value}"
 
 
+def _bound_words(t, x, lang):
+    """A floor raised the ratio, or a ceiling lowered it."""
+    key = "why.floor" if "floor" in x else "why.ceiling"
+    return words(key, lang, before=x["before"], value=t.value)
+
+
+def _exempt_words(t, x, lang):
+    """An exemption spared the visit a reduction: the fields that decided it."""
+    why = ", ".join(f"{k} = {_plain(v)}" for k, v in x.items() if k not in ("base", "points"))
+    said = words("why.exempt", lang, base=x["base"], value=t.value)
+    return said + (words("why.because", lang, why=why) if why else "")
+
+
 def _rounded_words(t, x, lang):
     ratio = x["ratio"]
     product = (
@@ -346,6 +369,11 @@ _WORDS = {
     ],
     "inscp_counted": [(lambda t, x: "cap" in x, _total_words)],
     "ratio": [
+        (lambda t, x: "before" in x and ("floor" in x or "ceiling" in x), _bound_words),
+        (
+            lambda t, x: str(x.get("points")) == "0" and t.rule.endswith(": exempt"),
+            _exempt_words,
+        ),
         (lambda t, x: "base" in x and "points" in x, _uplift_words),
         (lambda t, x: "band_part" in x, _band_words),
         (
@@ -622,13 +650,30 @@ def shown_value(value: str | None, lang: str) -> str:
 
 def rule_label(rule: str, lang: str) -> str:
     """The rule of a step: the policy's own words, or the catalogue's for the steps every
-    program has (the bill split, the rounding, computed fields)."""
+    program has (the bill split, the rounding, computed fields).  A further fund's rule
+    (``hifob deductible per year``) is named after the fund, in Chinese by its name."""
     key = f"why.rule.{rule}"
     from .messages import MESSAGES
 
     if key in MESSAGES:
         return words(key, lang)
-    return _rule_in_chinese(rule) if lang == "zh" else rule
+    if lang != "zh":
+        return rule
+    fund, _, rest = rule.partition(" ")
+    if fund in V.FUNDS and rest:
+        return f"{fund_name(fund)} {_rule_in_chinese(rest)}"
+    return _rule_in_chinese(rule)
+
+
+# the names of the further funds while an explanation is shown (``render_lines``)
+_FUND_NAMES: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
+    "policylang_why_fund_names", default=None
+)
+
+
+def fund_name(fund: str) -> str:
+    """A further fund's Chinese name: the policy's declaration's, else the platform's."""
+    return (_FUND_NAMES.get() or {}).get(fund) or V.FUNDS[fund][1]
 
 
 def _rule_in_chinese(rule: str) -> str:
@@ -659,7 +704,19 @@ def label(what: str, lang: str) -> str:
     key = f"why.what.{what}"
     from .messages import MESSAGES
 
-    return words(key, lang) if key in MESSAGES else what
+    if key in MESSAGES:
+        return words(key, lang)
+    fund, _, kind = what.partition(" ")
+    if lang == "zh" and fund in V.FUNDS and kind in FUND_LABEL:
+        return words(FUND_LABEL[kind], lang, fund=fund_name(fund))
+    return what
+
+
+FUND_LABEL = {
+    "deductible": "why.fund_step.deductible",
+    "ratio": "why.fund_step.ratio",
+    "pays": "why.fund_step.pays",
+}
 
 
 def _step_lines(n: int, s: Step, what_w: int, value_w: int, lang: str) -> list[tuple[str, str]]:
@@ -694,27 +751,34 @@ def render_lines(
     policy_id: str, policy_file: str, explanations: list[Explanation], lang: str = "en"
 ) -> list[tuple[str, str]]:
     """The explanation for a terminal: (text, rich style) lines."""
-    from .formatter import cell_width
-
     out: list[tuple[str, str]] = []
     for ex in explanations:
-        out.append((_head(ex, policy_id, policy_file, lang), "bold underline"))
-        names = [label(s.what, lang) for s in ex.steps]
-        what_w = max(cell_width(x) for x in names)
-        value_w = max(
-            [
-                cell_width(shown_value(s.value, lang))
-                for s in ex.steps
-                if s.what != "version in force"
-            ]
-            or [0]
-        )
-        for n, s in enumerate(ex.steps, start=1):
-            out += _step_lines(n, s, what_w, value_w, lang)
-        out.append(("     " + words("why.result", lang, summary=_summary(ex, lang)), "bold"))
-        out.append(("", ""))
+        named = _FUND_NAMES.set(ex.fund_names)
+        try:
+            out += _explanation_lines(ex, policy_id, policy_file, lang)
+        finally:
+            _FUND_NAMES.reset(named)
     while out and not out[-1][0]:
         out.pop()
+    return out
+
+
+def _explanation_lines(
+    ex: Explanation, policy_id: str, policy_file: str, lang: str
+) -> list[tuple[str, str]]:
+    from .formatter import cell_width
+
+    out = [(_head(ex, policy_id, policy_file, lang), "bold underline")]
+    names = [label(s.what, lang) for s in ex.steps]
+    what_w = max(cell_width(x) for x in names)
+    value_w = max(
+        [cell_width(shown_value(s.value, lang)) for s in ex.steps if s.what != "version in force"]
+        or [0]
+    )
+    for n, s in enumerate(ex.steps, start=1):
+        out += _step_lines(n, s, what_w, value_w, lang)
+    out.append(("     " + words("why.result", lang, summary=_summary(ex, lang)), "bold"))
+    out.append(("", ""))
     return out
 
 

@@ -24,7 +24,8 @@ CORPUS = sorted(
         *(ROOT / "policies").glob("*.pol"),
         *(ROOT / "tests" / "fixtures" / "valid").glob("*.pol"),
         ROOT / "tests" / "fixtures" / "variations" / "city.pol",
-        ROOT / "examples" / "three-categories" / "lanshan-2024.pol",  # a declared category, code 13
+        ROOT / "examples" / "three-categories" / "lanshan-2024.pol",  # a declared category
+        ROOT / "examples" / "adjustments" / "qingyu-2025.pol",  # reductions, bounds, bill split
         ROOT / "examples" / "composed-limits" / "qingxi-2025.pol",  # cost cap, deductible total
         ROOT / "examples" / "second-fund" / "qingshan-2024.pol",  # a fund above the pooling cap
     ]
@@ -65,8 +66,8 @@ def make_params(policy: ir.Policy, rnd: random.Random) -> dict:
             out[name] = f"{rnd.randint(0, 500000) / 100:.2f}"
         elif t == V.DATE:
             out[name] = rnd.choice(["2022-09-01", "2023-01-01", "2023-07-01"])
-        elif t == V.PERCENT:
-            out[name] = f"{rnd.randint(0, 100)}%"
+        elif t == V.PERCENT:  # a ratio a notice could announce: with uplifts, within 0..100%
+            out[name] = f"{rnd.randint(20, 80)}%"
         elif t == V.POINTS:
             out[name] = f"{rnd.randint(0, 10)} points"
         elif t == V.NUMBER:
@@ -89,6 +90,7 @@ def make_visits(
     psn_type = policy.vocab.enums["psn_type"]
     plain_types = [*psn_type.values, *psn_type.aliases]
     psn_codes = sorted(psn_type.codes.items())
+    split = policy.bill_split[0] if policy.bill_split else ()
     out = []
     for _ in range(n):
         when = _when(rnd, dates)
@@ -106,7 +108,10 @@ def make_visits(
         ):  # a platform code: "11", "1201", "1103" (flexible employment)...
             _platform_code(rnd, v, psn_codes)
         _optional_fields(rnd, v, own, over, pre)
-        _declared_inputs(rnd, v, policy)
+        room = max(0, int(total * 100) - own - over - pre)  # fen a declared bill part may take
+        if split and rnd.random() < refused / 3:  # one fen over: refused (inputs._declared_split)
+            room += 1  # (drawn only for a policy with a bill split: other corpora stay the same)
+        _declared_inputs(rnd, v, policy, split, room)
         if rnd.random() < 0.05:  # a form the fast input path leaves to the general one
             v["medfee_sumamt"] = " " + v["medfee_sumamt"]
         out.append(v)
@@ -176,7 +181,11 @@ def _optional_fields(rnd: random.Random, v: dict, own: int, over: int, pre: int)
             v[field] = rnd.choice(codes)
 
 
-def _declared_inputs(rnd: random.Random, v: dict, policy: ir.Policy) -> None:
+def _declared_inputs(
+    rnd: random.Random, v: dict, policy: ir.Policy, split: tuple = (), room: int = 0
+) -> None:
+    """``split``: the policy's declared bill parts; such a money input takes at most ``room``
+    fen (what the bill has left after its self-paid parts)."""
     for name, (t, _default) in policy.inputs.items():
         if rnd.random() < 0.3:
             continue  # the default applies
@@ -184,6 +193,8 @@ def _declared_inputs(rnd: random.Random, v: dict, policy: ir.Policy) -> None:
             v[name] = rnd.random() < 0.5
         elif t == V.NUMBER:
             v[name] = str(rnd.choice([0, 59, 60, 61, 69, 70, 71, rnd.randint(0, 100)]))
+        elif t == V.MONEY and name in split:
+            v[name] = f"{rnd.randint(0, room) / 100:.2f}"
         elif t == V.MONEY:
             v[name] = f"{rnd.randint(0, 100000) / 100:.2f}"
         elif t in V.ENUMS:

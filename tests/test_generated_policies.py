@@ -123,11 +123,44 @@ def statement_blocks(draw) -> str:
     for _ in range(draw(st.integers(0, 2))):
         points = draw(st.sampled_from(["5", "10", "-5", "0.5"]))
         lines.append(f'uplift {points} points when {_cond(draw)} unstated "g"')
+    lines += draw(adjustments(banded=choice == 2))
     for name in draw(
         st.lists(st.sampled_from(["hifob", "cvlserv", "maf"]), max_size=2, unique=True)
     ):
         lines.append(draw(fund_blocks(name)))
     return "\n      ".join(lines)
+
+
+@st.composite
+def adjustments(draw, banded: bool) -> list[str]:
+    """Issue 11: reductions with exemptions, and a floor and a ceiling on the ratio (rarely
+    on bands, which the checker refuses: S631)."""
+    lines = []
+    for _ in range(draw(st.integers(0, 2))):
+        points = draw(st.sampled_from(["5", "10", "0.5", "35"]))
+        when = draw(st.sampled_from(["not referred", "not referred and hosp_lv = level3"]))
+        line = f'reduce {points} points when {when} unstated "g"'
+        for _ in range(draw(st.integers(0, 2))):
+            line += f' except {_cond(draw)} unstated "g"'
+        lines.append(line)
+    if banded and draw(st.integers(0, 9)):
+        return lines
+    if draw(st.booleans()):
+        floor = draw(st.sampled_from(["0", "40", "55", "60", "65.5"]))
+        lines.append(f'ratio at_least {floor}% unstated "g"')
+    if draw(st.booleans()):
+        ceiling = draw(st.sampled_from(["60", "70", "80", "100"]))
+        lines.append(f'ratio at_most {ceiling}% unstated "g"')
+    return lines
+
+
+def _bill_split(draw) -> str:
+    """No declaration (the platform's formula), or the parts a city takes off the total."""
+    if draw(st.booleans()):
+        return ""
+    parts = ["fulamt_ownpay_amt", "overlmt_selfpay"]
+    parts += draw(st.lists(st.sampled_from(["preselfpay_amt", "other_paid"]), unique=True))
+    return f'  in_policy excludes {", ".join(parts)} unstated "g"\n'
 
 
 @st.composite
@@ -170,8 +203,11 @@ def policies(draw) -> str:
     )
     text = (
         f'policy generated "generated" {{\n  level city\n  rounding {rounding} yuan unstated "g"\n'
-        '  setting account_covers = person_share unstated "g"\n  pooling '
-        f"{{\n{versions}\n  }}\n}}\n"
+        f'  setting account_covers = person_share unstated "g"\n'
+        f'  input referred: bool default true "g" unstated "g"\n'
+        f'  input other_paid: money default 0 yuan "g" unstated "g"\n'
+        f"{_bill_split(draw)}"
+        f"  pooling {{\n{versions}\n  }}\n}}\n"
     )
     if draw(st.booleans()):  # the same policy in Chinese keywords
         pairs = sorted(keyword_pairs().values(), key=lambda p: -len(p[0]))

@@ -199,3 +199,95 @@ def test_every_message_is_used():
             continue
         unused.append(msg_id)
     assert not unused
+
+
+MISTAKES = ROOT / "tests" / "fixtures" / "inputs" / "visits-with-more-mistakes.json"
+
+
+def test_input_problems_keep_their_english_and_carry_the_catalogue_id(guiyang):
+    """The reason of an input problem is the catalogue's English (the Python API, JSON and
+    the English command line are unchanged) and knows its id and arguments, so the command
+    line says it in Chinese too (issue #13)."""
+    from policylang.inputs import InputError, Reason, said
+
+    with pytest.raises(InputError) as e:
+        guiyang.settle(json.loads(MISTAKES.read_text()))
+    problems = e.value.problems
+    assert len(problems) == 13
+    for p in problems:
+        assert isinstance(p.message, Reason), p
+        assert p.message == M.text(p.message.msg_id, "en", **p.message.params)
+        assert json.loads(json.dumps(p.to_json()))["message"] == str(p.message)
+        zh = said(p.message, "zh")
+        assert zh != p.message and re.search(r"[\u4e00-\u9fff]", zh), zh
+    amount = next(p for p in problems if p.record == 2 and p.field == "medfee_sumamt")
+    assert str(amount) == (
+        "record 2 (psn_no B): field 'medfee_sumamt': "
+        "230.001 has more than two decimal places (amounts are in fen)"
+    )
+    assert said(amount.message, "zh") == "230.001 的小数超过两位(金额精确到分)"
+
+
+ENGLISH_REASON_WORDS = re.compile(
+    r"\b(expected|got|unknown|required|missing|cannot|must|contradicts|exceed|appears|"
+    r"did you mean|declares|needs)\b"
+)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["settle", GUIYANG, str(MISTAKES)],
+        [
+            "credit",
+            GUIYANG,
+            str(ROOT / "examples" / "guiyang-persons.json"),
+            "--param",
+            "guizhou_avg_pension=1",
+            "--param",
+            "guizhou_avg_pension_2022=-1",
+        ],
+    ],
+    ids=["visits", "params"],
+)
+def test_input_problems_in_chinese_say_no_english(args):
+    r = CliRunner().invoke(main, ["--lang", "zh", *args])
+    assert r.exit_code == 1
+    assert "字段" in r.output
+    assert not ENGLISH_REASON_WORDS.search(r.output), r.output
+    en = CliRunner().invoke(main, ["--lang", "en", *args])
+    assert len(en.output.splitlines()) == len(r.output.splitlines())
+
+
+def test_columnar_input_problems_carry_the_catalogue_id(guiyang):
+    pa = pytest.importorskip("pyarrow")
+    from policylang.columns import visits_from_table
+    from policylang.inputs import InputError, said
+
+    table = pa.table({"psn_no": ["A"], "medfee_sumamnt": ["1.00"], "setl_time": ["2023-03-01"]})
+    with pytest.raises(InputError) as e:
+        visits_from_table(table, guiyang.ir)
+    said_zh = [said(p.message, "zh") for p in e.value.problems]
+    assert "未知字段(列);是否应为 'medfee_sumamt'?" in said_zh
+    assert "为必填项,但未给出" in said_zh
+
+
+@pytest.mark.parametrize(
+    "raw, zh",
+    [
+        ('"medfee_sumamt": 12345678901234567890', "超出金额的范围(整数部分至多 15 位)"),
+        ('"medfee_sumamt": 1e30', "数字 1e30 完整写出时超过 20 位"),
+        ('"medfee_sumamt": NaN', "NaN 不是 JSON 允许的数字"),
+        ('"x\\ud800": 1', "字段名含有单独的 UTF-16 代理项(\\ud800)"),
+    ],
+    ids=["long-number", "long-in-full", "nan", "surrogate"],
+)
+def test_what_the_json_reader_finds_is_said_in_chinese(raw, zh, tmp_path):
+    visits = tmp_path / "visits.json"
+    visits.write_text(
+        '[{"psn_no": "A", "setl_time": "2023-03-01", "hosp_lv": "level1", '
+        f'"psn_type": "active", "flxempe_flag": false, {raw}}}]'
+    )
+    r = CliRunner().invoke(main, ["--lang", "zh", "settle", GUIYANG, str(visits)])
+    assert r.exit_code == 1 and zh in r.output, r.output
+    assert not ENGLISH_REASON_WORDS.search(r.output), r.output

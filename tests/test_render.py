@@ -242,3 +242,16 @@ def test_help_of_the_new_commands_does_not_import_lark():
     )
     assert r.returncode == 0, r.stderr
     assert "--format [md|html]" in r.stdout and "GNU diff" in r.stdout
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize("fmt", ["md", "html"])
+def test_the_summary_names_the_policy_and_its_ir_hash(fmt, lang):
+    """The summary is of one compiled program: its id and IR content hash, the same as the
+    results carry (and unchanged by translating the policy or the summary)."""
+    compiled = policylang.load(SHIPPED["guiyang"])
+    out = _render(SHIPPED["guiyang"], fmt, lang)
+    assert compiled.hash.startswith("sha256:") and compiled.hash in out
+    assert "guiyang_2022" in out
+    heading = {"en": "Summary of policy guiyang_2022 (IR content hash ", "zh": "IR 内容哈希 "}
+    assert heading[lang] in out

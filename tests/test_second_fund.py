@@ -221,6 +221,48 @@ def test_diff_names_a_change_of_the_funds_ratio(tmp_path):
     assert "+300.00" in out
 
 
+BAND = """policy band_{name} {{
+  level city
+  rounding half_up to 0.01 yuan unstated "g"
+  input referred: bool default true "按规定转诊" unstated "g"
+  pooling {{
+    from 2024-01-01 unstated "g" {{
+      covers active, retiree unstated "g"
+      deductible 1000 yuan per year unstated "g"
+      cap 3000 yuan per year unstated "g"
+      ratio 60% unstated "g"
+      {extra}
+      fund hifob above_cap unstated "g" {{
+        deductible 6000 yuan per year unstated "g"
+        ratio 80% unstated "g"
+      }}
+    }}
+  }}
+}}
+"""
+
+
+@pytest.mark.parametrize(
+    "name, extra, codes",
+    [
+        ("exact", "", []),
+        # 60% - 10 = 50%: the cap is reached at 1000 + 3000 / 50% = 7000, after 6000
+        ("reduced", 'reduce 10 points when not referred unstated "g"', ["C430"]),
+        # the floor keeps the lowest ratio at 60%: the band starts where the cap is reached
+        (
+            "floored",
+            'reduce 10 points when not referred unstated "g"  ratio at_least 60% unstated "g"',
+            [],
+        ),
+    ],
+)
+def test_the_band_check_counts_reductions_and_floors(tmp_path, name, extra, codes):
+    path = tmp_path / f"{name}.pol"
+    path.write_text(BAND.format(name=name, extra=extra), encoding="utf-8")
+    results, _ = policylang.check_paths([path])
+    assert [d.code for r in results for d in r.diagnostics] == codes
+
+
 SEVERAL = ROOT / "tests" / "fixtures" / "valid" / "several-funds.pol"
 
 

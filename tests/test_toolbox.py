@@ -19,9 +19,11 @@ SHANXI = "policies/shanxi-2022.pol"
 LANSHAN = "examples/three-categories/lanshan-2024.pol"
 AMENDED = "examples/amendment/guiyang-2022.pol"
 QINGXI = "examples/composed-limits/qingxi-2025.pol"
+QINGSHAN = "examples/second-fund/qingshan-2024.pol"
 PENSION = "--param guizhou_avg_pension_2022=3125.50"
 SHANXI_FROM = "--param shanxi_account_use_from=2022-01-13"
 SHANXI_PARAMS = SHANXI_FROM
+INPUTS = "tests/fixtures/inputs"
 
 RUNS = {
     # check: nothing wrong (the summary line), and a policy with errors
@@ -37,6 +39,12 @@ RUNS = {
     "--format table",
     "settle-swapped": f"settle examples/guiyang-visits.json {GUIYANG}",
     "settle-bad-input": f"settle {GUIYANG} tests/fixtures/inputs/visits-with-mistakes.json",
+    # every reason an input problem gives, in the language spoken (issue #13)
+    "settle-more-bad-input": f"settle {GUIYANG} {INPUTS}/visits-with-more-mistakes.json",
+    "settle-repeated-key": f"settle {GUIYANG} {INPUTS}/visits-with-a-repeated-key.json",
+    "credit-bad-params": f"credit {GUIYANG} examples/guiyang-persons.json "
+    "--param guizhou_avg_pension=3125.50 --param guizhou_avg_pension_2022=3125,50",
+    "credit-missing-param": f"credit {GUIYANG} examples/guiyang-persons.json",
     # why: a visit, a credit, a decision, a city's three categories
     "why-guiyang-visit": f"why {GUIYANG} examples/guiyang-visits.json --record 3",
     "why-guiyang-credit": f"why {GUIYANG} examples/guiyang-persons.json {PENSION} --record 3",
@@ -47,6 +55,7 @@ RUNS = {
     "--format table",
     "why-deductible-total": f"why {QINGXI} examples/composed-limits/visits.json --record 3",
     "why-cost-cap": f"why {QINGXI} examples/composed-limits/visits.json --record 14",
+    "why-second-fund": f"why {QINGSHAN} examples/second-fund/visits.json --record 3",
     # test: examples in policies and example files
     "test-policies": "test policies/",
     "test-examples": "test examples/",

@@ -238,3 +238,23 @@ def test_why_selects_a_visit_by_its_setl_id(monkeypatch):
         ["why", "policies/guiyang-2022.pol", "examples/live/visit-1.json", "--setl-id", "NOPE"],
     )
     assert missing.exit_code == 2 and "no record" in missing.output
+
+
+def test_a_further_fund_s_steps_are_named_in_chinese_by_the_policy_s_name_for_it():
+    """Issue #13: hifob's steps read 职工大额医疗费用补助 起付标准 (the name the policy
+    declares: fund hifob "职工大额医疗费用补助"), not "hifob deductible"; English and the
+    JSON's ``what`` keep the English key."""
+    compiled = policylang.load(ROOT / "examples" / "second-fund" / "qingshan-2024.pol")
+    visits = json.loads((ROOT / "examples" / "second-fund" / "visits.json").read_text())
+    [ex] = why.explain(compiled, visits, {}, "settle", [2], "zh")
+    assert ex.fund_names == {"hifob": "职工大额医疗费用补助"}
+    zh = why.render_text(compiled.id, "qingshan-2024.pol", [ex], "zh")
+    assert "职工大额医疗费用补助 起付标准" in zh and "职工大额医疗费用补助 支付比例" in zh
+    assert "职工大额医疗费用补助 起付标准 每 年" in zh  # the rule, too
+    assert "hifob deductible" not in zh and "hifob ratio" not in zh and "hifob pays" not in zh
+    assert {"hifob deductible", "hifob ratio", "hifob pays"} <= {s.what for s in ex.steps}
+    [en] = why.explain(compiled, visits, {}, "settle", [2], "en")
+    assert "hifob deductible per year" in why.render_text(compiled.id, "q.pol", [en], "en")
+    # with no name declared, the platform's name of the fund
+    assert why.label("hifob pays", "zh") == "职工大额医疗费用补助基金 支付"
+    assert why.label("hifob pays", "en") == "hifob pays"

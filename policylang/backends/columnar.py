@@ -91,10 +91,9 @@ from ..runtime import (
     VisitResult,
     credit_message,
     fen_text,
-    may_pay_message,
+    may_pay_result,
     percent,
     settle_message,
-    tr_allowed,
     tr_credit,
     yuan,
 )
@@ -254,6 +253,10 @@ def _full(x: Any, n: int) -> np.ndarray:
         if isinstance(x, int) and not isinstance(x, bool) and abs(x) >= LIMIT
         else None,
     )
+
+
+def _pick(data: Any, ok: Any) -> Any:
+    return data[ok] if isinstance(data, np.ndarray) else data
 
 
 def const_col(value: Any, t: str) -> Col:
@@ -530,13 +533,22 @@ class _Eval:
         for adj in adjustments:
             c, e = self.cond(adj.when, rows)
             err = _first(err, e)
-            p = adj.points.scaleb(4, CTX)
-            if p != p.to_integral_value(context=CTX):
-                raise NotImplementedError(
-                    "columnar: an uplift with more than 4 decimals as a fraction"
-                )
-            total = total + np.where(c, int(p), 0)
+            p, e = self._points(adj, rows)
+            err = _first(err, e)
+            total = total + np.where(c, p, 0)
         return total, err
+
+    def _points(self, adj, rows):
+        """An adjustment's points in 1/10000: a constant, or a parameter's (an expression)."""
+        if type(adj.points) is not Decimal:
+            col, e = self.expr(adj.points, rows)
+            if col.scale > 4:
+                raise NotImplementedError("columnar: points with more than 4 decimals")
+            return _up(col.data, 4 - col.scale), e
+        p = adj.points.scaleb(4, CTX)
+        if p != p.to_integral_value(context=CTX):
+            raise NotImplementedError("columnar: an uplift with more than 4 decimals as a fraction")
+        return int(p), None
 
 
 def _single_field_table(v: ir.Decide) -> Any:
@@ -1335,6 +1347,7 @@ class _Run:
             if ok is not None:
                 rows, r = rows[ok], r[ok]
             rows, r = self._ratio_check(rows, r)
+            rows, r = self._bounds(step, rows, r)
             self._store(step.out, rows, r, 4)
         elif t is ir.Share:
             self._share(step, rows)
@@ -1342,6 +1355,17 @@ class _Run:
             self._outcome(step, rows)
         else:  # a counter step outside the plan's nodes cannot happen (checked in _Plan)
             raise NotImplementedError(type(step).__name__)
+
+    def _bounds(self, step: ir.Ratio, rows: Any, r: np.ndarray) -> tuple[Any, np.ndarray]:
+        """A floor raises the ratio to it, a ceiling lowers it to it (in 1/10000)."""
+        for b in step.bounds:
+            col, err = self.ev.value(b.value, rows)
+            ok = self._fail(rows, err)
+            if ok is not None:
+                rows, r, col = rows[ok], r[ok], Col(col.kind, _pick(col.data, ok), col.scale)
+            lim = _up(_full(col.data, len(rows)), 4 - col.scale)
+            r = np.maximum(r, lim) if b.kind == "floor" else np.minimum(r, lim)
+        return rows, r
 
     def _ratio_check(self, rows, r):
         bad = (r < 0) | (r > 10000)
@@ -2257,31 +2281,10 @@ class Columnar:
             vi = int(verdicts[i])
             verdict = self._verdicts[vi] if vi >= 0 else None
             reason = verdict.reason if verdict else "not_in_force"
-            allowed = verdict.allowed if verdict else False
-            prov = verdict.prov if verdict else None
             channel = None
             if verdict is not None and verdict.channel is not None:
                 channel = _one_value(self, verdict.channel, fields, i, params)
-            words = partial(
-                may_pay_message, reason, r, dict(verdict.args) if verdict else {}, channel
-            )
-            trace = (tr_allowed(allowed, prov, r),) if self.tracing else ()
-            out.append(
-                MayPayResult(
-                    r.get("psn_no"),
-                    r["relation"],
-                    r["item"],
-                    r.get("venue"),
-                    r["on"].isoformat(),
-                    allowed,
-                    reason,
-                    channel,
-                    prov.clause if prov else None,
-                    words(),
-                    trace,
-                    words,
-                )
-            )
+            out.append(may_pay_result(r, verdict, reason, channel, self.tracing))
         return out
 
     def _decisions_checked(self, fields, days, params, rows):

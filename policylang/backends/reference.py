@@ -23,7 +23,7 @@ from ..inputs import (
     validate_visits,
 )
 from ..ir import evaluate as E
-from ..ir.demands import fields_read
+from ..ir.demands import counter_reads, deciding, fields_read
 from ..ir.serial import content_hash
 from ..ir.evaluate import CTX, MissingValue, NoRow
 from ..runtime import (
@@ -36,7 +36,7 @@ from ..runtime import (
     VisitResult,
     credit_message,
     finish_settle_trace,
-    may_pay_message,
+    may_pay_result,
     money,
     percent,
     round_money,
@@ -46,9 +46,9 @@ from ..runtime import (
     tr_account_refused,
     tr_account_unknown,
     tr_adjust,
-    tr_allowed,
     tr_band,
     tr_band_adjust,
+    tr_bound,
     tr_cap,
     tr_consume,
     tr_credit,
@@ -135,6 +135,7 @@ class Reference:
         self.programs: dict[str, ir.Program] = policy.programs
         self.counters = {c.id: c for c in self.programs["settle"].counters}
         self.stamp = (policy.id, content_hash(policy))
+        self._reads: dict[int, tuple[str, ...]] = {}  # by step: the program outlives the dict
         self.funds = settle_funds(self.programs["settle"])
 
     # ---- running a program over one record --------------------------------------------
@@ -249,6 +250,18 @@ class Reference:
             i + 1, e.name, "is required by the rule that applies to this record", psn_no
         )
 
+    def reads_of(self, step: ir.Ratio | ir.Consume | ir.CapUse) -> tuple[str, ...]:
+        """The fields a trace step shows as what decided it (found once per step): every
+        field that decides a ratio; the fields that decide a deductible's or a cap's amount."""
+        got = self._reads.get(id(step))
+        if got is None:
+            if isinstance(step, ir.Ratio):
+                got = deciding(step)
+            else:
+                got = counter_reads(step.amount, step.when, self.counters[step.counter].each)
+            self._reads[id(step)] = got
+        return got
+
     # ---- step handlers ----------------------------------------------------------------
     def let(self, step: ir.Let, s: State) -> None:
         value = E.expr(step.expr, s.env, s.params)
@@ -282,6 +295,7 @@ class Reference:
         s.ledger.charge(key, before, take, s.index)
         s.env[step.base] = CTX.subtract(base, take)
         s.env[step.out] = CTX.add(s.env[step.out], take)
+        reads = self.reads_of(step)
         s.note(
             tr_consume(
                 take,
@@ -290,18 +304,26 @@ class Reference:
                 before,
                 s.env["inscp_scp_amt"],
                 trace_field(step.out),
+                {f: s.env.get(f) for f in reads},
             )
         )
 
     def ratio(self, step: ir.Ratio, s: State) -> None:
         base, row = E.value(step.value, s.env, s.params)
-        s.note(tr_ratio(base, row or step.prov, {f: s.env.get(f) for f in step.reads}, step.out))
+        reads = {f: s.env.get(f) for f in self.reads_of(step)}
+        s.note(tr_ratio(base, row or step.prov, reads, step.out))
         value = base
         for adj in E.adjustments(step.adjustments, s.env, s.params):
-            value = CTX.add(value, adj.points)
+            pts = E.adjust_points(adj, s.params)
+            value = CTX.add(value, pts)
             reads = {f: s.env.get(f) for f in fields_read(adj.when)}
-            s.note(tr_adjust(value, adj, reads, step.out))
+            s.note(tr_adjust(value, adj, reads, pts, step.out))
         _check_ratio(value)
+        for b in step.bounds:
+            bounded = E.bound(value, b, s.env, s.params)
+            if bounded != value:
+                s.note(tr_bound(bounded, b, value))
+                value = bounded
         s.env[step.out] = value
 
     def band_share(self, step: ir.BandShare, s: State) -> None:
@@ -309,7 +331,7 @@ class Reference:
         key = _key(s, self.counters[step.counter])
         prior = s.ledger.get(key)
         applied = E.adjustments(step.adjustments, s.env, s.params)
-        pts = E.points(applied)
+        pts = E.points(applied, s.params)
         remaining = s.env[step.base]
         exact = ZERO
         last = CTX.add(bands.values[0], pts)
@@ -320,7 +342,8 @@ class Reference:
             last = r
             s.note(tr_band(r, bands.provs[i], part, prior, pts))
         for adj in applied:
-            s.note(tr_band_adjust(adj))
+            reads = {f: s.env.get(f) for f in fields_read(adj.when)}
+            s.note(tr_band_adjust(adj, E.adjust_points(adj, s.params), reads))
         _check_ratio(last)
         s.ledger.charge(key, prior, remaining, s.index)
         s.env[step.exact], s.env[step.ratio] = exact, last
@@ -354,7 +377,8 @@ class Reference:
             applying.append((key, before))
             if fund > room:
                 fund = room
-                s.note(tr_cap(fund, row or cap.prov, amount, before, raw, step.out))
+                reads = {f: s.env.get(f) for f in self.reads_of(cap)}
+                s.note(tr_cap(fund, row or cap.prov, amount, before, raw, step.out, reads))
         for key, before in applying:
             s.ledger.charge(key, before, fund, s.index)
         s.env[step.out] = fund
@@ -451,27 +475,7 @@ class Reference:
         x = state.extra
         verdict: ir.Verdict | None = x.get("verdict")
         reason = state.reason or "item_not_allowed"
-        allowed = verdict.allowed if verdict else False
-        prov = verdict.prov if verdict else None
-        channel = x.get("channel")
-        words = partial(
-            may_pay_message, reason, request, dict(verdict.args) if verdict else {}, channel
-        )
-        trace = (tr_allowed(allowed, prov, request),) if self.tracing else ()
-        return MayPayResult(
-            request.get("psn_no"),
-            request["relation"],
-            request["item"],
-            request.get("venue"),
-            request["on"].isoformat(),
-            allowed,
-            reason,
-            channel,
-            prov.clause if prov else None,
-            words(),
-            trace,
-            words,
-        )
+        return may_pay_result(request, verdict, reason, x.get("channel"), self.tracing)
 
     def decision(self, step: ir.Decision, s: State) -> None:
         for verdict in step.verdicts:

@@ -42,7 +42,7 @@ from ..inputs import (
     validate_requests,
     validate_visits,
 )
-from ..ir.demands import fields_read
+from ..ir.demands import counter_reads, deciding, fields_read
 from ..ir.index import TableIndex
 from ..ir.serial import content_hash
 from ..ir.evaluate import CTX, MissingValue
@@ -52,7 +52,7 @@ from ..runtime import (
     VisitResult,
     credit_message,
     finish_settle_trace,
-    may_pay_message,
+    may_pay_result,
     percent,
     settle_message,
     tr_account_pay,
@@ -62,9 +62,9 @@ from ..runtime import (
     tr_account_refused,
     tr_account_unknown,
     tr_adjust,
-    tr_allowed,
     tr_band,
     tr_band_adjust,
+    tr_bound,
     tr_cap,
     tr_consume,
     tr_credit,
@@ -391,6 +391,27 @@ class Gen:
         self.emit(f"used[{key_var}] = {before_var} + {amount}")
         self.emit(f"if J is not None: J.append((i, {key_var}, {amount}))")
 
+    def counter_trace(
+        self,
+        trace_step: Callable[..., Any],
+        step: ir.Consume | ir.CapUse,
+        value: str,
+        before: str,
+        other: str,
+    ) -> None:
+        """The trace of a deductible (``step``: Consume) or a cap (CapUse) that applied: its
+        numbers, then the fields that decided its amount."""
+        reads = counter_reads(step.amount, step.when, self.counters[step.counter].each)
+        self.trace(
+            _counter_tracer(trace_step, step.prov, reads, self.scales(reads)),
+            value,
+            "rp",
+            "amt",
+            before,
+            other,
+            *(f"f_{f}" for f in reads),
+        )
+
     def consume(self, s: ir.Consume) -> None:
         self.emit(f"if {self.cond(s.when)}:")
         self.depth += 1
@@ -402,26 +423,49 @@ class Gen:
         self.charge(s.counter, "k", "before", "take")
         self.emit(f"v_{s.base} -= take")
         self.emit(f"v_{s.out} += take")
-        self.trace(_consume_tracer(s), "take", "rp", "amt", "before", "v_inscp_scp_amt")
+        self.counter_trace(
+            partial(tr_consume, field=trace_field(s.out)), s, "take", "before", "v_inscp_scp_amt"
+        )
         self.depth -= 1
+
+    def points(self, adj: ir.Adjust) -> str:
+        """An adjustment's points in 1/10000: a constant, or its expression over parameters."""
+        if isinstance(adj.points, Decimal):
+            return str(int(adj.points.scaleb(4, CTX)))
+        code, sc = self.expr(adj.points)
+        return f"({_rescale(code, sc, 4)})"
 
     def ratio(self, s: ir.Ratio) -> None:
         self.value(s.value, f"v_{s.out}", "rp", 4)
+        reads = deciding(s)
         self.trace(
-            _ratio_tracer(s, self.scales(s.reads)), f"v_{s.out}", "rp", *(f"f_{f}" for f in s.reads)
+            _ratio_tracer(s, reads, self.scales(reads)),
+            f"v_{s.out}",
+            "rp",
+            *(f"f_{f}" for f in reads),
         )
         for adj in s.adjustments:
             self.emit(f"if {self.cond(adj.when)}:")
             self.depth += 1
-            self.emit(f"v_{s.out} += {int(adj.points.scaleb(4, CTX))}")
+            self.emit(f"pts = {self.points(adj)}")
+            self.emit(f"v_{s.out} += pts")
             reads = fields_read(adj.when)
             self.trace(
                 _adjust_tracer(adj, reads, self.scales(reads), s.out),
                 f"v_{s.out}",
+                "pts",
                 *(f"f_{f}" for f in reads),
             )
             self.depth -= 1
         self.emit(f"if not 0 <= v_{s.out} <= 10000: raise BadValue(_ratio_msg(v_{s.out}))")
+        for b in s.bounds:
+            self.value(b.value, "lim", None, 4)
+            op = "<" if b.kind == "floor" else ">"
+            self.emit(f"if v_{s.out} {op} lim:")
+            self.depth += 1
+            self.trace(_bound_tracer(b), "lim", f"v_{s.out}")
+            self.emit(f"v_{s.out} = lim")
+            self.depth -= 1
 
     def band_share(self, s: ir.BandShare) -> None:
         b = s.bands
@@ -430,7 +474,7 @@ class Gen:
         self.read(s.counter, "k", "prior")
         self.emit("pts = 0")
         for adj in s.adjustments:
-            self.emit(f"if {self.cond(adj.when)}: pts += {int(adj.points.scaleb(4, CTX))}")
+            self.emit(f"if {self.cond(adj.when)}: pts += {self.points(adj)}")
         self.emit(
             f"v_{s.exact}, v_{s.ratio}, parts = _bands({self.const(limits)}, "
             f"{self.const(values)}, pts, prior, "
@@ -438,11 +482,16 @@ class Gen:
         )
         self.charge(s.counter, "k", "prior", f"v_{s.base}")
         self.trace(
-            _bands_tracer(s),
+            _bands_tracer(s, [self.scales(fields_read(a.when)) for a in s.adjustments]),
             "parts",
             "prior",
             "pts",
-            *(f"({self.cond(a.when)})" for a in s.adjustments),
+            *(
+                f"({self.cond(a.when)}, {self.points(a)}, "
+                + "".join(f"f_{f}, " for f in fields_read(a.when))
+                + ")"
+                for a in s.adjustments
+            ),
         )
 
     def share(self, s: ir.Share) -> None:
@@ -481,7 +530,7 @@ class Gen:
             self.emit("if fund > room:")
             self.depth += 1
             self.emit("fund = room")
-            self.trace(_cap_tracer(cap, s.out), "fund", "rp", "amt", f"b{j}", f"v_{s.value}")
+            self.counter_trace(partial(tr_cap, out=s.out), cap, "fund", f"b{j}", f"v_{s.value}")
             self.depth -= 2
         for j, cap in enumerate(s.caps):
             if self.key(cap.counter) is not None:
@@ -690,26 +739,30 @@ def _gate_tracer(s: ir.Gate, scales: tuple) -> Callable[..., Any]:
     return build
 
 
-def _consume_tracer(s: ir.Consume) -> Callable[..., Any]:
-    def build(provs, take, row, amount, before, in_policy):
-        return tr_consume(
-            take,
-            s.prov if row is None else provs[row],
+def _counter_tracer(
+    trace_step: Callable[..., Any], prov: ir.Prov, names: Iterable[str], scales: tuple
+) -> Callable[..., Any]:
+    """A deductible's or a cap's step: its five numbers, then the fields that decided it."""
+
+    def build(provs, value, row, amount, before, other, *reads):
+        return trace_step(
+            value,
+            prov if row is None else provs[row],
             amount,
             before,
-            in_policy,
-            trace_field(s.out),
+            other,
+            reads=dict(zip(names, _unscale(reads, scales), strict=True)),
         )
 
     return build
 
 
-def _ratio_tracer(s: ir.Ratio, scales: tuple) -> Callable[..., Any]:
+def _ratio_tracer(s: ir.Ratio, names: Iterable[str], scales: tuple) -> Callable[..., Any]:
     def build(provs, value, row, *reads):
         return tr_ratio(
             D(value, 4),
             s.prov if row is None else provs[row],
-            dict(zip(s.reads, _unscale(reads, scales), strict=True)),
+            dict(zip(names, _unscale(reads, scales), strict=True)),
             s.out,
         )
 
@@ -719,21 +772,37 @@ def _ratio_tracer(s: ir.Ratio, scales: tuple) -> Callable[..., Any]:
 def _adjust_tracer(
     adj: ir.Adjust, reads: Iterable[str], scales: tuple, field: str = "ratio"
 ) -> Callable[..., Any]:
-    def build(provs, value, *values):
+    def build(provs, value, pts, *values):
         return tr_adjust(
-            D(value, 4), adj, dict(zip(reads, _unscale(values, scales), strict=True)), field
+            D(value, 4),
+            adj,
+            dict(zip(reads, _unscale(values, scales), strict=True)),
+            D(pts, 4),
+            field,
         )
 
     return build
 
 
-def _bands_tracer(s: ir.BandShare) -> Callable[..., Any]:
+def _bound_tracer(b: ir.RatioBound) -> Callable[..., Any]:
+    def build(provs, value, before):
+        return tr_bound(D(value, 4), b, D(before, 4))
+
+    return build
+
+
+def _bands_tracer(s: ir.BandShare, scales: list[tuple]) -> Callable[..., Any]:
+    """``scales``: of the fields each adjustment's condition reads."""
+
     def build(provs, parts, prior, pts, *applied):
         out = [
             tr_band(D(s_ratio, 4), s.bands.provs[i], part, prior, D(pts, 4))
             for i, part, s_ratio in parts
         ]
-        out += [tr_band_adjust(a) for a, on in zip(s.adjustments, applied, strict=True) if on]
+        for a, sc, (on, p, *values) in zip(s.adjustments, scales, applied, strict=True):
+            if on:
+                reads = dict(zip(fields_read(a.when), _unscale(values, sc), strict=True))
+                out.append(tr_band_adjust(a, D(p, 4), reads))
         return out
 
     return build
@@ -749,13 +818,6 @@ def _share_tracer(s: ir.Share) -> Callable[..., Any]:
             D(exact, 6),
             trace_field(s.out),
         )
-
-    return build
-
-
-def _cap_tracer(cap: ir.CapUse, out: str) -> Callable[..., Any]:
-    def build(provs, fund, row, amount, before, raw):
-        return tr_cap(fund, cap.prov if row is None else provs[row], amount, before, raw, out)
 
     return build
 
@@ -1023,6 +1085,7 @@ class _FastVisits:
         self.psn_type, self.psn_flagged = _enum_map(policy, "psn_type")
         self.hosp_lv, _ = _enum_map(policy, "hosp_lv")  # a code implying a field: general path
         self.times: dict[str, Any] = {}
+        self.split = getattr(policy, "bill_split", None) is not None
 
     def when(self, v):
         """(value, date, order key, echoed text) of a setl_time given exactly in one of the
@@ -1045,8 +1108,13 @@ class _FastVisits:
 
     def rows(self, records: Any) -> tuple[list, list]:
         """The records in the generated code's form, and their settlement-order keys; raises
-        ``_Slow`` for anything not in the canonical forms this path reads."""
-        if isinstance(records, (str, bytes, dict)) or not isinstance(records, (list, tuple)):
+        ``_Slow`` for anything not in the canonical forms this path reads (a declared bill
+        split is checked by the general path)."""
+        if (
+            self.split
+            or isinstance(records, (str, bytes, dict))
+            or not isinstance(records, (list, tuple))
+        ):
             raise _Slow
         rows, keys = [], []
         for r in records:
@@ -1328,28 +1396,7 @@ class Scalar:
                 r["relation"], r["item"], r.get("venue"), r["networked"], r["on"], P, blocks
             )
             reason = verdict.reason if verdict else "not_in_force"
-            allowed = verdict.allowed if verdict else False
-            prov = verdict.prov if verdict else None
-            words = partial(
-                may_pay_message, reason, r, dict(verdict.args) if verdict else {}, channel
-            )
-            trace = (tr_allowed(allowed, prov, r),) if self.tracing else ()
-            out.append(
-                MayPayResult(
-                    r.get("psn_no"),
-                    r["relation"],
-                    r["item"],
-                    r.get("venue"),
-                    r["on"].isoformat(),
-                    allowed,
-                    reason,
-                    channel,
-                    prov.clause if prov else None,
-                    words(),
-                    trace,
-                    words,
-                )
-            )
+            out.append(may_pay_result(r, verdict, reason, channel, self.tracing))
         return out
 
     # -- credit

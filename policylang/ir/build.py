@@ -169,7 +169,9 @@ def _pooling_block(
         steps.append(p.BandShare("exact", "ratio", "remaining", cid, r.ratio, r.adjustments))
         exact = "exact"
     else:
-        steps.append(p.Ratio("ratio", r.ratio, r.adjustments, r.ratio_prov, fields_read(r.ratio)))
+        steps.append(
+            p.Ratio("ratio", r.ratio, r.adjustments, r.ratio_prov, fields_read(r.ratio), r.bounds)
+        )
         exact = None
     steps.append(p.Share("hifp_raw", "remaining", "ratio", exact, rounding))
     caps = []
@@ -333,14 +335,7 @@ VENUE_OF_VISIT = c.Decide(
 def settle_program(policy: c.Policy) -> p.Program:
     section = policy.sections.get("pooling")
     rounding = policy.rounding or DEFAULT_ROUNDING
-    prelude = (
-        p.Let(
-            "inscp_scp_amt",
-            _sub("medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt"),
-            c.Prov("bill split"),
-            "medfee_sumamt - fulamt_ownpay_amt - overlmt_selfpay - preselfpay_amt",
-        ),
-    )
+    prelude = (bill_split(policy),)
     blocks, counters = [], []
     seen: dict[str, p.Counter] = {}
     for v in section.versions if section else ():
@@ -411,6 +406,21 @@ def settle_program(policy: c.Policy) -> p.Program:
         otherwise,
         postlude,
         "setl_time",
+    )
+
+
+DEFAULT_BILL_SPLIT = ("fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt")
+
+
+def bill_split(policy: c.Policy) -> p.Let:
+    """``inscp_scp_amt := medfee_sumamt - each part that leaves the in-policy amount``: the
+    parts the policy declares (``in_policy excludes``), else the platform's three."""
+    parts, prov = policy.bill_split or (DEFAULT_BILL_SPLIT, c.Prov("bill split"))
+    return p.Let(
+        "inscp_scp_amt",
+        _sub("medfee_sumamt", *parts),
+        prov,
+        " - ".join(("medfee_sumamt", *parts)),
     )
 
 

@@ -182,8 +182,24 @@ class Accumulate:
 
 @attrs.frozen
 class Adjust:
-    points: Decimal  # fraction: 5 points -> 0.05
+    """Points added to the ratio when ``when`` holds (an uplift; a reduction has negative
+    points; an exemption from a reduction is an adjustment of 0 points, so that the trace
+    shows the clause that spared the visit)."""
+
+    # a fraction (5 points -> 0.05), or an expression of type points over parameters (a
+    # parameter, or 0 minus a parameter for a reduction by a parameter's points)
+    points: "Decimal | Expr"
     when: Cond
+    prov: Prov
+
+
+@attrs.frozen
+class RatioBound:
+    """``ratio at_least 50%`` (a floor) or ``ratio at_most 90%`` (a ceiling) on the ratio
+    after every adjustment."""
+
+    kind: str  # floor | ceiling
+    value: "Value"
     prov: Prov
 
 
@@ -213,6 +229,8 @@ class PoolingRules:
     ratio: "Value | Bands"
     ratio_prov: Prov
     adjustments: tuple[Adjust, ...]
+    # floor, then ceiling (written in the IR only when there are some)
+    bounds: tuple[RatioBound, ...] = attrs.field(default=(), metadata={"omit_default": True})
     # caps on the in-policy costs counted (``cost_cap``), applied before the deductibles
     cost_caps: tuple[Accumulate, ...] = ()
     # the further funds of the visit, in the order they settle (after the pooling fund)
@@ -229,6 +247,7 @@ class PoolingRules:
             ratio=fund.ratio,
             ratio_prov=fund.ratio_prov,
             adjustments=fund.adjustments,
+            bounds=(),
             cost_caps=(),
             funds=(),
         )
@@ -329,7 +348,7 @@ class Policy:
     title: str | None
     level: str | None
     document: str | None
-    document_date: dt.date | None
+    document_date: dt.date | str | None  # a date, or a date parameter (to be announced)
     file: str = attrs.field(eq=False)  # where it was read: not part of its meaning
     params: dict  # name -> type
     inputs: dict  # name -> (type, default)
@@ -339,6 +358,11 @@ class Policy:
     diseases: tuple[DiseaseCatalogue, ...]
     requirements: tuple[Requirement, ...]
     parent: "Policy | None" = None
+    # the parts of the bill that leave the in-policy amount (``in_policy excludes``): money
+    # fields of the visit or declared money inputs; None: the platform's three self-paid parts
+    bill_split: tuple[tuple[str, ...], Prov] | None = attrs.field(
+        default=None, eq=False, repr=False
+    )  # (the settle program's prelude says it: part of the meaning there)
     # kind (settle | credit | may_pay) -> ir.program.Program, built from the sections
     programs: dict = attrs.field(factory=dict, eq=False, hash=False, repr=False)
     # the enumerations and code lists in force (policylang.vocabulary.Vocabulary); None: the

@@ -45,6 +45,25 @@ def params_read(node: object) -> tuple[str, ...]:
     return tuple(params)
 
 
+def deciding(step: p.Ratio) -> tuple[str, ...]:
+    """Every field that decides a ratio, shown in its trace: those the table reads, then
+    those each adjustment's condition and each bound read, whether it applied or not."""
+    out = list(step.reads)
+    for f in fields_read((step.adjustments, step.bounds)):
+        if f not in out:
+            out.append(f)
+    return tuple(out)
+
+
+def counter_reads(amount: object, when: object, each: str | None) -> tuple[str, ...]:
+    """The fields that decide a deductible's or a cap's amount for a visit: those its table
+    and its condition read, and the field it is counted separately for (shown in its trace)."""
+    out = list(fields_read((amount, when)))
+    if each is not None and each not in out:
+        out.append(each)
+    return tuple(out)
+
+
 @attrs.frozen
 class Demands:
     fields: tuple[str, ...]

@@ -121,8 +121,22 @@ def adjustments(adjs: Iterable[c.Adjust], env: dict, params: dict) -> list[c.Adj
     return [a for a in adjs if cond(a.when, env, params)]
 
 
-def points(applied: Iterable[c.Adjust]) -> Decimal:
+def adjust_points(adj: c.Adjust, params: dict[str, Any]) -> Decimal:
+    """The points of an adjustment: a literal's, or its expression over parameters."""
+    pts = adj.points
+    return pts if isinstance(pts, Decimal) else expr(pts, {}, params)
+
+
+def points(applied: Iterable[c.Adjust], params: dict[str, Any] | None = None) -> Decimal:
     total = Decimal(0)
     for a in applied:
-        total = CTX.add(total, a.points)
+        total = CTX.add(total, adjust_points(a, params or {}))
     return total
+
+
+def bound(ratio: Decimal, b: c.RatioBound, env: dict, params: dict) -> Decimal:
+    """The ratio after a floor (raised to it) or a ceiling (lowered to it)."""
+    limit = value(b.value, env, params)[0]
+    if b.kind == "floor":
+        return limit if ratio < limit else ratio
+    return limit if ratio > limit else ratio

@@ -26,7 +26,7 @@ from typing import Union
 
 import attrs
 
-from .core import Adjust, Bands, Cond, Expr, Prov, Rounding, Value
+from .core import Adjust, Bands, Cond, Expr, Prov, RatioBound, Rounding, Value
 from .core import Var as Var  # a program variable: defined with the expressions it extends
 
 # ---- counters ---------------------------------------------------------------------
@@ -93,13 +93,17 @@ class Consume:
 class Ratio:
     """``out := value + the points of every adjustment whose condition holds`` (in
     order); a result outside 0..1 is an error in the record (only a parameter can
-    cause it: the checker proves literal ratios)."""
+    cause it: the checker proves literal ratios).  Then each bound in order: a floor
+    raises the ratio to it, a ceiling lowers it to it (the trace shows a bound that
+    changed the ratio)."""
 
     out: str
     value: Value
     adjustments: tuple[Adjust, ...]
     prov: Prov
     reads: tuple[str, ...]  # the fields the ratio table reads (shown in the trace)
+    # (written in the IR only when there are some: a policy without bounds keeps its hash)
+    bounds: tuple[RatioBound, ...] = attrs.field(default=(), metadata={"omit_default": True})
 
 
 @attrs.frozen

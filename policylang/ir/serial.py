@@ -29,6 +29,9 @@ SCHEMA = "policylang-ir/1"
 
 _KINDS: dict[type, str] = {}  # a type -> how ``_Writer.value`` writes its values
 _FIELDS: dict[type, tuple[str, ...]] = {}  # an attrs class -> its field names
+# (an attrs class, a field marked ``omit_default``) -> the default it is left out at
+_OMIT: dict[tuple[type, str], Any] = {}
+_KEEP = object()
 
 
 def _kind(t: type) -> str:
@@ -49,6 +52,9 @@ def _kind(t: type) -> str:
     elif attrs.has(t):
         kind = "attrs"
         _FIELDS[t] = tuple(f.name for f in attrs.fields(t))
+        _OMIT.update(
+            ((t, f.name), f.default) for f in attrs.fields(t) if f.metadata.get("omit_default")
+        )
     else:
         kind = "other"
     _KINDS[t] = kind
@@ -99,15 +105,22 @@ class _Writer:
         if kind == "plain":
             return v
         if kind == "attrs":
-            out: dict[str, Any] = {"node": type(v).__name__}
-            for name in _FIELDS[type(v)]:
-                if name == "span" and not self.spans:
-                    continue
-                out[name] = self.value(getattr(v, name))
-            return out
+            return self.node(v)
         if kind == "seq":
             return [self.value(x) for x in v]
         return _CONVERT[kind](self, v)
+
+    def node(self, v: Any) -> dict:
+        out: dict[str, Any] = {"node": type(v).__name__}
+        for name in _FIELDS[type(v)]:
+            if name == "span" and not self.spans:
+                continue
+            value = getattr(v, name)
+            omit = _OMIT.get((type(v), name), _KEEP)
+            if omit is not _KEEP and value == omit:
+                continue  # a field added later: absent, the IR (and its hash) is as before
+            out[name] = self.value(value)
+        return out
 
     def policy(self, p: c.Policy) -> dict:
         out = self._policy(p)

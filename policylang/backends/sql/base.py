@@ -46,6 +46,7 @@ from __future__ import annotations
 
 from collections import Counter
 import datetime as dt
+from decimal import Decimal
 import itertools
 from typing import Any, Callable, Generator, Iterable
 
@@ -1545,7 +1546,8 @@ class SettleLowering(Lowering):
     def let(self, step: ir.Let, env: Env) -> None:
         v, e = self.expr(step.expr, env)
         self._fail(env, e)
-        if _is_bill_split(step.expr):  # validated visits: the parts never exceed the total
+        declared = self.policy.bill_split[0] if self.policy.bill_split else ()
+        if _is_bill_split(step.expr, declared):  # validated visits: parts never exceed the total
             v = _bounded(v, 0, v.hi)
         elif _gives_back(step.expr, self._limited, env):
             v = _bounded(v, 0, v.hi)
@@ -1586,20 +1588,36 @@ class SettleLowering(Lowering):
         value = rescale(value, 4, "a ratio")
         for adj in step.adjustments:
             c, ce = self.cond(adj.when, env)
-            errs.append(ce)
-            value = arith("+", value, case([(c, const_val(adj.points, V.POINTS))], K(0, 4)))
+            pts, pe = self._points(adj, env)
+            errs += [ce, pe]
+            value = arith("+", value, case([(c, pts)], K(0, 4)))
         value = self.col(value, "ratio")
         errs.append(_ratio_check(value))
         self._fail(env, err_first(*errs))
-        self._assign(env, step.out, _bounded(value, 0, 10**4))  # beyond: an error in the record
+        value = _bounded(value, 0, 10**4)  # beyond: an error in the record
+        for b in step.bounds:  # a floor raises the ratio to it, a ceiling lowers it to it
+            lim, le = self.value(b.value, env)
+            self._fail(env, le)
+            lim = rescale(lim, 4, "a bound on the ratio")
+            value = greatest(value, lim) if b.kind == "floor" else least(value, lim)
+            value = self.col(_bounded(value, 0, 10**4), "ratio")
+        self._assign(env, step.out, value)
+
+    def _points(self, adj: ir.Adjust, env: Env) -> tuple[Val, Any]:
+        """An adjustment's points in 1/10000: a constant, or its expression over parameters."""
+        if isinstance(adj.points, Decimal):
+            return const_val(adj.points, V.POINTS), None
+        v, e = self.expr(adj.points, env)
+        return rescale(v, 4, "points"), e
 
     def band_share(self, step: ir.BandShare, env: Env) -> Generator[Request, Any, None]:
         bands = step.bands
         pts, errs = K(0, 4), []
         for adj in step.adjustments:
             c, ce = self.cond(adj.when, env)
-            errs.append(ce)
-            pts = arith("+", pts, case([(c, const_val(adj.points, V.POINTS))], K(0, 4)))
+            p, pe = self._points(adj, env)
+            errs += [ce, pe]
+            pts = arith("+", pts, case([(c, p)], K(0, 4)))
         pts = self.col(pts, "pts")
         base = env.vars[step.base]
         applies = self.col(and_(env.here, env.live), "applies")
@@ -2089,8 +2107,9 @@ def _ratio_check(r: Val) -> Any:
     return err_when(_ratio_bad(r), err_code("R", r))
 
 
-def _is_bill_split(e: ir.Expr) -> bool:
-    """``medfee_sumamt - parts``: never negative in a validated visit (inputs._bill_split)."""
+def _is_bill_split(e: ir.Expr, declared: tuple[str, ...] = ()) -> bool:
+    """``medfee_sumamt - parts``: never negative in a validated visit (inputs._bill_split; a
+    policy's declared parts, inputs._declared_split)."""
     parts = []
     while isinstance(e, ir.Arith) and e.op == "-":
         if not isinstance(e.right, ir.Field):
@@ -2102,7 +2121,10 @@ def _is_bill_split(e: ir.Expr) -> bool:
         and e.name == "medfee_sumamt"
         and bool(parts)
         and len(set(parts)) == len(parts)
-        and set(parts) <= {"fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt"}
+        and (
+            set(parts) <= {"fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt"}
+            or set(parts) == set(declared)
+        )
     )
 
 

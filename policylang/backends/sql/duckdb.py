@@ -38,7 +38,7 @@ from ...runtime import (
     MayPayResult,
     VisitResult,
     credit_message,
-    may_pay_message,
+    may_pay_result,
     percent,
     settle_message,
     yuan,
@@ -565,27 +565,7 @@ class DuckDB:
             reason = (
                 "not_in_force" if code == -2 else verdict.reason if verdict else "item_not_allowed"
             )
-            allowed = verdict.allowed if verdict else False
-            prov = verdict.prov if verdict else None
-            words = partial(
-                may_pay_message, reason, r, dict(verdict.args) if verdict else {}, channel
-            )
-            out.append(
-                MayPayResult(
-                    r.get("psn_no"),
-                    r["relation"],
-                    r["item"],
-                    r.get("venue"),
-                    r["on"].isoformat(),
-                    allowed,
-                    reason,
-                    channel,
-                    prov.clause if prov else None,
-                    words(),
-                    (),
-                    words,
-                )
-            )
+            out.append(may_pay_result(r, verdict, reason, channel, False))
         return out
 
     def credit(self, records: Any, params: dict) -> list[CreditResult]:

@@ -265,8 +265,8 @@ class Spark(DuckDB):
         k = st.kernel
         names = ("row_no", "psn_no", *k.inputs)
         frame = (
-            self.spark.table(st.reads)
-            .select(*names, "setl_date", "setl_time")
+            self.spark.table(st.reads)  # a column read twice (two counters' one day) once:
+            .select(*dict.fromkeys(names), "setl_date", "setl_time")  # Arrow refuses twins
             .repartition("psn_no")
             .sortWithinPartitions("setl_date", F.col("setl_time").asc_nulls_first(), "row_no")
         )
