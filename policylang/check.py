@@ -144,6 +144,28 @@ def _what(node: n.Node) -> tuple[str, str]:
     return STMT_NAMES.get(type(node), (type(node).__name__, type(node).__name__))
 
 
+# declarations a policy makes once (S604 on a second)
+SINGLE_DECLS = (
+    n.LevelDecl,
+    n.JurisdictionDecl,
+    n.DocumentDecl,
+    n.ImplementsDecl,
+    n.RoundingDecl,
+    n.BillSplit,
+)
+NamedDecl = n.ParamDecl | n.InputDecl | n.TierDecl | n.Diseases | n.SettingDecl
+
+
+@attrs.define
+class _Declared:
+    """What ``Checker.check_decls`` has met so far: the first declaration of each kind a
+    policy makes once, of each section, of each name."""
+
+    singles: dict[type, n.Node] = attrs.Factory(dict)
+    sections: dict[str, n.Section] = attrs.Factory(dict)
+    named: dict[tuple[str, str], n.Node] = attrs.Factory(dict)
+
+
 class Checker:
     def __init__(self, scope: Scope):
         self.scope = scope
@@ -269,161 +291,162 @@ class Checker:
 
     # -- policy-level declarations
     def check_decls(self, p: n.Policy) -> None:
-        singles: dict[type, n.Node] = {}
-        named: dict[tuple[str, str], n.Node] = {}
-        sections: dict[str, n.Section] = {}
+        """Each declaration in turn: first whether it may stand here (declared once, under a
+        name of its own: ``DECL_ONCE``), then its own checks (``DECL_CHECKS``)."""
+        seen = _Declared()
         for d in p.decls:
-            if isinstance(
-                d,
-                (
-                    n.LevelDecl,
-                    n.JurisdictionDecl,
-                    n.DocumentDecl,
-                    n.ImplementsDecl,
-                    n.RoundingDecl,
-                    n.BillSplit,
-                ),
-            ):
-                if type(d) in singles:
-                    what, what_zh = _what(d)
-                    self.emit(
-                        "S604", d.span, what=what, what_zh=what_zh, first=str(singles[type(d)].span)
-                    )
-                else:
-                    singles[type(d)] = d
-            if isinstance(d, n.Section):
-                if d.kind in sections:
-                    self.emit(
-                        "S604",
-                        d.span,
-                        what=f"the {d.kind} section",
-                        what_zh=V.SECTION_NAMES_ZH[d.kind],
-                        first=str(sections[d.kind].span),
-                    )
-                else:
-                    sections[d.kind] = d
-            if isinstance(d, (n.ParamDecl, n.InputDecl)) and d.name.value in self.enum_values():
-                enum = self.enum_values()[d.name.value]
-                self.emit(
-                    "N110",
-                    d.name.span,
-                    name=d.name.value,
-                    taken=f"a value of {enum}",
-                    taken_zh=f"{self.enums[enum].label or enum}的取值",
-                )
-            if isinstance(d, n.SettingDecl):
-                key = ("setting", d.name.value)
-                if key in named:
-                    self.diags.append(
-                        Diagnostic(
-                            "N102",
-                            d.name.span,
-                            {
-                                "kind": "setting",
-                                "kind_zh": "设置",
-                                "name": d.name.value,
-                                "first": str(named[key].span),
-                            },
-                        )
-                    )
-                else:
-                    named[key] = d
-            if isinstance(d, (n.ParamDecl, n.InputDecl, n.TierDecl, n.Diseases)):
-                key = ("name", d.name.value)
-                if key in named:
-                    what, what_zh = _what(d)
-                    self.diags.append(
-                        Diagnostic(
-                            "N102",
-                            d.name.span,
-                            {
-                                "kind": what.removeprefix("the "),
-                                "kind_zh": what_zh,
-                                "name": d.name.value,
-                                "first": str(named[key].span),
-                            },
-                        )
-                    )
-                else:
-                    named[key] = d
-            if isinstance(d, n.LevelDecl):
-                self.enum_value(d.level, "level")
-                self.check_parent_level(d)
-            elif type(d) in DECL_CHECKS:  # the bill split, the document's date
-                DECL_CHECKS[type(d)](self, d)
-            elif isinstance(d, n.ParamDecl):
-                self.check_type_ref(d.type)
-                self.need_cite(d, d.cite)
-            elif isinstance(d, n.InputDecl):
-                self.check_type_ref(d.type)
-                if (
-                    d.name.value in V.VISIT_FIELDS
-                    or d.name.value in V.PERSON_FIELDS
-                    or d.name.value in V.REQUEST_FIELDS
-                ):
-                    self.emit(
-                        "N110",
-                        d.name.span,
-                        name=d.name.value,
-                        taken="a built-in input field",
-                        taken_zh="内置输入字段",
-                    )
-                if d.default is not None:
-                    t = self.literal_type(d.default)
-                    want = V.TYPE_ALIASES.get(d.type.value, d.type.value)
-                    if (
-                        want in self.enums
-                    ):  # an enumeration's default is written as text: "level1" or "一级"
-                        if not isinstance(d.default, n.TextLit):
-                            self.type_error(d.default, "the default", "默认值", want, t)
-                        elif self.enums[want].lookup(d.default.value) is None:
-                            self.enum_value(n.Name(d.default.value, span=d.default.span), want)
-                    elif t != want and want in V.SCALAR_TYPES:
-                        self.type_error(d.default, "the default", "默认值", want, t)
-                self.need_cite(d, d.cite)
-            elif isinstance(d, n.TierDecl):
-                if d.name.value in self.enums["hosp_lv"].values:
-                    self.emit(
-                        "N110",
-                        d.name.span,
-                        name=d.name.value,
-                        taken="a hospital level",
-                        taken_zh="医疗机构级别",
-                    )
-                for m in d.members:
-                    self.enum_value(m, "hosp_lv")
-                self.need_cite(d, d.cite)
-            elif isinstance(d, n.RoundingDecl):
-                self.enum_value(d.mode, "rounding_mode")
-                if not isinstance(d.unit, n.MoneyLit):
-                    self.type_error(
-                        d.unit, "the rounding unit", "舍入单位", V.MONEY, self.literal_type(d.unit)
-                    )
-                elif digits_of(d.unit.amount)[0] > MONEY_BOUNDS[0]:
-                    self.emit(
-                        "R305", d.unit.span, value=shown(d.unit.amount), digits=MONEY_BOUNDS[0]
-                    )
-                elif d.unit.amount <= 0 or digits_of(d.unit.amount)[1] > MONEY_BOUNDS[1]:
-                    self.emit("R304", d.unit.span, value=shown(d.unit.amount))
-                self.need_cite(d, d.cite)
-            elif isinstance(d, (n.EnumDecl, n.CodeList)):
-                self.need_cite(
-                    d, d.cite
-                )  # a category or a code a policy adds is a rule of the notice
-            elif isinstance(d, n.SettingDecl):
-                if d.name.value not in V.SETTINGS:
-                    s = suggest(d.name.value, V.SETTINGS)
-                    self.emit(
-                        "N105",
-                        d.name.span,
-                        name=d.name.value,
-                        known=", ".join(V.SETTINGS),
-                        suggestion=f"; did you mean {s!r}?" if s else "",
-                        suggestion_zh=f";是否应为 {s!r}?" if s else "",
-                    )
-                else:
-                    self.enum_value(d.value, V.SETTINGS[d.name.value])
-                self.need_cite(d, d.cite)
+            once = DECL_ONCE.get(type(d))
+            if once is not None:
+                once(self, d, seen)
+            check = DECL_CHECKS.get(type(d))
+            if check is not None:
+                check(self, d)
+
+    def once_single(self, d: n.Node, seen: _Declared) -> None:
+        """A declaration a policy makes once (its level, document, rounding rule...): a
+        second is S604."""
+        if type(d) in seen.singles:
+            what, what_zh = _what(d)
+            self.emit(
+                "S604", d.span, what=what, what_zh=what_zh, first=str(seen.singles[type(d)].span)
+            )
+        else:
+            seen.singles[type(d)] = d
+
+    def once_section(self, d: n.Section, seen: _Declared) -> None:
+        """One section of each kind (S604)."""
+        if d.kind in seen.sections:
+            self.emit(
+                "S604",
+                d.span,
+                what=f"the {d.kind} section",
+                what_zh=V.SECTION_NAMES_ZH[d.kind],
+                first=str(seen.sections[d.kind].span),
+            )
+        else:
+            seen.sections[d.kind] = d
+
+    def once_named(
+        self, d: NamedDecl, seen: _Declared, key: tuple[str, str], kind: str, kind_zh: str
+    ) -> None:
+        """A name declared once (N102): settings among settings, the other names (parameters,
+        inputs, tiers, disease catalogues) among each other."""
+        if key in seen.named:
+            self.emit(
+                "N102",
+                d.name.span,
+                kind=kind,
+                kind_zh=kind_zh,
+                name=d.name.value,
+                first=str(seen.named[key].span),
+            )
+        else:
+            seen.named[key] = d
+
+    def once_setting(self, d: n.SettingDecl, seen: _Declared) -> None:
+        self.once_named(d, seen, ("setting", d.name.value), "setting", "设置")
+
+    def once_name(self, d: NamedDecl, seen: _Declared) -> None:
+        what, what_zh = _what(d)
+        self.once_named(d, seen, ("name", d.name.value), what.removeprefix("the "), what_zh)
+
+    def once_param_or_input(self, d: n.ParamDecl | n.InputDecl, seen: _Declared) -> None:
+        """A parameter's or input's name is not a value of an enumeration (N110), and is
+        declared once."""
+        if d.name.value in self.enum_values():
+            enum = self.enum_values()[d.name.value]
+            self.emit(
+                "N110",
+                d.name.span,
+                name=d.name.value,
+                taken=f"a value of {enum}",
+                taken_zh=f"{self.enums[enum].label or enum}的取值",
+            )
+        self.once_name(d, seen)
+
+    def check_level_decl(self, d: n.LevelDecl) -> None:
+        self.enum_value(d.level, "level")
+        self.check_parent_level(d)
+
+    def check_param_decl(self, d: n.ParamDecl) -> None:
+        self.check_type_ref(d.type)
+        self.need_cite(d, d.cite)
+
+    def check_input_decl(self, d: n.InputDecl) -> None:
+        """An input: of a known type, not named as a built-in field, its default of its type."""
+        self.check_type_ref(d.type)
+        if (
+            d.name.value in V.VISIT_FIELDS
+            or d.name.value in V.PERSON_FIELDS
+            or d.name.value in V.REQUEST_FIELDS
+        ):
+            self.emit(
+                "N110",
+                d.name.span,
+                name=d.name.value,
+                taken="a built-in input field",
+                taken_zh="内置输入字段",
+            )
+        if d.default is not None:
+            self.check_input_default(d, d.default)
+        self.need_cite(d, d.cite)
+
+    def check_input_default(self, d: n.InputDecl, default: n.Literal) -> None:
+        t = self.literal_type(default)
+        want = V.TYPE_ALIASES.get(d.type.value, d.type.value)
+        if want in self.enums:  # an enumeration's default is written as text: "level1" or "一级"
+            if not isinstance(default, n.TextLit):
+                self.type_error(default, "the default", "默认值", want, t)
+            elif self.enums[want].lookup(default.value) is None:
+                self.enum_value(n.Name(default.value, span=default.span), want)
+        elif t != want and want in V.SCALAR_TYPES:
+            self.type_error(default, "the default", "默认值", want, t)
+
+    def check_tier_decl(self, d: n.TierDecl) -> None:
+        """A tier: not named as a hospital level, its members hospital levels."""
+        if d.name.value in self.enums["hosp_lv"].values:
+            self.emit(
+                "N110",
+                d.name.span,
+                name=d.name.value,
+                taken="a hospital level",
+                taken_zh="医疗机构级别",
+            )
+        for m in d.members:
+            self.enum_value(m, "hosp_lv")
+        self.need_cite(d, d.cite)
+
+    def check_rounding_decl(self, d: n.RoundingDecl) -> None:
+        """A rounding rule: a known mode, to a unit that is a positive amount of whole fen."""
+        self.enum_value(d.mode, "rounding_mode")
+        if not isinstance(d.unit, n.MoneyLit):
+            self.type_error(
+                d.unit, "the rounding unit", "舍入单位", V.MONEY, self.literal_type(d.unit)
+            )
+        elif digits_of(d.unit.amount)[0] > MONEY_BOUNDS[0]:
+            self.emit("R305", d.unit.span, value=shown(d.unit.amount), digits=MONEY_BOUNDS[0])
+        elif d.unit.amount <= 0 or digits_of(d.unit.amount)[1] > MONEY_BOUNDS[1]:
+            self.emit("R304", d.unit.span, value=shown(d.unit.amount))
+        self.need_cite(d, d.cite)
+
+    def check_cited_decl(self, d: n.EnumDecl | n.CodeList) -> None:
+        self.need_cite(d, d.cite)  # a category or a code a policy adds is a rule of the notice
+
+    def check_setting_decl(self, d: n.SettingDecl) -> None:
+        """A setting: a known one, set to one of its values."""
+        if d.name.value not in V.SETTINGS:
+            s = suggest(d.name.value, V.SETTINGS)
+            self.emit(
+                "N105",
+                d.name.span,
+                name=d.name.value,
+                known=", ".join(V.SETTINGS),
+                suggestion=f"; did you mean {s!r}?" if s else "",
+                suggestion_zh=f";是否应为 {s!r}?" if s else "",
+            )
+        else:
+            self.enum_value(d.value, V.SETTINGS[d.name.value])
+        self.need_cite(d, d.cite)
 
     def check_parent_level(self, d: n.LevelDecl) -> None:
         parent = self.scope.parent
@@ -1687,10 +1710,31 @@ def _names_in(node: object) -> set[str]:
     return out
 
 
-# declarations checked by a method of their own, by type
+# What a declaration may be declared alongside, by type: once in a policy, under a name of
+# its own (the first step of ``Checker.check_decls``)
+DECL_ONCE: dict[type, Callable[[Checker, Any, _Declared], None]] = {
+    **{cls: Checker.once_single for cls in SINGLE_DECLS},
+    n.Section: Checker.once_section,
+    n.SettingDecl: Checker.once_setting,
+    n.ParamDecl: Checker.once_param_or_input,
+    n.InputDecl: Checker.once_param_or_input,
+    n.TierDecl: Checker.once_name,
+    n.Diseases: Checker.once_name,
+}
+
+# Each declaration's own checks, by type (the second step of ``Checker.check_decls``); the
+# sections, disease catalogues, constraints and examples are checked after all of these
 DECL_CHECKS: dict[type, Callable[[Checker, Any], None]] = {
+    n.LevelDecl: Checker.check_level_decl,
     n.BillSplit: Checker.check_bill_split,
     n.DocumentDecl: Checker.check_document_date,
+    n.ParamDecl: Checker.check_param_decl,
+    n.InputDecl: Checker.check_input_decl,
+    n.TierDecl: Checker.check_tier_decl,
+    n.RoundingDecl: Checker.check_rounding_decl,
+    n.EnumDecl: Checker.check_cited_decl,
+    n.CodeList: Checker.check_cited_decl,
+    n.SettingDecl: Checker.check_setting_decl,
 }
 
 
