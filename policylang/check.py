@@ -657,69 +657,97 @@ class Checker:
         return start, until
 
     def check_version_dates(self, s: n.Section) -> None:
+        """The versions of a section follow one another: each ends after it starts, and
+        none overlaps another or leaves a gap before the next."""
         dated: list[tuple[dt.date, dt.date | str | None, n.Version]] = []
         for v in s.versions:
             for point in (v.start, v.until):
                 if isinstance(point, n.Name):
-                    self.used_params.add(point.value)
-                    decl = self.scope.params.get(point.value)
-                    if decl is None:
-                        self.unknown(point, "date parameter", "日期参数", self.scope.params)
-                    elif V.TYPE_ALIASES.get(decl.type.value, decl.type.value) != V.DATE:
-                        self.type_error(
-                            point,
-                            "a version's start or end",
-                            "版本起止",
-                            V.DATE,
-                            V.TYPE_ALIASES.get(decl.type.value, decl.type.value),
-                        )
-            start, until = self.version_bounds(v)
-            if start and until and until < start:
-                self.emit(
-                    "C408", v.until.span if v.until else v.span, start=str(start), until=str(until)
-                )
-            elif start and not isinstance(v.until, n.Name):
-                dated.append((start, until, v))
-            elif start:
-                dated.append((start, "unknown", v))
+                    self.check_date_param(point, "a version's start or end", "版本起止")
+            entry = self.dated_version(v)
+            if entry is not None:
+                dated.append(entry)
         # Versions are in force by their dates, whatever their order in the file.  A version
         # that can never be in force either ends before it starts (C408) or overlaps another
         # (C403): on a shared start date at least one of the two is never used.
         dated.sort(key=lambda t: t[0])
-        sec_en = f"the {s.kind} section"
-        sec_zh = V.SECTION_NAMES_ZH[s.kind]
-        for (a_start, a_until, a), (b_start, _b_until, b) in pairwise(dated):
-            if a_until == "unknown" and a_start != b_start:
-                continue  # ends on a date parameter: known only at evaluation time
-            if a_until is None or isinstance(a_until, str) or a_until >= b_start:
-                self.diags.append(
-                    Diagnostic(
-                        "C403",
-                        b.span,
-                        {"section": sec_en, "section_zh": sec_zh, "date": str(b_start)},
-                        (
-                            Related(a.span, "the earlier version", "前一版本")
-                            if a_start != b_start
-                            else Related(
-                                a.span, "the other version starting then", "同日开始的另一版本"
-                            ),
+        sec = (f"the {s.kind} section", V.SECTION_NAMES_ZH[s.kind])
+        for a, b in pairwise(dated):
+            self.check_version_follows(a, b, sec)
+        self.check_shared_start_params(s, sec)
+
+    def check_date_param(self, name: n.Name, what: str, what_zh: str) -> None:
+        """A date given by a parameter's name (a version's start or end, a document's date):
+        a declared parameter of type date."""
+        self.used_params.add(name.value)
+        decl = self.scope.params.get(name.value)
+        if decl is None:
+            self.unknown(name, "date parameter", "日期参数", self.scope.params)
+            return
+        t = V.TYPE_ALIASES.get(decl.type.value, decl.type.value)
+        if t != V.DATE:
+            self.type_error(name, what, what_zh, V.DATE, t)
+
+    def dated_version(self, v: n.Version) -> tuple[dt.date, dt.date | str | None, n.Version] | None:
+        """A version with a start date written out: (start, its end or "unknown" when the
+        end is a parameter, the version); None when it starts on a parameter, or ends before
+        it starts (C408)."""
+        start, until = self.version_bounds(v)
+        if start and until and until < start:
+            self.emit(
+                "C408", v.until.span if v.until else v.span, start=str(start), until=str(until)
+            )
+        elif start and not isinstance(v.until, n.Name):
+            return (start, until, v)
+        elif start:
+            return (start, "unknown", v)
+        return None
+
+    def check_version_follows(
+        self,
+        earlier: tuple[dt.date, dt.date | str | None, n.Version],
+        later: tuple[dt.date, dt.date | str | None, n.Version],
+        sec: tuple[str, str],
+    ) -> None:
+        """The next version by start date begins after the earlier ends (C403) and no later
+        than the day after (C404)."""
+        (a_start, a_until, a), (b_start, _b_until, b) = earlier, later
+        sec_en, sec_zh = sec
+        if a_until == "unknown" and a_start != b_start:
+            return  # ends on a date parameter: known only at evaluation time
+        if a_until is None or isinstance(a_until, str) or a_until >= b_start:
+            self.diags.append(
+                Diagnostic(
+                    "C403",
+                    b.span,
+                    {"section": sec_en, "section_zh": sec_zh, "date": str(b_start)},
+                    (
+                        Related(a.span, "the earlier version", "前一版本")
+                        if a_start != b_start
+                        else Related(
+                            a.span, "the other version starting then", "同日开始的另一版本"
                         ),
-                    )
+                    ),
                 )
-            elif a_until + dt.timedelta(days=1) < b_start:
-                self.diags.append(
-                    Diagnostic(
-                        "C404",
-                        b.span,
-                        {
-                            "section": sec_en,
-                            "section_zh": sec_zh,
-                            "start": str(a_until + dt.timedelta(days=1)),
-                            "end": str(b_start - dt.timedelta(days=1)),
-                        },
-                    )
+            )
+        elif a_until + dt.timedelta(days=1) < b_start:
+            self.diags.append(
+                Diagnostic(
+                    "C404",
+                    b.span,
+                    {
+                        "section": sec_en,
+                        "section_zh": sec_zh,
+                        "start": str(a_until + dt.timedelta(days=1)),
+                        "end": str(b_start - dt.timedelta(days=1)),
+                    },
                 )
-        # Two versions that start on the same date parameter overlap on that date, whatever it is.
+            )
+
+    def check_shared_start_params(self, s: n.Section, sec: tuple[str, str]) -> None:
+        """Two versions that start on the same date parameter overlap on that date, whatever
+        it is (C403)."""
+        sec_en, sec_zh = sec
         on_param: dict[str, n.Version] = {}
         for v in s.versions:
             if isinstance(v.start, n.Name):
@@ -951,16 +979,8 @@ class Checker:
                 )
 
     def check_document_date(self, d: n.DocumentDecl) -> None:
-        if not isinstance(d.dated, n.Name):
-            return
-        self.used_params.add(d.dated.value)
-        decl = self.scope.params.get(d.dated.value)
-        if decl is None:
-            self.unknown(d.dated, "date parameter", "日期参数", self.scope.params)
-            return
-        t = V.TYPE_ALIASES.get(decl.type.value, decl.type.value)
-        if t != V.DATE:
-            self.type_error(d.dated, "the document's date", "文件日期", V.DATE, t)
+        if isinstance(d.dated, n.Name):
+            self.check_date_param(d.dated, "the document's date", "文件日期")
 
     def check_fund_statement(self, st: n.Stmt, what: str, what_zh: str, fields: dict) -> None:
         """A deductible, cap, cost cap, ratio or uplift: of the pooling fund, or of a ``fund``
