@@ -83,7 +83,7 @@ ALLOWED_IN = {
 # the self-paid parts of a bill on the platform (inputs.VISIT_SPEC): what may leave the
 # in-policy amount, with the policy's own money inputs
 BILL_PARTS = ("fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt")
-SECTION_OF = {cls: kind for kind, classes in ALLOWED_IN.items() for cls in classes}
+SECTION_OF: dict[type, str] = {cls: kind for kind, classes in ALLOWED_IN.items() for cls in classes}
 
 # Declared bounds of numeric literals: (digits before the point, decimal places).  Nothing
 # beyond them is ever rounded: money is kept in fen; a ratio is kept to 4 decimals as a
@@ -769,116 +769,116 @@ class Checker:
                     )
 
     def check_version(self, s: n.Section, v: n.Version, fields: dict) -> None:
+        """A version: cited; each statement allowed in its section, cited, made once where a
+        version has only one (``ONCE_IN_VERSION``), then checked by its type
+        (``STMT_CHECKS``); then what every version of its section needs
+        (``VERSION_CHECKS``)."""
         self.need_cite(v, v.cite)
-        seen: dict[type, n.Node] = {}
+        once: dict[type, n.Node] = {}
         rule_names: dict[str, n.CreditRule] = {}
         for st in v.body:
-            what, what_zh = _what(st)
             if not isinstance(st, ALLOWED_IN[s.kind]):
-                home = SECTION_OF.get(type(st))
-                self.emit(
-                    "S602",
-                    st.span,
-                    what=what,
-                    what_zh=what_zh,
-                    section=s.kind,
-                    section_zh=V.SECTION_NAMES_ZH[s.kind],
-                    allowed=home or "?",
-                    allowed_zh=V.SECTION_NAMES_ZH.get(home or "", "?"),
-                )
+                self.misplaced(st, s.kind)
                 continue
             self.need_cite(st, st.cite)
-            if isinstance(
-                st,
-                (
-                    n.Covers,
-                    n.DesignatedOnly,
-                    n.Ratio,
-                    n.Relations,
-                    n.Exclude,
-                    n.RatioFloor,
-                    n.RatioCeiling,
-                ),
-            ):
-                if type(st) in seen:
-                    self.emit(
-                        "C405", st.span, what=what, what_zh=what_zh, first=str(seen[type(st)].span)
-                    )
-                else:
-                    seen[type(st)] = st
-            if isinstance(st, n.Covers):
-                for c in st.categories:
-                    self.enum_value(c, "category")
-            elif isinstance(st, (n.Deductible, n.Cap, n.CostCap, n.Ratio, n.Uplift)):
-                self.check_fund_statement(st, what, what_zh, fields)
-            elif isinstance(st, n.Reduction):
-                self.check_reduction(st, fields)
-            elif isinstance(st, (n.RatioFloor, n.RatioCeiling)):
-                self.check_quantity(st.value, V.PERCENT, what, what_zh, fields)
+            if isinstance(st, ONCE_IN_VERSION):
+                self.once_in_version(st, once)
             elif isinstance(st, n.CreditRule):
-                if st.name.value in rule_names:
-                    self.emit(
-                        "N102",
-                        st.name.span,
-                        kind="credit rule",
-                        kind_zh="计入规则",
-                        name=st.name.value,
-                        first=str(rule_names[st.name.value].span),
-                    )
-                rule_names[st.name.value] = st
-                self.check_cond(st.when, fields)
-                t = self.expr_type(st.amount, fields)
-                if t is not None and t != V.MONEY:
-                    self.type_error(st.amount, "a credit", "计入金额", V.MONEY, t)
-            elif isinstance(st, n.Relations):
-                for r in st.relations:
-                    self.enum_value(r, "relation")
-            elif isinstance(st, (n.Allow, n.Planned)):
-                for i in st.items:
-                    self.enum_value(i, "item")
-                for x in st.venues or ():
-                    self.enum_value(x, "venue")
-                for x in st.relations or ():
-                    self.enum_value(x, "relation")
-            elif isinstance(st, n.Exclude):
-                for i in st.items:
-                    self.enum_value(i, "item")
-            elif isinstance(st, n.Channel):
-                for c in st.channels:
-                    self.enum_value(c, "channel")
-        if s.kind == "pooling":
-            self.check_ratio_bounds(v)
-            for cls, what, what_zh in (
-                (n.Covers, "a 'covers' statement (who is covered)", "覆盖范围"),
-                (n.Ratio, "a payment ratio", "支付比例"),
-            ):
-                if not any(isinstance(st, cls) for st in v.body):
-                    self.emit(
-                        "S603",
-                        v.span,
-                        where="this version of the pooling section",
-                        where_zh="该统筹版本",
-                        what=what,
-                        what_zh=what_zh,
-                        hint="",
-                        hint_zh="",
-                    )
-        if s.kind == "account_use":
-            excluded = {i.value for st in v.body if isinstance(st, n.Exclude) for i in st.items}
-            for st in v.body:
-                if isinstance(st, (n.Allow, n.Planned)):
-                    for i in st.items:
-                        if i.value in excluded:
-                            what, what_zh = _what(st)
-                            self.emit(
-                                "C406",
-                                i.span,
-                                what=f"{what} {i.value}",
-                                what_zh=f"{what_zh} {i.value}",
-                                why=f"{i.value} is excluded in the same version",
-                                why_zh=f"{i.value} 在同一版本中被列为不得用于",
-                            )
-        if s.kind == "account_use" and not any(isinstance(st, n.Relations) for st in v.body):
+                self.credit_rule_named_once(st, rule_names)
+            check = STMT_CHECKS.get(type(st))
+            if check is not None:
+                check(self, st, fields)
+        after = VERSION_CHECKS.get(s.kind)
+        if after is not None:
+            after(self, v)
+
+    def misplaced(self, st: n.Node, kind: str) -> None:
+        """A statement in a section it does not belong to (S602), with the one it does."""
+        what, what_zh = _what(st)
+        home = SECTION_OF.get(type(st))
+        self.emit(
+            "S602",
+            st.span,
+            what=what,
+            what_zh=what_zh,
+            section=kind,
+            section_zh=V.SECTION_NAMES_ZH[kind],
+            allowed=home or "?",
+            allowed_zh=V.SECTION_NAMES_ZH.get(home or "", "?"),
+        )
+
+    def once_in_version(self, st: n.Node, once: dict[type, n.Node]) -> None:
+        """A statement a version makes once (who is covered, the ratio...): a second is C405."""
+        if type(st) in once:
+            what, what_zh = _what(st)
+            self.emit("C405", st.span, what=what, what_zh=what_zh, first=str(once[type(st)].span))
+        else:
+            once[type(st)] = st
+
+    def credit_rule_named_once(self, st: n.CreditRule, names: dict[str, n.CreditRule]) -> None:
+        """Two credit rules of a version do not share a name (N102, pointing at the one
+        before)."""
+        if st.name.value in names:
+            self.emit(
+                "N102",
+                st.name.span,
+                kind="credit rule",
+                kind_zh="计入规则",
+                name=st.name.value,
+                first=str(names[st.name.value].span),
+            )
+        names[st.name.value] = st
+
+    def check_enum_lists(self, st: n.Node, fields: dict) -> None:
+        """The enumeration values a statement lists (``STMT_ENUMS``): categories covered,
+        relations, items, venues, channels."""
+        for attr, enum in STMT_ENUMS[type(st)]:
+            for x in getattr(st, attr) or ():
+                self.enum_value(x, enum)
+
+    def check_pooling_statement(self, st: n.Stmt, fields: dict) -> None:
+        what, what_zh = _what(st)
+        self.check_fund_statement(st, what, what_zh, fields)
+
+    def check_ratio_bound(self, st: n.RatioBound, fields: dict) -> None:
+        what, what_zh = _what(st)
+        self.check_quantity(st.value, V.PERCENT, what, what_zh, fields)
+
+    def check_credit_rule(self, st: n.CreditRule, fields: dict) -> None:
+        """A credit rule: its condition, and an amount of money."""
+        self.check_cond(st.when, fields)
+        t = self.expr_type(st.amount, fields)
+        if t is not None and t != V.MONEY:
+            self.type_error(st.amount, "a credit", "计入金额", V.MONEY, t)
+
+    def check_pooling_version(self, v: n.Version) -> None:
+        """A version of the pooling section: its ratio's bounds; says who is covered and the
+        ratio (S603)."""
+        self.check_ratio_bounds(v)
+        for cls, what, what_zh in (
+            (n.Covers, "a 'covers' statement (who is covered)", "覆盖范围"),
+            (n.Ratio, "a payment ratio", "支付比例"),
+        ):
+            if not any(isinstance(st, cls) for st in v.body):
+                self.emit(
+                    "S603",
+                    v.span,
+                    where="this version of the pooling section",
+                    where_zh="该统筹版本",
+                    what=what,
+                    what_zh=what_zh,
+                    hint="",
+                    hint_zh="",
+                )
+
+    def check_account_use_version(self, v: n.Version) -> None:
+        """A version of the account_use section: allows nothing it excludes (C406); says
+        which relations are eligible (S603)."""
+        excluded = {i.value for st in v.body if isinstance(st, n.Exclude) for i in st.items}
+        for st in v.body:
+            if isinstance(st, (n.Allow, n.Planned)):
+                self.allowed_not_excluded(st, excluded)
+        if not any(isinstance(st, n.Relations) for st in v.body):
             self.emit(
                 "S603",
                 v.span,
@@ -889,6 +889,19 @@ class Checker:
                 hint="",
                 hint_zh="",
             )
+
+    def allowed_not_excluded(self, st: n.Allow | n.Planned, excluded: set[str]) -> None:
+        for i in st.items:
+            if i.value in excluded:
+                what, what_zh = _what(st)
+                self.emit(
+                    "C406",
+                    i.span,
+                    what=f"{what} {i.value}",
+                    what_zh=f"{what_zh} {i.value}",
+                    why=f"{i.value} is excluded in the same version",
+                    why_zh=f"{i.value} 在同一版本中被列为不得用于",
+                )
 
     # -- ratio adjustments and bounds
     def check_points(
@@ -1729,6 +1742,47 @@ def _names_in(node: object) -> set[str]:
             stack.extend(getattr(x, f.name) for f in attrs.fields(type(x)) if f.name != "span")
     return out
 
+
+# Statements a version makes once (C405 on a second)
+ONCE_IN_VERSION = (
+    n.Covers,
+    n.DesignatedOnly,
+    n.Ratio,
+    n.Relations,
+    n.Exclude,
+    n.RatioFloor,
+    n.RatioCeiling,
+)
+
+# The enumeration values a statement lists: (its field, the enumeration), in order
+STMT_ENUMS: dict[type, tuple[tuple[str, str], ...]] = {
+    n.Covers: (("categories", "category"),),
+    n.Relations: (("relations", "relation"),),
+    n.Allow: (("items", "item"), ("venues", "venue"), ("relations", "relation")),
+    n.Planned: (("items", "item"), ("venues", "venue"), ("relations", "relation")),
+    n.Exclude: (("items", "item"),),
+    n.Channel: (("channels", "channel"),),
+}
+
+# Each statement of a version, by type, once it is known to belong to its section (a fund
+# block is checked with the section: funds.check_section_funds)
+STMT_CHECKS: dict[type, Callable[[Checker, Any, dict], None]] = {
+    **{cls: Checker.check_enum_lists for cls in STMT_ENUMS},
+    **{
+        cls: Checker.check_pooling_statement
+        for cls in (n.Deductible, n.Cap, n.CostCap, n.Ratio, n.Uplift)
+    },
+    n.Reduction: Checker.check_reduction,
+    n.RatioFloor: Checker.check_ratio_bound,
+    n.RatioCeiling: Checker.check_ratio_bound,
+    n.CreditRule: Checker.check_credit_rule,
+}
+
+# What every version of a section of this kind needs, after its statements
+VERSION_CHECKS: dict[str, Callable[[Checker, n.Version], None]] = {
+    "pooling": Checker.check_pooling_version,
+    "account_use": Checker.check_account_use_version,
+}
 
 # What a declaration may be declared alongside, by type: once in a policy, under a name of
 # its own (the first step of ``Checker.check_decls``)
