@@ -1074,44 +1074,56 @@ class Checker:
     def check_quantity(
         self, q: n.Quantity | n.Ref, want: str, what: str, what_zh: str, fields: dict
     ) -> None:
+        """An amount, ratio or count as written: bands, a decision table, a parameter or a
+        literal, of the type wanted."""
         if isinstance(q, n.Bands):
             self.check_bands(q, want, what, what_zh, fields)
         elif isinstance(q, n.Table):
-            key_types = [self.check_field(k, fields, enum_only=True) for k in q.keys]
-            for row in q.rows:
-                if len(row.patterns) != len(q.keys):
-                    keys = ", ".join(k.value for k in q.keys)
-                    self.emit(
-                        "T205", row.span, found=len(row.patterns), count=len(q.keys), keys=keys
-                    )
-                    continue
-                for alts, kt in zip(row.patterns, key_types, strict=True):
-                    if alts is None or kt is None:
-                        continue
-                    for pat in alts:
-                        if kt == V.BOOL:
-                            if pat.value not in ("true", "false", "是", "否"):
-                                self.emit(
-                                    "N106",
-                                    pat.span,
-                                    value=pat.value,
-                                    what="true/false",
-                                    what_zh="是/否",
-                                    known="true, false",
-                                    known_zh="是(true)、否(false)",
-                                )
-                        else:
-                            self.enum_value(pat, kt, allow_tiers=(kt == "hosp_lv"))
-                if isinstance(row.value, n.Ref):  # a parameter in a cell: its type is checked
-                    self.check_quantity(row.value, want, what, what_zh, {})
-                else:
-                    self.check_literal(row.value, want, what, what_zh)
+            self.check_table(q, want, what, what_zh, fields)
         elif isinstance(q, n.Ref):
             t = self.ref_type(q.name, fields)
             if t is not None and t != want:
                 self.type_error(q, what, what_zh, want, t)
         else:
             self.check_literal(q, want, what, what_zh)
+
+    def check_table(self, q: n.Table, want: str, what: str, what_zh: str, fields: dict) -> None:
+        """A decision table: keyed by fields with a fixed set of values; each row gives a
+        pattern per key (T205), values of its key, and a cell of the type wanted."""
+        key_types = [self.check_field(k, fields, enum_only=True) for k in q.keys]
+        for row in q.rows:
+            if len(row.patterns) != len(q.keys):
+                keys = ", ".join(k.value for k in q.keys)
+                self.emit("T205", row.span, found=len(row.patterns), count=len(q.keys), keys=keys)
+                continue
+            for alts, kt in zip(row.patterns, key_types, strict=True):
+                if alts is not None and kt is not None:
+                    self.check_patterns(alts, kt)
+            if isinstance(row.value, n.Ref):  # a parameter in a cell: its type is checked
+                self.check_quantity(row.value, want, what, what_zh, {})
+            else:
+                self.check_literal(row.value, want, what, what_zh)
+
+    def check_patterns(self, alts: Iterable[n.Name], kt: str) -> None:
+        """The values a row's pattern lists for one key: true/false, or values of the key's
+        enumeration (a hospital level's also tiers)."""
+        for pat in alts:
+            if kt != V.BOOL:
+                self.enum_value(pat, kt, allow_tiers=(kt == "hosp_lv"))
+            elif pat.value not in ("true", "false", "是", "否"):
+                self.not_true_or_false(pat)
+
+    def not_true_or_false(self, name: n.Name) -> None:
+        """N106 on a value written where true or false is wanted."""
+        self.emit(
+            "N106",
+            name.span,
+            value=name.value,
+            what="true/false",
+            what_zh="是/否",
+            known="true, false",
+            known_zh="是(true)、否(false)",
+        )
 
     def check_literal(self, lit: n.Literal, want: str, what: str, what_zh: str) -> None:
         t = self.literal_type(lit)
@@ -1242,91 +1254,85 @@ class Checker:
         return self.literal_type(e)
 
     def check_cond(self, c: n.Cond | None, fields: dict) -> None:
-        if isinstance(c, (n.And, n.Or)):
-            self.check_cond(c.left, fields)
-            self.check_cond(c.right, fields)
-        elif isinstance(c, n.Not):
-            self.check_cond(c.operand, fields)
-        elif isinstance(c, n.Flag):
-            t = self.ref_type(c.name, fields)
-            if t is not None and t != V.BOOL:
-                self.emit(
-                    "T201",
-                    c.span,
-                    what=f"'{c.name.value}' used as a condition",
-                    what_zh=f"作为条件的 '{c.name.value}'",
-                    expected=_tdesc(V.BOOL),
-                    expected_zh=_tdesc(V.BOOL, True),
-                    found=_tdesc(t),
-                    found_zh=_tdesc(t, True),
-                    hint="compare it: psn_type = retiree",
-                    hint_zh="请写成比较:psn_type = retiree",
-                )
-        elif isinstance(c, n.Member):
-            t = self.expr_type(c.operand, fields)
-            if t is not None and t in self.enums:
-                for v in c.values:
-                    self.enum_value(v, t, allow_tiers=(t == "hosp_lv"))
-            elif t is not None:
-                self.emit(
-                    "T201",
-                    c.operand.span,
-                    what="'in'",
-                    what_zh="'属于'",
-                    expected="a field with a fixed set of values",
-                    expected_zh="取值有限的字段",
-                    found=_tdesc(t),
-                    found_zh=_tdesc(t, True),
-                    hint="",
-                    hint_zh="",
-                )
-        elif isinstance(c, n.MemberOf):
-            t = self.expr_type(c.operand, fields)
-            if c.group.value not in self.scope.tiers:
-                self.unknown(c.group, "tier", "档次", self.scope.tiers)
-            elif t is not None and t != "hosp_lv":
-                self.emit(
-                    "T201",
-                    c.operand.span,
-                    what="a tier test",
-                    what_zh="档次判断",
-                    expected="hosp_lv",
-                    expected_zh="hosp_lv",
-                    found=_tdesc(t),
-                    found_zh=_tdesc(t, True),
-                    hint="",
-                    hint_zh="",
-                )
-        elif isinstance(c, n.Compare):
-            self.check_compare(c, fields)
+        """A condition, by the type of its node (``COND_CHECKS``); no condition is fine."""
+        check = COND_CHECKS.get(type(c))
+        if check is not None:
+            check(self, c, fields)
+
+    def check_both(self, c: n.And | n.Or, fields: dict) -> None:
+        self.check_cond(c.left, fields)
+        self.check_cond(c.right, fields)
+
+    def check_not(self, c: n.Not, fields: dict) -> None:
+        self.check_cond(c.operand, fields)
+
+    def check_flag(self, c: n.Flag, fields: dict) -> None:
+        """A name used as a condition is a true/false field or parameter."""
+        t = self.ref_type(c.name, fields)
+        if t is not None and t != V.BOOL:
+            self.emit(
+                "T201",
+                c.span,
+                what=f"'{c.name.value}' used as a condition",
+                what_zh=f"作为条件的 '{c.name.value}'",
+                expected=_tdesc(V.BOOL),
+                expected_zh=_tdesc(V.BOOL, True),
+                found=_tdesc(t),
+                found_zh=_tdesc(t, True),
+                hint="compare it: psn_type = retiree",
+                hint_zh="请写成比较:psn_type = retiree",
+            )
+
+    def check_member(self, c: n.Member, fields: dict) -> None:
+        """``x in (a, b)``: x has a fixed set of values, and a, b are among them."""
+        t = self.expr_type(c.operand, fields)
+        if t is not None and t in self.enums:
+            for v in c.values:
+                self.enum_value(v, t, allow_tiers=(t == "hosp_lv"))
+        elif t is not None:
+            self.emit(
+                "T201",
+                c.operand.span,
+                what="'in'",
+                what_zh="'属于'",
+                expected="a field with a fixed set of values",
+                expected_zh="取值有限的字段",
+                found=_tdesc(t),
+                found_zh=_tdesc(t, True),
+                hint="",
+                hint_zh="",
+            )
+
+    def check_member_of(self, c: n.MemberOf, fields: dict) -> None:
+        """A tier test: a declared tier, of a hospital level."""
+        t = self.expr_type(c.operand, fields)
+        if c.group.value not in self.scope.tiers:
+            self.unknown(c.group, "tier", "档次", self.scope.tiers)
+        elif t is not None and t != "hosp_lv":
+            self.emit(
+                "T201",
+                c.operand.span,
+                what="a tier test",
+                what_zh="档次判断",
+                expected="hosp_lv",
+                expected_zh="hosp_lv",
+                found=_tdesc(t),
+                found_zh=_tdesc(t, True),
+                hint="",
+                hint_zh="",
+            )
 
     def check_compare(self, c: n.Compare, fields: dict) -> None:
+        """A comparison: a field against one of its values, or two sides of one type,
+        ordered (<, >=) only where the type has an order."""
         left, right = c.left, c.right
-        # `field = value` where value is an enumeration value
         if (
             isinstance(left, n.Ref)
             and isinstance(right, n.Ref)
             and right.name.value not in fields
             and right.name.value not in self.scope.params
         ):
-            t = self.ref_type(left.name, fields)
-            if t is not None and t in self.enums:
-                if c.op not in ("=", "!="):
-                    self.emit("T204", c.span, field=left.name.value, op=c.op)
-                self.enum_value(right.name, t, allow_tiers=(t == "hosp_lv"))
-            elif t == V.BOOL:
-                if right.name.value not in ("true", "false"):
-                    self.emit(
-                        "N106",
-                        right.name.span,
-                        value=right.name.value,
-                        what="true/false",
-                        what_zh="是/否",
-                        known="true, false",
-                        known_zh="是(true)、否(false)",
-                    )
-            elif t is not None:
-                self.ref_type(right.name, fields)
+            self.check_value_compare(c, left, right, fields)
             return
         lt, rt = self.expr_type(left, fields), self.expr_type(right, fields)
         if lt is None or rt is None:
@@ -1347,6 +1353,20 @@ class Checker:
         elif lt in self.enums or lt in (V.BOOL, V.TEXT):
             if c.op not in ("=", "!="):
                 self.emit("T204", c.span, field=_tdesc(lt), op=c.op)
+
+    def check_value_compare(self, c: n.Compare, left: n.Ref, right: n.Ref, fields: dict) -> None:
+        """``field = value`` where the value is a name that is neither a field nor a
+        parameter: a value of the field's enumeration, or true/false; = and != only."""
+        t = self.ref_type(left.name, fields)
+        if t is not None and t in self.enums:
+            if c.op not in ("=", "!="):
+                self.emit("T204", c.span, field=left.name.value, op=c.op)
+            self.enum_value(right.name, t, allow_tiers=(t == "hosp_lv"))
+        elif t == V.BOOL:
+            if right.name.value not in ("true", "false"):
+                self.not_true_or_false(right.name)
+        elif t is not None:
+            self.ref_type(right.name, fields)
 
     # -- diseases and constraints
     def check_diseases(self, d: n.Diseases) -> None:
@@ -1782,6 +1802,17 @@ STMT_CHECKS: dict[type, Callable[[Checker, Any, dict], None]] = {
 VERSION_CHECKS: dict[str, Callable[[Checker, n.Version], None]] = {
     "pooling": Checker.check_pooling_version,
     "account_use": Checker.check_account_use_version,
+}
+
+# Each kind of condition, by type
+COND_CHECKS: dict[type, Callable[[Checker, Any, dict], None]] = {
+    n.And: Checker.check_both,
+    n.Or: Checker.check_both,
+    n.Not: Checker.check_not,
+    n.Flag: Checker.check_flag,
+    n.Member: Checker.check_member,
+    n.MemberOf: Checker.check_member_of,
+    n.Compare: Checker.check_compare,
 }
 
 # What a declaration may be declared alongside, by type: once in a policy, under a name of
