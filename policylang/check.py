@@ -1438,18 +1438,21 @@ class Checker:
 
     # -- worked examples (read by `policylang test`, never compiled)
     def check_example(self, ex: n.Example) -> None:
-        from .examples import (
-            EXAMPLE_DEFAULTS,
-            INPUT_SPECS,
-            KIND_WORDS,
-            REASONS,
-            RESULT_FIELDS,
-            literal_type,
-        )
-
+        """A worked example: cited; its records, of one kind, with what they expect; its
+        parameters; each record's fields and expectations."""
         self.need_cite(ex, ex.cite)
-        records = ex.records
-        if not records:
+        self.check_example_has_records(ex)
+        self.check_example_record_kinds(ex.records)
+        self.check_example_params(ex.params)
+        inputs = {
+            k: V.TYPE_ALIASES.get(d.type.value, d.type.value) for k, d in self.scope.inputs.items()
+        }
+        for r in ex.records:
+            self.check_example_record(r, inputs)
+
+    def check_example_has_records(self, ex: n.Example) -> None:
+        """An example has records (S603), and expects something of one of them (S603)."""
+        if not ex.records:
             self.emit(
                 "S603",
                 ex.span,
@@ -1462,7 +1465,7 @@ class Checker:
                 ),
                 hint_zh="示例给出通知中案例的记录及其预期结果",
             )
-        elif all(r.expect is None for r in records):
+        elif all(r.expect is None for r in ex.records):
             self.emit(
                 "S603",
                 ex.span,
@@ -1476,23 +1479,30 @@ class Checker:
                 ),
                 hint_zh="请在记录之后写出通知所述的结果:预期 { hifp_pay: 187.50 元 }",
             )
-        first_kind = records[0] if records else None
+
+    def check_example_record_kinds(self, records: tuple[n.ExampleRecord, ...]) -> None:
+        """The records of an example are of one kind, the first's (S605)."""
+        from .examples import KIND_WORDS
+
+        if not records:
+            return
+        first = records[0]
         for r in records[1:]:
-            if first_kind is not None and r.kind != first_kind.kind:
+            if r.kind != first.kind:
                 self.diags.append(
                     Diagnostic(
                         "S605",
                         r.span,
-                        {"kind": KIND_WORDS[r.kind], "first": KIND_WORDS[first_kind.kind]},
-                        (
-                            Related(
-                                first_kind.span, "the example's first record", "示例的第一条记录"
-                            ),
-                        ),
+                        {"kind": KIND_WORDS[r.kind], "first": KIND_WORDS[first.kind]},
+                        (Related(first.span, "the example's first record", "示例的第一条记录"),),
                     )
                 )
+
+    def check_example_params(self, params: tuple[n.ExampleParam, ...]) -> None:
+        """An example's parameters: each given once (N102), declared by the policy (N101),
+        with a value of its type."""
         seen: dict[str, n.ExampleParam] = {}
-        for prm in ex.params:
+        for prm in params:
             if prm.name.value in seen:
                 self.emit(
                     "N102",
@@ -1507,66 +1517,75 @@ class Checker:
             decl = self.scope.params.get(prm.name.value)
             if decl is None:
                 self.unknown(prm.name, "parameter", "参数", self.scope.params)
-                continue
-            want = V.TYPE_ALIASES.get(decl.type.value, decl.type.value)
-            if want in self.enums:
-                if (
-                    not isinstance(prm.value, n.TextLit)
-                    or self.enums[want].lookup(prm.value.value.strip()) is None
-                ):
-                    self.type_error(
-                        prm.value,
-                        f"the parameter {prm.name.value}",
-                        f"参数 {prm.name.value}",
-                        want,
-                        literal_type(prm.value),
-                    )
-            elif literal_type(prm.value) != want:
-                self.type_error(
-                    prm.value,
-                    f"the parameter {prm.name.value}",
-                    f"参数 {prm.name.value}",
-                    want,
-                    literal_type(prm.value),
-                )
-        inputs = {
-            k: V.TYPE_ALIASES.get(d.type.value, d.type.value) for k, d in self.scope.inputs.items()
-        }
-        for r in records:
-            spec = {name: (fs.type, fs.required) for name, fs in INPUT_SPECS[r.kind].items()}
-            spec.update({name: (t, False) for name, t in inputs.items()})
-            for name in EXAMPLE_DEFAULTS[r.kind]:
-                spec[name] = (spec[name][0], False)
-            word = KIND_WORDS[r.kind]
-            given = self.check_example_fields(
-                r.fields,
-                {k: (t, False) for k, (t, _) in spec.items()},
-                f"field of a {word} record",
-                f"{word} 记录的字段",
-                record=True,
+            else:
+                self.check_example_param(prm, V.TYPE_ALIASES.get(decl.type.value, decl.type.value))
+
+    def check_example_param(self, prm: n.ExampleParam, want: str) -> None:
+        """A parameter's value in an example: of its type; an enumeration's value written as
+        text, a value or a code of the enumeration."""
+        from .examples import literal_type
+
+        if want in self.enums:
+            ok = (
+                isinstance(prm.value, n.TextLit)
+                and self.enums[want].lookup(prm.value.value.strip()) is not None
             )
-            for name, (_, required) in spec.items():
-                if required and name not in given:
-                    self.emit(
-                        "S603",
-                        r.span,
-                        where=f"this {word} record",
-                        where_zh=f"该 {word} 记录",
-                        what=f"the field {name}",
-                        what_zh=f"字段 {name}",
-                        hint=f"the fields a {word} record needs: "
-                        + ", ".join(k for k, (_, req) in spec.items() if req),
-                        hint_zh=f"{word} 记录必需的字段:"
-                        + "、".join(k for k, (_, req) in spec.items() if req),
-                    )
-            if r.expect is not None:
-                results = declared_results(RESULT_FIELDS[r.kind], self.scope)
-                self.check_example_fields(
-                    r.expect,
-                    results,
-                    f"result field of {word}",
-                    f"{word} 结果字段",
-                    reasons=REASONS[r.kind],
+        else:
+            ok = literal_type(prm.value) == want
+        if not ok:
+            self.type_error(
+                prm.value,
+                f"the parameter {prm.name.value}",
+                f"参数 {prm.name.value}",
+                want,
+                literal_type(prm.value),
+            )
+
+    def check_example_record(self, r: n.ExampleRecord, inputs: dict[str, str]) -> None:
+        """A record: the fields of its kind and the policy's inputs, each of its type, those
+        required given; then what it expects, among the results of its kind."""
+        from .examples import EXAMPLE_DEFAULTS, INPUT_SPECS, KIND_WORDS, REASONS, RESULT_FIELDS
+
+        spec = {name: (fs.type, fs.required) for name, fs in INPUT_SPECS[r.kind].items()}
+        spec.update({name: (t, False) for name, t in inputs.items()})
+        for name in EXAMPLE_DEFAULTS[r.kind]:
+            spec[name] = (spec[name][0], False)
+        word = KIND_WORDS[r.kind]
+        given = self.check_example_fields(
+            r.fields,
+            {k: (t, False) for k, (t, _) in spec.items()},
+            f"field of a {word} record",
+            f"{word} 记录的字段",
+            record=True,
+        )
+        self.check_required_fields(r, spec, given, word)
+        if r.expect is not None:
+            results = declared_results(RESULT_FIELDS[r.kind], self.scope)
+            self.check_example_fields(
+                r.expect,
+                results,
+                f"result field of {word}",
+                f"{word} 结果字段",
+                reasons=REASONS[r.kind],
+            )
+
+    def check_required_fields(
+        self, r: n.ExampleRecord, spec: dict[str, tuple[str, bool]], given: set[str], word: str
+    ) -> None:
+        """Every field a record of its kind requires is given (S603)."""
+        for name, (_, required) in spec.items():
+            if required and name not in given:
+                self.emit(
+                    "S603",
+                    r.span,
+                    where=f"this {word} record",
+                    where_zh=f"该 {word} 记录",
+                    what=f"the field {name}",
+                    what_zh=f"字段 {name}",
+                    hint=f"the fields a {word} record needs: "
+                    + ", ".join(k for k, (_, req) in spec.items() if req),
+                    hint_zh=f"{word} 记录必需的字段:"
+                    + "、".join(k for k, (_, req) in spec.items() if req),
                 )
 
     def check_example_fields(
@@ -1581,8 +1600,6 @@ class Checker:
         """Names and types of the fields of a record or an expectation; the names given.  In
         a record, an enumeration field may also be given as the text a JSON record would
         carry: a platform code of the vocabulary in force (``psn_type: "1103"``)."""
-        from .examples import fits, literal_type, spec_example
-
         seen: dict[str, n.ExampleField] = {}
         for f in fields:
             name = f.name.value
@@ -1608,67 +1625,89 @@ class Checker:
                 )
                 continue
             want, nullable = spec[name]
-            got = literal_type(f.value)
-            what, what_zh = f"the field {name}", f"字段 {name}"
-            if got == "none":
-                if not nullable:
-                    self.emit(
-                        "T201",
-                        f.value.span,
-                        what=what,
-                        what_zh=what_zh,
-                        expected=_example_type(want),
-                        expected_zh=_example_type(want, True),
-                        found="none",
-                        found_zh="无",
-                        hint="",
-                        hint_zh="",
-                    )
-            elif record and want in self.enums and isinstance(f.value, n.TextLit):
-                if self.enums[want].lookup(f.value.value.strip()) is None:
-                    self.enum_value(n.Name(f.value.value, span=f.value.span), want)
-            elif not fits(want, f.value, self.enums):
-                if want in V.SCALAR_TYPES and got in V.SCALAR_TYPES:
-                    self.type_error(f.value, what, what_zh, want, got)
-                else:
-                    self.emit(
-                        "T201",
-                        f.value.span,
-                        what=what,
-                        what_zh=what_zh,
-                        expected=_example_type(want),
-                        expected_zh=_example_type(want, True),
-                        found=_example_type(got),
-                        found_zh=_example_type(got, True),
-                        hint=f"write a name such as {spec_example(want, self.enums)}"
-                        if got != "name"
-                        else "",
-                        hint_zh=f"请写名称,例如 {spec_example(want, self.enums)}"
-                        if got != "name"
-                        else "",
-                    )
-            elif want in self.enums and isinstance(f.value, n.Name):  # fits: a name
-                self.enum_value(f.value, want)
-            elif (
-                want == "reason"
-                and reasons is not None
-                and isinstance(f.value, n.Name)  # fits: a name
-                and f.value.value not in reasons[2]
-            ):
-                what_r, what_r_zh, known = reasons
-                s = suggest(f.value.value, known)
-                self.emit(
-                    "N106",
-                    f.value.span,
-                    value=f.value.value,
-                    what=what_r,
-                    what_zh=what_r_zh,
-                    suggestion=f"; did you mean {s!r}?" if s else "",
-                    suggestion_zh=f";是否应为 {s!r}?" if s else "",
-                    known=", ".join(known),
-                    known_zh="、".join(known),
-                )
+            self.check_example_value(f, want, nullable, reasons, record)
         return set(seen)
+
+    def check_example_value(
+        self,
+        f: n.ExampleField,
+        want: str,
+        nullable: bool,
+        reasons: tuple[str, str, Collection[str]] | None,
+        record: bool,
+    ) -> None:
+        """The value of a known field of a record or an expectation: ``none`` only where the
+        field may have no value; of the field's type; an enumeration's value or a reason
+        code among those known."""
+        from .examples import fits, literal_type
+
+        got = literal_type(f.value)
+        if got == "none":
+            if not nullable:
+                self.example_type_error(f, want, got, "", "")
+        elif record and want in self.enums and isinstance(f.value, n.TextLit):
+            if self.enums[want].lookup(f.value.value.strip()) is None:
+                self.enum_value(n.Name(f.value.value, span=f.value.span), want)
+        elif not fits(want, f.value, self.enums):
+            self.example_misfit(f, want, got)
+        elif want in self.enums and isinstance(f.value, n.Name):  # fits: a name
+            self.enum_value(f.value, want)
+        elif want == "reason" and reasons is not None and isinstance(f.value, n.Name):
+            self.check_reason(f.value, reasons)  # fits: a name
+
+    def example_misfit(self, f: n.ExampleField, want: str, got: str | None) -> None:
+        """A value not of its field's type: T201/T202 between two scalar types, else T201
+        with a hint to write a name."""
+        from .examples import spec_example
+
+        if want in V.SCALAR_TYPES and got in V.SCALAR_TYPES:
+            name = f.name.value
+            self.type_error(f.value, f"the field {name}", f"字段 {name}", want, got)
+        elif got != "name":
+            self.example_type_error(
+                f,
+                want,
+                got,
+                f"write a name such as {spec_example(want, self.enums)}",
+                f"请写名称,例如 {spec_example(want, self.enums)}",
+            )
+        else:
+            self.example_type_error(f, want, got, "", "")
+
+    def example_type_error(
+        self, f: n.ExampleField, want: str, got: str | None, hint: str, hint_zh: str
+    ) -> None:
+        name = f.name.value
+        self.emit(
+            "T201",
+            f.value.span,
+            what=f"the field {name}",
+            what_zh=f"字段 {name}",
+            expected=_example_type(want),
+            expected_zh=_example_type(want, True),
+            found=_example_type(got),
+            found_zh=_example_type(got, True),
+            hint=hint,
+            hint_zh=hint_zh,
+        )
+
+    def check_reason(self, value: n.Name, reasons: tuple[str, str, Collection[str]]) -> None:
+        """An expected reason is one of the codes of its kind of record (N106)."""
+        what, what_zh, known = reasons
+        if value.value in known:
+            return
+        s = suggest(value.value, known)
+        self.emit(
+            "N106",
+            value.span,
+            value=value.value,
+            what=what,
+            what_zh=what_zh,
+            suggestion=f"; did you mean {s!r}?" if s else "",
+            suggestion_zh=f";是否应为 {s!r}?" if s else "",
+            known=", ".join(known),
+            known_zh="、".join(known),
+        )
 
 
 def _example_type(t: str | None, zh: bool = False) -> str:
