@@ -1167,6 +1167,33 @@ class Checker:
             hint_zh=hint_zh,
         )
 
+    def not_of_type(
+        self,
+        span: n.Span | None,
+        found: str,
+        *,
+        what: str,
+        what_zh: str,
+        expected: str,
+        expected_zh: str,
+        hint: str = "",
+        hint_zh: str = "",
+    ) -> None:
+        """T201: ``what`` is of type ``found`` where something else (said in words) is
+        expected."""
+        self.emit(
+            "T201",
+            span,
+            what=what,
+            what_zh=what_zh,
+            expected=expected,
+            expected_zh=expected_zh,
+            found=_tdesc(found),
+            found_zh=_tdesc(found, True),
+            hint=hint,
+            hint_zh=hint_zh,
+        )
+
     @staticmethod
     def literal_type(lit: n.Literal) -> str | None:
         return {
@@ -1183,17 +1210,13 @@ class Checker:
         if name.value in fields:
             t = fields[name.value]
             if enum_only and t not in self.enums and t != V.BOOL:
-                self.emit(
-                    "T201",
+                self.not_of_type(
                     name.span,
+                    t,
                     what=f"'{name.value}'",
                     what_zh=f"'{name.value}'",
                     expected="a field with a fixed set of values (such as hosp_lv)",
                     expected_zh="取值有限的字段(如 hosp_lv)",
-                    found=_tdesc(t),
-                    found_zh=_tdesc(t, True),
-                    hint="",
-                    hint_zh="",
                 )
                 return None
             return t
@@ -1270,15 +1293,13 @@ class Checker:
         """A name used as a condition is a true/false field or parameter."""
         t = self.ref_type(c.name, fields)
         if t is not None and t != V.BOOL:
-            self.emit(
-                "T201",
+            self.not_of_type(
                 c.span,
+                t,
                 what=f"'{c.name.value}' used as a condition",
                 what_zh=f"作为条件的 '{c.name.value}'",
                 expected=_tdesc(V.BOOL),
                 expected_zh=_tdesc(V.BOOL, True),
-                found=_tdesc(t),
-                found_zh=_tdesc(t, True),
                 hint="compare it: psn_type = retiree",
                 hint_zh="请写成比较:psn_type = retiree",
             )
@@ -1290,17 +1311,13 @@ class Checker:
             for v in c.values:
                 self.enum_value(v, t, allow_tiers=(t == "hosp_lv"))
         elif t is not None:
-            self.emit(
-                "T201",
+            self.not_of_type(
                 c.operand.span,
+                t,
                 what="'in'",
                 what_zh="'属于'",
                 expected="a field with a fixed set of values",
                 expected_zh="取值有限的字段",
-                found=_tdesc(t),
-                found_zh=_tdesc(t, True),
-                hint="",
-                hint_zh="",
             )
 
     def check_member_of(self, c: n.MemberOf, fields: dict) -> None:
@@ -1309,17 +1326,13 @@ class Checker:
         if c.group.value not in self.scope.tiers:
             self.unknown(c.group, "tier", "档次", self.scope.tiers)
         elif t is not None and t != "hosp_lv":
-            self.emit(
-                "T201",
+            self.not_of_type(
                 c.operand.span,
+                t,
                 what="a tier test",
                 what_zh="档次判断",
                 expected="hosp_lv",
                 expected_zh="hosp_lv",
-                found=_tdesc(t),
-                found_zh=_tdesc(t, True),
-                hint="",
-                hint_zh="",
             )
 
     def check_compare(self, c: n.Compare, fields: dict) -> None:
