@@ -1867,8 +1867,8 @@ COND_CHECKS: dict[type, Callable[[Checker, Any, dict], None]] = {
     n.Compare: Checker.check_compare,
 }
 
-# What a declaration may be declared alongside, by type: once in a policy, under a name of
-# its own (the first step of ``Checker.check_decls``)
+# Whether a declaration may stand where it is, by type: once in a policy, under a name of its
+# own (the first step of ``Checker.check_decls``)
 DECL_ONCE: dict[type, Callable[[Checker, Any, _Declared], None]] = {
     **{cls: Checker.once_single for cls in SINGLE_DECLS},
     n.Section: Checker.once_section,
