@@ -28,9 +28,8 @@ from . import vocab as V
 from .backends.common import block_at, bucket, settle_order, visit_date
 from .ir import evaluate as E
 from .ir.evaluate import CTX
-from .describe import cond_words
 from .ir.text import cond_text
-from .messages import MESSAGES, parse, text as words, value, vocabulary_names
+from .messages import MESSAGES, parse, text as words, vocabulary_names
 from .runtime import CreditResult, MayPayResult, TraceStep, VisitResult, money, with_provenance
 
 if TYPE_CHECKING:
@@ -561,7 +560,7 @@ def _credit_steps(
                 "why.credit_rule",
                 lang,
                 rule=rule.name,
-                cond=cond_text(rule.when) if lang == "en" else cond_words(rule.when, lang),
+                cond=cond_text(rule.when) if lang == "en" else _cond_words(rule.when, lang),
                 amount=_amount_text(rule.amount),
                 value=step.explanation,
             )
@@ -570,6 +569,13 @@ def _credit_steps(
     if result.reason != "credited":
         steps.append(Step("outcome", "reason", result.reason, explanation=result.message))
     return steps
+
+
+def _cond_words(cond: Any, lang: str) -> str:
+    """A condition in the language's words, as ``render`` writes it."""
+    from .describe import cond_words
+
+    return cond_words(cond, lang)
 
 
 def _credit_rule(program: ir.Program, name: str | None) -> Any:
@@ -853,6 +859,8 @@ def _plain(v: Any, lang: str = "en") -> str:
             return words("why.none", lang)
         if isinstance(v, bool) or v in ("true", "false"):
             return words(f"value.{str(v).lower()}", lang)
+        from .messages import value
+
         return value(v, lang) if isinstance(v, str) else str(v)
     if v is None:
         return "none"
