@@ -6,7 +6,7 @@ inlined, decision tables on one field turned into dictionary look-ups, one
 a template into Python.  Arithmetic is on integers: money in fen, ratios and
 points in 1/10000, products at the sum of the scales, rounded by the policy's
 rule; so no decimal context is involved.  Traces are recorded as the raw numbers
-of each step and turned into ``TraceStep``s when first read.
+of each step and turned into ``TraceStep``s when read (``scalar_trace``).
 
 Records are validated by a fast path that accepts only the canonical forms
 (``"450.00"``, ``"2023-03-01"``, ``"level2"``, an alias or a platform code of the
@@ -182,17 +182,21 @@ class Gen:
 
     def trace(self, recipe: Recipe, *args: str) -> None:
         """Record a trace entry: ``recipe`` adds its builder to ``self.tb`` (scalar_trace),
-        which makes a ``TraceStep`` of the entry when the trace is read.  The record is a
-        plain tuple of numbers and texts, so the garbage collector stops tracking it after
-        one look, however many results are kept.  ``dd`` says a step explains the
-        deductible (otherwise the trace gains the step saying none applies)."""
+        which makes a ``TraceStep`` of the entry when the trace is read.  A visit's entries
+        follow one another in one list, ``tr``, each its builder's id then its numbers and
+        texts; the result keeps it as one tuple (few objects for the garbage collector to
+        look at, however many results are kept).  ``tr[0]`` is the id of the function
+        building the whole trace: the one adding the step saying no deductible applies,
+        until a step explaining the deductible is recorded."""
         if not self.tracing:
             self.emit("pass")
             return
         i = recipe(self.tb)
-        self.emit(f"tr.append(({', '.join([str(i), *args])},))")
+        if self.tb.sizes[i] != 1 + len(args):
+            raise AssertionError(f"trace builder {i} reads {self.tb.sizes[i]} items, not {args}")
+        self.emit(f"tr += ({', '.join([str(i), *args])},)" if args else f"tr.append({i})")
         if self.tb.explains_deductible(i):
-            self.emit("dd = 1")
+            self.emit("tr[0] = TRACE_ID")
 
     # -- expressions: (code, scale) with integers for numbers
     def expr(self, e: ir.Expr) -> tuple[str, int | None]:
@@ -472,7 +476,7 @@ class Gen:
             op = "<" if b.kind == "floor" else ">"
             self.emit(f"if v_{s.out} {op} lim:")
             self.depth += 1
-            recipe = partial(TraceSource.wrap, build=_bound_tracer(b), field="ratio")
+            recipe = partial(TraceSource.wrap, build=_bound_tracer(b), field="ratio", arity=2)
             self.trace(recipe, "lim", f"v_{s.out}")
             self.emit(f"v_{s.out} = lim")
             self.depth -= 1
@@ -493,7 +497,7 @@ class Gen:
         self.charge(s.counter, "k", "prior", f"v_{s.base}")
         scales = [self.scales(fields_read(a.when)) for a in s.adjustments]
         self.trace(
-            lambda t: t.wrap(_bands_tracer(s, scales), "ratio", multi=True),
+            lambda t: t.wrap(_bands_tracer(s, scales), "ratio", 3 + len(scales), multi=True),
             "parts",
             "prior",
             "pts",
@@ -572,7 +576,7 @@ class Gen:
         self.emit("if bal is None:")
         self.trace_indented(lambda t: t.constant(tr_account_unknown()))
         self.emit(f"elif not {self.cond(s.used)}:")
-        self.trace_indented(lambda t: t.wrap(tr_account_not_used, "acct_pay"))
+        self.trace_indented(lambda t: t.wrap(tr_account_not_used, "acct_pay", 0))
         self.emit("else:")
         self.depth += 1
         request = dict(s.request)
@@ -594,7 +598,7 @@ class Gen:
             self.emit("why = dec[1]")
         self.emit("if not allowed:")
         self.depth += 1
-        refused = partial(TraceSource.wrap, build=tr_account_refused, field="acct_pay")
+        refused = partial(TraceSource.wrap, build=tr_account_refused, field="acct_pay", arity=4)
         self.trace(refused, "why", "dec[2]", "q_venue", "bal")
         self.depth -= 1
         if s.payable is not None:
@@ -824,8 +828,7 @@ def settle_source(policy: ir.Policy, tracing: bool) -> tuple[str, dict]:
     g.emit("try:")
     g.depth = 3
     if tracing:
-        g.emit("tr = []")
-        g.emit("dd = 0")
+        g.emit("tr = [TRACE_ND]")
     g.emit("reason = None")
     for name, _t, init in prog.variables:
         g.emit(f"v_{name} = {'None' if init is None else 0}")
@@ -847,7 +850,7 @@ def settle_source(policy: ir.Policy, tracing: bool) -> tuple[str, dict]:
         "msg = (reason, d, v_ratio, v_remaining, v_hifp_raw, v_hifp_pay, blk in "
         f"{g.const(frozenset(banded))})"
     )
-    trace = "(TRACE_ID if dd else TRACE_ND, tuple(tr))" if tracing else "()"
+    trace = "tuple(tr)" if tracing else "()"
     funds = settle_funds(prog)
     g.emit(
         "out[i] = VisitResult(psn, text, (f_medfee_sumamt, "

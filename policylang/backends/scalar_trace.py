@@ -1,13 +1,14 @@
 """The trace builders of the generated scalar backend, generated as Python source too.
 
-The generated settle function records each trace step as a plain tuple
-``(builder id, numbers...)``; reading a result's trace turns every tuple into a
-``TraceStep`` through its builder.  Each builder is one small function generated for
-one place in the program, its constant parts inlined: the field, the rule, clause,
-quote and formula, the names of its inputs.  It unpacks the tuple, formats each
-number once (money from fen, ratios and points from 1/10000, read fields as written)
-and builds the step in one go -- no keyword arguments, no dictionaries merged, no
-``Decimal`` for a number already formatted before.
+The generated settle function records a visit's trace steps in one tuple: the id of
+the function building the whole trace, then for each step its builder's id and its
+numbers and texts.  Reading a result's trace turns each record into a ``TraceStep``
+through its builder.  Each builder is one small function generated for one place in
+the program, its constant parts inlined: the field, the rule, clause, quote and
+formula, the names of its inputs.  It unpacks its record, formats each number once
+(money from fen, ratios and points from 1/10000, read fields as written, each text
+kept per value) and builds the step in one go: no keyword arguments, no dictionaries
+merged, no ``Decimal`` for a number already formatted before.
 
 The constant parts come from the runtime's own ``tr_*`` functions, called once at
 code generation on zeros (the *template* of a step): the field a step explains and
@@ -136,7 +137,7 @@ class TraceSource:
         self.ns: dict[str, Any] = dict(HELPERS)
         self.count = 0
         self.fields: list[str] = []  # the field each builder's step explains
-        self.multi = False  # a builder gives a list of steps
+        self.sizes: list[int] = []  # how many items each builder's record has (its id too)
         self._shown: dict[int, str] = {}
 
     # -- pieces of source
@@ -154,14 +155,19 @@ class TraceSource:
         return f"{self._shown[scale]}({name})"
 
     def add(self, field: str, params: Sequence[str], body: Iterable[str]) -> int:
-        """A builder of a step explaining ``field`` from the tuple ``(id, *params)``."""
-        i = self.count
+        """A builder of a step explaining ``field`` from the record ``id, *params`` at ``i``
+        in a visit's records ``t``: ``body`` computes the steps and ``app``-ends them; the
+        builder returns where the next record starts."""
+        n = self.count
         self.count += 1
         self.fields.append(field)
-        self.lines.append(f"def _b{i}(e):")
-        self.lines.append(f"    {', '.join(['_', *params])}, = e")
+        self.sizes.append(1 + len(params))
+        self.lines.append(f"def _b{n}(t, i, app):")
+        if params:
+            self.lines.append(f"    {', '.join(['_', *params])}, = t[i : i + {1 + len(params)}]")
         self.lines.extend("    " + line for line in body)
-        return i
+        self.lines.append(f"    return i + {1 + len(params)}")
+        return n
 
     def step(
         self,
@@ -170,19 +176,19 @@ class TraceSource:
         inputs: Sequence[tuple[str, str]],
         dynamic: bool = False,
     ) -> list[str]:
-        """Source lines returning ``template`` with ``value`` and ``inputs`` (key, code)
+        """Source lines appending ``template`` with ``value`` and ``inputs`` (key, code)
         computed; ``dynamic``: the provenance is the row's (``r``), when a row gave one."""
         body = ", ".join(f"{k!r}: {code}" for k, code in inputs)
-        tail = f"{{{body}}}, {template.formula!r}))"
+        tail = f"{{{body}}}, {template.formula!r})))"
         if dynamic:
             parts = f"{self.const(template[2:6])} if r is None else _PROVS[r]"
             return [
                 f"rule, clause, quote, unstated = {parts}",
-                f"return _new(_TS, ({template.field!r}, {value}, rule, clause, quote, unstated, "
+                f"app(_new(_TS, ({template.field!r}, {value}, rule, clause, quote, unstated, "
                 + tail,
             ]
         parts = ", ".join(repr(x) for x in template[2:6])
-        return [f"return _new(_TS, ({template.field!r}, {value}, {parts}, " + tail]
+        return [f"app(_new(_TS, ({template.field!r}, {value}, {parts}, " + tail]
 
     def reads(self, names: Sequence[str], scales: Sequence[int | None]) -> list[tuple[str, str]]:
         return [
@@ -192,18 +198,14 @@ class TraceSource:
 
     def constant(self, step: TraceStep) -> int:
         """A step that never changes (its inputs empty and shared): the same one each time."""
-        return self.add(step.field, [], [f"return {self.const(step)}"])
+        return self.add(step.field, [], [f"app({self.const(step)})"])
 
-    def wrap(self, build: Callable[..., Any], field: str, multi: bool = False) -> int:
-        """A builder that is a Python function of the recorded numbers (for rare steps);
-        ``multi``: it gives a list of steps."""
-        self.multi = self.multi or multi
-        i = self.count
-        self.count += 1
-        self.fields.append(field)
-        self.lines.append(f"def _b{i}(e):")
-        self.lines.append(f"    return {self.const(build)}(*e[1:])")
-        return i
+    def wrap(self, build: Callable[..., Any], field: str, arity: int, multi: bool = False) -> int:
+        """A builder that is a Python function of the ``arity`` recorded numbers (for rare
+        steps); ``multi``: it gives a list of steps."""
+        params = [f"x{j}" for j in range(arity)]
+        call = f"{self.const(build)}({', '.join(params)})"
+        return self.add(field, params, [f"for s in {call}: app(s)" if multi else f"app({call})"])
 
     # -- the steps
     def let(self, s: ir.Let, names: Sequence[str]) -> int:
@@ -279,37 +281,21 @@ class TraceSource:
         exec(compile("\n".join(self.lines) + "\n", "<policylang trace builders>", "exec"), ns)  # noqa: S102
         builders = tuple(ns[f"_b{i}"] for i in range(self.count))
         nothing = tr_no_deductible()
-        build = _flat(builders) if self.multi else _simple(builders)
+
+        def materialize(recorded: Any) -> list:
+            out: list = []
+            app = out.append
+            i, n = 1, len(recorded)
+            while i < n:
+                i = builders[recorded[i]](recorded, i, app)
+            return out
 
         def without_deductible(recorded: Any) -> list:
-            out = build(recorded)
+            out = materialize(recorded)
             out.insert(1, nothing)
             return out
 
-        return build, without_deductible
+        return materialize, without_deductible
 
     def explains_deductible(self, i: int) -> bool:
         return self.fields[i] == "act_pay_dedc"
-
-
-def _simple(builders: tuple) -> Callable[[Any], list]:
-    def materialize(recorded: Any) -> list:
-        return [builders[e[0]](e) for e in recorded]
-
-    return materialize
-
-
-def _flat(builders: tuple) -> Callable[[Any], list]:
-    """As ``_simple``, where a builder may give a list of steps."""
-
-    def materialize(recorded: Any) -> list:
-        out: list = []
-        for e in recorded:
-            got = builders[e[0]](e)
-            if type(got) is list:
-                out.extend(got)
-            else:
-                out.append(got)
-        return out
-
-    return materialize
