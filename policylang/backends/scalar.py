@@ -130,7 +130,6 @@ class Gen:
         self.provs: list[ir.Prov] = []
         self._prov_at: dict[int, int] = {}  # id(prov) -> its index (provs keeps them alive)
         self.tb = TraceSource(self.provs)
-        self.tb_deductible = False  # the last trace recorded explains act_pay_dedc
         self.counter_index = {c.id: i for i, c in enumerate(program.counters)}
         self.counters = {c.id: c for c in program.counters}
         self.var_types = {name: t for name, t, _ in program.variables}

@@ -127,7 +127,7 @@ Recipe = Callable[["TraceSource"], int]
 
 class TraceSource:
     """The builders of one generated program: ``add`` one per place a step is recorded
-    (its id is the first number of the tuple recorded there), then ``materializers``.
+    (its id is the first item of the record made there), then ``materializers``.
     ``provs``: the generated program's table of provenances, which a recorded row index
     refers to (read when the builders are compiled)."""
 
