@@ -348,31 +348,50 @@ def _compare(op: str, a: Col, b: Col, n: int) -> np.ndarray:
 
 
 def _inset(o: Col, values: frozenset, n: int) -> np.ndarray:
-    if o.kind == "cat" and isinstance(o.data, np.ndarray):
-        lut = np.zeros(len(o.cats) + 1, dtype=bool)
-        for i, c in enumerate(o.cats):
-            lut[i] = c in values
-        res = lut[o.data]
-    elif not isinstance(o.data, np.ndarray):
+    """Whether each row's value is one of ``values`` (absent: in no set)."""
+    if not isinstance(o.data, np.ndarray):
         res = np.full(n, _const_value(o) in values)
-    elif o.kind == "num":
-        res = np.zeros(n, dtype=bool)
-        for v in values:
-            if isinstance(v, Decimal):
-                i, s = scaled(v)
-                x, y, _ = _align(o, Col("num", i, s))
-                res |= x == y
-    elif o.kind == "bool":
-        res = np.zeros(n, dtype=bool)
-        for v in values:
-            if isinstance(v, bool):
-                res |= o.data == v
-    else:  # dates
-        days = [v.toordinal() - EPOCH for v in values if isinstance(v, dt.date)]
-        res = np.isin(o.data, days)
+    else:
+        res = _INSET.get(o.kind, _inset_dates)(o, values, n)
     if o.null is not None:
         res = res & ~o.null
     return res
+
+
+def _inset_cat(o: Col, values: frozenset, n: int) -> np.ndarray:
+    """Categories: a look-up table over the column's categories (the last entry: absent)."""
+    lut = np.zeros(len(o.cats) + 1, dtype=bool)
+    for i, c in enumerate(o.cats):
+        lut[i] = c in values
+    return lut[o.data]
+
+
+def _inset_num(o: Col, values: frozenset, n: int) -> np.ndarray:
+    """Numbers: equal, at the larger scale, to one of the set's decimals."""
+    res = np.zeros(n, dtype=bool)
+    for v in values:
+        if isinstance(v, Decimal):
+            i, s = scaled(v)
+            x, y, _ = _align(o, Col("num", i, s))
+            res |= x == y
+    return res
+
+
+def _inset_bool(o: Col, values: frozenset, n: int) -> np.ndarray:
+    res = np.zeros(n, dtype=bool)
+    for v in values:
+        if isinstance(v, bool):
+            res |= o.data == v
+    return res
+
+
+def _inset_dates(o: Col, values: frozenset, n: int) -> np.ndarray:
+    days = [v.toordinal() - EPOCH for v in values if isinstance(v, dt.date)]
+    return np.isin(o.data, days)
+
+
+# a column of values (not a constant) by its kind; any other kind holds days
+_INSET = {"cat": _inset_cat, "num": _inset_num, "bool": _inset_bool}
 
 
 class _Eval:
@@ -432,67 +451,90 @@ class _Eval:
         raise TypeError(e)
 
     def cond(self, x, rows):
+        """A condition: one handler per kind of condition (``_COND_EVAL``)."""
+        handler = _COND_EVAL.get(type(x))
+        if handler is None:
+            raise TypeError(x)
+        return handler(self, x, rows)
+
+    def _cmp(self, x: ir.Cmp, rows: np.ndarray) -> Any:
+        a, ea = self.expr(x.left, rows)
+        b, eb = self.expr(x.right, rows)
+        return _compare(x.op, a, b, len(rows)), _first(ea, eb)
+
+    def _in_set(self, x: ir.InSet, rows: np.ndarray) -> Any:
+        o, e = self.expr(x.operand, rows)
+        return _inset(o, x.values, len(rows)), e
+
+    def _junction(self, x: ir.AllOf | ir.AnyOf, rows: np.ndarray) -> Any:
+        """All of / any of the items, left to right: an item is evaluated (and its problems
+        count) only on rows it could still decide."""
         n = len(rows)
-        t = type(x)
-        if t is ir.Cmp:
-            a, ea = self.expr(x.left, rows)
-            b, eb = self.expr(x.right, rows)
-            return _compare(x.op, a, b, n), _first(ea, eb)
-        if t is ir.InSet:
-            o, e = self.expr(x.operand, rows)
-            return _inset(o, x.values, n), e
-        if t is ir.AllOf or t is ir.AnyOf:
-            every = t is ir.AllOf
-            res = np.full(n, every)
-            err = None
-            for item in x.items:
-                if n and (not res.any() if every else res.all()):
-                    break  # every row is decided: the rest can neither change it nor be a problem
-                r, e = self.cond(item, rows)
-                if e is not None:
-                    live = res if every else ~res
-                    if err is not None:
-                        live = live & (err < 0)
-                    err = _first(err, np.where(live, e, -1).astype(np.int32))
-                res = (res & r) if every else (res | r)
-            return res, err
-        if t is ir.Negate:
-            r, e = self.cond(x.item, rows)
-            return ~r, e
-        if t is ir.Present:  # the record has a value for this (optional) field; never a problem
-            col = self.field(x.field, rows)
-            if col is None:
-                return np.zeros(n, dtype=bool), None
-            if col.null is None:
-                return np.ones(n, dtype=bool), None
-            return ~col.null, None
-        raise TypeError(x)
+        every = type(x) is ir.AllOf
+        res = np.full(n, every)
+        err = None
+        for item in x.items:
+            if n and (not res.any() if every else res.all()):
+                break  # every row is decided: the rest can neither change it nor be a problem
+            r, e = self.cond(item, rows)
+            if e is not None:
+                live = res if every else ~res
+                if err is not None:
+                    live = live & (err < 0)
+                err = _first(err, np.where(live, e, -1).astype(np.int32))
+            res = (res & r) if every else (res | r)
+        return res, err
+
+    def _negate(self, x: ir.Negate, rows: np.ndarray) -> Any:
+        r, e = self.cond(x.item, rows)
+        return ~r, e
+
+    def _present(self, x: ir.Present, rows: np.ndarray) -> Any:
+        """The record has a value for this (optional) field; never a problem."""
+        n = len(rows)
+        col = self.field(x.field, rows)
+        if col is None:
+            return np.zeros(n, dtype=bool), None
+        if col.null is None:
+            return np.ones(n, dtype=bool), None
+        return ~col.null, None
 
     def value(self, v, rows):
         """A value or a decision table (first matching row; NoRow where none matches)."""
         if type(v) is not ir.Decide:
             return self.expr(v, rows)
-        n = len(rows)
         arm_of, err = self._lut_arms(v, rows)
         if arm_of is None:
-            arm_of = np.full(n, -1, dtype=np.int64)
-            err = None
-            for ai, arm in enumerate(v.arms):
-                live = arm_of < 0
-                if err is not None:
-                    live &= err < 0
-                if not live.any():
-                    break
-                c, e = self.cond(arm.when, rows)
-                if e is not None:
-                    err = _first(err, np.where(live, e, -1).astype(np.int32))
-                    live &= e < 0
-                arm_of[live & c] = ai
+            arm_of, err = self._arms(v, rows)
         norow = arm_of < 0
         if err is not None:
             norow &= err < 0
         if norow.any():
             err = _first(err, np.where(norow, self.errors.code("norow"), -1).astype(np.int32))
+        return self._arm_values(v, rows, arm_of, err)
+
+    def _arms(self, v: ir.Decide, rows: np.ndarray) -> Any:
+        """(the row of the table that holds per record, -1: none; problems): the rows'
+        conditions in order, each over the records no earlier row decided."""
+        n = len(rows)
+        arm_of = np.full(n, -1, dtype=np.int64)
+        err = None
+        for ai, arm in enumerate(v.arms):
+            live = arm_of < 0
+            if err is not None:
+                live &= err < 0
+            if not live.any():
+                break
+            c, e = self.cond(arm.when, rows)
+            if e is not None:
+                err = _first(err, np.where(live, e, -1).astype(np.int32))
+                live &= e < 0
+            arm_of[live & c] = ai
+        return arm_of, err
+
+    def _arm_values(self, v: ir.Decide, rows: np.ndarray, arm_of: Any, err: Any) -> Any:
+        """Each table row's value over the records it holds for, as one column."""
+        n = len(rows)
         parts = []
         for ai, arm in enumerate(v.arms):
             at = np.flatnonzero(arm_of == ai)
@@ -549,6 +591,17 @@ class _Eval:
         if p != p.to_integral_value(context=CTX):
             raise NotImplementedError("columnar: an uplift with more than 4 decimals as a fraction")
         return int(p), None
+
+
+# one handler per kind of condition (``_Eval.cond``)
+_COND_EVAL: dict[type, Any] = {
+    ir.Cmp: _Eval._cmp,
+    ir.InSet: _Eval._in_set,
+    ir.AllOf: _Eval._junction,
+    ir.AnyOf: _Eval._junction,
+    ir.Negate: _Eval._negate,
+    ir.Present: _Eval._present,
+}
 
 
 def _single_field_table(v: ir.Decide) -> Any:
