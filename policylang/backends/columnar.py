@@ -67,7 +67,7 @@ from decimal import Decimal
 import functools
 from functools import partial
 from itertools import repeat
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import attrs
 
@@ -712,6 +712,87 @@ def _point_text(p: Any) -> str:
     return p.isoformat() if isinstance(p, dt.date) else str(p)
 
 
+def _check_counters(policy: ir.Policy, prog: ir.Program) -> None:
+    """A counter kept per field is kept per an enumeration or a bool (its codes key it)."""
+    types = {**V.VISIT_FIELDS, **{k: t for k, (t, _) in policy.inputs.items()}}
+    for c in prog.counters:
+        if c.each is not None and not (
+            types.get(c.each) in policy.vocab.enums or types.get(c.each) == V.BOOL
+        ):
+            raise NotImplementedError(
+                f"columnar: counter {c.id} is kept per {c.each}, which is neither an "
+                "enumeration nor a bool"
+            )
+
+
+# the steps the program may hold outside its dated versions, by where
+_UNVERSIONED: dict[str, tuple[type, ...]] = {
+    "prelude": (ir.Let,),
+    "otherwise": (ir.Let, ir.Gate),
+    "postlude": (ir.Let, ir.AccountPay),
+}
+
+
+def _check_unversioned(prog: ir.Program) -> None:
+    for where, steps in (
+        ("prelude", prog.prelude),
+        ("otherwise", prog.otherwise),
+        ("postlude", prog.postlude),
+    ):
+        for s in steps:
+            if not isinstance(s, _UNVERSIONED[where]):
+                raise NotImplementedError(f"columnar: a {type(s).__name__} step in the {where}")
+
+
+def _check_versioned(prog: ir.Program) -> None:
+    """No account, credit or decision step within a version; shares round to whole fen."""
+    for block in prog.blocks:
+        for s in block.steps:
+            if isinstance(s, (ir.AccountPay, ir.CreditRules, ir.Decision)):
+                raise NotImplementedError(f"columnar: a {type(s).__name__} step within a version")
+            if isinstance(s, ir.Share):
+                q = s.rounding.quantum.scaleb(2, CTX)
+                if q != q.to_integral_value(context=CTX) or q <= 0:
+                    raise NotImplementedError("columnar: rounding to less than a fen")
+
+
+_COUNTER_KINDS = {ir.Consume: "deductible", ir.BandShare: "bands", ir.Limit: "cap"}
+
+
+def _carrying(step: Any, counters: dict) -> list[str]:
+    """The counters a counter step charges that carry from visit to visit (not per visit)."""
+    if isinstance(step, (ir.Consume, ir.BandShare)):
+        ids = [step.counter]
+    elif isinstance(step, ir.Limit):
+        ids = [c.counter for c in step.caps]
+    else:
+        return []
+    return [i for i in ids if counters[i].period != "visit"]
+
+
+def _counter_steps(prog: ir.Program, counters: dict) -> tuple[Callable[[str], str], list]:
+    """(the root of a counter's set, [(block, step index, step, counters that carry)] of every
+    counter step in program order): counters one step charges together are joined in one set."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            x = parent[x]
+        return x
+
+    counter_positions = []
+    for b, block in enumerate(prog.blocks):
+        for k, step in enumerate(block.steps):
+            if type(step) in _COUNTER_KINDS:
+                ids = _carrying(step, counters)
+                for i in ids[1:]:
+                    parent[find(i)] = find(ids[0])
+                for i in ids:
+                    find(i)
+                counter_positions.append((b, k, step, ids))
+    return find, counter_positions
+
+
 class _Plan:
     """The settle program's schedule: each step of each version once, counter steps merged
     across the versions that share a counter, in an order that respects every version's
@@ -722,77 +803,31 @@ class _Plan:
         self.program = prog
         counters = {c.id: c for c in prog.counters}
         self.counters = counters
-        types = {**V.VISIT_FIELDS, **{k: t for k, (t, _) in policy.inputs.items()}}
-        for c in prog.counters:
-            if c.each is not None and not (
-                types.get(c.each) in policy.vocab.enums or types.get(c.each) == V.BOOL
-            ):
-                raise NotImplementedError(
-                    f"columnar: counter {c.id} is kept per {c.each}, which is neither an "
-                    "enumeration nor a bool"
-                )
-        for where, steps in (
-            ("prelude", prog.prelude),
-            ("otherwise", prog.otherwise),
-            ("postlude", prog.postlude),
-        ):
-            for s in steps:
-                allowed = (
-                    (ir.Let,)
-                    + ((ir.Gate,) if where == "otherwise" else ())
-                    + ((ir.AccountPay,) if where == "postlude" else ())
-                )
-                if not isinstance(s, allowed):
-                    raise NotImplementedError(f"columnar: a {type(s).__name__} step in the {where}")
+        _check_counters(policy, prog)
+        _check_unversioned(prog)
         self.banded = frozenset(
             b
             for b, block in enumerate(prog.blocks)
             if any(isinstance(s, ir.BandShare) for s in block.steps)
         )
-        for block in prog.blocks:
-            for s in block.steps:
-                if isinstance(s, (ir.AccountPay, ir.CreditRules, ir.Decision)):
-                    raise NotImplementedError(
-                        f"columnar: a {type(s).__name__} step within a version"
-                    )
-                if isinstance(s, ir.Share):
-                    q = s.rounding.quantum.scaleb(2, CTX)
-                    if q != q.to_integral_value(context=CTX) or q <= 0:
-                        raise NotImplementedError("columnar: rounding to less than a fen")
+        _check_versioned(prog)
+        self.node_of: dict[tuple[int, int], _Node] = {}
+        nodes = self._nodes(prog, counters)
+        for node in nodes:
+            if node.method != "per_visit":
+                self._choose(node, prog, counters, policy)
+        self.nodes = nodes
+        self._schedule(prog)
 
-        # counters charged together (one Limit) or shared across versions form one node
-        parent: dict[str, str] = {}
-
-        def find(x):
-            while parent.setdefault(x, x) != x:
-                x = parent[x]
-            return x
-
-        def stateful(step: Any) -> list[str]:
-            if isinstance(step, (ir.Consume, ir.BandShare)):
-                ids = [step.counter]
-            elif isinstance(step, ir.Limit):
-                ids = [c.counter for c in step.caps]
-            else:
-                return []
-            return [i for i in ids if counters[i].period != "visit"]
-
-        kinds = {ir.Consume: "deductible", ir.BandShare: "bands", ir.Limit: "cap"}
-        counter_positions = []
-        for b, block in enumerate(prog.blocks):
-            for k, step in enumerate(block.steps):
-                if type(step) in kinds:
-                    ids = stateful(step)
-                    for i in ids[1:]:
-                        parent[find(i)] = find(ids[0])
-                    for i in ids:
-                        find(i)
-                    counter_positions.append((b, k, step, ids))
+    def _nodes(self, prog: ir.Program, counters: dict) -> list[_Node]:
+        """The counter steps as nodes: counters charged together (one Limit) or shared across
+        versions form one node; a step whose counters are all per visit is a node of its own.
+        Fills ``node_of`` (block, step) -> node."""
+        find, counter_positions = _counter_steps(prog, counters)
         nodes: list[_Node] = []
         by_root: dict[str, _Node] = {}
-        self.node_of: dict[tuple[int, int], _Node] = {}
         for b, k, step, ids in counter_positions:
-            kind = kinds[type(step)]
+            kind = _COUNTER_KINDS[type(step)]
             if not ids:
                 node = _Node(kind, [(b, k)], [])
                 node.method, node.why = (
@@ -812,11 +847,7 @@ class _Plan:
                     if i not in node.counters:
                         node.counters.append(i)
             self.node_of[(b, k)] = node
-        for node in nodes:
-            if node.method != "per_visit":
-                self._choose(node, prog, counters, policy)
-        self.nodes = nodes
-        self._schedule(prog)
+        return nodes
 
     # -- which method, and why
     def _choose(self, node: _Node, prog: ir.Program, counters: dict, policy: ir.Policy) -> None:
@@ -882,6 +913,33 @@ class _Plan:
 
     # -- the order of execution
     def _schedule(self, prog: ir.Program) -> None:
+        """``schedule``: the items to run in turn -- ("pos", block, step) a step without a
+        counter, ("node", node) a counter node, ("joint", {block: (first, last step)}) steps
+        that depend on each other across versions -- and ``joint``: whether any is joint."""
+        items, first, edges, repeated = self._step_graph(prog)
+        sccs = _tarjan(len(items), edges)
+        cedges, indeg = _condensed(sccs, edges)
+        heap = [(min(first[m] for m in sccs[ci]), ci) for ci in range(len(sccs)) if indeg[ci] == 0]
+        heapq.heapify(heap)
+        schedule = []
+        while heap:
+            _, ci = heapq.heappop(heap)
+            members = sccs[ci]
+            if len(members) == 1 and members[0] not in repeated:
+                schedule.append(items[members[0]])
+            else:
+                schedule.append(("joint", _joint_ranges([items[m] for m in members])))
+            for cj in cedges[ci]:
+                indeg[cj] -= 1
+                if indeg[cj] == 0:
+                    heapq.heappush(heap, (min(first[m] for m in sccs[cj]), cj))
+        self.schedule = schedule
+        self.joint = any(item[0] == "joint" for item in schedule)
+
+    def _step_graph(self, prog: ir.Program) -> tuple[list, list, dict[int, set], set]:
+        """The steps as a graph: (items -- a counter node once, or a position --, the first
+        (step, block) of each, edges from each item to the next one in some version, the
+        items a version reaches twice)."""
         gid: dict = {}
         items: list = []
         first: list = []
@@ -909,48 +967,7 @@ class _Plan:
                 if prev is not None and prev != g:
                     edges[prev].add(g)
                 prev = g
-        sccs = _tarjan(len(items), edges)
-        comp = {}
-        for ci, members in enumerate(sccs):
-            for m in members:
-                comp[m] = ci
-        cedges: dict[int, set] = {ci: set() for ci in range(len(sccs))}
-        indeg = [0] * len(sccs)
-        for u, vs in edges.items():
-            for v in vs:
-                if comp[u] != comp[v] and comp[v] not in cedges[comp[u]]:
-                    cedges[comp[u]].add(comp[v])
-                    indeg[comp[v]] += 1
-        heap = [(min(first[m] for m in sccs[ci]), ci) for ci in range(len(sccs)) if indeg[ci] == 0]
-        heapq.heapify(heap)
-        schedule = []
-        while heap:
-            _, ci = heapq.heappop(heap)
-            members = sccs[ci]
-            if len(members) == 1 and members[0] not in repeated:
-                schedule.append(items[members[0]])
-            else:
-                ranges: dict[int, list] = {}
-                for m in members:
-                    item = items[m]
-                    positions = item[1].positions if item[0] == "node" else [(item[1], item[2])]
-                    for b, k in positions:
-                        lo_hi = ranges.setdefault(b, [k, k])
-                        lo_hi[0], lo_hi[1] = min(lo_hi[0], k), max(lo_hi[1], k)
-                        if item[0] == "node":
-                            item[1].method = "row_by_row"
-                            item[1].why = (
-                                "the versions charge these counters in different orders, so each "
-                                "visit "
-                                "runs these steps before the next visit does"
-                            )
-                schedule.append(("joint", {b: tuple(r) for b, r in ranges.items()}))
-            for cj in cedges[ci]:
-                indeg[cj] -= 1
-                if indeg[cj] == 0:
-                    heapq.heappush(heap, (min(first[m] for m in sccs[cj]), cj))
-        self.schedule = schedule
-        self.joint = any(item[0] == "joint" for item in schedule)
+        return items, first, edges, repeated
 
     def steps(self) -> tuple[PlanStep, ...]:
         prog = self.program
@@ -977,6 +994,41 @@ class _Plan:
                 )
             )
         return tuple(out)
+
+
+def _condensed(sccs: list[list[int]], edges: dict[int, set]) -> tuple[dict[int, set], list[int]]:
+    """The graph of the strongly connected components: (edges, in-degree of each)."""
+    comp = {}
+    for ci, members in enumerate(sccs):
+        for m in members:
+            comp[m] = ci
+    cedges: dict[int, set] = {ci: set() for ci in range(len(sccs))}
+    indeg = [0] * len(sccs)
+    for u, vs in edges.items():
+        for v in vs:
+            if comp[u] != comp[v] and comp[v] not in cedges[comp[u]]:
+                cedges[comp[u]].add(comp[v])
+                indeg[comp[v]] += 1
+    return cedges, indeg
+
+
+def _joint_ranges(items: list) -> dict[int, tuple]:
+    """The steps of a cycle (or of a node a version reaches twice), run row by row: per block
+    the first and last step index they span.  Their nodes become ``row_by_row``."""
+    ranges: dict[int, list] = {}
+    for item in items:
+        positions = item[1].positions if item[0] == "node" else [(item[1], item[2])]
+        for b, k in positions:
+            lo_hi = ranges.setdefault(b, [k, k])
+            lo_hi[0], lo_hi[1] = min(lo_hi[0], k), max(lo_hi[1], k)
+            if item[0] == "node":
+                item[1].method = "row_by_row"
+                item[1].why = (
+                    "the versions charge these counters in different orders, so each "
+                    "visit "
+                    "runs these steps before the next visit does"
+                )
+    return {b: tuple(r) for b, r in ranges.items()}
 
 
 def _tarjan(n: int, edges: dict[int, set]) -> list[list[int]]:
