@@ -1313,29 +1313,42 @@ class _Run:
         self.block_rows = [np.flatnonzero(self.blk == b) for b in range(len(prog.blocks))]
         for step in prog.prelude:
             self._simple(step, self.all)
+        self._not_in_force()
+        for item in self.plan.schedule:
+            _SCHEDULED[item[0]](self, item)
+        self._postlude()
+        if self.state is not None:
+            self._save(self.state)
+
+    def _not_in_force(self) -> None:
+        """Visits no version covers: the ``otherwise`` steps but its gates, then the reason."""
         none = np.flatnonzero(self.blk < 0)
         if len(none):
-            for step in prog.otherwise:
+            for step in self.program.otherwise:
                 if not isinstance(step, ir.Gate):
                     self._simple(step, none[~self.failed[none]])
             self.reason[none] = REASONS.index("not_in_force")
-        for item in self.plan.schedule:
-            if item[0] == "pos":
-                _, b, k = item
-                self._simple(prog.blocks[b].steps[k], self.active(b))
-            elif item[0] == "node":
-                self._node(item[1], None)
-            else:
-                self._joint(item[1])
+
+    def _position(self, item: tuple) -> None:
+        """A step without a counter, over its version's rows still running."""
+        _, b, k = item
+        self._simple(self.program.blocks[b].steps[k], self.active(b))
+
+    def _node_item(self, item: tuple) -> None:
+        self._node(item[1], None)
+
+    def _joint_item(self, item: tuple) -> None:
+        self._joint(item[1])
+
+    def _postlude(self) -> None:
+        """The steps after the versions (the personal account), over every row not failed."""
         rows = np.flatnonzero(~self.failed)
-        for step in prog.postlude:
+        for step in self.program.postlude:
             if isinstance(step, ir.AccountPay):
                 self._account(step, rows)
             else:
                 self._simple(step, rows)
             rows = rows[~self.failed[rows]]
-        if self.state is not None:
-            self._save(self.state)
 
     @functools.cached_property
     def seq(self) -> np.ndarray:
@@ -2125,6 +2138,14 @@ class _Run:
         back = np.empty(self.n, dtype=bool)
         back[self.order] = null
         return out, back
+
+
+# how each item of the plan's schedule runs (``_Plan._schedule``)
+_SCHEDULED: dict[str, Callable[[_Run, tuple], None]] = {
+    "pos": _Run._position,
+    "node": _Run._node_item,
+    "joint": _Run._joint_item,
+}
 
 
 def _step_keys(ks: list[int], which: Any) -> Any:
