@@ -1805,60 +1805,16 @@ class _Run:
         self._store(step.ratio, rows, last, 4)
 
     def _limit(self, node: _Node, parts: Any) -> None:
-        counters = self.plan.counters
         chunks: list[tuple] = []
         steps: list = []
         slots: list[tuple] = []  # (part index, cap counter id, applies, amount, step key)
         for b, k, rows in parts:
             step: ir.Limit = self.program.blocks[b].steps[k]
-            n = len(rows)
-            fund = self._vdata(step.value, rows)
-            err = None
-            caps = []
-            for j, cap in enumerate(step.caps):
-                live = np.ones(n, dtype=bool) if err is None else err < 0
-                c, e = self.ev.cond(cap.when, rows)
-                if e is not None:
-                    err = _first(err, np.where(live, e, -1).astype(np.int32))
-                    live &= e < 0
-                applies = live & c
-                at = np.flatnonzero(applies)
-                amount, e = self.ev.value(cap.amount, rows[at])
-                amt = np.zeros(n, dtype=np.int64)
-                got = self._money(amount, len(at))
-                if isinstance(got, np.ndarray) and got.dtype == object:
-                    amt = amt.astype(object)
-                amt[at] = got
-                if e is not None:
-                    full = np.full(n, -1, dtype=np.int32)
-                    full[at] = e
-                    err = _first(err, full)
-                    applies &= full < 0
-                caps.append((cap, applies, amt, _STEP * k + j))
-            ok = self._fail(rows, err)
-            keep = np.ones(n, dtype=bool) if ok is None else ok
-            if not keep.any():
-                continue
-            for cap, applies, amt, key in caps:
-                applies &= keep
-                if counters[cap.counter].period == "visit":
-                    fund = np.where(applies, np.minimum(fund, np.maximum(amt, 0)), fund)
-                else:
-                    slots.append(
-                        (
-                            len(chunks),
-                            cap.counter,
-                            applies if ok is None else applies[keep],
-                            amt if ok is None else amt[keep],
-                            key,
-                        )
-                    )
-            if keep.all():
-                chunks.append((rows, fund))
+            got = self._capped_part(step, k, rows, len(chunks))
+            if got is not None:
+                chunks.append(got[0])
                 steps.append(step)
-            elif keep.any():
-                chunks.append((rows[keep], fund[keep]))
-                steps.append(step)
+                slots.extend(got[1])
         if not chunks:
             return
         joined = self._concat(
@@ -1877,33 +1833,8 @@ class _Run:
         applies = joined[3 : 3 + m]
         amounts = joined[3 + m : 3 + 2 * m]
         ids = [s[1] for s in slots]
-        if (
-            m
-            and node.method == "closed_form"
-            and len(set(ids)) == 1
-            and all(not (a & b).any() for i, a in enumerate(applies) for b in applies[i + 1 :])
-        ):
-            on = np.zeros(len(rows), dtype=bool)
-            cap_amt = np.zeros(len(rows), dtype=amounts[0].dtype)
-            for a, amt in zip(applies, amounts, strict=True):
-                on |= a
-                cap_amt = np.where(a, amt, cap_amt)
-            every = on.all()
-            where = np.flatnonzero(on)  # every row when ``every``
-            x = fund if every else fund[where]
-            if not len(x) or x.min() >= 0:
-                got = self._closed(
-                    ids[0], rows if every else rows[where], x, cap_amt if every else cap_amt[where]
-                )
-                if every:
-                    fund = got
-                else:
-                    fund = fund.astype(object) if got.dtype == object else fund.copy()
-                    fund[where] = got
-            else:
-                fund = self._seq_limit(rows, fund, ids, applies, amounts)
-        elif m:
-            fund = self._seq_limit(rows, fund, ids, applies, amounts)
+        if m:
+            fund = self._carried_caps(node, rows, fund, ids, applies, amounts)
         for i, step in enumerate(steps):
             sel = which == i
             self._store(step.out, rows[sel], fund[sel], 2)
@@ -1911,6 +1842,100 @@ class _Run:
             slots, applies, strict=True
         ):  # every cap that applies is charged the payment
             self._charge(cid, rows[on], fund[on], key)
+
+    def _capped_part(self, step: ir.Limit, k: int, rows: np.ndarray, index: int) -> Any:
+        """One version's part of a Limit: per-visit caps cut its payment here; the caps that
+        carry become slots (part ``index``, counter, applies, amount, step key) for the node.
+        ((rows, payment) of the rows without a problem, slots), or None when none is left."""
+        counters = self.plan.counters
+        fund = self._vdata(step.value, rows)
+        caps, err = self._cap_terms(step, k, rows)
+        ok = self._fail(rows, err)
+        keep = np.ones(len(rows), dtype=bool) if ok is None else ok
+        if not keep.any():
+            return None
+        slots = []
+        for cap, applies, amt, key in caps:
+            applies &= keep
+            if counters[cap.counter].period == "visit":
+                fund = np.where(applies, np.minimum(fund, np.maximum(amt, 0)), fund)
+            else:
+                slots.append(
+                    (
+                        index,
+                        cap.counter,
+                        applies if ok is None else applies[keep],
+                        amt if ok is None else amt[keep],
+                        key,
+                    )
+                )
+        chunk = (rows, fund) if keep.all() else (rows[keep], fund[keep])
+        return chunk, slots
+
+    def _cap_terms(self, step: ir.Limit, k: int, rows: np.ndarray) -> tuple[list, Any]:
+        """([(cap, whether it applies, its amount in fen, step key)], problems) of each cap of
+        the step, in order: a cap's amount is evaluated where its condition holds."""
+        n = len(rows)
+        err = None
+        caps = []
+        for j, cap in enumerate(step.caps):
+            live = np.ones(n, dtype=bool) if err is None else err < 0
+            c, e = self.ev.cond(cap.when, rows)
+            if e is not None:
+                err = _first(err, np.where(live, e, -1).astype(np.int32))
+                live &= e < 0
+            applies = live & c
+            at = np.flatnonzero(applies)
+            amount, e = self.ev.value(cap.amount, rows[at])
+            amt = np.zeros(n, dtype=np.int64)
+            got = self._money(amount, len(at))
+            if isinstance(got, np.ndarray) and got.dtype == object:
+                amt = amt.astype(object)
+            amt[at] = got
+            if e is not None:
+                full = np.full(n, -1, dtype=np.int32)
+                full[at] = e
+                err = _first(err, full)
+                applies &= full < 0
+            caps.append((cap, applies, amt, _STEP * k + j))
+        return caps, err
+
+    def _carried_caps(
+        self, node: _Node, rows: np.ndarray, fund: Any, ids: list, applies: Any, amounts: Any
+    ) -> Any:
+        """The payment after the caps that carry: the closed form where the node has one and
+        no two caps apply to one row, else the sequential step."""
+        if (
+            node.method == "closed_form"
+            and len(set(ids)) == 1
+            and all(not (a & b).any() for i, a in enumerate(applies) for b in applies[i + 1 :])
+        ):
+            got = self._closed_cap(ids[0], rows, fund, applies, amounts)
+            if got is not None:
+                return got
+        return self._seq_limit(rows, fund, ids, applies, amounts)
+
+    def _closed_cap(self, cid: str, rows: np.ndarray, fund: Any, applies: Any, amounts: Any) -> Any:
+        """One cap that carries, in closed form over the rows where one of its slots applies;
+        None when a payment there is negative (the closed form needs them non-negative)."""
+        on = np.zeros(len(rows), dtype=bool)
+        cap_amt = np.zeros(len(rows), dtype=amounts[0].dtype)
+        for a, amt in zip(applies, amounts, strict=True):
+            on |= a
+            cap_amt = np.where(a, amt, cap_amt)
+        every = on.all()
+        where = np.flatnonzero(on)  # every row when ``every``
+        x = fund if every else fund[where]
+        if len(x) and x.min() < 0:
+            return None
+        got = self._closed(
+            cid, rows if every else rows[where], x, cap_amt if every else cap_amt[where]
+        )
+        if every:
+            return got
+        fund = fund.astype(object) if got.dtype == object else fund.copy()
+        fund[where] = got
+        return fund
 
     def _seq_limit(self, rows, fund, ids, applies, amounts):
         keys = [self._keys(self.plan.counters[cid], rows) for cid in ids]
