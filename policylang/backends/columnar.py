@@ -1995,11 +1995,35 @@ class _Run:
         n = len(rows)
         if not n:
             return
+        P = self.P[rows]
+        starts, seg, B, known = self._balance_segments(rows, P)
+        kr = rows[known]
+        pay = np.zeros(len(kr), dtype=np.int64)
+        after = B[seg[known]] if len(kr) else np.zeros(0, dtype=np.int64)
+        if len(kr):
+            p = self._account_may_pay(step, kr)
+            Bk = B[seg[known]]
+            kstarts = starts[known]
+            if Bk.min() >= 0:
+                Pc = _seg_cumsum(p, kstarts)
+                pay = np.minimum(Bk, Pc) - np.minimum(Bk, _sub(Pc, p))
+                after = Bk - np.minimum(Bk, Pc)
+            else:  # a negative balance cannot come from validated input; computed as written
+                pay, after = self._seq_account(Bk, kstarts, p)
+        self._store(step.out, kr, pay, 2)
+        self._store(step.balance, kr, after, 2)
+        if self.state is not None and len(kr):
+            self._keep_balances(P[known], after)
+
+    def _balance_segments(self, rows: np.ndarray, P: np.ndarray) -> tuple:
+        """(where a segment starts -- a given ``acct_balc`` or a new person --, the segment of
+        each row, the balance each segment starts from, whether the row's balance is known:
+        given, or left by an earlier call for a person's first visits)."""
+        n = len(rows)
         bal = self._field("acct_balc", rows)
         if bal is None:  # a visit field: every table of visits has its column
             raise TypeError("acct_balc")
         given = ~bal.null if bal.null is not None else np.ones(n, dtype=bool)
-        P = self.P[rows]
         new_person = np.ones(n, dtype=bool)
         new_person[1:] = P[1:] != P[:-1]
         starts = given | new_person
@@ -2012,48 +2036,39 @@ class _Run:
                 if not g and p in self.balances:
                     B[j] = self.balances[p]
                     known_seg[j] = True
-        known = known_seg[seg]
-        kr = rows[known]
-        pay = np.zeros(len(kr), dtype=np.int64)
-        after = B[seg[known]] if len(kr) else np.zeros(0, dtype=np.int64)
-        if len(kr):
-            # the record may keep the account out (acct_used_flag "0"); otherwise the account-use
-            # rules decide (evaluated even when the policy declares no account_covers, as the
-            # reference does: a problem there is a problem of the record)
-            used, err = self.ev.cond(step.used, kr)
-            ok = self._fail(kr, err)
-            if ok is not None:
-                used &= ok
-            ur = kr[used]
-            p = np.zeros(len(kr), dtype=np.int64)
-            if len(ur):
-                allowed = self._may_pay(step, ur)
-                if step.payable is not None:
-                    payable, err = self.ev.expr(step.payable, ur)
-                    ok = self._fail(ur, err)
-                    payable = self._money(payable, len(ur))
-                    if ok is not None:
-                        allowed &= ok
-                    got = np.where(allowed, np.maximum(payable, 0), 0)
-                    if got.dtype == object:
-                        p = p.astype(object)
-                    p[used] = got
-            Bk = B[seg[known]]
-            kstarts = starts[known]
-            if Bk.min() >= 0:
-                Pc = _seg_cumsum(p, kstarts)
-                pay = np.minimum(Bk, Pc) - np.minimum(Bk, _sub(Pc, p))
-                after = Bk - np.minimum(Bk, Pc)
-            else:  # a negative balance cannot come from validated input; computed as written
-                pay, after = self._seq_account(Bk, kstarts, p)
-        self._store(step.out, kr, pay, 2)
-        self._store(step.balance, kr, after, 2)
-        if self.state is not None and len(kr):
-            Pk = P[known]
-            last = np.ones(len(kr), dtype=bool)
-            last[:-1] = Pk[1:] != Pk[:-1]
-            for p, v in zip(Pk[last].tolist(), after[last].tolist(), strict=True):
-                self.balances[p] = v
+        return starts, seg, B, known_seg[seg]
+
+    def _account_may_pay(self, step: ir.AccountPay, kr: np.ndarray) -> Any:
+        """What the account may pay per visit (0 where it may not), before the balance."""
+        # the record may keep the account out (acct_used_flag "0"); otherwise the account-use
+        # rules decide (evaluated even when the policy declares no account_covers, as the
+        # reference does: a problem there is a problem of the record)
+        used, err = self.ev.cond(step.used, kr)
+        ok = self._fail(kr, err)
+        if ok is not None:
+            used &= ok
+        ur = kr[used]
+        p = np.zeros(len(kr), dtype=np.int64)
+        if len(ur):
+            allowed = self._may_pay(step, ur)
+            if step.payable is not None:
+                payable, err = self.ev.expr(step.payable, ur)
+                ok = self._fail(ur, err)
+                payable = self._money(payable, len(ur))
+                if ok is not None:
+                    allowed &= ok
+                got = np.where(allowed, np.maximum(payable, 0), 0)
+                if got.dtype == object:
+                    p = p.astype(object)
+                p[used] = got
+        return p
+
+    def _keep_balances(self, Pk: np.ndarray, after: Any) -> None:
+        """Each person's balance after their last visit, for the next call."""
+        last = np.ones(len(Pk), dtype=bool)
+        last[:-1] = Pk[1:] != Pk[:-1]
+        for p, v in zip(Pk[last].tolist(), after[last].tolist(), strict=True):
+            self.balances[p] = v
 
     @staticmethod
     def _seq_account(B, starts, p):
