@@ -2488,100 +2488,124 @@ class Columnar:
         )
         days = fields["on"].data if n else np.zeros(0, dtype=np.int64)
         blk = block_index(prog, days, params, self.policy)
-        rule_of = np.full(n, -1, dtype=np.int64)
-        err = np.full(n, -1, dtype=np.int32)
-        value: list[int | None] = [None] * n
-        exact: list = [None] * n
-        rules: list = []
+        found = _Credits(n)
         for b, block in enumerate(prog.blocks):
             rows_b = np.flatnonzero(blk == b)
             for step in block.steps:
                 if not isinstance(step, ir.CreditRules):
                     raise NotImplementedError(f"columnar: a {type(step).__name__} step in credit")
-                decided = np.zeros(len(rows_b), dtype=bool)
-                qf = int(step.rounding.quantum.scaleb(2, CTX))
-                for rule in step.rules:
-                    if not len(rows_b) or decided.all():
-                        break
-                    c, e = ev.cond(rule.when, rows_b)
-                    live = ~decided & (err[rows_b] < 0)
-                    if e is not None:
-                        err[rows_b] = np.where(live & (e >= 0), e, err[rows_b])
-                        live &= e < 0
-                    hit = rows_b[live & c]
-                    decided |= live & c
-                    if not len(hit):
-                        continue
-                    rule_index = len(rules)
-                    rules.append(rule)
-                    col, e = ev.expr(rule.amount, hit)
-                    x = _full(col.data, len(hit))
-                    if e is not None:
-                        err[hit] = np.where(err[hit] < 0, e, err[hit])
-                    s = col.scale
-                    if s < 2:
-                        x, s = _up(x, 2 - s), 2
-                    fen = _mul(round_units(x, qf * 10 ** (s - 2), step.rounding.mode), qf)
-                    for j, i in enumerate(hit.tolist()):
-                        rule_of[i] = rule_index
-                        value[i] = int(fen[j])
-                        exact[i] = Decimal(int(x[j])).scaleb(-s, CTX)
-        problems = []
+                _credit_rules(ev, step, rows_b, found)
         for code, kind in enumerate(errors.kinds):
-            if kind[0] == "param" and (err == code).any():
+            if kind[0] == "param" and (found.err == code).any():
                 raise missing_param(kind[1], self.policy)
-        out = []
+        problems: list[InputProblem] = []
+        out: list[CreditResult] = []
         for i, r in enumerate(rows):
-            if err[i] >= 0:
-                problems.append(
-                    InputProblem(
-                        i + 1,
-                        errors.kinds[err[i]][1],
-                        "is required by the rule that applies to this record",
-                        r.get("psn_no"),
-                    )
-                )
-                continue
-            on = r["on"]
-            rule = rules[rule_of[i]] if rule_of[i] >= 0 else None
-            fen_i = value[i]  # set wherever a rule applies
-            if rule is not None and fen_i is not None and fen_i < 0:
-                problems.append(
-                    InputProblem(
-                        i + 1,
-                        "(record)",
-                        f"credit rule {rule.name} gives a negative credit "
-                        f"({fen_text(fen_i)}); check the parameters and inputs",
-                        r.get("psn_no"),
-                    )
-                )
-                continue
-            reason = (
-                "not_in_force" if blk[i] < 0 else ("credited" if rule is not None else "no_rule")
-            )
-            credit = None if rule is None or fen_i is None else yuan(fen_i)
-            trace = (
-                (tr_credit(credit, rule.prov, exact[i]),)
-                if self.tracing and rule is not None and credit is not None
-                else ()
-            )
-            words = partial(credit_message, reason, on, rule.name if rule else None)
-            out.append(
-                CreditResult(
-                    r["psn_no"],
-                    on.isoformat(),
-                    credit,
-                    reason,
-                    rule.name if rule else None,
-                    rule.prov.clause if rule else None,
-                    words(),
-                    trace,
-                    words,
-                )
-            )
+            got = self._credit_result(i, r, blk, found, errors)
+            if isinstance(got, InputProblem):
+                problems.append(got)
+            else:
+                out.append(got)
         if problems:
             raise InputError(problems)
         return out
+
+    def _credit_result(
+        self, i: int, r: dict, blk: Any, found: "_Credits", errors: _Errors
+    ) -> CreditResult | InputProblem:
+        """Person ``i``'s credit, or the problem of its record (a field a rule needs is absent,
+        the rule that applies gives a negative credit)."""
+        err = found.err
+        if err[i] >= 0:
+            return InputProblem(
+                i + 1,
+                errors.kinds[err[i]][1],
+                "is required by the rule that applies to this record",
+                r.get("psn_no"),
+            )
+        on = r["on"]
+        rule = found.rules[found.rule_of[i]] if found.rule_of[i] >= 0 else None
+        fen_i = found.value[i]  # set wherever a rule applies
+        if rule is not None and fen_i is not None and fen_i < 0:
+            return InputProblem(
+                i + 1,
+                "(record)",
+                f"credit rule {rule.name} gives a negative credit "
+                f"({fen_text(fen_i)}); check the parameters and inputs",
+                r.get("psn_no"),
+            )
+        reason = "not_in_force" if blk[i] < 0 else ("credited" if rule is not None else "no_rule")
+        credit = None if rule is None or fen_i is None else yuan(fen_i)
+        trace = (
+            (tr_credit(credit, rule.prov, found.exact[i]),)
+            if self.tracing and rule is not None and credit is not None
+            else ()
+        )
+        words = partial(credit_message, reason, on, rule.name if rule else None)
+        return CreditResult(
+            r["psn_no"],
+            on.isoformat(),
+            credit,
+            reason,
+            rule.name if rule else None,
+            rule.prov.clause if rule else None,
+            words(),
+            trace,
+            words,
+        )
+
+
+class _Credits:
+    """What the credit rules found per person: the rule that applies (an index into ``rules``,
+    -1: none), the problem (a code, -1: none), the credit in fen and its exact amount."""
+
+    def __init__(self, n: int) -> None:
+        self.rule_of = np.full(n, -1, dtype=np.int64)
+        self.err = np.full(n, -1, dtype=np.int32)
+        self.value: list[int | None] = [None] * n
+        self.exact: list = [None] * n
+        self.rules: list = []
+
+
+def _credit_rules(ev: _Eval, step: ir.CreditRules, rows_b: np.ndarray, found: _Credits) -> None:
+    """The rules of one step over the persons of its version: the first whose condition holds
+    gives each person's credit."""
+    err = found.err
+    decided = np.zeros(len(rows_b), dtype=bool)
+    for rule in step.rules:
+        if not len(rows_b) or decided.all():
+            break
+        c, e = ev.cond(rule.when, rows_b)
+        live = ~decided & (err[rows_b] < 0)
+        if e is not None:
+            err[rows_b] = np.where(live & (e >= 0), e, err[rows_b])
+            live &= e < 0
+        hit = rows_b[live & c]
+        decided |= live & c
+        if len(hit):
+            _credit_amounts(ev, step, rule, hit, found)
+
+
+def _credit_amounts(
+    ev: _Eval, step: ir.CreditRules, rule: Any, hit: np.ndarray, found: _Credits
+) -> None:
+    """A rule's amount for the persons it applies to, rounded by the step's rule to fen."""
+    err = found.err
+    qf = int(step.rounding.quantum.scaleb(2, CTX))
+    rule_index = len(found.rules)
+    found.rules.append(rule)
+    col, e = ev.expr(rule.amount, hit)
+    x = _full(col.data, len(hit))
+    if e is not None:
+        err[hit] = np.where(err[hit] < 0, e, err[hit])
+    s = col.scale
+    if s < 2:
+        x, s = _up(x, 2 - s), 2
+    fen = _mul(round_units(x, qf * 10 ** (s - 2), step.rounding.mode), qf)
+    for j, i in enumerate(hit.tolist()):
+        found.rule_of[i] = rule_index
+        found.value[i] = int(fen[j])
+        found.exact[i] = Decimal(int(x[j])).scaleb(-s, CTX)
 
 
 def _one_value(eng: Columnar, v: Any, fields: dict, i: int, params: dict) -> Any:
