@@ -217,33 +217,84 @@ def arith(op: str, a: Val, b: Val) -> Val:
         if op == "*"
         else (a.scale if a.scale is not None else b.scale)
     )
+    folded = _arith_folded(op, a, b, scale)
+    if folded is not None:
+        return folded
+    lo, hi = _ARITH_RANGE[op](a, b)
+    na, nb, wide = _operands(a, b, lo, hi)
+    node = {"+": exp.Add, "-": exp.Sub, "*": exp.Mul}[op](this=_w(na), expression=_w(nb))
+    return Val(node, None, scale, lo, hi, wide)
+
+
+def _arith_folded(op: str, a: Val, b: Val, scale: int | None) -> Val | None:
+    """The result when it needs no SQL: NULL with NULL, a constant of constants, an operand
+    (plus or minus 0, times 1) or 0 (times 0); else None."""
     if null_const(a) or null_const(b):
         return K(None, scale)
     if a.is_const and b.is_const:
         x, y = a.const, b.const
         return K(x + y if op == "+" else x - y if op == "-" else x * y, scale)
-    if op == "+" and b.is_const and b.const == 0:
+    return _IDENTITY[op](a, b, scale)
+
+
+def _is_const(v: Val, value: int) -> bool:
+    return v.is_const and v.const == value
+
+
+def _plus_identity(a: Val, b: Val, scale: int | None) -> Val | None:
+    if _is_const(b, 0):
         return _with_scale(a, scale)
-    if op == "+" and a.is_const and a.const == 0:
+    if _is_const(a, 0):
         return _with_scale(b, scale)
-    if op == "-" and b.is_const and b.const == 0:
-        return _with_scale(a, scale)
-    if op == "*":
-        for one, other in ((a, b), (b, a)):
-            if one.is_const and one.const == 1:
-                return _with_scale(other, scale)
-            if one.is_const and one.const == 0:
-                return K(0, scale)
-    if op == "+":
-        lo, hi = _opt(a.lo, b.lo, int.__add__), _opt(a.hi, b.hi, int.__add__)
-    elif op == "-":
-        lo, hi = _opt(a.lo, b.hi, int.__sub__), _opt(a.hi, b.lo, int.__sub__)
-    else:
-        if None in (a.lo, a.hi, b.lo, b.hi):
-            lo = hi = None
-        else:
-            ps = [a.lo * b.lo, a.lo * b.hi, a.hi * b.lo, a.hi * b.hi]
-            lo, hi = min(ps), max(ps)
+    return None
+
+
+def _minus_identity(a: Val, b: Val, scale: int | None) -> Val | None:
+    return _with_scale(a, scale) if _is_const(b, 0) else None
+
+
+def _times_identity(a: Val, b: Val, scale: int | None) -> Val | None:
+    for one, other in ((a, b), (b, a)):
+        if _is_const(one, 1):
+            return _with_scale(other, scale)
+        if _is_const(one, 0):
+            return K(0, scale)
+    return None
+
+
+_IDENTITY: dict[str, Callable[[Val, Val, int | None], Val | None]] = {
+    "+": _plus_identity,
+    "-": _minus_identity,
+    "*": _times_identity,
+}
+
+
+def _sum_range(a: Val, b: Val) -> tuple[Any, Any]:
+    return _opt(a.lo, b.lo, int.__add__), _opt(a.hi, b.hi, int.__add__)
+
+
+def _difference_range(a: Val, b: Val) -> tuple[Any, Any]:
+    return _opt(a.lo, b.hi, int.__sub__), _opt(a.hi, b.lo, int.__sub__)
+
+
+def _product_range(a: Val, b: Val) -> tuple[Any, Any]:
+    if None in (a.lo, a.hi, b.lo, b.hi):
+        return None, None
+    ps = [a.lo * b.lo, a.lo * b.hi, a.hi * b.lo, a.hi * b.hi]
+    return min(ps), max(ps)
+
+
+# the range (lo, hi; None: unbounded) of a result from its operands', by operator
+_ARITH_RANGE: dict[str, Callable[[Val, Val], tuple[Any, Any]]] = {
+    "+": _sum_range,
+    "-": _difference_range,
+    "*": _product_range,
+}
+
+
+def _operands(a: Val, b: Val, lo: Any, hi: Any) -> tuple[exp.Expression, exp.Expression, bool]:
+    """(left, right, wide): a result that may pass BIGINT is computed in the wide type, one
+    operand (not a constant) cast to it."""
     wide = a.wide or b.wide
     na, nb = a.sql(), b.sql()
     bound = None if lo is None or hi is None else max(abs(lo), abs(hi))
@@ -253,8 +304,7 @@ def arith(op: str, a: Val, b: Val) -> Val:
         else:
             nb = cast_wide(nb)
         wide = True
-    node = {"+": exp.Add, "-": exp.Sub, "*": exp.Mul}[op](this=_w(na), expression=_w(nb))
-    return Val(node, None, scale, lo, hi, wide)
+    return na, nb, wide
 
 
 def _with_scale(v: Val, scale: int | None) -> Val:
@@ -441,6 +491,32 @@ def as_cond(c: Val) -> Val:
 
 def case(branches: list[tuple[Val, Val]], default: Val = NULL) -> Val:
     """``CASE WHEN c THEN v ... ELSE default END``, folded where the conditions are known."""
+    kept, default = _case_arms(branches, default)
+    values = [v for _, v in kept] + [default]
+    if not kept or _one_value(values, default):
+        return default
+    scales = {v.scale for v in values if v.scale is not None}
+    if len(scales) > 1:
+        s = max(scales)
+        kept = [(c, rescale(v, s) if v.scale is not None else v) for c, v in kept]
+        default = rescale(default, s) if default.scale is not None else default
+        values = [v for _, v in kept] + [default]
+    lo, hi = _case_range(values)
+    wide = any(v.wide for v in values)
+    scale = next((v.scale for v in values if v.scale is not None), None)
+    ifs = [exp.If(this=c.sql(), true=_wide_if(v, wide)) for c, v in kept]
+    node = exp.Case(
+        ifs=ifs,
+        default=None if default.is_const and default.const is None else _wide_if(default, wide),
+    )
+    arms = (kept, default) if all(v.is_const for v in values) else None
+    return Val(node, None, scale, lo, hi, wide, any(v.absent for v in values), arms=arms)
+
+
+def _case_arms(branches: list[tuple[Val, Val]], default: Val) -> tuple[list[tuple[Val, Val]], Val]:
+    """(the arms that can matter, the default): an arm whose condition is false goes, one that
+    is true becomes the default (the arms after it go), neighbours with one value are one arm,
+    and trailing arms with the default's value go."""
     kept: list[tuple[Val, Val]] = []
     for c, v in branches:
         c = as_cond(c)
@@ -455,19 +531,18 @@ def case(branches: list[tuple[Val, Val]], default: Val = NULL) -> Val:
         kept.append((c, v))
     while kept and _same(kept[-1][1], default):
         kept.pop()
-    values = [v for _, v in kept] + [default]
-    if not kept:
-        return default
-    if all(v is default for v in values) or (
+    return kept, default
+
+
+def _one_value(values: list[Val], default: Val) -> bool:
+    """Every arm gives the default, or the same constant."""
+    return all(v is default for v in values) or (
         all(v.is_const for v in values) and len({(type(v.const), v.const) for v in values}) == 1
-    ):
-        return default
-    scales = {v.scale for v in values if v.scale is not None}
-    if len(scales) > 1:
-        s = max(scales)
-        kept = [(c, rescale(v, s) if v.scale is not None else v) for c, v in kept]
-        default = rescale(default, s) if default.scale is not None else default
-        values = [v for _, v in kept] + [default]
+    )
+
+
+def _case_range(values: list[Val]) -> tuple[Any, Any]:
+    """The range of a CASE of numbers: of its values (NULL aside), where each is bounded."""
     numeric = [
         v
         for v in values
@@ -480,15 +555,7 @@ def case(branches: list[tuple[Val, Val]], default: Val = NULL) -> Val:
     if numeric and all(v.hi is not None for v in values if not (v.is_const and v.const is None)):
         present = [v for v in values if not (v.is_const and v.const is None)]
         hi = max(v.hi for v in present)
-    wide = any(v.wide for v in values)
-    scale = next((v.scale for v in values if v.scale is not None), None)
-    ifs = [exp.If(this=c.sql(), true=_wide_if(v, wide)) for c, v in kept]
-    node = exp.Case(
-        ifs=ifs,
-        default=None if default.is_const and default.const is None else _wide_if(default, wide),
-    )
-    arms = (kept, default) if all(v.is_const for v in values) else None
-    return Val(node, None, scale, lo, hi, wide, any(v.absent for v in values), arms=arms)
+    return lo, hi
 
 
 def _wide_if(v: Val, wide: bool) -> exp.Expression:
