@@ -835,30 +835,15 @@ class Lowering:
         arms read when all are enumerations or booleans (a table on hosp_lv and psn_type)."""
         if any(params_read(a.when) for a in d.arms):
             return False
-        names = []
-        for a in d.arms:
-            if a.when == ir.TRUE:
-                return True
-            for f in fields_read(a.when):
-                if f not in names:
-                    names.append(f)
+        names = _arm_fields(d)
+        if names is None:
+            return True
         domains = []
         for name in names:
-            ref = env.fields.get(name)
-            if ref is None:
+            dom = self._domain(name, env)
+            if dom is None:
                 return False
-            if ref.val.is_const and isinstance(ref.val.const, (str, bool)):
-                domains.append([ref.val.const])
-                continue
-            t = env.types.get(name)
-            if ref.nullable or ref.val.absent:
-                return False
-            if t in self.policy.vocab.enums:  # the policy's vocabulary: its own categories too
-                domains.append(list(self.policy.vocab.values(t)))
-            elif t == V.BOOL:
-                domains.append([True, False])
-            else:
-                return False
+            domains.append(dom)
         total = 1
         for dom in domains:
             total *= len(dom)
@@ -869,6 +854,23 @@ class Lowering:
             if not any(E.cond(a.when, record, {}) for a in d.arms):
                 return False
         return True
+
+    def _domain(self, name: str, env: Any) -> list | None:
+        """Every value the field ``name`` can take in a record (a constant: itself), or None
+        when they cannot be listed (absent, nullable, neither an enumeration nor a bool)."""
+        ref = env.fields.get(name)
+        if ref is None:
+            return None
+        if ref.val.is_const and isinstance(ref.val.const, (str, bool)):
+            return [ref.val.const]
+        t = env.types.get(name)
+        if ref.nullable or ref.val.absent:
+            return None
+        if t in self.policy.vocab.enums:  # the policy's vocabulary: its own categories too
+            return list(self.policy.vocab.values(t))
+        if t == V.BOOL:
+            return [True, False]
+        return None
 
     # -- blocks in force
     def date_point(self, point: dt.date | str | None) -> Val:
@@ -963,6 +965,19 @@ class Lowering:
 
 
 # ---- environments of the symbolic execution -------------------------------------------------
+
+
+def _arm_fields(d: ir.Decide) -> list[str] | None:
+    """The fields the arms' conditions read, in order of first reading, up to an arm that
+    always holds (None: there is one, so the table covers every record)."""
+    names: list[str] = []
+    for a in d.arms:
+        if a.when == ir.TRUE:
+            return None
+        for f in fields_read(a.when):
+            if f not in names:
+                names.append(f)
+    return names
 
 
 class Env:
@@ -1104,48 +1119,92 @@ class Columns:
         """Put a column that one expression reads once, and that holds no window, into that
         expression: fewer stages for the engine to bind and optimise, the same values."""
         while True:
-            uses: Counter[str] = Counter()
-            for r in roots:
-                uses[r] += 2  # an output stays a column
-            for d in self.defs.values():
-                if d.colocate:  # windows sharing a sort stay where they are
-                    uses[d.colocate] += 2
-                    uses[d.name] += 2
-                if d.node is None:  # a kernel reads its inputs as columns
-                    for dep in d.deps:
-                        uses[dep] += 2
-                else:
-                    for c in d.node.find_all(exp.Column):
-                        uses[c.name] += 1 if c.table == "" else 2
+            uses = self._uses(roots)
             done = True
             for name, d in list(self.defs.items()):
-                if (
-                    uses.get(name) != 1
-                    or d.kernel is not None
-                    or d.node is None
-                    or d.node.find(exp.Window)
-                ):
-                    continue
-                reader = next(
-                    (r for r in self.defs.values() if r.node is not None and name in r.deps), None
-                )
-                if reader is None:
-                    continue
-                for c in list(reader.node.find_all(exp.Column)):
-                    if c.name == name and c.table == "":
-                        replacement = _w(d.node.copy())
-                        if c is reader.node:
-                            reader.node = replacement
-                        else:
-                            c.replace(replacement)
-                reader.deps = (reader.deps - {name}) | d.deps
-                del self.defs[name]
-                done = False
+                if self._inline(name, d, uses):
+                    done = False
             if done:
                 return
 
+    def _uses(self, roots: list[str]) -> Counter[str]:
+        """How often each column is read: 2 (never inlined) for an output, a column a window
+        shares its sort with, a kernel's input and a qualified reference; else 1 per read."""
+        uses: Counter[str] = Counter()
+        for r in roots:
+            uses[r] += 2  # an output stays a column
+        for d in self.defs.values():
+            if d.colocate:  # windows sharing a sort stay where they are
+                uses[d.colocate] += 2
+                uses[d.name] += 2
+            if d.node is None:  # a kernel reads its inputs as columns
+                for dep in d.deps:
+                    uses[dep] += 2
+            else:
+                for c in d.node.find_all(exp.Column):
+                    uses[c.name] += 1 if c.table == "" else 2
+        return uses
+
+    def _inline(self, name: str, d: Def, uses: Counter[str]) -> bool:
+        """Put ``name`` into the one expression that reads it, when it is read once and holds
+        no window; whether it was."""
+        if uses.get(name) != 1 or d.kernel is not None or d.node is None or d.node.find(exp.Window):
+            return False
+        reader = next(
+            (r for r in self.defs.values() if r.node is not None and name in r.deps), None
+        )
+        if reader is None:
+            return False
+        for c in list(reader.node.find_all(exp.Column)):
+            if c.name == name and c.table == "":
+                replacement = _w(d.node.copy())
+                if c is reader.node:
+                    reader.node = replacement
+                else:
+                    c.replace(replacement)
+        reader.deps = (reader.deps - {name}) | d.deps
+        del self.defs[name]
+        return True
+
     def stages(self, first: Stage, roots: list[str]) -> list[Stage]:
+        """The stages after ``first`` that compute ``roots``: per depth, the kernels of that
+        depth, then one SELECT of the previous stage (joined with their outputs) and the
+        columns of that depth."""
         self.inline(roots)
+        levels = self._levels(self._needed(roots))
+        stages, prev = [first], first.name
+        for level in sorted(levels):
+            names = levels[level]
+            kernels = []
+            for n in names:
+                k = self.defs[n].kernel
+                if k is not None and k not in kernels:
+                    kernels.append(k)
+            for k in kernels:
+                stages.append(Stage("kernel", k.name, kernel=k, reads=prev))
+            select = self._stage_select(prev, names, kernels)
+            prev = f"s{level}"
+            stages.append(Stage("sql", prev, select))
+        return stages
+
+    def _needed(self, roots: list[str]) -> set[str]:
+        """The columns ``roots`` read, directly or through others (and the columns their
+        windows share a sort with)."""
+        needed, stack = set(), list(roots)
+        while stack:
+            n = stack.pop()
+            if n in needed or n not in self.defs:
+                continue
+            needed.add(n)
+            stack.extend(self.defs[n].deps)
+            colocate = self.defs[n].colocate
+            if colocate:
+                stack.append(colocate)
+        return needed
+
+    def _levels(self, needed: set[str]) -> dict[int, list[str]]:
+        """The needed columns by depth (1 + the deepest column read; a column sharing a sort
+        at least as deep as its partner), each in definition order."""
         depth: dict[str, int] = {}
 
         def depth_of(name: str) -> int:
@@ -1160,47 +1219,30 @@ class Columns:
                 depth[name] = own
             return depth[name]
 
-        needed, stack = set(), list(roots)
-        while stack:
-            n = stack.pop()
-            if n in needed or n not in self.defs:
-                continue
-            needed.add(n)
-            stack.extend(self.defs[n].deps)
-            colocate = self.defs[n].colocate
-            if colocate:
-                stack.append(colocate)
         levels: dict[int, list[str]] = {}
         for name in self.defs:  # definition order
             if name in needed:
                 levels.setdefault(depth_of(name), []).append(name)
-        stages, prev = [first], first.name
-        for level in sorted(levels):
-            names = levels[level]
-            kernels = []
-            for n in names:
-                k = self.defs[n].kernel
-                if k is not None and k not in kernels:
-                    kernels.append(k)
+        return levels
+
+    def _stage_select(self, prev: str, names: list[str], kernels: list) -> exp.Select:
+        """One stage's SELECT: every column of ``prev`` (joined with the kernels' outputs on
+        row_no), then the columns ``names`` computed here."""
+        if kernels:
+            select = exp.select(exp.Column(this=exp.Star(), table=exp.to_identifier(prev))).from_(
+                prev
+            )
             for k in kernels:
-                stages.append(Stage("kernel", k.name, kernel=k, reads=prev))
-            if kernels:
-                select = exp.select(
-                    exp.Column(this=exp.Star(), table=exp.to_identifier(prev))
-                ).from_(prev)
-                for k in kernels:
-                    select = select.join(exp.to_table(k.name), using=["row_no"])
-                    select = select.select(
-                        *[exp.column(o, table=k.name) for o in k.outputs], append=True
-                    )
-            else:
-                select = exp.select(exp.Star()).from_(prev)
-            for n in names:
-                if self.defs[n].kernel is None:
-                    select = select.select(exp.alias_(self.defs[n].node.copy(), n), append=True)
-            prev = f"s{level}"
-            stages.append(Stage("sql", prev, select))
-        return stages
+                select = select.join(exp.to_table(k.name), using=["row_no"])
+                select = select.select(
+                    *[exp.column(o, table=k.name) for o in k.outputs], append=True
+                )
+        else:
+            select = exp.select(exp.Star()).from_(prev)
+        for n in names:
+            if self.defs[n].kernel is None:
+                select = select.select(exp.alias_(self.defs[n].node.copy(), n), append=True)
+        return select
 
 
 def order_by() -> exp.Order:
