@@ -1438,100 +1438,112 @@ class SettleLowering(Lowering):
 
     # -- analysis: which counters have a closed form
     def _analyse(self) -> None:
-        sites: dict[str, list] = {}
+        """Group the counters: each with a closed form is a group of its own; those without
+        one, with the counters charged together with them (interacting caps), form one
+        sequential group per connected set."""
         for part in (self.program.prelude, self.program.otherwise, self.program.postlude):
             for step in part:
                 if isinstance(step, (ir.Consume, ir.BandShare, ir.Limit)):
                     raise NotSupported(f"a {type(step).__name__} step outside a dated version")
-        for b, block in enumerate(self.program.blocks):
-            for step in block.steps:
-                if isinstance(step, ir.Consume):
-                    sites.setdefault(step.counter, []).append((b, "consume", step, step.amount))
-                elif isinstance(step, ir.BandShare):
-                    sites.setdefault(step.counter, []).append((b, "bands", step, None))
-                elif isinstance(step, ir.Limit):
-                    for cap in step.caps:
-                        sites.setdefault(cap.counter, []).append((b, "cap", step, cap.amount))
+        sites = self._sites()
         parent: dict[str, str] = {}
-
-        def find(x):
-            while parent.get(x, x) != x:
-                x = parent[x]
-            return x
-
         seq: dict[str, list[str]] = {}  # counter -> why it has no closed form
         for cid, ss in sites.items():
-            counter = self.counters[cid]
-            step_kinds = sorted({k for _, k, _, _ in ss})
-            if len(step_kinds) > 1:
-                raise NotSupported(
-                    f"counter {cid} is charged both as a {step_kinds[0]} and as a {step_kinds[1]}"
-                )
-            blocks = [b for b, _, _, _ in ss]
-            if len(blocks) != len(set(blocks)):
-                raise NotSupported(f"counter {cid} is charged twice by one version")
-            if counter.period == "visit":
-                continue  # no state: each visit its own key
-            kind = step_kinds[0]
-            if kind == "bands":
-                self._group("bands", [cid], set(blocks))
-                continue
-            whys = []
-            if len({_normal(a) for _, _, _, a in ss}) > 1:
-                whys.append(
-                    f"the amount of the {counter.kind} {cid} differs between the versions "
-                    f"{' and '.join(self._version(b) for b in blocks)}, which share its counter"
-                )
-            else:
-                outside = [f for f in fields_read(ss[0][3]) if f != counter.each]
-                if outside:
-                    whys.append(
-                        f"the amount of the {counter.kind} {cid} depends on {', '.join(outside)}, "
-                        "which its "
-                        "counter does not keep apart (it varies within one ledger key)"
-                    )
-            if kind == "cap":
-                for b, _, step, _ in ss:
-                    stateful = [
-                        c.counter for c in step.caps if self.counters[c.counter].period != "visit"
-                    ]
-                    if len(stateful) > 1:
-                        whys.append(
-                            f"the version {self._version(b)} charges the caps "
-                            f"{' and '.join(stateful)} "
-                            "together on one payment (interacting caps)"
-                        )
-                        for other in stateful:
-                            parent.setdefault(other, other)
-                            parent[find(other)] = find(cid) if cid in parent else other
-                            parent.setdefault(cid, find(other))
-            if whys:
-                seq[cid] = whys
-                parent.setdefault(cid, cid)
-            else:
-                self._group(kind, [cid], set(blocks))
+            self._classify(cid, ss, parent, seq)
         comps: dict[str, list] = {}
         for cid in seq:
-            comps.setdefault(find(cid), []).append(cid)
+            comps.setdefault(_root(parent, cid), []).append(cid)
         for component in comps.values():
-            members = [c for c in self.counters if c in component]  # program order
-            # a counter joined to an interacting cap is settled with it, whatever its own form
-            for c in members:
-                gid = self.group_of.pop(c, None)
-                if gid is not None:
-                    self.groups.pop(gid, None)
-            kinds = {k for c in members for _, k, _, _ in sites[c]}
-            steps_per_block: dict[int, set] = {}
-            for c in members:
-                for b, _, step, _ in sites[c]:
-                    steps_per_block.setdefault(b, set()).add(id(step))
-            if any(len(s) > 1 for s in steps_per_block.values()):
-                raise NotSupported(
-                    f"the counters {', '.join(members)} are charged by two steps of one version"
+            self._sequential_group(component, sites, seq)
+
+    def _sites(self) -> dict[str, list]:
+        """Counter -> where it is charged: [(block, kind of step, step, amount or None)], in
+        program order."""
+        sites: dict[str, list] = {}
+        for b, block in enumerate(self.program.blocks):
+            for step in block.steps:
+                charges = _CHARGES.get(type(step))
+                if charges is None:
+                    continue
+                for counter, kind, amount in charges(step):
+                    sites.setdefault(counter, []).append((b, kind, step, amount))
+        return sites
+
+    def _classify(self, cid: str, ss: list, parent: dict[str, str], seq: dict) -> None:
+        """A counter kept across visits gets a closed-form group of its own, or goes in ``seq``
+        with why not (joined in ``parent`` to the caps it is charged together with)."""
+        counter = self.counters[cid]
+        kind, blocks = _site_kind(cid, ss)
+        if counter.period == "visit":
+            return  # no state: each visit its own key
+        if kind == "bands":
+            self._group("bands", [cid], set(blocks))
+            return
+        whys = self._amount_whys(cid, ss, blocks)
+        if kind == "cap":
+            whys += self._interacting(cid, ss, parent)
+        if whys:
+            seq[cid] = whys
+            parent.setdefault(cid, cid)
+        else:
+            self._group(kind, [cid], set(blocks))
+
+    def _amount_whys(self, cid: str, ss: list, blocks: list) -> list[str]:
+        """Why the amount charged to ``cid`` is not constant within its ledger key (none: it
+        is)."""
+        counter = self.counters[cid]
+        if len({_normal(a) for _, _, _, a in ss}) > 1:
+            return [
+                f"the amount of the {counter.kind} {cid} differs between the versions "
+                f"{' and '.join(self._version(b) for b in blocks)}, which share its counter"
+            ]
+        outside = [f for f in fields_read(ss[0][3]) if f != counter.each]
+        if outside:
+            return [
+                f"the amount of the {counter.kind} {cid} depends on {', '.join(outside)}, "
+                "which its "
+                "counter does not keep apart (it varies within one ledger key)"
+            ]
+        return []
+
+    def _interacting(self, cid: str, ss: list, parent: dict[str, str]) -> list[str]:
+        """The versions that charge the cap ``cid`` together with another cap that carries: why
+        each has no closed form; the caps are joined in ``parent``."""
+        whys = []
+        for b, _, step, _ in ss:
+            stateful = [c.counter for c in step.caps if self.counters[c.counter].period != "visit"]
+            if len(stateful) > 1:
+                whys.append(
+                    f"the version {self._version(b)} charges the caps "
+                    f"{' and '.join(stateful)} "
+                    "together on one payment (interacting caps)"
                 )
-            g = self._group("seq", members, set(steps_per_block))
-            g.mode = "consume" if kinds == {"consume"} else "limit"
-            g.why = "; ".join(dict.fromkeys(w for c in members for w in seq.get(c, ())))
+                for other in stateful:
+                    parent.setdefault(other, other)
+                    parent[_root(parent, other)] = _root(parent, cid) if cid in parent else other
+                    parent.setdefault(cid, _root(parent, other))
+        return whys
+
+    def _sequential_group(self, component: list, sites: dict[str, list], seq: dict) -> None:
+        """One sequential group of the counters of ``component`` (program order); a counter
+        joined to an interacting cap is settled with it, whatever its own form."""
+        members = [c for c in self.counters if c in component]  # program order
+        for c in members:
+            gid = self.group_of.pop(c, None)
+            if gid is not None:
+                self.groups.pop(gid, None)
+        kinds = {k for c in members for _, k, _, _ in sites[c]}
+        steps_per_block: dict[int, set] = {}
+        for c in members:
+            for b, _, step, _ in sites[c]:
+                steps_per_block.setdefault(b, set()).add(id(step))
+        if any(len(s) > 1 for s in steps_per_block.values()):
+            raise NotSupported(
+                f"the counters {', '.join(members)} are charged by two steps of one version"
+            )
+        g = self._group("seq", members, set(steps_per_block))
+        g.mode = "consume" if kinds == {"consume"} else "limit"
+        g.why = "; ".join(dict.fromkeys(w for c in members for w in seq.get(c, ())))
 
     def _group(self, kind: str, counters: list, blocks: set) -> Group:
         g = Group(f"g{len(self.groups)}_{kind}", kind, counters, blocks)
@@ -2252,6 +2264,33 @@ def _gives_back(e: ir.Expr, limited: dict, env: Env) -> bool:
         return False
     base = env.vars.get(a.name)
     return base is not None and base.lo is not None and base.lo >= 0
+
+
+# the counters a step charges: (counter id, kind of step, amount or None), by step type
+_CHARGES: dict[type, Callable[[Any], list[tuple[str, str, Any]]]] = {
+    ir.Consume: lambda step: [(step.counter, "consume", step.amount)],
+    ir.BandShare: lambda step: [(step.counter, "bands", None)],
+    ir.Limit: lambda step: [(cap.counter, "cap", cap.amount) for cap in step.caps],
+}
+
+
+def _root(parent: dict[str, str], x: str) -> str:
+    while parent.get(x, x) != x:
+        x = parent[x]
+    return x
+
+
+def _site_kind(cid: str, ss: list) -> tuple[str, list[int]]:
+    """(the one kind of step that charges ``cid``, the blocks that do, each once)."""
+    step_kinds = sorted({k for _, k, _, _ in ss})
+    if len(step_kinds) > 1:
+        raise NotSupported(
+            f"counter {cid} is charged both as a {step_kinds[0]} and as a {step_kinds[1]}"
+        )
+    blocks = [b for b, _, _, _ in ss]
+    if len(blocks) != len(set(blocks)):
+        raise NotSupported(f"counter {cid} is charged twice by one version")
+    return step_kinds[0], blocks
 
 
 def _normal(v):
