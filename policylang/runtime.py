@@ -800,6 +800,26 @@ def may_pay_message(
     return _msg(f"may_pay.{reason}", lang, **fill)
 
 
+def credit_result(
+    psn_no: str,
+    on: dt.date,
+    credit: Decimal | None,
+    reason: str,
+    rule: str | None,
+    clause: str | None,
+    trace: tuple[TraceStep, ...],
+) -> CreditResult:
+    """One credit answer from what a backend found: the same fields and message on every
+    backend (the message said again in another language on demand)."""
+    words = partial(credit_message, reason, on, rule)
+    return CreditResult(psn_no, on.isoformat(), credit, reason, rule, clause, words(), trace, words)
+
+
+def negative_credit(rule: str, amount: str) -> str:
+    """The problem of a record whose credit rule gives a negative amount."""
+    return f"credit rule {rule} gives a negative credit ({amount}); check the parameters and inputs"
+
+
 def credit_message(reason: str, on: dt.date, rule: str | None, lang: str = "en") -> str:
     if reason == "credited":
         return _msg("credit.credited", lang, rule=rule)

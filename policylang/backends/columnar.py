@@ -65,7 +65,6 @@ import datetime as dt
 import heapq
 from decimal import Decimal
 import functools
-from functools import partial
 from itertools import repeat
 from typing import Any, Callable, Iterable
 
@@ -89,7 +88,8 @@ from ..runtime import (
     CreditResult,
     MayPayResult,
     VisitResult,
-    credit_message,
+    credit_result,
+    negative_credit,
     fen_text,
     may_pay_result,
     percent,
@@ -2528,11 +2528,7 @@ class Columnar:
         fen_i = found.value[i]  # set wherever a rule applies
         if rule is not None and fen_i is not None and fen_i < 0:
             return InputProblem(
-                i + 1,
-                "(record)",
-                f"credit rule {rule.name} gives a negative credit "
-                f"({fen_text(fen_i)}); check the parameters and inputs",
-                r.get("psn_no"),
+                i + 1, "(record)", negative_credit(rule.name, fen_text(fen_i)), r.get("psn_no")
             )
         reason = "not_in_force" if blk[i] < 0 else ("credited" if rule is not None else "no_rule")
         credit = None if rule is None or fen_i is None else yuan(fen_i)
@@ -2541,17 +2537,14 @@ class Columnar:
             if self.tracing and rule is not None and credit is not None
             else ()
         )
-        words = partial(credit_message, reason, on, rule.name if rule else None)
-        return CreditResult(
+        return credit_result(
             r["psn_no"],
-            on.isoformat(),
+            on,
             credit,
             reason,
             rule.name if rule else None,
             rule.prov.clause if rule else None,
-            words(),
             trace,
-            words,
         )
 
 

@@ -34,7 +34,8 @@ from ..runtime import (
     MayPayResult,
     TraceStep,
     VisitResult,
-    credit_message,
+    credit_result,
+    negative_credit,
     finish_settle_trace,
     may_pay_result,
     money,
@@ -434,17 +435,14 @@ class Reference:
         self.run(self.programs["credit"], state)
         x = state.extra
         on = person["on"]
-        words = partial(credit_message, state.reason or "no_rule", on, x.get("rule"))
-        return CreditResult(
+        return credit_result(
             person["psn_no"],
-            on.isoformat(),
+            on,
             x.get("credit"),
             state.reason or "no_rule",
             x.get("rule"),
             x.get("clause"),
-            words(),
             tuple(state.trace or ()),
-            words,
         )
 
     def credit_rules(self, step: ir.CreditRules, s: State) -> None:
@@ -453,10 +451,7 @@ class Reference:
                 exact = E.expr(rule.amount, s.env, s.params)
                 value = round_money(exact, step.rounding)
                 if value < 0:
-                    raise BadValue(
-                        f"credit rule {rule.name} gives a negative credit ({money(value)}); "
-                        "check the parameters and inputs"
-                    )
+                    raise BadValue(negative_credit(rule.name, money(value) or ""))
                 s.reason = "credited"
                 s.extra.update(credit=value, rule=rule.name, clause=rule.prov.clause)
                 s.note(tr_credit(value, rule.prov, exact))

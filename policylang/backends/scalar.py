@@ -51,7 +51,8 @@ from ..runtime import (
     CreditResult,
     MayPayResult,
     VisitResult,
-    credit_message,
+    credit_result,
+    negative_credit,
     may_pay_result,
     percent,
     register_trace_builder,
@@ -1318,11 +1319,7 @@ class Scalar:
             if value is not None and value < 0:
                 problems.append(
                     InputProblem(
-                        i + 1,
-                        "(record)",
-                        f"credit rule {rule.name} gives a negative credit "
-                        f"({value}); check the parameters and inputs",
-                        r.get("psn_no"),
+                        i + 1, "(record)", negative_credit(rule.name, str(value)), r.get("psn_no")
                     )
                 )
                 continue
@@ -1331,18 +1328,15 @@ class Scalar:
                 if self.tracing and rule is not None and value is not None
                 else ()
             )
-            words = partial(credit_message, reason, on, rule.name if rule else None)
             out.append(
-                CreditResult(
+                credit_result(
                     r["psn_no"],
-                    on.isoformat(),
+                    on,
                     value,
                     reason,
                     rule.name if rule else None,
                     rule.prov.clause if rule else None,
-                    words(),
                     trace,
-                    words,
                 )
             )
         if problems:
