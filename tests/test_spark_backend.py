@@ -117,10 +117,12 @@ def test_the_emitted_spark_query_runs_on_spark_as_printed_and_agrees(spark):
     from policylang.inputs import validate_visits
 
     engine.con.register("visits", engine._visits_table(validate_visits(visits, policy.ir)))
+    spark.table(engine.con.name("visits")).createOrReplaceTempView("visits")  # as printed
     try:
         rows = [r.asDict() for r in spark.sql(result.output).collect()]
     finally:
         engine.con.unregister("visits")
+        spark.catalog.dropTempView("visits")
     want = [r.to_json(trace=False) for r in backend("reference")(policy.ir).settle(visits, {})]
     assert [r["row_no"] for r in rows] == list(range(len(visits)))
     for r, w in zip(rows, want, strict=True):
@@ -144,7 +146,7 @@ def _decimal_frame(spark, engine, visits, scale=2):
         i = table.schema.get_field_index(name)
         table = table.set_column(i, name, pa.array(yuan, pa.decimal128(18, scale)))
     engine.con.register("pl_claims", table)
-    return spark.table("pl_claims")
+    return spark.table(engine.con.name("pl_claims"))
 
 
 def test_the_table_path_settles_decimal_yuan_to_the_fen_in_bigint(spark):
