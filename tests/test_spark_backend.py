@@ -10,7 +10,10 @@ naming what to install, only where pyspark or Java cannot be had -- never in CI.
 from __future__ import annotations
 
 import random
+import re
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import pytest
@@ -215,3 +218,31 @@ def test_a_large_call_goes_through_parquet_and_arrow_alike(spark, monkeypatch):
     visits = make_visits(policy.ir, random.Random(11), 300, {})
     got, want = _both(policy, visits)
     assert got == want
+
+
+def test_two_settlements_at_once_in_one_session_keep_their_own_views(spark, monkeypatch):
+    """Two policies settle in two threads of one session, each having registered its visits
+    before either runs (a barrier): each reads its own (fixed view names would have one read
+    the other's), equals the reference, and no view is left behind."""
+    from policylang.backends.sql import spark as spark_backend
+
+    jobs = []
+    for policy, seed in ((policylang.load(GUIYANG), 21), (policylang.loads(MIXED), 22)):
+        visits = make_visits(policy.ir, random.Random(seed), 150, {})
+        jobs.append((backend("spark")(policy.ir, tracing=False), visits))
+    barrier = threading.Barrier(len(jobs))
+    register = spark_backend.Views.register
+
+    def register_then_wait(self, name, table):
+        register(self, name, table)
+        if name == "pl_visits":
+            barrier.wait(timeout=120)
+
+    monkeypatch.setattr(spark_backend.Views, "register", register_then_wait)
+    with ThreadPoolExecutor(len(jobs)) as pool:
+        got = list(pool.map(lambda job: job[0].settle(job[1], {}), jobs))
+    for results, (engine, visits) in zip(got, jobs, strict=True):
+        want = backend("reference")(engine.policy, tracing=False).settle(visits, {})
+        assert [r.to_json(trace=False) for r in results] == [r.to_json(trace=False) for r in want]
+    left = [t.name for t in spark.catalog.listTables() if re.search("_[0-9a-f]{32}$", t.name)]
+    assert left == []

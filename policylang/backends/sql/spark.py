@@ -66,6 +66,7 @@ LOCAL_SETTINGS = {
 
 # a call with few rows (``SMALL``): one shuffle partition, no adaptive re-planning
 SMALL_SETTINGS = {"spark.sql.shuffle.partitions": "1", "spark.sql.adaptive.enabled": "false"}
+_SMALL_RUN = threading.Lock()
 
 
 def _engine():
@@ -270,12 +271,31 @@ class Spark(DuckDB):
         wide: bool,
     ) -> Any:
         """One run of ``plan``.  A few rows run in one shuffle partition without adaptive
-        planning: a second sooner, the same rows."""
-        conf = self.spark.conf
-        saved = {k: conf.get(k) for k in SMALL_SETTINGS}
-        if rows < SMALL:
+        planning: a second sooner, the same rows.  Those settings are the session's, shared
+        by every thread: one small run at a time sets them and puts them back."""
+        if rows >= SMALL:
+            return self._collect_once(plan, binds, registered, state, rows, arrow, wide)
+        with _SMALL_RUN:
+            conf = self.spark.conf
+            saved = {k: conf.get(k) for k in SMALL_SETTINGS}
             for k, v in SMALL_SETTINGS.items():
                 conf.set(k, v)
+            try:
+                return self._collect_once(plan, binds, registered, state, rows, arrow, wide)
+            finally:
+                for k, v in saved.items():
+                    conf.set(k, v)
+
+    def _collect_once(
+        self,
+        plan: Any,
+        binds: dict,
+        registered: list,
+        state: dict | None,
+        rows: int,
+        arrow: bool,
+        wide: bool,
+    ) -> Any:
         kept: list = []
         try:
             frame = self._frame(plan, binds, registered, state, kept, wide)
@@ -283,8 +303,6 @@ class Spark(DuckDB):
                 return collect_arrow(frame)
             return _collect_rows(frame) if rows < SMALL else collect_arrow(frame).to_pydict()
         finally:
-            for k, v in saved.items():
-                conf.set(k, v)
             for f in kept:
                 f.unpersist()
 
