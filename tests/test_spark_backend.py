@@ -246,3 +246,20 @@ def test_two_settlements_at_once_in_one_session_keep_their_own_views(spark, monk
         assert [r.to_json(trace=False) for r in results] == [r.to_json(trace=False) for r in want]
     left = [t.name for t in spark.catalog.listTables() if re.search("_[0-9a-f]{32}$", t.name)]
     assert left == []
+
+
+def test_amounts_past_bigint_run_again_in_decimal_and_equal_the_reference(spark, monkeypatch):
+    """Bills of 90 trillion yuan: the share before rounding (fen times a ratio in 1/10000)
+    passes 2**63, which the BIGINT text reports as an overflow (ANSI mode) instead of
+    wrapping; the plan runs again in DECIMAL(38, 0) and equals the reference to the fen."""
+    policy = policylang.load(GUIYANG)
+    visits = [_visit(f"2023-05-0{d}", "90000000000000.00") for d in range(1, 4)]
+    visits += [_visit("2023-05-01", "300.00", psn="B")]
+    engine = backend("spark")(policy.ir, tracing=False)
+    widths: list = []
+    collect = engine._collect
+    monkeypatch.setattr(engine, "_collect", lambda *a: widths.append(a[-1]) or collect(*a))
+    got = [r.to_json(trace=False) for r in engine.settle(visits, {})]
+    want = backend("reference")(policy.ir, tracing=False).settle(visits, {})
+    assert got == [r.to_json(trace=False) for r in want]
+    assert widths == [False, True]

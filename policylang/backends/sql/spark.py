@@ -247,10 +247,10 @@ class Spark(DuckDB):
         rows: int,
         arrow: bool = False,
     ) -> Any:
-        """Run ``plan``: the result's columns (an Arrow table with ``arrow``).  Running sums
-        are BIGINT, which ANSI mode makes exact or an overflow error; on that error (a
-        person's sums past 2**63 fen) the plan runs again with the sums in DECIMAL(38, 0),
-        so the result is the reference's either way."""
+        """Run ``plan``: the result's columns (an Arrow table with ``arrow``).  Its wide
+        integers and running sums are BIGINT, which ANSI mode makes exact or an overflow
+        error; on that error (a product or a sum past 2**63) the plan runs again with them in
+        DECIMAL(38, 0), so the result is the reference's either way (``spark_text``)."""
         wide = not ansi(self.spark)
         while True:
             try:
@@ -503,9 +503,10 @@ def _with(query: Any, stages: list) -> Any:
 
 def spark_text(tree: Any, wide: bool) -> tuple[str, tuple]:
     """(the Spark SQL of ``tree``, (the views it reads, its parameters)).  A view is written
-    as a marker (``_VIEW``) under the alias of its plan name.  ``wide``: running sums in
-    DECIMAL(38, 0) (``base.to_sql``, exact without ANSI mode); otherwise BIGINT, which ANSI
-    mode keeps exact or fails (``Spark._run`` then runs the wide text)."""
+    as a marker (``_VIEW``) under the alias of its plan name.  ``wide``: the lowering's wide
+    integers (HUGEINT) and the running sums in DECIMAL(38, 0) (``base.to_sql``), exact
+    without ANSI mode; otherwise in BIGINT, several times faster, which ANSI mode keeps exact
+    or fails with ARITHMETIC_OVERFLOW (``Spark._run`` then runs the wide text)."""
     from sqlglot import exp
 
     from . import base
@@ -529,14 +530,14 @@ def spark_text(tree: Any, wide: bool) -> tuple[str, tuple]:
     if wide:
         text = base.to_sql(tree, "spark", pretty=False)
     else:
-        text = tree.transform(_wide_as_decimal).sql(dialect="spark", pretty=False)
+        text = tree.transform(_wide_as_bigint).sql(dialect="spark", pretty=False)
     return text, (tuple(views), params)
 
 
-def _wide_as_decimal(node: Any) -> Any:
-    """The lowering's wide integer (HUGEINT) as Spark's DECIMAL(38, 0)."""
+def _wide_as_bigint(node: Any) -> Any:
+    """The lowering's wide integer (HUGEINT) as BIGINT, for ANSI mode (``spark_text``)."""
     from sqlglot import exp
 
     if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.INT128:
-        return exp.DataType.build("DECIMAL(38, 0)")
+        return exp.DataType.build("BIGINT")
     return node
