@@ -64,8 +64,13 @@ LOCAL_SETTINGS = {
 }
 
 
-# a call with few rows (``SMALL``): one shuffle partition, no adaptive re-planning
-SMALL_SETTINGS = {"spark.sql.shuffle.partitions": "1", "spark.sql.adaptive.enabled": "false"}
+# a call with few rows (``SMALL``): one shuffle partition, no adaptive re-planning, and no
+# whole-stage code generation (compiling the plan's code costs more than running it)
+SMALL_SETTINGS = {
+    "spark.sql.shuffle.partitions": "1",
+    "spark.sql.adaptive.enabled": "false",
+    "spark.sql.codegen.wholeStage": "false",
+}
 _SMALL_RUN = threading.Lock()
 
 
@@ -270,8 +275,8 @@ class Spark(DuckDB):
         arrow: bool,
         wide: bool,
     ) -> Any:
-        """One run of ``plan``.  A few rows run in one shuffle partition without adaptive
-        planning: a second sooner, the same rows.  Those settings are the session's, shared
+        """One run of ``plan``.  A few rows run in one shuffle partition, without adaptive
+        planning or whole-stage code generation: seconds sooner, the same rows.  Those settings are the session's, shared
         by every thread: one small run at a time sets them and puts them back."""
         if rows >= SMALL:
             return self._collect_once(plan, binds, registered, state, rows, arrow, wide)
