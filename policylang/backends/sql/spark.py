@@ -3,11 +3,24 @@ SparkSession (``local[*]`` by default; any master URL by ``POLICYLANG_SPARK_MAST
 ``session(master=...)``).
 
 Everything but the engine is the DuckDB backend's (``duckdb.py``): the records are
-validated the same way, the plan is the same tree generated in the spark dialect (no
-HUGEINT: DECIMAL(38, 0); running sums in DECIMAL(38, 0), so a BIGINT sum cannot wrap),
-parameters are bound as named markers (``:name``), and the results are built from the
-same columns.  ANSI mode is on, so an overflow or a bad cast fails the query instead of
-becoming NULL or wrapping: never a wrong number.
+validated the same way, the plan is the same tree generated in the spark dialect, parameters
+are bound as named markers (``:name``), and the results are built from the same columns.
+
+**Integers.**  ANSI mode is on, so an overflow or a bad cast fails the query instead of
+becoming NULL or wrapping: never a wrong number.  That makes BIGINT exact or an error, so the
+text Spark runs has the lowering's wide integers (DuckDB's HUGEINT) and its running sums in
+BIGINT -- DECIMAL(38, 0) arithmetic (Java BigDecimal per row) made the query about 1.8 times
+slower than the same windows in BIGINT.  When a run fails with ARITHMETIC_OVERFLOW (a product
+or a sum past 2**63: bills of trillions of yuan) it runs again with them in DECIMAL(38, 0), so
+``settle`` and ``settle_table`` give the reference's numbers whatever the amounts;
+``settle_frame``, which returns a lazy DataFrame, fails with that error where the caller
+writes it (``wide=True`` computes in DECIMAL(38, 0) from the start).  A session without ANSI
+mode gets the DECIMAL(38, 0) text.
+
+**Views.**  A SparkSession's temporary views are shared by everything that uses it, so the
+names the plan reads (``pl_visits``, a stage, a kernel) are registered under unique names,
+per thread (``Views``), and dropped when the call ends: two settlements in one session (two
+threads, a baseline and a reform) never read each other's visits.
 
 **The sequential step.**  Spark SQL has no recursive CTE.  A plan with a kernel (two caps
 on one payment, an amount that varies within its key) runs the SQL before it as a view,
@@ -276,8 +289,9 @@ class Spark(DuckDB):
         wide: bool,
     ) -> Any:
         """One run of ``plan``.  A few rows run in one shuffle partition, without adaptive
-        planning or whole-stage code generation: seconds sooner, the same rows.  Those settings are the session's, shared
-        by every thread: one small run at a time sets them and puts them back."""
+        planning or whole-stage code generation: seconds sooner, the same rows.  Those
+        settings are the session's, shared by every thread: one small run at a time sets
+        them and puts them back."""
         if rows >= SMALL:
             return self._collect_once(plan, binds, registered, state, rows, arrow, wide)
         with _SMALL_RUN:
@@ -397,13 +411,15 @@ class Spark(DuckDB):
         registered.append(k.name)
 
     # ---- the table path ---------------------------------------------------------------------
-    def settle_frame(self, visits: Any, params: dict) -> Any:
+    def settle_frame(self, visits: Any, params: dict, wide: bool = False) -> Any:
         """Settle a Spark DataFrame of visits with the columns of ``base.visit_columns`` (money
         as BIGINT fen, or DECIMAL yuan: made fen exactly, a value finer than a fen an
         ``err``); ``params``: validated values (``inputs.validate_params``).  A DataFrame of
         results, lazily: ``row_no``, the amounts in fen (BIGINT), ``pool_prop_selfpay`` in
         1/10000, ``balc``, ``reason``, and ``err`` (NULL, or the code of what is wrong with
-        the visit, which ``settle`` reports as an ``InputError``)."""
+        the visit, which ``settle`` reports as an ``InputError``).  Computed in BIGINT under
+        ANSI mode: a product or running sum past 2**63 fails the job (ARITHMETIC_OVERFLOW)
+        rather than wrap; ``wide``: in DECIMAL(38, 0), slower, exact for any amounts."""
         from pyspark.sql import functions as F
         from pyspark.sql import types as T
 
@@ -428,7 +444,9 @@ class Spark(DuckDB):
         registered = ["pl_frame_visits"]
         self.con.register_frame("pl_frame_visits", visits)
         try:  # the DataFrame holds the plans it read: the views can go now
-            frame = self._frame(lowering.plan, binds, registered, None, wide=not ansi(self.spark))
+            frame = self._frame(
+                lowering.plan, binds, registered, None, wide=wide or not ansi(self.spark)
+            )
         finally:
             for name in registered:
                 self.con.unregister(name)
