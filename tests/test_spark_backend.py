@@ -257,8 +257,8 @@ def test_amounts_past_bigint_run_again_in_decimal_and_equal_the_reference(spark,
     visits += [_visit("2023-05-01", "300.00", psn="B")]
     engine = backend("spark")(policy.ir, tracing=False)
     widths: list = []
-    collect = engine._collect
-    monkeypatch.setattr(engine, "_collect", lambda *a: widths.append(a[-1]) or collect(*a))
+    frame = engine._frame
+    monkeypatch.setattr(engine, "_frame", lambda *a: widths.append(a[-1]) or frame(*a))
     got = [r.to_json(trace=False) for r in engine.settle(visits, {})]
     want = backend("reference")(policy.ir, tracing=False).settle(visits, {})
     assert got == [r.to_json(trace=False) for r in want]

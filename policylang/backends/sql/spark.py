@@ -48,6 +48,8 @@ import sys
 import tempfile
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
@@ -271,59 +273,22 @@ class Spark(DuckDB):
         DECIMAL(38, 0), so the result is the reference's either way (``spark_text``)."""
         wide = not ansi(self.spark)
         while True:
+            kept: list = []
             try:
-                return self._collect(plan, binds, registered, state, rows, arrow, wide)
+                with small_settings(self.spark, rows):
+                    frame = self._frame(plan, binds, registered, state, kept, wide)
+                    if arrow:
+                        return collect_arrow(frame)
+                    return (
+                        _collect_rows(frame) if rows < SMALL else collect_arrow(frame).to_pydict()
+                    )
             except Exception as e:  # py4j's or pyspark's wrapper of the JVM's exception
                 if wide or "ARITHMETIC_OVERFLOW" not in str(e):
                     raise
                 wide = True
-
-    def _collect(
-        self,
-        plan: Any,
-        binds: dict,
-        registered: list,
-        state: dict | None,
-        rows: int,
-        arrow: bool,
-        wide: bool,
-    ) -> Any:
-        """One run of ``plan``.  A few rows run in one shuffle partition, without adaptive
-        planning or whole-stage code generation: seconds sooner, the same rows.  Those
-        settings are the session's, shared by every thread: one small run at a time sets
-        them and puts them back."""
-        if rows >= SMALL:
-            return self._collect_once(plan, binds, registered, state, rows, arrow, wide)
-        with _SMALL_RUN:
-            conf = self.spark.conf
-            saved = {k: conf.get(k) for k in SMALL_SETTINGS}
-            for k, v in SMALL_SETTINGS.items():
-                conf.set(k, v)
-            try:
-                return self._collect_once(plan, binds, registered, state, rows, arrow, wide)
             finally:
-                for k, v in saved.items():
-                    conf.set(k, v)
-
-    def _collect_once(
-        self,
-        plan: Any,
-        binds: dict,
-        registered: list,
-        state: dict | None,
-        rows: int,
-        arrow: bool,
-        wide: bool,
-    ) -> Any:
-        kept: list = []
-        try:
-            frame = self._frame(plan, binds, registered, state, kept, wide)
-            if arrow:
-                return collect_arrow(frame)
-            return _collect_rows(frame) if rows < SMALL else collect_arrow(frame).to_pydict()
-        finally:
-            for f in kept:
-                f.unpersist()
+                for f in kept:
+                    f.unpersist()
 
     def _frame(
         self,
@@ -511,6 +476,26 @@ def collect_arrow(frame):
 # a view the plan reads, in the generated text: replaced by this thread's view when run
 _MARK = f"plview{secrets.token_hex(4)}"
 _VIEW = re.compile(rf"{_MARK}_([0-9]+)")
+
+
+@contextmanager
+def small_settings(spark: Any, rows: int) -> Iterator[None]:
+    """A few rows (``SMALL``) run in one shuffle partition, without adaptive planning or
+    whole-stage code generation: seconds sooner, the same rows.  Those settings are the
+    session's, shared by every thread: one small run at a time sets them and puts them back."""
+    if rows >= SMALL:
+        yield
+        return
+    with _SMALL_RUN:
+        conf = spark.conf
+        saved = {k: conf.get(k) for k in SMALL_SETTINGS}
+        for k, v in SMALL_SETTINGS.items():
+            conf.set(k, v)
+        try:
+            yield
+        finally:
+            for k, v in saved.items():
+                conf.set(k, v)
 
 
 def ansi(spark: Any) -> bool:
