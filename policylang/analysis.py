@@ -15,16 +15,22 @@ import datetime as dt
 import decimal
 import itertools
 from decimal import Decimal
+from typing import Any, Callable
 
 import attrs
 
 from . import ir
 from . import vocab as V
 from .diagnostics import Diagnostic, Related
+from .nodes import Span
 from .ir import evaluate as E
 from .ir.evaluate import MissingValue, NoRow
 from .ir.index import TableIndex
 from .runtime import percent
+from .vocabulary import Vocabulary
+
+Env = dict[str, Any]  # a profile's fields and, under ``$params``, the parameters
+Profile = dict[str, Any]
 
 MAX_PROFILES = 20000
 BASE_FIELDS = {
@@ -37,7 +43,7 @@ BASE_FIELDS = {
 # ---- the input domain -------------------------------------------------------------
 
 
-def _walk_cond(c, out_fields: dict, thresholds: dict):
+def _walk_cond(c: ir.Cond, out_fields: dict[str, str], thresholds: dict[str, set]) -> None:
     if isinstance(c, ir.Cmp):
         for side, other in ((c.left, c.right), (c.right, c.left)):
             if isinstance(side, ir.Field):
@@ -61,8 +67,8 @@ TABLE_NAMES = {
 }
 
 
-def _conds_of(rules) -> list:
-    out = []
+def _conds_of(rules: ir.Rules) -> list[ir.Cond]:
+    out: list[ir.Cond] = []
     if isinstance(rules, ir.PoolingRules):
         limits = rules.deductibles + rules.caps + rules.cost_caps
         for v in [rules.ratio, *(a.amount for a in limits)]:
@@ -77,7 +83,7 @@ def _conds_of(rules) -> list:
     return out
 
 
-def _values_for(t: str, points: set | None, vocab):
+def _values_for(t: str, points: set | None, vocab: Vocabulary) -> list:
     """Representative values: every enumeration value (those the policy's vocabulary adds
     included); for numbers and dates, each threshold, one step beyond the outermost ones,
     and a value between neighbours."""
@@ -102,7 +108,9 @@ def _values_for(t: str, points: set | None, vocab):
     return sorted(vals)
 
 
-def domain(kind: str, extra_conds: list, policy: ir.Policy, rules=None) -> tuple[list[dict], bool]:
+def domain(
+    kind: str, extra_conds: list[ir.Cond], policy: ir.Policy, rules: ir.Rules | None = None
+) -> tuple[list[Profile], bool]:
     """The profiles to evaluate, and whether the domain had to be cut short."""
     fields: dict[str, str] = {}
     thresholds: dict[str, set] = {}
@@ -114,7 +122,7 @@ def domain(kind: str, extra_conds: list, policy: ir.Policy, rules=None) -> tuple
     base = BASE_FIELDS[kind]
     names = sorted(fields, key=lambda f: (base.index(f) if f in base else len(base), f))
     choices = [_values_for(fields[f], thresholds.get(f), policy.vocab) for f in names]
-    out = []
+    out: list[Profile] = []
     for combo in itertools.product(*choices):
         out.append(dict(zip(names, combo, strict=True)))
         if len(out) >= MAX_PROFILES:
@@ -122,7 +130,7 @@ def domain(kind: str, extra_conds: list, policy: ir.Policy, rules=None) -> tuple
     return out, False
 
 
-def fields_of(conds) -> set[str]:
+def fields_of(conds: list[ir.Cond]) -> set[str]:
     found: dict[str, str] = {}
     for c in conds:
         _walk_cond(c, found, {})
@@ -135,7 +143,7 @@ def describe(
     """``hosp_lv=level3, psn_type=active`` — only the fields that matter, when known."""
     names_zh = V.ZH_OF_VALUE if names_zh is None else names_zh
 
-    def show(v):
+    def show(v: object) -> str:
         if isinstance(v, bool):
             return ("是" if v else "否") if lang == "zh" else ("true" if v else "false")
         if lang == "zh" and isinstance(v, str):
@@ -151,16 +159,36 @@ def describe(
 # ---- the pooling rules of one version, read through the IR's semantics ---------------
 
 
-def compile_cond(c: ir.Cond):
+def compile_cond(c: ir.Cond) -> Callable[[Env], bool]:
     """``env -> bool``: ``env`` holds the profile's fields and, under ``$params``, the
     parameters."""
     return lambda env: E.cond(c, env, env.get("$params", {}))
+
+
+Valued = Callable[[Env], tuple[Any, "ir.Prov | None"]]  # a value and the row it comes from
+
+
+def _pooling(version: ir.Version) -> ir.PoolingRules:
+    if not isinstance(version.rules, ir.PoolingRules):
+        raise TypeError(version.rules)
+    return version.rules
+
+
+def _crediting(version: ir.Version) -> ir.CreditingRules:
+    if not isinstance(version.rules, ir.CreditingRules):
+        raise TypeError(version.rules)
+    return version.rules
+
+
+def _span(prov: ir.Prov | None) -> Span | None:
+    return prov.span if prov is not None else None
 
 
 class _CompiledPooling:
     def __init__(self, rules: ir.PoolingRules):
         self.rules = rules
         self.bands = rules.ratio if isinstance(rules.ratio, ir.Bands) else None
+        self._ratio: Valued | None = None
         self.adjustments = [(compile_cond(a.when), a) for a in rules.adjustments]
         self.deductibles = [
             (self._value(a.amount), compile_cond(a.when), a) for a in rules.deductibles
@@ -168,12 +196,14 @@ class _CompiledPooling:
         self.caps = [(self._value(a.amount), compile_cond(a.when), a) for a in rules.caps]
 
     @staticmethod
-    def _value(v):
+    def _value(v: ir.Value | ir.Bands) -> Valued:
+        if isinstance(v, ir.Bands):  # a banded ratio is read band by band (band_ratios)
+            raise TypeError(v)
         index = TableIndex.of(v) if isinstance(v, ir.Decide) else None
         if index is None:
             return lambda env: E.value(v, env, env.get("$params", {}))
 
-        def looked_up(env):
+        def looked_up(env: Env) -> tuple[Any, ir.Prov | None]:
             arm = index.first(env)
             if arm is None:
                 raise NoRow()
@@ -181,25 +211,25 @@ class _CompiledPooling:
 
         return looked_up
 
-    def ratio(self, env):
+    def ratio(self, env: Env) -> tuple[Any, ir.Prov | None]:
         if self._ratio is None:
             self._ratio = self._value(self.rules.ratio)
         return self._ratio(env)
 
-    _ratio = None
-
-    def uplift(self, env) -> tuple[Decimal, list[ir.Adjust]]:
+    def uplift(self, env: Env) -> tuple[Decimal, list[ir.Adjust]]:
         applied = [adj for cond, adj in self.adjustments if cond(env)]
         return E.points(applied, env.get("$params", {})), applied
 
-    def bounded(self, value: Decimal, env) -> Decimal:
+    def bounded(self, value: Decimal, env: dict[str, Any]) -> Decimal:
         """The ratio after the version's floor and ceiling."""
         for b in self.rules.bounds:
             value = E.bound(value, b, env, env.get("$params", {}))
         return value
 
-    def band_ratios(self, env) -> list[Decimal]:
-        """Each band's ratio with the uplifts that apply."""
+    def band_ratios(self, env: Env) -> list[Decimal]:
+        """Each band's ratio with the uplifts that apply (banded ratios only)."""
+        if self.bands is None:
+            raise TypeError(self.rules.ratio)
         points, _ = self.uplift(env)
         return [v + points for v in self.bands.values]
 
@@ -212,20 +242,20 @@ class Analyzer:
         self.policy = policy
         self.own = own_sections
         self.diags: list[Diagnostic] = []
-        self.params = {}
-        self._truncated: set = set()
+        self.params: dict[str, Any] = {}
+        self._truncated: set[Span | None] = set()
 
     def describe(self, profile: dict, only: set[str] | None = None, lang: str = "en") -> str:
         return describe(profile, only, lang, self.policy.vocab.names_zh())
 
-    def view_for(self, owner: ir.Policy):
+    def view_for(self, owner: ir.Policy) -> Callable[[Profile], Profile]:
         """``profile -> profile`` as ``owner`` (an ancestor) reads it: a value of an
         enumeration that ``owner``'s vocabulary does not have is read as the value it
         counts as (``veteran counts_as retiree`` makes a veteran a retiree to a province
         that requires ``ratio[psn_type = retiree] >= ...``)."""
         mine, theirs = self.policy.vocab, owner.vocab
         types = {**V.VISIT_FIELDS, **{k: t for k, (t, _) in self.policy.inputs.items()}}
-        mapped = {}
+        mapped: dict[str, dict[str, str]] = {}
         for field, t in types.items():
             enum = mine.enums.get(t)
             if enum is None or not enum.counts_as:
@@ -263,7 +293,9 @@ class Analyzer:
     def _env(self, profile: dict) -> dict:
         return {**profile, "$params": self.params}
 
-    def _domain(self, kind, extra, rules, span):
+    def _domain(
+        self, kind: str, extra: list[ir.Cond], rules: ir.Rules, span: Span | None
+    ) -> list[Profile]:
         profiles, truncated = domain(kind, extra, self.policy, rules)
         if truncated and span not in self._truncated:
             self._truncated.add(span)
@@ -271,15 +303,21 @@ class Analyzer:
         return profiles
 
     def check_decide(
-        self, decide: ir.Decide, when: ir.Cond, prov: ir.Prov, profiles, what: str, what_zh: str
-    ):
+        self,
+        decide: ir.Decide,
+        when: ir.Cond,
+        prov: ir.Prov,
+        profiles: list[Profile],
+        what: str,
+        what_zh: str,
+    ) -> None:
         """Unique hit: every input the statement applies to matches exactly one row."""
         index = TableIndex.of(decide)
         arms = [(compile_cond(a.when), a) for a in decide.arms]
         applies = compile_cond(when)
         relevant = fields_of([a.when for a in decide.arms])
         gap_reported = False
-        overlaps = set()
+        overlaps: set[tuple[int, int]] = set()
         for prof in profiles:
             env = self._env(prof)
             try:
@@ -321,7 +359,6 @@ class Analyzer:
                         )
                     )
                 else:
-                    show = percent if decide.type == V.PERCENT else (lambda v: f"{v} yuan")
                     self.diags.append(
                         Diagnostic(
                             "C402",
@@ -331,17 +368,17 @@ class Analyzer:
                                 "what_zh": what_zh,
                                 "example": describe(prof, relevant),
                                 "example_zh": self.describe(prof, relevant, "zh"),
-                                "first": show(first.value.value),
-                                "second": show(second.value.value),
+                                "first": _show_row(decide, first),
+                                "second": _show_row(decide, second),
                             },
                             (Related(first.prov.span, "the other row", "另一行"),),
                         )
                     )
 
-    def pooling_version(self, version: ir.Version):
-        rules: ir.PoolingRules = version.rules
+    def pooling_version(self, version: ir.Version) -> None:
+        rules = _pooling(version)
         compiled = _CompiledPooling(rules)
-        everyone = self._domain("pooling", [], rules, version.prov.span)
+        everyone = self._domain("pooling", [], rules, _span(version.prov))
         # what matters is what the fund pays: visits it does not cover or pay at all are left out
         profiles = [p for p in everyone if _paid(rules, p)]
         if isinstance(rules.ratio, ir.Decide):
@@ -357,7 +394,9 @@ class Analyzer:
         for fund in rules.funds:  # each further fund's tables and ratios, checked alike
             self.pooling_version(attrs.evolve(version, rules=rules.as_fund(fund)))
 
-    def check_uplifts_apply(self, compiled: _CompiledPooling, everyone, paid):
+    def check_uplifts_apply(
+        self, compiled: _CompiledPooling, everyone: list[Profile], paid: list[Profile]
+    ) -> None:
         """C406 for an uplift no paid visit gets: none at all, or only visits the fund never
         pays."""
         for cond, adj in compiled.adjustments:
@@ -383,7 +422,7 @@ class Analyzer:
                 )
             )
 
-    def check_ratio_ranges(self, compiled: _CompiledPooling, profiles):
+    def check_ratio_ranges(self, compiled: _CompiledPooling, profiles: list[Profile]) -> None:
         """R301: every ratio (each band's, for banded ratios) stays within 0..100% after the
         uplifts; reported once, at the statement that takes it out of range."""
         rules = compiled.rules
@@ -392,8 +431,9 @@ class Analyzer:
             env = self._env(prof)
             try:
                 _, applied = compiled.uplift(env)
+                bases: list[tuple[Any, ir.Prov | None]]
                 if compiled.bands is not None:
-                    bases = list(zip(rules.ratio.values, rules.ratio.provs, strict=True))
+                    bases = list(zip(compiled.bands.values, compiled.bands.provs, strict=True))
                 else:
                     base, row = compiled.ratio(env)
                     bases = [(base, row or rules.ratio_prov)]
@@ -424,13 +464,13 @@ class Analyzer:
                     )
                     return
 
-    def crediting_version(self, version: ir.Version):
-        rules: ir.CreditingRules = version.rules
+    def crediting_version(self, version: ir.Version) -> None:
+        rules = _crediting(version)
         compiled = [(compile_cond(r.when), r) for r in rules.rules]
-        profiles = self._domain("crediting", [], rules, version.prov.span)
+        profiles = self._domain("crediting", [], rules, _span(version.prov))
         relevant = fields_of([r.when for r in rules.rules])
-        seen_pairs = set()
-        fired = set()
+        seen_pairs: set[tuple[str, str]] = set()
+        fired: set[str] = set()
         unevaluable = False
         for prof in profiles:
             env = self._env(prof)
@@ -480,7 +520,7 @@ class Analyzer:
                     )
 
     # ---- requirements of the policies this one implements
-    def requirements(self):
+    def requirements(self) -> None:
         section = self.policy.sections.get("pooling")
         if section is None or "pooling" not in self.own:
             return
@@ -497,7 +537,7 @@ class Analyzer:
                     self.check_requirement(ancestor, req, version)
             ancestor = ancestor.parent
 
-    def check_start(self, owner: ir.Policy, req: ir.Requirement, section: ir.Section):
+    def check_start(self, owner: ir.Policy, req: ir.Requirement, section: ir.Section) -> None:
         """``start``: the first day this policy's pooling is in force (literal dates only)."""
         dated = [v for v in section.versions if isinstance(v.start, dt.date)]
         if not dated:
@@ -509,7 +549,7 @@ class Analyzer:
             self.diags.append(
                 Diagnostic(
                     "H501",
-                    first.prov.span,
+                    _span(first.prov),
                     {
                         "detail": f"pooling starts on {first.start}",
                         "detail_zh": f"普通门诊统筹自 {first.start} 起实施",
@@ -529,22 +569,28 @@ class Analyzer:
                 )
             )
 
-    def _measure(
-        self, compiled: _CompiledPooling, quantity: str, env
-    ) -> tuple[Decimal | None, ir.Prov | None]:
-        if quantity in V.FUND_MEASURES:  # a further fund's: measured on its own statements
+    def _measure(self, compiled: _CompiledPooling, quantity: str, env: Env) -> tuple[Any, Any]:
+        """The value of ``quantity`` for ``env`` and the rule it comes from (None, None: the
+        quantity does not apply); a banded ratio: the ratio and the rule of each band.  A
+        further fund's quantity is measured on that fund's own statements."""
+        if quantity in V.FUND_MEASURES:
             fund, quantity = V.FUND_MEASURES[quantity]
             rules = compiled.rules
             declared = next((f for f in rules.funds if f.name == fund), None)
             if declared is None:  # the city declares no such fund: nothing to hold
                 return None, None
             compiled = _CompiledPooling(rules.as_fund(declared))
+        return self._pooling_measure(compiled, quantity, env)
+
+    def _pooling_measure(
+        self, compiled: _CompiledPooling, quantity: str, env: Env
+    ) -> tuple[Any, Any]:
         if quantity == "covered":
             r = compiled.rules
             covered = r.covered(env["psn_type"], env.get("flxempe_flag"))
             return covered, r.covers_prov
         if quantity == "ratio" and compiled.bands is not None:
-            return compiled.band_ratios(env), compiled.rules.ratio.provs
+            return compiled.band_ratios(env), compiled.bands.provs
         if (
             quantity == "ratio"
         ):  # the ratio after uplifts, blamed on the last uplift that applies, else the row
@@ -566,66 +612,51 @@ class Analyzer:
                 return value, row or acc.prov
         return None, None
 
-    def check_requirement(self, owner: ir.Policy, req: ir.Requirement, version: ir.Version):
-        compiled = _CompiledPooling(version.rules)
+    def check_requirement(self, owner: ir.Policy, req: ir.Requirement, version: ir.Version) -> None:
+        rules = _pooling(version)
         sides = [s for s in (req.left, req.right) if isinstance(s, ir.Measure)]
         varied: dict[str, str] = {}
         for s in sides:
             _walk_cond(s.where, varied, {})
-        profiles = self._domain(
-            "pooling", [s.where for s in sides], version.rules, version.prov.span
-        )
+        profiles = self._domain("pooling", [s.where for s in sides], rules, _span(version.prov))
         if not any(s.quantity == "covered" for s in sides):
-            profiles = [p for p in profiles if _paid(version.rules, p)]
-        conds = [
-            compile_cond(s.where) if isinstance(s, ir.Measure) else None
-            for s in (req.left, req.right)
-        ]
+            profiles = [p for p in profiles if _paid(rules, p)]
+        measure = _Sides(self, _CompiledPooling(rules), req, owner)
         op = _OPS[req.op]
-        seen_as = self.view_for(
-            owner
-        )  # the requirement's conditions read the profile as owner knows it
 
-        def values(i, prof):
-            side = (req.left, req.right)[i]
-            if not isinstance(side, ir.Measure):
-                return side, None
-            env = self._env(prof)
-            try:
-                if not conds[i](self._env(seen_as(prof))):
-                    return None, None
-                return self._measure(compiled, side.quantity, env)
-            except (MissingValue, NoRow):  # depends on a parameter: not analysable
-                return None, None
+        def unvaried(p: Profile) -> tuple:
+            return tuple((k, v) for k, v in p.items() if k not in varied)
 
-        groups: dict[tuple, list[dict]] = {}
+        groups: dict[tuple, list[Profile]] = {}
         for p in profiles:  # inputs that agree on every field the requirement does not vary
-            groups.setdefault(tuple((k, v) for k, v in p.items() if k not in varied), []).append(p)
+            groups.setdefault(unvaried(p), []).append(p)
         for prof in profiles:
-            lv, lprov = values(0, prof)
+            lv, lprov = measure.value(0, prof)
             if lv is None:
                 continue
-            if isinstance(req.right, ir.Measure):
-                partners = groups[tuple((k, v) for k, v in prof.items() if k not in varied)]
-            else:
-                partners = [prof]
+            partners = groups[unvaried(prof)] if isinstance(req.right, ir.Measure) else [prof]
             for other in partners:
-                rv, rprov = values(1, other)
+                rv, rprov = measure.value(1, other)
                 if rv is None:
                     continue
-                left, right = _pairs(lv, lprov), _pairs(rv, rprov)
-                # banded ratios compare band by band
-                combos = (
-                    zip(left, right, strict=True)
-                    if len(left) == len(right)
-                    else itertools.product(left, right)
-                )
-                for (a, ap), (b, bp) in combos:
-                    if not op(a, b):
-                        self.report(owner, req, version, prof, a, ap, other, b, bp)
-                        return
+                failed = _failure(op, _pairs(lv, lprov), _pairs(rv, rprov))
+                if failed is not None:
+                    (a, ap), (b, bp) = failed
+                    self.report(owner, req, version, prof, a, ap, other, b, bp)
+                    return
 
-    def report(self, owner, req, version, lprof, lv, lprov, rprof, rv, rprov):
+    def report(
+        self,
+        owner: ir.Policy,
+        req: ir.Requirement,
+        version: ir.Version,
+        lprof: Profile,
+        lv: Any,
+        lprov: ir.Prov | None,
+        rprof: Profile,
+        rv: Any,
+        rprov: ir.Prov | None,
+    ) -> None:
         zh_q = {
             "ratio": "支付比例",
             "deductible": "起付标准",
@@ -637,8 +668,8 @@ class Analyzer:
             [s.where for s in (req.left, req.right) if isinstance(s, ir.Measure)]
         )
 
-        def show(v, q, lang="en"):
-            q = V.FUND_MEASURES.get(q, (None, q))[1]  # a fund's ratio shows as a ratio
+        def show(v: Any, q: str | None, lang: str = "en") -> str:
+            q = V.FUND_MEASURES.get(q or "", (None, q))[1]  # a fund's ratio shows as a ratio
             if isinstance(v, bool):
                 return ("是" if v else "否") if lang == "zh" else ("true" if v else "false")
             return percent(v) if q == "ratio" else (f"{v} 元" if lang == "zh" else f"{v} yuan")
@@ -654,12 +685,12 @@ class Analyzer:
             rd, rd_zh = describe(rprof, relevant), self.describe(rprof, relevant, "zh")
             detail = f"the {lq} is {show(lv, lq)} for {ld} and {show(rv, rq)} for {rd}"
             detail_zh = (
-                f"{ld_zh} 的{zh_q.get(lq, lq)}为 {show(lv, lq, 'zh')},{rd_zh} 的为 "
+                f"{ld_zh} 的{zh_q.get(lq or '', lq)}为 {show(lv, lq, 'zh')},{rd_zh} 的为 "
                 f"{show(rv, rq, 'zh')}"
             )
         else:
             detail = f"the {lq} is {show(lv, lq)} for {ld}"
-            detail_zh = f"{ld_zh} 的{zh_q.get(lq, lq)}为 {show(lv, lq, 'zh')}"
+            detail_zh = f"{ld_zh} 的{zh_q.get(lq or '', lq)}为 {show(lv, lq, 'zh')}"
         seen_as = self.view_for(owner)
         names_zh = self.policy.vocab.names_zh()
         for prof in (lprof, rprof) if isinstance(req.right, ir.Measure) else (lprof,):
@@ -726,10 +757,63 @@ def _paid(rules: ir.PoolingRules, prof: dict) -> bool:
     return not (rules.designated_only is not None and prof.get("designated") is False)
 
 
-def _pairs(value, prov) -> list[tuple]:
+def _pairs(value: Any, prov: Any) -> list[tuple[Any, Any]]:
+    """A side's value and rule as pairs: one, or a banded ratio's one per band."""
     if isinstance(value, list):
         return list(zip(value, prov, strict=True))
     return [(value, prov)]
+
+
+def _show_row(decide: ir.Decide, arm: ir.Arm) -> str:
+    """A table row's value as a diagnostic shows it (a table's rows hold constants)."""
+    value = arm.value.value if isinstance(arm.value, ir.Const) else arm.value
+    if decide.type == V.PERCENT and isinstance(value, Decimal):
+        return percent(value)
+    return f"{value} yuan"
+
+
+def _failure(
+    op: Callable[[Any, Any], bool], left: list[tuple[Any, Any]], right: list[tuple[Any, Any]]
+) -> tuple[tuple[Any, Any], tuple[Any, Any]] | None:
+    """The first pair of (value, rule) on either side that fails ``op``; banded ratios compare
+    band by band."""
+    combos = (
+        zip(left, right, strict=True) if len(left) == len(right) else itertools.product(left, right)
+    )
+    for (a, ap), (b, bp) in combos:
+        if not op(a, b):
+            return (a, ap), (b, bp)
+    return None
+
+
+class _Sides:
+    """The values of a requirement's two sides for a profile, read from one pooling version
+    (a bound is itself; a measure whose condition the profile does not meet, or that depends
+    on a parameter, has none)."""
+
+    def __init__(
+        self, analyzer: Analyzer, compiled: _CompiledPooling, req: ir.Requirement, owner: ir.Policy
+    ):
+        self.analyzer = analyzer
+        self.compiled = compiled
+        self.sides = (req.left, req.right)
+        self.conds = [
+            compile_cond(s.where) if isinstance(s, ir.Measure) else None for s in self.sides
+        ]
+        # the requirement's conditions read the profile as owner knows it
+        self.seen_as = analyzer.view_for(owner)
+
+    def value(self, i: int, prof: Profile) -> tuple[Any, Any]:
+        side, cond = self.sides[i], self.conds[i]
+        if not isinstance(side, ir.Measure) or cond is None:
+            return side, None
+        a = self.analyzer
+        try:
+            if not cond(a._env(self.seen_as(prof))):
+                return None, None
+            return a._measure(self.compiled, side.quantity, a._env(prof))
+        except (MissingValue, NoRow):  # depends on a parameter: not analysable
+            return None, None
 
 
 def analyze(policy: ir.Policy, own_sections: set[str]) -> list[Diagnostic]:

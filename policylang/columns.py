@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any
+from typing import Any, Callable, Iterable
 
 try:
     import numpy as np
@@ -60,6 +60,7 @@ from .inputs import (
 )
 from .resolve import suggest
 from .runtime import fen_text
+from .vocabulary import Enumeration, Vocabulary
 
 LIMIT = 1 << 62  # int64 arithmetic is used only while every magnitude stays below this
 EPOCH = dt.date(1970, 1, 1).toordinal()
@@ -77,16 +78,23 @@ class Col:
 
     __slots__ = ("kind", "data", "scale", "cats", "null")
 
-    def __init__(self, kind: str, data, scale: int = 0, cats: tuple | None = None, null=None):
+    def __init__(
+        self,
+        kind: str,
+        data: Any,
+        scale: int = 0,
+        cats: tuple[Any, ...] = (),
+        null: np.ndarray | None = None,
+    ):
         self.kind, self.data, self.scale, self.cats, self.null = kind, data, scale, cats, null
 
-    def take(self, rows) -> "Col":
+    def take(self, rows: np.ndarray) -> "Col":
         data = self.data[rows] if isinstance(self.data, np.ndarray) else self.data
         return Col(
             self.kind, data, self.scale, self.cats, None if self.null is None else self.null[rows]
         )
 
-    def python(self, i: int):
+    def python(self, i: int) -> object:
         """Row ``i`` as the JSON path holds it (Decimal, bool, str, date, None)."""
         if self.null is not None and self.null[i]:
             return None
@@ -109,7 +117,16 @@ class Visits:
 
     __slots__ = ("n", "psn", "names", "day", "tod", "cols", "text", "absent")
 
-    def __init__(self, n, psn, names, day, tod, cols, text=None):
+    def __init__(
+        self,
+        n: int,
+        psn: np.ndarray,
+        names: list[str],
+        day: np.ndarray,
+        tod: np.ndarray,
+        cols: dict[str, Col],
+        text: list[str] | None = None,
+    ):
         self.n, self.psn, self.names, self.day, self.tod, self.cols = n, psn, names, day, tod, cols
         self.text = text
         self.absent = frozenset(
@@ -119,18 +136,18 @@ class Visits:
         )
 
 
-def enum_values(t: str, vocab) -> tuple[str, ...] | None:
+def enum_values(t: str, vocab: Vocabulary) -> tuple[str, ...] | None:
     """The values of the enumeration ``t`` in the vocabulary in force (``ir.Policy.vocab``),
     the categories of its columns; None when ``t`` is no enumeration."""
     e = vocab.enums.get(t)
     return None if e is None else tuple(e.values)
 
 
-def absent_col(t: str, n: int, vocab) -> Col:
+def absent_col(t: str, n: int, vocab: Vocabulary) -> Col:
     """A column of ``n`` values of type ``t`` that are all absent: read-only views of one
     value each, so that a field no visit has takes no memory (nothing writes into a Col)."""
 
-    def same(value, dtype):
+    def same(value: object, dtype: Any) -> np.ndarray:
         return np.broadcast_to(np.array(value, dtype=dtype), (n,))
 
     null = same(True, bool)
@@ -177,7 +194,7 @@ def int_array(values: list) -> np.ndarray:
     return np.array(values, dtype=np.int64)
 
 
-def col_from_values(t: str, values: list, vocab) -> Col:
+def col_from_values(t: str, values: list, vocab: Vocabulary) -> Col:
     """A column of typed values (as ``inputs.parse_value`` returns them; None = absent);
     ``vocab``: the vocabulary in force, whose enumerations give the categories."""
     null = np.fromiter((v is None for v in values), dtype=bool, count=len(values))
@@ -252,12 +269,14 @@ _ECHO_RE = (
 
 
 class _Problems:
-    def __init__(self):
+    def __init__(self) -> None:
         self.column: list[InputProblem] = []
-        self.rows: list[tuple[int, int, str, str]] = []  # (row, field order, field, message)
+        # (row, field order, field, message); a contradiction a code implies sorts between two
+        # fields' problems (``_implied``)
+        self.rows: list[tuple[int, float, str, str]] = []
 
 
-def _np(arr: pa.Array, fill) -> np.ndarray:
+def _np(arr: pa.Array, fill: object) -> np.ndarray:
     if arr.null_count:
         arr = arr.fill_null(fill)
     return arr.to_numpy(zero_copy_only=False)
@@ -269,7 +288,7 @@ def _nulls(arr: pa.Array) -> np.ndarray:
     return arr.is_null().to_numpy(zero_copy_only=False)
 
 
-def _stringy(t) -> bool:
+def _stringy(t: pa.DataType) -> bool:
     return pa.types.is_string(t) or pa.types.is_large_string(t)
 
 
@@ -282,9 +301,12 @@ def _decimal_words(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return words[:, 0], words[:, 1]
 
 
-def _slow(arr: pa.Array, rows: np.ndarray, convert) -> tuple[dict, dict]:
+def _slow(
+    arr: pa.Array, rows: np.ndarray, convert: Callable[[Any], Any]
+) -> tuple[dict[int, Any], dict[int, str]]:
     """``convert(python value)`` for each row listed: (row -> value, row -> message)."""
-    good, bad = {}, {}
+    good: dict[int, Any] = {}
+    bad: dict[int, str] = {}
     for i in rows.tolist():
         value = arr[i].as_py()
         try:
@@ -294,51 +316,73 @@ def _slow(arr: pa.Array, rows: np.ndarray, convert) -> tuple[dict, dict]:
     return good, bad
 
 
-def _money(arr: pa.Array, nonneg: bool) -> tuple[np.ndarray, np.ndarray, dict]:
-    """(fen int64, null, row -> message) of an amount column."""
+def _fen_decimal(arr: pa.Array, null: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(fen, ok) of a decimal128 column, read from its 64-bit words: ok where the value fits
+    (15 integer digits, at most two decimals)."""
     t = arr.type
     n = len(arr)
-    null = _nulls(arr)
+    lo, hi = _decimal_words(arr)
+    s = t.scale
+    fits = (hi == (lo >> 63)) & (lo != np.iinfo(np.int64).min) & ~null
+    v = np.where(fits, lo, 0)
+    small = np.abs(v) < 10 ** (15 + s) if 15 + s < 19 else np.ones(n, dtype=bool)
+    if s <= 2:
+        ok = fits & small
+        return np.where(ok, v, 0) * 10 ** (2 - s), ok
+    d = 10 ** (s - 2)
+    if d >= LIMIT:
+        return np.zeros(n, dtype=np.int64), fits & (v == 0)
+    ok = fits & small & (v % d == 0)
+    return np.where(ok, v, 0) // d, ok
+
+
+def _fen_integer(arr: pa.Array, null: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(fen, ok) of a column of whole yuan: ok below 15 digits."""
+    v = _np(arr, 0)
+    if pa.types.is_unsigned_integer(arr.type):
+        ok = ~null & (v < 10**15)
+        return np.where(ok, v, 0).astype(np.int64) * 100, ok
+    v = v.astype(np.int64)
+    ok = ~null & (v > -(10**15)) & (v < 10**15)
+    return np.where(ok, v, 0) * 100, ok
+
+
+def _fen_text(arr: pa.Array, null: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(fen, ok) of a text column: ok where the text is a plain amount ("450.00")."""
+    n = len(arr)
     fen = np.zeros(n, dtype=np.int64)
-    ok = np.zeros(n, dtype=bool)
+    canon = pc.match_substring_regex(arr, _MONEY_RE).fill_null(False).to_numpy(zero_copy_only=False)
+    if not canon.any():
+        return fen, np.zeros(n, dtype=bool)
+    idx = np.flatnonzero(canon)
+    cast = pc.cast(arr.take(pa.array(idx)), pa.decimal128(17, 2))
+    lo, _hi = _decimal_words(cast)
+    fen[idx] = lo
+    return fen, canon
+
+
+def _fen_quick(arr: pa.Array, null: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(fen, ok) of the forms of money read with vectorised operations; the rest (not ok)
+    is for ``inputs.parse_value``."""
+    t = arr.type
     if pa.types.is_decimal(t) and t.bit_width == 128:
-        lo, hi = _decimal_words(arr)
-        s = t.scale
-        fits = (hi == (lo >> 63)) & (lo != np.iinfo(np.int64).min) & ~null
-        v = np.where(fits, lo, 0)
-        small = np.abs(v) < 10 ** (15 + s) if 15 + s < 19 else np.ones(n, dtype=bool)
-        if s <= 2:
-            ok = fits & small
-            fen = np.where(ok, v, 0) * 10 ** (2 - s)
-        else:
-            d = 10 ** (s - 2)
-            ok = fits & small & (v % d == 0) if d < LIMIT else fits & (v == 0)
-            fen = np.where(ok, v, 0) // d if d < LIMIT else np.zeros(n, dtype=np.int64)
-    elif pa.types.is_integer(t):
-        v = _np(arr, 0)
-        if pa.types.is_unsigned_integer(t):
-            ok = ~null & (v < 10**15)
-            fen = np.where(ok, v, 0).astype(np.int64) * 100
-        else:
-            v = v.astype(np.int64)
-            ok = ~null & (v > -(10**15)) & (v < 10**15)
-            fen = np.where(ok, v, 0) * 100
-    elif _stringy(t):
-        canon = (
-            pc.match_substring_regex(arr, _MONEY_RE).fill_null(False).to_numpy(zero_copy_only=False)
-        )
-        if canon.any():
-            idx = np.flatnonzero(canon)
-            cast = pc.cast(arr.take(pa.array(idx)), pa.decimal128(17, 2))
-            lo, _hi = _decimal_words(cast)
-            fen[idx] = lo
-            ok = canon
-    elif pa.types.is_null(t):
-        pass
+        return _fen_decimal(arr, null)
+    if pa.types.is_integer(t):
+        return _fen_integer(arr, null)
+    if _stringy(t):
+        return _fen_text(arr, null)
+    n = len(arr)
+    return np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)
+
+
+def _money(arr: pa.Array, nonneg: bool) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
+    """(fen int64, null, row -> message) of an amount column."""
+    null = _nulls(arr)
+    fen, ok = _fen_quick(arr, null)
     if nonneg:
         ok &= fen >= 0
     rest = np.flatnonzero(~ok & ~null)
-    bad: dict = {}
+    bad: dict[int, str] = {}
     if len(rest):
         good, bad = _slow(arr, rest, lambda x: parse_value(V.MONEY, x, nonneg))
         for i, d in good.items():
@@ -352,93 +396,28 @@ def _days_of(y: np.ndarray, m: np.ndarray) -> np.ndarray:
     return months.astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
 
 
-def _times(arr: pa.Array, problems: _Problems, name: str):
+_Times = tuple[np.ndarray, np.ndarray, np.ndarray, dict[int, str], "np.ndarray | None"]
+
+
+def _times(arr: pa.Array, problems: _Problems, name: str) -> _Times:
     """(day, time of day or -1, null, row -> message, rows whose text is not echoed as given)
     of ``setl_time``.  Text is echoed normalised, as the JSON path echoes it
     (``inputs.setl_time_text``): the last is None for a typed column, else the rows whose
     text is not already "YYYY-MM-DD" or "YYYY-MM-DD HH:MM:SS"."""
     t = arr.type
-    n = len(arr)
     null = _nulls(arr)
-    day = np.zeros(n, dtype=np.int64)
-    tod = np.full(n, -1, dtype=np.int64)
-    bad: dict = {}
     if pa.types.is_timestamp(t):
-        if t.tz is not None:
-            problems.column.append(
-                InputProblem(
-                    None,
-                    name,
-                    Reason("input.column_tz", tz=t.tz),
-                )
-            )
-            return day, tod, null, bad, None
-        per_second = {"s": 1, "ms": 1000, "us": 1_000_000, "ns": 1_000_000_000}[t.unit]
-        ticks = _np(arr.cast(pa.int64()), 0)
-        day = ticks // (86_400 * per_second)
-        tod = ticks - day * (86_400 * per_second)
-        if per_second > 1:  # the JSON path refuses fractional seconds: so does this one
-            for i in np.flatnonzero((tod % per_second != 0) & ~null).tolist():
-                bad[i] = _fraction_message(arr, i, int(ticks[i]), per_second)
-        return day, tod, null, bad, None
+        return _timestamps(arr, problems, name, null)
+    tod = np.full(len(arr), -1, dtype=np.int64)
     if pa.types.is_date32(t):
-        return _np(arr.cast(pa.int32()), 0).astype(np.int64), tod, null, bad, None
+        return _np(arr.cast(pa.int32()), 0).astype(np.int64), tod, null, {}, None
     if pa.types.is_date64(t):
-        return _np(arr.cast(pa.int64()), 0) // 86_400_000, tod, null, bad, None
-    ok = np.zeros(n, dtype=bool)
+        return _np(arr.cast(pa.int64()), 0) // 86_400_000, tod, null, {}, None
+    day = np.zeros(len(arr), dtype=np.int64)
+    ok = np.zeros(len(arr), dtype=bool)
     if _stringy(t):
-        is_date = (
-            pc.match_substring_regex(arr, _DATE_RE).fill_null(False).to_numpy(zero_copy_only=False)
-        )
-        is_dt = (
-            pc.match_substring_regex(arr, _DATETIME_RE)
-            .fill_null(False)
-            .to_numpy(zero_copy_only=False)
-        )
-        for idx, timed in ((np.flatnonzero(is_date), False), (np.flatnonzero(is_dt), True)):
-            if not len(idx):
-                continue
-            sub = arr.take(pa.array(idx))
-
-            def part(a, b, strings=sub):
-                return (
-                    pc.utf8_slice_codeunits(strings, a, b)
-                    .cast(pa.int32())
-                    .to_numpy(zero_copy_only=False)
-                )
-
-            y, m, d = part(0, 4), part(5, 7), part(8, 10)
-            valid = (y >= 1) & (m >= 1) & (m <= 12) & (d >= 1)
-            if timed:
-                hh, mm = part(11, 13), part(14, 16)
-                long = pc.equal(pc.utf8_length(sub), 19)
-                ss = (
-                    pc.if_else(long, pc.utf8_slice_codeunits(sub, 17, 19), "0")
-                    .cast(pa.int32())
-                    .to_numpy(zero_copy_only=False)
-                )
-                valid &= (hh <= 23) & (mm <= 59) & (ss <= 59)
-                clock = (hh.astype(np.int64) * 3600 + mm * 60 + ss) * 1_000_000
-            else:
-                clock = np.full(len(idx), -1, dtype=np.int64)
-            first = _days_of(np.where(valid, y, 1970), np.where(valid, m, 1))
-            nxt = _days_of(np.where(valid, y + (m == 12), 1970), np.where(valid, m % 12 + 1, 2))
-            valid &= d <= nxt - first
-            good = idx[valid]
-            day[good] = (first + d - 1)[valid]
-            tod[good] = clock[valid]
-            ok[good] = True
-    rest = np.flatnonzero(~ok & ~null)
-    if len(rest):
-        good_rows, bad = _slow(arr, rest, lambda x: parse_value("datetime", x))
-        for i, when in good_rows.items():
-            if isinstance(when, dt.datetime):
-                day[i] = when.date().toordinal() - EPOCH
-                tod[i] = (
-                    when.hour * 3600 + when.minute * 60 + when.second
-                ) * 1_000_000 + when.microsecond
-            else:
-                day[i] = when.toordinal() - EPOCH
+        _text_times(arr, day, tod, ok)
+    bad = _slow_times(arr, np.flatnonzero(~ok & ~null), day, tod)
     renormal = None
     if _stringy(t):
         canonical = (
@@ -446,6 +425,93 @@ def _times(arr: pa.Array, problems: _Problems, name: str):
         )
         renormal = ~canonical & ~null
     return day, tod, null, bad, renormal
+
+
+def _timestamps(arr: pa.Array, problems: _Problems, name: str, null: np.ndarray) -> _Times:
+    """``_times`` of a timestamp column (one with a time zone is a problem of the column)."""
+    t = arr.type
+    n = len(arr)
+    bad: dict[int, str] = {}
+    if t.tz is not None:
+        problems.column.append(
+            InputProblem(
+                None,
+                name,
+                Reason("input.column_tz", tz=t.tz),
+            )
+        )
+        return np.zeros(n, dtype=np.int64), np.full(n, -1, dtype=np.int64), null, bad, None
+    per_second = {"s": 1, "ms": 1000, "us": 1_000_000, "ns": 1_000_000_000}[t.unit]
+    ticks = _np(arr.cast(pa.int64()), 0)
+    day = ticks // (86_400 * per_second)
+    tod = ticks - day * (86_400 * per_second)
+    if per_second > 1:  # the JSON path refuses fractional seconds: so does this one
+        for i in np.flatnonzero((tod % per_second != 0) & ~null).tolist():
+            bad[i] = _fraction_message(arr, i, int(ticks[i]), per_second)
+    return day, tod, null, bad, None
+
+
+def _text_times(arr: pa.Array, day: np.ndarray, tod: np.ndarray, ok: np.ndarray) -> None:
+    """The rows of a text column spelled "YYYY-MM-DD" or "YYYY-MM-DD HH:MM[:SS]" and valid
+    as such: their day and time of day go in ``day`` and ``tod``, and ``ok`` marks them."""
+    is_date = (
+        pc.match_substring_regex(arr, _DATE_RE).fill_null(False).to_numpy(zero_copy_only=False)
+    )
+    is_dt = (
+        pc.match_substring_regex(arr, _DATETIME_RE).fill_null(False).to_numpy(zero_copy_only=False)
+    )
+    for idx, timed in ((np.flatnonzero(is_date), False), (np.flatnonzero(is_dt), True)):
+        if not len(idx):
+            continue
+        sub = arr.take(pa.array(idx))
+
+        def part(a: int, b: int, strings: pa.Array = sub) -> np.ndarray:
+            return (
+                pc.utf8_slice_codeunits(strings, a, b)
+                .cast(pa.int32())
+                .to_numpy(zero_copy_only=False)
+            )
+
+        y, m, d = part(0, 4), part(5, 7), part(8, 10)
+        valid = (y >= 1) & (m >= 1) & (m <= 12) & (d >= 1)
+        if timed:
+            hh, mm = part(11, 13), part(14, 16)
+            long = pc.equal(pc.utf8_length(sub), 19)
+            ss = (
+                pc.if_else(long, pc.utf8_slice_codeunits(sub, 17, 19), "0")
+                .cast(pa.int32())
+                .to_numpy(zero_copy_only=False)
+            )
+            valid &= (hh <= 23) & (mm <= 59) & (ss <= 59)
+            clock = (hh.astype(np.int64) * 3600 + mm * 60 + ss) * 1_000_000
+        else:
+            clock = np.full(len(idx), -1, dtype=np.int64)
+        first = _days_of(np.where(valid, y, 1970), np.where(valid, m, 1))
+        nxt = _days_of(np.where(valid, y + (m == 12), 1970), np.where(valid, m % 12 + 1, 2))
+        valid &= d <= nxt - first
+        good = idx[valid]
+        day[good] = (first + d - 1)[valid]
+        tod[good] = clock[valid]
+        ok[good] = True
+
+
+def _slow_times(
+    arr: pa.Array, rest: np.ndarray, day: np.ndarray, tod: np.ndarray
+) -> dict[int, str]:
+    """The rows ``rest`` through ``inputs.parse_value``: their day and time of day go in
+    ``day`` and ``tod``; returns row -> message of those it refuses."""
+    if not len(rest):
+        return {}
+    good_rows, bad = _slow(arr, rest, lambda x: parse_value("datetime", x))
+    for i, when in good_rows.items():
+        if isinstance(when, dt.datetime):
+            day[i] = when.date().toordinal() - EPOCH
+            tod[i] = (
+                when.hour * 3600 + when.minute * 60 + when.second
+            ) * 1_000_000 + when.microsecond
+        else:
+            day[i] = when.toordinal() - EPOCH
+    return bad
 
 
 def _fraction_message(arr: pa.Array, i: int, ticks: int, per_second: int) -> str:
@@ -480,13 +546,28 @@ def _echo_times(
 
 
 def _unique(
-    arr: pa.Array, t: str, nonneg: bool, vocab, meanings: list | None = None
-) -> tuple[np.ndarray, list, dict, list, bool]:
+    arr: pa.Array, t: str, nonneg: bool, vocab: Vocabulary, meanings: list | None = None
+) -> tuple[np.ndarray, list, dict[int, str], list, bool]:
     """Any column, one distinct value at a time through ``inputs.parse_value`` (an
     enumeration's through ``inputs.parse_enum``, with its vocabulary's values, aliases and
     codes): (codes into values, typed values, code -> message, raw values, whether the typed
     values are distinct).  ``meanings``, when given, receives each distinct value's platform
     code meaning (``vocabulary.Code``) or None."""
+    codes, dictionary, raws, distinct = _distinct(arr)
+    if t == V.TEXT and dictionary is not None and _stringy(dictionary.type):
+        values, bad, same = _trimmed(dictionary, raws, nonneg)
+        return codes, values, bad, raws, distinct and same
+    enum = vocab.enums.get(t)
+    if enum is not None:  # few distinct values: each exactly as the JSON path reads it
+        values, bad = _enum_values(enum, raws, meanings)
+        return codes, values, bad, raws, False
+    values, bad = _parsed(raws, t, nonneg, vocab)
+    return codes, values, bad, raws, distinct and t == V.TEXT
+
+
+def _distinct(arr: pa.Array) -> tuple[np.ndarray, "pa.Array | None", list, bool]:
+    """(codes into the raw values, -1 where absent; the dictionary of distinct values, or None
+    when Arrow cannot encode the column; the raw values; whether they are distinct)."""
     distinct = True
     try:
         enc = arr if pa.types.is_dictionary(arr.type) else arr.dictionary_encode()
@@ -500,47 +581,65 @@ def _unique(
         distinct = False
     if arr.null_count:
         codes = np.where(_nulls(arr), -1, codes).astype(np.int32)
-    if t == V.TEXT and dictionary is not None and _stringy(dictionary.type):
-        # a text is read trimmed (Python's str.strip), and is valid unless nothing is left: only
-        # a text that starts or ends with whitespace, or an empty one, changes
-        values, bad = list(raws), {}
-        suspect = set()
-        for start, stop in ((0, 1), (-1, 2**31 - 1)):  # the first character, the last
-            edge = pc.utf8_slice_codeunits(dictionary, start, stop)
-            spaces = [
-                c for c in pc.unique(edge).to_pylist() if c is not None and (c == "" or c.isspace())
-            ]
-            if spaces:
-                suspect.update(
-                    np.flatnonzero(
-                        pc.is_in(edge, value_set=pa.array(spaces, pa.string())).to_numpy(
-                            zero_copy_only=False
-                        )
-                    ).tolist()
-                )
-        for k in sorted(suspect):
-            trimmed = raws[k].strip()
-            if trimmed:
-                values[k] = trimmed
-            else:
-                values[k] = None
-                bad[int(k)] = _bad_message(t, raws[k], nonneg)
-        # trimming may make two values one: then the codes are not of distinct texts
-        return codes, values, bad, raws, distinct and not any(values[k] != raws[k] for k in suspect)
-    values, bad = [], {}
-    enum = vocab.enums.get(t)
-    if enum is not None:  # few distinct values: each exactly as the JSON path reads it
-        for k, raw in enumerate(raws):
-            value, meaning = None, None
-            if raw is not None:
-                try:
-                    value, meaning = parse_enum(enum, raw)
-                except _Bad as e:
-                    bad[k] = e.reason
-            values.append(value)
-            if meanings is not None:
-                meanings.append(meaning)
-        return codes, values, bad, raws, False
+    return codes, dictionary, raws, distinct
+
+
+def _trimmed(dictionary: pa.Array, raws: list, nonneg: bool) -> tuple[list, dict[int, str], bool]:
+    """The distinct texts read trimmed (Python's str.strip): (values, code -> message, whether
+    trimming left every text as it was).  A text is valid unless nothing is left: only a text
+    that starts or ends with whitespace, or an empty one, changes."""
+    values: list = list(raws)
+    bad: dict[int, str] = {}
+    suspect: set[int] = set()
+    for start, stop in ((0, 1), (-1, 2**31 - 1)):  # the first character, the last
+        edge = pc.utf8_slice_codeunits(dictionary, start, stop)
+        spaces = [
+            c for c in pc.unique(edge).to_pylist() if c is not None and (c == "" or c.isspace())
+        ]
+        if spaces:
+            suspect.update(
+                np.flatnonzero(
+                    pc.is_in(edge, value_set=pa.array(spaces, pa.string())).to_numpy(
+                        zero_copy_only=False
+                    )
+                ).tolist()
+            )
+    for k in sorted(suspect):
+        trimmed = raws[k].strip()
+        if trimmed:
+            values[k] = trimmed
+        else:
+            values[k] = None
+            bad[int(k)] = _bad_message(V.TEXT, raws[k], nonneg)
+    # trimming may make two values one: then the codes are not of distinct texts
+    return values, bad, not any(values[k] != raws[k] for k in suspect)
+
+
+def _enum_values(
+    enum: Enumeration, raws: list, meanings: list | None
+) -> tuple[list, dict[int, str]]:
+    """The distinct values of an enumeration column through ``inputs.parse_enum``: (values,
+    code -> message); ``meanings`` receives each one's platform code meaning or None."""
+    values: list = []
+    bad: dict[int, str] = {}
+    for k, raw in enumerate(raws):
+        value, meaning = None, None
+        if raw is not None:
+            try:
+                value, meaning = parse_enum(enum, raw)
+            except _Bad as e:
+                bad[k] = e.reason
+        values.append(value)
+        if meanings is not None:
+            meanings.append(meaning)
+    return values, bad
+
+
+def _parsed(raws: list, t: str, nonneg: bool, vocab: Vocabulary) -> tuple[list, dict[int, str]]:
+    """The distinct values of any other column through ``inputs.parse_value`` (the canonical
+    spellings of a type read without it): (values, code -> message)."""
+    values: list = []
+    bad: dict[int, str] = {}
     quick = _quick(t)
     for k, raw in enumerate(raws):
         if raw is None:
@@ -555,10 +654,10 @@ def _unique(
         except _Bad as e:
             values.append(None)
             bad[k] = e.reason
-    return codes, values, bad, raws, distinct and t == V.TEXT
+    return values, bad
 
 
-def _bad_message(t: str, raw, nonneg: bool) -> str:
+def _bad_message(t: str, raw: object, nonneg: bool) -> str:
     try:
         parse_value(t, raw, nonneg)
     except _Bad as e:
@@ -566,14 +665,16 @@ def _bad_message(t: str, raw, nonneg: bool) -> str:
     raise AssertionError(f"{raw!r} is a valid {t}")  # pragma: no cover
 
 
-def _quick(t: str):
+def _quick(t: str) -> Callable[[object], str | None] | None:
     """The canonical spellings of a type, read without ``parse_value`` (None: ask it)."""
     if t == V.TEXT:
         return lambda raw: (raw.strip() or None) if type(raw) is str else None
     return None
 
 
-def _typed(t: str, codes: np.ndarray, values: list, vocab, distinct: bool = False) -> Col:
+def _typed(
+    t: str, codes: np.ndarray, values: list, vocab: Vocabulary, distinct: bool = False
+) -> Col:
     """A column from codes into typed values (-1: absent); ``distinct``: no two are equal."""
     if t == V.TEXT and distinct and None not in values:
         null = codes < 0
@@ -593,7 +694,7 @@ def _typed(t: str, codes: np.ndarray, values: list, vocab, distinct: bool = Fals
     return Col(col.kind, data, col.scale, col.cats, null)
 
 
-def _fill(col: Col, t: str, default, vocab) -> Col:
+def _fill(col: Col, t: str, default: object, vocab: Vocabulary) -> Col:
     """Absent values take the field's default (None: stay absent)."""
     if col.null is None or default is None or not col.null.any():
         return col
@@ -617,7 +718,9 @@ def _fill(col: Col, t: str, default, vocab) -> Col:
     return Col(col.kind, data)
 
 
-def _declared_split_problems(policy, cols: dict, row_bad: dict, n: int, order: int) -> list:
+def _declared_split_problems(
+    policy: ir.Policy, cols: dict[str, Col], row_bad: dict[str, dict[int, str]], n: int, order: int
+) -> list[tuple[int, float, str, str]]:
     """inputs._declared_split over columns: the parts a policy's bill split takes off the
     total may not exceed it (unless the platform's own check already says so)."""
     split = getattr(policy, "bill_split", None)
@@ -633,7 +736,7 @@ def _declared_split_problems(policy, cols: dict, row_bad: dict, n: int, order: i
     total = sum((data[a] for a in parts), np.zeros(n, dtype=object))
     standard = sum((data[a] for a in std), np.zeros(n, dtype=object))
     whole = data["medfee_sumamt"]
-    out = []
+    out: list[tuple[int, float, str, str]] = []
     for i in np.flatnonzero(valid & (total > whole) & (total != standard)).tolist():
         out.append(
             (
@@ -647,19 +750,22 @@ def _declared_split_problems(policy, cols: dict, row_bad: dict, n: int, order: i
     return out
 
 
-def _valid_rows(cols: dict, row_bad: dict, names, n: int):
+def _valid_rows(
+    cols: dict[str, Col], row_bad: dict[str, dict[int, str]], names: Iterable[str], n: int
+) -> np.ndarray:
     """Rows where each of ``names`` was read without a problem and is present."""
     valid = np.ones(n, dtype=bool)
     for a in names:
         bad_rows = list(row_bad.get(a, {}))
         if bad_rows:
             valid[bad_rows] = False
-        if cols[a].null is not None:
-            valid &= ~cols[a].null
+        null = cols[a].null
+        if null is not None:
+            valid &= ~null
     return valid
 
 
-def _full_num(data, n: int):
+def _full_num(data: Any, n: int) -> np.ndarray:
     return data if isinstance(data, np.ndarray) else np.full(n, data, dtype=object)
 
 
@@ -668,39 +774,99 @@ def visits_from_table(
 ) -> tuple[Visits, "pa.Array", "pa.Array"]:
     """Validate a table of visits; (typed visits, psn_no as strings, setl_time as echoed).
     Raises ``InputError`` with every problem."""
-    if not isinstance(table, pa.Table):
-        if isinstance(table, pa.RecordBatch):
-            table = pa.Table.from_batches([table])
-        else:
-            raise InputError(
-                [InputProblem(None, "(top level)", "expected a pyarrow.Table of visits")]
-            )
-    types = field_types(policy)
-    order = {name: i for i, name in enumerate(types)}
-    defaults = _defaults(policy)
-    vocab = policy.vocab
-    # fields a platform code may supply (psn_type "1103" says flxempe_flag): a required one the
-    # table lacks is missing per record, as in JSON, where a code can still supply it
-    implied = {f for e in vocab.enums.values() for c in e.codes.values() for f, _ in c.implies}
-    problems = _Problems()
-    n = table.num_rows
-    for name in table.column_names:
-        if name not in types:
-            s = suggest(name, types)
-            reason = Reason("input.unknown_column", did=_did(s))
-            problems.column.append(InputProblem(None, name, reason))
-    if len(set(table.column_names)) != len(table.column_names):
-        for name in sorted({c for c in table.column_names if table.column_names.count(c) > 1}):
-            problems.column.append(InputProblem(None, name, Reason("input.two_columns")))
+    r = _Reader(_as_table(table), policy)
+    r.check_names()
+    for name, t in r.types.items():
+        r.read(name, t)
+    cols, row_bad, problems = r.cols, r.row_bad, r.problems
+    last = len(r.types)
+    problems.rows += _implied(r.coded, cols, row_bad, r.given, r.types, r.vocab, last)
+    for name, bad in row_bad.items():
+        for i, message in bad.items():
+            problems.rows.append((i, r.order[name], name, message))
+    problems.rows += _sum_problems(cols, row_bad, r.n, last + 1)
+    problems.rows += _declared_split_problems(policy, cols, row_bad, r.n, last + 1)
+    problems.rows += _flag_problems(cols, last + 2)
+    if problems.column or problems.rows:
+        psn_of = _psn_reader(r.raw_psn)
+        found = list(problems.column)
+        found += [
+            InputProblem(i + 1, name, message, psn_of(i))
+            for i, _, name, message in sorted(problems.rows)
+        ]
+        raise InputError(found)
+    cols["psn_no"] = Col("cat", r.psn_codes.astype(np.int32), cats=tuple(r.names))
+    psn_text = r.column("psn_no")
+    if psn_text is None or not (
+        _stringy(psn_text.type) and r.psn_as_given
+    ):  # an integer, or text with spaces around: as read
+        psn_text = pc.take(pa.array(r.names, pa.string()), pa.array(r.psn_codes))
+    return (
+        Visits(r.n, r.psn_codes, list(r.names), r.day, r.tod, cols),
+        psn_text,
+        _echo_times(r.echo_time, r.day, r.tod, r.renormal),
+    )
 
-    def column(name):
-        got = (
-            table.column(name)
-            if name in table.column_names and table.column_names.count(name) == 1
-            else None
-        )
-        if got is None:
+
+def _as_table(table: object) -> "pa.Table":
+    if isinstance(table, pa.Table):
+        return table
+    if isinstance(table, pa.RecordBatch):
+        return pa.Table.from_batches([table])
+    raise InputError([InputProblem(None, "(top level)", "expected a pyarrow.Table of visits")])
+
+
+class _Reader:
+    """The fields of a table of visits read one by one (``read``), with what the reading
+    learns: typed columns, problems (of a column; of a row, by field), the persons, the
+    settlement times, and the platform codes whose meaning implies other fields."""
+
+    def __init__(self, table: "pa.Table", policy: ir.Policy):
+        self.table = table
+        self.n = n = table.num_rows
+        self.types = field_types(policy)
+        self.order = {name: i for i, name in enumerate(self.types)}
+        self.defaults = _defaults(policy)
+        self.vocab = vocab = policy.vocab
+        # fields a platform code may supply (psn_type "1103" says flxempe_flag): a required
+        # one the table lacks is missing per record, as in JSON, where a code can still supply it
+        self.implied = {
+            f for e in vocab.enums.values() for c in e.codes.values() for f, _ in c.implies
+        }
+        self.problems = _Problems()
+        self.cols: dict[str, Col] = {}
+        self.row_bad: dict[str, dict[int, str]] = {}
+        self.raw_psn: tuple[np.ndarray, list] | None = None
+        self.psn_as_given = False
+        self.psn_codes = np.zeros(n, dtype=np.int64)
+        self.names: list = []
+        self.day = np.zeros(n, dtype=np.int64)
+        self.tod = np.full(n, -1, dtype=np.int64)
+        self.echo_time: pa.Array | None = None
+        self.renormal: np.ndarray | None = None
+        self.given: dict[str, pa.Array] = {}  # the columns as read, for what a problem quotes
+        # enumeration field -> (codes, meaning of each distinct value, raws)
+        self.coded: dict[str, tuple[np.ndarray, list, list]] = {}
+
+    def check_names(self) -> None:
+        """Unknown columns, and columns given twice, are problems of the column."""
+        names = self.table.column_names
+        for name in names:
+            if name not in self.types:
+                s = suggest(name, self.types)
+                reason = Reason("input.unknown_column", did=_did(s))
+                self.problems.column.append(InputProblem(None, name, reason))
+        if len(set(names)) != len(names):
+            for name in sorted({c for c in names if names.count(c) > 1}):
+                self.problems.column.append(InputProblem(None, name, Reason("input.two_columns")))
+
+    def column(self, name: str) -> "pa.Array | None":
+        """The column ``name`` as one array (None: absent, or given twice), dictionaries of
+        text or integers decoded, large strings as strings."""
+        names = self.table.column_names
+        if name not in names or names.count(name) != 1:
             return None
+        got = self.table.column(name)
         arr = got.combine_chunks() if got.num_chunks != 1 else got.chunk(0)
         if pa.types.is_dictionary(arr.type) and (
             _stringy(arr.type.value_type) or pa.types.is_integer(arr.type.value_type)
@@ -710,144 +876,138 @@ def visits_from_table(
             arr = arr.cast(pa.string())
         return arr
 
-    cols: dict[str, Col] = {}
-    row_bad: dict[str, dict] = {}
-    raw_psn = None
-    psn_as_given = False
-    psn_codes = np.zeros(n, dtype=np.int64)
-    names: list = []
-    day = np.zeros(n, dtype=np.int64)
-    tod = np.full(n, -1, dtype=np.int64)
-    echo_time, renormal = None, None
-    given: dict[str, pa.Array] = {}  # the columns as read, for what a problem quotes
-    coded: dict[
-        str, tuple
-    ] = {}  # enumeration field -> (codes, meaning of each distinct value, raws)
-    for name, t in types.items():
-        required, default = defaults[name]
-        arr = column(name)
+    def read(self, name: str, t: str) -> None:
+        """The field ``name`` of type ``t``: its typed column, or its problems."""
+        required, default = self.defaults[name]
+        arr = self.column(name)
         if arr is None:
-            if required and name not in implied:
-                problems.column.append(InputProblem(None, name, Reason("input.required")))
-                continue
-            if (
-                default is None and not required
-            ):  # an optional field no visit has (the platform's codes)
-                cols[name] = absent_col(t, n, vocab)
-                continue
-            arr = pa.nulls(n)
-        given[name] = arr
-        nonneg = name in VISIT_SPEC
+            if required and name not in self.implied:
+                self.problems.column.append(InputProblem(None, name, Reason("input.required")))
+                return
+            if default is None and not required:  # an optional field no visit has
+                self.cols[name] = absent_col(t, self.n, self.vocab)
+                return
+            arr = pa.nulls(self.n)
+        self.given[name] = arr
         if t in (V.MONEY, V.NUMBER) and pa.types.is_floating(arr.type):
-            problems.column.append(
+            self.problems.column.append(
                 InputProblem(
                     None,
                     name,
                     Reason("input.float_column", type=arr.type),
                 )
             )
-            continue
+            return
+        col = self.typed(name, t, arr)
+        if col.null is not None and required:
+            missing = col.null.copy()
+            missing[list(self.row_bad.get(name, {}))] = False
+            self.row_bad.setdefault(name, {}).update(
+                {i: "is required but missing" for i in np.flatnonzero(missing).tolist()}
+            )
+        else:
+            col = _fill(col, t, default, self.vocab)
+        self.cols[name] = col
+
+    def typed(self, name: str, t: str, arr: pa.Array) -> Col:
+        """The typed column of ``arr``; the problems of its rows go in ``row_bad``."""
+        nonneg = name in VISIT_SPEC
         if name == "setl_time":
-            day, tod, null, bad, renormal = _times(arr, problems, name)
-            col = Col("date", day, null=null if null.any() else None)
-            row_bad[name] = bad
-            echo_time = arr
-        elif t == V.MONEY:
+            return self.times(name, arr)
+        if t == V.MONEY:
             fen, null, bad = _money(arr, nonneg)
-            col = Col("num", fen, 2, null=null if null.any() else None)
-            row_bad[name] = bad
-        elif t == V.BOOL and (pa.types.is_boolean(arr.type) or pa.types.is_null(arr.type)):
+            self.row_bad[name] = bad
+            return Col("num", fen, 2, null=null if null.any() else None)
+        if t == V.BOOL and (pa.types.is_boolean(arr.type) or pa.types.is_null(arr.type)):
             null = _nulls(arr)
-            col = Col(
+            return Col(
                 "bool",
                 _np(arr.cast(pa.bool_()), False).astype(bool),
                 null=null if null.any() else None,
             )
-        else:
-            meanings: list = []
-            codes, values, bad, raws, distinct = _unique(arr, t, nonneg, vocab, meanings)
-            col = _typed(t, codes, values, vocab, distinct)
-            if any(m is not None and m.implies for m in meanings):
-                coded[name] = (codes, meanings, raws)
-            at = np.flatnonzero(np.isin(codes, list(bad))) if bad else []
-            row_bad[name] = {i: bad[int(codes[i])] for i in at.tolist()} if bad else {}
-            if name == "psn_no":  # persons by their trimmed text: "A " and "A" are one person
-                psn_codes = col.data.astype(np.int64)
-                names = list(col.cats)
-                psn_as_given = distinct
-                raw_psn = (codes, raws)
-        if col.null is not None and required:
-            missing = col.null.copy()
-            missing[list(row_bad.get(name, {}))] = False
-            row_bad.setdefault(name, {}).update(
-                {i: "is required but missing" for i in np.flatnonzero(missing).tolist()}
-            )
-        else:
-            col = _fill(col, t, default, vocab)
-        cols[name] = col
-    problems.rows += _implied(coded, cols, row_bad, given, types, vocab, len(order))
-    for name, bad in row_bad.items():
-        for i, message in bad.items():
-            problems.rows.append((i, order[name], name, message))
-    amounts = ("medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt")
-    if all(a in cols for a in amounts):
-        valid = _valid_rows(cols, row_bad, amounts, n)
-        parts = (
-            cols["fulamt_ownpay_amt"].data
-            + cols["overlmt_selfpay"].data
-            + cols["preselfpay_amt"].data
-        )
-        total = cols["medfee_sumamt"].data
-        for i in np.flatnonzero(valid & (parts > total)).tolist():
-            problems.rows.append(
-                (
-                    i,
-                    len(order) + 1,
-                    "medfee_sumamt",
-                    "the self-paid parts (fulamt_ownpay_amt + overlmt_selfpay + preselfpay_amt = "
-                    f"{fen_text(int(parts[i]))}) exceed the total {fen_text(int(total[i]))}",
-                )
-            )
-    problems.rows += _declared_split_problems(policy, cols, row_bad, n, len(order) + 1)
-    flag = cols.get("acct_used_flag")
-    if flag is not None and flag.kind == "cat":  # inputs._visit_rules: "0" or "1" when given
-        wrong = [k for k, c in enumerate(flag.cats) if c not in ("0", "1")]
-        if wrong:
-            words = {
-                k: dict(_visit_rules({"acct_used_flag": flag.cats[k]}))["acct_used_flag"]
-                for k in wrong
-            }
-            for i in np.flatnonzero(np.isin(flag.data, wrong)).tolist():
-                problems.rows.append(
-                    (i, len(order) + 2, "acct_used_flag", words[int(flag.data[i])])
-                )
-    if problems.column or problems.rows:
-        psn_of = _psn_reader(raw_psn)
-        found = list(problems.column)
-        found += [
-            InputProblem(i + 1, name, message, psn_of(i))
-            for i, _, name, message in sorted(problems.rows)
-        ]
-        raise InputError(found)
-    cols["psn_no"] = Col("cat", psn_codes.astype(np.int32), cats=tuple(names))
-    psn_text = column("psn_no")
-    if not (
-        _stringy(psn_text.type) and psn_as_given
-    ):  # an integer, or text with spaces around: as read
-        psn_text = pc.take(pa.array(names, pa.string()), pa.array(psn_codes))
-    return (
-        Visits(n, psn_codes, list(names), day, tod, cols),
-        psn_text,
-        _echo_times(echo_time, day, tod, renormal),
+        return self.distinct(name, t, arr, nonneg)
+
+    def times(self, name: str, arr: pa.Array) -> Col:
+        self.day, self.tod, null, bad, self.renormal = _times(arr, self.problems, name)
+        self.row_bad[name] = bad
+        self.echo_time = arr
+        return Col("date", self.day, null=null if null.any() else None)
+
+    def distinct(self, name: str, t: str, arr: pa.Array, nonneg: bool) -> Col:
+        """Any other column, read one distinct value at a time (``_unique``)."""
+        meanings: list = []
+        codes, values, bad, raws, distinct = _unique(arr, t, nonneg, self.vocab, meanings)
+        col = _typed(t, codes, values, self.vocab, distinct)
+        if any(m is not None and m.implies for m in meanings):
+            self.coded[name] = (codes, meanings, raws)
+        self.row_bad[name] = {}
+        if bad:
+            at = np.flatnonzero(np.isin(codes, list(bad)))
+            self.row_bad[name] = {i: bad[int(codes[i])] for i in at.tolist()}
+        if name == "psn_no":  # persons by their trimmed text: "A " and "A" are one person
+            self.psn_codes = col.data.astype(np.int64)
+            self.names = list(col.cats)
+            self.psn_as_given = distinct
+            self.raw_psn = (codes, raws)
+        return col
+
+
+_AMOUNTS = ("medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt")
+
+
+def _sum_problems(
+    cols: dict[str, Col], row_bad: dict[str, dict[int, str]], n: int, order: float
+) -> list[tuple[int, float, str, str]]:
+    """The rows whose self-paid parts exceed their total (rows whose amounts are absent or
+    bad are left to those problems)."""
+    if not all(a in cols for a in _AMOUNTS):
+        return []
+    valid = _valid_rows(cols, row_bad, _AMOUNTS, n)
+    parts = (
+        cols["fulamt_ownpay_amt"].data + cols["overlmt_selfpay"].data + cols["preselfpay_amt"].data
     )
+    total = cols["medfee_sumamt"].data
+    return [
+        (
+            i,
+            order,
+            "medfee_sumamt",
+            "the self-paid parts (fulamt_ownpay_amt + overlmt_selfpay + preselfpay_amt = "
+            f"{fen_text(int(parts[i]))}) exceed the total {fen_text(int(total[i]))}",
+        )
+        for i in np.flatnonzero(valid & (parts > total)).tolist()
+    ]
+
+
+def _flag_problems(cols: dict[str, Col], order: float) -> list[tuple[int, float, str, str]]:
+    """The rows whose ``acct_used_flag`` is not "0" or "1" (``inputs._visit_rules``)."""
+    flag = cols.get("acct_used_flag")
+    if flag is None or flag.kind != "cat":
+        return []
+    wrong = [k for k, c in enumerate(flag.cats) if c not in ("0", "1")]
+    if not wrong:
+        return []
+    words = {
+        k: dict(_visit_rules({"acct_used_flag": flag.cats[k]}))["acct_used_flag"] for k in wrong
+    }
+    return [
+        (i, order, "acct_used_flag", words[int(flag.data[i])])
+        for i in np.flatnonzero(np.isin(flag.data, wrong)).tolist()
+    ]
 
 
 _MISSING = "is required but missing"
 
 
 def _implied(
-    coded: dict, cols: dict, row_bad: dict, given: dict, types: dict, vocab, last: int
-) -> list:
+    coded: dict[str, tuple[np.ndarray, list, list]],
+    cols: dict[str, Col],
+    row_bad: dict[str, dict[int, str]],
+    given: dict[str, pa.Array],
+    types: dict[str, str],
+    vocab: Vocabulary,
+    last: int,
+) -> list[tuple[int, float, str, str]]:
     """What platform codes imply, as ``inputs._validate`` applies it: a code whose meaning sets
     another field (``1103``: flxempe_flag true) supplies that field where the record lacks it
     (a required field: its "missing" problem goes) and contradicts a record that says
@@ -881,7 +1041,7 @@ def _implied(
     return out
 
 
-def _put(col: Col, i: int, value, t: str, vocab) -> None:
+def _put(col: Col, i: int, value: object, t: str, vocab: Vocabulary) -> None:
     """Row ``i`` of ``col`` (absent until now) holds ``value``."""
     one = col_from_values(t, [value], vocab)
     if col.kind == "cat":
@@ -894,15 +1054,16 @@ def _put(col: Col, i: int, value, t: str, vocab) -> None:
                 f"columnar: a code implying {value} at another scale"
             )  # pragma: no cover
         col.data[i] = one.data[0]
-    col.null[i] = False
+    if col.null is not None:  # it is: the value was absent
+        col.null[i] = False
 
 
-def _psn_reader(raw_psn):
+def _psn_reader(raw_psn: tuple[np.ndarray, list] | None) -> Callable[[int], str | None]:
     if raw_psn is None:
         return lambda i: None
     codes, raws = raw_psn
 
-    def psn_of(i):  # as the JSON path names the person of a record
+    def psn_of(i: int) -> str | None:  # as the JSON path names the person of a record
         c = codes[i]
         return psn_shown(raws[c]) if c >= 0 else None
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import decimal
 from decimal import Decimal
+from typing import Any, Callable
 
 import attrs
 
@@ -16,6 +17,7 @@ from . import ir
 from . import nodes as n
 from . import vocab as V
 from .ir.evaluate import CTX
+from .nodes import Span
 from .resolve import Scope
 
 HUNDRED = Decimal(100)
@@ -24,7 +26,7 @@ HUNDRED = Decimal(100)
 ACCUMULATOR_KINDS = {n.Deductible: "deductible", n.Cap: "cap", n.CostCap: "cost_cap"}
 
 
-def prov(rule: str, cite, policy: str | None = None, span=None) -> ir.Prov:
+def prov(rule: str, cite: n.Cite, policy: str | None = None, span: Span | None = None) -> ir.Prov:
     if isinstance(cite, n.Citation):
         return ir.Prov(rule, cite.clause, cite.quote, None, policy, span=span or cite.span)
     if isinstance(cite, n.Unstated):
@@ -32,7 +34,7 @@ def prov(rule: str, cite, policy: str | None = None, span=None) -> ir.Prov:
     return ir.Prov(rule, None, None, None, policy, span=span)
 
 
-def literal_value(lit) -> tuple[object, str]:
+def literal_value(lit: n.Literal) -> tuple[object, str]:
     if isinstance(lit, n.MoneyLit):
         return lit.amount, V.MONEY
     if isinstance(lit, n.PercentLit):
@@ -50,6 +52,37 @@ def literal_value(lit) -> tuple[object, str]:
     raise TypeError(lit)
 
 
+def decimal_value(lit: n.Literal) -> Decimal:
+    """The fraction a percentage or points literal stands for (5 points: 0.05)."""
+    value = literal_value(lit)[0]
+    if not isinstance(value, Decimal):
+        raise TypeError(lit)
+    return value
+
+
+def _money(lit: n.Literal) -> Decimal:
+    if not isinstance(lit, n.MoneyLit):  # the checker allows money only here
+        raise TypeError(lit)
+    return lit.amount
+
+
+def _band_label(b: n.Band) -> str:
+    if b.limit is None:
+        return "beyond"
+    return f"until {_money(b.limit)}"
+
+
+# a fund's deductibles, caps, adjustments, ratio, the ratio's provenance and cost caps
+_FundTerms = tuple[
+    list[ir.Accumulate],
+    list[ir.Accumulate],
+    list[ir.Adjust],
+    "ir.Value | ir.Bands",
+    ir.Prov,
+    list[ir.Accumulate],
+]
+
+
 class Lowering:
     def __init__(self, scope: Scope):
         self.scope = scope
@@ -64,7 +97,7 @@ class Lowering:
         return frozenset({name})
 
     # -- expressions
-    def expr(self, e) -> ir.Expr:
+    def expr(self, e: n.Expr) -> ir.Expr:
         if isinstance(e, n.Ref):
             name = e.name.value
             if name in self.fields:
@@ -84,76 +117,85 @@ class Lowering:
         value, t = literal_value(e)
         return ir.Const(value, t)
 
-    def cond(self, c) -> ir.Cond:
+    def cond(self, c: n.Cond | None) -> ir.Cond:
         if c is None:
             return ir.TRUE
-        if isinstance(c, n.And):
-            return ir.AllOf((self.cond(c.left), self.cond(c.right)))
-        if isinstance(c, n.Or):
-            return ir.AnyOf((self.cond(c.left), self.cond(c.right)))
-        if isinstance(c, n.Not):
-            return ir.Negate(self.cond(c.operand))
-        if isinstance(c, n.Flag):
-            return ir.Cmp("=", self.expr(n.Ref(name=c.name)), ir.Const(True, V.BOOL))
-        if isinstance(c, n.Member):
-            values = frozenset().union(*(self.tier_values(v.value) for v in c.values))
-            return ir.InSet(self.expr(c.operand), values)
-        if isinstance(c, n.MemberOf):
-            return ir.InSet(self.expr(c.operand), self.tier_values(c.group.value))
-        if isinstance(c, n.Compare):
-            left = self.expr(c.left)
-            if (
-                isinstance(c.right, n.Ref)
-                and c.right.name.value not in self.fields
-                and c.right.name.value not in self.scope.params
-            ):
-                value = c.right.name.value
-                if left.type == V.BOOL:
-                    right = ir.Const(value == "true", V.BOOL)
-                elif left.type == "hosp_lv" and value in self.scope.tiers:
-                    s = ir.InSet(left, self.tier_values(value))
-                    return s if c.op == "=" else ir.Negate(s)
-                else:
-                    right = ir.Const(value, left.type)
-            else:
-                right = self.expr(c.right)
-            return ir.Cmp(c.op, left, right)
-        raise TypeError(c)
+        lower = _COND_LOWERING.get(type(c))
+        if lower is None:
+            raise TypeError(c)
+        return lower(self, c)
 
-    def quantity(self, q, rule: str, cite, policy: str) -> ir.Value:
+    def _and(self, c: n.And) -> ir.Cond:
+        return ir.AllOf((self.cond(c.left), self.cond(c.right)))
+
+    def _or(self, c: n.Or) -> ir.Cond:
+        return ir.AnyOf((self.cond(c.left), self.cond(c.right)))
+
+    def _not(self, c: n.Not) -> ir.Cond:
+        return ir.Negate(self.cond(c.operand))
+
+    def _flag(self, c: n.Flag) -> ir.Cond:
+        return ir.Cmp("=", self.expr(n.Ref(name=c.name)), ir.Const(True, V.BOOL))
+
+    def _member(self, c: n.Member) -> ir.Cond:
+        values: frozenset[str] = frozenset().union(*(self.tier_values(v.value) for v in c.values))
+        return ir.InSet(self.expr(c.operand), values)
+
+    def _member_of(self, c: n.MemberOf) -> ir.Cond:
+        return ir.InSet(self.expr(c.operand), self.tier_values(c.group.value))
+
+    def _compare(self, c: n.Compare) -> ir.Cond:
+        left = self.expr(c.left)
+        if (
+            isinstance(c.right, n.Ref)
+            and c.right.name.value not in self.fields
+            and c.right.name.value not in self.scope.params
+        ):
+            return self._compare_value(c, left, c.right.name.value)
+        return ir.Cmp(c.op, left, self.expr(c.right))
+
+    def _compare_value(self, c: n.Compare, left: ir.Expr, value: str) -> ir.Cond:
+        """``left op value`` where ``value`` names no field nor parameter: ``true``/``false``,
+        a tier of hospital levels (membership), or a value of ``left``'s enumeration."""
+        if left.type == V.BOOL:
+            return ir.Cmp(c.op, left, ir.Const(value == "true", V.BOOL))
+        if left.type == "hosp_lv" and value in self.scope.tiers:
+            s = ir.InSet(left, self.tier_values(value))
+            return s if c.op == "=" else ir.Negate(s)
+        return ir.Cmp(c.op, left, ir.Const(value, left.type))
+
+    def ratio(
+        self, q: n.Quantity | n.Ref, rule: str, cite: n.Cite, policy: str
+    ) -> ir.Value | ir.Bands:
+        """A ratio: a quantity, or bands by what has accumulated (only a ratio has bands)."""
+        if isinstance(q, n.Bands):
+            return self.bands(q, rule, cite, policy)
+        return self.quantity(q, rule, cite, policy)
+
+    def bands(self, q: n.Bands, rule: str, cite: n.Cite, policy: str) -> ir.Bands:
+        limits = tuple(None if b.limit is None else literal_value(b.limit)[0] for b in q.bands)
+        values = tuple(literal_value(b.value)[0] for b in q.bands)
+        provs = tuple(
+            prov(f"{rule} band " + _band_label(b), b.cite or cite, policy, b.span) for b in q.bands
+        )
+        return ir.Bands(q.period.value, q.each.value if q.each else None, limits, values, provs)
+
+    def quantity(self, q: n.Quantity | n.Ref, rule: str, cite: n.Cite, policy: str) -> ir.Value:
         if isinstance(q, n.Ref):
             return self.expr(q)
-        if isinstance(q, n.Bands):
-            limits = tuple(None if b.limit is None else literal_value(b.limit)[0] for b in q.bands)
-            values = tuple(literal_value(b.value)[0] for b in q.bands)
-            provs = tuple(
-                prov(
-                    f"{rule} band " + ("beyond" if b.limit is None else f"until {b.limit.amount}"),
-                    b.cite or cite,
-                    policy,
-                    b.span,
-                )
-                for b in q.bands
-            )
-            return ir.Bands(q.period.value, q.each.value if q.each else None, limits, values, provs)
-        if not isinstance(q, n.Table):
-            value, t = literal_value(q)
-            return ir.Const(value, t)
+        if isinstance(q, n.Bands):  # the checker allows bands for a ratio only (T201)
+            raise TypeError(q)
+        if isinstance(q, n.Table):
+            return self.table(q, rule, cite, policy)
+        value, t = literal_value(q)
+        return ir.Const(value, t)
+
+    def table(self, q: n.Table, rule: str, cite: n.Cite, policy: str) -> ir.Decide:
         arms = []
         t = None
         for row in q.rows:
-            conds = []
-            for key, alts in zip(q.keys, row.patterns, strict=True):
-                if alts is None:
-                    continue
-                ktype = self.fields[key.value]
-                if ktype == V.BOOL:
-                    values = frozenset(p.value in ("true", "是") for p in alts)
-                else:
-                    values = frozenset().union(*(self.tier_values(p.value) for p in alts))
-                conds.append(ir.InSet(ir.Field(key.value, ktype), values))
             if isinstance(row.value, n.Ref):  # a parameter: its value is given at evaluation
-                cell = self.expr(row.value)
+                cell: ir.Expr = self.expr(row.value)
                 t = cell.type
             else:
                 value, t = literal_value(row.value)
@@ -163,12 +205,27 @@ class Lowering:
             )
             arms.append(
                 ir.Arm(
-                    ir.AllOf(tuple(conds)),
+                    ir.AllOf(self.row_conds(q, row)),
                     cell,
                     prov(f"{rule} [{label}]", row.cite or cite, policy, row.span),
                 )
             )
         return ir.Decide(tuple(arms), t or V.PERCENT)
+
+    def row_conds(self, q: n.Table, row: n.Row) -> tuple[ir.Cond, ...]:
+        """What a row of a table asks of the visit: one membership per key it constrains."""
+        conds: list[ir.Cond] = []
+        for key, alts in zip(q.keys, row.patterns, strict=True):
+            if alts is None:
+                continue
+            ktype = self.fields[key.value]
+            values: frozenset[object]
+            if ktype == V.BOOL:
+                values = frozenset(p.value in ("true", "是") for p in alts)
+            else:
+                values = frozenset().union(*(self.tier_values(p.value) for p in alts))
+            conds.append(ir.InSet(ir.Field(key.value, ktype), values))
+        return tuple(conds)
 
     # -- sections
     def section(self, s: n.Section, owner: Scope) -> ir.Section:
@@ -195,8 +252,9 @@ class Lowering:
         self.scope = saved
         return ir.Section(s.kind, s.title, owner.id, tuple(versions))
 
-    def rules_pooling(self, body, pid) -> ir.PoolingRules:
-        covers, covers_prov = frozenset(), prov("covers", None, pid)
+    def rules_pooling(self, body: tuple[n.Stmt, ...], pid: str) -> ir.PoolingRules:
+        covers: frozenset[str] = frozenset()
+        covers_prov = prov("covers", None, pid)
         designated = None
         deductibles, caps, adjustments, ratio, ratio_prov, cost_caps = self.fund_terms(body, pid)
         bounds: list[ir.RatioBound] = []
@@ -223,7 +281,7 @@ class Lowering:
             funds=tuple(self.fund_rules(st, pid) for st in body if isinstance(st, n.Fund)),
         )
 
-    def fund_rules(self, f: n.Fund, pid) -> ir.FundRules:
+    def fund_rules(self, f: n.Fund, pid: str) -> ir.FundRules:
         deductibles, caps, adjustments, ratio, ratio_prov, _ = self.fund_terms(
             f.body, pid, f"{f.name.value} "
         )
@@ -239,20 +297,23 @@ class Lowering:
             f.above_cap,
         )
 
-    def fund_terms(self, body, pid, fund: str = ""):
+    def fund_terms(self, body: tuple[n.Stmt, ...], pid: str, fund: str = "") -> _FundTerms:
         """A fund's deductibles, caps, adjustments, ratio and cost caps, from the statements
         of a pooling version (the pooling fund) or of a ``fund`` block (``fund``: the prefix
         of its rules' names, e.g. "hifob ")."""
-        deductibles, caps, adjustments = [], [], []
+        deductibles: list[ir.Accumulate] = []
+        caps: list[ir.Accumulate] = []
+        adjustments: list[ir.Adjust] = []
         cost_caps: list[ir.Accumulate] = []
-        ratio, ratio_prov = ir.Const(Decimal(0), V.PERCENT), prov("ratio", None, pid)
+        ratio: ir.Value | ir.Bands = ir.Const(Decimal(0), V.PERCENT)
+        ratio_prov = prov("ratio", None, pid)
         for st in body:
             if isinstance(st, (n.Deductible, n.Cap, n.CostCap)):
                 kind = ACCUMULATOR_KINDS[type(st)]
                 target = {"deductible": deductibles, "cap": caps, "cost_cap": cost_caps}[kind]
                 target.append(self.accumulate(st, kind, pid, fund))
             elif isinstance(st, n.Ratio):
-                ratio = self.quantity(st.amount, f"{fund}ratio", st.cite, pid)
+                ratio = self.ratio(st.amount, f"{fund}ratio", st.cite, pid)
                 ratio_prov = prov(f"{fund}ratio", st.cite, pid, st.span)
             elif isinstance(st, n.Uplift):
                 adjustments.append(
@@ -266,7 +327,9 @@ class Lowering:
                 adjustments.extend(self.reduction(st, pid))
         return deductibles, caps, adjustments, ratio, ratio_prov, cost_caps
 
-    def accumulate(self, st, kind: str, pid, fund: str = "") -> ir.Accumulate:
+    def accumulate(
+        self, st: n.Deductible | n.Cap | n.CostCap, kind: str, pid: str, fund: str = ""
+    ) -> ir.Accumulate:
         """A deductible, a cap or a cost cap; a deductible's ``total_at_most`` becomes its
         ``ceiling`` (kind ``ceiling``: the deductible's condition, no ``each``)."""
         label = f"{fund}{kind} per {st.period.value}" + (
@@ -296,7 +359,7 @@ class Lowering:
             ceiling,
         )
 
-    def points(self, amount, negate: bool = False):
+    def points(self, amount: n.Literal | n.Ref, negate: bool = False) -> ir.Expr | Decimal:
         """An adjustment's points: a fraction, or an expression over a parameter."""
         if isinstance(amount, n.Ref):
             e = self.expr(amount)
@@ -333,7 +396,7 @@ class Lowering:
         )
         return out
 
-    def ratio_bound(self, st, pid: str) -> ir.RatioBound:
+    def ratio_bound(self, st: n.RatioFloor | n.RatioCeiling, pid: str) -> ir.RatioBound:
         kind = "floor" if isinstance(st, n.RatioFloor) else "ceiling"
         rule = "ratio at_least" if kind == "floor" else "ratio at_most"
         if isinstance(st.value, n.Ref):
@@ -342,7 +405,7 @@ class Lowering:
             value = ir.Const(literal_value(st.value)[0], V.PERCENT)
         return ir.RatioBound(kind, value, prov(rule, st.cite, pid, st.span))
 
-    def rules_crediting(self, body, pid) -> ir.CreditingRules:
+    def rules_crediting(self, body: tuple[n.Stmt, ...], pid: str) -> ir.CreditingRules:
         rules = []
         for st in body:
             if isinstance(st, n.CreditRule):
@@ -356,10 +419,13 @@ class Lowering:
                 )
         return ir.CreditingRules(tuple(rules))
 
-    def rules_account_use(self, body, pid) -> ir.AccountRules:
-        relations, relations_prov = frozenset(), None
-        allows, planned = [], []
-        excludes, excludes_prov = frozenset(), None
+    def rules_account_use(self, body: tuple[n.Stmt, ...], pid: str) -> ir.AccountRules:
+        relations: frozenset[str] = frozenset()
+        relations_prov = None
+        allows: list[ir.Permission] = []
+        planned: list[ir.Permission] = []
+        excludes: frozenset[str] = frozenset()
+        excludes_prov = None
         channels = []
         for st in body:
             if isinstance(st, n.Relations):
@@ -399,7 +465,7 @@ class Lowering:
         if scope.rounding is not None:
             r = scope.rounding
             rounding = ir.Rounding(
-                r.mode.value, r.unit.amount, prov("rounding", r.cite, scope.id, r.span)
+                r.mode.value, _money(r.unit), prov("rounding", r.cite, scope.id, r.span)
             )
         settings = {
             k: (d.value.value, prov(f"setting {k}", d.cite, scope.id, d.span))
@@ -425,15 +491,15 @@ class Lowering:
                     )
                 )
             elif isinstance(d, n.Constraints):
-                for r in d.requirements:
+                for req in d.requirements:
                     reqs.append(
                         ir.Requirement(
-                            r.name.value,
-                            self.side(r.left),
-                            r.op,
-                            self.side(r.right),
-                            prov(r.name.value, r.cite, scope.id, r.span),
-                            self.req_text(r),
+                            req.name.value,
+                            self.side(req.left),
+                            req.op,
+                            self.side(req.right),
+                            prov(req.name.value, req.cite, scope.id, req.span),
+                            self.req_text(req),
                         )
                     )
         parent = Lowering(scope.parent).policy() if scope.parent is not None else None
@@ -456,20 +522,20 @@ class Lowering:
             vocabulary=scope.vocab,
         )
 
-    def bill_split(self, p: n.Policy, scope: Scope):
+    def bill_split(self, p: n.Policy, scope: Scope) -> tuple[tuple[str, ...], ir.Prov] | None:
         d = p.first(n.BillSplit)
         if d is None:
             return None
         return tuple(x.value for x in d.parts), prov("in_policy excludes", d.cite, scope.id, d.span)
 
-    def default_of(self, d: n.InputDecl):
+    def default_of(self, d: n.InputDecl) -> object:
         if d.default is None:
             return None
         value = literal_value(d.default)[0]
         enum = self.scope.vocab.enums.get(self.type_of(d.type))
         return enum.lookup(value)[0] if enum is not None else value
 
-    def side(self, side):
+    def side(self, side: n.Measure | n.Bound) -> ir.Measure | object:
         if isinstance(side, n.Bound):
             return literal_value(side.value)[0]
         return ir.Measure(side.quantity.value, self.cond(side.where))
@@ -480,7 +546,7 @@ class Lowering:
         return format_requirement(r).split(": ", 1)[1]
 
 
-def _points_label(amount) -> str:
+def _points_label(amount: n.Literal | n.Ref) -> str:
     if isinstance(amount, n.Ref):
         return amount.name.value
     return f"{amount.value} points" if isinstance(amount, n.PointsLit) else "?"
@@ -494,3 +560,15 @@ def lower(scope: Scope) -> ir.Policy:
     with decimal.localcontext(CTX):  # the caller's decimal context never changes a value
         policy = Lowering(scope).policy()
         return attrs.evolve(policy, programs=build(policy))
+
+
+# how each kind of condition is lowered (``Lowering.cond``)
+_COND_LOWERING: dict[type, Callable[[Lowering, Any], ir.Cond]] = {
+    n.And: Lowering._and,
+    n.Or: Lowering._or,
+    n.Not: Lowering._not,
+    n.Flag: Lowering._flag,
+    n.Member: Lowering._member,
+    n.MemberOf: Lowering._member_of,
+    n.Compare: Lowering._compare,
+}

@@ -42,6 +42,7 @@ from __future__ import annotations
 import bisect
 import json
 import unicodedata
+from typing import Any, Callable, Iterable
 from decimal import Decimal
 
 import attrs
@@ -151,7 +152,7 @@ def _word_before(text: str, pos: int) -> int:
 class _ItemWalker:
     """The layout items of a parsed policy in source order, with their extents."""
 
-    def __init__(self, text: str, comments: list[n.Comment] = ()):
+    def __init__(self, text: str, comments: Iterable[n.Comment] = ()):
         self.text = text
         self.comments = {c.span.start: c.span.end for c in comments}
         self.items: list[_Item] = []
@@ -160,29 +161,36 @@ class _ItemWalker:
     def line_of(self, pos: int) -> int:
         return bisect.bisect_right(self._newlines, pos - 1) + 1
 
-    def add(self, key, start: int, end: int):
+    def add(self, key: tuple, start: int, end: int) -> None:
         self.items.append(
             _Item(key, start, end, self.line_of(start), self.line_of(max(start, end - 1)))
         )
 
-    def simple(self, node, start: int | None = None):
-        self.add(("item", id(node)), node.span.start if start is None else start, node.span.end)
+    def simple(self, node: n.Node, start: int | None = None) -> None:
+        span = _placed(node)
+        self.add(("item", id(node)), span.start if start is None else start, span.end)
 
     def block(
-        self, node, inner, children, opener_from: int | None = None, closer: int | None = None
-    ):
+        self,
+        node: n.Node,
+        inner: Callable[[Any], None],
+        children: Iterable[Any],
+        opener_from: int | None = None,
+        closer: int | None = None,
+    ) -> None:
         """``node`` opens a block at its first ``{`` (from ``opener_from``) and closes it at
         ``closer`` (default: its last character); ``children`` are walked in between."""
+        span = _placed(node)
         brace = _skip_to_brace(
-            self.text, node.span.start if opener_from is None else opener_from, self.comments
+            self.text, span.start if opener_from is None else opener_from, self.comments
         )
-        self.add(("open", id(node)), node.span.start, brace + 1)
+        self.add(("open", id(node)), span.start, brace + 1)
         for child in children:
             inner(child)
-        close = node.span.end - 1 if closer is None else closer
-        self.add(("close", id(node)), close, node.span.end)
+        close = span.end - 1 if closer is None else closer
+        self.add(("close", id(node)), close, span.end)
 
-    def policy(self, p: n.Policy | n.Vocabulary):
+    def policy(self, p: n.Policy | n.Vocabulary) -> None:
         self.block(p, self.decl, p.decls)
 
     def decl(self, d):
@@ -201,11 +209,11 @@ class _ItemWalker:
 
     def disease_item(self, x):
         if isinstance(x, n.NumberLit):  # the total: its span starts at the number
-            self.simple(x, _word_before(self.text, x.span.start))
+            self.simple(x, _word_before(self.text, _placed(x).start))
         else:
             self.simple(x)
 
-    def version(self, v: n.Version):
+    def version(self, v: n.Version) -> None:
         self.block(v, self.stmt, v.body)
 
     def stmt(self, st):
@@ -217,31 +225,40 @@ class _ItemWalker:
                 st,
                 self.simple,
                 amount.rows,
-                opener_from=amount.span.start,
-                closer=amount.span.end - 1,
+                opener_from=_placed(amount).start,
+                closer=_placed(amount).end - 1,
             )
         elif isinstance(amount, n.Bands):
             self.block(
                 st,
                 self.simple,
                 amount.bands,
-                opener_from=amount.span.start,
-                closer=amount.span.end - 1,
+                opener_from=_placed(amount).start,
+                closer=_placed(amount).end - 1,
             )
         else:
             self.simple(st)
 
 
-def _disease_items(d: n.Diseases) -> list:
+def _placed(node: n.Node) -> n.Span:
+    """Where a parsed node is (comments are attached only to what was parsed from text)."""
+    if node.span is None:
+        raise ValueError(f"{type(node).__name__} has no source position to attach comments to")
+    return node.span
+
+
+def _disease_items(d: n.Diseases) -> list[n.NumberLit | n.DiseasePart]:
     """The total and the parts, in the order they were written (the total first when the
     nodes have no source positions), so that their comments keep their order."""
     items = ([d.total] if d.total is not None else []) + list(d.parts)
     if all(x.span is not None for x in items):
-        items.sort(key=lambda x: x.span.start)
+        items.sort(key=lambda x: _placed(x).start)
     return items
 
 
-def attach_comments(policy: n.Policy, text: str, comments: list[n.Comment]) -> Comments:
+def attach_comments(
+    policy: n.Policy | n.Vocabulary, text: str, comments: list[n.Comment]
+) -> Comments:
     """Attach each comment to a layout item (the rules are in the module's docstring)."""
     out = Comments()
     if not comments:
@@ -276,7 +293,12 @@ def attach_comments(policy: n.Policy, text: str, comments: list[n.Comment]) -> C
 
 
 class Formatter:
-    def __init__(self, lang: str = "en", comments: Comments | None = None, root=None):
+    def __init__(
+        self,
+        lang: str = "en",
+        comments: Comments | None = None,
+        root: n.Policy | n.Vocabulary | None = None,
+    ):
         self.zh = lang == "zh"
         self.kw_map = keyword_pairs()
         self.comments = comments or Comments()
@@ -301,7 +323,7 @@ class Formatter:
     def num(d: Decimal) -> str:
         return format(d, "f")
 
-    def literal(self, lit) -> str:
+    def literal(self, lit: n.Literal) -> str:
         if isinstance(lit, n.MoneyLit):
             return f"{self.num(lit.amount)} {self.kw('yuan')}"
         if isinstance(lit, n.PercentLit):
@@ -318,7 +340,7 @@ class Formatter:
             return self.kw("true") if lit.value else self.kw("false")
         raise TypeError(lit)
 
-    def cite_seg(self, c) -> list[Seg]:
+    def cite_seg(self, c: n.Cite) -> list[Seg]:
         if c is None:
             return []
         if isinstance(c, n.Unstated):
@@ -331,11 +353,11 @@ class Formatter:
             )
         ]
 
-    def cite(self, c) -> str:
+    def cite(self, c: n.Cite) -> str:
         """A citation on one line (as part of a one-line text)."""
         return "".join(" " + s.text() for s in self.cite_seg(c))
 
-    def nm(self, name) -> str:
+    def nm(self, name: n.Name | str) -> str:
         """A name as written: enumeration values take their Chinese alias in zh."""
         value = name.value if hasattr(name, "value") else name
         return self.zh_values.get(value, value) if self.zh else value
@@ -343,14 +365,14 @@ class Formatter:
     def type_name(self, t: n.Name) -> str:
         return TYPE_ZH.get(t.value, t.value) if self.zh else t.value
 
-    def names(self, items) -> str:
+    def names(self, items: Iterable[n.Name]) -> str:
         return ", ".join(self.nm(x) for x in items)
 
-    def name_atoms(self, items) -> list[str]:
+    def name_atoms(self, items: Iterable[n.Name]) -> list[str]:
         words = [self.nm(x) for x in items]
         return [w + "," for w in words[:-1]] + words[-1:]
 
-    def expr(self, e, parent_prec: int = 0) -> str:
+    def expr(self, e: n.Expr, parent_prec: int = 0) -> str:
         if isinstance(e, n.Ref):
             return self.nm(e.name)
         if isinstance(e, n.BinOp):
@@ -361,10 +383,10 @@ class Formatter:
             return f"({text})" if prec < parent_prec else text
         return self.literal(e)
 
-    def cond(self, c, parent_prec: int = 0) -> str:
+    def cond(self, c: n.Cond, parent_prec: int = 0) -> str:
         return " ".join(self.cond_atoms(c, parent_prec))
 
-    def cond_atoms(self, c, parent_prec: int = 0) -> list[str]:
+    def cond_atoms(self, c: n.Cond, parent_prec: int = 0) -> list[str]:
         """A condition as atoms that may be put on separate lines: broken before each
         ``and`` / ``or`` of the outermost level."""
         if isinstance(c, (n.Or, n.And)):
@@ -457,15 +479,15 @@ class Formatter:
             else:  # pragma: no cover
                 self.lines.append(ind + a.comment.text)
 
-    def open(self, node, ind: str, segs: list[Seg]) -> None:
+    def open(self, node: n.Node, ind: str, segs: list[Seg]) -> None:
         self.put(("open", id(node)), ind, self.layout(ind, segs, opener=True))
 
-    def close(self, node, ind: str, tail: list[Seg] = ()) -> None:
+    def close(self, node: n.Node, ind: str, tail: Iterable[Seg] = ()) -> None:
         self.leading(("close", id(node)), ind + INDENT)
         self.lines.extend(self.layout(ind, [Seg(["}"]), *tail]))
         self.trailing(("close", id(node)), ind)
 
-    def simple(self, node, ind: str, segs: list[Seg]) -> None:
+    def simple(self, node: n.Node, ind: str, segs: list[Seg]) -> None:
         self.put(("item", id(node)), ind, self.layout(ind, segs))
 
     # -- statements
@@ -478,102 +500,77 @@ class Formatter:
             self.statement(inner, ind + INDENT)
         self.close(st, ind)
 
-    def statement(self, st, ind: str) -> None:
-        k = self.kw
-        if isinstance(st, n.Fund):
-            return self.fund(st, ind)
-        if isinstance(st, n.Covers):
-            return self.simple(
-                st,
-                ind,
-                [Seg([k("covers"), *self.name_atoms(st.categories)]), *self.cite_seg(st.cite)],
-            )
-        if isinstance(st, n.DesignatedOnly):
-            return self.simple(st, ind, [Seg([k("designated_only")]), *self.cite_seg(st.cite)])
-        if isinstance(st, (n.Deductible, n.Cap, n.CostCap)):
-            word = k(ACCUMULATOR_WORDS[type(st)])
-            tail = [Seg([k("per"), self.nm(st.period)])]
-            if st.each is not None:
-                tail.append(Seg([k("each"), st.each.value]))
-            if st.when is not None:
-                atoms = self.cond_atoms(st.when)
-                tail.append(Seg([f"{k('when')} {atoms[0]}", *atoms[1:]]))
-            top = getattr(st, "ceiling", None)
-            if top is not None:
-                amount = top.amount.name.value if isinstance(top.amount, n.Ref) else None
-                tail.append(
-                    Seg(
-                        [
-                            k("total_at_most"),
-                            amount or self.literal(top.amount),
-                            k("per"),
-                            self.nm(top.period),
-                        ]
-                    )
-                )
-            if st.name is not None:
-                tail.append(Seg([k("named"), st.name.value]))
-            return self.quantity_statement(st, ind, word, st.amount, tail + self.cite_seg(st.cite))
-        if isinstance(st, n.Ratio):
-            return self.quantity_statement(st, ind, k("ratio"), st.amount, self.cite_seg(st.cite))
-        if isinstance(st, n.Uplift):
-            atoms = self.cond_atoms(st.when)
-            return self.simple(
-                st,
-                ind,
-                [
-                    Seg([k("uplift"), self.param_value(st.points)]),
-                    Seg([f"{k('when')} {atoms[0]}", *atoms[1:]]),
-                    *self.cite_seg(st.cite),
-                ],
-            )
-        composed = COMPOSED_STATEMENTS.get(type(st))
-        if composed is not None:  # a reduction, a floor or a ceiling
-            return self.simple(st, ind, composed(self, st))
-        if isinstance(st, n.CreditRule):
-            atoms = self.cond_atoms(st.when)
-            atoms[-1] += ":"
-            segs = [
-                Seg([k("rule"), st.name.value]),
-                Seg([f"{k('when')} {atoms[0]}", *atoms[1:]]),
-                Seg([k("credit"), self.expr(st.amount)], own_line=True),
-                *self.cite_seg(st.cite),
-            ]
-            # the credit always starts a line of its own, below its rule's condition
-            head = self.layout(ind, segs[:2])
-            rest = self.layout(ind + INDENT, segs[2:], cont=ind + INDENT)
-            return self.put(("item", id(st)), ind, head + rest)
-        if isinstance(st, n.Relations):
-            return self.simple(
-                st,
-                ind,
-                [Seg([k("relations"), *self.name_atoms(st.relations)]), *self.cite_seg(st.cite)],
-            )
-        if isinstance(st, (n.Allow, n.Planned)):
-            word = k("allow") if isinstance(st, n.Allow) else k("planned")
-            segs = [Seg([word, *self.name_atoms(st.items)])]
-            if st.venues is not None:
-                segs.append(Seg([k("at"), *self.name_atoms(st.venues)]))
-            if st.relations is not None:
-                segs.append(Seg([k("for"), *self.name_atoms(st.relations)]))
-            return self.simple(st, ind, segs + self.cite_seg(st.cite))
-        if isinstance(st, n.Exclude):
-            return self.simple(
-                st, ind, [Seg([k("exclude"), *self.name_atoms(st.items)]), *self.cite_seg(st.cite)]
-            )
-        if isinstance(st, n.Channel):
-            return self.simple(
-                st,
-                ind,
-                [Seg([k("channel"), *self.name_atoms(st.channels)]), *self.cite_seg(st.cite)],
-            )
-        raise TypeError(st)
+    def statement(self, st: n.Stmt, ind: str) -> None:
+        write = _STATEMENTS.get(type(st))
+        if write is None:
+            raise TypeError(st)
+        write(self, st, ind)
 
-    def param_value(self, v) -> str:
+    def _stmt_covers(self, st: n.Covers, ind: str) -> None:
+        k = self.kw
+        self.simple(
+            st,
+            ind,
+            [Seg([k("covers"), *self.name_atoms(st.categories)]), *self.cite_seg(st.cite)],
+        )
+
+    def _stmt_designated_only(self, st: n.DesignatedOnly, ind: str) -> None:
+        k = self.kw
+        self.simple(st, ind, [Seg([k("designated_only")]), *self.cite_seg(st.cite)])
+
+    def _stmt_accumulator(self, st: n.Deductible | n.Cap | n.CostCap, ind: str) -> None:
+        k = self.kw
+        word = k(ACCUMULATOR_WORDS[type(st)])
+        tail = [Seg([k("per"), self.nm(st.period)])]
+        if st.each is not None:
+            tail.append(Seg([k("each"), st.each.value]))
+        if st.when is not None:
+            atoms = self.cond_atoms(st.when)
+            tail.append(Seg([f"{k('when')} {atoms[0]}", *atoms[1:]]))
+        top = getattr(st, "ceiling", None)
+        if top is not None:
+            amount = top.amount.name.value if isinstance(top.amount, n.Ref) else None
+            tail.append(
+                Seg(
+                    [
+                        k("total_at_most"),
+                        amount or self.literal(top.amount),
+                        k("per"),
+                        self.nm(top.period),
+                    ]
+                )
+            )
+        if st.name is not None:
+            tail.append(Seg([k("named"), st.name.value]))
+        self.quantity_statement(st, ind, word, st.amount, tail + self.cite_seg(st.cite))
+
+    def _stmt_ratio(self, st: n.Ratio, ind: str) -> None:
+        k = self.kw
+        self.quantity_statement(st, ind, k("ratio"), st.amount, self.cite_seg(st.cite))
+
+    def _stmt_uplift(self, st: n.Uplift, ind: str) -> None:
+        k = self.kw
+        atoms = self.cond_atoms(st.when)
+        self.simple(
+            st,
+            ind,
+            [
+                Seg([k("uplift"), self.param_value(st.points)]),
+                Seg([f"{k('when')} {atoms[0]}", *atoms[1:]]),
+                *self.cite_seg(st.cite),
+            ],
+        )
+
+    def _stmt_composed(self, st: n.Reduction | n.RatioFloor | n.RatioCeiling, ind: str) -> None:
+        """A statement of a composed ratio (issue 11): a reduction, a floor or a ceiling."""
+        segs = self.reduction_segs(st) if isinstance(st, n.Reduction) else self.bound_segs(st)
+        self.simple(st, ind, segs)
+
+    def param_value(self, v: n.Literal | n.Ref) -> str:
         """A literal, or the name of a parameter."""
         return v.name.value if isinstance(v, n.Ref) else self.literal(v)
 
-    def bound_segs(self, st) -> list[Seg]:
+    def bound_segs(self, st: n.RatioFloor | n.RatioCeiling) -> list[Seg]:
         """``ratio at_least PCT`` / ``ratio at_most PCT``."""
         word = self.kw("at_least") if isinstance(st, n.RatioFloor) else self.kw("at_most")
         return [
@@ -601,7 +598,56 @@ class Formatter:
             )
         return segs
 
-    def quantity_statement(self, st, ind: str, word: str, q, tail: list[Seg]) -> None:
+    def _stmt_credit_rule(self, st: n.CreditRule, ind: str) -> None:
+        k = self.kw
+        atoms = self.cond_atoms(st.when)
+        atoms[-1] += ":"
+        segs = [
+            Seg([k("rule"), st.name.value]),
+            Seg([f"{k('when')} {atoms[0]}", *atoms[1:]]),
+            Seg([k("credit"), self.expr(st.amount)], own_line=True),
+            *self.cite_seg(st.cite),
+        ]
+        # the credit always starts a line of its own, below its rule's condition
+        head = self.layout(ind, segs[:2])
+        rest = self.layout(ind + INDENT, segs[2:], cont=ind + INDENT)
+        self.put(("item", id(st)), ind, head + rest)
+
+    def _stmt_relations(self, st: n.Relations, ind: str) -> None:
+        k = self.kw
+        self.simple(
+            st,
+            ind,
+            [Seg([k("relations"), *self.name_atoms(st.relations)]), *self.cite_seg(st.cite)],
+        )
+
+    def _stmt_allow(self, st: n.Allow | n.Planned, ind: str) -> None:
+        k = self.kw
+        word = k("allow") if isinstance(st, n.Allow) else k("planned")
+        segs = [Seg([word, *self.name_atoms(st.items)])]
+        if st.venues is not None:
+            segs.append(Seg([k("at"), *self.name_atoms(st.venues)]))
+        if st.relations is not None:
+            segs.append(Seg([k("for"), *self.name_atoms(st.relations)]))
+        self.simple(st, ind, segs + self.cite_seg(st.cite))
+
+    def _stmt_exclude(self, st: n.Exclude, ind: str) -> None:
+        k = self.kw
+        self.simple(
+            st, ind, [Seg([k("exclude"), *self.name_atoms(st.items)]), *self.cite_seg(st.cite)]
+        )
+
+    def _stmt_channel(self, st: n.Channel, ind: str) -> None:
+        k = self.kw
+        self.simple(
+            st,
+            ind,
+            [Seg([k("channel"), *self.name_atoms(st.channels)]), *self.cite_seg(st.cite)],
+        )
+
+    def quantity_statement(
+        self, st: n.Node, ind: str, word: str, q: n.Quantity | n.Ref, tail: list[Seg]
+    ) -> None:
         """``deductible``, ``cap`` and ``ratio``: a literal or a parameter on one line; a table
         or bands as a block, the clauses after it on its closing line."""
         if isinstance(q, n.Table):
@@ -636,7 +682,7 @@ class Formatter:
         amount = q.name.value if isinstance(q, n.Ref) else self.literal(q)
         self.simple(st, ind, [Seg([word, amount]), *tail])
 
-    def point(self, p) -> str:
+    def point(self, p: n.DateLit | n.Name) -> str:
         return p.value.isoformat() if isinstance(p, n.DateLit) else p.value
 
     def version(self, v: n.Version, ind: str) -> None:
@@ -648,7 +694,7 @@ class Formatter:
             self.statement(st, ind + INDENT)
         self.close(v, ind)
 
-    def side(self, s) -> str:
+    def side(self, s: n.Measure | n.Bound) -> str:
         if isinstance(s, n.Bound):
             return self.literal(s.value)
         q = s.quantity.value
@@ -663,158 +709,203 @@ class Formatter:
     def title(self, t: str | None) -> list[str]:
         return [self.string(t)] if t is not None else []
 
-    def decl(self, d, ind: str) -> None:
+    def decl(self, d: n.Decl | n.VocabDecl, ind: str) -> None:
+        write = _DECLARATIONS.get(type(d))
+        if write is None:
+            raise TypeError(d)
+        write(self, d, ind)
+
+    def _decl_level(self, d: n.LevelDecl, ind: str) -> None:
         k = self.kw
         cite = self.cite_seg(getattr(d, "cite", None))
-        if isinstance(d, n.LevelDecl):
-            return self.simple(d, ind, [Seg([k("level"), self.nm(d.level)]), *cite])
-        if isinstance(d, n.JurisdictionDecl):
-            return self.simple(d, ind, [Seg([k("jurisdiction"), self.string(d.text)]), *cite])
-        if isinstance(d, n.DocumentDecl):
-            return self.simple(
-                d,
-                ind,
-                [
-                    Seg([k("document"), self.string(d.number)]),
-                    Seg([k("dated"), self.point(d.dated)]),
-                    *cite,
-                ],
-            )
-        if isinstance(d, n.BasisDecl):
-            dated = [Seg([k("dated"), d.dated.value.isoformat()])] if d.dated is not None else []
-            return self.simple(d, ind, [Seg([k("basis"), self.string(d.text)]), *dated, *cite])
-        if isinstance(d, n.ImplementsDecl):
-            return self.simple(d, ind, [Seg([k("implements"), d.parent.value]), *cite])
-        if isinstance(d, n.BillSplit):
-            return self.simple(
-                d, ind, [Seg([k("in_policy"), k("excludes"), *self.name_atoms(d.parts)]), *cite]
-            )
-        if isinstance(d, n.ParamDecl):
-            return self.simple(
-                d,
-                ind,
-                [
-                    Seg([k("param"), f"{d.name.value}: {self.type_name(d.type)}"]),
-                    *([Seg(self.title(d.label))] if d.label is not None else []),
-                    *cite,
-                ],
-            )
-        if isinstance(d, n.InputDecl):
-            segs = [Seg([k("input"), f"{d.name.value}: {self.type_name(d.type)}"])]
-            if d.default is not None:
-                segs.append(Seg([k("default"), self.literal(d.default)]))
-            if d.label is not None:
-                segs.append(Seg(self.title(d.label)))
-            return self.simple(d, ind, segs + cite)
-        if isinstance(d, n.TierDecl):
-            return self.simple(
-                d,
-                ind,
-                [
-                    Seg(
-                        [
-                            k("tier"),
-                            d.name.value,
-                            *self.title(d.label),
-                            "=",
-                            *self.name_atoms(d.members),
-                        ]
-                    ),
-                    *cite,
-                ],
-            )
-        if isinstance(d, n.RoundingDecl):
-            return self.simple(
-                d,
-                ind,
-                [Seg([k("rounding"), self.nm(d.mode), k("to"), self.literal(d.unit)]), *cite],
-            )
-        if isinstance(d, n.SettingDecl):
-            return self.simple(
-                d, ind, [Seg([k("setting"), d.name.value, "=", self.nm(d.value)]), *cite]
-            )
-        if isinstance(d, n.Section):
-            self.open(d, ind, [Seg([k(d.kind), *self.title(d.title)])])
-            for v in d.versions:
-                self.version(v, ind + INDENT)
-            return self.close(d, ind)
-        if isinstance(d, n.Diseases):
-            self.open(d, ind, [Seg([k("diseases"), d.name.value, *self.title(d.title)]), *cite])
-            inner = ind + INDENT
-            for p in _disease_items(d):
-                if p is d.total:
-                    self.simple(
-                        p,
-                        inner,
-                        [Seg([k("total"), self.num(p.value)]), *self.cite_seg(d.total_cite)],
-                    )
-                    continue
-                cat = (
-                    [Seg([k("catalogue"), self.string(p.catalogue)])]
-                    if p.catalogue is not None
-                    else []
-                )
+        self.simple(d, ind, [Seg([k("level"), self.nm(d.level)]), *cite])
+
+    def _decl_jurisdiction(self, d: n.JurisdictionDecl, ind: str) -> None:
+        k = self.kw
+        cite = self.cite_seg(getattr(d, "cite", None))
+        self.simple(d, ind, [Seg([k("jurisdiction"), self.string(d.text)]), *cite])
+
+    def _decl_document(self, d: n.DocumentDecl, ind: str) -> None:
+        k = self.kw
+        cite = self.cite_seg(getattr(d, "cite", None))
+        self.simple(
+            d,
+            ind,
+            [
+                Seg([k("document"), self.string(d.number)]),
+                Seg([k("dated"), self.point(d.dated)]),
+                *cite,
+            ],
+        )
+
+    def _decl_basis(self, d: n.BasisDecl, ind: str) -> None:
+        k = self.kw
+        cite = self.cite_seg(getattr(d, "cite", None))
+        dated = [Seg([k("dated"), d.dated.value.isoformat()])] if d.dated is not None else []
+        self.simple(d, ind, [Seg([k("basis"), self.string(d.text)]), *dated, *cite])
+
+    def _decl_implements(self, d: n.ImplementsDecl, ind: str) -> None:
+        k = self.kw
+        cite = self.cite_seg(getattr(d, "cite", None))
+        self.simple(d, ind, [Seg([k("implements"), d.parent.value]), *cite])
+
+    def _decl_bill_split(self, d: n.BillSplit, ind: str) -> None:
+        k = self.kw
+        cite = self.cite_seg(getattr(d, "cite", None))
+        self.simple(
+            d, ind, [Seg([k("in_policy"), k("excludes"), *self.name_atoms(d.parts)]), *cite]
+        )
+
+    def _decl_param(self, d: n.ParamDecl, ind: str) -> None:
+        k = self.kw
+        cite = self.cite_seg(getattr(d, "cite", None))
+        self.simple(
+            d,
+            ind,
+            [
+                Seg([k("param"), f"{d.name.value}: {self.type_name(d.type)}"]),
+                *([Seg(self.title(d.label))] if d.label is not None else []),
+                *cite,
+            ],
+        )
+
+    def _decl_input(self, d: n.InputDecl, ind: str) -> None:
+        k = self.kw
+        cite = self.cite_seg(getattr(d, "cite", None))
+        segs = [Seg([k("input"), f"{d.name.value}: {self.type_name(d.type)}"])]
+        if d.default is not None:
+            segs.append(Seg([k("default"), self.literal(d.default)]))
+        if d.label is not None:
+            segs.append(Seg(self.title(d.label)))
+        self.simple(d, ind, segs + cite)
+
+    def _decl_tier(self, d: n.TierDecl, ind: str) -> None:
+        k = self.kw
+        cite = self.cite_seg(getattr(d, "cite", None))
+        self.simple(
+            d,
+            ind,
+            [
+                Seg(
+                    [
+                        k("tier"),
+                        d.name.value,
+                        *self.title(d.label),
+                        "=",
+                        *self.name_atoms(d.members),
+                    ]
+                ),
+                *cite,
+            ],
+        )
+
+    def _decl_rounding(self, d: n.RoundingDecl, ind: str) -> None:
+        k = self.kw
+        cite = self.cite_seg(getattr(d, "cite", None))
+        self.simple(
+            d,
+            ind,
+            [Seg([k("rounding"), self.nm(d.mode), k("to"), self.literal(d.unit)]), *cite],
+        )
+
+    def _decl_setting(self, d: n.SettingDecl, ind: str) -> None:
+        k = self.kw
+        cite = self.cite_seg(getattr(d, "cite", None))
+        self.simple(d, ind, [Seg([k("setting"), d.name.value, "=", self.nm(d.value)]), *cite])
+
+    def _decl_section(self, d: n.Section, ind: str) -> None:
+        k = self.kw
+        self.open(d, ind, [Seg([k(d.kind), *self.title(d.title)])])
+        for v in d.versions:
+            self.version(v, ind + INDENT)
+        self.close(d, ind)
+
+    def _decl_diseases(self, d: n.Diseases, ind: str) -> None:
+        k = self.kw
+        cite = self.cite_seg(getattr(d, "cite", None))
+        self.open(d, ind, [Seg([k("diseases"), d.name.value, *self.title(d.title)]), *cite])
+        inner = ind + INDENT
+        for p in _disease_items(d):
+            if isinstance(p, n.NumberLit):  # the total
                 self.simple(
                     p,
                     inner,
-                    [
-                        Seg([k("part"), p.name.value, self.num(p.count.value)]),
-                        *cat,
-                        *self.cite_seg(p.cite),
-                    ],
+                    [Seg([k("total"), self.num(p.value)]), *self.cite_seg(d.total_cite)],
                 )
-            return self.close(d, ind)
-        if isinstance(d, n.Constraints):
-            self.open(d, ind, [Seg([k("constraints"), *self.title(d.title)])])
-            for r in d.requirements:
-                head = f"{k('require')} {r.name.value}: {self.side(r.left)}"
-                self.simple(
-                    r,
-                    ind + INDENT,
-                    [Seg([head, f"{r.op} {self.side(r.right)}"]), *self.cite_seg(r.cite)],
-                )
-            return self.close(d, ind)
-        if isinstance(d, n.Example):
-            self.open(d, ind, [Seg([k("example"), self.string(d.title)]), *cite])
-            inner = ind + INDENT
-            for x in d.items:
-                if isinstance(x, n.ExampleParam):
-                    self.simple(
-                        x, inner, [Seg([k("param"), x.name.value, "=", self.literal(x.value)])]
-                    )
-                    continue
-                lines = self.fields(inner, k(x.kind), x.fields)
-                if x.expect is not None:
-                    lines += self.fields(inner, k("expect"), x.expect)
-                self.put(("item", id(x)), inner, lines)
-            return self.close(d, ind)
-        if isinstance(d, n.EnumDecl):
-            head = [k("enum"), d.name.value, *self.title(d.label)] + (
-                [k("fixed")] if d.fixed else []
+                continue
+            cat = (
+                [Seg([k("catalogue"), self.string(p.catalogue)])] if p.catalogue is not None else []
             )
-            self.open(d, ind, [Seg(head), *cite])
-            for item in d.items:
-                self.simple(item, ind + INDENT, self.enum_item(item))
-            return self.close(d, ind)
-        if isinstance(d, n.CodeList):
-            self.open(d, ind, [Seg([k("code_list"), d.name.value, *self.title(d.label)]), *cite])
-            for item in d.items:
-                words = [k("code"), self.string(item.code.value), *self.title(item.label)]
-                self.simple(
-                    item,
-                    ind + INDENT,
-                    [
-                        Seg(words + ([k("pooled")] if item.pooled else [])),
-                        *self.cite_seg(item.cite),
-                    ],
-                )
-            return self.close(d, ind)
-        if isinstance(d, n.ImportDecl):
-            src = d.source.value if isinstance(d.source, n.Name) else self.string(d.source.value)
-            return self.simple(d, ind, [Seg([k("import"), k("vocabulary"), src]), *cite])
-        raise TypeError(d)
+            self.simple(
+                p,
+                inner,
+                [
+                    Seg([k("part"), p.name.value, self.num(p.count.value)]),
+                    *cat,
+                    *self.cite_seg(p.cite),
+                ],
+            )
+        self.close(d, ind)
 
-    def enum_item(self, item) -> list[Seg]:
+    def _decl_constraints(self, d: n.Constraints, ind: str) -> None:
+        k = self.kw
+        self.open(d, ind, [Seg([k("constraints"), *self.title(d.title)])])
+        for r in d.requirements:
+            head = f"{k('require')} {r.name.value}: {self.side(r.left)}"
+            self.simple(
+                r,
+                ind + INDENT,
+                [Seg([head, f"{r.op} {self.side(r.right)}"]), *self.cite_seg(r.cite)],
+            )
+        self.close(d, ind)
+
+    def _decl_example(self, d: n.Example, ind: str) -> None:
+        k = self.kw
+        cite = self.cite_seg(getattr(d, "cite", None))
+        self.open(d, ind, [Seg([k("example"), self.string(d.title)]), *cite])
+        inner = ind + INDENT
+        for x in d.items:
+            if isinstance(x, n.ExampleParam):
+                self.simple(x, inner, [Seg([k("param"), x.name.value, "=", self.literal(x.value)])])
+                continue
+            lines = self.fields(inner, k(x.kind), x.fields)
+            if x.expect is not None:
+                lines += self.fields(inner, k("expect"), x.expect)
+            self.put(("item", id(x)), inner, lines)
+        self.close(d, ind)
+
+    def _decl_enum(self, d: n.EnumDecl, ind: str) -> None:
+        k = self.kw
+        cite = self.cite_seg(getattr(d, "cite", None))
+        head = [k("enum"), d.name.value, *self.title(d.label)] + ([k("fixed")] if d.fixed else [])
+        self.open(d, ind, [Seg(head), *cite])
+        for item in d.items:
+            self.simple(item, ind + INDENT, self.enum_item(item))
+        self.close(d, ind)
+
+    def _decl_code_list(self, d: n.CodeList, ind: str) -> None:
+        k = self.kw
+        cite = self.cite_seg(getattr(d, "cite", None))
+        self.open(d, ind, [Seg([k("code_list"), d.name.value, *self.title(d.label)]), *cite])
+        for item in d.items:
+            words = [k("code"), self.string(item.code.value), *self.title(item.label)]
+            self.simple(
+                item,
+                ind + INDENT,
+                [
+                    Seg(words + ([k("pooled")] if item.pooled else [])),
+                    *self.cite_seg(item.cite),
+                ],
+            )
+        self.close(d, ind)
+
+    def _decl_import(self, d: n.ImportDecl, ind: str) -> None:
+        k = self.kw
+        cite = self.cite_seg(getattr(d, "cite", None))
+        src = d.source.value if isinstance(d.source, n.Name) else self.string(d.source.value)
+        self.simple(d, ind, [Seg([k("import"), k("vocabulary"), src]), *cite])
+
+    def enum_item(self, item: n.EnumValue | n.EnumCode) -> list[Seg]:
         """A value of an enumeration (``veteran "离休" codes "13" counts_as retiree``) or a
         code (``code "1103" means active with flxempe_flag = true "灵活就业在职"``)."""
         k = self.kw
@@ -834,14 +925,14 @@ class Formatter:
             segs.append(Seg([self.string(item.label)]))
         return segs + self.cite_seg(item.cite)
 
-    def field_value(self, v) -> str:
+    def field_value(self, v: n.Literal | n.Name | n.NoneLit) -> str:
         if isinstance(v, n.NoneLit):
             return self.kw("none")
         if isinstance(v, n.Name):
             return self.nm(v)
         return self.literal(v)
 
-    def fields(self, ind: str, word: str, fields) -> list[str]:
+    def fields(self, ind: str, word: str, fields: Iterable[n.ExampleField]) -> list[str]:
         """``word { name: value, ... }`` on one line, or its fields filled into lines below it."""
         atoms = [f"{f.name.value}: {self.field_value(f.value)}" for f in fields]
         one = f"{ind}{word} {{ {', '.join(atoms)} }}" if atoms else f"{ind}{word} {{}}"
@@ -851,7 +942,7 @@ class Formatter:
         return [f"{ind}{word} {{", *self.wrap(ind + INDENT, items, ind + INDENT), f"{ind}}}"]
 
     @staticmethod
-    def is_block(d) -> bool:
+    def is_block(d: n.Decl) -> bool:
         return isinstance(
             d, (n.Section, n.Diseases, n.Constraints, n.Example, n.EnumDecl, n.CodeList)
         )
@@ -876,7 +967,7 @@ class Formatter:
             prev = block
         return self.finish(p)
 
-    def finish(self, root) -> str:
+    def finish(self, root: n.Policy | n.Vocabulary) -> str:
         """The root's closing line and the comments after it: the text."""
         self.close(root, "")
         for a in self.comments.trailer:
@@ -888,10 +979,55 @@ class Formatter:
         return "\n".join(self.lines) + "\n"
 
 
+# how each kind of statement is written (``Formatter.statement``)
+_STATEMENTS: dict[type, Callable[[Formatter, Any, str], None]] = {
+    n.Fund: Formatter.fund,
+    n.Covers: Formatter._stmt_covers,
+    n.DesignatedOnly: Formatter._stmt_designated_only,
+    n.Deductible: Formatter._stmt_accumulator,
+    n.Cap: Formatter._stmt_accumulator,
+    n.CostCap: Formatter._stmt_accumulator,
+    n.Ratio: Formatter._stmt_ratio,
+    n.Uplift: Formatter._stmt_uplift,
+    n.Reduction: Formatter._stmt_composed,
+    n.RatioFloor: Formatter._stmt_composed,
+    n.RatioCeiling: Formatter._stmt_composed,
+    n.CreditRule: Formatter._stmt_credit_rule,
+    n.Relations: Formatter._stmt_relations,
+    n.Allow: Formatter._stmt_allow,
+    n.Planned: Formatter._stmt_allow,
+    n.Exclude: Formatter._stmt_exclude,
+    n.Channel: Formatter._stmt_channel,
+}
+
+
+# how each kind of declaration is written (``Formatter.decl``)
+_DECLARATIONS: dict[type, Callable[[Formatter, Any, str], None]] = {
+    n.LevelDecl: Formatter._decl_level,
+    n.JurisdictionDecl: Formatter._decl_jurisdiction,
+    n.DocumentDecl: Formatter._decl_document,
+    n.BasisDecl: Formatter._decl_basis,
+    n.ImplementsDecl: Formatter._decl_implements,
+    n.BillSplit: Formatter._decl_bill_split,
+    n.ParamDecl: Formatter._decl_param,
+    n.InputDecl: Formatter._decl_input,
+    n.TierDecl: Formatter._decl_tier,
+    n.RoundingDecl: Formatter._decl_rounding,
+    n.SettingDecl: Formatter._decl_setting,
+    n.Section: Formatter._decl_section,
+    n.Diseases: Formatter._decl_diseases,
+    n.Constraints: Formatter._decl_constraints,
+    n.Example: Formatter._decl_example,
+    n.EnumDecl: Formatter._decl_enum,
+    n.CodeList: Formatter._decl_code_list,
+    n.ImportDecl: Formatter._decl_import,
+}
+
+
 def format_policy(
     policy: n.Policy | n.Vocabulary,
     lang: str = "en",
-    comments: list[n.Comment] = (),
+    comments: Iterable[n.Comment] = (),
     text: str | None = None,
 ) -> str:
     """Canonical source of ``policy`` (or of a vocabulary file).  To keep comments, give
@@ -965,11 +1101,3 @@ def _clean(text: str, file: str) -> str:
 
 def format_requirement(r: n.Requirement, lang: str = "en") -> str:
     return Formatter(lang).requirement(r)
-
-
-# statements of a composed ratio (issue 11): their clauses, by statement type
-COMPOSED_STATEMENTS = {
-    n.Reduction: Formatter.reduction_segs,
-    n.RatioFloor: Formatter.bound_segs,
-    n.RatioCeiling: Formatter.bound_segs,
-}

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import datetime as _dt
 from decimal import Decimal
-from typing import Union
+from typing import Any, TypeVar, Union, cast
 
 import attrs
+
+
+D = TypeVar("D")  # a kind of declaration, for ``Policy.find``
+T = TypeVar("T")  # whatever ``replace_names`` is given: it returns the same kind
 
 
 @attrs.frozen
@@ -26,10 +30,6 @@ class Span:
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.col}"
-
-
-def _span():
-    return attrs.field(default=None, eq=False, hash=False, repr=False, kw_only=True)
 
 
 @attrs.frozen
@@ -47,7 +47,8 @@ class Comment:
 
 @attrs.frozen
 class Node:
-    span: Span | None = _span()
+    # where the node came from; left out of equality, hashing and repr (see the module doc)
+    span: Span | None = attrs.field(default=None, eq=False, hash=False, repr=False, kw_only=True)
 
 
 # ---- names and citations ----------------------------------------------------------
@@ -133,20 +134,20 @@ class Ref(Node):
 @attrs.frozen
 class BinOp(Node):
     op: str = "+"  # + - *
-    left: "Expr" = None
-    right: "Expr" = None
+    left: "Expr" = attrs.field(kw_only=True)
+    right: "Expr" = attrs.field(kw_only=True)
 
 
 @attrs.frozen
 class Compare(Node):
     op: str = "="  # = != < <= > >=
-    left: "Expr" = None
-    right: "Expr" = None
+    left: "Expr" = attrs.field(kw_only=True)
+    right: "Expr" = attrs.field(kw_only=True)
 
 
 @attrs.frozen
 class Member(Node):
-    operand: "Expr" = None
+    operand: "Expr" = attrs.field(kw_only=True)
     values: tuple[Name, ...] = ()
 
 
@@ -154,7 +155,7 @@ class Member(Node):
 class MemberOf(Node):
     """``hosp_lv in primary`` where ``primary`` is a declared tier."""
 
-    operand: "Expr" = None
+    operand: "Expr" = attrs.field(kw_only=True)
     group: Name = Name()
 
 
@@ -165,19 +166,19 @@ class Flag(Node):
 
 @attrs.frozen
 class And(Node):
-    left: "Cond" = None
-    right: "Cond" = None
+    left: "Cond" = attrs.field(kw_only=True)
+    right: "Cond" = attrs.field(kw_only=True)
 
 
 @attrs.frozen
 class Or(Node):
-    left: "Cond" = None
-    right: "Cond" = None
+    left: "Cond" = attrs.field(kw_only=True)
+    right: "Cond" = attrs.field(kw_only=True)
 
 
 @attrs.frozen
 class Not(Node):
-    operand: "Cond" = None
+    operand: "Cond" = attrs.field(kw_only=True)
 
 
 Expr = Union[Literal, Ref, BinOp]
@@ -191,7 +192,7 @@ class Row(Node):
     patterns: tuple[
         tuple[Name, ...] | None, ...
     ] = ()  # per key: alternatives (a | b), or None for `*`
-    value: "Literal | Ref | None" = None  # a literal, or a declared parameter
+    value: Literal | Ref = attrs.field(kw_only=True)  # a literal, or a declared parameter
     cite: Cite = None
 
 
@@ -206,7 +207,7 @@ class Band(Node):
     """One band: ``until 1000 yuan: 70%``; the last is ``beyond: 80%`` (limit None)."""
 
     limit: Literal | None = None
-    value: Literal = None
+    value: Literal = attrs.field(kw_only=True)
     cite: Cite = None
 
 
@@ -240,13 +241,13 @@ class Ceiling(Node):
     """``total_at_most 300 yuan per year`` on a deductible: the most its takes add up to
     in the (longer) period."""
 
-    amount: Quantity | None = None
+    amount: Quantity = attrs.field(kw_only=True)
     period: Name = Name()
 
 
 @attrs.frozen
 class Deductible(Node):
-    amount: Quantity = None
+    amount: Quantity = attrs.field(kw_only=True)
     period: Name = Name()
     each: Name | None = None
     when: Cond | None = None
@@ -260,7 +261,7 @@ class CostCap(Node):
     """``cost_cap 5000 yuan per year``: a cap on the in-policy costs counted, not on the
     payment; costs beyond it leave the amount the deductible and the ratio apply to."""
 
-    amount: Quantity | None = None
+    amount: Quantity = attrs.field(kw_only=True)
     period: Name = Name()
     each: Name | None = None
     when: Cond | None = None
@@ -270,7 +271,7 @@ class CostCap(Node):
 
 @attrs.frozen
 class Cap(Node):
-    amount: Quantity = None
+    amount: Quantity = attrs.field(kw_only=True)
     period: Name = Name()
     each: Name | None = None
     when: Cond | None = None
@@ -280,22 +281,22 @@ class Cap(Node):
 
 @attrs.frozen
 class Ratio(Node):
-    amount: Quantity = None
+    amount: Quantity = attrs.field(kw_only=True)
     cite: Cite = None
 
 
 @attrs.frozen
 class Uplift(Node):
-    points: "Literal | Ref | None" = None  # points, or a parameter of type points
-    when: Cond = None
+    points: Literal | Ref = attrs.field(kw_only=True)  # points, or a parameter of type points
+    when: Cond = attrs.field(kw_only=True)
     cite: Cite = None
 
 
 @attrs.frozen
 class CreditRule(Node):
     name: Name = Name()
-    when: Cond = None
-    amount: Expr = None
+    when: Cond = attrs.field(kw_only=True)
+    amount: Expr = attrs.field(kw_only=True)
     cite: Cite = None
 
 
@@ -337,7 +338,7 @@ class Channel(Node):
 class Exemption(Node):
     """``except CONDITION cite ...``: visits for which a reduction does not apply."""
 
-    when: "Cond | None" = None
+    when: Cond = attrs.field(kw_only=True)
     cite: Cite = None
 
 
@@ -346,8 +347,8 @@ class Reduction(Node):
     """``reduce 10 points when not referred cite ... except emergency cite ...``: points off
     the ratio when the condition holds, unless one of the exemptions does."""
 
-    points: "Literal | Ref | None" = None
-    when: "Cond | None" = None
+    points: Literal | Ref = attrs.field(kw_only=True)
+    when: Cond = attrs.field(kw_only=True)
     cite: Cite = None
     exemptions: tuple[Exemption, ...] = ()
 
@@ -356,7 +357,7 @@ class Reduction(Node):
 class RatioBound(Node):
     """A bound on the ratio after every adjustment: a literal percentage or a parameter."""
 
-    value: "Literal | Ref | None" = None
+    value: Literal | Ref = attrs.field(kw_only=True)
     cite: Cite = None
 
 
@@ -406,7 +407,7 @@ Stmt = Union[
 
 @attrs.frozen
 class Version(Node):
-    start: DateLit | Name = None  # a date, or the name of a date parameter
+    start: DateLit | Name = attrs.field(kw_only=True)  # a date, or the name of a date parameter
     until: DateLit | Name | None = None  # last day in force (inclusive)
     cite: Cite = None
     body: tuple[Stmt, ...] = ()
@@ -425,7 +426,7 @@ class Section(Node):
 @attrs.frozen
 class DiseasePart(Node):
     name: Name = Name()
-    count: NumberLit = None
+    count: NumberLit = attrs.field(kw_only=True)
     catalogue: str | None = None
     cite: Cite = None
 
@@ -448,15 +449,15 @@ class Measure(Node):
 
 @attrs.frozen
 class Bound(Node):
-    value: Literal = None
+    value: Literal = attrs.field(kw_only=True)
 
 
 @attrs.frozen
 class Requirement(Node):
     name: Name = Name()
-    left: Measure | Bound = None
+    left: Measure | Bound = attrs.field(kw_only=True)
     op: str = ">="
-    right: Measure | Bound = None
+    right: Measure | Bound = attrs.field(kw_only=True)
     cite: Cite = None
 
 
@@ -482,7 +483,7 @@ class ExampleField(Node):
     enumeration value, a rule name) or ``none``."""
 
     name: Name = Name()
-    value: "Literal | Name | NoneLit" = None
+    value: "Literal | Name | NoneLit" = attrs.field(kw_only=True)
 
 
 @attrs.frozen
@@ -499,7 +500,7 @@ class ExampleParam(Node):
     """``param NAME = VALUE``: a parameter the example's records are evaluated with."""
 
     name: Name = Name()
-    value: Literal = None
+    value: Literal = attrs.field(kw_only=True)
 
 
 @attrs.frozen
@@ -537,7 +538,9 @@ class JurisdictionDecl(Node):
 @attrs.frozen
 class DocumentDecl(Node):
     number: str = ""
-    dated: "DateLit | Name | None" = None  # a date, or a date parameter (to be announced)
+    dated: DateLit | Name = attrs.field(
+        kw_only=True
+    )  # a date, or a date parameter (to be announced)
     cite: Cite = None
 
 
@@ -582,7 +585,7 @@ class TierDecl(Node):
 @attrs.frozen
 class RoundingDecl(Node):
     mode: Name = Name()
-    unit: Literal = None
+    unit: Literal = attrs.field(kw_only=True)
     cite: Cite = None
 
 
@@ -628,10 +631,10 @@ class Policy(Node):
     title: str | None = None
     decls: tuple[Decl, ...] = ()
 
-    def find(self, cls) -> list:
+    def find(self, cls: type[D]) -> list[D]:
         return [d for d in self.decls if isinstance(d, cls)]
 
-    def first(self, cls):
+    def first(self, cls: type[D]) -> D | None:
         found = self.find(cls)
         return found[0] if found else None
 
@@ -666,14 +669,14 @@ class Implication(Node):
     """``flxempe_flag = true`` in ``code "1103" means active with flxempe_flag = true``."""
 
     field: Name = Name()
-    value: "Expr" = None
+    value: "Expr" = attrs.field(kw_only=True)
 
 
 @attrs.frozen
 class EnumCode(Node):
     """``code "1103" means active with flxempe_flag = true "灵活就业在职"``."""
 
-    code: TextLit = None
+    code: TextLit = attrs.field(kw_only=True)
     means: Name = Name()
     implies: tuple[Implication, ...] = ()
     label: str | None = None
@@ -693,7 +696,7 @@ class EnumDecl(Node):
 class CodeItem(Node):
     """``code "310" "职工基本医疗保险" pooled``: one code of a text field's code list."""
 
-    code: TextLit = None
+    code: TextLit = attrs.field(kw_only=True)
     label: str | None = None
     pooled: bool = False  # general outpatient pooling settles visits with this code
     cite: Cite = None
@@ -712,7 +715,7 @@ class ImportDecl(Node):
     """``import vocabulary "city-codes.pol"`` (a file, beside the policy) or
     ``import vocabulary national`` (a shipped vocabulary, by name)."""
 
-    source: Union[TextLit, Name] = None
+    source: Union[TextLit, Name] = attrs.field(kw_only=True)
     cite: Cite = None
 
 
@@ -727,11 +730,11 @@ class Vocabulary(Node):
     title: str | None = None
     decls: tuple[VocabDecl, ...] = ()
 
-    def find(self, cls) -> list:
+    def find(self, cls: type[D]) -> list[D]:
         return [d for d in self.decls if isinstance(d, cls)]
 
 
-def replace_names(node, mapping: dict[str, str]):
+def replace_names(node: T, mapping: dict[str, str]) -> T:
     """``node`` with every ``Name`` whose value is a key of ``mapping`` replaced by one
     with the mapped value (and the same span): the aliases of a vocabulary, applied
     the way the parser applies the built-in ones.  Unchanged parts are shared."""
@@ -739,12 +742,13 @@ def replace_names(node, mapping: dict[str, str]):
         return node
     if isinstance(node, Name):
         value = mapping.get(node.value)
-        return node if value is None else Name(value, span=node.span)
+        return node if value is None else cast(T, Name(value, span=node.span))
     if isinstance(node, tuple):
         items = tuple(replace_names(x, mapping) for x in node)
-        return node if all(a is b for a, b in zip(items, node, strict=True)) else items
+        same = all(a is b for a, b in zip(items, node, strict=True))
+        return node if same else cast(T, items)
     if isinstance(node, Node):
-        changes = {}
+        changes: dict[str, Any] = {}
         for f in attrs.fields(type(node)):
             if f.name == "span":
                 continue

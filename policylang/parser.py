@@ -18,10 +18,12 @@ import re
 import sys
 from decimal import Decimal
 from importlib import resources
+from typing import Any, Callable
 from pathlib import Path
 
 import lark
 from lark import Transformer, v_args
+from lark.tree import Meta
 
 from . import nodes as n
 from .diagnostics import Diagnostic, Related
@@ -72,8 +74,10 @@ def _cache_file(grammar: str) -> Path:
     """Where the built parser is kept: $POLICYLANG_CACHE_DIR, else $XDG_CACHE_HOME/policylang,
     else ~/.cache/policylang (site-packages may be read-only).  The name carries a hash of
     everything the parser is built from, so a changed grammar or lark never reads a stale file."""
-    folder = os.environ.get("POLICYLANG_CACHE_DIR")
-    if not folder:
+    given = os.environ.get("POLICYLANG_CACHE_DIR")
+    if given:
+        folder = Path(given)
+    else:
         xdg = os.environ.get("XDG_CACHE_HOME", "")
         folder = Path(xdg if os.path.isabs(xdg) else Path.home() / ".cache") / "policylang"
     key = "\0".join(
@@ -84,7 +88,7 @@ def _cache_file(grammar: str) -> Path:
             "%d.%d" % sys.version_info[:2],
         ]
     )
-    return Path(folder) / f"parser-{hashlib.sha256(key.encode()).hexdigest()[:20]}.pickle"
+    return folder / f"parser-{hashlib.sha256(key.encode()).hexdigest()[:20]}.pickle"
 
 
 def _save_atomically(parser: lark.Lark, path: Path) -> None:
@@ -136,13 +140,34 @@ def keyword_pairs() -> dict[str, tuple[str, str]]:
     return pairs
 
 
-def _span(meta_or_tok, file: str) -> n.Span:
+def _span(meta_or_tok: lark.Token | Meta, file: str) -> n.Span | None:
+    """Where a token or a tree is in the text (None: an empty tree, which has no place)."""
     m = meta_or_tok
     if isinstance(m, lark.Token):
-        return n.Span(file, m.line, m.column, m.end_line, m.end_column, m.start_pos, m.end_pos)
+        return _token_span(m, file)
     if getattr(m, "empty", True):
         return None
     return n.Span(file, m.line, m.column, m.end_line, m.end_column, m.start_pos, m.end_pos)
+
+
+def _token_span(tok: lark.Token, file: str) -> n.Span:
+    """Where a token is: the lexer gives each its place (and so does ``_syntax_diagnostic``,
+    for the token it makes)."""
+    return n.Span(
+        file,
+        _at(tok.line),
+        _at(tok.column),
+        _at(tok.end_line),
+        _at(tok.end_column),
+        _at(tok.start_pos),
+        _at(tok.end_pos),
+    )
+
+
+def _at(position: int | None) -> int:
+    if position is None:
+        raise ValueError("a token without its place in the text")  # pragma: no cover
+    return position
 
 
 def _unquote(tok: str) -> str:
@@ -159,6 +184,8 @@ class _DateError(Exception):
 
 def _parse_date(tok: lark.Token) -> dt.date:
     m = re.fullmatch(r"(\d{4})(?:-|年)(\d{1,2})(?:-|月)(\d{1,2})日?", str(tok))
+    if m is None:
+        raise _DateError(tok)
     try:
         return dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
     except (ValueError, AttributeError):
@@ -167,7 +194,7 @@ def _parse_date(tok: lark.Token) -> dt.date:
 
 @v_args(meta=True)
 class _Builder(Transformer):
-    def __init__(self, file: str, canon=canonical):
+    def __init__(self, file: str, canon: Callable[[str], str] = canonical):
         super().__init__(visit_tokens=True)
         self.file = file
         self.canon = canon
@@ -672,7 +699,7 @@ class _Builder(Transformer):
     def enum_value(self, meta, children):
         c, cite = self._split(children)
         aliases = tuple(x.value for x in c[1:] if isinstance(x, _Str))
-        opts = dict(x for x in c[1:] if isinstance(x, tuple))
+        opts: dict[str, Any] = dict(x for x in c[1:] if isinstance(x, tuple))
         return n.EnumValue(
             name=c[0],
             aliases=aliases,
@@ -981,7 +1008,7 @@ def _heuristic_hint(
 ) -> str | None:
     before = {
         canonical_keyword(w)
-        for w in _previous_words(text, tok.start_pos if tok.type != "$END" else len(text))
+        for w in _previous_words(text, _at(tok.start_pos) if tok.type != "$END" else len(text))
     }
     word = canonical_keyword(str(tok)) if tok.type != "$END" else None
     if expected == {"CLAUSE"}:
@@ -1037,7 +1064,7 @@ def _char_name(ch: str) -> str:
     return unicodedata.name(ch, f"U+{ord(ch):04X}")
 
 
-def _eof_args(err) -> dict:
+def _eof_args(err: lark.UnexpectedEOF | lark.UnexpectedToken) -> dict:
     expected = set(err.expected)
     en, zh, kw = _expected_words(expected)
     if "policy" in kw:
@@ -1134,12 +1161,14 @@ def _syntax_diagnostic(err: lark.UnexpectedInput, text: str, file: str) -> Diagn
         return _unexpected_char(
             file,
             text,
-            err.pos_in_stream,
+            _at(err.pos_in_stream),
             err.line,
             err.column,
             set(getattr(err, "allowed", None) or ()),
         )
-    if isinstance(err, lark.UnexpectedEOF) or err.token.type == "$END":
+    if isinstance(err, lark.UnexpectedEOF) or (
+        isinstance(err, lark.UnexpectedToken) and err.token.type == "$END"
+    ):
         opened = _unclosed_brace(text, file)
         related = (
             (Related(opened, "the '{' that is probably not closed", "可能未闭合的 '{'"),)
@@ -1173,7 +1202,7 @@ def _syntax_diagnostic(err: lark.UnexpectedInput, text: str, file: str) -> Diagn
         label = None
     en, zh, kw = _expected_words(expected)
     label = label or _heuristic_hint(kw, expected, tok, text)
-    hint, hint_zh = _HINTS.get(label, ("", ""))
+    hint, hint_zh = _HINTS.get(label or "", ("", ""))
     mistake = _common_mistake(tok, expected, kw, text)
     if mistake:
         hint, hint_zh = mistake
@@ -1312,11 +1341,12 @@ def parse_with_comments(
     clean, diags = normalize(text, file)
     sink: list[lark.Token] = []
     reset = _COMMENT_SINK.set(sink)
+    sinking = True
     try:
         tree = _lark().parse(clean)
     except lark.UnexpectedInput as err:
         _COMMENT_SINK.reset(reset)
-        reset = None
+        sinking = False
         for syntax in _syntax_errors(err, clean, file):
             # A character already reported by the hygiene pass (1,500 or 150。5) is not reported
             # twice.
@@ -1330,9 +1360,9 @@ def parse_with_comments(
                 diags.append(syntax)
         return None, diags, []
     finally:
-        if reset is not None:
+        if sinking:
             _COMMENT_SINK.reset(reset)
-    comments = [n.Comment(str(t).rstrip(), _span(t, file)) for t in sink]
+    comments = [n.Comment(str(t).rstrip(), _token_span(t, file)) for t in sink]
     builder = _Builder(file) if canonicalise else _Builder(file, str)
     try:
         policy = builder.transform(tree)
@@ -1341,7 +1371,8 @@ def parse_with_comments(
     except RecursionError:
         # Point at the policy's own keyword, where the parse tree says it starts (a search of
         # the text for the word found it in a comment or string above).
-        policy_tree = tree.children[0] if tree.children else tree
+        first = tree.children[0] if tree.children else None
+        policy_tree = first if isinstance(first, lark.Tree) else tree
         meta = policy_tree.meta if not getattr(policy_tree.meta, "empty", True) else tree.meta
         pos = getattr(meta, "start_pos", 0)
         line, col = getattr(meta, "line", 1), getattr(meta, "column", 1)
@@ -1358,7 +1389,7 @@ def parse_with_comments(
     return policy, diags, comments
 
 
-def own_aliases(root) -> dict[str, str]:
+def own_aliases(root: n.Policy | n.Vocabulary) -> dict[str, str]:
     """Alias -> value for the values a file's own ``enum`` declarations name, beyond the
     built-in aliases (which the parser applies as it reads each name)."""
     out: dict[str, str] = {}

@@ -19,7 +19,7 @@ import os
 import re
 import stat
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Callable, Iterable
 
 import attrs
 
@@ -303,49 +303,7 @@ def resolve(
     parent_scope = None
     impl = policy.first(n.ImplementsDecl)
     if impl is not None:
-        pid = impl.parent.value
-        if pid in _stack or pid == policy.name.value:
-            cycle = " -> ".join((*_stack, policy.name.value, pid))
-            diags.append(Diagnostic("N104", impl.span, {"cycle": cycle}))
-        else:
-            candidates = ws.with_id(pid)
-            parent_unit = candidates[0] if len(candidates) == 1 else None
-            if len(candidates) > 1:
-                diags.append(
-                    Diagnostic(
-                        "N111",
-                        impl.parent.span,
-                        {"name": pid, "other": " and ".join(u.file for u in candidates)},
-                    )
-                )
-            elif parent_unit is None and ws.undecodable_with_id(pid):
-                broken = ws.undecodable_with_id(pid)[0]
-                diags.append(
-                    Diagnostic(
-                        "N108",
-                        impl.span,
-                        {"name": pid, "count": len(broken.diagnostics), "file": broken.file},
-                    )
-                )
-            elif parent_unit is None:
-                s = suggest(pid, [i for i in ws.known_ids() if i != policy.name.value])
-                diags.append(
-                    Diagnostic(
-                        "N103",
-                        impl.parent.span,
-                        {
-                            "name": pid,
-                            "suggestion": f"; did you mean {s!r}?" if s else "",
-                            "suggestion_zh": f";是否应为 {s!r}?" if s else "",
-                        },
-                    )
-                )
-            else:
-                parent_scope, pdiags = resolve(parent_unit, ws, (*_stack, policy.name.value))
-                for d in pdiags:
-                    if d.code == "N104":  # a circle through the parent runs through this policy too
-                        diags.append(Diagnostic("N104", impl.span, d.args))
-                        parent_scope = None
+        parent_scope = _parent_scope(policy, impl, ws, _stack, diags)
     vocab, vdiags = vocabulary_of(
         policy, unit.file, ws, parent_scope.vocab if parent_scope else VB.shipped()
     )
@@ -358,13 +316,112 @@ def resolve(
     )
     scope = Scope(policy=policy, file=unit.file, parent=parent_scope, vocab=vocab)
     if parent_scope is not None:
-        scope.tiers.update(parent_scope.tiers)
-        scope.params.update(parent_scope.params)
-        scope.inputs.update(parent_scope.inputs)
-        scope.settings.update(parent_scope.settings)
-        scope.rounding = parent_scope.rounding
-        scope.sections.update(parent_scope.sections)
-    own_sections = {}
+        _inherit(scope, parent_scope)
+    _declare(scope, policy)
+    return scope, diags
+
+
+def _parent_scope(
+    policy: n.Policy,
+    impl: n.ImplementsDecl,
+    ws: Workspace,
+    stack: tuple[str, ...],
+    diags: list[Diagnostic],
+) -> Scope | None:
+    """The scope of the policy ``impl`` names, or None (with the problem in ``diags``) when
+    it is missing, ambiguous, broken or part of a circle."""
+    pid = impl.parent.value
+    if pid in stack or pid == policy.name.value:
+        cycle = " -> ".join((*stack, policy.name.value, pid))
+        diags.append(Diagnostic("N104", impl.span, {"cycle": cycle}))
+        return None
+    candidates = ws.with_id(pid)
+    if len(candidates) != 1:
+        diags.append(_missing_parent(policy, impl, ws, candidates))
+        return None
+    parent_scope, pdiags = resolve(candidates[0], ws, (*stack, policy.name.value))
+    for d in pdiags:
+        if d.code == "N104":  # a circle through the parent runs through this policy too
+            diags.append(Diagnostic("N104", impl.span, d.args))
+            parent_scope = None
+    return parent_scope
+
+
+def _missing_parent(
+    policy: n.Policy, impl: n.ImplementsDecl, ws: Workspace, candidates: list[Unit]
+) -> Diagnostic:
+    """Why the parent ``impl`` names is not one loadable policy: two of them (N111), one
+    that does not decode (N108), or none (N103, with a suggestion)."""
+    pid = impl.parent.value
+    if len(candidates) > 1:
+        return Diagnostic(
+            "N111",
+            impl.parent.span,
+            {"name": pid, "other": " and ".join(u.file for u in candidates)},
+        )
+    if ws.undecodable_with_id(pid):
+        broken = ws.undecodable_with_id(pid)[0]
+        return Diagnostic(
+            "N108",
+            impl.span,
+            {"name": pid, "count": len(broken.diagnostics), "file": broken.file},
+        )
+    s = suggest(pid, [i for i in ws.known_ids() if i != policy.name.value])
+    return Diagnostic(
+        "N103",
+        impl.parent.span,
+        {
+            "name": pid,
+            "suggestion": f"; did you mean {s!r}?" if s else "",
+            "suggestion_zh": f";是否应为 {s!r}?" if s else "",
+        },
+    )
+
+
+def _inherit(scope: Scope, parent_scope: Scope) -> None:
+    """What the parent declared is in force in ``scope`` until the policy declares its own."""
+    scope.tiers.update(parent_scope.tiers)
+    scope.params.update(parent_scope.params)
+    scope.inputs.update(parent_scope.inputs)
+    scope.settings.update(parent_scope.settings)
+    scope.rounding = parent_scope.rounding
+    scope.sections.update(parent_scope.sections)
+
+
+def _declare_tier(scope: Scope, d: n.TierDecl) -> None:
+    scope.tiers[d.name.value] = d
+
+
+def _declare_param(scope: Scope, d: n.ParamDecl) -> None:
+    scope.params[d.name.value] = d
+
+
+def _declare_input(scope: Scope, d: n.InputDecl) -> None:
+    scope.inputs[d.name.value] = d
+
+
+def _declare_setting(scope: Scope, d: n.SettingDecl) -> None:
+    scope.settings[d.name.value] = d
+
+
+def _declare_rounding(scope: Scope, d: n.RoundingDecl) -> None:
+    scope.rounding = d
+
+
+# how each kind of declaration enters the scope (sections are handled by ``_declare``: only
+# the first of a kind counts)
+_DECLARE: dict[type, Callable[[Scope, Any], None]] = {
+    n.TierDecl: _declare_tier,
+    n.ParamDecl: _declare_param,
+    n.InputDecl: _declare_input,
+    n.SettingDecl: _declare_setting,
+    n.RoundingDecl: _declare_rounding,
+}
+
+
+def _declare(scope: Scope, policy: n.Policy) -> None:
+    """The policy's own declarations, over what it inherited."""
+    own_sections: set[str] = set()
     own_names: set[tuple[str, str]] = set()
     for d in policy.decls:
         # the first of two declarations of one name is the one used (the second is reported)
@@ -373,20 +430,12 @@ def resolve(
             if key in own_names:
                 continue
             own_names.add(key)
-        if isinstance(d, n.TierDecl):
-            scope.tiers[d.name.value] = d
-        elif isinstance(d, n.ParamDecl):
-            scope.params[d.name.value] = d
-        elif isinstance(d, n.InputDecl):
-            scope.inputs[d.name.value] = d
-        elif isinstance(d, n.SettingDecl):
-            scope.settings[d.name.value] = d
-        elif isinstance(d, n.RoundingDecl):
-            scope.rounding = d
+        declare = _DECLARE.get(type(d))
+        if declare is not None:
+            declare(scope, d)
         elif isinstance(d, n.Section) and d.kind not in own_sections:
-            own_sections[d.kind] = d
+            own_sections.add(d.kind)
             scope.sections[d.kind] = (d, scope)
-    return scope, diags
 
 
 # ---- vocabularies ----------------------------------------------------------------------------

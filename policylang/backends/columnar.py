@@ -67,6 +67,7 @@ from decimal import Decimal
 import functools
 from functools import partial
 from itertools import repeat
+from typing import Any, Iterable
 
 import attrs
 
@@ -143,7 +144,7 @@ MONEY_OUT = (
 # ---- exact integer arithmetic on arrays ------------------------------------------------------
 
 
-def _maxabs(x) -> int:
+def _maxabs(x: Any) -> int:
     if isinstance(x, np.ndarray):
         if x.size == 0:
             return 0
@@ -177,7 +178,7 @@ def _mul(x, y):
     return x * y
 
 
-def _up(x, k: int):
+def _up(x: Any, k: int) -> Any:
     return x if k == 0 else _mul(x, 10**k)
 
 
@@ -195,7 +196,7 @@ def _seg_cumsum(x, starts):
     return cs - offset[np.cumsum(starts) - 1]
 
 
-def round_units(x, unit: int, mode: str):
+def round_units(x: Any, unit: int, mode: str) -> Any:
     """``x`` rounded to a multiple of ``unit``, as a count of units; like ``runtime.round_money``
     (half-up and up round away from zero, down toward it)."""
     neg = x < 0
@@ -210,7 +211,7 @@ def round_units(x, unit: int, mode: str):
     return np.where(neg, -n, n)
 
 
-def _int_list(values: list):
+def _int_list(values: list) -> Any:
     if values and max(abs(v) for v in values) >= LIMIT:
         return np.array(values, dtype=object)
     return np.array(values, dtype=np.int64)
@@ -226,7 +227,7 @@ class _Errors:
         self.kinds: list[tuple] = []
         self._index: dict[tuple, int] = {}
 
-    def code(self, *kind) -> int:
+    def code(self, *kind: str) -> int:
         got = self._index.get(kind)
         if got is None:
             got = self._index[kind] = len(self.kinds)
@@ -242,7 +243,7 @@ def _first(a, b):
     return np.where(a >= 0, a, b)
 
 
-def _full(x, n: int) -> np.ndarray:
+def _full(x: Any, n: int) -> np.ndarray:
     if isinstance(x, np.ndarray):
         return x
     return np.full(
@@ -254,11 +255,11 @@ def _full(x, n: int) -> np.ndarray:
     )
 
 
-def _pick(data, ok):
+def _pick(data: Any, ok: Any) -> Any:
     return data[ok] if isinstance(data, np.ndarray) else data
 
 
-def const_col(value, t: str) -> Col:
+def const_col(value: Any, t: str) -> Col:
     if t == V.BOOL or isinstance(value, bool):
         return Col("bool", bool(value))
     if t in DEFAULT_SCALE:
@@ -297,7 +298,7 @@ def _objects(col: Col, n: int) -> list:
     return [_const_value(col)] * n
 
 
-def _const_value(col: Col):
+def _const_value(col: Col) -> Any:
     if col.kind == "num":
         return Decimal(int(col.data)).scaleb(-col.scale, CTX)
     if col.kind == "date":
@@ -305,7 +306,7 @@ def _const_value(col: Col):
     return col.data
 
 
-def _align(a: Col, b: Col):
+def _align(a: Col, b: Col) -> Any:
     s = max(a.scale, b.scale)
     return _up(a.data, s - a.scale), _up(b.data, s - b.scale), s
 
@@ -382,12 +383,20 @@ class _Eval:
     none.  Evaluation order and short-circuits are ``ir.evaluate``'s, so a row reports
     the problem the reference would."""
 
-    def __init__(self, field, var, params: dict, param_types: dict, errors: _Errors, optional=()):
+    def __init__(
+        self,
+        field: Any,
+        var: Any,
+        params: dict,
+        param_types: dict,
+        errors: _Errors,
+        optional: Iterable[str] = (),
+    ) -> None:
         self.field, self.var, self.params, self.ptypes = field, var, params, param_types
         self.errors, self.optional = errors, frozenset(optional)
         self._luts: dict = {}
 
-    def _missing(self, kind: str, name: str, n: int):
+    def _missing(self, kind: str, name: str, n: int) -> Any:
         return np.full(n, self.errors.code(kind, name), dtype=np.int32)
 
     def expr(self, e, rows):
@@ -496,13 +505,13 @@ class _Eval:
                     err = _first(err, full)
         return _assemble(parts, n, v.type), err
 
-    def _lut_arms(self, v: ir.Decide, rows):
+    def _lut_arms(self, v: ir.Decide, rows: np.ndarray) -> Any:
         """A table whose every row tests one categorical field for membership: a look-up."""
         key = id(v)
-        spec = self._luts.get(key)
+        if key not in self._luts:  # None: not such a table (remembered too)
+            self._luts[key] = _single_field_table(v)
+        spec = self._luts[key]
         if spec is None:
-            spec = self._luts[key] = _single_field_table(v) or False
-        if spec is False:
             return None, None
         name, mapping = spec
         col = self.field(name, rows)
@@ -542,14 +551,15 @@ class _Eval:
         return int(p), None
 
 
-def _single_field_table(v: ir.Decide):
-    field, mapping = None, {}
+def _single_field_table(v: ir.Decide) -> Any:
+    field: str | None = None
+    mapping: dict[Any, Any] = {}
     for ai, arm in enumerate(v.arms):
         w = arm.when
         if type(w) is ir.AllOf and len(w.items) == 1:
             w = w.items[0]
         if type(w) is ir.InSet and type(w.operand) is ir.Field:
-            name, values = w.operand.name, w.values
+            name, values = w.operand.name, set(w.values)
         elif (
             type(w) is ir.Cmp
             and w.op == "="
@@ -645,7 +655,7 @@ class _Node:
         self.method, self.why = "sequential", ""
 
 
-def _point_text(p) -> str:
+def _point_text(p: Any) -> str:
     return p.isoformat() if isinstance(p, dt.date) else str(p)
 
 
@@ -705,7 +715,7 @@ class _Plan:
                 x = parent[x]
             return x
 
-        def stateful(step) -> list[str]:
+        def stateful(step: Any) -> list[str]:
             if isinstance(step, (ir.Consume, ir.BandShare)):
                 ids = [step.counter]
             elif isinstance(step, ir.Limit):
@@ -739,10 +749,11 @@ class _Plan:
                 nodes.append(node)
             else:
                 root = find(ids[0])
-                node = by_root.get(root)
-                if node is None:
-                    node = by_root[root] = _Node(kind, [], [])
-                    nodes.append(node)
+                found = by_root.get(root)
+                if found is None:
+                    found = by_root[root] = _Node(kind, [], [])
+                    nodes.append(found)
+                node = found
                 node.positions.append((b, k))
                 for i in ids:
                     if i not in node.counters:
@@ -982,7 +993,7 @@ def _bucket(period: str, days: np.ndarray) -> np.ndarray:
     return lut[days - lo]
 
 
-def _bucket_out(period: str, b: int):
+def _bucket_out(period: str, b: int) -> Any:
     if period == "year":
         return b
     if period == "month":
@@ -990,7 +1001,7 @@ def _bucket_out(period: str, b: int):
     return dt.date.fromordinal(b + EPOCH)
 
 
-def _bucket_in(period: str, value) -> int | None:
+def _bucket_in(period: str, value: Any) -> int | None:
     if period == "year" and isinstance(value, int):
         return value
     if period == "month" and isinstance(value, tuple):
@@ -1008,8 +1019,8 @@ class _Var:
 
     def __init__(self, n: int, scale: int, nullable: bool):
         self.n, self.scale, self.nullable = n, scale, nullable
-        self.data = None  # None: 0 everywhere
-        self.null = None  # None: absent everywhere if nullable, else nowhere
+        self.data: np.ndarray | None = None  # None: 0 everywhere
+        self.null: np.ndarray | None = None  # None: absent everywhere if nullable, else nowhere
 
     def values(self, rows):
         """The values at ``rows`` (every row: the array itself; never write into it)."""
@@ -1031,7 +1042,7 @@ class _Var:
             return data, None
         return data, self.null if self.null is not None else np.ones(self.n, dtype=bool)
 
-    def store(self, rows, values, owned: bool) -> None:
+    def store(self, rows: np.ndarray, values: Any, owned: bool) -> None:
         """``owned``: ``values`` is a fresh array no other variable holds (it is kept as is)."""
         wide = isinstance(values, np.ndarray) and values.dtype == object
         if len(rows) == self.n:  # every row
@@ -1131,7 +1142,7 @@ class _Run:
         self.ev = _Eval(self._field, self._var, params, self.policy.params, self.errors)
 
     # -- columns
-    def _field(self, name: str, rows) -> Col | None:
+    def _field(self, name: str, rows: np.ndarray) -> Col | None:
         if name in self.vis.absent:  # no visit has it: nothing to sort or select
             return absent_col(self.types[name], len(rows), self.policy.vocab)
         col = self._sorted.get(name)
@@ -1142,13 +1153,13 @@ class _Run:
             col = self._sorted[name] = raw.take(self.order)
         return col if len(rows) == self.n else col.take(rows)
 
-    def _var(self, name: str, rows) -> Col | None:
+    def _var(self, name: str, rows: np.ndarray) -> Col | None:
         v = self.vars.get(name)
         if v is None:
             return None
         return Col("num", v.values(rows), v.scale, null=v.nulls(rows))
 
-    def _store(self, name: str, rows, values, scale: int) -> None:
+    def _store(self, name: str, rows: np.ndarray, values: Any, scale: int) -> None:
         v = self.vars[name]
         if scale > v.scale:
             raise NotImplementedError(f"columnar: {name} would need more than {v.scale} decimals")
@@ -1161,7 +1172,7 @@ class _Run:
         )
         v.store(rows, scaled_up, owned)
 
-    def _vdata(self, name: str, rows):
+    def _vdata(self, name: str, rows: np.ndarray) -> Any:
         return self.vars[name].values(rows)
 
     # -- problems and rows still running
@@ -1242,7 +1253,7 @@ class _Run:
         return seq
 
     # -- the journal of counter charges
-    def _charge(self, cid: str, rows, amounts, step_key) -> None:
+    def _charge(self, cid: str, rows: np.ndarray, amounts: Any, step_key: Any) -> None:
         """The counter ``cid`` is charged ``amounts`` at ``rows`` (sorted positions), for the
         journal; ``step_key`` orders charges within a visit (the step, then the cap)."""
         if self._charges is None or not len(rows) or self.plan.counters[cid].period == "visit":
@@ -1254,7 +1265,7 @@ class _Run:
         appends them: visits by ``setl_time`` then input row (``common.settle_order``; persons
         are independent, so this backend's order by person gives the same amounts), and
         within a visit the order of the steps."""
-        if not self._charges:
+        if not self._charges or self.journal is None:
             return
         names, order = self.vis.names, self.order.tolist()
         vis = self.vis
@@ -1293,7 +1304,7 @@ class _Run:
         entries.sort(key=lambda x: (x[0], x[1]))
         self.journal.extend(x[2] for x in entries)
 
-    def _each_value(self, counter: ir.Counter):
+    def _each_value(self, counter: ir.Counter) -> Any:
         """Code of the ``each`` field (-1: absent) -> the value a ledger key holds."""
         col = self.vis.cols.get(counter.each) if counter.each else None
         if col is None:
@@ -1304,7 +1315,7 @@ class _Run:
         return lambda e: None if e < 0 else bool(e)
 
     # -- steps without counters
-    def _simple(self, step, rows) -> None:
+    def _simple(self, step: Any, rows: np.ndarray) -> None:
         if not len(rows):
             return
         t = type(step)
@@ -1345,7 +1356,7 @@ class _Run:
         else:  # a counter step outside the plan's nodes cannot happen (checked in _Plan)
             raise NotImplementedError(type(step).__name__)
 
-    def _bounds(self, step: ir.Ratio, rows, r):
+    def _bounds(self, step: ir.Ratio, rows: Any, r: np.ndarray) -> tuple[Any, np.ndarray]:
         """A floor raises the ratio to it, a ceiling lowers it to it (in 1/10000)."""
         for b in step.bounds:
             col, err = self.ev.value(b.value, rows)
@@ -1366,7 +1377,7 @@ class _Run:
         ok = self._fail(rows, err)
         return rows[ok], r[ok]
 
-    def _share(self, step: ir.Share, rows) -> None:
+    def _share(self, step: ir.Share, rows: np.ndarray) -> None:
         qf = int(step.rounding.quantum.scaleb(2, CTX))
         if step.exact:
             x, sx = self._vdata(step.exact, rows), self.vars[step.exact].scale
@@ -1392,7 +1403,7 @@ class _Run:
             units = round_units(x, unit, step.rounding.mode)
         self._store(step.out, rows, _mul(units, qf), 2)
 
-    def _outcome(self, step: ir.Outcome, rows) -> None:
+    def _outcome(self, step: ir.Outcome, rows: np.ndarray) -> None:
         z = rows[self._vdata(step.fund, rows) == 0]
         decided = np.zeros(len(z), dtype=bool)
         err = None
@@ -1410,7 +1421,7 @@ class _Run:
         self._fail(z, err)
 
     # -- counters
-    def _keys(self, counter: ir.Counter, rows):
+    def _keys(self, counter: ir.Counter, rows: np.ndarray) -> Any:
         buckets = self._buckets.get(counter.period)
         if buckets is None:
             buckets = self._buckets[counter.period] = _bucket(counter.period, self.D)
@@ -1430,7 +1441,7 @@ class _Run:
             E = np.where(col.null, -1, E)
         return P, B, E
 
-    def _prior(self, cid: str, P, B, E):
+    def _prior(self, cid: str, P: Any, B: Any, E: Any) -> Any:
         """What each listed key used before (from earlier calls or rows), or None when nothing."""
         book = self.used.get(cid)
         if not book:
@@ -1441,7 +1452,7 @@ class _Run:
             [book.get((p, b, e), 0) for p, b, e in zip(P.tolist(), B.tolist(), es, strict=False)]
         )
 
-    def _group(self, cid: str, rows, x):
+    def _group(self, cid: str, rows: np.ndarray, x: Any) -> Any:
         """Rows (ascending) put so that each counter key is contiguous, in execution order within
         it: (perm or None, x permuted, key columns, segment starts, first row of each key, the
         segment of each row, what each key used before the call or None).  Counters with the
@@ -1476,7 +1487,7 @@ class _Run:
         prior = self._prior(cid, P[first], B[first], None if E is None else E[first])
         return perm, x, keys, starts, first, seg, prior
 
-    def _remember(self, cid: str, keys, at, values) -> None:
+    def _remember(self, cid: str, keys: np.ndarray, at: np.ndarray, values: Any) -> None:
         P, B, E = keys
         book = self.used.setdefault(cid, {})
         # endless without an `each` field, so the zip below is not strict
@@ -1492,7 +1503,7 @@ class _Run:
         back[perm] = out
         return back
 
-    def _closed(self, cid: str, rows, x, limit):
+    def _closed(self, cid: str, rows: np.ndarray, x: Any, limit: Any) -> Any:
         """``out_i = min(L, U + X_i) - min(L, U + X_(i-1))`` within each counter key, X the running
         sum of ``x`` (>= 0) in execution order and U what the key used before.  Exact when L is
         the same for every row of a key: by induction, what the key has used after row i is
@@ -1510,7 +1521,7 @@ class _Run:
             self._remember(cid, keys, first, totals if prior is None else _add(totals, prior))
         return self._unpermute(perm, out)
 
-    def _exclusive(self, cid: str, rows, x):
+    def _exclusive(self, cid: str, rows: np.ndarray, x: Any) -> Any:
         """What the counter key accumulated before each row, the key being charged ``x`` on every
         row whatever it holds (bands): an exclusive running sum, plus what it held before."""
         perm, x, keys, starts, first, seg, prior = self._group(cid, rows, x)
@@ -1523,7 +1534,7 @@ class _Run:
             self._remember(cid, keys, np.flatnonzero(last), X[last])
         return self._unpermute(perm, _sub(X, x))
 
-    def _node(self, node: _Node, parts) -> None:
+    def _node(self, node: _Node, parts: Any) -> None:
         """Run a counter node over ``parts`` [(block, step, rows)] (default: every version's
         rows still running)."""
         if parts is None:
@@ -1552,12 +1563,12 @@ class _Run:
             cols.append(col if perm is None else col[perm])
         return (rows if perm is None else rows[perm], which if perm is None else which[perm], *cols)
 
-    def _money(self, col: Col, n: int):
+    def _money(self, col: Col, n: int) -> Any:
         if col.scale > 2:
             raise NotImplementedError("columnar: an amount with more than two decimals")
         return _up(_full(col.data, n), 2 - col.scale)
 
-    def _consume(self, node: _Node, parts) -> None:
+    def _consume(self, node: _Node, parts: Any) -> None:
         chunks, steps, ks = [], [], []
         for b, k, rows in parts:
             step: ir.Consume = self.program.blocks[b].steps[k]
@@ -1580,6 +1591,8 @@ class _Run:
         cid = node.counters[0] if node.counters else None
         if node.method == "per_visit":
             take = np.maximum(np.minimum(base, amount), 0)
+        elif cid is None:  # every other method settles a counter
+            raise TypeError(node)
         elif node.method == "closed_form" and (not len(base) or base.min() >= 0):
             take = self._closed(cid, rows, base, amount)
         else:
@@ -1592,7 +1605,7 @@ class _Run:
             self._store(step.base, r, _sub(self._vdata(step.base, r), t), 2)
             self._store(step.out, r, _add(self._vdata(step.out, r), t), 2)
 
-    def _seq_consume(self, cid: str, rows, base, amount):
+    def _seq_consume(self, cid: str, rows: np.ndarray, base: Any, amount: Any) -> Any:
         P, B, E = self._keys(self.plan.counters[cid], rows)
         book = self.used.setdefault(cid, {})
         out = []
@@ -1612,7 +1625,7 @@ class _Run:
             out.append(take)
         return _int_list(out)
 
-    def _bands(self, node: _Node, parts) -> None:
+    def _bands(self, node: _Node, parts: Any) -> None:
         chunks, steps, ks = [], [], []
         for b, k, rows in parts:
             step: ir.BandShare = self.program.blocks[b].steps[k]
@@ -1637,7 +1650,9 @@ class _Run:
         if node.counters:  # the key is charged the whole amount
             self._charge(node.counters[0], rows, base, _step_keys(ks, which))
 
-    def _band_parts(self, step: ir.BandShare, rows, base, pts, prior) -> None:
+    def _band_parts(
+        self, step: ir.BandShare, rows: np.ndarray, base: Any, pts: Any, prior: Any
+    ) -> None:
         bands = step.bands
         end = _add(prior, base)
         exact = np.zeros(len(rows), dtype=np.int64)
@@ -1671,9 +1686,10 @@ class _Run:
         self._store(step.exact, rows, exact, 6)
         self._store(step.ratio, rows, last, 4)
 
-    def _limit(self, node: _Node, parts) -> None:
+    def _limit(self, node: _Node, parts: Any) -> None:
         counters = self.plan.counters
-        chunks, steps = [], []
+        chunks: list[tuple] = []
+        steps: list = []
         slots: list[tuple] = []  # (part index, cap counter id, applies, amount, step key)
         for b, k, rows in parts:
             step: ir.Limit = self.program.blocks[b].steps[k]
@@ -1755,17 +1771,17 @@ class _Run:
                 on |= a
                 cap_amt = np.where(a, amt, cap_amt)
             every = on.all()
-            at = None if every else np.flatnonzero(on)
-            x = fund if every else fund[at]
+            where = np.flatnonzero(on)  # every row when ``every``
+            x = fund if every else fund[where]
             if not len(x) or x.min() >= 0:
                 got = self._closed(
-                    ids[0], rows if every else rows[at], x, cap_amt if every else cap_amt[at]
+                    ids[0], rows if every else rows[where], x, cap_amt if every else cap_amt[where]
                 )
                 if every:
                     fund = got
                 else:
                     fund = fund.astype(object) if got.dtype == object else fund.copy()
-                    fund[at] = got
+                    fund[where] = got
             else:
                 fund = self._seq_limit(rows, fund, ids, applies, amounts)
         elif m:
@@ -1832,11 +1848,13 @@ class _Run:
                     self._node(node, [(b, k, one)])
 
     # -- the personal account
-    def _account(self, step: ir.AccountPay, rows) -> None:
+    def _account(self, step: ir.AccountPay, rows: np.ndarray) -> None:
         n = len(rows)
         if not n:
             return
         bal = self._field("acct_balc", rows)
+        if bal is None:  # a visit field: every table of visits has its column
+            raise TypeError("acct_balc")
         given = ~bal.null if bal.null is not None else np.ones(n, dtype=bool)
         P = self.P[rows]
         new_person = np.ones(n, dtype=bool)
@@ -1907,7 +1925,7 @@ class _Run:
             after.append(bal)
         return _int_list(pay), _int_list(after)
 
-    def _may_pay(self, step: ir.AccountPay, rows) -> np.ndarray:
+    def _may_pay(self, step: ir.AccountPay, rows: np.ndarray) -> np.ndarray:
         """Whether the account-use rules permit each visit's own medical service."""
         fields = {}
         for name, v in step.request:
@@ -1991,7 +2009,7 @@ class _Run:
                 )
             else:
                 out.append(InputProblem(i + 1, "(record)", kind[1], psn))
-        return sorted(out, key=lambda p: p.record)
+        return sorted(out, key=lambda p: p.record or 0)  # every problem here names a record
 
     def unsorted(self, values, null=None):
         """Sorted-space values back in input order (int64; every result fits)."""
@@ -2004,7 +2022,7 @@ class _Run:
         return out, back
 
 
-def _step_keys(ks: list[int], which):
+def _step_keys(ks: list[int], which: Any) -> Any:
     """The journal's order within a visit of each row's step (``which``: index into ``ks``)."""
     return _STEP * ks[0] if len(ks) == 1 else _STEP * np.array(ks, dtype=np.int64)[which]
 
@@ -2061,13 +2079,16 @@ class Columnar:
         return run
 
     def settle(
-        self, records, params: dict, state: dict | None = None, journal: list | None = None
+        self, records: Any, params: dict, state: dict | None = None, journal: list | None = None
     ) -> list[VisitResult]:
         """Pass the same ``state`` to successive calls to continue a run (records in time order
         across calls); ``journal``, when given, receives ``(index, ledger key, fen)`` for every
         amount a counter is charged (index: the record's position in ``records``)."""
         visits = validate_visits(records, self.policy)
         vis = visits_from_records(visits, self.policy)
+        texts = vis.text
+        if texts is None:  # visits from records carry their setl_time as echoed
+            raise TypeError("visits without their setl_time text")
         run = self._run(vis, params, state, journal)
         cols = _results(run)
         pid, has_pooling = self.policy.id, run.program.section is not None
@@ -2098,7 +2119,7 @@ class Columnar:
             out.append(
                 VisitResult(
                     names[vis.psn[i]],
-                    vis.text[i],
+                    texts[i],
                     a,
                     balc[i],
                     ratio[i],
@@ -2112,7 +2133,9 @@ class Columnar:
             )
         return out
 
-    def settle_table(self, table, params: dict, state: dict | None = None, messages: bool = False):
+    def settle_table(
+        self, table: Any, params: dict, state: dict | None = None, messages: bool = False
+    ) -> Any:
         """Settle a ``pyarrow.Table`` of visits; a table of results in input row order (see
         ``CompiledPolicy.settle_table``)."""
         vis, psn_text, echo_time = visits_from_table(table, self.policy)
@@ -2166,7 +2189,7 @@ class Columnar:
         out.update(audit_columns(vis.cols, run.unsorted(run.seq)[0], self.stamp))
         return pa.table(out)
 
-    def _message_column(self, run: "_Run", vis: Visits, reason_codes) -> "pa.Array":
+    def _message_column(self, run: "_Run", vis: Visits, reason_codes: Any) -> "pa.Array":
         """The settle message of each row, formatted in Python (``messages=True``)."""
         n = vis.n
         pid, has_pooling = self.policy.id, run.program.section is not None
@@ -2203,7 +2226,7 @@ class Columnar:
         )
 
     # -- account use and credit (vectorised decisions, results built per record)
-    def _decisions(self, fields: dict, days, params: dict, errors: _Errors):
+    def _decisions(self, fields: dict, days: Any, params: dict, errors: _Errors) -> Any:
         """The may-pay verdict per row (an index into ``_verdicts``; -1 when no rule is in force)
         and the problems met (codes of ``errors``)."""
         prog = self.policy.programs["may_pay"]
@@ -2243,7 +2266,7 @@ class Columnar:
                 raise missing_param(kind[1], self.policy)
         return out, err
 
-    def may_pay(self, records, params: dict) -> list[MayPayResult]:
+    def may_pay(self, records: Any, params: dict) -> list[MayPayResult]:
         rows = validate_requests(records, self.policy)
         n = len(rows)
         types = {**V.REQUEST_FIELDS, **{k: t for k, (t, _) in self.policy.inputs.items()}}
@@ -2280,7 +2303,7 @@ class Columnar:
             raise InputError(problems)
         return verdicts, err
 
-    def credit(self, records, params: dict) -> list[CreditResult]:
+    def credit(self, records: Any, params: dict) -> list[CreditResult]:
         rows = validate_persons(records, self.policy)
         n = len(rows)
         prog = self.policy.programs["credit"]
@@ -2301,7 +2324,7 @@ class Columnar:
         blk = block_index(prog, days, params, self.policy)
         rule_of = np.full(n, -1, dtype=np.int64)
         err = np.full(n, -1, dtype=np.int32)
-        value = [None] * n
+        value: list[int | None] = [None] * n
         exact: list = [None] * n
         rules: list = []
         for b, block in enumerate(prog.blocks):
@@ -2355,13 +2378,14 @@ class Columnar:
                 continue
             on = r["on"]
             rule = rules[rule_of[i]] if rule_of[i] >= 0 else None
-            if rule is not None and value[i] < 0:
+            fen_i = value[i]  # set wherever a rule applies
+            if rule is not None and fen_i is not None and fen_i < 0:
                 problems.append(
                     InputProblem(
                         i + 1,
                         "(record)",
                         f"credit rule {rule.name} gives a negative credit "
-                        f"({fen_text(value[i])}); check the parameters and inputs",
+                        f"({fen_text(fen_i)}); check the parameters and inputs",
                         r.get("psn_no"),
                     )
                 )
@@ -2369,10 +2393,10 @@ class Columnar:
             reason = (
                 "not_in_force" if blk[i] < 0 else ("credited" if rule is not None else "no_rule")
             )
-            credit = None if rule is None else yuan(value[i])
+            credit = None if rule is None or fen_i is None else yuan(fen_i)
             trace = (
                 (tr_credit(credit, rule.prov, exact[i]),)
-                if self.tracing and rule is not None
+                if self.tracing and rule is not None and credit is not None
                 else ()
             )
             words = partial(credit_message, reason, on, rule.name if rule else None)
@@ -2394,7 +2418,7 @@ class Columnar:
         return out
 
 
-def _one_value(eng: Columnar, v, fields: dict, i: int, params: dict):
+def _one_value(eng: Columnar, v: Any, fields: dict, i: int, params: dict) -> Any:
     ev = _Eval(
         lambda name, rows: fields[name].take(rows) if name in fields else None,
         lambda *_: None,
@@ -2411,7 +2435,9 @@ def _one_value(eng: Columnar, v, fields: dict, i: int, params: dict):
     )
 
 
-def _decimal_unsorted(run: _Run, values, null, scale: int, precision: int) -> "pa.Array":
+def _decimal_unsorted(
+    run: _Run, values: Any, null: np.ndarray | None, scale: int, precision: int
+) -> "pa.Array":
     """Values in execution order as a decimal128 column in input order, scattered straight into
     the column's buffer (every result fits in int64)."""
     n = run.n
@@ -2442,7 +2468,7 @@ def _results(run: _Run) -> dict:
     return out
 
 
-def _message(args: tuple, pid: str, has_pooling: bool):
+def _message(args: tuple, pid: str, has_pooling: bool) -> Any:
     """The message as a function of the language (``VisitResult`` calls it when read)."""
 
     def render(lang: str = "en") -> str:

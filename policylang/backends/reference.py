@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal, DecimalException
 from functools import partial
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from .. import ir
 from ..inputs import (
@@ -160,7 +160,11 @@ class Reference:
         return {"used": {}, "balances": {}, "seq": {}}
 
     def settle(
-        self, records, params: dict, state: dict | None = None, journal: list | None = None
+        self,
+        records: Any,
+        params: dict,
+        state: dict | None = None,
+        journal: list | None = None,
     ) -> list[VisitResult]:
         visits = validate_visits(records, self.policy)
         program = self.programs["settle"]
@@ -191,9 +195,11 @@ class Reference:
         env = state.env
         if state.trace is not None:
             finish_settle_trace(state.trace)
-        banded = env.get("exact") is not None and any(
-            isinstance(s, ir.BandShare)
-            for s in state.extra.get("block", ir.Block(None, None, None, ())).steps
+        block = state.extra.get("block")
+        banded = (
+            env.get("exact") is not None
+            and block is not None
+            and any(isinstance(s, ir.BandShare) for s in block.steps)
         )
         message = partial(
             settle_message,
@@ -237,14 +243,14 @@ class Reference:
             self.funds,
         )
 
-    def _missing(self, e: MissingValue, i: int, psn_no) -> InputProblem:
+    def _missing(self, e: MissingValue, i: int, psn_no: Any) -> InputProblem:
         if e.is_param:  # the same for every record: report it once, at once
             raise missing_param(e.name, self.policy)
         return InputProblem(
             i + 1, e.name, "is required by the rule that applies to this record", psn_no
         )
 
-    def reads_of(self, step) -> tuple[str, ...]:
+    def reads_of(self, step: ir.Ratio | ir.Consume | ir.CapUse) -> tuple[str, ...]:
         """The fields a trace step shows as what decided it (found once per step): every
         field that decides a ratio; the fields that decide a deductible's or a cap's amount."""
         got = self._reads.get(id(step))
@@ -271,7 +277,7 @@ class Reference:
                 )
             )
 
-    def gate(self, step: ir.Gate, s: State):
+    def gate(self, step: ir.Gate, s: State) -> object:
         if E.cond(step.cond, s.env, s.params):
             return None
         s.reason = step.reason
@@ -401,7 +407,7 @@ class Reference:
         request = {name: E.value(v, env, s.params)[0] for name, v in step.request}
         request["on"] = env["setl_time"]
         decision = self._may_pay_one(request, s.params)
-        if not decision.allowed or step.payable is None:
+        if not decision.allowed or step.payable is None or step.prov is None:
             why = (
                 decision.reason
                 if not decision.allowed
@@ -417,7 +423,7 @@ class Reference:
         s.note(tr_account_pay(pay, step.prov, balance, payable))
 
     # ---- credit -------------------------------------------------------------------------
-    def credit(self, records, params: dict) -> list[CreditResult]:
+    def credit(self, records: Any, params: dict) -> list[CreditResult]:
         rows = validate_persons(records, self.policy)
         return self._each(
             rows, lambda r, i: self._credit_one(r, params), range(len(rows)), [None] * len(rows)
@@ -457,7 +463,7 @@ class Reference:
                 return
 
     # ---- may-pay ------------------------------------------------------------------------
-    def may_pay(self, records, params: dict) -> list[MayPayResult]:
+    def may_pay(self, records: Any, params: dict) -> list[MayPayResult]:
         rows = validate_requests(records, self.policy)
         return self._each(
             rows, lambda r, i: self._may_pay_one(r, params), range(len(rows)), [None] * len(rows)
@@ -480,7 +486,13 @@ class Reference:
                     s.extra["channel"] = E.value(verdict.channel, s.env, s.params)[0]
                 return
 
-    def _each(self, records: list[dict], one: Callable[[dict, int], Any], order, out: list) -> list:
+    def _each(
+        self,
+        records: list[dict],
+        one: Callable[[dict, int], Any],
+        order: Iterable[int],
+        out: list,
+    ) -> list:
         """``out[i] = one(records[i], i)`` in ``order``; every problem in every record is
         collected and raised together."""
         problems = []
@@ -538,7 +550,7 @@ def _check_ratio(value: Decimal) -> None:
         )
 
 
-def _names(e) -> list[str]:
+def _names(e: ir.Expr) -> list[str]:
     if isinstance(e, ir.Arith):
         return _names(e.left) + [n for n in _names(e.right) if n not in _names(e.left)]
     if isinstance(e, (ir.Field, ir.Var)):
@@ -546,5 +558,5 @@ def _names(e) -> list[str]:
     return []
 
 
-def _iso(t) -> str:
+def _iso(t: dt.date) -> str:
     return t.isoformat(sep=" ") if isinstance(t, dt.datetime) else t.isoformat()

@@ -26,7 +26,7 @@ import gc
 import re
 from decimal import Decimal
 from functools import partial
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from .. import ir
 from .. import vocab as V
@@ -105,10 +105,11 @@ def round_units(x: int, unit: int, mode: str) -> int:
     return -n if neg else n
 
 
-def scaled(d, scale: int, what: str) -> int:
-    """An exact Decimal as an integer count of 10**-scale; more decimals is an error."""
+def scaled(d: Decimal | None, scale: int, what: str) -> Any:
+    """An exact Decimal as an integer count of 10**-scale (None stays None); more decimals is
+    an error."""
     if d is None:
-        return None  # type: ignore[return-value]
+        return None
     v = d.scaleb(scale, CTX)
     if v != v.to_integral_value(context=CTX):
         raise BadValue(f"{what} has more than {scale} decimals")
@@ -159,7 +160,7 @@ class Gen:
     def emit(self, line: str) -> None:
         self.lines.append("    " * self.depth + line)
 
-    def const(self, value, hint: str = "k") -> str:
+    def const(self, value: object, hint: str = "k") -> str:
         key = (
             (type(value).__name__, repr(value))
             if not isinstance(value, (ir.Prov, ir.Adjust, ir.Verdict))
@@ -194,26 +195,20 @@ class Gen:
             self.emit("pass")
 
     # -- expressions: (code, scale) with integers for numbers
-    def expr(self, e) -> tuple[str, int | None]:
-        t = type(e)
-        if t is ir.Const:
-            scale = SCALE.get(e.type)
-            if scale is not None:
-                if e.type == V.NUMBER:
-                    scale = max(0, -e.value.as_tuple().exponent)
-                return str(int(e.value.scaleb(scale, CTX))), scale
-            return self.const(e.value), None
-        if t is ir.Field:
+    def expr(self, e: ir.Expr) -> tuple[str, int | None]:
+        if type(e) is ir.Const:
+            return self.const_expr(e)
+        if type(e) is ir.Field:
             if (
                 e.name in self.nullable
             ):  # absent in some records: reading it then is an error in the record
                 return f"_need(f_{e.name}, {e.name!r})", SCALE.get(e.type)
             return f"f_{e.name}", SCALE.get(e.type)
-        if t is ir.Var:
+        if type(e) is ir.Var:
             return f"v_{e.name}", SCALE.get(e.type)
-        if t is ir.Param:
+        if type(e) is ir.Param:
             return f"P[{e.name!r}]", SCALE.get(e.type)
-        if t is ir.Arith:
+        if type(e) is ir.Arith:
             (lc, ls), (rc, rs) = self.expr(e.left), self.expr(e.right)
             if e.op == "*":
                 return f"({lc} * {rc})", (ls or 0) + (rs or 0)
@@ -221,34 +216,49 @@ class Gen:
             return f"({lc} {e.op} {rc})", s
         raise TypeError(e)
 
-    def cond(self, x) -> str:
-        t = type(x)
-        if t is ir.Cmp:
+    def const_expr(self, e: ir.Const) -> tuple[str, int | None]:
+        """A constant: a number as an integer at its scale (a NUMBER at its own), anything
+        else as a named constant."""
+        scale = SCALE.get(e.type)
+        if scale is None:
+            return self.const(e.value), None
+        value = e.value
+        if not isinstance(value, Decimal):  # every scaled type holds a Decimal
+            raise TypeError(e)
+        if e.type == V.NUMBER:
+            exponent = value.as_tuple().exponent
+            if not isinstance(exponent, int):  # a finite number, always
+                raise TypeError(e)
+            scale = max(0, -exponent)
+        return str(int(value.scaleb(scale, CTX))), scale
+
+    def cond(self, x: ir.Cond) -> str:
+        if type(x) is ir.Cmp:
             (lc, ls), (rc, rs) = self.expr(x.left), self.expr(x.right)
             if ls is not None or rs is not None:
                 lc, rc, _ = _align(lc, ls, rc, rs)
             op = "==" if x.op == "=" else x.op
             return f"({lc} {op} {rc})"
-        if t is ir.InSet:
+        if type(x) is ir.InSet:
             code, _ = self.expr(x.operand)
             return f"({code} in {self.const(frozenset(x.values), 's')})"
-        if t is ir.AllOf:
+        if type(x) is ir.AllOf:
             return (
                 "True" if not x.items else "(" + " and ".join(self.cond(i) for i in x.items) + ")"
             )
-        if t is ir.AnyOf:
+        if type(x) is ir.AnyOf:
             return (
                 "False" if not x.items else "(" + " or ".join(self.cond(i) for i in x.items) + ")"
             )
-        if t is ir.Negate:
+        if type(x) is ir.Negate:
             return f"(not {self.cond(x.item)})"
-        if t is ir.Present:
+        if type(x) is ir.Present:
             return f"(f_{x.field} is not None)"
         raise TypeError(x)
 
-    def value(self, v, target: str, prov_target: str | None, scale: int | None) -> None:
+    def value(self, v: ir.Value, target: str, prov_target: str | None, scale: int | None) -> None:
         """Emit ``target = value`` (at ``scale``) and ``prov_target =`` the row's provenance."""
-        if type(v) is not ir.Decide:
+        if not isinstance(v, ir.Decide):
             code, s = self.expr(v)
             self.emit(f"{target} = {_rescale(code, s, scale)}")
             if prov_target:
@@ -320,7 +330,7 @@ class Gen:
             when_none()
             self.depth -= 1
 
-    def steps(self, steps) -> None:
+    def steps(self, steps: Iterable[Any]) -> None:
         """Emit steps; a Gate opens an ``else`` that holds the rest of the block."""
         opened = 0
         for step in steps:
@@ -339,7 +349,7 @@ class Gen:
             names = fields_read(s.expr) + tuple(n for n in _vars_read(s.expr))
             self.trace(_let_tracer(s, names), f"v_{s.var}", *(self._name_code(n) for n in names))
 
-    def scales(self, fields) -> tuple:
+    def scales(self, fields: Iterable[str]) -> tuple:
         return tuple(self.field_scale.get(f) for f in fields)
 
     def _name_code(self, name: str) -> str:
@@ -381,7 +391,14 @@ class Gen:
         self.emit(f"used[{key_var}] = {before_var} + {amount}")
         self.emit(f"if J is not None: J.append((i, {key_var}, {amount}))")
 
-    def counter_trace(self, trace_step, step, value: str, before: str, other: str) -> None:
+    def counter_trace(
+        self,
+        trace_step: Callable[..., Any],
+        step: ir.Consume | ir.CapUse,
+        value: str,
+        before: str,
+        other: str,
+    ) -> None:
         """The trace of a deductible (``step``: Consume) or a cap (CapUse) that applied: its
         numbers, then the fields that decided its amount."""
         reads = counter_reads(step.amount, step.when, self.counters[step.counter].each)
@@ -413,7 +430,7 @@ class Gen:
 
     def points(self, adj: ir.Adjust) -> str:
         """An adjustment's points in 1/10000: a constant, or its expression over parameters."""
-        if type(adj.points) is Decimal:
+        if isinstance(adj.points, Decimal):
             return str(int(adj.points.scaleb(4, CTX)))
         code, sc = self.expr(adj.points)
         return f"({_rescale(code, sc, 4)})"
@@ -579,7 +596,7 @@ class Gen:
             self.depth -= 1
         self.depth -= 1
 
-    def trace_indented(self, builder) -> None:
+    def trace_indented(self, builder: Callable[..., Any]) -> None:
         self.depth += 1
         self.trace(builder)
         self.depth -= 1
@@ -635,7 +652,7 @@ STEP_EMITTERS: dict[type, Callable[[Gen, Any], Any]] = {
 }
 
 
-def _align(lc: str, ls, rc: str, rs):
+def _align(lc: str, ls: int | None, rc: str, rs: int | None) -> tuple[str, str, int | None]:
     ls, rs = ls or 0, rs or 0
     if ls < rs:
         return f"({lc} * {10 ** (rs - ls)})", rc, rs
@@ -644,7 +661,7 @@ def _align(lc: str, ls, rc: str, rs):
     return lc, rc, ls
 
 
-def _rescale(code: str, have, want) -> str:
+def _rescale(code: str, have: int | None, want: int | None) -> str:
     if have is None or want is None or have == want:
         return code
     if have < want:
@@ -652,7 +669,7 @@ def _rescale(code: str, have, want) -> str:
     raise NotImplementedError(f"narrowing a value from scale {have} to {want}")
 
 
-def _single_field_table(v: ir.Decide):
+def _single_field_table(v: ir.Decide) -> Any:
     """A table whose every row is ``FIELD in {...}`` on one field with a literal value,
     disjoint rows: a dictionary look-up.  None otherwise."""
     field = None
@@ -678,7 +695,7 @@ def _single_field_table(v: ir.Decide):
     return field, mapping
 
 
-def _vars_read(e) -> list[str]:
+def _vars_read(e: ir.Expr) -> list[str]:
     if isinstance(e, ir.Arith):
         return _vars_read(e.left) + [n for n in _vars_read(e.right) if n not in _vars_read(e.left)]
     return [e.name] if isinstance(e, ir.Var) else []
@@ -695,8 +712,10 @@ def _r(x):
     return None if x is None else D(x, 4)
 
 
-def _let_tracer(s: ir.Let, names):
+def _let_tracer(s: ir.Let, names: Any) -> Callable[..., Any]:
     var, prov, formula = s.var, s.prov, s.formula
+    if prov is None:  # a step without provenance is not traced (Builder.steps)
+        raise TypeError(s)
 
     def build(provs, value, *values):
         return tr_let_fen(var, value, prov, formula, names, values)
@@ -704,14 +723,14 @@ def _let_tracer(s: ir.Let, names):
     return build
 
 
-def _unscale(values, scales) -> list:
+def _unscale(values: Iterable[Any], scales: Iterable[int | None]) -> list:
     return [
         D(v, sc) if sc is not None and type(v) is int else v
         for v, sc in zip(values, scales, strict=True)
     ]
 
 
-def _gate_tracer(s: ir.Gate, scales):
+def _gate_tracer(s: ir.Gate, scales: tuple) -> Callable[..., Any]:
     def build(provs, *values):
         return tr_stopped(
             s.reason, s.prov, dict(zip(s.reads, _unscale(values, scales), strict=True))
@@ -720,7 +739,9 @@ def _gate_tracer(s: ir.Gate, scales):
     return build
 
 
-def _counter_tracer(trace_step, prov: ir.Prov, names, scales):
+def _counter_tracer(
+    trace_step: Callable[..., Any], prov: ir.Prov, names: Iterable[str], scales: tuple
+) -> Callable[..., Any]:
     """A deductible's or a cap's step: its five numbers, then the fields that decided it."""
 
     def build(provs, value, row, amount, before, other, *reads):
@@ -736,7 +757,7 @@ def _counter_tracer(trace_step, prov: ir.Prov, names, scales):
     return build
 
 
-def _ratio_tracer(s: ir.Ratio, names, scales):
+def _ratio_tracer(s: ir.Ratio, names: Iterable[str], scales: tuple) -> Callable[..., Any]:
     def build(provs, value, row, *reads):
         return tr_ratio(
             D(value, 4),
@@ -748,7 +769,9 @@ def _ratio_tracer(s: ir.Ratio, names, scales):
     return build
 
 
-def _adjust_tracer(adj: ir.Adjust, reads, scales, field: str = "ratio"):
+def _adjust_tracer(
+    adj: ir.Adjust, reads: Iterable[str], scales: tuple, field: str = "ratio"
+) -> Callable[..., Any]:
     def build(provs, value, pts, *values):
         return tr_adjust(
             D(value, 4),
@@ -761,14 +784,14 @@ def _adjust_tracer(adj: ir.Adjust, reads, scales, field: str = "ratio"):
     return build
 
 
-def _bound_tracer(b: ir.RatioBound):
+def _bound_tracer(b: ir.RatioBound) -> Callable[..., Any]:
     def build(provs, value, before):
         return tr_bound(D(value, 4), b, D(before, 4))
 
     return build
 
 
-def _bands_tracer(s: ir.BandShare, scales):
+def _bands_tracer(s: ir.BandShare, scales: list[tuple]) -> Callable[..., Any]:
     """``scales``: of the fields each adjustment's condition reads."""
 
     def build(provs, parts, prior, pts, *applied):
@@ -785,7 +808,7 @@ def _bands_tracer(s: ir.BandShare, scales):
     return build
 
 
-def _share_tracer(s: ir.Share):
+def _share_tracer(s: ir.Share) -> Callable[..., Any]:
     def build(provs, raw, base, ratio_e4, exact):
         return tr_share(
             raw,
@@ -811,9 +834,13 @@ def _account_refused_tracer(provs, why, clause, venue, balance):
     return tr_account_refused(why, clause, venue, balance)
 
 
-def _account_pay_tracer(s: ir.AccountPay):
+def _account_pay_tracer(s: ir.AccountPay) -> Callable[..., Any]:
+    prov = s.prov
+    if prov is None:  # the settle program gives account_pay a provenance whenever it may pay
+        raise TypeError(s)
+
     def build(provs, pay, before, payable):
-        return tr_account_pay(pay, s.prov, before, payable)
+        return tr_account_pay(pay, prov, before, payable)
 
     return build
 
@@ -841,14 +868,14 @@ def _ratio_msg(r: int) -> str:
     )
 
 
-def _materializer(builders: list, provs: list):
+def _materializer(builders: list, provs: list) -> Callable[[Iterable[tuple]], list]:
     """``recorded -> [TraceStep]`` for one generated program."""
-    builders, provs = tuple(builders), tuple(provs)
+    fixed_builders, fixed_provs = tuple(builders), tuple(provs)
 
-    def materialize(recorded) -> list:
+    def materialize(recorded: Iterable[tuple]) -> list:
         out = []
         for entry in recorded:
-            got = builders[entry[0]](provs, *entry[1:])
+            got = fixed_builders[entry[0]](fixed_provs, *entry[1:])
             if type(got) is list:
                 out.extend(got)
             else:
@@ -859,7 +886,7 @@ def _materializer(builders: list, provs: list):
     return materialize
 
 
-def _need(value, name: str):
+def _need(value: Any, name: str) -> Any:
     if value is None:
         raise MissingValue(name, False)
     return value
@@ -1001,7 +1028,7 @@ def credit_source(policy: ir.Policy) -> tuple[str, dict]:
     return "\n".join(g.lines) + "\n", g.ns
 
 
-def _compile(source: str, ns: dict, name: str, filename: str):
+def _compile(source: str, ns: dict, name: str, filename: str) -> Any:
     code = compile(source, filename, "exec")
     exec(code, ns)  # noqa: S102 - our own generated source, built from the IR only
     return ns[name]
@@ -1014,7 +1041,7 @@ _MONEY = re.compile(
 )  # ASCII digits only: others go the general way
 
 
-def _fen(v) -> int:
+def _fen(v: object) -> int:
     if type(v) is str:
         m = _MONEY.fullmatch(v)
         if m is None:
@@ -1072,75 +1099,74 @@ class _FastVisits:
             except ValueError:
                 raise _Slow from None
             got = (
-                (t, t, (t, 0, dt.time.min), v)
-                if type(t) is dt.date
-                else (t, t.date(), (t.date(), 1, t.time()), setl_time_text(t))
+                (t, t.date(), (t.date(), 1, t.time()), setl_time_text(t))
+                if isinstance(t, dt.datetime)
+                else (t, t, (t, 0, dt.time.min), v)
             )
             self.times[v] = got
         return got
 
-    def rows(self, records) -> tuple[list, list]:
-        if (  # a declared bill split is checked by the general path
+    def rows(self, records: Any) -> tuple[list, list]:
+        """The records in the generated code's form, and their settlement-order keys; raises
+        ``_Slow`` for anything not in the canonical forms this path reads (a declared bill
+        split is checked by the general path)."""
+        if (
             self.split
             or isinstance(records, (str, bytes, dict))
             or not isinstance(records, (list, tuple))
         ):
             raise _Slow
         rows, keys = [], []
-        known, psn_types, levels, extra = self.known, self.psn_type, self.hosp_lv, self.extra
-        flagged = self.psn_flagged
         for r in records:
-            if type(r) is not dict or not r.keys() <= known:
+            if type(r) is not dict or not r.keys() <= self.known:
                 raise _Slow
-            try:
-                psn = r["psn_no"]
-                raw = r["psn_type"]
-                psn_type = psn_types.get(raw)
-                flx = r["flxempe_flag"]
-                if psn_type is None:  # a code that implies the flag: it must agree with the record
-                    psn_type, implied = flagged[raw]
-                    if flx is not implied:
-                        raise _Slow
-                setl, d, key, setl_text = self.when(r["setl_time"])
-                hosp = levels[r["hosp_lv"]]
-                medfee = _fen(r["medfee_sumamt"])
-            except (KeyError, TypeError):
-                raise _Slow from None
-            if type(psn) is not str or not psn or psn.strip() != psn or type(flx) is not bool:
-                raise _Slow
-            designated = r.get("designated")
-            if designated is None:
-                designated = True
-            elif type(designated) is not bool:
-                raise _Slow
-            own = r.get("fulamt_ownpay_amt")
-            own = 0 if own is None else _fen(own)
-            over = r.get("overlmt_selfpay")
-            over = 0 if over is None else _fen(over)
-            pre = r.get("preselfpay_amt")
-            pre = 0 if pre is None else _fen(pre)
-            if own + over + pre > medfee:
-                raise _Slow
-            balc = r.get("acct_balc")
-            if balc is not None:
-                balc = _fen(balc)
-            values = [psn, psn_type, flx, setl, hosp, designated, medfee, own, over, pre, balc]
-            for name in PLATFORM_FIELDS:  # optional codes and identifiers, canonical text only
-                v = r.get(name)
-                if v is not None and (type(v) is not str or not v or v.strip() != v):
-                    raise _Slow
-                values.append(v)
-            if r.get("acct_used_flag") not in (None, "0", "1"):
-                raise _Slow
-            for name, t in extra.items():
-                values.append(self.extra_value(r, name, t))
-            values.append(d)
-            values.append(setl_text)
-            rows.append(tuple(values))
+            row, key = self.row(r)
+            rows.append(row)
             keys.append(key)
         return rows, keys
 
-    def extra_value(self, r: dict, name: str, t: str):
+    def row(self, r: dict) -> tuple[tuple, Any]:
+        """One record (the fields the generated code reads, in its order) and its key."""
+        try:
+            psn = r["psn_no"]
+            psn_type, flx = self.person_type(r["psn_type"], r["flxempe_flag"])
+            setl, d, key, setl_text = self.when(r["setl_time"])
+            hosp = self.hosp_lv[r["hosp_lv"]]
+            medfee = _fen(r["medfee_sumamt"])
+        except (KeyError, TypeError):
+            raise _Slow from None
+        if type(psn) is not str or not psn or psn.strip() != psn or type(flx) is not bool:
+            raise _Slow
+        designated = r.get("designated")
+        if designated is None:
+            designated = True
+        elif type(designated) is not bool:
+            raise _Slow
+        own, over, pre = (_fen_or_0(r.get(f)) for f in _SELF_PAID)
+        if own + over + pre > medfee:
+            raise _Slow
+        balc = r.get("acct_balc")
+        if balc is not None:
+            balc = _fen(balc)
+        values = [psn, psn_type, flx, setl, hosp, designated, medfee, own, over, pre, balc]
+        values += _platform_codes(r)
+        for name, t in self.extra.items():
+            values.append(self.extra_value(r, name, t))
+        values.append(d)
+        values.append(setl_text)
+        return tuple(values), key
+
+    def person_type(self, raw: Any, flx: Any) -> tuple[str, Any]:
+        """The person type a ``psn_type`` value names; a code that implies the flag must agree
+        with the record's."""
+        psn_type = self.psn_type.get(raw)
+        if psn_type is None:
+            psn_type, implied = self.psn_flagged[raw]
+            if flx is not implied:
+                raise _Slow
+        return psn_type, flx
+
+    def extra_value(self, r: dict, name: str, t: str) -> Any:
         from ..inputs import _Bad, parse_enum, parse_value
 
         v = r.get(name)
@@ -1157,7 +1183,28 @@ class _FastVisits:
             raise _Slow from None
 
 
-def _internal(value, t: str):
+_SELF_PAID = ("fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt")
+
+
+def _platform_codes(r: dict) -> list[str | None]:
+    """The optional codes and identifiers, canonical text only (``acct_used_flag`` "0" or
+    "1" when given)."""
+    out = []
+    for name in PLATFORM_FIELDS:
+        v = r.get(name)
+        if v is not None and (type(v) is not str or not v or v.strip() != v):
+            raise _Slow
+        out.append(v)
+    if r.get("acct_used_flag") not in (None, "0", "1"):
+        raise _Slow
+    return out
+
+
+def _fen_or_0(v: object) -> int:
+    return 0 if v is None else _fen(v)
+
+
+def _internal(value: Any, t: str) -> Any:
     """A typed value (Decimal money/ratio...) as generated code holds it."""
     if value is None or t not in SCALE:
         return value
@@ -1226,11 +1273,11 @@ class Scalar:
             kind
         ]
 
-    def __getstate__(self):
+    def __getstate__(self) -> dict[str, Any]:
         return {"policy": self.policy, "tracing": self.tracing}
 
-    def __setstate__(self, state):
-        self.__init__(state["policy"], state["tracing"])
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        Scalar.__init__(self, state["policy"], state["tracing"])
 
     # -- parameters and blocks
     def _params(self, params: dict) -> dict:
@@ -1268,7 +1315,11 @@ class Scalar:
         return {"used": {}, "balances": {}, "seq": {}}
 
     def settle(
-        self, visits, params: dict, state: dict | None = None, journal: list | None = None
+        self,
+        visits: Any,
+        params: dict,
+        state: dict | None = None,
+        journal: list | None = None,
     ) -> list[VisitResult]:
         """``journal``, when given, receives ``(index, ledger key, fen)`` for every amount a
         counter is charged (index: the record's position in ``visits``)."""
@@ -1318,13 +1369,13 @@ class Scalar:
             )
         return out
 
-    def _problem(self, i: int, kind: str, e: Exception, psn) -> InputProblem:
-        if kind == "missing":
-            if e.is_param:  # type: ignore[attr-defined]
-                raise missing_param(e.name, self.policy)  # type: ignore[attr-defined]
+    def _problem(self, i: int, kind: str, e: Exception, psn: Any) -> InputProblem:
+        if isinstance(e, MissingValue):  # kind "missing"
+            if e.is_param:
+                raise missing_param(e.name, self.policy)
             return InputProblem(
                 i + 1, e.name, "is required by the rule that applies to this record", psn
-            )  # type: ignore[attr-defined]
+            )
         if kind == "norow":
             return InputProblem(
                 i + 1,
@@ -1335,7 +1386,7 @@ class Scalar:
         return InputProblem(i + 1, "(record)", str(e), psn)
 
     # -- may-pay
-    def may_pay(self, requests, params: dict) -> list[MayPayResult]:
+    def may_pay(self, requests: Any, params: dict) -> list[MayPayResult]:
         rows = validate_requests(requests, self.policy)
         P = self._params(params)
         blocks = self._blocks(self.policy.programs["may_pay"], params)
@@ -1349,7 +1400,7 @@ class Scalar:
         return out
 
     # -- credit
-    def credit(self, persons, params: dict) -> list[CreditResult]:
+    def credit(self, persons: Any, params: dict) -> list[CreditResult]:
         rows = validate_persons(persons, self.policy)
         P = self._params(params)
         blocks = self._blocks(self.policy.programs["credit"], params)
@@ -1379,7 +1430,9 @@ class Scalar:
                 )
                 continue
             trace = (
-                (tr_credit(value, rule.prov, exact),) if self.tracing and rule is not None else ()
+                (tr_credit(value, rule.prov, exact),)
+                if self.tracing and rule is not None and value is not None
+                else ()
             )
             words = partial(credit_message, reason, on, rule.name if rule else None)
             out.append(

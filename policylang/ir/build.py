@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any, cast
+from typing import TYPE_CHECKING, Iterable, cast
 
 from .. import vocab as V
 from . import core as c
 from . import program as p
 from .demands import fields_read
 from .text import cond_text
+
+if TYPE_CHECKING:
+    from ..vocabulary import Vocabulary
 
 ZERO = Decimal("0.00")
 MONEY = V.MONEY
@@ -60,7 +63,7 @@ def bands_id(b: c.Bands, section: str = "pooling", fund: str = "hifp") -> str:
     return f"{section}.{fund}.bands.{b.period}" + (f".each={b.each}" if b.each else "")
 
 
-def _start_key(block) -> tuple:
+def _start_key(block: p.Block) -> tuple:
     # literal dates in order; a block dated by a parameter keeps its place after them
     return (0, block.start) if isinstance(block.start, dt.date) else (1, dt.date.min)
 
@@ -69,12 +72,12 @@ def _ordered(blocks: list[p.Block]) -> tuple[p.Block, ...]:
     return tuple(sorted(blocks, key=_start_key))  # stable: equal dates keep the file's order
 
 
-def _code_is(field: str, codes) -> c.Cond:
+def _code_is(field: str, codes: Iterable[str]) -> c.Cond:
     """An absent code is taken as the scheme's own (a record that does not say)."""
     return c.AnyOf((c.Negate(c.Present(field)), c.InSet(c.Field(field, V.TEXT), frozenset(codes))))
 
 
-def _insutype_prov(codes) -> c.Prov:
+def _insutype_prov(codes: Iterable[str]) -> c.Prov:
     return c.Prov(
         "insutype",
         unstated="general outpatient pooling settles the employees' basic medical "
@@ -82,7 +85,7 @@ def _insutype_prov(codes) -> c.Prov:
     )
 
 
-def _med_type_prov(codes) -> c.Prov:
+def _med_type_prov(codes: Iterable[str]) -> c.Prov:
     return c.Prov(
         "med_type",
         unstated="general outpatient pooling applies to general outpatient visits "
@@ -98,7 +101,7 @@ ACCOUNT_USED = c.AnyOf(
 )
 
 
-def coverage_cond(r: c.PoolingRules, vocab) -> c.Cond:
+def coverage_cond(r: c.PoolingRules, vocab: Vocabulary) -> c.Cond:
     """``psn_type`` is covered, and a flexible-employment participant only when
     ``flexible`` is covered too."""
     psn = c.InSet(
@@ -114,8 +117,14 @@ def coverage_cond(r: c.PoolingRules, vocab) -> c.Cond:
 # ---- settle -----------------------------------------------------------------------
 
 
-def _pooling_block(v: c.Version, vocab) -> tuple[p.Block, list[p.Counter]]:
-    r: c.PoolingRules = v.rules
+def _pooling_block(
+    v: c.Version, vocab: Vocabulary, rounding: c.Rounding
+) -> tuple[p.Block, list[p.Counter]]:
+    """A pooling version's settle block (its shares rounded by ``rounding``, the program's)
+    and the counters it uses."""
+    r = v.rules
+    if not isinstance(r, c.PoolingRules):
+        raise TypeError(r)
     counters: list[p.Counter] = []
     # which insutype and med_type codes pooling settles: the code lists marked `pooled`
     insutypes, med_types = vocab.pooled("insutype"), vocab.pooled("med_type")
@@ -164,9 +173,7 @@ def _pooling_block(v: c.Version, vocab) -> tuple[p.Block, list[p.Counter]]:
             p.Ratio("ratio", r.ratio, r.adjustments, r.ratio_prov, fields_read(r.ratio), r.bounds)
         )
         exact = None
-    steps.append(
-        p.Share("hifp_raw", "remaining", "ratio", exact, None)
-    )  # rounding set by the program
+    steps.append(p.Share("hifp_raw", "remaining", "ratio", exact, rounding))
     caps = []
     for acc in r.caps:
         cid = counter_id(acc)
@@ -190,7 +197,7 @@ def _pooling_block(v: c.Version, vocab) -> tuple[p.Block, list[p.Counter]]:
         )
     )
     for fund in r.funds:
-        fund_steps, fund_counters = _fund_steps(fund)
+        fund_steps, fund_counters = _fund_steps(fund, rounding)
         steps += fund_steps
         counters += fund_counters
     return p.Block(v.start, v.until, v.prov, tuple(steps)), counters
@@ -260,10 +267,7 @@ def fund_vars(name: str) -> dict[str, str]:
     }
 
 
-NO_ROUNDING: Any = None  # the program's rounding is set on every Share (_with_rounding)
-
-
-def _fund_steps(f: c.FundRules) -> tuple[list, list[p.Counter]]:
+def _fund_steps(f: c.FundRules, rounding: c.Rounding) -> tuple[list, list[p.Counter]]:
     """A further fund: the year's in-policy costs above its deductible (its own counter),
     times its ratio, rounded, limited by its caps (its own counters).  No reason: the
     result's reason is the pooling fund's."""
@@ -274,8 +278,12 @@ def _fund_steps(f: c.FundRules) -> tuple[list, list[p.Counter]]:
         cid = counter_id(acc, fund=f.name)
         counters.append(p.Counter(cid, "deductible", acc.period, acc.each))
         steps.append(p.Consume(cid, acc.amount, acc.when, x["base"], x["dedc"], acc.prov))
+    if isinstance(f.ratio, c.Bands):
+        # a further fund has no banded share yet, and the checker does not refuse one either
+        # (a known gap, reported with #10): say so rather than lower a wrong program
+        raise TypeError(f"fund {f.name}: a banded ratio is not supported in a fund")
     steps.append(p.Ratio(x["ratio"], f.ratio, f.adjustments, f.ratio_prov, fields_read(f.ratio)))
-    steps.append(p.Share(x["raw"], x["base"], x["ratio"], None, NO_ROUNDING))
+    steps.append(p.Share(x["raw"], x["base"], x["ratio"], None, rounding))
     caps = []
     for acc in f.caps:
         cid = counter_id(acc, fund=f.name)
@@ -311,12 +319,6 @@ def _fund_total(funds: tuple[str, ...]) -> p.Let:
     return p.Let("fund_pay_sumamt", expr, c.Prov("computed"), " + ".join(names))
 
 
-def _with_rounding(steps, rounding: c.Rounding):
-    import attrs
-
-    return tuple(attrs.evolve(s, rounding=rounding) if isinstance(s, p.Share) else s for s in steps)
-
-
 VENUE_OF_VISIT = c.Decide(
     (
         c.Arm(
@@ -337,14 +339,13 @@ def settle_program(policy: c.Policy) -> p.Program:
     blocks, counters = [], []
     seen: dict[str, p.Counter] = {}
     for v in section.versions if section else ():
-        block, cs = _pooling_block(v, policy.vocab)
-        blocks.append(
-            p.Block(block.start, block.until, block.prov, _with_rounding(block.steps, rounding))
-        )
+        block, cs = _pooling_block(v, policy.vocab, rounding)
+        blocks.append(block)
         for ctr in cs:
             seen.setdefault(ctr.id, ctr)
     counters = list(seen.values())
     covers = policy.settings.get("account_covers")
+    payable: c.Expr | None
     if covers is None:
         payable, acct_prov = None, None
     elif covers[0] == "person_share":
@@ -463,7 +464,7 @@ def credit_program(policy: c.Policy) -> p.Program:
 # ---- may-pay ----------------------------------------------------------------------
 
 
-def _in(field: str, values, t: str) -> c.Cond:
+def _in(field: str, values: Iterable[str], t: str) -> c.Cond:
     return c.InSet(c.Field(field, t), frozenset(values))
 
 
@@ -486,7 +487,7 @@ CHANNEL = c.Decide(
 )
 
 
-def _account_verdicts(r: c.AccountRules, vocab) -> tuple[p.Verdict, ...]:
+def _account_verdicts(r: c.AccountRules, vocab: Vocabulary) -> tuple[p.Verdict, ...]:
     out = [
         p.Verdict(_in("item", r.excludes, "item"), False, "excluded", r.excludes_prov),
         p.Verdict(

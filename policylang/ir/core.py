@@ -71,7 +71,16 @@ class Arith:
     type: str
 
 
-Expr = Union[Const, Field, Param, Arith]
+@attrs.frozen
+class Var:
+    """The value of a program variable (set by an earlier step of an ``ir.program``; the
+    rules themselves never hold one)."""
+
+    name: str
+    type: str
+
+
+Expr = Union[Const, Field, Param, Arith, Var]
 
 
 @attrs.frozen
@@ -204,7 +213,7 @@ class FundRules:
     prov: Prov
     deductibles: tuple[Accumulate, ...]
     caps: tuple[Accumulate, ...]
-    ratio: Value
+    ratio: "Value | Bands"  # a fund's ratio may be banded, as the pooling fund's
     ratio_prov: Prov
     adjustments: tuple[Adjust, ...]
     above_cap: bool = False  # it pays only above the pooling fund's annual cap
@@ -311,9 +320,9 @@ class Rounding:
 @attrs.frozen
 class Requirement:
     name: str
-    left: "Measure | Decimal"
+    left: "Measure | object"  # a measure, or a bound: a literal's value (Decimal, date, ...)
     op: str
-    right: "Measure | Decimal"
+    right: "Measure | object"
     prov: Prov
     text: str
 

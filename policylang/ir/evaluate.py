@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import decimal
 from decimal import Decimal
-from typing import Any
+from typing import Any, Iterable
 
 from . import core as c
-from . import program as p
 
 # Money has at most 15 integer digits and 2 decimals, ratios 4 decimals; a product
 # of two has at most 36 significant digits.  60 leaves room for sums of products.
@@ -72,46 +71,44 @@ _CMP = {
 }
 
 
-def expr(e, env: dict, params: dict) -> Any:
-    t = type(e)
-    if t is c.Const:
+def expr(e: c.Expr, env: dict, params: dict) -> Any:
+    if type(e) is c.Const:
         return e.value
-    if t is c.Field or t is p.Var:
+    if type(e) is c.Field or type(e) is c.Var:
         v = env.get(e.name)
         if v is None:
             raise MissingValue(e.name, False)
         return v
-    if t is c.Param:
+    if type(e) is c.Param:
         v = params.get(e.name)
         if v is None:
             raise MissingValue(e.name, True)
         return v
-    if t is c.Arith:
+    if type(e) is c.Arith:
         return _ARITH[e.op](expr(e.left, env, params), expr(e.right, env, params))
     raise TypeError(e)
 
 
-def cond(x, env: dict, params: dict) -> bool:
-    t = type(x)
-    if t is c.Cmp:
+def cond(x: c.Cond, env: dict, params: dict) -> bool:
+    if type(x) is c.Cmp:
         return _CMP[x.op](expr(x.left, env, params), expr(x.right, env, params))
-    if t is c.InSet:
+    if type(x) is c.InSet:
         return expr(x.operand, env, params) in x.values
-    if t is c.AllOf:
+    if type(x) is c.AllOf:
         return all(cond(i, env, params) for i in x.items)
-    if t is c.AnyOf:
+    if type(x) is c.AnyOf:
         return any(cond(i, env, params) for i in x.items)
-    if t is c.Negate:
+    if type(x) is c.Negate:
         return not cond(x.item, env, params)
-    if t is c.Present:
+    if type(x) is c.Present:
         v = env.get(x.field)
         return v is not None and v is not ABSENT
     raise TypeError(x)
 
 
-def value(v, env: dict, params: dict) -> tuple[Any, c.Prov | None]:
+def value(v: c.Value, env: dict, params: dict) -> tuple[Any, c.Prov | None]:
     """A value with the provenance of the decision-table row that produced it."""
-    if type(v) is c.Decide:
+    if isinstance(v, c.Decide):
         for arm in v.arms:
             if cond(arm.when, env, params):
                 return expr(arm.value, env, params), arm.prov
@@ -119,18 +116,18 @@ def value(v, env: dict, params: dict) -> tuple[Any, c.Prov | None]:
     return expr(v, env, params), None
 
 
-def adjustments(adjs, env: dict, params: dict) -> list[c.Adjust]:
+def adjustments(adjs: Iterable[c.Adjust], env: dict, params: dict) -> list[c.Adjust]:
     """The adjustments (uplifts) whose condition holds, in order."""
     return [a for a in adjs if cond(a.when, env, params)]
 
 
-def adjust_points(adj: c.Adjust, params: dict) -> Decimal:
+def adjust_points(adj: c.Adjust, params: dict[str, Any]) -> Decimal:
     """The points of an adjustment: a literal's, or its expression over parameters."""
     pts = adj.points
-    return pts if type(pts) is Decimal else expr(pts, {}, params)
+    return pts if isinstance(pts, Decimal) else expr(pts, {}, params)
 
 
-def points(applied, params: dict | None = None) -> Decimal:
+def points(applied: Iterable[c.Adjust], params: dict[str, Any] | None = None) -> Decimal:
     total = Decimal(0)
     for a in applied:
         total = CTX.add(total, adjust_points(a, params or {}))

@@ -27,6 +27,7 @@ from typing import Union
 import attrs
 
 from .core import Adjust, Bands, Cond, Expr, Prov, RatioBound, Rounding, Value
+from .core import Var as Var  # a program variable: defined with the expressions it extends
 
 # ---- counters ---------------------------------------------------------------------
 
@@ -49,14 +50,6 @@ class Counter:
 
 
 # ---- expressions over program variables -------------------------------------------
-
-
-@attrs.frozen
-class Var:
-    """The value of a program variable (set by an earlier step)."""
-
-    name: str
-    type: str
 
 
 # ---- steps ------------------------------------------------------------------------

@@ -48,7 +48,7 @@ from collections import Counter
 import datetime as dt
 from decimal import Decimal
 import itertools
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Generator, Iterable
 
 import attrs
 from sqlglot import exp
@@ -112,7 +112,7 @@ class Val:
     def sql(self) -> exp.Expression:
         return self.node.copy() if self.node is not None else literal(self.const)
 
-    def like(self, node) -> "Val":
+    def like(self, node: Any) -> "Val":
         return Val(
             node, None, self.scale, self.lo, self.hi, self.wide, self.absent, self.domain, self.arms
         )
@@ -125,7 +125,7 @@ class Val:
         )
 
 
-def K(value, scale=None) -> Val:
+def K(value: Any, scale: int | None = None) -> Val:
     """A constant."""
     if isinstance(value, int) and not isinstance(value, bool):
         return Val(None, value, scale, value, value)
@@ -142,7 +142,7 @@ def null_const(v: Val) -> bool:
     return v.is_const and v.const is None
 
 
-def literal(v) -> exp.Expression:
+def literal(v: Any) -> exp.Expression:
     if v is None:
         return exp.Null()
     if isinstance(v, bool):
@@ -181,7 +181,7 @@ def _opt(a, b, f):
     return None if a is None or b is None else f(a, b)
 
 
-def _neg_iv(v: Val):
+def _neg_iv(v: Val) -> tuple[Any, Any]:
     return (None if v.hi is None else -v.hi), (None if v.lo is None else -v.lo)
 
 
@@ -257,7 +257,7 @@ def arith(op: str, a: Val, b: Val) -> Val:
     return Val(node, None, scale, lo, hi, wide)
 
 
-def _with_scale(v: Val, scale) -> Val:
+def _with_scale(v: Val, scale: int | None) -> Val:
     if v.scale == scale:
         return v
     out = v.like(v.node) if not v.is_const else K(v.const, scale)
@@ -291,7 +291,7 @@ def greatest(a: Val, b: Val) -> Val:
     return _extreme(a, b, max, exp.Greatest)
 
 
-def _extreme(a: Val, b: Val, f, node_cls) -> Val:
+def _extreme(a: Val, b: Val, f: Callable[[Any, Any], Any], node_cls: Any) -> Val:
     if a.scale is not None and b.scale is not None and a.scale != b.scale:
         s = max(a.scale, b.scale)
         a, b = rescale(a, s), rescale(b, s)
@@ -354,11 +354,11 @@ def compare(op: str, a: Val, b: Val) -> Val:
         return K(known)
     node = _CMP[op](this=_w(a.sql()), expression=_w(b.sql()))
     if a.absent or b.absent:  # ABSENT equals nothing: NULL = x is false, NULL != x is true
-        node = exp.Coalesce(this=node, expressions=[exp.Boolean(this=op == "!=")])
+        return Val(exp.Coalesce(this=node, expressions=[exp.Boolean(this=op == "!=")]))
     return Val(node)
 
 
-def _cmp_by_range(op, a: Val, b: Val):
+def _cmp_by_range(op: str, a: Val, b: Val) -> bool | None:
     if a.scale is None or None in (a.lo, a.hi, b.lo, b.hi):
         return None
     if op in (">=", ">", "<", "<="):
@@ -441,7 +441,7 @@ def as_cond(c: Val) -> Val:
 
 def case(branches: list[tuple[Val, Val]], default: Val = NULL) -> Val:
     """``CASE WHEN c THEN v ... ELSE default END``, folded where the conditions are known."""
-    kept = []
+    kept: list[tuple[Val, Val]] = []
     for c, v in branches:
         c = as_cond(c)
         if c.is_const:
@@ -505,16 +505,16 @@ def text_of(v: Val) -> exp.Expression:
 # F:<field>  an amount in the table finer than a fen
 
 
-def err_first(*errs):
-    errs = [e for e in errs if e is not None]
-    if not errs:
+def err_first(*errs: Any) -> Any:
+    found = [e for e in errs if e is not None]
+    if not found:
         return None
-    if len(errs) == 1:
-        return errs[0]
-    return exp.Coalesce(this=errs[0].copy(), expressions=[e.copy() for e in errs[1:]])
+    if len(found) == 1:
+        return found[0]
+    return exp.Coalesce(this=found[0].copy(), expressions=[e.copy() for e in found[1:]])
 
 
-def err_when(cond: Val, e):
+def err_when(cond: Val, e: Any) -> Any:
     if e is None or (cond.is_const and not cond.const):
         return None
     if cond.is_const:
@@ -528,7 +528,7 @@ def err_code(code: str, value: Val | None = None) -> exp.Expression:
     return exp.DPipe(this=exp.Literal.string(code + ":"), expression=text_of(value), safe=True)
 
 
-def _case_err(ifs: list, default):
+def _case_err(ifs: list, default: Any) -> Any:
     """``CASE WHEN c THEN e ... ELSE default END`` over errors (None: no error), folded."""
     kept = []
     for c, e in ifs:
@@ -548,7 +548,7 @@ def _case_err(ifs: list, default):
     )
 
 
-def _err_chain(items, stop_when: bool):
+def _err_chain(items: list, stop_when: bool) -> Any:
     """The first error of conditions evaluated left to right until one is ``stop_when``
     (``and`` stops at false, ``or`` at true), as Python's short circuit does."""
     out = None
@@ -593,7 +593,7 @@ class FieldRef:
     nullable: bool = False  # NULL: the field is absent (reading it is an error in the record)
 
 
-def const_val(value, t: str) -> Val:
+def const_val(value: Any, t: str | None) -> Val:
     """An IR constant as the lowering holds it."""
     if t in SCALE:
         scale = SCALE[t]
@@ -608,7 +608,7 @@ def const_val(value, t: str) -> Val:
     return K(value)
 
 
-def type_range(t: str, nonneg: bool):
+def type_range(t: str, nonneg: bool) -> tuple[Any, Any]:
     if t == V.MONEY:
         return (0 if nonneg else -MONEY_MAX), MONEY_MAX
     if t == V.PERCENT:
@@ -660,84 +660,87 @@ class Lowering:
         self.params = params
 
     # -- expressions: (Val, err)
-    def expr(self, e, env) -> tuple[Val, Any]:
-        t = type(e)
-        if t is ir.Const:
+    def expr(self, e: ir.Expr, env: Any) -> tuple[Val, Any]:
+        if type(e) is ir.Const:
             return const_val(e.value, e.type), None
-        if t is ir.Field:
+        if type(e) is ir.Field:
             ref = env.fields.get(e.name)
             if ref is None:
                 raise NotSupported(f"the SQL backend does not read the field {e.name}")
             if ref.nullable:
                 return ref.val, err_when(is_null(ref.val), err_code("M:" + e.name))
             return ref.val, None
-        if t is ir.Var:
+        if type(e) is ir.Var:
             return env.vars[e.name], None
-        if t is ir.Param:
+        if type(e) is ir.Param:
             return param_val(e.name, self.policy.params.get(e.name, e.type), self.params), None
-        if t is ir.Arith:
+        if type(e) is ir.Arith:
             (a, ea), (b, eb) = self.expr(e.left, env), self.expr(e.right, env)
             return arith(e.op, a, b), err_first(ea, eb)
         raise TypeError(e)
 
-    def cond(self, c, env) -> tuple[Val, Any]:
-        t = type(c)
-        if t is ir.Cmp:
+    def cond(self, c: ir.Cond, env: Any) -> tuple[Val, Any]:
+        if type(c) is ir.Cmp:
             (a, ea), (b, eb) = self.expr(c.left, env), self.expr(c.right, env)
             return compare(c.op, a, b), err_first(ea, eb)
-        if t is ir.InSet:
-            o, eo = self.expr(c.operand, env)
-            values = []
-            for x in sorted(c.values, key=repr):
-                cv = (
-                    const_val(x, getattr(c.operand, "type", None))
-                    if not isinstance(x, (str, bool))
-                    else K(x)
-                )
-                values.append(
-                    rescale(cv, o.scale)
-                    if o.scale is not None and cv.scale is not None and cv.scale < o.scale
-                    else cv
-                )
-            if o.is_const:
-                return K(any(o.const == v.const for v in values)), eo
-            if o.arms is not None:
-                branches, default = o.arms
-                return case(
-                    [(c, K(any(x.const == v.const for v in values))) for c, x in branches],
-                    K(any(default.const == v.const for v in values)),
-                ), eo
-            if o.domain is not None:
-                values = [v for v in values if v.const in o.domain]
-                if {v.const for v in values} >= set(o.domain):
-                    return TRUE, eo
-            if not values:
-                return FALSE, eo
-            if len(values) == 1:
-                return compare("=", o, values[0]), eo
-            node = exp.In(this=_w(o.sql()), expressions=[v.sql() for v in values])
-            if o.absent:
-                node = exp.Coalesce(this=node, expressions=[exp.Boolean(this=False)])
-            return Val(node), eo
-        if t is ir.AllOf:
+        if type(c) is ir.InSet:
+            return self.in_set(c, env)
+        if type(c) is ir.AllOf:
             items = [self.cond(i, env) for i in c.items]
             return and_(*(v for v, _ in items)), _err_chain(items, stop_when=False)
-        if t is ir.AnyOf:
+        if type(c) is ir.AnyOf:
             items = [self.cond(i, env) for i in c.items]
             return or_(*(v for v, _ in items)), _err_chain(items, stop_when=True)
-        if t is ir.Negate:
+        if type(c) is ir.Negate:
             v, e = self.cond(c.item, env)
             return not_(v), e
-        if t is ir.Present:  # the record has a value for an optional field: IS NOT NULL
+        if type(c) is ir.Present:  # the record has a value for an optional field: IS NOT NULL
             ref = env.fields.get(c.field)
             if ref is None:
                 raise NotSupported(f"the SQL backend does not read the field {c.field}")
             return not_(is_null(ref.val)), None
         raise TypeError(c)
 
-    def value(self, v, env) -> tuple[Val, Any]:
+    def in_set(self, c: ir.InSet, env: Any) -> tuple[Val, Any]:
+        """Membership: a constant when the operand is one (or a case of constants), TRUE when
+        its domain is covered, else ``=`` or ``IN`` (NULL-safe when the value may be absent)."""
+        o, eo = self.expr(c.operand, env)
+        values = []
+        for x in sorted(c.values, key=repr):
+            cv = (
+                const_val(x, getattr(c.operand, "type", None))
+                if not isinstance(x, (str, bool))
+                else K(x)
+            )
+            values.append(
+                rescale(cv, o.scale)
+                if o.scale is not None and cv.scale is not None and cv.scale < o.scale
+                else cv
+            )
+        if o.is_const:
+            return K(any(o.const == v.const for v in values)), eo
+        if o.arms is not None:
+            branches, default = o.arms
+            return case(
+                [(when, K(any(x.const == v.const for v in values))) for when, x in branches],
+                K(any(default.const == v.const for v in values)),
+            ), eo
+        if o.domain is not None:
+            values = [v for v in values if v.const in o.domain]
+            if {v.const for v in values} >= set(o.domain):
+                return TRUE, eo
+        if not values:
+            return FALSE, eo
+        if len(values) == 1:
+            return compare("=", o, values[0]), eo
+        node: exp.Expression = exp.In(this=_w(o.sql()), expressions=[v.sql() for v in values])
+        if o.absent:
+            node = exp.Coalesce(this=node, expressions=[exp.Boolean(this=False)])
+        return Val(node), eo
+
+    def value(self, v: ir.Value, env: Any) -> tuple[Val, Any]:
         """A value or a decision table (unique hit: the first arm that holds)."""
-        if type(v) is not ir.Decide:
+        if not isinstance(v, ir.Decide):
             return self.expr(v, env)
         covered = self._covers(v, env)
         arms = []
@@ -760,7 +763,7 @@ class Lowering:
             err = _case_err(ifs, err)
         return value, err
 
-    def _covers(self, d: ir.Decide, env) -> bool:
+    def _covers(self, d: ir.Decide, env: Any) -> bool:
         """Whether some arm holds for every record: proven by enumerating the fields the
         arms read when all are enumerations or booleans (a table on hosp_lv and psn_type)."""
         if any(params_read(a.when) for a in d.arms):
@@ -801,7 +804,7 @@ class Lowering:
         return True
 
     # -- blocks in force
-    def date_point(self, point) -> Val:
+    def date_point(self, point: dt.date | str | None) -> Val:
         if point is None or isinstance(point, dt.date):
             return K(point)
         return param_val(point, V.DATE, self.params)
@@ -835,7 +838,7 @@ class Lowering:
         return case(branches, K(-1, 0))
 
     # -- may-pay: the first verdict that holds, in the block in force
-    def decision(self, program: ir.Program, env, day: Val) -> tuple[Val, Val, list]:
+    def decision(self, program: ir.Program, env: Any, day: Val) -> tuple[Val, Val, list]:
         """(verdict index, channel) over ``env``; indexes into the returned list of verdicts
         (-1: no verdict holds, -2: no block in force)."""
         verdicts: list = []
@@ -869,7 +872,7 @@ class Lowering:
             channels.append((compare("=", blk, K(b, 0)), case(chans, NULL)))
         return case(per_block, K(-2, 0)), case(channels, NULL), verdicts
 
-    def allowed(self, program: ir.Program, env, day: Val) -> Val:
+    def allowed(self, program: ir.Program, env: Any, day: Val) -> Val:
         """Whether may-pay permits the request described by ``env`` (settle's account step):
         the first verdict that holds in the block in force, else no."""
         blk = self.block_choice(program, day)
@@ -1097,8 +1100,9 @@ class Columns:
                 continue
             needed.add(n)
             stack.extend(self.defs[n].deps)
-            if self.defs[n].colocate:
-                stack.append(self.defs[n].colocate)
+            colocate = self.defs[n].colocate
+            if colocate:
+                stack.append(colocate)
         levels: dict[int, list[str]] = {}
         for name in self.defs:  # definition order
             if name in needed:
@@ -1198,7 +1202,7 @@ def visit_columns(policy: ir.Policy) -> list[tuple[str, str, str]]:
     return out
 
 
-def _adapt(name: str, t: str, decimal: bool, default) -> exp.Expression:
+def _adapt(name: str, t: str, decimal: bool, default: Any) -> exp.Expression:
     """A column of the source table in the lowering's form: a DECIMAL amount in yuan
     becomes integer fen (exactly: DECIMAL times a power of ten, never a division), an
     absent optional field its default."""
@@ -1346,20 +1350,20 @@ class SettleLowering(Lowering):
                 x = parent[x]
             return x
 
-        seq: dict[str, str] = {}
+        seq: dict[str, list[str]] = {}  # counter -> why it has no closed form
         for cid, ss in sites.items():
             counter = self.counters[cid]
-            kinds = sorted({k for _, k, _, _ in ss})
-            if len(kinds) > 1:
+            step_kinds = sorted({k for _, k, _, _ in ss})
+            if len(step_kinds) > 1:
                 raise NotSupported(
-                    f"counter {cid} is charged both as a {kinds[0]} and as a {kinds[1]}"
+                    f"counter {cid} is charged both as a {step_kinds[0]} and as a {step_kinds[1]}"
                 )
             blocks = [b for b, _, _, _ in ss]
             if len(blocks) != len(set(blocks)):
                 raise NotSupported(f"counter {cid} is charged twice by one version")
             if counter.period == "visit":
                 continue  # no state: each visit its own key
-            kind = kinds[0]
+            kind = step_kinds[0]
             if kind == "bands":
                 self._group("bands", [cid], set(blocks))
                 continue
@@ -1400,8 +1404,8 @@ class SettleLowering(Lowering):
         comps: dict[str, list] = {}
         for cid in seq:
             comps.setdefault(find(cid), []).append(cid)
-        for members in comps.values():
-            members = [c for c in self.counters if c in members]  # program order
+        for component in comps.values():
+            members = [c for c in self.counters if c in component]  # program order
             # a counter joined to an interacting cap is settled with it, whatever its own form
             for c in members:
                 gid = self.group_of.pop(c, None)
@@ -1514,11 +1518,11 @@ class SettleLowering(Lowering):
         self._run_plain(program.postlude, merged)
         return self._assemble(merged)
 
-    def _run_plain(self, steps, env) -> None:
+    def _run_plain(self, steps: Iterable[Any], env: Env) -> None:
         for req in self._steps(steps, env):
             raise NotSupported(f"a counter step outside a dated version ({req.group})")
 
-    def _steps(self, steps, env) -> Iterator[Request]:
+    def _steps(self, steps: Iterable[Any], env: Env) -> Generator[Request, Any, None]:
         for step in steps:
             handler = HANDLERS.get(type(step))
             if handler is None:
@@ -1534,12 +1538,12 @@ class SettleLowering(Lowering):
         new = v if (env.live.is_const and env.live.const) else case([(env.live, v)], old)
         env.vars[var] = self.col(new, var)
 
-    def _fail(self, env: Env, err) -> None:
+    def _fail(self, env: Env, err: Any) -> None:
         """An error the reference would raise at this point of the record's execution."""
         env.err = err_first(env.err, err_when(env.live, err))
 
     # -- step handlers (generators where a counter's running state is needed)
-    def let(self, step: ir.Let, env: Env):
+    def let(self, step: ir.Let, env: Env) -> None:
         v, e = self.expr(step.expr, env)
         self._fail(env, e)
         declared = self.policy.bill_split[0] if self.policy.bill_split else ()
@@ -1549,7 +1553,7 @@ class SettleLowering(Lowering):
             v = _bounded(v, 0, v.hi)
         self._assign(env, step.var, narrow(v))
 
-    def gate(self, step: ir.Gate, env: Env):
+    def gate(self, step: ir.Gate, env: Env) -> None:
         c, e = self.cond(step.cond, env)
         self._fail(env, e)
         env.reason = self.col(
@@ -1557,7 +1561,7 @@ class SettleLowering(Lowering):
         )
         env.live = self.col(and_(env.live, c), "live")
 
-    def consume(self, step: ir.Consume, env: Env):
+    def consume(self, step: ir.Consume, env: Env) -> Generator[Request, Any, None]:
         when, ew = self.cond(step.when, env)
         amount, ea = self.value(step.amount, env)
         self._fail(env, err_first(ew, err_when(when, ea)))
@@ -1578,7 +1582,7 @@ class SettleLowering(Lowering):
         env.vars[step.base] = self.col(rest, step.base)
         env.vars[step.out] = self.col(arith("+", env.vars[step.out], take), step.out)
 
-    def ratio(self, step: ir.Ratio, env: Env):
+    def ratio(self, step: ir.Ratio, env: Env) -> None:
         value, e = self.value(step.value, env)
         errs = [e]
         value = rescale(value, 4, "a ratio")
@@ -1599,14 +1603,14 @@ class SettleLowering(Lowering):
             value = self.col(_bounded(value, 0, 10**4), "ratio")
         self._assign(env, step.out, value)
 
-    def _points(self, adj: ir.Adjust, env) -> tuple[Val, Any]:
+    def _points(self, adj: ir.Adjust, env: Env) -> tuple[Val, Any]:
         """An adjustment's points in 1/10000: a constant, or its expression over parameters."""
-        if type(adj.points) is Decimal:
+        if isinstance(adj.points, Decimal):
             return const_val(adj.points, V.POINTS), None
         v, e = self.expr(adj.points, env)
         return rescale(v, 4, "points"), e
 
-    def band_share(self, step: ir.BandShare, env: Env):
+    def band_share(self, step: ir.BandShare, env: Env) -> Generator[Request, Any, None]:
         bands = step.bands
         pts, errs = K(0, 4), []
         for adj in step.adjustments:
@@ -1658,7 +1662,7 @@ class SettleLowering(Lowering):
         self._assign(env, step.exact, narrow(exact))
         self._assign(env, step.ratio, _bounded(last, 0, 10**4))
 
-    def share(self, step: ir.Share, env: Env):
+    def share(self, step: ir.Share, env: Env) -> None:
         x = (
             env.vars[step.exact]
             if step.exact
@@ -1666,7 +1670,7 @@ class SettleLowering(Lowering):
         )
         self._assign(env, step.out, narrow(round_money(x, step.rounding)))
 
-    def limit(self, step: ir.Limit, env: Env):
+    def limit(self, step: ir.Limit, env: Env) -> Generator[Request, Any, None]:
         self._limited[step.out] = step.value  # out <= value, whatever the caps
         fund = env.vars[step.value]
         errs, stateful = [], []
@@ -1697,7 +1701,7 @@ class SettleLowering(Lowering):
             fund = self.col(narrow(fund), "fund")
         self._assign(env, step.out, fund)
 
-    def outcome(self, step: ir.Outcome, env: Env):
+    def outcome(self, step: ir.Outcome, env: Env) -> None:
         fund = env.vars[step.fund]
         reasons = []
         for reason, c in step.reasons:
@@ -1710,7 +1714,7 @@ class SettleLowering(Lowering):
             case([(paid_nothing, case(reasons, env.reason))], env.reason), "reason"
         )
 
-    def account_pay(self, step: ir.AccountPay, env: Env):
+    def account_pay(self, step: ir.AccountPay, env: Env) -> None:
         """A given acct_balc starts a segment of the person's visits; within it the balance
         after a visit is GREATEST(0, B - S), S the running sum of what the account may pay
         (0 where the record asks not to use the account: ``step.used`` false)."""
@@ -2046,7 +2050,7 @@ class SettleLowering(Lowering):
         )
         for i, (name, counter) in enumerate(self.priors):
             alias = f"p{i}"
-            on = [
+            on: list[exp.Expression] = [
                 exp.EQ(
                     this=exp.column("psn_no", table=alias),
                     expression=exp.column("psn_no", table="src"),
@@ -2088,7 +2092,7 @@ class SettleLowering(Lowering):
         )
 
 
-def _bounded(v: Val, lo, hi) -> Val:
+def _bounded(v: Val, lo: Any, hi: Any) -> Val:
     """``v`` with a range the lowering knows from the rule (not from its arithmetic)."""
     if v.is_const:
         return v
@@ -2099,11 +2103,11 @@ def _ratio_bad(r: Val) -> Val:
     return or_(compare("<", r, K(0, 4)), compare(">", r, K(10**4, 4)))
 
 
-def _ratio_check(r: Val):
+def _ratio_check(r: Val) -> Any:
     return err_when(_ratio_bad(r), err_code("R", r))
 
 
-def _is_bill_split(e, declared: tuple = ()) -> bool:
+def _is_bill_split(e: ir.Expr, declared: tuple[str, ...] = ()) -> bool:
     """``medfee_sumamt - parts``: never negative in a validated visit (inputs._bill_split; a
     policy's declared parts, inputs._declared_split)."""
     parts = []
@@ -2124,7 +2128,7 @@ def _is_bill_split(e, declared: tuple = ()) -> bool:
     )
 
 
-def _gives_back(e, limited: dict, env) -> bool:
+def _gives_back(e: ir.Expr, limited: dict, env: Env) -> bool:
     """``a + d - k`` where ``k`` is a Limit of ``d`` (so ``k <= d``) and ``a >= 0``: what a
     deductible's ``total_at_most`` waives goes back to the amount left; never negative."""
     if not (isinstance(e, ir.Arith) and e.op == "-" and isinstance(e.right, ir.Var)):
@@ -2357,7 +2361,7 @@ def _typed_sql(v: Val, t: str) -> exp.Expression:
     return exp.Cast(this=v.sql(), to=exp.DataType.build(t)) if v.is_const else v.sql()
 
 
-def _placeholders(*parts) -> tuple:
+def _placeholders(*parts: Any) -> tuple:
     found = set()
     for p in parts:
         tree = p.select if isinstance(p, Stage) else p

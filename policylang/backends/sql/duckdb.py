@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from ... import ir
 from ... import vocab as V
@@ -45,11 +45,14 @@ from ...runtime import (
 )
 from ..common import BackendUnavailable, bucket, settle_funds, settle_order
 
+if TYPE_CHECKING:
+    from .base import CreditLowering, MayPayLowering, Plan, SettleLowering, Stage
+
 INSTALL = "pip install 'policylang[sql]'"
 SMALL = 20_000  # below this many rows one thread plans and runs a query sooner than several
 
 
-def _engine():
+def _engine() -> tuple[Any, Any]:
     try:
         import duckdb
         import pyarrow
@@ -80,9 +83,10 @@ class DuckDB:
         self._lowering = base.SettleLowering(
             policy, source="pl_visits", decimal_columns=self._number_inputs
         )
-        self._stateful = None  # the plan that reads and writes the ledger, built when first needed
-        self._may_pay = None  # credit and may-pay plans, built when first used
-        self._credit_plan = None
+        # the plan that reads and writes the ledger, built when first needed
+        self._stateful: SettleLowering | None = None
+        self._may_pay: MayPayLowering | None = None  # credit and may-pay plans, built when
+        self._credit_plan: CreditLowering | None = None  # first used
         self._scripts: dict = {}
         self._settle_program = policy.programs["settle"]
         self._banded = frozenset(
@@ -93,7 +97,7 @@ class DuckDB:
         self._counters = {c.id: c for c in self._settle_program.counters}
         self.stamp = (policy.id, content_hash(policy))
 
-    def _open(self):
+    def _open(self) -> Any:
         """The engine (``BackendUnavailable`` when it is missing) as ``self.con``, which
         registers Arrow tables by name and runs the script (``_run``); returns pyarrow.  Each
         engine (``spark.py``) opens its own; the rest of the backend is shared."""
@@ -103,14 +107,14 @@ class DuckDB:
         self._threads = self.con.sql("SELECT current_setting('threads')").fetchall()[0][0]
         return pa
 
-    def __getstate__(self):
+    def __getstate__(self) -> dict[str, Any]:
         return {"policy": self.policy, "tracing": self.tracing}
 
-    def __setstate__(self, state):
-        self.__init__(state["policy"], state["tracing"])
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        DuckDB.__init__(self, state["policy"], state["tracing"])
 
     @property
-    def plan(self):
+    def plan(self) -> Plan:
         """The settle plan (``plan.sql("duckdb")`` when it is one query)."""
         return self._lowering.plan
 
@@ -139,7 +143,7 @@ class DuckDB:
     def table_query(
         cls,
         policy: ir.Policy,
-        con,
+        con: Any,
         table: str,
         params: dict | None = None,
         extras: bool = False,
@@ -164,7 +168,11 @@ class DuckDB:
         return {"used": {}, "balances": {}, "seq": {}}
 
     def settle(
-        self, records, params: dict, state: dict | None = None, journal: list | None = None
+        self,
+        records: Any,
+        params: dict,
+        state: dict | None = None,
+        journal: list | None = None,
     ) -> list[VisitResult]:
         """Results in input order; ``state`` (``new_state``) is read and updated; when
         ``journal`` is a list, ``(index, ledger key, fen)`` is appended for every amount a
@@ -188,78 +196,58 @@ class DuckDB:
         registered = ["pl_visits"]
         self.con.register("pl_visits", table)
         try:
-            if keeping:
+            if state is not None:
                 self._register_state(state, registered)
             cols = self._run(plan, binds, registered, state, len(visits))
         finally:
             for name in registered:
                 self.con.unregister(name)
-        n = len(visits)
-        index = [0] * n
+        index = [0] * len(visits)
         for pos, row_no in enumerate(cols["row_no"]):
             index[row_no] = pos
         order = settle_order(visits)
-        errors = cols.get("err")
-        if errors is not None and any(e is not None for e in errors):
-            problems = []
-            for i in range(n):  # in record order, as the reference reports them
-                code = errors[index[i]]
-                if code is not None:
-                    problems.append(_problem(code, i, visits[i].get("psn_no")))
-            raise InputError(problems)
+        _raise_errors(cols, index, visits)
         seqs = self._sequence(visits, order, state)
-        out = []
-        pid, has_pooling = self.policy.id, self._settle_program.section is not None
         funds = settle_funds(self._settle_program)
-        money = [
-            cols[k]
-            for k in (
-                "inscp_scp_amt",
-                "act_pay_dedc",
-                "hifp_pay",
-                "fund_pay_sumamt",
-                "psn_part_amt",
-                "acct_pay",
-                "psn_cash_pay",
-                *funds,
-            )
-        ]
-        for i, v in enumerate(visits):
-            p = index[i]
-            amounts = (_fen(v["medfee_sumamt"]), *(int(c[p]) for c in money))
-            balc = cols["balc"][p]
-            ratio = cols["pool_prop_selfpay"][p]
-            reason = cols["reason"][p]
-            when = _day(v["setl_time"])
-            message = _message(
-                reason,
-                pid,
-                has_pooling,
-                when,
-                ratio,
-                cols["remaining"][p],
-                cols["hifp_raw"][p],
-                amounts[3],
-                cols["blk"][p] in self._banded,
-            )
-            out.append(
-                VisitResult(
-                    v["psn_no"],
-                    setl_time_text(v["setl_time"]),
-                    amounts,
-                    None if balc is None else int(balc),
-                    None if ratio is None else int(ratio),
-                    reason,
-                    message,
-                    (),
-                    (v.get("setl_id"), v.get("mdtrt_id"), seqs[i], "settle"),
-                    self.stamp,
-                    funds,
-                )
-            )
-        if keeping:
+        out = [self._result(v, cols, index[i], seqs[i], funds) for i, v in enumerate(visits)]
+        if state is not None:
             self._keep_state(state, journal, visits, order, cols, index, plan)
         return out
+
+    def _result(self, v: dict, cols: dict, p: int, seq: int, funds: tuple[str, ...]) -> VisitResult:
+        """The result of visit ``v``, row ``p`` of the plan's columns ``cols``; ``funds``: the
+        further funds' output fields, whose amounts follow the others."""
+        amounts = (
+            _fen(v["medfee_sumamt"]),
+            *(int(cols[k][p]) for k in (*_MONEY_OUT, *funds)),
+        )
+        balc = cols["balc"][p]
+        ratio = cols["pool_prop_selfpay"][p]
+        reason = cols["reason"][p]
+        message = _message(
+            reason,
+            self.policy.id,
+            self._settle_program.section is not None,
+            _day(v["setl_time"]),
+            ratio,
+            cols["remaining"][p],
+            cols["hifp_raw"][p],
+            amounts[3],
+            cols["blk"][p] in self._banded,
+        )
+        return VisitResult(
+            v["psn_no"],
+            setl_time_text(v["setl_time"]),
+            amounts,
+            None if balc is None else int(balc),
+            None if ratio is None else int(ratio),
+            reason,
+            message,
+            (),
+            (v.get("setl_id"), v.get("mdtrt_id"), seq, "settle"),
+            self.stamp,
+            funds,
+        )
 
     @staticmethod
     def _sequence(visits: list[dict], order: list[int], state: dict | None) -> list[int]:
@@ -290,7 +278,7 @@ class DuckDB:
     def _binds(self, params: dict, wanted: list[str]) -> dict:
         """Every parameter in its unit (fen, 1/10000, ...); a missing one that is ``wanted``
         is reported before anything runs, any other is bound as NULL (never read)."""
-        out = {}
+        out: dict[str, Any] = {}
         for name, t in self.policy.params.items():
             value = params.get(name)
             if value is None:
@@ -316,20 +304,13 @@ class DuckDB:
                 out[name] = value
         return out
 
-    def _visits_table(self, visits: list[dict]):
+    def _visits_table(self, visits: list[dict]) -> Any:
+        """The visits as an Arrow table of ``base.visit_columns`` (money in fen; a value finer
+        than a column keeps is an input problem)."""
         pa = self._pa
-        columns = self._base.visit_columns(self.policy)
         data: dict[str, Any] = {}
-        arrow_types = {
-            "BIGINT": pa.int64(),
-            "VARCHAR": pa.string(),
-            "BOOLEAN": pa.bool_(),
-            "DATE": pa.date32(),
-            "TIMESTAMP": pa.timestamp("us"),
-            "HUGEINT": pa.decimal128(38, 6),
-        }
-        problems = []
-        for name, t, sql in columns:
+        problems: list[InputProblem] = []
+        for name, t, sql in self._base.visit_columns(self.policy):
             if name == "row_no":
                 data[name] = pa.array(range(len(visits)), pa.int64())
             elif name == "setl_date":
@@ -344,51 +325,26 @@ class DuckDB:
                 )
             elif t in (V.MONEY, V.PERCENT, V.POINTS):
                 scale = self._base.SCALE[t]
-                values = []
-                for i, v in enumerate(visits):
-                    x = v.get(name)
-                    if x is None:
-                        values.append(None)
-                        continue
-                    y = x.scaleb(scale, CTX)
-                    if y != y.to_integral_value(context=CTX):
-                        problems.append(
-                            InputProblem(
-                                i + 1, name, f"has more than {scale} decimals", v.get("psn_no")
-                            )
-                        )
-                        y = Decimal(0)
-                    values.append(int(y))
-                data[name] = pa.array(values, pa.int64())
+                data[name] = pa.array(_scaled(visits, name, scale, problems), pa.int64())
             elif t == V.NUMBER:
-                values = []
-                for i, v in enumerate(visits):
-                    x = v.get(name)
-                    if x is not None and x != x.quantize(Decimal("0.000001"), context=CTX):
-                        problems.append(
-                            InputProblem(
-                                i + 1,
-                                name,
-                                "has more than 6 decimals, which the duckdb backend does not keep",
-                                v.get("psn_no"),
-                            )
-                        )
-                        x = None
-                    values.append(
-                        None if x is None else x.quantize(Decimal("0.000001"), context=CTX)
-                    )
-                data[name] = pa.array(values, pa.decimal128(38, 6))
+                data[name] = pa.array(_numbers(visits, name, problems), pa.decimal128(38, 6))
             else:
                 values = [v.get(name) for v in visits]
                 data[name] = pa.array(
-                    _sql_texts(values) if sql == "VARCHAR" else values, arrow_types[sql]
+                    _sql_texts(values) if sql == "VARCHAR" else values, self._arrow_types()[sql]
                 )
         if problems:
             raise InputError(problems)
         return pa.table(data)
 
+    def _arrow_types(self) -> dict[str, Any]:
+        """The Arrow type of each SQL type of an input column (as the table path has them)."""
+        from .table import _ARROW
+
+        return _ARROW
+
     # ---- running a plan -------------------------------------------------------------------
-    def _script(self, plan) -> list[tuple]:
+    def _script(self, plan: Plan) -> list[tuple]:
         """The statements that run ``plan``, generated once: ("create", table, sql, params)
         materialises the SQL stages before a sequential step, ("kernel", stage) runs it,
         ("query", sql, params) gives the result (row order is restored by ``row_no``)."""
@@ -425,7 +381,7 @@ class DuckDB:
         return script
 
     @staticmethod
-    def _materialise(name: str, query):
+    def _materialise(name: str, query: Any) -> Any:
         """The statement that keeps ``query``'s rows as ``name`` before a sequential step."""
         from sqlglot import exp
 
@@ -436,7 +392,9 @@ class DuckDB:
             properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
         )
 
-    def settle_table(self, table, params: dict, state: dict | None = None, messages: bool = False):
+    def settle_table(
+        self, table: Any, params: dict, state: dict | None = None, messages: bool = False
+    ) -> Any:
         """Settle a ``pyarrow.Table`` of visits; a table of results in input row order, as
         ``CompiledPolicy.settle_table`` gives them (``table.settle_table``)."""
         from .table import settle_table
@@ -460,13 +418,13 @@ class DuckDB:
 
     def _run(
         self,
-        plan,
+        plan: Plan,
         binds: dict,
         registered: list,
         state: dict | None,
         rows: int,
         arrow: bool = False,
-    ):
+    ) -> Any:
         """Run ``plan``: one query, or SQL / sequential step / SQL; the result's columns (an
         Arrow table with ``arrow``)."""
         self.con.execute(f"SET threads = {1 if rows < SMALL else self._threads}")
@@ -490,10 +448,12 @@ class DuckDB:
                 self.con.execute(f'DROP TABLE IF EXISTS "{t}"')
         raise AssertionError("a plan ends with its query")
 
-    def _kernel(self, st, registered: list, state: dict | None) -> None:
+    def _kernel(self, st: Stage, registered: list, state: dict | None) -> None:
         from . import sequential
 
         k = st.kernel
+        if k is None:  # a plan's script hands only kernel stages here
+            raise TypeError(st)
         cols = ", ".join(f'"{c}"' for c in ("row_no", "psn_no", *k.inputs))
         rows = self.con.sql(
             f'SELECT {cols} FROM "{st.reads}" ORDER BY psn_no, setl_date, setl_time NULLS FIRST, '
@@ -548,7 +508,7 @@ class DuckDB:
         order: list,
         cols: dict,
         index: list,
-        plan,
+        plan: Plan,
     ) -> None:
         """What each visit used of each counter that applies to it, in settlement order: the
         state after the call, and the charges (the difference from what the key held)."""
@@ -578,7 +538,7 @@ class DuckDB:
                 state["balances"][psn] = int(cols["balc"][p])
 
     # ---- credit and may-pay ---------------------------------------------------------------------
-    def may_pay(self, records, params: dict) -> list[MayPayResult]:
+    def may_pay(self, records: Any, params: dict) -> list[MayPayResult]:
         requests = validate_requests(records, self.policy)
         if not requests:
             return []
@@ -608,44 +568,16 @@ class DuckDB:
             out.append(may_pay_result(r, verdict, reason, channel, False))
         return out
 
-    def credit(self, records, params: dict) -> list[CreditResult]:
+    def credit(self, records: Any, params: dict) -> list[CreditResult]:
         persons = validate_persons(records, self.policy)
         if not persons:
             return []
-        pa = self._pa
-        data: dict[str, Any] = {"row_no": pa.array(range(len(persons)), pa.int64())}
-        for name, t, sql in self._base.person_columns(self.policy):
-            if name == "row_no":
-                continue
-            values = [p.get(name) for p in persons]
-            if t in self._base.SCALE:
-                scale = self._base.SCALE[t]
-                if t == V.NUMBER:
-                    data[name] = pa.array(
-                        [
-                            None if x is None else x.quantize(Decimal("0.000001"), context=CTX)
-                            for x in values
-                        ],
-                        pa.decimal128(38, 6),
-                    )
-                    continue
-                values = [None if x is None else int(x.scaleb(scale, CTX)) for x in values]
-            if sql == "VARCHAR":
-                values = _sql_texts(values)
-            data[name] = pa.array(
-                values,
-                {
-                    "BIGINT": pa.int64(),
-                    "VARCHAR": pa.string(),
-                    "BOOLEAN": pa.bool_(),
-                    "DATE": pa.date32(),
-                    "HUGEINT": pa.decimal128(38, 6),
-                }[sql],
-            )
         if self._credit_plan is None:
             self._credit_plan = self._base.CreditLowering(self.policy)
         binds = self._binds(params, list(demands(self.policy.programs["credit"]).params))
-        cols = self._query(self._credit_plan.plan, "pl_persons", pa.table(data), binds)
+        cols = self._query(
+            self._credit_plan.plan, "pl_persons", self._persons_table(persons), binds
+        )
         rules = self._credit_plan.rules
         problems, out = [], []
         for i, p in enumerate(persons):
@@ -653,35 +585,128 @@ class DuckDB:
             if err is not None:
                 problems.append(_credit_problem(err, i, p.get("psn_no"), rules))
                 continue
-            code = cols["rule"][i]
-            rule = rules[code] if code >= 0 else None
-            reason = "credited" if rule else "not_in_force" if code == -2 else "no_rule"
-            value = None if rule is None else yuan(int(cols["credit"][i]))
-            on = p["on"]
-            words = partial(credit_message, reason, on, rule.name if rule else None)
-            out.append(
-                CreditResult(
-                    p["psn_no"],
-                    on.isoformat(),
-                    value,
-                    reason,
-                    rule.name if rule else None,
-                    rule.prov.clause if rule else None,
-                    words(),
-                    (),
-                    words,
-                )
-            )
+            out.append(_credit_result(p, cols["rule"][i], cols["credit"][i], rules))
         if problems:
             raise InputError(problems)
         return out
 
-    def _query(self, plan, source: str, table, binds: dict) -> dict:
+    def _persons_table(self, persons: list[dict]) -> Any:
+        """The persons as an Arrow table of ``base.person_columns`` (money in fen)."""
+        pa = self._pa
+        data: dict[str, Any] = {"row_no": pa.array(range(len(persons)), pa.int64())}
+        for name, t, sql in self._base.person_columns(self.policy):
+            if name == "row_no":
+                continue
+            values = [p.get(name) for p in persons]
+            if t == V.NUMBER:
+                data[name] = pa.array(
+                    [
+                        None if x is None else x.quantize(Decimal("0.000001"), context=CTX)
+                        for x in values
+                    ],
+                    pa.decimal128(38, 6),
+                )
+                continue
+            if t in self._base.SCALE:
+                scale = self._base.SCALE[t]
+                values = [None if x is None else int(x.scaleb(scale, CTX)) for x in values]
+            if sql == "VARCHAR":
+                values = _sql_texts(values)
+            data[name] = pa.array(values, self._arrow_types()[sql])
+        return pa.table(data)
+
+    def _query(self, plan: Plan, source: str, table: Any, binds: dict) -> dict:
         self.con.register(source, table)
         try:
             return self._run(plan, binds, [], None, table.num_rows)
         finally:
             self.con.unregister(source)
+
+
+# the result columns of the amounts after medfee_sumamt, in VisitResult's order
+_MONEY_OUT = (
+    "inscp_scp_amt",
+    "act_pay_dedc",
+    "hifp_pay",
+    "fund_pay_sumamt",
+    "psn_part_amt",
+    "acct_pay",
+    "psn_cash_pay",
+)
+
+
+def _scaled(
+    visits: list[dict], name: str, scale: int, problems: list[InputProblem]
+) -> list[int | None]:
+    """Field ``name`` of each visit as an integer at ``scale`` (money in fen); a value with
+    more decimals is a problem (and 0)."""
+    values: list[int | None] = []
+    for i, v in enumerate(visits):
+        x = v.get(name)
+        if x is None:
+            values.append(None)
+            continue
+        y = x.scaleb(scale, CTX)
+        if y != y.to_integral_value(context=CTX):
+            problems.append(
+                InputProblem(i + 1, name, f"has more than {scale} decimals", v.get("psn_no"))
+            )
+            y = Decimal(0)
+        values.append(int(y))
+    return values
+
+
+def _numbers(visits: list[dict], name: str, problems: list[InputProblem]) -> list[Decimal | None]:
+    """Field ``name`` of each visit to 6 decimals; a value with more is a problem (and absent)."""
+    values: list[Decimal | None] = []
+    for i, v in enumerate(visits):
+        x = v.get(name)
+        if x is not None and x != x.quantize(Decimal("0.000001"), context=CTX):
+            problems.append(
+                InputProblem(
+                    i + 1,
+                    name,
+                    "has more than 6 decimals, which the duckdb backend does not keep",
+                    v.get("psn_no"),
+                )
+            )
+            x = None
+        values.append(None if x is None else x.quantize(Decimal("0.000001"), context=CTX))
+    return values
+
+
+def _credit_result(p: dict, code: int, fen: Any, rules: list) -> CreditResult:
+    """The result for person ``p``: the rule the query chose (-1: none; -2: no version in
+    force) and its credit in fen."""
+    rule = rules[code] if code >= 0 else None
+    reason = "credited" if rule else "not_in_force" if code == -2 else "no_rule"
+    value = None if rule is None else yuan(int(fen))
+    on = p["on"]
+    words = partial(credit_message, reason, on, rule.name if rule else None)
+    return CreditResult(
+        p["psn_no"],
+        on.isoformat(),
+        value,
+        reason,
+        rule.name if rule else None,
+        rule.prov.clause if rule else None,
+        words(),
+        (),
+        words,
+    )
+
+
+def _raise_errors(cols: dict, index: list[int], visits: list[dict]) -> None:
+    """The records the plan flagged (``err``), in record order as the reference reports them."""
+    errors = cols.get("err")
+    if errors is None or all(e is None for e in errors):
+        return
+    problems = []
+    for i in range(len(visits)):
+        code = errors[index[i]]
+        if code is not None:
+            problems.append(_problem(code, i, visits[i].get("psn_no")))
+    raise InputError(problems)
 
 
 def _seed(state: dict | None) -> dict | None:
@@ -695,7 +720,7 @@ def _seed(state: dict | None) -> dict | None:
     }
 
 
-def _day(t) -> dt.date:
+def _day(t: dt.date) -> dt.date:
     return t.date() if isinstance(t, dt.datetime) else t
 
 
@@ -703,10 +728,20 @@ def _fen(amount: Decimal) -> int:
     return int(amount.scaleb(2, CTX))
 
 
-def _message(reason, pid, has_pooling, when, ratio_e4, remaining, raw, fund, banded):
+def _message(
+    reason: str,
+    pid: str,
+    has_pooling: bool,
+    when: dt.date,
+    ratio_e4: int | None,
+    remaining: int,
+    raw: int,
+    fund: int,
+    banded: bool,
+) -> Callable[..., str]:
     """The message as a function of the language, built when first read (as the others do)."""
 
-    def render(lang: str = "en"):
+    def render(lang: str = "en") -> str:
         ratio = None if ratio_e4 is None else Decimal(int(ratio_e4)).scaleb(-4, CTX)
         return settle_message(
             reason,
@@ -724,7 +759,7 @@ def _message(reason, pid, has_pooling, when, ratio_e4, remaining, raw, fund, ban
     return render
 
 
-def _sql_text(value):
+def _sql_text(value: Any) -> Any:
     """Text as DuckDB can hold it: valid text is itself, and text it cannot hold (a lone
     surrogate, which the inputs accept in an identifier) is written as NUL and the hex of its
     bytes, as is text that begins with NUL, so that no two values meet (the results take the
@@ -744,7 +779,7 @@ def _sql_texts(values: list) -> list:
     return [_sql_text(v) for v in values]
 
 
-def _bucket_int(b) -> int:
+def _bucket_int(b: Any) -> int:
     """A ledger key's period bucket as the SQL computes it."""
     if isinstance(b, tuple):
         return b[0] * 100 + b[1]
@@ -753,7 +788,7 @@ def _bucket_int(b) -> int:
     return int(b)
 
 
-def _each_text(value) -> str | None:
+def _each_text(value: object) -> str | None:
     """A ledger key's ``each`` value as the SQL's cast to VARCHAR gives it."""
     if value is None or isinstance(value, str):
         return value
@@ -762,7 +797,7 @@ def _each_text(value) -> str | None:
     return str(value)
 
 
-def _problem(code: str, i: int, psn) -> InputProblem:
+def _problem(code: str, i: int, psn: Any) -> InputProblem:
     kind, _, arg = code.partition(":")
     if kind == "M":
         return InputProblem(i + 1, arg, "is required by the rule that applies to this record", psn)
@@ -789,7 +824,7 @@ def _problem(code: str, i: int, psn) -> InputProblem:
     return InputProblem(i + 1, "(record)", f"cannot be settled ({code})", psn)
 
 
-def _credit_problem(code: str, i: int, psn, rules) -> InputProblem:
+def _credit_problem(code: str, i: int, psn: Any, rules: list) -> InputProblem:
     kind, _, arg = code.partition(":")
     if kind == "C":
         index, _, fen = arg.partition(":")

@@ -42,35 +42,14 @@ def run(
     used = {} if used is None else used
     seed = seed or {}
     n = len(counters)
+    settle = _consume if mode == "consume" else _limit
     out = []
     for row in rows:
         row_no, psn, v = row[0], row[1], row[2]
         if v is None:  # a record with an error upstream: the run raises before results are read
             v = 0
-        keys = []
-        for j in range(n):
-            applies, bucket, each, amount = row[3 + 4 * j : 7 + 4 * j]
-            if applies:
-                key = (psn, counters[j], bucket, each)
-                before = used.get(key)
-                if before is None:
-                    before = seed.get(key, 0)
-                keys.append((j, key, before, amount or 0))
-        if mode == "consume":
-            if keys:
-                j, key, before, amount = keys[0]
-                result = max(0, min(v, amount - before))
-                used[key] = before + result
-            else:
-                result = 0
-        else:
-            result = v
-            for _, _, before, amount in keys:
-                room = max(0, amount - before)
-                if result > room:
-                    result = room
-            for _, key, before, _ in keys:
-                used[key] = before + result
+        keys = _applying(row, psn, counters, used, seed)
+        result = settle(v, keys, used)
         if keep:
             after: list = [None] * n
             for j, key, _, _ in keys:
@@ -79,3 +58,43 @@ def run(
         else:
             out.append((row_no, result))
     return out
+
+
+_Key = tuple[int, tuple, int, int]  # (counter index, ledger key, used before, amount)
+
+
+def _applying(row: tuple, psn: object, counters: tuple, used: dict, seed: dict) -> list[_Key]:
+    """The counters that apply to the row, with what each had used before it (the amounts of
+    earlier rows in this call, else of earlier calls)."""
+    keys = []
+    for j in range(len(counters)):
+        applies, bucket, each, amount = row[3 + 4 * j : 7 + 4 * j]
+        if applies:
+            key = (psn, counters[j], bucket, each)
+            before = used.get(key)
+            if before is None:
+                before = seed.get(key, 0)
+            keys.append((j, key, before, amount or 0))
+    return keys
+
+
+def _consume(v: int, keys: list[_Key], used: dict) -> int:
+    """A deductible: the first that applies takes what it has room for (0: none applies)."""
+    if not keys:
+        return 0
+    _, key, before, amount = keys[0]
+    result = max(0, min(v, amount - before))
+    used[key] = before + result
+    return result
+
+
+def _limit(v: int, keys: list[_Key], used: dict) -> int:
+    """Caps: ``v`` cut to the room of every cap that applies, each charged the result."""
+    result = v
+    for _, _, before, amount in keys:
+        room = max(0, amount - before)
+        if result > room:
+            result = room
+    for _, key, before, _ in keys:
+        used[key] = before + result
+    return result
