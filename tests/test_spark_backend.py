@@ -10,7 +10,10 @@ naming what to install, only where pyspark or Java cannot be had -- never in CI.
 from __future__ import annotations
 
 import random
+import re
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import pytest
@@ -117,10 +120,12 @@ def test_the_emitted_spark_query_runs_on_spark_as_printed_and_agrees(spark):
     from policylang.inputs import validate_visits
 
     engine.con.register("visits", engine._visits_table(validate_visits(visits, policy.ir)))
+    spark.table(engine.con.name("visits")).createOrReplaceTempView("visits")  # as printed
     try:
         rows = [r.asDict() for r in spark.sql(result.output).collect()]
     finally:
         engine.con.unregister("visits")
+        spark.catalog.dropTempView("visits")
     want = [r.to_json(trace=False) for r in backend("reference")(policy.ir).settle(visits, {})]
     assert [r["row_no"] for r in rows] == list(range(len(visits)))
     for r, w in zip(rows, want, strict=True):
@@ -144,7 +149,7 @@ def _decimal_frame(spark, engine, visits, scale=2):
         i = table.schema.get_field_index(name)
         table = table.set_column(i, name, pa.array(yuan, pa.decimal128(18, scale)))
     engine.con.register("pl_claims", table)
-    return spark.table("pl_claims")
+    return spark.table(engine.con.name("pl_claims"))
 
 
 def test_the_table_path_settles_decimal_yuan_to_the_fen_in_bigint(spark):
@@ -213,3 +218,48 @@ def test_a_large_call_goes_through_parquet_and_arrow_alike(spark, monkeypatch):
     visits = make_visits(policy.ir, random.Random(11), 300, {})
     got, want = _both(policy, visits)
     assert got == want
+
+
+def test_two_settlements_at_once_in_one_session_keep_their_own_views(spark, monkeypatch):
+    """Two policies settle in two threads of one session, each having registered its visits
+    before either runs (a barrier): each reads its own (fixed view names would have one read
+    the other's), equals the reference, and no view is left behind."""
+    from policylang.backends.sql import spark as spark_backend
+
+    jobs = []
+    for policy, seed in ((policylang.load(GUIYANG), 21), (policylang.loads(MIXED), 22)):
+        visits = make_visits(policy.ir, random.Random(seed), 150, {})
+        jobs.append((backend("spark")(policy.ir, tracing=False), visits))
+    barrier = threading.Barrier(len(jobs))
+    register = spark_backend.Views.register
+
+    def register_then_wait(self, name, table):
+        register(self, name, table)
+        if name == "pl_visits":
+            barrier.wait(timeout=120)
+
+    monkeypatch.setattr(spark_backend.Views, "register", register_then_wait)
+    with ThreadPoolExecutor(len(jobs)) as pool:
+        got = list(pool.map(lambda job: job[0].settle(job[1], {}), jobs))
+    for results, (engine, visits) in zip(got, jobs, strict=True):
+        want = backend("reference")(engine.policy, tracing=False).settle(visits, {})
+        assert [r.to_json(trace=False) for r in results] == [r.to_json(trace=False) for r in want]
+    left = [t.name for t in spark.catalog.listTables() if re.search("_[0-9a-f]{32}$", t.name)]
+    assert left == []
+
+
+def test_amounts_past_bigint_run_again_in_decimal_and_equal_the_reference(spark, monkeypatch):
+    """Bills of 90 trillion yuan: the share before rounding (fen times a ratio in 1/10000)
+    passes 2**63, which the BIGINT text reports as an overflow (ANSI mode) instead of
+    wrapping; the plan runs again in DECIMAL(38, 0) and equals the reference to the fen."""
+    policy = policylang.load(GUIYANG)
+    visits = [_visit(f"2023-05-0{d}", "90000000000000.00") for d in range(1, 4)]
+    visits += [_visit("2023-05-01", "300.00", psn="B")]
+    engine = backend("spark")(policy.ir, tracing=False)
+    widths: list = []
+    frame = engine._frame
+    monkeypatch.setattr(engine, "_frame", lambda *a: widths.append(a[-1]) or frame(*a))
+    got = [r.to_json(trace=False) for r in engine.settle(visits, {})]
+    want = backend("reference")(policy.ir, tracing=False).settle(visits, {})
+    assert got == [r.to_json(trace=False) for r in want]
+    assert widths == [False, True]
