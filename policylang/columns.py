@@ -136,7 +136,7 @@ class Visits:
             for name, col in cols.items()
             if n and isinstance(col.null, np.ndarray) and col.null.all()
         )
-        self.memo: dict[str, Any] = {}
+        self.memo: dict[Any, Any] = {}
 
     def order(self) -> np.ndarray:
         """Row indexes in settlement order (``execution_order``), computed once."""

@@ -7,7 +7,7 @@ input, files in name order), and settled with a backend's table path
 
 Memory is bounded by partitioning by person: when the claims would take more than the
 memory limit to settle at once, each row goes to bucket ``hash(psn_no) mod K`` (the person as
-the settlement reads it: trimmed text), the buckets are written to temporary Parquet files,
+the settlement reads it: trimmed text), the buckets are written to temporary Arrow files,
 and each is settled on its own.  A person's annual counters (deductible, cap, balance) read
 only that person's visits, so every result equals settling the whole table at once.
 
