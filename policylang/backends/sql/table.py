@@ -198,11 +198,18 @@ def _source(engine: DuckDB, vis: Visits, psn_codes: bool) -> tuple[pa.Table, fro
                 if psn_codes
                 else pc.take(pa.array(vis.names, pa.string()), pa.array(vis.psn))
             )
-        elif n and engine.name == "duckdb" and (name in vis.absent or name not in vis.cols):
+        elif _left_out(engine, vis, name, sql):
             absent.add(name)
         else:
             data[name] = _column(name, t, sql, vis.cols.get(name), n, engine._base.SCALE)
     return pa.table(data), frozenset(absent)
+
+
+def _left_out(engine: DuckDB, vis: Visits, name: str, sql: str) -> bool:
+    """Whether column ``name`` is given to DuckDB as a typed NULL rather than as data: no
+    visit has it (a declared number keeps its DECIMAL column, which the lowering scales)."""
+    gone = name in vis.absent or name not in vis.cols
+    return bool(vis.n) and engine.name == "duckdb" and sql != "HUGEINT" and gone
 
 
 def _column(
