@@ -83,7 +83,7 @@ ALLOWED_IN = {
 # the self-paid parts of a bill on the platform (inputs.VISIT_SPEC): what may leave the
 # in-policy amount, with the policy's own money inputs
 BILL_PARTS = ("fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt")
-SECTION_OF = {cls: kind for kind, classes in ALLOWED_IN.items() for cls in classes}
+SECTION_OF: dict[type, str] = {cls: kind for kind, classes in ALLOWED_IN.items() for cls in classes}
 
 # Declared bounds of numeric literals: (digits before the point, decimal places).  Nothing
 # beyond them is ever rounded: money is kept in fen; a ratio is kept to 4 decimals as a
@@ -142,6 +142,28 @@ def _tdesc(t: str, zh: bool = False) -> str:
 
 def _what(node: n.Node) -> tuple[str, str]:
     return STMT_NAMES.get(type(node), (type(node).__name__, type(node).__name__))
+
+
+# declarations a policy makes once (S604 on a second)
+SINGLE_DECLS = (
+    n.LevelDecl,
+    n.JurisdictionDecl,
+    n.DocumentDecl,
+    n.ImplementsDecl,
+    n.RoundingDecl,
+    n.BillSplit,
+)
+NamedDecl = n.ParamDecl | n.InputDecl | n.TierDecl | n.Diseases | n.SettingDecl
+
+
+@attrs.define
+class _Declared:
+    """What ``Checker.check_decls`` has met so far: the first declaration of each kind a
+    policy makes once, of each section, of each name."""
+
+    singles: dict[type, n.Node] = attrs.Factory(dict)
+    sections: dict[str, n.Section] = attrs.Factory(dict)
+    named: dict[tuple[str, str], n.Node] = attrs.Factory(dict)
 
 
 class Checker:
@@ -269,161 +291,162 @@ class Checker:
 
     # -- policy-level declarations
     def check_decls(self, p: n.Policy) -> None:
-        singles: dict[type, n.Node] = {}
-        named: dict[tuple[str, str], n.Node] = {}
-        sections: dict[str, n.Section] = {}
+        """Each declaration in turn: first whether it may stand here (declared once, under a
+        name of its own: ``DECL_ONCE``), then its own checks (``DECL_CHECKS``)."""
+        seen = _Declared()
         for d in p.decls:
-            if isinstance(
-                d,
-                (
-                    n.LevelDecl,
-                    n.JurisdictionDecl,
-                    n.DocumentDecl,
-                    n.ImplementsDecl,
-                    n.RoundingDecl,
-                    n.BillSplit,
-                ),
-            ):
-                if type(d) in singles:
-                    what, what_zh = _what(d)
-                    self.emit(
-                        "S604", d.span, what=what, what_zh=what_zh, first=str(singles[type(d)].span)
-                    )
-                else:
-                    singles[type(d)] = d
-            if isinstance(d, n.Section):
-                if d.kind in sections:
-                    self.emit(
-                        "S604",
-                        d.span,
-                        what=f"the {d.kind} section",
-                        what_zh=V.SECTION_NAMES_ZH[d.kind],
-                        first=str(sections[d.kind].span),
-                    )
-                else:
-                    sections[d.kind] = d
-            if isinstance(d, (n.ParamDecl, n.InputDecl)) and d.name.value in self.enum_values():
-                enum = self.enum_values()[d.name.value]
-                self.emit(
-                    "N110",
-                    d.name.span,
-                    name=d.name.value,
-                    taken=f"a value of {enum}",
-                    taken_zh=f"{self.enums[enum].label or enum}的取值",
-                )
-            if isinstance(d, n.SettingDecl):
-                key = ("setting", d.name.value)
-                if key in named:
-                    self.diags.append(
-                        Diagnostic(
-                            "N102",
-                            d.name.span,
-                            {
-                                "kind": "setting",
-                                "kind_zh": "设置",
-                                "name": d.name.value,
-                                "first": str(named[key].span),
-                            },
-                        )
-                    )
-                else:
-                    named[key] = d
-            if isinstance(d, (n.ParamDecl, n.InputDecl, n.TierDecl, n.Diseases)):
-                key = ("name", d.name.value)
-                if key in named:
-                    what, what_zh = _what(d)
-                    self.diags.append(
-                        Diagnostic(
-                            "N102",
-                            d.name.span,
-                            {
-                                "kind": what.removeprefix("the "),
-                                "kind_zh": what_zh,
-                                "name": d.name.value,
-                                "first": str(named[key].span),
-                            },
-                        )
-                    )
-                else:
-                    named[key] = d
-            if isinstance(d, n.LevelDecl):
-                self.enum_value(d.level, "level")
-                self.check_parent_level(d)
-            elif type(d) in DECL_CHECKS:  # the bill split, the document's date
-                DECL_CHECKS[type(d)](self, d)
-            elif isinstance(d, n.ParamDecl):
-                self.check_type_ref(d.type)
-                self.need_cite(d, d.cite)
-            elif isinstance(d, n.InputDecl):
-                self.check_type_ref(d.type)
-                if (
-                    d.name.value in V.VISIT_FIELDS
-                    or d.name.value in V.PERSON_FIELDS
-                    or d.name.value in V.REQUEST_FIELDS
-                ):
-                    self.emit(
-                        "N110",
-                        d.name.span,
-                        name=d.name.value,
-                        taken="a built-in input field",
-                        taken_zh="内置输入字段",
-                    )
-                if d.default is not None:
-                    t = self.literal_type(d.default)
-                    want = V.TYPE_ALIASES.get(d.type.value, d.type.value)
-                    if (
-                        want in self.enums
-                    ):  # an enumeration's default is written as text: "level1" or "一级"
-                        if not isinstance(d.default, n.TextLit):
-                            self.type_error(d.default, "the default", "默认值", want, t)
-                        elif self.enums[want].lookup(d.default.value) is None:
-                            self.enum_value(n.Name(d.default.value, span=d.default.span), want)
-                    elif t != want and want in V.SCALAR_TYPES:
-                        self.type_error(d.default, "the default", "默认值", want, t)
-                self.need_cite(d, d.cite)
-            elif isinstance(d, n.TierDecl):
-                if d.name.value in self.enums["hosp_lv"].values:
-                    self.emit(
-                        "N110",
-                        d.name.span,
-                        name=d.name.value,
-                        taken="a hospital level",
-                        taken_zh="医疗机构级别",
-                    )
-                for m in d.members:
-                    self.enum_value(m, "hosp_lv")
-                self.need_cite(d, d.cite)
-            elif isinstance(d, n.RoundingDecl):
-                self.enum_value(d.mode, "rounding_mode")
-                if not isinstance(d.unit, n.MoneyLit):
-                    self.type_error(
-                        d.unit, "the rounding unit", "舍入单位", V.MONEY, self.literal_type(d.unit)
-                    )
-                elif digits_of(d.unit.amount)[0] > MONEY_BOUNDS[0]:
-                    self.emit(
-                        "R305", d.unit.span, value=shown(d.unit.amount), digits=MONEY_BOUNDS[0]
-                    )
-                elif d.unit.amount <= 0 or digits_of(d.unit.amount)[1] > MONEY_BOUNDS[1]:
-                    self.emit("R304", d.unit.span, value=shown(d.unit.amount))
-                self.need_cite(d, d.cite)
-            elif isinstance(d, (n.EnumDecl, n.CodeList)):
-                self.need_cite(
-                    d, d.cite
-                )  # a category or a code a policy adds is a rule of the notice
-            elif isinstance(d, n.SettingDecl):
-                if d.name.value not in V.SETTINGS:
-                    s = suggest(d.name.value, V.SETTINGS)
-                    self.emit(
-                        "N105",
-                        d.name.span,
-                        name=d.name.value,
-                        known=", ".join(V.SETTINGS),
-                        suggestion=f"; did you mean {s!r}?" if s else "",
-                        suggestion_zh=f";是否应为 {s!r}?" if s else "",
-                    )
-                else:
-                    self.enum_value(d.value, V.SETTINGS[d.name.value])
-                self.need_cite(d, d.cite)
+            once = DECL_ONCE.get(type(d))
+            if once is not None:
+                once(self, d, seen)
+            check = DECL_CHECKS.get(type(d))
+            if check is not None:
+                check(self, d)
+
+    def once_single(self, d: n.Node, seen: _Declared) -> None:
+        """A declaration a policy makes once (its level, document, rounding rule...): a
+        second is S604."""
+        if type(d) in seen.singles:
+            what, what_zh = _what(d)
+            self.emit(
+                "S604", d.span, what=what, what_zh=what_zh, first=str(seen.singles[type(d)].span)
+            )
+        else:
+            seen.singles[type(d)] = d
+
+    def once_section(self, d: n.Section, seen: _Declared) -> None:
+        """One section of each kind (S604)."""
+        if d.kind in seen.sections:
+            self.emit(
+                "S604",
+                d.span,
+                what=f"the {d.kind} section",
+                what_zh=V.SECTION_NAMES_ZH[d.kind],
+                first=str(seen.sections[d.kind].span),
+            )
+        else:
+            seen.sections[d.kind] = d
+
+    def once_named(
+        self, d: NamedDecl, seen: _Declared, key: tuple[str, str], kind: str, kind_zh: str
+    ) -> None:
+        """A name declared once (N102): settings among settings, the other names (parameters,
+        inputs, tiers, disease catalogues) among each other."""
+        if key in seen.named:
+            self.emit(
+                "N102",
+                d.name.span,
+                kind=kind,
+                kind_zh=kind_zh,
+                name=d.name.value,
+                first=str(seen.named[key].span),
+            )
+        else:
+            seen.named[key] = d
+
+    def once_setting(self, d: n.SettingDecl, seen: _Declared) -> None:
+        self.once_named(d, seen, ("setting", d.name.value), "setting", "设置")
+
+    def once_name(self, d: NamedDecl, seen: _Declared) -> None:
+        what, what_zh = _what(d)
+        self.once_named(d, seen, ("name", d.name.value), what.removeprefix("the "), what_zh)
+
+    def once_param_or_input(self, d: n.ParamDecl | n.InputDecl, seen: _Declared) -> None:
+        """A parameter's or input's name is not a value of an enumeration (N110), and is
+        declared once."""
+        if d.name.value in self.enum_values():
+            enum = self.enum_values()[d.name.value]
+            self.emit(
+                "N110",
+                d.name.span,
+                name=d.name.value,
+                taken=f"a value of {enum}",
+                taken_zh=f"{self.enums[enum].label or enum}的取值",
+            )
+        self.once_name(d, seen)
+
+    def check_level_decl(self, d: n.LevelDecl) -> None:
+        self.enum_value(d.level, "level")
+        self.check_parent_level(d)
+
+    def check_param_decl(self, d: n.ParamDecl) -> None:
+        self.check_type_ref(d.type)
+        self.need_cite(d, d.cite)
+
+    def check_input_decl(self, d: n.InputDecl) -> None:
+        """An input: of a known type, not named as a built-in field, its default of its type."""
+        self.check_type_ref(d.type)
+        if (
+            d.name.value in V.VISIT_FIELDS
+            or d.name.value in V.PERSON_FIELDS
+            or d.name.value in V.REQUEST_FIELDS
+        ):
+            self.emit(
+                "N110",
+                d.name.span,
+                name=d.name.value,
+                taken="a built-in input field",
+                taken_zh="内置输入字段",
+            )
+        if d.default is not None:
+            self.check_input_default(d, d.default)
+        self.need_cite(d, d.cite)
+
+    def check_input_default(self, d: n.InputDecl, default: n.Literal) -> None:
+        t = self.literal_type(default)
+        want = V.TYPE_ALIASES.get(d.type.value, d.type.value)
+        if want in self.enums:  # an enumeration's default is written as text: "level1" or "一级"
+            if not isinstance(default, n.TextLit):
+                self.type_error(default, "the default", "默认值", want, t)
+            elif self.enums[want].lookup(default.value) is None:
+                self.enum_value(n.Name(default.value, span=default.span), want)
+        elif t != want and want in V.SCALAR_TYPES:
+            self.type_error(default, "the default", "默认值", want, t)
+
+    def check_tier_decl(self, d: n.TierDecl) -> None:
+        """A tier: not named as a hospital level, its members hospital levels."""
+        if d.name.value in self.enums["hosp_lv"].values:
+            self.emit(
+                "N110",
+                d.name.span,
+                name=d.name.value,
+                taken="a hospital level",
+                taken_zh="医疗机构级别",
+            )
+        for m in d.members:
+            self.enum_value(m, "hosp_lv")
+        self.need_cite(d, d.cite)
+
+    def check_rounding_decl(self, d: n.RoundingDecl) -> None:
+        """A rounding rule: a known mode, to a unit that is a positive amount of whole fen."""
+        self.enum_value(d.mode, "rounding_mode")
+        if not isinstance(d.unit, n.MoneyLit):
+            self.type_error(
+                d.unit, "the rounding unit", "舍入单位", V.MONEY, self.literal_type(d.unit)
+            )
+        elif digits_of(d.unit.amount)[0] > MONEY_BOUNDS[0]:
+            self.emit("R305", d.unit.span, value=shown(d.unit.amount), digits=MONEY_BOUNDS[0])
+        elif d.unit.amount <= 0 or digits_of(d.unit.amount)[1] > MONEY_BOUNDS[1]:
+            self.emit("R304", d.unit.span, value=shown(d.unit.amount))
+        self.need_cite(d, d.cite)
+
+    def check_cited_decl(self, d: n.EnumDecl | n.CodeList) -> None:
+        self.need_cite(d, d.cite)  # a category or a code a policy adds is a rule of the notice
+
+    def check_setting_decl(self, d: n.SettingDecl) -> None:
+        """A setting: a known one, set to one of its values."""
+        if d.name.value not in V.SETTINGS:
+            s = suggest(d.name.value, V.SETTINGS)
+            self.emit(
+                "N105",
+                d.name.span,
+                name=d.name.value,
+                known=", ".join(V.SETTINGS),
+                suggestion=f"; did you mean {s!r}?" if s else "",
+                suggestion_zh=f";是否应为 {s!r}?" if s else "",
+            )
+        else:
+            self.enum_value(d.value, V.SETTINGS[d.name.value])
+        self.need_cite(d, d.cite)
 
     def check_parent_level(self, d: n.LevelDecl) -> None:
         parent = self.scope.parent
@@ -634,69 +657,97 @@ class Checker:
         return start, until
 
     def check_version_dates(self, s: n.Section) -> None:
+        """The versions of a section follow one another: each ends after it starts, and
+        none overlaps another or leaves a gap before the next."""
         dated: list[tuple[dt.date, dt.date | str | None, n.Version]] = []
         for v in s.versions:
             for point in (v.start, v.until):
                 if isinstance(point, n.Name):
-                    self.used_params.add(point.value)
-                    decl = self.scope.params.get(point.value)
-                    if decl is None:
-                        self.unknown(point, "date parameter", "日期参数", self.scope.params)
-                    elif V.TYPE_ALIASES.get(decl.type.value, decl.type.value) != V.DATE:
-                        self.type_error(
-                            point,
-                            "a version's start or end",
-                            "版本起止",
-                            V.DATE,
-                            V.TYPE_ALIASES.get(decl.type.value, decl.type.value),
-                        )
-            start, until = self.version_bounds(v)
-            if start and until and until < start:
-                self.emit(
-                    "C408", v.until.span if v.until else v.span, start=str(start), until=str(until)
-                )
-            elif start and not isinstance(v.until, n.Name):
-                dated.append((start, until, v))
-            elif start:
-                dated.append((start, "unknown", v))
+                    self.check_date_param(point, "a version's start or end", "版本起止")
+            entry = self.dated_version(v)
+            if entry is not None:
+                dated.append(entry)
         # Versions are in force by their dates, whatever their order in the file.  A version
         # that can never be in force either ends before it starts (C408) or overlaps another
         # (C403): on a shared start date at least one of the two is never used.
         dated.sort(key=lambda t: t[0])
-        sec_en = f"the {s.kind} section"
-        sec_zh = V.SECTION_NAMES_ZH[s.kind]
-        for (a_start, a_until, a), (b_start, _b_until, b) in pairwise(dated):
-            if a_until == "unknown" and a_start != b_start:
-                continue  # ends on a date parameter: known only at evaluation time
-            if a_until is None or isinstance(a_until, str) or a_until >= b_start:
-                self.diags.append(
-                    Diagnostic(
-                        "C403",
-                        b.span,
-                        {"section": sec_en, "section_zh": sec_zh, "date": str(b_start)},
-                        (
-                            Related(a.span, "the earlier version", "前一版本")
-                            if a_start != b_start
-                            else Related(
-                                a.span, "the other version starting then", "同日开始的另一版本"
-                            ),
+        sec = (f"the {s.kind} section", V.SECTION_NAMES_ZH[s.kind])
+        for a, b in pairwise(dated):
+            self.check_version_follows(a, b, sec)
+        self.check_shared_start_params(s, sec)
+
+    def check_date_param(self, name: n.Name, what: str, what_zh: str) -> None:
+        """A date given by a parameter's name (a version's start or end, a document's date):
+        a declared parameter of type date."""
+        self.used_params.add(name.value)
+        decl = self.scope.params.get(name.value)
+        if decl is None:
+            self.unknown(name, "date parameter", "日期参数", self.scope.params)
+            return
+        t = V.TYPE_ALIASES.get(decl.type.value, decl.type.value)
+        if t != V.DATE:
+            self.type_error(name, what, what_zh, V.DATE, t)
+
+    def dated_version(self, v: n.Version) -> tuple[dt.date, dt.date | str | None, n.Version] | None:
+        """A version with a start date written out: (start, its end or "unknown" when the
+        end is a parameter, the version); None when it starts on a parameter, or ends before
+        it starts (C408)."""
+        start, until = self.version_bounds(v)
+        if start and until and until < start:
+            self.emit(
+                "C408", v.until.span if v.until else v.span, start=str(start), until=str(until)
+            )
+        elif start and not isinstance(v.until, n.Name):
+            return (start, until, v)
+        elif start:
+            return (start, "unknown", v)
+        return None
+
+    def check_version_follows(
+        self,
+        earlier: tuple[dt.date, dt.date | str | None, n.Version],
+        later: tuple[dt.date, dt.date | str | None, n.Version],
+        sec: tuple[str, str],
+    ) -> None:
+        """The next version by start date begins after the earlier ends (C403) and no later
+        than the day after (C404)."""
+        (a_start, a_until, a), (b_start, _b_until, b) = earlier, later
+        sec_en, sec_zh = sec
+        if a_until == "unknown" and a_start != b_start:
+            return  # ends on a date parameter: known only at evaluation time
+        if a_until is None or isinstance(a_until, str) or a_until >= b_start:
+            self.diags.append(
+                Diagnostic(
+                    "C403",
+                    b.span,
+                    {"section": sec_en, "section_zh": sec_zh, "date": str(b_start)},
+                    (
+                        Related(a.span, "the earlier version", "前一版本")
+                        if a_start != b_start
+                        else Related(
+                            a.span, "the other version starting then", "同日开始的另一版本"
                         ),
-                    )
+                    ),
                 )
-            elif a_until + dt.timedelta(days=1) < b_start:
-                self.diags.append(
-                    Diagnostic(
-                        "C404",
-                        b.span,
-                        {
-                            "section": sec_en,
-                            "section_zh": sec_zh,
-                            "start": str(a_until + dt.timedelta(days=1)),
-                            "end": str(b_start - dt.timedelta(days=1)),
-                        },
-                    )
+            )
+        elif a_until + dt.timedelta(days=1) < b_start:
+            self.diags.append(
+                Diagnostic(
+                    "C404",
+                    b.span,
+                    {
+                        "section": sec_en,
+                        "section_zh": sec_zh,
+                        "start": str(a_until + dt.timedelta(days=1)),
+                        "end": str(b_start - dt.timedelta(days=1)),
+                    },
                 )
-        # Two versions that start on the same date parameter overlap on that date, whatever it is.
+            )
+
+    def check_shared_start_params(self, s: n.Section, sec: tuple[str, str]) -> None:
+        """Two versions that start on the same date parameter overlap on that date, whatever
+        it is (C403)."""
+        sec_en, sec_zh = sec
         on_param: dict[str, n.Version] = {}
         for v in s.versions:
             if isinstance(v.start, n.Name):
@@ -718,116 +769,116 @@ class Checker:
                     )
 
     def check_version(self, s: n.Section, v: n.Version, fields: dict) -> None:
+        """A version: cited; each statement allowed in its section, cited, made once where a
+        version has only one (``ONCE_IN_VERSION``), then checked by its type
+        (``STMT_CHECKS``); then what every version of its section needs
+        (``VERSION_CHECKS``)."""
         self.need_cite(v, v.cite)
-        seen: dict[type, n.Node] = {}
+        once: dict[type, n.Node] = {}
         rule_names: dict[str, n.CreditRule] = {}
         for st in v.body:
-            what, what_zh = _what(st)
             if not isinstance(st, ALLOWED_IN[s.kind]):
-                home = SECTION_OF.get(type(st))
-                self.emit(
-                    "S602",
-                    st.span,
-                    what=what,
-                    what_zh=what_zh,
-                    section=s.kind,
-                    section_zh=V.SECTION_NAMES_ZH[s.kind],
-                    allowed=home or "?",
-                    allowed_zh=V.SECTION_NAMES_ZH.get(home or "", "?"),
-                )
+                self.misplaced(st, s.kind)
                 continue
             self.need_cite(st, st.cite)
-            if isinstance(
-                st,
-                (
-                    n.Covers,
-                    n.DesignatedOnly,
-                    n.Ratio,
-                    n.Relations,
-                    n.Exclude,
-                    n.RatioFloor,
-                    n.RatioCeiling,
-                ),
-            ):
-                if type(st) in seen:
-                    self.emit(
-                        "C405", st.span, what=what, what_zh=what_zh, first=str(seen[type(st)].span)
-                    )
-                else:
-                    seen[type(st)] = st
-            if isinstance(st, n.Covers):
-                for c in st.categories:
-                    self.enum_value(c, "category")
-            elif isinstance(st, (n.Deductible, n.Cap, n.CostCap, n.Ratio, n.Uplift)):
-                self.check_fund_statement(st, what, what_zh, fields)
-            elif isinstance(st, n.Reduction):
-                self.check_reduction(st, fields)
-            elif isinstance(st, (n.RatioFloor, n.RatioCeiling)):
-                self.check_quantity(st.value, V.PERCENT, what, what_zh, fields)
+            if isinstance(st, ONCE_IN_VERSION):
+                self.once_in_version(st, once)
             elif isinstance(st, n.CreditRule):
-                if st.name.value in rule_names:
-                    self.emit(
-                        "N102",
-                        st.name.span,
-                        kind="credit rule",
-                        kind_zh="计入规则",
-                        name=st.name.value,
-                        first=str(rule_names[st.name.value].span),
-                    )
-                rule_names[st.name.value] = st
-                self.check_cond(st.when, fields)
-                t = self.expr_type(st.amount, fields)
-                if t is not None and t != V.MONEY:
-                    self.type_error(st.amount, "a credit", "计入金额", V.MONEY, t)
-            elif isinstance(st, n.Relations):
-                for r in st.relations:
-                    self.enum_value(r, "relation")
-            elif isinstance(st, (n.Allow, n.Planned)):
-                for i in st.items:
-                    self.enum_value(i, "item")
-                for x in st.venues or ():
-                    self.enum_value(x, "venue")
-                for x in st.relations or ():
-                    self.enum_value(x, "relation")
-            elif isinstance(st, n.Exclude):
-                for i in st.items:
-                    self.enum_value(i, "item")
-            elif isinstance(st, n.Channel):
-                for c in st.channels:
-                    self.enum_value(c, "channel")
-        if s.kind == "pooling":
-            self.check_ratio_bounds(v)
-            for cls, what, what_zh in (
-                (n.Covers, "a 'covers' statement (who is covered)", "覆盖范围"),
-                (n.Ratio, "a payment ratio", "支付比例"),
-            ):
-                if not any(isinstance(st, cls) for st in v.body):
-                    self.emit(
-                        "S603",
-                        v.span,
-                        where="this version of the pooling section",
-                        where_zh="该统筹版本",
-                        what=what,
-                        what_zh=what_zh,
-                        hint="",
-                        hint_zh="",
-                    )
-        if s.kind == "account_use":
-            excluded = {i.value for st in v.body if isinstance(st, n.Exclude) for i in st.items}
-            for st in v.body:
-                if isinstance(st, (n.Allow, n.Planned)):
-                    for i in st.items:
-                        if i.value in excluded:
-                            what, what_zh = _what(st)
-                            self.emit(
-                                "C406",
-                                i.span,
-                                what=f"{what} {i.value}",
-                                what_zh=f"{what_zh} {i.value}",
-                                why=f"{i.value} is excluded in the same version",
-                                why_zh=f"{i.value} 在同一版本中被列为不得用于",
-                            )
-        if s.kind == "account_use" and not any(isinstance(st, n.Relations) for st in v.body):
+                self.credit_rule_named_once(st, rule_names)
+            check = STMT_CHECKS.get(type(st))
+            if check is not None:
+                check(self, st, fields)
+        after = VERSION_CHECKS.get(s.kind)
+        if after is not None:
+            after(self, v)
+
+    def misplaced(self, st: n.Node, kind: str) -> None:
+        """A statement in a section it does not belong to (S602), with the one it does."""
+        what, what_zh = _what(st)
+        home = SECTION_OF.get(type(st))
+        self.emit(
+            "S602",
+            st.span,
+            what=what,
+            what_zh=what_zh,
+            section=kind,
+            section_zh=V.SECTION_NAMES_ZH[kind],
+            allowed=home or "?",
+            allowed_zh=V.SECTION_NAMES_ZH.get(home or "", "?"),
+        )
+
+    def once_in_version(self, st: n.Node, once: dict[type, n.Node]) -> None:
+        """A statement a version makes once (who is covered, the ratio...): a second is C405."""
+        if type(st) in once:
+            what, what_zh = _what(st)
+            self.emit("C405", st.span, what=what, what_zh=what_zh, first=str(once[type(st)].span))
+        else:
+            once[type(st)] = st
+
+    def credit_rule_named_once(self, st: n.CreditRule, names: dict[str, n.CreditRule]) -> None:
+        """Two credit rules of a version do not share a name (N102, pointing at the one
+        before)."""
+        if st.name.value in names:
+            self.emit(
+                "N102",
+                st.name.span,
+                kind="credit rule",
+                kind_zh="计入规则",
+                name=st.name.value,
+                first=str(names[st.name.value].span),
+            )
+        names[st.name.value] = st
+
+    def check_enum_lists(self, st: n.Node, fields: dict) -> None:
+        """The enumeration values a statement lists (``STMT_ENUMS``): categories covered,
+        relations, items, venues, channels."""
+        for attr, enum in STMT_ENUMS[type(st)]:
+            for x in getattr(st, attr) or ():
+                self.enum_value(x, enum)
+
+    def check_pooling_statement(self, st: n.Stmt, fields: dict) -> None:
+        what, what_zh = _what(st)
+        self.check_fund_statement(st, what, what_zh, fields)
+
+    def check_ratio_bound(self, st: n.RatioBound, fields: dict) -> None:
+        what, what_zh = _what(st)
+        self.check_quantity(st.value, V.PERCENT, what, what_zh, fields)
+
+    def check_credit_rule(self, st: n.CreditRule, fields: dict) -> None:
+        """A credit rule: its condition, and an amount of money."""
+        self.check_cond(st.when, fields)
+        t = self.expr_type(st.amount, fields)
+        if t is not None and t != V.MONEY:
+            self.type_error(st.amount, "a credit", "计入金额", V.MONEY, t)
+
+    def check_pooling_version(self, v: n.Version) -> None:
+        """A version of the pooling section: its ratio's bounds; says who is covered and the
+        ratio (S603)."""
+        self.check_ratio_bounds(v)
+        for cls, what, what_zh in (
+            (n.Covers, "a 'covers' statement (who is covered)", "覆盖范围"),
+            (n.Ratio, "a payment ratio", "支付比例"),
+        ):
+            if not any(isinstance(st, cls) for st in v.body):
+                self.emit(
+                    "S603",
+                    v.span,
+                    where="this version of the pooling section",
+                    where_zh="该统筹版本",
+                    what=what,
+                    what_zh=what_zh,
+                    hint="",
+                    hint_zh="",
+                )
+
+    def check_account_use_version(self, v: n.Version) -> None:
+        """A version of the account_use section: allows nothing it excludes (C406); says
+        which relations are eligible (S603)."""
+        excluded = {i.value for st in v.body if isinstance(st, n.Exclude) for i in st.items}
+        for st in v.body:
+            if isinstance(st, (n.Allow, n.Planned)):
+                self.allowed_not_excluded(st, excluded)
+        if not any(isinstance(st, n.Relations) for st in v.body):
             self.emit(
                 "S603",
                 v.span,
@@ -838,6 +889,19 @@ class Checker:
                 hint="",
                 hint_zh="",
             )
+
+    def allowed_not_excluded(self, st: n.Allow | n.Planned, excluded: set[str]) -> None:
+        for i in st.items:
+            if i.value in excluded:
+                what, what_zh = _what(st)
+                self.emit(
+                    "C406",
+                    i.span,
+                    what=f"{what} {i.value}",
+                    what_zh=f"{what_zh} {i.value}",
+                    why=f"{i.value} is excluded in the same version",
+                    why_zh=f"{i.value} 在同一版本中被列为不得用于",
+                )
 
     # -- ratio adjustments and bounds
     def check_points(
@@ -928,16 +992,8 @@ class Checker:
                 )
 
     def check_document_date(self, d: n.DocumentDecl) -> None:
-        if not isinstance(d.dated, n.Name):
-            return
-        self.used_params.add(d.dated.value)
-        decl = self.scope.params.get(d.dated.value)
-        if decl is None:
-            self.unknown(d.dated, "date parameter", "日期参数", self.scope.params)
-            return
-        t = V.TYPE_ALIASES.get(decl.type.value, decl.type.value)
-        if t != V.DATE:
-            self.type_error(d.dated, "the document's date", "文件日期", V.DATE, t)
+        if isinstance(d.dated, n.Name):
+            self.check_date_param(d.dated, "the document's date", "文件日期")
 
     def check_fund_statement(self, st: n.Stmt, what: str, what_zh: str, fields: dict) -> None:
         """A deductible, cap, cost cap, ratio or uplift: of the pooling fund, or of a ``fund``
@@ -1018,44 +1074,56 @@ class Checker:
     def check_quantity(
         self, q: n.Quantity | n.Ref, want: str, what: str, what_zh: str, fields: dict
     ) -> None:
+        """An amount, ratio or count as written: bands, a decision table, a parameter or a
+        literal, of the type wanted."""
         if isinstance(q, n.Bands):
             self.check_bands(q, want, what, what_zh, fields)
         elif isinstance(q, n.Table):
-            key_types = [self.check_field(k, fields, enum_only=True) for k in q.keys]
-            for row in q.rows:
-                if len(row.patterns) != len(q.keys):
-                    keys = ", ".join(k.value for k in q.keys)
-                    self.emit(
-                        "T205", row.span, found=len(row.patterns), count=len(q.keys), keys=keys
-                    )
-                    continue
-                for alts, kt in zip(row.patterns, key_types, strict=True):
-                    if alts is None or kt is None:
-                        continue
-                    for pat in alts:
-                        if kt == V.BOOL:
-                            if pat.value not in ("true", "false", "是", "否"):
-                                self.emit(
-                                    "N106",
-                                    pat.span,
-                                    value=pat.value,
-                                    what="true/false",
-                                    what_zh="是/否",
-                                    known="true, false",
-                                    known_zh="是(true)、否(false)",
-                                )
-                        else:
-                            self.enum_value(pat, kt, allow_tiers=(kt == "hosp_lv"))
-                if isinstance(row.value, n.Ref):  # a parameter in a cell: its type is checked
-                    self.check_quantity(row.value, want, what, what_zh, {})
-                else:
-                    self.check_literal(row.value, want, what, what_zh)
+            self.check_table(q, want, what, what_zh, fields)
         elif isinstance(q, n.Ref):
             t = self.ref_type(q.name, fields)
             if t is not None and t != want:
                 self.type_error(q, what, what_zh, want, t)
         else:
             self.check_literal(q, want, what, what_zh)
+
+    def check_table(self, q: n.Table, want: str, what: str, what_zh: str, fields: dict) -> None:
+        """A decision table: keyed by fields with a fixed set of values; each row gives a
+        pattern per key (T205), values of its key, and a cell of the type wanted."""
+        key_types = [self.check_field(k, fields, enum_only=True) for k in q.keys]
+        for row in q.rows:
+            if len(row.patterns) != len(q.keys):
+                keys = ", ".join(k.value for k in q.keys)
+                self.emit("T205", row.span, found=len(row.patterns), count=len(q.keys), keys=keys)
+                continue
+            for alts, kt in zip(row.patterns, key_types, strict=True):
+                if alts is not None and kt is not None:
+                    self.check_patterns(alts, kt)
+            if isinstance(row.value, n.Ref):  # a parameter in a cell: its type is checked
+                self.check_quantity(row.value, want, what, what_zh, {})
+            else:
+                self.check_literal(row.value, want, what, what_zh)
+
+    def check_patterns(self, alts: Iterable[n.Name], kt: str) -> None:
+        """The values a row's pattern lists for one key: true/false, or values of the key's
+        enumeration (a hospital level's also tiers)."""
+        for pat in alts:
+            if kt != V.BOOL:
+                self.enum_value(pat, kt, allow_tiers=(kt == "hosp_lv"))
+            elif pat.value not in ("true", "false", "是", "否"):
+                self.not_true_or_false(pat)
+
+    def not_true_or_false(self, name: n.Name) -> None:
+        """N106 on a value written where true or false is wanted."""
+        self.emit(
+            "N106",
+            name.span,
+            value=name.value,
+            what="true/false",
+            what_zh="是/否",
+            known="true, false",
+            known_zh="是(true)、否(false)",
+        )
 
     def check_literal(self, lit: n.Literal, want: str, what: str, what_zh: str) -> None:
         t = self.literal_type(lit)
@@ -1099,6 +1167,33 @@ class Checker:
             hint_zh=hint_zh,
         )
 
+    def not_of_type(
+        self,
+        span: n.Span | None,
+        found: str,
+        *,
+        what: str,
+        what_zh: str,
+        expected: str,
+        expected_zh: str,
+        hint: str = "",
+        hint_zh: str = "",
+    ) -> None:
+        """T201: ``what`` is of type ``found`` where something else (said in words) is
+        expected."""
+        self.emit(
+            "T201",
+            span,
+            what=what,
+            what_zh=what_zh,
+            expected=expected,
+            expected_zh=expected_zh,
+            found=_tdesc(found),
+            found_zh=_tdesc(found, True),
+            hint=hint,
+            hint_zh=hint_zh,
+        )
+
     @staticmethod
     def literal_type(lit: n.Literal) -> str | None:
         return {
@@ -1115,17 +1210,13 @@ class Checker:
         if name.value in fields:
             t = fields[name.value]
             if enum_only and t not in self.enums and t != V.BOOL:
-                self.emit(
-                    "T201",
+                self.not_of_type(
                     name.span,
+                    t,
                     what=f"'{name.value}'",
                     what_zh=f"'{name.value}'",
                     expected="a field with a fixed set of values (such as hosp_lv)",
                     expected_zh="取值有限的字段(如 hosp_lv)",
-                    found=_tdesc(t),
-                    found_zh=_tdesc(t, True),
-                    hint="",
-                    hint_zh="",
                 )
                 return None
             return t
@@ -1186,91 +1277,75 @@ class Checker:
         return self.literal_type(e)
 
     def check_cond(self, c: n.Cond | None, fields: dict) -> None:
-        if isinstance(c, (n.And, n.Or)):
-            self.check_cond(c.left, fields)
-            self.check_cond(c.right, fields)
-        elif isinstance(c, n.Not):
-            self.check_cond(c.operand, fields)
-        elif isinstance(c, n.Flag):
-            t = self.ref_type(c.name, fields)
-            if t is not None and t != V.BOOL:
-                self.emit(
-                    "T201",
-                    c.span,
-                    what=f"'{c.name.value}' used as a condition",
-                    what_zh=f"作为条件的 '{c.name.value}'",
-                    expected=_tdesc(V.BOOL),
-                    expected_zh=_tdesc(V.BOOL, True),
-                    found=_tdesc(t),
-                    found_zh=_tdesc(t, True),
-                    hint="compare it: psn_type = retiree",
-                    hint_zh="请写成比较:psn_type = retiree",
-                )
-        elif isinstance(c, n.Member):
-            t = self.expr_type(c.operand, fields)
-            if t is not None and t in self.enums:
-                for v in c.values:
-                    self.enum_value(v, t, allow_tiers=(t == "hosp_lv"))
-            elif t is not None:
-                self.emit(
-                    "T201",
-                    c.operand.span,
-                    what="'in'",
-                    what_zh="'属于'",
-                    expected="a field with a fixed set of values",
-                    expected_zh="取值有限的字段",
-                    found=_tdesc(t),
-                    found_zh=_tdesc(t, True),
-                    hint="",
-                    hint_zh="",
-                )
-        elif isinstance(c, n.MemberOf):
-            t = self.expr_type(c.operand, fields)
-            if c.group.value not in self.scope.tiers:
-                self.unknown(c.group, "tier", "档次", self.scope.tiers)
-            elif t is not None and t != "hosp_lv":
-                self.emit(
-                    "T201",
-                    c.operand.span,
-                    what="a tier test",
-                    what_zh="档次判断",
-                    expected="hosp_lv",
-                    expected_zh="hosp_lv",
-                    found=_tdesc(t),
-                    found_zh=_tdesc(t, True),
-                    hint="",
-                    hint_zh="",
-                )
-        elif isinstance(c, n.Compare):
-            self.check_compare(c, fields)
+        """A condition, by the type of its node (``COND_CHECKS``); no condition is fine."""
+        check = COND_CHECKS.get(type(c))
+        if check is not None:
+            check(self, c, fields)
+
+    def check_both(self, c: n.And | n.Or, fields: dict) -> None:
+        self.check_cond(c.left, fields)
+        self.check_cond(c.right, fields)
+
+    def check_not(self, c: n.Not, fields: dict) -> None:
+        self.check_cond(c.operand, fields)
+
+    def check_flag(self, c: n.Flag, fields: dict) -> None:
+        """A name used as a condition is a true/false field or parameter."""
+        t = self.ref_type(c.name, fields)
+        if t is not None and t != V.BOOL:
+            self.not_of_type(
+                c.span,
+                t,
+                what=f"'{c.name.value}' used as a condition",
+                what_zh=f"作为条件的 '{c.name.value}'",
+                expected=_tdesc(V.BOOL),
+                expected_zh=_tdesc(V.BOOL, True),
+                hint="compare it: psn_type = retiree",
+                hint_zh="请写成比较:psn_type = retiree",
+            )
+
+    def check_member(self, c: n.Member, fields: dict) -> None:
+        """``x in (a, b)``: x has a fixed set of values, and a, b are among them."""
+        t = self.expr_type(c.operand, fields)
+        if t is not None and t in self.enums:
+            for v in c.values:
+                self.enum_value(v, t, allow_tiers=(t == "hosp_lv"))
+        elif t is not None:
+            self.not_of_type(
+                c.operand.span,
+                t,
+                what="'in'",
+                what_zh="'属于'",
+                expected="a field with a fixed set of values",
+                expected_zh="取值有限的字段",
+            )
+
+    def check_member_of(self, c: n.MemberOf, fields: dict) -> None:
+        """A tier test: a declared tier, of a hospital level."""
+        t = self.expr_type(c.operand, fields)
+        if c.group.value not in self.scope.tiers:
+            self.unknown(c.group, "tier", "档次", self.scope.tiers)
+        elif t is not None and t != "hosp_lv":
+            self.not_of_type(
+                c.operand.span,
+                t,
+                what="a tier test",
+                what_zh="档次判断",
+                expected="hosp_lv",
+                expected_zh="hosp_lv",
+            )
 
     def check_compare(self, c: n.Compare, fields: dict) -> None:
+        """A comparison: a field against one of its values, or two sides of one type,
+        ordered (<, >=) only where the type has an order."""
         left, right = c.left, c.right
-        # `field = value` where value is an enumeration value
         if (
             isinstance(left, n.Ref)
             and isinstance(right, n.Ref)
             and right.name.value not in fields
             and right.name.value not in self.scope.params
         ):
-            t = self.ref_type(left.name, fields)
-            if t is not None and t in self.enums:
-                if c.op not in ("=", "!="):
-                    self.emit("T204", c.span, field=left.name.value, op=c.op)
-                self.enum_value(right.name, t, allow_tiers=(t == "hosp_lv"))
-            elif t == V.BOOL:
-                if right.name.value not in ("true", "false"):
-                    self.emit(
-                        "N106",
-                        right.name.span,
-                        value=right.name.value,
-                        what="true/false",
-                        what_zh="是/否",
-                        known="true, false",
-                        known_zh="是(true)、否(false)",
-                    )
-            elif t is not None:
-                self.ref_type(right.name, fields)
+            self.check_value_compare(c, left, right, fields)
             return
         lt, rt = self.expr_type(left, fields), self.expr_type(right, fields)
         if lt is None or rt is None:
@@ -1291,6 +1366,20 @@ class Checker:
         elif lt in self.enums or lt in (V.BOOL, V.TEXT):
             if c.op not in ("=", "!="):
                 self.emit("T204", c.span, field=_tdesc(lt), op=c.op)
+
+    def check_value_compare(self, c: n.Compare, left: n.Ref, right: n.Ref, fields: dict) -> None:
+        """``field = value`` where the value is a name that is neither a field nor a
+        parameter: a value of the field's enumeration, or true/false; = and != only."""
+        t = self.ref_type(left.name, fields)
+        if t is not None and t in self.enums:
+            if c.op not in ("=", "!="):
+                self.emit("T204", c.span, field=left.name.value, op=c.op)
+            self.enum_value(right.name, t, allow_tiers=(t == "hosp_lv"))
+        elif t == V.BOOL:
+            if right.name.value not in ("true", "false"):
+                self.not_true_or_false(right.name)
+        elif t is not None:
+            self.ref_type(right.name, fields)
 
     # -- diseases and constraints
     def check_diseases(self, d: n.Diseases) -> None:
@@ -1362,18 +1451,21 @@ class Checker:
 
     # -- worked examples (read by `policylang test`, never compiled)
     def check_example(self, ex: n.Example) -> None:
-        from .examples import (
-            EXAMPLE_DEFAULTS,
-            INPUT_SPECS,
-            KIND_WORDS,
-            REASONS,
-            RESULT_FIELDS,
-            literal_type,
-        )
-
+        """A worked example: cited; its records, of one kind, with what they expect; its
+        parameters; each record's fields and expectations."""
         self.need_cite(ex, ex.cite)
-        records = ex.records
-        if not records:
+        self.check_example_has_records(ex)
+        self.check_example_record_kinds(ex.records)
+        self.check_example_params(ex.params)
+        inputs = {
+            k: V.TYPE_ALIASES.get(d.type.value, d.type.value) for k, d in self.scope.inputs.items()
+        }
+        for r in ex.records:
+            self.check_example_record(r, inputs)
+
+    def check_example_has_records(self, ex: n.Example) -> None:
+        """An example has records (S603), and expects something of one of them (S603)."""
+        if not ex.records:
             self.emit(
                 "S603",
                 ex.span,
@@ -1386,7 +1478,7 @@ class Checker:
                 ),
                 hint_zh="示例给出通知中案例的记录及其预期结果",
             )
-        elif all(r.expect is None for r in records):
+        elif all(r.expect is None for r in ex.records):
             self.emit(
                 "S603",
                 ex.span,
@@ -1400,23 +1492,30 @@ class Checker:
                 ),
                 hint_zh="请在记录之后写出通知所述的结果:预期 { hifp_pay: 187.50 元 }",
             )
-        first_kind = records[0] if records else None
+
+    def check_example_record_kinds(self, records: tuple[n.ExampleRecord, ...]) -> None:
+        """The records of an example are of one kind, the first's (S605)."""
+        from .examples import KIND_WORDS
+
+        if not records:
+            return
+        first = records[0]
         for r in records[1:]:
-            if first_kind is not None and r.kind != first_kind.kind:
+            if r.kind != first.kind:
                 self.diags.append(
                     Diagnostic(
                         "S605",
                         r.span,
-                        {"kind": KIND_WORDS[r.kind], "first": KIND_WORDS[first_kind.kind]},
-                        (
-                            Related(
-                                first_kind.span, "the example's first record", "示例的第一条记录"
-                            ),
-                        ),
+                        {"kind": KIND_WORDS[r.kind], "first": KIND_WORDS[first.kind]},
+                        (Related(first.span, "the example's first record", "示例的第一条记录"),),
                     )
                 )
+
+    def check_example_params(self, params: tuple[n.ExampleParam, ...]) -> None:
+        """An example's parameters: each given once (N102), declared by the policy (N101),
+        with a value of its type."""
         seen: dict[str, n.ExampleParam] = {}
-        for prm in ex.params:
+        for prm in params:
             if prm.name.value in seen:
                 self.emit(
                     "N102",
@@ -1431,66 +1530,75 @@ class Checker:
             decl = self.scope.params.get(prm.name.value)
             if decl is None:
                 self.unknown(prm.name, "parameter", "参数", self.scope.params)
-                continue
-            want = V.TYPE_ALIASES.get(decl.type.value, decl.type.value)
-            if want in self.enums:
-                if (
-                    not isinstance(prm.value, n.TextLit)
-                    or self.enums[want].lookup(prm.value.value.strip()) is None
-                ):
-                    self.type_error(
-                        prm.value,
-                        f"the parameter {prm.name.value}",
-                        f"参数 {prm.name.value}",
-                        want,
-                        literal_type(prm.value),
-                    )
-            elif literal_type(prm.value) != want:
-                self.type_error(
-                    prm.value,
-                    f"the parameter {prm.name.value}",
-                    f"参数 {prm.name.value}",
-                    want,
-                    literal_type(prm.value),
-                )
-        inputs = {
-            k: V.TYPE_ALIASES.get(d.type.value, d.type.value) for k, d in self.scope.inputs.items()
-        }
-        for r in records:
-            spec = {name: (fs.type, fs.required) for name, fs in INPUT_SPECS[r.kind].items()}
-            spec.update({name: (t, False) for name, t in inputs.items()})
-            for name in EXAMPLE_DEFAULTS[r.kind]:
-                spec[name] = (spec[name][0], False)
-            word = KIND_WORDS[r.kind]
-            given = self.check_example_fields(
-                r.fields,
-                {k: (t, False) for k, (t, _) in spec.items()},
-                f"field of a {word} record",
-                f"{word} 记录的字段",
-                record=True,
+            else:
+                self.check_example_param(prm, V.TYPE_ALIASES.get(decl.type.value, decl.type.value))
+
+    def check_example_param(self, prm: n.ExampleParam, want: str) -> None:
+        """A parameter's value in an example: of its type; an enumeration's value written as
+        text, a value or a code of the enumeration."""
+        from .examples import literal_type
+
+        if want in self.enums:
+            ok = (
+                isinstance(prm.value, n.TextLit)
+                and self.enums[want].lookup(prm.value.value.strip()) is not None
             )
-            for name, (_, required) in spec.items():
-                if required and name not in given:
-                    self.emit(
-                        "S603",
-                        r.span,
-                        where=f"this {word} record",
-                        where_zh=f"该 {word} 记录",
-                        what=f"the field {name}",
-                        what_zh=f"字段 {name}",
-                        hint=f"the fields a {word} record needs: "
-                        + ", ".join(k for k, (_, req) in spec.items() if req),
-                        hint_zh=f"{word} 记录必需的字段:"
-                        + "、".join(k for k, (_, req) in spec.items() if req),
-                    )
-            if r.expect is not None:
-                results = declared_results(RESULT_FIELDS[r.kind], self.scope)
-                self.check_example_fields(
-                    r.expect,
-                    results,
-                    f"result field of {word}",
-                    f"{word} 结果字段",
-                    reasons=REASONS[r.kind],
+        else:
+            ok = literal_type(prm.value) == want
+        if not ok:
+            self.type_error(
+                prm.value,
+                f"the parameter {prm.name.value}",
+                f"参数 {prm.name.value}",
+                want,
+                literal_type(prm.value),
+            )
+
+    def check_example_record(self, r: n.ExampleRecord, inputs: dict[str, str]) -> None:
+        """A record: the fields of its kind and the policy's inputs, each of its type, those
+        required given; then what it expects, among the results of its kind."""
+        from .examples import EXAMPLE_DEFAULTS, INPUT_SPECS, KIND_WORDS, REASONS, RESULT_FIELDS
+
+        spec = {name: (fs.type, fs.required) for name, fs in INPUT_SPECS[r.kind].items()}
+        spec.update({name: (t, False) for name, t in inputs.items()})
+        for name in EXAMPLE_DEFAULTS[r.kind]:
+            spec[name] = (spec[name][0], False)
+        word = KIND_WORDS[r.kind]
+        given = self.check_example_fields(
+            r.fields,
+            {k: (t, False) for k, (t, _) in spec.items()},
+            f"field of a {word} record",
+            f"{word} 记录的字段",
+            record=True,
+        )
+        self.check_required_fields(r, spec, given, word)
+        if r.expect is not None:
+            results = declared_results(RESULT_FIELDS[r.kind], self.scope)
+            self.check_example_fields(
+                r.expect,
+                results,
+                f"result field of {word}",
+                f"{word} 结果字段",
+                reasons=REASONS[r.kind],
+            )
+
+    def check_required_fields(
+        self, r: n.ExampleRecord, spec: dict[str, tuple[str, bool]], given: set[str], word: str
+    ) -> None:
+        """Every field a record of its kind requires is given (S603)."""
+        for name, (_, required) in spec.items():
+            if required and name not in given:
+                self.emit(
+                    "S603",
+                    r.span,
+                    where=f"this {word} record",
+                    where_zh=f"该 {word} 记录",
+                    what=f"the field {name}",
+                    what_zh=f"字段 {name}",
+                    hint=f"the fields a {word} record needs: "
+                    + ", ".join(k for k, (_, req) in spec.items() if req),
+                    hint_zh=f"{word} 记录必需的字段:"
+                    + "、".join(k for k, (_, req) in spec.items() if req),
                 )
 
     def check_example_fields(
@@ -1505,8 +1613,6 @@ class Checker:
         """Names and types of the fields of a record or an expectation; the names given.  In
         a record, an enumeration field may also be given as the text a JSON record would
         carry: a platform code of the vocabulary in force (``psn_type: "1103"``)."""
-        from .examples import fits, literal_type, spec_example
-
         seen: dict[str, n.ExampleField] = {}
         for f in fields:
             name = f.name.value
@@ -1532,67 +1638,89 @@ class Checker:
                 )
                 continue
             want, nullable = spec[name]
-            got = literal_type(f.value)
-            what, what_zh = f"the field {name}", f"字段 {name}"
-            if got == "none":
-                if not nullable:
-                    self.emit(
-                        "T201",
-                        f.value.span,
-                        what=what,
-                        what_zh=what_zh,
-                        expected=_example_type(want),
-                        expected_zh=_example_type(want, True),
-                        found="none",
-                        found_zh="无",
-                        hint="",
-                        hint_zh="",
-                    )
-            elif record and want in self.enums and isinstance(f.value, n.TextLit):
-                if self.enums[want].lookup(f.value.value.strip()) is None:
-                    self.enum_value(n.Name(f.value.value, span=f.value.span), want)
-            elif not fits(want, f.value, self.enums):
-                if want in V.SCALAR_TYPES and got in V.SCALAR_TYPES:
-                    self.type_error(f.value, what, what_zh, want, got)
-                else:
-                    self.emit(
-                        "T201",
-                        f.value.span,
-                        what=what,
-                        what_zh=what_zh,
-                        expected=_example_type(want),
-                        expected_zh=_example_type(want, True),
-                        found=_example_type(got),
-                        found_zh=_example_type(got, True),
-                        hint=f"write a name such as {spec_example(want, self.enums)}"
-                        if got != "name"
-                        else "",
-                        hint_zh=f"请写名称,例如 {spec_example(want, self.enums)}"
-                        if got != "name"
-                        else "",
-                    )
-            elif want in self.enums and isinstance(f.value, n.Name):  # fits: a name
-                self.enum_value(f.value, want)
-            elif (
-                want == "reason"
-                and reasons is not None
-                and isinstance(f.value, n.Name)  # fits: a name
-                and f.value.value not in reasons[2]
-            ):
-                what_r, what_r_zh, known = reasons
-                s = suggest(f.value.value, known)
-                self.emit(
-                    "N106",
-                    f.value.span,
-                    value=f.value.value,
-                    what=what_r,
-                    what_zh=what_r_zh,
-                    suggestion=f"; did you mean {s!r}?" if s else "",
-                    suggestion_zh=f";是否应为 {s!r}?" if s else "",
-                    known=", ".join(known),
-                    known_zh="、".join(known),
-                )
+            self.check_example_value(f, want, nullable, reasons, record)
         return set(seen)
+
+    def check_example_value(
+        self,
+        f: n.ExampleField,
+        want: str,
+        nullable: bool,
+        reasons: tuple[str, str, Collection[str]] | None,
+        record: bool,
+    ) -> None:
+        """The value of a known field of a record or an expectation: ``none`` only where the
+        field may have no value; of the field's type; an enumeration's value or a reason
+        code among those known."""
+        from .examples import fits, literal_type
+
+        got = literal_type(f.value)
+        if got == "none":
+            if not nullable:
+                self.example_type_error(f, want, got, "", "")
+        elif record and want in self.enums and isinstance(f.value, n.TextLit):
+            if self.enums[want].lookup(f.value.value.strip()) is None:
+                self.enum_value(n.Name(f.value.value, span=f.value.span), want)
+        elif not fits(want, f.value, self.enums):
+            self.example_misfit(f, want, got)
+        elif want in self.enums and isinstance(f.value, n.Name):  # fits: a name
+            self.enum_value(f.value, want)
+        elif want == "reason" and reasons is not None and isinstance(f.value, n.Name):
+            self.check_reason(f.value, reasons)  # fits: a name
+
+    def example_misfit(self, f: n.ExampleField, want: str, got: str | None) -> None:
+        """A value not of its field's type: T201/T202 between two scalar types, else T201
+        with a hint to write a name."""
+        from .examples import spec_example
+
+        if want in V.SCALAR_TYPES and got in V.SCALAR_TYPES:
+            name = f.name.value
+            self.type_error(f.value, f"the field {name}", f"字段 {name}", want, got)
+        elif got != "name":
+            self.example_type_error(
+                f,
+                want,
+                got,
+                f"write a name such as {spec_example(want, self.enums)}",
+                f"请写名称,例如 {spec_example(want, self.enums)}",
+            )
+        else:
+            self.example_type_error(f, want, got, "", "")
+
+    def example_type_error(
+        self, f: n.ExampleField, want: str, got: str | None, hint: str, hint_zh: str
+    ) -> None:
+        name = f.name.value
+        self.emit(
+            "T201",
+            f.value.span,
+            what=f"the field {name}",
+            what_zh=f"字段 {name}",
+            expected=_example_type(want),
+            expected_zh=_example_type(want, True),
+            found=_example_type(got),
+            found_zh=_example_type(got, True),
+            hint=hint,
+            hint_zh=hint_zh,
+        )
+
+    def check_reason(self, value: n.Name, reasons: tuple[str, str, Collection[str]]) -> None:
+        """An expected reason is one of the codes of its kind of record (N106)."""
+        what, what_zh, known = reasons
+        if value.value in known:
+            return
+        s = suggest(value.value, known)
+        self.emit(
+            "N106",
+            value.span,
+            value=value.value,
+            what=what,
+            what_zh=what_zh,
+            suggestion=f"; did you mean {s!r}?" if s else "",
+            suggestion_zh=f";是否应为 {s!r}?" if s else "",
+            known=", ".join(known),
+            known_zh="、".join(known),
+        )
 
 
 def _example_type(t: str | None, zh: bool = False) -> str:
@@ -1687,10 +1815,83 @@ def _names_in(node: object) -> set[str]:
     return out
 
 
-# declarations checked by a method of their own, by type
+# Statements a version makes once (C405 on a second)
+ONCE_IN_VERSION = (
+    n.Covers,
+    n.DesignatedOnly,
+    n.Ratio,
+    n.Relations,
+    n.Exclude,
+    n.RatioFloor,
+    n.RatioCeiling,
+)
+
+# The enumeration values a statement lists: (its field, the enumeration), in order
+STMT_ENUMS: dict[type, tuple[tuple[str, str], ...]] = {
+    n.Covers: (("categories", "category"),),
+    n.Relations: (("relations", "relation"),),
+    n.Allow: (("items", "item"), ("venues", "venue"), ("relations", "relation")),
+    n.Planned: (("items", "item"), ("venues", "venue"), ("relations", "relation")),
+    n.Exclude: (("items", "item"),),
+    n.Channel: (("channels", "channel"),),
+}
+
+# Each statement of a version, by type, once it is known to belong to its section (a fund
+# block is checked with the section: funds.check_section_funds)
+STMT_CHECKS: dict[type, Callable[[Checker, Any, dict], None]] = {
+    **{cls: Checker.check_enum_lists for cls in STMT_ENUMS},
+    **{
+        cls: Checker.check_pooling_statement
+        for cls in (n.Deductible, n.Cap, n.CostCap, n.Ratio, n.Uplift)
+    },
+    n.Reduction: Checker.check_reduction,
+    n.RatioFloor: Checker.check_ratio_bound,
+    n.RatioCeiling: Checker.check_ratio_bound,
+    n.CreditRule: Checker.check_credit_rule,
+}
+
+# What every version of a section of this kind needs, after its statements
+VERSION_CHECKS: dict[str, Callable[[Checker, n.Version], None]] = {
+    "pooling": Checker.check_pooling_version,
+    "account_use": Checker.check_account_use_version,
+}
+
+# Each kind of condition, by type
+COND_CHECKS: dict[type, Callable[[Checker, Any, dict], None]] = {
+    n.And: Checker.check_both,
+    n.Or: Checker.check_both,
+    n.Not: Checker.check_not,
+    n.Flag: Checker.check_flag,
+    n.Member: Checker.check_member,
+    n.MemberOf: Checker.check_member_of,
+    n.Compare: Checker.check_compare,
+}
+
+# Whether a declaration may stand where it is, by type: once in a policy, under a name of its
+# own (the first step of ``Checker.check_decls``)
+DECL_ONCE: dict[type, Callable[[Checker, Any, _Declared], None]] = {
+    **{cls: Checker.once_single for cls in SINGLE_DECLS},
+    n.Section: Checker.once_section,
+    n.SettingDecl: Checker.once_setting,
+    n.ParamDecl: Checker.once_param_or_input,
+    n.InputDecl: Checker.once_param_or_input,
+    n.TierDecl: Checker.once_name,
+    n.Diseases: Checker.once_name,
+}
+
+# Each declaration's own checks, by type (the second step of ``Checker.check_decls``); the
+# sections, disease catalogues, constraints and examples are checked after all of these
 DECL_CHECKS: dict[type, Callable[[Checker, Any], None]] = {
+    n.LevelDecl: Checker.check_level_decl,
     n.BillSplit: Checker.check_bill_split,
     n.DocumentDecl: Checker.check_document_date,
+    n.ParamDecl: Checker.check_param_decl,
+    n.InputDecl: Checker.check_input_decl,
+    n.TierDecl: Checker.check_tier_decl,
+    n.RoundingDecl: Checker.check_rounding_decl,
+    n.EnumDecl: Checker.check_cited_decl,
+    n.CodeList: Checker.check_cited_decl,
+    n.SettingDecl: Checker.check_setting_decl,
 }
 
 

@@ -181,8 +181,8 @@ _TRACE_BUILDERS: list[TraceBuilder] = []
 
 def register_trace_builder(build: TraceBuilder) -> int:
     """A backend that records traces as numbers registers how to build them; results
-    carry ``(id, recorded)``.  Entries stay for the life of the process (one per
-    compiled program)."""
+    carry ``(id, *recorded)`` (the builder is given all of it).  Entries stay for the life
+    of the process (one per compiled program)."""
     _TRACE_BUILDERS.append(build)
     return len(_TRACE_BUILDERS) - 1
 
@@ -235,7 +235,7 @@ class VisitResult:
     ) -> None:
         """``amounts``: fen of MONEY_FIELDS in order; ``ratio_e4``: the ratio in 1/10000;
         ``message``: English text, or a function of the language (``"en"``, ``"zh"``) giving
-        it; ``trace``: steps, or ``(builder id, recorded numbers)``; ``meta``: (setl_id,
+        it; ``trace``: steps, or ``(builder id, *recorded numbers)``; ``meta``: (setl_id,
         mdtrt_id, seq, op); ``stamp``: (policy id, IR hash) — what an auditor needs to trace
         and replay the settlement.  ``funds``: the result fields of the further funds the
         policy declares (e.g. ``hifob_pay``), whose fen follow MONEY_FIELDS in ``amounts``."""
@@ -276,7 +276,7 @@ class VisitResult:
     def trace(self) -> tuple[TraceStep, ...]:
         t = self._trace
         if t and type(t[0]) is int:  # recorded numbers: built on each read, nothing more kept
-            return tuple(_TRACE_BUILDERS[t[0]](t[1]))
+            return tuple(_TRACE_BUILDERS[t[0]](t))
         return tuple(t)
 
     setl_id = property(

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from .messages import text, value
 from .runtime import fen_text
+from .vocab import FUNDS
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -28,6 +29,7 @@ SCALARS = (  # (field of Tally, message id, money?)
     ("persons_capped", "sim.persons_capped", False),
 )
 BREAKDOWNS = (
+    ("by_fund", "sim.by_fund", "sim.fund_name"),  # shown when a policy has several funds
     ("by_month", "sim.by_month", "sim.month"),
     ("by_level", "sim.by_level", "sim.level"),
     ("by_category", "sim.by_category", "sim.category"),
@@ -57,7 +59,16 @@ def _keys(outcome: "Outcome", f: str) -> list[str]:
         keys |= set(getattr(t, f))
     if f == "by_level":
         return sorted(keys, key=lambda k: (LEVEL_ORDER.index(k) if k in LEVEL_ORDER else 9, k))
+    if f == "by_fund":  # the platform's order of the funds
+        return [k for k in FUNDS if k in keys]
     return sorted(keys, key=str)
+
+
+def _breakdowns(outcome: "Outcome") -> list[tuple[str, str, str]]:
+    """The breakdowns the report shows: by fund only when a policy has more than one (with
+    one, it repeats the total)."""
+    several = len(_keys(outcome, "by_fund")) > 1
+    return [b for b in BREAKDOWNS if b[0] != "by_fund" or several]
 
 
 def key_text(f: str, key: str | None, lang: str) -> str:
@@ -69,6 +80,9 @@ def key_text(f: str, key: str | None, lang: str) -> str:
         return text("sim.flexible", lang, category=shown) if flexible else shown
     if f == "by_level":
         return value(key, lang)
+    if f == "by_fund":  # 统筹基金 (hifp_pay)
+        field = FUNDS[key][0]
+        return f"{text(f'col.{field}', lang)} ({field})"
     return str(key)
 
 
@@ -158,7 +172,7 @@ def print_report(outcome: "Outcome", lang: str, console: Console) -> None:
             *(amount(_get(outcome, c, f), money, c == "difference") for c in cols),
         )
     console.print(table)
-    for f, mid, head in BREAKDOWNS:
+    for f, mid, head in _breakdowns(outcome):
         console.print(Text(text(mid, lang), style="italic"))
         t = Table()
         t.add_column(text(head, lang))
@@ -306,7 +320,7 @@ def html_report(outcome: "Outcome", lang: str) -> str:
         f'<span><i style="background:{COLORS[label]}"></i>{_e(text(f"sim.{label}", lang))}</span>'
         for label in outcome.tallies
     )
-    for f, mid, head in BREAKDOWNS:
+    for f, mid, head in _breakdowns(outcome):
         keys = _keys(outcome, f)
         labels = [key_text(f, k, lang) for k in keys]
         series = [

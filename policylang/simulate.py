@@ -31,6 +31,7 @@ import attrs
 
 from .errors import PolicylangError
 from .inputs import InputError, InputProblem, parse_enum, psn_shown, short
+from .vocab import FUNDS
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -317,6 +318,9 @@ class Tally:
     by_month: dict[str, int] = attrs.field(factory=dict)  # fund's outlay (fen) by key
     by_level: dict[str, int] = attrs.field(factory=dict)
     by_category: dict[str, int] = attrs.field(factory=dict)
+    # each fund's outlay (fen), by the platform's fund name (hifp, hifob, ...): the funds
+    # the policy declares, which sum to ``fund`` (fund_pay_sumamt)
+    by_fund: dict[str, int] = attrs.field(factory=dict)
     reasons: dict[str, int] = attrs.field(factory=dict)  # visits by reason ("paid": none)
 
     def add(self, other: "Tally") -> None:
@@ -331,7 +335,7 @@ class Tally:
             "persons_capped",
         ):
             setattr(self, f, getattr(self, f) + getattr(other, f))
-        for f in ("by_month", "by_level", "by_category", "reasons"):
+        for f in ("by_month", "by_level", "by_category", "by_fund", "reasons"):
             mine = getattr(self, f)
             for k, v in getattr(other, f).items():
                 mine[k] = mine.get(k, 0) + v
@@ -378,6 +382,11 @@ def tally(result: pa.Table, keys: ReportKeys) -> Tally:
         by_month=_sums(*keys["month"], fund),
         by_level=_sums(*keys["level"], fund),
         by_category=_sums(*keys["category"], fund),
+        by_fund={
+            name: int(_fen64(result.column(field)).sum())
+            for name, (field, _) in FUNDS.items()
+            if field in result.column_names
+        },
         reasons={(c["values"] or "paid"): c["counts"] for c in counts.to_pylist()},
     )
 

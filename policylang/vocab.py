@@ -170,7 +170,7 @@ def canonical(value: str) -> str:
 
 
 # The funds a visit may be paid from, as the platform names them in ``setlinfo``
-# (shared/domain.md): fund name -> (its result field, 中文).  ``hifp`` is the pooling fund a
+# (docs/domain.md): fund name -> (its result field, 中文).  ``hifp`` is the pooling fund a
 # ``pooling`` section settles; a ``fund`` block declares one of the others.  Results list the
 # declared funds' fields in this order, after ``hifp_pay``.
 FUNDS = {

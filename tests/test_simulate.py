@@ -381,7 +381,28 @@ def test_a_policy_of_several_funds_reports_every_funds_outlay(tmp_path):
     fen = {c: sum(table.column(c).to_pylist()) for c in ("hifp_pay", "hifob_pay")}
     assert fen["hifob_pay"] > 0, "the synthetic year reaches the subsidy"
     summary = json.loads((tmp_path / "columnar" / "summary.json").read_text(encoding="utf-8"))
-    assert D(summary["runs"]["baseline"]["fund"]) == fen["hifp_pay"] + fen["hifob_pay"]
+    run_ = summary["runs"]["baseline"]
+    assert D(run_["fund"]) == fen["hifp_pay"] + fen["hifob_pay"]
+    # each fund's own outlay: in the summary, and as a table of its own in the report
+    assert {k: D(v) for k, v in run_["by_fund"].items()} == {
+        "hifp": fen["hifp_pay"],
+        "hifob": fen["hifob_pay"],
+    }
+    page = (tmp_path / "columnar" / "report.html").read_text(encoding="utf-8")
+    assert "Outlay by fund" in page and "(hifob_pay)" in page
+    zh = run("simulate", QINGSHAN, tmp_path / "c.parquet", "--lang", "zh")
+    assert zh.exit_code == 0, zh.output
+    assert "按基金支出" in zh.output and "大额医疗补助 (hifob_pay)" in zh.output
+
+
+def test_a_policy_of_one_fund_has_no_table_by_fund(claims, tmp_path):
+    result = run("simulate", GUIYANG, claims, "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert "Outlay by fund" not in result.output
+    assert "Outlay by fund" not in (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    run_ = summary["runs"]["baseline"]
+    assert run_["by_fund"] == {"hifp": run_["fund"]}
 
 
 def test_an_unknown_engine_is_a_clear_error(claims):
@@ -494,7 +515,7 @@ def test_the_report_in_chinese(claims):
     result = run("simulate", GUIYANG, claims, "--reform", REFORM, "--lang", "zh")
     assert result.exit_code == 0, result.output
     for words in (
-        "统筹基金支出",
+        "基金支出",
         "现行政策",
         "改革方案",
         "差额",

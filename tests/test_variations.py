@@ -1,4 +1,4 @@
-"""The variations other cities use (../shared/domain.md), expressed with no compiler change.
+"""The variations other cities use (docs/domain.md), expressed with no compiler change.
 
 tests/fixtures/variations/city.pol is a FICTIONAL city (numbers from no notice) that
 implements a fictional province.  Expected values are worked by hand in the comments."""

@@ -6,7 +6,7 @@ inlined, decision tables on one field turned into dictionary look-ups, one
 a template into Python.  Arithmetic is on integers: money in fen, ratios and
 points in 1/10000, products at the sum of the scales, rounded by the policy's
 rule; so no decimal context is involved.  Traces are recorded as the raw numbers
-of each step and turned into ``TraceStep``s when first read.
+of each step and turned into ``TraceStep``s when read (``scalar_trace``).
 
 Records are validated by a fast path that accepts only the canonical forms
 (``"450.00"``, ``"2023-03-01"``, ``"level2"``, an alias or a platform code of the
@@ -47,34 +47,29 @@ from ..ir.index import TableIndex
 from ..ir.serial import content_hash
 from ..ir.evaluate import CTX, MissingValue
 from ..runtime import (
+    ZERO,
     CreditResult,
     MayPayResult,
     VisitResult,
     credit_message,
-    finish_settle_trace,
     may_pay_result,
     percent,
-    settle_message,
-    tr_account_pay,
-    tr_let_fen,
     register_trace_builder,
+    settle_message,
     tr_account_not_used,
     tr_account_refused,
     tr_account_unknown,
-    tr_adjust,
     tr_band,
     tr_band_adjust,
     tr_bound,
     tr_cap,
     tr_consume,
     tr_credit,
-    tr_ratio,
-    tr_share,
-    tr_stopped,
     trace_field,
     yuan,
 )
 from .common import BadValue, settle_funds, split_bands, time_key
+from .scalar_trace import Recipe, TraceSource
 
 SCALE = {V.MONEY: 2, V.PERCENT: 4, V.POINTS: 4, V.NUMBER: 6}
 BIG_TABLE = 32  # rows beyond which a table is looked up by field (ir.index) instead of row by row
@@ -134,7 +129,7 @@ class Gen:
         self._consts: dict[Any, str] = {}
         self.provs: list[ir.Prov] = []
         self._prov_at: dict[int, int] = {}  # id(prov) -> its index (provs keeps them alive)
-        self.builders: list[Callable] = []
+        self.tb = TraceSource(self.provs)
         self.counter_index = {c.id: i for i, c in enumerate(program.counters)}
         self.counters = {c.id: c for c in program.counters}
         self.var_types = {name: t for name, t, _ in program.variables}
@@ -184,15 +179,23 @@ class Gen:
             self.provs.append(prov)
         return i
 
-    def trace(self, builder: Callable, *args: str) -> None:
-        """Record a trace entry: ``builder(provs, *values)`` is called when the trace is read.
-        The record is a plain tuple of numbers and texts, so the garbage collector stops
-        tracking it after one look, however many results are kept."""
-        if self.tracing:
-            self.builders.append(builder)
-            self.emit(f"tr.append(({', '.join([str(len(self.builders) - 1), *args])},))")
-        else:
+    def trace(self, recipe: Recipe, *args: str) -> None:
+        """Record a trace entry: ``recipe`` adds its builder to ``self.tb`` (scalar_trace),
+        which makes a ``TraceStep`` of the entry when the trace is read.  A visit's entries
+        follow one another in one list, ``tr``, each its builder's id then its numbers and
+        texts; the result keeps it as one tuple (few objects for the garbage collector to
+        look at, however many results are kept).  ``tr[0]`` is the id of the function
+        building the whole trace: the one adding the step saying no deductible applies,
+        until a step explaining the deductible is recorded."""
+        if not self.tracing:
             self.emit("pass")
+            return
+        i = recipe(self.tb)
+        if self.tb.sizes[i] != 1 + len(args):
+            raise AssertionError(f"trace builder {i} reads {self.tb.sizes[i]} items, not {args}")
+        self.emit(f"tr += ({', '.join([str(i), *args])},)" if args else f"tr.append({i})")
+        if self.tb.explains_deductible(i):
+            self.emit("tr[0] = TRACE_ID")
 
     # -- expressions: (code, scale) with integers for numbers
     def expr(self, e: ir.Expr) -> tuple[str, int | None]:
@@ -347,7 +350,9 @@ class Gen:
         )
         if s.prov is not None:
             names = fields_read(s.expr) + tuple(n for n in _vars_read(s.expr))
-            self.trace(_let_tracer(s, names), f"v_{s.var}", *(self._name_code(n) for n in names))
+            self.trace(
+                lambda t: t.let(s, names), f"v_{s.var}", *(self._name_code(n) for n in names)
+            )
 
     def scales(self, fields: Iterable[str]) -> tuple:
         return tuple(self.field_scale.get(f) for f in fields)
@@ -359,7 +364,9 @@ class Gen:
         self.emit(f"if not {self.cond(s.cond)}:")
         self.depth += 1
         self.emit(f"reason = {s.reason!r}")
-        self.trace(_gate_tracer(s, self.scales(s.reads)), *(f"f_{f}" for f in s.reads))
+        self.trace(lambda t: t.gate_deductible(s))
+        scales = self.scales(s.reads)
+        self.trace(lambda t: t.gate(s, scales), *(f"f_{f}" for f in s.reads))
         self.depth -= 1
         self.emit("else:")
         self.depth += 1
@@ -402,8 +409,10 @@ class Gen:
         """The trace of a deductible (``step``: Consume) or a cap (CapUse) that applied: its
         numbers, then the fields that decided its amount."""
         reads = counter_reads(step.amount, step.when, self.counters[step.counter].each)
+        template = trace_step(ZERO, step.prov, ZERO, ZERO, ZERO)
+        scales = self.scales(reads)
         self.trace(
-            _counter_tracer(trace_step, step.prov, reads, self.scales(reads)),
+            lambda t: t.counter(template, reads, scales),
             value,
             "rp",
             "amt",
@@ -438,8 +447,9 @@ class Gen:
     def ratio(self, s: ir.Ratio) -> None:
         self.value(s.value, f"v_{s.out}", "rp", 4)
         reads = deciding(s)
+        scales = self.scales(reads)
         self.trace(
-            _ratio_tracer(s, reads, self.scales(reads)),
+            lambda t: t.ratio(s, reads, scales),
             f"v_{s.out}",
             "rp",
             *(f"f_{f}" for f in reads),
@@ -451,7 +461,9 @@ class Gen:
             self.emit(f"v_{s.out} += pts")
             reads = fields_read(adj.when)
             self.trace(
-                _adjust_tracer(adj, reads, self.scales(reads), s.out),
+                partial(
+                    TraceSource.adjust, adj=adj, names=reads, scales=self.scales(reads), field=s.out
+                ),
                 f"v_{s.out}",
                 "pts",
                 *(f"f_{f}" for f in reads),
@@ -463,7 +475,8 @@ class Gen:
             op = "<" if b.kind == "floor" else ">"
             self.emit(f"if v_{s.out} {op} lim:")
             self.depth += 1
-            self.trace(_bound_tracer(b), "lim", f"v_{s.out}")
+            recipe = partial(TraceSource.wrap, build=_bound_tracer(b), field="ratio", arity=2)
+            self.trace(recipe, "lim", f"v_{s.out}")
             self.emit(f"v_{s.out} = lim")
             self.depth -= 1
 
@@ -481,8 +494,9 @@ class Gen:
             f"v_{s.base})"
         )
         self.charge(s.counter, "k", "prior", f"v_{s.base}")
+        scales = [self.scales(fields_read(a.when)) for a in s.adjustments]
         self.trace(
-            _bands_tracer(s, [self.scales(fields_read(a.when)) for a in s.adjustments]),
+            lambda t: t.wrap(_bands_tracer(s, scales), "ratio", 3 + len(scales), multi=True),
             "parts",
             "prior",
             "pts",
@@ -510,7 +524,7 @@ class Gen:
         else:
             self.emit(f"v_{s.out} = _round(x, {unit}, {s.rounding.mode!r}) * {qf}")
         self.trace(
-            _share_tracer(s),
+            lambda t: t.share(s, trace_field(s.out)),
             f"v_{s.out}",
             f"v_{s.base}",
             "None" if s.exact else f"v_{s.ratio}",
@@ -559,9 +573,9 @@ class Gen:
         self.emit(f"v_{s.out} = 0")
         self.emit(f"v_{s.balance} = bal")
         self.emit("if bal is None:")
-        self.trace_indented(_account_unknown_tracer)
+        self.trace_indented(lambda t: t.constant(tr_account_unknown()))
         self.emit(f"elif not {self.cond(s.used)}:")
-        self.trace_indented(_account_not_used_tracer)
+        self.trace_indented(lambda t: t.wrap(tr_account_not_used, "acct_pay", 0))
         self.emit("else:")
         self.depth += 1
         request = dict(s.request)
@@ -583,7 +597,8 @@ class Gen:
             self.emit("why = dec[1]")
         self.emit("if not allowed:")
         self.depth += 1
-        self.trace(_account_refused_tracer, "why", "dec[2]", "q_venue", "bal")
+        refused = partial(TraceSource.wrap, build=tr_account_refused, field="acct_pay", arity=4)
+        self.trace(refused, "why", "dec[2]", "q_venue", "bal")
         self.depth -= 1
         if s.payable is not None:
             self.emit("else:")
@@ -592,13 +607,13 @@ class Gen:
             self.emit(f"payable = {_rescale(code, sc, 2)}")
             self.emit(f"v_{s.out} = pay = min(bal, payable if payable > 0 else 0)")
             self.emit(f"balances[psn] = v_{s.balance} = bal - pay")
-            self.trace(_account_pay_tracer(s), "pay", "bal", "payable")
+            self.trace(lambda t: t.account_pay(s), "pay", "bal", "payable")
             self.depth -= 1
         self.depth -= 1
 
-    def trace_indented(self, builder: Callable[..., Any]) -> None:
+    def trace_indented(self, recipe: Recipe) -> None:
         self.depth += 1
-        self.trace(builder)
+        self.trace(recipe)
         self.depth -= 1
 
     def credit_rules(self, s: ir.CreditRules) -> None:
@@ -704,23 +719,8 @@ def _vars_read(e: ir.Expr) -> list[str]:
 # ---- trace builders: raw numbers of a step -> TraceStep (called when a trace is read) ----
 
 
-def _m(x):
-    return None if x is None else yuan(x)
-
-
 def _r(x):
     return None if x is None else D(x, 4)
-
-
-def _let_tracer(s: ir.Let, names: Any) -> Callable[..., Any]:
-    var, prov, formula = s.var, s.prov, s.formula
-    if prov is None:  # a step without provenance is not traced (Builder.steps)
-        raise TypeError(s)
-
-    def build(provs, value, *values):
-        return tr_let_fen(var, value, prov, formula, names, values)
-
-    return build
 
 
 def _unscale(values: Iterable[Any], scales: Iterable[int | None]) -> list:
@@ -730,62 +730,11 @@ def _unscale(values: Iterable[Any], scales: Iterable[int | None]) -> list:
     ]
 
 
-def _gate_tracer(s: ir.Gate, scales: tuple) -> Callable[..., Any]:
-    def build(provs, *values):
-        return tr_stopped(
-            s.reason, s.prov, dict(zip(s.reads, _unscale(values, scales), strict=True))
-        )
-
-    return build
-
-
-def _counter_tracer(
-    trace_step: Callable[..., Any], prov: ir.Prov, names: Iterable[str], scales: tuple
-) -> Callable[..., Any]:
-    """A deductible's or a cap's step: its five numbers, then the fields that decided it."""
-
-    def build(provs, value, row, amount, before, other, *reads):
-        return trace_step(
-            value,
-            prov if row is None else provs[row],
-            amount,
-            before,
-            other,
-            reads=dict(zip(names, _unscale(reads, scales), strict=True)),
-        )
-
-    return build
-
-
-def _ratio_tracer(s: ir.Ratio, names: Iterable[str], scales: tuple) -> Callable[..., Any]:
-    def build(provs, value, row, *reads):
-        return tr_ratio(
-            D(value, 4),
-            s.prov if row is None else provs[row],
-            dict(zip(names, _unscale(reads, scales), strict=True)),
-            s.out,
-        )
-
-    return build
-
-
-def _adjust_tracer(
-    adj: ir.Adjust, reads: Iterable[str], scales: tuple, field: str = "ratio"
-) -> Callable[..., Any]:
-    def build(provs, value, pts, *values):
-        return tr_adjust(
-            D(value, 4),
-            adj,
-            dict(zip(reads, _unscale(values, scales), strict=True)),
-            D(pts, 4),
-            field,
-        )
-
-    return build
+# the trace builders of rare steps, as Python functions (scalar_trace generates the others)
 
 
 def _bound_tracer(b: ir.RatioBound) -> Callable[..., Any]:
-    def build(provs, value, before):
+    def build(value, before):
         return tr_bound(D(value, 4), b, D(before, 4))
 
     return build
@@ -794,7 +743,7 @@ def _bound_tracer(b: ir.RatioBound) -> Callable[..., Any]:
 def _bands_tracer(s: ir.BandShare, scales: list[tuple]) -> Callable[..., Any]:
     """``scales``: of the fields each adjustment's condition reads."""
 
-    def build(provs, parts, prior, pts, *applied):
+    def build(parts, prior, pts, *applied):
         out = [
             tr_band(D(s_ratio, 4), s.bands.provs[i], part, prior, D(pts, 4))
             for i, part, s_ratio in parts
@@ -804,43 +753,6 @@ def _bands_tracer(s: ir.BandShare, scales: list[tuple]) -> Callable[..., Any]:
                 reads = dict(zip(fields_read(a.when), _unscale(values, sc), strict=True))
                 out.append(tr_band_adjust(a, D(p, 4), reads))
         return out
-
-    return build
-
-
-def _share_tracer(s: ir.Share) -> Callable[..., Any]:
-    def build(provs, raw, base, ratio_e4, exact):
-        return tr_share(
-            raw,
-            s.rounding.prov,
-            base,
-            None if ratio_e4 is None else D(ratio_e4, 4),
-            D(exact, 6),
-            trace_field(s.out),
-        )
-
-    return build
-
-
-def _account_unknown_tracer(provs):
-    return tr_account_unknown()
-
-
-def _account_not_used_tracer(provs):
-    return tr_account_not_used()
-
-
-def _account_refused_tracer(provs, why, clause, venue, balance):
-    return tr_account_refused(why, clause, venue, balance)
-
-
-def _account_pay_tracer(s: ir.AccountPay) -> Callable[..., Any]:
-    prov = s.prov
-    if prov is None:  # the settle program gives account_pay a provenance whenever it may pay
-        raise TypeError(s)
-
-    def build(provs, pay, before, payable):
-        return tr_account_pay(pay, prov, before, payable)
 
     return build
 
@@ -866,24 +778,6 @@ def _ratio_msg(r: int) -> str:
         f"the ratio that applies comes to {percent(D(r, 4))}, outside 0%..100%; check the "
         "parameters"
     )
-
-
-def _materializer(builders: list, provs: list) -> Callable[[Iterable[tuple]], list]:
-    """``recorded -> [TraceStep]`` for one generated program."""
-    fixed_builders, fixed_provs = tuple(builders), tuple(provs)
-
-    def materialize(recorded: Iterable[tuple]) -> list:
-        out = []
-        for entry in recorded:
-            got = fixed_builders[entry[0]](fixed_provs, *entry[1:])
-            if type(got) is list:
-                out.extend(got)
-            else:
-                out.append(got)
-        finish_settle_trace(out)
-        return out
-
-    return materialize
 
 
 def _need(value: Any, name: str) -> Any:
@@ -933,7 +827,7 @@ def settle_source(policy: ir.Policy, tracing: bool) -> tuple[str, dict]:
     g.emit("try:")
     g.depth = 3
     if tracing:
-        g.emit("tr = []")
+        g.emit("tr = [TRACE_ND]")
     g.emit("reason = None")
     for name, _t, init in prog.variables:
         g.emit(f"v_{name} = {'None' if init is None else 0}")
@@ -955,7 +849,7 @@ def settle_source(policy: ir.Policy, tracing: bool) -> tuple[str, dict]:
         "msg = (reason, d, v_ratio, v_remaining, v_hifp_raw, v_hifp_pay, blk in "
         f"{g.const(frozenset(banded))})"
     )
-    trace = "(TRACE_ID, tuple(tr))" if tracing else "()"
+    trace = "tuple(tr)" if tracing else "()"
     funds = settle_funds(prog)
     g.emit(
         "out[i] = VisitResult(psn, text, (f_medfee_sumamt, "
@@ -971,8 +865,11 @@ def settle_source(policy: ir.Policy, tracing: bool) -> tuple[str, dict]:
     g.ns.update(
         VisitResult=VisitResult,
         MissingValue=MissingValue,
-        TRACE_ID=register_trace_builder(_materializer(g.builders, g.provs)) if tracing else None,
     )
+    if tracing:
+        found, none_found = g.tb.materializers()
+        g.ns["TRACE_ID"] = register_trace_builder(found)
+        g.ns["TRACE_ND"] = register_trace_builder(none_found)
     pid, has_pooling = policy.id, prog.section is not None
 
     def _message(args):
