@@ -265,7 +265,7 @@ def _load(policy_path: str, search: Iterable[str]) -> CompiledPolicy:
 
 def _warn_skipped(ws: Workspace) -> None:
     for file, reason in ws.skipped:
-        click.echo(f"warning: {file}: skipped: {reason}", err=True)
+        click.echo(_say("cli.skipped", file=file, reason=reason), err=True)
 
 
 def _problem_line(p: InputProblem) -> str:
@@ -509,7 +509,8 @@ def _show_help(ctx: click.Context, param: click.Parameter, value: bool) -> None:
 
 def _show_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     if value and not ctx.resilient_parsing:
-        _print(f"policylang, version {__version__}")
+        said = clilang.click_text("%(prog)s, version %(version)s")
+        _print(said % {"prog": "policylang", "version": __version__})
         ctx.exit()
 
 
@@ -1192,11 +1193,10 @@ def _service_params(
     try:
         c.may_pay([], mine)
     except InputError as e:
-        click.echo(
-            f"warning: {path}: visits with acct_balc will be refused: "
-            f"{'; '.join(p.message for p in e.problems)}",
-            err=True,
-        )
+        from .inputs import said
+
+        reasons = "; ".join(said(p.message, _locale_lang()) for p in e.problems)
+        click.echo(_say("cli.account_params", path=path, reasons=reasons), err=True)
     return mine
 
 
@@ -1212,7 +1212,7 @@ def explain(code, lang):
     text = explain_code(code, lang)
     if text is None:
         raise Failure(
-            f"unknown diagnostic code {short(code)}; codes: {', '.join(sorted(CATALOGUE))}"
+            _say("cli.unknown_code", code=short(code), codes=", ".join(sorted(CATALOGUE)))
         )
     _print(text)
 
@@ -1468,9 +1468,13 @@ def _simulation_runs(
         compiled.append(("reform", _load_alone(reform, search)))
     unknown = [n for n in given if not any(n in c.ir.params for _, c in compiled)]
     if unknown:
-        declared = sorted({p for _, c in compiled for p in c.ir.params}) or ["none"]
+        declared = sorted({p for _, c in compiled for p in c.ir.params})
         raise Failure(
-            f"--param: no policy declares {', '.join(unknown)} (declared: {', '.join(declared)})"
+            _say(
+                "cli.params_undeclared",
+                names=", ".join(unknown),
+                declared=", ".join(declared) or _say("why.none"),
+            )
         )
     return [
         Run(label, c, {k: v for k, v in given.items() if k in c.ir.params}) for label, c in compiled
@@ -1515,7 +1519,7 @@ def _load_alone(policy_path: str, search: Iterable[str]) -> CompiledPolicy:
         source = Path(policy_path).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as e:
         raise Failure(
-            f"{policy_path}: {getattr(e, 'strerror', None) or 'not UTF-8 text'}"
+            f"{policy_path}: {getattr(e, 'strerror', None) or _say('cli.not_utf8')}"
         ) from None
     try:
         here = Path(policy_path)
@@ -1763,9 +1767,10 @@ def test_cmd(paths, fmt, search, lang):
     from .messages import text
 
     shown = lang or ("en" if fmt == "json" else _locale_lang())
-    outcomes = collect_and_run(list(paths) or ["."], search, shown)
+    paths = list(paths) or _configured_test_paths(shown)
+    outcomes = collect_and_run(paths, search, shown)
     if not outcomes:
-        raise Failure(text("test.none_found", shown, paths=", ".join(paths or ["."])), 2)
+        raise Failure(text("test.none_found", shown, paths=", ".join(paths)), 2)
     if fmt == "json":
         _print(json.dumps(to_json(outcomes), ensure_ascii=False, indent=2))
     else:
@@ -1773,6 +1778,16 @@ def test_cmd(paths, fmt, search, lang):
     code = exit_code(outcomes)
     if code:
         sys.exit(code)  # the report stands: it says which failed
+
+
+def _configured_test_paths(lang: str) -> list[str]:
+    """``test-paths`` of ``[tool.policylang]`` in ./pyproject.toml, else the current folder."""
+    from .examples import ConfigError, configured_paths
+
+    try:
+        return configured_paths(Path("."), lang) or ["."]
+    except ConfigError as e:
+        raise Failure(str(e), 2) from None
 
 
 @main.command("fmt")
@@ -1892,6 +1907,9 @@ def _write_atomically(path: Path, text: str) -> None:
 
     replace_file(path, lambda f: f.write(text), keep_mode=True)
 
+
+# click's usage errors name a parameter's type ("File 'x' does not exist."): in the language spoken
+clilang.name_types(main)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

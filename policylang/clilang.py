@@ -10,8 +10,9 @@ Two uses differ:
   was chosen explicitly (``--lang`` or ``POLICYLANG_LANG``), so that a machine's locale
   never changes a JSON contract.
 
-In Chinese, click's own words (``Usage:``, ``Options``, its usage errors) are translated
-through ``messages.CLICK_ZH`` and every command's help through ``messages.HELP_ZH``.
+In Chinese, click's own words (``Usage:``, ``Options``, its usage errors, ``--version``, and
+the names of parameter types it puts into them: ``文件 'x' 不存在``) are translated through
+``messages.CLICK_ZH`` and every command's help through ``messages.HELP_ZH``.
 Importing this module costs nothing beyond ``os``; the catalogue is imported only when
 Chinese is spoken.
 """
@@ -165,6 +166,36 @@ def _wrap_text(text, width=78, initial_indent="", subsequent_indent="", preserve
                 _fill(" ".join(lines), width, initial_indent + indent, subsequent_indent + indent)
             )
     return "\n\n".join(out)
+
+
+def click_text(message: str) -> str:
+    """One of click's own texts (``CLICK_ZH``) in the language spoken."""
+    return _gettext(message)
+
+
+class _TypeName(str):
+    """A parameter type's name (``file``, ``integer``) that click puts into its usage errors
+    (``File 'x' does not exist.``, ``'x' is not a valid integer.``).  click names a type once,
+    when the command line is built, before any language is chosen: this name is said in the
+    language spoken each time it is shown."""
+
+    def title(self) -> str:
+        return _gettext(str.title(self)) if human() == "zh" else str.title(self)
+
+    def __format__(self, spec: str) -> str:
+        return format(_gettext(str(self)), spec)
+
+
+def name_types(group: click.Group) -> None:
+    """Make the names of the types of every parameter of ``group``'s commands speak the
+    language (``_TypeName``); English output is unchanged."""
+    for cmd in [group, *group.commands.values()]:
+        for param in cmd.params:
+            kind = param.type
+            if isinstance(getattr(kind, "name", None), str) and not isinstance(
+                kind.name, _TypeName
+            ):
+                kind.name = _TypeName(kind.name)
 
 
 def start() -> None:

@@ -22,7 +22,10 @@ from .ir.evaluate import CTX, MissingValue, NoRow
 from .messages import text, value as shown, values as shown_all
 from .runtime import percent, points_text
 
-LEVELS = tuple(V.ENUMS["hosp_lv"])  # unrated, level1, level2, level3 (the shipped vocabulary's)
+_ENUMS: dict[str, dict[str, str]] = (
+    V.ENUMS
+)  # typed here: mypy cannot see through vocab's lazy table
+LEVELS = tuple(_ENUMS["hosp_lv"])  # unrated, level1, level2, level3 (the shipped vocabulary's)
 # person categories of pooling: (psn_type, flxempe_flag) and the catalogue id of its name
 CATEGORIES = (
     (("active", False), "cat.active"),

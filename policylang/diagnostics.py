@@ -204,7 +204,7 @@ CATALOGUE: dict[str, Entry] = {
         ERROR,
         "two policies with one id",
         "more than one file declares the policy id {name!r} ({other})",
-        "多个文件声明了同一政策编号 {name!r}({other})",
+        "多个文件声明了同一政策编号 {name!r}({other_zh})",
         "give each policy its own id, or move the old copy out of the folder",
         "请为每个政策使用不同编号,或把旧副本移出该目录",
     ),

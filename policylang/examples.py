@@ -429,16 +429,21 @@ def step_text(step: TraceStep, lang: str = "en") -> str:
     """One trace step on one line: value, rule, clause, and the inputs it read."""
     from .messages import text as words
 
-    rule = step.rule
-    if lang != "en" and rule:
-        from .why import rule_label
+    rule, field = step.rule, step.field
+    if lang != "en":
+        from .why import field_label, rule_label
 
-        rule = rule_label(rule, lang)
-    text = words("test.step", lang, field=step.field, value=step.value, rule=rule)
+        rule, field = rule_label(rule, lang) if rule else rule, field_label(field, lang)
+    text = words("test.step", lang, field=field, value=step.value, rule=rule)
     if step.clause:
         text += f" ({step.clause})"
     if step.inputs:
-        read = ", ".join(f"{k} {shown(v)}" for k, v in step.inputs.items())
+        if lang == "en":
+            read = ", ".join(f"{k} {shown(v)}" for k, v in step.inputs.items())
+        else:
+            from .why import read_text
+
+            read = read_text(step.inputs, lang)
         text += words("test.step_from", lang, read=read)
     if step.formula:
         text += f"  [{step.formula}]"
@@ -483,12 +488,14 @@ def summary(outcomes: list[Outcome]) -> dict[str, int]:
 def report(outcomes: list[Outcome], lang: str = "en") -> str:
     """The report for people: one line per example (PASS, FAIL or ERROR), and for a failure
     each differing field, expected against actual, with the trace of the actual number."""
+    from .formatter import cell_width
     from .messages import text as words
 
     lines = []
     for o in outcomes:
         c = o.case
-        head = f"{o.status:<5} {c.where}  {c.title}"
+        status = words(f"test.status.{o.status}", lang)
+        head = f"{status}{' ' * (5 - cell_width(status))} {c.where}  {c.title}"
         if c.clause:
             head += f" ({c.clause})"
         lines.append(head)
@@ -725,6 +732,47 @@ def _run(case: Case, compile_policy: _Compiler) -> Outcome:
         said = _say("test.policy_errors", policy=case.policy)
         return Outcome(case, "ERROR", error=f"{said}\n{policy}")
     return run_case(case, policy)
+
+
+CONFIG = "pyproject.toml"
+
+
+class ConfigError(Exception):
+    """``[tool.policylang]`` in pyproject.toml is not as documented (the message says how)."""
+
+
+def configured_paths(folder: Path, lang: str = "en") -> list[str] | None:
+    """The paths ``policylang test`` runs when given none, from ``test-paths`` under
+    ``[tool.policylang]`` in ``folder``'s pyproject.toml (as pytest's ``testpaths``: read only
+    in the folder it is run from); None when there is no such setting.  ``lang``: the language
+    of a ConfigError."""
+    reset = _LANG.set(lang)
+    try:
+        return _configured_paths(folder)
+    finally:
+        _LANG.reset(reset)
+
+
+def _configured_paths(folder: Path) -> list[str] | None:
+    config = folder / CONFIG
+    if not config.is_file():
+        return None
+    import tomllib
+
+    try:
+        table = tomllib.loads(config.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(_say("test.config_unreadable", file=str(config), why=str(e))) from None
+    tool = table.get("tool", {}).get("policylang", {})
+    if "test-paths" not in tool:
+        return None
+    paths = tool["test-paths"]
+    if not isinstance(paths, list) or not paths or not all(isinstance(x, str) for x in paths):
+        raise ConfigError(_say("test.config_not_paths", file=str(config)))
+    missing = [x for x in paths if not (folder / x).exists()]
+    if missing:
+        raise ConfigError(_say("test.config_missing", file=str(config), paths=", ".join(missing)))
+    return [str(folder / x) if folder != Path(".") else x for x in paths]
 
 
 def collect_and_run(paths: list[str], search: tuple = (), lang: str = "en") -> list[Outcome]:

@@ -11,7 +11,7 @@ import datetime as dt
 import re
 import unicodedata
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 if TYPE_CHECKING:
     from .vocabulary import Code, Enumeration, Vocabulary
@@ -150,13 +150,42 @@ class Reason(str):
     def said(self, lang: str) -> str:
         from .messages import text
 
-        args = {k: v.said(lang) if isinstance(v, Reason) else v for k, v in self.params.items()}
+        args = {
+            k: v.said(lang) if isinstance(v, (Reason, Allowed)) else v
+            for k, v in self.params.items()
+        }
         return text(self.msg_id, lang, **args)
+
+
+class Allowed(str):
+    """The values an enumeration allows, as a reason lists them: the English is the canonical
+    names (``active, retiree``); in Chinese each value's Chinese name with the name a record
+    may give (``在职(active)、退休(retiree)``), as diagnostics list them."""
+
+    names_zh: dict[str, str]
+
+    def __new__(cls, values: Iterable[str], names_zh: Mapping[str, str]) -> Allowed:
+        values = list(values)
+        self = super().__new__(cls, ", ".join(values))
+        self.names_zh = {v: names_zh.get(v, "") for v in values}
+        return self
+
+    def said(self, lang: str) -> str:
+        if lang != "zh":
+            return str(self)
+        return "、".join(f"{zh}({v})" if zh else v for v, zh in self.names_zh.items())
 
 
 def said(message: str, lang: str) -> str:
     """An input problem's message in ``lang`` (a plain string is said as it is)."""
     return message.said(lang) if isinstance(message, Reason) else message
+
+
+def _type_word(t: str) -> str:
+    """A parameter's type as a reason names it (money / 金额)."""
+    from .messages import MESSAGES
+
+    return Reason(f"input.type.{t}") if f"input.type.{t}" in MESSAGES else t
 
 
 def _did(s: str | None) -> str:
@@ -387,7 +416,7 @@ def parse_enum(enum: Enumeration, value: Any) -> tuple[str, Code | None]:
         if coded is not None:
             return coded
     word = Reason(f"input.word.{enum.name}") if enum.name in ENUM_WORDS else enum.name
-    expected = ", ".join(enum.values)
+    expected = Allowed(enum.values, enum.names_zh)
     if isinstance(value, str) and plain_text(value).isascii() and plain_text(value).isdigit():
         code = short(plain_text(value), raw=True)
         examples = ", ".join(repr(c) for c in list(enum.codes)[:3]) or "none"
@@ -797,7 +826,7 @@ def missing_param(name: str, policy: ir.Policy) -> InputError:
             InputProblem(
                 None,
                 name,
-                Reason("input.missing_param", name=name, type=t),
+                Reason("input.missing_param", name=name, type=_type_word(t)),
                 source=PARAMS,
             )
         ]

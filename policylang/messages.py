@@ -96,13 +96,21 @@ MESSAGES: dict[str, tuple[str, str]] = {
         '(a policy can: enum {enum} {{ NAME "名称" codes "{code}" }}); '
         "expected one of: {expected}, or a code such as {examples}",
         "未知的{word} {value}:没有词汇表把这个代码对应到 {enum} 的值"
-        '(政策可以写:enum {enum} {{ NAME "名称" codes "{code}" }});'
+        '(政策可以写:枚举 {enum} {{ NAME "名称" 对应代码 "{code}" }});'
         "应为以下之一:{expected},或代码,例如 {examples}",
     ),
     "input.unknown_value": (
         "unknown {word} {value}{did} (expected one of: {expected})",
         "未知的{word} {value}{did}(应为以下之一:{expected})",
     ),
+    # a parameter's type, named in English as the policy writes it (``param x: percent``)
+    "input.type.money": ("money", "金额"),
+    "input.type.percent": ("percent", "百分比"),
+    "input.type.points": ("points", "百分点"),
+    "input.type.number": ("number", "数值"),
+    "input.type.date": ("date", "日期"),
+    "input.type.bool": ("bool", "是/否"),
+    "input.type.text": ("text", "文本"),
     "input.did_you_mean": ("; did you mean {name}?", ";是否应为 {name}?"),
     "input.points": (
         "expected percentage points with their unit, within -100..100 and at most two "
@@ -124,7 +132,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{places} after it, got {value}",
         "应为整数部分至多 {digits} 位、小数部分至多 {places} 位的数字,实际为 {value}",
     ),
-    "input.bool": ("expected true or false, got {value}", "应为 true 或 false,实际为 {value}"),
+    "input.bool": ("expected true or false, got {value}", "应为 `true` 或 `false`,实际为 {value}"),
     "input.text": ("expected a non-empty text, got {value}", "应为非空文本,实际为 {value}"),
     "input.top_level": ("expected a JSON array of {what}", "应为由{what}组成的 JSON 数组"),
     "input.not_object": ("expected an object, got {value}", "应为对象,实际为 {value}"),
@@ -143,7 +151,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "this policy needs the parameter {name} ({type}), which the notice does not give; "
         "supply it (command line: --param {name}=...; Python: params={{'{name}': ...}})",
         "本政策需要参数 {name}({type}),通知未给出其值;请提供"
-        "(命令行:--param {name}=...;Python:params={{'{name}': ...}})",
+        "(命令行:--param {name}=...;Python:`params={{'{name}': ...}}`)",
     ),
     "input.contradiction": (
         "{given} contradicts {name} {said}{label}, which means {value} with {field} = {want}",
@@ -391,6 +399,20 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "cli.no_pol_files": ("no .pol files found in {paths}", "在 {paths} 中没有找到 .pol 文件"),
     "cli.interrupted": ("interrupted", "已中断"),
+    "cli.skipped": ("warning: {file}: skipped: {reason}", "警告:{file}:已跳过:{reason}"),
+    "cli.account_params": (
+        "warning: {path}: visits with acct_balc will be refused: {reasons}",
+        "警告:{path}:给出 acct_balc(个人账户余额)的就诊将被拒绝:{reasons}",
+    ),
+    "cli.unknown_code": (
+        "unknown diagnostic code {code}; codes: {codes}",
+        "未知的诊断代码 {code};现有代码:{codes}",
+    ),
+    "cli.params_undeclared": (
+        "--param: no policy declares {names} (declared: {declared})",
+        "--param:没有政策声明 {names}(已声明:{declared})",
+    ),
+    "cli.not_utf8": ("not UTF-8 text", "不是 UTF-8 文本"),
     "why.one_selector": (
         "give one of --record, --psn and --setl-id",
         "--record、--psn 和 --setl-id 只能给出一个",
@@ -644,6 +666,32 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "no account balance given (acct_balc)",
         "未给出个人账户余额(acct_balc)",
     ),
+    "why.rule.no_deductible_because": (
+        "no deductible applies ({reason})",
+        "不适用起付标准({reason})",
+    ),
+    "why.rule.not in force": ("not in force", "不在施行期"),
+    "why.rule.the record asks not to use the account (acct_used_flag 0)": (
+        "the record asks not to use the account (acct_used_flag 0)",
+        "记录要求不使用个人账户(acct_used_flag 0)",
+    ),
+    "why.rule.account_refused": ("account may not pay: {why}", "个人账户不能支付:{why}"),
+    "why.rule.no_account_covers": (
+        "the policy declares no account_covers setting",
+        "政策没有声明 account_covers 设置",
+    ),
+    "why.rule.exempt": ("{rule}: exempt", "{rule}:除外"),
+    # what the platform's vocabulary states where the notice is silent (ir/build.py): said in
+    # Chinese by matching the English, which the IR keeps
+    "why.builtin.insutype": (
+        "general outpatient pooling settles the employees' basic medical insurance "
+        "(insutype {codes}) only",
+        "普通门诊统筹只结算职工基本医疗保险(险种类型 {codes})",
+    ),
+    "why.builtin.med_type": (
+        "general outpatient pooling applies to general outpatient visits (med_type {codes})",
+        "普通门诊统筹适用于普通门诊就诊(医疗类别 {codes})",
+    ),
     "why.rule.no deductible applies to this visit": (
         "no deductible applies to this visit",
         "本次就诊不适用起付标准",
@@ -651,7 +699,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "why.no_section": ("the policy has no {section} section", "政策没有“{section}”部分"),
     "why.none_in_force": (
         "no version of the {section} section is in force on {date}: the result is not_in_force",
-        "{date} 没有施行中的“{section}”版本:结果为 not_in_force",
+        "{date} 没有施行中的“{section}”版本:结果为“不在施行期”",
     ),
     "why.from": ("from {start}", "自 {start} 起"),
     "why.from_until": ("from {start} until {until}", "自 {start} 起至 {until}"),
@@ -734,8 +782,36 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "why.policy": ("  (policy {id}, {file})", "  (政策 {id},{file})"),
     "why.unstated": ("unstated: {text}", "通知未规定:{text}"),
     "why.read": ("read: {read}", "读取:{read}"),
+    # the inputs a step read that are no field of the record (why's "read:"): the English is
+    # the trace's own name (the JSON's key), the Chinese what it is
+    "why.input.base": ("base", "基数"),
+    "why.input.cap": ("cap", "限额"),
+    "why.input.uncapped": ("uncapped", "限额前金额"),
+    "why.input.exact": ("exact", "未舍入金额"),
+    "why.input.deductible": ("deductible", "起付标准"),
+    "why.input.consumed_before": ("consumed_before", "此前已计入起付标准"),
+    "why.input.in_policy": ("in_policy", "政策范围内金额"),
+    "why.input.ratio": ("ratio", "支付比例"),
+    "why.input.paid_before": ("paid_before", "此前已支付"),
+    "why.input.points": ("points", "百分点"),
+    "why.input.on": ("on", "日期"),
+    "why.input.before": ("before", "调整前"),
+    "why.input.floor": ("floor", "下限"),
+    "why.input.ceiling": ("ceiling", "上限"),
+    "why.input.balance_before": ("balance_before", "账户余额"),
+    "why.input.payable": ("payable", "可支付金额"),
+    "why.input.taken_before": ("taken_before", "此前已计入"),
+    "why.input.counted_before": ("counted_before", "此前已累计"),
+    "why.input.band_part": ("band_part", "分段内金额"),
+    "why.input.accumulated_before": ("accumulated_before", "此前累计"),
+    "why.input.uplift": ("uplift", "提高"),
+    "why.input.balance": ("balance", "账户余额"),
     "why.result": ("result: {summary}", "结果:{summary}"),
     # ---- test -------------------------------------------------------------------------
+    # a worked example's status in the report (the JSON's status stays PASS, FAIL or ERROR)
+    "test.status.PASS": ("PASS", "通过"),
+    "test.status.FAIL": ("FAIL", "失败"),
+    "test.status.ERROR": ("ERROR", "出错"),
     "test.step": ("{field} = {value}  by {rule}", "{field} = {value}  依据 {rule}"),
     "test.step_from": ("  from {read}", "  读取 {read}"),
     "test.record": ("record {n}{who}", "第 {n} 条记录{who}"),
@@ -749,6 +825,16 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "test.summary_errors": (", {errors} could not run", ",{errors} 个无法运行"),
     "test.none_found": ("no examples found in {paths}", "在 {paths} 中没有找到示例"),
+    "test.config_unreadable": ("{file}: cannot be read: {why}", "{file}:无法读取:{why}"),
+    "test.config_not_paths": (
+        "{file}: [tool.policylang] test-paths must be a list of paths, such as "
+        '["policies", "tests/examples"]',
+        '{file}:[tool.policylang] 的 test-paths 应为路径的列表,例如 ["policies", "tests/examples"]',
+    ),
+    "test.config_missing": (
+        "{file}: [tool.policylang] test-paths names paths that do not exist: {paths}",
+        "{file}:[tool.policylang] 的 test-paths 中有不存在的路径:{paths}",
+    ),
     "test.policy_errors": ("the policy {policy} has errors:", "政策 {policy} 有错误:"),
     "test.no_kind": (
         "cannot tell the kind of example: put the file in a settle/, credit/ or may-pay/ folder, "
@@ -906,7 +992,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "sim.capped_note": (
         "a person reaches the cap when the cap leaves no room for a visit the fund would "
         "otherwise pay (reason cap_reached)",
-        "达到最高支付限额:某次就诊统筹基金本应支付,但限额已无余额(原因 cap_reached)",
+        "达到最高支付限额:某次就诊统筹基金本应支付,但限额已无余额(结果原因代码 `cap_reached`)",
     ),
     "sim.results": ("Per-visit results: {path}", "逐笔结算结果:{path}"),
     "sim.html": ("Report: {path}", "报告:{path}"),
@@ -928,6 +1014,20 @@ def text(msg_id: str, lang: str = "en", **args: Any) -> str:
     en, zh = MESSAGES[msg_id]
     template = zh if lang == "zh" else en
     return template.format_map(_Blank(args)) if args or "{" in template else template
+
+
+def parse(msg_id: str, said: str) -> dict[str, str] | None:
+    """The arguments with which ``msg_id``'s English gives ``said`` (None: it does not): a
+    text another layer keeps in English (a trace's rule, the IR's provenance) said again."""
+    import re
+
+    pattern = ""
+    for literal, name, _, _ in string.Formatter().parse(MESSAGES[msg_id][0]):
+        pattern += re.escape(literal)
+        if name:
+            pattern += f"(?P<{name}>.+?)"
+    m = re.fullmatch(pattern, said)
+    return m.groupdict() if m else None
 
 
 def placeholders(template: str) -> set[str]:
@@ -1201,6 +1301,18 @@ CLICK_ZH: dict[str, str] = {
     "file": "文件",
     "directory": "目录",
     "path": "路径",
+    "File": "文件",
+    "Directory": "目录",
+    "Path": "路径",
+    "integer": "整数",
+    "integer range": "整数",
+    "float": "数",
+    "float range": "数",
+    "boolean": "布尔值",
+    "text": "文本",
+    "choice": "选项",
+    "datetime": "日期时间",
+    "uuid": "UUID",
     "%(prog)s, version %(version)s": "%(prog)s,版本 %(version)s",
     "{value!r} is not {choice}.": "{value!r} 不是 {choice}。",
     "{value!r} is not one of {choices}.": "{value!r} 不是 {choices} 之一。",
@@ -1211,8 +1323,8 @@ CLICK_ZH: dict[str, str] = {
 }
 
 # The title of each diagnostic code in Chinese (``policylang explain CODE --lang zh``); the
-# English title is the catalogue's (diagnostics.CATALOGUE).  A code missing here is shown with
-# its English title.
+# English title is the catalogue's (diagnostics.CATALOGUE).  Every code has one
+# (tests/test_chinese_output.py).
 DIAGNOSTIC_TITLES_ZH: dict[str, str] = {
     "C401": "决策表有遗漏",
     "C402": "决策表有重叠",
@@ -1243,7 +1355,7 @@ DIAGNOSTIC_TITLES_ZH: dict[str, str] = {
     "N110": "名称已被占用",
     "N111": "两个政策标识相同",
     "N112": "起付标准和最高支付限额使用同一计数器名称",
-    "N113": "counts_as 没有指向其他值",
+    "N113": "视同 没有指向其他值",
     "N114": "代码映射了两次",
     "N115": "别名已表示另一个值",
     "N116": "该枚举不能扩展",
@@ -1276,4 +1388,13 @@ DIAGNOSTIC_TITLES_ZH: dict[str, str] = {
     "T203": "对不相容的值进行运算",
     "T204": "值之间没有顺序",
     "T205": "行与表的键不匹配",
+    "T231": "不是费用的组成部分",
+    "R331": "降低的幅度不是正数",
+    "C430": "基金的分段与统筹基金重叠",
+    "C431": "两个基金之间有都不支付的费用",
+    "C432": "一个计数器属于两个基金",
+    "C433": "对同一部分费用支付的基金合计超过 100%",
+    "C434": "支付比例下限高于上限",
+    "C435": "费用的同一组成部分列出两次",
+    "S631": "按累计金额分段的支付比例不能设界限",
 }

@@ -357,7 +357,11 @@ def _missing_parent(
         return Diagnostic(
             "N111",
             impl.parent.span,
-            {"name": pid, "other": " and ".join(u.file for u in candidates)},
+            {
+                "name": pid,
+                "other": " and ".join(u.file for u in candidates),
+                "other_zh": "、".join(u.file for u in candidates),
+            },
         )
     if ws.undecodable_with_id(pid):
         broken = ws.undecodable_with_id(pid)[0]

@@ -29,7 +29,7 @@ from .backends.common import block_at, bucket, settle_order, visit_date
 from .ir import evaluate as E
 from .ir.evaluate import CTX
 from .ir.text import cond_text
-from .messages import text as words
+from .messages import MESSAGES, parse, text as words, vocabulary_names
 from .runtime import CreditResult, MayPayResult, TraceStep, VisitResult, money, with_provenance
 
 if TYPE_CHECKING:
@@ -74,6 +74,8 @@ class Explanation:
     steps: list[Step]
     # the further funds' names as the policy declares them (fund hifob "职工大额医疗费用补助")
     fund_names: dict[str, str] = attrs.Factory(dict)
+    # the policy's vocabulary: the Chinese names of the values it adds (veteran -> 离休)
+    vocab: Any = None
 
     def to_json(self) -> dict:
         return {
@@ -120,20 +122,34 @@ def explain(
         kind
     ](records, policy)
     program = policy.programs[kind]
-    out = []
-    for i in selected:
-        result = results[i]
-        shown = result.to_json(trace=False, lang=lang)
-        steps = [_version_step(program, rows[i], values, kind, lang)]
-        if kind == "settle":
-            steps += _settle_steps(result, program, rows, results, i, values, lang)
-        elif kind == "credit":
-            steps += _credit_steps(result, program, rows[i], values, lang)
-        else:
-            steps += _may_pay_steps(result, lang)
-        _in_language(steps, kind, result.reason, shown.get("message"), lang)
-        out.append(Explanation(i + 1, kind, shown, steps, declared_fund_names(policy)))
-    return out
+    with vocabulary_names(policy.vocab):
+        return [
+            _explain_one(policy, program, kind, rows, results, i, values, lang) for i in selected
+        ]
+
+
+def _explain_one(
+    policy: ir.Policy,
+    program: ir.Program,
+    kind: str,
+    rows: list,
+    results: list,
+    i: int,
+    values: dict,
+    lang: str,
+) -> Explanation:
+    """The explanation of record ``i`` (0-based)."""
+    result = results[i]
+    shown = result.to_json(trace=False, lang=lang)
+    steps = [_version_step(program, rows[i], values, kind, lang)]
+    if kind == "settle":
+        steps += _settle_steps(result, program, rows, results, i, values, lang)
+    elif kind == "credit":
+        steps += _credit_steps(result, program, rows[i], values, lang)
+    else:
+        steps += _may_pay_steps(result, lang)
+    _in_language(steps, kind, result.reason, shown.get("message"), lang)
+    return Explanation(i + 1, kind, shown, steps, declared_fund_names(policy), policy.vocab)
 
 
 def declared_fund_names(policy: ir.Policy) -> dict[str, str]:
@@ -234,6 +250,15 @@ def _what(field: str) -> str:
 FUND_WHAT = {"dedc": "deductible", "ratio": "ratio", "pay": "pays"}
 
 
+def field_label(field: str, lang: str) -> str:
+    """A trace step's field as a person reads it: a platform field by its name (hifp_pay),
+    a step of the program by what it settles (ratio: 支付比例 in Chinese)."""
+    if lang == "en" or f"col.{field}" in MESSAGES:
+        return field
+    what = _what(field)
+    return label(what, lang) if what != field or f"why.what.{what}" in MESSAGES else field
+
+
 def _kind(field: str) -> str:
     """The field whose words explain a trace step, the same for every fund: a further
     fund's deductible (hifob_dedc) as act_pay_dedc, its ratio (hifob_ratio) as ratio, its
@@ -287,7 +312,7 @@ def _deductible_words(t, x, lang):
 
 
 def _uplift_words(t, x, lang):
-    why = ", ".join(f"{k} = {_plain(v)}" for k, v in x.items() if k not in ("base", "points"))
+    why = _decided_by(x, lang)
     points = str(x["points"])
     change = f"- {points[1:]}" if points.startswith("-") else f"+ {points}"
     said = words("why.uplift", lang, base=x["base"], change=change, value=t.value)
@@ -305,8 +330,16 @@ def _band_words(t, x, lang):
     )
 
 
+def _decided_by(x: dict, lang: str) -> str:
+    """The fields that decided an adjustment, ``psn_type = retiree`` (in Chinese with the
+    values' names: ``psn_type = 退休``)."""
+    return ", ".join(
+        f"{k} = {_plain(v, lang)}" for k, v in x.items() if k not in ("base", "points")
+    )
+
+
 def _ratio_words(t, x, lang):
-    read = ", ".join(f"{k} = {_plain(v)}" for k, v in x.items())
+    read = ", ".join(f"{k} = {_plain(v, lang)}" for k, v in x.items())
     return words("why.ratio_for", lang, value=t.value, read=read) if read else f"{t.value}"
 
 
@@ -318,7 +351,7 @@ def _bound_words(t, x, lang):
 
 def _exempt_words(t, x, lang):
     """An exemption spared the visit a reduction: the fields that decided it."""
-    why = ", ".join(f"{k} = {_plain(v)}" for k, v in x.items() if k not in ("base", "points"))
+    why = _decided_by(x, lang)
     said = words("why.exempt", lang, base=x["base"], value=t.value)
     return said + (words("why.because", lang, why=why) if why else "")
 
@@ -527,7 +560,7 @@ def _credit_steps(
                 "why.credit_rule",
                 lang,
                 rule=rule.name,
-                cond=cond_text(rule.when),
+                cond=cond_text(rule.when) if lang == "en" else _cond_words(rule.when, lang),
                 amount=_amount_text(rule.amount),
                 value=step.explanation,
             )
@@ -536,6 +569,13 @@ def _credit_steps(
     if result.reason != "credited":
         steps.append(Step("outcome", "reason", result.reason, explanation=result.message))
     return steps
+
+
+def _cond_words(cond: Any, lang: str) -> str:
+    """A condition in the language's words, as ``render`` writes it."""
+    from .describe import cond_words
+
+    return cond_words(cond, lang)
 
 
 def _credit_rule(program: ir.Program, name: str | None) -> Any:
@@ -637,8 +677,13 @@ def _head(ex: Explanation, policy_id: str, policy_file: str, lang: str) -> str:
     return head + words("why.policy", lang, id=policy_id, file=policy_file)
 
 
-def shown_value(value: str | None, lang: str) -> str:
-    """A step's value: yes/no for a decision in Chinese, else as the trace has it."""
+def shown_value(value: str | None, lang: str, what: str | None = None) -> str:
+    """A step's value: yes/no for a decision in Chinese, an outcome's reason in words, else
+    as the trace has it."""
+    if lang == "zh" and what == "outcome" and value:
+        from .messages import reason
+
+        return reason(value, lang)
     if lang == "zh" and value in ("true", "false"):
         return words(f"value.{value}", lang)
     if lang == "zh" and value in ("direct", "reimbursement"):  # a channel
@@ -659,6 +704,17 @@ def rule_label(rule: str, lang: str) -> str:
         return words(key, lang)
     if lang != "zh":
         return rule
+    because = parse("why.rule.no_deductible_because", rule)
+    if because is not None:
+        from .messages import reason
+
+        return words("why.rule.no_deductible_because", lang, reason=reason(because["reason"], lang))
+    refused = parse("why.rule.account_refused", rule)
+    if refused is not None:
+        return words("why.rule.account_refused", lang, why=_refusal(refused["why"], lang))
+    exempt = parse("why.rule.exempt", rule)
+    if exempt is not None:
+        return words("why.rule.exempt", lang, rule=rule_label(exempt["rule"], lang))
     fund, _, rest = rule.partition(" ")
     if fund in V.FUNDS and rest:
         return f"{fund_name(fund)} {_rule_in_chinese(rest)}"
@@ -724,7 +780,7 @@ def _step_lines(n: int, s: Step, what_w: int, value_w: int, lang: str) -> list[t
     from .formatter import cell_width
 
     name = label(s.what, lang)
-    value = shown_value(s.value, lang)
+    value = shown_value(s.value, lang, s.what)
     version = s.what == "version in force"
     aligned = value if version else f"{' ' * (value_w - cell_width(value))}{value}"
     line = f"{n:>3}. {name}{' ' * (what_w - cell_width(name))}  {aligned}"
@@ -740,9 +796,11 @@ def _step_lines(n: int, s: Step, what_w: int, value_w: int, lang: str) -> list[t
             cite += f" “{s.quote}”" if cite else f"“{s.quote}”"
         out.append((f"{pad}{cite}", "cyan"))
     if s.unstated:
-        out.append((f"{pad}{words('why.unstated', lang, text=s.unstated)}", "yellow"))
+        out.append(
+            (f"{pad}{words('why.unstated', lang, text=unstated(s.unstated, lang))}", "yellow")
+        )
     if s.inputs:
-        read = ", ".join(f"{k} {_plain(v)}" for k, v in s.inputs.items())
+        read = read_text(s.inputs, lang)
         out.append((f"{pad}{words('why.read', lang, read=read)}", "dim"))
     return out
 
@@ -755,7 +813,8 @@ def render_lines(
     for ex in explanations:
         named = _FUND_NAMES.set(ex.fund_names)
         try:
-            out += _explanation_lines(ex, policy_id, policy_file, lang)
+            with vocabulary_names(ex.vocab):
+                out += _explanation_lines(ex, policy_id, policy_file, lang)
         finally:
             _FUND_NAMES.reset(named)
     while out and not out[-1][0]:
@@ -772,7 +831,11 @@ def _explanation_lines(
     names = [label(s.what, lang) for s in ex.steps]
     what_w = max(cell_width(x) for x in names)
     value_w = max(
-        [cell_width(shown_value(s.value, lang)) for s in ex.steps if s.what != "version in force"]
+        [
+            cell_width(shown_value(s.value, lang, s.what))
+            for s in ex.steps
+            if s.what != "version in force"
+        ]
         or [0]
     )
     for n, s in enumerate(ex.steps, start=1):
@@ -788,12 +851,55 @@ def render_text(
     return "\n".join(t for t, _ in render_lines(policy_id, policy_file, explanations, lang)) + "\n"
 
 
-def _plain(v: Any) -> str:
+def _plain(v: Any, lang: str = "en") -> str:
+    """A value a step read: as the trace has it in English; in Chinese an enumeration value,
+    a yes/no or nothing by its Chinese name (level2 -> 二级, true -> 是, none -> 无)."""
+    if lang == "zh":
+        if v is None or v == "none":
+            return words("why.none", lang)
+        if isinstance(v, bool) or v in ("true", "false"):
+            return words(f"value.{str(v).lower()}", lang)
+        from .messages import value
+
+        return value(v, lang) if isinstance(v, str) else str(v)
     if v is None:
         return "none"
     if isinstance(v, bool):
         return "true" if v else "false"
     return str(v)
+
+
+def _refusal(why: str, lang: str) -> str:
+    """Why the account may not pay: a may-pay reason, or that the policy says nothing."""
+    from .messages import reason
+
+    if f"reason.{why}" in MESSAGES:
+        return reason(why, lang)
+    return words("why.rule.no_account_covers", lang)
+
+
+def unstated(said: str, lang: str) -> str:
+    """Why a step is not in the notice: the policy's own words as written, or the platform
+    vocabulary's (``why.builtin.*``) in the language spoken."""
+    if lang == "en":
+        return said
+    for msg_id in ("why.builtin.insutype", "why.builtin.med_type"):
+        args = parse(msg_id, said)
+        if args is not None:
+            return words(msg_id, lang, **args)
+    return said
+
+
+def read_text(inputs: dict[str, Any], lang: str) -> str:
+    """The inputs a step read, each named and valued as a person reads them."""
+    return ", ".join(f"{input_name(k, lang)} {_plain(v, lang)}" for k, v in inputs.items())
+
+
+def input_name(name: str, lang: str) -> str:
+    """What a step read, by name: a field as the platform names it, else the catalogue's word
+    for it (``consumed_before`` -> 此前已计入起付标准)."""
+    key = f"why.input.{name}"
+    return words(key, lang) if key in MESSAGES else name
 
 
 def _further_funds(result: dict) -> tuple[str, ...]:

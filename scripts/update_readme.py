@@ -3,8 +3,10 @@ with what the command prints now (tests/test_docs.py checks they agree).
 
     python scripts/update_readme.py
 
-The live-settlement walk-through is run in order in a copy of policies/ and examples/ (it
-writes a ledger).  Review the diff before committing: a changed output is a changed tool.
+Every command runs in a temporary folder linked to the repository's files, so what a command
+writes (synth's claims, simulate's report) never lands in the checkout; the live-settlement
+walk-through runs in order in a copy of policies/ and examples/ (it writes a ledger).
+Review the diff before committing: a changed output is a changed tool.
 """
 
 from __future__ import annotations
@@ -52,19 +54,26 @@ def main_() -> None:
     text = readme.read_text(encoding="utf-8")
     head, live_and_rest = text.split("## Live settlement", 1)
     live, rest = live_and_rest.split("\n## ", 1)
-    os.chdir(ROOT)
-    head = re.sub(
-        r"```console\n(.*?)```",
-        lambda m: f"```console\n{rewrite_block(m.group(1))}```",
-        head,
-        flags=re.S,
-    )
-    rest = re.sub(
-        r"```console\n(.*?)```",
-        lambda m: f"```console\n{rewrite_block(m.group(1))}```",
-        rest,
-        flags=re.S,
-    )
+    with tempfile.TemporaryDirectory() as tmp:
+        # the repository's files, linked: what a command writes (synth's claims, simulate's
+        # report) lands in the temporary folder, not in the checkout
+        for entry in ROOT.iterdir():
+            if entry.name not in (".git", ".venv"):
+                (Path(tmp) / entry.name).symlink_to(entry)
+        os.chdir(tmp)
+        head = re.sub(
+            r"```console\n(.*?)```",
+            lambda m: f"```console\n{rewrite_block(m.group(1))}```",
+            head,
+            flags=re.S,
+        )
+        rest = re.sub(
+            r"```console\n(.*?)```",
+            lambda m: f"```console\n{rewrite_block(m.group(1))}```",
+            rest,
+            flags=re.S,
+        )
+        os.chdir(ROOT)
     with tempfile.TemporaryDirectory() as tmp:
         for folder in ("policies", "examples"):
             shutil.copytree(ROOT / folder, Path(tmp) / folder)

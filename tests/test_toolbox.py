@@ -5,6 +5,7 @@ readable as shown: exit code, then what the command printed on standard output a
 from __future__ import annotations
 
 import json
+import re
 import shlex
 
 import pytest
@@ -75,6 +76,12 @@ RUNS = {
     "explain-H501": "explain H501",
     "explain-P002": "explain P002",
 }
+
+# an English word of the kind a message says (not a field name, code or id)
+ENGLISH = re.compile(
+    r"\b(warning|visits|will|be|refused|expected|got|unknown|required|missing|cannot|must|the|"
+    r"not|of|and|or|is|a|an|in|for|with|from|to|by|give|given|supply|policy|declares)\b"
+)
 
 LANG_ARGS = {"en": ["--lang", "en"], "zh": ["--lang", "zh"]}
 
@@ -298,3 +305,90 @@ def test_english_help_after_chinese_help_is_english(monkeypatch):
         assert "显示此帮助" in run(["--lang", "zh", name, "--help"], monkeypatch).output
         english = run([name, "--help"], monkeypatch).output
         assert "Show this message and exit." in english and "显示" not in english
+
+
+# ---- the last of the English a Chinese-speaking officer met (issue #13) ----------------------
+
+
+@pytest.mark.parametrize(
+    "args, zh, en",
+    [
+        (["--version"], "policylang,版本 ", "policylang, version "),
+        (["settle", "nope.pol", "x.json"], "文件 'nope.pol' 不存在", "File 'nope.pol' does not"),
+        (["check", "no-such-folder"], "路径 'no-such-folder' 不存在", "Path 'no-such-folder'"),
+        (["synth", "--persons", "many"], "'many' 不是有效的整数", "is not a valid integer"),
+        (["settle", "--format", "xml", GUIYANG, "x.json"], "'xml' 不是", "'xml' is not one of"),
+    ],
+    ids=["version", "file", "path", "integer", "choice"],
+)
+def test_click_s_own_words_are_said_in_chinese(args, zh, en, monkeypatch):
+    """--version and click's usage errors (a missing file, a bad integer or choice): no English
+    in Chinese, and the English unchanged after a Chinese run."""
+    r = run(["--lang", "zh", *args], monkeypatch)
+    assert zh in r.output, r.output
+    assert not re.search(r"\b(File|Path|Invalid|valid|integer|version|does|exist)\b", r.output)
+    assert en in run(args, monkeypatch).output
+
+
+def test_the_warning_of_a_missing_account_parameter_is_said_in_chinese(capsys):
+    """serve's warning that visits with acct_balc will be refused comes from the catalogue,
+    with the reason in the language spoken."""
+    import policylang
+    from policylang import cli, clilang
+
+    shanxi = policylang.load(ROOT / SHANXI)
+    declared = shanxi.ir.params
+    try:
+        clilang.choose("zh")
+        cli._service_params(shanxi, SHANXI, {}, declared)
+        zh = capsys.readouterr().err
+        clilang.choose("en")
+        cli._service_params(shanxi, SHANXI, {}, declared)
+        en = capsys.readouterr().err
+    finally:
+        clilang.reset()
+    assert zh.startswith(f"警告:{SHANXI}:给出 acct_balc(个人账户余额)的就诊将被拒绝:")
+    assert "shanxi_account_use_from" in zh and not ENGLISH.search(zh), zh
+    assert en.startswith(f"warning: {SHANXI}: visits with acct_balc will be refused: ")
+
+
+def test_test_with_no_path_runs_the_configured_test_paths(monkeypatch, tmp_path):
+    """At the repository root `policylang test` runs pyproject.toml's [tool.policylang]
+    test-paths (the policies, examples and tests/examples, not the deliberately broken
+    fixtures) and passes; an invalid policy named on the command line still says why, exit 2."""
+    r = run(["test"], monkeypatch)
+    assert r.exit_code == 0, r.output
+    assert "tests/fixtures" not in r.output
+    files = {line.split()[1].split(":")[0] for line in r.output.splitlines() if line[:4] == "PASS"}
+    assert {GUIYANG, LANSHAN} <= files
+    assert any(f.startswith("tests/examples/") for f in files)
+    assert any(f.startswith("examples/") for f in files)
+    for fixture in (
+        "P002-cap-without-period.pol",
+        "N101-undeclared-fund-expected-by-an-example.pol",
+    ):
+        bad = run(["test", f"tests/fixtures/invalid/{fixture}"], monkeypatch)
+        assert bad.exit_code == 2 and "error[" in bad.output, bad.output
+
+
+@pytest.mark.parametrize(
+    "config, said",
+    [
+        ("[tool.policylang]\ntest-paths = 'policies'\n", "must be a list of paths"),
+        ("[tool.policylang]\ntest-paths = ['policies', 'gone']\n", "do not exist: gone"),
+        ("[tool.policylang\n", "cannot be read"),
+    ],
+    ids=["not-a-list", "missing", "not-toml"],
+)
+def test_a_bad_test_paths_setting_is_a_clear_error(config, said, monkeypatch, tmp_path):
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "city.pol").write_bytes((ROOT / GUIYANG).read_bytes())
+    (tmp_path / "pyproject.toml").write_text(config, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(main, ["--lang", "en", "test"])
+    assert r.exit_code == 2 and said in r.output and r.stdout == "", r.output
+    (tmp_path / "pyproject.toml").write_text("[tool.policylang]\ntest-paths = ['policies']\n")
+    ok = CliRunner().invoke(main, ["--lang", "en", "test"])
+    assert ok.exit_code == 0 and "PASS  policies/city.pol" in ok.output, ok.output
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    assert CliRunner().invoke(main, ["--lang", "en", "test"]).exit_code == 0  # the folder

@@ -67,7 +67,7 @@ from decimal import Decimal
 import functools
 from functools import partial
 from itertools import repeat
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import attrs
 
@@ -348,31 +348,50 @@ def _compare(op: str, a: Col, b: Col, n: int) -> np.ndarray:
 
 
 def _inset(o: Col, values: frozenset, n: int) -> np.ndarray:
-    if o.kind == "cat" and isinstance(o.data, np.ndarray):
-        lut = np.zeros(len(o.cats) + 1, dtype=bool)
-        for i, c in enumerate(o.cats):
-            lut[i] = c in values
-        res = lut[o.data]
-    elif not isinstance(o.data, np.ndarray):
+    """Whether each row's value is one of ``values`` (absent: in no set)."""
+    if not isinstance(o.data, np.ndarray):
         res = np.full(n, _const_value(o) in values)
-    elif o.kind == "num":
-        res = np.zeros(n, dtype=bool)
-        for v in values:
-            if isinstance(v, Decimal):
-                i, s = scaled(v)
-                x, y, _ = _align(o, Col("num", i, s))
-                res |= x == y
-    elif o.kind == "bool":
-        res = np.zeros(n, dtype=bool)
-        for v in values:
-            if isinstance(v, bool):
-                res |= o.data == v
-    else:  # dates
-        days = [v.toordinal() - EPOCH for v in values if isinstance(v, dt.date)]
-        res = np.isin(o.data, days)
+    else:
+        res = _INSET.get(o.kind, _inset_dates)(o, values, n)
     if o.null is not None:
         res = res & ~o.null
     return res
+
+
+def _inset_cat(o: Col, values: frozenset, n: int) -> np.ndarray:
+    """Categories: a look-up table over the column's categories (the last entry: absent)."""
+    lut = np.zeros(len(o.cats) + 1, dtype=bool)
+    for i, c in enumerate(o.cats):
+        lut[i] = c in values
+    return lut[o.data]
+
+
+def _inset_num(o: Col, values: frozenset, n: int) -> np.ndarray:
+    """Numbers: equal, at the larger scale, to one of the set's decimals."""
+    res = np.zeros(n, dtype=bool)
+    for v in values:
+        if isinstance(v, Decimal):
+            i, s = scaled(v)
+            x, y, _ = _align(o, Col("num", i, s))
+            res |= x == y
+    return res
+
+
+def _inset_bool(o: Col, values: frozenset, n: int) -> np.ndarray:
+    res = np.zeros(n, dtype=bool)
+    for v in values:
+        if isinstance(v, bool):
+            res |= o.data == v
+    return res
+
+
+def _inset_dates(o: Col, values: frozenset, n: int) -> np.ndarray:
+    days = [v.toordinal() - EPOCH for v in values if isinstance(v, dt.date)]
+    return np.isin(o.data, days)
+
+
+# a column of values (not a constant) by its kind; any other kind holds days
+_INSET = {"cat": _inset_cat, "num": _inset_num, "bool": _inset_bool}
 
 
 class _Eval:
@@ -432,67 +451,90 @@ class _Eval:
         raise TypeError(e)
 
     def cond(self, x, rows):
+        """A condition: one handler per kind of condition (``_COND_EVAL``)."""
+        handler = _COND_EVAL.get(type(x))
+        if handler is None:
+            raise TypeError(x)
+        return handler(self, x, rows)
+
+    def _cmp(self, x: ir.Cmp, rows: np.ndarray) -> Any:
+        a, ea = self.expr(x.left, rows)
+        b, eb = self.expr(x.right, rows)
+        return _compare(x.op, a, b, len(rows)), _first(ea, eb)
+
+    def _in_set(self, x: ir.InSet, rows: np.ndarray) -> Any:
+        o, e = self.expr(x.operand, rows)
+        return _inset(o, x.values, len(rows)), e
+
+    def _junction(self, x: ir.AllOf | ir.AnyOf, rows: np.ndarray) -> Any:
+        """All of / any of the items, left to right: an item is evaluated (and its problems
+        count) only on rows it could still decide."""
         n = len(rows)
-        t = type(x)
-        if t is ir.Cmp:
-            a, ea = self.expr(x.left, rows)
-            b, eb = self.expr(x.right, rows)
-            return _compare(x.op, a, b, n), _first(ea, eb)
-        if t is ir.InSet:
-            o, e = self.expr(x.operand, rows)
-            return _inset(o, x.values, n), e
-        if t is ir.AllOf or t is ir.AnyOf:
-            every = t is ir.AllOf
-            res = np.full(n, every)
-            err = None
-            for item in x.items:
-                if n and (not res.any() if every else res.all()):
-                    break  # every row is decided: the rest can neither change it nor be a problem
-                r, e = self.cond(item, rows)
-                if e is not None:
-                    live = res if every else ~res
-                    if err is not None:
-                        live = live & (err < 0)
-                    err = _first(err, np.where(live, e, -1).astype(np.int32))
-                res = (res & r) if every else (res | r)
-            return res, err
-        if t is ir.Negate:
-            r, e = self.cond(x.item, rows)
-            return ~r, e
-        if t is ir.Present:  # the record has a value for this (optional) field; never a problem
-            col = self.field(x.field, rows)
-            if col is None:
-                return np.zeros(n, dtype=bool), None
-            if col.null is None:
-                return np.ones(n, dtype=bool), None
-            return ~col.null, None
-        raise TypeError(x)
+        every = type(x) is ir.AllOf
+        res = np.full(n, every)
+        err = None
+        for item in x.items:
+            if n and (not res.any() if every else res.all()):
+                break  # every row is decided: the rest can neither change it nor be a problem
+            r, e = self.cond(item, rows)
+            if e is not None:
+                live = res if every else ~res
+                if err is not None:
+                    live = live & (err < 0)
+                err = _first(err, np.where(live, e, -1).astype(np.int32))
+            res = (res & r) if every else (res | r)
+        return res, err
+
+    def _negate(self, x: ir.Negate, rows: np.ndarray) -> Any:
+        r, e = self.cond(x.item, rows)
+        return ~r, e
+
+    def _present(self, x: ir.Present, rows: np.ndarray) -> Any:
+        """The record has a value for this (optional) field; never a problem."""
+        n = len(rows)
+        col = self.field(x.field, rows)
+        if col is None:
+            return np.zeros(n, dtype=bool), None
+        if col.null is None:
+            return np.ones(n, dtype=bool), None
+        return ~col.null, None
 
     def value(self, v, rows):
         """A value or a decision table (first matching row; NoRow where none matches)."""
         if type(v) is not ir.Decide:
             return self.expr(v, rows)
-        n = len(rows)
         arm_of, err = self._lut_arms(v, rows)
         if arm_of is None:
-            arm_of = np.full(n, -1, dtype=np.int64)
-            err = None
-            for ai, arm in enumerate(v.arms):
-                live = arm_of < 0
-                if err is not None:
-                    live &= err < 0
-                if not live.any():
-                    break
-                c, e = self.cond(arm.when, rows)
-                if e is not None:
-                    err = _first(err, np.where(live, e, -1).astype(np.int32))
-                    live &= e < 0
-                arm_of[live & c] = ai
+            arm_of, err = self._arms(v, rows)
         norow = arm_of < 0
         if err is not None:
             norow &= err < 0
         if norow.any():
             err = _first(err, np.where(norow, self.errors.code("norow"), -1).astype(np.int32))
+        return self._arm_values(v, rows, arm_of, err)
+
+    def _arms(self, v: ir.Decide, rows: np.ndarray) -> Any:
+        """(the row of the table that holds per record, -1: none; problems): the rows'
+        conditions in order, each over the records no earlier row decided."""
+        n = len(rows)
+        arm_of = np.full(n, -1, dtype=np.int64)
+        err = None
+        for ai, arm in enumerate(v.arms):
+            live = arm_of < 0
+            if err is not None:
+                live &= err < 0
+            if not live.any():
+                break
+            c, e = self.cond(arm.when, rows)
+            if e is not None:
+                err = _first(err, np.where(live, e, -1).astype(np.int32))
+                live &= e < 0
+            arm_of[live & c] = ai
+        return arm_of, err
+
+    def _arm_values(self, v: ir.Decide, rows: np.ndarray, arm_of: Any, err: Any) -> Any:
+        """Each table row's value over the records it holds for, as one column."""
+        n = len(rows)
         parts = []
         for ai, arm in enumerate(v.arms):
             at = np.flatnonzero(arm_of == ai)
@@ -549,6 +591,17 @@ class _Eval:
         if p != p.to_integral_value(context=CTX):
             raise NotImplementedError("columnar: an uplift with more than 4 decimals as a fraction")
         return int(p), None
+
+
+# one handler per kind of condition (``_Eval.cond``)
+_COND_EVAL: dict[type, Any] = {
+    ir.Cmp: _Eval._cmp,
+    ir.InSet: _Eval._in_set,
+    ir.AllOf: _Eval._junction,
+    ir.AnyOf: _Eval._junction,
+    ir.Negate: _Eval._negate,
+    ir.Present: _Eval._present,
+}
 
 
 def _single_field_table(v: ir.Decide) -> Any:
@@ -659,6 +712,87 @@ def _point_text(p: Any) -> str:
     return p.isoformat() if isinstance(p, dt.date) else str(p)
 
 
+def _check_counters(policy: ir.Policy, prog: ir.Program) -> None:
+    """A counter kept per field is kept per an enumeration or a bool (its codes key it)."""
+    types = {**V.VISIT_FIELDS, **{k: t for k, (t, _) in policy.inputs.items()}}
+    for c in prog.counters:
+        if c.each is not None and not (
+            types.get(c.each) in policy.vocab.enums or types.get(c.each) == V.BOOL
+        ):
+            raise NotImplementedError(
+                f"columnar: counter {c.id} is kept per {c.each}, which is neither an "
+                "enumeration nor a bool"
+            )
+
+
+# the steps the program may hold outside its dated versions, by where
+_UNVERSIONED: dict[str, tuple[type, ...]] = {
+    "prelude": (ir.Let,),
+    "otherwise": (ir.Let, ir.Gate),
+    "postlude": (ir.Let, ir.AccountPay),
+}
+
+
+def _check_unversioned(prog: ir.Program) -> None:
+    for where, steps in (
+        ("prelude", prog.prelude),
+        ("otherwise", prog.otherwise),
+        ("postlude", prog.postlude),
+    ):
+        for s in steps:
+            if not isinstance(s, _UNVERSIONED[where]):
+                raise NotImplementedError(f"columnar: a {type(s).__name__} step in the {where}")
+
+
+def _check_versioned(prog: ir.Program) -> None:
+    """No account, credit or decision step within a version; shares round to whole fen."""
+    for block in prog.blocks:
+        for s in block.steps:
+            if isinstance(s, (ir.AccountPay, ir.CreditRules, ir.Decision)):
+                raise NotImplementedError(f"columnar: a {type(s).__name__} step within a version")
+            if isinstance(s, ir.Share):
+                q = s.rounding.quantum.scaleb(2, CTX)
+                if q != q.to_integral_value(context=CTX) or q <= 0:
+                    raise NotImplementedError("columnar: rounding to less than a fen")
+
+
+_COUNTER_KINDS = {ir.Consume: "deductible", ir.BandShare: "bands", ir.Limit: "cap"}
+
+
+def _carrying(step: Any, counters: dict) -> list[str]:
+    """The counters a counter step charges that carry from visit to visit (not per visit)."""
+    if isinstance(step, (ir.Consume, ir.BandShare)):
+        ids = [step.counter]
+    elif isinstance(step, ir.Limit):
+        ids = [c.counter for c in step.caps]
+    else:
+        return []
+    return [i for i in ids if counters[i].period != "visit"]
+
+
+def _counter_steps(prog: ir.Program, counters: dict) -> tuple[Callable[[str], str], list]:
+    """(the root of a counter's set, [(block, step index, step, counters that carry)] of every
+    counter step in program order): counters one step charges together are joined in one set."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            x = parent[x]
+        return x
+
+    counter_positions = []
+    for b, block in enumerate(prog.blocks):
+        for k, step in enumerate(block.steps):
+            if type(step) in _COUNTER_KINDS:
+                ids = _carrying(step, counters)
+                for i in ids[1:]:
+                    parent[find(i)] = find(ids[0])
+                for i in ids:
+                    find(i)
+                counter_positions.append((b, k, step, ids))
+    return find, counter_positions
+
+
 class _Plan:
     """The settle program's schedule: each step of each version once, counter steps merged
     across the versions that share a counter, in an order that respects every version's
@@ -669,77 +803,31 @@ class _Plan:
         self.program = prog
         counters = {c.id: c for c in prog.counters}
         self.counters = counters
-        types = {**V.VISIT_FIELDS, **{k: t for k, (t, _) in policy.inputs.items()}}
-        for c in prog.counters:
-            if c.each is not None and not (
-                types.get(c.each) in policy.vocab.enums or types.get(c.each) == V.BOOL
-            ):
-                raise NotImplementedError(
-                    f"columnar: counter {c.id} is kept per {c.each}, which is neither an "
-                    "enumeration nor a bool"
-                )
-        for where, steps in (
-            ("prelude", prog.prelude),
-            ("otherwise", prog.otherwise),
-            ("postlude", prog.postlude),
-        ):
-            for s in steps:
-                allowed = (
-                    (ir.Let,)
-                    + ((ir.Gate,) if where == "otherwise" else ())
-                    + ((ir.AccountPay,) if where == "postlude" else ())
-                )
-                if not isinstance(s, allowed):
-                    raise NotImplementedError(f"columnar: a {type(s).__name__} step in the {where}")
+        _check_counters(policy, prog)
+        _check_unversioned(prog)
         self.banded = frozenset(
             b
             for b, block in enumerate(prog.blocks)
             if any(isinstance(s, ir.BandShare) for s in block.steps)
         )
-        for block in prog.blocks:
-            for s in block.steps:
-                if isinstance(s, (ir.AccountPay, ir.CreditRules, ir.Decision)):
-                    raise NotImplementedError(
-                        f"columnar: a {type(s).__name__} step within a version"
-                    )
-                if isinstance(s, ir.Share):
-                    q = s.rounding.quantum.scaleb(2, CTX)
-                    if q != q.to_integral_value(context=CTX) or q <= 0:
-                        raise NotImplementedError("columnar: rounding to less than a fen")
+        _check_versioned(prog)
+        self.node_of: dict[tuple[int, int], _Node] = {}
+        nodes = self._nodes(prog, counters)
+        for node in nodes:
+            if node.method != "per_visit":
+                self._choose(node, prog, counters, policy)
+        self.nodes = nodes
+        self._schedule(prog)
 
-        # counters charged together (one Limit) or shared across versions form one node
-        parent: dict[str, str] = {}
-
-        def find(x):
-            while parent.setdefault(x, x) != x:
-                x = parent[x]
-            return x
-
-        def stateful(step: Any) -> list[str]:
-            if isinstance(step, (ir.Consume, ir.BandShare)):
-                ids = [step.counter]
-            elif isinstance(step, ir.Limit):
-                ids = [c.counter for c in step.caps]
-            else:
-                return []
-            return [i for i in ids if counters[i].period != "visit"]
-
-        kinds = {ir.Consume: "deductible", ir.BandShare: "bands", ir.Limit: "cap"}
-        counter_positions = []
-        for b, block in enumerate(prog.blocks):
-            for k, step in enumerate(block.steps):
-                if type(step) in kinds:
-                    ids = stateful(step)
-                    for i in ids[1:]:
-                        parent[find(i)] = find(ids[0])
-                    for i in ids:
-                        find(i)
-                    counter_positions.append((b, k, step, ids))
+    def _nodes(self, prog: ir.Program, counters: dict) -> list[_Node]:
+        """The counter steps as nodes: counters charged together (one Limit) or shared across
+        versions form one node; a step whose counters are all per visit is a node of its own.
+        Fills ``node_of`` (block, step) -> node."""
+        find, counter_positions = _counter_steps(prog, counters)
         nodes: list[_Node] = []
         by_root: dict[str, _Node] = {}
-        self.node_of: dict[tuple[int, int], _Node] = {}
         for b, k, step, ids in counter_positions:
-            kind = kinds[type(step)]
+            kind = _COUNTER_KINDS[type(step)]
             if not ids:
                 node = _Node(kind, [(b, k)], [])
                 node.method, node.why = (
@@ -759,11 +847,7 @@ class _Plan:
                     if i not in node.counters:
                         node.counters.append(i)
             self.node_of[(b, k)] = node
-        for node in nodes:
-            if node.method != "per_visit":
-                self._choose(node, prog, counters, policy)
-        self.nodes = nodes
-        self._schedule(prog)
+        return nodes
 
     # -- which method, and why
     def _choose(self, node: _Node, prog: ir.Program, counters: dict, policy: ir.Policy) -> None:
@@ -829,6 +913,33 @@ class _Plan:
 
     # -- the order of execution
     def _schedule(self, prog: ir.Program) -> None:
+        """``schedule``: the items to run in turn -- ("pos", block, step) a step without a
+        counter, ("node", node) a counter node, ("joint", {block: (first, last step)}) steps
+        that depend on each other across versions -- and ``joint``: whether any is joint."""
+        items, first, edges, repeated = self._step_graph(prog)
+        sccs = _tarjan(len(items), edges)
+        cedges, indeg = _condensed(sccs, edges)
+        heap = [(min(first[m] for m in sccs[ci]), ci) for ci in range(len(sccs)) if indeg[ci] == 0]
+        heapq.heapify(heap)
+        schedule = []
+        while heap:
+            _, ci = heapq.heappop(heap)
+            members = sccs[ci]
+            if len(members) == 1 and members[0] not in repeated:
+                schedule.append(items[members[0]])
+            else:
+                schedule.append(("joint", _joint_ranges([items[m] for m in members])))
+            for cj in cedges[ci]:
+                indeg[cj] -= 1
+                if indeg[cj] == 0:
+                    heapq.heappush(heap, (min(first[m] for m in sccs[cj]), cj))
+        self.schedule = schedule
+        self.joint = any(item[0] == "joint" for item in schedule)
+
+    def _step_graph(self, prog: ir.Program) -> tuple[list, list, dict[int, set], set]:
+        """The steps as a graph: (items -- a counter node once, or a position --, the first
+        (step, block) of each, edges from each item to the next one in some version, the
+        items a version reaches twice)."""
         gid: dict = {}
         items: list = []
         first: list = []
@@ -856,48 +967,7 @@ class _Plan:
                 if prev is not None and prev != g:
                     edges[prev].add(g)
                 prev = g
-        sccs = _tarjan(len(items), edges)
-        comp = {}
-        for ci, members in enumerate(sccs):
-            for m in members:
-                comp[m] = ci
-        cedges: dict[int, set] = {ci: set() for ci in range(len(sccs))}
-        indeg = [0] * len(sccs)
-        for u, vs in edges.items():
-            for v in vs:
-                if comp[u] != comp[v] and comp[v] not in cedges[comp[u]]:
-                    cedges[comp[u]].add(comp[v])
-                    indeg[comp[v]] += 1
-        heap = [(min(first[m] for m in sccs[ci]), ci) for ci in range(len(sccs)) if indeg[ci] == 0]
-        heapq.heapify(heap)
-        schedule = []
-        while heap:
-            _, ci = heapq.heappop(heap)
-            members = sccs[ci]
-            if len(members) == 1 and members[0] not in repeated:
-                schedule.append(items[members[0]])
-            else:
-                ranges: dict[int, list] = {}
-                for m in members:
-                    item = items[m]
-                    positions = item[1].positions if item[0] == "node" else [(item[1], item[2])]
-                    for b, k in positions:
-                        lo_hi = ranges.setdefault(b, [k, k])
-                        lo_hi[0], lo_hi[1] = min(lo_hi[0], k), max(lo_hi[1], k)
-                        if item[0] == "node":
-                            item[1].method = "row_by_row"
-                            item[1].why = (
-                                "the versions charge these counters in different orders, so each "
-                                "visit "
-                                "runs these steps before the next visit does"
-                            )
-                schedule.append(("joint", {b: tuple(r) for b, r in ranges.items()}))
-            for cj in cedges[ci]:
-                indeg[cj] -= 1
-                if indeg[cj] == 0:
-                    heapq.heappush(heap, (min(first[m] for m in sccs[cj]), cj))
-        self.schedule = schedule
-        self.joint = any(item[0] == "joint" for item in schedule)
+        return items, first, edges, repeated
 
     def steps(self) -> tuple[PlanStep, ...]:
         prog = self.program
@@ -924,6 +994,41 @@ class _Plan:
                 )
             )
         return tuple(out)
+
+
+def _condensed(sccs: list[list[int]], edges: dict[int, set]) -> tuple[dict[int, set], list[int]]:
+    """The graph of the strongly connected components: (edges, in-degree of each)."""
+    comp = {}
+    for ci, members in enumerate(sccs):
+        for m in members:
+            comp[m] = ci
+    cedges: dict[int, set] = {ci: set() for ci in range(len(sccs))}
+    indeg = [0] * len(sccs)
+    for u, vs in edges.items():
+        for v in vs:
+            if comp[u] != comp[v] and comp[v] not in cedges[comp[u]]:
+                cedges[comp[u]].add(comp[v])
+                indeg[comp[v]] += 1
+    return cedges, indeg
+
+
+def _joint_ranges(items: list) -> dict[int, tuple]:
+    """The steps of a cycle (or of a node a version reaches twice), run row by row: per block
+    the first and last step index they span.  Their nodes become ``row_by_row``."""
+    ranges: dict[int, list] = {}
+    for item in items:
+        positions = item[1].positions if item[0] == "node" else [(item[1], item[2])]
+        for b, k in positions:
+            lo_hi = ranges.setdefault(b, [k, k])
+            lo_hi[0], lo_hi[1] = min(lo_hi[0], k), max(lo_hi[1], k)
+            if item[0] == "node":
+                item[1].method = "row_by_row"
+                item[1].why = (
+                    "the versions charge these counters in different orders, so each "
+                    "visit "
+                    "runs these steps before the next visit does"
+                )
+    return {b: tuple(r) for b, r in ranges.items()}
 
 
 def _tarjan(n: int, edges: dict[int, set]) -> list[list[int]]:
@@ -1190,29 +1295,42 @@ class _Run:
         self.block_rows = [np.flatnonzero(self.blk == b) for b in range(len(prog.blocks))]
         for step in prog.prelude:
             self._simple(step, self.all)
+        self._not_in_force()
+        for item in self.plan.schedule:
+            _SCHEDULED[item[0]](self, item)
+        self._postlude()
+        if self.state is not None:
+            self._save(self.state)
+
+    def _not_in_force(self) -> None:
+        """Visits no version covers: the ``otherwise`` steps but its gates, then the reason."""
         none = np.flatnonzero(self.blk < 0)
         if len(none):
-            for step in prog.otherwise:
+            for step in self.program.otherwise:
                 if not isinstance(step, ir.Gate):
                     self._simple(step, none[~self.failed[none]])
             self.reason[none] = REASONS.index("not_in_force")
-        for item in self.plan.schedule:
-            if item[0] == "pos":
-                _, b, k = item
-                self._simple(prog.blocks[b].steps[k], self.active(b))
-            elif item[0] == "node":
-                self._node(item[1], None)
-            else:
-                self._joint(item[1])
+
+    def _position(self, item: tuple) -> None:
+        """A step without a counter, over its version's rows still running."""
+        _, b, k = item
+        self._simple(self.program.blocks[b].steps[k], self.active(b))
+
+    def _node_item(self, item: tuple) -> None:
+        self._node(item[1], None)
+
+    def _joint_item(self, item: tuple) -> None:
+        self._joint(item[1])
+
+    def _postlude(self) -> None:
+        """The steps after the versions (the personal account), over every row not failed."""
         rows = np.flatnonzero(~self.failed)
-        for step in prog.postlude:
+        for step in self.program.postlude:
             if isinstance(step, ir.AccountPay):
                 self._account(step, rows)
             else:
                 self._simple(step, rows)
             rows = rows[~self.failed[rows]]
-        if self.state is not None:
-            self._save(self.state)
 
     @functools.cached_property
     def seq(self) -> np.ndarray:
@@ -1669,60 +1787,16 @@ class _Run:
         self._store(step.ratio, rows, last, 4)
 
     def _limit(self, node: _Node, parts: Any) -> None:
-        counters = self.plan.counters
         chunks: list[tuple] = []
         steps: list = []
         slots: list[tuple] = []  # (part index, cap counter id, applies, amount, step key)
         for b, k, rows in parts:
             step: ir.Limit = self.program.blocks[b].steps[k]
-            n = len(rows)
-            fund = self._vdata(step.value, rows)
-            err = None
-            caps = []
-            for j, cap in enumerate(step.caps):
-                live = np.ones(n, dtype=bool) if err is None else err < 0
-                c, e = self.ev.cond(cap.when, rows)
-                if e is not None:
-                    err = _first(err, np.where(live, e, -1).astype(np.int32))
-                    live &= e < 0
-                applies = live & c
-                at = np.flatnonzero(applies)
-                amount, e = self.ev.value(cap.amount, rows[at])
-                amt = np.zeros(n, dtype=np.int64)
-                got = self._money(amount, len(at))
-                if isinstance(got, np.ndarray) and got.dtype == object:
-                    amt = amt.astype(object)
-                amt[at] = got
-                if e is not None:
-                    full = np.full(n, -1, dtype=np.int32)
-                    full[at] = e
-                    err = _first(err, full)
-                    applies &= full < 0
-                caps.append((cap, applies, amt, _STEP * k + j))
-            ok = self._fail(rows, err)
-            keep = np.ones(n, dtype=bool) if ok is None else ok
-            if not keep.any():
-                continue
-            for cap, applies, amt, key in caps:
-                applies &= keep
-                if counters[cap.counter].period == "visit":
-                    fund = np.where(applies, np.minimum(fund, np.maximum(amt, 0)), fund)
-                else:
-                    slots.append(
-                        (
-                            len(chunks),
-                            cap.counter,
-                            applies if ok is None else applies[keep],
-                            amt if ok is None else amt[keep],
-                            key,
-                        )
-                    )
-            if keep.all():
-                chunks.append((rows, fund))
+            got = self._capped_part(step, k, rows, len(chunks))
+            if got is not None:
+                chunks.append(got[0])
                 steps.append(step)
-            elif keep.any():
-                chunks.append((rows[keep], fund[keep]))
-                steps.append(step)
+                slots.extend(got[1])
         if not chunks:
             return
         joined = self._concat(
@@ -1741,33 +1815,8 @@ class _Run:
         applies = joined[3 : 3 + m]
         amounts = joined[3 + m : 3 + 2 * m]
         ids = [s[1] for s in slots]
-        if (
-            m
-            and node.method == "closed_form"
-            and len(set(ids)) == 1
-            and all(not (a & b).any() for i, a in enumerate(applies) for b in applies[i + 1 :])
-        ):
-            on = np.zeros(len(rows), dtype=bool)
-            cap_amt = np.zeros(len(rows), dtype=amounts[0].dtype)
-            for a, amt in zip(applies, amounts, strict=True):
-                on |= a
-                cap_amt = np.where(a, amt, cap_amt)
-            every = on.all()
-            where = np.flatnonzero(on)  # every row when ``every``
-            x = fund if every else fund[where]
-            if not len(x) or x.min() >= 0:
-                got = self._closed(
-                    ids[0], rows if every else rows[where], x, cap_amt if every else cap_amt[where]
-                )
-                if every:
-                    fund = got
-                else:
-                    fund = fund.astype(object) if got.dtype == object else fund.copy()
-                    fund[where] = got
-            else:
-                fund = self._seq_limit(rows, fund, ids, applies, amounts)
-        elif m:
-            fund = self._seq_limit(rows, fund, ids, applies, amounts)
+        if m:
+            fund = self._carried_caps(node, rows, fund, ids, applies, amounts)
         for i, step in enumerate(steps):
             sel = which == i
             self._store(step.out, rows[sel], fund[sel], 2)
@@ -1775,6 +1824,100 @@ class _Run:
             slots, applies, strict=True
         ):  # every cap that applies is charged the payment
             self._charge(cid, rows[on], fund[on], key)
+
+    def _capped_part(self, step: ir.Limit, k: int, rows: np.ndarray, index: int) -> Any:
+        """One version's part of a Limit: per-visit caps cut its payment here; the caps that
+        carry become slots (part ``index``, counter, applies, amount, step key) for the node.
+        ((rows, payment) of the rows without a problem, slots), or None when none is left."""
+        counters = self.plan.counters
+        fund = self._vdata(step.value, rows)
+        caps, err = self._cap_terms(step, k, rows)
+        ok = self._fail(rows, err)
+        keep = np.ones(len(rows), dtype=bool) if ok is None else ok
+        if not keep.any():
+            return None
+        slots = []
+        for cap, applies, amt, key in caps:
+            applies &= keep
+            if counters[cap.counter].period == "visit":
+                fund = np.where(applies, np.minimum(fund, np.maximum(amt, 0)), fund)
+            else:
+                slots.append(
+                    (
+                        index,
+                        cap.counter,
+                        applies if ok is None else applies[keep],
+                        amt if ok is None else amt[keep],
+                        key,
+                    )
+                )
+        chunk = (rows, fund) if keep.all() else (rows[keep], fund[keep])
+        return chunk, slots
+
+    def _cap_terms(self, step: ir.Limit, k: int, rows: np.ndarray) -> tuple[list, Any]:
+        """([(cap, whether it applies, its amount in fen, step key)], problems) of each cap of
+        the step, in order: a cap's amount is evaluated where its condition holds."""
+        n = len(rows)
+        err = None
+        caps = []
+        for j, cap in enumerate(step.caps):
+            live = np.ones(n, dtype=bool) if err is None else err < 0
+            c, e = self.ev.cond(cap.when, rows)
+            if e is not None:
+                err = _first(err, np.where(live, e, -1).astype(np.int32))
+                live &= e < 0
+            applies = live & c
+            at = np.flatnonzero(applies)
+            amount, e = self.ev.value(cap.amount, rows[at])
+            amt = np.zeros(n, dtype=np.int64)
+            got = self._money(amount, len(at))
+            if isinstance(got, np.ndarray) and got.dtype == object:
+                amt = amt.astype(object)
+            amt[at] = got
+            if e is not None:
+                full = np.full(n, -1, dtype=np.int32)
+                full[at] = e
+                err = _first(err, full)
+                applies &= full < 0
+            caps.append((cap, applies, amt, _STEP * k + j))
+        return caps, err
+
+    def _carried_caps(
+        self, node: _Node, rows: np.ndarray, fund: Any, ids: list, applies: Any, amounts: Any
+    ) -> Any:
+        """The payment after the caps that carry: the closed form where the node has one and
+        no two caps apply to one row, else the sequential step."""
+        if (
+            node.method == "closed_form"
+            and len(set(ids)) == 1
+            and all(not (a & b).any() for i, a in enumerate(applies) for b in applies[i + 1 :])
+        ):
+            got = self._closed_cap(ids[0], rows, fund, applies, amounts)
+            if got is not None:
+                return got
+        return self._seq_limit(rows, fund, ids, applies, amounts)
+
+    def _closed_cap(self, cid: str, rows: np.ndarray, fund: Any, applies: Any, amounts: Any) -> Any:
+        """One cap that carries, in closed form over the rows where one of its slots applies;
+        None when a payment there is negative (the closed form needs them non-negative)."""
+        on = np.zeros(len(rows), dtype=bool)
+        cap_amt = np.zeros(len(rows), dtype=amounts[0].dtype)
+        for a, amt in zip(applies, amounts, strict=True):
+            on |= a
+            cap_amt = np.where(a, amt, cap_amt)
+        every = on.all()
+        where = np.flatnonzero(on)  # every row when ``every``
+        x = fund if every else fund[where]
+        if len(x) and x.min() < 0:
+            return None
+        got = self._closed(
+            cid, rows if every else rows[where], x, cap_amt if every else cap_amt[where]
+        )
+        if every:
+            return got
+        fund = fund.astype(object) if got.dtype == object else fund.copy()
+        fund[where] = got
+        return fund
 
     def _seq_limit(self, rows, fund, ids, applies, amounts):
         keys = [self._keys(self.plan.counters[cid], rows) for cid in ids]
@@ -1834,11 +1977,35 @@ class _Run:
         n = len(rows)
         if not n:
             return
+        P = self.P[rows]
+        starts, seg, B, known = self._balance_segments(rows, P)
+        kr = rows[known]
+        pay = np.zeros(len(kr), dtype=np.int64)
+        after = B[seg[known]] if len(kr) else np.zeros(0, dtype=np.int64)
+        if len(kr):
+            p = self._account_may_pay(step, kr)
+            Bk = B[seg[known]]
+            kstarts = starts[known]
+            if Bk.min() >= 0:
+                Pc = _seg_cumsum(p, kstarts)
+                pay = np.minimum(Bk, Pc) - np.minimum(Bk, _sub(Pc, p))
+                after = Bk - np.minimum(Bk, Pc)
+            else:  # a negative balance cannot come from validated input; computed as written
+                pay, after = self._seq_account(Bk, kstarts, p)
+        self._store(step.out, kr, pay, 2)
+        self._store(step.balance, kr, after, 2)
+        if self.state is not None and len(kr):
+            self._keep_balances(P[known], after)
+
+    def _balance_segments(self, rows: np.ndarray, P: np.ndarray) -> tuple:
+        """(where a segment starts -- a given ``acct_balc`` or a new person --, the segment of
+        each row, the balance each segment starts from, whether the row's balance is known:
+        given, or left by an earlier call for a person's first visits)."""
+        n = len(rows)
         bal = self._field("acct_balc", rows)
         if bal is None:  # a visit field: every table of visits has its column
             raise TypeError("acct_balc")
         given = ~bal.null if bal.null is not None else np.ones(n, dtype=bool)
-        P = self.P[rows]
         new_person = np.ones(n, dtype=bool)
         new_person[1:] = P[1:] != P[:-1]
         starts = given | new_person
@@ -1851,48 +2018,39 @@ class _Run:
                 if not g and p in self.balances:
                     B[j] = self.balances[p]
                     known_seg[j] = True
-        known = known_seg[seg]
-        kr = rows[known]
-        pay = np.zeros(len(kr), dtype=np.int64)
-        after = B[seg[known]] if len(kr) else np.zeros(0, dtype=np.int64)
-        if len(kr):
-            # the record may keep the account out (acct_used_flag "0"); otherwise the account-use
-            # rules decide (evaluated even when the policy declares no account_covers, as the
-            # reference does: a problem there is a problem of the record)
-            used, err = self.ev.cond(step.used, kr)
-            ok = self._fail(kr, err)
-            if ok is not None:
-                used &= ok
-            ur = kr[used]
-            p = np.zeros(len(kr), dtype=np.int64)
-            if len(ur):
-                allowed = self._may_pay(step, ur)
-                if step.payable is not None:
-                    payable, err = self.ev.expr(step.payable, ur)
-                    ok = self._fail(ur, err)
-                    payable = self._money(payable, len(ur))
-                    if ok is not None:
-                        allowed &= ok
-                    got = np.where(allowed, np.maximum(payable, 0), 0)
-                    if got.dtype == object:
-                        p = p.astype(object)
-                    p[used] = got
-            Bk = B[seg[known]]
-            kstarts = starts[known]
-            if Bk.min() >= 0:
-                Pc = _seg_cumsum(p, kstarts)
-                pay = np.minimum(Bk, Pc) - np.minimum(Bk, _sub(Pc, p))
-                after = Bk - np.minimum(Bk, Pc)
-            else:  # a negative balance cannot come from validated input; computed as written
-                pay, after = self._seq_account(Bk, kstarts, p)
-        self._store(step.out, kr, pay, 2)
-        self._store(step.balance, kr, after, 2)
-        if self.state is not None and len(kr):
-            Pk = P[known]
-            last = np.ones(len(kr), dtype=bool)
-            last[:-1] = Pk[1:] != Pk[:-1]
-            for p, v in zip(Pk[last].tolist(), after[last].tolist(), strict=True):
-                self.balances[p] = v
+        return starts, seg, B, known_seg[seg]
+
+    def _account_may_pay(self, step: ir.AccountPay, kr: np.ndarray) -> Any:
+        """What the account may pay per visit (0 where it may not), before the balance."""
+        # the record may keep the account out (acct_used_flag "0"); otherwise the account-use
+        # rules decide (evaluated even when the policy declares no account_covers, as the
+        # reference does: a problem there is a problem of the record)
+        used, err = self.ev.cond(step.used, kr)
+        ok = self._fail(kr, err)
+        if ok is not None:
+            used &= ok
+        ur = kr[used]
+        p = np.zeros(len(kr), dtype=np.int64)
+        if len(ur):
+            allowed = self._may_pay(step, ur)
+            if step.payable is not None:
+                payable, err = self.ev.expr(step.payable, ur)
+                ok = self._fail(ur, err)
+                payable = self._money(payable, len(ur))
+                if ok is not None:
+                    allowed &= ok
+                got = np.where(allowed, np.maximum(payable, 0), 0)
+                if got.dtype == object:
+                    p = p.astype(object)
+                p[used] = got
+        return p
+
+    def _keep_balances(self, Pk: np.ndarray, after: Any) -> None:
+        """Each person's balance after their last visit, for the next call."""
+        last = np.ones(len(Pk), dtype=bool)
+        last[:-1] = Pk[1:] != Pk[:-1]
+        for p, v in zip(Pk[last].tolist(), after[last].tolist(), strict=True):
+            self.balances[p] = v
 
     @staticmethod
     def _seq_account(B, starts, p):
@@ -2002,6 +2160,14 @@ class _Run:
         back = np.empty(self.n, dtype=bool)
         back[self.order] = null
         return out, back
+
+
+# how each item of the plan's schedule runs (``_Plan._schedule``)
+_SCHEDULED: dict[str, Callable[[_Run, tuple], None]] = {
+    "pos": _Run._position,
+    "node": _Run._node_item,
+    "joint": _Run._joint_item,
+}
 
 
 def _step_keys(ks: list[int], which: Any) -> Any:
@@ -2304,100 +2470,124 @@ class Columnar:
         )
         days = fields["on"].data if n else np.zeros(0, dtype=np.int64)
         blk = block_index(prog, days, params, self.policy)
-        rule_of = np.full(n, -1, dtype=np.int64)
-        err = np.full(n, -1, dtype=np.int32)
-        value: list[int | None] = [None] * n
-        exact: list = [None] * n
-        rules: list = []
+        found = _Credits(n)
         for b, block in enumerate(prog.blocks):
             rows_b = np.flatnonzero(blk == b)
             for step in block.steps:
                 if not isinstance(step, ir.CreditRules):
                     raise NotImplementedError(f"columnar: a {type(step).__name__} step in credit")
-                decided = np.zeros(len(rows_b), dtype=bool)
-                qf = int(step.rounding.quantum.scaleb(2, CTX))
-                for rule in step.rules:
-                    if not len(rows_b) or decided.all():
-                        break
-                    c, e = ev.cond(rule.when, rows_b)
-                    live = ~decided & (err[rows_b] < 0)
-                    if e is not None:
-                        err[rows_b] = np.where(live & (e >= 0), e, err[rows_b])
-                        live &= e < 0
-                    hit = rows_b[live & c]
-                    decided |= live & c
-                    if not len(hit):
-                        continue
-                    rule_index = len(rules)
-                    rules.append(rule)
-                    col, e = ev.expr(rule.amount, hit)
-                    x = _full(col.data, len(hit))
-                    if e is not None:
-                        err[hit] = np.where(err[hit] < 0, e, err[hit])
-                    s = col.scale
-                    if s < 2:
-                        x, s = _up(x, 2 - s), 2
-                    fen = _mul(round_units(x, qf * 10 ** (s - 2), step.rounding.mode), qf)
-                    for j, i in enumerate(hit.tolist()):
-                        rule_of[i] = rule_index
-                        value[i] = int(fen[j])
-                        exact[i] = Decimal(int(x[j])).scaleb(-s, CTX)
-        problems = []
+                _credit_rules(ev, step, rows_b, found)
         for code, kind in enumerate(errors.kinds):
-            if kind[0] == "param" and (err == code).any():
+            if kind[0] == "param" and (found.err == code).any():
                 raise missing_param(kind[1], self.policy)
-        out = []
+        problems: list[InputProblem] = []
+        out: list[CreditResult] = []
         for i, r in enumerate(rows):
-            if err[i] >= 0:
-                problems.append(
-                    InputProblem(
-                        i + 1,
-                        errors.kinds[err[i]][1],
-                        "is required by the rule that applies to this record",
-                        r.get("psn_no"),
-                    )
-                )
-                continue
-            on = r["on"]
-            rule = rules[rule_of[i]] if rule_of[i] >= 0 else None
-            fen_i = value[i]  # set wherever a rule applies
-            if rule is not None and fen_i is not None and fen_i < 0:
-                problems.append(
-                    InputProblem(
-                        i + 1,
-                        "(record)",
-                        f"credit rule {rule.name} gives a negative credit "
-                        f"({fen_text(fen_i)}); check the parameters and inputs",
-                        r.get("psn_no"),
-                    )
-                )
-                continue
-            reason = (
-                "not_in_force" if blk[i] < 0 else ("credited" if rule is not None else "no_rule")
-            )
-            credit = None if rule is None or fen_i is None else yuan(fen_i)
-            trace = (
-                (tr_credit(credit, rule.prov, exact[i]),)
-                if self.tracing and rule is not None and credit is not None
-                else ()
-            )
-            words = partial(credit_message, reason, on, rule.name if rule else None)
-            out.append(
-                CreditResult(
-                    r["psn_no"],
-                    on.isoformat(),
-                    credit,
-                    reason,
-                    rule.name if rule else None,
-                    rule.prov.clause if rule else None,
-                    words(),
-                    trace,
-                    words,
-                )
-            )
+            got = self._credit_result(i, r, blk, found, errors)
+            if isinstance(got, InputProblem):
+                problems.append(got)
+            else:
+                out.append(got)
         if problems:
             raise InputError(problems)
         return out
+
+    def _credit_result(
+        self, i: int, r: dict, blk: Any, found: "_Credits", errors: _Errors
+    ) -> CreditResult | InputProblem:
+        """Person ``i``'s credit, or the problem of its record (a field a rule needs is absent,
+        the rule that applies gives a negative credit)."""
+        err = found.err
+        if err[i] >= 0:
+            return InputProblem(
+                i + 1,
+                errors.kinds[err[i]][1],
+                "is required by the rule that applies to this record",
+                r.get("psn_no"),
+            )
+        on = r["on"]
+        rule = found.rules[found.rule_of[i]] if found.rule_of[i] >= 0 else None
+        fen_i = found.value[i]  # set wherever a rule applies
+        if rule is not None and fen_i is not None and fen_i < 0:
+            return InputProblem(
+                i + 1,
+                "(record)",
+                f"credit rule {rule.name} gives a negative credit "
+                f"({fen_text(fen_i)}); check the parameters and inputs",
+                r.get("psn_no"),
+            )
+        reason = "not_in_force" if blk[i] < 0 else ("credited" if rule is not None else "no_rule")
+        credit = None if rule is None or fen_i is None else yuan(fen_i)
+        trace = (
+            (tr_credit(credit, rule.prov, found.exact[i]),)
+            if self.tracing and rule is not None and credit is not None
+            else ()
+        )
+        words = partial(credit_message, reason, on, rule.name if rule else None)
+        return CreditResult(
+            r["psn_no"],
+            on.isoformat(),
+            credit,
+            reason,
+            rule.name if rule else None,
+            rule.prov.clause if rule else None,
+            words(),
+            trace,
+            words,
+        )
+
+
+class _Credits:
+    """What the credit rules found per person: the rule that applies (an index into ``rules``,
+    -1: none), the problem (a code, -1: none), the credit in fen and its exact amount."""
+
+    def __init__(self, n: int) -> None:
+        self.rule_of = np.full(n, -1, dtype=np.int64)
+        self.err = np.full(n, -1, dtype=np.int32)
+        self.value: list[int | None] = [None] * n
+        self.exact: list = [None] * n
+        self.rules: list = []
+
+
+def _credit_rules(ev: _Eval, step: ir.CreditRules, rows_b: np.ndarray, found: _Credits) -> None:
+    """The rules of one step over the persons of its version: the first whose condition holds
+    gives each person's credit."""
+    err = found.err
+    decided = np.zeros(len(rows_b), dtype=bool)
+    for rule in step.rules:
+        if not len(rows_b) or decided.all():
+            break
+        c, e = ev.cond(rule.when, rows_b)
+        live = ~decided & (err[rows_b] < 0)
+        if e is not None:
+            err[rows_b] = np.where(live & (e >= 0), e, err[rows_b])
+            live &= e < 0
+        hit = rows_b[live & c]
+        decided |= live & c
+        if len(hit):
+            _credit_amounts(ev, step, rule, hit, found)
+
+
+def _credit_amounts(
+    ev: _Eval, step: ir.CreditRules, rule: Any, hit: np.ndarray, found: _Credits
+) -> None:
+    """A rule's amount for the persons it applies to, rounded by the step's rule to fen."""
+    err = found.err
+    qf = int(step.rounding.quantum.scaleb(2, CTX))
+    rule_index = len(found.rules)
+    found.rules.append(rule)
+    col, e = ev.expr(rule.amount, hit)
+    x = _full(col.data, len(hit))
+    if e is not None:
+        err[hit] = np.where(err[hit] < 0, e, err[hit])
+    s = col.scale
+    if s < 2:
+        x, s = _up(x, 2 - s), 2
+    fen = _mul(round_units(x, qf * 10 ** (s - 2), step.rounding.mode), qf)
+    for j, i in enumerate(hit.tolist()):
+        found.rule_of[i] = rule_index
+        found.value[i] = int(fen[j])
+        found.exact[i] = Decimal(int(x[j])).scaleb(-s, CTX)
 
 
 def _one_value(eng: Columnar, v: Any, fields: dict, i: int, params: dict) -> Any:

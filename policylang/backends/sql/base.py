@@ -217,33 +217,84 @@ def arith(op: str, a: Val, b: Val) -> Val:
         if op == "*"
         else (a.scale if a.scale is not None else b.scale)
     )
+    folded = _arith_folded(op, a, b, scale)
+    if folded is not None:
+        return folded
+    lo, hi = _ARITH_RANGE[op](a, b)
+    na, nb, wide = _operands(a, b, lo, hi)
+    node = {"+": exp.Add, "-": exp.Sub, "*": exp.Mul}[op](this=_w(na), expression=_w(nb))
+    return Val(node, None, scale, lo, hi, wide)
+
+
+def _arith_folded(op: str, a: Val, b: Val, scale: int | None) -> Val | None:
+    """The result when it needs no SQL: NULL with NULL, a constant of constants, an operand
+    (plus or minus 0, times 1) or 0 (times 0); else None."""
     if null_const(a) or null_const(b):
         return K(None, scale)
     if a.is_const and b.is_const:
         x, y = a.const, b.const
         return K(x + y if op == "+" else x - y if op == "-" else x * y, scale)
-    if op == "+" and b.is_const and b.const == 0:
+    return _IDENTITY[op](a, b, scale)
+
+
+def _is_const(v: Val, value: int) -> bool:
+    return v.is_const and v.const == value
+
+
+def _plus_identity(a: Val, b: Val, scale: int | None) -> Val | None:
+    if _is_const(b, 0):
         return _with_scale(a, scale)
-    if op == "+" and a.is_const and a.const == 0:
+    if _is_const(a, 0):
         return _with_scale(b, scale)
-    if op == "-" and b.is_const and b.const == 0:
-        return _with_scale(a, scale)
-    if op == "*":
-        for one, other in ((a, b), (b, a)):
-            if one.is_const and one.const == 1:
-                return _with_scale(other, scale)
-            if one.is_const and one.const == 0:
-                return K(0, scale)
-    if op == "+":
-        lo, hi = _opt(a.lo, b.lo, int.__add__), _opt(a.hi, b.hi, int.__add__)
-    elif op == "-":
-        lo, hi = _opt(a.lo, b.hi, int.__sub__), _opt(a.hi, b.lo, int.__sub__)
-    else:
-        if None in (a.lo, a.hi, b.lo, b.hi):
-            lo = hi = None
-        else:
-            ps = [a.lo * b.lo, a.lo * b.hi, a.hi * b.lo, a.hi * b.hi]
-            lo, hi = min(ps), max(ps)
+    return None
+
+
+def _minus_identity(a: Val, b: Val, scale: int | None) -> Val | None:
+    return _with_scale(a, scale) if _is_const(b, 0) else None
+
+
+def _times_identity(a: Val, b: Val, scale: int | None) -> Val | None:
+    for one, other in ((a, b), (b, a)):
+        if _is_const(one, 1):
+            return _with_scale(other, scale)
+        if _is_const(one, 0):
+            return K(0, scale)
+    return None
+
+
+_IDENTITY: dict[str, Callable[[Val, Val, int | None], Val | None]] = {
+    "+": _plus_identity,
+    "-": _minus_identity,
+    "*": _times_identity,
+}
+
+
+def _sum_range(a: Val, b: Val) -> tuple[Any, Any]:
+    return _opt(a.lo, b.lo, int.__add__), _opt(a.hi, b.hi, int.__add__)
+
+
+def _difference_range(a: Val, b: Val) -> tuple[Any, Any]:
+    return _opt(a.lo, b.hi, int.__sub__), _opt(a.hi, b.lo, int.__sub__)
+
+
+def _product_range(a: Val, b: Val) -> tuple[Any, Any]:
+    if None in (a.lo, a.hi, b.lo, b.hi):
+        return None, None
+    ps = [a.lo * b.lo, a.lo * b.hi, a.hi * b.lo, a.hi * b.hi]
+    return min(ps), max(ps)
+
+
+# the range (lo, hi; None: unbounded) of a result from its operands', by operator
+_ARITH_RANGE: dict[str, Callable[[Val, Val], tuple[Any, Any]]] = {
+    "+": _sum_range,
+    "-": _difference_range,
+    "*": _product_range,
+}
+
+
+def _operands(a: Val, b: Val, lo: Any, hi: Any) -> tuple[exp.Expression, exp.Expression, bool]:
+    """(left, right, wide): a result that may pass BIGINT is computed in the wide type, one
+    operand (not a constant) cast to it."""
     wide = a.wide or b.wide
     na, nb = a.sql(), b.sql()
     bound = None if lo is None or hi is None else max(abs(lo), abs(hi))
@@ -253,8 +304,7 @@ def arith(op: str, a: Val, b: Val) -> Val:
         else:
             nb = cast_wide(nb)
         wide = True
-    node = {"+": exp.Add, "-": exp.Sub, "*": exp.Mul}[op](this=_w(na), expression=_w(nb))
-    return Val(node, None, scale, lo, hi, wide)
+    return na, nb, wide
 
 
 def _with_scale(v: Val, scale: int | None) -> Val:
@@ -441,6 +491,32 @@ def as_cond(c: Val) -> Val:
 
 def case(branches: list[tuple[Val, Val]], default: Val = NULL) -> Val:
     """``CASE WHEN c THEN v ... ELSE default END``, folded where the conditions are known."""
+    kept, default = _case_arms(branches, default)
+    values = [v for _, v in kept] + [default]
+    if not kept or _one_value(values, default):
+        return default
+    scales = {v.scale for v in values if v.scale is not None}
+    if len(scales) > 1:
+        s = max(scales)
+        kept = [(c, rescale(v, s) if v.scale is not None else v) for c, v in kept]
+        default = rescale(default, s) if default.scale is not None else default
+        values = [v for _, v in kept] + [default]
+    lo, hi = _case_range(values)
+    wide = any(v.wide for v in values)
+    scale = next((v.scale for v in values if v.scale is not None), None)
+    ifs = [exp.If(this=c.sql(), true=_wide_if(v, wide)) for c, v in kept]
+    node = exp.Case(
+        ifs=ifs,
+        default=None if default.is_const and default.const is None else _wide_if(default, wide),
+    )
+    arms = (kept, default) if all(v.is_const for v in values) else None
+    return Val(node, None, scale, lo, hi, wide, any(v.absent for v in values), arms=arms)
+
+
+def _case_arms(branches: list[tuple[Val, Val]], default: Val) -> tuple[list[tuple[Val, Val]], Val]:
+    """(the arms that can matter, the default): an arm whose condition is false goes, one that
+    is true becomes the default (the arms after it go), neighbours with one value are one arm,
+    and trailing arms with the default's value go."""
     kept: list[tuple[Val, Val]] = []
     for c, v in branches:
         c = as_cond(c)
@@ -455,19 +531,18 @@ def case(branches: list[tuple[Val, Val]], default: Val = NULL) -> Val:
         kept.append((c, v))
     while kept and _same(kept[-1][1], default):
         kept.pop()
-    values = [v for _, v in kept] + [default]
-    if not kept:
-        return default
-    if all(v is default for v in values) or (
+    return kept, default
+
+
+def _one_value(values: list[Val], default: Val) -> bool:
+    """Every arm gives the default, or the same constant."""
+    return all(v is default for v in values) or (
         all(v.is_const for v in values) and len({(type(v.const), v.const) for v in values}) == 1
-    ):
-        return default
-    scales = {v.scale for v in values if v.scale is not None}
-    if len(scales) > 1:
-        s = max(scales)
-        kept = [(c, rescale(v, s) if v.scale is not None else v) for c, v in kept]
-        default = rescale(default, s) if default.scale is not None else default
-        values = [v for _, v in kept] + [default]
+    )
+
+
+def _case_range(values: list[Val]) -> tuple[Any, Any]:
+    """The range of a CASE of numbers: of its values (NULL aside), where each is bounded."""
     numeric = [
         v
         for v in values
@@ -480,15 +555,7 @@ def case(branches: list[tuple[Val, Val]], default: Val = NULL) -> Val:
     if numeric and all(v.hi is not None for v in values if not (v.is_const and v.const is None)):
         present = [v for v in values if not (v.is_const and v.const is None)]
         hi = max(v.hi for v in present)
-    wide = any(v.wide for v in values)
-    scale = next((v.scale for v in values if v.scale is not None), None)
-    ifs = [exp.If(this=c.sql(), true=_wide_if(v, wide)) for c, v in kept]
-    node = exp.Case(
-        ifs=ifs,
-        default=None if default.is_const and default.const is None else _wide_if(default, wide),
-    )
-    arms = (kept, default) if all(v.is_const for v in values) else None
-    return Val(node, None, scale, lo, hi, wide, any(v.absent for v in values), arms=arms)
+    return lo, hi
 
 
 def _wide_if(v: Val, wide: bool) -> exp.Expression:
@@ -768,30 +835,15 @@ class Lowering:
         arms read when all are enumerations or booleans (a table on hosp_lv and psn_type)."""
         if any(params_read(a.when) for a in d.arms):
             return False
-        names = []
-        for a in d.arms:
-            if a.when == ir.TRUE:
-                return True
-            for f in fields_read(a.when):
-                if f not in names:
-                    names.append(f)
+        names = _arm_fields(d)
+        if names is None:
+            return True
         domains = []
         for name in names:
-            ref = env.fields.get(name)
-            if ref is None:
+            dom = self._domain(name, env)
+            if dom is None:
                 return False
-            if ref.val.is_const and isinstance(ref.val.const, (str, bool)):
-                domains.append([ref.val.const])
-                continue
-            t = env.types.get(name)
-            if ref.nullable or ref.val.absent:
-                return False
-            if t in self.policy.vocab.enums:  # the policy's vocabulary: its own categories too
-                domains.append(list(self.policy.vocab.values(t)))
-            elif t == V.BOOL:
-                domains.append([True, False])
-            else:
-                return False
+            domains.append(dom)
         total = 1
         for dom in domains:
             total *= len(dom)
@@ -802,6 +854,23 @@ class Lowering:
             if not any(E.cond(a.when, record, {}) for a in d.arms):
                 return False
         return True
+
+    def _domain(self, name: str, env: Any) -> list | None:
+        """Every value the field ``name`` can take in a record (a constant: itself), or None
+        when they cannot be listed (absent, nullable, neither an enumeration nor a bool)."""
+        ref = env.fields.get(name)
+        if ref is None:
+            return None
+        if ref.val.is_const and isinstance(ref.val.const, (str, bool)):
+            return [ref.val.const]
+        t = env.types.get(name)
+        if ref.nullable or ref.val.absent:
+            return None
+        if t in self.policy.vocab.enums:  # the policy's vocabulary: its own categories too
+            return list(self.policy.vocab.values(t))
+        if t == V.BOOL:
+            return [True, False]
+        return None
 
     # -- blocks in force
     def date_point(self, point: dt.date | str | None) -> Val:
@@ -896,6 +965,19 @@ class Lowering:
 
 
 # ---- environments of the symbolic execution -------------------------------------------------
+
+
+def _arm_fields(d: ir.Decide) -> list[str] | None:
+    """The fields the arms' conditions read, in order of first reading, up to an arm that
+    always holds (None: there is one, so the table covers every record)."""
+    names: list[str] = []
+    for a in d.arms:
+        if a.when == ir.TRUE:
+            return None
+        for f in fields_read(a.when):
+            if f not in names:
+                names.append(f)
+    return names
 
 
 class Env:
@@ -1037,48 +1119,92 @@ class Columns:
         """Put a column that one expression reads once, and that holds no window, into that
         expression: fewer stages for the engine to bind and optimise, the same values."""
         while True:
-            uses: Counter[str] = Counter()
-            for r in roots:
-                uses[r] += 2  # an output stays a column
-            for d in self.defs.values():
-                if d.colocate:  # windows sharing a sort stay where they are
-                    uses[d.colocate] += 2
-                    uses[d.name] += 2
-                if d.node is None:  # a kernel reads its inputs as columns
-                    for dep in d.deps:
-                        uses[dep] += 2
-                else:
-                    for c in d.node.find_all(exp.Column):
-                        uses[c.name] += 1 if c.table == "" else 2
+            uses = self._uses(roots)
             done = True
             for name, d in list(self.defs.items()):
-                if (
-                    uses.get(name) != 1
-                    or d.kernel is not None
-                    or d.node is None
-                    or d.node.find(exp.Window)
-                ):
-                    continue
-                reader = next(
-                    (r for r in self.defs.values() if r.node is not None and name in r.deps), None
-                )
-                if reader is None:
-                    continue
-                for c in list(reader.node.find_all(exp.Column)):
-                    if c.name == name and c.table == "":
-                        replacement = _w(d.node.copy())
-                        if c is reader.node:
-                            reader.node = replacement
-                        else:
-                            c.replace(replacement)
-                reader.deps = (reader.deps - {name}) | d.deps
-                del self.defs[name]
-                done = False
+                if self._inline(name, d, uses):
+                    done = False
             if done:
                 return
 
+    def _uses(self, roots: list[str]) -> Counter[str]:
+        """How often each column is read: 2 (never inlined) for an output, a column a window
+        shares its sort with, a kernel's input and a qualified reference; else 1 per read."""
+        uses: Counter[str] = Counter()
+        for r in roots:
+            uses[r] += 2  # an output stays a column
+        for d in self.defs.values():
+            if d.colocate:  # windows sharing a sort stay where they are
+                uses[d.colocate] += 2
+                uses[d.name] += 2
+            if d.node is None:  # a kernel reads its inputs as columns
+                for dep in d.deps:
+                    uses[dep] += 2
+            else:
+                for c in d.node.find_all(exp.Column):
+                    uses[c.name] += 1 if c.table == "" else 2
+        return uses
+
+    def _inline(self, name: str, d: Def, uses: Counter[str]) -> bool:
+        """Put ``name`` into the one expression that reads it, when it is read once and holds
+        no window; whether it was."""
+        if uses.get(name) != 1 or d.kernel is not None or d.node is None or d.node.find(exp.Window):
+            return False
+        reader = next(
+            (r for r in self.defs.values() if r.node is not None and name in r.deps), None
+        )
+        if reader is None:
+            return False
+        for c in list(reader.node.find_all(exp.Column)):
+            if c.name == name and c.table == "":
+                replacement = _w(d.node.copy())
+                if c is reader.node:
+                    reader.node = replacement
+                else:
+                    c.replace(replacement)
+        reader.deps = (reader.deps - {name}) | d.deps
+        del self.defs[name]
+        return True
+
     def stages(self, first: Stage, roots: list[str]) -> list[Stage]:
+        """The stages after ``first`` that compute ``roots``: per depth, the kernels of that
+        depth, then one SELECT of the previous stage (joined with their outputs) and the
+        columns of that depth."""
         self.inline(roots)
+        levels = self._levels(self._needed(roots))
+        stages, prev = [first], first.name
+        for level in sorted(levels):
+            names = levels[level]
+            kernels = []
+            for n in names:
+                k = self.defs[n].kernel
+                if k is not None and k not in kernels:
+                    kernels.append(k)
+            for k in kernels:
+                stages.append(Stage("kernel", k.name, kernel=k, reads=prev))
+            select = self._stage_select(prev, names, kernels)
+            prev = f"s{level}"
+            stages.append(Stage("sql", prev, select))
+        return stages
+
+    def _needed(self, roots: list[str]) -> set[str]:
+        """The columns ``roots`` read, directly or through others (and the columns their
+        windows share a sort with)."""
+        needed, stack = set(), list(roots)
+        while stack:
+            n = stack.pop()
+            if n in needed or n not in self.defs:
+                continue
+            needed.add(n)
+            stack.extend(self.defs[n].deps)
+            colocate = self.defs[n].colocate
+            if colocate:
+                stack.append(colocate)
+        return needed
+
+    def _levels(self, needed: set[str]) -> dict[int, list[str]]:
+        """The needed columns by depth (1 + the deepest column read; a column sharing a sort
+        at least as deep as its partner), each in definition order."""
         depth: dict[str, int] = {}
 
         def depth_of(name: str) -> int:
@@ -1093,47 +1219,30 @@ class Columns:
                 depth[name] = own
             return depth[name]
 
-        needed, stack = set(), list(roots)
-        while stack:
-            n = stack.pop()
-            if n in needed or n not in self.defs:
-                continue
-            needed.add(n)
-            stack.extend(self.defs[n].deps)
-            colocate = self.defs[n].colocate
-            if colocate:
-                stack.append(colocate)
         levels: dict[int, list[str]] = {}
         for name in self.defs:  # definition order
             if name in needed:
                 levels.setdefault(depth_of(name), []).append(name)
-        stages, prev = [first], first.name
-        for level in sorted(levels):
-            names = levels[level]
-            kernels = []
-            for n in names:
-                k = self.defs[n].kernel
-                if k is not None and k not in kernels:
-                    kernels.append(k)
+        return levels
+
+    def _stage_select(self, prev: str, names: list[str], kernels: list) -> exp.Select:
+        """One stage's SELECT: every column of ``prev`` (joined with the kernels' outputs on
+        row_no), then the columns ``names`` computed here."""
+        if kernels:
+            select = exp.select(exp.Column(this=exp.Star(), table=exp.to_identifier(prev))).from_(
+                prev
+            )
             for k in kernels:
-                stages.append(Stage("kernel", k.name, kernel=k, reads=prev))
-            if kernels:
-                select = exp.select(
-                    exp.Column(this=exp.Star(), table=exp.to_identifier(prev))
-                ).from_(prev)
-                for k in kernels:
-                    select = select.join(exp.to_table(k.name), using=["row_no"])
-                    select = select.select(
-                        *[exp.column(o, table=k.name) for o in k.outputs], append=True
-                    )
-            else:
-                select = exp.select(exp.Star()).from_(prev)
-            for n in names:
-                if self.defs[n].kernel is None:
-                    select = select.select(exp.alias_(self.defs[n].node.copy(), n), append=True)
-            prev = f"s{level}"
-            stages.append(Stage("sql", prev, select))
-        return stages
+                select = select.join(exp.to_table(k.name), using=["row_no"])
+                select = select.select(
+                    *[exp.column(o, table=k.name) for o in k.outputs], append=True
+                )
+        else:
+            select = exp.select(exp.Star()).from_(prev)
+        for n in names:
+            if self.defs[n].kernel is None:
+                select = select.select(exp.alias_(self.defs[n].node.copy(), n), append=True)
+        return select
 
 
 def order_by() -> exp.Order:
@@ -1332,100 +1441,112 @@ class SettleLowering(Lowering):
 
     # -- analysis: which counters have a closed form
     def _analyse(self) -> None:
-        sites: dict[str, list] = {}
+        """Group the counters: each with a closed form is a group of its own; those without
+        one, with the counters charged together with them (interacting caps), form one
+        sequential group per connected set."""
         for part in (self.program.prelude, self.program.otherwise, self.program.postlude):
             for step in part:
                 if isinstance(step, (ir.Consume, ir.BandShare, ir.Limit)):
                     raise NotSupported(f"a {type(step).__name__} step outside a dated version")
-        for b, block in enumerate(self.program.blocks):
-            for step in block.steps:
-                if isinstance(step, ir.Consume):
-                    sites.setdefault(step.counter, []).append((b, "consume", step, step.amount))
-                elif isinstance(step, ir.BandShare):
-                    sites.setdefault(step.counter, []).append((b, "bands", step, None))
-                elif isinstance(step, ir.Limit):
-                    for cap in step.caps:
-                        sites.setdefault(cap.counter, []).append((b, "cap", step, cap.amount))
+        sites = self._sites()
         parent: dict[str, str] = {}
-
-        def find(x):
-            while parent.get(x, x) != x:
-                x = parent[x]
-            return x
-
         seq: dict[str, list[str]] = {}  # counter -> why it has no closed form
         for cid, ss in sites.items():
-            counter = self.counters[cid]
-            step_kinds = sorted({k for _, k, _, _ in ss})
-            if len(step_kinds) > 1:
-                raise NotSupported(
-                    f"counter {cid} is charged both as a {step_kinds[0]} and as a {step_kinds[1]}"
-                )
-            blocks = [b for b, _, _, _ in ss]
-            if len(blocks) != len(set(blocks)):
-                raise NotSupported(f"counter {cid} is charged twice by one version")
-            if counter.period == "visit":
-                continue  # no state: each visit its own key
-            kind = step_kinds[0]
-            if kind == "bands":
-                self._group("bands", [cid], set(blocks))
-                continue
-            whys = []
-            if len({_normal(a) for _, _, _, a in ss}) > 1:
-                whys.append(
-                    f"the amount of the {counter.kind} {cid} differs between the versions "
-                    f"{' and '.join(self._version(b) for b in blocks)}, which share its counter"
-                )
-            else:
-                outside = [f for f in fields_read(ss[0][3]) if f != counter.each]
-                if outside:
-                    whys.append(
-                        f"the amount of the {counter.kind} {cid} depends on {', '.join(outside)}, "
-                        "which its "
-                        "counter does not keep apart (it varies within one ledger key)"
-                    )
-            if kind == "cap":
-                for b, _, step, _ in ss:
-                    stateful = [
-                        c.counter for c in step.caps if self.counters[c.counter].period != "visit"
-                    ]
-                    if len(stateful) > 1:
-                        whys.append(
-                            f"the version {self._version(b)} charges the caps "
-                            f"{' and '.join(stateful)} "
-                            "together on one payment (interacting caps)"
-                        )
-                        for other in stateful:
-                            parent.setdefault(other, other)
-                            parent[find(other)] = find(cid) if cid in parent else other
-                            parent.setdefault(cid, find(other))
-            if whys:
-                seq[cid] = whys
-                parent.setdefault(cid, cid)
-            else:
-                self._group(kind, [cid], set(blocks))
+            self._classify(cid, ss, parent, seq)
         comps: dict[str, list] = {}
         for cid in seq:
-            comps.setdefault(find(cid), []).append(cid)
+            comps.setdefault(_root(parent, cid), []).append(cid)
         for component in comps.values():
-            members = [c for c in self.counters if c in component]  # program order
-            # a counter joined to an interacting cap is settled with it, whatever its own form
-            for c in members:
-                gid = self.group_of.pop(c, None)
-                if gid is not None:
-                    self.groups.pop(gid, None)
-            kinds = {k for c in members for _, k, _, _ in sites[c]}
-            steps_per_block: dict[int, set] = {}
-            for c in members:
-                for b, _, step, _ in sites[c]:
-                    steps_per_block.setdefault(b, set()).add(id(step))
-            if any(len(s) > 1 for s in steps_per_block.values()):
-                raise NotSupported(
-                    f"the counters {', '.join(members)} are charged by two steps of one version"
+            self._sequential_group(component, sites, seq)
+
+    def _sites(self) -> dict[str, list]:
+        """Counter -> where it is charged: [(block, kind of step, step, amount or None)], in
+        program order."""
+        sites: dict[str, list] = {}
+        for b, block in enumerate(self.program.blocks):
+            for step in block.steps:
+                charges = _CHARGES.get(type(step))
+                if charges is None:
+                    continue
+                for counter, kind, amount in charges(step):
+                    sites.setdefault(counter, []).append((b, kind, step, amount))
+        return sites
+
+    def _classify(self, cid: str, ss: list, parent: dict[str, str], seq: dict) -> None:
+        """A counter kept across visits gets a closed-form group of its own, or goes in ``seq``
+        with why not (joined in ``parent`` to the caps it is charged together with)."""
+        counter = self.counters[cid]
+        kind, blocks = _site_kind(cid, ss)
+        if counter.period == "visit":
+            return  # no state: each visit its own key
+        if kind == "bands":
+            self._group("bands", [cid], set(blocks))
+            return
+        whys = self._amount_whys(cid, ss, blocks)
+        if kind == "cap":
+            whys += self._interacting(cid, ss, parent)
+        if whys:
+            seq[cid] = whys
+            parent.setdefault(cid, cid)
+        else:
+            self._group(kind, [cid], set(blocks))
+
+    def _amount_whys(self, cid: str, ss: list, blocks: list) -> list[str]:
+        """Why the amount charged to ``cid`` is not constant within its ledger key (none: it
+        is)."""
+        counter = self.counters[cid]
+        if len({_normal(a) for _, _, _, a in ss}) > 1:
+            return [
+                f"the amount of the {counter.kind} {cid} differs between the versions "
+                f"{' and '.join(self._version(b) for b in blocks)}, which share its counter"
+            ]
+        outside = [f for f in fields_read(ss[0][3]) if f != counter.each]
+        if outside:
+            return [
+                f"the amount of the {counter.kind} {cid} depends on {', '.join(outside)}, "
+                "which its "
+                "counter does not keep apart (it varies within one ledger key)"
+            ]
+        return []
+
+    def _interacting(self, cid: str, ss: list, parent: dict[str, str]) -> list[str]:
+        """The versions that charge the cap ``cid`` together with another cap that carries: why
+        each has no closed form; the caps are joined in ``parent``."""
+        whys = []
+        for b, _, step, _ in ss:
+            stateful = [c.counter for c in step.caps if self.counters[c.counter].period != "visit"]
+            if len(stateful) > 1:
+                whys.append(
+                    f"the version {self._version(b)} charges the caps "
+                    f"{' and '.join(stateful)} "
+                    "together on one payment (interacting caps)"
                 )
-            g = self._group("seq", members, set(steps_per_block))
-            g.mode = "consume" if kinds == {"consume"} else "limit"
-            g.why = "; ".join(dict.fromkeys(w for c in members for w in seq.get(c, ())))
+                for other in stateful:
+                    parent.setdefault(other, other)
+                    parent[_root(parent, other)] = _root(parent, cid) if cid in parent else other
+                    parent.setdefault(cid, _root(parent, other))
+        return whys
+
+    def _sequential_group(self, component: list, sites: dict[str, list], seq: dict) -> None:
+        """One sequential group of the counters of ``component`` (program order); a counter
+        joined to an interacting cap is settled with it, whatever its own form."""
+        members = [c for c in self.counters if c in component]  # program order
+        for c in members:
+            gid = self.group_of.pop(c, None)
+            if gid is not None:
+                self.groups.pop(gid, None)
+        kinds = {k for c in members for _, k, _, _ in sites[c]}
+        steps_per_block: dict[int, set] = {}
+        for c in members:
+            for b, _, step, _ in sites[c]:
+                steps_per_block.setdefault(b, set()).add(id(step))
+        if any(len(s) > 1 for s in steps_per_block.values()):
+            raise NotSupported(
+                f"the counters {', '.join(members)} are charged by two steps of one version"
+            )
+        g = self._group("seq", members, set(steps_per_block))
+        g.mode = "consume" if kinds == {"consume"} else "limit"
+        g.why = "; ".join(dict.fromkeys(w for c in members for w in seq.get(c, ())))
 
     def _group(self, kind: str, counters: list, blocks: set) -> Group:
         g = Group(f"g{len(self.groups)}_{kind}", kind, counters, blocks)
@@ -2149,6 +2270,33 @@ def _gives_back(e: ir.Expr, limited: dict, env: Env) -> bool:
         return False
     base = env.vars.get(a.name)
     return base is not None and base.lo is not None and base.lo >= 0
+
+
+# the counters a step charges: (counter id, kind of step, amount or None), by step type
+_CHARGES: dict[type, Callable[[Any], list[tuple[str, str, Any]]]] = {
+    ir.Consume: lambda step: [(step.counter, "consume", step.amount)],
+    ir.BandShare: lambda step: [(step.counter, "bands", None)],
+    ir.Limit: lambda step: [(cap.counter, "cap", cap.amount) for cap in step.caps],
+}
+
+
+def _root(parent: dict[str, str], x: str) -> str:
+    while parent.get(x, x) != x:
+        x = parent[x]
+    return x
+
+
+def _site_kind(cid: str, ss: list) -> tuple[str, list[int]]:
+    """(the one kind of step that charges ``cid``, the blocks that do, each once)."""
+    step_kinds = sorted({k for _, k, _, _ in ss})
+    if len(step_kinds) > 1:
+        raise NotSupported(
+            f"counter {cid} is charged both as a {step_kinds[0]} and as a {step_kinds[1]}"
+        )
+    blocks = [b for b, _, _, _ in ss]
+    if len(blocks) != len(set(blocks)):
+        raise NotSupported(f"counter {cid} is charged twice by one version")
+    return step_kinds[0], blocks
 
 
 def _normal(v):
