@@ -113,9 +113,11 @@ class Visits:
     ``day``: days since 1970-01-01; ``tod``: the time of day (-1 for a date alone;
     one unit per column, so only the order within a call matters); ``cols``: every
     field the policy may read, typed; ``text``: each ``setl_time`` as echoed (the
-    records path); ``absent``: the fields no visit has (their columns are all null)."""
+    records path); ``absent``: the fields no visit has (their columns are all null);
+    ``memo``: what a backend derives from the visits alone (the settlement order...), kept for
+    the next policy that settles the same visits (``SharedTable``)."""
 
-    __slots__ = ("n", "psn", "names", "day", "tod", "cols", "text", "absent")
+    __slots__ = ("n", "psn", "names", "day", "tod", "cols", "text", "absent", "memo")
 
     def __init__(
         self,
@@ -134,6 +136,55 @@ class Visits:
             for name, col in cols.items()
             if n and isinstance(col.null, np.ndarray) and col.null.all()
         )
+        self.memo: dict[Any, Any] = {}
+
+    def order(self) -> np.ndarray:
+        """Row indexes in settlement order (``execution_order``), computed once."""
+        got = self.memo.get("order")
+        if got is None:
+            got = self.memo["order"] = execution_order(self.psn, self.day, self.tod)
+        return got
+
+    def seq(self) -> np.ndarray:
+        """Each visit's operation number for its person, in settlement order (from 1)."""
+        got = self.memo.get("seq")
+        if got is None:
+            got = self.memo["seq"] = _seq(self.psn, self.order())
+        return got
+
+
+def execution_order(psn: np.ndarray, day: np.ndarray, tod: np.ndarray) -> np.ndarray:
+    """Row indexes sorted by (person, day, a date alone before any time that day, time of day),
+    ties in input order: ``common.settle_order`` for every person at once.  One stable sort on
+    a combined key when it fits in 62 bits (the usual case), else a lexsort."""
+    n = len(psn)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    dmin, dmax = int(day.min()), int(day.max())
+    width = int(tod.max()) + 2  # tod + 1 is in [0, width)
+    span = (dmax - dmin + 1) * width
+    persons = int(psn.max()) + 1
+    if span * persons < LIMIT:
+        key = psn.astype(np.int64) * span + ((day - dmin) * width + (tod + 1))
+        return np.argsort(key, kind="stable")
+    if span < LIMIT:
+        return np.lexsort(((day - dmin) * width + (tod + 1), psn))
+    return np.lexsort((tod, day, psn))
+
+
+def _seq(psn: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """The operation number of each row for its person, given the rows in settlement order."""
+    n = len(order)
+    if not n:
+        return np.zeros(0, dtype=np.int64)
+    p = psn[order]
+    starts = np.ones(n, dtype=bool)
+    starts[1:] = p[1:] != p[:-1]
+    first = np.flatnonzero(starts)
+    seg = np.cumsum(starts) - 1
+    seq = np.empty(n, dtype=np.int64)
+    seq[order] = np.arange(1, n + 1, dtype=np.int64) - first[seg]
+    return seq
 
 
 def enum_values(t: str, vocab: Vocabulary) -> tuple[str, ...] | None:
@@ -806,6 +857,60 @@ def visits_from_table(
         psn_text,
         _echo_times(r.echo_time, r.day, r.tod, r.renormal),
     )
+
+
+def reader_key(policy: ir.Policy) -> tuple[Any, ...]:
+    """What reading a table of visits takes from a policy: two policies with equal keys read
+    any table alike (the same typed columns, the same problems)."""
+    return (
+        tuple(field_types(policy).items()),
+        tuple(_defaults(policy).items()),
+        policy.vocab,
+        getattr(policy, "bill_split", None),
+    )
+
+
+Read = tuple[Visits, "pa.Array", "pa.Array"]  # what visits_from_table gives
+
+
+class SharedTable:
+    """A table of visits that several policies settle (``simulate``: the baseline and the
+    reform): read (``visits_from_table``) once for all the policies whose ``reader_key`` is
+    ``key``, with what a backend derives from the visits alone (``Visits.memo``); a policy
+    that reads it otherwise reads ``table`` itself.  It answers ``column_names`` and
+    ``column`` as the table does."""
+
+    def __init__(self, table: "pa.Table", key: tuple[Any, ...]):
+        self.table, self.key = table, key
+        self._read: Read | None = None
+        self._error: InputError | None = None
+
+    @property
+    def column_names(self) -> list[str]:
+        return list(self.table.column_names)
+
+    def column(self, name: str) -> Any:
+        return self.table.column(name)
+
+    def read(self, policy: ir.Policy) -> Read:
+        if reader_key(policy) != self.key:
+            return visits_from_table(self.table, policy)
+        if self._error is not None:
+            raise self._error
+        if self._read is None:
+            try:
+                self._read = visits_from_table(self.table, policy)
+            except InputError as e:
+                self._error = e
+                raise
+        return self._read
+
+
+def read_table(table: object, policy: ir.Policy) -> Read:
+    """``visits_from_table``, read once when ``table`` is a ``SharedTable``."""
+    if isinstance(table, SharedTable):
+        return table.read(policy)
+    return visits_from_table(table, policy)
 
 
 def _as_table(table: object) -> "pa.Table":

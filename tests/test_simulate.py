@@ -249,6 +249,98 @@ def test_a_person_is_one_bucket_however_the_id_is_written():
     assert np.bincount(spread).min() > 1_000
 
 
+def test_many_ids_are_bucketed_as_each_one_alone():
+    """Past DISTINCT_FIRST rows each distinct id is hashed once: the same buckets, nulls and
+    ids written with spaces included."""
+    from policylang.simulate import DISTINCT_FIRST, buckets_of
+
+    base = ["A", " A", "A\u3000", "7", "  7 ", "甲", "甲 ", "", None]
+    ids = [base[i % len(base)] if i % 3 else f"P{i % 500:05d} " for i in range(DISTINCT_FIRST * 3)]
+    many = buckets_of(pa.array(ids), 13).tolist()
+    assert many == [buckets_of(pa.array([x], pa.string()), 13)[0] for x in ids]
+
+
+# ---- one reading for both policies ------------------------------------------------------------
+
+
+def test_policies_that_read_alike_read_the_claims_once(monkeypatch, tmp_path):
+    import policylang
+    from policylang import columns
+
+    table = pq.read_table(_claims_of(tmp_path, 300, 5)).drop_columns(["setl_id", "mdtrt_id"])
+    base, reform = policylang.load(GUIYANG), policylang.load(REFORM)
+    assert columns.reader_key(base.ir) == columns.reader_key(reform.ir)
+    reads = []
+    real = columns.visits_from_table
+    monkeypatch.setattr(columns, "visits_from_table", lambda *a: reads.append(1) or real(*a))
+    for engine in ("columnar", "duckdb"):
+        if engine == "duckdb":
+            pytest.importorskip("duckdb", reason="pip install 'policylang[sql]'")
+        shared = columns.SharedTable(table, columns.reader_key(base.ir))
+        for policy in (base, reform):
+            alone = policy.settle_table(table, engine=engine)
+            assert policy.settle_table(shared, engine=engine).equals(alone)
+    assert len(reads) == 2 * 2 + 2  # each policy alone, and once per engine for the shared table
+
+
+def test_a_policy_that_reads_otherwise_reads_the_table_itself(tmp_path):
+    import policylang
+    from policylang import columns
+
+    table = pq.read_table(_claims_of(tmp_path, 50, 6))
+    other = policylang.load(ROOT / "examples" / "adjustments" / "qingyu-2025.pol")
+    shared = columns.SharedTable(table, columns.reader_key(policylang.load(GUIYANG).ir))
+    assert columns.reader_key(other.ir) != shared.key  # it declares inputs of its own
+    params = {"reform_start": "2023-01-01", "level3_ratio": "60%"}
+    assert other.settle_table(shared, params).equals(other.settle_table(table, params))
+
+
+def test_a_shared_table_with_a_bad_row_raises_the_same_problems_for_each_policy(tmp_path):
+    import policylang
+    from policylang import columns
+    from policylang.inputs import InputError
+
+    table = pq.read_table(_claims_of(tmp_path, 50, 7))
+    i = table.column_names.index("medfee_sumamt")
+    bad = table.column(i).to_pylist()
+    bad[3] = D("-1.00")
+    table = table.set_column(i, "medfee_sumamt", pa.array(bad, table.schema.field(i).type))
+    base = policylang.load(GUIYANG)
+    shared = columns.SharedTable(table, columns.reader_key(base.ir))
+    got = []
+    for policy in (base, policylang.load(REFORM)):
+        with pytest.raises(InputError) as e:
+            policy.settle_table(shared)
+        got.append([(p.record, p.field) for p in e.value.problems])
+    assert got[0] == got[1] == [(4, "medfee_sumamt")]
+
+
+def test_duckdb_reads_balances_and_absent_columns_as_the_columnar_engine(tmp_path):
+    """The duckdb table path without balances (no account windows; absent codes as NULL;
+    persons as integer codes) and with some: equal to the columnar engine on every row."""
+    pytest.importorskip("duckdb", reason="pip install 'policylang[sql]'")
+    import policylang
+
+    table = pq.read_table(_claims_of(tmp_path, 300, 8))
+    n = table.num_rows
+    balc = pa.array([D(f"{(i * 37) % 900}.50") if i % 5 == 0 else None for i in range(n)],
+                    pa.decimal128(18, 2))  # fmt: skip
+    flags = pa.array(["0" if i % 7 == 0 else None for i in range(n)], pa.string())
+    policy = policylang.load(GUIYANG)
+    for t in (table, table.append_column("acct_balc", balc).append_column("acct_used_flag", flags)):
+        duck = policy.settle_table(t, engine="duckdb")
+        assert duck.equals(policy.settle_table(t, engine="columnar"))
+    assert any(x for x in duck.column("acct_pay").to_pylist())  # the account paid: windows ran
+
+
+def _claims_of(folder: Path, persons: int, seed: int) -> Path:
+    from policylang.synth import synth
+
+    path = folder / f"claims-{persons}-{seed}.parquet"
+    synth(persons, 1, seed, path)
+    return path
+
+
 # ---- engines ----------------------------------------------------------------------------------
 
 

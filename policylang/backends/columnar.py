@@ -111,9 +111,9 @@ from ..columns import (
     np,
     pa,
     pc,
+    read_table,
     scaled,
     visits_from_records,
-    visits_from_table,
 )
 
 REASONS = (
@@ -1065,25 +1065,6 @@ def _tarjan(n: int, edges: dict[int, set]) -> list[list[int]]:
 # ---- one settle run ---------------------------------------------------------------------------
 
 
-def execution_order(psn: np.ndarray, day: np.ndarray, tod: np.ndarray) -> np.ndarray:
-    """Row indexes sorted by (person, day, a date alone before any time that day, time of day),
-    ties in input order: ``common.settle_order`` for every person at once.  One stable sort on
-    a combined key when it fits in 62 bits (the usual case), else a lexsort."""
-    n = len(psn)
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    dmin, dmax = int(day.min()), int(day.max())
-    width = int(tod.max()) + 2  # tod + 1 is in [0, width)
-    span = (dmax - dmin + 1) * width
-    persons = int(psn.max()) + 1
-    if span * persons < LIMIT:
-        key = psn.astype(np.int64) * span + ((day - dmin) * width + (tod + 1))
-        return np.argsort(key, kind="stable")
-    if span < LIMIT:
-        return np.lexsort(((day - dmin) * width + (tod + 1), psn))
-    return np.lexsort((tod, day, psn))
-
-
 def _bucket(period: str, days: np.ndarray) -> np.ndarray:
     """The period bucket of each day (year; months since 1970-01; the day), through a table of
     the days spanned (a datetime64 cast per row is much slower)."""
@@ -1215,11 +1196,12 @@ class _Run:
         self.plan: _Plan = eng._plan
         prog = self.program = self.plan.program
         n = self.n = vis.n
-        self.order = execution_order(vis.psn, vis.day, vis.tod)
+        self.order = vis.order()
         self.P = vis.psn[self.order]
         self.D = vis.day[self.order]
         self.all = np.arange(n)
-        self._sorted: dict[str, Col] = {}
+        # the fields in settlement order, shared by every policy settling these visits
+        self._sorted: dict[str, Col] = vis.memo.setdefault("sorted", {})
         self.errors = _Errors()
         self.err = np.full(n, -1, dtype=np.int32)
         self.failed = np.zeros(n, dtype=bool)
@@ -2304,7 +2286,7 @@ class Columnar:
     ) -> Any:
         """Settle a ``pyarrow.Table`` of visits; a table of results in input row order (see
         ``CompiledPolicy.settle_table``)."""
-        vis, psn_text, echo_time = visits_from_table(table, self.policy)
+        vis, psn_text, echo_time = read_table(table, self.policy)
         run = self._run(vis, params, state)
         n = vis.n
         money: dict = {}

@@ -107,11 +107,13 @@ def _by_rows(
 ) -> pa.Table:
     import pyarrow as pa
 
-    from ..columns import visits_from_table
+    from ..columns import SharedTable, read_table
 
     # the table is read and checked as the table path reads it (the same messages; a float
     # column of amounts is refused, never rounded); then each row is settled as a record
-    _, _, echo = visits_from_table(table, engine.policy)
+    _, _, echo = read_table(table, engine.policy)
+    if isinstance(table, SharedTable):
+        table = table.table
     results = engine.settle([_record(r) for r in table.to_pylist()], params)
     rows = [r.to_json(trace=False) for r in results]
 

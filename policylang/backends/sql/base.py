@@ -1404,7 +1404,8 @@ class SettleLowering(Lowering):
     (tables ``pl_state``: psn_no, counter, bucket, each_v, used; ``pl_balances``: psn_no,
     balc) and output what this call leaves; ``decimal_columns``: {column: scale} of money
     columns given as DECIMAL yuan; ``extras``: the columns the runner needs for messages
-    and errors (``EXTRA_OUTPUTS``)."""
+    and errors (``EXTRA_OUTPUTS``); ``balances`` False: no visit gives ``acct_balc`` (the
+    account pays nothing and no balance is known, without the windows that follow one)."""
 
     def __init__(
         self,
@@ -1415,10 +1416,12 @@ class SettleLowering(Lowering):
         state: bool = False,
         extras: bool = True,
         decimal_columns: dict | None = None,
+        balances: bool = True,
     ):
         super().__init__(policy, params)
         self.program = policy.programs["settle"]
         self.source, self.state, self.extras = source, state, extras
+        self.balances = balances or state
         self.decimal_columns = dict(decimal_columns or {})
         self.columns_in = visit_columns(policy)
         self.counters = {c.id: c for c in self.program.counters}
@@ -1839,6 +1842,9 @@ class SettleLowering(Lowering):
         """A given acct_balc starts a segment of the person's visits; within it the balance
         after a visit is GREATEST(0, B - S), S the running sum of what the account may pay
         (0 where the record asks not to use the account: ``step.used`` false)."""
+        if not self.balances:  # no balance known: B is NULL, the account pays 0
+            env.vars[step.out], env.vars[step.balance] = K(0, 2), NULL
+            return
         given = self.fields["acct_balc"].val
         day = self.fields["setl_date"].val
         seg = self.col(

@@ -85,6 +85,7 @@ class DuckDB:
         )
         # the plan that reads and writes the ledger, built when first needed
         self._stateful: SettleLowering | None = None
+        self._unbalanced: SettleLowering | None = None  # no visit gives a balance: built so too
         self._may_pay: MayPayLowering | None = None  # credit and may-pay plans, built when
         self._credit_plan: CreditLowering | None = None  # first used
         self._scripts: dict = {}
@@ -407,6 +408,20 @@ class DuckDB:
         self.con.execute(f"SET memory_limit = '{max(64, size * 6 // 10 >> 20)}MB'")
         if spill is not None:
             self.con.execute("SET temp_directory = ?", [spill])
+
+    def table_plan(self, any_balance: bool) -> Plan:
+        """The settle plan of the table path: without the account's windows when no visit
+        gives a balance (the account then pays nothing, as the full plan finds)."""
+        if any_balance:
+            return self._lowering.plan
+        if self._unbalanced is None:
+            self._unbalanced = self._base.SettleLowering(
+                self.policy,
+                source="pl_visits",
+                decimal_columns=self._number_inputs,
+                balances=False,
+            )
+        return self._unbalanced.plan
 
     def _lowering_params(self, any_balance: bool) -> list[str]:
         """The parameters the settle program reads, and the account-use rules' when some visit

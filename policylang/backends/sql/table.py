@@ -20,9 +20,10 @@ from ...columns import (
     np,
     pa,
     pc,
-    visits_from_table,
+    read_table,
 )
 from ...inputs import InputError, InputProblem
+from ...ir.demands import fields_read
 from ...runtime import MONEY_FIELDS
 from ..common import NotSupported, settle_funds
 
@@ -40,24 +41,23 @@ def settle_table(
     state: dict[str, Any] | None = None,
     messages: bool = False,
 ) -> pa.Table:
-    """Settle ``table`` with ``engine`` (a ``DuckDB`` backend); results in input row order."""
+    """Settle ``table`` with ``engine`` (a ``DuckDB`` backend); results in input row order.
+    ``table`` may be a ``columns.SharedTable``: read once for every policy that reads it
+    alike, the visits table the lowering reads built once too."""
     if state is not None or messages:
         raise NotSupported(
             "the duckdb backend's table path settles one table from zero and builds no "
             "messages: use the columnar backend (state, messages=True) or settle"
         )
-    vis, psn_text, echo_time = visits_from_table(table, engine.policy)
+    vis, psn_text, echo_time = read_table(table, engine.policy)
     n = vis.n
-    source = _source(engine, vis)
-    wanted = engine._lowering_params(_has_balance(vis))
-    binds = engine._binds(params, wanted)
-    registered = ["pl_visits"]
-    engine.con.register("pl_visits", source)
+    balances = _has_balance(vis)
+    binds = engine._binds(params, engine._lowering_params(balances))
+    registered = _register(engine, vis)
     try:
-        got = engine._run(engine._lowering.plan, binds, registered, None, n, arrow=True)
+        got = engine._run(engine.table_plan(balances), binds, registered, None, n, arrow=True)
     finally:
-        for name in registered:
-            engine.con.unregister(name)
+        _unregister(engine, registered)
     at = got.column("row_no").to_numpy()
     _raise_errors(got, at, vis)
     out = {
@@ -70,8 +70,51 @@ def settle_table(
         out[name] = _result_column(got, name, at, n)
     out["balc"] = _result_column(got, "balc", at, n)
     out["reason"] = _in_row_order(got.column("reason"), at, n)
-    out.update(audit_columns(vis.cols, _seq(vis), engine.stamp))
+    out.update(audit_columns(vis.cols, vis.seq(), engine.stamp))
     return pa.table(out)
+
+
+VIEW = "pl_visits"  # what the plan reads
+GIVEN = "pl_visits_given"  # the columns some visit has, under the view (DuckDB)
+
+
+def _register(engine: DuckDB, vis: Visits) -> list[str]:
+    """Make the visits table the plan reads; the names to drop after the run.  On DuckDB a
+    view reads the columns some visit has and gives every absent one as a typed NULL (the
+    query's optimiser then drops what they decide, and no window carries them)."""
+    key = (engine.name, _psn_codes(engine), tuple(engine._base.visit_columns(engine.policy)))
+    source, absent = got = vis.memo.get(("source", key)) or _source(engine, vis, key[1])
+    vis.memo[("source", key)] = got
+    if engine.name != "duckdb":
+        engine.con.register(VIEW, source)
+        return [VIEW]
+    engine.con.register(GIVEN, source)
+    columns = ", ".join(
+        f'CAST(NULL AS {sql}) AS "{name}"' if name in absent else f'"{name}"'
+        for name, _t, sql in key[2]
+    )
+    engine.con.execute(f"CREATE OR REPLACE TEMPORARY VIEW {VIEW} AS SELECT {columns} FROM {GIVEN}")
+    return [GIVEN, VIEW]
+
+
+def _unregister(engine: DuckDB, registered: list[str]) -> None:
+    for name in registered:
+        if name == VIEW and engine.name == "duckdb":
+            engine.con.execute(f"DROP VIEW IF EXISTS {VIEW}")
+        else:
+            engine.con.unregister(name)
+
+
+def _psn_codes(engine: DuckDB) -> bool:
+    """Whether the plan may read each person as an integer code (DuckDB partitions and sorts
+    them sooner than text): when the program reads ``psn_no`` only as the person, never
+    as a value (a condition, a counter kept for each value)."""
+    if engine.name != "duckdb":
+        return False
+    program = engine._settle_program
+    return "psn_no" not in fields_read(program) and all(
+        c.each != "psn_no" for c in program.counters
+    )
 
 
 def _result_money(engine: DuckDB) -> tuple[str, ...]:
@@ -131,29 +174,15 @@ def _raise_errors(got: pa.Table, at: np.ndarray, vis: Visits) -> None:
     raise InputError([_problem(code, i, names[vis.psn[i]]) for i, code in problems])
 
 
-def _seq(vis: Visits) -> np.ndarray:
-    """Each visit's operation number for its person, in settlement order (day, a date alone
-    before a time, time, input row)."""
-    n = vis.n
-    if not n:
-        return np.zeros(0, dtype=np.int64)
-    order = np.lexsort((np.arange(n), vis.tod, vis.day, vis.psn))
-    p = vis.psn[order]
-    starts = np.ones(n, dtype=bool)
-    starts[1:] = p[1:] != p[:-1]
-    first = np.flatnonzero(starts)
-    seg = np.cumsum(starts) - 1
-    seq = np.empty(n, dtype=np.int64)
-    seq[order] = np.arange(1, n + 1, dtype=np.int64) - first[seg]
-    return seq
-
-
 # ---- the visits table the lowering reads -------------------------------------------------------
 
 
-def _source(engine: DuckDB, vis: Visits) -> pa.Table:
+def _source(engine: DuckDB, vis: Visits, psn_codes: bool) -> tuple[pa.Table, frozenset[str]]:
+    """The visits as the lowering reads them (``base.visit_columns``), and the names of the
+    columns no visit has (left out of the table when the engine reads them as NULL)."""
     n = vis.n
     data: dict[str, pa.Array] = {}
+    absent = set()
     for name, t, sql in engine._base.visit_columns(engine.policy):
         if name == "row_no":
             data[name] = pa.array(np.arange(n, dtype=np.int64))
@@ -164,10 +193,23 @@ def _source(engine: DuckDB, vis: Visits) -> pa.Table:
             moment = vis.day * US_PER_DAY + np.maximum(vis.tod, 0)
             data[name] = pa.array(moment, pa.timestamp("us"), mask=vis.tod < 0)
         elif name == "psn_no":
-            data[name] = pc.take(pa.array(vis.names, pa.string()), pa.array(vis.psn))
+            data[name] = (
+                pa.array(vis.psn.astype(np.int64))
+                if psn_codes
+                else pc.take(pa.array(vis.names, pa.string()), pa.array(vis.psn))
+            )
+        elif _left_out(engine, vis, name, sql):
+            absent.add(name)
         else:
             data[name] = _column(name, t, sql, vis.cols.get(name), n, engine._base.SCALE)
-    return pa.table(data)
+    return pa.table(data), frozenset(absent)
+
+
+def _left_out(engine: DuckDB, vis: Visits, name: str, sql: str) -> bool:
+    """Whether column ``name`` is given to DuckDB as a typed NULL rather than as data: no
+    visit has it (a declared number keeps its DECIMAL column, which the lowering scales)."""
+    gone = name in vis.absent or name not in vis.cols
+    return bool(vis.n) and engine.name == "duckdb" and sql != "HUGEINT" and gone
 
 
 def _column(
