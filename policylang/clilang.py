@@ -80,9 +80,29 @@ def _ngettext(singular: str, plural: str, n: int) -> str:
     return _gettext(singular if n == 1 else plural)
 
 
+# the command groups whose usage lines speak the language (``name_types`` registers them)
+_GROUPS: list[click.Group] = []
+# click's placeholders in a usage line, by language: ``[OPTIONS]``, ``COMMAND [ARGS]...``
+_METAVARS = {
+    "en": ("[OPTIONS]", "COMMAND [ARGS]..."),
+    "zh": ("[选项]", "命令 [参数]..."),
+}
+
+
+def _sync_metavars() -> None:
+    """The placeholders of every registered command's usage line in the language spoken
+    (click writes them as given, so they are set each time the language is chosen)."""
+    options, subcommand = _METAVARS["zh" if human() == "zh" else "en"]
+    for group in _GROUPS:
+        group.subcommand_metavar = subcommand
+        for cmd in [group, *group.commands.values()]:
+            cmd.options_metavar = options
+
+
 def _sync_click() -> None:
     """Route click's gettext through ours while Chinese is spoken (and leave it alone
     otherwise: an English run never touches click)."""
+    _sync_metavars()
     if human() != "zh" or _patched:
         return
     import importlib
@@ -188,7 +208,10 @@ class _TypeName(str):
 
 def name_types(group: click.Group) -> None:
     """Make the names of the types of every parameter of ``group``'s commands speak the
-    language (``_TypeName``); English output is unchanged."""
+    language (``_TypeName``), and its usage lines' placeholders too (``_sync_metavars``);
+    English output is unchanged."""
+    if group not in _GROUPS:
+        _GROUPS.append(group)
     for cmd in [group, *group.commands.values()]:
         for param in cmd.params:
             kind = param.type
