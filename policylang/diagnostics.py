@@ -922,6 +922,23 @@ EXAMPLES: dict[str, tuple[str, str]] = {
         'rounding half_up to 0.01 yuan unstated "the notice gives no rounding rule"',
     ),
 }
+# The words of the examples that are not policy source (comments, a note, an officer's
+# reason), as ``explain --lang zh`` shows them.
+EXAMPLE_WORDS_ZH = {
+    "# the id in the parent's `policy` line": "# 上级政策 `policy` 行中的标识",
+    "# level1 is in primary": "# level1 已在 primary 中",
+    "# both in force in 2024": "# 2024 年两者同时有效",
+    "# 1000 + 3000 / 60%": "# 1000 + 3000 / 60%(统筹基金封顶时的费用)",
+    "# the province requires ratio >= 50%": "# 省级要求支付比例 >= 50%",
+    "(no rounding rule)": "(未声明舍入规则)",
+    '"the notice gives no rounding rule"': '"通知未规定舍入规则"',
+}
+
+
+def _example_zh(line: str) -> str:
+    for en, zh in EXAMPLE_WORDS_ZH.items():
+        line = line.replace(en, zh)
+    return line
 
 
 def explain(code: str, lang: str | None = None) -> str | None:
@@ -941,6 +958,7 @@ def explain(code: str, lang: str | None = None) -> str | None:
             .replace("  right: ", "  正确: ")
             for line in kept
         ]
+        kept = [_example_zh(x) if x.startswith(("  错误: ", "  正确: ")) else x for x in kept]
         from .messages import DIAGNOSTIC_TITLES_ZH
 
         entry = CATALOGUE[code.upper()]

@@ -163,7 +163,8 @@ def authored_texts() -> tuple[str, ...]:
 STATUS = {"PASS", "FAIL", "ERROR", "OK", "WARNING"}  # words, though in capitals
 
 # lines that show source: a diagnostic's excerpt and its caret, explain's wrong/right samples
-SOURCE_LINE = re.compile(r"^\s*(\d+\s*)?\|.*$|^\s*(错误|正确): .*$", re.M)
+# (up to a comment, which is words: it is read)
+SOURCE_LINE = re.compile(r"^\s*(\d+\s*)?\|.*$|^\s*(错误|正确): [^#\n]*", re.M)
 QUOTED = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"|“[^”\n]*”|`[^`\n]*`")
 PATH = re.compile(r"[\w./-]*\.(pol|json|jsonl|toml|md|csv|parquet)\b|[\w.-]+/[\w./-]*")
 # the identifier a Chinese name stands for, after it: 在职(active), 合计上限(total_at_most)
