@@ -141,6 +141,28 @@ def const_words(value: Any, t: str, lang: str) -> str:
     return shown(value, lang)
 
 
+def requirement_words(q: ir.Requirement, lang: str) -> str:
+    """A province's requirement as the policy writes it (``ratio[psn_type = retiree] >=
+    ratio[psn_type = active]``), in Chinese with the measures, fields and values named in
+    Chinese (``支付比例[人员类别 = 退休] >= 支付比例[人员类别 = 在职]``)."""
+    if lang != "zh":
+        return q.text
+    measured = next((s.quantity for s in (q.left, q.right) if isinstance(s, ir.Measure)), "")
+    return f"{_requirement_side(q.left, measured)} {q.op} {_requirement_side(q.right, measured)}"
+
+
+def _requirement_side(side: object, measured: str) -> str:
+    """A measure (its name, and the visits it is measured on), or a bound of the type of the
+    measure it is compared with."""
+    if isinstance(side, ir.Measure):
+        name = {en: zh for zh, en in V.MEASURE_ALIASES.items()}.get(side.quantity, side.quantity)
+        where = side.where
+        if isinstance(where, ir.AllOf) and not where.items:
+            return name
+        return f"{name}[{cond_words(where, 'zh')}]"
+    return const_words(side, V.MEASURES.get(measured, ""), "zh")
+
+
 def expr_words(e: ir.Value, lang: str) -> str:
     if isinstance(e, ir.Const):
         return const_words(e.value, e.type, lang)

@@ -34,6 +34,7 @@ from .describe import (
     conditional_adjustments,
     expr_words,
     ratio_matrix,
+    requirement_words,
     span_words,
     value_words,
     venue_name,
@@ -625,7 +626,10 @@ def _diseases(policy: ir.Policy, notes: Notes, lang: str) -> list[Block]:
 
 
 def _requirements(policy: ir.Policy, notes: Notes, lang: str) -> list[Block]:
-    rows = tuple((Cell(q.name), Cell(q.text), _clause(q.prov, notes)) for q in policy.requirements)
+    rows = tuple(
+        (Cell(q.name), Cell(requirement_words(q, lang)), _clause(q.prov, notes))
+        for q in policy.requirements
+    )
     return [
         Heading(2, text("render.requirements", lang)),
         Table(

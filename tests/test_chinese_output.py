@@ -8,6 +8,7 @@ one message: a new message without its Chinese fails here."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import shlex
@@ -164,7 +165,8 @@ STATUS = {"PASS", "FAIL", "ERROR", "OK", "WARNING"}  # words, though in capitals
 
 # lines that show source: a diagnostic's excerpt and its caret, explain's wrong/right samples
 # (up to a comment, which is words: it is read)
-SOURCE_LINE = re.compile(r"^\s*(\d+\s*)?\|.*$|^\s*(错误|正确): [^#\n]*", re.M)
+# (an excerpt is indented; a Markdown table's row starts its line with "|": it is read)
+SOURCE_LINE = re.compile(r"^[ \t]+(\d+[ \t]*)?\|.*$|^\s*(错误|正确): [^#\n]*", re.M)
 QUOTED = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"|“[^”\n]*”|`[^`\n]*`")
 PATH = re.compile(r"[\w./-]*\.(pol|json|jsonl|toml|md|csv|parquet)\b|[\w.-]+/[\w./-]*")
 # the identifier a Chinese name stands for, after it: 在职(active), 合计上限(total_at_most)
@@ -266,3 +268,14 @@ def test_simulate_says_nothing_in_english(monkeypatch, tmp_path):
     r = CliRunner().invoke(main, args, terminal_width=100)
     assert r.exit_code == 0, r.output
     assert english_words(r.output.replace("引擎 columnar", "")) == [], r.output
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_the_html_summary_in_chinese_has_no_english_words(policy, monkeypatch):
+    """render --format html: the page's text (its markup and style set aside)."""
+    monkeypatch.chdir(ROOT)
+    r = CliRunner().invoke(main, ["--lang", "zh", "render", policy, "--format", "html"])
+    assert r.exit_code == 0, r.output
+    page = re.sub(r"<style>.*?</style>", " ", r.output, flags=re.S)
+    words = html.unescape(re.sub(r"<[^>]+>", "\n", page))
+    assert english_words(words) == [], words
