@@ -520,6 +520,7 @@ class Lowering:
             requirements=tuple(reqs),
             parent=parent,
             vocabulary=scope.vocab,
+            tier_labels={k: d.label for k, d in scope.tiers.items() if d.label},
         )
 
     def bill_split(self, p: n.Policy, scope: Scope) -> tuple[tuple[str, ...], ir.Prov] | None:

@@ -76,6 +76,8 @@ class Explanation:
     fund_names: dict[str, str] = attrs.Factory(dict)
     # the policy's vocabulary: the Chinese names of the values it adds (veteran -> 离休)
     vocab: Any = None
+    # the tiers' names as the policy declares them (tier primary "一级及以下")
+    tier_labels: dict[str, str] = attrs.Factory(dict)
 
     def to_json(self) -> dict:
         return {
@@ -149,7 +151,9 @@ def _explain_one(
     else:
         steps += _may_pay_steps(result, lang)
     _in_language(steps, kind, result.reason, shown.get("message"), lang)
-    return Explanation(i + 1, kind, shown, steps, declared_fund_names(policy), policy.vocab)
+    return Explanation(
+        i + 1, kind, shown, steps, declared_fund_names(policy), policy.vocab, policy.tier_labels
+    )
 
 
 def declared_fund_names(policy: ir.Policy) -> dict[str, str]:
@@ -725,6 +729,10 @@ def rule_label(rule: str, lang: str) -> str:
 _FUND_NAMES: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
     "policylang_why_fund_names", default=None
 )
+# and of the tiers (``tier primary "一级及以下"``)
+_TIER_LABELS: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
+    "policylang_why_tier_labels", default=None
+)
 
 
 def fund_name(fund: str) -> str:
@@ -750,7 +758,10 @@ def _rule_in_chinese(rule: str) -> str:
     said = " ".join(keywords.get(t, periods.get(t, t)) for t in tokens)
     if bracket:
         inside, close, tail = rest.partition("]")
-        said += "[" + re.sub(r"[A-Za-z_][\w]*", lambda m: value(m.group(0), "zh"), inside)
+        tiers = _TIER_LABELS.get() or {}
+        said += "[" + re.sub(
+            r"[A-Za-z_][\w]*", lambda m: tiers.get(m.group(0)) or value(m.group(0), "zh"), inside
+        )
         said += close + tail
     return said
 
@@ -812,10 +823,12 @@ def render_lines(
     out: list[tuple[str, str]] = []
     for ex in explanations:
         named = _FUND_NAMES.set(ex.fund_names)
+        tiers = _TIER_LABELS.set(ex.tier_labels)
         try:
             with vocabulary_names(ex.vocab):
                 out += _explanation_lines(ex, policy_id, policy_file, lang)
         finally:
+            _TIER_LABELS.reset(tiers)
             _FUND_NAMES.reset(named)
     while out and not out[-1][0]:
         out.pop()

@@ -258,3 +258,19 @@ def test_a_further_fund_s_steps_are_named_in_chinese_by_the_policy_s_name_for_it
     # with no name declared, the platform's name of the fund
     assert why.label("hifob pays", "zh") == "职工大额医疗费用补助基金 支付"
     assert why.label("hifob pays", "en") == "hifob pays"
+
+
+def test_a_tier_is_named_as_the_policy_declares_it_in_chinese(monkeypatch):
+    """``tier primary "一级及以下" = unrated, level1``: the ratio's rule reads 支付比例
+    [一级及以下] in Chinese, ratio [primary] in English; the name is how the rule is shown,
+    not what the policy means, so the IR (and its hash) does not carry it."""
+    monkeypatch.chdir(ROOT)
+    args = ["why", "policies/guiyang-2022.pol", "examples/guiyang-visits.json", "--record", "1"]
+    zh = CliRunner().invoke(main, ["--lang", "zh", *args])
+    en = CliRunner().invoke(main, args)
+    assert zh.exit_code == en.exit_code == 0, zh.output + en.output
+    assert "支付比例 [一级及以下]" in zh.output and "primary" not in zh.output
+    assert "ratio [primary]" in en.output
+    policy = policylang.load(ROOT / "policies" / "guiyang-2022.pol")
+    assert policy.ir.tier_labels == {"primary": "一级及以下"}
+    assert "tier_labels" not in policy.ir_json()

@@ -365,6 +365,9 @@ class Policy:
     )  # (the settle program's prelude says it: part of the meaning there)
     # kind (settle | credit | may_pay) -> ir.program.Program, built from the sections
     programs: dict = attrs.field(factory=dict, eq=False, hash=False, repr=False)
+    # tier -> the name its declaration gives it (``tier primary "一级及以下" = ...``): how a
+    # rule of the tier is named to a reader, not part of what the policy means (not hashed)
+    tier_labels: dict = attrs.field(factory=dict, eq=False, hash=False, repr=False)
     # the enumerations and code lists in force (policylang.vocabulary.Vocabulary); None: the
     # shipped ones (builtin and national) alone
     vocabulary: Any = attrs.field(default=None, repr=False)
