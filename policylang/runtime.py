@@ -144,6 +144,8 @@ MONEY_FIELDS = (
     "acct_pay",
     "psn_cash_pay",
 )
+# the amounts a settlement computes, after the bill it was given, in VisitResult's order
+SETTLED_AMOUNTS = MONEY_FIELDS[1:]
 
 
 def fen(amount: Decimal) -> int:

@@ -85,6 +85,7 @@ from ..ir.evaluate import CTX
 from ..ir.serial import content_hash
 from .common import settle_funds
 from ..runtime import (
+    SETTLED_AMOUNTS,
     CreditResult,
     MayPayResult,
     VisitResult,
@@ -130,15 +131,7 @@ REASONS = (
     "cost_cap_reached",
 )
 _STEP = 64  # a charge's order within a visit: step index * _STEP + cap index
-MONEY_OUT = (
-    "inscp_scp_amt",
-    "act_pay_dedc",
-    "hifp_pay",
-    "fund_pay_sumamt",
-    "psn_part_amt",
-    "acct_pay",
-    "psn_cash_pay",
-)
+MONEY_OUT = SETTLED_AMOUNTS
 
 
 # ---- exact integer arithmetic on arrays ------------------------------------------------------

@@ -27,6 +27,7 @@ from ..ir.demands import counter_reads, deciding, fields_read
 from ..ir.serial import content_hash
 from ..ir.evaluate import CTX, MissingValue, NoRow
 from ..runtime import (
+    SETTLED_AMOUNTS,
     ZERO,
     CreditResult,
     fen,
@@ -214,19 +215,7 @@ class Reference:
             env["hifp_pay"],
             banded,
         )
-        amounts = tuple(
-            fen(env[f])
-            for f in (
-                "inscp_scp_amt",
-                "act_pay_dedc",
-                "hifp_pay",
-                "fund_pay_sumamt",
-                "psn_part_amt",
-                "acct_pay",
-                "psn_cash_pay",
-                *self.funds,
-            )
-        )
+        amounts = tuple(fen(env[f]) for f in (*SETTLED_AMOUNTS, *self.funds))
         ratio_e4 = None if env["ratio"] is None else int(env["ratio"].scaleb(4, CTX))
         balc = None if env["balc"] is None else fen(env["balc"])
         seq = ledger.seq[v["psn_no"]] = ledger.seq.get(v["psn_no"], 0) + 1

@@ -47,6 +47,7 @@ from ..ir.index import TableIndex
 from ..ir.serial import content_hash
 from ..ir.evaluate import CTX, MissingValue
 from ..runtime import (
+    SETTLED_AMOUNTS,
     ZERO,
     CreditResult,
     MayPayResult,
@@ -800,15 +801,7 @@ BASE_NS = {
 
 # ---- the settle function ------------------------------------------------------------------
 
-SETTLE_VARS = (
-    "inscp_scp_amt",
-    "act_pay_dedc",
-    "hifp_pay",
-    "fund_pay_sumamt",
-    "psn_part_amt",
-    "acct_pay",
-    "psn_cash_pay",
-)
+SETTLE_VARS = SETTLED_AMOUNTS
 
 
 def settle_source(policy: ir.Policy, tracing: bool) -> tuple[str, dict]:

@@ -59,6 +59,7 @@ from ...inputs import PLATFORM_FIELDS, VISIT_SPEC, PERSON_SPEC, REQUEST_SPEC
 from ...ir import evaluate as E
 from ...ir.demands import fields_read, params_read
 from ...ir.evaluate import CTX
+from ...runtime import SETTLED_AMOUNTS
 from ..common import NotSupported, settle_funds
 
 SCALE = {V.MONEY: 2, V.PERCENT: 4, V.POINTS: 4, V.NUMBER: 6}
@@ -1364,16 +1365,7 @@ def _defaults(spec: dict, policy: ir.Policy) -> dict:
 
 # ---- settle --------------------------------------------------------------------------------
 
-MONEY_OUTPUTS = (
-    "inscp_scp_amt",
-    "act_pay_dedc",
-    "hifp_pay",
-    "fund_pay_sumamt",
-    "psn_part_amt",
-    "acct_pay",
-    "psn_cash_pay",
-    "balc",
-)
+MONEY_OUTPUTS = (*SETTLED_AMOUNTS, "balc")
 SETTLE_OUTPUTS = (
     "inscp_scp_amt",
     "act_pay_dedc",

@@ -34,6 +34,7 @@ from ...ir.demands import demands
 from ...ir.serial import content_hash
 from ...ir.evaluate import CTX
 from ...runtime import (
+    SETTLED_AMOUNTS,
     CreditResult,
     MayPayResult,
     VisitResult,
@@ -220,7 +221,7 @@ class DuckDB:
         further funds' output fields, whose amounts follow the others."""
         amounts = (
             _fen(v["medfee_sumamt"]),
-            *(int(cols[k][p]) for k in (*_MONEY_OUT, *funds)),
+            *(int(cols[k][p]) for k in (*SETTLED_AMOUNTS, *funds)),
         )
         balc = cols["balc"][p]
         ratio = cols["pool_prop_selfpay"][p]
@@ -636,18 +637,6 @@ class DuckDB:
             return self._run(plan, binds, [], None, table.num_rows)
         finally:
             self.con.unregister(source)
-
-
-# the result columns of the amounts after medfee_sumamt, in VisitResult's order
-_MONEY_OUT = (
-    "inscp_scp_amt",
-    "act_pay_dedc",
-    "hifp_pay",
-    "fund_pay_sumamt",
-    "psn_part_amt",
-    "acct_pay",
-    "psn_cash_pay",
-)
 
 
 def _scaled(
