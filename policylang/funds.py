@@ -122,26 +122,21 @@ def _check_body(ck: "Checker", fund: n.Fund, fields: dict) -> None:
         ck.need_cite(st, st.cite)
         ck.check_fund_statement(st, what, what_zh, fields)
         if isinstance(st, n.Deductible) and st.ceiling is not None:
-            ck.emit(
-                "S602",
+            _refuse(
+                ck,
                 st.ceiling.span,
-                what="a total on the deductibles (total_at_most)",
-                what_zh="起付标准累计上限(累计不超过)",
-                section="fund",
-                section_zh="基金",
-                allowed="a per-visit deductible of the pooling fund",
-                allowed_zh="统筹基金的每次起付标准",
+                ("a total on the deductibles (total_at_most)", "起付标准累计上限(累计不超过)"),
+                ("a per-visit deductible of the pooling fund", "统筹基金的每次起付标准"),
             )
         if isinstance(st, n.Ratio) and isinstance(st.amount, n.Bands):
-            ck.emit(  # a fund pays one ratio of its band; bands are the pooling fund's
-                "S602",
+            _refuse(  # a fund pays one ratio of its band; bands are the pooling fund's
+                ck,
                 st.amount.span,
-                what="a ratio banded by accumulated spending",
-                what_zh="按累计金额分段的支付比例",
-                section="fund",
-                section_zh="基金",
-                allowed="the pooling fund's ratio (a fund block pays one ratio, or a ratio table)",
-                allowed_zh="统筹基金的支付比例(基金块只支付一个比例,或使用比例表)",
+                ("a ratio banded by accumulated spending", "按累计金额分段的支付比例"),
+                (
+                    "the pooling fund's ratio (a fund block pays one ratio, or a ratio table)",
+                    "统筹基金的支付比例(基金块只支付一个比例,或使用比例表)",
+                ),
             )
         if isinstance(st, n.Ratio):
             if ratio is not None:
@@ -175,19 +170,26 @@ POOLING_ONLY = {
 }
 
 
-def _pooling_only(ck: "Checker", st: object) -> None:
+def _pooling_only(ck: "Checker", st: n.Stmt) -> None:
     """``reduce`` and the ratio's bounds belong to the pooling fund (a fund block's cut is a
     negative uplift)."""
     what, what_zh, allowed, allowed_zh = POOLING_ONLY[type(st)]
+    _refuse(ck, st.span, (what, what_zh), (allowed, allowed_zh))
+
+
+def _refuse(
+    ck: "Checker", span: n.Span | None, what: tuple[str, str], allowed: tuple[str, str]
+) -> None:
+    """S602: ``what`` (en, zh) is not allowed in a fund block; ``allowed`` says where it goes."""
     ck.emit(
         "S602",
-        st.span,  # type: ignore[attr-defined]
-        what=what,
-        what_zh=what_zh,
+        span,
+        what=what[0],
+        what_zh=what[1],
         section="fund",
         section_zh="基金",
-        allowed=allowed,
-        allowed_zh=allowed_zh,
+        allowed=allowed[0],
+        allowed_zh=allowed[1],
     )
 
 

@@ -19,6 +19,7 @@ their record number (``row + 1``) and field, every problem of every bucket toget
 from __future__ import annotations
 
 import csv
+from decimal import Decimal
 import math
 import os
 import re
@@ -74,10 +75,10 @@ def parse_size(text: str) -> int:
     m = _SIZE.match(text)
     if not m:
         raise SimulationError(f"--memory-limit {text!r}: expected a size such as 512M or 2G")
-    value = float(m.group(1)) * 1024 ** "_kmgt".index(m.group(2).lower() or "_")
+    value = int(Decimal(m.group(1)) * 1024 ** "_kmgt".index(m.group(2).lower() or "_"))
     if value < 1 << 20:
         raise SimulationError(f"--memory-limit {text!r}: at least 1M")
-    return int(value)
+    return value
 
 
 DEFAULT_LIMIT = 2 << 30
